@@ -1,0 +1,54 @@
+"""kronvec: matrix calculus in vec form, with structured Jacobians.
+
+Conventions (see ``notes/conventions.md``): vec is column-major;
+``Kron(A, B)`` equals ``np.kron(A, B)``; Jacobians are numerator layout
+∂vec F/∂(vec X)ᵀ; a gradient is shaped like X.
+
+Importing kronvec compiles nothing: numba kernels are loaded on the first
+large materialization only.
+"""
+
+from ._config import config
+from .operators import (
+    Commutation,
+    Dense,
+    Diag,
+    Duplication,
+    Elimination,
+    Identity,
+    Kron,
+    Product,
+    RowVector,
+    Scaled,
+    Selection,
+    Sparse,
+    StructuredOperator,
+    Sum,
+    Zero,
+    as_operator,
+)
+from ._vec import unvec, vec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "config",
+    "vec",
+    "unvec",
+    "StructuredOperator",
+    "as_operator",
+    "Identity",
+    "Zero",
+    "Dense",
+    "Sparse",
+    "Diag",
+    "RowVector",
+    "Kron",
+    "Commutation",
+    "Duplication",
+    "Elimination",
+    "Selection",
+    "Sum",
+    "Product",
+    "Scaled",
+]

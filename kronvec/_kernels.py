@@ -1,0 +1,320 @@
+"""numba kernels: raw arrays in, raw arrays out.
+
+This module imports numpy and numba and nothing else of kronvec.  Callers
+(``kronvec/sparse.py``) validate their inputs, choose dtypes, check memory
+limits and allocate every output with NumPy *before* calling a kernel, so a
+kernel only fills arrays it is handed.  Allocating in NumPy rather than in
+numba also keeps one allocator (and NumPy's huge-page advice) for every
+output.
+
+Importing this module compiles nothing: every kernel is compiled on its first
+call and cached on disk (``cache=True``).  When numba cannot cache -- no
+writable cache directory at decoration time, or the directory disappears or
+turns read-only before the first compile -- the kernel silently runs uncached.
+
+Conventions shared by every kernel:
+
+* CSR arguments are ``(indptr, indices, data)`` triples in canonical form
+  (sorted column indices, no duplicates); canonical inputs give canonical
+  outputs.
+* Output index arrays may be int32 or int64 (numba compiles one version per
+  dtype); arithmetic on positions is done in int64 and narrowed on store,
+  which is exact because the caller picked a dtype wide enough.
+* ``parallel=True`` is used only where it measured faster on 2 cores
+  (``benchmarks/measure_kernels.py``): on these memory-bound loops a second
+  thread mostly helps by taking page faults of the fresh output in parallel.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numba
+import numpy as np
+from numba import prange
+
+__all__ = [
+    "kron_csr_fill",
+    "csr_merge_count",
+    "csr_merge_fill",
+    "kron_dense_fill",
+    "kron_identity_dense_fill",
+    "kron_dense_identity_fill",
+    "selection_transpose_fill",
+]
+
+
+class _Kernel:
+    """A numba dispatcher that falls back to ``cache=False`` when caching fails.
+
+    numba raises ``RuntimeError("cannot cache function ...: no locator
+    available")`` at decoration when no cache directory is usable, and an
+    ``OSError`` at the first compile when the directory it chose has become
+    unusable since.  Neither is a reason to stop computing, so both switch
+    this kernel to an uncached dispatcher, once and silently.
+    """
+
+    def __init__(self, py_func, options):
+        self.py_func = py_func
+        self._options = options
+        try:
+            self._dispatcher = numba.njit(cache=True, **options)(py_func)
+            self.cached = True
+        except Exception:  # numba's "no locator available" is a RuntimeError
+            self._dispatcher = numba.njit(cache=False, **options)(py_func)
+            self.cached = False
+        functools.update_wrapper(self, py_func)
+
+    def __call__(self, *args):
+        try:
+            return self._dispatcher(*args)
+        except OSError:
+            # Kernels never raise OSError themselves: this is the cache failing
+            # to load or save.  Compile again without it.
+            if not self.cached:
+                raise
+            self._dispatcher = numba.njit(cache=False, **self._options)(self.py_func)
+            self.cached = False
+            return self._dispatcher(*args)
+
+
+def _kernel(**options):
+    """Decorate a kernel: ``numba.njit(cache=True, **options)`` with fallback."""
+
+    def decorate(py_func):
+        return _Kernel(py_func, options)
+
+    return decorate
+
+
+# --------------------------------------------------------------------------
+# sparse
+# --------------------------------------------------------------------------
+
+
+@_kernel(parallel=True)
+def kron_csr_fill(
+    a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, b_ncols,
+    out_indptr, out_indices, out_data,
+):
+    """Fill the CSR arrays of ``kron(A, B)``; `out_indptr` is already filled.
+
+    Output row ``i*pB + k`` holds, for every entry ``(j, a)`` of row ``i`` of
+    A and every entry ``(l, b)`` of row ``k`` of B, column ``j*b_ncols + l``
+    with value ``a*b``.  Walking A's row outside and B's row inside keeps the
+    columns sorted when both inputs are sorted.  The caller computes
+    ``out_indptr`` (cumulative products of the row counts), which fixes where
+    each row starts, so rows are independent and run in parallel.
+    """
+    b_nrows = b_indptr.size - 1
+    n_out_rows = out_indptr.size - 1
+    for out_row in prange(n_out_rows):
+        i = out_row // b_nrows
+        k = out_row - i * b_nrows
+        b_start = b_indptr[k]
+        b_count = b_indptr[k + 1] - b_start
+        position = np.int64(out_indptr[out_row])
+        for pa in range(a_indptr[i], a_indptr[i + 1]):
+            column_base = np.int64(a_indices[pa]) * b_ncols
+            a_value = a_data[pa]
+            for t in range(b_count):
+                out_indices[position + t] = column_base + b_indices[b_start + t]
+                out_data[position + t] = a_value * b_data[b_start + t]
+            position += b_count
+
+
+@_kernel(parallel=True)
+def csr_merge_count(
+    a_indptr, a_indices, a_data, a_scale, b_indptr, b_indices, b_data, b_scale,
+    row_counts,
+):
+    """First pass of ``a_scale*A + b_scale*B``: nonzeros per output row.
+
+    Entries whose sum is exactly zero are not counted (scipy's addition drops
+    them too); NaN is kept.  The values are recomputed in the fill pass rather
+    than stored, which would cost an array as large as the inputs.
+    """
+    n_rows = row_counts.size
+    for row in prange(n_rows):
+        pa = a_indptr[row]
+        a_stop = a_indptr[row + 1]
+        pb = b_indptr[row]
+        b_stop = b_indptr[row + 1]
+        count = 0
+        while pa < a_stop and pb < b_stop:
+            a_column = a_indices[pa]
+            b_column = b_indices[pb]
+            if a_column < b_column:
+                value = a_scale * a_data[pa]
+                pa += 1
+            elif b_column < a_column:
+                value = b_scale * b_data[pb]
+                pb += 1
+            else:
+                value = a_scale * a_data[pa] + b_scale * b_data[pb]
+                pa += 1
+                pb += 1
+            if value != 0:
+                count += 1
+        while pa < a_stop:
+            if a_scale * a_data[pa] != 0:
+                count += 1
+            pa += 1
+        while pb < b_stop:
+            if b_scale * b_data[pb] != 0:
+                count += 1
+            pb += 1
+        row_counts[row] = count
+
+
+@_kernel(parallel=True)
+def csr_merge_fill(
+    a_indptr, a_indices, a_data, a_scale, b_indptr, b_indices, b_data, b_scale,
+    out_indptr, out_indices, out_data,
+):
+    """Second pass of ``a_scale*A + b_scale*B``: write the merged rows.
+
+    `out_indptr` comes from the cumulative sum of :func:`csr_merge_count`.
+    The arithmetic is the same expression as in the count pass, so exactly
+    the counted entries are written.
+    """
+    n_rows = out_indptr.size - 1
+    for row in prange(n_rows):
+        pa = a_indptr[row]
+        a_stop = a_indptr[row + 1]
+        pb = b_indptr[row]
+        b_stop = b_indptr[row + 1]
+        position = out_indptr[row]
+        while pa < a_stop and pb < b_stop:
+            a_column = a_indices[pa]
+            b_column = b_indices[pb]
+            if a_column < b_column:
+                column = a_column
+                value = a_scale * a_data[pa]
+                pa += 1
+            elif b_column < a_column:
+                column = b_column
+                value = b_scale * b_data[pb]
+                pb += 1
+            else:
+                column = a_column
+                value = a_scale * a_data[pa] + b_scale * b_data[pb]
+                pa += 1
+                pb += 1
+            if value != 0:
+                out_indices[position] = column
+                out_data[position] = value
+                position += 1
+        while pa < a_stop:
+            value = a_scale * a_data[pa]
+            if value != 0:
+                out_indices[position] = a_indices[pa]
+                out_data[position] = value
+                position += 1
+            pa += 1
+        while pb < b_stop:
+            value = b_scale * b_data[pb]
+            if value != 0:
+                out_indices[position] = b_indices[pb]
+                out_data[position] = value
+                position += 1
+            pb += 1
+
+
+@_kernel()
+def selection_transpose_fill(index, out_indptr, out_indices):
+    """Counting sort: CSR column indices of Sᵀ, where S[r, index[r]] = 1.
+
+    `out_indptr` already holds the row starts of Sᵀ (cumulative counts of
+    each value of `index`).  Visiting ``r`` in increasing order makes every
+    row of Sᵀ sorted.  Sequential: the scatter is cheap and each slot
+    counter is shared by all ``r`` that hit the same column.
+    """
+    n_slots = out_indptr.size - 1
+    next_slot = np.empty(n_slots, dtype=np.int64)
+    for column in range(n_slots):
+        next_slot[column] = out_indptr[column]
+    for row in range(index.size):
+        column = index[row]
+        out_indices[next_slot[column]] = row
+        next_slot[column] += 1
+
+
+# --------------------------------------------------------------------------
+# dense
+# --------------------------------------------------------------------------
+
+
+@_kernel(parallel=True)
+def kron_dense_fill(a, b, scale, out, accumulate):
+    """``out = scale*kron(a, b)`` or, with `accumulate`, ``out += ...``.
+
+    One pass over `out` (C-contiguous, shape ``(pa*pb, qa*qb)``), row by row
+    so every write is sequential; no temporary.  ``scale*a[i, j]`` is formed
+    once per block row.
+    """
+    pa, qa = a.shape
+    pb, qb = b.shape
+    for out_row in prange(pa * pb):
+        i = out_row // pb
+        k = out_row - i * pb
+        row = out[out_row]
+        b_row = b[k]
+        for j in range(qa):
+            factor = scale * a[i, j]
+            base = j * qb
+            if accumulate:
+                for l in range(qb):
+                    row[base + l] += factor * b_row[l]
+            else:
+                for l in range(qb):
+                    row[base + l] = factor * b_row[l]
+
+
+@_kernel(parallel=True)
+def kron_identity_dense_fill(n, b, scale, out, accumulate):
+    """``scale*kron(I_n, b)``: block diagonal with n copies of `b`.
+
+    Assign mode writes the off-diagonal zeros as well, because `out` comes
+    from ``np.empty``; accumulate mode touches the diagonal blocks only.
+    """
+    pb, qb = b.shape
+    for out_row in prange(n * pb):
+        i = out_row // pb
+        k = out_row - i * pb
+        row = out[out_row]
+        block_start = i * qb
+        if not accumulate:
+            for column in range(block_start):
+                row[column] = 0
+            for column in range(block_start + qb, n * qb):
+                row[column] = 0
+        for l in range(qb):
+            if accumulate:
+                row[block_start + l] += scale * b[k, l]
+            else:
+                row[block_start + l] = scale * b[k, l]
+
+
+@_kernel(parallel=True)
+def kron_dense_identity_fill(a, n, scale, out, accumulate):
+    """``scale*kron(a, I_n)``: each entry of `a` times an n×n identity block.
+
+    Row ``i*n + k`` has ``scale*a[i, j]`` at column ``j*n + k`` and zeros
+    elsewhere.  Assign mode zeroes the row first (a sequential write), then
+    places the ``qa`` nonzeros; accumulate mode only adds the nonzeros.
+    """
+    pa, qa = a.shape
+    n_columns = qa * n
+    for out_row in prange(pa * n):
+        i = out_row // n
+        k = out_row - i * n
+        row = out[out_row]
+        if not accumulate:
+            for column in range(n_columns):
+                row[column] = 0
+        for j in range(qa):
+            if accumulate:
+                row[j * n + k] += scale * a[i, j]
+            else:
+                row[j * n + k] = scale * a[i, j]

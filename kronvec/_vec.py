@@ -1,0 +1,128 @@
+"""vec / unvec and the index maps built from them.
+
+This is the only module in kronvec that reshapes with an explicit memory
+order.  Everything else calls these functions, so the column-major
+convention (``notes/conventions.md``) is written down exactly once:
+
+    vec(X)[i + j*m] == X[i, j]        for X of shape (m, n).
+
+A row-major vec would silently turn ``vec(AXB) = (Bᵀ ⊗ A) vec X`` into
+``(A ⊗ Bᵀ) vec X``; keeping every reshape here makes that bug impossible
+to write elsewhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "vec",
+    "unvec",
+    "unvec_columns",
+    "vec_columns",
+    "commutation_index",
+    "vech_index",
+    "duplication_index",
+    "tril_size",
+]
+
+
+def vec(X):
+    """Stack the columns of `X` into one vector (column-major).
+
+    Parameters
+    ----------
+    X : array_like
+        Any array; 0-d and 1-d inputs are treated as a column.
+
+    Returns
+    -------
+    ndarray, shape (X.size,)
+        ``vec(X)[i + j*m] == X[i, j]``.  A view when `X` is
+        Fortran-contiguous, a copy otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> vec(np.array([[1, 2], [3, 4]]))
+    array([1, 3, 2, 4])
+    """
+    return np.asarray(X).reshape(-1, order="F")
+
+
+def unvec(v, shape):
+    """Inverse of :func:`vec`: refill `shape` column by column.
+
+    Parameters
+    ----------
+    v : array_like, shape (prod(shape),)
+    shape : tuple of int
+
+    Examples
+    --------
+    >>> unvec(np.array([1, 3, 2, 4]), (2, 2))
+    array([[1, 2],
+           [3, 4]])
+    """
+    v = np.asarray(v)
+    size = int(np.prod(shape, dtype=np.int64))
+    if v.size != size:
+        raise ValueError(
+            f"unvec: a vector of {v.size} entries cannot fill shape {tuple(shape)} "
+            f"({size} entries)"
+        )
+    return v.reshape(shape, order="F")
+
+
+def unvec_columns(X, shape):
+    """Unvec every column of a 2-D array at once.
+
+    ``X`` of shape ``(r*c, k)`` becomes ``V`` of shape ``(r, c, k)`` with
+    ``V[:, :, t] == unvec(X[:, t], (r, c))``.
+    """
+    X = np.asarray(X)
+    return X.reshape((shape[0], shape[1], X.shape[1]), order="F")
+
+
+def vec_columns(V):
+    """Inverse of :func:`unvec_columns`: ``(r, c, k)`` → ``(r*c, k)``."""
+    V = np.asarray(V)
+    return V.reshape((V.shape[0] * V.shape[1], V.shape[2]), order="F")
+
+
+def commutation_index(m, n):
+    """Permutation ``p`` with ``vec(X.T) == vec(X)[p]`` for X of shape (m, n).
+
+    This is the commutation matrix K_{m,n} stored as an index map:
+    row ``r`` of K_{m,n} has its single 1 in column ``p[r]``.
+    """
+    positions = unvec(np.arange(m * n, dtype=np.intp), (m, n))
+    return vec(positions.T).copy()
+
+
+def tril_size(n):
+    """Number of entries on and below the diagonal of an n×n matrix."""
+    return n * (n + 1) // 2
+
+
+def vech_index(n):
+    """Indices ``q`` with ``vech(X) == vec(X)[q]`` (the elimination map L_n).
+
+    vech stacks the lower triangle (diagonal included) column by column.
+    """
+    rows, cols = np.tril_indices(n)
+    # np.tril_indices walks row by row; vech walks column by column.
+    order = np.lexsort((rows, cols))
+    rows, cols = rows[order], cols[order]
+    return (rows + cols * n).astype(np.intp)
+
+
+def duplication_index(n):
+    """Indices ``d`` with ``vec(X) == vech(X)[d]`` for symmetric X (map D_n)."""
+    lower_position = np.full((n, n), -1, dtype=np.intp)
+    rows, cols = np.divmod(vech_index(n), n)[::-1]
+    lower_position[rows, cols] = np.arange(rows.size, dtype=np.intp)
+    # entry (i, j) of a symmetric matrix is stored at (max, min) in vech
+    i, j = np.indices((n, n))
+    full = lower_position[np.maximum(i, j), np.minimum(i, j)]
+    return vec(full).copy()

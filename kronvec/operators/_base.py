@@ -1,0 +1,348 @@
+"""The structured-operator contract shared by every operator in kronvec.
+
+Template method (as in SciPy's ``LinearOperator``): the public methods
+``matvec``/``rmatvec``/``matmat``/``rmatmat`` validate shapes and dtypes and
+then call the private ``_matmat`` of the subclass, which does the math on a
+2-D float array.  The operators are real, so the adjoint is the transpose.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator
+
+from .._config import check_materialization
+
+__all__ = ["StructuredOperator", "as_operator", "result_float_dtype", "Precedence"]
+
+
+class Precedence:
+    """Binding strength of a formula, for deciding where parentheses go."""
+
+    SUM = 1
+    KRON = 2
+    PRODUCT = 3
+    ATOM = 4
+
+
+def result_float_dtype(*dtypes):
+    """The floating dtype of a result: float32 stays float32, ints become float64.
+
+    Complex data is refused: every rule in kronvec is derived for real
+    matrices (the adjoint is the transpose).
+    """
+    dtype = np.result_type(np.float32, *dtypes)
+    if dtype.kind == "c":
+        raise TypeError(
+            f"kronvec works with real matrices; got complex dtype {dtype}. "
+            "Split real and imaginary parts explicitly."
+        )
+    if dtype.kind != "f":
+        raise TypeError(f"expected numeric data, got dtype {dtype}")
+    return dtype
+
+
+_SUBSCRIPTS = str.maketrans("0123456789,", "₀₁₂₃₄₅₆₇₈₉,")
+
+
+def subscript(*numbers):
+    """``subscript(2, 3) == '₂,₃'`` for operator names like K₂,₃."""
+    return ",".join(str(k) for k in numbers).translate(_SUBSCRIPTS)
+
+
+def parenthesize(op, parent_precedence):
+    text = op.formula()
+    return f"({text})" if op.precedence < parent_precedence else text
+
+
+class StructuredOperator(LinearOperator):
+    """Base class: a matrix known by its structure, never stored dense.
+
+    Subclasses implement ``_matmat(X)`` for a 2-D array ``X`` of the operator's
+    dtype, ``_transpose()``, ``formula()``, and may specialize ``_toarray``,
+    ``_tosparse`` and ``_accumulate_dense``.  Composition goes through
+    :mod:`kronvec.algebra`, where the structure-preserving laws live.
+    """
+
+    precedence = Precedence.ATOM
+
+    def __init__(self, shape, dtype):
+        shape = tuple(int(s) for s in shape)
+        super().__init__(dtype=result_float_dtype(dtype), shape=shape)
+
+    # ---------------------------------------------------------------- apply
+    def _checked_input(self, x):
+        x = np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            result_float_dtype(x.dtype)  # raises the complex / non-numeric error
+        return x.astype(result_float_dtype(self.dtype, x.dtype), copy=False)
+
+    def _shape_error(self, method, x, needed):
+        return ValueError(
+            f"{type(self).__name__}.{method}: operator of shape {self.shape} "
+            f"({self.formula()}) needs {needed}; got an array of shape {np.shape(x)}"
+        )
+
+    def matvec(self, x):
+        """Compute ``A @ x`` for a vector ``x`` of shape (N,) or (N, 1)."""
+        n = self.shape[1]
+        if np.shape(x) not in ((n,), (n, 1)):
+            raise self._shape_error("matvec", x, f"shape ({n},) or ({n}, 1)")
+        x = self._checked_input(x)
+        y = self._matmat(x.reshape(n, 1))
+        return y.reshape(self.shape[0]) if x.ndim == 1 else y
+
+    def rmatvec(self, x):
+        """Compute ``A.T @ x`` for a vector ``x`` of shape (M,) or (M, 1)."""
+        m = self.shape[0]
+        if np.shape(x) not in ((m,), (m, 1)):
+            raise self._shape_error("rmatvec", x, f"shape ({m},) or ({m}, 1)")
+        x = self._checked_input(x)
+        y = self.T._matmat(x.reshape(m, 1))
+        return y.reshape(self.shape[1]) if x.ndim == 1 else y
+
+    def matmat(self, X):
+        """Compute ``A @ X`` for a 2-D array ``X`` of shape (N, K)."""
+        if np.ndim(X) != 2 or np.shape(X)[0] != self.shape[1]:
+            raise self._shape_error("matmat", X, f"a 2-D array with {self.shape[1]} rows")
+        return self._matmat(self._checked_input(X))
+
+    def rmatmat(self, X):
+        """Compute ``A.T @ X`` for a 2-D array ``X`` of shape (M, K)."""
+        if np.ndim(X) != 2 or np.shape(X)[0] != self.shape[0]:
+            raise self._shape_error("rmatmat", X, f"a 2-D array with {self.shape[0]} rows")
+        return self.T._matmat(self._checked_input(X))
+
+    def _matvec(self, x):  # SciPy internals may call these directly
+        return self._matmat(np.asarray(x).reshape(self.shape[1], 1)).reshape(-1)
+
+    def _rmatvec(self, x):
+        return self.T._matmat(np.asarray(x).reshape(self.shape[0], 1)).reshape(-1)
+
+    def _rmatmat(self, X):
+        return self.T._matmat(X)
+
+    def _adjoint(self):
+        return self.T
+
+    # Kron applies its factors through these two hooks; leaves override them
+    # with a direct matmul, anything else falls back to one column at a time.
+    @property
+    def apply_cost(self):
+        """Flops to apply the operator to one vector (used to order the vec trick)."""
+        return self.shape[0] * self.shape[1]
+
+    def _left_apply(self, V):
+        """``self @ V`` for V of shape (q, c) or a stack (k, q, c)."""
+        if V.ndim == 2:
+            return self._matmat(V)
+        return np.stack([self._matmat(v) for v in V]) if len(V) else np.empty(
+            (0, self.shape[0], V.shape[2]), dtype=V.dtype)
+
+    def _right_apply_transposed(self, W):
+        """``W @ selfᵀ`` for W of shape (r, q) or a stack (k, r, q)."""
+        if W.ndim == 2:
+            return self._matmat(W.T).T
+        return np.stack([self._matmat(w.T).T for w in W]) if len(W) else np.empty(
+            (0, W.shape[1], self.shape[0]), dtype=W.dtype)
+
+    @property
+    def T(self):
+        """The transpose, still structured."""
+        cached = self.__dict__.get("_cached_transpose")
+        if cached is None:
+            cached = self._transpose()
+            self.__dict__["_cached_transpose"] = cached
+        return cached
+
+    def transpose(self):
+        return self.T
+
+    def adjoint(self):
+        return self.T
+
+    @property
+    def H(self):
+        return self.T
+
+    # ----------------------------------------------------------- algebra
+    def dot(self, x):
+        """``A @ x``: an operator for an operator, an array for an array."""
+        if isinstance(x, LinearOperator):
+            from .. import algebra
+
+            return algebra.multiply(self, as_operator(x))
+        if np.isscalar(x):
+            from .. import algebra
+
+            return algebra.scale(self, x)
+        x = np.asarray(x)
+        if x.ndim == 1 or (x.ndim == 2 and x.shape[1] == 1):
+            return self.matvec(x)
+        if x.ndim == 2:
+            return self.matmat(x)
+        raise ValueError(f"{type(self).__name__} @ array: expected 1-D or 2-D, got shape {x.shape}")
+
+    def __matmul__(self, other):
+        if np.isscalar(other):
+            raise ValueError("scalar operands are not allowed with @, use * instead")
+        return self.dot(other)
+
+    def __rmatmul__(self, other):
+        if np.isscalar(other):
+            raise ValueError("scalar operands are not allowed with @, use * instead")
+        if isinstance(other, LinearOperator):
+            from .. import algebra
+
+            return algebra.multiply(as_operator(other), self)
+        other = np.asarray(other)
+        # x @ A == (Aᵀ xᵀ)ᵀ
+        if other.ndim == 1:
+            return self.rmatvec(other)
+        return self.rmatmat(other.T).T
+
+    def __mul__(self, other):
+        if np.isscalar(other):
+            from .. import algebra
+
+            return algebra.scale(self, other)
+        return self.dot(other)
+
+    def __rmul__(self, other):
+        if np.isscalar(other):
+            from .. import algebra
+
+            return algebra.scale(self, other)
+        return NotImplemented
+
+    def __truediv__(self, other):
+        if not np.isscalar(other):
+            return NotImplemented
+        from .. import algebra
+
+        return algebra.scale(self, 1.0 / other)
+
+    def __neg__(self):
+        from .. import algebra
+
+        return algebra.scale(self, -1.0)
+
+    def __pos__(self):
+        return self
+
+    def __add__(self, other):
+        if not isinstance(other, LinearOperator):
+            return NotImplemented
+        from .. import algebra
+
+        return algebra.add(self, as_operator(other))
+
+    def __radd__(self, other):
+        if not isinstance(other, LinearOperator):
+            return NotImplemented
+        from .. import algebra
+
+        return algebra.add(as_operator(other), self)
+
+    def __sub__(self, other):
+        if not isinstance(other, LinearOperator):
+            return NotImplemented
+        from .. import algebra
+
+        return algebra.add(self, algebra.scale(as_operator(other), -1.0))
+
+    def __pow__(self, p):
+        return NotImplemented
+
+    # ------------------------------------------------------ materialize
+    @property
+    def dense_nbytes(self):
+        """Bytes that ``toarray()`` would allocate."""
+        return self.shape[0] * self.shape[1] * self.dtype.itemsize
+
+    @property
+    def nnz_bound(self):
+        """An upper bound on the nonzeros of ``tosparse()`` (exact for Kron)."""
+        return self.shape[0] * self.shape[1]
+
+    def toarray(self):
+        """The dense matrix, refused before allocating above ``config.dense_limit_bytes``."""
+        check_materialization(
+            "dense",
+            self.dense_nbytes,
+            f"the {self.shape[0]}×{self.shape[1]} operator {self.formula()}",
+            "apply it with matvec/matmat, or build tosparse()",
+        )
+        return self._toarray()
+
+    def tosparse(self):
+        """The matrix as a canonical ``scipy.sparse.csr_array``."""
+        index_bytes = 8 if self.nnz_bound > np.iinfo(np.int32).max else 4
+        check_materialization(
+            "sparse",
+            self.nnz_bound * (self.dtype.itemsize + index_bytes) + 8 * (self.shape[0] + 1),
+            f"the {self.shape[0]}×{self.shape[1]} operator {self.formula()}",
+            "apply it with matvec/matmat instead",
+        )
+        return self._tosparse()
+
+    def aslinearoperator(self):
+        """The operator itself: it already is a ``scipy.sparse.linalg.LinearOperator``."""
+        return self
+
+    def _toarray(self):
+        out = np.zeros(self.shape, dtype=self.dtype)
+        self._accumulate_dense(out, 1.0)
+        return out
+
+    def _accumulate_dense(self, out, scale):
+        """``out += scale * self`` — overridden where a direct fill is cheaper."""
+        out += scale * self._matmat(np.eye(self.shape[1], dtype=self.dtype))
+
+    def _tosparse(self):
+        from scipy.sparse import csr_array
+
+        matrix = csr_array(self._toarray())
+        matrix.sum_duplicates()
+        return matrix
+
+    # ---------------------------------------------------------- inverse
+    def inv(self):
+        """The inverse as a structured operator, where the structure allows."""
+        raise TypeError(f"{type(self).__name__} has no structured inverse; use solve or scipy.sparse.linalg")
+
+    def solve(self, b):
+        """Solve ``A x = b`` without forming A, where the structure allows."""
+        return self.inv().dot(b)
+
+    # ------------------------------------------------------------ print
+    def formula(self):
+        """The formula a person would write, e.g. ``-(inv(X)ᵀ ⊗ inv(X))``."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        m, n = self.shape
+        return f"<{m}×{n} {type(self).__name__}: {self.formula()}, dtype={self.dtype}>"
+
+    def __str__(self):
+        return self.formula()
+
+
+def as_operator(A, name=None):
+    """Wrap an array, a SciPy sparse matrix or a LinearOperator as a structured operator.
+
+    >>> import numpy as np
+    >>> as_operator(np.eye(2)).formula()
+    'M'
+    """
+    if isinstance(A, StructuredOperator):
+        return A
+    from scipy.sparse import issparse
+
+    from .basic import Dense, Sparse, Wrapped
+
+    if isinstance(A, LinearOperator):
+        return Wrapped(A, name=name)
+    if issparse(A):
+        return Sparse(A, name=name)
+    return Dense(A, name=name)

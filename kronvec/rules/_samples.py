@@ -1,0 +1,58 @@
+"""Sample-input generators for the registered rules (tests and benchmarks).
+
+Each takes a ``numpy.random.Generator`` and a size ``n`` and returns a
+tuple of arguments in a well-conditioned domain, so finite differences are
+accurate and benchmarks are representative.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def well_conditioned(rng, n):
+    """A square matrix with singular values in about [0.5, 1.5]·√n."""
+    return rng.standard_normal((n, n)) + 2.0 * np.sqrt(n) * np.eye(n)
+
+
+def spd(rng, n):
+    A = rng.standard_normal((n, n))
+    return A @ A.T / n + np.eye(n)
+
+
+def one_square(rng, n):
+    return (well_conditioned(rng, n),)
+
+
+def one_rectangular(rng, n):
+    return (rng.standard_normal((n, n + 1)),)
+
+
+def two_for_matmul(rng, n):
+    return rng.standard_normal((n, n + 1)), rng.standard_normal((n + 1, n + 2))
+
+
+def three_for_sandwich(rng, n):
+    return (rng.standard_normal((n + 1, n)), rng.standard_normal((n, n + 2)),
+            rng.standard_normal((n + 2, n)))
+
+
+def two_for_solve(rng, n):
+    return well_conditioned(rng, n), rng.standard_normal((n, 2))
+
+
+def two_same_shape(rng, n):
+    return rng.standard_normal((n, n + 1)), rng.standard_normal((n, n + 1))
+
+
+def two_for_kron(rng, n):
+    k = max(2, n // 2)
+    return rng.standard_normal((k, k + 1)), rng.standard_normal((k + 1, k))
+
+
+def one_positive(rng, n):
+    return (rng.uniform(0.5, 2.0, size=(n, n + 1)),)
+
+
+def two_for_trace(rng, n):
+    return rng.standard_normal((n, n + 1)), rng.standard_normal((n + 1, n))
