@@ -28,10 +28,20 @@ from .operators import (
     as_operator,
 )
 from ._vec import unvec, vec
+from .api import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
+from .primitives import SUPPORTED_FUNCTIONS
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "jacobian",
+    "grad",
+    "value_and_grad",
+    "jvp",
+    "vjp",
+    "hessian",
+    "hvp",
+    "SUPPORTED_FUNCTIONS",
     "config",
     "vec",
     "unvec",

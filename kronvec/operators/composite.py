@@ -124,7 +124,7 @@ class Product(StructuredOperator):
         return result
 
     def formula(self):
-        return "·".join(parenthesize(f, Precedence.PRODUCT + 1) for f in self.factors)
+        return "·".join(parenthesize(f, Precedence.PRODUCT) for f in self.factors)
 
 
 class Scaled(StructuredOperator):

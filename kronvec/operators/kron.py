@@ -169,8 +169,8 @@ class Kron(StructuredOperator):
 
     def formula(self):
         text = (
-            f"{parenthesize(self.A, Precedence.KRON + 1)} ⊗ "
-            f"{parenthesize(self.B, Precedence.KRON + 1)}"
+            f"{parenthesize(self.A, Precedence.PRODUCT + 1)} ⊗ "
+            f"{parenthesize(self.B, Precedence.PRODUCT + 1)}"
         )
         if self.scale == 1.0:
             return text

@@ -1,0 +1,461 @@
+"""Differentiate plain NumPy functions: jacobian, grad, value_and_grad, jvp, vjp,
+hessian, hvp.
+
+Conventions (``notes/conventions.md``): Jacobians are numerator layout,
+∂vec F/∂(vec X)ᵀ with column-major vec, returned as structured operators;
+gradients are arrays shaped like the argument.
+
+Two evaluations of one recorded graph (:mod:`kronvec.trace`):
+
+* reverse accumulation (``grad``, ``vjp``): cotangents flow from the output
+  back through each primitive's vector-Jacobian product — O(k) matrix
+  operations for k recorded operations, however often values are reused,
+  and no Jacobian is ever formed;
+* forward composition (``jacobian``): the structured local Jacobians are
+  multiplied together with the laws of :mod:`kronvec.algebra`, so that
+  ``jacobian(np.linalg.inv)(X)`` *is* ``-(X⁻ᵀ ⊗ X⁻¹)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import numbers
+
+import numpy as np
+
+from . import algebra
+from ._config import config
+from ._vec import unvec, vec
+from .operators import Identity, RowVector, Zero
+from .trace import Node, Trace, Traced, active_inverse_cache, plain_value
+
+__all__ = ["jacobian", "grad", "value_and_grad", "jvp", "vjp", "hessian", "hvp"]
+
+
+# ------------------------------------------------------------ preparation
+def _normalize_argnums(argnums, nargs, fname):
+    single = isinstance(argnums, numbers.Integral)
+    numbers_ = (argnums,) if single else tuple(argnums)
+    for k in numbers_:
+        if not isinstance(k, numbers.Integral) or isinstance(k, bool):
+            raise TypeError(f"kronvec.{fname}: argnums must be ints, got {argnums!r}")
+        if not -nargs <= k < nargs:
+            raise ValueError(
+                f"kronvec.{fname}: argnums={argnums!r} is out of range for a call with "
+                f"{nargs} positional argument(s)"
+            )
+    return single, tuple(k % nargs for k in numbers_)
+
+
+def _as_differentiable(x, name, fname):
+    """Validate one argument we differentiate with respect to."""
+    if isinstance(x, Traced):
+        return x
+    x = np.asarray(x)
+    if x.dtype.kind == "c":
+        raise TypeError(f"kronvec.{fname}: argument {name} is complex ({x.dtype}); kronvec is real-only")
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"kronvec.{fname}: argument {name} must be a real array, got dtype {x.dtype}")
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    if config.check_finite and not np.isfinite(x).all():
+        raise ValueError(
+            f"kronvec.{fname}: argument {name} contains NaN or inf "
+            "(set kronvec.config.check_finite = False to skip this check)"
+        )
+    return x
+
+
+def _parameter_names(f, nargs):
+    if (getattr(f, "__module__", None) or "").startswith("numpy"):
+        # NumPy's own parameter names (a, b) read badly in formulas.
+        return ["X", "Y", "Z"][:nargs] + [f"x{i}" for i in range(3, nargs)]
+    try:
+        params = [p.name for p in inspect.signature(f).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    return [params[i] if i < len(params) else f"x{i}" for i in range(nargs)]
+
+
+def _constant_names(f, args, names, argnums):
+    """id(array) → the name the user gave it (closure, global or argument)."""
+    known = {}
+    code = getattr(f, "__code__", None)
+    if code is not None:
+        for name in code.co_names:
+            value = getattr(f, "__globals__", {}).get(name)
+            if isinstance(value, np.ndarray):
+                known[id(value)] = name
+        for name, cell in zip(code.co_freevars, getattr(f, "__closure__", None) or ()):
+            try:
+                value = cell.cell_contents
+            except ValueError:
+                continue
+            if isinstance(value, np.ndarray):
+                known[id(value)] = name
+    for i, arg in enumerate(args):
+        if i not in argnums and isinstance(arg, np.ndarray):
+            known[id(arg)] = names[i]
+    return known
+
+
+class _Recording:
+    """f run once on traced arguments: the graph, its inputs and its output."""
+
+    def __init__(self, f, args, argnums, fname):
+        self.names = _parameter_names(f, len(args))
+        self.trace = Trace()
+        self.inputs = []
+        call_args = list(args)
+        for k in argnums:
+            value = _as_differentiable(args[k], self.names[k], fname)
+            node = Node(None, (), {}, (), value, len(self.trace.nodes), label=self.names[k])
+            self.trace.nodes.append(node)
+            self.inputs.append(node)
+            call_args[k] = Traced(value, self.trace, node)
+        self.constant_names = _constant_names(f, args, self.names, argnums)
+        try:
+            out = f(*call_args)
+        finally:
+            self.trace.active = False
+        if isinstance(out, (tuple, list)):
+            raise TypeError(
+                f"kronvec.{fname}: the function must return one array, got a {type(out).__name__}"
+            )
+        if isinstance(out, Traced) and out._trace is self.trace:
+            self.output_node, self.output = out._node, out._value
+        else:
+            self.output_node, self.output = None, out if isinstance(out, Traced) else np.asarray(out, dtype=float)
+
+    @property
+    def output_shape(self):
+        return np.shape(plain_value(self.output))
+
+    # ------------------------------------------------------------ reverse
+    def backward(self, cotangent):
+        """Cotangents of the inputs for a cotangent of the output (reverse mode)."""
+        results = {}
+        if self.output_node is not None:
+            pending = {self.output_node.index: cotangent}
+            for node in reversed(self.trace.nodes[: self.output_node.index + 1]):
+                ct = pending.pop(node.index, None)
+                if ct is None:
+                    continue
+                if node.primitive is None:
+                    results[node.index] = ct
+                    continue
+                for position, parent in node.parents:
+                    contribution = node.primitive.vjps[position](ct, node.value, *node.args, **node.kwargs)
+                    previous = pending.get(parent.index)
+                    pending[parent.index] = contribution if previous is None else previous + contribution
+        return tuple(self._shaped_like_input(results.get(node.index), node) for node in self.inputs)
+
+    @staticmethod
+    def _shaped_like_input(ct, node):
+        if ct is None:
+            return np.zeros(np.shape(plain_value(node.value)), dtype=plain_value(node.value).dtype)
+        if isinstance(ct, Traced):
+            return ct if ct.shape == np.shape(plain_value(node.value)) else np.reshape(ct, np.shape(plain_value(node.value)))
+        return np.asarray(ct).reshape(np.shape(plain_value(node.value)))
+
+    # ------------------------------------------------------------ forward
+    def _require_plain(self, fname):
+        for node in self.inputs:
+            if isinstance(node.value, Traced):
+                raise TypeError(
+                    f"kronvec.{fname} builds structured operators from plain arrays and "
+                    "cannot run inside another transformation; use kronvec.hessian / hvp "
+                    "for second derivatives"
+                )
+
+    def _label(self, node_or_value):
+        if isinstance(node_or_value, Node):
+            node = node_or_value
+            if node.label is None:
+                labels = [self._label(a) for a in node.args]
+                for position, parent in node.parents:
+                    labels[position] = self._label(parent)
+                text = node.primitive.label(*labels, **node.kwargs)
+                node.label = text if len(text) <= 40 else f"F{node.index}"
+            return node.label
+        value = node_or_value
+        if id(value) in self.constant_names:
+            return self.constant_names[id(value)]
+        if np.ndim(value) == 0:
+            return f"{float(plain_value(value)):g}"
+        return "C"
+
+    def _local_jacobian(self, node, position):
+        labels = [self._label(a) for a in node.args]
+        for p, parent in node.parents:
+            labels[p] = self._label(parent)
+        return node.primitive.jacobians[position](node.value, *node.args, names=labels, **node.kwargs)
+
+    def forward_jacobian(self, input_node):
+        """The structured Jacobian of the output w.r.t. one input (forward composition)."""
+        n_in = int(np.size(input_node.value))
+        n_out = int(np.prod(self.output_shape, dtype=np.int64))
+        if self.output_node is None:
+            return Zero((n_out, n_in))
+        jacobians = {input_node.index: Identity(n_in)}
+        for node in self.trace.nodes[input_node.index + 1: self.output_node.index + 1]:
+            total = None
+            for position, parent in node.parents:
+                upstream = jacobians.get(parent.index)
+                if upstream is None:
+                    continue
+                term = algebra.multiply(self._local_jacobian(node, position), upstream)
+                total = term if total is None else algebra.add(total, term)
+            if total is not None:
+                jacobians[node.index] = total
+        result = jacobians.get(self.output_node.index)
+        if result is None:
+            return Zero((n_out, n_in))
+        if n_out == 1 and not isinstance(result, (RowVector, Zero)):
+            result = RowVector(result.rmatvec(np.ones(1)))
+        return result
+
+    def forward_tangent(self, tangents):
+        """The directional derivative of the output along `tangents` (forward mode)."""
+        if self.output_node is None:
+            return np.zeros(self.output_shape)
+        flowing = {node.index: vec(t) for node, t in zip(self.inputs, tangents)}
+        for node in self.trace.nodes[: self.output_node.index + 1]:
+            if node.primitive is None:
+                continue
+            total = None
+            for position, parent in node.parents:
+                upstream = flowing.get(parent.index)
+                if upstream is None:
+                    continue
+                term = self._local_jacobian(node, position).matvec(upstream)
+                total = term if total is None else total + term
+            if total is not None:
+                flowing[node.index] = total
+        return unvec(flowing[self.output_node.index], self.output_shape)
+
+
+def _check_scalar_output(recording, fname):
+    shape = recording.output_shape
+    if int(np.prod(shape, dtype=np.int64)) != 1:
+        raise TypeError(
+            f"kronvec.{fname} needs a function with a scalar output (Python float, 0-d or "
+            f"1×1 array); this one returned shape {shape}. Use kronvec.jacobian or kronvec.vjp."
+        )
+
+
+def _unit_cotangent(recording):
+    shape = recording.output_shape
+    return 1.0 if shape == () else np.ones(shape)
+
+
+def _scalar_value(output):
+    if isinstance(output, Traced):
+        return output
+    return np.asarray(output, dtype=float).reshape(())[()]
+
+
+# ---------------------------------------------------------- public API
+def grad(f, argnums=0):
+    """Gradient of a scalar function, shaped like its argument.
+
+    Reverse accumulation: no Jacobian is formed; a chain of k operations
+    costs O(k) matrix operations even when intermediate values are reused.
+
+    Parameters
+    ----------
+    f : callable
+        Plain NumPy code returning a scalar (Python float, 0-d or 1×1 array).
+    argnums : int or tuple of int
+        Which positional argument(s) to differentiate.
+
+    Returns
+    -------
+    callable
+        ``grad(f)(*args)`` → an ndarray shaped like ``args[argnums]`` (a tuple
+        of them for a tuple `argnums`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> B = np.array([[1., 2.], [3., 4.]])
+    >>> grad(lambda A: np.trace(A @ B))(np.eye(2))      # ∇_A tr(AB) = Bᵀ
+    array([[1., 3.],
+           [2., 4.]])
+    """
+    return _gradient_transform(f, argnums, "grad", with_value=False)
+
+
+def value_and_grad(f, argnums=0):
+    """``(f(*args), grad(f)(*args))`` from one evaluation of f.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> value, gradient = value_and_grad(lambda X: np.linalg.slogdet(X)[1])(np.diag([1., 2.]))
+    >>> float(value), gradient.tolist()
+    (0.6931471805599453, [[1.0, 0.0], [0.0, 0.5]])
+    """
+    return _gradient_transform(f, argnums, "value_and_grad", with_value=True)
+
+
+def _gradient_transform(f, argnums, fname, with_value):
+    @functools.wraps(f)
+    def transformed(*args):
+        single, numbers_ = _normalize_argnums(argnums, len(args), fname)
+        with active_inverse_cache():
+            recording = _Recording(f, args, numbers_, fname)
+            _check_scalar_output(recording, fname)
+            gradients = recording.backward(_unit_cotangent(recording))
+        gradients = gradients[0] if single else gradients
+        return (_scalar_value(recording.output), gradients) if with_value else gradients
+
+    return transformed
+
+
+def jacobian(f, argnums=0):
+    """Structured Jacobian of f, numerator layout: ∂vec f/∂(vec X)ᵀ.
+
+    Returns
+    -------
+    callable
+        ``jacobian(f)(*args)`` → a :class:`~kronvec.StructuredOperator` of shape
+        (size of f's output, size of ``args[argnums]``); a tuple of them for a
+        tuple `argnums`.  A scalar output gives a 1×N :class:`~kronvec.RowVector`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[2., 1.], [1., 3.]])
+    >>> jacobian(np.linalg.inv)(X)
+    <4×4 Kron: -(inv(X)ᵀ ⊗ inv(X)), dtype=float64>
+    >>> jacobian(lambda X: X @ X)(X)
+    <4×4 Sum: Xᵀ ⊗ I₂ + I₂ ⊗ X, dtype=float64>
+    """
+
+    @functools.wraps(f)
+    def transformed(*args):
+        single, numbers_ = _normalize_argnums(argnums, len(args), "jacobian")
+        with active_inverse_cache():
+            recording = _Recording(f, args, numbers_, "jacobian")
+            recording._require_plain("jacobian")
+            results = tuple(recording.forward_jacobian(node) for node in recording.inputs)
+        return results[0] if single else results
+
+    return transformed
+
+
+def jvp(f, primals, tangents):
+    """Forward-mode directional derivative: ``(f(*primals), Df(primals)[tangents])``.
+
+    Parameters
+    ----------
+    primals, tangents : tuple of array_like
+        The point and a direction for each argument (same shapes).
+
+    Returns
+    -------
+    (value, tangent_out) with ``tangent_out`` shaped like f's output.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> _, t = jvp(np.linalg.inv, (np.eye(2) * 2,), (np.eye(2),))
+    >>> t                                      # -X⁻¹ V X⁻¹
+    array([[-0.25, -0.  ],
+           [-0.  , -0.25]])
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"kronvec.jvp: {len(primals)} primals but {len(tangents)} tangents")
+    for k, (p, t) in enumerate(zip(primals, tangents)):
+        if np.shape(p) != np.shape(t):
+            raise ValueError(
+                f"kronvec.jvp: tangent {k} has shape {np.shape(t)}, its primal {np.shape(p)}"
+            )
+    with active_inverse_cache():
+        recording = _Recording(f, primals, tuple(range(len(primals))), "jvp")
+        recording._require_plain("jvp")
+        tangents = [_as_differentiable(t, f"tangent {k}", "jvp") for k, t in enumerate(tangents)]
+        tangent_out = recording.forward_tangent(tangents)
+    return recording.output, tangent_out
+
+
+def vjp(f, *primals):
+    """Reverse-mode: ``(f(*primals), vjp_fn)`` with ``vjp_fn(cotangent)`` → tuple of
+    cotangents shaped like the primals.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out, pullback = vjp(lambda X: X @ X, np.eye(2))
+    >>> pullback(np.ones((2, 2)))[0]
+    array([[2., 2.],
+           [2., 2.]])
+    """
+    with active_inverse_cache():
+        recording = _Recording(f, primals, tuple(range(len(primals))), "vjp")
+
+    def pullback(cotangent):
+        if isinstance(cotangent, Traced):
+            shape = cotangent.shape
+        else:
+            cotangent = np.asarray(cotangent, dtype=float)
+            shape = cotangent.shape
+        if shape != recording.output_shape:
+            raise ValueError(
+                f"kronvec.vjp: the cotangent must be shaped like the output {recording.output_shape}, "
+                f"got {shape}"
+            )
+        with active_inverse_cache():
+            return recording.backward(cotangent)
+
+    return recording.output, pullback
+
+
+def hessian(f, argnums=0):
+    """Structured Hessian of a scalar f: the Jacobian of vec ∇f (numerator layout).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> H = hessian(lambda X: np.linalg.slogdet(X)[1])(np.array([[2., 1.], [1., 3.]]))
+    >>> H
+    <4×4 Product: -(inv(X) ⊗ inv(X)ᵀ)·K₂,₂, dtype=float64>
+    """
+    if not isinstance(argnums, numbers.Integral):
+        raise TypeError("kronvec.hessian: argnums must be a single int")
+    return jacobian(grad(f, argnums), argnums)
+
+
+def hvp(f, argnums=0):
+    """Hessian-vector product ``H(X)[V]`` shaped like X, without forming H.
+
+    Forward-over-reverse: the directional derivative of ∇f along V.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> hvp(lambda x: np.sum(x ** 3))(np.array([1., 2.]), np.array([1., 1.]))
+    array([ 6., 12.])
+    """
+    if not isinstance(argnums, numbers.Integral):
+        raise TypeError("kronvec.hvp: argnums must be a single int")
+    gradient = grad(f, argnums)
+
+    def transformed(*args):
+        if len(args) < 2:
+            raise TypeError("kronvec.hvp(f)(*args, V): pass the direction V last")
+        *point, direction = args
+        k = argnums % len(point)
+
+        def along(x):
+            call = list(point)
+            call[k] = x
+            return gradient(*call)
+
+        return jvp(along, (point[k],), (direction,))[1]
+
+    return transformed

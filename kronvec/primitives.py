@@ -1,0 +1,818 @@
+"""The NumPy operations kronvec differentiates, each as a :class:`Primitive`.
+
+Every primitive is defined once, next to its derivative in both forms:
+
+* ``vjps`` — the cotangent map, written with NumPy operations so that it
+  can itself be traced (Hessians differentiate the gradient's code);
+* ``jacobians`` — the structured Jacobian, numerator layout, built from the
+  rules in :mod:`kronvec.rules` and :mod:`kronvec.differential`.
+
+The two are checked against each other and against finite differences in
+``tests/test_api.py``.  Index-moving operations (reshape, transpose,
+indexing, broadcasting, sums) share one trick: apply the operation to the
+array of vec positions and read off the 0/1 selection it performs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import algebra
+from ._vec import unvec, vec
+from .differential import linear_map
+from .operators import (
+    Commutation,
+    Dense,
+    Diag,
+    Identity,
+    RowVector,
+    Selection,
+    Zero,
+)
+from .rules import _checks
+from .rules.determinant import adjugate as _adjugate_values
+from .rules.kronecker import kron_wrt_left, kron_wrt_right
+from .trace import Primitive, Traced, bind, plain_value, recall_inverse, remember_inverse
+
+__all__ = ["SUPPORTED_FUNCTIONS", "dispatch_ufunc", "dispatch_function", "getitem"]
+
+
+# ----------------------------------------------------------------- helpers
+def _shape(x):
+    return np.shape(x) if not isinstance(x, Traced) else x.shape
+
+
+def _size(x):
+    return int(np.prod(_shape(x), dtype=np.int64))
+
+
+def _positions(shape):
+    """The array of vec positions laid out in `shape`: P[i, j] = i + j*m."""
+    return unvec(np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.intp), shape)
+
+
+def _index_map_jacobian(in_shape, moved_positions, name="P"):
+    """Jacobian of an index-moving op from where it moved the vec positions."""
+    index = vec(moved_positions)
+    n_in = int(np.prod(in_shape, dtype=np.int64))
+    selection = Selection(index, n_in, name=name)
+    return Identity(n_in) if selection.is_identity else selection
+
+
+def _broadcast_jacobian(in_shape, out_shape):
+    """Jacobian of ``broadcast_to(x, out_shape)``: a selection (identity if no-op)."""
+    if tuple(in_shape) == tuple(out_shape):
+        return Identity(int(np.prod(in_shape, dtype=np.int64)))
+    return _index_map_jacobian(in_shape, np.broadcast_to(_positions(in_shape), out_shape), "B")
+
+
+def unbroadcast(g, shape):
+    """Sum the cotangent `g` over the axes that broadcasting added to `shape`."""
+    shape = tuple(shape)
+    while np.ndim(g) > len(shape):
+        g = np.sum(g, axis=0)
+    for axis, size in enumerate(shape):
+        if size == 1 and _shape(g)[axis] != 1:
+            g = np.sum(g, axis=axis, keepdims=True)
+    return g
+
+
+def _as_2d_shape(shape, vector_as):
+    if len(shape) == 2:
+        return tuple(shape)
+    if len(shape) == 1:
+        return (1, shape[0]) if vector_as == "row" else (shape[0], 1)
+    raise TypeError(
+        f"kronvec differentiates matmul of 1-D and 2-D arrays; got an array of shape {shape}"
+    )
+
+
+def _scalar_constant(x):
+    """A plain (untraced) operand of size 1, as a float; None otherwise."""
+    if isinstance(x, Traced):
+        return None
+    x = np.asarray(x)
+    return float(x.reshape(())) if x.size == 1 and x.dtype.kind in "biuf" else None
+
+
+def _elementwise_jacobian(derivative, arg_shape, out_shape, name):
+    """Diag(vec f') composed with the broadcast of the argument to the output shape."""
+    scalar = _scalar_constant(derivative) if np.size(derivative) == 1 else None
+    broadcast = _broadcast_jacobian(arg_shape, out_shape)
+    if scalar is not None:
+        return algebra.scale(broadcast, scalar)
+    values = np.broadcast_to(np.asarray(derivative, dtype=float), out_shape)
+    if int(np.prod(arg_shape, dtype=np.int64)) == 1 and values.size > 1:
+        return Dense(vec(values).reshape(-1, 1), name=f"vec({name})")
+    return algebra.multiply(Diag(vec(values), name=f"diag(vec {name})"), broadcast)
+
+
+_REGISTRY = {}
+
+
+def _primitive(name, impl, vjps, jacobians, label=None):
+    primitive = Primitive(name, impl, vjps, jacobians, label)
+    _REGISTRY[name] = primitive
+    return primitive
+
+
+# -------------------------------------------------------- elementwise binary
+def _binary_labels(symbol):
+    return lambda a, b, **kw: f"{a} {symbol} {b}"
+
+
+add = _primitive(
+    "add",
+    np.add,
+    {
+        0: lambda g, ans, a, b: unbroadcast(g, _shape(a)),
+        1: lambda g, ans, a, b: unbroadcast(g, _shape(b)),
+    },
+    {
+        0: lambda ans, a, b, names: _broadcast_jacobian(np.shape(a), np.shape(ans)),
+        1: lambda ans, a, b, names: _broadcast_jacobian(np.shape(b), np.shape(ans)),
+    },
+    _binary_labels("+"),
+)
+
+subtract = _primitive(
+    "subtract",
+    np.subtract,
+    {
+        0: lambda g, ans, a, b: unbroadcast(g, _shape(a)),
+        1: lambda g, ans, a, b: unbroadcast(-g, _shape(b)),
+    },
+    {
+        0: lambda ans, a, b, names: _broadcast_jacobian(np.shape(a), np.shape(ans)),
+        1: lambda ans, a, b, names: algebra.scale(
+            _broadcast_jacobian(np.shape(b), np.shape(ans)), -1.0
+        ),
+    },
+    _binary_labels("-"),
+)
+
+multiply = _primitive(
+    "multiply",
+    np.multiply,
+    {
+        0: lambda g, ans, a, b: unbroadcast(g * b, _shape(a)),
+        1: lambda g, ans, a, b: unbroadcast(g * a, _shape(b)),
+    },
+    {
+        0: lambda ans, a, b, names: _elementwise_jacobian(b, np.shape(a), np.shape(ans), names[1]),
+        1: lambda ans, a, b, names: _elementwise_jacobian(a, np.shape(b), np.shape(ans), names[0]),
+    },
+    _binary_labels("∘"),
+)
+
+divide = _primitive(
+    "divide",
+    np.true_divide,
+    {
+        0: lambda g, ans, a, b: unbroadcast(g / b, _shape(a)),
+        1: lambda g, ans, a, b: unbroadcast(-g * ans / b, _shape(b)),
+    },
+    {
+        0: lambda ans, a, b, names: _elementwise_jacobian(
+            1.0 / np.asarray(b), np.shape(a), np.shape(ans), f"1/{names[1]}"
+        ),
+        1: lambda ans, a, b, names: _elementwise_jacobian(
+            -np.asarray(ans) / b, np.shape(b), np.shape(ans), f"-{names[0]}/{names[1]}²"
+        ),
+    },
+    _binary_labels("/"),
+)
+
+
+def _power_impl(a, p):
+    return np.power(a, p)
+
+
+power = _primitive(
+    "power",
+    _power_impl,
+    {
+        0: lambda g, ans, a, p: unbroadcast(g * p * a ** (p - 1), _shape(a)),
+        1: lambda g, ans, a, p: unbroadcast(g * ans * np.log(a), _shape(p)),
+    },
+    {
+        0: lambda ans, a, p, names: _elementwise_jacobian(
+            p * np.power(a, np.asarray(p) - 1), np.shape(a), np.shape(ans), f"{names[1]}·{names[0]}^({names[1]}-1)"
+        ),
+        1: lambda ans, a, p, names: _elementwise_jacobian(
+            np.asarray(ans) * np.log(a), np.shape(p), np.shape(ans), f"{names[0]}^{names[1]}·log {names[0]}"
+        ),
+    },
+    lambda a, p: f"{a}^{p}",
+)
+
+
+# --------------------------------------------------------- elementwise unary
+def _unary(name, impl, derivative, symbol=None):
+    """An elementwise function f with derivative f' given in NumPy operations."""
+    return _primitive(
+        name,
+        impl,
+        {0: lambda g, ans, x: g * derivative(ans, x)},
+        {
+            0: lambda ans, x, names: _elementwise_jacobian(
+                derivative(np.asarray(ans), np.asarray(x)), np.shape(x), np.shape(ans), f"{name}'({names[0]})"
+            )
+        },
+        (lambda a: f"{symbol}{a}") if symbol else None,
+    )
+
+
+negative = _primitive(
+    "negative",
+    np.negative,
+    {0: lambda g, ans, x: -g},
+    {0: lambda ans, x, names: algebra.scale(Identity(np.size(x)), -1.0)},
+    lambda a: f"-{a}",
+)
+exp = _unary("exp", np.exp, lambda ans, x: ans)
+log = _unary("log", np.log, lambda ans, x: 1.0 / x)
+sqrt = _unary("sqrt", np.sqrt, lambda ans, x: 0.5 / ans)
+tanh = _unary("tanh", np.tanh, lambda ans, x: 1.0 - ans * ans)
+square = _unary("square", np.square, lambda ans, x: 2.0 * x)
+sin = _unary("sin", np.sin, lambda ans, x: np.cos(x))
+cos = _unary("cos", np.cos, lambda ans, x: -np.sin(x))
+absolute = _unary("absolute", np.abs, lambda ans, x: np.sign(plain_value(x)))
+
+
+# ------------------------------------------------------------------- matmul
+def _matmul_impl(a, b):
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        raise ValueError("matmul: scalar operands are not allowed, use * instead")
+    _as_2d_shape(np.shape(a), "row"), _as_2d_shape(np.shape(b), "column")
+    return np.matmul(a, b)
+
+
+def _matmul_vjp_left(g, ans, a, b):
+    a2, b2 = _as_2d_shape(_shape(a), "row"), _as_2d_shape(_shape(b), "column")
+    g2 = np.reshape(g, (a2[0], b2[1]))
+    b_2d = np.reshape(b, b2) if len(_shape(b)) != 2 else b
+    return np.reshape(g2 @ b_2d.T, _shape(a)) if len(_shape(a)) != 2 else g2 @ b_2d.T
+
+
+def _matmul_vjp_right(g, ans, a, b):
+    a2, b2 = _as_2d_shape(_shape(a), "row"), _as_2d_shape(_shape(b), "column")
+    g2 = np.reshape(g, (a2[0], b2[1]))
+    a_2d = np.reshape(a, a2) if len(_shape(a)) != 2 else a
+    return np.reshape(a_2d.T @ g2, _shape(b)) if len(_shape(b)) != 2 else a_2d.T @ g2
+
+
+def _matmul_jacobian_left(ans, a, b, names):
+    # d(AB) = dA·B  ⇒  Bᵀ ⊗ I
+    a2, b2 = _as_2d_shape(np.shape(a), "row"), _as_2d_shape(np.shape(b), "column")
+    return linear_map(None, Dense(np.reshape(b, b2), name=names[1]), a2)
+
+
+def _matmul_jacobian_right(ans, a, b, names):
+    # d(AB) = A·dB  ⇒  I ⊗ A
+    a2, b2 = _as_2d_shape(np.shape(a), "row"), _as_2d_shape(np.shape(b), "column")
+    return linear_map(Dense(np.reshape(a, a2), name=names[0]), None, b2)
+
+
+def _product_label(a, b):
+    return f"{a}·{b}"
+
+
+matmul = _primitive(
+    "matmul",
+    _matmul_impl,
+    {0: _matmul_vjp_left, 1: _matmul_vjp_right},
+    {0: _matmul_jacobian_left, 1: _matmul_jacobian_right},
+    _product_label,
+)
+
+
+# ------------------------------------------------------- index-moving maps
+def _transpose_impl(x, axes=None):
+    return np.transpose(x, axes)
+
+
+def _transpose_vjp(g, ans, x, axes=None):
+    if axes is None:
+        return np.transpose(g)
+    return np.transpose(g, np.argsort(axes))
+
+
+def _transpose_jacobian(ans, x, names, axes=None):
+    shape = np.shape(x)
+    if len(shape) == 2 and (axes is None or tuple(axes) == (1, 0)):
+        return Commutation(*shape)  # d(Xᵀ) = (dX)ᵀ ⇒ K_{m,n}
+    if len(shape) < 2:
+        return Identity(int(np.prod(shape, dtype=np.int64)))
+    return _index_map_jacobian(shape, np.transpose(_positions(shape), axes), "P")
+
+
+transpose = _primitive(
+    "transpose",
+    _transpose_impl,
+    {0: _transpose_vjp},
+    {0: _transpose_jacobian},
+    lambda a, axes=None: f"{a}ᵀ" if len(a) <= 12 and " " not in a else f"({a})ᵀ",
+)
+
+
+def _reshape_impl(x, shape, order="C"):
+    return np.reshape(x, shape, order=order)
+
+
+reshape = _primitive(
+    "reshape",
+    _reshape_impl,
+    {0: lambda g, ans, x, shape, order="C": np.reshape(g, _shape(x), order=order)},
+    {
+        0: lambda ans, x, names, shape, order="C": _index_map_jacobian(
+            np.shape(x), np.reshape(_positions(np.shape(x)), shape, order=order), "R"
+        )
+    },
+    lambda a, shape, order="C": f"reshape({a})",
+)
+
+
+def _broadcast_to_impl(x, shape):
+    return np.array(np.broadcast_to(x, shape))
+
+
+broadcast_to = _primitive(
+    "broadcast_to",
+    _broadcast_to_impl,
+    {0: lambda g, ans, x, shape: unbroadcast(g, _shape(x))},
+    {0: lambda ans, x, names, shape: _broadcast_jacobian(np.shape(x), shape)},
+    lambda a, shape: a,
+)
+
+
+def _getitem_impl(x, key):
+    return np.array(np.asarray(x)[key])
+
+
+def _untake_impl(g, key, shape):
+    out = np.zeros(shape, dtype=np.result_type(np.asarray(g).dtype, np.float32))
+    np.add.at(out, key, g)
+    return out
+
+
+def _getitem_jacobian(ans, x, names, key):
+    return _index_map_jacobian(np.shape(x), np.asarray(_positions(np.shape(x))[key]), "E")
+
+
+def _untake_jacobian(ans, g, names, key, shape):
+    return _getitem_jacobian(None, np.empty(shape), names, key).T
+
+
+_getitem = _primitive(
+    "getitem",
+    _getitem_impl,
+    {0: lambda g, ans, x, key: bind(untake, g, key=key, shape=_shape(x))},
+    {0: _getitem_jacobian},
+    lambda a, key: f"{a}[…]",
+)
+untake = _primitive(
+    "untake",
+    _untake_impl,
+    {0: lambda g, ans, x, key, shape: bind(_getitem, g, key=key)},
+    {0: _untake_jacobian},
+    lambda a, key, shape: f"place({a})",
+)
+
+
+def getitem(x, key):
+    """``x[key]`` for a traced x (basic and advanced indexing; key is static)."""
+    if isinstance(key, Traced) or (isinstance(key, tuple) and any(isinstance(k, Traced) for k in key)):
+        raise TypeError("kronvec: indices must be plain integers or arrays, not traced values")
+    return bind(_getitem, x, key=key)
+
+
+def _sum_impl(x, axis=None, keepdims=False):
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def _keepdims_shape(shape, axis):
+    if axis is None:
+        return (1,) * len(shape)
+    axes = (axis,) if np.isscalar(axis) else tuple(axis)
+    axes = {a % len(shape) for a in axes}
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def _sum_vjp(g, ans, x, axis=None, keepdims=False):
+    kept = np.reshape(g, _keepdims_shape(_shape(x), axis))
+    return bind(broadcast_to, kept, shape=_shape(x))
+
+
+def _sum_jacobian(ans, x, names, axis=None, keepdims=False):
+    shape = np.shape(x)
+    if axis is None and len(shape) > 0:
+        return RowVector(np.ones(int(np.prod(shape, dtype=np.int64))), name="1")
+    kept = _keepdims_shape(shape, axis)
+    return _broadcast_jacobian(kept, shape).T
+
+
+sum_ = _primitive(
+    "sum",
+    _sum_impl,
+    {0: _sum_vjp},
+    {0: _sum_jacobian},
+    lambda a, axis=None, keepdims=False: f"sum({a})",
+)
+
+
+# ------------------------------------------------------------ linear algebra
+def _square_matrix(X, operation):
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"{operation}: X must be a 2-D matrix, got shape {X.shape}")
+    _checks.require_square(X, "X", operation)
+    return X
+
+
+def _inv_impl(X):
+    X = _square_matrix(X, "np.linalg.inv")
+    X_inv = _checks.checked_inverse(X, "np.linalg.inv")
+    remember_inverse(X, X_inv)
+    return X_inv
+
+
+def _inverse_for_derivative(X):
+    """X⁻¹ inside a derivative: traced when X is, else from the cache."""
+    if isinstance(X, Traced):
+        return np.linalg.inv(X)
+    cached = recall_inverse(X)
+    return cached if cached is not None else _inv_impl(X)
+
+
+inv = _primitive(
+    "linalg.inv",
+    _inv_impl,
+    # d(X⁻¹) = -X⁻¹ dX X⁻¹  ⇒  X̄ = -X⁻ᵀ Ḡ X⁻ᵀ   (Matrix Cookbook eq. (59))
+    {0: lambda g, ans, X: -(ans.T @ g @ ans.T)},
+    {0: lambda ans, X, names: linear_map(
+        Dense(ans, name=f"inv({names[0]})"), Dense(ans, name=f"inv({names[0]})"), np.shape(X), scale=-1.0)},
+    lambda a: f"inv({a})",
+)
+
+
+def _det_impl(X):
+    X = _square_matrix(X, "np.linalg.det")
+    return np.linalg.det(X)
+
+
+def _adjugate_impl(X):
+    return _adjugate_values(X)
+
+
+def _adjugate_vjp(g, ans, X):
+    # For invertible X: adj X = |X| X⁻¹, so d adj = |X| (tr(X⁻¹dX) X⁻¹ - X⁻¹ dX X⁻¹)
+    # and X̄ = |X| (⟨Ḡ, X⁻¹⟩ X⁻ᵀ - X⁻ᵀ Ḡ X⁻ᵀ).  Second derivatives at singular X
+    # are not covered by this formula (issue 6).
+    X_inv_T = _inverse_for_derivative(X).T
+    return np.linalg.det(X) * (np.sum(g * X_inv_T) * X_inv_T - X_inv_T @ g @ X_inv_T)
+
+
+def _adjugate_jacobian(ans, X, names):
+    X = np.asarray(X)
+    X_inv = _checks.checked_inverse(X, "hessian of det (adjugate)")
+    d = np.linalg.det(X)
+    rank_one = algebra.multiply(
+        Dense(vec(X_inv).reshape(-1, 1), name=f"vec(inv({names[0]}))"),
+        RowVector(vec(X_inv.T), name=f"inv({names[0]})ᵀ"),
+    )
+    inverse_part = linear_map(Dense(X_inv, name=f"inv({names[0]})"),
+                              Dense(X_inv, name=f"inv({names[0]})"), X.shape, scale=-1.0)
+    return algebra.scale(algebra.add(rank_one, inverse_part), d)
+
+
+adjugate = _primitive(
+    "adjugate", _adjugate_impl, {0: _adjugate_vjp}, {0: _adjugate_jacobian}, lambda a: f"adj({a})"
+)
+
+det = _primitive(
+    "linalg.det",
+    _det_impl,
+    # d|X| = tr(adj(X) dX)  ⇒  X̄ = ḡ · adj(X)ᵀ, exact at singular X
+    {0: lambda g, ans, X: g * np.transpose(bind(adjugate, X))},
+    {0: lambda ans, X, names: RowVector(vec(_adjugate_values(np.asarray(X)).T), name=f"adj({names[0]})ᵀ")},
+    lambda a: f"|{a}|",
+)
+
+
+def _logabsdet_impl(X):
+    X = _square_matrix(X, "np.linalg.slogdet")
+    sign, logabsdet = np.linalg.slogdet(X)
+    if sign == 0:
+        raise np.linalg.LinAlgError(
+            "np.linalg.slogdet: the matrix is singular (det = 0), so ln|det X| = -inf "
+            "has no derivative"
+        )
+    return logabsdet
+
+
+logabsdet = _primitive(
+    "linalg.slogdet",
+    _logabsdet_impl,
+    # d ln|X| = tr(X⁻¹ dX)  ⇒  X̄ = ḡ X⁻ᵀ   (Matrix Cookbook eq. (57))
+    {0: lambda g, ans, X: g * _inverse_for_derivative(X).T},
+    {0: lambda ans, X, names: RowVector(
+        vec(_inverse_for_derivative(np.asarray(X)).T), name=f"inv({names[0]})ᵀ")},
+    lambda a: f"ln|{a}|",
+)
+
+
+def _solve_impl(A, B):
+    A = _square_matrix(A, "np.linalg.solve")
+    B = np.asarray(B)
+    if B.ndim not in (1, 2) or B.shape[0] != A.shape[0]:
+        raise ValueError(
+            f"np.linalg.solve: A of shape {A.shape} needs B with {A.shape[0]} rows "
+            f"(1-D or 2-D); got B of shape {B.shape}"
+        )
+    return _checks.checked_solve(A, B, "np.linalg.solve")
+
+
+def _solve_vjp_b(g, ans, A, B):
+    return np.linalg.solve(A.T, g)
+
+
+def _solve_vjp_a(g, ans, A, B):
+    # d(A⁻¹B) = -A⁻¹ dA A⁻¹B  ⇒  Ā = -A⁻ᵀ Ḡ (A⁻¹B)ᵀ
+    B_bar = np.linalg.solve(A.T, g)
+    if len(_shape(ans)) == 1:
+        return -np.reshape(B_bar, (-1, 1)) @ np.reshape(ans, (1, -1))
+    return -(B_bar @ ans.T)
+
+
+def _solve_jacobian_a(ans, A, B, names):
+    X = np.asarray(ans).reshape(np.shape(A)[0], -1)
+    A_inv = Dense(_inverse_for_derivative(np.asarray(A)), name=f"inv({names[0]})")
+    return linear_map(A_inv, Dense(X, name=f"solve({names[0]}, {names[1]})"), np.shape(A), scale=-1.0)
+
+
+def _solve_jacobian_b(ans, A, B, names):
+    B2 = np.asarray(B).reshape(np.shape(A)[0], -1)
+    A_inv = Dense(_inverse_for_derivative(np.asarray(A)), name=f"inv({names[0]})")
+    return linear_map(A_inv, None, B2.shape)
+
+
+solve = _primitive(
+    "linalg.solve",
+    _solve_impl,
+    {0: _solve_vjp_a, 1: _solve_vjp_b},
+    {0: _solve_jacobian_a, 1: _solve_jacobian_b},
+    lambda a, b: f"solve({a}, {b})",
+)
+
+
+def _trace_impl(X):
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"np.trace: kronvec differentiates the trace of a 2-D matrix, got shape {X.shape}")
+    return np.trace(X)
+
+
+def _trace_vjp(g, ans, X):
+    m, n = _shape(X)
+    return g * np.eye(m, n)
+
+
+trace = _primitive(
+    "trace",
+    _trace_impl,
+    # d tr X = tr dX  ⇒  X̄ = ḡ I
+    {0: _trace_vjp},
+    {0: lambda ans, X, names: RowVector(vec(np.eye(*np.shape(X))), name="I")},
+    lambda a: f"tr({a})",
+)
+
+
+def _kron_impl(A, B):
+    A, B = np.asarray(A), np.asarray(B)
+    if A.ndim != 2 or B.ndim != 2:
+        raise TypeError(f"kronvec differentiates np.kron of 2-D matrices; got shapes {A.shape}, {B.shape}")
+    return np.kron(A, B)
+
+
+def _kron_vjp_a(g, ans, A, B):
+    (m, n), (p, q) = _shape(A), _shape(B)
+    blocks = np.reshape(g, (m, p, n, q))  # G[i*p + k, j*q + l] = blocks[i, k, j, l]
+    return np.sum(blocks * np.reshape(B, (1, p, 1, q)), axis=(1, 3))
+
+
+def _kron_vjp_b(g, ans, A, B):
+    (m, n), (p, q) = _shape(A), _shape(B)
+    blocks = np.reshape(g, (m, p, n, q))
+    return np.sum(blocks * np.reshape(A, (m, 1, n, 1)), axis=(0, 2))
+
+
+kron = _primitive(
+    "kron",
+    _kron_impl,
+    {0: _kron_vjp_a, 1: _kron_vjp_b},
+    {0: lambda ans, A, B, names: kron_wrt_left(A, B), 1: lambda ans, A, B, names: kron_wrt_right(A, B)},
+    lambda a, b: f"{a} ⊗ {b}",
+)
+
+
+# ----------------------------------------------------------- NumPy dispatch
+def _constant_like(factory):
+    def make(x, *args, **kwargs):
+        return factory(plain_value(x), *args, **kwargs)
+
+    return make
+
+
+def _dot(a, b):
+    if np.ndim(plain_value(a)) == 0 or np.ndim(plain_value(b)) == 0:
+        return bind(multiply, a, b)
+    return bind(matmul, a, b)
+
+
+def _diag(v, k=0):
+    shape = _shape(v)
+    if len(shape) == 2:  # extract the k-th diagonal: an indexing operation
+        offsets = np.arange(len(np.diag(np.empty(shape), k)))
+        return bind(_getitem, v, key=(offsets + max(-k, 0), offsets + max(k, 0)))
+    if len(shape) == 1:  # build a matrix with v on the k-th diagonal: its adjoint
+        n = shape[0] + abs(k)
+        offsets = np.arange(shape[0])
+        return bind(untake, v, key=(offsets + max(-k, 0), offsets + max(k, 0)), shape=(n, n))
+    raise ValueError(f"np.diag: input must be 1-D or 2-D, got shape {shape}")
+
+
+def _sum(x, axis=None, dtype=None, out=None, keepdims=False, **unsupported):
+    if out is not None or dtype is not None or unsupported:
+        raise TypeError("kronvec: np.sum supports axis and keepdims only")
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    return bind(sum_, x, axis=axis, keepdims=keepdims)
+
+
+def _mean(x, axis=None, keepdims=False, **unsupported):
+    if unsupported:
+        raise TypeError("kronvec: np.mean supports axis and keepdims only")
+    shape = _shape(x)
+    count = int(np.prod([shape[a] for a in ((axis,) if np.isscalar(axis) else axis)])) if axis is not None else _size(x)
+    return _sum(x, axis=axis, keepdims=keepdims) / count
+
+
+def _norm(x, ord=None, axis=None, keepdims=False):
+    if ord not in (None, "fro") or axis is not None or keepdims:
+        raise TypeError(
+            "kronvec differentiates np.linalg.norm(x) (Frobenius / Euclidean norm) only; "
+            f"got ord={ord!r}, axis={axis!r}"
+        )
+    return np.sqrt(_sum(x * x))
+
+
+class SlogdetResult(tuple):
+    """``(sign, logabsdet)`` like NumPy's; sign is a constant of the point."""
+
+    def __new__(cls, sign, logabsdet):
+        return super().__new__(cls, (sign, logabsdet))
+
+    @property
+    def sign(self):
+        return self[0]
+
+    @property
+    def logabsdet(self):
+        return self[1]
+
+
+def _slogdet(X):
+    sign = np.linalg.slogdet(plain_value(X))[0]
+    return SlogdetResult(sign, bind(logabsdet, X))
+
+
+def _transpose_function(x, axes=None):
+    return bind(transpose, x, axes=None if axes is None else tuple(axes))
+
+
+def _reshape_function(x, shape=None, order="C", newshape=None, **unsupported):
+    if unsupported:
+        raise TypeError(f"kronvec: np.reshape does not support {sorted(unsupported)}")
+    shape = newshape if shape is None else shape
+    if order not in ("C", "F"):
+        raise TypeError("kronvec: np.reshape supports order='C' or 'F'")
+    return bind(reshape, x, shape=tuple(np.atleast_1d(shape).tolist()) if not np.isscalar(shape) else (shape,),
+                order=order)
+
+
+def _outer(a, b):
+    return bind(multiply, np.reshape(a, (-1, 1)), np.reshape(b, (1, -1)))
+
+
+def _broadcast_to_function(x, shape, subok=False):
+    return bind(broadcast_to, x, shape=tuple(np.atleast_1d(shape).tolist()))
+
+
+def _ravel(x, order="C"):
+    return _reshape_function(x, (-1,), order=order)
+
+
+_FUNCTIONS = {
+    np.matmul: lambda a, b: bind(matmul, a, b),
+    np.dot: _dot,
+    np.transpose: _transpose_function,
+    np.reshape: _reshape_function,
+    np.ravel: _ravel,
+    np.linalg.inv: lambda X: bind(inv, X),
+    np.linalg.det: lambda X: bind(det, X),
+    np.linalg.slogdet: _slogdet,
+    np.linalg.solve: lambda A, B: bind(solve, A, B),
+    np.linalg.norm: _norm,
+    np.trace: lambda X: bind(trace, X),
+    np.kron: lambda A, B: bind(kron, A, B),
+    np.sum: _sum,
+    np.mean: _mean,
+    np.diag: _diag,
+    np.outer: _outer,
+    np.broadcast_to: _broadcast_to_function,
+    np.shape: lambda x: _shape(x),
+    np.ndim: lambda x: len(_shape(x)),
+    np.size: lambda x: _size(x),
+    np.zeros_like: _constant_like(np.zeros_like),
+    np.ones_like: _constant_like(np.ones_like),
+}
+
+_UFUNCS = {
+    np.add: add,
+    np.subtract: subtract,
+    np.multiply: multiply,
+    np.true_divide: divide,
+    np.power: power,
+    np.matmul: matmul,
+    np.negative: negative,
+    np.exp: exp,
+    np.log: log,
+    np.sqrt: sqrt,
+    np.tanh: tanh,
+    np.square: square,
+    np.sin: sin,
+    np.cos: cos,
+    np.absolute: absolute,
+}
+
+# Ufuncs whose result carries no derivative: evaluated on the plain values, so
+# piecewise code (``if X[0, 0] > 0``, ``np.where(X > 0, ...)``) runs.
+_VALUE_ONLY_UFUNCS = {
+    np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
+    np.isfinite, np.isnan, np.isinf, np.sign, np.logical_and, np.logical_or, np.logical_not,
+}
+
+
+def _ufunc_name(ufunc):
+    return f"np.{ufunc.__name__}"
+
+
+def _function_name(func):
+    module = getattr(func, "__module__", "") or ""
+    prefix = "np.linalg." if "linalg" in module else "np."
+    return prefix + getattr(func, "__name__", repr(func))
+
+
+SUPPORTED_FUNCTIONS = tuple(sorted(
+    {_function_name(f) for f in _FUNCTIONS} | {_ufunc_name(u) for u in _UFUNCS}
+    | {"np.positive", "operators + - * / ** @ (unary -) .T, indexing and slicing, comparisons"}
+))
+
+
+def _unsupported(name):
+    return TypeError(
+        f"kronvec cannot differentiate {name}: it is not one of the supported NumPy "
+        "functions (see kronvec.SUPPORTED_FUNCTIONS). Rewrite it with supported "
+        "operations or compute it outside the differentiated function."
+    )
+
+
+def dispatch_ufunc(ufunc, method, inputs, kwargs):
+    """``__array_ufunc__`` for traced values."""
+    if method != "__call__":
+        raise _unsupported(f"{_ufunc_name(ufunc)}.{method}")
+    if kwargs.get("out") is not None:
+        raise TypeError(f"kronvec: {_ufunc_name(ufunc)} with out= cannot be differentiated")
+    if ufunc in _VALUE_ONLY_UFUNCS:
+        return ufunc(*(plain_value(x) for x in inputs), **kwargs)
+    if kwargs:
+        raise TypeError(f"kronvec: {_ufunc_name(ufunc)} keyword arguments {sorted(kwargs)} are not supported")
+    if ufunc is np.positive:
+        return inputs[0]
+    primitive = _UFUNCS.get(ufunc)
+    if primitive is None:
+        raise _unsupported(_ufunc_name(ufunc))
+    if primitive is power and isinstance(inputs[1], Traced) is False:
+        exponent = inputs[1]
+        if np.isscalar(exponent) and exponent == 2:
+            return bind(square, inputs[0])
+    return bind(primitive, *inputs)
+
+
+def dispatch_function(func, args, kwargs):
+    """``__array_function__`` for traced values."""
+    handler = _FUNCTIONS.get(func)
+    if handler is None:
+        raise _unsupported(_function_name(func))
+    return handler(*args, **kwargs)

@@ -1,0 +1,271 @@
+"""The traced value that plain NumPy code runs on.
+
+A :class:`Traced` wraps an array and records every NumPy operation applied
+to it (through NumPy's own protocols: ``__array_ufunc__``, NEP 13, and
+``__array_function__``, NEP 18), so users differentiate their functions
+unchanged.  Each transformation (``grad``, ``jacobian``, ...) opens a
+:class:`Trace`; traces nest (a Hessian is the Jacobian of a gradient), and
+a value traced by an outer trace may itself be the value inside an inner
+one — the design of HIPS autograd's boxes.
+
+What happens to the recorded graph is the business of :mod:`kronvec.api`:
+reverse accumulation of cotangents (traceable, so it can be differentiated
+again) or forward composition of structured Jacobians.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+__all__ = ["Trace", "Traced", "Node", "Primitive", "bind", "active_inverse_cache"]
+
+_trace_levels = itertools.count(1)
+
+
+class Trace:
+    """One recording session; a higher ``level`` is nested inside a lower one."""
+
+    __slots__ = ("level", "active", "nodes")
+
+    def __init__(self):
+        self.level = next(_trace_levels)
+        self.active = True
+        self.nodes = []
+
+
+class Node:
+    """One recorded operation: ``value = primitive(*args, **kwargs)``.
+
+    ``parents`` lists ``(position, parent_node)`` for the arguments traced
+    by the same trace; every other argument is a constant for this trace.
+    """
+
+    __slots__ = ("primitive", "args", "kwargs", "parents", "value", "index", "label")
+
+    def __init__(self, primitive, args, kwargs, parents, value, index, label=None):
+        self.primitive = primitive
+        self.args = args
+        self.kwargs = kwargs
+        self.parents = parents
+        self.value = value
+        self.index = index
+        self.label = label
+
+
+class Primitive:
+    """A differentiable operation known to kronvec.
+
+    Parameters
+    ----------
+    name : str
+        The NumPy name users know (``"linalg.inv"``), used in messages.
+    impl : callable
+        Pure NumPy on plain arrays; never sees a :class:`Traced`.
+    vjps : dict position -> callable
+        ``vjp(g, ans, *args, **kwargs)`` returns the cotangent of argument
+        `position`.  Written with NumPy operations only, so that it can be
+        traced again (this is what makes Hessians work).
+    jacobians : dict position -> callable
+        ``jacobian(ans, *args, names=..., **kwargs)`` returns the structured
+        Jacobian (numerator layout) of the output w.r.t. that argument, from
+        plain arrays; ``names`` are the arguments' labels for formulas.
+    label : callable, optional
+        ``label(*arg_labels, **kwargs)`` → the formula of the output.
+    """
+
+    __slots__ = ("name", "impl", "vjps", "jacobians", "label")
+
+    def __init__(self, name, impl, vjps, jacobians, label=None):
+        self.name = name
+        self.impl = impl
+        self.vjps = vjps
+        self.jacobians = jacobians
+        self.label = label or (lambda *names, **kw: f"{name}({', '.join(names)})")
+
+    def __repr__(self):
+        return f"<kronvec primitive {self.name}>"
+
+
+def bind(primitive, *args, **kwargs):
+    """Apply `primitive`, recording it on the innermost trace among `args`."""
+    top = None
+    for arg in args:
+        if isinstance(arg, Traced) and arg._trace.active:
+            if top is None or arg._trace.level > top.level:
+                top = arg._trace
+    if top is None:
+        plain = [a._value_if_stale() if isinstance(a, Traced) else a for a in args]
+        return primitive.impl(*plain, **kwargs)
+    values = []
+    parents = []
+    for position, arg in enumerate(args):
+        if isinstance(arg, Traced) and arg._trace is top:
+            values.append(arg._value)
+            parents.append((position, arg._node))
+        else:
+            values.append(arg)
+    value = bind(primitive, *values, **kwargs)
+    node = Node(primitive, tuple(values), kwargs, tuple(parents), value, len(top.nodes))
+    top.nodes.append(node)
+    return Traced(value, top, node)
+
+
+# --------------------------------------------------------------------------
+# A per-evaluation cache of inverses, so that e.g. ln|X| + tr(X⁻¹C) factors X
+# once: the gradient of ln|X| needs X⁻ᵀ, which the forward pass computed.
+_inverse_cache_stack = []
+
+
+class active_inverse_cache:
+    """Context manager: inverses of plain arrays are remembered while active."""
+
+    def __enter__(self):
+        _inverse_cache_stack.append({})
+        return self
+
+    def __exit__(self, *exc):
+        _inverse_cache_stack.pop()
+        return False
+
+
+def remember_inverse(X, X_inv):
+    if _inverse_cache_stack:
+        _inverse_cache_stack[-1][id(X)] = (X, X_inv)
+
+
+def recall_inverse(X):
+    if _inverse_cache_stack:
+        entry = _inverse_cache_stack[-1].get(id(X))
+        if entry is not None and entry[0] is X:
+            return entry[1]
+    return None
+
+
+# --------------------------------------------------------------------------
+_NOT_DIFFERENTIABLE_MESSAGE = (
+    "kronvec: {what} would turn a traced value into a plain number and drop its "
+    "derivative. Keep the computation in NumPy operations on the array (see "
+    "kronvec.SUPPORTED_FUNCTIONS), or move it outside the differentiated function."
+)
+
+
+class Traced(np.lib.mixins.NDArrayOperatorsMixin):
+    """An array whose NumPy operations are recorded for differentiation.
+
+    Behaves like the ndarray it wraps for the supported operations
+    (``kronvec.SUPPORTED_FUNCTIONS``); comparisons return plain boolean
+    arrays of the values, so piecewise code runs.
+    """
+
+    __slots__ = ("_value", "_trace", "_node")
+    __array_priority__ = 1000.0
+
+    def __init__(self, value, trace, node):
+        self._value = value
+        self._trace = trace
+        self._node = node
+
+    def _value_if_stale(self):
+        value = self._value
+        while isinstance(value, Traced) and not value._trace.active:
+            value = value._value
+        return value
+
+    # --- array attributes (static information, never differentiated) ---
+    @property
+    def shape(self):
+        return np.shape(self._value)
+
+    @property
+    def ndim(self):
+        return np.ndim(self._value)
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def dtype(self):
+        return plain_value(self).dtype
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d traced array")
+        return self.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self):
+        return f"Traced({plain_value(self)!r})"
+
+    # --- the NumPy protocols ---
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        from . import primitives
+
+        return primitives.dispatch_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        from . import primitives
+
+        return primitives.dispatch_function(func, args, kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(_NOT_DIFFERENTIABLE_MESSAGE.format(what="np.asarray(traced value)"))
+
+    def __float__(self):
+        raise TypeError(_NOT_DIFFERENTIABLE_MESSAGE.format(what="float(traced value)"))
+
+    def __int__(self):
+        raise TypeError(_NOT_DIFFERENTIABLE_MESSAGE.format(what="int(traced value)"))
+
+    def __bool__(self):
+        return bool(plain_value(self))
+
+    def __hash__(self):
+        return id(self)
+
+    # --- ndarray methods, all routed through the NumPy functions ---
+    @property
+    def T(self):
+        return np.transpose(self)
+
+    def transpose(self, *axes):
+        return np.transpose(self, axes if axes else None) if len(axes) != 1 else np.transpose(self, axes[0])
+
+    def reshape(self, *shape, order="C"):
+        shape = shape[0] if len(shape) == 1 else shape
+        return np.reshape(self, shape, order=order)
+
+    def ravel(self, order="C"):
+        return np.reshape(self, (-1,), order=order)
+
+    def flatten(self, order="C"):
+        return np.reshape(self, (-1,), order=order)
+
+    def sum(self, axis=None, keepdims=False):
+        return np.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return np.mean(self, axis=axis, keepdims=keepdims)
+
+    def dot(self, other):
+        return np.dot(self, other)
+
+    def trace(self):
+        return np.trace(self)
+
+    def __getitem__(self, key):
+        from . import primitives
+
+        return primitives.getitem(self, key)
+
+
+def plain_value(x):
+    """The plain ndarray under any number of traced layers."""
+    while isinstance(x, Traced):
+        x = x._value
+    return np.asarray(x)
