@@ -22,7 +22,12 @@ Conventions shared by every kernel:
   which is exact because the caller picked a dtype wide enough.
 * ``parallel=True`` is used only where it measured faster on 2 cores
   (``benchmarks/measure_kernels.py``): on these memory-bound loops a second
-  thread mostly helps by taking page faults of the fresh output in parallel.
+  thread mostly helps by taking page faults of the fresh output in parallel
+  (I⊗A at 36 MB: 3.7 → 2.3 ms; sparse⊗sparse at 120 MB: 43 → 21 ms; dense
+  at 134 MB: 16 → 10 ms, on an idle machine).  But waking the second thread
+  costs a scheduler tick (4-8 ms measured) whenever the other core is busy,
+  so :func:`call` runs outputs below :data:`PARALLEL_MIN_BYTES` on one
+  thread, where the gain could not repay that risk.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ import numpy as np
 from numba import prange
 
 __all__ = [
+    "PARALLEL_MIN_BYTES",
+    "call",
     "kron_csr_fill",
     "csr_merge_count",
     "csr_merge_fill",
@@ -78,6 +85,12 @@ class _Kernel:
             return self._dispatcher(*args)
 
 
+# Positions are held as uint64 (see kron_csr_fill); never mix them with signed
+# integers in one expression, which numba would promote to float64.
+_U = np.uint64
+_ONE = np.uint64(1)
+
+
 def _kernel(**options):
     """Decorate a kernel: ``numba.njit(cache=True, **options)`` with fallback."""
 
@@ -85,6 +98,29 @@ def _kernel(**options):
         return _Kernel(py_func, options)
 
     return decorate
+
+
+#: Outputs smaller than this run parallel kernels on one thread (see module doc).
+PARALLEL_MIN_BYTES = 64 * 2**20
+
+
+def call(kernel, output_nbytes, *args):
+    """Run `kernel`, on one thread when it writes fewer than PARALLEL_MIN_BYTES.
+
+    ``numba.set_num_threads`` is thread-local and restored afterwards, so a
+    caller's own setting (or ``NUMBA_NUM_THREADS``) is respected above the
+    threshold.
+    """
+    if output_nbytes >= PARALLEL_MIN_BYTES:
+        return kernel(*args)
+    previous = numba.get_num_threads()
+    if previous == 1:
+        return kernel(*args)
+    numba.set_num_threads(1)
+    try:
+        return kernel(*args)
+    finally:
+        numba.set_num_threads(previous)
 
 
 # --------------------------------------------------------------------------
@@ -101,26 +137,41 @@ def kron_csr_fill(
 
     Output row ``i*pB + k`` holds, for every entry ``(j, a)`` of row ``i`` of
     A and every entry ``(l, b)`` of row ``k`` of B, column ``j*b_ncols + l``
-    with value ``a*b``.  Walking A's row outside and B's row inside keeps the
-    columns sorted when both inputs are sorted.  The caller computes
-    ``out_indptr`` (cumulative products of the row counts), which fixes where
-    each row starts, so rows are independent and run in parallel.
+    with value ``a*b``, at offset ``ta*count_B + tb`` within the row (``ta``,
+    ``tb`` the entries' ranks in their rows).  That order is sorted when both
+    inputs are.  The inner loop runs over whichever factor has the longer
+    row, so I⊗A (one entry of I per row) and A⊗I (one entry of I per row)
+    both get long, vectorizable inner loops.  The caller computes
+    `out_indptr` (cumulative products of row counts), so rows are
+    independent and run in parallel.
     """
     b_nrows = b_indptr.size - 1
-    n_out_rows = out_indptr.size - 1
-    for out_row in prange(n_out_rows):
+    for out_row in prange(out_indptr.size - 1):
         i = out_row // b_nrows
         k = out_row - i * b_nrows
-        b_start = b_indptr[k]
-        b_count = b_indptr[k + 1] - b_start
-        position = np.int64(out_indptr[out_row])
-        for pa in range(a_indptr[i], a_indptr[i + 1]):
-            column_base = np.int64(a_indices[pa]) * b_ncols
-            a_value = a_data[pa]
-            for t in range(b_count):
-                out_indices[position + t] = column_base + b_indices[b_start + t]
-                out_data[position + t] = a_value * b_data[b_start + t]
-            position += b_count
+        # Unsigned positions: numba then skips its negative-index wraparound
+        # test, which otherwise blocks vectorization (measured 1.5-5x).
+        a_start = _U(a_indptr[i])
+        a_count = _U(a_indptr[i + 1]) - a_start
+        b_start = _U(b_indptr[k])
+        b_count = _U(b_indptr[k + 1]) - b_start
+        row_start = _U(out_indptr[out_row])
+        if b_count >= a_count:
+            for ta in range(a_count):
+                column_base = a_indices[a_start + ta] * b_ncols
+                a_value = a_data[a_start + ta]
+                destination = row_start + ta * b_count
+                for tb in range(b_count):
+                    out_indices[destination + tb] = column_base + b_indices[b_start + tb]
+                    out_data[destination + tb] = a_value * b_data[b_start + tb]
+        else:
+            for tb in range(b_count):
+                b_column = b_indices[b_start + tb]
+                b_value = b_data[b_start + tb]
+                destination = row_start + tb
+                for ta in range(a_count):
+                    out_indices[destination + ta * b_count] = a_indices[a_start + ta] * b_ncols + b_column
+                    out_data[destination + ta * b_count] = a_data[a_start + ta] * b_value
 
 
 @_kernel(parallel=True)
@@ -130,40 +181,35 @@ def csr_merge_count(
 ):
     """First pass of ``a_scale*A + b_scale*B``: nonzeros per output row.
 
-    Entries whose sum is exactly zero are not counted (scipy's addition drops
-    them too); NaN is kept.  The values are recomputed in the fill pass rather
-    than stored, which would cost an array as large as the inputs.
+    Entries whose value is exactly zero are not counted (scipy's addition
+    drops them too); NaN is kept.  Values are recomputed in the fill pass
+    rather than stored, which would cost an array as large as the inputs.
     """
-    n_rows = row_counts.size
-    for row in prange(n_rows):
-        pa = a_indptr[row]
-        a_stop = a_indptr[row + 1]
-        pb = b_indptr[row]
-        b_stop = b_indptr[row + 1]
+    for row in prange(row_counts.size):
+        pa = _U(a_indptr[row])
+        a_stop = _U(a_indptr[row + 1])
+        pb = _U(b_indptr[row])
+        b_stop = _U(b_indptr[row + 1])
         count = 0
         while pa < a_stop and pb < b_stop:
             a_column = a_indices[pa]
             b_column = b_indices[pb]
             if a_column < b_column:
-                value = a_scale * a_data[pa]
-                pa += 1
+                count += a_scale * a_data[pa] != 0
+                pa += _ONE
             elif b_column < a_column:
-                value = b_scale * b_data[pb]
-                pb += 1
+                count += b_scale * b_data[pb] != 0
+                pb += _ONE
             else:
-                value = a_scale * a_data[pa] + b_scale * b_data[pb]
-                pa += 1
-                pb += 1
-            if value != 0:
-                count += 1
+                count += a_scale * a_data[pa] + b_scale * b_data[pb] != 0
+                pa += _ONE
+                pb += _ONE
         while pa < a_stop:
-            if a_scale * a_data[pa] != 0:
-                count += 1
-            pa += 1
+            count += a_scale * a_data[pa] != 0
+            pa += _ONE
         while pb < b_stop:
-            if b_scale * b_data[pb] != 0:
-                count += 1
-            pb += 1
+            count += b_scale * b_data[pb] != 0
+            pb += _ONE
         row_counts[row] = count
 
 
@@ -176,49 +222,50 @@ def csr_merge_fill(
 
     `out_indptr` comes from the cumulative sum of :func:`csr_merge_count`.
     The arithmetic is the same expression as in the count pass, so exactly
-    the counted entries are written.
+    the counted entries are written.  Stores are guarded by ``value != 0``
+    (not written unconditionally and overwritten) because an unconditional
+    store past a row's end would race with the thread writing the next row.
     """
-    n_rows = out_indptr.size - 1
-    for row in prange(n_rows):
-        pa = a_indptr[row]
-        a_stop = a_indptr[row + 1]
-        pb = b_indptr[row]
-        b_stop = b_indptr[row + 1]
-        position = out_indptr[row]
+    for row in prange(out_indptr.size - 1):
+        pa = _U(a_indptr[row])
+        a_stop = _U(a_indptr[row + 1])
+        pb = _U(b_indptr[row])
+        b_stop = _U(b_indptr[row + 1])
+        position = _U(out_indptr[row])
         while pa < a_stop and pb < b_stop:
             a_column = a_indices[pa]
             b_column = b_indices[pb]
             if a_column < b_column:
                 column = a_column
                 value = a_scale * a_data[pa]
-                pa += 1
+                pa += _ONE
             elif b_column < a_column:
                 column = b_column
                 value = b_scale * b_data[pb]
-                pb += 1
+                pb += _ONE
             else:
                 column = a_column
                 value = a_scale * a_data[pa] + b_scale * b_data[pb]
-                pa += 1
-                pb += 1
+                pa += _ONE
+                pb += _ONE
             if value != 0:
                 out_indices[position] = column
                 out_data[position] = value
-                position += 1
+                position += _ONE
         while pa < a_stop:
             value = a_scale * a_data[pa]
             if value != 0:
                 out_indices[position] = a_indices[pa]
                 out_data[position] = value
-                position += 1
-            pa += 1
+                position += _ONE
+            pa += _ONE
         while pb < b_stop:
             value = b_scale * b_data[pb]
             if value != 0:
                 out_indices[position] = b_indices[pb]
                 out_data[position] = value
-                position += 1
-            pb += 1
+                position += _ONE
+            pb += _ONE
 
 
 @_kernel()
@@ -231,13 +278,13 @@ def selection_transpose_fill(index, out_indptr, out_indices):
     counter is shared by all ``r`` that hit the same column.
     """
     n_slots = out_indptr.size - 1
-    next_slot = np.empty(n_slots, dtype=np.int64)
+    next_slot = np.empty(n_slots, dtype=np.uint64)
     for column in range(n_slots):
         next_slot[column] = out_indptr[column]
     for row in range(index.size):
-        column = index[row]
+        column = _U(index[row])
         out_indices[next_slot[column]] = row
-        next_slot[column] += 1
+        next_slot[column] += _ONE
 
 
 # --------------------------------------------------------------------------
@@ -251,10 +298,11 @@ def kron_dense_fill(a, b, scale, out, accumulate):
 
     One pass over `out` (C-contiguous, shape ``(pa*pb, qa*qb)``), row by row
     so every write is sequential; no temporary.  ``scale*a[i, j]`` is formed
-    once per block row.
+    once per block, so the result is ``(scale*a[i, j]) * b[k, l]``.
     """
     pa, qa = a.shape
     pb, qb = b.shape
+    row_length = _U(qb)
     for out_row in prange(pa * pb):
         i = out_row // pb
         k = out_row - i * pb
@@ -262,38 +310,42 @@ def kron_dense_fill(a, b, scale, out, accumulate):
         b_row = b[k]
         for j in range(qa):
             factor = scale * a[i, j]
-            base = j * qb
+            base = _U(j) * row_length
             if accumulate:
-                for l in range(qb):
+                for l in range(row_length):
                     row[base + l] += factor * b_row[l]
             else:
-                for l in range(qb):
+                for l in range(row_length):
                     row[base + l] = factor * b_row[l]
 
 
 @_kernel(parallel=True)
 def kron_identity_dense_fill(n, b, scale, out, accumulate):
-    """``scale*kron(I_n, b)``: block diagonal with n copies of `b`.
+    """``scale*kron(I_n, b)``: block diagonal with n copies of ``scale*b``.
 
     Assign mode writes the off-diagonal zeros as well, because `out` comes
     from ``np.empty``; accumulate mode touches the diagonal blocks only.
     """
     pb, qb = b.shape
+    block_width = _U(qb)
+    n_columns = _U(n) * block_width
     for out_row in prange(n * pb):
         i = out_row // pb
         k = out_row - i * pb
         row = out[out_row]
-        block_start = i * qb
-        if not accumulate:
+        b_row = b[k]
+        block_start = _U(i) * block_width
+        block_stop = block_start + block_width
+        if accumulate:
+            for l in range(block_width):
+                row[block_start + l] += scale * b_row[l]
+        else:
             for column in range(block_start):
                 row[column] = 0
-            for column in range(block_start + qb, n * qb):
+            for l in range(block_width):
+                row[block_start + l] = scale * b_row[l]
+            for column in range(block_stop, n_columns):
                 row[column] = 0
-        for l in range(qb):
-            if accumulate:
-                row[block_start + l] += scale * b[k, l]
-            else:
-                row[block_start + l] = scale * b[k, l]
 
 
 @_kernel(parallel=True)
@@ -305,16 +357,18 @@ def kron_dense_identity_fill(a, n, scale, out, accumulate):
     places the ``qa`` nonzeros; accumulate mode only adds the nonzeros.
     """
     pa, qa = a.shape
-    n_columns = qa * n
+    block_width = _U(n)
+    n_columns = _U(qa) * block_width
     for out_row in prange(pa * n):
         i = out_row // n
-        k = out_row - i * n
+        k = _U(out_row - i * n)
         row = out[out_row]
-        if not accumulate:
+        a_row = a[i]
+        if accumulate:
+            for j in range(_U(qa)):
+                row[j * block_width + k] += scale * a_row[j]
+        else:
             for column in range(n_columns):
                 row[column] = 0
-        for j in range(qa):
-            if accumulate:
-                row[j * n + k] += scale * a[i, j]
-            else:
-                row[j * n + k] = scale * a[i, j]
+            for j in range(_U(qa)):
+                row[j * block_width + k] = scale * a_row[j]

@@ -48,23 +48,36 @@ def _normalize_argnums(argnums, nargs, fname):
     return single, tuple(k % nargs for k in numbers_)
 
 
-def _as_differentiable(x, name, fname):
+def _as_differentiable(x, position, f, fname):
     """Validate one argument we differentiate with respect to."""
     if isinstance(x, Traced):
         return x
     x = np.asarray(x)
-    if x.dtype.kind == "c":
-        raise TypeError(f"kronvec.{fname}: argument {name} is complex ({x.dtype}); kronvec is real-only")
-    if x.dtype.kind not in "biuf":
-        raise TypeError(f"kronvec.{fname}: argument {name} must be a real array, got dtype {x.dtype}")
-    if x.dtype.kind != "f":
+    kind = x.dtype.kind
+    if kind == "c":
+        raise TypeError(
+            f"kronvec.{fname}: argument {_argument_name(f, position)} is complex ({x.dtype}); "
+            "kronvec is real-only"
+        )
+    if kind not in "biuf":
+        raise TypeError(
+            f"kronvec.{fname}: argument {_argument_name(f, position)} must be a real array, "
+            f"got dtype {x.dtype}"
+        )
+    if kind != "f":
         x = x.astype(np.float64)
     if config.check_finite and not np.isfinite(x).all():
         raise ValueError(
-            f"kronvec.{fname}: argument {name} contains NaN or inf "
+            f"kronvec.{fname}: argument {_argument_name(f, position)} contains NaN or inf "
             "(set kronvec.config.check_finite = False to skip this check)"
         )
     return x
+
+
+def _argument_name(f, position):
+    if isinstance(position, str):
+        return position
+    return f"{_parameter_names(f, position + 1)[position]!r} (position {position})"
 
 
 def _parameter_names(f, nargs):
@@ -105,17 +118,16 @@ class _Recording:
     """f run once on traced arguments: the graph, its inputs and its output."""
 
     def __init__(self, f, args, argnums, fname):
-        self.names = _parameter_names(f, len(args))
+        self.f, self.args, self.argnums = f, args, argnums
         self.trace = Trace()
         self.inputs = []
         call_args = list(args)
         for k in argnums:
-            value = _as_differentiable(args[k], self.names[k], fname)
-            node = Node(None, (), {}, (), value, len(self.trace.nodes), label=self.names[k])
+            value = _as_differentiable(args[k], k, f, fname)
+            node = Node(None, (), {}, (), value, len(self.trace.nodes))
             self.trace.nodes.append(node)
             self.inputs.append(node)
             call_args[k] = Traced(value, self.trace, node)
-        self.constant_names = _constant_names(f, args, self.names, argnums)
         try:
             out = f(*call_args)
         finally:
@@ -128,6 +140,18 @@ class _Recording:
             self.output_node, self.output = out._node, out._value
         else:
             self.output_node, self.output = None, out if isinstance(out, Traced) else np.asarray(out, dtype=float)
+
+    @functools.cached_property
+    def names(self):
+        """Argument names for formulas (only computed when a formula is built)."""
+        names = _parameter_names(self.f, len(self.args))
+        for node, k in zip(self.inputs, self.argnums):
+            node.label = names[k]
+        return names
+
+    @functools.cached_property
+    def constant_names(self):
+        return _constant_names(self.f, self.args, self.names, self.argnums)
 
     @property
     def output_shape(self):
@@ -188,6 +212,7 @@ class _Recording:
         return "C"
 
     def _local_jacobian(self, node, position):
+        self.names  # noqa: B018 - names the input nodes before labels are built
         labels = [self._label(a) for a in node.args]
         for p, parent in node.parents:
             labels[p] = self._label(parent)
@@ -378,7 +403,7 @@ def jvp(f, primals, tangents):
     with active_inverse_cache():
         recording = _Recording(f, primals, tuple(range(len(primals))), "jvp")
         recording._require_plain("jvp")
-        tangents = [_as_differentiable(t, f"tangent {k}", "jvp") for k, t in enumerate(tangents)]
+        tangents = [_as_differentiable(t, f"tangent {k}", f, "jvp") for k, t in enumerate(tangents)]
         tangent_out = recording.forward_tangent(tangents)
     return recording.output, tangent_out
 

@@ -15,6 +15,8 @@ array of vec positions and read off the 0/1 selection it performs.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from . import algebra
@@ -69,6 +71,8 @@ def _broadcast_jacobian(in_shape, out_shape):
 def unbroadcast(g, shape):
     """Sum the cotangent `g` over the axes that broadcasting added to `shape`."""
     shape = tuple(shape)
+    if _shape(g) == shape:
+        return g
     while np.ndim(g) > len(shape):
         g = np.sum(g, axis=0)
     for axis, size in enumerate(shape):
@@ -249,6 +253,9 @@ def _matmul_impl(a, b):
 
 
 def _matmul_vjp_left(g, ans, a, b):
+    scale = _identity_scale(g)
+    if scale is not None and len(_shape(a)) == 2 and len(_shape(b)) == 2:
+        return scale * b.T  # (c·I) Bᵀ
     a2, b2 = _as_2d_shape(_shape(a), "row"), _as_2d_shape(_shape(b), "column")
     g2 = np.reshape(g, (a2[0], b2[1]))
     b_2d = np.reshape(b, b2) if len(_shape(b)) != 2 else b
@@ -256,6 +263,9 @@ def _matmul_vjp_left(g, ans, a, b):
 
 
 def _matmul_vjp_right(g, ans, a, b):
+    scale = _identity_scale(g)
+    if scale is not None and len(_shape(a)) == 2 and len(_shape(b)) == 2:
+        return scale * a.T  # Aᵀ (c·I)
     a2, b2 = _as_2d_shape(_shape(a), "row"), _as_2d_shape(_shape(b), "column")
     g2 = np.reshape(g, (a2[0], b2[1]))
     a_2d = np.reshape(a, a2) if len(_shape(a)) != 2 else a
@@ -500,6 +510,11 @@ det = _primitive(
 )
 
 
+# slogdet's sign is a constant of the point; the impl leaves it here so the
+# dispatcher does not factor X a second time to report it.
+_slogdet_signs = {}
+
+
 def _logabsdet_impl(X):
     X = _square_matrix(X, "np.linalg.slogdet")
     sign, logabsdet = np.linalg.slogdet(X)
@@ -508,6 +523,7 @@ def _logabsdet_impl(X):
             "np.linalg.slogdet: the matrix is singular (det = 0), so ln|det X| = -inf "
             "has no derivative"
         )
+    _slogdet_signs[id(X)] = sign
     return logabsdet
 
 
@@ -573,8 +589,31 @@ def _trace_impl(X):
     return np.trace(X)
 
 
+# Cotangents that are known to be c·I (the gradient of a trace) are
+# remembered by identity, so that the matmul below a trace, as in
+# tr(X⁻¹C), pulls back c·I @ Cᵀ as c·Cᵀ instead of a full matrix product.
+# The arrays are read-only, so the mark cannot go stale.
+_scaled_identities = {}
+
+
+def _scaled_identity(scale, n):
+    eye = scale * np.eye(n)
+    eye.flags.writeable = False
+    key = id(eye)
+    _scaled_identities[key] = (weakref.ref(eye, lambda _, key=key: _scaled_identities.pop(key, None)), scale)
+    return eye
+
+
+def _identity_scale(g):
+    """c when `g` is a cotangent made by :func:`_scaled_identity`, else None."""
+    entry = _scaled_identities.get(id(g))
+    return entry[1] if entry is not None and entry[0]() is g else None
+
+
 def _trace_vjp(g, ans, X):
     m, n = _shape(X)
+    if m == n and not isinstance(g, Traced):
+        return _scaled_identity(float(np.asarray(g).reshape(())), n)
     return g * np.eye(m, n)
 
 
@@ -683,8 +722,12 @@ class SlogdetResult(tuple):
 
 
 def _slogdet(X):
-    sign = np.linalg.slogdet(plain_value(X))[0]
-    return SlogdetResult(sign, bind(logabsdet, X))
+    plain = plain_value(X)
+    result = bind(logabsdet, X)
+    sign = _slogdet_signs.pop(id(plain), None)
+    if sign is None:
+        sign = np.linalg.slogdet(plain)[0]
+    return SlogdetResult(sign, result)
 
 
 def _transpose_function(x, axes=None):

@@ -124,13 +124,15 @@ def _identity_size(factor, what):
 class _CSRFactor:
     """A factor of a Kronecker product as canonical CSR arrays, never modified.
 
-    ``dtype`` is None for identities, which should not influence the result
-    dtype.  ``indptr`` and ``indices`` are int64 so the numba kernel is
-    compiled for one input index type only; factors are small next to the
-    product, so the conversion is cheap.
+    Identities stay lazy (``indptr`` etc. are None, ``dtype`` is None so they
+    do not influence the result dtype) until :meth:`arrays` is called, after
+    the memory check: ``kron_csr(10**9, A)`` must be refused, not allocate.
+    ``indptr`` and ``indices`` are int64 so the numba kernel is compiled for
+    one input index type only; factors are small next to the product, so the
+    conversion is cheap.
     """
 
-    __slots__ = ("indptr", "indices", "data", "shape", "dtype")
+    __slots__ = ("indptr", "indices", "data", "shape", "dtype", "nnz")
 
     def __init__(self, indptr, indices, data, shape, dtype):
         self.indptr = indptr
@@ -138,21 +140,29 @@ class _CSRFactor:
         self.data = data
         self.shape = shape
         self.dtype = dtype
+        self.nnz = shape[0] if indptr is None else int(indptr[-1])
 
-    @property
-    def nnz(self):
-        return int(self.indptr[-1])
+    @classmethod
+    def identity(cls, n):
+        return cls(None, None, None, (n, n), None)
+
+    def arrays(self, value_dtype):
+        """``(indptr, indices, data)`` with data cast to `value_dtype`."""
+        if self.indptr is None:
+            positions = np.arange(self.shape[0] + 1, dtype=np.int64)
+            return positions, positions[:-1], np.ones(self.shape[0], dtype=value_dtype)
+        return self.indptr, self.indices, self.data.astype(value_dtype, copy=False)
 
     def row_counts(self):
+        if self.indptr is None:
+            return np.ones(self.shape[0], dtype=np.int64)
         return np.diff(self.indptr)
 
 
 def _csr_factor(factor, what):
     n = _identity_size(factor, what)
     if n is not None:
-        positions = np.arange(n, dtype=np.int64)
-        indptr = np.arange(n + 1, dtype=np.int64)
-        return _CSRFactor(indptr, positions, np.ones(n), (n, n), None)
+        return _CSRFactor.identity(n)
     if sp.issparse(factor):
         if factor.ndim != 2:
             raise ValueError(f"{what} must be 2-D, got a sparse array of shape {factor.shape}")
@@ -174,8 +184,12 @@ def _csr_factor(factor, what):
     return _CSRFactor(indptr, columns.astype(np.int64, copy=False), array[rows, columns], array.shape, array.dtype)
 
 
-def _canonical_csr(matrix):
-    """CSR with sorted indices, no duplicates, no explicit zeros; input untouched."""
+def _canonical_csr(matrix, drop_zeros=True):
+    """CSR with sorted indices and no duplicates; input untouched.
+
+    With `drop_zeros`, explicit zeros are removed as well (costs a read of
+    the data; the merge kernels drop zeros themselves and skip it).
+    """
     csr = matrix.tocsr()
     owned = csr is not matrix
     if not csr.has_canonical_format:
@@ -183,7 +197,7 @@ def _canonical_csr(matrix):
             csr = csr.copy()
             owned = True
         csr.sum_duplicates()
-    if csr.nnz and not csr.data.all():
+    if drop_zeros and csr.nnz and not csr.data.all():
         if not owned:
             csr = csr.copy()
         csr.eliminate_zeros()
@@ -242,9 +256,7 @@ def kron_csr(A, B):
     b = _csr_factor(B, "kron_csr: B")
     shape = (a.shape[0] * b.shape[0], a.shape[1] * b.shape[1])
     value_dtype = _value_dtype([f.dtype for f in (a, b) if f.dtype is not None])
-
-    row_counts = np.multiply.outer(a.row_counts(), b.row_counts()).ravel()
-    nnz = a.nnz * b.nnz  # == row_counts.sum(); exact, known before allocating
+    nnz = a.nnz * b.nnz  # exact: row counts of a Kronecker product multiply
     index_dtype = _index_dtype(nnz, *shape)
     check_materialization(
         "sparse",
@@ -255,36 +267,35 @@ def kron_csr(A, B):
 
     indptr = np.empty(shape[0] + 1, dtype=index_dtype)
     indptr[0] = 0
-    np.cumsum(row_counts, out=indptr[1:])
+    np.cumsum(np.multiply.outer(a.row_counts(), b.row_counts()).ravel(), out=indptr[1:])
     indices = np.empty(nnz, dtype=index_dtype)
     data = np.empty(nnz, dtype=value_dtype)
-    a_data = a.data.astype(value_dtype, copy=False)
-    b_data = b.data.astype(value_dtype, copy=False)
-
+    a_arrays = a.arrays(value_dtype)
+    b_arrays = b.arrays(value_dtype)
     if nnz and _use_numba(nnz):
         from . import _kernels
 
-        _kernels.kron_csr_fill(
-            a.indptr, a.indices, a_data, b.indptr, b.indices, b_data, np.int64(b.shape[1]),
-            indptr, indices, data,
+        _kernels.call(
+            _kernels.kron_csr_fill, indices.nbytes + data.nbytes,
+            *a_arrays, *b_arrays, np.int64(b.shape[1]), indptr, indices, data,
         )
     elif nnz:
-        _kron_csr_fill_numpy(a, a_data, b, b_data, indptr, indices, data)
+        _kron_csr_fill_numpy(a_arrays, b_arrays, b.shape, indptr, indices, data)
     return _wrap_csr(data, indices, indptr, shape)
 
 
-def _kron_csr_fill_numpy(a, a_data, b, b_data, indptr, indices, data):
-    """Vectorized oracle-style fill for small products (same layout as the kernel)."""
-    nnz = indices.size
-    b_counts = b.row_counts()
+def _kron_csr_fill_numpy(a_arrays, b_arrays, b_shape, indptr, indices, data):
+    """Vectorized fill for small products, in the kernel's layout."""
+    a_indptr, a_indices, a_data = a_arrays
+    b_indptr, b_indices, b_data = b_arrays
     out_row = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
-    offset_in_row = np.arange(nnz) - indptr[out_row]
-    i, k = np.divmod(out_row, b.shape[0])
+    offset_in_row = np.arange(indices.size) - indptr[out_row]
+    i, k = np.divmod(out_row, b_shape[0])
     # Within a row, entry t pairs A's entry t // count_B with B's t % count_B.
-    a_offset, b_offset = np.divmod(offset_in_row, b_counts[k])
-    pa = a.indptr[i] + a_offset
-    pb = b.indptr[k] + b_offset
-    np.add(a.indices[pa] * b.shape[1], b.indices[pb], out=indices, casting="unsafe")
+    a_offset, b_offset = np.divmod(offset_in_row, np.diff(b_indptr)[k])
+    pa = a_indptr[i] + a_offset
+    pb = b_indptr[k] + b_offset
+    np.add(a_indices[pa] * b_shape[1], b_indices[pb], out=indices, casting="unsafe")
     np.multiply(a_data[pa], b_data[pb], out=data)
 
 
@@ -365,7 +376,7 @@ def sum_csr(terms):
         _SPARSE_ALTERNATIVE,
     )
 
-    csrs = [_canonical_csr(m) for m in matrices]
+    csrs = [_canonical_csr(m, drop_zeros=False) for m in matrices]
     if not _use_numba(bound_nnz):
         return _sum_csr_numpy(list(zip(scales, csrs)), shape, value_dtype, index_dtype)
 
@@ -404,15 +415,17 @@ def _empty_arrays(nrows, value_dtype, index_dtype):
 
 
 def _merge_pair(kernels, a_scale, a, b_scale, b, nrows, value_dtype, index_dtype):
+    # The output is at most as large as the two inputs together.
+    bound_nbytes = sum(array.nbytes for array in (*a[1:], *b[1:]))
     row_counts = np.empty(nrows, dtype=np.int64)
-    kernels.csr_merge_count(*a, a_scale, *b, b_scale, row_counts)
+    kernels.call(kernels.csr_merge_count, bound_nbytes, *a, a_scale, *b, b_scale, row_counts)
     indptr = np.empty(nrows + 1, dtype=index_dtype)
     indptr[0] = 0
     np.cumsum(row_counts, out=indptr[1:])
     nnz = int(indptr[-1])
     indices = np.empty(nnz, dtype=index_dtype)
     data = np.empty(nnz, dtype=value_dtype)
-    kernels.csr_merge_fill(*a, a_scale, *b, b_scale, indptr, indices, data)
+    kernels.call(kernels.csr_merge_fill, bound_nbytes, *a, a_scale, *b, b_scale, indptr, indices, data)
     return indptr, indices, data
 
 
@@ -562,11 +575,15 @@ def _kron_dense_into(a, n_a, b, n_b, scale, out, accumulate):
         from . import _kernels
 
         if a is None:
-            _kernels.kron_identity_dense_fill(np.int64(n_a), b, scale_value, out, accumulate)
+            _kernels.call(
+                _kernels.kron_identity_dense_fill, out.nbytes, np.int64(n_a), b, scale_value, out, accumulate
+            )
         elif b is None:
-            _kernels.kron_dense_identity_fill(a, np.int64(n_b), scale_value, out, accumulate)
+            _kernels.call(
+                _kernels.kron_dense_identity_fill, out.nbytes, a, np.int64(n_b), scale_value, out, accumulate
+            )
         else:
-            _kernels.kron_dense_fill(a, b, scale_value, out, accumulate)
+            _kernels.call(_kernels.kron_dense_fill, out.nbytes, a, b, scale_value, out, accumulate)
         return
 
     # Small results: write through 4-D views of `out` (einsum with a repeated

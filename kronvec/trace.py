@@ -100,13 +100,18 @@ def bind(primitive, *args, **kwargs):
         return primitive.impl(*plain, **kwargs)
     values = []
     parents = []
+    nested = False
     for position, arg in enumerate(args):
-        if isinstance(arg, Traced) and arg._trace is top:
-            values.append(arg._value)
-            parents.append((position, arg._node))
-        else:
-            values.append(arg)
-    value = bind(primitive, *values, **kwargs)
+        if isinstance(arg, Traced):
+            if arg._trace is top:
+                values.append(arg._value)
+                parents.append((position, arg._node))
+                nested = nested or isinstance(arg._value, Traced)
+                continue
+            nested = True
+        values.append(arg)
+    # Recurse only when a lower trace is involved; the common case calls impl directly.
+    value = bind(primitive, *values, **kwargs) if nested else primitive.impl(*values, **kwargs)
     node = Node(primitive, tuple(values), kwargs, tuple(parents), value, len(top.nodes))
     top.nodes.append(node)
     return Traced(value, top, node)
@@ -228,6 +233,41 @@ class Traced(np.lib.mixins.NDArrayOperatorsMixin):
     def __hash__(self):
         return id(self)
 
+    # --- arithmetic: straight to the primitives (the mixin's ufunc round trip
+    # costs microseconds per operation, which small problems feel) ---
+    def __add__(self, other):
+        return bind(_p().add, self, other)
+
+    def __radd__(self, other):
+        return bind(_p().add, other, self)
+
+    def __sub__(self, other):
+        return bind(_p().subtract, self, other)
+
+    def __rsub__(self, other):
+        return bind(_p().subtract, other, self)
+
+    def __mul__(self, other):
+        return bind(_p().multiply, self, other)
+
+    def __rmul__(self, other):
+        return bind(_p().multiply, other, self)
+
+    def __truediv__(self, other):
+        return bind(_p().divide, self, other)
+
+    def __rtruediv__(self, other):
+        return bind(_p().divide, other, self)
+
+    def __matmul__(self, other):
+        return bind(_p().matmul, self, other)
+
+    def __rmatmul__(self, other):
+        return bind(_p().matmul, other, self)
+
+    def __neg__(self):
+        return bind(_p().negative, self)
+
     # --- ndarray methods, all routed through the NumPy functions ---
     @property
     def T(self):
@@ -262,6 +302,12 @@ class Traced(np.lib.mixins.NDArrayOperatorsMixin):
         from . import primitives
 
         return primitives.getitem(self, key)
+
+
+def _p():
+    from . import primitives
+
+    return primitives
 
 
 def plain_value(x):

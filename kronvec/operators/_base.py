@@ -13,7 +13,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from .._config import check_materialization
 
-__all__ = ["StructuredOperator", "as_operator", "result_float_dtype", "Precedence"]
+__all__ = ["StructuredOperator", "as_operator", "result_float_dtype", "combined_dtype", "Precedence"]
 
 
 class Precedence:
@@ -42,6 +42,13 @@ def result_float_dtype(*dtypes):
     return dtype
 
 
+def combined_dtype(operators):
+    """The dtype of a combination: structural 0/1 operators (identities,
+    selections, zeros) carry no data and so never widen float32 to float64."""
+    data = [op.dtype for op in operators if op.carries_data]
+    return result_float_dtype(*data) if data else np.dtype(np.float64)
+
+
 _SUBSCRIPTS = str.maketrans("0123456789,", "₀₁₂₃₄₅₆₇₈₉,")
 
 
@@ -65,6 +72,7 @@ class StructuredOperator(LinearOperator):
     """
 
     precedence = Precedence.ATOM
+    carries_data = True  # False for exact 0/1 structure (I, K, D, L, 0)
 
     def __init__(self, shape, dtype):
         shape = tuple(int(s) for s in shape)

@@ -54,6 +54,8 @@ class Identity(StructuredOperator):
     'I₃'
     """
 
+    carries_data = False
+
     def __init__(self, n, dtype=np.float64):
         if int(n) < 0:
             raise ValueError(f"Identity needs a size n >= 0, got {n}")
@@ -92,7 +94,8 @@ class Identity(StructuredOperator):
     def _tosparse(self):
         from ..sparse import kron_csr
 
-        return kron_csr(1, self.n) if self.n else sp.csr_array((0, 0), dtype=self.dtype)
+        return kron_csr(1, self.n).astype(self.dtype, copy=False) if self.n else sp.csr_array(
+            (0, 0), dtype=self.dtype)
 
     def formula(self):
         return "I" + subscript(self.n)
@@ -104,6 +107,8 @@ class Zero(StructuredOperator):
     >>> Zero((2, 3)).matvec(np.ones(3))
     array([0., 0.])
     """
+
+    carries_data = False
 
     def __init__(self, shape, dtype=np.float64):
         super().__init__(shape, dtype)
@@ -206,7 +211,7 @@ class Sparse(StructuredOperator):
     """
 
     def __init__(self, S, name=None):
-        S = sp.csr_array(S)
+        S = sp.csr_array(S, copy=True)  # we canonicalize in place below
         dtype = result_float_dtype(S.dtype)
         S = S.astype(dtype, copy=False)
         S.sum_duplicates()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Precedence, StructuredOperator, parenthesize, result_float_dtype
+from ._base import Precedence, StructuredOperator, combined_dtype, parenthesize
 
 __all__ = ["Sum", "Product", "Scaled"]
 
@@ -30,7 +30,7 @@ class Sum(StructuredOperator):
                     f"sum law A + B needs equal shapes; got {shape} and {term.shape}"
                 )
         self.terms = tuple(terms)
-        super().__init__(shape, result_float_dtype(*(t.dtype for t in terms)))
+        super().__init__(shape, combined_dtype(terms))
 
     def _matmat(self, X):
         result = self.terms[0]._matmat(X)
@@ -80,7 +80,7 @@ class Product(StructuredOperator):
         self.factors = tuple(factors)
         super().__init__(
             (factors[0].shape[0], factors[-1].shape[1]),
-            result_float_dtype(*(f.dtype for f in factors)),
+            combined_dtype(factors),
         )
 
     def _matmat(self, X):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._vec import unvec, unvec_columns, vec, vec_columns
-from ._base import Precedence, StructuredOperator, as_operator, parenthesize, result_float_dtype
+from ._base import Precedence, StructuredOperator, as_operator, combined_dtype, parenthesize
 from .basic import Dense, Identity
 
 __all__ = ["Kron"]
@@ -73,7 +73,8 @@ class Kron(StructuredOperator):
             raise TypeError(f"Kron scale must be a real scalar, got {scale!r}")
         self.A, self.B, self.scale = A, B, float(scale)
         (pa, qa), (pb, qb) = A.shape, B.shape
-        super().__init__((pa * pb, qa * qb), result_float_dtype(A.dtype, B.dtype))
+        super().__init__((pa * pb, qa * qb), combined_dtype((A, B)))
+        self.carries_data = A.carries_data or B.carries_data or self.scale != 1.0
         if self.scale != 1.0:
             self.precedence = Precedence.PRODUCT
         # Association order of the vec trick: apply B to the qa columns of V and

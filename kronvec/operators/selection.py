@@ -23,8 +23,10 @@ class Selection(StructuredOperator):
            [1., 0., 0.]])
     """
 
+    carries_data = False
+
     def __init__(self, index, ncols, name=None):
-        index = np.asarray(index, dtype=np.intp)
+        index = np.array(index, dtype=np.intp)  # a copy: we lock it read-only
         if index.ndim != 1:
             raise ValueError(f"Selection needs a 1-D index map, got shape {index.shape}")
         if index.size and (index.min() < 0 or index.max() >= ncols):
@@ -67,6 +69,8 @@ class Selection(StructuredOperator):
 
 class SelectionTranspose(StructuredOperator):
     """Sᵀ for a :class:`Selection` S: scatter-add ``y[index[r]] += x[r]``."""
+
+    carries_data = False
 
     def __init__(self, selection):
         self.selection = selection
