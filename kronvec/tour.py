@@ -16,9 +16,9 @@ NumPy path: the tour runs in well under a second and never imports numba
 (``kronvec.config.numba_min_entries`` sets that cut-over).
 
 To add a check, write a function returning ``(formula, error, tolerance)``
-and decorate it with ``@check("label", "the identity")``; see the marked
-extension point near the end of this module for checks that will
-differentiate NumPy expressions directly once ``kronvec.api`` exists.
+and decorate it with ``@check("label", "the identity")``.  Checks 1–12 build
+each identity from the closed-form rules; checks 13–20 get the same
+identities by differentiating the NumPy expressions as written.
 """
 
 from __future__ import annotations
@@ -519,21 +519,93 @@ def _check_commutation_swap():
 
 
 # ---------------------------------------------------------------------------
-# EXTENSION POINT — checks that differentiate NumPy expressions directly.
-#
-# When kronvec.api exists, add checks here that trace plain NumPy code and
-# compare with the rules above, e.g.
-#
-#   @check("13", "grad of NumPy code: ∇_A tr(AB) = Bᵀ")
-#   def _check_api_grad_trace():
-#       from kronvec.api import grad        # import inside the check, so the
-#       rng = _rng(13)                      # tour still imports without it
-#       A, B = rng.standard_normal((2, 3)), rng.standard_normal((3, 2))
-#       G = grad(lambda A: np.trace(A @ B))(A)
-#       return "grad(lambda A: np.trace(A @ B))", max_abs(G - B.T), fd_tol(B)
-#
-# Keep the sizes small so the tour stays on the NumPy path (no numba).
+# 13–20. The same identities, by differentiating the NumPy expressions as
+# written (kronvec.grad / jacobian / hessian trace them; no rule is named).
 # ---------------------------------------------------------------------------
+@check("13", "grad(f) of seed f = 3/2·A₁₁ + 5A₁₂² + A₂₁A₂₂")
+def _check_api_seed_function():
+    from .api import grad
+
+    G = grad(_f1)(A1)
+    return "grad(lambda A: 1.5*A[0,0] + 5*A[0,1]**2 + A[1,0]*A[1,1])", \
+        max_abs(G - _grad_f1(A1)), fd_tol(G)
+
+
+@check("14", "grad(lambda A: np.trace(A @ B)) = Bᵀ")
+def _check_api_trace_product():
+    from .api import grad
+
+    rng = _rng(14)
+    A, B = rng.standard_normal((2, 3)), rng.standard_normal((3, 2))
+    G = grad(lambda A: np.trace(A @ B))(A)
+    return "Bᵀ", max_abs(G - B.T), alg_tol(B)
+
+
+@check("15", "grad of tr(A B Aᵀ C) = CAB + CᵀABᵀ")
+def _check_api_trace_abac():
+    from .api import grad
+
+    rng = _rng(15)
+    A, B, C = (rng.standard_normal((3, 2)), rng.standard_normal((2, 2)),
+               rng.standard_normal((3, 3)))
+    G = grad(lambda A: np.trace(A @ B @ A.T @ C))(A)
+    expected = C @ A @ B + C.T @ A @ B.T
+    return "CAB + CᵀABᵀ", max_abs(G - expected), alg_tol(expected) * 10
+
+
+@check("16", "grad(np.linalg.det) = |A| A⁻ᵀ; at singular A, adj(A)ᵀ")
+def _check_api_det():
+    from .api import grad
+
+    A = _well_conditioned(_rng(16), 3)
+    singular = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]])
+    error = max(max_abs(grad(np.linalg.det)(A) - np.linalg.det(A) * np.linalg.inv(A).T),
+                max_abs(grad(np.linalg.det)(singular) - numerical_gradient(np.linalg.det, singular)))
+    return "adj(A)ᵀ (exact at rank n−1)", error, fd_tol(A) * 10
+
+
+@check("17", "grad of μᵀAμ = Aμ + Aᵀμ")
+def _check_api_quadratic_form():
+    from .api import grad
+
+    rng = _rng(17)
+    A, mu = rng.standard_normal((3, 3)), rng.standard_normal((3, 1))
+    G = grad(lambda mu: mu.T @ A @ mu)(mu)
+    expected = A @ mu + A.T @ mu
+    return "Aμ + Aᵀμ, shaped (3, 1)", max_abs(G - expected), alg_tol(expected) * 10
+
+
+@check("18", "jacobian(np.linalg.inv) is the Kron −(A⁻ᵀ ⊗ A⁻¹)")
+def _check_api_inverse():
+    from .api import jacobian
+
+    A = _well_conditioned(_rng(18), 3)
+    J = _expect_type(jacobian(np.linalg.inv)(A), Kron, "D(A⁻¹)")
+    reference = numerical_jacobian(np.linalg.inv, A)
+    return J.formula(), max_abs(J.toarray() - reference), fd_tol(reference)
+
+
+@check("19", "jacobian(lambda X: X @ X) = (Xᵀ ⊗ I) + (I ⊗ X)")
+def _check_api_product_rule():
+    from .api import jacobian
+
+    X = _rng(19).standard_normal((3, 3))
+    J = jacobian(lambda X: X @ X)(X)
+    reference = numerical_jacobian(lambda X: X @ X, X)
+    return J.formula(), max_abs(J.toarray() - reference), fd_tol(reference)
+
+
+@check("20", "hessian of ln|X| = −(X⁻¹ ⊗ X⁻ᵀ)K_{n,n}")
+def _check_api_hessian_logdet():
+    from .api import hessian
+
+    X = _well_conditioned(_rng(20), 3)
+    H = hessian(lambda X: np.linalg.slogdet(X)[1])(X)
+    X_inv = np.linalg.inv(X)
+    expected = -np.kron(X_inv, X_inv.T) @ Commutation(3, 3).toarray()
+    reference = numerical_jacobian(lambda X: np.linalg.inv(X).T, X)
+    return H.formula(), max(max_abs(H.toarray() - expected), max_abs(expected - reference)), \
+        fd_tol(reference)
 
 
 # ---------------------------------------------------------------------------
