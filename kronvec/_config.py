@@ -12,9 +12,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 
-__all__ = ["Config", "config", "check_materialization"]
+__all__ = ["Config", "config", "check_materialization", "IllConditionedWarning"]
 
 _GiB = 2**30
+
+
+try:  # subclass SciPy's warning so existing `LinAlgWarning` filters catch ours too
+    from scipy.linalg import LinAlgWarning as _LinAlgWarning
+except ImportError:  # pragma: no cover - very old SciPy
+    _LinAlgWarning = RuntimeWarning
+
+
+class IllConditionedWarning(_LinAlgWarning):
+    """A derivative was computed at an ill-conditioned matrix (see ``config.condition_warning``)."""
 
 
 @dataclasses.dataclass
@@ -33,6 +43,11 @@ class Config:
         Results with fewer entries (dense) or nonzeros (sparse) are built by
         plain NumPy, so small problems never pay numba's start-up cost
         (about 0.4 s per process even from a warm cache).
+    condition_warning : float or None
+        ``inv``/``logdet``/``solve`` derivatives warn (:class:`IllConditionedWarning`)
+        when the 1-norm condition number of the matrix exceeds this
+        (default 1e-2/eps ≈ 4.5e13: derivatives there have lost about all but
+        two digits).  ``None`` switches the warning off.
     check_finite : bool
         Rules and differentiation entry points reject NaN/inf input with a
         ``ValueError`` (SciPy's ``check_finite`` behaviour).  Switch off to
@@ -42,6 +57,7 @@ class Config:
     dense_limit_bytes: int = 4 * _GiB
     sparse_limit_bytes: int = 4 * _GiB
     numba_min_entries: int = 1 << 18
+    condition_warning: float | None = 1e-2 / 2.220446049250313e-16
     check_finite: bool = True
 
     @contextlib.contextmanager

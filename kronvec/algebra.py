@@ -28,7 +28,7 @@ from .operators import (
     Sum,
     Zero,
 )
-from .operators._base import result_float_dtype
+from .operators._base import combined_dtype, result_float_dtype
 
 __all__ = ["multiply", "add", "scale", "kron", "product_law", "sum_law"]
 
@@ -117,6 +117,8 @@ def scale(a, alpha):
     alpha = float(alpha)
     if alpha == 1.0:
         return a
+    if a.is_identity and not isinstance(a, Identity):
+        a = Identity(a.shape[0], a.dtype)
     if alpha == 0.0 or isinstance(a, Zero):
         return Zero(a.shape, a.dtype)
     if isinstance(a, Kron):
@@ -129,12 +131,14 @@ def scale(a, alpha):
 
 
 def kron(a, b):
-    """``a ⊗ b`` as a :class:`Kron`, folding scalars of the factors."""
+    """``a ⊗ b`` as a :class:`Kron`, folding scalars of the factors (I ⊗ I = I)."""
     alpha = 1.0
     if isinstance(a, Scaled):
         alpha, a = alpha * a.alpha, a.operator
     if isinstance(b, Scaled):
         alpha, b = alpha * b.alpha, b.operator
+    if a.is_identity and b.is_identity:
+        return scale(Identity(a.shape[0] * b.shape[0], combined_dtype((a, b))), alpha)
     return Kron(a, b, alpha)
 
 
@@ -149,14 +153,14 @@ def _zero_times(a, b):
     return Zero((a.shape[0], b.shape[1]), result_float_dtype(a.dtype, b.dtype))
 
 
-@product_law(Identity, StructuredOperator)
-def _identity_absorbs_right(a, b):
-    return b  # I B = B
-
-
-@product_law(StructuredOperator, Identity)
-def _identity_absorbs_left(a, b):
-    return a  # A I = A
+@product_law(StructuredOperator, StructuredOperator)
+def _identity_absorbs(a, b):
+    # I B = B and A I = A, for any exact identity (I, I ⊗ I, the permutation K₁,ₙ...)
+    if a.is_identity:
+        return b
+    if b.is_identity:
+        return a
+    return None
 
 
 @product_law(Scaled, StructuredOperator)
@@ -191,7 +195,17 @@ def _commutation_swaps_kron(a, b):
     (m, n), (p, q) = b.A.shape, b.B.shape
     if (a.m, a.n) != (p, m):
         return None
-    return multiply(Kron(b.B, b.A, b.scale), Commutation(q, n))
+    return multiply(kron(scale(b.B, b.scale), b.A), Commutation(q, n))
+
+
+@product_law(Kron, Commutation)
+def _kron_absorbs_commutation(a, b):
+    # (A ⊗ B)K_{n,q} = K_{m,p}(B ⊗ A) for A m×n, B p×q; when K_{m,p} is the
+    # identity (m = 1 or p = 1, e.g. vectors) this is simply B ⊗ A.
+    (m, n), (p, q) = a.A.shape, a.B.shape
+    if (b.m, b.n) != (n, q) or (m != 1 and p != 1):
+        return None
+    return kron(scale(a.B, a.scale), a.A)
 
 
 @product_law(Selection, Selection)
@@ -201,16 +215,6 @@ def _selections_compose(a, b):
     if composed.is_identity:
         return Identity(composed.shape[0])
     return composed
-
-
-@product_law(Selection, StructuredOperator)
-def _identity_selection_left(a, b):
-    return b if a.is_identity else None
-
-
-@product_law(StructuredOperator, Selection)
-def _identity_selection_right(a, b):
-    return a if b.is_identity else None
 
 
 @product_law(Product, StructuredOperator)

@@ -33,6 +33,7 @@ from .operators import (
 )
 from .rules import _checks
 from .rules.determinant import adjugate as _adjugate_values
+from .rules.determinant import det_hessian
 from .rules.kronecker import kron_wrt_left, kron_wrt_right
 from .trace import Primitive, Traced, bind, plain_value, recall_inverse, remember_inverse
 
@@ -447,10 +448,23 @@ def _inv_impl(X):
     return X_inv
 
 
+def _recorded_inverse(X):
+    """The traced X⁻¹ if the forward pass already recorded inv(X), else None.
+
+    A Hessian differentiates the gradient's code, where ln|X| asks for X⁻ᵀ
+    again; reusing the recorded inverse saves one O(n³) factorization.
+    """
+    for node in reversed(X._trace.nodes):
+        if node.primitive is inv and node.parents and node.parents[0][1] is X._node:
+            return Traced(node.value, X._trace, node)
+    return None
+
+
 def _inverse_for_derivative(X):
     """X⁻¹ inside a derivative: traced when X is, else from the cache."""
     if isinstance(X, Traced):
-        return np.linalg.inv(X)
+        recorded = _recorded_inverse(X) if X._trace.active else None
+        return recorded if recorded is not None else np.linalg.inv(X)
     cached = recall_inverse(X)
     return cached if cached is not None else _inv_impl(X)
 
@@ -484,16 +498,9 @@ def _adjugate_vjp(g, ans, X):
 
 
 def _adjugate_jacobian(ans, X, names):
-    X = np.asarray(X)
-    X_inv = _checks.checked_inverse(X, "hessian of det (adjugate)")
-    d = np.linalg.det(X)
-    rank_one = algebra.multiply(
-        Dense(vec(X_inv).reshape(-1, 1), name=f"vec(inv({names[0]}))"),
-        RowVector(vec(X_inv.T), name=f"inv({names[0]})ᵀ"),
-    )
-    inverse_part = linear_map(Dense(X_inv, name=f"inv({names[0]})"),
-                              Dense(X_inv, name=f"inv({names[0]})"), X.shape, scale=-1.0)
-    return algebra.scale(algebra.add(rank_one, inverse_part), d)
+    # D vec adj(X) = K_{n,n} · D vec adj(X)ᵀ = K_{n,n} · (Hessian of |X|), exact at any rank.
+    n = np.shape(X)[0]
+    return algebra.multiply(Commutation(n, n), det_hessian(np.asarray(X)))
 
 
 adjugate = _primitive(
@@ -517,14 +524,9 @@ _slogdet_signs = {}
 
 def _logabsdet_impl(X):
     X = _square_matrix(X, "np.linalg.slogdet")
-    sign, logabsdet = np.linalg.slogdet(X)
-    if sign == 0:
-        raise np.linalg.LinAlgError(
-            "np.linalg.slogdet: the matrix is singular (det = 0), so ln|det X| = -inf "
-            "has no derivative"
-        )
+    sign, value = _checks.logabsdet(X, "np.linalg.slogdet")
     _slogdet_signs[id(X)] = sign
-    return logabsdet
+    return value
 
 
 logabsdet = _primitive(

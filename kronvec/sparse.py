@@ -69,7 +69,7 @@ def _value_dtype(dtypes, scalars=()):
     if dtype in _KERNEL_DTYPES:
         return dtype
     if dtype.kind in "biu" or dtype == np.float16:
-        return np.dtype(np.complex128 if any(isinstance(s, complex) for s in scalars) else np.float64)
+        return np.dtype(np.float64)
     raise TypeError(
         f"kronvec.sparse supports float32, float64, complex64 and complex128 data "
         f"(integers and booleans become float64); got {dtype}"
@@ -331,8 +331,9 @@ def sum_csr(terms):
 
     Notes
     -----
-    Terms are merged two at a time (a count pass, then a fill pass of a
-    sorted two-way merge), pairing terms in a balanced tree.  A k-way kernel
+    Large sums are merged two at a time by one sorted pass into buffers sized
+    for the upper bound (as scipy's ``+`` does), pairing terms in a balanced
+    tree; buffers less than 3/4 used are shrunk by a copy.  A k-way kernel
     would need the k inputs concatenated first (numba takes no cheap
     variable-length list of arrays), which copies every input once.
 
@@ -342,7 +343,7 @@ def sum_csr(terms):
     >>> S = sum_csr([(1.0, kron_csr(2, np.eye(2))), (-1.0, kron_csr(np.eye(2), 2))])
     >>> S.nnz                      # I⊗I − I⊗I cancels exactly
     0
-    >>> S = sum_csr([(2.0, kron_csr(2, 2)), (0.5, kron_csr(np.ones((2, 2)), 1))])
+    >>> S = sum_csr([(2.0, kron_csr(1, 2)), (0.5, kron_csr(np.ones((2, 2)), 1))])
     >>> S.toarray()
     array([[2.5, 0.5],
            [0.5, 2.5]])
@@ -415,18 +416,16 @@ def _empty_arrays(nrows, value_dtype, index_dtype):
 
 
 def _merge_pair(kernels, a_scale, a, b_scale, b, nrows, value_dtype, index_dtype):
-    # The output is at most as large as the two inputs together.
-    bound_nbytes = sum(array.nbytes for array in (*a[1:], *b[1:]))
-    row_counts = np.empty(nrows, dtype=np.int64)
-    kernels.call(kernels.csr_merge_count, bound_nbytes, *a, a_scale, *b, b_scale, row_counts)
+    bound = a[1].size + b[1].size
     indptr = np.empty(nrows + 1, dtype=index_dtype)
-    indptr[0] = 0
-    np.cumsum(row_counts, out=indptr[1:])
-    nnz = int(indptr[-1])
-    indices = np.empty(nnz, dtype=index_dtype)
-    data = np.empty(nnz, dtype=value_dtype)
-    kernels.call(kernels.csr_merge_fill, bound_nbytes, *a, a_scale, *b, b_scale, indptr, indices, data)
-    return indptr, indices, data
+    indices = np.empty(bound, dtype=index_dtype)
+    data = np.empty(bound, dtype=value_dtype)
+    nnz = int(kernels.csr_merge(*a, a_scale, *b, b_scale, indptr, indices, data))
+    if nnz < 0.75 * bound:
+        # Overlaps or cancellations left much of the buffers unused: shrink
+        # rather than hold up to twice the memory for the result's lifetime.
+        return indptr, indices[:nnz].copy(), data[:nnz].copy()
+    return indptr, indices[:nnz], data[:nnz]
 
 
 def _sum_csr_numpy(terms, shape, value_dtype, index_dtype):
@@ -535,8 +534,9 @@ def kron_dense(A, B, scale=1.0, out=None):
         raise ValueError("kron_dense: out is read-only")
     if out.dtype not in _KERNEL_DTYPES:
         raise TypeError(f"kron_dense: out must be float32/64 or complex64/128, got {out.dtype}")
-    if np.iscomplexobj(scale) and out.dtype.kind != "c":
-        raise TypeError(f"kron_dense: complex scale cannot accumulate into {out.dtype} out")
+    needed = _value_dtype([f.dtype for f in (a, b) if f is not None], (scale,))
+    if not np.can_cast(needed, out.dtype, casting="same_kind"):
+        raise TypeError(f"kron_dense: a {needed} product cannot accumulate into {out.dtype} out")
     if a is None and b is None:
         np.einsum("ii->i", out)[...] += scale
         return out

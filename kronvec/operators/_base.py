@@ -136,6 +136,11 @@ class StructuredOperator(LinearOperator):
     # Kron applies its factors through these two hooks; leaves override them
     # with a direct matmul, anything else falls back to one column at a time.
     @property
+    def is_identity(self):
+        """True when the operator is exactly the identity (I, I ⊗ I, K₁,ₙ...)."""
+        return False
+
+    @property
     def apply_cost(self):
         """Flops to apply the operator to one vector (used to order the vec trick)."""
         return self.shape[0] * self.shape[1]

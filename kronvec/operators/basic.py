@@ -72,6 +72,10 @@ class Identity(StructuredOperator):
         return W
 
     @property
+    def is_identity(self):
+        return True
+
+    @property
     def apply_cost(self):
         return 0
 

@@ -84,6 +84,10 @@ class Kron(StructuredOperator):
         self._b_first = cost_b_first <= cost_a_first
 
     @property
+    def is_identity(self):
+        return self.scale == 1.0 and self.A.is_identity and self.B.is_identity
+
+    @property
     def factors(self):
         return self.A, self.B
 

@@ -7,6 +7,8 @@ ch. 3) all have exactly one 1 in every row, so each is the map
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .._vec import commutation_index, duplication_index, tril_size, vech_index
@@ -36,7 +38,7 @@ class Selection(StructuredOperator):
         self.name = name or "P"
         super().__init__((index.size, int(ncols)), np.float64)
 
-    @property
+    @functools.cached_property
     def is_identity(self):
         n = self.shape[1]
         return self.index.size == n and np.array_equal(self.index, np.arange(n))

@@ -11,7 +11,7 @@ Combinators (re-exported from :mod:`kronvec.differential`):
 
 from ..differential import chain_rule, linear_map, product_rule, sum_rule
 from ._registry import REGISTRY, Rule, rule
-from .determinant import adjugate, det, logdet
+from .determinant import adjugate, det, det_hessian, logdet
 from .elementwise import (
     elementwise,
     exp,
@@ -34,6 +34,7 @@ __all__ = [
     "inv",
     "det",
     "logdet",
+    "det_hessian",
     "adjugate",
     "trace",
     "trace_product",
