@@ -28,7 +28,7 @@ from .operators import (
     Sum,
     Zero,
 )
-from .operators._base import combined_dtype, result_float_dtype
+from .operators._base import Precedence, combined_dtype, parenthesize, result_float_dtype
 
 __all__ = ["multiply", "add", "scale", "kron", "product_law", "sum_law"]
 
@@ -126,7 +126,8 @@ def scale(a, alpha):
     if isinstance(a, Scaled):
         return scale(a.operator, a.alpha * alpha)
     if isinstance(a, RowVector):
-        return RowVector(alpha * a.v)
+        prefix = "-" if alpha == -1 else f"{alpha:g}·"
+        return RowVector(alpha * a.v, name=f"{prefix}{a.name}" if a.name != "v" else None)
     return Scaled(alpha, a)
 
 
@@ -137,6 +138,9 @@ def kron(a, b):
         alpha, a = alpha * a.alpha, a.operator
     if isinstance(b, Scaled):
         alpha, b = alpha * b.alpha, b.operator
+    if isinstance(a, Zero) or isinstance(b, Zero):
+        shape = (a.shape[0] * b.shape[0], a.shape[1] * b.shape[1])
+        return Zero(shape, combined_dtype((a, b)))
     if a.is_identity and b.is_identity:
         return scale(Identity(a.shape[0] * b.shape[0], combined_dtype((a, b))), alpha)
     return Kron(a, b, alpha)
@@ -235,24 +239,28 @@ def _product_extends_left(a, b):
     return multiply(combined, suffix[0] if len(suffix) == 1 else Product(suffix))
 
 
+def _product_name(a, b):
+    return f"{parenthesize(a, Precedence.PRODUCT)}·{parenthesize(b, Precedence.PRODUCT)}"
+
+
 @product_law(Dense, Dense)
 def _dense_product(a, b):
-    return Dense(a.M @ b.M, name=f"{a.name}·{b.name}")
+    return Dense(a.M @ b.M, name=_product_name(a, b))
 
 
 @product_law(Diag, Diag)
 def _diag_product(a, b):
-    return Diag(a.d * b.d, name=f"{a.name}·{b.name}")
+    return Diag(a.d * b.d, name=_product_name(a, b))
 
 
 @product_law(Diag, Dense)
 def _diag_scales_rows(a, b):
-    return Dense(a.d[:, None] * b.M, name=f"{a.name}·{b.name}")
+    return Dense(a.d[:, None] * b.M, name=_product_name(a, b))
 
 
 @product_law(Dense, Diag)
 def _diag_scales_columns(a, b):
-    return Dense(a.M * b.d[None, :], name=f"{a.name}·{b.name}")
+    return Dense(a.M * b.d[None, :], name=_product_name(a, b))
 
 
 # ------------------------------------------------------------------- sums
@@ -268,7 +276,8 @@ def _same_operator_twice(a, b):
 
 @sum_law(RowVector, RowVector)
 def _rows_add(a, b):
-    return RowVector(a.v + b.v)
+    names = (a.name, b.name)
+    return RowVector(a.v + b.v, name=None if "v" in names else f"{a.name} + {b.name}")
 
 
 @sum_law(Diag, Diag)

@@ -178,11 +178,16 @@ class _Recording:
 
     @staticmethod
     def _shaped_like_input(ct, node):
+        # dtype policy: a cotangent has its input's dtype (float32 in, float32 out;
+        # ints were promoted to float64 on the way in).
+        dtype = plain_value(node.value).dtype
         if ct is None:
-            return np.zeros(np.shape(plain_value(node.value)), dtype=plain_value(node.value).dtype)
+            return np.zeros(np.shape(plain_value(node.value)), dtype=dtype)
         if isinstance(ct, Traced):
             return ct if ct.shape == np.shape(plain_value(node.value)) else np.reshape(ct, np.shape(plain_value(node.value)))
-        return np.asarray(ct).reshape(np.shape(plain_value(node.value)))
+        ct = np.asarray(ct, dtype=dtype).reshape(np.shape(plain_value(node.value)))
+        # Shared read-only cotangents (e.g. the c·I of a trace) must not reach the user.
+        return ct if ct.flags.writeable else ct.copy()
 
     # ------------------------------------------------------------ forward
     def _require_plain(self, fname):
@@ -224,6 +229,13 @@ class _Recording:
         n_out = int(np.prod(self.output_shape, dtype=np.int64))
         if self.output_node is None:
             return Zero((n_out, n_in))
+        node = self.output_node
+        if n_out == 1 and not (len(node.parents) == 1 and node.parents[0][1] is input_node):
+            # A scalar's Jacobian is one row: reverse mode gives it in O(k) operations
+            # (a single rule applied to the input keeps its own, named, row below).
+            position = self.inputs.index(input_node)
+            gradient = self.backward(_unit_cotangent(self))[position]
+            return RowVector(vec(gradient), name=f"∇f({self.names[self.argnums[position]]})")
         jacobians = {input_node.index: Identity(n_in)}
         for node in self.trace.nodes[input_node.index + 1: self.output_node.index + 1]:
             total = None
@@ -239,7 +251,7 @@ class _Recording:
         if result is None:
             return Zero((n_out, n_in))
         if n_out == 1 and not isinstance(result, (RowVector, Zero)):
-            result = RowVector(result.rmatvec(np.ones(1)))
+            result = RowVector(result.rmatvec(np.ones(1, dtype=result.dtype)))  # one row
         return result
 
     def forward_tangent(self, tangents):
@@ -259,7 +271,8 @@ class _Recording:
                 total = term if total is None else total + term
             if total is not None:
                 flowing[node.index] = total
-        return unvec(flowing[self.output_node.index], self.output_shape)
+        dtype = np.result_type(plain_value(self.output).dtype, *(np.asarray(t).dtype for t in tangents))
+        return unvec(flowing[self.output_node.index], self.output_shape).astype(dtype, copy=False)
 
 
 def _check_scalar_output(recording, fname):
@@ -427,7 +440,7 @@ def vjp(f, *primals):
         if isinstance(cotangent, Traced):
             shape = cotangent.shape
         else:
-            cotangent = np.asarray(cotangent, dtype=float)
+            cotangent = _as_differentiable(cotangent, "cotangent", f, "vjp")
             shape = cotangent.shape
         if shape != recording.output_shape:
             raise ValueError(

@@ -42,7 +42,8 @@ __all__ = ["SUPPORTED_FUNCTIONS", "dispatch_ufunc", "dispatch_function", "getite
 
 # ----------------------------------------------------------------- helpers
 def _shape(x):
-    return np.shape(x) if not isinstance(x, Traced) else x.shape
+    shape = getattr(x, "shape", None)  # ndarray and Traced both have one
+    return shape if shape is not None else np.shape(x)
 
 
 def _size(x):
@@ -193,16 +194,25 @@ def _power_impl(a, p):
     return np.power(a, p)
 
 
+def _power_minus_one(p):
+    """p − 1, except 0 where p = 0: d(x⁰) = 0 even at x = 0 (0·0⁻¹ would be NaN)."""
+    if isinstance(p, Traced):
+        return p - 1
+    p = np.asarray(p)
+    return np.where(p == 0, 0, p - 1) if p.ndim else (p - 1 if p != 0 else 0 * p)
+
+
 power = _primitive(
     "power",
     _power_impl,
     {
-        0: lambda g, ans, a, p: unbroadcast(g * p * a ** (p - 1), _shape(a)),
+        0: lambda g, ans, a, p: unbroadcast(g * p * a ** _power_minus_one(p), _shape(a)),
         1: lambda g, ans, a, p: unbroadcast(g * ans * np.log(a), _shape(p)),
     },
     {
         0: lambda ans, a, p, names: _elementwise_jacobian(
-            p * np.power(a, np.asarray(p) - 1), np.shape(a), np.shape(ans), f"{names[1]}·{names[0]}^({names[1]}-1)"
+            p * np.power(a, _power_minus_one(p)), np.shape(a), np.shape(ans),
+            f"{names[1]}·{names[0]}^({names[1]}-1)",
         ),
         1: lambda ans, a, p, names: _elementwise_jacobian(
             np.asarray(ans) * np.log(a), np.shape(p), np.shape(ans), f"{names[0]}^{names[1]}·log {names[0]}"
@@ -598,11 +608,22 @@ def _trace_impl(X):
 _scaled_identities = {}
 
 
+_recent_scaled_identities = {}
+
+
 def _scaled_identity(scale, n):
+    """A read-only c·I_n, marked as such (recent ones are reused: the gradient of
+    a trace in an optimization loop asks for the same 1·I every iteration)."""
+    eye = _recent_scaled_identities.get((scale, n))
+    if eye is not None:
+        return eye
     eye = scale * np.eye(n)
     eye.flags.writeable = False
     key = id(eye)
     _scaled_identities[key] = (weakref.ref(eye, lambda _, key=key: _scaled_identities.pop(key, None)), scale)
+    if len(_recent_scaled_identities) >= 16:
+        _recent_scaled_identities.clear()
+    _recent_scaled_identities[(scale, n)] = eye
     return eye
 
 
@@ -814,9 +835,11 @@ def _ufunc_name(ufunc):
 
 
 def _function_name(func):
-    module = getattr(func, "__module__", "") or ""
-    prefix = "np.linalg." if "linalg" in module else "np."
-    return prefix + getattr(func, "__name__", repr(func))
+    """``np.linalg.eig``, ``np.fft.fft``...: the public path users typed."""
+    module = getattr(func, "__module__", "") or "numpy"
+    public = [part for part in module.split(".") if not part.startswith("_")]
+    public = ["np"] + public[1:] if public and public[0] == "numpy" else public
+    return ".".join(public + [getattr(func, "__name__", repr(func))])
 
 
 SUPPORTED_FUNCTIONS = tuple(sorted(

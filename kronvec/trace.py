@@ -304,10 +304,17 @@ class Traced(np.lib.mixins.NDArrayOperatorsMixin):
         return primitives.getitem(self, key)
 
 
-def _p():
-    from . import primitives
+_primitives_module = None
 
-    return primitives
+
+def _p():
+    """kronvec.primitives, imported on first use (it imports this module)."""
+    global _primitives_module
+    if _primitives_module is None:
+        from . import primitives
+
+        _primitives_module = primitives
+    return _primitives_module
 
 
 def plain_value(x):

@@ -286,7 +286,7 @@ class StructuredOperator(LinearOperator):
             f"the {self.shape[0]}×{self.shape[1]} operator {self.formula()}",
             "apply it with matvec/matmat, or build tosparse()",
         )
-        return self._toarray()
+        return self._toarray().astype(self.dtype, copy=False)
 
     def tosparse(self):
         """The matrix as a canonical ``scipy.sparse.csr_array``."""
@@ -297,7 +297,7 @@ class StructuredOperator(LinearOperator):
             f"the {self.shape[0]}×{self.shape[1]} operator {self.formula()}",
             "apply it with matvec/matmat instead",
         )
-        return self._tosparse()
+        return self._tosparse().astype(self.dtype, copy=False)
 
     def aslinearoperator(self):
         """The operator itself: it already is a ``scipy.sparse.linalg.LinearOperator``."""

@@ -251,7 +251,8 @@ class Sparse(StructuredOperator):
     def solve(self, b):
         from scipy.sparse.linalg import spsolve
 
-        return spsolve(self.S.tocsc(), np.asarray(b))
+        b = np.asarray(b)
+        return np.asarray(spsolve(self.S.tocsc(), b)).reshape(b.shape)
 
     def formula(self):
         return self.name

@@ -27,7 +27,7 @@ class Selection(StructuredOperator):
 
     carries_data = False
 
-    def __init__(self, index, ncols, name=None):
+    def __init__(self, index, ncols, name=None, dtype=np.float64):
         index = np.array(index, dtype=np.intp)  # a copy: we lock it read-only
         if index.ndim != 1:
             raise ValueError(f"Selection needs a 1-D index map, got shape {index.shape}")
@@ -36,7 +36,7 @@ class Selection(StructuredOperator):
         index.flags.writeable = False
         self.index = index
         self.name = name or "P"
-        super().__init__((index.size, int(ncols)), np.float64)
+        super().__init__((index.size, int(ncols)), dtype)
 
     @functools.cached_property
     def is_identity(self):
@@ -76,7 +76,7 @@ class SelectionTranspose(StructuredOperator):
 
     def __init__(self, selection):
         self.selection = selection
-        super().__init__(selection.shape[::-1], np.float64)
+        super().__init__(selection.shape[::-1], selection.dtype)
 
     def _matmat(self, X):
         index = self.selection.index
@@ -119,13 +119,13 @@ class Commutation(Selection):
     True
     """
 
-    def __init__(self, m, n):
+    def __init__(self, m, n, dtype=np.float64):
         self.m, self.n = int(m), int(n)
         super().__init__(commutation_index(self.m, self.n), self.m * self.n,
-                         name="K" + subscript(self.m, self.n))
+                         name="K" + subscript(self.m, self.n), dtype=dtype)
 
     def _transpose(self):
-        return Commutation(self.n, self.m)
+        return Commutation(self.n, self.m, self.dtype)
 
     def inv(self):
         return self.T

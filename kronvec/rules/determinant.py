@@ -45,8 +45,9 @@ def adjugate(X):
         return np.array([[X[1, 1], -X[0, 1]], [-X[1, 0], X[0, 0]]])
     U, s, Vt = np.linalg.svd(X)
     # ∏_{j≠i} σ_j as prefix · suffix products, never dividing by a zero σ.
-    prefix = np.concatenate(([1.0], np.cumprod(s[:-1])))
-    suffix = np.concatenate((np.cumprod(s[::-1][:-1])[::-1], [1.0]))
+    one = np.ones(1, dtype=s.dtype)  # a Python 1.0 here would promote float32 to float64
+    prefix = np.concatenate((one, np.cumprod(s[:-1])))
+    suffix = np.concatenate((np.cumprod(s[::-1][:-1])[::-1], one))
     sign = np.sign(np.linalg.det(U)) * np.sign(np.linalg.det(Vt))
     return (sign * (Vt.T * (prefix * suffix))) @ U.T
 
@@ -118,8 +119,9 @@ def _products_of_all_but_two(s):
     C = np.zeros((n, n), dtype=s.dtype)
     for i in range(n):
         rest = np.delete(s, i)
-        prefix = np.concatenate(([1.0], np.cumprod(rest[:-1])))
-        suffix = np.concatenate((np.cumprod(rest[::-1][:-1])[::-1], [1.0]))
+        one = np.ones(1, dtype=s.dtype)
+        prefix = np.concatenate((one, np.cumprod(rest[:-1])))
+        suffix = np.concatenate((np.cumprod(rest[::-1][:-1])[::-1], one))
         C[i, np.arange(n) != i] = prefix * suffix
     return C
 

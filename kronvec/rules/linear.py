@@ -30,10 +30,11 @@ def transpose(X_or_m, n=None):
     <6×6 Commutation: K₂,₃, dtype=float64>
     """
     if n is None:
-        m, n = as_matrix(X_or_m, "X", "transpose").shape
+        X = as_matrix(X_or_m, "X", "transpose")
+        (m, n), dtype = X.shape, X.dtype
     else:
-        m = X_or_m
-    return Commutation(int(m), int(n))
+        m, dtype = X_or_m, np.float64
+    return Commutation(int(m), int(n), dtype)
 
 
 def _matmul_values(A, B, operation):

@@ -1,0 +1,33 @@
+"""Shared pytest configuration: hypothesis profiles.
+
+Two profiles, chosen by the ``HYPOTHESIS_PROFILE`` environment variable:
+
+* ``ci``  — derandomized (reproducible on every run), 30 examples per
+  property, failing examples printed as a reproduction blob;
+* ``dev`` — random, 200 examples per property, for local bug hunting.
+
+Without ``HYPOTHESIS_PROFILE`` the profile is ``ci`` when the ``CI``
+environment variable is set (as CI services do) and ``dev`` otherwise.
+``deadline=None`` in both: the first call of a materializer may pay a
+one-off import or compile cost that is not a property of the code under test.
+
+Numerical helpers shared by the test modules live in ``tests/_helpers.py``.
+"""
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, deadline=None, max_examples=30, print_blob=True)
+settings.register_profile("dev", deadline=None, max_examples=200)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
+)
+
+
+@pytest.fixture
+def rng():
+    """A freshly seeded generator per test, so every test is reproducible on its own."""
+    return np.random.default_rng(20240611)
