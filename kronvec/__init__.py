@@ -62,3 +62,12 @@ __all__ = [
     "Product",
     "Scaled",
 ]
+
+
+def __getattr__(name):
+    # kronvec.optimize imports scipy.optimize; load it only when asked for.
+    if name == "optimize":
+        import importlib
+
+        return importlib.import_module(".optimize", __name__)
+    raise AttributeError(f"module 'kronvec' has no attribute {name!r}")

