@@ -94,8 +94,9 @@ def check_materialization(kind, nbytes, what, alternative):
     kind : {"dense", "sparse"}
     nbytes : int
         Exact (dense) or upper-bound (sparse) size of the result.
-    what : str
-        The operator being materialized, for the message.
+    what : str or callable
+        The operator being materialized, for the message (a callable is only
+        called when refusing, so building a long formula costs nothing otherwise).
     alternative : str
         What to do instead (``matvec``, ``tosparse()``...).
 
@@ -106,6 +107,7 @@ def check_materialization(kind, nbytes, what, alternative):
     """
     limit = config.dense_limit_bytes if kind == "dense" else config.sparse_limit_bytes
     if nbytes > limit:
+        what = what() if callable(what) else what  # formulas are built only to refuse
         raise MemoryError(
             f"{kind} result of {what} would need {nbytes:,} bytes "
             f"({_format_bytes(nbytes)}), above kronvec.config.{kind}_limit_bytes = "

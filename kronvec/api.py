@@ -74,6 +74,21 @@ def _as_differentiable(x, position, f, fname):
     return x
 
 
+def _check_constant(x, position, f, fname):
+    """A constant argument is not differentiated, but NaN or complex data in it
+    would still poison the derivative: refuse it like a differentiated one."""
+    if x.dtype.kind == "c":
+        raise TypeError(
+            f"kronvec.{fname}: argument {_argument_name(f, position)} is complex ({x.dtype}); "
+            "kronvec is real-only"
+        )
+    if config.check_finite and x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise ValueError(
+            f"kronvec.{fname}: argument {_argument_name(f, position)} contains NaN or inf "
+            "(set kronvec.config.check_finite = False to skip this check)"
+        )
+
+
 def _argument_name(f, position):
     if isinstance(position, str):
         return position
@@ -122,6 +137,9 @@ class _Recording:
         self.trace = Trace()
         self.inputs = []
         call_args = list(args)
+        for k, arg in enumerate(args):
+            if k not in argnums and isinstance(arg, np.ndarray):
+                _check_constant(arg, k, f, fname)
         for k in argnums:
             value = _as_differentiable(args[k], k, f, fname)
             node = Node(None, (), {}, (), value, len(self.trace.nodes))
@@ -223,6 +241,17 @@ class _Recording:
             labels[p] = self._label(parent)
         return node.primitive.jacobians[position](node.value, *node.args, names=labels, **node.kwargs)
 
+    def _ancestors_of_output(self):
+        """Indices of the nodes the output depends on (others need no Jacobian)."""
+        needed, stack = set(), [self.output_node]
+        while stack:
+            node = stack.pop()
+            if node.index in needed:
+                continue
+            needed.add(node.index)
+            stack.extend(parent for _, parent in node.parents)
+        return needed
+
     def forward_jacobian(self, input_node):
         """The structured Jacobian of the output w.r.t. one input (forward composition)."""
         n_in = int(np.size(input_node.value))
@@ -237,7 +266,10 @@ class _Recording:
             gradient = self.backward(_unit_cotangent(self))[position]
             return RowVector(vec(gradient), name=f"∇f({self.names[self.argnums[position]]})")
         jacobians = {input_node.index: Identity(n_in)}
+        needed = self._ancestors_of_output()
         for node in self.trace.nodes[input_node.index + 1: self.output_node.index + 1]:
+            if node.index not in needed:
+                continue
             total = None
             for position, parent in node.parents:
                 upstream = jacobians.get(parent.index)
@@ -259,8 +291,9 @@ class _Recording:
         if self.output_node is None:
             return np.zeros(self.output_shape)
         flowing = {node.index: vec(t) for node, t in zip(self.inputs, tangents)}
+        needed = self._ancestors_of_output()
         for node in self.trace.nodes[: self.output_node.index + 1]:
-            if node.primitive is None:
+            if node.primitive is None or node.index not in needed:
                 continue
             total = None
             for position, parent in node.parents:
@@ -440,7 +473,7 @@ def vjp(f, *primals):
         if isinstance(cotangent, Traced):
             shape = cotangent.shape
         else:
-            cotangent = _as_differentiable(cotangent, "cotangent", f, "vjp")
+            cotangent = np.array(_as_differentiable(cotangent, "cotangent", f, "vjp"))  # never alias
             shape = cotangent.shape
         if shape != recording.output_shape:
             raise ValueError(

@@ -470,13 +470,20 @@ def _recorded_inverse(X):
     return None
 
 
-def _inverse_for_derivative(X):
-    """X⁻¹ inside a derivative: traced when X is, else from the cache."""
+def _inverse_for_derivative(X, operation="np.linalg.inv"):
+    """X⁻¹ inside a derivative: traced when X is, else from the cache.
+
+    `operation` names what the user called, for the error at a singular X.
+    """
     if isinstance(X, Traced):
         recorded = _recorded_inverse(X) if X._trace.active else None
         return recorded if recorded is not None else np.linalg.inv(X)
     cached = recall_inverse(X)
-    return cached if cached is not None else _inv_impl(X)
+    if cached is not None:
+        return cached
+    X_inv = _checks.checked_inverse(_square_matrix(X, operation), operation)
+    remember_inverse(X, X_inv)
+    return X_inv
 
 
 inv = _primitive(
@@ -500,11 +507,15 @@ def _adjugate_impl(X):
 
 
 def _adjugate_vjp(g, ans, X):
-    # For invertible X: adj X = |X| X⁻¹, so d adj = |X| (tr(X⁻¹dX) X⁻¹ - X⁻¹ dX X⁻¹)
-    # and X̄ = |X| (⟨Ḡ, X⁻¹⟩ X⁻ᵀ - X⁻ᵀ Ḡ X⁻ᵀ).  Second derivatives at singular X
-    # are not covered by this formula (issue 6).
-    X_inv_T = _inverse_for_derivative(X).T
-    return np.linalg.det(X) * (np.sum(g * X_inv_T) * X_inv_T - X_inv_T @ g @ X_inv_T)
+    if not isinstance(X, Traced) and not isinstance(g, Traced):
+        # Exact at every rank: D vec adj(X) = K·H with H the (symmetric) Hessian of
+        # |X|, so X̄ = Hᵀ K vec Ḡ = H vec(Ḡᵀ).
+        g = np.asarray(g)
+        return unvec(det_hessian(np.asarray(X)).matvec(vec(g.T)), np.shape(X))
+    # Traced (third-order) use: for invertible X, adj X = |X| X⁻¹, so
+    # d adj = |X| (tr(X⁻¹dX) X⁻¹ − X⁻¹ dX X⁻¹) and X̄ = |X| (⟨Ḡ, X⁻¹⟩ X⁻ᵀ − X⁻ᵀ Ḡ X⁻ᵀ).
+    X_inv = _inverse_for_derivative(X)
+    return np.linalg.det(X) * (np.sum(g * X_inv) * X_inv.T - X_inv.T @ g @ X_inv.T)
 
 
 def _adjugate_jacobian(ans, X, names):
@@ -543,9 +554,9 @@ logabsdet = _primitive(
     "linalg.slogdet",
     _logabsdet_impl,
     # d ln|X| = tr(X⁻¹ dX)  ⇒  X̄ = ḡ X⁻ᵀ   (Matrix Cookbook eq. (57))
-    {0: lambda g, ans, X: g * _inverse_for_derivative(X).T},
+    {0: lambda g, ans, X: g * _inverse_for_derivative(X, "np.linalg.slogdet").T},
     {0: lambda ans, X, names: RowVector(
-        vec(_inverse_for_derivative(np.asarray(X)).T), name=f"inv({names[0]})ᵀ")},
+        vec(_inverse_for_derivative(np.asarray(X), "np.linalg.slogdet").T), name=f"inv({names[0]})ᵀ")},
     lambda a: f"ln|{a}|",
 )
 
@@ -726,7 +737,25 @@ def _norm(x, ord=None, axis=None, keepdims=False):
             "kronvec differentiates np.linalg.norm(x) (Frobenius / Euclidean norm) only; "
             f"got ord={ord!r}, axis={axis!r}"
         )
-    return np.sqrt(_sum(x * x))
+    return bind(norm, x)
+
+
+def _norm_direction(ans, x):
+    """x/‖x‖, and 0 at x = 0 (the minimal-norm subgradient), so that ‖x‖² and
+    friends differentiate to 0 there instead of 0·∞ = NaN."""
+    if float(plain_value(ans)) == 0.0:
+        return 0.0 * x
+    return x / ans
+
+
+norm = _primitive(
+    "linalg.norm",
+    lambda x: np.linalg.norm(np.asarray(x)),
+    {0: lambda g, ans, x: g * _norm_direction(ans, x)},
+    {0: lambda ans, x, names: RowVector(vec(np.asarray(_norm_direction(ans, np.asarray(x)))),
+                                         name=f"{names[0]}/‖{names[0]}‖")},
+    lambda a: f"‖{a}‖",
+)
 
 
 class SlogdetResult(tuple):

@@ -283,7 +283,7 @@ class StructuredOperator(LinearOperator):
         check_materialization(
             "dense",
             self.dense_nbytes,
-            f"the {self.shape[0]}×{self.shape[1]} operator {self.formula()}",
+            lambda: f"the {self.shape[0]}×{self.shape[1]} operator {self.formula()}",
             "apply it with matvec/matmat, or build tosparse()",
         )
         return self._toarray().astype(self.dtype, copy=False)
@@ -294,7 +294,7 @@ class StructuredOperator(LinearOperator):
         check_materialization(
             "sparse",
             self.nnz_bound * (self.dtype.itemsize + index_bytes) + 8 * (self.shape[0] + 1),
-            f"the {self.shape[0]}×{self.shape[1]} operator {self.formula()}",
+            lambda: f"the {self.shape[0]}×{self.shape[1]} operator {self.formula()}",
             "apply it with matvec/matmat instead",
         )
         return self._tosparse().astype(self.dtype, copy=False)

@@ -286,8 +286,13 @@ class Product(StructuredOperator):
         if any(isinstance(f, (Selection, SelectionTranspose, Sparse, Diag)) for f in self.factors):
             # Sparse factors make dense intermediates wasteful: multiply in CSR.
             return self.tosparse().toarray()
-        # Applying the whole product to I keeps sub-operator sharing memoized.
-        identity = _shared_identity(self.shape[1], self.dtype)
+        # Applying the whole product to I keeps sub-operator sharing memoized; start
+        # from the narrow side, so no intermediate is wider than the result.
+        m, n = self.shape
+        if m < n:
+            identity = _shared_identity(m, self.dtype)
+            return np.ascontiguousarray(np.asarray(self.T._matmat(identity), dtype=self.dtype).T)
+        identity = _shared_identity(n, self.dtype)
         return np.asarray(self._matmat(identity), dtype=self.dtype)
 
     def _accumulate_dense(self, out, scale):

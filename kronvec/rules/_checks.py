@@ -53,6 +53,11 @@ def checked_inverse(X, operation):
         raise np.linalg.LinAlgError(
             f"{operation}: the {X.shape[0]}×{X.shape[1]} matrix is singular ({error})"
         ) from None
+    if not np.isfinite(X_inv).all():  # a subnormal pivot: singular in floating point
+        raise np.linalg.LinAlgError(
+            f"{operation}: the {X.shape[0]}×{X.shape[1]} matrix is numerically singular "
+            "(its inverse overflows)"
+        )
     warn_if_ill_conditioned(X, X_inv, operation)
     return X_inv
 
