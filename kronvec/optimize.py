@@ -599,6 +599,17 @@ def _method_name(method):
     return method.lower() if isinstance(method, str) else method
 
 
+def _checked_start(x0, driver):
+    """Refuse a non-finite starting point up front, naming X0 (not the solver)."""
+    bad = np.count_nonzero(~np.isfinite(x0))
+    if bad:
+        raise ValueError(
+            f"kronvec.optimize.{driver}: the starting point X0 has {bad} non-finite "
+            f"entr{'y' if bad == 1 else 'ies'} (NaN or inf); start from a finite point"
+        )
+    return x0
+
+
 def minimize(f, X0, *args, method=None, symmetric=False, hessp_mode="operator", **options):
     """:func:`scipy.optimize.minimize` over a matrix unknown, with kronvec derivatives.
 
@@ -643,7 +654,7 @@ def minimize(f, X0, *args, method=None, symmetric=False, hessp_mode="operator", 
     """
     owner = "kronvec.optimize.minimize"
     obj = Objective(f, _shape_of(X0, owner), args, symmetric=symmetric, hessp_mode=hessp_mode)
-    x0 = obj.to_vector(X0)
+    x0 = _checked_start(obj.to_vector(X0), "minimize")
     name = _method_name(method)
     kwargs = dict(options)
     fun = obj.value  # no tracing unless the solver takes our gradient
@@ -851,7 +862,7 @@ def least_squares(r, X0, *args, jac_format=None, symmetric=False, **options):
             f"{owner}: method='lm' (MINPACK) accepts only dense Jacobians; use "
             f"jac_format='dense' (got {jac_format!r}) or method='trf' with tr_solver='lsmr'")
     res_ = Residuals(r, _shape_of(X0, owner), args, jac_format=jac_format, symmetric=symmetric)
-    x0 = res_.to_vector(X0)
+    x0 = _checked_start(res_.to_vector(X0), "least_squares")
     kwargs = dict(options)
     kwargs.setdefault("jac", res_.jac)
     if jac_format == "operator" and callable(kwargs["jac"]):

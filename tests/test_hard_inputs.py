@@ -619,10 +619,6 @@ def test_optimize_adapters_reject_non_finite_x():
         obj.hessp(good, bad)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: optimize.minimize / least_squares do not check X0: minimize reports 'the solver passed an "
-    "x ... with 1 non-finite entries' (blaming the solver), least_squares lets SciPy raise "
-    "'Initial guess is outside of provided bounds'; neither names X0"))
 @pytest.mark.parametrize("which", ["minimize", "least_squares"])
 def test_optimize_drivers_name_a_non_finite_X0(which):
     X0 = _nan_matrix()
