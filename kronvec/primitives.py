@@ -113,6 +113,36 @@ def _elementwise_jacobian(derivative, arg_shape, out_shape, name):
     return algebra.multiply(Diag(vec(values), name=f"diag(vec {name})"), broadcast)
 
 
+def _loud(name, compute):
+    """Evaluate an elementwise formula; a non-finite result from finite inputs is an error.
+
+    At a domain edge (log or 1/x at 0, √x's derivative at 0) or on overflow
+    NumPy would return inf/NaN with a RuntimeWarning; kronvec raises instead,
+    so no NaN escapes into a derivative (issue 6: right or loud).
+    """
+
+    def evaluate(*args):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            result = compute(*args)
+        if not isinstance(result, Traced):
+            result_array = np.asarray(result)
+            if result_array.dtype.kind in "fc" and not np.isfinite(result_array).all():
+                inputs_finite = all(
+                    np.isfinite(np.asarray(a)).all() for a in args
+                    if not isinstance(a, Traced) and np.asarray(a).dtype.kind in "fc"
+                )
+                if inputs_finite:
+                    bad = int(np.count_nonzero(~np.isfinite(result_array)))
+                    raise ValueError(
+                        f"{name} is not finite at {bad} entr{'y' if bad == 1 else 'ies'} of a finite "
+                        "input (a domain edge such as log or 1/x at 0, or overflow); kronvec "
+                        "refuses rather than return inf/NaN"
+                    )
+        return result
+
+    return evaluate
+
+
 _REGISTRY = {}
 
 
@@ -173,7 +203,7 @@ multiply = _primitive(
 
 divide = _primitive(
     "divide",
-    np.true_divide,
+    _loud("np.true_divide", np.true_divide),
     {
         0: lambda g, ans, a, b: unbroadcast(g / b, _shape(a)),
         1: lambda g, ans, a, b: unbroadcast(-g * ans / b, _shape(b)),
@@ -190,8 +220,12 @@ divide = _primitive(
 )
 
 
+_power_values = _loud("np.power", np.power)
+_power_derivative = _loud("the derivative of np.power", lambda a, p: p * np.power(a, _power_minus_one(p)))
+
+
 def _power_impl(a, p):
-    return np.power(a, p)
+    return _power_values(a, p)
 
 
 def _power_minus_one(p):
@@ -206,12 +240,12 @@ power = _primitive(
     "power",
     _power_impl,
     {
-        0: lambda g, ans, a, p: unbroadcast(g * p * a ** _power_minus_one(p), _shape(a)),
+        0: lambda g, ans, a, p: unbroadcast(g * _power_derivative(a, p), _shape(a)),
         1: lambda g, ans, a, p: unbroadcast(g * ans * np.log(a), _shape(p)),
     },
     {
         0: lambda ans, a, p, names: _elementwise_jacobian(
-            p * np.power(a, _power_minus_one(p)), np.shape(a), np.shape(ans),
+            _power_derivative(np.asarray(a), p), np.shape(a), np.shape(ans),
             f"{names[1]}·{names[0]}^({names[1]}-1)",
         ),
         1: lambda ans, a, p, names: _elementwise_jacobian(
@@ -225,6 +259,8 @@ power = _primitive(
 # --------------------------------------------------------- elementwise unary
 def _unary(name, impl, derivative, symbol=None):
     """An elementwise function f with derivative f' given in NumPy operations."""
+    impl = _loud(f"np.{name}", impl)
+    derivative = _loud(f"the derivative of np.{name}", derivative)
     return _primitive(
         name,
         impl,

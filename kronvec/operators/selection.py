@@ -84,7 +84,7 @@ class SelectionTranspose(StructuredOperator):
             columns = [np.bincount(index, weights=X[:, k], minlength=self.shape[0])
                        for k in range(X.shape[1])]
             out = np.stack(columns, axis=1) if columns else np.zeros((self.shape[0], 0))
-            return out.astype(np.result_type(X.dtype, self.dtype), copy=False)
+            return out.astype(X.dtype, copy=False)  # bincount sums in float64; 0/1 maps add no data
         out = np.zeros((self.shape[0], X.shape[1]), dtype=X.dtype)
         np.add.at(out, index, X)
         return out

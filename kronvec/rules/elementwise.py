@@ -92,7 +92,11 @@ def hadamard_wrt_right(X, Y):
 def exp(X):
     """Jacobian of elementwise exp: ``Diag(vec exp(X))``."""
     X = as_matrix(X, "X", "exp", allow_vector=True)
-    return elementwise(np.exp(X), name="exp(X)")
+    with np.errstate(over="ignore"):
+        values = np.exp(X)
+    if not np.isfinite(values).all():
+        raise ValueError("exp: exp(X) overflows (X > ~709.78), so its derivative is not finite")
+    return elementwise(values, name="exp(X)")
 
 
 @rule(primal=np.log, sample=_samples.one_positive, formula="diag(vec X)⁻¹",
