@@ -998,12 +998,6 @@ def test_limits_are_configurable_and_restored():
             pass
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: Product materializers (operators/composite.py) size their work by an intermediate, not by the "
-    "result: _tosparse builds the CSR of every factor (here the 160000×160000 Kron, refused as 409.6 GB), "
-    "and _toarray applies the product to _shared_identity(shape[1]) = np.eye(160000), a 204.8 GB "
-    "allocation that toarray()'s own limit check never sees (it checked the 5 MB result). "
-    "jacobian(lambda X: inv(X)[:2, :2]) at n = 400 is 4×160000 (5 MB) and should materialize"))
 @pytest.mark.parametrize("method", ["toarray", "tosparse"])
 def test_small_result_of_a_huge_product_materializes(huge_point, method):
     J = kronvec.jacobian(lambda X: np.linalg.inv(X)[:2, :2])(huge_point)

@@ -477,13 +477,15 @@ def test_non_scalar_f_is_refused_naming_x_shape():
 
 
 def test_non_finite_value_gradient_or_x_is_refused_naming_x_shape():
+    # The traced primitives refuse a non-finite value or derivative from finite input
+    # themselves (np.log at 0, the derivative of np.sqrt at 0); the adapter adds the x shape.
     obj = kvo.objective(lambda X: np.sum(np.log(X)), (2, 2))
     with np.errstate(all="ignore"), pytest.raises(
-            ValueError, match=r"non-finite value -inf at x of shape \(4,\)"):
+            ValueError, match=r"(?s)np.log is not finite.*x of shape \(4,\)"):
         obj.fun(np.array([0.0, 1.0, 1.0, 1.0]))
     obj = kvo.objective(lambda X: np.sum(np.sqrt(X)), (2, 2))
     with np.errstate(all="ignore"), pytest.raises(
-            ValueError, match=r"gradient has 1 non-finite entries at x of shape \(4,\)"):
+            ValueError, match=r"(?s)derivative of np.sqrt is not finite.*x of shape \(4,\)"):
         obj.jac(np.array([0.0, 1.0, 1.0, 1.0]))
     with pytest.raises(ValueError, match=r"non-finite entries"):
         obj.fun(np.array([np.nan, 1.0, 1.0, 1.0]))

@@ -283,8 +283,10 @@ class Product(StructuredOperator):
         from .basic import Diag, Sparse
         from .selection import Selection, SelectionTranspose
 
-        if any(isinstance(f, (Selection, SelectionTranspose, Sparse, Diag)) for f in self.factors):
-            # Sparse factors make dense intermediates wasteful: multiply in CSR.
+        sparse_work = sum(f.nnz_bound for f in self.factors)
+        if (any(isinstance(f, (Selection, SelectionTranspose, Sparse, Diag)) for f in self.factors)
+                and sparse_work <= 4 * self.shape[0] * self.shape[1]):
+            # Sparse factors no bigger than the result: multiply in CSR, no dense intermediates.
             return self.tosparse().toarray()
         # Applying the whole product to I keeps sub-operator sharing memoized; start
         # from the narrow side, so no intermediate is wider than the result.
@@ -299,6 +301,17 @@ class Product(StructuredOperator):
         out += scale * self._toarray()
 
     def _tosparse(self):
+        from .._config import config
+
+        m, n = self.shape
+        if sum(f.nnz_bound for f in self.factors) > 4 * m * n and self.dense_nbytes <= config.dense_limit_bytes:
+            # The factors' CSR would dwarf the result (e.g. a few rows of a huge Kron):
+            # build the small dense result from its narrow side and compress that.
+            from scipy.sparse import csr_array
+
+            matrix = csr_array(self._toarray())
+            matrix.eliminate_zeros()
+            return matrix
         result = self.factors[0].tosparse()
         for factor in self.factors[1:]:
             result = result @ factor.tosparse()

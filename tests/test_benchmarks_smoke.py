@@ -1,0 +1,299 @@
+"""Smoke tests for the benchmark suites, so they cannot rot.
+
+* Every module in ``benchmarks/benchmarks/`` (found on disk, so a new module
+  is covered with no edit here) is imported, and every benchmark it defines
+  -- collected by asv's own rules: public module-level functions and methods
+  of public classes named ``time_*``, ``peakmem_*``, ``mem_*``, ``track_*`` or
+  ``timeraw_*`` -- runs once at its smallest parameter combination (the first
+  value of each ``params`` list), with ``setup_cache``, ``setup`` and
+  ``teardown`` as asv calls them.  ``timeraw_*`` code runs in a child process
+  with a timeout.  Nothing here measures speed; asv does that.
+* ``benchmarks/compare.py``: its Markdown table, its "competitor not
+  installed → skipped with a note" logic and its subprocess-with-timeout
+  helper, without running any competitor.
+
+asv itself is not needed: the suite is loaded with importlib under a private
+package name, exactly as asv would run it (relative imports included).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import math
+import numbers
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITE_DIR = ROOT / "benchmarks" / "benchmarks"
+COMPARE_PATH = ROOT / "benchmarks" / "compare.py"
+PACKAGE = "_kronvec_asv_suite"
+BENCHMARK_PREFIXES = ("time_", "peakmem_", "mem_", "track_", "timeraw_")
+TIMERAW_TIMEOUT = 120
+
+
+def _suite_modules():
+    return sorted(path.stem for path in SUITE_DIR.glob("*.py") if path.stem != "__init__")
+
+
+def _load_suite_package():
+    if PACKAGE in sys.modules:
+        return sys.modules[PACKAGE]
+    spec = importlib.util.spec_from_file_location(
+        PACKAGE, SUITE_DIR / "__init__.py", submodule_search_locations=[str(SUITE_DIR)]
+    )
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[PACKAGE] = package
+    try:
+        spec.loader.exec_module(package)
+    except BaseException:
+        del sys.modules[PACKAGE]
+        raise
+    return package
+
+
+def _import_suite_module(name):
+    _load_suite_package()
+    return importlib.import_module(f"{PACKAGE}.{name}")
+
+
+def _collect(module):
+    """(label, owner class or None, attribute name) for each benchmark, as asv discovers them."""
+    found = []
+    for attr, value in list(module.__dict__.items()):
+        if attr.startswith("_"):
+            continue
+        if inspect.isclass(value) and not inspect.isabstract(value):
+            for name, member in inspect.getmembers(value):
+                if (inspect.isfunction(member) or inspect.ismethod(member)) and name.startswith(BENCHMARK_PREFIXES):
+                    found.append((f"{attr}.{name}", value, name))
+        elif inspect.isfunction(value) and attr.startswith(BENCHMARK_PREFIXES):
+            found.append((attr, None, attr))
+    return found
+
+
+def _first_params(*sources):
+    """asv's ``params``: a list of lists (one per parameter), or one flat list."""
+    for source in sources:
+        params = getattr(source, "params", None)
+        if params is not None:
+            params = list(params)
+            if params and not isinstance(params[0], (list, tuple)):
+                params = [params]
+            return tuple(values[0] for values in params)
+    return ()
+
+
+def _hook(sources, name):
+    for source in sources:
+        hook = getattr(source, name, None)
+        if hook is not None:
+            return hook
+    return None
+
+
+def _run_timeraw(code):
+    stmt, setup = code if isinstance(code, tuple) else (code, "")
+    program = textwrap.dedent(setup) + "\n" + textwrap.dedent(stmt) + "\n"
+    completed = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=TIMERAW_TIMEOUT
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+
+
+def _run_once(module, owner, attr):
+    """Run one benchmark once at its smallest parameters; return 'ok' or 'skipped: ...'."""
+    if owner is None:
+        instance, function = None, getattr(module, attr)
+        sources = [function, module]
+    else:
+        instance = owner()
+        function = getattr(instance, attr)
+        sources = [function, instance, module]
+    params = _first_params(*sources)
+    setup_cache = _hook(sources, "setup_cache")
+    cache = (setup_cache(),) if setup_cache is not None else ()
+    setup, teardown = _hook(sources, "setup"), _hook(sources, "teardown")
+    try:
+        if setup is not None:
+            try:
+                setup(*cache, *params)
+            except NotImplementedError as reason:
+                return f"skipped: {reason}"
+        result = function(*cache, *params)
+        if attr.startswith("timeraw_"):
+            _run_timeraw(result)
+        elif attr.startswith("track_"):
+            assert isinstance(result, numbers.Real) and not isinstance(result, bool), (
+                f"track_ benchmarks must return a number, got {result!r}"
+            )
+            assert math.isfinite(result), f"track_ returned {result!r}"
+        return "ok"
+    finally:
+        if teardown is not None:
+            teardown(*cache, *params)
+
+
+def test_the_suite_has_the_modules_mirroring_kronvec():
+    present = set(_suite_modules())
+    assert {"operators", "rules", "sparse", "api", "compile_and_import"} <= present
+
+
+@pytest.mark.parametrize("module_name", _suite_modules())
+def test_every_benchmark_runs_once_at_its_smallest_size(module_name):
+    module = _import_suite_module(module_name)
+    benchmarks = _collect(module)
+    assert benchmarks, f"benchmarks/benchmarks/{module_name}.py defines no asv benchmark"
+    failures, outcomes = [], {}
+    for label, owner, attr in benchmarks:
+        started = time.perf_counter()
+        try:
+            outcomes[label] = _run_once(module, owner, attr)
+        except Exception as error:  # report every broken benchmark, not just the first
+            failures.append(f"{module_name}.{label}: {type(error).__name__}: {error}")
+        else:
+            outcomes[label] += f" ({time.perf_counter() - started:.2f} s)"
+    assert not failures, "\n".join(failures)
+    skipped = {label: outcome for label, outcome in outcomes.items() if outcome.startswith("skipped")}
+    assert not skipped, f"benchmarks skipped at their smallest size: {skipped}"
+
+
+def test_rule_benchmarks_cover_every_registered_rule():
+    from kronvec.rules import REGISTRY
+
+    rules = _import_suite_module("rules")
+    for klass in (rules.Rules, rules.RuleApply, rules.RuleToarray, rules.RuleAccuracy):
+        assert set(klass.params[0]) == set(REGISTRY), klass.__name__
+
+
+def test_sizes_grow():
+    """Every size list is increasing, so the first value (the one run here) is the smallest."""
+    for name in _suite_modules():
+        module = _import_suite_module(name)
+        for _, owner, _ in _collect(module):
+            if owner is None or not hasattr(owner, "param_names"):
+                continue
+            for param_name, values in zip(owner.param_names, owner.params):
+                if param_name == "n":
+                    assert list(values) == sorted(values), (owner.__name__, values)
+
+
+# --------------------------------------------------------------------------
+# benchmarks/compare.py: pure helpers only, no competitor is run
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compare():
+    spec = importlib.util.spec_from_file_location("_kronvec_compare", COMPARE_PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def test_compare_table_has_ratios_to_the_best(compare):
+    measurements = [
+        compare.Measurement(case="dense", competitor="kronvec", n=8, median=1e-3, q1=0.9e-3, q3=1.1e-3, peak_bytes=2**20),
+        compare.Measurement(case="dense", competitor="other", n=8, median=4e-3, q1=3e-3, q3=5e-3, peak_bytes=None),
+    ]
+    table = compare.markdown_table(measurements)
+    lines = table.splitlines()
+    assert lines[0].startswith("| n |") and set(lines[1]) <= set("|-: ")
+    kronvec_row = next(line for line in lines if "kronvec" in line)
+    other_row = next(line for line in lines if "other" in line)
+    assert "**1.0×**" in kronvec_row and "1.00 ms" in kronvec_row and "±10%" in kronvec_row
+    assert "4.0×" in other_row and "4.00 ms" in other_row and "±25%" in other_row
+    assert "1.0 MiB" in kronvec_row and "—" in other_row  # unknown memory is a dash
+
+
+def test_compare_table_lists_skipped_and_failed_competitors(compare):
+    measurements = [compare.Measurement(case="c", competitor="kronvec", n=4, median=2e-6, q1=2e-6, q3=2e-6)]
+    notes = {"torch.func.jacrev": "skipped: torch is not installed", "jax.jacrev": "timed out after 60 s at n=64"}
+    table = compare.markdown_table(measurements, notes=notes)
+    assert "2.00 µs" in table
+    assert "- torch.func.jacrev: skipped: torch is not installed" in table
+    assert "- jax.jacrev: timed out after 60 s at n=64" in table
+
+
+def test_missing_competitor_is_skipped_with_a_note(compare):
+    competitor = compare.Competitor("ghost", requires=("kronvec_no_such_module_xyz",))
+    available, note = compare.availability(competitor)
+    assert not available
+    assert note == "skipped: kronvec_no_such_module_xyz is not installed"
+    present = compare.Competitor("plain numpy", requires=("numpy",))
+    assert compare.availability(present) == (True, "")
+
+
+def test_run_case_skips_missing_competitors_without_a_subprocess(compare, monkeypatch):
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError("a missing competitor must not start a process")
+
+    monkeypatch.setattr(compare, "run_with_timeout", no_subprocess)
+    case = compare.Case("demo", "a demo", sizes=(4,), competitors=(
+        compare.Competitor("ghost", requires=("kronvec_no_such_module_xyz",)),
+    ))
+    measurements, notes = compare.run_case(case, quick=True, timeout=5)
+    assert measurements == [] and notes == {"ghost": "skipped: kronvec_no_such_module_xyz is not installed"}
+
+
+def test_run_with_timeout_returns_output(compare):
+    result = compare.run_with_timeout([sys.executable, "-c", "print('a'); print('b')"], timeout=30)
+    assert not result.timed_out and result.returncode == 0
+    assert result.stdout.splitlines() == ["a", "b"]
+
+
+def test_run_with_timeout_kills_a_hung_child_and_keeps_its_partial_output(compare):
+    code = "import sys, time; print('first', flush=True); time.sleep(60)"
+    started = time.perf_counter()
+    result = compare.run_with_timeout([sys.executable, "-c", code], timeout=1.0)
+    assert result.timed_out
+    assert time.perf_counter() - started < 15
+    assert result.stdout.splitlines() == ["first"]
+
+
+def test_run_with_timeout_kills_grandchildren_too(compare):
+    """A worker that forks (JAX's thread pools, torch's) must not outlive the timeout."""
+    code = (
+        "import subprocess, sys, time; "
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        "print(p.pid, flush=True); time.sleep(60)"
+    )
+    result = compare.run_with_timeout([sys.executable, "-c", code], timeout=1.5)
+    assert result.timed_out
+    grandchild = int(result.stdout.split()[0])
+    deadline = time.time() + 10
+    while time.time() < deadline and _alive(grandchild):
+        time.sleep(0.1)
+    assert not _alive(grandchild)
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # pragma: no cover - no /proc: fall back to signal 0
+        import os
+
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def test_spread_and_ratio_helpers(compare):
+    assert compare.summarize([3.0, 1.0, 2.0, 5.0, 4.0]) == pytest.approx((3.0, 2.0, 4.0))
+    assert [compare.format_seconds(s) for s in (2e-7, 3e-4, 0.5, 12.0)] == [
+        "0.20 µs", "300.00 µs", "500.00 ms", "12.00 s"
+    ]
