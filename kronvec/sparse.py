@@ -599,8 +599,14 @@ def _kron_dense_into(a, n_a, b, n_b, scale, out, accumulate):
         target = np.einsum("ikjk->ijk", out.reshape(p, n_b, q, n_b))
         values = (scale_value * a)[:, :, None]
     else:
+        # Dense ⊗ dense: broadcast straight into (or onto) out, no temporary.
         target = out.reshape(a.shape[0], b.shape[0], a.shape[1], b.shape[1])
-        values = (scale_value * a)[:, None, :, None] * b[None, :, None, :]
+        scaled_a = (scale_value * a)[:, None, :, None]
+        if accumulate:
+            target += scaled_a * b[None, :, None, :]
+        else:
+            np.multiply(scaled_a, b[None, :, None, :], out=target)
+        return
     if accumulate:
         target += values
     else:

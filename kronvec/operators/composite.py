@@ -280,13 +280,9 @@ class Product(StructuredOperator):
         return b
 
     def _toarray(self):
-        from .basic import Diag, Sparse
-        from .selection import Selection, SelectionTranspose
-
         sparse_work = sum(f.nnz_bound for f in self.factors)
-        if (any(isinstance(f, (Selection, SelectionTranspose, Sparse, Diag)) for f in self.factors)
-                and sparse_work <= 4 * self.shape[0] * self.shape[1]):
-            # Sparse factors no bigger than the result: multiply in CSR, no dense intermediates.
+        if sparse_work * 8 <= self.shape[0] * self.shape[1]:
+            # Factors far sparser than the result: multiply in CSR, no dense intermediates.
             return self.tosparse().toarray()
         # Applying the whole product to I keeps sub-operator sharing memoized; start
         # from the narrow side, so no intermediate is wider than the result.
@@ -304,7 +300,7 @@ class Product(StructuredOperator):
         from .._config import config
 
         m, n = self.shape
-        if sum(f.nnz_bound for f in self.factors) > 4 * m * n and self.dense_nbytes <= config.dense_limit_bytes:
+        if sum(f.nnz_bound for f in self.factors) > m * n and self.dense_nbytes <= config.dense_limit_bytes:
             # The factors' CSR would dwarf the result (e.g. a few rows of a huge Kron):
             # build the small dense result from its narrow side and compress that.
             from scipy.sparse import csr_array

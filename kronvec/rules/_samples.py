@@ -56,3 +56,9 @@ def one_positive(rng, n):
 
 def two_for_trace(rng, n):
     return rng.standard_normal((n, n + 1)), rng.standard_normal((n + 1, n))
+
+
+def one_square_for_det(rng, n):
+    """Scaled so |det| stays O(1) at any n (a raw well-conditioned sample's
+    determinant overflows around n = 256)."""
+    return (well_conditioned(rng, n) / (2.0 * np.sqrt(n)),)

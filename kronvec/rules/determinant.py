@@ -54,7 +54,7 @@ def adjugate(X):
 
 @rule(
     primal=np.linalg.det,
-    sample=_samples.one_square,
+    sample=_samples.one_square_for_det,
     formula="vec(adj(X)ᵀ)ᵀ = |X| vec(X⁻ᵀ)ᵀ",
     reference="Magnus–Neudecker ch. 8.3; Matrix Cookbook eq. (49); seed note 003",
 )
@@ -132,7 +132,7 @@ def _adjugate_transpose(X):
 
 @rule(
     primal=_adjugate_transpose,
-    sample=_samples.one_square,
+    sample=_samples.one_square_for_det,
     formula="s·(V ⊗ U)·(diag(-vec C)·K + Eᵀ C E)·(Vᵀ ⊗ Uᵀ)",
     reference="second-order expansion of det(Σ + UᵀdXV) in the SVD X = UΣVᵀ",
 )
