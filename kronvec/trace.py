@@ -127,10 +127,15 @@ class active_inverse_cache:
     """Context manager: inverses of plain arrays are remembered while active."""
 
     def __enter__(self):
+        from .rules._checks import warning_scope
+
         _inverse_cache_stack.append({})
+        self._warnings = warning_scope()
+        self._warnings.__enter__()
         return self
 
     def __exit__(self, *exc):
+        self._warnings.__exit__(*exc)
         _inverse_cache_stack.pop()
         return False
 

@@ -379,15 +379,11 @@ def _ill_entries():
         ("jacobian slogdet", lambda X: kronvec.jacobian(lambda Y: np.linalg.slogdet(Y)[1])(X)),
         ("jacobian solve wrt A", lambda X: kronvec.jacobian(lambda A: np.linalg.solve(A, b))(X)),
     ]
-    solve_bug = pytest.mark.xfail(strict=True, reason=(
-        "bug: primitives._solve_impl calls _checks.checked_solve, which never checks the condition "
-        "number, and the solve VJPs call np.linalg.solve directly: grad through np.linalg.solve at "
-        "an ill-conditioned A is silent (jacobian only warns because its local Jacobian computes inv)"))
     entries += [
         pytest.param("grad solve wrt A", lambda X: kronvec.grad(lambda A: np.sum(np.linalg.solve(A, b)))(X),
-                     marks=solve_bug, id="grad solve wrt A"),
+                     id="grad solve wrt A"),
         pytest.param("grad solve wrt b", lambda X: kronvec.grad(lambda c: np.sum(np.linalg.solve(X, c)))(b),
-                     marks=solve_bug, id="grad solve wrt b"),
+                     id="grad solve wrt b"),
         pytest.param("hessian slogdet", lambda X: kronvec.hessian(lambda Y: np.linalg.slogdet(Y)[1])(X),
                      id="hessian slogdet"),
         pytest.param("hvp slogdet", lambda X: kronvec.hvp(lambda Y: np.linalg.slogdet(Y)[1])(X, np.eye(2)),

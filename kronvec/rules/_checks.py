@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -75,25 +76,79 @@ def warn_if_ill_conditioned(X, X_inv, operation):
     if bound <= threshold:
         return
     condition = np.abs(X).sum(axis=0).max() * np.abs(X_inv).sum(axis=0).max()
-    if not condition <= threshold:  # also catches inf/nan from a near-singular inverse
-        warnings.warn(
-            f"{operation}: the {X.shape[0]}×{X.shape[1]} matrix is ill-conditioned "
-            f"(1-norm condition number ≈ {condition:.3g} > {threshold:.3g}); its derivatives "
-            "may have lost most of their digits. Set kronvec.config.condition_warning = None "
-            "to silence this.",
-            IllConditionedWarning,
-            stacklevel=3,
-        )
+    _warn_condition(X, condition, operation)
 
 
 def checked_solve(A, B, operation):
-    """``solve(A, B)`` raising ``LinAlgError`` that names the operation when A is singular."""
-    try:
-        return np.linalg.solve(A, B)
-    except np.linalg.LinAlgError as error:
+    """``solve(A, B)`` raising ``LinAlgError`` that names the operation when A is singular,
+    and warning once when A is ill-conditioned.
+
+    With the warning on, A is factored once by LAPACK ``getrf`` and its 1-norm
+    condition number estimated by ``gecon`` from the factors (O(n²) on top of
+    the O(n³) factorization), then the system is solved with the same factors.
+    """
+    if config.condition_warning is None or A.size == 0:
+        try:
+            return np.linalg.solve(A, B)
+        except np.linalg.LinAlgError as error:
+            raise np.linalg.LinAlgError(
+                f"{operation}: the {A.shape[0]}×{A.shape[1]} matrix is singular ({error})"
+            ) from None
+    from scipy.linalg import get_lapack_funcs, lu_factor, lu_solve
+
+    with warnings.catch_warnings():  # an exactly zero pivot is reported below, as an error
+        warnings.simplefilter("ignore")
+        lu, pivots = lu_factor(A, check_finite=False)
+    if np.any(np.diagonal(lu) == 0):
         raise np.linalg.LinAlgError(
-            f"{operation}: the {A.shape[0]}×{A.shape[1]} matrix is singular ({error})"
-        ) from None
+            f"{operation}: the {A.shape[0]}×{A.shape[1]} matrix is singular (exact zero pivot)"
+        )
+    (gecon,) = get_lapack_funcs(("gecon",), (lu,))
+    reciprocal_condition, _ = gecon(lu, np.abs(A).sum(axis=0).max(), norm="1")
+    condition = np.inf if reciprocal_condition == 0 else 1.0 / reciprocal_condition
+    _warn_condition(A, condition, operation)
+    X = lu_solve((lu, pivots), B, check_finite=False)
+    if not np.isfinite(X).all():
+        raise np.linalg.LinAlgError(
+            f"{operation}: the {A.shape[0]}×{A.shape[1]} matrix is numerically singular "
+            "(the solution overflows)"
+        )
+    return X
+
+
+# Matrices already warned about in the current differentiation call: one call
+# may factor the same matrix twice (solve, then its Jacobian's inverse), and
+# the user should hear about it once.
+_warned_scopes = []
+
+
+@contextlib.contextmanager
+def warning_scope():
+    """Within the scope, each matrix triggers at most one ill-conditioning warning."""
+    _warned_scopes.append({})
+    try:
+        yield
+    finally:
+        _warned_scopes.pop()
+
+
+def _warn_condition(X, condition, operation):
+    threshold = config.condition_warning
+    if threshold is None or condition <= threshold:
+        return
+    if _warned_scopes:
+        seen = _warned_scopes[-1]
+        if seen.get(id(X)) is X:
+            return
+        seen[id(X)] = X
+    warnings.warn(
+        f"{operation}: the {X.shape[0]}×{X.shape[1]} matrix is ill-conditioned "
+        f"(1-norm condition number ≈ {condition:.3g} > {threshold:.3g}); its derivatives "
+        "may have lost most of their digits. Set kronvec.config.condition_warning = None "
+        "to silence this.",
+        IllConditionedWarning,
+        stacklevel=4,
+    )
 
 
 def logabsdet(X, operation):

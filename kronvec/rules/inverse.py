@@ -7,7 +7,7 @@ import numpy as np
 from ..differential import linear_map
 from ..operators import Dense
 from . import _samples
-from ._checks import as_matrix, checked_inverse, checked_solve, require_square
+from ._checks import as_matrix, checked_inverse, checked_solve, require_square, warning_scope
 from ._registry import rule
 
 __all__ = ["inv", "solve_wrt_a", "solve_wrt_b"]
@@ -91,8 +91,9 @@ def solve_wrt_a(A, B):
     '-(solve(A, B)ᵀ ⊗ inv(A))'
     """
     A, B = _solve_values(A, B, "solve_wrt_a")
-    A_inv = checked_inverse(A, "solve_wrt_a")
-    X = Dense(checked_solve(A, B, "solve_wrt_a"), name="solve(A, B)")
+    with warning_scope():  # A is factored twice; warn about it once
+        A_inv = checked_inverse(A, "solve_wrt_a")
+        X = Dense(checked_solve(A, B, "solve_wrt_a"), name="solve(A, B)")
     return linear_map(Dense(A_inv, name="inv(A)"), X, A.shape, scale=-1.0)
 
 
