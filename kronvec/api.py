@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import numbers
 
 import numpy as np
@@ -255,7 +256,7 @@ class _Recording:
     def forward_jacobian(self, input_node):
         """The structured Jacobian of the output w.r.t. one input (forward composition)."""
         n_in = int(np.size(input_node.value))
-        n_out = int(np.prod(self.output_shape, dtype=np.int64))
+        n_out = math.prod(self.output_shape)
         if self.output_node is None:
             return Zero((n_out, n_in))
         node = self.output_node
@@ -310,7 +311,7 @@ class _Recording:
 
 def _check_scalar_output(recording, fname):
     shape = recording.output_shape
-    if int(np.prod(shape, dtype=np.int64)) != 1:
+    if math.prod(shape) != 1:
         raise TypeError(
             f"kronvec.{fname} needs a function with a scalar output (Python float, 0-d or "
             f"1×1 array); this one returned shape {shape}. Use kronvec.jacobian or kronvec.vjp."

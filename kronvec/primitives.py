@@ -15,6 +15,7 @@ array of vec positions and read off the 0/1 selection it performs.
 
 from __future__ import annotations
 
+import math
 import weakref
 
 import numpy as np
@@ -47,18 +48,18 @@ def _shape(x):
 
 
 def _size(x):
-    return int(np.prod(_shape(x), dtype=np.int64))
+    return math.prod(_shape(x))
 
 
 def _positions(shape):
     """The array of vec positions laid out in `shape`: P[i, j] = i + j*m."""
-    return unvec(np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.intp), shape)
+    return unvec(np.arange(math.prod(shape), dtype=np.intp), shape)
 
 
 def _index_map_jacobian(in_shape, moved_positions, name="P"):
     """Jacobian of an index-moving op from where it moved the vec positions."""
     index = vec(moved_positions)
-    n_in = int(np.prod(in_shape, dtype=np.int64))
+    n_in = math.prod(in_shape)
     selection = Selection(index, n_in, name=name)
     return Identity(n_in) if selection.is_identity else selection
 
@@ -66,7 +67,7 @@ def _index_map_jacobian(in_shape, moved_positions, name="P"):
 def _broadcast_jacobian(in_shape, out_shape):
     """Jacobian of ``broadcast_to(x, out_shape)``: a selection (identity if no-op)."""
     if tuple(in_shape) == tuple(out_shape):
-        return Identity(int(np.prod(in_shape, dtype=np.int64)))
+        return Identity(math.prod(in_shape))
     return _index_map_jacobian(in_shape, np.broadcast_to(_positions(in_shape), out_shape), "B")
 
 
@@ -108,7 +109,7 @@ def _elementwise_jacobian(derivative, arg_shape, out_shape, name):
     if scalar is not None:
         return algebra.scale(broadcast, scalar)
     values = np.broadcast_to(np.asarray(derivative, dtype=float), out_shape)
-    if int(np.prod(arg_shape, dtype=np.int64)) == 1 and values.size > 1:
+    if math.prod(arg_shape) == 1 and values.size > 1:
         return Dense(vec(values).reshape(-1, 1), name=f"vec({name})")
     return algebra.multiply(Diag(vec(values), name=f"diag(vec {name})"), broadcast)
 
@@ -360,7 +361,7 @@ def _transpose_jacobian(ans, x, names, axes=None):
     if len(shape) == 2 and (axes is None or tuple(axes) == (1, 0)):
         return Commutation(*shape)  # d(Xᵀ) = (dX)ᵀ ⇒ K_{m,n}
     if len(shape) < 2:
-        return Identity(int(np.prod(shape, dtype=np.int64)))
+        return Identity(math.prod(shape))
     return _index_map_jacobian(shape, np.transpose(_positions(shape), axes), "P")
 
 
@@ -464,7 +465,7 @@ def _sum_vjp(g, ans, x, axis=None, keepdims=False):
 def _sum_jacobian(ans, x, names, axis=None, keepdims=False):
     shape = np.shape(x)
     if axis is None and len(shape) > 0:
-        return RowVector(np.ones(int(np.prod(shape, dtype=np.int64))), name="1")
+        return RowVector(np.ones(math.prod(shape)), name="1")
     kept = _keepdims_shape(shape, axis)
     return _broadcast_jacobian(kept, shape).T
 

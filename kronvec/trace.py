@@ -16,6 +16,7 @@ again) or forward composition of structured Jacobians.
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
@@ -194,7 +195,7 @@ class Traced(np.lib.mixins.NDArrayOperatorsMixin):
 
     @property
     def size(self):
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     @property
     def dtype(self):
