@@ -30,7 +30,6 @@ from .operators import (
     Identity,
     RowVector,
     Selection,
-    Zero,
 )
 from .rules import _checks
 from .rules.determinant import adjugate as _adjugate_values

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse as sp
 
-from .._vec import unvec, vec
+from .._vec import unvec
 from ._base import Precedence, StructuredOperator, result_float_dtype, subscript
 
 __all__ = ["Identity", "Zero", "Dense", "Sparse", "Diag", "RowVector", "Wrapped"]
@@ -377,8 +377,3 @@ class Wrapped(StructuredOperator):
 
     def formula(self):
         return self.name
-
-
-def vec_column(X):
-    """vec(X) as an (mn × 1) Dense operator — handy in formulas like vec(B)."""
-    return Dense(vec(X).reshape(-1, 1), name="vec(X)")
