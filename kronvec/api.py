@@ -235,11 +235,16 @@ class _Recording:
             return f"{float(plain_value(value)):g}"
         return "C"
 
-    def _local_jacobian(self, node, position):
-        self.names  # noqa: B018 - names the input nodes before labels are built
-        labels = [self._label(a) for a in node.args]
-        for p, parent in node.parents:
-            labels[p] = self._label(parent)
+    def _local_jacobian(self, node, position, named=True):
+        """The primitive's structured Jacobian at this node; `named` builds formula labels
+        (a jvp only applies the operator, so it skips them)."""
+        if named:
+            self.names  # noqa: B018 - names the input nodes before labels are built
+            labels = [self._label(a) for a in node.args]
+            for p, parent in node.parents:
+                labels[p] = self._label(parent)
+        else:
+            labels = ["·"] * len(node.args)
         return node.primitive.jacobians[position](node.value, *node.args, names=labels, **node.kwargs)
 
     def _ancestors_of_output(self):
@@ -301,7 +306,7 @@ class _Recording:
                 upstream = flowing.get(parent.index)
                 if upstream is None:
                     continue
-                term = self._local_jacobian(node, position).matvec(upstream)
+                term = self._local_jacobian(node, position, named=False).matvec(upstream)
                 total = term if total is None else total + term
             if total is not None:
                 flowing[node.index] = total
