@@ -29,7 +29,8 @@ from . import algebra
 from ._config import config
 from ._vec import unvec, vec
 from .operators import Identity, RowVector, Zero
-from .trace import Node, Trace, Traced, active_inverse_cache, plain_value
+from .rules._factorization import call_scope
+from .trace import Node, Trace, Traced, plain_value
 
 __all__ = ["jacobian", "grad", "value_and_grad", "jvp", "vjp", "hessian", "hvp"]
 
@@ -372,7 +373,7 @@ def value_and_grad(f, argnums=0):
     --------
     >>> import numpy as np
     >>> value, gradient = value_and_grad(lambda X: np.linalg.slogdet(X)[1])(np.diag([1., 2.]))
-    >>> round(float(value), 12), gradient.tolist()
+    >>> round(float(value), 12), (gradient + 0.0).tolist()   # + 0.0 turns -0. into 0.
     (0.69314718056, [[1.0, 0.0], [0.0, 0.5]])
     """
     return _gradient_transform(f, argnums, "value_and_grad", with_value=True)
@@ -382,7 +383,7 @@ def _gradient_transform(f, argnums, fname, with_value):
     @functools.wraps(f)
     def transformed(*args):
         single, numbers_ = _normalize_argnums(argnums, len(args), fname)
-        with active_inverse_cache():
+        with call_scope():
             recording = _Recording(f, args, numbers_, fname)
             _check_scalar_output(recording, fname)
             gradients = recording.backward(_unit_cotangent(recording))
@@ -415,7 +416,7 @@ def jacobian(f, argnums=0):
     @functools.wraps(f)
     def transformed(*args):
         single, numbers_ = _normalize_argnums(argnums, len(args), "jacobian")
-        with active_inverse_cache():
+        with call_scope():
             recording = _Recording(f, args, numbers_, "jacobian")
             recording._require_plain("jacobian")
             results = tuple(recording.forward_jacobian(node) for node in recording.inputs)
@@ -452,7 +453,7 @@ def jvp(f, primals, tangents):
             raise ValueError(
                 f"kronvec.jvp: tangent {k} has shape {np.shape(t)}, its primal {np.shape(p)}"
             )
-    with active_inverse_cache():
+    with call_scope():
         recording = _Recording(f, primals, tuple(range(len(primals))), "jvp")
         recording._require_plain("jvp")
         tangents = [_as_differentiable(t, f"tangent {k}", f, "jvp") for k, t in enumerate(tangents)]
@@ -472,7 +473,7 @@ def vjp(f, *primals):
     array([[2., 2.],
            [2., 2.]])
     """
-    with active_inverse_cache():
+    with call_scope():
         recording = _Recording(f, primals, tuple(range(len(primals))), "vjp")
 
     def pullback(cotangent):
@@ -486,7 +487,7 @@ def vjp(f, *primals):
                 f"kronvec.vjp: the cotangent must be shaped like the output {recording.output_shape}, "
                 f"got {shape}"
             )
-        with active_inverse_cache():
+        with call_scope():
             return recording.backward(cotangent)
 
     return recording.output, pullback

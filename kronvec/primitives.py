@@ -35,7 +35,8 @@ from .rules import _checks
 from .rules.determinant import adjugate as _adjugate_values
 from .rules.determinant import det_hessian
 from .rules.kronecker import kron_wrt_left, kron_wrt_right
-from .trace import Primitive, Traced, bind, plain_value, recall_inverse, remember_inverse
+from .rules._factorization import factorize
+from .trace import Primitive, Traced, bind, plain_value
 
 __all__ = ["SUPPORTED_FUNCTIONS", "dispatch_ufunc", "dispatch_function", "getitem"]
 
@@ -488,10 +489,7 @@ def _square_matrix(X, operation):
 
 
 def _inv_impl(X):
-    X = _square_matrix(X, "np.linalg.inv")
-    X_inv = _checks.checked_inverse(X, "np.linalg.inv")
-    remember_inverse(X, X_inv)
-    return X_inv
+    return factorize(_square_matrix(X, "np.linalg.inv"), "np.linalg.inv").inverse()
 
 
 def _recorded_inverse(X):
@@ -507,19 +505,15 @@ def _recorded_inverse(X):
 
 
 def _inverse_for_derivative(X, operation="np.linalg.inv"):
-    """X⁻¹ inside a derivative: traced when X is, else from the cache.
+    """X⁻¹ inside a derivative: traced when X is, else from X's factorization
+    (already computed by the forward pass within the same call).
 
     `operation` names what the user called, for the error at a singular X.
     """
     if isinstance(X, Traced):
         recorded = _recorded_inverse(X) if X._trace.active else None
         return recorded if recorded is not None else np.linalg.inv(X)
-    cached = recall_inverse(X)
-    if cached is not None:
-        return cached
-    X_inv = _checks.checked_inverse(_square_matrix(X, operation), operation)
-    remember_inverse(X, X_inv)
-    return X_inv
+    return factorize(_square_matrix(X, operation), operation).inverse()
 
 
 inv = _primitive(

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-__all__ = ["Trace", "Traced", "Node", "Primitive", "bind", "active_inverse_cache"]
+__all__ = ["Trace", "Traced", "Node", "Primitive", "bind"]
 
 _trace_levels = itertools.count(1)
 
@@ -116,42 +116,6 @@ def bind(primitive, *args, **kwargs):
     node = Node(primitive, tuple(values), kwargs, tuple(parents), value, len(top.nodes))
     top.nodes.append(node)
     return Traced(value, top, node)
-
-
-# --------------------------------------------------------------------------
-# A per-evaluation cache of inverses, so that e.g. ln|X| + tr(X⁻¹C) factors X
-# once: the gradient of ln|X| needs X⁻ᵀ, which the forward pass computed.
-_inverse_cache_stack = []
-
-
-class active_inverse_cache:
-    """Context manager: inverses of plain arrays are remembered while active."""
-
-    def __enter__(self):
-        from .rules._checks import warning_scope
-
-        _inverse_cache_stack.append({})
-        self._warnings = warning_scope()
-        self._warnings.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self._warnings.__exit__(*exc)
-        _inverse_cache_stack.pop()
-        return False
-
-
-def remember_inverse(X, X_inv):
-    if _inverse_cache_stack:
-        _inverse_cache_stack[-1][id(X)] = (X, X_inv)
-
-
-def recall_inverse(X):
-    if _inverse_cache_stack:
-        entry = _inverse_cache_stack[-1].get(id(X))
-        if entry is not None and entry[0] is X:
-            return entry[1]
-    return None
 
 
 # --------------------------------------------------------------------------

@@ -53,6 +53,7 @@ from kronvec import config, rules
 from kronvec._config import IllConditionedWarning
 from kronvec._vec import unvec, vec
 from kronvec.rules import REGISTRY
+from kronvec.rules._factorization import Factorization
 
 from _helpers import (
     assert_unchanged,
@@ -454,14 +455,16 @@ def _spd(n, seed, scale=1.0):
 
 @pytest.fixture
 def cholesky_calls(monkeypatch):
+    """Shapes of the matrices factored by Cholesky (the SPD fast path)."""
     calls = []
-    original = np.linalg.cholesky
+    original = Factorization.__init__
 
-    def spy(a, *args, **kwargs):
-        calls.append(np.shape(a))
-        return original(a, *args, **kwargs)
+    def spy(self, X, operation):
+        original(self, X, operation)
+        if self.cholesky:
+            calls.append(X.shape)
 
-    monkeypatch.setattr(np.linalg, "cholesky", spy)
+    monkeypatch.setattr(Factorization, "__init__", spy)
     return calls
 
 

@@ -7,7 +7,8 @@ import numpy as np
 from ..differential import linear_map
 from ..operators import Dense
 from . import _samples
-from ._checks import as_matrix, checked_inverse, checked_solve, require_square, warning_scope
+from ._checks import as_matrix, checked_inverse, require_square
+from ._factorization import factorize
 from ._registry import rule
 
 __all__ = ["inv", "solve_wrt_a", "solve_wrt_b"]
@@ -91,10 +92,10 @@ def solve_wrt_a(A, B):
     '-(solve(A, B)ᵀ ⊗ inv(A))'
     """
     A, B = _solve_values(A, B, "solve_wrt_a")
-    with warning_scope():  # A is factored twice; warn about it once
-        A_inv = checked_inverse(A, "solve_wrt_a")
-        X = Dense(checked_solve(A, B, "solve_wrt_a"), name="solve(A, B)")
-    return linear_map(Dense(A_inv, name="inv(A)"), X, A.shape, scale=-1.0)
+    factors = factorize(A, "solve_wrt_a")  # one factorization for A⁻¹ and A⁻¹B
+    A_inv = Dense(factors.inverse(), name="inv(A)")
+    X = Dense(factors.solve(B), name="solve(A, B)")
+    return linear_map(A_inv, X, A.shape, scale=-1.0)
 
 
 @rule(

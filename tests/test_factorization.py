@@ -1,0 +1,152 @@
+"""The shared LU / Cholesky factorization behind inv, slogdet and solve
+(kronvec/rules/_factorization.py), against NumPy's own linear algebra."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from kronvec import config
+from kronvec._config import IllConditionedWarning
+from kronvec.rules._factorization import Factorization, call_scope, factorize
+
+# Orders on both sides of the two cut-offs: Python/NumPy reductions (16/17)
+# and LU/Cholesky for symmetric positive definite matrices (63/64).
+ORDERS = [0, 1, 2, 3, 5, 16, 17, 63, 64, 65]
+
+
+def _general(n, seed, dtype=np.float64):
+    """A random nonsymmetric matrix; row pivoting happens and det may be negative."""
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((n, n)) + 0.5 * np.eye(n)).astype(dtype)
+
+
+def _spd(n, seed, dtype=np.float64):
+    A = np.random.default_rng(seed).standard_normal((n, n))
+    return (A @ A.T + n * np.eye(n)).astype(dtype)
+
+
+def _tolerance(dtype):
+    return 1e-10 if dtype == np.float64 else 2e-3
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", ORDERS)
+@pytest.mark.parametrize("kind", ["general", "spd", "negative definite"])
+def test_inverse_logabsdet_and_solve_agree_with_numpy(kind, n, dtype):
+    X = {"general": _general, "spd": _spd}.get(kind, lambda n, s, d: -_spd(n, s, d))(n, n + 7, dtype)
+    before = X.copy()
+    factors = Factorization(X, "test")
+    assert factors.cholesky == (kind == "spd" and n >= 64)
+    tol = _tolerance(dtype)
+
+    inverse = factors.inverse()
+    assert inverse.dtype == dtype and inverse.shape == (n, n)
+    if n:
+        reference = np.linalg.inv(X.astype(np.float64))
+        assert np.abs(inverse - reference).max() <= tol * np.abs(reference).max()
+
+    sign, value = factors.logabsdet()
+    sign_ref, value_ref = np.linalg.slogdet(X.astype(np.float64))
+    assert sign.dtype == dtype and value.dtype == dtype
+    assert sign == sign_ref
+    assert abs(value - value_ref) <= tol * max(1.0, abs(value_ref))
+
+    for B in (np.arange(n, dtype=dtype), np.ones((n, 3), dtype=dtype), np.ones((n, 0), dtype=dtype)):
+        solution = factors.solve(B)
+        assert solution.shape == B.shape
+        if B.size:
+            reference = np.linalg.solve(X.astype(np.float64), B.astype(np.float64))
+            assert np.abs(solution - reference).max() <= tol * max(1.0, np.abs(reference).max())
+    np.testing.assert_array_equal(X, before)  # never modified
+
+
+def test_negative_determinant_from_row_swaps_and_from_negative_pivots():
+    swap = np.array([[0.0, 1.0], [1.0, 0.0]])  # one row swap, positive pivots: det = -1
+    assert Factorization(swap, "t").logabsdet() == (-1.0, 0.0)
+    assert Factorization(np.diag([-2.0, 3.0]), "t").logabsdet()[0] == -1.0
+    big = np.diag(np.r_[-np.ones(20), np.ones(5)])  # NumPy reduction path, 20 negatives
+    assert Factorization(big, "t").logabsdet() == (1.0, 0.0)
+
+
+def test_cholesky_inverse_is_exactly_symmetric():
+    inverse = Factorization(_spd(80, 1), "t").inverse()
+    np.testing.assert_array_equal(inverse, inverse.T)
+
+
+def test_symmetric_indefinite_falls_back_to_lu():
+    S = _spd(64, 2)
+    X = S - 1.5 * np.eye(64) * np.linalg.eigvalsh(S)[32]  # symmetric, eigenvalues of both signs
+    factors = Factorization(X, "t")
+    assert not factors.cholesky
+    assert factors.logabsdet()[1] == pytest.approx(np.linalg.slogdet(X)[1], rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [3, 70])
+def test_exactly_singular_raises_naming_the_operation(n):
+    X = _general(n, 3)
+    X[:, -1] = 0.0  # a zero column stays zero through elimination: an exact zero pivot
+    factors = Factorization(X, "np.linalg.inv")
+    for call in (factors.inverse, factors.logabsdet, lambda: factors.solve(np.ones(n))):
+        with pytest.raises(np.linalg.LinAlgError, match=r"np\.linalg\.inv: the .* matrix is singular"):
+            call()
+
+
+def test_inverse_that_overflows_is_numerically_singular():
+    X = np.diag([1.0, 1e-310])  # a subnormal pivot: 1e310 overflows
+    with pytest.raises(np.linalg.LinAlgError, match="numerically singular"):
+        Factorization(X, "np.linalg.inv").inverse()
+
+
+def test_condition_number_exact_after_the_inverse_and_estimated_before():
+    X = _general(6, 4)
+    exact = np.linalg.cond(X, 1)
+    estimate = Factorization(X, "t").condition()
+    # LAPACK's gecon estimates ‖X⁻¹‖₁ from below, to within a small factor in practice.
+    assert exact / 10 <= estimate <= exact * (1 + 1e-12)
+    factors = Factorization(X, "t")
+    factors.inverse()
+    assert factors.condition() == pytest.approx(exact, rel=1e-12)
+
+
+def test_ill_conditioned_warns_once_per_factorization():
+    X = np.diag([1.0, 1e-15])
+    factors = Factorization(X, "np.linalg.solve")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        factors.solve(np.ones(2))
+        factors.inverse()
+        factors.solve(np.ones(2))
+    messages = [str(w.message) for w in caught if issubclass(w.category, IllConditionedWarning)]
+    assert len(messages) == 1 and "np.linalg.solve" in messages[0] and "1e+15" in messages[0]
+    with config.override(condition_warning=None), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Factorization(X, "t").inverse()
+
+
+def test_call_scope_shares_factorizations_by_identity_only_inside_the_scope():
+    X = _general(4, 5)
+    assert factorize(X, "t") is not factorize(X, "t")
+    with call_scope():
+        first = factorize(X, "t")
+        assert factorize(X, "t") is first
+        assert factorize(X.copy(), "t") is not first  # equal values, another array
+        with call_scope():  # a nested call has its own
+            assert factorize(X, "t") is not first
+        assert factorize(X, "t") is first
+
+
+def test_integer_and_half_precision_matrices_are_promoted_like_numpy():
+    ints = np.array([[2, 1], [1, 3]])
+    inverse = factorize(ints, "t").inverse()
+    assert inverse.dtype == np.float64
+    np.testing.assert_allclose(inverse, np.linalg.inv(ints), rtol=1e-14)
+    assert factorize(ints.astype(np.float16), "t").inverse().dtype == np.float32
+
+
+@pytest.mark.skipif(np.dtype(np.longdouble).itemsize == 8, reason="longdouble is float64 here")
+def test_extended_precision_is_refused():
+    with pytest.raises(TypeError, match="float32 or float64"):
+        factorize(np.eye(2, dtype=np.longdouble), "t")
