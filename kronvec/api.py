@@ -30,7 +30,7 @@ from ._config import config
 from ._vec import unvec, vec
 from .operators import Identity, RowVector, Zero
 from .rules._factorization import call_scope
-from .trace import Node, Trace, Traced, plain_value
+from .trace import Trace, Traced, plain_value
 
 __all__ = ["jacobian", "grad", "value_and_grad", "jvp", "vjp", "hessian", "hvp"]
 
@@ -144,10 +144,10 @@ class _Recording:
                 _check_constant(arg, k, f, fname)
         for k in argnums:
             value = _as_differentiable(args[k], k, f, fname)
-            node = Node(None, (), {}, (), value, len(self.trace.nodes))
+            node = Traced(value, self.trace, None, (), {}, (), len(self.trace.nodes))
             self.trace.nodes.append(node)
             self.inputs.append(node)
-            call_args[k] = Traced(value, self.trace, node)
+            call_args[k] = node
         try:
             out = f(*call_args)
         finally:
@@ -157,62 +157,69 @@ class _Recording:
                 f"kronvec.{fname}: the function must return one array, got a {type(out).__name__}"
             )
         if isinstance(out, Traced) and out._trace is self.trace:
-            self.output_node, self.output = out._node, out._value
+            self.output_node, self.output = out, out._value
         else:
             self.output_node, self.output = None, out if isinstance(out, Traced) else np.asarray(out, dtype=float)
+        self.output_shape = plain_value(self.output).shape
 
     @functools.cached_property
     def names(self):
         """Argument names for formulas (only computed when a formula is built)."""
         names = _parameter_names(self.f, len(self.args))
         for node, k in zip(self.inputs, self.argnums):
-            node.label = names[k]
+            node._label = names[k]
         return names
 
     @functools.cached_property
     def constant_names(self):
         return _constant_names(self.f, self.args, self.names, self.argnums)
 
-    @property
-    def output_shape(self):
-        return np.shape(plain_value(self.output))
-
     # ------------------------------------------------------------ reverse
     def backward(self, cotangent):
         """Cotangents of the inputs for a cotangent of the output (reverse mode)."""
         results = {}
-        if self.output_node is not None:
-            pending = {self.output_node.index: cotangent}
-            for node in reversed(self.trace.nodes[: self.output_node.index + 1]):
-                ct = pending.pop(node.index, None)
+        output_node = self.output_node
+        if output_node is not None:
+            nodes = self.trace.nodes
+            pending = {output_node._index: cotangent}
+            for index in range(output_node._index, -1, -1):
+                ct = pending.pop(index, None)
                 if ct is None:
                     continue
-                if node.primitive is None:
-                    results[node.index] = ct
+                node = nodes[index]
+                primitive = node._primitive
+                if primitive is None:
+                    results[index] = ct
                     continue
-                for position, parent in node.parents:
-                    contribution = node.primitive.vjps[position](ct, node.value, *node.args, **node.kwargs)
-                    previous = pending.get(parent.index)
-                    pending[parent.index] = contribution if previous is None else previous + contribution
-        return tuple(self._shaped_like_input(results.get(node.index), node) for node in self.inputs)
+                vjps, value, args, kwargs = primitive.vjps, node._value, node._args, node._kwargs
+                for position, parent in node._parents:
+                    contribution = vjps[position](ct, value, *args, **kwargs)
+                    previous = pending.get(parent._index)
+                    pending[parent._index] = contribution if previous is None else previous + contribution
+        return tuple(self._shaped_like_input(results.get(node._index), node) for node in self.inputs)
 
     @staticmethod
     def _shaped_like_input(ct, node):
         # dtype policy: a cotangent has its input's dtype (float32 in, float32 out;
         # ints were promoted to float64 on the way in).
-        dtype = plain_value(node.value).dtype
-        if ct is None:
-            return np.zeros(np.shape(plain_value(node.value)), dtype=dtype)
-        if isinstance(ct, Traced):
-            return ct if ct.shape == np.shape(plain_value(node.value)) else np.reshape(ct, np.shape(plain_value(node.value)))
-        ct = np.asarray(ct, dtype=dtype).reshape(np.shape(plain_value(node.value)))
+        value = node._value
+        if type(value) is np.ndarray and type(ct) is np.ndarray:  # the common case, checked cheaply
+            if ct.shape != value.shape or ct.dtype != value.dtype:
+                ct = ct.astype(value.dtype, copy=False).reshape(value.shape)
+        else:
+            plain = plain_value(value)
+            if ct is None:
+                return np.zeros(plain.shape, dtype=plain.dtype)
+            if isinstance(ct, Traced):
+                return ct if ct.shape == plain.shape else np.reshape(ct, plain.shape)
+            ct = np.asarray(ct, dtype=plain.dtype).reshape(plain.shape)
         # Shared read-only cotangents (e.g. the c·I of a trace) must not reach the user.
         return ct if ct.flags.writeable else ct.copy()
 
     # ------------------------------------------------------------ forward
     def _require_plain(self, fname):
         for node in self.inputs:
-            if isinstance(node.value, Traced):
+            if isinstance(node._value, Traced):
                 raise TypeError(
                     f"kronvec.{fname} builds structured operators from plain arrays and "
                     "cannot run inside another transformation; use kronvec.hessian / hvp "
@@ -220,15 +227,15 @@ class _Recording:
                 )
 
     def _label(self, node_or_value):
-        if isinstance(node_or_value, Node):
+        if isinstance(node_or_value, Traced) and node_or_value._trace is self.trace:
             node = node_or_value
-            if node.label is None:
-                labels = [self._label(a) for a in node.args]
-                for position, parent in node.parents:
+            if node._label is None:
+                labels = [self._label(a) for a in node._args]
+                for position, parent in node._parents:
                     labels[position] = self._label(parent)
-                text = node.primitive.label(*labels, **node.kwargs)
-                node.label = text if len(text) <= 40 else f"F{node.index}"
-            return node.label
+                text = node._primitive.label(*labels, **node._kwargs)
+                node._label = text if len(text) <= 40 else f"F{node._index}"
+            return node._label
         value = node_or_value
         if id(value) in self.constant_names:
             return self.constant_names[id(value)]
@@ -241,52 +248,52 @@ class _Recording:
         (a jvp only applies the operator, so it skips them)."""
         if named:
             self.names  # noqa: B018 - names the input nodes before labels are built
-            labels = [self._label(a) for a in node.args]
-            for p, parent in node.parents:
+            labels = [self._label(a) for a in node._args]
+            for p, parent in node._parents:
                 labels[p] = self._label(parent)
         else:
-            labels = ["·"] * len(node.args)
-        return node.primitive.jacobians[position](node.value, *node.args, names=labels, **node.kwargs)
+            labels = ["·"] * len(node._args)
+        return node._primitive.jacobians[position](node._value, *node._args, names=labels, **node._kwargs)
 
     def _ancestors_of_output(self):
         """Indices of the nodes the output depends on (others need no Jacobian)."""
         needed, stack = set(), [self.output_node]
         while stack:
             node = stack.pop()
-            if node.index in needed:
+            if node._index in needed:
                 continue
-            needed.add(node.index)
-            stack.extend(parent for _, parent in node.parents)
+            needed.add(node._index)
+            stack.extend(parent for _, parent in node._parents)
         return needed
 
     def forward_jacobian(self, input_node):
         """The structured Jacobian of the output w.r.t. one input (forward composition)."""
-        n_in = int(np.size(input_node.value))
+        n_in = int(np.size(input_node._value))
         n_out = math.prod(self.output_shape)
         if self.output_node is None:
             return Zero((n_out, n_in))
         node = self.output_node
-        if n_out == 1 and not (len(node.parents) == 1 and node.parents[0][1] is input_node):
+        if n_out == 1 and not (len(node._parents) == 1 and node._parents[0][1] is input_node):
             # A scalar's Jacobian is one row: reverse mode gives it in O(k) operations
             # (a single rule applied to the input keeps its own, named, row below).
             position = self.inputs.index(input_node)
             gradient = self.backward(_unit_cotangent(self))[position]
             return RowVector(vec(gradient), name=f"∇f({self.names[self.argnums[position]]})")
-        jacobians = {input_node.index: Identity(n_in)}
+        jacobians = {input_node._index: Identity(n_in)}
         needed = self._ancestors_of_output()
-        for node in self.trace.nodes[input_node.index + 1: self.output_node.index + 1]:
-            if node.index not in needed:
+        for node in self.trace.nodes[input_node._index + 1: self.output_node._index + 1]:
+            if node._index not in needed:
                 continue
             total = None
-            for position, parent in node.parents:
-                upstream = jacobians.get(parent.index)
+            for position, parent in node._parents:
+                upstream = jacobians.get(parent._index)
                 if upstream is None:
                     continue
                 term = algebra.multiply(self._local_jacobian(node, position), upstream)
                 total = term if total is None else algebra.add(total, term)
             if total is not None:
-                jacobians[node.index] = total
-        result = jacobians.get(self.output_node.index)
+                jacobians[node._index] = total
+        result = jacobians.get(self.output_node._index)
         if result is None:
             return Zero((n_out, n_in))
         if n_out == 1 and not isinstance(result, (RowVector, Zero)):
@@ -297,22 +304,22 @@ class _Recording:
         """The directional derivative of the output along `tangents` (forward mode)."""
         if self.output_node is None:
             return np.zeros(self.output_shape)
-        flowing = {node.index: vec(t) for node, t in zip(self.inputs, tangents)}
+        flowing = {node._index: vec(t) for node, t in zip(self.inputs, tangents)}
         needed = self._ancestors_of_output()
-        for node in self.trace.nodes[: self.output_node.index + 1]:
-            if node.primitive is None or node.index not in needed:
+        for node in self.trace.nodes[: self.output_node._index + 1]:
+            if node._primitive is None or node._index not in needed:
                 continue
             total = None
-            for position, parent in node.parents:
-                upstream = flowing.get(parent.index)
+            for position, parent in node._parents:
+                upstream = flowing.get(parent._index)
                 if upstream is None:
                     continue
                 term = self._local_jacobian(node, position, named=False).matvec(upstream)
                 total = term if total is None else total + term
             if total is not None:
-                flowing[node.index] = total
+                flowing[node._index] = total
         dtype = np.result_type(plain_value(self.output).dtype, *(np.asarray(t).dtype for t in tangents))
-        return unvec(flowing[self.output_node.index], self.output_shape).astype(dtype, copy=False)
+        return unvec(flowing[self.output_node._index], self.output_shape).astype(dtype, copy=False)
 
 
 def _check_scalar_output(recording, fname):
@@ -330,7 +337,7 @@ def _unit_cotangent(recording):
 
 
 def _scalar_value(output):
-    if isinstance(output, Traced):
+    if isinstance(output, (Traced, np.floating)):
         return output
     return np.asarray(output, dtype=float).reshape(())[()]
 
@@ -380,9 +387,14 @@ def value_and_grad(f, argnums=0):
 
 
 def _gradient_transform(f, argnums, fname, with_value):
+    argnums_by_count = {}  # len(args) → normalized argnums, checked once per count
+
     @functools.wraps(f)
     def transformed(*args):
-        single, numbers_ = _normalize_argnums(argnums, len(args), fname)
+        normalized = argnums_by_count.get(len(args))
+        if normalized is None:
+            normalized = argnums_by_count[len(args)] = _normalize_argnums(argnums, len(args), fname)
+        single, numbers_ = normalized
         with call_scope():
             recording = _Recording(f, args, numbers_, fname)
             _check_scalar_output(recording, fname)

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-__all__ = ["Trace", "Traced", "Node", "Primitive", "bind"]
+__all__ = ["Trace", "Traced", "Primitive", "bind"]
 
 _trace_levels = itertools.count(1)
 
@@ -34,25 +34,6 @@ class Trace:
         self.level = next(_trace_levels)
         self.active = True
         self.nodes = []
-
-
-class Node:
-    """One recorded operation: ``value = primitive(*args, **kwargs)``.
-
-    ``parents`` lists ``(position, parent_node)`` for the arguments traced
-    by the same trace; every other argument is a constant for this trace.
-    """
-
-    __slots__ = ("primitive", "args", "kwargs", "parents", "value", "index", "label")
-
-    def __init__(self, primitive, args, kwargs, parents, value, index, label=None):
-        self.primitive = primitive
-        self.args = args
-        self.kwargs = kwargs
-        self.parents = parents
-        self.value = value
-        self.index = index
-        self.label = label
 
 
 class Primitive:
@@ -91,31 +72,35 @@ class Primitive:
 
 def bind(primitive, *args, **kwargs):
     """Apply `primitive`, recording it on the innermost trace among `args`."""
+    # This runs once per NumPy operation in a differentiated function, so it is
+    # written for the common case: one active trace, arguments not nested.
     top = None
     for arg in args:
-        if isinstance(arg, Traced) and arg._trace.active:
-            if top is None or arg._trace.level > top.level:
-                top = arg._trace
+        if type(arg) is Traced:
+            trace = arg._trace
+            if trace.active and (top is None or trace.level > top.level):
+                top = trace
     if top is None:
-        plain = [a._value_if_stale() if isinstance(a, Traced) else a for a in args]
+        plain = [a._value_if_stale() if type(a) is Traced else a for a in args]
         return primitive.impl(*plain, **kwargs)
-    values = []
+    values = list(args)
     parents = []
     nested = False
     for position, arg in enumerate(args):
-        if isinstance(arg, Traced):
+        if type(arg) is Traced:
             if arg._trace is top:
-                values.append(arg._value)
-                parents.append((position, arg._node))
-                nested = nested or isinstance(arg._value, Traced)
-                continue
-            nested = True
-        values.append(arg)
+                value = values[position] = arg._value
+                parents.append((position, arg))
+                if type(value) is Traced:
+                    nested = True
+            else:
+                nested = True
     # Recurse only when a lower trace is involved; the common case calls impl directly.
     value = bind(primitive, *values, **kwargs) if nested else primitive.impl(*values, **kwargs)
-    node = Node(primitive, tuple(values), kwargs, tuple(parents), value, len(top.nodes))
-    top.nodes.append(node)
-    return Traced(value, top, node)
+    nodes = top.nodes
+    traced = Traced(value, top, primitive, values, kwargs, parents, len(nodes))
+    nodes.append(traced)
+    return traced
 
 
 # --------------------------------------------------------------------------
@@ -132,15 +117,28 @@ class Traced(np.lib.mixins.NDArrayOperatorsMixin):
     Behaves like the ndarray it wraps for the supported operations
     (``kronvec.SUPPORTED_FUNCTIONS``); comparisons return plain boolean
     arrays of the values, so piecewise code runs.
+
+    A traced value is also its own node in the recorded graph:
+    ``_value = _primitive(*_args, **_kwargs)``, the ``_index``-th entry of
+    ``_trace.nodes``.  ``_parents`` lists ``(position, parent)`` for the
+    arguments traced by the same trace (``_args`` holds their values); every
+    other argument is a constant for this trace.  An input of the trace has
+    no primitive.  Nothing here is modified after recording, except the
+    formula ``_label``, which is computed when first asked for.
     """
 
-    __slots__ = ("_value", "_trace", "_node")
+    __slots__ = ("_value", "_trace", "_primitive", "_args", "_kwargs", "_parents", "_index", "_label")
     __array_priority__ = 1000.0
 
-    def __init__(self, value, trace, node):
+    def __init__(self, value, trace, primitive, args, kwargs, parents, index):
         self._value = value
         self._trace = trace
-        self._node = node
+        self._primitive = primitive
+        self._args = args
+        self._kwargs = kwargs
+        self._parents = parents
+        self._index = index
+        self._label = None
 
     def _value_if_stale(self):
         value = self._value
@@ -179,14 +177,13 @@ class Traced(np.lib.mixins.NDArrayOperatorsMixin):
 
     # --- the NumPy protocols ---
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        from . import primitives
-
-        return primitives.dispatch_ufunc(ufunc, method, inputs, kwargs)
+        return _primitives.dispatch_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
-        from . import primitives
-
-        return primitives.dispatch_function(func, args, kwargs)
+        handler = _primitives.FUNCTION_HANDLERS.get(func)
+        if handler is None:
+            raise _primitives.unsupported_function(func)
+        return handler(*args, **kwargs)
 
     def __array__(self, dtype=None, copy=None):
         raise TypeError(_NOT_DIFFERENTIABLE_MESSAGE.format(what="np.asarray(traced value)"))
@@ -206,37 +203,37 @@ class Traced(np.lib.mixins.NDArrayOperatorsMixin):
     # --- arithmetic: straight to the primitives (the mixin's ufunc round trip
     # costs microseconds per operation, which small problems feel) ---
     def __add__(self, other):
-        return bind(_p().add, self, other)
+        return bind(_primitives.add, self, other)
 
     def __radd__(self, other):
-        return bind(_p().add, other, self)
+        return bind(_primitives.add, other, self)
 
     def __sub__(self, other):
-        return bind(_p().subtract, self, other)
+        return bind(_primitives.subtract, self, other)
 
     def __rsub__(self, other):
-        return bind(_p().subtract, other, self)
+        return bind(_primitives.subtract, other, self)
 
     def __mul__(self, other):
-        return bind(_p().multiply, self, other)
+        return bind(_primitives.multiply, self, other)
 
     def __rmul__(self, other):
-        return bind(_p().multiply, other, self)
+        return bind(_primitives.multiply, other, self)
 
     def __truediv__(self, other):
-        return bind(_p().divide, self, other)
+        return bind(_primitives.divide, self, other)
 
     def __rtruediv__(self, other):
-        return bind(_p().divide, other, self)
+        return bind(_primitives.divide, other, self)
 
     def __matmul__(self, other):
-        return bind(_p().matmul, self, other)
+        return bind(_primitives.matmul, self, other)
 
     def __rmatmul__(self, other):
-        return bind(_p().matmul, other, self)
+        return bind(_primitives.matmul, other, self)
 
     def __neg__(self):
-        return bind(_p().negative, self)
+        return bind(_primitives.negative, self)
 
     # --- ndarray methods, all routed through the NumPy functions ---
     @property
@@ -269,22 +266,13 @@ class Traced(np.lib.mixins.NDArrayOperatorsMixin):
         return np.trace(self)
 
     def __getitem__(self, key):
-        from . import primitives
-
-        return primitives.getitem(self, key)
+        return _primitives.getitem(self, key)
 
 
-_primitives_module = None
-
-
-def _p():
-    """kronvec.primitives, imported on first use (it imports this module)."""
-    global _primitives_module
-    if _primitives_module is None:
-        from . import primitives
-
-        _primitives_module = primitives
-    return _primitives_module
+# kronvec.primitives (which imports this module) puts itself here when it is
+# imported, as ``import kronvec`` does; the dunders above dispatch through it
+# without an import statement on every operation.
+_primitives = None
 
 
 def plain_value(x):

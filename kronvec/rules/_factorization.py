@@ -23,6 +23,7 @@ matrix and call when the 1-norm condition number exceeds
 from __future__ import annotations
 
 import math
+import operator
 import types
 import warnings
 
@@ -198,9 +199,9 @@ class Factorization:
             return scalar(1.0), scalar(2.0 * np.log(diagonal).sum())
         if n <= _PYTHON_REDUCTION_MAX_ORDER:
             entries = diagonal.tolist()
-            swaps = sum(1 for i, p in enumerate(self.pivots.tolist()) if p != i)
-            negatives = sum(1 for u in entries if u < 0)
-            log_abs = sum(math.log(abs(u)) for u in entries)
+            swaps = sum(map(operator.ne, self.pivots.tolist(), range(n)))
+            negatives = sum(u < 0 for u in entries)
+            log_abs = math.fsum(map(math.log, map(abs, entries)))
         else:
             swaps = int(np.count_nonzero(self.pivots != np.arange(n)))
             negatives = int(np.count_nonzero(diagonal < 0))
