@@ -29,7 +29,7 @@ from . import algebra
 from ._config import config
 from ._vec import unvec, vec
 from .operators import Identity, RowVector, Zero
-from .rules._factorization import call_scope
+from .rules._factorization import all_finite, call_scope
 from .trace import Trace, Traced, plain_value
 
 __all__ = ["jacobian", "grad", "value_and_grad", "jvp", "vjp", "hessian", "hvp"]
@@ -68,7 +68,7 @@ def _as_differentiable(x, position, f, fname):
         )
     if kind != "f":
         x = x.astype(np.float64)
-    if config.check_finite and not np.isfinite(x).all():
+    if config.check_finite and not all_finite(x):
         raise ValueError(
             f"kronvec.{fname}: argument {_argument_name(f, position)} contains NaN or inf "
             "(set kronvec.config.check_finite = False to skip this check)"
@@ -84,7 +84,7 @@ def _check_constant(x, position, f, fname):
             f"kronvec.{fname}: argument {_argument_name(f, position)} is complex ({x.dtype}); "
             "kronvec is real-only"
         )
-    if config.check_finite and x.dtype.kind == "f" and not np.isfinite(x).all():
+    if config.check_finite and x.dtype.kind == "f" and not all_finite(x):
         raise ValueError(
             f"kronvec.{fname}: argument {_argument_name(f, position)} contains NaN or inf "
             "(set kronvec.config.check_finite = False to skip this check)"
@@ -136,22 +136,21 @@ class _Recording:
 
     def __init__(self, f, args, argnums, fname):
         self.f, self.args, self.argnums = f, args, argnums
-        self.trace = Trace()
-        self.inputs = []
+        self.trace = trace = Trace()
         call_args = list(args)
-        for k, arg in enumerate(args):
-            if k not in argnums and isinstance(arg, np.ndarray):
-                _check_constant(arg, k, f, fname)
+        if len(args) > len(argnums):
+            for k, arg in enumerate(args):
+                if k not in argnums and isinstance(arg, np.ndarray):
+                    _check_constant(arg, k, f, fname)
         for k in argnums:
-            value = _as_differentiable(args[k], k, f, fname)
-            node = Traced(value, self.trace, None, (), {}, (), len(self.trace.nodes))
-            self.trace.nodes.append(node)
-            self.inputs.append(node)
+            node = Traced(_as_differentiable(args[k], k, f, fname), trace, None, (), {}, (), len(trace.nodes))
+            trace.nodes.append(node)
             call_args[k] = node
+        self.inputs = list(trace.nodes)  # the inputs are the first nodes
         try:
             out = f(*call_args)
         finally:
-            self.trace.active = False
+            trace.active = False
         if isinstance(out, (tuple, list)):
             raise TypeError(
                 f"kronvec.{fname}: the function must return one array, got a {type(out).__name__}"
@@ -397,7 +396,8 @@ def _gradient_transform(f, argnums, fname, with_value):
         single, numbers_ = normalized
         with call_scope():
             recording = _Recording(f, args, numbers_, fname)
-            _check_scalar_output(recording, fname)
+            if recording.output_shape != ():
+                _check_scalar_output(recording, fname)
             gradients = recording.backward(_unit_cotangent(recording))
         gradients = gradients[0] if single else gradients
         return (_scalar_value(recording.output), gradients) if with_value else gradients

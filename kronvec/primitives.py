@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import sys
 import weakref
 
@@ -163,9 +164,12 @@ def _binary_labels(symbol):
     return lambda a, b, **kw: f"{a} {symbol} {b}"
 
 
+# The impls of +, -, * are Python's operators: on the plain arrays and NumPy
+# scalars they receive they are np.add & co., without the ufunc call's
+# overhead on 0-d operands (~0.8 µs against ~0.05 µs).
 add = _primitive(
     "add",
-    np.add,
+    operator.add,
     {
         0: lambda g, ans, a, b: unbroadcast(g, _shape(a)),
         1: lambda g, ans, a, b: unbroadcast(g, _shape(b)),
@@ -179,7 +183,7 @@ add = _primitive(
 
 subtract = _primitive(
     "subtract",
-    np.subtract,
+    operator.sub,
     {
         0: lambda g, ans, a, b: unbroadcast(g, _shape(a)),
         1: lambda g, ans, a, b: unbroadcast(-g, _shape(b)),
@@ -195,7 +199,7 @@ subtract = _primitive(
 
 multiply = _primitive(
     "multiply",
-    np.multiply,
+    operator.mul,
     {
         0: lambda g, ans, a, b: unbroadcast(g * b, _shape(a)),
         1: lambda g, ans, a, b: unbroadcast(g * a, _shape(b)),
@@ -298,9 +302,24 @@ absolute = _unary("absolute", np.abs, lambda ans, x: np.sign(plain_value(x)))
 
 
 # ------------------------------------------------------------------- matmul
+def _matmul_2d(a, b):
+    """a @ b; for two plain 2-D arrays by ``ndarray.dot``, the same BLAS product
+    without the matmul ufunc's overhead (~0.4 µs against ~1 µs at n = 4)."""
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2:
+        return a.dot(b)
+    return a @ b
+
+
+def _scaled_copy(c, A):
+    """c·A as a new array; c = 1.0 (a unit cotangent) costs a copy, not a ufunc call."""
+    if type(c) is float and c == 1.0 and type(A) is np.ndarray:
+        return A.copy()
+    return c * A
+
+
 def _matmul_impl(a, b):
     if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2:
-        return a @ b  # the common case, without the checks below (~3 µs at n = 4)
+        return a.dot(b)  # the common case, without the checks below
     if np.ndim(a) == 0 or np.ndim(b) == 0:
         raise ValueError("matmul: scalar operands are not allowed, use * instead")
     _as_2d_shape(np.shape(a), "row"), _as_2d_shape(np.shape(b), "column")
@@ -310,7 +329,7 @@ def _matmul_impl(a, b):
 def _matmul_vjp_left(g, ans, a, b):
     scale = _identity_scale(g)
     if scale is not None and len(_shape(a)) == 2 and len(_shape(b)) == 2:
-        return scale * b.T  # (c·I) Bᵀ
+        return _scaled_copy(scale, b.T)  # (c·I) Bᵀ
     a2, b2 = _as_2d_shape(_shape(a), "row"), _as_2d_shape(_shape(b), "column")
     g2 = np.reshape(g, (a2[0], b2[1]))
     b_2d = np.reshape(b, b2) if len(_shape(b)) != 2 else b
@@ -320,7 +339,7 @@ def _matmul_vjp_left(g, ans, a, b):
 def _matmul_vjp_right(g, ans, a, b):
     scale = _identity_scale(g)
     if scale is not None and len(_shape(a)) == 2 and len(_shape(b)) == 2:
-        return scale * a.T  # Aᵀ (c·I)
+        return _scaled_copy(scale, a.T)  # Aᵀ (c·I)
     a2, b2 = _as_2d_shape(_shape(a), "row"), _as_2d_shape(_shape(b), "column")
     g2 = np.reshape(g, (a2[0], b2[1]))
     a_2d = np.reshape(a, a2) if len(_shape(a)) != 2 else a
@@ -529,7 +548,7 @@ inv = _primitive(
     "linalg.inv",
     _inv_impl,
     # d(X⁻¹) = -X⁻¹ dX X⁻¹  ⇒  X̄ = -X⁻ᵀ Ḡ X⁻ᵀ   (Matrix Cookbook eq. (59))
-    {0: lambda g, ans, X: -(ans.T @ g @ ans.T)},
+    {0: lambda g, ans, X: -_matmul_2d(_matmul_2d(ans.T, g), ans.T)},
     {0: lambda ans, X, names: linear_map(
         Dense(ans, name=f"inv({names[0]})"), Dense(ans, name=f"inv({names[0]})"), np.shape(X), scale=-1.0)},
     lambda a: f"inv({a})",
@@ -593,7 +612,7 @@ logabsdet = _primitive(
     "linalg.slogdet",
     _logabsdet_impl,
     # d ln|X| = tr(X⁻¹ dX)  ⇒  X̄ = ḡ X⁻ᵀ   (Matrix Cookbook eq. (57))
-    {0: lambda g, ans, X: g * _inverse_for_derivative(X, "np.linalg.slogdet").T},
+    {0: lambda g, ans, X: _scaled_copy(g, _inverse_for_derivative(X, "np.linalg.slogdet").T)},
     {0: lambda ans, X, names: RowVector(
         vec(_inverse_for_derivative(np.asarray(X), "np.linalg.slogdet").T), name=f"inv({names[0]})ᵀ")},
     lambda a: f"ln|{a}|",
@@ -646,6 +665,9 @@ solve = _primitive(
 
 def _trace_impl(X):
     if type(X) is np.ndarray and X.ndim == 2:
+        if X.shape[0] <= 64 and X.dtype.char in "fd":
+            # Correctly rounded, and ~1 µs faster than ndarray.trace on small matrices.
+            return X.dtype.type(math.fsum(X.diagonal().tolist()))
         return X.trace()
     X = np.asarray(X)
     if X.ndim != 2:

@@ -72,8 +72,39 @@ class Primitive:
 
 def bind(primitive, *args, **kwargs):
     """Apply `primitive`, recording it on the innermost trace among `args`."""
-    # This runs once per NumPy operation in a differentiated function, so it is
-    # written for the common case: one active trace, arguments not nested.
+    # This runs once per NumPy operation in a differentiated function: the
+    # common case (one traced argument of an active trace, holding a plain
+    # value, possibly next to a constant) is recorded without the general loops.
+    if 0 < len(args) <= 2:
+        first = args[0]
+        second = args[1] if len(args) == 2 else None
+        if type(first) is Traced:
+            if type(second) is not Traced:
+                trace = first._trace
+                if trace.active and type(first._value) is not Traced:
+                    return _record(trace, primitive, [first._value, *args[1:]], kwargs, [(0, first)])
+            else:
+                trace = first._trace
+                if (trace is second._trace and trace.active and type(first._value) is not Traced
+                        and type(second._value) is not Traced):
+                    return _record(trace, primitive, [first._value, second._value], kwargs,
+                                   [(0, first), (1, second)])
+        elif type(second) is Traced:
+            trace = second._trace
+            if trace.active and type(second._value) is not Traced:
+                return _record(trace, primitive, [first, second._value], kwargs, [(1, second)])
+    return _bind_general(primitive, args, kwargs)
+
+
+def _record(trace, primitive, values, kwargs, parents):
+    value = primitive.impl(*values, **kwargs)
+    nodes = trace.nodes
+    traced = Traced(value, trace, primitive, values, kwargs, parents, len(nodes))
+    nodes.append(traced)
+    return traced
+
+
+def _bind_general(primitive, args, kwargs):
     top = None
     for arg in args:
         if type(arg) is Traced:
@@ -95,8 +126,10 @@ def bind(primitive, *args, **kwargs):
                     nested = True
             else:
                 nested = True
-    # Recurse only when a lower trace is involved; the common case calls impl directly.
-    value = bind(primitive, *values, **kwargs) if nested else primitive.impl(*values, **kwargs)
+    if not nested:
+        return _record(top, primitive, values, kwargs, parents)
+    # A lower trace is involved: the value is itself recorded there first.
+    value = bind(primitive, *values, **kwargs)
     nodes = top.nodes
     traced = Traced(value, top, primitive, values, kwargs, parents, len(nodes))
     nodes.append(traced)

@@ -10,7 +10,7 @@ import pytest
 
 from kronvec import config
 from kronvec._config import IllConditionedWarning
-from kronvec.rules._factorization import Factorization, call_scope, factorize
+from kronvec.rules._factorization import Factorization, all_finite, call_scope, factorize
 
 # Orders on both sides of the two cut-offs: Python/NumPy reductions (16/17)
 # and LU/Cholesky for symmetric positive definite matrices (63/64).
@@ -150,3 +150,18 @@ def test_integer_and_half_precision_matrices_are_promoted_like_numpy():
 def test_extended_precision_is_refused():
     with pytest.raises(TypeError, match="float32 or float64"):
         factorize(np.eye(2, dtype=np.longdouble), "t")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("layout", ["C", "F", "strided", "1-D", "3-D"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, None])
+def test_all_finite_agrees_with_isfinite_for_every_layout(dtype, layout, bad):
+    X = np.random.default_rng(0).standard_normal((5, 6)).astype(dtype)
+    if bad is not None:
+        X[3, 4] = bad
+    X = {"C": X, "F": np.asfortranarray(X), "strided": np.repeat(X, 2, axis=1)[:, ::2],
+         "1-D": X.ravel(), "3-D": X.reshape(5, 3, 2)}[layout]
+    assert all_finite(X) == bool(np.isfinite(X).all())
+    huge = np.full((2, 2), np.finfo(dtype).max, dtype=dtype)  # finite, at the edge
+    assert all_finite(huge)
+    assert all_finite(np.zeros((0, 3), dtype=dtype))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._config import config
-from ._factorization import factorize
+from ._factorization import all_finite, factorize
 
 __all__ = ["as_matrix", "require_square", "checked_inverse", "checked_solve", "logabsdet"]
 
@@ -29,7 +29,7 @@ def as_matrix(X, name, operation, allow_vector=False):
         X = X.reshape(-1, 1)
     if X.ndim != 2:
         raise ValueError(f"{operation}: {name} must be a 2-D matrix, got shape {X.shape}")
-    if config.check_finite and not np.isfinite(X).all():
+    if config.check_finite and not all_finite(X):
         raise ValueError(
             f"{operation}: {name} contains NaN or inf; kronvec refuses non-finite input "
             "(set kronvec.config.check_finite = False to skip this check)"

@@ -32,7 +32,7 @@ from scipy.linalg import lapack
 
 from .._config import IllConditionedWarning, config
 
-__all__ = ["Factorization", "factorize", "call_scope"]
+__all__ = ["Factorization", "factorize", "call_scope", "all_finite"]
 
 # Below this order the exact symmetry test costs more than Cholesky saves
 # (n³/3 flops against LU's 2n³/3, and potri's 2n³/3 against getri's 4n³/3).
@@ -43,16 +43,16 @@ _PYTHON_REDUCTION_MAX_ORDER = 16
 
 _ROUTINE_NAMES = ("getrf", "getri", "getri_lwork", "gecon", "getrs",
                   "potrf", "potri", "pocon", "potrs", "lange")
-_routines_by_dtype = {}
+_routines_by_precision = {}
 
 
-def _lapack(dtype):
-    """The single- or double-precision LAPACK routines for `dtype`."""
-    routines = _routines_by_dtype.get(dtype)
+def _lapack(precision):
+    """The LAPACK routines for NumPy type code `precision`, "f" or "d"."""
+    routines = _routines_by_precision.get(precision)
     if routines is None:
-        found = lapack.get_lapack_funcs(_ROUTINE_NAMES, dtype=dtype)
+        found = lapack.get_lapack_funcs(_ROUTINE_NAMES, dtype=np.dtype(precision))
         routines = types.SimpleNamespace(**dict(zip(_ROUTINE_NAMES, found)))
-        _routines_by_dtype[dtype] = routines
+        _routines_by_precision[precision] = routines
     return routines
 
 
@@ -77,11 +77,12 @@ class Factorization:
                  "_routines", "_inverse", "_logabsdet", "_condition", "_warned")
 
     def __init__(self, X, operation):
-        if X.dtype not in (np.float32, np.float64):
+        precision = X.dtype.char
+        if precision not in ("f", "d"):
             raise TypeError(f"{operation}: kronvec's linear algebra is float32 or float64, got {X.dtype}")
         self.matrix = X
         self.operation = operation
-        self._routines = routines = _lapack(X.dtype)
+        self._routines = routines = _lapack(precision)
         self._inverse = self._logabsdet = self._condition = None
         self._warned = False
         self.pivots = None
@@ -189,7 +190,7 @@ class Factorization:
         if self._logabsdet is None:
             if self.singular:
                 raise self._singular_error("singular (det = 0), so ln|det X| = -inf has no derivative")
-            self._logabsdet = self._sign_and_log(np.diagonal(self.factor))
+            self._logabsdet = self._sign_and_log(self.factor.diagonal())
         return self._logabsdet
 
     def _sign_and_log(self, diagonal):
@@ -197,17 +198,18 @@ class Factorization:
         n = diagonal.shape[0]
         if self.cholesky:  # X = UᵀU: det X = ∏ u_ii², positive
             return scalar(1.0), scalar(2.0 * np.log(diagonal).sum())
+        # det X = det(P) ∏ u_ii with det(P) = (-1)^(row swaps)   (Golub–Van Loan §3.2)
         if n <= _PYTHON_REDUCTION_MAX_ORDER:
             entries = diagonal.tolist()
             swaps = sum(map(operator.ne, self.pivots.tolist(), range(n)))
-            negatives = sum(u < 0 for u in entries)
+            # The product's sign is right even when it under- or overflows (±0, ±inf).
+            sign = math.copysign(1.0, math.prod(entries))
             log_abs = math.fsum(map(math.log, map(abs, entries)))
         else:
             swaps = int(np.count_nonzero(self.pivots != np.arange(n)))
-            negatives = int(np.count_nonzero(diagonal < 0))
+            sign = -1.0 if np.count_nonzero(diagonal < 0) % 2 else 1.0
             log_abs = float(np.log(np.abs(diagonal)).sum())
-        # det X = det(P) ∏ u_ii with det(P) = (-1)^(row swaps)   (Golub–Van Loan §3.2)
-        return scalar(-1.0 if (swaps + negatives) % 2 else 1.0), scalar(log_abs)
+        return scalar(-sign if swaps % 2 else sign), scalar(log_abs)
 
 
 # --------------------------------------------------------------------------
@@ -253,3 +255,17 @@ def _as_lapack_float(X):
     if X.dtype == np.float16:
         return X.astype(np.float32)
     return X
+
+
+def all_finite(x):
+    """True when no entry of the array `x` is NaN or ±inf.
+
+    For a contiguous float32/float64 matrix LAPACK's max-abs norm (``lange``,
+    which propagates NaN and inf) decides in one pass without a temporary:
+    ~0.7 µs against ~1.4 µs for ``np.isfinite(x).all()`` at n = 4.
+    """
+    if x.ndim == 2 and x.size and x.dtype.char in ("f", "d"):
+        column_major = x.T if x.flags.c_contiguous else x
+        if column_major.flags.f_contiguous:
+            return math.isfinite(_lapack(x.dtype.char).lange("M", column_major))
+    return bool(np.isfinite(x).all())
