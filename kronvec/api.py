@@ -176,26 +176,23 @@ class _Recording:
     # ------------------------------------------------------------ reverse
     def backward(self, cotangent):
         """Cotangents of the inputs for a cotangent of the output (reverse mode)."""
-        results = {}
+        inputs = self.inputs
+        pending = {}  # node index → its cotangent so far
         output_node = self.output_node
         if output_node is not None:
-            nodes = self.trace.nodes
-            pending = {output_node._index: cotangent}
-            for index in range(output_node._index, -1, -1):
-                ct = pending.pop(index, None)
+            pending[output_node._index] = cotangent
+            # Nodes are recorded in evaluation order: a node's consumers come after it,
+            # so one sweep backwards completes each cotangent before it is used.
+            for node in reversed(self.trace.nodes[len(inputs): output_node._index + 1]):
+                ct = pending.pop(node._index, None)
                 if ct is None:
                     continue
-                node = nodes[index]
-                primitive = node._primitive
-                if primitive is None:
-                    results[index] = ct
-                    continue
-                vjps, value, args, kwargs = primitive.vjps, node._value, node._args, node._kwargs
+                vjps, value, args, kwargs = node._primitive.vjps, node._value, node._args, node._kwargs
                 for position, parent in node._parents:
                     contribution = vjps[position](ct, value, *args, **kwargs)
                     previous = pending.get(parent._index)
                     pending[parent._index] = contribution if previous is None else previous + contribution
-        return tuple(self._shaped_like_input(results.get(node._index), node) for node in self.inputs)
+        return tuple([self._shaped_like_input(pending.get(node._index), node) for node in inputs])
 
     @staticmethod
     def _shaped_like_input(ct, node):
@@ -396,7 +393,7 @@ def _gradient_transform(f, argnums, fname, with_value):
         single, numbers_ = normalized
         with call_scope():
             recording = _Recording(f, args, numbers_, fname)
-            if recording.output_shape != ():
+            if recording.output_shape != ():  # () needs no check
                 _check_scalar_output(recording, fname)
             gradients = recording.backward(_unit_cotangent(recording))
         gradients = gradients[0] if single else gradients

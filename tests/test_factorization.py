@@ -165,3 +165,32 @@ def test_all_finite_agrees_with_isfinite_for_every_layout(dtype, layout, bad):
     huge = np.full((2, 2), np.finfo(dtype).max, dtype=dtype)  # finite, at the edge
     assert all_finite(huge)
     assert all_finite(np.zeros((0, 3), dtype=dtype))
+
+
+@pytest.mark.parametrize("diagonal", [
+    [1e-160, 1e-160, 1e160, 1e160],  # a product of the pivots would lose digits in subnormals
+    [1e200, 1e200, 1e-200, 1e-200],  # ... or overflow
+    [2.0**61, 1.0, 3.0],
+    [3.0, -2.0, 0.5, -7.0, 1e-3],    # two negative pivots
+])
+def test_logabsdet_of_widely_scaled_pivots_matches_numpy(diagonal):
+    n = len(diagonal)
+    shift = np.roll(np.eye(n), 1, axis=0)  # a cyclic permutation: n - 1 row swaps
+    X = shift @ np.diag(diagonal)
+    sign, value = Factorization(X, "t").logabsdet()
+    sign_ref, value_ref = np.linalg.slogdet(X)
+    assert sign == sign_ref
+    assert value == pytest.approx(value_ref, rel=1e-15, abs=1e-13)
+
+
+@pytest.mark.parametrize("layout", ["F", "strided", "transposed"])
+def test_any_memory_layout_is_factored_correctly_and_left_unchanged(layout):
+    base = _general(10, 9)
+    X = {"F": np.asfortranarray(base), "strided": base[::2, ::2], "transposed": base.T}[layout]
+    before = X.copy()
+    factors = Factorization(X, "t")
+    np.testing.assert_allclose(factors.inverse(), np.linalg.inv(before), rtol=1e-12, atol=1e-12)
+    assert factors.logabsdet()[1] == pytest.approx(np.linalg.slogdet(before)[1], rel=1e-13)
+    np.testing.assert_allclose(factors.solve(np.ones(X.shape[0])), np.linalg.solve(before, np.ones(X.shape[0])),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(X, before)

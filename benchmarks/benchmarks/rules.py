@@ -141,3 +141,39 @@ class RuleAccuracy:
 
         numeric = central_difference(primal_of, args[k])
         return relative_error(rule.jacobian(*args).toarray(), numeric)
+
+
+class Factorizations:
+    """The one LU/Cholesky factorization inv, slogdet and solve share
+    (``kronvec/rules/_factorization.py``), against NumPy doing each on its own.
+
+    ``kind`` is "general" (LU: getrf, getri) or "spd" (Cholesky from n = 64:
+    potrf, potri).  ``time_inverse_and_logdet`` is what ln|X| + tr(X⁻¹C) needs
+    from X; ``time_numpy_inverse_and_slogdet`` the two NumPy calls it replaces.
+    """
+
+    params = [["general", "spd"], [4, 64, 256, 1024]]
+    param_names = ["kind", "n"]
+
+    def setup(self, kind, n):
+        from kronvec.rules._factorization import Factorization
+
+        A = rng("factorizations", kind, n).standard_normal((n, n))
+        self.X = A @ A.T + n * np.eye(n) if kind == "spd" else A + n**0.5 * np.eye(n)
+        self.B = np.ones((n, 8))
+        self.factorization = Factorization
+
+    def time_inverse_and_logdet(self, kind, n):
+        factors = self.factorization(self.X, "benchmark")
+        factors.inverse()
+        factors.logabsdet()
+
+    def time_numpy_inverse_and_slogdet(self, kind, n):
+        np.linalg.inv(self.X)
+        np.linalg.slogdet(self.X)
+
+    def time_solve(self, kind, n):
+        self.factorization(self.X, "benchmark").solve(self.B)
+
+    def time_numpy_solve(self, kind, n):
+        np.linalg.solve(self.X, self.B)
