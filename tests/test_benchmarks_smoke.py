@@ -11,6 +11,9 @@
 * ``benchmarks/compare.py``: its Markdown table, its "competitor not
   installed → skipped with a note" logic and its subprocess-with-timeout
   helper, without running any competitor.
+* ``benchmarks/measure_gradient.py``: one quick run in a subprocess, with the
+  optional frameworks skipped (as in CI, where none is installed) and, marked
+  ``competitor``, with whichever of them are installed.
 
 asv itself is not needed: the suite is loaded with importlib under a private
 package name, exactly as asv would run it (relative imports included).
@@ -23,6 +26,8 @@ import importlib.util
 import inspect
 import math
 import numbers
+import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -34,6 +39,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SUITE_DIR = ROOT / "benchmarks" / "benchmarks"
 COMPARE_PATH = ROOT / "benchmarks" / "compare.py"
+MEASURE_GRADIENT_PATH = ROOT / "benchmarks" / "measure_gradient.py"
 PACKAGE = "_kronvec_asv_suite"
 BENCHMARK_PREFIXES = ("time_", "peakmem_", "mem_", "track_", "timeraw_")
 TIMERAW_TIMEOUT = 120
@@ -297,3 +303,37 @@ def test_spread_and_ratio_helpers(compare):
     assert [compare.format_seconds(s) for s in (2e-7, 3e-4, 0.5, 12.0)] == [
         "0.20 µs", "300.00 µs", "500.00 ms", "12.00 s"
     ]
+
+
+# --------------------------------------------------------------------------
+# benchmarks/measure_gradient.py: one quick run (about 1 s with the frameworks
+# skipped; ~10 s when JAX, autograd and PyTorch are all installed and run)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("skip", [
+    pytest.param("jax,autograd,torch", id="frameworks-skipped"),
+    pytest.param("", id="frameworks-if-installed", marks=pytest.mark.competitor),
+])
+def test_measure_gradient_quick_run_prints_the_n4_rows(skip):
+    """The script runs to exit 0 and prints timed n = 4 rows for kronvec and the closed form.
+
+    ``KRONVEC_BENCH_SKIP`` (which the script honours, like ``--skip``) set to every optional
+    framework reproduces CI, where none is installed: each must be skipped with a printed
+    note.  With it empty, whichever frameworks are installed run too (``competitor``).
+    """
+    env = {**os.environ, "KRONVEC_BENCH_SKIP": skip, "PYTHONIOENCODING": "utf-8"}
+    completed = subprocess.run(
+        [sys.executable, str(MEASURE_GRADIENT_PATH), "--quick", "--rounds", "2", "--sizes", "4"],
+        cwd=ROOT, env=env, capture_output=True, text=True, encoding="utf-8", timeout=120,
+    )
+    output = completed.stdout
+    assert completed.returncode == 0, (output + completed.stderr)[-3000:]
+    assert "ROW ABORTED" not in output
+    timed = r"\s+\S+ [µm]?s\s+\d+\s+\S+ [µm]?s\s+\S+ [µm]?s\s"  # first call, batch, median, min
+    for contender in ("kronvec.value_and_grad", "hand-written NumPy"):
+        assert re.search(rf"^\s*4\s+{re.escape(contender)}{timed}", output, re.MULTILINE), output
+    if skip:
+        for name in skip.split(","):
+            assert f"note: {name} skipped" in output, output
+
