@@ -30,6 +30,9 @@ from ._config import config
 from ._vec import unvec, vec
 from .operators import Identity, RowVector, Zero
 from .rules._factorization import all_finite, call_scope
+
+# call_scope keeps its state on a module-level stack, so one instance serves every call.
+_CALL_SCOPE = call_scope()
 from .trace import Trace, Traced, plain_value
 
 __all__ = ["jacobian", "grad", "value_and_grad", "jvp", "vjp", "hessian", "hvp"]
@@ -391,7 +394,7 @@ def _gradient_transform(f, argnums, fname, with_value):
         if normalized is None:
             normalized = argnums_by_count[len(args)] = _normalize_argnums(argnums, len(args), fname)
         single, numbers_ = normalized
-        with call_scope():
+        with _CALL_SCOPE:
             recording = _Recording(f, args, numbers_, fname)
             if recording.output_shape != ():  # () needs no check
                 _check_scalar_output(recording, fname)
@@ -425,7 +428,7 @@ def jacobian(f, argnums=0):
     @functools.wraps(f)
     def transformed(*args):
         single, numbers_ = _normalize_argnums(argnums, len(args), "jacobian")
-        with call_scope():
+        with _CALL_SCOPE:
             recording = _Recording(f, args, numbers_, "jacobian")
             recording._require_plain("jacobian")
             results = tuple(recording.forward_jacobian(node) for node in recording.inputs)
@@ -462,7 +465,7 @@ def jvp(f, primals, tangents):
             raise ValueError(
                 f"kronvec.jvp: tangent {k} has shape {np.shape(t)}, its primal {np.shape(p)}"
             )
-    with call_scope():
+    with _CALL_SCOPE:
         recording = _Recording(f, primals, tuple(range(len(primals))), "jvp")
         recording._require_plain("jvp")
         tangents = [_as_differentiable(t, f"tangent {k}", f, "jvp") for k, t in enumerate(tangents)]
@@ -482,7 +485,7 @@ def vjp(f, *primals):
     array([[2., 2.],
            [2., 2.]])
     """
-    with call_scope():
+    with _CALL_SCOPE:
         recording = _Recording(f, primals, tuple(range(len(primals))), "vjp")
 
     def pullback(cotangent):
@@ -496,7 +499,7 @@ def vjp(f, *primals):
                 f"kronvec.vjp: the cotangent must be shaped like the output {recording.output_shape}, "
                 f"got {shape}"
             )
-        with call_scope():
+        with _CALL_SCOPE:
             return recording.backward(cotangent)
 
     return recording.output, pullback
