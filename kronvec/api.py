@@ -30,12 +30,12 @@ from ._config import config
 from ._vec import unvec, vec
 from .operators import Identity, RowVector, Zero
 from .rules._factorization import all_finite, call_scope
-
-# call_scope keeps its state on a module-level stack, so one instance serves every call.
-_CALL_SCOPE = call_scope()
 from .trace import Trace, Traced, plain_value
 
 __all__ = ["jacobian", "grad", "value_and_grad", "jvp", "vjp", "hessian", "hvp"]
+
+# call_scope keeps its state on a module-level stack, so one instance serves every call.
+_CALL_SCOPE = call_scope()
 
 
 # ------------------------------------------------------------ preparation

@@ -596,16 +596,8 @@ det = _primitive(
 )
 
 
-# slogdet's sign is a constant of the point; the impl leaves it here so the
-# dispatcher does not factor X a second time to report it.
-_slogdet_signs = {}
-
-
 def _logabsdet_impl(X):
-    X = _square_matrix(X, "np.linalg.slogdet")
-    sign, value = _checks.logabsdet(X, "np.linalg.slogdet")
-    _slogdet_signs[id(X)] = sign
-    return value
+    return _checks.logabsdet(_square_matrix(X, "np.linalg.slogdet"), "np.linalg.slogdet")[1]
 
 
 logabsdet = _primitive(
@@ -839,11 +831,10 @@ class SlogdetResult(tuple):
 
 
 def _slogdet(X):
-    plain = plain_value(X)
     result = bind(logabsdet, X)
-    sign = _slogdet_signs.pop(id(plain), None)
-    if sign is None:
-        sign = np.linalg.slogdet(plain)[0]
+    # The sign is a constant of the point, read off the factorization the impl
+    # just made of the same plain array (shared within the differentiation call).
+    sign = _checks.logabsdet(_square_matrix(plain_value(X), "np.linalg.slogdet"), "np.linalg.slogdet")[0]
     return SlogdetResult((sign, result))
 
 

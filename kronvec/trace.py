@@ -79,16 +79,14 @@ def bind(primitive, *args, **kwargs):
         first = args[0]
         second = args[1] if len(args) == 2 else None
         if type(first) is Traced:
+            trace = first._trace
             if type(second) is not Traced:
-                trace = first._trace
                 if trace.active and type(first._value) is not Traced:
                     return _record(trace, primitive, [first._value, *args[1:]], kwargs, [(0, first)])
-            else:
-                trace = first._trace
-                if (trace is second._trace and trace.active and type(first._value) is not Traced
-                        and type(second._value) is not Traced):
-                    return _record(trace, primitive, [first._value, second._value], kwargs,
-                                   [(0, first), (1, second)])
+            elif (trace is second._trace and trace.active and type(first._value) is not Traced
+                    and type(second._value) is not Traced):
+                return _record(trace, primitive, [first._value, second._value], kwargs,
+                               [(0, first), (1, second)])
         elif type(second) is Traced:
             trace = second._trace
             if trace.active and type(second._value) is not Traced:
@@ -96,8 +94,10 @@ def bind(primitive, *args, **kwargs):
     return _bind_general(primitive, args, kwargs)
 
 
-def _record(trace, primitive, values, kwargs, parents):
-    value = primitive.impl(*values, **kwargs)
+def _record(trace, primitive, values, kwargs, parents, value=None):
+    """Append the node ``primitive(*values, **kwargs)`` to `trace`; `value` if it is known."""
+    if value is None:
+        value = primitive.impl(*values, **kwargs)
     nodes = trace.nodes
     traced = Traced(value, trace, primitive, values, kwargs, parents, len(nodes))
     nodes.append(traced)
@@ -129,11 +129,7 @@ def _bind_general(primitive, args, kwargs):
     if not nested:
         return _record(top, primitive, values, kwargs, parents)
     # A lower trace is involved: the value is itself recorded there first.
-    value = bind(primitive, *values, **kwargs)
-    nodes = top.nodes
-    traced = Traced(value, top, primitive, values, kwargs, parents, len(nodes))
-    nodes.append(traced)
-    return traced
+    return _record(top, primitive, values, kwargs, parents, value=bind(primitive, *values, **kwargs))
 
 
 # --------------------------------------------------------------------------

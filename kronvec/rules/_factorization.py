@@ -145,8 +145,7 @@ class Factorization:
     def inverse(self):
         """X⁻¹ (computed once; callers must not modify it)."""
         if self._inverse is None:
-            if self.singular:
-                raise self._singular_error("singular (exact zero pivot)")
+            self._require_nonsingular()
             routines, n = self._routines, self.matrix.shape[0]
             if n == 0:
                 inverse = np.zeros((0, 0), dtype=self.matrix.dtype)
