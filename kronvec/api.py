@@ -154,6 +154,11 @@ class _Recording:
             out = f(*call_args)
         finally:
             trace.active = False
+            # The recording keeps the nodes; the finished trace lets go of them.  Each
+            # node points at its trace, so trace ↔ nodes was a reference cycle: the
+            # whole graph (every intermediate array) waited for the cyclic garbage
+            # collector instead of being freed when the call returns.
+            self.nodes, trace.nodes = trace.nodes, None
         if isinstance(out, (tuple, list)):
             raise TypeError(
                 f"kronvec.{fname}: the function must return one array, got a {type(out).__name__}"
@@ -186,7 +191,7 @@ class _Recording:
             pending[output_node._index] = cotangent
             # Nodes are recorded in evaluation order: a node's consumers come after it,
             # so one sweep backwards completes each cotangent before it is used.
-            for node in reversed(self.trace.nodes[len(inputs): output_node._index + 1]):
+            for node in reversed(self.nodes[len(inputs): output_node._index + 1]):
                 ct = pending.pop(node._index, None)
                 if ct is None:
                     continue
@@ -280,7 +285,7 @@ class _Recording:
             return RowVector(vec(gradient), name=f"∇f({self.names[self.argnums[position]]})")
         jacobians = {input_node._index: Identity(n_in)}
         needed = self._ancestors_of_output()
-        for node in self.trace.nodes[input_node._index + 1: self.output_node._index + 1]:
+        for node in self.nodes[input_node._index + 1: self.output_node._index + 1]:
             if node._index not in needed:
                 continue
             total = None
@@ -305,7 +310,7 @@ class _Recording:
             return np.zeros(self.output_shape)
         flowing = {node._index: vec(t) for node, t in zip(self.inputs, tangents)}
         needed = self._ancestors_of_output()
-        for node in self.trace.nodes[: self.output_node._index + 1]:
+        for node in self.nodes[: self.output_node._index + 1]:
             if node._primitive is None or node._index not in needed:
                 continue
             total = None

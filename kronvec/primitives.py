@@ -40,7 +40,7 @@ from .rules.determinant import det_hessian
 from .rules.kronecker import kron_wrt_left, kron_wrt_right
 from .rules._factorization import factorize
 from . import trace as _trace_module
-from .trace import Primitive, Traced, bind, plain_value
+from .trace import Primitive, Traced, _record, bind, plain_value
 
 __all__ = ["SUPPORTED_FUNCTIONS", "FUNCTION_HANDLERS", "dispatch_ufunc", "unsupported_function", "getitem"]
 
@@ -596,17 +596,20 @@ det = _primitive(
 )
 
 
+_SLOGDET = "np.linalg.slogdet"
+
+
 def _logabsdet_impl(X):
-    return _checks.logabsdet(_square_matrix(X, "np.linalg.slogdet"), "np.linalg.slogdet")[1]
+    return factorize(_square_matrix(X, _SLOGDET), _SLOGDET).logabsdet()[1]
 
 
 logabsdet = _primitive(
     "linalg.slogdet",
     _logabsdet_impl,
     # d ln|X| = tr(X⁻¹ dX)  ⇒  X̄ = ḡ X⁻ᵀ   (Matrix Cookbook eq. (57))
-    {0: lambda g, ans, X: _scaled_copy(g, _inverse_for_derivative(X, "np.linalg.slogdet").T)},
+    {0: lambda g, ans, X: _scaled_copy(g, _inverse_for_derivative(X, _SLOGDET).T)},
     {0: lambda ans, X, names: RowVector(
-        vec(_inverse_for_derivative(np.asarray(X), "np.linalg.slogdet").T), name=f"inv({names[0]})ᵀ")},
+        vec(_inverse_for_derivative(np.asarray(X), _SLOGDET).T), name=f"inv({names[0]})ᵀ")},
     lambda a: f"ln|{a}|",
 )
 
@@ -831,11 +834,14 @@ class SlogdetResult(tuple):
 
 
 def _slogdet(X):
-    result = bind(logabsdet, X)
-    # The sign is a constant of the point, read off the factorization the impl
-    # just made of the same plain array (shared within the differentiation call).
-    sign = _checks.logabsdet(_square_matrix(plain_value(X), "np.linalg.slogdet"), "np.linalg.slogdet")[0]
-    return SlogdetResult((sign, result))
+    # One factorization of the plain matrix gives both fields: the sign, a
+    # constant of the point, and ln|det X|, recorded as the value of the
+    # logabsdet primitive (whose impl would look the same factorization up).
+    factorization = factorize(_square_matrix(plain_value(X), _SLOGDET), _SLOGDET)
+    sign, log_abs = factorization.logabsdet()
+    if type(X) is Traced and X._trace.active and type(X._value) is np.ndarray:  # traced once, live
+        return SlogdetResult((sign, _record(X._trace, logabsdet, (X._value,), {}, ((0, X),), log_abs)))
+    return SlogdetResult((sign, bind(logabsdet, X)))
 
 
 def _transpose_function(x, axes=None):

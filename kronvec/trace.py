@@ -73,31 +73,31 @@ class Primitive:
 def bind(primitive, *args, **kwargs):
     """Apply `primitive`, recording it on the innermost trace among `args`."""
     # This runs once per NumPy operation in a differentiated function: the
-    # common case (one traced argument of an active trace, holding a plain
-    # value, possibly next to a constant) is recorded without the general loops.
-    if 0 < len(args) <= 2:
-        first = args[0]
-        second = args[1] if len(args) == 2 else None
+    # common case (one or two arguments, the traced ones of a single active
+    # trace and holding plain values) is recorded here without the general
+    # loops or another call.
+    trace = None
+    if len(args) == 2:
+        first, second = args
         if type(first) is Traced:
-            trace = first._trace
             if type(second) is not Traced:
-                if trace.active and type(first._value) is not Traced:
-                    return _record(trace, primitive, [first._value, *args[1:]], kwargs, [(0, first)])
-            elif (trace is second._trace and trace.active and type(first._value) is not Traced
-                    and type(second._value) is not Traced):
-                return _record(trace, primitive, [first._value, second._value], kwargs,
-                               [(0, first), (1, second)])
+                trace, values, parents = first._trace, (first._value, second), ((0, first),)
+            elif first._trace is second._trace and type(second._value) is not Traced:
+                trace, values, parents = first._trace, (first._value, second._value), ((0, first), (1, second))
         elif type(second) is Traced:
-            trace = second._trace
-            if trace.active and type(second._value) is not Traced:
-                return _record(trace, primitive, [first, second._value], kwargs, [(1, second)])
-    return _bind_general(primitive, args, kwargs)
+            trace, values, parents = second._trace, (first, second._value), ((1, second),)
+    elif len(args) == 1:
+        first = args[0]
+        if type(first) is Traced:
+            trace, values, parents = first._trace, (first._value,), ((0, first),)
+    if trace is None or not trace.active or type(values[parents[0][0]]) is Traced:
+        return _bind_general(primitive, args, kwargs)
+    value = primitive.impl(*values, **kwargs) if kwargs else primitive.impl(*values)
+    return _record(trace, primitive, values, kwargs, parents, value)
 
 
-def _record(trace, primitive, values, kwargs, parents, value=None):
-    """Append the node ``primitive(*values, **kwargs)`` to `trace`; `value` if it is known."""
-    if value is None:
-        value = primitive.impl(*values, **kwargs)
+def _record(trace, primitive, values, kwargs, parents, value):
+    """Append the node ``value = primitive(*values, **kwargs)`` to `trace`."""
     nodes = trace.nodes
     traced = Traced(value, trace, primitive, values, kwargs, parents, len(nodes))
     nodes.append(traced)
@@ -126,10 +126,9 @@ def _bind_general(primitive, args, kwargs):
                     nested = True
             else:
                 nested = True
-    if not nested:
-        return _record(top, primitive, values, kwargs, parents)
-    # A lower trace is involved: the value is itself recorded there first.
-    return _record(top, primitive, values, kwargs, parents, value=bind(primitive, *values, **kwargs))
+    # A lower trace involved: the value is itself recorded there first.
+    value = bind(primitive, *values, **kwargs) if nested else primitive.impl(*values, **kwargs)
+    return _record(top, primitive, tuple(values), kwargs, tuple(parents), value)
 
 
 # --------------------------------------------------------------------------

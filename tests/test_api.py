@@ -741,25 +741,23 @@ def test_comparisons_return_plain_booleans_and_piecewise_code_runs():
 
 # ================================================================ DAG reuse
 class _CountingTraces:
-    """Counts the nodes every Trace records and the VJP calls of reverse mode."""
+    """Counts the nodes every recording holds and the VJP calls of reverse mode."""
 
     def __init__(self, monkeypatch):
         import kronvec.api as api
         import kronvec.primitives as primitives
 
-        self.traces = []
+        self.recordings = []
         self.vjp_calls = 0
         counter = self
-        original = api.Trace
+        original = api._Recording
 
-        class CountingTrace(original):
-            __slots__ = ()
+        class CountingRecording(original):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                counter.recordings.append(self)
 
-            def __init__(self):
-                super().__init__()
-                counter.traces.append(self)
-
-        monkeypatch.setattr(api, "Trace", CountingTrace)
+        monkeypatch.setattr(api, "_Recording", CountingRecording)
         for primitive in primitives._REGISTRY.values():
             for position, rule in list(primitive.vjps.items()):
                 monkeypatch.setitem(primitive.vjps, position, self._counted(rule))
@@ -773,7 +771,7 @@ class _CountingTraces:
 
     @property
     def nodes(self):
-        return sum(len(t.nodes) for t in self.traces)
+        return sum(len(r.nodes) for r in self.recordings)
 
 
 DEPTH = 30
