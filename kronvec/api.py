@@ -29,7 +29,7 @@ from . import algebra
 from ._config import config
 from ._vec import unvec, vec
 from .operators import Identity, RowVector, Zero
-from .rules._factorization import all_finite, call_scope
+from .rules._factorization import all_finite, call_scope, close_scope, open_scope
 from .trace import Trace, Traced, plain_value
 
 __all__ = ["jacobian", "grad", "value_and_grad", "jvp", "vjp", "hessian", "hvp"]
@@ -167,7 +167,8 @@ class _Recording:
             self.output_node, self.output = out, out._value
         else:
             self.output_node, self.output = None, out if isinstance(out, Traced) else np.asarray(out, dtype=float)
-        self.output_shape = plain_value(self.output).shape
+        shape = getattr(self.output, "shape", None)  # ndarray, NumPy scalar and Traced have one
+        self.output_shape = shape if shape is not None else np.shape(plain_value(self.output))
 
     @functools.cached_property
     def names(self):
@@ -185,22 +186,30 @@ class _Recording:
     def backward(self, cotangent):
         """Cotangents of the inputs for a cotangent of the output (reverse mode)."""
         inputs = self.inputs
-        pending = {}  # node index → its cotangent so far
         output_node = self.output_node
-        if output_node is not None:
-            pending[output_node._index] = cotangent
-            # Nodes are recorded in evaluation order: a node's consumers come after it,
-            # so one sweep backwards completes each cotangent before it is used.
-            for node in reversed(self.nodes[len(inputs): output_node._index + 1]):
-                ct = pending.pop(node._index, None)
-                if ct is None:
-                    continue
-                vjps, value, args, kwargs = node._primitive.vjps, node._value, node._args, node._kwargs
-                for position, parent in node._parents:
+        if output_node is None:
+            return tuple([self._shaped_like_input(None, node) for node in inputs])
+        # cotangents[i]: node i's cotangent so far.  Nodes are recorded in evaluation
+        # order, so a node's consumers come after it: one sweep backwards completes
+        # each cotangent before it is pulled back.
+        cotangents = [None] * (output_node._index + 1)
+        cotangents[-1] = cotangent
+        for node in reversed(self.nodes[len(inputs): output_node._index + 1]):
+            index = node._index
+            ct = cotangents[index]
+            if ct is None:
+                continue
+            cotangents[index] = None  # freed once pulled back
+            vjps, value, args, kwargs = node._primitive.vjps, node._value, node._args, node._kwargs
+            for position, parent in node._parents:
+                if kwargs:
                     contribution = vjps[position](ct, value, *args, **kwargs)
-                    previous = pending.get(parent._index)
-                    pending[parent._index] = contribution if previous is None else previous + contribution
-        return tuple([self._shaped_like_input(pending.get(node._index), node) for node in inputs])
+                else:
+                    contribution = vjps[position](ct, value, *args)
+                parent_index = parent._index
+                previous = cotangents[parent_index]
+                cotangents[parent_index] = contribution if previous is None else previous + contribution
+        return tuple([self._shaped_like_input(cotangents[node._index], node) for node in inputs])
 
     @staticmethod
     def _shaped_like_input(ct, node):
@@ -399,11 +408,17 @@ def _gradient_transform(f, argnums, fname, with_value):
         if normalized is None:
             normalized = argnums_by_count[len(args)] = _normalize_argnums(argnums, len(args), fname)
         single, numbers_ = normalized
-        with _CALL_SCOPE:
+        open_scope()
+        try:
             recording = _Recording(f, args, numbers_, fname)
-            if recording.output_shape != ():  # () needs no check
+            shape = recording.output_shape
+            if shape == ():  # the common case: a 0-d output and a Python 1.0 cotangent
+                gradients = recording.backward(1.0)
+            else:
                 _check_scalar_output(recording, fname)
-            gradients = recording.backward(_unit_cotangent(recording))
+                gradients = recording.backward(np.ones(shape))
+        finally:
+            close_scope()
         gradients = gradients[0] if single else gradients
         return (_scalar_value(recording.output), gradients) if with_value else gradients
 

@@ -32,7 +32,7 @@ from scipy.linalg import lapack
 
 from .._config import IllConditionedWarning, config
 
-__all__ = ["Factorization", "factorize", "call_scope", "all_finite"]
+__all__ = ["Factorization", "factorize", "call_scope", "open_scope", "close_scope", "all_finite"]
 
 # Below this order the exact symmetry test costs more than Cholesky saves
 # (n³/3 flops against LU's 2n³/3, and potri's 2n³/3 against getri's 4n³/3).
@@ -239,12 +239,23 @@ class call_scope:
     __slots__ = ()
 
     def __enter__(self):
-        _scopes.append({})
+        open_scope()
         return self
 
     def __exit__(self, *exc):
-        _scopes.pop()
+        close_scope()
         return False
+
+
+def open_scope():
+    """Begin a scope by hand: the gradient's hot path pairs this with
+    :func:`close_scope` in ``try``/``finally``, which spares it the context
+    manager's two calls from C back into Python (~0.3 µs of a ~30 µs call)."""
+    _scopes.append({})
+
+
+def close_scope():
+    _scopes.pop()
 
 
 def factorize(X, operation):
