@@ -30,7 +30,7 @@ from ._config import config
 from ._vec import unvec, vec
 from .operators import Identity, RowVector, Zero
 from .rules._factorization import all_finite, call_scope, close_scope, open_scope
-from .trace import Trace, Traced, plain_value
+from .trace import Trace, Traced, _record, plain_value
 
 __all__ = ["jacobian", "grad", "value_and_grad", "jvp", "vjp", "hessian", "hvp"]
 
@@ -146,9 +146,7 @@ class _Recording:
                 if k not in argnums and isinstance(arg, np.ndarray):
                     _check_constant(arg, k, f, fname)
         for k in argnums:
-            node = Traced(_as_differentiable(args[k], k, f, fname), trace, None, (), {}, (), len(trace.nodes))
-            trace.nodes.append(node)
-            call_args[k] = node
+            call_args[k] = _record(trace, None, (), {}, (), _as_differentiable(args[k], k, f, fname))
         self.inputs = list(trace.nodes)  # the inputs are the first nodes
         try:
             out = f(*call_args)
@@ -242,7 +240,7 @@ class _Recording:
     def _label(self, node_or_value):
         if isinstance(node_or_value, Traced) and node_or_value._trace is self.trace:
             node = node_or_value
-            if node._label is None:
+            if getattr(node, "_label", None) is None:
                 labels = [self._label(a) for a in node._args]
                 for position, parent in node._parents:
                     labels[position] = self._label(parent)
