@@ -200,10 +200,12 @@ class _Recording:
             cotangents[index] = None  # freed once pulled back
             vjps, value, args, kwargs = node._primitive.vjps, node._value, node._args, node._kwargs
             for position, parent in node._parents:
-                if kwargs:
+                if kwargs or len(args) > 2:
                     contribution = vjps[position](ct, value, *args, **kwargs)
+                elif len(args) == 2:  # (spelled out: a call with *args re-enters the interpreter from C)
+                    contribution = vjps[position](ct, value, args[0], args[1])
                 else:
-                    contribution = vjps[position](ct, value, *args)
+                    contribution = vjps[position](ct, value, args[0])
                 parent_index = parent._index
                 previous = cotangents[parent_index]
                 cotangents[parent_index] = contribution if previous is None else previous + contribution

@@ -514,7 +514,8 @@ sum_ = _primitive(
 
 # ------------------------------------------------------------ linear algebra
 def _square_matrix(X, operation):
-    X = np.asarray(X)
+    if type(X) is not np.ndarray:
+        X = np.asarray(X)
     shape = X.shape
     if len(shape) != 2:
         raise ValueError(f"{operation}: X must be a 2-D matrix, got shape {shape}")
