@@ -26,6 +26,7 @@ O(h²·|f''''|) (~1e-8) + O(eps·|f|/h²) (~2e-8·|f|); we allow 1e-5 relative.
 from __future__ import annotations
 
 import dataclasses
+import gc
 
 import numpy as np
 import pytest
@@ -1219,3 +1220,36 @@ def test_hvp_matches_hessian_for_a_two_argument_function():
         kronvec.hvp(f, argnums=(0, 1))
     with pytest.raises(TypeError):
         kronvec.hvp(f)(X3)
+
+
+_GAUSSIAN = np.array([[3.0, 1.0, 0.0], [1.0, 4.0, 1.0], [0.0, 1.0, 5.0]])
+_CROSS = np.eye(3) + 0.1
+
+
+def _gaussian(S):
+    return np.linalg.slogdet(S)[1] + np.trace(np.linalg.inv(S) @ _CROSS)
+
+
+@pytest.mark.parametrize("name, call", [
+    ("grad", lambda: kronvec.grad(_gaussian)(_GAUSSIAN)),
+    ("value_and_grad", lambda: kronvec.value_and_grad(_gaussian)(_GAUSSIAN)),
+    ("jacobian", lambda: kronvec.jacobian(lambda X: np.linalg.inv(X) @ _CROSS)(_GAUSSIAN).T.toarray()),
+    ("jvp", lambda: kronvec.jvp(_gaussian, (_GAUSSIAN,), (_CROSS,))),
+    ("vjp", lambda: kronvec.vjp(lambda X: X @ X, _GAUSSIAN)[1](_CROSS)),
+    ("hessian", lambda: kronvec.hessian(_gaussian)(_GAUSSIAN)),
+    ("hvp", lambda: kronvec.hvp(_gaussian)(_GAUSSIAN, _CROSS)),
+])
+def test_a_call_leaves_no_reference_cycles(name, call):
+    # The recorded graph holds every intermediate array: it must be freed when
+    # the call returns, by reference counting, not wait for the cyclic garbage
+    # collector (a trace that kept its nodes, or two operators caching each
+    # other as transposes, made such cycles).
+    call()  # first-call caches (scaled identities, argnums) are not garbage
+    gc.collect()
+    gc.disable()
+    try:
+        call()
+        unreachable = gc.collect()
+    finally:
+        gc.enable()
+    assert unreachable == 0, f"kronvec.{name} left {unreachable} objects in reference cycles"

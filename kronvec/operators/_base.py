@@ -8,6 +8,8 @@ then call the private ``_matmat`` of the subclass, which does the math on a
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
@@ -163,10 +165,19 @@ class StructuredOperator(LinearOperator):
     def T(self):
         """The transpose, still structured."""
         cached = self.__dict__.get("_cached_transpose")
+        if type(cached) is weakref.ref:  # a transpose's link back to its original
+            cached = cached()
         if cached is None:
             cached = self._transpose()
-            self.__dict__["_cached_transpose"] = cached
+            # (weakly when symmetric: a strong self-reference is a cycle too)
+            self.__dict__["_cached_transpose"] = weakref.ref(cached) if cached is self else cached
         return cached
+
+    def _remember_as_transpose_of(self, original):
+        """Make ``self.T`` return `original` without recomputing it.  The link is
+        weak: a strong one would make the pair a reference cycle, and the two
+        matrices (32 MB each at n = 2000) would wait for the garbage collector."""
+        self.__dict__["_cached_transpose"] = weakref.ref(original)
 
     def transpose(self):
         return self.T

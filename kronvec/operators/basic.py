@@ -170,7 +170,7 @@ class Dense(StructuredOperator):
 
     def _transpose(self):
         transposed = Dense(self.M.T, name=_transposed_name(self.name))
-        transposed.__dict__["_cached_transpose"] = self
+        transposed._remember_as_transpose_of(self)
         return transposed
 
     def inv(self):
@@ -228,7 +228,7 @@ class Sparse(StructuredOperator):
 
     def _transpose(self):
         transposed = Sparse(self.S.T, name=_transposed_name(self.name))
-        transposed.__dict__["_cached_transpose"] = self
+        transposed._remember_as_transpose_of(self)
         return transposed
 
     @property
