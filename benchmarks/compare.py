@@ -584,13 +584,14 @@ def peak_memory_of(call):
     return max(0, peak - before) * 1024, result
 
 
-def _sample(call, quick, first_call_seconds):
-    """Median-ready samples: per-call seconds, each sample looping enough calls."""
+def _sample(call, quick, call_seconds):
+    """Median-ready samples: per-call seconds, each sample looping enough calls
+    (`call_seconds`: one warm call's time)."""
     minimum_sample = 0.005 if quick else 0.02
     total_budget = 1.5 if quick else 5.0
     max_samples = 5 if quick else 15
-    number = 1 if first_call_seconds >= minimum_sample else max(1, int(minimum_sample / max(first_call_seconds, 1e-7)))
-    if first_call_seconds > 2.0:  # slow calls: a few samples are enough and all we can afford
+    number = 1 if call_seconds >= minimum_sample else max(1, int(minimum_sample / max(call_seconds, 1e-7)))
+    if call_seconds > 2.0:  # slow calls: a few samples are enough and all we can afford
         max_samples = 2 if quick else 3
     samples, spent = [], 0.0
     while len(samples) < max_samples and (len(samples) < 3 or spent < total_budget):
@@ -649,10 +650,14 @@ def _measure_one(case_name, n, index, make, quick):
                "samples": 1, "error": error, "over_budget": True})
         _emit({"stopped": f"n={n}: first call took {format_seconds(first_call)}"})
         return None
+    started = time.perf_counter()
     peak, result = peak_memory_of(bench.call)
+    # The loop is sized from this second, warm call: the first one carries one-time
+    # costs (imports, compilation, cold caches) and sized µs-scale calls to 1 per sample.
+    warm_call = time.perf_counter() - started
     extra = bench.summary(result) if bench.summary is not None else {}
     del result
-    samples = _sample(bench.call, quick, first_call)
+    samples = _sample(bench.call, quick, warm_call)
     median, q1, q3 = summarize(samples)
     over = median > BUDGET_SECONDS or (peak is not None and peak > BUDGET_BYTES)
     _emit({"n": n, "median": median, "q1": q1, "q3": q3, "peak_bytes": peak, "first_call": first_call,
