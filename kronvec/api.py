@@ -226,8 +226,10 @@ class _Recording:
             if isinstance(ct, Traced):
                 return ct if ct.shape == plain.shape else np.reshape(ct, plain.shape)
             ct = np.asarray(ct, dtype=plain.dtype).reshape(plain.shape)
-        # Shared read-only cotangents (e.g. the c·I of a trace) must not reach the user.
-        return ct if ct.flags.writeable else ct.copy()
+        # A gradient never aliases anything: shared read-only cotangents (the c·I of a
+        # trace) and views (Bᵀ of a constant B, X⁻ᵀ of a shared inverse) are copied.
+        flags = ct.flags
+        return ct if flags.writeable and flags.owndata else ct.copy()
 
     # ------------------------------------------------------------ forward
     def _require_plain(self, fname):

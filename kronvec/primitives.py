@@ -315,10 +315,14 @@ def _matmul_2d(a, b):
     return a @ b
 
 
-def _scaled_copy(c, A):
-    """c·A as a new array; c = 1.0 (a unit cotangent) costs a copy, not a ufunc call."""
+def _scaled(c, A):
+    """c·A; for c = 1.0 (a unit cotangent) A itself, often a view such as Bᵀ.
+
+    Cotangents may be views: the reverse sweep never writes into one, and
+    copies whatever could alias before it reaches the user.
+    """
     if type(c) is float and c == 1.0 and type(A) is np.ndarray:
-        return A.copy()
+        return A
     return c * A
 
 
@@ -335,7 +339,7 @@ def _matmul_vjp_left(g, ans, a, b):
     a_shape, b_shape = _shape(a), _shape(b)
     if len(a_shape) == 2 and len(b_shape) == 2:  # Ā = Ḡ Bᵀ
         scale = _identity_scale(g)
-        return _matmul_2d(g, b.T) if scale is None else _scaled_copy(scale, b.T)  # (c·I) Bᵀ
+        return _matmul_2d(g, b.T) if scale is None else _scaled(scale, b.T)  # (c·I) Bᵀ
     a2, b2 = _as_2d_shape(a_shape, "row"), _as_2d_shape(b_shape, "column")
     g2 = np.reshape(g, (a2[0], b2[1]))
     b_2d = np.reshape(b, b2) if len(b_shape) != 2 else b
@@ -346,7 +350,7 @@ def _matmul_vjp_right(g, ans, a, b):
     a_shape, b_shape = _shape(a), _shape(b)
     if len(a_shape) == 2 and len(b_shape) == 2:  # B̄ = Aᵀ Ḡ
         scale = _identity_scale(g)
-        return _matmul_2d(a.T, g) if scale is None else _scaled_copy(scale, a.T)  # Aᵀ (c·I)
+        return _matmul_2d(a.T, g) if scale is None else _scaled(scale, a.T)  # Aᵀ (c·I)
     a2, b2 = _as_2d_shape(a_shape, "row"), _as_2d_shape(b_shape, "column")
     g2 = np.reshape(g, (a2[0], b2[1]))
     a_2d = np.reshape(a, a2) if len(a_shape) != 2 else a
@@ -617,7 +621,7 @@ logabsdet = _primitive(
     "linalg.slogdet",
     _logabsdet_impl,
     # d ln|X| = tr(X⁻¹ dX)  ⇒  X̄ = ḡ X⁻ᵀ   (Matrix Cookbook eq. (57))
-    {0: lambda g, ans, X: _scaled_copy(g, _inverse_for_derivative(X, _SLOGDET).T)},
+    {0: lambda g, ans, X: _scaled(g, _inverse_for_derivative(X, _SLOGDET).T)},
     {0: lambda ans, X, names: RowVector(
         vec(_inverse_for_derivative(np.asarray(X), _SLOGDET).T), name=f"inv({names[0]})ᵀ")},
     lambda a: f"ln|{a}|",

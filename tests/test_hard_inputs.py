@@ -896,17 +896,35 @@ def test_rules_and_their_operators_never_modify_their_inputs(name, layout):
     assert checksum(args) == before, f"rules.{name} modified an input ({layout} layout)"
 
 
-@pytest.mark.parametrize("entry", [
-    "grad trace",
-    "vjp identity"])
-def test_returned_gradients_are_fresh_writeable_arrays(entry):
+def _fresh_gradient_cases():
     X, C = np.eye(2) * 2.0, np.array([[1.0, 2.0], [3.0, 4.0]])
-    if entry == "grad trace":
-        G = kronvec.grad(np.trace)(X)
-    else:
-        G = kronvec.vjp(lambda Y: Y + 0.0, X)[1](C)[0]
-    assert G.flags.writeable
-    assert not np.shares_memory(G, C) and not np.shares_memory(G, X)
+
+    def vjp_of_inv():
+        out, pullback = kronvec.vjp(np.linalg.inv, X)
+        return pullback(C)[0], [X, C, out]
+
+    def logdet_and_inverse():
+        _, G = kronvec.value_and_grad(lambda Y: np.linalg.slogdet(Y)[1] + np.trace(np.linalg.inv(Y) @ C))(X)
+        return G, [X, C]
+
+    # Reverse mode passes views along (Cᵀ, X⁻ᵀ of the shared inverse): the
+    # gradient that comes out must still be a fresh array of its own.
+    return {
+        "grad trace": lambda: (kronvec.grad(np.trace)(X), [X, C]),
+        "vjp identity": lambda: (kronvec.vjp(lambda Y: Y + 0.0, X)[1](C)[0], [X, C]),
+        "grad tr(XC) = Cᵀ": lambda: (kronvec.grad(lambda Y: np.trace(Y @ C))(X), [X, C]),
+        "grad tr(CX) = Cᵀ": lambda: (kronvec.grad(lambda Y: np.trace(C @ Y))(X), [X, C]),
+        "grad ln|X| = X⁻ᵀ": lambda: (kronvec.grad(lambda Y: np.linalg.slogdet(Y)[1])(X), [X, C]),
+        "vjp inv": vjp_of_inv,
+        "value_and_grad ln|X| + tr(X⁻¹C)": logdet_and_inverse,
+    }
+
+
+@pytest.mark.parametrize("entry", sorted(_fresh_gradient_cases()))
+def test_returned_gradients_are_fresh_writeable_arrays(entry):
+    G, others = _fresh_gradient_cases()[entry]()
+    assert G.flags.writeable and G.flags.owndata
+    assert not any(np.shares_memory(G, other) for other in others)
 
 
 # ============================================================================
