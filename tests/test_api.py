@@ -1234,6 +1234,8 @@ def _gaussian(S):
     ("grad", lambda: kronvec.grad(_gaussian)(_GAUSSIAN)),
     ("value_and_grad", lambda: kronvec.value_and_grad(_gaussian)(_GAUSSIAN)),
     ("jacobian", lambda: kronvec.jacobian(lambda X: np.linalg.inv(X) @ _CROSS)(_GAUSSIAN).T.toarray()),
+    ("jacobian of a composite, transposed",
+     lambda: kronvec.jacobian(lambda X: X @ X @ X)(_GAUSSIAN).T.matvec(np.ones(9))),
     ("jvp", lambda: kronvec.jvp(_gaussian, (_GAUSSIAN,), (_CROSS,))),
     ("vjp", lambda: kronvec.vjp(lambda X: X @ X, _GAUSSIAN)[1](_CROSS)),
     ("hessian", lambda: kronvec.hessian(_gaussian)(_GAUSSIAN)),

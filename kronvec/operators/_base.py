@@ -169,8 +169,10 @@ class StructuredOperator(LinearOperator):
             cached = cached()
         if cached is None:
             cached = self._transpose()
-            # (weakly when symmetric: a strong self-reference is a cycle too)
-            self.__dict__["_cached_transpose"] = weakref.ref(cached) if cached is self else cached
+            # Remembered weakly when the transpose is self (symmetric) or wraps self
+            # (the adjoint of a composite): a strong link would close a reference cycle.
+            wraps_self = cached is self or getattr(cached, "transposed_original", None) is self
+            self.__dict__["_cached_transpose"] = weakref.ref(cached) if wraps_self else cached
         return cached
 
     def _remember_as_transpose_of(self, original):

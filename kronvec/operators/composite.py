@@ -134,6 +134,11 @@ class _CompositeAdjoint(StructuredOperator):
         self.carries_data = operator.carries_data
         super().__init__(operator.shape[::-1], operator.dtype)
 
+    @property
+    def transposed_original(self):
+        """The operator this is the transpose of (it caches this one weakly)."""
+        return self.operator
+
     def _matmat(self, X):
         return _adjoint_sweep(self.operator, X)
 
