@@ -154,6 +154,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import kronvec  # noqa: E402
+from compare import format_seconds  # noqa: E402  (the sibling script; stdlib-only at import)
 
 SEED = 3  # issue 3
 TOLERANCE = 1e-8  # relative error above which a row is aborted
@@ -330,15 +331,6 @@ def run_table(n, builders, reference, rounds, warm_calls):
     return rows
 
 
-def fmt(seconds):
-    """Seconds in µs, ms or s with 3-4 significant digits."""
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.1f} µs"
-    if seconds < 1.0:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.2f} s"
-
-
 ROW = "{n:>5}  {name:30s} {first:>11s} {batch:>6s} {median:>11s} {best:>11s} {ratio:>10s} {error:>9s}"
 
 
@@ -350,8 +342,8 @@ def print_rows(n, rows, baseline):
             print(f"{n:>5}  {name:30s} {row}")
             continue
         ratio = f"{row.median / base.median:.2f}x" if isinstance(base, Contender) else "-"
-        print(ROW.format(n=n, name=name, first=fmt(row.first), batch=str(row.batch),
-                         median=fmt(row.median), best=fmt(row.best), ratio=ratio,
+        print(ROW.format(n=n, name=name, first=format_seconds(row.first), batch=str(row.batch),
+                         median=format_seconds(row.median), best=format_seconds(row.best), ratio=ratio,
                          error=f"{row.error:.1e}"))
 
 
@@ -384,10 +376,10 @@ def compare(label, rows, other, factor, strict=False, ours=KRONVEC):
     met = mine.median < bound if strict else mine.median <= bound
     short = other.split(".")[0].split("(")[0]  # "jax.jit(...)" -> "jax"
     if factor == 1:
-        against = f"{short} {fmt(theirs.median)}"
+        against = f"{short} {format_seconds(theirs.median)}"
     else:
-        against = f"bound {fmt(bound)} = {factor:g} x {short} {fmt(theirs.median)}"
-    return Target(label, met, f"kronvec {fmt(mine.median)} vs {against}; "
+        against = f"bound {format_seconds(bound)} = {factor:g} x {short} {format_seconds(theirs.median)}"
+    return Target(label, met, f"kronvec {format_seconds(mine.median)} vs {against}; "
                               f"{short}/kronvec = {theirs.median / mine.median:.2f}x")
 
 

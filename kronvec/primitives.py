@@ -40,7 +40,7 @@ from .rules.determinant import det_hessian
 from .rules.kronecker import kron_wrt_left, kron_wrt_right
 from .rules._factorization import factorize
 from . import trace as _trace_module
-from .trace import Primitive, Traced, _record, bind, plain_value
+from .trace import Primitive, Traced, bind, plain_value
 
 __all__ = ["SUPPORTED_FUNCTIONS", "FUNCTION_HANDLERS", "dispatch_ufunc", "unsupported_function", "getitem"]
 
@@ -550,8 +550,6 @@ def _inverse_for_derivative(X, operation="np.linalg.inv"):
 
     `operation` names what the user called, for the error at a singular X.
     """
-    if type(X) is np.ndarray:  # validated by the forward pass, which factored this very array
-        return factorize(X, operation).inverse()
     if isinstance(X, Traced):
         recorded = _recorded_inverse(X) if X._trace.active else None
         return recorded if recorded is not None else np.linalg.inv(X)
@@ -849,12 +847,9 @@ class SlogdetResult(tuple):
 
 def _slogdet(X):
     # One factorization of the plain matrix gives both fields: the sign, a
-    # constant of the point, and ln|det X|, recorded as the value of the
-    # logabsdet primitive (whose impl would look the same factorization up).
-    factorization = factorize(_square_matrix(plain_value(X), _SLOGDET), _SLOGDET)
-    sign, log_abs = factorization.logabsdet()
-    if type(X) is Traced and X._trace.active and type(X._value) is np.ndarray:  # traced once, live
-        return SlogdetResult((sign, _record(X._trace, logabsdet, (X._value,), {}, ((0, X),), log_abs)))
+    # constant of the point, and ln|det X|, the recorded value (the impl finds
+    # the same factorization in the call's scope).
+    sign = factorize(_square_matrix(plain_value(X), _SLOGDET), _SLOGDET).logabsdet()[0]
     return SlogdetResult((sign, bind(logabsdet, X)))
 
 
