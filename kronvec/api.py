@@ -29,7 +29,7 @@ from . import algebra
 from ._config import config
 from ._vec import unvec, vec
 from .operators import Identity, RowVector, Zero
-from .rules._factorization import all_finite, call_scope, close_scope, open_scope
+from ._linalg.factorization import all_finite, call_scope, close_scope, open_scope
 from .trace import Trace, Traced, _record, plain_value
 
 __all__ = ["jacobian", "grad", "value_and_grad", "jvp", "vjp", "hessian", "hvp"]

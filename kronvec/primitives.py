@@ -34,11 +34,11 @@ from .operators import (
     RowVector,
     Selection,
 )
-from .rules import _checks
+from ._linalg import checks as _checks
 from .rules.determinant import adjugate as _adjugate_values
 from .rules.determinant import det_hessian
 from .rules.kronecker import kron_wrt_left, kron_wrt_right
-from .rules._factorization import factorize
+from ._linalg.factorization import factorize
 from . import trace as _trace_module
 from .trace import Primitive, Traced, bind, plain_value
 

@@ -1,5 +1,5 @@
 """The shared LU / Cholesky factorization behind inv, slogdet and solve
-(kronvec/rules/_factorization.py), against NumPy's own linear algebra."""
+(kronvec/_linalg/factorization.py), against NumPy's own linear algebra."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from kronvec import config
 from kronvec._config import IllConditionedWarning
-from kronvec.rules._factorization import Factorization, all_finite, call_scope, factorize
+from kronvec._linalg.factorization import Factorization, all_finite, call_scope, factorize
 
 # Orders on both sides of the two cut-offs: Python/NumPy reductions (16/17)
 # and LU/Cholesky for symmetric positive definite matrices (63/64).

@@ -53,7 +53,7 @@ from kronvec import config, rules
 from kronvec._config import IllConditionedWarning
 from kronvec._vec import unvec, vec
 from kronvec.rules import REGISTRY
-from kronvec.rules._factorization import Factorization
+from kronvec._linalg.factorization import Factorization
 
 from _helpers import (
     assert_unchanged,

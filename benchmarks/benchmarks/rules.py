@@ -145,7 +145,7 @@ class RuleAccuracy:
 
 class Factorizations:
     """The one LU/Cholesky factorization inv, slogdet and solve share
-    (``kronvec/rules/_factorization.py``), against NumPy doing each on its own.
+    (``kronvec/_linalg/factorization.py``), against NumPy doing each on its own.
 
     ``kind`` is "general" (LU: getrf, getri) or "spd" (Cholesky from n = 64:
     potrf, potri).  ``time_inverse_and_logdet`` is what ln|X| + tr(X⁻¹C) needs
@@ -156,7 +156,7 @@ class Factorizations:
     param_names = ["kind", "n"]
 
     def setup(self, kind, n):
-        from kronvec.rules._factorization import Factorization
+        from kronvec._linalg.factorization import Factorization
 
         A = rng("factorizations", kind, n).standard_normal((n, n))
         self.X = A @ A.T + n * np.eye(n) if kind == "spd" else A + n**0.5 * np.eye(n)

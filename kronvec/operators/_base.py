@@ -195,11 +195,11 @@ class StructuredOperator(LinearOperator):
     def dot(self, x):
         """``A @ x``: an operator for an operator, an array for an array."""
         if isinstance(x, LinearOperator):
-            from .. import algebra
+            from . import algebra
 
             return algebra.multiply(self, as_operator(x))
         if np.isscalar(x):
-            from .. import algebra
+            from . import algebra
 
             return algebra.scale(self, x)
         x = np.asarray(x)
@@ -218,7 +218,7 @@ class StructuredOperator(LinearOperator):
         if np.isscalar(other):
             raise ValueError("scalar operands are not allowed with @, use * instead")
         if isinstance(other, LinearOperator):
-            from .. import algebra
+            from . import algebra
 
             return algebra.multiply(as_operator(other), self)
         other = np.asarray(other)
@@ -229,14 +229,14 @@ class StructuredOperator(LinearOperator):
 
     def __mul__(self, other):
         if np.isscalar(other):
-            from .. import algebra
+            from . import algebra
 
             return algebra.scale(self, other)
         return self.dot(other)
 
     def __rmul__(self, other):
         if np.isscalar(other):
-            from .. import algebra
+            from . import algebra
 
             return algebra.scale(self, other)
         return NotImplemented
@@ -244,12 +244,12 @@ class StructuredOperator(LinearOperator):
     def __truediv__(self, other):
         if not np.isscalar(other):
             return NotImplemented
-        from .. import algebra
+        from . import algebra
 
         return algebra.scale(self, 1.0 / other)
 
     def __neg__(self):
-        from .. import algebra
+        from . import algebra
 
         return algebra.scale(self, -1.0)
 
@@ -259,21 +259,21 @@ class StructuredOperator(LinearOperator):
     def __add__(self, other):
         if not isinstance(other, LinearOperator):
             return NotImplemented
-        from .. import algebra
+        from . import algebra
 
         return algebra.add(self, as_operator(other))
 
     def __radd__(self, other):
         if not isinstance(other, LinearOperator):
             return NotImplemented
-        from .. import algebra
+        from . import algebra
 
         return algebra.add(as_operator(other), self)
 
     def __sub__(self, other):
         if not isinstance(other, LinearOperator):
             return NotImplemented
-        from .. import algebra
+        from . import algebra
 
         return algebra.add(self, algebra.scale(as_operator(other), -1.0))
 

@@ -174,12 +174,12 @@ class Dense(StructuredOperator):
         return transposed
 
     def inv(self):
-        from ..rules._checks import checked_inverse
+        from .._linalg.checks import checked_inverse
 
         return Dense(checked_inverse(self.M, "Dense.inv"), name=f"inv({self.name})")
 
     def solve(self, b):
-        from ..rules._checks import checked_solve
+        from .._linalg.checks import checked_solve
 
         return checked_solve(self.M, np.asarray(b), "Dense.solve")
 

@@ -271,7 +271,7 @@ class Product(StructuredOperator):
         return Product([f.T for f in reversed(self.factors)])
 
     def inv(self):
-        from .. import algebra
+        from . import algebra
 
         result = self.factors[-1].inv()
         for factor in reversed(self.factors[:-1]):

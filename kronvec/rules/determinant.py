@@ -8,7 +8,7 @@ from .._vec import vec
 from .. import algebra
 from ..operators import Commutation, Dense, Diag, Kron, RowVector, Selection, Zero
 from . import _samples
-from ._checks import as_matrix, checked_inverse, logabsdet, require_square
+from .._linalg.checks import as_matrix, checked_inverse, logabsdet, require_square
 from ._registry import rule
 
 __all__ = ["adjugate", "det", "det_hessian", "logdet"]

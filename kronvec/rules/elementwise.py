@@ -11,7 +11,7 @@ import numpy as np
 from .._vec import vec
 from ..operators import Diag
 from . import _samples
-from ._checks import as_matrix
+from .._linalg.checks import as_matrix
 from ._registry import rule
 
 __all__ = [

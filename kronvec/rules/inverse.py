@@ -7,8 +7,8 @@ import numpy as np
 from ..differential import linear_map
 from ..operators import Dense
 from . import _samples
-from ._checks import as_matrix, checked_inverse, require_square
-from ._factorization import factorize
+from .._linalg.checks import as_matrix, checked_inverse, require_square
+from .._linalg.factorization import factorize
 from ._registry import rule
 
 __all__ = ["inv", "solve_wrt_a", "solve_wrt_b"]

@@ -18,7 +18,7 @@ from .. import algebra
 from .._vec import vec
 from ..operators import Commutation, Dense, Identity, Kron
 from . import _samples
-from ._checks import as_matrix
+from .._linalg.checks import as_matrix
 from ._registry import rule
 
 __all__ = ["kron_wrt_left", "kron_wrt_right"]

@@ -7,7 +7,7 @@ import numpy as np
 from ..differential import linear_map
 from ..operators import Commutation, Dense
 from . import _samples
-from ._checks import as_matrix
+from .._linalg.checks import as_matrix
 from ._registry import rule
 
 __all__ = ["transpose", "matmul_wrt_left", "matmul_wrt_right", "sandwich"]

@@ -7,7 +7,7 @@ import numpy as np
 from .._vec import vec
 from ..operators import RowVector
 from . import _samples
-from ._checks import as_matrix, require_square
+from .._linalg.checks import as_matrix, require_square
 from ._registry import rule
 
 __all__ = ["trace", "trace_product"]

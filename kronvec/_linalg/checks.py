@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._config import config
-from ._factorization import all_finite, factorize
+from .factorization import all_finite, factorize
 
 __all__ = ["as_matrix", "require_square", "checked_inverse", "checked_solve", "logabsdet"]
 

@@ -1,0 +1,290 @@
+"""The laws that keep products, sums and scalings structured.
+
+Each law is one small function registered for the operand types it
+applies to; :func:`multiply`, :func:`add` and :func:`scale` try the matching
+laws in registration order and fall back to a lazy :class:`Product`,
+:class:`Sum` or :class:`Scaled`.  A law returns ``None`` when its
+preconditions (e.g. conforming factor shapes) do not hold.
+
+References: Magnus & Neudecker, *Matrix Differential Calculus* (3rd ed.),
+ch. 2 (Kronecker product) and ch. 3 (commutation matrix).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import Precedence, StructuredOperator, combined_dtype, parenthesize, result_float_dtype
+from .basic import Dense, Diag, Identity, RowVector, Zero
+from .composite import Product, Scaled, Sum
+from .kron import Kron
+from .selection import Commutation, Selection
+
+__all__ = ["multiply", "add", "scale", "kron", "product_law", "sum_law"]
+
+_PRODUCT_LAWS = []
+_SUM_LAWS = []
+
+
+def product_law(left_type, right_type):
+    """Register ``law(a, b) -> operator or None`` for ``a @ b``."""
+
+    def register(law):
+        _PRODUCT_LAWS.append((left_type, right_type, law))
+        return law
+
+    return register
+
+
+def sum_law(left_type, right_type):
+    """Register ``law(a, b) -> operator or None`` merging two terms of a sum."""
+
+    def register(law):
+        _SUM_LAWS.append((left_type, right_type, law))
+        return law
+
+    return register
+
+
+def _first_law(laws, a, b):
+    for left_type, right_type, law in laws:
+        if isinstance(a, left_type) and isinstance(b, right_type):
+            result = law(a, b)
+            if result is not None:
+                return result
+    return None
+
+
+def multiply(a, b):
+    """``a @ b`` with every applicable law; a lazy Product otherwise.
+
+    >>> import numpy as np
+    >>> A, B = np.eye(2) * 2, np.eye(3) * 3
+    >>> type(multiply(Kron(A, B), Kron(A, B))).__name__
+    'Kron'
+    """
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(
+            f"matrix product A @ B needs A's columns == B's rows; got {a.shape} @ {b.shape} "
+            f"for A = {a.formula()}, B = {b.formula()}"
+        )
+    result = _first_law(_PRODUCT_LAWS, a, b)
+    return result if result is not None else Product([a, b])
+
+
+def add(a, b):
+    """``a + b``, flattening sums and merging terms that share structure."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"sum law A + B needs equal shapes; got {a.shape} and {b.shape} "
+            f"for A = {a.formula()}, B = {b.formula()}"
+        )
+    terms = []
+    for term in _terms(a) + _terms(b):
+        if isinstance(term, Zero):
+            continue
+        for position, existing in enumerate(terms):
+            merged = _first_law(_SUM_LAWS, existing, term)
+            if merged is not None:
+                terms[position] = merged
+                break
+        else:
+            terms.append(term)
+    terms = [t for t in terms if not isinstance(t, Zero)]
+    if not terms:
+        return Zero(a.shape, result_float_dtype(a.dtype, b.dtype))
+    return terms[0] if len(terms) == 1 else Sum(terms)
+
+
+def _terms(op):
+    return list(op.terms) if isinstance(op, Sum) else [op]
+
+
+def scale(a, alpha):
+    """``alpha · a``, folding the scalar into the operator where it is free."""
+    if not np.isscalar(alpha) or np.iscomplexobj(alpha):
+        raise TypeError(f"an operator can be scaled by a real scalar only, got {alpha!r}")
+    alpha = float(alpha)
+    if alpha == 1.0:
+        return a
+    if a.is_identity and not isinstance(a, Identity):
+        a = Identity(a.shape[0], a.dtype)
+    if alpha == 0.0 or isinstance(a, Zero):
+        return Zero(a.shape, a.dtype)
+    if isinstance(a, Kron):
+        return Kron(a.A, a.B, a.scale * alpha)
+    if isinstance(a, Scaled):
+        return scale(a.operator, a.alpha * alpha)
+    if isinstance(a, RowVector):
+        prefix = "-" if alpha == -1 else f"{alpha:g}·"
+        return RowVector(alpha * a.v, name=f"{prefix}{a.name}" if a.name != "v" else None)
+    return Scaled(alpha, a)
+
+
+def kron(a, b):
+    """``a ⊗ b`` as a :class:`Kron`, folding scalars of the factors (I ⊗ I = I)."""
+    alpha = 1.0
+    if isinstance(a, Scaled):
+        alpha, a = alpha * a.alpha, a.operator
+    if isinstance(b, Scaled):
+        alpha, b = alpha * b.alpha, b.operator
+    if isinstance(a, Zero) or isinstance(b, Zero):
+        shape = (a.shape[0] * b.shape[0], a.shape[1] * b.shape[1])
+        return Zero(shape, combined_dtype((a, b)))
+    if a.is_identity and b.is_identity:
+        return scale(Identity(a.shape[0] * b.shape[0], combined_dtype((a, b))), alpha)
+    return Kron(a, b, alpha)
+
+
+# --------------------------------------------------------------- products
+@product_law(StructuredOperator, Zero)
+def _times_zero(a, b):
+    return Zero((a.shape[0], b.shape[1]), result_float_dtype(a.dtype, b.dtype))
+
+
+@product_law(Zero, StructuredOperator)
+def _zero_times(a, b):
+    return Zero((a.shape[0], b.shape[1]), result_float_dtype(a.dtype, b.dtype))
+
+
+@product_law(StructuredOperator, StructuredOperator)
+def _identity_absorbs(a, b):
+    # I B = B and A I = A, for any exact identity (I, I ⊗ I, the permutation K₁,ₙ...)
+    if a.is_identity:
+        return b
+    if b.is_identity:
+        return a
+    return None
+
+
+@product_law(Scaled, StructuredOperator)
+def _scalar_folds_left(a, b):
+    return scale(multiply(a.operator, b), a.alpha)  # (αA)B = α(AB)
+
+
+@product_law(StructuredOperator, Scaled)
+def _scalar_folds_right(a, b):
+    return scale(multiply(a, b.operator), b.alpha)  # A(αB) = α(AB)
+
+
+@product_law(RowVector, StructuredOperator)
+def _row_times_operator(a, b):
+    # Chain rule for a scalar function: Df(g(X)) Dg(X) is one row, vᵀB = (Bᵀv)ᵀ.
+    return RowVector(b.rmatvec(a.v))
+
+
+@product_law(Kron, Kron)
+def _mixed_product(a, b):
+    # (A ⊗ B)(C ⊗ D) = AC ⊗ BD when AC and BD exist (Magnus–Neudecker ch. 2, eq. (11)).
+    if a.A.shape[1] != b.A.shape[0] or a.B.shape[1] != b.B.shape[0]:
+        return None
+    return Kron(multiply(a.A, b.A), multiply(a.B, b.B), a.scale * b.scale)
+
+
+@product_law(Commutation, Kron)
+def _commutation_swaps_kron(a, b):
+    # K_{p,m}(A ⊗ B)K_{n,q} = B ⊗ A for A m×n, B p×q (Magnus–Neudecker ch. 3, Thm 9),
+    # hence K_{p,m}(A ⊗ B) = (B ⊗ A) K_{q,n}: commutations move to the right,
+    # where they cancel against each other.
+    (m, n), (p, q) = b.A.shape, b.B.shape
+    if (a.m, a.n) != (p, m):
+        return None
+    return multiply(kron(scale(b.B, b.scale), b.A), Commutation(q, n))
+
+
+@product_law(Kron, Commutation)
+def _kron_absorbs_commutation(a, b):
+    # (A ⊗ B)K_{n,q} = K_{m,p}(B ⊗ A) for A m×n, B p×q; when K_{m,p} is the
+    # identity (m = 1 or p = 1, e.g. vectors) this is simply B ⊗ A.
+    (m, n), (p, q) = a.A.shape, a.B.shape
+    if (b.m, b.n) != (n, q) or (m != 1 and p != 1):
+        return None
+    return kron(scale(a.B, a.scale), a.A)
+
+
+@product_law(Selection, Selection)
+def _selections_compose(a, b):
+    # (S_a S_b x) = x[b.index][a.index] = x[b.index[a.index]]
+    composed = Selection(b.index[a.index], b.shape[1], name=f"{a.formula()}·{b.formula()}")
+    if composed.is_identity:
+        return Identity(composed.shape[0])
+    return composed
+
+
+@product_law(Product, StructuredOperator)
+def _product_extends_right(a, b):
+    combined = multiply(a.factors[-1], b)
+    if isinstance(combined, Product) and combined.factors == (a.factors[-1], b):
+        return Product(list(a.factors) + [b])
+    prefix = a.factors[:-1]
+    return multiply(prefix[0] if len(prefix) == 1 else Product(prefix), combined)
+
+
+@product_law(StructuredOperator, Product)
+def _product_extends_left(a, b):
+    combined = multiply(a, b.factors[0])
+    if isinstance(combined, Product) and combined.factors == (a, b.factors[0]):
+        return Product([a] + list(b.factors))
+    suffix = b.factors[1:]
+    return multiply(combined, suffix[0] if len(suffix) == 1 else Product(suffix))
+
+
+def _product_name(a, b):
+    return f"{parenthesize(a, Precedence.PRODUCT)}·{parenthesize(b, Precedence.PRODUCT)}"
+
+
+@product_law(Dense, Dense)
+def _dense_product(a, b):
+    return Dense(a.M @ b.M, name=_product_name(a, b))
+
+
+@product_law(Diag, Diag)
+def _diag_product(a, b):
+    return Diag(a.d * b.d, name=_product_name(a, b))
+
+
+@product_law(Diag, Dense)
+def _diag_scales_rows(a, b):
+    return Dense(a.d[:, None] * b.M, name=_product_name(a, b))
+
+
+@product_law(Dense, Diag)
+def _diag_scales_columns(a, b):
+    return Dense(a.M * b.d[None, :], name=_product_name(a, b))
+
+
+# ------------------------------------------------------------------- sums
+@sum_law(StructuredOperator, StructuredOperator)
+def _same_operator_twice(a, b):
+    # αA + βA = (α + β)A for the very same operator object.
+    base_a, alpha = (a.operator, a.alpha) if isinstance(a, Scaled) else (a, 1.0)
+    base_b, beta = (b.operator, b.alpha) if isinstance(b, Scaled) else (b, 1.0)
+    if base_a is base_b:
+        return scale(base_a, alpha + beta)
+    return None
+
+
+@sum_law(RowVector, RowVector)
+def _rows_add(a, b):
+    names = (a.name, b.name)
+    return RowVector(a.v + b.v, name=None if "v" in names else f"{a.name} + {b.name}")
+
+
+@sum_law(Diag, Diag)
+def _diags_add(a, b):
+    return Diag(a.d + b.d, name=f"{a.name} + {b.name}")
+
+
+@sum_law(Dense, Dense)
+def _dense_add(a, b):
+    return Dense(a.M + b.M, name=f"{a.name} + {b.name}")
+
+
+@sum_law(Kron, Kron)
+def _krons_sharing_a_factor(a, b):
+    # α(A ⊗ B) + β(A ⊗ D) = A ⊗ (αB + βD), and likewise for a shared right factor.
+    if a.A is b.A:
+        return kron(a.A, add(scale(a.B, a.scale), scale(b.B, b.scale)))
+    if a.B is b.B:
+        return kron(add(scale(a.A, a.scale), scale(b.A, b.scale)), a.B)
+    return None
