@@ -1,18 +1,31 @@
-"""Run-time settings: memory limits for materialization, the NumPy/numba cut-over.
+"""Run-time settings: memory limits for materialization, the NumPy/numba cut-over,
+the finiteness check and the ill-conditioning warning.
 
-``kronvec.config`` is the single instance.  Change a limit for a block of code
-with :meth:`Config.override`::
+``kronvec.config`` is the single instance.  Two ways to change a setting:
 
-    with kronvec.config.override(dense_limit_bytes=2**34):
-        J.toarray()
+* assignment, ``kronvec.config.dense_limit_bytes = 2**34``, sets the
+  process-wide default, seen by every thread (do it once, at start-up);
+* :meth:`Config.override` changes settings for a block of code, in the
+  current thread (more precisely, the current :mod:`contextvars` context)
+  only, and restores them on exit::
+
+      with kronvec.config.override(dense_limit_bytes=2**34):
+          J.toarray()
+
+  Two threads overriding the same setting at once do not see each other's
+  values, and neither leaks into the default when it leaves its block.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
+import types
 
-__all__ = ["Config", "config", "check_materialization", "IllConditionedWarning"]
+import numpy as np
+
+__all__ = ["Config", "config", "check_materialization", "IllConditionedWarning", "format_bytes"]
 
 _GiB = 2**30
 
@@ -28,62 +41,134 @@ class IllConditionedWarning(_LinAlgWarning):
 
 
 @dataclasses.dataclass
+class _Settings:
+    dense_limit_bytes: int = 4 * _GiB
+    sparse_limit_bytes: int = 4 * _GiB
+    numba_min_entries: int = 1 << 18
+    condition_warning: float | str | None = "auto"
+    check_finite: bool = True
+
+
+_FIELDS = tuple(field.name for field in dataclasses.fields(_Settings))
+
+# The overrides active in this context: a read-only mapping (replaced, never
+# mutated, so a context copied into a new thread cannot be changed from here).
+_overrides: contextvars.ContextVar[types.MappingProxyType] = contextvars.ContextVar(
+    "kronvec_config_overrides", default=types.MappingProxyType({})
+)
+
+
 class Config:
-    """Settings read by every materializer.
+    """Settings read by the materializers, the rules and the transformations.
 
     Attributes
     ----------
     dense_limit_bytes : int
-        ``toarray()`` refuses results larger than this (default 4 GiB, a safe
-        share of a 24 GiB machine).
+        ``toarray()`` refuses, before allocating, a result whose peak memory
+        (the result and the workspace needed to build it) would exceed this
+        (default 4 GiB, a safe share of a 24 GiB machine).
     sparse_limit_bytes : int
-        ``tosparse()`` refuses results whose CSR arrays would exceed this
-        (default 4 GiB).
+        ``tosparse()`` refuses results whose CSR arrays, with the workspace
+        needed to build them, would exceed this (default 4 GiB).
     numba_min_entries : int
         Results with fewer entries (dense) or nonzeros (sparse) are built by
         plain NumPy, so small problems never pay numba's start-up cost
         (about 0.4 s per process even from a warm cache).
-    condition_warning : float or None
+    condition_warning : "auto", float or None
         ``inv``/``logdet``/``solve`` derivatives warn (:class:`IllConditionedWarning`)
-        when the 1-norm condition number of the matrix exceeds this
-        (default 1e-2/eps ≈ 4.5e13: derivatives there have lost about all but
-        two digits).  ``None`` switches the warning off.
+        when the 1-norm condition number of the matrix exceeds this.  The
+        default ``"auto"`` is ``1e-2/eps`` of the matrix's dtype (≈ 4.5e13 for
+        float64, ≈ 8.4e4 for float32): derivatives there have lost all but
+        about two digits.  A number applies to every dtype; ``None`` switches
+        the warning off.
     check_finite : bool
-        Rules and differentiation entry points reject NaN/inf input with a
-        ``ValueError`` (SciPy's ``check_finite`` behaviour).  Switch off to
-        save one pass over the data.
+        Rules and differentiation entry points reject NaN/inf input, and
+        constants met inside a differentiated function, with a ``ValueError``
+        (SciPy's ``check_finite`` behaviour).  Switch off to save one pass
+        over the data.
     """
 
-    dense_limit_bytes: int = 4 * _GiB
-    sparse_limit_bytes: int = 4 * _GiB
-    numba_min_entries: int = 1 << 18
-    condition_warning: float | None = 1e-2 / 2.220446049250313e-16
-    check_finite: bool = True
+    __slots__ = ("_defaults",)
+
+    def __init__(self):
+        object.__setattr__(self, "_defaults", _Settings())
+
+    def __getattr__(self, name):
+        if name in _FIELDS:
+            overrides = _overrides.get()
+            if name in overrides:
+                return overrides[name]
+            return getattr(self._defaults, name)
+        raise AttributeError(f"kronvec.config has no setting {name!r}; the settings are {list(_FIELDS)}")
+
+    def __setattr__(self, name, value):
+        if name not in _FIELDS:
+            raise AttributeError(f"kronvec.config has no setting {name!r}; the settings are {list(_FIELDS)}")
+        setattr(self._defaults, name, _validated(name, value))
+
+    def __repr__(self):
+        settings = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"kronvec.config({settings})"
+
+    def snapshot(self):
+        """The settings in effect here, as a dict (for tests and diagnostics)."""
+        return {name: getattr(self, name) for name in _FIELDS}
 
     @contextlib.contextmanager
     def override(self, **settings):
-        """Temporarily change settings; restored on exit even after an error."""
-        unknown = set(settings) - {f.name for f in dataclasses.fields(self)}
+        """Change settings for a block of code in this thread/context only.
+
+        Restored on exit, even after an error; other threads never see the
+        overridden values.
+        """
+        unknown = set(settings) - set(_FIELDS)
         if unknown:
             raise TypeError(f"unknown kronvec.config setting(s): {sorted(unknown)}")
-        saved = {name: getattr(self, name) for name in settings}
+        merged = dict(_overrides.get())
+        merged.update({name: _validated(name, value) for name, value in settings.items()})
+        token = _overrides.set(types.MappingProxyType(merged))
         try:
-            for name, value in settings.items():
-                setattr(self, name, value)
             yield self
         finally:
-            for name, value in saved.items():
-                setattr(self, name, value)
+            _overrides.reset(token)
+
+
+def _validated(name, value):
+    if name == "condition_warning":
+        if value is None or value == "auto":
+            return value
+        if isinstance(value, str) or not np.isscalar(value) or not value > 0:
+            raise ValueError(f"kronvec.config.condition_warning must be 'auto', a positive number or None, got {value!r}")
+        return float(value)
+    if name == "check_finite":
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"kronvec.config.check_finite must be True or False, got {value!r}")
+        return bool(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"kronvec.config.{name} must be a non-negative int, got {value!r}")
+    return int(value)
 
 
 config = Config()
 
 
-def _format_bytes(nbytes):
+def condition_threshold(dtype):
+    """The condition number above which derivatives at a matrix of `dtype` warn (None: never)."""
+    setting = config.condition_warning
+    if setting == "auto":
+        return 1e-2 / float(np.finfo(dtype).eps)
+    return setting
+
+
+def format_bytes(nbytes):
+    """``1536`` → ``'1.5 KiB'``: sizes in messages."""
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if nbytes < 1024 or unit == "PiB":
             return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"
         nbytes /= 1024
+
+
+_format_bytes = format_bytes
 
 
 def check_materialization(kind, nbytes, what, alternative):
@@ -93,7 +178,8 @@ def check_materialization(kind, nbytes, what, alternative):
     ----------
     kind : {"dense", "sparse"}
     nbytes : int
-        Exact (dense) or upper-bound (sparse) size of the result.
+        The peak bytes the materialization needs: exact (dense) or an upper
+        bound (sparse), workspace included.
     what : str or callable
         The operator being materialized, for the message (a callable is only
         called when refusing, so building a long formula costs nothing otherwise).
@@ -110,7 +196,7 @@ def check_materialization(kind, nbytes, what, alternative):
         what = what() if callable(what) else what  # formulas are built only to refuse
         raise MemoryError(
             f"{kind} result of {what} would need {nbytes:,} bytes "
-            f"({_format_bytes(nbytes)}), above kronvec.config.{kind}_limit_bytes = "
-            f"{limit:,} ({_format_bytes(limit)}); {alternative}, or raise the limit "
+            f"({format_bytes(nbytes)}), above kronvec.config.{kind}_limit_bytes = "
+            f"{limit:,} ({format_bytes(limit)}); {alternative}, or raise the limit "
             f"with kronvec.config.override({kind}_limit_bytes=...)"
         )

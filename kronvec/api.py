@@ -34,8 +34,6 @@ from .trace import Trace, Traced, _record, plain_value
 
 __all__ = ["jacobian", "grad", "value_and_grad", "jvp", "vjp", "hessian", "hvp"]
 
-# call_scope keeps its state on a module-level stack, so one instance serves every call.
-_CALL_SCOPE = call_scope()
 
 
 # ------------------------------------------------------------ preparation
@@ -69,8 +67,7 @@ def _as_differentiable(x, position, f, fname):
             f"kronvec.{fname}: argument {_argument_name(f, position)} must be a real array, "
             f"got dtype {x.dtype}"
         )
-    if kind != "f":
-        x = x.astype(np.float64)
+    x = x.astype(np.float64) if kind != "f" else x.copy()  # captured by value: the caller may change x later
     if config.check_finite and not all_finite(x):
         raise ValueError(
             f"kronvec.{fname}: argument {_argument_name(f, position)} contains NaN or inf "
@@ -410,7 +407,7 @@ def _gradient_transform(f, argnums, fname, with_value):
         if normalized is None:
             normalized = argnums_by_count[len(args)] = _normalize_argnums(argnums, len(args), fname)
         single, numbers_ = normalized
-        open_scope()
+        scope = open_scope()
         try:
             recording = _Recording(f, args, numbers_, fname)
             shape = recording.output_shape
@@ -420,7 +417,7 @@ def _gradient_transform(f, argnums, fname, with_value):
                 _check_scalar_output(recording, fname)
                 gradients = recording.backward(np.ones(shape))
         finally:
-            close_scope()
+            close_scope(scope)
         gradients = gradients[0] if single else gradients
         return (_scalar_value(recording.output), gradients) if with_value else gradients
 
@@ -450,7 +447,7 @@ def jacobian(f, argnums=0):
     @functools.wraps(f)
     def transformed(*args):
         single, numbers_ = _normalize_argnums(argnums, len(args), "jacobian")
-        with _CALL_SCOPE:
+        with call_scope():
             recording = _Recording(f, args, numbers_, "jacobian")
             recording._require_plain("jacobian")
             results = tuple(recording.forward_jacobian(node) for node in recording.inputs)
@@ -487,7 +484,7 @@ def jvp(f, primals, tangents):
             raise ValueError(
                 f"kronvec.jvp: tangent {k} has shape {np.shape(t)}, its primal {np.shape(p)}"
             )
-    with _CALL_SCOPE:
+    with call_scope():
         recording = _Recording(f, primals, tuple(range(len(primals))), "jvp")
         recording._require_plain("jvp")
         tangents = [_as_differentiable(t, f"tangent {k}", f, "jvp") for k, t in enumerate(tangents)]
@@ -507,7 +504,7 @@ def vjp(f, *primals):
     array([[2., 2.],
            [2., 2.]])
     """
-    with _CALL_SCOPE:
+    with call_scope():
         recording = _Recording(f, primals, tuple(range(len(primals))), "vjp")
 
     def pullback(cotangent):
@@ -521,7 +518,7 @@ def vjp(f, *primals):
                 f"kronvec.vjp: the cotangent must be shaped like the output {recording.output_shape}, "
                 f"got {shape}"
             )
-        with _CALL_SCOPE:
+        with call_scope():
             return recording.backward(cotangent)
 
     return recording.output, pullback

@@ -103,6 +103,8 @@ def _record(trace, primitive, values, kwargs, parents, value):
     The only constructor of :class:`Traced`: slots are filled here rather than
     by an ``__init__``, whose call from C costs ~1 µs per operation in small problems.
     """
+    if type(value) is np.ndarray:
+        value.flags.writeable = False  # recorded values are frozen: nothing may change them
     nodes = trace.nodes
     node = _new_object(Traced)
     node._value = value

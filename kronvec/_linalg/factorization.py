@@ -17,11 +17,13 @@ Errors name the user's operation: ``LinAlgError`` at an exactly singular
 matrix (a zero pivot) and when the inverse or a solution overflows
 (numerically singular); an :class:`~kronvec.IllConditionedWarning` once per
 matrix and call when the 1-norm condition number exceeds
-``kronvec.config.condition_warning``.
+``kronvec.config.condition_warning`` (by default 1e-2/eps of the matrix's dtype).
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import math
 import operator
 import types
@@ -30,7 +32,7 @@ import warnings
 import numpy as np
 from scipy.linalg import lapack
 
-from .._config import IllConditionedWarning, config
+from .._config import IllConditionedWarning, condition_threshold
 
 __all__ = ["Factorization", "factorize", "call_scope", "open_scope", "close_scope", "all_finite"]
 
@@ -43,17 +45,13 @@ _PYTHON_REDUCTION_MAX_ORDER = 16
 
 _ROUTINE_NAMES = ("getrf", "getri", "getri_lwork", "gecon", "getrs",
                   "potrf", "potri", "pocon", "potrs", "lange")
-_routines_by_precision = {}
 
 
+@functools.lru_cache(maxsize=None)
 def _lapack(precision):
-    """The LAPACK routines for NumPy type code `precision`, "f" or "d"."""
-    routines = _routines_by_precision.get(precision)
-    if routines is None:
-        found = lapack.get_lapack_funcs(_ROUTINE_NAMES, dtype=np.dtype(precision))
-        routines = types.SimpleNamespace(**dict(zip(_ROUTINE_NAMES, found)))
-        _routines_by_precision[precision] = routines
-    return routines
+    """The LAPACK routines for NumPy type code `precision`, "f" or "d" (looked up once)."""
+    found = lapack.get_lapack_funcs(_ROUTINE_NAMES, dtype=np.dtype(precision))
+    return types.SimpleNamespace(**dict(zip(_ROUTINE_NAMES, found)))
 
 
 class Factorization:
@@ -125,7 +123,7 @@ class Factorization:
         return self._condition
 
     def _warn_if_ill_conditioned(self):
-        threshold = config.condition_warning
+        threshold = condition_threshold(self.matrix.dtype)
         if threshold is None or self._warned:
             return
         condition = self.condition()
@@ -163,7 +161,8 @@ class Factorization:
             if not math.isfinite(condition):  # a subnormal pivot
                 raise self._singular_error("numerically singular (its inverse overflows)")
             self._inverse, self._condition = inverse, condition
-            if config.condition_warning is not None and condition > config.condition_warning:
+            threshold = condition_threshold(self.matrix.dtype)
+            if threshold is not None and condition > threshold:
                 self._warn_if_ill_conditioned()
         return self._inverse
 
@@ -229,45 +228,59 @@ def _one_norm(routines, X):
 
 # --------------------------------------------------------------------------
 # One differentiation call (value_and_grad(f)(X), jacobian(f)(X), ...) opens a
-# scope; a matrix factored inside it is factored once.  Arrays are remembered
-# by identity and kept alive by the scope, so an id cannot be reused.
-_scopes = []
+# scope; a matrix factored inside it is factored once.  The scope lives in a
+# context variable, so two threads (or two asyncio tasks) never share one.
+_scope: contextvars.ContextVar[dict | None] = contextvars.ContextVar("kronvec_factorizations", default=None)
 
 
 class call_scope:
-    """Context manager: within it, :func:`factorize` reuses factorizations."""
+    """Context manager: within it, :func:`factorize` reuses factorizations
+    (a scope opened inside another has its own)."""
 
-    __slots__ = ()
+    __slots__ = ("_token",)
 
     def __enter__(self):
-        open_scope()
+        self._token = open_scope()
         return self
 
     def __exit__(self, *exc):
-        close_scope()
+        close_scope(self._token)
         return False
 
 
 def open_scope():
-    """Begin a scope by hand: the gradient's hot path pairs this with
-    :func:`close_scope` in ``try``/``finally``, which spares it the context
-    manager's two calls from C back into Python (~0.3 µs of a ~30 µs call)."""
-    _scopes.append({})
+    """Begin a scope by hand and return its token for :func:`close_scope`; the
+    gradient's hot path pairs the two in ``try``/``finally``, which spares it
+    the context manager's two calls from C back into Python."""
+    return _scope.set({})
 
 
-def close_scope():
-    _scopes.pop()
+def close_scope(token):
+    _scope.reset(token)
+
+
+def _frozen(X):
+    """True when nothing can change X's entries any more: X and every array it
+    is a view of are read-only (kronvec freezes what it records)."""
+    while isinstance(X, np.ndarray):
+        if X.flags.writeable:
+            return False
+        X = X.base
+    return X is None or isinstance(X, bytes)
 
 
 def factorize(X, operation):
     """The :class:`Factorization` of the square matrix X (shared within a call scope).
 
     Integer and boolean matrices are factored in float64 and float16 in
-    float32, as NumPy's linear algebra does.
+    float32, as NumPy's linear algebra does.  Only frozen (read-only)
+    matrices are shared: a writeable one could change between two uses.
     """
-    if not _scopes:
+    remembered = _scope.get()
+    if remembered is None or not _frozen(X):
         return Factorization(_as_lapack_float(X), operation)
-    remembered = _scopes[-1]
+    # Keyed by identity; the entry holds X itself, so the key cannot be reused
+    # by another array while the scope lives, and X (frozen) cannot change.
     entry = remembered.get(id(X))
     if entry is None or entry[0] is not X:
         factorization = Factorization(X if X.dtype.char in "fd" else _as_lapack_float(X), operation)
