@@ -27,9 +27,12 @@ from .operators import (
     Zero,
     as_operator,
 )
+from ._config import IllConditionedWarning
+from ._traced_array import SUPPORTED_FUNCTIONS
 from ._vec import unvec, vec
 from .api import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
-from .primitives import SUPPORTED_FUNCTIONS
+from .ops import Primitive, primitive
+from . import rules
 
 __version__ = "0.1.0"
 
@@ -41,8 +44,12 @@ __all__ = [
     "vjp",
     "hessian",
     "hvp",
+    "primitive",
+    "Primitive",
     "SUPPORTED_FUNCTIONS",
+    "IllConditionedWarning",
     "config",
+    "rules",
     "vec",
     "unvec",
     "StructuredOperator",

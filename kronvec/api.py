@@ -5,15 +5,24 @@ Conventions (``notes/conventions.md``): Jacobians are numerator layout,
 ∂vec F/∂(vec X)ᵀ with column-major vec, returned as structured operators;
 gradients are arrays shaped like the argument.
 
-Two evaluations of one recorded graph (:mod:`kronvec.trace`):
+Two evaluations of one recorded graph (:mod:`kronvec._tracer`):
 
 * reverse accumulation (``grad``, ``vjp``): cotangents flow from the output
-  back through each primitive's vector-Jacobian product — O(k) matrix
+  back through each operation's vector-Jacobian product — O(k) matrix
   operations for k recorded operations, however often values are reused,
   and no Jacobian is ever formed;
-* forward composition (``jacobian``): the structured local Jacobians are
-  multiplied together with the laws of :mod:`kronvec.algebra`, so that
-  ``jacobian(np.linalg.inv)(X)`` *is* ``-(X⁻ᵀ ⊗ X⁻¹)``.
+* forward composition (``jacobian``, ``jvp``): the structured local Jacobians
+  are multiplied together with the laws of :mod:`kronvec.operators.algebra`,
+  so that ``jacobian(np.linalg.inv)(X)`` *is* ``-(X⁻ᵀ ⊗ X⁻¹)``.
+
+Transformations nest in any order.  Reverse mode is traceable as it is (the
+VJPs are NumPy code).  Inside another transformation, forward mode is the
+transpose of reverse mode — ``J v = ∂⟨Jᵀu, v⟩/∂u``, reverse accumulation over
+the recorded (linear) pullback — and ``jacobian`` returns an operator whose
+products are computed that way, as traced values.
+
+Every call is independent: its state lives in the call (and its context),
+inputs and constants are captured by value, and results own their memory.
 """
 
 from __future__ import annotations
@@ -22,25 +31,29 @@ import functools
 import inspect
 import math
 import numbers
+import operator
 
 import numpy as np
 
-from . import algebra
 from ._config import config
+from ._constants import check_real_dtype, freeze, refuse_matrix_subclass
+from ._linalg.factorization import all_finite
+from ._linalg.scope import call_scope, close_scope, open_scope
+from ._traced_array import Traced
+from ._tracer import Node, Trace, new_input, plain_value, reverse_sweep
 from ._vec import unvec, vec
-from .operators import Identity, RowVector, Zero
-from ._linalg.factorization import all_finite, call_scope, close_scope, open_scope
-from .trace import Trace, Traced, _record, plain_value
+from .operators import Identity, RowVector, StructuredOperator, Zero, algebra
 
 __all__ = ["jacobian", "grad", "value_and_grad", "jvp", "vjp", "hessian", "hvp"]
 
+_add = operator.add
 
 
 # ------------------------------------------------------------ preparation
 def _normalize_argnums(argnums, nargs, fname):
     single = isinstance(argnums, numbers.Integral)
-    numbers_ = (argnums,) if single else tuple(argnums)
-    for k in numbers_:
+    given = (argnums,) if single else tuple(argnums)
+    for k in given:
         if not isinstance(k, numbers.Integral) or isinstance(k, bool):
             raise TypeError(f"kronvec.{fname}: argnums must be ints, got {argnums!r}")
         if not -nargs <= k < nargs:
@@ -48,53 +61,63 @@ def _normalize_argnums(argnums, nargs, fname):
                 f"kronvec.{fname}: argnums={argnums!r} is out of range for a call with "
                 f"{nargs} positional argument(s)"
             )
-    return single, tuple(k % nargs for k in numbers_)
-
-
-def _as_differentiable(x, position, f, fname):
-    """Validate one argument we differentiate with respect to."""
-    if isinstance(x, Traced):
-        return x
-    x = np.asarray(x)
-    kind = x.dtype.kind
-    if kind == "c":
-        raise TypeError(
-            f"kronvec.{fname}: argument {_argument_name(f, position)} is complex ({x.dtype}); "
-            "kronvec is real-only"
-        )
-    if kind not in "biuf":
-        raise TypeError(
-            f"kronvec.{fname}: argument {_argument_name(f, position)} must be a real array, "
-            f"got dtype {x.dtype}"
-        )
-    x = x.astype(np.float64) if kind != "f" else x.copy()  # captured by value: the caller may change x later
-    if config.check_finite and not all_finite(x):
+    normalized = tuple(int(k) % nargs for k in given)
+    if len(set(normalized)) != len(normalized):
         raise ValueError(
-            f"kronvec.{fname}: argument {_argument_name(f, position)} contains NaN or inf "
-            "(set kronvec.config.check_finite = False to skip this check)"
+            f"kronvec.{fname}: argnums={argnums!r} names the same argument twice "
+            f"(positions {normalized} for {nargs} arguments)"
         )
-    return x
-
-
-def _check_constant(x, position, f, fname):
-    """A constant argument is not differentiated, but NaN or complex data in it
-    would still poison the derivative: refuse it like a differentiated one."""
-    if x.dtype.kind == "c":
-        raise TypeError(
-            f"kronvec.{fname}: argument {_argument_name(f, position)} is complex ({x.dtype}); "
-            "kronvec is real-only"
-        )
-    if config.check_finite and x.dtype.kind == "f" and not all_finite(x):
-        raise ValueError(
-            f"kronvec.{fname}: argument {_argument_name(f, position)} contains NaN or inf "
-            "(set kronvec.config.check_finite = False to skip this check)"
-        )
+    return single, normalized
 
 
 def _argument_name(f, position):
     if isinstance(position, str):
         return position
     return f"{_parameter_names(f, position + 1)[position]!r} (position {position})"
+
+
+def _non_finite(fname, what):
+    return ValueError(
+        f"kronvec.{fname}: {what} contains NaN or inf "
+        "(set kronvec.config.check_finite = False to skip this check)"
+    )
+
+
+def _as_differentiable(x, position, f, fname):
+    """Validate one argument we differentiate with respect to; capture it by value."""
+    if isinstance(x, Node):
+        return x
+    what = f"argument {_argument_name(f, position)}"
+    refuse_matrix_subclass(x, what)
+    x = np.asarray(x)
+    check_real_dtype(x.dtype, what)
+    # A copy: the caller may change x after the call, and nothing computed may follow.
+    x = x.astype(np.float64) if x.dtype.kind != "f" else np.array(x, copy=True)
+    if x.dtype == np.float16:
+        x = x.astype(np.float32)
+    if config.check_finite and not all_finite(x):
+        raise _non_finite(fname, what)
+    return freeze(x)
+
+
+def _check_constant_argument(x, position, f, fname):
+    """A constant argument is not differentiated, but NaN or complex data in it
+    would still poison the derivative: refuse it like a differentiated one."""
+    if isinstance(x, Node) or callable(x) or isinstance(x, (str, bytes, dict, type(None))):
+        return
+    what = f"argument {_argument_name(f, position)}"
+    refuse_matrix_subclass(x, what)
+    if isinstance(x, (np.ndarray, np.generic, numbers.Number, list, tuple)):
+        try:
+            array = np.asarray(x)
+        except (TypeError, ValueError):
+            return  # not numeric data (e.g. a ragged list of settings): nothing to check
+        if array.dtype == object:
+            return
+        if array.dtype.kind == "c":
+            check_real_dtype(array.dtype, what)
+        if array.dtype.kind == "f" and config.check_finite and not all_finite(array):
+            raise _non_finite(fname, what)
 
 
 def _parameter_names(f, nargs):
@@ -109,107 +132,86 @@ def _parameter_names(f, nargs):
     return [params[i] if i < len(params) else f"x{i}" for i in range(nargs)]
 
 
-def _constant_names(f, args, names, argnums):
-    """id(array) → the name the user gave it (closure, global or argument)."""
-    known = {}
+def _named_constants(f, args, names, argnums):
+    """(array, name) for the arrays the user named: closure variables, globals
+    used by f, and constant arguments.  Looked up by identity while recording."""
+    named = []
     code = getattr(f, "__code__", None)
     if code is not None:
         for name in code.co_names:
             value = getattr(f, "__globals__", {}).get(name)
             if isinstance(value, np.ndarray):
-                known[id(value)] = name
+                named.append((value, name))
         for name, cell in zip(code.co_freevars, getattr(f, "__closure__", None) or ()):
             try:
                 value = cell.cell_contents
             except ValueError:
                 continue
             if isinstance(value, np.ndarray):
-                known[id(value)] = name
+                named.append((value, name))
     for i, arg in enumerate(args):
         if i not in argnums and isinstance(arg, np.ndarray):
-            known[id(arg)] = names[i]
-    return known
+            named.append((arg, names[i]))
+    return named
 
 
 class _Recording:
     """f run once on traced arguments: the graph, its inputs and its output."""
 
-    def __init__(self, f, args, argnums, fname):
-        self.f, self.args, self.argnums = f, args, argnums
-        self.trace = trace = Trace()
+    def __init__(self, f, args, argnums, fname, labels=False):
+        self.f, self.args, self.argnums, self.fname = f, args, argnums, fname
+        self.names = _parameter_names(f, len(args)) if labels else None
+        trace = Trace(_named_constants(f, args, self.names, argnums) if labels else None)
         call_args = list(args)
         if len(args) > len(argnums):
             for k, arg in enumerate(args):
-                if k not in argnums and isinstance(arg, np.ndarray):
-                    _check_constant(arg, k, f, fname)
+                if k not in argnums:
+                    _check_constant_argument(arg, k, f, fname)
         for k in argnums:
-            call_args[k] = _record(trace, None, (), {}, (), _as_differentiable(args[k], k, f, fname))
+            call_args[k] = new_input(trace, _as_differentiable(args[k], k, f, fname), Traced)
         self.inputs = list(trace.nodes)  # the inputs are the first nodes
         try:
             out = f(*call_args)
         finally:
             trace.active = False
-            # The recording keeps the nodes; the finished trace lets go of them.  Each
-            # node points at its trace, so trace ↔ nodes was a reference cycle: the
-            # whole graph (every intermediate array) waited for the cyclic garbage
-            # collector instead of being freed when the call returns.
-            self.nodes, trace.nodes = trace.nodes, None
+            # The recording keeps the nodes; the finished trace lets go of them (each
+            # node points at its trace, so trace ↔ nodes would be a reference cycle,
+            # and every intermediate array would wait for the cyclic collector).
+            self.nodes, trace.nodes, trace.memo = trace.nodes, None, None
+        self.nested = trace.nested
+        if out is None:
+            raise TypeError(f"kronvec.{fname}: the function returned None; it must return an array or a number")
         if isinstance(out, (tuple, list)):
             raise TypeError(
                 f"kronvec.{fname}: the function must return one array, got a {type(out).__name__}"
             )
-        if isinstance(out, Traced) and out._trace is self.trace:
+        if isinstance(out, Node) and out._trace is trace:
             self.output_node, self.output = out, out._value
         else:
-            self.output_node, self.output = None, out if isinstance(out, Traced) else np.asarray(out, dtype=float)
+            self.output_node = None
+            if isinstance(out, Node):
+                self.output = out
+            else:
+                refuse_matrix_subclass(out, "the function's result")
+                self.output = np.asarray(out)
+                check_real_dtype(self.output.dtype, "the function's result")
+                self.output = self.output.astype(np.result_type(self.output.dtype, np.float32), copy=False)
         shape = getattr(self.output, "shape", None)  # ndarray, NumPy scalar and Traced have one
-        self.output_shape = shape if shape is not None else np.shape(plain_value(self.output))
-
-    @functools.cached_property
-    def names(self):
-        """Argument names for formulas (only computed when a formula is built)."""
-        names = _parameter_names(self.f, len(self.args))
-        for node, k in zip(self.inputs, self.argnums):
-            node._label = names[k]
-        return names
-
-    @functools.cached_property
-    def constant_names(self):
-        return _constant_names(self.f, self.args, self.names, self.argnums)
+        self.output_shape = tuple(shape) if shape is not None else np.shape(plain_value(self.output))
 
     # ------------------------------------------------------------ reverse
     def backward(self, cotangent):
         """Cotangents of the inputs for a cotangent of the output (reverse mode)."""
-        inputs = self.inputs
-        output_node = self.output_node
-        if output_node is None:
-            return tuple([self._shaped_like_input(None, node) for node in inputs])
-        # cotangents[i]: node i's cotangent so far.  Nodes are recorded in evaluation
-        # order, so a node's consumers come after it: one sweep backwards completes
-        # each cotangent before it is pulled back.
-        cotangents = [None] * (output_node._index + 1)
-        cotangents[-1] = cotangent
-        for node in reversed(self.nodes[len(inputs): output_node._index + 1]):
-            index = node._index
-            ct = cotangents[index]
-            if ct is None:
-                continue
-            cotangents[index] = None  # freed once pulled back
-            vjps, value, args, kwargs = node._primitive.vjps, node._value, node._args, node._kwargs
-            for position, parent in node._parents:
-                if kwargs or len(args) > 2:
-                    contribution = vjps[position](ct, value, *args, **kwargs)
-                elif len(args) == 2:  # (spelled out: a call with *args re-enters the interpreter from C)
-                    contribution = vjps[position](ct, value, args[0], args[1])
-                else:
-                    contribution = vjps[position](ct, value, args[0])
-                parent_index = parent._index
-                previous = cotangents[parent_index]
-                cotangents[parent_index] = contribution if previous is None else previous + contribution
-        return tuple([self._shaped_like_input(cotangents[node._index], node) for node in inputs])
+        if self.output_node is None:
+            return tuple([self._shaped_like_input(None, node, ()) for node in self.inputs])
+        cotangents = reverse_sweep(self.nodes, {self.output_node._index: cotangent}, self.inputs, _add)
+        returned = []
+        for ct, node in zip(cotangents, self.inputs):
+            returned.append(self._shaped_like_input(ct, node, returned))
+        return tuple(returned)
 
     @staticmethod
-    def _shaped_like_input(ct, node):
+    def _shaped_like_input(ct, node, returned):
         # dtype policy: a cotangent has its input's dtype (float32 in, float32 out;
         # ints were promoted to float64 on the way in).
         value = node._value
@@ -217,55 +219,65 @@ class _Recording:
             if ct.shape != value.shape or ct.dtype != value.dtype:
                 ct = ct.astype(value.dtype, copy=False).reshape(value.shape)
         else:
-            plain = plain_value(value)
+            plain = np.asarray(plain_value(value))
             if ct is None:
                 return np.zeros(plain.shape, dtype=plain.dtype)
-            if isinstance(ct, Traced):
-                return ct if ct.shape == plain.shape else np.reshape(ct, plain.shape)
+            if isinstance(ct, Node):
+                return ct if tuple(ct.shape) == plain.shape else np.reshape(ct, plain.shape)
             ct = np.asarray(ct, dtype=plain.dtype).reshape(plain.shape)
         # A gradient never aliases anything: shared read-only cotangents (the c·I of a
-        # trace) and views (Bᵀ of a constant B, X⁻ᵀ of a shared inverse) are copied.
+        # trace), views (Bᵀ of a constant B, X⁻ᵀ of a shared inverse) and a cotangent
+        # already handed out for another argument are copied.
         flags = ct.flags
-        return ct if flags.writeable and flags.owndata else ct.copy()
+        if flags.writeable and flags.owndata and not any(ct is r for r in returned):
+            return ct
+        return ct.copy()
 
     # ------------------------------------------------------------ forward
-    def _require_plain(self, fname):
-        for node in self.inputs:
-            if isinstance(node._value, Traced):
-                raise TypeError(
-                    f"kronvec.{fname} builds structured operators from plain arrays and "
-                    "cannot run inside another transformation; use kronvec.hessian / hvp "
-                    "for second derivatives"
-                )
+    def labels(self):
+        """Formula labels of every node (None for what the user did not name),
+        computed in one pass in recording order (parents come first)."""
+        cached = getattr(self, "_labels", None)
+        if cached is not None:
+            return cached
+        labels = []
+        argnum_of_input = {node._index: k for node, k in zip(self.inputs, self.argnums)}
+        for node in self.nodes:
+            if node._op is None:
+                k = argnum_of_input.get(node._index)
+                labels.append(self.names[k] if self.names and k is not None else None)
+                continue
+            labels.append(self._node_label(node, labels))
+        self._labels = labels
+        return labels
 
-    def _label(self, node_or_value):
-        if isinstance(node_or_value, Traced) and node_or_value._trace is self.trace:
-            node = node_or_value
-            if getattr(node, "_label", None) is None:
-                labels = [self._label(a) for a in node._args]
-                for position, parent in node._parents:
-                    labels[position] = self._label(parent)
-                text = node._primitive.label(*labels, **node._kwargs)
-                node._label = text if len(text) <= 40 else f"F{node._index}"
-            return node._label
-        value = node_or_value
-        if id(value) in self.constant_names:
-            return self.constant_names[id(value)]
-        if np.ndim(value) == 0:
-            return f"{float(plain_value(value)):g}"
-        return "C"
+    def _argument_labels(self, node, labels):
+        arg_labels = []
+        given = node._labels
+        for position, arg in enumerate(node._args):
+            label = given[position] if given else None
+            if label is None and np.ndim(arg) == 0 and not isinstance(arg, Node):
+                label = f"{float(plain_value(arg)):g}"
+            arg_labels.append(label)
+        for position, parent in node._parents:
+            arg_labels[position] = labels[parent._index]
+        return arg_labels
 
-    def _local_jacobian(self, node, position, named=True):
-        """The primitive's structured Jacobian at this node; `named` builds formula labels
-        (a jvp only applies the operator, so it skips them)."""
-        if named:
-            self.names  # noqa: B018 - names the input nodes before labels are built
-            labels = [self._label(a) for a in node._args]
-            for p, parent in node._parents:
-                labels[p] = self._label(parent)
+    def _node_label(self, node, labels):
+        text = node._op.label(*self._argument_labels(node, labels), **node._params)
+        return text if text is None or len(text) <= 40 else None  # long formulas: unnamed
+
+    def local_jacobian(self, node, position, named=True):
+        """The operation's structured Jacobian at this node (`named` builds formula
+        labels; a jvp only applies the operator, so it skips them)."""
+        if named and self.names is not None:
+            names = self._argument_labels(node, self.labels())
         else:
-            labels = ["·"] * len(node._args)
-        return node._primitive.jacobians[position](node._value, *node._args, names=labels, **node._kwargs)
+            names = [None] * len(node._args)
+        builder = node._op.jacobians.of(position)
+        if builder is None:
+            return _PullbackOperator(node, position)
+        return builder(node._value, *node._args, names=names, **node._params)
 
     def _ancestors_of_output(self):
         """Indices of the nodes the output depends on (others need no Jacobian)."""
@@ -278,8 +290,9 @@ class _Recording:
             stack.extend(parent for _, parent in node._parents)
         return needed
 
-    def forward_jacobian(self, input_node):
-        """The structured Jacobian of the output w.r.t. one input (forward composition)."""
+    def forward_jacobian(self, position):
+        """The structured Jacobian of the output w.r.t. input `position` (forward composition)."""
+        input_node = self.inputs[position]
         n_in = int(np.size(input_node._value))
         n_out = math.prod(self.output_shape)
         if self.output_node is None:
@@ -288,20 +301,20 @@ class _Recording:
         if n_out == 1 and not (len(node._parents) == 1 and node._parents[0][1] is input_node):
             # A scalar's Jacobian is one row: reverse mode gives it in O(k) operations
             # (a single rule applied to the input keeps its own, named, row below).
-            position = self.inputs.index(input_node)
             gradient = self.backward(_unit_cotangent(self))[position]
-            return RowVector(vec(gradient), name=f"∇f({self.names[self.argnums[position]]})")
+            name = self.names[self.argnums[position]] if self.names else None
+            return RowVector(vec(gradient), name=None if name is None else f"∇f({name})")
         jacobians = {input_node._index: Identity(n_in)}
         needed = self._ancestors_of_output()
         for node in self.nodes[input_node._index + 1: self.output_node._index + 1]:
             if node._index not in needed:
                 continue
             total = None
-            for position, parent in node._parents:
+            for p, parent in node._parents:
                 upstream = jacobians.get(parent._index)
                 if upstream is None:
                     continue
-                term = algebra.multiply(self._local_jacobian(node, position), upstream)
+                term = algebra.multiply(self.local_jacobian(node, p), upstream)
                 total = term if total is None else algebra.add(total, term)
             if total is not None:
                 jacobians[node._index] = total
@@ -313,25 +326,117 @@ class _Recording:
         return result
 
     def forward_tangent(self, tangents):
-        """The directional derivative of the output along `tangents` (forward mode)."""
+        """The directional derivative of the output along `tangents` (plain forward mode)."""
         if self.output_node is None:
             return np.zeros(self.output_shape)
         flowing = {node._index: vec(t) for node, t in zip(self.inputs, tangents)}
         needed = self._ancestors_of_output()
         for node in self.nodes[: self.output_node._index + 1]:
-            if node._primitive is None or node._index not in needed:
+            if node._op is None or node._index not in needed:
                 continue
             total = None
             for position, parent in node._parents:
                 upstream = flowing.get(parent._index)
                 if upstream is None:
                     continue
-                term = self._local_jacobian(node, position, named=False).matvec(upstream)
+                term = self.local_jacobian(node, position, named=False).matvec(upstream)
                 total = term if total is None else total + term
             if total is not None:
                 flowing[node._index] = total
-        dtype = np.result_type(plain_value(self.output).dtype, *(np.asarray(t).dtype for t in tangents))
-        return unvec(flowing[self.output_node._index], self.output_shape).astype(dtype, copy=False)
+        dtype = np.result_type(np.asarray(plain_value(self.output)).dtype, *(np.asarray(t).dtype for t in tangents))
+        result = flowing.get(self.output_node._index)
+        if result is None:
+            return np.zeros(self.output_shape, dtype=dtype)
+        return unvec(result, self.output_shape).astype(dtype, copy=True)
+
+    def traced_tangent(self, tangents):
+        """The directional derivative as a traced computation (inside another
+        transformation): the transpose of the recorded pullback, applied to the tangents."""
+        pullback = _LinearMap(lambda u: self.backward(u), self.output_shape, plain_value(self.output))
+        return pullback.transposed(tangents)
+
+
+class _LinearMap:
+    """A linear map u ↦ (L₁u, …, L_k u), recorded once; its transpose
+    (v₁, …, v_k) ↦ Σ L_iᵀ v_i is then reverse accumulation over that recording.
+
+    This is how forward mode works inside other transformations and for
+    operations given only a VJP: J v = ∂⟨Jᵀu, v⟩/∂u, where u ↦ Jᵀu is the
+    (traceable) pullback.  The value of u is irrelevant (the map is linear);
+    zeros are used.
+    """
+
+    def __init__(self, function, in_shape, like):
+        self.in_shape = tuple(in_shape)
+        trace = Trace()
+        dtype = np.result_type(np.asarray(like).dtype if not isinstance(like, Node) else plain_value(like).dtype,
+                               np.float32)
+        self.input = new_input(trace, freeze(np.zeros(self.in_shape, dtype=dtype)), Traced)
+        try:
+            outputs = function(self.input)
+        finally:
+            trace.active = False
+            self.nodes, trace.nodes, trace.memo = trace.nodes, None, None
+        self.outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+
+    def transposed(self, cotangents):
+        seeds = {}
+        for output, cotangent in zip(self.outputs, cotangents):
+            if isinstance(output, Node) and output._trace is self.input._trace:
+                index = output._index
+                seeds[index] = cotangent if index not in seeds else seeds[index] + cotangent
+        (result,) = reverse_sweep(self.nodes, seeds, [self.input], _add)
+        if result is None:
+            return np.zeros(self.in_shape)
+        return result if isinstance(result, Node) else np.array(result, copy=True)
+
+
+class _PullbackOperator(StructuredOperator):
+    """The Jacobian of an operation that has a VJP but no structured Jacobian
+    (a user's primitive): ``rmatvec`` is its VJP, ``matvec`` the transpose of it."""
+
+    def __init__(self, node, position):
+        self.node, self.position = node, position
+        self.in_shape = np.shape(node._args[position])
+        self.out_shape = np.shape(node._value)
+        dtype = np.result_type(np.asarray(node._value).dtype, np.float32)
+        super().__init__((math.prod(self.out_shape), math.prod(self.in_shape)), dtype)
+        self._forward = None
+
+    def _vjp(self, g):
+        node = self.node
+        return node._op.vjps[self.position](g, node._value, *node._args, **node._params)
+
+    def _column(self, v, transpose):
+        if transpose:
+            return vec(np.asarray(self._vjp(unvec(v, self.out_shape)), dtype=self.dtype))
+        if self._forward is None:
+            self._forward = _LinearMap(self._vjp, self.out_shape, self.node._value)
+        return vec(np.asarray(self._forward.transposed((unvec(v, self.in_shape),)), dtype=self.dtype))
+
+    def _matmat(self, X):
+        return np.stack([self._column(x, False) for x in X.T], axis=1)
+
+    def _transpose(self):
+        return _TransposedPullback(self)
+
+    def formula(self):
+        return f"D {self.node._op.name}"
+
+
+class _TransposedPullback(StructuredOperator):
+    def __init__(self, pullback):
+        self.pullback = pullback
+        super().__init__(pullback.shape[::-1], pullback.dtype)
+
+    def _matmat(self, X):
+        return np.stack([self.pullback._column(x, True) for x in X.T], axis=1)
+
+    def _transpose(self):
+        return self.pullback
+
+    def formula(self):
+        return f"(D {self.pullback.node._op.name})ᵀ"
 
 
 def _check_scalar_output(recording, fname):
@@ -349,9 +454,16 @@ def _unit_cotangent(recording):
 
 
 def _scalar_value(output):
-    if isinstance(output, (Traced, np.floating)):
+    if isinstance(output, (Node, np.floating)):
         return output
     return np.asarray(output, dtype=float).reshape(())[()]
+
+
+def _owned(value):
+    """A result for the user: arrays are copied (the recording keeps its own)."""
+    if type(value) is np.ndarray:
+        return np.array(value, copy=True)
+    return value
 
 
 # ---------------------------------------------------------- public API
@@ -366,13 +478,13 @@ def grad(f, argnums=0):
     f : callable
         Plain NumPy code returning a scalar (Python float, 0-d or 1×1 array).
     argnums : int or tuple of int
-        Which positional argument(s) to differentiate.
+        Which positional argument(s) to differentiate (each at most once).
 
     Returns
     -------
     callable
         ``grad(f)(*args)`` → an ndarray shaped like ``args[argnums]`` (a tuple
-        of them for a tuple `argnums`).
+        of them for a tuple `argnums`).  Each is a new array owned by the caller.
 
     Examples
     --------
@@ -399,7 +511,7 @@ def value_and_grad(f, argnums=0):
 
 
 def _gradient_transform(f, argnums, fname, with_value):
-    argnums_by_count = {}  # len(args) → normalized argnums, checked once per count
+    argnums_by_count = {}  # len(args) → normalized argnums (idempotent: safe under threads)
 
     @functools.wraps(f)
     def transformed(*args):
@@ -433,6 +545,7 @@ def jacobian(f, argnums=0):
         ``jacobian(f)(*args)`` → a :class:`~kronvec.StructuredOperator` of shape
         (size of f's output, size of ``args[argnums]``); a tuple of them for a
         tuple `argnums`.  A scalar output gives a 1×N :class:`~kronvec.RowVector`.
+        Inside another transformation, the operator's products are traced values.
 
     Examples
     --------
@@ -448,9 +561,11 @@ def jacobian(f, argnums=0):
     def transformed(*args):
         single, numbers_ = _normalize_argnums(argnums, len(args), "jacobian")
         with call_scope():
-            recording = _Recording(f, args, numbers_, "jacobian")
-            recording._require_plain("jacobian")
-            results = tuple(recording.forward_jacobian(node) for node in recording.inputs)
+            recording = _Recording(f, args, numbers_, "jacobian", labels=True)
+            if recording.nested:
+                results = tuple(_NestedJacobian(recording, k) for k in range(len(numbers_)))
+            else:
+                results = tuple(recording.forward_jacobian(k) for k in range(len(numbers_)))
         return results[0] if single else results
 
     return transformed
@@ -484,12 +599,14 @@ def jvp(f, primals, tangents):
             raise ValueError(
                 f"kronvec.jvp: tangent {k} has shape {np.shape(t)}, its primal {np.shape(p)}"
             )
+    tangents = [_as_differentiable(t, f"tangent {k}", f, "jvp") for k, t in enumerate(tangents)]
     with call_scope():
         recording = _Recording(f, primals, tuple(range(len(primals))), "jvp")
-        recording._require_plain("jvp")
-        tangents = [_as_differentiable(t, f"tangent {k}", f, "jvp") for k, t in enumerate(tangents)]
-        tangent_out = recording.forward_tangent(tangents)
-    return recording.output, tangent_out
+        if recording.nested or any(isinstance(t, Node) for t in tangents):
+            tangent_out = recording.traced_tangent(tangents)
+        else:
+            tangent_out = recording.forward_tangent(tangents)
+    return _owned(recording.output), tangent_out
 
 
 def vjp(f, *primals):
@@ -508,11 +625,9 @@ def vjp(f, *primals):
         recording = _Recording(f, primals, tuple(range(len(primals))), "vjp")
 
     def pullback(cotangent):
-        if isinstance(cotangent, Traced):
-            shape = cotangent.shape
-        else:
-            cotangent = np.array(_as_differentiable(cotangent, "cotangent", f, "vjp"))  # never alias
-            shape = cotangent.shape
+        if not isinstance(cotangent, Node):
+            cotangent = _as_differentiable(cotangent, "cotangent", f, "vjp")
+        shape = tuple(np.shape(cotangent) if not isinstance(cotangent, Node) else cotangent.shape)
         if shape != recording.output_shape:
             raise ValueError(
                 f"kronvec.vjp: the cotangent must be shaped like the output {recording.output_shape}, "
@@ -521,7 +636,7 @@ def vjp(f, *primals):
         with call_scope():
             return recording.backward(cotangent)
 
-    return recording.output, pullback
+    return _owned(recording.output), pullback
 
 
 def hessian(f, argnums=0):
@@ -542,7 +657,9 @@ def hessian(f, argnums=0):
 def hvp(f, argnums=0):
     """Hessian-vector product ``H(X)[V]`` shaped like X, without forming H.
 
-    Forward-over-reverse: the directional derivative of ∇f along V.
+    ``hvp(f)(*args, V)``: the point's arguments as f takes them, then the
+    direction V (shaped like ``args[argnums]``) last.  Forward-over-reverse:
+    the directional derivative of ∇f along V.
 
     Examples
     --------
@@ -556,7 +673,7 @@ def hvp(f, argnums=0):
 
     def transformed(*args):
         if len(args) < 2:
-            raise TypeError("kronvec.hvp(f)(*args, V): pass the direction V last")
+            raise TypeError("kronvec.hvp(f)(*args, V): pass the point's arguments, then the direction V last")
         *point, direction = args
         k = argnums % len(point)
 
@@ -568,3 +685,79 @@ def hvp(f, argnums=0):
         return jvp(along, (point[k],), (direction,))[1]
 
     return transformed
+
+
+# ------------------------------------------ Jacobians inside transformations
+class _NestedJacobian(StructuredOperator):
+    """The Jacobian at a traced point (``jacobian`` inside another transformation).
+
+    Its products are computed by the recording's pullback (``rmatvec``) and
+    its transpose (``matvec``), so they are traced values of the outer
+    transformation; ``toarray()`` stacks them.  Nothing is materialized until
+    asked for.
+    """
+
+    def __init__(self, recording, position, transposed=False):
+        self.recording, self.position, self.transposed = recording, position, transposed
+        self.in_shape = tuple(np.shape(plain_value(recording.inputs[position]._value)))
+        self.out_shape = recording.output_shape
+        m, n = math.prod(self.out_shape), math.prod(self.in_shape)
+        dtype = np.result_type(np.asarray(plain_value(recording.output)).dtype, np.float32)
+        super().__init__((n, m) if transposed else (m, n), dtype)
+        self._forward = None
+
+    def _pull(self, u):  # Jᵀ u
+        return self.recording.backward(u)[self.position]
+
+    def _push(self, v):  # J v
+        if self._forward is None:
+            self._forward = _LinearMap(self._pull, self.out_shape, self.recording.output)
+        return self._forward.transposed((v,))
+
+    def _apply(self, x, adjoint):
+        if adjoint != self.transposed:  # Jᵀ x
+            return np.reshape(self._pull(np.reshape(x, self.out_shape, order="F")), (-1,), order="F")
+        return np.reshape(self._push(np.reshape(x, self.in_shape, order="F")), (-1,), order="F")
+
+    def _vector(self, x, length, method):
+        if np.ndim(x) == 2 and np.shape(x)[1] == 1:
+            x = np.reshape(x, (-1,))
+        if tuple(np.shape(x)) != (length,):
+            raise ValueError(f"{method}: operator of shape {self.shape} needs a vector of length {length}, "
+                             f"got shape {np.shape(x)}")
+        return x
+
+    def matvec(self, x):
+        return self._apply(self._vector(x, self.shape[1], "matvec"), adjoint=False)
+
+    def rmatvec(self, x):
+        return self._apply(self._vector(x, self.shape[0], "rmatvec"), adjoint=True)
+
+    def matmat(self, X):
+        return np.stack([self.matvec(X[:, j]) for j in range(np.shape(X)[1])], axis=1)
+
+    def rmatmat(self, X):
+        return np.stack([self.rmatvec(X[:, j]) for j in range(np.shape(X)[1])], axis=1)
+
+    def dot(self, x):
+        return self.matvec(x) if np.ndim(x) == 1 else self.matmat(x)
+
+    def _matmat(self, X):
+        return self.matmat(X)
+
+    def toarray(self):
+        m, n = self.shape
+        if n <= m:
+            return self.matmat(np.eye(n, dtype=self.dtype))
+        return np.transpose(self.rmatmat(np.eye(m, dtype=self.dtype)))
+
+    def tosparse(self):
+        raise TypeError("the Jacobian at a traced point is made of traced values: use toarray() or matvec")
+
+    def _transpose(self):
+        return _NestedJacobian(self.recording, self.position, not self.transposed)
+
+    def formula(self):
+        text = f"D{self.recording.fname}(at a traced point)"
+        return f"({text})ᵀ" if self.transposed else text
+

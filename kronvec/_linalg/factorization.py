@@ -22,7 +22,6 @@ matrix and call when the 1-norm condition number exceeds
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import math
 import operator
@@ -33,6 +32,7 @@ import numpy as np
 from scipy.linalg import lapack
 
 from .._config import IllConditionedWarning, condition_threshold
+from .scope import call_scope, close_scope, current_scope, open_scope  # noqa: F401 (re-exported)
 
 __all__ = ["Factorization", "factorize", "call_scope", "open_scope", "close_scope", "all_finite"]
 
@@ -226,39 +226,6 @@ def _one_norm(routines, X):
     return float(routines.lange("1", X))
 
 
-# --------------------------------------------------------------------------
-# One differentiation call (value_and_grad(f)(X), jacobian(f)(X), ...) opens a
-# scope; a matrix factored inside it is factored once.  The scope lives in a
-# context variable, so two threads (or two asyncio tasks) never share one.
-_scope: contextvars.ContextVar[dict | None] = contextvars.ContextVar("kronvec_factorizations", default=None)
-
-
-class call_scope:
-    """Context manager: within it, :func:`factorize` reuses factorizations
-    (a scope opened inside another has its own)."""
-
-    __slots__ = ("_token",)
-
-    def __enter__(self):
-        self._token = open_scope()
-        return self
-
-    def __exit__(self, *exc):
-        close_scope(self._token)
-        return False
-
-
-def open_scope():
-    """Begin a scope by hand and return its token for :func:`close_scope`; the
-    gradient's hot path pairs the two in ``try``/``finally``, which spares it
-    the context manager's two calls from C back into Python."""
-    return _scope.set({})
-
-
-def close_scope(token):
-    _scope.reset(token)
-
-
 def _frozen(X):
     """True when nothing can change X's entries any more: X and every array it
     is a view of are read-only (kronvec freezes what it records)."""
@@ -276,11 +243,10 @@ def factorize(X, operation):
     float32, as NumPy's linear algebra does.  Only frozen (read-only)
     matrices are shared: a writeable one could change between two uses.
     """
-    remembered = _scope.get()
-    if remembered is None or not _frozen(X):
+    scope = current_scope()
+    if scope is None or not _frozen(X):
         return Factorization(_as_lapack_float(X), operation)
-    # Keyed by identity; the entry holds X itself, so the key cannot be reused
-    # by another array while the scope lives, and X (frozen) cannot change.
+    remembered = scope.factorizations  # (why an id is safe here: see CallScope)
     entry = remembered.get(id(X))
     if entry is None or entry[0] is not X:
         factorization = Factorization(X if X.dtype.char in "fd" else _as_lapack_float(X), operation)

@@ -1,0 +1,311 @@
+"""The traced value that plain NumPy code runs on.
+
+:class:`Traced` is the tracer's node (:mod:`kronvec._tracer`) dressed as an
+array: NumPy's protocols (``__array_ufunc__``, NEP 13, and
+``__array_function__``, NEP 18) and the ndarray methods route every
+operation to its :class:`~kronvec.ops.Primitive`, through the dispatch
+tables the operations registered (:mod:`kronvec.ops`).  So users
+differentiate their functions unchanged.
+
+What cannot be differentiated is refused loudly, naming what the user
+called: an unsupported NumPy function or ndarray method, a keyword argument
+kronvec does not implement, a traced value turned into a plain number
+(``float(x)``, ``x.item()``, ``np.asarray(x)`` — also from inside a SciPy
+function) or assigned into.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator
+
+from ._tracer import Node, bind, plain_value
+from .ops import NUMPY_FUNCTIONS, UFUNCS, VALUE_ONLY_UFUNCS
+from .ops import elementwise as _elementwise
+from .ops import products as _products
+from .ops import shape as _shape
+
+__all__ = ["Traced", "SUPPORTED_FUNCTIONS", "function_name"]
+
+_LEAVING_MESSAGE = (
+    "kronvec: {what} would turn a traced value into a plain number and drop its "
+    "derivative. Keep the computation in NumPy operations on the array (see "
+    "kronvec.SUPPORTED_FUNCTIONS), or move it outside the differentiated function."
+)
+
+
+def function_name(func):
+    """``np.linalg.eig``, ``np.fft.fft``...: the public path users typed."""
+    if isinstance(func, np.ufunc):
+        return f"np.{func.__name__}"
+    module = getattr(func, "__module__", "") or "numpy"
+    public = [part for part in module.split(".") if not part.startswith("_")]
+    public = ["np"] + public[1:] if public and public[0] == "numpy" else public
+    return ".".join(public + [getattr(func, "__name__", repr(func))])
+
+
+def _unsupported(name):
+    return TypeError(
+        f"kronvec cannot differentiate {name}: it is not one of the supported NumPy "
+        "functions (see kronvec.SUPPORTED_FUNCTIONS). Rewrite it with supported "
+        "operations, define it with kronvec.primitive, or compute it outside the "
+        "differentiated function."
+    )
+
+
+def _foreign_caller():
+    """The SciPy (or other library) function that asked for ``np.asarray`` of a
+    traced value, named as users call it; None when the user's code did."""
+    frame = sys._getframe(2)
+    found = None
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        top = module.split(".")[0]
+        if top in ("numpy", "kronvec"):
+            frame = frame.f_back
+            continue
+        if top in ("scipy", "sklearn", "statsmodels", "pandas"):
+            public = [part for part in module.split(".") if not part.startswith("_")]
+            found = ".".join(public + [frame.f_code.co_name])
+            frame = frame.f_back
+            continue
+        break
+    return found
+
+
+_NDARRAY_NAMES = frozenset(dir(np.ndarray))
+
+
+class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
+    """An array whose NumPy operations are recorded for differentiation.
+
+    Behaves like the ndarray it wraps for the supported operations
+    (``kronvec.SUPPORTED_FUNCTIONS``); comparisons return plain boolean
+    arrays of the values, so piecewise code runs.  Made by the
+    transformations (``kronvec.grad`` and friends), never by users.
+    """
+
+    __slots__ = ()
+    __array_priority__ = 1000.0
+
+    # --- static information (never differentiated) ---
+    @property
+    def shape(self):
+        return np.shape(self._value)
+
+    @property
+    def ndim(self):
+        return np.ndim(self._value)
+
+    @property
+    def size(self):
+        return int(np.size(self._value))
+
+    @property
+    def dtype(self):
+        return np.asarray(plain_value(self)).dtype
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d traced array")
+        return self.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self):
+        return f"Traced({plain_value(self)!r})"
+
+    __hash__ = object.__hash__
+
+    # --- the NumPy protocols ---
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        name = function_name(ufunc)
+        if method != "__call__":
+            raise _unsupported(f"{name}.{method}")
+        if kwargs.get("out") is not None:
+            raise TypeError(f"kronvec cannot differentiate {name} with out=: results are never written in place")
+        if ufunc in VALUE_ONLY_UFUNCS:
+            return ufunc(*(plain_value(x) for x in inputs), **kwargs)
+        if kwargs:
+            raise TypeError(f"kronvec cannot differentiate {name} with keyword arguments {sorted(kwargs)}")
+        if ufunc is np.positive:
+            return inputs[0]
+        op = UFUNCS.get(ufunc)
+        if op is None:
+            raise _unsupported(name)
+        if op is _elementwise.power and not isinstance(inputs[1], Node):
+            exponent = inputs[1]
+            if np.isscalar(exponent) and exponent == 2:
+                return bind(_elementwise.square, inputs[0])
+        return bind(op, *inputs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        handler = NUMPY_FUNCTIONS.get(func)
+        if handler is None:
+            raise _unsupported(function_name(func))
+        return handler(*args, **kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        caller = _foreign_caller()
+        if caller is not None:
+            raise TypeError(
+                f"kronvec cannot differentiate {caller}: it converts its input with "
+                "np.asarray, which drops the derivative. Write the computation with "
+                "NumPy operations, or wrap it with kronvec.primitive and give its VJP."
+            )
+        raise TypeError(_LEAVING_MESSAGE.format(what="np.asarray(traced value)"))
+
+    def __float__(self):
+        raise TypeError(_LEAVING_MESSAGE.format(what="float(traced value)"))
+
+    def __int__(self):
+        raise TypeError(_LEAVING_MESSAGE.format(what="int(traced value)"))
+
+    __index__ = __int__
+
+    def __complex__(self):
+        raise TypeError(_LEAVING_MESSAGE.format(what="complex(traced value)"))
+
+    def item(self, *args):
+        raise TypeError(_LEAVING_MESSAGE.format(what="x.item()"))
+
+    def tolist(self):
+        raise TypeError(_LEAVING_MESSAGE.format(what="x.tolist()"))
+
+    def __bool__(self):
+        # A branch on a value, like a comparison: the derivative is the branch's.
+        return bool(plain_value(self))
+
+    def __setitem__(self, key, value):
+        raise TypeError(
+            "kronvec: assignment into a traced array (x[...] = value) cannot be recorded; "
+            "build the result with operations (np.where, np.concatenate, arithmetic) instead"
+        )
+
+    def __copy__(self):
+        return bind(_shape.copy, self)
+
+    def __deepcopy__(self, memo):
+        return bind(_shape.copy, self)
+
+    def __getattr__(self, name):
+        # Only reached for names the class does not define.
+        if name in _NDARRAY_NAMES:
+            raise TypeError(
+                f"kronvec cannot differentiate the ndarray method or attribute .{name} of a "
+                "traced value (see kronvec.SUPPORTED_FUNCTIONS for what is supported)"
+            )
+        raise AttributeError(f"'Traced' object has no attribute {name!r}")
+
+    def __kronvec_apply__(self, operator, method):
+        """``operator.matvec(self)`` and friends: one recorded operation."""
+        return _products.apply(operator, self, method)
+
+    # --- arithmetic: straight to the primitives (the mixin's ufunc round trip
+    # costs microseconds per operation, which small problems feel) ---
+    def __add__(self, other):
+        return bind(_elementwise.add, self, other)
+
+    def __radd__(self, other):
+        return bind(_elementwise.add, other, self)
+
+    def __sub__(self, other):
+        return bind(_elementwise.subtract, self, other)
+
+    def __rsub__(self, other):
+        return bind(_elementwise.subtract, other, self)
+
+    def __mul__(self, other):
+        return bind(_elementwise.multiply, self, other)
+
+    def __rmul__(self, other):
+        return bind(_elementwise.multiply, other, self)
+
+    def __truediv__(self, other):
+        return bind(_elementwise.divide, self, other)
+
+    def __rtruediv__(self, other):
+        return bind(_elementwise.divide, other, self)
+
+    def __matmul__(self, other):
+        if isinstance(other, LinearOperator):  # x @ J = (Jᵀ xᵀ)ᵀ
+            return np.transpose(_products.apply(other.T, np.transpose(self), "matvec"))
+        return bind(_products.matmul, self, other)
+
+    def __rmatmul__(self, other):
+        if isinstance(other, LinearOperator):
+            return _products.apply(other, self, "matvec")
+        return bind(_products.matmul, other, self)
+
+    def __neg__(self):
+        return bind(_elementwise.negative, self)
+
+    def __pos__(self):
+        return self
+
+    # --- ndarray methods, routed through the NumPy functions ---
+    @property
+    def T(self):
+        return np.transpose(self)
+
+    @property
+    def mT(self):
+        return np.swapaxes(self, -1, -2) if self.ndim > 2 else np.transpose(self)
+
+    def transpose(self, *axes):
+        if not axes or (len(axes) == 1 and axes[0] is None):
+            return np.transpose(self)
+        return np.transpose(self, axes[0] if len(axes) == 1 else axes)
+
+    def reshape(self, *shape, order="C"):
+        return np.reshape(self, shape[0] if len(shape) == 1 else shape, order=order)
+
+    def ravel(self, order="C"):
+        return np.ravel(self, order=order)
+
+    def flatten(self, order="C"):
+        return np.ravel(self, order=order)
+
+    def squeeze(self, axis=None):
+        return np.squeeze(self, axis)
+
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        return np.sum(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
+
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        return np.mean(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
+
+    def dot(self, b, out=None):
+        return np.dot(self, b, out=out)
+
+    def trace(self, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+        return np.trace(self, offset, axis1, axis2, dtype, out)
+
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        return np.diagonal(self, offset, axis1, axis2)
+
+    def copy(self, order="C"):
+        return bind(_shape.copy, self)
+
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        return _shape.cast(self, dtype)
+
+    def take(self, indices, axis=None, out=None, mode="raise"):
+        return np.take(self, indices, axis, out, mode)
+
+    def __getitem__(self, key):
+        return _shape.index(self, key)
+
+
+def _supported_names():
+    names = {function_name(f) for f in NUMPY_FUNCTIONS} | {function_name(u) for u in UFUNCS}
+    names |= {"np.positive", "operators + - * / ** @ (unary -) .T, indexing and slicing, comparisons"}
+    return tuple(sorted(names))
+
+
+#: The NumPy functions and ufuncs kronvec differentiates, generated from the registry.
+SUPPORTED_FUNCTIONS = _supported_names()

@@ -1,0 +1,265 @@
+"""The generic tracer: recordings of operations, and the reverse sweep over them.
+
+A transformation (``grad``, ``jacobian``, ...) opens a :class:`Trace` and
+runs the user's function on :class:`Node` values.  Every operation on a node
+goes through :func:`bind`, which computes the value and appends a new node
+``value = op(*args, **params)`` to the trace.  Traces nest (a Hessian is the
+Jacobian of a gradient): a node's value may itself be a node of an outer
+trace — the design of HIPS autograd's boxes — and the trace with the highest
+``level`` records first.
+
+This module knows nothing about NumPy's protocols: the array-facing node
+class (``kronvec._traced_array.Traced``) subclasses :class:`Node`, and a
+node created by :func:`bind` has the class of the node it was computed from.
+An operation ``op`` is anything with ``impl`` (plain values in, value out),
+``vjps`` (position → ``vjp(g, ans, *args, **params)``) and ``name``.
+
+Nothing here is shared between calls: a trace belongs to one call, and
+levels only increase (``itertools.count`` is atomic under the GIL).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from ._constants import capture, check_real_dtype
+
+__all__ = ["Trace", "Node", "bind", "reverse_sweep", "plain_value", "new_input"]
+
+_levels = itertools.count(1)
+
+
+class Trace:
+    """One recording; a higher ``level`` is nested inside a lower one.
+
+    Attributes
+    ----------
+    nodes : list of Node
+        In evaluation order: a node's parents come before it.
+    named_constants : list of (object, str) or None
+        Arrays the user named (closure variables, globals, arguments), looked
+        up by identity when a constant is recorded, for formula labels; None
+        when the recording needs no formulas.
+    nested : bool
+        True once an operation involved values traced by another (outer)
+        trace: the recording's derivatives must then be traced too.
+    memo : dict
+        Per-recording facts keyed by node index (e.g. the recorded inverse
+        of a node, reused by second derivatives).
+    """
+
+    __slots__ = ("level", "active", "nodes", "named_constants", "nested", "memo")
+
+    def __init__(self, named_constants=None):
+        self.level = next(_levels)
+        self.active = True
+        self.nodes = []
+        self.named_constants = named_constants
+        self.nested = False
+        self.memo = {}
+
+
+class Node:
+    """A value recorded on a trace: ``_value = _op.impl(*_args, **_params)``.
+
+    ``_parents`` lists ``(position, parent)`` for the arguments recorded on
+    the same trace (``_args`` holds their values); every other argument is a
+    constant of this trace, captured by value.  An input of the trace has no
+    operation.  ``_labels`` holds the user's names of constant arguments
+    (None when no formula is wanted).  Nodes are created by :func:`_record`
+    only and never modified afterwards.
+    """
+
+    __slots__ = ("_value", "_trace", "_op", "_args", "_params", "_parents", "_index", "_labels")
+
+
+_new_object = object.__new__
+
+
+def new_input(trace, value, node_type):
+    """Record `value` as an input of `trace`, as a node of class `node_type`."""
+    if isinstance(value, Node) and value._trace is not trace:
+        trace.nested = True
+    return _record(trace, None, (), {}, (), value, None, node_type)
+
+
+def _record(trace, op, values, params, parents, value, labels, node_type):
+    if type(value) is np.ndarray:
+        if value.dtype.kind not in "biuf":
+            check_real_dtype(value.dtype, f"the result of {op.name}")
+        value.flags.writeable = False  # recorded values are frozen: nothing may change them
+    elif isinstance(value, np.generic) and value.dtype.kind == "c":
+        check_real_dtype(value.dtype, f"the result of {op.name}")
+    nodes = trace.nodes
+    node = _new_object(node_type)
+    node._value = value
+    node._trace = trace
+    node._op = op
+    node._args = values
+    node._params = params
+    node._parents = parents
+    node._index = len(nodes)
+    node._labels = labels
+    nodes.append(node)
+    return node
+
+
+def _constant(op, value, trace):
+    return capture(value, f"a constant operand of {op.name}")
+
+
+def bind(op, *args, **params):
+    """Apply `op`, recording it on the innermost active trace among `args`.
+
+    Constant operands are captured by value (see :mod:`kronvec._constants`);
+    the result is a new node, or a plain value when no argument is traced by
+    an active trace.
+    """
+    # Once per NumPy operation in a differentiated function: the common case
+    # (one or two arguments, the traced ones on a single active trace holding
+    # plain values, no formulas wanted) is recorded here without the loops.
+    trace = None
+    if len(args) == 2:
+        first, second = args
+        if isinstance(first, Node):
+            if not isinstance(second, Node):
+                trace = first._trace
+                values, parents = (first._value, _constant(op, second, trace)), ((0, first),)
+            elif first._trace is second._trace and not isinstance(second._value, Node):
+                trace, values, parents = first._trace, (first._value, second._value), ((0, first), (1, second))
+        elif isinstance(second, Node):
+            trace = second._trace
+            values, parents = (_constant(op, first, trace), second._value), ((1, second),)
+    elif len(args) == 1:
+        first = args[0]
+        if isinstance(first, Node):
+            trace, values, parents = first._trace, (first._value,), ((0, first),)
+    if (trace is None or not trace.active or trace.named_constants is not None
+            or isinstance(values[parents[0][0]], Node)):
+        return _bind_general(op, args, params)
+    value = op.impl(*values, **params) if params else op.impl(*values)
+    return _record(trace, op, values, params, parents, value, None, type(parents[0][1]))
+
+
+def _bind_general(op, args, params):
+    top = None
+    for arg in args:
+        if isinstance(arg, Node):
+            trace = arg._trace
+            if trace.active and (top is None or trace.level > top.level):
+                top = trace
+    if top is None:  # only stale nodes of finished traces: plain values
+        values = [_live_value(a) if isinstance(a, Node) else a for a in args]
+        if any(isinstance(v, Node) for v in values):
+            return bind(op, *values, **params)
+        return op.impl(*[_constant(op, v, None) for v in values], **params)
+    values, parents, labels = list(args), [], None
+    nested = False
+    named = top.named_constants
+    for position, arg in enumerate(args):
+        if isinstance(arg, Node):
+            if arg._trace is top:
+                value = values[position] = arg._value
+                parents.append((position, arg))
+                nested = nested or isinstance(value, Node)
+                continue
+            value = _live_value(arg)
+            if isinstance(value, Node):  # traced by an outer trace: recorded there first
+                values[position] = value
+                nested = True
+                continue
+            arg = value
+        if named:
+            label = _name_of(arg, named)
+            if label is not None:
+                labels = labels or [None] * len(args)
+                labels[position] = label
+        values[position] = _constant(op, arg, top)
+    if nested:
+        top.nested = True
+        value = bind(op, *values, **params)
+    else:
+        value = op.impl(*values, **params)
+    return _record(top, op, tuple(values), params, tuple(parents), value,
+                   tuple(labels) if labels else None, type(parents[0][1]))
+
+
+def _live_value(node):
+    """A node of a finished trace stands for its value (which may be a node of
+    an outer trace that is still recording)."""
+    value = node
+    while isinstance(value, Node) and not value._trace.active:
+        value = value._value
+    return value
+
+
+def _name_of(value, named):
+    for candidate, name in named:
+        if candidate is value:
+            return name
+    return None
+
+
+def plain_value(x):
+    """The plain value under any number of traced layers."""
+    while isinstance(x, Node):
+        x = x._value
+    return x
+
+
+def reverse_sweep(nodes, seeds, wanted, add):
+    """Reverse accumulation over recorded `nodes`.
+
+    Parameters
+    ----------
+    nodes : list of Node
+        A trace's nodes in evaluation order.
+    seeds : dict node index → cotangent
+        Cotangents of the outputs.
+    wanted : list of Node
+        The nodes (usually the inputs) whose cotangents are returned.
+    add : callable
+        ``add(a, b)`` accumulates two cotangents of one node.
+
+    Returns
+    -------
+    list
+        The cotangent of each wanted node (None where no output depends on it).
+
+    Nodes are in evaluation order, so a node's consumers come after it: one
+    sweep backwards completes each cotangent before it is pulled back.  The
+    sweep is a loop, so a recording of any depth is fine.
+    """
+    if not seeds:
+        return [None] * len(wanted)
+    last = max(seeds)
+    first = min(node._index for node in wanted) if wanted else last
+    cotangents = [None] * (last + 1)
+    for index, seed in seeds.items():
+        cotangents[index] = seed
+    wanted_indices = {node._index for node in wanted}
+    kept = {}
+    for index in range(last, first - 1, -1):
+        ct = cotangents[index]
+        if ct is None:
+            continue
+        node = nodes[index]
+        if index in wanted_indices:
+            kept[index] = ct
+        if node._op is None:
+            continue
+        cotangents[index] = None  # freed once pulled back
+        vjps, value, args, params = node._op.vjps, node._value, node._args, node._params
+        for position, parent in node._parents:
+            if params or len(args) > 2:
+                contribution = vjps[position](ct, value, *args, **params)
+            elif len(args) == 2:  # (spelled out: a call with *args re-enters the interpreter from C)
+                contribution = vjps[position](ct, value, args[0], args[1])
+            else:
+                contribution = vjps[position](ct, value, args[0])
+            parent_index = parent._index
+            previous = cotangents[parent_index]
+            cotangents[parent_index] = contribution if previous is None else add(previous, contribution)
+    return [kept.get(node._index) for node in wanted]

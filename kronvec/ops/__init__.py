@@ -1,0 +1,23 @@
+"""kronvec's differentiable operations: the one home of every derivative.
+
+One module per family — :mod:`.elementwise`, :mod:`.reductions`,
+:mod:`.shape` (moving entries: transpose, reshape, indexing, joining),
+:mod:`.products` (matmul, kron, applying an operator), :mod:`.linalg`
+(inverse, solve, determinants, trace) — each operation a single
+:class:`~kronvec.ops._registry.Primitive` holding its value, VJPs,
+structured Jacobians, formula, reference and samples.  Importing this
+package registers them all; ``notes/extending.md`` walks through adding one.
+"""
+
+from . import elementwise, linalg, products, reductions, shape  # noqa: F401 (registers the operations)
+from ._registry import (
+    NUMPY_FUNCTIONS,
+    REGISTRY,
+    UFUNCS,
+    VALUE_ONLY_UFUNCS,
+    Primitive,
+    Sample,
+    primitive,
+)
+
+__all__ = ["REGISTRY", "NUMPY_FUNCTIONS", "UFUNCS", "VALUE_ONLY_UFUNCS", "Primitive", "Sample", "primitive"]

@@ -1,0 +1,268 @@
+"""The one registry: every differentiable operation, defined once.
+
+A :class:`Primitive` holds an operation's value (``impl``), its
+vector-Jacobian products (``vjps``, written with NumPy operations so they can
+be traced again: that is what makes Hessians), its structured Jacobians
+(``jacobians``, numerator layout, as operators), a label for formulas, and —
+for kronvec's own operations — the vec-form formula, a public reference and
+sample inputs.  Everything else is derived from these definitions: the NumPy
+dispatch tables (:data:`NUMPY_FUNCTIONS`, :data:`UFUNCS`),
+``kronvec.SUPPORTED_FUNCTIONS``, ``kronvec.rules``, the test sweep, the
+fuzzing templates and the asv benchmarks.
+
+Users define their own operations with the same class (``kronvec.primitive``),
+as with autograd's ``primitive`` + ``defvjp`` or ``jax.custom_vjp``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from .._tracer import Node, bind
+
+__all__ = [
+    "Primitive",
+    "primitive",
+    "Sample",
+    "register",
+    "REGISTRY",
+    "NUMPY_FUNCTIONS",
+    "UFUNCS",
+    "VALUE_ONLY_UFUNCS",
+    "numpy_function",
+    "ufunc",
+    "value_only_ufunc",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """Arguments for one evaluation of an operation: ``op.impl(*args, **params)``."""
+
+    args: tuple
+    params: dict = dataclasses.field(default_factory=dict)
+
+
+class _Derivatives(dict):
+    """position → derivative function.
+
+    Given as a dict, or — for operations taking any number of arrays
+    (``np.concatenate``) — as a factory ``position → function``.  A missing
+    VJP is a clear ``TypeError``, not a ``KeyError``.
+    """
+
+    __slots__ = ("owner", "kind", "factory")
+
+    def __init__(self, owner, kind, entries):
+        self.owner, self.kind = owner, kind
+        self.factory = entries if callable(entries) else None
+        super().__init__({} if self.factory or entries is None else entries)
+
+    def of(self, position):
+        """The derivative for `position`, or None when there is none."""
+        found = dict.get(self, position)
+        if found is None and self.factory is not None:
+            found = self[position] = self.factory(position)
+        return found
+
+    def __missing__(self, position):
+        found = self.of(position)
+        if found is not None:
+            return found
+        if self.kind != "VJP":
+            raise KeyError(position)
+        raise TypeError(
+            f"kronvec cannot differentiate {self.owner} with respect to its argument "
+            f"{position}: it has no {self.kind} for that argument"
+            + (" (define one with .defvjp)" if self.kind == "VJP" else "")
+        )
+
+
+class Primitive:
+    """A differentiable operation: its value and its derivatives, in one place.
+
+    Parameters
+    ----------
+    impl : callable
+        ``impl(*args, **params)`` on plain arrays; never sees a traced value.
+        Positional arguments are the array operands (the ones that can be
+        differentiated); keyword parameters are static (axes, shapes, keys).
+    name : str, optional
+        The name users know (``"linalg.inv"``); defaults to ``impl``'s name.
+    vjps : dict position → callable, optional
+        ``vjp(g, ans, *args, **params)`` → the cotangent of argument
+        `position`, shaped like it, for a cotangent `g` shaped like ``ans``.
+        Written with NumPy operations (so it can be traced again).  For an
+        operation on any number of arrays, a factory ``position → vjp``.
+    jacobians : dict position → callable (or a factory), optional
+        ``jacobian(ans, *args, names, **params)`` → the structured Jacobian
+        (a :class:`~kronvec.StructuredOperator`, numerator layout) of the
+        output with respect to that argument, from plain arrays; ``names``
+        are the arguments' labels for formulas (None for unnamed ones).
+        Without one, kronvec builds the Jacobian from the VJP.
+    label : callable, optional
+        ``label(*arg_labels, **params)`` → the formula of the output.
+    formula, reference : str, optional
+        The vec form of the derivative and where it comes from (required
+        for kronvec's own operations).
+    samples : callable, optional
+        ``samples(rng, n)`` → a tuple of arguments (or a :class:`Sample`)
+        in a well-conditioned domain, of size about n.
+    edge_cases : dict name → callable, optional
+        ``edge_case(rng)`` → a tuple of arguments (or a :class:`Sample`) at a
+        named hard point where the derivative is still defined.
+    param_names : tuple of str, optional
+        Names of the positional arguments for formulas (``("A", "B")``).
+    rule_names : dict position → str, optional
+        Publish ``kronvec.rules.<name>(*args)``: the structured Jacobian with
+        respect to that argument.
+    fuzz : callable, optional
+        ``fuzz(Y, constants)`` → the operation applied to a generic matrix Y
+        (mapped into its domain): a template for the random-composition tests.
+    """
+
+    __slots__ = ("name", "impl", "vjps", "jacobians", "label", "formula", "reference",
+                 "samples", "edge_cases", "param_names", "rule_names", "fuzz", "__weakref__")
+
+    def __init__(self, impl, *, name=None, vjps=None, jacobians=None, label=None, formula=None,
+                 reference=None, samples=None, edge_cases=None, param_names=None, rule_names=None,
+                 fuzz=None):
+        self.name = name or getattr(impl, "__qualname__", None) or repr(impl)
+        self.impl = impl
+        self.vjps = _Derivatives(self.name, "VJP", vjps)
+        self.jacobians = _Derivatives(self.name, "Jacobian", jacobians)
+        self.label = label or (lambda *names, **params: f"{self.name}({', '.join(map(str, names))})")
+        self.formula = formula
+        self.reference = reference
+        self.samples = samples
+        self.edge_cases = dict(edge_cases or {})
+        self.param_names = tuple(param_names) if param_names else None
+        self.rule_names = dict(rule_names or {})
+        self.fuzz = fuzz
+
+    def __call__(self, *args, **params):
+        """Apply the operation: recorded when an argument is traced, else plain."""
+        for arg in args:
+            if isinstance(arg, Node):
+                return bind(self, *args, **params)
+        return self.impl(*args, **params)
+
+    def defvjp(self, *vjps, argnums=None):
+        """Define the VJPs: one ``vjp(g, ans, *args, **params)`` per argument.
+
+        ``defvjp(vjp_x, vjp_y)`` sets the VJPs of arguments 0 and 1; pass None
+        for an argument that is not differentiable, or name the positions with
+        ``argnums``.  Returns the primitive, so calls chain.
+        """
+        for position, vjp in zip(argnums if argnums is not None else range(len(vjps)), vjps):
+            if vjp is not None:
+                self.vjps[int(position)] = vjp
+        return self
+
+    def defjacobian(self, *jacobians, argnums=None):
+        """Define structured Jacobians: one ``jacobian(ans, *args, **params)`` per argument,
+        returning a :class:`~kronvec.StructuredOperator` of shape (output size, argument size).
+
+        Optional: without it kronvec applies the Jacobian through the VJP.
+        """
+        for position, jacobian in zip(argnums if argnums is not None else range(len(jacobians)), jacobians):
+            if jacobian is not None:
+                self.jacobians[int(position)] = _accepting_names(jacobian)
+        return self
+
+    def __repr__(self):
+        return f"<kronvec primitive {self.name}>"
+
+
+def _accepting_names(jacobian):
+    """A user's ``jacobian(ans, *args, **params)`` in the registry's calling convention."""
+
+    def with_names(ans, *args, names=None, **params):
+        return jacobian(ans, *args, **params)
+
+    with_names.__wrapped__ = jacobian
+    return with_names
+
+
+def primitive(impl=None, *, name=None):
+    """Make a function differentiable by kronvec with rules you give it.
+
+    Decorate a function written on plain arrays, then give its VJP with
+    :meth:`Primitive.defvjp` (and, optionally, its structured Jacobian with
+    :meth:`Primitive.defjacobian`).  Called on traced values inside a function
+    kronvec differentiates, it is recorded as one operation; called on plain
+    arrays, it is the function itself.  Derivatives of every order follow when
+    the VJP is written with NumPy operations (it is then traced in turn).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import kronvec
+    >>> @kronvec.primitive
+    ... def logsumexp(x):
+    ...     top = np.max(x)
+    ...     return top + np.log(np.sum(np.exp(x - top)))
+    >>> _ = logsumexp.defvjp(lambda g, ans, x: g * np.exp(x - ans))
+    >>> x = np.array([0.0, np.log(3.0)])
+    >>> kronvec.grad(lambda x: 2.0 * logsumexp(x))(x)     # 2·softmax(x)
+    array([0.5, 1.5])
+    """
+    if impl is None:
+        return lambda function: primitive(function, name=name)
+    return Primitive(impl, name=name)
+
+
+#: kronvec's own operations, by name.
+REGISTRY: dict[str, Primitive] = {}
+#: NumPy function → handler(*args, **kwargs), used by ``__array_function__``.
+NUMPY_FUNCTIONS: dict = {}
+#: NumPy ufunc → primitive, used by ``__array_ufunc__``.
+UFUNCS: dict = {}
+#: Ufuncs whose result carries no derivative (comparisons, predicates): evaluated
+#: on the plain values, so piecewise code (``np.where(X > 0, ...)``) runs.
+VALUE_ONLY_UFUNCS: set = set()
+
+_REQUIRED = ("formula", "reference", "samples")
+
+
+def register(op: Primitive) -> Primitive:
+    """Add one of kronvec's own operations to :data:`REGISTRY`.
+
+    Refuses an operation without a formula, a reference or samples, and a
+    name registered twice: the sweep in ``tests/test_registry.py`` checks
+    every entry against finite differences, so none may be left without
+    the means to check it.
+    """
+    missing = [field for field in _REQUIRED if not getattr(op, field)]
+    if missing:
+        raise ValueError(f"kronvec operation {op.name!r} registered without {', '.join(missing)}")
+    if op.name in REGISTRY:
+        raise ValueError(f"kronvec operation {op.name!r} registered twice")
+    REGISTRY[op.name] = op
+    return op
+
+
+def numpy_function(*functions):
+    """Register the decorated handler as what a traced value does for each NumPy function."""
+
+    def register_handler(handler: Callable):
+        for function in functions:
+            if function in NUMPY_FUNCTIONS:
+                raise ValueError(f"two handlers for {function!r}")
+            NUMPY_FUNCTIONS[function] = handler
+        return handler
+
+    return register_handler
+
+
+def ufunc(numpy_ufunc, op: Primitive):
+    """Route a NumPy ufunc called on traced values to a primitive."""
+    if numpy_ufunc in UFUNCS:
+        raise ValueError(f"two primitives for {numpy_ufunc!r}")
+    UFUNCS[numpy_ufunc] = op
+    return op
+
+
+def value_only_ufunc(*numpy_ufuncs):
+    VALUE_ONLY_UFUNCS.update(numpy_ufuncs)

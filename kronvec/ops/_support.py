@@ -1,0 +1,217 @@
+"""Helpers the operation families share: shapes, broadcasting, index maps,
+diagonal Jacobians, loud elementwise evaluation and formula labels."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._tracer import Node, bind, plain_value
+from .._vec import unvec, vec
+from .._linalg.scope import current_scope
+from ..operators import Dense, Diag, Identity, Selection, algebra
+
+__all__ = [
+    "shape_of",
+    "size_of",
+    "positions",
+    "index_map_jacobian",
+    "broadcast_jacobian",
+    "unbroadcast",
+    "elementwise_jacobian",
+    "loud",
+    "derived_label",
+    "scalar_constant",
+]
+
+
+def shape_of(x):
+    """The shape of an array, a traced value or a Python scalar."""
+    if type(x) is float:  # the unit cotangent of a scalar output
+        return ()
+    shape = getattr(x, "shape", None)  # ndarray and traced values both have one
+    return shape if shape is not None else np.shape(x)
+
+
+def size_of(x):
+    return math.prod(shape_of(x))
+
+
+def positions(shape):
+    """The array of vec positions laid out in `shape`: P[i, j] = i + j*m."""
+    return unvec(np.arange(math.prod(shape), dtype=np.intp), shape)
+
+
+def index_map_jacobian(in_shape, moved_positions):
+    """Jacobian of an index-moving operation, read off where it moved the vec
+    positions (``moved_positions = op(positions(in_shape))``): a 0/1 selection."""
+    index = vec(moved_positions)
+    n_in = math.prod(in_shape)
+    if index.size == n_in and np.array_equal(index, np.arange(n_in)):
+        return Identity(n_in)
+    return Selection(index, n_in)
+
+
+def broadcast_jacobian(in_shape, out_shape):
+    """Jacobian of ``broadcast_to(x, out_shape)``: a selection (identity if no-op)."""
+    if tuple(in_shape) == tuple(out_shape):
+        return Identity(math.prod(in_shape))
+    return index_map_jacobian(in_shape, np.broadcast_to(positions(in_shape), out_shape))
+
+
+def unbroadcast(g, shape):
+    """Sum the cotangent `g` over the axes that broadcasting added to `shape`."""
+    if shape_of(g) == shape:
+        return g
+    shape = tuple(shape)
+    while len(shape_of(g)) > len(shape):
+        g = np.sum(g, axis=0)
+    for axis, size in enumerate(shape):
+        if size == 1 and shape_of(g)[axis] != 1:
+            g = np.sum(g, axis=axis, keepdims=True)
+    return g
+
+
+def scalar_constant(x):
+    """A plain (untraced) operand of size 1, as a float; None otherwise."""
+    if isinstance(x, Node):
+        return None
+    x = np.asarray(x)
+    return float(x.reshape(())) if x.size == 1 and x.dtype.kind in "biuf" else None
+
+
+def derived_label(template, *labels):
+    """A formula label built from the operands' labels; None (unnamed) when any
+    operand is unnamed, so a printed name is never a guess."""
+    if any(label is None for label in labels):
+        return None
+    return template.format(*labels)
+
+
+def elementwise_jacobian(derivative, arg_shape, out_shape, label=None):
+    """Diag(vec f') composed with the broadcast of the argument to the output shape."""
+    scalar = scalar_constant(derivative) if np.size(derivative) == 1 else None
+    broadcast = broadcast_jacobian(arg_shape, out_shape)
+    if scalar is not None:
+        return algebra.scale(broadcast, scalar)
+    values = np.broadcast_to(np.asarray(derivative, dtype=np.result_type(derivative, np.float32)), out_shape)
+    if math.prod(arg_shape) == 1 and values.size > 1:
+        return Dense(vec(values).reshape(-1, 1), name=derived_label("vec({})", label))
+    return algebra.multiply(Diag(vec(values), name=derived_label("diag(vec {})", label)), broadcast)
+
+
+def loud(name, compute):
+    """Evaluate an elementwise formula; a non-finite result from finite inputs is an error.
+
+    At a domain edge (log or 1/x at 0, √x's derivative at 0) or on overflow
+    NumPy would return inf/NaN with a RuntimeWarning; kronvec raises instead,
+    so no NaN escapes into a derivative: right or loud.
+    """
+
+    def evaluate(*args):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            result = compute(*args)
+        if not isinstance(result, Node):
+            result_array = np.asarray(result)
+            if result_array.dtype.kind in "fc" and not np.isfinite(result_array).all():
+                inputs_finite = all(
+                    np.isfinite(np.asarray(a)).all() for a in args
+                    if not isinstance(a, Node) and np.asarray(a).dtype.kind in "fc"
+                )
+                if inputs_finite:
+                    bad = int(np.count_nonzero(~np.isfinite(result_array)))
+                    raise ValueError(
+                        f"{name} is not finite at {bad} entr{'y' if bad == 1 else 'ies'} of a finite "
+                        "input (a domain edge such as log or 1/x at 0, or overflow); kronvec "
+                        "refuses rather than return inf/NaN"
+                    )
+        return result
+
+    return evaluate
+
+
+def keepdims_shape(shape, axis):
+    """`shape` with the reduced axes kept as 1s."""
+    if axis is None:
+        return (1,) * len(shape)
+    axes = {a % len(shape) for a in ((axis,) if np.isscalar(axis) else tuple(axis))}
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def normalize_axes(axis, ndim, function):
+    """``axis`` as a tuple of non-negative ints (None stays None); ValueError when out of range."""
+    if axis is None:
+        return None
+    axes = (axis,) if np.isscalar(axis) else tuple(axis)
+    normalized = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+            raise TypeError(f"{function}: axis must be an int or a tuple of ints, got {axis!r}")
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{function}: axis {a} is out of bounds for an array of dimension {ndim}")
+        normalized.append(int(a) % ndim)
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"{function}: repeated axis in {axis!r}")
+    return tuple(normalized)
+
+
+def refuse_arguments(function, **given):
+    """TypeError naming the NumPy function and each argument kronvec does not support.
+
+    ``given`` maps an argument's name to ``(value, default)``; only values
+    that differ from their default are refused.
+    """
+    unsupported = [name for name, (value, default) in given.items()
+                   if not (value is default or (value is not None and default is not None and _equal(value, default)))]
+    if unsupported:
+        raise TypeError(
+            f"kronvec cannot differentiate {function} with "
+            + ", ".join(f"{name}={given[name][0]!r}" for name in unsupported)
+            + " (see kronvec.SUPPORTED_FUNCTIONS)"
+        )
+
+
+def _equal(value, default):
+    try:
+        return bool(value == default)
+    except Exception:  # noqa: BLE001 - arrays and odd objects: not the default
+        return False
+
+
+__all__ += ["keepdims_shape", "normalize_axes", "refuse_arguments", "plain_value", "bind"]
+
+
+# ------------------------------------------------- cotangents known to be c·I
+# The gradient of a trace is c·I; the product below it (tr(X⁻¹C)) then pulls
+# back c·I·Cᵀ = c·Cᵀ without a matrix product.  Such cotangents are marked in
+# the current call's scope (never in module state) and are read-only.
+def scaled_identity(scale, n, dtype=np.float64):
+    """A read-only c·I_n, marked as such in the current call (or unmarked outside one)."""
+    scope = current_scope()
+    if scope is not None:
+        for eye, known_scale in scope.scaled_identities:
+            if known_scale == scale and eye.shape[0] == n and eye.dtype == dtype:
+                return eye
+    eye = np.eye(n, dtype=dtype)
+    if scale != 1.0:
+        eye *= scale
+    eye.flags.writeable = False
+    if scope is not None:
+        scope.scaled_identities.append((eye, scale))
+    return eye
+
+
+def identity_scale(g):
+    """c when the cotangent `g` is a c·I made by :func:`scaled_identity` in this call, else None."""
+    if type(g) is not np.ndarray:
+        return None
+    scope = current_scope()
+    if scope is not None:
+        for eye, scale in scope.scaled_identities:
+            if eye is g:
+                return scale
+    return None
+
+
+__all__ += ["scaled_identity", "identity_scale"]

@@ -1,0 +1,401 @@
+"""Linear algebra: inverse, solve, determinant, log-determinant, adjugate, trace.
+
+    d(X⁻¹) = −X⁻¹ dX X⁻¹        ⇒  D(X⁻¹) = −(X⁻ᵀ ⊗ X⁻¹),   X̄ = −X⁻ᵀ Ḡ X⁻ᵀ
+    d(A⁻¹B) = −A⁻¹ dA A⁻¹B     ⇒  D_A = −((A⁻¹B)ᵀ ⊗ A⁻¹),  D_B = I ⊗ A⁻¹
+    d|X| = tr(adj(X) dX)        ⇒  D|X| = vec(adj(X)ᵀ)ᵀ    (exact at singular X)
+    d ln|X| = tr(X⁻¹ dX)        ⇒  D ln|X| = vec(X⁻ᵀ)ᵀ
+    d tr X = tr dX              ⇒  D tr X = vec(I)ᵀ
+
+(Magnus–Neudecker ch. 8; Matrix Cookbook eqs. (49), (57), (59), (100).)
+Every matrix is factored once per call (``kronvec/_linalg/factorization.py``):
+inv, slogdet and solve of one matrix share an LU (or Cholesky) factorization.
+
+Derivations: ``notes/derivatives.md`` §5–§7 and §10.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._linalg import checks
+from .._linalg.factorization import factorize
+from .._linalg.products import matmul as matmul_2d
+from .._tracer import Node
+from .._vec import unvec, vec
+from ..differential import linear_map
+from ..operators import Commutation, Dense, Diag, Kron, RowVector, Selection, Zero, algebra
+from . import _samples
+from ._registry import Primitive, numpy_function, register
+from ._support import bind, derived_label, plain_value, refuse_arguments, scaled_identity, shape_of
+from .shape import _diagonal
+
+__all__ = ["inv", "det", "adjugate", "logabsdet", "solve", "trace", "det_hessian_operator", "adjugate_values"]
+
+
+def _square_matrix(X, operation):
+    if type(X) is not np.ndarray:
+        X = np.asarray(X)
+    shape = X.shape
+    if len(shape) != 2:
+        raise ValueError(f"{operation}: X must be a 2-D matrix, got shape {shape}")
+    if shape[0] != shape[1]:
+        checks.require_square(X, "X", operation)
+    return X
+
+
+# ------------------------------------------------------------------- inverse
+_INV = "np.linalg.inv"
+
+
+def _inv_impl(X):
+    return factorize(_square_matrix(X, _INV), _INV).inverse()
+
+
+def _inverse_for_derivative(X, operation=_INV):
+    """X⁻¹ inside a derivative: the recorded X⁻¹ when X is traced and its inverse
+    was recorded (a Hessian differentiates code that asks for X⁻ᵀ again), else a
+    new one — from X's factorization, already computed within the same call.
+
+    `operation` names what the user called, for the error at a singular X.
+    """
+    if isinstance(X, Node):
+        recorded = X._trace.memo.get(("inverse", X._index)) if X._trace.active else None
+        return recorded if recorded is not None else _inv(X)
+    return factorize(_square_matrix(X, operation), operation).inverse()
+
+
+def _inv_jacobian(ans, X, names):
+    inverse = Dense(ans, name=derived_label("inv({})", names[0]))
+    return linear_map(inverse, inverse, np.shape(X), scale=-1.0)
+
+
+inv = register(Primitive(
+    _inv_impl, name="linalg.inv",
+    # d(X⁻¹) = -X⁻¹ dX X⁻¹  ⇒  X̄ = -X⁻ᵀ Ḡ X⁻ᵀ   (Matrix Cookbook eq. (59))
+    vjps={0: lambda g, ans, X: -matmul_2d(matmul_2d(ans.T, g), ans.T)},
+    jacobians={0: _inv_jacobian},
+    label=lambda a: derived_label("inv({})", a),
+    formula="-(X⁻ᵀ ⊗ X⁻¹)",
+    reference="Magnus–Neudecker ch. 8.4; Matrix Cookbook eq. (59)",
+    samples=_samples.one_square, param_names=("X",), rule_names={0: "inv"},
+    edge_cases={"1×1": lambda rng: (np.array([[2.5]]),), "negative determinant": lambda rng: (
+        np.array([[1.0, 2.0], [3.0, 1.0]]),)},
+    fuzz=lambda Y, c: np.linalg.inv(_samples.shifted(_samples.square_of(Y))),
+))
+
+
+@numpy_function(np.linalg.inv)
+def _inv(a):
+    result = bind(inv, a)
+    if isinstance(result, Node) and isinstance(a, Node) and a._trace is result._trace:
+        result._trace.memo[("inverse", a._index)] = result
+    return result
+
+
+# ------------------------------------------------------------------ adjugate
+def _products_of_all_but_one(s):
+    """``w[i] = ∏_{j≠i} s_j`` without division (exact at zeros).
+
+    Prefix and suffix products, unless the singular values span so many
+    orders of magnitude that a partial product could under- or overflow
+    where the whole is representable: then each running product is carried
+    as mantissa and exponent (``np.frexp``) and scaled once at the end.
+    """
+    n = s.size
+    positive = s[s > 0]
+    # Partial products of values within √(largest float) of 1 can neither overflow nor underflow.
+    safe = math.sqrt(float(np.finfo(s.dtype).max)) ** (1.0 / max(n - 1, 1))
+    if positive.size == 0 or (float(positive.max()) < safe and float(positive.min()) > 1.0 / safe):
+        one = np.ones(1, dtype=s.dtype)  # a Python 1.0 here would promote float32 to float64
+        prefix = np.concatenate((one, np.cumprod(s[:-1])))
+        suffix = np.concatenate((np.cumprod(s[::-1][:-1])[::-1], one))
+        return prefix * suffix
+    mantissas, exponents = np.frexp(s.astype(np.float64))
+    w = np.empty(n)
+    for i in range(n):
+        mantissa, exponent = 1.0, 0
+        for j in range(n):
+            if j != i:
+                mantissa, shift = math.frexp(mantissa * mantissas[j])
+                exponent += shift + int(exponents[j])
+        with np.errstate(over="ignore"):
+            w[i] = math.ldexp(mantissa, exponent) if exponent < 1100 else math.copysign(math.inf, mantissa)
+    return w.astype(s.dtype)
+
+
+def adjugate_values(X):
+    """The adjugate adj(X) (transposed cofactor matrix), exact for singular X.
+
+    From the SVD X = UΣVᵀ, ``adj(X) = det(U)·det(V)·V·adj(Σ)·Uᵀ`` with
+    ``adj(Σ) = diag(∏_{j≠i} σ_j)``: no division by det(X), so rank n−1 gives
+    the rank-one adjugate and rank ≤ n−2 gives exactly zero (uses
+    ``adj(AB) = adj(B)adj(A)`` and ``adj(Q) = det(Q)Qᵀ`` for orthogonal Q).
+
+    Raises
+    ------
+    ValueError
+        When an entry of adj(X) overflows (is not representable).
+    """
+    X = _square_matrix(X, "adjugate")
+    n = X.shape[0]
+    if n == 0:
+        return np.zeros((0, 0), dtype=X.dtype)
+    if n == 1:
+        return np.ones((1, 1), dtype=X.dtype)
+    if n == 2:  # exact: adj [[a, b], [c, d]] = [[d, -b], [-c, a]]
+        return np.array([[X[1, 1], -X[0, 1]], [-X[1, 0], X[0, 0]]])
+    U, s, Vt = np.linalg.svd(X)
+    w = _products_of_all_but_one(s)
+    if not np.all(np.isfinite(w)):
+        raise ValueError(
+            f"det: the {n}×{n} matrix's adjugate (the gradient of det) overflows "
+            f"{X.dtype}: a product of {n - 1} of its singular values exceeds the largest float"
+        )
+    sign = np.sign(np.linalg.det(U)) * np.sign(np.linalg.det(Vt))
+    return (sign * (Vt.T * w)) @ U.T
+
+
+def _products_of_all_but_two(s):
+    """``C[i, j] = ∏_{k ≠ i, j} s_k`` for i ≠ j and 0 on the diagonal, without division."""
+    n = s.size
+    C = np.zeros((n, n), dtype=s.dtype)
+    for i in range(n):
+        C[i, np.arange(n) != i] = _products_of_all_but_one(np.delete(s, i))
+    return C
+
+
+def det_hessian_operator(X):
+    """Hessian of X ↦ |X|: the Jacobian of vec ∇|X| = vec adj(X)ᵀ, exact at every rank.
+
+    With the SVD X = UΣVᵀ and Ẽ = Uᵀ dX V, ``|X + dX| = s·|Σ + Ẽ|`` with
+    s = det(U)det(V) = ±1, whose second-order term is
+    ``Σ_{i<j} c_ij (Ẽ_ii Ẽ_jj − Ẽ_ij Ẽ_ji)`` with ``c_ij = ∏_{k≠i,j} σ_k``.
+    Nothing is divided by a singular value, so singular matrices get their
+    exact Hessians.  Returns ``s·(V ⊗ U)·M·(Vᵀ ⊗ Uᵀ)`` where M acts on vec Ẽ as
+    ``Ẽ ↦ −C ∘ Ẽᵀ + diag(C·diag(Ẽ))``.
+    """
+    X = _square_matrix(X, "det_hessian")
+    n = X.shape[0]
+    if n <= 1:  # |X| is linear (or constant): its Hessian vanishes
+        return Zero((n * n, n * n), X.dtype)
+    U, s, Vt = np.linalg.svd(X)
+    sign = float(np.sign(np.linalg.det(U)) * np.sign(np.linalg.det(Vt)))
+    C = _products_of_all_but_two(s)
+    diagonal = Selection(np.arange(n) * (n + 1), n * n)  # vec E ↦ diag E
+    middle = algebra.add(
+        algebra.multiply(Diag(vec(-C)), Commutation(n, n)),
+        algebra.multiply(diagonal.T, algebra.multiply(Dense(C), diagonal)),
+    )
+    to_svd_basis = Kron(Dense(Vt), Dense(U.T))  # vec(Uᵀ W V)
+    from_svd_basis = Kron(Dense(Vt.T), Dense(U))  # vec(U G Vᵀ)
+    return algebra.scale(algebra.multiply(from_svd_basis, algebra.multiply(middle, to_svd_basis)), sign)
+
+
+def _adjugate_vjp(g, ans, X):
+    if not isinstance(X, Node) and not isinstance(g, Node):
+        # Exact at every rank: D vec adj(X) = K·H with H the (symmetric) Hessian of
+        # |X|, so X̄ = Hᵀ K vec Ḡ = H vec(Ḡᵀ).
+        g = np.asarray(g)
+        return unvec(det_hessian_operator(np.asarray(X)).matvec(vec(g.T)), np.shape(X))
+    # Traced (third-order) use: for invertible X, adj X = |X| X⁻¹, so
+    # d adj = |X| (tr(X⁻¹dX) X⁻¹ − X⁻¹ dX X⁻¹) and X̄ = |X| (⟨Ḡ, X⁻¹⟩ X⁻ᵀ − X⁻ᵀ Ḡ X⁻ᵀ).
+    X_inv = _inverse_for_derivative(X)
+    return np.linalg.det(X) * (np.sum(g * X_inv) * X_inv.T - X_inv.T @ g @ X_inv.T)
+
+
+adjugate = register(Primitive(
+    adjugate_values, name="adjugate",
+    vjps={0: _adjugate_vjp},
+    # D vec adj(X) = K_{n,n} · D vec adj(X)ᵀ = K_{n,n} · (Hessian of |X|), exact at any rank.
+    jacobians={0: lambda ans, X, names: algebra.multiply(
+        Commutation(np.shape(X)[0], np.shape(X)[0]), det_hessian_operator(np.asarray(X)))},
+    label=lambda a: derived_label("adj({})", a),
+    formula="D vec adj(X) = K_{n,n}·H, H = s·(V ⊗ U)·(diag(−vec C)·K + Eᵀ C E)·(Vᵀ ⊗ Uᵀ)",
+    reference="second-order expansion of det(Σ + UᵀdXV) in the SVD X = UΣVᵀ; Magnus–Neudecker ch. 8.3",
+    samples=_samples.one_square_for_det, param_names=("X",),
+    edge_cases={"rank n−1": lambda rng: (np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]]),),
+                "rank n−2": lambda rng: (np.outer([1.0, 2.0, 3.0], [1.0, -1.0, 2.0]),)},
+))
+
+
+# ---------------------------------------------------------------- determinant
+_DET = "np.linalg.det"
+
+det = register(Primitive(
+    lambda X: np.linalg.det(_square_matrix(X, _DET)), name="linalg.det",
+    # d|X| = tr(adj(X) dX)  ⇒  X̄ = ḡ · adj(X)ᵀ, exact at singular X
+    vjps={0: lambda g, ans, X: g * np.transpose(bind(adjugate, X))},
+    jacobians={0: lambda ans, X, names: RowVector(
+        vec(adjugate_values(np.asarray(X)).T), name=derived_label("adj({})ᵀ", names[0]))},
+    label=lambda a: derived_label("|{}|", a),
+    formula="vec(adj(X)ᵀ)ᵀ = |X| vec(X⁻ᵀ)ᵀ",
+    reference="Magnus–Neudecker ch. 8.3; Matrix Cookbook eq. (49); seed note 003",
+    samples=_samples.one_square_for_det, param_names=("X",), rule_names={0: "det"},
+    edge_cases={"rank n−1": lambda rng: (np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]]),),
+                "zero matrix": lambda rng: (np.zeros((3, 3)),),
+                "1×1": lambda rng: (np.array([[-2.0]]),)},
+    fuzz=lambda Y, c: Y * np.linalg.det(_samples.shifted(_samples.square_of(Y))),
+))
+
+
+@numpy_function(np.linalg.det)
+def _det(a):
+    return bind(det, a)
+
+
+# ------------------------------------------------------------ log-determinant
+_SLOGDET = "np.linalg.slogdet"
+
+logabsdet = register(Primitive(
+    lambda X: factorize(_square_matrix(X, _SLOGDET), _SLOGDET).logabsdet()[1], name="linalg.slogdet",
+    # d ln|X| = tr(X⁻¹ dX)  ⇒  X̄ = ḡ X⁻ᵀ   (Matrix Cookbook eq. (57))
+    vjps={0: lambda g, ans, X: _scaled(g, _inverse_for_derivative(X, _SLOGDET).T)},
+    jacobians={0: lambda ans, X, names: RowVector(
+        vec(_inverse_for_derivative(np.asarray(X), _SLOGDET).T), name=derived_label("inv({})ᵀ", names[0]))},
+    label=lambda a: derived_label("ln|{}|", a),
+    formula="vec(X⁻ᵀ)ᵀ",
+    reference="Magnus–Neudecker ch. 8.3; Matrix Cookbook eq. (57); seed note 003",
+    samples=_samples.one_square, param_names=("X",), rule_names={0: "logdet"},
+    edge_cases={"negative determinant": lambda rng: (np.array([[1.0, 2.0], [3.0, 1.0]]),)},
+    fuzz=lambda Y, c: Y * np.linalg.slogdet(_samples.shifted(_samples.square_of(Y)))[1],
+))
+
+
+def _scaled(c, A):
+    """c·A; for c = 1.0 (a unit cotangent) A itself (a view such as X⁻ᵀ)."""
+    if type(c) is float and c == 1.0 and type(A) is np.ndarray:
+        return A
+    return c * A
+
+
+class SlogdetResult(tuple):
+    """``(sign, logabsdet)`` like NumPy's; the sign is a constant of the point.
+
+    Built as ``SlogdetResult((sign, logabsdet))`` (tuple's own constructor).
+    """
+
+    __slots__ = ()
+
+    @property
+    def sign(self):
+        return self[0]
+
+    @property
+    def logabsdet(self):
+        return self[1]
+
+
+@numpy_function(np.linalg.slogdet)
+def _slogdet(a):
+    # One factorization of the plain matrix gives both fields: the sign, a
+    # constant of the point, and ln|det X|, the recorded value (its impl finds
+    # the same factorization in the call's scope).
+    sign = factorize(_square_matrix(plain_value(a), _SLOGDET), _SLOGDET).logabsdet()[0]
+    return SlogdetResult((sign, bind(logabsdet, a)))
+
+
+# --------------------------------------------------------------------- solve
+_SOLVE = "np.linalg.solve"
+
+
+def _solve_impl(A, B):
+    A = _square_matrix(A, _SOLVE)
+    B = np.asarray(B)
+    if B.ndim not in (1, 2) or B.shape[0] != A.shape[0]:
+        raise ValueError(
+            f"np.linalg.solve: A of shape {A.shape} needs B with {A.shape[0]} rows "
+            f"(1-D or 2-D); got B of shape {B.shape}"
+        )
+    return factorize(A, _SOLVE).solve(B)
+
+
+def _solve_vjp_a(g, ans, A, B):
+    # d(A⁻¹B) = -A⁻¹ dA A⁻¹B  ⇒  Ā = -A⁻ᵀ Ḡ (A⁻¹B)ᵀ
+    B_bar = np.linalg.solve(np.transpose(A), g)
+    if len(shape_of(ans)) == 1:
+        return -np.reshape(B_bar, (-1, 1)) @ np.reshape(ans, (1, -1))
+    return -(B_bar @ np.transpose(ans))
+
+
+def _as_columns(x, n):
+    """A 1-D right-hand side (or solution) as the n×1 matrix it stands for."""
+    x = np.asarray(x)
+    return x.reshape(n, 1) if x.ndim == 1 else x
+
+
+def _solve_jacobian_a(ans, A, B, names):
+    X = _as_columns(ans, np.shape(A)[0])
+    A_inv = Dense(_inverse_for_derivative(np.asarray(A), _SOLVE), name=derived_label("inv({})", names[0]))
+    return linear_map(A_inv, Dense(X, name=derived_label("solve({}, {})", *names)), np.shape(A), scale=-1.0)
+
+
+def _solve_jacobian_b(ans, A, B, names):
+    B2 = _as_columns(B, np.shape(A)[0])
+    A_inv = Dense(_inverse_for_derivative(np.asarray(A), _SOLVE), name=derived_label("inv({})", names[0]))
+    return linear_map(A_inv, None, B2.shape)
+
+
+solve = register(Primitive(
+    _solve_impl, name="linalg.solve",
+    vjps={0: _solve_vjp_a, 1: lambda g, ans, A, B: np.linalg.solve(np.transpose(A), g)},
+    jacobians={0: _solve_jacobian_a, 1: _solve_jacobian_b},
+    label=lambda a, b: derived_label("solve({}, {})", a, b),
+    formula="D_A = -((A⁻¹B)ᵀ ⊗ A⁻¹), D_B = I ⊗ A⁻¹",
+    reference="Magnus–Neudecker ch. 8.4 (d(A⁻¹B) = -A⁻¹ dA A⁻¹B)",
+    samples=_samples.two_for_solve, param_names=("A", "B"),
+    rule_names={0: "solve_wrt_a", 1: "solve_wrt_b"},
+    edge_cases={"vector right-hand side": lambda rng: (_samples.well_conditioned(rng, 3), rng.standard_normal(3))},
+    fuzz=lambda Y, c: np.linalg.solve(_samples.shifted(Y @ Y.T / Y.shape[1]), Y),
+))
+
+
+@numpy_function(np.linalg.solve)
+def _solve(a, b):
+    return bind(solve, a, b)
+
+
+# --------------------------------------------------------------------- trace
+def _trace_impl(X):
+    if type(X) is np.ndarray and X.ndim == 2:
+        if X.shape[0] <= 64 and X.dtype.char in "fd":
+            # Correctly rounded, and cheaper than ndarray.trace on small matrices.
+            return X.dtype.type(math.fsum(X.diagonal().tolist()))
+        return X.trace()
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"np.trace: the trace of a 2-D matrix; got shape {X.shape}")
+    return np.trace(X)
+
+
+def _trace_vjp(g, ans, X):
+    m, n = shape_of(X)
+    if m == n and not isinstance(g, Node):
+        return scaled_identity(g if type(g) is float else float(np.asarray(g).reshape(())), n,
+                               np.result_type(plain_value(X).dtype, np.float32))
+    return g * np.eye(m, n)
+
+
+trace = register(Primitive(
+    _trace_impl, name="trace",
+    # d tr X = tr dX  ⇒  X̄ = ḡ I
+    vjps={0: _trace_vjp},
+    jacobians={0: lambda ans, X, names: RowVector(
+        vec(np.eye(*np.shape(X), dtype=np.result_type(np.asarray(X).dtype, np.float32))), name="I")},
+    label=lambda a: derived_label("tr({})", a),
+    formula="vec(I)ᵀ",
+    reference="Magnus–Neudecker ch. 9; Matrix Cookbook eq. (100)",
+    samples=_samples.one_square, param_names=("X",), rule_names={0: "trace"},
+    edge_cases={"rectangular": lambda rng: (rng.standard_normal((2, 3)),)},
+    fuzz=lambda Y, c: Y * np.trace(Y.T @ Y),
+))
+
+
+@numpy_function(np.trace)
+def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    refuse_arguments("np.trace", dtype=(dtype, None), out=(out, None))
+    if offset == 0 and len(shape_of(a)) == 2 and {axis1 % 2, axis2 % 2} == {0, 1}:
+        return bind(trace, a)
+    return np.sum(_diagonal(a, offset, axis1, axis2), axis=-1)
+

@@ -1,0 +1,218 @@
+"""Products: matmul (and np.dot, np.outer), the Kronecker product, and a
+structured operator applied to a traced vector.
+
+d(AB) = dA·B + A·dB, so D_A(AB) = Bᵀ ⊗ I and D_B(AB) = I ⊗ A
+(Magnus–Neudecker Thm 2.2, vec(AXB) = (Bᵀ ⊗ A) vec X); the VJPs are
+Ā = Ḡ Bᵀ and B̄ = Aᵀ Ḡ.
+
+Derivations: ``notes/derivatives.md`` §5.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._linalg.products import matmul as _matmul_2d
+from ..differential import linear_map
+from ..operators import Commutation, Dense, Identity, Kron, StructuredOperator, algebra
+from .._vec import vec
+from . import _samples
+from ._registry import Primitive, numpy_function, register, ufunc
+from ._support import bind, derived_label, identity_scale, plain_value, refuse_arguments, shape_of
+
+__all__ = ["matmul", "kron", "apply_operator"]
+
+
+def _as_2d_shape(shape, vector_as):
+    if len(shape) == 2:
+        return tuple(shape)
+    if len(shape) == 1:
+        return (1, shape[0]) if vector_as == "row" else (shape[0], 1)
+    raise TypeError(
+        f"kronvec differentiates matmul of 1-D and 2-D arrays; got an array of shape {shape}"
+    )
+
+
+def _scaled(c, A):
+    """c·A; for c = 1.0 (a unit cotangent) A itself, often a view such as Bᵀ.
+
+    Cotangents may be views: the reverse sweep never writes into one, and the
+    transformations copy whatever could alias before it reaches the user.
+    """
+    if c == 1.0 and type(A) is np.ndarray:
+        return A
+    return c * A
+
+
+def _matmul_impl(a, b):
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2:
+        return _matmul_2d(a, b)  # the common case, without the checks below
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        raise ValueError("matmul: scalar operands are not allowed, use * instead")
+    _as_2d_shape(np.shape(a), "row"), _as_2d_shape(np.shape(b), "column")
+    return np.matmul(a, b)
+
+
+def _matmul_vjp_left(g, ans, a, b):
+    a_shape, b_shape = shape_of(a), shape_of(b)
+    if len(a_shape) == 2 and len(b_shape) == 2:  # Ā = Ḡ Bᵀ
+        scale = identity_scale(g)
+        return _matmul_2d(g, b.T) if scale is None else _scaled(scale, b.T)  # (c·I) Bᵀ
+    a2, b2 = _as_2d_shape(a_shape, "row"), _as_2d_shape(b_shape, "column")
+    g2 = np.reshape(g, (a2[0], b2[1]))
+    b_2d = np.reshape(b, b2) if len(b_shape) != 2 else b
+    return np.reshape(g2 @ b_2d.T, a_shape) if len(a_shape) != 2 else g2 @ b_2d.T
+
+
+def _matmul_vjp_right(g, ans, a, b):
+    a_shape, b_shape = shape_of(a), shape_of(b)
+    if len(a_shape) == 2 and len(b_shape) == 2:  # B̄ = Aᵀ Ḡ
+        scale = identity_scale(g)
+        return _matmul_2d(a.T, g) if scale is None else _scaled(scale, a.T)  # Aᵀ (c·I)
+    a2, b2 = _as_2d_shape(a_shape, "row"), _as_2d_shape(b_shape, "column")
+    g2 = np.reshape(g, (a2[0], b2[1]))
+    a_2d = np.reshape(a, a2) if len(a_shape) != 2 else a
+    return np.reshape(a_2d.T @ g2, b_shape) if len(b_shape) != 2 else a_2d.T @ g2
+
+
+def _matmul_jacobian_left(ans, a, b, names):
+    # d(AB) = dA·B  ⇒  Bᵀ ⊗ I
+    a2, b2 = _as_2d_shape(np.shape(a), "row"), _as_2d_shape(np.shape(b), "column")
+    return linear_map(None, Dense(np.reshape(b, b2), name=names[1]), a2)
+
+
+def _matmul_jacobian_right(ans, a, b, names):
+    # d(AB) = A·dB  ⇒  I ⊗ A
+    a2, b2 = _as_2d_shape(np.shape(a), "row"), _as_2d_shape(np.shape(b), "column")
+    return linear_map(Dense(np.reshape(a, a2), name=names[0]), None, b2)
+
+
+def _product_label(a, b):
+    return derived_label("{}·{}", a, b)
+
+
+matmul = register(Primitive(
+    _matmul_impl, name="matmul",
+    vjps={0: _matmul_vjp_left, 1: _matmul_vjp_right},
+    jacobians={0: _matmul_jacobian_left, 1: _matmul_jacobian_right},
+    label=_product_label,
+    formula="D_A(AB) = Bᵀ ⊗ I, D_B(AB) = I ⊗ A",
+    reference="Magnus–Neudecker Thm 2.2 and ch. 9; seed note 003 (product rule)",
+    samples=_samples.two_for_matmul, param_names=("A", "B"),
+    rule_names={0: "matmul_wrt_left", 1: "matmul_wrt_right"},
+    edge_cases={"matrix @ vector": lambda rng: (rng.standard_normal((2, 3)), rng.standard_normal(3)),
+                "vector @ matrix": lambda rng: (rng.standard_normal(2), rng.standard_normal((2, 3)))},
+    fuzz=lambda Y, c: c.left(Y.shape[0]) @ Y,
+))
+ufunc(np.matmul, matmul)
+
+
+@numpy_function(np.matmul)
+def _matmul(x1, x2, out=None, **kwargs):
+    refuse_arguments("np.matmul", out=(out, None), **{k: (v, None) for k, v in kwargs.items()})
+    return bind(matmul, x1, x2)
+
+
+@numpy_function(np.dot)
+def _dot(a, b, out=None):
+    refuse_arguments("np.dot", out=(out, None))
+    if np.ndim(plain_value(a)) == 0 or np.ndim(plain_value(b)) == 0:
+        return a * b
+    return bind(matmul, a, b)
+
+
+@numpy_function(np.outer)
+def _outer(a, b, out=None):
+    refuse_arguments("np.outer", out=(out, None))
+    return np.reshape(a, (-1, 1)) * np.reshape(b, (1, -1))
+
+
+# ---------------------------------------------------------------------- kron
+def _kron_impl(A, B):
+    A, B = np.asarray(A), np.asarray(B)
+    if A.ndim != 2 or B.ndim != 2:
+        raise TypeError(f"kronvec differentiates np.kron of 2-D matrices; got shapes {A.shape}, {B.shape}")
+    return np.kron(A, B)
+
+
+def _kron_vjp_a(g, ans, A, B):
+    (m, n), (p, q) = shape_of(A), shape_of(B)
+    blocks = np.reshape(g, (m, p, n, q))  # G[i*p + k, j*q + l] = blocks[i, k, j, l]
+    return np.sum(blocks * np.reshape(B, (1, p, 1, q)), axis=(1, 3))
+
+
+def _kron_vjp_b(g, ans, A, B):
+    (m, n), (p, q) = shape_of(A), shape_of(B)
+    blocks = np.reshape(g, (m, p, n, q))
+    return np.sum(blocks * np.reshape(A, (m, 1, n, 1)), axis=(0, 2))
+
+
+def _regrouping(m, n, p, q):
+    """I_n ⊗ K_{q,m} ⊗ I_p: takes vec A ⊗ vec B to vec(A ⊗ B) (Magnus–Neudecker Thm 3.10)."""
+    return Kron(Identity(n), Kron(Commutation(q, m), Identity(p)))
+
+
+def _kron_jacobian_a(ans, A, B, names):
+    # vec(A ⊗ B) = R (vec A ⊗ vec B) = R (I_{mn} ⊗ vec B) vec A
+    (m, n), (p, q) = np.shape(A), np.shape(B)
+    column = Kron(Identity(m * n), Dense(vec(B).reshape(-1, 1), name=derived_label("vec({})", names[1])))
+    return algebra.multiply(_regrouping(m, n, p, q), column)
+
+
+def _kron_jacobian_b(ans, A, B, names):
+    # vec(A ⊗ B) = R (vec A ⊗ I_{pq}) vec B
+    (m, n), (p, q) = np.shape(A), np.shape(B)
+    column = Kron(Dense(vec(A).reshape(-1, 1), name=derived_label("vec({})", names[0])), Identity(p * q))
+    return algebra.multiply(_regrouping(m, n, p, q), column)
+
+
+kron = register(Primitive(
+    _kron_impl, name="kron",
+    vjps={0: _kron_vjp_a, 1: _kron_vjp_b},
+    jacobians={0: _kron_jacobian_a, 1: _kron_jacobian_b},
+    label=lambda a, b: derived_label("{} ⊗ {}", a, b),
+    formula="D_A(A ⊗ B) = (I_n ⊗ K_{q,m} ⊗ I_p)(I_{mn} ⊗ vec B), D_B = (I_n ⊗ K_{q,m} ⊗ I_p)(vec A ⊗ I_{pq})",
+    reference="Magnus–Neudecker ch. 3, Thm 10",
+    samples=_samples.two_for_kron, param_names=("A", "B"),
+    rule_names={0: "kron_wrt_left", 1: "kron_wrt_right"},
+    fuzz=lambda Y, c: np.kron(Y, c.small),
+))
+
+
+@numpy_function(np.kron)
+def _kron(a, b):
+    return bind(kron, a, b)
+
+
+# ------------------------------------------- a structured operator, applied
+def _apply_impl(x, operator):
+    x = np.asarray(x)
+    return operator.matvec(x) if x.ndim == 1 or x.shape[1] == 1 else operator.matmat(x)
+
+
+def _apply_jacobian(ans, x, names, operator):
+    # y = J x ⇒ Dy = J; Y = J X for X with k columns ⇒ vec Y = (I_k ⊗ J) vec X
+    columns = 1 if np.ndim(x) == 1 else np.shape(x)[1]
+    return operator if columns == 1 else Kron(Identity(columns), operator)
+
+
+apply_operator = register(Primitive(
+    _apply_impl, name="apply_operator",
+    vjps={0: lambda g, ans, x, operator: apply_operator(g, operator=operator.T)},
+    jacobians={0: _apply_jacobian},
+    label=lambda a, operator: None,
+    formula="D(J x) = J; D(J X) = I_k ⊗ J for X with k columns",
+    reference="linearity (the operator is a constant of the function)",
+    samples=lambda rng, n: _samples.Sample(
+        (rng.standard_normal(n * n),),
+        {"operator": Kron(rng.standard_normal((n, n)), rng.standard_normal((n, n)))}),
+    param_names=("x",),
+))
+
+
+def apply(operator: StructuredOperator, x, method):
+    """``operator.<method>(x)`` for a traced x: one recorded operation."""
+    if method in ("rmatvec", "rmatmat"):
+        operator = operator.T
+    return bind(apply_operator, x, operator=operator)
+
