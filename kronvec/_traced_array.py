@@ -193,8 +193,9 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         return bind(_shape.copy, self)
 
     def __getattr__(self, name):
-        # Only reached for names the class does not define.
-        if name in _NDARRAY_NAMES:
+        # Only reached for names the class does not define.  NumPy probes dunders
+        # such as __array_struct__ and expects AttributeError for them.
+        if name in _NDARRAY_NAMES and not name.startswith("_"):
             raise TypeError(
                 f"kronvec cannot differentiate the ndarray method or attribute .{name} of a "
                 "traced value (see kronvec.SUPPORTED_FUNCTIONS for what is supported)"

@@ -43,6 +43,7 @@ import numbers
 import numpy as np
 import scipy.optimize
 
+from ._config import check_materialization
 from ._vec import duplication_index, tril_size, unvec, vec, vech_index
 from .api import grad as _grad
 from .api import hessian as _hessian
@@ -774,7 +775,13 @@ def _dense(J):
     10⁴ × 2·10³: 12.6 s and 1.39 GiB through ``toarray()`` against 0.07 s and
     154 MiB through ``tosparse().toarray()``).
     """
-    if isinstance(J, (Sum, Product, Scaled)):
+    through_csr = isinstance(J, (Sum, Product, Scaled))
+    # The CSR route's scipy toarray() knows no kronvec limit: check the peak here.
+    peak = J.shape[0] * J.shape[1] * 8 + (J.nnz_bound * 12 if through_csr else 0)
+    check_materialization(
+        "dense", peak, lambda: f"the {J.shape[0]}×{J.shape[1]} Jacobian {J.formula()}",
+        "use jac_format='operator' or 'sparse' (with method='trf' or 'dogbox')")
+    if through_csr:
         return J.tosparse().toarray()
     return np.asarray(J.toarray(), dtype=np.float64)
 

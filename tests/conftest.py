@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
+import kronvec
+
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=30, print_blob=True)
 settings.register_profile("dev", deadline=None, max_examples=200)
 settings.load_profile(
@@ -31,3 +33,17 @@ settings.load_profile(
 def rng():
     """A freshly seeded generator per test, so every test is reproducible on its own."""
     return np.random.default_rng(20240611)
+
+
+@pytest.fixture(autouse=True)
+def config_is_left_as_found():
+    """Fail any test that leaves ``kronvec.config`` changed (and put it back, so
+    one leak cannot silently change what every later test runs on)."""
+    before = kronvec.config.snapshot()
+    yield
+    after = kronvec.config.snapshot()
+    if after != before:
+        for name, value in before.items():
+            setattr(kronvec.config, name, value)
+        changed = {name: (before[name], after[name]) for name in before if before[name] != after[name]}
+        pytest.fail(f"the test left kronvec.config changed (before, after): {changed}")

@@ -38,10 +38,16 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class Sample:
-    """Arguments for one evaluation of an operation: ``op.impl(*args, **params)``."""
+    """Arguments for one evaluation of an operation: ``op.impl(*args, **params)``.
+
+    ``max_order`` is the highest derivative order kronvec computes exactly at
+    this point; beyond it, the documented error is raised (e.g. the third
+    derivative of det at a singular matrix needs its inverse: ``LinAlgError``).
+    """
 
     args: tuple
     params: dict = dataclasses.field(default_factory=dict)
+    max_order: int = 3
 
 
 class _Derivatives(dict):

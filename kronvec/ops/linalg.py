@@ -215,8 +215,10 @@ adjugate = register(Primitive(
     formula="D vec adj(X) = K_{n,n}·H, H = s·(V ⊗ U)·(diag(−vec C)·K + Eᵀ C E)·(Vᵀ ⊗ Uᵀ)",
     reference="second-order expansion of det(Σ + UᵀdXV) in the SVD X = UΣVᵀ; Magnus–Neudecker ch. 8.3",
     samples=_samples.one_square_for_det, param_names=("X",),
-    edge_cases={"rank n−1": lambda rng: (np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]]),),
-                "rank n−2": lambda rng: (np.outer([1.0, 2.0, 3.0], [1.0, -1.0, 2.0]),)},
+    # Its second derivative (det's third) goes through X⁻¹: loud at singular X.
+    edge_cases={"rank n−1": lambda rng: _samples.Sample(
+        (np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]]),), max_order=1),
+                "rank n−2": lambda rng: _samples.Sample((np.outer([1.0, 2.0, 3.0], [1.0, -1.0, 2.0]),), max_order=1)},
 ))
 
 
@@ -233,8 +235,10 @@ det = register(Primitive(
     formula="vec(adj(X)ᵀ)ᵀ = |X| vec(X⁻ᵀ)ᵀ",
     reference="Magnus–Neudecker ch. 8.3; Matrix Cookbook eq. (49); seed note 003",
     samples=_samples.one_square_for_det, param_names=("X",), rule_names={0: "det"},
-    edge_cases={"rank n−1": lambda rng: (np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]]),),
-                "zero matrix": lambda rng: (np.zeros((3, 3)),),
+    # Exact up to second order at every rank; the third derivative needs X⁻¹.
+    edge_cases={"rank n−1": lambda rng: _samples.Sample(
+        (np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]]),), max_order=2),
+                "zero matrix": lambda rng: _samples.Sample((np.zeros((3, 3)),), max_order=2),
                 "1×1": lambda rng: (np.array([[-2.0]]),)},
     fuzz=lambda Y, c: Y * np.linalg.det(_samples.shifted(_samples.square_of(Y))),
 ))

@@ -288,7 +288,9 @@ astype = register(Primitive(
     jacobians={0: lambda ans, x, names, dtype: Identity(np.size(x), dtype)},
     label=lambda a, dtype: a,
     formula="I (in the new precision)", reference="the identity map",
-    samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, n)),), {"dtype": np.dtype(np.float32)}),
+    # float64 → float64 here: finite differences of a float32 result would measure its
+    # rounding, not the derivative (the float32 paths: tests/test_share_nothing.py).
+    samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, n)),), {"dtype": np.dtype(np.float64)}),
     param_names=("X",),
 ))
 

@@ -1,0 +1,406 @@
+"""Calls share nothing (issue 11): every differentiation call is independent of
+other threads, of later mutation, and of the types it is handed.
+
+Each test here is a regression test for one class of silently wrong numbers
+that kronvec 0.1.0 (commit b0fa435) produced; the comment above it names
+the cause that was removed.  ``tests/test_composition.py`` covers nested
+transformations and deep graphs, ``tests/test_registry.py`` the registry.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse
+
+import kronvec
+from kronvec import config
+
+from _helpers import central_difference_jacobian
+
+RNG = np.random.default_rng(11)
+X3 = RNG.standard_normal((3, 3)) + 3.0 * np.eye(3)
+C3 = RNG.standard_normal((3, 3))
+
+
+def _gaussian_objective(S):
+    return np.linalg.slogdet(S)[1] + np.trace(np.linalg.solve(S, C3))
+
+
+def _run_in_threads(work, count=4):
+    """Run work(k) in `count` threads at once; return their results in order."""
+    results, errors = [None] * count, []
+    barrier = threading.Barrier(count)
+
+    def run(k):
+        try:
+            barrier.wait()
+            results[k] = work(k)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+# ------------------------------------------------------------------- threads
+def _points(k, count):
+    rng = np.random.default_rng(100 + k)
+    return [rng.standard_normal((3, 3)) + 3.0 * np.eye(3) for _ in range(count)]
+
+
+def test_four_threads_get_exactly_the_serial_results():
+    # Causes removed: a module-global memo keyed by id() in the operators, a
+    # module-global stack of factorization scopes and a module-global cache of c·I
+    # cotangents; now per-call state lives in the call and its context.
+    calls = 60
+    slogdet = lambda S: np.linalg.slogdet(S)[1]  # noqa: E731
+
+    def work(k):
+        out = []
+        for X in _points(k, calls):
+            out.append(kronvec.grad(_gaussian_objective)(X))
+            out.append(kronvec.hessian(slogdet)(X).toarray())
+            out.append(kronvec.jacobian(lambda Y: np.linalg.inv(Y) @ Y.T)(X).tosparse().toarray())
+        return out
+
+    serial = [work(k) for k in range(4)]
+    concurrent = _run_in_threads(work)
+    for k in range(4):
+        for expected, got in zip(serial[k], concurrent[k]):
+            np.testing.assert_array_equal(got, expected)
+
+
+def test_four_threads_iterating_in_place_match_serial_iterates():
+    # In-place iterates X -= lr·∇f(X): a gradient must never depend on another
+    # thread's factorization (the shared scope stack kept one call's LU of X, by
+    # id, in another thread's scope, where the next iterate — the same object,
+    # changed in place — found it).
+    C = np.random.default_rng(3).standard_normal((16, 16))
+
+    def f(S):
+        return np.linalg.slogdet(S)[1] + np.trace(np.linalg.solve(S, C))
+
+    def iterate(k):
+        X = 3.0 * (np.random.default_rng(100 + k).standard_normal((16, 16)) + 3.0 * np.eye(16))
+        for _ in range(200):
+            X -= 0.001 * kronvec.grad(f)(X)
+        return X
+
+    serial = [iterate(k) for k in range(4)]
+    for expected, got in zip(serial, _run_in_threads(iterate)):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_config_override_is_local_to_its_thread():
+    # Cause removed: override() set and restored a process-wide attribute, so two
+    # overlapping blocks left the loser's value behind for good.
+    default = config.dense_limit_bytes
+    inside = threading.Barrier(2)
+    seen = {}
+
+    def hold(k):
+        with config.override(dense_limit_bytes=1000 + k):
+            inside.wait()
+            seen[k] = config.dense_limit_bytes
+            inside.wait()
+        return config.dense_limit_bytes
+
+    after = _run_in_threads(hold, count=2)
+    assert seen == {0: 1000, 1: 1001}
+    assert after == [default, default] and config.dense_limit_bytes == default
+
+
+def test_check_finite_switched_off_in_one_thread_stays_on_in_the_others():
+    bad = X3.copy()
+    bad[0, 0] = np.nan
+    barrier = threading.Barrier(2)
+
+    def work(k):
+        if k == 0:
+            with config.override(check_finite=False):
+                barrier.wait()
+                barrier.wait()
+            return None
+        barrier.wait()
+        try:
+            kronvec.grad(lambda X: np.sum(X * X))(bad)
+            return "accepted NaN"
+        except ValueError as error:
+            return str(error)
+        finally:
+            barrier.wait()
+
+    assert "NaN or inf" in _run_in_threads(work, count=2)[1]
+
+
+# ------------------------------------------------------------------- aliasing
+def test_a_buffer_changed_inside_f_between_two_uses_is_captured_by_value():
+    # Cause removed: constants were recorded by reference (and factorizations were
+    # remembered by id), so fill_diagonal before each solve changed what both
+    # solves saw.  Now each use records the value it had.
+    M = C3 @ C3.T + np.eye(3)
+
+    def f(X):
+        total = 0.0
+        for mu in (1.0, 5.0):
+            np.fill_diagonal(M, mu)
+            total = total + np.sum(np.linalg.solve(M, X))
+        return total
+
+    def reference(X):
+        return sum(np.sum(np.linalg.solve(_with_diagonal(M, mu), X)) for mu in (1.0, 5.0))
+
+    value, G = kronvec.value_and_grad(f)(X3)
+    assert float(value) == pytest.approx(reference(X3), rel=1e-13)
+    expected = sum(np.linalg.solve(_with_diagonal(M, mu).T, np.ones((3, 3))) for mu in (1.0, 5.0))
+    np.testing.assert_allclose(G, expected, rtol=1e-12)
+
+
+def _with_diagonal(M, mu):
+    out = M.copy()
+    np.fill_diagonal(out, mu)
+    return out
+
+
+def test_a_buffer_reused_in_a_loop_gives_the_right_gradient():
+    buffer = np.empty((3, 3))
+
+    def f(X):
+        total = 0.0
+        for k in range(3):
+            buffer[...] = k + 1.0
+            total = total + np.sum(X * buffer)
+        return total
+
+    np.testing.assert_allclose(kronvec.grad(f)(X3), np.full((3, 3), 6.0))
+
+
+def test_an_index_array_changed_after_indexing_changes_nothing():
+    idx = np.array([0, 2])
+
+    def f(X):
+        picked = X[idx]
+        idx[:] = [1, 1]
+        return np.sum(picked * picked)
+
+    G = kronvec.grad(f)(X3)
+    expected = np.zeros((3, 3))
+    expected[[0, 2]] = 2.0 * X3[[0, 2]]
+    np.testing.assert_allclose(G, expected)
+
+
+def test_a_jacobian_does_not_change_when_the_caller_updates_x_in_place():
+    X = X3.copy()
+    J = kronvec.jacobian(np.linalg.inv)(X)
+    before = J.toarray()
+    X += 1.0
+    np.testing.assert_array_equal(J.toarray(), before)
+    J2 = kronvec.jacobian(lambda Y: Y @ C3)(X)  # a Kron holding the (captured) constant
+    before = J2.toarray()
+    C3_saved = C3.copy()
+    try:
+        C3[...] = 0.0
+        np.testing.assert_array_equal(J2.toarray(), before)
+    finally:
+        C3[...] = C3_saved
+
+
+def test_returned_results_own_their_memory_and_never_alias_each_other():
+    # Cause removed: add's VJP passes its cotangent through, so both arguments got
+    # the same array object.
+    gx, gy = kronvec.grad(lambda X, Y: np.sum(X + Y), argnums=(0, 1))(X3, C3)
+    assert gx is not gy and not np.shares_memory(gx, gy)
+    gx[0, 0] = 42.0
+    assert gy[0, 0] == 1.0
+    out, pullback = kronvec.vjp(np.linalg.inv, X3)
+    cotangent = pullback(np.ones((3, 3)))[0]
+    out[...] = 0.0  # the user's copy: the pullback keeps its own
+    np.testing.assert_array_equal(pullback(np.ones((3, 3)))[0], cotangent)
+
+
+# ------------------------------------------------------------ several arguments
+@pytest.mark.parametrize("x, y", [(2.0, 2.0), (np.ones((2, 2)), np.ones((2, 2)))], ids=["scalars", "arrays"])
+def test_jacobian_with_respect_to_two_equal_arguments(x, y):
+    # Cause removed: the input's position was found with list.index, i.e. by ==, which
+    # matched the wrong input for equal scalars and was ambiguous for arrays.
+    Jx, Jy = kronvec.jacobian(lambda a, b: a * 3.0 + b * 5.0, argnums=(0, 1))(x, y)
+    n = np.size(x)
+    np.testing.assert_array_equal(Jx.toarray(), 3.0 * np.eye(n))
+    np.testing.assert_array_equal(Jy.toarray(), 5.0 * np.eye(n))
+
+
+@pytest.mark.parametrize("argnums", [(0, 0), (0, -2)])
+def test_duplicate_argnums_are_refused(argnums):
+    with pytest.raises(ValueError, match="same argument twice"):
+        kronvec.grad(lambda X, Y: np.sum(X * Y), argnums=argnums)(X3, C3)
+
+
+# ---------------------------------------------------------------------- types
+def test_complex_constants_made_inside_f_are_refused():
+    # Cause removed: the complex intermediate X·1j was recorded and its imaginary
+    # part dropped with a ComplexWarning; the gradient came back as −2X.
+    with pytest.raises(TypeError, match="complex"):
+        kronvec.grad(lambda X: np.sum(np.abs(X * 1j) ** 2))(X3)
+    with pytest.raises(TypeError, match="complex"):
+        kronvec.grad(lambda X: np.sum(X @ (C3 + 0j)))(X3)
+
+
+def test_matrix_and_masked_arrays_are_refused_as_inputs_and_constants():
+    M = np.asmatrix(C3)
+    masked = np.ma.masked_array(C3, mask=np.eye(3, dtype=bool))
+    for call in (lambda: kronvec.grad(lambda X: np.sum(X * X))(M),
+                 lambda: kronvec.grad(lambda X: np.sum(X * M))(X3),
+                 lambda: kronvec.grad(lambda X: np.sum(X * masked))(X3),
+                 lambda: kronvec.grad(lambda X, A: np.sum(X * A))(X3, masked),
+                 lambda: kronvec.jacobian(lambda X: X @ M)(X3)):
+        with pytest.raises(TypeError, match="np.matrix|masked"):
+            call()
+
+
+def test_deepcopy_and_copy_of_a_traced_value_keep_the_derivative():
+    # Cause removed: deepcopy made a fresh object outside the recording: gradient 0.
+    G = kronvec.grad(lambda X: np.sum(copy.deepcopy(X) * X))(X3)
+    np.testing.assert_allclose(G, 2.0 * X3)
+    G = kronvec.grad(lambda X: np.sum(copy.copy(X) ** 2 + X.copy()))(X3)
+    np.testing.assert_allclose(G, 2.0 * X3 + 1.0)
+
+
+def test_a_function_returning_none_is_an_error():
+    with pytest.raises(TypeError, match="returned None"):
+        kronvec.grad(lambda X: None)(X3)
+    with pytest.raises(TypeError, match="returned None"):
+        kronvec.jacobian(lambda X: None)(X3)
+
+
+def test_transpose_with_negative_axes():
+    # Cause removed: the reverse pass inverted the permutation without normalizing it.
+    W = np.arange(6.0).reshape(3, 2)
+    f = lambda R: np.sum(np.transpose(R, (-1, 0)) * W)  # noqa: E731
+    R = RNG.standard_normal((2, 3))
+    np.testing.assert_allclose(kronvec.grad(f)(R), W.T)
+    T = RNG.standard_normal((2, 3, 4))
+    g = lambda T: np.transpose(T, (-1, 0, -2))  # noqa: E731
+    J = kronvec.jacobian(g)(T)
+    np.testing.assert_allclose(J.toarray(), central_difference_jacobian(g, (T,)), atol=1e-9)
+
+
+@pytest.mark.parametrize("bad", [np.nan, [1.0, np.nan, 2.0], (np.inf, 1.0, 0.0)], ids=["scalar", "list", "tuple"])
+def test_nan_in_scalar_list_or_tuple_constants_is_refused(bad):
+    with pytest.raises(ValueError, match="NaN or inf"):
+        kronvec.grad(lambda x, c: np.sum(x * c))(np.ones(3), bad)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        kronvec.grad(lambda x: np.sum(x * bad))(np.ones(3))
+
+
+def test_derivative_of_a_power_in_its_exponent_at_a_zero_base():
+    # d/dp 0**p = 0 for p > 0 (0·log 0 was NaN)
+    a = np.array([0.0, 2.0])
+    G = kronvec.grad(lambda p: np.sum(a ** p))(np.array([1.5, 1.5]))
+    np.testing.assert_allclose(G, [0.0, 2.0 ** 1.5 * np.log(2.0)])
+    with pytest.raises(ValueError, match="0\\*\\*p"):
+        kronvec.grad(lambda p: np.sum(a ** p))(np.array([0.0, 1.0]))
+
+
+def test_norm_of_tiny_and_huge_matrices_keeps_its_gradient():
+    for scale in (1e-170, 1e200):
+        X = scale * np.array([[3.0, 0.0], [0.0, 4.0]])
+        value, G = kronvec.value_and_grad(np.linalg.norm)(X)
+        assert float(value) == pytest.approx(5.0 * scale, rel=1e-15)
+        np.testing.assert_allclose(G, [[0.6, 0.0], [0.0, 0.8]], rtol=1e-15)
+
+
+def test_det_gradient_of_widely_scaled_matrices_is_right_or_loud():
+    # adj(X) of diag(1e200, 1e-100, 1e-150): every entry representable, but a running
+    # product of singular values underflowed/overflowed to 0·inf = NaN.
+    X = np.diag([1e200, 1e-100, 1e-150])
+    np.testing.assert_allclose(kronvec.grad(np.linalg.det)(X), np.diag([1e-250, 1e50, 1e100]), rtol=1e-14)
+    # adj(diag(1e200, 1e200, 1e-300)) has the entry 1e400: not representable, so loud
+    with pytest.raises(ValueError, match="overflows"):
+        kronvec.grad(np.linalg.det)(np.diag([1e200, 1e200, 1e-300]))
+
+
+def test_float32_matrices_get_the_float32_ill_conditioning_threshold():
+    # κ ≈ 1e6: fine in float64, but float32 derivatives there lost all digits.
+    X = np.diag([1.0, 1e-6]).astype(np.float32)
+    with pytest.warns(kronvec.IllConditionedWarning):
+        kronvec.grad(lambda X: np.linalg.slogdet(X)[1])(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", kronvec.IllConditionedWarning)  # float64: no warning
+        kronvec.grad(lambda X: np.linalg.slogdet(X)[1])(X.astype(np.float64))
+
+
+# ------------------------------------------------ clear errors, not crashes
+@pytest.mark.parametrize("method", ["max", "min", "argmax", "item", "tolist", "cumsum", "fill"])
+def test_unsupported_ndarray_methods_raise_type_error_naming_them(method):
+    with pytest.raises(TypeError, match=method):
+        kronvec.grad(lambda X: getattr(X, method)())(X3)
+
+
+def test_supported_ndarray_methods():
+    f = lambda X: np.sum(X.copy().astype(np.float64).squeeze() * X.diagonal()[:, None])  # noqa: E731
+    np.testing.assert_allclose(kronvec.grad(f)(X3), central_difference_jacobian(f, (X3,)).reshape(3, 3, order="F"),
+                               atol=1e-8)
+
+
+def test_keyword_arguments_numpy_has_are_honoured_or_refused_by_name():
+    W = RNG.standard_normal((3, 3))
+    np.testing.assert_allclose(kronvec.grad(lambda X: np.trace(X, 1))(W), np.eye(3, k=1))
+    np.testing.assert_allclose(kronvec.grad(lambda X: np.trace(X, offset=-1))(W), np.eye(3, k=-1))
+    np.testing.assert_allclose(kronvec.grad(lambda X: X.trace(1))(W), np.eye(3, k=1))
+    assert kronvec.grad(lambda X: np.sum(X) * np.size(X, 0))(W)[0, 0] == 3.0
+    with pytest.raises(TypeError, match="np.dot with out="):
+        kronvec.grad(lambda X: np.sum(np.dot(X, X, out=np.empty((3, 3)))))(W)
+    with pytest.raises(TypeError, match="np.sum with dtype="):
+        kronvec.grad(lambda X: np.sum(X, dtype=np.float32))(W)
+
+
+def test_list_constants_work_in_every_mode():
+    f = lambda X: X @ [[1.0, 2.0], [3.0, 4.0]]  # noqa: E731
+    X = RNG.standard_normal((2, 2))
+    B = np.array([[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_allclose(kronvec.jacobian(f)(X).toarray(), np.kron(B.T, np.eye(2)))
+    np.testing.assert_allclose(kronvec.grad(lambda X: np.sum(f(X)))(X), np.ones((2, 2)) @ B.T)
+
+
+def test_assigning_into_a_traced_array_is_refused():
+    def f(X):
+        X[0, 0] = 1.0
+        return np.sum(X)
+
+    with pytest.raises(TypeError, match="assignment"):
+        kronvec.grad(f)(X3)
+
+
+def test_a_scipy_function_converting_a_traced_value_is_named():
+    import scipy.linalg
+
+    with pytest.raises(TypeError, match="scipy.linalg"):
+        kronvec.grad(lambda X: np.sum(scipy.linalg.expm(X)))(X3)
+
+
+# ------------------------------------------------------------- optimize path
+def test_least_squares_dense_path_respects_the_dense_limit():
+    import kronvec.optimize as kvo
+
+    C = C3 @ C3.T + np.eye(3)
+    with config.override(dense_limit_bytes=100):
+        with pytest.raises(MemoryError, match="dense_limit_bytes"):
+            kvo.least_squares(lambda X: X @ X - C, np.eye(3), method="lm")
+
+
+def test_sparse_operands_keep_structure():
+    J = kronvec.jacobian(np.linalg.inv)(X3)
+    S = scipy.sparse.random(9, 9, density=0.3, random_state=1, format="csr")
+    np.testing.assert_allclose((J @ S).toarray(), J.toarray() @ S.toarray(), atol=1e-12)
+    np.testing.assert_allclose((J + S).toarray(), J.toarray() + S.toarray(), atol=1e-12)
