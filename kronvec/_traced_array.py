@@ -16,13 +16,14 @@ function) or assigned into.
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from ._tracer import Node, bind, plain_value
-from .ops import NUMPY_FUNCTIONS, UFUNCS, VALUE_ONLY_UFUNCS
+from .ops import NUMPY_FUNCTIONS, NUMPY_METHODS, UFUNCS, VALUE_ONLY_UFUNCS
 from .ops import elementwise as _elementwise
 from .ops import products as _products
 from .ops import shape as _shape
@@ -195,6 +196,9 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
     def __getattr__(self, name):
         # Only reached for names the class does not define.  NumPy probes dunders
         # such as __array_struct__ and expects AttributeError for them.
+        method = NUMPY_METHODS.get(name)
+        if method is not None:
+            return functools.partial(method, self)
         if name in _NDARRAY_NAMES and not name.startswith("_"):
             raise TypeError(
                 f"kronvec cannot differentiate the ndarray method or attribute .{name} of a "

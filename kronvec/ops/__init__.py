@@ -12,6 +12,7 @@ package registers them all; ``notes/extending.md`` walks through adding one.
 from . import elementwise, linalg, products, reductions, shape  # noqa: F401 (registers the operations)
 from ._registry import (
     NUMPY_FUNCTIONS,
+    NUMPY_METHODS,
     REGISTRY,
     UFUNCS,
     VALUE_ONLY_UFUNCS,
@@ -20,4 +21,4 @@ from ._registry import (
     primitive,
 )
 
-__all__ = ["REGISTRY", "NUMPY_FUNCTIONS", "UFUNCS", "VALUE_ONLY_UFUNCS", "Primitive", "Sample", "primitive"]
+__all__ = ["REGISTRY", "NUMPY_FUNCTIONS", "NUMPY_METHODS", "UFUNCS", "VALUE_ONLY_UFUNCS", "Primitive", "Sample", "primitive"]

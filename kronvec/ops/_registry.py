@@ -28,6 +28,8 @@ __all__ = [
     "register",
     "REGISTRY",
     "NUMPY_FUNCTIONS",
+    "NUMPY_METHODS",
+    "numpy_method",
     "UFUNCS",
     "VALUE_ONLY_UFUNCS",
     "numpy_function",
@@ -223,6 +225,9 @@ def primitive(impl=None, *, name=None):
 REGISTRY: dict[str, Primitive] = {}
 #: NumPy function → handler(*args, **kwargs), used by ``__array_function__``.
 NUMPY_FUNCTIONS: dict = {}
+#: ndarray method name → handler(array, *args, **kwargs), for methods of traced
+#: values beyond the common ones the traced array defines itself.
+NUMPY_METHODS: dict = {}
 #: NumPy ufunc → primitive, used by ``__array_ufunc__``.
 UFUNCS: dict = {}
 #: Ufuncs whose result carries no derivative (comparisons, predicates): evaluated
@@ -260,6 +265,19 @@ def numpy_function(*functions):
         return handler
 
     return register_handler
+
+
+def numpy_method(*names):
+    """Register the decorated handler as the ndarray method(s) `names` of traced values."""
+
+    def register_method(handler: Callable):
+        for name in names:
+            if name in NUMPY_METHODS:
+                raise ValueError(f"two handlers for the method {name!r}")
+            NUMPY_METHODS[name] = handler
+        return handler
+
+    return register_method
 
 
 def ufunc(numpy_ufunc, op: Primitive):

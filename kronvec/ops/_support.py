@@ -215,3 +215,15 @@ def identity_scale(g):
 
 
 __all__ += ["scaled_identity", "identity_scale"]
+
+
+def along_axis(operator, shape, axis):
+    """The Jacobian of a linear map acting on one axis of an array of `shape`:
+    ``I_(axes after) ⊗ M ⊗ I_(axes before)`` (vec runs fastest over the first
+    axis; Magnus–Neudecker Thm 2.2 applied twice), identities of size 1 dropped."""
+    before, after = math.prod(shape[:axis]), math.prod(shape[axis + 1:])
+    result = operator if before == 1 else algebra.kron(operator, Identity(before))
+    return result if after == 1 else algebra.kron(Identity(after), result)
+
+
+__all__ += ["along_axis"]
