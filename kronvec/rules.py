@@ -86,6 +86,10 @@ class Rule:
         The vec form.
     reference : str
         Where the formula comes from.
+    signature : str
+        The arguments' shapes, generalized-ufunc style (``"(m,k),(k,q)->(m,q)"``).
+    entire : bool
+        True when the primal is smooth everywhere (polynomial or entire).
     """
 
     name: str
@@ -95,6 +99,8 @@ class Rule:
     sample: Callable
     formula: str
     reference: str
+    signature: str = ""
+    entire: bool = False
 
 
 def _rule_argument(x, rule_name, arg_name):
@@ -175,7 +181,7 @@ REGISTRY: dict[str, Rule] = {}
 for _op in OPERATIONS.values():
     for _position, _name in _op.rule_names.items():
         REGISTRY[_name] = Rule(_name, _derived_rule(_op, _position, _name), _op.impl, _position,
-                               _op.samples, _op.formula, _op.reference)
+                               _op.samples, _op.formula, _op.reference, _op.signature, _op.entire)
 
 inv = REGISTRY["inv"].jacobian
 det = REGISTRY["det"].jacobian
@@ -196,11 +202,11 @@ tanh = REGISTRY["tanh"].jacobian
 square = REGISTRY["square"].jacobian
 
 
-def _composite(name, primal, argnum, sample, formula, reference, build):
+def _composite(name, primal, argnum, sample, formula, reference, build, signature, entire):
     """Publish a rule derived by differentiating `primal` with kronvec itself."""
     rule = _published(name, list(inspect.signature(primal).parameters), build)
     rule.__doc__ = build.__doc__
-    REGISTRY[name] = Rule(name, rule, primal, argnum, sample, formula, reference)
+    REGISTRY[name] = Rule(name, rule, primal, argnum, sample, formula, reference, signature, entire)
     return rule
 
 
@@ -221,7 +227,8 @@ def sandwich(A, X, B):
 
 
 sandwich = _composite("sandwich", _sandwich_primal, 1, _samples.three_for_sandwich, "Bᵀ ⊗ A",
-           "Magnus–Neudecker Thm 2.2: vec(AXB) = (Bᵀ ⊗ A) vec X", sandwich)
+           "Magnus–Neudecker Thm 2.2: vec(AXB) = (Bᵀ ⊗ A) vec X", sandwich,
+                      "(p,m),(m,k),(k,q)->(p,q)", True)
 
 
 def _trace_product_primal(X, A):
@@ -243,7 +250,8 @@ def trace_product(X, A):
 
 
 trace_product = _composite("trace_product", _trace_product_primal, 0, _samples.two_for_trace, "vec(Aᵀ)ᵀ",
-           "seed notes: ∇_X tr(XA) = Aᵀ; Matrix Cookbook eq. (100)", trace_product)
+           "seed notes: ∇_X tr(XA) = Aᵀ; Matrix Cookbook eq. (100)", trace_product,
+                           "(m,k),(k,m)->()", True)
 
 
 adjugate = _published("adjugate", ["X"], adjugate_values)
@@ -284,7 +292,8 @@ def det_hessian(X):
 
 det_hessian = _composite("det_hessian", _adjugate_transpose, 0, _samples.one_square_for_det,
            "s·(V ⊗ U)·(diag(-vec C)·K + Eᵀ C E)·(Vᵀ ⊗ Uᵀ)",
-           "second-order expansion of det(Σ + UᵀdXV) in the SVD X = UΣVᵀ", det_hessian)
+           "second-order expansion of det(Σ + UᵀdXV) in the SVD X = UΣVᵀ", det_hessian,
+                         "(m,m)->(m,m)", True)
 
 
 def transpose(X_or_m, n=None):

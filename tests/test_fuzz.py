@@ -74,6 +74,9 @@ import kronvec.optimize as kvo
 from kronvec import StructuredOperator, rules
 from kronvec._config import IllConditionedWarning
 from kronvec._vec import unvec, vec
+from kronvec.ops import REGISTRY as OPERATIONS
+from kronvec.ops._samples import shifted as _shifted
+from kronvec.ops._samples import square_of as _square_of
 from kronvec.rules import REGISTRY
 
 from _helpers import central_difference_jacobian, checksum, dense_of
@@ -100,50 +103,23 @@ def assert_close(actual, expected, rtol, what=""):
 # ============================================================================
 
 
-def _square_of(Y):
-    """A square, O(1) matrix built from Y of any shape: Y itself or YᵀY / rows."""
-    p, q = Y.shape
-    return Y if p == q else (Y.T @ Y) / p
-
-
-def _shifted(S):
-    """2I + tanh(S)/(2n): strictly diagonally dominant (off-diagonal row sums ≤ ½), κ ≤ 3."""
-    n = S.shape[0]
-    return 2.0 * np.eye(n) + np.tanh(S) / (2.0 * n)
-
-
-# name -> (function(Y, constants) -> array, uses det).  Every op keeps entries O(1)
-# for O(1) input and is smooth everywhere (no kinks, no domain edges).
-_OPS = {
-    "A@Y": lambda Y, c: c.left(Y.shape[0]) @ Y,
+# name -> function(Y, constants) -> array.  One template per registered operation
+# (its ``fuzz`` entry: the operation applied in its domain), plus spellings and
+# compositions the registry does not name.  Every template keeps entries O(1) for
+# O(1) input and is smooth everywhere (no kinks, no domain edges).
+_OPS = {name: op.fuzz for name, op in OPERATIONS.items() if op.fuzz is not None}
+_OPS.update({
     "Y@B": lambda Y, c: Y @ c.right(Y.shape[1]),
-    "Y.T": lambda Y, c: Y.T,
     "np.transpose": lambda Y, c: np.transpose(Y),
-    "Y∘C": lambda Y, c: Y * c.same(Y.shape),
     "Y∘Y/2": lambda Y, c: Y * Y / 2.0,
-    "tanh": lambda Y, c: np.tanh(Y),
-    "sin": lambda Y, c: np.sin(Y),
-    "exp∘tanh": lambda Y, c: np.exp(np.tanh(Y)),
-    "sqrt(1+Y²)": lambda Y, c: np.sqrt(1.0 + np.square(Y)),
-    "log(1+Y²)": lambda Y, c: np.log(1.0 + Y ** 2),
-    "Y/(2+Y²)": lambda Y, c: Y / (2.0 + Y * Y),
     "YᵀY/p": lambda Y, c: (Y.T @ Y) / Y.shape[0],
     "YYᵀ/q": lambda Y, c: np.dot(Y, Y.T) / Y.shape[1],
-    "kron(Y, c)": lambda Y, c: np.kron(Y, c.small),
-    "inv(shifted)": lambda Y, c: np.linalg.inv(_shifted(_square_of(Y))),
-    "solve(shifted, Y)": lambda Y, c: np.linalg.solve(_shifted(Y @ Y.T / Y.shape[1]), Y),
-    "Y·det(shifted)": lambda Y, c: Y * np.linalg.det(_shifted(_square_of(Y))),
-    "Y·slogdet(shifted)": lambda Y, c: Y * np.linalg.slogdet(_shifted(_square_of(Y)))[1],
-    "Y[::-1, ::-1]": lambda Y, c: Y[::-1, ::-1],
-    "reshape C": lambda Y, c: np.reshape(Y, (Y.shape[1], Y.shape[0])),
     "reshape F": lambda Y, c: Y.reshape((Y.shape[1], Y.shape[0]), order="F"),
     "Y − mean(Y, 0)": lambda Y, c: Y - np.mean(Y, axis=0, keepdims=True),
-    "Y + sum(Y, 1)": lambda Y, c: Y + np.sum(Y, axis=1, keepdims=True) / Y.shape[1],
     "diag(diag Y)": lambda Y, c: np.diag(np.diag(Y)),
     "outer(Y[0], Y[:, 0])": lambda Y, c: np.outer(Y[0], Y[:, 0]),
-    "-Y": lambda Y, c: -Y,
-}
-_USES_DET = {"Y·det(shifted)"}
+})
+_USES_DET = {"linalg.det"}
 MAX_SIZE = 12  # ops that would grow the array beyond this many entries are skipped
 
 
@@ -441,19 +417,16 @@ def _fd_tolerance(hard, smooth_everywhere):
 
 # --- rules: the hard matrix in each argument position -------------------------
 
-# Argument templates (symbols bind to the hard matrix's shape; others default to 2).
-_TEMPLATES = {
-    "det": ["mm"], "det_hessian": ["mm"], "logdet": ["mm"], "inv": ["mm"], "trace": ["mm"],
-    "solve_wrt_a": ["mm", "mq"], "solve_wrt_b": ["mm", "mq"],
-    "hadamard_wrt_left": ["mk", "mk"], "hadamard_wrt_right": ["mk", "mk"],
-    "exp": ["mk"], "tanh": ["mk"], "square": ["mk"], "log": ["mk"], "sqrt": ["mk"], "transpose": ["mk"],
-    "matmul_wrt_left": ["mk", "kq"], "matmul_wrt_right": ["mk", "kq"],
-    "sandwich": ["pm", "mk", "kq"], "kron_wrt_left": ["mk", "pq"], "kron_wrt_right": ["mk", "pq"],
-    "trace_product": ["mk", "km"],
-}
-_POLYNOMIAL_RULES = {"det", "det_hessian", "trace", "hadamard_wrt_left", "hadamard_wrt_right", "square",
-                     "transpose", "matmul_wrt_left", "matmul_wrt_right", "sandwich", "kron_wrt_left",
-                     "kron_wrt_right", "trace_product", "exp", "tanh"}
+def _template(signature):
+    """"(m,k),(k,q)->(m,q)" → ["mk", "kq"]: one symbol per axis of each argument."""
+    arguments = signature.split("->")[0]
+    return ["".join(axes.strip("() ").split(",")) for axes in arguments.split("),(")]
+
+
+# Argument templates, from each rule's signature (symbols bind to the hard
+# matrix's shape; others default to 2), and the rules smooth everywhere.
+_TEMPLATES = {name: _template(rule.signature) for name, rule in REGISTRY.items()}
+_POLYNOMIAL_RULES = {name for name, rule in REGISTRY.items() if rule.entire}
 
 
 def test_templates_cover_the_registry():

@@ -128,14 +128,21 @@ class Primitive:
     fuzz : callable, optional
         ``fuzz(Y, constants)`` → the operation applied to a generic matrix Y
         (mapped into its domain): a template for the random-composition tests.
+    signature : str, optional
+        The arguments' shapes in NumPy's generalized-ufunc notation, e.g.
+        ``"(m,k),(k,q)->(m,q)"``: lets tests build conforming arguments of any size.
+    entire : bool
+        True when the operation is smooth everywhere (a polynomial or an entire
+        function): finite differences are then a valid oracle at any point.
     """
 
     __slots__ = ("name", "impl", "vjps", "jacobians", "label", "formula", "reference",
-                 "samples", "edge_cases", "param_names", "rule_names", "fuzz", "__weakref__")
+                 "samples", "edge_cases", "param_names", "rule_names", "fuzz", "signature", "entire",
+                 "__weakref__")
 
     def __init__(self, impl, *, name=None, vjps=None, jacobians=None, label=None, formula=None,
                  reference=None, samples=None, edge_cases=None, param_names=None, rule_names=None,
-                 fuzz=None):
+                 fuzz=None, signature=None, entire=False):
         self.name = name or getattr(impl, "__qualname__", None) or repr(impl)
         self.impl = impl
         self.vjps = _Derivatives(self.name, "VJP", vjps)
@@ -148,6 +155,8 @@ class Primitive:
         self.param_names = tuple(param_names) if param_names else None
         self.rule_names = dict(rule_names or {})
         self.fuzz = fuzz
+        self.signature = signature
+        self.entire = entire
 
     def __call__(self, *args, **params):
         """Apply the operation: recorded when an argument is traced, else plain."""

@@ -103,6 +103,7 @@ multiply = register(Primitive(
     samples=_samples.two_same_shape, param_names=("X", "Y"),
     rule_names={0: "hadamard_wrt_left", 1: "hadamard_wrt_right"},
     fuzz=lambda Y, c: Y * c.same(Y.shape),
+    signature="(m,k),(m,k)->(m,k)", entire=True,
 ))
 ufunc(np.multiply, multiply)
 
@@ -184,7 +185,7 @@ ufunc(np.negative, negative)
 
 
 def _unary(numpy_function, derivative, *, formula, reference, samples=_samples.one_general,
-           fuzz=None, rule_name=None):
+           fuzz=None, rule_name=None, entire=False):
     """An elementwise function f with derivative ``f'(ans, x)`` in NumPy operations."""
     name = numpy_function.__name__
     impl = loud(f"np.{name}", numpy_function)
@@ -198,25 +199,27 @@ def _unary(numpy_function, derivative, *, formula, reference, samples=_samples.o
         label=lambda a: f"{name}({a})",
         formula=formula, reference=reference, samples=samples, param_names=("X",),
         rule_names={0: rule_name} if rule_name else None, fuzz=fuzz,
+        signature="(m,k)->(m,k)", entire=entire,
     ))
     ufunc(numpy_function, op)
     return op
 
 
 exp = _unary(np.exp, lambda ans, x: ans, formula="diag(vec exp X)", reference="d exp(x) = exp(x) dx",
-             fuzz=lambda Y, c: np.exp(np.tanh(Y)), rule_name="exp")
+             fuzz=lambda Y, c: np.exp(np.tanh(Y)), rule_name="exp", entire=True)
 log = _unary(np.log, lambda ans, x: 1.0 / x, formula="diag(vec X)⁻¹", reference="d log(x) = dx / x",
              samples=_samples.one_positive, fuzz=lambda Y, c: np.log(1.0 + Y ** 2), rule_name="log")
 sqrt = _unary(np.sqrt, lambda ans, x: 0.5 / ans, formula="diag(1 / (2 vec √X))", reference="d √x = dx / (2√x)",
               samples=_samples.one_positive, fuzz=lambda Y, c: np.sqrt(1.0 + np.square(Y)), rule_name="sqrt")
 tanh = _unary(np.tanh, lambda ans, x: 1.0 - ans * ans, formula="diag(1 − vec tanh²X)",
-              reference="d tanh(x) = (1 − tanh²x) dx", fuzz=lambda Y, c: np.tanh(Y), rule_name="tanh")
+              reference="d tanh(x) = (1 − tanh²x) dx", fuzz=lambda Y, c: np.tanh(Y), rule_name="tanh",
+              entire=True)
 square = _unary(np.square, lambda ans, x: 2.0 * x, formula="diag(2 vec X)", reference="d x² = 2x dx",
-                fuzz=lambda Y, c: np.square(Y) / 2.0, rule_name="square")
+                fuzz=lambda Y, c: np.square(Y) / 2.0, rule_name="square", entire=True)
 sin = _unary(np.sin, lambda ans, x: np.cos(x), formula="diag(vec cos X)", reference="d sin(x) = cos(x) dx",
-             fuzz=lambda Y, c: np.sin(Y))
+             fuzz=lambda Y, c: np.sin(Y), entire=True)
 cos = _unary(np.cos, lambda ans, x: -np.sin(x), formula="−diag(vec sin X)", reference="d cos(x) = −sin(x) dx",
-             fuzz=lambda Y, c: np.cos(Y))
+             fuzz=lambda Y, c: np.cos(Y), entire=True)
 # |x| at 0 takes the subgradient 0 (sign(0) = 0): the convention of notes/conventions.md.
 absolute = _unary(np.absolute, lambda ans, x: np.sign(plain_value(x)), formula="diag(vec sign X)",
                   reference="d|x| = sign(x) dx (subgradient 0 at 0)")

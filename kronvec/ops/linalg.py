@@ -83,6 +83,7 @@ inv = register(Primitive(
     edge_cases={"1×1": lambda rng: (np.array([[2.5]]),), "negative determinant": lambda rng: (
         np.array([[1.0, 2.0], [3.0, 1.0]]),)},
     fuzz=lambda Y, c: np.linalg.inv(_samples.shifted(_samples.square_of(Y))),
+    signature="(m,m)->(m,m)",
 ))
 
 
@@ -219,6 +220,7 @@ adjugate = register(Primitive(
     edge_cases={"rank n−1": lambda rng: _samples.Sample(
         (np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]]),), max_order=1),
                 "rank n−2": lambda rng: _samples.Sample((np.outer([1.0, 2.0, 3.0], [1.0, -1.0, 2.0]),), max_order=1)},
+    signature="(m,m)->(m,m)", entire=True,
 ))
 
 
@@ -241,6 +243,7 @@ det = register(Primitive(
                 "zero matrix": lambda rng: _samples.Sample((np.zeros((3, 3)),), max_order=2),
                 "1×1": lambda rng: (np.array([[-2.0]]),)},
     fuzz=lambda Y, c: Y * np.linalg.det(_samples.shifted(_samples.square_of(Y))),
+    signature="(m,m)->()", entire=True,
 ))
 
 
@@ -264,6 +267,7 @@ logabsdet = register(Primitive(
     samples=_samples.one_square, param_names=("X",), rule_names={0: "logdet"},
     edge_cases={"negative determinant": lambda rng: (np.array([[1.0, 2.0], [3.0, 1.0]]),)},
     fuzz=lambda Y, c: Y * np.linalg.slogdet(_samples.shifted(_samples.square_of(Y)))[1],
+    signature="(m,m)->()",
 ))
 
 
@@ -352,6 +356,7 @@ solve = register(Primitive(
     rule_names={0: "solve_wrt_a", 1: "solve_wrt_b"},
     edge_cases={"vector right-hand side": lambda rng: (_samples.well_conditioned(rng, 3), rng.standard_normal(3))},
     fuzz=lambda Y, c: np.linalg.solve(_samples.shifted(Y @ Y.T / Y.shape[1]), Y),
+    signature="(m,m),(m,q)->(m,q)",
 ))
 
 
@@ -393,6 +398,7 @@ trace = register(Primitive(
     samples=_samples.one_square, param_names=("X",), rule_names={0: "trace"},
     edge_cases={"rectangular": lambda rng: (rng.standard_normal((2, 3)),)},
     fuzz=lambda Y, c: Y * np.trace(Y.T @ Y),
+    signature="(m,m)->()", entire=True,
 ))
 
 

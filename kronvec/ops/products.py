@@ -103,6 +103,7 @@ matmul = register(Primitive(
     edge_cases={"matrix @ vector": lambda rng: (rng.standard_normal((2, 3)), rng.standard_normal(3)),
                 "vector @ matrix": lambda rng: (rng.standard_normal(2), rng.standard_normal((2, 3)))},
     fuzz=lambda Y, c: c.left(Y.shape[0]) @ Y,
+    signature="(m,k),(k,q)->(m,q)", entire=True,
 ))
 ufunc(np.matmul, matmul)
 
@@ -176,6 +177,7 @@ kron = register(Primitive(
     samples=_samples.two_for_kron, param_names=("A", "B"),
     rule_names={0: "kron_wrt_left", 1: "kron_wrt_right"},
     fuzz=lambda Y, c: np.kron(Y, c.small),
+    signature="(m,k),(p,q)->(mp,kq)", entire=True,
 ))
 
 

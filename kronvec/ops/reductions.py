@@ -14,10 +14,11 @@ import math
 import numpy as np
 
 from .._vec import vec
-from ..operators import RowVector
+from ..operators import Dense, RowVector
 from . import _samples
-from ._registry import Primitive, numpy_function, register
+from ._registry import Primitive, numpy_function, numpy_method, register
 from ._support import (
+    along_axis,
     bind,
     broadcast_jacobian,
     derived_label,
@@ -30,7 +31,7 @@ from ._support import (
 )
 from .shape import broadcast_to
 
-__all__ = ["sum_", "norm"]
+__all__ = ["sum_", "norm", "cumsum"]
 
 _NO_VALUE = np._NoValue
 
@@ -128,3 +129,44 @@ def _norm(x, ord=None, axis=None, keepdims=False):
     if not frobenius or axis is not None or keepdims:
         refuse_arguments("np.linalg.norm", ord=(ord, None), axis=(axis, None), keepdims=(keepdims, False))
     return bind(norm, x)
+
+
+# --------------------------------------------------------------- cumulative
+def _reversed_along(x, axis):
+    return x[(slice(None),) * axis + (slice(None, None, -1),)]
+
+
+def _cumsum_vjp(g, ans, x, axis):
+    # Y = L X along `axis` (L lower-triangular ones) ⇒ X̄ = Lᵀ Ȳ: a cumulative sum from the end
+    return _reversed_along(bind(cumsum, _reversed_along(g, axis), axis=axis), axis)
+
+
+def _cumsum_jacobian(ans, x, names, axis):
+    # Y = L X along `axis`, L = tril(1) the lower-triangular matrix of ones
+    shape = np.shape(x)
+    ones = np.ones((shape[axis], shape[axis]), dtype=np.result_type(np.asarray(x).dtype, np.float32))
+    return along_axis(Dense(np.tril(ones), name="tril(1)"), shape, axis)
+
+
+cumsum = register(Primitive(
+    lambda x, axis: np.cumsum(x, axis=axis), name="cumsum",
+    vjps={0: _cumsum_vjp},
+    jacobians={0: _cumsum_jacobian},
+    label=lambda a, axis: None,
+    formula="I ⊗ tril(1) ⊗ I: the lower-triangular matrix of ones acting on the summed axis",
+    reference="linear; Magnus–Neudecker Thm 2.2 (vec of a map acting on one axis)",
+    samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, n + 1)),), {"axis": 1}),
+    param_names=("X",),
+    edge_cases={"rows of a 3-D array": lambda rng: _samples.Sample((rng.standard_normal((2, 3, 2)),), {"axis": 0}),
+                "a vector": lambda rng: _samples.Sample((rng.standard_normal(4),), {"axis": 0})},
+    fuzz=lambda Y, c: np.cumsum(Y, axis=0) / Y.shape[0],
+))
+
+
+@numpy_method("cumsum")
+@numpy_function(np.cumsum)
+def _cumsum(a, axis=None, dtype=None, out=None):
+    refuse_arguments("np.cumsum", dtype=(dtype, None), out=(out, None))
+    if axis is None:  # NumPy flattens in row-major order first
+        return bind(cumsum, np.reshape(a, (-1,)), axis=0)
+    return bind(cumsum, a, axis=normalize_axes(axis, len(shape_of(a)), "np.cumsum")[0])

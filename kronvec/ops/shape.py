@@ -78,6 +78,7 @@ transpose = register(Primitive(
     edge_cases={"3-D, negative axes": lambda rng: _samples.Sample(
         (rng.standard_normal((2, 3, 4)),), {"axes": (2, 0, 1)})},
     fuzz=lambda Y, c: Y.T,
+    signature="(m,k)->(k,m)", entire=True,
 ))
 
 
