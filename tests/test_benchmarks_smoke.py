@@ -149,7 +149,7 @@ def _run_once(module, owner, attr):
 
 def test_the_suite_has_the_modules_mirroring_kronvec():
     present = set(_suite_modules())
-    assert {"operators", "rules", "sparse", "api", "compile_and_import"} <= present
+    assert {"operators", "rules", "ops", "sparse", "api", "compile_and_import"} <= present
 
 
 @pytest.mark.parametrize("module_name", _suite_modules())
@@ -177,6 +177,12 @@ def test_rule_benchmarks_cover_every_registered_rule():
     rules = _import_suite_module("rules")
     for klass in (rules.Rules, rules.RuleApply, rules.RuleToarray, rules.RuleAccuracy):
         assert set(klass.params[0]) == set(REGISTRY), klass.__name__
+
+
+def test_operation_benchmarks_cover_the_registry():
+    from kronvec.ops import REGISTRY
+
+    assert set(_import_suite_module("ops").Operations.params[0]) == set(REGISTRY)
 
 
 def test_sizes_grow():

@@ -1,7 +1,8 @@
 """asv benchmarks for kronvec (run from ``benchmarks/``; see ``benchmarks/README.md``).
 
 One module per kronvec module: ``operators`` (structured apply and
-materialization), ``rules`` (every rule in ``kronvec.rules.REGISTRY``),
+materialization), ``ops`` (every operation in ``kronvec.ops.REGISTRY``),
+``rules`` (every rule in ``kronvec.rules.REGISTRY``),
 ``sparse`` (the CSR/dense writers against SciPy/NumPy), ``api`` (grad,
 jacobian, jvp of the standard objectives), ``compile_and_import`` (fresh
 processes: import time, numba compile and cache-load time).
