@@ -29,7 +29,7 @@ from ._support import (
     unbroadcast,
 )
 
-__all__ = ["add", "subtract", "multiply", "divide", "power", "negative", "exp", "log", "sqrt",
+__all__ = ["add", "subtract", "multiply", "divide", "power", "negative", "exp", "log", "log1p", "expm1", "sqrt",
            "tanh", "square", "sin", "cos", "absolute"]
 
 
@@ -209,6 +209,11 @@ exp = _unary(np.exp, lambda ans, x: ans, formula="diag(vec exp X)", reference="d
              fuzz=lambda Y, c: np.exp(np.tanh(Y)), rule_name="exp", entire=True)
 log = _unary(np.log, lambda ans, x: 1.0 / x, formula="diag(vec X)⁻¹", reference="d log(x) = dx / x",
              samples=_samples.one_positive, fuzz=lambda Y, c: np.log(1.0 + Y ** 2), rule_name="log")
+log1p = _unary(np.log1p, lambda ans, x: 1.0 / (1.0 + x), formula="diag(vec 1/(1 + X))",
+               reference="d log(1 + x) = dx / (1 + x)", samples=_samples.one_positive,
+               fuzz=lambda Y, c: np.log1p(Y * Y))
+expm1 = _unary(np.expm1, lambda ans, x: ans + 1.0, formula="diag(vec exp X)", reference="d(eˣ − 1) = eˣ dx",
+               fuzz=lambda Y, c: np.expm1(np.tanh(Y)), entire=True)
 sqrt = _unary(np.sqrt, lambda ans, x: 0.5 / ans, formula="diag(1 / (2 vec √X))", reference="d √x = dx / (2√x)",
               samples=_samples.one_positive, fuzz=lambda Y, c: np.sqrt(1.0 + np.square(Y)), rule_name="sqrt")
 tanh = _unary(np.tanh, lambda ans, x: 1.0 - ans * ans, formula="diag(1 − vec tanh²X)",
