@@ -209,7 +209,7 @@ def plain_value(x):
     return x
 
 
-def reverse_sweep(nodes, seeds, wanted, add):
+def reverse_sweep(nodes, seeds, inputs, add):
     """Reverse accumulation over recorded `nodes`.
 
     Parameters
@@ -218,37 +218,30 @@ def reverse_sweep(nodes, seeds, wanted, add):
         A trace's nodes in evaluation order.
     seeds : dict node index → cotangent
         Cotangents of the outputs.
-    wanted : list of Node
-        The nodes (usually the inputs) whose cotangents are returned.
+    inputs : list of Node
+        Inputs of the trace whose cotangents are returned.
     add : callable
         ``add(a, b)`` accumulates two cotangents of one node.
 
     Returns
     -------
     list
-        The cotangent of each wanted node (None where no output depends on it).
+        The cotangent of each input (None where no output depends on it).
 
     Nodes are in evaluation order, so a node's consumers come after it: one
     sweep backwards completes each cotangent before it is pulled back.  The
     sweep is a loop, so a recording of any depth is fine.
     """
     if not seeds:
-        return [None] * len(wanted)
-    last = max(seeds)
-    first = min(node._index for node in wanted) if wanted else last
+        return [None] * len(inputs)
+    last = max(seeds) if len(seeds) > 1 else next(iter(seeds))
     cotangents = [None] * (last + 1)
     for index, seed in seeds.items():
         cotangents[index] = seed
-    wanted_indices = {node._index for node in wanted}
-    kept = {}
-    for index in range(last, first - 1, -1):
+    for node in reversed(nodes[: last + 1]):
+        index = node._index
         ct = cotangents[index]
-        if ct is None:
-            continue
-        node = nodes[index]
-        if index in wanted_indices:
-            kept[index] = ct
-        if node._op is None:
+        if ct is None or node._op is None:  # (an input keeps its cotangent)
             continue
         cotangents[index] = None  # freed once pulled back
         vjps, value, args, params = node._op.vjps, node._value, node._args, node._params
@@ -262,4 +255,4 @@ def reverse_sweep(nodes, seeds, wanted, add):
             parent_index = parent._index
             previous = cotangents[parent_index]
             cotangents[parent_index] = contribution if previous is None else add(previous, contribution)
-    return [kept.get(node._index) for node in wanted]
+    return [cotangents[node._index] if node._index <= last else None for node in inputs]

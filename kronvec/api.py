@@ -87,17 +87,18 @@ def _as_differentiable(x, position, f, fname):
     """Validate one argument we differentiate with respect to; capture it by value."""
     if isinstance(x, Node):
         return x
-    what = f"argument {_argument_name(f, position)}"
-    refuse_matrix_subclass(x, what)
-    x = np.asarray(x)
-    check_real_dtype(x.dtype, what)
+    if type(x) is not np.ndarray:
+        refuse_matrix_subclass(x, f"argument {_argument_name(f, position)}")
+        x = np.asarray(x)
+    kind = x.dtype.kind
+    if kind != "f" or x.dtype.itemsize > 8:
+        check_real_dtype(x.dtype, f"argument {_argument_name(f, position)}")
     # A copy: the caller may change x after the call, and nothing computed may follow.
-    x = x.astype(np.float64) if x.dtype.kind != "f" else np.array(x, copy=True)
-    if x.dtype == np.float16:
-        x = x.astype(np.float32)
+    x = x.astype(np.float64) if kind != "f" else (x.astype(np.float32) if x.dtype == np.float16 else x.copy())
     if config.check_finite and not all_finite(x):
-        raise _non_finite(fname, what)
-    return freeze(x)
+        raise _non_finite(fname, f"argument {_argument_name(f, position)}")
+    x.flags.writeable = False
+    return x
 
 
 def _check_constant_argument(x, position, f, fname):
