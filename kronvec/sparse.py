@@ -285,19 +285,37 @@ def kron_csr(A, B):
     return _wrap_csr(data, indices, indptr, shape)
 
 
+#: Nonzeros (dense: entries) handled per block by the NumPy fills, so their
+#: index temporaries stay below a few MiB whatever the size of the result.
+NUMPY_BLOCK_ENTRIES = 1 << 15
+
+
 def _kron_csr_fill_numpy(a_arrays, b_arrays, b_shape, indptr, indices, data):
-    """Vectorized fill for small products, in the kernel's layout."""
+    """Vectorized fill for small products, in the kernel's layout, by blocks of
+    rows holding about NUMPY_BLOCK_ENTRIES nonzeros (eight int64 temporaries
+    per nonzero: over the whole result they would be 5× its size)."""
+    nrows = indptr.size - 1
+    row = 0
+    while row < nrows:
+        stop = int(np.searchsorted(indptr, indptr[row] + NUMPY_BLOCK_ENTRIES, side="right")) - 1
+        stop = min(nrows, max(stop, row + 1))
+        _kron_csr_fill_rows(a_arrays, b_arrays, b_shape, indptr, indices, data, row, stop)
+        row = stop
+
+
+def _kron_csr_fill_rows(a_arrays, b_arrays, b_shape, indptr, indices, data, start, stop):
     a_indptr, a_indices, a_data = a_arrays
     b_indptr, b_indices, b_data = b_arrays
-    out_row = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
-    offset_in_row = np.arange(indices.size) - indptr[out_row]
+    lo, hi = int(indptr[start]), int(indptr[stop])
+    out_row = np.repeat(np.arange(start, stop), np.diff(indptr[start:stop + 1]))
+    offset_in_row = np.arange(lo, hi) - indptr[out_row]
     i, k = np.divmod(out_row, b_shape[0])
     # Within a row, entry t pairs A's entry t // count_B with B's t % count_B.
     a_offset, b_offset = np.divmod(offset_in_row, np.diff(b_indptr)[k])
     pa = a_indptr[i] + a_offset
     pb = b_indptr[k] + b_offset
-    np.add(a_indices[pa] * b_shape[1], b_indices[pb], out=indices, casting="unsafe")
-    np.multiply(a_data[pa], b_data[pb], out=data)
+    np.add(a_indices[pa] * b_shape[1], b_indices[pb], out=indices[lo:hi], casting="unsafe")
+    np.multiply(a_data[pa], b_data[pb], out=data[lo:hi])
 
 
 # --------------------------------------------------------------------------
@@ -600,13 +618,20 @@ def _kron_dense_into(a, n_a, b, n_b, scale, out, accumulate):
         target = np.einsum("ikjk->ijk", out.reshape(p, n_b, q, n_b))
         values = (scale_value * a)[:, :, None]
     else:
-        # Dense ⊗ dense: broadcast straight into (or onto) out, no temporary.
+        # Dense ⊗ dense: broadcast straight into out; accumulating needs the
+        # product as a temporary, so it goes by blocks of A's columns.
         target = out.reshape(a.shape[0], b.shape[0], a.shape[1], b.shape[1])
         scaled_a = (scale_value * a)[:, None, :, None]
-        if accumulate:
-            target += scaled_a * b[None, :, None, :]
-        else:
+        if not accumulate:
             np.multiply(scaled_a, b[None, :, None, :], out=target)
+            return
+        row_entries = max(1, b.size * a.shape[1])  # entries of out per row of A
+        rows = max(1, NUMPY_BLOCK_ENTRIES // row_entries)
+        columns = a.shape[1] if rows > 1 else max(1, NUMPY_BLOCK_ENTRIES // max(1, b.size))
+        for i in range(0, a.shape[0], rows):
+            for j in range(0, a.shape[1], columns):
+                block = scaled_a[i:i + rows, :, j:j + columns, :] * b[None, :, None, :]
+                target[i:i + rows, :, j:j + columns, :] += block
         return
     if accumulate:
         target += values

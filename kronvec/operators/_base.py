@@ -353,8 +353,17 @@ class StructuredOperator(LinearOperator):
     # ------------------------------------------------------ materialize
     @property
     def dense_nbytes(self):
-        """Bytes that ``toarray()`` would allocate."""
+        """Bytes of the array ``toarray()`` returns."""
         return self.shape[0] * self.shape[1] * self.dtype.itemsize
+
+    @property
+    def dense_peak_nbytes(self):
+        """Peak bytes of ``toarray()`` under the current limit: the result plus
+        the workspace needed to build it (see :mod:`kronvec.operators._materialize`).
+        ``toarray()`` refuses when this exceeds ``config.dense_limit_bytes``."""
+        from ._materialize import dense_peak_nbytes
+
+        return dense_peak_nbytes(self)
 
     @property
     def nnz_bound(self):
@@ -362,45 +371,65 @@ class StructuredOperator(LinearOperator):
         return self.shape[0] * self.shape[1]
 
     def toarray(self):
-        """The dense matrix, refused before allocating above ``config.dense_limit_bytes``."""
-        check_materialization(
-            "dense",
-            self.dense_nbytes,
-            lambda: f"the {self.shape[0]}×{self.shape[1]} operator {self.formula()}",
-            "apply it with matvec/matmat, or build tosparse()",
-        )
-        return self._toarray().astype(self.dtype, copy=False)
+        """The dense matrix, refused before allocating when the result and the
+        workspace to build it (``dense_peak_nbytes``) exceed ``config.dense_limit_bytes``."""
+        from ._materialize import toarray
+
+        return toarray(self).astype(self.dtype, copy=False)
 
     def tosparse(self):
-        """The matrix as a canonical ``scipy.sparse.csr_array``."""
-        index_bytes = 8 if self.nnz_bound > np.iinfo(np.int32).max else 4
+        """The matrix as a canonical ``scipy.sparse.csr_array``.
+
+        Refused before allocating when its CSR could exceed
+        ``config.sparse_limit_bytes``; intermediate CSRs of sums and products
+        count towards the limit too, and are refused before they are built.
+        """
+        from ._materialize import csr_bound_nbytes, tosparse
+
         check_materialization(
             "sparse",
-            self.nnz_bound * (self.dtype.itemsize + index_bytes) + 8 * (self.shape[0] + 1),
+            csr_bound_nbytes(self.nnz_bound, self.shape[0], self.dtype),
             lambda: f"the {self.shape[0]}×{self.shape[1]} operator {self.formula()}",
             "apply it with matvec/matmat instead",
         )
-        return self._tosparse().astype(self.dtype, copy=False)
+        return tosparse(self).astype(self.dtype, copy=False)
 
     def aslinearoperator(self):
         """The operator itself: it already is a ``scipy.sparse.linalg.LinearOperator``."""
         return self
 
+    # Hooks of kronvec.operators._materialize.  A leaf that can write itself
+    # into an array defines _accumulate_dense and _direct_dense_workspace; one
+    # with a direct CSR writer defines _tosparse and _sparse_workspace.
+    # Everything else is materialized by applying it to blocks of unit vectors.
     def _toarray(self):
         out = np.zeros(self.shape, dtype=self.dtype)
         self._accumulate_dense(out, 1.0)
         return out
 
     def _accumulate_dense(self, out, scale):
-        """``out += scale * self`` — overridden where a direct fill is cheaper."""
-        out += scale * self._matmat(np.eye(self.shape[1], dtype=self.dtype))
+        """``out += scale * self`` for an `out` of this shape (C- or F-ordered)."""
+        raise NotImplementedError
 
-    def _tosparse(self):
-        from scipy.sparse import csr_array
+    def _direct_dense_workspace(self):
+        """Bytes of temporaries ``_accumulate_dense`` needs, or None when it has none."""
+        return None
 
-        matrix = csr_array(self._toarray())
-        matrix.sum_duplicates()
-        return matrix
+    def _linear_parts(self):
+        """``[(coefficient, operand)]`` when this is a linear combination (Sum, Scaled)."""
+        return None
+
+    def _dense_transpose_of(self):
+        """The operator whose transpose this is, when it is materialized that way."""
+        return None
+
+    def _sparse_children(self):
+        """Operands whose CSRs ``_combine_sparse`` builds this operator's CSR from."""
+        return ()
+
+    def _sparse_workspace(self):
+        """Bytes ``_tosparse`` needs beside its result, or None: no direct CSR writer."""
+        return None
 
     # ---------------------------------------------------------- inverse
     def inv(self):

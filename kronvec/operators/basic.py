@@ -54,6 +54,15 @@ def _rows_per_block(shape, entries=1 << 16):
     return max(1, entries // max(1, shape[1]))
 
 
+_SPARSE_BLOCK = 1 << 14  # nonzeros per block when a Sparse accumulates into a dense array
+
+
+def _dense_to_csr_workspace(shape):
+    """Bytes :func:`kronvec.sparse.dense_to_csr` needs beside the CSR: the row
+    counts and one block's row, column and value arrays."""
+    return 8 * shape[0] + 3 * 8 * (max(1 << 16, shape[1]) + shape[1])
+
+
 def _check_solve_shape(op, b, what):
     b = np.asarray(b)
     if b.ndim not in (1, 2) or b.shape[0] != op.shape[0]:
@@ -116,6 +125,12 @@ class Identity(StructuredOperator):
     def _accumulate_dense(self, out, scale):
         out[np.diag_indices(self.n)] += scale
 
+    def _direct_dense_workspace(self):
+        return 2 * 8 * self.n  # the two index arrays of the diagonal
+
+    def _sparse_workspace(self):
+        return 4 * 8 * (self.n + 1)  # the identity factors' index arrays and row counts
+
     def _tosparse(self):
         from ..sparse import kron_csr
 
@@ -153,6 +168,12 @@ class Zero(StructuredOperator):
 
     def _accumulate_dense(self, out, scale):
         pass
+
+    def _direct_dense_workspace(self):
+        return 0
+
+    def _sparse_workspace(self):
+        return 0
 
     def _tosparse(self):
         return sp.csr_array(self.shape, dtype=self.dtype)
@@ -240,6 +261,12 @@ class Dense(_LabelledLeaf):
     def _accumulate_dense(self, out, scale):
         _add_in_row_blocks(out, scale, self.M, _rows_per_block(self.shape))
 
+    def _direct_dense_workspace(self):
+        return 8 * min(self.M.size, max(1 << 16, self.shape[1]))  # one block of scale·M
+
+    def _sparse_workspace(self):
+        return _dense_to_csr_workspace(self.shape)
+
     def _tosparse(self):
         from ..sparse import dense_to_csr
 
@@ -287,14 +314,30 @@ class Sparse(_LabelledLeaf):
         return self.S.toarray()
 
     def _accumulate_dense(self, out, scale):
-        # Row blocks of about 2¹⁶ nonzeros: the index temporaries stay small.
         S = self.S
-        step = max(1, (1 << 16) // max(1, S.nnz // max(1, self.shape[0])))
-        for start in range(0, self.shape[0], step):
-            stop = min(start + step, self.shape[0])
+        for start, stop in self._row_blocks():
             lo, hi = S.indptr[start], S.indptr[stop]
             rows = np.repeat(np.arange(start, stop), np.diff(S.indptr[start:stop + 1]))
             out[rows, S.indices[lo:hi]] += scale * S.data[lo:hi]  # canonical: no duplicates
+
+    def _row_blocks(self):
+        """``(start, stop)`` row ranges of about _SPARSE_BLOCK nonzeros (one row at least)."""
+        indptr, nrows = self.S.indptr, self.shape[0]
+        start = 0
+        while start < nrows:
+            stop = int(np.searchsorted(indptr, indptr[start] + _SPARSE_BLOCK, side="right")) - 1
+            stop = min(nrows, max(stop, start + 1))
+            yield start, stop
+            start = stop
+
+    def _direct_dense_workspace(self):
+        # per block: row numbers, scale·data, the gathered entries of out and
+        # their sum, all as wide as the block (one row may exceed _SPARSE_BLOCK)
+        widest_row = int(np.diff(self.S.indptr).max()) if self.shape[0] else 0
+        return 5 * 8 * min(self.S.nnz, _SPARSE_BLOCK + widest_row)
+
+    def _sparse_workspace(self):
+        return 0
 
     def _tosparse(self):
         return self.S.copy()
@@ -365,6 +408,12 @@ class Diag(_LabelledLeaf):
     def _accumulate_dense(self, out, scale):
         out[np.diag_indices(self.d.size)] += scale * self.d
 
+    def _direct_dense_workspace(self):
+        return 3 * 8 * self.d.size  # the diagonal's two index arrays and scale·d
+
+    def _sparse_workspace(self):
+        return 3 * 16 * self.d.size  # diags_array, its CSR conversion, zeros dropped
+
     def _tosparse(self):
         matrix = sp.csr_array(sp.diags_array(self.d, format="csr"))
         matrix.eliminate_zeros()
@@ -420,6 +469,12 @@ class RowVector(_LabelledLeaf):
 
     def _accumulate_dense(self, out, scale):
         out += scale * self.v
+
+    def _direct_dense_workspace(self):
+        return 8 * self.v.size
+
+    def _sparse_workspace(self):
+        return _dense_to_csr_workspace(self.shape)
 
     def _tosparse(self):
         from ..sparse import dense_to_csr

@@ -17,6 +17,7 @@ from ._base import StructuredOperator, combined_dtype
 from ._dag import post_order
 from ._evaluate import adjoint_workspace, apply_adjoint_dag, apply_dag, forward_workspace
 from ._formula import Precedence, capped, parenthesize
+from ._materialize import csr_bound_nbytes, csr_nbytes, product_nnz_bound
 
 __all__ = ["Sum", "Product", "Scaled"]
 
@@ -98,11 +99,16 @@ class _CompositeAdjoint(StructuredOperator):
     def nnz_bound(self):
         return self.operator.nnz_bound
 
-    def _toarray(self):
-        return np.ascontiguousarray(self.operator.toarray().T)
+    def _dense_transpose_of(self):
+        return self.operator  # filled into the transposed view of the result
 
-    def _tosparse(self):
-        return self.operator.tosparse().T.tocsr()
+    def _sparse_children(self):
+        return (self.operator,)
+
+    def _combine_sparse(self, matrices, sole, budget):
+        (matrix,) = matrices
+        budget.reserve(csr_nbytes(matrix), "a transpose")
+        return matrix.T.tocsr()  # CSC → CSR conversion: sorted, canonical
 
     def _formula_children(self):
         return (self.operator,)
@@ -151,14 +157,18 @@ class Sum(_Composite):
     def _transpose(self):
         return self._transpose_of_parts(self.terms, Sum)
 
-    def _accumulate_dense(self, out, scale):
-        for term in self.terms:
-            term._accumulate_dense(out, scale)
+    def _linear_parts(self):
+        return [(1.0, term) for term in self.terms]
 
-    def _tosparse(self):
+    def _sparse_children(self):
+        return self.terms
+
+    def _combine_sparse(self, matrices, sole, budget):
         from ..sparse import sum_csr
 
-        return sum_csr([(1.0, term.tosparse()) for term in self.terms])
+        bound = min(sum(matrix.nnz for matrix in matrices), self.shape[0] * self.shape[1])
+        budget.reserve(2 * csr_bound_nbytes(bound, self.shape[0], self.dtype), "a sum")  # result + merge
+        return sum_csr([(1.0, matrix) for matrix in matrices])
 
     def _formula_children(self):
         return self.terms
@@ -242,30 +252,26 @@ class Product(_Composite):
             b = factor.solve(b)
         return b
 
-    def _toarray(self):
+    def _sparse_via_dense(self):
+        """True when the factors' CSRs would dwarf the dense result (e.g. a few
+        rows of a huge Kron): then the small dense result is built and compressed."""
         m, n = self.shape
-        if m < n:  # from the narrow side, so no intermediate is wider than the result
-            return np.ascontiguousarray(self.T._matmat(np.eye(m, dtype=self.dtype)).T)
-        return self._matmat(np.eye(n, dtype=self.dtype))
+        return sum(f.nnz_bound for f in self.factors) > m * n
 
-    def _accumulate_dense(self, out, scale):
-        out += scale * self._toarray()
+    def _sparse_children(self):
+        return () if self._sparse_via_dense() else self.factors
 
-    def _tosparse(self):
-        from .._config import config
-
-        m, n = self.shape
-        if sum(f.nnz_bound for f in self.factors) > m * n and self.dense_nbytes <= config.dense_limit_bytes:
-            # The factors' CSR would dwarf the result (e.g. a few rows of a huge Kron):
-            # build the small dense result from its narrow side and compress that.
-            from ..sparse import dense_to_csr
-
-            return dense_to_csr(self._toarray())
-        result = self.factors[0].tosparse()
-        for factor in self.factors[1:]:
-            result = result @ factor.tosparse()
+    def _combine_sparse(self, matrices, sole, budget):
+        result = matrices[0] if sole[0] or len(matrices) > 1 else matrices[0].copy()
+        for factor in matrices[1:]:
+            bound = product_nnz_bound(result, factor)
+            carried = 0 if result is matrices[0] else csr_nbytes(result)
+            workspace = 8 * (result.shape[1] + factor.shape[1])  # column counts, SMMP's row mask
+            budget.reserve(carried + csr_bound_nbytes(bound, result.shape[0], self.dtype) + workspace,
+                           "a product of CSR factors")
+            result = result @ factor
         result = result.tocsr()
-        result.sum_duplicates()
+        result.sum_duplicates()  # sorts the indices in place
         result.eliminate_zeros()
         return result
 
@@ -330,11 +336,17 @@ class Scaled(_Composite):
     def apply_cost(self):
         return self.operator.apply_cost
 
-    def _accumulate_dense(self, out, scale):
-        self.operator._accumulate_dense(out, scale * self.alpha)
+    def _linear_parts(self):
+        return [(self.alpha, self.operator)]
 
-    def _tosparse(self):
-        matrix = self.operator.tosparse()
+    def _sparse_children(self):
+        return (self.operator,)
+
+    def _combine_sparse(self, matrices, sole, budget):
+        (matrix,) = matrices
+        if not sole[0]:  # another user still needs it unscaled
+            budget.reserve(csr_nbytes(matrix), "a scaled copy")
+            matrix = matrix.copy()
         matrix.data *= self.alpha
         return matrix
 

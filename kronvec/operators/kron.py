@@ -27,6 +27,26 @@ def _factor_array(factor):
     return factor.toarray()
 
 
+def _factor_dense_workspace(factor):
+    """Bytes `_factor_array` and the fill need for one factor: a contiguous cast
+    copy and a scaled copy of an array factor; a structured factor's own
+    materialization besides."""
+    if isinstance(factor, Identity):
+        return 0
+    if isinstance(factor, Dense):
+        return 2 * factor.dense_nbytes
+    return factor.dense_peak_nbytes + factor.dense_nbytes
+
+
+def _factor_sparse_workspace(factor):
+    """Bytes `kron_csr` needs for one factor: its canonical CSR with int64
+    indices, and what building that CSR takes (np.nonzero of a dense factor)."""
+    if isinstance(factor, Identity):
+        return 3 * 8 * (factor.n + 1)
+    rows = factor.shape[0] + 1
+    return 2 * (5 * 8 * factor.nnz_bound + 2 * 8 * rows)
+
+
 def _factor_sparse(factor):
     from .basic import Sparse
 
@@ -191,6 +211,23 @@ class Kron(StructuredOperator):
         from ..sparse import kron_dense
 
         return kron_dense(_factor_array(self.A), _factor_array(self.B), scale=self.scale)
+
+    def _direct_dense_workspace(self):
+        from .._config import config
+        from ..sparse import NUMPY_BLOCK_ENTRIES
+
+        factors = _factor_dense_workspace(self.A) + _factor_dense_workspace(self.B)
+        entries = self.shape[0] * self.shape[1]
+        if entries >= config.numba_min_entries:
+            return factors  # the numba kernels write in place
+        # NumPy accumulates A ⊗ B by blocks of about NUMPY_BLOCK_ENTRIES (one row of B at least)
+        return factors + 8 * min(entries, max(NUMPY_BLOCK_ENTRIES, self.B.shape[0] * self.B.shape[1]))
+
+    def _sparse_workspace(self):
+        from ..sparse import NUMPY_BLOCK_ENTRIES
+
+        factors = _factor_sparse_workspace(self.A) + _factor_sparse_workspace(self.B)
+        return factors + 8 * self.shape[0] + 8 * 8 * NUMPY_BLOCK_ENTRIES  # row counts, one fill block
 
     def _accumulate_dense(self, out, scale):
         from ..sparse import kron_dense

@@ -144,6 +144,12 @@ class Selection(StructuredOperator):
     def _accumulate_dense(self, out, scale):
         out[np.arange(self.index.size), self.index] += scale
 
+    def _direct_dense_workspace(self):
+        return 3 * 8 * self.index.size  # row numbers and the gathered entries of out
+
+    def _sparse_workspace(self):
+        return 0
+
     def _tosparse(self):
         from ..sparse import selection_csr
 
@@ -193,6 +199,12 @@ class SelectionTranspose(StructuredOperator):
 
     def _accumulate_dense(self, out, scale):
         out[self.selection.index, np.arange(self.selection.index.size)] += scale
+
+    def _direct_dense_workspace(self):
+        return 3 * 8 * self.selection.index.size
+
+    def _sparse_workspace(self):
+        return 8 * (2 * self.selection.index.size + self.shape[0] + 1)  # the stable sort, counts
 
     def _tosparse(self):
         from ..sparse import selection_transpose_csr
