@@ -632,6 +632,7 @@ def _kron_dense_into(a, n_a, b, n_b, scale, out, accumulate):
             for j in range(0, a.shape[1], columns):
                 block = scaled_a[i:i + rows, :, j:j + columns, :] * b[None, :, None, :]
                 target[i:i + rows, :, j:j + columns, :] += block
+                del block  # before the next block is allocated
         return
     if accumulate:
         target += values

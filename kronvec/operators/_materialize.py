@@ -39,10 +39,17 @@ __all__ = ["toarray", "dense_peak_nbytes", "tosparse", "WORKSPACE_FRACTION", "WO
 WORKSPACE_FRACTION = 4
 WORKSPACE_FLOOR = 1 << 20
 
-# Python bookkeeping of a DAG walk (dicts, lists, small objects), counted so
-# that the documented peak covers everything tracemalloc sees.
+# Counted so that the documented peak covers everything tracemalloc sees:
+# NumPy's ufunc iterator buffers (np.getbufsize() = 8192 elements per
+# operand; a broadcast or strided update uses up to ~4 such buffers of 8
+# bytes: measured 100-150 KiB per statement), and the Python bookkeeping of a
+# DAG walk (dicts, lists, small objects) per node.
 _FIXED_OVERHEAD = 64 << 10
 _NODE_OVERHEAD = 1 << 10
+
+
+def _ufunc_buffers():
+    return 4 * 8 * np.getbufsize()
 _ENTRY_BYTES = 8  # workspace entries are counted as float64, whatever the dtype
 
 _DENSE_ALTERNATIVE = "apply it with matvec/matmat, or build tosparse()"
@@ -108,18 +115,26 @@ class DensePlan:
 
     def __init__(self, op, limit):
         self.op = op
-        self.transposed = op._dense_transpose_of()
-        target = op if self.transposed is None else self.transposed
         m, n = op.shape
         self.result_nbytes = m * n * op.dtype.itemsize
-        terms = linear_terms(target)
-        self.direct = [(c, t) for c, t in terms if t._direct_dense_workspace() is not None]
-        lazy = [(c, t) for c, t in terms if t._direct_dense_workspace() is None]
-        self.direct_fast = self.transposed is None and terms == [(1.0, op)] and bool(self.direct)
-        direct_workspace = max((t._direct_dense_workspace() for _, t in self.direct), default=0)
+        self.transposed = op._dense_transpose_of()
+        own_workspace = op._direct_dense_workspace()
+        self.direct_fast = own_workspace is not None and op._linear_parts() is None
+        if self.direct_fast:  # a leaf that writes itself: no walk needed
+            self.workspace_nbytes = own_workspace + _ufunc_buffers()
+            return
+        target = op if self.transposed is None else self.transposed
+        self.direct, lazy, direct_workspace = [], [], 0
+        for c, term in linear_terms(target):
+            workspace = term._direct_dense_workspace()
+            if workspace is None:
+                lazy.append((c, term))
+            else:
+                self.direct.append((c, term))
+                direct_workspace = max(direct_workspace, workspace)
         self.lazy = _lazy_root(lazy) if lazy else None
         lazy_workspace = self._plan_blocks(target.shape, limit) if lazy else 0
-        self.workspace_nbytes = max(direct_workspace, lazy_workspace)
+        self.workspace_nbytes = max(direct_workspace, lazy_workspace) + _ufunc_buffers()
 
     def _plan_blocks(self, shape, limit):
         """Choose the orientation and block width; return the lazy part's workspace."""
