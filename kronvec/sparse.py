@@ -30,6 +30,7 @@ __all__ = [
     "sum_csr",
     "kron_dense",
     "dense_to_csr",
+    "dense_to_csr_workspace",
     "selection_csr",
     "selection_transpose_csr",
 ]
@@ -756,7 +757,15 @@ def selection_transpose_csr(index, ncols):
 # --------------------------------------------------------------------------
 
 #: Entries of a dense matrix converted per block by :func:`dense_to_csr`.
-_DENSE_BLOCK_ENTRIES = 1 << 16
+_DENSE_BLOCK_ENTRIES = 1 << 14
+
+
+def dense_to_csr_workspace(shape):
+    """Bytes :func:`dense_to_csr` needs beside its input and its CSR: the row
+    counts, and per block of rows its nonzeros' row and column numbers (int64),
+    their values, and NumPy's boolean mask of the block."""
+    block = max(_DENSE_BLOCK_ENTRIES, int(shape[1]))
+    return 8 * int(shape[0]) + (3 * 8 + 1) * block
 
 
 def dense_to_csr(array):

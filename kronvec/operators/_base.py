@@ -25,18 +25,22 @@ _SUPPORTED = (
 )
 
 
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
 def _float_dtype_of(dtype):
     """The float dtype kronvec computes `dtype` in, or TypeError naming it."""
     dtype = np.dtype(dtype)
-    if dtype.kind == "c":
+    kind = dtype.kind
+    if kind == "f" and dtype.itemsize <= 8:
+        return _FLOAT32 if dtype.itemsize <= 4 else _FLOAT64
+    if kind in "biu":
+        return _FLOAT64
+    if kind == "c":
         raise TypeError(
             f"kronvec works with real matrices; got complex dtype {dtype}. "
             "Split real and imaginary parts explicitly."
         )
-    if dtype.kind in "biu":
-        return np.dtype(np.float64)
-    if dtype.kind == "f" and dtype.itemsize <= 8:
-        return np.dtype(np.float32) if dtype.itemsize <= 4 else np.dtype(np.float64)
     raise TypeError(f"{_SUPPORTED}; got dtype {dtype}")
 
 
@@ -48,7 +52,11 @@ def result_float_dtype(*dtypes):
     matrices (the adjoint is the transpose), and the kernels are compiled for
     float32 and float64 only.
     """
-    return np.result_type(np.float32, *(_float_dtype_of(d) for d in dtypes))
+    result = _FLOAT32
+    for dtype in dtypes:
+        if _float_dtype_of(dtype) is _FLOAT64:
+            result = _FLOAT64
+    return result
 
 
 def combined_dtype(operators):
@@ -91,8 +99,13 @@ class StructuredOperator(LinearOperator):
     is_composite = False
 
     def __init__(self, shape, dtype):
-        shape = tuple(int(s) for s in shape)
-        super().__init__(dtype=result_float_dtype(dtype), shape=shape)
+        rows, columns = (int(s) for s in shape)
+        if rows < 0 or columns < 0:
+            raise ValueError(f"{type(self).__name__}: a shape needs sizes >= 0, got {tuple(shape)}")
+        # What LinearOperator.__init__ sets, without its generic shape checks
+        # (a third of the cost of building the operators of a long chain).
+        self.dtype = result_float_dtype(dtype)
+        self.shape = (rows, columns)
 
     # ---------------------------------------------------------------- apply
     def _checked_input(self, x):
@@ -144,7 +157,8 @@ class StructuredOperator(LinearOperator):
         """
         from .._vec import unvec
 
-        return unvec(self.rmatvec(np.ones(1, dtype=self.dtype)), self._gradient_shape(shape))
+        shape = self._gradient_shape(shape)
+        return unvec(self.rmatvec(np.ones(1, dtype=self.dtype)), shape)
 
     def _gradient_shape(self, shape):
         shape = tuple(int(s) for s in np.atleast_1d(shape))

@@ -133,7 +133,7 @@ class DensePlan:
                 self.direct.append((c, term))
                 direct_workspace = max(direct_workspace, workspace)
         self.lazy = _lazy_root(lazy) if lazy else None
-        lazy_workspace = self._plan_blocks(target.shape, limit) if lazy else 0
+        lazy_workspace = self._plan_blocks(target.shape, limit - _ufunc_buffers()) if lazy else 0
         self.workspace_nbytes = max(direct_workspace, lazy_workspace) + _ufunc_buffers()
 
     def _plan_blocks(self, shape, limit):
@@ -233,11 +233,26 @@ def _sparse_children(op):
     return op._sparse_children()
 
 
+def _nearly_dense(op):
+    """True when the CSR of `op` may be as large as its dense array: nnz_bound
+    entries of value and column index take ≥ the m·n values of the array."""
+    m, n = op.shape
+    itemsize = op.dtype.itemsize
+    return op.is_composite and op.nnz_bound * (itemsize + 4) >= m * n * itemsize
+
+
 def tosparse(op):
-    """``op`` as a canonical CSR array, node by node within the sparse limit."""
+    """``op`` as a canonical CSR array, node by node within the sparse limit.
+
+    A composite whose CSR cannot be much smaller than its dense array (e.g.
+    the 9×9 Jacobian of a long chain) is evaluated densely as one DAG and
+    compressed, instead of multiplying CSRs node by node.
+    """
+    budget = _SparseBudget(op)
+    if _nearly_dense(op) and op.dense_nbytes <= config.dense_limit_bytes:
+        return dense_then_csr(op, budget)
     order = post_order(op, _sparse_children)
     remaining = reference_counts(order, _sparse_children)
-    budget = _SparseBudget(op)
     built = {}
     for node in order:
         children = node._sparse_children()
@@ -268,7 +283,7 @@ def _leaf_sparse(op, budget):
 def dense_then_csr(op, budget):
     """CSR of `op` through its dense matrix: for operators far smaller dense than
     their factors' CSR, and for operators without a sparse structure."""
-    from ..sparse import dense_to_csr
+    from ..sparse import dense_to_csr, dense_to_csr_workspace
 
     plan = DensePlan(op, min(config.dense_limit_bytes, config.sparse_limit_bytes - budget.held))
     check_materialization("dense", plan.result_nbytes, _describe(op), _DENSE_ALTERNATIVE,
@@ -276,7 +291,8 @@ def dense_then_csr(op, budget):
     budget.reserve(plan.result_nbytes + plan.workspace_nbytes, f"the dense {type(op).__name__}")
     dense = plan.run()
     nnz = int(np.count_nonzero(dense))
-    budget.reserve(plan.result_nbytes + csr_bound_nbytes(nnz, op.shape[0], op.dtype), "its CSR")
+    csr = csr_bound_nbytes(nnz, op.shape[0], op.dtype) + dense_to_csr_workspace(op.shape)
+    budget.reserve(plan.result_nbytes + csr + _ufunc_buffers(), "its CSR")
     return dense_to_csr(dense)
 
 

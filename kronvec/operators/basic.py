@@ -58,9 +58,9 @@ _SPARSE_BLOCK = 1 << 14  # nonzeros per block when a Sparse accumulates into a d
 
 
 def _dense_to_csr_workspace(shape):
-    """Bytes :func:`kronvec.sparse.dense_to_csr` needs beside the CSR: the row
-    counts and one block's row, column and value arrays."""
-    return 8 * shape[0] + 3 * 8 * (max(1 << 16, shape[1]) + shape[1])
+    from ..sparse import dense_to_csr_workspace
+
+    return dense_to_csr_workspace(shape)
 
 
 def _check_solve_shape(op, b, what):

@@ -200,6 +200,7 @@ class Product(_Composite):
                     f"{left.shape} @ {right.shape}"
                 )
         self.factors = tuple(factors)
+        self._last_factor = self.factors[-1:]
         super().__init__(
             (factors[0].shape[0], factors[-1].shape[1]),
             combined_dtype(factors),
@@ -208,7 +209,7 @@ class Product(_Composite):
     def _shared_operands(self):
         # Only the last factor sees the Product's input; F₁…F_{k-1} are applied
         # to intermediate results, as a unit each.
-        return self.factors[-1:]
+        return self._last_factor
 
     def _combine(self, values):
         (value,) = values
@@ -293,6 +294,7 @@ class Scaled(_Composite):
             raise TypeError(f"scale must be a real scalar, got {alpha!r}")
         self.alpha = float(alpha)
         self.operator = operator
+        self._operand = (operator,)
         super().__init__(operator.shape, operator.dtype)
 
     @property
@@ -300,7 +302,7 @@ class Scaled(_Composite):
         return self.operator.is_dag
 
     def _shared_operands(self):
-        return (self.operator,)
+        return self._operand
 
     def _combine(self, values):
         return self.alpha * values[0]
@@ -340,7 +342,7 @@ class Scaled(_Composite):
         return [(self.alpha, self.operator)]
 
     def _sparse_children(self):
-        return (self.operator,)
+        return self._operand
 
     def _combine_sparse(self, matrices, sole, budget):
         (matrix,) = matrices
@@ -351,7 +353,7 @@ class Scaled(_Composite):
         return matrix
 
     def _formula_children(self):
-        return (self.operator,)
+        return self._operand
 
     def _render(self, parts, placeholders):
         ((text, precedence),) = parts

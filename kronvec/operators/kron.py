@@ -98,6 +98,7 @@ class Kron(StructuredOperator):
         if not np.isscalar(scale) or np.iscomplexobj(scale):
             raise TypeError(f"Kron scale must be a real scalar, got {scale!r}")
         self.A, self.B, self.scale = A, B, float(scale)
+        self._factor_pair = (A, B)
         (pa, qa), (pb, qb) = A.shape, B.shape
         super().__init__((pa * pb, qa * qb), combined_dtype((A, B)))
         self.carries_data = A.carries_data or B.carries_data or self.scale != 1.0
@@ -115,7 +116,7 @@ class Kron(StructuredOperator):
 
     @property
     def factors(self):
-        return self.A, self.B
+        return self._factor_pair
 
     def _matmat(self, X):
         A, B = self.A, self.B
@@ -144,7 +145,7 @@ class Kron(StructuredOperator):
         return 2 * (self.shape[1] + intermediate + self.shape[0])
 
     def _formula_children(self):
-        return (self.A, self.B)
+        return self._factor_pair
 
     def _render(self, parts, placeholders):
         (a, a_precedence), (b, b_precedence) = parts
