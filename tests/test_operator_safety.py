@@ -267,6 +267,8 @@ def test_row_times_a_dag_stays_lazy_and_a_leaf_collapses(rng):
     assert isinstance(v @ J, Product)  # applied forward, adjoint accumulated like reverse mode
     K = Kron(rng.standard_normal((3, 3)), rng.standard_normal((3, 3)))
     assert isinstance(v @ K, RowVector)  # one rmatvec of a leaf: collapsed
+    assert isinstance(v @ J.T, RowVector)  # vᵀJᵀ = (J v)ᵀ: J applied forward, collapsed
+    np.testing.assert_allclose((v @ J.T).toarray(), v.toarray() @ J.toarray().T, **TOL)
     lazy = v @ J
     np.testing.assert_allclose(lazy.toarray(), v.toarray() @ J.toarray(), **TOL)
     np.testing.assert_allclose(lazy.gradient((3, 3)), (v.toarray() @ J.toarray()).reshape(3, 3, order="F"), **TOL)

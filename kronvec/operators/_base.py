@@ -194,10 +194,11 @@ class StructuredOperator(LinearOperator):
         return self.shape[0] * self.shape[1]
 
     @property
-    def is_dag(self):
+    def adjoint_is_sweep(self):
         """True when applying the transpose means a reverse sweep over a DAG of
-        composites (a Sum or Product, possibly scaled), False for one operator
-        applied as a unit."""
+        composites (a Sum or Product, possibly scaled); False when it is one
+        operator applied as a unit (a leaf, or the adjoint of a DAG, whose
+        transpose is the DAG applied forward)."""
         return False
 
     def _shared_operands(self):

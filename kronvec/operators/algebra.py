@@ -245,7 +245,7 @@ def _row_times_operator(a, b):
     # in the final sum (80 steps: relative error ~3e2).  There the Product
     # [vᵀ, B] stays lazy: it is applied forward, and its transpose accumulates
     # cotangents as reverse-mode differentiation does.
-    if b.is_dag:
+    if b.adjoint_is_sweep:
         return None
     return RowVector(freeze(b.rmatvec(a.v)))
 

@@ -502,7 +502,10 @@ class Wrapped(_LabelledLeaf):
         super().__init__(A.shape, A.dtype if A.dtype is not None else np.float64)
 
     def _matmat(self, X):
-        return np.asarray(self.A.matmat(X))
+        result = np.asarray(self.A.matmat(X))
+        if np.may_share_memory(result, X):  # e.g. SciPy's IdentityOperator returns X
+            result = result.copy()
+        return result
 
     def _column_workspace(self):
         return 2 * (self.shape[0] + self.shape[1])  # opaque: output, input copy and a margin

@@ -54,7 +54,7 @@ class _Composite(StructuredOperator):
         return forward_workspace(self)
 
     @property
-    def is_dag(self):
+    def adjoint_is_sweep(self):
         return True
 
     @property
@@ -81,10 +81,6 @@ class _CompositeAdjoint(StructuredOperator):
     def transposed_original(self):
         """The operator this is the transpose of (it caches this one weakly)."""
         return self.operator
-
-    @property
-    def is_dag(self):
-        return True
 
     def _matmat(self, X):
         return apply_adjoint_dag(self.operator, X)
@@ -298,8 +294,8 @@ class Scaled(_Composite):
         super().__init__(operator.shape, operator.dtype)
 
     @property
-    def is_dag(self):
-        return self.operator.is_dag
+    def adjoint_is_sweep(self):
+        return self.operator.adjoint_is_sweep
 
     def _shared_operands(self):
         return self._operand

@@ -14,6 +14,7 @@ import numpy as np
 from .._vec import commutation_index, duplication_index, tril_size, vech_index
 from ._base import StructuredOperator, subscript
 from ._formula import Label, Precedence, transposed_name
+from .basic import Identity, _LabelledLeaf
 
 __all__ = [
     "Selection",
@@ -68,8 +69,6 @@ def selection_from_index(index, ncols, name=None):
     >>> selection_from_index([0, 1, 2], 3).formula()
     'I₃'
     """
-    from .basic import Identity
-
     selection = Selection(index, ncols, name=name)
     if selection.is_identity:
         return Identity(selection.shape[1])
@@ -79,7 +78,7 @@ def selection_from_index(index, ncols, name=None):
     return selection
 
 
-class Selection(StructuredOperator):
+class Selection(_LabelledLeaf):
     """The matrix S with ``S[r, index[r]] = 1``: ``S @ x == x[index]``.
 
     Anonymous (``name=None``) selections print as ``S₁``, ``S₂``…; one that
@@ -105,11 +104,6 @@ class Selection(StructuredOperator):
         self.index = index
         self._label = Label(name, "selection", index)
         super().__init__((index.size, int(ncols)), dtype)
-
-    @property
-    def name(self):
-        """The name given at construction, or None: anonymous."""
-        return self._label.name
 
     @functools.cached_property
     def _true_name(self):
