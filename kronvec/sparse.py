@@ -31,6 +31,7 @@ __all__ = [
     "kron_dense",
     "dense_to_csr",
     "dense_to_csr_workspace",
+    "csr_row_blocks",
     "selection_csr",
     "selection_transpose_csr",
 ]
@@ -295,13 +296,20 @@ def _kron_csr_fill_numpy(a_arrays, b_arrays, b_shape, indptr, indices, data):
     """Vectorized fill for small products, in the kernel's layout, by blocks of
     rows holding about NUMPY_BLOCK_ENTRIES nonzeros (eight int64 temporaries
     per nonzero: over the whole result they would be 5× its size)."""
+    for start, stop in csr_row_blocks(indptr, NUMPY_BLOCK_ENTRIES):
+        _kron_csr_fill_rows(a_arrays, b_arrays, b_shape, indptr, indices, data, start, stop)
+
+
+def csr_row_blocks(indptr, entries):
+    """``(start, stop)`` ranges of consecutive CSR rows holding about `entries`
+    nonzeros each (at least one row, however long)."""
     nrows = indptr.size - 1
-    row = 0
-    while row < nrows:
-        stop = int(np.searchsorted(indptr, indptr[row] + NUMPY_BLOCK_ENTRIES, side="right")) - 1
-        stop = min(nrows, max(stop, row + 1))
-        _kron_csr_fill_rows(a_arrays, b_arrays, b_shape, indptr, indices, data, row, stop)
-        row = stop
+    start = 0
+    while start < nrows:
+        stop = int(np.searchsorted(indptr, indptr[start] + entries, side="right")) - 1
+        stop = min(nrows, max(stop, start + 1))
+        yield start, stop
+        start = stop
 
 
 def _kron_csr_fill_rows(a_arrays, b_arrays, b_shape, indptr, indices, data, start, stop):

@@ -12,7 +12,7 @@ the root keeps every node alive, so an id cannot be reused meanwhile.
 
 from __future__ import annotations
 
-__all__ = ["post_order", "reference_counts"]
+__all__ = ["post_order", "reference_counts", "fold"]
 
 
 def post_order(root, children):
@@ -69,3 +69,48 @@ def reference_counts(order, children):
         for child in children(node):
             counts[id(child)] += 1
     return counts
+
+
+def fold(root, children, leaf, combine, released=None):
+    """The value of `root`, computed children first, each value freed after its last use.
+
+    Parameters
+    ----------
+    root : object
+    children : callable
+        ``children(node)``: the nodes whose values `node`'s value is made of
+        (empty for a leaf).
+    leaf : callable
+        ``leaf(node)``: the value of a node without children.
+    combine : callable
+        ``combine(node, values, last_use)``: the value of a node from its
+        children's values; ``last_use[i]`` is True when this is the only
+        remaining use of child i's value, which may then be modified in place.
+    released : callable, optional
+        Called with each value when its last user has consumed it.
+
+    Notes
+    -----
+    Values live from their computation to their last use only, so a chain of
+    10⁴ shared operators holds a few values at a time, not 10⁴.
+    """
+    order = post_order(root, children)
+    users = reference_counts(order, children)
+    values = {}
+    for node in order:
+        operands = children(node)
+        if not operands:
+            values[id(node)] = leaf(node)
+            continue
+        inputs = [values[id(operand)] for operand in operands]
+        last_use = [users[id(operand)] == 1 for operand in operands]
+        if len(operands) > 1:  # an operand listed twice (Sum([A, A])) is used twice here
+            last_use = [last and operands.count(operand) == 1 for last, operand in zip(last_use, operands)]
+        values[id(node)] = combine(node, inputs, last_use)
+        for operand in operands:
+            users[id(operand)] -= 1
+            if users[id(operand)] == 0:
+                value = values.pop(id(operand))
+                if released is not None:
+                    released(value)
+    return values[id(root)]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._dag import post_order, reference_counts
+from ._dag import fold, post_order, reference_counts
 
 __all__ = ["apply_dag", "apply_adjoint_dag", "forward_workspace", "adjoint_workspace"]
 
@@ -58,21 +58,12 @@ def apply_dag(root, X):
     ndarray
         A new array: no value of the walk aliases `X` or another result.
     """
-    order = post_order(root, _operands)
-    remaining = reference_counts(order, _operands)
-    values = {}
-    for op in order:
-        if op.is_composite:
-            operands = op._shared_operands()
-            value = op._combine([values[id(operand)] for operand in operands])
-            for operand in operands:
-                remaining[id(operand)] -= 1
-                if remaining[id(operand)] == 0:
-                    del values[id(operand)]  # its last user has it: free it now
-        else:
-            value = op._matmat(X)
-        values[id(op)] = value
-    return values[id(root)]
+    return fold(
+        root,
+        _operands,
+        leaf=lambda op: op._matmat(X),
+        combine=lambda op, values, last_use: op._combine(values),
+    )
 
 
 def apply_adjoint_dag(root, Y):

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._config import check_materialization, config
-from ._dag import post_order, reference_counts
+from ._dag import fold, post_order
 
 __all__ = ["toarray", "dense_peak_nbytes", "tosparse", "WORKSPACE_FRACTION", "WORKSPACE_FLOOR"]
 
@@ -251,24 +251,21 @@ def tosparse(op):
     budget = _SparseBudget(op)
     if _nearly_dense(op) and op.dense_nbytes <= config.dense_limit_bytes:
         return dense_then_csr(op, budget)
-    order = post_order(op, _sparse_children)
-    remaining = reference_counts(order, _sparse_children)
-    built = {}
-    for node in order:
-        children = node._sparse_children()
-        if children:
-            matrices = [built[id(child)] for child in children]
-            sole = [remaining[id(child)] == 1 and children.count(child) == 1 for child in children]
-            matrix = node._combine_sparse(matrices, sole, budget)
-            for child in children:
-                remaining[id(child)] -= 1
-                if remaining[id(child)] == 0 and id(child) in built:
-                    budget.held -= csr_nbytes(built.pop(id(child)))
-        else:
-            matrix = _leaf_sparse(node, budget)
-        built[id(node)] = matrix
+
+    def held(matrix):
         budget.held += csr_nbytes(matrix)
-    return built[id(op)]
+        return matrix
+
+    def released(matrix):
+        budget.held -= csr_nbytes(matrix)
+
+    return fold(
+        op,
+        _sparse_children,
+        leaf=lambda node: held(_leaf_sparse(node, budget)),
+        combine=lambda node, matrices, last_use: held(node._combine_sparse(matrices, last_use, budget)),
+        released=released,
+    )
 
 
 def _leaf_sparse(op, budget):

@@ -314,21 +314,13 @@ class Sparse(_LabelledLeaf):
         return self.S.toarray()
 
     def _accumulate_dense(self, out, scale):
+        from ..sparse import csr_row_blocks
+
         S = self.S
-        for start, stop in self._row_blocks():
+        for start, stop in csr_row_blocks(S.indptr, _SPARSE_BLOCK):  # small index temporaries
             lo, hi = S.indptr[start], S.indptr[stop]
             rows = np.repeat(np.arange(start, stop), np.diff(S.indptr[start:stop + 1]))
             out[rows, S.indices[lo:hi]] += scale * S.data[lo:hi]  # canonical: no duplicates
-
-    def _row_blocks(self):
-        """``(start, stop)`` row ranges of about _SPARSE_BLOCK nonzeros (one row at least)."""
-        indptr, nrows = self.S.indptr, self.shape[0]
-        start = 0
-        while start < nrows:
-            stop = int(np.searchsorted(indptr, indptr[start] + _SPARSE_BLOCK, side="right")) - 1
-            stop = min(nrows, max(stop, start + 1))
-            yield start, stop
-            start = stop
 
     def _direct_dense_workspace(self):
         # per block: row numbers, scale·data, the gathered entries of out and
