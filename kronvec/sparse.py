@@ -32,6 +32,7 @@ __all__ = [
     "dense_to_csr",
     "dense_to_csr_workspace",
     "csr_row_blocks",
+    "SUM_CSR_WORKSPACE_FACTOR",
     "selection_csr",
     "selection_transpose_csr",
 ]
@@ -332,6 +333,14 @@ def _kron_csr_fill_rows(a_arrays, b_arrays, b_shape, indptr, indices, data, star
 # --------------------------------------------------------------------------
 
 
+#: Merge buffers of :func:`sum_csr` beside its result, in units of the
+#: result's upper bound (Σ nnz of the terms): the pairwise merge keeps two
+#: levels of partial sums (each ≤ Σ nnz) and may copy a buffer to shrink it
+#: (≤ ¾ Σ); the NumPy path keeps the running total, a scaled copy of a term
+#: and the new total.
+SUM_CSR_WORKSPACE_FACTOR = 3
+
+
 def sum_csr(terms):
     """Sum ``Σ scale_t · M_t`` of same-shape sparse matrices as one canonical CSR.
 
@@ -354,8 +363,10 @@ def sum_csr(terms):
     ValueError
         If `terms` is empty, or shapes differ (the message names them).
     MemoryError
-        If the sum's CSR arrays could exceed ``kronvec.config.sparse_limit_bytes``
-        (checked on the upper bound, the total nonzeros of the terms).
+        If the sum's CSR arrays and the merge buffers could exceed
+        ``kronvec.config.sparse_limit_bytes`` (checked on the upper bound, the
+        total nonzeros of the terms, and SUM_CSR_WORKSPACE_FACTOR times it
+        for the buffers).
 
     Notes
     -----
@@ -398,11 +409,13 @@ def sum_csr(terms):
     value_dtype = _value_dtype([m.dtype for m in matrices], scales)
     bound_nnz = sum(int(m.nnz) for m in matrices)
     index_dtype = _index_dtype(bound_nnz, *shape)
+    bound_nbytes = _csr_nbytes(bound_nnz, shape[0], value_dtype, index_dtype)
     check_materialization(
         "sparse",
-        _csr_nbytes(bound_nnz, shape[0], value_dtype, index_dtype),
+        bound_nbytes,
         f"sum_csr of {len(terms)} terms of shape {shape}",
         _SPARSE_ALTERNATIVE,
+        workspace=SUM_CSR_WORKSPACE_FACTOR * bound_nbytes,
     )
 
     csrs = [_canonical_csr(m, drop_zeros=False) for m in matrices]

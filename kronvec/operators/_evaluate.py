@@ -91,8 +91,8 @@ def apply_adjoint_dag(root, Y):
                 result, result_owned = contribution, contribution is not Y
             else:
                 result, result_owned = _sum_into(result, contribution, result_owned), True
-    if result is None or not result_owned:
-        result = np.array(result, copy=True)
+    if not result_owned:  # a leaf returned the input itself: never hand it back
+        result = result.copy()
     return result
 
 

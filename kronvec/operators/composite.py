@@ -160,10 +160,10 @@ class Sum(_Composite):
         return self.terms
 
     def _combine_sparse(self, matrices, sole, budget):
-        from ..sparse import sum_csr
+        from ..sparse import SUM_CSR_WORKSPACE_FACTOR, sum_csr
 
-        bound = min(sum(matrix.nnz for matrix in matrices), self.shape[0] * self.shape[1])
-        budget.reserve(2 * csr_bound_nbytes(bound, self.shape[0], self.dtype), "a sum")  # result + merge
+        bound = csr_bound_nbytes(sum(matrix.nnz for matrix in matrices), self.shape[0], self.dtype)
+        budget.reserve((1 + SUM_CSR_WORKSPACE_FACTOR) * bound, "a sum")  # result + merge buffers
         return sum_csr([(1.0, matrix) for matrix in matrices])
 
     def _formula_children(self):
