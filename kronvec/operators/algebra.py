@@ -28,7 +28,12 @@ _SUM_LAWS = []
 
 
 def product_law(left_type, right_type):
-    """Register ``law(a, b) -> operator or None`` for ``a @ b``."""
+    """Register ``law(a, b) -> operator or None`` for ``a @ b``.
+
+    Laws see two operators that are not Products: :func:`multiply` takes a
+    Product operand as its list of factors and offers the laws adjacent
+    pairs of factors, so a law registered for ``Product`` is not consulted.
+    """
 
     def register(law):
         _PRODUCT_LAWS.append((left_type, right_type, law))
