@@ -171,32 +171,40 @@ def format_bytes(nbytes):
 _format_bytes = format_bytes
 
 
-def check_materialization(kind, nbytes, what, alternative):
-    """Refuse, before allocating, a result above the configured limit.
+def check_materialization(kind, nbytes, what, alternative, workspace=0):
+    """Refuse, before allocating, a materialization whose peak exceeds the limit.
 
     Parameters
     ----------
     kind : {"dense", "sparse"}
     nbytes : int
-        The peak bytes the materialization needs: exact (dense) or an upper
-        bound (sparse), workspace included.
+        Bytes of the result: exact (dense) or an upper bound (sparse).
     what : str or callable
         The operator being materialized, for the message (a callable is only
         called when refusing, so building a long formula costs nothing otherwise).
     alternative : str
         What to do instead (``matvec``, ``tosparse()``...).
+    workspace : int, optional
+        Bytes needed on top of the result while building it (temporaries,
+        intermediate results).  The limit bounds ``nbytes + workspace``, the
+        peak.
 
     Raises
     ------
     MemoryError
-        Naming the bytes, the limit, and the alternative.
+        Naming the peak bytes (result and workspace), the limit, and the
+        alternative.
     """
     limit = config.dense_limit_bytes if kind == "dense" else config.sparse_limit_bytes
-    if nbytes > limit:
+    peak = nbytes + workspace
+    if peak > limit:
         what = what() if callable(what) else what  # formulas are built only to refuse
+        parts = (
+            f" (result {nbytes:,} bytes + workspace {workspace:,} bytes)" if workspace else ""
+        )
         raise MemoryError(
-            f"{kind} result of {what} would need {nbytes:,} bytes "
-            f"({format_bytes(nbytes)}), above kronvec.config.{kind}_limit_bytes = "
+            f"{kind} result of {what} would need {peak:,} bytes "
+            f"({format_bytes(peak)}){parts}, above kronvec.config.{kind}_limit_bytes = "
             f"{limit:,} ({format_bytes(limit)}); {alternative}, or raise the limit "
             f"with kronvec.config.override({kind}_limit_bytes=...)"
         )

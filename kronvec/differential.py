@@ -46,7 +46,7 @@ def linear_map(L, R, in_shape, transposed=False, scale=1.0):
     >>> A = np.array([[1., 2.], [3., 4.]])
     >>> J = linear_map(A, None, (2, 3))          # X ↦ A X
     >>> J.formula()
-    'I₃ ⊗ M'
+    'I₃ ⊗ M₁'
     """
     m, n = in_shape
     rows, cols = (n, m) if transposed else (m, n)  # shape of the dX that L and R see

@@ -29,6 +29,10 @@ __all__ = [
     "kron_csr",
     "sum_csr",
     "kron_dense",
+    "dense_to_csr",
+    "dense_to_csr_workspace",
+    "csr_row_blocks",
+    "SUM_CSR_WORKSPACE_FACTOR",
     "selection_csr",
     "selection_transpose_csr",
 ]
@@ -284,24 +288,57 @@ def kron_csr(A, B):
     return _wrap_csr(data, indices, indptr, shape)
 
 
+#: Nonzeros (dense: entries) handled per block by the NumPy fills, so their
+#: index temporaries stay below a few MiB whatever the size of the result.
+NUMPY_BLOCK_ENTRIES = 1 << 15
+
+
 def _kron_csr_fill_numpy(a_arrays, b_arrays, b_shape, indptr, indices, data):
-    """Vectorized fill for small products, in the kernel's layout."""
+    """Vectorized fill for small products, in the kernel's layout, by blocks of
+    rows holding about NUMPY_BLOCK_ENTRIES nonzeros (eight int64 temporaries
+    per nonzero: over the whole result they would be 5× its size)."""
+    for start, stop in csr_row_blocks(indptr, NUMPY_BLOCK_ENTRIES):
+        _kron_csr_fill_rows(a_arrays, b_arrays, b_shape, indptr, indices, data, start, stop)
+
+
+def csr_row_blocks(indptr, entries):
+    """``(start, stop)`` ranges of consecutive CSR rows holding about `entries`
+    nonzeros each (at least one row, however long)."""
+    nrows = indptr.size - 1
+    start = 0
+    while start < nrows:
+        stop = int(np.searchsorted(indptr, indptr[start] + entries, side="right")) - 1
+        stop = min(nrows, max(stop, start + 1))
+        yield start, stop
+        start = stop
+
+
+def _kron_csr_fill_rows(a_arrays, b_arrays, b_shape, indptr, indices, data, start, stop):
     a_indptr, a_indices, a_data = a_arrays
     b_indptr, b_indices, b_data = b_arrays
-    out_row = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
-    offset_in_row = np.arange(indices.size) - indptr[out_row]
+    lo, hi = int(indptr[start]), int(indptr[stop])
+    out_row = np.repeat(np.arange(start, stop), np.diff(indptr[start:stop + 1]))
+    offset_in_row = np.arange(lo, hi) - indptr[out_row]
     i, k = np.divmod(out_row, b_shape[0])
     # Within a row, entry t pairs A's entry t // count_B with B's t % count_B.
     a_offset, b_offset = np.divmod(offset_in_row, np.diff(b_indptr)[k])
     pa = a_indptr[i] + a_offset
     pb = b_indptr[k] + b_offset
-    np.add(a_indices[pa] * b_shape[1], b_indices[pb], out=indices, casting="unsafe")
-    np.multiply(a_data[pa], b_data[pb], out=data)
+    np.add(a_indices[pa] * b_shape[1], b_indices[pb], out=indices[lo:hi], casting="unsafe")
+    np.multiply(a_data[pa], b_data[pb], out=data[lo:hi])
 
 
 # --------------------------------------------------------------------------
 # sum_csr
 # --------------------------------------------------------------------------
+
+
+#: Merge buffers of :func:`sum_csr` beside its result, in units of the
+#: result's upper bound (Σ nnz of the terms): the pairwise merge keeps two
+#: levels of partial sums (each ≤ Σ nnz) and may copy a buffer to shrink it
+#: (≤ ¾ Σ); the NumPy path keeps the running total, a scaled copy of a term
+#: and the new total.
+SUM_CSR_WORKSPACE_FACTOR = 3
 
 
 def sum_csr(terms):
@@ -326,8 +363,10 @@ def sum_csr(terms):
     ValueError
         If `terms` is empty, or shapes differ (the message names them).
     MemoryError
-        If the sum's CSR arrays could exceed ``kronvec.config.sparse_limit_bytes``
-        (checked on the upper bound, the total nonzeros of the terms).
+        If the sum's CSR arrays and the merge buffers could exceed
+        ``kronvec.config.sparse_limit_bytes`` (checked on the upper bound, the
+        total nonzeros of the terms, and SUM_CSR_WORKSPACE_FACTOR times it
+        for the buffers).
 
     Notes
     -----
@@ -370,11 +409,13 @@ def sum_csr(terms):
     value_dtype = _value_dtype([m.dtype for m in matrices], scales)
     bound_nnz = sum(int(m.nnz) for m in matrices)
     index_dtype = _index_dtype(bound_nnz, *shape)
+    bound_nbytes = _csr_nbytes(bound_nnz, shape[0], value_dtype, index_dtype)
     check_materialization(
         "sparse",
-        _csr_nbytes(bound_nnz, shape[0], value_dtype, index_dtype),
+        bound_nbytes,
         f"sum_csr of {len(terms)} terms of shape {shape}",
         _SPARSE_ALTERNATIVE,
+        workspace=SUM_CSR_WORKSPACE_FACTOR * bound_nbytes,
     )
 
     csrs = [_canonical_csr(m, drop_zeros=False) for m in matrices]
@@ -599,13 +640,21 @@ def _kron_dense_into(a, n_a, b, n_b, scale, out, accumulate):
         target = np.einsum("ikjk->ijk", out.reshape(p, n_b, q, n_b))
         values = (scale_value * a)[:, :, None]
     else:
-        # Dense ⊗ dense: broadcast straight into (or onto) out, no temporary.
+        # Dense ⊗ dense: broadcast straight into out; accumulating needs the
+        # product as a temporary, so it goes by blocks of A's columns.
         target = out.reshape(a.shape[0], b.shape[0], a.shape[1], b.shape[1])
         scaled_a = (scale_value * a)[:, None, :, None]
-        if accumulate:
-            target += scaled_a * b[None, :, None, :]
-        else:
+        if not accumulate:
             np.multiply(scaled_a, b[None, :, None, :], out=target)
+            return
+        row_entries = max(1, b.size * a.shape[1])  # entries of out per row of A
+        rows = max(1, NUMPY_BLOCK_ENTRIES // row_entries)
+        columns = a.shape[1] if rows > 1 else max(1, NUMPY_BLOCK_ENTRIES // max(1, b.size))
+        for i in range(0, a.shape[0], rows):
+            for j in range(0, a.shape[1], columns):
+                block = scaled_a[i:i + rows, :, j:j + columns, :] * b[None, :, None, :]
+                target[i:i + rows, :, j:j + columns, :] += block
+                del block  # before the next block is allocated
         return
     if accumulate:
         target += values
@@ -722,3 +771,81 @@ def selection_transpose_csr(index, ncols):
         # A stable sort by column keeps the rows of each column increasing.
         indices = np.argsort(index, kind="stable").astype(index_dtype, copy=False)
     return _wrap_csr(np.ones(nnz), indices, indptr, (ncols, nnz))
+
+
+# --------------------------------------------------------------------------
+# dense → CSR
+# --------------------------------------------------------------------------
+
+#: Entries of a dense matrix converted per block by :func:`dense_to_csr`.
+_DENSE_BLOCK_ENTRIES = 1 << 14
+
+
+def dense_to_csr_workspace(shape):
+    """Bytes :func:`dense_to_csr` needs beside its input and its CSR: the row
+    counts, and per block of rows its nonzeros' row and column numbers (int64),
+    their values, and NumPy's boolean mask of the block."""
+    block = max(_DENSE_BLOCK_ENTRIES, int(shape[1]))
+    return 8 * int(shape[0]) + (3 * 8 + 1) * block
+
+
+def dense_to_csr(array):
+    """The nonzeros of a dense 2-D array as a canonical CSR array, allocated once.
+
+    ``scipy.sparse.csr_array(array)`` goes through COO (row, column and value
+    arrays, then a conversion): about twice the CSR's size on top of it.
+    Here the nonzeros are counted per row first, the CSR arrays allocated at
+    their exact size (after the memory check), and filled block of rows by
+    block of rows, so the temporaries stay below ~2¹⁶ entries.
+
+    Parameters
+    ----------
+    array : array_like, 2-D
+        float32 or float64 (integers and booleans become float64).  Not modified.
+
+    Returns
+    -------
+    scipy.sparse.csr_array
+        Sorted indices, no duplicates, no explicit zeros (NaN is kept).
+
+    Raises
+    ------
+    MemoryError
+        If the CSR arrays would exceed ``kronvec.config.sparse_limit_bytes``;
+        raised before they are allocated.
+
+    Examples
+    --------
+    >>> dense_to_csr(np.array([[0.0, 2.0], [3.0, 0.0]])).toarray()
+    array([[0., 2.],
+           [3., 0.]])
+    """
+    array = np.asarray(array)
+    if array.ndim != 2:
+        raise ValueError(f"dense_to_csr needs a 2-D array, got shape {array.shape}")
+    value_dtype = _value_dtype([array.dtype])
+    nrows, ncols = array.shape
+    step = max(1, _DENSE_BLOCK_ENTRIES // max(1, ncols))
+    counts = np.empty(nrows, dtype=np.int64)
+    for start in range(0, nrows, step):
+        counts[start:start + step] = np.count_nonzero(array[start:start + step], axis=1)
+    nnz = int(counts.sum())
+    index_dtype = _index_dtype(nnz, nrows, ncols)
+    check_materialization(
+        "sparse",
+        _csr_nbytes(nnz, nrows, value_dtype, index_dtype),
+        f"dense_to_csr of shape {array.shape}",
+        _SPARSE_ALTERNATIVE,
+    )
+    indptr = np.zeros(nrows + 1, dtype=index_dtype)
+    np.cumsum(counts, out=indptr[1:])
+    del counts
+    indices = np.empty(nnz, dtype=index_dtype)
+    data = np.empty(nnz, dtype=value_dtype)
+    for start in range(0, nrows, step):
+        block = array[start:start + step]
+        rows, columns = np.nonzero(block)  # row-major: columns sorted within each row
+        lo = indptr[start]
+        indices[lo:lo + columns.size] = columns
+        data[lo:lo + columns.size] = block[rows, columns]
+    return _wrap_csr(data, indices, indptr, (nrows, ncols))

@@ -326,7 +326,7 @@ def test_identity_is_absorbed(rng):
 
 def test_scalar_folding(rng):
     A, B = rng.standard_normal((2, 3)), rng.standard_normal((3, 2))
-    K = Kron(A, B)
+    K = Kron(Dense(A, name="A"), Dense(B, name="B"))
     six = 2 * (3 * K)
     assert isinstance(six, Kron) and six.scale == 6.0
     assert six.A is K.A and six.B is K.B

@@ -631,8 +631,9 @@ def test_selection_is_independent_of_later_changes_to_a_copied_index():
 
 def test_repr_shows_the_formula(rng):
     A, B = rng.standard_normal((2, 3)), rng.standard_normal((3, 2))
-    K = Kron(A, B)
+    K = Kron(Dense(A, name="A"), Dense(B, name="B"))
     assert K.formula() == "A ⊗ B"
+    assert Kron(A, B).formula() == "M₁ ⊗ M₂"  # plain arrays are anonymous
     r = repr(-K)
     assert "-(A ⊗ B)" in r and "6×6" in r and "Kron" in r and "float64" in r
     assert (2 * K).formula() == "2·(A ⊗ B)"
@@ -644,13 +645,13 @@ def test_repr_shows_the_formula(rng):
     assert Identity(4).formula() == "I₄" and Zero((2, 2)).formula() == "0"
     assert Dense(A, name="X").T.formula() == "Xᵀ"
     assert Dense(A, name="X").T.T.formula() == "X"
-    assert Sum([Kron(A, B), Dense(np.eye(6), name="M")]).formula() == "A ⊗ B + M"
-    assert Sum([Kron(A, B), -Kron(A, B)]).formula() == "A ⊗ B - (A ⊗ B)"
-    assert Product([Kron(A, B), Commutation(2, 3)]).formula() == "(A ⊗ B)·K₂,₃"
+    assert Sum([K, Dense(np.eye(6), name="M")]).formula() == "A ⊗ B + M"
+    assert Sum([K, -K]).formula() == "A ⊗ B - (A ⊗ B)"
+    assert Product([K, Commutation(2, 3)]).formula() == "(A ⊗ B)·K₂,₃"
     assert Product([Sum([Dense(A, name="X"), Dense(A, name="Y")]), Dense(B, name="Z")]).formula() == "(X + Y)·Z"
     assert Scaled(-1.0, Sum([Dense(A, name="X"), Dense(A, name="Y")])).formula() == "-(X + Y)"
-    assert Kron(Sum([Dense(A, name="X"), Dense(A, name="Y")]), B).formula() == "(X + Y) ⊗ B"
-    assert Kron(Kron(A, B), B).formula() == "(A ⊗ B) ⊗ B"
+    assert Kron(Sum([Dense(A, name="X"), Dense(A, name="Y")]), K.B).formula() == "(X + Y) ⊗ B"
+    assert Kron(K, K.B).formula() == "(A ⊗ B) ⊗ B"
     assert str(K) == "A ⊗ B"
 
 

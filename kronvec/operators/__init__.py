@@ -2,13 +2,26 @@
 
 Every class is a :class:`scipy.sparse.linalg.LinearOperator` with an
 explicit float dtype, ``.T``, ``toarray()``, ``tosparse()`` and a formula.
+
+One module, one job: ``basic`` (leaves), ``kron``, ``selection`` (0/1 index
+maps), ``composite`` (Sum, Product, Scaled), ``algebra`` (the laws),
+``_evaluate`` (applying DAGs of composites iteratively), ``_materialize``
+(toarray/tosparse within the memory limits), ``_formula`` (labels and
+formulas), ``_dag`` (the non-recursive walk they share).
 """
 
 from ._base import StructuredOperator, as_operator
 from .basic import Dense, Diag, Identity, RowVector, Sparse, Wrapped, Zero
 from .composite import Product, Scaled, Sum
 from .kron import Kron
-from .selection import Commutation, Duplication, Elimination, Selection, SelectionTranspose
+from .selection import (
+    Commutation,
+    Duplication,
+    Elimination,
+    Selection,
+    SelectionTranspose,
+    selection_from_index,
+)
 
 __all__ = [
     "StructuredOperator",
@@ -26,6 +39,7 @@ __all__ = [
     "Elimination",
     "Selection",
     "SelectionTranspose",
+    "selection_from_index",
     "Sum",
     "Product",
     "Scaled",

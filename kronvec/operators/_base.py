@@ -11,37 +11,52 @@ from __future__ import annotations
 import weakref
 
 import numpy as np
+from scipy.sparse import issparse
 from scipy.sparse.linalg import LinearOperator
 
 from .._config import check_materialization
+from ._formula import Precedence, render
 
 __all__ = ["StructuredOperator", "as_operator", "result_float_dtype", "combined_dtype", "Precedence"]
 
+_SUPPORTED = (
+    "kronvec supports float32 and float64 data (integers and booleans become "
+    "float64, float16 becomes float32)"
+)
 
-class Precedence:
-    """Binding strength of a formula, for deciding where parentheses go."""
 
-    SUM = 1
-    KRON = 2
-    PRODUCT = 3
-    ATOM = 4
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def _float_dtype_of(dtype):
+    """The float dtype kronvec computes `dtype` in, or TypeError naming it."""
+    dtype = np.dtype(dtype)
+    kind = dtype.kind
+    if kind == "f" and dtype.itemsize <= 8:
+        return _FLOAT32 if dtype.itemsize <= 4 else _FLOAT64
+    if kind in "biu":
+        return _FLOAT64
+    if kind == "c":
+        raise TypeError(
+            f"kronvec works with real matrices; got complex dtype {dtype}. "
+            "Split real and imaginary parts explicitly."
+        )
+    raise TypeError(f"{_SUPPORTED}; got dtype {dtype}")
 
 
 def result_float_dtype(*dtypes):
     """The floating dtype of a result: float32 stays float32, ints become float64.
 
-    Complex data is refused: every rule in kronvec is derived for real
-    matrices (the adjoint is the transpose).
+    Complex data and floats wider than float64 (``np.longdouble``) are
+    refused with a TypeError: every rule in kronvec is derived for real
+    matrices (the adjoint is the transpose), and the kernels are compiled for
+    float32 and float64 only.
     """
-    dtype = np.result_type(np.float32, *dtypes)
-    if dtype.kind == "c":
-        raise TypeError(
-            f"kronvec works with real matrices; got complex dtype {dtype}. "
-            "Split real and imaginary parts explicitly."
-        )
-    if dtype.kind != "f":
-        raise TypeError(f"expected numeric data, got dtype {dtype}")
-    return dtype
+    result = _FLOAT32
+    for dtype in dtypes:
+        if _float_dtype_of(dtype) is _FLOAT64:
+            result = _FLOAT64
+    return result
 
 
 def combined_dtype(operators):
@@ -59,9 +74,13 @@ def subscript(*numbers):
     return ",".join(str(k) for k in numbers).translate(_SUBSCRIPTS)
 
 
-def parenthesize(op, parent_precedence):
-    text = op.formula()
-    return f"({text})" if op.precedence < parent_precedence else text
+def _as_operand(other):
+    """`other` as a structured operator for ``+``/``-``/``@``: LinearOperators
+    and SciPy sparse matrices qualify (a sparse one is wrapped as Sparse);
+    anything else gives None."""
+    if isinstance(other, LinearOperator) or issparse(other):
+        return as_operator(other)
+    return None
 
 
 class StructuredOperator(LinearOperator):
@@ -75,16 +94,22 @@ class StructuredOperator(LinearOperator):
 
     precedence = Precedence.ATOM
     carries_data = True  # False for exact 0/1 structure (I, K, D, L, 0)
+    # True for Sum, Product and Scaled: combinations applied by the DAG walker
+    # of kronvec.operators._evaluate, which shares their operands.
+    is_composite = False
 
     def __init__(self, shape, dtype):
-        shape = tuple(int(s) for s in shape)
-        super().__init__(dtype=result_float_dtype(dtype), shape=shape)
+        rows, columns = (int(s) for s in shape)
+        if rows < 0 or columns < 0:
+            raise ValueError(f"{type(self).__name__}: a shape needs sizes >= 0, got {tuple(shape)}")
+        # What LinearOperator.__init__ sets, without its generic shape checks
+        # (a third of the cost of building the operators of a long chain).
+        self.dtype = result_float_dtype(dtype)
+        self.shape = (rows, columns)
 
     # ---------------------------------------------------------------- apply
     def _checked_input(self, x):
         x = np.asarray(x)
-        if x.dtype.kind not in "biuf":
-            result_float_dtype(x.dtype)  # raises the complex / non-numeric error
         return x.astype(result_float_dtype(self.dtype, x.dtype), copy=False)
 
     def _shape_error(self, method, x, needed):
@@ -123,6 +148,27 @@ class StructuredOperator(LinearOperator):
             raise self._shape_error("rmatmat", X, f"a 2-D array with {self.shape[0]} rows")
         return self.T._matmat(self._checked_input(X))
 
+    def gradient(self, shape):
+        """The gradient ∇f shaped like X, from this 1×N Jacobian row of a scalar f.
+
+        ``∇f = unvec(Dfᵀ, shape)`` (numerator layout: the row is ``vec(∇f)ᵀ``).
+        Any 1-row operator qualifies, e.g. a lazy ``Product([vᵀ, J])``: its
+        transpose is applied once to the unit cotangent.  Returns a new array.
+        """
+        from .._vec import unvec
+
+        shape = self._gradient_shape(shape)
+        return unvec(self.rmatvec(np.ones(1, dtype=self.dtype)), shape)
+
+    def _gradient_shape(self, shape):
+        shape = tuple(int(s) for s in np.atleast_1d(shape))
+        if self.shape[0] != 1 or int(np.prod(shape)) != self.shape[1]:
+            raise ValueError(
+                f"{type(self).__name__}.gradient: ∇f = unvec(Dfᵀ, shape) needs a 1×N row and a "
+                f"shape of N entries; got an operator of shape {self.shape} and shape {shape}"
+            )
+        return shape
+
     def _matvec(self, x):  # SciPy internals may call these directly
         return self._matmat(np.asarray(x).reshape(self.shape[1], 1)).reshape(-1)
 
@@ -146,6 +192,24 @@ class StructuredOperator(LinearOperator):
     def apply_cost(self):
         """Flops to apply the operator to one vector (used to order the vec trick)."""
         return self.shape[0] * self.shape[1]
+
+    @property
+    def adjoint_is_sweep(self):
+        """True when applying the transpose means a reverse sweep over a DAG of
+        composites (a Sum or Product, possibly scaled); False when it is one
+        operator applied as a unit (a leaf, or the adjoint of a DAG, whose
+        transpose is the DAG applied forward)."""
+        return False
+
+    def _shared_operands(self):
+        """Operands applied to the same input as this operator (composites only)."""
+        return ()
+
+    def _column_workspace(self):
+        """Array entries per right-hand-side column alive during ``_matmat``,
+        the output included and the input excluded.  The default allows for
+        the output and one contiguous copy of the input."""
+        return self.shape[0] + self.shape[1]
 
     def _left_apply(self, V):
         """``self @ V`` for V of shape (q, c) or a stack (k, q, c)."""
@@ -193,11 +257,12 @@ class StructuredOperator(LinearOperator):
 
     # ----------------------------------------------------------- algebra
     def dot(self, x):
-        """``A @ x``: an operator for an operator, an array for an array."""
-        if isinstance(x, LinearOperator):
+        """``A @ x``: an operator for an operator or a sparse matrix, an array for an array."""
+        operand = _as_operand(x)
+        if operand is not None:
             from . import algebra
 
-            return algebra.multiply(self, as_operator(x))
+            return algebra.multiply(self, operand)
         if np.isscalar(x):
             from . import algebra
 
@@ -207,7 +272,10 @@ class StructuredOperator(LinearOperator):
             return self.matvec(x)
         if x.ndim == 2:
             return self.matmat(x)
-        raise ValueError(f"{type(self).__name__} @ array: expected 1-D or 2-D, got shape {x.shape}")
+        raise ValueError(
+            f"{type(self).__name__} @ array: the operator of shape {self.shape} applies to "
+            f"1-D or 2-D arrays, got shape {x.shape}"
+        )
 
     def __matmul__(self, other):
         if np.isscalar(other):
@@ -217,14 +285,20 @@ class StructuredOperator(LinearOperator):
     def __rmatmul__(self, other):
         if np.isscalar(other):
             raise ValueError("scalar operands are not allowed with @, use * instead")
-        if isinstance(other, LinearOperator):
+        operand = _as_operand(other)
+        if operand is not None:
             from . import algebra
 
-            return algebra.multiply(as_operator(other), self)
+            return algebra.multiply(operand, self)
         other = np.asarray(other)
         # x @ A == (Aᵀ xᵀ)ᵀ
         if other.ndim == 1:
             return self.rmatvec(other)
+        if other.ndim != 2:
+            raise ValueError(
+                f"array @ {type(self).__name__}: the operator of shape {self.shape} applies to "
+                f"1-D or 2-D arrays, got shape {other.shape}"
+            )
         return self.rmatmat(other.T).T
 
     def __mul__(self, other):
@@ -257,25 +331,36 @@ class StructuredOperator(LinearOperator):
         return self
 
     def __add__(self, other):
-        if not isinstance(other, LinearOperator):
+        operand = _as_operand(other)
+        if operand is None:
             return NotImplemented
         from . import algebra
 
-        return algebra.add(self, as_operator(other))
+        return algebra.add(self, operand)
 
     def __radd__(self, other):
-        if not isinstance(other, LinearOperator):
+        operand = _as_operand(other)
+        if operand is None:
             return NotImplemented
         from . import algebra
 
-        return algebra.add(as_operator(other), self)
+        return algebra.add(operand, self)
 
     def __sub__(self, other):
-        if not isinstance(other, LinearOperator):
+        operand = _as_operand(other)
+        if operand is None:
             return NotImplemented
         from . import algebra
 
-        return algebra.add(self, algebra.scale(as_operator(other), -1.0))
+        return algebra.add(self, algebra.scale(operand, -1.0))
+
+    def __rsub__(self, other):
+        operand = _as_operand(other)
+        if operand is None:
+            return NotImplemented
+        from . import algebra
+
+        return algebra.add(operand, algebra.scale(self, -1.0))
 
     def __pow__(self, p):
         return NotImplemented
@@ -283,8 +368,17 @@ class StructuredOperator(LinearOperator):
     # ------------------------------------------------------ materialize
     @property
     def dense_nbytes(self):
-        """Bytes that ``toarray()`` would allocate."""
+        """Bytes of the array ``toarray()`` returns."""
         return self.shape[0] * self.shape[1] * self.dtype.itemsize
+
+    @property
+    def dense_peak_nbytes(self):
+        """Peak bytes of ``toarray()`` under the current limit: the result plus
+        the workspace needed to build it (see :mod:`kronvec.operators._materialize`).
+        ``toarray()`` refuses when this exceeds ``config.dense_limit_bytes``."""
+        from ._materialize import dense_peak_nbytes
+
+        return dense_peak_nbytes(self)
 
     @property
     def nnz_bound(self):
@@ -292,45 +386,65 @@ class StructuredOperator(LinearOperator):
         return self.shape[0] * self.shape[1]
 
     def toarray(self):
-        """The dense matrix, refused before allocating above ``config.dense_limit_bytes``."""
-        check_materialization(
-            "dense",
-            self.dense_nbytes,
-            lambda: f"the {self.shape[0]}×{self.shape[1]} operator {self.formula()}",
-            "apply it with matvec/matmat, or build tosparse()",
-        )
-        return self._toarray().astype(self.dtype, copy=False)
+        """The dense matrix, refused before allocating when the result and the
+        workspace to build it (``dense_peak_nbytes``) exceed ``config.dense_limit_bytes``."""
+        from ._materialize import toarray
+
+        return toarray(self).astype(self.dtype, copy=False)
 
     def tosparse(self):
-        """The matrix as a canonical ``scipy.sparse.csr_array``."""
-        index_bytes = 8 if self.nnz_bound > np.iinfo(np.int32).max else 4
+        """The matrix as a canonical ``scipy.sparse.csr_array``.
+
+        Refused before allocating when its CSR could exceed
+        ``config.sparse_limit_bytes``; intermediate CSRs of sums and products
+        count towards the limit too, and are refused before they are built.
+        """
+        from ._materialize import csr_bound_nbytes, tosparse
+
         check_materialization(
             "sparse",
-            self.nnz_bound * (self.dtype.itemsize + index_bytes) + 8 * (self.shape[0] + 1),
+            csr_bound_nbytes(self.nnz_bound, self.shape[0], self.dtype),
             lambda: f"the {self.shape[0]}×{self.shape[1]} operator {self.formula()}",
             "apply it with matvec/matmat instead",
         )
-        return self._tosparse().astype(self.dtype, copy=False)
+        return tosparse(self).astype(self.dtype, copy=False)
 
     def aslinearoperator(self):
         """The operator itself: it already is a ``scipy.sparse.linalg.LinearOperator``."""
         return self
 
+    # Hooks of kronvec.operators._materialize.  A leaf that can write itself
+    # into an array defines _accumulate_dense and _direct_dense_workspace; one
+    # with a direct CSR writer defines _tosparse and _sparse_workspace.
+    # Everything else is materialized by applying it to blocks of unit vectors.
     def _toarray(self):
         out = np.zeros(self.shape, dtype=self.dtype)
         self._accumulate_dense(out, 1.0)
         return out
 
     def _accumulate_dense(self, out, scale):
-        """``out += scale * self`` — overridden where a direct fill is cheaper."""
-        out += scale * self._matmat(np.eye(self.shape[1], dtype=self.dtype))
+        """``out += scale * self`` for an `out` of this shape (C- or F-ordered)."""
+        raise NotImplementedError
 
-    def _tosparse(self):
-        from scipy.sparse import csr_array
+    def _direct_dense_workspace(self):
+        """Bytes of temporaries ``_accumulate_dense`` needs, or None when it has none."""
+        return None
 
-        matrix = csr_array(self._toarray())
-        matrix.sum_duplicates()
-        return matrix
+    def _linear_parts(self):
+        """``[(coefficient, operand)]`` when this is a linear combination (Sum, Scaled)."""
+        return None
+
+    def _dense_transpose_of(self):
+        """The operator whose transpose this is, when it is materialized that way."""
+        return None
+
+    def _sparse_children(self):
+        """Operands whose CSRs ``_combine_sparse`` builds this operator's CSR from."""
+        return ()
+
+    def _sparse_workspace(self):
+        """Bytes ``_tosparse`` needs beside its result, or None: no direct CSR writer."""
+        return None
 
     # ---------------------------------------------------------- inverse
     def inv(self):
@@ -343,7 +457,20 @@ class StructuredOperator(LinearOperator):
 
     # ------------------------------------------------------------ print
     def formula(self):
-        """The formula a person would write, e.g. ``-(inv(X)ᵀ ⊗ inv(X))``."""
+        """The formula a person would write, e.g. ``-(inv(X)ᵀ ⊗ inv(X))``.
+
+        Matrices nobody named print as placeholders numbered within this
+        formula (``M₁``, ``S₁``, ``diag(d₁)``, ``v₁ᵀ``; see
+        :mod:`kronvec.operators._formula`).
+        """
+        return render(self)
+
+    def _formula_children(self):
+        """The operators this one's formula is written in terms of."""
+        return ()
+
+    def _render(self, parts, placeholders):
+        """This operator's text, given its children's ``(text, precedence)`` parts."""
         raise NotImplementedError
 
     def __repr__(self):
@@ -359,12 +486,12 @@ def as_operator(A, name=None):
 
     >>> import numpy as np
     >>> as_operator(np.eye(2)).formula()
-    'M'
+    'M₁'
+    >>> as_operator(np.eye(2), name="A").formula()
+    'A'
     """
     if isinstance(A, StructuredOperator):
         return A
-    from scipy.sparse import issparse
-
     from .basic import Dense, Sparse, Wrapped
 
     if isinstance(A, LinearOperator):

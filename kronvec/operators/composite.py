@@ -2,132 +2,75 @@
 
 They are what ``+``, ``@`` and scalar ``*`` return when no law in
 :mod:`kronvec.algebra` can simplify further; each keeps its operands
-structured and applies them one after another.
+structured.  They may share operands (a DAG), so they are never applied by
+recursion: :mod:`kronvec.operators._evaluate` walks the DAG once per
+application, using the three hooks each composite defines —
+``_shared_operands`` (operands seeing the composite's own input),
+``_combine`` (forward) and ``_distribute`` (adjoint).
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-
 import numpy as np
 
-from ._base import Precedence, StructuredOperator, combined_dtype, parenthesize
+from ._base import StructuredOperator, combined_dtype
+from ._dag import post_order
+from ._evaluate import adjoint_workspace, apply_adjoint_dag, apply_dag, forward_workspace
+from ._formula import Precedence, capped, parenthesize
+from ._materialize import csr_bound_nbytes, csr_nbytes, product_nnz_bound
 
 __all__ = ["Sum", "Product", "Scaled"]
 
-# A Jacobian built by forward composition shares sub-operators (a value used
-# twice contributes the same upstream Jacobian to two terms).  Evaluated as a
-# tree, a chain of d such reuses would cost 2^d applications; memoizing
-# (operator, input) pairs for the duration of one top-level application keeps
-# the cost linear in the size of the DAG.
-_active_memo = None
+
+def _nnz_children(op):
+    return op.terms if isinstance(op, Sum) else (op.operator,) if isinstance(op, Scaled) else ()
 
 
-@contextlib.contextmanager
-def _memo_scope():
-    """Open a memo for one top-level application (nested scopes share it)."""
-    global _active_memo
-    outermost = _active_memo is None
-    if outermost:
-        _active_memo = {}
-    try:
-        yield _active_memo
-    finally:
-        if outermost:
-            _active_memo = None
-
-
-def _memoized(op, X, compute):
-    with _memo_scope() as memo:
-        key = (id(op), id(X))
-        hit = memo.get(key)
-        if hit is not None and hit[0] is X:
-            return hit[1]
-        result = compute(X)
-        memo[key] = (X, result)  # holding X keeps its id unique meanwhile
-        return result
-
-
-def _shared_identity(n, dtype):
-    """One I_n per memo scope, so every product densified in it hits the memo."""
-    with _memo_scope() as memo:
-        key = ("identity", n, np.dtype(dtype))
-        if key not in memo:
-            memo[key] = np.eye(n, dtype=dtype)
-        return memo[key]
-
-
-def _composite_children(op):
-    if isinstance(op, Sum):
-        return op.terms
-    if isinstance(op, Scaled):
-        return (op.operator,)
-    if isinstance(op, Product):
-        return (op.factors[-1],)  # the prefix is applied as a whole, see below
-    return ()
-
-
-def _adjoint_sweep(root, Y):
-    """``rootᵀ Y`` for a DAG of Sums, Products and Scaled operators, in linear time.
-
-    Transposing the DAG term by term would apply a shared sub-operator once
-    per path to it (2^d paths after d reuses).  Instead, as reverse-mode
-    differentiation does, cotangents are accumulated per shared operator and
-    each is applied once, in topological order.
-    """
-    order, seen = [], set()
-
-    def visit(op):  # post-order DFS: children before their referrers
-        stack = [(op, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if expanded:
-                order.append(node)
-                continue
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            stack.append((node, True))
-            for child in _composite_children(node):
-                if isinstance(child, (Sum, Product, Scaled)) and id(child) not in seen:
-                    stack.append((child, False))
-
-    visit(root)
-    pending = {id(root): Y}
-    result = None
-
-    def send(op, cotangent):
-        nonlocal result
-        if isinstance(op, (Sum, Product, Scaled)):
-            previous = pending.get(id(op))
-            pending[id(op)] = cotangent if previous is None else previous + cotangent
-        else:
-            contribution = op.T._matmat(cotangent)
-            result = contribution if result is None else result + contribution
-
-    for op in reversed(order):  # referrers before the operators they share
-        cotangent = pending.pop(id(op), None)
-        if cotangent is None:
-            continue
+def _nnz_bound(root):
+    """``nnz_bound`` of a DAG of Sums and Scaled operators, without recursion."""
+    bounds = {}
+    for op in post_order(root, _nnz_children):
         if isinstance(op, Sum):
-            for term in op.terms:
-                send(term, cotangent)
+            total = sum(bounds[id(term)] for term in op.terms)
+            bounds[id(op)] = min(total, op.shape[0] * op.shape[1])
         elif isinstance(op, Scaled):
-            send(op.operator, op.alpha * cotangent)
-        else:  # Product F₁…F_k: (F₁…F_{k-1})ᵀ applied as a unit, then F_k shared
-            for factor in op.factors[:-1]:
-                cotangent = factor.T._matmat(cotangent)
-            send(op.factors[-1], cotangent)
-    if result is None:
-        result = np.zeros((root.shape[1], Y.shape[1]), dtype=np.result_type(root.dtype, Y.dtype))
-    return result
+            bounds[id(op)] = bounds[id(op.operator)]
+        elif isinstance(op, Product):
+            bounds[id(op)] = op.shape[0] * op.shape[1]
+        else:
+            bounds[id(op)] = op.nnz_bound
+    return bounds[id(root)]
+
+
+class _Composite(StructuredOperator):
+    """What Sum, Product and Scaled share: DAG evaluation and a lazy transpose."""
+
+    is_composite = True
+
+    def _matmat(self, X):
+        return apply_dag(self, X)
+
+    def _column_workspace(self):
+        return forward_workspace(self)
+
+    @property
+    def adjoint_is_sweep(self):
+        return True
+
+    @property
+    def nnz_bound(self):
+        return _nnz_bound(self)
+
+    def _transpose_of_parts(self, parts, build):
+        """``build(transposed parts)``, or the swept adjoint when a part may be shared."""
+        if any(part.is_composite for part in parts):
+            return _CompositeAdjoint(self)  # sweep the DAG, don't walk it as a tree
+        return build([part.T for part in parts])
 
 
 class _CompositeAdjoint(StructuredOperator):
-    """The transpose of a Sum/Product/Scaled DAG, applied by :func:`_adjoint_sweep`."""
-
-    precedence = Precedence.ATOM
+    """The transpose of a Sum/Product/Scaled DAG, applied by a reverse sweep
+    (:func:`kronvec.operators._evaluate.apply_adjoint_dag`)."""
 
     def __init__(self, operator):
         self.operator = operator
@@ -140,7 +83,10 @@ class _CompositeAdjoint(StructuredOperator):
         return self.operator
 
     def _matmat(self, X):
-        return _adjoint_sweep(self.operator, X)
+        return apply_adjoint_dag(self.operator, X)
+
+    def _column_workspace(self):
+        return adjoint_workspace(self.operator)
 
     def _transpose(self):
         return self.operator
@@ -149,39 +95,26 @@ class _CompositeAdjoint(StructuredOperator):
     def nnz_bound(self):
         return self.operator.nnz_bound
 
-    def _toarray(self):
-        return np.ascontiguousarray(self.operator.toarray().T)
+    def _dense_transpose_of(self):
+        return self.operator  # filled into the transposed view of the result
 
-    def _tosparse(self):
-        return self.operator.tosparse().T.tocsr()
+    def _sparse_children(self):
+        return (self.operator,)
 
-    def formula(self):
-        return f"({self.operator.formula()})ᵀ"
+    def _combine_sparse(self, matrices, sole, budget):
+        (matrix,) = matrices
+        budget.reserve(csr_nbytes(matrix), "a transpose")
+        return matrix.T.tocsr()  # CSC → CSR conversion: sorted, canonical
 
+    def _formula_children(self):
+        return (self.operator,)
 
-def cached_formula(method):
-    """Cache an (immutable) operator's formula on the instance: shared
-    sub-operators are then printed once, not once per path to them."""
-
-    @functools.wraps(method)
-    def formula(self):
-        cached = self.__dict__.get("_formula")
-        if cached is None:
-            cached = self.__dict__["_formula"] = method(self)
-        return cached
-
-    return formula
+    def _render(self, parts, placeholders):
+        ((text, _),) = parts
+        return f"({text})ᵀ"
 
 
-_FORMULA_LIMIT = 160
-
-
-def _capped(text, kind, count):
-    """Formulas of deep compositions would grow exponentially; abbreviate them."""
-    return text if len(text) <= _FORMULA_LIMIT else f"⟨{kind} of {count} {'terms' if kind == 'sum' else 'factors'}⟩"
-
-
-class Sum(StructuredOperator):
+class Sum(_Composite):
     """``T₁ + T₂ + …`` of operators of one shape, e.g. the product rule's output."""
 
     precedence = Precedence.SUM
@@ -199,44 +132,55 @@ class Sum(StructuredOperator):
         self.terms = tuple(terms)
         super().__init__(shape, combined_dtype(terms))
 
-    def _matmat(self, X):
-        return _memoized(self, X, self._sum_of_terms)
+    def _shared_operands(self):
+        return self.terms
 
-    def _sum_of_terms(self, X):
-        result = self.terms[0]._matmat(X)
-        for term in self.terms[1:]:
-            result = result + term._matmat(X)
-        return result
+    def _combine(self, values):
+        total = values[0].astype(np.result_type(*values), copy=True)
+        for value in values[1:]:
+            total += value
+        return total
+
+    def _combine_workspace(self):
+        return self.shape[0]
+
+    def _distribute(self, cotangent):
+        return [cotangent] * len(self.terms)
+
+    def _distribute_workspace(self):
+        return 0
 
     def _transpose(self):
-        if any(isinstance(t, (Sum, Product, Scaled)) for t in self.terms):
-            return _CompositeAdjoint(self)  # may share sub-operators: sweep, don't tree-walk
-        return Sum([term.T for term in self.terms])
+        return self._transpose_of_parts(self.terms, Sum)
 
-    @property
-    def nnz_bound(self):
-        return min(sum(t.nnz_bound for t in self.terms), self.shape[0] * self.shape[1])
+    def _linear_parts(self):
+        return [(1.0, term) for term in self.terms]
 
-    def _accumulate_dense(self, out, scale):
-        with _memo_scope():  # terms that share sub-operators densify them once
-            for term in self.terms:
-                term._accumulate_dense(out, scale)
+    def _sparse_children(self):
+        return self.terms
 
-    def _tosparse(self):
-        from ..sparse import sum_csr
+    def _combine_sparse(self, matrices, sole, budget):
+        from ..sparse import SUM_CSR_WORKSPACE_FACTOR, sum_csr
 
-        return sum_csr([(1.0, term.tosparse()) for term in self.terms])
+        bound = csr_bound_nbytes(sum(matrix.nnz for matrix in matrices), self.shape[0], self.dtype)
+        budget.reserve((1 + SUM_CSR_WORKSPACE_FACTOR) * bound, "a sum")  # result + merge buffers
+        return sum_csr([(1.0, matrix) for matrix in matrices])
 
-    @cached_formula
-    def formula(self):
-        pieces = [parenthesize(self.terms[0], Precedence.SUM)]
-        for term in self.terms[1:]:
-            text = parenthesize(term, Precedence.SUM)
-            pieces.append(f"- {text[1:]}" if text.startswith("-") else f"+ {text}")
-        return _capped(" ".join(pieces), "sum", len(self.terms))
+    def _formula_children(self):
+        return self.terms
+
+    def _render(self, parts, placeholders):
+        pieces = []
+        for text, precedence in parts:
+            text = parenthesize(text, precedence, Precedence.SUM)
+            if not pieces:
+                pieces.append(text)
+            else:
+                pieces.append(f"- {text[1:]}" if text.startswith("-") else f"+ {text}")
+        return capped(" ".join(pieces), "sum", len(parts))
 
 
-class Product(StructuredOperator):
+class Product(_Composite):
     """``F₁ F₂ … F_k`` applied right to left, e.g. a chain rule that did not simplify."""
 
     precedence = Precedence.PRODUCT
@@ -252,23 +196,44 @@ class Product(StructuredOperator):
                     f"{left.shape} @ {right.shape}"
                 )
         self.factors = tuple(factors)
+        self._last_factor = self.factors[-1:]
         super().__init__(
             (factors[0].shape[0], factors[-1].shape[1]),
             combined_dtype(factors),
         )
 
-    def _matmat(self, X):
-        return _memoized(self, X, self._apply_factors)
+    def _shared_operands(self):
+        # Only the last factor sees the Product's input; F₁…F_{k-1} are applied
+        # to intermediate results, as a unit each.
+        return self._last_factor
 
-    def _apply_factors(self, X):
-        for factor in reversed(self.factors):
-            X = factor._matmat(X)
-        return X
+    def _combine(self, values):
+        (value,) = values
+        for factor in reversed(self.factors[:-1]):
+            value = factor._matmat(value)
+        return value
+
+    def _combine_workspace(self):
+        peak, carried = 0, 0  # `carried`: the intermediate the next factor reads
+        for factor in reversed(self.factors[:-1]):
+            peak = max(peak, carried + factor._column_workspace())
+            carried = factor.shape[0]
+        return peak
+
+    def _distribute(self, cotangent):
+        for factor in self.factors[:-1]:  # (F₁…F_{k-1})ᵀ c = F_{k-1}ᵀ…F₁ᵀ c
+            cotangent = factor.T._matmat(cotangent)
+        return [cotangent]
+
+    def _distribute_workspace(self):
+        peak, carried = 0, 0
+        for factor in self.factors[:-1]:
+            peak = max(peak, carried + factor.T._column_workspace())
+            carried = factor.shape[1]
+        return peak
 
     def _transpose(self):
-        if any(isinstance(f, (Sum, Product, Scaled)) for f in self.factors):
-            return _CompositeAdjoint(self)
-        return Product([f.T for f in reversed(self.factors)])
+        return self._transpose_of_parts(self.factors, lambda parts: Product(parts[::-1]))
 
     def inv(self):
         from . import algebra
@@ -284,50 +249,38 @@ class Product(StructuredOperator):
             b = factor.solve(b)
         return b
 
-    def _toarray(self):
-        sparse_work = sum(f.nnz_bound for f in self.factors)
-        if sparse_work * 8 <= self.shape[0] * self.shape[1]:
-            # Factors far sparser than the result: multiply in CSR, no dense intermediates.
-            return self.tosparse().toarray()
-        # Applying the whole product to I keeps sub-operator sharing memoized; start
-        # from the narrow side, so no intermediate is wider than the result.
+    def _sparse_via_dense(self):
+        """True when the factors' CSRs would dwarf the dense result (e.g. a few
+        rows of a huge Kron): then the small dense result is built and compressed."""
         m, n = self.shape
-        if m < n:
-            identity = _shared_identity(m, self.dtype)
-            return np.ascontiguousarray(np.asarray(self.T._matmat(identity), dtype=self.dtype).T)
-        identity = _shared_identity(n, self.dtype)
-        return np.asarray(self._matmat(identity), dtype=self.dtype)
+        return sum(f.nnz_bound for f in self.factors) > m * n
 
-    def _accumulate_dense(self, out, scale):
-        out += scale * self._toarray()
+    def _sparse_children(self):
+        return () if self._sparse_via_dense() else self.factors
 
-    def _tosparse(self):
-        from .._config import config
-
-        m, n = self.shape
-        if sum(f.nnz_bound for f in self.factors) > m * n and self.dense_nbytes <= config.dense_limit_bytes:
-            # The factors' CSR would dwarf the result (e.g. a few rows of a huge Kron):
-            # build the small dense result from its narrow side and compress that.
-            from scipy.sparse import csr_array
-
-            matrix = csr_array(self._toarray())
-            matrix.eliminate_zeros()
-            return matrix
-        result = self.factors[0].tosparse()
-        for factor in self.factors[1:]:
-            result = result @ factor.tosparse()
+    def _combine_sparse(self, matrices, sole, budget):
+        result = matrices[0] if sole[0] or len(matrices) > 1 else matrices[0].copy()
+        for factor in matrices[1:]:
+            bound = product_nnz_bound(result, factor)
+            carried = 0 if result is matrices[0] else csr_nbytes(result)
+            workspace = 8 * (result.shape[1] + factor.shape[1])  # column counts, SMMP's row mask
+            budget.reserve(carried + csr_bound_nbytes(bound, result.shape[0], self.dtype) + workspace,
+                           "a product of CSR factors")
+            result = result @ factor
         result = result.tocsr()
-        result.sum_duplicates()
+        result.sum_duplicates()  # sorts the indices in place
         result.eliminate_zeros()
         return result
 
-    @cached_formula
-    def formula(self):
-        text = "·".join(parenthesize(f, Precedence.PRODUCT) for f in self.factors)
-        return _capped(text, "product", len(self.factors))
+    def _formula_children(self):
+        return self.factors
+
+    def _render(self, parts, placeholders):
+        text = "·".join(parenthesize(t, p, Precedence.PRODUCT) for t, p in parts)
+        return capped(text, "product", len(parts))
 
 
-class Scaled(StructuredOperator):
+class Scaled(_Composite):
     """``alpha · A`` for a real scalar alpha (``-A`` prints as ``-A``)."""
 
     precedence = Precedence.PRODUCT
@@ -337,36 +290,68 @@ class Scaled(StructuredOperator):
             raise TypeError(f"scale must be a real scalar, got {alpha!r}")
         self.alpha = float(alpha)
         self.operator = operator
+        self._operand = (operator,)
         super().__init__(operator.shape, operator.dtype)
 
-    def _matmat(self, X):
-        return self.alpha * self.operator._matmat(X)
+    @property
+    def adjoint_is_sweep(self):
+        return self.operator.adjoint_is_sweep
+
+    def _shared_operands(self):
+        return self._operand
+
+    def _combine(self, values):
+        return self.alpha * values[0]
+
+    def _combine_workspace(self):
+        return self.shape[0]
+
+    def _distribute(self, cotangent):
+        return [self.alpha * cotangent]
+
+    def _distribute_workspace(self):
+        return self.shape[0]
 
     def _transpose(self):
         return Scaled(self.alpha, self.operator.T)
 
     def inv(self):
+        if self.alpha == 0.0:
+            raise np.linalg.LinAlgError(
+                f"Scaled.inv: (α·A)⁻¹ = α⁻¹·A⁻¹ needs α ≠ 0; α = 0 makes the "
+                f"{self.shape[0]}×{self.shape[1]} operator zero, hence singular"
+            )
         return Scaled(1.0 / self.alpha, self.operator.inv())
 
     def solve(self, b):
+        if self.alpha == 0.0:
+            raise np.linalg.LinAlgError(
+                "Scaled.solve: (α·A) x = b needs α ≠ 0; α = 0 makes the operator zero, hence singular"
+            )
         return self.operator.solve(b) / self.alpha
 
     @property
     def apply_cost(self):
         return self.operator.apply_cost
 
-    @property
-    def nnz_bound(self):
-        return self.operator.nnz_bound
+    def _linear_parts(self):
+        return [(self.alpha, self.operator)]
 
-    def _accumulate_dense(self, out, scale):
-        self.operator._accumulate_dense(out, scale * self.alpha)
+    def _sparse_children(self):
+        return self._operand
 
-    def _tosparse(self):
-        matrix = self.operator.tosparse()
+    def _combine_sparse(self, matrices, sole, budget):
+        (matrix,) = matrices
+        if not sole[0]:  # another user still needs it unscaled
+            budget.reserve(csr_nbytes(matrix), "a scaled copy")
+            matrix = matrix.copy()
         matrix.data *= self.alpha
         return matrix
 
-    def formula(self):
+    def _formula_children(self):
+        return self._operand
+
+    def _render(self, parts, placeholders):
+        ((text, precedence),) = parts
         prefix = "-" if self.alpha == -1 else f"{self.alpha:g}·"
-        return prefix + parenthesize(self.operator, Precedence.ATOM)
+        return prefix + parenthesize(text, precedence, Precedence.ATOM)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._vec import unvec, unvec_columns, vec, vec_columns
-from ._base import Precedence, StructuredOperator, as_operator, combined_dtype, parenthesize
+from ._base import Precedence, StructuredOperator, as_operator, combined_dtype
+from ._formula import parenthesize
 from .basic import Dense, Identity
 
 __all__ = ["Kron"]
@@ -24,6 +25,26 @@ def _factor_array(factor):
     if isinstance(factor, Dense):
         return factor.M
     return factor.toarray()
+
+
+def _factor_dense_workspace(factor):
+    """Bytes `_factor_array` and the fill need for one factor: a contiguous cast
+    copy and a scaled copy of an array factor; a structured factor's own
+    materialization besides."""
+    if isinstance(factor, Identity):
+        return 0
+    if isinstance(factor, Dense):
+        return 2 * factor.dense_nbytes
+    return factor.dense_peak_nbytes + factor.dense_nbytes
+
+
+def _factor_sparse_workspace(factor):
+    """Bytes `kron_csr` needs for one factor: its canonical CSR with int64
+    indices, and what building that CSR takes (np.nonzero of a dense factor)."""
+    if isinstance(factor, Identity):
+        return 3 * 8 * (factor.n + 1)
+    rows = factor.shape[0] + 1
+    return 2 * (5 * 8 * factor.nnz_bound + 2 * 8 * rows)
 
 
 def _factor_sparse(factor):
@@ -48,8 +69,9 @@ class Kron(StructuredOperator):
     Parameters
     ----------
     A, B : array_like, sparse matrix or StructuredOperator
-        Any rectangular shapes.  Arrays become :class:`Dense`, SciPy sparse
-        matrices :class:`Sparse`; use :class:`Identity` for I.
+        Any rectangular shapes.  Arrays become anonymous :class:`Dense`
+        (printed ``M₁``, ``M₂``…), SciPy sparse matrices :class:`Sparse`;
+        use :class:`Identity` for I and ``Dense(A, name="A")`` for a label.
     scale : float, default 1
         A scalar folded into the product (``-(A ⊗ B)`` has ``scale=-1``).
 
@@ -60,6 +82,10 @@ class Kron(StructuredOperator):
     >>> K = Kron(A, B)
     >>> np.array_equal(K.toarray(), np.kron(A, B))
     True
+    >>> K.formula()
+    'M₁ ⊗ M₂'
+    >>> Kron(Dense(A, name="A"), B).formula()
+    'A ⊗ M₁'
     >>> V = np.array([[1., 2.], [3., 4.]])
     >>> np.allclose(K.matvec(V.ravel(order="F")), (B @ V @ A.T).ravel(order="F"))
     True
@@ -68,10 +94,11 @@ class Kron(StructuredOperator):
     precedence = Precedence.KRON
 
     def __init__(self, A, B, scale=1.0):
-        A, B = as_operator(A, name="A"), as_operator(B, name="B")
+        A, B = as_operator(A), as_operator(B)
         if not np.isscalar(scale) or np.iscomplexobj(scale):
             raise TypeError(f"Kron scale must be a real scalar, got {scale!r}")
         self.A, self.B, self.scale = A, B, float(scale)
+        self._factor_pair = (A, B)
         (pa, qa), (pb, qb) = A.shape, B.shape
         super().__init__((pa * pb, qa * qb), combined_dtype((A, B)))
         self.carries_data = A.carries_data or B.carries_data or self.scale != 1.0
@@ -89,7 +116,7 @@ class Kron(StructuredOperator):
 
     @property
     def factors(self):
-        return self.A, self.B
+        return self._factor_pair
 
     def _matmat(self, X):
         A, B = self.A, self.B
@@ -104,9 +131,29 @@ class Kron(StructuredOperator):
             Y = B._left_apply(A._right_apply_transposed(V))
         if self.scale != 1.0:
             Y = self.scale * Y
-        if X.shape[1] == 1:
-            return vec(Y).reshape(-1, 1)
-        return vec_columns(np.moveaxis(Y, 0, 2))
+        result = vec(Y).reshape(-1, 1) if X.shape[1] == 1 else vec_columns(np.moveaxis(Y, 0, 2))
+        if np.may_share_memory(result, X):  # identity factors pass X through: never return it
+            result = result.copy()
+        return result
+
+    def _column_workspace(self):
+        # A copy of the input (F-order reshape, or BLAS packing), the intermediate
+        # B V or V Aᵀ, the output and its F-order copy, each counted twice for the
+        # factors that apply a stack one matrix at a time.
+        (pa, qa), (pb, qb) = self.A.shape, self.B.shape
+        intermediate = pb * qa if self._b_first else qb * pa
+        return 2 * (self.shape[1] + intermediate + self.shape[0])
+
+    def _formula_children(self):
+        return self._factor_pair
+
+    def _render(self, parts, placeholders):
+        (a, a_precedence), (b, b_precedence) = parts
+        text = (
+            f"{parenthesize(a, a_precedence, Precedence.PRODUCT + 1)} ⊗ "
+            f"{parenthesize(b, b_precedence, Precedence.PRODUCT + 1)}"
+        )
+        return text if self.scale == 1.0 else f"{_format_scale(self.scale)}({text})"
 
     def _transpose(self):
         # (A ⊗ B)ᵀ = Aᵀ ⊗ Bᵀ   (Magnus–Neudecker ch. 2, eq. (9))
@@ -115,6 +162,7 @@ class Kron(StructuredOperator):
     def inv(self):
         """``(A ⊗ B)⁻¹ = A⁻¹ ⊗ B⁻¹``, still a Kron (both factors square)."""
         self._require_square_factors("inv")
+        self._require_nonzero_scale("inv")
         return Kron(self.A.inv(), self.B.inv(), 1.0 / self.scale)
 
     def solve(self, b):
@@ -124,6 +172,7 @@ class Kron(StructuredOperator):
         two factorizations of the small matrices, not of one n²×n² system.
         """
         self._require_square_factors("solve")
+        self._require_nonzero_scale("solve")
         b = np.asarray(b)
         if b.shape[0] != self.shape[0] or b.ndim not in (1, 2):
             raise ValueError(
@@ -148,6 +197,13 @@ class Kron(StructuredOperator):
                 f"{self.A.shape} and B of shape {self.B.shape}"
             )
 
+    def _require_nonzero_scale(self, what):
+        if self.scale == 0.0:
+            raise np.linalg.LinAlgError(
+                f"Kron.{what}: (s·(A ⊗ B))⁻¹ = s⁻¹·(A⁻¹ ⊗ B⁻¹) needs s ≠ 0; this Kron has "
+                f"scale 0, so it is the zero matrix and singular"
+            )
+
     @property
     def nnz_bound(self):
         return self.A.nnz_bound * self.B.nnz_bound
@@ -156,6 +212,23 @@ class Kron(StructuredOperator):
         from ..sparse import kron_dense
 
         return kron_dense(_factor_array(self.A), _factor_array(self.B), scale=self.scale)
+
+    def _direct_dense_workspace(self):
+        from .._config import config
+        from ..sparse import NUMPY_BLOCK_ENTRIES
+
+        factors = _factor_dense_workspace(self.A) + _factor_dense_workspace(self.B)
+        entries = self.shape[0] * self.shape[1]
+        if entries >= config.numba_min_entries:
+            return factors  # the numba kernels write in place
+        # NumPy accumulates A ⊗ B by blocks of about NUMPY_BLOCK_ENTRIES (one row of B at least)
+        return factors + 8 * min(entries, max(NUMPY_BLOCK_ENTRIES, self.B.shape[0] * self.B.shape[1]))
+
+    def _sparse_workspace(self):
+        from ..sparse import NUMPY_BLOCK_ENTRIES
+
+        factors = _factor_sparse_workspace(self.A) + _factor_sparse_workspace(self.B)
+        return factors + 8 * self.shape[0] + 8 * 8 * NUMPY_BLOCK_ENTRIES  # row counts, one fill block
 
     def _accumulate_dense(self, out, scale):
         from ..sparse import kron_dense
@@ -171,12 +244,3 @@ class Kron(StructuredOperator):
         if self.scale != 1.0:
             matrix.data *= self.scale
         return matrix
-
-    def formula(self):
-        text = (
-            f"{parenthesize(self.A, Precedence.PRODUCT + 1)} ⊗ "
-            f"{parenthesize(self.B, Precedence.PRODUCT + 1)}"
-        )
-        if self.scale == 1.0:
-            return text
-        return f"{_format_scale(self.scale)}({text})"

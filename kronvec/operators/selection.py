@@ -13,16 +13,83 @@ import numpy as np
 
 from .._vec import commutation_index, duplication_index, tril_size, vech_index
 from ._base import StructuredOperator, subscript
+from ._formula import Label, Precedence, transposed_name
+from .basic import Identity, _LabelledLeaf
 
-__all__ = ["Selection", "SelectionTranspose", "Commutation", "Duplication", "Elimination"]
+__all__ = [
+    "Selection",
+    "SelectionTranspose",
+    "Commutation",
+    "Duplication",
+    "Elimination",
+    "selection_from_index",
+]
 
 
-class Selection(StructuredOperator):
+def _commutation_shape(index, ncols):
+    """``(m, n)`` when ``index`` is the map of K_{m,n} with m, n ≥ 2, else None.
+
+    Row ``j + i·n`` of K_{m,n} reads entry ``i + j·m`` of vec X, so
+    ``index[1] == m`` decides the only candidate, checked in O(N).
+    """
+    size = index.size
+    if size != ncols or size < 4:
+        return None
+    m = int(index[1])
+    if m < 2 or size % m or size // m < 2:
+        return None
+    n = size // m
+    return (m, n) if np.array_equal(index, commutation_index(m, n)) else None
+
+
+def selection_from_index(index, ncols, name=None):
+    """The operator ``x ↦ x[index]``, as the most specific class that is exactly it.
+
+    Parameters
+    ----------
+    index : 1-D array of int
+        Values in ``[0, ncols)``.
+    ncols : int
+    name : str, optional
+        A label for a general selection (ignored for I and K, which have
+        their true names).
+
+    Returns
+    -------
+    Identity, Commutation or Selection
+        ``Identity(ncols)`` for ``index == arange(ncols)``, ``Commutation(m, n)``
+        for the commutation permutation of an m×n matrix (the Jacobian of
+        ``X.ravel()`` of a 2-D X is ``K_{m,n}``), otherwise a ``Selection``.
+
+    >>> X = np.arange(6.).reshape(2, 3)
+    >>> from kronvec._vec import vec
+    >>> index = np.arange(6).reshape(2, 3, order="F").ravel()   # vec(X)[index] == X.ravel()
+    >>> selection_from_index(index, 6).formula()
+    'K₂,₃'
+    >>> selection_from_index([0, 1, 2], 3).formula()
+    'I₃'
+    """
+    selection = Selection(index, ncols, name=name)
+    if selection.is_identity:
+        return Identity(selection.shape[1])
+    shape = _commutation_shape(selection.index, selection.shape[1])
+    if shape is not None:
+        return Commutation(*shape)
+    return selection
+
+
+class Selection(_LabelledLeaf):
     """The matrix S with ``S[r, index[r]] = 1``: ``S @ x == x[index]``.
+
+    Anonymous (``name=None``) selections print as ``S₁``, ``S₂``…; one that
+    is exactly an identity or a commutation prints as ``Iₙ`` or ``K_{m,n}``
+    whatever its name (see also :func:`selection_from_index`).
 
     >>> Selection([2, 0], ncols=3).toarray()
     array([[0., 0., 1.],
            [1., 0., 0.]])
+    >>> Selection([2, 0], ncols=3).formula()
+    'S₁'
     """
 
     carries_data = False
@@ -35,8 +102,16 @@ class Selection(StructuredOperator):
             raise ValueError(f"Selection index out of range for {ncols} columns")
         index.flags.writeable = False
         self.index = index
-        self.name = name or "P"
+        self._label = Label(name, "selection", index)
         super().__init__((index.size, int(ncols)), dtype)
+
+    @functools.cached_property
+    def _true_name(self):
+        """``Iₙ`` or ``K_{m,n}`` when the map is exactly one of them, else None."""
+        if self.is_identity:
+            return "I" + subscript(self.shape[1])
+        shape = _commutation_shape(self.index, self.shape[1])
+        return None if shape is None else "K" + subscript(*shape)
 
     @functools.cached_property
     def is_identity(self):
@@ -47,6 +122,9 @@ class Selection(StructuredOperator):
         return X[self.index]
 
     def _transpose(self):
+        shape = _commutation_shape(self.index, self.shape[1])
+        if shape is not None:
+            return Commutation(shape[1], shape[0], self.dtype)  # K_{m,n}ᵀ = K_{n,m}
         return SelectionTranspose(self)
 
     @property
@@ -60,13 +138,26 @@ class Selection(StructuredOperator):
     def _accumulate_dense(self, out, scale):
         out[np.arange(self.index.size), self.index] += scale
 
+    def _direct_dense_workspace(self):
+        return 3 * 8 * self.index.size  # row numbers and the gathered entries of out
+
+    def _sparse_workspace(self):
+        return 0
+
     def _tosparse(self):
         from ..sparse import selection_csr
 
         return selection_csr(self.index, self.shape[1])
 
-    def formula(self):
-        return self.name
+    def _column_workspace(self):
+        return self.shape[0]
+
+    @property
+    def precedence(self):
+        return self._label.precedence if self._true_name is None else Precedence.ATOM
+
+    def _render(self, parts, placeholders):
+        return self._true_name or self._label.text(placeholders)
 
 
 class SelectionTranspose(StructuredOperator):
@@ -103,14 +194,27 @@ class SelectionTranspose(StructuredOperator):
     def _accumulate_dense(self, out, scale):
         out[self.selection.index, np.arange(self.selection.index.size)] += scale
 
+    def _direct_dense_workspace(self):
+        return 3 * 8 * self.selection.index.size
+
+    def _sparse_workspace(self):
+        return 8 * (2 * self.selection.index.size + self.shape[0] + 1)  # the stable sort, counts
+
     def _tosparse(self):
         from ..sparse import selection_transpose_csr
 
         return selection_transpose_csr(self.selection.index, self.selection.shape[1])
 
-    def formula(self):
-        text = self.selection.formula()
-        return text + "ᵀ" if len(text) <= 6 and "·" not in text else f"({text})ᵀ"
+    def _column_workspace(self):
+        # bincount per column (float64), their stack and its cast to the input dtype
+        return 3 * self.shape[0]
+
+    def _formula_children(self):
+        return (self.selection,)
+
+    def _render(self, parts, placeholders):
+        ((text, precedence),) = parts
+        return transposed_name(text) if precedence == Precedence.ATOM else f"({text})ᵀ"
 
 
 class Commutation(Selection):
@@ -128,6 +232,10 @@ class Commutation(Selection):
         self.m, self.n = int(m), int(n)
         super().__init__(commutation_index(self.m, self.n), self.m * self.n,
                          name="K" + subscript(self.m, self.n), dtype=dtype)
+
+    @functools.cached_property
+    def _true_name(self):
+        return self.name
 
     def _transpose(self):
         return Commutation(self.n, self.m, self.dtype)
@@ -155,6 +263,10 @@ class Duplication(Selection):
         self.n = int(n)
         super().__init__(duplication_index(self.n), tril_size(self.n), name="D" + subscript(self.n))
 
+    @functools.cached_property
+    def _true_name(self):
+        return self.name
+
 
 class Elimination(Selection):
     """The elimination matrix L_n: ``L_n vec(X) = vech(X)``.
@@ -168,3 +280,7 @@ class Elimination(Selection):
     def __init__(self, n):
         self.n = int(n)
         super().__init__(vech_index(self.n), self.n * self.n, name="L" + subscript(self.n))
+
+    @functools.cached_property
+    def _true_name(self):
+        return self.name
