@@ -421,7 +421,7 @@ class _PullbackOperator(StructuredOperator):
     def _transpose(self):
         return _TransposedPullback(self)
 
-    def formula(self):
+    def _render(self, parts, placeholders):
         return f"D {self.node._op.name}"
 
 
@@ -436,7 +436,7 @@ class _TransposedPullback(StructuredOperator):
     def _transpose(self):
         return self.pullback
 
-    def formula(self):
+    def _render(self, parts, placeholders):
         return f"(D {self.pullback.node._op.name})ᵀ"
 
 
@@ -758,7 +758,7 @@ class _NestedJacobian(StructuredOperator):
     def _transpose(self):
         return _NestedJacobian(self.recording, self.position, not self.transposed)
 
-    def formula(self):
-        text = f"D{self.recording.fname}(at a traced point)"
+    def _render(self, parts, placeholders):
+        text = "D(at a traced point)"
         return f"({text})ᵀ" if self.transposed else text
 

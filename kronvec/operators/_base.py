@@ -83,6 +83,13 @@ def _as_operand(other):
     return None
 
 
+def _is_traced(x):
+    """A value being recorded by a differentiation (kronvec's traced arrays): the
+    operator is then applied as one recorded operation (``__kronvec_apply__``),
+    so derivatives flow through ``J.matvec(x)``."""
+    return hasattr(type(x), "__kronvec_apply__")
+
+
 class StructuredOperator(LinearOperator):
     """Base class: a matrix known by its structure, never stored dense.
 
@@ -123,6 +130,8 @@ class StructuredOperator(LinearOperator):
         n = self.shape[1]
         if np.shape(x) not in ((n,), (n, 1)):
             raise self._shape_error("matvec", x, f"shape ({n},) or ({n}, 1)")
+        if _is_traced(x):
+            return x.__kronvec_apply__(self, "matvec")
         x = self._checked_input(x)
         y = self._matmat(x.reshape(n, 1))
         return y.reshape(self.shape[0]) if x.ndim == 1 else y
@@ -132,6 +141,8 @@ class StructuredOperator(LinearOperator):
         m = self.shape[0]
         if np.shape(x) not in ((m,), (m, 1)):
             raise self._shape_error("rmatvec", x, f"shape ({m},) or ({m}, 1)")
+        if _is_traced(x):
+            return x.__kronvec_apply__(self, "rmatvec")
         x = self._checked_input(x)
         y = self.T._matmat(x.reshape(m, 1))
         return y.reshape(self.shape[1]) if x.ndim == 1 else y
@@ -140,12 +151,16 @@ class StructuredOperator(LinearOperator):
         """Compute ``A @ X`` for a 2-D array ``X`` of shape (N, K)."""
         if np.ndim(X) != 2 or np.shape(X)[0] != self.shape[1]:
             raise self._shape_error("matmat", X, f"a 2-D array with {self.shape[1]} rows")
+        if _is_traced(X):
+            return X.__kronvec_apply__(self, "matmat")
         return self._matmat(self._checked_input(X))
 
     def rmatmat(self, X):
         """Compute ``A.T @ X`` for a 2-D array ``X`` of shape (M, K)."""
         if np.ndim(X) != 2 or np.shape(X)[0] != self.shape[0]:
             raise self._shape_error("rmatmat", X, f"a 2-D array with {self.shape[0]} rows")
+        if _is_traced(X):
+            return X.__kronvec_apply__(self, "rmatmat")
         return self.T._matmat(self._checked_input(X))
 
     def gradient(self, shape):
@@ -267,7 +282,8 @@ class StructuredOperator(LinearOperator):
             from . import algebra
 
             return algebra.scale(self, x)
-        x = np.asarray(x)
+        if not _is_traced(x):
+            x = np.asarray(x)
         if x.ndim == 1 or (x.ndim == 2 and x.shape[1] == 1):
             return self.matvec(x)
         if x.ndim == 2:
@@ -290,6 +306,8 @@ class StructuredOperator(LinearOperator):
             from . import algebra
 
             return algebra.multiply(operand, self)
+        if _is_traced(other):
+            return NotImplemented  # the traced value's own __matmul__ records x @ A
         other = np.asarray(other)
         # x @ A == (Aᵀ xᵀ)ᵀ
         if other.ndim == 1:

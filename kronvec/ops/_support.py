@@ -10,7 +10,7 @@ import numpy as np
 from .._tracer import Node, bind, plain_value
 from .._vec import unvec, vec
 from .._linalg.scope import current_scope
-from ..operators import Dense, Diag, Identity, Selection, algebra
+from ..operators import Dense, Diag, Identity, algebra, selection_from_index
 
 __all__ = [
     "shape_of",
@@ -46,11 +46,8 @@ def positions(shape):
 def index_map_jacobian(in_shape, moved_positions):
     """Jacobian of an index-moving operation, read off where it moved the vec
     positions (``moved_positions = op(positions(in_shape))``): a 0/1 selection."""
-    index = vec(moved_positions)
-    n_in = math.prod(in_shape)
-    if index.size == n_in and np.array_equal(index, np.arange(n_in)):
-        return Identity(n_in)
-    return Selection(index, n_in)
+    # (the identity and the commutation matrix come back as such: K_{m,n} for Xᵀ and X.ravel())
+    return selection_from_index(vec(moved_positions), math.prod(in_shape))
 
 
 def broadcast_jacobian(in_shape, out_shape):
