@@ -91,20 +91,15 @@ class Config:
     __slots__ = ("_defaults",)
 
     def __init__(self):
-        object.__setattr__(self, "_defaults", _Settings())
+        object.__setattr__(self, "_defaults", dataclasses.asdict(_Settings()))
 
-    def __getattr__(self, name):
-        if name in _FIELDS:
-            overrides = _overrides.get()
-            if name in overrides:
-                return overrides[name]
-            return getattr(self._defaults, name)
+    def __getattr__(self, name):  # only reached for names that are not settings
         raise AttributeError(f"kronvec.config has no setting {name!r}; the settings are {list(_FIELDS)}")
 
     def __setattr__(self, name, value):
         if name not in _FIELDS:
             raise AttributeError(f"kronvec.config has no setting {name!r}; the settings are {list(_FIELDS)}")
-        setattr(self._defaults, name, _validated(name, value))
+        object.__setattr__(self, name, value)
 
     def __repr__(self):
         settings = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
@@ -148,6 +143,32 @@ def _validated(name, value):
         raise ValueError(f"kronvec.config.{name} must be a non-negative int, got {value!r}")
     return int(value)
 
+
+class _Setting:
+    """One setting: this context's override if there is one, else the process-wide default.
+
+    (A descriptor rather than ``__getattr__``: settings are read on every
+    differentiation call, and a descriptor is the short path.)
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = _overrides.get().get(self.name, _UNSET)
+        return instance._defaults[self.name] if value is _UNSET else value
+
+    def __set__(self, instance, value):
+        instance._defaults[self.name] = _validated(self.name, value)
+
+
+_UNSET = object()
+for _name in _FIELDS:
+    setattr(Config, _name, _Setting(_name))
 
 config = Config()
 

@@ -4,9 +4,11 @@ A differentiated function may change a buffer between two uses
 (``np.fill_diagonal(M, mu)`` before each ``solve(M, X)``), and its caller may
 change the point ``X`` after the call.  Neither may change what kronvec has
 already computed, so every constant operand and every input is *captured*:
-validated once (real, finite, a plain array), and frozen — copied unless it
-is already read-only all the way down.  Frozen arrays are what lets a
-per-call cache remember a factorization by identity (``kronvec/_linalg``).
+validated once (real, finite, a plain array) and copied.  The copy belongs
+to the recording alone, which is what lets a per-call cache remember a
+factorization by identity (``kronvec/_linalg``); it is frozen (read-only)
+when a structured operator is built from it, so operators can keep it
+without copying again.
 """
 
 from __future__ import annotations
@@ -124,4 +126,4 @@ def _capture_array(x, what):
     check_real_dtype(x.dtype, what)
     if x.dtype.kind == "f" and config.check_finite and not all_finite(x):
         raise _non_finite_error(what)
-    return frozen_copy(x)
+    return x.copy()  # the recording's own copy (frozen when an operator is built from it)

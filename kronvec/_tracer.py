@@ -24,7 +24,9 @@ import itertools
 
 import numpy as np
 
+from ._config import config
 from ._constants import capture, check_real_dtype
+from ._linalg.factorization import all_finite
 
 __all__ = ["Trace", "Node", "bind", "reverse_sweep", "plain_value", "new_input"]
 
@@ -78,6 +80,10 @@ class Node:
 _new_object = object.__new__
 
 
+def check_finite():
+    return config.check_finite
+
+
 def new_input(trace, value, node_type):
     """Record `value` as an input of `trace`, as a node of class `node_type`."""
     if isinstance(value, Node) and value._trace is not trace:
@@ -86,11 +92,8 @@ def new_input(trace, value, node_type):
 
 
 def _record(trace, op, values, params, parents, value, labels, node_type):
-    if type(value) is np.ndarray:
-        if value.dtype.kind not in "biuf":
-            check_real_dtype(value.dtype, f"the result of {op.name}")
-        value.flags.writeable = False  # recorded values are frozen: nothing may change them
-    elif isinstance(value, np.generic) and value.dtype.kind == "c":
+    # (The recording owns its values: they reach the user only as copies.)
+    if type(value) is np.ndarray and value.dtype.kind == "c":
         check_real_dtype(value.dtype, f"the result of {op.name}")
     nodes = trace.nodes
     node = _new_object(node_type)
@@ -107,6 +110,13 @@ def _record(trace, op, values, params, parents, value, labels, node_type):
 
 
 def _constant(op, value, trace):
+    # The two common constants, without the general path: a finite Python float
+    # (immutable; x − x is 0 exactly for finite x) and a float array (copied).
+    kind = type(value)
+    if kind is float and value - value == 0.0:
+        return value
+    if kind is np.ndarray and value.dtype.char in "fd" and (not check_finite() or all_finite(value)):
+        return value.copy()
     return capture(value, f"a constant operand of {op.name}")
 
 
@@ -234,14 +244,17 @@ def reverse_sweep(nodes, seeds, inputs, add):
     """
     if not seeds:
         return [None] * len(inputs)
-    last = max(seeds) if len(seeds) > 1 else next(iter(seeds))
+    last = max(seeds)
     cotangents = [None] * (last + 1)
     for index, seed in seeds.items():
         cotangents[index] = seed
-    for node in reversed(nodes[: last + 1]):
-        index = node._index
+    first = len(inputs) if all(node._index < len(inputs) for node in inputs) else 0
+    for index in range(last, first - 1, -1):  # (inputs, which keep their cotangents, come first)
         ct = cotangents[index]
-        if ct is None or node._op is None:  # (an input keeps its cotangent)
+        if ct is None:
+            continue
+        node = nodes[index]
+        if node._op is None:
             continue
         cotangents[index] = None  # freed once pulled back
         vjps, value, args, params = node._op.vjps, node._value, node._args, node._params

@@ -97,7 +97,6 @@ def _as_differentiable(x, position, f, fname):
     x = x.astype(np.float64) if kind != "f" else (x.astype(np.float32) if x.dtype == np.float16 else x.copy())
     if config.check_finite and not all_finite(x):
         raise _non_finite(fname, f"argument {_argument_name(f, position)}")
-    x.flags.writeable = False
     return x
 
 
@@ -268,6 +267,18 @@ class _Recording:
         text = node._op.label(*self._argument_labels(node, labels), **node._params)
         return text if text is None or len(text) <= 40 else None  # long formulas: unnamed
 
+    def freeze_values(self):
+        """Make every recorded array read-only before structured operators are built
+        from them: the operators then keep them without copying (they are the
+        recording's own; nothing else holds them writeable)."""
+        if getattr(self, "_frozen", False):
+            return
+        for node in self.nodes:
+            for value in (node._value, *node._args):
+                if type(value) is np.ndarray:
+                    value.flags.writeable = False
+        self._frozen = True
+
     def local_jacobian(self, node, position, named=True):
         """The operation's structured Jacobian at this node (`named` builds formula
         labels; a jvp only applies the operator, so it skips them)."""
@@ -305,6 +316,7 @@ class _Recording:
             gradient = self.backward(_unit_cotangent(self))[position]
             name = self.names[self.argnums[position]] if self.names else None
             return RowVector(vec(gradient), name=None if name is None else f"∇f({name})")
+        self.freeze_values()
         jacobians = {input_node._index: Identity(n_in)}
         needed = self._ancestors_of_output()
         for node in self.nodes[input_node._index + 1: self.output_node._index + 1]:
@@ -330,6 +342,7 @@ class _Recording:
         """The directional derivative of the output along `tangents` (plain forward mode)."""
         if self.output_node is None:
             return np.zeros(self.output_shape)
+        self.freeze_values()
         flowing = {node._index: vec(t) for node, t in zip(self.inputs, tangents)}
         needed = self._ancestors_of_output()
         for node in self.nodes[: self.output_node._index + 1]:

@@ -240,11 +240,15 @@ def factorize(X, operation):
     """The :class:`Factorization` of the square matrix X (shared within a call scope).
 
     Integer and boolean matrices are factored in float64 and float16 in
-    float32, as NumPy's linear algebra does.  Only frozen (read-only)
-    matrices are shared: a writeable one could change between two uses.
+    float32, as NumPy's linear algebra does.
+
+    Within a call every matrix that reaches this function belongs to the call
+    — an input's copy, a constant captured by value, a value the recording
+    computed, a rule's copy of its argument — and nothing changes it, so
+    remembering it by identity is safe (see :class:`~kronvec._linalg.scope.CallScope`).
     """
     scope = current_scope()
-    if scope is None or not _frozen(X):
+    if scope is None:
         return Factorization(_as_lapack_float(X), operation)
     remembered = scope.factorizations  # (why an id is safe here: see CallScope)
     entry = remembered.get(id(X))

@@ -22,9 +22,10 @@ class CallScope:
     Attributes
     ----------
     factorizations : dict
-        ``id(X) → (X, Factorization)`` for frozen matrices X.  Keyed by
-        identity: the entry holds X itself, so its id cannot be reused while
-        the scope lives, and X, being frozen, cannot change.
+        ``id(X) → (X, Factorization)``.  Keyed by identity: the entry holds X
+        itself, so its id cannot be reused while the scope lives; and every X
+        that reaches it belongs to the call (inputs and constants are captured
+        by copy, values are the recording's own), so nothing changes it.
     scaled_identities : list of (ndarray, float)
         Read-only ``c·I`` cotangents made in this call, with their c.
     """

@@ -3,6 +3,7 @@ diagonal Jacobians, loud elementwise evaluation and formula labels."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -185,17 +186,21 @@ __all__ += ["keepdims_shape", "normalize_axes", "refuse_arguments", "plain_value
 # the current call's scope (never in module state) and are read-only.
 def scaled_identity(scale, n, dtype=np.float64):
     """A read-only c·I_n, marked as such in the current call (or unmarked outside one)."""
+    eye = _frozen_scaled_identity(scale, n, np.dtype(dtype))
     scope = current_scope()
     if scope is not None:
-        for eye, known_scale in scope.scaled_identities:
-            if known_scale == scale and eye.shape[0] == n and eye.dtype == dtype:
-                return eye
+        scope.scaled_identities.append((eye, scale))
+    return eye
+
+
+@functools.lru_cache(maxsize=32)
+def _frozen_scaled_identity(scale, n, dtype):
+    # Shared between calls and threads, and safe to: read-only, so nobody can change it
+    # (an optimization loop asks for the same 1·I every iteration).
     eye = np.eye(n, dtype=dtype)
     if scale != 1.0:
         eye *= scale
     eye.flags.writeable = False
-    if scope is not None:
-        scope.scaled_identities.append((eye, scale))
     return eye
 
 

@@ -404,6 +404,8 @@ trace = register(Primitive(
 
 @numpy_function(np.trace)
 def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    if offset == 0 and axis1 == 0 and axis2 == 1 and dtype is None and out is None and len(shape_of(a)) == 2:
+        return bind(trace, a)  # the common spelling, checked first
     refuse_arguments("np.trace", dtype=(dtype, None), out=(out, None))
     if offset == 0 and len(shape_of(a)) == 2 and {axis1 % 2, axis2 % 2} == {0, 1}:
         return bind(trace, a)
