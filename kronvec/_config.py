@@ -53,8 +53,9 @@ _FIELDS = tuple(field.name for field in dataclasses.fields(_Settings))
 
 # The overrides active in this context: a read-only mapping (replaced, never
 # mutated, so a context copied into a new thread cannot be changed from here).
+_NO_OVERRIDES = types.MappingProxyType({})
 _overrides: contextvars.ContextVar[types.MappingProxyType] = contextvars.ContextVar(
-    "kronvec_config_overrides", default=types.MappingProxyType({})
+    "kronvec_config_overrides", default=_NO_OVERRIDES
 )
 
 
@@ -159,7 +160,10 @@ class _Setting:
     def __get__(self, instance, owner=None):
         if instance is None:
             return self
-        value = _overrides.get().get(self.name, _UNSET)
+        overrides = _overrides.get()
+        if overrides is _NO_OVERRIDES:  # the common case: no override in this context
+            return instance._defaults[self.name]
+        value = overrides.get(self.name, _UNSET)
         return instance._defaults[self.name] if value is _UNSET else value
 
     def __set__(self, instance, value):
@@ -173,11 +177,15 @@ for _name in _FIELDS:
 config = Config()
 
 
+_AUTO_THRESHOLDS = {np.dtype(t).char: 1e-2 / float(np.finfo(t).eps) for t in (np.float16, np.float32, np.float64)}
+
+
 def condition_threshold(dtype):
     """The condition number above which derivatives at a matrix of `dtype` warn (None: never)."""
     setting = config.condition_warning
     if setting == "auto":
-        return 1e-2 / float(np.finfo(dtype).eps)
+        threshold = _AUTO_THRESHOLDS.get(dtype.char)
+        return threshold if threshold is not None else 1e-2 / float(np.finfo(dtype).eps)
     return setting
 
 

@@ -80,10 +80,6 @@ class Node:
 _new_object = object.__new__
 
 
-def check_finite():
-    return config.check_finite
-
-
 def new_input(trace, value, node_type):
     """Record `value` as an input of `trace`, as a node of class `node_type`."""
     if isinstance(value, Node) and value._trace is not trace:
@@ -115,7 +111,7 @@ def _constant(op, value, trace):
     kind = type(value)
     if kind is float and value - value == 0.0:
         return value
-    if kind is np.ndarray and value.dtype.char in "fd" and (not check_finite() or all_finite(value)):
+    if kind is np.ndarray and value.dtype.char in "fd" and (not config.check_finite or all_finite(value)):
         return value.copy()
     return capture(value, f"a constant operand of {op.name}")
 
@@ -248,8 +244,7 @@ def reverse_sweep(nodes, seeds, inputs, add):
     cotangents = [None] * (last + 1)
     for index, seed in seeds.items():
         cotangents[index] = seed
-    first = len(inputs) if all(node._index < len(inputs) for node in inputs) else 0
-    for index in range(last, first - 1, -1):  # (inputs, which keep their cotangents, come first)
+    for index in range(last, -1, -1):
         ct = cotangents[index]
         if ct is None:
             continue
@@ -268,4 +263,8 @@ def reverse_sweep(nodes, seeds, inputs, add):
             parent_index = parent._index
             previous = cotangents[parent_index]
             cotangents[parent_index] = contribution if previous is None else add(previous, contribution)
-    return [cotangents[node._index] if node._index <= last else None for node in inputs]
+    result = []
+    for node in inputs:
+        index = node._index
+        result.append(cotangents[index] if index <= last else None)
+    return result

@@ -229,7 +229,10 @@ class _Recording:
         # trace), views (Bᵀ of a constant B, X⁻ᵀ of a shared inverse) and a cotangent
         # already handed out for another argument are copied.
         flags = ct.flags
-        if flags.writeable and flags.owndata and not any(ct is r for r in returned):
+        if flags.writeable and flags.owndata:
+            for other in returned:
+                if other is ct:
+                    return ct.copy()
             return ct
         return ct.copy()
 

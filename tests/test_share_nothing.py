@@ -404,3 +404,16 @@ def test_sparse_operands_keep_structure():
     S = scipy.sparse.random(9, 9, density=0.3, random_state=1, format="csr")
     np.testing.assert_allclose((J @ S).toarray(), J.toarray() @ S.toarray(), atol=1e-12)
     np.testing.assert_allclose((J + S).toarray(), J.toarray() + S.toarray(), atol=1e-12)
+
+
+# ---------------------------------------------------------- true formula labels
+def test_formula_labels_are_names_the_user_gave_and_never_reused():
+    # Causes removed: unnamed constants all printed as "C" (so B·X·(A + C) printed
+    # Cᵀ ⊗ B, as if the sum were C), Kron(B, A) of plain arrays printed A ⊗ B, and a
+    # row-major ravel printed "R" where it is the commutation matrix.
+    rng = np.random.default_rng(0)
+    A, B, C, X = (rng.standard_normal((3, 3)) for _ in range(4))
+    assert kronvec.jacobian(lambda X: B @ X @ (A + C))(X).formula() == "M₁ᵀ ⊗ B"
+    assert kronvec.Kron(B, A).formula() == "M₁ ⊗ M₂"
+    assert kronvec.jacobian(lambda X: X.ravel())(X).formula() == "K₃,₃"
+    assert kronvec.jacobian(np.linalg.inv)(X).formula() == "-(inv(X)ᵀ ⊗ inv(X))"

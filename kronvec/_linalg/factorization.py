@@ -32,7 +32,8 @@ import numpy as np
 from scipy.linalg import lapack
 
 from .._config import IllConditionedWarning, condition_threshold
-from .scope import call_scope, close_scope, current_scope, open_scope  # noqa: F401 (re-exported)
+from .scope import _current as _current_scope
+from .scope import call_scope, close_scope, open_scope  # noqa: F401 (re-exported)
 
 __all__ = ["Factorization", "factorize", "call_scope", "open_scope", "close_scope", "all_finite"]
 
@@ -247,7 +248,7 @@ def factorize(X, operation):
     computed, a rule's copy of its argument — and nothing changes it, so
     remembering it by identity is safe (see :class:`~kronvec._linalg.scope.CallScope`).
     """
-    scope = current_scope()
+    scope = _current_scope.get()
     if scope is None:
         return Factorization(_as_lapack_float(X), operation)
     remembered = scope.factorizations  # (why an id is safe here: see CallScope)

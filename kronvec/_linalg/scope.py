@@ -37,6 +37,7 @@ class CallScope:
         self.scaled_identities = []
 
 
+# (Hot paths read ``_current.get()`` directly: a function around it costs a call.)
 _current: contextvars.ContextVar[CallScope | None] = contextvars.ContextVar("kronvec_call_scope", default=None)
 
 

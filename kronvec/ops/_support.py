@@ -10,7 +10,7 @@ import numpy as np
 
 from .._tracer import Node, bind, plain_value
 from .._vec import unvec, vec
-from .._linalg.scope import current_scope
+from .._linalg.scope import _current as _current_scope
 from ..operators import Dense, Diag, Identity, algebra, selection_from_index
 
 __all__ = [
@@ -186,8 +186,8 @@ __all__ += ["keepdims_shape", "normalize_axes", "refuse_arguments", "plain_value
 # the current call's scope (never in module state) and are read-only.
 def scaled_identity(scale, n, dtype=np.float64):
     """A read-only c·I_n, marked as such in the current call (or unmarked outside one)."""
-    eye = _frozen_scaled_identity(scale, n, np.dtype(dtype))
-    scope = current_scope()
+    eye = _frozen_scaled_identity(scale, n, dtype)
+    scope = _current_scope.get()
     if scope is not None:
         scope.scaled_identities.append((eye, scale))
     return eye
@@ -208,7 +208,7 @@ def identity_scale(g):
     """c when the cotangent `g` is a c·I made by :func:`scaled_identity` in this call, else None."""
     if type(g) is not np.ndarray:
         return None
-    scope = current_scope()
+    scope = _current_scope.get()
     if scope is not None:
         for eye, scale in scope.scaled_identities:
             if eye is g:

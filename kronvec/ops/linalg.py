@@ -381,8 +381,9 @@ def _trace_impl(X):
 def _trace_vjp(g, ans, X):
     m, n = shape_of(X)
     if m == n and not isinstance(g, Node):
-        return scaled_identity(g if type(g) is float else float(np.asarray(g).reshape(())), n,
-                               np.result_type(plain_value(X).dtype, np.float32))
+        dtype = X.dtype if type(X) is np.ndarray and X.dtype.char in "fd" else np.result_type(
+            plain_value(X).dtype, np.float32)
+        return scaled_identity(g if type(g) is float else float(np.asarray(g).reshape(())), n, dtype)
     return g * np.eye(m, n)
 
 
