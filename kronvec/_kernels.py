@@ -22,14 +22,12 @@ Conventions shared by every kernel:
   exact because the caller picked a dtype wide enough.  Array positions are
   uint64, which spares numba's negative-index test in every access.
 * ``parallel=True`` (Kronecker fills only; the merge and the counting sort
-  are serial, see their docstrings) is used where it measured faster on 2 cores
-  (``benchmarks/measure_kernels.py``): on these memory-bound loops a second
-  thread mostly helps by taking page faults of the fresh output in parallel
-  (I⊗A at 36 MB: 3.7 → 2.3 ms; sparse⊗sparse at 120 MB: 43 → 21 ms; dense
-  at 134 MB: 16 → 10 ms, on an idle machine).  But waking the second thread
-  costs a scheduler tick (4-8 ms measured) whenever the other core is busy,
-  so :func:`call` runs outputs below :data:`PARALLEL_MIN_BYTES` on one
-  thread, where the gain could not repay that risk.
+  are serial, see their docstrings): on these memory-bound loops a second
+  thread mostly helps by taking the page faults of the fresh output in
+  parallel, which pays for large outputs only.  Waking the second thread
+  costs a scheduler tick whenever the other core is busy, so :func:`call`
+  runs outputs below :data:`PARALLEL_MIN_BYTES` on one thread, where the
+  gain could not repay that risk (figures: ``benchmarks/measure_kernels.py``).
 """
 
 from __future__ import annotations
@@ -151,7 +149,7 @@ def kron_csr_fill(
         i = out_row // b_nrows
         k = out_row - i * b_nrows
         # Unsigned positions: numba then skips its negative-index wraparound
-        # test, which otherwise blocks vectorization (measured 1.5-5x).
+        # test, which otherwise blocks vectorization of the inner loop.
         a_start = _U(a_indptr[i])
         a_count = _U(a_indptr[i + 1]) - a_start
         b_start = _U(b_indptr[k])
@@ -189,8 +187,7 @@ def csr_merge(
 
     One serial pass, like scipy's own ``csr_plus_csr``.  A parallel version
     needs a counting pass first to know where rows start; that re-read of
-    both inputs cost more than the second thread gained (I⊗A + A⊗I at
-    n = 144: two parallel passes 26 ms, this pass 12 ms, scipy 21 ms).
+    both inputs costs more than the second thread gains on a memory-bound merge.
     """
     position = _U(0)
     out_indptr[0] = 0

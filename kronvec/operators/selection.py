@@ -171,7 +171,7 @@ class SelectionTranspose(StructuredOperator):
 
     def _matmat(self, X):
         index = self.selection.index
-        if X.shape[1] <= 8:  # bincount is ~20× faster than np.add.at per column
+        if X.shape[1] <= 8:  # bincount: one buffered pass per column (np.add.at is unbuffered)
             columns = [np.bincount(index, weights=X[:, k], minlength=self.shape[0])
                        for k in range(X.shape[1])]
             out = np.stack(columns, axis=1) if columns else np.zeros((self.shape[0], 0))
