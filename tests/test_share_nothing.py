@@ -62,16 +62,23 @@ def _points(k, count):
 def test_four_threads_get_exactly_the_serial_results():
     # Causes removed: a module-global memo keyed by id() in the operators, a
     # module-global stack of factorization scopes and a module-global cache of c·I
-    # cotangents; now per-call state lives in the call and its context.
-    calls = 60
+    # cotangents; now per-call state lives in the call and its context.  The caches
+    # that remain (read-only c·I, LAPACK routine lookups, the derivative builders of
+    # variadic operations, normalized argnums) are exercised here too.
+    calls = 30
     slogdet = lambda S: np.linalg.slogdet(S)[1]  # noqa: E731
+    joined = lambda Y: np.concatenate([Y, np.tanh(Y), Y.T], axis=k_axis)  # noqa: E731
+    k_axis = 1
+    gradient = kronvec.grad(_gaussian_objective)  # one transformed function, shared by the threads
 
     def work(k):
         out = []
         for X in _points(k, calls):
-            out.append(kronvec.grad(_gaussian_objective)(X))
+            out.append(gradient(X))
             out.append(kronvec.hessian(slogdet)(X).toarray())
             out.append(kronvec.jacobian(lambda Y: np.linalg.inv(Y) @ Y.T)(X).tosparse().toarray())
+            out.append(kronvec.jacobian(joined)(X).toarray())
+            out.append(kronvec.jvp(lambda Y: kronvec.grad(slogdet)(Y), (X,), (X,))[1])
         return out
 
     serial = [work(k) for k in range(4)]
