@@ -680,8 +680,8 @@ def main(checks=None, stream=None):
     for text in _format_table(outcomes):
         emit(text)
     emit()
-    emit("legend: s_ij picks A_ij from vec A; M is a matrix value passed to "
-         "rules.product_rule as a plain array; · binds tighter than ⊗")
+    emit("legend: s_ij picks A_ij from vec A; M₁, M₂, … are unnamed matrices (values passed "
+         "as plain arrays), numbered within each formula; · binds tighter than ⊗")
     passed = sum(o.status == "pass" for o in outcomes)
     failed = len(outcomes) - passed
     numba_note = "numba not imported" if "numba" not in sys.modules else "numba was imported"
