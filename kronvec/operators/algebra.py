@@ -152,8 +152,18 @@ def add(a, b):
             f"sum law A + B needs equal shapes; got {a.shape} and {b.shape} "
             f"for A = {a.formula()}, B = {b.formula()}"
         )
+    if isinstance(a, Zero):
+        return b
+    if isinstance(b, Zero):
+        return a
+    a_terms, b_terms = _terms(a), _terms(b)
+    if len(a_terms) + len(b_terms) > _MERGED_TERMS_LIMIT:
+        # A long accumulation (the gradient of a deep chain sums a term per step):
+        # merging each new term against all earlier ones would cost O(T²) law checks
+        # over T additions.  The sum stays a DAG of sums, evaluated the same way.
+        return Sum([a, b])
     terms = []
-    for term in _terms(a) + _terms(b):
+    for term in a_terms + b_terms:
         if isinstance(term, Zero):
             continue
         for position, existing in enumerate(terms):
@@ -171,6 +181,10 @@ def add(a, b):
 
 def _terms(op):
     return list(op.terms) if isinstance(op, Sum) else [op]
+
+
+#: Sums with more terms than this are not flattened (see add).
+_MERGED_TERMS_LIMIT = 32
 
 
 def scale(a, alpha):
