@@ -33,6 +33,7 @@ import numpy as np
 from scipy.linalg import lapack
 
 from .._config import IllConditionedWarning, condition_threshold
+from .products import matmul
 
 __all__ = ["Factorization", "factorize", "call_scope", "open_scope", "close_scope", "all_finite"]
 
@@ -42,6 +43,8 @@ _CHOLESKY_MIN_ORDER = 64
 # Up to this order, log-determinant and pivot sign are read off the diagonal
 # in plain Python (~0.5 µs at n = 4 against ~3 µs for the NumPy reductions).
 _PYTHON_REDUCTION_MAX_ORDER = 16
+# Up to this order an LU solve multiplies by the inverse (see Factorization.solve).
+_SOLVE_BY_INVERSE_MAX_ORDER = 32
 
 _ROUTINE_NAMES = ("getrf", "getri", "getri_lwork", "gecon", "getrs",
                   "potrf", "potri", "pocon", "potrs", "lange")
@@ -166,21 +169,29 @@ class Factorization:
                 self._warn_if_ill_conditioned()
         return self._inverse
 
-    def solve(self, B):
-        """X⁻¹B for B of shape (n,) or (n, k), with the stored factors."""
+    def solve(self, B, transposed=False):
+        """X⁻¹B, or X⁻ᵀB when `transposed`, for B of shape (n,) or (n, k), with the stored factors."""
         self._require_nonsingular()
-        self._warn_if_ill_conditioned()
         B = np.asarray(B)
         B2 = B[:, None] if B.ndim == 1 else B
+        n = self.matrix.shape[0]
         if B2.size == 0:
+            self._warn_if_ill_conditioned()
             solution = np.zeros(B2.shape, dtype=np.result_type(self.matrix.dtype, B2.dtype))
+        elif n <= _SOLVE_BY_INVERSE_MAX_ORDER and not self.cholesky:
+            # The inverse costs less than getrs plus gecon's condition estimate here, gives
+            # the exact κ₁, and a differentiation call needs it anyway (X̄ involves X⁻ᵀ).
+            # (OpenBLAS also threads getrs's row interchanges at every order.)
+            inverse = self.inverse()
+            solution = matmul(inverse.T if transposed else inverse, B2.astype(self.matrix.dtype, copy=False))
         else:
+            self._warn_if_ill_conditioned()
             B2 = B2.astype(self.matrix.dtype, copy=False)
-            if self.cholesky:
+            if self.cholesky:  # Xᵀ = X
                 solution, _ = self._routines.potrs(self.factor, B2, lower=0)
             else:
-                solution, _ = self._routines.getrs(self.factor, self.pivots, B2)
-        if not np.isfinite(solution).all():
+                solution, _ = self._routines.getrs(self.factor, self.pivots, B2, trans=1 if transposed else 0)
+        if not all_finite(solution):
             raise self._singular_error("numerically singular (the solution overflows)")
         return solution.reshape(B.shape)
 
@@ -269,16 +280,20 @@ def _frozen(X):
     return X is None or isinstance(X, bytes)
 
 
-def factorize(X, operation):
+def factorize(X, operation, warned=False):
     """The :class:`Factorization` of the square matrix X (shared within a call scope).
 
     Integer and boolean matrices are factored in float64 and float16 in
     float32, as NumPy's linear algebra does.  Only frozen (read-only)
     matrices are shared: a writeable one could change between two uses.
+    `warned`: the forward pass already warned about this X, so a derivative
+    that factors a writeable (unshared) X again does not warn twice.
     """
     remembered = _scope.get()
     if remembered is None or not _frozen(X):
-        return Factorization(_as_lapack_float(X), operation)
+        factorization = Factorization(_as_lapack_float(X), operation)
+        factorization._warned = warned
+        return factorization
     # Keyed by identity; the entry holds X itself, so the key cannot be reused
     # by another array while the scope lives, and X (frozen) cannot change.
     entry = remembered.get(id(X))
