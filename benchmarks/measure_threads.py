@@ -2,7 +2,7 @@
 
     python benchmarks/measure_threads.py [--sizes 4 64 128 256 1024] [--rounds 11]
                                          [--configs default-idle,default-busy,pinned-idle,pinned-busy]
-                                         [--neighbour-size 1500] [--quick]
+                                         [--cycles 1] [--isolate] [--neighbour-size 1500] [--quick]
 
 NumPy and SciPy wheels each bring their own OpenBLAS with its own thread
 pool; kronvec factors with SciPy's LAPACK.  This script measures what that
@@ -34,6 +34,13 @@ the starting contender rotating (``measure_gradient.prepare`` and
 * ``kronvec solve``: the same with ``np.trace(np.linalg.solve(S, C))``;
 * ``NumPy solve``: X = solve(S, C), f = ln|S| + tr X, ∇f = solve(Sᵀ, I − Xᵀ).
 
+``--isolate`` times each contender in a process of its own instead (one
+library's pool per process: what each costs without the other library's
+pool spinning beside it).  ``--cycles N`` runs the list of configurations N
+times over, interleaved, and reports per contender the median of the N
+medians, so that load which drifts during the run (other users of the
+machine) falls on every configuration alike.
+
 Reported: the median per-call time over rounds of each contender, kronvec
 over NumPy for each spelling, and the targets: with default threads and a
 busy neighbour, kronvec ≤ 1.3 × NumPy at n = 64, 128, 256 and 1024 (both
@@ -50,6 +57,7 @@ import json
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -123,8 +131,8 @@ def closed_form_solve(S, C):
     return value, np.linalg.solve(S.T, np.eye(S.shape[0]) - X.T)
 
 
-def measure(sizes, rounds, warm_calls=20):
-    """Time the four contenders at each n in this process.
+def measure(sizes, rounds, warm_calls=20, names=CONTENDERS):
+    """Time the contenders `names` at each n in this process.
 
     Returns {n: {contender: {"median", "best", "batch", "error"} or {"failed": reason}}}.
     """
@@ -143,7 +151,7 @@ def measure(sizes, rounds, warm_calls=20):
         calls = {"kronvec inv": lambda: kronvec_inv(S), "NumPy inv": lambda: mg.hand_written(S, C),
                  "kronvec solve": lambda: kronvec_solve(S), "NumPy solve": lambda: closed_form_solve(S, C)}
         rows, timed = {}, []
-        for name in CONTENDERS:
+        for name in names:
             contender = mg.Contender(name, calls[name])
             try:
                 # a few warm-up calls at large n, where one call takes ~0.1 s
@@ -178,7 +186,7 @@ def worker_main(args):
 
     info = {"numpy": np.__version__, "scipy": sys.modules["scipy"].__version__,
             "kronvec": kronvec.__file__, "pools": blas_pools(), "load_before": os.getloadavg()}
-    results = measure(args.sizes, args.rounds)
+    results = measure(args.sizes, args.rounds, names=args.contenders)
     info["load_after"] = os.getloadavg()
     print(MARKER + json.dumps({"info": info, "results": {str(n): rows for n, rows in results.items()}}),
           flush=True)
@@ -186,11 +194,11 @@ def worker_main(args):
 
 
 # ============================================================================ parent
-def run_config(config, args):
-    """Run one configuration's worker (with its neighbour); returns the parsed record or raises."""
+def run_worker(config, args, contenders):
+    """Run one worker for `config` (with its neighbour); returns its parsed record or raises."""
     setting, load = config.split("-")
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--rounds", str(args.rounds),
-               "--sizes", *map(str, args.sizes)]
+               "--sizes", *map(str, args.sizes), "--contenders", ",".join(contenders)]
     with contextlib.ExitStack() as stack:
         if load == "busy":
             stack.enter_context(busy_neighbour(args.neighbour_size))
@@ -200,6 +208,34 @@ def run_config(config, args):
             return json.loads(line[len(MARKER):])
     raise RuntimeError(f"{config}: worker failed (exit {result.returncode}"
                        f"{', timed out' if result.timed_out else ''}): {result.stderr.strip()[-1500:]}")
+
+
+def run_config(config, args):
+    """One configuration: one worker for all contenders, or one each with --isolate (rows merged)."""
+    groups = [(name,) for name in CONTENDERS] if args.isolate else [CONTENDERS]
+    records = [run_worker(config, args, group) for group in groups]
+    merged = records[0]
+    for record in records[1:]:
+        for n, rows in record["results"].items():
+            merged["results"][n].update(rows)
+        merged["info"]["load_after"] = record["info"]["load_after"]
+    return merged
+
+
+def merge_cycles(cycles):
+    """Per contender and n, the median over cycles of the per-cycle medians (a failure in any cycle stays)."""
+    merged = cycles[0]
+    for n, rows in merged["results"].items():
+        for name, row in rows.items():
+            found = [cycle["results"][n][name] for cycle in cycles]
+            failed = [other for other in found if "failed" in other]
+            if failed:
+                rows[name] = failed[0]
+            elif len(found) > 1:
+                row["median"] = statistics.median(other["median"] for other in found)
+                row["best"] = min(other["best"] for other in found)
+    merged["info"]["load_after"] = cycles[-1]["info"]["load_after"]
+    return merged
 
 
 def _median(records, config, n, name):
@@ -267,25 +303,31 @@ def parent_main(args):
     print("measure_threads.py - ln|S| + tr(S^-1 C), value and gradient, per BLAS thread setting and load")
     print(f"{_machine()}; python {platform.python_version()}; load average "
           + " ".join(f"{x:.2f}" for x in os.getloadavg()))
-    print(f"sizes {' '.join(map(str, args.sizes))}; {args.rounds} rounds of ~20 ms batches, round-robin; "
-          f"busy neighbour: {args.neighbour_size}x{args.neighbour_size} products, default threads")
-    records, failures = {}, []
-    for config in args.configs:
-        started = time.perf_counter()
-        try:
-            records[config] = record = run_config(config, args)
-        except RuntimeError as error:
-            failures.append(str(error))
-            print(f"!!! {error}", file=sys.stderr)
-            continue
-        info = record["info"]
-        failures += [f"{config}, n = {n}, {name}: {row['failed']}" for n, rows in record["results"].items()
-                     for name, row in rows.items() if "failed" in row]
-        print(f"{config}: {time.perf_counter() - started:.0f} s; numpy {info['numpy']}, scipy {info['scipy']}, "
-              f"load average {info['load_before'][0]:.2f} -> {info['load_after'][0]:.2f}; "
-              + "; ".join(info["pools"]))
+    print(f"sizes {' '.join(map(str, args.sizes))}; {args.rounds} rounds of ~20 ms batches, "
+          + ("each contender in its own process" if args.isolate else "round-robin in one process")
+          + f"; {args.cycles} cycle(s); busy neighbour: {args.neighbour_size}x{args.neighbour_size} products, "
+          "default threads")
+    cycles, failures = {config: [] for config in args.configs}, []
+    for cycle in range(args.cycles):
+        for config in args.configs:
+            started = time.perf_counter()
+            try:
+                cycles[config].append(record := run_config(config, args))
+            except RuntimeError as error:
+                failures.append(str(error))
+                print(f"!!! {error}", file=sys.stderr)
+                continue
+            info = record["info"]
+            print(f"{config}{f' (cycle {cycle + 1})' if args.cycles > 1 else ''}: "
+                  f"{time.perf_counter() - started:.0f} s; numpy {info['numpy']}, scipy {info['scipy']}, "
+                  f"load average {info['load_before'][0]:.2f} -> {info['load_after'][0]:.2f}; "
+                  + "; ".join(info["pools"]))
+    records = {config: merge_cycles(found) for config, found in cycles.items() if found}
+    failures += [f"{config}, n = {n}, {name}: {row['failed']}" for config, record in records.items()
+                 for n, rows in record["results"].items() for name, row in rows.items() if "failed" in row]
     print()
-    print("Median per call over rounds; ratio = kronvec / NumPy closed form")
+    print("Median per call over rounds" + (f" (median over {args.cycles} cycles)" if args.cycles > 1 else "")
+          + "; ratio = kronvec / NumPy closed form")
     print_table(records, args.sizes)
     print()
     print("Targets")
@@ -296,12 +338,14 @@ def parent_main(args):
     return 0
 
 
-def _configs(text):
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
-    unknown = sorted(set(names) - set(CONFIGS))
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"choose among {','.join(CONFIGS)}; got {text!r}")
-    return names
+def _choices(allowed):
+    def parse(text):
+        names = tuple(name.strip() for name in text.split(",") if name.strip())
+        if not names or set(names) - set(allowed):
+            raise argparse.ArgumentTypeError(f"choose among {','.join(allowed)}; got {text!r}")
+        return names
+
+    return parse
 
 
 def parse(argv=None):
@@ -309,8 +353,11 @@ def parse(argv=None):
     parser.add_argument("--sizes", type=int, nargs="+", default=None,
                         help="n (default 4 64 128 256 1024; --quick: 4 64)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per size (default 11; --quick: 3)")
-    parser.add_argument("--configs", type=_configs, default=CONFIGS,
+    parser.add_argument("--configs", type=_choices(CONFIGS), default=CONFIGS,
                         help=f"comma-separated among {','.join(CONFIGS)} (default: all)")
+    parser.add_argument("--cycles", type=int, default=1, help="run the configurations this many times over")
+    parser.add_argument("--isolate", action="store_true", help="each contender in a process of its own")
+    parser.add_argument("--contenders", type=_choices(CONTENDERS), default=CONTENDERS, help=argparse.SUPPRESS)
     parser.add_argument("--neighbour-size", type=int, default=1500, help="order of the neighbour's products")
     parser.add_argument("--quick", action="store_true", help="small sizes, few rounds")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -319,8 +366,8 @@ def parse(argv=None):
         args.sizes = [4, 64] if args.quick else [4, 64, 128, 256, 1024]
     if args.rounds is None:
         args.rounds = 3 if args.quick else 11
-    if args.rounds < 1 or min(args.sizes) < 1:
-        parser.error("rounds and sizes must be positive")
+    if min(args.rounds, args.cycles, *args.sizes) < 1:
+        parser.error("rounds, cycles and sizes must be positive")
     return args
 
 

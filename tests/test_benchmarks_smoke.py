@@ -198,14 +198,19 @@ def test_sizes_grow():
 # --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def compare():
-    spec = importlib.util.spec_from_file_location("_kronvec_compare", COMPARE_PATH)
+def _script_module(name, path):
+    """A benchmark script loaded as module `name`, for a fixture to yield from."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     yield module
     sys.modules.pop(spec.name, None)
+
+
+@pytest.fixture(scope="module")
+def compare():
+    yield from _script_module("_kronvec_compare", COMPARE_PATH)
 
 
 def test_compare_table_has_ratios_to_the_best(compare):
@@ -351,12 +356,7 @@ MEASURE_THREADS_PATH = ROOT / "benchmarks" / "measure_threads.py"
 
 @pytest.fixture(scope="module")
 def measure_threads():
-    spec = importlib.util.spec_from_file_location("_kronvec_measure_threads", MEASURE_THREADS_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    yield from _script_module("_kronvec_measure_threads", MEASURE_THREADS_PATH)
 
 
 def test_measure_threads_core_times_the_four_contenders_at_n4(measure_threads):
@@ -394,3 +394,18 @@ def test_measure_threads_tiny_run_prints_the_table_and_targets():
     assert completed.returncode == 0, (output + completed.stderr)[-3000:]
     assert re.search(r"^pinned-busy\s+4\s+\S+ [µm]?s\s+\S+ [µm]?s\s+\S+x", output, re.MULTILINE), output
     assert "n = 4, busy, inv: kronvec default <= 1.2 x kronvec pinned" in output
+
+
+def test_measure_threads_cycles_merge_by_median_and_keep_failures(measure_threads):
+    def record(kronvec_inv, numpy_inv, failed=False):
+        rows = {"kronvec inv": {"median": kronvec_inv, "best": kronvec_inv},
+                "NumPy inv": {"failed": "WrongAnswer"} if failed else {"median": numpy_inv, "best": numpy_inv}}
+        return {"info": {"load_after": [0.0]}, "results": {"64": rows}}
+
+    merged = measure_threads.merge_cycles([record(3.0, 1.0), record(1.0, 2.0), record(2.0, 9.0)])
+    assert merged["results"]["64"]["kronvec inv"] == {"median": 2.0, "best": 1.0}
+    assert merged["results"]["64"]["NumPy inv"]["median"] == 2.0
+    merged = measure_threads.merge_cycles([record(1.0, 1.0), record(1.0, 1.0, failed=True)])
+    assert "failed" in merged["results"]["64"]["NumPy inv"]
+    found = {text: met for text, met, _ in measure_threads.targets({"default-busy": merged})}
+    assert found["default threads, busy, n = 64, inv: kronvec <= 1.3 x NumPy"] is None  # not measured

@@ -77,11 +77,11 @@ def matmul(a, b):
     """
     if a.ndim != 2 or b.ndim != 2:
         raise ValueError(f"matmul: expected 2-D arrays, got shapes {a.shape} and {b.shape}")
-    (m, k), (k_b, n) = a.shape, b.shape
-    if k != k_b:
-        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned ({k} != {k_b})")
-    if m * n * k < _POOL_MIN_WORK:
-        return a.dot(b)
+    m, k = a.shape
+    if m * k * b.shape[1] < _POOL_MIN_WORK:
+        return a.dot(b)  # (which checks the shapes)
+    if k != b.shape[0]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned ({k} != {b.shape[0]})")
     precision = _blas_precision(a.dtype.char, b.dtype.char)
     if precision is None:
         return a.dot(b)
