@@ -45,6 +45,7 @@ summary) and one log-log PNG per case (time and peak memory against n).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import gc
@@ -183,6 +184,11 @@ def run_with_timeout(command, timeout, env=None, cwd=None):
         except ProcessLookupError:
             pass
         stdout, stderr = process.communicate()
+    except BaseException:  # Ctrl-C or an error while waiting: the child must not outlive us
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
     else:
         # The worker is done; end anything it left running in its group.
         try:

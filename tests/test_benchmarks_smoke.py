@@ -14,6 +14,8 @@
 * ``benchmarks/measure_gradient.py``: one quick run in a subprocess, with the
   optional frameworks skipped (as in CI, where none is installed) and, marked
   ``competitor``, with whichever of them are installed.
+* ``benchmarks/measure_threads.py``: its timing core at n = 4 in this
+  process, its busy neighbour's lifetime, and one tiny run in a subprocess.
 
 asv itself is not needed: the suite is loaded with importlib under a private
 package name, exactly as asv would run it (relative imports included).
@@ -202,14 +204,19 @@ def test_sizes_grow():
 # --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def compare():
-    spec = importlib.util.spec_from_file_location("_kronvec_compare", COMPARE_PATH)
+def _script_module(name, path):
+    """A benchmark script loaded as module `name`, for a fixture to yield from."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     yield module
     sys.modules.pop(spec.name, None)
+
+
+@pytest.fixture(scope="module")
+def compare():
+    yield from _script_module("_kronvec_compare", COMPARE_PATH)
 
 
 def test_compare_table_has_ratios_to_the_best(compare):
@@ -343,3 +350,68 @@ def test_measure_gradient_quick_run_prints_the_n4_rows(skip):
         for name in skip.split(","):
             assert f"note: {name} skipped" in output, output
 
+
+
+# --------------------------------------------------------------------------
+# benchmarks/measure_threads.py: its core at n = 4 in this process, the busy
+# neighbour's lifetime, and one tiny end-to-end run (about 2 s in all)
+# --------------------------------------------------------------------------
+
+MEASURE_THREADS_PATH = ROOT / "benchmarks" / "measure_threads.py"
+
+
+@pytest.fixture(scope="module")
+def measure_threads():
+    yield from _script_module("_kronvec_measure_threads", MEASURE_THREADS_PATH)
+
+
+def test_measure_threads_core_times_the_four_contenders_at_n4(measure_threads):
+    rows = measure_threads.measure([4], rounds=1, warm_calls=1)[4]
+    assert set(rows) == set(measure_threads.CONTENDERS)
+    for row in rows.values():
+        assert "failed" not in row, row
+        assert 0 < row["best"] <= row["median"] < 1 and row["error"] <= 1e-8
+
+
+def test_measure_threads_neighbour_is_killed_even_on_error(measure_threads):
+    with pytest.raises(KeyboardInterrupt):
+        with measure_threads.busy_neighbour(size=32) as neighbour:
+            assert neighbour.poll() is None  # multiplying
+            raise KeyboardInterrupt
+    assert neighbour.poll() is not None and not _alive(neighbour.pid)
+
+
+def test_measure_threads_environments(measure_threads):
+    module = measure_threads
+    base = {"PATH": "/bin", "OPENBLAS_NUM_THREADS": "3", "OMP_NUM_THREADS": "2"}
+    assert module.thread_environment("default", base) == {"PATH": "/bin"}
+    pinned = module.thread_environment("pinned", base)
+    assert pinned["PATH"] == "/bin" and all(pinned[key] == "1" for key in module.THREAD_VARIABLES)
+
+
+def test_measure_threads_tiny_run_prints_the_table_and_targets():
+    completed = subprocess.run(
+        [sys.executable, str(MEASURE_THREADS_PATH), "--sizes", "4", "--rounds", "1",
+         "--configs", "pinned-busy", "--neighbour-size", "32"],
+        cwd=ROOT, env={**os.environ, "PYTHONIOENCODING": "utf-8"}, capture_output=True, text=True,
+        encoding="utf-8", timeout=120,
+    )
+    output = completed.stdout
+    assert completed.returncode == 0, (output + completed.stderr)[-3000:]
+    assert re.search(r"^pinned-busy\s+4\s+\S+ [µm]?s\s+\S+ [µm]?s\s+\S+x", output, re.MULTILINE), output
+    assert "n = 4, busy, inv: kronvec default <= 1.2 x kronvec pinned" in output
+
+
+def test_measure_threads_cycles_merge_by_median_and_keep_failures(measure_threads):
+    def record(kronvec_inv, numpy_inv, failed=False):
+        rows = {"kronvec inv": {"median": kronvec_inv, "best": kronvec_inv},
+                "NumPy inv": {"failed": "WrongAnswer"} if failed else {"median": numpy_inv, "best": numpy_inv}}
+        return {"info": {"load_after": [0.0]}, "results": {"64": rows}}
+
+    merged = measure_threads.merge_cycles([record(3.0, 1.0), record(1.0, 2.0), record(2.0, 9.0)])
+    assert merged["results"]["64"]["kronvec inv"] == {"median": 2.0, "best": 1.0}
+    assert merged["results"]["64"]["NumPy inv"]["median"] == 2.0
+    merged = measure_threads.merge_cycles([record(1.0, 1.0), record(1.0, 1.0, failed=True)])
+    assert "failed" in merged["results"]["64"]["NumPy inv"]
+    found = {text: met for text, met, _ in measure_threads.targets({"default-busy": merged})}
+    assert found["default threads, busy, n = 64, inv: kronvec <= 1.3 x NumPy"] is None  # not measured

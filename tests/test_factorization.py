@@ -10,11 +10,11 @@ import pytest
 
 from kronvec import config
 from kronvec._config import IllConditionedWarning
-from kronvec._linalg.factorization import Factorization, all_finite, call_scope, factorize
+from kronvec._linalg.factorization import _THREADED_MIN_ORDER, Factorization, all_finite, call_scope, factorize
 
-# Orders on both sides of the two cut-offs: Python/NumPy reductions (16/17)
-# and LU/Cholesky for symmetric positive definite matrices (63/64).
-ORDERS = [0, 1, 2, 3, 5, 16, 17, 63, 64, 65]
+# Orders on both sides of the cut-offs: Python/NumPy reductions (16/17), getri's
+# workspace (63/64) and LU/Cholesky for symmetric positive definite matrices (149/150).
+ORDERS = [0, 1, 2, 3, 5, 16, 17, 63, 64, 65, 149, 150]
 
 
 def _general(n, seed, dtype=np.float64):
@@ -39,7 +39,7 @@ def test_inverse_logabsdet_and_solve_agree_with_numpy(kind, n, dtype):
     X = {"general": _general, "spd": _spd}.get(kind, lambda n, s, d: -_spd(n, s, d))(n, n + 7, dtype)
     before = X.copy()
     factors = Factorization(X, "test")
-    assert factors.cholesky == (kind == "spd" and n >= 64)
+    assert factors.cholesky == (kind == "spd" and n >= _THREADED_MIN_ORDER)
     tol = _tolerance(dtype)
 
     inverse = factors.inverse()
@@ -72,13 +72,14 @@ def test_negative_determinant_from_row_swaps_and_from_negative_pivots():
 
 
 def test_cholesky_inverse_is_exactly_symmetric():
-    inverse = Factorization(_spd(80, 1), "t").inverse()
+    inverse = Factorization(_spd(_THREADED_MIN_ORDER + 10, 1), "t").inverse()
     np.testing.assert_array_equal(inverse, inverse.T)
 
 
 def test_symmetric_indefinite_falls_back_to_lu():
-    S = _spd(64, 2)
-    X = S - 1.5 * np.eye(64) * np.linalg.eigvalsh(S)[32]  # symmetric, eigenvalues of both signs
+    n = _THREADED_MIN_ORDER + 10  # where a symmetric matrix is tried with Cholesky first
+    S = _spd(n, 2)
+    X = S - 1.5 * np.eye(n) * np.linalg.eigvalsh(S)[n // 2]  # symmetric, eigenvalues of both signs
     factors = Factorization(X, "t")
     assert not factors.cholesky
     assert factors.logabsdet()[1] == pytest.approx(np.linalg.slogdet(X)[1], rel=1e-12)

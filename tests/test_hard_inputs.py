@@ -9,7 +9,7 @@ Sections
 2. ``inv`` / ``logdet`` / ``solve`` at exactly singular X (``LinAlgError``
    naming the operation) and at ill-conditioned X (one
    :class:`kronvec.config.IllConditionedWarning` naming κ₁, configurable).
-3. SPD fast path of the log-determinant (Cholesky for n ≥ 64) agrees with
+3. SPD fast path of the log-determinant (Cholesky for n ≥ 150) agrees with
    the general path.
 4. Non-finite values, dtypes, shapes: ``ValueError`` naming the argument,
    ints → float64, complex → ``TypeError``, 0×0 / 1×1 / n×1 / 1×n /
@@ -53,7 +53,7 @@ from kronvec import config, rules
 from kronvec._config import IllConditionedWarning
 from kronvec._vec import unvec, vec
 from kronvec.rules import REGISTRY
-from kronvec._linalg.factorization import Factorization
+from kronvec._linalg.factorization import _THREADED_MIN_ORDER as CHOLESKY_MIN_ORDER, Factorization
 
 from _helpers import (
     assert_unchanged,
@@ -468,7 +468,7 @@ def cholesky_calls(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("n", [64, 100])
+@pytest.mark.parametrize("n", [CHOLESKY_MIN_ORDER, CHOLESKY_MIN_ORDER + 36])
 def test_spd_logdet_uses_cholesky_and_agrees_with_the_general_path(n, cholesky_calls):
     X = _spd(n, seed=n)
     sign_ref, value_ref = np.linalg.slogdet(X)
@@ -487,7 +487,7 @@ def test_spd_logdet_uses_cholesky_and_agrees_with_the_general_path(n, cholesky_c
 
 
 def test_logdet_general_path_for_symmetric_indefinite_and_nearly_symmetric(cholesky_calls):
-    n = 64
+    n = CHOLESKY_MIN_ORDER
     S = _spd(n, seed=3)
     indefinite = S - 1.5 * np.eye(n) * np.linalg.eigvalsh(S)[n // 2]  # symmetric, mixed signs
     nearly = S.copy()
@@ -501,19 +501,19 @@ def test_logdet_general_path_for_symmetric_indefinite_and_nearly_symmetric(chole
 
 
 def test_spd_fast_path_below_and_above_the_cutoff_agree():
-    """n = 63 takes the LU path, n = 64 Cholesky; both equal slogdet to rounding."""
-    for n in (63, 64):
+    """One order below the cut-off takes the LU path, the cut-off Cholesky; both equal slogdet to rounding."""
+    for n in (CHOLESKY_MIN_ORDER - 1, CHOLESKY_MIN_ORDER):
         X = _spd(n, seed=11, scale=3.0)
         value = kronvec.value_and_grad(lambda Y: np.linalg.slogdet(Y)[1])(X)[0]
         assert value == pytest.approx(np.linalg.slogdet(X)[1], rel=1e-13)
 
 
 def test_spd_fast_path_float32():
-    X32 = _spd(64, seed=12).astype(np.float32)
+    X32 = _spd(CHOLESKY_MIN_ORDER, seed=12).astype(np.float32)
     value, G = kronvec.value_and_grad(lambda Y: np.linalg.slogdet(Y)[1])(X32)
     X64 = X32.astype(np.float64)
     assert float(value) == pytest.approx(np.linalg.slogdet(X64)[1], rel=1e-5)
-    # float32: eps ≈ 1.2e-7 times κ(X) ≈ 5 and n = 64 terms
+    # float32: eps ≈ 1.2e-7 times κ(X) ≈ 5 and n = 150 terms
     assert_close_to(G, np.linalg.inv(X64).T, 1e-4, "float32 ∇ ln|X|")
     assert np.all(np.isfinite(G))
 

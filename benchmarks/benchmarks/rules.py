@@ -147,7 +147,7 @@ class Factorizations:
     """The one LU/Cholesky factorization inv, slogdet and solve share
     (``kronvec/_linalg/factorization.py``), against NumPy doing each on its own.
 
-    ``kind`` is "general" (LU: getrf, getri) or "spd" (Cholesky from n = 64:
+    ``kind`` is "general" (LU: getrf, getri) or "spd" (Cholesky from n = 150:
     potrf, potri).  ``time_inverse_and_logdet`` is what ln|X| + tr(X⁻¹C) needs
     from X; ``time_numpy_inverse_and_slogdet`` the two NumPy calls it replaces.
     """

@@ -59,7 +59,7 @@ def checked_solve(A, B, operation):
 
 
 def logabsdet(X, operation):
-    """``(sign, ln|det X|)``, by Cholesky when X is symmetric positive definite (n ≥ 64).
+    """``(sign, ln|det X|)``, by Cholesky when X is symmetric positive definite (n ≥ 150).
 
     Raises ``LinAlgError`` naming `operation` at singular X.
     """

@@ -32,14 +32,25 @@ import numpy as np
 from scipy.linalg import lapack
 
 from .._config import IllConditionedWarning, condition_threshold
+from .products import matmul
 from .scope import _current as _current_scope
 from .scope import call_scope, close_scope, open_scope  # noqa: F401 (re-exported)
 
 __all__ = ["Factorization", "factorize", "call_scope", "open_scope", "close_scope", "all_finite"]
 
-# Below this order the exact symmetry test costs more than Cholesky saves
-# (n³/3 flops against LU's 2n³/3, and potri's 2n³/3 against getri's 4n³/3).
-_CHOLESKY_MIN_ORDER = 64
+# Below this order no LAPACK call of the LU path (getrf, getri, gecon, lange)
+# starts an OpenBLAS thread, while Cholesky's do (potri and potrs from n = 32,
+# potrf from 128), and so does getrs with several right-hand sides at every
+# order (its row interchanges, laswp).  Waking the pool costs more than the
+# threads save on a small problem, and when the other core is busy (another
+# process, or the other library's pool still spinning) the wake waits for the
+# scheduler, milliseconds: small problems stay single-threaded, with LU rather
+# than Cholesky (n³/3 flops against LU's 2n³/3, potri's 2n³/3 against getri's
+# 4n³/3) and solves for several right-hand sides through the inverse.
+_THREADED_MIN_ORDER = 150
+# From this order getri gets its optimal workspace: the default (3n) makes it
+# unblocked, 1.8× slower at n = 1024.
+_BLOCKED_GETRI_MIN_ORDER = 64
 # Up to this order, log-determinant and pivot sign are read off the diagonal
 # in plain Python (~0.5 µs at n = 4 against ~3 µs for the NumPy reductions).
 _PYTHON_REDUCTION_MAX_ORDER = 16
@@ -87,7 +98,7 @@ class Factorization:
         self.pivots = None
         self.cholesky = False
         n = X.shape[0]
-        if n >= _CHOLESKY_MIN_ORDER and _symmetric(X):
+        if n >= _THREADED_MIN_ORDER and _symmetric(X):
             # Xᵀ = X: hand LAPACK the column-major view, which it copies without transposing.
             factor, info = routines.potrf(X.T if X.flags.c_contiguous else X, lower=0, clean=1)
             if info == 0:
@@ -153,8 +164,7 @@ class Factorization:
                 inverse = np.triu(upper)
                 inverse += np.triu(upper, 1).T  # potri fills the upper triangle only
             else:
-                # The default workspace (3n) makes getri unblocked: 1.8× slower at n = 1024.
-                lwork = int(routines.getri_lwork(n)[0]) if n >= _CHOLESKY_MIN_ORDER else None
+                lwork = int(routines.getri_lwork(n)[0]) if n >= _BLOCKED_GETRI_MIN_ORDER else None
                 inverse, _ = (routines.getri(self.factor, self.pivots, lwork=lwork) if lwork
                               else routines.getri(self.factor, self.pivots))
             # The exact κ₁ (replacing any estimate); NaN or inf entries make it non-finite.
@@ -167,21 +177,29 @@ class Factorization:
                 self._warn_if_ill_conditioned()
         return self._inverse
 
-    def solve(self, B):
-        """X⁻¹B for B of shape (n,) or (n, k), with the stored factors."""
+    def solve(self, B, transposed=False):
+        """X⁻¹B, or X⁻ᵀB when `transposed`, for B of shape (n,) or (n, k), with the stored factors."""
         self._require_nonsingular()
-        self._warn_if_ill_conditioned()
         B = np.asarray(B)
         B2 = B[:, None] if B.ndim == 1 else B
+        n = self.matrix.shape[0]
         if B2.size == 0:
+            self._warn_if_ill_conditioned()
             solution = np.zeros(B2.shape, dtype=np.result_type(self.matrix.dtype, B2.dtype))
+        elif not self.cholesky and n < _THREADED_MIN_ORDER and (B2.shape[1] > 1 or self._inverse is not None):
+            # Single-threaded, unlike getrs (see _THREADED_MIN_ORDER); the inverse gives the
+            # exact κ₁ in place of gecon's estimate, and a derivative of ln|X| or of this
+            # solve needs it anyway (X̄ involves X⁻ᵀ).
+            inverse = self.inverse()
+            solution = matmul(inverse.T if transposed else inverse, B2.astype(self.matrix.dtype, copy=False))
         else:
+            self._warn_if_ill_conditioned()
             B2 = B2.astype(self.matrix.dtype, copy=False)
-            if self.cholesky:
+            if self.cholesky:  # Xᵀ = X
                 solution, _ = self._routines.potrs(self.factor, B2, lower=0)
             else:
-                solution, _ = self._routines.getrs(self.factor, self.pivots, B2)
-        if not np.isfinite(solution).all():
+                solution, _ = self._routines.getrs(self.factor, self.pivots, B2, trans=1 if transposed else 0)
+        if not all_finite(solution):
             raise self._singular_error("numerically singular (the solution overflows)")
         return solution.reshape(B.shape)
 

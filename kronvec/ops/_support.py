@@ -10,6 +10,7 @@ import numpy as np
 
 from .._tracer import Node, bind, plain_value
 from .._vec import unvec, vec
+from .._linalg.products import matmul as _blas_matmul
 from .._linalg.scope import _current as _current_scope
 from ..operators import Dense, Diag, Identity, algebra, selection_from_index
 
@@ -219,6 +220,15 @@ def identity_scale(g):
 __all__ += ["scaled_identity", "identity_scale"]
 
 
+def matmul_2d(a, b):
+    """a @ b: for two plain 2-D arrays on the factorizations' BLAS
+    (:func:`kronvec._linalg.products.matmul`: one thread pool on the hot path),
+    for traced ones recorded."""
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2:
+        return _blas_matmul(a, b)
+    return a @ b
+
+
 def along_axis(operator, shape, axis):
     """The Jacobian of a linear map acting on one axis of an array of `shape`:
     ``I_(axes after) ⊗ M ⊗ I_(axes before)`` (vec runs fastest over the first
@@ -228,4 +238,4 @@ def along_axis(operator, shape, axis):
     return result if after == 1 else algebra.kron(Identity(after), result)
 
 
-__all__ += ["along_axis"]
+__all__ += ["along_axis", "matmul_2d"]

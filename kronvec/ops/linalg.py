@@ -21,14 +21,22 @@ import numpy as np
 
 from .._linalg import checks
 from .._linalg.factorization import factorize
-from .._linalg.products import matmul as matmul_2d
 from .._tracer import Node
 from .._vec import unvec, vec
 from ..differential import linear_map
 from ..operators import Commutation, Dense, Diag, Kron, RowVector, Selection, Zero, algebra
 from . import _samples
 from ._registry import Primitive, numpy_function, register
-from ._support import bind, derived_label, plain_value, refuse_arguments, scaled_identity, shape_of
+from ._support import (
+    bind,
+    derived_label,
+    identity_scale,
+    matmul_2d,
+    plain_value,
+    refuse_arguments,
+    scaled_identity,
+    shape_of,
+)
 from .shape import _diagonal
 
 __all__ = ["inv", "det", "adjugate", "logabsdet", "solve", "trace", "det_hessian_operator", "adjugate_values"]
@@ -319,12 +327,24 @@ def _solve_impl(A, B):
     return factorize(A, _SOLVE).solve(B)
 
 
+def _solve_transposed(A, g):
+    """A⁻ᵀḠ: traced when A or Ḡ is, else from A's factorization (shared with the
+    forward pass); a cotangent c·I (below a trace) gives c·A⁻ᵀ without a solve."""
+    if isinstance(A, Node) or isinstance(g, Node):
+        return np.linalg.solve(np.transpose(A), g)
+    factors = factorize(_square_matrix(A, _SOLVE), _SOLVE)
+    scale = identity_scale(g)
+    if scale is not None:
+        return _scaled(scale, factors.inverse().T)
+    return factors.solve(g, transposed=True)
+
+
 def _solve_vjp_a(g, ans, A, B):
     # d(A⁻¹B) = -A⁻¹ dA A⁻¹B  ⇒  Ā = -A⁻ᵀ Ḡ (A⁻¹B)ᵀ
-    B_bar = np.linalg.solve(np.transpose(A), g)
+    B_bar = _solve_transposed(A, g)
     if len(shape_of(ans)) == 1:
         return -np.reshape(B_bar, (-1, 1)) @ np.reshape(ans, (1, -1))
-    return -(B_bar @ np.transpose(ans))
+    return -matmul_2d(B_bar, np.transpose(ans))
 
 
 def _as_columns(x, n):
@@ -347,7 +367,7 @@ def _solve_jacobian_b(ans, A, B, names):
 
 solve = register(Primitive(
     _solve_impl, name="linalg.solve",
-    vjps={0: _solve_vjp_a, 1: lambda g, ans, A, B: np.linalg.solve(np.transpose(A), g)},
+    vjps={0: _solve_vjp_a, 1: lambda g, ans, A, B: _solve_transposed(A, g)},
     jacobians={0: _solve_jacobian_a, 1: _solve_jacobian_b},
     label=lambda a, b: derived_label("solve({}, {})", a, b),
     formula="D_A = -((A⁻¹B)ᵀ ⊗ A⁻¹), D_B = I ⊗ A⁻¹",

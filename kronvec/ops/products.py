@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._linalg.products import matmul as _matmul_2d
 from ..differential import linear_map
 from ..operators import Commutation, Dense, Identity, Kron, StructuredOperator, algebra
 from .._vec import vec
 from . import _samples
 from ._registry import Primitive, numpy_function, register, ufunc
-from ._support import bind, derived_label, identity_scale, plain_value, refuse_arguments, shape_of
+from ._support import bind, derived_label, identity_scale, matmul_2d as _matmul_2d, plain_value, refuse_arguments, shape_of
 
 __all__ = ["matmul", "kron", "apply_operator"]
 
@@ -49,8 +48,13 @@ def _matmul_impl(a, b):
         return _matmul_2d(a, b)  # the common case, without the checks below
     if np.ndim(a) == 0 or np.ndim(b) == 0:
         raise ValueError("matmul: scalar operands are not allowed, use * instead")
-    _as_2d_shape(np.shape(a), "row"), _as_2d_shape(np.shape(b), "column")
-    return np.matmul(a, b)
+    a_shape, b_shape = np.shape(a), np.shape(b)
+    a2, b2 = _as_2d_shape(a_shape, "row"), _as_2d_shape(b_shape, "column")
+    if len(a_shape) == 1 and len(b_shape) == 1:
+        return np.matmul(a, b)  # an inner product: no BLAS thread
+    # a matrix-vector product, as a 2-D one on the factorizations' BLAS
+    product = _matmul_2d(np.reshape(np.asarray(a), a2), np.reshape(np.asarray(b), b2))
+    return product.reshape(-1) if len(a_shape) == 1 or len(b_shape) == 1 else product
 
 
 def _matmul_vjp_left(g, ans, a, b):
@@ -61,7 +65,7 @@ def _matmul_vjp_left(g, ans, a, b):
     a2, b2 = _as_2d_shape(a_shape, "row"), _as_2d_shape(b_shape, "column")
     g2 = np.reshape(g, (a2[0], b2[1]))
     b_2d = np.reshape(b, b2) if len(b_shape) != 2 else b
-    return np.reshape(g2 @ b_2d.T, a_shape) if len(a_shape) != 2 else g2 @ b_2d.T
+    return np.reshape(_matmul_2d(g2, b_2d.T), a_shape)
 
 
 def _matmul_vjp_right(g, ans, a, b):
@@ -72,7 +76,7 @@ def _matmul_vjp_right(g, ans, a, b):
     a2, b2 = _as_2d_shape(a_shape, "row"), _as_2d_shape(b_shape, "column")
     g2 = np.reshape(g, (a2[0], b2[1]))
     a_2d = np.reshape(a, a2) if len(a_shape) != 2 else a
-    return np.reshape(a_2d.T @ g2, b_shape) if len(b_shape) != 2 else a_2d.T @ g2
+    return np.reshape(_matmul_2d(a_2d.T, g2), b_shape)
 
 
 def _matmul_jacobian_left(ans, a, b, names):
