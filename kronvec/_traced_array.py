@@ -16,7 +16,6 @@ function) or assigned into.
 
 from __future__ import annotations
 
-import functools
 import sys
 
 import numpy as np
@@ -76,9 +75,6 @@ def _foreign_caller():
     return found
 
 
-_NDARRAY_NAMES = frozenset(dir(np.ndarray))
-
-
 class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
     """An array whose NumPy operations are recorded for differentiation.
 
@@ -94,11 +90,13 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
     # --- static information (never differentiated) ---
     @property
     def shape(self):
-        return np.shape(self._value)
+        value = self._value
+        return value.shape if type(value) is np.ndarray else np.shape(value)
 
     @property
     def ndim(self):
-        return np.ndim(self._value)
+        value = self._value
+        return value.ndim if type(value) is np.ndarray else np.ndim(value)
 
     @property
     def size(self):
@@ -192,19 +190,6 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
 
     def __deepcopy__(self, memo):
         return bind(_shape.copy, self)
-
-    def __getattr__(self, name):
-        # Only reached for names the class does not define.  NumPy probes dunders
-        # such as __array_struct__ and expects AttributeError for them.
-        method = NUMPY_METHODS.get(name)
-        if method is not None:
-            return functools.partial(method, self)
-        if name in _NDARRAY_NAMES and not name.startswith("_"):
-            raise TypeError(
-                f"kronvec cannot differentiate the ndarray method or attribute .{name} of a "
-                "traced value (see kronvec.SUPPORTED_FUNCTIONS for what is supported)"
-            )
-        raise AttributeError(f"'Traced' object has no attribute {name!r}")
 
     def __kronvec_apply__(self, operator, method):
         """``operator.matvec(self)`` and friends: one recorded operation."""
@@ -304,6 +289,54 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
 
     def __getitem__(self, key):
         return _shape.index(self, key)
+
+
+def _refused_method(name):
+    def refused(self, *args, **kwargs):
+        raise TypeError(
+            f"kronvec cannot differentiate the ndarray method .{name}() of a traced value "
+            "(see kronvec.SUPPORTED_FUNCTIONS for what is supported)"
+        )
+
+    refused.__name__ = name
+    return refused
+
+
+def _refused_attribute(name):
+    def refused(self):
+        raise TypeError(
+            f"kronvec: the ndarray attribute .{name} of a traced value would expose its "
+            "plain data outside the recording (see kronvec.SUPPORTED_FUNCTIONS)"
+        )
+
+    return property(refused)
+
+
+def _registered_method(handler):
+    def method(self, *args, **kwargs):
+        return handler(self, *args, **kwargs)
+
+    method.__name__ = getattr(handler, "__name__", "method")
+    return method
+
+
+def _complete_ndarray_methods(cls):
+    """Give the traced array every public ndarray method and attribute, once, at
+    import: a method an operation registered (``numpy_method``) calls its handler;
+    any other refuses with a TypeError naming it.  (Defined on the class rather
+    than found by ``__getattr__``, which would slow every attribute lookup.)"""
+    for name in dir(np.ndarray):
+        if name.startswith("_") or name in cls.__dict__ or any(name in base.__dict__ for base in cls.__mro__[1:-1]):
+            continue
+        if name in NUMPY_METHODS:
+            setattr(cls, name, _registered_method(NUMPY_METHODS[name]))
+        elif callable(getattr(np.ndarray, name)):
+            setattr(cls, name, _refused_method(name))
+        else:
+            setattr(cls, name, _refused_attribute(name))
+
+
+_complete_ndarray_methods(Traced)
 
 
 def _supported_names():
