@@ -25,7 +25,7 @@ import types
 
 import numpy as np
 
-__all__ = ["Config", "config", "check_materialization", "IllConditionedWarning", "format_bytes"]
+__all__ = ["Config", "config", "settings", "check_materialization", "IllConditionedWarning", "format_bytes"]
 
 _GiB = 2**30
 
@@ -51,12 +51,16 @@ class _Settings:
 
 _FIELDS = tuple(field.name for field in dataclasses.fields(_Settings))
 
-# The overrides active in this context: a read-only mapping (replaced, never
-# mutated, so a context copied into a new thread cannot be changed from here).
-_NO_OVERRIDES = types.MappingProxyType({})
-_overrides: contextvars.ContextVar[types.MappingProxyType] = contextvars.ContextVar(
-    "kronvec_config_overrides", default=_NO_OVERRIDES
+# The settings in effect in this context, as attributes of one namespace: the
+# process-wide defaults, or, inside config.override(...), a copy of them with
+# the overrides applied (set in this context only, so other threads never see
+# it).  Hot paths read ``settings().check_finite``: a context-variable lookup
+# and an attribute, without a Python call.
+_DEFAULTS = types.SimpleNamespace(**dataclasses.asdict(_Settings()))
+_effective: contextvars.ContextVar[types.SimpleNamespace] = contextvars.ContextVar(
+    "kronvec_config", default=_DEFAULTS
 )
+settings = _effective.get
 
 
 class Config:
@@ -89,10 +93,7 @@ class Config:
         over the data.
     """
 
-    __slots__ = ("_defaults",)
-
-    def __init__(self):
-        object.__setattr__(self, "_defaults", dataclasses.asdict(_Settings()))
+    __slots__ = ()
 
     def __getattr__(self, name):  # only reached for names that are not settings
         raise AttributeError(f"kronvec.config has no setting {name!r}; the settings are {list(_FIELDS)}")
@@ -120,13 +121,14 @@ class Config:
         unknown = set(settings) - set(_FIELDS)
         if unknown:
             raise TypeError(f"unknown kronvec.config setting(s): {sorted(unknown)}")
-        merged = dict(_overrides.get())
-        merged.update({name: _validated(name, value) for name, value in settings.items()})
-        token = _overrides.set(types.MappingProxyType(merged))
+        block = types.SimpleNamespace(**vars(_effective.get()))
+        for name, value in settings.items():
+            setattr(block, name, _validated(name, value))
+        token = _effective.set(block)
         try:
             yield self
         finally:
-            _overrides.reset(token)
+            _effective.reset(token)
 
 
 def _validated(name, value):
@@ -146,10 +148,12 @@ def _validated(name, value):
 
 
 class _Setting:
-    """One setting: this context's override if there is one, else the process-wide default.
+    """One setting of :class:`Config`: read from the namespace in effect here.
 
-    (A descriptor rather than ``__getattr__``: settings are read on every
-    differentiation call, and a descriptor is the short path.)
+    Assignment sets the process-wide default; inside an override block it also
+    changes that block's value (a block works on a copy of the defaults made
+    when it began, so a default changed by another thread meanwhile shows
+    there only after the block ends).
     """
 
     __slots__ = ("name",)
@@ -160,17 +164,16 @@ class _Setting:
     def __get__(self, instance, owner=None):
         if instance is None:
             return self
-        overrides = _overrides.get()
-        if overrides is _NO_OVERRIDES:  # the common case: no override in this context
-            return instance._defaults[self.name]
-        value = overrides.get(self.name, _UNSET)
-        return instance._defaults[self.name] if value is _UNSET else value
+        return getattr(_effective.get(), self.name)
 
     def __set__(self, instance, value):
-        instance._defaults[self.name] = _validated(self.name, value)
+        value = _validated(self.name, value)
+        setattr(_DEFAULTS, self.name, value)
+        current = _effective.get()
+        if current is not _DEFAULTS:
+            setattr(current, self.name, value)
 
 
-_UNSET = object()
 for _name in _FIELDS:
     setattr(Config, _name, _Setting(_name))
 
@@ -182,7 +185,7 @@ _AUTO_THRESHOLDS = {np.dtype(t).char: 1e-2 / float(np.finfo(t).eps) for t in (np
 
 def condition_threshold(dtype):
     """The condition number above which derivatives at a matrix of `dtype` warn (None: never)."""
-    setting = config.condition_warning
+    setting = _effective.get().condition_warning
     if setting == "auto":
         threshold = _AUTO_THRESHOLDS.get(dtype.char)
         return threshold if threshold is not None else 1e-2 / float(np.finfo(dtype).eps)
@@ -224,7 +227,8 @@ def check_materialization(kind, nbytes, what, alternative, workspace=0):
         Naming the peak bytes (result and workspace), the limit, and the
         alternative.
     """
-    limit = config.dense_limit_bytes if kind == "dense" else config.sparse_limit_bytes
+    current = _effective.get()
+    limit = current.dense_limit_bytes if kind == "dense" else current.sparse_limit_bytes
     peak = nbytes + workspace
     if peak > limit:
         what = what() if callable(what) else what  # formulas are built only to refuse

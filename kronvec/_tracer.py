@@ -24,7 +24,7 @@ import itertools
 
 import numpy as np
 
-from ._config import config
+from ._config import settings
 from ._constants import capture, check_real_dtype
 from ._linalg.factorization import all_finite
 
@@ -60,7 +60,7 @@ class Trace:
         self.nodes = []
         self.named_constants = named_constants
         self.nested = False
-        self.memo = {}
+        self.memo = None  # made on first use
 
 
 class Node:
@@ -89,8 +89,6 @@ def new_input(trace, value, node_type):
 
 def _record(trace, op, values, params, parents, value, labels, node_type):
     # (The recording owns its values: they reach the user only as copies.)
-    if type(value) is np.ndarray and value.dtype.kind == "c":
-        check_real_dtype(value.dtype, f"the result of {op.name}")
     nodes = trace.nodes
     node = _new_object(node_type)
     node._value = value
@@ -111,7 +109,7 @@ def _constant(op, value, trace):
     kind = type(value)
     if kind is float and value - value == 0.0:
         return value
-    if kind is np.ndarray and value.dtype.char in "fd" and (not config.check_finite or all_finite(value)):
+    if kind is np.ndarray and value.dtype.char in "fd" and (not settings().check_finite or all_finite(value)):
         return value.copy()
     return capture(value, f"a constant operand of {op.name}")
 
@@ -146,7 +144,13 @@ def bind(op, *args, **params):
             or isinstance(values[parents[0][0]], Node)):
         return _bind_general(op, args, params)
     value = op.impl(*values, **params) if params else op.impl(*values)
-    return _record(trace, op, values, params, parents, value, None, type(parents[0][1]))
+    # (_record's body, inline: this line runs once per operation)
+    nodes = trace.nodes
+    node = _new_object(parents[0][1].__class__)
+    node._value, node._trace, node._op, node._args, node._params = value, trace, op, values, params
+    node._parents, node._index, node._labels = parents, len(nodes), None
+    nodes.append(node)
+    return node
 
 
 def _bind_general(op, args, params):

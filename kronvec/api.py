@@ -35,7 +35,7 @@ import operator
 
 import numpy as np
 
-from ._config import config
+from ._config import config, settings
 from ._constants import check_real_dtype, freeze, refuse_matrix_subclass
 from ._linalg.factorization import all_finite
 from ._linalg.scope import call_scope, close_scope, open_scope
@@ -95,7 +95,7 @@ def _as_differentiable(x, position, f, fname):
         check_real_dtype(x.dtype, f"argument {_argument_name(f, position)}")
     # A copy: the caller may change x after the call, and nothing computed may follow.
     x = x.astype(np.float64) if kind != "f" else (x.astype(np.float32) if x.dtype == np.float16 else x.copy())
-    if config.check_finite and not all_finite(x):
+    if settings().check_finite and not all_finite(x):
         raise _non_finite(fname, f"argument {_argument_name(f, position)}")
     return x
 
@@ -160,16 +160,23 @@ class _Recording:
 
     def __init__(self, f, args, argnums, fname, labels=False):
         self.f, self.args, self.argnums, self.fname = f, args, argnums, fname
-        self.names = _parameter_names(f, len(args)) if labels else None
-        trace = Trace(_named_constants(f, args, self.names, argnums) if labels else None)
-        call_args = list(args)
+        if labels:
+            self.names = _parameter_names(f, len(args))
+            trace = Trace(_named_constants(f, args, self.names, argnums))
+        else:
+            self.names = None
+            trace = Trace()
         if len(args) > len(argnums):
             for k, arg in enumerate(args):
                 if k not in argnums:
                     _check_constant_argument(arg, k, f, fname)
-        for k in argnums:
-            call_args[k] = new_input(trace, _as_differentiable(args[k], k, f, fname), Traced)
-        self.inputs = list(trace.nodes)  # the inputs are the first nodes
+        if len(args) == 1:  # the common case, without the general loop
+            call_args = [new_input(trace, _as_differentiable(args[0], 0, f, fname), Traced)]
+        else:
+            call_args = list(args)
+            for k in argnums:
+                call_args[k] = new_input(trace, _as_differentiable(args[k], k, f, fname), Traced)
+        self.inputs = trace.nodes[:]  # the inputs are the first nodes
         try:
             out = f(*call_args)
         finally:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
+from .._constants import check_real_dtype
 from .._tracer import Node, bind
 
 __all__ = [
@@ -162,7 +163,12 @@ class Primitive:
         """Apply the operation: recorded when an argument is traced, else plain."""
         for arg in args:
             if isinstance(arg, Node):
-                return bind(self, *args, **params)
+                result = bind(self, *args, **params)
+                # kronvec's own operations are real on real data; a user's might not be
+                value = getattr(result, "_value", result)
+                if getattr(value, "dtype", None) is not None and value.dtype.kind == "c":
+                    check_real_dtype(value.dtype, f"the result of {self.name}")
+                return result
         return self.impl(*args, **params)
 
     def defvjp(self, *vjps, argnums=None):

@@ -69,7 +69,8 @@ def _inverse_for_derivative(X, operation=_INV):
     `operation` names what the user called, for the error at a singular X.
     """
     if isinstance(X, Node):
-        recorded = X._trace.memo.get(("inverse", X._index)) if X._trace.active else None
+        memo = X._trace.memo if X._trace.active else None
+        recorded = memo.get(("inverse", X._index)) if memo else None
         return recorded if recorded is not None else _inv(X)
     return factorize(_square_matrix(X, operation), operation).inverse()
 
@@ -99,7 +100,10 @@ inv = register(Primitive(
 def _inv(a):
     result = bind(inv, a)
     if isinstance(result, Node) and isinstance(a, Node) and a._trace is result._trace:
-        result._trace.memo[("inverse", a._index)] = result
+        trace = result._trace
+        if trace.memo is None:
+            trace.memo = {}
+        trace.memo[("inverse", a._index)] = result
     return result
 
 
@@ -399,11 +403,14 @@ def _trace_impl(X):
 
 
 def _trace_vjp(g, ans, X):
+    if type(X) is np.ndarray and type(g) is float:  # the common case: a plain matrix, a unit cotangent
+        m, n = X.shape
+        if m == n and X.dtype.char in "fd":
+            return scaled_identity(g, n, X.dtype)
     m, n = shape_of(X)
     if m == n and not isinstance(g, Node):
-        dtype = X.dtype if type(X) is np.ndarray and X.dtype.char in "fd" else np.result_type(
-            plain_value(X).dtype, np.float32)
-        return scaled_identity(g if type(g) is float else float(np.asarray(g).reshape(())), n, dtype)
+        dtype = np.result_type(plain_value(X).dtype, np.float32)
+        return scaled_identity(float(np.asarray(g).reshape(())), n, dtype)
     return g * np.eye(m, n)
 
 
@@ -424,9 +431,13 @@ trace = register(Primitive(
 
 
 @numpy_function(np.trace)
-def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
-    if offset == 0 and axis1 == 0 and axis2 == 1 and dtype is None and out is None and len(shape_of(a)) == 2:
+def _trace(a, *args, **kwargs):
+    if not args and not kwargs and len(shape_of(a)) == 2:
         return bind(trace, a)  # the common spelling, checked first
+    return _trace_general(a, *args, **kwargs)
+
+
+def _trace_general(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     refuse_arguments("np.trace", dtype=(dtype, None), out=(out, None))
     if offset == 0 and len(shape_of(a)) == 2 and {axis1 % 2, axis2 % 2} == {0, 1}:
         return bind(trace, a)
