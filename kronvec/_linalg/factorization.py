@@ -1,23 +1,32 @@
 """One factorization of a square matrix, shared by everything that needs it.
 
 ln|X| + tr(X⁻¹C) asks for ln|X| and X⁻¹ on the way forward and for X⁻ᵀ on
-the way back: all three come from one LU factorization (LAPACK ``getrf``,
-then ``getri`` for the inverse), or from one Cholesky factorization
-(``potrf``/``potri``) when X is symmetric positive definite.  Inside a
-differentiation call (:class:`call_scope`) each matrix is factored once and
-remembered by identity.
+the way back.  Inside a differentiation call (:class:`call_scope`) each
+matrix gets one :class:`Factorization`, remembered by identity, which
+computes each of these once.
 
-LAPACK is called through ``scipy.linalg.lapack`` directly: at n = 4,
-``np.linalg.inv`` and ``np.linalg.slogdet`` spend ~4 µs each on Python-side
-checks around ~0.7 µs of LAPACK, and at n = 1024 ``getri`` with its optimal
-workspace inverts in 2/3 of the time of ``np.linalg.inv``'s ``gesv``
-against the identity (``benchmarks/benchmarks/rules.py``).
+Which LAPACK does the work depends on the order n, because NumPy and SciPy
+wheels each bundle their own OpenBLAS with its own thread pool.  After a
+threaded call a pool's workers keep spinning for a while; a threaded call
+into the *other* library then finds the cores taken and waits for the
+scheduler — milliseconds, at every switch, and much worse with a busy
+neighbour (``benchmarks/measure_threads.py``).  So:
+
+* below :data:`THREADED_MIN_ORDER`, LU through ``scipy.linalg.lapack``
+  directly (``getrf``, ``getri``, ``gecon``, ``lange``): none of these starts a
+  thread at such orders, and the direct calls skip ``np.linalg``'s Python
+  overhead, which dominates small matrices; one LU serves ln|X|, X⁻¹ and every
+  solve;
+* from :data:`THREADED_MIN_ORDER` on, NumPy's own ``np.linalg`` (``slogdet``
+  or ``cholesky``, ``inv``, ``solve``), whose threads run on NumPy's pool — the
+  pool of every product kronvec computes (``ndarray.dot``) and of the user's
+  own NumPy code — so a call never switches pools.
 
 Errors name the user's operation: ``LinAlgError`` at an exactly singular
-matrix (a zero pivot) and when the inverse or a solution overflows
-(numerically singular); an :class:`~kronvec.IllConditionedWarning` once per
-matrix and call when the 1-norm condition number exceeds
-``kronvec.config.condition_warning`` (by default 1e-2/eps of the matrix's dtype).
+matrix and when the inverse or a solution overflows (numerically singular);
+an :class:`~kronvec.IllConditionedWarning` once per matrix and call when the
+1-norm condition number exceeds ``kronvec.config.condition_warning`` (by
+default 1e-2/eps of the matrix's dtype).
 """
 
 from __future__ import annotations
@@ -32,22 +41,18 @@ import numpy as np
 from scipy.linalg import lapack
 
 from .._config import IllConditionedWarning, condition_threshold
-from .products import matmul
 from .scope import _current as _current_scope
 from .scope import call_scope, close_scope, open_scope  # noqa: F401 (re-exported)
 
-__all__ = ["Factorization", "factorize", "call_scope", "open_scope", "close_scope", "all_finite"]
+__all__ = ["Factorization", "NumPyFactorization", "new_factorization", "factorize", "THREADED_MIN_ORDER", "call_scope", "open_scope", "close_scope", "all_finite"]
 
-# Below this order no LAPACK call of the LU path (getrf, getri, gecon, lange)
-# starts an OpenBLAS thread, while Cholesky's do (potri and potrs from n = 32,
+# Below this order none of SciPy's getrf, getri, gecon and lange starts an
+# OpenBLAS thread, while Cholesky's routines do (potri and potrs from n = 32,
 # potrf from 128), and so does getrs with several right-hand sides at every
-# order (its row interchanges, laswp).  Waking the pool costs more than the
-# threads save on a small problem, and when the other core is busy (another
-# process, or the other library's pool still spinning) the wake waits for the
-# scheduler, milliseconds: small problems stay single-threaded, with LU rather
-# than Cholesky (n³/3 flops against LU's 2n³/3, potri's 2n³/3 against getri's
-# 4n³/3) and solves for several right-hand sides through the inverse.
-_THREADED_MIN_ORDER = 150
+# order (its row interchanges, laswp): small matrices stay on one thread, with
+# LU, and solve several right-hand sides through the inverse.  From this order
+# on, threads pay, and kronvec uses NumPy's LAPACK (see the module docstring).
+THREADED_MIN_ORDER = 150
 # From this order getri gets its optimal workspace: the default (3n) makes it
 # unblocked, 1.8× slower at n = 1024.
 _BLOCKED_GETRI_MIN_ORDER = 64
@@ -55,8 +60,7 @@ _BLOCKED_GETRI_MIN_ORDER = 64
 # in plain Python (~0.5 µs at n = 4 against ~3 µs for the NumPy reductions).
 _PYTHON_REDUCTION_MAX_ORDER = 16
 
-_ROUTINE_NAMES = ("getrf", "getri", "getri_lwork", "gecon", "getrs",
-                  "potrf", "potri", "pocon", "potrs", "lange")
+_ROUTINE_NAMES = ("getrf", "getri", "getri_lwork", "gecon", "getrs", "lange")
 
 
 @functools.lru_cache(maxsize=None)
@@ -66,8 +70,49 @@ def _lapack(precision):
     return types.SimpleNamespace(**dict(zip(_ROUTINE_NAMES, found)))
 
 
-class Factorization:
-    """LU (or Cholesky) factors of one square float matrix, and what they give.
+class _Errors:
+    """What both factorizations say when something is wrong."""
+
+    __slots__ = ()
+
+    def _singular_error(self, detail):
+        n, m = self.matrix.shape
+        return np.linalg.LinAlgError(f"{self.operation}: the {n}×{m} matrix is {detail}")
+
+    def _warn_if_ill_conditioned(self):
+        threshold = condition_threshold(self.matrix.dtype)
+        if threshold is None or self._warned:
+            return
+        condition = self.condition()
+        if condition is not None and condition > threshold:
+            self._warned = True
+            n, m = self.matrix.shape
+            warnings.warn(
+                f"{self.operation}: the {n}×{m} matrix is ill-conditioned "
+                f"(1-norm condition number ≈ {condition:.3g} > {threshold:.3g}); its derivatives "
+                "may have lost most of their digits. Set kronvec.config.condition_warning = None "
+                "to silence this.",
+                IllConditionedWarning,
+                stacklevel=5,
+            )
+
+    def _checked_inverse(self, inverse):
+        """Store X⁻¹ with the exact κ₁ = ‖X‖₁‖X⁻¹‖₁; NaN or inf entries (a subnormal
+        pivot) make the matrix numerically singular."""
+        n = self.matrix.shape[0]
+        routines = _lapack(self.matrix.dtype.char)
+        condition = _one_norm(routines, self.matrix) * _one_norm(routines, inverse) if n else 1.0
+        if not math.isfinite(condition):
+            raise self._singular_error("numerically singular (its inverse overflows)")
+        self._inverse, self._condition = inverse, condition
+        threshold = condition_threshold(self.matrix.dtype)
+        if threshold is not None and condition > threshold:
+            self._warn_if_ill_conditioned()
+        return inverse
+
+
+class Factorization(_Errors):
+    """LU factors of one small square float matrix (n < THREADED_MIN_ORDER), and what they give.
 
     Parameters
     ----------
@@ -83,7 +128,7 @@ class Factorization:
         singular (exactly, or so nearly that the result overflows).
     """
 
-    __slots__ = ("matrix", "operation", "cholesky", "factor", "pivots", "singular",
+    __slots__ = ("matrix", "operation", "factor", "pivots", "singular",
                  "_routines", "_inverse", "_logabsdet", "_condition", "_warned")
 
     def __init__(self, X, operation):
@@ -96,14 +141,7 @@ class Factorization:
         self._inverse = self._logabsdet = self._condition = None
         self._warned = False
         self.pivots = None
-        self.cholesky = False
         n = X.shape[0]
-        if n >= _THREADED_MIN_ORDER and _symmetric(X):
-            # Xᵀ = X: hand LAPACK the column-major view, which it copies without transposing.
-            factor, info = routines.potrf(X.T if X.flags.c_contiguous else X, lower=0, clean=1)
-            if info == 0:
-                self.cholesky, self.factor, self.singular = True, factor, False
-                return
         if n == 0:
             self.factor, self.pivots, self.singular = X, np.zeros(0, dtype=np.intc), False
             return
@@ -111,10 +149,6 @@ class Factorization:
         self.singular = info > 0  # U[info-1, info-1] is exactly zero
 
     # ------------------------------------------------------------ errors
-    def _singular_error(self, detail):
-        n, m = self.matrix.shape
-        return np.linalg.LinAlgError(f"{self.operation}: the {n}×{m} matrix is {detail}")
-
     def _require_nonsingular(self):
         if self.singular:
             raise self._singular_error("singular (exact zero pivot)")
@@ -127,29 +161,9 @@ class Factorization:
                 self._condition = 1.0
             else:  # (inverse() sets the exact value)
                 norm = _one_norm(routines, X)
-                if self.cholesky:
-                    reciprocal, _ = routines.pocon(self.factor, norm, uplo="U")
-                else:
-                    reciprocal, _ = routines.gecon(self.factor, norm, norm="1")
+                reciprocal, _ = routines.gecon(self.factor, norm, norm="1")
                 self._condition = math.inf if reciprocal == 0 else 1.0 / float(reciprocal)
         return self._condition
-
-    def _warn_if_ill_conditioned(self):
-        threshold = condition_threshold(self.matrix.dtype)
-        if threshold is None or self._warned:
-            return
-        condition = self.condition()
-        if condition > threshold:
-            self._warned = True
-            n, m = self.matrix.shape
-            warnings.warn(
-                f"{self.operation}: the {n}×{m} matrix is ill-conditioned "
-                f"(1-norm condition number ≈ {condition:.3g} > {threshold:.3g}); its derivatives "
-                "may have lost most of their digits. Set kronvec.config.condition_warning = None "
-                "to silence this.",
-                IllConditionedWarning,
-                stacklevel=5,
-            )
 
     # ------------------------------------------------------------ results
     def inverse(self):
@@ -159,22 +173,11 @@ class Factorization:
             routines, n = self._routines, self.matrix.shape[0]
             if n == 0:
                 inverse = np.zeros((0, 0), dtype=self.matrix.dtype)
-            elif self.cholesky:
-                upper, _ = routines.potri(self.factor, lower=0)
-                inverse = np.triu(upper)
-                inverse += np.triu(upper, 1).T  # potri fills the upper triangle only
             else:
                 lwork = int(routines.getri_lwork(n)[0]) if n >= _BLOCKED_GETRI_MIN_ORDER else None
                 inverse, _ = (routines.getri(self.factor, self.pivots, lwork=lwork) if lwork
                               else routines.getri(self.factor, self.pivots))
-            # The exact κ₁ (replacing any estimate); NaN or inf entries make it non-finite.
-            condition = _one_norm(routines, self.matrix) * _one_norm(routines, inverse) if n else 1.0
-            if not math.isfinite(condition):  # a subnormal pivot
-                raise self._singular_error("numerically singular (its inverse overflows)")
-            self._inverse, self._condition = inverse, condition
-            threshold = condition_threshold(self.matrix.dtype)
-            if threshold is not None and condition > threshold:
-                self._warn_if_ill_conditioned()
+            self._checked_inverse(inverse)
         return self._inverse
 
     def solve(self, B, transposed=False):
@@ -186,19 +189,16 @@ class Factorization:
         if B2.size == 0:
             self._warn_if_ill_conditioned()
             solution = np.zeros(B2.shape, dtype=np.result_type(self.matrix.dtype, B2.dtype))
-        elif not self.cholesky and n < _THREADED_MIN_ORDER and (B2.shape[1] > 1 or self._inverse is not None):
-            # Single-threaded, unlike getrs (see _THREADED_MIN_ORDER); the inverse gives the
+        elif B2.shape[1] > 1 or self._inverse is not None:
+            # Single-threaded, unlike getrs (see THREADED_MIN_ORDER); the inverse gives the
             # exact κ₁ in place of gecon's estimate, and a derivative of ln|X| or of this
             # solve needs it anyway (X̄ involves X⁻ᵀ).
             inverse = self.inverse()
-            solution = matmul(inverse.T if transposed else inverse, B2.astype(self.matrix.dtype, copy=False))
+            solution = (inverse.T if transposed else inverse).dot(B2.astype(self.matrix.dtype, copy=False))
         else:
             self._warn_if_ill_conditioned()
             B2 = B2.astype(self.matrix.dtype, copy=False)
-            if self.cholesky:  # Xᵀ = X
-                solution, _ = self._routines.potrs(self.factor, B2, lower=0)
-            else:
-                solution, _ = self._routines.getrs(self.factor, self.pivots, B2, trans=1 if transposed else 0)
+            solution, _ = self._routines.getrs(self.factor, self.pivots, B2, trans=1 if transposed else 0)
         if not all_finite(solution):
             raise self._singular_error("numerically singular (the solution overflows)")
         return solution.reshape(B.shape)
@@ -214,8 +214,6 @@ class Factorization:
     def _sign_and_log(self, diagonal):
         scalar = self.matrix.dtype.type
         n = diagonal.shape[0]
-        if self.cholesky:  # X = UᵀU: det X = ∏ u_ii², positive
-            return scalar(1.0), scalar(2.0 * np.log(diagonal).sum())
         # det X = det(P) ∏ u_ii with det(P) = (-1)^(row swaps)   (Golub–Van Loan §3.2)
         if n <= _PYTHON_REDUCTION_MAX_ORDER:
             entries = diagonal.tolist()
@@ -228,6 +226,72 @@ class Factorization:
             sign = -1.0 if np.count_nonzero(diagonal < 0) % 2 else 1.0
             log_abs = float(np.log(np.abs(diagonal)).sum())
         return scalar(-sign if swaps % 2 else sign), scalar(log_abs)
+
+
+class NumPyFactorization(_Errors):
+    """What a large square float matrix (n ≥ THREADED_MIN_ORDER) gives, by NumPy's LAPACK.
+
+    The same interface as :class:`Factorization`, each result computed once:
+    ``logabsdet`` by Cholesky when X is symmetric positive definite (half the
+    work of LU), else by ``np.linalg.slogdet``; the inverse by
+    ``np.linalg.inv``; a solve through the inverse once it is known, else by
+    ``np.linalg.solve``.  The condition number, and so the warning, comes with
+    the inverse, which every derivative with respect to X computes.
+    """
+
+    __slots__ = ("matrix", "operation", "_inverse", "_logabsdet", "_condition", "_warned")
+
+    def __init__(self, X, operation):
+        if X.dtype.char not in ("f", "d"):
+            raise TypeError(f"{operation}: kronvec's linear algebra is float32 or float64, got {X.dtype}")
+        self.matrix, self.operation = X, operation
+        self._inverse = self._logabsdet = self._condition = None
+        self._warned = False
+
+    def condition(self):
+        """κ₁(X), exact, once the inverse is known (None before)."""
+        return self._condition
+
+    def inverse(self):
+        """X⁻¹ (computed once; callers must not modify it)."""
+        if self._inverse is None:
+            try:
+                inverse = np.linalg.inv(self.matrix)
+            except np.linalg.LinAlgError:
+                raise self._singular_error("singular (exact zero pivot)") from None
+            self._checked_inverse(inverse)
+        return self._inverse
+
+    def solve(self, B, transposed=False):
+        """X⁻¹B, or X⁻ᵀB when `transposed`, for B of shape (n,) or (n, k)."""
+        B = np.asarray(B).astype(self.matrix.dtype, copy=False)
+        if self._inverse is not None:
+            solution = (self._inverse.T if transposed else self._inverse).dot(B)
+        else:
+            try:
+                solution = np.linalg.solve(self.matrix.T if transposed else self.matrix, B)
+            except np.linalg.LinAlgError:
+                raise self._singular_error("singular (exact zero pivot)") from None
+        if not all_finite(solution):
+            raise self._singular_error("numerically singular (the solution overflows)")
+        return solution
+
+    def logabsdet(self):
+        """``(sign, ln|det X|)`` as scalars of X's dtype, like ``np.linalg.slogdet``."""
+        if self._logabsdet is None:
+            X, scalar = self.matrix, self.matrix.dtype.type
+            if _symmetric(X):
+                try:  # X = LLᵀ: det X = ∏ l_ii², positive
+                    lower = np.linalg.cholesky(X)
+                    self._logabsdet = scalar(1.0), scalar(2.0 * np.log(lower.diagonal()).sum())
+                    return self._logabsdet
+                except np.linalg.LinAlgError:
+                    pass  # symmetric but not positive definite: LU
+            sign, logabsdet = np.linalg.slogdet(X)
+            if sign == 0 or not np.isfinite(logabsdet):
+                raise self._singular_error("singular (det = 0), so ln|det X| = -inf has no derivative")
+            self._logabsdet = scalar(sign), scalar(logabsdet)
+        return self._logabsdet
 
 
 def _symmetric(X):
@@ -268,13 +332,21 @@ def factorize(X, operation):
     """
     scope = _current_scope.get()
     if scope is None:
-        return Factorization(_as_lapack_float(X), operation)
+        return new_factorization(_as_lapack_float(X), operation)
     remembered = scope.factorizations  # (why an id is safe here: see CallScope)
     entry = remembered.get(id(X))
     if entry is None or entry[0] is not X:
-        factorization = Factorization(X if X.dtype.char in "fd" else _as_lapack_float(X), operation)
+        factorization = new_factorization(X if X.dtype.char in "fd" else _as_lapack_float(X), operation)
         entry = remembered[id(X)] = (X, factorization)
     return entry[1]
+
+
+def new_factorization(X, operation):
+    """A fresh factorization of the float32/float64 square matrix X, on the LAPACK
+    its order calls for (see the module docstring)."""
+    if X.shape[0] < THREADED_MIN_ORDER:
+        return Factorization(X, operation)
+    return NumPyFactorization(X, operation)
 
 
 def _as_lapack_float(X):

@@ -10,8 +10,6 @@ import numpy as np
 
 from .._tracer import Node, bind, plain_value
 from .._vec import unvec, vec
-from .._linalg.products import _POOL_MIN_WORK
-from .._linalg.products import matmul as _blas_matmul
 from .._linalg.scope import _current as _current_scope
 from ..operators import Dense, Diag, Identity, algebra, selection_from_index
 
@@ -222,13 +220,11 @@ __all__ += ["scaled_identity", "identity_scale"]
 
 
 def matmul_2d(a, b):
-    """a @ b: for two plain 2-D arrays on the factorizations' BLAS
-    (:func:`kronvec._linalg.products.matmul`: one thread pool on the hot path),
+    """a @ b: for two plain 2-D arrays by ``ndarray.dot`` (NumPy's BLAS, the pool
+    of the factorizations of large matrices: see ``kronvec/_linalg/factorization.py``),
     for traced ones recorded."""
     if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2:
-        if a.shape[0] * a.shape[1] * b.shape[1] < _POOL_MIN_WORK:
-            return a.dot(b)  # (what products.matmul does for small products, without its call)
-        return _blas_matmul(a, b)
+        return a.dot(b)  # (the matmul ufunc's overhead is felt by small matrices)
     return a @ b
 
 

@@ -83,8 +83,7 @@ def _inv_jacobian(ans, X, names):
 inv = register(Primitive(
     _inv_impl, name="linalg.inv",
     # d(X⁻¹) = -X⁻¹ dX X⁻¹  ⇒  X̄ = -X⁻ᵀ Ḡ X⁻ᵀ   (Matrix Cookbook eq. (59))
-    vjps={0: lambda g, ans, X: -matmul_2d(matmul_2d(ans.T, g), ans.T) if type(g) is not np.ndarray or (
-        ans.shape[0] > 64) else -(ans.T.dot(g).dot(ans.T))},
+    vjps={0: lambda g, ans, X: -matmul_2d(matmul_2d(ans.T, g), ans.T)},
     jacobians={0: _inv_jacobian},
     label=lambda a: derived_label("inv({})", a),
     formula="-(X⁻ᵀ ⊗ X⁻¹)",
