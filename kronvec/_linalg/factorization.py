@@ -53,14 +53,11 @@ __all__ = ["Factorization", "NumPyFactorization", "new_factorization", "factoriz
 # LU, and solve several right-hand sides through the inverse.  From this order
 # on, threads pay, and kronvec uses NumPy's LAPACK (see the module docstring).
 THREADED_MIN_ORDER = 150
-# From this order getri gets its optimal workspace: the default (3n) makes it
-# unblocked, 1.8× slower at n = 1024.
-_BLOCKED_GETRI_MIN_ORDER = 64
 # Up to this order, log-determinant and pivot sign are read off the diagonal
 # in plain Python (~0.5 µs at n = 4 against ~3 µs for the NumPy reductions).
 _PYTHON_REDUCTION_MAX_ORDER = 16
 
-_ROUTINE_NAMES = ("getrf", "getri", "getri_lwork", "gecon", "getrs", "lange")
+_ROUTINE_NAMES = ("getrf", "getri", "gecon", "getrs", "lange")
 
 
 @functools.lru_cache(maxsize=None)
@@ -174,9 +171,9 @@ class Factorization(_Errors):
             if n == 0:
                 inverse = np.zeros((0, 0), dtype=self.matrix.dtype)
             else:
-                lwork = int(routines.getri_lwork(n)[0]) if n >= _BLOCKED_GETRI_MIN_ORDER else None
-                inverse, _ = (routines.getri(self.factor, self.pivots, lwork=lwork) if lwork
-                              else routines.getri(self.factor, self.pivots))
+                # getri's default workspace keeps it unblocked: the blocked variant calls
+                # gemm, which wakes SciPy's thread pool already below THREADED_MIN_ORDER.
+                inverse, _ = routines.getri(self.factor, self.pivots)
             self._checked_inverse(inverse)
         return self._inverse
 
@@ -301,8 +298,12 @@ def _symmetric(X):
 
 
 def _one_norm(routines, X):
-    """‖X‖₁ by LAPACK, on a column-major view: for a row-major X that is
-    ‖Xᵀ‖_∞, which spares f2py a transposing copy (6 ms of 6.5 at n = 1024)."""
+    """‖X‖₁, the largest column sum of |X|: for small matrices by LAPACK on a
+    column-major view (for a row-major X that is ‖Xᵀ‖_∞, which spares f2py a
+    transposing copy), for larger ones by NumPy (lange's per-entry cost is
+    several times NumPy's)."""
+    if X.size > _LANGE_MAX_ENTRIES:
+        return float(np.abs(X).sum(axis=0).max())
     flags = X.flags  # (each .flags builds a new object)
     if flags.c_contiguous and not flags.f_contiguous:
         return float(routines.lange("I", X.T))
@@ -349,6 +350,10 @@ def new_factorization(X, operation):
     return NumPyFactorization(X, operation)
 
 
+#: Above this many entries all_finite uses NumPy rather than LAPACK's lange.
+_LANGE_MAX_ENTRIES = 256
+
+
 def _as_lapack_float(X):
     kind = X.dtype.kind
     if kind in "biu":
@@ -361,11 +366,12 @@ def _as_lapack_float(X):
 def all_finite(x):
     """True when no entry of the array `x` is NaN or ±inf.
 
-    For a contiguous float32/float64 matrix LAPACK's max-abs norm (``lange``,
-    which propagates NaN and inf) decides in one pass without a temporary:
-    ~0.7 µs against ~1.4 µs for ``np.isfinite(x).all()`` at n = 4.
+    For a small contiguous float32/float64 matrix, LAPACK's max-abs norm
+    (``lange``, which propagates NaN and inf) has the least call overhead; its
+    per-entry cost is several times NumPy's, so larger arrays use
+    ``np.isfinite(x).all()``.
     """
-    if x.ndim == 2 and x.size:
+    if x.ndim == 2 and 0 < x.size <= _LANGE_MAX_ENTRIES:
         precision = x.dtype.char
         if precision == "d" or precision == "f":
             flags = x.flags  # (each .flags builds a new object)
