@@ -38,15 +38,17 @@ import numpy as np
 from ._config import config, settings
 from ._constants import check_real_dtype, freeze, refuse_matrix_subclass
 from ._linalg.factorization import all_finite
-from ._linalg.scope import call_scope, close_scope, open_scope
+from ._linalg.scope import CallScope, call_scope
+from ._linalg.scope import _current as _current_scope
 from ._traced_array import Traced
-from ._tracer import Node, Trace, new_input, plain_value, reverse_sweep
+from ._tracer import Node, Trace, _record, new_input, plain_value, reverse_sweep
 from ._vec import unvec, vec
 from .operators import Identity, RowVector, StructuredOperator, Zero, algebra
 
 __all__ = ["jacobian", "grad", "value_and_grad", "jvp", "vjp", "hessian", "hvp"]
 
 _add = operator.add
+_set_scope, _reset_scope = _current_scope.set, _current_scope.reset
 
 
 # ------------------------------------------------------------ preparation
@@ -171,7 +173,8 @@ class _Recording:
                 if k not in argnums:
                     _check_constant_argument(arg, k, f, fname)
         if len(args) == 1:  # the common case, without the general loop
-            call_args = [new_input(trace, _as_differentiable(args[0], 0, f, fname), Traced)]
+            value = _as_differentiable(args[0], 0, f, fname)
+            call_args = [_record(trace, None, (), {}, (), value, None, Traced)]
         else:
             call_args = list(args)
             for k in argnums:
@@ -543,7 +546,7 @@ def _gradient_transform(f, argnums, fname, with_value):
         if normalized is None:
             normalized = argnums_by_count[len(args)] = _normalize_argnums(argnums, len(args), fname)
         single, numbers_ = normalized
-        scope = open_scope()
+        token = _set_scope(CallScope())  # (open_scope, without its call: this runs per gradient)
         try:
             recording = _Recording(f, args, numbers_, fname)
             shape = recording.output_shape
@@ -553,9 +556,12 @@ def _gradient_transform(f, argnums, fname, with_value):
                 _check_scalar_output(recording, fname)
                 gradients = recording.backward(np.ones(shape))
         finally:
-            close_scope(scope)
+            _reset_scope(token)
         gradients = gradients[0] if single else gradients
-        return (_scalar_value(recording.output), gradients) if with_value else gradients
+        if not with_value:
+            return gradients
+        output = recording.output
+        return (output if isinstance(output, (Node, np.floating)) else _scalar_value(output)), gradients
 
     return transformed
 

@@ -43,6 +43,7 @@ __all__ = ["inv", "det", "adjugate", "logabsdet", "solve", "trace", "det_hessian
 
 
 def _square_matrix(X, operation):
+    """X as a square 2-D array, or the error naming `operation` and the shape."""
     if type(X) is not np.ndarray:
         X = np.asarray(X)
     shape = X.shape
@@ -312,8 +313,9 @@ def _slogdet(a):
     # One factorization of the plain matrix gives both fields: the sign, a
     # constant of the point, and ln|det X|, the recorded value (its impl finds
     # the same factorization in the call's scope).
+    logabsdet_of_a = bind(logabsdet, a)  # (its impl factors the plain matrix, once per call)
     sign = factorize(_square_matrix(plain_value(a), _SLOGDET), _SLOGDET).logabsdet()[0]
-    return SlogdetResult((sign, bind(logabsdet, a)))
+    return SlogdetResult((sign, logabsdet_of_a))
 
 
 # --------------------------------------------------------------------- solve
