@@ -227,3 +227,13 @@ def assert_unchanged(*objects):
     before = checksum(objects)
     yield
     assert checksum(objects) == before, "an input array was modified"
+
+
+def assert_scaled_close(actual, expected, rtol, what=""):
+    """max |actual − expected| ≤ rtol · max(1, max |expected|): a scale-aware check
+    for derivatives of O(1) functions, named in the message."""
+    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+    error = float(np.max(np.abs(actual - expected), initial=0.0))
+    assert error <= rtol * scale, f"{what}: max error {error:.3g} > {rtol:g}·{scale:.3g}"

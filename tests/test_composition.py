@@ -18,7 +18,7 @@ import pytest
 
 import kronvec
 
-from _helpers import central_difference_jacobian
+from _helpers import assert_scaled_close, central_difference_jacobian
 
 FD_RTOL = 1e-6
 RNG = np.random.default_rng(4)
@@ -30,10 +30,7 @@ C = RNG.standard_normal((3, 3))
 
 
 def _close(actual, expected, rtol=FD_RTOL, what=""):
-    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    assert actual.shape == expected.shape, f"{what}: {actual.shape} != {expected.shape}"
-    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
-    assert float(np.max(np.abs(actual - expected), initial=0.0)) <= rtol * scale, what
+    assert_scaled_close(actual, expected, rtol, what)
 
 
 def _fd_grad(s, X):

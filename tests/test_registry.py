@@ -34,6 +34,7 @@ import kronvec
 from kronvec.ops import REGISTRY, Primitive, Sample
 from kronvec.ops._registry import register
 
+from _helpers import assert_scaled_close as _close
 from _helpers import central_difference_jacobian, dense_of, dot_test
 
 FD_RTOL = 1e-6
@@ -76,14 +77,6 @@ def _function_of(op, sample, position):
 def _plain(op, sample, position):
     f = _function_of(op, sample, position)
     return lambda a: np.asarray(f(np.asarray(a)), dtype=np.float64)
-
-
-def _close(actual, expected, rtol, what):
-    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
-    error = float(np.max(np.abs(actual - expected), initial=0.0))
-    assert error <= rtol * scale, f"{what}: max error {error:.3g} > {rtol:g}·{scale:.3g}"
 
 
 def _weights(shape, seed):

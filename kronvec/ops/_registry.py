@@ -269,30 +269,27 @@ def register(op: Primitive) -> Primitive:
     return op
 
 
-def numpy_function(*functions):
-    """Register the decorated handler as what a traced value does for each NumPy function."""
+def _front_door(table, keys):
+    """A decorator entering its handler in `table` under each key, once."""
 
     def register_handler(handler: Callable):
-        for function in functions:
-            if function in NUMPY_FUNCTIONS:
-                raise ValueError(f"two handlers for {function!r}")
-            NUMPY_FUNCTIONS[function] = handler
+        for key in keys:
+            if key in table:
+                raise ValueError(f"two handlers for {key!r}")
+            table[key] = handler
         return handler
 
     return register_handler
 
 
+def numpy_function(*functions):
+    """Register the decorated handler as what a traced value does for each NumPy function."""
+    return _front_door(NUMPY_FUNCTIONS, functions)
+
+
 def numpy_method(*names):
     """Register the decorated handler as the ndarray method(s) `names` of traced values."""
-
-    def register_method(handler: Callable):
-        for name in names:
-            if name in NUMPY_METHODS:
-                raise ValueError(f"two handlers for the method {name!r}")
-            NUMPY_METHODS[name] = handler
-        return handler
-
-    return register_method
+    return _front_door(NUMPY_METHODS, names)
 
 
 def ufunc(numpy_ufunc, op: Primitive):
