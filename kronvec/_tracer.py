@@ -130,15 +130,7 @@ def bind(op, *args, **params):
         if isinstance(first, Node):
             if not isinstance(second, Node):
                 trace = first._trace
-                kind = type(second)  # (_constant's two common cases, inline)
-                if kind is float and second - second == 0.0:
-                    constant = second
-                elif kind is np.ndarray and second.dtype.char in "fd" and (
-                        not settings().check_finite or all_finite(second)):
-                    constant = second.copy()
-                else:
-                    constant = _constant(op, second, trace)
-                values, parents = (first._value, constant), ((0, first),)
+                values, parents = (first._value, _constant(op, second, trace)), ((0, first),)
             elif first._trace is second._trace and not isinstance(second._value, Node):
                 trace, values, parents = first._trace, (first._value, second._value), ((0, first), (1, second))
         elif isinstance(second, Node):
