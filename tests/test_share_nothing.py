@@ -263,6 +263,7 @@ def test_complex_constants_made_inside_f_are_refused():
         kronvec.grad(lambda X: np.sum(X @ (C3 + 0j)))(X3)
 
 
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")  # (making one is the point)
 def test_matrix_and_masked_arrays_are_refused_as_inputs_and_constants():
     M = np.asmatrix(C3)
     masked = np.ma.masked_array(C3, mask=np.eye(3, dtype=bool))
