@@ -10,6 +10,7 @@ transformations and deep graphs, ``tests/test_registry.py`` the registry.
 from __future__ import annotations
 
 import copy
+import sys
 import threading
 import warnings
 
@@ -32,7 +33,11 @@ def _gaussian_objective(S):
 
 
 def _run_in_threads(work, count=4):
-    """Run work(k) in `count` threads at once; return their results in order."""
+    """Run work(k) in `count` threads at once; return their results in order.
+
+    The interpreter switches threads every microsecond meanwhile (instead of
+    every 5 ms), so the calls really interleave, however fast each one is.
+    """
     results, errors = [None] * count, []
     barrier = threading.Barrier(count)
 
@@ -44,10 +49,15 @@ def _run_in_threads(work, count=4):
             errors.append(error)
 
     threads = [threading.Thread(target=run, args=(k,)) for k in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
     if errors:
         raise errors[0]
     return results
@@ -100,7 +110,7 @@ def test_four_threads_iterating_in_place_match_serial_iterates():
 
     def iterate(k):
         X = 3.0 * (np.random.default_rng(100 + k).standard_normal((16, 16)) + 3.0 * np.eye(16))
-        for _ in range(120):
+        for _ in range(300):
             X -= 0.001 * kronvec.grad(f)(X)
         return X
 
