@@ -37,8 +37,11 @@ _LEAVING_MESSAGE = (
 
 
 def function_name(func):
-    """``np.linalg.eig``, ``np.fft.fft``...: the public path users typed."""
+    """``np.linalg.eig``, ``np.fft.fft``, ``scipy.special.expit``...: the public path users typed."""
     if isinstance(func, np.ufunc):
+        special = sys.modules.get("scipy.special")
+        if getattr(np, func.__name__, None) is not func and getattr(special, func.__name__, None) is func:
+            return f"scipy.special.{func.__name__}"
         return f"np.{func.__name__}"
     module = getattr(func, "__module__", "") or "numpy"
     public = [part for part in module.split(".") if not part.startswith("_")]
@@ -122,25 +125,10 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
 
     # --- the NumPy protocols ---
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        name = function_name(ufunc)
-        if method != "__call__":
-            raise _unsupported(f"{name}.{method}")
-        if kwargs.get("out") is not None:
-            raise TypeError(f"kronvec cannot differentiate {name} with out=: results are never written in place")
-        if ufunc in VALUE_ONLY_UFUNCS:
-            return ufunc(*(plain_value(x) for x in inputs), **kwargs)
-        if kwargs:
-            raise TypeError(f"kronvec cannot differentiate {name} with keyword arguments {sorted(kwargs)}")
-        if ufunc is np.positive:
-            return inputs[0]
         op = UFUNCS.get(ufunc)
-        if op is None:
-            raise _unsupported(name)
-        if op is _elementwise.power and not isinstance(inputs[1], Node):
-            exponent = inputs[1]
-            if np.isscalar(exponent) and exponent == 2:
-                return bind(_elementwise.square, inputs[0])
-        return bind(op, *inputs)
+        if op is not None and method == "__call__" and not kwargs and op is not _elementwise.power:
+            return bind(op, *inputs)  # (the common case first: this runs once per operation)
+        return _ufunc_call(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
         handler = NUMPY_FUNCTIONS.get(func)
@@ -291,6 +279,29 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         return _shape.index(self, key)
 
 
+def _ufunc_call(ufunc, method, inputs, kwargs):
+    name = function_name(ufunc)
+    if method != "__call__":
+        raise _unsupported(f"{name}.{method}")
+    if kwargs.get("out") is not None:
+        raise TypeError(f"kronvec cannot differentiate {name} with out=: results are never written in place")
+    evaluate = VALUE_ONLY_UFUNCS.get(ufunc)
+    if evaluate is not None:
+        return evaluate(*(plain_value(x) for x in inputs), **kwargs)
+    if kwargs:
+        raise TypeError(f"kronvec cannot differentiate {name} with keyword arguments {sorted(kwargs)}")
+    if ufunc is np.positive:
+        return inputs[0]
+    op = UFUNCS.get(ufunc) or _elementwise.ufunc_on_demand(ufunc)
+    if op is None:
+        raise _unsupported(name)
+    if op is _elementwise.power and not isinstance(inputs[1], Node):
+        exponent = inputs[1]
+        if np.isscalar(exponent) and exponent == 2:
+            return bind(_elementwise.square, inputs[0])
+    return bind(op, *inputs)
+
+
 def _refused_method(name):
     def refused(self, *args, **kwargs):
         raise TypeError(
@@ -341,6 +352,7 @@ _complete_ndarray_methods(Traced)
 
 def _supported_names():
     names = {function_name(f) for f in NUMPY_FUNCTIONS} | {function_name(u) for u in UFUNCS}
+    names |= {function_name(u) for u in VALUE_ONLY_UFUNCS} | set(_elementwise.ON_DEMAND_NAMES)
     names |= {"np.positive", "operators + - * / ** @ (unary -) .T, indexing and slicing, comparisons"}
     return tuple(sorted(names))
 

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import settings
 
 import kronvec
+import kronvec.ops.special  # noqa: F401 (registered on first use otherwise: the sweep covers it too)
 
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=30, print_blob=True)
 settings.register_profile("dev", deadline=None, max_examples=200)

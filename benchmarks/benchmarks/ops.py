@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 
 import kronvec
+import kronvec.ops.special  # noqa: F401 (registered on first use otherwise: benchmarked too)
 from kronvec.ops import REGISTRY, Sample
 
 from . import rng, warm

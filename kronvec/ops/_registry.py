@@ -245,9 +245,10 @@ NUMPY_FUNCTIONS: dict = {}
 NUMPY_METHODS: dict = {}
 #: NumPy ufunc → primitive, used by ``__array_ufunc__``.
 UFUNCS: dict = {}
-#: Ufuncs whose result carries no derivative (comparisons, predicates): evaluated
-#: on the plain values, so piecewise code (``np.where(X > 0, ...)``) runs.
-VALUE_ONLY_UFUNCS: set = set()
+#: Ufuncs whose result carries no derivative (comparisons, predicates, rounding):
+#: ufunc → what evaluates it on the plain values, so piecewise code
+#: (``np.where(X > 0, ...)``, ``int(np.floor(x))``) runs.
+VALUE_ONLY_UFUNCS: dict = {}
 
 _REQUIRED = ("formula", "reference", "samples")
 
@@ -300,5 +301,8 @@ def ufunc(numpy_ufunc, op: Primitive):
     return op
 
 
-def value_only_ufunc(*numpy_ufuncs):
-    VALUE_ONLY_UFUNCS.update(numpy_ufuncs)
+def value_only_ufunc(*numpy_ufuncs, evaluate=None):
+    """Evaluate these ufuncs on the plain values of traced arguments (by `evaluate`,
+    e.g. a ``loud`` one, or the ufunc itself): their results carry no derivative."""
+    for numpy_ufunc in numpy_ufuncs:
+        VALUE_ONLY_UFUNCS[numpy_ufunc] = evaluate or numpy_ufunc

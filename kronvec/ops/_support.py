@@ -99,6 +99,38 @@ def elementwise_jacobian(derivative, arg_shape, out_shape, label=None):
     return algebra.multiply(Diag(vec(values), name=derived_label("diag(vec {})", label)), broadcast)
 
 
+class _Errstate:
+    """``np.errstate(all="ignore")`` with the context variable's set/reset interface."""
+
+    @staticmethod
+    def set(_):
+        state = np.errstate(all="ignore")
+        state.__enter__()
+        return state
+
+    @staticmethod
+    def reset(state):
+        state.__exit__(None, None, None)
+
+
+try:  # NumPy's floating-point error state is a context variable (NumPy 2); setting it
+    # directly costs a tenth of entering ``np.errstate``, which elementwise maps pay per call.
+    from numpy._core.umath import _extobj_contextvar as _fp_state
+    from numpy._core.umath import _make_extobj
+
+    _QUIET = _make_extobj(all="ignore")
+except ImportError:  # pragma: no cover - another NumPy: the public (slower) spelling
+    _fp_state, _QUIET = _Errstate, None
+
+
+def _all_finite(result):
+    """True unless `result` (an array or a scalar) has a NaN or ±inf entry."""
+    if isinstance(result, float):
+        return math.isfinite(result)
+    result = np.asarray(result)
+    return result.dtype.kind not in "fc" or bool(np.isfinite(result).all())
+
+
 def loud(name, compute):
     """Evaluate an elementwise formula; a non-finite result from finite inputs is an error.
 
@@ -108,25 +140,33 @@ def loud(name, compute):
     """
 
     def evaluate(*args):
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        token = _fp_state.set(_QUIET)
+        try:
             result = compute(*args)
-        if not isinstance(result, Node):
-            result_array = np.asarray(result)
-            if result_array.dtype.kind in "fc" and not np.isfinite(result_array).all():
-                inputs_finite = all(
-                    np.isfinite(np.asarray(a)).all() for a in args
-                    if not isinstance(a, Node) and np.asarray(a).dtype.kind in "fc"
-                )
-                if inputs_finite:
-                    bad = int(np.count_nonzero(~np.isfinite(result_array)))
-                    raise ValueError(
-                        f"{name} is not finite at {bad} entr{'y' if bad == 1 else 'ies'} of a finite "
-                        "input (a domain edge such as log or 1/x at 0, or overflow); kronvec "
-                        "refuses rather than return inf/NaN"
-                    )
+        finally:
+            _fp_state.reset(token)
+        if type(result) is np.ndarray and result.dtype.kind == "f":
+            # ⟨r, r⟩ is finite when every entry is: one BLAS call, the cheapest check for
+            # the small arrays whose per-call overhead matters. When it is not (an entry
+            # NaN or ±inf, or squares beyond the float range) the entries are looked at.
+            square = _vdot(result, result)
+            if _isfinite(square):
+                return result
+        elif isinstance(result, Node):
+            return result
+        if not _all_finite(result) and all(_all_finite(a) for a in args if not isinstance(a, Node)):
+            bad = int(np.count_nonzero(~np.isfinite(np.asarray(result))))
+            raise ValueError(
+                f"{name} is not finite at {bad} entr{'y' if bad == 1 else 'ies'} of a finite "
+                "input (a domain edge such as log or 1/x at 0, or overflow); kronvec "
+                "refuses rather than return inf/NaN"
+            )
         return result
 
     return evaluate
+
+
+_vdot, _isfinite = np.vdot, math.isfinite
 
 
 def keepdims_shape(shape, axis):

@@ -1,36 +1,49 @@
-"""Elementwise operations: arithmetic and the unary functions.
+"""Elementwise operations: arithmetic, the unary functions, the NumPy ufuncs.
 
 An elementwise map F(X)ᵢⱼ = f(Xᵢⱼ) has ``dF = f'(X) ∘ dX``, so
 ``DF = Diag(vec f'(X))`` (Magnus–Neudecker ch. 9; Matrix Cookbook §2.8);
 with broadcasting, that diagonal is composed with the 0/1 selection that
 broadcasts the argument to the output's shape.  The VJPs multiply by the
-same derivative and sum over the broadcast axes.
+same derivative and sum over the broadcast axes.  Kinks and ties take the
+documented subgradients (maximum/minimum/clip split ties evenly, |x| takes 0
+at 0); functions that are piecewise constant (sign, floor, comparisons) give
+plain values.  scipy.special's ufuncs live in :mod:`.special`, registered on
+first use.
 
-Derivations: ``notes/derivatives.md`` §2.
+Derivations: ``notes/derivatives.md`` §8 and "Elementwise ufuncs".
 """
 
 from __future__ import annotations
 
 import operator
+import sys
 
 import numpy as np
 
 from .._tracer import Node
 from ..operators import Identity, algebra
 from . import _samples
-from ._registry import Primitive, register, ufunc, value_only_ufunc
+from ._registry import UFUNCS, Primitive, numpy_function, numpy_method, register, ufunc, value_only_ufunc
 from ._support import (
+    bind,
     broadcast_jacobian,
     derived_label,
     elementwise_jacobian,
     loud,
     plain_value,
+    refuse_arguments,
     shape_of,
     unbroadcast,
 )
+from .shape import copy
 
-__all__ = ["add", "subtract", "multiply", "divide", "power", "negative", "exp", "log", "log1p", "expm1", "sqrt",
-           "tanh", "square", "sin", "cos", "absolute"]
+__all__ = ["add", "subtract", "multiply", "divide", "power", "float_power", "ldexp", "negative",
+           "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "logaddexp", "logaddexp2",
+           "sqrt", "cbrt", "square", "reciprocal",
+           "sin", "cos", "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "tanh",
+           "arcsinh", "arccosh", "arctanh", "deg2rad", "rad2deg", "hypot",
+           "maximum", "minimum", "fmax", "fmin", "absolute", "copysign", "remainder", "fmod", "clip",
+           "elementwise_op", "ON_DEMAND_NAMES", "ufunc_on_demand"]
 
 
 def _unbroadcast_left(g, ans, a, b):
@@ -152,18 +165,18 @@ def _log_base_for_exponent(a, p):
     return np.log(np.where(zero_base, 1.0, a))
 
 
+_POWER_VJPS = {0: lambda g, ans, a, p: unbroadcast(g * _power_derivative(a, p), shape_of(a)),
+               1: lambda g, ans, a, p: unbroadcast(g * ans * _log_base_for_exponent(a, p), shape_of(p))}
+_POWER_JACOBIANS = {
+    0: lambda ans, a, p, names: elementwise_jacobian(
+        _power_derivative(np.asarray(a), p), np.shape(a), np.shape(ans),
+        derived_label("{1}·{0}^({1}-1)", names[0], names[1])),
+    1: lambda ans, a, p, names: elementwise_jacobian(
+        np.asarray(ans) * _log_base_for_exponent(np.asarray(a), np.asarray(p)), np.shape(p), np.shape(ans),
+        derived_label("{0}^{1}·log {0}", names[0], names[1])),
+}
 power = register(Primitive(
-    _power_values, name="power",
-    vjps={0: lambda g, ans, a, p: unbroadcast(g * _power_derivative(a, p), shape_of(a)),
-          1: lambda g, ans, a, p: unbroadcast(g * ans * _log_base_for_exponent(a, p), shape_of(p))},
-    jacobians={
-        0: lambda ans, a, p, names: elementwise_jacobian(
-            _power_derivative(np.asarray(a), p), np.shape(a), np.shape(ans),
-            derived_label("{1}·{0}^({1}-1)", names[0], names[1])),
-        1: lambda ans, a, p, names: elementwise_jacobian(
-            np.asarray(ans) * _log_base_for_exponent(np.asarray(a), np.asarray(p)), np.shape(p), np.shape(ans),
-            derived_label("{0}^{1}·log {0}", names[0], names[1])),
-    },
+    _power_values, name="power", vjps=_POWER_VJPS, jacobians=_POWER_JACOBIANS,
     label=lambda a, p: f"{a}^{p}",
     formula="D_X(X^p) = diag(vec p·X^(p−1)), D_p(X^p) = diag(vec X^p ∘ log X)",
     reference="d(x^p) = p x^(p−1) dx + x^p log x dp",
@@ -184,53 +197,430 @@ negative = register(Primitive(
 ufunc(np.negative, negative)
 
 
-def _unary(numpy_function, derivative, *, formula, reference, samples=_samples.one_general,
-           fuzz=None, rule_name=None, entire=False):
-    """An elementwise function f with derivative ``f'(ans, x)`` in NumPy operations."""
-    name = numpy_function.__name__
-    impl = loud(f"np.{name}", numpy_function)
-    derivative = loud(f"the derivative of np.{name}", derivative)
+def elementwise_op(numpy_ufunc, *derivatives, name=None, spelling="np", formula, reference,
+                   samples=_samples.one_general, edge_cases=None, fuzz=None, rule_name=None, entire=False,
+                   loud_value=True, loud_derivatives=True, param_names=None, ufuncs=None):
+    """Define an elementwise map f(X₁, …, X_k) computed by `numpy_ufunc`, and route
+    ``ufuncs`` (default: `numpy_ufunc` itself) to it.
+
+    ``derivatives[p](ans, *args)`` is ∂f/∂X_p, written with NumPy operations (it
+    is traced again for higher orders). Its Jacobian is Diag(vec ∂f/∂X_p) times
+    the 0/1 selection broadcasting X_p to the output; its VJP multiplies by the
+    same derivative and sums over the broadcast axes.
+
+    ``loud_value=False`` states that f is finite, without a floating-point
+    exception, at every finite input (sin, tanh); ``loud_derivatives=False`` that
+    the derivatives are, wherever f is (exp′ = exp, tanh′ = 1 − tanh²). Otherwise
+    each is evaluated by :func:`loud`: a NaN or ±inf from finite inputs is a
+    ValueError. (The check costs as much as the function at small sizes, so the
+    maps that cannot fail skip it; ``tests/test_elementwise.py`` holds them to it.)
+    """
+    name = name or numpy_ufunc.__name__
+    public = f"{spelling}.{name}"
+    impl = loud(public, numpy_ufunc) if loud_value else numpy_ufunc
+    if loud_derivatives:
+        derivatives = tuple(loud(f"the derivative of {public}", d) for d in derivatives)
+    arity = len(derivatives)
+
+    def vjp(position):
+        derivative = derivatives[position]
+        if arity == 1:
+            return lambda g, ans, x: g * derivative(ans, x)
+        return lambda g, ans, *args: unbroadcast(g * derivative(ans, *args), shape_of(args[position]))
+
+    def jacobian(position):
+        derivative = derivatives[position]
+        label = f"{name}'({{}})" if arity == 1 else f"∂{name}/∂{{}}"
+
+        def build(ans, *args, names):
+            args = [np.asarray(a) for a in args]
+            return elementwise_jacobian(derivative(np.asarray(ans), *args), args[position].shape, np.shape(ans),
+                                        derived_label(label, names[position]))
+
+        return build
+
     op = register(Primitive(
         impl, name=name,
-        vjps={0: lambda g, ans, x: g * derivative(ans, x)},
-        jacobians={0: lambda ans, x, names: elementwise_jacobian(
-            derivative(np.asarray(ans), np.asarray(x)), np.shape(x), np.shape(ans),
-            derived_label(f"{name}'({{}})", names[0]))},
-        label=lambda a: f"{name}({a})",
-        formula=formula, reference=reference, samples=samples, param_names=("X",),
+        vjps={p: vjp(p) for p in range(arity)},
+        jacobians={p: jacobian(p) for p in range(arity)},
+        label=lambda *a: f"{name}({', '.join(map(str, a))})",
+        formula=formula, reference=reference, samples=samples, edge_cases=edge_cases,
+        param_names=param_names or (("X",) if arity == 1 else ("X", "Y", "Z")[:arity]),
         rule_names={0: rule_name} if rule_name else None, fuzz=fuzz,
-        signature="(m,k)->(m,k)", entire=entire,
+        signature=",".join(["(m,k)"] * arity) + "->(m,k)", entire=entire,
     ))
-    ufunc(numpy_function, op)
+    for routed in (numpy_ufunc,) if ufuncs is None else ufuncs:
+        ufunc(routed, op)
     return op
 
 
-exp = _unary(np.exp, lambda ans, x: ans, formula="diag(vec exp X)", reference="d exp(x) = exp(x) dx",
-             fuzz=lambda Y, c: np.exp(np.tanh(Y)), rule_name="exp", entire=True)
-log = _unary(np.log, lambda ans, x: 1.0 / x, formula="diag(vec X)⁻¹", reference="d log(x) = dx / x",
-             samples=_samples.one_positive, fuzz=lambda Y, c: np.log(1.0 + Y ** 2), rule_name="log")
-log1p = _unary(np.log1p, lambda ans, x: 1.0 / (1.0 + x), formula="diag(vec 1/(1 + X))",
-               reference="d log(1 + x) = dx / (1 + x)", samples=_samples.one_positive,
-               fuzz=lambda Y, c: np.log1p(Y * Y))
-expm1 = _unary(np.expm1, lambda ans, x: ans + 1.0, formula="diag(vec exp X)", reference="d(eˣ − 1) = eˣ dx",
-               fuzz=lambda Y, c: np.expm1(np.tanh(Y)), entire=True)
-sqrt = _unary(np.sqrt, lambda ans, x: 0.5 / ans, formula="diag(1 / (2 vec √X))", reference="d √x = dx / (2√x)",
-              samples=_samples.one_positive, fuzz=lambda Y, c: np.sqrt(1.0 + np.square(Y)), rule_name="sqrt")
-tanh = _unary(np.tanh, lambda ans, x: 1.0 - ans * ans, formula="diag(1 − vec tanh²X)",
-              reference="d tanh(x) = (1 − tanh²x) dx", fuzz=lambda Y, c: np.tanh(Y), rule_name="tanh",
-              entire=True)
-square = _unary(np.square, lambda ans, x: 2.0 * x, formula="diag(2 vec X)", reference="d x² = 2x dx",
-                fuzz=lambda Y, c: np.square(Y) / 2.0, rule_name="square", entire=True)
-sin = _unary(np.sin, lambda ans, x: np.cos(x), formula="diag(vec cos X)", reference="d sin(x) = cos(x) dx",
-             fuzz=lambda Y, c: np.sin(Y), entire=True)
-cos = _unary(np.cos, lambda ans, x: -np.sin(x), formula="−diag(vec sin X)", reference="d cos(x) = −sin(x) dx",
-             fuzz=lambda Y, c: np.cos(Y), entire=True)
-# |x| at 0 takes the subgradient 0 (sign(0) = 0): the convention of notes/conventions.md.
-absolute = _unary(np.absolute, lambda ans, x: np.sign(plain_value(x)), formula="diag(vec sign X)",
-                  reference="d|x| = sign(x) dx (subgradient 0 at 0)")
+def _sample(*arrays, **params):
+    return _samples.Sample(tuple(arrays), params)
 
-# Comparisons and predicates carry no derivative: evaluated on the plain values.
+
+def _uniform(low, high):
+    return lambda rng, n: (rng.uniform(low, high, size=(n, n + 1)),)
+
+
+def _away_from_zero(rng, shape, low=0.5, high=2.0):
+    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(low, high, size=shape)
+
+
+_LN2, _LN10 = float(np.log(2.0)), float(np.log(10.0))
+
+# ------------------------------------------------------------ exponentials, logarithms
+exp = elementwise_op(np.exp, lambda ans, x: ans, formula="diag(vec exp X)", reference="d exp(x) = exp(x) dx",
+                     fuzz=lambda Y, c: np.exp(np.tanh(Y)), rule_name="exp", entire=True, loud_derivatives=False)
+exp2 = elementwise_op(np.exp2, lambda ans, x: _LN2 * ans, formula="diag(ln 2 · vec 2^X)",
+                      reference="d 2ˣ = ln 2 · 2ˣ dx", fuzz=lambda Y, c: np.exp2(np.tanh(Y)), entire=True,
+                      loud_derivatives=False)
+expm1 = elementwise_op(np.expm1, lambda ans, x: ans + 1.0, formula="diag(vec exp X)",
+                       reference="d(eˣ − 1) = eˣ dx", fuzz=lambda Y, c: np.expm1(np.tanh(Y)), entire=True,
+                       loud_derivatives=False)
+log = elementwise_op(np.log, lambda ans, x: 1.0 / x, formula="diag(vec X)⁻¹", reference="d log(x) = dx / x",
+                     samples=_samples.one_positive, fuzz=lambda Y, c: np.log(1.0 + Y ** 2), rule_name="log")
+log2 = elementwise_op(np.log2, lambda ans, x: 1.0 / (_LN2 * x), formula="diag(vec 1/(X ln 2))",
+                      reference="d log₂x = dx / (x ln 2)", samples=_samples.one_positive,
+                      fuzz=lambda Y, c: np.log2(1.0 + Y * Y))
+log10 = elementwise_op(np.log10, lambda ans, x: 1.0 / (_LN10 * x), formula="diag(vec 1/(X ln 10))",
+                       reference="d log₁₀x = dx / (x ln 10)", samples=_samples.one_positive,
+                       fuzz=lambda Y, c: np.log10(1.0 + Y * Y))
+# (log1p is finite only at x > −1, where 1 + x ≥ 2⁻⁵³: its derivative cannot overflow)
+log1p = elementwise_op(np.log1p, lambda ans, x: 1.0 / (1.0 + x), formula="diag(vec 1/(1 + X))",
+                       reference="d log(1 + x) = dx / (1 + x)", samples=_samples.one_positive,
+                       fuzz=lambda Y, c: np.log1p(Y * Y), loud_derivatives=False)
+logaddexp = elementwise_op(
+    np.logaddexp, lambda ans, x, y: np.exp(x - ans), lambda ans, x, y: np.exp(y - ans),
+    formula="D_X = diag(vec exp(X − L)), D_Y = diag(vec exp(Y − L)) for L = log(eˣ + eʸ) (a softmax pair)",
+    reference="d log(eˣ + eʸ) = (eˣ dx + eʸ dy)/(eˣ + eʸ); NumPy docs for np.logaddexp",
+    samples=_samples.two_broadcast, entire=True, loud_value=False, loud_derivatives=False,
+    edge_cases={"far apart (no overflow)": lambda rng: (np.array([[800.0, -3.0]]), np.array([[1.0, -750.0]]))},
+    fuzz=lambda Y, c: np.logaddexp(Y, c.same(Y.shape)))
+logaddexp2 = elementwise_op(
+    np.logaddexp2, lambda ans, x, y: np.exp2(x - ans), lambda ans, x, y: np.exp2(y - ans),
+    formula="D_X = diag(vec 2^(X − L)), D_Y = diag(vec 2^(Y − L)) for L = log₂(2ˣ + 2ʸ)",
+    reference="d log₂(2ˣ + 2ʸ) = (2ˣ dx + 2ʸ dy)/(2ˣ + 2ʸ); NumPy docs for np.logaddexp2",
+    samples=_samples.two_broadcast, entire=True, loud_value=False, loud_derivatives=False,
+    fuzz=lambda Y, c: np.logaddexp2(Y, c.same(Y.shape)))
+
+# ---------------------------------------------------------------------- powers
+sqrt = elementwise_op(np.sqrt, lambda ans, x: 0.5 / ans, formula="diag(1 / (2 vec √X))",
+                      reference="d √x = dx / (2√x)", samples=_samples.one_positive,
+                      fuzz=lambda Y, c: np.sqrt(1.0 + np.square(Y)), rule_name="sqrt")
+cbrt = elementwise_op(np.cbrt, lambda ans, x: 1.0 / (3.0 * ans * ans), formula="diag(1 / (3 vec ∛X²))",
+                      reference="d ∛x = dx / (3 ∛x²)", loud_value=False,
+                      samples=lambda rng, n: (_away_from_zero(rng, (n, n + 1)),),
+                      fuzz=lambda Y, c: np.cbrt(2.0 + np.tanh(Y)))
+square = elementwise_op(np.square, lambda ans, x: 2.0 * x, formula="diag(2 vec X)", reference="d x² = 2x dx",
+                        fuzz=lambda Y, c: np.square(Y) / 2.0, rule_name="square", entire=True,
+                        loud_derivatives=False)
+reciprocal = elementwise_op(np.reciprocal, lambda ans, x: -(ans * ans), formula="−diag(vec 1/X²)",
+                            reference="d(1/x) = −dx / x²",
+                            samples=lambda rng, n: (_away_from_zero(rng, (n, n + 1)),),
+                            fuzz=lambda Y, c: np.reciprocal(2.0 + np.tanh(Y)))
+
+# ------------------------------------------------------------- trigonometric
+sin = elementwise_op(np.sin, lambda ans, x: np.cos(x), formula="diag(vec cos X)",
+                     reference="d sin(x) = cos(x) dx", fuzz=lambda Y, c: np.sin(Y), entire=True,
+                     loud_value=False, loud_derivatives=False)
+cos = elementwise_op(np.cos, lambda ans, x: -np.sin(x), formula="−diag(vec sin X)",
+                     reference="d cos(x) = −sin(x) dx", fuzz=lambda Y, c: np.cos(Y), entire=True,
+                     loud_value=False, loud_derivatives=False)
+# (|tan x| ≤ 1.7e16 at every double: 1 + tan² cannot overflow)
+tan = elementwise_op(np.tan, lambda ans, x: 1.0 + ans * ans, formula="diag(1 + vec tan²X)",
+                     reference="d tan(x) = (1 + tan²x) dx", samples=_samples.one_bounded,
+                     fuzz=lambda Y, c: np.tan(np.tanh(Y)), loud_value=False, loud_derivatives=False)
+# (1 − x)(1 + x) rather than 1 − x²: accurate near ±1, where the derivative grows
+arcsin = elementwise_op(np.arcsin, lambda ans, x: 1.0 / np.sqrt((1.0 - x) * (1.0 + x)),
+                        formula="diag(vec 1/√(1 − X²))", reference="d arcsin(x) = dx / √(1 − x²)",
+                        samples=_samples.one_bounded, fuzz=lambda Y, c: np.arcsin(0.9 * np.tanh(Y)))
+arccos = elementwise_op(np.arccos, lambda ans, x: -1.0 / np.sqrt((1.0 - x) * (1.0 + x)),
+                        formula="−diag(vec 1/√(1 − X²))", reference="d arccos(x) = −dx / √(1 − x²)",
+                        samples=_samples.one_bounded, fuzz=lambda Y, c: np.arccos(0.9 * np.tanh(Y)))
+arctan = elementwise_op(np.arctan, lambda ans, x: 1.0 / (1.0 + x * x), formula="diag(vec 1/(1 + X²))",
+                        reference="d arctan(x) = dx / (1 + x²)", fuzz=lambda Y, c: np.arctan(Y), entire=True,
+                        loud_value=False)
+
+
+def _arctan2_denominator(y, x):
+    h = np.hypot(y, x)  # (x² + y² would overflow for large entries)
+    return h * h
+
+
+arctan2 = elementwise_op(
+    np.arctan2, lambda ans, y, x: x / _arctan2_denominator(y, x), lambda ans, y, x: -y / _arctan2_denominator(y, x),
+    formula="D_Y = diag(vec X/(X² + Y²)), D_X = −diag(vec Y/(X² + Y²)) (Y the first argument)",
+    reference="d atan2(y, x) = (x dy − y dx)/(x² + y²); NumPy docs for np.arctan2", param_names=("Y", "X"),
+    samples=lambda rng, n: (_away_from_zero(rng, (n, n + 1)), _away_from_zero(rng, (1, n + 1))),
+    edge_cases={"the negative x-axis side (branch cut approached from above)": lambda rng: (
+        np.array([[0.3, 1.0]]), np.array([[-2.0, -0.5]]))},
+    loud_value=False, fuzz=lambda Y, c: np.arctan2(Y, 2.0 + np.tanh(c.same(Y.shape))))
+# (hyperbolic: cosh(x) is finite exactly where sinh(x) is, and |sinh| ≤ cosh)
+sinh = elementwise_op(np.sinh, lambda ans, x: np.cosh(x), formula="diag(vec cosh X)",
+                      reference="d sinh(x) = cosh(x) dx", fuzz=lambda Y, c: np.sinh(Y), entire=True,
+                      loud_derivatives=False)
+cosh = elementwise_op(np.cosh, lambda ans, x: np.sinh(x), formula="diag(vec sinh X)",
+                      reference="d cosh(x) = sinh(x) dx", fuzz=lambda Y, c: np.cosh(Y), entire=True,
+                      loud_derivatives=False)
+tanh = elementwise_op(np.tanh, lambda ans, x: 1.0 - ans * ans, formula="diag(1 − vec tanh²X)",
+                      reference="d tanh(x) = (1 − tanh²x) dx", fuzz=lambda Y, c: np.tanh(Y), rule_name="tanh",
+                      entire=True, loud_value=False, loud_derivatives=False)
+# (hypot(1, x) = √(1 + x²) without overflow)
+arcsinh = elementwise_op(np.arcsinh, lambda ans, x: 1.0 / np.hypot(1.0, x), formula="diag(vec 1/√(1 + X²))",
+                         reference="d arcsinh(x) = dx / √(1 + x²)", fuzz=lambda Y, c: np.arcsinh(Y), entire=True,
+                         loud_value=False, loud_derivatives=False,
+                         edge_cases={"huge entries": lambda rng: (_away_from_zero(rng, (2, 2), 1e100, 1e101),)})
+arccosh = elementwise_op(np.arccosh, lambda ans, x: 1.0 / np.sqrt((x - 1.0) * (x + 1.0)),
+                         formula="diag(vec 1/√(X² − 1))", reference="d arccosh(x) = dx / √(x² − 1)",
+                         samples=_uniform(1.5, 3.0), fuzz=lambda Y, c: np.arccosh(2.0 + Y * Y))
+arctanh = elementwise_op(np.arctanh, lambda ans, x: 1.0 / ((1.0 - x) * (1.0 + x)),
+                         formula="diag(vec 1/(1 − X²))", reference="d arctanh(x) = dx / (1 − x²)",
+                         samples=_samples.one_bounded, fuzz=lambda Y, c: np.arctanh(0.9 * np.tanh(Y)))
+_RADIANS_PER_DEGREE = float(np.pi / 180.0)
+deg2rad = elementwise_op(np.deg2rad, lambda ans, x: _RADIANS_PER_DEGREE, formula="(π/180)·I",
+                         reference="linear: x ↦ πx/180", fuzz=lambda Y, c: np.deg2rad(Y), entire=True,
+                         loud_value=False, loud_derivatives=False, ufuncs=(np.deg2rad, np.radians))
+rad2deg = elementwise_op(np.rad2deg, lambda ans, x: 1.0 / _RADIANS_PER_DEGREE, formula="(180/π)·I",
+                         reference="linear: x ↦ 180x/π", fuzz=lambda Y, c: np.rad2deg(Y) / 100.0, entire=True,
+                         loud_derivatives=False, ufuncs=(np.rad2deg, np.degrees))
+
+# ----------------------------------------------------------------- hypot
+def _hypot_share(ans, a):
+    """a / hypot(a, b), and 0 where a = b = 0: the minimal-norm subgradient, as for
+    ‖X‖ at 0 (hypot(x, 0) = |x| keeps |x|'s subgradient 0 there). The second
+    derivative does not exist there: refused when the point is traced."""
+    at_origin = np.asarray(plain_value(ans)) == 0
+    if not at_origin.any():
+        return a / ans
+    if isinstance(a, Node) or isinstance(ans, Node):
+        raise ValueError("np.hypot has no second derivative at x = y = 0 (its first derivative jumps there)")
+    return a / np.where(at_origin, 1.0, ans)
+
+
+hypot = elementwise_op(
+    np.hypot, lambda ans, x, y: _hypot_share(ans, x), lambda ans, x, y: _hypot_share(ans, y),
+    formula="D_X = diag(vec X/H), D_Y = diag(vec Y/H) for H = hypot(X, Y) (0 where X = Y = 0)",
+    reference="d√(x² + y²) = (x dx + y dy)/√(x² + y²); NumPy docs for np.hypot",
+    samples=_samples.two_broadcast, loud_value=False, loud_derivatives=False,
+    edge_cases={
+        "huge entries (no overflow)": lambda rng: (1e200 * _away_from_zero(rng, (2, 2)), 1e200 * _away_from_zero(rng, (2, 2))),
+        "at the origin (subgradient 0; no second derivative)": lambda rng: _samples.Sample(
+            (np.array([[0.0, 1.5], [-0.5, 0.7]]), np.array([[0.0, 0.3], [2.0, -1.0]])), {}, max_order=1)},
+    fuzz=lambda Y, c: np.hypot(Y, 1.0 + c.same(Y.shape) ** 2))
+
+# ---------------------------------------------------------- kinks and ties
+def _tie_weight(ans, a, b):
+    """∂ans/∂a for ans one of a, b (maximum, minimum, fmax, fmin): 1 where ans is a
+    alone, 0 where it is b alone, ½ at a tie — so that max(x, y) + min(x, y) = x + y
+    holds for the derivatives too. A constant of the point (plain)."""
+    ans, a, b = (np.asarray(plain_value(v)) for v in (ans, a, b))
+    weight = (ans == a).astype(np.result_type(ans, np.float32))
+    weight += ans != b
+    weight *= 0.5
+    return weight
+
+
+def _extremum(numpy_ufunc, which):
+    return elementwise_op(
+        numpy_ufunc, lambda ans, x, y: _tie_weight(ans, x, y), lambda ans, x, y: _tie_weight(ans, y, x),
+        formula=f"D_X = diag(vec W)·B_X, D_Y = diag(vec (1 − W))·B_Y, W = 1 where X is the {which}, "
+                "0 where Y is, ½ at a tie",
+        reference=f"piecewise: each entry is X's or Y's (NumPy docs for np.{numpy_ufunc.__name__}); "
+                  "ties split evenly (notes/conventions.md §7)",
+        samples=_samples.two_broadcast, loud_value=False, loud_derivatives=False,
+        fuzz=lambda Y, c: numpy_ufunc(Y, c.same(Y.shape)))
+
+
+maximum = _extremum(np.maximum, "larger")
+minimum = _extremum(np.minimum, "smaller")
+# fmax/fmin differ from maximum/minimum at NaN only (which kronvec refuses in inputs); _tie_weight
+# reads which operand the result is, so a NaN operand, if allowed, gets weight 0 and the other 1.
+fmax = _extremum(np.fmax, "larger")
+fmin = _extremum(np.fmin, "smaller")
+
+
+# |x| at 0 takes the subgradient 0 (sign(0) = 0): the convention of notes/conventions.md.
+absolute = elementwise_op(np.absolute, lambda ans, x: np.sign(plain_value(x)), formula="diag(vec sign X)",
+                          reference="d|x| = sign(x) dx (subgradient 0 at 0)", loud_value=False,
+                          loud_derivatives=False, ufuncs=(np.absolute, np.fabs))
+
+
+def _copysign_derivative(ans, x, y):
+    # copysign(x, y) = s(y)·|x| with s(y) = ±1 from y's sign bit: s(y)·sign(x), 0 at x = 0 (as |x|)
+    return np.copysign(1.0, np.asarray(plain_value(y))) * np.sign(np.asarray(plain_value(x)))
+
+
+copysign = elementwise_op(
+    np.copysign, _copysign_derivative, lambda ans, x, y: np.zeros(np.shape(plain_value(ans))),
+    formula="D_X = diag(vec s(Y) ∘ sign X) (s = ±1 from the sign bit; 0 at X = 0), D_Y = 0",
+    reference="copysign(x, y) = s(y)|x|: piecewise constant in y; NumPy docs for np.copysign",
+    samples=lambda rng, n: (_away_from_zero(rng, (n, n + 1)), _away_from_zero(rng, (1, n + 1))),
+    loud_value=False, loud_derivatives=False,
+    fuzz=lambda Y, c: np.copysign(1.0 + Y * Y, c.same(Y.shape)))
+
+
+def _quotient(ans, x, y):
+    """k with ans = x − k·y (an integer): the quotient remainder/fmod took away, read
+    back from their own result so that it agrees with them at every rounding."""
+    x, y, ans = (np.asarray(plain_value(v)) for v in (x, y, ans))
+    return np.rint((x - ans) / y)
+
+
+def _remainder_like(numpy_ufunc, rounding):
+    return elementwise_op(
+        numpy_ufunc, lambda ans, x, y: 1.0, lambda ans, x, y: -_quotient(ans, x, y),
+        formula=f"x − k·y with k = {rounding}(x/y) constant between jumps: D_X = I·B_X, D_Y = −diag(vec k)·B_Y",
+        reference=f"NumPy docs for np.{numpy_ufunc.__name__}; at a jump (x/y an integer) the derivative "
+                  "of the branch the value is on (k as NumPy computed it)",
+        samples=_remainder_samples, loud_derivatives=False,
+        fuzz=lambda Y, c: numpy_ufunc(0.5 + 0.2 * np.tanh(Y), 2.0) + 0.0 * Y)
+
+
+def _remainder_samples(rng, n):
+    # x/y = k + u with u in (0.2, 0.8): away from the jumps at integer x/y
+    y = _away_from_zero(rng, (1, n + 1))
+    k = rng.integers(-3, 4, size=(n, n + 1))
+    return (y * (k + rng.uniform(0.2, 0.8, size=(n, n + 1))), y)
+
+
+remainder = _remainder_like(np.remainder, "floor")  # also np.mod and the % operator
+fmod = _remainder_like(np.fmod, "trunc")
+
+
+def _clip_weights(ans, x, low, high):
+    """(∂/∂x, ∂/∂low, ∂/∂high) of clip = min(max(x, low), high), as NumPy defines it:
+    the tie weights of the maximum and then of the minimum (½ at a bound)."""
+    middle = np.maximum(np.asarray(plain_value(x)), np.asarray(plain_value(low)))
+    through_middle = _tie_weight(ans, middle, high)
+    return (through_middle * _tie_weight(middle, x, low), through_middle * _tie_weight(middle, low, x),
+            _tie_weight(ans, high, middle))
+
+
+def _clip_samples(rng, n):
+    # entries 0.1 or more from the bounds ±0.5: on both sides of each bound
+    x = rng.choice([-1.3, -0.9, -0.2, 0.1, 0.3, 0.8, 1.2], size=(n, n + 1)) + rng.uniform(-0.05, 0.05, (n, n + 1))
+    return x, np.full((1, n + 1), -0.5), np.full((n, n + 1), 0.5)
+
+
+clip = elementwise_op(
+    np.clip, *(lambda ans, x, low, high, p=p: _clip_weights(ans, x, low, high)[p] for p in range(3)),
+    formula="D_X = diag(vec W_X), D_L = diag(vec W_L)·B_L, D_H = diag(vec W_H)·B_H: 1 for the branch taken "
+            "(X inside, L below, H above), ½ each at X exactly on a bound",
+    reference="clip(x, l, h) = min(max(x, l), h) (NumPy docs for np.clip); ties split evenly as for maximum",
+    samples=_clip_samples, param_names=("X", "L", "H"), loud_value=False, loud_derivatives=False,
+    fuzz=lambda Y, c: np.clip(Y, -2.0, 2.0), ufuncs=())  # (np.clip is a function: its front door is below)
+
+
+def _missing(name):
+    return TypeError(f"clip() missing 1 required positional argument: '{name}'")
+
+
+@numpy_function(np.clip)
+def _clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue, max=np._NoValue, **kwargs):
+    refuse_arguments("np.clip", out=(out, None), **{key: (value, _ABSENT) for key, value in kwargs.items()})
+    if a_min is np._NoValue and a_max is np._NoValue:  # (NumPy's own resolution of the spellings)
+        a_min = None if min is np._NoValue else min
+        a_max = None if max is np._NoValue else max
+    elif a_min is np._NoValue or a_max is np._NoValue:
+        raise _missing("a_min" if a_min is np._NoValue else "a_max")
+    elif min is not np._NoValue or max is not np._NoValue:
+        raise ValueError("Passing `min` or `max` keyword argument when `a_min` and `a_max` are provided is forbidden.")
+    if a_min is None and a_max is None:  # as NumPy: a missing bound is no bound
+        return np.positive(a)
+    if a_min is None:
+        return np.minimum(a, a_max)
+    if a_max is None:
+        return np.maximum(a, a_min)
+    return bind(clip, a, a_min, a_max)
+
+
+@numpy_method("clip")
+def _clip_method(a, min=None, max=None, out=None, **kwargs):
+    return _clip(a, min, max, out=out, **kwargs)
+
+
+_ABSENT = object()
+
+# ---------------------------------------------------------------------- powers
+float_power = register(Primitive(
+    loud("np.float_power", np.float_power), name="float_power",
+    vjps=_POWER_VJPS, jacobians=_POWER_JACOBIANS, label=lambda a, p: f"{a}^{p}",
+    formula=power.formula, reference=power.reference + " (in float64: NumPy docs for np.float_power)",
+    samples=_samples.two_positive, param_names=("X", "P"),
+    fuzz=lambda Y, c: np.float_power(1.0 + Y * Y, 1.5),
+))
+ufunc(np.float_power, float_power)
+
+ldexp = register(Primitive(
+    loud("np.ldexp", np.ldexp), name="ldexp",
+    vjps={0: lambda g, ans, x, e: unbroadcast(g * np.ldexp(1.0, e), shape_of(x))},
+    jacobians={0: lambda ans, x, e, names: elementwise_jacobian(
+        np.ldexp(1.0, np.asarray(e)), np.shape(x), np.shape(ans), derived_label("2^{}", names[1]))},
+    label=lambda a, e: f"{a}·2^{e}",
+    formula="D_X = diag(vec 2^E)·B_X (E integer: not differentiable)", reference="ldexp(x, e) = x·2ᵉ, linear in x",
+    samples=lambda rng, n: (rng.standard_normal((n, n + 1)), rng.integers(-3, 4, size=(1, n + 1))),
+    param_names=("X", "E"), fuzz=lambda Y, c: np.ldexp(Y, 1),
+))
+ufunc(np.ldexp, ldexp)
+# (np.positive and unary + return the traced value itself: the identity; np.conjugate of a real
+# array is a copy of it)
+ufunc(np.conjugate, copy)
+
+
+@numpy_method("conj", "conjugate")
+def _conjugate(a):
+    return bind(copy, a)
+
+
+# ------------------------------------------------------------ no derivative
+# Comparisons and predicates give booleans; sign and the roundings are piecewise
+# constant: their derivative is 0 wherever it exists, at every order, so their
+# value is a constant of the point. They are evaluated on the plain values and
+# return plain arrays — exact, free to record, and usable where NumPy needs plain
+# numbers: masks, indices, ``int(np.floor(t))``, ``np.floor(x).astype(int)``.
 value_only_ufunc(
     np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
-    np.isfinite, np.isnan, np.isinf, np.sign, np.logical_and, np.logical_or, np.logical_not,
+    np.isfinite, np.isnan, np.isinf, np.signbit, np.logical_and, np.logical_or, np.logical_not, np.logical_xor,
+    np.sign, np.floor, np.ceil, np.trunc, np.rint, np.heaviside,
 )
+
+
+def _floor_divide(x, y, **kwargs):
+    refuse_arguments("np.floor_divide", **{key: (value, _ABSENT) for key, value in kwargs.items()})
+    return _loud_floor_divide(x, y)
+
+
+_loud_floor_divide = loud("np.floor_divide", np.floor_divide)
+value_only_ufunc(np.floor_divide, evaluate=_floor_divide)  # also the // operator
+
+
+@numpy_method("round")
+@numpy_function(np.round, np.around)
+def _round(a, decimals=0, out=None):
+    refuse_arguments("np.round", out=(out, None))
+    return np.round(plain_value(a), decimals)
+
+
+@numpy_function(np.fix)
+def _fix(x, out=None):
+    refuse_arguments("np.fix", out=(out, None))
+    return np.fix(plain_value(x))
+
+
+# ----------------------------------------------------- families loaded on demand
+#: Ufuncs of other libraries kronvec differentiates, registered when first met:
+#: ``kronvec.ops.special`` imports scipy.special (+25 ms), so ``import kronvec``
+#: does not; a scipy.special ufunc called on a traced value means scipy.special
+#: is loaded already, and registering the family then costs nothing more.
+ON_DEMAND_NAMES = tuple(f"scipy.special.{name}" for name in (
+    "expit", "logit", "log_expit", "xlogy", "xlog1py", "gammaln", "gamma", "digamma", "psi", "betaln",
+    "erf", "erfc", "erfinv", "ndtr", "ndtri", "log_ndtr", "entr", "rel_entr", "softplus"))
+
+
+def ufunc_on_demand(numpy_ufunc):
+    """The primitive of a ufunc whose family registers on first use (scipy.special's), or None."""
+    special = sys.modules.get("scipy.special")
+    if special is None or getattr(special, getattr(numpy_ufunc, "__name__", ""), None) is not numpy_ufunc:
+        return None
+    from . import special as _special  # noqa: F401 (registers the family)
+    return UFUNCS.get(numpy_ufunc)
