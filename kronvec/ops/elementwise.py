@@ -120,15 +120,17 @@ multiply = register(Primitive(
 ))
 ufunc(np.multiply, multiply)
 
+# (1/y and x/y² overflow for tiny y although x/y did not: the derivatives are loud too)
+_over_divisor = loud("the derivative of np.true_divide", lambda g, b: g / b)
 divide = register(Primitive(
     loud("np.true_divide", np.true_divide), name="true_divide",
-    vjps={0: lambda g, ans, a, b: unbroadcast(g / b, shape_of(a)),
-          1: lambda g, ans, a, b: unbroadcast(-g * ans / b, shape_of(b))},
+    vjps={0: lambda g, ans, a, b: unbroadcast(_over_divisor(g, b), shape_of(a)),
+          1: lambda g, ans, a, b: unbroadcast(_over_divisor(-g * ans, b), shape_of(b))},
     jacobians={
         0: lambda ans, a, b, names: elementwise_jacobian(
-            1.0 / np.asarray(b), np.shape(a), np.shape(ans), derived_label("1/{}", names[1])),
+            _over_divisor(1.0, np.asarray(b)), np.shape(a), np.shape(ans), derived_label("1/{}", names[1])),
         1: lambda ans, a, b, names: elementwise_jacobian(
-            -np.asarray(ans) / b, np.shape(b), np.shape(ans), derived_label("-{}/{}²", names[0], names[1])),
+            _over_divisor(-np.asarray(ans), b), np.shape(b), np.shape(ans), derived_label("-{}/{}²", names[0], names[1])),
     },
     label=_binary_label("/"),
     formula="D_X(X / Y) = diag(vec 1/Y), D_Y(X / Y) = −diag(vec X/Y²)",
@@ -472,7 +474,7 @@ def _remainder_like(numpy_ufunc, rounding):
         formula=f"x − k·y with k = {rounding}(x/y) constant between jumps: D_X = I·B_X, D_Y = −diag(vec k)·B_Y",
         reference=f"NumPy docs for np.{numpy_ufunc.__name__}; at a jump (x/y an integer) the derivative "
                   "of the branch the value is on (k as NumPy computed it)",
-        samples=_remainder_samples, loud_derivatives=False,
+        samples=_remainder_samples,
         fuzz=lambda Y, c: numpy_ufunc(0.5 + 0.2 * np.tanh(Y), 2.0) + 0.0 * Y)
 
 

@@ -1,0 +1,404 @@
+"""Elementwise ufuncs: what the registry sweep cannot say.
+
+The sweep (``tests/test_registry.py``) checks each registered operation's
+derivatives against finite differences at well-conditioned points.  Here:
+every NumPy (and scipy.special) spelling gives NumPy's value on traced input;
+refused arguments name themselves; Jacobians at 1000×1000 are diagonals (times
+a selection), never dense; kinks and ties follow notes/conventions.md §7;
+piecewise-constant functions give plain values with a zero derivative;
+domain edges and extreme inputs are right or loud (a ValueError, never a
+NaN, an inf or a RuntimeWarning); scipy.special is imported only on demand.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+import scipy.special as sp
+
+import kronvec
+from kronvec._traced_array import Traced
+from kronvec.operators import Dense, Diag, Identity, Product, Scaled
+from kronvec.ops import REGISTRY, UFUNCS, Primitive
+from kronvec.ops import elementwise as E
+from kronvec.ops import special as special_family
+
+from _helpers import assert_scaled_close, central_difference_jacobian
+
+RNG = np.random.default_rng(12)
+X = RNG.uniform(-0.9, 0.9, (3, 4))                    # general, inside (−1, 1)
+P = RNG.uniform(0.5, 2.0, (3, 4))                     # positive
+Q = RNG.uniform(0.5, 2.0, (1, 4))                     # positive row (broadcasts)
+U = RNG.uniform(0.1, 0.9, (3, 4))                     # inside (0, 1)
+B = 1.5 + RNG.uniform(0.0, 1.0, (3, 4))               # above 1
+
+
+def _traced_value(f, x):
+    """f's value when x is traced (through jvp, which returns the primal)."""
+    value, _ = kronvec.jvp(f, (x,), (np.zeros_like(x),))
+    return value
+
+
+# (spelling, f, point): the result on a traced value must be NumPy's on the plain one
+SPELLINGS = [
+    ("np.exp2", np.exp2, X), ("np.log2", np.log2, P), ("np.log10", np.log10, P), ("np.log1p", np.log1p, P),
+    ("np.expm1", np.expm1, X), ("np.reciprocal", np.reciprocal, P), ("np.cbrt", np.cbrt, X),
+    ("np.sinh", np.sinh, X), ("np.cosh", np.cosh, X), ("np.tan", np.tan, X), ("np.arcsin", np.arcsin, X),
+    ("np.asin", np.asin, X), ("np.arccos", np.arccos, X), ("np.acos", np.acos, X),
+    ("np.arctan", np.arctan, X), ("np.atan", np.atan, X), ("np.arcsinh", np.arcsinh, X),
+    ("np.arccosh", np.arccosh, B), ("np.arctanh", np.arctanh, X),
+    ("np.deg2rad", np.deg2rad, X), ("np.radians", np.radians, X), ("np.rad2deg", np.rad2deg, X),
+    ("np.degrees", np.degrees, X), ("np.abs", np.abs, X), ("np.absolute", np.absolute, X), ("np.fabs", np.fabs, X),
+    ("abs()", abs, X), ("np.positive", np.positive, X), ("unary +", lambda x: +x, X),
+    ("np.conjugate", np.conjugate, X), ("np.conj", np.conj, X), ("x.conj()", lambda x: x.conj(), X),
+    ("x.conjugate()", lambda x: x.conjugate(), X),
+    ("np.arctan2", lambda x: np.arctan2(x, Q - 1.0), X), ("np.atan2", lambda x: np.atan2(Q - 1.0, x), X),
+    ("np.hypot", lambda x: np.hypot(x, Q), X), ("np.logaddexp", lambda x: np.logaddexp(x, Q), X),
+    ("np.logaddexp2", lambda x: np.logaddexp2(Q, x), X),
+    ("np.maximum", lambda x: np.maximum(x, 0.0), X), ("np.minimum", lambda x: np.minimum(Q - 1.0, x), X),
+    ("np.fmax", lambda x: np.fmax(x, 0.1), X), ("np.fmin", lambda x: np.fmin(x, 0.1), X),
+    ("np.copysign", lambda x: np.copysign(x, Q - 1.0), X), ("np.copysign (traced sign)", lambda x: np.copysign(Q, x), X),
+    ("np.remainder", lambda x: np.remainder(x, 0.3), X), ("np.mod", lambda x: np.mod(x, -0.3), X),
+    ("%", lambda x: x % 0.3, X), ("% (traced divisor)", lambda x: 2.0 % x, P), ("np.fmod", lambda x: np.fmod(x, 0.3), X),
+    ("np.true_divide", lambda x: np.true_divide(x, Q), X), ("np.float_power", lambda x: np.float_power(x, 2.5), P),
+    ("np.float_power (traced exponent)", lambda x: np.float_power(Q, x), X), ("np.pow", lambda x: np.pow(x, Q), P),
+    ("** −1.5", lambda x: x ** -1.5, P), ("** 0.5", lambda x: x ** 0.5, P), ("** −1", lambda x: x ** -1, X),
+    ("np.ldexp", lambda x: np.ldexp(x, np.array([1, -2, 0, 3])), X),
+    ("np.clip", lambda x: np.clip(x, -0.5, 0.5), X), ("np.clip (array bounds)", lambda x: np.clip(x, -Q / 2, Q / 2), X),
+    ("np.clip (None low)", lambda x: np.clip(x, None, 0.2), X), ("np.clip (None high)", lambda x: np.clip(x, -0.2, None), X),
+    ("np.clip (min=, max=)", lambda x: np.clip(x, min=-0.3, max=0.4), X),
+    ("np.clip (no bounds)", lambda x: np.clip(x, None, None), X),
+    ("x.clip", lambda x: x.clip(-0.3, 0.4), X), ("x.clip(max=)", lambda x: x.clip(max=0.4), X),
+    ("np.clip (low > high)", lambda x: np.clip(x, 0.5, -0.5), X),
+    ("scipy.special.expit", sp.expit, X), ("scipy.special.logit", sp.logit, U),
+    ("scipy.special.log_expit", sp.log_expit, X), ("scipy.special.xlogy", lambda x: sp.xlogy(x, Q), X),
+    ("scipy.special.xlog1py", lambda x: sp.xlog1py(Q, x), X), ("scipy.special.gammaln", sp.gammaln, P),
+    ("scipy.special.gamma", sp.gamma, P), ("scipy.special.digamma", sp.digamma, P), ("scipy.special.psi", sp.psi, P),
+    ("scipy.special.betaln", lambda x: sp.betaln(x, Q), P), ("scipy.special.erf", sp.erf, X),
+    ("scipy.special.erfc", sp.erfc, X), ("scipy.special.erfinv", sp.erfinv, X), ("scipy.special.ndtr", sp.ndtr, X),
+    ("scipy.special.ndtri", sp.ndtri, U), ("scipy.special.log_ndtr", sp.log_ndtr, X),
+    ("scipy.special.entr", sp.entr, P), ("scipy.special.rel_entr", lambda x: sp.rel_entr(x, Q), P),
+    ("scipy.special.softplus", sp.softplus, X),
+]
+# (spelling, f, point): piecewise constant — plain values (never traced), NumPy's
+PLAIN = [
+    ("np.sign", np.sign, X), ("np.floor", np.floor, 3 * X), ("np.ceil", np.ceil, 3 * X), ("np.trunc", np.trunc, 3 * X),
+    ("np.rint", np.rint, 3 * X), ("np.round", np.round, 3 * X), ("np.round(·, 1)", lambda x: np.round(x, 1), X),
+    ("np.around", lambda x: np.around(x, 2), X), ("x.round()", lambda x: x.round(), 3 * X),
+    ("x.round(1)", lambda x: x.round(1), X), ("np.fix", np.fix, 3 * X),
+    ("np.floor_divide", lambda x: np.floor_divide(x, 0.3), X), ("//", lambda x: x // 0.3, X),
+    ("// (traced divisor)", lambda x: 2.0 // x, P), ("np.heaviside", lambda x: np.heaviside(x, 0.5), X),
+    ("np.signbit", np.signbit, X), ("x > 0", lambda x: x > 0, X), ("np.logical_xor", lambda x: np.logical_xor(x > 0, x < 0.5), X),
+]
+
+
+@pytest.mark.parametrize("spelling, f, x", SPELLINGS, ids=[s for s, _, _ in SPELLINGS])
+def test_each_spelling_gives_numpys_value_and_its_derivative(spelling, f, x):
+    np.testing.assert_allclose(_traced_value(f, x), f(x), rtol=1e-14, atol=1e-15, err_msg=spelling)
+    J = kronvec.jacobian(f)(x).toarray()
+    expected = central_difference_jacobian(lambda a: np.asarray(f(a), dtype=np.float64), (x,))
+    assert_scaled_close(J, expected, 1e-6, spelling)
+
+
+@pytest.mark.parametrize("spelling, f, x", PLAIN, ids=[s for s, _, _ in PLAIN])
+def test_piecewise_constant_functions_give_plain_values_and_zero_derivatives(spelling, f, x):
+    seen = {}
+
+    def g(a):
+        seen["result"] = f(a)
+        return np.sum(np.asarray(seen["result"], dtype=np.float64) * a)  # the result as a constant factor
+
+    gradient = kronvec.grad(g)(x)
+    assert type(seen["result"]) is np.ndarray, spelling
+    np.testing.assert_array_equal(seen["result"], f(x))
+    np.testing.assert_array_equal(gradient, np.asarray(f(x), dtype=np.float64))  # d(c·x) = c: c has no derivative
+    assert not kronvec.jacobian(lambda a: np.asarray(f(a), dtype=np.float64))(x).toarray().any()
+
+
+def test_rounding_results_serve_as_integers_and_indices():
+    t = np.array([1.7, 0.2, 2.4])
+
+    def interpolate(t):  # piecewise-linear table lookup: the index is a constant of the point
+        table = np.array([0.0, 10.0, 30.0, 60.0])
+        i = int(np.floor(t[0]))
+        k = np.floor(t).astype(int)
+        return table[i] + (t[0] - i) * (table[i + 1] - table[i]) + np.sum(table[k] * t)
+
+    gradient = kronvec.grad(interpolate)(t)
+    np.testing.assert_allclose(gradient, [20.0 + 10.0, 0.0, 30.0])
+
+
+# -------------------------------------------------------------- refused arguments
+@pytest.mark.parametrize("call, argument", [
+    (lambda x: np.clip(x, 0.0, 1.0, out=np.empty_like(X)), "out"),
+    (lambda x: np.clip(x, 0.0, 1.0, casting="unsafe"), "casting"),
+    (lambda x: x.clip(0.0, 1.0, out=np.empty_like(X)), "out"),
+    (lambda x: np.round(x, out=np.empty_like(X)), "out"),
+    (lambda x: x.round(out=np.empty_like(X)), "out"),
+    (lambda x: np.fix(x, out=np.empty_like(X)), "out"),
+    (lambda x: np.floor_divide(x, 2.0, dtype=np.float32), "dtype"),
+    (lambda x: np.sinh(x, where=X > 0), "where"),
+    (lambda x: np.maximum(x, 0.0, out=np.empty_like(X)), "out"),
+    (lambda x: sp.expit(x, dtype=np.float32), "dtype"),
+], ids=["clip out", "clip casting", "x.clip out", "round out", "x.round out", "fix out", "floor_divide dtype",
+        "sinh where", "maximum out", "expit dtype"])
+def test_unsupported_arguments_are_refused_by_name(call, argument):
+    with pytest.raises(TypeError, match=argument):
+        kronvec.grad(lambda x: np.sum(call(x)))(X)
+
+
+def test_clip_mirrors_numpys_argument_errors():
+    with pytest.raises(TypeError, match="a_max"):
+        kronvec.grad(lambda x: np.sum(np.clip(x, 0.0)))(X)
+    with pytest.raises(ValueError, match="forbidden"):
+        kronvec.grad(lambda x: np.sum(np.clip(x, 0.0, 1.0, min=0.0)))(X)
+
+
+def test_two_output_ufuncs_are_refused_by_name():
+    for call, name in ((lambda x: np.divmod(x, 2.0)[1], "np.divmod"), (lambda x: np.modf(x)[0], "np.modf"),
+                       (lambda x: np.frexp(x)[0], "np.frexp")):
+        with pytest.raises(TypeError, match=name):
+            kronvec.grad(lambda x: np.sum(call(x)))(X)
+
+
+# ---------------------------------------------------------------- structure at scale
+N = 1000
+
+
+@pytest.mark.parametrize("name, f", [
+    ("sinh", np.sinh), ("arcsin", lambda x: np.arcsin(x / 2.0)), ("maximum", lambda x: np.maximum(x, 0.5)),
+    ("clip", lambda x: np.clip(x, 0.25, 0.75)), ("arctan2 (row broadcast)", lambda x: np.arctan2(x, np.ones((1, N)))),
+    ("remainder", lambda x: x % 0.3), ("expit", sp.expit), ("deg2rad", np.deg2rad),
+    ("hypot of a broadcast column", lambda x: np.hypot(x[:, :1], np.ones((1, N)))),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_jacobian_at_1000_by_1000_is_a_diagonal_not_a_dense_matrix(name, f):
+    x = np.random.default_rng(0).uniform(0.05, 0.95, (N, N))
+    tracemalloc.start()
+    started = time.perf_counter()
+    J = kronvec.jacobian(f)(x)
+    elapsed = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert elapsed < 10.0, f"{name}: {elapsed:.1f} s"
+    assert peak < 30 * x.nbytes, f"{name}: peak {peak:,} bytes"  # O(n²), not O(n⁴) = 8 TB
+    assert isinstance(J, (Diag, Identity, Scaled, Product)) and not isinstance(J, Dense), type(J)
+    assert J.dense_nbytes >= 8 * N ** 4  # what it would have cost
+    v = np.random.default_rng(1).standard_normal(N * N)
+    _, tangent = kronvec.jvp(f, (x,), (kronvec.unvec(v, x.shape),))
+    np.testing.assert_allclose(J.matvec(v), kronvec.vec(tangent), rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------- kinks and ties
+def test_ties_split_evenly_and_keep_max_plus_min_exact():
+    x = np.array([-1.0, 0.0, 2.0])
+    for extremum in (np.maximum, np.minimum, np.fmax, np.fmin):
+        np.testing.assert_array_equal(kronvec.grad(lambda a: np.sum(extremum(a, 0.0)))(x),
+                                      [float(extremum is np.minimum or extremum is np.fmin), 0.5,
+                                       float(extremum is np.maximum or extremum is np.fmax)])
+    np.testing.assert_array_equal(kronvec.grad(lambda a: np.sum(np.maximum(a, 0.0) + np.minimum(a, 0.0)))(x), 1.0)
+    np.testing.assert_array_equal(kronvec.grad(lambda a: np.sum(np.maximum(a, a)))(x), 1.0)  # max(x, x) = x
+    # with respect to both arguments at a tie: ½ each
+    gx, gy = kronvec.grad(lambda a, b: np.sum(np.maximum(a, b)), argnums=(0, 1))(np.zeros(2), np.zeros(2))
+    np.testing.assert_array_equal(gx, 0.5)
+    np.testing.assert_array_equal(gy, 0.5)
+    # second order: 0, also at the tie (the weights are constants of the point)
+    assert not kronvec.hessian(lambda a: np.sum(np.maximum(a, 0.0)))(x).toarray().any()
+
+
+def test_clip_at_and_between_its_bounds():
+    x = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+    low, high = -1.0, 1.0
+    np.testing.assert_array_equal(kronvec.grad(lambda a: np.sum(np.clip(a, low, high)))(x), [0, 0.5, 1, 0.5, 0])
+    dlow, dhigh = kronvec.grad(lambda lo, hi: np.sum(np.clip(x, lo, hi)), argnums=(0, 1))(low, high)
+    assert (dlow, dhigh) == (1.5, 1.5)  # below: 1, at the bound: ½
+    # low = high = x: ¼ to x and low (the maximum's tie), ½ to high (the minimum's)
+    parts = kronvec.grad(lambda a, lo, hi: np.clip(a, lo, hi), argnums=(0, 1, 2))(0.0, 0.0, 0.0)
+    assert tuple(map(float, parts)) == (0.25, 0.25, 0.5)
+    # low > high: NumPy's value is high everywhere, and so is the derivative
+    x3 = np.array([-1.0, 0.0, 1.0])
+    parts = kronvec.grad(lambda a, lo, hi: np.sum(np.clip(a, lo, hi)), argnums=(0, 1, 2))(x3, 0.5, -0.5)
+    np.testing.assert_array_equal(parts[0], 0.0)
+    assert (float(parts[1]), float(parts[2])) == (0.0, 3.0)
+
+
+def test_absolute_copysign_and_hypot_take_the_subgradient_zero_at_zero():
+    x = np.array([-1.5, 0.0, 2.0])
+    for f in (np.abs, np.fabs, lambda a: np.copysign(a, -1.0)):
+        np.testing.assert_array_equal(np.abs(kronvec.grad(lambda a: np.sum(f(a)))(x)), [1.0, 0.0, 1.0])
+    # hypot(x, 0) = |x|: the same subgradient 0 at the origin; no second derivative there
+    np.testing.assert_array_equal(kronvec.grad(lambda a: np.sum(np.hypot(a, 0.0)))(x), [-1.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match="second derivative"):
+        kronvec.hessian(lambda a: np.sum(np.hypot(a, 0.0)))(x)
+    np.testing.assert_allclose(kronvec.hessian(lambda a: np.sum(np.hypot(a, 1.0)))(x).toarray(),
+                               np.diag(1.0 / (1.0 + x * x) ** 1.5))
+
+
+def test_remainder_and_fmod_at_their_jumps_take_numpys_quotient():
+    # x − k·y with k as NumPy computed it: d/dx = 1, d/dy = −k, also at x/y an integer and where
+    # x/y rounds (1 % 0.1 is 0.0999…: k = 9, not 10)
+    for x, y, k_remainder, k_fmod in ((2.0, 1.0, 2.0, 2.0), (-2.0, 1.0, -2.0, -2.0), (1.0, 0.1, 9.0, 9.0),
+                                      (-1.0, 0.3, -4.0, -3.0), (1.0, -0.3, -4.0, -3.0)):
+        for f, k in ((np.remainder, k_remainder), (np.fmod, k_fmod)):
+            dx, dy = kronvec.grad(lambda a, b: f(a, b), argnums=(0, 1))(x, y)
+            assert float(dx) == 1.0 and float(dy) == -k, (f.__name__, x, y, float(dy))
+            assert f(x, y) == x - k * y or abs(f(x, y) - (x - k * y)) < 1e-15
+
+
+def test_np_where_broadcasts_and_takes_scalar_branches():
+    x = np.array([[-1.0, 2.0, 0.5], [3.0, -0.5, -2.0]])
+    mask = x > 0
+    np.testing.assert_array_equal(kronvec.grad(lambda a: np.sum(np.where(a > 0, a, 0.0)))(x), mask)
+    np.testing.assert_array_equal(kronvec.grad(lambda a: np.sum(np.where(a > 0, 1.0, a)))(x), ~mask)
+    row = np.array([[10.0, 20.0, 30.0]])
+    # a (1, 3) row against (2, 3): the row's cotangent sums over the rows that took it
+    g_row = kronvec.grad(lambda r: np.sum(np.where(mask, r, x) * x))(row)
+    np.testing.assert_array_equal(g_row, np.sum(np.where(mask, x, 0.0), axis=0, keepdims=True))
+    # a traced 0-d branch
+    g_scalar = kronvec.grad(lambda s: np.sum(np.where(mask, s, x)))(np.float64(2.0))
+    assert float(g_scalar) == mask.sum()
+    # a condition of another shape (broadcast column)
+    column = np.array([[True], [False]])
+    np.testing.assert_array_equal(kronvec.grad(lambda a: np.sum(np.where(column, a, 2 * a)))(x),
+                                  np.where(column, 1.0, 2.0) * np.ones_like(x))
+
+
+def test_powers_with_negative_and_fractional_constants():
+    x = np.array([0.5, 1.0, 2.0])
+    for p in (-1.5, -1, 0.5, 1.0 / 3.0, 2.5):
+        np.testing.assert_allclose(kronvec.grad(lambda a: np.sum(a ** p))(x), p * x ** (p - 1), rtol=1e-14)
+        np.testing.assert_allclose(kronvec.grad(lambda a: np.sum(np.float_power(a, p)))(x), p * x ** (p - 1), rtol=1e-14)
+        np.testing.assert_allclose(kronvec.hessian(lambda a: np.sum(a ** p))(x).toarray(),
+                                   np.diag(p * (p - 1) * x ** (p - 2)), rtol=1e-13)
+    np.testing.assert_allclose(kronvec.grad(lambda a: np.sum((-a) ** -1))(x), 1.0 / x ** 2)  # integer exponent, x < 0
+
+
+# ------------------------------------------------------------- right or loud
+@pytest.mark.parametrize("f, x", [
+    (np.arcsin, 1.5), (np.arccos, -1.2), (np.log2, 0.0), (np.log10, -1.0), (np.arccosh, 0.5), (np.arctanh, 1.0),
+    (np.reciprocal, 0.0), (np.sinh, 800.0), (np.cosh, -800.0), (np.exp2, 2000.0), (np.rad2deg, 1e308),
+    (lambda a: np.floor_divide(a, 0.0), 1.0), (lambda a: a // 0.0, 1.0), (lambda a: np.remainder(a, 0.0), 1.0),
+    (lambda a: np.fmod(a, 0.0), 1.0), (lambda a: np.float_power(a, 0.5), -1.0), (lambda a: np.arctan2(a, 0.0), 0.0),
+    (sp.logit, 0.0), (sp.logit, 1.2), (sp.entr, -1.0), (sp.ndtri, 0.0), (sp.gammaln, 0.0), (sp.gammaln, -2.0),
+    (sp.digamma, 0.0), (lambda a: sp.xlogy(a, 0.0), 1.0), (lambda a: sp.rel_entr(a, 0.0), 1.0),
+    (sp.erfinv, 1.0), (sp.gamma, 200.0),
+], ids=["arcsin>1", "arccos<-1", "log2(0)", "log10(-1)", "arccosh<1", "arctanh(1)", "1/0", "sinh overflow",
+        "cosh overflow", "exp2 overflow", "rad2deg overflow", "floor_divide by 0", "// 0", "remainder by 0",
+        "fmod by 0", "float_power(-1, .5)", "arctan2(0, 0)", "logit(0)", "logit>1", "entr<0", "ndtri(0)",
+        "gammaln(0)", "gammaln(-2)", "digamma(0)", "xlogy(1, 0)", "rel_entr(1, 0)", "erfinv(1)", "gamma overflow"])
+def test_domain_edges_are_loud(f, x):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="not finite"):
+            kronvec.grad(lambda a: np.sum(f(a)))(np.array([0.25, x]))
+
+
+@pytest.mark.parametrize("f, x", [
+    (np.arcsin, 1.0), (np.arccos, -1.0), (np.sqrt, 0.0), (np.cbrt, 0.0), (np.arccosh, 1.0), (sp.entr, 0.0),
+    (lambda a: sp.xlogy(a, 0.0), 0.0), (lambda a: 1.0 / a, 1e-308),
+], ids=["arcsin'(1)", "arccos'(-1)", "sqrt'(0)", "cbrt'(0)", "arccosh'(1)", "entr'(0)", "xlogy(·, 0)'", "d(1/x) at 1e-308"])
+def test_infinite_derivatives_at_finite_values_are_loud(f, x):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="not finite"):
+            kronvec.grad(lambda a: np.sum(f(a)))(np.array([0.25, x]))
+
+
+def test_x_log_y_is_zero_at_x_zero_for_every_y_and_so_is_its_derivative_in_y():
+    for y in (0.0, 0.5, 2.0):
+        assert float(kronvec.grad(lambda b: sp.xlogy(0.0, b))(y)) == 0.0
+        assert float(kronvec.grad(lambda b: sp.rel_entr(0.0, b))(y)) == 0.0
+        assert float(kronvec.hessian(lambda b: sp.xlogy(0.0, b))(y).toarray()[0, 0]) == 0.0
+    assert float(kronvec.grad(lambda b: sp.xlog1py(0.0, b))(-1.0)) == 0.0
+
+
+_EXTREMES = np.array([-1e308, -1e200, -710.5, -30.0, -1.0, -1e-300, -5e-324, 0.0, 5e-324, 1e-300, 0.5, 1.0,
+                      30.0, 710.5, 1e200, 1e308])
+# Every map of the elementwise family but + − ∗, which overflow to ±inf as NumPy's do (a
+# check on the cheapest operations would cost every function its share).
+_ELEMENTWISE = sorted(op.name for module in (E, special_family) for op in vars(module).values()
+                      if isinstance(op, Primitive) and op.name in REGISTRY and op.name not in ("add", "subtract", "multiply"))
+
+
+@pytest.mark.parametrize("name", _ELEMENTWISE)
+def test_every_elementwise_map_is_right_or_loud_at_extreme_inputs(name):
+    """Each entry alone, in each argument position: a finite value and gradient, or the
+    ValueError — never NaN, inf or a floating-point warning. This holds the maps
+    defined with loud_value=False / loud_derivatives=False to their claim."""
+    op = REGISTRY[name]
+    sample = op.samples(np.random.default_rng(0), 2)
+    args = sample.args if hasattr(sample, "args") else tuple(sample)
+    params = getattr(sample, "params", {})
+    for position, arg in enumerate(args):
+        if np.asarray(arg).dtype.kind != "f":
+            continue
+        others = [np.asarray(a).ravel()[:1].reshape(()) for a in args]  # 0-d companions from the sample
+        for value in _EXTREMES:
+            call = list(others)
+            call[position] = np.array(value)
+
+            def f(a, call=call, position=position):
+                call = list(call)
+                call[position] = a
+                return op(*call, **params)
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                with np.errstate(all="warn", under="ignore"):
+                    try:
+                        result, gradient = kronvec.value_and_grad(f)(np.array(value))
+                    except ValueError as error:
+                        assert "not finite" in str(error) or "derivative" in str(error), (name, value, error)
+                        continue
+            assert np.isfinite(result) and np.isfinite(gradient), (name, position, value, result, gradient)
+
+
+# ------------------------------------------------------------ loaded on demand
+def _run(code):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_import_kronvec_does_not_import_scipy_special():
+    assert _run("import sys, kronvec; print('scipy.special' in sys.modules)") == "False"
+
+
+def test_scipy_special_registers_on_first_use():
+    out = _run(
+        "import numpy as np, kronvec, scipy.special as sp\n"
+        "before = 'expit' in kronvec.ops.REGISTRY\n"
+        "g = kronvec.grad(lambda x: np.sum(sp.expit(x)))(np.zeros(2))\n"
+        "print(before, 'expit' in kronvec.ops.REGISTRY, g.tolist())\n"
+        "print('scipy.special.expit' in kronvec.SUPPORTED_FUNCTIONS)"
+    )
+    assert out.splitlines() == ["False True [0.25, 0.25]", "True"]
+
+
+def test_an_unsupported_scipy_special_ufunc_is_named_as_such():
+    with pytest.raises(TypeError, match=r"scipy\.special\.i0e"):
+        kronvec.grad(lambda x: np.sum(sp.i0e(x)))(X)
+
+
+def test_every_on_demand_name_is_registered_once_loaded():
+    import scipy.special
+
+    for spelling in E.ON_DEMAND_NAMES:
+        function = getattr(scipy.special, spelling.rsplit(".", 1)[1])
+        if isinstance(function, np.ufunc):
+            assert function in UFUNCS, spelling
+        assert spelling in kronvec.SUPPORTED_FUNCTIONS
+
+
+def test_traced_results_stay_traced():
+    seen = {}
+
+    def f(x):
+        seen["y"] = np.sinh(x)
+        return np.sum(seen["y"])
+
+    kronvec.grad(f)(X)
+    assert isinstance(seen["y"], Traced)
