@@ -10,7 +10,7 @@ at 0); functions that are piecewise constant (sign, floor, comparisons) give
 plain values.  scipy.special's ufuncs live in :mod:`.special`, registered on
 first use.
 
-Derivations: ``notes/derivatives.md`` §8 and "Elementwise ufuncs".
+Derivations: ``notes/derivatives.md`` §8 and §17.
 """
 
 from __future__ import annotations
@@ -228,6 +228,8 @@ def elementwise_op(numpy_ufunc, *derivatives, name=None, spelling="np", formula,
         derivative = derivatives[position]
         if arity == 1:
             return lambda g, ans, x: g * derivative(ans, x)
+        if arity == 2:
+            return lambda g, ans, x, y: unbroadcast(g * derivative(ans, x, y), shape_of(y if position else x))
         return lambda g, ans, *args: unbroadcast(g * derivative(ans, *args), shape_of(args[position]))
 
     def jacobian(position):
@@ -391,8 +393,8 @@ def _hypot_share(ans, a):
     """a / hypot(a, b), and 0 where a = b = 0: the minimal-norm subgradient, as for
     ‖X‖ at 0 (hypot(x, 0) = |x| keeps |x|'s subgradient 0 there). The second
     derivative does not exist there: refused when the point is traced."""
-    at_origin = np.asarray(plain_value(ans)) == 0
-    if not at_origin.any():
+    at_origin = np.asarray(plain_value(ans) == 0)
+    if not _count_nonzero(at_origin):
         return a / ans
     if isinstance(a, Node) or isinstance(ans, Node):
         raise ValueError("np.hypot has no second derivative at x = y = 0 (its first derivative jumps there)")
@@ -415,16 +417,24 @@ def _tie_weight(ans, a, b):
     """∂ans/∂a for ans one of a, b (maximum, minimum, fmax, fmin): 1 where ans is a
     alone, 0 where it is b alone, ½ at a tie — so that max(x, y) + min(x, y) = x + y
     holds for the derivatives too. A constant of the point (plain)."""
-    ans, a, b = (np.asarray(plain_value(v)) for v in (ans, a, b))
-    weight = (ans == a).astype(np.result_type(ans, np.float32))
-    weight += ans != b
-    weight *= 0.5
+    if type(ans) is not np.ndarray:  # (traced, when the VJP is traced: the weights are constants)
+        ans = np.asarray(plain_value(ans))
+    a, b = plain_value(a), plain_value(b)
+    taken = ans == a  # (where ans is a: so fmax(x, NaN) = x gives x the weight 1)
+    weight = taken.astype(ans.dtype if ans.dtype.kind == "f" else np.float64)
+    tie = ans == b
+    tie &= taken
+    if _count_nonzero(tie):
+        weight = np.where(tie, 0.5, weight).astype(weight.dtype)
     return weight
+
+
+_count_nonzero = np.count_nonzero  # (ndarray.any() costs four times as much on small arrays)
 
 
 def _extremum(numpy_ufunc, which):
     return elementwise_op(
-        numpy_ufunc, lambda ans, x, y: _tie_weight(ans, x, y), lambda ans, x, y: _tie_weight(ans, y, x),
+        numpy_ufunc, _tie_weight, lambda ans, x, y: _tie_weight(ans, y, x),
         formula=f"D_X = diag(vec W)·B_X, D_Y = diag(vec (1 − W))·B_Y, W = 1 where X is the {which}, "
                 "0 where Y is, ½ at a tie",
         reference=f"piecewise: each entry is X's or Y's (NumPy docs for np.{numpy_ufunc.__name__}); "
@@ -468,9 +478,13 @@ def _quotient(ans, x, y):
     return np.rint((x - ans) / y)
 
 
+# (k overflows where x/y does, e.g. 1e308 % 1e-300, though the remainder is finite: loud)
+_minus_quotient = loud("the derivative of np.remainder/np.fmod", lambda ans, x, y: -_quotient(ans, x, y))
+
+
 def _remainder_like(numpy_ufunc, rounding):
     return elementwise_op(
-        numpy_ufunc, lambda ans, x, y: 1.0, lambda ans, x, y: -_quotient(ans, x, y),
+        numpy_ufunc, lambda ans, x, y: 1.0, _minus_quotient, loud_derivatives=False,
         formula=f"x − k·y with k = {rounding}(x/y) constant between jumps: D_X = I·B_X, D_Y = −diag(vec k)·B_Y",
         reference=f"NumPy docs for np.{numpy_ufunc.__name__}; at a jump (x/y an integer) the derivative "
                   "of the branch the value is on (k as NumPy computed it)",
@@ -489,13 +503,22 @@ remainder = _remainder_like(np.remainder, "floor")  # also np.mod and the % oper
 fmod = _remainder_like(np.fmod, "trunc")
 
 
-def _clip_weights(ans, x, low, high):
-    """(∂/∂x, ∂/∂low, ∂/∂high) of clip = min(max(x, low), high), as NumPy defines it:
+def _clip_impl(x, low, high):
+    return np.minimum(np.maximum(x, low), high)  # NumPy's definition, without np.clip's Python layers
+
+
+def _clip_weight(position):
+    """∂/∂(x, low, high)[position] of clip = min(max(x, low), high), as NumPy defines it:
     the tie weights of the maximum and then of the minimum (½ at a bound)."""
-    middle = np.maximum(np.asarray(plain_value(x)), np.asarray(plain_value(low)))
-    through_middle = _tie_weight(ans, middle, high)
-    return (through_middle * _tie_weight(middle, x, low), through_middle * _tie_weight(middle, low, x),
-            _tie_weight(ans, high, middle))
+
+    def weight(ans, x, low, high):
+        middle = np.maximum(plain_value(x), plain_value(low))
+        if position == 2:
+            return _tie_weight(ans, high, middle)
+        through_middle = _tie_weight(ans, middle, high)
+        return through_middle * (_tie_weight(middle, x, low) if position == 0 else _tie_weight(middle, low, x))
+
+    return weight
 
 
 def _clip_samples(rng, n):
@@ -505,7 +528,7 @@ def _clip_samples(rng, n):
 
 
 clip = elementwise_op(
-    np.clip, *(lambda ans, x, low, high, p=p: _clip_weights(ans, x, low, high)[p] for p in range(3)),
+    _clip_impl, *(_clip_weight(p) for p in range(3)), name="clip",
     formula="D_X = diag(vec W_X), D_L = diag(vec W_L)·B_L, D_H = diag(vec W_H)·B_H: 1 for the branch taken "
             "(X inside, L below, H above), ½ each at X exactly on a bound",
     reference="clip(x, l, h) = min(max(x, l), h) (NumPy docs for np.clip); ties split evenly as for maximum",
@@ -519,7 +542,8 @@ def _missing(name):
 
 @numpy_function(np.clip)
 def _clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue, max=np._NoValue, **kwargs):
-    refuse_arguments("np.clip", out=(out, None), **{key: (value, _ABSENT) for key, value in kwargs.items()})
+    if out is not None or kwargs:
+        refuse_arguments("np.clip", out=(out, None), **{key: (value, _ABSENT) for key, value in kwargs.items()})
     if a_min is np._NoValue and a_max is np._NoValue:  # (NumPy's own resolution of the spellings)
         a_min = None if min is np._NoValue else min
         a_max = None if max is np._NoValue else max

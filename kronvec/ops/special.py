@@ -9,7 +9,7 @@ called on a traced value registers it (``elementwise.ufunc_on_demand``).
 ``scipy.special.softplus`` is a Python function calling ``np.logaddexp(0, x)``,
 and ``psi`` is ``digamma``: both work through what is here and in NumPy's family.
 
-Derivations: ``notes/derivatives.md``, "Elementwise ufuncs".
+Derivations: ``notes/derivatives.md`` §17.
 """
 
 from __future__ import annotations
