@@ -68,6 +68,7 @@ SPELLINGS = [
     ("%", lambda x: x % 0.3, X), ("% (traced divisor)", lambda x: 2.0 % x, P), ("np.fmod", lambda x: np.fmod(x, 0.3), X),
     ("np.true_divide", lambda x: np.true_divide(x, Q), X), ("np.float_power", lambda x: np.float_power(x, 2.5), P),
     ("np.float_power (traced exponent)", lambda x: np.float_power(Q, x), X), ("np.pow", lambda x: np.pow(x, Q), P),
+    ("np.power (traced exponent)", lambda x: np.power(Q, x), X), ("** (traced exponent)", lambda x: 2.0 ** x, X),
     ("** −1.5", lambda x: x ** -1.5, P), ("** 0.5", lambda x: x ** 0.5, P), ("** −1", lambda x: x ** -1, X),
     ("np.ldexp", lambda x: np.ldexp(x, np.array([1, -2, 0, 3])), X),
     ("np.clip", lambda x: np.clip(x, -0.5, 0.5), X), ("np.clip (array bounds)", lambda x: np.clip(x, -Q / 2, Q / 2), X),
