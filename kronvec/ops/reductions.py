@@ -40,7 +40,18 @@ import scipy.sparse as sp
 from .._constants import frozen_copy
 from .._tracer import Node
 from .._vec import unvec, vec
-from ..operators import Dense, Diag, Kron, RowVector, Selection, Sparse, algebra, selection_from_index
+from ..operators import (
+    Commutation,
+    Dense,
+    Diag,
+    Identity,
+    Kron,
+    RowVector,
+    Selection,
+    Sparse,
+    algebra,
+    selection_from_index,
+)
 from ..operators._formula import Label
 from ..operators.basic import _LabelledLeaf, owned_readonly
 from . import _samples
@@ -50,18 +61,17 @@ from ._support import (
     bind,
     broadcast_jacobian,
     derived_label,
-    keepdims_shape,
     loud,
     normalize_axes,
     plain_value,
-    positions,
     refuse_arguments,
     shape_of,
     size_of,
 )
-from .shape import broadcast_to, where
+from .shape import broadcast_to
+from .shape import where as choose
 
-__all__ = ["sum_", "prod", "max_", "min_", "median", "var", "std", "norm", "cumsum", "cumprod",
+__all__ = ["sum_", "mean", "prod", "max_", "min_", "median", "var", "std", "norm", "cumsum", "cumprod",
            "linear_recurrence", "singular_values", "left_singular_vectors", "right_singular_vectors"]
 
 _NO_VALUE = np._NoValue
@@ -72,17 +82,41 @@ def _float_dtype(x):
     return np.result_type(np.asarray(x).dtype, np.float32)
 
 
-def _spread(g, shape, axis, keepdims):
-    """The cotangent of a reduction over `axis`, broadcast back over the input's
-    `shape` (a read-only view for a plain cotangent: every caller multiplies it)."""
+def _kept_shape(shape, axis):
+    """`shape` with the reduced axes (a normalized tuple, or None for all) kept as 1s."""
+    if axis is None:
+        return (1,) * len(shape)
+    return tuple(1 if k in axis else s for k, s in enumerate(shape))
+
+
+def _kept_cotangent(g, shape, axis, keepdims):
+    """The cotangent of a reduction over `axis` with the reduced axes as 1s: it
+    broadcasts against the input (times D it is the VJP ``Bᵀ``-adjoint, B·g ∘ D)."""
+    if keepdims:
+        return g
+    kept = _kept_shape(shape, axis)
+    if type(g) is np.ndarray:
+        return g.reshape(kept)
     if isinstance(g, Node):
-        if not keepdims and tuple(shape_of(g)) != keepdims_shape(shape, axis):
-            g = np.reshape(g, keepdims_shape(shape, axis))
-        return g if tuple(shape_of(g)) == tuple(shape) else bind(broadcast_to, g, shape=tuple(shape))
-    g = np.asarray(g)
-    if not keepdims:
-        g = g.reshape(keepdims_shape(shape, axis))
-    return np.broadcast_to(g, shape)
+        return g if tuple(g.shape) == kept else np.reshape(g, kept)
+    return np.reshape(g, kept)
+
+
+def _spread(g, shape, axis, keepdims):
+    """The cotangent of a reduction over `axis`, broadcast back over the input's `shape`."""
+    g = _kept_cotangent(g, shape, axis, keepdims)
+    if isinstance(g, Node):
+        return g if tuple(g.shape) == tuple(shape) else bind(broadcast_to, g, shape=tuple(shape))
+    out = np.empty(shape, dtype=g.dtype)
+    np.copyto(out, g)
+    return out
+
+
+def _axes(axis, ndim, function):
+    """`axis` as a normalized tuple (None stays None), quickly for a valid int."""
+    if type(axis) is int and -ndim <= axis < ndim:
+        return (axis + ndim if axis < 0 else axis,)
+    return normalize_axes(axis, ndim, function)
 
 
 def _reduction_jacobian(derivative, shape, axis, name=None):
@@ -90,7 +124,7 @@ def _reduction_jacobian(derivative, shape, axis, name=None):
     d = vec(np.broadcast_to(np.asarray(derivative), shape))
     if axis is None and len(shape) > 0:
         return RowVector(d, name=name)
-    return algebra.multiply(broadcast_jacobian(keepdims_shape(shape, axis), shape).T, Diag(d, name=name))
+    return algebra.multiply(broadcast_jacobian(_kept_shape(shape, axis), shape).T, Diag(d, name=name))
 
 
 def _pick_jacobian(weights, shape, axis):
@@ -100,11 +134,16 @@ def _pick_jacobian(weights, shape, axis):
     weights = np.asarray(weights)
     if axis is None and len(shape) > 0:
         return RowVector(vec(weights))
-    kept = keepdims_shape(shape, axis)
+    kept = _kept_shape(shape, axis)
     n_in, n_out = math.prod(shape), math.prod(kept)
     w = vec(weights)
     picked = np.flatnonzero(w)
-    outputs = vec(np.broadcast_to(positions(kept), shape))[picked]
+    # the output of each picked entry: its index with the reduced axes dropped, in vec order
+    # (vec position p of an entry: index k is p // (d₀⋯d_{k−1}) mod d_k)
+    outputs = np.zeros(picked.size, dtype=np.intp)
+    for k, size in enumerate(shape):
+        if k not in axis:
+            outputs += (picked // math.prod(shape[:k])) % size * math.prod(kept[:k])
     order = np.argsort(outputs, kind="stable")
     picked, outputs = picked[order], outputs[order]
     values = w[picked]
@@ -174,11 +213,18 @@ def _shifted(y, axis, fill, up=False):
     length = shape[axis]
     if length == 0:
         return y
+    ndim = len(shape)
+    source, target = slice(1, None), slice(0, length - 1)
+    if not isinstance(y, Node):
+        y = np.asarray(y)
+        out = np.empty(shape, dtype=_float_dtype(y))
+        out[_along(axis, target if up else source, ndim)] = y[_along(axis, source if up else target, ndim)]
+        out[_along(axis, length - 1 if up else 0, ndim)] = fill
+        return out
     edge = np.full(shape[:axis] + (1,) + shape[axis + 1:], fill, dtype=_float_dtype(plain_value(y)))
     if length == 1:
         return edge
-    ndim = len(shape)
-    body = y[_along(axis, slice(1, None) if up else slice(0, length - 1), ndim)]
+    body = y[_along(axis, source if up else target, ndim)]
     return np.concatenate([body, edge] if up else [edge, body], axis=axis)
 
 
@@ -189,7 +235,7 @@ def _safe_inverse(s):
     if not zero.any():
         return 1.0 / s
     if isinstance(s, Node):
-        return (1.0 / bind(where, 1.0, s, condition=frozen_copy(zero))) * (~zero)
+        return (1.0 / bind(choose, 1.0, s, condition=frozen_copy(zero))) * (~zero)
     return np.where(zero, 0.0, 1.0 / np.where(zero, 1.0, s))
 
 
@@ -200,7 +246,7 @@ def _reduced_shape(shape, axis):
 
 def _kept(ans, shape, axis, keepdims):
     """The result with its reduced axes as 1s (broadcasts against the input)."""
-    kept = keepdims_shape(shape, axis)
+    kept = _kept_shape(shape, axis)
     if keepdims or tuple(shape_of(ans)) == kept:
         return ans
     return np.reshape(ans, kept)
@@ -217,7 +263,7 @@ def _axis_label(name):
 
 # ===================================================================== sum
 def _sum_impl(x, axis=None, keepdims=False):
-    return np.sum(x, axis=axis, keepdims=keepdims)
+    return np.add.reduce(x, axis=axis, keepdims=keepdims)  # (np.sum's own body, for floats)
 
 
 def _sum_vjp(g, ans, x, axis=None, keepdims=False):
@@ -228,7 +274,7 @@ def _sum_jacobian(ans, x, names, axis=None, keepdims=False):
     shape = np.shape(x)
     if axis is None and len(shape) > 0:
         return RowVector(np.ones(math.prod(shape)), name="1")
-    return broadcast_jacobian(keepdims_shape(shape, axis), shape).T
+    return broadcast_jacobian(_kept_shape(shape, axis), shape).T
 
 
 def _sum_samples(rng, n):
@@ -253,14 +299,15 @@ sum_ = register(Primitive(
 
 def _masked(a, mask, fill):
     """`a` with the entries outside `mask` replaced by the constant `fill` (derivative 0 there)."""
-    return a if mask is None else bind(where, a, fill, condition=mask)
+    return a if mask is None else bind(choose, a, fill, condition=mask)
 
 
 @numpy_function(np.sum)
 def _sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=_NO_VALUE, where=_NO_VALUE):
-    refuse_arguments("np.sum", dtype=(dtype, None), out=(out, None))
+    if dtype is not None or out is not None:
+        refuse_arguments("np.sum", dtype=(dtype, None), out=(out, None))
     shape = shape_of(a)
-    axes = normalize_axes(axis, len(shape), "np.sum")
+    axes = _axes(axis, len(shape), "np.sum")
     total = bind(sum_, _masked(a, _where_mask(where, shape, "np.sum"), 0.0), axis=axes, keepdims=bool(keepdims))
     return total if initial is _NO_VALUE else total + initial
 
@@ -272,23 +319,55 @@ def _nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=_NO_VALU
     refuse_arguments("np.nansum", dtype=(dtype, None), out=(out, None))
     nan = np.isnan(np.asarray(plain_value(a)))
     if nan.any():
-        a = bind(where, 0.0, a, condition=frozen_copy(nan))
+        a = bind(choose, 0.0, a, condition=frozen_copy(nan))
     return _sum(a, axis=axis, keepdims=keepdims, initial=initial, where=where)
+
+
+def _mean_count(shape, axis):
+    return math.prod(shape) if axis is None else math.prod(shape[k] for k in axis)
+
+
+def _mean_impl(x, axis=None, keepdims=False):
+    # np.mean's own arithmetic for floats: the sum, then a true division by the count
+    return np.true_divide(np.add.reduce(x, axis=axis, keepdims=keepdims), _mean_count(np.shape(x), axis))
+
+
+def _mean_jacobian(ans, x, names, axis=None, keepdims=False):
+    shape = np.shape(x)
+    return algebra.scale(_sum_jacobian(ans, x, names, axis, keepdims), 1.0 / _mean_count(shape, axis))
+
+
+mean = register(Primitive(
+    _mean_impl, name="mean",
+    vjps={0: lambda g, ans, x, axis=None, keepdims=False:
+          _spread(g * (1.0 / _mean_count(shape_of(x), axis)), shape_of(x), axis, keepdims)},
+    jacobians={0: _mean_jacobian},
+    label=lambda a, axis=None, keepdims=False: None if a is None else f"mean({a})",
+    formula="D mean_axes X = Bᵀ/N: the sum's selection scaled by 1/N (N entries per slice)",
+    reference="linear; Magnus–Neudecker ch. 9 (linear maps have constant Jacobians)",
+    samples=_sum_samples, param_names=("X",),
+    edge_cases={"full mean": lambda rng: (rng.standard_normal((3, 2)),),
+                "two axes of a 3-D array, keepdims": lambda rng: _samples.Sample(
+                    (rng.standard_normal((2, 3, 2)),), {"axis": (0, 2), "keepdims": True})},
+    fuzz=lambda Y, c: Y - np.mean(Y, axis=1, keepdims=True),
+))
 
 
 @numpy_function(np.mean)
 def _mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=_NO_VALUE):
-    refuse_arguments("np.mean", dtype=(dtype, None), out=(out, None))
+    if dtype is not None or out is not None:
+        refuse_arguments("np.mean", dtype=(dtype, None), out=(out, None))
     shape = shape_of(a)
-    axes = normalize_axes(axis, len(shape), "np.mean")
+    axes = _axes(axis, len(shape), "np.mean")
     mask = _where_mask(where, shape, "np.mean")
-    total = bind(sum_, _masked(a, mask, 0.0), axis=axes, keepdims=bool(keepdims))
     if mask is None:
-        return total / (size_of(a) if axes is None else math.prod(shape[k] for k in axes))
+        if _mean_count(shape, axes) == 0:
+            raise ValueError("np.mean of an empty slice is NaN: kronvec refuses it")
+        return bind(mean, a, axis=axes, keepdims=bool(keepdims))
     count = np.sum(mask, axis=axes, keepdims=bool(keepdims))
     if np.any(count == 0):
         raise ValueError("np.mean: the where= mask selects no entry of some slice (its mean is NaN)")
-    return total / count
+    return bind(sum_, _masked(a, mask, 0.0), axis=axes, keepdims=bool(keepdims)) / count
 
 
 @numpy_function(np.average)
@@ -326,18 +405,23 @@ def _product_of_others(x, axis):
     shape = tuple(shape_of(x))
     if axis == () or math.prod(shape) == 0 or len(shape) == 0:
         return np.ones(shape, dtype=_float_dtype(plain_value(x)))
-    rows, back = _to_rows(x, axis)
-    last = len(shape_of(rows)) - 1
-    before = _shifted(np.cumprod(rows, axis=last), last, 1.0)
-    after = _shifted(_reversed_along(np.cumprod(_reversed_along(rows, last), axis=last), last), last, 1.0, up=True)
-    return back(before * after)
+    if axis is None:
+        axis = tuple(range(len(shape)))
+    if len(axis) > 1:  # the reduced axes merged into one, last
+        rows, back = _to_rows(x, axis)
+        return back(_product_of_others(rows, (len(shape_of(rows)) - 1,)))
+    (k,) = axis
+    cumulative = (lambda v: v.cumprod(axis=k)) if type(x) is np.ndarray else (lambda v: np.cumprod(v, axis=k))
+    before = _shifted(cumulative(x), k, 1.0)
+    after = _shifted(_reversed_along(cumulative(_reversed_along(x, k)), k), k, 1.0, up=True)
+    return before * after
 
 
 prod = register(Primitive(
     lambda x, axis=None, keepdims=False: loud("np.prod", lambda v: np.prod(v, axis=axis, keepdims=keepdims))(x),
     name="prod",
     vjps={0: lambda g, ans, x, axis=None, keepdims=False:
-          _spread(g, shape_of(x), axis, keepdims) * _product_of_others(x, axis)},
+          _kept_cotangent(g, shape_of(x), axis, keepdims) * _product_of_others(x, axis)},
     jacobians={0: lambda ans, x, names, axis=None, keepdims=False:
                _reduction_jacobian(_product_of_others(np.asarray(x), axis), np.shape(x), axis)},
     label=_axis_label("prod"),
@@ -363,9 +447,10 @@ prod = register(Primitive(
 @numpy_method("prod")
 @numpy_function(np.prod)
 def _prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=_NO_VALUE, where=_NO_VALUE):
-    refuse_arguments("np.prod", dtype=(dtype, None), out=(out, None))
+    if dtype is not None or out is not None:
+        refuse_arguments("np.prod", dtype=(dtype, None), out=(out, None))
     shape = shape_of(a)
-    axes = normalize_axes(axis, len(shape), "np.prod")
+    axes = _axes(axis, len(shape), "np.prod")
     product = bind(prod, _masked(a, _where_mask(where, shape, "np.prod"), 1.0), axis=axes, keepdims=bool(keepdims))
     return product if initial is _NO_VALUE else product * initial
 
@@ -373,12 +458,10 @@ def _prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=_NO_VALUE,
 # ========================================================= max, min, ptp
 def _extreme_impl(reduce):
     def impl(x, axis=None, keepdims=False, initial=None, where=None):
-        extra = {}
-        if initial is not None:
-            extra["initial"] = initial
-        if where is not None:
-            extra["where"] = where
-        return reduce(x, axis=axis, keepdims=keepdims, **extra)
+        if initial is None and where is None:
+            return reduce(x, axis=axis, keepdims=keepdims)
+        extra = {} if initial is None else {"initial": initial}
+        return reduce(x, axis=axis, keepdims=keepdims, where=True if where is None else where, **extra)
 
     return impl
 
@@ -386,19 +469,23 @@ def _extreme_impl(reduce):
 def _extreme_weights(ans, x, axis, keepdims, initial, where):
     """1/(number of ties) at the entries equal to their slice's extreme (ties split
     evenly; an `initial` equal to the extreme counts as one of them), 0 elsewhere."""
-    x, ans = np.asarray(plain_value(x)), np.asarray(plain_value(ans))
-    kept = ans.reshape(keepdims_shape(x.shape, axis))
-    hit = x == kept
+    x, ans = plain_value(x), plain_value(ans)
+    if type(x) is not np.ndarray:
+        x, ans = np.asarray(x), np.asarray(ans)
+    hit = x == ans.reshape(_kept_shape(x.shape, axis))
     if where is not None:
         hit &= where
-    count = np.sum(hit, axis=axis, keepdims=True)
+    count = hit.sum(axis=axis, keepdims=True)
     if initial is not None:
-        count = count + (kept == initial)
-    return (hit / np.maximum(count, 1)).astype(_float_dtype(x), copy=False)
+        count = np.maximum(count + (ans.reshape(count.shape) == initial), 1)
+    elif where is not None:
+        count = np.maximum(count, 1)  # (a slice the mask empties: its initial value, derivative 0)
+    weights = hit / count
+    return weights if x.dtype != np.float32 else weights.astype(np.float32)
 
 
 def _extreme_vjp(g, ans, x, axis=None, keepdims=False, initial=None, where=None):
-    return _spread(g, shape_of(x), axis, keepdims) * _extreme_weights(ans, x, axis, keepdims, initial, where)
+    return _kept_cotangent(g, shape_of(x), axis, keepdims) * _extreme_weights(ans, x, axis, keepdims, initial, where)
 
 
 def _extreme_jacobian(ans, x, names, axis=None, keepdims=False, initial=None, where=None):
@@ -430,17 +517,18 @@ def _extreme(reduce, name, word):
     ))
 
 
-max_ = _extreme(np.max, "max", "largest")
-min_ = _extreme(np.min, "min", "smallest")
+max_ = _extreme(np.maximum.reduce, "max", "largest")
+min_ = _extreme(np.minimum.reduce, "min", "smallest")
 
 
 def _extreme_handler(op, function):
     def handler(a, axis=None, out=None, keepdims=False, initial=_NO_VALUE, where=_NO_VALUE):
-        refuse_arguments(function, out=(out, None))
+        if out is not None:
+            refuse_arguments(function, out=(out, None))
         shape = shape_of(a)
         if isinstance(initial, Node):
             raise TypeError(f"kronvec: {function}: initial= must be a plain number, not a traced value")
-        return bind(op, a, axis=normalize_axes(axis, len(shape), function), keepdims=bool(keepdims),
+        return bind(op, a, axis=_axes(axis, len(shape), function), keepdims=bool(keepdims),
                     initial=None if initial is _NO_VALUE else float(initial),
                     where=_where_mask(where, shape, function))
 
@@ -494,7 +582,7 @@ def _median_weights(x, axis):
 median = register(Primitive(
     lambda x, axis=None, keepdims=False: np.median(x, axis=axis, keepdims=keepdims), name="median",
     vjps={0: lambda g, ans, x, axis=None, keepdims=False:
-          _spread(g, shape_of(x), axis, keepdims) * _median_weights(x, axis)},
+          _kept_cotangent(g, shape_of(x), axis, keepdims) * _median_weights(x, axis)},
     jacobians={0: lambda ans, x, names, axis=None, keepdims=False:
                _pick_jacobian(_median_weights(x, axis), np.shape(x), axis)},
     label=_axis_label("median"),
@@ -556,7 +644,7 @@ def _std_derivative(ans, x, axis, ddof, keepdims, where):
 
 def _moment(function, derivative, name, formula, reference, fuzz):
     def vjp(g, ans, x, axis=None, ddof=0, keepdims=False, where=None):
-        return _spread(g, shape_of(x), axis, keepdims) * derivative(ans, x, axis, ddof, keepdims, where)
+        return _kept_cotangent(g, shape_of(x), axis, keepdims) * derivative(ans, x, axis, ddof, keepdims, where)
 
     def jacobian(ans, x, names, axis=None, ddof=0, keepdims=False, where=None):
         return _reduction_jacobian(derivative(np.asarray(ans), np.asarray(x), axis, ddof, keepdims, where),
@@ -711,13 +799,20 @@ def _shift_operator(shape, axis, up):
     return along_axis(Sparse(sp.csr_array(sp.eye(length, k=1 if up else -1))), shape, axis)
 
 
+def _recurrence(a, b, axis, reverse):
+    """The recurrence of `b` with coefficients `a`: recorded when either is traced."""
+    if isinstance(a, Node) or isinstance(b, Node):
+        return bind(linear_recurrence, a, b, axis=axis, reverse=reverse)
+    return _recurrence_impl(a, b, axis, reverse)
+
+
 def _recurrence_vjp_b(g, ans, a, b, axis, reverse=False):
-    return bind(linear_recurrence, a, g, axis=axis, reverse=not reverse)
+    return _recurrence(a, g, axis, not reverse)
 
 
 def _recurrence_vjp_a(g, ans, a, b, axis, reverse=False):
     # forward y = F(a, b): ā = S(y) ∘ R(a, ȳ);  reverse t = R(a, b): ā = t ∘ S(F(a, t̄))
-    other = bind(linear_recurrence, a, g, axis=axis, reverse=not reverse)
+    other = _recurrence(a, g, axis, not reverse)
     if reverse:
         return ans * _shifted(other, axis, 0.0)
     return _shifted(ans, axis, 0.0) * other
@@ -762,7 +857,7 @@ linear_recurrence = register(Primitive(
 def _cumprod_vjp(g, ans, x, axis):
     # Yₖ = Π_{j≤k} Xⱼ: X̄ₖ = (Π_{j<k} Xⱼ)·Σ_{i≥k} Ȳᵢ Π_{k<j≤i} Xⱼ, the sum run as the
     # reverse recurrence sₖ = Ȳₖ + Xₖ₊₁ sₖ₊₁: no division, exact with zeros
-    return _shifted(ans, axis, 1.0) * bind(linear_recurrence, x, g, axis=axis, reverse=True)
+    return _shifted(ans, axis, 1.0) * _recurrence(x, g, axis, True)
 
 
 def _cumprod_jacobian(ans, x, names, axis):
@@ -842,7 +937,7 @@ def _norm_label(a, ord=2.0, axis=None, keepdims=False):
 norm = register(Primitive(
     _norm_impl, name="linalg.norm",
     vjps={0: lambda g, ans, x, ord=2.0, axis=None, keepdims=False:
-          _spread(g, shape_of(x), axis, keepdims) * _norm_direction(ans, x, ord, axis, keepdims)},
+          _kept_cotangent(g, shape_of(x), axis, keepdims) * _norm_direction(ans, x, ord, axis, keepdims)},
     jacobians={0: lambda ans, x, names, ord=2.0, axis=None, keepdims=False: _reduction_jacobian(
         _norm_direction(np.asarray(ans), np.asarray(x), ord, axis, keepdims), np.shape(x), axis,
         name=derived_label("{0}/‖{0}‖", names[0]) if ord == 2 and axis is None else None)},
@@ -930,7 +1025,7 @@ def _gap_factors(s, shape):
                          "derivative (the second derivative of a norm built on them is not defined there)")
     squares = s * s
     difference = squares[None, :] - squares[:, None]
-    return off / bind(where, difference, 1.0, condition=frozen_copy(off)) if isinstance(s, Node) \
+    return off / bind(choose, difference, 1.0, condition=frozen_copy(off)) if isinstance(s, Node) \
         else np.where(off, 1.0 / np.where(off, difference, 1.0), 0.0)
 
 
@@ -967,6 +1062,27 @@ def _right_vectors_vjp(g, V, X):
     return result
 
 
+def _vectors_jacobian(X, left):
+    """The Jacobian of U (`left`) or V: with vec dP = (Vᵀ ⊗ Uᵀ) vec dX,
+    vec dU = (I ⊗ U) Diag(vec F) [(S ⊗ I) + (I ⊗ S) K] vec dP + (S⁻¹Vᵀ ⊗ (I − UUᵀ)) vec dX,
+    vec dV = (I ⊗ V) Diag(vec F) [(I ⊗ S) + (S ⊗ I) K] vec dP + (S⁻¹Uᵀ ⊗ (I − VVᵀ)) K_{m,n} vec dX."""
+    U, s, V = _svd(X)
+    shape = np.shape(X)
+    k = s.size
+    S, I = Diag(s), Identity(k)
+    scaled_then_transposed = algebra.multiply(Kron(S, I) if not left else Kron(I, S), Commutation(k, k))
+    inner = algebra.add(Kron(S, I) if left else Kron(I, S), scaled_then_transposed)
+    dP = Kron(Dense(V.T), Dense(U.T))
+    J = algebra.multiply(Kron(I, Dense(U if left else V)),
+                         algebra.multiply(Diag(vec(_gap_factors(s, shape))), algebra.multiply(inner, dP)))
+    own, other, size = (U, V, shape[0]) if left else (V, U, shape[1])
+    if size > k:
+        projector = Dense(np.eye(size) - own @ own.T)
+        rest = Kron(Dense(other.T * _inverse_singular(s, shape)[:, None]), projector)
+        J = algebra.add(J, rest if left else algebra.multiply(rest, Commutation(*shape)))
+    return J
+
+
 def _separated_singular_values(rng, shape, values):
     """A matrix with the given singular values and random singular vectors."""
     k = len(values)
@@ -998,6 +1114,7 @@ singular_values = register(Primitive(
 left_singular_vectors = register(Primitive(
     lambda X: _svd(_matrix_2d(X, "the singular vectors"))[0], name="left_singular_vectors",
     vjps={0: _left_vectors_vjp},
+    jacobians={0: lambda ans, X, names: _vectors_jacobian(np.asarray(X), left=True)},
     label=lambda a: None,
     formula="dU = U(F ∘ (dP S + S dPᵀ)) + (I − UUᵀ) dX V S⁻¹, dP = Uᵀ dX V, Fᵢⱼ = 1/(σⱼ² − σᵢ²)",
     reference="Townsend, 'Differentiating the singular value decomposition' (2016); JAX svd_jvp_rule",
@@ -1007,6 +1124,7 @@ left_singular_vectors = register(Primitive(
 right_singular_vectors = register(Primitive(
     lambda X: _svd(_matrix_2d(X, "the singular vectors"))[2], name="right_singular_vectors",
     vjps={0: _right_vectors_vjp},
+    jacobians={0: lambda ans, X, names: _vectors_jacobian(np.asarray(X), left=False)},
     label=lambda a: None,
     formula="dV = V(F ∘ (S dP + dPᵀ S)) + (I − VVᵀ) dXᵀ U S⁻¹, dP = Uᵀ dX V, Fᵢⱼ = 1/(σⱼ² − σᵢ²)",
     reference="Townsend, 'Differentiating the singular value decomposition' (2016); JAX svd_jvp_rule",
