@@ -33,6 +33,7 @@ subgradient 0 at a zero spread (zero slice), like ‖X‖ at 0; a singular value
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 import scipy.sparse as sp
@@ -302,14 +303,23 @@ def _masked(a, mask, fill):
     return a if mask is None else bind(choose, a, fill, condition=mask)
 
 
-@numpy_function(np.sum)
-def _sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=_NO_VALUE, where=_NO_VALUE):
-    if dtype is not None or out is not None:
-        refuse_arguments("np.sum", dtype=(dtype, None), out=(out, None))
-    shape = shape_of(a)
-    axes = _axes(axis, len(shape), "np.sum")
-    total = bind(sum_, _masked(a, _where_mask(where, shape, "np.sum"), 0.0), axis=axes, keepdims=bool(keepdims))
-    return total if initial is _NO_VALUE else total + initial
+def _folding(op, function, fill, with_initial):
+    """The front door of a sum-like reduction: entries outside ``where=`` become
+    `fill` (the identity of the reduction), ``initial=`` joins by `with_initial`."""
+
+    def handler(a, axis=None, dtype=None, out=None, keepdims=False, initial=_NO_VALUE, where=_NO_VALUE):
+        if dtype is not None or out is not None:
+            refuse_arguments(function, dtype=(dtype, None), out=(out, None))
+        shape = shape_of(a)
+        result = bind(op, _masked(a, _where_mask(where, shape, function), fill),
+                      axis=_axes(axis, len(shape), function), keepdims=bool(keepdims))
+        return result if initial is _NO_VALUE else with_initial(result, initial)
+
+    handler.__name__ = op.name
+    return handler
+
+
+_sum = numpy_function(np.sum)(_folding(sum_, "np.sum", 0.0, operator.add))
 
 
 @numpy_function(np.nansum)
@@ -444,18 +454,19 @@ prod = register(Primitive(
 ))
 
 
-@numpy_method("prod")
-@numpy_function(np.prod)
-def _prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=_NO_VALUE, where=_NO_VALUE):
-    if dtype is not None or out is not None:
-        refuse_arguments("np.prod", dtype=(dtype, None), out=(out, None))
-    shape = shape_of(a)
-    axes = _axes(axis, len(shape), "np.prod")
-    product = bind(prod, _masked(a, _where_mask(where, shape, "np.prod"), 1.0), axis=axes, keepdims=bool(keepdims))
-    return product if initial is _NO_VALUE else product * initial
+numpy_method("prod")(numpy_function(np.prod)(_folding(prod, "np.prod", 1.0, operator.mul)))
 
 
 # ========================================================= max, min, ptp
+def _distinct_entries(axis):
+    """Samples whose entries are at least ~1/n apart: no ties within a finite-difference step."""
+    def samples(rng, n):
+        X = rng.permutation(n * (n + 1)).reshape(n, n + 1) / n + 0.1 * rng.standard_normal((n, n + 1)) / n
+        return _samples.Sample((X,), {"axis": axis, "keepdims": False})
+
+    return samples
+
+
 def _extreme_impl(reduce):
     def impl(x, axis=None, keepdims=False, initial=None, where=None):
         if initial is None and where is None:
@@ -501,9 +512,7 @@ def _extreme(reduce, name, word):
                 "(w = 1; ties split evenly, w = 1/#ties)",
         reference=f"the {word} of a slice is locally the entry attaining it; at ties the even split of the "
                   "subdifferential's extreme points, as JAX and autograd do",
-        samples=lambda rng, n: _samples.Sample((rng.permutation(n * (n + 1)).reshape(n, n + 1) / n
-                                                + 0.1 * rng.standard_normal((n, n + 1)) / n,),
-                                               {"axis": (0,), "keepdims": False}),
+        samples=_distinct_entries((0,)),
         param_names=("X",),
         edge_cases={
             "full reduction": lambda rng: (np.array([[0.3, -1.2, 2.5], [1.1, 0.4, -2.6]]),),
@@ -590,9 +599,7 @@ median = register(Primitive(
             "entries (w = ½ each) of each slice; tied entries share their weight evenly",
     reference="the median is locally the middle order statistic (NumPy: np.median averages the two "
               "middle values of an even count)",
-    samples=lambda rng, n: _samples.Sample((rng.permutation(n * (n + 1)).reshape(n, n + 1) / n
-                                            + 0.1 * rng.standard_normal((n, n + 1)) / n,),
-                                           {"axis": (1,), "keepdims": False}),
+    samples=_distinct_entries((1,)),
     param_names=("X",),
     edge_cases={
         "odd count, full": lambda rng: (np.array([[0.3, -1.2, 2.5], [1.1, 0.4, -2.6], [0.9, 1.7, -0.5]]),),
@@ -1111,25 +1118,22 @@ singular_values = register(Primitive(
     samples=_svd_samples, param_names=("X",), edge_cases=_SVD_EDGES,
 ))
 
-left_singular_vectors = register(Primitive(
-    lambda X: _svd(_matrix_2d(X, "the singular vectors"))[0], name="left_singular_vectors",
-    vjps={0: _left_vectors_vjp},
-    jacobians={0: lambda ans, X, names: _vectors_jacobian(np.asarray(X), left=True)},
-    label=lambda a: None,
-    formula="dU = U(F ∘ (dP S + S dPᵀ)) + (I − UUᵀ) dX V S⁻¹, dP = Uᵀ dX V, Fᵢⱼ = 1/(σⱼ² − σᵢ²)",
-    reference="Townsend, 'Differentiating the singular value decomposition' (2016); JAX svd_jvp_rule",
-    samples=_svd_samples, param_names=("X",), edge_cases=_SVD_EDGES,
-))
+def _singular_vectors(name, left, vjp, formula):
+    return register(Primitive(
+        lambda X: _svd(_matrix_2d(X, "the singular vectors"))[0 if left else 2], name=name,
+        vjps={0: vjp},
+        jacobians={0: lambda ans, X, names: _vectors_jacobian(np.asarray(X), left=left)},
+        label=lambda a: None,
+        formula=formula + ", dP = Uᵀ dX V, Fᵢⱼ = 1/(σⱼ² − σᵢ²)",
+        reference="Townsend, 'Differentiating the singular value decomposition' (2016); JAX svd_jvp_rule",
+        samples=_svd_samples, param_names=("X",), edge_cases=_SVD_EDGES,
+    ))
 
-right_singular_vectors = register(Primitive(
-    lambda X: _svd(_matrix_2d(X, "the singular vectors"))[2], name="right_singular_vectors",
-    vjps={0: _right_vectors_vjp},
-    jacobians={0: lambda ans, X, names: _vectors_jacobian(np.asarray(X), left=False)},
-    label=lambda a: None,
-    formula="dV = V(F ∘ (S dP + dPᵀ S)) + (I − VVᵀ) dXᵀ U S⁻¹, dP = Uᵀ dX V, Fᵢⱼ = 1/(σⱼ² − σᵢ²)",
-    reference="Townsend, 'Differentiating the singular value decomposition' (2016); JAX svd_jvp_rule",
-    samples=_svd_samples, param_names=("X",), edge_cases=_SVD_EDGES,
-))
+
+left_singular_vectors = _singular_vectors("left_singular_vectors", True, _left_vectors_vjp,
+                                          "dU = U(F ∘ (dP S + S dPᵀ)) + (I − UUᵀ) dX V S⁻¹")
+right_singular_vectors = _singular_vectors("right_singular_vectors", False, _right_vectors_vjp,
+                                           "dV = V(F ∘ (S dP + dPᵀ S)) + (I − VVᵀ) dXᵀ U S⁻¹")
 
 
 # ------------------------------------------------------ np.linalg.norm
