@@ -625,7 +625,9 @@ def _centered(x, axis, where):
     """X − mean(X) over the reduced axes (0 outside the where= mask), in NumPy calls."""
     count = _count(shape_of(x), axis, where)
     masked = x if where is None else x * where
-    centered = x - np.sum(masked, axis=axis, keepdims=True) / count
+    total = masked.sum(axis=axis, keepdims=True) if type(masked) is np.ndarray else \
+        np.sum(masked, axis=axis, keepdims=True)
+    centered = x - total / count
     return (centered if where is None else centered * where), count
 
 
@@ -689,15 +691,17 @@ std = _moment(np.std, _std_derivative, "std",
 def _moment_handler(op, function):
     def handler(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=_NO_VALUE,
                 mean=_NO_VALUE, correction=_NO_VALUE):
-        refuse_arguments(function, dtype=(dtype, None), out=(out, None), mean=(mean, _NO_VALUE))
+        if dtype is not None or out is not None or mean is not _NO_VALUE:
+            refuse_arguments(function, dtype=(dtype, None), out=(out, None), mean=(mean, _NO_VALUE))
         if correction is not _NO_VALUE:
             if ddof != 0:
                 raise ValueError(f"{function}: ddof and correction can't be provided simultaneously.")
             ddof = correction
         shape = shape_of(a)
-        axes = normalize_axes(axis, len(shape), function)
+        axes = _axes(axis, len(shape), function)
         mask = _where_mask(where, shape, function)
-        if np.any(np.asarray(_count(shape, axes, mask)) - ddof <= 0):
+        count = _count(shape, axes, mask)
+        if (count <= ddof) if mask is None else np.any(count <= ddof):
             raise ValueError(f"{function}: degrees of freedom <= 0 for a slice (N − ddof ≤ 0): the result would "
                              "be inf or NaN")
         return bind(op, a, axis=axes, ddof=float(ddof), keepdims=bool(keepdims), where=mask)
@@ -713,6 +717,8 @@ numpy_method("std")(numpy_function(np.std)(_moment_handler(std, "np.std")))
 # ============================================================== cumulative
 def _cumsum_vjp(g, ans, x, axis):
     # Y = L X along `axis` (L lower-triangular ones) ⇒ X̄ = Lᵀ Ȳ: a cumulative sum from the end
+    if type(g) is np.ndarray:
+        return _reversed_along(_reversed_along(g, axis).cumsum(axis=axis), axis)
     return _reversed_along(bind(cumsum, _reversed_along(g, axis), axis=axis), axis)
 
 
@@ -724,7 +730,7 @@ def _cumsum_jacobian(ans, x, names, axis):
 
 
 cumsum = register(Primitive(
-    lambda x, axis: np.cumsum(x, axis=axis), name="cumsum",
+    lambda x, axis: np.asarray(x).cumsum(axis=axis), name="cumsum",
     vjps={0: _cumsum_vjp},
     jacobians={0: _cumsum_jacobian},
     label=lambda a, axis: None,
@@ -907,6 +913,12 @@ def _norm_impl(x, ord=2.0, axis=None, keepdims=False):
     """The entrywise p-norm over `axis`, scaled so that tiny and huge entries
     neither underflow to 0 nor overflow to inf (‖X‖ = s·‖X/s‖, s = max|Xᵢⱼ|)."""
     x = np.asarray(x)
+    if ord == 2:  # NumPy's own formula, kept where no square can under- or overflow
+        with np.errstate(all="ignore"):
+            result = np.sqrt(np.add.reduce(x * x, axis=axis, keepdims=keepdims))
+        info = np.finfo(result.dtype)
+        if np.all((result > np.sqrt(info.tiny) / info.eps) & (result < np.sqrt(info.max) * info.eps)):
+            return result
     magnitude = np.abs(x).astype(_float_dtype(x), copy=False)
     scale = np.max(magnitude, axis=axis, keepdims=True, initial=0.0)
     usable = (scale > 0) & np.isfinite(scale)
