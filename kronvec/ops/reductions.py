@@ -91,8 +91,8 @@ def _kept_shape(shape, axis):
 
 
 def _kept_cotangent(g, shape, axis, keepdims):
-    """The cotangent of a reduction over `axis` with the reduced axes as 1s: it
-    broadcasts against the input (times D it is the VJP ``Bᵀ``-adjoint, B·g ∘ D)."""
+    """The cotangent Ȳ of a reduction over `axis`, with the reduced axes as 1s: it
+    broadcasts against the input, so Ȳ·D (D shaped like the input) is the VJP B Ȳ ∘ D."""
     if keepdims:
         return g
     kept = _kept_shape(shape, axis)
@@ -1044,8 +1044,9 @@ def _gap_factors(s, shape):
                          "derivative (the second derivative of a norm built on them is not defined there)")
     squares = s * s
     difference = squares[None, :] - squares[:, None]
-    return off / bind(choose, difference, 1.0, condition=frozen_copy(off)) if isinstance(s, Node) \
-        else np.where(off, 1.0 / np.where(off, difference, 1.0), 0.0)
+    if isinstance(s, Node):
+        return off / bind(choose, difference, 1.0, condition=frozen_copy(off))
+    return np.where(off, 1.0 / np.where(off, difference, 1.0), 0.0)
 
 
 def _inverse_singular(s, shape):
