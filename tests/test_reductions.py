@@ -1,0 +1,451 @@
+"""Reductions: what the registry sweep cannot say.
+
+The sweep (tests/test_registry.py) checks every registered reduction against
+finite differences at its samples, to third order.  Here: every NumPy
+spelling (function, ndarray method, keyword) gives NumPy's value and a
+gradient that matches finite differences; refused arguments raise TypeError
+naming them; the kinks follow the documented conventions (ties split evenly,
+the median's middle entries, subgradient 0 at a zero spread, products exact
+with zeros, singular-value norms right or loud); and the Jacobians of a
+1000×1000 input are built in O(n²) memory.
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import kronvec
+from kronvec._vec import vec
+from kronvec.operators import Dense, Diag, RowVector, Selection
+from kronvec.ops.reductions import LinearRecurrence
+
+from _helpers import central_difference_jacobian
+
+RNG = np.random.default_rng(20240612)
+X34 = RNG.standard_normal((3, 4))
+X234 = RNG.standard_normal((2, 3, 4))
+POSITIVE = RNG.uniform(0.5, 1.5, (3, 4))
+WEIGHTS = RNG.uniform(0.5, 1.5, 4)
+MASK = X34 > -0.5
+
+
+def _assert_matches_numpy_and_finite_differences(f, X, rtol=1e-6):
+    """f on a traced X gives NumPy's value (same shape) and a VJP equal to finite differences."""
+    expected = np.asarray(f(X))
+    value, pullback = kronvec.vjp(f, X)
+    assert np.shape(value) == expected.shape
+    np.testing.assert_allclose(value, expected, rtol=1e-13, atol=1e-13)
+    U = np.random.default_rng(1).uniform(-1, 1, expected.shape)
+    (cotangent,) = pullback(U)
+    J = central_difference_jacobian(f, (X,))
+    np.testing.assert_allclose(vec(cotangent), J.T @ vec(U), rtol=rtol, atol=rtol)
+
+
+SPELLINGS = {
+    # sum and mean
+    "np.sum where": (lambda X: np.sum(X, axis=1, where=MASK), X34),
+    "np.sum initial keepdims": (lambda X: np.sum(X, axis=0, keepdims=True, initial=2.0), X34),
+    "x.sum where": (lambda X: X.sum(axis=-1, where=MASK), X34),
+    "np.mean axes": (lambda X: np.mean(X, axis=(0, 2)), X234),
+    "np.mean where keepdims": (lambda X: np.mean(X, axis=1, keepdims=True, where=MASK), X34),
+    "x.mean": (lambda X: X.mean(), X34),
+    "np.nansum": (lambda X: np.nansum(X, axis=0), X34),
+    "np.average weights along an axis": (lambda X: np.average(X, axis=1, weights=WEIGHTS), X34),
+    "np.average weights of a's shape": (lambda X: np.average(X, weights=POSITIVE), X34),
+    "np.average, two axes": (lambda X: np.average(X, axis=(2, 0), weights=np.ones((4, 2)) + X234[:, 0].T), X234),
+    "np.average keepdims": (lambda X: np.average(X, axis=0, keepdims=True), X34),
+    # products
+    "np.prod": (lambda X: np.prod(X, axis=1), POSITIVE),
+    "np.prod axes keepdims": (lambda X: np.prod(X, axis=(0, 2), keepdims=True), X234),
+    "np.prod where initial": (lambda X: np.prod(X, axis=0, where=MASK, initial=1.5), X34),
+    "x.prod": (lambda X: X.prod(), POSITIVE),
+    "np.cumprod": (lambda X: np.cumprod(X, axis=0), X34),
+    "np.cumprod flat": (lambda X: np.cumprod(X), X34),
+    "x.cumprod axis -1": (lambda X: X.cumprod(axis=-1), X234),
+    "x.cumsum": (lambda X: X.cumsum(axis=1), X34),
+    # extremes
+    "np.max": (lambda X: np.max(X, axis=0), X34),
+    "np.amax axes": (lambda X: np.amax(X, axis=(0, 2)), X234),
+    "np.max where initial": (lambda X: np.max(X, axis=1, where=MASK, initial=-5.0), X34),
+    "np.max initial wins": (lambda X: np.max(X, axis=1, initial=10.0), X34),
+    "x.max keepdims": (lambda X: X.max(axis=1, keepdims=True), X34),
+    "np.min": (lambda X: np.min(X), X34),
+    "np.amin negative axis": (lambda X: np.amin(X, axis=-2), X234),
+    "x.min": (lambda X: X.min(axis=0), X34),
+    "np.ptp": (lambda X: np.ptp(X, axis=1), X34),
+    "np.ptp keepdims": (lambda X: np.ptp(X, axis=(0, 1), keepdims=True), X234),
+    "np.median odd": (lambda X: np.median(X, axis=0), X34),
+    "np.median even": (lambda X: np.median(X, axis=1), X34),
+    "np.median full keepdims": (lambda X: np.median(X, keepdims=True), X234),
+    "np.median two axes": (lambda X: np.median(X, axis=(1, 2)), X234),
+    # moments
+    "np.var": (lambda X: np.var(X, axis=0), X34),
+    "np.var ddof keepdims": (lambda X: np.var(X, axis=(0, 2), ddof=1, keepdims=True), X234),
+    "np.var where": (lambda X: np.var(X, axis=1, where=MASK), X34),
+    "np.var correction": (lambda X: np.var(X, correction=1), X34),
+    "x.var": (lambda X: X.var(axis=0), X34),
+    "np.std": (lambda X: np.std(X), X34),
+    "x.std ddof": (lambda X: X.std(axis=1, ddof=1), X34),
+    "np.std where": (lambda X: np.std(X, axis=0, where=MASK), X34),
+}
+for _ord in (None, 1, 2, np.inf, -np.inf, 3, 1.5, 0.5, -1, -2.5, 0):
+    SPELLINGS[f"vector norm ord={_ord}"] = (lambda X, o=_ord: np.linalg.norm(X, ord=o, axis=0), X34)
+for _ord in (None, "fro", "nuc", 1, -1, 2, -2, np.inf, -np.inf):
+    SPELLINGS[f"matrix norm ord={_ord}"] = (lambda X, o=_ord: np.linalg.norm(X, ord=o), X34)
+    SPELLINGS[f"matrix norm ord={_ord}, axis=(1, 0), keepdims"] = (
+        lambda X, o=_ord: np.linalg.norm(X, ord=o, axis=(1, 0), keepdims=True), X34)
+SPELLINGS.update({
+    "norm of a 3-D array": (lambda X: np.linalg.norm(X), X234),
+    "norm keepdims": (lambda X: np.linalg.norm(X, keepdims=True), X34),
+    "norm of a vector, ord 3": (lambda X: np.linalg.norm(X[0], 3), X34),
+    "norm 'fro' over two axes of a stack": (lambda X: np.linalg.norm(X, "fro", axis=(0, 2)), X234),
+    "norm ord 1 over two axes of a stack": (lambda X: np.linalg.norm(X, 1, axis=(2, 0)), X234),
+    "norm ord -inf, keepdims, stack": (lambda X: np.linalg.norm(X, -np.inf, axis=(1, 2), keepdims=True), X234),
+    "np.linalg.vector_norm": (lambda X: np.linalg.vector_norm(X, ord=3), X234),
+    "np.linalg.vector_norm axis keepdims": (lambda X: np.linalg.vector_norm(X, axis=(0, 1), keepdims=True), X234),
+    "np.linalg.matrix_norm": (lambda X: np.linalg.matrix_norm(X), X234),
+    "np.linalg.matrix_norm nuc": (lambda X: np.linalg.matrix_norm(X, ord="nuc"), X34),
+})
+
+
+@pytest.mark.parametrize("name", sorted(SPELLINGS))
+def test_each_spelling_gives_numpys_value_and_a_gradient_matching_finite_differences(name):
+    f, X = SPELLINGS[name]
+    _assert_matches_numpy_and_finite_differences(f, X)
+
+
+@pytest.mark.parametrize("name", ["np.prod axes keepdims", "np.var ddof keepdims", "np.std where",
+                                  "np.median two axes", "matrix norm ord=nuc", "matrix norm ord=2",
+                                  "vector norm ord=3", "np.cumprod", "np.average, two axes"])
+def test_hessians_of_the_spellings_match_finite_differences(name):
+    f, X = SPELLINGS[name]
+    W = np.random.default_rng(2).uniform(-1, 1, np.shape(f(X)))
+
+    def s(Y):
+        return np.sum(W * f(Y))
+
+    H = kronvec.hessian(s)(X).toarray()
+    expected = central_difference_jacobian(kronvec.grad(s), (X,))
+    np.testing.assert_allclose(H, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_average_returned_gives_numpys_sum_of_weights():
+    for weights in (None, WEIGHTS):
+        expected = np.average(X34, axis=1, weights=weights, returned=True)
+        pair = {}
+
+        def f(X):
+            pair["value"] = np.average(X, axis=1, weights=weights, returned=True)
+            return np.sum(pair["value"][0])
+
+        kronvec.grad(f)(X34)
+        np.testing.assert_allclose(np.asarray(kronvec.value_and_grad(
+            lambda X: np.sum(np.average(X, axis=1, weights=weights, returned=True)[0]))(X34)[0]),
+            np.sum(expected[0]))
+        np.testing.assert_allclose(np.asarray(pair["value"][1] if weights is None else
+                                              kronvec.vjp(lambda w: np.average(X34, axis=1, weights=w,
+                                                                               returned=True)[1], WEIGHTS)[0]),
+                                   expected[1])
+
+
+def test_average_differentiates_in_the_weights_too():
+    f = lambda w: np.average(X34, axis=1, weights=w)  # noqa: E731
+    _assert_matches_numpy_and_finite_differences(f, WEIGHTS)
+
+
+# ========================================================== refused arguments
+REFUSED = [
+    (lambda X: np.sum(X, dtype=np.float32), "np.sum", "dtype"),
+    (lambda X: np.mean(X, out=np.empty(())), "np.mean", "out"),
+    (lambda X: np.prod(X, dtype=np.float64), "np.prod", "dtype"),
+    (lambda X: X.prod(out=np.empty(())), "np.prod", "out"),
+    (lambda X: np.max(X, out=np.empty(())), "np.max", "out"),
+    (lambda X: X.min(out=np.empty(())), "np.min", "out"),
+    (lambda X: np.ptp(X, out=np.empty(())), "np.ptp", "out"),
+    (lambda X: np.std(X, mean=np.zeros((3, 1))), "np.std", "mean"),
+    (lambda X: X.var(dtype=np.float32), "np.var", "dtype"),
+    (lambda X: np.cumprod(X, dtype=np.float64), "np.cumprod", "dtype"),
+    (lambda X: np.cumsum(X, dtype=np.float64), "np.cumsum", "dtype"),
+    (lambda X: np.median(X, out=np.empty(())), "np.median", "out"),
+    (lambda X: np.nansum(X, dtype=np.float64), "np.nansum", "dtype"),
+    (lambda X: np.argmax(X, out=np.empty((), dtype=np.intp)), "np.argmax", "out"),
+    (lambda X: np.linalg.norm(np.stack([X, X]), "nuc", axis=(1, 2)), "np.linalg.norm", "ord='nuc'"),
+]
+
+
+@pytest.mark.parametrize("call, function, argument", REFUSED, ids=[f"{f}-{a}" for _, f, a in REFUSED])
+def test_unimplemented_arguments_are_refused_by_name(call, function, argument):
+    with pytest.raises(TypeError) as info:
+        kronvec.grad(lambda X: np.sum(call(X)))(X34)
+    assert function in str(info.value) and argument in str(info.value)
+
+
+def test_ndarray_ptp_is_gone_in_numpy_2_and_not_invented():
+    assert not hasattr(np.ndarray, "ptp")
+    with pytest.raises(AttributeError):
+        kronvec.grad(lambda X: X.ptp())(X34)
+
+
+# ============================================================= kinks and ties
+def test_max_and_min_split_ties_evenly():
+    x = np.array([1.0, 3.0, 3.0, -2.0, -2.0, -2.0])
+    np.testing.assert_array_equal(kronvec.grad(np.max)(x), [0, 0.5, 0.5, 0, 0, 0])
+    np.testing.assert_array_equal(kronvec.grad(np.min)(x), [0, 0, 0, 1 / 3, 1 / 3, 1 / 3])
+    np.testing.assert_array_equal(kronvec.grad(lambda x: x.max())(x), [0, 0.5, 0.5, 0, 0, 0])
+    X = np.array([[1.0, 2.0], [1.0, 0.0]])
+    J = kronvec.jacobian(lambda X: np.max(X, axis=0))(X).toarray()
+    np.testing.assert_array_equal(J, [[0.5, 0.5, 0, 0], [0, 0, 1, 0]])
+    # an initial value equal to the maximum is one of the tied competitors
+    np.testing.assert_array_equal(kronvec.grad(lambda x: np.max(x, initial=3.0))(x), [0, 1 / 3, 1 / 3, 0, 0, 0])
+    np.testing.assert_array_equal(kronvec.grad(lambda x: np.max(x, initial=4.0))(x), np.zeros(6))
+
+
+def test_ptp_is_max_minus_min_with_ties_split():
+    x = np.array([2.0, 2.0, -1.0])
+    np.testing.assert_array_equal(kronvec.grad(np.ptp)(x), [0.5, 0.5, -1.0])
+
+
+def _numpy_logsumexp(x):
+    top = np.max(x)
+    return top + np.log(np.sum(np.exp(x - top)))
+
+
+@pytest.mark.parametrize("x", [np.array([0.3, -1.2, 2.0, 0.7]), np.array([2.0, -1.0, 2.0, 2.0]),
+                               np.array([1.5, 1.5, 1.5, 1.5]), np.array([[3.0, 0.0], [3.0, 1.0]])])
+def test_grad_of_a_numpy_written_logsumexp_is_the_softmax_also_at_ties(x):
+    p = np.exp(x - np.max(x))
+    p /= p.sum()
+    np.testing.assert_allclose(kronvec.grad(_numpy_logsumexp)(x), p, rtol=1e-14, atol=1e-15)
+    H = kronvec.hessian(_numpy_logsumexp)(x).toarray()
+    pv = vec(p)
+    np.testing.assert_allclose(H, np.diag(pv) - np.outer(pv, pv), atol=1e-14)
+
+
+def test_median_takes_the_middle_entries_and_shares_ties():
+    np.testing.assert_array_equal(kronvec.grad(np.median)(np.array([3.0, 1.0, 2.0])), [0, 0, 1])
+    np.testing.assert_array_equal(kronvec.grad(np.median)(np.array([4.0, 1.0, 3.0, 2.0])), [0, 0, 0.5, 0.5])
+    # the middle value 2 is held by three entries: they share its weight 1
+    np.testing.assert_allclose(kronvec.grad(np.median)(np.array([2.0, 1.0, 2.0, 2.0, 5.0])),
+                               [1 / 3, 0, 1 / 3, 1 / 3, 0])
+    # even count, both middle positions inside one tie: the tie shares ½ + ½
+    np.testing.assert_allclose(kronvec.grad(np.median)(np.array([2.0, 2.0, 0.0, 9.0])), [0.5, 0.5, 0, 0])
+    # the derivative along (1, …, 1) is 1: median(x + c) = median(x) + c
+    x = np.array([1.0, 1.0, 3.0, 3.0, 3.0, 7.0])
+    assert kronvec.grad(np.median)(x).sum() == pytest.approx(1.0)
+
+
+def test_std_at_zero_spread_takes_the_subgradient_zero_and_never_nan():
+    X = np.array([[2.0, 2.0, 2.0], [1.0, -1.0, 0.5]])
+    G = kronvec.grad(lambda X: np.sum(np.std(X, axis=1)))(X)
+    assert np.all(np.isfinite(G))
+    np.testing.assert_array_equal(G[0], 0.0)
+    np.testing.assert_allclose(G[1], central_difference_jacobian(lambda x: np.std(x), (X[1],))[0], rtol=1e-7)
+    np.testing.assert_array_equal(kronvec.grad(np.std)(np.full(4, 3.0)), np.zeros(4))
+    H = kronvec.hessian(np.std)(np.full(3, 3.0)).toarray()
+    assert np.all(np.isfinite(H))
+    # var is smooth there: its gradient 2(x − μ)/N = 0 and its Hessian 2(I − 11ᵀ/N)/N
+    np.testing.assert_allclose(kronvec.hessian(np.var)(np.full(3, 3.0)).toarray(),
+                               2 * (np.eye(3) - 1 / 3) / 3, atol=1e-15)
+
+
+def test_norms_at_zero_take_the_subgradient_zero():
+    zero = np.zeros((2, 3))
+    for f in (np.linalg.norm, lambda X: np.sum(np.linalg.norm(X, axis=0)),
+              lambda X: np.sum(np.linalg.norm(X, 3, axis=1)), lambda X: np.linalg.norm(X, 1),
+              lambda X: np.linalg.norm(X, np.inf), lambda X: np.linalg.norm(X, "nuc"),
+              lambda X: np.sum(np.linalg.norm(X, np.inf, axis=0))):
+        np.testing.assert_array_equal(kronvec.grad(f)(zero), zero)
+    X = np.array([[0.0, 0.0], [3.0, 4.0]])  # one zero column, one nonzero
+    np.testing.assert_allclose(kronvec.grad(lambda X: np.sum(np.linalg.norm(X, axis=0)))(X),
+                               [[0, 0], [1, 1]])
+    np.testing.assert_allclose(kronvec.grad(lambda X: np.sum(np.linalg.norm(X, axis=0) ** 2))(X), 2 * X)
+
+
+def test_vector_inf_norm_splits_ties_and_counts_zero_as_zero():
+    np.testing.assert_array_equal(kronvec.grad(lambda x: np.linalg.norm(x, np.inf))(np.array([3.0, -3.0, 1.0])),
+                                  [0.5, -0.5, 0])
+    np.testing.assert_array_equal(kronvec.grad(lambda x: np.linalg.norm(x, 1))(np.array([3.0, 0.0, -1.0])),
+                                  [1, 0, -1])
+    x = np.array([3.0, 0.0, -1.0])
+    value = kronvec.value_and_grad(lambda x: np.linalg.norm(x, 0) + np.sum(x))(x)
+    assert value[0] == 2.0 + 2.0
+    np.testing.assert_array_equal(value[1], np.ones(3))  # the count contributes nothing
+
+
+def test_p_norms_below_one_are_loud_at_a_zero_entry():
+    x = np.array([1.0, 0.0, 2.0])
+    for p in (0.5, -1.0):
+        assert np.isfinite(kronvec.value_and_grad(lambda x: np.linalg.norm(x + 1.0, p))(x)[0])
+        with pytest.raises(ValueError, match="zero entry"):
+            kronvec.grad(lambda x: np.linalg.norm(x, p))(x)
+    # p > 1 is differentiable at a zero entry: derivative 0 there
+    G = kronvec.grad(lambda x: np.linalg.norm(x, 3))(x)
+    assert G[1] == 0 and np.all(np.isfinite(G))
+
+
+def test_matrix_one_and_inf_norms_split_ties_between_columns_and_rows():
+    X = np.array([[1.0, -2.0], [-2.0, 1.0]])  # both columns and both rows have abs sum 3
+    expected = 0.5 * np.sign(X)
+    np.testing.assert_array_equal(kronvec.grad(lambda X: np.linalg.norm(X, 1))(X), expected)
+    np.testing.assert_array_equal(kronvec.grad(lambda X: np.linalg.norm(X, np.inf))(X), expected)
+
+
+def test_products_are_exact_with_zeros():
+    x = np.array([0.0, 2.0, 3.0, -1.5])
+    np.testing.assert_array_equal(kronvec.grad(np.prod)(x), [-9.0, 0, 0, 0])
+    y = np.array([0.0, 2.0, 0.0, -1.5])
+    np.testing.assert_array_equal(kronvec.grad(np.prod)(y), np.zeros(4))
+    H = kronvec.hessian(np.prod)(y).toarray()
+    expected = np.zeros((4, 4))
+    expected[0, 2] = expected[2, 0] = 2.0 * -1.5  # ∂²/∂x₀∂x₂ = the product of the other two
+    np.testing.assert_array_equal(H, expected)
+    # tiny nonzero entries: no division, so no under/overflow of prod/xᵢ
+    tiny = np.array([1e-200, 1e-200, 3.0])
+    np.testing.assert_array_equal(kronvec.grad(np.prod)(tiny), [3e-200, 3e-200, 0.0])  # 1e-400 underflows
+
+
+def test_cumulative_products_are_exact_with_zeros():
+    x = np.array([2.0, 0.0, 3.0, 0.0, 5.0])
+    J = kronvec.jacobian(np.cumprod)(x).toarray()
+    expected = np.zeros((5, 5))
+    for i in range(5):
+        for k in range(i + 1):
+            expected[i, k] = np.prod(np.delete(x[:i + 1], k))
+    np.testing.assert_array_equal(J, expected)
+    W = np.arange(1.0, 6.0)
+    np.testing.assert_array_equal(kronvec.grad(lambda x: np.sum(W * np.cumprod(x)))(x), W @ expected)
+
+
+def test_nuclear_norm_at_a_rank_deficient_matrix_takes_the_minimal_subgradient():
+    U, _ = np.linalg.qr(RNG.standard_normal((4, 3)))
+    V, _ = np.linalg.qr(RNG.standard_normal((3, 3)))
+    X = (U * [2.0, 1.0, 0.0]) @ V.T
+    G = kronvec.grad(lambda X: np.linalg.norm(X, "nuc"))(X)
+    np.testing.assert_allclose(G, U[:, :2] @ V[:, :2].T, atol=1e-12)
+
+
+def test_spectral_norms_are_loud_at_a_repeated_extreme_singular_value():
+    Q, _ = np.linalg.qr(RNG.standard_normal((3, 3)))
+    repeated_top = (Q * [2.0, 2.0, 1.0]) @ Q.T
+    repeated_bottom = (Q * [3.0, 1.0, 1.0]) @ Q.T
+    with pytest.raises(ValueError, match="largest singular value .* repeated"):
+        kronvec.grad(lambda X: np.linalg.norm(X, 2))(repeated_top)
+    with pytest.raises(ValueError, match="smallest singular value .* repeated"):
+        kronvec.grad(lambda X: np.linalg.norm(X, -2))(repeated_bottom)
+    # the simple ones are fine: gradient u₁v₁ᵀ
+    G = kronvec.grad(lambda X: np.linalg.norm(X, -2))(repeated_top)
+    np.testing.assert_allclose(G, np.outer(Q[:, 2], Q[:, 2]), atol=1e-12)
+    # the nuclear norm's gradient U Vᵀ exists at repeated singular values; its Hessian,
+    # through the singular vectors, is refused there rather than wrong
+    np.testing.assert_allclose(kronvec.grad(lambda X: np.linalg.norm(X, "nuc"))(repeated_top), np.eye(3),
+                               atol=1e-12)
+    with pytest.raises(ValueError, match="repeated singular values"):
+        kronvec.hessian(lambda X: np.linalg.norm(X, "nuc"))(repeated_top)
+    with pytest.raises(ValueError, match="repeated singular values"):
+        kronvec.hvp(lambda X: np.linalg.norm(X, "nuc"))(repeated_top, repeated_top)
+
+
+def test_degenerate_slices_are_refused_not_nan():
+    with pytest.raises(ValueError, match="degrees of freedom"):
+        kronvec.grad(lambda X: np.sum(np.var(X, axis=0, ddof=3)))(X34)
+    with pytest.raises(ValueError, match="where"):
+        kronvec.grad(lambda X: np.sum(np.mean(X, axis=1, where=np.zeros((3, 4), bool))))(X34)
+    with pytest.raises(ValueError, match="empty"):
+        kronvec.grad(lambda X: np.sum(np.median(X[:, :0], axis=1)))(X34)
+    with pytest.raises(ZeroDivisionError):
+        kronvec.grad(lambda X: np.sum(np.average(X, axis=1, weights=[1.0, -1.0, 2.0, -2.0])))(X34)
+    with pytest.raises(ValueError, match="not finite"):
+        kronvec.grad(lambda X: np.prod(X * 1e200))(X34)
+
+
+def test_nansum_is_sum_when_nan_is_refused_and_skips_nan_otherwise():
+    np.testing.assert_array_equal(kronvec.grad(np.nansum)(X34), np.ones((3, 4)))
+    x = np.array([1.0, np.nan, 2.0])
+    with pytest.raises(ValueError, match="NaN"):
+        kronvec.grad(np.nansum)(x)
+    with kronvec.config.override(check_finite=False):
+        value, gradient = kronvec.value_and_grad(np.nansum)(x)
+    assert value == 3.0
+    np.testing.assert_array_equal(gradient, [1.0, 0.0, 1.0])
+
+
+def test_argmax_and_argmin_are_plain_integers():
+    seen = {}
+
+    def f(X):
+        seen["argmax"] = np.argmax(X, axis=0)
+        seen["argmin"] = X.argmin()
+        seen["method"] = X.argmax(axis=1, keepdims=True)
+        return np.sum(X[seen["argmax"], np.arange(4)])
+
+    G = kronvec.grad(f)(X34)
+    np.testing.assert_array_equal(seen["argmax"], np.argmax(X34, axis=0))
+    assert seen["argmin"] == np.argmin(X34) and type(seen["argmin"]) is np.intp
+    np.testing.assert_array_equal(seen["method"], np.argmax(X34, axis=1, keepdims=True))
+    assert type(seen["argmax"]) is np.ndarray and seen["argmax"].dtype.kind == "i"
+    expected = np.zeros((3, 4))
+    expected[np.argmax(X34, axis=0), np.arange(4)] = 1.0
+    np.testing.assert_array_equal(G, expected)
+
+
+# ================================================================== structure
+def test_the_linear_recurrence_operator_and_its_transpose():
+    a = RNG.uniform(-1, 1, (3, 4))
+    R = LinearRecurrence(a, axis=1)
+    dense = R.toarray()
+    S = np.zeros((12, 12))  # the shift along axis 1 in vec order: (i, j) ← (i, j − 1)
+    for i in range(3):
+        for j in range(1, 4):
+            S[i + 3 * j, i + 3 * (j - 1)] = 1.0
+    np.testing.assert_allclose(dense, np.linalg.inv(np.eye(12) - np.diag(vec(a)) @ S), atol=1e-14)
+    np.testing.assert_allclose(R.T.toarray(), dense.T, atol=1e-14)
+    assert "(I − diag(d₁)·S)⁻¹" in R.formula()
+
+
+SCALE_CASES = {
+    "np.max(X, axis=0)": (lambda X: np.max(X, axis=0), Selection),
+    "np.linalg.norm(X, axis=0)": (lambda X: np.linalg.norm(X, axis=0), None),
+    "np.min(X, axis=1)": (lambda X: np.min(X, axis=1), Selection),
+    "np.median(X, axis=0)": (lambda X: np.median(X, axis=0), None),
+    "np.prod(X, axis=1)": (lambda X: np.prod(X, axis=1), None),
+    "np.std(X, axis=0)": (lambda X: np.std(X, axis=0), None),
+    "np.mean(X, axis=1)": (lambda X: np.mean(X, axis=1), None),
+    "np.cumprod(X, axis=0)": (lambda X: np.cumprod(X, axis=0), None),
+    "np.max(X)": (lambda X: np.max(X), RowVector),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCALE_CASES))
+def test_jacobians_of_a_1000_by_1000_input_take_o_n2_memory(name):
+    f, kind = SCALE_CASES[name]
+    X = np.random.default_rng(3).uniform(0.9, 1.1, (1000, 1000))  # (a product of 1000 stays finite)
+    tracemalloc.start()
+    start = time.perf_counter()
+    J = kronvec.jacobian(f)(X)
+    elapsed = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert not isinstance(J, Dense)
+    assert J.shape[1] == 10**6
+    assert peak < 120 * 2**20, f"{name}: peak {peak / 2**20:.0f} MiB"  # X itself is 8 MB
+    assert elapsed < 10.0, f"{name}: {elapsed:.1f} s"
+    if kind is not None:
+        assert isinstance(J, kind), type(J)
+    v = np.random.default_rng(4).standard_normal(10**6)
+    assert np.all(np.isfinite(J.matvec(v)))
+
+
+def test_the_jacobian_of_an_extreme_is_a_weighted_selection():
+    X = np.array([[1.0, 5.0, 2.0], [4.0, 5.0, 0.0]])
+    J = kronvec.jacobian(lambda X: np.max(X, axis=0))(X)
+    np.testing.assert_array_equal(J.toarray(), [[0, 1, 0, 0, 0, 0], [0, 0, 0.5, 0.5, 0, 0], [0, 0, 0, 0, 1, 0]])
+    assert [type(factor).__name__ for factor in J.factors] == ["SelectionTranspose", "Diag", "Selection"]
+    assert J.factors[2].index.size == 4  # the four picked entries, no more
+    J = kronvec.jacobian(lambda X: np.max(X, axis=1))(np.array([[1.0, 5.0], [4.0, 2.0]]))
+    assert isinstance(J, Selection)
+    np.testing.assert_array_equal(J.toarray(), [[0, 0, 1, 0], [0, 1, 0, 0]])
+    assert isinstance(kronvec.jacobian(lambda X: np.std(X, axis=0))(X34).factors[-1], Diag)
