@@ -872,11 +872,11 @@ def test_jacobian_application_is_not_exponential_in_depth(monkeypatch):
         (lambda X: np.sum(np.arctan(X)), "np.arctan"),
         (lambda X: np.sum(np.maximum(X, 0)), "np.maximum"),
         (lambda X: np.sum(np.linalg.svd(X)[1]), "np.linalg.svd"),
-        (lambda X: np.sum(np.sort(X)), "np.sort"),
+        (lambda X: np.sum(np.unique(X)), "np.unique"),
         (lambda X: np.max(X), "np.max"),
         (lambda X: np.sum(np.add.reduce(X)), "np.add.reduce"),
     ],
-    ids=["fft", "eig", "cumprod", "arctan", "maximum", "svd", "sort", "max", "add.reduce"],
+    ids=["fft", "eig", "cumprod", "arctan", "maximum", "svd", "unique", "max", "add.reduce"],
 )
 @pytest.mark.parametrize("entry", ["grad", "jacobian", "jvp", "vjp"])
 def test_unsupported_function_raises_type_error_naming_it(call, name, entry):
