@@ -241,7 +241,7 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
     # --- ndarray methods, routed through the NumPy functions ---
     @property
     def T(self):
-        return np.transpose(self)
+        return _shape._transpose(self)  # (without NumPy's dispatch: x.T is everywhere)
 
     @property
     def mT(self):

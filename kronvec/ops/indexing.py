@@ -53,8 +53,17 @@ def is_basic_key(key):
     return isinstance(key, _BASIC_TYPES) and key is not True and key is not False
 
 
+class Distinct(tuple):
+    """An index known to name no entry twice (a permutation, a diagonal): its
+    scatter is an assignment, not a scatter-add.  Its arrays are read-only."""
+
+    __slots__ = ()
+
+
 def _repeats_possible(key):
     """True when the key holds an integer index array (which may name an entry twice)."""
+    if type(key) is Distinct:
+        return False
     for k in (key if type(key) is tuple else (key,)):
         if type(k) is np.ndarray and k.dtype.kind in "iu" and k.size > 1:
             return True
@@ -79,8 +88,9 @@ def vec_key(moved, shape):
 def _untake_value(g, key, shape):
     """Sᵀg: zeros of `shape` with g added at `key` (plain arrays)."""
     g = np.asarray(g)
-    out = np.zeros(shape, dtype=np.result_type(g.dtype, np.float32))
-    if _repeats_possible(key):
+    dtype = g.dtype
+    out = np.zeros(shape, dtype=dtype if dtype.char in "fd" else np.result_type(dtype, np.float32))
+    if type(key) is not slice and _repeats_possible(key):
         np.add.at(out, key, g)
     else:  # no entry named twice: an assignment is the same sum, several times faster
         out[key] = g
@@ -95,9 +105,28 @@ def _getitem_impl(x, key):
     return result if type(result) is np.ndarray else np.array(result)
 
 
+_REVERSED, _ALL = slice(None, None, -1), slice(None)
+
+
+def _reverses_only(key):
+    """True for keys such as ``::-1`` or ``(:, ::-1)``: a permutation that is its own inverse."""
+    if type(key) is slice:
+        return key == _REVERSED
+    if type(key) is not tuple:
+        return False
+    for k in key:
+        if type(k) is not slice or not (k == _REVERSED or k == _ALL):
+            return False
+    return True
+
+
 def _getitem_vjp(g, ans, x, key):
     if type(g) is np.ndarray:  # a plain cotangent: scatter it directly
-        return _untake_value(g, key, shape_of(x))
+        if _reverses_only(key):  # (flips: their own inverse, no scatter needed)
+            return g[key]
+        return _untake_value(g, key, x.shape if type(x) is np.ndarray else shape_of(x))
+    if _reverses_only(key):
+        return bind(getitem, g, key=key)
     return bind(untake, g, key=key, shape=tuple(shape_of(x)))
 
 
@@ -164,6 +193,9 @@ def captured_key(key):
 
 def index(x, key):
     """``x[key]`` for a traced x (basic and advanced indexing; the key is captured)."""
+    kind = type(key)
+    if kind is slice or kind is int:
+        return bind(getitem, x, key=key)
     return bind(getitem, x, key=captured_key(key))
 
 
@@ -192,16 +224,16 @@ def _take(a, indices, axis=None, out=None, mode="raise"):
     return bind(getitem, a, key=(slice(None),) * axis + (indices,))
 
 
+@functools.lru_cache(maxsize=128)
+def _axis_range(n, axis, ndim):
+    """arange(n) laid along `axis` of an ndim-dimensional index (read-only, shared)."""
+    return frozen_copy(np.arange(n).reshape((1,) * axis + (-1,) + (1,) * (ndim - axis - 1)))
+
+
 def _along_axis_key(indices, shape, axis):
     """NumPy's take_along_axis index: `indices` on `axis`, aranges on the others."""
     ndim = len(shape)
-    key = []
-    for d in range(ndim):
-        if d == axis:
-            key.append(frozen_copy(indices))
-        else:
-            key.append(frozen_copy(np.arange(shape[d]).reshape((1,) * d + (-1,) + (1,) * (ndim - d - 1))))
-    return tuple(key)
+    return tuple([frozen_copy(indices) if d == axis else _axis_range(shape[d], d, ndim) for d in range(ndim)])
 
 
 @numpy_function(np.take_along_axis)
@@ -225,7 +257,7 @@ def _take_along_axis(arr, indices, axis=-1):
 # -------------------------------------------------------------- diagonals
 @functools.lru_cache(maxsize=64)
 def _diagonal_key(shape, offset, axis1, axis2):
-    return vec_key(np.diagonal(positions(shape), offset, axis1, axis2), shape)
+    return Distinct(vec_key(np.diagonal(positions(shape), offset, axis1, axis2), shape))
 
 
 def _diagonal_vjp(g, ans, x, offset=0, axis1=0, axis2=1):
@@ -335,14 +367,17 @@ numpy_function(np.triu)(_triangle("np.triu", keep_lower=False))
 
 # ------------------------------------------------------- flips and rotations
 def _reversing_key(ndim, axes):
-    return tuple(slice(None, None, -1) if d in axes else slice(None) for d in range(ndim))
+    return tuple(_REVERSED if d in axes else _ALL for d in range(ndim))
 
 
 @numpy_function(np.flip)
 def _flip(m, axis=None):
     ndim = len(shape_of(m))
-    axes = tuple(range(ndim)) if axis is None else normalize_axes(axis, ndim, "np.flip")
-    return bind(getitem, m, key=_reversing_key(ndim, axes))  # a view, as NumPy's
+    if axis is None:
+        return bind(getitem, m, key=(_REVERSED,) * ndim)  # a view, as NumPy's
+    if type(axis) is int and -ndim <= axis < ndim:  # (the common spelling, checked first)
+        return bind(getitem, m, key=(_ALL,) * (axis % ndim) + (_REVERSED,))
+    return bind(getitem, m, key=_reversing_key(ndim, normalize_axes(axis, ndim, "np.flip")))
 
 
 @numpy_function(np.fliplr)
@@ -381,22 +416,28 @@ def _rot90(m, k=1, axes=(0, 1)):
 
 
 # ----------------------------------------------------------------------- roll
+@functools.lru_cache(maxsize=256)
+def _cyclic(n, shift):
+    """Where each entry of a roll by `shift` comes from: read-only, shared."""
+    source = (np.arange(n) - shift) % n if n else np.arange(0)
+    source.flags.writeable = False
+    return source
+
+
 def _roll_impl(x, shift, axis):
-    if axis is None or len(axis) != 1:
-        return np.roll(x, shift, axis)
-    # one axis (the common case), without np.roll's normalizations: two slices
-    (ax,), (s,) = axis, shift
-    x = np.asarray(x)
-    n = x.shape[ax]
-    s = s % n if n else 0
-    if s == 0:
-        return x.copy()
-    head = (slice(None),) * ax
-    return np.concatenate((x[head + (slice(n - s, None),)], x[head + (slice(None, n - s),)]), axis=ax)
+    # `axis` an int (one axis) or None (the flattened array): a gather, without
+    # np.roll's normalizations; a tuple of axes: np.roll itself
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)
+    if type(axis) is int:
+        return x.take(_cyclic(x.shape[axis], shift), axis)
+    if axis is None:
+        return x.reshape(-1).take(_cyclic(x.size, shift)).reshape(x.shape)
+    return np.roll(x, shift, axis)
 
 
 def _roll_vjp(g, ans, x, shift, axis):
-    back = -shift if axis is None else tuple(-s for s in shift)
+    back = -shift if type(shift) is int else tuple([-s for s in shift])  # P⁻¹ = Pᵀ rolls back
     if type(g) is np.ndarray:
         return _roll_impl(g, back, axis)
     return bind(roll, g, shift=back, axis=axis)
@@ -410,7 +451,7 @@ roll = register(Primitive(
     label=lambda a, shift, axis: None if a is None else f"roll({a})",
     formula="P: the cyclic-shift permutation along the rolled axes (P⁻¹ = Pᵀ rolls back)",
     reference="linear; NumPy documentation of np.roll",
-    samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, n + 1)),), {"shift": (1,), "axis": (1,)}),
+    samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, n + 1)),), {"shift": 1, "axis": 1}),
     param_names=("X",),
     edge_cases={"flattened, shift 4": lambda rng: _samples.Sample(
         (rng.standard_normal((2, 3)),), {"shift": 4, "axis": None}),
@@ -432,11 +473,14 @@ def _plain_ints(value, function, argument):
 
 @numpy_function(np.roll)
 def _roll(a, shift, axis=None):
-    if type(shift) is int and type(axis) is int:  # the common spelling, checked first
-        ndim = len(shape_of(a))
-        if not -ndim <= axis < ndim:
-            raise ValueError(f"np.roll: axis {axis} is out of bounds for an array of dimension {ndim}")
-        return bind(roll, a, shift=(shift,), axis=(axis % ndim,))
+    if type(shift) is int:  # the common spellings, checked first
+        if axis is None:
+            return bind(roll, a, shift=shift, axis=None)
+        if type(axis) is int:
+            ndim = len(shape_of(a))
+            if not -ndim <= axis < ndim:
+                raise ValueError(f"np.roll: axis {axis} is out of bounds for an array of dimension {ndim}")
+            return bind(roll, a, shift=shift, axis=axis % ndim)
     shift = _plain_ints(shift, "np.roll", "shift")
     if axis is None:
         return bind(roll, a, shift=int(shift.sum()), axis=None)
@@ -449,12 +493,14 @@ def _roll(a, shift, axis=None):
         ax = normalize_axes(int(ax), ndim, "np.roll")[0]
         total[ax] = total.get(ax, 0) + int(s)
     axes = tuple(sorted(total))
+    if len(axes) == 1:
+        return bind(roll, a, shift=total[axes[0]], axis=axes[0])
     return bind(roll, a, shift=tuple(total[ax] for ax in axes), axis=axes)
 
 
 # -------------------------------------------------------------------- sorting
 def _permutation_key(perm, shape, axis):
-    return _along_axis_key(perm, shape, axis)
+    return Distinct(_along_axis_key(perm, shape, axis))
 
 
 def _sort_axis(a, axis, function):
@@ -509,4 +555,4 @@ for _function in (np.argsort, np.argpartition):
     numpy_function(_function)(_value_only(_function))
     numpy_method(_function.__name__)(_value_only(_function))
 
-__all__ += ["captured_key"]
+__all__ += ["captured_key", "Distinct"]

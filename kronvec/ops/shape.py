@@ -52,11 +52,18 @@ def _transpose_impl(x, axes=None):
     return x.transpose(axes) if type(x) is np.ndarray else np.transpose(x, axes)
 
 
+def _inverse_permutation(axes):
+    back = [0] * len(axes)
+    for position, axis in enumerate(axes):
+        back[axis] = position
+    return tuple(back)
+
+
 def _transpose_vjp(g, ans, x, axes=None):
-    back = None if axes is None else tuple(np.argsort(axes).tolist())
-    if type(g) is np.ndarray:
-        return g.transpose(back)
-    return bind(transpose, g, axes=back)
+    if axes is None:
+        return g.transpose() if type(g) is np.ndarray else bind(transpose, g)
+    back = _inverse_permutation(axes)
+    return g.transpose(back) if type(g) is np.ndarray else bind(transpose, g, axes=back)
 
 
 def _transpose_jacobian(ans, x, names, axes=None):
@@ -91,16 +98,15 @@ transpose = register(Primitive(
 
 @numpy_function(np.transpose)
 def _transpose(a, axes=None):
-    if axes is None:  # the common spelling (x.T), checked first
-        return bind(transpose, a, axes=None)
+    if axes is None:  # the common spelling (x.T), checked first; no parameters: the fast path
+        return bind(transpose, a)
     ndim = len(shape_of(a))
-    if axes is not None:
-        axes = normalize_axes(axes, ndim, "np.transpose")
-        if sorted(axes) != list(range(ndim)):
-            raise ValueError(f"np.transpose: axes {axes} are not a permutation of the {ndim} axes")
-        if axes == tuple(range(ndim)):
-            return a
-    return bind(transpose, a, axes=axes)
+    axes = normalize_axes(axes, ndim, "np.transpose")
+    if sorted(axes) != list(range(ndim)):
+        raise ValueError(f"np.transpose: axes {axes} are not a permutation of the {ndim} axes")
+    if axes == tuple(range(ndim)):
+        return a  # (NumPy's view of all of a: the same array)
+    return bind(transpose, a) if axes == (1, 0) else bind(transpose, a, axes=axes)
 
 
 # -------------------------------------------------------------------- reshape
@@ -146,6 +152,8 @@ def _ravel(a, order="C"):
 @numpy_method("swapaxes")
 def _swapaxes(a, axis1, axis2):
     ndim = len(shape_of(a))
+    if ndim == 2 and type(axis1) is int and type(axis2) is int and (axis1 - axis2) % 2:
+        return bind(transpose, a)  # the two axes of a matrix, checked first
     order = list(range(ndim))
     (first,), (second,) = normalize_axes(axis1, ndim, "np.swapaxes"), normalize_axes(axis2, ndim, "np.swapaxes")
     order[first], order[second] = second, first
