@@ -340,7 +340,7 @@ def write(target, result):
     """``target[...] = result`` with NumPy's ``out=`` rules (broadcast, cast to the
     target's dtype); a freshly recorded result of the target's shape simply becomes it."""
     if not isinstance(target, Node):
-        raise conversion_error("an out= argument", plain_target=True)
+        raise conversion_error("out=Y with Y a plain array", plain_target=True)
     _check_writable(target)
     shape = tuple(shape_of(target))
     if (isinstance(result, Node) and result._trace is target._trace and target._trace.nodes[-1] is result
@@ -372,14 +372,15 @@ def ufunc_into(ufunc, inputs, kwargs):
     kwargs.pop("where", None)
     (target,) = out
     if not isinstance(target, Node):
-        raise conversion_error(f"np.{ufunc.__name__}(..., out=a plain array)", plain_target=True)
+        raise conversion_error(f"np.{ufunc.__name__}(…, out=Y) with Y a plain array (as in Y += x)",
+                               plain_target=True)
     return write(target, ufunc(*inputs, **kwargs))
 
 
 # ----------------------------------------------- NumPy's in-place functions
 def _writable_target(a, function):
     if not isinstance(a, Node):
-        raise conversion_error(f"{function} into a plain array", plain_target=True)
+        raise conversion_error(f"{function} on a plain array", plain_target=True)
     return a
 
 
@@ -511,11 +512,10 @@ def _partition_in_place(a, kth, axis=-1, kind="introselect", order=None):
 
 # -------------------------------------------- converting a traced value: why
 _PLAIN_TARGET = (
-    "kronvec: {what} would write a traced value into a plain NumPy array, which can only hold "
-    "plain numbers: the derivative would be lost. An array from np.zeros, np.empty, "
-    "np.zeros_like(X) … is a plain constant. Start from a traced array instead — e.g. "
-    "Y = X * 0.0 or Y = X.copy(), then Y[i] = … records each write — or build the result "
-    "with np.stack, np.concatenate or np.where."
+    "kronvec: {what} writes a traced value into a plain NumPy array, which holds plain numbers "
+    "only: the derivative would be lost. (np.zeros, np.empty, np.zeros_like(X) … make plain "
+    "constants.) Start from a traced array instead — e.g. Y = X * 0.0 or Y = X.copy(); then "
+    "Y[i] = … is recorded — or build the result with np.stack, np.concatenate or np.where."
 )
 _INDEX_TRICKS = (
     "kronvec: np.r_[…] and np.c_[…] convert each piece with np.array, which cannot hold a "
@@ -558,5 +558,5 @@ def conversion_error(what, plain_target=False):
         if name in ("fill_diagonal", "put_along_axis", "place", "copyto", "put"):
             return TypeError(_PLAIN_TARGET.format(what=f"np.{name}"))
     elif frame is not None and _current_instruction(frame) in ("STORE_SUBSCR", "STORE_SLICE"):
-        return TypeError(_PLAIN_TARGET.format(what="Y[…] = traced value, with Y a plain array,"))
+        return TypeError(_PLAIN_TARGET.format(what="Y[i] = x with Y a plain array"))
     return TypeError(_LEAVING.format(what=what))
