@@ -343,7 +343,8 @@ _complete_ndarray_methods(Traced)
 
 def _supported_names():
     names = {function_name(f) for f in NUMPY_FUNCTIONS} | {function_name(u) for u in UFUNCS}
-    names |= {"np.positive", "operators + - * / ** @ (unary -) .T, indexing and slicing, comparisons"}
+    names |= {"np.positive", "operators + - * / ** @ (unary -) .T, indexing and slicing, comparisons",
+              "assignment x[...] = v and in-place operators (x += y), recorded functionally"}
     return tuple(sorted(names))
 
 

@@ -768,3 +768,24 @@ def test_the_jacobians_are_the_named_permutations():
     assert isinstance(kronvec.jacobian(lambda X: np.expand_dims(X, 1))(X34), Identity)
     assert isinstance(kronvec.jacobian(lambda X: np.roll(X, 2))(X34), Selection)
     assert isinstance(kronvec.jacobian(lambda X: np.pad(X, 1))(X34), SelectionTranspose)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: kronvec.jacobian(lambda X: np.concatenate([X, X.T[:1]]))(X34),
+    lambda: kronvec.jacobian(lambda X: np.pad(X, 1))(X34),
+    lambda: kronvec.hessian(lambda X: np.sum(ASSIGNMENTS["through_a_transpose"](X) ** 3))(X34),
+    lambda: kronvec.grad(lambda X: np.sum(np.sort(X) * ASSIGNMENTS["augmented_slice"](X)))(X34),
+])
+def test_structured_jacobians_and_writes_leave_no_reference_cycles(call):
+    # (a Selection and its transpose once held each other: the cyclic collector then
+    # had to free every scatter's index arrays)
+    import gc
+
+    call()
+    gc.collect()
+    gc.disable()
+    try:
+        call()
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

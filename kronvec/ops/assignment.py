@@ -59,6 +59,7 @@ from ._support import (
     unbroadcast,
 )
 from .indexing import (
+    Distinct,
     _along_axis_key,
     _getitem_impl,
     _repeats_possible,
@@ -390,8 +391,8 @@ def _recycled(values, count):
     size = size_of(values)
     if size == 0:
         raise ValueError("cannot write an empty array of values")
-    if size == count and len(shape_of(values)) == 1:
-        return values
+    if size == 1 or (size == count and len(shape_of(values)) == 1):
+        return values  # (one value is broadcast)
     flat = np.ravel(values)
     index = frozen_copy(np.arange(count) % size)
     return bind(getitem, flat, key=index) if isinstance(flat, Node) else flat[index]
@@ -405,7 +406,7 @@ def _fill_diagonal(a, val, wrap=False):
         raise ValueError("np.fill_diagonal: array must be at least 2-d")
     marker = np.zeros(shape, dtype=bool)
     np.fill_diagonal(marker, True, wrap=wrap)  # NumPy's own choice of entries (and its checks)
-    key = np.nonzero(marker)  # in row-major order: the order a.flat writes them
+    key = Distinct(frozen_copy(k) for k in np.nonzero(marker))  # row-major: the order a.flat writes them
     assign(a, key, _recycled(val, key[0].size))
 
 
@@ -455,8 +456,10 @@ def _put_along_axis(arr, indices, values, axis):
         raise TypeError("kronvec: np.put_along_axis needs plain integer indices, not traced values")
     indices = np.asarray(indices)
     shape = tuple(shape_of(arr))
-    if axis is None:  # on the flattened array
-        assign(arr, np.unravel_index(indices.reshape(-1), shape), np.ravel(values) if np.ndim(values) else values)
+    if axis is None:  # on the flattened array (row-major)
+        if indices.ndim != 1:
+            raise ValueError("when axis=None, `indices` must have a single dimension.")
+        assign(arr, np.unravel_index(indices, shape), np.ravel(values) if np.ndim(values) else values)
         return
     if indices.ndim != len(shape):
         raise ValueError("`indices` and `arr` must have the same number of dimensions")
