@@ -789,3 +789,24 @@ def test_structured_jacobians_and_writes_leave_no_reference_cycles(call):
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_an_entry_picked_by_integers_is_a_copy_as_in_numpy():
+    # X[0, 0] is a NumPy scalar, not a view: a swap through a temporary works
+    def swap(X):
+        Y = X * 1.0
+        t = Y[0, 0]
+        Y[0, 0] = Y[1, 1]
+        Y[1, 1] = t
+        row = Y[2]  # ...while a row is a view: it shows later writes in NumPy
+        Y[2, 0] = 0.0
+        return Y, row
+
+    expected = X34.copy()
+    expected[[0, 1], [0, 1]] = expected[[1, 0], [1, 0]]
+    expected[2, 0] = 0.0
+    np.testing.assert_array_equal(kronvec.vjp(lambda X: swap(X)[0], X34)[0], expected)
+    with pytest.raises(TypeError, match="assigned into after"):
+        kronvec.grad(lambda X: np.sum(swap(X)[1]))(X34)
+    empty = lambda X: (lambda Y: (Y.__setitem__([], 1.0), Y)[1])(X * 1.0)  # noqa: E731
+    np.testing.assert_array_equal(kronvec.grad(lambda X: np.sum(empty(X)))(X34), np.ones((3, 4)))

@@ -210,7 +210,14 @@ def _view_kind(node):
     copy), "readonly" (np.diagonal, np.broadcast_to), or None (a new array)."""
     op = node._op
     if op is getitem:
-        return "view" if is_basic_key(node._params["key"]) else None
+        key = node._params["key"]
+        if not is_basic_key(key):
+            return None
+        # integers on every axis pick a NumPy scalar: a copy (t = X[0, 0]; X[0, 0] = …; t is the old value)
+        key = key if type(key) is tuple else (key,)
+        if len(key) == np.ndim(node._args[0]) and all(type(k) is int or isinstance(k, np.integer) for k in key):
+            return None
+        return "view"
     if op is transpose:
         return "view"
     if op is reshape:

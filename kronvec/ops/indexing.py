@@ -185,6 +185,8 @@ def captured_key(key):
         raise TypeError("kronvec: indices must be plain integers, slices or arrays, not traced values")
     if isinstance(key, (np.ndarray, list)):
         index = np.asarray(key)
+        if index.size == 0 and type(key) is list:
+            index = index.astype(np.intp)  # x[[]]: NumPy reads an empty list as integers
         if index.dtype.kind not in "biu":
             raise TypeError(f"kronvec: an index array must hold integers or booleans, got dtype {index.dtype}")
         return frozen_copy(index)
