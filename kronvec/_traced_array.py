@@ -232,6 +232,19 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
             return _products.apply(other, self, "matvec")
         return bind(_products.matmul, other, self)
 
+    # x += y: the result written into x (recorded, x rebound; kronvec.ops.assignment)
+    def __iadd__(self, other):
+        return _assignment.write(self, bind(_elementwise.add, self, other))
+
+    def __isub__(self, other):
+        return _assignment.write(self, bind(_elementwise.subtract, self, other))
+
+    def __imul__(self, other):
+        return _assignment.write(self, bind(_elementwise.multiply, self, other))
+
+    def __itruediv__(self, other):
+        return _assignment.write(self, bind(_elementwise.divide, self, other))
+
     def __neg__(self):
         return bind(_elementwise.negative, self)
 

@@ -72,7 +72,7 @@ from .indexing import (
 )
 from .indexing import where as where_op
 from .joining import _stack
-from .shape import broadcast_to, cast, reshape, transpose, value_dtype
+from .shape import broadcast_to, cast, reshape, transpose
 
 __all__ = ["setitem", "assign", "write", "ufunc_into", "conversion_error"]
 
@@ -215,7 +215,9 @@ def _view_kind(node):
             return None
         # integers on every axis pick a NumPy scalar: a copy (t = X[0, 0]; X[0, 0] = …; t is the old value)
         key = key if type(key) is tuple else (key,)
-        if len(key) == np.ndim(node._args[0]) and all(type(k) is int or isinstance(k, np.integer) for k in key):
+        x = node._args[0]
+        if len(key) == (x.ndim if type(x) is np.ndarray else np.ndim(x)) and all(
+                type(k) is int or isinstance(k, np.integer) for k in key):
             return None
         return "view"
     if op is transpose:
@@ -287,6 +289,8 @@ def _conforming(value, shape):
     if isinstance(value, (list, tuple)) and _holds_traced(value):
         value = _stacked(value)
     have = tuple(shape_of(value))
+    if have == shape or not have:  # (the common cases: nothing to check)
+        return value
     if len(have) > len(shape):
         extra = len(have) - len(shape)
         if any(s != 1 for s in have[:extra]):
@@ -338,10 +342,13 @@ def assign(x, key, value):
         raise ValueError("assignment destination is read-only (np.diagonal and np.broadcast_to give "
                          "read-only views in NumPy); copy it first (.copy()) to write into it")
     key = captured_key(key)
-    shape = tuple(shape_of(x))
-    written = indexed_shape(shape, key)
-    value = _conforming(value, written)
-    _rebind(x, bind(setitem, x, value, key=key, winners=_winners(shape, key, written)))
+    winners = None
+    if isinstance(value, (list, tuple)) or shape_of(value) or _repeats_possible(key):  # (not for one number)
+        shape = tuple(shape_of(x))
+        written = indexed_shape(shape, key)
+        value = _conforming(value, written)
+        winners = _winners(shape, key, written)
+    _rebind(x, bind(setitem, x, value, key=key, winners=winners))
 
 
 def write(target, result):
@@ -350,15 +357,15 @@ def write(target, result):
     if not isinstance(target, Node):
         raise conversion_error("out=Y with Y a plain array", plain_target=True)
     _check_writable(target)
-    shape = tuple(shape_of(target))
-    if (isinstance(result, Node) and result._trace is target._trace and target._trace.nodes[-1] is result
-            and result is not target and _view_kind(target) is None and _view_kind(result) is None
-            and tuple(shape_of(result)) == shape):
-        if value_dtype(result) != value_dtype(target):
-            result = cast(result, value_dtype(target))
-        _rebind(target, result)
-        return target
-    have = tuple(shape_of(result))
+    trace = target._trace
+    if isinstance(result, Node) and result._trace is trace and trace.nodes[-1] is result and result is not target \
+            and _view_kind(target) is None and _view_kind(result) is None:
+        # x += y: the sum was just recorded and nothing else holds it: it becomes x
+        have, want = result._value, target._value
+        if type(have) is np.ndarray and type(want) is np.ndarray and have.shape == want.shape:
+            _rebind(target, result if have.dtype == want.dtype else cast(result, want.dtype))
+            return target
+    shape, have = tuple(shape_of(target)), tuple(shape_of(result))
     try:
         if np.broadcast_shapes(have, shape) != shape:
             raise ValueError

@@ -70,10 +70,14 @@ def _repeats_possible(key):
     return False
 
 
+_ONE_BYTE = np.zeros(1, dtype=bool)
+_ONE_BYTE.flags.writeable = False
+
+
 def indexed_shape(shape, key):
     """The shape of ``x[key]`` for x of `shape`, without allocating x (a
     zero-stride stand-in; advanced keys allocate only the result's booleans)."""
-    return np.broadcast_to(np.empty((), dtype=bool), shape)[key].shape
+    return np.ndarray(shape, np.bool_, _ONE_BYTE, 0, (0,) * len(shape))[key].shape
 
 
 def vec_key(moved, shape):
