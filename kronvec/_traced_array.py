@@ -11,7 +11,9 @@ What cannot be differentiated is refused loudly, naming what the user
 called: an unsupported NumPy function or ndarray method, a keyword argument
 kronvec does not implement, a traced value turned into a plain number
 (``float(x)``, ``x.item()``, ``np.asarray(x)`` — also from inside a SciPy
-function) or assigned into.
+function) or written into a plain array.  Writes into a traced array
+(``x[...] = v``, ``x += y``) are recorded functionally
+(:mod:`kronvec.ops.assignment`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from scipy.sparse.linalg import LinearOperator
 
 from ._tracer import Node, bind, plain_value
 from .ops import NUMPY_FUNCTIONS, NUMPY_METHODS, UFUNCS, VALUE_ONLY_UFUNCS
+from .ops import assignment as _assignment
 from .ops import elementwise as _elementwise
+from .ops import indexing as _indexing
 from .ops import products as _products
 from .ops import shape as _shape
 
@@ -144,13 +148,13 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
                 "np.asarray, which drops the derivative. Write the computation with "
                 "NumPy operations, or wrap it with kronvec.primitive and give its VJP."
             )
-        raise TypeError(_LEAVING_MESSAGE.format(what="np.asarray(traced value)"))
+        raise _assignment.conversion_error("np.asarray(traced value)")
 
     def __float__(self):
-        raise TypeError(_LEAVING_MESSAGE.format(what="float(traced value)"))
+        raise _assignment.conversion_error("float(traced value)")
 
     def __int__(self):
-        raise TypeError(_LEAVING_MESSAGE.format(what="int(traced value)"))
+        raise _assignment.conversion_error("int(traced value)")
 
     __index__ = __int__
 
@@ -168,10 +172,7 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         return bool(plain_value(self))
 
     def __setitem__(self, key, value):
-        raise TypeError(
-            "kronvec: assignment into a traced array (x[...] = value) cannot be recorded; "
-            "build the result with operations (np.where, np.concatenate, arithmetic) instead"
-        )
+        _assignment.assign(self, key, value)  # recorded functionally; self is rebound
 
     def __copy__(self):
         return bind(_shape.copy, self)
@@ -219,6 +220,19 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
             return _products.apply(other, self, "matvec")
         return bind(_products.matmul, other, self)
 
+    # x += y: the result written into x (recorded, x rebound; kronvec.ops.assignment)
+    def __iadd__(self, other):
+        return _assignment.write(self, bind(_elementwise.add, self, other))
+
+    def __isub__(self, other):
+        return _assignment.write(self, bind(_elementwise.subtract, self, other))
+
+    def __imul__(self, other):
+        return _assignment.write(self, bind(_elementwise.multiply, self, other))
+
+    def __itruediv__(self, other):
+        return _assignment.write(self, bind(_elementwise.divide, self, other))
+
     def __neg__(self):
         return bind(_elementwise.negative, self)
 
@@ -228,7 +242,7 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
     # --- ndarray methods, routed through the NumPy functions ---
     @property
     def T(self):
-        return np.transpose(self)
+        return _shape._transpose(self)  # (without NumPy's dispatch: x.T is everywhere)
 
     @property
     def mT(self):
@@ -246,7 +260,7 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         return np.ravel(self, order=order)
 
     def flatten(self, order="C"):
-        return np.ravel(self, order=order)
+        return bind(_shape.copy, np.ravel(self, order=order))  # always a copy, as NumPy's
 
     def squeeze(self, axis=None):
         return np.squeeze(self, axis)
@@ -270,21 +284,21 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         return bind(_shape.copy, self)
 
     def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
-        return _shape.cast(self, dtype)
+        return _shape.cast(self, dtype, copy)
 
     def take(self, indices, axis=None, out=None, mode="raise"):
         return np.take(self, indices, axis, out, mode)
 
     def __getitem__(self, key):
-        return _shape.index(self, key)
+        return _indexing.index(self, key)
 
 
 def _ufunc_call(ufunc, method, inputs, kwargs):
     name = function_name(ufunc)
     if method != "__call__":
         raise _unsupported(f"{name}.{method}")
-    if kwargs.get("out") is not None:
-        raise TypeError(f"kronvec cannot differentiate {name} with out=: results are never written in place")
+    if kwargs.get("out") is not None:  # x += y and friends: computed, then written into out
+        return _assignment.ufunc_into(ufunc, inputs, kwargs)
     evaluate = VALUE_ONLY_UFUNCS.get(ufunc)
     if evaluate is not None:
         return evaluate(*(plain_value(x) for x in inputs), **kwargs)
@@ -340,7 +354,8 @@ def _complete_ndarray_methods(cls):
         if name.startswith("_") or name in cls.__dict__ or any(name in base.__dict__ for base in cls.__mro__[1:-1]):
             continue
         if name in NUMPY_METHODS:
-            setattr(cls, name, _registered_method(NUMPY_METHODS[name]))
+            handler = NUMPY_METHODS[name]  # an attribute (x.real) is registered as a property
+            setattr(cls, name, handler if isinstance(handler, property) else _registered_method(handler))
         elif callable(getattr(np.ndarray, name)):
             setattr(cls, name, _refused_method(name))
         else:
@@ -353,7 +368,8 @@ _complete_ndarray_methods(Traced)
 def _supported_names():
     names = {function_name(f) for f in NUMPY_FUNCTIONS} | {function_name(u) for u in UFUNCS}
     names |= {function_name(u) for u in VALUE_ONLY_UFUNCS} | set(_elementwise.ON_DEMAND_NAMES)
-    names |= {"np.positive", "operators + - * / ** @ (unary -) .T, indexing and slicing, comparisons"}
+    names |= {"np.positive", "operators + - * / ** @ (unary -) .T, indexing and slicing, comparisons",
+              "assignment x[...] = v and in-place operators (x += y), recorded functionally"}
     return tuple(sorted(names))
 
 

@@ -188,6 +188,8 @@ class _Recording:
             # node points at its trace, so trace ↔ nodes would be a reference cycle,
             # and every intermediate array would wait for the cyclic collector).
             self.nodes, trace.nodes, trace.memo = trace.nodes, None, None
+        # (an input the function assigned into was rebound; its recording is still the first nodes)
+        self.inputs = self.nodes[:len(self.inputs)]
         self.nested = trace.nested
         if out is None:
             raise TypeError(f"kronvec.{fname}: the function returned None; it must return an array or a number")
@@ -404,6 +406,7 @@ class _LinearMap:
         finally:
             trace.active = False
             self.nodes, trace.nodes, trace.memo = trace.nodes, None, None
+        self.input = self.nodes[0]  # (even if the function assigned into it)
         self.outputs = outputs if isinstance(outputs, tuple) else (outputs,)
 
     def transposed(self, cotangents):

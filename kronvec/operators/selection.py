@@ -169,6 +169,11 @@ class SelectionTranspose(StructuredOperator):
         self.selection = selection
         super().__init__(selection.shape[::-1], selection.dtype)
 
+    @property
+    def transposed_original(self):
+        """The selection this is the transpose of (it caches this one weakly: no cycle)."""
+        return self.selection
+
     def _matmat(self, X):
         index = self.selection.index
         if X.shape[1] <= 8:  # bincount: one buffered pass per column (np.add.at is unbuffered)

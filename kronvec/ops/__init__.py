@@ -1,7 +1,9 @@
 """kronvec's differentiable operations: the one home of every derivative.
 
 One module per family — :mod:`.elementwise`, :mod:`.reductions`,
-:mod:`.shape` (moving entries: transpose, reshape, indexing, joining),
+moving entries in :mod:`.shape` (axes and shapes), :mod:`.indexing`
+(selecting entries), :mod:`.joining` (joining, splitting, padding) and
+:mod:`.assignment` (writes, recorded functionally),
 :mod:`.products` (matmul, kron, applying an operator), :mod:`.linalg`
 (inverse, solve, determinants, trace) — each operation a single
 :class:`~kronvec.ops._registry.Primitive` holding its value, VJPs,
@@ -10,6 +12,7 @@ package registers them all; ``notes/extending.md`` walks through adding one.
 """
 
 from . import elementwise, linalg, products, reductions, shape  # noqa: F401 (registers the operations)
+from . import assignment, indexing, joining  # noqa: F401 (registers the operations)
 from ._registry import (
     NUMPY_FUNCTIONS,
     NUMPY_METHODS,

@@ -1,14 +1,17 @@
-"""Operations that move entries: transpose, reshape, broadcast, indexing,
-copies, selection by a condition, and joining arrays.
+"""Operations on an array's axes and shape: transposes and axis moves,
+reshapes, broadcasting, adding and removing unit axes, copies and casts,
+``.real``/``.imag``, and the static information (shape, ndim, size).
 
 Each is linear with a 0/1 Jacobian, read off by applying the operation to
 the array of vec positions (``positions(shape)[i, j] = i + j·m``): the
 result says, for every output entry, which input entry it came from.  The
 Jacobian is that index map as a :class:`~kronvec.Selection` (the
 commutation matrix K_{m,n} for a transpose), never a dense matrix; the VJP
-is the scatter back (or the inverse permutation).
+is the scatter back (or the inverse permutation).  Selecting entries lives
+in :mod:`.indexing`, joining and splitting in :mod:`.joining`, assignment in
+:mod:`.assignment`.
 
-Derivations: ``notes/derivatives.md`` §4.
+Derivations: ``notes/derivatives.md`` §11 and §19.
 """
 
 from __future__ import annotations
@@ -17,15 +20,14 @@ import math
 
 import numpy as np
 
-from .._constants import frozen_copy
+from .._constants import freeze
 from .._tracer import Node
 from ..operators import Commutation, Identity
 from . import _samples
-from ._registry import Primitive, numpy_function, register
+from ._registry import Primitive, numpy_function, numpy_method, register
 from ._support import (
     bind,
     broadcast_jacobian,
-    elementwise_jacobian,
     index_map_jacobian,
     normalize_axes,
     plain_value,
@@ -35,9 +37,9 @@ from ._support import (
     size_of,
     unbroadcast,
 )
+from .indexing import _diagonal, getitem  # noqa: F401 (np.trace's N-D path uses _diagonal)
 
-__all__ = ["transpose", "reshape", "broadcast_to", "getitem", "untake", "copy", "astype", "where",
-           "concatenate", "stack"]
+__all__ = ["transpose", "reshape", "broadcast_to", "copy", "astype"]
 
 
 def _float_dtype(x):
@@ -46,10 +48,22 @@ def _float_dtype(x):
 
 
 # ------------------------------------------------------------------ transpose
+def _transpose_impl(x, axes=None):
+    return x.transpose(axes) if type(x) is np.ndarray else np.transpose(x, axes)
+
+
+def _inverse_permutation(axes):
+    back = [0] * len(axes)
+    for position, axis in enumerate(axes):
+        back[axis] = position
+    return tuple(back)
+
+
 def _transpose_vjp(g, ans, x, axes=None):
     if axes is None:
-        return np.transpose(g)
-    return np.transpose(g, tuple(np.argsort(axes).tolist()))
+        return g.transpose() if type(g) is np.ndarray else bind(transpose, g)
+    back = _inverse_permutation(axes)
+    return g.transpose(back) if type(g) is np.ndarray else bind(transpose, g, axes=back)
 
 
 def _transpose_jacobian(ans, x, names, axes=None):
@@ -68,7 +82,7 @@ def _transpose_label(a, axes=None):
 
 
 transpose = register(Primitive(
-    lambda x, axes=None: np.transpose(x, axes), name="transpose",
+    _transpose_impl, name="transpose",
     vjps={0: _transpose_vjp},
     jacobians={0: _transpose_jacobian},
     label=_transpose_label,
@@ -84,14 +98,15 @@ transpose = register(Primitive(
 
 @numpy_function(np.transpose)
 def _transpose(a, axes=None):
+    if axes is None:  # the common spelling (x.T), checked first; no parameters: the fast path
+        return bind(transpose, a)
     ndim = len(shape_of(a))
-    if axes is not None:
-        axes = normalize_axes(axes, ndim, "np.transpose")
-        if sorted(axes) != list(range(ndim)):
-            raise ValueError(f"np.transpose: axes {axes} are not a permutation of the {ndim} axes")
-        if axes == tuple(range(ndim)):
-            return a
-    return bind(transpose, a, axes=axes)
+    axes = normalize_axes(axes, ndim, "np.transpose")
+    if sorted(axes) != list(range(ndim)):
+        raise ValueError(f"np.transpose: axes {axes} are not a permutation of the {ndim} axes")
+    if axes == tuple(range(ndim)):
+        return a  # (NumPy's view of all of a: the same array)
+    return bind(transpose, a) if axes == (1, 0) else bind(transpose, a, axes=axes)
 
 
 # -------------------------------------------------------------------- reshape
@@ -123,12 +138,63 @@ def _reshape(a, shape=None, order="C", *, newshape=None, copy=None):
     shape = newshape if shape is None else shape
     if order not in ("C", "F"):
         refuse_arguments("np.reshape", order=(order, "C"))
-    return bind(reshape, a, shape=_static_shape(shape), order=order)
+    result = bind(reshape, a, shape=_static_shape(shape), order=order)
+    return bind(_COPY, result) if copy else result  # copy=True: never a view
 
 
 @numpy_function(np.ravel)
 def _ravel(a, order="C"):
     return _reshape(a, (-1,), order=order)
+
+
+# ------------------------------------------------------ axes: move, add, drop
+@numpy_function(np.swapaxes)
+@numpy_method("swapaxes")
+def _swapaxes(a, axis1, axis2):
+    ndim = len(shape_of(a))
+    if ndim == 2 and type(axis1) is int and type(axis2) is int and (axis1 - axis2) % 2:
+        return bind(transpose, a)  # the two axes of a matrix, checked first
+    order = list(range(ndim))
+    (first,), (second,) = normalize_axes(axis1, ndim, "np.swapaxes"), normalize_axes(axis2, ndim, "np.swapaxes")
+    order[first], order[second] = second, first
+    return _transpose(a, order)
+
+
+@numpy_function(np.matrix_transpose)
+def _matrix_transpose(x):
+    ndim = len(shape_of(x))
+    if ndim < 2:
+        raise ValueError(f"np.matrix_transpose: input array must be at least 2-dimensional, but it is {ndim}")
+    return _swapaxes(x, -1, -2)
+
+
+@numpy_function(np.moveaxis)
+def _moveaxis(a, source, destination):
+    ndim = len(shape_of(a))
+    source = normalize_axes(source, ndim, "np.moveaxis")
+    destination = normalize_axes(destination, ndim, "np.moveaxis")
+    if len(source) != len(destination):
+        raise ValueError("np.moveaxis: `source` and `destination` arguments must have the same number of elements")
+    order = [k for k in range(ndim) if k not in source]
+    for dest, src in sorted(zip(destination, source)):
+        order.insert(dest, src)
+    return _transpose(a, order)
+
+
+@numpy_function(np.rollaxis)
+def _rollaxis(a, axis, start=0):
+    ndim = len(shape_of(a))
+    axis = normalize_axes(axis, ndim, "np.rollaxis")[0]
+    start = int(start) + ndim if start < 0 else int(start)
+    if not 0 <= start < ndim + 1:
+        raise np.exceptions.AxisError(f"np.rollaxis: 'start' arg requires {-ndim} <= start < {ndim + 1}, "
+                                      f"but {start} was passed in")
+    if axis < start:
+        start -= 1
+    order = list(range(ndim))
+    order.remove(axis)
+    order.insert(start, axis)
+    return _transpose(a, order)
 
 
 @numpy_function(np.squeeze)
@@ -140,12 +206,41 @@ def _squeeze(a, axis=None):
     if any(shape[k] != 1 for k in axes):
         raise ValueError(f"np.squeeze: cannot select an axis to squeeze out which has size not equal to one "
                          f"(shape {shape}, axis {axis})")
-    return _reshape(a, tuple(s for k, s in enumerate(shape) if k not in axes))
+    # a[..., 0, ...] on each unit axis: a view, as NumPy's
+    return bind(getitem, a, key=tuple(0 if k in axes else slice(None) for k in range(len(shape))))
 
 
 @numpy_function(np.expand_dims)
 def _expand_dims(a, axis):
-    return _reshape(a, np.expand_dims(np.empty(shape_of(a), dtype=bool), axis).shape)
+    ndim = len(shape_of(a)) + (1 if np.isscalar(axis) else len(axis))
+    axes = normalize_axes(axis, ndim, "np.expand_dims")
+    # a[..., None, ...] at each new axis: a view, as NumPy's
+    return bind(getitem, a, key=tuple(None if k in axes else slice(None) for k in range(ndim)))
+
+
+def _at_least(ndim, keys, function):
+    def promote(*arys):
+        if not arys:
+            return ()
+        results = []
+        for ary in arys:
+            if not isinstance(ary, Node):
+                results.append(function(ary))  # a plain array among them stays plain
+                continue
+            have = len(shape_of(ary))
+            results.append(ary if have >= ndim else bind(getitem, ary, key=keys[have]))
+        return results[0] if len(results) == 1 else tuple(results)
+
+    promote.__name__ = function.__name__
+    return promote
+
+
+_ALL = slice(None)
+# NumPy's own placement of the new unit axes (a 1-D x becomes a row, then x[None, :, None])
+atleast_1d = numpy_function(np.atleast_1d)(_at_least(1, {0: (None,)}, np.atleast_1d))
+atleast_2d = numpy_function(np.atleast_2d)(_at_least(2, {0: (None, None), 1: (None, _ALL)}, np.atleast_2d))
+atleast_3d = numpy_function(np.atleast_3d)(_at_least(
+    3, {0: (None, None, None), 1: (None, _ALL, None), 2: (_ALL, _ALL, None)}, np.atleast_3d))
 
 
 # ------------------------------------------------------------------ broadcast
@@ -166,103 +261,6 @@ def _broadcast_to(array, shape, subok=False):
     return bind(broadcast_to, array, shape=_static_shape(shape))
 
 
-# ------------------------------------------------------------------- indexing
-def _getitem_jacobian(ans, x, names, key):
-    return index_map_jacobian(np.shape(x), np.asarray(positions(np.shape(x))[key]))
-
-
-def _untake_impl(g, key, shape):
-    out = np.zeros(shape, dtype=np.result_type(np.asarray(g).dtype, np.float32))
-    np.add.at(out, key, g)
-    return out
-
-
-getitem = register(Primitive(
-    lambda x, key: np.array(np.asarray(x)[key]), name="getitem",
-    vjps={0: lambda g, ans, x, key: bind(untake, g, key=key, shape=shape_of(x))},
-    jacobians={0: _getitem_jacobian},
-    label=lambda a, key: None if a is None else f"{a}[…]",
-    formula="S: the 0/1 rows of I picking the indexed entries (repeated indices repeat rows)",
-    reference="linear; its Jacobian is the selection itself",
-    samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, n + 1)),),
-                                           {"key": (np.array([0, n - 1, 0]), slice(None, None, -1))}),
-    param_names=("X",),
-    edge_cases={"boolean mask": lambda rng: _samples.Sample(
-        (rng.standard_normal((2, 3)),), {"key": np.array([[True, False, True], [False, True, True]])}),
-                "newaxis and ellipsis": lambda rng: _samples.Sample(
-        (rng.standard_normal((2, 3)),), {"key": (None, Ellipsis, 1)})},
-    fuzz=lambda Y, c: Y[::-1, ::-1],
-))
-
-untake = register(Primitive(
-    _untake_impl, name="untake",
-    vjps={0: lambda g, ans, x, key, shape: bind(getitem, g, key=key)},
-    jacobians={0: lambda ans, g, names, key, shape: _getitem_jacobian(None, np.empty(shape), names, key).T},
-    label=lambda a, key, shape: None if a is None else f"place({a})",
-    formula="Sᵀ: scatter-add into zeros (the adjoint of indexing)",
-    reference="adjoint of a selection",
-    samples=lambda rng, n: _samples.Sample((rng.standard_normal(3),),
-                                           {"key": (np.array([0, n - 1, 0]), np.array([1, 0, 1])),
-                                            "shape": (n, n + 1)}),
-    param_names=("G",),
-))
-
-
-def _captured_key(key):
-    """The index as the recording keeps it: arrays and lists frozen by value."""
-    if isinstance(key, tuple):
-        return tuple(_captured_key(k) for k in key)
-    if isinstance(key, Node):
-        raise TypeError("kronvec: indices must be plain integers, slices or arrays, not traced values")
-    if isinstance(key, (np.ndarray, list)):
-        index = np.asarray(key)
-        if index.dtype.kind not in "biu":
-            raise TypeError(f"kronvec: an index array must hold integers or booleans, got dtype {index.dtype}")
-        return frozen_copy(index)
-    return key
-
-
-def index(x, key):
-    """``x[key]`` for a traced x (basic and advanced indexing; the key is captured)."""
-    return bind(getitem, x, key=_captured_key(key))
-
-
-@numpy_function(np.take)
-def _take(a, indices, axis=None, out=None, mode="raise"):
-    refuse_arguments("np.take", out=(out, None), mode=(mode, "raise"))
-    if axis is None:
-        return index(_ravel(a), indices)
-    axis = normalize_axes(axis, len(shape_of(a)), "np.take")[0]
-    return index(a, (slice(None),) * axis + (np.asarray(indices),))
-
-
-def gather(a, vec_positions):
-    """The entries of `a` at the given vec positions (an int array of any shape):
-    any index-moving map, as a column-major flatten, an index and a reshape."""
-    flat = _reshape(a, (-1,), order="F")
-    picked = index(flat, np.asarray(vec_positions).reshape(-1, order="F"))
-    return _reshape(picked, np.shape(vec_positions), order="F")
-
-
-@numpy_function(np.diagonal)
-def _diagonal(a, offset=0, axis1=0, axis2=1):
-    shape = shape_of(a)
-    return gather(a, np.diagonal(positions(shape), offset, axis1, axis2))
-
-
-@numpy_function(np.diag)
-def _diag(v, k=0):
-    shape = shape_of(v)
-    if len(shape) == 2:  # extract the k-th diagonal
-        return _diagonal(v, k)
-    if len(shape) == 1:  # build a matrix with v on the k-th diagonal: the adjoint of extracting it
-        n = shape[0] + abs(k)
-        offsets = np.arange(shape[0])
-        return bind(untake, v, key=(frozen_copy(offsets + max(-k, 0)), frozen_copy(offsets + max(k, 0))),
-                    shape=(n, n))
-    raise ValueError(f"np.diag: input must be 1-D or 2-D, got shape {shape}")
-
-
 # -------------------------------------------------------------- copy, astype
 copy = register(Primitive(
     lambda x: np.array(x, copy=True), name="copy",
@@ -272,6 +270,9 @@ copy = register(Primitive(
     formula="I", reference="the identity map",
     samples=_samples.one_general, param_names=("X",),
 ))
+
+
+_COPY = copy  # (for functions whose `copy` argument hides the primitive's name)
 
 
 @numpy_function(np.copy)
@@ -296,8 +297,9 @@ astype = register(Primitive(
 ))
 
 
-def cast(x, dtype):
-    """``x.astype(dtype)`` for a traced x: float32 and float64 only."""
+def cast(x, dtype, copy=True):
+    """``x.astype(dtype)`` for a traced x: float32 and float64 only (``copy=False``
+    with the same dtype gives x itself, as NumPy does)."""
     dtype = np.dtype(dtype)
     if dtype.kind != "f" or dtype.itemsize not in (4, 8):
         raise TypeError(
@@ -305,117 +307,13 @@ def cast(x, dtype):
             "differentiates (an integer or complex cast drops or invents derivatives)"
         )
     if dtype == value_dtype(x):
-        return bind(copy, x)
+        return bind(_COPY, x) if copy else x
     return bind(astype, x, dtype=dtype)
 
 
 def value_dtype(x):
     value = plain_value(x)
     return getattr(value, "dtype", np.dtype(np.float64))
-
-
-# ---------------------------------------------------------------------- where
-def _where_jacobian(position):
-    def jacobian(ans, x, y, names, condition):
-        chosen = condition if position == 0 else ~condition
-        return elementwise_jacobian(chosen.astype(np.float64), np.shape((x, y)[position]), np.shape(ans))
-
-    return jacobian
-
-
-where = register(Primitive(
-    lambda x, y, condition: np.where(condition, x, y), name="where",
-    vjps={0: lambda g, ans, x, y, condition: unbroadcast(bind(where, g, 0.0, condition=condition), shape_of(x)),
-          1: lambda g, ans, x, y, condition: unbroadcast(bind(where, 0.0, g, condition=condition), shape_of(y))},
-    jacobians={0: _where_jacobian(0), 1: _where_jacobian(1)},
-    label=lambda x, y, condition: None,
-    formula="D_X = diag(vec C)·B_X, D_Y = diag(vec ¬C)·B_Y for the (constant) condition C",
-    reference="piecewise: each entry is X's or Y's",
-    samples=lambda rng, n: _samples.Sample(
-        (rng.standard_normal((n, n + 1)), rng.standard_normal((1, n + 1))),
-        {"condition": rng.standard_normal((n, n + 1)) > 0}),
-    param_names=("X", "Y"),
-    fuzz=lambda Y, c: np.where(c.same(Y.shape) > 0, Y, 2.0 * Y),
-))
-
-
-@numpy_function(np.where)
-def _where(condition, x=None, y=None):
-    condition = np.asarray(plain_value(condition))  # which branch is taken: a constant of the point
-    if x is None and y is None:
-        return np.where(condition)
-    if x is None or y is None:
-        raise ValueError("np.where: either both or neither of x and y should be given")
-    return bind(where, x, y, condition=frozen_copy(condition.astype(bool)))
-
-
-# -------------------------------------------------------------------- joining
-def _piece_slices(sizes, axis, ndim):
-    """The index of each piece of a concatenation along `axis` in the result."""
-    bounds = np.cumsum([0, *sizes])
-    return [(slice(None),) * axis + (slice(int(start), int(stop)),) for start, stop in zip(bounds[:-1], bounds[1:])]
-
-
-def _concatenate_vjp(position):
-    def vjp(g, ans, *arrays, axis):
-        sizes = [shape_of(a)[axis] for a in arrays]
-        return bind(getitem, g, key=_piece_slices(sizes, axis, len(shape_of(ans)))[position])
-
-    return vjp
-
-
-def _concatenate_jacobian(position):
-    def jacobian(ans, *arrays, names, axis):
-        sizes = [np.shape(a)[axis] for a in arrays]
-        key = _piece_slices(sizes, axis, np.ndim(ans))[position]
-        # the piece is picked out of the result by S; the piece's Jacobian is Sᵀ
-        return index_map_jacobian(np.shape(ans), positions(np.shape(ans))[key]).T
-
-    return jacobian
-
-
-concatenate = register(Primitive(
-    lambda *arrays, axis: np.concatenate(arrays, axis=axis), name="concatenate",
-    vjps=_concatenate_vjp, jacobians=_concatenate_jacobian,
-    label=lambda *labels, axis: None,
-    formula="D_k = S_kᵀ, S_k the 0/1 map picking piece k out of the result",
-    reference="linear; each piece's Jacobian is the adjoint of picking it out",
-    samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, 2)), rng.standard_normal((n, 3))), {"axis": 1}),
-    param_names=("A", "B"),
-    edge_cases={"three pieces along rows": lambda rng: _samples.Sample(
-        (rng.standard_normal((1, 2)), rng.standard_normal((2, 2)), rng.standard_normal((1, 2))), {"axis": 0})},
-    fuzz=lambda Y, c: np.concatenate([Y, 2.0 * Y[:, :1]], axis=1),
-))
-
-
-def _join(function, arrays):
-    arrays = list(arrays)
-    if not arrays:
-        raise ValueError(f"{function}: need at least one array to join")
-    return arrays
-
-
-@numpy_function(np.concatenate)
-def _concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
-    refuse_arguments("np.concatenate", out=(out, None), dtype=(dtype, None), casting=(casting, "same_kind"))
-    arrays = _join("np.concatenate", arrays)
-    if axis is None:
-        return _concatenate([_ravel(a) for a in arrays], 0)
-    ndim = len(shape_of(arrays[0]))
-    if ndim == 0:
-        raise ValueError("np.concatenate: zero-dimensional arrays cannot be concatenated")
-    return bind(concatenate, *arrays, axis=normalize_axes(axis, ndim, "np.concatenate")[0])
-
-
-@numpy_function(np.stack)
-def _stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
-    refuse_arguments("np.stack", out=(out, None), dtype=(dtype, None), casting=(casting, "same_kind"))
-    arrays = _join("np.stack", arrays)
-    shapes = {tuple(shape_of(a)) for a in arrays}
-    if len(shapes) != 1:
-        raise ValueError(f"np.stack: all input arrays must have the same shape, got {sorted(shapes)}")
-    axis = normalize_axes(axis, len(shapes.pop()) + 1, "np.stack")[0]
-    return _concatenate([_expand_dims(a, axis) for a in arrays], axis)
 
 
 # ------------------------------------------------------- static information
@@ -446,3 +344,20 @@ def _constant_like(factory):
 
 for _factory in (np.zeros_like, np.ones_like, np.empty_like, np.full_like):
     numpy_function(_factory)(_constant_like(_factory))
+
+
+# ----------------------------------------------------------- real and imag
+# kronvec's values are real: the real part is the array itself (NumPy's x.real
+# of a real x is a view of all of it), the imaginary part a read-only constant 0.
+def _real(val):
+    return val
+
+
+def _imag(val):
+    return freeze(np.zeros_like(plain_value(val)))
+
+
+numpy_function(np.real)(_real)
+numpy_function(np.imag)(_imag)
+numpy_method("real")(property(_real, doc="The array itself (kronvec's values are real)."))
+numpy_method("imag")(property(_imag, doc="A read-only array of zeros (kronvec's values are real)."))

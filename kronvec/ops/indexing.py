@@ -1,0 +1,564 @@
+"""Operations that select entries: indexing and slicing, ``np.take``,
+``take_along_axis``, diagonals and triangles, flips, rotations and rolls,
+``np.where`` and sorting.
+
+Each output entry is one input entry (or a constant 0), so the Jacobian is a
+0/1 selection read off by applying the operation to the array of vec
+positions (``positions(shape)[i, j] = i + j·m``), and the VJP scatters the
+cotangent back (``untake``: a scatter-add, or a plain assignment when no
+index repeats).  Sorting selects by a permutation that is a constant of the
+point (equal entries keep their input order: a stable sort).
+
+Derivations: ``notes/derivatives.md`` §11 and §19.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .._constants import frozen_copy
+from .._tracer import Node
+from . import _samples
+from ._registry import Primitive, numpy_function, numpy_method, register
+from ._support import (
+    bind,
+    elementwise_jacobian,
+    index_map_jacobian,
+    normalize_axes,
+    plain_value,
+    positions,
+    refuse_arguments,
+    shape_of,
+    unbroadcast,
+)
+
+__all__ = ["getitem", "untake", "where", "diagonal", "roll", "index", "gather", "is_basic_key",
+           "indexed_shape", "vec_key"]
+
+
+# ------------------------------------------------------------------ helpers
+_BASIC_TYPES = (int, np.integer, slice, type(None), type(Ellipsis))
+
+
+def is_basic_key(key):
+    """True for NumPy *basic* indexing (integers, slices, None, Ellipsis): the
+    result is a view and no entry is picked twice."""
+    if type(key) is tuple:
+        for k in key:
+            if not isinstance(k, _BASIC_TYPES) or k is True or k is False:
+                return False
+        return True
+    return isinstance(key, _BASIC_TYPES) and key is not True and key is not False
+
+
+class Distinct(tuple):
+    """An index known to name no entry twice (a permutation, a diagonal): its
+    scatter is an assignment, not a scatter-add.  Its arrays are read-only."""
+
+    __slots__ = ()
+
+
+def _repeats_possible(key):
+    """True when the key holds an integer index array (which may name an entry twice)."""
+    if type(key) is Distinct:
+        return False
+    for k in (key if type(key) is tuple else (key,)):
+        if type(k) is np.ndarray and k.dtype.kind in "iu" and k.size > 1:
+            return True
+    return False
+
+
+_ONE_BYTE = np.zeros(1, dtype=bool)
+_ONE_BYTE.flags.writeable = False
+
+
+def indexed_shape(shape, key):
+    """The shape of ``x[key]`` for x of `shape`, without allocating x (a
+    zero-stride stand-in; advanced keys allocate only the result's booleans)."""
+    return np.ndarray(shape, np.bool_, _ONE_BYTE, 0, (0,) * len(shape))[key].shape
+
+
+def vec_key(moved, shape):
+    """The advanced index (a tuple of read-only int arrays) picking, for each
+    entry of the int array `moved`, the entry at that vec position of an array
+    of `shape`: with ``x[vec_key(moved, shape)]`` any index map is one getitem."""
+    if not shape:
+        raise ValueError("vec_key: a 0-d array has no axes to index")
+    return tuple(frozen_copy(np.asarray(i)) for i in np.unravel_index(np.asarray(moved), shape, order="F"))
+
+
+def _untake_value(g, key, shape):
+    """Sᵀg: zeros of `shape` with g added at `key` (plain arrays)."""
+    g = np.asarray(g)
+    dtype = g.dtype
+    out = np.zeros(shape, dtype=dtype if dtype.char in "fd" else np.result_type(dtype, np.float32))
+    if type(key) is not slice and _repeats_possible(key):
+        np.add.at(out, key, g)
+    else:  # no entry named twice: an assignment is the same sum, several times faster
+        out[key] = g
+    return out
+
+
+# ------------------------------------------------------------------- getitem
+def _getitem_impl(x, key):
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)
+    result = x[key]  # a view for basic keys: the recording never writes into its values
+    return result if type(result) is np.ndarray else np.array(result)
+
+
+_REVERSED, _ALL = slice(None, None, -1), slice(None)
+
+
+def _reverses_only(key):
+    """True for keys such as ``::-1`` or ``(:, ::-1)``: a permutation that is its own inverse."""
+    if type(key) is slice:
+        return key == _REVERSED
+    if type(key) is not tuple:
+        return False
+    for k in key:
+        if type(k) is not slice or not (k == _REVERSED or k == _ALL):
+            return False
+    return True
+
+
+def _getitem_vjp(g, ans, x, key):
+    if type(g) is np.ndarray:  # a plain cotangent: scatter it directly
+        if _reverses_only(key):  # (flips: their own inverse, no scatter needed)
+            return g[key]
+        return _untake_value(g, key, x.shape if type(x) is np.ndarray else shape_of(x))
+    if _reverses_only(key):
+        return bind(getitem, g, key=key)
+    return bind(untake, g, key=key, shape=tuple(shape_of(x)))
+
+
+def _getitem_jacobian(ans, x, names, key):
+    return index_map_jacobian(np.shape(x), np.asarray(positions(np.shape(x))[key]))
+
+
+getitem = register(Primitive(
+    _getitem_impl, name="getitem",
+    vjps={0: _getitem_vjp},
+    jacobians={0: _getitem_jacobian},
+    label=lambda a, key: None if a is None else f"{a}[…]",
+    formula="S: the 0/1 rows of I picking the indexed entries (repeated indices repeat rows)",
+    reference="linear; its Jacobian is the selection itself",
+    samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, n + 1)),),
+                                           {"key": (np.array([0, n - 1, 0]), slice(None, None, -1))}),
+    param_names=("X",),
+    edge_cases={"boolean mask": lambda rng: _samples.Sample(
+        (rng.standard_normal((2, 3)),), {"key": np.array([[True, False, True], [False, True, True]])}),
+                "newaxis and ellipsis": lambda rng: _samples.Sample(
+        (rng.standard_normal((2, 3)),), {"key": (None, Ellipsis, 1)}),
+                "reversed slices (a view)": lambda rng: _samples.Sample(
+        (rng.standard_normal((3, 4)),), {"key": (slice(None, None, -1), slice(1, None, 2))})},
+    fuzz=lambda Y, c: Y[::-1, ::-1],
+))
+
+
+def _untake_vjp(g, ans, x, key, shape):
+    if type(g) is np.ndarray:
+        return _getitem_impl(g, key)
+    return bind(getitem, g, key=key)
+
+
+untake = register(Primitive(
+    _untake_value, name="untake",
+    vjps={0: _untake_vjp},
+    jacobians={0: lambda ans, g, names, key, shape: _getitem_jacobian(None, np.empty(shape), names, key).T},
+    label=lambda a, key, shape: None if a is None else f"place({a})",
+    formula="Sᵀ: scatter-add into zeros (the adjoint of indexing)",
+    reference="adjoint of a selection",
+    samples=lambda rng, n: _samples.Sample((rng.standard_normal(3),),
+                                           {"key": (np.array([0, n - 1, 0]), np.array([1, 0, 1])),
+                                            "shape": (n, n + 1)}),
+    param_names=("G",),
+))
+
+
+def captured_key(key):
+    """The index as the recording keeps it: arrays and lists frozen by value."""
+    kind = type(key)
+    if kind is int or kind is slice:
+        return key
+    if kind is tuple:
+        return tuple([captured_key(k) for k in key])
+    if isinstance(key, Node):
+        raise TypeError("kronvec: indices must be plain integers, slices or arrays, not traced values")
+    if isinstance(key, (np.ndarray, list)):
+        index = np.asarray(key)
+        if index.size == 0 and type(key) is list:
+            index = index.astype(np.intp)  # x[[]]: NumPy reads an empty list as integers
+        if index.dtype.kind not in "biu":
+            raise TypeError(f"kronvec: an index array must hold integers or booleans, got dtype {index.dtype}")
+        return frozen_copy(index)
+    return key
+
+
+def index(x, key):
+    """``x[key]`` for a traced x (basic and advanced indexing; the key is captured)."""
+    kind = type(key)
+    if kind is slice or kind is int:
+        return bind(getitem, x, key=key)
+    return bind(getitem, x, key=captured_key(key))
+
+
+def gather(a, moved):
+    """The entries of `a` at the vec positions `moved` (an int array shaped like
+    the result): any index-moving map as one getitem — always a copy."""
+    moved = np.asarray(moved)
+    shape = tuple(shape_of(a))
+    if not shape:  # a 0-d array: index it as a one-entry vector
+        a, shape = bind(getitem, a, key=(None,)), (1,)
+    return bind(getitem, a, key=vec_key(moved, shape))
+
+
+# ---------------------------------------------------------------- np.take
+@numpy_function(np.take)
+def _take(a, indices, axis=None, out=None, mode="raise"):
+    refuse_arguments("np.take", out=(out, None), mode=(mode, "raise"))
+    if isinstance(indices, Node):
+        raise TypeError("kronvec: np.take needs plain integer indices, not traced values")
+    indices = frozen_copy(np.asarray(indices))  # an array, even for one index: np.take copies
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"kronvec: np.take needs integer indices, got dtype {indices.dtype}")
+    if axis is None:
+        return bind(getitem, np.ravel(a), key=indices)
+    axis = normalize_axes(axis, len(shape_of(a)), "np.take")[0]
+    return bind(getitem, a, key=(slice(None),) * axis + (indices,))
+
+
+@functools.lru_cache(maxsize=128)
+def _axis_range(n, axis, ndim):
+    """arange(n) laid along `axis` of an ndim-dimensional index (read-only, shared)."""
+    return frozen_copy(np.arange(n).reshape((1,) * axis + (-1,) + (1,) * (ndim - axis - 1)))
+
+
+def _along_axis_key(indices, shape, axis):
+    """NumPy's take_along_axis index: `indices` on `axis`, aranges on the others."""
+    ndim = len(shape)
+    return tuple([frozen_copy(indices) if d == axis else _axis_range(shape[d], d, ndim) for d in range(ndim)])
+
+
+@numpy_function(np.take_along_axis)
+def _take_along_axis(arr, indices, axis=-1):
+    if isinstance(indices, Node):
+        raise TypeError("kronvec: np.take_along_axis needs plain integer indices, not traced values")
+    indices = np.asarray(indices)
+    if indices.dtype.kind not in "iu":
+        raise IndexError("`indices` must be an integer array")
+    if axis is None:
+        if indices.ndim != 1:
+            raise ValueError("when axis=None, `indices` must have a single dimension.")
+        arr, axis = np.ravel(arr), 0
+    shape = tuple(shape_of(arr))
+    if indices.ndim != len(shape):
+        raise ValueError("`indices` and `arr` must have the same number of dimensions")
+    axis = normalize_axes(axis, len(shape), "np.take_along_axis")[0]
+    return bind(getitem, arr, key=_along_axis_key(indices, shape, axis))
+
+
+# -------------------------------------------------------------- diagonals
+@functools.lru_cache(maxsize=64)
+def _diagonal_key(shape, offset, axis1, axis2):
+    return Distinct(vec_key(np.diagonal(positions(shape), offset, axis1, axis2), shape))
+
+
+def _diagonal_vjp(g, ans, x, offset=0, axis1=0, axis2=1):
+    shape = tuple(shape_of(x))
+    key = _diagonal_key(shape, offset, axis1, axis2)
+    if type(g) is np.ndarray:
+        return _untake_value(g, key, shape)
+    return bind(untake, g, key=key, shape=shape)
+
+
+diagonal = register(Primitive(
+    lambda x, offset=0, axis1=0, axis2=1: np.diagonal(x, offset, axis1, axis2), name="diagonal",
+    vjps={0: _diagonal_vjp},
+    jacobians={0: lambda ans, x, names, offset=0, axis1=0, axis2=1: index_map_jacobian(
+        np.shape(x), np.diagonal(positions(np.shape(x)), offset, axis1, axis2))},
+    label=lambda a, offset=0, axis1=0, axis2=1: None if a is None else f"diag({a})",
+    formula="S: the 0/1 rows of I picking the diagonal entries",
+    reference="linear; NumPy documentation of np.diagonal (the diagonal moves to the last axis)",
+    samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, n + 1)),), {"offset": 1}),
+    param_names=("X",),
+    edge_cases={"3-D, axes 2 and 0, offset -1": lambda rng: _samples.Sample(
+        (rng.standard_normal((3, 2, 4)),), {"offset": -1, "axis1": 2, "axis2": 0})},
+    fuzz=lambda Y, c: np.diagonal(Y)[:, None] * Y[: min(Y.shape), :],
+))
+
+
+@numpy_function(np.diagonal)
+def _diagonal(a, offset=0, axis1=0, axis2=1):
+    ndim = len(shape_of(a))
+    if ndim < 2:
+        raise ValueError("np.diagonal: diag requires an array of at least two dimensions")
+    axis1, axis2 = (normalize_axes(axis, ndim, "np.diagonal")[0] for axis in (axis1, axis2))
+    if axis1 == axis2:
+        raise ValueError("np.diagonal: axis1 and axis2 cannot be the same")
+    return bind(diagonal, a, offset=int(offset), axis1=axis1, axis2=axis2)
+
+
+@numpy_function(np.diag)
+def _diag(v, k=0):
+    shape = shape_of(v)
+    if len(shape) == 2:  # extract the k-th diagonal
+        return _diagonal(v, k)
+    if len(shape) == 1:  # build a matrix with v on the k-th diagonal: the adjoint of extracting it
+        n = shape[0] + abs(k)
+        offsets = np.arange(shape[0])
+        return bind(untake, v, key=(frozen_copy(offsets + max(-k, 0)), frozen_copy(offsets + max(k, 0))),
+                    shape=(n, n))
+    raise ValueError(f"np.diag: input must be 1-D or 2-D, got shape {shape}")
+
+
+@numpy_function(np.diagflat)
+def _diagflat(v, k=0):
+    return _diag(np.ravel(v), k)  # NumPy flattens in row-major order first
+
+
+# ---------------------------------------------------------------------- where
+def _where_jacobian(position):
+    def jacobian(ans, x, y, names, condition):
+        chosen = condition if position == 0 else ~condition
+        return elementwise_jacobian(chosen.astype(np.float64), np.shape((x, y)[position]), np.shape(ans))
+
+    return jacobian
+
+
+where = register(Primitive(
+    lambda x, y, condition: np.where(condition, x, y), name="where",
+    vjps={0: lambda g, ans, x, y, condition: unbroadcast(bind(where, g, 0.0, condition=condition), shape_of(x)),
+          1: lambda g, ans, x, y, condition: unbroadcast(bind(where, 0.0, g, condition=condition), shape_of(y))},
+    jacobians={0: _where_jacobian(0), 1: _where_jacobian(1)},
+    label=lambda x, y, condition: None,
+    formula="D_X = diag(vec C)·B_X, D_Y = diag(vec ¬C)·B_Y for the (constant) condition C",
+    reference="piecewise: each entry is X's or Y's",
+    samples=lambda rng, n: _samples.Sample(
+        (rng.standard_normal((n, n + 1)), rng.standard_normal((1, n + 1))),
+        {"condition": rng.standard_normal((n, n + 1)) > 0}),
+    param_names=("X", "Y"),
+    fuzz=lambda Y, c: np.where(c.same(Y.shape) > 0, Y, 2.0 * Y),
+))
+
+
+@numpy_function(np.where)
+def _where(condition, x=None, y=None):
+    condition = np.asarray(plain_value(condition))  # which branch is taken: a constant of the point
+    if x is None and y is None:
+        return np.where(condition)
+    if x is None or y is None:
+        raise ValueError("np.where: either both or neither of x and y should be given")
+    return bind(where, x, y, condition=frozen_copy(condition.astype(bool)))
+
+
+def _triangle(name, keep_lower):
+    def triangle(m, k=0):
+        shape = tuple(shape_of(m))
+        if not shape:
+            raise ValueError(f"{name}: the input must be at least 1-D, got a 0-d array")
+        # NumPy's mask: the last two axes (a 1-D input is broadcast to a square)
+        lower = np.tri(*shape[-2:], k=int(k) if keep_lower else int(k) - 1, dtype=bool)
+        return bind(where, m, 0.0, condition=frozen_copy(lower if keep_lower else ~lower))
+
+    triangle.__name__ = name.split(".")[-1]
+    return triangle
+
+
+numpy_function(np.tril)(_triangle("np.tril", keep_lower=True))
+numpy_function(np.triu)(_triangle("np.triu", keep_lower=False))
+
+
+# ------------------------------------------------------- flips and rotations
+def _reversing_key(ndim, axes):
+    return tuple(_REVERSED if d in axes else _ALL for d in range(ndim))
+
+
+@numpy_function(np.flip)
+def _flip(m, axis=None):
+    ndim = len(shape_of(m))
+    if axis is None:
+        return bind(getitem, m, key=(_REVERSED,) * ndim)  # a view, as NumPy's
+    if type(axis) is int and -ndim <= axis < ndim:  # (the common spelling, checked first)
+        return bind(getitem, m, key=(_ALL,) * (axis % ndim) + (_REVERSED,))
+    return bind(getitem, m, key=_reversing_key(ndim, normalize_axes(axis, ndim, "np.flip")))
+
+
+@numpy_function(np.fliplr)
+def _fliplr(m):
+    if len(shape_of(m)) < 2:
+        raise ValueError("np.fliplr: input must be >= 2-d.")
+    return _flip(m, 1)
+
+
+@numpy_function(np.flipud)
+def _flipud(m):
+    if len(shape_of(m)) < 1:
+        raise ValueError("np.flipud: input must be >= 1-d.")
+    return _flip(m, 0)
+
+
+@numpy_function(np.rot90)
+def _rot90(m, k=1, axes=(0, 1)):
+    axes = tuple(axes)
+    if len(axes) != 2:
+        raise ValueError("np.rot90: len(axes) must be 2.")
+    ndim = len(shape_of(m))
+    first, second = normalize_axes(axes[0], ndim, "np.rot90")[0], normalize_axes(axes[1], ndim, "np.rot90")[0]
+    if first == second:
+        raise ValueError("np.rot90: axes must be different.")
+    k = int(k) % 4
+    if k == 0:
+        return bind(getitem, m, key=(slice(None),))  # m[:], a view
+    if k == 2:
+        return _flip(m, (first, second))
+    order = list(range(ndim))
+    order[first], order[second] = order[second], order[first]
+    if k == 1:
+        return np.transpose(_flip(m, second), order)
+    return _flip(np.transpose(m, order), second)
+
+
+# ----------------------------------------------------------------------- roll
+@functools.lru_cache(maxsize=256)
+def _cyclic(n, shift):
+    """Where each entry of a roll by `shift` comes from: read-only, shared."""
+    source = (np.arange(n) - shift) % n if n else np.arange(0)
+    source.flags.writeable = False
+    return source
+
+
+def _roll_impl(x, shift, axis):
+    # `axis` an int (one axis) or None (the flattened array): a gather, without
+    # np.roll's normalizations; a tuple of axes: np.roll itself
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)
+    if type(axis) is int:
+        return x.take(_cyclic(x.shape[axis], shift), axis)
+    if axis is None:
+        return x.reshape(-1).take(_cyclic(x.size, shift)).reshape(x.shape)
+    return np.roll(x, shift, axis)
+
+
+def _roll_vjp(g, ans, x, shift, axis):
+    back = -shift if type(shift) is int else tuple([-s for s in shift])  # P⁻¹ = Pᵀ rolls back
+    if type(g) is np.ndarray:
+        return _roll_impl(g, back, axis)
+    return bind(roll, g, shift=back, axis=axis)
+
+
+roll = register(Primitive(
+    _roll_impl, name="roll",
+    vjps={0: _roll_vjp},
+    jacobians={0: lambda ans, x, names, shift, axis: index_map_jacobian(
+        np.shape(x), np.roll(positions(np.shape(x)), shift, axis))},
+    label=lambda a, shift, axis: None if a is None else f"roll({a})",
+    formula="P: the cyclic-shift permutation along the rolled axes (P⁻¹ = Pᵀ rolls back)",
+    reference="linear; NumPy documentation of np.roll",
+    samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, n + 1)),), {"shift": 1, "axis": 1}),
+    param_names=("X",),
+    edge_cases={"flattened, shift 4": lambda rng: _samples.Sample(
+        (rng.standard_normal((2, 3)),), {"shift": 4, "axis": None}),
+                "two axes, negative shift": lambda rng: _samples.Sample(
+        (rng.standard_normal((3, 2, 4)),), {"shift": (-1, 2), "axis": (0, 2)})},
+    fuzz=lambda Y, c: np.roll(Y, 1, axis=0),
+    entire=True,
+))
+
+
+def _plain_ints(value, function, argument):
+    if isinstance(value, Node):
+        raise TypeError(f"kronvec: {function} needs a plain integer {argument}, not a traced value")
+    array = np.asarray(value)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"kronvec: {function}: {argument} must be integers, got {value!r}")
+    return array
+
+
+@numpy_function(np.roll)
+def _roll(a, shift, axis=None):
+    if type(shift) is int:  # the common spellings, checked first
+        if axis is None:
+            return bind(roll, a, shift=shift, axis=None)
+        if type(axis) is int:
+            ndim = len(shape_of(a))
+            if not -ndim <= axis < ndim:
+                raise ValueError(f"np.roll: axis {axis} is out of bounds for an array of dimension {ndim}")
+            return bind(roll, a, shift=shift, axis=axis % ndim)
+    shift = _plain_ints(shift, "np.roll", "shift")
+    if axis is None:
+        return bind(roll, a, shift=int(shift.sum()), axis=None)
+    ndim = len(shape_of(a))
+    pairs = np.broadcast(shift, np.asarray(axis))
+    if pairs.ndim > 1:
+        raise ValueError("np.roll: 'shift' and 'axis' should be scalars or 1D sequences")
+    total = {}
+    for s, ax in pairs:
+        ax = normalize_axes(int(ax), ndim, "np.roll")[0]
+        total[ax] = total.get(ax, 0) + int(s)
+    axes = tuple(sorted(total))
+    if len(axes) == 1:
+        return bind(roll, a, shift=total[axes[0]], axis=axes[0])
+    return bind(roll, a, shift=tuple(total[ax] for ax in axes), axis=axes)
+
+
+# -------------------------------------------------------------------- sorting
+def _permutation_key(perm, shape, axis):
+    return Distinct(_along_axis_key(perm, shape, axis))
+
+
+def _sort_axis(a, axis, function):
+    if axis is None:
+        return np.ravel(a), 0
+    return a, normalize_axes(axis, len(shape_of(a)), function)[0]
+
+
+_SORT_KINDS = (None, "quicksort", "mergesort", "heapsort", "stable")
+
+
+@numpy_function(np.sort)
+def _sort(a, axis=-1, kind=None, order=None, *, stable=None):
+    refuse_arguments("np.sort", order=(order, None))
+    if kind not in _SORT_KINDS:
+        raise ValueError(f"np.sort: sort kind must be one of {_SORT_KINDS[1:]}, got {kind!r}")
+    a, axis = _sort_axis(a, axis, "np.sort")
+    # Ties in input order (a stable sort): the derivative follows that permutation.
+    perm = np.argsort(plain_value(a), axis=axis, kind="stable")
+    return bind(getitem, a, key=_permutation_key(perm, tuple(shape_of(a)), axis))
+
+
+@numpy_function(np.partition)
+def _partition(a, kth, axis=-1, kind="introselect", order=None):
+    refuse_arguments("np.partition", order=(order, None))
+    kth = _plain_ints(kth, "np.partition", "kth")
+    a, axis = _sort_axis(a, axis, "np.partition")
+    x = np.asarray(plain_value(a))
+    value = np.partition(x, kth, axis=axis, kind=kind)  # NumPy's arrangement, entry for entry
+    # The permutation giving it: the j-th entry of `value` is matched to the input
+    # entry of the same rank; equal entries are matched in order of appearance.
+    ranks = np.empty(value.shape, dtype=np.intp)
+    np.put_along_axis(ranks, np.argsort(value, axis=axis, kind="stable"),
+                      np.broadcast_to(np.arange(value.shape[axis]).reshape(
+                          (-1,) + (1,) * (value.ndim - axis - 1)), value.shape), axis=axis)
+    perm = np.take_along_axis(np.argsort(x, axis=axis, kind="stable"), ranks, axis=axis)
+    return bind(getitem, a, key=_permutation_key(perm, x.shape, axis))
+
+
+def _value_only(function):
+    """A NumPy function whose integer result carries no derivative (argsort…):
+    evaluated on the plain values, like a comparison."""
+
+    def evaluate(*args, **kwargs):
+        return function(*[plain_value(a) for a in args], **{k: plain_value(v) for k, v in kwargs.items()})
+
+    evaluate.__name__ = function.__name__
+    return evaluate
+
+
+for _function in (np.argsort, np.argpartition):
+    numpy_function(_function)(_value_only(_function))
+    numpy_method(_function.__name__)(_value_only(_function))
+
+__all__ += ["captured_key", "Distinct"]

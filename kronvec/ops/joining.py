@@ -1,0 +1,363 @@
+"""Operations that join, split, repeat and pad arrays.
+
+Joining places each piece in a block of the result: piece k's Jacobian is
+S_kᵀ, the adjoint of picking the block out of the result, and its VJP picks
+that block out of the cotangent.  Splitting picks blocks (each piece a
+slice: a view, as NumPy's); repeating and tiling pick entries more than
+once (one getitem whose VJP adds the repeats back); padding places the
+array inside constants (its VJP picks the interior).
+
+Derivations: ``notes/derivatives.md`` §11 and §19.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._constants import frozen_copy
+from .._tracer import Node
+from . import _samples
+from ._registry import Primitive, numpy_function, numpy_method, register
+from ._support import (
+    bind,
+    index_map_jacobian,
+    normalize_axes,
+    positions,
+    refuse_arguments,
+    shape_of,
+)
+from .indexing import gather, getitem
+from .shape import _expand_dims, _ravel, atleast_1d, atleast_2d, atleast_3d, copy
+
+__all__ = ["concatenate", "pad"]
+
+
+# -------------------------------------------------------------- concatenate
+def _piece_slices(sizes, axis):
+    """The index of each piece of a concatenation along `axis` in the result."""
+    bounds = np.cumsum([0, *sizes])
+    return [(slice(None),) * axis + (slice(int(start), int(stop)),) for start, stop in zip(bounds[:-1], bounds[1:])]
+
+
+def _concatenate_vjp(position):
+    def vjp(g, ans, *arrays, axis):
+        key = _piece_slices([shape_of(a)[axis] for a in arrays], axis)[position]
+        if type(g) is np.ndarray:
+            return g[key]
+        return bind(getitem, g, key=key)
+
+    return vjp
+
+
+def _concatenate_jacobian(position):
+    def jacobian(ans, *arrays, names, axis):
+        key = _piece_slices([np.shape(a)[axis] for a in arrays], axis)[position]
+        # the piece is picked out of the result by S; the piece's Jacobian is Sᵀ
+        return index_map_jacobian(np.shape(ans), positions(np.shape(ans))[key]).T
+
+    return jacobian
+
+
+concatenate = register(Primitive(
+    lambda *arrays, axis: np.concatenate(arrays, axis=axis), name="concatenate",
+    vjps=_concatenate_vjp, jacobians=_concatenate_jacobian,
+    label=lambda *labels, axis: None,
+    formula="D_k = S_kᵀ, S_k the 0/1 map picking piece k out of the result",
+    reference="linear; each piece's Jacobian is the adjoint of picking it out",
+    samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, 2)), rng.standard_normal((n, 3))), {"axis": 1}),
+    param_names=("A", "B"),
+    edge_cases={"three pieces along rows": lambda rng: _samples.Sample(
+        (rng.standard_normal((1, 2)), rng.standard_normal((2, 2)), rng.standard_normal((1, 2))), {"axis": 0}),
+                "3-D along the last axis": lambda rng: _samples.Sample(
+        (rng.standard_normal((2, 1, 2)), rng.standard_normal((2, 1, 3))), {"axis": 2})},
+    fuzz=lambda Y, c: np.concatenate([Y, 2.0 * Y[:, :1]], axis=1),
+))
+
+
+def _join(function, arrays):
+    if isinstance(arrays, Node):
+        raise TypeError(f"{function}: pass the arrays to join as a list or tuple, not one traced array")
+    arrays = list(arrays)
+    if not arrays:
+        raise ValueError(f"{function}: need at least one array to join")
+    return arrays
+
+
+@numpy_function(np.concatenate)
+def _concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
+    refuse_arguments("np.concatenate", out=(out, None), dtype=(dtype, None), casting=(casting, "same_kind"))
+    arrays = _join("np.concatenate", arrays)
+    if axis is None:  # NumPy flattens each piece (row-major) first
+        return _concatenate([_ravel(a) for a in arrays], 0)
+    ndim = len(shape_of(arrays[0]))
+    if ndim == 0:
+        raise ValueError("np.concatenate: zero-dimensional arrays cannot be concatenated")
+    return bind(concatenate, *arrays, axis=normalize_axes(axis, ndim, "np.concatenate")[0])
+
+
+@numpy_function(np.stack)
+def _stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
+    refuse_arguments("np.stack", out=(out, None), dtype=(dtype, None), casting=(casting, "same_kind"))
+    arrays = _join("np.stack", arrays)
+    shapes = {tuple(shape_of(a)) for a in arrays}
+    if len(shapes) != 1:
+        raise ValueError(f"np.stack: all input arrays must have the same shape, got {sorted(shapes)}")
+    axis = normalize_axes(axis, len(shapes.pop()) + 1, "np.stack")[0]
+    return _concatenate([_expand_dims(a, axis) for a in arrays], axis)
+
+
+@numpy_function(np.vstack)
+def _vstack(tup, *, dtype=None, casting="same_kind"):
+    refuse_arguments("np.vstack", dtype=(dtype, None), casting=(casting, "same_kind"))
+    arrays = _join("np.vstack", tup)
+    return _concatenate([atleast_2d(a) for a in arrays], 0)
+
+
+@numpy_function(np.hstack)
+def _hstack(tup, *, dtype=None, casting="same_kind"):
+    refuse_arguments("np.hstack", dtype=(dtype, None), casting=(casting, "same_kind"))
+    arrays = [atleast_1d(a) for a in _join("np.hstack", tup)]
+    return _concatenate(arrays, 0 if len(shape_of(arrays[0])) == 1 else 1)
+
+
+@numpy_function(np.dstack)
+def _dstack(tup):
+    return _concatenate([atleast_3d(a) for a in _join("np.dstack", tup)], 2)
+
+
+@numpy_function(np.column_stack)
+def _column_stack(tup):
+    columns = []
+    for a in _join("np.column_stack", tup):
+        if len(shape_of(a)) >= 2:
+            columns.append(a)
+        elif isinstance(a, Node):  # a vector becomes a column
+            columns.append(np.transpose(atleast_2d(a)))
+        else:
+            columns.append(np.array(a, copy=None, ndmin=2).T)
+    return _concatenate(columns, 1)
+
+
+def _block_depths(arrays, index):
+    """(index of a leaf, the largest leaf ndim), checking the nesting as np.block does."""
+    where = "arrays" + "".join(f"[{i}]" for i in index)
+    if isinstance(arrays, tuple):
+        raise TypeError(f"np.block: {where} is a tuple. Only lists can be used to arrange blocks, "
+                        "and np.block does not allow implicit conversion from tuple to ndarray.")
+    if isinstance(arrays, list):
+        if not arrays:
+            raise ValueError(f"np.block: list at {where} cannot be empty")
+        first, largest = None, 0
+        for i, item in enumerate(arrays):
+            leaf, ndim = _block_depths(item, index + [i])
+            if first is not None and len(leaf) != len(first):
+                raise ValueError(f"np.block: list depths are mismatched. First element was at depth "
+                                 f"{len(first)}, but there is an element at depth {len(leaf)}")
+            first, largest = first or leaf, max(largest, ndim)
+        return first, largest
+    return index, len(shape_of(arrays))
+
+
+@numpy_function(np.block)
+def _block(arrays):
+    leaf, leaf_ndim = _block_depths(arrays, [])
+    depth = len(leaf)
+    ndim = max(depth, leaf_ndim)
+
+    def build(item, level):
+        if level < depth:
+            return _concatenate([build(part, level + 1) for part in item], -(depth - level))
+        missing = ndim - len(shape_of(item))  # leading unit axes, as np.block adds them
+        if not isinstance(item, Node):
+            return np.array(item, copy=None, ndmin=ndim)
+        return item if missing == 0 else bind(getitem, item, key=(None,) * missing + (Ellipsis,))
+
+    result = build(arrays, 0)
+    return bind(copy, result) if depth == 0 else result  # np.block always returns a new array
+
+
+@numpy_function(np.append)
+def _append(arr, values, axis=None):
+    if axis is None:
+        if len(shape_of(arr)) != 1:
+            arr = _ravel(arr)
+        values, axis = _ravel(values), len(shape_of(arr)) - 1
+    return _concatenate((arr, values), axis)
+
+
+# -------------------------------------------------------------- splitting
+def _split_points(indices_or_sections, length, function):
+    if isinstance(indices_or_sections, Node):
+        raise TypeError(f"kronvec: {function} needs plain split points, not a traced value")
+    try:
+        points = [int(i) for i in indices_or_sections]
+    except TypeError:
+        sections = int(indices_or_sections)
+        if sections <= 0:
+            raise ValueError(f"{function}: number sections must be larger than 0.") from None
+        each, extras = divmod(length, sections)
+        sizes = [0] + extras * [each + 1] + (sections - extras) * [each]
+        return np.cumsum(sizes).tolist()
+    return [0] + points + [length]
+
+
+def _array_split(ary, indices_or_sections, axis=0, function="np.array_split"):
+    shape = shape_of(ary)
+    axis = normalize_axes(axis, len(shape), function)[0]
+    points = _split_points(indices_or_sections, shape[axis], function)
+    head = (slice(None),) * axis
+    # each piece a slice along the axis: a view, as NumPy's
+    return [bind(getitem, ary, key=head + (slice(start, stop),)) for start, stop in zip(points[:-1], points[1:])]
+
+
+numpy_function(np.array_split)(_array_split)
+
+
+@numpy_function(np.split)
+def _split(ary, indices_or_sections, axis=0):
+    if np.ndim(indices_or_sections) == 0 and not isinstance(indices_or_sections, Node):
+        shape = shape_of(ary)
+        length = shape[normalize_axes(axis, len(shape), "np.split")[0]]
+        if int(indices_or_sections) > 0 and length % int(indices_or_sections):
+            raise ValueError("np.split: array split does not result in an equal division")
+    return _array_split(ary, indices_or_sections, axis, "np.split")
+
+
+def _directional_split(name, axis_of, least):
+    def split(ary, indices_or_sections):
+        ndim = len(shape_of(ary))
+        if ndim < least:
+            raise ValueError(f"np.{name} only works on arrays of {least} or more dimensions")
+        return _split(ary, indices_or_sections, axis_of(ndim))
+
+    split.__name__ = name
+    return split
+
+
+numpy_function(np.hsplit)(_directional_split("hsplit", lambda ndim: 1 if ndim > 1 else 0, 1))
+numpy_function(np.vsplit)(_directional_split("vsplit", lambda ndim: 0, 2))
+numpy_function(np.dsplit)(_directional_split("dsplit", lambda ndim: 2, 3))
+
+
+@numpy_function(np.unstack)
+def _unstack(x, *, axis=0):
+    shape = shape_of(x)
+    if not shape:
+        raise ValueError("np.unstack: input array must be at least 1-d.")
+    axis = normalize_axes(axis, len(shape), "np.unstack")[0]
+    head = (slice(None),) * axis
+    return tuple(bind(getitem, x, key=head + (i,)) for i in range(shape[axis]))
+
+
+@numpy_function(np.delete)
+def _delete(arr, obj, axis=None):
+    if isinstance(obj, Node):
+        raise TypeError("kronvec: np.delete needs plain indices, not a traced value")
+    if axis is None:
+        arr, axis = _ravel(arr), 0
+    shape = shape_of(arr)
+    axis = normalize_axes(axis, len(shape), "np.delete")[0]
+    kept = np.delete(np.arange(shape[axis]), obj)  # NumPy's own reading of obj
+    return bind(getitem, arr, key=(slice(None),) * axis + (frozen_copy(kept),))
+
+
+# -------------------------------------------------------- repeat and tile
+def _plain_counts(value, function, argument):
+    if isinstance(value, Node):
+        raise TypeError(f"kronvec: {function} needs plain integer {argument}, not a traced value")
+    return value
+
+
+@numpy_method("repeat")
+@numpy_function(np.repeat)
+def _repeat(a, repeats, axis=None):
+    repeats = _plain_counts(repeats, "np.repeat", "repeats")
+    if axis is None:
+        a, axis = _ravel(a), 0
+    shape = shape_of(a)
+    axis = normalize_axes(axis, len(shape), "np.repeat")[0]
+    picked = np.repeat(np.arange(shape[axis]), repeats)  # NumPy's own checks of `repeats`
+    return bind(getitem, a, key=(slice(None),) * axis + (frozen_copy(picked),))
+
+
+@numpy_function(np.tile)
+def _tile(A, reps):
+    reps = _plain_counts(reps, "np.tile", "reps")
+    return gather(A, np.tile(positions(tuple(shape_of(A))), reps))
+
+
+# ----------------------------------------------------------------------- pad
+def _pad_impl(x, pad_width, constant_values):
+    return np.pad(x, pad_width, mode="constant", constant_values=constant_values)
+
+
+def _interior(pad_width, shape):
+    return tuple(slice(before, before + size) for (before, _), size in zip(pad_width, shape))
+
+
+def _pad_vjp(g, ans, x, pad_width, constant_values):
+    key = _interior(pad_width, shape_of(x))
+    if type(g) is np.ndarray:
+        return g[key]
+    return bind(getitem, g, key=key)
+
+
+def _pad_jacobian(ans, x, names, pad_width, constant_values):
+    # the input is the interior of the result: picked out by S, so its Jacobian is Sᵀ
+    out_shape = np.shape(ans)
+    return index_map_jacobian(out_shape, positions(out_shape)[_interior(pad_width, np.shape(x))]).T
+
+
+pad = register(Primitive(
+    _pad_impl, name="pad",
+    vjps={0: _pad_vjp},
+    jacobians={0: _pad_jacobian},
+    label=lambda a, pad_width, constant_values: None if a is None else f"pad({a})",
+    formula="Sᵀ: X placed in the interior of the constant frame (S picks the interior)",
+    reference="linear in X plus a constant; NumPy documentation of np.pad (mode='constant')",
+    samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, n + 1)),),
+                                           {"pad_width": ((1, 0), (2, 1)),
+                                            "constant_values": ((0.5, -1.0), (2.0, 0.0))}),
+    param_names=("X",),
+    edge_cases={"a vector, no padding before": lambda rng: _samples.Sample(
+        (rng.standard_normal(3),), {"pad_width": ((0, 2),), "constant_values": ((0.0, 0.0),)})},
+    fuzz=lambda Y, c: np.pad(Y, 1, constant_values=1.0),
+    entire=True,
+))
+
+
+def _as_pairs(x, ndim, as_index):
+    """np.pad's reading of `pad_width` / `constant_values`: one (before, after) pair per axis."""
+    if isinstance(x, Node):
+        what = "pad_width" if as_index else "constant_values"
+        raise TypeError(f"kronvec: np.pad needs a plain {what}, not a traced value")
+    x = np.asarray(x)
+    if as_index:
+        if x.dtype.kind not in "iu":
+            raise TypeError("np.pad: `pad_width` must be of integral type.")
+        if x.size and x.min() < 0:
+            raise ValueError("np.pad: index can't contain negative values")
+    if x.size == 1:
+        return ((x.item(), x.item()),) * ndim
+    if x.size == 2 and x.shape != (2, 1):
+        return (tuple(x.ravel().tolist()),) * ndim
+    return tuple(tuple(pair) for pair in np.broadcast_to(x, (ndim, 2)).tolist())
+
+
+_GATHERED_MODES = ("edge", "wrap", "reflect", "symmetric")  # each output entry is one input entry
+
+
+@numpy_function(np.pad)
+def _pad(array, pad_width, mode="constant", **kwargs):
+    ndim = len(shape_of(array))
+    widths = _as_pairs(pad_width, ndim, as_index=True)
+    if mode == "constant":
+        refuse_arguments("np.pad", **{k: (v, None) for k, v in kwargs.items() if k != "constant_values"})
+        values = _as_pairs(kwargs.get("constant_values", 0), ndim, as_index=False)
+        values = tuple(tuple(float(v) for v in pair) for pair in values)
+        return bind(pad, array, pad_width=widths, constant_values=values)
+    if mode in _GATHERED_MODES:
+        refuse_arguments(f"np.pad(mode={mode!r})", reflect_type=(kwargs.pop("reflect_type", "even"), "even"),
+                         **{k: (v, None) for k, v in kwargs.items()})
+        return gather(array, np.pad(positions(tuple(shape_of(array))), widths, mode=mode))
+    refuse_arguments("np.pad", mode=(mode, "constant"))
