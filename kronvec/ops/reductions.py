@@ -70,7 +70,7 @@ from ._support import (
     size_of,
 )
 from .shape import broadcast_to
-from .shape import where as choose
+from .indexing import where as choose
 
 __all__ = ["sum_", "mean", "prod", "max_", "min_", "median", "var", "std", "norm", "cumsum", "cumprod",
            "linear_recurrence", "singular_values", "left_singular_vectors", "right_singular_vectors"]
