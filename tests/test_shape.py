@@ -212,6 +212,15 @@ def test_the_split_family_returns_lists_of_traced_pieces():
         kronvec.grad(lambda X: np.sum(np.vsplit(X[0], 2)[0]))(X34)
 
 
+@pytest.mark.parametrize("join", [np.concatenate, np.stack, np.vstack, np.hstack, np.dstack, np.column_stack])
+def test_one_traced_array_passed_to_a_joiner_is_the_sequence_of_its_rows(join):
+    # NumPy iterates an array given where a sequence is expected: np.vstack(X) joins X's rows.
+    np.testing.assert_array_equal(kronvec.vjp(join, X34)[0], join(X34))
+    _check_value_and_derivatives(lambda X: join(X) ** 2, X34)
+    with pytest.raises(TypeError, match="0-d"):
+        kronvec.grad(lambda x: np.sum(join(x)))(np.array(1.5))
+
+
 def test_atleast_keeps_plain_arguments_plain_and_returns_tuples_for_several():
     def f(X):
         a, b = np.atleast_2d(X[0], np.arange(3.0))

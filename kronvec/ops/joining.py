@@ -75,8 +75,10 @@ concatenate = register(Primitive(
 
 
 def _join(function, arrays):
-    if isinstance(arrays, Node):
-        raise TypeError(f"{function}: pass the arrays to join as a list or tuple, not one traced array")
+    if isinstance(arrays, Node):  # NumPy reads an array as the sequence of its rows
+        if not shape_of(arrays):
+            raise TypeError(f"{function}: iteration over a 0-d array")
+        arrays = [arrays[i] for i in range(shape_of(arrays)[0])]
     arrays = list(arrays)
     if not arrays:
         raise ValueError(f"{function}: need at least one array to join")
