@@ -82,6 +82,9 @@ def _foreign_caller():
     return found
 
 
+_PIECEWISE_CONSTANT_KINDS = "iub"  # integer and boolean casts: derivative 0 almost everywhere
+
+
 class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
     """An array whose NumPy operations are recorded for differentiation.
 
@@ -141,6 +144,8 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         return handler(*args, **kwargs)
 
     def __array__(self, dtype=None, copy=None):
+        if dtype is not None and np.dtype(dtype).kind in _PIECEWISE_CONSTANT_KINDS:
+            return _shape.integer_value(self, dtype, copy)
         caller = _foreign_caller()
         if caller is not None:
             raise TypeError(
@@ -154,9 +159,16 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         raise _assignment.conversion_error("float(traced value)")
 
     def __int__(self):
-        raise _assignment.conversion_error("int(traced value)")
+        # Truncation is piecewise constant: its derivative is 0 wherever it has one
+        # (notes/conventions.md §7), so the plain integer is the right answer.
+        return int(plain_value(self))
 
-    __index__ = __int__
+    def __index__(self):
+        # A float is never an index in NumPy either (x[np.float64(1.0)] raises).
+        raise TypeError(
+            "kronvec: a traced value is a float and cannot be used as an index; "
+            "convert it explicitly with int(x) (its derivative is 0)"
+        )
 
     def __complex__(self):
         raise TypeError(_LEAVING_MESSAGE.format(what="complex(traced value)"))

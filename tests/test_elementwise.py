@@ -135,6 +135,39 @@ def test_rounding_results_serve_as_integers_and_indices():
     np.testing.assert_allclose(gradient, [20.0 + 10.0, 0.0, 30.0])
 
 
+@pytest.mark.parametrize("cast", [
+    lambda a: np.full(3, int(a[1])),
+    lambda a: a.astype(int),
+    lambda a: a.astype(np.int32, copy=False),
+    lambda a: a.astype(bool),
+    lambda a: np.int64(a),
+    lambda a: np.asarray(a, dtype=np.int16),
+    lambda a: np.array(a, dtype=bool),
+], ids=["int()", "astype(int)", "astype(int32, copy=False)", "astype(bool)", "np.int64()", "asarray(dtype=int16)",
+        "array(dtype=bool)"])
+def test_integer_and_boolean_casts_are_plain_values_with_zero_derivative(cast):
+    # Rounding toward zero and x ≠ 0 are piecewise constant, like np.trunc (notes/conventions.md §7).
+    x = np.array([1.7, -2.2, 0.0])
+    seen = {}
+
+    def g(a):
+        seen["cast"] = cast(a)
+        return np.sum(np.asarray(seen["cast"], dtype=np.float64) * a)
+
+    gradient = kronvec.grad(g)(x)
+    assert not isinstance(seen["cast"], kronvec._tracer.Node)
+    np.testing.assert_array_equal(seen["cast"], cast(x))
+    np.testing.assert_array_equal(gradient, np.broadcast_to(np.asarray(cast(x), dtype=np.float64), x.shape))
+
+
+def test_float_and_complex_conversions_and_float_indices_stay_refused():
+    x = np.array([1.5, 2.5])
+    for leave in (lambda a: float(a[0]) * a, lambda a: a.astype(complex), lambda a: a[a[0]],
+                  lambda a: np.asarray(a) * a, lambda a: np.float64(a[0]) * a):
+        with pytest.raises(TypeError):
+            kronvec.grad(lambda a: np.sum(leave(a)))(x)
+
+
 # -------------------------------------------------------------- refused arguments
 @pytest.mark.parametrize("call, argument", [
     (lambda x: np.clip(x, 0.0, 1.0, out=np.empty_like(X)), "out"),

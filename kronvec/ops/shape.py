@@ -39,7 +39,7 @@ from ._support import (
 )
 from .indexing import _diagonal, getitem  # noqa: F401 (np.trace's N-D path uses _diagonal)
 
-__all__ = ["transpose", "reshape", "broadcast_to", "copy", "astype"]
+__all__ = ["transpose", "reshape", "broadcast_to", "copy", "astype", "integer_value"]
 
 
 def _float_dtype(x):
@@ -301,14 +301,27 @@ def cast(x, dtype, copy=True):
     """``x.astype(dtype)`` for a traced x: float32 and float64 only (``copy=False``
     with the same dtype gives x itself, as NumPy does)."""
     dtype = np.dtype(dtype)
+    if dtype.kind in "iub":
+        return integer_value(x, dtype, copy=True)
     if dtype.kind != "f" or dtype.itemsize not in (4, 8):
         raise TypeError(
             f"kronvec: astype({dtype}) would leave the real float32/float64 arithmetic kronvec "
-            "differentiates (an integer or complex cast drops or invents derivatives)"
+            "differentiates (a complex cast invents derivatives)"
         )
     if dtype == value_dtype(x):
         return bind(_COPY, x) if copy else x
     return bind(astype, x, dtype=dtype)
+
+
+def integer_value(x, dtype, copy=None):
+    """An integer or boolean cast of a traced x, as a plain array.
+
+    Rounding toward zero (and x ≠ 0) is piecewise constant, so its derivative is 0
+    wherever it exists (notes/conventions.md §7): the plain value is exact, like
+    np.trunc's, and usable where NumPy needs integers (an index, a count)."""
+    if copy is False:
+        raise ValueError(f"Unable to avoid copy while casting a traced array to {np.dtype(dtype)}")
+    return np.asarray(plain_value(x)).astype(dtype)
 
 
 def value_dtype(x):
