@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import tracemalloc
 import warnings
 
@@ -214,12 +213,9 @@ N = 1000
 def test_jacobian_at_1000_by_1000_is_a_diagonal_not_a_dense_matrix(name, f):
     x = np.random.default_rng(0).uniform(0.05, 0.95, (N, N))
     tracemalloc.start()
-    started = time.perf_counter()
     J = kronvec.jacobian(f)(x)
-    elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert elapsed < 10.0, f"{name}: {elapsed:.1f} s"
     assert peak < 30 * x.nbytes, f"{name}: peak {peak:,} bytes"  # O(n²), not O(n⁴) = 8 TB
     assert isinstance(J, (Diag, Identity, Scaled, Product)) and not isinstance(J, Dense), type(J)
     assert J.dense_nbytes >= 8 * N ** 4  # what it would have cost

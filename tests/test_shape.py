@@ -28,7 +28,7 @@ from kronvec.operators import SelectionTranspose
 from kronvec._vec import vec
 
 from _helpers import assert_scaled_close as _close
-from _helpers import central_difference_jacobian
+from _helpers import central_difference_jacobian, check_value_and_derivatives
 
 FD_RTOL = 1e-6
 RNG = np.random.default_rng(12)
@@ -38,36 +38,12 @@ X234 = RNG.standard_normal((2, 3, 4))
 V5 = RNG.standard_normal(5)
 
 
-def _plain(f):
-    return lambda Z: np.asarray(f(np.array(Z, dtype=np.float64)), dtype=np.float64)
-
-
 def _weights(shape, seed):
     return np.random.default_rng(seed).uniform(0.5, 1.5, size=shape)
 
 
 def _check_value_and_derivatives(f, X, third=False):
-    """f's value through kronvec equals NumPy's exactly; its Jacobian, a gradient and a
-    Hessian (and optionally a third derivative) match finite differences."""
-    expected = f(np.array(X))
-    out, _ = kronvec.vjp(f, X)
-    np.testing.assert_array_equal(out, expected)
-    J = kronvec.jacobian(f)(X)
-    J_fd = central_difference_jacobian(_plain(f), (X,))
-    _close(J.toarray(), J_fd, FD_RTOL, "jacobian")
-    V = _weights(np.shape(X), 4)
-    _close(vec(kronvec.jvp(f, (X,), (V,))[1]), J_fd @ vec(V), FD_RTOL, "jvp")
-    W = _weights(np.shape(expected), 1)
-    s = lambda Z: np.sum(W * np.sin(f(Z)))  # noqa: E731 (a nonlinear outer map: second order)
-    _close(kronvec.vec(kronvec.grad(s)(X)), central_difference_jacobian(s, (X,))[0], FD_RTOL, "grad")
-    H = kronvec.hessian(s)(X).toarray()
-    _close(H, central_difference_jacobian(kronvec.grad(s), (X,)), FD_RTOL, "hessian")
-    if third:
-        V, U = _weights(np.shape(X), 2), _weights(np.shape(X), 3)
-        hvp = kronvec.hvp(s)
-        t = lambda Z: np.sum(U * hvp(Z, V))  # noqa: E731
-        _close(vec(kronvec.grad(t)(X)), central_difference_jacobian(t, (X,))[0], FD_RTOL, "third order")
-    return J
+    return check_value_and_derivatives(f, X, FD_RTOL, third)
 
 
 # --------------------------------------------- every spelling: value, derivatives
@@ -734,13 +710,11 @@ def _structured_jacobian_at_scale(f, n=1000):
     X = np.random.default_rng(3).standard_normal((n, n))
     tracemalloc.start()
     try:
-        start = time.perf_counter()
         J = kronvec.jacobian(f)(X)
-        seconds = time.perf_counter() - start
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    return X, J, seconds, peak
+    return X, J, peak
 
 
 def _leaves(op):
@@ -764,13 +738,12 @@ def _leaves(op):
 ])
 def test_jacobians_at_scale_are_selections_in_linear_memory(name, f):
     n = 1000
-    X, J, seconds, peak = _structured_jacobian_at_scale(f, n)
+    X, J, peak = _structured_jacobian_at_scale(f, n)
     n_out = np.size(f(X))
     assert J.shape == (n_out, n * n)
     for leaf in _leaves(J):
         assert not isinstance(leaf, Dense), f"{name}: a dense block {leaf.shape}"
     assert peak < 40 * 8 * n * n, f"{name}: peak {peak / 1e6:.0f} MB for an input of {8 * n * n / 1e6:.0f} MB"
-    assert seconds < 20.0
     np.testing.assert_array_equal(J.matvec(vec(X)), vec(f(X)))  # (each map is linear at X: J X = f(X))
 
 

@@ -12,7 +12,7 @@ package registers them all; ``notes/extending.md`` walks through adding one.
 """
 
 from . import elementwise, linalg, products, reductions, shape  # noqa: F401 (registers the operations)
-from . import assignment, indexing, joining  # noqa: F401 (registers the operations)
+from . import assignment, differences, indexing, joining  # noqa: F401 (registers the operations)
 from ._registry import (
     NUMPY_FUNCTIONS,
     NUMPY_METHODS,

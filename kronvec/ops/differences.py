@@ -1,0 +1,220 @@
+"""Finite differences and sampled calculus: ``np.diff``, ``np.ediff1d``,
+``np.gradient``, ``np.trapezoid`` and ``np.linspace`` with traced endpoints.
+
+Each is linear in its traced arguments with coefficients fixed by constants
+(the spacing, the count), so each is written here as NumPy does it — slices,
+differences, products with constant coefficients, one concatenation — out
+of registered operations.  Their Jacobians are therefore sums of 0/1
+selections scaled by diagonals: structured at any size, never dense.  The
+values follow NumPy's own formulas step by step (same slices, same order of
+operations), so they agree with NumPy to the last rounding.
+
+Derivations: ``notes/derivatives.md`` §20.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from .._tracer import Node, plain_value
+from ._registry import numpy_function
+from ._support import normalize_axes, refuse_arguments, shape_of
+
+__all__ = ["diff", "ediff1d", "gradient", "trapezoid", "linspace"]
+
+_NO_VALUE = np._NoValue
+
+
+def _along(axis, ndim, key):
+    """The index picking `key` along `axis` and everything along the others."""
+    return (slice(None),) * axis + (key,) + (slice(None),) * (ndim - axis - 1)
+
+
+def _refuse_traced(function, **arguments):
+    for name, value in arguments.items():
+        if isinstance(value, Node):
+            raise TypeError(f"kronvec differentiates {function} in its array only; {name} must be a constant")
+
+
+# --------------------------------------------------------------------- diff
+def _with_end(a, value, axis, where):
+    """np.diff's prepend/append: a scalar stands for one slice along axis."""
+    if not isinstance(value, Node):
+        value = np.asarray(value, dtype=np.float64)
+    if not shape_of(value):
+        value = np.broadcast_to(value, shape_of(a)[:axis] + (1,) + shape_of(a)[axis + 1:])
+    return np.concatenate([value, a] if where == "prepend" else [a, value], axis=axis)
+
+
+@numpy_function(np.diff)
+def diff(a, n=1, axis=-1, prepend=_NO_VALUE, append=_NO_VALUE):
+    """n-th differences along axis: ``a[1:] - a[:-1]``, n times (NumPy's order)."""
+    _refuse_traced("np.diff", n=n)
+    n = operator.index(n)
+    if n < 0:
+        raise ValueError(f"np.diff: order must be non-negative but got {n}")
+    ndim = len(shape_of(a))
+    if ndim == 0:
+        raise ValueError("np.diff: diff requires input that is at least one dimensional")
+    axis = normalize_axes(axis, ndim, "np.diff")[0]
+    if n == 0:
+        return a
+    if prepend is not _NO_VALUE:
+        a = _with_end(a, prepend, axis, "prepend")
+    if append is not _NO_VALUE:
+        a = _with_end(a, append, axis, "append")
+    later, earlier = _along(axis, ndim, slice(1, None)), _along(axis, ndim, slice(None, -1))
+    for _ in range(n):
+        a = a[later] - a[earlier]
+    return a
+
+
+@numpy_function(np.ediff1d)
+def ediff1d(ary, to_end=None, to_begin=None):
+    """Differences of the flattened array, with optional constants or traced ends."""
+    flat = np.ravel(ary)
+    pieces = [flat[1:] - flat[:-1]]
+    if to_begin is not None:
+        pieces.insert(0, np.ravel(to_begin) if isinstance(to_begin, Node) else np.ravel(np.asarray(to_begin, float)))
+    if to_end is not None:
+        pieces.append(np.ravel(to_end) if isinstance(to_end, Node) else np.ravel(np.asarray(to_end, float)))
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+
+# ----------------------------------------------------------------- gradient
+def _spacings(varargs, shape, axes):
+    """NumPy's reading of gradient's spacing arguments: a scalar per axis, or
+    the differences of a coordinate array (a scalar again where uniform)."""
+    for value in varargs:
+        _refuse_traced("np.gradient", spacing=value)
+    if not varargs:
+        return [1.0] * len(axes)
+    if len(varargs) == 1 and np.ndim(varargs[0]) == 0:
+        return [varargs[0]] * len(axes)
+    if len(varargs) != len(axes):
+        raise TypeError("np.gradient: invalid number of arguments")
+    spacings = []
+    for axis, distances in zip(axes, varargs):
+        distances = np.asarray(distances)
+        if distances.ndim == 0:
+            spacings.append(distances)
+            continue
+        if distances.ndim != 1:
+            raise ValueError("np.gradient: distances must be either scalars or 1d")
+        if len(distances) != shape[axis]:
+            raise ValueError("np.gradient: when 1d, distances must match the length of the corresponding dimension")
+        steps = np.diff(distances.astype(np.float64) if distances.dtype.kind in "iub" else distances)
+        spacings.append(steps[0] if (steps == steps[0]).all() else steps)
+    return spacings
+
+
+def _three_point(f, ndim, axis, keys, coefficients):
+    """a·f[k₁] + b·f[k₂] + c·f[k₃] along axis (coefficients shaped to broadcast there)."""
+    a, b, c = coefficients
+    first, second, third = (f[_along(axis, ndim, key)] for key in keys)
+    return a * first + b * second + c * third
+
+
+def _column(values, ndim, axis):
+    shape = [1] * ndim
+    shape[axis] = -1
+    return np.reshape(values, shape)
+
+
+def _gradient_along(f, ndim, axis, h, edge_order):
+    """One axis of np.gradient: second-order central differences inside,
+    one-sided differences of order `edge_order` at the two ends (NumPy's formulas)."""
+    uniform = np.ndim(h) == 0
+    if uniform:
+        interior = (f[_along(axis, ndim, slice(2, None))] - f[_along(axis, ndim, slice(None, -2))]) / (2.0 * h)
+    else:
+        dx1, dx2 = h[:-1], h[1:]
+        coefficients = [_column(c, ndim, axis) for c in (
+            -dx2 / (dx1 * (dx1 + dx2)), (dx2 - dx1) / (dx1 * dx2), dx1 / (dx2 * (dx1 + dx2)))]
+        interior = _three_point(f, ndim, axis, (slice(None, -2), slice(1, -1), slice(2, None)), coefficients)
+    first, last = slice(0, 1), slice(-1, None)
+    if edge_order == 1:
+        start = (f[_along(axis, ndim, slice(1, 2))] - f[_along(axis, ndim, first)]) / (h if uniform else h[0])
+        end = (f[_along(axis, ndim, last)] - f[_along(axis, ndim, slice(-2, -1))]) / (h if uniform else h[-1])
+    else:
+        if uniform:
+            start_c, end_c = (-1.5 / h, 2.0 / h, -0.5 / h), (0.5 / h, -2.0 / h, 1.5 / h)
+        else:
+            d1, d2 = h[0], h[1]
+            start_c = (-(2.0 * d1 + d2) / (d1 * (d1 + d2)), (d1 + d2) / (d1 * d2), -d1 / (d2 * (d1 + d2)))
+            d1, d2 = h[-2], h[-1]
+            end_c = (d2 / (d1 * (d1 + d2)), -(d2 + d1) / (d1 * d2), (2.0 * d2 + d1) / (d2 * (d1 + d2)))
+        start = _three_point(f, ndim, axis, (first, slice(1, 2), slice(2, 3)), start_c)
+        end = _three_point(f, ndim, axis, (slice(-3, -2), slice(-2, -1), last), end_c)
+    return np.concatenate([start, interior, end], axis=axis)
+
+
+@numpy_function(np.gradient)
+def gradient(f, *varargs, axis=None, edge_order=1):
+    """np.gradient of a traced array (constant spacings): a tuple for several axes."""
+    if edge_order not in (1, 2):
+        raise ValueError("np.gradient: 'edge_order' greater than 2 not supported")
+    shape = shape_of(f)
+    ndim = len(shape)
+    axes = tuple(range(ndim)) if axis is None else normalize_axes(axis, ndim, "np.gradient")
+    results = []
+    for ax, h in zip(axes, _spacings(varargs, shape, axes)):
+        if shape[ax] < edge_order + 1:
+            raise ValueError(
+                "np.gradient: Shape of array too small to calculate a numerical gradient, "
+                "at least (edge_order + 1) elements are required."
+            )
+        results.append(_gradient_along(f, ndim, ax, h, edge_order))
+    return results[0] if len(results) == 1 else tuple(results)
+
+
+# --------------------------------------------------------------- trapezoid
+@numpy_function(np.trapezoid)
+def trapezoid(y, x=None, dx=1.0, axis=-1):
+    """The trapezoidal rule along axis; differentiable in y and in sample points x."""
+    _refuse_traced("np.trapezoid", dx=dx)
+    ndim = len(shape_of(y))
+    axis = normalize_axes(axis, ndim, "np.trapezoid")[0]
+    if x is None:
+        d = dx
+    elif len(shape_of(x)) == 1:  # sample points shared by every slice along axis
+        d = np.reshape(np.diff(x), [-1 if k == axis else 1 for k in range(ndim)])
+    else:
+        d = np.diff(x, axis=axis)
+    later, earlier = _along(axis, ndim, slice(1, None)), _along(axis, ndim, slice(None, -1))
+    return np.sum(d * (y[later] + y[earlier]) / 2.0, axis=axis)
+
+
+# ---------------------------------------------------------------- linspace
+@numpy_function(np.linspace)
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *, device=None):
+    """Evenly spaced samples between traced endpoints (NumPy's formula)."""
+    refuse_arguments("np.linspace", device=(device, None))
+    if dtype is not None and np.dtype(dtype) != np.float64:
+        raise TypeError(f"kronvec differentiates np.linspace in float64; dtype={np.dtype(dtype)} is not supported")
+    _refuse_traced("np.linspace", num=num)
+    num = operator.index(num)
+    if num < 0:
+        raise ValueError(f"np.linspace: Number of samples, {num}, must be non-negative.")
+    div = num - 1 if endpoint else num
+    delta = stop - start
+    extra = len(shape_of(delta))
+    t = np.arange(0, num, dtype=np.float64).reshape((-1,) + (1,) * extra)
+    if div > 0:
+        step = delta / div
+        if np.any(plain_value(step) == 0):  # NumPy divides first where the step underflows
+            samples = (t / div) * delta
+        else:
+            samples = t * step
+    else:
+        step = np.nan
+        samples = t * delta
+    samples = samples + start
+    if endpoint and num > 1:
+        stop_row = np.broadcast_to(stop, shape_of(samples)[1:])
+        samples = np.concatenate([samples[:-1], np.reshape(stop_row, (1,) + tuple(shape_of(samples)[1:]))], axis=0)
+    if axis != 0:
+        samples = np.moveaxis(samples, 0, axis)
+    return (samples, step) if retstep else samples
