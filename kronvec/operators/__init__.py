@@ -4,8 +4,8 @@ Every class is a :class:`scipy.sparse.linalg.LinearOperator` with an
 explicit float dtype, ``.T``, ``toarray()``, ``tosparse()`` and a formula.
 
 One module, one job: ``basic`` (leaves), ``kron``, ``selection`` (0/1 index
-maps), ``composite`` (Sum, Product, Scaled), ``algebra`` (the laws),
-``_evaluate`` (applying DAGs of composites iteratively), ``_materialize``
+maps), ``composite`` (Sum, Product, Scaled), ``contraction`` (einsum
+Jacobians), ``algebra`` (the laws), ``_evaluate`` (applying DAGs of composites iteratively), ``_materialize``
 (toarray/tosparse within the memory limits), ``_formula`` (labels and
 formulas), ``_dag`` (the non-recursive walk they share).
 """
@@ -13,6 +13,7 @@ formulas), ``_dag`` (the non-recursive walk they share).
 from ._base import StructuredOperator, as_operator
 from .basic import Dense, Diag, Identity, RowVector, Sparse, Wrapped, Zero
 from .composite import Product, Scaled, Sum
+from .contraction import Contraction
 from .kron import Kron
 from .selection import (
     Commutation,
@@ -43,4 +44,5 @@ __all__ = [
     "Sum",
     "Product",
     "Scaled",
+    "Contraction",
 ]

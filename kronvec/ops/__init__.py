@@ -4,7 +4,8 @@ One module per family — :mod:`.elementwise`, :mod:`.reductions`,
 moving entries in :mod:`.shape` (axes and shapes), :mod:`.indexing`
 (selecting entries), :mod:`.joining` (joining, splitting, padding) and
 :mod:`.assignment` (writes, recorded functionally),
-:mod:`.products` (matmul, kron, applying an operator), :mod:`.linalg`
+:mod:`.products` (matmul, kron, applying an operator), :mod:`.contractions`
+(einsum, tensordot, cross…), :mod:`.linalg`
 (inverse, solve, determinants, trace) — each operation a single
 :class:`~kronvec.ops._registry.Primitive` holding its value, VJPs,
 structured Jacobians, formula, reference and samples.  Importing this
@@ -12,7 +13,7 @@ package registers them all; ``notes/extending.md`` walks through adding one.
 """
 
 from . import elementwise, linalg, products, reductions, shape  # noqa: F401 (registers the operations)
-from . import assignment, differences, indexing, joining  # noqa: F401 (registers the operations)
+from . import assignment, contractions, differences, indexing, joining  # noqa: F401 (registers the operations)
 from ._registry import (
     NUMPY_FUNCTIONS,
     NUMPY_METHODS,

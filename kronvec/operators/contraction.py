@@ -1,0 +1,333 @@
+"""Contractions: the Jacobian of an ``einsum`` with respect to one operand.
+
+``F = einsum(A₁, …, X, …)`` is linear in X, so its Jacobian applied to a
+direction V is the same contraction with V in X's place:
+``J vec V = vec einsum(A₁, …, V, …)``.  :class:`Contraction` stores the fixed
+operands and the index labels and applies exactly that — one ``einsum`` per
+application, O(size of the operands) memory, never an n²×n² matrix.
+
+The labels are read as in NumPy's ``einsum``, generalized so that the set of
+operators is closed under transposition:
+
+* an input label repeated (``ii``) reads the diagonal of V, and an input label
+  found nowhere else is summed over;
+* an output label repeated (``ii``) *places* the result on that diagonal of
+  zeros, and an output label found in no input makes the result constant along
+  that axis (it broadcasts).
+
+The transpose swaps the roles of the input and output labels: reading a
+diagonal is the adjoint of placing on it, summing over an axis is the
+adjoint of broadcasting along it.  So ``Contraction.T`` is a Contraction, and
+its ``matvec`` is the VJP of the einsum (``notes/derivatives.md`` §21).
+
+Entrywise, with L an assignment of values to the distinct labels of the
+output and the input, ``J[row(L), col(L)] = Πₖ Aₖ[L]`` (summed over the labels
+of the fixed operands only), where ``row`` and ``col`` are the column-major
+positions of the output and input entries that L names.  Distinct L give
+distinct (row, col), which is how ``toarray``/``tosparse`` write the matrix
+directly, with exactly as many entries as it has structural nonzeros.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._vec import unvec, vec
+from ._base import StructuredOperator, result_float_dtype
+from ._formula import Label
+from .basic import owned_readonly
+
+__all__ = ["Contraction", "contract", "einsum_optimize"]
+
+#: Below this many scalar multiply-adds of the naive loop, ``np.einsum``'s own
+#: loop (a few µs) is cheaper than planning a contraction path (tens of µs).
+NAIVE_LOOP_LIMIT = 1 << 15
+
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # what np.einsum accepts as labels
+
+
+def _distinct(labels):
+    """The labels in order of first appearance, each once."""
+    return "".join(dict.fromkeys(labels))
+
+
+def einsum_optimize(labels, out_labels, sizes):
+    """The ``optimize=`` argument for contracting operands labelled `labels` into
+    `out_labels`: NumPy's own loop for small contractions, and for two operands
+    unless they multiply as (stacks of) matrices — a label summed in both and a
+    kept label in each, which NumPy's planner hands to BLAS; a greedy pairwise
+    path for three operands or more.  (NumPy's planner slows down an
+    elementwise-and-sum such as ``ij,ij->i`` about fourfold.)"""
+    loop = math.prod(sizes[label] for label in set("".join(labels)) | set(out_labels))
+    if loop <= NAIVE_LOOP_LIMIT or len(labels) < 2:
+        return False
+    if len(labels) > 2:
+        return "greedy"
+    first, second = set(labels[0]), set(labels[1])
+    summed = (first & second) - set(out_labels)
+    return bool(summed and (first - second) and (second - first))
+
+
+def _strided_diagonal(array, labels, distinct):
+    """A writeable view of `array` (axes labelled by `labels`) indexed by the
+    distinct labels: repeated labels walk a diagonal (their strides add)."""
+    strides = [0] * len(distinct)
+    for axis, label in enumerate(labels):
+        strides[distinct.index(label)] += array.strides[axis]
+    shape = [array.shape[labels.index(label)] for label in distinct]
+    return np.lib.stride_tricks.as_strided(array, shape=shape, strides=strides, writeable=True)
+
+
+def contract(operands, labels, out_labels, sizes, dtype=None):
+    """``einsum`` of plain `operands` into `out_labels`, with placement.
+
+    Parameters
+    ----------
+    operands : sequence of ndarray
+    labels : sequence of str
+        One label per axis of each operand; sizes must agree exactly (no
+        broadcasting here).
+    out_labels : str
+        The result's axes.  A label may repeat (the result is written on that
+        diagonal of zeros) or be absent from every operand (the result is
+        constant along it; its size comes from `sizes`).
+    sizes : mapping label → size
+    dtype : dtype, optional
+        The result's dtype (default: NumPy's result type of the operands).
+
+    Returns
+    -------
+    ndarray of shape ``[sizes[l] for l in out_labels]``, a new array.
+    """
+    present = set("".join(labels))
+    distinct = _distinct(out_labels)
+    computed = "".join(label for label in distinct if label in present)
+    spec = ",".join(labels) + "->" + computed
+    value = np.einsum(spec, *operands, optimize=einsum_optimize(labels, computed, sizes))
+    if dtype is not None:
+        value = value.astype(dtype, copy=False)
+    if computed == out_labels:
+        # (one operand: einsum may return a view of it, and a result never aliases an input)
+        return value.copy() if any(np.may_share_memory(value, a) for a in operands) else value
+    # place: broadcast along the labels of no operand, then onto the diagonal
+    expanded = value.reshape([sizes[label] if label in present else 1 for label in distinct])
+    out = np.zeros([sizes[label] for label in out_labels], dtype=value.dtype)
+    _strided_diagonal(out, out_labels, distinct)[...] = expanded
+    return out
+
+
+def _column_major_readonly(array, dtype):
+    """`array` as a read-only, column-major array of `dtype` nobody else can write
+    (kept as it is when it already is one, else copied once)."""
+    array = np.asarray(array)
+    if array.flags.f_contiguous:
+        return owned_readonly(array, dtype)
+    copy = np.asfortranarray(array, dtype=dtype)
+    if copy is array or np.may_share_memory(copy, array):
+        copy = copy.copy(order="F")
+    copy.flags.writeable = False
+    return copy
+
+
+class Contraction(StructuredOperator):
+    """``V ↦ vec einsum(A₁, …, Aₖ, unvec V)``: the Jacobian of an einsum in one operand.
+
+    Parameters
+    ----------
+    fixed : sequence of array_like
+        The other operands (the einsum's constants at the point), each
+        copied unless frozen, stored read-only.
+    fixed_labels : sequence of str
+        One label per axis of each fixed operand.
+    in_labels : str
+        Labels of the argument's axes (repeats read a diagonal; a label in
+        no fixed operand and not in `out_labels` is summed over).
+    out_labels : str
+        Labels of the result's axes (repeats place on a diagonal; a label in
+        no input broadcasts).
+    sizes : mapping label → size
+        Every label's size (the fixed operands' shapes must agree with it).
+    names : sequence of str or None, optional
+        The fixed operands' names, for the formula.
+    dtype : dtype, optional
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A = np.array([[1., 2.], [3., 4.]])
+    >>> J = Contraction([A], ["ij"], "jk", "ik", {"i": 2, "j": 2, "k": 3})   # X ↦ A X
+    >>> np.allclose(J.toarray(), np.kron(np.eye(3), A))
+    True
+    >>> J.formula()
+    'einsum(ij,·jk→ik; M₁)'
+    """
+
+    def __init__(self, fixed, fixed_labels, in_labels, out_labels, sizes, names=None, dtype=None):
+        fixed_labels = tuple(str(labels) for labels in fixed_labels)
+        if len(fixed_labels) != len(fixed):
+            raise ValueError(f"Contraction: {len(fixed)} fixed operands but {len(fixed_labels)} label strings")
+        used = set("".join(fixed_labels) + in_labels + out_labels)
+        missing = sorted(label for label in used if label not in sizes)
+        if missing:
+            raise ValueError(f"Contraction: no size given for the labels {missing}")
+        self.sizes = {label: int(sizes[label]) for label in sorted(used)}
+        if dtype is None:
+            dtype = result_float_dtype(*(np.asarray(a).dtype for a in fixed)) if fixed else np.float64
+        dtype = result_float_dtype(dtype)
+        stored = []
+        for array, labels in zip(fixed, fixed_labels):
+            array = np.asarray(array)
+            expected = tuple(self.sizes[label] for label in labels)
+            if array.shape != expected:
+                raise ValueError(
+                    f"Contraction: a fixed operand of shape {array.shape} does not match its labels "
+                    f"{labels!r} (sizes {expected})")
+            stored.append(_column_major_readonly(array, dtype))
+        self.fixed = tuple(stored)
+        self.fixed_labels = fixed_labels
+        # Applied with every axis order reversed: the column-major arrays (the fixed
+        # operands, unvec of the input, the vec of the output) are then all
+        # row-major, and the einsum runs as fast as the one computing the value.
+        self._reversed = tuple(array.T for array in self.fixed)
+        self._reversed_labels = tuple(labels[::-1] for labels in fixed_labels)
+        self.in_labels, self.out_labels = str(in_labels), str(out_labels)
+        self.in_shape = tuple(self.sizes[label] for label in self.in_labels)
+        self.out_shape = tuple(self.sizes[label] for label in self.out_labels)
+        # the label of the right-hand sides' column axis in matmat: a letter of no operand
+        self._column_label = next((letter for letter in _LETTERS if letter not in used), None)
+        self.names = tuple(names) if names is not None else (None,) * len(self.fixed)
+        self._labels = tuple(Label(name, "matrix", array) for name, array in zip(self.names, self.fixed))
+        super().__init__((math.prod(self.out_shape), math.prod(self.in_shape)), dtype)
+
+    # ---------------------------------------------------------------- apply
+    def _matmat(self, X):
+        columns, column = X.shape[1], self._column_label
+        if columns == 1:  # one vector: no column label (einsum's loops are simpler without it)
+            return vec(self._apply_reversed(unvec(X[:, 0], self.in_shape), "", X.dtype)).reshape(-1, 1)
+        if column is None:  # all 52 letters taken: one vector at a time
+            result = np.empty((self.shape[0], columns), dtype=X.dtype)
+            for t in range(columns):
+                V = unvec(X[:, t], self.in_shape)
+                result[:, t] = vec(contract((*self.fixed, V), (*self.fixed_labels, self.in_labels),
+                                            self.out_labels, self.sizes, X.dtype))
+            return result
+        V = unvec(vec(X), self.in_shape + (columns,))
+        return unvec(vec(self._apply_reversed(V, column, X.dtype, columns)), (self.shape[0], columns))
+
+    def _apply_reversed(self, V, column, dtype, columns=1):
+        """einsum(fixed…, V) for V with axes (in_labels + column), every axis
+        order reversed inside (see __init__); the result has axes (out_labels + column)."""
+        sizes = self.sizes
+        if column:
+            sizes = dict(sizes)
+            sizes[column] = columns
+        Y = contract((*self._reversed, V.T), (*self._reversed_labels, (self.in_labels + column)[::-1]),
+                     (self.out_labels + column)[::-1], sizes, dtype)
+        return Y.T
+
+    @property
+    def apply_cost(self):
+        """Multiply-adds of the naive loop per vector (an upper bound: large
+        contractions of three or more operands take a cheaper pairwise path)."""
+        labels = set("".join(self.fixed_labels) + self.in_labels + self.out_labels)
+        return math.prod(self.sizes[label] for label in labels)
+
+    def _column_workspace(self):
+        # the input's unvec copy, the result and its placement and vec copies,
+        # and one intermediate of a pairwise path of at most the result's size
+        return 2 * self.shape[1] + 3 * self.shape[0]
+
+    def _transpose(self):
+        transposed = Contraction(self.fixed, self.fixed_labels, self.out_labels, self.in_labels,
+                                 self.sizes, names=self.names, dtype=self.dtype)
+        transposed._remember_as_transpose_of(self)
+        return transposed
+
+    # ----------------------------------------------------------- materialize
+    def _grid(self):
+        """The distinct labels of output and input, and the fixed operands'
+        product over them (broadcast along the labels they do not carry)."""
+        grid = _distinct(self.out_labels + self.in_labels)
+        shape = [self.sizes[label] for label in grid]
+        if not self.fixed:
+            return grid, np.broadcast_to(np.ones((), dtype=self.dtype), shape)
+        carried = "".join(label for label in grid if label in "".join(self.fixed_labels))
+        product = contract(self.fixed, self.fixed_labels, carried, self.sizes, self.dtype)
+        expanded = product.reshape([self.sizes[label] if label in carried else 1 for label in grid])
+        return grid, np.broadcast_to(expanded, shape)
+
+    def _positions(self, grid, labels, shape, block):
+        """Column-major positions of the entries the grid points of `block` name."""
+        strides = np.cumprod((1,) + shape[:-1]) if shape else ()
+        position = np.zeros((1,) * len(grid), dtype=np.int64)
+        for axis, label in enumerate(labels):
+            k = grid.index(label)
+            values = np.arange(self.sizes[label], dtype=np.int64)[block if k == 0 else slice(None)]
+            position = position + (values * int(strides[axis])).reshape(
+                [-1 if j == k else 1 for j in range(len(grid))])
+        return position
+
+    def _blocks(self, grid):
+        """Slices of the grid's first label, each spanning about 2¹⁶ grid points."""
+        if not grid:
+            return [slice(None)]
+        first = self.sizes[grid[0]]
+        per_value = math.prod(self.sizes[label] for label in grid[1:])
+        step = max(1, (1 << 16) // max(1, per_value))
+        return [slice(start, start + step) for start in range(0, first, step)] or [slice(0, 0)]
+
+    def _entries(self):
+        """(rows, columns, values) of the structural nonzeros, block by block."""
+        grid, values = self._grid()
+        for block in self._blocks(grid):
+            rows = self._positions(grid, self.out_labels, self.out_shape, block)
+            cols = self._positions(grid, self.in_labels, self.in_shape, block)
+            part = values[block] if grid else values
+            rows, cols = np.broadcast_arrays(rows, cols, part)[:2]
+            yield rows.ravel(), cols.ravel(), np.ravel(part)
+
+    @property
+    def nnz_bound(self):
+        grid = _distinct(self.out_labels + self.in_labels)
+        return math.prod(self.sizes[label] for label in grid)
+
+    def _fixed_product_nbytes(self):
+        carried = set(_distinct(self.out_labels + self.in_labels)) & set("".join(self.fixed_labels))
+        return 8 * math.prod(self.sizes[label] for label in carried) if self.fixed else 0
+
+    def _accumulate_dense(self, out, scale):
+        for rows, cols, values in self._entries():
+            out[rows, cols] += scale * values  # distinct (row, col) within and across blocks
+
+    def _direct_dense_workspace(self):
+        block = min(self.nnz_bound, max(1 << 16, self._largest_row()))
+        return self._fixed_product_nbytes() + 6 * 8 * block
+
+    def _largest_row(self):
+        grid = _distinct(self.out_labels + self.in_labels)
+        return math.prod(self.sizes[label] for label in grid[1:]) if grid else 1
+
+    def _sparse_workspace(self):
+        # every entry's row, column, value and sort order, plus one block's temporaries
+        return 4 * 8 * self.nnz_bound + self._direct_dense_workspace()
+
+    def _tosparse(self):
+        from ..sparse import _index_dtype, _wrap_csr
+
+        rows, cols, values = (np.concatenate(parts) for parts in zip(*self._entries()))
+        kept = values != 0
+        rows, cols, values = rows[kept], cols[kept], values[kept]
+        order = np.lexsort((cols, rows))
+        index_dtype = _index_dtype(rows.size, *self.shape)
+        indptr = np.zeros(self.shape[0] + 1, dtype=index_dtype)
+        np.cumsum(np.bincount(rows, minlength=self.shape[0]), out=indptr[1:])
+        return _wrap_csr(np.ascontiguousarray(values[order], dtype=self.dtype),
+                         cols[order].astype(index_dtype), indptr, self.shape)
+
+    # ---------------------------------------------------------------- print
+    def _render(self, parts, placeholders):
+        specs = ",".join((*self.fixed_labels, "·" + self.in_labels)) + "→" + self.out_labels
+        operands = ", ".join(label.text(placeholders) for label in self._labels)
+        return f"einsum({specs}; {operands})" if operands else f"einsum({specs})"
