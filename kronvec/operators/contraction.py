@@ -39,7 +39,19 @@ from ._base import StructuredOperator, result_float_dtype
 from ._formula import Label
 from .basic import owned_readonly
 
-__all__ = ["Contraction", "contract", "einsum_optimize"]
+__all__ = ["Contraction", "contract", "einsum_optimize", "plain_einsum"]
+
+try:  # what np.einsum(..., optimize=False) calls: without its Python wrapper's few µs
+    from numpy._core.multiarray import c_einsum as _c_einsum
+except ImportError:  # pragma: no cover - another NumPy: the public spelling
+    _c_einsum = np.einsum
+
+
+def plain_einsum(subscripts, *operands, optimize=False):
+    """``np.einsum(subscripts, *operands, optimize=optimize)``, the same numbers."""
+    if optimize is False:
+        return _c_einsum(subscripts, *operands)
+    return np.einsum(subscripts, *operands, optimize=optimize)
 
 #: Below this many scalar multiply-adds of the naive loop, ``np.einsum``'s own
 #: loop (a few µs) is cheaper than planning a contraction path (tens of µs).
@@ -105,7 +117,7 @@ def contract(operands, labels, out_labels, sizes, dtype=None):
     distinct = _distinct(out_labels)
     computed = "".join(label for label in distinct if label in present)
     spec = ",".join(labels) + "->" + computed
-    value = np.einsum(spec, *operands, optimize=einsum_optimize(labels, computed, sizes))
+    value = plain_einsum(spec, *operands, optimize=einsum_optimize(labels, computed, sizes))
     if dtype is not None:
         value = value.astype(dtype, copy=False)
     if computed == out_labels:

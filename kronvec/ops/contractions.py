@@ -37,7 +37,7 @@ import numpy as np
 from .._tracer import Node
 from ..differential import linear_map
 from ..operators import Contraction, Dense
-from ..operators.contraction import contract, einsum_optimize
+from ..operators.contraction import contract, einsum_optimize, plain_einsum
 from . import _samples
 from ._registry import Primitive, numpy_function, register, ufunc
 from ._support import (
@@ -76,6 +76,10 @@ class EinsumPlan:
         larger size elsewhere): the operand as the contraction sees it.
     effective_shapes : tuple of tuple
     shapes : tuple of tuple
+    cotangents : tuple
+        Per operand, how its plain cotangent is contracted: ``(subscripts,
+        optimize)`` when one einsum gives it, None when it needs placing on a
+        diagonal or broadcasting (then :func:`contract` does it).
     """
 
     inputs: tuple
@@ -84,6 +88,7 @@ class EinsumPlan:
     effective: tuple
     effective_shapes: tuple
     shapes: tuple
+    cotangents: tuple = ()
 
     def squeezed(self, position):
         return self.effective_shapes[position] != self.shapes[position]
@@ -147,8 +152,15 @@ def _read(subscripts, shapes):
     effective = tuple("".join(label for label, size in zip(labels, shape) if size == sizes[label])
                       for labels, shape in zip(inputs, shapes))
     effective_shapes = tuple(tuple(sizes[label] for label in labels) for labels in effective)
+    cotangents = []
+    for position, target in enumerate(effective):
+        labels = [output] + [labels for j, labels in enumerate(effective) if j != position]
+        if set(target) <= set("".join(labels)) and len(set(target)) == len(target):
+            cotangents.append((",".join(labels) + "->" + target, einsum_optimize(labels, target, sizes)))
+        else:
+            cotangents.append(None)
     return EinsumPlan(inputs, output, types.MappingProxyType(sizes), effective, effective_shapes,
-                      tuple(shapes))
+                      tuple(shapes), tuple(cotangents))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -235,12 +247,17 @@ def einsum_cotangent(plan, position, g, operands):
     arrays are contracted directly, traced ones recorded (second order)."""
     others = [j for j in range(len(operands)) if j != position]
     arrays = [g] + [_effective(plan, j, operands[j]) for j in others]
-    labels = [plan.output] + [plan.effective[j] for j in others]
-    target = plan.effective[position]
-    if any(isinstance(a, Node) for a in arrays):
-        value = _traced_contract(arrays, labels, target, plan.sizes)
+    traced = False
+    for a in arrays:
+        if isinstance(a, Node):
+            traced = True
+    direct = plan.cotangents[position]
+    if direct is not None and not traced:  # one einsum (the common case, without the general path)
+        value = plain_einsum(direct[0], *arrays, optimize=direct[1])
     else:
-        value = contract(arrays, labels, target, plan.sizes)
+        labels = [plan.output] + [plan.effective[j] for j in others]
+        contraction = _traced_contract if traced else contract
+        value = contraction(arrays, labels, plan.effective[position], plan.sizes)
     return np.reshape(value, plan.shapes[position]) if plan.squeezed(position) else value
 
 
@@ -306,11 +323,13 @@ def einsum_jacobian(plan, position, operands, names):
 
 # -------------------------------------------------------------------- einsum
 def _einsum_impl(*operands, subscripts, optimize=False, order="K"):
+    if order == "K":
+        return plain_einsum(subscripts, *operands, optimize=optimize)
     return np.einsum(subscripts, *operands, optimize=optimize, order=order)
 
 
 def _shapes(arrays):
-    return tuple(tuple(shape_of(a)) for a in arrays)
+    return tuple([a.shape if type(a) is np.ndarray else tuple(shape_of(a)) for a in arrays])
 
 
 def _einsum_vjp(position):
@@ -362,7 +381,9 @@ einsum = register(Primitive(
 
 def _refuse_complex(function, arrays):
     for a in arrays:
-        if not isinstance(a, Node) and np.iscomplexobj(a):
+        complex_data = a.dtype.kind == "c" if type(a) is np.ndarray else (
+            not isinstance(a, Node) and np.iscomplexobj(a))
+        if complex_data:
             raise TypeError(f"kronvec cannot differentiate {function} of complex data: kronvec "
                             "differentiates real functions only (split real and imaginary parts)")
 
