@@ -31,6 +31,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 import kronvec
+from kronvec.operators import Contraction
 from kronvec import (
     Commutation,
     Dense,
@@ -309,6 +310,8 @@ def _memory_cases():
             np.kron(A, B) @ np.kron(C, D) @ np.diag(d),
         ),
         "det-Hessian shape": (hessian, hessian_dense),
+        "Contraction": (Contraction([P, Q[:16]], ["ij", "kl"], "jk", "il", {"i": 16, "j": 16, "k": 16, "l": 24}),
+                        np.kron(Q[:16].T, P)),
         "adjoint of a DAG": (
             (Kron(A, B) @ Kron(C, D) + Kron(Identity(16), Q)).T,
             (np.kron(A, B) @ np.kron(C, D) + np.kron(np.eye(16), Q)).T,

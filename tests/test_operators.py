@@ -196,6 +196,35 @@ def structured_kron_cases(draw):
     return Kron(M, inner), np.kron(M, inner_dense)
 
 
+#: (fixed operands' labels, input labels, output labels): a matrix product, a chain, a
+#: diagonal read, row-wise dot products, a label summed in the input alone, an
+#: outer product, a trace against a matrix.  (Their transposes place on diagonals
+#: and broadcast, so the properties cover those too.)
+CONTRACTION_TEMPLATES = [("ij", "jk", "ik"), ("ij,kl", "jk", "il"), ("", "ii", "i"), ("ij", "ij", "i"),
+                         ("ijk", "jl", "ki"), ("i", "jk", "ijk"), ("ij", "jj", "")]
+
+
+@st.composite
+def contraction_cases(draw):
+    from kronvec.operators import Contraction
+
+    rng = np.random.default_rng(draw(SEEDS))
+    fixed_spec, in_labels, out_labels = draw(st.sampled_from(CONTRACTION_TEMPLATES))
+    fixed_labels = fixed_spec.split(",") if fixed_spec else []
+    sizes = {label: draw(DIM) for label in "ijkl"}
+    fixed = [rng.standard_normal([sizes[c] for c in labels]) for labels in fixed_labels]
+    op = Contraction(fixed, fixed_labels, in_labels, out_labels, sizes)
+    in_shape = [sizes[c] for c in in_labels]
+    columns = []  # column c: the einsum of the fixed operands with the unit array e_c
+    for c in range(int(np.prod(in_shape))):
+        unit = np.zeros(int(np.prod(in_shape)))
+        unit[c] = 1.0
+        value = np.einsum(",".join([*fixed_labels, in_labels]) + "->" + out_labels, *fixed, unvec(unit, in_shape))
+        columns.append(vec(value))
+    rows = int(np.prod([sizes[c] for c in out_labels]))
+    return op, np.stack(columns, axis=1) if columns else np.zeros((rows, 0))
+
+
 @st.composite
 def commutation_cases(draw):
     m, n = draw(DIM), draw(DIM)
@@ -282,6 +311,7 @@ CASES = {
     "Sum": sum_cases(),
     "Product": product_cases(),
     "Scaled": scaled_cases(),
+    "Contraction": contraction_cases(),
 }
 NAMES = list(CASES)
 

@@ -59,6 +59,11 @@ NAIVE_LOOP_LIMIT = 1 << 15
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # what np.einsum accepts as labels
 
+# Bytes per grid point of one block of a materialization: the rows, columns and
+# values (and their flattened copies), the scaled values, the gathered entries
+# of the result and their sum, and the fixed operands' product, as 8-byte entries.
+_BYTES_PER_ENTRY = 10 * 8
+
 
 def _distinct(labels):
     """The labels in order of first appearance, each once."""
@@ -259,16 +264,26 @@ class Contraction(StructuredOperator):
 
     # ----------------------------------------------------------- materialize
     def _grid(self):
-        """The distinct labels of output and input, and the fixed operands'
-        product over them (broadcast along the labels they do not carry)."""
-        grid = _distinct(self.out_labels + self.in_labels)
-        shape = [self.sizes[label] for label in grid]
+        """The distinct labels of output and input: each assignment of them is one
+        structural nonzero."""
+        return _distinct(self.out_labels + self.in_labels)
+
+    def _block_product(self, grid, block):
+        """The fixed operands' product over the grid labels they carry, for the
+        values `block` of the grid's first label, broadcast to the block's grid."""
+        sizes = dict(self.sizes)
+        if grid:
+            sizes[grid[0]] = len(range(*block.indices(self.sizes[grid[0]])))
+        shape = [sizes[label] for label in grid]
         if not self.fixed:
-            return grid, np.broadcast_to(np.ones((), dtype=self.dtype), shape)
+            return np.broadcast_to(np.ones((), dtype=self.dtype), shape)
+        fixed = self.fixed
+        if grid:  # the operands carrying the first label, cut to the block
+            fixed = [a[tuple(block if label == grid[0] else slice(None) for label in labels)]
+                     for a, labels in zip(self.fixed, self.fixed_labels)]
         carried = "".join(label for label in grid if label in "".join(self.fixed_labels))
-        product = contract(self.fixed, self.fixed_labels, carried, self.sizes, self.dtype)
-        expanded = product.reshape([self.sizes[label] if label in carried else 1 for label in grid])
-        return grid, np.broadcast_to(expanded, shape)
+        product = contract(fixed, self.fixed_labels, carried, sizes, self.dtype)
+        return np.broadcast_to(product.reshape([sizes[c] if c in carried else 1 for c in grid]), shape)
 
     def _positions(self, grid, labels, shape, block):
         """Column-major positions of the entries the grid points of `block` name."""
@@ -281,62 +296,70 @@ class Contraction(StructuredOperator):
                 [-1 if j == k else 1 for j in range(len(grid))])
         return position
 
+    def _block_entries(self):
+        """Grid points per block: the workspace of a materialization stays below
+        max(1 MiB, result / 4) (kronvec.operators._materialize), one value of
+        the first label at least."""
+        from ._materialize import WORKSPACE_FLOOR, WORKSPACE_FRACTION
+
+        budget = max(WORKSPACE_FLOOR, self.dense_nbytes // WORKSPACE_FRACTION)
+        return min(self.nnz_bound, max(self._largest_row(), budget // _BYTES_PER_ENTRY))
+
     def _blocks(self, grid):
-        """Slices of the grid's first label, each spanning about 2¹⁶ grid points."""
+        """Slices of the grid's first label of about `_block_entries` grid points each."""
         if not grid:
             return [slice(None)]
-        first = self.sizes[grid[0]]
-        per_value = math.prod(self.sizes[label] for label in grid[1:])
-        step = max(1, (1 << 16) // max(1, per_value))
-        return [slice(start, start + step) for start in range(0, first, step)] or [slice(0, 0)]
+        step = max(1, self._block_entries() // max(1, self._largest_row()))
+        return [slice(start, start + step) for start in range(0, self.sizes[grid[0]], step)] or [slice(0, 0)]
 
     def _entries(self):
         """(rows, columns, values) of the structural nonzeros, block by block."""
-        grid, values = self._grid()
+        grid = self._grid()
         for block in self._blocks(grid):
+            values = self._block_product(grid, block)
             rows = self._positions(grid, self.out_labels, self.out_shape, block)
             cols = self._positions(grid, self.in_labels, self.in_shape, block)
-            part = values[block] if grid else values
-            rows, cols = np.broadcast_arrays(rows, cols, part)[:2]
-            yield rows.ravel(), cols.ravel(), np.ravel(part)
+            rows, cols = np.broadcast_arrays(rows, cols, values)[:2]
+            yield rows.ravel(), cols.ravel(), np.ravel(values)
 
     @property
     def nnz_bound(self):
-        grid = _distinct(self.out_labels + self.in_labels)
-        return math.prod(self.sizes[label] for label in grid)
-
-    def _fixed_product_nbytes(self):
-        carried = set(_distinct(self.out_labels + self.in_labels)) & set("".join(self.fixed_labels))
-        return 8 * math.prod(self.sizes[label] for label in carried) if self.fixed else 0
+        return math.prod(self.sizes[label] for label in self._grid())
 
     def _accumulate_dense(self, out, scale):
         for rows, cols, values in self._entries():
             out[rows, cols] += scale * values  # distinct (row, col) within and across blocks
 
     def _direct_dense_workspace(self):
-        block = min(self.nnz_bound, max(1 << 16, self._largest_row()))
-        return self._fixed_product_nbytes() + 6 * 8 * block
+        return _BYTES_PER_ENTRY * self._block_entries()
 
     def _largest_row(self):
-        grid = _distinct(self.out_labels + self.in_labels)
+        grid = self._grid()
         return math.prod(self.sizes[label] for label in grid[1:]) if grid else 1
 
     def _sparse_workspace(self):
-        # every entry's row, column, value and sort order, plus one block's temporaries
-        return 4 * 8 * self.nnz_bound + self._direct_dense_workspace()
+        # every entry's row, column and value (in blocks, then joined) and the sort
+        # order, one block's temporaries, the row counts (bincount) beside the row pointers
+        return 5 * 8 * self.nnz_bound + self._direct_dense_workspace() + 16 * (self.shape[0] + 1)
 
     def _tosparse(self):
         from ..sparse import _index_dtype, _wrap_csr
 
-        rows, cols, values = (np.concatenate(parts) for parts in zip(*self._entries()))
-        kept = values != 0
-        rows, cols, values = rows[kept], cols[kept], values[kept]
-        order = np.lexsort((cols, rows))
+        parts = ([], [], [])
+        for entries in self._entries():
+            kept = entries[2] != 0  # no explicit zeros, as the other operators' CSRs
+            for part, array in zip(parts, entries):
+                part.append(array[kept])
+        rows, cols, values = (np.concatenate(part) for part in parts)
+        del parts
         index_dtype = _index_dtype(rows.size, *self.shape)
         indptr = np.zeros(self.shape[0] + 1, dtype=index_dtype)
         np.cumsum(np.bincount(rows, minlength=self.shape[0]), out=indptr[1:])
-        return _wrap_csr(np.ascontiguousarray(values[order], dtype=self.dtype),
-                         cols[order].astype(index_dtype), indptr, self.shape)
+        order = np.lexsort((cols, rows))  # canonical: rows in order, sorted columns in each
+        del rows
+        values = np.ascontiguousarray(values[order], dtype=self.dtype)
+        cols = cols[order].astype(index_dtype)
+        return _wrap_csr(values, cols, indptr, self.shape)
 
     # ---------------------------------------------------------------- print
     def _render(self, parts, placeholders):
