@@ -47,11 +47,11 @@ except ImportError:  # pragma: no cover - another NumPy: the public spelling
     _c_einsum = np.einsum
 
 
-def plain_einsum(subscripts, *operands, optimize=False):
-    """``np.einsum(subscripts, *operands, optimize=optimize)``, the same numbers."""
+def plain_einsum(subscripts, *operands, optimize=False, out=None):
+    """``np.einsum(subscripts, *operands, optimize=optimize, out=out)``, the same numbers."""
     if optimize is False:
-        return _c_einsum(subscripts, *operands)
-    return np.einsum(subscripts, *operands, optimize=optimize)
+        return _c_einsum(subscripts, *operands) if out is None else _c_einsum(subscripts, *operands, out=out)
+    return np.einsum(subscripts, *operands, optimize=optimize, out=out)
 
 #: Below this many scalar multiply-adds of the naive loop, ``np.einsum``'s own
 #: loop (a few µs) is cheaper than planning a contraction path (tens of µs).
@@ -97,7 +97,7 @@ def _strided_diagonal(array, labels, distinct):
     return np.lib.stride_tricks.as_strided(array, shape=shape, strides=strides, writeable=True)
 
 
-def contract(operands, labels, out_labels, sizes, dtype=None):
+def contract(operands, labels, out_labels, sizes, dtype=None, out=None):
     """``einsum`` of plain `operands` into `out_labels`, with placement.
 
     Parameters
@@ -113,24 +113,34 @@ def contract(operands, labels, out_labels, sizes, dtype=None):
     sizes : mapping label → size
     dtype : dtype, optional
         The result's dtype (default: NumPy's result type of the operands).
+    out : ndarray, optional
+        Where to write the result (any memory layout): einsum writes into it
+        directly, which spares allocating (and page-faulting) a new array.
 
     Returns
     -------
-    ndarray of shape ``[sizes[l] for l in out_labels]``, a new array.
+    ndarray of shape ``[sizes[l] for l in out_labels]``: `out`, or a new array.
     """
     present = set("".join(labels))
     distinct = _distinct(out_labels)
     computed = "".join(label for label in distinct if label in present)
     spec = ",".join(labels) + "->" + computed
-    value = plain_einsum(spec, *operands, optimize=einsum_optimize(labels, computed, sizes))
-    if dtype is not None:
-        value = value.astype(dtype, copy=False)
+    optimize = einsum_optimize(labels, computed, sizes)
     if computed == out_labels:
+        if out is not None:
+            return plain_einsum(spec, *operands, optimize=optimize, out=out)
+        value = plain_einsum(spec, *operands, optimize=optimize)
+        if dtype is not None:
+            value = value.astype(dtype, copy=False)
         # (one operand: einsum may return a view of it, and a result never aliases an input)
         return value.copy() if any(np.may_share_memory(value, a) for a in operands) else value
     # place: broadcast along the labels of no operand, then onto the diagonal
+    value = plain_einsum(spec, *operands, optimize=optimize)
     expanded = value.reshape([sizes[label] if label in present else 1 for label in distinct])
-    out = np.zeros([sizes[label] for label in out_labels], dtype=value.dtype)
+    if out is None:
+        out = np.zeros([sizes[label] for label in out_labels], dtype=dtype or value.dtype)
+    else:
+        out[...] = 0.0
     _strided_diagonal(out, out_labels, distinct)[...] = expanded
     return out
 
@@ -221,28 +231,27 @@ class Contraction(StructuredOperator):
     # ---------------------------------------------------------------- apply
     def _matmat(self, X):
         columns, column = X.shape[1], self._column_label
+        # the result, column-major: the einsum writes each column's unvec in place
+        result = np.empty((self.shape[0], columns), dtype=X.dtype, order="F")
         if columns == 1:  # one vector: no column label (einsum's loops are simpler without it)
-            return vec(self._apply_reversed(unvec(X[:, 0], self.in_shape), "", X.dtype)).reshape(-1, 1)
-        if column is None:  # all 52 letters taken: one vector at a time
-            result = np.empty((self.shape[0], columns), dtype=X.dtype)
+            self._apply_reversed(unvec(X[:, 0], self.in_shape), unvec(result[:, 0], self.out_shape), "")
+        elif column is None:  # all 52 letters taken: one vector at a time
             for t in range(columns):
-                V = unvec(X[:, t], self.in_shape)
-                result[:, t] = vec(contract((*self.fixed, V), (*self.fixed_labels, self.in_labels),
-                                            self.out_labels, self.sizes, X.dtype))
-            return result
-        V = unvec(vec(X), self.in_shape + (columns,))
-        return unvec(vec(self._apply_reversed(V, column, X.dtype, columns)), (self.shape[0], columns))
+                self._apply_reversed(unvec(X[:, t], self.in_shape), unvec(result[:, t], self.out_shape), "")
+        else:
+            self._apply_reversed(unvec(vec(X), self.in_shape + (columns,)),
+                                 unvec(vec(result), self.out_shape + (columns,)), column)
+        return result
 
-    def _apply_reversed(self, V, column, dtype, columns=1):
-        """einsum(fixed…, V) for V with axes (in_labels + column), every axis
-        order reversed inside (see __init__); the result has axes (out_labels + column)."""
+    def _apply_reversed(self, V, Y, column):
+        """Y = einsum(fixed…, V) for V with axes (in_labels + column) and Y with axes
+        (out_labels + column), every axis order reversed inside (see __init__)."""
         sizes = self.sizes
         if column:
             sizes = dict(sizes)
-            sizes[column] = columns
-        Y = contract((*self._reversed, V.T), (*self._reversed_labels, (self.in_labels + column)[::-1]),
-                     (self.out_labels + column)[::-1], sizes, dtype)
-        return Y.T
+            sizes[column] = V.shape[-1]
+        contract((*self._reversed, V.T), (*self._reversed_labels, (self.in_labels + column)[::-1]),
+                 (self.out_labels + column)[::-1], sizes, out=Y.T)
 
     @property
     def apply_cost(self):
