@@ -221,6 +221,11 @@ SPELLINGS = {
 }
 if isinstance(getattr(np, "vecdot", None), np.ufunc):
     SPELLINGS["vecdot"] = (lambda X: np.vecdot(X, V3), A23)
+    SPELLINGS["np.linalg.vecdot along axis 0"] = (lambda X: np.linalg.vecdot(X, A23, axis=0), A23)
+    SPELLINGS["np.linalg.matmul"] = (lambda X: np.linalg.matmul(S223, X), A34[:, :2].copy())
+    SPELLINGS["np.linalg.tensordot"] = (lambda X: np.linalg.tensordot(X, A34, axes=1), A23)
+    SPELLINGS["np.linalg.outer"] = (lambda x: np.linalg.outer(x, W3), V3)
+    SPELLINGS["np.linalg.cross"] = (lambda X: np.linalg.cross(X, A33, axis=0), A33)
 if isinstance(getattr(np, "matvec", None), np.ufunc):
     SPELLINGS["matvec"] = (lambda X: np.matvec(X, V3), S223)
     SPELLINGS["vecmat"] = (lambda x: np.vecmat(x, S223), V2)

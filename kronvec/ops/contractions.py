@@ -724,3 +724,37 @@ def _multi_dot(arrays, *, out=None):
     if first == 1 or last == 1:
         return np.ravel(result)
     return result
+
+
+# ------------------------------------------- np.linalg's array-API spellings
+_linalg = np.linalg
+if hasattr(_linalg, "vecdot"):  # NumPy ≥ 2.0: thin wrappers of the functions above
+
+    @numpy_function(_linalg.matmul)
+    def _linalg_matmul(x1, x2):
+        return np.matmul(x1, x2)
+
+    @numpy_function(_linalg.tensordot)
+    def _linalg_tensordot(x1, x2, axes=2):
+        return _tensordot(x1, x2, axes)
+
+    @numpy_function(_linalg.vecdot)
+    def _linalg_vecdot(x1, x2, axis=-1):
+        # the dot product along `axis` of each operand: moved last, NumPy's vecdot
+        x1 = np.moveaxis(x1, axis, -1) if axis not in (-1, len(shape_of(x1)) - 1) else x1
+        x2 = np.moveaxis(x2, axis, -1) if axis not in (-1, len(shape_of(x2)) - 1) else x2
+        return np.vecdot(x1, x2)
+
+    @numpy_function(_linalg.outer)
+    def _linalg_outer(x1, x2):
+        if len(shape_of(x1)) != 1 or len(shape_of(x2)) != 1:
+            raise ValueError(f"np.linalg.outer: input arrays must be one-dimensional, got shapes "
+                             f"{shape_of(x1)} and {shape_of(x2)}")
+        return np.outer(x1, x2)
+
+    @numpy_function(_linalg.cross)
+    def _linalg_cross(x1, x2, axis=-1):
+        if shape_of(x1)[axis] != 3 or shape_of(x2)[axis] != 3:
+            raise ValueError(f"np.linalg.cross: both input arrays must be (arrays of) 3-dimensional vectors, "
+                             f"got shapes {shape_of(x1)} and {shape_of(x2)} along axis {axis}")
+        return _cross(x1, x2, axis=axis)
