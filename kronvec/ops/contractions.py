@@ -88,13 +88,11 @@ class EinsumPlan:
     effective: tuple
     effective_shapes: tuple
     shapes: tuple
-    cotangents: tuple = ()
+    cotangents: tuple
 
     def squeezed(self, position):
+        """True when the operand has broadcast axes (dropped by a reshape)."""
         return self.effective_shapes[position] != self.shapes[position]
-
-    def loop_size(self):
-        return math.prod(self.sizes.values())
 
 
 class _Unreadable(Exception):
@@ -102,6 +100,12 @@ class _Unreadable(Exception):
 
 
 def _read(subscripts, shapes):
+    """The plan of `subscripts` for `shapes`, as NumPy reads them: an ellipsis
+    stands for the leading axes the letters leave over, right-aligned across
+    operands and named by letters used nowhere else; the implicit output is
+    those axes, then the letters used once, in ASCII order; an axis of size 1
+    broadcasts against its label's size elsewhere.  _Unreadable when NumPy
+    would refuse them."""
     spec = subscripts.replace(" ", "")
     if spec.count("->") > 1:
         raise _Unreadable
