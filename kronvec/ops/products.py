@@ -12,6 +12,8 @@ Derivations: ``notes/derivatives.md`` §5 and §21.
 
 from __future__ import annotations
 
+import string
+
 import numpy as np
 
 from ..differential import linear_map
@@ -212,7 +214,7 @@ def _kron_labels(a_shape, b_shape):
     Returns A's and B's labels, the split labels in that order and in the
     order (B's, A's), whose column-major vec is vec(A ⊗ B) (position j + q·i)."""
     ndim = max(len(a_shape), len(b_shape))
-    upper, lower = contractions._LETTERS[:ndim], contractions._LETTERS[26:26 + ndim]
+    upper, lower = string.ascii_uppercase[:ndim], string.ascii_lowercase[:ndim]
     a, b = upper[ndim - len(a_shape):], lower[ndim - len(b_shape):]
     split = swapped = ""
     for big, small in zip(upper, lower):
