@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import string
 import tracemalloc
 import warnings
 

@@ -53,6 +53,7 @@ def plain_einsum(subscripts, *operands, optimize=False, out=None):
         return _c_einsum(subscripts, *operands) if out is None else _c_einsum(subscripts, *operands, out=out)
     return np.einsum(subscripts, *operands, optimize=optimize, out=out)
 
+
 #: Below this many scalar multiply-adds of the naive loop, ``np.einsum``'s own
 #: loop (a few µs) is cheaper than planning a contraction path (tens of µs).
 NAIVE_LOOP_LIMIT = 1 << 15
