@@ -101,6 +101,8 @@ SPELLINGS = {
     ".real": (lambda X: X.real * 2.0, X34),
     "np.real": (lambda X: np.real(X) * 2.0, X34),
     ".imag (zeros)": (lambda X: X + X.imag, X34),
+    "np.real_if_close": (lambda X: np.real_if_close(X) * 2.0, X34),
+    "np.angle (constant)": (lambda X: X * np.angle(X - 0.1) + np.angle(X, deg=True), X34),
     # flips, rotations, rolls
     "flip": (lambda X: np.flip(X), X234),
     "flip axes": (lambda X: np.flip(X, (0, 2)), X234),

@@ -370,7 +370,20 @@ def _imag(val):
     return freeze(np.zeros_like(plain_value(val)))
 
 
+def _real_if_close(a, tol=100):
+    # a real array is returned unchanged by NumPy (tol only matters for complex input)
+    return a
+
+
+def _angle(z, deg=False):
+    # the argument of a real number: 0 for x ≥ 0, π (180°) for x < 0 — piecewise
+    # constant, so a plain value with derivative 0 (NumPy's value at -0.0 included)
+    return np.angle(plain_value(z), deg=deg)
+
+
 numpy_function(np.real)(_real)
 numpy_function(np.imag)(_imag)
+numpy_function(np.real_if_close)(_real_if_close)
+numpy_function(np.angle)(_angle)
 numpy_method("real")(property(_real, doc="The array itself (kronvec's values are real)."))
 numpy_method("imag")(property(_imag, doc="A read-only array of zeros (kronvec's values are real)."))
