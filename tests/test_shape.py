@@ -570,18 +570,49 @@ def test_writes_through_reshapes_and_read_only_views_are_refused():
 ])
 def test_a_traced_value_written_into_a_plain_array_names_the_problem_and_the_remedy(write, what):
     def f(X):
-        Y = np.zeros_like(X)
+        Y = np.zeros(X.shape)
         write(X, Y)
         return np.sum(Y)
 
     with pytest.raises(TypeError, match=what) as info:
         kronvec.grad(f)(X34)
-    assert "plain NumPy array" in str(info.value) and "Y = X * 0.0" in str(info.value)
+    assert "plain NumPy array" in str(info.value) and "Y = np.zeros_like(X)" in str(info.value)
+
+
+@pytest.mark.parametrize("make", [
+    lambda X: np.zeros_like(X), lambda X: np.ones_like(X), lambda X: _filled(np.empty_like(X)),
+    lambda X: np.full_like(X, 2.5), lambda X: np.full_like(X, X[0, 0]),
+], ids=["zeros_like", "ones_like", "empty_like", "full_like", "full_like traced fill"])
+def test_an_array_made_like_a_traced_one_can_be_written_into(make):
+    def f(X):
+        Y = make(X)
+        Y[0] = X[1]  # recorded: Y is a traced constant (derivative 0) of X's shape
+        np.fill_diagonal(Y, X[2, 0] ** 2)
+        Y[:, -1] += X[:, 0]
+        return Y
+
+    _check_value_and_derivatives(f, X34)
+
+
+def _filled(E):
+    E[...] = -1.0  # np.empty_like's entries are arbitrary until written (in NumPy too)
+    return E
+
+
+def test_arrays_made_like_a_traced_one_in_another_dtype_or_shape_are_plain():
+    def f(X):
+        mask = np.zeros_like(X, dtype=bool)
+        counts = np.ones_like(X, dtype=int)
+        wider = np.zeros_like(X, shape=(5,))
+        assert all(type(a) is np.ndarray for a in (mask, counts, wider))
+        return X * counts
+
+    kronvec.grad(lambda X: np.sum(f(X)))(X34)
 
 
 def test_the_assignment_statement_into_a_plain_array_is_recognized():
     def row(X):
-        Y = np.zeros_like(X)
+        Y = np.zeros(X.shape)
         Y[0] = X[1]  # the STORE_SUBSCR that converts X[1]
         return np.sum(Y)
 
