@@ -27,6 +27,8 @@ _FAMILIES = {
     "joining": "Joining, splitting, padding",
     "assignment": "Writes, recorded functionally",
     "differences": "Differences and sampled calculus",
+    "statistics": "NaN-skipping reductions, covariance, polynomials",
+    "factorizations": "Factorizations",
     "contractions": "Products and contractions",
     "products": "Products and contractions",
     "linalg": "Linear algebra",
