@@ -17,7 +17,6 @@ err by ~1e-10 relative for these O(1), smooth compositions; FD_RTOL = 1e-6.
 from __future__ import annotations
 
 import time
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -28,7 +27,7 @@ from kronvec.operators import SelectionTranspose
 from kronvec._vec import vec
 
 from _helpers import assert_scaled_close as _close
-from _helpers import central_difference_jacobian, check_value_and_derivatives
+from _helpers import central_difference_jacobian, check_value_and_derivatives, jacobian_and_peak_memory
 
 FD_RTOL = 1e-6
 RNG = np.random.default_rng(12)
@@ -739,16 +738,6 @@ def test_argsort_and_argpartition_are_plain_indices():
 
 
 # ------------------------------------------------------------- structure at scale
-def _structured_jacobian_at_scale(f, n=1000):
-    X = np.random.default_rng(3).standard_normal((n, n))
-    tracemalloc.start()
-    try:
-        J = kronvec.jacobian(f)(X)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    return X, J, peak
-
 
 def _leaves(op):
     children = [getattr(op, name) for name in ("operands", "factors", "terms", "operator", "selection")
@@ -771,7 +760,7 @@ def _leaves(op):
 ])
 def test_jacobians_at_scale_are_selections_in_linear_memory(name, f):
     n = 1000
-    X, J, peak = _structured_jacobian_at_scale(f, n)
+    X, J, peak = jacobian_and_peak_memory(f, n)
     n_out = np.size(f(X))
     assert J.shape == (n_out, n * n)
     for leaf in _leaves(J):
