@@ -738,7 +738,6 @@ def test_argsort_and_argpartition_are_plain_indices():
 
 
 # ------------------------------------------------------------- structure at scale
-
 def _leaves(op):
     children = [getattr(op, name) for name in ("operands", "factors", "terms", "operator", "selection")
                 if hasattr(op, name)]
