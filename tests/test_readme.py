@@ -37,3 +37,15 @@ def test_every_listed_numpy_function_is_dispatched_and_every_dispatched_one_is_l
             assert target in NUMPY_FUNCTIONS or target in UFUNCS or isinstance(target, np.ufunc), name
     for function in NUMPY_FUNCTIONS:
         assert kronvec._traced_array.function_name(function) in listed, function
+
+
+def test_the_readme_python_examples_run_in_order():
+    """Every ```python block of the README, run top to bottom in one namespace (as a
+    reader pasting them would): an example that no longer runs fails here."""
+    import re
+
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= 4
+    namespace = {}
+    for number, block in enumerate(blocks):
+        exec(compile(block, f"README.md python block {number}", "exec"), namespace)
