@@ -28,7 +28,7 @@ from .operators import (
     as_operator,
 )
 from ._config import IllConditionedWarning
-from ._traced_array import SUPPORTED_FUNCTIONS
+from ._catalog import SUPPORTED_FUNCTIONS
 from ._vec import unvec, vec
 from .api import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .ops import Primitive, primitive

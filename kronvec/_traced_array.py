@@ -31,7 +31,7 @@ from .ops import indexing as _indexing
 from .ops import products as _products
 from .ops import shape as _shape
 
-__all__ = ["Traced", "SUPPORTED_FUNCTIONS", "function_name"]
+__all__ = ["Traced", "function_name"]
 
 _LEAVING_MESSAGE = (
     "kronvec: {what} would turn a traced value into a plain number and drop its "
@@ -375,15 +375,3 @@ def _complete_ndarray_methods(cls):
 
 
 _complete_ndarray_methods(Traced)
-
-
-def _supported_names():
-    names = {function_name(f) for f in NUMPY_FUNCTIONS} | {function_name(u) for u in UFUNCS}
-    names |= {function_name(u) for u in VALUE_ONLY_UFUNCS} | set(_elementwise.ON_DEMAND_NAMES)
-    names |= {"np.positive", "operators + - * / ** @ (unary -) .T, indexing and slicing, comparisons",
-              "assignment x[...] = v and in-place operators (x += y), recorded functionally"}
-    return tuple(sorted(names))
-
-
-#: The NumPy functions and ufuncs kronvec differentiates, generated from the registry.
-SUPPORTED_FUNCTIONS = _supported_names()

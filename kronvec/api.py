@@ -279,7 +279,10 @@ class _Recording:
         return arg_labels
 
     def _node_label(self, node, labels):
-        text = node._op.label(*self._argument_labels(node, labels), **node._params)
+        arg_labels = self._argument_labels(node, labels)
+        if any(label is None for label in arg_labels):
+            return None  # an unnamed operand (a constant without a name, a long formula): unnamed
+        text = node._op.label(*arg_labels, **node._params)
         return text if text is None or len(text) <= 40 else None  # long formulas: unnamed
 
     def freeze_values(self):

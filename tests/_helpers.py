@@ -271,3 +271,20 @@ def check_value_and_derivatives(f, X, rtol=1e-6, third=False):
         t = lambda Z: np.sum(U * hvp(Z, V))  # noqa: E731
         assert_scaled_close(vec(kronvec.grad(t)(X)), central_difference_jacobian(t, (X,))[0], rtol, "third order")
     return J
+
+
+def jacobian_and_peak_memory(f, n=1000, seed=3):
+    """kronvec.jacobian(f) at a standard normal n×n X, and the peak bytes Python
+    allocated while building it (tracemalloc: NumPy reports its buffers to it)."""
+    import tracemalloc
+
+    import kronvec
+
+    X = np.random.default_rng(seed).standard_normal((n, n))
+    tracemalloc.start()
+    try:
+        J = kronvec.jacobian(f)(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return X, J, peak

@@ -13,8 +13,6 @@ or sample count) are refused by name; Jacobians stay structured at scale.
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
 import pytest
 
@@ -22,7 +20,7 @@ import kronvec
 from kronvec import Dense
 from kronvec._vec import vec
 
-from _helpers import check_value_and_derivatives
+from _helpers import check_value_and_derivatives, jacobian_and_peak_memory
 
 FD_RTOL = 1e-6
 RNG = np.random.default_rng(20)
@@ -125,13 +123,7 @@ def test_inputs_are_not_modified():
 ], ids=["diff", "gradient", "trapezoid"])
 def test_jacobians_stay_structured_at_scale(f):
     n = 1000
-    X = np.random.default_rng(3).standard_normal((n, n))
-    tracemalloc.start()
-    try:
-        J = kronvec.jacobian(f)(X)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    X, J, peak = jacobian_and_peak_memory(f, n)
     assert J.shape == (np.size(f(X)), n * n)
     assert not isinstance(J, Dense)
     assert peak < 40 * 8 * n * n, f"peak {peak / 1e6:.0f} MB for an input of {8 * n * n / 1e6:.0f} MB"

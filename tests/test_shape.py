@@ -17,7 +17,6 @@ err by ~1e-10 relative for these O(1), smooth compositions; FD_RTOL = 1e-6.
 from __future__ import annotations
 
 import time
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -28,7 +27,7 @@ from kronvec.operators import SelectionTranspose
 from kronvec._vec import vec
 
 from _helpers import assert_scaled_close as _close
-from _helpers import central_difference_jacobian, check_value_and_derivatives
+from _helpers import central_difference_jacobian, check_value_and_derivatives, jacobian_and_peak_memory
 
 FD_RTOL = 1e-6
 RNG = np.random.default_rng(12)
@@ -101,6 +100,8 @@ SPELLINGS = {
     ".real": (lambda X: X.real * 2.0, X34),
     "np.real": (lambda X: np.real(X) * 2.0, X34),
     ".imag (zeros)": (lambda X: X + X.imag, X34),
+    "np.real_if_close": (lambda X: np.real_if_close(X) * 2.0, X34),
+    "np.angle (constant)": (lambda X: X * np.angle(X - 0.1) + np.angle(X, deg=True), X34),
     # flips, rotations, rolls
     "flip": (lambda X: np.flip(X), X234),
     "flip axes": (lambda X: np.flip(X, (0, 2)), X234),
@@ -568,18 +569,49 @@ def test_writes_through_reshapes_and_read_only_views_are_refused():
 ])
 def test_a_traced_value_written_into_a_plain_array_names_the_problem_and_the_remedy(write, what):
     def f(X):
-        Y = np.zeros_like(X)
+        Y = np.zeros(X.shape)
         write(X, Y)
         return np.sum(Y)
 
     with pytest.raises(TypeError, match=what) as info:
         kronvec.grad(f)(X34)
-    assert "plain NumPy array" in str(info.value) and "Y = X * 0.0" in str(info.value)
+    assert "plain NumPy array" in str(info.value) and "Y = np.zeros_like(X)" in str(info.value)
+
+
+@pytest.mark.parametrize("make", [
+    lambda X: np.zeros_like(X), lambda X: np.ones_like(X), lambda X: _filled(np.empty_like(X)),
+    lambda X: np.full_like(X, 2.5), lambda X: np.full_like(X, X[0, 0]),
+], ids=["zeros_like", "ones_like", "empty_like", "full_like", "full_like traced fill"])
+def test_an_array_made_like_a_traced_one_can_be_written_into(make):
+    def f(X):
+        Y = make(X)
+        Y[0] = X[1]  # recorded: Y is a traced constant (derivative 0) of X's shape
+        np.fill_diagonal(Y, X[2, 0] ** 2)
+        Y[:, -1] += X[:, 0]
+        return Y
+
+    _check_value_and_derivatives(f, X34)
+
+
+def _filled(E):
+    E[...] = -1.0  # np.empty_like's entries are arbitrary until written (in NumPy too)
+    return E
+
+
+def test_arrays_made_like_a_traced_one_in_another_dtype_or_shape_are_plain():
+    def f(X):
+        mask = np.zeros_like(X, dtype=bool)
+        counts = np.ones_like(X, dtype=int)
+        wider = np.zeros_like(X, shape=(5,))
+        assert all(type(a) is np.ndarray for a in (mask, counts, wider))
+        return X * counts
+
+    kronvec.grad(lambda X: np.sum(f(X)))(X34)
 
 
 def test_the_assignment_statement_into_a_plain_array_is_recognized():
     def row(X):
-        Y = np.zeros_like(X)
+        Y = np.zeros(X.shape)
         Y[0] = X[1]  # the STORE_SUBSCR that converts X[1]
         return np.sum(Y)
 
@@ -706,17 +738,6 @@ def test_argsort_and_argpartition_are_plain_indices():
 
 
 # ------------------------------------------------------------- structure at scale
-def _structured_jacobian_at_scale(f, n=1000):
-    X = np.random.default_rng(3).standard_normal((n, n))
-    tracemalloc.start()
-    try:
-        J = kronvec.jacobian(f)(X)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    return X, J, peak
-
-
 def _leaves(op):
     children = [getattr(op, name) for name in ("operands", "factors", "terms", "operator", "selection")
                 if hasattr(op, name)]
@@ -738,7 +759,7 @@ def _leaves(op):
 ])
 def test_jacobians_at_scale_are_selections_in_linear_memory(name, f):
     n = 1000
-    X, J, peak = _structured_jacobian_at_scale(f, n)
+    X, J, peak = jacobian_and_peak_memory(f, n)
     n_out = np.size(f(X))
     assert J.shape == (n_out, n * n)
     for leaf in _leaves(J):

@@ -2,8 +2,11 @@
 
 One module per family — :mod:`.elementwise`, :mod:`.reductions`,
 moving entries in :mod:`.shape` (axes and shapes), :mod:`.indexing`
-(selecting entries), :mod:`.joining` (joining, splitting, padding) and
-:mod:`.assignment` (writes, recorded functionally),
+(selecting entries), :mod:`.joining` (joining, splitting, padding),
+:mod:`.assignment` (writes, recorded functionally), :mod:`.differences`
+(np.diff, np.gradient, np.trapezoid, np.linspace) and :mod:`.statistics`
+(NaN-skipping reductions, np.cov, np.corrcoef, np.polyval) — the last two
+built from the others' operations —
 :mod:`.products` (matmul, kron, applying an operator), :mod:`.contractions`
 (einsum, tensordot, cross…), :mod:`.linalg`
 (inverse, solve, determinants, trace) — each operation a single
@@ -13,7 +16,7 @@ package registers them all; ``notes/extending.md`` walks through adding one.
 """
 
 from . import elementwise, linalg, products, reductions, shape  # noqa: F401 (registers the operations)
-from . import assignment, contractions, differences, indexing, joining  # noqa: F401 (registers the operations)
+from . import assignment, contractions, differences, indexing, joining, statistics  # noqa: F401 (registers the operations)
 from ._registry import (
     NUMPY_FUNCTIONS,
     NUMPY_METHODS,

@@ -530,8 +530,8 @@ def _partition_in_place(a, kth, axis=-1, kind="introselect", order=None):
 # -------------------------------------------- converting a traced value: why
 _PLAIN_TARGET = (
     "kronvec: {what} writes a traced value into a plain NumPy array, which holds plain numbers "
-    "only: the derivative would be lost. (np.zeros, np.empty, np.zeros_like(X) … make plain "
-    "constants.) Start from a traced array instead — e.g. Y = X * 0.0 or Y = X.copy(); then "
+    "only: the derivative would be lost. (np.zeros(shape), np.empty(shape) … make plain "
+    "constants.) Start from a traced array instead — e.g. Y = np.zeros_like(X) or Y = X.copy(); then "
     "Y[i] = … is recorded — or build the result with np.stack, np.concatenate or np.where."
 )
 _INDEX_TRICKS = (

@@ -512,7 +512,15 @@ def _clip_weight(position):
     the tie weights of the maximum and then of the minimum (½ at a bound)."""
 
     def weight(ans, x, low, high):
-        middle = np.maximum(plain_value(x), plain_value(low))
+        x, low, high = plain_value(x), plain_value(low), plain_value(high)
+        if position == 0:
+            # the common case, no entry on a bound: 1 strictly inside, 0 outside
+            # (what the tie weights below give there, in two comparisons)
+            on_bound = (x == low) | (x == high)
+            if not on_bound.any():
+                inside = (x > low) & (x < high)
+                return inside.astype(np.result_type(np.asarray(plain_value(ans)).dtype, np.float32))
+        middle = np.maximum(x, low)
         if position == 2:
             return _tie_weight(ans, high, middle)
         through_middle = _tie_weight(ans, middle, high)

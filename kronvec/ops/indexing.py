@@ -328,10 +328,21 @@ def _where_jacobian(position):
     return jacobian
 
 
+def _where_vjp(position):
+    def vjp(g, ans, x, y, condition):
+        shape = shape_of((x, y)[position])
+        if type(g) is np.ndarray:  # the reverse sweep's common case: no recording needed
+            kept = np.where(condition, g, 0.0) if position == 0 else np.where(condition, 0.0, g)
+            return kept if kept.shape == shape else unbroadcast(kept, shape)
+        kept = bind(where, g, 0.0, condition=condition) if position == 0 else bind(where, 0.0, g, condition=condition)
+        return unbroadcast(kept, shape)
+
+    return vjp
+
+
 where = register(Primitive(
     lambda x, y, condition: np.where(condition, x, y), name="where",
-    vjps={0: lambda g, ans, x, y, condition: unbroadcast(bind(where, g, 0.0, condition=condition), shape_of(x)),
-          1: lambda g, ans, x, y, condition: unbroadcast(bind(where, 0.0, g, condition=condition), shape_of(y))},
+    vjps={0: _where_vjp(0), 1: _where_vjp(1)},
     jacobians={0: _where_jacobian(0), 1: _where_jacobian(1)},
     label=lambda x, y, condition: None,
     formula="D_X = diag(vec C)·B_X, D_Y = diag(vec ¬C)·B_Y for the (constant) condition C",
@@ -360,8 +371,11 @@ def _triangle(name, keep_lower):
         if not shape:
             raise ValueError(f"{name}: the input must be at least 1-D, got a 0-d array")
         # NumPy's mask: the last two axes (a 1-D input is broadcast to a square)
-        lower = np.tri(*shape[-2:], k=int(k) if keep_lower else int(k) - 1, dtype=bool)
-        return bind(where, m, 0.0, condition=frozen_copy(lower if keep_lower else ~lower))
+        rows, columns = shape[-2:] if len(shape) > 1 else shape * 2
+        # (np.tri's comparison, in one step: tril keeps i ≥ j − k, triu keeps i ≤ j − k)
+        keep = (np.greater_equal if keep_lower else np.less_equal).outer(np.arange(rows), np.arange(columns) - int(k))
+        keep.flags.writeable = False  # (fresh: frozen as it is, nothing else holds it)
+        return bind(where, m, 0.0, condition=keep)
 
     triangle.__name__ = name.split(".")[-1]
     return triangle

@@ -1183,8 +1183,7 @@ def _matrix_norm(x, ord, axes, keepdims):
     row, col = axes
     if ord in (2, -2, "nuc"):
         if len(shape) != 2:
-            raise TypeError(f"kronvec cannot differentiate np.linalg.norm with ord={ord!r} of a stack of "
-                            f"matrices (shape {shape}): only 2-D inputs (see kronvec.SUPPORTED_FUNCTIONS)")
+            return _matrix_norm_of_stack(x, ord, axes, keepdims)
         s = bind(singular_values, x if axes == (0, 1) else np.transpose(x))
         if ord == "nuc":
             result = bind(sum_, s, axis=None, keepdims=False)
@@ -1200,6 +1199,20 @@ def _matrix_norm(x, ord, axes, keepdims):
         result = bind(extreme, sums, axis=(kept,), keepdims=True, initial=None, where=None)
         return result if keepdims else np.reshape(result, tuple(s for k, s in enumerate(shape) if k not in axes))
     raise ValueError("Invalid norm order for matrices.")
+
+
+def _matrix_norm_of_stack(x, ord, axes, keepdims):
+    """A singular-value norm of every matrix in a stack (axes: the matrices' rows
+    and columns), one matrix at a time, as NumPy's stacked SVD computes it."""
+    shape = tuple(shape_of(x))
+    moved = np.moveaxis(x, axes, (-2, -1))
+    batch = tuple(shape_of(moved)[:-2])
+    matrices = np.reshape(moved, (-1,) + tuple(shape_of(moved)[-2:]))
+    norms = np.stack([_matrix_norm(matrices[b], ord, (0, 1), False) for b in range(math.prod(batch))])
+    result = np.reshape(norms, batch)
+    if keepdims:
+        result = np.reshape(result, tuple(1 if k in axes else size for k, size in enumerate(shape)))
+    return result
 
 
 @numpy_function(np.linalg.norm)

@@ -22,7 +22,7 @@ import numpy as np
 
 from .._constants import freeze
 from .._tracer import Node
-from ..operators import Commutation, Identity
+from ..operators import Commutation, Identity, Zero
 from . import _samples
 from ._registry import Primitive, numpy_function, numpy_method, register
 from ._support import (
@@ -347,16 +347,43 @@ def _size(a, axis=None):
     return shape_of(a)[normalize_axes(axis, len(shape_of(a)), "np.size")[0]]
 
 
-def _constant_like(factory):
+# np.zeros_like(X) of a traced X is a traced constant: its value is NumPy's, its
+# derivative zero — and it can be written into (``Y = np.zeros_like(X); Y[0] = X[1]``
+# is recorded, notes §19), which a plain array cannot hold.  Other dtypes, shapes
+# and layouts give NumPy's plain array.
+filled_like = register(Primitive(
+    lambda x, fill: np.full(np.shape(x), fill, dtype=np.float64), name="filled_like",
+    vjps={0: lambda g, ans, x, fill: np.zeros(shape_of(x))},
+    jacobians={0: lambda ans, x, names, fill: Zero((np.size(ans), np.size(x)))},
+    label=lambda a, fill: None,
+    formula="0: a constant of the shape of x",
+    reference="the derivative of a constant",
+    samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, n + 1)),), {"fill": 1.0}),
+    param_names=("x",),
+))
+
+
+def _constant_like(factory, fill):
     def make(a, *args, **kwargs):
-        return factory(plain_value(a), *args, **kwargs)
+        fill_value = None
+        if fill is None:  # np.full_like(a, fill_value): the fill may itself be traced
+            fill_value = args[0] if args else kwargs.pop("fill_value")
+            args = (plain_value(fill_value),) + tuple(args[1:])
+        plain = factory(plain_value(a), *args, **kwargs)
+        if not isinstance(a, Node) or plain.dtype != np.float64 or plain.shape != shape_of(a):
+            return plain
+        if isinstance(fill_value, Node):
+            return bind(filled_like, a, fill=0.0) + np.broadcast_to(fill_value, plain.shape)
+        if fill is None:
+            return bind(filled_like, a, fill=float(plain.flat[0])) if plain.size else plain
+        return bind(filled_like, a, fill=fill)
 
     make.__name__ = factory.__name__
     return make
 
 
-for _factory in (np.zeros_like, np.ones_like, np.empty_like, np.full_like):
-    numpy_function(_factory)(_constant_like(_factory))
+for _factory, _fill in ((np.zeros_like, 0.0), (np.ones_like, 1.0), (np.empty_like, 0.0), (np.full_like, None)):
+    numpy_function(_factory)(_constant_like(_factory, _fill))
 
 
 # ----------------------------------------------------------- real and imag
@@ -370,7 +397,20 @@ def _imag(val):
     return freeze(np.zeros_like(plain_value(val)))
 
 
+def _real_if_close(a, tol=100):
+    # a real array is returned unchanged by NumPy (tol only matters for complex input)
+    return a
+
+
+def _angle(z, deg=False):
+    # the argument of a real number: 0 for x ≥ 0, π (180°) for x < 0 — piecewise
+    # constant, so a plain value with derivative 0 (NumPy's value at -0.0 included)
+    return np.angle(plain_value(z), deg=deg)
+
+
 numpy_function(np.real)(_real)
 numpy_function(np.imag)(_imag)
+numpy_function(np.real_if_close)(_real_if_close)
+numpy_function(np.angle)(_angle)
 numpy_method("real")(property(_real, doc="The array itself (kronvec's values are real)."))
 numpy_method("imag")(property(_imag, doc="A read-only array of zeros (kronvec's values are real)."))

@@ -1,0 +1,116 @@
+"""The NumPy surface of issue 12, family by family, as users spell it.
+
+``ops.py`` times every registered operation through its own samples; this
+module times the *front doors* — ``np.concatenate([...])``, ``X.max(axis=0)``,
+``Y[0] = X[1]``, ``np.gradient`` … — as objective code calls them, including
+the ones built from several registered operations (differences, assignment).
+
+* ``Surface.time_value_and_grad``: record ⟨W, f(X)⟩ and sweep back;
+* ``Surface.time_jacobian`` / ``peakmem_jacobian``: the structured Jacobian
+  (selections, diagonals, sums of them: O(n²) memory at every size);
+* ``Surface.time_value``: f on plain arrays, the floor;
+* ``RecordingCost.track_cost_relative_to_add``: at n = 2, where recording is
+  all there is, the time of value_and_grad of each front door divided by that
+  of ``X + X`` — issue 12 asks the new elementwise and indexing operations to
+  cost no more than ``add`` (ratio ≈ 1), reductions and joins a small multiple.
+"""
+
+from __future__ import annotations
+
+import timeit
+
+import numpy as np
+
+import kronvec
+
+from . import rng, warm
+
+# family: front door, as a function of one n×n array (kept O(1) in value)
+FRONT_DOORS = {
+    "elementwise: X + X (reference)": lambda X: X + X,
+    "elementwise: np.log1p": lambda X: np.log1p(X * X),
+    "elementwise: np.sinh": np.sinh,
+    "elementwise: np.maximum": lambda X: np.maximum(X, 0.0),
+    "elementwise: np.clip": lambda X: np.clip(X, -0.5, 0.5),
+    "elementwise: np.where": lambda X: np.where(X > 0, X, 0.1 * X),
+    "reductions: X.max(axis=0)": lambda X: X.max(axis=0),
+    "reductions: np.std(axis=1)": lambda X: np.std(X, axis=1),
+    "reductions: np.cumsum": lambda X: np.cumsum(X, axis=0),
+    "reductions: np.linalg.norm(axis=0)": lambda X: np.linalg.norm(X, axis=0),
+    "reductions: logsumexp in NumPy": lambda X: np.log(np.sum(np.exp(X - X.max(axis=0)), axis=0)) + X.max(axis=0),
+    "shape: X.T.reshape(-1)": lambda X: X.T.reshape(-1),
+    "indexing: X[::-1, 1:]": lambda X: X[::-1, 1:],
+    "indexing: X[idx] (integer array)": lambda X: X[np.arange(X.shape[0])[::-2]],
+    "indexing: np.triu": np.triu,
+    "indexing: np.sort": lambda X: np.sort(X, axis=0),
+    "joining: np.concatenate": lambda X: np.concatenate([X, X.T]),
+    "joining: np.stack": lambda X: np.stack([X, 2.0 * X]),
+    "joining: np.split": lambda X: np.split(X, 2, axis=1)[1] if X.shape[1] % 2 == 0 else X,
+    "joining: np.pad": lambda X: np.pad(X, 1),
+    "assignment: Y[0] = X[1]": lambda X: _assign_row(X),
+    "differences: np.diff": lambda X: np.diff(X, axis=0),
+    "differences: np.gradient": lambda X: np.gradient(X, 0.5, axis=1),
+    "differences: np.trapezoid": lambda X: np.trapezoid(X, dx=0.1, axis=0),
+    "contractions: np.einsum ij,kj->ik": lambda X: np.einsum("ij,kj->ik", X, X),
+    "contractions: np.einsum ii,ij->j": lambda X: np.einsum("ii,ij->j", X, X),
+    "contractions: np.tensordot axes=1": lambda X: np.tensordot(X, X, axes=1),
+}
+
+
+def _assign_row(X):
+    Y = np.zeros_like(X)
+    Y[0] = X[1]
+    return Y
+
+
+def _problem(name, n):
+    f = FRONT_DOORS[name]
+    X = rng("surface", name, n).uniform(-1.0, 1.0, (n, n))
+    W = rng("surface-weights", name, n).standard_normal(np.shape(f(X)))
+    return f, X, (lambda Z: np.sum(W * f(Z)))
+
+
+class Surface:
+    """Each front door: value, value+gradient, structured Jacobian, n = 2 … 512."""
+
+    params = [list(FRONT_DOORS), [2, 64, 512]]
+    param_names = ["front door", "n"]
+
+    def setup(self, name, n):
+        self.f, self.X, self.s = _problem(name, n)
+        warm(kronvec.value_and_grad(self.s), self.X)
+        warm(kronvec.jacobian(self.f), self.X)
+
+    def time_value(self, name, n):
+        self.f(self.X)
+
+    def time_value_and_grad(self, name, n):
+        kronvec.value_and_grad(self.s)(self.X)
+
+    def time_jacobian(self, name, n):
+        kronvec.jacobian(self.f)(self.X)
+
+    def peakmem_jacobian(self, name, n):
+        kronvec.jacobian(self.f)(self.X)
+
+
+def _best_seconds(function, argument, repeat=7, number=200):
+    return min(timeit.repeat(lambda: function(argument), repeat=repeat, number=number)) / number
+
+
+class RecordingCost:
+    """value_and_grad at n = 2 relative to that of ``X + X`` (both best of 7×200)."""
+
+    params = [list(FRONT_DOORS)]
+    param_names = ["front door"]
+    unit = "× add"
+
+    def setup(self, name):
+        self.f, self.X, self.s = _problem(name, 2)
+        _, _, add_objective = _problem("elementwise: X + X (reference)", 2)
+        self.add = kronvec.value_and_grad(add_objective)
+        warm(self.add, self.X)
+        warm(kronvec.value_and_grad(self.s), self.X)
+
+    def track_cost_relative_to_add(self, name):
+        return _best_seconds(kronvec.value_and_grad(self.s), self.X) / _best_seconds(self.add, self.X)

@@ -1,0 +1,183 @@
+"""NaN-skipping reductions, covariance and correlation, polynomial evaluation.
+
+Each is written as NumPy writes it, out of registered operations, so its
+derivative comes from theirs: ``np.nanmean`` is the mean over the entries
+that are not NaN, ``np.cov`` centres the rows and multiplies them, and
+``np.polyval`` is Horner's scheme.  With ``kronvec.config.check_finite`` on
+(the default) a NaN never reaches a traced input; one made inside the
+function (0/0) is skipped, as NumPy skips it, and gets derivative 0.  A
+slice with no number left is refused (NumPy warns and returns NaN).
+
+Derivations: ``notes/derivatives.md`` §20.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from .._tracer import Node, plain_value
+from ._registry import numpy_function
+from ._support import refuse_arguments, shape_of
+
+__all__ = []
+
+_NO_VALUE = np._NoValue
+
+
+def _nan_entries(a):
+    return np.isnan(np.asarray(plain_value(a), dtype=np.float64))
+
+
+def _numbers_mask(a, where, function, axis, keepdims):
+    """~isnan(a) (and where=), or None when every entry counts; refuses a slice
+    left with no number."""
+    nan = _nan_entries(a)
+    if not nan.any():
+        return None if where is _NO_VALUE else where
+    keep = ~nan if where is _NO_VALUE else (~nan & np.asarray(plain_value(where), dtype=bool))
+    if not np.all(np.any(keep, axis=axis)):
+        raise ValueError(f"{function}: All-NaN slice encountered (NumPy returns NaN there with a "
+                         "RuntimeWarning); kronvec refuses a value with no derivative")
+    return keep
+
+
+def _without_nan(a, fill):
+    nan = _nan_entries(a)
+    return np.where(nan, fill, a) if nan.any() else a
+
+
+def _kwargs(keepdims, where):
+    found = {"keepdims": keepdims}
+    if where is not None and where is not _NO_VALUE:
+        found["where"] = where
+    return found
+
+
+@numpy_function(np.nanmean)
+def _nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=_NO_VALUE):
+    refuse_arguments("np.nanmean", dtype=(dtype, None), out=(out, None))
+    keep = _numbers_mask(a, where, "np.nanmean", axis, keepdims)
+    return np.mean(_without_nan(a, 0.0), axis=axis, **_kwargs(keepdims, keep))
+
+
+def _nan_moment(function, name):
+    def handler(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=_NO_VALUE,
+                mean=_NO_VALUE, correction=_NO_VALUE):
+        refuse_arguments(name, dtype=(dtype, None), out=(out, None), mean=(mean, _NO_VALUE))
+        keep = _numbers_mask(a, where, name, axis, keepdims)
+        extra = {} if correction is _NO_VALUE else {"correction": correction}
+        return function(_without_nan(a, 0.0), axis=axis, ddof=ddof, **_kwargs(keepdims, keep), **extra)
+
+    handler.__name__ = name.split(".")[-1]
+    return handler
+
+
+numpy_function(np.nanvar)(_nan_moment(np.var, "np.nanvar"))
+numpy_function(np.nanstd)(_nan_moment(np.std, "np.nanstd"))
+
+
+def _nan_extreme(function, name, fill):
+    def handler(a, axis=None, out=None, keepdims=False, initial=_NO_VALUE, where=_NO_VALUE):
+        refuse_arguments(name, out=(out, None))
+        keep = _numbers_mask(a, where, name, axis, keepdims)
+        extra = {} if initial is _NO_VALUE else {"initial": initial}
+        if keep is not None and keep is not where and initial is _NO_VALUE:
+            extra["initial"] = fill  # (a masked reduction needs one; the mask leaves a number per slice)
+        return function(_without_nan(a, fill), axis=axis, **_kwargs(keepdims, keep), **extra)
+
+    handler.__name__ = name.split(".")[-1]
+    return handler
+
+
+numpy_function(np.nanmax)(_nan_extreme(np.max, "np.nanmax", -np.inf))
+numpy_function(np.nanmin)(_nan_extreme(np.min, "np.nanmin", np.inf))
+
+
+def _nan_filled(function, name, fill, *parameters):
+    def handler(a, axis=None, dtype=None, out=None, *args, **kwargs):
+        refuse_arguments(name, dtype=(dtype, None), out=(out, None))
+        return function(_without_nan(a, fill), axis, None, None, *args, **kwargs)
+
+    handler.__name__ = name.split(".")[-1]
+    return handler
+
+
+numpy_function(np.nanprod)(_nan_filled(np.prod, "np.nanprod", 1.0))
+numpy_function(np.nancumsum)(_nan_filled(np.cumsum, "np.nancumsum", 0.0))
+numpy_function(np.nancumprod)(_nan_filled(np.cumprod, "np.nancumprod", 1.0))
+
+
+@numpy_function(np.nanargmax)
+def _nanargmax(a, axis=None, out=None, *, keepdims=_NO_VALUE):
+    return np.nanargmax(plain_value(a), axis=axis, out=out, keepdims=keepdims)  # an index: no derivative
+
+
+@numpy_function(np.nanargmin)
+def _nanargmin(a, axis=None, out=None, *, keepdims=_NO_VALUE):
+    return np.nanargmin(plain_value(a), axis=axis, out=out, keepdims=keepdims)
+
+
+# ------------------------------------------------------- covariance
+def _observations(m, y, rowvar):
+    """NumPy's arrangement: variables in rows, observations in columns."""
+    X = np.atleast_2d(m) if isinstance(m, Node) else np.atleast_2d(np.asarray(m, dtype=np.float64))
+    if len(shape_of(m)) > 2:
+        raise ValueError("m has more than 2 dimensions")
+    if not rowvar and shape_of(X)[0] != 1:
+        X = X.T
+    if y is not None:
+        Y = np.atleast_2d(y) if isinstance(y, Node) else np.atleast_2d(np.asarray(y, dtype=np.float64))
+        if len(shape_of(y)) > 2:
+            raise ValueError("y has more than 2 dimensions")
+        if not rowvar and shape_of(Y)[0] != 1:
+            Y = Y.T
+        X = np.concatenate((X, Y), axis=0)
+    return X
+
+
+@numpy_function(np.cov)
+def _cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *, dtype=None):
+    """np.cov with NumPy's steps: centre each row, X Xᵀ, times 1/(N − ddof)."""
+    refuse_arguments("np.cov", fweights=(fweights, None), aweights=(aweights, None), dtype=(dtype, None))
+    if ddof is not None and ddof != int(ddof):
+        raise ValueError("ddof must be integer")
+    X = _observations(m, y, rowvar)
+    ddof = (0 if bias else 1) if ddof is None else operator.index(ddof)
+    observations = shape_of(X)[1]
+    fact = observations - ddof
+    if fact <= 0:
+        raise ValueError(f"np.cov: degrees of freedom <= 0 ({observations} observations, ddof={ddof}): the "
+                         "result would be inf or NaN")
+    centred = X - np.mean(X, axis=1)[:, None]
+    c = (centred @ centred.T) * np.true_divide(1, fact)
+    return np.squeeze(c)
+
+
+@numpy_function(np.corrcoef)
+def _corrcoef(x, y=None, rowvar=True, bias=_NO_VALUE, ddof=_NO_VALUE, *, dtype=None):
+    """np.corrcoef: the covariance scaled by the standard deviations, clipped to [−1, 1] as NumPy does."""
+    refuse_arguments("np.corrcoef", dtype=(dtype, None))
+    c = _cov(x, y, rowvar)
+    if len(shape_of(c)) == 0:
+        return c / c  # NumPy's value for a single variable (1.0, or NaN for a constant row)
+    d = np.diag(c)
+    if np.any(plain_value(d) == 0):
+        raise ValueError("np.corrcoef: a variable has zero variance; its correlation is NaN")
+    stddev = np.sqrt(d)
+    c = c / stddev[:, None]
+    c = c / stddev[None, :]
+    return np.clip(c, -1, 1)
+
+
+# ------------------------------------------------------- polynomials
+@numpy_function(np.polyval)
+def _polyval(p, x):
+    """Horner's scheme, as np.polyval evaluates it: y = y·x + pₖ from the leading coefficient."""
+    if len(shape_of(p)) != 1:
+        raise ValueError(f"np.polyval: the coefficients must be 1-D, got shape {shape_of(p)}")
+    y = np.zeros_like(x) if isinstance(x, Node) else np.zeros_like(np.asarray(x, dtype=np.float64))
+    for k in range(shape_of(p)[0]):
+        y = y * x + p[k]
+    return y

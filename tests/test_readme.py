@@ -1,0 +1,51 @@
+"""The README's list of supported functions is the registry's (issue 12):
+regenerate it with ``python tools/sync_readme.py`` after adding an operation."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import numpy as np
+
+import kronvec
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _sync_module():
+    spec = importlib.util.spec_from_file_location("sync_readme", ROOT / "tools" / "sync_readme.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_readme_lists_exactly_the_registry():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert _sync_module().synced(text) == text, "README.md is out of date: run python tools/sync_readme.py"
+
+
+def test_every_listed_numpy_function_is_dispatched_and_every_dispatched_one_is_listed():
+    from kronvec.ops import NUMPY_FUNCTIONS, UFUNCS
+
+    listed = set(kronvec.SUPPORTED_FUNCTIONS)
+    for name in listed:
+        if name.startswith("np."):
+            target = np
+            for part in name[3:].split("."):
+                target = getattr(target, part)
+            assert target in NUMPY_FUNCTIONS or target in UFUNCS or isinstance(target, np.ufunc), name
+    for function in NUMPY_FUNCTIONS:
+        assert kronvec._traced_array.function_name(function) in listed, function
+
+
+def test_the_readme_python_examples_run_in_order():
+    """Every ```python block of the README, run top to bottom in one namespace (as a
+    reader pasting them would): an example that no longer runs fails here."""
+    import re
+
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= 4
+    namespace = {}
+    for number, block in enumerate(blocks):
+        exec(compile(block, f"README.md python block {number}", "exec"), namespace)
