@@ -24,7 +24,7 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from ._tracer import Node, bind, plain_value
-from .ops import NUMPY_FUNCTIONS, NUMPY_METHODS, UFUNCS, VALUE_ONLY_UFUNCS
+from .ops import NUMPY_FUNCTIONS, NUMPY_METHODS, UFUNCS, UFUNCS_WITH_PARAMETERS, VALUE_ONLY_UFUNCS
 from .ops import assignment as _assignment
 from .ops import elementwise as _elementwise
 from .ops import indexing as _indexing
@@ -306,6 +306,12 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
 
 
 def _ufunc_call(ufunc, method, inputs, kwargs):
+    with_parameters = UFUNCS_WITH_PARAMETERS.get(ufunc)
+    if with_parameters is not None and method == "__call__" and not kwargs:
+        return _bind_with_parameters(ufunc, *with_parameters, inputs)
+    if (ufunc not in UFUNCS and with_parameters is None and ufunc not in VALUE_ONLY_UFUNCS
+            and _elementwise.ufunc_on_demand(ufunc)):
+        return _ufunc_call(ufunc, method, inputs, kwargs)  # (its family is registered now)
     name = function_name(ufunc)
     if method != "__call__":
         raise _unsupported(f"{name}.{method}")
@@ -318,13 +324,26 @@ def _ufunc_call(ufunc, method, inputs, kwargs):
         raise TypeError(f"kronvec cannot differentiate {name} with keyword arguments {sorted(kwargs)}")
     if ufunc is np.positive:
         return inputs[0]
-    op = UFUNCS.get(ufunc) or _elementwise.ufunc_on_demand(ufunc)
+    op = UFUNCS.get(ufunc)
     if op is None:
         raise _unsupported(name)
     if op is _elementwise.power and not isinstance(inputs[1], Node):
         exponent = inputs[1]
         if np.isscalar(exponent) and exponent == 2:
             return bind(_elementwise.square, inputs[0])
+    return bind(op, *inputs)
+
+
+def _bind_with_parameters(ufunc, op, parameters, inputs):
+    """A ufunc differentiated in some arguments only: a traced parameter is refused by name."""
+    for position, argument in parameters.items():
+        if isinstance(inputs[position], Node):
+            raise TypeError(
+                f"kronvec cannot differentiate {function_name(ufunc)} with respect to its argument "
+                f"{argument} (position {position}): kronvec differentiates it in its other arguments only. "
+                f"Pass {argument} as a plain number or array, not a value computed from the "
+                "differentiated inputs."
+            )
     return bind(op, *inputs)
 
 
@@ -378,7 +397,7 @@ _complete_ndarray_methods(Traced)
 
 
 def _supported_names():
-    names = {function_name(f) for f in NUMPY_FUNCTIONS} | {function_name(u) for u in UFUNCS}
+    names = {function_name(f) for f in NUMPY_FUNCTIONS} | {function_name(u) for u in (*UFUNCS, *UFUNCS_WITH_PARAMETERS)}
     names |= {function_name(u) for u in VALUE_ONLY_UFUNCS} | set(_elementwise.ON_DEMAND_NAMES)
     names |= {"np.positive", "operators + - * / ** @ (unary -) .T, indexing and slicing, comparisons",
               "assignment x[...] = v and in-place operators (x += y), recorded functionally"}
