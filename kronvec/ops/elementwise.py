@@ -724,7 +724,7 @@ def _fix(x, out=None):
 #: is loaded already, and registering the family then costs nothing more.
 ON_DEMAND_NAMES = tuple(f"scipy.special.{name}" for name in (
     "expit", "logit", "log_expit", "xlogy", "xlog1py", "gammaln", "gamma", "digamma", "psi", "betaln",
-    "beta", "rgamma", "gammasgn", "gammainc", "gammaincc",
+    "beta", "rgamma", "gammasgn", "gammainc", "gammaincc", "betainc", "betaincc", "stdtr",
     "erf", "erfc", "erfinv", "erfcinv", "ndtr", "ndtri", "log_ndtr", "entr", "rel_entr", "softplus",
     "jv", "jn", "yv", "yn", "iv", "ive", "kv", "kve", "j0", "j1", "y0", "y1", "i0", "i1", "i0e", "i1e", "k0", "k1"))
 

@@ -30,7 +30,7 @@ from ._support import elementwise_jacobian, loud, plain_value
 from .elementwise import _uniform, elementwise_op
 
 __all__ = ["expit", "logit", "log_expit", "xlogy", "xlog1py", "gammaln", "gamma", "digamma", "polygamma",
-           "betaln", "beta", "rgamma", "gammainc", "gammaincc",
+           "betaln", "beta", "rgamma", "gammainc", "gammaincc", "betainc", "betaincc", "stdtr",
            "erf", "erfc", "erfinv", "erfcinv", "ndtr", "ndtri", "log_ndtr", "entr", "rel_entr",
            "jv", "yv", "iv", "ive", "kv", "kve", "yn", "j0", "j1", "y0", "y1", "i0", "i1", "i0e", "i1e", "k0", "k1"]
 
@@ -171,6 +171,52 @@ gammaincc = _special(
     formula="D_X = −diag(vec X^(a−1) e^(−X) / Γ(a))·B_X (not differentiated in a)",
     reference="Q(a, x) = 1 − P(a, x): DLMF 8.2.4, 8.2.1, §8.8",
     fuzz=lambda Y, c: special.gammaincc(1.5, 0.5 + Y * Y), **_INCOMPLETE_GAMMA)
+
+
+def _beta_density(a, b, x):
+    """x^(a−1)(1 − x)^(b−1)/B(a, b), the derivative of the regularized incomplete beta
+    function I_x(a, b) in x, in logs. x = 0 and x = 1 are the edges of the domain: as for
+    gammainc, one-sided first derivatives there and no second derivative."""
+    if isinstance(x, Node):
+        edge = np.asarray(plain_value(x))
+        if np.any((edge == 0) | (edge == 1)):
+            raise ValueError("scipy.special.betainc/betaincc: no second derivative in x at x = 0 or 1, "
+                             "the edges of their domain")
+    return np.exp(special.xlogy(a - 1.0, x) + special.xlog1py(b - 1.0, -x) - special.betaln(a, b))
+
+
+def _incomplete_beta_samples(rng, n):
+    return rng.uniform(0.5, 3.0, (1, n + 1)), rng.uniform(0.5, 3.0, (n, 1)), rng.uniform(0.1, 0.9, (n, n + 1))
+
+
+_INCOMPLETE_BETA = dict(param_names=("a", "b", "X"), parameters={0: "a", 1: "b"}, samples=_incomplete_beta_samples,
+                        edge_cases={"near the edges": lambda rng: (np.array([[0.7, 4.0]]), np.array([[2.5], [0.6]]),
+                                                                   np.array([[0.01, 0.99], [0.03, 0.97]]))})
+betainc = _special(
+    special.betainc, None, None, lambda ans, a, b, x: _beta_density(a, b, x),
+    formula="D_X = diag(vec X^(a−1)(1 − X)^(b−1) / B(a, b))·B_X (not differentiated in a, b)",
+    reference="I_x(a, b) = ∫₀ˣ t^(a−1)(1 − t)^(b−1) dt / B(a, b): DLMF 8.17.1, 8.17.2",
+    fuzz=lambda Y, c: special.betainc(1.5, 2.5, 0.5 + 0.4 * np.tanh(Y)), **_INCOMPLETE_BETA)
+betaincc = _special(
+    special.betaincc, None, None, lambda ans, a, b, x: -_beta_density(a, b, x),
+    formula="D_X = −diag(vec X^(a−1)(1 − X)^(b−1) / B(a, b))·B_X (not differentiated in a, b)",
+    reference="1 − I_x(a, b): DLMF 8.17.1, 8.17.2",
+    fuzz=lambda Y, c: special.betaincc(1.5, 2.5, 0.5 + 0.4 * np.tanh(Y)), **_INCOMPLETE_BETA)
+
+
+def _student_density(df, t):
+    # Γ((ν + 1)/2) / (Γ(ν/2)√(νπ)) · (1 + t²/ν)^(−(ν + 1)/2), in logs
+    return np.exp(special.gammaln(0.5 * (df + 1.0)) - special.gammaln(0.5 * df) - 0.5 * np.log(df * math.pi)
+                  - 0.5 * (df + 1.0) * np.log1p(t * t / df))
+
+
+stdtr = _special(
+    special.stdtr, None, lambda ans, df, t: _student_density(df, t), param_names=("ν", "T"), parameters={0: "df"},
+    formula="D_T = diag(vec f_ν(T))·B_T, f_ν the density of Student's t (not differentiated in ν)",
+    reference="stdtr(ν, t) = ∫_(−∞)^t f_ν: the CDF of Student's t (SciPy docs for scipy.special.stdtr; DLMF 8.17)",
+    samples=lambda rng, n: (rng.uniform(1.0, 10.0, (1, n + 1)), rng.standard_normal((n, n + 1))),
+    edge_cases={"tails": lambda rng: (np.array([[1.0, 3.5]]), np.array([[-40.0, 25.0], [300.0, -6.0]]))},
+    fuzz=lambda Y, c: special.stdtr(3.0, Y))
 
 # ------------------------------------------------- error function, normal CDF
 def _gaussian(x, scale):
