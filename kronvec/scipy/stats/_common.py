@@ -9,7 +9,7 @@ import numpy as np
 
 from .._support import as_array, is_traced, plain_parameter, plain_value
 
-__all__ = ["standardized", "on_support", "as_array", "is_traced", "plain_parameter", "plain_value", "LOG_2PI"]
+__all__ = ["standardized", "on_support", "log", "as_array", "is_traced", "plain_parameter", "plain_value", "LOG_2PI"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -34,3 +34,12 @@ def on_support(function, name, z, inside, outside, safe):
                          "no derivative there")
     value = function(np.where(inside, z, safe))
     return np.where(inside, value, outside)
+
+
+def log(probability):
+    """log of a probability: on plain values −∞ at 0 without a warning, as SciPy's
+    log-CDFs give it; on traced ones kronvec's (log 0 has no derivative: refused)."""
+    if is_traced(probability):
+        return np.log(probability)
+    with np.errstate(divide="ignore"):
+        return np.log(probability)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betainc, betaincc, betaln, xlog1py, xlogy
 
-from ._common import as_array, on_support, plain_parameter, plain_value, standardized
+from ._common import log, as_array, on_support, plain_parameter, plain_value, standardized
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf"]
 
@@ -56,8 +56,8 @@ def sf(x, a, b, loc=0, scale=1):
 
 
 def logcdf(x, a, b, loc=0, scale=1):
-    return np.log(_cdf(betainc, x, a, b, loc, scale, "logcdf", 0.0, 1.0))
+    return log(_cdf(betainc, x, a, b, loc, scale, "logcdf", 0.0, 1.0))
 
 
 def logsf(x, a, b, loc=0, scale=1):
-    return np.log(_cdf(betaincc, x, a, b, loc, scale, "logsf", 1.0, 0.0))
+    return log(_cdf(betaincc, x, a, b, loc, scale, "logsf", 1.0, 0.0))

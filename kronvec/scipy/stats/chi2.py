@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy.special import gammainc, gammaincc, gammaln, xlogy
 
-from ._common import as_array, on_support, plain_parameter, plain_value, standardized
+from ._common import log, as_array, on_support, plain_parameter, plain_value, standardized
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf"]
 
@@ -52,8 +52,8 @@ def sf(x, df, loc=0, scale=1):
 
 
 def logcdf(x, df, loc=0, scale=1):
-    return np.log(_cdf(gammainc, x, df, loc, scale, "logcdf", 0.0))
+    return log(_cdf(gammainc, x, df, loc, scale, "logcdf", 0.0))
 
 
 def logsf(x, df, loc=0, scale=1):
-    return np.log(_cdf(gammaincc, x, df, loc, scale, "logsf", 1.0))
+    return log(_cdf(gammaincc, x, df, loc, scale, "logsf", 1.0))

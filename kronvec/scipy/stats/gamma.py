@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammainc, gammaincc, gammaln, xlogy
 
-from ._common import as_array, on_support, plain_parameter, plain_value, standardized
+from ._common import log, as_array, on_support, plain_parameter, plain_value, standardized
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf"]
 
@@ -47,8 +47,8 @@ def sf(x, a, loc=0, scale=1):
 
 
 def logcdf(x, a, loc=0, scale=1):
-    return np.log(_cdf(gammainc, x, a, loc, scale, "logcdf", 0.0))
+    return log(_cdf(gammainc, x, a, loc, scale, "logcdf", 0.0))
 
 
 def logsf(x, a, loc=0, scale=1):
-    return np.log(_cdf(gammaincc, x, a, loc, scale, "logsf", 1.0))
+    return log(_cdf(gammaincc, x, a, loc, scale, "logsf", 1.0))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammainc, gammaincc, gammaln, xlogy
 
-from ._common import as_array, is_traced, plain_parameter
+from ._common import log, as_array, is_traced, plain_parameter
 
 __all__ = ["pmf", "logpmf", "cdf", "logcdf", "sf", "logsf"]
 
@@ -59,8 +59,8 @@ def sf(k, mu, loc=0):
 
 
 def logcdf(k, mu, loc=0):
-    return np.log(_cumulative(gammaincc, k, mu, loc, "logcdf", 0.0))
+    return log(_cumulative(gammaincc, k, mu, loc, "logcdf", 0.0))
 
 
 def logsf(k, mu, loc=0):
-    return np.log(_cumulative(gammainc, k, mu, loc, "logsf", 1.0))
+    return log(_cumulative(gammainc, k, mu, loc, "logsf", 1.0))

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy.special import gammaln, stdtr
 
-from ._common import as_array, plain_parameter, standardized
+from ._common import log, as_array, plain_parameter, standardized
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf"]
 
@@ -40,8 +40,8 @@ def sf(x, df, loc=0, scale=1):
 
 
 def logcdf(x, df, loc=0, scale=1):
-    return np.log(stdtr(plain_parameter(df, "kronvec.scipy.stats.t.logcdf", "df"), standardized(x, loc, scale)))
+    return log(stdtr(plain_parameter(df, "kronvec.scipy.stats.t.logcdf", "df"), standardized(x, loc, scale)))
 
 
 def logsf(x, df, loc=0, scale=1):
-    return np.log(stdtr(plain_parameter(df, "kronvec.scipy.stats.t.logsf", "df"), -standardized(x, loc, scale)))
+    return log(stdtr(plain_parameter(df, "kronvec.scipy.stats.t.logsf", "df"), -standardized(x, loc, scale)))
