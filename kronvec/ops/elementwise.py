@@ -15,6 +15,7 @@ Derivations: ``notes/derivatives.md`` §8 and §17.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import sys
@@ -377,37 +378,54 @@ arctan2 = elementwise_op(
         np.array([[0.3, 1.0]]), np.array([[-2.0, -0.5]]))},
     loud_value=False, fuzz=lambda Y, c: np.arctan2(Y, 2.0 + np.tanh(c.same(Y.shape))))
 # ------------------------------------------------------------------- sinc
+_SINC_SERIES_BELOW = 1.0  # |t| where the Taylor series takes over from Leibniz's rule
+_SINC_SERIES_TERMS = 12  # enough for |t| < 1: the next term is below 1/24! ≈ 2e-24 of the first
+
+
+@functools.lru_cache(maxsize=16)
+def _sinc_series(n):
+    """Horner coefficients (highest first) of f⁽ⁿ⁾(t) = t^(n mod 2)·Σᵢ cᵢ (t²)ⁱ for f(t) = sin(t)/t:
+    the Taylor series Σ_{2m ≥ n} (−1)ᵐ t^(2m−n) / ((2m + 1)(2m − n)!) with 2m − n = 2i + (n mod 2).
+    (A pure function of n, cached as an immutable tuple.)"""
+    coefficients = []
+    for i in range(_SINC_SERIES_TERMS):
+        power = 2 * i + n % 2
+        m = (power + n) // 2
+        coefficients.append((-1) ** m / ((2 * m + 1) * math.factorial(power)))
+    return tuple(reversed(coefficients))
+
+
 def _sinc_derivative_values(x, n):
     """dⁿ/dxⁿ sinc(x) = πⁿ f⁽ⁿ⁾(πx) for f(t) = sin(t)/t, accurate at and near 0.
 
-    Near 0 (|t| < 2 + n) by the Taylor series f⁽ⁿ⁾(t) = Σ_{2m ≥ n} (−1)ᵐ t^(2m−n) / ((2m + 1)(2m − n)!),
-    whose terms fall fast there (no 0/0; f⁽²⁾(0) = −1/3); elsewhere by Leibniz's rule on sin(t)·t⁻¹,
-    f⁽ⁿ⁾(t) = Σₖ C(n, k) sin(t + (n − k)π/2) (−1)ᵏ k! / t^(k+1), whose terms no longer cancel there.
-    (Checked against 40-digit arithmetic: relative error below 1e-14 for n ≤ 3.)
+    For |t| < 1 by the Taylor series (no 0/0; f″(0) = −1/3); elsewhere by Leibniz's
+    rule on sin(t)·t⁻¹, f⁽ⁿ⁾(t) = Σₖ C(n, k) sin(t + (n − k)π/2)(−1)ᵏ k! / t^(k+1), whose
+    terms no longer cancel there. (Checked against 40-digit arithmetic: relative error
+    below 1e-14 for n ≤ 3, 2e-13 for n ≤ 5.) Each formula that some entry needs is
+    evaluated on the whole array and the right one taken per entry: fewer NumPy calls
+    than masking, which small arrays feel.
     """
     x = np.asarray(x)
-    t = np.pi * x.astype(np.result_type(x.dtype, np.float64))
-    result = np.empty_like(t)
-    near = np.abs(t) < 2.0 + n
-    if near.any():
-        tn = t[near]
-        m = (n + 1) // 2  # the first term with 2m ≥ n
-        term = (-1.0) ** m * tn ** (2 * m - n) / ((2 * m + 1) * math.factorial(2 * m - n))
-        total = term.copy()
-        while np.any(np.abs(term) > 1e-17 * np.maximum(np.abs(total), 1e-300)):
-            # a_(m+1)/a_m = −t² (2m + 1) / ((2m + 3)(2m + 1 − n)(2m + 2 − n))
-            term = term * (-(tn * tn) * (2 * m + 1) / ((2 * m + 3) * (2 * m + 1 - n) * (2 * m + 2 - n)))
-            total += term
-            m += 1
-        result[near] = total
-    far = ~near
-    if far.any():
-        tf = t[far]
-        total = np.zeros_like(tf)
-        for k in range(n + 1):
-            total += math.comb(n, k) * np.sin(tf + (n - k) * (np.pi / 2)) * ((-1) ** k * math.factorial(k)) / tf ** (k + 1)
-        result[far] = total
-    return np.pi ** n * result
+    t = np.pi * x.astype(np.result_type(x.dtype, np.float64), copy=False)
+    near = np.abs(t) < _SINC_SERIES_BELOW
+    some_near = near.any()
+    if some_near:
+        coefficients = _sinc_series(n)
+        series = np.full_like(t, coefficients[0])
+        for coefficient in coefficients[1:]:
+            series *= t * t
+            series += coefficient
+        if n % 2:
+            series *= t
+        if near.all():
+            return np.pi ** n * series
+    safe = np.where(near, 1.0, t) if some_near else t  # (Leibniz's terms are not finite at 0)
+    inverse = 1.0 / safe
+    power, leibniz = inverse.copy(), np.zeros_like(t)
+    for k in range(n + 1):
+        leibniz += (math.comb(n, k) * (-1) ** k * math.factorial(k)) * np.sin(safe + (n - k) * (np.pi / 2)) * power
+        power *= inverse
+    return np.pi ** n * (np.where(near, series, leibniz) if some_near else leibniz)
 
 
 _sinc_derivative_loud = loud("the derivative of np.sinc", _sinc_derivative_values)

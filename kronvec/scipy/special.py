@@ -70,10 +70,10 @@ from scipy.special import (  # noqa: F401 (re-exported: the ufuncs kronvec diffe
 from ..ops import special as _family  # registers the family (it would be, on first use, anyway)
 from ._support import as_array, is_traced, plain_parameter, plain_value, shift_for
 
-_UFUNCS = ["beta", "betainc", "betaincc", "betaln", "digamma", "entr", "erf", "erfc", "erfcinv", "erfinv", "expit",
+_UFUNCS = ("beta", "betainc", "betaincc", "betaln", "digamma", "entr", "erf", "erfc", "erfcinv", "erfinv", "expit",
            "gamma", "gammainc", "gammaincc", "gammaln", "gammasgn", "i0", "i0e", "i1", "i1e", "iv", "ive", "j0", "j1",
            "jn", "jv", "k0", "k1", "kv", "kve", "log_expit", "log_ndtr", "logit", "ndtr", "ndtri", "psi", "rel_entr",
-           "rgamma", "softplus", "stdtr", "xlog1py", "xlogy", "y0", "y1", "yn", "yv"]
+           "rgamma", "softplus", "stdtr", "xlog1py", "xlogy", "y0", "y1", "yn", "yv")
 __all__ = ["logsumexp", "softmax", "log_softmax", "multigammaln", "polygamma", *_UFUNCS]
 
 
@@ -189,12 +189,11 @@ def polygamma(n, x):
         raise ValueError(f"kronvec.scipy.special.polygamma: n must be non-negative, got {n!r}")
     if n.ndim == 0:
         return _polygamma_of_order(x, int(n))
-    result = None
-    for order in orders:  # one recorded operation per distinct order, placed where n has it
-        value = _polygamma_of_order(x, int(order))
-        result = value if result is None else np.where(n == order, value, result)
-    return result if np.shape(result) == np.broadcast_shapes(n.shape, np.shape(x)) else \
-        np.broadcast_to(result, np.broadcast_shapes(n.shape, np.shape(x)))
+    shape = np.broadcast_shapes(n.shape, np.shape(x))
+    result = np.broadcast_to(_polygamma_of_order(x, int(orders[0])), shape)
+    for order in orders[1:]:  # one recorded operation per distinct order, placed where n has it
+        result = np.where(n == order, _polygamma_of_order(x, int(order)), result)
+    return result
 
 
 def _polygamma_of_order(x, order):
