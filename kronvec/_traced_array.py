@@ -457,7 +457,8 @@ _complete_ndarray_methods(Traced)
 
 
 def _supported_names():
-    names = {function_name(f) for f in NUMPY_FUNCTIONS} | {function_name(u) for u in (*UFUNCS, *UFUNCS_WITH_PARAMETERS)}
+    names = {function_name(f) for f in NUMPY_FUNCTIONS}
+    names |= {function_name(u) for u in (*UFUNCS, *UFUNCS_WITH_PARAMETERS)}
     names |= {function_name(u) for u in VALUE_ONLY_UFUNCS} | set(_elementwise.ON_DEMAND_NAMES)
     names |= {"np.positive", "operators + - * / ** @ (unary -) .T, indexing and slicing, comparisons",
               "assignment x[...] = v and in-place operators (x += y), recorded functionally"}

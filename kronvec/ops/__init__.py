@@ -25,4 +25,5 @@ from ._registry import (
     primitive,
 )
 
-__all__ = ["REGISTRY", "NUMPY_FUNCTIONS", "NUMPY_METHODS", "UFUNCS", "UFUNCS_WITH_PARAMETERS", "VALUE_ONLY_UFUNCS", "Primitive", "Sample", "primitive"]
+__all__ = ["REGISTRY", "NUMPY_FUNCTIONS", "NUMPY_METHODS", "UFUNCS", "UFUNCS_WITH_PARAMETERS", "VALUE_ONLY_UFUNCS",
+           "Primitive", "Sample", "primitive"]

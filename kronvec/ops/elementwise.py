@@ -438,7 +438,8 @@ sinc_derivative = register(Primitive(
         _sinc_derivative_loud(np.asarray(x), n + 1), np.shape(x), np.shape(ans))},
     label=lambda a, n: f"sinc⁽{n}⁾({a})",
     formula="diag(vec sinc⁽ⁿ⁺¹⁾(X))",
-    reference="d sinc⁽ⁿ⁾(x) = sinc⁽ⁿ⁺¹⁾(x) dx; sinc(x) = sin(πx)/(πx) (NumPy docs for np.sinc), Leibniz's rule",
+    reference="d sinc⁽ⁿ⁾(x) = sinc⁽ⁿ⁺¹⁾(x) dx; sinc(x) = sin(πx)/(πx) (NumPy docs for np.sinc); "
+              "Taylor series and Leibniz's rule",
     samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, n + 1)),), {"n": 1}),
     param_names=("X",),
     edge_cases={"second derivative at and near 0": lambda rng: _samples.Sample(

@@ -126,7 +126,8 @@ betaln = _special(
 beta = _special(
     special.beta, lambda ans, a, b: ans * (digamma(a) - digamma(a + b)),
     lambda ans, a, b: ans * (digamma(b) - digamma(a + b)),
-    formula="D_A = diag(vec beta(A, B) ∘ (ψ(A) − ψ(A + B)))·B_A, D_B = diag(vec beta(A, B) ∘ (ψ(B) − ψ(A + B)))·B_B",
+    formula="D_A = diag(vec beta(A, B) ∘ (ψ(A) − ψ(A + B)))·B_A, "
+            "D_B = diag(vec beta(A, B) ∘ (ψ(B) − ψ(A + B)))·B_B",
     reference="B(a, b) = Γ(a)Γ(b)/Γ(a + b), so dB = B·d log B; DLMF 5.12.1", param_names=("A", "B"),
     samples=_samples.two_positive, fuzz=lambda Y, c: special.beta(1.0 + Y * Y, 2.0))
 # (at the poles of Γ, x = 0, −1, …, 1/Γ is 0 and ψ infinite: the derivative 0·∞ is loud there)
@@ -213,7 +214,7 @@ def _student_density(df, t):
 stdtr = _special(
     special.stdtr, None, lambda ans, df, t: _student_density(df, t), param_names=("ν", "T"), parameters={0: "df"},
     formula="D_T = diag(vec f_ν(T))·B_T, f_ν the density of Student's t (not differentiated in ν)",
-    reference="stdtr(ν, t) = ∫_(−∞)^t f_ν: the CDF of Student's t (SciPy docs for scipy.special.stdtr; DLMF 8.17)",
+    reference="stdtr(ν, t) = ∫_(−∞)^t f_ν, the CDF of Student's t (SciPy docs for scipy.special.stdtr)",
     samples=lambda rng, n: (rng.uniform(1.0, 10.0, (1, n + 1)), rng.standard_normal((n, n + 1))),
     edge_cases={"tails": lambda rng: (np.array([[1.0, 3.5]]), np.array([[-40.0, 25.0], [300.0, -6.0]]))},
     fuzz=lambda Y, c: special.stdtr(3.0, Y))
@@ -280,7 +281,8 @@ def _at(orders, x):
     return lambda rng: (np.array([orders], dtype=np.float64), np.array(x, dtype=np.float64))
 
 
-_INTEGER_ORDERS_AT_ZERO = {"x = 0 at integer orders": _at([0.0, 1.0, 2.0, 3.0], [[0.0, 0.0, 0.0, 0.0], [0.3, -0.7, 1.1, 2.0]])}
+_INTEGER_ORDERS_AT_ZERO = {
+    "x = 0 at integer orders": _at([0.0, 1.0, 2.0, 3.0], [[0.0, 0.0, 0.0, 0.0], [0.3, -0.7, 1.1, 2.0]])}
 _INTEGER_ORDERS_NEGATIVE_X = {"x < 0 at integer orders": _at([0.0, 1.0, 2.0, -1.0], [[-0.6, -1.3, -2.2, -3.0]])}
 
 
@@ -303,7 +305,8 @@ iv = _bessel(special.iv, lambda ans, v, x: 0.5 * (special.iv(v - 1.0, x) + speci
              formula="D_X = diag(vec (I_(ν−1)(X) + I_(ν+1)(X))/2)·B_X", reference="DLMF 10.29.1",
              edge_cases={**_INTEGER_ORDERS_AT_ZERO, **_INTEGER_ORDERS_NEGATIVE_X},
              fuzz=lambda Y, c: special.iv(1.5, 1.0 + Y * Y))
-ive = _bessel(special.ive, lambda ans, v, x: 0.5 * (special.ive(v - 1.0, x) + special.ive(v + 1.0, x)) - np.sign(x) * ans,
+ive = _bessel(special.ive,
+              lambda ans, v, x: 0.5 * (special.ive(v - 1.0, x) + special.ive(v + 1.0, x)) - np.sign(x) * ans,
               formula="D_X = diag(vec (ive_(ν−1)(X) + ive_(ν+1)(X))/2 − sign(X) ∘ ive_ν(X))·B_X",
               reference="ive_ν(x) = I_ν(x)e^(−|x|); DLMF 10.29.1",
               edge_cases={**_INTEGER_ORDERS_NEGATIVE_X,
@@ -318,7 +321,8 @@ kve = _bessel(special.kve, lambda ans, v, x: ans - 0.5 * (special.kve(v - 1.0, x
               edge_cases={"large x (K_ν underflows, kve does not)": _at([0.5, 1.0, 2.5], [[750.0, 900.0, 1200.0]])},
               fuzz=lambda Y, c: special.kve(1.5, 1.0 + Y * Y))
 
-# orders 0 and 1: DLMF 10.6.3 (J₀′ = −J₁, Y₀′ = −Y₁), 10.29.3 (I₀′ = I₁, K₀′ = −K₁); order 1 by 10.6.1/10.29.1
+# orders 0 and 1: DLMF 10.6.3 (J₀′ = −J₁, Y₀′ = −Y₁), 10.29.3 (I₀′ = I₁, K₀′ = −K₁);
+# order 1 by 10.6.1/10.29.1
 _POSITIVE = _uniform(0.5, 3.0)
 j0 = _special(special.j0, lambda ans, x: -special.j1(x), formula="−diag(vec J₁(X))", reference="DLMF 10.6.3",
               fuzz=lambda Y, c: special.j0(Y), entire=True, loud_value=False,
@@ -338,7 +342,8 @@ i0 = _special(special.i0, lambda ans, x: special.i1(x), formula="diag(vec I₁(X
 i1 = _special(special.i1, lambda ans, x: 0.5 * (special.i0(x) + special.iv(2.0, x)),
               formula="diag(vec (I₀(X) + I₂(X))/2)", reference="DLMF 10.29.1", fuzz=lambda Y, c: special.i1(Y),
               entire=True, edge_cases={"at and around 0": lambda rng: (np.array([[0.0, -1.5], [2.5, -4.0]]),)})
-i0e = _special(special.i0e, lambda ans, x: special.i1e(x) - np.sign(x) * ans, formula="diag(vec i1e(X) − sign(X) ∘ i0e(X))",
+i0e = _special(special.i0e, lambda ans, x: special.i1e(x) - np.sign(x) * ans,
+               formula="diag(vec i1e(X) − sign(X) ∘ i0e(X))",
                reference="i0e(x) = I₀(x)e^(−|x|); DLMF 10.29.3", fuzz=lambda Y, c: special.i0e(1.0 + Y * Y),
                loud_value=False,
                edge_cases={"negative and large": lambda rng: (np.array([[-0.7, -2.5], [750.0, -1200.0]]),)})
