@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._traced_array import function_name
-from .ops import NUMPY_FUNCTIONS, UFUNCS, VALUE_ONLY_UFUNCS
+from .ops import NUMPY_FUNCTIONS, UFUNCS, UFUNCS_WITH_PARAMETERS, VALUE_ONLY_UFUNCS
 from .ops import elementwise as _elementwise
 
 __all__ = ["SUPPORTED_FUNCTIONS", "supported_by_family", "supported_markdown"]
@@ -58,7 +58,7 @@ def supported_by_family():
 
     for function, handler in NUMPY_FUNCTIONS.items():
         add(_family_of_function(handler), function_name(function))
-    for ufunc in list(UFUNCS) + list(VALUE_ONLY_UFUNCS):
+    for ufunc in list(UFUNCS) + list(UFUNCS_WITH_PARAMETERS) + list(VALUE_ONLY_UFUNCS):
         add(_family_of_ufunc(ufunc), function_name(ufunc))
     for name in _elementwise.ON_DEMAND_NAMES:  # scipy.special, registered when SciPy is first used
         add("special", name)

@@ -18,13 +18,14 @@ function) or written into a plain array.  Writes into a traced array
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from ._tracer import Node, bind, plain_value
-from .ops import NUMPY_FUNCTIONS, NUMPY_METHODS, UFUNCS, VALUE_ONLY_UFUNCS
+from .ops import NUMPY_FUNCTIONS, NUMPY_METHODS, UFUNCS, UFUNCS_WITH_PARAMETERS, VALUE_ONLY_UFUNCS
 from .ops import assignment as _assignment
 from .ops import elementwise as _elementwise
 from .ops import indexing as _indexing
@@ -74,12 +75,63 @@ def _foreign_caller():
             frame = frame.f_back
             continue
         if top in ("scipy", "sklearn", "statsmodels", "pandas"):
-            public = [part for part in module.split(".") if not part.startswith("_")]
-            found = ".".join(public + [frame.f_code.co_name])
+            if found is None or frame.f_code.co_name not in _DECORATOR_WRAPPERS:
+                found = _public_name(module, frame)  # (a decorator's wrapper keeps the name it wraps)
             frame = frame.f_back
             continue
         break
     return found
+
+
+_DECORATOR_WRAPPERS = frozenset({"wrapper", "wrapped", "inner", "decorated", "_wrapper"})
+
+
+def _public_name(module, frame):
+    """``scipy.special.logsumexp``; for a method of a scipy.stats distribution, the
+    distribution as users name it: ``scipy.stats.norm.logpdf``, ``scipy.stats.norm(…).logpdf``."""
+    public = [part for part in module.split(".") if not part.startswith("_")]
+    code = frame.f_code
+    if public[:2] == ["scipy", "stats"] and code.co_argcount and code.co_varnames[0] == "self":
+        distribution = _distribution_name(frame.f_locals.get("self"))
+        if distribution:
+            public.append(distribution)
+    name = code.co_name
+    if name in _DECORATOR_WRAPPERS:  # the function a decorator wraps, from the wrapper's closure
+        for variable in ("fun", "func", "function", "f", "fn", "wrapped"):
+            wrapped = frame.f_locals.get(variable) if variable in code.co_freevars else None
+            if isinstance(getattr(wrapped, "__name__", None), str):
+                name = wrapped.__name__
+                break
+    return ".".join(public + [name])
+
+
+def _distribution_name(owner):
+    """``norm`` for scipy.stats.norm, ``norm(…)`` for a frozen one; None when not a distribution."""
+    frozen_of = getattr(owner, "dist", None) or getattr(owner, "_dist", None)
+    if frozen_of is not None:
+        name = _distribution_name(frozen_of)
+        return f"{name}(…)" if name else None
+    name = getattr(owner, "name", None)
+    if isinstance(name, str) and name.isidentifier():
+        return name
+    kind = type(owner).__name__
+    return kind[:-len("_gen")] if kind.endswith("_gen") else None
+
+
+def _counterpart(name):
+    """``kronvec.scipy.<name>`` when kronvec.scipy has a function of that name
+    (``scipy.stats.norm.logpdf`` → ``kronvec.scipy.stats.norm.logpdf``), else None.
+    Looked up in kronvec.scipy itself, so the list of counterparts is its contents."""
+    path = name.replace("(…)", "").split(".")
+    if path[0] != "scipy" or len(path) < 3:
+        return None
+    try:
+        target = importlib.import_module(f"kronvec.scipy.{path[1]}")
+    except ImportError:
+        return None
+    for part in path[2:]:
+        target = getattr(target, part, None)
+    return "kronvec." + ".".join(path) if callable(target) else None
 
 
 _PIECEWISE_CONSTANT_KINDS = "iub"  # integer and boolean casts: derivative 0 almost everywhere
@@ -148,6 +200,14 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
             return _shape.integer_value(self, dtype, copy)
         caller = _foreign_caller()
         if caller is not None:
+            counterpart = _counterpart(caller)
+            if counterpart is not None:
+                raise TypeError(
+                    f"kronvec cannot differentiate {caller}: it converts its input with np.asarray, "
+                    f"which drops the derivative. Use {counterpart} instead (import "
+                    f"kronvec.scipy.{caller.split('.')[1]}): the same function, written with "
+                    "operations kronvec differentiates."
+                )
             raise TypeError(
                 f"kronvec cannot differentiate {caller}: it converts its input with "
                 "np.asarray, which drops the derivative. Write the computation with "
@@ -306,6 +366,12 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
 
 
 def _ufunc_call(ufunc, method, inputs, kwargs):
+    with_parameters = UFUNCS_WITH_PARAMETERS.get(ufunc)
+    if with_parameters is not None and method == "__call__" and not kwargs:
+        return _bind_with_parameters(ufunc, *with_parameters, inputs)
+    if (ufunc not in UFUNCS and with_parameters is None and ufunc not in VALUE_ONLY_UFUNCS
+            and _elementwise.ufunc_on_demand(ufunc)):
+        return _ufunc_call(ufunc, method, inputs, kwargs)  # (its family is registered now)
     name = function_name(ufunc)
     if method != "__call__":
         raise _unsupported(f"{name}.{method}")
@@ -318,13 +384,26 @@ def _ufunc_call(ufunc, method, inputs, kwargs):
         raise TypeError(f"kronvec cannot differentiate {name} with keyword arguments {sorted(kwargs)}")
     if ufunc is np.positive:
         return inputs[0]
-    op = UFUNCS.get(ufunc) or _elementwise.ufunc_on_demand(ufunc)
+    op = UFUNCS.get(ufunc)
     if op is None:
         raise _unsupported(name)
     if op is _elementwise.power and not isinstance(inputs[1], Node):
         exponent = inputs[1]
         if np.isscalar(exponent) and exponent == 2:
             return bind(_elementwise.square, inputs[0])
+    return bind(op, *inputs)
+
+
+def _bind_with_parameters(ufunc, op, parameters, inputs):
+    """A ufunc differentiated in some arguments only: a traced parameter is refused by name."""
+    for position, argument in parameters.items():
+        if isinstance(inputs[position], Node):
+            raise TypeError(
+                f"kronvec cannot differentiate {function_name(ufunc)} with respect to its argument "
+                f"{argument} (position {position}): kronvec differentiates it in its other arguments only. "
+                f"Pass {argument} as a plain number or array, not a value computed from the "
+                "differentiated inputs."
+            )
     return bind(op, *inputs)
 
 

@@ -24,7 +24,7 @@ import scipy.special as sp
 import kronvec
 from kronvec._traced_array import Traced
 from kronvec.operators import Dense, Diag, Identity, Product, Scaled
-from kronvec.ops import REGISTRY, UFUNCS, Primitive
+from kronvec.ops import REGISTRY, UFUNCS, UFUNCS_WITH_PARAMETERS, VALUE_ONLY_UFUNCS, Primitive
 from kronvec.ops import elementwise as E
 from kronvec.ops import special as special_family
 
@@ -85,6 +85,18 @@ SPELLINGS = [
     ("scipy.special.ndtri", sp.ndtri, U), ("scipy.special.log_ndtr", sp.log_ndtr, X),
     ("scipy.special.entr", sp.entr, P), ("scipy.special.rel_entr", lambda x: sp.rel_entr(x, Q), P),
     ("scipy.special.softplus", sp.softplus, X),
+    ("scipy.special.beta", lambda x: sp.beta(x, Q), P), ("scipy.special.beta (second)", lambda x: sp.beta(Q, x), P),
+    ("scipy.special.rgamma", sp.rgamma, P), ("scipy.special.erfcinv", lambda x: sp.erfcinv(x + 1.0), X),
+    ("scipy.special.gammainc", lambda x: sp.gammainc(Q, x), P), ("scipy.special.gammaincc", lambda x: sp.gammaincc(Q, x), P),
+    ("scipy.special.jv", lambda x: sp.jv(Q, x), P), ("scipy.special.jn", lambda x: sp.jn(2, x), X),
+    ("scipy.special.yv", lambda x: sp.yv(Q, x), P), ("scipy.special.yn", lambda x: sp.yn(np.array([0, 1, 2, 3]), x), P),
+    ("scipy.special.iv", lambda x: sp.iv(Q, x), P), ("scipy.special.iv (integer order, x < 0)", lambda x: sp.iv(3, x), X),
+    ("scipy.special.ive", lambda x: sp.ive(Q, x), P), ("scipy.special.ive (x < 0)", lambda x: sp.ive(2.0, x), X),
+    ("scipy.special.kv", lambda x: sp.kv(Q, x), P), ("scipy.special.kve", lambda x: sp.kve(Q, x), P),
+    ("scipy.special.j0", sp.j0, X), ("scipy.special.j1", sp.j1, X), ("scipy.special.y0", sp.y0, P),
+    ("scipy.special.y1", sp.y1, P), ("scipy.special.i0", sp.i0, X), ("scipy.special.i1", sp.i1, X),
+    ("scipy.special.i0e", sp.i0e, X), ("scipy.special.i1e", sp.i1e, X), ("scipy.special.k0", sp.k0, P),
+    ("scipy.special.k1", sp.k1, P), ("np.sinc", np.sinc, 3 * X),
 ]
 # (spelling, f, point): piecewise constant — plain values (never traced), NumPy's
 PLAIN = [
@@ -95,6 +107,7 @@ PLAIN = [
     ("np.floor_divide", lambda x: np.floor_divide(x, 0.3), X), ("//", lambda x: x // 0.3, X),
     ("// (traced divisor)", lambda x: 2.0 // x, P), ("np.heaviside", lambda x: np.heaviside(x, 0.5), X),
     ("np.signbit", np.signbit, X), ("x > 0", lambda x: x > 0, X), ("np.logical_xor", lambda x: np.logical_xor(x > 0, x < 0.5), X),
+    ("scipy.special.gammasgn", sp.gammasgn, 3 * X),
 ]
 
 
@@ -317,10 +330,15 @@ def test_powers_with_negative_and_fractional_constants():
     (sp.logit, 0.0), (sp.logit, 1.2), (sp.entr, -1.0), (sp.ndtri, 0.0), (sp.gammaln, 0.0), (sp.gammaln, -2.0),
     (sp.digamma, 0.0), (lambda a: sp.xlogy(a, 0.0), 1.0), (lambda a: sp.rel_entr(a, 0.0), 1.0),
     (sp.erfinv, 1.0), (sp.gamma, 200.0),
+    (sp.erfcinv, 0.0), (sp.erfcinv, 2.5), (sp.rgamma, -180.5), (lambda a: sp.beta(a, 1.0), 0.0),
+    (lambda a: sp.jv(0.5, a), -1.0), (lambda a: sp.iv(1.5, a), -2.0), (sp.y0, 0.0), (sp.k1, -1.0),
+    (lambda a: sp.kv(2.0, a), 0.0), (sp.i0, 800.0), (lambda a: sp.gammainc(1.5, a), -1.0), (np.sinc, 1e308),
 ], ids=["arcsin>1", "arccos<-1", "log2(0)", "log10(-1)", "arccosh<1", "arctanh(1)", "1/0", "sinh overflow",
         "cosh overflow", "exp2 overflow", "rad2deg overflow", "floor_divide by 0", "// 0", "remainder by 0",
         "fmod by 0", "float_power(-1, .5)", "arctan2(0, 0)", "logit(0)", "logit>1", "entr<0", "ndtri(0)",
-        "gammaln(0)", "gammaln(-2)", "digamma(0)", "xlogy(1, 0)", "rel_entr(1, 0)", "erfinv(1)", "gamma overflow"])
+        "gammaln(0)", "gammaln(-2)", "digamma(0)", "xlogy(1, 0)", "rel_entr(1, 0)", "erfinv(1)", "gamma overflow",
+        "erfcinv(0)", "erfcinv>2", "rgamma overflow", "beta(0, 1)", "jv(½, x<0)", "iv(1.5, x<0)", "y0(0)", "k1(x<0)",
+        "kv(2, 0)", "i0 overflow", "gammainc(x<0)", "sinc overflow"])
 def test_domain_edges_are_loud(f, x):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -331,7 +349,9 @@ def test_domain_edges_are_loud(f, x):
 @pytest.mark.parametrize("f, x", [
     (np.arcsin, 1.0), (np.arccos, -1.0), (np.sqrt, 0.0), (np.cbrt, 0.0), (np.arccosh, 1.0), (sp.entr, 0.0),
     (lambda a: sp.xlogy(a, 0.0), 0.0), (lambda a: 1.0 / a, 1e-308),
-], ids=["arcsin'(1)", "arccos'(-1)", "sqrt'(0)", "cbrt'(0)", "arccosh'(1)", "entr'(0)", "xlogy(·, 0)'", "d(1/x) at 1e-308"])
+    (lambda a: sp.gammainc(0.5, a), 0.0), (lambda a: sp.jv(0.5, a), 0.0), (sp.rgamma, 0.0), (sp.rgamma, -3.0),
+], ids=["arcsin'(1)", "arccos'(-1)", "sqrt'(0)", "cbrt'(0)", "arccosh'(1)", "entr'(0)", "xlogy(·, 0)'", "d(1/x) at 1e-308",
+        "gammainc(½, ·)'(0)", "jv(½, ·)'(0)", "rgamma'(0) (a pole of Γ)", "rgamma'(-3)"])
 def test_infinite_derivatives_at_finite_values_are_loud(f, x):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -365,7 +385,7 @@ def test_every_elementwise_map_is_right_or_loud_at_extreme_inputs(name):
     args = sample.args if hasattr(sample, "args") else tuple(sample)
     params = getattr(sample, "params", {})
     for position, arg in enumerate(args):
-        if np.asarray(arg).dtype.kind != "f":
+        if np.asarray(arg).dtype.kind != "f" or op.vjps.of(position) is None:  # (a parameter: a Bessel order)
             continue
         others = [np.asarray(a).ravel()[:1].reshape(()) for a in args]  # 0-d companions from the sample
         for value in _EXTREMES:
@@ -409,8 +429,8 @@ def test_scipy_special_registers_on_first_use():
 
 
 def test_an_unsupported_scipy_special_ufunc_is_named_as_such():
-    with pytest.raises(TypeError, match=r"scipy\.special\.i0e"):
-        kronvec.grad(lambda x: np.sum(sp.i0e(x)))(X)
+    with pytest.raises(TypeError, match=r"scipy\.special\.struve"):
+        kronvec.grad(lambda x: np.sum(sp.struve(1.0, x)))(X)
 
 
 def test_every_on_demand_name_is_registered_once_loaded():
@@ -419,7 +439,7 @@ def test_every_on_demand_name_is_registered_once_loaded():
     for spelling in E.ON_DEMAND_NAMES:
         function = getattr(scipy.special, spelling.rsplit(".", 1)[1])
         if isinstance(function, np.ufunc):
-            assert function in UFUNCS, spelling
+            assert function in UFUNCS or function in UFUNCS_WITH_PARAMETERS or function in VALUE_ONLY_UFUNCS, spelling
         assert spelling in kronvec.SUPPORTED_FUNCTIONS
 
 
@@ -432,3 +452,103 @@ def test_traced_results_stay_traced():
 
     kronvec.grad(f)(X)
     assert isinstance(seen["y"], Traced)
+
+
+# ------------------------------------ scipy.special: Bessel, incomplete gamma, sinc
+@pytest.mark.parametrize("call, function, argument", [
+    (lambda v, x: sp.jv(v, x), "jv", "v"), (lambda v, x: sp.jn(v, x), "jv", "v"), (lambda v, x: sp.yv(v, x), "yv", "v"),
+    (lambda v, x: sp.iv(v, x), "iv", "v"), (lambda v, x: sp.ive(v, x), "ive", "v"), (lambda v, x: sp.kv(v, x), "kv", "v"),
+    (lambda v, x: sp.kve(v, x), "kve", "v"), (lambda v, x: sp.yn(v, x), "yn", "n"),
+    (lambda a, x: sp.gammainc(a, x), "gammainc", "a"), (lambda a, x: sp.gammaincc(a, x), "gammaincc", "a"),
+], ids=["jv", "jn", "yv", "iv", "ive", "kv", "kve", "yn", "gammainc", "gammaincc"])
+def test_a_traced_order_or_shape_parameter_is_refused_by_name_in_every_mode(call, function, argument):
+    order, x = np.array([1.0, 2.0]), np.array([0.7, 1.9])
+    message = rf"scipy\.special\.{function} with respect to its argument {argument}\b"
+    for transform in (lambda f: kronvec.grad(lambda v: np.sum(f(v)))(order), lambda f: kronvec.jacobian(f)(order),
+                      lambda f: kronvec.jvp(f, (order,), (np.ones(2),)), lambda f: kronvec.hessian(lambda v: np.sum(f(v)))(order)):
+        with pytest.raises(TypeError, match=message):
+            transform(lambda v: call(v, x))
+    with pytest.raises(TypeError, match=message):  # both traced
+        kronvec.grad(lambda v, y: np.sum(call(v, y)), argnums=(0, 1))(order, x)
+    # a plain order (also one broadcasting against x, or an argument not differentiated) is fine
+    gradient = kronvec.grad(lambda y: np.sum(call(order[:, None], y)))(x)
+    expected = central_difference_jacobian(lambda y: np.sum(call(order[:, None], y)), (x,))[0]
+    assert_scaled_close(gradient, expected, 1e-6, function)
+    assert_scaled_close(kronvec.grad(lambda v, y: np.sum(call(v[:, None], y)), argnums=1)(order, x), gradient, 1e-15,
+                        function)
+
+
+def test_bessel_derivatives_follow_the_recurrences_and_jn_is_jv():
+    x = np.array([0.3, 1.7, 4.2])
+    for order in (0, 1, 2.5, -1.5):
+        g = kronvec.grad(lambda a: np.sum(sp.jv(order, a)))(x)
+        np.testing.assert_allclose(g, sp.jvp(order, x), rtol=1e-13, atol=1e-15)  # SciPy's own derivative
+        np.testing.assert_allclose(kronvec.grad(lambda a: np.sum(sp.yv(order, a)))(x), sp.yvp(order, x), rtol=1e-12)
+        np.testing.assert_allclose(kronvec.grad(lambda a: np.sum(sp.iv(order, a)))(x), sp.ivp(order, x), rtol=1e-13)
+        np.testing.assert_allclose(kronvec.grad(lambda a: np.sum(sp.kv(order, a)))(x), sp.kvp(order, x), rtol=1e-12)
+        # second derivatives: SciPy's jvp(v, x, n=2)
+        H = kronvec.hessian(lambda a: np.sum(sp.jv(order, a)))(x).toarray()
+        np.testing.assert_allclose(np.diag(H), sp.jvp(order, x, n=2), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(kronvec.grad(lambda a: np.sum(sp.jn(3, a)))(x), sp.jvp(3, x), rtol=1e-13)
+    for f, v in ((sp.j0, 0), (sp.j1, 1)):
+        np.testing.assert_allclose(kronvec.grad(lambda a: np.sum(f(a)))(x), sp.jvp(v, x), rtol=1e-13, atol=1e-15)
+    for f, v in ((sp.i0, 0), (sp.i1, 1)):
+        np.testing.assert_allclose(kronvec.grad(lambda a: np.sum(f(a)))(x), sp.ivp(v, x), rtol=1e-13)
+    for f, v in ((sp.k0, 0), (sp.k1, 1)):
+        np.testing.assert_allclose(kronvec.grad(lambda a: np.sum(f(a)))(x), sp.kvp(v, x), rtol=1e-12)
+    for f, v in ((sp.y0, 0), (sp.y1, 1)):
+        np.testing.assert_allclose(kronvec.grad(lambda a: np.sum(f(a)))(x), sp.yvp(v, x), rtol=1e-12)
+
+
+def test_scaled_bessel_functions_take_the_subgradient_zero_of_their_factor_at_zero():
+    # ive(0, x) = I₀(x)e^(−|x|) has a kink at 0 (slopes ∓1): the subgradient 0, as |x|
+    assert float(kronvec.grad(lambda a: sp.ive(0.0, a))(0.0)) == 0.0
+    assert float(kronvec.grad(lambda a: sp.i0e(a))(0.0)) == 0.0
+    assert float(kronvec.grad(lambda a: sp.i1e(a))(0.0)) == 0.5  # smooth there: I₁′(0) = ½
+
+
+def test_incomplete_gamma_at_the_edge_x_zero_has_the_one_sided_first_derivative_only():
+    # ∂P/∂x = x^(a−1)e^(−x)/Γ(a): 1 at a = 1, 0 for a > 1 (one-sided: P is not defined for x < 0)
+    g = kronvec.grad(lambda x: np.sum(sp.gammainc(np.array([1.0, 2.0, 3.5]), x)))(np.zeros(3))
+    np.testing.assert_array_equal(g, [1.0, 0.0, 0.0])
+    g = kronvec.grad(lambda x: np.sum(sp.gammaincc(np.array([1.0, 2.0]), x)))(np.zeros(2))
+    np.testing.assert_array_equal(g, [-1.0, 0.0])
+    one_sided = (sp.gammainc(2.0, 1e-7) - sp.gammainc(2.0, 0.0)) / 1e-7
+    assert abs(one_sided) < 1e-6
+    with pytest.raises(ValueError, match="second derivative"):
+        kronvec.hessian(lambda x: np.sum(sp.gammainc(2.0, x)))(np.array([0.0, 1.0]))
+
+
+def test_incomplete_gamma_derivative_against_its_integrand_in_the_tails():
+    a, x = np.array([0.5, 3.0, 150.0]), np.array([1e-3, 12.0, 160.0])
+    expected = np.exp((a - 1.0) * np.log(x) - x - sp.gammaln(a))
+    np.testing.assert_allclose(kronvec.grad(lambda y: np.sum(sp.gammainc(a, y)))(x), expected, rtol=1e-13)
+    np.testing.assert_allclose(kronvec.grad(lambda y: np.sum(sp.gammaincc(a, y)))(x), -expected, rtol=1e-13)
+
+
+def test_sinc_at_zero_is_one_with_derivatives_0_and_minus_pi_squared_over_3():
+    x = np.array([0.0, -0.0, 1e-12, 0.25, 1.0, -3.5])
+    value, gradient = kronvec.value_and_grad(lambda a: np.sum(np.sinc(a)))(x)
+    assert float(value) == float(np.sum(np.sinc(x)))
+    t = np.pi * x[2:]
+    expected = np.concatenate([[0.0, 0.0], (np.cos(t) - np.sinc(x[2:])) / x[2:]])
+    expected[2] = -np.pi ** 2 / 3 * x[2]  # (the closed form cancels there: its Taylor term)
+    np.testing.assert_allclose(gradient, expected, rtol=1e-13, atol=1e-16)
+    H = np.diag(kronvec.hessian(lambda a: np.sum(np.sinc(a)))(x).toarray())
+    assert np.all(np.isfinite(H))
+    np.testing.assert_allclose(H[:3], -np.pi ** 2 / 3, rtol=1e-14)
+    # sinc″(x) = −π² sinc(x) − 2 sinc′(x)/x away from 0 (from x·sinc = sin(πx)/π differentiated twice)
+    np.testing.assert_allclose(H[3:], -np.pi ** 2 * np.sinc(x[3:]) - 2 * expected[3:] / x[3:], rtol=1e-12)
+    third = kronvec.grad(lambda a: np.sum(kronvec.hvp(lambda b: np.sum(np.sinc(b)))(a, np.ones(1))))(np.zeros(1))
+    assert float(third[0]) == 0.0  # sinc is even: every odd derivative is 0 at 0
+    assert np.sinc(np.float64(0.0)) == 1.0 and float(kronvec.jvp(np.sinc, (0.0,), (1.0,))[1]) == 0.0
+
+
+def test_jacobian_of_a_bessel_function_at_1000_by_1000_is_a_diagonal():
+    x = np.random.default_rng(0).uniform(0.5, 2.0, (N, N))
+    tracemalloc.start()
+    J = kronvec.jacobian(lambda a: sp.jv(1.5, a))(x)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 30 * x.nbytes and isinstance(J, Diag), type(J)
+    np.testing.assert_allclose(J.matvec(np.ones(N * N)), kronvec.vec(sp.jvp(1.5, x)), rtol=1e-12)

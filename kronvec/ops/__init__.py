@@ -22,10 +22,12 @@ from ._registry import (
     NUMPY_METHODS,
     REGISTRY,
     UFUNCS,
+    UFUNCS_WITH_PARAMETERS,
     VALUE_ONLY_UFUNCS,
     Primitive,
     Sample,
     primitive,
 )
 
-__all__ = ["REGISTRY", "NUMPY_FUNCTIONS", "NUMPY_METHODS", "UFUNCS", "VALUE_ONLY_UFUNCS", "Primitive", "Sample", "primitive"]
+__all__ = ["REGISTRY", "NUMPY_FUNCTIONS", "NUMPY_METHODS", "UFUNCS", "UFUNCS_WITH_PARAMETERS", "VALUE_ONLY_UFUNCS",
+           "Primitive", "Sample", "primitive"]

@@ -32,6 +32,7 @@ __all__ = [
     "NUMPY_METHODS",
     "numpy_method",
     "UFUNCS",
+    "UFUNCS_WITH_PARAMETERS",
     "VALUE_ONLY_UFUNCS",
     "numpy_function",
     "ufunc",
@@ -245,6 +246,11 @@ NUMPY_FUNCTIONS: dict = {}
 NUMPY_METHODS: dict = {}
 #: NumPy ufunc → primitive, used by ``__array_ufunc__``.
 UFUNCS: dict = {}
+#: Ufuncs with arguments that are parameters, not variables (a Bessel function's
+#: order ν, the shape a of the incomplete gamma function): ufunc → (primitive,
+#: {position: argument name}).  They are differentiated in their other arguments;
+#: a traced value passed as a parameter is refused, naming the function and the argument.
+UFUNCS_WITH_PARAMETERS: dict = {}
 #: Ufuncs whose result carries no derivative (comparisons, predicates, rounding):
 #: ufunc → what evaluates it on the plain values, so piecewise code
 #: (``np.where(X > 0, ...)``, ``int(np.floor(x))``) runs.
@@ -293,11 +299,19 @@ def numpy_method(*names):
     return _front_door(NUMPY_METHODS, names)
 
 
-def ufunc(numpy_ufunc, op: Primitive):
-    """Route a NumPy ufunc called on traced values to a primitive."""
-    if numpy_ufunc in UFUNCS:
+def ufunc(numpy_ufunc, op: Primitive, parameters=None):
+    """Route a NumPy ufunc called on traced values to a primitive.
+
+    ``parameters`` maps the positions of arguments that are parameters (not
+    differentiated: `op` has no VJP there) to their names: a traced value there
+    is refused by name (:data:`UFUNCS_WITH_PARAMETERS`).
+    """
+    if numpy_ufunc in UFUNCS or numpy_ufunc in UFUNCS_WITH_PARAMETERS:
         raise ValueError(f"two primitives for {numpy_ufunc!r}")
-    UFUNCS[numpy_ufunc] = op
+    if parameters:
+        UFUNCS_WITH_PARAMETERS[numpy_ufunc] = (op, dict(parameters))
+    else:
+        UFUNCS[numpy_ufunc] = op
     return op
 
 

@@ -1,5 +1,6 @@
-"""scipy.special's ufuncs a statistician differentiates: logistic, log-gamma,
-error functions, the normal CDF, entropies.
+"""scipy.special's ufuncs a statistician differentiates: logistic, the gamma
+family (incomplete gamma in x), error functions, the normal CDF, entropies,
+Bessel functions (in x).
 
 They are ufuncs, so ``__array_ufunc__`` routes them like NumPy's; they are
 defined with :func:`.elementwise.elementwise_op` (a diagonal Jacobian times the
@@ -8,8 +9,11 @@ broadcast selection).  Importing scipy.special costs about 25 ms, so
 called on a traced value registers it (``elementwise.ufunc_on_demand``).
 ``scipy.special.softplus`` is a Python function calling ``np.logaddexp(0, x)``,
 and ``psi`` is ``digamma``: both work through what is here and in NumPy's family.
+``gammasgn`` is piecewise constant: a plain value, derivative 0.  The order ν of a
+Bessel function and the shape a of the incomplete gamma function are parameters:
+a traced value there is refused by name (``parameters=``).
 
-Derivations: ``notes/derivatives.md`` §17.
+Derivations: ``notes/derivatives.md`` §17 and §22.
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ import numpy as np
 import scipy.special as special
 
 from . import _samples
-from ._registry import Primitive, register
+from .._tracer import Node
+from ._registry import Primitive, register, value_only_ufunc
 from ._support import elementwise_jacobian, loud, plain_value
 from .elementwise import _uniform, elementwise_op
 
 __all__ = ["expit", "logit", "log_expit", "xlogy", "xlog1py", "gammaln", "gamma", "digamma", "polygamma",
-           "betaln", "erf", "erfc", "erfinv", "ndtr", "ndtri", "log_ndtr", "entr", "rel_entr"]
+           "betaln", "beta", "rgamma", "gammainc", "gammaincc", "betainc", "betaincc", "stdtr",
+           "erf", "erfc", "erfinv", "erfcinv", "ndtr", "ndtri", "log_ndtr", "entr", "rel_entr",
+           "jv", "yv", "iv", "ive", "kv", "kve", "yn", "j0", "j1", "y0", "y1", "i0", "i1", "i0e", "i1e", "k0", "k1"]
 
 _TWO_OVER_ROOT_PI = 2.0 / math.sqrt(math.pi)
 _ROOT_TWO_PI = math.sqrt(2.0 * math.pi)
@@ -116,6 +123,101 @@ betaln = _special(
     reference="log B(a, b) = log Γ(a) + log Γ(b) − log Γ(a + b); DLMF 5.12.1", param_names=("A", "B"),
     samples=_samples.two_positive, fuzz=lambda Y, c: special.betaln(1.0 + Y * Y, 2.0))
 
+beta = _special(
+    special.beta, lambda ans, a, b: ans * (digamma(a) - digamma(a + b)),
+    lambda ans, a, b: ans * (digamma(b) - digamma(a + b)),
+    formula="D_A = diag(vec beta(A, B) ∘ (ψ(A) − ψ(A + B)))·B_A, "
+            "D_B = diag(vec beta(A, B) ∘ (ψ(B) − ψ(A + B)))·B_B",
+    reference="B(a, b) = Γ(a)Γ(b)/Γ(a + b), so dB = B·d log B; DLMF 5.12.1", param_names=("A", "B"),
+    samples=_samples.two_positive, fuzz=lambda Y, c: special.beta(1.0 + Y * Y, 2.0))
+# (at the poles of Γ, x = 0, −1, …, 1/Γ is 0 and ψ infinite: the derivative 0·∞ is loud there)
+rgamma = _special(special.rgamma, lambda ans, x: -(ans * digamma(x)), formula="−diag(vec ψ(X)/Γ(X))",
+                  reference="d(1/Γ(x)) = −ψ(x)/Γ(x) dx; DLMF 5.2.2", samples=_uniform(0.5, 3.0),
+                  edge_cases={"negative, not an integer": lambda rng: (np.array([[-0.5, -1.5], [-2.3, -3.7]]),)},
+                  fuzz=lambda Y, c: special.rgamma(1.5 + np.tanh(Y)))
+# sign Γ(x) is piecewise constant: a plain value, derivative 0 (notes/conventions.md §7)
+value_only_ufunc(special.gammasgn)
+
+
+def _gamma_density(a, x):
+    """x^(a−1) e^(−x) / Γ(a), the derivative of P(a, x) in x, written in logs (x^(a−1) and
+    Γ(a) may overflow where their ratio does not). xlogy makes 0^0 = 1 at a = 1, x = 0.
+
+    x = 0 is the edge of the domain (P(a, x) is not defined for x < 0): the first
+    derivative there is the one-sided one (0 for a > 1, 1 at a = 1, ∞ — loud — for
+    a < 1); the second is refused, as (a − 1)/x is not finite there."""
+    if isinstance(x, Node) and np.any(np.asarray(plain_value(x)) == 0):
+        raise ValueError("scipy.special.gammainc/gammaincc: no second derivative in x at x = 0, "
+                         "the edge of their domain")
+    return np.exp(special.xlogy(a - 1.0, x) - x - special.gammaln(a))
+
+
+def _incomplete_gamma_samples(rng, n):
+    return rng.uniform(0.5, 3.0, (1, n + 1)), rng.uniform(0.2, 4.0, (n, n + 1))
+
+
+
+# (x = 0, the edge of the domain, has one-sided derivatives only, which central differences
+# cannot check: tests/test_elementwise.py checks them)
+_INCOMPLETE_GAMMA = dict(param_names=("a", "X"), parameters={0: "a"}, samples=_incomplete_gamma_samples,
+                         edge_cases={"large a and x": lambda rng: (np.array([[30.0, 150.0]]),
+                                                                  np.array([[25.0, 160.0], [33.0, 140.0]]))})
+gammainc = _special(
+    special.gammainc, None, lambda ans, a, x: _gamma_density(a, x),
+    formula="D_X = diag(vec X^(a−1) e^(−X) / Γ(a))·B_X (not differentiated in a)",
+    reference="P(a, x) = γ(a, x)/Γ(a), γ(a, x) = ∫₀ˣ t^(a−1) e^(−t) dt: DLMF 8.2.1, 8.2.4, §8.8",
+    fuzz=lambda Y, c: special.gammainc(1.5, 0.5 + Y * Y), **_INCOMPLETE_GAMMA)
+gammaincc = _special(
+    special.gammaincc, None, lambda ans, a, x: -_gamma_density(a, x),
+    formula="D_X = −diag(vec X^(a−1) e^(−X) / Γ(a))·B_X (not differentiated in a)",
+    reference="Q(a, x) = 1 − P(a, x): DLMF 8.2.4, 8.2.1, §8.8",
+    fuzz=lambda Y, c: special.gammaincc(1.5, 0.5 + Y * Y), **_INCOMPLETE_GAMMA)
+
+
+def _beta_density(a, b, x):
+    """x^(a−1)(1 − x)^(b−1)/B(a, b), the derivative of the regularized incomplete beta
+    function I_x(a, b) in x, in logs. x = 0 and x = 1 are the edges of the domain: as for
+    gammainc, one-sided first derivatives there and no second derivative."""
+    if isinstance(x, Node):
+        edge = np.asarray(plain_value(x))
+        if np.any((edge == 0) | (edge == 1)):
+            raise ValueError("scipy.special.betainc/betaincc: no second derivative in x at x = 0 or 1, "
+                             "the edges of their domain")
+    return np.exp(special.xlogy(a - 1.0, x) + special.xlog1py(b - 1.0, -x) - special.betaln(a, b))
+
+
+def _incomplete_beta_samples(rng, n):
+    return rng.uniform(0.5, 3.0, (1, n + 1)), rng.uniform(0.5, 3.0, (n, 1)), rng.uniform(0.1, 0.9, (n, n + 1))
+
+
+_INCOMPLETE_BETA = dict(param_names=("a", "b", "X"), parameters={0: "a", 1: "b"}, samples=_incomplete_beta_samples,
+                        edge_cases={"near the edges": lambda rng: (np.array([[0.7, 4.0]]), np.array([[2.5], [0.6]]),
+                                                                   np.array([[0.01, 0.99], [0.03, 0.97]]))})
+betainc = _special(
+    special.betainc, None, None, lambda ans, a, b, x: _beta_density(a, b, x),
+    formula="D_X = diag(vec X^(a−1)(1 − X)^(b−1) / B(a, b))·B_X (not differentiated in a, b)",
+    reference="I_x(a, b) = ∫₀ˣ t^(a−1)(1 − t)^(b−1) dt / B(a, b): DLMF 8.17.1, 8.17.2",
+    fuzz=lambda Y, c: special.betainc(1.5, 2.5, 0.5 + 0.4 * np.tanh(Y)), **_INCOMPLETE_BETA)
+betaincc = _special(
+    special.betaincc, None, None, lambda ans, a, b, x: -_beta_density(a, b, x),
+    formula="D_X = −diag(vec X^(a−1)(1 − X)^(b−1) / B(a, b))·B_X (not differentiated in a, b)",
+    reference="1 − I_x(a, b): DLMF 8.17.1, 8.17.2",
+    fuzz=lambda Y, c: special.betaincc(1.5, 2.5, 0.5 + 0.4 * np.tanh(Y)), **_INCOMPLETE_BETA)
+
+
+def _student_density(df, t):
+    # Γ((ν + 1)/2) / (Γ(ν/2)√(νπ)) · (1 + t²/ν)^(−(ν + 1)/2), in logs
+    return np.exp(special.gammaln(0.5 * (df + 1.0)) - special.gammaln(0.5 * df) - 0.5 * np.log(df * math.pi)
+                  - 0.5 * (df + 1.0) * np.log1p(t * t / df))
+
+
+stdtr = _special(
+    special.stdtr, None, lambda ans, df, t: _student_density(df, t), param_names=("ν", "T"), parameters={0: "df"},
+    formula="D_T = diag(vec f_ν(T))·B_T, f_ν the density of Student's t (not differentiated in ν)",
+    reference="stdtr(ν, t) = ∫_(−∞)^t f_ν, the CDF of Student's t (SciPy docs for scipy.special.stdtr)",
+    samples=lambda rng, n: (rng.uniform(1.0, 10.0, (1, n + 1)), rng.standard_normal((n, n + 1))),
+    edge_cases={"tails": lambda rng: (np.array([[1.0, 3.5]]), np.array([[-40.0, 25.0], [300.0, -6.0]]))},
+    fuzz=lambda Y, c: special.stdtr(3.0, Y))
 
 # ------------------------------------------------- error function, normal CDF
 def _gaussian(x, scale):
@@ -132,6 +234,10 @@ erfc = _special(special.erfc, lambda ans, x: _gaussian(x, -_TWO_OVER_ROOT_PI), f
 erfinv = _special(special.erfinv, lambda ans, x: np.exp(ans * ans) / _TWO_OVER_ROOT_PI,
                   formula="diag(vec (√π/2) e^(erfinv(X)²))", reference="inverse function rule on d erf = (2/√π)e^(−y²) dy",
                   samples=_samples.one_bounded, fuzz=lambda Y, c: special.erfinv(0.9 * np.tanh(Y)))
+erfcinv = _special(special.erfcinv, lambda ans, x: -np.exp(ans * ans) / _TWO_OVER_ROOT_PI,
+                   formula="−diag(vec (√π/2) e^(erfcinv(X)²))",
+                   reference="inverse function rule on d erfc = −(2/√π)e^(−y²) dy", samples=_uniform(0.1, 1.9),
+                   fuzz=lambda Y, c: special.erfcinv(1.0 + 0.9 * np.tanh(Y)))
 ndtr = _special(special.ndtr, lambda ans, x: _gaussian(x / math.sqrt(2.0), 1.0 / _ROOT_TWO_PI),
                 formula="diag(vec φ(X)), φ the standard normal density",
                 reference="dΦ(x) = φ(x) dx; SciPy docs for scipy.special.ndtr", fuzz=lambda Y, c: special.ndtr(Y),
@@ -155,3 +261,99 @@ rel_entr = _special(
     formula="D_X = diag(vec log X − log Y + 1)·B_X, D_Y = −diag(vec X/Y)·B_Y (0 where X = 0)",
     reference="d(x log(x/y)) = (log(x/y) + 1) dx − (x/y) dy; SciPy docs for scipy.special.rel_entr",
     samples=_samples.two_positive, fuzz=lambda Y, c: special.rel_entr(1.0 + Y * Y, 2.0))
+
+
+# ------------------------------------------------------------ Bessel functions
+# Differentiated in x; the order is a parameter (a traced order is refused by name).
+# DLMF 10.6.1: 2C′_ν = C_(ν−1) − C_(ν+1) for C = J, Y; DLMF 10.29.1: 2I′_ν = I_(ν−1) + I_(ν+1),
+# 2K′_ν = −(K_(ν−1) + K_(ν+1)). Each derivative is written with the functions themselves,
+# so every order follows. The scaled ive = I·e^(−|x|), kve = K·eˣ add the derivative of
+# their factor: −sign(x)·ive (subgradient 0 at x = 0, as |x|) and +kve.
+def _orders(low, high):
+    return lambda rng, n: (rng.uniform(low, high, (1, n + 1)), rng.uniform(0.5, 3.0, (n, n + 1)))
+
+
+def _integer_orders(rng, n):
+    return rng.integers(0, 4, (1, n + 1)), rng.uniform(0.5, 3.0, (n, n + 1))
+
+
+def _at(orders, x):
+    return lambda rng: (np.array([orders], dtype=np.float64), np.array(x, dtype=np.float64))
+
+
+_INTEGER_ORDERS_AT_ZERO = {
+    "x = 0 at integer orders": _at([0.0, 1.0, 2.0, 3.0], [[0.0, 0.0, 0.0, 0.0], [0.3, -0.7, 1.1, 2.0]])}
+_INTEGER_ORDERS_NEGATIVE_X = {"x < 0 at integer orders": _at([0.0, 1.0, 2.0, -1.0], [[-0.6, -1.3, -2.2, -3.0]])}
+
+
+def _bessel(numpy_ufunc, derivative, formula, reference, samples=_orders(0.2, 2.5), parameter="v", **options):
+    return _special(numpy_ufunc, None, derivative, formula=formula, reference=reference, samples=samples,
+                    param_names=("ν", "X"), parameters={0: parameter}, **options)
+
+
+jv = _bessel(special.jv, lambda ans, v, x: 0.5 * (special.jv(v - 1.0, x) - special.jv(v + 1.0, x)),
+             formula="D_X = diag(vec (J_(ν−1)(X) − J_(ν+1)(X))/2)·B_X", reference="DLMF 10.6.1",
+             edge_cases={**_INTEGER_ORDERS_AT_ZERO, **_INTEGER_ORDERS_NEGATIVE_X},
+             fuzz=lambda Y, c: special.jv(1.5, 1.0 + Y * Y))  # also scipy.special.jn (the same ufunc)
+yv = _bessel(special.yv, lambda ans, v, x: 0.5 * (special.yv(v - 1.0, x) - special.yv(v + 1.0, x)),
+             formula="D_X = diag(vec (Y_(ν−1)(X) − Y_(ν+1)(X))/2)·B_X", reference="DLMF 10.6.1",
+             fuzz=lambda Y, c: special.yv(1.5, 1.0 + Y * Y))
+yn = _bessel(special.yn, lambda ans, n, x: 0.5 * (special.yn(n - 1, x) - special.yn(n + 1, x)),
+             formula="D_X = diag(vec (Y_(n−1)(X) − Y_(n+1)(X))/2)·B_X", reference="DLMF 10.6.1",
+             samples=_integer_orders, parameter="n", fuzz=lambda Y, c: special.yn(2, 1.0 + Y * Y))
+iv = _bessel(special.iv, lambda ans, v, x: 0.5 * (special.iv(v - 1.0, x) + special.iv(v + 1.0, x)),
+             formula="D_X = diag(vec (I_(ν−1)(X) + I_(ν+1)(X))/2)·B_X", reference="DLMF 10.29.1",
+             edge_cases={**_INTEGER_ORDERS_AT_ZERO, **_INTEGER_ORDERS_NEGATIVE_X},
+             fuzz=lambda Y, c: special.iv(1.5, 1.0 + Y * Y))
+ive = _bessel(special.ive,
+              lambda ans, v, x: 0.5 * (special.ive(v - 1.0, x) + special.ive(v + 1.0, x)) - np.sign(x) * ans,
+              formula="D_X = diag(vec (ive_(ν−1)(X) + ive_(ν+1)(X))/2 − sign(X) ∘ ive_ν(X))·B_X",
+              reference="ive_ν(x) = I_ν(x)e^(−|x|); DLMF 10.29.1",
+              edge_cases={**_INTEGER_ORDERS_NEGATIVE_X,
+                          "large x (I_ν overflows, ive does not)": _at([0.5, 1.0, 2.5], [[750.0, 900.0, 1200.0]])},
+              fuzz=lambda Y, c: special.ive(1.5, 1.0 + Y * Y))
+kv = _bessel(special.kv, lambda ans, v, x: -0.5 * (special.kv(v - 1.0, x) + special.kv(v + 1.0, x)),
+             formula="D_X = −diag(vec (K_(ν−1)(X) + K_(ν+1)(X))/2)·B_X", reference="DLMF 10.29.1",
+             fuzz=lambda Y, c: special.kv(1.5, 1.0 + Y * Y))
+kve = _bessel(special.kve, lambda ans, v, x: ans - 0.5 * (special.kve(v - 1.0, x) + special.kve(v + 1.0, x)),
+              formula="D_X = diag(vec kve_ν(X) − (kve_(ν−1)(X) + kve_(ν+1)(X))/2)·B_X",
+              reference="kve_ν(x) = K_ν(x)eˣ; DLMF 10.29.1",
+              edge_cases={"large x (K_ν underflows, kve does not)": _at([0.5, 1.0, 2.5], [[750.0, 900.0, 1200.0]])},
+              fuzz=lambda Y, c: special.kve(1.5, 1.0 + Y * Y))
+
+# orders 0 and 1: DLMF 10.6.3 (J₀′ = −J₁, Y₀′ = −Y₁), 10.29.3 (I₀′ = I₁, K₀′ = −K₁);
+# order 1 by 10.6.1/10.29.1
+_POSITIVE = _uniform(0.5, 3.0)
+j0 = _special(special.j0, lambda ans, x: -special.j1(x), formula="−diag(vec J₁(X))", reference="DLMF 10.6.3",
+              fuzz=lambda Y, c: special.j0(Y), entire=True, loud_value=False,
+              edge_cases={"at and around 0": lambda rng: (np.array([[0.0, -1.5], [2.5, -4.0]]),)})
+j1 = _special(special.j1, lambda ans, x: 0.5 * (special.j0(x) - special.jv(2.0, x)),
+              formula="diag(vec (J₀(X) − J₂(X))/2)", reference="DLMF 10.6.1", fuzz=lambda Y, c: special.j1(Y),
+              entire=True, loud_value=False,
+              edge_cases={"at and around 0": lambda rng: (np.array([[0.0, -1.5], [2.5, -4.0]]),)})
+y0 = _special(special.y0, lambda ans, x: -special.y1(x), formula="−diag(vec Y₁(X))", reference="DLMF 10.6.3",
+              samples=_POSITIVE, fuzz=lambda Y, c: special.y0(1.0 + Y * Y))
+y1 = _special(special.y1, lambda ans, x: 0.5 * (special.y0(x) - special.yn(2, x)),
+              formula="diag(vec (Y₀(X) − Y₂(X))/2)", reference="DLMF 10.6.1", samples=_POSITIVE,
+              fuzz=lambda Y, c: special.y1(1.0 + Y * Y))
+i0 = _special(special.i0, lambda ans, x: special.i1(x), formula="diag(vec I₁(X))", reference="DLMF 10.29.3",
+              fuzz=lambda Y, c: special.i0(Y), entire=True,
+              edge_cases={"at and around 0": lambda rng: (np.array([[0.0, -1.5], [2.5, -4.0]]),)})
+i1 = _special(special.i1, lambda ans, x: 0.5 * (special.i0(x) + special.iv(2.0, x)),
+              formula="diag(vec (I₀(X) + I₂(X))/2)", reference="DLMF 10.29.1", fuzz=lambda Y, c: special.i1(Y),
+              entire=True, edge_cases={"at and around 0": lambda rng: (np.array([[0.0, -1.5], [2.5, -4.0]]),)})
+i0e = _special(special.i0e, lambda ans, x: special.i1e(x) - np.sign(x) * ans,
+               formula="diag(vec i1e(X) − sign(X) ∘ i0e(X))",
+               reference="i0e(x) = I₀(x)e^(−|x|); DLMF 10.29.3", fuzz=lambda Y, c: special.i0e(1.0 + Y * Y),
+               loud_value=False,
+               edge_cases={"negative and large": lambda rng: (np.array([[-0.7, -2.5], [750.0, -1200.0]]),)})
+i1e = _special(special.i1e, lambda ans, x: 0.5 * (special.i0e(x) + special.ive(2.0, x)) - np.sign(x) * ans,
+               formula="diag(vec (i0e(X) + ive₂(X))/2 − sign(X) ∘ i1e(X))",
+               reference="i1e(x) = I₁(x)e^(−|x|); DLMF 10.29.1", fuzz=lambda Y, c: special.i1e(1.0 + Y * Y),
+               loud_value=False,
+               edge_cases={"negative and large": lambda rng: (np.array([[-0.7, -2.5], [750.0, -1200.0]]),)})
+k0 = _special(special.k0, lambda ans, x: -special.k1(x), formula="−diag(vec K₁(X))", reference="DLMF 10.29.3",
+              samples=_POSITIVE, fuzz=lambda Y, c: special.k0(1.0 + Y * Y))
+k1 = _special(special.k1, lambda ans, x: -0.5 * (special.k0(x) + special.kv(2.0, x)),
+              formula="−diag(vec (K₀(X) + K₂(X))/2)", reference="DLMF 10.29.1", samples=_POSITIVE,
+              fuzz=lambda Y, c: special.k1(1.0 + Y * Y))

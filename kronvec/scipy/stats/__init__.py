@@ -1,0 +1,26 @@
+"""``scipy.stats`` distributions for differentiated code, as ``autograd.scipy.stats``
+and ``jax.scipy.stats`` offer them: one module per distribution, with SciPy's
+function and parameter names.
+
+=========================  ===========================================================
+``norm``                   pdf logpdf cdf logcdf sf logsf ppf isf (x, loc, scale)
+``t``                      pdf logpdf (x, df, loc, scale); cdf logcdf sf logsf (df plain)
+``chi2``                   pdf logpdf (x, df, loc, scale); cdf logcdf sf logsf (df plain)
+``gamma``                  pdf logpdf (x, a, loc, scale); cdf logcdf sf logsf (a plain)
+``beta``                   pdf logpdf (x, a, b, loc, scale); cdf logcdf sf logsf (a, b plain)
+``poisson``                pmf logpmf cdf logcdf sf logsf in mu (k, loc plain)
+``multivariate_normal``    logpdf pdf (x, mean, cov); entropy (mean, cov)
+``dirichlet``              logpdf pdf (x, alpha)
+=========================  ===========================================================
+
+Each is written with NumPy operations and scipy.special ufuncs that kronvec
+differentiates, so it takes traced and plain arrays alike and gives SciPy's
+values (to rounding). Outside the support, densities are SciPy's constants (0,
+or −∞ for their logarithm — with traced input, −∞ has no derivative and is
+refused). A parameter a function is not differentiated in is refused by name
+when traced. Derivations: ``notes/derivatives.md`` §22.
+"""
+
+from . import beta, chi2, dirichlet, gamma, multivariate_normal, norm, poisson, t  # noqa: F401
+
+__all__ = ["norm", "t", "chi2", "gamma", "beta", "poisson", "multivariate_normal", "dirichlet"]

@@ -1,0 +1,45 @@
+"""What the distributions share: standardizing by loc and scale, and the
+support (values outside it are SciPy's constants, with no derivative)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._support import as_array, is_traced, plain_parameter, plain_value
+
+__all__ = ["standardized", "on_support", "log", "as_array", "is_traced", "plain_parameter", "plain_value", "LOG_2PI"]
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def standardized(x, loc, scale):
+    """(x − loc)/scale, the standard variable; loc and scale may be traced."""
+    return (as_array(x) - as_array(loc)) / as_array(scale)
+
+
+def on_support(function, name, z, inside, outside, safe):
+    """`function(z)` where the plain mask `inside` holds, `outside` elsewhere.
+
+    SciPy gives a constant outside the support (0 for a density, −∞ for its log, 0
+    or 1 for a CDF): its derivative is 0. The formula is evaluated at `safe`
+    (a point inside the support) there, so it raises nothing. A constant −∞ has
+    no derivative to give: with traced input kronvec refuses it, naming `name`."""
+    inside = np.broadcast_to(inside, np.shape(plain_value(z)))
+    if inside.all():
+        return function(z)
+    if np.isneginf(outside) and is_traced(z):
+        raise ValueError(f"{name} is −∞ at {int(np.count_nonzero(~inside))} entr(y/ies) outside the support: "
+                         "no derivative there")
+    value = function(np.where(inside, z, safe))
+    return np.where(inside, value, outside)
+
+
+def log(probability):
+    """log of a probability: on plain values −∞ at 0 without a warning, as SciPy's
+    log-CDFs give it; on traced ones kronvec's (log 0 has no derivative: refused)."""
+    if is_traced(probability):
+        return np.log(probability)
+    with np.errstate(divide="ignore"):
+        return np.log(probability)

@@ -1,0 +1,114 @@
+"""The multivariate normal distribution N(mean, cov), as
+``scipy.stats.multivariate_normal``: logpdf and pdf differentiable in x, mean
+and cov; entropy in cov.
+
+log f(x) = −½(d·log 2π + log det C + (x − μ)ᵀ C⁻¹ (x − μ)), with C⁻¹(x − μ) by a
+solve and log det C by ``slogdet``, so that d log f = −½ tr(C⁻¹dC) + ½ δᵀC⁻¹ dC C⁻¹δ
++ δᵀC⁻¹(dμ − dx) for δ = x − μ. Every entry of cov is used as given (SciPy reads
+its lower triangle): on a symmetric cov the values agree, and the gradient in
+cov is the symmetric ½(C⁻¹δδᵀC⁻¹ − C⁻¹).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import LOG_2PI, as_array, is_traced, plain_value
+
+__all__ = ["logpdf", "pdf", "entropy"]
+
+
+def _parameters(mean, cov, function):
+    """SciPy's reading of mean and cov (``_process_parameters_psd``): dimension, mean
+    vector, covariance matrix (a scalar is c·I, a vector the diagonal)."""
+    cov = as_array(1.0 if cov is None else cov)
+    if mean is None:
+        dim = 1 if np.ndim(cov) < 2 else np.shape(cov)[0]
+        mean = np.zeros(dim)
+    else:
+        mean = as_array(mean)
+        dim = int(np.size(plain_value(mean)))
+    if dim == 1:
+        mean, cov = np.reshape(mean, (1,)), np.reshape(cov, (1, 1))
+    if np.ndim(mean) != 1 or np.shape(mean)[0] != dim:
+        raise ValueError(f"Array 'mean' must be a vector of length {dim}.")
+    if np.ndim(cov) == 0:
+        cov = cov * np.eye(dim)
+    elif np.ndim(cov) == 1:
+        cov = np.diag(cov)
+    elif np.ndim(cov) == 2 and np.shape(cov) != (dim, dim):
+        rows, cols = np.shape(cov)
+        if rows != cols:
+            raise ValueError(f"Array 'cov' must be square if it is two dimensional, but cov.shape = {np.shape(cov)}.")
+        raise ValueError(f"Dimension mismatch: array 'cov' is of shape {np.shape(cov)}, "
+                         f"but 'mean' is a vector of length {dim}.")
+    elif np.ndim(cov) > 2:
+        raise ValueError(f"Array 'cov' must be at most two-dimensional, but cov.ndim = {np.ndim(cov)}")
+    _check_positive_definite(np.asarray(plain_value(cov)), function)
+    return dim, mean, cov
+
+
+def _check_positive_definite(cov, function):
+    # SciPy's test (_PSD, eigenvalues of the lower triangle, relative tolerance 1e6·eps)
+    eigenvalues = np.linalg.eigvalsh(cov)
+    eps = 1e6 * np.finfo(np.float64).eps * np.max(np.abs(eigenvalues))
+    if np.min(eigenvalues) < -eps:
+        raise ValueError(f"{function}: the input matrix must be positive semidefinite")
+    if np.min(eigenvalues) <= eps:
+        raise np.linalg.LinAlgError(f"{function}: cov is singular; kronvec differentiates the density of a "
+                                    "nonsingular covariance only (allow_singular=False)")
+
+
+def _quantiles(x, dim):
+    x = as_array(x)
+    if np.ndim(x) == 0:
+        return np.reshape(x, (1,))
+    if np.ndim(x) == 1:
+        return np.reshape(x, (-1, 1)) if dim == 1 else np.reshape(x, (1, -1))
+    return x
+
+
+def _squeezed(out):
+    out = np.squeeze(out)
+    return out[()] if not is_traced(out) and np.ndim(out) == 0 else out
+
+
+def _refuse_singular(allow_singular, function, args):
+    if not allow_singular:
+        return None
+    if any(is_traced(a) for a in args):
+        raise TypeError(f"kronvec cannot differentiate {function} with allow_singular=True "
+                        "(the density of a singular covariance lives on a subspace)")
+    import scipy.stats
+
+    return getattr(scipy.stats.multivariate_normal, function.rsplit(".", 1)[1])(*args, allow_singular=True)
+
+
+def logpdf(x, mean=None, cov=1, allow_singular=False):
+    """log f(x) for N(mean, cov); x's last axis holds the components (SciPy's shapes)."""
+    plain = _refuse_singular(allow_singular, "kronvec.scipy.stats.multivariate_normal.logpdf", (x, mean, cov))
+    if plain is not None:
+        return plain
+    dim, mean, cov = _parameters(mean, cov, "kronvec.scipy.stats.multivariate_normal.logpdf")
+    deviations = _quantiles(x, dim) - mean
+    leading = np.shape(deviations)[:-1]
+    rows = np.reshape(deviations, (-1, dim))  # one point per row
+    whitened = np.linalg.solve(cov, np.transpose(rows))  # C⁻¹δ, one point per column
+    mahalanobis = np.sum(np.transpose(rows) * whitened, axis=0)
+    log_det = np.linalg.slogdet(cov)[1]
+    out = -0.5 * (dim * LOG_2PI + log_det + np.reshape(mahalanobis, leading))
+    return _squeezed(out)
+
+
+def pdf(x, mean=None, cov=1, allow_singular=False):
+    """f(x) = exp(log f(x)) for N(mean, cov)."""
+    plain = _refuse_singular(allow_singular, "kronvec.scipy.stats.multivariate_normal.pdf", (x, mean, cov))
+    if plain is not None:
+        return plain
+    return np.exp(logpdf(x, mean, cov))
+
+
+def entropy(mean=None, cov=1):
+    """½(d(1 + log 2π) + log det C), the differential entropy of N(mean, cov)."""
+    dim, _, cov = _parameters(mean, cov, "kronvec.scipy.stats.multivariate_normal.entropy")
+    return 0.5 * (dim * (LOG_2PI + 1) + np.linalg.slogdet(cov)[1])

@@ -1,0 +1,166 @@
+"""kronvec.scipy.special (issue 12): logsumexp, softmax, log_softmax, multigammaln,
+polygamma and the re-exported ufuncs.
+
+Values against SciPy's (1e-12), derivatives against finite differences in every
+mode (tests/_scipy_helpers.py), arguments that are not differentiated refused by
+name; ``import kronvec`` imports none of kronvec.scipy; a traced value reaching
+a real SciPy function names it and its kronvec.scipy counterpart.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.special as sp
+
+import kronvec
+import kronvec.scipy.special as ks
+
+from _scipy_helpers import check_derivatives
+
+RNG = np.random.default_rng(22)
+X = RNG.standard_normal((3, 4))
+B = RNG.uniform(0.5, 2.0, (3, 4))
+SIGNED = np.array([[1.0, -2.0, 0.5, 3.0], [-1.0, 0.2, 0.1, -0.3], [2.0, 0.0, 0.7, 1.1]])
+
+
+def _values_agree(ours, theirs):
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
+    assert np.shape(ours) == np.shape(theirs)
+
+
+# ------------------------------------------------------------------ logsumexp
+@pytest.mark.parametrize("axis", [None, 0, 1, -1, (0, 1)])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_logsumexp_gives_scipys_values_and_shapes(axis, keepdims):
+    _values_agree(ks.logsumexp(X, axis=axis, keepdims=keepdims), sp.logsumexp(X, axis=axis, keepdims=keepdims))
+    _values_agree(ks.logsumexp(X, axis=axis, b=B, keepdims=keepdims), sp.logsumexp(X, axis=axis, b=B, keepdims=keepdims))
+    ours = ks.logsumexp(X, axis=axis, b=SIGNED, keepdims=keepdims, return_sign=True)
+    theirs = sp.logsumexp(X, axis=axis, b=SIGNED, keepdims=keepdims, return_sign=True)
+    _values_agree(ours[0], theirs[0])
+    np.testing.assert_array_equal(ours[1], theirs[1])
+
+
+def test_logsumexp_edge_values_match_scipy():
+    big = np.array([1000.0, 1000.0, -1000.0])  # no overflow: the shift
+    _values_agree(ks.logsumexp(big), sp.logsumexp(big))
+    _values_agree(ks.logsumexp(big, b=[0.0, 1.0, 1.0]), sp.logsumexp(big, b=[0.0, 1.0, 1.0]))
+    _values_agree(ks.logsumexp(2.5), sp.logsumexp(2.5))  # 0-d
+    assert ks.logsumexp([1, 2], b=[1, -1], return_sign=True) == sp.logsumexp([1, 2], b=[1, -1], return_sign=True)
+    assert type(ks.logsumexp(X)) is type(sp.logsumexp(X))  # a NumPy scalar, as SciPy's
+
+
+@pytest.mark.parametrize("axis", [None, 1, (0, 1)])
+def test_logsumexp_derivatives_in_a_and_b_in_every_mode(axis):
+    check_derivatives(lambda a: ks.logsumexp(a, axis=axis), (X,), 0, what="logsumexp")
+    check_derivatives(lambda a, b: ks.logsumexp(a, axis=axis, b=b), (X, B), 0, what="logsumexp(b=)")
+    check_derivatives(lambda a, b: ks.logsumexp(a, axis=axis, b=b), (X, B), 1, what="logsumexp(b=)")
+    check_derivatives(lambda a, b: ks.logsumexp(a, axis=axis, b=b, return_sign=True)[0], (X, SIGNED), 1,
+                      what="logsumexp(return_sign=True)")
+
+
+def test_logsumexp_gradient_is_softmax_and_its_hessian_diag_p_minus_ppt():
+    x = np.array([0.3, -1.2, 2.0, 0.0])
+    p = sp.softmax(x)
+    np.testing.assert_allclose(kronvec.grad(ks.logsumexp)(x), p, rtol=1e-15)
+    np.testing.assert_allclose(kronvec.hessian(ks.logsumexp)(x).toarray(), np.diag(p) - np.outer(p, p), atol=1e-15)
+    # far apart (the shift is a constant of the point, so it leaves no trace in the derivative)
+    far = np.array([800.0, 0.0, -800.0])
+    np.testing.assert_allclose(kronvec.grad(ks.logsumexp)(far), [1.0, 0.0, 0.0], atol=1e-300)
+    # broadcasting weights: b's gradient is summed over the broadcast axis
+    g = kronvec.grad(lambda b: ks.logsumexp(X, b=b))(np.ones((1, 4)))
+    np.testing.assert_allclose(g, np.sum(np.exp(X - sp.logsumexp(X)), axis=0, keepdims=True), rtol=1e-13)
+
+
+def test_logsumexp_of_a_negative_sum_without_return_sign_is_loud():
+    with pytest.raises(ValueError, match="not finite"):
+        kronvec.grad(lambda b: ks.logsumexp(np.zeros(2), b=b))(np.array([1.0, -2.0]))
+
+
+# -------------------------------------------------------- softmax, log_softmax
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_softmax_and_log_softmax(axis):
+    _values_agree(ks.softmax(X, axis=axis), sp.softmax(X, axis=axis))
+    _values_agree(ks.log_softmax(X, axis=axis), sp.log_softmax(X, axis=axis))
+    check_derivatives(lambda x: ks.softmax(x, axis=axis), (X,), 0, what="softmax")
+    check_derivatives(lambda x: ks.log_softmax(x, axis=axis), (X,), 0, what="log_softmax")
+
+
+def test_softmax_jacobian_is_diag_s_minus_s_st():
+    x = np.array([0.1, 1.0, -0.5])
+    s = sp.softmax(x)
+    np.testing.assert_allclose(kronvec.jacobian(ks.softmax)(x).toarray(), np.diag(s) - np.outer(s, s), atol=1e-16)
+    np.testing.assert_allclose(ks.softmax(np.array([1000.0, 0.0])), [1.0, 0.0])  # no overflow
+
+
+# ------------------------------------------------------ multigammaln, polygamma
+def test_multigammaln():
+    a = np.array([[2.5, 3.1], [4.0, 7.3]])
+    for d in (1, 2, 4):
+        _values_agree(ks.multigammaln(a, d), sp.multigammaln(a, d))
+        check_derivatives(lambda x: ks.multigammaln(x, d), (a,), 0, what=f"multigammaln(·, {d})")
+    np.testing.assert_allclose(kronvec.grad(lambda x: ks.multigammaln(x, 3))(4.0),
+                               sum(sp.digamma(4.0 - j / 2) for j in range(3)), rtol=1e-15)
+    with pytest.raises(ValueError, match="not met"):
+        ks.multigammaln(1.0, 4)
+    with pytest.raises(ValueError, match="positive integer"):
+        ks.multigammaln(3.0, 1.5)
+    with pytest.raises(TypeError, match=r"multigammaln with respect to its argument d"):
+        kronvec.grad(lambda d: ks.multigammaln(5.0, d))(2.0)
+
+
+def test_polygamma():
+    x = np.array([[0.7, 1.5, 3.0], [2.2, 0.4, 5.0]])
+    for n in (0, 1, 3, np.array([0, 1, 2]), [[1], [2]]):
+        _values_agree(ks.polygamma(n, x), sp.polygamma(n, x))
+        traced_value, _ = kronvec.jvp(lambda y: ks.polygamma(n, y), (x,), (x,))
+        _values_agree(traced_value, sp.polygamma(n, x))
+        check_derivatives(lambda y: ks.polygamma(n, y), (x,), 0, what=f"polygamma({n}, ·)")
+    np.testing.assert_allclose(kronvec.grad(lambda y: np.sum(ks.polygamma(2, y)))(x), sp.polygamma(3, x), rtol=1e-14)
+    with pytest.raises(TypeError, match=r"polygamma with respect to its argument n"):
+        kronvec.grad(lambda n: np.sum(ks.polygamma(n, x)))(1.0)
+    with pytest.raises(ValueError, match="integers"):
+        kronvec.grad(lambda y: np.sum(ks.polygamma(1.5, y)))(x)
+
+
+def test_the_ufuncs_are_scipys_own_and_differentiable():
+    for name in ks._UFUNCS:
+        assert getattr(ks, name) is getattr(sp, name), name
+        assert f"scipy.special.{name}" in kronvec.SUPPORTED_FUNCTIONS, name
+    np.testing.assert_allclose(kronvec.grad(lambda x: np.sum(ks.gammaln(x)))(B), sp.digamma(B), rtol=1e-14)
+
+
+# ------------------------------------------------------- imports and messages
+def _run(code):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_import_kronvec_imports_no_kronvec_scipy_and_the_subpackage_loads_on_demand():
+    assert _run("import sys, kronvec; print(any(m.startswith('kronvec.scipy') for m in sys.modules))") == "False"
+    assert _run("import kronvec.scipy as s; print(s.stats.norm.__name__, s.special.logsumexp.__name__)") == \
+        "kronvec.scipy.stats.norm logsumexp"
+
+
+@pytest.mark.parametrize("call, scipy_name, counterpart", [
+    (lambda x: sp.logsumexp(x), "scipy.special.logsumexp", "kronvec.scipy.special.logsumexp"),
+    (lambda x: sp.softmax(x), "scipy.special.softmax", "kronvec.scipy.special.softmax"),
+    (lambda x: sp.log_softmax(x), "scipy.special.log_softmax", "kronvec.scipy.special.log_softmax"),
+    (lambda x: sp.polygamma(1, x), "scipy.special.polygamma", "kronvec.scipy.special.polygamma"),
+    (lambda x: sp.multigammaln(x + 3.0, 2), "scipy.special.multigammaln", "kronvec.scipy.special.multigammaln"),
+], ids=["logsumexp", "softmax", "log_softmax", "polygamma", "multigammaln"])
+def test_a_real_scipy_function_on_a_traced_value_names_itself_and_its_counterpart(call, scipy_name, counterpart):
+    with pytest.raises(TypeError) as error:
+        kronvec.grad(lambda x: np.sum(call(x)))(np.array([0.5, 1.5]))
+    message = str(error.value)
+    assert f"cannot differentiate {scipy_name}:" in message and f"Use {counterpart} instead" in message, message
+    assert "np.asarray" in message
+
+
+def test_a_scipy_function_without_counterpart_is_named_alone():
+    # (spherical_jn is wrapped by a decorator: the name is the function's, not the wrapper's)
+    with pytest.raises(TypeError, match=r"cannot differentiate scipy\.special\.spherical_jn: ") as error:
+        kronvec.grad(lambda x: np.sum(sp.spherical_jn(1, x)))(np.array([0.5, 1.5]))
+    assert "Use kronvec.scipy" not in str(error.value)

@@ -1,0 +1,237 @@
+"""kronvec.scipy.stats (issue 12): norm, t, chi2, gamma, beta, poisson,
+multivariate_normal, dirichlet.
+
+Values against scipy.stats (1e-12, also outside the support and at SciPy's
+shapes), derivatives against finite differences in every mode and in every
+argument a function is differentiated in (tests/_scipy_helpers.py), parameters
+that are not differentiated refused by name, SciPy's argument errors, and a
+traced value reaching scipy.stats naming the kronvec.scipy counterpart.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.stats as st
+
+import kronvec
+import kronvec.scipy.stats as ks
+
+from _scipy_helpers import check_derivatives
+
+RNG = np.random.default_rng(23)
+U = RNG.uniform(0.15, 0.85, (2, 3))       # inside (0, 1)
+X = RNG.standard_normal((2, 3))
+POSITIVE = RNG.uniform(0.5, 3.0, (2, 3))
+
+
+def _agree(ours, theirs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (−∞ entries: log 0 in SciPy's and ours)
+        ours, theirs = np.asarray(ours), np.asarray(theirs)
+    assert ours.shape == theirs.shape, (ours.shape, theirs.shape)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-300)
+
+
+# (distribution, function, args as SciPy takes them, positions differentiated)
+CONTINUOUS = [
+    ("norm", f, (X, 0.3, 1.7), (0, 1, 2)) for f in ("pdf", "logpdf", "cdf", "logcdf", "sf", "logsf")
+] + [
+    ("norm", f, (U, 0.3, 1.7), (0, 1, 2)) for f in ("ppf", "isf")
+] + [
+    ("t", f, (X, 3.5, 0.3, 1.7), (0, 1, 2, 3)) for f in ("pdf", "logpdf")
+] + [
+    ("t", f, (X, 3.5, 0.3, 1.7), (0, 2, 3)) for f in ("cdf", "logcdf", "sf", "logsf")
+] + [
+    ("chi2", f, (POSITIVE, 3.5, -0.2, 1.3), (0, 1, 2, 3)) for f in ("pdf", "logpdf")
+] + [
+    ("chi2", f, (POSITIVE, 3.5, -0.2, 1.3), (0, 2, 3)) for f in ("cdf", "logcdf", "sf", "logsf")
+] + [
+    ("gamma", f, (POSITIVE, 2.5, -0.2, 1.3), (0, 1, 2, 3)) for f in ("pdf", "logpdf")
+] + [
+    ("gamma", f, (POSITIVE, 2.5, -0.2, 1.3), (0, 2, 3)) for f in ("cdf", "logcdf", "sf", "logsf")
+] + [
+    ("beta", f, (U, 2.5, 1.5, -0.05, 1.1), (0, 1, 2, 3, 4)) for f in ("pdf", "logpdf")
+] + [
+    ("beta", f, (U, 2.5, 1.5, -0.05, 1.1), (0, 3, 4)) for f in ("cdf", "logcdf", "sf", "logsf")
+] + [
+    ("poisson", f, (np.array([[0, 1, 4], [2, 7, 3]]), 2.3), (1,)) for f in ("pmf", "logpmf", "cdf", "logcdf", "sf", "logsf")
+]
+
+
+@pytest.mark.parametrize("distribution, function, args, positions", CONTINUOUS,
+                         ids=[f"{d}.{f}" for d, f, _, _ in CONTINUOUS])
+def test_values_match_scipy_and_derivatives_match_finite_differences(distribution, function, args, positions):
+    ours, theirs = getattr(getattr(ks, distribution), function), getattr(getattr(st, distribution), function)
+    _agree(ours(*args), theirs(*args))
+    for position in positions:
+        check_derivatives(ours, args, position, what=f"{distribution}.{function}")
+
+
+@pytest.mark.parametrize("distribution, function, args", [
+    ("chi2", "pdf", (np.array([-1.0, 0.0, 2.0]), 2.0)), ("chi2", "logpdf", (np.array([-1.0, 0.0, 2.0]), 2.0)),
+    ("chi2", "cdf", (np.array([-1.0, 0.0, 2.0]), 3.0)), ("chi2", "sf", (np.array([-1.0, 0.0, 2.0]), 3.0)),
+    ("gamma", "pdf", (np.array([-1.0, 0.0, 2.0]), 1.0)), ("gamma", "logpdf", (np.array([-1.0, 0.0, 2.0]), 1.0)),
+    ("gamma", "logcdf", (np.array([-1.0, 0.0, 2.0]), 2.0)), ("gamma", "sf", (np.array([-1.0, 0.0, 2.0]), 2.0)),
+    ("beta", "pdf", (np.array([-0.5, 0.0, 0.5, 1.0, 1.5]), 1.0, 1.0)),
+    ("beta", "logpdf", (np.array([-0.5, 0.0, 0.5, 1.0, 1.5]), 2.0, 1.0)),
+    ("beta", "cdf", (np.array([-0.5, 0.0, 0.5, 1.0, 1.5]), 2.0, 3.0)),
+    ("beta", "sf", (np.array([-0.5, 0.0, 0.5, 1.0, 1.5]), 2.0, 3.0)),
+    ("poisson", "pmf", (np.array([-1.0, 0.0, 2.5, 3.0]), 2.0)), ("poisson", "logpmf", (np.array([-1.0, 0.0, 2.5, 3.0]), 2.0)),
+    ("poisson", "cdf", (np.array([-1.0, 0.0, 2.5, 3.0]), 2.0)), ("poisson", "sf", (np.array([-1.0, 2.5, 3.0]), 2.0)),
+    ("poisson", "logpmf", (np.array([0.0, 2.0]), 0.0)), ("norm", "logpdf", (np.array([0.5, 1e200]), 0.0, 1e-200)),
+], ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # (z² overflows to inf in SciPy's norm.logpdf and ours alike)
+def test_values_outside_the_support_and_at_its_edges_match_scipy(distribution, function, args):
+    _agree(getattr(getattr(ks, distribution), function)(*args), getattr(getattr(st, distribution), function)(*args))
+
+
+def test_outside_the_support_the_derivative_is_zero_and_minus_infinity_is_refused():
+    x = np.array([-1.0, 2.0])
+    g = kronvec.grad(lambda y: np.sum(ks.gamma.pdf(y, 2.0)))(x)
+    assert g[0] == 0.0 and np.isclose(g[1], -np.exp(-2.0), rtol=1e-14)  # d(x e⁻ˣ) = (1 − x)e⁻ˣ
+    assert kronvec.grad(lambda y: np.sum(ks.beta.cdf(y, 2.0, 2.0)))(np.array([-0.5, 1.5])).tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match=r"gamma\.logpdf is −∞"):
+        kronvec.grad(lambda y: np.sum(ks.gamma.logpdf(y, 2.0)))(x)
+    with pytest.raises(ValueError, match=r"poisson\.logpmf is −∞"):
+        kronvec.grad(lambda mu: np.sum(ks.poisson.logpmf(np.array([-1.0, 2.0]), mu)))(2.0)
+    # pmf at a k that is not a count: 0, derivative 0
+    assert float(kronvec.grad(lambda mu: ks.poisson.pmf(2.5, mu))(2.0)) == 0.0
+
+
+def test_poisson_cdf_derivative_in_mu_is_minus_the_pmf():
+    k, mu = np.array([0.0, 1.0, 3.0, 3.7]), 2.4
+    np.testing.assert_allclose(kronvec.jacobian(lambda m: ks.poisson.cdf(k, m))(mu).toarray()[:, 0],
+                               -st.poisson.pmf(np.floor(k), mu), rtol=1e-13)
+
+
+@pytest.mark.parametrize("call, function, argument", [
+    (lambda p: ks.t.cdf(0.5, p), "t.cdf", "df"), (lambda p: ks.t.logsf(0.5, p), "t.logsf", "df"),
+    (lambda p: ks.chi2.cdf(1.5, p), "chi2.cdf", "df"), (lambda p: ks.gamma.sf(1.5, p), "gamma.sf", "a"),
+    (lambda p: ks.beta.cdf(0.5, p, 2.0), "beta.cdf", "a"), (lambda p: ks.beta.sf(0.5, 2.0, p), "beta.sf", "b"),
+    (lambda p: ks.poisson.logpmf(p, 2.0), "poisson.logpmf", "k"), (lambda p: ks.poisson.cdf(p, 2.0), "poisson.cdf", "k"),
+    (lambda p: ks.poisson.pmf(2.0, 1.5, loc=p), "poisson.pmf", "loc"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_parameters_that_are_not_differentiated_are_refused_by_name(call, function, argument):
+    with pytest.raises(TypeError, match=rf"kronvec\.scipy\.stats\.{function} with respect to its argument {argument}\b"):
+        kronvec.grad(call)(3.0)
+
+
+# ------------------------------------------------------------ multivariate normal
+def _spd(n, seed):
+    A = np.random.default_rng(seed).standard_normal((n, n))
+    return A @ A.T / n + np.eye(n)
+
+
+MEAN, COV = RNG.standard_normal(3), _spd(3, 1)
+POINTS = RNG.standard_normal((4, 3))
+
+
+@pytest.mark.parametrize("x, mean, cov", [
+    (POINTS, MEAN, COV), (POINTS[0], MEAN, COV), (POINTS[None], MEAN, COV), (POINTS, None, COV),
+    (POINTS, MEAN, np.array([0.5, 1.0, 2.0])), (POINTS, MEAN, 1.7), (POINTS[:, 0], 0.3, 2.0), (0.4, None, 2.0),
+    (RNG.standard_normal((2, 2, 3)), MEAN, COV),
+], ids=["points", "one point", "(1, n, d)", "mean None", "diagonal cov", "scalar cov", "1-D", "0-D", "(2, 2, d)"])
+def test_multivariate_normal_values_and_shapes_match_scipy(x, mean, cov):
+    for function in ("logpdf", "pdf"):
+        ours = getattr(ks.multivariate_normal, function)(x, mean, cov)
+        theirs = getattr(st.multivariate_normal, function)(x, mean, cov)
+        _agree(ours, theirs)
+        assert type(ours) is type(theirs)
+    _agree(ks.multivariate_normal.entropy(mean, cov), st.multivariate_normal.entropy(mean, cov))
+
+
+@pytest.mark.parametrize("function", ["logpdf", "pdf"])
+def test_multivariate_normal_derivatives_in_x_mean_and_cov(function):
+    f = getattr(ks.multivariate_normal, function)
+    for position in (0, 1, 2):
+        check_derivatives(f, (POINTS, MEAN, COV), position, what=f"multivariate_normal.{function}")
+    check_derivatives(f, (POINTS, MEAN, np.array([0.5, 1.0, 2.0])), 2, what="diagonal cov")
+    check_derivatives(ks.multivariate_normal.entropy, (MEAN, COV), 1, what="entropy")
+
+
+def test_multivariate_normal_gradient_in_cov_is_the_closed_form():
+    x = POINTS[0]
+    inverse = np.linalg.inv(COV)
+    delta = inverse @ (x - MEAN)
+    expected = 0.5 * (np.outer(delta, delta) - inverse)  # symmetric: every entry of cov is a variable
+    np.testing.assert_allclose(kronvec.grad(lambda c: ks.multivariate_normal.logpdf(x, MEAN, c))(COV), expected,
+                               rtol=1e-12)
+    np.testing.assert_allclose(kronvec.grad(lambda m: ks.multivariate_normal.logpdf(x, m, COV))(MEAN), delta, rtol=1e-12)
+
+
+def test_multivariate_normal_refusals_and_argument_errors():
+    with pytest.raises(TypeError, match="allow_singular=True"):
+        kronvec.grad(lambda x: ks.multivariate_normal.logpdf(x, MEAN, COV, allow_singular=True))(POINTS[0])
+    singular = np.array([[1.0, 1.0], [1.0, 1.0]])
+    _agree(ks.multivariate_normal.logpdf(np.zeros(2), None, singular, allow_singular=True),
+           st.multivariate_normal.logpdf(np.zeros(2), None, singular, allow_singular=True))
+    with pytest.raises(np.linalg.LinAlgError):
+        ks.multivariate_normal.logpdf(np.zeros(2), None, singular)
+    with pytest.raises(ValueError, match="positive semidefinite"):
+        ks.multivariate_normal.logpdf(np.zeros(2), None, -np.eye(2))
+    with pytest.raises(ValueError, match="vector of length 3"):
+        ks.multivariate_normal.logpdf(POINTS, np.zeros((3, 1)), COV)
+    with pytest.raises(ValueError, match="Dimension mismatch"):
+        ks.multivariate_normal.logpdf(POINTS, MEAN, np.eye(2))
+
+
+# ---------------------------------------------------------------------- dirichlet
+ALPHA = np.array([1.5, 2.0, 0.7])
+SIMPLEX = np.random.default_rng(5).dirichlet(ALPHA, 4).T  # components along the first axis, as SciPy's
+
+
+@pytest.mark.parametrize("x", [SIMPLEX, SIMPLEX[:, 0], SIMPLEX[:2], SIMPLEX[:2, 0]],
+                         ids=["(k, n)", "(k,)", "(k − 1, n)", "(k − 1,)"])
+def test_dirichlet_values_and_derivatives(x):
+    for function in ("logpdf", "pdf"):
+        ours, theirs = getattr(ks.dirichlet, function), getattr(st.dirichlet, function)
+        _agree(ours(x, ALPHA), theirs(x, ALPHA))
+        assert type(ours(x, ALPHA)) is type(theirs(x, ALPHA))
+        # (x with all k components lies on the simplex, which SciPy checks to 1e-9: finite differences
+        # in x leave it, so they are taken in the k − 1 free components only; the closed form below)
+        for position in (0, 1) if x.shape[0] < ALPHA.size else (1,):
+            check_derivatives(ours, (x, ALPHA), position, what=f"dirichlet.{function}")
+    if x.shape[0] == ALPHA.size:  # ∂ log f/∂xᵢ = (αᵢ − 1)/xᵢ, each point on its own
+        gradient = kronvec.grad(lambda y: np.sum(ks.dirichlet.logpdf(y, ALPHA)))(x)
+        np.testing.assert_allclose(gradient, ((ALPHA - 1) / x.T).T, rtol=1e-13)
+
+
+def test_dirichlet_argument_errors_are_scipys():
+    for x, alpha, message in ((SIMPLEX[:1], ALPHA, "one entry fewer"), (SIMPLEX, -ALPHA, "greater than 0"),
+                              (SIMPLEX * 2, ALPHA, "smaller or equal one"), (np.array([0.5, 0.4, 0.2]), ALPHA, "simplex"),
+                              (np.array([0.0, 0.5, 0.5]), np.array([0.5, 1.0, 1.0]), "greater than zero")):
+        for module in (ks, st):
+            with pytest.raises(ValueError, match=message):
+                module.dirichlet.logpdf(x, alpha)
+
+
+# ------------------------------------------------------------------ messages
+@pytest.mark.parametrize("call, scipy_name, counterpart", [
+    (lambda x: st.norm.logpdf(x, 0.0, 2.0), "scipy.stats.norm.logpdf", "kronvec.scipy.stats.norm.logpdf"),
+    (lambda x: st.norm(0.0, 2.0).cdf(x), "scipy.stats.norm(…).cdf", "kronvec.scipy.stats.norm.cdf"),
+    (lambda x: st.t.pdf(x, 3.0), "scipy.stats.t.pdf", "kronvec.scipy.stats.t.pdf"),
+    (lambda x: st.gamma.logpdf(x, 2.0), "scipy.stats.gamma.logpdf", "kronvec.scipy.stats.gamma.logpdf"),
+    (lambda x: st.poisson.logpmf(3, x), "scipy.stats.poisson.logpmf", "kronvec.scipy.stats.poisson.logpmf"),
+    (lambda x: st.multivariate_normal.logpdf(x, np.zeros(2)), "scipy.stats.multivariate_normal.logpdf",
+     "kronvec.scipy.stats.multivariate_normal.logpdf"),
+    (lambda x: st.multivariate_normal(np.zeros(2)).pdf(x), "scipy.stats.multivariate_normal(…).pdf",
+     "kronvec.scipy.stats.multivariate_normal.pdf"),
+    (lambda x: st.dirichlet.logpdf(x / np.sum(x), np.ones(2)), "scipy.stats.dirichlet.logpdf",
+     "kronvec.scipy.stats.dirichlet.logpdf"),
+], ids=["norm.logpdf", "frozen norm", "t.pdf", "gamma.logpdf", "poisson.logpmf", "multivariate_normal.logpdf",
+        "frozen multivariate_normal", "dirichlet.logpdf"])
+def test_scipy_stats_on_a_traced_value_names_the_distribution_and_the_counterpart(call, scipy_name, counterpart):
+    with pytest.raises(TypeError) as error:
+        kronvec.grad(lambda x: np.sum(call(x)))(np.array([0.5, 1.5]))
+    message = str(error.value)
+    assert f"cannot differentiate {scipy_name}:" in message and f"Use {counterpart} instead" in message, message
+    assert "import kronvec.scipy.stats" in message
+
+
+def test_a_distribution_kronvec_scipy_lacks_is_named_without_a_counterpart():
+    with pytest.raises(TypeError, match=r"scipy\.stats\.laplace\.logpdf: it converts") as error:
+        kronvec.grad(lambda x: np.sum(st.laplace.logpdf(x)))(np.array([0.5, 1.5]))
+    assert "kronvec.scipy" not in str(error.value)
