@@ -235,3 +235,14 @@ def test_a_distribution_kronvec_scipy_lacks_is_named_without_a_counterpart():
     with pytest.raises(TypeError, match=r"scipy\.stats\.laplace\.logpdf: it converts") as error:
         kronvec.grad(lambda x: np.sum(st.laplace.logpdf(x)))(np.array([0.5, 1.5]))
     assert "kronvec.scipy" not in str(error.value)
+
+
+@pytest.mark.parametrize("name, args", [
+    ("norm", (1.0, 2.0)), ("t", (3.0,)), ("chi2", (4.0,)), ("gamma", (2.0,)), ("beta", (2.0, 3.0)),
+    ("poisson", (3.0,)), ("multivariate_normal", (np.zeros(2), np.eye(2))), ("dirichlet", (np.ones(3),)),
+])
+def test_rvs_are_scipys_draws_and_refuse_traced_parameters(name, args):
+    ours = getattr(ks, name).rvs(*args, size=5, random_state=7)
+    np.testing.assert_array_equal(ours, getattr(st, name).rvs(*args, size=5, random_state=7))
+    with pytest.raises(TypeError, match="no derivative"):
+        kronvec.grad(lambda p: np.sum(getattr(ks, name).rvs(p, *args[1:], size=2)))(np.asarray(args[0], float) + 0.0)

@@ -11,6 +11,7 @@ function and parameter names.
 ``poisson``                pmf logpmf cdf logcdf sf logsf in mu (k, loc plain)
 ``multivariate_normal``    logpdf pdf (x, mean, cov); entropy (mean, cov)
 ``dirichlet``              logpdf pdf (x, alpha)
+(every one)                rvs: SciPy's draws, plain parameters only
 =========================  ===========================================================
 
 Each is written with NumPy operations and scipy.special ufuncs that kronvec

@@ -9,7 +9,7 @@ import numpy as np
 
 from .._support import as_array, is_traced, plain_parameter, plain_value
 
-__all__ = ["standardized", "on_support", "log", "as_array", "is_traced", "plain_parameter", "plain_value", "LOG_2PI"]
+__all__ = ["standardized", "on_support", "log", "sampler", "as_array", "is_traced", "plain_parameter", "plain_value", "LOG_2PI"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -43,3 +43,28 @@ def log(probability):
         return np.log(probability)
     with np.errstate(divide="ignore"):
         return np.log(probability)
+
+
+def sampler(distribution):
+    """``rvs`` of a distribution: SciPy's own draws, for plain parameters only.
+
+    A draw is not a differentiable function of the parameters as SciPy makes it
+    (it depends on them through the inverse CDF of a random state); a traced
+    parameter is refused, with the reparametrization that is differentiable.
+    """
+
+    def rvs(*args, **kwargs):
+        for value in (*args, *kwargs.values()):
+            if is_traced(value):
+                raise TypeError(
+                    f"kronvec.scipy.stats.{distribution}.rvs: a draw has no derivative in its parameters "
+                    "as SciPy makes it; draw with plain parameters and transform the draw instead "
+                    "(e.g. loc + scale * norm.rvs(size=n))"
+                )
+        import scipy.stats  # (on first draw: importing scipy.stats takes a while)
+
+        return getattr(scipy.stats, distribution).rvs(*args, **kwargs)
+
+    rvs.__name__ = "rvs"
+    rvs.__doc__ = f"``scipy.stats.{distribution}.rvs`` with plain parameters (a draw has no derivative)."
+    return rvs

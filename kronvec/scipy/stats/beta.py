@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betainc, betaincc, betaln, xlog1py, xlogy
 
-from ._common import log, as_array, on_support, plain_parameter, plain_value, standardized
+from ._common import log, as_array, on_support, plain_parameter, plain_value, standardized, sampler
 
-__all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf"]
+__all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
 
 def _inside(z):
@@ -61,3 +61,6 @@ def logcdf(x, a, b, loc=0, scale=1):
 
 def logsf(x, a, b, loc=0, scale=1):
     return log(_cdf(betaincc, x, a, b, loc, scale, "logsf", 1.0, 0.0))
+
+
+rvs = sampler("beta")

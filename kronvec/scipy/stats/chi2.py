@@ -13,9 +13,9 @@ import math
 import numpy as np
 from scipy.special import gammainc, gammaincc, gammaln, xlogy
 
-from ._common import log, as_array, on_support, plain_parameter, plain_value, standardized
+from ._common import log, as_array, on_support, plain_parameter, plain_value, standardized, sampler
 
-__all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf"]
+__all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
 _LOG_2 = math.log(2.0)
 
@@ -57,3 +57,6 @@ def logcdf(x, df, loc=0, scale=1):
 
 def logsf(x, df, loc=0, scale=1):
     return log(_cdf(gammaincc, x, df, loc, scale, "logsf", 1.0))
+
+
+rvs = sampler("chi2")

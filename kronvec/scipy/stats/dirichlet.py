@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln, xlogy
 
-from ._common import as_array, is_traced, plain_value
+from ._common import as_array, is_traced, plain_value, sampler
 
-__all__ = ["logpdf", "pdf"]
+__all__ = ["logpdf", "pdf", "rvs"]
 
 
 def _alpha(alpha):
@@ -67,3 +67,6 @@ def logpdf(x, alpha):
 
 def pdf(x, alpha):
     return np.exp(logpdf(x, alpha))
+
+
+rvs = sampler("dirichlet")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammainc, gammaincc, gammaln, xlogy
 
-from ._common import log, as_array, on_support, plain_parameter, plain_value, standardized
+from ._common import log, as_array, on_support, plain_parameter, plain_value, standardized, sampler
 
-__all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf"]
+__all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
 
 def _inside(z):
@@ -52,3 +52,6 @@ def logcdf(x, a, loc=0, scale=1):
 
 def logsf(x, a, loc=0, scale=1):
     return log(_cdf(gammaincc, x, a, loc, scale, "logsf", 1.0))
+
+
+rvs = sampler("gamma")

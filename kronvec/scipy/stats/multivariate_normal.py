@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import LOG_2PI, as_array, is_traced, plain_value
+from ._common import LOG_2PI, as_array, is_traced, plain_value, sampler
 
-__all__ = ["logpdf", "pdf", "entropy"]
+__all__ = ["logpdf", "pdf", "entropy", "rvs"]
 
 
 def _parameters(mean, cov, function):
@@ -112,3 +112,6 @@ def entropy(mean=None, cov=1):
     """½(d(1 + log 2π) + log det C), the differential entropy of N(mean, cov)."""
     dim, _, cov = _parameters(mean, cov, "kronvec.scipy.stats.multivariate_normal.entropy")
     return 0.5 * (dim * (LOG_2PI + 1) + np.linalg.slogdet(cov)[1])
+
+
+rvs = sampler("multivariate_normal")

@@ -12,9 +12,9 @@ import math
 import numpy as np
 from scipy.special import log_ndtr, ndtr, ndtri
 
-from ._common import LOG_2PI, as_array, standardized
+from ._common import LOG_2PI, as_array, standardized, sampler
 
-__all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf"]
+__all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf", "rvs"]
 
 _ROOT_2PI = math.sqrt(2.0 * math.pi)
 
@@ -51,3 +51,6 @@ def ppf(q, loc=0, scale=1):
 
 def isf(q, loc=0, scale=1):
     return as_array(loc) + as_array(scale) * -ndtri(as_array(q))
+
+
+rvs = sampler("norm")

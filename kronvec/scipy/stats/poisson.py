@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammainc, gammaincc, gammaln, xlogy
 
-from ._common import log, as_array, is_traced, plain_parameter
+from ._common import log, as_array, is_traced, plain_parameter, sampler
 
-__all__ = ["pmf", "logpmf", "cdf", "logcdf", "sf", "logsf"]
+__all__ = ["pmf", "logpmf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
 
 def _counts(k, loc, name):
@@ -64,3 +64,6 @@ def logcdf(k, mu, loc=0):
 
 def logsf(k, mu, loc=0):
     return log(_cumulative(gammainc, k, mu, loc, "logsf", 1.0))
+
+
+rvs = sampler("poisson")

@@ -13,9 +13,9 @@ import math
 import numpy as np
 from scipy.special import gammaln, stdtr
 
-from ._common import log, as_array, plain_parameter, standardized
+from ._common import log, as_array, plain_parameter, standardized, sampler
 
-__all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf"]
+__all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
 
 def _standard_logpdf(z, df):
@@ -45,3 +45,6 @@ def logcdf(x, df, loc=0, scale=1):
 
 def logsf(x, df, loc=0, scale=1):
     return log(stdtr(plain_parameter(df, "kronvec.scipy.stats.t.logsf", "df"), -standardized(x, loc, scale)))
+
+
+rvs = sampler("t")
