@@ -75,8 +75,9 @@ def _foreign_caller():
             frame = frame.f_back
             continue
         if top in ("scipy", "sklearn", "statsmodels", "pandas"):
-            if found is None or frame.f_code.co_name not in _DECORATOR_WRAPPERS:
-                found = _public_name(module, frame)  # (a decorator's wrapper keeps the name it wraps)
+            # the outermost library frame is what the user called; a decorator's wrapper
+            # is named by the function it wraps (kept when that cannot be read)
+            found = _public_name(module, frame) or found
             frame = frame.f_back
             continue
         break
@@ -88,7 +89,8 @@ _DECORATOR_WRAPPERS = frozenset({"wrapper", "wrapped", "inner", "decorated", "_w
 
 def _public_name(module, frame):
     """``scipy.special.logsumexp``; for a method of a scipy.stats distribution, the
-    distribution as users name it: ``scipy.stats.norm.logpdf``, ``scipy.stats.norm(…).logpdf``."""
+    distribution as users name it: ``scipy.stats.norm.logpdf``, ``scipy.stats.norm(…).logpdf``;
+    for a decorator's wrapper, the function it wraps (None when that cannot be read)."""
     public = [part for part in module.split(".") if not part.startswith("_")]
     code = frame.f_code
     if public[:2] == ["scipy", "stats"] and code.co_argcount and code.co_varnames[0] == "self":
@@ -100,8 +102,10 @@ def _public_name(module, frame):
         for variable in ("fun", "func", "function", "f", "fn", "wrapped"):
             wrapped = frame.f_locals.get(variable) if variable in code.co_freevars else None
             if isinstance(getattr(wrapped, "__name__", None), str):
-                name = wrapped.__name__
-                break
+                wrapped_module = getattr(wrapped, "__module__", None) or module
+                public = [part for part in wrapped_module.split(".") if not part.startswith("_")]
+                return ".".join(public + [wrapped.__name__])
+        return None
     return ".".join(public + [name])
 
 
