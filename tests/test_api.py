@@ -871,12 +871,12 @@ def test_jacobian_application_is_not_exponential_in_depth(monkeypatch):
         (lambda X: np.sum(np.nancumprod(X)), "np.nancumprod"),
         (lambda X: np.sum(np.spacing(X)), "np.spacing"),
         (lambda X: np.sum(np.divmod(X, 2.0)[1]), "np.divmod"),
-        (lambda X: np.sum(np.linalg.svd(X)[1]), "np.linalg.svd"),
+        (lambda X: np.sum(np.linalg.eigvals(X).real), "np.linalg.eigvals"),
         (lambda X: np.sum(np.unique(X)), "np.unique"),
         (lambda X: np.nanmax(X), "np.nanmax"),
         (lambda X: np.sum(np.add.reduce(X)), "np.add.reduce"),
     ],
-    ids=["fft", "eig", "nancumprod", "spacing", "divmod", "svd", "unique", "nanmax", "add.reduce"],
+    ids=["fft", "eig", "nancumprod", "spacing", "divmod", "eigvals", "unique", "nanmax", "add.reduce"],
 )
 @pytest.mark.parametrize("entry", ["grad", "jacobian", "jvp", "vjp"])
 def test_unsupported_function_raises_type_error_naming_it(call, name, entry):
