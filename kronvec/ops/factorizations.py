@@ -1207,9 +1207,11 @@ def _cond(x, p=None):
     if p is None or (not isinstance(p, str) and p in (2, -2)):
         s = bind(singular_values, x, source="values")
         plain = np.asarray(plain_value(s))
-        if plain[-1] == 0:
-            raise np.linalg.LinAlgError(f"{_COND}: the {shape[0]}×{shape[1]} matrix is singular (σ_min = 0): its "
-                                        "condition number is infinite and has no derivative")
+        if p != -2 and plain[-1] <= _singular_tolerance(plain, shape):  # (for −2: σ_min/σ_max = 0, the kink of σ)
+            raise np.linalg.LinAlgError(
+                f"{_COND}: the {shape[0]}×{shape[1]} matrix is singular to working precision (σ_min = "
+                f"{plain[-1]:.3g} ≤ {_singular_tolerance(plain, shape):.3g}): its condition number is infinite "
+                "(or all rounding) and has no derivative")
         top = extreme_singular_value(s, 0, shape, f"{_COND}(X, {p})")
         bottom = extreme_singular_value(s, -1, shape, f"{_COND}(X, {p})")
         return bottom / top if p == -2 else top / bottom
