@@ -178,6 +178,14 @@ def _gram(W, p):
     if p.size == 0:
         return np.zeros((W.shape[1], W.shape[1]), dtype=W.dtype)
     low, high = float(p.min()), float(p.max())
+    if high - low <= 8 * np.finfo(W.dtype).eps * max(abs(low), abs(high)):
+        # one value up to rounding (for ln|A| = 2 Σ ln lᵢᵢ, pᵢ = lᵢᵢ·(2/lᵢᵢ)/2 ≈ 1): c·WᵀW,
+        # without scaling W (a relative change of a few ulps, below the rounding of pᵢ itself)
+        G = W.T @ W
+        c = (low + high) / 2
+        if c != 1.0:
+            G *= c
+        return G
     if low < 0 < high:
         G = (W.T * p).dot(W)
         return (G + G.T) / 2
