@@ -350,3 +350,17 @@ def test_jacobians_stay_structured_at_scale(name, f, n):
         V = (V + V.T) / 2
         _, tangent = kronvec.jvp(f, (A,), (V,))
         np.testing.assert_allclose(J.matvec(vec(V)), vec(tangent), rtol=1e-9, atol=1e-9 * np.abs(tangent).max())
+
+
+def test_the_measurement_script_runs():
+    # benchmarks/measure_factorizations.py --quick: both thread settings, every contender
+    # checked against its closed form (exit status 1 on a wrong answer), a table printed
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "measure_factorizations.py"
+    done = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ln|A| via cholesky")]
+    assert len(rows) == 4, done.stdout  # two sizes × two thread settings
