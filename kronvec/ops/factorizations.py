@@ -632,14 +632,14 @@ def _factors(X, full_matrices=False):
 
 def _singular_values_vjp(g, ans, X, source="values"):
     # dσᵢ = uᵢᵀ dX vᵢ ⇒ X̄ = U diag(σ̄) Vᵀ (any consistent pair of signs); a zero singular value
-    # takes derivative 0 (like |x| at 0)
-    U, _, V = _factors(X)
+    # takes derivative 0 (like |x| at 0); the decomposition the value came from, when it has vectors
+    U, _, V = _factors(X, source == "full")
     return (U * (g * _nonzero_singular(ans, shape_of(X)))) @ np.transpose(V)
 
 
 def _singular_values_jacobian(ans, X, names, source="values"):
     # vec(Uᵀ dX V) = (Vᵀ ⊗ Uᵀ) vec dX, and dσ is its diagonal
-    U, s, V = _svd(X)
+    U, s, V = _svd(X, source == "full")
     k = s.size
     J = algebra.multiply(Selection(np.arange(k) * (k + 1), k * k), Kron(Dense(V.T), Dense(U.T)))
     mask = _nonzero_singular(s, np.shape(X))
@@ -737,7 +737,10 @@ singular_values = register(Primitive(
               "singular value decomposition' (2016)",
     samples=_svd_samples, param_names=("X",),
     edge_cases={**_SVD_EDGES,
-                "from the full decomposition": lambda rng: _samples.Sample(_svd_samples(rng, 2), {"source": "thin"}),
+                "from the decomposition with vectors": lambda rng: _samples.Sample(
+                    _svd_samples(rng, 2), {"source": "thin"}),
+                "from the full decomposition (square)": lambda rng: _samples.Sample(
+                    (_separated_singular_values(rng, (3, 3), [3.0, 2.0, 1.0]),), {"source": "full"}),
                 "as np.linalg.lstsq reports them": lambda rng: _samples.Sample(
                     (_separated_singular_values(rng, (4, 3), [3.0, 2.0, 1.0]),), {"source": "lstsq"})},
 ))
