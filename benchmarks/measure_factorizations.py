@@ -90,7 +90,6 @@ def worker(args):
     import warnings
 
     import numpy as np
-    import scipy.linalg
 
     sys.path.insert(0, str(ROOT))
     import kronvec

@@ -500,13 +500,13 @@ def _eigen_gap_factors(w, operation, squares=False):
         gap, tolerance = float(gaps[i]), _tolerance(plain, k)
         low, high = plain[order[i]], plain[order[i + 1]]
         what = "singular values σ" if squares else "eigenvalues λ"
+        vectors, values = ("singular vectors", "singular values") if squares else ("eigenvectors", "eigenvalues")
         positions = (int(order[i]) + 1, int(order[i + 1]) + 1)
         if gap <= tolerance:
             raise np.linalg.LinAlgError(
                 f"{operation}: repeated {what}{positions[0]} = {low:.6g} and {what[-1]}{positions[1]} = "
-                f"{high:.6g} (gap {gap:.3g} ≤ {tolerance:.3g}): the {'singular vectors' if squares else 'eigenvectors'} "
-                "are not unique there and have no derivative (functions of the "
-                f"{'singular values' if squares else 'eigenvalues'} alone do)")
+                f"{high:.6g} (gap {gap:.3g} ≤ {tolerance:.3g}): the {vectors} are not unique there and have "
+                f"no derivative (functions of the {values} alone do)")
         scale = float(np.max(np.abs(plain)))
         _warn_if_ill_conditioned(scale / gap, plain.dtype, f"{operation}: nearly repeated {what}{positions[0]} = "
                                  f"{low:.6g} and {what[-1]}{positions[1]} = {high:.6g} (gap {gap:.3g}); the vectors' "
@@ -934,9 +934,9 @@ def _linalg_qr(a, mode="reduced"):
     if mode == "complete" and m == n:
         mode = "reduced"  # (the same factors for a square matrix)
     if mode not in ("reduced", "r"):
-        raise TypeError(f"kronvec cannot differentiate {_QR} with mode={mode!r}"
-                        + (f" of a {m}×{n} matrix (its extra columns of Q are not unique)" if mode == "complete" else "")
-                        + "; use mode='reduced' or 'r' (see kronvec.SUPPORTED_FUNCTIONS)")
+        why = f" of a {m}×{n} matrix (its extra columns of Q are not unique)" if mode == "complete" else ""
+        raise TypeError(f"kronvec cannot differentiate {_QR} with mode={mode!r}{why}; use mode='reduced' or 'r' "
+                        "(see kronvec.SUPPORTED_FUNCTIONS)")
     if m < n:
         raise TypeError(f"kronvec cannot differentiate {_QR} of a wide {m}×{n} matrix (m < n) yet "
                         "(see kronvec.SUPPORTED_FUNCTIONS)")
