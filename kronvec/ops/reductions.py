@@ -18,8 +18,9 @@ are exact with zeros: no derivative divides by an entry.
 
 Matrix norms built on singular values (``'nuc'``, 2, −2) differentiate
 through three operations — the singular values and the left and right
-singular vectors — whose VJPs are written in terms of each other, so every
-order is traced.
+singular vectors, defined with the other factorizations in
+:mod:`.factorizations` — whose VJPs are written in terms of each other, so
+every order is traced.
 
 Kinks follow ``notes/conventions.md`` §7 and these additions: ties of max
 and min are split evenly among the maximizers (also with ``initial``); the
@@ -42,11 +43,8 @@ from .._constants import frozen_copy
 from .._tracer import Node
 from .._vec import unvec, vec
 from ..operators import (
-    Commutation,
     Dense,
     Diag,
-    Identity,
-    Kron,
     RowVector,
     Selection,
     Sparse,
@@ -68,6 +66,12 @@ from ._support import (
     refuse_arguments,
     shape_of,
     size_of,
+)
+from .factorizations import (  # noqa: F401 (the singular values and vectors moved there, issue 13)
+    extreme_singular_value,
+    left_singular_vectors,
+    right_singular_vectors,
+    singular_values,
 )
 from .shape import broadcast_to
 from .indexing import where as choose
@@ -981,174 +985,6 @@ norm = register(Primitive(
 ))
 
 
-# ------------------------------------------------------- singular values
-def _svd(X):
-    """The thin SVD X = U diag(s) Vᵀ with V (not Vᵀ), signs fixed so the
-    largest-magnitude entry of each column of U is positive."""
-    U, s, Vt = np.linalg.svd(np.asarray(X), full_matrices=False)
-    top = U[np.argmax(np.abs(U), axis=0), np.arange(U.shape[1])]
-    signs = np.where(top < 0, -1.0, 1.0)
-    return U * signs, s, Vt.T * signs
-
-
-def _matrix_2d(X, what):
-    shape = np.shape(X)
-    if len(shape) != 2:
-        raise ValueError(f"{what}: needs a 2-D matrix, got shape {shape}")
-    return np.asarray(X)
-
-
-def _singular_tolerance(s, shape):
-    """Singular values this close (or closer to 0) are equal to working precision
-    (the tolerance of np.linalg.matrix_rank)."""
-    top = float(np.max(s, initial=0.0))
-    return max(shape) * np.finfo(np.asarray(s).dtype).eps * top
-
-
-def _nonzero_singular(s, shape):
-    s = np.asarray(plain_value(s))
-    return s > _singular_tolerance(s, shape)
-
-
-def _factors(X):
-    """(U, s, V) of X: plain for a plain X, recorded for a traced one."""
-    if not isinstance(X, Node):
-        return _svd(X)
-    return bind(left_singular_vectors, X), bind(singular_values, X), bind(right_singular_vectors, X)
-
-
-def _singular_values_vjp(g, ans, X):
-    # dσᵢ = uᵢᵀ dX vᵢ ⇒ X̄ = U diag(σ̄) Vᵀ; a zero singular value takes derivative 0 (like |x| at 0)
-    U, _, V = _factors(X)
-    return (U * (g * _nonzero_singular(ans, shape_of(X)))) @ V.T
-
-
-def _singular_values_jacobian(ans, X, names):
-    # vec(Uᵀ dX V) = (Vᵀ ⊗ Uᵀ) vec dX, and dσ is its diagonal
-    U, s, V = _svd(X)
-    k = s.size
-    J = algebra.multiply(Selection(np.arange(k) * (k + 1), k * k), Kron(Dense(V.T), Dense(U.T)))
-    mask = _nonzero_singular(s, np.shape(X))
-    return J if mask.all() else algebra.multiply(Diag(mask.astype(s.dtype)), J)
-
-
-def _gap_factors(s, shape):
-    """F with Fᵢⱼ = 1/(sⱼ² − sᵢ²) off the diagonal, 0 on it: the derivative of the
-    singular vectors, defined only for distinct singular values."""
-    plain = np.asarray(plain_value(s))
-    k = plain.size
-    off = ~np.eye(k, dtype=bool)
-    gaps = np.abs(plain[None, :] - plain[:, None])
-    if np.any(gaps[off] <= _singular_tolerance(plain, shape)):
-        raise ValueError("kronvec: the singular vectors of a matrix with repeated singular values have no "
-                         "derivative (the second derivative of a norm built on them is not defined there)")
-    squares = s * s
-    difference = squares[None, :] - squares[:, None]
-    if isinstance(s, Node):
-        return off / bind(choose, difference, 1.0, condition=frozen_copy(off))
-    return np.where(off, 1.0 / np.where(off, difference, 1.0), 0.0)
-
-
-def _inverse_singular(s, shape):
-    if np.any(~_nonzero_singular(s, shape)):
-        raise ValueError("kronvec: the singular vectors of a rank-deficient rectangular matrix have no "
-                         "derivative (1/σ at σ = 0)")
-    return 1.0 / s
-
-
-def _left_vectors_vjp(g, U, X):
-    # dU = U(F ∘ (dP S + S dPᵀ)) + (I − UUᵀ) dX V S⁻¹, dP = Uᵀ dX V ⇒
-    # X̄ = U [F ∘ (UᵀŪ − ŪᵀU)] S Vᵀ + (I − UUᵀ) Ū S⁻¹ Vᵀ
-    shape = tuple(shape_of(X))
-    _, s, V = _factors(X)
-    inner = U.T @ g
-    core = (_gap_factors(s, shape) * (inner - inner.T)) * s
-    result = U @ core @ V.T
-    if shape[0] > s.shape[0]:
-        result = result + ((g - U @ inner) * _inverse_singular(s, shape)) @ V.T
-    return result
-
-
-def _right_vectors_vjp(g, V, X):
-    # dV = V(F ∘ (S dP + dPᵀ S)) + (I − VVᵀ) dXᵀ U S⁻¹ ⇒
-    # X̄ = U S [F ∘ (VᵀV̄ − V̄ᵀV)] Vᵀ + U S⁻¹ V̄ᵀ (I − VVᵀ)
-    shape = tuple(shape_of(X))
-    U, s, _ = _factors(X)
-    inner = V.T @ g
-    core = np.reshape(s, (-1, 1)) * (_gap_factors(s, shape) * (inner - inner.T))
-    result = U @ core @ V.T
-    if shape[1] > s.shape[0]:
-        result = result + U @ ((g - V @ inner) * _inverse_singular(s, shape)).T
-    return result
-
-
-def _vectors_jacobian(X, left):
-    """The Jacobian of U (`left`) or V: with vec dP = (Vᵀ ⊗ Uᵀ) vec dX,
-    vec dU = (I ⊗ U) Diag(vec F) [(S ⊗ I) + (I ⊗ S) K] vec dP + (S⁻¹Vᵀ ⊗ (I − UUᵀ)) vec dX,
-    vec dV = (I ⊗ V) Diag(vec F) [(I ⊗ S) + (S ⊗ I) K] vec dP + (S⁻¹Uᵀ ⊗ (I − VVᵀ)) K_{m,n} vec dX."""
-    U, s, V = _svd(X)
-    shape = np.shape(X)
-    k = s.size
-    S, I = Diag(s), Identity(k)
-    scaled_then_transposed = algebra.multiply(Kron(S, I) if not left else Kron(I, S), Commutation(k, k))
-    inner = algebra.add(Kron(S, I) if left else Kron(I, S), scaled_then_transposed)
-    dP = Kron(Dense(V.T), Dense(U.T))
-    J = algebra.multiply(Kron(I, Dense(U if left else V)),
-                         algebra.multiply(Diag(vec(_gap_factors(s, shape))), algebra.multiply(inner, dP)))
-    own, other, size = (U, V, shape[0]) if left else (V, U, shape[1])
-    if size > k:
-        projector = Dense(np.eye(size) - own @ own.T)
-        rest = Kron(Dense(other.T * _inverse_singular(s, shape)[:, None]), projector)
-        J = algebra.add(J, rest if left else algebra.multiply(rest, Commutation(*shape)))
-    return J
-
-
-def _separated_singular_values(rng, shape, values):
-    """A matrix with the given singular values and random singular vectors."""
-    k = len(values)
-    Q1, _ = np.linalg.qr(rng.standard_normal((shape[0], k)))
-    Q2, _ = np.linalg.qr(rng.standard_normal((shape[1], k)))
-    return (Q1 * values) @ Q2.T
-
-
-def _svd_samples(rng, n):
-    return (_separated_singular_values(rng, (n, n + 1), np.linspace(2.0, 1.0, n)),)
-
-
-_SVD_EDGES = {
-    "tall": lambda rng: (_separated_singular_values(rng, (4, 2), [2.0, 1.0]),),
-    "square": lambda rng: (_separated_singular_values(rng, (3, 3), [3.0, 2.0, 1.0]),),
-}
-
-singular_values = register(Primitive(
-    lambda X: np.linalg.svd(_matrix_2d(X, "the singular values"), compute_uv=False), name="singular_values",
-    vjps={0: _singular_values_vjp},
-    jacobians={0: _singular_values_jacobian},
-    label=lambda a: None if a is None else f"σ({a})",
-    formula="D σ(X) = S_diag·(Vᵀ ⊗ Uᵀ): dσᵢ = uᵢᵀ dX vᵢ (a zero singular value: derivative 0)",
-    reference="Magnus–Neudecker ch. 8 (differentials of eigenvalues); Townsend, 'Differentiating the "
-              "singular value decomposition' (2016)",
-    samples=_svd_samples, param_names=("X",), edge_cases=_SVD_EDGES,
-))
-
-def _singular_vectors(name, left, vjp, formula):
-    return register(Primitive(
-        lambda X: _svd(_matrix_2d(X, "the singular vectors"))[0 if left else 2], name=name,
-        vjps={0: vjp},
-        jacobians={0: lambda ans, X, names: _vectors_jacobian(np.asarray(X), left=left)},
-        label=lambda a: None,
-        formula=formula + ", dP = Uᵀ dX V, Fᵢⱼ = 1/(σⱼ² − σᵢ²)",
-        reference="Townsend, 'Differentiating the singular value decomposition' (2016); JAX svd_jvp_rule",
-        samples=_svd_samples, param_names=("X",), edge_cases=_SVD_EDGES,
-    ))
-
-
-left_singular_vectors = _singular_vectors("left_singular_vectors", True, _left_vectors_vjp,
-                                          "dU = U(F ∘ (dP S + S dPᵀ)) + (I − UUᵀ) dX V S⁻¹")
-right_singular_vectors = _singular_vectors("right_singular_vectors", False, _right_vectors_vjp,
-                                           "dV = V(F ∘ (S dP + dPᵀ S)) + (I − VVᵀ) dXᵀ U S⁻¹")
-
-
 # ------------------------------------------------------ np.linalg.norm
 def _vector_norm(x, ord, axes, keepdims):
     if ord is None or (not isinstance(ord, str) and ord == 2):
@@ -1165,19 +1001,6 @@ def _vector_norm(x, ord, axes, keepdims):
     return bind(norm, x, ord=float(ord), axis=axes, keepdims=keepdims)
 
 
-def _extreme_singular_value(s, position, shape, what):
-    """σ at `position` (0: the largest, −1: the smallest), refused where it is repeated
-    and nonzero (its singular vectors, hence its gradient u vᵀ, are not unique)."""
-    plain = np.asarray(plain_value(s))
-    if plain.size > 1:
-        neighbour = plain[1] if position == 0 else plain[-2]
-        value = plain[position]
-        if value > 0 and abs(value - neighbour) <= 4 * _singular_tolerance(plain, shape):
-            raise ValueError(f"np.linalg.norm(X, {what}): the {'largest' if position == 0 else 'smallest'} "
-                             f"singular value {value:.6g} is repeated; the norm has no derivative there")
-    return s[position]
-
-
 def _matrix_norm(x, ord, axes, keepdims):
     shape = tuple(shape_of(x))
     row, col = axes
@@ -1188,7 +1011,7 @@ def _matrix_norm(x, ord, axes, keepdims):
         if ord == "nuc":
             result = bind(sum_, s, axis=None, keepdims=False)
         else:
-            result = _extreme_singular_value(s, 0 if ord == 2 else -1, shape, ord)
+            result = extreme_singular_value(s, 0 if ord == 2 else -1, shape, f"np.linalg.norm(X, {ord})")
         return np.reshape(result, (1, 1)) if keepdims else result
     if ord in (None, "fro", "f"):
         return bind(norm, x, ord=2.0, axis=tuple(sorted(axes)), keepdims=keepdims)

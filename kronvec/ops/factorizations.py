@@ -1,0 +1,1278 @@
+"""Factorizations: Cholesky, the symmetric eigendecomposition, the SVD and QR,
+and what NumPy builds on them (pinv, lstsq, matrix_power, cond, matrix_rank).
+
+    A = LLᵀ      dL = L Φ(L⁻¹ dA L⁻ᵀ)               D chol = (I ⊗ L)·Diag(vec φ)·(L⁻¹ ⊗ L⁻¹)·N
+    A = VΛVᵀ     dλ = diag(Vᵀ dA V)                  D λ    = S_diag·(Vᵀ ⊗ Vᵀ)
+                 dV = V (F ∘ Vᵀ dA V)                D V    = (I ⊗ V)·Diag(vec F)·(Vᵀ ⊗ Vᵀ)·N
+    X = UΣVᵀ     dσ = diag(Uᵀ dX V); dU, dV as Townsend (2016)
+    A = QR       C = Qᵀ dA R⁻¹, Ω = tril(C, −1) − tril(C, −1)ᵀ:  dR = (C − Ω) R,  dQ = Q(Ω − C) + dA R⁻¹
+    A⁺           dA⁺ = −A⁺ dA A⁺ + A⁺A⁺ᵀ dAᵀ (I − AA⁺) + (I − A⁺A) dAᵀ A⁺ᵀA⁺
+
+φ keeps the strict lower triangle and halves the diagonal; Fᵢⱼ = 1/(λⱼ − λᵢ)
+off the diagonal; N = ½(I + K) symmetrizes the direction.
+
+**Symmetric input.**  ``np.linalg.cholesky``, ``eigh`` and ``eigvalsh`` read one
+triangle of their argument.  kronvec differentiates them *along symmetric
+directions*: its derivative is that of the function of sym(A) = (A + Aᵀ)/2,
+so gradients come back symmetric (``notes/conventions.md`` §10).  The
+registered operations are therefore functions of sym(A); their front doors
+hand them A itself when A is exactly symmetric (the value is then NumPy's, bit
+for bit), and otherwise the symmetric matrix NumPy actually factors — the
+triangle it reads, mirrored — recorded, so that its derivative follows.
+
+**Where it is not smooth: right or loud.**  Eigenvector and singular-vector
+derivatives at repeated eigen/singular values raise ``LinAlgError`` naming
+the gap; eigenvalues tied at a repeated eigenvalue share their derivative
+evenly (the derivative of their mean, as ties of ``max`` are split), which is
+exact for every symmetric function of them (their sum, tr f(A)); a matrix that
+is not positive definite raises ``LinAlgError`` naming its leading minor.
+Signs of eigenvectors, singular vectors and of the diagonal of R are LAPACK's,
+as NumPy returns them, and the derivatives are of those.
+
+One decomposition per matrix and call: the value, the VJPs and the Jacobians
+of a call share it through the call's scope (``kronvec/_linalg/scope.py``).
+Stacks of matrices are refused for now.  Derivations: ``notes/derivatives.md`` §23.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import warnings
+
+import numpy as np
+from scipy.linalg import lapack
+
+from .._config import IllConditionedWarning, condition_threshold
+from .._constants import frozen_copy
+from .._linalg.scope import _current as _current_scope
+from .._tracer import Node
+from .._vec import vec
+from ..differential import linear_map
+from ..operators import Commutation, Dense, Diag, Identity, Kron, Selection, algebra
+from . import _samples
+from ._registry import Primitive, numpy_function, register
+from ._support import bind, derived_label, plain_value, refuse_arguments, shape_of
+from .indexing import where as choose
+
+__all__ = ["cholesky", "eigvalsh", "eigh_vectors", "singular_values", "left_singular_vectors",
+           "right_singular_vectors", "qr_q", "qr_r", "pinv", "lstsq", "lstsq_residuals",
+           "extreme_singular_value"]
+
+_NO_VALUE = np._NoValue
+try:  # NumPy's result types (NumPy ≥ 2.0); a plain tuple elsewhere
+    from numpy.linalg._linalg import EighResult, QRResult, SVDResult
+except ImportError:  # pragma: no cover
+    EighResult = QRResult = SVDResult = tuple
+
+
+# ============================================================ shared helpers
+def _remembered(kind, arrays, compute, *key):
+    """``compute()`` once per call for these very arrays (by identity, the entry
+    holding them so that no id is reused while the scope lives: see
+    ``kronvec/_linalg/scope.py``); outside a differentiation call, computed afresh."""
+    scope = _current_scope.get()
+    if scope is None:
+        return compute()
+    table = scope.factorizations
+    index = (kind, *map(id, arrays), *key)
+    entry = table.get(index)
+    if entry is None or any(a is not b for a, b in zip(entry[0], arrays)):
+        entry = table[index] = (arrays, _read_only(compute()))
+    return entry[1]
+
+
+def _read_only(result):
+    """A remembered result is shared by the value, the VJPs and the Jacobians of a call:
+    read-only, so nothing can change it (and operators keep it without copying)."""
+    for array in result if isinstance(result, tuple) else (result,):
+        if isinstance(array, np.ndarray):
+            array.flags.writeable = False
+    return result
+
+
+def _matrix_shape(a, function):
+    """The shape (m, n) of a 2-D argument; NumPy's error below 2-D, a TypeError for a stack."""
+    shape = tuple(shape_of(a))
+    if len(shape) < 2:
+        raise np.linalg.LinAlgError(
+            f"{function}: {len(shape)}-dimensional array given. Array must be at least two-dimensional")
+    if len(shape) > 2:
+        raise TypeError(
+            f"kronvec cannot differentiate {function} of a stack of matrices (shape {shape}) yet: "
+            "stacks are not supported yet; call it on each 2-D matrix (see kronvec.SUPPORTED_FUNCTIONS)")
+    return shape
+
+
+def _square_shape(a, function):
+    m, n = _matrix_shape(a, function)
+    if m != n:
+        raise np.linalg.LinAlgError(f"{function}: Last 2 dimensions of the array must be square, got shape {(m, n)}")
+    return m
+
+
+def _as_float(X):
+    X = np.asarray(X)
+    return X if X.dtype.char in "fd" else X.astype(np.float64)
+
+
+def _tolerance(values, size):
+    """Values this close (or closer to 0) are equal to working precision: the
+    tolerance of ``np.linalg.matrix_rank``, max(m, n)·eps·max|value|."""
+    values = np.asarray(values)
+    top = float(np.max(np.abs(values), initial=0.0))
+    eps = np.finfo(values.dtype if values.dtype.kind == "f" else np.float64).eps
+    return max(size, 1) * eps * top
+
+
+def _exactly_symmetric(A):
+    """Aᵀ = A exactly.  Large matrices: the first row against the first column settles
+    most nonsymmetric ones at once, then bands of 128 rows against the matching columns,
+    which reads the transposed half cache-friendly (a third faster at n = 1024)."""
+    n = A.shape[0]
+    if n <= 256:
+        return bool((A == A.T).all())
+    if not np.array_equal(A[0], A[:, 0]):
+        return False
+    block = 128
+    for i in range(0, n, block):
+        if not np.array_equal(A[i:i + block, :i + block], A[:i + block, i:i + block].T):
+            return False
+    return True
+
+
+def _symmetric_part(A):
+    """sym(A) = (A + Aᵀ)/2: A itself when it is exactly symmetric."""
+    return A if _exactly_symmetric(A) else (A + A.T) / 2
+
+
+def _what_numpy_reads(a, lower):
+    """The symmetric matrix NumPy factors when given `a` (it reads one triangle):
+    `a` itself when exactly symmetric, else that triangle mirrored — recorded,
+    so its derivative (which ignores the other triangle) follows."""
+    if _exactly_symmetric(_as_float(plain_value(a))):
+        return a
+    if lower:
+        return np.tril(a) + np.tril(a, -1).T
+    return np.triu(a) + np.triu(a, 1).T
+
+
+def _symmetrizer(n):
+    """N = ½(I + K_{n,n}): vec dA ↦ vec sym(dA)."""
+    return algebra.scale(algebra.add(Identity(n * n), Commutation(n, n)), 0.5)
+
+
+def _warn_if_ill_conditioned(condition, dtype, what):
+    threshold = condition_threshold(np.dtype(dtype))
+    if threshold is not None and condition > threshold:
+        warnings.warn(
+            f"{what} (condition ≈ {condition:.3g} > {threshold:.3g}): its derivatives may have lost most "
+            "of their digits. Set kronvec.config.condition_warning = None to silence this.",
+            IllConditionedWarning, stacklevel=6)
+
+
+def _gram(W, p):
+    """Wᵀ diag(p) W, exactly symmetric: when p has one sign (it has for log-determinants)
+    ±YᵀY with Y = √|p|·W, one symmetric product (NumPy's matmul calls BLAS syrk for Yᵀ Y:
+    half the work of a matrix product)."""
+    if p.size == 0:
+        return np.zeros((W.shape[1], W.shape[1]), dtype=W.dtype)
+    low, high = float(p.min()), float(p.max())
+    if high - low <= 8 * np.finfo(W.dtype).eps * max(abs(low), abs(high)):
+        # one value up to rounding (for ln|A| = 2 Σ ln lᵢᵢ, pᵢ = lᵢᵢ·(2/lᵢᵢ)/2 ≈ 1): c·WᵀW,
+        # without scaling W (a relative change of a few ulps, below the rounding of pᵢ itself)
+        G = W.T @ W
+        c = (low + high) / 2
+        if c != 1.0:
+            G *= c
+        return G
+    if low < 0 < high:
+        G = (W.T * p).dot(W)
+        return (G + G.T) / 2
+    sign = -1.0 if high <= 0 and low < 0 else 1.0
+    Y = W if low == high == sign else W * np.sqrt(np.abs(p))[:, None]
+    G = Y.T @ Y
+    return G if sign > 0 else -G
+
+
+def _eye_like(n, x):
+    return np.eye(n, dtype=np.result_type(np.asarray(plain_value(x)).dtype, np.float32))
+
+
+# ============================================================ triangular inverse
+# Below this order LAPACK's trtri runs unblocked (level-2, one thread); above it the
+# inverse is assembled from two half-size inverses and two matrix products on NumPy's
+# BLAS, the pool of every other product (see kronvec/_linalg/factorization.py).
+_TRIANGULAR_LEAF = 64
+
+
+@functools.lru_cache(maxsize=None)
+def _trtri(precision):
+    """LAPACK's triangular inverse for NumPy type code `precision` (looked up once)."""
+    return lapack.get_lapack_funcs(("trtri",), dtype=np.dtype(precision))[0]
+
+
+def _invert_lower(L):
+    """L⁻¹ for a nonsingular lower-triangular L (zeros above the diagonal):
+    [[L₁₁, 0], [L₂₁, L₂₂]]⁻¹ = [[L₁₁⁻¹, 0], [−L₂₂⁻¹ L₂₁ L₁₁⁻¹, L₂₂⁻¹]] (Higham, *Accuracy and
+    Stability of Numerical Algorithms*, §14.2), recursively."""
+    n = L.shape[0]
+    if n <= _TRIANGULAR_LEAF:
+        if n == 0:
+            return np.zeros((0, 0), dtype=L.dtype)
+        W, info = _trtri(L.dtype.char)(L, lower=1)
+        if info > 0:
+            raise np.linalg.LinAlgError(f"the triangular factor is singular (zero pivot {info})")
+        return W
+    k = n // 2
+    W11, W22 = _invert_lower(L[:k, :k]), _invert_lower(L[k:, k:])
+    W = np.zeros_like(W11, shape=(n, n))
+    W[:k, :k], W[k:, k:] = W11, W22
+    np.negative(W22.dot(L[k:, :k].dot(W11)), out=W[k:, :k])
+    return W
+
+
+def _lower_inverse(L, transposed=False):
+    """L⁻¹ of a lower-triangular L (given as Lᵀ when `transposed`), once per call; a
+    warning when L is ill-conditioned."""
+    given = L
+
+    def compute():
+        L = given.T if transposed else given
+        d = np.abs(L.diagonal())
+        if d.size and condition_threshold(L.dtype) is not None:
+            # max|lᵢᵢ| / min|lᵢᵢ| ≤ κ(L) (the diagonal entries are L's eigenvalues): an O(n)
+            # lower bound, where the exact κ₁ would cost two passes over L and L⁻¹
+            _warn_if_ill_conditioned(float(d.max()) / float(d.min()) if d.min() > 0 else np.inf, L.dtype,
+                                     f"the {L.shape[0]}×{L.shape[0]} triangular factor is ill-conditioned (the "
+                                     "ratio of its largest to smallest diagonal entry, a lower bound of its "
+                                     "condition number)")
+        return _invert_lower(_as_float(L))
+
+    return _remembered("lower inverse", (given,), compute, transposed)
+
+
+# ==================================================================== Cholesky
+_CHOLESKY = "np.linalg.cholesky"
+
+
+def _phi_mask(n, dtype):
+    """φ: 1 on the strict lower triangle, ½ on the diagonal, 0 above."""
+    mask = np.tri(n, dtype=dtype)
+    mask.flat[:: n + 1] = 0.5
+    return mask
+
+
+def _vec_phi(n, dtype):
+    """vec φ, built as the rows of φᵀ (C order): no reordering copy."""
+    transposed = (~np.tri(n, k=-1, dtype=bool)).astype(dtype)
+    transposed.flat[:: n + 1] = 0.5
+    transposed.flags.writeable = False  # (so Diag keeps it without a copy)
+    return transposed.reshape(-1)
+
+
+def _not_positive_definite(A, upper):
+    """NumPy's LinAlgError, naming the order of the first leading minor that is not
+    positive (LAPACK potrf's info: the factorization breaks down at that pivot)."""
+    (potrf,) = lapack.get_lapack_funcs(("potrf",), (A,))
+    _, info = potrf(A, lower=0 if upper else 1)
+    n = A.shape[0]
+    where = (f": its leading minor of order {info} is not positive (the factorization breaks down at "
+             f"pivot {info} of {n})") if info > 0 else ""
+    return np.linalg.LinAlgError(f"{_CHOLESKY}: the {n}×{n} matrix is not positive definite{where}")
+
+
+def _cholesky_impl(A, upper=False, checked=False):
+    _square_shape(A, _CHOLESKY)
+    A = _as_float(A)
+    if not checked:
+        A = _symmetric_part(A)
+    try:
+        return np.linalg.cholesky(A, upper=True) if upper else np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:
+        raise _not_positive_definite(A, upper) from None
+
+
+def _cholesky_cotangent(g, L, W):
+    """Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹) on plain arrays, W = L⁻¹ (Murray 2016)."""
+    n = L.shape[0]
+    diagonal = g.diagonal()
+    if np.count_nonzero(g) == np.count_nonzero(diagonal):
+        # L̄ diagonal (a function of diag L, e.g. ln|A| = 2 Σ ln lᵢᵢ): Φ(Lᵀ L̄) = diag(lᵢᵢ l̄ᵢᵢ / 2),
+        # so Ā = L⁻ᵀ diag(p) L⁻¹ — one symmetric product; for ln|A|, p = 1 and Ā = A⁻¹.
+        return _gram(W, 0.5 * L.diagonal() * diagonal)
+    P = np.tril(L.T.dot(g))  # (only the lower triangle of L̄ matters: Lᵀ is upper triangular)
+    P[np.diag_indices(n)] *= 0.5
+    X = W.T.dot(P.dot(W))
+    return (X + X.T) / 2
+
+
+def _cholesky_vjp(g, L, A, upper=False, checked=False):
+    # dL = L Φ(L⁻¹ dA L⁻ᵀ) ⇒ ⟨L̄, dL⟩ = ⟨L⁻ᵀ Φ(Lᵀ L̄) L⁻¹, dA⟩, symmetrized for symmetric dA
+    factor = L
+    if upper:  # U = Lᵀ: Ū pulls back to L̄ = Ūᵀ
+        L, g = np.transpose(L), np.transpose(g)
+    if not isinstance(L, Node) and not isinstance(g, Node):
+        return _cholesky_cotangent(np.asarray(g), np.asarray(L), _lower_inverse(np.asarray(factor), upper))
+    n = shape_of(L)[0]
+    W = np.linalg.inv(L) if isinstance(L, Node) else _lower_inverse(np.asarray(factor), upper)
+    P = (np.transpose(L) @ g) * _phi_mask(n, np.result_type(plain_value(L).dtype, np.float32))
+    X = np.transpose(W) @ P @ W
+    return (X + np.transpose(X)) / 2
+
+
+def _cholesky_jacobian(L, A, names, upper=False, checked=False):
+    factor = np.asarray(L)
+    L = factor.T if upper else factor
+    n = L.shape[0]
+    W = Dense(_lower_inverse(factor, upper))
+    J = algebra.multiply(
+        Kron(Identity(n), Dense(L)),
+        algebra.multiply(Diag(_vec_phi(n, L.dtype)), algebra.multiply(Kron(W, W), _symmetrizer(n))))
+    return algebra.multiply(Commutation(n, n), J) if upper else J
+
+
+def _spd_samples(rng, n):
+    return (_samples.spd(rng, n),)
+
+
+cholesky = register(Primitive(
+    _cholesky_impl, name="linalg.cholesky",
+    vjps={0: _cholesky_vjp},
+    jacobians={0: _cholesky_jacobian},
+    label=lambda a, upper=False, checked=False: derived_label("chol({})", a),
+    formula="D chol = (I ⊗ L)·Diag(vec φ)·(L⁻¹ ⊗ L⁻¹)·½(I + K), φ = 1 below the diagonal, ½ on it "
+            "(along symmetric directions); upper=True: K·(that)",
+    reference="Murray, 'Differentiation of the Cholesky decomposition' (2016); Giles, 'An extended "
+              "collection of matrix derivative results' (2008)",
+    samples=_spd_samples, param_names=("A",),
+    edge_cases={
+        "1×1": lambda rng: (np.array([[2.5]]),),
+        "upper=True": lambda rng: _samples.Sample((_samples.spd(rng, 3),), {"upper": True}),
+        "not symmetric (the symmetric part is factored)": lambda rng: (
+            _samples.spd(rng, 3) + 0.1 * np.triu(rng.standard_normal((3, 3)), 1),),
+    },
+    fuzz=lambda Y, c: np.linalg.cholesky(_samples.shifted(Y @ Y.T / Y.shape[1])),
+    signature="(m,m)->(m,m)",
+))
+
+
+@numpy_function(np.linalg.cholesky)
+def _cholesky(a, /, *, upper=False):
+    _square_shape(a, _CHOLESKY)
+    upper = bool(upper)
+    return bind(cholesky, _what_numpy_reads(a, lower=not upper), upper=upper, checked=True)
+
+
+# ================================================= symmetric eigendecomposition
+_EIGH, _EIGVALSH = "np.linalg.eigh", "np.linalg.eigvalsh"
+
+
+def _uplo(UPLO):
+    if not isinstance(UPLO, str) or UPLO.upper() not in ("L", "U"):
+        raise ValueError(f"UPLO argument must be 'L' or 'U', got {UPLO!r}")
+    return UPLO.upper()
+
+
+def _symmetric_input(A, function, checked):
+    _square_shape(A, function)
+    A = _as_float(A)
+    return A if checked else _symmetric_part(A)
+
+
+def _eigh_factors(A, UPLO):
+    """``np.linalg.eigh(A, UPLO)`` of a symmetric A: (λ ascending, V), once per call."""
+    return _remembered("eigh", (A,), lambda: np.linalg.eigh(A, UPLO=UPLO), UPLO)
+
+
+def _eigvalsh_impl(A, UPLO="L", with_vectors=False, checked=False):
+    A = _symmetric_input(A, _EIGH if with_vectors else _EIGVALSH, checked)
+    if with_vectors:  # (eigh's eigenvalues: they differ from eigvalsh's in the last bits)
+        return _eigh_factors(A, UPLO)[0]
+    return np.linalg.eigvalsh(A, UPLO=UPLO)
+
+
+def _clusters(w):
+    """(start, stop) of each run of eigenvalues equal to working precision (w ascending)."""
+    w = np.asarray(w)
+    if w.size < 2:
+        return []
+    tied = np.diff(w) <= _tolerance(w, w.size)
+    if not tied.any():
+        return []
+    runs, start = [], None
+    for k, t in enumerate(tied):
+        if t and start is None:
+            start = k
+        elif not t and start is not None:
+            runs.append((start, k + 1))
+            start = None
+    if start is not None:
+        runs.append((start, w.size))
+    return runs
+
+
+def _tie_averaging(w):
+    """The matrix M averaging the entries of each cluster of tied eigenvalues (None without ties):
+    tied eigenvalues share their derivative evenly, the derivative of their mean."""
+    runs = _clusters(plain_value(w))
+    if not runs:
+        return None
+    n = np.size(plain_value(w))
+    M = np.eye(n)
+    for start, stop in runs:
+        M[start:stop, start:stop] = 1.0 / (stop - start)
+    return M
+
+
+def _eigvalsh_vjp(g, w, A, UPLO="L", with_vectors=False, checked=False):
+    # dλᵢ = vᵢᵀ dA vᵢ ⇒ Ā = V diag(λ̄) Vᵀ (symmetric: dλ only sees sym(dA))
+    M = _tie_averaging(w)
+    if M is not None:
+        g = g @ M
+    if isinstance(A, Node) or isinstance(g, Node):
+        V = bind(eigh_vectors, A, UPLO=UPLO, checked=checked) if isinstance(A, Node) else \
+            _eigh_factors(_symmetric_input(A, _EIGH, checked), UPLO)[1]
+        return (V * g) @ np.transpose(V)
+    V = _eigh_factors(_symmetric_input(A, _EIGH, checked), UPLO)[1]
+    return _gram(V.T, np.asarray(g))
+
+
+def _eigvalsh_jacobian(w, A, names, UPLO="L", with_vectors=False, checked=False):
+    V = _eigh_factors(_symmetric_input(A, _EIGH, checked), UPLO)[1]
+    n = V.shape[0]
+    J = algebra.multiply(Selection(np.arange(n) * (n + 1), n * n), Kron(Dense(V.T), Dense(V.T)))
+    M = _tie_averaging(w)
+    return J if M is None else algebra.multiply(Dense(M), J)
+
+
+def _symmetric_samples(rng, n):
+    """A symmetric matrix with eigenvalues spread over [1, 2]·n (gaps of order 1)."""
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    A = (Q * np.linspace(1.0, 2.0, n) * n) @ Q.T
+    return ((A + A.T) / 2,)
+
+
+def _spread_spectrum(Y):
+    """diag(0, 1, …, p−1) + tanh(YYᵀ)/(4p): symmetric, its eigenvalues at least ½ apart
+    (Weyl: the perturbation's norm is at most ¼), smooth in Y (fuzzing templates)."""
+    p = Y.shape[0]
+    return np.diag(np.arange(p, dtype=float)) + np.tanh(Y @ Y.T) / (4 * p)
+
+
+def _double_eigenvalue(rng):
+    Q, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    A = (Q * [1.0, 1.0, 2.0]) @ Q.T
+    return _samples.Sample(((A + A.T) / 2,), max_order=1)
+
+
+eigvalsh = register(Primitive(
+    _eigvalsh_impl, name="linalg.eigvalsh",
+    vjps={0: _eigvalsh_vjp},
+    jacobians={0: _eigvalsh_jacobian},
+    label=lambda a, **params: derived_label("λ({})", a),
+    formula="D λ = S_diag·(Vᵀ ⊗ Vᵀ): dλᵢ = vᵢᵀ dA vᵢ; tied eigenvalues share the mean of theirs",
+    reference="Magnus–Neudecker ch. 8 (the differential of a simple eigenvalue); Giles 2008",
+    samples=_symmetric_samples, param_names=("A",),
+    edge_cases={
+        "1×1": lambda rng: (np.array([[-1.5]]),),
+        "eigh's eigenvalues, UPLO='U'": lambda rng: _samples.Sample(
+            _symmetric_samples(rng, 3), {"UPLO": "U", "with_vectors": True}),
+        "not symmetric (the symmetric part is used)": lambda rng: (
+            _symmetric_samples(rng, 3)[0] + 0.1 * np.tril(rng.standard_normal((3, 3)), -1),),
+        "a double eigenvalue (each gets the mean derivative)": _double_eigenvalue,
+    },
+    fuzz=lambda Y, c: np.linalg.eigvalsh(_spread_spectrum(Y)) * np.ones((Y.shape[0], 1)),
+    signature="(m,m)->(m)",
+))
+
+
+def _eigen_gap_factors(w, operation, squares=False):
+    """F with Fᵢⱼ = 1/(λⱼ − λᵢ) off the diagonal (or 1/(σⱼ² − σᵢ²) for singular values,
+    `squares`), 0 on it.  At a repeated eigen/singular value the vectors are not unique:
+    LinAlgError naming the gap; a nearly repeated one warns."""
+    plain = np.asarray(plain_value(w))
+    k = plain.size
+    if k > 1:
+        order = np.argsort(plain, kind="stable")
+        gaps = np.diff(plain[order])
+        i = int(np.argmin(gaps))
+        gap, tolerance = float(gaps[i]), _tolerance(plain, k)
+        low, high = plain[order[i]], plain[order[i + 1]]
+        what = "singular values σ" if squares else "eigenvalues λ"
+        vectors, values = ("singular vectors", "singular values") if squares else ("eigenvectors", "eigenvalues")
+        positions = (int(order[i]) + 1, int(order[i + 1]) + 1)
+        if gap <= tolerance:
+            raise np.linalg.LinAlgError(
+                f"{operation}: repeated {what}{positions[0]} = {low:.6g} and {what[-1]}{positions[1]} = "
+                f"{high:.6g} (gap {gap:.3g} ≤ {tolerance:.3g}): the {vectors} are not unique there and have "
+                f"no derivative (functions of the {values} alone do)")
+        scale = float(np.max(np.abs(plain)))
+        _warn_if_ill_conditioned(scale / gap, plain.dtype, f"{operation}: nearly repeated {what}{positions[0]} = "
+                                 f"{low:.6g} and {what[-1]}{positions[1]} = {high:.6g} (gap {gap:.3g}); the vectors' "
+                                 "derivatives scale like 1/gap")
+    values = w * w if squares else w
+    off = ~np.eye(k, dtype=bool)
+    difference = values[None, :] - values[:, None]
+    if isinstance(w, Node):
+        return off / bind(choose, difference, 1.0, condition=frozen_copy(off))
+    return np.where(off, 1.0 / np.where(off, difference, 1.0), 0.0)
+
+
+def _eigh_vectors_impl(A, UPLO="L", checked=False):
+    return _eigh_factors(_symmetric_input(A, _EIGH, checked), UPLO)[1]
+
+
+def _eigh_vectors_vjp(g, V, A, UPLO="L", checked=False):
+    # dV = V (F ∘ Vᵀ dA V) ⇒ Ā = sym(V (F ∘ VᵀV̄) Vᵀ)
+    if isinstance(A, Node):
+        w = bind(eigvalsh, A, UPLO=UPLO, with_vectors=True, checked=checked)
+    else:
+        w = _eigh_factors(_symmetric_input(A, _EIGH, checked), UPLO)[0]
+    F = _eigen_gap_factors(w, _EIGH)
+    X = V @ ((np.transpose(V) @ g) * F) @ np.transpose(V)
+    return (X + np.transpose(X)) / 2
+
+
+def _eigh_vectors_jacobian(V, A, names, UPLO="L", checked=False):
+    w, V = _eigh_factors(_symmetric_input(A, _EIGH, checked), UPLO)
+    n = V.shape[0]
+    F = _eigen_gap_factors(w, _EIGH)
+    return algebra.multiply(Kron(Identity(n), Dense(V)), algebra.multiply(
+        Diag(vec(F)), algebra.multiply(Kron(Dense(V.T), Dense(V.T)), _symmetrizer(n))))
+
+
+eigh_vectors = register(Primitive(
+    _eigh_vectors_impl, name="linalg.eigh_vectors",
+    vjps={0: _eigh_vectors_vjp},
+    jacobians={0: _eigh_vectors_jacobian},
+    label=lambda a, **params: None,
+    formula="D V = (I ⊗ V)·Diag(vec F)·(Vᵀ ⊗ Vᵀ)·½(I + K), Fᵢⱼ = 1/(λⱼ − λᵢ) (i ≠ j), 0 on the diagonal",
+    reference="Magnus–Neudecker ch. 8 (the differential of an eigenvector); Giles 2008; JAX eigh_jvp_rule",
+    samples=_symmetric_samples, param_names=("A",),
+    edge_cases={
+        "UPLO='U'": lambda rng: _samples.Sample(_symmetric_samples(rng, 3), {"UPLO": "U"}),
+        "not symmetric (the symmetric part is used)": lambda rng: (
+            _symmetric_samples(rng, 3)[0] + 0.1 * np.triu(rng.standard_normal((3, 3)), 1),),
+    },
+    fuzz=lambda Y, c: np.linalg.eigh(_spread_spectrum(Y))[1],
+    signature="(m,m)->(m,m)",
+))
+
+
+@numpy_function(np.linalg.eigh)
+def _eigh(a, UPLO="L"):
+    UPLO = _uplo(UPLO)
+    _square_shape(a, _EIGH)
+    read = _what_numpy_reads(a, lower=UPLO == "L")
+    return EighResult(bind(eigvalsh, read, UPLO=UPLO, with_vectors=True, checked=True),
+                      bind(eigh_vectors, read, UPLO=UPLO, checked=True))
+
+
+@numpy_function(np.linalg.eigvalsh)
+def _eigvalsh(a, UPLO="L"):
+    UPLO = _uplo(UPLO)
+    _square_shape(a, _EIGVALSH)
+    return bind(eigvalsh, _what_numpy_reads(a, lower=UPLO == "L"), UPLO=UPLO, checked=True)
+
+
+# ======================================================================== SVD
+_SVD = "np.linalg.svd"
+_SOURCES = ("values", "thin", "full", "lstsq")
+
+
+def _svd_factors(X, full_matrices=False):
+    """``np.linalg.svd(X, full_matrices)`` as NumPy returns it, (U, s, Vh), once per call."""
+    return _remembered("svd", (X,), lambda: np.linalg.svd(X, full_matrices=full_matrices), bool(full_matrices))
+
+
+def _svd(X, full_matrices=False):
+    """(U, s, V) with V = Vhᵀ: NumPy's own singular vectors and signs (LAPACK gesdd's)."""
+    U, s, Vh = _svd_factors(_matrix_2d(X, "the singular value decomposition"), full_matrices)
+    return U, s, Vh.T
+
+
+def _matrix_2d(X, what):
+    X = _as_float(X)
+    if X.ndim != 2:
+        raise ValueError(f"{what}: needs a 2-D matrix, got shape {X.shape}")
+    return X
+
+
+def _singular_values_impl(X, source="values"):
+    X = _matrix_2d(X, "the singular values")
+    if source == "values":  # np.linalg.svd(X, compute_uv=False) and np.linalg.svdvals(X)
+        return np.linalg.svd(X, compute_uv=False)
+    if source == "lstsq":  # as np.linalg.lstsq reports them (LAPACK gelsd: other bits)
+        return _lstsq_singular_values(X)
+    if source not in _SOURCES:
+        raise ValueError(f"singular_values: source must be one of {_SOURCES}, got {source!r}")
+    return _svd_factors(X, source == "full")[1]
+
+
+def _singular_tolerance(s, shape):
+    """Singular values this close (or closer to 0) are equal to working precision
+    (the tolerance of np.linalg.matrix_rank)."""
+    return _tolerance(s, max(shape))
+
+
+def _nonzero_singular(s, shape):
+    s = np.asarray(plain_value(s))
+    return s > _singular_tolerance(s, shape)
+
+
+def _factors(X, full_matrices=False):
+    """(U, s, V) of X: plain for a plain X, recorded for a traced one (the same decomposition)."""
+    if not isinstance(X, Node):
+        return _svd(X, full_matrices)
+    return (bind(left_singular_vectors, X, full_matrices=full_matrices),
+            bind(singular_values, X, source="full" if full_matrices else "thin"),
+            bind(right_singular_vectors, X, full_matrices=full_matrices))
+
+
+def _singular_values_vjp(g, ans, X, source="values"):
+    # dσᵢ = uᵢᵀ dX vᵢ ⇒ X̄ = U diag(σ̄) Vᵀ (any consistent pair of signs); a zero singular value
+    # takes derivative 0 (like |x| at 0); the decomposition the value came from, when it has vectors
+    U, _, V = _factors(X, source == "full")
+    return (U * (g * _nonzero_singular(ans, shape_of(X)))) @ np.transpose(V)
+
+
+def _singular_values_jacobian(ans, X, names, source="values"):
+    # vec(Uᵀ dX V) = (Vᵀ ⊗ Uᵀ) vec dX, and dσ is its diagonal
+    U, s, V = _svd(X, source == "full")
+    k = s.size
+    J = algebra.multiply(Selection(np.arange(k) * (k + 1), k * k), Kron(Dense(V.T), Dense(U.T)))
+    mask = _nonzero_singular(s, np.shape(X))
+    return J if mask.all() else algebra.multiply(Diag(mask.astype(s.dtype)), J)
+
+
+_SINGULAR_VECTORS = "the singular vectors (np.linalg.svd, or a norm built on them)"
+
+
+def _gap_factors(s, shape):
+    """F with Fᵢⱼ = 1/(σⱼ² − σᵢ²) off the diagonal, 0 on it: the derivative of the
+    singular vectors, defined only for distinct singular values."""
+    return _eigen_gap_factors(s, _SINGULAR_VECTORS, squares=True)
+
+
+def _inverse_singular(s, shape):
+    if np.any(~_nonzero_singular(s, shape)):
+        raise np.linalg.LinAlgError(
+            f"{_SINGULAR_VECTORS}: the singular vectors of a rank-deficient rectangular matrix "
+            f"(shape {tuple(shape)}) have no derivative (1/σ at σ = 0)")
+    return 1.0 / s
+
+
+def _left_vectors_vjp(g, U, X, full_matrices=False):
+    # dU = U(F ∘ (dP S + S dPᵀ)) + (I − UUᵀ) dX V S⁻¹, dP = Uᵀ dX V ⇒
+    # X̄ = U [F ∘ (UᵀŪ − ŪᵀU)] S Vᵀ + (I − UUᵀ) Ū S⁻¹ Vᵀ
+    shape = tuple(shape_of(X))
+    _, s, V = _factors(X, full_matrices)
+    inner = np.transpose(U) @ g
+    core = (_gap_factors(s, shape) * (inner - np.transpose(inner))) * s
+    result = U @ core @ np.transpose(V)
+    if shape[0] > shape_of(s)[0]:
+        result = result + ((g - U @ inner) * _inverse_singular(s, shape)) @ np.transpose(V)
+    return result
+
+
+def _right_vectors_vjp(g, V, X, full_matrices=False):
+    # dV = V(F ∘ (S dP + dPᵀ S)) + (I − VVᵀ) dXᵀ U S⁻¹ ⇒
+    # X̄ = U S [F ∘ (VᵀV̄ − V̄ᵀV)] Vᵀ + U S⁻¹ V̄ᵀ (I − VVᵀ)
+    shape = tuple(shape_of(X))
+    U, s, _ = _factors(X, full_matrices)
+    inner = np.transpose(V) @ g
+    core = np.reshape(s, (-1, 1)) * (_gap_factors(s, shape) * (inner - np.transpose(inner)))
+    result = U @ core @ np.transpose(V)
+    if shape[1] > shape_of(s)[0]:
+        result = result + U @ np.transpose((g - V @ inner) * _inverse_singular(s, shape))
+    return result
+
+
+def _vectors_jacobian(X, left, full_matrices=False):
+    """The Jacobian of U (`left`) or V: with vec dP = (Vᵀ ⊗ Uᵀ) vec dX,
+    vec dU = (I ⊗ U) Diag(vec F) [(S ⊗ I) + (I ⊗ S) K] vec dP + (S⁻¹Vᵀ ⊗ (I − UUᵀ)) vec dX,
+    vec dV = (I ⊗ V) Diag(vec F) [(I ⊗ S) + (S ⊗ I) K] vec dP + (S⁻¹Uᵀ ⊗ (I − VVᵀ)) K_{m,n} vec dX."""
+    U, s, V = _svd(X, full_matrices)
+    shape = np.shape(X)
+    k = s.size
+    S, I = Diag(s), Identity(k)
+    scaled_then_transposed = algebra.multiply(Kron(S, I) if not left else Kron(I, S), Commutation(k, k))
+    inner = algebra.add(Kron(S, I) if left else Kron(I, S), scaled_then_transposed)
+    dP = Kron(Dense(V.T), Dense(U.T))
+    J = algebra.multiply(Kron(I, Dense(U if left else V)),
+                         algebra.multiply(Diag(vec(_gap_factors(s, shape))), algebra.multiply(inner, dP)))
+    own, other, size = (U, V, shape[0]) if left else (V, U, shape[1])
+    if size > k:
+        projector = Dense(np.eye(size) - own @ own.T)
+        rest = Kron(Dense(other.T * _inverse_singular(s, shape)[:, None]), projector)
+        J = algebra.add(J, rest if left else algebra.multiply(rest, Commutation(*shape)))
+    return J
+
+
+def _separated_singular_values(rng, shape, values):
+    """A matrix with the given singular values and random singular vectors."""
+    k = len(values)
+    Q1, _ = np.linalg.qr(rng.standard_normal((shape[0], k)))
+    Q2, _ = np.linalg.qr(rng.standard_normal((shape[1], k)))
+    return (Q1 * values) @ Q2.T
+
+
+def _svd_samples(rng, n):
+    return (_separated_singular_values(rng, (n, n + 1), np.linspace(2.0, 1.0, n)),)
+
+
+_SVD_EDGES = {
+    "tall": lambda rng: (_separated_singular_values(rng, (4, 2), [2.0, 1.0]),),
+    "square": lambda rng: (_separated_singular_values(rng, (3, 3), [3.0, 2.0, 1.0]),),
+}
+
+singular_values = register(Primitive(
+    _singular_values_impl, name="singular_values",
+    vjps={0: _singular_values_vjp},
+    jacobians={0: _singular_values_jacobian},
+    label=lambda a, source="values": None if a is None else f"σ({a})",
+    formula="D σ(X) = S_diag·(Vᵀ ⊗ Uᵀ): dσᵢ = uᵢᵀ dX vᵢ (a zero singular value: derivative 0)",
+    reference="Magnus–Neudecker ch. 8 (differentials of eigenvalues); Townsend, 'Differentiating the "
+              "singular value decomposition' (2016)",
+    samples=_svd_samples, param_names=("X",),
+    edge_cases={**_SVD_EDGES,
+                "from the decomposition with vectors": lambda rng: _samples.Sample(
+                    _svd_samples(rng, 2), {"source": "thin"}),
+                "from the full decomposition (square)": lambda rng: _samples.Sample(
+                    (_separated_singular_values(rng, (3, 3), [3.0, 2.0, 1.0]),), {"source": "full"}),
+                "as np.linalg.lstsq reports them": lambda rng: _samples.Sample(
+                    (_separated_singular_values(rng, (4, 3), [3.0, 2.0, 1.0]),), {"source": "lstsq"})},
+))
+
+
+def _singular_vectors(name, left, vjp, formula):
+    return register(Primitive(
+        lambda X, full_matrices=False: _svd(X, full_matrices)[0 if left else 2], name=name,
+        vjps={0: vjp},
+        jacobians={0: lambda ans, X, names, full_matrices=False: _vectors_jacobian(
+            np.asarray(X), left=left, full_matrices=full_matrices)},
+        label=lambda a, full_matrices=False: None,
+        formula=formula + ", dP = Uᵀ dX V, Fᵢⱼ = 1/(σⱼ² − σᵢ²)",
+        reference="Townsend, 'Differentiating the singular value decomposition' (2016); JAX svd_jvp_rule",
+        samples=_svd_samples, param_names=("X",),
+        edge_cases={**_SVD_EDGES, "full_matrices=True (square)": lambda rng: _samples.Sample(
+            (_separated_singular_values(rng, (3, 3), [3.0, 2.0, 1.0]),), {"full_matrices": True})},
+    ))
+
+
+left_singular_vectors = _singular_vectors("left_singular_vectors", True, _left_vectors_vjp,
+                                          "dU = U(F ∘ (dP S + S dPᵀ)) + (I − UUᵀ) dX V S⁻¹")
+right_singular_vectors = _singular_vectors("right_singular_vectors", False, _right_vectors_vjp,
+                                           "dV = V(F ∘ (S dP + dPᵀ S)) + (I − VVᵀ) dXᵀ U S⁻¹")
+
+
+@numpy_function(np.linalg.svd)
+def _linalg_svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    refuse_arguments(_SVD, hermitian=(hermitian, False))
+    m, n = _matrix_shape(a, _SVD)
+    if not compute_uv:
+        return bind(singular_values, a, source="values")
+    full = bool(full_matrices) and m == n
+    if full_matrices and m != n:
+        raise TypeError(
+            f"kronvec cannot differentiate {_SVD} with full_matrices=True of a {m}×{n} matrix: its "
+            f"{abs(m - n)} extra singular vectors are not unique (no derivative); pass full_matrices=False "
+            "(see kronvec.SUPPORTED_FUNCTIONS)")
+    return SVDResult(bind(left_singular_vectors, a, full_matrices=full),
+                     bind(singular_values, a, source="full" if full else "thin"),
+                     np.transpose(bind(right_singular_vectors, a, full_matrices=full)))
+
+
+if hasattr(np.linalg, "svdvals"):
+    @numpy_function(np.linalg.svdvals)
+    def _linalg_svdvals(x, /):
+        _matrix_shape(x, "np.linalg.svdvals")
+        return bind(singular_values, x, source="values")
+
+
+def extreme_singular_value(s, position, shape, what):
+    """σ at `position` (0: the largest, −1: the smallest), refused where it is repeated
+    and nonzero (its singular vectors, hence its gradient u vᵀ, are not unique)."""
+    plain = np.asarray(plain_value(s))
+    if plain.size > 1:
+        neighbour = plain[1] if position == 0 else plain[-2]
+        value = plain[position]
+        if value > 0 and abs(value - neighbour) <= 4 * _singular_tolerance(plain, shape):
+            raise np.linalg.LinAlgError(
+                f"{what}: the {'largest' if position == 0 else 'smallest'} singular value {value:.6g} is "
+                f"repeated (gap {abs(value - neighbour):.3g}); it has no derivative there")
+    return s[position]
+
+
+# ========================================================================= QR
+_QR = "np.linalg.qr"
+
+
+def _qr_factors(A):
+    """``np.linalg.qr(A)`` (reduced) as NumPy returns it, once per call; R must be invertible."""
+    def compute():
+        m, n = A.shape
+        if m < n:
+            raise TypeError(f"kronvec cannot differentiate {_QR} of a wide {m}×{n} matrix (m < n) yet: "
+                            "its R is not square (see kronvec.SUPPORTED_FUNCTIONS)")
+        return np.linalg.qr(A)
+
+    return _remembered("qr", (A,), compute)
+
+
+def _inverse_of_r(R):
+    """R⁻¹ for the derivatives, refused (LinAlgError) when A is rank-deficient."""
+    def compute():
+        d = np.abs(R.diagonal())
+        tolerance = _tolerance(d, R.shape[0])
+        if d.size and d.min() <= tolerance:
+            k = int(np.argmin(d)) + 1
+            raise np.linalg.LinAlgError(
+                f"{_QR}: the matrix is rank-deficient (|R{k}{k}| = {d.min():.3g} ≤ {tolerance:.3g}): "
+                "its QR factors have no derivative there")
+        return _lower_inverse(R, transposed=True).T
+
+    return _remembered("inverse of R", (R,), compute)
+
+
+def _qr_impl(A, factor):
+    _matrix_shape(A, _QR)
+    return _qr_factors(_as_float(A))[factor]
+
+
+def _copy_upper(N):
+    """B(N) = triu(N) + triu(N, 1)ᵀ: the upper triangle mirrored (what Ω's adjoint leaves)."""
+    return np.triu(N) + np.transpose(np.triu(N, 1))
+
+
+def _qr_pullback(A, Q, R, Q_bar, R_bar):
+    # ⟨Q̄, dQ⟩ + ⟨R̄, dR⟩ = ⟨(Q̄ + Q B(N)) R⁻ᵀ, dA⟩, N = R̄Rᵀ − QᵀQ̄ (Walter & Lehmann 2018)
+    N = 0.0
+    if R_bar is not None:
+        N = R_bar @ np.transpose(R)
+    if Q_bar is not None:
+        N = N - np.transpose(Q) @ Q_bar
+    M = Q @ _copy_upper(N)
+    if Q_bar is not None:
+        M = M + Q_bar
+    if isinstance(R, Node) or isinstance(M, Node):
+        return np.transpose(np.linalg.solve(R, np.transpose(M)))  # M R⁻ᵀ
+    return np.asarray(M).dot(_inverse_of_r(np.asarray(R)).T)
+
+
+def _qr_both(A):
+    if isinstance(A, Node):
+        return bind(qr_q, A), bind(qr_r, A)
+    return _qr_factors(_as_float(A))
+
+
+def _qr_q_vjp(g, Q, A):
+    _, R = _qr_both(A)
+    return _qr_pullback(A, Q, R, g, None)
+
+
+def _qr_r_vjp(g, R, A):
+    Q, _ = _qr_both(A)
+    return _qr_pullback(A, Q, R, None, g)
+
+
+def _upper_minus_omega(n, dtype):
+    """T: vec C ↦ vec(C − Ω) = vec(triu(C) + tril(C, −1)ᵀ)."""
+    upper = np.triu(np.ones((n, n), dtype=dtype))
+    return algebra.add(Diag(vec(upper)), algebra.multiply(Commutation(n, n), Diag(vec(1.0 - upper))))
+
+
+def _qr_jacobian(A, want_q):
+    A = _as_float(A)
+    Q, R = _qr_factors(A)
+    m, n = A.shape
+    R_inv = Dense(_inverse_of_r(R))
+    C = Kron(R_inv.T, Dense(Q.T))  # vec C = (R⁻ᵀ ⊗ Qᵀ) vec dA
+    T = algebra.multiply(_upper_minus_omega(n, A.dtype), C)
+    if not want_q:  # dR = (C − Ω) R
+        return algebra.multiply(Kron(Dense(R.T), Identity(n)), T)
+    # dQ = −Q(C − Ω) + dA R⁻¹
+    return algebra.add(algebra.scale(algebra.multiply(Kron(Identity(n), Dense(Q)), T), -1.0),
+                       Kron(R_inv.T, Identity(m)))
+
+
+def _qr_samples(rng, n):
+    return (rng.standard_normal((n + 1, n)) + np.eye(n + 1, n),)
+
+
+_QR_EDGES = {"square": lambda rng: (_samples.well_conditioned(rng, 3),),
+             "one column": lambda rng: (rng.standard_normal((3, 1)),)}
+
+qr_q = register(Primitive(
+    lambda A: _qr_impl(A, 0), name="linalg.qr_q",
+    vjps={0: _qr_q_vjp},
+    jacobians={0: lambda Q, A, names: _qr_jacobian(A, True)},
+    label=lambda a: None,
+    formula="D Q = −(I ⊗ Q)·T·(R⁻ᵀ ⊗ Qᵀ) + (R⁻ᵀ ⊗ I), T vec C = vec(triu(C) + tril(C, −1)ᵀ)",
+    reference="Walter & Lehmann, 'Algorithmic differentiation of linear algebra functions with "
+              "application in optimum experimental design' (2018); JAX qr_jvp_rule",
+    samples=_qr_samples, param_names=("A",), edge_cases=_QR_EDGES,
+    signature="(m,n)->(m,n)",
+))
+
+qr_r = register(Primitive(
+    lambda A: _qr_impl(A, 1), name="linalg.qr_r",
+    vjps={0: _qr_r_vjp},
+    jacobians={0: lambda R, A, names: _qr_jacobian(A, False)},
+    label=lambda a: None,
+    formula="D R = (Rᵀ ⊗ I)·T·(R⁻ᵀ ⊗ Qᵀ), T vec C = vec(triu(C) + tril(C, −1)ᵀ)",
+    reference="Walter & Lehmann (2018); JAX qr_jvp_rule",
+    samples=_qr_samples, param_names=("A",), edge_cases=_QR_EDGES,
+    signature="(m,n)->(n,n)",
+))
+
+
+@numpy_function(np.linalg.qr)
+def _linalg_qr(a, mode="reduced"):
+    m, n = _matrix_shape(a, _QR)
+    if mode == "complete" and m == n:
+        mode = "reduced"  # (the same factors for a square matrix)
+    if mode not in ("reduced", "r"):
+        why = f" of a {m}×{n} matrix (its extra columns of Q are not unique)" if mode == "complete" else ""
+        raise TypeError(f"kronvec cannot differentiate {_QR} with mode={mode!r}{why}; use mode='reduced' or 'r' "
+                        "(see kronvec.SUPPORTED_FUNCTIONS)")
+    if m < n:
+        raise TypeError(f"kronvec cannot differentiate {_QR} of a wide {m}×{n} matrix (m < n) yet "
+                        "(see kronvec.SUPPORTED_FUNCTIONS)")
+    if mode == "r":
+        return bind(qr_r, a)
+    return QRResult(bind(qr_q, a), bind(qr_r, a))
+
+
+# ================================================================ pinv, lstsq
+_PINV, _LSTSQ = "np.linalg.pinv", "np.linalg.lstsq"
+
+
+def _pinv_impl(A, rcond=None, rtol=_NO_VALUE):
+    _matrix_shape(A, _PINV)
+    if rtol is _NO_VALUE:
+        return np.linalg.pinv(A, rcond=rcond)
+    return np.linalg.pinv(A, rcond=rcond, rtol=rtol)
+
+
+def _require_full_rank(A, rcond, rtol):
+    """pinv is differentiable where its rank is constant: refused where NumPy discards
+    a singular value (rank < min(m, n))."""
+    A = _as_float(A)
+    s = _remembered("singular values", (A,), lambda: np.linalg.svd(A, compute_uv=False))
+    if s.size == 0:
+        return
+    if rcond is None:
+        rcond = 1e-15 if rtol is _NO_VALUE else (max(A.shape) * np.finfo(A.dtype).eps if rtol is None else rtol)
+    cutoff = float(rcond) * float(s[0])
+    if s[-1] <= cutoff:
+        rank = int(np.count_nonzero(s > cutoff))
+        raise np.linalg.LinAlgError(
+            f"{_PINV}: the {A.shape[0]}×{A.shape[1]} matrix has rank {rank} < {min(A.shape)} (singular values "
+            f"≤ rcond·σ_max = {cutoff:.3g} are discarded): its pseudo-inverse is not differentiable there")
+
+
+def _pinv_vjp(g, P, A, rcond=None, rtol=_NO_VALUE):
+    # Ā = −PᵀḠPᵀ + (I − AP)ḠᵀPPᵀ + PᵀPḠᵀ(I − PA); the projector vanishes on the full-rank side
+    _require_full_rank(plain_value(A), rcond, rtol)
+    m, n = shape_of(A)
+    Pt = np.transpose(P)
+    result = -(Pt @ g @ Pt)
+    if m > n:  # I − AP ≠ 0
+        right = np.transpose(g) @ (P @ Pt)
+        result = result + right - A @ (P @ right)
+    elif m < n:  # I − PA ≠ 0
+        left = (Pt @ P) @ np.transpose(g)
+        result = result + left - (left @ P) @ A
+    return result
+
+
+def _pinv_jacobian(P, A, names, rcond=None, rtol=_NO_VALUE):
+    _require_full_rank(A, rcond, rtol)
+    P, A = np.asarray(P), np.asarray(A)
+    m, n = A.shape
+    J = linear_map(Dense(P), Dense(P), A.shape, scale=-1.0)
+    if m > n:  # P Pᵀ dAᵀ (I − AP)
+        J = algebra.add(J, linear_map(Dense(P @ P.T), Dense(np.eye(m) - A @ P), A.shape, transposed=True))
+    elif m < n:  # (I − PA) dAᵀ PᵀP
+        J = algebra.add(J, linear_map(Dense(np.eye(n) - P @ A), Dense(P.T @ P), A.shape, transposed=True))
+    return J
+
+
+pinv = register(Primitive(
+    _pinv_impl, name="linalg.pinv",
+    vjps={0: _pinv_vjp},
+    jacobians={0: _pinv_jacobian},
+    label=lambda a, **params: derived_label("pinv({})", a),
+    formula="D A⁺ = −(A⁺ᵀ ⊗ A⁺) + ((I − AA⁺) ⊗ A⁺A⁺ᵀ)K (m > n) + (A⁺ᵀA⁺ ⊗ (I − A⁺A))K (m < n)",
+    reference="Golub & Pereyra, 'The differentiation of pseudo-inverses and nonlinear least squares "
+              "problems' (1973)",
+    samples=lambda rng, n: (rng.standard_normal((n + 2, n)) + np.eye(n + 2, n),), param_names=("A",),
+    edge_cases={"square": lambda rng: (_samples.well_conditioned(rng, 3),),
+                "wide (full row rank)": lambda rng: (rng.standard_normal((2, 4)) + np.eye(2, 4),),
+                "rtol given": lambda rng: _samples.Sample((rng.standard_normal((3, 2)),), {"rtol": 1e-10})},
+    signature="(m,n)->(n,m)",
+))
+
+
+@numpy_function(np.linalg.pinv)
+def _linalg_pinv(a, rcond=None, hermitian=False, *, rtol=_NO_VALUE):
+    refuse_arguments(_PINV, hermitian=(hermitian, False))
+    _matrix_shape(a, _PINV)
+    for name, value in (("rcond", rcond), ("rtol", rtol)):
+        if isinstance(value, Node):
+            raise TypeError(f"kronvec cannot differentiate {_PINV} with respect to {name}: pass a constant")
+    if rcond is not None and rtol is not _NO_VALUE:
+        raise ValueError("`rtol` and `rcond` can't be both set.")
+    return bind(pinv, a, rcond=None if rcond is None else float(rcond),
+                rtol=rtol if rtol is _NO_VALUE or rtol is None else float(rtol))
+
+
+def _lstsq_result(A, B, rcond):
+    """``np.linalg.lstsq(A, B, rcond)``, once per call for this A and a B equal to this one
+    (a constant B is copied each time it is recorded, so it is compared by value)."""
+    scope = _current_scope.get()
+    if scope is None:
+        return np.linalg.lstsq(A, B, rcond=rcond)
+    entries = scope.factorizations.setdefault(("lstsq", id(A), rcond), (A, []))
+    if entries[0] is not A:
+        entries = scope.factorizations[("lstsq", id(A), rcond)] = (A, [])
+    for b, result in entries[1]:
+        if b is B or (b.shape == B.shape and np.array_equal(b, B)):
+            return result
+    result = np.linalg.lstsq(A, B, rcond=rcond)
+    entries[1].append((B, result))
+    scope.factorizations[("lstsq singular values", id(A))] = ((A,), result[3])
+    return result
+
+
+def _lstsq_singular_values(A):
+    """The singular values np.linalg.lstsq reports for A (they do not depend on b)."""
+    def compute():
+        return np.linalg.lstsq(A, np.zeros((A.shape[0], 1), dtype=A.dtype))[3]
+
+    return _remembered("lstsq singular values", (A,), compute)
+
+
+def _lstsq_shapes(A, B):
+    m, n = _matrix_shape(A, _LSTSQ)
+    if len(shape_of(B)) not in (1, 2) or shape_of(B)[0] != m:
+        raise np.linalg.LinAlgError(f"{_LSTSQ}: Incompatible dimensions: a of shape {(m, n)}, b of shape "
+                                    f"{tuple(shape_of(B))}")
+    return m, n
+
+
+def _lstsq_impl(A, B, rcond=None):
+    _lstsq_shapes(A, B)
+    return _lstsq_result(_as_float(A), _as_float(B), rcond)[0]
+
+
+def _require_full_rank_lstsq(A):
+    A = _as_float(plain_value(A))
+    s = _remembered("singular values", (A,), lambda: np.linalg.svd(A, compute_uv=False))
+    tolerance = _tolerance(s, max(A.shape))
+    if s.size and s[-1] <= tolerance:
+        raise np.linalg.LinAlgError(
+            f"{_LSTSQ}: the {A.shape[0]}×{A.shape[1]} matrix is rank-deficient (σ_min = {s[-1]:.3g} ≤ "
+            f"{tolerance:.3g}): the least-squares solution is not differentiable in a there")
+
+
+def _columns(x):
+    """A 1-D vector as the one-column matrix it stands for (traced or plain)."""
+    return np.reshape(x, (-1, 1)) if len(shape_of(x)) == 1 else x
+
+
+def _pinv_of(A):
+    return bind(pinv, A, rcond=None, rtol=_NO_VALUE)
+
+
+def _lstsq_vjp_a(g, x, A, B, rcond=None):
+    # x = A⁺b: dx = −A⁺ dA x + A⁺A⁺ᵀ dAᵀ r + (I − A⁺A) dAᵀ A⁺ᵀ x, r = b − Ax ⇒
+    # Ā = −A⁺ᵀ x̄ xᵀ + r x̄ᵀ A⁺A⁺ᵀ + A⁺ᵀx x̄ᵀ(I − A⁺A)
+    _require_full_rank_lstsq(A)
+    m, n = shape_of(A)
+    P = _pinv_of(A)
+    X, G = _columns(x), _columns(g)
+    Pt = np.transpose(P)
+    z = Pt @ G
+    result = -(z @ np.transpose(X))
+    if m > n:
+        R = _columns(B) - A @ X
+        result = result + R @ np.transpose(P @ z)
+    elif m < n:
+        w = np.transpose(G) - (np.transpose(G) @ P) @ A
+        result = result + (Pt @ X) @ w
+    return result
+
+
+def _lstsq_vjp_b(g, x, A, B, rcond=None):
+    # dx = A⁺ db ⇒ b̄ = A⁺ᵀ x̄
+    return np.transpose(_pinv_of(A)) @ g
+
+
+def _lstsq_jacobian_a(x, A, B, names, rcond=None):
+    _require_full_rank_lstsq(A)
+    A = _as_float(A)
+    m, n = A.shape
+    P = np.linalg.pinv(A)
+    X = np.asarray(x).reshape(n, -1)
+    J = linear_map(Dense(P), Dense(X), A.shape, scale=-1.0)
+    if m > n:
+        R = np.asarray(B).reshape(m, -1) - A @ X
+        J = algebra.add(J, linear_map(Dense(P @ P.T), Dense(R), A.shape, transposed=True))
+    elif m < n:
+        J = algebra.add(J, linear_map(Dense(np.eye(n) - P @ A), Dense(P.T @ X), A.shape, transposed=True))
+    return J
+
+
+def _lstsq_jacobian_b(x, A, B, names, rcond=None):
+    return linear_map(Dense(np.linalg.pinv(_as_float(A))), None, _columns(np.asarray(B)).shape)
+
+
+def _lstsq_samples(rng, n):
+    return rng.standard_normal((n + 2, n)) + np.eye(n + 2, n), rng.standard_normal((n + 2, 2))
+
+
+lstsq = register(Primitive(
+    _lstsq_impl, name="linalg.lstsq",
+    vjps={0: _lstsq_vjp_a, 1: _lstsq_vjp_b},
+    jacobians={0: _lstsq_jacobian_a, 1: _lstsq_jacobian_b},
+    label=lambda a, b, rcond=None: derived_label("lstsq({}, {})", a, b),
+    formula="D_A x = −(xᵀ ⊗ A⁺) + (rᵀ ⊗ A⁺A⁺ᵀ)K (m > n) + (xᵀA⁺ ⊗ (I − A⁺A))K (m < n), D_b x = I ⊗ A⁺",
+    reference="Golub & Pereyra (1973), x = A⁺b",
+    samples=_lstsq_samples, param_names=("A", "b"),
+    edge_cases={"vector b": lambda rng: (rng.standard_normal((4, 2)) + np.eye(4, 2), rng.standard_normal(4)),
+                "square": lambda rng: (_samples.well_conditioned(rng, 3), rng.standard_normal((3, 1))),
+                "wide (minimum norm)": lambda rng: (rng.standard_normal((2, 3)) + np.eye(2, 3),
+                                                    rng.standard_normal(2))},
+    signature="(m,n),(m,q)->(n,q)",
+))
+
+
+def _residuals_impl(A, B, rcond=None):
+    _lstsq_shapes(A, B)
+    return _lstsq_result(_as_float(A), _as_float(B), rcond)[1]
+
+
+def _residual_factors(A, B, rcond):
+    """(R, X, ρ̄ shape) for ρⱼ = ‖bⱼ − A xⱼ‖²: the residual and solution as columns."""
+    x = bind(lstsq, A, B, rcond=rcond) if isinstance(A, Node) or isinstance(B, Node) else \
+        _lstsq_result(_as_float(A), _as_float(B), rcond)[0]
+    X = _columns(x)
+    return _columns(B) - A @ X, X
+
+
+def _residuals_vjp_a(g, rho, A, B, rcond=None):
+    # dρⱼ = 2 rⱼᵀ(dbⱼ − dA xⱼ − A dxⱼ) and Aᵀrⱼ = 0 ⇒ Ā = −2 (R diag ρ̄) Xᵀ
+    R, X = _residual_factors(A, B, rcond)
+    return -2.0 * (R * g) @ np.transpose(X)
+
+
+def _residuals_vjp_b(g, rho, A, B, rcond=None):
+    R, _ = _residual_factors(A, B, rcond)
+    result = 2.0 * (R * g)
+    return np.reshape(result, (-1,)) if len(shape_of(B)) == 1 else result
+
+
+def _residuals_jacobian(rho, A, B, names, position, rcond=None):
+    A = _as_float(A)
+    Bc = np.asarray(B).reshape(A.shape[0], -1)
+    X = _lstsq_result(A, _as_float(B), rcond)[0].reshape(A.shape[1], -1)
+    R = Bc - A @ X
+    k = R.shape[1]
+    diagonal = Selection(np.arange(k) * (k + 1), k * k)  # vec M ↦ diag M
+    if position == 0:  # dρ = −2 diag(Rᵀ dA X)
+        return algebra.scale(algebra.multiply(diagonal, Kron(Dense(X.T), Dense(R.T))), -2.0)
+    return algebra.scale(algebra.multiply(diagonal, Kron(Identity(k), Dense(R.T))), 2.0)  # 2 diag(Rᵀ dB)
+
+
+lstsq_residuals = register(Primitive(
+    _residuals_impl, name="linalg.lstsq_residuals",
+    vjps={0: _residuals_vjp_a, 1: _residuals_vjp_b},
+    jacobians={0: lambda rho, A, B, names, rcond=None: _residuals_jacobian(rho, A, B, names, 0, rcond),
+               1: lambda rho, A, B, names, rcond=None: _residuals_jacobian(rho, A, B, names, 1, rcond)},
+    label=lambda a, b, rcond=None: None,
+    formula="D_A ρ = −2 S_diag·(Xᵀ ⊗ Rᵀ), D_b ρ = 2 S_diag·(I ⊗ Rᵀ): dρⱼ = 2 rⱼᵀ(dbⱼ − dA xⱼ) (Aᵀr = 0)",
+    reference="normal equations Aᵀr = 0; Golub & Pereyra (1973)",
+    samples=_lstsq_samples, param_names=("A", "b"),
+    edge_cases={"vector b": lambda rng: (rng.standard_normal((4, 2)) + np.eye(4, 2), rng.standard_normal(4))},
+    signature="(m,n),(m,q)->(q)",
+))
+
+
+@numpy_function(np.linalg.lstsq)
+def _linalg_lstsq(a, b, rcond=None):
+    if isinstance(rcond, Node):
+        raise TypeError(f"kronvec cannot differentiate {_LSTSQ} with respect to rcond: pass a constant")
+    m, n = _lstsq_shapes(a, b)
+    rcond = None if rcond is None else float(rcond)
+    x = bind(lstsq, a, b, rcond=rcond)
+    A, B = _as_float(plain_value(a)), _as_float(plain_value(b))
+    if isinstance(x, Node) and not isinstance(x._args[0], Node) and not isinstance(x._args[1], Node):
+        A, B = x._args  # the arrays the recording solved with: their result is remembered
+    _, residuals, rank, s = _lstsq_result(A, B, rcond)
+    if residuals.size:
+        residuals = bind(lstsq_residuals, a, b, rcond=rcond)
+    if isinstance(a, Node):
+        s = bind(singular_values, a, source="lstsq")
+    return x, residuals, rank, s
+
+
+# ============================================= matrix_power, cond, matrix_rank
+@numpy_function(np.linalg.matrix_power)
+def _matrix_power(a, n):
+    size = _square_shape(a, "np.linalg.matrix_power")
+    try:
+        n = operator.index(n)
+    except TypeError as e:
+        raise TypeError("exponent must be an integer") from e
+    # NumPy's own sequence of products (so the value is NumPy's), recorded
+    if n == 0:  # a constant: derivative 0
+        return _eye_like(size, a)
+    if n < 0:
+        a, n = np.linalg.inv(a), abs(n)
+    if n == 1:
+        return a
+    if n == 2:
+        return a @ a
+    if n == 3:
+        return (a @ a) @ a
+    z = result = None
+    while n > 0:
+        z = a if z is None else z @ z
+        n, bit = divmod(n, 2)
+        if bit:
+            result = z if result is None else result @ z
+    return result
+
+
+_COND = "np.linalg.cond"
+
+
+@numpy_function(np.linalg.cond)
+def _cond(x, p=None):
+    shape = _matrix_shape(x, _COND)
+    if 0 in shape:
+        raise np.linalg.LinAlgError("cond is not defined on empty arrays")
+    if p is None or (not isinstance(p, str) and p in (2, -2)):
+        s = bind(singular_values, x, source="values")
+        plain = np.asarray(plain_value(s))
+        if p != -2 and plain[-1] <= _singular_tolerance(plain, shape):  # (for −2: σ_min/σ_max = 0, the kink of σ)
+            raise np.linalg.LinAlgError(
+                f"{_COND}: the {shape[0]}×{shape[1]} matrix is singular to working precision (σ_min = "
+                f"{plain[-1]:.3g} ≤ {_singular_tolerance(plain, shape):.3g}): its condition number is infinite "
+                "(or all rounding) and has no derivative")
+        top = extreme_singular_value(s, 0, shape, f"{_COND}(X, {p})")
+        bottom = extreme_singular_value(s, -1, shape, f"{_COND}(X, {p})")
+        return bottom / top if p == -2 else top / bottom
+    _square_shape(x, _COND)
+    inverse = np.linalg.inv(x)
+    return np.linalg.norm(x, p, axis=(-2, -1)) * np.linalg.norm(inverse, p, axis=(-2, -1))
+
+
+@numpy_function(np.linalg.matrix_rank)
+def _matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
+    # piecewise constant: a plain value, derivative 0 wherever it exists
+    return np.linalg.matrix_rank(plain_value(A), tol=None if tol is None else plain_value(tol),
+                                 hermitian=hermitian, rtol=None if rtol is None else plain_value(rtol))

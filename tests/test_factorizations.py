@@ -1,0 +1,366 @@
+"""Factorizations (issue 13, the np.linalg part): cholesky, eigh, eigvalsh, svd,
+svdvals, qr, pinv, lstsq, matrix_power, cond and matrix_rank on traced matrices.
+
+What is checked: the value through kronvec equals NumPy's exactly (the same
+LAPACK call on the same matrix); the Jacobian, JVP, gradient and Hessian of
+each spelling match central differences (FD_RTOL = 1e-6 as in
+tests/test_registry.py: h = 1e-6 errs by ~1e-10 relative for these O(1),
+well-separated compositions).  cholesky, eigh and eigvalsh read one triangle
+in NumPy, and kronvec differentiates them along symmetric directions
+(notes/conventions.md §10): their spellings here factor sym(A) = (A + Aᵀ)/2
+(+ a shift), whose finite differences over every entry of A are exactly the
+derivative along symmetric directions.  At a repeated eigenvalue, smooth
+functions of the eigenvalues are exact and the eigenvectors' derivative is
+an error; a matrix that is not positive definite is an error naming its
+leading minor; stacks and unsupported arguments are refused by name; the
+Jacobians stay structured at n = 300–1000.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+
+import kronvec
+import kronvec.optimize as kvo
+from kronvec import Dense
+from kronvec._vec import vec
+
+from _helpers import assert_scaled_close, central_difference_jacobian, check_value_and_derivatives
+
+FD_RTOL = 1e-6
+RNG = np.random.default_rng(13)
+X33 = RNG.standard_normal((3, 3))
+X43 = RNG.standard_normal((4, 3))
+X34 = RNG.standard_normal((3, 4))
+B42 = RNG.standard_normal((4, 2))
+b4 = RNG.standard_normal(4)
+B32 = RNG.standard_normal((3, 2))
+
+
+def sym(A, shift=3.0):
+    """(A + Aᵀ)/2 + shift·I: symmetric (exactly: addition commutes) and, for shift 3, positive definite."""
+    return (A + A.T) / 2 + shift * np.eye(A.shape[0])
+
+
+def spread(A):
+    """A symmetric matrix with well-separated eigenvalues (gaps of order 1), smooth in A."""
+    return sym(0.3 * A, 0.0) + np.diag([1.0, 2.5, 4.0])[: A.shape[0], : A.shape[0]]
+
+
+SPELLINGS = {
+    "cholesky": (lambda A: np.linalg.cholesky(sym(A)), X33),
+    "cholesky upper": (lambda A: np.linalg.cholesky(sym(A), upper=True), X33),
+    "cholesky of a nonsymmetric matrix (NumPy reads its lower triangle)":
+        (lambda A: np.linalg.cholesky(A + 4.0 * np.eye(3)), X33),
+    "log-determinant via cholesky": (lambda A: 2.0 * np.sum(np.log(np.diagonal(np.linalg.cholesky(sym(A))))), X33),
+    "eigh eigenvalues": (lambda A: np.linalg.eigh(spread(A)).eigenvalues, X33),
+    "eigh eigenvectors": (lambda A: np.linalg.eigh(spread(A)).eigenvectors, X33),
+    "eigh UPLO='U'": (lambda A: np.linalg.eigh(spread(A), UPLO="U")[1], X33),
+    "eigh of a nonsymmetric matrix": (lambda A: np.linalg.eigh(spread(A) + 0.1 * np.triu(A, 1))[1], X33),
+    "eigvalsh": (lambda A: np.linalg.eigvalsh(spread(A)), X33),
+    "eigvalsh UPLO='U' nonsymmetric": (lambda A: np.linalg.eigvalsh(spread(A) + 0.2 * np.tril(A, -1), "U"), X33),
+    "Σ log eigvalsh": (lambda A: np.sum(np.log(np.linalg.eigvalsh(sym(A)))), X33),
+    "svd U (tall)": (lambda X: np.linalg.svd(X, full_matrices=False).U, X43),
+    "svd S (wide)": (lambda X: np.linalg.svd(X, full_matrices=False)[1], X34),
+    "svd Vh (wide)": (lambda X: np.linalg.svd(X, full_matrices=False).Vh, X34),
+    "svd square full_matrices": (lambda X: np.linalg.svd(X)[0] @ np.diag(np.linalg.svd(X)[1]), X33),
+    "svd compute_uv=False": (lambda X: np.linalg.svd(X, compute_uv=False), X43),
+    "svdvals": (lambda X: np.linalg.svdvals(X), X34),
+    "qr Q": (lambda A: np.linalg.qr(A).Q, X43),
+    "qr R": (lambda A: np.linalg.qr(A).R, X43),
+    "qr mode='r'": (lambda A: np.linalg.qr(A, mode="r"), X43),
+    "qr square complete": (lambda A: np.linalg.qr(A + 3.0 * np.eye(3), mode="complete")[0], X33),
+    "pinv tall": (lambda A: np.linalg.pinv(A), X43),
+    "pinv wide": (lambda A: np.linalg.pinv(A), X34),
+    "lstsq x wrt A": (lambda A: np.linalg.lstsq(A, B42)[0], X43),
+    "lstsq x wrt b": (lambda B: np.linalg.lstsq(X43, B)[0], B42),
+    "lstsq x vector b": (lambda b: np.linalg.lstsq(X43, b, rcond=None)[0], b4),
+    "lstsq residuals wrt A": (lambda A: np.linalg.lstsq(A, B42)[1], X43),
+    "lstsq residuals wrt b": (lambda b: np.linalg.lstsq(X43, b)[1], b4),
+    "lstsq singular values": (lambda A: np.linalg.lstsq(A, b4)[3], X43),
+    "lstsq minimum norm (wide)": (lambda A: np.linalg.lstsq(A, B32)[0], X34),
+    "matrix_power 0": (lambda A: np.linalg.matrix_power(A, 0) + A, X33),
+    "matrix_power 1": (lambda A: np.linalg.matrix_power(A, 1), X33),
+    "matrix_power 2": (lambda A: np.linalg.matrix_power(A, 2), X33),
+    "matrix_power 3": (lambda A: np.linalg.matrix_power(A, 3), X33),
+    "matrix_power 6": (lambda A: np.linalg.matrix_power(0.5 * A, 6), X33),
+    "matrix_power 7": (lambda A: np.linalg.matrix_power(0.5 * A, 7), X33),
+    "cond": (lambda A: np.linalg.cond(A), X43),
+    "cond 2": (lambda A: np.linalg.cond(A, 2), X33),
+    "cond -2": (lambda A: np.linalg.cond(A, -2), X34),
+    "matrix_rank (a constant)": (lambda A: np.linalg.matrix_rank(A) * A, X33),
+}
+
+
+@pytest.mark.parametrize("name", SPELLINGS)
+def test_values_equal_numpy_and_derivatives_match_finite_differences(name):
+    f, X = SPELLINGS[name]
+    check_value_and_derivatives(f, X, FD_RTOL)
+
+
+@pytest.mark.parametrize("f", [
+    lambda A: np.linalg.cholesky(sym(A)),
+    lambda A: np.linalg.eigvalsh(spread(A)),
+    lambda A: np.linalg.qr(A + np.eye(3))[1],
+], ids=["cholesky", "eigvalsh", "qr R"])
+def test_third_order(f):
+    check_value_and_derivatives(f, X33, FD_RTOL, third=True)
+
+
+# --------------------------------------------------- computed otherwise by NumPy
+@pytest.mark.parametrize("f", [
+    lambda A: np.linalg.matrix_power(A + 3.0 * np.eye(3), -1),
+    lambda A: np.linalg.matrix_power(A + 3.0 * np.eye(3), -2),
+    lambda A: np.linalg.matrix_power(A + 3.0 * np.eye(3), -5),
+    lambda A: np.linalg.cond(A + 3.0 * np.eye(3), "fro"),
+    lambda A: np.linalg.cond(A + 3.0 * np.eye(3), 1),
+    lambda A: np.linalg.cond(A + 3.0 * np.eye(3), -np.inf),
+    lambda A: np.linalg.cond(A + 3.0 * np.eye(3), "nuc"),
+], ids=["power -1", "power -2", "power -5", "cond fro", "cond 1", "cond -inf", "cond nuc"])
+def test_spellings_through_the_inverse(f):
+    # NumPy inverts with gesv, kronvec with its shared LU factorization
+    # (kronvec/_linalg/factorization.py): the values agree to rounding, not bit for bit.
+    np.testing.assert_allclose(kronvec.vjp(f, X33)[0], f(X33), rtol=1e-13)
+    J = kronvec.jacobian(f)(X33)
+    assert_scaled_close(J.toarray(), central_difference_jacobian(f, (X33,)), FD_RTOL, "jacobian")
+    s = lambda A: np.sum(np.sin(f(A)))  # noqa: E731
+    H = kronvec.hessian(s)(X33).toarray()
+    assert_scaled_close(H, central_difference_jacobian(kronvec.grad(s), (X33,)), FD_RTOL, "hessian")
+
+
+def test_lstsq_returns_numpys_four_fields():
+    x, residuals, rank, s = kronvec.vjp(lambda A: np.linalg.lstsq(A, b4)[0], X43)[0], None, None, None
+    expected = np.linalg.lstsq(X43, b4)
+    np.testing.assert_array_equal(x, expected[0])
+    seen = {}
+
+    def f(A):
+        x, residuals, rank, s = np.linalg.lstsq(A, b4)
+        seen.update(rank=rank, shapes=(np.shape(x), np.shape(residuals), np.shape(s)))
+        return np.sum(x) + np.sum(residuals) + rank * np.sum(s)
+
+    kronvec.grad(f)(X43)
+    assert seen["rank"] == expected[2] and isinstance(seen["rank"], (int, np.integer))
+    assert seen["shapes"] == ((3,), (1,), (3,))
+    # rank deficient or underdetermined: NumPy's empty residuals, a plain constant
+    residuals = kronvec.vjp(lambda A: np.linalg.lstsq(A, B32)[1], X34)[0]
+    assert residuals.shape == (0,)
+
+
+# ------------------------------------------------------- repeated eigenvalues
+A_TIE = np.diag([1.0, 1.0, 2.0])
+
+
+@pytest.mark.parametrize("f", [
+    lambda A: np.sum(np.linalg.eigvalsh((A + A.T) / 2)),
+    lambda A: np.sum(np.exp(np.linalg.eigvalsh((A + A.T) / 2))),
+    lambda A: np.sum(np.linalg.eigh((A + A.T) / 2)[0] ** 3),
+    lambda A: np.linalg.eigvalsh((A + A.T) / 2)[0] + np.linalg.eigvalsh((A + A.T) / 2)[1],
+], ids=["Σλ", "Σexp(λ)", "Σλ³ via eigh", "λ₁ + λ₂ (the tied pair)"])
+def test_smooth_functions_of_repeated_eigenvalues_are_exact(f):
+    G = kronvec.grad(f)(A_TIE)
+    assert np.all(np.isfinite(G))
+    assert_scaled_close(vec(G), central_difference_jacobian(f, (A_TIE,))[0], FD_RTOL, "grad at diag(1, 1, 2)")
+    # forward mode and the Jacobian agree at the tie too
+    V = np.arange(9.0).reshape(3, 3) / 9
+    _, t = kronvec.jvp(f, (A_TIE,), (V,))
+    assert_scaled_close(np.atleast_1d(t), central_difference_jacobian(f, (A_TIE,)) @ vec(V), FD_RTOL, "jvp")
+
+
+def test_gradient_of_exp_eigenvalues_at_a_tie_is_the_matrix_exponential():
+    G = kronvec.grad(lambda A: np.sum(np.exp(np.linalg.eigvalsh(A))))(A_TIE)
+    np.testing.assert_allclose(G, np.diag(np.exp([1.0, 1.0, 2.0])), rtol=1e-14)
+
+
+def test_tied_eigenvalues_share_their_derivative():
+    # each of the tied pair gets the mean derivative: for a double eigenvalue that is what
+    # central differences give, and it keeps every symmetric function of the pair exact
+    f = lambda A: np.linalg.eigvalsh((A + A.T) / 2)  # noqa: E731
+    J = kronvec.jacobian(f)(A_TIE).toarray()
+    assert_scaled_close(J, central_difference_jacobian(f, (A_TIE,)), FD_RTOL, "jacobian at the tie")
+    np.testing.assert_allclose(J[0], J[1])
+
+
+@pytest.mark.parametrize("transform", ["grad", "jacobian", "jvp"])
+def test_eigenvectors_at_a_repeated_eigenvalue_are_loud(transform):
+    W = np.arange(1.0, 10.0).reshape(3, 3)
+
+    def f(A):  # sum(W ∘ V exp(Λ) Vᵀ) written through eigh: smooth, but not through V
+        w, V = np.linalg.eigh(A)
+        return np.sum(W * ((V * np.exp(w)) @ V.T))
+
+    with pytest.raises(np.linalg.LinAlgError, match=r"np\.linalg\.eigh: repeated eigenvalues .*gap"):
+        if transform == "grad":
+            kronvec.grad(f)(A_TIE)
+        elif transform == "jacobian":
+            kronvec.jacobian(lambda A: np.linalg.eigh(A)[1])(A_TIE)
+        else:
+            kronvec.jvp(f, (A_TIE,), (np.eye(3),))
+
+
+def test_second_derivative_through_eigenvalues_at_a_tie_is_loud():
+    # the Hessian of Σ f(λ) needs the eigenvectors' derivative, undefined at a tie
+    with pytest.raises(np.linalg.LinAlgError, match="repeated eigenvalues"):
+        kronvec.hessian(lambda A: np.sum(np.exp(np.linalg.eigvalsh(A))))(A_TIE)
+
+
+def test_nearly_repeated_eigenvalues_warn():
+    A = np.diag([1.0, 1.0 + 1e-14, 2.0])  # above the tie tolerance 3·eps·2, below 2·eps/1e-2
+    with pytest.warns(kronvec.IllConditionedWarning, match="nearly repeated eigenvalues"):
+        kronvec.jacobian(lambda A: np.linalg.eigh(A)[1])(A)
+
+
+def test_repeated_singular_values_are_loud():
+    X = np.diag([2.0, 1.0, 1.0])
+    with pytest.raises(np.linalg.LinAlgError, match="repeated singular values"):
+        kronvec.grad(lambda X: np.sum(np.linalg.svd(X)[0]))(X)
+    G = kronvec.grad(lambda X: np.sum(np.linalg.svd(X)[1]))(X)  # Σσ = nuclear norm: fine
+    np.testing.assert_allclose(G, np.eye(3), atol=1e-15)
+
+
+# ------------------------------------------------------------- loud inputs
+def test_not_positive_definite_names_the_leading_minor():
+    A = np.array([[4.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 3.0]])  # minor of order 2 is 0
+    with pytest.raises(np.linalg.LinAlgError, match="leading minor of order 2"):
+        kronvec.grad(lambda A: np.sum(np.linalg.cholesky(A)))(A)
+    with pytest.raises(np.linalg.LinAlgError, match="leading minor of order 1"):
+        kronvec.jacobian(np.linalg.cholesky)(-np.eye(2))
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda X: np.linalg.cholesky(X), "np.linalg.cholesky"),
+    (lambda X: np.linalg.eigh(X)[0], "np.linalg.eigh"),
+    (lambda X: np.linalg.eigvalsh(X), "np.linalg.eigvalsh"),
+    (lambda X: np.linalg.svd(X)[1], "np.linalg.svd"),
+    (lambda X: np.linalg.svdvals(X), "np.linalg.svdvals"),
+    (lambda X: np.linalg.qr(X)[1], "np.linalg.qr"),
+    (lambda X: np.linalg.pinv(X), "np.linalg.pinv"),
+    (lambda X: np.linalg.lstsq(X, np.ones(2))[0], "np.linalg.lstsq"),
+    (lambda X: np.linalg.matrix_power(X, 2), "np.linalg.matrix_power"),
+    (lambda X: np.linalg.cond(X), "np.linalg.cond"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_stacks_are_refused_naming_the_function(call, name):
+    stack = np.stack([sym(X33[:2, :2]), sym(X33[1:, 1:])])
+    with pytest.raises(TypeError, match=f"{name}.*stacks are not supported yet"):
+        kronvec.jacobian(call)(stack)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda X: np.linalg.svd(X, hermitian=True)[1], TypeError, "hermitian"),
+    (lambda X: np.linalg.pinv(X, hermitian=True), TypeError, "hermitian"),
+    (lambda X: np.linalg.svd(X[:, :2])[0], TypeError, "full_matrices=True"),
+    (lambda X: np.linalg.qr(X[:, :2], mode="complete")[0], TypeError, "mode='complete'"),
+    (lambda X: np.linalg.qr(X, mode="raw")[0], TypeError, "mode='raw'"),
+    (lambda X: np.linalg.qr(X[:2])[1], TypeError, "wide"),
+    (lambda X: np.linalg.eigh(X, UPLO="X")[0], ValueError, "UPLO"),
+    (lambda X: np.linalg.cholesky(X[:, :2]), np.linalg.LinAlgError, "square"),
+    (lambda X: np.linalg.eigvalsh(X[0]), np.linalg.LinAlgError, "two-dimensional"),
+    (lambda X: np.linalg.matrix_power(X, 1.5), TypeError, "exponent must be an integer"),
+    (lambda X: np.linalg.lstsq(X, np.ones(2))[0], np.linalg.LinAlgError, "Incompatible dimensions"),
+    (lambda X: np.linalg.pinv(X, rcond=X[0, 0]), TypeError, "rcond"),
+], ids=["svd hermitian", "pinv hermitian", "svd full non-square", "qr complete", "qr raw", "qr wide",
+        "UPLO", "cholesky non-square", "eigvalsh 1-D", "matrix_power float", "lstsq shapes", "pinv traced rcond"])
+def test_unsupported_arguments_and_bad_shapes_are_refused_by_name(call, error, message):
+    with pytest.raises(error, match=message):
+        kronvec.jacobian(call)(sym(X33))
+
+
+@pytest.mark.parametrize("f, message", [
+    (lambda A: np.linalg.pinv(A), "rank 1 < 2"),
+    (lambda A: np.linalg.lstsq(A, np.ones(3))[0], "rank-deficient"),
+    (lambda A: np.linalg.qr(A)[1], "rank-deficient"),
+    (lambda A: np.linalg.cond(A), "singular"),
+], ids=["pinv", "lstsq", "qr", "cond"])
+def test_rank_deficient_matrices_are_loud(f, message):
+    A = np.outer([1.0, 2.0, 3.0], [1.0, -1.0])
+    with pytest.raises(np.linalg.LinAlgError, match=message):
+        kronvec.grad(lambda A: np.sum(f(A)))(A)
+
+
+def test_inputs_are_not_modified():
+    A, B = sym(X33), B42.copy()
+    before = A.copy(), B.copy()
+    kronvec.grad(lambda A: np.sum(np.linalg.cholesky(A)) + np.sum(np.linalg.eigh(A)[1])
+                 + np.sum(np.linalg.svd(A)[0]) + np.sum(np.linalg.qr(A)[0]))(A)
+    kronvec.grad(lambda B: np.sum(np.linalg.lstsq(X43, B)[0]))(B)
+    np.testing.assert_array_equal(A, before[0])
+    np.testing.assert_array_equal(B, before[1])
+
+
+def test_the_symmetric_optimizer_path_agrees():
+    # kronvec.optimize with symmetric=True differentiates in x = vech(S): the derivative
+    # along symmetric directions, which is what cholesky and eigh give
+    W = RNG.uniform(0.5, 1.5, (3, 3))
+
+    def f(S):
+        L = np.linalg.cholesky(S)
+        return 2.0 * np.sum(np.log(np.diagonal(L))) + np.sum(W * np.linalg.eigh(S)[1] ** 2) + np.sum(W * L)
+
+    problem = kvo.objective(f, (3, 3), symmetric=True)
+    x = problem.to_vector(sym(X33))
+    numeric = central_difference_jacobian(lambda x: problem.value(x), (x,))[0]
+    np.testing.assert_allclose(problem.jac(x), numeric, rtol=1e-7, atol=1e-8)
+
+
+def test_gradients_along_symmetric_directions_are_symmetric():
+    G = kronvec.grad(lambda A: np.sum(RNG.uniform(size=(3, 3)) * np.linalg.cholesky(A)))(sym(X33))
+    np.testing.assert_array_equal(G, G.T)
+
+
+# --------------------------------------------------------- structure at scale
+def _leaves(op):
+    children = op._formula_children()
+    if not children:
+        return [op]
+    return [leaf for child in children for leaf in _leaves(child)]
+
+
+@pytest.mark.parametrize("name, f, n", [
+    ("cholesky", np.linalg.cholesky, 1000),
+    ("eigh eigenvectors", lambda A: np.linalg.eigh(A)[1], 300),
+    ("eigvalsh", np.linalg.eigvalsh, 300),
+    ("svd U", lambda A: np.linalg.svd(A)[0], 300),
+    ("qr Q", lambda A: np.linalg.qr(A)[0], 300),
+    ("pinv", np.linalg.pinv, 300),
+])
+def test_jacobians_stay_structured_at_scale(name, f, n):
+    rng = np.random.default_rng(n)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    A = (Q * np.linspace(1.0, 2.0, n)) @ Q.T
+    A = (A + A.T) / 2  # SPD, eigenvalues (and singular values) separated by ~1/n
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", kronvec.IllConditionedWarning)  # gaps of 1/n at n = 300
+        tracemalloc.start()
+        try:
+            J = kronvec.jacobian(f)(A)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        out = np.size(f(A))
+        assert J.shape == (out, n * n)
+        assert not any(isinstance(leaf, Dense) and leaf.shape[0] * leaf.shape[1] > n * n for leaf in _leaves(J)), \
+            "a Dense leaf larger than n × n"
+        # ≪ n⁴·8 bytes (the dense Jacobian): a few dozen n×n matrices
+        assert peak < 40 * 8 * n * n, f"peak {peak / 1e6:.0f} MB for an input of {8 * n * n / 1e6:.0f} MB"
+        V = rng.standard_normal((n, n))
+        V = (V + V.T) / 2
+        _, tangent = kronvec.jvp(f, (A,), (V,))
+        np.testing.assert_allclose(J.matvec(vec(V)), vec(tangent), rtol=1e-9, atol=1e-9 * np.abs(tangent).max())
+
+
+def test_the_measurement_script_runs():
+    # benchmarks/measure_factorizations.py --quick: both thread settings, every contender
+    # checked against its closed form (exit status 1 on a wrong answer), a table printed
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "measure_factorizations.py"
+    done = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ln|A| via cholesky")]
+    assert len(rows) == 4, done.stdout  # two sizes × two thread settings
