@@ -753,6 +753,7 @@ def _leaves(op):
     ("stack([X, X])", lambda X: np.stack([X, 2.0 * X])),
     ("X[idx]", lambda X: X[np.arange(999, -1, -3), 1::2]),
     ("np.sort", lambda X: np.sort(X, axis=0)),
+    ("np.where", lambda X: np.where(X > 0.0, X, X.T)),
     ("np.roll", lambda X: np.roll(X, 7)),
     ("np.pad", lambda X: np.pad(X, 2)),
     ("X[idx] = v", lambda X: (lambda Y: (Y.__setitem__((slice(0, 500), 3), X[1, :500]), Y)[1])(X.copy())),
