@@ -240,10 +240,16 @@ adjugate = register(Primitive(
 # ---------------------------------------------------------------- determinant
 _DET = "np.linalg.det"
 
+
+def _det_vjp(g, ans, X):
+    if type(X) is np.ndarray and not isinstance(g, Node):  # the reverse sweep on plain values
+        return g * adjugate_values(X).T
+    return g * np.transpose(bind(adjugate, X))  # traced: recorded, so its own derivative follows
+
 det = register(Primitive(
     lambda X: np.linalg.det(_square_matrix(X, _DET)), name="linalg.det",
     # d|X| = tr(adj(X) dX)  ⇒  X̄ = ḡ · adj(X)ᵀ, exact at singular X
-    vjps={0: lambda g, ans, X: g * np.transpose(bind(adjugate, X))},
+    vjps={0: _det_vjp},
     jacobians={0: lambda ans, X, names: RowVector(
         vec(adjugate_values(np.asarray(X)).T), name=derived_label("adj({})ᵀ", names[0]))},
     label=lambda a: derived_label("|{}|", a),
