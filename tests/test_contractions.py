@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import tracemalloc
 import warnings
 
 import numpy as np
@@ -30,7 +29,7 @@ from kronvec import Kron
 from kronvec.operators import Contraction
 from kronvec._vec import vec
 
-from _helpers import assert_canonical_csr, check_value_and_derivatives, dense_of, dot_test
+from _helpers import assert_canonical_csr, check_value_and_derivatives, dense_of, dot_test, jacobian_and_peak_memory
 
 FD_RTOL = 1e-6
 EXACT = 1e-12
@@ -426,25 +425,15 @@ def test_supported_functions_list_the_contractions():
 
 
 # ------------------------------------------------------------- structure at scale
-def _jacobian_peak(f, X):
-    tracemalloc.start()
-    try:
-        J = kronvec.jacobian(f)(X)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    return J, peak
-
-
 def test_einsum_jacobians_at_scale_are_built_in_linear_memory():
     n = 1000
     rng = np.random.default_rng(5)
     A, B, X = (rng.standard_normal((n, n)) for _ in range(3))
     matrix_bytes = 8 * n * n  # the Jacobian's dense form would be n⁴·8 = 8 TB
-    J, peak = _jacobian_peak(lambda X: np.einsum("ij,jk->ik", A, X), X)
+    J, peak = jacobian_and_peak_memory(lambda X: np.einsum("ij,jk->ik", A, X), X)
     assert isinstance(J, Kron) and J.shape == (n * n, n * n)
     assert peak < 8 * matrix_bytes, f"{peak / 2**20:.0f} MiB"
-    J, peak = _jacobian_peak(lambda X: np.einsum("ij,jk,kl->il", A, X, B, optimize=True), X)
+    J, peak = jacobian_and_peak_memory(lambda X: np.einsum("ij,jk,kl->il", A, X, B, optimize=True), X)
     assert isinstance(J, Contraction) and J.shape == (n * n, n * n)
     assert peak < 8 * matrix_bytes, f"{peak / 2**20:.0f} MiB"
     V = rng.standard_normal((n, n))

@@ -18,7 +18,6 @@ Jacobians stay structured at n = 300–1000.
 
 from __future__ import annotations
 
-import tracemalloc
 import warnings
 
 import numpy as np
@@ -29,7 +28,7 @@ import kronvec.optimize as kvo
 from kronvec import Dense
 from kronvec._vec import vec
 
-from _helpers import assert_scaled_close, central_difference_jacobian, check_value_and_derivatives
+from _helpers import assert_scaled_close, central_difference_jacobian, check_value_and_derivatives, jacobian_and_peak_memory
 
 FD_RTOL = 1e-6
 RNG = np.random.default_rng(13)
@@ -334,12 +333,7 @@ def test_jacobians_stay_structured_at_scale(name, f, n):
     A = (A + A.T) / 2  # SPD, eigenvalues (and singular values) separated by ~1/n
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", kronvec.IllConditionedWarning)  # gaps of 1/n at n = 300
-        tracemalloc.start()
-        try:
-            J = kronvec.jacobian(f)(A)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        J, peak = jacobian_and_peak_memory(f, A)
         out = np.size(f(A))
         assert J.shape == (out, n * n)
         assert not any(isinstance(leaf, Dense) and leaf.shape[0] * leaf.shape[1] > n * n for leaf in _leaves(J)), \
