@@ -33,15 +33,16 @@ __all__ = ["concatenate", "pad"]
 
 
 # -------------------------------------------------------------- concatenate
-def _piece_slices(sizes, axis):
-    """The index of each piece of a concatenation along `axis` in the result."""
-    bounds = np.cumsum([0, *sizes])
-    return [(slice(None),) * axis + (slice(int(start), int(stop)),) for start, stop in zip(bounds[:-1], bounds[1:])]
+def _piece_key(sizes, axis, position):
+    """The index of piece `position` of a concatenation along `axis` in the result
+    (`sizes`: every piece's length along axis)."""
+    start = sum(sizes[:position])
+    return (slice(None),) * axis + (slice(start, start + sizes[position]),)
 
 
 def _concatenate_vjp(position):
     def vjp(g, ans, *arrays, axis):
-        key = _piece_slices([shape_of(a)[axis] for a in arrays], axis)[position]
+        key = _piece_key([shape_of(a)[axis] for a in arrays], axis, position)
         if type(g) is np.ndarray:
             return g[key]
         return bind(getitem, g, key=key)
@@ -51,7 +52,7 @@ def _concatenate_vjp(position):
 
 def _concatenate_jacobian(position):
     def jacobian(ans, *arrays, names, axis):
-        key = _piece_slices([np.shape(a)[axis] for a in arrays], axis)[position]
+        key = _piece_key([np.shape(a)[axis] for a in arrays], axis, position)
         # the piece is picked out of the result by S; the piece's Jacobian is Sᵀ
         return index_map_jacobian(np.shape(ans), positions(np.shape(ans))[key]).T
 
