@@ -22,10 +22,12 @@ class CallScope:
     Attributes
     ----------
     factorizations : dict
-        ``id(X) → (X, Factorization)``.  Keyed by identity: the entry holds X
-        itself, so its id cannot be reused while the scope lives; and every X
-        that reaches it belongs to the call (inputs and constants are captured
-        by copy, values are the recording's own), so nothing changes it.
+        ``id(X) → (X, Factorization)``, and for other per-call results
+        ``(what, id(X), …) → (X or (X, …), result)``.  Keyed by identity: each
+        entry holds the array(s) itself, so an id cannot be reused while the
+        scope lives; and every X that reaches it belongs to the call (inputs and
+        constants are captured by copy, values are the recording's own), so
+        nothing changes it.  The scope dies with the call: nothing outlives it.
     scaled_identities : list of (ndarray, float)
         Read-only ``c·I`` cotangents made in this call, with their c.
     """
