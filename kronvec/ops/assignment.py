@@ -543,7 +543,9 @@ _LEAVING = (
     "kronvec: {what} would turn a traced value into a plain number and drop its derivative. "
     "Keep the computation in NumPy operations on the array (see kronvec.SUPPORTED_FUNCTIONS), "
     "or move it outside the differentiated function. To build an array from traced values use "
-    "np.stack([x, y]) (np.array([x, y]) converts each element to a plain array)."
+    "np.stack([x, y]) (np.array([x, y]) converts each element to a plain array). A plain "
+    "array's own method converts a traced argument the same way: write A @ x or np.dot(A, x) "
+    "for A.dot(x)."
 )
 
 
