@@ -4,7 +4,6 @@ checked by ``tests/test_readme.py``)."""
 
 from __future__ import annotations
 
-import numpy as np
 
 from ._traced_array import function_name
 from .ops import NUMPY_FUNCTIONS, UFUNCS, UFUNCS_WITH_PARAMETERS, VALUE_ONLY_UFUNCS

@@ -25,7 +25,7 @@ import itertools
 import numpy as np
 
 from ._config import settings
-from ._constants import capture, check_real_dtype
+from ._constants import capture
 from ._linalg.factorization import all_finite
 
 __all__ = ["Trace", "Node", "bind", "reverse_sweep", "plain_value", "new_input"]

@@ -54,7 +54,6 @@ from kronvec._config import IllConditionedWarning
 from kronvec._vec import unvec, vec
 from kronvec.rules import REGISTRY
 from kronvec._linalg.factorization import THREADED_MIN_ORDER as CHOLESKY_MIN_ORDER
-from kronvec._linalg.factorization import Factorization
 
 from _helpers import (
     assert_unchanged,

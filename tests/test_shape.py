@@ -26,8 +26,7 @@ from kronvec import Commutation, Dense, Identity, Selection
 from kronvec.operators import SelectionTranspose
 from kronvec._vec import vec
 
-from _helpers import assert_scaled_close as _close
-from _helpers import central_difference_jacobian, check_value_and_derivatives, jacobian_and_peak_memory
+from _helpers import check_value_and_derivatives, jacobian_and_peak_memory
 
 FD_RTOL = 1e-6
 RNG = np.random.default_rng(12)

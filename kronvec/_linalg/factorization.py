@@ -182,7 +182,6 @@ class Factorization(_Errors):
         self._require_nonsingular()
         B = np.asarray(B)
         B2 = B[:, None] if B.ndim == 1 else B
-        n = self.matrix.shape[0]
         if B2.size == 0:
             self._warn_if_ill_conditioned()
             solution = np.zeros(B2.shape, dtype=np.result_type(self.matrix.dtype, B2.dtype))
