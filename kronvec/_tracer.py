@@ -124,18 +124,25 @@ def bind(op, *args, **params):
     # Once per NumPy operation in a differentiated function: the common case
     # (one or two arguments, the traced ones on a single active trace holding
     # plain values, no formulas wanted) is recorded here without the loops.
-    trace = None
+    #
+    # `constant` keeps a second reference to a captured constant while the impl runs:
+    # held by the `values` tuple alone, a fresh copy of ≥ 256 KiB would look like a
+    # temporary to NumPy, which then writes `X * C` into it (temporary elision, for
+    # the C-level operator.mul & co.) — and the recorded C would be the product.
+    trace = constant = None
     if len(args) == 2:
         first, second = args
         if isinstance(first, Node):
             if not isinstance(second, Node):
                 trace = first._trace
-                values, parents = (first._value, _constant(op, second, trace)), ((0, first),)
+                constant = _constant(op, second, trace)
+                values, parents = (first._value, constant), ((0, first),)
             elif first._trace is second._trace and not isinstance(second._value, Node):
                 trace, values, parents = first._trace, (first._value, second._value), ((0, first), (1, second))
         elif isinstance(second, Node):
             trace = second._trace
-            values, parents = (_constant(op, first, trace), second._value), ((1, second),)
+            constant = _constant(op, first, trace)
+            values, parents = (constant, second._value), ((1, second),)
     elif len(args) == 1:
         first = args[0]
         if isinstance(first, Node):
@@ -187,12 +194,13 @@ def _bind_general(op, args, params):
                 labels = labels or [None] * len(args)
                 labels[position] = label
         values[position] = _constant(op, arg, top)
+    recorded = tuple(values)  # (with `values`: two references to each constant, see bind)
     if nested:
         top.nested = True
-        value = bind(op, *values, **params)
+        value = bind(op, *recorded, **params)
     else:
-        value = op.impl(*values, **params)
-    return _record(top, op, tuple(values), params, tuple(parents), value,
+        value = op.impl(*recorded, **params)
+    return _record(top, op, recorded, params, tuple(parents), value,
                    tuple(labels) if labels else None, type(parents[0][1]))
 
 

@@ -246,6 +246,22 @@ def test_returned_results_own_their_memory_and_never_alias_each_other():
     np.testing.assert_array_equal(pullback(np.ones((3, 3)))[0], cotangent)
 
 
+@pytest.mark.parametrize("f, gradient", [
+    (lambda X, C: np.sum(X * C), lambda X, C: C),
+    (lambda X, C: np.sum(C * X), lambda X, C: C),
+    (lambda X, C: np.sum(C / (X * X + 1.0)), lambda X, C: -2.0 * X * C / (X * X + 1.0) ** 2),
+    (lambda X, C: np.sum((X - C) * (C - X)), lambda X, C: -2.0 * (X - C)),
+    (lambda X, C: np.sum(np.where(C > 0, X * C, 0.5 * X)), lambda X, C: np.where(C > 0, C, 0.5)),
+], ids=["X * C", "C * X", "C / (X² + 1)", "(X − C)(C − X)", "where"])
+def test_a_large_captured_constant_is_not_overwritten_by_numpys_temporary_elision(f, gradient):
+    # Cause (found in stop 19): a constant's captured copy was held by the recording's
+    # argument tuple alone while operator.mul ran, so NumPy (≥ 256 KiB operands) took it
+    # for a temporary and wrote X·C into it; the VJP then read the product instead of C.
+    rng = np.random.default_rng(5)
+    X, C = rng.standard_normal((300, 150)), rng.standard_normal((300, 150))  # 351 KiB each
+    np.testing.assert_allclose(kronvec.grad(lambda X: f(X, C))(X), gradient(X, C), rtol=1e-12, atol=1e-14)
+
+
 # ------------------------------------------------------------ several arguments
 @pytest.mark.parametrize("x, y", [(2.0, 2.0), (np.ones((2, 2)), np.ones((2, 2)))], ids=["scalars", "arrays"])
 def test_jacobian_with_respect_to_two_equal_arguments(x, y):
