@@ -21,6 +21,7 @@ __all__ = [
     "unvec_columns",
     "vec_columns",
     "stack_members",
+    "vec_members",
     "unvec_stack_columns",
     "vec_stack_columns",
     "commutation_index",
@@ -105,6 +106,13 @@ def stack_members(X, core_ndim=2):
     split = X.ndim - core_ndim
     count = int(np.prod(X.shape[:split], dtype=np.int64))
     return X.reshape((count,) + X.shape[split:], order="F")
+
+
+def vec_members(M):
+    """``(K, r, c)`` → ``(K, r·c)`` with row k equal to ``vec(M[k])``
+    (the transpose's rows, read in C order, are the columns of M[k])."""
+    M = np.asarray(M)
+    return np.swapaxes(M, -1, -2).reshape(M.shape[0], M.shape[1] * M.shape[2])
 
 
 def unvec_stack_columns(X, shape):
