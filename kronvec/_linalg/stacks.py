@@ -68,9 +68,10 @@ def singular_members_error(X, operation, sign=None):
     n = X.shape[-1]
     if len(indices) == 0:  # np.linalg raised for a reason slogdet does not see
         return np.linalg.LinAlgError(f"{operation}: a {n}×{n} member of the stack of shape {X.shape} is singular")
-    which = "member" if len(indices) == 1 else f"{len(indices)} members"
+    which = "a member" if len(indices) == 1 else f"{len(indices)} members"
+    verb = "is" if len(indices) == 1 else "are"
     return np.linalg.LinAlgError(
-        f"{operation}: {which} of the stack of shape {X.shape} singular (exact zero pivot), "
+        f"{operation}: {which} of the stack of shape {X.shape} {verb} singular (exact zero pivot), "
         f"at batch index {_member_list(indices)}"
     )
 
