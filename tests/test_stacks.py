@@ -168,6 +168,20 @@ def test_operator_equals_its_dense_matrix(name):
     dot_test(op.T, RNG)
 
 
+@pytest.mark.parametrize("path", ["numpy", "numba"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_csr_of_batched_kron_on_both_paths(path, dtype):
+    """The CSR written by NumPy broadcasting and by the numba kernel: canonical,
+    equal to the dense matrix, with every block's scale·A_k[i, j]·B_k[u, v]."""
+    A, B = RNG.standard_normal((5, 2, 3)).astype(dtype), RNG.standard_normal((5, 3, 2)).astype(dtype)
+    op = BatchedKron(A, np.swapaxes(B, -1, -2), -1.5)  # a non-contiguous factor too
+    with kronvec.config.override(numba_min_entries=2**62 if path == "numpy" else 0):
+        matrix = op.tosparse()
+    assert_canonical_csr(matrix, op.shape, op.dtype)
+    tolerance = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(matrix.toarray(), dense_of(op), rtol=tolerance, atol=tolerance)
+
+
 def test_block_placement_follows_the_column_major_convention():
     """Member k's block sits at rows k + K·a and columns k + K·b, and J vec X = vec of
     the members' B_k X_k A_kᵀ — the vec trick member by member in kronvec's vec."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from .._config import config
 from .._vec import unvec_stack_columns, vec_stack_columns
 from ._base import StructuredOperator, result_float_dtype
 from .basic import owned_readonly
@@ -251,6 +252,16 @@ class BatchedKron(_BatchedBlocks):
         m, n = p * r, q * s
         nnz = K * m * n
         index = np.int32 if max(nnz, self.shape[0], self.shape[1]) <= _INDEX32_MAX else np.int64
+        indptr = np.arange(0, nnz + 1, max(n, 1), dtype=index) if n else np.zeros(self.shape[0] + 1, index)
+        if nnz >= config.numba_min_entries:  # one pass at the memory-write limit
+            from .. import _kernels
+
+            data, indices = np.empty(nnz, dtype=self.dtype), np.empty(nnz, dtype=index)
+            _kernels.call(_kernels.batched_kron_csr_fill, data.nbytes + indices.nbytes,
+                          np.ascontiguousarray(self.A), np.ascontiguousarray(self.B), self.scale, indices, data)
+            matrix = sp.csr_array((data, indices, indptr), shape=self.shape, copy=False)
+            matrix.has_canonical_format = True
+            return matrix
         A = self.A if self.scale == 1.0 else self.scale * self.A
         # Row k + K·(i·r + u), column k + K·(j·s + v) holds A_k[i, j]·B_k[u, v]: in CSR
         # order the rows run over (i, u, k) and each row's columns over (j, v).
@@ -260,7 +271,6 @@ class BatchedKron(_BatchedBlocks):
         indices = np.empty((m, K, n), dtype=index)
         np.add(np.arange(K, dtype=index)[None, :, None], (K * np.arange(n, dtype=index))[None, None, :],
                out=indices)
-        indptr = np.arange(0, nnz + 1, max(n, 1), dtype=index) if n else np.zeros(self.shape[0] + 1, index)
         matrix = sp.csr_array((data.reshape(-1), indices.reshape(-1), indptr), shape=self.shape, copy=False)
         matrix.has_canonical_format = True
         return matrix
