@@ -10,7 +10,13 @@
 Every matrix is factored once per call (``kronvec/_linalg/factorization.py``):
 inv, slogdet and solve of one matrix share an LU (or Cholesky) factorization.
 
-Derivations: ``notes/derivatives.md`` §5–§7 and §10.
+Stacks (…, n, n) go through inv, det, slogdet and solve with NumPy's
+broadcasting: the values are NumPy's batched results, the VJPs the same
+formulas member by member (batched matmul and solve), and the Jacobians
+batched block operators (``BatchedKron``, ``BatchedDense``) in the
+column-major stack layout of ``notes/conventions.md`` §11.
+
+Derivations: ``notes/derivatives.md`` §5–§7, §10 and §24 (stacks).
 """
 
 from __future__ import annotations
