@@ -290,3 +290,33 @@ def test_inputs_are_not_modified():
     with assert_unchanged(A, B):
         kronvec.jacobian(lambda a: np.linalg.solve(a, B))(A).toarray()
         kronvec.hessian(lambda a: np.sum(np.sin(np.linalg.solve(a, B))))(A)
+
+
+# -------------------------------------------------------------- algebra
+def test_batched_operators_compose_blockwise():
+    """The mixed product and scalars apply member by member, and stay batched."""
+    from kronvec.operators import algebra
+
+    K = 3
+    A1, B1 = RNG.standard_normal((K, 2, 3)), RNG.standard_normal((K, 4, 2))
+    A2, B2 = RNG.standard_normal((K, 3, 2)), RNG.standard_normal((K, 2, 3))
+    left, right = BatchedKron(A1, B1, -2.0), BatchedKron(A2, B2, 0.5)
+    rows = BatchedDense(RNG.standard_normal((K, 2, 8)))
+    other_rows = BatchedDense(RNG.standard_normal((K, 6, 2)))
+    cases = [
+        (algebra.multiply(left, right), BatchedKron, dense_of(left) @ dense_of(right)),
+        (algebra.multiply(left, BatchedKron(3, B2)), BatchedKron, dense_of(left) @ dense_of(BatchedKron(3, B2))),
+        (algebra.multiply(rows, left), BatchedDense, dense_of(rows) @ dense_of(left)),
+        (algebra.multiply(other_rows, rows), BatchedDense, dense_of(other_rows) @ dense_of(rows)),
+        (algebra.scale(left, 3.0), BatchedKron, 3.0 * dense_of(left)),
+    ]
+    for op, kind, expected in cases:
+        assert isinstance(op, kind), op
+        np.testing.assert_allclose(dense_of(op), expected, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(op.toarray(), expected, rtol=1e-13, atol=1e-13)
+    # different member counts do not merge: a lazy product, still right
+    two = BatchedKron(RNG.standard_normal((2, 2, 2)), 1)  # 2 members of 2×2: a 4×4 operator
+    one = BatchedKron(RNG.standard_normal((1, 2, 2)), RNG.standard_normal((1, 2, 2)))  # 1 member of 4×4
+    product = algebra.multiply(two, one)
+    assert not isinstance(product, BatchedKron)
+    np.testing.assert_allclose(dense_of(product), dense_of(two) @ dense_of(one), rtol=1e-13, atol=1e-13)
