@@ -47,6 +47,7 @@ __all__ = [
     "kron_identity_dense_fill",
     "kron_dense_identity_fill",
     "selection_transpose_fill",
+    "batched_kron_csr_fill",
 ]
 
 
@@ -251,6 +252,41 @@ def selection_transpose_fill(index, out_indptr, out_indices):
         column = _U(index[row])
         out_indices[next_slot[column]] = row
         next_slot[column] += _ONE
+
+
+@_kernel(parallel=True)
+def batched_kron_csr_fill(a, b, scale, out_indices, out_data):
+    """Fill the CSR arrays of the batched block operator with blocks
+    ``scale*kron(a[k], b[k])`` (``kronvec.operators.BatchedKron``); the row
+    pointers are ``n·row`` (every row holds one full block row) and are filled
+    by the caller.
+
+    Member k's block row ``i·r + u`` is CSR row ``k + K·(i·r + u)``; its
+    entries are ``scale·a[k, i, j]·b[k, u, v]`` at columns ``k + K·(j·s + v)``,
+    increasing with ``(j, v)``: canonical.  Members are split into chunks,
+    one chunk per task, and a chunk writes its rows block row by block row,
+    so consecutive members write consecutive memory.
+    """
+    count, p, q = a.shape
+    r, s = b.shape[1], b.shape[2]
+    row_length = _U(q * s)
+    members = _U(count)
+    chunk = 4096
+    for start in prange((count + chunk - 1) // chunk):
+        first = start * chunk
+        last = min(first + chunk, count)
+        for i in range(p):
+            for u in range(r):
+                block_row = _U(i * r + u)
+                for k in range(first, last):
+                    position = (_U(k) + members * block_row) * row_length
+                    for j in range(q):
+                        factor = scale * a[k, i, j]
+                        for v in range(s):
+                            column = _U(j * s + v)
+                            out_data[position] = factor * b[k, u, v]
+                            out_indices[position] = _U(k) + members * column
+                            position += _ONE
 
 
 # --------------------------------------------------------------------------

@@ -20,6 +20,10 @@ __all__ = [
     "unvec",
     "unvec_columns",
     "vec_columns",
+    "stack_members",
+    "vec_members",
+    "unvec_stack_columns",
+    "vec_stack_columns",
     "commutation_index",
     "vech_index",
     "duplication_index",
@@ -88,6 +92,43 @@ def vec_columns(V):
     """Inverse of :func:`unvec_columns`: ``(r, c, k)`` → ``(r*c, k)``."""
     V = np.asarray(V)
     return V.reshape((V.shape[0] * V.shape[1], V.shape[2]), order="F")
+
+
+def stack_members(X, core_ndim=2):
+    """A stack ``(*batch, *core)`` as ``(K, *core)``, members in vec order.
+
+    vec is column-major over *all* axes (``notes/conventions.md`` §"Stacks"),
+    so the batch index runs fastest in vec X: member ``k`` is the column-major
+    position of its batch index, ``k = b₀ + B₀·b₁ + …``.  Merging the batch
+    axes in Fortran order keeps the core axes as they are.
+    """
+    X = np.asarray(X)
+    split = X.ndim - core_ndim
+    count = int(np.prod(X.shape[:split], dtype=np.int64))
+    return X.reshape((count,) + X.shape[split:], order="F")
+
+
+def vec_members(M):
+    """``(K, r, c)`` → ``(K, r·c)`` with row k equal to ``vec(M[k])``
+    (the transpose's rows, read in C order, are the columns of M[k])."""
+    M = np.asarray(M)
+    return np.swapaxes(M, -1, -2).reshape(M.shape[0], M.shape[1] * M.shape[2])
+
+
+def unvec_stack_columns(X, shape):
+    """Unvec every column of ``X`` (``prod(shape)`` rows, c columns) into ``shape + (c,)``.
+
+    For a stack of K members of shape (r, s), ``shape = (K, r, s)`` and
+    ``V[k, :, :, t]`` is member k of ``unvec(X[:, t], …)``.
+    """
+    X = np.asarray(X)
+    return X.reshape(tuple(shape) + (X.shape[1],), order="F")
+
+
+def vec_stack_columns(V):
+    """Inverse of :func:`unvec_stack_columns`: ``(*shape, c)`` → ``(prod(shape), c)``."""
+    V = np.asarray(V)
+    return V.reshape((-1, V.shape[-1]), order="F")
 
 
 def commutation_index(m, n):

@@ -11,6 +11,7 @@ formulas), ``_dag`` (the non-recursive walk they share).
 """
 
 from ._base import StructuredOperator, as_operator
+from .batched import BatchedDense, BatchedKron
 from .basic import Dense, Diag, Identity, RowVector, Sparse, Wrapped, Zero
 from .composite import Product, Scaled, Sum
 from .contraction import Contraction
@@ -35,6 +36,8 @@ __all__ = [
     "RowVector",
     "Wrapped",
     "Kron",
+    "BatchedKron",
+    "BatchedDense",
     "Commutation",
     "Duplication",
     "Elimination",

@@ -18,6 +18,7 @@ from ._base import StructuredOperator, combined_dtype, result_float_dtype
 from ._formula import Precedence, name_precedence, parenthesize
 from .basic import Dense, Diag, Identity, RowVector, Zero, freeze
 from .composite import Product, Scaled, Sum
+from .batched import BatchedDense, BatchedKron
 from .kron import Kron
 from .selection import Commutation, Selection, selection_from_index
 
@@ -200,6 +201,8 @@ def scale(a, alpha):
         return Zero(a.shape, a.dtype)
     if isinstance(a, Kron):
         return Kron(a.A, a.B, a.scale * alpha)
+    if isinstance(a, BatchedKron):
+        return BatchedKron(a.A, a.B, a.scale * alpha, count=a.count, name=f"{alpha:g}·({a._name})")
     if isinstance(a, Scaled):
         return scale(a.operator, a.alpha * alpha)
     if isinstance(a, RowVector):
@@ -275,6 +278,53 @@ def _mixed_product(a, b):
     if a.A.shape[1] != b.A.shape[0] or a.B.shape[1] != b.B.shape[0]:
         return None
     return Kron(multiply(a.A, b.A), multiply(a.B, b.B), a.scale * b.scale)
+
+
+def _batched_factor_product(a, b):
+    """``a_k @ b_k`` for every member, an int standing for the identity."""
+    if isinstance(a, int):
+        return b
+    if isinstance(b, int):
+        return a
+    return np.matmul(a, b)
+
+
+@product_law(BatchedKron, BatchedKron)
+def _batched_mixed_product(a, b):
+    # (A_k ⊗ B_k)(C_k ⊗ D_k) = A_kC_k ⊗ B_kD_k member by member (the mixed product,
+    # blockwise: both operators are block diagonal in the same member layout).
+    def columns(factor):
+        return factor if isinstance(factor, int) else factor.shape[2]
+
+    def rows(factor):
+        return factor if isinstance(factor, int) else factor.shape[1]
+
+    if a.count != b.count or columns(a.A) != rows(b.A) or columns(a.B) != rows(b.B):
+        return None
+    return BatchedKron(_batched_factor_product(a.A, b.A), _batched_factor_product(a.B, b.B),
+                       a.scale * b.scale, count=a.count, name=f"{a._name}·{b._name}")
+
+
+@product_law(BatchedDense, BatchedKron)
+def _batched_rows_times_blocks(a, b):
+    # M_k (A_k ⊗ B_k) member by member: the rows of every block pulled back through
+    # the transposed operator at once (row t of block k is column t in the stack layout).
+    if a.count != b.count or a.block_shape[1] != b.block_shape[0]:
+        return None
+    from .._vec import unvec_stack_columns, vec_stack_columns
+
+    m = a.block_shape[0]
+    columns = vec_stack_columns(np.moveaxis(a.M, 1, 2))  # (K·n, m): entry k + K·b, t is M_k[t, b]
+    pulled = b.T.matmat(columns)
+    return BatchedDense(np.moveaxis(unvec_stack_columns(pulled, (a.count, b.block_shape[1])), 2, 1),
+                        name=f"{a._name}·{b._name}" if m else None)
+
+
+@product_law(BatchedDense, BatchedDense)
+def _batched_dense_product(a, b):
+    if a.count != b.count or a.block_shape[1] != b.block_shape[0]:
+        return None
+    return BatchedDense(np.matmul(a.M, b.M), name=f"{a._name}·{b._name}")
 
 
 @product_law(Commutation, Kron)
