@@ -30,13 +30,8 @@ def spd_stack(generator, count, n):
 
 
 def gaussian_objective(C):
-    """Σ ln|S_k| + tr(S_k⁻¹C_k), with tr(S⁻¹C) = Σᵢⱼ (S⁻¹)ᵢⱼ Cⱼᵢ as one einsum.
-
-    (Spelled with einsum, not ``np.sum(inv(S) * C.T)``: on main, ``X * C`` with a
-    captured constant C of ≥ 32,768 entries gets a wrong gradient — NumPy's
-    temporary elision writes the product into kronvec's copy of C; reported
-    with issue 14's first slice.)
-    """
+    """Σ ln|S_k| + tr(S_k⁻¹C_k), with tr(S⁻¹C) = Σᵢⱼ (S⁻¹)ᵢⱼ Cⱼᵢ as one einsum (a contraction
+    kronvec records as one operation; ``np.sum(inv(S) * C.T)`` is the same value)."""
     def objective(S):
         return np.sum(np.linalg.slogdet(S)[1]) + np.einsum("kij,kji->", np.linalg.inv(S), C)
 
