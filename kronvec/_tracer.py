@@ -147,6 +147,11 @@ def bind(op, *args, **params):
         first = args[0]
         if isinstance(first, Node):
             trace, values, parents = first._trace, (first._value,), ((0, first),)
+    elif len(args) == 3:  # (np.clip(x, low, high) with constant bounds)
+        first, second, third = args
+        if isinstance(first, Node) and not isinstance(second, Node) and not isinstance(third, Node):
+            trace = first._trace
+            values, parents = (first._value, _constant(op, second, trace), _constant(op, third, trace)), ((0, first),)
     if (trace is None or not trace.active or trace.named_constants is not None
             or isinstance(values[parents[0][0]], Node)):
         return _bind_general(op, args, params)

@@ -18,7 +18,7 @@ import functools
 
 import numpy as np
 
-from .._constants import frozen_copy
+from .._constants import freeze, frozen_copy
 from .._tracer import Node
 from . import _samples
 from ._registry import Primitive, numpy_function, numpy_method, register
@@ -357,12 +357,24 @@ where = register(Primitive(
 
 @numpy_function(np.where)
 def _where(condition, x=None, y=None):
-    condition = np.asarray(plain_value(condition))  # which branch is taken: a constant of the point
+    if type(condition) is not np.ndarray:
+        condition = np.asarray(plain_value(condition))  # which branch is taken: a constant of the point
     if x is None and y is None:
         return np.where(condition)
     if x is None or y is None:
         raise ValueError("np.where: either both or neither of x and y should be given")
-    return bind(where, x, y, condition=frozen_copy(condition.astype(bool)))
+    # astype copies (always a new array), so the copy is the recording's own: frozen
+    # as it is, captured by value without a second copy
+    return bind(where, x, y, condition=freeze(condition.astype(bool)))
+
+
+@functools.lru_cache(maxsize=64)
+def _triangle_mask(rows, columns, k, keep_lower):
+    """The entries np.tril (keep_lower) or np.triu keeps: read-only, shared (a
+    function of its arguments only; building it costs more than the rest of the call)."""
+    # (np.tri's comparison, in one step: tril keeps i ≥ j − k, triu keeps i ≤ j − k)
+    keep = (np.greater_equal if keep_lower else np.less_equal).outer(np.arange(rows), np.arange(columns) - k)
+    return freeze(keep)
 
 
 def _triangle(name, keep_lower):
@@ -372,10 +384,7 @@ def _triangle(name, keep_lower):
             raise ValueError(f"{name}: the input must be at least 1-D, got a 0-d array")
         # NumPy's mask: the last two axes (a 1-D input is broadcast to a square)
         rows, columns = shape[-2:] if len(shape) > 1 else shape * 2
-        # (np.tri's comparison, in one step: tril keeps i ≥ j − k, triu keeps i ≤ j − k)
-        keep = (np.greater_equal if keep_lower else np.less_equal).outer(np.arange(rows), np.arange(columns) - int(k))
-        keep.flags.writeable = False  # (fresh: frozen as it is, nothing else holds it)
-        return bind(where, m, 0.0, condition=keep)
+        return bind(where, m, 0.0, condition=_triangle_mask(rows, columns, int(k), keep_lower))
 
     triangle.__name__ = name.split(".")[-1]
     return triangle
@@ -520,12 +529,17 @@ def _roll(a, shift, axis=None):
 
 # -------------------------------------------------------------------- sorting
 def _permutation_key(perm, shape, axis):
-    return Distinct(_along_axis_key(perm, shape, axis))
+    # `perm` is always fresh (argsort's result): frozen as it is, not copied
+    return Distinct(_along_axis_key(freeze(perm), shape, axis))
 
 
 def _sort_axis(a, axis, function):
     if axis is None:
         return np.ravel(a), 0
+    if type(axis) is int:  # the common spelling, without normalize_axes' general checks
+        ndim = len(shape_of(a))
+        if -ndim <= axis < ndim:
+            return a, axis % ndim
     return a, normalize_axes(axis, len(shape_of(a)), function)[0]
 
 
@@ -534,12 +548,14 @@ _SORT_KINDS = (None, "quicksort", "mergesort", "heapsort", "stable")
 
 @numpy_function(np.sort)
 def _sort(a, axis=-1, kind=None, order=None, *, stable=None):
-    refuse_arguments("np.sort", order=(order, None))
+    if order is not None:
+        refuse_arguments("np.sort", order=(order, None))
     if kind not in _SORT_KINDS:
         raise ValueError(f"np.sort: sort kind must be one of {_SORT_KINDS[1:]}, got {kind!r}")
     a, axis = _sort_axis(a, axis, "np.sort")
     # Ties in input order (a stable sort): the derivative follows that permutation.
-    perm = np.argsort(plain_value(a), axis=axis, kind="stable")
+    # (the method, not np.argsort: the same sort without the function's dispatch)
+    perm = np.asarray(plain_value(a)).argsort(axis=axis, kind="stable")
     return bind(getitem, a, key=_permutation_key(perm, tuple(shape_of(a)), axis))
 
 

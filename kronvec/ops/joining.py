@@ -76,6 +76,8 @@ concatenate = register(Primitive(
 
 
 def _join(function, arrays):
+    if type(arrays) is list and arrays:  # the common spelling: taken as it is (not modified)
+        return arrays
     if isinstance(arrays, Node):  # NumPy reads an array as the sequence of its rows
         if not shape_of(arrays):
             raise TypeError(f"{function}: iteration over a 0-d array")
@@ -88,14 +90,17 @@ def _join(function, arrays):
 
 @numpy_function(np.concatenate)
 def _concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
-    refuse_arguments("np.concatenate", out=(out, None), dtype=(dtype, None), casting=(casting, "same_kind"))
+    if out is not None or dtype is not None or casting != "same_kind":  # (the defaults: nothing to refuse)
+        refuse_arguments("np.concatenate", out=(out, None), dtype=(dtype, None), casting=(casting, "same_kind"))
     arrays = _join("np.concatenate", arrays)
     if axis is None:  # NumPy flattens each piece (row-major) first
         return _concatenate([_ravel(a) for a in arrays], 0)
     ndim = len(shape_of(arrays[0]))
     if ndim == 0:
         raise ValueError("np.concatenate: zero-dimensional arrays cannot be concatenated")
-    return bind(concatenate, *arrays, axis=normalize_axes(axis, ndim, "np.concatenate")[0])
+    if type(axis) is not int or not -ndim <= axis < ndim:  # (an int in range, the common case, as it is)
+        axis = normalize_axes(axis, ndim, "np.concatenate")[0]
+    return bind(concatenate, *arrays, axis=axis % ndim)
 
 
 @numpy_function(np.stack)
