@@ -26,7 +26,7 @@ __all__ = ["capture", "freeze", "frozen_copy", "check_real_dtype", "refuse_matri
 
 def freeze(array):
     """Mark an array kronvec owns as read-only and return it."""
-    array.flags.writeable = False
+    array.setflags(write=False)  # (the same as .flags.writeable = False, without building a flags object)
     return array
 
 

@@ -126,6 +126,10 @@ def _reverses_only(key):
 
 def _getitem_vjp(g, ans, x, key):
     if type(g) is np.ndarray:  # a plain cotangent: scatter it directly
+        if type(key) is Distinct and g.dtype.char in "fd":  # (a permutation: an assignment, as _untake_value does)
+            out = np.zeros(x.shape if type(x) is np.ndarray else shape_of(x), dtype=g.dtype)
+            out[key] = g
+            return out
         if _reverses_only(key):  # (flips: their own inverse, no scatter needed)
             return g[key]
         return _untake_value(g, key, x.shape if type(x) is np.ndarray else shape_of(x))
@@ -330,10 +334,11 @@ def _where_jacobian(position):
 
 def _where_vjp(position):
     def vjp(g, ans, x, y, condition):
-        shape = shape_of((x, y)[position])
         if type(g) is np.ndarray:  # the reverse sweep's common case: no recording needed
             kept = np.where(condition, g, 0.0) if position == 0 else np.where(condition, 0.0, g)
+            shape = shape_of(x if position == 0 else y)
             return kept if kept.shape == shape else unbroadcast(kept, shape)
+        shape = shape_of((x, y)[position])
         kept = bind(where, g, 0.0, condition=condition) if position == 0 else bind(where, 0.0, g, condition=condition)
         return unbroadcast(kept, shape)
 
@@ -529,8 +534,10 @@ def _roll(a, shift, axis=None):
 
 # -------------------------------------------------------------------- sorting
 def _permutation_key(perm, shape, axis):
-    # `perm` is always fresh (argsort's result): frozen as it is, not copied
-    return Distinct(_along_axis_key(freeze(perm), shape, axis))
+    # `perm` is always fresh (argsort's result), nothing else holds it: frozen as it is, not copied
+    perm.setflags(write=False)
+    ndim = len(shape)
+    return Distinct([perm if d == axis else _axis_range(shape[d], d, ndim) for d in range(ndim)])
 
 
 def _sort_axis(a, axis, function):

@@ -42,10 +42,13 @@ def _piece_key(sizes, axis, position):
 
 def _concatenate_vjp(position):
     def vjp(g, ans, *arrays, axis):
-        key = _piece_key([shape_of(a)[axis] for a in arrays], axis, position)
-        if type(g) is np.ndarray:
-            return g[key]
-        return bind(getitem, g, key=key)
+        if type(g) is np.ndarray:  # the reverse sweep's common case: the block of g, a view
+            start = 0
+            for a in arrays[:position]:
+                start += shape_of(a)[axis]
+            stop = start + shape_of(arrays[position])[axis]
+            return g[start:stop] if axis == 0 else g[(slice(None),) * axis + (slice(start, stop),)]
+        return bind(getitem, g, key=_piece_key([shape_of(a)[axis] for a in arrays], axis, position))
 
     return vjp
 
