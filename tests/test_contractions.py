@@ -27,6 +27,7 @@ import pytest
 import kronvec
 from kronvec import Kron
 from kronvec.operators import Contraction
+from kronvec.operators.contraction import NAIVE_LOOP_LIMIT, matmul_into
 from kronvec._vec import vec
 
 from _helpers import assert_canonical_csr, check_value_and_derivatives, dense_of, dot_test, jacobian_and_peak_memory
@@ -330,6 +331,46 @@ def test_contraction_operator_against_its_definition(name):
     X = rng.standard_normal((op.shape[1], 3))
     np.testing.assert_allclose(op.matmat(np.asfortranarray(X)), oracle @ X, rtol=1e-5, atol=1e-5)
     assert op.matvec(X[:, 1].astype(op.dtype)).dtype == op.dtype
+
+
+@pytest.mark.parametrize("fixed_labels, in_labels, out_labels, sizes", [
+    ("jl", "ijk", "ilk", {"i": 20, "j": 12, "k": 15, "l": 10}),  # a fixed matrix broadcast over a stack
+    ("bij", "bjk", "bik", {"b": 4, "i": 12, "j": 30, "k": 25}),   # stacks of matrices
+    ("ijk", "kj", "i", {"i": 40, "j": 30, "k": 30}),                # two labels summed
+])
+def test_a_contraction_large_enough_for_blas_against_einsum(fixed_labels, in_labels, out_labels, sizes):
+    # Above NAIVE_LOOP_LIMIT the operator multiplies by one matmul written into the
+    # result (matmul_into); each application must still be the einsum of its definition.
+    rng = np.random.default_rng(5)
+    fixed = rng.standard_normal([sizes[label] for label in fixed_labels])
+    for op in (Contraction([fixed], [fixed_labels], in_labels, out_labels, sizes),
+               Contraction([fixed.astype(np.float32)], [fixed_labels], in_labels, out_labels, sizes)):
+        assert op.apply_cost > NAIVE_LOOP_LIMIT
+        tol = 1e-4 if op.dtype == np.float32 else 1e-12
+        X = rng.standard_normal((op.shape[1], 3)).astype(op.dtype)
+        columns = [vec(np.einsum(f"{fixed_labels},{in_labels}->{out_labels}", op.fixed[0],
+                                 X[:, t].reshape(op.in_shape, order="F"))) for t in range(3)]
+        np.testing.assert_allclose(op.matvec(X[:, 0]), columns[0], rtol=tol, atol=tol)
+        np.testing.assert_allclose(op.matmat(np.asfortranarray(X)), np.stack(columns, axis=1), rtol=tol, atol=tol)
+        assert op.matvec(X[:, 0]).dtype == op.dtype
+        dot_test(op, rng)
+
+
+def test_matmul_into_computes_the_einsum_or_refuses_writing_nothing():
+    sizes = {"i": 3, "j": 4, "k": 5}
+    rng = np.random.default_rng(6)
+    # (the second with the operands swapped, the third with one transposed)
+    computed = {(("ij", "jk"), "ik"), (("ij", "jk"), "ki"), (("ij", "kj"), "ik")}
+    for labels, out_labels in ((("ij", "jk"), "ik"), (("ij", "jk"), "ki"), (("ij", "kj"), "ik"),
+                               (("ij", "jk"), "ijk"), (("ii", "ik"), "ik"), (("ij", "ik"), "k"), (("ij", "j"), "i")):
+        operands = [rng.standard_normal([sizes[label] for label in part]) for part in labels]
+        out = np.full([sizes[label] for label in out_labels], 7.0)
+        done = matmul_into(operands, labels, out_labels, sizes, out)
+        assert done == ((labels, out_labels) in computed)
+        expected = np.einsum(",".join(labels) + "->" + out_labels, *operands) if done else np.full(out.shape, 7.0)
+        np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-13)
+    # a result that is not C-ordered: refused (one matmul could not write it in place)
+    assert not matmul_into([np.ones((3, 4)), np.ones((4, 5))], ("ij", "jk"), "ik", sizes, np.zeros((5, 3)).T)
 
 
 def test_contraction_stores_read_only_copies():

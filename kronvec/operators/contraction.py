@@ -146,6 +146,61 @@ def contract(operands, labels, out_labels, sizes, dtype=None, out=None):
     return out
 
 
+def _matmul_groups(left, right, out_labels):
+    """How ``einsum(left, right -> out_labels)`` is one broadcast ``np.matmul``
+    writing straight into a C-ordered result: ``(prefix, rows, summed, columns)``
+    with ``out_labels == prefix + rows + columns``, `rows` labels of `left` only,
+    `columns` of `right` only, `summed` the labels of both that are summed
+    (none of the groups empty); None when the labels do not allow it (a label
+    repeated, or summed in one operand only)."""
+    if len(set(left)) != len(left) or len(set(right)) != len(right) or len(set(out_labels)) != len(out_labels):
+        return None
+    if (set(left) ^ set(right)) - set(out_labels) or not set(out_labels) <= set(left) | set(right):
+        return None
+    summed = "".join(label for label in left if label in right and label not in out_labels)
+    end = len(out_labels)
+    while end and out_labels[end - 1] in right and out_labels[end - 1] not in left:
+        end -= 1
+    middle = end
+    while middle and out_labels[middle - 1] in left and out_labels[middle - 1] not in right:
+        middle -= 1
+    if not summed or end == len(out_labels) or middle == end:
+        return None
+    return out_labels[:middle], out_labels[middle:end], summed, out_labels[end:]
+
+
+def _as_matmul_operand(array, labels, prefix, first, second, sizes):
+    """`array` (axes `labels`) as a stack of matrices: the `prefix` axes (size 1 where
+    it has no such label, for matmul to broadcast), then `first` and `second`
+    each flattened into one axis — a view when the memory allows, else a copy."""
+    order = [labels.index(label) for label in prefix + first + second if label in labels]
+    shape = [sizes[label] if label in labels else 1 for label in prefix]
+    shape += [math.prod(sizes[label] for label in first), math.prod(sizes[label] for label in second)]
+    return array.transpose(order).reshape(shape)
+
+
+def matmul_into(operands, labels, out_labels, sizes, out):
+    """``einsum`` of two plain operands written into `out` (C-ordered) by one
+    broadcast ``np.matmul`` — BLAS, as NumPy's optimized einsum, but writing the
+    result where it belongs instead of computing it in its own axis order and
+    copying it over.  Returns False (and writes nothing) when the labels or
+    `out`'s layout do not allow it."""
+    if len(operands) != 2 or not out.flags.c_contiguous:
+        return False
+    for (left, left_labels), (right, right_labels) in (tuple(zip(operands, labels)),
+                                                        tuple(zip(operands, labels))[::-1]):
+        groups = _matmul_groups(left_labels, right_labels, out_labels)
+        if groups is None:
+            continue
+        prefix, rows, summed, columns = groups
+        result = out.reshape([sizes[label] for label in prefix]
+                             + [math.prod(sizes[label] for label in rows), math.prod(sizes[label] for label in columns)])
+        np.matmul(_as_matmul_operand(left, left_labels, prefix, rows, summed, sizes),
+                  _as_matmul_operand(right, right_labels, prefix, summed, columns, sizes), out=result)
+        return True
+    return False
+
+
 def _column_major_readonly(array, dtype):
     """`array` as a read-only, column-major array of `dtype` nobody else can write
     (kept as it is when it already is one, else copied once)."""
@@ -251,8 +306,16 @@ class Contraction(StructuredOperator):
         if column:
             sizes = dict(sizes)
             sizes[column] = V.shape[-1]
-        contract((*self._reversed, V.T), (*self._reversed_labels, (self.in_labels + column)[::-1]),
-                 (self.out_labels + column)[::-1], sizes, out=Y.T)
+        operands, labels = (*self._reversed, V.T), (*self._reversed_labels, (self.in_labels + column)[::-1])
+        out_labels = (self.out_labels + column)[::-1]
+        # Where NumPy's optimized einsum would multiply by BLAS (einsum_optimize True),
+        # one matmul writing into Y's memory: the same products without einsum's
+        # copy of its result from the axis order it computes in (issue 12: the matvec
+        # within 1.5× of the einsum computing the value).
+        if (einsum_optimize(labels, out_labels, sizes) is True
+                and matmul_into(operands, labels, out_labels, sizes, Y.T)):
+            return
+        contract(operands, labels, out_labels, sizes, out=Y.T)
 
     @property
     def apply_cost(self):
