@@ -654,14 +654,24 @@ _CLIP_WEIGHT_BY_RANK = np.array([0.0, 0.5, 1.0, 0.5, 0.0])
 _CLIP_WEIGHT_BY_RANK.flags.writeable = False
 
 
+def _exact_bound(bound):
+    """True for a bound the binary searches compare as the comparisons do: a float, or
+    an int a float64 holds exactly (NumPy compares a float64 array with a Python int as that float)."""
+    kind = type(bound)
+    return kind is float or (kind is int and -_EXACT_INT <= bound <= _EXACT_INT)
+
+
+_EXACT_INT = 2 ** 53
+
+
 def _clip_vjp_x(g, ans, x, low, high):
-    if (type(g) is np.ndarray and type(x) is np.ndarray and type(low) is float and type(high) is float
+    if (type(g) is np.ndarray and type(x) is np.ndarray and _exact_bound(low) and _exact_bound(high)
             and low < high and g.shape == x.shape and g.dtype.char == "d" and x.dtype.char == "d"):
         # The reverse sweep's common case (a plain cotangent, float bounds): the same
         # weights as the general path (1 strictly inside, 0 outside, ½ on a bound; a
         # NaN sorts last: 0, as there), read off two binary searches instead of seven
         # comparisons — bit for bit the same g·W (W is float64 as g is).
-        bounds = np.array((low, high))
+        bounds = np.array((low, high), dtype=np.float64)
         return g * _CLIP_WEIGHT_BY_RANK.take(bounds.searchsorted(x, "left") + bounds.searchsorted(x, "right"))
     return unbroadcast(g * _clip_weights[0](ans, x, low, high), shape_of(x))
 
@@ -670,16 +680,19 @@ def _missing(name):
     return TypeError(f"clip() missing 1 required positional argument: '{name}'")
 
 
+_NO_VALUE = np._NoValue  # (NumPy's marker of an argument not given; a global lookup, not an attribute's)
+
+
 @numpy_function(np.clip)
-def _clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue, max=np._NoValue, **kwargs):
+def _clip(a, a_min=_NO_VALUE, a_max=_NO_VALUE, out=None, *, min=_NO_VALUE, max=_NO_VALUE, **kwargs):
     if out is not None or kwargs:
         refuse_arguments("np.clip", out=(out, None), **{key: (value, _ABSENT) for key, value in kwargs.items()})
-    if a_min is np._NoValue and a_max is np._NoValue:  # (NumPy's own resolution of the spellings)
-        a_min = None if min is np._NoValue else min
-        a_max = None if max is np._NoValue else max
-    elif a_min is np._NoValue or a_max is np._NoValue:
-        raise _missing("a_min" if a_min is np._NoValue else "a_max")
-    elif min is not np._NoValue or max is not np._NoValue:
+    if a_min is _NO_VALUE and a_max is _NO_VALUE:  # (NumPy's own resolution of the spellings)
+        a_min = None if min is _NO_VALUE else min
+        a_max = None if max is _NO_VALUE else max
+    elif a_min is _NO_VALUE or a_max is _NO_VALUE:
+        raise _missing("a_min" if a_min is _NO_VALUE else "a_max")
+    elif min is not _NO_VALUE or max is not _NO_VALUE:
         raise ValueError("Passing `min` or `max` keyword argument when `a_min` and `a_max` are provided is forbidden.")
     if a_min is None and a_max is None:  # as NumPy: a missing bound is no bound
         return np.positive(a)

@@ -563,7 +563,7 @@ def _sort(a, axis=-1, kind=None, order=None, *, stable=None):
     # Ties in input order (a stable sort): the derivative follows that permutation.
     # (the method, not np.argsort: the same sort without the function's dispatch)
     perm = np.asarray(plain_value(a)).argsort(axis=axis, kind="stable")
-    return bind(getitem, a, key=_permutation_key(perm, tuple(shape_of(a)), axis))
+    return bind(getitem, a, key=_permutation_key(perm, perm.shape, axis))  # (argsort's shape is a's)
 
 
 @numpy_function(np.partition)
