@@ -206,6 +206,10 @@ def test_max_and_min_split_ties_evenly():
     # an initial value equal to the maximum is one of the tied competitors
     np.testing.assert_array_equal(kronvec.grad(lambda x: np.max(x, initial=3.0))(x), [0, 1 / 3, 1 / 3, 0, 0, 0])
     np.testing.assert_array_equal(kronvec.grad(lambda x: np.max(x, initial=4.0))(x), np.zeros(6))
+    # one entry attaining it (the VJP's fast path): 1 there, and signed zeros as g·(hit / 1) gives them
+    y = np.array([[1.0, 5.0], [-2.0, 0.5]])
+    np.testing.assert_array_equal(kronvec.grad(lambda y: -3.0 * np.max(y))(y), [[-0.0, -3.0], [-0.0, -0.0]])
+    assert np.signbit(kronvec.grad(lambda y: -3.0 * np.max(y))(y)).all()
 
 
 def test_ptp_is_max_minus_min_with_ties_split():
