@@ -151,7 +151,8 @@ def bind(op, *args, **params):
         first, second, third = args
         if isinstance(first, Node) and not isinstance(second, Node) and not isinstance(third, Node):
             trace = first._trace
-            values, parents = (first._value, _constant(op, second, trace), _constant(op, third, trace)), ((0, first),)
+            constant = (_constant(op, second, trace), _constant(op, third, trace))  # (a second reference: see above)
+            values, parents = (first._value, *constant), ((0, first),)
     if (trace is None or not trace.active or trace.named_constants is not None
             or isinstance(values[parents[0][0]], Node)):
         return _bind_general(op, args, params)
