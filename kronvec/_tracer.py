@@ -122,7 +122,7 @@ def bind(op, *args, **params):
     an active trace.
     """
     # Once per NumPy operation in a differentiated function: the common case
-    # (one or two arguments, the traced ones on a single active trace holding
+    # (one to three arguments, the traced ones on a single active trace holding
     # plain values, no formulas wanted) is recorded here without the loops.
     #
     # `constant` keeps a second reference to a captured constant while the impl runs:

@@ -74,7 +74,8 @@ def test_four_threads_get_exactly_the_serial_results():
     # module-global stack of factorization scopes and a module-global cache of c·I
     # cotangents; now per-call state lives in the call and its context.  The caches
     # that remain (read-only c·I, LAPACK routine lookups, the derivative builders of
-    # variadic operations, normalized argnums) are exercised here too.
+    # variadic operations, normalized argnums, the read-only index maps and triangle
+    # masks of indexing.py keyed by shape and offset) are exercised here too.
     calls = 30
     slogdet = lambda S: np.linalg.slogdet(S)[1]  # noqa: E731
     joined = lambda Y: np.concatenate([Y, np.tanh(Y), Y.T], axis=k_axis)  # noqa: E731
@@ -88,6 +89,7 @@ def test_four_threads_get_exactly_the_serial_results():
             out.append(kronvec.hessian(slogdet)(X).toarray())
             out.append(kronvec.jacobian(lambda Y: np.linalg.inv(Y) @ Y.T)(X).tosparse().toarray())
             out.append(kronvec.jacobian(joined)(X).toarray())
+            out.append(kronvec.jacobian(lambda Y: np.triu(Y, k - 1) + np.roll(np.sort(Y, axis=0), k))(X).toarray())
             out.append(kronvec.jvp(lambda Y: kronvec.grad(slogdet)(Y), (X,), (X,))[1])
         return out
 
