@@ -30,9 +30,10 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 
 import numpy as np
+
+from _timing import Contender, round_robin  # noqa: E402 (benchmarks/ is the script's folder)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -89,26 +90,6 @@ def _export(revision, into):
     shutil.move(str(pathlib.Path(into) / "kronvec"), str(pathlib.Path(into) / "kronvec_before"))
 
 
-class Contender:
-    def __init__(self, call):
-        self.call, self.samples = call, []
-        start, calls = time.perf_counter(), 0
-        while time.perf_counter() - start < 0.02:
-            call()
-            calls += 1
-        self.batch = max(calls, 1)
-
-
-def _round_robin(contenders, rounds):
-    for r in range(rounds):
-        for k in range(len(contenders)):
-            contender = contenders[(r + k) % len(contenders)]
-            start = time.perf_counter()
-            for _ in range(contender.batch):
-                contender.call()
-            contender.samples.append((time.perf_counter() - start) / contender.batch)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--before", default="b0fa435")
@@ -128,14 +109,14 @@ def main(argv=None):
         print(f"{'operation':<16}{'before':>10}{'now':>10}{'now/before':>12}")
         for name, f in EXISTING.items():
             old, new = Contender(lambda: before.value_and_grad(f)(X)), Contender(lambda: kronvec.value_and_grad(f)(X))
-            _round_robin([old, new], options.rounds)
+            round_robin([old, new], options.rounds)
             a, b = statistics.median(old.samples) * 1e6, statistics.median(new.samples) * 1e6
             print(f"{name:<16}{a:>10.1f}{b:>10.1f}{b / a:>11.2f}×{'' if b / a <= 1.2 else '  ✗'}")
     print("\n## new elementwise and indexing operations vs add (np.sum(X + C)), now (target ≤ 1×)")
     print(f"{'operation':<16}{'add':>10}{'op':>10}{'op/add':>12}")
     for name, f in NEW.items():
         add, op = Contender(lambda: kronvec.value_and_grad(lambda X: np.sum(X + _OTHER))(X)), Contender(lambda: kronvec.value_and_grad(f)(X))
-        _round_robin([add, op], options.rounds)
+        round_robin([add, op], options.rounds)
         a, b = statistics.median(add.samples) * 1e6, statistics.median(op.samples) * 1e6
         print(f"{name:<16}{a:>10.1f}{b:>10.1f}{b / a:>11.2f}×")
 

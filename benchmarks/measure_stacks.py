@@ -14,35 +14,19 @@ import os
 import pathlib
 import statistics
 import sys
-import time
 
 for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 import numpy as np  # noqa: E402
 
+from _timing import Contender, round_robin  # noqa: E402 (benchmarks/ is the script's folder)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-class Contender:
-    def __init__(self, name, call):
-        self.name, self.call, self.samples = name, call, []
-        call()  # warm
-        start, calls = time.perf_counter(), 0
-        while time.perf_counter() - start < 0.05:
-            call()
-            calls += 1
-        self.batch = max(calls, 1)
-
-
-def _round_robin(contenders, rounds):
-    for r in range(rounds):
-        for k in range(len(contenders)):
-            contender = contenders[(r + k) % len(contenders)]
-            start = time.perf_counter()
-            for _ in range(contender.batch):
-                contender.call()
-            contender.samples.append((time.perf_counter() - start) / contender.batch)
+def _contender(name, call):
+    return Contender(call, name, batch_seconds=0.05)
 
 
 def _report(title, contenders, reference):
@@ -70,9 +54,9 @@ def main(argv=None):
         value_and_grad = kronvec.value_and_grad(stacks.gaussian_objective(C))
         (v1, g1), (v2, g2) = value_and_grad(S), stacks.gaussian_closed_form(S, C, C_t)
         assert np.allclose(v1, v2) and np.allclose(g1, g2)
-        closed = Contender("batched NumPy closed form (slogdet + inv)", lambda: stacks.gaussian_closed_form(S, C, C_t))
-        ours = Contender("kronvec.value_and_grad", lambda: value_and_grad(S))
-        _round_robin([closed, ours], options.rounds)
+        closed = _contender("batched NumPy closed form (slogdet + inv)", lambda: stacks.gaussian_closed_form(S, C, C_t))
+        ours = _contender("kronvec.value_and_grad", lambda: value_and_grad(S))
+        round_robin([closed, ours], options.rounds)
         _report(f"value+grad of Σ ln|S_k| + tr(S_k⁻¹C_k), {count:,} members {n}×{n}", [closed, ours], closed)
 
     X = np.random.default_rng(3).standard_normal((100_000, 3, 3)) + 3.0 * np.eye(3)
@@ -80,12 +64,12 @@ def main(argv=None):
     J = jacobian(X)
     assert np.allclose(J.blocks(), stacks.inverse_jacobian_blocks_closed_form(X))
     contenders = [
-        Contender("batched NumPy: inv + broadcast blocks", lambda: stacks.inverse_jacobian_blocks_closed_form(X)),
-        Contender("kronvec.jacobian (structured)", lambda: jacobian(X)),
-        Contender("kronvec.jacobian + .blocks() (K, 9, 9)", lambda: jacobian(X).blocks()),
-        Contender("kronvec.jacobian + .tosparse() (CSR)", lambda: jacobian(X).tosparse()),
+        _contender("batched NumPy: inv + broadcast blocks", lambda: stacks.inverse_jacobian_blocks_closed_form(X)),
+        _contender("kronvec.jacobian (structured)", lambda: jacobian(X)),
+        _contender("kronvec.jacobian + .blocks() (K, 9, 9)", lambda: jacobian(X).blocks()),
+        _contender("kronvec.jacobian + .tosparse() (CSR)", lambda: jacobian(X).tosparse()),
     ]
-    _round_robin(contenders, options.rounds)
+    round_robin(contenders, options.rounds)
     _report("Jacobian of X⁻¹, 100,000 members 3×3", contenders, contenders[0])
 
 
