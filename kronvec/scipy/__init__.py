@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["special", "stats", "signal"]
+__all__ = ["special", "stats", "signal", "linalg"]
 
 
 def __getattr__(name):

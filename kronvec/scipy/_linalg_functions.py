@@ -1,0 +1,5 @@
+"""kronvec.scipy.linalg: functions (see kronvec/scipy/linalg.py)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

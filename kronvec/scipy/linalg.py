@@ -1,0 +1,28 @@
+"""``scipy.linalg`` for differentiated code.
+
+SciPy's linear-algebra functions are not NumPy functions: ``__array_function__``
+never sees them, and they convert their input with ``np.asarray``, which drops
+a traced value's derivative.  kronvec therefore mirrors them here, as
+``jax.scipy.linalg`` does: each function has SciPy's name, signature, defaults
+and values (to rounding), and is recorded as kronvec's own operations, so it
+works on traced values and on plain arrays alike.  A real ``scipy.linalg``
+function reached by a traced value raises a TypeError that names its
+counterpart here.  Why a namespace and not SciPy's array-API dispatch:
+``notes/derivatives.md`` §25.
+
+The functions come in three families, one private module each:
+
+* decompositions and solves (``_linalg_decompositions``);
+* matrix functions — ``expm``, ``logm``, ``sqrtm``, ``fractional_matrix_power``,
+  ``polar`` and spectral functions of symmetric matrices (``_linalg_functions``);
+* Sylvester and Lyapunov equations (``_linalg_sylvester``).
+"""
+
+from __future__ import annotations
+
+from . import _linalg_decompositions, _linalg_functions, _linalg_sylvester
+from ._linalg_decompositions import *  # noqa: F401,F403 (the public names, listed in its __all__)
+from ._linalg_functions import *  # noqa: F401,F403
+from ._linalg_sylvester import *  # noqa: F401,F403
+
+__all__ = [*_linalg_decompositions.__all__, *_linalg_functions.__all__, *_linalg_sylvester.__all__]
