@@ -38,12 +38,12 @@ from __future__ import annotations
 
 import functools
 import operator
-import warnings
 
 import numpy as np
 from scipy.linalg import lapack
 
 from .._config import IllConditionedWarning, condition_threshold
+from .._warnings import warn_at_user_line
 from .._constants import frozen_copy
 from .._linalg.scope import _current as _current_scope
 from .._tracer import Node
@@ -165,10 +165,10 @@ def _symmetrizer(n):
 def _warn_if_ill_conditioned(condition, dtype, what):
     threshold = condition_threshold(np.dtype(dtype))
     if threshold is not None and condition > threshold:
-        warnings.warn(
-            f"{what} (condition ≈ {condition:.3g} > {threshold:.3g}): its derivatives may have lost most "
+        warn_at_user_line(  # (a stable message, the measured condition as an attribute)
+            f"{what} (condition number above {threshold:.3g}): its derivatives may have lost most "
             "of their digits. Set kronvec.config.condition_warning = None to silence this.",
-            IllConditionedWarning, stacklevel=6)
+            IllConditionedWarning, condition=condition)
 
 
 def _gram(W, p):
