@@ -693,15 +693,41 @@ def hessian(f, argnums=0):
 def hvp(f, argnums=0):
     """Hessian-vector product ``H(X)[V]`` shaped like X, without forming H.
 
-    ``hvp(f)(*args, V)``: the point's arguments as f takes them, then the
-    direction V (shaped like ``args[argnums]``) last.  Forward-over-reverse:
-    the directional derivative of ∇f along V.
+    Parameters
+    ----------
+    f : callable
+        A scalar function ``f(*args)`` written with NumPy operations.
+    argnums : int, optional
+        Which argument of f the Hessian is taken in (default 0); the other
+        arguments are constants of the point.
+
+    Returns
+    -------
+    callable
+        ``hvp(f, argnums)(*args, V)``: **the point's arguments exactly as f takes
+        them, then the direction V last**, V shaped like ``args[argnums]``.  It
+        returns ∇²f · V (the directional derivative of ∇f along V), shaped like
+        ``args[argnums]``, by forward-over-reverse differentiation: about the
+        cost of two gradients, whatever the size of the Hessian.
+
+    See Also
+    --------
+    hessian : the whole Hessian, as a structured operator.
+    kronvec.optimize.objective : ``hessp`` for ``scipy.optimize.minimize`` is this product.
 
     Examples
     --------
     >>> import numpy as np
     >>> hvp(lambda x: np.sum(x ** 3))(np.array([1., 2.]), np.array([1., 1.]))
     array([ 6., 12.])
+
+    With a constant argument C, the direction still comes last — f(X, C), then V:
+
+    >>> f = lambda X, C: np.trace(X @ C @ X.T)      # ∇²f · V = V (C + Cᵀ)
+    >>> X, C, V = np.eye(2), np.array([[1., 2.], [0., 1.]]), np.array([[1., 0.], [0., 0.]])
+    >>> hvp(f)(X, C, V)
+    array([[2., 2.],
+           [0., 0.]])
     """
     if not isinstance(argnums, numbers.Integral):
         raise TypeError("kronvec.hvp: argnums must be a single int")
@@ -712,6 +738,14 @@ def hvp(f, argnums=0):
             raise TypeError("kronvec.hvp(f)(*args, V): pass the point's arguments, then the direction V last")
         *point, direction = args
         k = argnums % len(point)
+        point_shape, direction_shape = np.shape(plain_value(point[k])), np.shape(plain_value(direction))
+        if point_shape != direction_shape:
+            raise ValueError(
+                f"kronvec.hvp(f)(*args, V): the direction V (the last argument) has shape "
+                f"{direction_shape}, but argument {k} of f, the one the Hessian is taken in, "
+                f"has shape {point_shape}; pass the point's arguments first and V, shaped like "
+                f"that argument, last"
+            )
 
         def along(x):
             call = list(point)
