@@ -292,8 +292,8 @@ lu_packed = register(Primitive(
     label=lambda a: derived_label("lu({})", a),
     formula="D LU = [(I ⊗ L)·Diag(vec s) + (Uᵀ ⊗ I)·Diag(vec(1 − s))]·(U⁻ᵀ ⊗ L⁻¹)·(I ⊗ Pᵀ), "
             "s = 1 strictly below the diagonal",
-    reference="de Hoog, Anderssen & Lukas, 'Differentiation of matrix functionals using triangular "
-              "factorization' (2011); the JAX _lu_jvp_rule and PyTorch linalg_lu_backward",
+    reference="derived in notes/derivatives.md §25 (PᵀA = LU, F = L⁻¹PᵀdA U⁻¹ split into strict lower and "
+              "upper parts); as PyTorch's linalg_lu_backward and JAX's _lu_jvp_rule",
     samples=_lu_samples, param_names=("A",),
     edge_cases={
         "1×1": lambda rng: (np.array([[-1.5]]),),
