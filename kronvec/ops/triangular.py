@@ -25,9 +25,8 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg import lapack
 
-from .._tracer import Node
 from .._vec import vec
-from ..operators import Diag, Identity, Kron, Selection, algebra
+from ..operators import Commutation, Dense, Diag, Identity, Kron, Selection, algebra
 from ..operators._formula import Label
 from ..operators.basic import _LabelledLeaf, owned_readonly
 from ..operators._base import result_float_dtype
@@ -169,10 +168,8 @@ def _solve_triangular_jacobian_t(X, T, B, names, trans=0, lower=False, unit_diag
     n = T.shape[0]
     X = _columns(X, n)
     inverse = TriangularSolve(T, lower, trans, unit_diagonal, name=names[0])
-    from ..operators import Dense
     J = algebra.scale(Kron(Dense(X.T), inverse), -1.0)  # d vec X = −(Xᵀ ⊗ op(T)⁻¹) vec op(dT)
     if trans:
-        from ..operators import Commutation
         J = algebra.multiply(J, Commutation(n, n))
     return algebra.multiply(J, Diag(vec(triangle_mask(n, lower, unit_diagonal, T.dtype))))
 
@@ -269,7 +266,6 @@ def _lu_jacobian(LU, A, names):
     LU = np.asarray(LU)
     _, perm = lu_pivots(A)
     strict = np.tri(n, k=-1, dtype=LU.dtype)
-    from ..operators import Dense
     L = Dense(LU * strict + np.eye(n, dtype=LU.dtype))
     U = Dense(np.triu(LU))
     # vec F = (U⁻ᵀ ⊗ L⁻¹)(I ⊗ Pᵀ) vec dA, d vec(LU) = [(I ⊗ L) Diag(s) + (Uᵀ ⊗ I) Diag(1 − s)] vec F
