@@ -247,11 +247,11 @@ def test_cho_solve_derivatives_in_the_factor_and_b(lower, b):
     np.testing.assert_allclose(J, _symmetric_directions_fd(lambda A: f(A, b), S), rtol=1e-6, atol=1e-8)
 
 
-@pytest.mark.parametrize("trans", [0, 1, "C"])
+# (a 1-D b with trans=0 and 'C', a 2-D one with 1: every option and both shapes of b, in 12 cases)
+@pytest.mark.parametrize("trans, b", [(0, B1), (1, B2), ("C", B1)], ids=["0, 1-D b", "1, 2-D b", "'C', 1-D b"])
 @pytest.mark.parametrize("lower", [False, True])
 @pytest.mark.parametrize("unit_diagonal", [False, True])
-@pytest.mark.parametrize("b", [B1, B2], ids=["1-D", "2-D"])
-def test_solve_triangular_derivatives(trans, lower, unit_diagonal, b):
+def test_solve_triangular_derivatives(trans, b, lower, unit_diagonal):
     f = lambda a, b: kl.solve_triangular(a, b, trans=trans, lower=lower, unit_diagonal=unit_diagonal)  # noqa: E731
     check_derivatives(f, (G, b), 0, what="solve_triangular")
     check_derivatives(f, (G, b), 1, what="solve_triangular")
@@ -300,8 +300,7 @@ def _symmetric_directions_fd(f, A):
 
 
 @pytest.mark.parametrize("assume_a", SOLVE_STRUCTURES)
-@pytest.mark.parametrize("transposed", [False, True])
-@pytest.mark.parametrize("b", [B1, B2], ids=["1-D", "2-D"])
+@pytest.mark.parametrize("transposed, b", [(False, B2), (True, B1)], ids=["2-D b", "transposed, 1-D b"])
 def test_solve_derivatives_every_structure(assume_a, transposed, b):
     A = _test_matrix(assume_a)
     f = lambda a, b: kl.solve(a, b, assume_a=assume_a, transposed=transposed)  # noqa: E731
