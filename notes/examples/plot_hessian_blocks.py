@@ -43,7 +43,7 @@ assert np.allclose(hessians["Σ xᵢⱼ³"].toarray(), np.diag(6 * kronvec.vec(X
 # Each Hessian drawn with its n×n block grid; the title is the operator's own LaTeX
 # (``H._repr_latex_()``, what Jupyter shows).
 
-fig, axes = plt.subplots(1, 3, figsize=(13, 4.6))
+fig, axes = plt.subplots(1, 3, figsize=(13, 5), layout="constrained")
 for ax, (name, H) in zip(axes, hessians.items()):
     D = H.toarray()
     limit = np.abs(D).max()
@@ -54,7 +54,6 @@ for ax, (name, H) in zip(axes, hessians.items()):
     ax.set_title(f"{name}\n{H._repr_latex_()}", fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
-fig.tight_layout()
 
 # %%
 # Applying the Hessian
