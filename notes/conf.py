@@ -82,7 +82,7 @@ html_title = f"kronvec {release}"
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
-    "header_links_before_dropdown": 8,
+    "header_links_before_dropdown": 5,
     "secondary_sidebar_items": ["page-toc"],
 }
 html_sidebars = {"**": ["sidebar-nav-bs"]}
@@ -156,7 +156,7 @@ def _module_page(module_name, title, owners):
     module = importlib.import_module(module_name)
     names = list(module.__all__)
     heading = f"``{module_name}``"
-    lines = [heading, "=" * len(heading), "", f"*{title}.*", "",
+    lines = [heading, "=" * len(heading), "",
              f".. automodule:: {module_name}", "   :no-members:", "",
              f".. currentmodule:: {module_name}", ""]
     own, foreign, submodules = [], [], []
@@ -205,13 +205,15 @@ def _write_if_changed(path, text):
 def write_api_pages():
     owners = _collect_owners()
     api = HERE / "api"
-    index = ["API reference", "=============", "",
-             "Every public name of kronvec, generated from each module's ``__all__``.", "",
-             ".. toctree::", "   :maxdepth: 1", ""]
+    header = ["API reference", "=============", "",
+              "Every public name of kronvec, generated from each module's ``__all__``.", ""]
+    index = ["", ".. toctree::", "   :maxdepth: 1", "   :hidden:", ""]
+    table = []
     for module_name, title in API_PAGES:
         _write_if_changed(api / f"{module_name}.rst", _module_page(module_name, title, owners))
         index.append(f"   {module_name}")
-    _write_if_changed(api / "index.rst", "\n".join(index) + "\n")
+        table.append(f"* :mod:`{module_name}` — {title}.")
+    _write_if_changed(api / "index.rst", "\n".join(header + table + index) + "\n")
 
 
 write_api_pages()
@@ -345,6 +347,18 @@ def plain_text_docstrings(app, what, name, obj, options, lines):
             literal_indent = indent
 
 
+def init_signature(app, what, name, obj, options, signature, return_annotation):
+    """A class's __init__ signature: SciPy's LinearOperator.__new__(*args, **kwargs) hides it."""
+    if what == "class" and signature == "(*args, **kwargs)" and obj.__init__ is not object.__init__:
+        try:
+            parameters = list(inspect.signature(obj.__init__).parameters.values())[1:]
+        except (TypeError, ValueError):
+            return None
+        return str(inspect.Signature(parameters)), return_annotation
+    return None
+
+
 def setup(app):
+    app.connect("autodoc-process-signature", init_signature)
     # after numpydoc (priority 500), which escapes the * of its own parameter names
     app.connect("autodoc-process-docstring", plain_text_docstrings, priority=600)
