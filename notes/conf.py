@@ -71,6 +71,7 @@ sphinx_gallery_conf = {
     "capture_repr": ("_repr_html_", "__repr__"),
     "abort_on_example_error": True,
     "min_reported_time": 1,
+    "write_computation_times": False,
     "show_memory": False,
     "line_numbers": False,
     "reset_modules": ("matplotlib",),
