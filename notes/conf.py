@@ -278,7 +278,8 @@ def write_readme_pages():
     stop = next((i for i, t in enumerate(titles) if t.lower().startswith("performance")), len(titles))
     start = "\n\n".join(body for title, body in readme[:stop] if title.lower() != "notes")
     _write_if_changed(HERE / "_generated" / "readme_start.md", _for_site(start, ROOT))
-    performance = "\n\n".join(body for title, body in readme[stop:stop + 1])
+    # the section without its own "## Performance" heading: the page has its title
+    performance = "\n\n".join(body.split("\n", 1)[-1] for title, body in readme[stop:stop + 1])
     _write_if_changed(HERE / "_generated" / "readme_performance.md", _for_site(performance, ROOT, demote=0))
     report = ROOT / "benchmarks" / "compare_results" / "results.md"
     text = report.read_text(encoding="utf-8") if report.exists() else "*No comparison report.*"
