@@ -251,8 +251,9 @@ def _for_site(text, base, demote=0):
             fenced = not fenced
         elif not fenced:
             line = _LINK.sub(lambda m: _site_link(m, base), line)
-            if demote and line.startswith("#"):
-                line = "#" * demote + line
+            if demote and line.startswith("#"):  # demote > 0 lowers headings, < 0 raises them
+                level = len(line) - len(line.lstrip("#"))
+                line = "#" * max(1, level + demote) + line[level:]
             if line.lstrip().startswith("|"):  # ln|S| inside a table cell is not a column bar
                 line = re.sub(r"(?<=[A-Za-z])\|([A-Za-z]\w*)\|", r"\\|\1\\|", line)
         out.append(line)
@@ -280,7 +281,7 @@ def write_readme_pages():
     _write_if_changed(HERE / "_generated" / "readme_start.md", _for_site(start, ROOT))
     # the section without its own "## Performance" heading: the page has its title
     performance = "\n\n".join(body.split("\n", 1)[-1] for title, body in readme[stop:stop + 1])
-    _write_if_changed(HERE / "_generated" / "readme_performance.md", _for_site(performance, ROOT, demote=0))
+    _write_if_changed(HERE / "_generated" / "readme_performance.md", _for_site(performance, ROOT, demote=-1))
     report = ROOT / "benchmarks" / "compare_results" / "results.md"
     text = report.read_text(encoding="utf-8") if report.exists() else "*No comparison report.*"
     _write_if_changed(HERE / "_generated" / "compare_results.md", _for_site(text, report.parent, demote=1))
@@ -360,7 +361,22 @@ def init_signature(app, what, name, obj, options, signature, return_annotation):
     return None
 
 
+# Pages of notes/ that index.md does not list (a note another change adds) join its toctree
+# here, so that a new note never breaks the build.
+_LISTED = {"index", "getting_started", "conventions", "derivatives", "optimization", "extending",
+           "performance"}
+
+
+def other_notes(app, docname, source):
+    if docname != "index":
+        return
+    extra = sorted(path.stem for path in HERE.glob("*.md") if path.stem not in _LISTED)
+    if extra:
+        source[0] += "\n\n```{toctree}\n:hidden:\n\n" + "\n".join(extra) + "\n```\n"
+
+
 def setup(app):
+    app.connect("source-read", other_notes)
     app.connect("autodoc-process-signature", init_signature)
     # after numpydoc (priority 500), which escapes the * of its own parameter names
     app.connect("autodoc-process-docstring", plain_text_docstrings, priority=600)
