@@ -16,6 +16,7 @@ from scipy.sparse import issparse
 from scipy.sparse.linalg import LinearOperator
 
 from .._config import check_materialization
+from . import _display
 from ._formula import Precedence, render
 
 __all__ = ["StructuredOperator", "as_operator", "result_float_dtype", "combined_dtype", "Precedence"]
@@ -533,6 +534,9 @@ class StructuredOperator(LinearOperator):
 
     def __str__(self):
         return self.formula()
+
+    # Jupyter's views and a sparsity plot (kronvec.operators._display)
+    _repr_latex_, _repr_html_, spy = _display.repr_latex, _display.repr_html, _display.spy
 
 
 def as_operator(A, name=None):
