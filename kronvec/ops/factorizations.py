@@ -47,10 +47,11 @@ from .._config import IllConditionedWarning, condition_threshold
 from .._constants import frozen_copy
 from .._linalg.scope import _current as _current_scope
 from .._tracer import Node
-from .._vec import vec
+from .._vec import stack_members, vec
 from ..differential import linear_map
-from ..operators import Commutation, Dense, Diag, Identity, Kron, Selection, algebra
+from ..operators import BatchedDense, BatchedKron, Commutation, Dense, Diag, Identity, Kron, Selection, algebra
 from . import _samples
+from . import _stack_factors as stacked
 from ._registry import Primitive, numpy_function, register
 from ._support import bind, derived_label, plain_value, refuse_arguments, shape_of
 from .indexing import where as choose
@@ -91,17 +92,31 @@ def _read_only(result):
     return result
 
 
-def _matrix_shape(a, function):
-    """The shape (m, n) of a 2-D argument; NumPy's error below 2-D, a TypeError for a stack."""
+def _matrix_shape(a, function, stacks=True):
+    """The shape (m, n) of a matrix or of each member of a stack (…, m, n) (NumPy's
+    error below 2-D); with ``stacks=False`` (lstsq, 2-D only in NumPy too) a stack is refused."""
     shape = tuple(shape_of(a))
     if len(shape) < 2:
         raise np.linalg.LinAlgError(
             f"{function}: {len(shape)}-dimensional array given. Array must be at least two-dimensional")
-    if len(shape) > 2:
-        raise TypeError(
-            f"kronvec cannot differentiate {function} of a stack of matrices (shape {shape}) yet: "
-            "stacks are not supported yet; call it on each 2-D matrix (see kronvec.SUPPORTED_FUNCTIONS)")
-    return shape
+    if len(shape) > 2 and not stacks:
+        raise np.linalg.LinAlgError(
+            f"{function}: {len(shape)}-dimensional array given (shape {shape}). Array must be two-dimensional")
+    return shape[-2:]
+
+
+def _mT(x):
+    """Every member transposed (a matrix's transpose for a 2-D one): traceable."""
+    return np.swapaxes(x, -1, -2)
+
+
+def _is_stack(x):
+    return len(shape_of(x)) > 2
+
+
+def _members(x, core_ndim=2):
+    """A plain stack as its (K, …) members in vec order (conventions §11)."""
+    return stack_members(np.asarray(x), core_ndim)
 
 
 def _square_shape(a, function):
@@ -126,9 +141,11 @@ def _tolerance(values, size):
 
 
 def _exactly_symmetric(A):
-    """Aᵀ = A exactly.  Large matrices: the first row against the first column settles
+    """Aᵀ = A exactly (every member of a stack).  Large matrices: the first row against the first column settles
     most nonsymmetric ones at once, then bands of 128 rows against the matching columns,
     which reads the transposed half cache-friendly (a third faster at n = 1024)."""
+    if A.ndim > 2:
+        return bool((A == np.swapaxes(A, -1, -2)).all())
     n = A.shape[0]
     if n <= 256:
         return bool((A == A.T).all())
@@ -143,7 +160,7 @@ def _exactly_symmetric(A):
 
 def _symmetric_part(A):
     """sym(A) = (A + Aᵀ)/2: A itself when it is exactly symmetric."""
-    return A if _exactly_symmetric(A) else (A + A.T) / 2
+    return A if _exactly_symmetric(A) else (A + np.swapaxes(A, -1, -2)) / 2
 
 
 def _what_numpy_reads(a, lower):
@@ -153,8 +170,8 @@ def _what_numpy_reads(a, lower):
     if _exactly_symmetric(_as_float(plain_value(a))):
         return a
     if lower:
-        return np.tril(a) + np.tril(a, -1).T
-    return np.triu(a) + np.triu(a, 1).T
+        return np.tril(a) + _mT(np.tril(a, -1))
+    return np.triu(a) + _mT(np.triu(a, 1))
 
 
 def _symmetrizer(n):
@@ -252,8 +269,93 @@ def _lower_inverse(L, transposed=False):
     return _remembered("lower inverse", (given,), compute, transposed)
 
 
+def _lower_inverse_stack(L, transposed=False):
+    """L_k⁻¹ of every member of a stack of lower-triangular matrices (given as the
+    Lᵀ stack when `transposed`), once per call; one warning naming how many members
+    are ill-conditioned."""
+    given = L
+
+    def compute():
+        L = _as_float(np.swapaxes(given, -1, -2) if transposed else given)
+        threshold = condition_threshold(L.dtype)
+        d = np.abs(np.diagonal(L, axis1=-2, axis2=-1))
+        if d.size and threshold is not None:
+            # max|lᵢᵢ| / min|lᵢᵢ| ≤ κ(L_k) member by member (as the 2-D rule)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = d.max(axis=-1) / d.min(axis=-1)
+            bad = ~(ratio <= threshold)
+            if bad.any():
+                _warn_if_ill_conditioned(
+                    np.inf, L.dtype, f"{stacked.member_count(bad)} of the stack of shape {L.shape} "
+                    f"(batch index {stacked.member_list(bad)}) {'has' if np.count_nonzero(bad) == 1 else 'have'} "
+                    "an ill-conditioned triangular factor (the ratio of its largest to smallest diagonal entry, "
+                    "a lower bound of its condition number)")
+        return stacked.lower_inverse_stack(L)
+
+    return _remembered("lower inverse of a stack", (given,), compute, transposed)
+
+
+def _gram_stack(W, p):
+    """W_kᵀ diag(p_k) W_k for every member (W (…, n, n), p (…, n)), exactly symmetric:
+    c·WᵀW when each member's p is one value up to rounding (log-determinants), YᵀY with
+    Y = √p·W when p ≥ 0, else the symmetric part of the product (as :func:`_gram`)."""
+    low, high = p.min(axis=-1, keepdims=True), p.max(axis=-1, keepdims=True)
+    if np.all(high - low <= 8 * np.finfo(W.dtype).eps * np.maximum(abs(low), abs(high))):
+        G = np.matmul(_mT(W), W)
+        c = (low + high) / 2
+        if not np.all(c == 1.0):
+            G *= c[..., None]
+        return G
+    if np.all(p >= 0):
+        Y = np.sqrt(p)[..., :, None] * W
+        return np.matmul(_mT(Y), Y)
+    G = np.matmul(_mT(W), p[..., :, None] * W)
+    return (G + _mT(G)) / 2
+
+
 # ==================================================================== Cholesky
 _CHOLESKY = "np.linalg.cholesky"
+
+
+def _failed_cholesky_members(A, upper):
+    """The batch-shaped mask of the members whose Cholesky factorization breaks down."""
+    try:
+        from numpy.linalg import _umath_linalg  # NumPy's own gufunc: NaN where a member fails
+        gufunc = _umath_linalg.cholesky_up if upper else _umath_linalg.cholesky_lo
+        with np.errstate(invalid="ignore"):
+            factors = gufunc(A, signature="d->d" if A.dtype == np.float64 else "f->f")
+        return np.isnan(factors).any(axis=(-2, -1))
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover (another NumPy): each member
+        failed = np.zeros(A.shape[:-2], dtype=bool)
+        for index in np.ndindex(failed.shape):  # (the error path only)
+            failed[index] = lapack.get_lapack_funcs(("potrf",), (A[index],))[0](A[index], lower=1)[1] > 0
+        return failed
+
+
+def _not_positive_definite_members(A, upper):
+    """LinAlgError naming the members of the stack A that are not positive definite
+    (the first few), and for the first one the order of its failing leading minor."""
+    failed = _failed_cholesky_members(A, upper)
+    if not failed.any():  # pragma: no cover (NumPy raised for a reason its gufunc does not show)
+        return np.linalg.LinAlgError(f"{_CHOLESKY}: a member of the stack of shape {A.shape} is not positive definite")
+    first = tuple(int(i) for i in np.argwhere(failed)[0])
+    (potrf,) = lapack.get_lapack_funcs(("potrf",), (A[first],))
+    info = potrf(A[first], lower=0 if upper else 1)[1]
+    where = f" (the first: its leading minor of order {info} is not positive)" if info > 0 else ""
+    verb = "is" if np.count_nonzero(failed) == 1 else "are"
+    return np.linalg.LinAlgError(
+        f"{_CHOLESKY}: {stacked.member_count(failed)} of the stack of shape {A.shape} {verb} not positive definite, "
+        f"at batch index {stacked.member_list(failed)}{where}")
+
+
+def _cholesky_stack(A, upper, checked):
+    stacked.require_finite_members(A, _CHOLESKY)
+    if not checked:
+        A = _symmetric_part(A)
+    try:
+        return np.linalg.cholesky(A, upper=True) if upper else np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:
+        raise _not_positive_definite_members(A, upper) from None
 
 
 def _phi_mask(n, dtype):
@@ -285,6 +387,8 @@ def _not_positive_definite(A, upper):
 def _cholesky_impl(A, upper=False, checked=False):
     _square_shape(A, _CHOLESKY)
     A = _as_float(A)
+    if A.ndim > 2:
+        return _cholesky_stack(A, upper, checked)
     if not checked:
         A = _symmetric_part(A)
     try:
@@ -310,6 +414,8 @@ def _cholesky_cotangent(g, L, W):
 def _cholesky_vjp(g, L, A, upper=False, checked=False):
     # dL = L Φ(L⁻¹ dA L⁻ᵀ) ⇒ ⟨L̄, dL⟩ = ⟨L⁻ᵀ Φ(Lᵀ L̄) L⁻¹, dA⟩, symmetrized for symmetric dA
     factor = L
+    if _is_stack(L):
+        return _cholesky_stack_vjp(g, L, upper)
     if upper:  # U = Lᵀ: Ū pulls back to L̄ = Ūᵀ
         L, g = np.transpose(L), np.transpose(g)
     if not isinstance(L, Node) and not isinstance(g, Node):
@@ -321,8 +427,44 @@ def _cholesky_vjp(g, L, A, upper=False, checked=False):
     return (X + np.transpose(X)) / 2
 
 
+def _cholesky_stack_vjp(g, factor, upper):
+    # Ā_k = sym(L_k⁻ᵀ Φ(L_kᵀ L̄_k) L_k⁻¹) member by member, in batched products (§24.5)
+    L, g = (_mT(factor), _mT(g)) if upper else (factor, g)
+    if not isinstance(L, Node) and not isinstance(g, Node):
+        L, g = np.asarray(L), np.asarray(g)
+        W = _lower_inverse_stack(np.asarray(factor), upper)
+        g_diagonal = np.diagonal(g, axis1=-2, axis2=-1)
+        if np.count_nonzero(g) == np.count_nonzero(g_diagonal):
+            # L̄ diagonal in every member (ln|A_k| = 2 Σ ln lᵢᵢ): Ā_k = W_kᵀ diag(p_k) W_k
+            return _gram_stack(W, 0.5 * np.diagonal(L, axis1=-2, axis2=-1) * g_diagonal)
+        P = np.matmul(_mT(L), g) * _phi_mask(L.shape[-1], L.dtype)
+        X = np.matmul(_mT(W), np.matmul(P, W))
+        return (X + _mT(X)) / 2
+    n = shape_of(L)[-1]
+    W = np.linalg.inv(L) if isinstance(L, Node) else _lower_inverse_stack(np.asarray(factor), upper)
+    P = (_mT(L) @ g) * _phi_mask(n, np.result_type(plain_value(L).dtype, np.float32))
+    X = _mT(W) @ P @ W
+    return (X + _mT(X)) / 2
+
+
+def _cholesky_stack_jacobian(factor, upper):
+    # block k: (I ⊗ L_k)·Diag(vec φ)·(L_k⁻¹ ⊗ L_k⁻¹)·N, N = ½(I + K) (§24.5)
+    n = factor.shape[-1]
+    W = _members(_lower_inverse_stack(factor, upper))
+    L = _members(_mT(factor) if upper else factor)
+    K = L.shape[0]
+    J = algebra.multiply(
+        BatchedKron(n, L, name="blockdiag(I ⊗ Lₖ)"),
+        algebra.multiply(stacked.member_mask(_phi_mask(n, L.dtype), K),
+                         algebra.multiply(BatchedKron(W, W, name="blockdiag(Lₖ⁻¹ ⊗ Lₖ⁻¹)"),
+                                          stacked.member_symmetrizer(K, n, L.dtype))))
+    return algebra.multiply(stacked.member_transpose(K, n, n, L.dtype), J) if upper else J
+
+
 def _cholesky_jacobian(L, A, names, upper=False, checked=False):
     factor = np.asarray(L)
+    if factor.ndim > 2:
+        return _cholesky_stack_jacobian(factor, upper)
     L = factor.T if upper else factor
     n = L.shape[0]
     W = Dense(_lower_inverse(factor, upper))
@@ -377,6 +519,8 @@ def _uplo(UPLO):
 def _symmetric_input(A, function, checked):
     _square_shape(A, function)
     A = _as_float(A)
+    if A.ndim > 2:
+        stacked.require_finite_members(A, function)
     return A if checked else _symmetric_part(A)
 
 
@@ -414,35 +558,62 @@ def _clusters(w):
 
 def _tie_averaging(w):
     """The matrix M averaging the entries of each cluster of tied eigenvalues (None without ties):
-    tied eigenvalues share their derivative evenly, the derivative of their mean."""
-    runs = _clusters(plain_value(w))
-    if not runs:
+    tied eigenvalues share their derivative evenly, the derivative of their mean.  For a stack
+    of eigenvalue vectors (…, n), one M per member (…, n, n), built for all members at once:
+    the clusters are runs of ties, labelled by a cumulative count of the gaps that are not ties."""
+    plain = np.asarray(plain_value(w))
+    n = plain.shape[-1] if plain.ndim else 1
+    if plain.ndim <= 1:
+        runs = _clusters(plain)
+        if not runs:
+            return None
+        M = np.eye(n)
+        for start, stop in runs:
+            M[start:stop, start:stop] = 1.0 / (stop - start)
+        return M
+    if n < 2:
         return None
-    n = np.size(plain_value(w))
-    M = np.eye(n)
-    for start, stop in runs:
-        M[start:stop, start:stop] = 1.0 / (stop - start)
-    return M
+    tied = np.diff(plain, axis=-1) <= stacked.member_tolerance(plain, n)
+    if not tied.any():
+        return None
+    labels = np.concatenate((np.zeros(plain.shape[:-1] + (1,), dtype=np.intp),
+                             np.cumsum(~tied, axis=-1)), axis=-1)
+    same = labels[..., :, None] == labels[..., None, :]
+    return same / np.count_nonzero(same, axis=-1)[..., None]
+
+
+def _averaged(g, M):
+    """The cotangent averaged over each cluster of ties: g M (M symmetric), member by member."""
+    if len(shape_of(M)) == 2:
+        return g @ M
+    return np.matmul(M, np.expand_dims(g, -1))[..., 0]
 
 
 def _eigvalsh_vjp(g, w, A, UPLO="L", with_vectors=False, checked=False):
     # dλᵢ = vᵢᵀ dA vᵢ ⇒ Ā = V diag(λ̄) Vᵀ (symmetric: dλ only sees sym(dA))
     M = _tie_averaging(w)
     if M is not None:
-        g = g @ M
+        g = _averaged(g, M)
     if isinstance(A, Node) or isinstance(g, Node):
         V = bind(eigh_vectors, A, UPLO=UPLO, checked=checked) if isinstance(A, Node) else \
             _eigh_factors(_symmetric_input(A, _EIGH, checked), UPLO)[1]
-        return (V * g) @ np.transpose(V)
+        return (V * np.expand_dims(g, -2)) @ _mT(V)
     V = _eigh_factors(_symmetric_input(A, _EIGH, checked), UPLO)[1]
+    if V.ndim > 2:  # V_k diag(λ̄_k) V_kᵀ for every member
+        return _gram_stack(_mT(V), np.asarray(g))
     return _gram(V.T, np.asarray(g))
 
 
 def _eigvalsh_jacobian(w, A, names, UPLO="L", with_vectors=False, checked=False):
     V = _eigh_factors(_symmetric_input(A, _EIGH, checked), UPLO)[1]
-    n = V.shape[0]
-    J = algebra.multiply(Selection(np.arange(n) * (n + 1), n * n), Kron(Dense(V.T), Dense(V.T)))
+    n = V.shape[-1]
     M = _tie_averaging(w)
+    if V.ndim > 2:  # block k: S_diag·(V_kᵀ ⊗ V_kᵀ) (§24.5)
+        Vt = _members(_mT(V))
+        J = algebra.multiply(stacked.member_diagonal(Vt.shape[0], n, V.dtype),
+                             BatchedKron(Vt, Vt, name="blockdiag(Vₖᵀ ⊗ Vₖᵀ)"))
+        return J if M is None else algebra.multiply(BatchedDense(_members(M), name="blockdiag(Mₖ)"), J)
+    J = algebra.multiply(Selection(np.arange(n) * (n + 1), n * n), Kron(Dense(V.T), Dense(V.T)))
     return J if M is None else algebra.multiply(Dense(M), J)
 
 
@@ -492,6 +663,8 @@ def _eigen_gap_factors(w, operation, squares=False):
     `squares`), 0 on it.  At a repeated eigen/singular value the vectors are not unique:
     LinAlgError naming the gap; a nearly repeated one warns."""
     plain = np.asarray(plain_value(w))
+    if plain.ndim > 1:
+        return _eigen_gap_factors_stack(w, plain, operation, squares)
     k = plain.size
     if k > 1:
         order = np.argsort(plain, kind="stable")
@@ -519,6 +692,44 @@ def _eigen_gap_factors(w, operation, squares=False):
     return np.where(off, 1.0 / np.where(off, difference, 1.0), 0.0)
 
 
+def _eigen_gap_factors_stack(w, plain, operation, squares):
+    """F of every member of a stack of eigen/singular values (…, k): (…, k, k).  Members
+    with a repeated value raise one LinAlgError naming them (the first few, and the first
+    one's values); nearly repeated ones give one warning naming how many."""
+    k = plain.shape[-1]
+    what = "singular values" if squares else "eigenvalues"
+    vectors = "singular vectors" if squares else "eigenvectors"
+    if k > 1:
+        ordered = np.sort(plain, axis=-1)
+        gaps = np.diff(ordered, axis=-1)
+        smallest = gaps.min(axis=-1)
+        tied = smallest <= stacked.member_tolerance(plain, k)[..., 0]
+        if tied.any():
+            first = tuple(int(i) for i in np.argwhere(tied)[0])
+            i = int(np.argmin(gaps[first]))
+            raise np.linalg.LinAlgError(
+                f"{operation}: {stacked.member_count(tied)} of the stack of shape {plain.shape[:-1]} (batch) "
+                f"{'has' if np.count_nonzero(tied) == 1 else 'have'} repeated {what}, at batch index "
+                f"{stacked.member_list(tied)} (the first: {ordered[first][i]:.6g} and {ordered[first][i + 1]:.6g}, "
+                f"gap {gaps[first][i]:.3g}): the {vectors} are not unique there and have no derivative "
+                f"(functions of the {what} alone do)")
+        threshold = condition_threshold(plain.dtype)
+        if threshold is not None:
+            with np.errstate(divide="ignore"):
+                near = np.max(np.abs(plain), axis=-1) / smallest > threshold
+            if near.any():
+                _warn_if_ill_conditioned(
+                    np.inf, plain.dtype, f"{operation}: {stacked.member_count(near)} of the stack "
+                    f"(batch index {stacked.member_list(near)}) {'has' if np.count_nonzero(near) == 1 else 'have'} "
+                    f"nearly repeated {what}; the vectors' derivatives scale like 1/gap")
+    values = w * w if squares else w
+    off = np.broadcast_to(~np.eye(k, dtype=bool), plain.shape + (k,))
+    difference = np.expand_dims(values, -2) - np.expand_dims(values, -1)
+    if isinstance(w, Node):
+        return off / bind(choose, difference, 1.0, condition=frozen_copy(off))
+    return np.where(off, 1.0 / np.where(off, difference, 1.0), 0.0)
+
+
 def _eigh_vectors_impl(A, UPLO="L", checked=False):
     return _eigh_factors(_symmetric_input(A, _EIGH, checked), UPLO)[1]
 
@@ -530,14 +741,21 @@ def _eigh_vectors_vjp(g, V, A, UPLO="L", checked=False):
     else:
         w = _eigh_factors(_symmetric_input(A, _EIGH, checked), UPLO)[0]
     F = _eigen_gap_factors(w, _EIGH)
-    X = V @ ((np.transpose(V) @ g) * F) @ np.transpose(V)
-    return (X + np.transpose(X)) / 2
+    X = V @ ((_mT(V) @ g) * F) @ _mT(V)
+    return (X + _mT(X)) / 2
 
 
 def _eigh_vectors_jacobian(V, A, names, UPLO="L", checked=False):
     w, V = _eigh_factors(_symmetric_input(A, _EIGH, checked), UPLO)
-    n = V.shape[0]
+    n = V.shape[-1]
     F = _eigen_gap_factors(w, _EIGH)
+    if V.ndim > 2:  # block k: (I ⊗ V_k)·Diag(vec F_k)·(V_kᵀ ⊗ V_kᵀ)·N (§24.5)
+        Vm = _members(V)
+        K = Vm.shape[0]
+        Vt = np.swapaxes(Vm, -1, -2)
+        return algebra.multiply(BatchedKron(n, Vm, name="blockdiag(I ⊗ Vₖ)"), algebra.multiply(
+            stacked.member_mask(_members(F), K), algebra.multiply(
+                BatchedKron(Vt, Vt, name="blockdiag(Vₖᵀ ⊗ Vₖᵀ)"), stacked.member_symmetrizer(K, n, V.dtype))))
     return algebra.multiply(Kron(Identity(n), Dense(V)), algebra.multiply(
         Diag(vec(F)), algebra.multiply(Kron(Dense(V.T), Dense(V.T)), _symmetrizer(n))))
 
