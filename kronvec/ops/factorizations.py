@@ -807,13 +807,16 @@ def _svd_factors(X, full_matrices=False):
 def _svd(X, full_matrices=False):
     """(U, s, V) with V = Vhᵀ: NumPy's own singular vectors and signs (LAPACK gesdd's)."""
     U, s, Vh = _svd_factors(_matrix_2d(X, "the singular value decomposition"), full_matrices)
-    return U, s, Vh.T
+    return U, s, _mT(Vh)
 
 
 def _matrix_2d(X, what):
+    """X as a float matrix or stack of matrices (…, m, n); non-finite members of a stack named."""
     X = _as_float(X)
-    if X.ndim != 2:
-        raise ValueError(f"{what}: needs a 2-D matrix, got shape {X.shape}")
+    if X.ndim < 2:
+        raise ValueError(f"{what}: needs a matrix or a stack of matrices, got shape {X.shape}")
+    if X.ndim > 2:
+        stacked.require_finite_members(X, what)
     return X
 
 
@@ -836,6 +839,8 @@ def _singular_tolerance(s, shape):
 
 def _nonzero_singular(s, shape):
     s = np.asarray(plain_value(s))
+    if s.ndim > 1:  # each member against its own largest singular value
+        return s > stacked.member_tolerance(s, max(shape[-2:]))
     return s > _singular_tolerance(s, shape)
 
 
@@ -852,12 +857,18 @@ def _singular_values_vjp(g, ans, X, source="values"):
     # dσᵢ = uᵢᵀ dX vᵢ ⇒ X̄ = U diag(σ̄) Vᵀ (any consistent pair of signs); a zero singular value
     # takes derivative 0 (like |x| at 0); the decomposition the value came from, when it has vectors
     U, _, V = _factors(X, source == "full")
-    return (U * (g * _nonzero_singular(ans, shape_of(X)))) @ np.transpose(V)
+    return (U * np.expand_dims(g * _nonzero_singular(ans, shape_of(X)), -2)) @ _mT(V)
 
 
 def _singular_values_jacobian(ans, X, names, source="values"):
     # vec(Uᵀ dX V) = (Vᵀ ⊗ Uᵀ) vec dX, and dσ is its diagonal
     U, s, V = _svd(X, source == "full")
+    if s.ndim > 1:  # block k: S_diag·(V_kᵀ ⊗ U_kᵀ) (§24.5)
+        Vt, Ut = _members(_mT(V)), _members(_mT(U))
+        J = algebra.multiply(stacked.member_diagonal(Vt.shape[0], s.shape[-1], s.dtype),
+                             BatchedKron(Vt, Ut, name="blockdiag(Vₖᵀ ⊗ Uₖᵀ)"))
+        mask = _nonzero_singular(s, np.shape(X))
+        return J if mask.all() else algebra.multiply(Diag(vec(mask.astype(s.dtype))), J)
     k = s.size
     J = algebra.multiply(Selection(np.arange(k) * (k + 1), k * k), Kron(Dense(V.T), Dense(U.T)))
     mask = _nonzero_singular(s, np.shape(X))
@@ -874,10 +885,15 @@ def _gap_factors(s, shape):
 
 
 def _inverse_singular(s, shape):
-    if np.any(~_nonzero_singular(s, shape)):
+    zero = ~_nonzero_singular(s, shape)
+    if np.any(zero):
+        where = ""
+        if zero.ndim > 1:
+            bad = zero.any(axis=-1)
+            where = f", at batch index {stacked.member_list(bad)}"
         raise np.linalg.LinAlgError(
             f"{_SINGULAR_VECTORS}: the singular vectors of a rank-deficient rectangular matrix "
-            f"(shape {tuple(shape)}) have no derivative (1/σ at σ = 0)")
+            f"(shape {tuple(shape)}{where}) have no derivative (1/σ at σ = 0)")
     return 1.0 / s
 
 
@@ -886,11 +902,11 @@ def _left_vectors_vjp(g, U, X, full_matrices=False):
     # X̄ = U [F ∘ (UᵀŪ − ŪᵀU)] S Vᵀ + (I − UUᵀ) Ū S⁻¹ Vᵀ
     shape = tuple(shape_of(X))
     _, s, V = _factors(X, full_matrices)
-    inner = np.transpose(U) @ g
-    core = (_gap_factors(s, shape) * (inner - np.transpose(inner))) * s
-    result = U @ core @ np.transpose(V)
-    if shape[0] > shape_of(s)[0]:
-        result = result + ((g - U @ inner) * _inverse_singular(s, shape)) @ np.transpose(V)
+    inner = _mT(U) @ g
+    core = (_gap_factors(s, shape) * (inner - _mT(inner))) * np.expand_dims(s, -2)
+    result = U @ core @ _mT(V)
+    if shape[-2] > shape_of(s)[-1]:
+        result = result + ((g - U @ inner) * np.expand_dims(_inverse_singular(s, shape), -2)) @ _mT(V)
     return result
 
 
@@ -899,11 +915,11 @@ def _right_vectors_vjp(g, V, X, full_matrices=False):
     # X̄ = U S [F ∘ (VᵀV̄ − V̄ᵀV)] Vᵀ + U S⁻¹ V̄ᵀ (I − VVᵀ)
     shape = tuple(shape_of(X))
     U, s, _ = _factors(X, full_matrices)
-    inner = np.transpose(V) @ g
-    core = np.reshape(s, (-1, 1)) * (_gap_factors(s, shape) * (inner - np.transpose(inner)))
-    result = U @ core @ np.transpose(V)
-    if shape[1] > shape_of(s)[0]:
-        result = result + U @ np.transpose((g - V @ inner) * _inverse_singular(s, shape))
+    inner = _mT(V) @ g
+    core = np.expand_dims(s, -1) * (_gap_factors(s, shape) * (inner - _mT(inner)))
+    result = U @ core @ _mT(V)
+    if shape[-1] > shape_of(s)[-1]:
+        result = result + U @ _mT((g - V @ inner) * np.expand_dims(_inverse_singular(s, shape), -2))
     return result
 
 
@@ -913,6 +929,8 @@ def _vectors_jacobian(X, left, full_matrices=False):
     vec dV = (I ⊗ V) Diag(vec F) [(I ⊗ S) + (S ⊗ I) K] vec dP + (S⁻¹Uᵀ ⊗ (I − VVᵀ)) K_{m,n} vec dX."""
     U, s, V = _svd(X, full_matrices)
     shape = np.shape(X)
+    if s.ndim > 1:
+        return _vectors_jacobian_stack(U, s, V, shape, left)
     k = s.size
     S, I = Diag(s), Identity(k)
     scaled_then_transposed = algebra.multiply(Kron(S, I) if not left else Kron(I, S), Commutation(k, k))
@@ -925,6 +943,30 @@ def _vectors_jacobian(X, left, full_matrices=False):
         projector = Dense(np.eye(size) - own @ own.T)
         rest = Kron(Dense(other.T * _inverse_singular(s, shape)[:, None]), projector)
         J = algebra.add(J, rest if left else algebra.multiply(rest, Commutation(*shape)))
+    return J
+
+
+def _vectors_jacobian_stack(U, s, V, shape, left):
+    """:func:`_vectors_jacobian` for every member of a stack: the same products of
+    batched block operators (Diag(s_k) as a stack of diagonal matrices, K as the
+    batched commutation), §24.5."""
+    Um, Vm, sm = _members(U), _members(V), _members(s, 1)
+    K, k = sm.shape
+    m, n = shape[-2:]
+    S = sm[:, :, None] * np.eye(k, dtype=sm.dtype)  # (K, k, k): diag(s_k)
+    S_I, I_S = BatchedKron(S, k), BatchedKron(k, S)
+    scaled_then_transposed = algebra.multiply(S_I if not left else I_S, stacked.member_transpose(K, k, k, sm.dtype))
+    inner = algebra.add(S_I if left else I_S, scaled_then_transposed)
+    dP = BatchedKron(np.swapaxes(Vm, -1, -2), np.swapaxes(Um, -1, -2), name="blockdiag(Vₖᵀ ⊗ Uₖᵀ)")
+    F = _members(_gap_factors(s, shape))
+    J = algebra.multiply(BatchedKron(k, Um if left else Vm),
+                         algebra.multiply(stacked.member_mask(F, K), algebra.multiply(inner, dP)))
+    own, other, size = (Um, Vm, m) if left else (Vm, Um, n)
+    if size > k:
+        projector = np.eye(size, dtype=own.dtype) - np.matmul(own, np.swapaxes(own, -1, -2))
+        inverse = _members(_inverse_singular(s, shape), 1)
+        rest = BatchedKron(np.swapaxes(other, -1, -2) * inverse[:, :, None], projector)
+        J = algebra.add(J, rest if left else algebra.multiply(rest, stacked.member_transpose(K, m, n, sm.dtype)))
     return J
 
 
@@ -999,7 +1041,7 @@ def _linalg_svd(a, full_matrices=True, compute_uv=True, hermitian=False):
             "(see kronvec.SUPPORTED_FUNCTIONS)")
     return SVDResult(bind(left_singular_vectors, a, full_matrices=full),
                      bind(singular_values, a, source="full" if full else "thin"),
-                     np.transpose(bind(right_singular_vectors, a, full_matrices=full)))
+                     _mT(bind(right_singular_vectors, a, full_matrices=full)))
 
 
 if hasattr(np.linalg, "svdvals"):
@@ -1013,6 +1055,8 @@ def extreme_singular_value(s, position, shape, what):
     """σ at `position` (0: the largest, −1: the smallest), refused where it is repeated
     and nonzero (its singular vectors, hence its gradient u vᵀ, are not unique)."""
     plain = np.asarray(plain_value(s))
+    if plain.ndim > 1:
+        return _extreme_singular_value_stack(s, plain, position, shape, what)
     if plain.size > 1:
         neighbour = plain[1] if position == 0 else plain[-2]
         value = plain[position]
@@ -1023,6 +1067,22 @@ def extreme_singular_value(s, position, shape, what):
     return s[position]
 
 
+def _extreme_singular_value_stack(s, plain, position, shape, what):
+    """σ at `position` of every member of a stack (…, k); members where it is repeated and
+    nonzero raise one LinAlgError naming them."""
+    if plain.shape[-1] > 1:
+        value = plain[..., position]
+        neighbour = plain[..., 1] if position == 0 else plain[..., -2]
+        tolerance = stacked.member_tolerance(plain, max(shape[-2:]))[..., 0]
+        repeated = (value > 0) & (np.abs(value - neighbour) <= 4 * tolerance)
+        if repeated.any():
+            raise np.linalg.LinAlgError(
+                f"{what}: the {'largest' if position == 0 else 'smallest'} singular value of "
+                f"{stacked.member_count(repeated)} of the stack is repeated, at batch index "
+                f"{stacked.member_list(repeated)}; it has no derivative there")
+    return s[..., position]
+
+
 # ========================================================================= QR
 _QR = "np.linalg.qr"
 
@@ -1030,7 +1090,9 @@ _QR = "np.linalg.qr"
 def _qr_factors(A):
     """``np.linalg.qr(A)`` (reduced) as NumPy returns it, once per call; R must be invertible."""
     def compute():
-        m, n = A.shape
+        m, n = A.shape[-2:]
+        if A.ndim > 2:
+            stacked.require_finite_members(A, _QR)
         if m < n:
             raise TypeError(f"kronvec cannot differentiate {_QR} of a wide {m}×{n} matrix (m < n) yet: "
                             "its R is not square (see kronvec.SUPPORTED_FUNCTIONS)")
@@ -1042,6 +1104,8 @@ def _qr_factors(A):
 def _inverse_of_r(R):
     """R⁻¹ for the derivatives, refused (LinAlgError) when A is rank-deficient."""
     def compute():
+        if R.ndim > 2:
+            return _inverse_of_r_stack(R)
         d = np.abs(R.diagonal())
         tolerance = _tolerance(d, R.shape[0])
         if d.size and d.min() <= tolerance:
@@ -1054,6 +1118,20 @@ def _inverse_of_r(R):
     return _remembered("inverse of R", (R,), compute)
 
 
+def _inverse_of_r_stack(R):
+    """R_k⁻¹ of every member (the transpose of the lower-triangular R_kᵀ's inverse);
+    rank-deficient members raise one LinAlgError naming them."""
+    d = np.abs(np.diagonal(R, axis1=-2, axis2=-1))
+    deficient = (d <= stacked.member_tolerance(d, R.shape[-1])).any(axis=-1)
+    if deficient.any():
+        raise np.linalg.LinAlgError(
+            f"{_QR}: {stacked.member_count(deficient)} of the stack "
+            f"{'is' if np.count_nonzero(deficient) == 1 else 'are'} rank-deficient (a diagonal entry of R at "
+            f"working precision's zero), at batch index {stacked.member_list(deficient)}: "
+            "its QR factors have no derivative there")
+    return _mT(_lower_inverse_stack(R, transposed=True))
+
+
 def _qr_impl(A, factor):
     _matrix_shape(A, _QR)
     return _qr_factors(_as_float(A))[factor]
@@ -1061,22 +1139,22 @@ def _qr_impl(A, factor):
 
 def _copy_upper(N):
     """B(N) = triu(N) + triu(N, 1)ᵀ: the upper triangle mirrored (what Ω's adjoint leaves)."""
-    return np.triu(N) + np.transpose(np.triu(N, 1))
+    return np.triu(N) + _mT(np.triu(N, 1))
 
 
 def _qr_pullback(A, Q, R, Q_bar, R_bar):
     # ⟨Q̄, dQ⟩ + ⟨R̄, dR⟩ = ⟨(Q̄ + Q B(N)) R⁻ᵀ, dA⟩, N = R̄Rᵀ − QᵀQ̄ (Walter & Lehmann 2018)
     N = 0.0
     if R_bar is not None:
-        N = R_bar @ np.transpose(R)
+        N = R_bar @ _mT(R)
     if Q_bar is not None:
-        N = N - np.transpose(Q) @ Q_bar
+        N = N - _mT(Q) @ Q_bar
     M = Q @ _copy_upper(N)
     if Q_bar is not None:
         M = M + Q_bar
     if isinstance(R, Node) or isinstance(M, Node):
-        return np.transpose(np.linalg.solve(R, np.transpose(M)))  # M R⁻ᵀ
-    return np.asarray(M).dot(_inverse_of_r(np.asarray(R)).T)
+        return _mT(np.linalg.solve(R, _mT(M)))  # M R⁻ᵀ
+    return np.matmul(np.asarray(M), _mT(_inverse_of_r(np.asarray(R))))
 
 
 def _qr_both(A):
@@ -1104,6 +1182,8 @@ def _upper_minus_omega(n, dtype):
 def _qr_jacobian(A, want_q):
     A = _as_float(A)
     Q, R = _qr_factors(A)
+    if A.ndim > 2:
+        return _qr_jacobian_stack(Q, R, want_q)
     m, n = A.shape
     R_inv = Dense(_inverse_of_r(R))
     C = Kron(R_inv.T, Dense(Q.T))  # vec C = (R⁻ᵀ ⊗ Qᵀ) vec dA
@@ -1113,6 +1193,22 @@ def _qr_jacobian(A, want_q):
     # dQ = −Q(C − Ω) + dA R⁻¹
     return algebra.add(algebra.scale(algebra.multiply(Kron(Identity(n), Dense(Q)), T), -1.0),
                        Kron(R_inv.T, Identity(m)))
+
+
+def _qr_jacobian_stack(Q, R, want_q):
+    """:func:`_qr_jacobian` for every member: products of batched block operators (§24.5)."""
+    Qm, Rm = _members(Q), _members(R)
+    K, m, n = Qm.shape
+    R_inv_t = np.swapaxes(_members(_inverse_of_r(R)), -1, -2)
+    C = BatchedKron(R_inv_t, np.swapaxes(Qm, -1, -2), name="blockdiag(Rₖ⁻ᵀ ⊗ Qₖᵀ)")
+    upper = np.triu(np.ones((n, n), dtype=Qm.dtype))
+    T = algebra.add(stacked.member_mask(upper, K),
+                    algebra.multiply(stacked.member_transpose(K, n, n, Qm.dtype), stacked.member_mask(1.0 - upper, K)))
+    T = algebra.multiply(T, C)
+    if not want_q:  # dR = (C − Ω) R
+        return algebra.multiply(BatchedKron(np.swapaxes(Rm, -1, -2), n, name="blockdiag(Rₖᵀ ⊗ I)"), T)
+    return algebra.add(algebra.scale(algebra.multiply(BatchedKron(n, Qm, name="blockdiag(I ⊗ Qₖ)"), T), -1.0),
+                       BatchedKron(R_inv_t, m, name="blockdiag(Rₖ⁻ᵀ ⊗ I)"))
 
 
 def _qr_samples(rng, n):
@@ -1182,7 +1278,16 @@ def _require_full_rank(A, rcond, rtol):
     if s.size == 0:
         return
     if rcond is None:
-        rcond = 1e-15 if rtol is _NO_VALUE else (max(A.shape) * np.finfo(A.dtype).eps if rtol is None else rtol)
+        rcond = 1e-15 if rtol is _NO_VALUE else (max(A.shape[-2:]) * np.finfo(A.dtype).eps if rtol is None else rtol)
+    if s.ndim > 1:  # each member against its own largest singular value, as NumPy's pinv
+        deficient = s[..., -1] <= float(rcond) * s[..., 0]
+        if deficient.any():
+            raise np.linalg.LinAlgError(
+                f"{_PINV}: {stacked.member_count(deficient)} of the stack of shape {A.shape} "
+                f"{'has' if np.count_nonzero(deficient) == 1 else 'have'} rank < {min(A.shape[-2:])} (singular "
+                f"values ≤ rcond·σ_max are discarded), at batch index {stacked.member_list(deficient)}: the "
+                "pseudo-inverse is not differentiable there")
+        return
     cutoff = float(rcond) * float(s[0])
     if s[-1] <= cutoff:
         rank = int(np.count_nonzero(s > cutoff))
@@ -1194,14 +1299,14 @@ def _require_full_rank(A, rcond, rtol):
 def _pinv_vjp(g, P, A, rcond=None, rtol=_NO_VALUE):
     # Ā = −PᵀḠPᵀ + (I − AP)ḠᵀPPᵀ + PᵀPḠᵀ(I − PA); the projector vanishes on the full-rank side
     _require_full_rank(plain_value(A), rcond, rtol)
-    m, n = shape_of(A)
-    Pt = np.transpose(P)
+    m, n = shape_of(A)[-2:]
+    Pt = _mT(P)
     result = -(Pt @ g @ Pt)
     if m > n:  # I − AP ≠ 0
-        right = np.transpose(g) @ (P @ Pt)
+        right = _mT(g) @ (P @ Pt)
         result = result + right - A @ (P @ right)
     elif m < n:  # I − PA ≠ 0
-        left = (Pt @ P) @ np.transpose(g)
+        left = (Pt @ P) @ _mT(g)
         result = result + left - (left @ P) @ A
     return result
 
@@ -1209,6 +1314,8 @@ def _pinv_vjp(g, P, A, rcond=None, rtol=_NO_VALUE):
 def _pinv_jacobian(P, A, names, rcond=None, rtol=_NO_VALUE):
     _require_full_rank(A, rcond, rtol)
     P, A = np.asarray(P), np.asarray(A)
+    if A.ndim > 2:
+        return _pinv_jacobian_stack(P, _as_float(A))
     m, n = A.shape
     J = linear_map(Dense(P), Dense(P), A.shape, scale=-1.0)
     if m > n:  # P Pᵀ dAᵀ (I − AP)
@@ -1216,6 +1323,23 @@ def _pinv_jacobian(P, A, names, rcond=None, rtol=_NO_VALUE):
     elif m < n:  # (I − PA) dAᵀ PᵀP
         J = algebra.add(J, linear_map(Dense(np.eye(n) - P @ A), Dense(P.T @ P), A.shape, transposed=True))
     return J
+
+
+def _pinv_jacobian_stack(P, A):
+    # block k as the 2-D rule: L dA R ↦ Rᵀ ⊗ L, and L dAᵀ R ↦ (Rᵀ ⊗ L)·K (§24.5)
+    Pm, Am = _members(P), _members(A)
+    K, m, n = Am.shape
+    Pt = np.swapaxes(Pm, -1, -2)
+    J = BatchedKron(Pt, Pm, -1.0, name="-blockdiag(Aₖ⁺ᵀ ⊗ Aₖ⁺)")
+    if m == n:
+        return J
+    transpose = stacked.member_transpose(K, m, n, Pm.dtype)
+    if m > n:  # P Pᵀ dAᵀ (I − AP)
+        right = np.eye(m, dtype=Pm.dtype) - np.matmul(Am, Pm)
+        term = BatchedKron(np.swapaxes(right, -1, -2), np.matmul(Pm, Pt))
+    else:  # (I − PA) dAᵀ PᵀP
+        term = BatchedKron(np.matmul(Pt, Pm), np.eye(n, dtype=Pm.dtype) - np.matmul(Pm, Am))
+    return algebra.add(J, algebra.multiply(term, transpose))
 
 
 pinv = register(Primitive(
@@ -1274,7 +1398,7 @@ def _lstsq_singular_values(A):
 
 
 def _lstsq_shapes(A, B):
-    m, n = _matrix_shape(A, _LSTSQ)
+    m, n = _matrix_shape(A, _LSTSQ, stacks=False)
     if len(shape_of(B)) not in (1, 2) or shape_of(B)[0] != m:
         raise np.linalg.LinAlgError(f"{_LSTSQ}: Incompatible dimensions: a of shape {(m, n)}, b of shape "
                                     f"{tuple(shape_of(B))}")
@@ -1447,6 +1571,8 @@ def _matrix_power(a, n):
         raise TypeError("exponent must be an integer") from e
     # NumPy's own sequence of products (so the value is NumPy's), recorded
     if n == 0:  # a constant: derivative 0
+        if _is_stack(a):
+            return np.broadcast_to(_eye_like(size, a), tuple(shape_of(a))).copy()
         return _eye_like(size, a)
     if n < 0:
         a, n = np.linalg.inv(a), abs(n)
@@ -1476,6 +1602,8 @@ def _cond(x, p=None):
     if p is None or (not isinstance(p, str) and p in (2, -2)):
         s = bind(singular_values, x, source="values")
         plain = np.asarray(plain_value(s))
+        if plain.ndim > 1:
+            return _cond_of_stack(s, plain, p, tuple(shape_of(x)))
         if p != -2 and plain[-1] <= _singular_tolerance(plain, shape):  # (for −2: σ_min/σ_max = 0, the kink of σ)
             raise np.linalg.LinAlgError(
                 f"{_COND}: the {shape[0]}×{shape[1]} matrix is singular to working precision (σ_min = "
@@ -1487,6 +1615,21 @@ def _cond(x, p=None):
     _square_shape(x, _COND)
     inverse = np.linalg.inv(x)
     return np.linalg.norm(x, p, axis=(-2, -1)) * np.linalg.norm(inverse, p, axis=(-2, -1))
+
+
+def _cond_of_stack(s, plain, p, shape):
+    """κ₂ (or 1/κ₂ for p = −2) of every member: σ_max/σ_min from one batched SVD."""
+    if p != -2:
+        singular = plain[..., -1] <= stacked.member_tolerance(plain, max(shape[-2:]))[..., 0]
+        if singular.any():
+            raise np.linalg.LinAlgError(
+                f"{_COND}: {stacked.member_count(singular)} of the stack of shape {shape} "
+                f"{'is' if np.count_nonzero(singular) == 1 else 'are'} singular to working precision, at batch "
+                f"index {stacked.member_list(singular)}: the condition number is infinite (or all rounding) and "
+                "has no derivative")
+    top = extreme_singular_value(s, 0, shape, f"{_COND}(X, {p})")
+    bottom = extreme_singular_value(s, -1, shape, f"{_COND}(X, {p})")
+    return bottom / top if p == -2 else top / bottom
 
 
 @numpy_function(np.linalg.matrix_rank)
