@@ -478,6 +478,12 @@ def _spd_samples(rng, n):
     return (_samples.spd(rng, n),)
 
 
+def _stack_of(make, rng, batch):
+    """A stack (*batch, …) of independent samples ``make(rng)`` (registry edge cases)."""
+    count = int(np.prod(batch))
+    return np.stack([make(rng) for _ in range(count)]).reshape(tuple(batch) + make(rng).shape)
+
+
 cholesky = register(Primitive(
     _cholesky_impl, name="linalg.cholesky",
     vjps={0: _cholesky_vjp},
@@ -493,6 +499,9 @@ cholesky = register(Primitive(
         "upper=True": lambda rng: _samples.Sample((_samples.spd(rng, 3),), {"upper": True}),
         "not symmetric (the symmetric part is factored)": lambda rng: (
             _samples.spd(rng, 3) + 0.1 * np.triu(rng.standard_normal((3, 3)), 1),),
+        "a (2, 3, 3) stack": lambda rng: (_stack_of(lambda r: _samples.spd(r, 3), rng, (2,)),),
+        "a (2, 1, 2, 2) stack, upper=True": lambda rng: _samples.Sample(
+            (_stack_of(lambda r: _samples.spd(r, 2), rng, (2, 1)),), {"upper": True}),
     },
     fuzz=lambda Y, c: np.linalg.cholesky(_samples.shifted(Y @ Y.T / Y.shape[1])),
     signature="(m,m)->(m,m)",
@@ -652,6 +661,9 @@ eigvalsh = register(Primitive(
         "not symmetric (the symmetric part is used)": lambda rng: (
             _symmetric_samples(rng, 3)[0] + 0.1 * np.tril(rng.standard_normal((3, 3)), -1),),
         "a double eigenvalue (each gets the mean derivative)": _double_eigenvalue,
+        "a (2, 3, 3) stack": lambda rng: (_stack_of(lambda r: _symmetric_samples(r, 3)[0], rng, (2,)),),
+        "a stack, a double eigenvalue in one member": lambda rng: _samples.Sample((np.stack(
+            [_symmetric_samples(rng, 3)[0], _double_eigenvalue(rng).args[0]]),), max_order=1),
     },
     fuzz=lambda Y, c: np.linalg.eigvalsh(_spread_spectrum(Y)) * np.ones((Y.shape[0], 1)),
     signature="(m,m)->(m)",
@@ -772,6 +784,7 @@ eigh_vectors = register(Primitive(
         "UPLO='U'": lambda rng: _samples.Sample(_symmetric_samples(rng, 3), {"UPLO": "U"}),
         "not symmetric (the symmetric part is used)": lambda rng: (
             _symmetric_samples(rng, 3)[0] + 0.1 * np.triu(rng.standard_normal((3, 3)), 1),),
+        "a (2, 1, 3, 3) stack": lambda rng: (_stack_of(lambda r: _symmetric_samples(r, 3)[0], rng, (2, 1)),),
     },
     fuzz=lambda Y, c: np.linalg.eigh(_spread_spectrum(Y))[1],
     signature="(m,m)->(m,m)",
@@ -985,6 +998,10 @@ def _svd_samples(rng, n):
 _SVD_EDGES = {
     "tall": lambda rng: (_separated_singular_values(rng, (4, 2), [2.0, 1.0]),),
     "square": lambda rng: (_separated_singular_values(rng, (3, 3), [3.0, 2.0, 1.0]),),
+    "a (2, 3, 2) stack (tall members)": lambda rng: (
+        _stack_of(lambda r: _separated_singular_values(r, (3, 2), [2.0, 1.0]), rng, (2,)),),
+    "a (2, 1, 2, 3) stack (wide members)": lambda rng: (
+        _stack_of(lambda r: _separated_singular_values(r, (2, 3), [2.0, 1.0]), rng, (2, 1)),),
 }
 
 singular_values = register(Primitive(
@@ -1216,7 +1233,8 @@ def _qr_samples(rng, n):
 
 
 _QR_EDGES = {"square": lambda rng: (_samples.well_conditioned(rng, 3),),
-             "one column": lambda rng: (rng.standard_normal((3, 1)),)}
+             "one column": lambda rng: (rng.standard_normal((3, 1)),),
+             "a (2, 3, 2) stack": lambda rng: (_stack_of(lambda r: _qr_samples(r, 2)[0], rng, (2,)),)}
 
 qr_q = register(Primitive(
     lambda A: _qr_impl(A, 0), name="linalg.qr_q",
@@ -1353,7 +1371,13 @@ pinv = register(Primitive(
     samples=lambda rng, n: (rng.standard_normal((n + 2, n)) + np.eye(n + 2, n),), param_names=("A",),
     edge_cases={"square": lambda rng: (_samples.well_conditioned(rng, 3),),
                 "wide (full row rank)": lambda rng: (rng.standard_normal((2, 4)) + np.eye(2, 4),),
-                "rtol given": lambda rng: _samples.Sample((rng.standard_normal((3, 2)),), {"rtol": 1e-10})},
+                "rtol given": lambda rng: _samples.Sample((rng.standard_normal((3, 2)),), {"rtol": 1e-10}),
+                "a (2, 3, 2) stack": lambda rng: (_stack_of(
+                    lambda r: r.standard_normal((3, 2)) + np.eye(3, 2), rng, (2,)),),
+                "a (2, 2, 3) stack (wide members)": lambda rng: (_stack_of(
+                    lambda r: r.standard_normal((2, 3)) + np.eye(2, 3), rng, (2,)),),
+                "a (2, 2, 2) stack (square members)": lambda rng: (_stack_of(
+                    lambda r: _samples.well_conditioned(r, 2), rng, (2,)),)},
     signature="(m,n)->(n,m)",
 ))
 
