@@ -37,6 +37,7 @@ Stacks of matrices are refused for now.  Derivations: ``notes/derivatives.md`` Â
 from __future__ import annotations
 
 import functools
+import math
 import operator
 import warnings
 
@@ -1661,3 +1662,58 @@ def _matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
     # piecewise constant: a plain value, derivative 0 wherever it exists
     return np.linalg.matrix_rank(plain_value(A), tol=None if tol is None else plain_value(tol),
                                  hermitian=hermitian, rtol=None if rtol is None else plain_value(rtol))
+
+
+# ======================================================== a stack of one member
+def _one_member(arrays):
+    """The arrays without the leading batch axes of a stack of exactly one member
+    (first array: the input stack), or None.  Only plain arrays: traced values
+    (second order) go through the batched rules."""
+    first = arrays[0]
+    if type(first) is not np.ndarray or first.ndim <= 2 or first.size == 0:
+        return None
+    batch = first.ndim - 2
+    if math.prod(first.shape[:batch]) != 1:
+        return None
+    if not all(type(a) is np.ndarray and a.ndim >= batch for a in arrays):
+        return None
+    return [a.reshape(a.shape[batch:]) for a in arrays]
+
+
+def _as_one_member(op):
+    """Route a stack of one member through the 2-D rule, so that its value, VJP and
+    Jacobian equal the unbatched ones bit for bit (the batched rules use other, equally
+    accurate, algorithms: batched triangular inverses, per-member tolerances).  A
+    Jacobian of a (1, â€¦) stack and of its member are the same matrix: vec is the same."""
+    impl, vjp, jacobian = op.impl, op.vjps.of(0), op.jacobians.of(0)
+
+    def impl_one(*args, **params):
+        one = _one_member(args)
+        if one is None:
+            return impl(*args, **params)
+        result = impl(*one, **params)
+        return result.reshape(np.shape(args[0])[:-2] + result.shape)
+
+    def vjp_one(g, ans, *args, **params):
+        one = _one_member((*args, ans, g))
+        if one is None:
+            return vjp(g, ans, *args, **params)
+        *plain_args, plain_ans, plain_g = one
+        return vjp(plain_g, plain_ans, *plain_args, **params).reshape(np.shape(args[0]))
+
+    def jacobian_one(ans, *args, names, **params):
+        one = _one_member((*args, ans))
+        if one is None:
+            return jacobian(ans, *args, names=names, **params)
+        *plain_args, plain_ans = one
+        return jacobian(plain_ans, *plain_args, names=names, **params)
+
+    op.impl = impl_one
+    op.vjps[0] = vjp_one
+    op.jacobians[0] = jacobian_one
+
+
+for _op in (cholesky, eigvalsh, eigh_vectors, singular_values, left_singular_vectors, right_singular_vectors,
+            qr_q, qr_r, pinv):
+    _as_one_member(_op)
+del _op
