@@ -399,3 +399,24 @@ def test_a_stacked_symmetric_unknown_that_is_not_symmetric_is_refused():
         obj.to_vector(X)
     with pytest.raises(ValueError, match=r"stack of square matrices"):
         kvo.objective(_nll, (2, 2, 3), None, symmetric=True)
+
+
+# -------------------------------------------- the products and moves on stacks
+@pytest.mark.parametrize("name, f", [
+    ("matmul", lambda X: X @ np.swapaxes(X, -1, -2)),
+    ("matmul broadcast", lambda X: X @ SQUARE_344[0]),
+    (".mT", lambda X: X.mT * X),
+    ("swapaxes", lambda X: np.swapaxes(X, -1, -2) @ X),
+    ("trace(axis1, axis2)", lambda X: np.trace(X @ X, axis1=-2, axis2=-1)),
+    ("diagonal", lambda X: np.diagonal(X @ X, axis1=-2, axis2=-1)),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_products_and_moves_take_stacks(name, f):
+    """(Already working before this slice: checked here once more, on a 4-D stack.)"""
+    X = RNG.standard_normal((2, 3, 4, 4))
+    check_value_and_derivatives(f, X)
+    J = kronvec.jacobian(f)(X).toarray()
+    count = 6
+    outside = np.ones(J.shape, dtype=bool)
+    for b in range(count):
+        outside[b::count, b::count] = False
+    assert not np.any(J[outside]), name

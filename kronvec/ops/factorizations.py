@@ -31,7 +31,13 @@ as NumPy returns them, and the derivatives are of those.
 
 One decomposition per matrix and call: the value, the VJPs and the Jacobians
 of a call share it through the call's scope (``kronvec/_linalg/scope.py``).
-Stacks of matrices are refused for now.  Derivations: ``notes/derivatives.md`` §23.
+**Stacks** (…, m, n) go through every factorization here but lstsq (2-D in NumPy
+too), as NumPy broadcasts them: the values are NumPy's batched results, the
+VJPs the same formulas with batched products, the Jacobians products of batched
+block operators (``BatchedKron``, member-wise masks and index maps from
+``kronvec/ops/_stack_factors.py``), errors name the members; a stack of one
+member goes through the 2-D rules.  Derivations: ``notes/derivatives.md`` §23
+and §24.5.
 """
 
 from __future__ import annotations
@@ -280,8 +286,10 @@ def _lower_inverse_stack(L, transposed=False):
         L = _as_float(np.swapaxes(given, -1, -2) if transposed else given)
         threshold = condition_threshold(L.dtype)
         d = np.abs(np.diagonal(L, axis1=-2, axis2=-1))
-        if d.size and threshold is not None:
-            # max|lᵢᵢ| / min|lᵢᵢ| ≤ κ(L_k) member by member (as the 2-D rule)
+        # max|lᵢᵢ| / min|lᵢᵢ| ≤ κ(L_k) member by member (as the 2-D rule); the ratio over the
+        # whole stack bounds every member's, so most stacks are cleared by two full reductions
+        # (reductions along a short last axis cost ~80× more at 10,000 3×3 members)
+        if d.size and threshold is not None and not (float(d.max()) <= threshold * float(d.min())):
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = d.max(axis=-1) / d.min(axis=-1)
             bad = ~(ratio <= threshold)
