@@ -295,6 +295,9 @@ def test_nan_in_one_member_is_named():
                      ("left_singular_vectors", "singular value decomposition"), ("linalg.qr_r", "qr")):
         with pytest.raises(ValueError, match=rf"{name}.*a member of the stack .*NaN or inf, at batch index 2"):
             REGISTRY[op](S)
+    # a NaN argument of a differentiated function: its members named too
+    with pytest.raises(ValueError, match=r"stack of shape \(3, 4, 4\), in 1 member\(s\) at batch index 2, contains NaN"):
+        kronvec.grad(lambda X: np.sum(np.linalg.cholesky(X)))(S)
     with kronvec.config.override(check_finite=False):  # switched off, as for 2-D input: LAPACK's own error
         with pytest.raises(np.linalg.LinAlgError, match="did not converge"):
             REGISTRY["linalg.eigvalsh"](S)
