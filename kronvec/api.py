@@ -98,7 +98,14 @@ def _as_differentiable(x, position, f, fname):
     # A copy: the caller may change x after the call, and nothing computed may follow.
     x = x.astype(np.float64) if kind != "f" else (x.astype(np.float32) if x.dtype == np.float16 else x.copy())
     if settings().check_finite and not all_finite(x):
-        raise _non_finite(fname, f"argument {_argument_name(f, position)}")
+        what = f"argument {_argument_name(f, position)}"
+        if x.ndim > 2:  # a stack of matrices (…, m, n): name the members (notes/conventions.md §11)
+            from ._linalg.stacks import _member_list
+
+            bad = ~np.isfinite(x).all(axis=(-2, -1))
+            what += (f", a stack of shape {x.shape}, in {int(np.count_nonzero(bad))} member(s) at batch index "
+                     f"{_member_list(np.argwhere(bad))},")
+        raise _non_finite(fname, what)
     return x
 
 

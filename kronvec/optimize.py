@@ -52,7 +52,7 @@ import numpy as np
 import scipy.optimize
 
 from ._config import check_materialization
-from ._vec import duplication_index, tril_size, unvec, vec, vech_index
+from ._vec import stack_duplication_index, stack_vech_index, tril_size, unvec, vec
 from .api import grad as _grad
 from .api import hessian as _hessian
 from .api import hvp as _hvp
@@ -125,18 +125,21 @@ class _Layout:
                 raise ValueError(
                     f"{owner}: symmetric has {len(symmetric)} entries for {len(shapes)} unknowns")
         for s, sym in zip(shapes, symmetric):
-            if sym and (len(s) != 2 or s[0] != s[1]):
+            if sym and (len(s) < 2 or s[-2] != s[-1]):
                 raise ValueError(
-                    f"{owner}: symmetric=True needs a square matrix unknown; got shape {s}")
+                    f"{owner}: symmetric=True needs a square matrix unknown or a stack of square "
+                    f"matrices (…, n, n); got shape {s}")
         self.shapes, self.symmetric = shapes, symmetric
-        self.sizes = tuple(tril_size(s[0]) if sym else int(np.prod(s, dtype=np.int64))
-                           for s, sym in zip(shapes, symmetric))
+        # a symmetric stack (…, n, n): every member symmetric, x = vech of each, in the
+        # stack layout (the batch index fastest, conventions §11)
+        self.sizes = tuple(tril_size(s[-1]) * int(np.prod(s[:-2], dtype=np.int64)) if sym
+                           else int(np.prod(s, dtype=np.int64)) for s, sym in zip(shapes, symmetric))
         self.offsets = tuple(int(o) for o in np.cumsum((0,) + self.sizes[:-1]))
         self.size = int(sum(self.sizes))
         # x-indices of vec X_i: None means "x itself" (single, not symmetric)
         self.indices, self.duplications = [], []
         for s, sym, off, size in zip(shapes, symmetric, self.offsets, self.sizes):
-            self.duplications.append(duplication_index(s[0]) if sym else None)
+            self.duplications.append(stack_duplication_index(s) if sym else None)
             if sym:
                 self.indices.append(self.duplications[-1] + off)
             elif self.single:
@@ -210,12 +213,15 @@ class _Layout:
                     f"{self.owner}: unknown {k} has shape {A.shape}, expected {s} "
                     f"({self.describe()})")
             if sym:
-                if not np.allclose(A, A.T, rtol=1e-12, atol=1e-14 * max(1.0, np.abs(A).max(initial=0.0))):
+                At = np.swapaxes(A, -1, -2)
+                if not np.allclose(A, At, rtol=1e-12, atol=1e-14 * max(1.0, np.abs(A).max(initial=0.0))):
+                    what = "is" if A.ndim == 2 else "has members that are"
                     raise ValueError(
                         f"{self.owner}: unknown {k} of shape {s} is declared symmetric but "
-                        f"is not (max |X - Xᵀ| = {np.abs(A - A.T).max():.3g}); "
-                        "symmetrize it, e.g. (X + X.T) / 2")
-                pieces.append(vec(A)[vech_index(s[0])])
+                        f"{what} not (max |X - Xᵀ| = {np.abs(A - At).max():.3g}); "
+                        "symmetrize it, e.g. (X + X.T) / 2" + ("" if A.ndim == 2 else
+                                                               " or (X + np.swapaxes(X, -1, -2)) / 2"))
+                pieces.append(vec(A)[stack_vech_index(s)])
             else:
                 pieces.append(vec(A))
         return np.ascontiguousarray(np.concatenate(pieces) if pieces else np.zeros(0),
@@ -240,7 +246,7 @@ class _Layout:
         for s, sym, index in zip(self.shapes, self.symmetric, self.indices):
             if index is None:
                 ops.append(Identity(self.size))
-            elif sym and self.single:
+            elif sym and self.single and len(s) == 2:
                 ops.append(Duplication(s[0]))
             else:
                 ops.append(Selection(index, self.size, name=f"P{len(ops)}"))
@@ -559,6 +565,9 @@ def objective(f, shape, *args, symmetric=False, hessp_mode="operator"):
         Optimize over symmetric X: x = vech(X) with n(n+1)/2 entries and
         vec(X) = D_n x, so the iterates stay symmetric.  The gradient is then
         ``D_nᵀ vec ∇f`` — *not* sym(∇f); see ``notes/optimization.md``.
+        For a stack of matrices (shape (…, n, n)) it applies per matrix: x holds
+        the vech of every member, the batch index fastest (``x[k + K·t] =
+        vech(X_k)[t]``, ``notes/conventions.md`` §11).
     hessp_mode : {"operator", "hvp"}
         How :meth:`Objective.hessp` works (see there).
 
