@@ -57,15 +57,25 @@ class _Pack:
         self.values = tuple(values)
 
 
-def _broadcast(values, client, name):
+#: Points (X, V) up to this size travel inside the graph; larger ones are
+#: scattered to every worker first.  Scattering costs a round trip to the
+#: workers (tens of ms), the graph route one small worker-to-worker copy.
+_SCATTER_BYTES = 1 << 20
+
+
+def _nbytes(values):
+    return sum(getattr(v, "nbytes", 0) for v in values)
+
+
+def _broadcast(values, client, name, scatter=True):
     """One handle to `values` that all chunk tasks depend on.
 
-    With a Client: scattered to every worker now (a Future), so no task waits
-    for a transfer.  Otherwise one key in the graph (embedded once, not once
-    per task).
+    With a Client and `scatter`: scattered to every worker now (a Future), so
+    no task waits for a transfer.  Otherwise one key in the graph (embedded
+    once, not once per task).
     """
     pack = _Pack(values)
-    if client is not None:
+    if client is not None and scatter:
         return client.scatter(pack, broadcast=True, hash=False)
     return dask.delayed(pack, name=name)
 
@@ -106,8 +116,15 @@ class _Job:
         return getattr(chunk, method)(*point)
 
 
+def _bundle(*blocks):
+    """One chunk's blocks of every data array, as one persisted value (so they live together)."""
+    return blocks
+
+
 def _chunk_task(index, point, shared, *blocks):
     job, consts = shared.values
+    if len(blocks) == 1 and isinstance(blocks[0], tuple):  # a persisted bundle
+        blocks = blocks[0]
     try:
         return job.run(point.values, consts, blocks)
     except Exception as err:
@@ -206,14 +223,53 @@ def _blocks(arrays):
     return list(zip(*columns))
 
 
-def _evaluate(kind, blocks, shared, point_values, split_every, client):
+def _persisted_bundles(arrays):
+    """Persist the data once, each chunk's blocks of all arrays as one value.
+
+    Persisting the arrays one by one would let the scheduler put chunk k of
+    one array and chunk k of another on different workers, and every
+    evaluation would move one of them; a bundle keeps them on one worker, and
+    the chunk task runs there.
+    """
     token = uuid.uuid4().hex
-    point = _broadcast(point_values, client, f"kronvec-point-{token}")
+    bundles = [dask.delayed(_bundle, pure=False)(*chunk, dask_key_name=(f"kronvec-data-{token}", k))
+               for k, chunk in enumerate(_blocks(arrays))]
+    return [(bundle,) for bundle in dask.persist(*bundles)]
+
+
+def _holders(client, blocks):
+    """For persisted bundles on a cluster: the workers holding each chunk, or None."""
+    if client is None or not blocks or len(blocks[0]) != 1:
+        return None
+    from distributed import futures_of
+
+    try:
+        futures = [futures_of(chunk[0])[0] for chunk in blocks]
+        who_has = client.who_has(futures)
+    except Exception:  # noqa: BLE001 - placement is an optimization: never fail an evaluation for it
+        return None
+    return [list(who_has.get(future.key, ())) for future in futures]
+
+
+def _evaluate(kind, blocks, shared, point_values, split_every, client, holders=None):
+    token = uuid.uuid4().hex
+    point = _broadcast(point_values, client, f"kronvec-point-{token}",
+                       scatter=_nbytes(point_values) > _SCATTER_BYTES)
     name = f"kronvec-{kind}-{token}"
-    parts = [
-        dask.delayed(_chunk_task, pure=False)(k, point, shared, *chunk, dask_key_name=(name, k))
-        for k, chunk in enumerate(blocks)
-    ]
+    parts = []
+    for k, chunk in enumerate(blocks):
+        task = functools.partial(dask.delayed(_chunk_task, pure=False), k, point, shared, *chunk,
+                                 dask_key_name=(name, k))
+        if holders and holders[k]:
+            # Run each chunk where its data live.  Dask's placement weighs a
+            # busy worker's queue against moving the chunk (at its default
+            # bandwidth estimate, a move often looks cheaper), so without this
+            # every evaluation would ship some chunks; loose, so a chunk whose
+            # worker died is recomputed and run elsewhere.
+            with dask.annotate(workers=holders[k], allow_other_workers=True):
+                parts.append(task())
+        else:
+            parts.append(task())
     (result,) = dask.compute(_tree_sum(parts, f"kronvec-sum-{token}", split_every))
     return result
 
@@ -322,8 +378,11 @@ class Objective(_kvo._Base):
 
     Attributes
     ----------
-    data : tuple of dask.array.Array
-        The data as evaluated: rechunked along axis 0, persisted once.
+    data : tuple
+        With ``persist=True``, the persisted chunks (one ``Delayed`` per
+        chunk, holding that chunk's block of every data array; pass them to
+        ``distributed.wait`` to wait for the data to be loaded); otherwise
+        the data arrays, rechunked along axis 0.
     n_evaluations, n_values, n_hessians, n_hessp : int
         Distributed evaluations of value and gradient, values only, dense
         Hessians and Hessian-vector products.
@@ -338,11 +397,13 @@ class Objective(_kvo._Base):
         self._layout = _kvo._Layout(shape, symmetric, self._kind)
         self._symmetric_arg = symmetric
         self._template, self._consts, arrays = _split_arguments(tuple(args), {}, self._kind)
-        if persist:
-            arrays = list(dask.persist(*arrays))  # once: every evaluation reads these
-        self.data = tuple(arrays)
-        self._chunks = _blocks(arrays)
+        # Persisted once: every evaluation reads these where they live.
+        self._persisted = bool(persist)
+        self._persisted_on = _active_client() if persist else None
+        self._chunks = _persisted_bundles(arrays) if persist else _blocks(arrays)
+        self.data = tuple(chunk[0] for chunk in self._chunks) if persist else tuple(arrays)
         self._shared = {}  # method → (client, handle): f and the constants, shipped once
+        self._holders = None  # (client, workers, per-chunk holders) for placement
         self._last_x = self._last = None
         self.n_evaluations = self.n_values = self.n_hessians = self.n_hessp = 0
 
@@ -358,13 +419,33 @@ class Objective(_kvo._Base):
 
     def _run(self, method, *point):
         client = _active_client()
+        if self._persisted and client is not self._persisted_on:
+            where = "no dask.distributed Client" if self._persisted_on is None else repr(self._persisted_on)
+            raise RuntimeError(
+                f"{self._kind}: the data were persisted with {where} active, but now "
+                f"{'no Client' if client is None else repr(client)} is the scheduler; evaluate under the "
+                "scheduler the objective was built under (or build it again)")
         cached = self._shared.get(method)
         if cached is None or cached[0] is not client:
             job = _Job("objective", self.f, self._template,
                        extra=(self._layout.shape, self._symmetric_arg, method))
             handle = _broadcast((job, tuple(self._consts)), client, f"kronvec-shared-{uuid.uuid4().hex}")
             cached = self._shared[method] = (client, handle)
-        return _evaluate(method, self._chunks, cached[1], point, self.split_every, client)
+        holders = self._placement(client) if self._persisted else None
+        return _evaluate(method, self._chunks, cached[1], point, self.split_every, client, holders)
+
+    def _placement(self, client):
+        """Where each persisted chunk lives, asked again when the workers change."""
+        if client is None:
+            return None
+        workers = frozenset(client.scheduler_info().get("workers", ()))  # cached by the client: no RPC
+        cached = self._holders
+        if cached is None or cached[0] is not client or cached[1] != workers or not all(cached[2]):
+            holders = _holders(client, self._chunks)
+            if holders is None:
+                return None
+            self._holders = cached = (client, workers, holders)
+        return cached[2]
 
     def _evaluate(self, x):
         x = self._checked_point(x)
