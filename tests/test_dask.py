@@ -283,7 +283,7 @@ def client():
     with dask.config.set({"distributed.comm.timeouts.connect": "30s",
                           "distributed.scheduler.work-stealing": False}):
         cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=None, silence_logs=logging.ERROR,
+                                           dashboard_address=":0", silence_logs=logging.ERROR,
                                            timeout="60s")
         client = distributed.Client(cluster, timeout="60s")
         pids = set()
