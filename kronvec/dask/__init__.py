@@ -21,9 +21,10 @@ Install with ``pip install "kronvec[dask]"``.  ``import kronvec`` never
 imports Dask; only ``import kronvec.dask`` does.
 """
 
+import importlib
+
 try:
-    import dask  # noqa: F401
-    import dask.array  # noqa: F401
+    importlib.import_module("dask.array")  # dask itself and its array extra (NumPy-backed chunks)
 except ImportError as error:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
         "kronvec.dask needs Dask (dask.array, and dask.distributed for clusters); install it with "
