@@ -189,6 +189,9 @@ def test_objective_matches_in_memory_objective(groups, point):
     close(dist.hess(x) @ p, local.hessp(x, p))
     with pytest.raises(ValueError, match="non-finite"):
         dist.fun(np.full(6, np.nan))
+    streamed = kvd.objective(group_nll, (3, 3), *as_dask(500, S, D, n), symmetric=True, persist=False)
+    close(streamed.value_and_grad(x)[1], local.jac(x))
+    assert "4 chunks" in repr(streamed)
 
 
 # -------------------------------------------------------------- operators

@@ -278,7 +278,9 @@ def _one_call(kind, f, args, fixed, point_values, argnums, split_every, owner):
     template, consts, arrays = _split_arguments(args, fixed, owner)
     client = _active_client()
     token = uuid.uuid4().hex
-    shared = _broadcast((_Job(kind, f, template, argnums), tuple(consts)), client, f"kronvec-shared-{token}")
+    # One call: f and the constants travel in the graph unless large (a scatter costs a round trip).
+    shared = _broadcast((_Job(kind, f, template, argnums), tuple(consts)), client, f"kronvec-shared-{token}",
+                        scatter=_nbytes(consts) > _SCATTER_BYTES)
     return _evaluate(kind, _blocks(arrays), shared, point_values, split_every, client)
 
 
@@ -429,6 +431,7 @@ class Objective(_kvo._Base):
         if cached is None or cached[0] is not client:
             job = _Job("objective", self.f, self._template,
                        extra=(self._layout.shape, self._symmetric_arg, method))
+            # scattered (with a Client) once, so later evaluations' graphs only name it
             handle = _broadcast((job, tuple(self._consts)), client, f"kronvec-shared-{uuid.uuid4().hex}")
             cached = self._shared[method] = (client, handle)
         holders = self._placement(client) if self._persisted else None
@@ -459,6 +462,10 @@ class Objective(_kvo._Base):
                 f"{self._kind}: f summed over the chunks is the non-finite {value} at "
                 f"{_kvo._fmt_x(x)} ({self._layout.describe()}), evaluation #{self.n_evaluations}")
         g = np.ascontiguousarray(g, dtype=np.float64)
+        if not np.isfinite(g).all():
+            raise ValueError(
+                f"{self._kind}: the summed gradient has {int((~np.isfinite(g)).sum())} non-finite entries at "
+                f"{_kvo._fmt_x(x)} ({self._layout.describe()}), evaluation #{self.n_evaluations}")
         self._last_x, self._last = x.copy(), (value, g)
         return self._last
 
