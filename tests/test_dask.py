@@ -251,6 +251,29 @@ def test_operators_on_dask_arrays_equal_numpy(case):
     assert lazy_op.shape == M.shape
 
 
+def test_conjugate_gradients_on_a_lazy_sylvester_operator():
+    """CG on I ⊗ A + Bᵀ ⊗ I (A, B symmetric positive definite) with dask arrays:
+    each step is one lazy matvec and two reductions; it solves AZ + ZB = C."""
+    rng = np.random.default_rng(3)
+    A, B = (M @ M.T + m * np.eye(m) for m, M in ((4, rng.standard_normal((4, 4))),
+                                                    (3, rng.standard_normal((3, 3)))))
+    C = rng.standard_normal((4, 3))
+    S = kvd.sylvester_operator(da.from_array(A, chunks=2), da.from_array(B, chunks=2))
+    b = da.from_array(C.ravel(order="F"), chunks=4)
+    x, r = da.zeros_like(b), b
+    p, rr = r, float((r @ r).compute())
+    for _ in range(12):  # 12 unknowns: CG terminates in at most 12 steps
+        Sp = S.matvec(p).persist()
+        alpha = rr / float((p @ Sp).compute())
+        x, r = dask.persist(x + alpha * p, r - alpha * Sp)
+        rr_new = float((r @ r).compute())
+        if rr_new < 1e-28:
+            break
+        p, rr = r + (rr_new / rr) * p, rr_new
+    Z = x.compute().reshape(3, 4).T
+    np.testing.assert_allclose(A @ Z + Z @ B, C, atol=1e-10)
+
+
 def test_lazy_converts_kronvec_jacobians():
     rng = np.random.default_rng(2)
     X = rng.standard_normal((4, 4)) + 4 * np.eye(4)
