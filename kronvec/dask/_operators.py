@@ -163,6 +163,10 @@ class LazyOperator:
         (pa, qa), (pb, qb) = A.shape, B.shape
         k = X.shape[1]
         X3 = X.reshape(qa, qb, k)
+        # Blocks of V that match the factors' column blocks: each contraction is then
+        # blockwise without a rechunk inside tensordot (and no block larger than the factors').
+        wanted = tuple(f.data.chunks[1] if f.kind == "dense" else "auto" for f in (A, B)) + (-1,)
+        X3 = X3.rechunk(wanted)
         if _apply_cost(B) * qa + _apply_cost(A) * pb <= _apply_cost(A) * qb + _apply_cost(B) * pa:
             Z = _apply_to_axis(B, X3, 1)   # (qa, pb, k): B V
             Y = _apply_to_axis(A, Z, 0)    # (pa, pb, k): (B V) Aᵀ, stored transposed
