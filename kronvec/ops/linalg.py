@@ -126,12 +126,20 @@ def _inv_vjp(g, ans, X):
     if len(shape_of(ans)) == 2:
         return -matmul_2d(matmul_2d(ans.T, g), ans.T)
     ans_t = _swap(ans)
+    if (type(ans) is np.ndarray and type(g) is np.ndarray and ans.shape[-1] <= stacks.SMALL_MAX_ORDER
+            and g.shape == ans.shape and g.dtype == ans.dtype and stacks.uses_kernels(ans)):
+        return stacks.stack_sandwich(ans, g, -1.0)  # one numba pass (notes/derivatives.md §24.6)
     if type(ans) is np.ndarray and type(g) is np.ndarray and ans.shape[-1] <= _SMALL_ORDER:
         # Small members: NumPy's matmul loop runs faster on contiguous operands (3.3 ms
         # of 15.7 at 100,000 3×3, one thread), and the negation can reuse the product.
         ans_t = np.ascontiguousarray(ans_t)
         product = np.matmul(np.matmul(ans_t, g), ans_t)
         return np.negative(product, out=product)
+    if type(ans) is np.ndarray and type(g) is np.ndarray and ans.dtype.char in "fd":
+        # −X⁻ᵀ Ḡ X⁻ᵀ = −(X⁻¹ Ḡᵀ X⁻¹)ᵀ: the products on X⁻¹ itself (contiguous, and Ḡᵀ
+        # is when Ḡ is a transposed view, as the cotangent of tr(X⁻¹C) is), negated in place.
+        product = np.matmul(np.matmul(ans, _swap(g)), ans)
+        return _swap(np.negative(product, out=product))
     return -np.matmul(np.matmul(ans_t, g), ans_t)
 
 
