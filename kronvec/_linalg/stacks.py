@@ -23,7 +23,7 @@ from .factorization import THREADED_MIN_ORDER
 from .scope import _current as _current_scope
 
 __all__ = ["square_stack", "stack_results", "broadcast_batch", "singular_members_error", "non_finite_members_error",
-           "stack_adjugate", "stack_sandwich", "uses_kernels", "SMALL_MAX_ORDER", "HADAMARD_MIN"]
+           "stack_adjugate", "stack_det_hessian_apply", "stack_sandwich", "uses_kernels", "SMALL_MAX_ORDER", "HADAMARD_MIN"]
 
 #: How many singular members an error message lists.
 _LISTED_MEMBERS = 5
@@ -364,10 +364,7 @@ def stack_adjugate(X, operation):
         _kernels.call(_kernels.small_adjugate_fill, adj.nbytes, members, adj)
         return adj.reshape(X.shape)
     U, s, Vt = np.linalg.svd(X)
-    ones = np.ones(s.shape[:-1] + (1,), dtype=s.dtype)
-    prefix = np.concatenate((ones, np.cumprod(s[..., :-1], axis=-1)), axis=-1)
-    suffix = np.concatenate((np.cumprod(s[..., ::-1][..., :-1], axis=-1)[..., ::-1], ones), axis=-1)
-    w = prefix * suffix
+    w = _products_of_all_but_one(s)
     finite = np.all(np.isfinite(w), axis=-1)
     if not np.all(finite):
         raise ValueError(
@@ -377,3 +374,38 @@ def stack_adjugate(X, operation):
     sign = np.sign(np.linalg.det(U)) * np.sign(np.linalg.det(Vt))
     V = np.swapaxes(Vt, -1, -2)
     return sign[..., None, None] * np.matmul(V * w[..., None, :], np.swapaxes(U, -1, -2))
+
+
+def _products_of_all_but_one(s):
+    """``w[..., i] = ∏_{j≠i} s[..., j]`` along the last axis, without division
+    (prefix times suffix products: exact at zeros)."""
+    ones = np.ones(s.shape[:-1] + (1,), dtype=s.dtype)
+    prefix = np.concatenate((ones, np.cumprod(s[..., :-1], axis=-1)), axis=-1)
+    suffix = np.concatenate((np.cumprod(s[..., ::-1][..., :-1], axis=-1)[..., ::-1], ones), axis=-1)
+    return prefix * suffix
+
+
+def stack_det_hessian_apply(X, W):
+    """``H_k vec(W_k)`` for every member: the Hessian of det at X_k applied to W_k,
+    exact at every rank (the batched ``det_hessian_operator`` of ``ops/linalg.py``).
+
+    With X_k = UΣVᵀ, Ẽ = Uᵀ W V and ``C_ij = ∏_{l≠i,j} σ_l`` (0 on the diagonal),
+    ``H vec W = s·vec(U M Vᵀ)`` with ``M = −C ∘ Ẽᵀ + diag(C·diag Ẽ)`` and
+    s = det(U)det(V) = ±1: nothing is divided by a singular value
+    (``notes/derivatives.md`` §24.7).  W broadcasts against X like a stack.
+    """
+    n = X.shape[-1]
+    dtype = np.result_type(X.dtype, W.dtype, np.float32)
+    shape = np.broadcast_shapes(X.shape, W.shape)
+    if n <= 1:  # det is linear (or constant): its Hessian vanishes
+        return np.zeros(shape, dtype=dtype)
+    U, s, Vt = np.linalg.svd(X)
+    sign = np.sign(np.linalg.det(U)) * np.sign(np.linalg.det(Vt))
+    E = np.matmul(np.matmul(np.swapaxes(U, -1, -2), W), np.swapaxes(Vt, -1, -2))  # Uᵀ W V
+    C = np.zeros(s.shape + (n,), dtype=s.dtype)
+    columns = np.arange(n)
+    for i in range(n):  # row i: the products of all but σ_i and σ_j, j ≠ i
+        C[..., i, columns != i] = _products_of_all_but_one(np.delete(s, i, axis=-1))
+    M = -C * np.swapaxes(E, -1, -2)
+    M[..., columns, columns] += np.einsum("...ij,...j->...i", C, np.diagonal(E, axis1=-2, axis2=-1))
+    return sign[..., None, None] * np.matmul(np.matmul(U, M), Vt)
