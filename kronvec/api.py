@@ -78,9 +78,18 @@ def _argument_name(f, position):
     return f"{_parameter_names(f, position + 1)[position]!r} (position {position})"
 
 
-def _non_finite(fname, what):
+def _non_finite(fname, what, array=None):
+    where = ""
+    if array is not None and np.ndim(array) >= 1:
+        # Name the first bad entry; for a stack (…, m, n) also its member (issue 14).
+        first = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        where = f" (first at index {first[0] if len(first) == 1 else first}"
+        if len(first) >= 3:
+            batch = first[:-2]
+            where += f", in the member at batch index {batch[0] if len(batch) == 1 else batch}"
+        where += ")"
     return ValueError(
-        f"kronvec.{fname}: {what} contains NaN or inf "
+        f"kronvec.{fname}: {what} contains NaN or inf{where} "
         "(set kronvec.config.check_finite = False to skip this check)"
     )
 
@@ -98,7 +107,7 @@ def _as_differentiable(x, position, f, fname):
     # A copy: the caller may change x after the call, and nothing computed may follow.
     x = x.astype(np.float64) if kind != "f" else (x.astype(np.float32) if x.dtype == np.float16 else x.copy())
     if settings().check_finite and not all_finite(x):
-        raise _non_finite(fname, f"argument {_argument_name(f, position)}")
+        raise _non_finite(fname, f"argument {_argument_name(f, position)}", x)
     return x
 
 
@@ -119,7 +128,7 @@ def _check_constant_argument(x, position, f, fname):
         if array.dtype.kind == "c":
             check_real_dtype(array.dtype, what)
         if array.dtype.kind == "f" and config.check_finite and not all_finite(array):
-            raise _non_finite(fname, what)
+            raise _non_finite(fname, what, array)
 
 
 def _parameter_names(f, nargs):

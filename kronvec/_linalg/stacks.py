@@ -217,7 +217,8 @@ class StackResults:
                 if fallback.any():
                     sign[fallback], logabsdet[fallback] = np.linalg.slogdet(self.X[fallback])
             else:
-                sign, logabsdet = np.linalg.slogdet(self.X)
+                with np.errstate(invalid="ignore"):  # (NaN members: named below)
+                    sign, logabsdet = np.linalg.slogdet(self.X)
                 suspects = ~np.isfinite(logabsdet)  # NaN or inf in a member shows here (or ln 0)
                 if suspects.any():
                     bad = ~np.isfinite(self.X[suspects]).all(axis=(-1, -2))
