@@ -1,10 +1,17 @@
 """Stacks of matrices (issue 14): kronvec against batched NumPy, side by side in one process.
 
-    python benchmarks/measure_stacks.py [--rounds 15]
+    python benchmarks/measure_stacks.py [--rounds 15] [--threads default] [--jax]
 
 Contenders are timed round-robin (one ~50 ms batch of each per round, the
 starting one rotating) so that load on the shared machine falls on all
-alike; reported are the medians.  One BLAS thread, as in the asv suite.
+alike; reported are the medians.  One BLAS thread, as in the asv suite,
+unless ``--threads default`` (the libraries' own thread counts).
+
+The Jacobian of X⁻¹ is also compared with the numba ``prange`` floor (one
+kernel: closed-form inverse and the 81 entries of each block, written once)
+and, with ``--jax``, with ``jax.jit(jax.vmap(jax.jacfwd(inv)))`` timed in a
+subprocess under a timeout (jaxlib can deadlock on two cores); peak memory
+(tracemalloc) is reported against the size of the result.
 """
 
 from __future__ import annotations
@@ -13,10 +20,14 @@ import argparse
 import os
 import pathlib
 import statistics
+import subprocess
 import sys
+import textwrap
+import tracemalloc
 
-for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
+if "--threads" not in sys.argv[1:]:  # (the argument is parsed properly in main)
+    for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_variable, "1")
 
 import numpy as np  # noqa: E402
 
@@ -40,13 +51,17 @@ def _report(title, contenders, reference):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--threads", choices=["default"], help="the libraries' own thread counts (not one)")
+    parser.add_argument("--jax", action="store_true", help="also time jax.jit(vmap(jacfwd(inv))) (subprocess)")
     options = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import kronvec
     from benchmarks import stacks
 
-    print(f"# {os.cpu_count()} cores, NumPy {np.__version__}; medians of {options.rounds} rounds")
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"# {os.cpu_count()} cores, NumPy {np.__version__}, BLAS threads {threads}; "
+          f"medians of {options.rounds} rounds")
     for count, n in ((100_000, 3), (1000, 64)):
         generator = np.random.default_rng([count, n])
         S, C = stacks.spd_stack(generator, count, n), stacks.spd_stack(generator, count, n)
@@ -63,15 +78,108 @@ def main(argv=None):
     jacobian = kronvec.jacobian(np.linalg.inv)
     J = jacobian(X)
     assert np.allclose(J.blocks(), stacks.inverse_jacobian_blocks_closed_form(X))
+    floor = _floor_kernel()
+    assert np.allclose(floor(X), J.blocks())
     contenders = [
+        _contender("numba prange floor: inv + blocks, one pass", lambda: floor(X)),
         _contender("batched NumPy: inv + broadcast blocks", lambda: stacks.inverse_jacobian_blocks_closed_form(X)),
         _contender("kronvec.jacobian (structured)", lambda: jacobian(X)),
         _contender("kronvec.jacobian + .blocks() (K, 9, 9)", lambda: jacobian(X).blocks()),
         _contender("kronvec.jacobian + .tosparse() (CSR)", lambda: jacobian(X).tosparse()),
     ]
     round_robin(contenders, options.rounds)
-    _report("Jacobian of X⁻¹, 100,000 members 3×3", contenders, contenders[0])
+    _report("Jacobian of X⁻¹, 100,000 members 3×3 (ratios to the numba floor)", contenders, contenders[0])
+    for name, call in (("blocks", lambda: jacobian(X).blocks()), ("CSR", lambda: jacobian(X).tosparse())):
+        peak, result = _peak(call)
+        size = result.nbytes if name == "blocks" else result.data.nbytes + result.indices.nbytes + result.indptr.nbytes
+        print(f"peak memory, jacobian + {name:<6}{peak / 2**20:>10.1f} MiB = {peak / size:.2f}× the result "
+              f"({size / 2**20:.1f} MiB)")
+    if options.jax:
+        median = _jax_median(options.rounds)
+        base = statistics.median(contenders[4].samples)
+        if median is None:
+            print("jax: timed out (deadlock?) or failed")
+        else:
+            print(f"{'jax.jit(vmap(jacfwd(inv))), subprocess':<44}{median * 1e3:>10.2f} ms"
+                  f"   ({median / base:.1f}× kronvec's CSR, {median / statistics.median(contenders[3].samples):.1f}× "
+                  "its blocks)")
 
+
+def _floor_kernel():
+    """The write-limit floor: one numba prange pass computing each X_k⁻¹ in
+    closed form and writing the block −X_k⁻ᵀ ⊗ X_k⁻¹ (what vmap(jacfwd) returns)."""
+    import numba
+
+    @numba.njit(parallel=True, cache=True)
+    def fill(X, out):
+        for k in numba.prange(X.shape[0]):
+            a = X[k]
+            b = np.empty((3, 3))
+            b[0, 0] = a[1, 1] * a[2, 2] - a[1, 2] * a[2, 1]
+            b[0, 1] = a[0, 2] * a[2, 1] - a[0, 1] * a[2, 2]
+            b[0, 2] = a[0, 1] * a[1, 2] - a[0, 2] * a[1, 1]
+            b[1, 0] = a[1, 2] * a[2, 0] - a[1, 0] * a[2, 2]
+            b[1, 1] = a[0, 0] * a[2, 2] - a[0, 2] * a[2, 0]
+            b[1, 2] = a[0, 2] * a[1, 0] - a[0, 0] * a[1, 2]
+            b[2, 0] = a[1, 0] * a[2, 1] - a[1, 1] * a[2, 0]
+            b[2, 1] = a[0, 1] * a[2, 0] - a[0, 0] * a[2, 1]
+            b[2, 2] = a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]
+            det = a[0, 0] * b[0, 0] + a[0, 1] * b[1, 0] + a[0, 2] * b[2, 0]
+            for i in range(3):
+                for j in range(3):
+                    b[i, j] /= det
+            o = out[k]
+            for i in range(3):  # (−X⁻ᵀ ⊗ X⁻¹)[3i + u, 3j + v] = −X⁻¹[j, i]·X⁻¹[u, v]
+                for u in range(3):
+                    for j in range(3):
+                        factor = -b[j, i]
+                        for v in range(3):
+                            o[3 * i + u, 3 * j + v] = factor * b[u, v]
+
+    def floor(X):
+        out = np.empty((X.shape[0], 9, 9))
+        fill(X, out)
+        return out
+
+    return floor
+
+
+def _peak(call):
+    """Peak traced allocation of one call (after a warm call) and its result."""
+    call()
+    tracemalloc.start()
+    try:
+        result = call()
+        return tracemalloc.get_traced_memory()[1], result
+    finally:
+        tracemalloc.stop()
+
+
+_JAX = """
+import os, statistics, time
+import numpy as np, jax, jax.numpy as jnp
+jax.config.update("jax_enable_x64", True)
+X = jnp.asarray(np.random.default_rng(3).standard_normal((100_000, 3, 3)) + 3.0 * np.eye(3))
+f = jax.jit(jax.vmap(jax.jacfwd(jnp.linalg.inv)))
+f(X).block_until_ready()
+samples = []
+for _ in range({rounds}):
+    start = time.perf_counter()
+    f(X).block_until_ready()
+    samples.append(time.perf_counter() - start)
+print(statistics.median(samples))
+"""
+
+
+def _jax_median(rounds, timeout=300):
+    try:
+        completed = subprocess.run([sys.executable, "-c", textwrap.dedent(_JAX.format(rounds=rounds))],
+                                   capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    if completed.returncode != 0:
+        return None
+    return float(completed.stdout.strip().splitlines()[-1])
 
 if __name__ == "__main__":
     main()

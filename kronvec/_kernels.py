@@ -54,6 +54,7 @@ __all__ = [
     "stack_condition_fill",
     "stack_sandwich_fill",
     "lu_inverse_fill",
+    "batched_kron_blocks_fill",
 ]
 
 
@@ -669,3 +670,20 @@ def lu_inverse_fill(x, out_inverse, out_sign, out_logabsdet, out_status):
         out_logabsdet[k] = total
         _getri_member(inverse, pivots)
         out_status[k] = 0
+
+
+@_kernel(parallel=True)
+def batched_kron_blocks_fill(a, b, scale, out):
+    """``out[k] = scale·kron(a[k], b[k])`` for every member: the dense blocks of
+    ``kronvec.operators.BatchedKron``, written once, member after member."""
+    count, p, q = a.shape
+    r, s = b.shape[1], b.shape[2]
+    for k in prange(count):
+        ak, bk, ok = a[k], b[k], out[k]
+        for i in range(p):
+            for u in range(r):
+                row = ok[i * r + u]
+                for j in range(q):
+                    factor = scale * ak[i, j]
+                    for v in range(s):
+                        row[j * s + v] = factor * bk[u, v]

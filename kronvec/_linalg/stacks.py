@@ -166,16 +166,17 @@ class StackResults:
 
         members = np.ascontiguousarray(X.reshape((-1, n, n)))
         count, batch = members.shape[0], X.shape[:-2]
-        inverse = np.empty_like(members)
-        sign, logabsdet = np.empty(count, dtype=X.dtype), np.empty(count, dtype=X.dtype)
+        inverse = np.empty(X.shape, dtype=X.dtype)  # (owning its memory, as above)
+        sign, logabsdet = np.empty(batch, dtype=X.dtype), np.empty(batch, dtype=X.dtype)
         status = np.empty(count, dtype=np.int8)
-        _kernels.lu_inverse_fill(members, inverse, sign, logabsdet, status)
+        _kernels.lu_inverse_fill(members, inverse.reshape(members.shape), sign.reshape(-1), logabsdet.reshape(-1),
+                                 status)
         status = status.reshape(batch)
         non_finite = np.argwhere(status == 2)
         if len(non_finite):
             raise non_finite_members_error(X, self.operation, non_finite)
-        self._slogdet = (sign.reshape(batch), logabsdet.reshape(batch))
-        self._closed = (inverse.reshape(X.shape), status == 1)
+        self._slogdet = (sign, logabsdet)
+        self._closed = (inverse, status == 1)
         return True
 
     def _closed_form(self):
@@ -190,16 +191,18 @@ class StackResults:
 
                 members = np.ascontiguousarray(X.reshape((-1, n, n)))
                 count, batch = members.shape[0], X.shape[:-2]
-                inverse = np.empty_like(members)
+                # (results allocated in their final shapes, so that they own their memory)
+                inverse = np.empty(X.shape, dtype=X.dtype)
                 det = np.empty(count, dtype=X.dtype)
                 condition = np.empty(count, dtype=np.float64)
                 status = np.empty(count, dtype=np.int8)
                 _kernels.call(_kernels.small_inverse_fill, inverse.nbytes, members, HADAMARD_MIN,
-                              float(np.finfo(X.dtype).tiny), inverse, det, condition, status)
+                              float(np.finfo(X.dtype).tiny), inverse.reshape(members.shape), det, condition,
+                              status)
                 non_finite = np.argwhere(status.reshape(batch) == _kernels.SMALL_NON_FINITE)
                 if len(non_finite):
                     raise non_finite_members_error(X, self.operation, non_finite)
-                self._closed = (inverse.reshape(X.shape), det.reshape(batch), condition.reshape(batch),
+                self._closed = (inverse, det.reshape(batch), condition.reshape(batch),
                                 status.reshape(batch) != _kernels.SMALL_CLOSED_FORM)
         return self._closed
 
@@ -361,9 +364,9 @@ def stack_adjugate(X, operation):
         from .. import _kernels
 
         members = np.ascontiguousarray(X.reshape((-1, n, n)))
-        adj = np.empty_like(members)
-        _kernels.call(_kernels.small_adjugate_fill, adj.nbytes, members, adj)
-        return adj.reshape(X.shape)
+        adj = np.empty(X.shape, dtype=X.dtype)
+        _kernels.call(_kernels.small_adjugate_fill, adj.nbytes, members, adj.reshape(members.shape))
+        return adj
     U, s, Vt = np.linalg.svd(X)
     w = _products_of_all_but_one(s)
     finite = np.all(np.isfinite(w), axis=-1)
