@@ -528,29 +528,45 @@ def small_adjugate_fill(x, out):
 @_kernel(parallel=True)
 def stack_condition_fill(x, inverse, out_condition):
     """κ₁(X_k) = ‖X_k‖₁‖X_k⁻¹‖₁ of every member (NaN when X_k has a NaN or
-    inf entry, inf when only X_k⁻¹ has), reading both stacks once without
-    temporaries."""
+    inf entry, inf when only X_k⁻¹ has), reading both stacks once, row by row
+    (the column sums accumulate in a scratch vector, one per chunk of members)."""
     count, n = x.shape[0], x.shape[1]
-    for k in prange(count):
-        member, inverse_member = x[k], inverse[k]
-        norm, inverse_norm = 0.0, 0.0
-        finite = True
-        for j in range(n):
-            column, inverse_column = 0.0, 0.0
+    chunk = 256
+    for task in prange((count + chunk - 1) // chunk):
+        columns = np.empty(n)
+        inverse_columns = np.empty(n)
+        for k in range(task * chunk, min(task * chunk + chunk, count)):
+            member, inverse_member = x[k], inverse[k]
+            for j in range(n):
+                columns[j] = 0.0
+                inverse_columns[j] = 0.0
             for i in range(n):
-                value = member[i, j]
-                if not np.isfinite(value):
-                    finite = False
-                column += abs(value)
-                inverse_column += abs(inverse_member[i, j])
-            norm = max(norm, column)
-            inverse_norm = max(inverse_norm, inverse_column)
-        condition = norm * inverse_norm
-        if not finite:
-            condition = np.nan
-        elif not np.isfinite(condition):
-            condition = np.inf
-        out_condition[k] = condition
+                for j in range(n):
+                    columns[j] += abs(member[i, j])
+                    inverse_columns[j] += abs(inverse_member[i, j])
+            # A NaN or inf entry makes its column's sum NaN or inf: n tests, not n²
+            # (the entries are looked at only then, as a finite sum may overflow too).
+            sums_finite = True
+            norm, inverse_norm = 0.0, 0.0
+            for j in range(n):
+                if not np.isfinite(columns[j]):
+                    sums_finite = False
+                norm = max(norm, columns[j])
+                inverse_norm = max(inverse_norm, inverse_columns[j])
+                if not np.isfinite(inverse_columns[j]):  # (max would drop a NaN)
+                    inverse_norm = np.inf
+            bad_entry = False
+            if not sums_finite:
+                for i in range(n):
+                    for j in range(n):
+                        if not np.isfinite(member[i, j]):
+                            bad_entry = True
+            condition = norm * inverse_norm
+            if bad_entry:
+                condition = np.nan
+            elif not np.isfinite(condition):
+                condition = np.inf
+            out_condition[k] = condition
 
 
 @_kernel(parallel=True)
