@@ -28,6 +28,8 @@ import tracemalloc
 if "--threads" not in sys.argv[1:]:  # (the argument is parsed properly in main)
     for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_variable, "1")
+# (read before benchmarks/benchmarks/__init__.py pins it, after NumPy has loaded its BLAS)
+_BLAS_THREADS = os.environ.get("OPENBLAS_NUM_THREADS", "default")
 
 import numpy as np  # noqa: E402
 
@@ -59,8 +61,7 @@ def main(argv=None):
     import kronvec
     from benchmarks import stacks
 
-    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
-    print(f"# {os.cpu_count()} cores, NumPy {np.__version__}, BLAS threads {threads}; "
+    print(f"# {os.cpu_count()} cores, NumPy {np.__version__}, BLAS threads {_BLAS_THREADS}; "
           f"medians of {options.rounds} rounds")
     for count, n in ((100_000, 3), (1000, 64)):
         generator = np.random.default_rng([count, n])
@@ -81,14 +82,15 @@ def main(argv=None):
     floor = _floor_kernel()
     assert np.allclose(floor(X), J.blocks())
     contenders = [
-        _contender("numba prange floor: inv + blocks, one pass", lambda: floor(X)),
+        _contender("numba floor: inv + blocks, one pass, 1 thread", lambda: floor(X, 1)),
+        _contender("numba floor, prange on every core", lambda: floor(X)),
         _contender("batched NumPy: inv + broadcast blocks", lambda: stacks.inverse_jacobian_blocks_closed_form(X)),
         _contender("kronvec.jacobian (structured)", lambda: jacobian(X)),
         _contender("kronvec.jacobian + .blocks() (K, 9, 9)", lambda: jacobian(X).blocks()),
         _contender("kronvec.jacobian + .tosparse() (CSR)", lambda: jacobian(X).tosparse()),
     ]
     round_robin(contenders, options.rounds)
-    _report("Jacobian of X⁻¹, 100,000 members 3×3 (ratios to the numba floor)", contenders, contenders[0])
+    _report("Jacobian of X⁻¹, 100,000 members 3×3 (ratios to the one-thread numba floor)", contenders, contenders[0])
     for name, call in (("blocks", lambda: jacobian(X).blocks()), ("CSR", lambda: jacobian(X).tosparse())):
         peak, result = _peak(call)
         size = result.nbytes if name == "blocks" else result.data.nbytes + result.indices.nbytes + result.indptr.nbytes
@@ -96,12 +98,12 @@ def main(argv=None):
               f"({size / 2**20:.1f} MiB)")
     if options.jax:
         median = _jax_median(options.rounds)
-        base = statistics.median(contenders[4].samples)
+        base = statistics.median(contenders[5].samples)
         if median is None:
             print("jax: timed out (deadlock?) or failed")
         else:
             print(f"{'jax.jit(vmap(jacfwd(inv))), subprocess':<44}{median * 1e3:>10.2f} ms"
-                  f"   ({median / base:.1f}× kronvec's CSR, {median / statistics.median(contenders[3].samples):.1f}× "
+                  f"   ({median / base:.1f}× kronvec's CSR, {median / statistics.median(contenders[4].samples):.1f}× "
                   "its blocks)")
 
 
@@ -136,9 +138,14 @@ def _floor_kernel():
                         for v in range(3):
                             o[3 * i + u, 3 * j + v] = factor * b[u, v]
 
-    def floor(X):
+    def floor(X, threads=None):
         out = np.empty((X.shape[0], 9, 9))
-        fill(X, out)
+        previous = numba.get_num_threads()
+        numba.set_num_threads(threads or previous)
+        try:
+            fill(X, out)
+        finally:
+            numba.set_num_threads(previous)
         return out
 
     return floor

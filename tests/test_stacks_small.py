@@ -285,3 +285,17 @@ def test_stack_kernels_run_without_a_usable_cache():
         NUMBA_CACHE_LOCATOR_CLASSES="UserProvidedCacheLocator",
     )
     assert completed.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("kernels", [False, True], ids=["lapack", "kernels"])
+def test_gradient_of_the_sum_of_log_determinants_owns_its_memory(kernels):
+    """ḡ = 1 for every member returns X⁻ᵀ as a view inside the sweep; the gradient
+    handed out is still the user's own array."""
+    X = _well_conditioned(6, 3, 3)
+    f = lambda Z: np.sum(np.linalg.slogdet(Z)[1])  # noqa: E731
+    with config.override(numba_min_entries=0 if kernels else 1 << 18):
+        value, gradient = kronvec.value_and_grad(f)(X)
+        assert gradient.flags.writeable and gradient.flags.owndata
+        np.testing.assert_allclose(gradient, np.swapaxes(np.linalg.inv(X), -1, -2), rtol=1e-13)
+        gradient[...] = 0.0
+        np.testing.assert_allclose(kronvec.grad(f)(X), np.swapaxes(np.linalg.inv(X), -1, -2), rtol=1e-13)

@@ -410,6 +410,10 @@ def _logabsdet_vjp(g, ans, X):
     if isinstance(X, Node):
         return _per_member(g) * _swap(_inverse_for_derivative(X, _SLOGDET))
     inverse = stacks.stack_results(stacks.square_stack(X, _SLOGDET), _SLOGDET).inverse_for_derivative()
+    if type(g) is np.ndarray and g.dtype == inverse.dtype and bool(np.all(g == 1.0)):
+        # ḡ = 1 for every member (the cotangent of Σₖ ln|X_k|): X⁻ᵀ itself, a view of the
+        # shared inverse (gradients are copied before they are returned, never aliased).
+        return _swap(inverse)
     return _per_member(g) * _swap(inverse)
 
 
