@@ -1,14 +1,19 @@
 """Stacks of square matrices (…, n, n): validation, per-call results, errors.
 
 The values are NumPy's own batched ``np.linalg`` results (so they equal
-NumPy's bit for bit).  Within a differentiation call (:mod:`.scope`) a stack's
+NumPy's bit for bit), except for stacks large enough for the numba kernels
+(``config.numba_min_entries`` entries): closed forms for members of order
+n ≤ 4, one LU per member (getrf + getri) up to order 149, equal to NumPy's
+to rounding (``notes/derivatives.md`` §24.6).  Within a differentiation call (:mod:`.scope`) a stack's
 ``slogdet`` and inverse are computed once and shared by the forward pass and
 the derivatives (``ln|S| + tr(S⁻¹C)`` asks for both and for S⁻ᵀ again on the
 way back), remembered in the call's scope like the 2-D factorizations.
 
 Errors name the members: a singular member raises ``LinAlgError`` with its
-batch index (the first few of them); batch shapes that do not broadcast raise
-``ValueError`` naming both shapes and NumPy's rule.
+batch index (the first few of them), a member with NaN or inf entries
+``ValueError``; batch shapes that do not broadcast raise ``ValueError`` naming
+both shapes and NumPy's rule.  Ill-conditioned members give one
+``IllConditionedWarning`` per stack and call, saying how many they are.
 """
 
 from __future__ import annotations
@@ -280,6 +285,7 @@ class StackResults:
             return condition
         with np.errstate(invalid="ignore", over="ignore"):
             condition = _one_norms(X) * _one_norms(inverse)
+        condition[np.isnan(condition)] = np.inf  # (a NaN in X⁻¹ of a finite X_k: overflowed)
         condition[~np.isfinite(X).all(axis=(-1, -2))] = np.nan
         return condition
 
@@ -345,7 +351,8 @@ def stack_results(X, operation):
 def stack_adjugate(X, operation):
     """adj(X_k) for every member, exact at singular members (as ``adjugate_values``).
 
-    n ≤ 2 in closed form; otherwise from the batched SVD X = UΣVᵀ,
+    n ≤ 2 in closed form, and n ≤ 4 by cofactors in a numba kernel for stacks
+    large enough for the kernels; otherwise from the batched SVD X = UΣVᵀ,
     ``adj(X) = det(U)·det(V)·V·diag(∏_{j≠i} σ_j)·Uᵀ`` with the products formed
     from prefix and suffix products (no division, so exact at rank n−1 and n−2).
     """
