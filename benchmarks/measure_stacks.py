@@ -1,11 +1,11 @@
 """Stacks of matrices (issue 14): kronvec against batched NumPy, side by side in one process.
 
-    python benchmarks/measure_stacks.py [--rounds 15] [--threads default] [--jax]
+    python benchmarks/measure_stacks.py [--rounds 15] [--default-threads] [--only cholesky] [--jax]
 
 Contenders are timed round-robin (one ~50 ms batch of each per round, the
 starting one rotating) so that load on the shared machine falls on all
 alike; reported are the medians.  One BLAS thread, as in the asv suite,
-unless ``--threads default`` (the libraries' own thread counts).
+unless ``--default-threads`` (then OpenBLAS picks its own count).
 
 The Jacobian of X⁻¹ is also compared with the numba ``prange`` floor (one
 kernel: closed-form inverse and the 81 entries of each block, written once)
@@ -26,11 +26,9 @@ import textwrap
 import time
 import tracemalloc
 
-if "--threads" not in sys.argv[1:]:  # (the argument is parsed properly in main)
+if "--default-threads" not in sys.argv:  # (before NumPy loads its BLAS)
     for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_variable, "1")
-# (read before benchmarks/benchmarks/__init__.py pins it, after NumPy has loaded its BLAS)
-_BLAS_THREADS = os.environ.get("OPENBLAS_NUM_THREADS", "default")
 
 import numpy as np  # noqa: E402
 
@@ -70,17 +68,24 @@ def _report(title, contenders, reference):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--threads", choices=["default"], help="the libraries' own thread counts (not one)")
+    parser.add_argument("--default-threads", action="store_true",
+                        help="leave OpenBLAS its default thread count (else one thread)")
+    parser.add_argument("--only", choices=("gaussian", "inverse", "cholesky"), action="append",
+                        help="run only these sections (repeatable; default: all)")
     parser.add_argument("--jax", action="store_true", help="also time jax.jit(vmap(jacfwd(inv))) (subprocess)")
     options = parser.parse_args(argv)
+    sections = set(options.only or ("gaussian", "inverse", "cholesky"))
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import kronvec
     from benchmarks import stacks
 
-    print(f"# {os.cpu_count()} cores, NumPy {np.__version__}, BLAS threads {_BLAS_THREADS}; "
-          f"medians of {options.rounds} rounds")
-    for count, n in ((100_000, 3), (1000, 64)):
+    threads = "default BLAS threads" if options.default_threads else "one BLAS thread"
+    print(f"# {os.cpu_count()} cores, {threads}, NumPy {np.__version__}; medians of {options.rounds} rounds")
+    if "cholesky" in sections:
+        _cholesky_logdet(kronvec, stacks, options.rounds)
+    pairs = ((100_000, 3), (1000, 64)) if "gaussian" in sections else ()
+    for count, n in pairs:
         generator = np.random.default_rng([count, n])
         S, C = stacks.spd_stack(generator, count, n), stacks.spd_stack(generator, count, n)
         C_t = np.ascontiguousarray(np.swapaxes(C, -1, -2))
@@ -100,6 +105,8 @@ def main(argv=None):
         print(f"peak memory: kronvec {peak_ours / 2**20:.1f} MiB, closed form {peak_closed / 2**20:.1f} MiB, "
               f"result (the gradient) {g2.nbytes / 2**20:.1f} MiB")
 
+    if "inverse" not in sections:
+        return
     X = np.random.default_rng(3).standard_normal((100_000, 3, 3)) + 3.0 * np.eye(3)
     jacobian = kronvec.jacobian(np.linalg.inv)
     J = jacobian(X)
@@ -130,6 +137,20 @@ def main(argv=None):
             print(f"{'jax.jit(vmap(jacfwd(inv))), subprocess':<44}{median * 1e3:>10.2f} ms"
                   f"   ({median / base:.1f}× kronvec's CSR, {median / statistics.median(contenders[4].samples):.1f}× "
                   "its blocks)")
+
+
+def _cholesky_logdet(kronvec, stacks, rounds):
+    """value+grad of Σₖ ln|S_k| through cholesky against slogdet + inv by hand."""
+    for count, n in ((10_000, 3), (1000, 64)):
+        S = stacks.spd_stack(np.random.default_rng([count, n, 1]), count, n)
+        value_and_grad = kronvec.value_and_grad(stacks.cholesky_logdet)
+        (v1, g1), (v2, g2) = value_and_grad(S), stacks.logdet_closed_form(S)
+        assert np.allclose(v1, v2) and np.allclose(g1, g2)
+        closed = _contender("batched NumPy closed form (slogdet + inv)", lambda: stacks.logdet_closed_form(S))
+        factor = _contender("batched NumPy: cholesky alone (value only)", lambda: np.linalg.cholesky(S))
+        ours = _contender("kronvec.value_and_grad (through cholesky)", lambda: value_and_grad(S))
+        round_robin([closed, factor, ours], rounds)
+        _report(f"value+grad of Σ ln|S_k| via cholesky, {count:,} members {n}×{n}", [closed, factor, ours], closed)
 
 
 def _floor_kernel():

@@ -5,4 +5,4 @@ import sys
 from kronvec.tour import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(argv=sys.argv[1:]))

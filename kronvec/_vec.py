@@ -28,6 +28,8 @@ __all__ = [
     "vech_index",
     "duplication_index",
     "tril_size",
+    "stack_vech_index",
+    "stack_duplication_index",
 ]
 
 
@@ -167,3 +169,25 @@ def duplication_index(n):
     i, j = np.indices((n, n))
     full = lower_position[np.maximum(i, j), np.minimum(i, j)]
     return vec(full).copy()
+
+
+def stack_vech_index(shape):
+    """Indices ``q`` with ``vech(X) == vec(X)[q]`` for a stack X of shape (…, n, n).
+
+    vech of a stack keeps the stack layout (``notes/conventions.md`` §11): the
+    batch index runs fastest, ``vech(X)[k + K·t] = vech(X_k)[t]`` for member k
+    of K.  For a 2-D shape this is :func:`vech_index`.
+    """
+    n = int(shape[-1])
+    count = int(np.prod(shape[:-2], dtype=np.int64))
+    members = np.arange(count, dtype=np.intp)[:, None]
+    return vec(members + count * vech_index(n)[None, :]).copy()
+
+
+def stack_duplication_index(shape):
+    """Indices ``d`` with ``vec(X) == vech(X)[d]`` for a stack of symmetric members
+    (…, n, n), vech as :func:`stack_vech_index` lays it out (D_n on every member)."""
+    n = int(shape[-1])
+    count = int(np.prod(shape[:-2], dtype=np.int64))
+    members = np.arange(count, dtype=np.intp)[:, None]
+    return vec(members + count * duplication_index(n)[None, :]).copy()

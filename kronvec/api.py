@@ -78,18 +78,9 @@ def _argument_name(f, position):
     return f"{_parameter_names(f, position + 1)[position]!r} (position {position})"
 
 
-def _non_finite(fname, what, array=None):
-    where = ""
-    if array is not None and np.ndim(array) >= 1:
-        # Name the first bad entry; for a stack (…, m, n) also its member (issue 14).
-        first = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-        where = f" (first at index {first[0] if len(first) == 1 else first}"
-        if len(first) >= 3:
-            batch = first[:-2]
-            where += f", in the member at batch index {batch[0] if len(batch) == 1 else batch}"
-        where += ")"
+def _non_finite(fname, what):
     return ValueError(
-        f"kronvec.{fname}: {what} contains NaN or inf{where} "
+        f"kronvec.{fname}: {what} contains NaN or inf "
         "(set kronvec.config.check_finite = False to skip this check)"
     )
 
@@ -107,7 +98,14 @@ def _as_differentiable(x, position, f, fname):
     # A copy: the caller may change x after the call, and nothing computed may follow.
     x = x.astype(np.float64) if kind != "f" else (x.astype(np.float32) if x.dtype == np.float16 else x.copy())
     if settings().check_finite and not all_finite(x):
-        raise _non_finite(fname, f"argument {_argument_name(f, position)}", x)
+        what = f"argument {_argument_name(f, position)}"
+        if x.ndim > 2:  # a stack of matrices (…, m, n): name the members (notes/conventions.md §11)
+            from ._linalg.stacks import _member_list
+
+            bad = ~np.isfinite(x).all(axis=(-2, -1))
+            what += (f", a stack of shape {x.shape}, in {int(np.count_nonzero(bad))} member(s) at batch index "
+                     f"{_member_list(np.argwhere(bad))},")
+        raise _non_finite(fname, what)
     return x
 
 
@@ -128,7 +126,7 @@ def _check_constant_argument(x, position, f, fname):
         if array.dtype.kind == "c":
             check_real_dtype(array.dtype, what)
         if array.dtype.kind == "f" and config.check_finite and not all_finite(array):
-            raise _non_finite(fname, what, array)
+            raise _non_finite(fname, what)
 
 
 def _parameter_names(f, nargs):
@@ -702,15 +700,41 @@ def hessian(f, argnums=0):
 def hvp(f, argnums=0):
     """Hessian-vector product ``H(X)[V]`` shaped like X, without forming H.
 
-    ``hvp(f)(*args, V)``: the point's arguments as f takes them, then the
-    direction V (shaped like ``args[argnums]``) last.  Forward-over-reverse:
-    the directional derivative of ∇f along V.
+    Parameters
+    ----------
+    f : callable
+        A scalar function ``f(*args)`` written with NumPy operations.
+    argnums : int, optional
+        Which argument of f the Hessian is taken in (default 0); the other
+        arguments are constants of the point.
+
+    Returns
+    -------
+    callable
+        ``hvp(f, argnums)(*args, V)``: **the point's arguments exactly as f takes
+        them, then the direction V last**, V shaped like ``args[argnums]``.  It
+        returns ∇²f · V (the directional derivative of ∇f along V), shaped like
+        ``args[argnums]``, by forward-over-reverse differentiation: about the
+        cost of two gradients, whatever the size of the Hessian.
+
+    See Also
+    --------
+    hessian : the whole Hessian, as a structured operator.
+    kronvec.optimize.objective : ``hessp`` for ``scipy.optimize.minimize`` is this product.
 
     Examples
     --------
     >>> import numpy as np
     >>> hvp(lambda x: np.sum(x ** 3))(np.array([1., 2.]), np.array([1., 1.]))
     array([ 6., 12.])
+
+    With a constant argument C, the direction still comes last — f(X, C), then V:
+
+    >>> f = lambda X, C: np.trace(X @ C @ X.T)      # ∇²f · V = V (C + Cᵀ)
+    >>> X, C, V = np.eye(2), np.array([[1., 2.], [0., 1.]]), np.array([[1., 0.], [0., 0.]])
+    >>> hvp(f)(X, C, V)
+    array([[2., 2.],
+           [0., 0.]])
     """
     if not isinstance(argnums, numbers.Integral):
         raise TypeError("kronvec.hvp: argnums must be a single int")
@@ -721,6 +745,14 @@ def hvp(f, argnums=0):
             raise TypeError("kronvec.hvp(f)(*args, V): pass the point's arguments, then the direction V last")
         *point, direction = args
         k = argnums % len(point)
+        point_shape, direction_shape = np.shape(plain_value(point[k])), np.shape(plain_value(direction))
+        if point_shape != direction_shape:
+            raise ValueError(
+                f"kronvec.hvp(f)(*args, V): the direction V (the last argument) has shape "
+                f"{direction_shape}, but argument {k} of f, the one the Hessian is taken in, "
+                f"has shape {point_shape}; pass the point's arguments first and V, shaped like "
+                f"that argument, last"
+            )
 
         def along(x):
             call = list(point)

@@ -1,4 +1,4 @@
-"""The tour: ``python -m kronvec`` reproduces the identities of the seed notes.
+"""The tour: ``python -m kronvec`` checks the identities of matrix calculus kronvec is built on.
 
 Every identity is one small *check*: a function registered with
 :func:`check` that builds the derivative with kronvec, measures it against
@@ -9,8 +9,9 @@ for the algebraic laws) and returns ``(formula, error, tolerance)``:
     error      the largest absolute deviation from the reference,
     tolerance  what the error is allowed to be (see FD_TOL / ALG_TOL below).
 
-:func:`main` runs :data:`CHECKS` in order, prints an aligned plain-text
-table and a summary line, and returns 0 only if every check passed.  The
+:func:`main` runs :data:`CHECKS` in order, prints a plain-text table at most
+:data:`WIDTH` columns wide (each check on one line, the formula kronvec built
+indented below it) and a summary line, and returns 0 only if every check passed.  The
 sizes are tiny (2×2 … 4×4) so every materialization takes kronvec's plain
 NumPy path: the tour runs in well under a second and never imports numba
 (``kronvec.config.numba_min_entries`` sets that cut-over).
@@ -23,9 +24,11 @@ identities by differentiating the NumPy expressions as written.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import platform
 import sys
+import textwrap
 import time
 from typing import Callable
 
@@ -180,7 +183,7 @@ def _grad_f1(A):
     return np.array([[1.5, 10.0 * A[0, 1]], [A[1, 1], A[1, 0]]])
 
 
-@check("1a", "∇_A f = [[3/2, 10A₁₂], [A₂₂, A₂₁]] (closed form vs FD)")
+@check("1a", "f = 1.5A₁₁+5A₁₂²+A₂₁A₂₂ ⇒ ∇f = [[1.5, 10A₁₂], [A₂₂, A₂₁]]")
 def _check_gradient_closed_form():
     G = _grad_f1(A1)
     error = max_abs(numerical_gradient(_f1, A1) - G)
@@ -522,7 +525,7 @@ def _check_commutation_swap():
 # 13–20. The same identities, by differentiating the NumPy expressions as
 # written (kronvec.grad / jacobian / hessian trace them; no rule is named).
 # ---------------------------------------------------------------------------
-@check("13", "grad(f) of seed f = 3/2·A₁₁ + 5A₁₂² + A₂₁A₂₂")
+@check("13", "grad(f) for the f of check 1a")
 def _check_api_seed_function():
     from .api import grad
 
@@ -631,23 +634,46 @@ def run_checks(checks=None):
     return [run_check(item) for item in (CHECKS if checks is None else checks)]
 
 
+#: The tour's output fits a terminal this many columns wide.
+WIDTH = 100
+_FORMULA_INDENT = " " * 6
+
+
 def _format_table(outcomes):
-    headers = ("#", "identity", "max error", "tolerance", "time", "status", "formula kronvec built")
+    """Each check on one line — label, identity, error against tolerance, time,
+    status — and the formula kronvec built wrapped below it, within WIDTH columns."""
+    headers = ("#", "identity", "error", "tol.", "time", "status")
     rows = [
         (o.check.label, o.check.name, f"{o.error:.1e}", f"{o.tolerance:.0e}",
-         f"{o.seconds * 1e3:.1f} ms", o.status, o.formula)
+         f"{o.seconds * 1e3:.1f} ms", o.status)
         for o in outcomes
     ]
-    widths = [max(len(r[i]) for r in rows + [headers]) for i in range(len(headers) - 1)]
+    widths = [max(len(r[i]) for r in rows + [headers]) for i in range(len(headers))]
+    fixed = sum(widths) - widths[1] + 2 * (len(headers) - 1)
+    widths[1] = min(widths[1], WIDTH - fixed)  # (a longer identity wraps onto the next line)
     right_aligned = {0, 2, 3, 4}
 
     def line(cells):
         padded = [c.rjust(w) if i in right_aligned else c.ljust(w)
                   for i, (c, w) in enumerate(zip(cells, widths))]
-        return "  ".join(padded + [cells[-1]]).rstrip()
+        return "  ".join(padded).rstrip()
 
-    rule_line = "  ".join("-" * w for w in widths) + "  " + "-" * len(headers[-1])
-    return [line(headers), rule_line] + [line(r) for r in rows]
+    lines = [line(headers), "  ".join("-" * w for w in widths)]
+    for row, outcome in zip(rows, outcomes):
+        name = row[1]
+        if len(name) > widths[1]:
+            head, _, rest = name[:widths[1] + 1].rpartition(" ")
+            lines.append(line((row[0], head) + row[2:]))
+            lines.extend(_wrapped(name[len(head):].strip(), _FORMULA_INDENT))
+        else:
+            lines.append(line(row))
+        lines.extend(_wrapped("kronvec built: " + outcome.formula, _FORMULA_INDENT))
+    return lines
+
+
+def _wrapped(text, indent):
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ",
+                         break_on_hyphens=False) or [indent]
 
 
 def _ensure_printable(stream):
@@ -660,28 +686,60 @@ def _ensure_printable(stream):
             stream.reconfigure(errors="backslashreplace")
 
 
-def main(checks=None, stream=None):
-    """Run the tour, print the table and a summary; return 0 iff every check passed."""
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m kronvec",
+        description=(
+            "A tour of kronvec: each line checks one identity of matrix calculus in vec form "
+            "(gradients, Jacobians of the inverse and the determinant, the product rule, "
+            "Kronecker laws) by building it with kronvec and comparing it with central finite "
+            "differences or with the dense matrix, and shows the formula kronvec built. "
+            "Exits with status 0 when every check passes."
+        ),
+        epilog="The derivations are in notes/derivatives.md; the conventions in notes/conventions.md.",
+    )
+    parser.add_argument("--list", action="store_true", help="list the checks without running them")
+    return parser
+
+
+def main(checks=None, stream=None, argv=None):
+    """Run the tour, print the table and a summary; return 0 iff every check passed.
+
+    `argv` are the command-line arguments (``--help``, ``--list``); None reads none
+    (``python -m kronvec`` passes ``sys.argv[1:]``).
+    """
     stream = sys.stdout if stream is None else stream
+    options = _parser().parse_args([] if argv is None else argv)
     _ensure_printable(stream)
-    start = time.perf_counter()
-    outcomes = run_checks(checks)
-    total = time.perf_counter() - start
 
     def emit(text=""):
         print(text, file=stream)
 
+    if options.list:
+        for item in (CHECKS if checks is None else checks):
+            emit(f"{item.label:>3}  {item.name}")
+        return 0
+    start = time.perf_counter()
+    outcomes = run_checks(checks)
+    total = time.perf_counter() - start
+
     emit(f"kronvec {__version__} tour · numpy {np.__version__} · scipy {scipy.__version__} "
          f"· Python {platform.python_version()}")
-    emit(f"conventions: {CONVENTIONS}")
-    emit(f"references: central differences (h = {FD_STEP:g}, tol {FD_TOL:g}·scale) "
-         f"or the dense matrix (tol {ALG_TOL:g}·scale)")
+    emit("conventions:")
+    for convention in CONVENTIONS.split(" · "):
+        emit(f"  {convention}")
+    for text in _wrapped(f"references: central differences (h = {FD_STEP:g}, tolerance "
+                         f"{FD_TOL:g}·scale) or the dense matrix (tolerance {ALG_TOL:g}·scale)", ""):
+        emit(text)
+    emit("error: the largest deviation from the reference; tol.: what it may be")
     emit()
     for text in _format_table(outcomes):
         emit(text)
     emit()
-    emit("legend: s_ij picks A_ij from vec A; M₁, M₂, … are unnamed matrices (values passed "
-         "as plain arrays), numbered within each formula; · binds tighter than ⊗")
+    for text in _wrapped("legend: s_ij picks A_ij from vec A; M₁, M₂, … are matrices passed as "
+                         "plain arrays (unnamed), numbered within each formula; · binds tighter "
+                         "than ⊗", ""):
+        emit(text)
     passed = sum(o.status == "pass" for o in outcomes)
     failed = len(outcomes) - passed
     numba_note = "numba not imported" if "numba" not in sys.modules else "numba was imported"

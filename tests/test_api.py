@@ -1223,6 +1223,15 @@ def test_hvp_matches_hessian_for_a_two_argument_function():
         kronvec.hvp(f)(X3)
 
 
+def test_hvp_with_the_direction_in_the_wrong_place_names_hvp_and_the_order():
+    f = lambda X, b: np.sum((X @ b) ** 2)  # noqa: E731
+    b = np.ones(3)
+    with pytest.raises(ValueError, match=r"kronvec\.hvp\(f\)\(\*args, V\).*shape \(3,\).*shape \(3, 3\)"):
+        kronvec.hvp(f)(X3, X3, b)  # V passed before the constant b
+    HV = kronvec.hvp(f)(X3, b, X3)  # the documented order: f's arguments, then V
+    assert HV.shape == X3.shape
+
+
 _GAUSSIAN = np.array([[3.0, 1.0, 0.0], [1.0, 4.0, 1.0], [0.0, 1.0, 5.0]])
 _CROSS = np.eye(3) + 0.1
 

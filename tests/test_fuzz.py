@@ -44,7 +44,7 @@ compositions without det.  Remove the exclusions when those are fixed.
 
 Profiles (``tests/conftest.py``): ``HYPOTHESIS_PROFILE=ci`` — derandomized,
 30 examples per property, the CI setting (this file runs in ~15 s);
-``HYPOTHESIS_PROFILE=dev`` (the default outside CI) — random, 200 examples
+``HYPOTHESIS_PROFILE=dev`` (opt-in; the default is ``ci``) — random, 200 examples
 per property, for local bug hunts (~1–2 min).  A failure prints a
 ``@reproduce_failure`` blob.
 

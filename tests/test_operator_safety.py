@@ -654,3 +654,33 @@ def test_operators_work_on_both_sides_of_the_numba_cut_over():
             np.testing.assert_allclose(op.tosparse().toarray(), reference, **TOL)
             np.testing.assert_allclose(summed.toarray(), dense_of(summed), **TOL)
             np.testing.assert_allclose(summed.tosparse().toarray(), dense_of(summed), **TOL)
+
+
+# --------------------------------------------------------------- ** and np.asarray (issue 16)
+def test_an_integer_power_is_the_repeated_product_and_stays_structured():
+    rng = np.random.default_rng(16)
+    A, B = rng.standard_normal((3, 3)), rng.standard_normal((2, 2))
+    K = kronvec.Kron(A, B)
+    for p in range(6):
+        P = K ** p
+        np.testing.assert_allclose(P.toarray(), np.linalg.matrix_power(np.kron(A, B), p),
+                                   rtol=1e-12, atol=1e-12)
+        assert isinstance(P, kronvec.Kron if p else kronvec.Identity), (p, type(P))
+    S = kronvec.Kron(A, np.eye(2)) + kronvec.Kron(np.eye(3), B)  # a Sum: powers are products
+    np.testing.assert_allclose((S ** 3).toarray(), np.linalg.matrix_power(S.toarray(), 3), rtol=1e-12)
+    with pytest.raises(ValueError, match="negative powers.*solve"):
+        K ** -1
+    with pytest.raises(ValueError, match="square operator"):
+        kronvec.Dense(np.ones((2, 3))) ** 2
+    with pytest.raises(TypeError):
+        K ** 0.5
+
+
+def test_np_asarray_of_an_operator_refuses_and_points_to_toarray():
+    J = kronvec.jacobian(np.linalg.inv)(np.eye(3) * 2)
+    with pytest.raises(TypeError, match=r"\.toarray\(\)"):
+        np.asarray(J)
+    with pytest.raises(TypeError, match=r"\.toarray\(\)"):
+        np.array(J)
+    x = np.arange(9.0)  # (ndarray @ operator still applies it: NumPy defers to __rmatmul__)
+    np.testing.assert_allclose(x @ J, J.toarray().T @ x)

@@ -49,3 +49,18 @@ def test_the_readme_python_examples_run_in_order():
     namespace = {}
     for number, block in enumerate(blocks):
         exec(compile(block, f"README.md python block {number}", "exec"), namespace)
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    """`.ci/run` runs the README's second command as written: no environment variable or
+    option of its own (the hypothesis profile is chosen in tests/conftest.py)."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = [line for block in re.findall(r"```bash\n(.*?)```", readme, re.S)
+                for line in block.splitlines() if line and not line.startswith("#")]
+    test_command = next(line for line in commands if "pytest" in line)
+    script = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
+              if line and not line.startswith("#")]
+    assert script[-1] == test_command, (script[-1], test_command)
+    assert not any(line.startswith("export") or "=" in line.split()[0] for line in script), script

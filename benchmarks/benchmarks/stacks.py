@@ -11,15 +11,14 @@
   is far over any limit) — against batched NumPy (``inv`` and the blocks
   −X_k⁻ᵀ ⊗ X_k⁻¹ by broadcasting).
 
-* ``SmallClosedForms``: the kernels of large stacks alone — closed-form
-  inverse and slogdet for n ≤ 4 (``small_inverse_fill``), one LU per member
-  for medium n (``lu_inverse_fill``) — against NumPy's batched ``inv`` +
-  ``slogdet``.
-* ``DetHessianSingular``: the Hessian-vector product of Σ det X_k at a stack
-  with singular members (exact there: the batched adjugate's SVD form).
+* ``CholeskyLogdet``: value and gradient of Σₖ ln|S_k| = 2 Σₖ Σᵢ ln (L_k)ᵢᵢ through
+  ``np.linalg.cholesky`` on the stack, against the batched closed form
+  (``slogdet`` + ``inv``: the gradient is S⁻¹), over 10,000 3×3 and 1,000
+  64×64 members.
+* ``StackFactorizations``: value and gradient of a scalar of eigh, svd and qr
+  on a stack, and the structured Jacobian of cholesky (build and one matvec).
 
-``benchmarks/measure_stacks.py`` measures the first two side by side in one
-process, with the numba floor and jax.
+``benchmarks/measure_stacks.py`` measures them side by side in one process.
 """
 
 from __future__ import annotations
@@ -143,51 +142,84 @@ class InverseJacobian:
         self.jacobian(self.X).tosparse()
 
 
-class SmallClosedForms:
-    """inverse + slogdet of a stack through kronvec's kernels, and NumPy's batched LAPACK."""
-
-    params = [["1000x3", "100000x2", "100000x3", "100000x4", "1000x16", "1000x64"]]
-    param_names = ["members x n"]
-    timeout = 300
-
-    def setup(self, size):
-        from kronvec._linalg import stacks as stack_results
-
-        count, n = (int(part) for part in size.split("x"))
-        self.X = spd_stack(rng("stacks-small", size), count, n)
-        self.stacks = stack_results
-
-        def kronvec_pair():
-            with kronvec.config.override(numba_min_entries=0):  # (the kernels at every size)
-                results = stack_results.stack_results(self.X, "bench")
-                return results.inverse(), results.slogdet()
-
-        self.kronvec_pair = kronvec_pair
-        warm(kronvec_pair)
-
-    def time_kronvec_inverse_and_slogdet(self, size):
-        self.kronvec_pair()
-
-    def time_numpy_inverse_and_slogdet(self, size):
-        np.linalg.inv(self.X)
-        np.linalg.slogdet(self.X)
+def cholesky_logdet(S):
+    """Σₖ ln|S_k| through the Cholesky factors: 2 Σ ln diag(L_k)."""
+    return 2.0 * np.sum(np.log(np.diagonal(np.linalg.cholesky(S), axis1=-2, axis2=-1)))
 
 
-class DetHessianSingular:
-    """hvp of Σ det X_k with a quarter of the members singular (rank n−1)."""
+def logdet_closed_form(S):
+    """The same value and its gradient S⁻¹ (S symmetric) by hand: slogdet + inv of the stack."""
+    return np.sum(np.linalg.slogdet(S)[1]), np.linalg.inv(S)
 
-    params = [["100x3", "10000x3", "1000x8"]]
+
+class CholeskyLogdet:
+    """value_and_grad of Σₖ ln|S_k| through cholesky, against slogdet + inv by hand."""
+
+    params = [["1000x3", "10000x3", "1000x64"]]
     param_names = ["members x n"]
     timeout = 300
 
     def setup(self, size):
         count, n = (int(part) for part in size.split("x"))
-        generator = rng("stacks-det-hessian", size)
-        self.X = generator.standard_normal((count, n, n))
-        self.X[::4, :, 0] = self.X[::4, :, 1]
-        self.V = generator.standard_normal(self.X.shape)
-        self.hvp = kronvec.hvp(lambda Z: np.sum(np.linalg.det(Z)))
-        warm(self.hvp, self.X, self.V)
+        self.S = spd_stack(rng("stacks-cholesky", size), count, n)
+        self.value_and_grad = kronvec.value_and_grad(cholesky_logdet)
+        warm(self.value_and_grad, self.S)
+        warm(logdet_closed_form, self.S)
 
-    def time_hvp(self, size):
-        self.hvp(self.X, self.V)
+    def time_kronvec(self, size):
+        self.value_and_grad(self.S)
+
+    def time_closed_form(self, size):
+        logdet_closed_form(self.S)
+
+    def peakmem_kronvec(self, size):
+        self.value_and_grad(self.S)
+
+
+def _eigh_objective(S):
+    w, V = np.linalg.eigh(S)
+    return np.sum(np.log(w)) + np.sum(V[..., 0] ** 2 * np.arange(1.0, S.shape[-1] + 1.0))
+
+
+def _svd_objective(X):
+    return np.sum(np.linalg.norm(X, "nuc", axis=(-2, -1))) + np.sum(np.linalg.svd(X, full_matrices=False)[0] ** 3)
+
+
+def _qr_objective(X):
+    return np.sum(np.linalg.qr(X)[1] ** 2)
+
+
+class StackFactorizations:
+    """Gradients through eigh, svd and qr of a stack; cholesky's structured Jacobian."""
+
+    params = [["1000x3", "10000x3", "200x16"]]
+    param_names = ["members x n"]
+    timeout = 300
+
+    def setup(self, size):
+        count, n = (int(part) for part in size.split("x"))
+        generator = rng("stacks-factorizations", size)
+        self.S = spd_stack(generator, count, n)
+        self.X = generator.standard_normal((count, n + 1, n))
+        self.V = generator.standard_normal((count, n, n))
+        self.grads = {name: kronvec.grad(f) for name, f in
+                      (("eigh", _eigh_objective), ("svd", _svd_objective), ("qr", _qr_objective))}
+        for name, grad in self.grads.items():
+            warm(grad, self.S if name == "eigh" else self.X)
+        self.jacobian = kronvec.jacobian(np.linalg.cholesky)
+        self.J = warm(self.jacobian, self.S)
+
+    def time_grad_eigh(self, size):
+        self.grads["eigh"](self.S)
+
+    def time_grad_svd(self, size):
+        self.grads["svd"](self.X)
+
+    def time_grad_qr(self, size):
+        self.grads["qr"](self.X)
+
+    def time_cholesky_jacobian_build(self, size):
+        self.jacobian(self.S)
+
+    def time_cholesky_jacobian_matvec(self, size):
+        self.J.matvec(kronvec.vec(self.V))

@@ -24,7 +24,8 @@ neighbour (``benchmarks/measure_threads.py``).  So:
 
 Errors name the user's operation: ``LinAlgError`` at an exactly singular
 matrix and when the inverse or a solution overflows (numerically singular);
-an :class:`~kronvec.IllConditionedWarning` once per matrix and call when the
+an :class:`~kronvec.IllConditionedWarning` (once per call site of the user's code, see
+:mod:`kronvec._warnings`) when the
 1-norm condition number exceeds ``kronvec.config.condition_warning`` (by
 default 1e-2/eps of the matrix's dtype).
 """
@@ -35,12 +36,12 @@ import functools
 import math
 import operator
 import types
-import warnings
 
 import numpy as np
 from scipy.linalg import lapack
 
 from .._config import IllConditionedWarning, condition_threshold
+from .._warnings import warn_at_user_line
 from .scope import _current as _current_scope
 from .scope import call_scope, close_scope, open_scope  # noqa: F401 (re-exported)
 
@@ -84,13 +85,14 @@ class _Errors:
         if condition is not None and condition > threshold:
             self._warned = True
             n, m = self.matrix.shape
-            warnings.warn(
+            # (a stable message, the measured κ₁ as an attribute: shown once per call site)
+            warn_at_user_line(
                 f"{self.operation}: the {n}×{m} matrix is ill-conditioned "
-                f"(1-norm condition number ≈ {condition:.3g} > {threshold:.3g}); its derivatives "
+                f"(1-norm condition number above {threshold:.3g}); its derivatives "
                 "may have lost most of their digits. Set kronvec.config.condition_warning = None "
                 "to silence this.",
                 IllConditionedWarning,
-                stacklevel=5,
+                condition=condition,
             )
 
     def _checked_inverse(self, inverse):

@@ -8,6 +8,7 @@ then call the private ``_matmat`` of the subclass, which does the math on a
 
 from __future__ import annotations
 
+import sys
 import weakref
 
 import numpy as np
@@ -15,6 +16,7 @@ from scipy.sparse import issparse
 from scipy.sparse.linalg import LinearOperator
 
 from .._config import check_materialization
+from . import _display
 from ._formula import Precedence, render
 
 __all__ = ["StructuredOperator", "as_operator", "result_float_dtype", "combined_dtype", "Precedence"]
@@ -381,7 +383,42 @@ class StructuredOperator(LinearOperator):
         return algebra.add(operand, algebra.scale(self, -1.0))
 
     def __pow__(self, p):
-        return NotImplemented
+        """``A ** p`` for an integer p ≥ 0: the p-fold product, kept structured by the
+        algebra's laws ((A ⊗ B)² = A² ⊗ B²), by repeated squaring; ``A ** 0`` is I."""
+        if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, np.integer)):
+            return NotImplemented
+        if self.shape[0] != self.shape[1]:
+            raise ValueError(f"{type(self).__name__} ** {p}: a power needs a square operator, "
+                             f"got shape {self.shape}")
+        if p < 0:
+            raise ValueError(f"{type(self).__name__} ** {p}: negative powers are not formed; "
+                             "apply the inverse with .solve(b) (or .inv() where it is structured)")
+        from . import algebra
+        from .basic import Identity
+
+        result, base = None, self
+        while True:  # binary powering: O(log p) products
+            if p & 1:
+                result = base if result is None else algebra.multiply(result, base)
+            p >>= 1
+            if not p:
+                break
+            base = algebra.multiply(base, base)
+        return Identity(self.shape[0]) if result is None else result
+
+    def __array__(self, dtype=None, copy=None):
+        # Without this NumPy would wrap the operator in a 0-d object array, silently.
+        # SciPy's sparse arrays probe an operand with np.asanyarray and, on exactly that
+        # 0-d object array, defer to the operand (S @ J → J.__rmatmul__): they get it.
+        if sys._getframe(1).f_globals.get("__name__", "").startswith("scipy."):
+            wrapped = np.empty((), dtype=object)
+            wrapped[()] = self
+            return wrapped
+        raise TypeError(
+            f"np.asarray cannot convert a {type(self).__name__} operator of shape {self.shape}: "
+            "call .toarray() for a dense array (it checks config.dense_limit_bytes first) "
+            "or .tosparse() for a scipy.sparse array"
+        )
 
     # ------------------------------------------------------ materialize
     @property
@@ -497,6 +534,9 @@ class StructuredOperator(LinearOperator):
 
     def __str__(self):
         return self.formula()
+
+    # Jupyter's views and a sparsity plot (kronvec.operators._display)
+    _repr_latex_, _repr_html_, spy = _display.repr_latex, _display.repr_html, _display.spy
 
 
 def as_operator(A, name=None):

@@ -1034,13 +1034,15 @@ def _matrix_norm(x, ord, axes, keepdims):
 
 def _matrix_norm_of_stack(x, ord, axes, keepdims):
     """A singular-value norm of every matrix in a stack (axes: the matrices' rows
-    and columns), one matrix at a time, as NumPy's stacked SVD computes it."""
+    and columns): one batched singular-value operation over the whole stack
+    (NumPy's stacked SVD), then the sum or the extreme of each member's."""
     shape = tuple(shape_of(x))
     moved = np.moveaxis(x, axes, (-2, -1))
-    batch = tuple(shape_of(moved)[:-2])
-    matrices = np.reshape(moved, (-1,) + tuple(shape_of(moved)[-2:]))
-    norms = np.stack([_matrix_norm(matrices[b], ord, (0, 1), False) for b in range(math.prod(batch))])
-    result = np.reshape(norms, batch)
+    s = bind(singular_values, moved)
+    if ord == "nuc":
+        result = np.sum(s, axis=-1)
+    else:
+        result = extreme_singular_value(s, 0 if ord == 2 else -1, tuple(shape_of(moved)), f"np.linalg.norm(X, {ord})")
     if keepdims:
         result = np.reshape(result, tuple(1 if k in axes else size for k, size in enumerate(shape)))
     return result

@@ -17,7 +17,12 @@ works on traced values and on plain arrays alike::
   ``poisson``, ``multivariate_normal``, ``dirichlet``, as modules of functions
   (``pdf``, ``logpdf``, ``cdf``, …) with SciPy's parameter names;
 * :mod:`kronvec.scipy.signal` — ``convolve`` and ``correlate`` (N-D, modes
-  full, valid, same), differentiable in both arguments.
+  full, valid, same), differentiable in both arguments;
+* :mod:`kronvec.scipy.linalg` — decompositions and solves (``cholesky``,
+  ``cho_factor``/``cho_solve``, ``lu_factor``/``lu_solve``,
+  ``solve_triangular``, ``solve`` with ``assume_a``, ``eigh``, ``svd``, ``qr``…),
+  matrix functions (``expm``, ``logm``, ``sqrtm``…) and Sylvester/Lyapunov
+  solvers, with SciPy's signatures (why a namespace: ``notes/derivatives.md`` §25).
 
 ``import kronvec`` does not import this package (nor SciPy's modules it
 wraps); ``import kronvec.scipy.stats`` does.  A real SciPy function reached

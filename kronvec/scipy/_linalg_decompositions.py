@@ -1,5 +1,646 @@
-"""kronvec.scipy.linalg: decompositions (see kronvec/scipy/linalg.py)."""
+"""kronvec.scipy.linalg: decompositions, triangular and LU solves (see kronvec/scipy/linalg.py).
+
+Each function has SciPy 1.17's signature, defaults and values (to rounding)
+and is written with operations kronvec differentiates: NumPy's Cholesky,
+eigh, SVD, QR, inverse, determinant and solve (``kronvec/ops/factorizations.py``,
+``kronvec/ops/linalg.py``), and two operations of its own,
+``solve_triangular`` and the packed LU (``kronvec/ops/triangular.py``).
+``cho_solve`` and ``lu_solve`` are triangular solves (and a row permutation),
+so they are differentiable in the factor and in ``b``.
+
+Which derivative (``notes/derivatives.md`` §25, ``notes/conventions.md`` §10):
+
+* what SciPy never reads carries no derivative: the other triangle of
+  ``solve_triangular``'s ``a`` (and its diagonal when ``unit_diagonal``),
+  off-tridiagonal entries with ``assume_a='tridiagonal'``, off-diagonal ones
+  with ``'diagonal'``;
+* where SciPy reads one triangle of a symmetric matrix (``cholesky``,
+  ``cho_factor``, ``eigh``, ``eigvalsh``, ``solve``/``inv`` with ``assume_a``
+  ``'sym'``, ``'her'`` or ``'pos'``) the derivative is along symmetric
+  directions, as for ``np.linalg.cholesky``: gradients of an exactly
+  symmetric input come back symmetric;
+* ``assume_a=None`` and ``'banded'`` detect the structure from the values,
+  so the function is A⁻¹b for every A: the general derivative.
+
+Differences from SciPy: ``cho_factor``'s ``c`` has zeros in the triangle it
+does not use (SciPy leaves arbitrary data there); stacks of matrices are
+refused; options whose factors kronvec cannot differentiate (rectangular
+``lu``, ``qr(mode='full')`` and ``svd(full_matrices=True)`` of rectangular
+matrices, ``pivoting=True``, ``mode='raw'``, ``lapack_driver='gesvd'``,
+generalized ``eigh``) give SciPy's values on plain arrays and raise a
+TypeError naming the option on traced ones.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import contextlib
+
+import numpy as np
+import scipy.linalg
+
+from ..ops import factorizations as _factorizations
+from ..ops import triangular as _triangular
+from ..ops._support import bind
+from ._support import as_array, is_traced, plain_parameter, plain_value
+
+__all__ = ["cholesky", "cho_factor", "cho_solve", "solve_triangular", "lu_factor", "lu_solve", "lu", "solve",
+           "inv", "det", "eigh", "eigvalsh", "svd", "svdvals", "qr", "solve_banded"]
+
+
+# ------------------------------------------------------------------ helpers
+@contextlib.contextmanager
+def _named(function):
+    """A LinAlgError raised inside, renamed after the SciPy function the user called."""
+    try:
+        yield
+    except np.linalg.LinAlgError as error:
+        message = str(error)
+        if not message.startswith(f"scipy.linalg.{function}"):
+            message = f"scipy.linalg.{function}: {message}"
+        raise np.linalg.LinAlgError(message) from None
+
+
+def _array(x, function, check_finite, name="a"):
+    """x as a real array (traced values kept), checked as SciPy checks it."""
+    x = as_array(x)
+    plain = np.asarray(plain_value(x))
+    if plain.dtype.kind == "c":
+        raise TypeError(f"scipy.linalg.{function}: complex {name} ({plain.dtype}); kronvec's rules are real")
+    if plain.dtype.kind not in "fiub":
+        raise TypeError(f"scipy.linalg.{function}: {name} of dtype {plain.dtype} is not numeric")
+    if check_finite and not np.isfinite(plain).all():
+        raise ValueError(f"scipy.linalg.{function}: array must not contain infs or NaNs ({name})")
+    if plain.dtype.kind in "iub" and not is_traced(x):
+        x = x.astype(np.float64)
+    return x
+
+
+def _matrix(a, function, square=True, name="a"):
+    shape = np.shape(plain_value(a))
+    if len(shape) > 2:
+        raise TypeError(f"kronvec.scipy.linalg.{function} does not support stacks (batches) of matrices: {name} "
+                        f"has shape {shape}; call it on each 2-D matrix")
+    if len(shape) != 2:
+        raise ValueError(f"scipy.linalg.{function}: expected a 2-D matrix, got {name} of shape {shape}")
+    if square and shape[0] != shape[1]:
+        raise ValueError(f"scipy.linalg.{function}: expected a square matrix, got {name} of shape {shape}")
+    return shape
+
+
+def _right_hand_side(b, n, function, a_shape):
+    shape = np.shape(plain_value(b))
+    if len(shape) not in (1, 2) or shape[0] != n:
+        raise ValueError(f"scipy.linalg.{function}: shapes of a {a_shape} and b {shape} are incompatible "
+                         f"(b needs {n} rows, 1-D or 2-D)")
+
+
+def _not_differentiable(function, why):
+    return TypeError(f"kronvec cannot differentiate scipy.linalg.{function} {why}; on plain arrays "
+                     f"kronvec.scipy.linalg.{function} returns SciPy's values")
+
+
+def _trans(trans, function):
+    if trans in (0, "N", "n"):
+        return 0
+    if trans in (1, 2, "T", "C", "t", "c"):  # real matrices: 'C' (conjugate transpose) is 'T'
+        return 1
+    raise ValueError(f"scipy.linalg.{function}: invalid trans {trans!r}; use 0, 1, 2, 'N', 'T' or 'C'")
+
+
+def _row_order(piv, n, function):
+    """The rows of LAPACK's interchanges piv applied in order: A[perm] = L U."""
+    piv = plain_parameter(piv, function, "piv")
+    if piv.shape != (n,) or piv.dtype.kind not in "iu":
+        raise ValueError(f"scipy.linalg.{function}: piv must be {n} integer pivot indices, got shape {piv.shape} "
+                         f"and dtype {piv.dtype}")
+    perm = np.arange(n)
+    for i, j in enumerate(piv):
+        perm[[i, j]] = perm[[j, i]]
+    return perm
+
+
+# ---------------------------------------------------------------- Cholesky
+def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
+    """The Cholesky factor of a symmetric positive definite matrix, SciPy's way.
+
+    ``a = Uᵀ U`` (the default, ``lower=False``: note that NumPy's default is the
+    lower factor) or ``a = L Lᵀ``.  Only the triangle named by `lower` is
+    read; derivatives are along symmetric directions (``notes/conventions.md``
+    §10).  `overwrite_a` is accepted and ignored (inputs are never modified).
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        When `a` is not positive definite (naming its leading minor).
+
+    Examples
+    --------
+    >>> import kronvec
+    >>> A = np.array([[4.0, 2.0], [2.0, 3.0]])
+    >>> cholesky(A)
+    array([[2.        , 1.        ],
+           [0.        , 1.41421356]])
+    >>> g = kronvec.grad(lambda A: 2 * np.sum(np.log(np.diagonal(cholesky(A)))))(A)  # ln|A|
+    >>> np.allclose(g, np.linalg.inv(A))
+    True
+    """
+    a = _array(a, "cholesky", check_finite)
+    _matrix(a, "cholesky")
+    with _named("cholesky"):
+        return _factorizations._cholesky(a, upper=not lower)
+
+
+def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
+    """The Cholesky factorization ``(c, lower)`` for :func:`cho_solve`.
+
+    Unlike SciPy, whose ``c`` holds arbitrary data in the triangle it does not
+    use, kronvec's ``c`` is the triangular factor itself: zeros there.
+
+    Examples
+    --------
+    >>> A = np.array([[4.0, 2.0], [2.0, 3.0]])
+    >>> c, low = cho_factor(A)
+    >>> np.allclose(cho_solve((c, low), np.array([1.0, 2.0])), np.linalg.solve(A, [1.0, 2.0]))
+    True
+    """
+    a = _array(a, "cho_factor", check_finite)
+    _matrix(a, "cho_factor")
+    with _named("cho_factor"):
+        return _factorizations._cholesky(a, upper=not lower), bool(lower)
+
+
+def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
+    """Solve ``A x = b`` given ``(c, lower) = cho_factor(A)``: two triangular solves.
+
+    Differentiable in ``c`` (its triangle) and in ``b``.
+
+    Examples
+    --------
+    >>> import kronvec
+    >>> A = np.array([[4.0, 2.0], [2.0, 3.0]]); b = np.array([1.0, 2.0])
+    >>> g = kronvec.grad(lambda b: np.sum(cho_solve(cho_factor(A), b)))(b)
+    >>> np.allclose(g, np.linalg.solve(A, np.ones(2)))
+    True
+    """
+    try:
+        c, lower = c_and_lower
+    except (TypeError, ValueError):
+        raise TypeError("scipy.linalg.cho_solve: c_and_lower must be the pair (c, lower) from cho_factor") from None
+    c = _array(c, "cho_solve", check_finite, "c")
+    b = _array(b, "cho_solve", check_finite, "b")
+    shape = _matrix(c, "cho_solve", name="c")
+    _right_hand_side(b, shape[0], "cho_solve", shape)
+    with _named("cho_solve"):
+        if lower:  # A = L Lᵀ: x = L⁻ᵀ (L⁻¹ b)
+            y = bind(_triangular.solve_triangular, c, b, trans=0, lower=True, unit_diagonal=False)
+            return bind(_triangular.solve_triangular, c, y, trans=1, lower=True, unit_diagonal=False)
+        # A = Uᵀ U: x = U⁻¹ (U⁻ᵀ b)
+        y = bind(_triangular.solve_triangular, c, b, trans=1, lower=False, unit_diagonal=False)
+        return bind(_triangular.solve_triangular, c, y, trans=0, lower=False, unit_diagonal=False)
+
+
+def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_b=False, check_finite=True):
+    """Solve ``op(a) x = b`` for a triangular `a`, op = identity (trans 0, 'N') or
+    transpose (1, 'T'; 2, 'C' is the same for real matrices).
+
+    Reads only the `lower` (default: upper) triangle of `a`, and not its
+    diagonal when `unit_diagonal`: the other entries have derivative 0.  Its
+    Jacobians are applied by triangular solves (no inverse is formed).
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        When a diagonal entry of `a` is 0 (and `unit_diagonal` is False).
+
+    Examples
+    --------
+    >>> import kronvec
+    >>> T = np.array([[2.0, 0.0], [1.0, 4.0]]); b = np.array([2.0, 5.0])
+    >>> solve_triangular(T, b, lower=True)
+    array([1., 1.])
+    >>> kronvec.jacobian(lambda b: solve_triangular(T, b, lower=True))(b).toarray()
+    array([[ 0.5  ,  0.   ],
+           [-0.125,  0.25 ]])
+    """
+    a = _array(a, "solve_triangular", check_finite)
+    b = _array(b, "solve_triangular", check_finite, "b")
+    shape = _matrix(a, "solve_triangular")
+    _right_hand_side(b, shape[0], "solve_triangular", shape)
+    with _named("solve_triangular"):
+        return bind(_triangular.solve_triangular, a, b, trans=_trans(trans, "solve_triangular"), lower=bool(lower),
+                    unit_diagonal=bool(unit_diagonal))
+
+
+# ---------------------------------------------------------------------- LU
+def lu_factor(a, overwrite_a=False, check_finite=True):
+    """The packed LU factorization ``(lu, piv)`` of a square matrix, as SciPy's.
+
+    ``lu`` holds U on and above the diagonal and L's multipliers below it;
+    ``piv`` are LAPACK's row interchanges (0-based), a constant of the point.
+    The derivative is that of the packed ``lu`` (``notes/derivatives.md`` §25).
+
+    Examples
+    --------
+    >>> import kronvec
+    >>> A = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> lu, piv = lu_factor(A)
+    >>> lu, piv
+    (array([[3.        , 4.        ],
+           [0.33333333, 0.66666667]]), array([1, 1], dtype=int32))
+    >>> g = kronvec.grad(lambda A: np.sum(np.log(np.abs(np.diagonal(lu_factor(A)[0])))))(A)  # ln|det A|
+    >>> np.allclose(g, np.linalg.inv(A).T)
+    True
+    """
+    a = _array(a, "lu_factor", check_finite)
+    m, n = _matrix(a, "lu_factor", square=False)
+    if m != n:
+        if is_traced(a):
+            raise _not_differentiable("lu_factor", f"of a rectangular {m}×{n} matrix")
+        return scipy.linalg.lu_factor(a, check_finite=False)
+    piv, _ = _triangular.lu_pivots(a)
+    return bind(_triangular.lu_packed, a), piv.copy()
+
+
+def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
+    """Solve ``a x = b`` (trans 0) or ``aᵀ x = b`` (1, 2) given ``lu_factor(a)``.
+
+    Two triangular solves and the row permutation of ``piv``: differentiable
+    in ``lu`` and in ``b``.
+
+    Examples
+    --------
+    >>> A = np.array([[1.0, 2.0], [3.0, 4.0]]); b = np.array([1.0, 1.0])
+    >>> lu_solve(lu_factor(A), b), lu_solve(lu_factor(A), b, trans=1)
+    (array([-1.,  1.]), array([-0.5,  0.5]))
+    """
+    try:
+        lu_, piv = lu_and_piv
+    except (TypeError, ValueError):
+        raise TypeError("scipy.linalg.lu_solve: lu_and_piv must be the pair (lu, piv) from lu_factor") from None
+    lu_ = _array(lu_, "lu_solve", check_finite, "lu")
+    b = _array(b, "lu_solve", check_finite, "b")
+    shape = _matrix(lu_, "lu_solve", name="lu")
+    _right_hand_side(b, shape[0], "lu_solve", shape)
+    perm = _row_order(piv, shape[0], "lu_solve")
+    st = _triangular.solve_triangular
+    with _named("lu_solve"):
+        if _trans(trans, "lu_solve") == 0:  # P L U x = b: x = U⁻¹ L⁻¹ Pᵀ b, Pᵀ b = b[perm]
+            y = bind(st, lu_, b[perm], trans=0, lower=True, unit_diagonal=True)
+            return bind(st, lu_, y, trans=0, lower=False, unit_diagonal=False)
+        # Uᵀ Lᵀ Pᵀ x = b: x = P L⁻ᵀ U⁻ᵀ b
+        y = bind(st, lu_, b, trans=1, lower=False, unit_diagonal=False)
+        y = bind(st, lu_, y, trans=1, lower=True, unit_diagonal=True)
+        return y[np.argsort(perm)]
+
+
+def lu(a, permute_l=False, overwrite_a=False, check_finite=True, p_indices=False):
+    """The LU decomposition ``a = p @ l @ u`` of a square matrix, as SciPy's.
+
+    Returns ``(p, l, u)``; ``(p @ l, u)`` when `permute_l`; with `p_indices`,
+    ``p`` as row indices (``a = l[p] @ u``).  ``p`` is a constant of the point.
+
+    Examples
+    --------
+    >>> A = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> p, l, u = lu(A)
+    >>> np.allclose(p @ l @ u, A), lu(A, p_indices=True)[0]
+    (True, array([1, 0], dtype=int32))
+    """
+    a = _array(a, "lu", check_finite)
+    m, n = _matrix(a, "lu", square=False)
+    if m != n:
+        if is_traced(a):
+            raise _not_differentiable("lu", f"of a rectangular {m}×{n} matrix")
+        return scipy.linalg.lu(a, permute_l=permute_l, check_finite=False, p_indices=p_indices)
+    _, perm = _triangular.lu_pivots(a)
+    packed = bind(_triangular.lu_packed, a)
+    dtype = np.result_type(np.asarray(plain_value(packed)).dtype, np.float32)
+    l_ = np.tril(packed, -1) + np.eye(n, dtype=dtype)
+    u_ = np.triu(packed)
+    rows = np.argsort(perm)  # a = l[rows] @ u
+    if permute_l:
+        return l_[rows], u_
+    if p_indices:
+        return rows.astype(np.int32), l_, u_
+    p = np.zeros((n, n), dtype=dtype)
+    p[perm, np.arange(n)] = 1.0
+    return p, l_, u_
+
+
+# -------------------------------------------------------------- solve, inv
+_STRUCTURES = {None: "detect", "general": "gen", "gen": "gen", "diagonal": "diagonal", "tridiagonal": "tridiagonal",
+               "banded": "detect", "upper triangular": "upper", "lower triangular": "lower", "pos": "pos",
+               "positive definite": "pos", "sym": "sym", "symmetric": "sym", "her": "sym", "hermitian": "sym"}
+
+
+def _symmetric_read(a, lower):
+    """What SciPy reads of a symmetric matrix (the `lower` or upper triangle,
+    mirrored), differentiated along symmetric directions like np.linalg.cholesky."""
+    read = _factorizations._what_numpy_reads(a, lower=lower)
+    return (read + np.transpose(read)) / 2
+
+
+def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=True, assume_a=None,
+          transposed=False):
+    """Solve ``a x = b`` (``aᵀ x = b`` when `transposed`), SciPy's way.
+
+    `assume_a` as SciPy 1.17: None (structure detected from the values),
+    'general'/'gen', 'diagonal', 'tridiagonal', 'banded', 'upper triangular',
+    'lower triangular', 'symmetric'/'sym', 'hermitian'/'her', 'positive
+    definite'/'pos'.  The derivative in `a` is of what SciPy reads: the
+    general one for None, 'gen' and 'banded' (whose detected structure is
+    exact, so the function is a⁻¹b for every a); masked to the diagonal, the
+    three diagonals or the triangle for 'diagonal', 'tridiagonal' and the
+    triangular cases; along symmetric directions of the triangle named by
+    `lower` for 'sym', 'her' and 'pos' (``notes/conventions.md`` §10).
+
+    Examples
+    --------
+    >>> import kronvec
+    >>> A = np.array([[4.0, 1.0], [1.0, 3.0]]); b = np.array([1.0, 2.0])
+    >>> solve(A, b, assume_a="pos")
+    array([0.09090909, 0.63636364])
+    >>> G = kronvec.grad(lambda A: np.sum(solve(A, b, assume_a="sym")))(A)
+    >>> np.allclose(G, G.T)  # along symmetric directions
+    True
+    """
+    if assume_a not in _STRUCTURES:
+        raise ValueError(f"scipy.linalg.solve: {assume_a} is not a recognized matrix structure")
+    a = _array(a, "solve", check_finite)
+    b = _array(b, "solve", check_finite, "b")
+    shape = _matrix(a, "solve")
+    n = shape[0]
+    kind = _STRUCTURES[assume_a]
+    if np.ndim(plain_value(b)) > 2:
+        raise TypeError(f"kronvec.scipy.linalg.solve does not support stacks (batches) of right-hand sides: "
+                        f"b has shape {np.shape(plain_value(b))}")
+    if n == 1 and np.ndim(plain_value(b)) == 1:  # SciPy: a 1×1 a divides every entry of a 1-D b
+        if plain_value(a)[0, 0] == 0:
+            raise np.linalg.LinAlgError("scipy.linalg.solve: A singular matrix detected (a is 1×1 and 0)")
+        return b / a[0, 0]
+    _right_hand_side(b, n, "solve", shape)
+    with _named("solve"):
+        if kind in ("detect", "gen"):
+            return np.linalg.solve(np.transpose(a) if transposed else a, b)
+        if kind == "diagonal":
+            d = np.diagonal(a)
+            if not np.all(np.asarray(plain_value(d))):
+                k = int(np.argmin(np.abs(np.asarray(plain_value(d))))) + 1
+                raise np.linalg.LinAlgError(f"scipy.linalg.solve: the diagonal matrix is singular (entry {k} is 0)")
+            return b / (d if np.ndim(plain_value(b)) == 1 else np.reshape(d, (n, 1)))
+        if kind == "tridiagonal":
+            band = np.tri(n, k=1) * np.tri(n, k=1).T  # 1 on the three diagonals
+            A = a * band
+            return np.linalg.solve(np.transpose(A) if transposed else A, b)
+        if kind in ("upper", "lower"):
+            return bind(_triangular.solve_triangular, a, b, trans=int(bool(transposed)), lower=kind == "lower",
+                        unit_diagonal=False)
+        if kind == "pos":  # Cholesky and two triangular solves, as SciPy (potrf/potrs)
+            return cho_solve(cho_factor(a, lower=lower, check_finite=False), b, check_finite=False)
+        return np.linalg.solve(_symmetric_read(a, lower), b)  # 'sym', 'her' (aᵀ = a: transposed is moot)
+
+
+def inv(a, overwrite_a=False, check_finite=True, *, assume_a=None, lower=False):
+    """The inverse of a square matrix; `assume_a` as SciPy 1.17's ``inv``
+    (None, 'general'/'gen', 'diagonal', 'upper triangular', 'lower triangular',
+    'pos', 'sym', 'her'), derivatives as for :func:`solve`.
+
+    Examples
+    --------
+    >>> inv(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    array([[-2. ,  1. ],
+           [ 1.5, -0.5]])
+    """
+    if assume_a not in (None, "general", "gen", "diagonal", "upper triangular", "lower triangular", "pos", "sym",
+                        "her"):
+        raise ValueError(f"scipy.linalg.inv: {assume_a!r} is not a recognized matrix structure (SciPy raises "
+                         "KeyError)")
+    a = _array(a, "inv", check_finite)
+    n = _matrix(a, "inv")[0]
+    kind = _STRUCTURES[assume_a]
+    dtype = np.result_type(np.asarray(plain_value(a)).dtype, np.float32)
+    with _named("inv"):
+        if kind in ("detect", "gen"):
+            return np.linalg.inv(a)
+        if kind == "sym":
+            return np.linalg.inv(_symmetric_read(a, lower))
+        if kind == "diagonal":
+            return solve(a, np.eye(n, dtype=dtype), assume_a="diagonal", check_finite=False)
+        if kind == "pos":
+            return cho_solve(cho_factor(a, lower=lower, check_finite=False), np.eye(n, dtype=dtype),
+                             check_finite=False)
+        return bind(_triangular.solve_triangular, a, np.eye(n, dtype=dtype), trans=0, lower=kind == "lower",
+                    unit_diagonal=False)
+
+
+def det(a, overwrite_a=False, check_finite=True):
+    """The determinant; its gradient is adj(a)ᵀ, exact at singular matrices.
+
+    Examples
+    --------
+    >>> det(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    np.float64(-2.0...)
+    """
+    a = _array(a, "det", check_finite)
+    _matrix(a, "det")
+    return np.linalg.det(a)
+
+
+# ------------------------------------------------------------- eigh, svd, qr
+_EIGH_DRIVERS = (None, "ev", "evd", "evr", "evx")
+
+
+def eigh(a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwrite_b=False, type=1,
+         check_finite=True, subset_by_index=None, subset_by_value=None, driver=None):
+    """Eigenvalues (ascending) and eigenvectors of a symmetric matrix, SciPy's way.
+
+    Reads the `lower` (default) or upper triangle; derivatives along symmetric
+    directions, eigenvalues tied at a repeated eigenvalue share their
+    derivative, eigenvectors at a repeated eigenvalue raise LinAlgError
+    (``np.linalg.eigh``'s rules).  `subset_by_index` ``(lo, hi)`` (inclusive)
+    and `subset_by_value` ``(lo, hi]`` select eigenpairs of the full
+    decomposition.  The generalized problem (`b`) is not supported; `driver`
+    is checked and otherwise ignored (the values agree to rounding).
+
+    Examples
+    --------
+    >>> w, v = eigh(np.array([[2.0, 1.0], [1.0, 2.0]]))
+    >>> w
+    array([1., 3.])
+    >>> eigh(np.array([[2.0, 1.0], [1.0, 2.0]]), eigvals_only=True, subset_by_value=(2.0, 5.0))
+    array([3.])
+    """
+    if b is not None:
+        raise TypeError("kronvec.scipy.linalg.eigh does not support the generalized problem (b is not None)")
+    if type not in (1, 2, 3):
+        raise ValueError(f"scipy.linalg.eigh: type must be 1, 2 or 3, got {type!r}")
+    if driver not in _EIGH_DRIVERS:
+        raise ValueError(f"scipy.linalg.eigh: driver {driver!r} is not one of {_EIGH_DRIVERS[1:]} for the "
+                         "standard problem")
+    if subset_by_index is not None and subset_by_value is not None:
+        raise ValueError("scipy.linalg.eigh: either index or value subset can be requested, not both")
+    a = _array(a, "eigh", check_finite)
+    n = _matrix(a, "eigh")[0]
+    select = slice(None)
+    if subset_by_index is not None:
+        lo, hi = (int(i) for i in subset_by_index)
+        if not 0 <= lo <= hi < n:
+            raise ValueError(f"scipy.linalg.eigh: requested subset_by_index {(lo, hi)} is out of bounds for a "
+                             f"{n}×{n} matrix (0 <= lo <= hi <= {n - 1})")
+        select = slice(lo, hi + 1)
+    uplo = "L" if lower else "U"
+    with _named("eigh"):
+        if eigvals_only:
+            w = np.linalg.eigvalsh(a, UPLO=uplo)
+            v = None
+        else:
+            w, v = np.linalg.eigh(a, UPLO=uplo)
+    if subset_by_value is not None:
+        lo, hi = (float(x) for x in subset_by_value)
+        if not lo < hi:
+            raise ValueError(f"scipy.linalg.eigh: requested subset_by_value {(lo, hi)} needs lo < hi")
+        values = np.asarray(plain_value(w))
+        select = np.flatnonzero((values > lo) & (values <= hi))  # SciPy's half-open (lo, hi]
+    w = w[select]
+    return w if eigvals_only else (w, v[:, select])
+
+
+def eigvalsh(a, b=None, *, lower=True, overwrite_a=False, overwrite_b=False, type=1, check_finite=True,
+             subset_by_index=None, subset_by_value=None, driver=None):
+    """Eigenvalues (ascending) of a symmetric matrix: ``eigh(..., eigvals_only=True)``.
+
+    Examples
+    --------
+    >>> import kronvec
+    >>> A = np.array([[2.0, 1.0], [1.0, 2.0]])
+    >>> np.allclose(kronvec.grad(lambda A: np.sum(np.log(eigvalsh(A))))(A), np.linalg.inv(A))
+    True
+    """
+    return eigh(a, b, lower=lower, eigvals_only=True, type=type, check_finite=check_finite,
+                subset_by_index=subset_by_index, subset_by_value=subset_by_value, driver=driver)
+
+
+def svd(a, full_matrices=True, compute_uv=True, overwrite_a=False, check_finite=True, lapack_driver="gesdd"):
+    """The singular value decomposition ``a = U diag(s) Vh``: ``(U, s, Vh)``, or ``s``.
+
+    Singular vectors as LAPACK gesdd returns them (NumPy's and SciPy's default
+    driver).  Differentiable for square matrices, for rectangular ones with
+    ``full_matrices=False``, and ``compute_uv=False`` always; singular-vector
+    derivatives at repeated singular values raise LinAlgError.
+
+    Examples
+    --------
+    >>> U, s, Vh = svd(np.array([[3.0, 0.0], [0.0, -2.0]]))
+    >>> s
+    array([3., 2.])
+    """
+    if lapack_driver not in ("gesdd", "gesvd"):
+        raise ValueError(f"scipy.linalg.svd: lapack_driver must be 'gesdd' or 'gesvd', got {lapack_driver!r}")
+    a = _array(a, "svd", check_finite)
+    m, n = _matrix(a, "svd", square=False)
+    if not compute_uv:
+        return np.linalg.svd(a, compute_uv=False)
+    unsupported = None
+    if lapack_driver == "gesvd":
+        unsupported = "with lapack_driver='gesvd' (kronvec's factors are gesdd's, whose signs may differ)"
+    elif full_matrices and m != n:
+        unsupported = (f"with full_matrices=True of a {m}×{n} matrix: its {abs(m - n)} extra singular vectors are "
+                       "not unique (pass full_matrices=False)")
+    if unsupported:
+        if is_traced(a):
+            raise _not_differentiable("svd", unsupported)
+        return scipy.linalg.svd(a, full_matrices=full_matrices, compute_uv=True, check_finite=False,
+                                lapack_driver=lapack_driver)
+    with _named("svd"):
+        return tuple(np.linalg.svd(a, full_matrices=False))
+
+
+def svdvals(a, overwrite_a=False, check_finite=True):
+    """The singular values, in decreasing order.
+
+    Examples
+    --------
+    >>> svdvals(np.array([[3.0, 0.0], [0.0, -2.0], [0.0, 0.0]]))
+    array([3., 2.])
+    """
+    a = _array(a, "svdvals", check_finite)
+    _matrix(a, "svdvals", square=False)
+    return np.linalg.svd(a, compute_uv=False)
+
+
+def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_finite=True):
+    """The QR decomposition ``a = Q R``, SciPy's way: ``(Q, R)``, or ``(R,)`` for mode 'r'.
+
+    Differentiable for a ≥ as tall as wide (m ≥ n) with mode 'economic', 'r',
+    or 'full' when m = n; signs as LAPACK's (R's diagonal may be negative).
+    `lwork` is accepted and ignored.
+
+    Examples
+    --------
+    >>> Q, R = qr(np.array([[3.0, 1.0], [4.0, 2.0]]))
+    >>> np.allclose(Q @ R, [[3.0, 1.0], [4.0, 2.0]]), R[0, 0]
+    (True, np.float64(-5.0))
+    """
+    if mode not in ("full", "r", "economic", "raw"):
+        raise ValueError(f"scipy.linalg.qr: mode argument should be one of ['full', 'r', 'economic', 'raw'], got "
+                         f"{mode!r}")
+    a = _array(a, "qr", check_finite)
+    m, n = _matrix(a, "qr", square=False)
+    unsupported = None
+    if pivoting:
+        unsupported = "with pivoting=True (the pivots change where columns tie)"
+    elif mode == "raw":
+        unsupported = "with mode='raw' (Householder reflectors)"
+    elif m < n:
+        unsupported = f"of a wide {m}×{n} matrix (m < n): its R is not square"
+    elif mode == "full" and m != n:
+        unsupported = f"with mode='full' of a {m}×{n} matrix: its {m - n} extra columns of Q are not unique"
+    if unsupported:
+        if is_traced(a):
+            raise _not_differentiable("qr", unsupported)
+        return scipy.linalg.qr(a, lwork=lwork, mode=mode, pivoting=pivoting, check_finite=False)
+    with _named("qr"):
+        if mode == "r":
+            R = np.linalg.qr(a, mode="r")
+            if m > n:  # SciPy's mode 'r' gives the full m×n R: zero rows below
+                dtype = np.asarray(plain_value(R)).dtype
+                R = np.concatenate([R, np.zeros((m - n, n), dtype=dtype)], axis=0)
+            return (R,)
+        return tuple(np.linalg.qr(a))
+
+
+# ------------------------------------------------------------------ banded
+def solve_banded(l_and_u, ab, b, overwrite_ab=False, overwrite_b=False, check_finite=True):
+    """Solve ``a x = b`` for a banded `a` given in LAPACK's band storage
+    ``ab[u + i - j, j] = a[i, j]``, SciPy's way; differentiable in `ab` (the
+    entries of the band) and `b`.
+
+    The band is expanded into a dense n×n matrix and solved with
+    ``np.linalg.solve`` (O(n²) memory, O(n³) time: meant for moderate n);
+    entries of `ab` outside the matrix (its unused corners) have derivative 0.
+
+    Examples
+    --------
+    >>> ab = np.array([[0.0, 1.0, 1.0], [4.0, 4.0, 4.0], [1.0, 1.0, 0.0]])  # tridiagonal
+    >>> solve_banded((1, 1), ab, np.array([5.0, 6.0, 5.0]))
+    array([1., 1., 1.])
+    """
+    try:
+        n_lower, n_upper = (int(k) for k in l_and_u)
+    except (TypeError, ValueError):
+        raise TypeError("scipy.linalg.solve_banded: l_and_u must be the pair (l, u)") from None
+    ab = _array(ab, "solve_banded", check_finite, "ab")
+    b = _array(b, "solve_banded", check_finite, "b")
+    rows, n = _matrix(ab, "solve_banded", square=False, name="ab")
+    if n_lower < 0 or n_upper < 0 or n_lower + n_upper + 1 != rows:
+        raise ValueError(f"scipy.linalg.solve_banded: invalid values for the number of lower and upper diagonals: "
+                         f"l+u+1 ({n_lower + n_upper + 1}) does not equal ab.shape[0] ({rows})")
+    b_shape = np.shape(plain_value(b))
+    if len(b_shape) not in (1, 2) or b_shape[0] != n:
+        raise ValueError(f"scipy.linalg.solve_banded: shapes of ab {(rows, n)} and b {b_shape} are not compatible")
+    i, j = np.indices((n, n))
+    k = n_upper + i - j  # the row of ab holding a[i, j]
+    inside = (k >= 0) & (k < rows)
+    dense = ab[np.clip(k, 0, rows - 1), j] * inside
+    with _named("solve_banded"):
+        return np.linalg.solve(dense, b)
