@@ -1,11 +1,17 @@
 """Stacks of matrices (issue 14): kronvec against batched NumPy, side by side in one process.
 
-    python benchmarks/measure_stacks.py [--rounds 15] [--default-threads] [--only cholesky]
+    python benchmarks/measure_stacks.py [--rounds 15] [--default-threads] [--only cholesky] [--jax]
 
 Contenders are timed round-robin (one ~50 ms batch of each per round, the
 starting one rotating) so that load on the shared machine falls on all
 alike; reported are the medians.  One BLAS thread, as in the asv suite,
 unless ``--default-threads`` (then OpenBLAS picks its own count).
+
+The Jacobian of X⁻¹ is also compared with the numba ``prange`` floor (one
+kernel: closed-form inverse and the 81 entries of each block, written once)
+and, with ``--jax``, with ``jax.jit(jax.vmap(jax.jacfwd(inv)))`` timed in a
+subprocess under a timeout (jaxlib can deadlock on two cores); peak memory
+(tracemalloc) is reported against the size of the result.
 """
 
 from __future__ import annotations
@@ -14,7 +20,11 @@ import argparse
 import os
 import pathlib
 import statistics
+import subprocess
 import sys
+import textwrap
+import time
+import tracemalloc
 
 if "--default-threads" not in sys.argv:  # (before NumPy loads its BLAS)
     for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -28,15 +38,31 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _contender(name, call):
-    return Contender(call, name, batch_seconds=0.05)
+    """A Contender whose calls also record their process CPU time: on a shared,
+    overloaded machine the wall time of a one-thread call is mostly waiting for
+    a core, its CPU time is the work (both are reported)."""
+    cpu = []
+
+    def timed():
+        start = time.process_time()
+        result = call()
+        cpu.append(time.process_time() - start)
+        return result
+
+    contender = Contender(timed, name, batch_seconds=0.05)
+    contender.cpu = cpu
+    return contender
 
 
 def _report(title, contenders, reference):
     print(f"\n## {title}")
+    print(f"{'':<44}{'wall median':>13}{'ratio':>8}{'CPU median':>13}{'ratio':>8}")
     base = statistics.median(reference.samples)
+    cpu_base = statistics.median(reference.cpu)
     for contender in contenders:
-        median = statistics.median(contender.samples)
-        print(f"{contender.name:<44}{median * 1e3:>10.2f} ms{median / base:>8.2f}×")
+        median, cpu = statistics.median(contender.samples), statistics.median(contender.cpu)
+        print(f"{contender.name:<44}{median * 1e3:>10.2f} ms{median / base:>7.2f}×"
+              f"{cpu * 1e3:>10.2f} ms{cpu / cpu_base:>7.2f}×")
 
 
 def main(argv=None):
@@ -46,6 +72,7 @@ def main(argv=None):
                         help="leave OpenBLAS its default thread count (else one thread)")
     parser.add_argument("--only", choices=("gaussian", "inverse", "cholesky"), action="append",
                         help="run only these sections (repeatable; default: all)")
+    parser.add_argument("--jax", action="store_true", help="also time jax.jit(vmap(jacfwd(inv))) (subprocess)")
     options = parser.parse_args(argv)
     sections = set(options.only or ("gaussian", "inverse", "cholesky"))
     sys.path.insert(0, str(ROOT))
@@ -57,10 +84,7 @@ def main(argv=None):
     print(f"# {os.cpu_count()} cores, {threads}, NumPy {np.__version__}; medians of {options.rounds} rounds")
     if "cholesky" in sections:
         _cholesky_logdet(kronvec, stacks, options.rounds)
-    if "gaussian" not in sections:
-        pairs = ()
-    else:
-        pairs = ((100_000, 3), (1000, 64))
+    pairs = ((100_000, 3), (1000, 64)) if "gaussian" in sections else ()
     for count, n in pairs:
         generator = np.random.default_rng([count, n])
         S, C = stacks.spd_stack(generator, count, n), stacks.spd_stack(generator, count, n)
@@ -69,9 +93,17 @@ def main(argv=None):
         (v1, g1), (v2, g2) = value_and_grad(S), stacks.gaussian_closed_form(S, C, C_t)
         assert np.allclose(v1, v2) and np.allclose(g1, g2)
         closed = _contender("batched NumPy closed form (slogdet + inv)", lambda: stacks.gaussian_closed_form(S, C, C_t))
-        ours = _contender("kronvec.value_and_grad", lambda: value_and_grad(S))
-        round_robin([closed, ours], options.rounds)
-        _report(f"value+grad of Σ ln|S_k| + tr(S_k⁻¹C_k), {count:,} members {n}×{n}", [closed, ours], closed)
+        product_form = kronvec.value_and_grad(stacks.gaussian_objective_product_form(C_t))
+        assert np.allclose(product_form(S)[1], g2)
+        ours = _contender("kronvec.value_and_grad, tr as einsum", lambda: value_and_grad(S))
+        ours_product = _contender("kronvec.value_and_grad, tr as sum(inv(S)*Cᵀ)", lambda: product_form(S))
+        round_robin([closed, ours, ours_product], options.rounds)
+        _report(f"value+grad of Σ ln|S_k| + tr(S_k⁻¹C_k), {count:,} members {n}×{n}", [closed, ours, ours_product],
+                closed)
+        peak_ours, _ = _peak(lambda: value_and_grad(S))
+        peak_closed, _ = _peak(lambda: stacks.gaussian_closed_form(S, C, C_t))
+        print(f"peak memory: kronvec {peak_ours / 2**20:.1f} MiB, closed form {peak_closed / 2**20:.1f} MiB, "
+              f"result (the gradient) {g2.nbytes / 2**20:.1f} MiB")
 
     if "inverse" not in sections:
         return
@@ -79,14 +111,32 @@ def main(argv=None):
     jacobian = kronvec.jacobian(np.linalg.inv)
     J = jacobian(X)
     assert np.allclose(J.blocks(), stacks.inverse_jacobian_blocks_closed_form(X))
+    floor = _floor_kernel()
+    assert np.allclose(floor(X), J.blocks())
     contenders = [
+        _contender("numba floor: inv + blocks, one pass, 1 thread", lambda: floor(X, 1)),
+        _contender("numba floor, prange on every core", lambda: floor(X)),
         _contender("batched NumPy: inv + broadcast blocks", lambda: stacks.inverse_jacobian_blocks_closed_form(X)),
         _contender("kronvec.jacobian (structured)", lambda: jacobian(X)),
         _contender("kronvec.jacobian + .blocks() (K, 9, 9)", lambda: jacobian(X).blocks()),
         _contender("kronvec.jacobian + .tosparse() (CSR)", lambda: jacobian(X).tosparse()),
     ]
     round_robin(contenders, options.rounds)
-    _report("Jacobian of X⁻¹, 100,000 members 3×3", contenders, contenders[0])
+    _report("Jacobian of X⁻¹, 100,000 members 3×3 (ratios to the one-thread numba floor)", contenders, contenders[0])
+    for name, call in (("blocks", lambda: jacobian(X).blocks()), ("CSR", lambda: jacobian(X).tosparse())):
+        peak, result = _peak(call)
+        size = result.nbytes if name == "blocks" else result.data.nbytes + result.indices.nbytes + result.indptr.nbytes
+        print(f"peak memory, jacobian + {name:<6}{peak / 2**20:>10.1f} MiB = {peak / size:.2f}× the result "
+              f"({size / 2**20:.1f} MiB)")
+    if options.jax:
+        median = _jax_median(options.rounds)
+        base = statistics.median(contenders[5].samples)
+        if median is None:
+            print("jax: timed out (deadlock?) or failed")
+        else:
+            print(f"{'jax.jit(vmap(jacfwd(inv))), subprocess':<44}{median * 1e3:>10.2f} ms"
+                  f"   ({median / base:.1f}× kronvec's CSR, {median / statistics.median(contenders[4].samples):.1f}× "
+                  "its blocks)")
 
 
 def _cholesky_logdet(kronvec, stacks, rounds):
@@ -102,6 +152,87 @@ def _cholesky_logdet(kronvec, stacks, rounds):
         round_robin([closed, factor, ours], rounds)
         _report(f"value+grad of Σ ln|S_k| via cholesky, {count:,} members {n}×{n}", [closed, factor, ours], closed)
 
+
+def _floor_kernel():
+    """The write-limit floor: one numba prange pass computing each X_k⁻¹ in
+    closed form and writing the block −X_k⁻ᵀ ⊗ X_k⁻¹ (what vmap(jacfwd) returns)."""
+    import numba
+
+    @numba.njit(parallel=True, cache=True)
+    def fill(X, out):
+        for k in numba.prange(X.shape[0]):
+            a = X[k]
+            b = np.empty((3, 3))
+            b[0, 0] = a[1, 1] * a[2, 2] - a[1, 2] * a[2, 1]
+            b[0, 1] = a[0, 2] * a[2, 1] - a[0, 1] * a[2, 2]
+            b[0, 2] = a[0, 1] * a[1, 2] - a[0, 2] * a[1, 1]
+            b[1, 0] = a[1, 2] * a[2, 0] - a[1, 0] * a[2, 2]
+            b[1, 1] = a[0, 0] * a[2, 2] - a[0, 2] * a[2, 0]
+            b[1, 2] = a[0, 2] * a[1, 0] - a[0, 0] * a[1, 2]
+            b[2, 0] = a[1, 0] * a[2, 1] - a[1, 1] * a[2, 0]
+            b[2, 1] = a[0, 1] * a[2, 0] - a[0, 0] * a[2, 1]
+            b[2, 2] = a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]
+            det = a[0, 0] * b[0, 0] + a[0, 1] * b[1, 0] + a[0, 2] * b[2, 0]
+            for i in range(3):
+                for j in range(3):
+                    b[i, j] /= det
+            o = out[k]
+            for i in range(3):  # (−X⁻ᵀ ⊗ X⁻¹)[3i + u, 3j + v] = −X⁻¹[j, i]·X⁻¹[u, v]
+                for u in range(3):
+                    for j in range(3):
+                        factor = -b[j, i]
+                        for v in range(3):
+                            o[3 * i + u, 3 * j + v] = factor * b[u, v]
+
+    def floor(X, threads=None):
+        out = np.empty((X.shape[0], 9, 9))
+        previous = numba.get_num_threads()
+        numba.set_num_threads(threads or previous)
+        try:
+            fill(X, out)
+        finally:
+            numba.set_num_threads(previous)
+        return out
+
+    return floor
+
+
+def _peak(call):
+    """Peak traced allocation of one call (after a warm call) and its result."""
+    call()
+    tracemalloc.start()
+    try:
+        result = call()
+        return tracemalloc.get_traced_memory()[1], result
+    finally:
+        tracemalloc.stop()
+
+
+_JAX = """
+import os, statistics, time
+import numpy as np, jax, jax.numpy as jnp
+jax.config.update("jax_enable_x64", True)
+X = jnp.asarray(np.random.default_rng(3).standard_normal((100_000, 3, 3)) + 3.0 * np.eye(3))
+f = jax.jit(jax.vmap(jax.jacfwd(jnp.linalg.inv)))
+f(X).block_until_ready()
+samples = []
+for _ in range({rounds}):
+    start = time.perf_counter()
+    f(X).block_until_ready()
+    samples.append(time.perf_counter() - start)
+print(statistics.median(samples))
+"""
+
+
+def _jax_median(rounds, timeout=300):
+    try:
+        completed = subprocess.run([sys.executable, "-c", textwrap.dedent(_JAX.format(rounds=rounds))],
+                                   capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    if completed.returncode != 0:
+        return None
+    return float(completed.stdout.strip().splitlines()[-1])
 
 if __name__ == "__main__":
     main()

@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 
 import numba
+import numba.extending
 import numpy as np
 from numba import prange
 
@@ -48,6 +49,12 @@ __all__ = [
     "kron_dense_identity_fill",
     "selection_transpose_fill",
     "batched_kron_csr_fill",
+    "small_inverse_fill",
+    "small_adjugate_fill",
+    "stack_condition_fill",
+    "stack_sandwich_fill",
+    "lu_inverse_fill",
+    "batched_kron_blocks_fill",
 ]
 
 
@@ -374,3 +381,325 @@ def kron_dense_identity_fill(a, n, scale, out, accumulate):
                 row[column] = 0
             for j in range(_U(qa)):
                 row[j * block_width + k] = scale * a_row[j]
+
+
+# --------------------------------------------------------------------------
+# stacks of small matrices (n ≤ 4): closed forms
+# --------------------------------------------------------------------------
+
+#: Status codes of :func:`small_inverse_fill` per member.
+SMALL_CLOSED_FORM, SMALL_FALLBACK, SMALL_NON_FINITE = 0, 1, 2
+
+
+@numba.njit(inline="always")
+def _adjugate_member(x, out):
+    """adj(x) into `out` and det(x) returned, for one n×n member, n ≤ 4.
+
+    Cofactors by their defining polynomials (2×2 minors reused across the
+    4×4 Laplace expansion along the first two rows): no division, so the
+    adjugate is exact up to rounding at singular members too.
+    """
+    n = x.shape[0]
+    if n == 1:
+        out[0, 0] = 1.0
+        return x[0, 0]
+    if n == 2:
+        a, b, c, d = x[0, 0], x[0, 1], x[1, 0], x[1, 1]
+        out[0, 0], out[0, 1], out[1, 0], out[1, 1] = d, -b, -c, a
+        return a * d - b * c
+    if n == 3:
+        a00, a01, a02 = x[0, 0], x[0, 1], x[0, 2]
+        a10, a11, a12 = x[1, 0], x[1, 1], x[1, 2]
+        a20, a21, a22 = x[2, 0], x[2, 1], x[2, 2]
+        b00 = a11 * a22 - a12 * a21
+        b10 = a12 * a20 - a10 * a22
+        b20 = a10 * a21 - a11 * a20
+        out[0, 0], out[1, 0], out[2, 0] = b00, b10, b20
+        out[0, 1] = a02 * a21 - a01 * a22
+        out[0, 2] = a01 * a12 - a02 * a11
+        out[1, 1] = a00 * a22 - a02 * a20
+        out[1, 2] = a02 * a10 - a00 * a12
+        out[2, 1] = a01 * a20 - a00 * a21
+        out[2, 2] = a00 * a11 - a01 * a10
+        return a00 * b00 + a01 * b10 + a02 * b20
+    a00, a01, a02, a03 = x[0, 0], x[0, 1], x[0, 2], x[0, 3]
+    a10, a11, a12, a13 = x[1, 0], x[1, 1], x[1, 2], x[1, 3]
+    a20, a21, a22, a23 = x[2, 0], x[2, 1], x[2, 2], x[2, 3]
+    a30, a31, a32, a33 = x[3, 0], x[3, 1], x[3, 2], x[3, 3]
+    # 2×2 minors of rows 0–1 (s) and rows 2–3 (c), columns (0,1) (0,2) (0,3) (1,2) (1,3) (2,3)
+    s0 = a00 * a11 - a10 * a01
+    s1 = a00 * a12 - a10 * a02
+    s2 = a00 * a13 - a10 * a03
+    s3 = a01 * a12 - a11 * a02
+    s4 = a01 * a13 - a11 * a03
+    s5 = a02 * a13 - a12 * a03
+    c5 = a22 * a33 - a32 * a23
+    c4 = a21 * a33 - a31 * a23
+    c3 = a21 * a32 - a31 * a22
+    c2 = a20 * a33 - a30 * a23
+    c1 = a20 * a32 - a30 * a22
+    c0 = a20 * a31 - a30 * a21
+    out[0, 0] = a11 * c5 - a12 * c4 + a13 * c3
+    out[0, 1] = -a01 * c5 + a02 * c4 - a03 * c3
+    out[0, 2] = a31 * s5 - a32 * s4 + a33 * s3
+    out[0, 3] = -a21 * s5 + a22 * s4 - a23 * s3
+    out[1, 0] = -a10 * c5 + a12 * c2 - a13 * c1
+    out[1, 1] = a00 * c5 - a02 * c2 + a03 * c1
+    out[1, 2] = -a30 * s5 + a32 * s2 - a33 * s1
+    out[1, 3] = a20 * s5 - a22 * s2 + a23 * s1
+    out[2, 0] = a10 * c4 - a11 * c2 + a13 * c0
+    out[2, 1] = -a00 * c4 + a01 * c2 - a03 * c0
+    out[2, 2] = a30 * s4 - a31 * s2 + a33 * s0
+    out[2, 3] = -a20 * s4 + a21 * s2 - a23 * s0
+    out[3, 0] = -a10 * c3 + a11 * c1 - a12 * c0
+    out[3, 1] = a00 * c3 - a01 * c1 + a02 * c0
+    out[3, 2] = -a30 * s3 + a31 * s1 - a32 * s0
+    out[3, 3] = a20 * s3 - a21 * s1 + a22 * s0
+    # Laplace expansion along rows 0–1 (complementary minors of rows 2–3)
+    return s0 * c5 - s1 * c4 + s2 * c3 + s3 * c2 - s4 * c1 + s5 * c0
+
+
+@_kernel(parallel=True)
+def small_inverse_fill(x, hadamard_min, tiny, out_inverse, out_det, out_condition, out_status):
+    """Closed-form X_k⁻¹ = adj(X_k)/det(X_k) of every member of the (K, n, n)
+    stack `x`, n ≤ 4, with det(X_k) and κ₁(X_k) = ‖X_k‖₁‖X_k⁻¹‖₁.
+
+    A member is left to LAPACK (status :data:`SMALL_FALLBACK`, its outputs
+    unspecified) unless its Hadamard ratio |det X_k| / ∏ᵢ ‖row i of X_k‖₂ —
+    1 for orthogonal rows, 0 at singular members, unchanged by scaling a
+    row — is at least `hadamard_min`, and det, adjugate and inverse are
+    finite and |det| is at least `tiny` (the dtype's smallest normal).  The rounding error of a cofactor is of order
+    eps times the product of the row norms it involves, so relative to
+    det(X_k) the closed form loses at most a factor 1/ratio over eps: with
+    the ratio bounded below it is as accurate as LU with partial pivoting on
+    these members (``notes/derivatives.md`` §24.6).  Members with NaN or
+    inf entries get status :data:`SMALL_NON_FINITE`.
+    """
+    count, n = x.shape[0], x.shape[1]
+    for k in prange(count):
+        member = x[k]
+        inverse = out_inverse[k]
+        finite = True
+        rows = 1.0
+        for i in range(n):
+            square_sum = 0.0
+            for j in range(n):
+                value = member[i, j]
+                if not np.isfinite(value):
+                    finite = False
+                square_sum += value * value
+            rows *= np.sqrt(square_sum)
+        if not finite:
+            out_status[k] = SMALL_NON_FINITE
+            continue
+        det = _adjugate_member(member, inverse)
+        out_det[k] = det
+        magnitude = abs(det)
+        # (a NaN or inf det or row product fails these comparisons too)
+        if not (magnitude >= hadamard_min * rows and magnitude >= tiny
+                and magnitude < np.inf):
+            out_status[k] = SMALL_FALLBACK
+            continue
+        norm, inverse_norm = 0.0, 0.0
+        for j in range(n):
+            column, inverse_column = 0.0, 0.0
+            for i in range(n):
+                inverse[i, j] = inverse[i, j] / det
+                column += abs(member[i, j])
+                inverse_column += abs(inverse[i, j])
+            norm = max(norm, column)
+            inverse_norm = max(inverse_norm, inverse_column)
+        condition = norm * inverse_norm
+        if not np.isfinite(condition):
+            out_status[k] = SMALL_FALLBACK
+            continue
+        out_condition[k] = condition
+        out_status[k] = SMALL_CLOSED_FORM
+
+
+@_kernel(parallel=True)
+def small_adjugate_fill(x, out):
+    """adj(X_k) of every member of the (K, n, n) stack `x`, n ≤ 4, in closed
+    form (exact up to rounding at every rank; see ``_adjugate_member``)."""
+    for k in prange(x.shape[0]):
+        _adjugate_member(x[k], out[k])
+
+
+@_kernel(parallel=True)
+def stack_condition_fill(x, inverse, out_condition):
+    """κ₁(X_k) = ‖X_k‖₁‖X_k⁻¹‖₁ of every member (NaN when X_k has a NaN or
+    inf entry, inf when only X_k⁻¹ has), reading both stacks once, row by row
+    (the column sums accumulate in a scratch vector, one per chunk of members)."""
+    count, n = x.shape[0], x.shape[1]
+    chunk = 256
+    for task in prange((count + chunk - 1) // chunk):
+        columns = np.empty(n)
+        inverse_columns = np.empty(n)
+        for k in range(task * chunk, min(task * chunk + chunk, count)):
+            member, inverse_member = x[k], inverse[k]
+            for j in range(n):
+                columns[j] = 0.0
+                inverse_columns[j] = 0.0
+            for i in range(n):
+                for j in range(n):
+                    columns[j] += abs(member[i, j])
+                    inverse_columns[j] += abs(inverse_member[i, j])
+            # A NaN or inf entry makes its column's sum NaN or inf: n tests, not n²
+            # (the entries are looked at only then, as a finite sum may overflow too).
+            sums_finite = True
+            norm, inverse_norm = 0.0, 0.0
+            for j in range(n):
+                if not np.isfinite(columns[j]):
+                    sums_finite = False
+                norm = max(norm, columns[j])
+                inverse_norm = max(inverse_norm, inverse_columns[j])
+                if not np.isfinite(inverse_columns[j]):  # (max would drop a NaN)
+                    inverse_norm = np.inf
+            bad_entry = False
+            if not sums_finite:
+                for i in range(n):
+                    for j in range(n):
+                        if not np.isfinite(member[i, j]):
+                            bad_entry = True
+            condition = norm * inverse_norm
+            if bad_entry:
+                condition = np.nan
+            elif not np.isfinite(condition):
+                condition = np.inf
+            out_condition[k] = condition
+
+
+@_kernel(parallel=True)
+def stack_sandwich_fill(a, g, scale, out):
+    """``out[k] = scale · a[k]ᵀ g[k] a[k]ᵀ`` for every member of (K, n, n) stacks
+    (the VJP of X⁻¹ with a = X⁻¹: X̄ = −X⁻ᵀ Ḡ X⁻ᵀ) — NumPy's batched matmul
+    spends most of its time per member on matrices this small.
+
+    Row i of the product needs row i of t = aᵀg only, so t is formed a row at
+    a time in a scratch vector (one per chunk of members, so no allocation
+    per member).
+    """
+    count, n = a.shape[0], a.shape[1]
+    chunk = 4096
+    for task in prange((count + chunk - 1) // chunk):
+        row = np.empty(n, dtype=out.dtype)
+        for k in range(task * chunk, min(task * chunk + chunk, count)):
+            ak, gk, ok = a[k], g[k], out[k]
+            for i in range(n):
+                for m in range(n):
+                    total = 0.0
+                    for l in range(n):
+                        total += ak[l, i] * gk[l, m]
+                    row[m] = total
+                for j in range(n):
+                    total = 0.0
+                    for m in range(n):
+                        total += row[m] * ak[j, m]
+                    ok[i, j] = scale * total
+
+
+# LAPACK from numba: getrf and getri of one member through numba's own bindings
+# to SciPy's LAPACK (the ones behind numba's np.linalg.inv).  Resolved when a
+# kernel using them is compiled, never at import.
+def _getrf_member(a, pivots):  # pragma: no cover (a stub: numba compiles the overload)
+    raise NotImplementedError
+
+
+def _getri_member(a, pivots):  # pragma: no cover (a stub: numba compiles the overload)
+    raise NotImplementedError
+
+
+@numba.extending.overload(_getrf_member)
+def _getrf_member_overload(a, pivots):
+    from numba.np.linalg import _LAPACK, ensure_lapack, get_blas_kind
+
+    ensure_lapack()
+    getrf = _LAPACK().numba_xxgetrf(a.dtype)
+    kind = ord(get_blas_kind(a.dtype, "getrf"))
+
+    def implementation(a, pivots):
+        n = a.shape[0]
+        return getrf(kind, n, n, a.ctypes, n, pivots.ctypes)
+
+    return implementation
+
+
+@numba.extending.overload(_getri_member)
+def _getri_member_overload(a, pivots):
+    from numba.np.linalg import _LAPACK, ensure_lapack, get_blas_kind
+
+    ensure_lapack()
+    getri = _LAPACK().numba_ez_xxgetri(a.dtype)
+    kind = ord(get_blas_kind(a.dtype, "getri"))
+
+    def implementation(a, pivots):
+        n = a.shape[0]
+        return getri(kind, n, a.ctypes, n, pivots.ctypes)
+
+    return implementation
+
+
+@_kernel()
+def lu_inverse_fill(x, out_inverse, out_sign, out_logabsdet, out_status):
+    """X_k⁻¹ and ``(sign, ln|det X_k|)`` of every member of the (K, n, n) stack
+    `x` from ONE LU each (LAPACK getrf, then getri in place) — NumPy's batched
+    ``slogdet`` and ``inv`` factor every member twice, and its ``inv`` solves
+    against I (getrs, 2n³ flops) where getri needs 4n³/3.
+
+    A C-ordered member is its transpose to LAPACK: the LU of X_kᵀ has the same
+    determinant, and getri turns it into (X_kᵀ)⁻¹ = (X_k⁻¹)ᵀ, which read in C
+    order is X_k⁻¹.  Status per member: 0 done, 1 singular (exact zero pivot:
+    sign 0, ln|det| = -inf, inverse unspecified), 2 NaN or inf entries (all
+    outputs unspecified).  Serial: each LAPACK call decides its own threads.
+    """
+    count, n = x.shape[0], x.shape[1]
+    pivots = np.empty(max(n, 1), dtype=np.int32)
+    for k in range(count):
+        member, inverse = x[k], out_inverse[k]
+        finite = True
+        for i in range(n):
+            for j in range(n):
+                value = member[i, j]
+                if not np.isfinite(value):
+                    finite = False
+                inverse[i, j] = value
+        if not finite:
+            out_status[k] = 2
+            continue
+        info = _getrf_member(inverse, pivots)
+        if info != 0:  # (info < 0, a bad argument, cannot happen here)
+            out_status[k] = 1
+            out_sign[k] = 0.0
+            out_logabsdet[k] = -np.inf
+            continue
+        # det = det(P)·∏ u_ii, det(P) = (-1)^(row swaps)   (Golub–Van Loan §3.2)
+        negative = False
+        total = 0.0
+        for i in range(n):
+            pivot = inverse[i, i]
+            if pivot < 0:
+                negative = not negative
+            if pivots[i] != i + 1:
+                negative = not negative
+            total += np.log(abs(pivot))
+        out_sign[k] = -1.0 if negative else 1.0
+        out_logabsdet[k] = total
+        _getri_member(inverse, pivots)
+        out_status[k] = 0
+
+
+@_kernel(parallel=True)
+def batched_kron_blocks_fill(a, b, scale, out):
+    """``out[k] = scale·kron(a[k], b[k])`` for every member: the dense blocks of
+    ``kronvec.operators.BatchedKron``, written once, member after member."""
+    count, p, q = a.shape
+    r, s = b.shape[1], b.shape[2]
+    for k in prange(count):
+        ak, bk, ok = a[k], b[k], out[k]
+        for i in range(p):
+            for u in range(r):
+                row = ok[i * r + u]
+                for j in range(q):
+                    factor = scale * ak[i, j]
+                    for v in range(s):
+                        row[j * s + v] = factor * bk[u, v]

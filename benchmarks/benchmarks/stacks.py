@@ -45,6 +45,15 @@ def gaussian_objective(C):
     return objective
 
 
+def gaussian_objective_product_form(C_transposed):
+    """The same objective with tr(S⁻¹C) spelled ``np.sum(inv(S) * Cᵀ)`` (Cᵀ given
+    contiguous, as the closed form gets it): an elementwise product and a sum."""
+    def objective(S):
+        return np.sum(np.linalg.slogdet(S)[1]) + np.sum(np.linalg.inv(S) * C_transposed)
+
+    return objective
+
+
 def gaussian_closed_form(S, C, C_transposed):
     """The same value and ∇ = (S⁻¹ − S⁻¹CS⁻¹)ᵀ by hand: one slogdet and one inv of the stack."""
     _, logdet = np.linalg.slogdet(S)
@@ -76,11 +85,16 @@ class GaussianObjective:
         self.C = spd_stack(generator, count, n)
         self.C_transposed = np.ascontiguousarray(np.swapaxes(self.C, -1, -2))
         self.value_and_grad = kronvec.value_and_grad(gaussian_objective(self.C))
+        self.value_and_grad_product = kronvec.value_and_grad(gaussian_objective_product_form(self.C_transposed))
         warm(self.value_and_grad, self.S)
+        warm(self.value_and_grad_product, self.S)
         warm(gaussian_closed_form, self.S, self.C, self.C_transposed)
 
     def time_kronvec(self, size):
         self.value_and_grad(self.S)
+
+    def time_kronvec_product_form(self, size):
+        self.value_and_grad_product(self.S)
 
     def time_closed_form(self, size):
         gaussian_closed_form(self.S, self.C, self.C_transposed)
@@ -111,6 +125,12 @@ class InverseJacobian:
 
     def time_tosparse(self, count):
         self.J.tosparse()
+
+    def time_build_and_blocks(self, count):
+        self.jacobian(self.X).blocks()
+
+    def peakmem_build_and_blocks(self, count):
+        self.jacobian(self.X).blocks()
 
     def time_build_and_tosparse(self, count):
         self.jacobian(self.X).tosparse()

@@ -232,6 +232,13 @@ class BatchedKron(_BatchedBlocks):
     def blocks(self):
         K = self.count
         (p, q), (r, s) = self._factor_shape(self.A), self._factor_shape(self.B)
+        if not isinstance(self.A, int) and not isinstance(self.B, int) and \
+                K * p * r * q * s >= config.numba_min_entries:  # one write pass (numba)
+            from .. import _kernels
+
+            out = np.empty((K, p * r, q * s), dtype=self.dtype)
+            _kernels.call(_kernels.batched_kron_blocks_fill, out.nbytes, self.A, self.B, self.scale, out)
+            return out
         A = np.broadcast_to(np.eye(p, dtype=self.dtype), (K, p, q)) if isinstance(self.A, int) else self.A
         B = np.broadcast_to(np.eye(r, dtype=self.dtype), (K, r, s)) if isinstance(self.B, int) else self.B
         if self.scale != 1.0:
@@ -258,7 +265,7 @@ class BatchedKron(_BatchedBlocks):
 
             data, indices = np.empty(nnz, dtype=self.dtype), np.empty(nnz, dtype=index)
             _kernels.call(_kernels.batched_kron_csr_fill, data.nbytes + indices.nbytes,
-                          np.ascontiguousarray(self.A), np.ascontiguousarray(self.B), self.scale, indices, data)
+                          self.A, self.B, self.scale, indices, data)  # (any strides: no copies)
             matrix = sp.csr_array((data, indices, indptr), shape=self.shape, copy=False)
             matrix.has_canonical_format = True
             return matrix

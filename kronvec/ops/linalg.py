@@ -126,12 +126,20 @@ def _inv_vjp(g, ans, X):
     if len(shape_of(ans)) == 2:
         return -matmul_2d(matmul_2d(ans.T, g), ans.T)
     ans_t = _swap(ans)
+    if (type(ans) is np.ndarray and type(g) is np.ndarray and ans.shape[-1] <= stacks.SMALL_MAX_ORDER
+            and g.shape == ans.shape and g.dtype == ans.dtype and stacks.uses_kernels(ans)):
+        return stacks.stack_sandwich(ans, g, -1.0)  # one numba pass (notes/derivatives.md §24.6)
     if type(ans) is np.ndarray and type(g) is np.ndarray and ans.shape[-1] <= _SMALL_ORDER:
         # Small members: NumPy's matmul loop runs faster on contiguous operands (3.3 ms
         # of 15.7 at 100,000 3×3, one thread), and the negation can reuse the product.
         ans_t = np.ascontiguousarray(ans_t)
         product = np.matmul(np.matmul(ans_t, g), ans_t)
         return np.negative(product, out=product)
+    if type(ans) is np.ndarray and type(g) is np.ndarray and ans.dtype.char in "fd":
+        # −X⁻ᵀ Ḡ X⁻ᵀ = −(X⁻¹ Ḡᵀ X⁻¹)ᵀ: the products on X⁻¹ itself (contiguous, and Ḡᵀ
+        # is when Ḡ is a transposed view, as the cotangent of tr(X⁻¹C) is), negated in place.
+        product = np.matmul(np.matmul(ans, _swap(g)), ans)
+        return _swap(np.negative(product, out=product))
     return -np.matmul(np.matmul(ans_t, g), ans_t)
 
 
@@ -215,6 +223,8 @@ def adjugate_values(X):
     ValueError
         When an entry of adj(X) overflows (is not representable).
     """
+    if np.ndim(X) > 2:  # member by member, exact at singular members (stacks.stack_adjugate)
+        return stacks.stack_adjugate(stacks.square_stack(X, "adjugate"), "adjugate")
     X = _square_matrix(X, "adjugate")
     n = X.shape[0]
     if n == 0:
@@ -271,6 +281,8 @@ def det_hessian_operator(X):
 
 
 def _adjugate_vjp(g, ans, X):
+    if _is_stack(X) or _is_stack(g):
+        return _stack_adjugate_vjp(g, ans, X)
     if not isinstance(X, Node) and not isinstance(g, Node):
         # Exact at every rank: D vec adj(X) = K·H with H the (symmetric) Hessian of
         # |X|, so X̄ = Hᵀ K vec Ḡ = H vec(Ḡᵀ).
@@ -282,12 +294,39 @@ def _adjugate_vjp(g, ans, X):
     return np.linalg.det(X) * (np.sum(g * X_inv) * X_inv.T - X_inv.T @ g @ X_inv.T)
 
 
+def _stack_adjugate_vjp(g, ans, X):
+    if not isinstance(X, Node) and not isinstance(g, Node):
+        # member by member X̄_k = H_k vec(Ḡ_kᵀ), exact at every rank (as in the 2-D case)
+        return stacks.stack_det_hessian_apply(np.asarray(X), _swap(np.asarray(g)))
+    # Traced (third order): X̄_k = |X_k| (⟨Ḡ_k, X_k⁻¹⟩ X_k⁻ᵀ − X_k⁻ᵀ Ḡ_k X_k⁻ᵀ), invertible members
+    X_inv = _inverse_for_derivative(X, "adjugate")
+    inner = np.sum(np.sum(g * X_inv, axis=-1), axis=-1)
+    X_inv_t = _swap(X_inv)
+    return _per_member(np.linalg.det(X)) * (_per_member(inner) * X_inv_t - np.matmul(np.matmul(X_inv_t, g), X_inv_t))
+
+
+def _adjugate_jacobian(ans, X, names):
+    X = np.asarray(X)
+    n = X.shape[-1]
+    if X.ndim == 2:
+        # D vec adj(X) = K_{n,n} · D vec adj(X)ᵀ = K_{n,n} · (Hessian of |X|), exact at any rank.
+        return algebra.multiply(Commutation(n, n), det_hessian_operator(X))
+    # Member k's block K_{n,n}·H_k, column b the image of the b-th unit matrix E_b:
+    # K vec(H_k E_b) = vec((H_k E_b)ᵀ), i.e. the row-major entries of H_k E_b.
+    members = stack_members(X)
+    blocks = np.empty((members.shape[0], n * n, n * n), dtype=np.result_type(X.dtype, np.float32))
+    for b in range(n * n):
+        unit = np.zeros((n, n), dtype=blocks.dtype)
+        unit[b % n, b // n] = 1.0  # vec(E_b) = e_b, column-major
+        blocks[:, :, b] = stacks.stack_det_hessian_apply(members, unit).reshape(-1, n * n)
+    return BatchedDense(blocks, name=derived_label("blockdiag(D adj({})ₖ)", names[0]))
+
+
 adjugate = register(Primitive(
     adjugate_values, name="adjugate",
     vjps={0: _adjugate_vjp},
     # D vec adj(X) = K_{n,n} · D vec adj(X)ᵀ = K_{n,n} · (Hessian of |X|), exact at any rank.
-    jacobians={0: lambda ans, X, names: algebra.multiply(
-        Commutation(np.shape(X)[0], np.shape(X)[0]), det_hessian_operator(np.asarray(X)))},
+    jacobians={0: _adjugate_jacobian},
     label=lambda a: derived_label("adj({})", a),
     formula="D vec adj(X) = K_{n,n}·H, H = s·(V ⊗ U)·(diag(−vec C)·K + Eᵀ C E)·(Vᵀ ⊗ Uᵀ)",
     reference="second-order expansion of det(Σ + UᵀdXV) in the SVD X = UΣVᵀ; Magnus–Neudecker ch. 8.3",
@@ -310,8 +349,9 @@ def _det_vjp(g, ans, X):
             return _per_member(g) * _swap(stacks.stack_adjugate(X, _DET))
         return g * adjugate_values(X).T
     if _is_stack(X):
-        # Traced (second order): adj(X) = |X| X⁻¹ for invertible members, so X̄ = ḡ |X| X⁻ᵀ.
-        return _per_member(g * np.linalg.det(X)) * _swap(_inverse_for_derivative(X, _DET))
+        # Traced (second order): the recorded batched adjugate, whose own derivative
+        # (the det Hessian, member by member) is exact at singular members too.
+        return _per_member(g) * _swap(bind(adjugate, X))
     return g * np.transpose(bind(adjugate, X))  # traced: recorded, so its own derivative follows
 
 
@@ -370,6 +410,10 @@ def _logabsdet_vjp(g, ans, X):
     if isinstance(X, Node):
         return _per_member(g) * _swap(_inverse_for_derivative(X, _SLOGDET))
     inverse = stacks.stack_results(stacks.square_stack(X, _SLOGDET), _SLOGDET).inverse_for_derivative()
+    if type(g) is np.ndarray and g.dtype == inverse.dtype and bool(np.all(g == 1.0)):
+        # ḡ = 1 for every member (the cotangent of Σₖ ln|X_k|): X⁻ᵀ itself, a view of the
+        # shared inverse (gradients are copied before they are returned, never aliased).
+        return _swap(inverse)
     return _per_member(g) * _swap(inverse)
 
 
