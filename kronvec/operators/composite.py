@@ -156,6 +156,16 @@ class Sum(_Composite):
     def _linear_parts(self):
         return [(1.0, term) for term in self.terms]
 
+    def inv(self):
+        """The inverse of a Kronecker sum I ⊗ A + B ⊗ I (terms in any order, scaled or
+        not), applied by Sylvester solves (:mod:`kronvec.operators.sylvester`)."""
+        from .sylvester import as_kronecker_sum
+
+        kronecker_sum = as_kronecker_sum(self)
+        if kronecker_sum is None:
+            return super().inv()
+        return kronecker_sum.inv()
+
     def _sparse_children(self):
         return self.terms
 
