@@ -5,8 +5,9 @@ explicit float dtype, ``.T``, ``toarray()``, ``tosparse()`` and a formula.
 
 One module, one job: ``basic`` (leaves), ``kron``, ``selection`` (0/1 index
 maps), ``sylvester`` (the Kronecker sum I ⊗ A + Bᵀ ⊗ I and its inverse),
-``composite`` (Sum, Product, Scaled), ``contraction`` (einsum Jacobians), ``algebra`` (the laws), ``_evaluate`` (applying DAGs of composites iteratively), ``_materialize``
-(toarray/tosparse within the memory limits), ``_formula`` (labels and
+``composite`` (Sum, Product, Scaled), ``contraction`` (einsum Jacobians),
+``algebra`` (the laws), ``_evaluate`` (applying DAGs of composites
+iteratively), ``_materialize`` (toarray/tosparse within the memory limits), ``_formula`` (labels and
 formulas), ``_dag`` (the non-recursive walk they share).
 """
 

@@ -91,6 +91,10 @@ class _CompositeAdjoint(StructuredOperator):
     def _transpose(self):
         return self.operator
 
+    def inv(self):
+        # (Mᵀ)⁻¹ = (M⁻¹)ᵀ: structured whenever M's inverse is (e.g. a Kronecker sum's)
+        return self.operator.inv().T
+
     @property
     def nnz_bound(self):
         return self.operator.nnz_bound
