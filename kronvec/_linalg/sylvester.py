@@ -16,7 +16,7 @@ sweeps.  In vec form (column-major), A X + X B is (I ⊗ A + Bᵀ ⊗ I) vec X: 
 solver applies the inverse of that Kronecker sum without forming it.
 
 The equation is uniquely solvable iff no eigenvalue of A is the negative of an
-eigenvalue of B (Horn & Johnson, *Topics in Matrix Analysis*, Thm 4.4.6);
+eigenvalue of B (Horn & Johnson, *Topics in Matrix Analysis*, §4.4);
 ``trsyl`` reports such a pair (it then perturbs the factors and returns a
 solution of a nearby equation: kronvec raises ``LinAlgError`` instead).
 

@@ -144,8 +144,8 @@ solve_sylvester = register(Primitive(
     jacobians={0: _sylvester_jacobian_a, 1: _sylvester_jacobian_b, 2: _sylvester_jacobian_q},
     label=lambda a, b, q: derived_label("sylvester({}, {}, {})", a, b, q),
     formula="D_Q = S⁻¹, D_A = −S⁻¹(Xᵀ ⊗ I), D_B = −S⁻¹(I ⊗ X), S = I ⊗ A + Bᵀ ⊗ I (a Sylvester solve)",
-    reference="Bartels & Stewart 1972; Magnus–Neudecker Thm 2.2 (vec of A X + X B); Giles 2008 §2.3 "
-              "(adjoint of a linear solve)",
+    reference="Bartels & Stewart 1972; Magnus–Neudecker Thm 2.2 (vec of A X + X B); Giles 2008 "
+              "(reverse mode of a linear solve)",
     samples=_sylvester_samples, param_names=("A", "B", "Q"),
     edge_cases={
         "1×1": lambda rng: (np.array([[2.0]]), np.array([[0.5]]), np.array([[3.0]])),
@@ -222,7 +222,7 @@ solve_continuous_lyapunov = register(Primitive(
     label=lambda a, q: derived_label("lyap({}, {})", a, q),
     formula="D_Q = S⁻¹, D_A = −S⁻¹((Xᵀ ⊗ I) + (I ⊗ X)K), S = I ⊗ A + A ⊗ I (a Lyapunov solve)",
     reference="Bartels & Stewart 1972; Magnus–Neudecker Thm 2.2 and ch. 3 (commutation matrix); "
-              "Giles 2008 §2.3",
+              "Giles 2008 (reverse mode of a linear solve)",
     samples=_continuous_samples, param_names=("A", "Q"),
     edge_cases={
         "1×1": lambda rng: (np.array([[-1.5]]), np.array([[2.0]])),
@@ -357,7 +357,7 @@ solve_discrete_lyapunov = register(Primitive(
     formula="D_Q = T⁻¹, D_A = T⁻¹((A Xᵀ ⊗ I) + (I ⊗ A X)K), T = I − A ⊗ A (applied as a Lyapunov "
             "solve of the Cayley transform C = (A − I)(A + I)⁻¹)",
     reference="Popov 1964 / Gajic & Qureshi 2008 (bilinear transformation); Magnus–Neudecker Thm 2.2; "
-              "Giles 2008 §2.3",
+              "Giles 2008 (reverse mode of a linear solve)",
     samples=_discrete_samples, param_names=("A", "Q"),
     edge_cases={
         "1×1": lambda rng: (np.array([[0.5]]), np.array([[2.0]])),
