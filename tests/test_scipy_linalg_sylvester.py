@@ -315,3 +315,87 @@ def test_a_traced_value_reaching_scipy_names_the_counterpart():
     a, b, q = _sylvester_point()
     with pytest.raises(TypeError, match="kronvec.scipy.linalg.solve_sylvester"):
         kronvec.grad(lambda q: np.sum(scipy.linalg.solve_sylvester(a, b, q)))(q)
+
+
+# ------------------------------------------------- algebraic Riccati equations
+def _spd(rng, n):
+    M = rng.standard_normal((n, n))
+    return M @ M.T / n + np.eye(n)
+
+
+def _riccati_point(seed, discrete=False, n=3, k=2):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((n, n)) / (np.sqrt(n) if discrete else 1.0)
+    return a, rng.standard_normal((n, k)), _spd(rng, n), _spd(rng, k)
+
+
+@pytest.mark.parametrize("balanced", [True, False])
+@pytest.mark.parametrize("name", ["solve_continuous_are", "solve_discrete_are"])
+def test_riccati_values_equal_scipy(name, balanced):
+    args = _riccati_point(20, discrete=name == "solve_discrete_are")
+    before = checksum(args)
+    x = getattr(kl, name)(*args, balanced=balanced)
+    assert_unchanged(before, args)
+    np.testing.assert_array_equal(x, getattr(scipy.linalg, name)(*args, balanced=balanced))
+
+
+def _symmetrized(function, argnum):
+    """`function` with argument `argnum` replaced by its symmetric part: finite differences
+    along every entry then stay inside SciPy's domain (symmetric q and r)."""
+    def f(*args):
+        args = list(args)
+        args[argnum] = (args[argnum] + np.transpose(args[argnum])) / 2
+        return function(*args)
+
+    return f
+
+
+@pytest.mark.parametrize("argnum", [0, 1, 2, 3])
+@pytest.mark.parametrize("name", ["solve_continuous_are", "solve_discrete_are"])
+def test_riccati_derivatives_in_every_mode(name, argnum):
+    function = getattr(kl, name)
+    if argnum >= 2:
+        function = _symmetrized(function, argnum)
+    check_derivatives(function, _riccati_point(21, discrete=name == "solve_discrete_are"), argnum, what=name)
+
+
+def test_riccati_vjps_in_q_and_r_are_symmetric_and_match_the_closed_forms():
+    # CARE: Ac Λ + Λ Acᵀ = W, Q̄ = −Λ; DARE: Λ = Ac Λ Acᵀ + W, Q̄ = Λ, R̄ = K Λ Kᵀ
+    a, b, q, r = _riccati_point(22)
+    W = np.diag([1.0, 2.0, 3.0])
+    X = scipy.linalg.solve_continuous_are(a, b, q, r)
+    Ac = a - b @ np.linalg.solve(r, b.T) @ X
+    L = scipy.linalg.solve_continuous_lyapunov(Ac, W)
+    g = kronvec.grad(lambda q: np.sum(W * kl.solve_continuous_are(a, b, q, r)))(q)
+    assert_scaled_close(g, -L, 1e-10, "CARE Q̄")
+    a, b, q, r = _riccati_point(23, discrete=True)
+    X = scipy.linalg.solve_discrete_are(a, b, q, r)
+    K = np.linalg.solve(r + b.T @ X @ b, b.T @ X @ a)
+    L = scipy.linalg.solve_discrete_lyapunov(a - b @ K, W)
+    g = kronvec.grad(lambda r: np.sum(W * kl.solve_discrete_are(a, b, q, r)))(r)
+    assert_scaled_close(g, K @ L @ K.T, 1e-10, "DARE R̄")
+    assert_scaled_close(g, g.T, 1e-15, "symmetric R̄")
+
+
+def test_riccati_failures_are_loud_and_named():
+    a, b, q, r = _riccati_point(24)
+    q_bad = q.copy()
+    q_bad[0, 1] += 1.0
+    with pytest.raises(ValueError, match="q should be symmetric"):
+        kl.solve_continuous_are(a, b, q_bad, r)
+    with pytest.raises(TypeError, match=r"generalized equation \(e=…\)"):
+        kl.solve_continuous_are(a, b, q, r, e=np.eye(3))
+    with pytest.raises(TypeError, match=r"\(s=…\)"):
+        kl.solve_discrete_are(a, b, q, r, s=np.ones((3, 2)))
+    with pytest.raises(ValueError, match="solve_continuous_are.*r is numerically singular"):
+        kl.solve_continuous_are(a, b, q, np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"do not match"):
+        kl.solve_discrete_are(a, b.T, q, r)
+    uncontrollable = (np.diag([1.0, -1.0]), np.array([[0.0], [1.0]]), np.eye(2), np.eye(1))
+    for function in (kl.solve_continuous_are, kl.solve_discrete_are):
+        with pytest.raises(np.linalg.LinAlgError, match="solve_.*_are: Failed to find a finite solution"):
+            function(*uncontrollable)
+    a_nan = a.copy()
+    a_nan[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        kl.solve_discrete_are(a_nan, b, q, r)

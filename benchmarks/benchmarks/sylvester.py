@@ -13,6 +13,9 @@ kronvec/operators/sylvester.py, kronvec/_linalg/sylvester.py).
   computed in ``setup``: every solve after the first), ``time_first_solve``
   builds it too, ``time_scipy_solve_sylvester`` is SciPy's one call, which
   computes both Schur forms every time.
+* ``RiccatiObjective``: value and gradient of ⟨W, X⟩ with X the continuous
+  Riccati solution, against SciPy's ``solve_continuous_are`` plus the one
+  Lyapunov solve of the closed form.
 """
 
 from __future__ import annotations
@@ -90,3 +93,38 @@ class KroneckerSumSolve:
 
     def time_scipy_solve_sylvester(self, n):
         scipy.linalg.solve_sylvester(self.A, self.B, self.C)
+
+
+def riccati_closed_form(A, B, Q, R, W):
+    """⟨W, X⟩ of the continuous Riccati solution and its gradient in A by hand with SciPy:
+    one Riccati solve, the closed loop, one Lyapunov solve."""
+    X = scipy.linalg.solve_continuous_are(A, B, Q, R)
+    closed_loop = A - B @ np.linalg.solve(R, B.T) @ X
+    L = scipy.linalg.solve_continuous_lyapunov(closed_loop, W)
+    return np.sum(W * X), -(X @ L.T + X.T @ L)
+
+
+class RiccatiObjective:
+    """value_and_grad of ⟨W, care(A, B, Q, R)⟩ in A, against SciPy's CARE plus one Lyapunov solve."""
+
+    params = [[16, 64]]
+    param_names = ["n"]
+    timeout = 300
+
+    def setup(self, n):
+        generator = rng("riccati-objective", n)
+        self.A = generator.standard_normal((n, n)) / np.sqrt(n)
+        self.B = generator.standard_normal((n, max(1, n // 4)))
+        self.Q = np.eye(n)
+        self.R = np.eye(self.B.shape[1])
+        self.W = generator.uniform(0.5, 1.5, (n, n))
+        B, Q, R, W = self.B, self.Q, self.R, self.W
+        self.value_and_grad = kronvec.value_and_grad(lambda A: np.sum(W * kl.solve_continuous_are(A, B, Q, R)))
+        warm(self.value_and_grad, self.A)
+        warm(riccati_closed_form, self.A, self.B, self.Q, self.R, self.W)
+
+    def time_kronvec(self, n):
+        self.value_and_grad(self.A)
+
+    def time_closed_form(self, n):
+        riccati_closed_form(self.A, self.B, self.Q, self.R, self.W)

@@ -1,5 +1,6 @@
-"""Sylvester and Lyapunov equations: ``scipy.linalg.solve_sylvester``,
-``solve_continuous_lyapunov`` and ``solve_discrete_lyapunov``.
+"""Sylvester, Lyapunov and Riccati equations: ``scipy.linalg.solve_sylvester``,
+``solve_continuous_lyapunov``, ``solve_discrete_lyapunov``, ``solve_continuous_are``
+and ``solve_discrete_are``.
 
     A X + X B = Q       dX = S⁻¹(dQ − dA X − X dB),          S = I ⊗ A + Bᵀ ⊗ I
     A X + X Aᵀ = Q      dX = S⁻¹(dQ − dA X − X dAᵀ),         S = I ⊗ A + A ⊗ I
@@ -22,8 +23,10 @@ matrix for Aᵀ) with respect to A and B; T⁻¹ is applied through the Cayley
 transform C = (A − I)(A + I)⁻¹, for which X − A X Aᵀ = Q ⇔ C X + X Cᵀ =
 −2 (A + I)⁻¹ Q (Aᵀ + I)⁻¹.  No (mn)×(mn) matrix on any derivative path.
 
-Singular equations (A and −B share an eigenvalue; λᵢλⱼ = 1 for the discrete
-one) raise ``LinAlgError`` naming the function.  Derivation:
+The Riccati equations' derivatives are Lyapunov equations in the closed-loop
+matrix (their VJPs call the Lyapunov operations, traced); their Jacobians are
+built from the VJPs.  Singular equations (A and −B share an eigenvalue;
+λᵢλⱼ = 1 for the discrete one) raise ``LinAlgError`` naming the function.  Derivation:
 ``notes/derivatives.md`` §27.
 """
 
@@ -39,7 +42,8 @@ from . import _samples
 from ._registry import Primitive, Sample, register
 from ._support import bind, derived_label
 
-__all__ = ["solve_sylvester", "solve_continuous_lyapunov", "solve_discrete_lyapunov", "stein_inverse"]
+__all__ = ["solve_sylvester", "solve_continuous_lyapunov", "solve_discrete_lyapunov", "stein_inverse",
+           "solve_continuous_are", "solve_discrete_are"]
 
 _SYLVESTER = "scipy.linalg.solve_sylvester"
 _CONTINUOUS = "scipy.linalg.solve_continuous_lyapunov"
@@ -365,4 +369,178 @@ solve_discrete_lyapunov = register(Primitive(
         "complex eigenvalues (2×2 Schur blocks)": lambda rng: (_complex_pair(rng) / 4.0, rng.standard_normal((3, 3))),
     },
     signature="(m,m),(m,m)->(m,m)",
+))
+
+
+# ============================================================= algebraic Riccati equations
+_CARE = "scipy.linalg.solve_continuous_are"
+_DARE = "scipy.linalg.solve_discrete_are"
+
+
+def _sym(M):
+    """sym(M) = (M + Mᵀ)/2 (traceable); M itself when it is exactly symmetric and plain."""
+    if not isinstance(M, Node) and np.array_equal(M, np.transpose(M)):
+        return M
+    return (M + np.transpose(M)) / 2
+
+
+def _riccati_args(A, B, Q, R, operation):
+    A, B, Q, R = _checked(operation, a=A, b=B, q=Q, r=R)
+    _square(A, "a", operation)
+    _square(Q, "q", operation)
+    _square(R, "r", operation)
+    if B.shape[0] != A.shape[0] or Q.shape != A.shape or R.shape[0] != B.shape[1]:
+        raise ValueError(f"{operation}: a (m, m), b (m, n), q (m, m) and r (n, n) do not match; got a {A.shape}, "
+                         f"b {B.shape}, q {Q.shape}, r {R.shape}")
+    return A, B, _sym(Q), _sym(R)
+
+
+def _riccati_value(solve, A, B, Q, R, balanced, operation):
+    try:
+        return solve(A, B, Q, R, balanced=bool(balanced))
+    except np.linalg.LinAlgError as error:
+        raise np.linalg.LinAlgError(f"{operation}: {error}") from None
+    except ValueError as error:  # SciPy's checks: r singular, and the like
+        raise ValueError(f"{operation}: {error}") from None
+
+
+def _care_impl(A, B, Q, R, balanced=True):
+    import scipy.linalg
+
+    A, B, Q, R = _riccati_args(A, B, Q, R, _CARE)
+    return _riccati_value(scipy.linalg.solve_continuous_are, A, B, Q, R, balanced, _CARE)
+
+
+def _care_adjoint(g, X, A, B, R):
+    """(Λ, R⁻¹Bᵀ) with Ac Λ + Λ Acᵀ = Ḡ, Ac = A − B R⁻¹ Bᵀ X the closed-loop matrix."""
+    def compute():
+        R_inv_Bt = np.linalg.solve(_sym(R), np.transpose(B))
+        closed_loop = A - B @ (R_inv_Bt @ X)
+        return solve_continuous_lyapunov(closed_loop, g), R_inv_Bt
+
+    if _traced(g, X, A, B, R):
+        return compute()
+    return _remembered("care adjoint", (X, g), compute)
+
+
+def _care_vjp_a(g, X, A, B, Q, R, balanced=True):
+    # ⟨Λ, −(dAᵀ X + X dA)⟩ = −⟨X Λᵀ + Xᵀ Λ, dA⟩
+    L, _ = _care_adjoint(g, X, A, B, R)
+    return -(X @ np.transpose(L) + np.transpose(X) @ L)
+
+
+def _care_vjp_q(g, X, A, B, Q, R, balanced=True):
+    L, _ = _care_adjoint(g, X, A, B, R)
+    return -_sym(L)
+
+
+def _care_p(L, X):
+    """P = Xᵀ Λ Xᵀ, the cotangent of G = B R⁻¹ Bᵀ: ⟨Λ, X dG X⟩ = ⟨P, dG⟩."""
+    Xt = np.transpose(X)
+    return Xt @ L @ Xt
+
+
+def _care_vjp_b(g, X, A, B, Q, R, balanced=True):
+    # ⟨P, dB R⁻¹ Bᵀ + B R⁻¹ dBᵀ⟩ = ⟨(P + Pᵀ) B R⁻¹, dB⟩ (R symmetric)
+    L, R_inv_Bt = _care_adjoint(g, X, A, B, R)
+    P = _care_p(L, X)
+    return (P + np.transpose(P)) @ np.transpose(R_inv_Bt)
+
+
+def _care_vjp_r(g, X, A, B, Q, R, balanced=True):
+    # ⟨P, −B R⁻¹ dR R⁻¹ Bᵀ⟩ = −⟨R⁻¹ Bᵀ P B R⁻¹, dR⟩, along symmetric dR
+    L, R_inv_Bt = _care_adjoint(g, X, A, B, R)
+    P = _care_p(L, X)
+    return -_sym(R_inv_Bt @ P @ np.transpose(R_inv_Bt))
+
+
+def _riccati_samples(rng, n):
+    return (rng.standard_normal((n, n)), rng.standard_normal((n, 2)), _samples.spd(rng, n), _samples.spd(rng, 2))
+
+
+solve_continuous_are = register(Primitive(
+    _care_impl, name="linalg.solve_continuous_are",
+    vjps={0: _care_vjp_a, 1: _care_vjp_b, 2: _care_vjp_q, 3: _care_vjp_r},
+    label=lambda a, b, q, r, balanced=True: derived_label("care({}, {}, {}, {})", a, b, q, r),
+    formula="Acᵀ dX + dX Ac = −(dAᵀX + X dA − X dG X + dQ), Ac = A − G X, G = B R⁻¹ Bᵀ: dX = S⁻¹(…) with "
+            "S = I ⊗ Acᵀ + Acᵀ ⊗ I; Q and R along symmetric directions",
+    reference="implicit differentiation of the Riccati equation (Magnus–Neudecker ch. 8; Giles 2008); "
+              "Arnold & Laub 1984 for the value",
+    samples=_riccati_samples, param_names=("A", "B", "Q", "R"),
+    edge_cases={
+        "balanced=False": lambda rng: Sample(_riccati_samples(rng, 3), {"balanced": False}),
+        "one input (B a column), stable A": lambda rng: (
+            -np.eye(3) + 0.3 * rng.standard_normal((3, 3)), np.array([[1.0], [0.5], [-0.3]]), _samples.spd(rng, 3),
+            np.array([[0.7]])),
+    },
+    signature="(m,m),(m,n),(m,m),(n,n)->(m,m)",
+))
+
+
+def _dare_impl(A, B, Q, R, balanced=True):
+    import scipy.linalg
+
+    A, B, Q, R = _riccati_args(A, B, Q, R, _DARE)
+    return _riccati_value(scipy.linalg.solve_discrete_are, A, B, Q, R, balanced, _DARE)
+
+
+def _dare_adjoint(g, X, A, B, R):
+    """(Λ, K, Ac) with Λ = Ac Λ Acᵀ + Ḡ, K = (R + Bᵀ X B)⁻¹ Bᵀ X A, Ac = A − B K."""
+    def compute():
+        Bt = np.transpose(B)
+        K = np.linalg.solve(_sym(R) + Bt @ X @ B, Bt @ X @ A)
+        closed_loop = A - B @ K
+        return solve_discrete_lyapunov(closed_loop, g), K, closed_loop
+
+    if _traced(g, X, A, B, R):
+        return compute()
+    return _remembered("dare adjoint", (X, g), compute)
+
+
+def _dare_cotangent_of_closed_loop(g, X, A, B, R):
+    # ⟨Λ, dAcᵀ X Ac + Acᵀ X dAc⟩ = ⟨X Ac Λᵀ + Xᵀ Ac Λ, dAc⟩, dAc = dA − dB K (K held: the envelope)
+    L, K, Ac = _dare_adjoint(g, X, A, B, R)
+    return X @ Ac @ np.transpose(L) + np.transpose(X) @ Ac @ L, K
+
+
+def _dare_vjp_a(g, X, A, B, Q, R, balanced=True):
+    return _dare_cotangent_of_closed_loop(g, X, A, B, R)[0]
+
+
+def _dare_vjp_b(g, X, A, B, Q, R, balanced=True):
+    closed_loop_bar, K = _dare_cotangent_of_closed_loop(g, X, A, B, R)
+    return -(closed_loop_bar @ np.transpose(K))
+
+
+def _dare_vjp_q(g, X, A, B, Q, R, balanced=True):
+    return _sym(_dare_adjoint(g, X, A, B, R)[0])
+
+
+def _dare_vjp_r(g, X, A, B, Q, R, balanced=True):
+    # ⟨Λ, Kᵀ dR K⟩ = ⟨K Λ Kᵀ, dR⟩, along symmetric dR
+    L, K, _ = _dare_adjoint(g, X, A, B, R)
+    return _sym(K @ L @ np.transpose(K))
+
+
+solve_discrete_are = register(Primitive(
+    _dare_impl, name="linalg.solve_discrete_are",
+    vjps={0: _dare_vjp_a, 1: _dare_vjp_b, 2: _dare_vjp_q, 3: _dare_vjp_r},
+    label=lambda a, b, q, r, balanced=True: derived_label("dare({}, {}, {}, {})", a, b, q, r),
+    formula="dX − Acᵀ dX Ac = dQ + Kᵀ dR K + dAcᵀ X Ac + Acᵀ X dAc, dAc = dA − dB K, "
+            "K = (R + BᵀXB)⁻¹BᵀXA, Ac = A − BK: dX = T⁻¹(…), T = I − Acᵀ ⊗ Acᵀ; Q and R along "
+            "symmetric directions",
+    reference="implicit differentiation with the optimal gain held fixed (envelope theorem); "
+              "Magnus–Neudecker ch. 8; Arnold & Laub 1984 for the value",
+    samples=lambda rng, n: (rng.standard_normal((n, n)) / np.sqrt(n), rng.standard_normal((n, 2)),
+                            _samples.spd(rng, n), _samples.spd(rng, 2)),
+    param_names=("A", "B", "Q", "R"),
+    edge_cases={
+        "balanced=False": lambda rng: Sample(_riccati_samples(rng, 3), {"balanced": False}),
+        # (as many inputs as states: X stays O(1), and SciPy's solution accurate enough for
+        # finite differences; with few inputs X and the error of SciPy's QZ solution grow)
+        "unstable A": lambda rng: (1.2 * np.eye(3) + 0.2 * rng.standard_normal((3, 3)),
+                                   np.eye(3) + 0.2 * rng.standard_normal((3, 3)), _samples.spd(rng, 3),
+                                   _samples.spd(rng, 3)),
+    },
+    signature="(m,m),(m,n),(m,m),(n,n)->(m,m)",
 ))

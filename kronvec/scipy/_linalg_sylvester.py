@@ -1,7 +1,9 @@
 """kronvec.scipy.linalg: Sylvester and Lyapunov equations (see kronvec/scipy/linalg.py).
 
 ``solve_sylvester``, ``solve_continuous_lyapunov`` (and its old name
-``solve_lyapunov``) and ``solve_discrete_lyapunov`` with SciPy 1.17's names,
+``solve_lyapunov``), ``solve_discrete_lyapunov``, and the algebraic Riccati
+equations ``solve_continuous_are`` and ``solve_discrete_are`` (without the
+generalized ``e``, ``s`` options) with SciPy 1.17's names,
 signatures and defaults, recorded as kronvec's operations
 (``kronvec/ops/sylvester.py``): differentiable in every matrix argument, to
 any order, with structured Jacobians that apply the inverse Kronecker sum by
@@ -21,9 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops import sylvester as _ops
-from ._support import as_array, plain_parameter
+from ._support import as_array, plain_parameter, plain_value
 
-__all__ = ["solve_sylvester", "solve_continuous_lyapunov", "solve_lyapunov", "solve_discrete_lyapunov"]
+__all__ = ["solve_sylvester", "solve_continuous_lyapunov", "solve_lyapunov", "solve_discrete_lyapunov",
+           "solve_continuous_are", "solve_discrete_are"]
 
 
 def _batched(function, arrays, core_ndims, name):
@@ -186,3 +189,107 @@ def solve_discrete_lyapunov(a, q, method=None):
         return _ops.solve_discrete_lyapunov(a, q, method=method)
 
     return _batched(solve, (as_array(a), as_array(q)), (2, 2), "kronvec.scipy.linalg.solve_discrete_lyapunov")
+
+
+def _riccati(function, name, a, b, q, r, e, s, balanced):
+    if e is not None or s is not None:
+        given = ", ".join(f"{option}=…" for option, value in (("e", e), ("s", s)) if value is not None)
+        raise TypeError(f"kronvec.scipy.linalg.{name}: the generalized equation ({given}) is not supported; "
+                        "pass e=None and s=None")
+    if isinstance(balanced, np.ndarray) or not isinstance(balanced, (bool, np.bool_, int)):
+        plain_parameter(balanced, f"kronvec.scipy.linalg.{name}", "balanced")
+    a, b, q, r = (_at_least_2d(as_array(x)) for x in (a, b, q, r))
+    for which, matrix in (("q", q), ("r", r)):
+        # SciPy's own test (scipy.linalg._solvers._are_validate_args), on the plain values
+        m = np.asarray(plain_value(matrix))
+        if m.ndim == 2 and m.shape[0] == m.shape[1] and m.dtype.kind in "biuf" and np.all(np.isfinite(m)):
+            if np.linalg.norm(m - m.T, 1) > np.spacing(np.linalg.norm(m, 1)) * 100:
+                raise ValueError(f"kronvec.scipy.linalg.{name}: Matrix {which} should be symmetric/hermitian.")
+
+    def solve(a, b, q, r):
+        return function(a, b, q, r, balanced=bool(balanced))
+
+    return _batched(solve, (a, b, q, r), (2, 2, 2, 2), f"kronvec.scipy.linalg.{name}")
+
+
+def solve_continuous_are(a, b, q, r, e=None, s=None, balanced=True):
+    """X with Aᵀ X + X A − X B R⁻¹ Bᵀ X + Q = 0, as ``scipy.linalg.solve_continuous_are``;
+    differentiable in a, b, q and r.
+
+    The value is SciPy's stabilizing solution.  With the closed-loop matrix
+    Ac = A − B R⁻¹ Bᵀ X, differentiating the equation gives the Lyapunov
+    equation Acᵀ dX + dX Ac = −(dAᵀ X + X dA − X dG X + dQ), dG = d(B R⁻¹ Bᵀ);
+    the VJP solves Ac Λ + Λ Acᵀ = Ḡ (a traced ``solve_continuous_lyapunov``, so
+    Hessians follow).  q and r are symmetric (SciPy checks it): their
+    derivatives are along symmetric directions and their gradients symmetric.
+
+    Parameters
+    ----------
+    a : (M, M) array_like
+    b : (M, N) array_like
+    q : (M, M) array_like, symmetric
+    r : (N, N) array_like, symmetric and nonsingular
+    e, s : None
+        The generalized equation is not supported: anything but None is a TypeError.
+    balanced : bool, default True
+        SciPy's balancing of the Hamiltonian pencil (a plain bool; the value does
+        not depend on it beyond rounding).
+
+    Raises
+    ------
+    LinAlgError
+        When SciPy finds no stabilizing solution (eigenvalues of the Hamiltonian
+        pencil on or near the imaginary axis).
+    ValueError
+        For shapes that do not match, a q or r that is not symmetric, NaN or inf.
+
+    Examples
+    --------
+    >>> import numpy as np, kronvec
+    >>> from kronvec.scipy.linalg import solve_continuous_are
+    >>> a = np.array([[4.0, 3.0], [-4.5, -3.5]]); b = np.array([[1.0], [-1.0]])
+    >>> q = np.array([[9.0, 6.0], [6.0, 4.0]]); r = np.array([[1.0]])
+    >>> x = solve_continuous_are(a, b, q, r)
+    >>> bool(np.allclose(a.T @ x + x @ a - x @ b @ b.T @ x, -q))
+    True
+    >>> g = kronvec.grad(lambda r: np.trace(solve_continuous_are(a, b, q, r)))(r)   # d tr X / dr
+    >>> g.shape
+    (1, 1)
+    """
+    return _riccati(_ops.solve_continuous_are, "solve_continuous_are", a, b, q, r, e, s, balanced)
+
+
+def solve_discrete_are(a, b, q, r, e=None, s=None, balanced=True):
+    """X with Aᵀ X A − X − (Aᵀ X B)(R + Bᵀ X B)⁻¹(Bᵀ X A) + Q = 0, as
+    ``scipy.linalg.solve_discrete_are``; differentiable in a, b, q and r.
+
+    The value is SciPy's stabilizing solution.  With the optimal gain
+    K = (R + Bᵀ X B)⁻¹ Bᵀ X A and Ac = A − B K, X = Acᵀ X Ac + Kᵀ R K + Q and K
+    is stationary (the envelope theorem), so dX − Acᵀ dX Ac = dQ + Kᵀ dR K +
+    dAcᵀ X Ac + Acᵀ X dAc with dAc = dA − dB K; the VJP solves Λ = Ac Λ Acᵀ + Ḡ
+    (a traced ``solve_discrete_lyapunov``).  q and r as in
+    :func:`solve_continuous_are`.
+
+    Parameters
+    ----------
+    a : (M, M) array_like
+    b : (M, N) array_like
+    q : (M, M) array_like, symmetric
+    r : (N, N) array_like, symmetric
+    e, s : None
+        The generalized equation is not supported: anything but None is a TypeError.
+    balanced : bool, default True
+
+    Examples
+    --------
+    >>> import numpy as np, kronvec
+    >>> from kronvec.scipy.linalg import solve_discrete_are
+    >>> a = np.array([[0.0, 1.0], [0.0, 0.0]]); b = np.array([[0.0], [1.0]])
+    >>> q = np.array([[1.0, 0.0], [0.0, 0.0]]); r = np.array([[1.0]])
+    >>> x = solve_discrete_are(a, b, q, r)
+    >>> bool(np.allclose(a.T @ x @ a - x - a.T @ x @ b @ np.linalg.solve(r + b.T @ x @ b, b.T @ x @ a), -q))
+    True
+    >>> kronvec.grad(lambda a: np.trace(solve_discrete_are(a, b, q, r)))(a).shape
+    (2, 2)
+    """
+    return _riccati(_ops.solve_discrete_are, "solve_discrete_are", a, b, q, r, e, s, balanced)
