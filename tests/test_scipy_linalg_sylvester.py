@@ -399,3 +399,16 @@ def test_riccati_failures_are_loud_and_named():
     a_nan[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN or inf"):
         kl.solve_discrete_are(a_nan, b, q, r)
+
+
+def test_gradients_own_their_memory_and_calls_share_nothing():
+    a, b, q = _sylvester_point(30)
+    f = lambda a, b, q: np.sum(np.sin(kl.solve_sylvester(a, b, q)))  # noqa: E731
+    grads = kronvec.grad(f, argnums=(0, 1, 2))(a, b, q)
+    for g in grads:
+        assert g.flags.writeable and g.flags.owndata
+    again = kronvec.grad(f, argnums=(0, 1, 2))(a, b, q)
+    for g in grads:
+        g[...] = np.nan  # a caller scribbling on one result changes nothing else
+    for g, h in zip(again, kronvec.grad(f, argnums=(0, 1, 2))(a, b, q)):
+        np.testing.assert_array_equal(g, h)

@@ -138,7 +138,11 @@ class SylvesterSolver:
 
 def _remembered(kind, arrays, compute):
     """``compute()`` once per differentiation call for these very arrays (by identity;
-    the entry holds them, so no id is reused while the scope lives), else afresh."""
+    the entry holds them, so no id is reused while the scope lives), else afresh.
+
+    A remembered array is shared by everything in the call that asks for it (the
+    VJPs of several arguments, the Jacobians): it is made read-only, so nobody can
+    change it for the others (and a gradient handed out from it is copied)."""
     scope = _current_scope.get()
     if scope is None:
         return compute()
@@ -146,7 +150,11 @@ def _remembered(kind, arrays, compute):
     key = (kind, *map(id, arrays))
     entry = table.get(key)
     if entry is None or any(a is not b for a, b in zip(entry[0], arrays)):
-        entry = table[key] = (arrays, compute())
+        result = compute()
+        for part in result if isinstance(result, tuple) else (result,):
+            if isinstance(part, np.ndarray):
+                part.flags.writeable = False
+        entry = table[key] = (arrays, result)
     return entry[1]
 
 
