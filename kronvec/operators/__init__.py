@@ -4,9 +4,10 @@ Every class is a :class:`scipy.sparse.linalg.LinearOperator` with an
 explicit float dtype, ``.T``, ``toarray()``, ``tosparse()`` and a formula.
 
 One module, one job: ``basic`` (leaves), ``kron``, ``selection`` (0/1 index
-maps), ``composite`` (Sum, Product, Scaled), ``contraction`` (einsum
-Jacobians), ``algebra`` (the laws), ``_evaluate`` (applying DAGs of composites iteratively), ``_materialize``
-(toarray/tosparse within the memory limits), ``_formula`` (labels and
+maps), ``sylvester`` (the Kronecker sum I ⊗ A + Bᵀ ⊗ I and its inverse),
+``composite`` (Sum, Product, Scaled), ``contraction`` (einsum Jacobians),
+``algebra`` (the laws), ``_evaluate`` (applying DAGs of composites
+iteratively), ``_materialize`` (toarray/tosparse within the memory limits), ``_formula`` (labels and
 formulas), ``_dag`` (the non-recursive walk they share).
 """
 
@@ -16,6 +17,7 @@ from .basic import Dense, Diag, Identity, RowVector, Sparse, Wrapped, Zero
 from .composite import Product, Scaled, Sum
 from .contraction import Contraction
 from .kron import Kron
+from .sylvester import KroneckerSum, SylvesterInverse
 from .selection import (
     Commutation,
     Duplication,
@@ -36,6 +38,8 @@ __all__ = [
     "RowVector",
     "Wrapped",
     "Kron",
+    "KroneckerSum",
+    "SylvesterInverse",
     "BatchedKron",
     "BatchedDense",
     "Commutation",

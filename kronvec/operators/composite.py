@@ -91,6 +91,10 @@ class _CompositeAdjoint(StructuredOperator):
     def _transpose(self):
         return self.operator
 
+    def inv(self):
+        # (Mᵀ)⁻¹ = (M⁻¹)ᵀ: structured whenever M's inverse is (e.g. a Kronecker sum's)
+        return self.operator.inv().T
+
     @property
     def nnz_bound(self):
         return self.operator.nnz_bound
@@ -155,6 +159,16 @@ class Sum(_Composite):
 
     def _linear_parts(self):
         return [(1.0, term) for term in self.terms]
+
+    def inv(self):
+        """The inverse of a Kronecker sum I ⊗ A + B ⊗ I (terms in any order, scaled or
+        not), applied by Sylvester solves (:mod:`kronvec.operators.sylvester`)."""
+        from .sylvester import as_kronecker_sum
+
+        kronecker_sum = as_kronecker_sum(self)
+        if kronecker_sum is None:
+            return super().inv()
+        return kronecker_sum.inv()
 
     def _sparse_children(self):
         return self.terms
