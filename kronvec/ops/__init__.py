@@ -10,7 +10,8 @@ built from the others' operations —
 :mod:`.products` (matmul, kron, applying an operator), :mod:`.contractions`
 (einsum, tensordot, cross…), :mod:`.linalg`
 (inverse, solve, determinants, trace), :mod:`.factorizations` (Cholesky,
-eigh, SVD, QR, pinv, lstsq) — each operation a single
+eigh, SVD, QR, pinv, lstsq), :mod:`.matrix_functions` (expm, logm, sqrtm,
+fractional powers, spectral functions of symmetric matrices) — each operation a single
 :class:`~kronvec.ops._registry.Primitive` holding its value, VJPs,
 structured Jacobians, formula, reference and samples.  Importing this
 package registers them all; ``notes/extending.md`` walks through adding one.
@@ -18,7 +19,7 @@ package registers them all; ``notes/extending.md`` walks through adding one.
 
 from . import elementwise, linalg, products, reductions, shape  # noqa: F401 (registers the operations)
 from . import assignment, contractions, differences, indexing, joining, statistics  # noqa: F401 (registers the operations)
-from . import factorizations  # noqa: F401 (registers the operations)
+from . import factorizations, matrix_functions  # noqa: F401 (registers the operations)
 from ._registry import (
     NUMPY_FUNCTIONS,
     NUMPY_METHODS,
