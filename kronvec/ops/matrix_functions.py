@@ -51,6 +51,7 @@ from . import _samples
 from ._registry import Primitive, register
 from ._support import bind, derived_label, identity_scale, plain_value
 from .factorizations import (
+    _eigen_gap_factors,
     _eigh_factors,
     _exactly_symmetric,
     _gram,
@@ -242,8 +243,15 @@ def _general_value(kind, A, t=None):
         w = np.linalg.eigvals(A)
         real = np.abs(w.imag) <= _tolerance(w, n)
         low = float(np.min(np.abs(w)))
-        if np.any(real & (w.real <= _tolerance(w, n))):
-            return _real_result(kind, A, np.full_like(A, np.nan, dtype=complex))  # (raises, naming λ)
+        bad = real & (w.real <= _tolerance(w, n))
+        if np.any(bad):
+            low = float(w.real[bad].min())
+            if low >= -_tolerance(w, n):
+                raise np.linalg.LinAlgError(
+                    f"logm: the {n}×{n} matrix is singular (eigenvalue {low:.3g}): its logarithm does not exist")
+            raise np.linalg.LinAlgError(
+                f"logm: the {n}×{n} matrix has the negative eigenvalue {low:.6g}: its logarithm is not real "
+                "(kronvec gives real results only)")
         _warn_if_ill_conditioned(float(np.max(np.abs(w))) / low, A.dtype,
                                  f"logm: nearly singular matrix (smallest |eigenvalue| {low:.3g})")
         # (SciPy's own _logm: its public logm adds an error estimate costing one more expm)
@@ -291,7 +299,7 @@ class FrechetOperator(StructuredOperator):
         self.n = n
         if kind == "sqrtm" and _schur is None and n:
             T, Q = scipy.linalg.schur(self.value, output="real")
-            mu = np.linalg.eigvals(T)  # (T quasi-triangular: its blocks' eigenvalues, O(n²))
+            mu = _quasi_triangular_eigenvalues(T)
             low = float(np.min(np.abs(mu[:, None] + mu[None, :])))
             if low <= _tolerance(mu, n):
                 raise np.linalg.LinAlgError(
@@ -337,6 +345,19 @@ class FrechetOperator(StructuredOperator):
     def _render(self, parts, placeholders):
         argument = "Aᵀ" if self.transposed else "A"
         return f"L_{_NAMES[self.kind]}({argument}, ·)"
+
+
+def _quasi_triangular_eigenvalues(T):
+    """The eigenvalues of a real Schur form T, in O(n): its 1×1 diagonal blocks, and
+    (a + d)/2 ± √(((a − d)/2)² + bc) for each 2×2 block [[a, b], [c, d]] (c ≠ 0)."""
+    n = T.shape[0]
+    mu = T.diagonal().astype(complex)
+    below = T.diagonal(-1)
+    for i in np.flatnonzero(below != 0):
+        a, b, c, d = T[i, i], T[i, i + 1], T[i + 1, i], T[i + 1, i + 1]
+        root = np.sqrt(complex(((a - d) / 2) ** 2 + b * c))
+        mu[i], mu[i + 1] = (a + d) / 2 + root, (a + d) / 2 - root
+    return mu if n else np.zeros(0, dtype=complex)
 
 
 @functools.lru_cache(maxsize=None)
@@ -492,6 +513,7 @@ def _funm_vjp(g, ans, A, f, df):
     w = bind(eigvalsh, A, UPLO="L", with_vectors=True, checked=False)
     V = bind(eigh_vectors, A, UPLO="L", checked=False)
     n = A.shape[0]
+    _eigen_gap_factors(plain_value(w), "funm_symmetric (its second derivative, through the eigenvectors)")
     off = ~np.eye(n, dtype=bool)
     fw = f(w)
     difference = w[:, None] - w[None, :]
