@@ -24,7 +24,7 @@ from kronvec.ops.matrix_functions import FrechetOperator
 from kronvec.scipy import linalg as kl
 
 from _helpers import assert_scaled_close, central_difference_jacobian, dense_of, dot_test
-from _scipy_helpers import FD_RTOL, check_derivatives
+from _scipy_helpers import check_derivatives
 
 RNG = np.random.default_rng(26)
 
