@@ -54,6 +54,7 @@ def _parse(argv):
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per competitor subprocess")
     parser.add_argument("--skip-targets", action="store_true")
+    parser.add_argument("--skip-jacobians", action="store_true", help="only the first two targets")
     parser.add_argument("--skip-competitors", action="store_true")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and 3 rounds: a smoke run")
     parser.add_argument("--worker", choices=("default", "pinned"), help=argparse.SUPPRESS)
@@ -123,6 +124,8 @@ def worker(args):
     times = _timed([("kronvec", lambda: J.matvec(v)), ("reference", lambda: scipy.linalg.solve_sylvester(S, S, E))],
                    args.rounds)
     emit(what="jacobian(sqrtm)(A).matvec", n=n, reference_name="one solve_sylvester", target="≤ 2", **times)
+    if args.skip_jacobians:
+        return
 
     n = args.jacobian_size
     generator = np.random.default_rng(n + 2)
@@ -381,6 +384,8 @@ def main(argv=None):
     if not args.skip_targets:
         forwarded = ["--trace-size", str(args.trace_size), "--matvec-size", str(args.matvec_size),
                      "--jacobian-size", str(args.jacobian_size), "--rounds", str(args.rounds)]
+        if args.skip_jacobians:
+            forwarded.append("--skip-jacobians")
         status = _targets(args, forwarded)
     if not args.skip_competitors:
         print()
