@@ -12,7 +12,8 @@ built from the others' operations —
 (inverse, solve, determinants, trace), :mod:`.factorizations` (Cholesky,
 eigh, SVD, QR, pinv, lstsq), :mod:`.triangular` (triangular solves and LU,
 behind kronvec.scipy.linalg), :mod:`.sylvester` (Sylvester and Lyapunov
-equations) — each operation a single
+equations), :mod:`.matrix_functions` (expm, logm, sqrtm, fractional powers,
+spectral functions of symmetric matrices) — each operation a single
 :class:`~kronvec.ops._registry.Primitive` holding its value, VJPs,
 structured Jacobians, formula, reference and samples.  Importing this
 package registers them all; ``notes/extending.md`` walks through adding one.
@@ -22,6 +23,7 @@ from . import elementwise, linalg, products, reductions, shape  # noqa: F401 (re
 from . import assignment, contractions, differences, indexing, joining, statistics  # noqa: F401 (registers the operations)
 from . import factorizations, triangular  # noqa: F401 (registers the operations)
 from . import sylvester  # noqa: F401 (registers the operations)
+from . import matrix_functions  # noqa: F401 (registers the operations)
 from ._registry import (
     NUMPY_FUNCTIONS,
     NUMPY_METHODS,

@@ -1,0 +1,126 @@
+"""Issue 13, matrix functions (kronvec/ops/matrix_functions.py): expm, sqrtm, logm.
+
+* ``TraceExpmSymmetric``: value and gradient of tr(expm(A)) for a symmetric A through
+  ``kronvec.value_and_grad`` (one ``eigh``; ∇ = V e^Λ Vᵀ), against one ``eigh`` and the
+  two products of the closed form (the value's e^A and the gradient).  Target (issue 13):
+  ≤ 1.3× at n = 512.
+* ``SqrtmJacobianMatvec``: ``jacobian(sqrtm)(A).matvec`` (one triangular Sylvester solve
+  on the Schur form of S, computed when the Jacobian is built) against one
+  ``scipy.linalg.solve_sylvester(S, S, E)``.  Target: within 2× at n = 500.
+* ``JacobianBuild``: ``kronvec.jacobian`` of expm, sqrtm, logm at a general and at a
+  symmetric matrix against the function itself.  Target: < 3× (the issue states it at
+  n = 2000).
+
+``benchmarks/measure_matrix_functions.py`` measures them side by side in one process,
+with default and with one BLAS thread, and makes the "at a repeated eigenvalue" table
+(kronvec against JAX and PyTorch).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+
+import kronvec
+from kronvec.scipy import linalg as kl
+
+from . import rng, warm
+
+
+def symmetric(generator, n):
+    B = generator.standard_normal((n, n))
+    return (B + B.T) / (2.0 * np.sqrt(n))
+
+
+def general(generator, n):
+    """2I + a perturbation of norm ≈ ½: eigenvalues near 2 (a real logarithm and square root)."""
+    return 2.0 * np.eye(n) + 0.5 * generator.standard_normal((n, n)) / np.sqrt(n)
+
+
+def trace_expm(A):
+    return np.trace(kl.expm(A))
+
+
+def trace_expm_closed_form(A):
+    """tr e^A and ∇ = e^A by hand: one eigh, e^A = V e^Λ Vᵀ (the value's matrix) and
+    the gradient — the two products of the closed form."""
+    w, V = np.linalg.eigh(A)
+    e = np.exp(w)
+    F = (V * e) @ V.T
+    Y = V * np.sqrt(e)
+    return np.sum(e), F, Y @ Y.T
+
+
+FUNCTIONS = {"expm": (kl.expm, scipy.linalg.expm), "sqrtm": (kl.sqrtm, scipy.linalg.sqrtm),
+             "logm": (kl.logm, scipy.linalg.logm)}
+
+
+class TraceExpmSymmetric:
+    """value_and_grad of tr(expm(A)), A symmetric, against eigh plus two products."""
+
+    params = [[64, 512]]
+    param_names = ["n"]
+    timeout = 300
+
+    def setup(self, n):
+        self.A = symmetric(rng("trace-expm", n), n)
+        self.value_and_grad = kronvec.value_and_grad(trace_expm)
+        warm(self.value_and_grad, self.A)
+
+    def time_kronvec(self, n):
+        self.value_and_grad(self.A)
+
+    def time_closed_form(self, n):
+        trace_expm_closed_form(self.A)
+
+
+class SqrtmJacobianMatvec:
+    """jacobian(sqrtm)(A).matvec against one scipy.linalg.solve_sylvester(S, S, E)."""
+
+    params = [[32, 500]]
+    param_names = ["n"]
+    timeout = 600
+
+    def setup(self, n):
+        generator = rng("sqrtm-matvec", n)
+        self.A = general(generator, n)
+        self.S = scipy.linalg.sqrtm(self.A)
+        self.J = kronvec.jacobian(kl.sqrtm)(self.A)
+        self.v = generator.standard_normal(n * n)
+        self.E = self.v.reshape(n, n, order="F")
+
+    def time_matvec(self, n):
+        self.J.matvec(self.v)
+
+    def time_rmatvec(self, n):
+        self.J.rmatvec(self.v)
+
+    def time_solve_sylvester(self, n):
+        scipy.linalg.solve_sylvester(self.S, self.S, self.E)
+
+
+class JacobianBuild:
+    """kronvec.jacobian(f)(A) against f(A), for a general and a symmetric A."""
+
+    params = [list(FUNCTIONS), ["general", "symmetric"], [32, 200]]
+    param_names = ["function", "input", "n"]
+    timeout = 600
+
+    def setup(self, name, kind, n):
+        generator = rng("matrix-function-jacobian", name, kind, n)
+        self.A = general(generator, n) if kind == "general" else symmetric(generator, n) + 2.0 * np.eye(n)
+        self.ours, self.theirs = FUNCTIONS[name]
+        self.jacobian = kronvec.jacobian(self.ours)
+        warm(self.jacobian, self.A)
+
+    def time_jacobian(self, name, kind, n):
+        self.jacobian(self.A)
+
+    def time_function(self, name, kind, n):
+        self.ours(self.A)
+
+    def time_scipy(self, name, kind, n):
+        self.theirs(self.A)
+
+    def peakmem_jacobian(self, name, kind, n):
+        self.jacobian(self.A)

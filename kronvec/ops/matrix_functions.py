@@ -1,0 +1,562 @@
+"""Matrix functions: the exponential, the logarithm, the square root, fractional
+powers, and spectral functions of symmetric matrices.
+
+For a primary matrix function f (Higham 2008, *Functions of Matrices*, ch. 3)
+the derivative is the Fréchet derivative L_f(A, E), linear in the direction E:
+
+    d f(A) = L_f(A, dA),        D f = the operator vec E ↦ vec L_f(A, E).
+
+* **The block identity** (Higham 2008, Thm 3.6; Mathias 1996):
+  f([[A, E], [0, A]]) = [[f(A), L_f(A, E)], [0, f(A)]].  For a real f with real
+  Taylor coefficients, L_f(A, ·)ᵀ = L_f(Aᵀ, ·), so the VJP is
+  Ā = L_f(Aᵀ, Ḡ) = the (0, 1) block of f([[Aᵀ, Ḡ], [0, Aᵀ]]): written with traced
+  concatenations, the operation itself and a slice, so every order follows.
+* **General A**: the Jacobian is a matrix-free operator (:class:`FrechetOperator`)
+  applying L_f(A, ·) and its transpose L_f(Aᵀ, ·): for expm by Al-Mohy & Higham's
+  algorithm (``scipy.linalg.expm_frechet``); for sqrtm by one Sylvester solve
+  S X + X S = E (D sqrtm = (I ⊗ S + Sᵀ ⊗ I)⁻¹) on the real Schur form of S computed
+  once; for logm and fractional powers by the block identity.
+* **Exactly symmetric A** (Daleckii–Krein): A = VΛVᵀ by one ``eigh``,
+  f(A) = V f(Λ) Vᵀ and, for *every* direction E (A is diagonalized by the
+  orthogonal V, so no symmetrization is needed),
+
+      L_f(A, E) = V (Γ ∘ Vᵀ E V) Vᵀ,     D f = (V ⊗ V) · Diag(vec Γ) · (Vᵀ ⊗ Vᵀ),
+
+  Γᵢⱼ = (f(λᵢ) − f(λⱼ))/(λᵢ − λⱼ), and f′(λᵢ) where λᵢ = λⱼ: finite and exact at
+  repeated eigenvalues (computed with cancellation-free formulas for exp, log,
+  √ and powers).
+
+``funm_symmetric`` is f of a symmetric matrix for a user's f (with f′): like
+``np.linalg.eigh`` it is a function of the symmetric input, differentiated along
+symmetric directions (``notes/conventions.md`` §10).
+
+Real results only: a logarithm or square root of a matrix with an eigenvalue on
+the closed negative real axis is a ``LinAlgError``.  Derivations:
+``notes/derivatives.md`` §26.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import scipy.linalg
+from scipy.linalg import lapack
+
+from .._constants import frozen_copy
+from .._tracer import Node
+from .._vec import vec
+from ..operators import Dense, Diag, Kron, StructuredOperator, algebra
+from . import _samples
+from ._registry import Primitive, register
+from ._support import bind, derived_label, identity_scale, plain_value
+from .factorizations import (
+    _eigen_gap_factors,
+    _eigh_factors,
+    _exactly_symmetric,
+    _gram,
+    _symmetric_part,
+    _tolerance,
+    _warn_if_ill_conditioned,
+    eigh_vectors,
+    eigvalsh,
+)
+from .indexing import where as choose
+
+__all__ = ["expm", "logm", "sqrtm", "fractional_power", "funm_symmetric", "FrechetOperator",
+           "check_square_matrix"]
+
+_NAMES = {"expm": "expm", "logm": "logm", "sqrtm": "sqrtm", "power": "fractional_matrix_power",
+          "spectral": "funm_symmetric"}
+
+
+# ============================================================ input checks
+def check_square_matrix(A, function):
+    """`A` as a float 2-D square finite array; ValueError naming the shape otherwise
+    (TypeError for a stack of matrices, not supported yet)."""
+    A = np.asarray(A)
+    if A.dtype.kind == "c":
+        raise TypeError(f"{function}: kronvec works with real matrices; got complex dtype {A.dtype}")
+    if A.dtype.kind not in "biuf":
+        raise TypeError(f"{function}: needs a real matrix, got dtype {A.dtype}")
+    if A.ndim > 2:
+        raise TypeError(f"kronvec cannot differentiate {function} of a stack of matrices (shape {A.shape}) "
+                        "yet: call it on each 2-D matrix")
+    if A.ndim != 2 or A.shape[0] != A.shape[1]:
+        raise ValueError(f"{function}: needs a square 2-D matrix, got shape {A.shape}")
+    if A.dtype.char not in "fd":
+        A = A.astype(np.float64)
+    if not np.isfinite(A).all():
+        raise ValueError(f"{function}: the matrix has non-finite entries (inf or NaN)")
+    return A
+
+
+# ========================================================= scalar functions
+def _power(w, t):
+    with np.errstate(divide="ignore"):
+        return np.power(w, t)
+
+
+def _scalar(kind, w, t=None, f=None):
+    """f(λ) for the eigenvalues λ (a 1-D array)."""
+    if kind == "expm":
+        return np.exp(w)
+    if kind == "logm":
+        return np.log(w)
+    if kind == "sqrtm":
+        return np.sqrt(w)
+    if kind == "power":
+        return _power(w, t)
+    return np.asarray(f(w), dtype=w.dtype)
+
+
+def _divided_differences(kind, w, t=None, f=None, df=None):
+    """Γᵢⱼ = (f(λᵢ) − f(λⱼ))/(λᵢ − λⱼ), f′(λᵢ) where λᵢ = λⱼ (Daleckii–Krein), exactly
+    symmetric: written with lo = min(λᵢ, λⱼ) and gap = |λᵢ − λⱼ| ≥ 0 so that close
+    eigenvalues lose no digits to cancellation (Higham 2008, §11.1 and Problem 10.1)."""
+    a, b = w[:, None], w[None, :]
+    lo, gap = np.minimum(a, b), np.abs(a - b)
+    tied = gap == 0
+    safe = np.where(tied, 1.0, gap)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if kind == "expm":  # (e^hi − e^lo)/gap = e^lo · expm1(gap)/gap
+            return np.exp(lo) * np.where(tied, 1.0, np.expm1(gap) / safe)
+        if kind == "logm":  # (log hi − log lo)/gap = log1p(gap/lo)/gap
+            return np.where(tied, 1.0 / lo, np.log1p(gap / lo) / safe)
+        if kind == "sqrtm":  # (√hi − √lo)/(hi − lo) = 1/(√hi + √lo): no cancellation at all
+            root = np.sqrt(w)
+            return 1.0 / (root[:, None] + root[None, :])
+        if kind == "power":  # (hi^t − lo^t)/gap = lo^t · expm1(t·log1p(gap/lo))/gap
+            return np.where(tied, t * _power(lo, t - 1.0), _power(lo, t) * np.expm1(t * np.log1p(gap / lo)) / safe)
+    # a user's f: the plain divided difference, or f′ at the midpoint where the gap is so small
+    # that the difference would have lost more digits (≈ eps/gap) than the midpoint rule (≈ gap²)
+    fw = np.asarray(f(w), dtype=w.dtype)
+    scale = np.maximum(np.abs(a), np.abs(b))
+    close = gap <= np.cbrt(np.finfo(w.dtype).eps) * scale
+    with np.errstate(divide="ignore", invalid="ignore"):
+        difference = (fw[:, None] - fw[None, :]) / np.where(close, 1.0, a - b)
+    if close.any():
+        middle = np.asarray(df(((a + b) / 2)[close]), dtype=w.dtype)
+        difference[close] = middle
+    return (difference + difference.T) / 2
+
+
+# =============================================================== spectral path
+def _spectral_factors(A):
+    """(λ, V) of an exactly symmetric A, by NumPy's eigh, once per call."""
+    return _eigh_factors(A, "L")
+
+
+def _check_spectrum(kind, w, A, t=None):
+    """The real logarithm, square root and fractional power need eigenvalues ≥ 0
+    (> 0 for the logarithm and powers): LinAlgError naming the eigenvalue otherwise."""
+    if kind not in ("logm", "sqrtm", "power") or w.size == 0:
+        return w
+    name = _NAMES[kind]
+    n = A.shape[0]
+    low = float(w[0])
+    tolerance = _tolerance(w, n)
+    if kind == "power":
+        if low <= tolerance:
+            raise np.linalg.LinAlgError(
+                f"{name}: the {n}×{n} symmetric matrix is not positive definite (its smallest eigenvalue is "
+                f"{low:.6g}): kronvec's fractional_matrix_power needs a symmetric positive definite input")
+    elif low < -tolerance:
+        raise np.linalg.LinAlgError(
+            f"{name}: the {n}×{n} matrix has the negative eigenvalue {low:.6g}: its {_WHAT[kind]} is not real "
+            "(kronvec gives real results only)")
+    elif kind == "logm" and low <= tolerance:
+        raise np.linalg.LinAlgError(
+            f"{name}: the {n}×{n} matrix is singular (eigenvalue {low:.3g}): its logarithm does not exist")
+    if kind == "sqrtm" and low < 0:  # (−tolerance ≤ λ < 0: zero to working precision)
+        w = np.maximum(w, 0.0)
+    if kind == "logm":
+        _warn_if_ill_conditioned(float(w[-1]) / low, w.dtype,
+                                 f"{name}: nearly singular matrix (eigenvalue {low:.3g}, largest {float(w[-1]):.3g})")
+    return w
+
+
+_WHAT = {"logm": "logarithm", "sqrtm": "square root", "power": "fractional power"}
+
+
+def _spectral_value(kind, A, t=None, f=None):
+    w, V = _spectral_factors(A)
+    w = _check_spectrum(kind, w, A, t)
+    # V diag(f(λ)) Vᵀ: one symmetric product (BLAS syrk when f(λ) has one sign), exactly symmetric
+    return _gram(V.T, _scalar(kind, w, t, f))
+
+
+def _spectral_gamma(kind, A, t=None, f=None, df=None):
+    """(V, Γ) for the derivative at an exactly symmetric A (plain arrays)."""
+    w, V = _spectral_factors(A)
+    w = _check_spectrum(kind, w, A, t)
+    if kind == "sqrtm" and w.size and float(w[0]) <= _tolerance(w, w.size):
+        raise np.linalg.LinAlgError(
+            f"sqrtm: the {w.size}×{w.size} matrix is singular (eigenvalue {float(w[0]):.3g}): the derivative of "
+            "its square root is infinite there")
+    return V, _divided_differences(kind, w, t, f, df)
+
+
+def _spectral_cotangent(g, V, gamma):
+    """Ā = V (Γ ∘ Vᵀ Ḡ V) Vᵀ (Γ symmetric: the adjoint of E ↦ V(Γ ∘ VᵀEV)Vᵀ is itself);
+    for Ḡ = c·I (below a trace) c·V diag(Γᵢᵢ) Vᵀ, one symmetric product."""
+    scale = identity_scale(g) if type(g) is np.ndarray else None
+    if scale is not None:
+        return _gram(V.T, scale * gamma.diagonal())
+    Vt = V.T
+    inner = V.T @ g @ V if isinstance(g, Node) else Vt.dot(np.asarray(g).dot(V))
+    inner = inner * gamma
+    return V @ inner @ Vt if isinstance(inner, Node) else V.dot(inner).dot(Vt)
+
+
+def _spectral_jacobian(V, gamma):
+    """(V ⊗ V) · Diag(vec Γ) · (Vᵀ ⊗ Vᵀ): vec(V (Γ ∘ Vᵀ E V) Vᵀ) by the vec trick."""
+    V_op = Dense(V)
+    return algebra.multiply(Kron(V_op, V_op), algebra.multiply(Diag(vec(gamma)), Kron(V_op.T, V_op.T)))
+
+
+# ================================================================ general path
+def _real_result(kind, A, F):
+    """A complex result of SciPy's (an eigenvalue on the negative real axis) is refused;
+    one with an imaginary part at rounding level is its real part."""
+    if np.iscomplexobj(F):
+        imaginary = float(np.max(np.abs(F.imag), initial=0.0))
+        if imaginary > 1e3 * np.finfo(A.dtype).eps * max(1.0, float(np.max(np.abs(F.real), initial=0.0))):
+            w = np.linalg.eigvals(A)
+            negative = w[(np.abs(w.imag) <= _tolerance(w, w.size)) & (w.real <= 0)]
+            where = f" (eigenvalue {float(negative.real.min()):.6g})" if negative.size else ""
+            raise np.linalg.LinAlgError(
+                f"{_NAMES[kind]}: the {A.shape[0]}×{A.shape[0]} matrix has an eigenvalue on the closed negative "
+                f"real axis{where}: its {_WHAT[kind]} is not real (kronvec gives real results only)")
+        F = F.real
+    return np.ascontiguousarray(F, dtype=A.dtype)
+
+
+def _general_value(kind, A, t=None):
+    """f(A) for a general (not symmetric) A, as SciPy computes it."""
+    n = A.shape[0]
+    if n == 0:
+        return np.zeros_like(A)
+    if kind == "expm":
+        return scipy.linalg.expm(A)
+    if kind == "logm":
+        w = np.linalg.eigvals(A)
+        real = np.abs(w.imag) <= _tolerance(w, n)
+        low = float(np.min(np.abs(w)))
+        bad = real & (w.real <= _tolerance(w, n))
+        if np.any(bad):
+            low = float(w.real[bad].min())
+            if low >= -_tolerance(w, n):
+                raise np.linalg.LinAlgError(
+                    f"logm: the {n}×{n} matrix is singular (eigenvalue {low:.3g}): its logarithm does not exist")
+            raise np.linalg.LinAlgError(
+                f"logm: the {n}×{n} matrix has the negative eigenvalue {low:.6g}: its logarithm is not real "
+                "(kronvec gives real results only)")
+        _warn_if_ill_conditioned(float(np.max(np.abs(w))) / low, A.dtype,
+                                 f"logm: nearly singular matrix (smallest |eigenvalue| {low:.3g})")
+        # (SciPy's own _logm: its public logm adds an error estimate costing one more expm)
+        return _real_result(kind, A, _scipy_logm()(A))
+    if kind == "sqrtm":
+        return _real_result(kind, A, scipy.linalg.sqrtm(A))
+    return _real_result(kind, A, scipy.linalg.fractional_matrix_power(A, t))
+
+
+@functools.lru_cache(maxsize=None)
+def _scipy_logm():
+    try:
+        from scipy.linalg._matfuncs_inv_ssq import _logm
+    except ImportError:  # pragma: no cover - another SciPy layout: the public function
+        return scipy.linalg.logm
+    return _logm
+
+
+def _block_frechet(kind, A, E, t=None):
+    """L_f(A, E) as the (0, 1) block of f([[A, E], [0, A]]) (Higham 2008, Thm 3.6)."""
+    n = A.shape[0]
+    block = np.zeros((2 * n, 2 * n), dtype=np.result_type(A, E))
+    block[:n, :n] = block[n:, n:] = A
+    block[:n, n:] = E
+    return _general_value(kind, block, t)[:n, n:]
+
+
+class FrechetOperator(StructuredOperator):
+    """The Jacobian of a primary matrix function at a general A, matrix-free:
+    ``matvec`` applies vec E ↦ vec L_f(A, E), ``rmatvec`` vec G ↦ vec L_f(Aᵀ, G)
+    (its transpose, for real f).  No n²×n² matrix is formed; ``toarray`` applies it to
+    unit vectors within ``config.dense_limit_bytes`` like any other operator.
+
+    * expm: Al-Mohy & Higham (2009), ``scipy.linalg.expm_frechet``;
+    * sqrtm: S X + X S = E (D sqrtm = (I ⊗ S + Sᵀ ⊗ I)⁻¹) by LAPACK's trsyl on the real Schur
+      form S = Q T Qᵀ, computed once when the operator is built;
+    * logm, fractional powers: the block identity f([[A, E], [0, A]]) (Higham 2008, Thm 3.6).
+    """
+
+    def __init__(self, kind, A, value, t=None, transposed=False, _schur=None):
+        self.kind, self.t, self.transposed = kind, t, bool(transposed)
+        self.A = frozen_copy(np.asarray(A))
+        self.value = frozen_copy(np.asarray(value))
+        n = self.A.shape[0]
+        self.n = n
+        if kind == "sqrtm" and _schur is None and n:
+            T, Q = scipy.linalg.schur(self.value, output="real")
+            mu = _quasi_triangular_eigenvalues(T)
+            low = float(np.min(np.abs(mu[:, None] + mu[None, :])))
+            if low <= _tolerance(mu, n):
+                raise np.linalg.LinAlgError(
+                    f"sqrtm: the {n}×{n} matrix is singular (its square root has the eigenvalue 0): I ⊗ S + Sᵀ ⊗ I "
+                    "is singular and the derivative of the square root is infinite there")
+            _schur = (frozen_copy(T), frozen_copy(Q))
+        self._schur = _schur
+        super().__init__((n * n, n * n), self.A.dtype)
+
+    def _apply_one(self, E):
+        A = self.A.T if self.transposed else self.A
+        if self.kind == "expm":
+            return scipy.linalg.expm_frechet(A, E, compute_expm=False, check_finite=False)
+        if self.kind == "sqrtm":
+            T, Q = self._schur
+            trans = "T" if self.transposed else "N"  # Sᵀ = Q Tᵀ Qᵀ
+            Y, scale, info = _trsyl(T.dtype.char)(T, T, Q.T.dot(E).dot(Q), trana=trans, tranb=trans)
+            if info < 0:  # pragma: no cover - an argument error of LAPACK's
+                raise np.linalg.LinAlgError(f"sqrtm: LAPACK trsyl failed (info {info})")
+            return Q.dot(Y / scale if scale != 1.0 else Y).dot(Q.T)
+        return _block_frechet(self.kind, A, E, self.t)
+
+    def _matmat(self, X):
+        n = self.n
+        out = np.empty((n * n, X.shape[1]), dtype=np.result_type(self.dtype, X.dtype))
+        for k in range(X.shape[1]):
+            E = X[:, k].reshape(n, n, order="F")
+            out[:, k] = self._apply_one(np.asarray(E, dtype=self.dtype)).ravel(order="F")
+        return out
+
+    def _column_workspace(self):
+        # one column at a time: E, its image and the temporaries of one Fréchet derivative
+        # (a 2n×2n block matrix and its function for the block identity: 8n² entries)
+        return 2 * self.shape[0] + (8 * self.n * self.n if self.kind in ("logm", "power") else 3 * self.n * self.n)
+
+    @property
+    def apply_cost(self):
+        return 30 * self.n ** 3
+
+    def _transpose(self):
+        return FrechetOperator(self.kind, self.A, self.value, self.t, not self.transposed, self._schur)
+
+    def _render(self, parts, placeholders):
+        argument = "Aᵀ" if self.transposed else "A"
+        return f"L_{_NAMES[self.kind]}({argument}, ·)"
+
+
+def _quasi_triangular_eigenvalues(T):
+    """The eigenvalues of a real Schur form T, in O(n): its 1×1 diagonal blocks, and
+    (a + d)/2 ± √(((a − d)/2)² + bc) for each 2×2 block [[a, b], [c, d]] (c ≠ 0)."""
+    n = T.shape[0]
+    mu = T.diagonal().astype(complex)
+    below = T.diagonal(-1)
+    for i in np.flatnonzero(below != 0):
+        a, b, c, d = T[i, i], T[i, i + 1], T[i + 1, i], T[i + 1, i + 1]
+        root = np.sqrt(complex(((a - d) / 2) ** 2 + b * c))
+        mu[i], mu[i + 1] = (a + d) / 2 + root, (a + d) / 2 - root
+    return mu if n else np.zeros(0, dtype=complex)
+
+
+@functools.lru_cache(maxsize=None)
+def _trsyl(precision):
+    return lapack.get_lapack_funcs(("trsyl",), dtype=np.dtype(precision))[0]
+
+
+# ====================================================== the registered operations
+def _as_float(A):
+    A = np.asarray(A)
+    return A if A.dtype.char in "fd" else A.astype(np.float64)
+
+
+def _impl(kind):
+    def impl(A, t=None):
+        A = check_square_matrix(A, _NAMES[kind])
+        if _exactly_symmetric(A):
+            return _spectral_value(kind, A, t)
+        return _general_value(kind, A, t)
+
+    return impl
+
+
+def _block_vjp(op, g, A, t):
+    """Ā = L_f(Aᵀ, Ḡ), the (0, 1) block of f([[Aᵀ, Ḡ], [0, Aᵀ]]), with traced operations
+    (np.concatenate, the operation itself and a slice): its own derivatives follow."""
+    n = A.shape[0]
+    At = np.transpose(A)
+    zeros = np.zeros((n, n), dtype=np.result_type(np.asarray(plain_value(A)).dtype, np.float32))
+    block = np.concatenate([np.concatenate([At, g], axis=1), np.concatenate([zeros, At], axis=1)], axis=0)
+    params = {} if t is None else {"t": t}
+    return bind(op, block, **params)[:n, n:]
+
+
+def _vjp(kind):
+    def vjp(g, ans, A, t=None):
+        if isinstance(A, Node):  # second and higher order: the block identity, traced
+            return _block_vjp(_OPERATIONS[kind], g, A, t)
+        A = _as_float(A)
+        if _exactly_symmetric(A):  # Daleckii–Krein, exact at repeated eigenvalues; linear in g
+            return _spectral_cotangent(g, *_spectral_gamma(kind, A, t))
+        if isinstance(g, Node):
+            return _block_vjp(_OPERATIONS[kind], g, A, t)
+        G = np.asarray(g, dtype=A.dtype)
+        return FrechetOperator(kind, A, np.asarray(ans), t, transposed=True)._apply_one(G)
+
+    return vjp
+
+
+def _jacobian(kind):
+    def jacobian(ans, A, names, t=None):
+        A = _as_float(A)
+        if _exactly_symmetric(A):
+            return _spectral_jacobian(*_spectral_gamma(kind, A, t))
+        return FrechetOperator(kind, A, ans, t)
+
+    return jacobian
+
+
+_FORMULAS = {
+    "expm": "D expm = L_exp(A, ·) (the (0,1) block of expm([[A, E],[0, A]])); symmetric A: (V ⊗ V)·Diag(vec Γ)·"
+            "(Vᵀ ⊗ Vᵀ), Γᵢⱼ = (e^λᵢ − e^λⱼ)/(λᵢ − λⱼ), e^λᵢ on ties",
+    "logm": "D logm = L_log(A, ·) = L_exp(log A, ·)⁻¹; symmetric A: (V ⊗ V)·Diag(vec Γ)·(Vᵀ ⊗ Vᵀ), "
+            "Γᵢⱼ = (log λᵢ − log λⱼ)/(λᵢ − λⱼ), 1/λᵢ on ties",
+    "sqrtm": "D sqrtm = (I ⊗ S + Sᵀ ⊗ I)⁻¹ (one Sylvester solve); symmetric A: (V ⊗ V)·Diag(vec Γ)·(Vᵀ ⊗ Vᵀ), "
+             "Γᵢⱼ = 1/(√λᵢ + √λⱼ)",
+    "power": "D A^t = L_{x^t}(A, ·); symmetric A: (V ⊗ V)·Diag(vec Γ)·(Vᵀ ⊗ Vᵀ), "
+             "Γᵢⱼ = (λᵢ^t − λⱼ^t)/(λᵢ − λⱼ), t·λᵢ^(t−1) on ties",
+}
+_REFERENCES = {
+    "expm": "Higham, 'Functions of Matrices' (2008), Thm 3.6 and ch. 10; Al-Mohy & Higham, 'Computing the "
+            "Fréchet derivative of the matrix exponential' (2009); Daleckii–Krein (Bhatia, 'Matrix Analysis', V.3)",
+    "logm": "Higham, 'Functions of Matrices' (2008), Thm 3.6 and ch. 11; Daleckii–Krein (Bhatia, 'Matrix "
+            "Analysis', V.3)",
+    "sqrtm": "Higham, 'Functions of Matrices' (2008), ch. 6 (dX S + S dX = dA); Daleckii–Krein",
+    "power": "Higham, 'Functions of Matrices' (2008), Thm 3.6; Higham & Lin (2011); Daleckii–Krein",
+}
+
+
+def _rotated(rng, values):
+    """Q diag(values) Qᵀ for a random orthogonal Q, made exactly symmetric."""
+    Q, _ = np.linalg.qr(rng.standard_normal((len(values), len(values))))
+    A = (Q * np.asarray(values, dtype=float)) @ Q.T
+    return (A + A.T) / 2
+
+
+def _general_sample(rng, n, shift):
+    """shift·I + a perturbation of norm ≈ ½: eigenvalues in the right half-plane near `shift`."""
+    return shift * np.eye(n) + 0.5 * rng.standard_normal((n, n)) / np.sqrt(n)
+
+
+def _edges(kind, t=None):
+    def sample(matrix):
+        return (lambda rng: _samples.Sample((matrix(rng),), {} if t is None else {"t": t}))
+
+    edges = {
+        "symmetric": sample(lambda rng: _rotated(rng, [0.5, 1.25, 2.0])),
+        "diag(1, 1, 2): a double eigenvalue": sample(lambda rng: np.diag([1.0, 1.0, 2.0])),
+        "rotated diag(1, 1, 2)": sample(lambda rng: _rotated(rng, [1.0, 1.0, 2.0])),
+        "the identity": sample(lambda rng: np.eye(3)),
+        "1×1": sample(lambda rng: np.array([[1.5]])),
+    }
+    if kind in ("expm", "logm", "sqrtm"):
+        edges["complex eigenvalues"] = sample(lambda rng: np.array([[1.5, -0.5], [0.5, 1.5]]))
+    if kind == "expm":
+        edges["negative and zero eigenvalues"] = sample(lambda rng: _rotated(rng, [-1.0, 0.0, 0.0]))
+        edges["nilpotent"] = sample(lambda rng: np.array([[0.0, 1.0], [0.0, 0.0]]))
+    return edges
+
+
+def _register(kind, t=None):
+    def samples(rng, n):
+        A = _general_sample(rng, n, 0.0 if kind == "expm" else 2.0)
+        return _samples.Sample((A,), {} if t is None else {"t": t})
+
+    return register(Primitive(
+        _impl(kind), name=f"linalg.{_NAMES[kind]}",
+        vjps={0: _vjp(kind)},
+        jacobians={0: _jacobian(kind)},
+        label=(lambda a, t=None: derived_label(f"{_NAMES[kind]}({{}})", a)),
+        formula=_FORMULAS[kind],
+        reference=_REFERENCES[kind],
+        samples=samples, param_names=("A",),
+        edge_cases=_edges(kind, t),
+        signature="(m,m)->(m,m)",
+    ))
+
+
+expm = _register("expm")
+logm = _register("logm")
+sqrtm = _register("sqrtm")
+fractional_power = _register("power", t=0.3)
+_OPERATIONS = {"expm": expm, "logm": logm, "sqrtm": sqrtm, "power": fractional_power}
+fractional_power.edge_cases.update({
+    "t = −0.5": lambda rng: _samples.Sample((_rotated(rng, [0.5, 1.0, 2.0]),), {"t": -0.5}),
+    "t = 2.5, a double eigenvalue": lambda rng: _samples.Sample((_rotated(rng, [1.0, 1.0, 2.0]),), {"t": 2.5}),
+})
+
+
+# ============================================== spectral functions of symmetric A
+def _funm_impl(A, f, df):
+    A = _symmetric_part(check_square_matrix(A, "funm_symmetric"))
+    return _spectral_value("spectral", A, f=f)
+
+
+def _funm_vjp(g, ans, A, f, df):
+    # f(sym A): Ā = sym(V (Γ ∘ Vᵀ Ḡ V) Vᵀ)
+    if not isinstance(A, Node):
+        X = _spectral_cotangent(g, *_spectral_gamma("spectral", _symmetric_part(_as_float(A)), f=f, df=df))
+        return (X + np.transpose(X)) / 2
+    # second order: V and λ traced (so f and df must be NumPy code); V has no derivative at a
+    # repeated eigenvalue, where this raises LinAlgError naming the gap
+    w = bind(eigvalsh, A, UPLO="L", with_vectors=True, checked=False)
+    V = bind(eigh_vectors, A, UPLO="L", checked=False)
+    n = A.shape[0]
+    _eigen_gap_factors(plain_value(w), "funm_symmetric (its second derivative, through the eigenvectors)")
+    off = ~np.eye(n, dtype=bool)
+    fw = f(w)
+    difference = w[:, None] - w[None, :]
+    gamma = off * ((fw[:, None] - fw[None, :]) / bind(choose, difference, 1.0, condition=frozen_copy(off))) \
+        + np.eye(n) * df(w)[None, :]
+    X = V @ ((np.transpose(V) @ g @ V) * gamma) @ np.transpose(V)
+    return (X + np.transpose(X)) / 2
+
+
+def _funm_jacobian(ans, A, names, f, df):
+    from .factorizations import _symmetrizer
+
+    A = _symmetric_part(_as_float(A))
+    J = _spectral_jacobian(*_spectral_gamma("spectral", A, f=f, df=df))
+    return algebra.multiply(J, _symmetrizer(A.shape[0]))
+
+
+def _tanh_derivative(x):
+    return 1.0 - np.tanh(x) ** 2
+
+
+def _symmetric_samples(rng, n):
+    return _samples.Sample((_rotated(rng, np.linspace(-1.0, 1.0, n) * 1.5),), {"f": np.tanh, "df": _tanh_derivative})
+
+
+funm_symmetric = register(Primitive(
+    _funm_impl, name="linalg.funm_symmetric",
+    vjps={0: _funm_vjp},
+    jacobians={0: _funm_jacobian},
+    label=lambda a, f, df: derived_label(f"{getattr(f, '__name__', 'f')}({{}})", a),
+    formula="D f = (V ⊗ V)·Diag(vec Γ)·(Vᵀ ⊗ Vᵀ)·½(I + K), Γᵢⱼ = (f(λᵢ) − f(λⱼ))/(λᵢ − λⱼ), f′(λᵢ) on ties "
+            "(along symmetric directions)",
+    reference="Daleckii & Krein (1965); Bhatia, 'Matrix Analysis' (1997), Thm V.3.3; Higham, 'Functions of "
+              "Matrices' (2008), Thm 3.11 / §3.2",
+    samples=_symmetric_samples, param_names=("A",),
+    edge_cases={
+        "diag(1, 1, 2) (first order exact; second order refused)": lambda rng: _samples.Sample(
+            (np.diag([1.0, 1.0, 2.0]),), {"f": np.exp, "df": np.exp}, max_order=1),
+        "rotated double eigenvalue": lambda rng: _samples.Sample(
+            (_rotated(rng, [1.0, 1.0, 2.0]),), {"f": np.tanh, "df": _tanh_derivative}, max_order=1),
+        "not symmetric (the symmetric part is used)": lambda rng: _samples.Sample(
+            (_rotated(rng, [0.5, 1.0, 2.0]) + 0.1 * np.triu(rng.standard_normal((3, 3)), 1),),
+            {"f": np.exp, "df": np.exp}),
+    },
+    signature="(m,m)->(m,m)",
+))

@@ -1,0 +1,322 @@
+"""kronvec.scipy.linalg matrix functions (issue 13): expm, logm, sqrtm,
+fractional_matrix_power, polar and funm_symmetric.
+
+Values against SciPy's (1e-12 relative; the symmetric path goes through eigh, SciPy
+through Padé/Schur: they agree to rounding), derivatives against central finite
+differences in every mode (tests/_scipy_helpers.py) for general and symmetric inputs,
+at repeated eigenvalues (diag(1, 1, 2), the identity, rotated) and to second order;
+the structured Jacobians against their dense forms with the dot test; the errors.
+The registry sweep (tests/test_registry.py) checks the primitives themselves to third
+order at their samples and edge cases.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.linalg as sl
+
+import kronvec
+from kronvec import IllConditionedWarning
+from kronvec.ops.matrix_functions import FrechetOperator
+from kronvec.scipy import linalg as kl
+
+from _helpers import assert_scaled_close, central_difference_jacobian, dense_of, dot_test
+from _scipy_helpers import check_derivatives
+
+RNG = np.random.default_rng(26)
+
+
+def _rotated(values, seed=0):
+    Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((len(values), len(values))))
+    A = (Q * np.asarray(values, dtype=float)) @ Q.T
+    return (A + A.T) / 2
+
+
+GENERAL = 2.0 * np.eye(3) + 0.5 * RNG.standard_normal((3, 3)) / 2.0   # eigenvalues near 2, not symmetric
+SYMMETRIC = _rotated([0.5, 1.0, 1.5, 3.0], seed=1)                     # SPD, distinct eigenvalues
+REPEATED = {
+    "diag(1, 1, 2)": np.diag([1.0, 1.0, 2.0]),
+    "identity": np.eye(3),
+    "rotated diag(1, 1, 2)": _rotated([1.0, 1.0, 2.0], seed=2),
+    "rotated diag(2, 1, 1, 1)": _rotated([2.0, 1.0, 1.0, 1.0], seed=3),
+}
+FUNCTIONS = {
+    "expm": (kl.expm, sl.expm),
+    "logm": (kl.logm, sl.logm),
+    "sqrtm": (kl.sqrtm, sl.sqrtm),
+    "fractional_matrix_power(·, 0.3)": (lambda A: kl.fractional_matrix_power(A, 0.3),
+                                        lambda A: sl.fractional_matrix_power(A, 0.3)),
+}
+GENERAL_FUNCTIONS = {k: v for k, v in FUNCTIONS.items() if not k.startswith("fractional")}
+
+
+def _agree(ours, theirs):
+    assert_scaled_close(np.asarray(ours), np.asarray(theirs), 1e-12, "value vs SciPy")
+
+
+# ------------------------------------------------------------------- values
+@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("point", ["symmetric", *REPEATED])
+def test_values_agree_with_scipy_on_symmetric_input(name, point):
+    ours, theirs = FUNCTIONS[name]
+    A = SYMMETRIC if point == "symmetric" else REPEATED[point]
+    _agree(ours(A), theirs(A))
+
+
+@pytest.mark.parametrize("name", GENERAL_FUNCTIONS)
+def test_values_agree_with_scipy_on_general_input(name):
+    ours, theirs = FUNCTIONS[name]
+    np.testing.assert_array_equal(ours(GENERAL), theirs(GENERAL))  # the very SciPy call
+    A = np.array([[1.5, -0.5], [0.5, 1.5]])  # complex eigenvalues, a real result
+    _agree(ours(A), theirs(A))
+
+
+def test_integer_input_and_empty_matrices():
+    _agree(kl.expm(np.array([[1, 2], [0, 1]])), sl.expm(np.array([[1.0, 2.0], [0.0, 1.0]])))
+    assert kl.expm(np.zeros((0, 0))).shape == (0, 0)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("shape", [(3, 3), (4, 3), (3, 4)])
+def test_polar_agrees_with_scipy(side, shape):
+    if (side == "right" and shape[0] < shape[1]) or (side == "left" and shape[0] > shape[1]):
+        with pytest.raises(ValueError, match="side"):
+            kl.polar(RNG.standard_normal(shape), side=side)
+        return
+    a = np.random.default_rng(4).standard_normal(shape) + np.eye(*shape)
+    u, p = kl.polar(a, side=side)
+    U, P = sl.polar(a, side=side)
+    _agree(u, U)
+    _agree(p, P)
+
+
+def test_logm_and_sqrtm_disp_and_blocksize_as_scipy():
+    with pytest.warns(DeprecationWarning, match="disp"):
+        F, error = kl.logm(SYMMETRIC, disp=False)
+    _agree(F, sl.logm(SYMMETRIC))
+    assert isinstance(error, float) and error < 1e-12
+    with pytest.warns(DeprecationWarning, match="blocksize"):
+        S = kl.sqrtm(SYMMETRIC, blocksize=64)
+    _agree(S, sl.sqrtm(SYMMETRIC))
+    with pytest.warns(DeprecationWarning, match="disp"):
+        S, error = kl.sqrtm(GENERAL, disp=False)
+    assert isinstance(error, float) and error < 1e-12
+
+
+def test_inputs_are_not_modified():
+    A = GENERAL.copy()
+    for name, (ours, _) in GENERAL_FUNCTIONS.items():
+        kronvec.grad(lambda X: np.sum(ours(X)))(A)
+        np.testing.assert_array_equal(A, GENERAL, err_msg=name)
+
+
+# ------------------------------------------------------- derivatives vs FD
+@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("point", ["general", "symmetric", *REPEATED])
+def test_derivatives_match_finite_differences(name, point):
+    if point == "general" and name.startswith("fractional"):
+        pytest.skip("fractional_matrix_power: symmetric positive definite input only")
+    A = {"general": GENERAL, "symmetric": SYMMETRIC, **REPEATED}[point]
+    ours, theirs = FUNCTIONS[name]
+    # second order at the 3×3 points (the 4×4 one: first order; the registry sweep adds third order
+    # at 3×3 ties): a Hessian of logm runs SciPy's logm on 2n×2n and 4n×4n block matrices ~10³ times
+    second = A.shape[0] <= 3
+    if name.startswith("fractional"):
+        # SPD input only: the finite differences run along symmetric directions, through
+        # A ↦ f(sym A) — the derivative of f at A applied to sym(E), which is what the
+        # Daleckii–Krein Jacobian of a symmetric A gives on any E (f(A + E) with E
+        # symmetric); checked here on symmetric perturbations.
+        check_derivatives(lambda X: ours((X + X.T) / 2), (A,), 0, second=second, what=f"{name} at {point}")
+        return
+    check_derivatives(ours, (A,), 0, second=second, what=f"{name} at {point}")
+
+
+@pytest.mark.parametrize("point", ["symmetric", *REPEATED])
+def test_funm_symmetric_first_order_and_its_second_where_eigenvalues_are_distinct(point):
+    A = SYMMETRIC if point == "symmetric" else REPEATED[point]
+
+    def f(X):
+        return kl.funm_symmetric(X, np.tanh, lambda x: 1.0 - np.tanh(x) ** 2)
+
+    check_derivatives(f, (A,), 0, second=point == "symmetric", what=f"funm_symmetric(tanh) at {point}")
+    if point != "symmetric":  # second order goes through the eigenvectors: refused at a tie, never NaN
+        with pytest.raises(np.linalg.LinAlgError, match="repeated"):
+            kronvec.hessian(lambda X: np.sum(np.sin(f(X))))(A)
+
+
+def test_funm_symmetric_agrees_with_expm_and_scipys_funm():
+    _agree(kl.funm_symmetric(SYMMETRIC, np.exp, np.exp), sl.expm(SYMMETRIC))
+    _agree(kl.funm_symmetric(SYMMETRIC, np.cos, lambda x: -np.sin(x)), sl.cosm(SYMMETRIC))
+    g = kronvec.grad(lambda X: np.sum(np.sin(kl.funm_symmetric(X, np.exp, np.exp))))(SYMMETRIC)
+    h = kronvec.grad(lambda X: np.sum(np.sin(kl.expm((X + X.T) / 2))))(SYMMETRIC)
+    assert_scaled_close(g, h, 1e-12, "funm_symmetric(exp) vs expm of sym(X)")
+
+
+def test_funm_symmetric_nearly_tied_eigenvalues_use_the_derivative():
+    # gap 1e-9: the plain divided difference would have lost ~7 digits; the midpoint rule none
+    A = _rotated([1.0, 1.0 + 1e-9, 2.0], seed=5)
+    J = kronvec.jacobian(lambda X: kl.funm_symmetric(X, np.exp, np.exp))(A).toarray()
+    E = kronvec.jacobian(lambda X: kl.expm((X + X.T) / 2))(A).toarray()  # exact e^lo·expm1(gap)/gap
+    assert_scaled_close(J, E, 1e-12, "near tie")
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("point", ["general", "repeated singular values"])
+def test_polar_derivatives(side, point):
+    a = np.vstack([GENERAL, GENERAL[:1]]) if side == "right" else np.hstack([GENERAL, GENERAL[:, :1]])
+    if point == "repeated singular values":  # an orthogonal matrix times 2: σ = (2, 2, 2)
+        a = 2.0 * np.linalg.qr(GENERAL)[0]
+    check_derivatives(lambda X: kl.polar(X, side)[0], (a,), 0, what=f"polar u ({side}, {point})")
+    check_derivatives(lambda X: kl.polar(X, side)[1], (a,), 0, what=f"polar p ({side}, {point})")
+
+
+def test_repeated_eigenvalue_gradient_is_finite_and_exact():
+    # the issue's example: sum(W ∘ expm(A)) at diag(1, 1, 2), where eigh-written code gives NaN
+    A = np.diag([1.0, 1.0, 2.0])
+    W = np.random.default_rng(6).uniform(0.5, 1.5, (3, 3))
+
+    def f(X):
+        return np.sum(W * kl.expm(X))
+
+    G = kronvec.grad(f)(A)
+    expected = central_difference_jacobian(lambda X: np.sum(W * sl.expm(X)), (A,))[0]
+    assert np.all(np.isfinite(G))
+    np.testing.assert_allclose(kronvec.vec(G), expected, rtol=0, atol=1e-6)
+    # and the closed form: L_exp(Aᵀ, W), computed by SciPy's own Fréchet derivative
+    np.testing.assert_allclose(G, sl.expm_frechet(A.T, W, compute_expm=False), rtol=1e-12)
+
+
+# ---------------------------------------------------- structured Jacobians
+@pytest.mark.parametrize("name", GENERAL_FUNCTIONS)
+def test_general_jacobian_is_a_frechet_operator_matching_the_block_identity(name):
+    ours, theirs = FUNCTIONS[name]
+    J = kronvec.jacobian(ours)(GENERAL)
+    assert isinstance(J, FrechetOperator)
+    n = GENERAL.shape[0]
+    E = np.random.default_rng(7).standard_normal((n, n))
+    block = theirs(np.block([[GENERAL, E], [np.zeros((n, n)), GENERAL]]))[:n, n:]
+    assert_scaled_close(J.matvec(kronvec.vec(E)), kronvec.vec(block), 1e-10, f"{name}: matvec")
+    blockT = theirs(np.block([[GENERAL.T, E], [np.zeros((n, n)), GENERAL.T]]))[:n, n:]
+    assert_scaled_close(J.rmatvec(kronvec.vec(E)), kronvec.vec(blockT), 1e-10, f"{name}: rmatvec")
+    dense = J.toarray()
+    assert_scaled_close(dense_of(J), dense, 1e-12, f"{name}: matmat(I) vs toarray")
+    assert_scaled_close(J.T.toarray(), dense.T, 1e-10, f"{name}: J.T")
+    dot_test(J, np.random.default_rng(8))
+    assert J.formula().startswith("L_")
+
+
+def test_sqrtm_jacobian_is_the_inverse_kronecker_sum():
+    S = sl.sqrtm(GENERAL)
+    n = S.shape[0]
+    J = kronvec.jacobian(kl.sqrtm)(GENERAL).toarray()
+    K = np.kron(np.eye(n), S) + np.kron(S.T, np.eye(n))
+    assert_scaled_close(J, np.linalg.inv(K), 1e-12, "(I ⊗ S + Sᵀ ⊗ I)⁻¹")
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_symmetric_jacobian_is_daleckii_krein_and_exact_at_repeated_eigenvalues(name):
+    ours, _ = FUNCTIONS[name]
+    A = REPEATED["rotated diag(1, 1, 2)"]
+    J = kronvec.jacobian(ours)(A)
+    assert not isinstance(J, FrechetOperator)
+    assert "⊗" in J.formula()
+    dense = J.toarray()
+    assert np.all(np.isfinite(dense))
+    dot_test(J, np.random.default_rng(9))
+    if not name.startswith("fractional"):  # (fractional_matrix_power: SPD input only)
+        # against the general path's block identity, exact at ties too
+        general = np.asarray(J.matvec(kronvec.vec(np.triu(np.ones((3, 3))))))
+        n = 3
+        _, theirs = FUNCTIONS[name]
+        E = np.triu(np.ones((3, 3)))
+        block = theirs(np.block([[A, E], [np.zeros((n, n)), A]]))[:n, n:]
+        assert_scaled_close(general, kronvec.vec(block), 1e-10, f"{name}: Daleckii–Krein vs block identity")
+
+
+def test_symmetric_fast_path_below_a_trace_is_f_prime():
+    A = REPEATED["rotated diag(2, 1, 1, 1)"]
+    value, G = kronvec.value_and_grad(lambda X: np.trace(kl.expm(X)))(A)
+    assert_scaled_close(G, sl.expm(A), 1e-12, "∇ tr e^A = e^A")
+    assert abs(value - np.trace(sl.expm(A))) < 1e-12 * value
+    G = kronvec.grad(lambda X: np.trace(kl.sqrtm(X)))(A)
+    assert_scaled_close(G, 0.5 * np.linalg.inv(sl.sqrtm(A)), 1e-12, "∇ tr √A = ½ A^(−½)")
+
+
+def test_structured_jacobians_refuse_dense_beyond_the_limit():
+    with kronvec.config.override(dense_limit_bytes=1000):
+        with pytest.raises(Exception, match="limit|refus|exceed"):
+            kronvec.jacobian(kl.expm)(GENERAL).toarray()
+        with pytest.raises(Exception, match="limit|refus|exceed"):
+            kronvec.jacobian(kl.expm)(SYMMETRIC).toarray()
+
+
+# ------------------------------------------------------------------ errors
+@pytest.mark.parametrize("function", [kl.expm, kl.logm, kl.sqrtm, lambda A: kl.fractional_matrix_power(A, 0.5),
+                                      lambda A: kl.funm_symmetric(A, np.exp, np.exp)])
+def test_bad_shapes_and_values(function):
+    with pytest.raises(ValueError, match=r"\(2, 3\)"):
+        function(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"square"):
+        function(np.ones(3))
+    with pytest.raises(ValueError, match="non-finite"):
+        function(np.array([[1.0, np.nan], [0.0, 1.0]]))
+    with pytest.raises(TypeError, match="stack"):
+        function(np.ones((2, 2, 2)))
+    with pytest.raises(TypeError, match="complex"):
+        function(np.eye(2, dtype=complex))
+
+
+@pytest.mark.parametrize("A", [np.diag([-1.0, 2.0]), _rotated([-1.0, 2.0, 3.0]),
+                               np.array([[-2.0, 1.0], [0.0, 3.0]])], ids=["diagonal", "symmetric", "general"])
+@pytest.mark.parametrize("function", [kl.logm, kl.sqrtm], ids=["logm", "sqrtm"])
+def test_a_negative_eigenvalue_has_no_real_logarithm_or_square_root(function, A):
+    with pytest.raises(np.linalg.LinAlgError, match="negative"):
+        function(A)
+
+
+def test_singular_and_nearly_singular_matrices():
+    with pytest.raises(np.linalg.LinAlgError, match="singular"):
+        kl.logm(np.diag([0.0, 1.0]))
+    with pytest.warns(IllConditionedWarning, match="nearly singular"):
+        kl.logm(np.diag([1e-15, 1.0]))
+    with pytest.warns(IllConditionedWarning, match="nearly singular"):
+        kl.logm(np.array([[1e-15, 1.0], [0.0, 1.0]]))
+    # sqrtm of a singular matrix exists; its derivative is infinite: refused, never inf/NaN
+    _agree(kl.sqrtm(np.diag([0.0, 4.0])), np.diag([0.0, 2.0]))
+    with pytest.raises(np.linalg.LinAlgError, match="singular"):
+        kronvec.grad(lambda X: np.sum(kl.sqrtm(X)))(np.diag([0.0, 4.0]))
+    with pytest.raises(np.linalg.LinAlgError, match="singular"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", sl.LinAlgWarning)  # (SciPy's own, from its sqrtm of a singular matrix)
+        kronvec.jacobian(kl.sqrtm)(np.array([[0.0, 1.0], [0.0, 4.0]]))
+
+
+def test_fractional_matrix_power_needs_spd_input():
+    with pytest.raises(np.linalg.LinAlgError, match="not symmetric"):
+        kl.fractional_matrix_power(GENERAL, 0.5)
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        kl.fractional_matrix_power(np.diag([1.0, -1.0]), 0.5)
+    with pytest.raises(TypeError, match="argument t"):
+        kronvec.grad(lambda t: np.sum(kl.fractional_matrix_power(SYMMETRIC, t)))(0.5)
+
+
+def test_polar_of_a_rank_deficient_matrix_is_refused():
+    with pytest.raises(np.linalg.LinAlgError, match="rank-deficient"):
+        kl.polar(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="side"):
+        kl.polar(GENERAL, side="up")
+
+
+def test_real_scipy_functions_name_their_counterparts():
+    for name in ("expm", "logm", "sqrtm"):
+        with pytest.raises(TypeError, match=rf"kronvec\.scipy\.linalg\.{name}"):
+            kronvec.grad(lambda X: np.sum(getattr(sl, name)(X)))(SYMMETRIC)
+
+
+def test_no_warning_on_well_conditioned_input():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for ours, _ in FUNCTIONS.values():
+            kronvec.hessian(lambda X: np.sum(np.sin(ours((X + X.T) / 2))))(SYMMETRIC)
