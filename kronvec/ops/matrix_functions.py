@@ -41,9 +41,9 @@ import functools
 
 import numpy as np
 import scipy.linalg
-from scipy.linalg import lapack
 
 from .._constants import frozen_copy
+from .._linalg.sylvester import SylvesterSolver
 from .._tracer import Node
 from .._vec import vec
 from ..operators import Dense, Diag, Kron, StructuredOperator, algebra
@@ -286,18 +286,19 @@ class FrechetOperator(StructuredOperator):
     unit vectors within ``config.dense_limit_bytes`` like any other operator.
 
     * expm: Al-Mohy & Higham (2009), ``scipy.linalg.expm_frechet``;
-    * sqrtm: S X + X S = E (D sqrtm = (I ⊗ S + Sᵀ ⊗ I)⁻¹) by LAPACK's trsyl on the real Schur
-      form S = Q T Qᵀ, computed once when the operator is built;
+    * sqrtm: S X + X S = E (D sqrtm = (I ⊗ S + Sᵀ ⊗ I)⁻¹) by kronvec's Sylvester solver
+      (:mod:`kronvec._linalg.sylvester`) on the real Schur form S = Q T Qᵀ, computed once
+      when the operator is built and shared by both sides of the equation;
     * logm, fractional powers: the block identity f([[A, E], [0, A]]) (Higham 2008, Thm 3.6).
     """
 
-    def __init__(self, kind, A, value, t=None, transposed=False, _schur=None):
+    def __init__(self, kind, A, value, t=None, transposed=False, _solver=None):
         self.kind, self.t, self.transposed = kind, t, bool(transposed)
         self.A = frozen_copy(np.asarray(A))
         self.value = frozen_copy(np.asarray(value))
         n = self.A.shape[0]
         self.n = n
-        if kind == "sqrtm" and _schur is None and n:
+        if kind == "sqrtm" and _solver is None and n:
             T, Q = scipy.linalg.schur(self.value, output="real")
             mu = _quasi_triangular_eigenvalues(T)
             low = float(np.min(np.abs(mu[:, None] + mu[None, :])))
@@ -305,8 +306,9 @@ class FrechetOperator(StructuredOperator):
                 raise np.linalg.LinAlgError(
                     f"sqrtm: the {n}×{n} matrix is singular (its square root has the eigenvalue 0): I ⊗ S + Sᵀ ⊗ I "
                     "is singular and the derivative of the square root is infinite there")
-            _schur = (frozen_copy(T), frozen_copy(Q))
-        self._schur = _schur
+            T, Q = frozen_copy(T), frozen_copy(Q)
+            _solver = SylvesterSolver(T, Q, T, Q, "N", "N", "sqrtm")  # S X + X S = E: one form, both sides
+        self._solver = _solver
         super().__init__((n * n, n * n), self.A.dtype)
 
     def _apply_one(self, E):
@@ -314,12 +316,8 @@ class FrechetOperator(StructuredOperator):
         if self.kind == "expm":
             return scipy.linalg.expm_frechet(A, E, compute_expm=False, check_finite=False)
         if self.kind == "sqrtm":
-            T, Q = self._schur
-            trans = "T" if self.transposed else "N"  # Sᵀ = Q Tᵀ Qᵀ
-            Y, scale, info = _trsyl(T.dtype.char)(T, T, Q.T.dot(E).dot(Q), trana=trans, tranb=trans)
-            if info < 0:  # pragma: no cover - an argument error of LAPACK's
-                raise np.linalg.LinAlgError(f"sqrtm: LAPACK trsyl failed (info {info})")
-            return Q.dot(Y / scale if scale != 1.0 else Y).dot(Q.T)
+            # (transposed: Sᵀ X + X Sᵀ = G, the same Schur form with both sides flipped)
+            return self._solver.solve(E, transposed=self.transposed)
         return _block_frechet(self.kind, A, E, self.t)
 
     def _matmat(self, X):
@@ -340,7 +338,7 @@ class FrechetOperator(StructuredOperator):
         return 30 * self.n ** 3
 
     def _transpose(self):
-        return FrechetOperator(self.kind, self.A, self.value, self.t, not self.transposed, self._schur)
+        return FrechetOperator(self.kind, self.A, self.value, self.t, not self.transposed, self._solver)
 
     def _render(self, parts, placeholders):
         argument = "Aᵀ" if self.transposed else "A"
@@ -358,11 +356,6 @@ def _quasi_triangular_eigenvalues(T):
         root = np.sqrt(complex(((a - d) / 2) ** 2 + b * c))
         mu[i], mu[i + 1] = (a + d) / 2 + root, (a + d) / 2 - root
     return mu if n else np.zeros(0, dtype=complex)
-
-
-@functools.lru_cache(maxsize=None)
-def _trsyl(precision):
-    return lapack.get_lapack_funcs(("trsyl",), dtype=np.dtype(precision))[0]
 
 
 # ====================================================== the registered operations
