@@ -18,12 +18,10 @@ both shapes and NumPy's rule.  Ill-conditioned members give one
 
 from __future__ import annotations
 
-import sys
-import warnings
-
 import numpy as np
 
 from .._config import IllConditionedWarning, condition_threshold, config
+from .._warnings import warn_at_user_line
 from .factorization import THREADED_MIN_ORDER
 from .scope import _current as _current_scope
 
@@ -100,18 +98,6 @@ def uses_kernels(X):
     """True when the stack is large enough for the numba kernels (small problems
     never import numba: ``kronvec.config.numba_min_entries``)."""
     return X.dtype.char in "fd" and X.size >= config.numba_min_entries
-
-
-def _user_stacklevel():
-    """The ``stacklevel`` of the first frame outside kronvec (and NumPy's dispatch),
-    so a warning points at the user's line and deduplicates there."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None:
-        module = frame.f_globals.get("__name__", "")
-        if not (module == "kronvec" or module.startswith(("kronvec.", "numpy."))):
-            return level
-        frame, level = frame.f_back, level + 1
-    return 1  # pragma: no cover (only kronvec frames: the interpreter's top level)
 
 
 def stack_sandwich(A, G, scale):
@@ -314,13 +300,15 @@ class StackResults:
             count, worst = int(np.count_nonzero(ill)), float(condition.max())
             which = "1 member" if count == 1 else f"{count} members"
             verb = "is" if count == 1 else "are"
-            warnings.warn(
+            # (the largest κ₁ travels as an attribute, so the text repeats for the same
+            # stack shape and count, and Python shows it once per call site)
+            warn_at_user_line(
                 f"{self.operation}: {which} of the {condition.size} in the stack of shape {self.X.shape} "
-                f"{verb} ill-conditioned (1-norm condition number up to ≈ {worst:.3g} > {threshold:.3g}); "
+                f"{verb} ill-conditioned (1-norm condition number above {threshold:.3g}); "
                 "their derivatives may have lost most of their digits. Set "
                 "kronvec.config.condition_warning = None to silence this.",
                 IllConditionedWarning,
-                stacklevel=_user_stacklevel(),
+                condition=worst,
             )
 
     def inverse_for_derivative(self):
