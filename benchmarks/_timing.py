@@ -1,12 +1,13 @@
 """Side-by-side timing for the measurement scripts: batches of about the same
 duration per contender, taken round-robin so that load on the machine falls on
-every contender alike (``measure_recording.py``, ``measure_stacks.py``)."""
+every contender alike (``measure_recording.py``, ``measure_stacks.py``, ``measure_scipy_linalg.py``,
+``measure_factorizations.py``, ``measure_matrix_functions.py``)."""
 
 from __future__ import annotations
 
 import time
 
-__all__ = ["Contender", "round_robin"]
+__all__ = ["Contender", "round_robin", "median_seconds"]
 
 
 class Contender:
@@ -32,3 +33,13 @@ def round_robin(contenders, rounds):
             for _ in range(contender.batch):
                 contender.call()
             contender.samples.append((time.perf_counter() - start) / contender.batch)
+
+
+def median_seconds(calls, rounds):
+    """``{name: median seconds per call}`` for the zero-argument `calls`, a list of
+    ``(name, call)`` pairs, timed side by side with :func:`round_robin`."""
+    import statistics
+
+    contenders = [Contender(call, name) for name, call in calls]
+    round_robin(contenders, rounds)
+    return {c.name: statistics.median(c.samples) for c in contenders}

@@ -28,16 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 MARKER = "@@factorizations "
-BATCH_SECONDS = 0.02
 TOLERANCE = 1e-8
 TARGETS = {"ln|A| via cholesky": (1024, 1.2), "Σ ln eigvalsh": (512, 1.3)}
 
@@ -57,26 +54,6 @@ def _parse(argv):
 
 
 # ------------------------------------------------------------------- worker
-def _timed(pairs, rounds):
-    """{name: median seconds} for the zero-argument calls in `pairs`, round-robin."""
-    batches = {}
-    for name, call in pairs:
-        for _ in range(2):
-            call()
-        start = time.perf_counter()
-        call()
-        batches[name] = max(1, int(BATCH_SECONDS / max(time.perf_counter() - start, 1e-7)))
-    samples = {name: [] for name, _ in pairs}
-    for r in range(rounds):
-        for k in range(len(pairs)):
-            name, call = pairs[(r + k) % len(pairs)]
-            start = time.perf_counter()
-            for _ in range(batches[name]):
-                call()
-            samples[name].append((time.perf_counter() - start) / batches[name])
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
 def _check(got, want, what):
     import numpy as np
 
@@ -95,6 +72,7 @@ def worker(args):
     import kronvec
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _timing import median_seconds
     from benchmarks.factorizations import (  # the asv suite's own definitions
         FACTORIZATIONS,
         logdet_closed_form,
@@ -114,14 +92,14 @@ def worker(args):
         A, identity = spd(n, n), np.eye(n)
         ours = kronvec.value_and_grad(logdet_via_cholesky)
         _check(ours(A), logdet_closed_form(A, identity), f"ln|A| at n = {n}")
-        times = _timed([("kronvec", lambda: ours(A)), ("closed form", lambda: logdet_closed_form(A, identity))],
+        times = median_seconds([("kronvec", lambda: ours(A)), ("closed form", lambda: logdet_closed_form(A, identity))],
                        args.rounds)
         emit(what="ln|A| via cholesky", n=n, **times)
     for n in args.eigen_sizes:
         A = spd(n, n + 1)
         ours = kronvec.value_and_grad(sum_log_eigenvalues)
         _check(ours(A), sum_log_eigenvalues_closed_form(A), f"Σ ln λ at n = {n}")
-        times = _timed([("kronvec", lambda: ours(A)), ("closed form", lambda: sum_log_eigenvalues_closed_form(A))],
+        times = median_seconds([("kronvec", lambda: ours(A)), ("closed form", lambda: sum_log_eigenvalues_closed_form(A))],
                        args.rounds)
         emit(what="Σ ln eigvalsh", n=n, **times)
     n = args.jacobian_size
@@ -130,7 +108,7 @@ def worker(args):
         build = kronvec.jacobian(f)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", kronvec.IllConditionedWarning)
-            times = _timed([("kronvec", lambda: build(A)), ("closed form", lambda: f(A))], args.rounds)
+            times = median_seconds([("kronvec", lambda: build(A)), ("closed form", lambda: f(A))], args.rounds)
         emit(what=f"jacobian of {name}", n=n, **times)
 
 

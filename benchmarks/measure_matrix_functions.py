@@ -30,16 +30,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 MARKER = "@@matfun "
-BATCH_SECONDS = 0.02
 TOLERANCE = 1e-6
 FRAMEWORKS = ("kronvec", "jax", "torch")
 POINTS = ("diag(1, 1, 2)", "rotated diag(1, 1, 2)", "identity")
@@ -66,25 +63,6 @@ def _parse(argv):
 
 
 # ------------------------------------------------------------------ targets
-def _timed(pairs, rounds):
-    """{name: median seconds} for the zero-argument calls in `pairs`, round-robin."""
-    batches = {}
-    for name, call in pairs:
-        call()
-        start = time.perf_counter()
-        call()
-        batches[name] = max(1, int(BATCH_SECONDS / max(time.perf_counter() - start, 1e-7)))
-    samples = {name: [] for name, _ in pairs}
-    for r in range(rounds):
-        for k in range(len(pairs)):
-            name, call = pairs[(r + k) % len(pairs)]
-            start = time.perf_counter()
-            for _ in range(batches[name]):
-                call()
-            samples[name].append((time.perf_counter() - start) / batches[name])
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
 def worker(args):
     import numpy as np
     import scipy.linalg
@@ -94,6 +72,7 @@ def worker(args):
     from kronvec.scipy import linalg as kl
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _timing import median_seconds
     from benchmarks.matrix_functions import FUNCTIONS as PAIRS
     from benchmarks.matrix_functions import general, symmetric, trace_expm, trace_expm_closed_form
 
@@ -108,7 +87,7 @@ def worker(args):
     if abs(value - reference[0]) > 1e-10 * abs(reference[0]) or \
             np.max(np.abs(gradient - reference[2])) > 1e-10 * np.max(np.abs(reference[2])):
         raise SystemExit("wrong answer: tr expm")
-    times = _timed([("kronvec", lambda: ours(A)), ("reference", lambda: trace_expm_closed_form(A))], args.rounds)
+    times = median_seconds([("kronvec", lambda: ours(A)), ("reference", lambda: trace_expm_closed_form(A))], args.rounds)
     emit(what="value+grad tr(expm(A)), A symmetric", n=n, reference_name="eigh + 2 products", target="≤ 1.3", **times)
 
     n = args.matvec_size
@@ -121,7 +100,7 @@ def worker(args):
     X = J.matvec(v).reshape(n, n, order="F")
     if np.max(np.abs(S @ X + X @ S - E)) > 1e-8 * np.max(np.abs(E)):
         raise SystemExit("wrong answer: sqrtm matvec")
-    times = _timed([("kronvec", lambda: J.matvec(v)), ("reference", lambda: scipy.linalg.solve_sylvester(S, S, E))],
+    times = median_seconds([("kronvec", lambda: J.matvec(v)), ("reference", lambda: scipy.linalg.solve_sylvester(S, S, E))],
                    args.rounds)
     emit(what="jacobian(sqrtm)(A).matvec", n=n, reference_name="one solve_sylvester", target="≤ 2", **times)
     if args.skip_jacobians:
@@ -134,7 +113,7 @@ def worker(args):
             A = general(generator, n) if kind == "general" else symmetric(generator, n) + 2.0 * np.eye(n)
             build = kronvec.jacobian(ours_f)
             rounds = max(3, args.rounds // 2)
-            times = _timed([("kronvec", lambda: build(A)), ("reference", lambda: ours_f(A))], rounds)
+            times = median_seconds([("kronvec", lambda: build(A)), ("reference", lambda: ours_f(A))], rounds)
             emit(what=f"jacobian of {name}, {kind} A", n=n, reference_name=f"{name}(A)", target="< 3", **times)
 
 
