@@ -817,3 +817,21 @@ def test_an_entry_picked_by_integers_is_a_copy_as_in_numpy():
         kronvec.grad(lambda X: np.sum(swap(X)[1]))(X34)
     empty = lambda X: (lambda Y: (Y.__setitem__([], 1.0), Y)[1])(X * 1.0)  # noqa: E731
     np.testing.assert_array_equal(kronvec.grad(lambda X: np.sum(empty(X)))(X34), np.ones((3, 4)))
+
+
+# ------------------------------------------------------------------- np.select
+def test_select_is_nested_where_value_derivatives_and_errors():
+    rng = np.random.default_rng(19)
+    X = rng.uniform(0.5, 1.5, (3, 4))
+    M = rng.standard_normal((3, 4))  # the conditions: constants of the point
+    cases = lambda X: [X ** 2, np.exp(X), 2.0 * X]  # noqa: E731
+    f = lambda X: np.select([M < -0.5, M > 0.5, M > 0.0], cases(X), default=np.sin(X))  # noqa: E731
+    J = _check_value_and_derivatives(f, X)
+    assert J.shape == (12, 12)
+    # a scalar default and a choice of another shape broadcast as in NumPy
+    g = lambda X: np.select([M > 0.0], [X[0]], default=-1.0)  # noqa: E731
+    _check_value_and_derivatives(g, X)
+    with pytest.raises(ValueError, match="same length"):
+        kronvec.grad(lambda X: np.sum(np.select([M > 0], [X, X])))(X)
+    with pytest.raises(TypeError, match="boolean"):
+        kronvec.grad(lambda X: np.sum(np.select([M], [X])))(X)

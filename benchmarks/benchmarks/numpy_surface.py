@@ -43,6 +43,7 @@ FRONT_DOORS = {
     "indexing: X[idx] (integer array)": lambda X: X[np.arange(X.shape[0])[::-2]],
     "indexing: np.triu": np.triu,
     "indexing: np.sort": lambda X: np.sort(X, axis=0),
+    "indexing: np.select": lambda X: np.select([X < -0.5, X > 0.5], [X * X, 2.0 * X], default=X),
     "joining: np.concatenate": lambda X: np.concatenate([X, X.T]),
     "joining: np.stack": lambda X: np.stack([X, 2.0 * X]),
     "joining: np.split": lambda X: np.split(X, 2, axis=1)[1] if X.shape[1] % 2 == 0 else X,

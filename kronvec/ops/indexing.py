@@ -373,6 +373,26 @@ def _where(condition, x=None, y=None):
     return bind(where, x, y, condition=freeze(condition.astype(bool)))
 
 
+@numpy_function(np.select)
+def _select(condlist, choicelist, default=0):
+    # The first true condition picks its choice, else `default`: nested np.where from the
+    # last case back (notes §19), so each output entry is one choice's entry — an index
+    # map whose derivative is that choice's, and the conditions are constants of the point.
+    if len(condlist) != len(choicelist):
+        raise ValueError(f"np.select: list of cases must be same length as list of conditions "
+                         f"({len(choicelist)} choices, {len(condlist)} conditions)")
+    if not condlist:
+        raise ValueError("np.select: select with an empty condition list is not possible")
+    result = default
+    for condition, choice in zip(reversed(condlist), reversed(choicelist)):
+        condition = np.asarray(plain_value(condition))
+        if condition.dtype != bool:
+            raise TypeError(f"np.select: invalid entry in condlist: should be boolean ndarray, "
+                            f"got dtype {condition.dtype}")
+        result = _where(condition, choice, result)
+    return result
+
+
 @functools.lru_cache(maxsize=64)
 def _triangle_mask(rows, columns, k, keep_lower):
     """The entries np.tril (keep_lower) or np.triu keeps: read-only, shared (a
