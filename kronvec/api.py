@@ -89,12 +89,15 @@ def _as_differentiable(x, position, f, fname):
     """Validate one argument we differentiate with respect to; capture it by value."""
     if isinstance(x, Node):
         return x
-    if type(x) is not np.ndarray:
-        refuse_matrix_subclass(x, f"argument {_argument_name(f, position)}")
-        x = np.asarray(x)
-    kind = x.dtype.kind
-    if kind != "f" or x.dtype.itemsize > 8:
-        check_real_dtype(x.dtype, f"argument {_argument_name(f, position)}")
+    try:
+        if type(x) is not np.ndarray:
+            refuse_matrix_subclass(x, f"argument {_argument_name(f, position)}")
+            x = np.asarray(x)
+        kind = x.dtype.kind
+        if kind != "f" or x.dtype.itemsize > 8:
+            check_real_dtype(x.dtype, f"argument {_argument_name(f, position)}")
+    except TypeError as error:  # name the transformation the user called
+        raise TypeError(str(error).replace("kronvec: ", f"kronvec.{fname}: ", 1)) from None
     # A copy: the caller may change x after the call, and nothing computed may follow.
     x = x.astype(np.float64) if kind != "f" else (x.astype(np.float32) if x.dtype == np.float16 else x.copy())
     if settings().check_finite and not all_finite(x):
@@ -694,7 +697,8 @@ def hessian(f, argnums=0):
     """
     if not isinstance(argnums, numbers.Integral):
         raise TypeError("kronvec.hessian: argnums must be a single int")
-    return jacobian(grad(f, argnums), argnums)
+    # (grad's transform under the name the user called, for its errors)
+    return jacobian(_gradient_transform(f, argnums, "hessian", with_value=False), argnums)
 
 
 def hvp(f, argnums=0):
@@ -738,7 +742,7 @@ def hvp(f, argnums=0):
     """
     if not isinstance(argnums, numbers.Integral):
         raise TypeError("kronvec.hvp: argnums must be a single int")
-    gradient = grad(f, argnums)
+    gradient = _gradient_transform(f, argnums, "hvp", with_value=False)
 
     def transformed(*args):
         if len(args) < 2:

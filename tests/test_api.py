@@ -1265,3 +1265,17 @@ def test_a_call_leaves_no_reference_cycles(name, call):
     finally:
         gc.enable()
     assert unreachable == 0, f"kronvec.{name} left {unreachable} objects in reference cycles"
+
+
+@pytest.mark.parametrize("transform, call", [
+    ("hessian", lambda: kronvec.hessian(lambda X: X)(X3)),
+    ("hvp", lambda: kronvec.hvp(lambda X: X)(X3, X3)),
+    ("jacobian", lambda: kronvec.jacobian(np.sum)(np.array(["a"]))),
+    ("grad", lambda: kronvec.grad(np.sum)(X3 + 1j)),
+    ("value_and_grad", lambda: kronvec.value_and_grad(np.sum)(np.asmatrix(X3))),
+])
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # (np.asmatrix's own warning)
+def test_errors_name_the_transformation_the_user_called(transform, call):
+    """Issue 16: an error names the function the user called (hessian's used to say grad's)."""
+    with pytest.raises(TypeError, match=rf"^kronvec\.{transform}[: ]"):
+        call()
