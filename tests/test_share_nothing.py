@@ -100,6 +100,37 @@ def test_four_threads_get_exactly_the_serial_results():
             np.testing.assert_array_equal(got, expected)
 
 
+def test_four_threads_share_none_of_the_per_call_results_of_this_stops_operations():
+    # The per-call shares added with kronvec.scipy.linalg and stacks — Schur forms of
+    # the Sylvester solver, the eigendecomposition behind a symmetric expm, a stack's
+    # slogdet/inverse, lstsq's factorization — are keyed by identity inside one call's
+    # scope only; four threads interleaving calls get exactly the serial numbers.
+    import kronvec.scipy.linalg as klinalg
+
+    calls = 8
+
+    def work(k):
+        rng = np.random.default_rng(300 + k)
+        out = []
+        for _ in range(calls):
+            A = rng.standard_normal((4, 4)) + 4.0 * np.eye(4)
+            B = rng.standard_normal((4, 4)) + 4.0 * np.eye(4)
+            S = A @ A.T / 4.0
+            stack = rng.standard_normal((5, 3, 3)) + 3.0 * np.eye(3)
+            out.append(kronvec.grad(lambda A: np.sum(klinalg.solve_sylvester(A, B, S) ** 2))(A))
+            out.append(kronvec.grad(lambda S: np.sum(S * klinalg.expm(S)))(S))
+            out.append(kronvec.jacobian(klinalg.sqrtm)(S + np.triu(B, 1) * 0.1).matvec(np.ones(16)))
+            out.append(kronvec.grad(lambda T: np.sum(np.linalg.slogdet(T)[1]) + np.sum(np.linalg.inv(T)))(stack))
+            out.append(kronvec.grad(lambda A: np.sum(np.linalg.lstsq(A, B[:, 0], rcond=None)[0] ** 2))(A))
+        return out
+
+    serial = [work(k) for k in range(4)]
+    concurrent = _run_in_threads(work)
+    for k in range(4):
+        for expected, got in zip(serial[k], concurrent[k]):
+            np.testing.assert_array_equal(got, expected)
+
+
 def test_four_threads_iterating_in_place_match_serial_iterates():
     # In-place iterates X -= lr·∇f(X): a gradient must never depend on another
     # thread's factorization (the shared scope stack kept one call's LU of X, by
