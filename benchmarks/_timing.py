@@ -43,3 +43,39 @@ def median_seconds(calls, rounds):
     contenders = [Contender(call, name) for name, call in calls]
     round_robin(contenders, rounds)
     return {c.name: statistics.median(c.samples) for c in contenders}
+
+
+#: The variables that set the BLAS/OpenMP/numba thread pools' sizes.
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def thread_environment(setting):
+    """os.environ for a worker process: ``"default"`` leaves every pool its default
+    size (the user's setting), ``"pinned"`` sets each to one thread."""
+    import os
+
+    env = {key: value for key, value in os.environ.items() if key not in THREAD_VARIABLES}
+    if setting == "pinned":
+        env.update({key: "1" for key in THREAD_VARIABLES})
+    return env
+
+
+def rows_from_workers(script, forwarded, marker, timeout):
+    """Run ``script --worker SETTING *forwarded`` once with default and once with pinned
+    threads (each in a fresh process, so the variables act before NumPy loads its BLAS);
+    return ``(rows, status)``: the JSON rows the workers printed after `marker`, each
+    with its ``threads`` setting, and 1 if a worker failed (its output is shown), else 0."""
+    import json
+    import subprocess
+    import sys
+
+    rows, status = [], 0
+    for setting in ("default", "pinned"):
+        done = subprocess.run([sys.executable, str(script), "--worker", setting, *forwarded],
+                              env=thread_environment(setting), capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            print(done.stdout + done.stderr, file=sys.stderr)
+            status = 1
+        rows += [dict(json.loads(line[len(marker):]), threads=setting)
+                 for line in done.stdout.splitlines() if line.startswith(marker)]
+    return rows, status

@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
+from _timing import median_seconds, rows_from_workers  # (benchmarks/, the script's folder)
+
 ROOT = Path(__file__).resolve().parents[1]
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 MARKER = "@@factorizations "
 TOLERANCE = 1e-8
 TARGETS = {"ln|A| via cholesky": (1024, 1.2), "Σ ln eigvalsh": (512, 1.3)}
@@ -72,7 +71,6 @@ def worker(args):
     import kronvec
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from _timing import median_seconds
     from benchmarks.factorizations import (  # the asv suite's own definitions
         FACTORIZATIONS,
         logdet_closed_form,
@@ -113,15 +111,6 @@ def worker(args):
 
 
 # ------------------------------------------------------------------- parent
-def _environment(config):
-    env = dict(os.environ)
-    for variable in THREAD_VARIABLES:
-        env.pop(variable, None)
-        if config == "pinned":
-            env[variable] = "1"
-    return env
-
-
 def main(argv=None):
     args = _parse(sys.argv[1:] if argv is None else argv)
     if args.worker:
@@ -130,15 +119,7 @@ def main(argv=None):
     forwarded = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--quick"]
     if args.quick:
         forwarded += ["--sizes", "16", "32", "--eigen-sizes", "16", "--jacobian-size", "16", "--rounds", "3"]
-    rows, status = [], 0
-    for config in ("default", "pinned"):
-        done = subprocess.run([sys.executable, __file__, "--worker", config, *forwarded],
-                              env=_environment(config), capture_output=True, text=True, timeout=3600)
-        if done.returncode != 0:
-            print(done.stdout + done.stderr, file=sys.stderr)
-            status = 1
-        rows += [dict(json.loads(line[len(MARKER):]), threads=config)
-                 for line in done.stdout.splitlines() if line.startswith(MARKER)]
+    rows, status = rows_from_workers(__file__, forwarded, MARKER, timeout=3600)
     print("| measurement | n | BLAS threads | kronvec | closed form / factorization | ratio | target |")
     print("|---|---:|---|---:|---:|---:|---|")
     for row in rows:

@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+from _timing import median_seconds, rows_from_workers, thread_environment  # (benchmarks/, the script's folder)
+
 ROOT = Path(__file__).resolve().parents[1]
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 MARKER = "@@matfun "
 TOLERANCE = 1e-6
 FRAMEWORKS = ("kronvec", "jax", "torch")
@@ -72,7 +72,6 @@ def worker(args):
     from kronvec.scipy import linalg as kl
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from _timing import median_seconds
     from benchmarks.matrix_functions import FUNCTIONS as PAIRS
     from benchmarks.matrix_functions import general, symmetric, trace_expm, trace_expm_closed_form
 
@@ -117,25 +116,8 @@ def worker(args):
             emit(what=f"jacobian of {name}, {kind} A", n=n, reference_name=f"{name}(A)", target="< 3", **times)
 
 
-def _environment(config):
-    env = dict(os.environ)
-    for variable in THREAD_VARIABLES:
-        env.pop(variable, None)
-        if config == "pinned":
-            env[variable] = "1"
-    return env
-
-
 def _targets(args, forwarded):
-    rows, status = [], 0
-    for config in ("default", "pinned"):
-        done = subprocess.run([sys.executable, __file__, "--worker", config, *forwarded],
-                              env=_environment(config), capture_output=True, text=True, timeout=7200)
-        if done.returncode != 0:
-            print(done.stdout + done.stderr, file=sys.stderr)
-            status = 1
-        rows += [dict(json.loads(line[len(MARKER):]), threads=config)
-                 for line in done.stdout.splitlines() if line.startswith(MARKER)]
+    rows, status = rows_from_workers(__file__, forwarded, MARKER, timeout=7200)
     print("| measurement | n | BLAS threads | kronvec | reference | ratio | target |")
     print("|---|---:|---|---:|---:|---:|---|")
     for row in rows:
@@ -323,7 +305,7 @@ def _competitors(args):
     for framework in FRAMEWORKS:
         try:
             done = subprocess.run([sys.executable, __file__, "--competitor", framework], capture_output=True,
-                                  text=True, timeout=args.timeout, env=_environment("default"))
+                                  text=True, timeout=args.timeout, env=thread_environment("default"))
             lines = [json.loads(line[len(MARKER):]) for line in done.stdout.splitlines() if line.startswith(MARKER)]
             if not lines:
                 tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
