@@ -169,6 +169,21 @@ def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
         return _factorizations._cholesky(a, upper=not lower), bool(lower)
 
 
+def _factor_and_right_hand_side(function, pair, names, factorization, b, check_finite):
+    """``(factor, second, b, factor's shape)`` from the pair a factorization returned and a
+    right-hand side, both checked as SciPy's ``cho_solve``/``lu_solve`` check them."""
+    try:
+        factor, second = pair
+    except (TypeError, ValueError):
+        raise TypeError(f"scipy.linalg.{function}: {names[0]}_and_{names[1]} must be the pair "
+                        f"({names[0]}, {names[1]}) from {factorization}") from None
+    factor = _array(factor, function, check_finite, names[0])
+    b = _array(b, function, check_finite, "b")
+    shape = _matrix(factor, function, name=names[0])
+    _right_hand_side(b, shape[0], function, shape)
+    return factor, second, b, shape
+
+
 def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
     """Solve ``A x = b`` given ``(c, lower) = cho_factor(A)``: two triangular solves.
 
@@ -182,14 +197,8 @@ def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
     >>> np.allclose(g, np.linalg.solve(A, np.ones(2)))
     True
     """
-    try:
-        c, lower = c_and_lower
-    except (TypeError, ValueError):
-        raise TypeError("scipy.linalg.cho_solve: c_and_lower must be the pair (c, lower) from cho_factor") from None
-    c = _array(c, "cho_solve", check_finite, "c")
-    b = _array(b, "cho_solve", check_finite, "b")
-    shape = _matrix(c, "cho_solve", name="c")
-    _right_hand_side(b, shape[0], "cho_solve", shape)
+    c, lower, b, shape = _factor_and_right_hand_side("cho_solve", c_and_lower, ("c", "lower"), "cho_factor",
+                                                     b, check_finite)
     with _named("cho_solve"):
         if lower:  # A = L Lᵀ: x = L⁻ᵀ (L⁻¹ b)
             y = bind(_triangular.solve_triangular, c, b, trans=0, lower=True, unit_diagonal=False)
@@ -273,14 +282,8 @@ def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
     >>> lu_solve(lu_factor(A), b), lu_solve(lu_factor(A), b, trans=1)
     (array([-1.,  1.]), array([-0.5,  0.5]))
     """
-    try:
-        lu_, piv = lu_and_piv
-    except (TypeError, ValueError):
-        raise TypeError("scipy.linalg.lu_solve: lu_and_piv must be the pair (lu, piv) from lu_factor") from None
-    lu_ = _array(lu_, "lu_solve", check_finite, "lu")
-    b = _array(b, "lu_solve", check_finite, "b")
-    shape = _matrix(lu_, "lu_solve", name="lu")
-    _right_hand_side(b, shape[0], "lu_solve", shape)
+    lu_, piv, b, shape = _factor_and_right_hand_side("lu_solve", lu_and_piv, ("lu", "piv"), "lu_factor",
+                                                     b, check_finite)
     perm = _row_order(piv, shape[0], "lu_solve")
     st = _triangular.solve_triangular
     with _named("lu_solve"):
