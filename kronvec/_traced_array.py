@@ -24,8 +24,8 @@ import sys
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from ._tracer import Node, bind, plain_value
-from .ops import NUMPY_FUNCTIONS, NUMPY_METHODS, UFUNCS, UFUNCS_WITH_PARAMETERS, VALUE_ONLY_UFUNCS
+from ._tracer import Node, bind, compile_guard, plain_value, static_value
+from .ops import NUMPY_FUNCTIONS, NUMPY_METHODS, UFUNCS, UFUNCS_WITH_PARAMETERS, VALUE_ONLY_OPERATIONS, VALUE_ONLY_UFUNCS
 from .ops import assignment as _assignment
 from .ops import elementwise as _elementwise
 from .ops import indexing as _indexing
@@ -170,7 +170,7 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
 
     @property
     def dtype(self):
-        return np.asarray(plain_value(self)).dtype
+        return np.asarray(static_value(self)).dtype
 
     def __len__(self):
         if self.ndim == 0:
@@ -182,7 +182,7 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
             yield self[i]
 
     def __repr__(self):
-        return f"Traced({plain_value(self)!r})"
+        return f"Traced({static_value(self)!r})"
 
     __hash__ = object.__hash__
 
@@ -191,12 +191,18 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         op = UFUNCS.get(ufunc)
         if op is not None and method == "__call__" and not kwargs and op is not _elementwise.power:
             return bind(op, *inputs)  # (the common case first: this runs once per operation)
+        guard = compile_guard(self)
+        if guard is not None:
+            return guard.run(function_name(ufunc), _ufunc_call, (ufunc, method, inputs, kwargs), {})
         return _ufunc_call(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
         handler = NUMPY_FUNCTIONS.get(func)
         if handler is None:
             raise _unsupported(function_name(func))
+        guard = compile_guard(self)
+        if guard is not None:  # a recording made for replay: see kronvec._compiled.guard
+            return guard.run(function_name(func), handler, args, kwargs)
         return handler(*args, **kwargs)
 
     def __array__(self, dtype=None, copy=None):
@@ -366,6 +372,13 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         return np.take(self, indices, axis, out, mode)
 
     def __getitem__(self, key):
+        guard = compile_guard(self)
+        if guard is not None:
+            parts = key if type(key) is tuple else (key,)
+            if any(isinstance(part, Node) for part in parts):
+                raise guard.refusal("x[key] with a key computed from traced values (a mask or indices) "
+                                    "selects entries, and a mask also a shape, that the values decide")
+            return guard.run("indexing (x[key])", _indexing.index, (self, key), {})
         return _indexing.index(self, key)
 
 
@@ -383,6 +396,9 @@ def _ufunc_call(ufunc, method, inputs, kwargs):
         return _assignment.ufunc_into(ufunc, inputs, kwargs)
     evaluate = VALUE_ONLY_UFUNCS.get(ufunc)
     if evaluate is not None:
+        if any(compile_guard(x) is not None for x in inputs):
+            # (a recording made for replay records the decision: kronvec._compiled.guard)
+            return bind(VALUE_ONLY_OPERATIONS[ufunc], *inputs, **kwargs)
         return evaluate(*(plain_value(x) for x in inputs), **kwargs)
     if kwargs:
         raise TypeError(f"kronvec cannot differentiate {name} with keyword arguments {sorted(kwargs)}")
@@ -432,8 +448,11 @@ def _refused_attribute(name):
     return property(refused)
 
 
-def _registered_method(handler):
+def _registered_method(name, handler):
     def method(self, *args, **kwargs):
+        guard = compile_guard(self)
+        if guard is not None:
+            return guard.run(f"ndarray.{name}", handler, (self, *args), kwargs)
         return handler(self, *args, **kwargs)
 
     method.__name__ = getattr(handler, "__name__", "method")
@@ -450,7 +469,7 @@ def _complete_ndarray_methods(cls):
             continue
         if name in NUMPY_METHODS:
             handler = NUMPY_METHODS[name]  # an attribute (x.real) is registered as a property
-            setattr(cls, name, handler if isinstance(handler, property) else _registered_method(handler))
+            setattr(cls, name, handler if isinstance(handler, property) else _registered_method(name, handler))
         elif callable(getattr(np.ndarray, name)):
             setattr(cls, name, _refused_method(name))
         else:

@@ -28,7 +28,7 @@ from ._config import settings
 from ._constants import capture
 from ._linalg.factorization import all_finite
 
-__all__ = ["Trace", "Node", "bind", "reverse_sweep", "plain_value", "new_input"]
+__all__ = ["Trace", "Node", "bind", "reverse_sweep", "plain_value", "static_value", "new_input", "compile_guard"]
 
 _levels = itertools.count(1)
 
@@ -50,17 +50,22 @@ class Trace:
     memo : dict
         Per-recording facts keyed by node index (e.g. the recorded inverse
         of a node, reused by second derivatives).
+    compiling : object or None
+        For a recording that will be replayed (``kronvec._compiled``): told
+        of every read of a recorded value outside a recorded operation
+        (``compiling.value_read(node)``), which a replay could not repeat.
     """
 
-    __slots__ = ("level", "active", "nodes", "named_constants", "nested", "memo")
+    __slots__ = ("level", "active", "nodes", "named_constants", "nested", "memo", "compiling")
 
-    def __init__(self, named_constants=None):
+    def __init__(self, named_constants=None, compiling=None):
         self.level = next(_levels)
         self.active = True
         self.nodes = []
         self.named_constants = named_constants
         self.nested = False
         self.memo = None  # made on first use
+        self.compiling = compiling
 
 
 class Node:
@@ -227,7 +232,35 @@ def _name_of(value, named):
 
 
 def plain_value(x):
-    """The plain value under any number of traced layers."""
+    """The plain value under any number of traced layers.
+
+    Reading it is a decision taken on the value outside the recording (a
+    branch, a mask, an index): a recording made to be replayed is told
+    (:attr:`Trace.compiling`).  For static facts (shape, dtype) use
+    :func:`static_value`.
+    """
+    while isinstance(x, Node):
+        trace = x._trace
+        if trace.compiling is not None and trace.active:
+            trace.compiling.value_read(x)
+        x = x._value
+    return x
+
+
+def compile_guard(x):
+    """The guard of the recording made for replay that `x` is traced by, at any
+    layer (a gradient recorded inside a compiled hvp is one layer down), or None."""
+    while isinstance(x, Node):
+        trace = x._trace
+        if trace.compiling is not None and trace.active:
+            return trace.compiling
+        x = x._value
+    return None
+
+
+def static_value(x):
+    """The plain value under any number of traced layers, for its static facts
+    only (shape, dtype, repr): never a decision on the numbers."""
     while isinstance(x, Node):
         x = x._value
     return x

@@ -41,7 +41,7 @@ from ._linalg.factorization import all_finite
 from ._linalg.scope import CallScope, call_scope
 from ._linalg.scope import _current as _current_scope
 from ._traced_array import Traced
-from ._tracer import Node, Trace, _record, new_input, plain_value, reverse_sweep
+from ._tracer import Node, Trace, _record, new_input, plain_value, reverse_sweep, static_value
 from ._vec import unvec, vec
 from .operators import Identity, RowVector, StructuredOperator, Zero, algebra
 
@@ -170,14 +170,18 @@ def _named_constants(f, args, names, argnums):
 class _Recording:
     """f run once on traced arguments: the graph, its inputs and its output."""
 
-    def __init__(self, f, args, argnums, fname, labels=False):
+    def __init__(self, f, args, argnums, fname, labels=False, guard=None, constant_inputs=()):
+        # guard, constant_inputs: a recording made to be replayed (kronvec._compiled): the
+        # guard refuses reads of traced values outside operations, and the constant array
+        # arguments at positions `constant_inputs` are recorded as inputs (not differentiated),
+        # so that a replay takes their new values.
         self.f, self.args, self.argnums, self.fname = f, args, argnums, fname
         if labels:
             self.names = _parameter_names(f, len(args))
-            trace = Trace(_named_constants(f, args, self.names, argnums))
+            trace = Trace(_named_constants(f, args, self.names, argnums), compiling=guard)
         else:
             self.names = None
-            trace = Trace()
+            trace = Trace(compiling=guard)
         if len(args) > len(argnums):
             for k, arg in enumerate(args):
                 if k not in argnums:
@@ -189,7 +193,10 @@ class _Recording:
             call_args = list(args)
             for k in argnums:
                 call_args[k] = new_input(trace, _as_differentiable(args[k], k, f, fname), Traced)
-        self.inputs = trace.nodes[:]  # the inputs are the first nodes
+            for k in constant_inputs:
+                call_args[k] = new_input(trace, np.array(args[k], copy=True), Traced)
+        self.inputs = trace.nodes[:len(argnums)]  # the inputs are the first nodes
+        self.constant_inputs = trace.nodes[len(argnums):len(argnums) + len(constant_inputs)]
         try:
             out = f(*call_args)
         finally:
@@ -200,6 +207,7 @@ class _Recording:
             self.nodes, trace.nodes, trace.memo = trace.nodes, None, None
         # (an input the function assigned into was rebound; its recording is still the first nodes)
         self.inputs = self.nodes[:len(self.inputs)]
+        self.constant_inputs = self.nodes[len(self.inputs):len(self.inputs) + len(self.constant_inputs)]
         self.nested = trace.nested
         if out is None:
             raise TypeError(f"kronvec.{fname}: the function returned None; it must return an array or a number")
@@ -219,7 +227,7 @@ class _Recording:
                 check_real_dtype(self.output.dtype, "the function's result")
                 self.output = self.output.astype(np.result_type(self.output.dtype, np.float32), copy=False)
         shape = getattr(self.output, "shape", None)  # ndarray, NumPy scalar and Traced have one
-        self.output_shape = tuple(shape) if shape is not None else np.shape(plain_value(self.output))
+        self.output_shape = tuple(shape) if shape is not None else np.shape(static_value(self.output))
 
     # ------------------------------------------------------------ reverse
     def backward(self, cotangent):
@@ -241,7 +249,7 @@ class _Recording:
             if ct.shape != value.shape or ct.dtype != value.dtype:
                 ct = ct.astype(value.dtype, copy=False).reshape(value.shape)
         else:
-            plain = np.asarray(plain_value(value))
+            plain = np.asarray(static_value(value))  # (its shape and dtype)
             if ct is None:
                 return np.zeros(plain.shape, dtype=plain.dtype)
             if isinstance(ct, Node):
@@ -385,7 +393,7 @@ class _Recording:
                 total = term if total is None else total + term
             if total is not None:
                 flowing[node._index] = total
-        dtype = np.result_type(np.asarray(plain_value(self.output)).dtype, *(np.asarray(t).dtype for t in tangents))
+        dtype = np.result_type(np.asarray(static_value(self.output)).dtype, *(np.asarray(t).dtype for t in tangents))
         result = flowing.get(self.output_node._index)
         if result is None:
             return np.zeros(self.output_shape, dtype=dtype)
@@ -411,7 +419,7 @@ class _LinearMap:
     def __init__(self, function, in_shape, like):
         self.in_shape = tuple(in_shape)
         trace = Trace()
-        dtype = np.result_type(np.asarray(like).dtype if not isinstance(like, Node) else plain_value(like).dtype,
+        dtype = np.result_type(np.asarray(like).dtype if not isinstance(like, Node) else static_value(like).dtype,
                                np.float32)
         self.input = new_input(trace, freeze(np.zeros(self.in_shape, dtype=dtype)), Traced)
         try:
@@ -510,7 +518,7 @@ def _owned(value):
 
 
 # ---------------------------------------------------------- public API
-def grad(f, argnums=0):
+def grad(f, argnums=0, *, compile=False):
     """Gradient of a scalar function, shaped like its argument.
 
     Reverse accumulation: no Jacobian is formed; a chain of k operations
@@ -537,10 +545,12 @@ def grad(f, argnums=0):
     array([[1., 3.],
            [2., 4.]])
     """
+    if compile:
+        return _compiled_gradient(f, argnums, "grad", with_value=False)
     return _gradient_transform(f, argnums, "grad", with_value=False)
 
 
-def value_and_grad(f, argnums=0):
+def value_and_grad(f, argnums=0, *, compile=False):
     """``(f(*args), grad(f)(*args))`` from one evaluation of f.
 
     Examples
@@ -550,7 +560,16 @@ def value_and_grad(f, argnums=0):
     >>> round(float(value), 12), (gradient + 0.0).tolist()   # + 0.0 turns -0. into 0.
     (0.69314718056, [[1.0, 0.0], [0.0, 0.5]])
     """
+    if compile:
+        return _compiled_gradient(f, argnums, "value_and_grad", with_value=True)
     return _gradient_transform(f, argnums, "value_and_grad", with_value=True)
+
+
+def _compiled_gradient(f, argnums, fname, with_value):
+    from ._compiled.gradient import compiled_gradient  # (a cycle at import: it builds on this module)
+
+    uncompiled = _gradient_transform(f, argnums, fname, with_value)
+    return compiled_gradient(f, argnums, fname, with_value, uncompiled)
 
 
 def _gradient_transform(f, argnums, fname, with_value):
@@ -582,7 +601,7 @@ def _gradient_transform(f, argnums, fname, with_value):
     return transformed
 
 
-def jacobian(f, argnums=0):
+def jacobian(f, argnums=0, *, compile=False):
     """Structured Jacobian of f, numerator layout: ∂vec f/∂(vec X)ᵀ.
 
     Returns
@@ -602,6 +621,11 @@ def jacobian(f, argnums=0):
     >>> jacobian(lambda X: X @ X)(X)
     <4×4 Sum: Xᵀ ⊗ I₂ + I₂ ⊗ X, dtype=float64>
     """
+
+    if compile:
+        from ._compiled.replay import compiled_jacobian  # (a cycle at import: it builds on this module)
+
+        return compiled_jacobian(f, argnums, jacobian(f, argnums))
 
     @functools.wraps(f)
     def transformed(*args):
@@ -701,7 +725,7 @@ def hessian(f, argnums=0):
     return jacobian(_gradient_transform(f, argnums, "hessian", with_value=False), argnums)
 
 
-def hvp(f, argnums=0):
+def hvp(f, argnums=0, *, compile=False):
     """Hessian-vector product ``H(X)[V]`` shaped like X, without forming H.
 
     Parameters
@@ -742,6 +766,10 @@ def hvp(f, argnums=0):
     """
     if not isinstance(argnums, numbers.Integral):
         raise TypeError("kronvec.hvp: argnums must be a single int")
+    if compile:
+        from ._compiled.replay import compiled_hvp  # (a cycle at import: it builds on this module)
+
+        return compiled_hvp(f, argnums, hvp(f, argnums))
     gradient = _gradient_transform(f, argnums, "hvp", with_value=False)
 
     def transformed(*args):
@@ -749,14 +777,7 @@ def hvp(f, argnums=0):
             raise TypeError("kronvec.hvp(f)(*args, V): pass the point's arguments, then the direction V last")
         *point, direction = args
         k = argnums % len(point)
-        point_shape, direction_shape = np.shape(plain_value(point[k])), np.shape(plain_value(direction))
-        if point_shape != direction_shape:
-            raise ValueError(
-                f"kronvec.hvp(f)(*args, V): the direction V (the last argument) has shape "
-                f"{direction_shape}, but argument {k} of f, the one the Hessian is taken in, "
-                f"has shape {point_shape}; pass the point's arguments first and V, shaped like "
-                f"that argument, last"
-            )
+        _check_hvp_direction(point, k, direction)
 
         def along(x):
             call = list(point)
@@ -766,6 +787,17 @@ def hvp(f, argnums=0):
         return jvp(along, (point[k],), (direction,))[1]
 
     return transformed
+
+
+def _check_hvp_direction(point, k, direction):
+    point_shape, direction_shape = np.shape(static_value(point[k])), np.shape(static_value(direction))
+    if point_shape != direction_shape:
+        raise ValueError(
+            f"kronvec.hvp(f)(*args, V): the direction V (the last argument) has shape "
+            f"{direction_shape}, but argument {k} of f, the one the Hessian is taken in, "
+            f"has shape {point_shape}; pass the point's arguments first and V, shaped like "
+            f"that argument, last"
+        )
 
 
 # ------------------------------------------ Jacobians inside transformations
@@ -780,10 +812,10 @@ class _NestedJacobian(StructuredOperator):
 
     def __init__(self, recording, position, transposed=False):
         self.recording, self.position, self.transposed = recording, position, transposed
-        self.in_shape = tuple(np.shape(plain_value(recording.inputs[position]._value)))
+        self.in_shape = tuple(np.shape(static_value(recording.inputs[position]._value)))
         self.out_shape = recording.output_shape
         m, n = math.prod(self.out_shape), math.prod(self.in_shape)
-        dtype = np.result_type(np.asarray(plain_value(recording.output)).dtype, np.float32)
+        dtype = np.result_type(np.asarray(static_value(recording.output)).dtype, np.float32)
         super().__init__((n, m) if transposed else (m, n), dtype)
         self._forward = None
 

@@ -30,6 +30,7 @@ from ._registry import (
     REGISTRY,
     UFUNCS,
     UFUNCS_WITH_PARAMETERS,
+    VALUE_ONLY_OPERATIONS,
     VALUE_ONLY_UFUNCS,
     Primitive,
     Sample,
@@ -37,4 +38,5 @@ from ._registry import (
 )
 
 __all__ = ["REGISTRY", "NUMPY_FUNCTIONS", "NUMPY_METHODS", "UFUNCS", "UFUNCS_WITH_PARAMETERS", "VALUE_ONLY_UFUNCS",
+           "VALUE_ONLY_OPERATIONS",
            "Primitive", "Sample", "primitive"]

@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
+import numpy as np
+
 from .._constants import check_real_dtype
 from .._tracer import Node, bind
 
@@ -34,6 +36,7 @@ __all__ = [
     "UFUNCS",
     "UFUNCS_WITH_PARAMETERS",
     "VALUE_ONLY_UFUNCS",
+    "VALUE_ONLY_OPERATIONS",
     "numpy_function",
     "ufunc",
     "value_only_ufunc",
@@ -255,6 +258,11 @@ UFUNCS_WITH_PARAMETERS: dict = {}
 #: ufunc → what evaluates it on the plain values, so piecewise code
 #: (``np.where(X > 0, ...)``, ``int(np.floor(x))``) runs.
 VALUE_ONLY_UFUNCS: dict = {}
+#: The same ufuncs as recorded operations of derivative 0: what a recording made for
+#: replay (``kronvec._compiled``) records instead of evaluating them once, so that
+#: every replay takes the decision again (a mask for np.where, a sign).  Filled at
+#: import, read only afterwards.
+VALUE_ONLY_OPERATIONS: dict = {}
 
 _REQUIRED = ("formula", "reference", "samples")
 
@@ -320,3 +328,17 @@ def value_only_ufunc(*numpy_ufuncs, evaluate=None):
     e.g. a ``loud`` one, or the ufunc itself): their results carry no derivative."""
     for numpy_ufunc in numpy_ufuncs:
         VALUE_ONLY_UFUNCS[numpy_ufunc] = evaluate or numpy_ufunc
+        VALUE_ONLY_OPERATIONS[numpy_ufunc] = Primitive(
+            evaluate or numpy_ufunc, name=f"np.{numpy_ufunc.__name__}", vjps=_zero_vjp)
+
+
+def _zero_vjp(position):
+    """The pullback of an operation whose value is piecewise constant: 0, shaped like
+    argument `position` (notes/conventions.md §7)."""
+
+    def vjp(g, ans, *args, **params):
+        arg = args[position]
+        shape = getattr(arg, "shape", None)
+        return np.zeros(shape if shape is not None else np.shape(arg))
+
+    return vjp

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .._tracer import Node, bind, plain_value
+from .._tracer import Node, bind, plain_value, static_value
 from .._vec import unvec, vec
 from .._linalg.scope import _current as _current_scope
 from ..operators import Dense, Diag, Identity, algebra, selection_from_index
@@ -227,7 +227,7 @@ def _equal(value, default):
         return False
 
 
-__all__ += ["keepdims_shape", "normalize_axes", "refuse_arguments", "plain_value", "bind"]
+__all__ += ["keepdims_shape", "normalize_axes", "refuse_arguments", "plain_value", "static_value", "bind"]
 
 
 # ------------------------------------------------- cotangents known to be c·I

@@ -43,6 +43,7 @@ from ._support import (
     elementwise_jacobian,
     loud,
     plain_value,
+    static_value,
     refuse_arguments,
     shape_of,
     unbroadcast,
@@ -566,7 +567,7 @@ def _copysign_derivative(ans, x, y):
 
 
 copysign = elementwise_op(
-    np.copysign, _copysign_derivative, lambda ans, x, y: np.zeros(np.shape(plain_value(ans))),
+    np.copysign, _copysign_derivative, lambda ans, x, y: np.zeros(np.shape(static_value(ans))),
     formula="D_X = diag(vec s(Y) ∘ sign X) (s = ±1 from the sign bit; 0 at X = 0), D_Y = 0",
     reference="copysign(x, y) = s(y)|x|: piecewise constant in y; NumPy docs for np.copysign",
     samples=lambda rng, n: (_away_from_zero(rng, (n, n + 1)), _away_from_zero(rng, (1, n + 1))),
@@ -622,7 +623,7 @@ def _clip_weight(position):
             on_bound = (x == low) | (x == high)
             if not on_bound.any():
                 inside = (x > low) & (x < high)
-                return inside.astype(np.result_type(np.asarray(plain_value(ans)).dtype, np.float32))
+                return inside.astype(np.result_type(np.asarray(static_value(ans)).dtype, np.float32))
         middle = np.maximum(x, low)
         if position == 2:
             return _tie_weight(ans, high, middle)

@@ -53,14 +53,14 @@ from .._config import IllConditionedWarning, condition_threshold
 from .._warnings import warn_at_user_line
 from .._constants import frozen_copy
 from .._linalg.scope import _current as _current_scope
-from .._tracer import Node
+from .._tracer import Node, compile_guard
 from .._vec import stack_members, vec
 from ..differential import linear_map
 from ..operators import BatchedDense, BatchedKron, Commutation, Dense, Diag, Identity, Kron, Selection, algebra
 from . import _samples
 from . import _stack_factors as stacked
-from ._registry import Primitive, numpy_function, register
-from ._support import bind, derived_label, plain_value, refuse_arguments, shape_of
+from ._registry import Primitive, Sample, numpy_function, register
+from ._support import bind, derived_label, plain_value, refuse_arguments, shape_of, static_value
 from .indexing import where as choose
 
 __all__ = ["cholesky", "eigvalsh", "eigh_vectors", "singular_values", "left_singular_vectors",
@@ -174,11 +174,49 @@ def _what_numpy_reads(a, lower):
     """The symmetric matrix NumPy factors when given `a` (it reads one triangle):
     `a` itself when exactly symmetric, else that triangle mirrored — recorded,
     so its derivative (which ignores the other triangle) follows."""
+    if compile_guard(a) is not None:
+        # A recording made for replay cannot decide on a's symmetry once: the
+        # decision is one recorded operation, taken again by every replay.
+        return bind(symmetric_reading, a, lower=lower)
     if _exactly_symmetric(_as_float(plain_value(a))):
         return a
     if lower:
         return np.tril(a) + _mT(np.tril(a, -1))
     return np.triu(a) + _mT(np.triu(a, 1))
+
+
+def _symmetric_reading_impl(A, lower):
+    # (the values _what_numpy_reads records, operation for operation: bit for bit the same)
+    if _exactly_symmetric(_as_float(A)):
+        return A
+    if lower:
+        return np.tril(A) + _mT(np.tril(A, -1))
+    return np.triu(A) + _mT(np.triu(A, 1))
+
+
+def _symmetric_reading_vjp(g, ans, A, lower):
+    # The pullbacks of the operations _what_numpy_reads records (tril, swapaxes, add).
+    if _exactly_symmetric(_as_float(plain_value(A))):
+        return g
+    if lower:
+        return np.tril(g) + np.tril(_mT(g), -1)
+    return np.triu(g) + np.triu(_mT(g), 1)
+
+
+symmetric_reading = register(Primitive(
+    _symmetric_reading_impl, name="linalg.symmetric_reading",
+    vjps={0: _symmetric_reading_vjp},
+    label=lambda a, lower=True: derived_label("sym(tril({}))" if lower else "sym(triu({}))", a),
+    formula="I at an exactly symmetric A (derivative along symmetric directions); else "
+            "vec(tril(dA) + tril(dA, −1)ᵀ), the triangle NumPy reads, mirrored",
+    reference="notes/conventions.md (Cholesky and eigh read one triangle); LAPACK dpotrf/dsyevd UPLO",
+    samples=lambda rng, n: Sample((rng.standard_normal((n, n)),), {"lower": bool(rng.integers(2))}),
+    # (no exactly symmetric sample: there the value is A but a non-symmetric step leaves
+    # the branch, so finite differences see the other branch; tests/test_compile.py
+    # checks that branch against the recording it stands for)
+    param_names=("A",),
+    signature="(m,m)->(m,m)",
+))
 
 
 def _symmetrizer(n):
@@ -220,7 +258,7 @@ def _gram(W, p):
 
 
 def _eye_like(n, x):
-    return np.eye(n, dtype=np.result_type(np.asarray(plain_value(x)).dtype, np.float32))
+    return np.eye(n, dtype=np.result_type(np.asarray(static_value(x)).dtype, np.float32))
 
 
 # ============================================================ triangular inverse
@@ -444,7 +482,7 @@ def _cholesky_vjp(g, L, A, upper=False, checked=False):
         return _cholesky_cotangent(np.asarray(g), np.asarray(L), _lower_inverse(np.asarray(factor), upper))
     n = shape_of(L)[0]
     W = np.linalg.inv(L) if isinstance(L, Node) else _lower_inverse(np.asarray(factor), upper)
-    P = (np.transpose(L) @ g) * _phi_mask(n, np.result_type(plain_value(L).dtype, np.float32))
+    P = (np.transpose(L) @ g) * _phi_mask(n, np.result_type(static_value(L).dtype, np.float32))
     X = np.transpose(W) @ P @ W
     return (X + np.transpose(X)) / 2
 
@@ -464,7 +502,7 @@ def _cholesky_stack_vjp(g, factor, upper):
         return (X + _mT(X)) / 2
     n = shape_of(L)[-1]
     W = np.linalg.inv(L) if isinstance(L, Node) else _lower_inverse_stack(np.asarray(factor), upper)
-    P = (_mT(L) @ g) * _phi_mask(n, np.result_type(plain_value(L).dtype, np.float32))
+    P = (_mT(L) @ g) * _phi_mask(n, np.result_type(static_value(L).dtype, np.float32))
     X = _mT(W) @ P @ W
     return (X + _mT(X)) / 2
 

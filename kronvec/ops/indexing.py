@@ -19,11 +19,12 @@ import functools
 import numpy as np
 
 from .._constants import freeze, frozen_copy
-from .._tracer import Node
+from .._tracer import Node, compile_guard
 from . import _samples
 from ._registry import Primitive, numpy_function, numpy_method, register
 from ._support import (
     bind,
+    derived_label,
     elementwise_jacobian,
     index_map_jacobian,
     normalize_axes,
@@ -360,8 +361,34 @@ where = register(Primitive(
 ))
 
 
+def _replayed_where_vjp(position):
+    if position == 2:
+        return lambda g, ans, x, y, condition: np.zeros(shape_of(condition))  # a decision: derivative 0
+    vjp = _where_vjp(position)
+    return lambda g, ans, x, y, condition: vjp(g, ans, x, y, np.asarray(plain_value(condition), dtype=bool))
+
+
+# np.where whose condition is an operand (recorded, not a constant): for recordings
+# that are replayed.  Value and pullbacks are where's, with the condition taken from
+# the values given.
+where_replayed = register(Primitive(
+    lambda x, y, condition: np.where(np.asarray(condition, dtype=bool), x, y), name="where.replayed",
+    vjps=_replayed_where_vjp,
+    label=lambda x, y, condition: None,
+    formula="D_X = diag(vec C)·B_X, D_Y = diag(vec ¬C)·B_Y; D_C = 0 (C is a decision)",
+    reference="piecewise: each entry is X's or Y's",
+    samples=lambda rng, n: (rng.standard_normal((n, n + 1)), rng.standard_normal((1, n + 1)),
+                            (rng.standard_normal((n, n + 1)) > 0).astype(float)),
+    param_names=("X", "Y", "C"),
+))
+
+
 @numpy_function(np.where)
 def _where(condition, x=None, y=None):
+    if compile_guard(condition) is not None and x is not None and y is not None:
+        # A condition computed from traced values, in a recording made for replay: an
+        # operand, so that every replay takes the branch its own values take.
+        return bind(where_replayed, x, y, condition)
     if type(condition) is not np.ndarray:
         condition = np.asarray(plain_value(condition))  # which branch is taken: a constant of the point
     if x is None and y is None:
@@ -385,6 +412,9 @@ def _select(condlist, choicelist, default=0):
         raise ValueError("np.select: select with an empty condition list is not possible")
     result = default
     for condition, choice in zip(reversed(condlist), reversed(choicelist)):
+        if compile_guard(condition) is not None:
+            result = _where(condition, choice, result)  # (recorded: see _where)
+            continue
         condition = np.asarray(plain_value(condition))
         if condition.dtype != bool:
             raise TypeError(f"np.select: invalid entry in condlist: should be boolean ndarray, "
@@ -582,8 +612,32 @@ def _sort(a, axis=-1, kind=None, order=None, *, stable=None):
     a, axis = _sort_axis(a, axis, "np.sort")
     # Ties in input order (a stable sort): the derivative follows that permutation.
     # (the method, not np.argsort: the same sort without the function's dispatch)
+    if compile_guard(a) is not None:
+        # A recording made for replay records the sort as one operation, whose
+        # permutation every replay computes again (kronvec._compiled.guard).
+        return bind(sorted_values, a, axis=axis)
     perm = np.asarray(plain_value(a)).argsort(axis=axis, kind="stable")
     return bind(getitem, a, key=_permutation_key(perm, perm.shape, axis))  # (argsort's shape is a's)
+
+
+def _sort_key(a, axis):
+    """The key np.sort's recording gathers with: the stable permutation along `axis`."""
+    perm = np.asarray(a).argsort(axis=axis, kind="stable")
+    return _permutation_key(perm, perm.shape, axis)
+
+
+# np.sort as one operation, for recordings that are replayed: the value and the
+# pullback are getitem's, with the permutation taken from the values given — the
+# same numbers, operation for operation, as the gather np.sort records otherwise.
+sorted_values = register(Primitive(
+    lambda a, axis: _getitem_impl(a, key=_sort_key(a, axis)), name="sort.replayed",
+    vjps={0: lambda g, ans, a, axis: _getitem_vjp(g, ans, a, key=_sort_key(plain_value(a), axis))},
+    label=lambda a, axis: derived_label("sort({})", a),
+    formula="P (the permutation matrix of the stable sort, 0/1 selection)",
+    reference="notes/conventions.md (ties in input order); a sort is a gather",
+    samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, n + 1)),), {"axis": int(rng.integers(2))}),
+    param_names=("a",),
+))
 
 
 @numpy_function(np.partition)

@@ -28,7 +28,7 @@ import numpy as np
 from .._linalg import checks
 from .._linalg import stacks
 from .._linalg.factorization import factorize
-from .._tracer import Node
+from .._tracer import Node, compile_guard, static_value
 from .._vec import stack_members, unvec, vec, vec_members
 from ..differential import linear_map
 from ..operators import (
@@ -464,12 +464,38 @@ class SlogdetResult(tuple):
         return self[1]
 
 
+def _determinant_sign_impl(X):
+    if type(X) is not np.ndarray or X.ndim != 2:
+        if np.ndim(X) > 2:
+            return stacks.stack_results(stacks.square_stack(X, _SLOGDET), _SLOGDET).slogdet()[0]
+    return factorize(_square_matrix(X, _SLOGDET), _SLOGDET).logabsdet()[0]
+
+
+def _determinant_sign_vjp(g, ans, X):
+    return np.zeros(shape_of(X), dtype=np.result_type(static_value(X).dtype, np.float32))
+
+
+determinant_sign = register(Primitive(
+    _determinant_sign_impl, name="linalg.slogdet.sign",
+    vjps={0: _determinant_sign_vjp},
+    label=lambda a: derived_label("sign|{}|", a),
+    formula="0 (the sign of det X is constant wherever det X ≠ 0)",
+    reference="Magnus–Neudecker ch. 8.3 (d|X| = |X| tr(X⁻¹dX): |X| keeps its sign near X)",
+    samples=_samples.one_square_for_det, param_names=("X",),
+    signature="(m,m)->()",
+))
+
+
 @numpy_function(np.linalg.slogdet)
 def _slogdet(a):
     # One factorization of the plain matrix gives both fields: the sign, a
     # constant of the point, and ln|det X|, the recorded value (its impl finds
     # the same factorization in the call's scope).
     logabsdet_of_a = bind(logabsdet, a)  # (its impl factors the plain matrix, once per call)
+    if compile_guard(a) is not None:
+        # A recording made for replay records the sign too (a replay recomputes it;
+        # kronvec._compiled.guard): its derivative is 0.
+        return SlogdetResult((bind(determinant_sign, a), logabsdet_of_a))
     plain = plain_value(a)
     if type(plain) is not np.ndarray or plain.ndim != 2:
         if np.ndim(plain) > 2:  # the stack's slogdet, computed once per call (stacks.stack_results)
@@ -661,7 +687,7 @@ def _trace_vjp(g, ans, X):
             return scaled_identity(g, n, X.dtype)
     m, n = shape_of(X)
     if m == n and not isinstance(g, Node):
-        dtype = np.result_type(plain_value(X).dtype, np.float32)
+        dtype = np.result_type(static_value(X).dtype, np.float32)
         return scaled_identity(float(np.asarray(g).reshape(())), n, dtype)
     return g * np.eye(m, n)
 

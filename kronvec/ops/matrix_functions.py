@@ -49,7 +49,7 @@ from .._vec import vec
 from ..operators import Dense, Diag, Kron, StructuredOperator, algebra
 from . import _samples
 from ._registry import Primitive, register
-from ._support import bind, derived_label, identity_scale, plain_value
+from ._support import bind, derived_label, identity_scale, plain_value, static_value
 from .factorizations import (
     _eigen_gap_factors,
     _eigh_factors,
@@ -379,7 +379,7 @@ def _block_vjp(op, g, A, t):
     (np.concatenate, the operation itself and a slice): its own derivatives follow."""
     n = A.shape[0]
     At = np.transpose(A)
-    zeros = np.zeros((n, n), dtype=np.result_type(np.asarray(plain_value(A)).dtype, np.float32))
+    zeros = np.zeros((n, n), dtype=np.result_type(np.asarray(static_value(A)).dtype, np.float32))
     block = np.concatenate([np.concatenate([At, g], axis=1), np.concatenate([zeros, At], axis=1)], axis=0)
     params = {} if t is None else {"t": t}
     return bind(op, block, **params)[:n, n:]

@@ -187,7 +187,7 @@ def _matmul(x1, x2, out=None, **kwargs):
 @numpy_function(np.dot)
 def _dot(a, b, out=None):
     refuse_arguments("np.dot", out=(out, None))
-    a_ndim, b_ndim = np.ndim(plain_value(a)), np.ndim(plain_value(b))
+    a_ndim, b_ndim = len(shape_of(a)), len(shape_of(b))
     if a_ndim == 0 or b_ndim == 0:
         return a * b
     if a_ndim > 2 or b_ndim > 2:  # N-D: a's last axis against b's second-to-last

@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from .._constants import freeze
-from .._tracer import Node
+from .._tracer import Node, static_value
 from ..operators import Commutation, Identity, Zero
 from . import _samples
 from ._registry import Primitive, numpy_function, numpy_method, register
@@ -325,7 +325,7 @@ def integer_value(x, dtype, copy=None):
 
 
 def value_dtype(x):
-    value = plain_value(x)
+    value = static_value(x)
     return getattr(value, "dtype", np.dtype(np.float64))
 
 
@@ -369,7 +369,7 @@ def _constant_like(factory, fill):
         if fill is None:  # np.full_like(a, fill_value): the fill may itself be traced
             fill_value = args[0] if args else kwargs.pop("fill_value")
             args = (plain_value(fill_value),) + tuple(args[1:])
-        plain = factory(plain_value(a), *args, **kwargs)
+        plain = factory(static_value(a), *args, **kwargs)  # (its shape and dtype: not a decision on values)
         if not isinstance(a, Node) or plain.dtype != np.float64 or plain.shape != shape_of(a):
             return plain
         if isinstance(fill_value, Node):

@@ -32,7 +32,7 @@ from ..operators.basic import _LabelledLeaf, owned_readonly
 from ..operators._base import result_float_dtype
 from . import _samples
 from ._registry import Primitive, register
-from ._support import bind, derived_label, plain_value, shape_of
+from ._support import bind, derived_label, plain_value, shape_of, static_value
 from .factorizations import _remembered
 
 __all__ = ["solve_triangular", "lu_packed", "lu_pivots", "TriangularSolve", "triangle_mask"]
@@ -155,7 +155,7 @@ def _solve_triangular_vjp_t(g, X, T, B, trans=0, lower=False, unit_diagonal=Fals
         B_bar, X = np.reshape(B_bar, (-1, 1)), np.reshape(X, (-1, 1))
     op_bar = -(B_bar @ np.transpose(X)) if trans == 0 else -(X @ np.transpose(B_bar))
     n = shape_of(T)[0]
-    return op_bar * triangle_mask(n, lower, unit_diagonal, np.result_type(plain_value(T).dtype, np.float32))
+    return op_bar * triangle_mask(n, lower, unit_diagonal, np.result_type(static_value(T).dtype, np.float32))
 
 
 def _columns(x, n):
@@ -248,7 +248,7 @@ def lu_pivots(A):
 def _lu_vjp(g, LU, A):
     # Ā = P L⁻ᵀ [tril(Lᵀ L̄, −1) + triu(Ū Uᵀ)] U⁻ᵀ, L̄ = tril(Ḡ, −1), Ū = triu(Ḡ)  (§25)
     n = shape_of(A)[0]
-    dtype = np.result_type(plain_value(A).dtype, np.float32)
+    dtype = np.result_type(static_value(A).dtype, np.float32)
     strict = np.tri(n, k=-1, dtype=dtype)
     upper = 1.0 - strict
     L = LU * strict + np.eye(n, dtype=dtype)

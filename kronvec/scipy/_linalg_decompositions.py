@@ -41,7 +41,7 @@ import scipy.linalg
 from ..ops import factorizations as _factorizations
 from ..ops import triangular as _triangular
 from ..ops._support import bind
-from ._support import as_array, is_traced, plain_parameter, plain_value
+from ._support import as_array, is_traced, plain_parameter, plain_value, static_value
 
 __all__ = ["cholesky", "cho_factor", "cho_solve", "solve_triangular", "lu_factor", "lu_solve", "lu", "solve",
            "inv", "det", "eigh", "eigvalsh", "svd", "svdvals", "qr", "solve_banded"]
@@ -76,7 +76,7 @@ def _array(x, function, check_finite, name="a"):
 
 
 def _matrix(a, function, square=True, name="a"):
-    shape = np.shape(plain_value(a))
+    shape = np.shape(static_value(a))
     if len(shape) > 2:
         raise TypeError(f"kronvec.scipy.linalg.{function} does not support stacks (batches) of matrices: {name} "
                         f"has shape {shape}; call it on each 2-D matrix")
@@ -88,7 +88,7 @@ def _matrix(a, function, square=True, name="a"):
 
 
 def _right_hand_side(b, n, function, a_shape):
-    shape = np.shape(plain_value(b))
+    shape = np.shape(static_value(b))
     if len(shape) not in (1, 2) or shape[0] != n:
         raise ValueError(f"scipy.linalg.{function}: shapes of a {a_shape} and b {shape} are incompatible "
                          f"(b needs {n} rows, 1-D or 2-D)")
@@ -317,7 +317,7 @@ def lu(a, permute_l=False, overwrite_a=False, check_finite=True, p_indices=False
         return scipy.linalg.lu(a, permute_l=permute_l, check_finite=False, p_indices=p_indices)
     _, perm = _triangular.lu_pivots(a)
     packed = bind(_triangular.lu_packed, a)
-    dtype = np.result_type(np.asarray(plain_value(packed)).dtype, np.float32)
+    dtype = np.result_type(np.asarray(static_value(packed)).dtype, np.float32)
     l_ = np.tril(packed, -1) + np.eye(n, dtype=dtype)
     u_ = np.triu(packed)
     rows = np.argsort(perm)  # a = l[rows] @ u
@@ -374,10 +374,10 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=
     shape = _matrix(a, "solve")
     n = shape[0]
     kind = _STRUCTURES[assume_a]
-    if np.ndim(plain_value(b)) > 2:
+    if np.ndim(static_value(b)) > 2:
         raise TypeError(f"kronvec.scipy.linalg.solve does not support stacks (batches) of right-hand sides: "
-                        f"b has shape {np.shape(plain_value(b))}")
-    if n == 1 and np.ndim(plain_value(b)) == 1:  # SciPy: a 1×1 a divides every entry of a 1-D b
+                        f"b has shape {np.shape(static_value(b))}")
+    if n == 1 and np.ndim(static_value(b)) == 1:  # SciPy: a 1×1 a divides every entry of a 1-D b
         if plain_value(a)[0, 0] == 0:
             raise np.linalg.LinAlgError("scipy.linalg.solve: A singular matrix detected (a is 1×1 and 0)")
         return b / a[0, 0]
@@ -390,7 +390,7 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=
             if not np.all(np.asarray(plain_value(d))):
                 k = int(np.argmin(np.abs(np.asarray(plain_value(d))))) + 1
                 raise np.linalg.LinAlgError(f"scipy.linalg.solve: the diagonal matrix is singular (entry {k} is 0)")
-            return b / (d if np.ndim(plain_value(b)) == 1 else np.reshape(d, (n, 1)))
+            return b / (d if np.ndim(static_value(b)) == 1 else np.reshape(d, (n, 1)))
         if kind == "tridiagonal":
             band = np.tri(n, k=1) * np.tri(n, k=1).T  # 1 on the three diagonals
             A = a * band
@@ -421,7 +421,7 @@ def inv(a, overwrite_a=False, check_finite=True, *, assume_a=None, lower=False):
     a = _array(a, "inv", check_finite)
     n = _matrix(a, "inv")[0]
     kind = _STRUCTURES[assume_a]
-    dtype = np.result_type(np.asarray(plain_value(a)).dtype, np.float32)
+    dtype = np.result_type(np.asarray(static_value(a)).dtype, np.float32)
     with _named("inv"):
         if kind in ("detect", "gen"):
             return np.linalg.inv(a)
@@ -606,7 +606,7 @@ def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_fini
         if mode == "r":
             R = np.linalg.qr(a, mode="r")
             if m > n:  # SciPy's mode 'r' gives the full m×n R: zero rows below
-                dtype = np.asarray(plain_value(R)).dtype
+                dtype = np.asarray(static_value(R)).dtype
                 R = np.concatenate([R, np.zeros((m - n, n), dtype=dtype)], axis=0)
             return (R,)
         return tuple(np.linalg.qr(a))
@@ -638,7 +638,7 @@ def solve_banded(l_and_u, ab, b, overwrite_ab=False, overwrite_b=False, check_fi
     if n_lower < 0 or n_upper < 0 or n_lower + n_upper + 1 != rows:
         raise ValueError(f"scipy.linalg.solve_banded: invalid values for the number of lower and upper diagonals: "
                          f"l+u+1 ({n_lower + n_upper + 1}) does not equal ab.shape[0] ({rows})")
-    b_shape = np.shape(plain_value(b))
+    b_shape = np.shape(static_value(b))
     if len(b_shape) not in (1, 2) or b_shape[0] != n:
         raise ValueError(f"scipy.linalg.solve_banded: shapes of ab {(rows, n)} and b {b_shape} are not compatible")
     i, j = np.indices((n, n))

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 
 from ..ops import matrix_functions as _ops
-from ._support import as_array, is_traced, plain_parameter, plain_value
+from ._support import as_array, is_traced, plain_parameter, plain_value, static_value
 
 __all__ = ["expm", "logm", "sqrtm", "fractional_matrix_power", "polar", "funm_symmetric"]
 
@@ -27,7 +27,9 @@ _NO_VALUE = np._NoValue
 def _matrix(A, function):
     """`A` as an array (traced or plain), checked: square, 2-D, finite, real."""
     A = as_array(A)
-    _ops.check_square_matrix(plain_value(A), function)
+    # (static_value: the operation's impl makes this check again on every value it is
+    # given, so a compiled replay, kronvec._compiled, repeats it)
+    _ops.check_square_matrix(static_value(A), function)
     if not is_traced(A) and A.dtype.char not in "fd":
         A = A.astype(np.float64)
     return A
@@ -230,7 +232,7 @@ def polar(a, side="right"):
     if side not in ("right", "left"):
         raise ValueError("`side` must be either 'right' or 'left'")
     a = as_array(a)
-    shape = tuple(np.shape(plain_value(a)))
+    shape = tuple(np.shape(static_value(a)))
     if len(shape) != 2:
         raise ValueError(f"`a` must be a 2-D array, got shape {shape}")
     plain = np.asarray(plain_value(a))

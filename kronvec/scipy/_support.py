@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._tracer import Node, plain_value
+from .._tracer import Node, plain_value, static_value
 
-__all__ = ["as_array", "is_traced", "plain_parameter", "plain_value", "shift_for"]
+__all__ = ["as_array", "is_traced", "plain_parameter", "plain_value", "static_value", "shift_for"]
 
 
 def is_traced(x):

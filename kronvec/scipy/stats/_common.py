@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from .._support import as_array, is_traced, plain_parameter, plain_value
+from .._support import as_array, is_traced, plain_parameter, plain_value, static_value
 
 __all__ = ["standardized", "on_support", "log", "sampler", "as_array", "is_traced", "plain_parameter", "plain_value", "LOG_2PI"]
 
@@ -26,7 +26,7 @@ def on_support(function, name, z, inside, outside, safe):
     or 1 for a CDF): its derivative is 0. The formula is evaluated at `safe`
     (a point inside the support) there, so it raises nothing. A constant −∞ has
     no derivative to give: with traced input kronvec refuses it, naming `name`."""
-    inside = np.broadcast_to(inside, np.shape(plain_value(z)))
+    inside = np.broadcast_to(inside, np.shape(static_value(z)))
     if inside.all():
         return function(z)
     if np.isneginf(outside) and is_traced(z):

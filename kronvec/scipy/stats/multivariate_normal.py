@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import LOG_2PI, as_array, is_traced, plain_value, sampler
+from ._common import LOG_2PI, as_array, is_traced, plain_value, sampler, static_value
 
 __all__ = ["logpdf", "pdf", "entropy", "rvs"]
 
@@ -27,7 +27,7 @@ def _parameters(mean, cov, function):
         mean = np.zeros(dim)
     else:
         mean = as_array(mean)
-        dim = int(np.size(plain_value(mean)))
+        dim = int(np.size(static_value(mean)))
     if dim == 1:
         mean, cov = np.reshape(mean, (1,)), np.reshape(cov, (1, 1))
     if np.ndim(mean) != 1 or np.shape(mean)[0] != dim:

@@ -1,0 +1,63 @@
+"""What a compiled program is specialised to: the signature of a call.
+
+A program replays one recording, so it is valid for calls that would record
+the same operations: the same shapes and dtypes of the differentiated
+arguments and of the constant float arrays (recorded as inputs, so their
+values may change), and the same value of every other argument (an integer
+array used as an index, a number, a string, a tuple of settings) — these
+*static* arguments decide what the function records, as ``static_argnums``
+do in ``jax.jit``.  Static values are keyed by value, never by identity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["call_signature", "traced_constant_positions"]
+
+
+def traced_constant_positions(args, argnums):
+    """Positions of the arguments, not differentiated, that are recorded as
+    inputs of the program: float arrays (their values may change between calls)."""
+    return tuple(k for k, arg in enumerate(args)
+                 if k not in argnums and type(arg) is np.ndarray and arg.dtype.kind == "f")
+
+
+def call_signature(args, argnums, transformation):
+    """A hashable key: equal for two calls one compiled program serves."""
+    key = []
+    for k, arg in enumerate(args):
+        if k in argnums:
+            key.append(_array_facts(arg))
+        elif type(arg) is np.ndarray:
+            if arg.dtype.kind == "f":
+                key.append(("constant", arg.shape, arg.dtype.str))
+            else:  # an index, a mask, counts: static, by value
+                key.append(("static", arg.shape, arg.dtype.str, arg.tobytes()))
+        else:
+            key.append(_static_value(arg, k, transformation))
+    return tuple(key)
+
+
+def _array_facts(arg):
+    if type(arg) is np.ndarray:
+        return (arg.shape, arg.dtype.str)
+    if type(arg) in (float, int):
+        return (type(arg),)
+    array = np.asarray(arg)  # a list or a NumPy scalar: what the recording would see
+    return (type(arg), array.shape, array.dtype.str)
+
+
+def _static_value(arg, position, transformation):
+    if type(arg) is float:  # -0.0 and 0.0 are different static values (1/x tells them apart)
+        return ("float", arg.hex())
+    try:
+        hash(arg)
+    except TypeError:
+        raise TypeError(
+            f"kronvec.{transformation}(compile=True): argument {position} is a {type(arg).__name__}, "
+            "which cannot key a compiled program. Arguments that are not differentiated are static "
+            "(the program is compiled for their value): pass a tuple, a number, a string or a NumPy "
+            "array instead"
+        ) from None
+    return ("static", type(arg), arg)

@@ -1,0 +1,331 @@
+"""Compiled transformations (issue 17): record once per signature, replay.
+
+The contract checked here:
+
+* **bit for bit**: a compiled gradient equals the uncompiled one exactly —
+  values and gradients — at a *different* point from the one it was compiled
+  at (so a decision frozen at compile time would show), over the whole
+  registry and over NumPy-level templates of every family;
+* **sound or refused**: a function whose result depends on a decision taken on
+  a traced value outside a recorded operation (a Python branch, an index
+  computed from the values, ``int(x)``) is refused with a ``TypeError`` naming
+  ``compile=True`` and the way out; decisions kronvec records (comparisons
+  feeding ``np.where``, sorts, the symmetric reading of ``cholesky``/``eigh``,
+  the sign of a determinant) are taken again by every replay;
+* the edge policy is unchanged at replay (singular → ``LinAlgError``, NaN →
+  ``ValueError``), inputs are never modified, results never alias them;
+* the program cache is per function, bounded, and safe under threads.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import kronvec
+import kronvec.scipy.linalg as ksl
+from kronvec._compiled.transform import PROGRAMS_PER_FUNCTION
+from kronvec.ops import REGISTRY, Sample
+
+
+def _same(a, b):
+    """Bit for bit: equal arrays of equal dtype (NaN where NaN)."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+
+
+def _outcome(function, *args):
+    """(value, gradient) or the exception's type."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return function(*args)
+    except Exception as error:  # noqa: BLE001 - the outcome is compared, not handled
+        return type(error)
+
+
+def _assert_same_outcome(compiled, uncompiled):
+    if isinstance(uncompiled, type) or isinstance(compiled, type):
+        assert compiled is uncompiled, (compiled, uncompiled)
+        return
+    assert _same(compiled[0], uncompiled[0]), (compiled[0], uncompiled[0])
+    assert _same(compiled[1], uncompiled[1]), np.max(np.abs(compiled[1] - uncompiled[1]))
+
+
+# ----------------------------------------------------------------- registry sweep
+def _registry_cases():
+    cases = []
+    for name, op in sorted(REGISTRY.items()):
+        first = op.samples(np.random.default_rng([7, 2]), 2)
+        first = first if isinstance(first, Sample) else Sample(tuple(first), {})
+        for position, arg in enumerate(first.args):
+            if op.vjps.of(position) is None or np.asarray(arg).dtype.kind != "f":
+                continue
+            cases.append(pytest.param(op, position, id=f"{name}@{position}"))
+    return cases
+
+
+@pytest.mark.parametrize("op, position", _registry_cases())
+def test_every_registered_operation_replays_bit_for_bit_at_a_new_point(op, position):
+    samples = [op.samples(np.random.default_rng([7, 2, k]), 2) for k in range(2)]
+    samples = [s if isinstance(s, Sample) else Sample(tuple(s), {}) for s in samples]
+    args, params = samples[0].args, samples[0].params
+    weights = np.random.default_rng(9).uniform(-1.0, 1.0, size=np.shape(op.impl(*args, **params)))
+
+    def f(a):
+        call = list(args)
+        call[position] = a
+        return np.sum(weights * op(*call, **params))
+
+    compiled = kronvec.value_and_grad(f, compile=True)
+    uncompiled = kronvec.value_and_grad(f)
+    for sample in samples:  # compiled at the first point, replayed at the second
+        point = np.array(sample.args[position], dtype=np.float64)
+        if point.shape != np.shape(args[position]):
+            continue
+        _assert_same_outcome(_outcome(compiled, point), _outcome(uncompiled, point))
+
+
+# ------------------------------------------------------------ NumPy-level templates
+_W = np.random.default_rng(4).uniform(-1.0, 1.0, size=(3, 3))
+
+
+def _assigned(X):
+    Y = np.zeros_like(X)
+    Y[0] = X[1]
+    Y[1:] = X[:2] * 2.0
+    return Y
+
+
+#: Written as users write them; each must replay bit for bit, including the ones
+#: whose derivative depends on a decision kronvec records.
+_TEMPLATES = {
+    "abs": lambda X: np.sum(np.abs(X) * _W),
+    "maximum": lambda X: np.sum(np.maximum(X, 0.1) * _W),
+    "clip": lambda X: np.sum(np.clip(X, -0.2, 0.3) * _W),
+    "sort": lambda X: np.sum(np.sort(X, axis=0) * _W),
+    "max": lambda X: np.max(X) + np.sum(np.max(X, axis=1)),
+    "median": lambda X: np.median(X),
+    "where(X > 0)": lambda X: np.sum(np.where(X > 0, X, 0.0) * _W),
+    "where(X < Xᵀ)": lambda X: np.sum(np.where(X < X.T, X * X, -X)),
+    "X∘(X > 0)": lambda X: np.sum(X * (X > 0) * _W),
+    "sign(X)∘X, floor": lambda X: np.sum(np.sign(X) * X + np.floor(3.0 * X) * X),
+    "select": lambda X: np.sum(np.select([X > 0.5, X < -0.5], [X, X ** 2], 0.0)),
+    "slogdet sign·det": lambda X: (lambda s: s[0] * np.exp(s[1]))(np.linalg.slogdet(X)),
+    "nuclear norm": lambda X: np.linalg.norm(X, "nuc"),
+    "1-norm": lambda X: np.linalg.norm(X, 1),
+    "eigh": lambda X: np.sum(np.linalg.eigh(X + X.T)[1] ** 2 * _W) + np.sum(np.linalg.eigh(X + X.T)[0]),
+    "eigvalsh(X) (reads one triangle)": lambda X: np.sum(np.linalg.eigvalsh(X) ** 2),
+    "svd": lambda X: np.sum(np.linalg.svd(X)[1]),
+    "qr": lambda X: np.sum(np.linalg.qr(X)[1] * _W),
+    "cholesky(XXᵀ + 3I)": lambda X: np.sum(np.linalg.cholesky(X @ X.T + 3.0 * np.eye(3)) * _W),
+    "cholesky(X + 4I) (reads one triangle)": lambda X: np.sum(np.linalg.cholesky(X + 4.0 * np.eye(3)) * _W),
+    "expm": lambda X: np.sum(ksl.expm(X) * _W),
+    "sqrtm": lambda X: np.sum(ksl.sqrtm(X @ X.T + np.eye(3)) * _W),
+    "einsum": lambda X: np.einsum("ij,jk,ki->", X, _W, X),
+    "concatenate": lambda X: np.sum(np.concatenate([X, X ** 2], axis=1)[:, :4] * 2.0),
+    "assignment": lambda X: np.sum(_assigned(X) ** 2),
+    "logsumexp": lambda X: np.log(np.sum(np.exp(X - np.max(X)))) + np.max(X),
+    "inv": lambda X: np.sum(np.linalg.inv(X + 3.0 * np.eye(3)) * _W),
+    "det": lambda X: np.linalg.det(X),
+    "pinv": lambda X: np.sum(np.linalg.pinv(X) * _W),
+    "matrix_power(X, −2)": lambda X: np.sum(np.linalg.matrix_power(X, -2) * _W),
+    "std": lambda X: np.std(X, axis=0).sum(),
+    "cumsum": lambda X: np.sum(np.cumsum(X, axis=1) * _W),
+    "ln|S| + tr(S⁻¹C)": lambda X: np.linalg.slogdet(X @ X.T + np.eye(3))[1]
+    + np.trace(np.linalg.solve(X @ X.T + np.eye(3), _W @ _W.T)),
+}
+# Every registered operation's own template (its `fuzz`: the operation in its domain).
+_TEMPLATES.update({f"registry: {name}": (lambda fuzz: lambda X: np.sum(_weighted(fuzz(X, _FuzzConstants()))))(op.fuzz)
+                   for name, op in REGISTRY.items() if op.fuzz is not None})
+
+
+class _FuzzConstants:
+    """The constants a registry template asks for (tests/test_fuzz.py's, fixed)."""
+
+    def _draw(self, shape, salt):
+        return np.random.default_rng([3, salt, *shape]).uniform(-1, 1, size=shape)
+
+    def left(self, p):
+        return self._draw((2, p), 1)
+
+    def right(self, q):
+        return self._draw((q, 2), 2)
+
+    def same(self, shape):
+        return self._draw(shape, 3)
+
+    small = np.random.default_rng(3).uniform(-1, 1, size=(1, 2))
+
+
+def _weighted(Y):
+    return Y * np.random.default_rng(5).uniform(-1.0, 1.0, size=np.shape(Y))
+
+
+@pytest.mark.parametrize("name", sorted(_TEMPLATES))
+def test_numpy_code_replays_bit_for_bit_where_its_decisions_change(name):
+    f = _TEMPLATES[name]
+    rng = np.random.default_rng(11)
+    points = [rng.uniform(-1.0, 1.0, size=(3, 3)) for _ in range(3)]
+    compiled = kronvec.value_and_grad(f, compile=True)
+    uncompiled = kronvec.value_and_grad(f)
+    for point in points:
+        _assert_same_outcome(_outcome(compiled, point), _outcome(uncompiled, point))
+    assert len(compiled.cache) <= 1
+
+
+#: hvp(compile=True) records ∇f as NumPy code; these templates' second-order rules
+#: take decisions on values outside recorded operations (ties, signs, zero checks,
+#: the symmetric reading), so the compile is refused for them — checked to be loud.
+_HVP_MUST_COMPILE = ("ln|S| + tr(S⁻¹C)", "inv", "det", "expm", "sqrtm", "einsum", "qr", "concatenate",
+                     "assignment", "matrix_power(X, −2)", "cumsum", "registry: linalg.slogdet")
+
+
+@pytest.mark.parametrize("mode", ["jacobian", "hvp"])
+@pytest.mark.parametrize("name", sorted(_TEMPLATES))
+def test_compiled_jacobians_and_hvps_equal_the_uncompiled_ones_bit_for_bit(name, mode):
+    f = _TEMPLATES[name]
+    rng = np.random.default_rng(12)
+    points = [rng.uniform(-1.0, 1.0, size=(3, 3)) for _ in range(2)]
+    direction = rng.uniform(-1.0, 1.0, size=(3, 3))
+    transform = getattr(kronvec, mode)
+    compiled, uncompiled = transform(f, compile=True), transform(f)
+
+    def evaluate(function, point):
+        if mode == "jacobian":
+            return 0.0, function(point).toarray()
+        return 0.0, function(point, direction)
+
+    for point in points:
+        got, expected = _outcome(evaluate, compiled, point), _outcome(evaluate, uncompiled, point)
+        if mode == "hvp" and got is TypeError and not isinstance(expected, type):
+            assert name not in _HVP_MUST_COMPILE
+            with pytest.raises(TypeError, match=r"kronvec\.hvp\(compile=True\) cannot compile"):
+                evaluate(compiled, point)
+            return
+        _assert_same_outcome(got, expected)
+
+
+def test_a_symmetric_and_a_nonsymmetric_input_take_their_own_branch_in_one_program():
+    # cholesky reads one triangle: symmetric directions at a symmetric A, the lower
+    # triangle otherwise — a decision on the values, taken again by each replay.
+    f = lambda A: np.sum(np.linalg.cholesky(A) * _W)  # noqa: E731
+    compiled, uncompiled = kronvec.grad(f, compile=True), kronvec.grad(f)
+    S = _W @ _W.T + 3.0 * np.eye(3)
+    N = S + np.triu(np.full((3, 3), 0.25), 1)
+    for A in (S, N, S):
+        assert _same(compiled(A), uncompiled(A))
+    assert not _same(compiled(S), compiled(N))
+
+
+# ----------------------------------------------------------------------- refusals
+_REFUSED = {
+    "an if on a value": lambda X: np.sum(X) if np.sum(X) > 0 else -np.sum(X),
+    "int() of a value": lambda X: X[int(X[0, 0] > 0)].sum(),
+    "a boolean mask": lambda X: np.sum(X[X > 0]),
+    "an index from argmax": lambda X: X.ravel()[np.argmax(X)],
+    "astype(int)": lambda X: np.sum(X * X.astype(int)),
+    "np.linalg.norm(X, 2)": lambda X: np.linalg.norm(X, 2),
+    "np.linalg.cond": lambda X: np.linalg.cond(X),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_REFUSED))
+def test_a_decision_outside_the_recording_refuses_to_compile(name):
+    f = _REFUSED[name]
+    X = np.array([[1.0, -2.0, 0.5], [0.3, 2.0, -1.0], [0.2, 0.1, 3.0]])
+    with pytest.raises(TypeError, match=r"kronvec\.grad\(compile=True\) cannot compile this function") as raised:
+        kronvec.grad(f, compile=True)(X)
+    assert "without compile=True" in str(raised.value)
+    kronvec.grad(f)(X)  # the uncompiled path still differentiates it
+
+
+# ------------------------------------------------------------- arguments and cache
+def test_constant_float_arrays_are_inputs_of_the_program_and_static_arguments_key_it():
+    def f(X, C, idx, scale):
+        return scale * np.sum(np.linalg.solve(X, C)[idx] ** 2)
+
+    compiled, uncompiled = kronvec.value_and_grad(f, compile=True), kronvec.value_and_grad(f)
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((3, 3)) + 3.0 * np.eye(3)
+    idx = np.array([0, 2])
+    for C, scale in ((rng.standard_normal((3, 2)), 2.0), (rng.standard_normal((3, 2)), 2.0),
+                     (rng.standard_normal((3, 2)), 0.5)):
+        _assert_same_outcome(compiled(X, C, idx, scale), uncompiled(X, C, idx, scale))
+    assert len(compiled.cache) == 2  # C's values changed (an input); scale's did (static)
+    _assert_same_outcome(compiled(X, C, np.array([1]), 0.5), uncompiled(X, C, np.array([1]), 0.5))
+    assert len(compiled.cache) == 3
+    with pytest.raises(TypeError, match="argument 3 is a list"):
+        compiled(X, C, idx, [1.0])
+
+
+def test_a_new_shape_records_again_and_the_cache_is_bounded_and_per_function():
+    f = lambda X: np.sum(np.linalg.inv(X + 4.0 * np.eye(X.shape[0])) ** 2)  # noqa: E731
+    compiled, other = kronvec.grad(f, compile=True), kronvec.grad(f, compile=True)
+    for n in range(1, PROGRAMS_PER_FUNCTION + 4):
+        X = np.random.default_rng(n).uniform(-1, 1, size=(n, n))
+        assert _same(compiled(X), kronvec.grad(f)(X))
+    assert len(compiled.cache) == PROGRAMS_PER_FUNCTION
+    assert len(other.cache) == 0
+
+
+def test_replays_keep_the_edge_policy_and_never_touch_or_alias_their_inputs():
+    f = lambda X, C: np.linalg.slogdet(X)[1] + np.vdot(X, C)  # noqa: E731 (∇_X = X⁻ᵀ + C)
+    compiled = kronvec.grad(f, compile=True)
+    X, C = np.array([[2.0, 1.0], [1.0, 3.0]]), np.array([[1.0, 0.0], [0.5, 1.0]])
+    compiled(X, C)
+    X_before, C_before = X.copy(), C.copy()
+    G = compiled(X, C)
+    assert _same(X, X_before) and _same(C, C_before)
+    assert not np.shares_memory(G, X) and not np.shares_memory(G, C)
+    with pytest.raises(np.linalg.LinAlgError, match="np.linalg.slogdet"):
+        compiled(np.array([[1.0, 2.0], [2.0, 4.0]]), C)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        compiled(np.array([[np.nan, 0.0], [0.0, 1.0]]), C)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        compiled(X, np.array([[np.inf, 0.0], [0.0, 1.0]]))
+    with pytest.warns(kronvec.IllConditionedWarning):
+        compiled(np.array([[1.0, 1.0], [1.0, 1.0 + 1e-15]]), C)
+
+
+def test_four_threads_share_programs_and_nothing_else():
+    f = lambda S, C: np.linalg.slogdet(S)[1] + np.trace(np.linalg.solve(S, C))  # noqa: E731
+    compiled, uncompiled = kronvec.value_and_grad(f, compile=True), kronvec.value_and_grad(f)
+    rng = np.random.default_rng(0)
+    points = []
+    for k in range(40):
+        n = 3 + k % 2  # two signatures, compiled concurrently
+        A = rng.standard_normal((n, n))
+        points.append((A @ A.T + n * np.eye(n), rng.standard_normal((n, n))))
+    expected = [uncompiled(S, C) for S, C in points]
+    failures = []
+    barrier = threading.Barrier(4)
+
+    def work(offset):
+        barrier.wait()
+        for _ in range(5):
+            for k in range(offset, len(points), 4):
+                value, gradient = compiled(*points[k])
+                if not (_same(value, expected[k][0]) and _same(gradient, expected[k][1])):
+                    failures.append(k)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert len(compiled.cache) == 2
+
+
+def test_the_program_is_straight_line_code_and_skips_an_unused_determinant_sign():
+    f = lambda S: np.linalg.slogdet(S)[1]  # noqa: E731
+    compiled = kronvec.grad(f, compile=True)
+    compiled(np.eye(2) * 2.0)
+    (entry,) = compiled.cache._programs.values()
+    source = entry.built.source
+    assert source.startswith("def run(seed, v0):") and "for " not in source and "if " not in source
+    assert source.count("impl") == 1  # ln|S| only: its sign, unused, is not replayed
