@@ -530,6 +530,14 @@ def grad(f, argnums=0, *, compile=False):
         Plain NumPy code returning a scalar (Python float, 0-d or 1×1 array).
     argnums : int or tuple of int
         Which positional argument(s) to differentiate (each at most once).
+    compile : bool, default False
+        Record f once per call signature (shapes and dtypes of the arguments,
+        values of the non-array ones) and replay the recording on later calls:
+        the same numbers, bit for bit, without re-tracing — for the many calls of
+        an optimization on small matrices (``notes/compile.md``).  A function
+        that takes a decision on a traced value outside NumPy operations (a Python
+        ``if`` on it, ``int(x)``, an index computed from it) raises ``TypeError``
+        on its first call; arrays f closes over are captured at that call.
 
     Returns
     -------
@@ -553,12 +561,24 @@ def grad(f, argnums=0, *, compile=False):
 def value_and_grad(f, argnums=0, *, compile=False):
     """``(f(*args), grad(f)(*args))`` from one evaluation of f.
 
+    Parameters are those of :func:`grad`, `compile` included.
+
     Examples
     --------
     >>> import numpy as np
     >>> value, gradient = value_and_grad(lambda X: np.linalg.slogdet(X)[1])(np.diag([1., 2.]))
     >>> round(float(value), 12), (gradient + 0.0).tolist()   # + 0.0 turns -0. into 0.
     (0.69314718056, [[1.0, 0.0], [0.0, 0.5]])
+
+    Compiled, for an optimization loop: the first call records, the others replay.
+
+    >>> C = np.array([[2.0, 0.5], [0.5, 1.0]])
+    >>> nll = value_and_grad(lambda S: np.linalg.slogdet(S)[1] + np.trace(np.linalg.solve(S, C)),
+    ...                      compile=True)
+    >>> for S in (np.eye(2), 2.0 * np.eye(2)):
+    ...     value, gradient = nll(S)
+    >>> round(float(value), 6)
+    2.886294
     """
     if compile:
         return _compiled_gradient(f, argnums, "value_and_grad", with_value=True)
@@ -603,6 +623,21 @@ def _gradient_transform(f, argnums, fname, with_value):
 
 def jacobian(f, argnums=0, *, compile=False):
     """Structured Jacobian of f, numerator layout: ∂vec f/∂(vec X)ᵀ.
+
+    Parameters
+    ----------
+    f : callable
+        Plain NumPy code returning an array.
+    argnums : int or tuple of int
+        Which positional argument(s) to differentiate.
+    compile : bool, default False
+        Record f once per call signature (shapes and dtypes of the arguments,
+        values of the non-array ones) and replay the recording on later calls:
+        the same operator, bit for bit, without re-tracing — for the many calls of
+        an optimization on small matrices (``notes/compile.md``).  A function
+        that takes a decision on a traced value outside NumPy operations (a Python
+        ``if`` on it, ``int(x)``, an index computed from it) raises ``TypeError``
+        on its first call; arrays f closes over are captured at that call.
 
     Returns
     -------
@@ -735,6 +770,15 @@ def hvp(f, argnums=0, *, compile=False):
     argnums : int, optional
         Which argument of f the Hessian is taken in (default 0); the other
         arguments are constants of the point.
+    compile : bool, default False
+        Record ∇f once per call signature (shapes and dtypes of the arguments,
+        values of the non-array ones) and replay the recording on later calls:
+        the same numbers, bit for bit, without re-tracing — for the many calls of
+        an optimization on small matrices (``notes/compile.md``).  A function
+        that takes a decision on a traced value outside NumPy operations (a Python
+        ``if`` on it, ``int(x)``, an index computed from it) raises ``TypeError``
+        on its first call (so does one whose second-order rules decide on values:
+        a tie of max, the sign under abs); arrays f closes over are captured at that call.
 
     Returns
     -------

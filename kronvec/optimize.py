@@ -340,7 +340,7 @@ class Objective(_Base):
 
     _kind = "kronvec.optimize.objective"
 
-    def __init__(self, f, shape, args=(), symmetric=False, hessp_mode="operator"):
+    def __init__(self, f, shape, args=(), symmetric=False, hessp_mode="operator", compile=False):
         if not callable(f):
             raise TypeError(f"{self._kind}: f must be callable, got {type(f).__name__}")
         if hessp_mode not in _HESSP_MODES:
@@ -350,7 +350,8 @@ class Objective(_Base):
         self._layout = _Layout(shape, symmetric, self._kind)
         self._f_checked = self._scalar_checked(f)
         self._argnums = _argnums(self._layout)
-        self._value_and_grad = _value_and_grad(self._f_checked, self._argnums)
+        self._value_and_grad = _value_and_grad(self._f_checked, self._argnums, compile=compile)
+        self._single_hvp = _hvp(self._f_checked, compile=compile) if self._layout.single else None
         self._last_x = None
         self._last = None  # (value, gradient)
         self._hess_x = None
@@ -533,7 +534,7 @@ class Objective(_Base):
         Xs = self._layout.to_matrices(x)
         Ps = self._layout.to_matrices(p)
         if self._layout.single:
-            products = (_hvp(self._f_checked)(*Xs, *self.args, *Ps),)
+            products = (self._single_hvp(*Xs, *self.args, *Ps),)
         else:
             products = []
             for i in range(len(Xs)):
@@ -547,7 +548,7 @@ def _call_with_tail(function, tail, *head):
     return function(*head, *tail)
 
 
-def objective(f, shape, *args, symmetric=False, hessp_mode="operator"):
+def objective(f, shape, *args, symmetric=False, hessp_mode="operator", compile=False):
     """Wrap a scalar f(X, *args) of a matrix X for :func:`scipy.optimize.minimize`.
 
     Parameters
@@ -570,6 +571,15 @@ def objective(f, shape, *args, symmetric=False, hessp_mode="operator"):
         vech(X_k)[t]``, ``notes/conventions.md`` §11).
     hessp_mode : {"operator", "hvp"}
         How :meth:`Objective.hessp` works (see there).
+    compile : bool, default False
+        Record f once per shape and replay it at every later x
+        (``kronvec.value_and_grad(f, compile=True)``; with ``hessp_mode="hvp"``
+        the Hessian-vector product too): the same numbers, bit for bit, at a
+        fraction of the cost for small matrices.  f must not take decisions on
+        its values outside NumPy operations (a Python ``if`` on a value, an index
+        computed from one): such an f raises ``TypeError`` on the first call.
+        Float-array ``args`` may change between calls; other ``args`` are part
+        of the compiled program (hashable: numbers, strings, tuples).
 
     Returns
     -------
@@ -601,7 +611,7 @@ def objective(f, shape, *args, symmetric=False, hessp_mode="operator"):
     >>> np.allclose(obj.to_matrix(res.x), np.linalg.solve(A, B), atol=1e-5)
     True
     """
-    return Objective(f, shape, args, symmetric=symmetric, hessp_mode=hessp_mode)
+    return Objective(f, shape, args, symmetric=symmetric, hessp_mode=hessp_mode, compile=compile)
 
 
 def _shape_of(X0, owner):
