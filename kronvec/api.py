@@ -117,8 +117,12 @@ def _check_constant_argument(x, position, f, fname):
     would still poison the derivative: refuse it like a differentiated one."""
     if isinstance(x, Node) or callable(x) or isinstance(x, (str, bytes, dict, type(None))):
         return
-    what = f"argument {_argument_name(f, position)}"
-    refuse_matrix_subclass(x, what)
+
+    def what():  # (named only for an error: reading f's signature costs microseconds per call)
+        return f"argument {_argument_name(f, position)}"
+
+    if isinstance(x, (np.matrix, np.ma.MaskedArray)):
+        refuse_matrix_subclass(x, what())
     if isinstance(x, (np.ndarray, np.generic, numbers.Number, list, tuple)):
         try:
             array = np.asarray(x)
@@ -127,9 +131,9 @@ def _check_constant_argument(x, position, f, fname):
         if array.dtype == object:
             return
         if array.dtype.kind == "c":
-            check_real_dtype(array.dtype, what)
+            check_real_dtype(array.dtype, what())
         if array.dtype.kind == "f" and config.check_finite and not all_finite(array):
-            raise _non_finite(fname, what)
+            raise _non_finite(fname, what())
 
 
 def _parameter_names(f, nargs):
