@@ -340,7 +340,9 @@ class Objective(_Base):
 
     _kind = "kronvec.optimize.objective"
 
-    def __init__(self, f, shape, args=(), symmetric=False, hessp_mode="operator", compile=False):
+    def __init__(self, f, shape, args=(), symmetric=False, hessp_mode="operator", compile=False, caller=None):
+        if caller is not None:  # errors name what the user called (kronvec.optimize.minimize builds one)
+            self._kind = caller
         if not callable(f):
             raise TypeError(f"{self._kind}: f must be callable, got {type(f).__name__}")
         if hessp_mode not in _HESSP_MODES:
@@ -638,7 +640,7 @@ def _checked_start(x0, driver):
     return x0
 
 
-def minimize(f, X0, *args, method=None, symmetric=False, hessp_mode="operator", **options):
+def minimize(f, X0, *args, method=None, symmetric=False, hessp_mode="operator", compile=False, **options):
     """:func:`scipy.optimize.minimize` over a matrix unknown, with kronvec derivatives.
 
     Passes every derivative the method can use: the gradient for CG, BFGS,
@@ -659,7 +661,7 @@ def minimize(f, X0, *args, method=None, symmetric=False, hessp_mode="operator", 
         Constants for f.
     method : str or callable, optional
         As for :func:`scipy.optimize.minimize`.
-    symmetric, hessp_mode
+    symmetric, hessp_mode, compile
         As for :func:`objective`.
     **options
         Passed to :func:`scipy.optimize.minimize` (``tol``, ``bounds``,
@@ -681,7 +683,8 @@ def minimize(f, X0, *args, method=None, symmetric=False, hessp_mode="operator", 
     True
     """
     owner = "kronvec.optimize.minimize"
-    obj = Objective(f, _shape_of(X0, owner), args, symmetric=symmetric, hessp_mode=hessp_mode)
+    obj = Objective(f, _shape_of(X0, owner), args, symmetric=symmetric, hessp_mode=hessp_mode,
+                    compile=compile, caller=owner)
     x0 = _checked_start(obj.to_vector(X0), "minimize")
     name = _method_name(method)
     kwargs = dict(options)

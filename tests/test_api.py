@@ -1279,3 +1279,17 @@ def test_errors_name_the_transformation_the_user_called(transform, call):
     """Issue 16: an error names the function the user called (hessian's used to say grad's)."""
     with pytest.raises(TypeError, match=rf"^kronvec\.{transform}[: ]"):
         call()
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: __import__("kronvec.optimize").optimize.minimize(lambda X: X * 2, X3, method="L-BFGS-B"),
+     "kronvec.optimize.minimize"),
+    (lambda: __import__("kronvec.optimize").optimize.objective(lambda X: X * 2, (3, 3)).fun(X3.ravel()),
+     "kronvec.optimize.objective"),
+    (lambda: kronvec.grad(lambda X: X * 2, compile=True)(X3), "kronvec.grad"),
+    (lambda: kronvec.value_and_grad(lambda X: np.sum(X), compile=True)(X3 + 1j), "kronvec.value_and_grad"),
+])
+def test_a_non_scalar_or_complex_objective_names_what_the_user_called(call, name):
+    """Issue 16: kronvec.optimize.minimize used to name the objective it builds."""
+    with pytest.raises((TypeError, ValueError), match=rf"^{name}[: ]"):
+        call()
