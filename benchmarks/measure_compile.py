@@ -86,12 +86,13 @@ def numba_inverse_jacobian(X):
     inverse = np.linalg.inv(X)
     n = X.shape[0]
     out = np.empty((n * n, n * n))
-    for l in range(n):
-        for k in range(n):
-            for j in range(n):
+    for j in range(n):  # row i + n j, written left to right (C order)
+        for i in range(n):
+            row = i + n * j
+            for l in range(n):
                 a = -inverse[l, j]  # (X⁻ᵀ)[j, l]
-                for i in range(n):
-                    out[i + n * j, k + n * l] = a * inverse[i, k]
+                for k in range(n):
+                    out[row, k + n * l] = a * inverse[i, k]
     return out
 
 
@@ -213,6 +214,8 @@ def part_dense_inverse(rounds):
     X = np.random.default_rng(1).standard_normal((n, n)) + 2 * np.sqrt(n) * np.eye(n)
     plain, compiled = kronvec.jacobian(np.linalg.inv), kronvec.jacobian(np.linalg.inv, compile=True)
     check_equal("jacobian(inv).toarray()", compiled(X).toarray(), plain(X).toarray())
+    if not np.allclose(numba_inverse_jacobian(X), plain(X).toarray(), rtol=1e-12, atol=1e-15):
+        raise SystemExit("!!! the numba fill is not −(X⁻ᵀ ⊗ X⁻¹)")
     return table("4. dense Jacobian of X⁻¹, n = 16", [
         ("kronvec", lambda: plain(X).toarray()),
         ("kronvec compile=True", lambda: compiled(X).toarray()),
