@@ -115,6 +115,10 @@ def _as_differentiable(x, position, f, fname):
 def _check_constant_argument(x, position, f, fname):
     """A constant argument is not differentiated, but NaN or complex data in it
     would still poison the derivative: refuse it like a differentiated one."""
+    if type(x) is np.ndarray and x.dtype.kind == "f" and x.dtype.itemsize <= 8:  # the common case
+        if config.check_finite and not all_finite(x):
+            raise _non_finite(fname, f"argument {_argument_name(f, position)}")
+        return
     if isinstance(x, Node) or callable(x) or isinstance(x, (str, bytes, dict, type(None))):
         return
 
