@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import warnings
 
 import numpy as np
 import pytest
@@ -1293,3 +1294,41 @@ def test_a_non_scalar_or_complex_objective_names_what_the_user_called(call, name
     """Issue 16: kronvec.optimize.minimize used to name the objective it builds."""
     with pytest.raises((TypeError, ValueError), match=rf"^{name}[: ]"):
         call()
+
+
+def _scipy_linalg_functions():
+    import kronvec.scipy.linalg as ksl
+
+    return [name for name in sorted(ksl.__all__) if callable(getattr(ksl, name))]
+
+
+@pytest.mark.parametrize("name", _scipy_linalg_functions())
+@pytest.mark.parametrize("bad", ["non-square", "NaN", "a stack"])
+def test_every_scipy_linalg_error_names_the_function_the_user_called(name, bad):
+    """Issue 16's audit, over kronvec.scipy.linalg: a wrong input raises an error naming
+    the function (or the transformation around it), never an internal one."""
+    import inspect
+
+    import kronvec.scipy.linalg as ksl
+
+    function = getattr(ksl, name)
+    X = {"non-square": np.arange(6.0).reshape(2, 3) + 1.0, "NaN": np.array([[1.0, np.nan], [0.0, 1.0]]),
+         "a stack": np.ones((2, 2, 2)) + np.eye(2)}[bad]
+    required = [p for p in inspect.signature(function).parameters.values()
+                if p.default is inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD]
+
+    def f(A):
+        args = [A] + [np.eye(A.shape[-2])] * (len(required) - 1)
+        if name in ("cho_solve", "lu_solve"):
+            args[0] = (A, True) if name == "cho_solve" else (A, np.arange(A.shape[-2], dtype=np.int32))
+        out = function(*args)
+        return np.sum(out[0] if isinstance(out, tuple) else out)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            kronvec.grad(f)(X)
+        except (ValueError, TypeError, np.linalg.LinAlgError) as error:
+            head = str(error).split(":")[0]
+            assert name in head or "kronvec.grad" in head or (
+                name == "solve_lyapunov" and "solve_continuous_lyapunov" in head), str(error)

@@ -172,11 +172,11 @@ def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
 def _factor_and_right_hand_side(function, pair, names, factorization, b, check_finite):
     """``(factor, second, b, factor's shape)`` from the pair a factorization returned and a
     right-hand side, both checked as SciPy's ``cho_solve``/``lu_solve`` check them."""
-    try:
-        factor, second = pair
-    except (TypeError, ValueError):
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:  # (an array's rows would unpack too)
         raise TypeError(f"scipy.linalg.{function}: {names[0]}_and_{names[1]} must be the pair "
-                        f"({names[0]}, {names[1]}) from {factorization}") from None
+                        f"({names[0]}, {names[1]}) from {factorization}, got {type(pair).__name__}"
+                        f"{' of shape ' + str(np.shape(static_value(pair))) if hasattr(pair, 'shape') else ''}")
+    factor, second = pair
     factor = _array(factor, function, check_finite, names[0])
     b = _array(b, function, check_finite, "b")
     shape = _matrix(factor, function, name=names[0])
@@ -473,26 +473,32 @@ def eigh(a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwr
     >>> eigh(np.array([[2.0, 1.0], [1.0, 2.0]]), eigvals_only=True, subset_by_value=(2.0, 5.0))
     array([3.])
     """
+    return _eigh(a, b, lower, eigvals_only, type, check_finite, subset_by_index, subset_by_value, driver,
+                 function="eigh")
+
+
+def _eigh(a, b, lower, eigvals_only, type, check_finite, subset_by_index, subset_by_value, driver, function):
+    # (`function`: eigh or eigvalsh, the name the user called, for every error)
     if b is not None:
-        raise TypeError("kronvec.scipy.linalg.eigh does not support the generalized problem (b is not None)")
+        raise TypeError(f"kronvec.scipy.linalg.{function} does not support the generalized problem (b is not None)")
     if type not in (1, 2, 3):
-        raise ValueError(f"scipy.linalg.eigh: type must be 1, 2 or 3, got {type!r}")
+        raise ValueError(f"scipy.linalg.{function}: type must be 1, 2 or 3, got {type!r}")
     if driver not in _EIGH_DRIVERS:
-        raise ValueError(f"scipy.linalg.eigh: driver {driver!r} is not one of {_EIGH_DRIVERS[1:]} for the "
+        raise ValueError(f"scipy.linalg.{function}: driver {driver!r} is not one of {_EIGH_DRIVERS[1:]} for the "
                          "standard problem")
     if subset_by_index is not None and subset_by_value is not None:
-        raise ValueError("scipy.linalg.eigh: either index or value subset can be requested, not both")
-    a = _array(a, "eigh", check_finite)
-    n = _matrix(a, "eigh")[0]
+        raise ValueError(f"scipy.linalg.{function}: either index or value subset can be requested, not both")
+    a = _array(a, function, check_finite)
+    n = _matrix(a, function)[0]
     select = slice(None)
     if subset_by_index is not None:
         lo, hi = (int(i) for i in subset_by_index)
         if not 0 <= lo <= hi < n:
-            raise ValueError(f"scipy.linalg.eigh: requested subset_by_index {(lo, hi)} is out of bounds for a "
+            raise ValueError(f"scipy.linalg.{function}: requested subset_by_index {(lo, hi)} is out of bounds for a "
                              f"{n}×{n} matrix (0 <= lo <= hi <= {n - 1})")
         select = slice(lo, hi + 1)
     uplo = "L" if lower else "U"
-    with _named("eigh"):
+    with _named(function):
         if eigvals_only:
             w = np.linalg.eigvalsh(a, UPLO=uplo)
             v = None
@@ -501,7 +507,7 @@ def eigh(a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwr
     if subset_by_value is not None:
         lo, hi = (float(x) for x in subset_by_value)
         if not lo < hi:
-            raise ValueError(f"scipy.linalg.eigh: requested subset_by_value {(lo, hi)} needs lo < hi")
+            raise ValueError(f"scipy.linalg.{function}: requested subset_by_value {(lo, hi)} needs lo < hi")
         values = np.asarray(plain_value(w))
         select = np.flatnonzero((values > lo) & (values <= hi))  # SciPy's half-open (lo, hi]
     w = w[select]
@@ -519,8 +525,8 @@ def eigvalsh(a, b=None, *, lower=True, overwrite_a=False, overwrite_b=False, typ
     >>> np.allclose(kronvec.grad(lambda A: np.sum(np.log(eigvalsh(A))))(A), np.linalg.inv(A))
     True
     """
-    return eigh(a, b, lower=lower, eigvals_only=True, type=type, check_finite=check_finite,
-                subset_by_index=subset_by_index, subset_by_value=subset_by_value, driver=driver)
+    return _eigh(a, b, lower, True, type, check_finite, subset_by_index, subset_by_value, driver,
+                 function="eigvalsh")
 
 
 def svd(a, full_matrices=True, compute_uv=True, overwrite_a=False, check_finite=True, lapack_driver="gesdd"):

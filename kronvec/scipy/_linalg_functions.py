@@ -234,7 +234,7 @@ def polar(a, side="right"):
     a = as_array(a)
     shape = tuple(np.shape(static_value(a)))
     if len(shape) != 2:
-        raise ValueError(f"`a` must be a 2-D array, got shape {shape}")
+        raise ValueError(f"scipy.linalg.polar: `a` must be a 2-D array, got shape {shape}")
     plain = np.asarray(plain_value(a))
     if plain.dtype.kind not in "biuf":
         raise TypeError(f"polar: needs a real matrix, got dtype {plain.dtype}")
