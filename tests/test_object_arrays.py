@@ -357,3 +357,28 @@ def test_in_place_operators_on_scalars_do_not_reach_other_references(f):
     out, _ = kronvec.vjp(f, X6)
     np.testing.assert_array_equal(out, f(X6.copy()))
     check_all_modes(f, X6)
+
+
+_C3 = np.array([1.0, 2.0, 3.0])
+MIXED_SPELLINGS = {
+    "np.vstack with a list of traced values": lambda x: np.vstack([x[:3], [x[0], 1.0, x[2]]]),
+    "np.concatenate with a list": lambda x: np.concatenate([x, [x[0] * x[1]]]),
+    "np.stack with a list": lambda x: np.stack([x[:2], [x[0], 2.0]]),
+    "np.column_stack with a list": lambda x: np.column_stack([x[:3], [x[1], 1.0, 2.0]]),
+    "np.block of scalars": lambda x: np.block([[x[0], 1.0], [x[1], x[2]]]),
+    "np.append to a plain array": lambda x: np.append(_C3, [x[1]]),
+    "np.where with a list": lambda x: np.where([True, False, True], x[:3], [x[4], 0.0, x[0]]),
+    "x + a list": lambda x: x[:3] + [x[4], 0.0, 1.0],
+    "np.dot of a list": lambda x: np.dot([x[1], 1.0, 2.0], x[3:]),
+    "x @ a list": lambda x: x[:3] @ [x[5], 1.0, 2.0],
+    "np.einsum of an object array": lambda x: np.einsum("i,i->i", np.array([x[0], x[1], 1.0]), x[3:]),
+    "np.kron of an object array": lambda x: np.kron(np.array([x[0], 1.0]), x[:3]),
+    "np.vectorize": lambda x: np.vectorize(lambda t: t * x[0])(_C3),
+    "np.trace of an object array": lambda x: np.trace(np.array([[x[0], x[1]], [x[2], 1.0]])) * x[3],
+    "np.floor (piecewise constant) of an object array": lambda x: np.floor(np.array([x[0], x[1]])) + x[:2],
+}
+
+
+@pytest.mark.parametrize("name", list(MIXED_SPELLINGS))
+def test_traced_arrays_meeting_lists_and_object_arrays(name):
+    check_all_modes(MIXED_SPELLINGS[name], X6)
