@@ -57,12 +57,18 @@ def _is_object_array(value):
 def holds_nodes(value):
     """True when `value` — an object ndarray, a list or a tuple, at any depth — holds a node."""
     kind = type(value)
-    if kind is np.ndarray or isinstance(value, np.ndarray):
-        if not value.dtype.hasobject:
-            return False
-        return any(isinstance(v, Node) or holds_nodes(v) for v in value.flat)
     if kind is list or kind is tuple:
-        return any(isinstance(v, Node) or holds_nodes(v) for v in value)
+        for item in value:  # (a loop, not any(generator): list constants pass here)
+            item_kind = type(item)
+            if item_kind is float or item_kind is int:
+                continue
+            if isinstance(item, Node) or holds_nodes(item):
+                return True
+        return False
+    if isinstance(value, np.ndarray) and value.dtype.hasobject:
+        for item in value.flat:
+            if isinstance(item, Node) or holds_nodes(item):
+                return True
     return False
 
 
