@@ -3,7 +3,7 @@
     python benchmarks/measure_object_arrays.py [--rounds 15]
 
 ``np.array`` of traced values is an object array of traced entries
-(notes/derivatives.md §28): each entry is recorded, NumPy's object loops
+(notes/derivatives.md §29): each entry is recorded, NumPy's object loops
 compute entry by entry, and the array is lifted into one recorded value where
 it meets kronvec.  ``np.stack`` of the same pieces is one recorded operation.
 Timed side by side (round robin, medians) in one worker process per thread

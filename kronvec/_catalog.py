@@ -64,7 +64,7 @@ def supported_by_family():
     for name in _elementwise.ON_DEMAND_NAMES:  # scipy.special, registered when SciPy is first used
         add("special", name)
     add("elementwise", "np.positive")
-    for name in _joining.COERCIONS:  # not dispatched: through __array__ and lifting (derivatives.md §28)
+    for name in _joining.COERCIONS:  # not dispatched: through __array__ and lifting (derivatives.md §29)
         add("joining", name)
     for entry in _SYNTAX:
         add("syntax", entry)

@@ -96,7 +96,7 @@ class Config:
         ``np.array``/``np.asarray`` of a traced array larger than this raises
         ``TypeError`` (default 4096 entries): each entry becomes a recorded
         scalar and NumPy's object loops then compute entry by entry
-        (``notes/derivatives.md`` §28), microseconds per entry and per
+        (``notes/derivatives.md`` §29), microseconds per entry and per
         product term; ``np.stack``/``np.concatenate`` join whole arrays in one
         recorded operation.
     """

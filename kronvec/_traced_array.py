@@ -230,7 +230,7 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         if dtype is None or np.dtype(dtype) == object:
             # np.array([x, y]), np.asarray(x), np.r_[x, c]: an object array of x's entries,
             # each a recorded 0-d traced value; kronvec.ops.joining.lift turns it into one
-            # recorded value where it meets kronvec (notes/derivatives.md §28)
+            # recorded value where it meets kronvec (notes/derivatives.md §29)
             _assignment.refuse_plain_target()  # (np.copyto(Y, x) & co. with Y a plain array)
             if copy is False:
                 raise ValueError("kronvec: np.asarray(traced value, copy=False): a traced value has no "

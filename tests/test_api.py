@@ -1001,7 +1001,7 @@ def test_converting_a_traced_value_to_a_plain_number_raises_type_error(convert):
 @pytest.mark.parametrize("convert", [np.asarray, np.array, lambda t: t.__array__()],
                          ids=["np.asarray", "np.array", "__array__"])
 def test_an_object_array_of_a_traced_value_keeps_its_derivative(convert):
-    # without a float dtype: an object array of the traced entries (derivatives.md §28)
+    # without a float dtype: an object array of the traced entries (derivatives.md §29)
     np.testing.assert_array_equal(kronvec.grad(lambda X: convert(np.sum(X)) * 1.0)(X3), np.ones_like(X3))
     np.testing.assert_array_equal(kronvec.grad(lambda X: np.sum(convert(X * X)))(X3), 2 * X3)
 

@@ -1,4 +1,4 @@
-"""``np.array`` / ``np.asarray`` of traced values (issue 12; notes/derivatives.md §28).
+"""``np.array`` / ``np.asarray`` of traced values (issue 12; notes/derivatives.md §29).
 
 NumPy does not dispatch ``np.array``: it asks each traced element for
 ``__array__``, which gives an object array of the element's entries (each a

@@ -273,7 +273,7 @@ def test_r_and_c_differentiate(trick):
 
 
 def test_np_array_of_traced_values_differentiates():
-    # NumPy asks each element for __array__: its entries, traced (notes/derivatives.md §28)
+    # NumPy asks each element for __array__: its entries, traced (notes/derivatives.md §29)
     _check_value_and_derivatives(lambda X: np.array([X[0], X[1]]) + 0.0 * X[0, 0], X34)
     _check_value_and_derivatives(lambda X: np.asarray([X[0, 0], X[1, 1]]) + 0.0 * X[0, 0], X34)
     _check_value_and_derivatives(lambda X: np.stack([X[0], X[1]]), X34)

@@ -391,7 +391,7 @@ def ufunc_into(ufunc, inputs, kwargs):
     (target,) = out
     if isinstance(target, np.ndarray) and target.dtype.hasobject:
         # A += x with A = np.array([...]) an object array of traced entries: it holds objects,
-        # so the (recorded) result's entries are written into it (derivatives.md §28)
+        # so the (recorded) result's entries are written into it (derivatives.md §29)
         result = ufunc(*inputs, **kwargs)
         shape, have = tuple(target.shape), tuple(shape_of(result))
         if np.broadcast_shapes(have, shape) != shape:

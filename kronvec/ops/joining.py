@@ -12,7 +12,7 @@ Arrays built from traced values with ``np.array``/``np.asarray`` (and so
 entries; :func:`lift` turns such an array into one recorded value where it
 meets kronvec, through :data:`assemble` and the joins above.
 
-Derivations: ``notes/derivatives.md`` §11, §19 and §28.
+Derivations: ``notes/derivatives.md`` §11, §19 and §29.
 """
 
 from __future__ import annotations
@@ -394,7 +394,7 @@ def _pad(array, pad_width, mode="constant", **kwargs):
 # function's result — :func:`lift` turns it into one recorded value: whole blocks of
 # one traced array's entries are that array again, runs of a vector's entries its
 # slice, the remaining entries one ``assemble``.  Converting it to floats raises
-# (the entries refuse float()).  notes/derivatives.md §28.
+# (the entries refuse float()).  notes/derivatives.md §29.
 
 #: NumPy's array constructors that build arrays from traced values (through
 #: ``__array__`` and :func:`lift`; they are not dispatched, so not in NUMPY_FUNCTIONS).
@@ -437,7 +437,7 @@ assemble = register(Primitive(
     vjps=_assemble_vjp, jacobians=_assemble_jacobian,
     label=lambda *labels, shape: None,
     formula="D_k = e_p: the column of I at the vec position p of entry k (row-major place k)",
-    reference="linear; each entry's Jacobian is the adjoint of picking it out (derivatives.md §28)",
+    reference="linear; each entry's Jacobian is the adjoint of picking it out (derivatives.md §29)",
     samples=lambda rng, n: _samples.Sample(_scalars(rng, 6), {"shape": (2, 3)}),
     param_names=("a", "b", "c", "d", "e", "f"),
     edge_cases={"one entry": lambda rng: _samples.Sample(_scalars(rng, 1), {"shape": (1,)}),
