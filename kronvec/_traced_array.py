@@ -237,6 +237,7 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
                                  "plain buffer to share; np.array/np.asarray make an array of its entries")
             return _joining.elements(self)
         raise _assignment.conversion_error(f"np.asarray(traced value, dtype={np.dtype(dtype)})")
+
     def __float__(self):
         raise _assignment.conversion_error("float(traced value)")
 
