@@ -8,6 +8,7 @@ from __future__ import annotations
 from ._traced_array import function_name
 from .ops import NUMPY_FUNCTIONS, UFUNCS, UFUNCS_WITH_PARAMETERS, VALUE_ONLY_UFUNCS
 from .ops import elementwise as _elementwise
+from .ops import joining as _joining
 
 __all__ = ["SUPPORTED_FUNCTIONS", "supported_by_family", "supported_markdown"]
 
@@ -63,6 +64,8 @@ def supported_by_family():
     for name in _elementwise.ON_DEMAND_NAMES:  # scipy.special, registered when SciPy is first used
         add("special", name)
     add("elementwise", "np.positive")
+    for name in _joining.COERCIONS:  # not dispatched: through __array__ and lifting (derivatives.md §29)
+        add("joining", name)
     for entry in _SYNTAX:
         add("syntax", entry)
     order = list(dict.fromkeys(_FAMILIES.values()))

@@ -47,6 +47,7 @@ class _Settings:
     numba_min_entries: int = 1 << 18
     condition_warning: float | str | None = "auto"
     check_finite: bool = True
+    object_entries_limit: int = 1 << 12
 
 
 _FIELDS = tuple(field.name for field in dataclasses.fields(_Settings))
@@ -91,6 +92,13 @@ class Config:
         constants met inside a differentiated function, with a ``ValueError``
         (SciPy's ``check_finite`` behaviour).  Switch off to save one pass
         over the data.
+    object_entries_limit : int
+        ``np.array``/``np.asarray`` of a traced array larger than this raises
+        ``TypeError`` (default 4096 entries): each entry becomes a recorded
+        scalar and NumPy's object loops then compute entry by entry
+        (``notes/derivatives.md`` §29), microseconds per entry and per
+        product term; ``np.stack``/``np.concatenate`` join whole arrays in one
+        recorded operation.
     """
 
     __slots__ = ()

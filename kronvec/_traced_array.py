@@ -10,8 +10,11 @@ differentiate their functions unchanged.
 What cannot be differentiated is refused loudly, naming what the user
 called: an unsupported NumPy function or ndarray method, a keyword argument
 kronvec does not implement, a traced value turned into a plain number
-(``float(x)``, ``x.item()``, ``np.asarray(x)`` — also from inside a SciPy
-function) or written into a plain array.  Writes into a traced array
+(``float(x)``, ``x.item()``, ``np.asarray(x, dtype=float)``, ``np.asarray(x)``
+from inside a SciPy function) or written into a plain array.  ``np.array``
+and ``np.asarray`` of traced values give object arrays of traced entries,
+turned into one recorded value where they meet kronvec
+(:func:`kronvec.ops.joining.lift`).  Writes into a traced array
 (``x[...] = v``, ``x += y``) are recorded functionally
 (:mod:`kronvec.ops.assignment`).
 """
@@ -29,6 +32,7 @@ from .ops import NUMPY_FUNCTIONS, NUMPY_METHODS, UFUNCS, UFUNCS_WITH_PARAMETERS,
 from .ops import assignment as _assignment
 from .ops import elementwise as _elementwise
 from .ops import indexing as _indexing
+from .ops import joining as _joining
 from .ops import products as _products
 from .ops import shape as _shape
 
@@ -223,7 +227,16 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
                 "np.asarray, which drops the derivative. Write the computation with "
                 "NumPy operations, or wrap it with kronvec.primitive and give its VJP."
             )
-        raise _assignment.conversion_error("np.asarray(traced value)")
+        if dtype is None or np.dtype(dtype) == object:
+            # np.array([x, y]), np.asarray(x), np.r_[x, c]: an object array of x's entries,
+            # each a recorded 0-d traced value; kronvec.ops.joining.lift turns it into one
+            # recorded value where it meets kronvec (notes/derivatives.md §29)
+            _assignment.refuse_plain_target()  # (np.copyto(Y, x) & co. with Y a plain array)
+            if copy is False:
+                raise ValueError("kronvec: np.asarray(traced value, copy=False): a traced value has no "
+                                 "plain buffer to share; np.array/np.asarray make an array of its entries")
+            return _joining.elements(self)
+        raise _assignment.conversion_error(f"np.asarray(traced value, dtype={np.dtype(dtype)})")
 
     def __float__(self):
         raise _assignment.conversion_error("float(traced value)")
@@ -231,6 +244,17 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
     def __int__(self):
         # Truncation is piecewise constant: its derivative is 0 wherever it has one
         # (notes/conventions.md §7), so the plain integer is the right answer.
+        return int(plain_value(self))
+
+    def __floor__(self):
+        # math.floor/ceil/trunc (NumPy's object loops of np.floor & co. call them): piecewise
+        # constant, derivative 0 wherever it exists (notes/conventions.md §7), as int(x)
+        return int(np.floor(plain_value(self)))
+
+    def __ceil__(self):
+        return int(np.ceil(plain_value(self)))
+
+    def __trunc__(self):
         return int(plain_value(self))
 
     def __index__(self):
@@ -302,18 +326,35 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
             return _products.apply(other, self, "matvec")
         return bind(_products.matmul, other, self)
 
-    # x += y: the result written into x (recorded, x rebound; kronvec.ops.assignment)
+    # x += y: the result written into x (recorded, x rebound; kronvec.ops.assignment).
+    # A 0-d value that is not a view stands for a NumPy scalar (x[0], np.sum(x)), which is
+    # immutable: t += y makes a new value and leaves other references to t (u = t, the
+    # entries of np.array([t, t]) or of a copied object array) unchanged, as in NumPy.
     def __iadd__(self, other):
+        if self._scalar():
+            return bind(_elementwise.add, self, other)
         return _assignment.write(self, bind(_elementwise.add, self, other))
 
     def __isub__(self, other):
+        if self._scalar():
+            return bind(_elementwise.subtract, self, other)
         return _assignment.write(self, bind(_elementwise.subtract, self, other))
 
     def __imul__(self, other):
+        if self._scalar():
+            return bind(_elementwise.multiply, self, other)
         return _assignment.write(self, bind(_elementwise.multiply, self, other))
 
     def __itruediv__(self, other):
+        if self._scalar():
+            return bind(_elementwise.divide, self, other)
         return _assignment.write(self, bind(_elementwise.divide, self, other))
+
+    def _scalar(self):
+        value = self._value
+        if type(value) is np.ndarray and value.ndim:  # (the common case: an array)
+            return False
+        return self.ndim == 0 and self._op is not None and _assignment.view_kind(self) is None
 
     def __neg__(self):
         return bind(_elementwise.negative, self)
@@ -477,3 +518,26 @@ def _complete_ndarray_methods(cls):
 
 
 _complete_ndarray_methods(Traced)
+
+
+def _ufunc_method(ufunc):
+    def method(self, *others):
+        return ufunc(self, *others)  # (recorded through __array_ufunc__, or refused by name)
+
+    method.__name__ = ufunc.__name__
+    method.__doc__ = f"``np.{ufunc.__name__}`` of this traced value: what NumPy's object loop calls."
+    return method
+
+
+def _complete_object_loop_methods(cls):
+    """NumPy's ufunc loops for object arrays (``np.exp(np.array([x, y]))``) call a method
+    named after the ufunc on each entry (``entry.exp()``): give traced values those
+    methods, once, at import, each the ufunc itself — recorded, or refused by name."""
+    for name in dir(np):
+        ufunc = getattr(np, name)
+        if (isinstance(ufunc, np.ufunc) and ufunc.__name__ == name and ufunc.nout == 1
+                and any("O" in types for types in ufunc.types) and not hasattr(cls, name)):
+            setattr(cls, name, _ufunc_method(ufunc))
+
+
+_complete_object_loop_methods(Traced)

@@ -28,9 +28,48 @@ from ._config import settings
 from ._constants import capture
 from ._linalg.factorization import all_finite
 
-__all__ = ["Trace", "Node", "bind", "reverse_sweep", "plain_value", "static_value", "new_input", "compile_guard"]
+__all__ = ["Trace", "Node", "bind", "reverse_sweep", "plain_value", "static_value", "new_input", "compile_guard",
+           "holds_nodes", "set_object_lift"]
 
 _levels = itertools.count(1)
+
+# How an operand that holds traced values inside a container (the object array
+# ``np.array([x, y])`` makes, a list ``[x, 1.0]``) becomes one recorded node.
+# Set once, when kronvec.ops is imported (this module knows no operations);
+# never changed afterwards, so no call sees another's state.
+_object_lift = None
+
+
+def set_object_lift(lift):
+    """Install ``lift(container) -> node or plain array`` (kronvec.ops.joining.lift)."""
+    global _object_lift
+    _object_lift = lift
+
+
+class _ObjectOperand(Exception):
+    """An operand is a container holding traced values: lift it, then record the operation."""
+
+
+def _is_object_array(value):
+    return isinstance(value, np.ndarray) and value.dtype.hasobject
+
+
+def holds_nodes(value):
+    """True when `value` — an object ndarray, a list or a tuple, at any depth — holds a node."""
+    kind = type(value)
+    if kind is list or kind is tuple:
+        for item in value:  # (a loop, not any(generator): list constants pass here)
+            item_kind = type(item)
+            if item_kind is float or item_kind is int:
+                continue
+            if isinstance(item, Node) or holds_nodes(item):
+                return True
+        return False
+    if isinstance(value, np.ndarray) and value.dtype.hasobject:
+        for item in value.flat:
+            if isinstance(item, Node) or holds_nodes(item):
+                return True
+    return False
 
 
 class Trace:
@@ -116,6 +155,12 @@ def _constant(op, value, trace):
         return value
     if kind is np.ndarray and value.dtype.char in "fd" and (not settings().check_finite or all_finite(value)):
         return value.copy()
+    if (kind is list or kind is tuple or (kind is np.ndarray and value.dtype.hasobject)) and (
+            kind is np.ndarray or holds_nodes(value)) and _object_lift is not None:
+        # np.array([x, y]) of traced values is an object array: it is not a constant
+        # (bind lifts it into a recorded node — or, holding numbers only, a plain
+        # array — and records the operation on that)
+        raise _ObjectOperand
     return capture(value, f"a constant operand of {op.name}")
 
 
@@ -134,41 +179,46 @@ def bind(op, *args, **params):
     # held by the `values` tuple alone, a fresh copy of ≥ 256 KiB would look like a
     # temporary to NumPy, which then writes `X * C` into it (temporary elision, for
     # the C-level operator.mul & co.) — and the recorded C would be the product.
-    trace = constant = None
-    if len(args) == 2:
-        first, second = args
-        if isinstance(first, Node):
-            if not isinstance(second, Node):
+    try:  # (free in CPython ≥ 3.11 unless raised)
+        trace = constant = None
+        if len(args) == 2:
+            first, second = args
+            if isinstance(first, Node):
+                if not isinstance(second, Node):
+                    trace = first._trace
+                    constant = _constant(op, second, trace)
+                    values, parents = (first._value, constant), ((0, first),)
+                elif first._trace is second._trace and not isinstance(second._value, Node):
+                    trace, values, parents = first._trace, (first._value, second._value), ((0, first), (1, second))
+            elif isinstance(second, Node):
+                trace = second._trace
+                constant = _constant(op, first, trace)
+                values, parents = (constant, second._value), ((1, second),)
+        elif len(args) == 1:
+            first = args[0]
+            if isinstance(first, Node):
+                trace, values, parents = first._trace, (first._value,), ((0, first),)
+        elif len(args) == 3:  # (np.clip(x, low, high) with constant bounds)
+            first, second, third = args
+            if isinstance(first, Node) and not isinstance(second, Node) and not isinstance(third, Node):
                 trace = first._trace
-                constant = _constant(op, second, trace)
-                values, parents = (first._value, constant), ((0, first),)
-            elif first._trace is second._trace and not isinstance(second._value, Node):
-                trace, values, parents = first._trace, (first._value, second._value), ((0, first), (1, second))
-        elif isinstance(second, Node):
-            trace = second._trace
-            constant = _constant(op, first, trace)
-            values, parents = (constant, second._value), ((1, second),)
-    elif len(args) == 1:
-        first = args[0]
-        if isinstance(first, Node):
-            trace, values, parents = first._trace, (first._value,), ((0, first),)
-    elif len(args) == 3:  # (np.clip(x, low, high) with constant bounds)
-        first, second, third = args
-        if isinstance(first, Node) and not isinstance(second, Node) and not isinstance(third, Node):
-            trace = first._trace
-            constant = (_constant(op, second, trace), _constant(op, third, trace))  # (a second reference: see above)
-            values, parents = (first._value, *constant), ((0, first),)
-    if (trace is None or not trace.active or trace.named_constants is not None
-            or isinstance(values[parents[0][0]], Node)):
-        return _bind_general(op, args, params)
-    value = op.impl(*values, **params) if params else op.impl(*values)
-    # (_record's body, inline: this line runs once per operation)
-    nodes = trace.nodes
-    node = _new_object(parents[0][1].__class__)
-    node._value, node._trace, node._op, node._args, node._params = value, trace, op, values, params
-    node._parents, node._index, node._labels = parents, len(nodes), None
-    nodes.append(node)
-    return node
+                constant = (_constant(op, second, trace), _constant(op, third, trace))  # (a second reference: see above)
+                values, parents = (first._value, *constant), ((0, first),)
+        if (trace is None or not trace.active or trace.named_constants is not None
+                or isinstance(values[parents[0][0]], Node)):
+            return _bind_general(op, args, params)
+        value = op.impl(*values, **params) if params else op.impl(*values)
+        # (_record's body, inline: this line runs once per operation)
+        nodes = trace.nodes
+        node = _new_object(parents[0][1].__class__)
+        node._value, node._trace, node._op, node._args, node._params = value, trace, op, values, params
+        node._parents, node._index, node._labels = parents, len(nodes), None
+        nodes.append(node)
+        return node
+    except _ObjectOperand:
+        pass
+    # an operand is a container of traced values (np.array([x, y]) & co.): lift it, record again
+    return bind(op, *[_object_lift(a) if _is_object_array(a) or holds_nodes(a) else a for a in args], **params)
 
 
 def _bind_general(op, args, params):

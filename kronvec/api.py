@@ -41,6 +41,7 @@ from ._linalg.factorization import all_finite
 from ._linalg.scope import CallScope, call_scope
 from ._linalg.scope import _current as _current_scope
 from ._traced_array import Traced
+from .ops.joining import lift as _lift
 from ._tracer import Node, Trace, _record, new_input, plain_value, reverse_sweep, static_value
 from ._vec import unvec, vec
 from .operators import Identity, RowVector, StructuredOperator, Zero, algebra
@@ -207,6 +208,8 @@ class _Recording:
         self.constant_inputs = trace.nodes[len(argnums):len(argnums) + len(constant_inputs)]
         try:
             out = f(*call_args)
+            if type(out) is np.ndarray and out.dtype.hasobject:  # np.array([x, y]) returned
+                out = _lift(out, "the function's result (an object array)")
         finally:
             trace.active = False
             # The recording keeps the nodes; the finished trace lets go of them (each

@@ -989,13 +989,22 @@ def test_complex_cotangent_to_vjp_raises_type_error():
 
 @pytest.mark.parametrize(
     "convert",
-    [float, np.asarray, np.array, lambda t: t.__array__()],
-    ids=["float", "np.asarray", "np.array", "__array__"],
+    [float, lambda t: np.asarray(t, dtype=float), lambda t: np.array(t, dtype=np.float64),
+     lambda t: t.__array__(np.float64)],
+    ids=["float", "np.asarray float", "np.array float", "__array__ float"],
 )
 def test_converting_a_traced_value_to_a_plain_number_raises_type_error(convert):
     # (int(x) and other integer casts are right, derivative 0: tests/test_elementwise.py)
     with pytest.raises(TypeError, match="traced"):
         kronvec.grad(lambda X: convert(np.sum(X)) * 1.0)(X3)
+
+
+@pytest.mark.parametrize("convert", [np.asarray, np.array, lambda t: t.__array__()],
+                         ids=["np.asarray", "np.array", "__array__"])
+def test_an_object_array_of_a_traced_value_keeps_its_derivative(convert):
+    # without a float dtype: an object array of the traced entries (derivatives.md §29)
+    np.testing.assert_array_equal(kronvec.grad(lambda X: convert(np.sum(X)) * 1.0)(X3), np.ones_like(X3))
+    np.testing.assert_array_equal(kronvec.grad(lambda X: np.sum(convert(X * X)))(X3), 2 * X3)
 
 
 def test_traced_index_raises_type_error():

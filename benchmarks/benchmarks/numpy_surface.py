@@ -46,6 +46,10 @@ FRONT_DOORS = {
     "indexing: np.select": lambda X: np.select([X < -0.5, X > 0.5], [X * X, 2.0 * X], default=X),
     "joining: np.concatenate": lambda X: np.concatenate([X, X.T]),
     "joining: np.stack": lambda X: np.stack([X, 2.0 * X]),
+    # np.array of traced rows is an object array of traced entries (notes/derivatives.md §29):
+    # one recorded getitem per entry and NumPy's object loops, against np.stack of the same rows
+    "joining: np.stack of two rows": lambda X: np.stack([X[0], 2.0 * X[-1]]),
+    "joining: np.array of two rows (object array)": lambda X: np.array([X[0], 2.0 * X[-1]]),
     "joining: np.split": lambda X: np.split(X, 2, axis=1)[1] if X.shape[1] % 2 == 0 else X,
     "joining: np.pad": lambda X: np.pad(X, 1),
     "assignment: Y[0] = X[1]": lambda X: _assign_row(X),

@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from .._constants import check_real_dtype
-from .._tracer import Node, bind
+from .._tracer import Node, bind, holds_nodes
 
 __all__ = [
     "Primitive",
@@ -166,7 +166,7 @@ class Primitive:
     def __call__(self, *args, **params):
         """Apply the operation: recorded when an argument is traced, else plain."""
         for arg in args:
-            if isinstance(arg, Node):
+            if isinstance(arg, Node) or holds_nodes(arg):  # (or an object array of np.array([x, y]))
                 result = bind(self, *args, **params)
                 # kronvec's own operations are real on real data; a user's might not be
                 value = getattr(result, "_value", result)

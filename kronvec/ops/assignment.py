@@ -74,7 +74,7 @@ from .indexing import where as where_op
 from .joining import _stack
 from .shape import broadcast_to, cast, reshape, transpose
 
-__all__ = ["setitem", "assign", "write", "ufunc_into", "conversion_error"]
+__all__ = ["setitem", "assign", "write", "ufunc_into", "conversion_error", "view_kind", "refuse_plain_target"]
 
 
 # ------------------------------------------------------------ the primitive
@@ -227,6 +227,9 @@ def _view_kind(node):
     if op is diagonal or op is broadcast_to:
         return "readonly"
     return None
+
+
+view_kind = _view_kind  # (public name for the traced array's in-place operators)
 
 
 def _rebind(x, new):
@@ -386,6 +389,16 @@ def ufunc_into(ufunc, inputs, kwargs):
         refuse_arguments(f"np.{ufunc.__name__}", where=(kwargs["where"], True))
     kwargs.pop("where", None)
     (target,) = out
+    if isinstance(target, np.ndarray) and target.dtype.hasobject:
+        # A += x with A = np.array([...]) an object array of traced entries: it holds objects,
+        # so the (recorded) result's entries are written into it (derivatives.md §29)
+        result = ufunc(*inputs, **kwargs)
+        shape, have = tuple(target.shape), tuple(shape_of(result))
+        if np.broadcast_shapes(have, shape) != shape:
+            raise ValueError(f"non-broadcastable output operand with shape {shape} doesn't match "
+                             f"the result's shape {have}")
+        target[...] = result
+        return target
     if not isinstance(target, Node):
         raise conversion_error(f"np.{ufunc.__name__}(…, out=Y) with Y a plain array (as in Y += x)",
                                plain_target=True)
@@ -539,13 +552,16 @@ _INDEX_TRICKS = (
     "traced value. Write np.concatenate([a, b]) for np.r_[a, b] and np.column_stack([a, b]) "
     "for np.c_[a, b]; both differentiate."
 )
+_OBJECT_MEAN = (
+    "kronvec: {what} of an array built by np.array from traced values (an object array of "
+    "traced entries) converts its result with np.float64, which would drop the derivative. "
+    "Build the array with np.stack([...]) (a traced array), or write np.sum(a) / a.size."
+)
 _LEAVING = (
     "kronvec: {what} would turn a traced value into a plain number and drop its derivative. "
     "Keep the computation in NumPy operations on the array (see kronvec.SUPPORTED_FUNCTIONS), "
     "or move it outside the differentiated function. To build an array from traced values use "
-    "np.stack([x, y]) (np.array([x, y]) converts each element to a plain array). A plain "
-    "array's own method converts a traced argument the same way: write A @ x or np.dot(A, x) "
-    "for A.dot(x)."
+    "np.stack([x, y]) or np.array([x, y]) without a float dtype."
 )
 
 
@@ -554,6 +570,24 @@ def _current_instruction(frame):
         if instruction.offset == frame.f_lasti:
             return instruction.opname
     return None
+
+
+_PLAIN_WRITERS = ("fill_diagonal", "put_along_axis", "place", "copyto", "put")
+
+
+def refuse_plain_target():
+    """Raise the plain-target TypeError when NumPy asks a traced value for its entries
+    on behalf of a function writing into a plain array (np.fill_diagonal(Y, x), …)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        top = module.split(".")[0]
+        if top == "numpy":
+            if frame.f_code.co_name in _PLAIN_WRITERS:
+                raise TypeError(_PLAIN_TARGET.format(what=f"np.{frame.f_code.co_name}"))
+        elif top != "kronvec":
+            return
+        frame = frame.f_back
 
 
 def conversion_error(what, plain_target=False):
@@ -574,8 +608,10 @@ def conversion_error(what, plain_target=False):
         module, name = numpy_caller
         if "index_tricks" in module and name == "__getitem__":
             return TypeError(_INDEX_TRICKS)
-        if name in ("fill_diagonal", "put_along_axis", "place", "copyto", "put"):
+        if name in _PLAIN_WRITERS:
             return TypeError(_PLAIN_TARGET.format(what=f"np.{name}"))
+        if name in ("_mean", "_var", "_std"):
+            return TypeError(_OBJECT_MEAN.format(what=f"np.{name[1:]}"))
     elif frame is not None and _current_instruction(frame) in ("STORE_SUBSCR", "STORE_SLICE"):
         return TypeError(_PLAIN_TARGET.format(what="Y[i] = x with Y a plain array"))
     return TypeError(_LEAVING.format(what=what))

@@ -7,15 +7,23 @@ slice: a view, as NumPy's); repeating and tiling pick entries more than
 once (one getitem whose VJP adds the repeats back); padding places the
 array inside constants (its VJP picks the interior).
 
-Derivations: ``notes/derivatives.md`` §11 and §19.
+Arrays built from traced values with ``np.array``/``np.asarray`` (and so
+``np.r_``, ``np.c_``, ``np.append`` of a list) are object arrays of traced
+entries; :func:`lift` turns such an array into one recorded value where it
+meets kronvec, through :data:`assemble` and the joins above.
+
+Derivations: ``notes/derivatives.md`` §11, §19 and §29.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from .._config import settings
 from .._constants import frozen_copy
-from .._tracer import Node
+from .._tracer import Node, holds_nodes, set_object_lift
 from . import _samples
 from ._registry import Primitive, numpy_function, numpy_method, register
 from ._support import (
@@ -29,7 +37,7 @@ from ._support import (
 from .indexing import gather, getitem
 from .shape import _expand_dims, _ravel, atleast_1d, atleast_2d, atleast_3d, copy
 
-__all__ = ["concatenate", "pad"]
+__all__ = ["concatenate", "pad", "assemble", "elements", "lift", "COERCIONS"]
 
 
 # -------------------------------------------------------------- concatenate
@@ -372,3 +380,207 @@ def _pad(array, pad_width, mode="constant", **kwargs):
                          **{k: (v, None) for k, v in kwargs.items()})
         return gather(array, np.pad(positions(tuple(shape_of(array))), widths, mode=mode))
     refuse_arguments("np.pad", mode=(mode, "constant"))
+
+
+# ------------------------------------- arrays built from traced values: np.array([x, y])
+#
+# np.array and np.asarray are not dispatched by NumPy (no __array_function__), so they
+# cannot return a traced value.  They do ask each traced element for ``__array__``:
+# kronvec answers with an object array of its entries, each a recorded getitem (a
+# traced 0-d value), and NumPy places those objects, uninterpreted, in the result.
+# The result is an object array whose entries carry their derivatives; NumPy's
+# object loops compute on it through the entries' own operators (sum, @, *, …).
+# Where it meets kronvec — an operand of a recorded operation, the differentiated
+# function's result — :func:`lift` turns it into one recorded value: whole blocks of
+# one traced array's entries are that array again, runs of a vector's entries its
+# slice, the remaining entries one ``assemble``.  Converting it to floats raises
+# (the entries refuse float()).  notes/derivatives.md §29.
+
+#: NumPy's array constructors that build arrays from traced values (through
+#: ``__array__`` and :func:`lift`; they are not dispatched, so not in NUMPY_FUNCTIONS).
+COERCIONS = ("np.array", "np.asarray", "np.asanyarray", "np.r_", "np.c_")
+
+
+def _assemble_impl(*entries, shape):
+    # NumPy's own coercion of the plain entries: the dtype np.array would give
+    return np.array(entries).reshape(shape)
+
+
+def _entry_key(position, shape):
+    return tuple(int(i) for i in np.unravel_index(position, shape))
+
+
+def _assemble_vjp(position):
+    def vjp(g, ans, *entries, shape):
+        key = _entry_key(position, shape)
+        if type(g) is np.ndarray:
+            return np.array(g[key])  # entry k of the cotangent, 0-d like the entry
+        return bind(getitem, g, key=key)
+
+    return vjp
+
+
+def _assemble_jacobian(position):
+    def jacobian(ans, *entries, names, shape):
+        # entry k lands at one vec position of the result: the column e_p, p = vec position of k
+        return index_map_jacobian(shape, np.reshape(positions(shape)[_entry_key(position, shape)], (1,))).T
+
+    return jacobian
+
+
+def _scalars(rng, count):
+    return tuple(np.array(rng.standard_normal()) for _ in range(count))
+
+
+assemble = register(Primitive(
+    _assemble_impl, name="assemble",
+    vjps=_assemble_vjp, jacobians=_assemble_jacobian,
+    label=lambda *labels, shape: None,
+    formula="D_k = e_p: the column of I at the vec position p of entry k (row-major place k)",
+    reference="linear; each entry's Jacobian is the adjoint of picking it out (derivatives.md §29)",
+    samples=lambda rng, n: _samples.Sample(_scalars(rng, 6), {"shape": (2, 3)}),
+    param_names=("a", "b", "c", "d", "e", "f"),
+    edge_cases={"one entry": lambda rng: _samples.Sample(_scalars(rng, 1), {"shape": (1,)}),
+                "a 3-D block": lambda rng: _samples.Sample(_scalars(rng, 4), {"shape": (2, 1, 2)}),
+                "a 0-d array": lambda rng: _samples.Sample(_scalars(rng, 1), {"shape": ()})},
+))
+
+
+def elements(x, what="np.array"):
+    """The object array of x's entries, each a recorded 0-d traced value: what
+    ``x.__array__()`` gives NumPy, so ``np.array([x, y])`` keeps the derivatives."""
+    shape = tuple(shape_of(x))
+    out = np.empty(shape, dtype=object)
+    if not shape:
+        out[()] = x  # (stored as it is: a 0-d object array holds the object)
+        return out
+    size = math.prod(shape)
+    limit = settings().object_entries_limit
+    if size > limit:
+        raise TypeError(
+            f"kronvec: {what} of a traced array of shape {shape} would record each of its {size} "
+            f"entries separately (more than kronvec.config.object_entries_limit = {limit}): NumPy "
+            "makes an object array of them (np.array, np.asarray, np.r_, or a plain array's method "
+            "such as A.dot(x)). Join traced arrays with np.stack, np.concatenate or np.column_stack, "
+            "and write A @ x or np.dot(A, x): one recorded operation each, structured Jacobians."
+        )
+    return np.fromiter((bind(getitem, x, key=key) for key in np.ndindex(shape)),
+                       dtype=object, count=size).reshape(shape)
+
+
+def _entry_of(value):
+    """(parent, key) when `value` is an entry of a traced array — a getitem with an
+    integer on every axis — else None."""
+    if not isinstance(value, Node) or value._op is not getitem or len(value._parents) != 1:
+        return None
+    key = value._params["key"]
+    key = key if type(key) is tuple else (key,)
+    parent = value._parents[0][1]
+    shape = tuple(shape_of(parent))
+    if len(key) != len(shape):
+        return None
+    normalized = []
+    for k, n in zip(key, shape):
+        if type(k) is bool or not isinstance(k, (int, np.integer)):
+            return None
+        normalized.append(int(k) % n)
+    return parent, tuple(normalized)
+
+
+def _whole_parent(block):
+    """The traced array whose entries, in order, make up all of `block`; else None."""
+    first = _entry_of(block.flat[0])
+    if first is None:
+        return None
+    parent = first[0]
+    if tuple(shape_of(parent)) != block.shape:
+        return None
+    for key, value in zip(np.ndindex(block.shape), block.flat):
+        entry = _entry_of(value)
+        if entry is None or entry[0] is not parent or entry[1] != key:
+            return None
+    return parent
+
+
+def _scalar_entry(value, what):
+    if isinstance(value, Node):
+        if shape_of(value) != ():
+            raise TypeError(f"kronvec: {what} holds a traced array of shape {tuple(shape_of(value))} as one "
+                            "entry of an object array; join traced arrays with np.stack or np.concatenate")
+        return value
+    if isinstance(value, (bool, int, float, np.number, np.bool_)):
+        return value
+    raise TypeError(f"kronvec: {what} is an object array holding a {type(value).__name__}; "
+                    "kronvec differentiates arrays of numbers (build them with np.stack)")
+
+
+def _assembled(values, shape, what):
+    return bind(assemble, *[_scalar_entry(v, what) for v in values], shape=shape)
+
+
+def _lift_vector(block, what):
+    """A 1-D object array: runs of consecutive entries of one traced vector become its
+    slice, the other entries one assemble each stretch; concatenated."""
+    parts, pending, i, n = [], [], 0, len(block)
+    while i < n:
+        entry = _entry_of(block[i])
+        j = i + 1
+        if entry is not None and len(shape_of(entry[0])) == 1:
+            parent, start = entry[0], entry[1][0]
+            while j < n:
+                following = _entry_of(block[j])
+                if following is None or following[0] is not parent or following[1][0] != start + j - i:
+                    break
+                j += 1
+        if j - i >= 2:  # a run: the parent's slice (the parent itself when it is all of it)
+            if pending:
+                parts.append(_assembled(pending, (len(pending),), what))
+                pending = []
+            parts.append(parent if j - i == shape_of(parent)[0] else parent[start:start + j - i])
+        else:
+            pending.append(block[i])
+        i = j
+    if pending:
+        parts.append(_assembled(pending, (len(pending),), what))
+    return parts[0] if len(parts) == 1 else _concatenate(parts, 0)
+
+
+def _lift_block(block, what):
+    if block.ndim == 0:
+        return _scalar_entry(block[()], what)
+    whole = _whole_parent(block)
+    if whole is not None:
+        return whole
+    if block.ndim == 1:
+        return _lift_vector(block, what)
+    if not any(_entry_of(value) is not None for value in block.flat):  # separate scalars: one assemble
+        return _assembled(list(block.flat), block.shape, what)
+    return _stack([_lift_block(block[k], what) for k in range(block.shape[0])])
+
+
+def lift(value, what="an array built by np.array from traced values"):
+    """An object array (or a list or tuple) holding traced values, as one recorded value.
+
+    Blocks that are all of one traced array's entries, in order, are that array;
+    runs of a vector's entries its slice; other entries are assembled (one
+    :data:`assemble` per stretch); the pieces are joined by ``np.stack`` /
+    ``np.concatenate``.  A container without traced values comes back as the plain
+    array NumPy would make of its numbers.
+    """
+    if type(value) is not np.ndarray:
+        if isinstance(value, np.ndarray):
+            value = np.asarray(value)
+        else:
+            try:
+                value = np.array(value)  # (a list: NumPy asks its traced elements for their entries)
+            except ValueError as error:
+                raise TypeError(f"kronvec: {what} is a {type(value).__name__} that is not a rectangular "
+                                f"array: {error}") from None
+    if not value.dtype.hasobject:
+        return value
+    if not holds_nodes(value):
+        return np.array(value.tolist()) if value.size else np.array(value, dtype=np.float64)
+    return _lift_block(value, what)
+
+
+set_object_lift(lift)
