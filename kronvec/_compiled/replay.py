@@ -62,6 +62,10 @@ class ReplayedRecording(_api._Recording):
         self.output_node = nodes[template.output_node._index]
         self.output = self.output_node._value
         self.output_shape = template.output_shape
+        if template.names is not None:
+            # Formula labels depend on the operations and the user's names only, never
+            # on values: the template's, computed once, serve every replay.
+            self._labels = template.labels()
 
 
 def compiled_jacobian(f, argnums, uncompiled):
