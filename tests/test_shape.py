@@ -831,3 +831,26 @@ def test_select_is_nested_where_value_derivatives_and_errors():
         kronvec.grad(lambda X: np.sum(np.select([M > 0], [X, X])))(X)
     with pytest.raises(TypeError, match="boolean"):
         kronvec.grad(lambda X: np.sum(np.select([M], [X])))(X)
+
+
+@pytest.mark.parametrize("function", [np.fft.fftshift, np.fft.ifftshift])
+@pytest.mark.parametrize("shape, axes", [((5,), None), ((4,), 0), ((3, 4), None), ((3, 4), -1),
+                                         ((2, 3, 5), (0, 2)), ((3, 4), ())])
+def test_fft_shifts_are_rolls_with_their_derivatives(function, shape, axes):
+    """np.fft.fftshift / ifftshift: NumPy's values, a permutation's derivatives (finite differences)."""
+    rng = np.random.default_rng(len(shape))
+    X, W = rng.standard_normal(shape), rng.standard_normal(shape)
+
+    def f(X):
+        return np.sum(W * function(X, axes=axes) ** 2)
+
+    gradient = kronvec.grad(f)(X)
+    step, expected = 1e-6, np.zeros(shape)
+    for index in np.ndindex(*shape):
+        E = np.zeros(shape)
+        E[index] = step
+        expected[index] = (f(X + E) - f(X - E)) / (2 * step)
+    np.testing.assert_allclose(gradient, expected, rtol=1e-7, atol=1e-8)
+    J = kronvec.jacobian(lambda X: function(X, axes=axes))(X)
+    np.testing.assert_array_equal(J.matvec(X.ravel(order="F")), function(X, axes=axes).ravel(order="F"))
+    np.testing.assert_array_equal(J.toarray().T @ J.toarray(), np.eye(X.size))  # a permutation

@@ -553,8 +553,8 @@ _INDEX_TRICKS = (
     "for np.c_[a, b]; both differentiate."
 )
 _OBJECT_MEAN = (
-    "kronvec: {what} of an array built by np.array from traced values (an object array of "
-    "traced entries) converts its result with np.float64, which would drop the derivative. "
+    "kronvec: {what} of a list of traced values, or of an array np.array built from them (an "
+    "object array of traced entries), converts its result with np.float64, which would drop the derivative. "
     "Build the array with np.stack([...]) (a traced array), or write np.sum(a) / a.size."
 )
 _LEAVING = (
@@ -595,12 +595,14 @@ def conversion_error(what, plain_target=False):
     write into a plain array, ``np.r_``/``np.c_``, or the general case."""
     if plain_target:
         return TypeError(_PLAIN_TARGET.format(what=what))
-    frame, numpy_caller = sys._getframe(1), None
+    frame, numpy_caller, statistic = sys._getframe(1), None, None
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
         top = module.split(".")[0]
         if top == "numpy":
             numpy_caller = numpy_caller or (module, frame.f_code.co_name)
+            if frame.f_code.co_name in ("_mean", "_var", "_std"):
+                statistic = frame.f_code.co_name  # the outermost: np.std computes through _var
         elif top != "kronvec":
             break
         frame = frame.f_back
@@ -610,8 +612,8 @@ def conversion_error(what, plain_target=False):
             return TypeError(_INDEX_TRICKS)
         if name in _PLAIN_WRITERS:
             return TypeError(_PLAIN_TARGET.format(what=f"np.{name}"))
-        if name in ("_mean", "_var", "_std"):
-            return TypeError(_OBJECT_MEAN.format(what=f"np.{name[1:]}"))
+        if statistic is not None:
+            return TypeError(_OBJECT_MEAN.format(what=f"np.{statistic[1:]}"))
     elif frame is not None and _current_instruction(frame) in ("STORE_SUBSCR", "STORE_SLICE"):
         return TypeError(_PLAIN_TARGET.format(what="Y[i] = x with Y a plain array"))
     return TypeError(_LEAVING.format(what=what))

@@ -582,6 +582,29 @@ def _roll(a, shift, axis=None):
     return bind(roll, a, shift=tuple(total[ax] for ax in axes), axis=axes)
 
 
+def _fft_shift(name, sign):
+    """np.fft.fftshift / ifftshift: a roll by ±⌊n/2⌋ along each axis (NumPy's own
+    definition), so a permutation of the entries whose Jacobian is roll's."""
+
+    def shifted(x, axes=None):
+        shape = shape_of(x)
+        if axes is None:
+            axes = tuple(range(len(shape)))
+        elif isinstance(axes, (int, np.integer)):
+            axes = (int(axes),)
+        axes = tuple(normalize_axes(int(ax), len(shape), f"np.fft.{name}")[0] for ax in axes)
+        if not axes:
+            return x
+        return _roll(x, [sign * (shape[ax] // 2) for ax in axes], axes)
+
+    shifted.__name__ = name
+    return shifted
+
+
+numpy_function(np.fft.fftshift)(_fft_shift("fftshift", 1))
+numpy_function(np.fft.ifftshift)(_fft_shift("ifftshift", -1))
+
+
 # -------------------------------------------------------------------- sorting
 def _permutation_key(perm, shape, axis):
     # `perm` is always fresh (argsort's result), nothing else holds it: frozen as it is, not copied
