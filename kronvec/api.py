@@ -204,8 +204,7 @@ class _Recording:
                 call_args[k] = new_input(trace, _as_differentiable(args[k], k, f, fname), Traced)
             for k in constant_inputs:
                 call_args[k] = new_input(trace, np.array(args[k], copy=True), Traced)
-        self.inputs = trace.nodes[:len(argnums)]  # the inputs are the first nodes
-        self.constant_inputs = trace.nodes[len(argnums):len(argnums) + len(constant_inputs)]
+        self.inputs = trace.nodes[:]  # the inputs are the first nodes
         try:
             out = f(*call_args)
             if type(out) is np.ndarray and out.dtype.hasobject:  # np.array([x, y]) returned
@@ -217,8 +216,9 @@ class _Recording:
             # and every intermediate array would wait for the cyclic collector).
             self.nodes, trace.nodes, trace.memo = trace.nodes, None, None
         # (an input the function assigned into was rebound; its recording is still the first nodes)
-        self.inputs = self.nodes[:len(self.inputs)]
-        self.constant_inputs = self.nodes[len(self.inputs):len(self.inputs) + len(self.constant_inputs)]
+        count = len(argnums)
+        self.inputs = self.nodes[:count]
+        self.constant_inputs = self.nodes[count:count + len(constant_inputs)] if constant_inputs else []
         self.nested = trace.nested
         if out is None:
             raise TypeError(f"kronvec.{fname}: the function returned None; it must return an array or a number")
