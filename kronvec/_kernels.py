@@ -55,6 +55,7 @@ __all__ = [
     "stack_sandwich_fill",
     "lu_inverse_fill",
     "batched_kron_blocks_fill",
+    "outer_product_rows_fill",
 ]
 
 
@@ -703,3 +704,41 @@ def batched_kron_blocks_fill(a, b, scale, out):
                     factor = scale * ak[i, j]
                     for v in range(s):
                         row[j * s + v] = factor * bk[u, v]
+
+
+@_kernel(parallel=True)
+def outer_product_rows_fill(p, b, scale, symmetrized, out, accumulate):
+    """``out[j, i, l, k] = scale·(p[j, i, k]·b[j, l] + p[j, i, l]·b[j, k])`` (the second
+    term only when `symmetrized`), or ``+=`` with `accumulate`.
+
+    `p` is (q, m, r), `b` (q, s) and `out` a (q, m, s, r) view of the result: every
+    row (i, j) of the matrix, seen as an s×r array, is the outer product
+    b[j]ᵀ p[j, i] (plus its transpose) -- the dense form of
+    ``(I ⊗ A)·Diag(vec F)·(B ⊗ C)·(I + K)`` (``kronvec/operators/_outer_rows.py``).
+    One pass over `out`, rows in parallel; the caller runs it on one thread below
+    PARALLEL_MIN_BYTES (:func:`call`).
+    """
+    q, m, r = p.shape
+    s = b.shape[1]
+    for row in prange(q * m):
+        j = row // m
+        i = row - j * m
+        p_row = p[j, i]
+        b_row = b[j]
+        for l in range(s):
+            target = out[j, i, l]
+            factor = scale * b_row[l]
+            if symmetrized:
+                other = scale * p_row[l]
+                if accumulate:
+                    for k in range(r):
+                        target[k] += p_row[k] * factor + other * b_row[k]
+                else:
+                    for k in range(r):
+                        target[k] = p_row[k] * factor + other * b_row[k]
+            elif accumulate:
+                for k in range(r):
+                    target[k] += p_row[k] * factor
+            else:
+                for k in range(r):
+                    target[k] = p_row[k] * factor
