@@ -203,3 +203,18 @@ def test_peak_memory_of_the_dense_jacobian_is_the_result_and_a_few_n_cubed():
         tracemalloc.stop()
     assert peak <= dense.nbytes + 8 * 8 * n ** 3, f"peak {peak} for a {dense.nbytes}-byte result"
     assert peak <= J.dense_peak_nbytes, (peak, J.dense_peak_nbytes)
+
+
+def test_the_measurement_script_runs():
+    # benchmarks/measure_factorization_jacobians.py --quick: both thread settings; every
+    # contender checked first (exit status 1 on a wrong answer); JAX and PyTorch are
+    # optional there (skipped with a note when missing), hence the subprocess timeout only
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "measure_factorization_jacobians.py"
+    done = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith(("| cholesky |", "| eigh eigenvectors |"))]
+    assert len(rows) == 4, done.stdout  # two Jacobians × two thread settings
