@@ -56,6 +56,7 @@ __all__ = [
     "lu_inverse_fill",
     "batched_kron_blocks_fill",
     "outer_product_rows_fill",
+    "outer_product_columns_fill",
 ]
 
 
@@ -742,3 +743,36 @@ def outer_product_rows_fill(p, b, scale, symmetrized, out, accumulate):
             else:
                 for k in range(r):
                     target[k] = p_row[k] * factor
+
+
+@_kernel(parallel=True)
+def outer_product_columns_fill(u, v, scale, symmetrized, out, accumulate):
+    """``out[l, k, x, y] = scale·(u[k, x, y]·v[l, x, y] + u[l, x, y]·v[k, x, y])`` (the
+    second term only when `symmetrized`), or ``+=`` with `accumulate`.
+
+    The transpose of :func:`outer_product_rows_fill`'s matrix, written row by row
+    into a C-contiguous (s, r, X, Y) `out` (``kronvec/operators/_outer_rows.py``
+    prepares u (r, X, Y) and v (s, X, Y) so that the inner loop runs along rows).
+    """
+    r = u.shape[0]
+    s = v.shape[0]
+    for row in prange(s * r):
+        l = row // r
+        k = row - l * r
+        target = out[l, k]
+        for x in range(target.shape[0]):
+            t, a, b = target[x], u[k, x], v[l, x]
+            if symmetrized:  # (then r = s)
+                c, d = u[l, x], v[k, x]
+                if accumulate:
+                    for y in range(t.shape[0]):
+                        t[y] += scale * (a[y] * b[y] + c[y] * d[y])
+                else:
+                    for y in range(t.shape[0]):
+                        t[y] = scale * (a[y] * b[y] + c[y] * d[y])
+            elif accumulate:
+                for y in range(t.shape[0]):
+                    t[y] += scale * (a[y] * b[y])
+            else:
+                for y in range(t.shape[0]):
+                    t[y] = scale * (a[y] * b[y])

@@ -59,11 +59,12 @@ class OuterRows:
         return self.entries >= config.numba_min_entries
 
     def workspace_nbytes(self):
-        """Bytes beside the result: P and the scaled C's it is made from, the cast
-        factors, and below the numba cut-over the two broadcast products."""
+        """Bytes beside the result: P and the scaled C's it is made from, P and B laid
+        out for a transposed target, the cast factors, and below the numba cut-over
+        the two broadcast products."""
         itemsize = self.dtype.itemsize
         factors = self.A.size + self.B.size + self.C.size + self.d.size
-        small = self.q * (self.m + self.p) * self.r + factors
+        small = self.q * (self.m + self.p) * self.r + (self.r + self.s) * self.q * self.m + factors
         if not self._uses_numba():
             small += 2 * self.entries
         return itemsize * small
@@ -75,41 +76,35 @@ class OuterRows:
         F_t = np.asarray(self.d, dtype=dtype).reshape(self.q, self.p)  # F_t[j, a] = F[a, j] (vec order)
         return np.matmul(A, F_t[:, :, None] * C[None, :, :])
 
-    def _view(self, out):
-        """`out` (rows m·q, columns r·s) as its (q, m, s, r) view [j, i, l, k], or None
-        when its layout allows no such view."""
-        m, q, r, s = self.m, self.q, self.r, self.s
-        if out.flags.c_contiguous:
-            four = out.reshape(m, q, s, r).transpose(1, 0, 2, 3) if self.rows_transposed else out.reshape(q, m, s, r)
-        elif out.flags.f_contiguous:  # outᵀ is C-contiguous: [l, k, ·, ·]
-            if self.rows_transposed:
-                four = out.T.reshape(s, r, m, q).transpose(3, 2, 0, 1)
-            else:
-                four = out.T.reshape(s, r, q, m).transpose(2, 3, 0, 1)
-        else:
-            return None
-        return four
-
     def write(self, out, scale, accumulate):
         """``out = scale·M`` (or ``out += scale·M`` with `accumulate`) for an `out` of
-        M's shape and dtype; every entry is written when not accumulating."""
-        view = self._view(out)
-        if view is None:  # (no DensePlan target is laid out so; kept correct anyway)
+        M's shape and dtype; every entry is written when not accumulating.  A
+        C-ordered `out` is written row by row, an F-ordered one (the transposed view
+        DensePlan fills for ``Mᵀ``) through its C-ordered transpose, row by row too."""
+        if out.size == 0:
+            return out
+        if not (out.flags.c_contiguous or out.flags.f_contiguous):  # (DensePlan never asks this)
             out += self.dense(scale)
             return out
         P = self._p()
         B = np.asarray(self.B, dtype=self.dtype)
         total = self.dtype.type(self.scale * scale)
-        if P.size == 0 or view.size == 0:
-            if not accumulate:
-                out[...] = 0
-            return out
+        if out.flags.c_contiguous:
+            self._write_rows(out, P, B, total, accumulate)
+        else:
+            self._write_columns(out.T, P, B, total, accumulate)
+        return out
+
+    def _write_rows(self, out, P, B, total, accumulate):
+        """Into C-ordered `out`, seen as [j, i, l, k]: B[j, l]·P[j, i, k] (+ B[j, k]·P[j, i, l])."""
+        m, q, r, s = self.m, self.q, self.r, self.s
+        view = out.reshape(m, q, s, r).transpose(1, 0, 2, 3) if self.rows_transposed else out.reshape(q, m, s, r)
         if self._uses_numba():
             from .. import _kernels
 
             _kernels.call(_kernels.outer_product_rows_fill, out.nbytes, P, B, total, self.symmetrized,
                           view, accumulate)
-            return out
+            return
         values = P[:, :, None, :] * B[:, None, :, None]
         if self.symmetrized:
             values += P[:, :, :, None] * B[:, None, None, :]
@@ -118,7 +113,33 @@ class OuterRows:
             view += values
         else:
             view[...] = values
-        return out
+
+    def _write_columns(self, out_t, P, B, total, accumulate):
+        """Into C-ordered `out_t` = Mᵀ, seen as [l, k, x, y] with (x, y) = (j, i), or (i, j)
+        when the rows are transposed: U[k, x, y]·V[l, x, y] (+ U[l, x, y]·V[k, x, y]),
+        U the entries of P and V those of B laid out along the rows of Mᵀ."""
+        m, q, r, s = self.m, self.q, self.r, self.s
+        if self.rows_transposed:  # row j + i·q of M: x = i, y = j
+            U = np.ascontiguousarray(P.transpose(2, 1, 0))  # U[k, i, j] = P[j, i, k]
+            V = np.ascontiguousarray(np.broadcast_to(B.T[:, None, :], (s, m, q)))  # V[l, i, j] = B[j, l]
+        else:  # row i + j·m of M: x = j, y = i
+            U = np.ascontiguousarray(P.transpose(2, 0, 1))  # U[k, j, i] = P[j, i, k]
+            V = np.ascontiguousarray(np.broadcast_to(B.T[:, :, None], (s, q, m)))  # V[l, j, i] = B[j, l]
+        view = out_t.reshape(s, r, *U.shape[1:])
+        if self._uses_numba():
+            from .. import _kernels
+
+            _kernels.call(_kernels.outer_product_columns_fill, out_t.nbytes, U, V, total, self.symmetrized,
+                          view, accumulate)
+            return
+        values = U[None] * V[:, None]
+        if self.symmetrized:
+            values += U[:, None] * V[None]
+        values *= total
+        if accumulate:
+            view += values
+        else:
+            view[...] = values
 
     def dense(self, scale=1.0):
         """``scale·M`` as a new C-ordered array."""
