@@ -1,106 +1,130 @@
 """Dense Jacobians of factorizations against JAX and PyTorch (issue 13), side by side
-in one process, one BLAS thread unless --default-threads:
+in one process, with default and with one thread:
 
-    python benchmarks/measure_factorization_jacobians.py [--size 32] [--rounds 7]
+    python benchmarks/measure_factorization_jacobians.py [--sizes 32] [--rounds 11] [--quick]
 
 For f = cholesky and f = eigh's eigenvectors at a symmetric positive definite
-A (n = 32, seeded): ``kronvec.jacobian(f)(A).toarray()`` (numerator layout,
-n² × n²), ``jax.jit(jax.jacfwd(f))`` and ``torch.func.jacfwd(f)`` (their
-(n, n, n, n) arrays, timed as they come; the layout change to compare them is not
-timed).  Before timing, each Jacobian applied to a random *symmetric* direction
-E must agree with kronvec's (J vec E) to 1e-8 relative: every framework
-differentiates along symmetric directions at a symmetric input, and eigenvector
-signs are those of each library's eigh (compared as |·| of the columns, which the
-derivative's sign follows).  Target: kronvec ≥ 10× faster than each.
+A (seeded, distinct eigenvalues): ``kronvec.jacobian(f)(A).toarray()``
+(numerator layout, n² × n², written directly by
+``kronvec/operators/_outer_rows.py``), ``jax.jit(jax.jacfwd(f))`` and
+``torch.func.jacfwd(f)`` (their (n, n, n, n) arrays, timed as they come; the
+layout change to compare them is not timed).  For reference, two more kronvec
+columns: the same operator applied to the identity (``J.matmat(I)``, the
+generic materialization every Product had before) and ``J.tosparse()``.
+
+Before timing, the direct assembly must equal the generic path to 1e-12
+relative, and each framework's Jacobian applied to a random *symmetric*
+direction E must agree with kronvec's (J vec E) to 1e-8 relative: every
+framework differentiates along symmetric directions at a symmetric input, and
+eigenvector signs are those of each library's eigh (compared as |·| of the
+columns, which the derivative's sign follows).  Timing is round-robin (one
+~20 ms batch of each contender per round, the starting one rotating), reported
+as medians over rounds.  Target: kronvec ≥ 10× faster than each at n = 32.
+
+Each thread setting runs in a Python process of its own (this script with
+``--worker``): ``default`` leaves the thread variables unset, ``pinned`` sets
+OPENBLAS/OMP/MKL/NUMBA_NUM_THREADS to 1, XLA's CPU client to one thread and
+``torch.set_num_threads(1)``.  The exit status is 1 only when a contender
+gives a wrong answer.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
+from _timing import median_seconds, rows_from_workers  # (benchmarks/, the script's folder)
+
 ROOT = Path(__file__).resolve().parents[1]
+MARKER = "@@factorization-jacobians "
+CONTENDERS = ("kronvec", "jax", "torch", "kronvec matmat(I)", "kronvec tosparse")
 
 
-def main(argv=None):
+def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--default-threads", action="store_true")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[32])
+    parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--quick", action="store_true", help="n = 8 and 3 rounds: a smoke run")
+    parser.add_argument("--worker", choices=("default", "pinned"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if not args.default_threads:
-        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[name] = "1"
+    if args.quick:
+        args.sizes, args.rounds = [8], 3
+    return args
+
+
+# ------------------------------------------------------------------- worker
+def worker(args):
+    if args.worker == "pinned":
         os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     import numpy as np
 
     sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     import kronvec
-    from _timing import median_seconds
 
-    n = args.size
-    rng = np.random.default_rng(13)
-    B = rng.standard_normal((n, n))
-    A = B @ B.T / n + np.eye(n) + np.diag(np.linspace(0.0, 1.0, n))  # distinct eigenvalues
-    E = rng.standard_normal((n, n))
-    E = E + E.T
-
-    def as_numerator(J4):  # (n, n, n, n) ∂F[i, j]/∂A[k, l] → J[i + j n, k + l n]
-        return np.asarray(J4).transpose(1, 0, 3, 2).reshape(n * n, n * n)
-
-    functions = {
-        "cholesky": (np.linalg.cholesky, "cholesky"),
-        "eigh eigenvectors": (lambda X: np.linalg.eigh(X)[1], "eigh"),
-    }
-    contenders_available = {}
+    frameworks = {}
     try:
         import jax
         import jax.numpy as jnp
 
         jax.config.update("jax_enable_x64", True)
-        contenders_available["jax"] = (jax, jnp)
+        frameworks["jax"] = (jax, jnp)
     except ImportError:
-        print("jax not installed: skipped")
+        print("jax not installed: skipped", file=sys.stderr)
     try:
         import torch
 
-        torch.set_num_threads(1 if not args.default_threads else torch.get_num_threads())
-        contenders_available["torch"] = torch
+        if args.worker == "pinned":
+            torch.set_num_threads(1)
+        frameworks["torch"] = torch
     except ImportError:
-        print("torch not installed: skipped")
+        print("torch not installed: skipped", file=sys.stderr)
 
-    print(f"n = {n}, {'default' if args.default_threads else 'one'} BLAS thread(s), {args.rounds} rounds")
-    print("| Jacobian | kronvec | jax.jit(jax.jacfwd) | torch.func.jacfwd | jax/kronvec | torch/kronvec |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for label, (f, which) in functions.items():
-        kronvec_dense = kronvec.jacobian(f)(A).toarray()
-        reference = kronvec_dense @ E.reshape(-1, order="F")
-        calls = [("kronvec", lambda: kronvec.jacobian(f)(A).toarray())]
-        if "jax" in contenders_available:
-            jax, jnp = contenders_available["jax"]
-            jf = (jnp.linalg.cholesky if which == "cholesky" else (lambda X: jnp.linalg.eigh(X)[1]))
-            jac = jax.jit(jax.jacfwd(jf))
-            Aj = jnp.asarray(A)
-            got = as_numerator(jac(Aj)) @ E.reshape(-1, order="F")
-            _agree(got, reference, n, which, f"jax {label}")
-            calls.append(("jax", lambda: jac(Aj).block_until_ready()))
-        if "torch" in contenders_available:
-            torch = contenders_available["torch"]
-            tf = (torch.linalg.cholesky if which == "cholesky" else (lambda X: torch.linalg.eigh(X)[1]))
-            At = torch.tensor(A)
-            tjac = torch.func.jacfwd(tf)
-            got = as_numerator(tjac(At).numpy()) @ E.reshape(-1, order="F")
-            _agree(got, reference, n, which, f"torch {label}")
-            calls.append(("torch", lambda: tjac(At)))
-        times = median_seconds(calls, args.rounds)
-        k = times["kronvec"]
-        row = [f"{k * 1e3:.2f} ms"]
-        row += [f"{times[c] * 1e3:.2f} ms" if c in times else "—" for c in ("jax", "torch")]
-        row += [f"{times[c] / k:.1f}×" if c in times else "—" for c in ("jax", "torch")]
-        print(f"| {label} | " + " | ".join(row) + " |")
+    functions = {
+        "cholesky": (np.linalg.cholesky, "cholesky"),
+        "eigh eigenvectors": (lambda X: np.linalg.eigh(X)[1], "eigh"),
+    }
+    for n in args.sizes:
+        rng = np.random.default_rng(13)
+        B = rng.standard_normal((n, n))
+        A = B @ B.T / n + np.eye(n) + np.diag(np.linspace(0.0, 1.0, n))  # distinct eigenvalues
+        E = rng.standard_normal((n, n))
+        E = E + E.T
+        identity = np.eye(n * n)
+
+        def as_numerator(J4):  # (n, n, n, n) ∂F[i, j]/∂A[k, l] → J[i + j n, k + l n]
+            return np.asarray(J4).transpose(1, 0, 3, 2).reshape(n * n, n * n)
+
+        for label, (f, which) in functions.items():
+            J = kronvec.jacobian(f)(A)
+            dense = J.toarray()
+            generic = J.matmat(identity)
+            error = np.abs(dense - generic).max() / np.abs(generic).max()
+            if not error <= 1e-12:
+                raise SystemExit(f"kronvec {label}: toarray differs from matmat(I) by {error:.1e} (relative)")
+            reference = dense @ E.reshape(-1, order="F")
+            calls = [("kronvec", lambda: kronvec.jacobian(f)(A).toarray()),
+                     ("kronvec matmat(I)", lambda: kronvec.jacobian(f)(A).matmat(identity)),
+                     ("kronvec tosparse", lambda: kronvec.jacobian(f)(A).tosparse())]
+            if "jax" in frameworks:
+                jax, jnp = frameworks["jax"]
+                jf = jnp.linalg.cholesky if which == "cholesky" else (lambda X: jnp.linalg.eigh(X)[1])
+                jac = jax.jit(jax.jacfwd(jf))
+                Aj = jnp.asarray(A)
+                _agree(as_numerator(jac(Aj)) @ E.reshape(-1, order="F"), reference, n, which, f"jax {label}")
+                calls.append(("jax", lambda: jac(Aj).block_until_ready()))
+            if "torch" in frameworks:
+                torch = frameworks["torch"]
+                tf = torch.linalg.cholesky if which == "cholesky" else (lambda X: torch.linalg.eigh(X)[1])
+                At = torch.tensor(A)
+                tjac = torch.func.jacfwd(tf)
+                _agree(as_numerator(tjac(At).numpy()) @ E.reshape(-1, order="F"), reference, n, which,
+                       f"torch {label}")
+                calls.append(("torch", lambda: tjac(At)))
+            times = median_seconds(calls, args.rounds)
+            print(MARKER + json.dumps(dict(what=label, n=n, load=os.getloadavg()[0], **times)), flush=True)
 
 
 def _agree(got, reference, n, which, what):
@@ -114,5 +138,27 @@ def _agree(got, reference, n, which, what):
         raise SystemExit(f"{what}: J·vec(E) differs from kronvec's by {error:.1e} (relative)")
 
 
+# ------------------------------------------------------------------- parent
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parse(argv)
+    if args.worker:
+        worker(args)
+        return 0
+    forwarded = [a for a in argv if a != "--quick"]
+    if args.quick:
+        forwarded += ["--sizes", "8", "--rounds", "3"]
+    rows, status = rows_from_workers(__file__, forwarded, MARKER, timeout=3600)
+    print("| Jacobian | n | threads | load | " + " | ".join(CONTENDERS) + " | jax/kronvec | torch/kronvec |")
+    print("|---|---:|---|---:|" + "---:|" * (len(CONTENDERS) + 2))
+    for row in rows:
+        k = row["kronvec"]
+        cells = [f"{row[c] * 1e3:.2f} ms" if c in row else "—" for c in CONTENDERS]
+        cells += [f"{row[c] / k:.1f}×" + (" ✓" if row[c] / k >= 10 else " ✗") if c in row else "—"
+                  for c in ("jax", "torch")]
+        print(f"| {row['what']} | {row['n']} | {row['threads']} | {row['load']:.2f} | " + " | ".join(cells) + " |")
+    return status
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

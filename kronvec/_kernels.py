@@ -55,6 +55,8 @@ __all__ = [
     "stack_sandwich_fill",
     "lu_inverse_fill",
     "batched_kron_blocks_fill",
+    "outer_product_rows_fill",
+    "outer_product_columns_fill",
 ]
 
 
@@ -703,3 +705,74 @@ def batched_kron_blocks_fill(a, b, scale, out):
                     factor = scale * ak[i, j]
                     for v in range(s):
                         row[j * s + v] = factor * bk[u, v]
+
+
+@_kernel(parallel=True)
+def outer_product_rows_fill(p, b, scale, symmetrized, out, accumulate):
+    """``out[j, i, l, k] = scale·(p[j, i, k]·b[j, l] + p[j, i, l]·b[j, k])`` (the second
+    term only when `symmetrized`), or ``+=`` with `accumulate`.
+
+    `p` is (q, m, r), `b` (q, s) and `out` a (q, m, s, r) view of the result: every
+    row (i, j) of the matrix, seen as an s×r array, is the outer product
+    b[j]ᵀ p[j, i] (plus its transpose) -- the dense form of
+    ``(I ⊗ A)·Diag(vec F)·(B ⊗ C)·(I + K)`` (``kronvec/operators/_outer_rows.py``).
+    One pass over `out`, rows in parallel; the caller runs it on one thread below
+    PARALLEL_MIN_BYTES (:func:`call`).
+    """
+    q, m, r = p.shape
+    s = b.shape[1]
+    for row in prange(q * m):
+        j = row // m
+        i = row - j * m
+        p_row = p[j, i]
+        b_row = b[j]
+        for l in range(s):
+            target = out[j, i, l]
+            factor = scale * b_row[l]
+            if symmetrized:
+                other = scale * p_row[l]
+                if accumulate:
+                    for k in range(r):
+                        target[k] += p_row[k] * factor + other * b_row[k]
+                else:
+                    for k in range(r):
+                        target[k] = p_row[k] * factor + other * b_row[k]
+            elif accumulate:
+                for k in range(r):
+                    target[k] += p_row[k] * factor
+            else:
+                for k in range(r):
+                    target[k] = p_row[k] * factor
+
+
+@_kernel(parallel=True)
+def outer_product_columns_fill(u, v, scale, symmetrized, out, accumulate):
+    """``out[l, k, x, y] = scale·(u[k, x, y]·v[l, x, y] + u[l, x, y]·v[k, x, y])`` (the
+    second term only when `symmetrized`), or ``+=`` with `accumulate`.
+
+    The transpose of :func:`outer_product_rows_fill`'s matrix, written row by row
+    into a C-contiguous (s, r, X, Y) `out` (``kronvec/operators/_outer_rows.py``
+    prepares u (r, X, Y) and v (s, X, Y) so that the inner loop runs along rows).
+    """
+    r = u.shape[0]
+    s = v.shape[0]
+    for row in prange(s * r):
+        l = row // r
+        k = row - l * r
+        target = out[l, k]
+        for x in range(target.shape[0]):
+            t, a, b = target[x], u[k, x], v[l, x]
+            if symmetrized:  # (then r = s)
+                c, d = u[l, x], v[k, x]
+                if accumulate:
+                    for y in range(t.shape[0]):
+                        t[y] += scale * (a[y] * b[y] + c[y] * d[y])
+                else:
+                    for y in range(t.shape[0]):
+                        t[y] = scale * (a[y] * b[y] + c[y] * d[y])
+            elif accumulate:
+                for y in range(t.shape[0]):
+                    t[y] += scale * (a[y] * b[y])
+            else:
+                for y in range(t.shape[0]):
+                    t[y] = scale * (a[y] * b[y])

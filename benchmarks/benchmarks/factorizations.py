@@ -6,6 +6,13 @@ through them costs, against the hand-written closed forms.
   I (the closed form ∇ = A⁻¹).  Target (issue 13): ≤ 1.2× at n = 1024.
 * ``LogEigvalsh``: value and gradient of Σ ln λ(A) through ``np.linalg.eigvalsh``,
   against one ``eigh`` and the products of ∇ = V Λ⁻¹ Vᵀ.  Target: ≤ 1.3× at n = 512.
+* ``DenseJacobian``: ``kronvec.jacobian(f)(A).toarray()`` of cholesky and of
+  eigh's eigenvectors (the direct dense assembly of
+  ``kronvec/operators/_outer_rows.py``), against the generic materialization the
+  same operator had before it (the product applied to the identity, ``matmat(I)``).
+  Issue 13's target is against JAX and PyTorch (≥ 10× faster than
+  ``jax.jit(jax.jacfwd)`` and ``torch.func.jacfwd`` at n = 32), which asv does not
+  install: ``benchmarks/measure_factorization_jacobians.py`` measures those.
 * ``JacobianBuild``: ``kronvec.jacobian`` of cholesky, eigh's eigenvectors,
   eigvalsh, the SVD's U and QR's Q (the structured operator, O(n²) memory),
   against the factorization alone.  Target: < 3× (the issue states it at n = 2000).
@@ -127,3 +134,38 @@ class JacobianBuild:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", kronvec.IllConditionedWarning)
             self.jacobian(self.A)
+
+
+DENSE_JACOBIANS = {name: FACTORIZATIONS[name] for name in ("cholesky", "eigh eigenvectors")}
+
+
+class DenseJacobian:
+    """The dense n²×n² Jacobian of cholesky and of eigh's eigenvectors: direct assembly
+    (``toarray``) against the generic path (the operator applied to I)."""
+
+    params = [list(DENSE_JACOBIANS), [8, 32, 48]]
+    param_names = ["factorization", "n"]
+    timeout = 300
+
+    def setup(self, name, n):
+        generator = rng("dense-jacobian", name, n)
+        self.A = spd(generator, n) + np.diag(np.linspace(0.0, 1.0, n))  # distinct eigenvalues
+        self.jacobian = kronvec.jacobian(DENSE_JACOBIANS[name])
+        self.J = warm(self.jacobian, self.A)
+        self.identity = np.eye(n * n)
+        warm(self.J.toarray)
+
+    def time_jacobian_toarray(self, name, n):
+        self.jacobian(self.A).toarray()
+
+    def time_toarray(self, name, n):
+        self.J.toarray()
+
+    def time_generic_matmat_identity(self, name, n):
+        self.J.matmat(self.identity)
+
+    def time_tosparse(self, name, n):
+        self.J.tosparse()
+
+    def peakmem_jacobian_toarray(self, name, n):
+        self.jacobian(self.A).toarray()

@@ -5,7 +5,7 @@ explicit float dtype, ``.T``, ``toarray()``, ``tosparse()`` and a formula.
 
 One module, one job: ``basic`` (leaves), ``kron``, ``selection`` (0/1 index
 maps), ``sylvester`` (the Kronecker sum I ⊗ A + Bᵀ ⊗ I and its inverse),
-``composite`` (Sum, Product, Scaled), ``contraction`` (einsum Jacobians),
+``triangle`` (QR's fold vec C ↦ vec(triu C + (tril C₋₁)ᵀ)), ``composite`` (Sum, Product, Scaled), ``contraction`` (einsum Jacobians),
 ``algebra`` (the laws), ``_evaluate`` (applying DAGs of composites
 iteratively), ``_materialize`` (toarray/tosparse within the memory limits), ``_formula`` (labels and
 formulas), ``_dag`` (the non-recursive walk they share).
@@ -18,6 +18,7 @@ from .composite import Product, Scaled, Sum
 from .contraction import Contraction
 from .kron import Kron
 from .sylvester import KroneckerSum, SylvesterInverse
+from .triangle import TriangleFold
 from .selection import (
     Commutation,
     Duplication,
@@ -52,4 +53,5 @@ __all__ = [
     "Product",
     "Scaled",
     "Contraction",
+    "TriangleFold",
 ]

@@ -481,6 +481,14 @@ class StructuredOperator(LinearOperator):
         """``out += scale * self`` for an `out` of this shape (C- or F-ordered)."""
         raise NotImplementedError
 
+    def _dense_times(self, scale):
+        """``scale * self`` as a new dense array: what ``toarray()`` of a one-term
+        combination (e.g. ``0.5·T``) returns.  A term that writes every entry may
+        fill an uninitialized array instead of adding into zeros."""
+        out = np.zeros(self.shape, dtype=self.dtype)
+        self._accumulate_dense(out, scale)
+        return out
+
     def _direct_dense_workspace(self):
         """Bytes of temporaries ``_accumulate_dense`` needs, or None when it has none."""
         return None

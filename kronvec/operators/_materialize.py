@@ -156,6 +156,10 @@ class DensePlan:
         """The dense matrix (checked against the limit beforehand by :func:`toarray`)."""
         if self.direct_fast:
             return self.op._toarray()
+        if self.lazy is None and self.transposed is None and len(self.direct) == 1:
+            c, term = self.direct[0]
+            if term.dtype == self.op.dtype:  # c·T: the term writes itself (no zeros to add to)
+                return term._dense_times(c)
         m, n = self.op.shape
         out = np.zeros((m, n), dtype=self.op.dtype)  # calloc: untouched zero pages are free
         target = out if self.transposed is None else out.T

@@ -102,6 +102,14 @@ class _CompositeAdjoint(StructuredOperator):
     def _dense_transpose_of(self):
         return self.operator  # filled into the transposed view of the result
 
+    def _direct_dense_workspace(self):
+        # a term Tᵀ whose T writes itself (a Product of kronvec/operators/_outer_rows.py)
+        # is written into the transposed view of the result as well
+        return self.operator._direct_dense_workspace() if self.operator._linear_parts() is None else None
+
+    def _accumulate_dense(self, out, scale):
+        self.operator._accumulate_dense(out.T, scale)
+
     def _sparse_children(self):
         return (self.operator,)
 
@@ -262,6 +270,33 @@ class Product(_Composite):
         for factor in self.factors:
             b = factor.solve(b)
         return b
+
+    # A product of the shape (I ⊗ A)·Diag(vec F)·(B ⊗ C)[·(I + K)] (the Jacobians of
+    # the Cholesky factor and of eigh's eigenvectors) writes its dense matrix directly,
+    # n⁴ entries from n³ numbers (kronvec/operators/_outer_rows.py); any other Product
+    # is materialized by the DAG walk on blocks of unit columns.
+    def _outer_rows(self):
+        from ._outer_rows import match
+
+        return match(self)
+
+    def _direct_dense_workspace(self):
+        form = self._outer_rows()
+        return None if form is None else form.workspace_nbytes()
+
+    def _accumulate_dense(self, out, scale):
+        form = self._outer_rows()
+        if form is None:  # (DensePlan calls this only for recognized products)
+            out += scale * self.toarray()
+        else:
+            form.write(out, scale, accumulate=True)
+
+    def _dense_times(self, scale):
+        form = self._outer_rows()
+        return super()._dense_times(scale) if form is None else form.dense(scale)
+
+    def _toarray(self):
+        return self._dense_times(1.0)
 
     def _sparse_via_dense(self):
         """True when the factors' CSRs would dwarf the dense result (e.g. a few

@@ -56,7 +56,8 @@ from .._linalg.scope import _current as _current_scope
 from .._tracer import Node, compile_guard
 from .._vec import stack_members, vec
 from ..differential import linear_map
-from ..operators import BatchedDense, BatchedKron, Commutation, Dense, Diag, Identity, Kron, Selection, algebra
+from ..operators import (BatchedDense, BatchedKron, Commutation, Dense, Diag, Identity, Kron, Selection,
+                         TriangleFold, algebra)
 from . import _samples
 from . import _stack_factors as stacked
 from ._registry import Primitive, Sample, numpy_function, register
@@ -1251,9 +1252,9 @@ def _qr_r_vjp(g, R, A):
 
 
 def _upper_minus_omega(n, dtype):
-    """T: vec C ↦ vec(C − Ω) = vec(triu(C) + tril(C, −1)ᵀ)."""
-    upper = np.triu(np.ones((n, n), dtype=dtype))
-    return algebra.add(Diag(vec(upper)), algebra.multiply(Commutation(n, n), Diag(vec(1.0 - upper))))
+    """T: vec C ↦ vec(C − Ω) = vec(triu(C) + tril(C, −1)ᵀ), held as its size alone
+    (Diag(vec U) + K·Diag(vec(1 − U)) would hold three n×n arrays)."""
+    return TriangleFold(n, dtype)
 
 
 def _qr_jacobian(A, want_q):
