@@ -21,7 +21,7 @@ Two variants of the head are recognized: ``(I_q ⊗ A)``, and
 ``(A ⊗ I_q)·K_{p,q} = K_{m,q}·(I_q ⊗ A)`` — what the laws make of the
 commutation matrix in front of the upper-triangular Cholesky factor's Jacobian
 — which only permutes the rows (i, j) ↦ (j, i).  Any other Product is left to
-the generic path: :func:`match` returns None.  Derivation: ``notes/derivatives.md`` §28.
+the generic path: :func:`match` returns None.  Derivation: ``notes/derivatives.md`` §30.
 """
 
 from __future__ import annotations
