@@ -11,7 +11,11 @@ The Jacobian of X⁻¹ is also compared with the numba ``prange`` floor (one
 kernel: closed-form inverse and the 81 entries of each block, written once)
 and, with ``--jax``, with ``jax.jit(jax.vmap(jax.jacfwd(inv)))`` timed in a
 subprocess under a timeout (jaxlib can deadlock on two cores); peak memory
-(tracemalloc) is reported against the size of the result.
+(tracemalloc: the peak of what is allocated during the call, the caller's
+inputs excluded) is reported against the size of the result.  kronvec's own
+kernels run on one thread below ``kronvec._kernels.PARALLEL_MIN_BYTES``
+(64 MiB) whatever the setting: the (K, 9, 9) blocks (62 MiB) are below it, so
+``--default-threads`` pits them against the floor on every core.
 """
 
 from __future__ import annotations
@@ -101,9 +105,13 @@ def main(argv=None):
         _report(f"value+grad of Σ ln|S_k| + tr(S_k⁻¹C_k), {count:,} members {n}×{n}", [closed, ours, ours_product],
                 closed)
         peak_ours, _ = _peak(lambda: value_and_grad(S))
+        peak_product, _ = _peak(lambda: product_form(S))
         peak_closed, _ = _peak(lambda: stacks.gaussian_closed_form(S, C, C_t))
-        print(f"peak memory: kronvec {peak_ours / 2**20:.1f} MiB, closed form {peak_closed / 2**20:.1f} MiB, "
-              f"result (the gradient) {g2.nbytes / 2**20:.1f} MiB")
+        size = g2.nbytes
+        print(f"peak memory (tracemalloc, S and C allocated before): kronvec {peak_ours / 2**20:.1f} MiB = "
+              f"{peak_ours / size:.2f}× the gradient ({size / 2**20:.1f} MiB); product form "
+              f"{peak_product / 2**20:.1f} MiB = {peak_product / size:.2f}×; closed form "
+              f"{peak_closed / 2**20:.1f} MiB = {peak_closed / size:.2f}×")
 
     if "inverse" not in sections:
         return
@@ -123,6 +131,11 @@ def main(argv=None):
     ]
     round_robin(contenders, options.rounds)
     _report("Jacobian of X⁻¹, 100,000 members 3×3 (ratios to the one-thread numba floor)", contenders, contenders[0])
+    every_core = statistics.median(contenders[1].samples)
+    print("ratios to the floor on every core (wall): " + ", ".join(
+        f"{c.name.removeprefix('kronvec.jacobian + ')} {statistics.median(c.samples) / every_core:.2f}×"
+        for c in contenders[4:]))
+    # (peak of traced allocations during the call: X is the caller's, allocated before)
     for name, call in (("blocks", lambda: jacobian(X).blocks()), ("CSR", lambda: jacobian(X).tosparse())):
         peak, result = _peak(call)
         size = result.nbytes if name == "blocks" else result.data.nbytes + result.indices.nbytes + result.indptr.nbytes

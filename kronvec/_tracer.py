@@ -316,7 +316,7 @@ def static_value(x):
     return x
 
 
-def reverse_sweep(nodes, seeds, inputs, add):
+def reverse_sweep(nodes, seeds, inputs, add, consume=False):
     """Reverse accumulation over recorded `nodes`.
 
     Parameters
@@ -329,6 +329,12 @@ def reverse_sweep(nodes, seeds, inputs, add):
         Inputs of the trace whose cotangents are returned.
     add : callable
         ``add(a, b)`` accumulates two cotangents of one node.
+    consume : bool, default False
+        True when the recording is used once (``grad``, ``value_and_grad``):
+        each node is dropped from `nodes` once it has been pulled back, so
+        the values and captured constants that only its VJP needed are freed
+        during the sweep instead of at its end (the caller must hold no other
+        reference to the later nodes, e.g. its output node).
 
     Returns
     -------
@@ -343,29 +349,96 @@ def reverse_sweep(nodes, seeds, inputs, add):
         return [None] * len(inputs)
     last = max(seeds)
     cotangents = [None] * (last + 1)
+    # owned[i]: cotangents[i] is an ndarray (or a view of one) that nothing but this
+    # sweep references -- the sum of two cotangents, or what a VJP marked
+    # ``returns_fresh`` returned (True, or a test of the returned array) -- so a
+    # further contribution is added into it in place instead of into a new array,
+    # and a VJP with an ``in_place`` variant may write its result over it (each a
+    # cotangent-sized array less at the peak of a gradient).
+    owned = [False] * (last + 1)
     for index, seed in seeds.items():
         cotangents[index] = seed
+    if consume:
+        del nodes[last + 1:]  # (nodes after the last seed contribute nothing)
     for index in range(last, -1, -1):
         ct = cotangents[index]
-        if ct is None:
-            continue
         node = nodes[index]
-        if node._op is None:
+        if consume and index >= len(inputs):  # (inputs are the first nodes: kept)
+            nodes[index] = None
+        if ct is None or node._op is None:
             continue
         cotangents[index] = None  # freed once pulled back
         vjps, value, args, params = node._op.vjps, node._value, node._args, node._params
-        for position, parent in node._parents:
-            if params or len(args) > 2:
-                contribution = vjps[position](ct, value, *args, **params)
-            elif len(args) == 2:  # (spelled out: a call with *args re-enters the interpreter from C)
-                contribution = vjps[position](ct, value, args[0], args[1])
+        parents = node._parents
+        ct_owned = owned[index] and len(parents) == 1  # (one VJP reads ct: it may overwrite it)
+        for position, parent in parents:
+            vjp = vjps[position]
+            if ct_owned and getattr(vjp, "in_place", None) is not None:
+                contribution = vjp.in_place(ct, value, *args, **params)
+                fresh = True  # (ct's own memory, or a new array)
             else:
-                contribution = vjps[position](ct, value, args[0])
+                if params or len(args) > 2:
+                    contribution = vjp(ct, value, *args, **params)
+                elif len(args) == 2:  # (spelled out: a call with *args re-enters the interpreter from C)
+                    contribution = vjp(ct, value, args[0], args[1])
+                else:
+                    contribution = vjp(ct, value, args[0])
+                fresh = getattr(vjp, "returns_fresh", False)
+            if fresh is not False and type(contribution) is np.ndarray:
+                fresh = fresh is True or fresh(contribution, _protected(ct, value, args, parents, consume))
+            else:
+                fresh = False
             parent_index = parent._index
             previous = cotangents[parent_index]
-            cotangents[parent_index] = contribution if previous is None else add(previous, contribution)
+            if previous is None:
+                cotangents[parent_index], owned[parent_index] = contribution, fresh
+            elif owned[parent_index] and _add_in_place(previous, contribution):
+                pass
+            elif fresh and _add_in_place(contribution, previous):
+                cotangents[parent_index], owned[parent_index] = contribution, True
+            else:
+                total = add(previous, contribution)
+                cotangents[parent_index] = total
+                # (ndarray + ndarray is a new array: ours alone)
+                owned[parent_index] = (type(total) is np.ndarray and type(previous) is np.ndarray
+                                       and type(contribution) is np.ndarray)
+        # (let go of this node's arrays before the next VJP allocates: a replaced
+        # cotangent held by `previous` would otherwise live through it)
+        node = value = args = parents = ct = contribution = previous = None
     result = []
     for node in inputs:
         index = node._index
         result.append(cotangents[index] if index <= last else None)
     return result
+
+
+def _add_in_place(target, addend):
+    """``target += addend`` when that is what ``target + addend`` would be (same
+    shape and dtype, both plain ndarrays, no overlap); False when it is not."""
+    if type(addend) is not np.ndarray or type(target) is not np.ndarray or not target.flags.writeable:
+        return False
+    if 0 in target.strides and target.size > 1:  # (a broadcast view: its entries are shared)
+        return False
+    if addend.shape != target.shape and np.broadcast_shapes(addend.shape, target.shape) != target.shape:
+        return False
+    if np.result_type(target.dtype, addend.dtype) != target.dtype or np.may_share_memory(target, addend):
+        return False
+    np.add(target, addend, out=target)
+    return True
+
+
+def _protected(ct, value, args, parents, consume):
+    """The arrays a cotangent returned by this node's VJP must not share memory
+    with to be the sweep's own: all the node's arrays, except -- in a consuming
+    sweep, for a node with one traced argument -- the constants it captured
+    (copies made by :func:`_constant`, writeable and owning their memory, held by
+    this node alone, which the sweep has just dropped)."""
+    if not consume or len(parents) != 1:
+        return (ct, value, *args)
+    traced = parents[0][0]
+    protected = [ct, value, args[traced]]
+    for position, arg in enumerate(args):
+        if position != traced and not (type(arg) is np.ndarray and arg.flags.writeable and arg.flags.owndata
+                                       and not (type(value) is np.ndarray and np.may_share_memory(arg, value))):
+            protected.append(arg)
+    return protected

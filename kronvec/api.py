@@ -241,11 +241,20 @@ class _Recording:
         self.output_shape = tuple(shape) if shape is not None else np.shape(static_value(self.output))
 
     # ------------------------------------------------------------ reverse
-    def backward(self, cotangent):
-        """Cotangents of the inputs for a cotangent of the output (reverse mode)."""
+    def backward(self, cotangent, consume=False):
+        """Cotangents of the inputs for a cotangent of the output (reverse mode).
+
+        ``consume=True`` (a recording used once: ``grad``, ``value_and_grad``)
+        lets the sweep drop each operation's recorded values and constants as
+        soon as it has been pulled back; the recording cannot be swept again.
+        """
         if self.output_node is None:
             return tuple([self._shaped_like_input(None, node, ()) for node in self.inputs])
-        cotangents = reverse_sweep(self.nodes, {self.output_node._index: cotangent}, self.inputs, _add)
+        seed_index = self.output_node._index
+        if consume:
+            # (the output node references the whole graph through its parents)
+            self.output_node = None
+        cotangents = reverse_sweep(self.nodes, {seed_index: cotangent}, self.inputs, _add, consume)
         returned = []
         for ct, node in zip(cotangents, self.inputs):
             returned.append(self._shaped_like_input(ct, node, returned))
@@ -616,18 +625,17 @@ def _gradient_transform(f, argnums, fname, with_value):
         try:
             recording = _Recording(f, args, numbers_, fname)
             shape = recording.output_shape
-            if shape == ():  # the common case: a 0-d output and a Python 1.0 cotangent
-                gradients = recording.backward(1.0)
-            else:
+            if shape != ():
                 _check_scalar_output(recording, fname)
-                gradients = recording.backward(np.ones(shape))
+            if with_value:  # (taken before the sweep, which may reuse recorded memory: consume=True)
+                output = recording.output
+                value = output if isinstance(output, (Node, np.floating)) else _scalar_value(output)
+            # (the common case: a 0-d output and a Python 1.0 cotangent)
+            gradients = recording.backward(1.0 if shape == () else np.ones(shape), consume=True)
         finally:
             _reset_scope(token)
         gradients = gradients[0] if single else gradients
-        if not with_value:
-            return gradients
-        output = recording.output
-        return (output if isinstance(output, (Node, np.floating)) else _scalar_value(output)), gradients
+        return (value, gradients) if with_value else gradients
 
     return transformed
 

@@ -102,6 +102,12 @@ class GaussianObjective:
     def peakmem_kronvec(self, size):
         self.value_and_grad(self.S)
 
+    def peakmem_kronvec_product_form(self, size):
+        self.value_and_grad_product(self.S)
+
+    def peakmem_closed_form(self, size):
+        gaussian_closed_form(self.S, self.C, self.C_transposed)
+
 
 class InverseJacobian:
     """Jacobian of X⁻¹ over a stack of 3×3 members: build, blocks, CSR; batched NumPy."""

@@ -100,15 +100,24 @@ def uses_kernels(X):
     return X.dtype.char in "fd" and X.size >= config.numba_min_entries
 
 
-def stack_sandwich(A, G, scale):
+def stack_sandwich(A, G, scale, out=None):
     """``scale · A_kᵀ G_k A_kᵀ`` member by member, in one numba pass (float
-    stacks of equal shape and dtype, large enough for the kernels)."""
+    stacks of equal shape and dtype, large enough for the kernels).
+
+    `out` may be G itself (the kernel reads each member of G before writing
+    it); it must then be a (K, n, n) array or C-contiguous, so that its
+    (K, n, n) form is a view and not a copy.
+    """
     from .. import _kernels
 
     n = A.shape[-1]
-    out = np.empty(A.shape, dtype=A.dtype)
+    if out is None:
+        out = np.empty(A.shape, dtype=A.dtype)
+    if out.ndim != 3 and not out.flags.c_contiguous:  # pragma: no cover (callers check the layout)
+        raise AssertionError("stack_sandwich: out must reshape to (K, n, n) without a copy")
+    members = out if out.ndim == 3 else out.reshape((-1, n, n))
     _kernels.call(_kernels.stack_sandwich_fill, out.nbytes, A.reshape((-1, n, n)), G.reshape((-1, n, n)),
-                  float(scale), out.reshape((-1, n, n)))
+                  float(scale), members)
     return out
 
 
@@ -204,10 +213,14 @@ class StackResults:
         if self._slogdet is None and (self._closed is not None or not self._one_lu()):
             closed = self._closed_form()
             if closed:
-                _, det, _, fallback = closed
+                inverse, det, condition, fallback = closed
+                # (the determinants are needed no more: let them go with this call's peak)
+                self._closed = (inverse, None, condition, fallback)
                 sign = np.sign(det)
                 with np.errstate(divide="ignore", invalid="ignore"):  # (fallback members: overwritten)
-                    logabsdet = np.log(np.abs(det))
+                    logabsdet = np.abs(det)  # (a new array owning its memory, logged in place)
+                    np.log(logabsdet, out=logabsdet)
+                del det
                 if fallback.any():
                     sign[fallback], logabsdet[fallback] = np.linalg.slogdet(self.X[fallback])
             else:
@@ -237,7 +250,8 @@ class StackResults:
                     raise self._singular(np.argwhere(singular), "exact zero pivot")
                 condition = self._condition(inverse)
             elif closed:
-                inverse, _, condition, fallback = closed
+                inverse, det, condition, fallback = closed
+                self._closed = (inverse, det, None, fallback)  # (the condition numbers are used once, here)
                 if fallback.any():
                     members = X[fallback]
                     try:

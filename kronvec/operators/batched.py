@@ -237,7 +237,8 @@ class BatchedKron(_BatchedBlocks):
             from .. import _kernels
 
             out = np.empty((K, p * r, q * s), dtype=self.dtype)
-            _kernels.call(_kernels.batched_kron_blocks_fill, out.nbytes, self.A, self.B, self.scale, out)
+            kernel = _kernels.SQUARE_KRON_BLOCKS_FILLS.get(p) if p == q == r == s else None
+            _kernels.call(kernel or _kernels.batched_kron_blocks_fill, out.nbytes, self.A, self.B, self.scale, out)
             return out
         A = np.broadcast_to(np.eye(p, dtype=self.dtype), (K, p, q)) if isinstance(self.A, int) else self.A
         B = np.broadcast_to(np.eye(r, dtype=self.dtype), (K, r, s)) if isinstance(self.B, int) else self.B
@@ -264,7 +265,8 @@ class BatchedKron(_BatchedBlocks):
             from .. import _kernels
 
             data, indices = np.empty(nnz, dtype=self.dtype), np.empty(nnz, dtype=index)
-            _kernels.call(_kernels.batched_kron_csr_fill, data.nbytes + indices.nbytes,
+            kernel = _kernels.SQUARE_KRON_CSR_FILLS.get(p) if p == q == r == s else None
+            _kernels.call(kernel or _kernels.batched_kron_csr_fill, data.nbytes + indices.nbytes,
                           self.A, self.B, self.scale, indices, data)  # (any strides: no copies)
             matrix = sp.csr_array((data, indices, indptr), shape=self.shape, copy=False)
             matrix.has_canonical_format = True

@@ -256,7 +256,15 @@ def einsum_cotangent(plan, position, g, operands):
         if isinstance(a, Node):
             traced = True
     direct = plan.cotangents[position]
-    if direct is not None and not traced:  # one einsum (the common case, without the general path)
+    if direct is not None and not traced and len(arrays) == 2 and type(g) is float and g == 1.0 \
+            and direct[0].startswith(","):
+        # Ḡ = 1 of a two-operand einsum with a scalar output (tr(AB) = einsum("ij,ji->", A, B)):
+        # the cotangent is the other operand relabelled, a view of it when that is all it is
+        # (no copy of a captured constant: the sweep may reuse it, kronvec/_tracer.py).  The
+        # other operand is an argument of the recorded operation, which the sweep's aliasing
+        # test sees (the one contraction with a constant of its own, cross, has three operands).
+        value = plain_einsum(direct[0][1:], arrays[1])
+    elif direct is not None and not traced:  # one einsum (the common case, without the general path)
         value = plain_einsum(direct[0], *arrays, optimize=direct[1])
     else:
         labels = [plan.output] + [plan.effective[j] for j in others]
@@ -340,7 +348,22 @@ def _einsum_vjp(position):
     def vjp(g, ans, *operands, subscripts, optimize=False, order="K"):
         return einsum_cotangent(einsum_plan(subscripts, _shapes(operands)), position, g, operands)
 
+    vjp.returns_fresh = fresh_unless_aliased
     return vjp
+
+
+def fresh_unless_aliased(contribution, protected):
+    """True when an einsum cotangent shares no memory with the `protected` arrays
+    (Ḡ, the operands; ``kronvec/_tracer.py``, reverse_sweep): an einsum (and the
+    reshapes, placements and products of ``contract``) returns a new array or a
+    view of one of its operands, so the reverse sweep may then reuse it in place."""
+    if type(contribution) is not np.ndarray or not contribution.flags.writeable or \
+            0 in contribution.strides and contribution.size > 1:  # (a broadcast view)
+        return False
+    for other in protected:
+        if type(other) is np.ndarray and np.may_share_memory(contribution, other):
+            return False
+    return True
 
 
 def _einsum_jacobian(position):
@@ -430,6 +453,7 @@ def _contraction(name, impl, subscripts_of, **fields):
             plan, constants = plan_of(operands, params)
             return einsum_cotangent(plan, position, g, (*operands, *constants))
 
+        vjp.returns_fresh = fresh_unless_aliased
         return vjp
 
     def jacobian_of(position):

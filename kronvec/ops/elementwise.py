@@ -118,10 +118,29 @@ def _times_other(position):
     return jacobian
 
 
+def _multiply_vjp(position):
+    def vjp(g, ans, a, b):
+        return unbroadcast(g * (b, a)[position], shape_of((a, b)[position]))
+
+    def in_place(g, ans, a, b):
+        # Ḡ ∘ other written over Ḡ, a cotangent only the reverse sweep holds
+        # (kronvec/_tracer.py, reverse_sweep), when that is the whole result.
+        other = (b, a)[position]
+        if (type(g) is np.ndarray and g.flags.writeable and g.shape == shape_of((a, b)[position])
+                and (type(other) is float or type(other) is np.ndarray and not np.may_share_memory(g, other)
+                     and np.broadcast_shapes(g.shape, other.shape) == g.shape)
+                and np.result_type(g, other) == g.dtype and not (0 in g.strides and g.size > 1)):
+            return np.multiply(g, other, out=g)
+        return vjp(g, ans, a, b)
+
+    # Ḡ ∘ other is a new array (summed over broadcast axes: new again); in_place reuses Ḡ.
+    vjp.returns_fresh, vjp.in_place = True, in_place
+    return vjp
+
+
 multiply = register(Primitive(
     operator.mul, name="multiply",
-    vjps={0: lambda g, ans, a, b: unbroadcast(g * b, shape_of(a)),
-          1: lambda g, ans, a, b: unbroadcast(g * a, shape_of(b))},
+    vjps={0: _multiply_vjp(0), 1: _multiply_vjp(1)},
     jacobians={0: _times_other(0), 1: _times_other(1)},
     label=_binary_label("∘"),
     formula="D_X(X ∘ Y) = diag(vec Y), D_Y(X ∘ Y) = diag(vec X)",

@@ -143,6 +143,59 @@ def _inv_vjp(g, ans, X):
     return -np.matmul(np.matmul(ans_t, g), ans_t)
 
 
+def _inv_vjp_in_place(g, ans, X):
+    """:func:`_inv_vjp` for a cotangent Ḡ that nothing but the reverse sweep
+    holds: X̄ = −X⁻ᵀ Ḡ X⁻ᵀ is written over Ḡ (one cotangent-sized array less
+    at the peak of a gradient), or computed as usual where the layout does
+    not allow it."""
+    if (type(ans) is np.ndarray and type(g) is np.ndarray and ans.ndim > 2 and g.shape == ans.shape
+            and g.dtype == ans.dtype and ans.dtype.char in "fd" and g.flags.writeable):
+        # The result goes to a C-ordered array owning its memory when there is one: Ḡ
+        # itself, or the array Ḡ is the member-wise transpose of (the cotangent of
+        # tr(X⁻¹C) = einsum("kij,kji->", X⁻¹, C) is Cᵀ, a view of the captured C), so
+        # that the gradient is returned as it is, without a final copy.
+        target = g if g.flags.c_contiguous and g.flags.owndata else _transposed_base(g)
+        if target is not None:
+            n = ans.shape[-1]
+            if n <= stacks.SMALL_MAX_ORDER and stacks.uses_kernels(ans):
+                # (the kernel reads member k of Ḡ before it writes member k of the target)
+                return stacks.stack_sandwich(ans, g, -1.0, out=target)
+            # A chunk of members at a time (Ḡ's members are read before the target's same
+            # members are written): the inner product's temporary stays below 2 MiB and
+            # an eighth of the stack.
+            ans_t = _swap(ans)
+            flat_ans_t, flat_g = ans_t.reshape((-1, n, n)), g.reshape((-1, n, n))
+            flat_target = target.reshape((-1, n, n))  # (C-ordered: a view, written in place)
+            count = flat_target.shape[0]
+            step = max(1, min(-(-count // 8), (2 << 20) // max(1, n * n * ans.itemsize)))
+            for start in range(0, count, step):
+                members = slice(start, start + step)
+                np.matmul(np.matmul(flat_ans_t[members], flat_g[members]), flat_ans_t[members],
+                          out=flat_target[members])
+            return np.negative(target, out=target)
+    return _inv_vjp(g, ans, X)
+
+
+def _transposed_base(g):
+    """The C-ordered array owning its memory of which g is the member-wise
+    transpose (``np.swapaxes(base, -1, -2)``), or None."""
+    base = g.base
+    if (type(base) is np.ndarray and base.flags.owndata and base.flags.c_contiguous and base.flags.writeable
+            and base.shape == g.shape and base.dtype == g.dtype):
+        g_t = _swap(g)
+        if g_t.strides == base.strides and g_t.ctypes.data == base.ctypes.data:
+            return base
+    return None
+
+
+# Every path of _inv_vjp returns a new array (or a view of one) that nothing else
+# holds, and _inv_vjp_in_place returns Ḡ's own memory or that: the reverse sweep may
+# add the other cotangents of X into the result in place, and hands _inv_vjp_in_place
+# the cotangents it owns (kronvec/_tracer.py, reverse_sweep).
+_inv_vjp.returns_fresh = True
+_inv_vjp.in_place = _inv_vjp_in_place
+
+
 def _inv_jacobian(ans, X, names):
     if np.ndim(ans) > 2:  # block k: -(X_k⁻ᵀ ⊗ X_k⁻¹)  (notes/derivatives.md §24)
         members = stack_members(ans)

@@ -275,6 +275,9 @@ def _sum_vjp(g, ans, x, axis=None, keepdims=False):
     return _spread(g, shape_of(x), axis, keepdims)
 
 
+_sum_vjp.returns_fresh = True  # (_spread writes plain cotangents into a new array)
+
+
 def _sum_jacobian(ans, x, names, axis=None, keepdims=False):
     shape = np.shape(x)
     if axis is None and len(shape) > 0:
