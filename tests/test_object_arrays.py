@@ -227,7 +227,7 @@ def test_a_float_dtype_or_a_float_conversion_raises_naming_np_stack():
 
 def test_mean_of_a_vector_built_by_np_array_names_np_stack():
     # NumPy's _mean wraps the reduced object in np.float64(…): refused, naming the remedies
-    with pytest.raises(TypeError, match=r"np\.mean of an array built by np\.array.*np\.stack"):
+    with pytest.raises(TypeError, match=r"np\.mean of a list of traced values, or of an array np\.array built.*np\.stack"):
         kronvec.grad(lambda x: np.mean(np.array([x[0], x[1] ** 2])))(X6)
     g = kronvec.grad(lambda x: np.sum(np.array([x[0], x[1] ** 2])) / 2)(X6)
     np.testing.assert_allclose(g, [0.5, X6[1], 0, 0, 0, 0], rtol=1e-15)
@@ -382,3 +382,10 @@ MIXED_SPELLINGS = {
 @pytest.mark.parametrize("name", list(MIXED_SPELLINGS))
 def test_traced_arrays_meeting_lists_and_object_arrays(name):
     check_all_modes(MIXED_SPELLINGS[name], X6)
+
+
+@pytest.mark.parametrize("statistic", [np.mean, np.var, np.std])
+def test_a_statistic_of_a_list_of_traced_values_names_the_function_called(statistic):
+    """np.std computes through NumPy's _var: the refusal names np.std, what the user called."""
+    with pytest.raises(TypeError, match=rf"np\.{statistic.__name__} of a list of traced values.*np\.stack"):
+        kronvec.grad(lambda x: statistic([x, x + 2.0]))(0.5)
