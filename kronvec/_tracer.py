@@ -360,10 +360,11 @@ def reverse_sweep(nodes, seeds, inputs, add, consume=False):
         cotangents[index] = seed
     if consume:
         del nodes[last + 1:]  # (nodes after the last seed contribute nothing)
+    kept = len(inputs) if consume else last + 1  # (inputs are the first nodes: kept)
     for index in range(last, -1, -1):
         ct = cotangents[index]
         node = nodes[index]
-        if consume and index >= len(inputs):  # (inputs are the first nodes: kept)
+        if index >= kept:
             nodes[index] = None
         if ct is None or node._op is None:
             continue
@@ -383,9 +384,12 @@ def reverse_sweep(nodes, seeds, inputs, add, consume=False):
                     contribution = vjp(ct, value, args[0], args[1])
                 else:
                     contribution = vjp(ct, value, args[0])
-                fresh = getattr(vjp, "returns_fresh", False)
-            if fresh is not False and type(contribution) is np.ndarray:
-                fresh = fresh is True or fresh(contribution, _protected(ct, value, args, parents, consume))
+                fresh = None  # (asked of the VJP below, for a large enough ndarray only)
+            if type(contribution) is np.ndarray and contribution.size >= IN_PLACE_MIN_ENTRIES:
+                if fresh is None:
+                    fresh = getattr(vjp, "returns_fresh", False)
+                if fresh is not False:
+                    fresh = fresh is True or fresh(contribution, _protected(ct, value, args, parents, consume))
             else:
                 fresh = False
             parent_index = parent._index
@@ -401,7 +405,8 @@ def reverse_sweep(nodes, seeds, inputs, add, consume=False):
                 cotangents[parent_index] = total
                 # (ndarray + ndarray is a new array: ours alone)
                 owned[parent_index] = (type(total) is np.ndarray and type(previous) is np.ndarray
-                                       and type(contribution) is np.ndarray)
+                                       and type(contribution) is np.ndarray
+                                       and total.size >= IN_PLACE_MIN_ENTRIES)
         # (let go of this node's arrays before the next VJP allocates: a replaced
         # cotangent held by `previous` would otherwise live through it)
         node = value = args = parents = ct = contribution = previous = None
@@ -410,6 +415,12 @@ def reverse_sweep(nodes, seeds, inputs, add, consume=False):
         index = node._index
         result.append(cotangents[index] if index <= last else None)
     return result
+
+
+#: Cotangents smaller than this are never reused in place: below it the checks that
+#: make reuse safe (shapes, strides, overlap) cost more than the new array they save,
+#: and the peak memory they would lower is a few KiB.
+IN_PLACE_MIN_ENTRIES = 4096
 
 
 def _add_in_place(target, addend):
