@@ -347,6 +347,12 @@ def reverse_sweep(nodes, seeds, inputs, add, consume=False):
     """
     if not seeds:
         return [None] * len(inputs)
+    for node in inputs:
+        value = node._value
+        if type(value) is np.ndarray and value.size >= IN_PLACE_MIN_ENTRIES:
+            break
+    else:  # small inputs (small cotangents): nothing to reuse, the plain sweep
+        return _plain_sweep(nodes, seeds, inputs, add)
     last = max(seeds)
     cotangents = [None] * (last + 1)
     # owned[i]: cotangents[i] is an ndarray (or a view of one) that nothing but this
@@ -415,6 +421,35 @@ def reverse_sweep(nodes, seeds, inputs, add, consume=False):
         index = node._index
         result.append(cotangents[index] if index <= last else None)
     return result
+
+
+def _plain_sweep(nodes, seeds, inputs, add):
+    """reverse_sweep without reuse of cotangents, for small arrays (same numbers: an
+    in-place sum is the same sum)."""
+    last = max(seeds)
+    cotangents = [None] * (last + 1)
+    for index, seed in seeds.items():
+        cotangents[index] = seed
+    for index in range(last, -1, -1):
+        ct = cotangents[index]
+        if ct is None:
+            continue
+        node = nodes[index]
+        if node._op is None:
+            continue
+        cotangents[index] = None  # freed once pulled back
+        vjps, value, args, params = node._op.vjps, node._value, node._args, node._params
+        for position, parent in node._parents:
+            if params or len(args) > 2:
+                contribution = vjps[position](ct, value, *args, **params)
+            elif len(args) == 2:  # (spelled out: a call with *args re-enters the interpreter from C)
+                contribution = vjps[position](ct, value, args[0], args[1])
+            else:
+                contribution = vjps[position](ct, value, args[0])
+            parent_index = parent._index
+            previous = cotangents[parent_index]
+            cotangents[parent_index] = contribution if previous is None else add(previous, contribution)
+    return [cotangents[node._index] if node._index <= last else None for node in inputs]
 
 
 #: Cotangents smaller than this are never reused in place: below it the checks that
