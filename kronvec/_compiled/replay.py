@@ -13,7 +13,7 @@ operations, same order, same call scope: the uncompiled results, bit for bit.
 from __future__ import annotations
 
 from .. import api as _api
-from .._tracer import Node
+
 from .transform import compiled_transform
 
 __all__ = ["ReplayedRecording", "compiled_jacobian", "compiled_hvp"]
