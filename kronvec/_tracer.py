@@ -316,6 +316,18 @@ def static_value(x):
     return x
 
 
+def ancestors(output):
+    """Indices of the nodes `output` depends on, itself included."""
+    found, stack = set(), [output]
+    while stack:
+        node = stack.pop()
+        if node._index in found:
+            continue
+        found.add(node._index)
+        stack.extend(parent for _, parent in node._parents)
+    return found
+
+
 def reverse_sweep(nodes, seeds, inputs, add, consume=False):
     """Reverse accumulation over recorded `nodes`.
 

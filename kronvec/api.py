@@ -42,7 +42,7 @@ from ._linalg.scope import CallScope, call_scope
 from ._linalg.scope import _current as _current_scope
 from ._traced_array import Traced
 from .ops.joining import lift as _lift
-from ._tracer import Node, Trace, _record, new_input, plain_value, reverse_sweep, static_value
+from ._tracer import Node, Trace, _record, ancestors, new_input, plain_value, reverse_sweep, static_value
 from ._vec import unvec, vec
 from .operators import Identity, RowVector, StructuredOperator, Zero, algebra
 
@@ -349,14 +349,7 @@ class _Recording:
 
     def _ancestors_of_output(self):
         """Indices of the nodes the output depends on (others need no Jacobian)."""
-        needed, stack = set(), [self.output_node]
-        while stack:
-            node = stack.pop()
-            if node._index in needed:
-                continue
-            needed.add(node._index)
-            stack.extend(parent for _, parent in node._parents)
-        return needed
+        return ancestors(self.output_node)
 
     def forward_jacobian(self, position):
         """The structured Jacobian of the output w.r.t. input `position` (forward composition)."""

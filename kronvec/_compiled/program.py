@@ -29,7 +29,7 @@ import operator
 
 import numpy as np
 
-from .._tracer import Node
+from .._tracer import Node, ancestors
 
 __all__ = ["GradientProgram", "ELIDABLE"]
 
@@ -74,7 +74,7 @@ class GradientProgram:
 
         parameters = ", ".join(f"v{node._index}" for node in inputs)
         lines = [f"def run(seed{', ' if parameters else ''}{parameters}):"]
-        needed = _ancestors(output)
+        needed = ancestors(output)
         for node in nodes:  # (all of them: an unused operation's impl still makes its checks)
             if node._op is None:
                 if node._index not in position_of_input:
@@ -145,23 +145,11 @@ def _keywords(node, namespace):
     return f", **p{node._index}"
 
 
-def _ancestors(output):
-    """Indices of the nodes `output` depends on, itself included."""
-    ancestors, stack = set(), [output]
-    while stack:
-        node = stack.pop()
-        if node._index in ancestors:
-            continue
-        ancestors.add(node._index)
-        stack.extend(parent for _, parent in node._parents)
-    return ancestors
-
-
 def _between(nodes, output, sources):
     """Indices of the nodes on a path from one of `sources` to `output`."""
-    ancestors = _ancestors(output)
+    upstream = ancestors(output)
     reached = set(sources)
     for node in nodes[: output._index + 1]:
-        if node._index in ancestors and any(parent._index in reached for _, parent in node._parents):
+        if node._index in upstream and any(parent._index in reached for _, parent in node._parents):
             reached.add(node._index)
-    return reached & ancestors
+    return reached & upstream
