@@ -185,12 +185,14 @@ class _Layout:
                 f"{self.describe()} needs {self.size} ({self.convention()})")
         return np.ascontiguousarray(x, dtype=np.float64)
 
-    def to_matrices(self, x):
-        """The unknowns for a checked x (arrays that do not share memory with x)."""
+    def to_matrices(self, x, copy=True):
+        """The unknowns for a checked x (arrays that do not share memory with x; with
+        ``copy=False`` possibly views of x, for a transformation that copies its
+        arguments itself)."""
         out = []
         for s, index in zip(self.shapes, self.indices):
             flat = x if index is None else x[index]
-            out.append(unvec(flat, s).copy() if index is None else unvec(flat, s))
+            out.append(unvec(flat, s).copy() if index is None and copy else unvec(flat, s))
         return out
 
     def to_vector(self, X):
@@ -387,7 +389,7 @@ class Objective(_Base):
         x = self._checked_point(x)
         if self._last_x is not None and np.array_equal(x, self._last_x):
             return self._last
-        Xs = self._layout.to_matrices(x)
+        Xs = self._layout.to_matrices(x, copy=False)  # (value_and_grad copies its arguments)
         self.n_evaluations += 1
         try:
             value, gradients = self._value_and_grad(*Xs, *self.args)
