@@ -287,3 +287,23 @@ def jacobian_and_peak_memory(f, X):
     finally:
         tracemalloc.stop()
     return J, peak
+
+
+class FuzzConstants:
+    """Constants for the ops, drawn once per example and sized on demand (deterministic)."""
+
+    def __init__(self, seed):
+        self.seed = seed
+        self.small = np.random.default_rng(seed).uniform(-1, 1, size=(1, 2))
+
+    def _draw(self, shape, salt):
+        return np.random.default_rng([self.seed, salt, *shape]).uniform(-1, 1, size=shape)
+
+    def left(self, p):
+        return self._draw((2, p), 1)
+
+    def right(self, q):
+        return self._draw((q, 2), 2)
+
+    def same(self, shape):
+        return self._draw(shape, 3)

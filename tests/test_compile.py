@@ -30,6 +30,8 @@ import kronvec.scipy.linalg as ksl
 from kronvec._compiled.transform import PROGRAMS_PER_FUNCTION
 from kronvec.ops import REGISTRY, Sample
 
+from _helpers import FuzzConstants
+
 
 def _same(a, b):
     """Bit for bit: equal arrays of equal dtype (NaN where NaN)."""
@@ -139,26 +141,8 @@ _TEMPLATES = {
     + np.trace(np.linalg.solve(X @ X.T + np.eye(3), _W @ _W.T)),
 }
 # Every registered operation's own template (its `fuzz`: the operation in its domain).
-_TEMPLATES.update({f"registry: {name}": (lambda fuzz: lambda X: np.sum(_weighted(fuzz(X, _FuzzConstants()))))(op.fuzz)
+_TEMPLATES.update({f"registry: {name}": (lambda fuzz: lambda X: np.sum(_weighted(fuzz(X, FuzzConstants(3)))))(op.fuzz)
                    for name, op in REGISTRY.items() if op.fuzz is not None})
-
-
-class _FuzzConstants:
-    """The constants a registry template asks for (tests/test_fuzz.py's, fixed)."""
-
-    def _draw(self, shape, salt):
-        return np.random.default_rng([3, salt, *shape]).uniform(-1, 1, size=shape)
-
-    def left(self, p):
-        return self._draw((2, p), 1)
-
-    def right(self, q):
-        return self._draw((q, 2), 2)
-
-    def same(self, shape):
-        return self._draw(shape, 3)
-
-    small = np.random.default_rng(3).uniform(-1, 1, size=(1, 2))
 
 
 def _weighted(Y):

@@ -79,7 +79,7 @@ from kronvec.ops._samples import shifted as _shifted
 from kronvec.ops._samples import square_of as _square_of
 from kronvec.rules import REGISTRY
 
-from _helpers import central_difference_jacobian, checksum, dense_of
+from _helpers import FuzzConstants, central_difference_jacobian, checksum, dense_of
 
 FD_RTOL = 1e-5
 FD_RTOL_F32 = 1e-3
@@ -123,26 +123,6 @@ _USES_DET = {"linalg.det"}
 MAX_SIZE = 12  # ops that would grow the array beyond this many entries are skipped
 
 
-class _Constants:
-    """Constants for the ops, drawn once per example and sized on demand (deterministic)."""
-
-    def __init__(self, seed):
-        self.seed = seed
-        self.small = np.random.default_rng(seed).uniform(-1, 1, size=(1, 2))
-
-    def _draw(self, shape, salt):
-        return np.random.default_rng([self.seed, salt, *shape]).uniform(-1, 1, size=shape)
-
-    def left(self, p):
-        return self._draw((2, p), 1)
-
-    def right(self, q):
-        return self._draw((q, 2), 2)
-
-    def same(self, shape):
-        return self._draw(shape, 3)
-
-
 def _compose(names, constants):
     def F(X):
         Y = X
@@ -158,7 +138,7 @@ def _applicable(names, shape):
     kept, Y = [], np.zeros(shape)
     for name in names:
         try:
-            Z = _OPS[name](Y, _Constants(0))
+            Z = _OPS[name](Y, FuzzConstants(0))
         except Exception:  # noqa: BLE001 - shape-incompatible op: skip it
             continue
         if Z.ndim == 2 and 0 < Z.size <= MAX_SIZE:
@@ -183,7 +163,7 @@ def compositions(draw):
     names = _applicable(draw(st.lists(st.sampled_from(sorted(_OPS)), min_size=1, max_size=3)), (m, k))
     rng = np.random.default_rng(seed)
     X = rng.uniform(-1.0, 1.0, size=(m, k))
-    return names, X, _Constants(seed), draw(st.sampled_from(sorted(_REDUCTIONS)))
+    return names, X, FuzzConstants(seed), draw(st.sampled_from(sorted(_REDUCTIONS)))
 
 
 def check_operator(J, expected_dense, rtol, what):

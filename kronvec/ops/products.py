@@ -28,7 +28,6 @@ from ._support import (
     derived_label,
     identity_scale,
     matmul_2d as _matmul_2d,
-    plain_value,
     refuse_arguments,
     shape_of,
     unbroadcast,
