@@ -195,7 +195,8 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         op = UFUNCS.get(ufunc)
         if op is not None and method == "__call__" and not kwargs and op is not _elementwise.power:
             return bind(op, *inputs)  # (the common case first: this runs once per operation)
-        guard = compile_guard(self)
+        guard = (compile_guard(self) if self._trace.compiling is not None or isinstance(self._value, Node)
+                 else None)  # (the uncompiled case without the walk: this runs once per operation)
         if guard is not None:
             return guard.run(function_name(ufunc), _ufunc_call, (ufunc, method, inputs, kwargs), {})
         return _ufunc_call(ufunc, method, inputs, kwargs)
@@ -204,7 +205,8 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         handler = NUMPY_FUNCTIONS.get(func)
         if handler is None:
             raise _unsupported(function_name(func))
-        guard = compile_guard(self)
+        guard = (compile_guard(self) if self._trace.compiling is not None or isinstance(self._value, Node)
+                 else None)  # (the uncompiled case without the walk: this runs once per operation)
         if guard is not None:  # a recording made for replay: see kronvec._compiled.guard
             return guard.run(function_name(func), handler, args, kwargs)
         return handler(*args, **kwargs)
@@ -413,7 +415,8 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         return np.take(self, indices, axis, out, mode)
 
     def __getitem__(self, key):
-        guard = compile_guard(self)
+        guard = (compile_guard(self) if self._trace.compiling is not None or isinstance(self._value, Node)
+                 else None)  # (the uncompiled case without the walk: this runs once per operation)
         if guard is not None:
             parts = key if type(key) is tuple else (key,)
             if any(isinstance(part, Node) for part in parts):
@@ -491,7 +494,8 @@ def _refused_attribute(name):
 
 def _registered_method(name, handler):
     def method(self, *args, **kwargs):
-        guard = compile_guard(self)
+        guard = (compile_guard(self) if self._trace.compiling is not None or isinstance(self._value, Node)
+                 else None)  # (the uncompiled case without the walk: this runs once per operation)
         if guard is not None:
             return guard.run(f"ndarray.{name}", handler, (self, *args), kwargs)
         return handler(self, *args, **kwargs)
