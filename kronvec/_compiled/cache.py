@@ -46,6 +46,11 @@ class ProgramCache:
             while len(self._programs) > self.maxsize:
                 self._programs.popitem(last=False)
 
+    def values(self):
+        """The programs held, least recently used first (a snapshot)."""
+        with self._lock:
+            return list(self._programs.values())
+
     def __len__(self):
         with self._lock:
             return len(self._programs)

@@ -3,38 +3,193 @@
 The first call with a new signature records ``f`` and writes the recording out
 as a :class:`~.program.GradientProgram`; later calls replay it.  Results are
 the uncompiled transformation's, bit for bit.
+
+A program whose operations all have fused forms (:mod:`.fused`) has a second
+tier: once it has been replayed :data:`FUSE_AFTER_REPLAYS` times, a
+background thread compiles it into one numba function, checks it against the
+Python program at the recording's point, and from then on calls take the
+fused function.  Where a fused call meets anything the operations' own code
+would act on (a singular or ill-conditioned matrix, a non-finite value), it
+runs the Python program instead, which raises or warns as always.
 """
 
 from __future__ import annotations
 
+import math
+import threading
+
 import numpy as np
 
 from .. import api as _api
+from .._config import condition_threshold
+from .._linalg.scope import CallScope
+from .._linalg.scope import _current as _current_scope
 from .program import GradientProgram
 from .transform import PROGRAMS_PER_FUNCTION, compiled_transform
 
-__all__ = ["compiled_gradient", "PROGRAMS_PER_FUNCTION"]
+__all__ = ["compiled_gradient", "PROGRAMS_PER_FUNCTION", "FUSE_AFTER_REPLAYS"]
+
+#: Python replays of one program before its fused form is compiled (numba takes
+#: about a second, in a background thread; a program called fewer times is not worth it).
+FUSE_AFTER_REPLAYS = 16
+
+_FLOAT64 = np.dtype(np.float64)
 
 
 def compiled_gradient(f, argnums, fname, with_value, uncompiled):
     """The compiled form of ``grad(f, argnums)`` / ``value_and_grad(f, argnums)``."""
 
     def build(recording):
-        return GradientProgram(recording, recording.inputs + recording.constant_inputs, len(recording.inputs))
+        inputs = recording.inputs + recording.constant_inputs
+        return TieredProgram(GradientProgram(recording, inputs, len(recording.inputs)),
+                             _fused_form(recording, inputs), [node._value for node in inputs])
 
-    def run(program, arguments, extra):
-        shape = arguments.output_shape
-        seed = 1.0 if shape == () else np.ones(shape)
-        output, cotangents = program.run(seed, *arguments.values)
-        returned = []
-        for ct, value in zip(cotangents, arguments.values):
-            returned.append(_api._Recording._shaped_like_input(ct, _InputValue(value), returned))
-        gradients = returned[0] if arguments.single else tuple(returned)
+    def finish(output, cotangents, arguments):
+        gradients = cotangents[0] if arguments.single else tuple(cotangents)
         if not with_value:
             return gradients
         return (output if isinstance(output, np.floating) else _api._scalar_value(output)), gradients
 
-    return compiled_transform(f, argnums, fname, build, run, uncompiled, scalar_output=True)
+    def run(program, arguments, extra):
+        shape = arguments.output_shape
+        seed = 1.0 if shape == () else np.ones(shape)
+        output, cotangents = program.python.run(seed, *arguments.values)
+        returned = []
+        for ct, value in zip(cotangents, arguments.values):
+            returned.append(_api._Recording._shaped_like_input(ct, _InputValue(value), returned))
+        return finish(output, returned, arguments)
+
+    def fast(program, args, numbers, constant_positions, single):
+        fused = program.fused_run()
+        if fused is None:
+            return None
+        values = []
+        for k in (*numbers, *constant_positions):
+            arg = args[k]
+            if type(arg) is not np.ndarray or arg.dtype != _FLOAT64 or not arg.flags.c_contiguous:
+                return None  # (the fused function was compiled for C-ordered float64 arrays)
+            values.append(arg)
+        threshold = condition_threshold(_FLOAT64)
+        try:
+            output, cotangents = fused(math.inf if threshold is None else threshold, 1.0, *values)
+        except program.fall_back:
+            return None
+        gradients = cotangents[0] if single else cotangents
+        return (np.float64(output), gradients) if with_value else gradients
+
+    return compiled_transform(f, argnums, fname, build, run, uncompiled, scalar_output=True, fast=fast)
+
+
+def _fused_form(recording, inputs):
+    """The recording's :class:`~.fused.FusedGradient`, or None where there is none."""
+    if any(type(node._value) is not np.ndarray or node._value.ndim != 2 for node in inputs):
+        return None
+    from .fused import FusedGradient, NotFusable  # (only for programs of matrices)
+
+    try:
+        return FusedGradient(recording, inputs, len(recording.inputs))
+    except NotFusable:
+        return None
+
+
+class TieredProgram:
+    """A gradient program in Python, and its fused form once compiled and checked.
+
+    Thread-safe: the replay count and the state change under a lock, the
+    compiled function is published by one attribute assignment, and programs
+    are otherwise immutable.
+    """
+
+    __slots__ = ("python", "fused", "_check_values", "_replays", "_state", "_run", "_lock", "_done",
+                 "fall_back")
+
+    def __init__(self, python, fused, check_values):
+        self.python = python
+        self.fused = fused
+        self._check_values = check_values if fused is not None else None
+        self._replays = 0
+        self._state = "python" if fused is not None else "declined"
+        self._run = None
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self.fall_back = ()  # (the exception class, once fused_kernels is imported)
+        if fused is None:
+            self._done.set()
+
+    def fused_run(self):
+        """The fused function, or None (counting a replay, compiling in the background in time)."""
+        run = self._run
+        if run is not None or self._state == "declined":
+            return run
+        start = False
+        with self._lock:
+            self._replays += 1
+            if self._state == "python" and self._replays >= FUSE_AFTER_REPLAYS:
+                self._state = start = "compiling"
+        if start:
+            threading.Thread(target=self.fuse, name="kronvec fused compile").start()
+        return None
+
+    def fuse(self):
+        """Compile and check the fused form now, in this thread; returns whether calls now use it."""
+        with self._lock:
+            if self._state in ("fused", "declined") or (self._state == "compiling" and self._done.is_set()):
+                return self._run is not None
+            self._state = "compiling"
+        run = None
+        try:
+            run = self._checked()
+        except Exception:  # noqa: BLE001 - any failure to fuse leaves the Python program, which is right
+            run = None
+        finally:
+            with self._lock:
+                self._state = "fused" if run is not None else "declined"
+                self._check_values = None
+            if run is not None:
+                self._run = run
+            self._done.set()
+        return run is not None
+
+    def wait(self, timeout=None):
+        """Wait for a background compile to finish; returns whether calls use the fused form."""
+        self._done.wait(timeout)
+        return self._run is not None
+
+    def _checked(self):
+        """The compiled fused function, if at the recording's point it returns what the Python
+        program returns: bit for bit, or — with tanh, exp or log, whose last bit NumPy's SIMD
+        loops and the C library may round differently — to within 64 ulps of the largest entry."""
+        from .fused_kernels import FallBack
+
+        run = self.fused.compile()
+        values = self._check_values
+        threshold = condition_threshold(_FLOAT64)
+        try:
+            output, cotangents = run(math.inf if threshold is None else threshold, 1.0, *values)
+        except FallBack:
+            return None  # (the recording's point is one the Python program must handle)
+        token = _current_scope.set(CallScope())
+        try:
+            expected_output, expected = self.python.run(1.0, *values)
+        finally:
+            _current_scope.reset(token)
+        agree = _agree if self.fused.transcendental else _identical
+        if not agree(output, expected_output) or not all(map(agree, cotangents, expected)):
+            return None
+        self.fall_back = FallBack
+        return run
+
+
+def _identical(got, expected):
+    return expected is not None and np.array_equal(np.asarray(got), np.asarray(expected))
+
+
+def _agree(got, expected):
+    if expected is None:
+        return False
+    got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    return got.shape == expected.shape and bool(np.all(np.abs(got - expected) <= 64 * np.spacing(scale)))
 
 
 class _InputValue:

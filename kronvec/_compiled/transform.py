@@ -55,7 +55,7 @@ class Arguments:
         self.values, self.single, self.count, self.output_shape = values, single, count, output_shape
 
 
-def compiled_transform(f, argnums, fname, build, run, uncompiled, scalar_output=False, split=None):
+def compiled_transform(f, argnums, fname, build, run, uncompiled, scalar_output=False, split=None, fast=None):
     """A compiled transformation of `f` (see the module docstring).
 
     Parameters
@@ -71,6 +71,10 @@ def compiled_transform(f, argnums, fname, build, run, uncompiled, scalar_output=
     split : callable, optional
         ``split(args)`` → ``(f's arguments, extra)``: what the transformation takes
         besides f's arguments (hvp's direction), handed to `run`.
+    fast : callable, optional
+        ``fast(built, args, argnums, constant_positions, single)`` → the result, or None
+        for the checked path: a fused program's call on the raw arguments (it checks
+        what it needs itself and hands anything else back).
     """
     cache = ProgramCache(PROGRAMS_PER_FUNCTION)
     argnums_by_count = {}  # len(args) → normalized argnums (idempotent: safe under threads)
@@ -108,6 +112,10 @@ def compiled_transform(f, argnums, fname, build, run, uncompiled, scalar_output=
             entry = compile_for(args, numbers, signature)
         if entry.built is None:
             return uncompiled(*given)
+        if fast is not None:
+            result = fast(entry.built, args, numbers, entry.constant_positions, single)
+            if result is not None:
+                return result
         # The checks of an uncompiled call, argument by argument (copies: inputs are never
         # modified, and nothing a replay returns aliases them).
         values = [_api._as_differentiable(args[k], k, f, fname) for k in numbers]

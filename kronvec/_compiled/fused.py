@@ -1,0 +1,573 @@
+"""The fused tier: a gradient program written out as one numba function.
+
+:class:`~kronvec._compiled.program.GradientProgram` replays a recording as
+straight-line Python; each operation still pays NumPy's and kronvec's
+per-call overhead, which dominates small matrices.  :class:`FusedGradient`
+writes the same program — the same operations, the same reverse order, the
+same accumulation — as the source of one ``numba.njit`` function, for
+programs made only of operations with a *fused form* here (the arithmetic
+operators, ``tanh``/``exp``/``log``, 2-D ``matmul``, ``sum``, ``trace``,
+``slogdet``, ``inv`` and ``solve`` of small float64 matrices).
+
+What keeps it the same computation:
+
+* **The same routines.**  LU, the inverse and every matrix product call the
+  LAPACK/BLAS routines the operations' code calls, with the transpose flags
+  NumPy derives from the same memory layouts (:mod:`.fused_kernels`); sums are
+  NumPy's pairwise order, ``fsum`` CPython's.  The memory layout of every
+  value — C or Fortran order, a view like X⁻ᵀ or a new array — is read from a
+  *probe*: the Python program run once at build time, whose values the fused
+  code reproduces layout for layout.  Elementwise arithmetic is IEEE, entry by
+  entry, in any order.  So results are bit for bit the Python replay's, except
+  ``tanh``, ``exp`` and ``log``: numba calls the C library's, NumPy its own
+  SIMD loops, which differ in the last bit of some entries (≤ 1 ulp each, both
+  faithfully rounded) — the "1 ulp where fused" of ``notes/compile.md``.
+* **The same checks.**  Where an operation's code would raise or warn — a
+  singular matrix (a zero pivot), κ₁ above the warning threshold, a non-finite
+  inverse, solution or quotient — the fused code raises :class:`FallBack` and
+  the call runs the Python program instead, which raises or warns exactly as
+  the uncompiled transformation does.
+* **A self-check.**  A fused program is kept only if, at the recording's own
+  point, it returns what the Python program returns (bit for bit, or to 1 ulp
+  per transcendental entry as above); otherwise the program stays Python.
+
+Anything else — another operation, broadcasting beyond a scalar, a vector, a
+float32 matrix, a matrix above :data:`MAX_ORDER` — is :class:`NotFusable`:
+the program simply stays Python.  Compiling a fused program takes numba a
+second or so; :mod:`.gradient` does it in a background thread once a program
+has been replayed often enough to be worth it.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+
+import numpy as np
+
+from .._linalg.scope import CallScope
+from .._linalg.scope import _current as _current_scope
+from .._tracer import ancestors
+from ..ops._support import identity_scale
+from .program import ELIDABLE, _between
+
+__all__ = ["FusedGradient", "NotFusable", "MAX_ORDER"]
+
+#: The largest matrix a fused program holds: the slogdet rule sums logarithms by
+#: ``math.fsum`` up to this order (kronvec._linalg.factorization), and compiled
+#: mode is for small problems.
+MAX_ORDER = 16
+
+#: Operations whose values NumPy computes with its own SIMD loops (not the C
+#: library the fused code calls): results may differ in the last bit.
+TRANSCENDENTAL = frozenset({"tanh", "exp", "log"})
+
+
+class NotFusable(Exception):
+    """The program has an operation, or a value, without a fused form."""
+
+
+class _Kind:
+    """What a value of the program is, as the fused code holds it.
+
+    ``"S"`` a float64 scalar; ``"A"`` a 2-D float64 array in `layout` ("C" or
+    "F"); ``"I"`` a c·I made by ``scaled_identity`` (the fused code holds c).
+    """
+
+    __slots__ = ("kind", "shape", "layout")
+
+    def __init__(self, kind, shape=(), layout=None):
+        self.kind, self.shape, self.layout = kind, shape, layout
+
+    def __eq__(self, other):
+        return (self.kind, self.shape, self.layout) == (other.kind, other.shape, other.layout)
+
+    def __repr__(self):
+        return f"_Kind({self.kind!r}, {self.shape}, {self.layout!r})"
+
+
+def _kind_of(value):
+    """The kind of a Python value of the program, or NotFusable."""
+    if identity_scale(value) is not None:
+        return _Kind("I", value.shape)
+    if type(value) is float or type(value) is np.float64:
+        return _Kind("S")
+    if type(value) is int and abs(value) < 2 ** 53:  # (exactly a float64, as NumPy converts it)
+        return _Kind("S")
+    if type(value) is np.ndarray and value.dtype == np.float64:
+        if value.ndim == 0:
+            return _Kind("S")
+        if value.ndim == 2 and min(value.shape) >= 2 and max(value.shape) <= MAX_ORDER:
+            flags = value.flags
+            if flags.c_contiguous:
+                return _Kind("A", value.shape, "C")
+            if flags.f_contiguous:
+                return _Kind("A", value.shape, "F")
+    raise NotFusable(f"a value of type {type(value).__name__} {getattr(value, 'shape', '')} "
+                     f"{getattr(value, 'dtype', '')}")
+
+
+class _Source:
+    """The lines of the fused function, and fresh local names."""
+
+    def __init__(self):
+        self.lines = []
+        self._count = 0
+
+    def name(self, stem):
+        self._count += 1
+        return f"{stem}_{self._count}"
+
+    def emit(self, line):
+        self.lines.append("    " + line)
+
+
+class _Writer:
+    """Writes the fused forms of the operations, one value at a time.
+
+    Each method takes the names and kinds of its operands and the kind the
+    probe saw for its result, and returns the name holding that result.
+    """
+
+    def __init__(self, source):
+        self.source = source
+        self.factorizations = {}  # parent value's name → (factors, pivots) names
+        self.inverses = {}        # parent value's name → the inverse's name
+
+    # ------------------------------------------------------------ helpers
+    def array(self, name, kind):
+        """An "I" value as the array ``scaled_identity`` made; others as they are."""
+        if kind.kind == "I":
+            array = self.source.name("eye")
+            self.source.emit(f"{array} = scaled_eye({kind.shape[0]}, {name})")
+            return array, _Kind("A", kind.shape, "C")
+        return name, kind
+
+    def elementwise(self, expression, operands, result):
+        """`expression` (a format string over the operands' entries) into a new value of kind `result`."""
+        if result.kind == "S":
+            if any(kind.kind != "S" for _, kind in operands):
+                raise NotFusable("a scalar result of array operands")
+            out = self.source.name("s")
+            self.source.emit(f"{out} = {expression.format(*[name for name, _ in operands])}")
+            return out
+        if result.kind != "A":
+            raise NotFusable("an elementwise result that is not an array")
+        entries = []
+        for name, kind in operands:
+            if kind.kind == "A":
+                if kind.shape != result.shape:
+                    raise NotFusable("broadcasting between arrays")
+                entries.append(f"{name}[i, j]")
+            elif kind.kind == "S":
+                entries.append(name)
+            else:
+                raise NotFusable("an elementwise operand c·I")  # (materialized by the caller)
+        out = self.source.name("a")
+        m, n = result.shape
+        self.source.emit(f"{out} = np.empty(({m}, {n}))" if result.layout == "C" else f"{out} = np.empty(({n}, {m})).T")
+        self.source.emit(f"for i in range({m}):")
+        self.source.emit(f"    for j in range({n}):")
+        self.source.emit(f"        {out}[i, j] = {expression.format(*entries)}")
+        return out
+
+    def checked_finite(self, name, kind, why):
+        test = f"not math.isfinite({name})" if kind.kind == "S" else f"not all_finite({name})"
+        self.source.emit(f"if {test}:")
+        self.source.emit(f"    raise FallBack({why!r})")
+        return name
+
+    def product(self, a, b, result):
+        """a @ b by dgemm, as NumPy's matmul calls it."""
+        if result.kind != "A" or result.layout != "C":
+            raise NotFusable("a matrix product NumPy did not write C-ordered")
+        out = self.source.name("p")
+        self.source.emit(f"{out} = gemm({a}, {b}, np.empty({result.shape}))")
+        return out
+
+    def factorization(self, X):
+        if X not in self.factorizations:
+            factors, pivots, info = (self.source.name(stem) for stem in ("lu", "piv", "info"))
+            self.source.emit(f"{factors}, {pivots}, {info} = lu_factor({X})")
+            self.source.emit(f"if {info} > 0:")
+            self.source.emit("    raise FallBack('singular')")
+            self.factorizations[X] = (factors, pivots)
+        return self.factorizations[X]
+
+    def inverse(self, X):
+        """X⁻¹ (Fortran-ordered, as f2py returns getri's result) with Factorization's checks."""
+        if X not in self.inverses:
+            factors, pivots = self.factorization(X)
+            inverse = self.source.name("inv")
+            self.source.emit(f"{inverse} = lu_inverse({factors}, {pivots})")
+            self.source.emit(f"kappa = one_norm({X}) * one_norm({inverse})")
+            self.source.emit("if not math.isfinite(kappa) or kappa > threshold:")
+            self.source.emit("    raise FallBack('ill-conditioned or numerically singular')")
+            self.inverses[X] = inverse
+        return self.inverses[X]
+
+    def scaled(self, c, A, A_kind, result):
+        """``_scaled(c, A)`` of kronvec.ops: A itself (a view) when c is 1, else c·A —
+        the same values either way, in the same layout."""
+        if result.kind != "A" or result.layout != A_kind.layout:
+            raise NotFusable("a scaled view in another layout")
+        out = self.source.name("sc")
+        scaled = self.elementwise("{0} * {1}", [(c, _Kind("S")), (A, A_kind)], result)
+        self.source.emit(f"{out} = {A} if {c} == 1.0 else {scaled}")
+        return out
+
+    def unbroadcast(self, g, g_kind, shape):
+        """``unbroadcast(g, shape)`` for an array g and a scalar operand."""
+        if shape == g_kind.shape:
+            return g, g_kind
+        if shape != ():
+            raise NotFusable("broadcasting other than of a scalar")
+        if g_kind.kind == "S":
+            return g, g_kind
+        g, g_kind = self.array(g, g_kind)
+        if g_kind.layout != "C":
+            raise NotFusable("a sum over a Fortran-ordered cotangent")
+        columns, total = self.source.name("col"), self.source.name("s")
+        self.source.emit(f"{columns} = sum_axis0({g})")
+        self.source.emit(f"{total} = sum_all({columns})")
+        return total, _Kind("S")
+
+
+def _transpose_kind(kind):
+    return _Kind("A", kind.shape[::-1], {"C": "F", "F": "C"}[kind.layout])
+
+
+# --------------------------------------------------------------- forward forms
+def _forward(writer, name, operands, params, result):
+    """The fused form of one operation's impl; returns the result's name."""
+    kinds = [kind for _, kind in operands]
+    symbols = {"add": "+", "subtract": "-", "multiply": "*", "true_divide": "/"}
+    if name in symbols:
+        out = writer.elementwise("{0} %s {1}" % symbols[name], operands, result)
+        return writer.checked_finite(out, result, "a quotient overflowed") if name == "true_divide" else out
+    if name == "negative":
+        return writer.elementwise("-{0}", operands, result)
+    if name in TRANSCENDENTAL:
+        out = writer.elementwise("math.%s({0})" % name, operands, result)
+        return out if name == "tanh" else writer.checked_finite(out, result, f"{name} left its domain")
+    if name == "transpose":
+        X, kind = operands[0]
+        if kind.kind != "A" or params.get("axes") not in (None, (1, 0)) or result != _transpose_kind(kind):
+            raise NotFusable("a transpose other than of a matrix")
+        out = writer.source.name("t")
+        writer.source.emit(f"{out} = {X}.T")  # (a view, as ndarray.transpose gives)
+        return out
+    if name == "matmul":
+        if kinds[0].kind != "A" or kinds[1].kind != "A":
+            raise NotFusable("matmul of other than two matrices")
+        return writer.product(operands[0][0], operands[1][0], result)
+    if name == "sum":
+        if params.get("axis") is not None or params.get("keepdims") or kinds[0].kind != "A":
+            raise NotFusable("a sum along an axis")
+        X, kind = operands[0]
+        out = writer.source.name("s")
+        writer.source.emit(f"{out} = sum_all({X if kind.layout == 'C' else X + '.T'})")  # (memory order)
+        return out
+    if name == "trace":
+        X, kind = operands[0]
+        if kind.kind != "A" or kind.shape[0] != kind.shape[1]:
+            raise NotFusable("a trace of other than a square matrix")
+        out = writer.source.name("s")
+        writer.source.emit(f"{out} = fsum(np.diag({X}))")  # (ops.linalg._trace_impl: math.fsum of the diagonal)
+        return out
+    if name in ("linalg.slogdet", "linalg.inv", "linalg.solve"):
+        X, kind = operands[0]
+        if kind.kind != "A" or kind.shape[0] != kind.shape[1]:
+            raise NotFusable(f"{name} of other than a square matrix")
+        if name == "linalg.slogdet":
+            factors, pivots = writer.factorization(X)
+            out = writer.source.name("s")
+            writer.source.emit(f"_, {out} = log_abs_determinant({factors}, {pivots})")
+            return out
+        inverse = writer.inverse(X)
+        if name == "linalg.inv":
+            if result.layout != "F":
+                raise NotFusable("an inverse NumPy did not give Fortran-ordered")
+            return inverse
+        B, B_kind = operands[1]
+        if B_kind.kind != "A":
+            raise NotFusable("solve with a vector right-hand side")
+        # Factorization.solve with several right-hand sides: X⁻¹B by the inverse, then the finite check
+        out = writer.product(inverse, B, result)
+        return writer.checked_finite(out, result, "a solution overflowed")
+    raise NotFusable(f"no fused form of {name}")
+
+
+# ------------------------------------------------------------------ VJP forms
+def _vjp(writer, name, position, g, g_kind, ans, ans_kind, operands, params, result):
+    """The fused form of one VJP: returns the cotangent's name."""
+    kinds = [kind for _, kind in operands]
+    mine = kinds[position]
+    if name in ("add", "subtract"):
+        if name == "subtract" and position == 1:
+            g, g_kind = writer.array(g, g_kind)
+            g = writer.elementwise("-{0}", [(g, g_kind)], _negated_kind(g_kind, result))
+            g_kind = _negated_kind(g_kind, result)
+        out, _ = writer.unbroadcast(g, g_kind, mine.shape)
+        return out
+    if name == "multiply":
+        g, g_kind = writer.array(g, g_kind)
+        other = operands[1 - position]
+        product_kind = result if mine.shape == g_kind.shape or g_kind.kind == "S" else _Kind("A", g_kind.shape, "C")
+        product = writer.elementwise("{0} * {1}", [(g, g_kind), other], product_kind)
+        out, _ = writer.unbroadcast(product, product_kind, mine.shape)
+        return out
+    if name == "true_divide":
+        g, g_kind = writer.array(g, g_kind)
+        b = operands[1]
+        if position == 0:
+            quotient_kind = result if mine.shape == g_kind.shape else _Kind("A", g_kind.shape, "C")
+            quotient = writer.elementwise("{0} / {1}", [(g, g_kind), b], quotient_kind)
+        else:
+            quotient_kind = result if mine.shape == g_kind.shape else _Kind("A", g_kind.shape, "C")
+            quotient = writer.elementwise("(-{0} * {1}) / {2}", [(g, g_kind), (ans, ans_kind), b], quotient_kind)
+        writer.checked_finite(quotient, quotient_kind, "a derivative of a quotient overflowed")
+        out, _ = writer.unbroadcast(quotient, quotient_kind, mine.shape)
+        return out
+    if name == "negative":
+        g, g_kind = writer.array(g, g_kind)
+        return writer.elementwise("-{0}", [(g, g_kind)], result)
+    if name == "transpose":
+        g, g_kind = writer.array(g, g_kind)
+        if result != _transpose_kind(g_kind):
+            raise NotFusable("a transposed cotangent in another layout")
+        out = writer.source.name("t")
+        writer.source.emit(f"{out} = {g}.T")
+        return out
+    if name in TRANSCENDENTAL:
+        g, g_kind = writer.array(g, g_kind)
+        if name == "tanh":
+            return writer.elementwise("{0} * (1.0 - {1} * {1})", [(g, g_kind), (ans, ans_kind)], result)
+        if name == "exp":
+            return writer.elementwise("{0} * {1}", [(g, g_kind), (ans, ans_kind)], result)
+        out = writer.elementwise("{0} * (1.0 / {1})", [(g, g_kind), operands[0]], result)
+        return writer.checked_finite(out, result, "the derivative of log overflowed")
+    if name == "matmul":
+        a, b = operands
+        if g_kind.kind == "I":  # (c·I)Bᵀ = c·Bᵀ and Aᵀ(c·I) = c·Aᵀ (kronvec.ops.products)
+            other, other_kind = b if position == 0 else a
+            return writer.scaled(g, other + ".T", _transpose_kind(other_kind), result)
+        if position == 0:
+            return writer.product(g, b[0] + ".T", result)
+        return writer.product(a[0] + ".T", g, result)
+    if name == "sum":
+        out = writer.source.name("a")
+        m, n = mine.shape
+        if result != _Kind("A", (m, n), "C"):
+            raise NotFusable("a sum's cotangent in another layout")
+        writer.source.emit(f"{out} = np.full(({m}, {n}), {g})")
+        return out
+    if name == "trace":
+        if g_kind.kind != "S":
+            raise NotFusable("a trace's cotangent that is not a scalar")
+        return g  # c·I, held as c
+    if name == "linalg.slogdet":
+        inverse = writer.inverse(operands[0][0])
+        return writer.scaled(g, inverse + ".T", _Kind("A", mine.shape, "C"), result)
+    if name == "linalg.inv":
+        g, g_kind = writer.array(g, g_kind)
+        inner_kind = _Kind("A", g_kind.shape, "C")
+        inner = writer.product(ans + ".T", g, inner_kind)
+        outer = writer.product(inner, ans + ".T", inner_kind)
+        return writer.elementwise("-{0}", [(outer, inner_kind)], result)
+    if name == "linalg.solve":
+        A = operands[0][0]
+        inverse = writer.inverse(A)
+        n = mine.shape[0] if position == 0 else operands[0][1].shape[0]
+        transposed_kind = _Kind("A", (n, n), "C")
+        if g_kind.kind == "I":  # A⁻ᵀ(c·I) = c·A⁻ᵀ without a solve (ops.linalg._solve_transposed)
+            B_bar_kind = transposed_kind
+            B_bar = writer.scaled(g, inverse + ".T", transposed_kind, transposed_kind)
+        else:
+            B_bar_kind = _Kind("A", g_kind.shape, "C")
+            B_bar = writer.checked_finite(writer.product(inverse + ".T", g, B_bar_kind), B_bar_kind,
+                                          "a solution overflowed")
+        if position == 1:
+            if B_bar_kind != result:
+                raise NotFusable("a solve's cotangent in another layout")
+            return B_bar
+        product_kind = _Kind("A", mine.shape, "C")
+        product = writer.product(B_bar, ans + ".T", product_kind)
+        return writer.elementwise("-{0}", [(product, product_kind)], result)
+    raise NotFusable(f"no fused form of the derivative of {name}")
+
+
+def _negated_kind(g_kind, result):
+    return _Kind("S") if g_kind.kind == "S" else _Kind("A", g_kind.shape, g_kind.layout)
+
+
+def _add(writer, left, left_kind, right, right_kind, result):
+    """``operator.add`` of two cotangents (the sweep's accumulation)."""
+    left, left_kind = writer.array(left, left_kind)
+    right, right_kind = writer.array(right, right_kind)
+    return writer.elementwise("{0} + {1}", [(left, left_kind), (right, right_kind)], result)
+
+
+# ---------------------------------------------------------------- the program
+class FusedGradient:
+    """One recording's forward values and reverse sweep as one numba function.
+
+    Built from the same recording, inputs and order as
+    :class:`~kronvec._compiled.program.GradientProgram`; raises
+    :class:`NotFusable` when an operation or a value has no fused form.
+
+    Attributes
+    ----------
+    source : str
+        The generated source.
+    transcendental : bool
+        Whether the program evaluates tanh, exp or log (results within 1 ulp per
+        entry of NumPy's there, bit for bit elsewhere).
+    run : callable
+        ``run(threshold, seed, *input_values)`` → ``(output value, cotangents)``,
+        compiled on first use (or by :meth:`compile`); raises
+        :class:`~.fused_kernels.FallBack` where the Python program must run.
+    """
+
+    def __init__(self, recording, inputs, differentiated):
+        nodes = recording.nodes
+        output = recording.output_node
+        self._differentiated = differentiated
+        probe = _probe(recording, inputs, differentiated)
+        source = _Source()
+        writer = _Writer(source)
+        names = {node._index: f"v{node._index}" for node in inputs}
+        kinds = {node._index: _input_kind(node._value) for node in inputs}
+        constants = {}
+        needed = ancestors(output)
+        self.transcendental = False
+        for node in nodes:
+            if node._op is None:
+                continue
+            if node._index not in needed and node._op.name in ELIDABLE:
+                continue
+            operands = _operands(node, names, kinds, constants)
+            result = _kind_of(node._value)
+            name = node._op.name
+            self.transcendental |= name in TRANSCENDENTAL
+            names[node._index] = _forward(writer, name, operands, node._params, result)
+            kinds[node._index] = result
+
+        relevant = _between(nodes, output, [node._index for node in inputs[:differentiated]])
+        cotangents = {output._index: "seed"}
+        cotangent_kinds = {output._index: _Kind("S")}
+        for node in reversed(nodes[: output._index + 1]):
+            i = node._index
+            if node._op is None or i not in relevant:
+                continue
+            operands = _operands(node, names, kinds, constants)
+            for position, parent in node._parents:
+                j = parent._index
+                if j not in relevant:
+                    continue
+                contribution_kind, accumulated_kind = probe[(i, position)]
+                contribution = _vjp(writer, node._op.name, position, cotangents[i], cotangent_kinds[i],
+                                    names[i], kinds[i], operands, node._params, contribution_kind)
+                if j in cotangents:
+                    cotangents[j] = _add(writer, cotangents[j], cotangent_kinds[j], contribution,
+                                         contribution_kind, accumulated_kind)
+                    cotangent_kinds[j] = accumulated_kind
+                else:
+                    cotangents[j], cotangent_kinds[j] = contribution, contribution_kind
+        returned = []
+        for node in inputs[:differentiated]:
+            name = cotangents.get(node._index)
+            if name is None:
+                raise NotFusable("an input the output does not depend on")
+            name, kind = writer.array(name, cotangent_kinds[node._index])
+            returned.append(f"{name}.copy()" if kind.kind == "A" else name)  # (gradients own their memory)
+        parameters = ", ".join(f"v{node._index}" for node in inputs)
+        header = f"def fused(threshold, seed, {parameters}):"
+        # The uncompiled transformation refuses non-finite arguments: the Python program's path says so.
+        checks = [f"    if not all_finite(v{node._index}):\n        raise FallBack('a non-finite argument')"
+                  for node in inputs if kinds[node._index].kind == "A"]
+        checks += [f"    if not math.isfinite(v{node._index}):\n        raise FallBack('a non-finite argument')"
+                   for node in inputs if kinds[node._index].kind == "S"]
+        body = checks + source.lines + [f"    return {names[output._index]}, ({', '.join(returned)},)"]
+        self.source = "\n".join([header] + body) + "\n"
+        self._namespace = constants
+        self._run = None
+
+    def compile(self):
+        """Compile the fused function (a second or so of numba); returns it."""
+        if self._run is None:
+            from numba import njit
+
+            from . import fused_kernels
+
+            namespace = dict(self._namespace)
+            namespace.update({name: getattr(fused_kernels, name) for name in fused_kernels.__all__})
+            namespace.update(np=np, math=math)
+            exec(compile(self.source, "<kronvec fused program>", "exec"), namespace)  # noqa: S102
+            # error_model="numpy": IEEE results (inf, nan) for scalar division, as NumPy gives
+            self._run = njit(error_model="numpy", cache=False)(namespace["fused"])
+        return self._run
+
+    def run(self, threshold, seed, *values):
+        return self.compile()(threshold, seed, *values)
+
+
+def _input_kind(value):
+    kind = _kind_of(value)
+    if kind.kind == "A" and kind.layout != "C":
+        raise NotFusable("a Fortran-ordered input")
+    return kind
+
+
+def _operands(node, names, kinds, constants):
+    """(name, kind) of each argument of `node`: earlier values, or constants bound by value."""
+    parent_at = dict(node._parents)
+    operands = []
+    for position, value in enumerate(node._args):
+        parent = parent_at.get(position)
+        if parent is not None:
+            operands.append((names[parent._index], kinds[parent._index]))
+            continue
+        name = f"k{node._index}_{position}"
+        kind = _kind_of(value)
+        if kind.kind == "I":
+            raise NotFusable("a constant c·I")
+        if kind.kind == "S":
+            constants[name] = float(value)
+        else:
+            constants[name] = np.array(value, order=kind.layout)  # (numba freezes it into the program)
+            constants[name].flags.writeable = False
+        operands.append((name, kind))
+    return operands
+
+
+def _probe(recording, inputs, differentiated):
+    """The kind of each VJP's result and of each accumulated cotangent, from one Python
+    run of the reverse sweep in GradientProgram's order, in a call scope of its own."""
+    nodes = recording.nodes
+    output = recording.output_node
+    relevant = _between(nodes, output, [node._index for node in inputs[:differentiated]])
+    seen = {}
+    token = _current_scope.set(CallScope())
+    try:
+        cotangents = {output._index: 1.0}
+        for node in reversed(nodes[: output._index + 1]):
+            i = node._index
+            if node._op is None or i not in relevant:
+                continue
+            values = node._args  # (a parent's value, or the constant captured by value)
+            for position, parent in node._parents:
+                j = parent._index
+                if j not in relevant:
+                    continue
+                contribution = node._op.vjps[position](cotangents[i], node._value, *values, **node._params)
+                contribution_kind = _kind_of(contribution)
+                if j in cotangents:
+                    cotangents[j] = operator.add(cotangents[j], contribution)
+                else:
+                    cotangents[j] = contribution
+                seen[(i, position)] = (contribution_kind, _kind_of(cotangents[j]))
+            cotangents[i] = None
+    finally:
+        _current_scope.reset(token)
+    return seen

@@ -1,0 +1,333 @@
+"""numba pieces of a fused program: SciPy's own BLAS/LAPACK, and NumPy's summation orders.
+
+A fused program (:mod:`kronvec._compiled.fused`) must compute what the
+operations' NumPy/SciPy code computes, to the bit where it can.  So:
+
+* the LU factorization and the inverse call the *same* LAPACK routines
+  kronvec's small-matrix path calls through ``scipy.linalg.lapack`` (``dgetrf``,
+  ``dgetri`` with SciPy's default workspace), by the addresses SciPy exports in
+  ``scipy.linalg.cython_lapack``;
+* a matrix product calls ``dgemm`` with the transpose flags and leading
+  dimensions NumPy's matmul derives from the operands' strides
+  (``numpy/_core/src/umath/matmul.c.src``), the row-major call written as
+  the column-major one OpenBLAS's CBLAS layer makes of it (C = AB is
+  Cᵀ = BᵀAᵀ); SciPy's and NumPy's OpenBLAS builds give the same bits
+  (checked in ``tests/test_fused.py``);
+* a full sum is NumPy's pairwise summation (``numpy/_core/src/umath/
+  loops_utils.h.src``, ``pairwise_sum``), an axis-0 sum of a C-ordered matrix
+  NumPy's row-by-row accumulation, ``math.fsum`` Shewchuk's exact summation
+  as CPython writes it (``Modules/mathmodule.c``);
+* the 1-norm sums each column from the top, as LAPACK's ``dlange`` does.
+
+The routines are reached as external symbols (``kronvec_scipy_dgetrf`` …)
+registered with LLVM when this module is imported, by the address SciPy gives
+in this process — so the kernels name them, not an address, and numba can
+cache them on disk like kronvec's other kernels (``cache=True``, uncached
+where no cache directory is writable).  The fused programs themselves exist
+only in memory and are compiled per process.  This module is imported only
+when a program is fused, never by ``import kronvec``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import llvmlite.binding
+import numba
+import numpy as np
+from numba import types
+from numba.extending import get_cython_function_address
+
+__all__ = ["FallBack", "lu_factor", "lu_inverse", "gemm", "one_norm", "fsum", "pairwise_sum",
+           "sum_all", "sum_axis0", "log_abs_determinant", "all_finite", "scaled_eye"]
+
+
+class FallBack(Exception):
+    """Raised inside a fused program when a check of the operations' own code
+    would act (a singular matrix, an ill-conditioned one, a non-finite result):
+    the caller then runs the Python program, which raises or warns exactly as
+    the uncompiled transformation does."""
+
+
+def _external(library, routine, arguments):
+    """SciPy's `routine` as a function numba code calls by name (every argument a pointer)."""
+    symbol = f"kronvec_scipy_{routine}"
+    llvmlite.binding.add_symbol(symbol, get_cython_function_address(f"scipy.linalg.cython_{library}", routine))
+    return types.ExternalFunction(symbol, types.void(*([types.voidptr] * arguments)))
+
+
+_dgetrf = _external("lapack", "dgetrf", 6)
+_dgetri = _external("lapack", "dgetri", 7)
+_dgemm = _external("blas", "dgemm", 13)
+_dsyrk = _external("blas", "dsyrk", 10)
+
+
+def njit(function):
+    """``numba.njit(cache=True)``, or uncached where numba finds no cache directory."""
+    try:
+        return numba.njit(cache=True)(function)
+    except RuntimeError:  # numba's "no locator available"
+        return numba.njit(cache=False)(function)
+
+
+_NO_TRANSPOSE, _TRANSPOSE = ord("N"), ord("T")
+
+
+@njit
+def lu_factor(X):
+    """LAPACK's dgetrf of the C-ordered or F-ordered n×n X: the factors column-major
+    (as a C-ordered array holding LUᵀ), the 1-based pivots and info."""
+    n = X.shape[0]
+    factors = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            factors[j, i] = X[i, j]  # column j of X is row j of `factors`: column-major
+    integers = np.empty(n + 2, dtype=np.int32)  # pivots, order, info
+    integers[n] = n
+    _dgetrf(integers[n:].ctypes, integers[n:].ctypes, factors.ctypes, integers[n:].ctypes, integers.ctypes,
+            integers[n + 1:].ctypes)
+    return factors, integers[:n], integers[n + 1]
+
+
+@njit
+def lu_inverse(factors, pivots):
+    """X⁻¹ by dgetri from dgetrf's output, with ``scipy.linalg.lapack.dgetri``'s default
+    workspace (max(3n, 1)): Fortran-ordered, as f2py returns it."""
+    n = factors.shape[0]
+    inverse = factors.copy()
+    size = max(3 * n, 1)
+    work = np.empty(size)
+    integers = np.empty(3, dtype=np.int32)  # order, workspace length, info
+    integers[0], integers[1] = n, size
+    _dgetri(integers[0:].ctypes, inverse.ctypes, integers[0:].ctypes, pivots.ctypes, work.ctypes,
+            integers[1:].ctypes, integers[2:].ctypes)
+    return inverse.T  # (the buffer holds X⁻¹ column-major)
+
+
+@njit
+def gemm(a, b, out):
+    """out = a @ b for 2-D float64 operands each C- or F-contiguous, as NumPy's matmul
+    calls dgemm (out C-ordered, every dimension ≥ 2; the caller checks both)."""
+    m, k = a.shape
+    n = b.shape[1]
+    # NumPy: an operand whose rows are contiguous is passed as it is with its row
+    # stride as the leading dimension, otherwise as the transpose of its column-major data.
+    if a.strides[1] == 8:
+        trans_a, lda = _NO_TRANSPOSE, a.strides[0] // 8
+    else:
+        trans_a, lda = _TRANSPOSE, a.strides[1] // 8
+    if b.strides[1] == 8:
+        trans_b, ldb = _NO_TRANSPOSE, b.strides[0] // 8
+    else:
+        trans_b, ldb = _TRANSPOSE, b.strides[1] // 8
+    if a.ctypes.data == b.ctypes.data and m == n and trans_a != trans_b and lda == ldb:
+        return _syrk(a, trans_a, lda, out)
+    # (one small array for every by-reference argument: an allocation costs more than the product at n = 2)
+    integers = np.empty(8, dtype=np.int32)
+    integers[0], integers[1], integers[2], integers[3] = trans_b, trans_a, n, m
+    integers[4], integers[5], integers[6], integers[7] = k, lda, ldb, n
+    scalars = np.empty(2)
+    scalars[0], scalars[1] = 1.0, 0.0
+    # Row-major C = AB is column-major Cᵀ = BᵀAᵀ (OpenBLAS's cblas_dgemm, RowMajor); the flags are
+    # single characters, read as the first byte of an int32 (little-endian, as on every platform
+    # numba's wheels support).
+    _dgemm(integers[0:].ctypes, integers[1:].ctypes, integers[2:].ctypes, integers[3:].ctypes,
+           integers[4:].ctypes, scalars[0:].ctypes, b.ctypes, integers[6:].ctypes, a.ctypes,
+           integers[5:].ctypes, scalars[1:].ctypes, out.ctypes, integers[7:].ctypes)
+    return out
+
+
+@njit
+def _syrk(a, trans_a, lda, out):
+    """out = A Aᵀ (or AᵀA) when the two operands are one matrix and its transpose:
+    NumPy calls cblas_dsyrk (RowMajor, Upper) and copies the upper triangle down
+    (``numpy/_core/src/common/cblasfuncs.c``, ``syrk``)."""
+    n, k = out.shape[0], a.shape[1]
+    integers = np.empty(6, dtype=np.int32)
+    # RowMajor (Upper, trans) is column-major (Lower, the other trans): OpenBLAS's cblas_dsyrk.
+    integers[0], integers[1] = ord("L"), _TRANSPOSE if trans_a == _NO_TRANSPOSE else _NO_TRANSPOSE
+    integers[2], integers[3], integers[4], integers[5] = n, k, lda, n
+    scalars = np.empty(2)
+    scalars[0], scalars[1] = 1.0, 0.0
+    _dsyrk(integers[0:].ctypes, integers[1:].ctypes, integers[2:].ctypes, integers[3:].ctypes,
+           scalars[0:].ctypes, a.ctypes, integers[4:].ctypes, scalars[1:].ctypes, out.ctypes, integers[5:].ctypes)
+    for i in range(n):
+        for j in range(i + 1, n):
+            out[j, i] = out[i, j]
+    return out
+
+
+@njit
+def one_norm(X):
+    """‖X‖₁: the largest column sum of |X|, each column summed from the top (dlange)."""
+    m, n = X.shape
+    value = 0.0
+    for j in range(n):
+        column = 0.0
+        for i in range(m):
+            column += abs(X[i, j])
+        if value < column or math.isnan(column):
+            value = column
+    return value
+
+
+@njit
+def fsum(values):
+    """The correctly rounded sum of `values`: CPython's ``math.fsum`` (Shewchuk's
+    partials, then the half-way correction of its last step)."""
+    partials = np.empty(values.size + 1)
+    count = 0
+    for x in values:
+        i = 0
+        for j in range(count):
+            y = partials[j]
+            if abs(x) < abs(y):
+                x, y = y, x
+            high = x + y
+            low = y - (high - x)
+            if low != 0.0:
+                partials[i] = low
+                i += 1
+            x = high
+        count = i
+        partials[count] = x
+        count += 1
+    # (every value here is finite: the callers sum logarithms of nonzero pivots, or a finite matrix's diagonal)
+    high = 0.0
+    if count > 0:
+        count -= 1
+        high = partials[count]
+        low = 0.0
+        while count > 0:
+            x = high
+            count -= 1
+            y = partials[count]
+            high = x + y
+            low = y - (high - x)
+            if low != 0.0:
+                break
+        if count > 0 and ((low < 0.0 and partials[count - 1] < 0.0) or (low > 0.0 and partials[count - 1] > 0.0)):
+            y = low * 2.0
+            x = high + y
+            if y == x - high:
+                high = x
+    return high
+
+
+@njit
+def _block_sum(values, start, n):
+    """NumPy's pairwise_sum for n ≤ 128: sequential below 8, else eight running sums."""
+    if n < 8:
+        total = 0.0
+        for i in range(n):
+            total += values[start + i]
+        return total
+    r0, r1, r2, r3 = values[start], values[start + 1], values[start + 2], values[start + 3]
+    r4, r5, r6, r7 = values[start + 4], values[start + 5], values[start + 6], values[start + 7]
+    i = 8
+    while i < n - (n % 8):
+        r0 += values[start + i]
+        r1 += values[start + i + 1]
+        r2 += values[start + i + 2]
+        r3 += values[start + i + 3]
+        r4 += values[start + i + 4]
+        r5 += values[start + i + 5]
+        r6 += values[start + i + 6]
+        r7 += values[start + i + 7]
+        i += 8
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        total += values[start + i]
+        i += 1
+    return total
+
+
+@njit
+def pairwise_sum(values, start, n):
+    """NumPy's pairwise sum of values[start:start + n] (PW_BLOCKSIZE 128, unrolled by 8):
+    above 128 entries the sum of the two halves' sums, the first half a multiple of 8 long.
+    (The recursion is written with an explicit stack: numba's disk cache mishandles
+    recursive functions.)"""
+    starts = np.empty(64, dtype=np.int64)
+    lengths = np.empty(64, dtype=np.int64)
+    lefts = np.empty(64)
+    awaiting_right = np.zeros(64, dtype=np.bool_)
+    depth = 0
+    starts[0], lengths[0] = start, n
+    while True:
+        if lengths[depth] > 128:  # split: the left half first
+            half = lengths[depth] // 2
+            half -= half % 8
+            awaiting_right[depth] = False
+            depth += 1
+            starts[depth], lengths[depth] = starts[depth - 1], half
+            continue
+        value = _block_sum(values, starts[depth], lengths[depth])
+        while True:  # hand `value` up until a frame still needs its right half
+            if depth == 0:
+                return value
+            depth -= 1
+            if not awaiting_right[depth]:
+                lefts[depth] = value
+                awaiting_right[depth] = True
+                half = lengths[depth] // 2
+                half -= half % 8
+                depth += 1
+                starts[depth], lengths[depth] = starts[depth - 1] + half, lengths[depth - 1] - half
+                break
+            value = lefts[depth] + value
+
+
+@njit
+def sum_all(X):
+    """``np.add.reduce(X, axis=None)`` of a C-contiguous X."""
+    flat = X.ravel()
+    return pairwise_sum(flat, 0, flat.size)
+
+
+@njit
+def sum_axis0(X):
+    """``np.sum(X, axis=0)`` of a C-contiguous matrix: rows added in order."""
+    m, n = X.shape
+    total = X[0].copy()
+    for i in range(1, m):
+        for j in range(n):
+            total[j] += X[i, j]
+    return total
+
+
+@njit
+def log_abs_determinant(factors, pivots):
+    """(sign, ln|det X|) from dgetrf's output, as kronvec's Factorization gives them for n ≤ 16:
+    the sign of the product of the pivots times (−1)^(row swaps), the logarithm by fsum."""
+    n = factors.shape[0]
+    logs = np.empty(n)
+    product = 1.0
+    swaps = 0
+    for i in range(n):
+        pivot = factors[i, i]
+        product *= pivot
+        logs[i] = math.log(abs(pivot))
+        if pivots[i] != i + 1:
+            swaps += 1
+    sign = math.copysign(1.0, product)
+    if swaps % 2:
+        sign = -sign
+    return sign, fsum(logs)
+
+
+@njit
+def all_finite(X):
+    for x in X.ravel():
+        if not math.isfinite(x):
+            return False
+    return True
+
+
+@njit
+def scaled_eye(n, scale):
+    """c·I as ``kronvec.ops._support.scaled_identity`` writes it: I, times c unless c is 1."""
+    eye = np.eye(n)
+    if scale != 1.0:
+        eye *= scale
+    return eye

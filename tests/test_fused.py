@@ -1,0 +1,303 @@
+"""The fused tier of compiled gradients (issue 17): one numba function per program.
+
+Checked here:
+
+* the numba pieces compute what NumPy and SciPy compute, bit for bit: the
+  matrix product in every memory layout (and NumPy's syrk for A Aᵀ), LU and
+  the inverse, NumPy's pairwise and axis sums, CPython's fsum, LAPACK's 1-norm;
+* a fused program returns what the uncompiled transformation returns at points
+  other than the one it was compiled at — bit for bit, except where it
+  evaluates tanh/exp/log (see ``_close``);
+* a fused call keeps the edge policy (it hands such calls to the Python
+  program), never touches or aliases its inputs, and is safe under threads;
+* programs with an operation that has no fused form stay Python and right;
+* the kernels still work without a writable numba cache.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+import kronvec
+from kronvec._compiled import gradient as compiled_gradient
+
+fused_kernels = pytest.importorskip("kronvec._compiled.fused_kernels")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _program(transformed):
+    """The one program a compiled function holds."""
+    (entry,) = transformed.cache.values()
+    return entry.built
+
+
+def _fused(f, *args, argnums=0):
+    """value_and_grad(f, compile=True), compiled at `args` and fused now (not in the background)."""
+    compiled = kronvec.value_and_grad(f, argnums=argnums, compile=True)
+    compiled(*args)
+    program = _program(compiled)
+    return compiled, program.fuse()
+
+
+def _same(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+
+
+def _close(a, b):
+    """Within 64 ulps of the largest entry: tanh, exp and log are the C library's in a
+    fused program and NumPy's own SIMD loops otherwise, and the two round the last bit
+    of some entries differently (each faithfully, within 1 ulp); later operations
+    carry that difference, which stays a few ulps on these well-conditioned templates."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return a.shape == b.shape and bool(np.all(np.abs(a - b) <= 64 * np.spacing(np.max(np.abs(b)))))
+
+
+# ------------------------------------------------------------------------ kernels
+@pytest.mark.parametrize("m, k, n", [(2, 2, 2), (3, 5, 2), (4, 4, 4), (7, 3, 9), (16, 16, 16), (12, 5, 12)])
+def test_the_matrix_product_is_numpys_in_every_layout(m, k, n):
+    rng = np.random.default_rng([m, k, n])
+    A, B = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+    product = lambda a, b: fused_kernels.gemm(a, b, np.empty((a.shape[0], b.shape[1])))  # noqa: E731
+    for a in (A, np.asfortranarray(A), np.ascontiguousarray(A.T).T):
+        for b in (B, np.asfortranarray(B)):
+            assert _same(product(a, b), a.dot(b)) and _same(product(a, b), a @ b)
+    # one matrix and its own transpose: NumPy calls syrk and mirrors the upper triangle
+    assert _same(product(A, A.T), A.dot(A.T)) and _same(product(A.T, A), A.T.dot(A))
+    F = np.asfortranarray(A)
+    assert _same(product(F, F.T), F.dot(F.T)) and _same(product(F.T, F), F.T.dot(F))
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 7, 16])
+def test_lu_inverse_and_norms_are_scipys(n):
+    rng = np.random.default_rng(n)
+    for _ in range(20):
+        X = rng.standard_normal((n, n))
+        factors, pivots, info = fused_kernels.lu_factor(X)
+        expected_factors, expected_pivots, expected_info = scipy.linalg.lapack.dgetrf(X)
+        assert info == expected_info == 0
+        assert _same(factors.T, expected_factors) and _same(pivots - 1, expected_pivots)
+        inverse = fused_kernels.lu_inverse(factors, pivots)
+        expected_inverse, _ = scipy.linalg.lapack.dgetri(expected_factors, expected_pivots)
+        assert _same(inverse, expected_inverse) and inverse.flags.f_contiguous
+        assert fused_kernels.one_norm(X) == scipy.linalg.lapack.dlange("1", X)
+        assert fused_kernels.one_norm(inverse) == scipy.linalg.lapack.dlange("1", inverse)
+        sign, log_abs = fused_kernels.log_abs_determinant(factors, pivots)
+        expected_sign, expected_log = np.linalg.slogdet(X)
+        assert sign == expected_sign and math.isclose(log_abs, expected_log, rel_tol=1e-13)
+    singular = np.ones((n, n))
+    assert fused_kernels.lu_factor(singular)[2] > 0
+
+
+def test_sums_are_numpys_and_fsum_is_cpythons():
+    rng = np.random.default_rng(3)
+    for size in [*range(1, 40), 64, 127, 128, 129, 255, 256, 257, 1000]:
+        values = rng.standard_normal(size) * 10.0 ** rng.uniform(-8, 8, size)
+        assert fused_kernels.pairwise_sum(values, 0, size) == np.add.reduce(values)
+        assert fused_kernels.fsum(values) == math.fsum(values)
+    for m, n in [(2, 2), (3, 7), (16, 16)]:
+        X = rng.standard_normal((m, n)) * 10.0 ** rng.uniform(-8, 8, (m, n))
+        assert fused_kernels.sum_all(X) == np.add.reduce(X, axis=None)
+        assert _same(fused_kernels.sum_axis0(X), np.sum(X, axis=0))
+    cancelling = np.array([1e100, 1.0, -1e100, 1e-100])
+    assert fused_kernels.fsum(cancelling) == math.fsum(cancelling) == 1.0
+
+
+# ------------------------------------------------------------------------ programs
+_C4 = np.random.default_rng(1).standard_normal((4, 4))
+_W = np.array([[0.6, -0.3], [0.2, 0.5]])
+
+
+def _gaussian(S):
+    return np.linalg.slogdet(S)[1] + np.trace(np.linalg.solve(S, _C4 @ _C4.T))
+
+
+def _gaussian_by_inverse(S):
+    return np.linalg.slogdet(S)[1] + np.trace(np.linalg.inv(S) @ _C4)
+
+
+def _layers(X):
+    Y = X
+    for _ in range(5):
+        Y = np.tanh(Y @ _W) * 0.5 + Y
+    return np.sum(Y)
+
+
+def _cholesky_factor_likelihood(L):
+    S = L @ L.T + 1e-3 * np.eye(4)
+    return np.linalg.slogdet(S)[1] + np.trace(np.linalg.solve(S, _C4 @ _C4.T))
+
+
+#: (function, a point maker, whether tanh/exp/log are in it); each must fuse.
+_FUSING = {
+    "ln|S| + tr(S⁻¹C) by solve": (_gaussian, "spd", False),
+    "ln|S| + tr(S⁻¹C) by inv": (_gaussian_by_inverse, "spd", False),
+    "ln|LLᵀ + εI| + tr((LLᵀ + εI)⁻¹C) (syrk)": (_cholesky_factor_likelihood, "general", False),
+    "five tanh layers": (_layers, "small", True),
+    "arithmetic with scalars": (lambda X: np.sum((2 * X - 1.5) / 3.0 * X) - np.sum(-X / (X * X + 1.0)), "general", False),
+    "products and transposes": (lambda X: np.trace(X @ X.T @ _C4) + np.sum(X.T @ _C4 * X), "general", False),
+    "inverse twice": (lambda X: np.sum(np.linalg.inv(X) * _C4) + np.trace(np.linalg.inv(X)), "spd", False),
+    "exp and log": (lambda X: np.sum(np.exp(0.1 * X) * np.log(X * X + 1.0)), "general", True),
+    "scalar chain": (lambda X: np.linalg.slogdet(X)[1] * np.trace(X) / (1.0 + np.sum(X * X)), "spd", False),
+}
+
+
+def _point(kind, rng):
+    if kind == "small":
+        return rng.uniform(-0.5, 0.5, size=(2, 2))
+    A = rng.standard_normal((4, 4))
+    return A @ A.T + 4.0 * np.eye(4) if kind == "spd" else A + 3.0 * np.eye(4)
+
+
+@pytest.mark.parametrize("name", sorted(_FUSING))
+def test_fused_programs_return_what_the_uncompiled_transformation_returns(name):
+    f, kind, transcendental = _FUSING[name]
+    rng = np.random.default_rng(17)
+    compiled, fused = _fused(f, _point(kind, rng))
+    assert fused, _program(compiled).fused
+    uncompiled = kronvec.value_and_grad(f)
+    agree = _close if transcendental else _same
+    for _ in range(5):  # points other than the compile point
+        point = _point(kind, rng)
+        (value, gradient), (expected_value, expected_gradient) = compiled(point), uncompiled(point)
+        assert agree(value, expected_value) and agree(gradient, expected_gradient), name
+        # (a new buffer of the call's own: numba's arrays have a MemInfo as their base, never another array)
+        assert type(value) is type(expected_value) and not isinstance(gradient.base, np.ndarray)
+
+
+def test_two_differentiated_arguments_and_a_constant_array_argument():
+    f = lambda X, Y, C: np.sum(X @ Y * C) + np.trace(np.linalg.inv(X))  # noqa: E731
+    rng = np.random.default_rng(2)
+    X, Y, C = np.eye(3) * 3.0 + rng.uniform(size=(3, 3)), rng.uniform(size=(3, 3)), rng.uniform(size=(3, 3))
+    compiled, fused = _fused(f, X, Y, C, argnums=(0, 1))
+    assert fused
+    uncompiled = kronvec.value_and_grad(f, argnums=(0, 1))
+    C2 = rng.uniform(size=(3, 3))  # the constant array is an input of the program: its new value counts
+    got, expected = compiled(X + 0.1, Y, C2), uncompiled(X + 0.1, Y, C2)
+    assert _same(got[0], expected[0]) and all(map(_same, got[1], expected[1]))
+    assert not np.shares_memory(got[1][0], got[1][1])
+
+
+def test_programs_without_fused_forms_stay_python_and_right():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((3, 3))
+    row = rng.standard_normal(3)
+    for f in (lambda X: np.sum(np.linalg.eigvalsh(X + X.T)),  # no fused form
+              lambda X: np.sum((X + row) ** 2),               # broadcasting a row, and power
+              lambda X: np.sum(X[0] * 2.0)):                  # a vector
+        compiled = kronvec.value_and_grad(f, compile=True)
+        compiled(X)
+        assert _program(compiled).fused is None and not _program(compiled).fuse()
+        got, expected = compiled(X + 0.1), kronvec.value_and_grad(f)(X + 0.1)
+        assert _same(got[0], expected[0]) and _same(got[1], expected[1])
+
+
+def test_fused_calls_keep_the_edge_policy_and_never_touch_their_inputs():
+    compiled, fused = _fused(_gaussian, _point("spd", np.random.default_rng(5)))
+    assert fused
+    S = _point("spd", np.random.default_rng(6))
+    before = S.copy()
+    value, gradient = compiled(S)
+    assert _same(S, before) and not np.shares_memory(gradient, S)
+    with pytest.raises(np.linalg.LinAlgError, match="np.linalg.slogdet"):
+        compiled(np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        compiled(np.full((4, 4), np.nan))
+    with pytest.warns(kronvec.IllConditionedWarning):
+        compiled(np.diag([1.0, 1.0, 1.0, 1e-15]))
+    with kronvec.config.override(condition_warning=1e-3):  # the threshold is read at each call
+        with pytest.warns(kronvec.IllConditionedWarning):
+            compiled(S)
+    # a Fortran-ordered or float32 argument takes the Python program (compiled for C-ordered float64)
+    uncompiled = kronvec.value_and_grad(_gaussian)
+    for other in (np.asfortranarray(S), S.astype(np.float32)):
+        got, expected = compiled(other), uncompiled(other)
+        assert _same(got[0], expected[0]) and _same(got[1], expected[1])
+
+
+def test_four_threads_share_a_fused_program():
+    compiled, fused = _fused(_gaussian, _point("spd", np.random.default_rng(7)))
+    assert fused
+    rng = np.random.default_rng(8)
+    points = [_point("spd", rng) for _ in range(40)]
+    uncompiled = kronvec.value_and_grad(_gaussian)
+    expected = [uncompiled(S) for S in points]
+    failures = []
+    barrier = threading.Barrier(4)
+
+    def work(offset):
+        barrier.wait()
+        for _ in range(20):
+            for k in range(offset, len(points), 4):
+                value, gradient = compiled(points[k])
+                if not (_same(value, expected[k][0]) and _same(gradient, expected[k][1])):
+                    failures.append(k)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+
+def test_the_background_compile_starts_after_enough_replays():
+    compiled = kronvec.value_and_grad(_gaussian_by_inverse, compile=True)
+    S = _point("spd", np.random.default_rng(9))
+    compiled(S)
+    program = _program(compiled)
+    for _ in range(compiled_gradient.FUSE_AFTER_REPLAYS - 1):
+        compiled(S)
+        assert program._run is None
+    compiled(S)  # the replay that starts the compile
+    assert program.wait(timeout=300)
+    got, expected = compiled(S), kronvec.value_and_grad(_gaussian_by_inverse)(S)
+    assert _same(got[0], expected[0]) and _same(got[1], expected[1])
+
+
+def test_fused_programs_work_without_a_writable_numba_cache():
+    code = textwrap.dedent("""
+        import numpy as np, kronvec
+        f = lambda S: np.linalg.slogdet(S)[1] + np.trace(np.linalg.inv(S))
+        compiled = kronvec.value_and_grad(f, compile=True)
+        S = np.eye(3) * 2.0 + 0.1
+        compiled(S)
+        (entry,) = compiled.cache.values()
+        fused = entry.built.fuse()
+        got, expected = compiled(S), kronvec.value_and_grad(f)(S)
+        print(fused, got[0] == expected[0] and np.array_equal(got[1], expected[1]))
+    """)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NUMBA_CACHE_DIR": "/dev/null/nope",
+           "NUMBA_CACHE_LOCATOR_CLASSES": "UserProvidedCacheLocator"}
+    completed = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
+                               text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["True", "True"]
+
+
+def test_importing_kronvec_does_not_import_the_fused_tier():
+    code = "import sys, kronvec; print('kronvec._compiled.fused_kernels' in sys.modules, 'numba' in sys.modules)"
+    completed = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split()[0] == "False"
+
+
+def test_no_warning_escapes_a_fused_call():
+    compiled, fused = _fused(_layers, np.array([[0.3, -0.1], [0.4, 0.2]]))
+    assert fused
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compiled(np.array([[0.1, 0.2], [-0.3, 0.4]]))
