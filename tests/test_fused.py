@@ -220,10 +220,23 @@ def test_fused_calls_keep_the_edge_policy_and_never_touch_their_inputs():
     with kronvec.config.override(condition_warning=1e-3):  # the threshold is read at each call
         with pytest.warns(kronvec.IllConditionedWarning):
             compiled(S)
-    # a Fortran-ordered or float32 argument takes the Python program (compiled for C-ordered float64)
+    # a Fortran-ordered argument is copied C-ordered as the uncompiled call copies it; a float32
+    # one takes the Python program (the fused function is float64)
     uncompiled = kronvec.value_and_grad(_gaussian)
     for other in (np.asfortranarray(S), S.astype(np.float32)):
         got, expected = compiled(other), uncompiled(other)
+        assert _same(got[0], expected[0]) and _same(got[1], expected[1])
+
+
+def test_a_constant_array_in_another_layout_takes_the_python_program():
+    f = lambda X, C: np.sum(np.linalg.inv(X) @ C)  # noqa: E731
+    rng = np.random.default_rng(12)
+    X, C = np.eye(3) * 3.0 + rng.uniform(size=(3, 3)), rng.uniform(size=(3, 3))
+    compiled, fused = _fused(f, X, C)
+    assert fused and _program(compiled).fused.input_layouts == ("C", "C")
+    uncompiled = kronvec.value_and_grad(f)
+    for constant in (C, np.asfortranarray(C)):  # the program was written for a C-ordered C
+        got, expected = compiled(X, constant), uncompiled(X, constant)
         assert _same(got[0], expected[0]) and _same(got[1], expected[1])
 
 

@@ -423,6 +423,8 @@ class FusedGradient:
     transcendental : bool
         Whether the program evaluates tanh, exp or log (results within 1 ulp per
         entry of NumPy's there, bit for bit elsewhere).
+    input_layouts : tuple of str
+        "C" or "F" for each input: the memory order the program was written for.
     run : callable
         ``run(threshold, seed, *input_values)`` → ``(output value, cotangents)``,
         compiled on first use (or by :meth:`compile`); raises
@@ -438,6 +440,9 @@ class FusedGradient:
         writer = _Writer(source)
         names = {node._index: f"v{node._index}" for node in inputs}
         kinds = {node._index: _input_kind(node._value) for node in inputs}
+        # The layouts the probe saw decide every later layout (and so BLAS's flags): the
+        # program serves arguments in these layouts, and hands others to the Python program.
+        self.input_layouts = tuple(kinds[node._index].layout for node in inputs)
         constants = {}
         needed = ancestors(output)
         self.transcendental = False
@@ -514,8 +519,8 @@ class FusedGradient:
 
 def _input_kind(value):
     kind = _kind_of(value)
-    if kind.kind == "A" and kind.layout != "C":
-        raise NotFusable("a Fortran-ordered input")
+    if kind.kind != "A":
+        raise NotFusable("an input that is not a matrix")
     return kind
 
 

@@ -64,10 +64,19 @@ def compiled_gradient(f, argnums, fname, with_value, uncompiled):
         if fused is None:
             return None
         values = []
-        for k in (*numbers, *constant_positions):
+        layouts = program.fused.input_layouts
+        for position, k in enumerate((*numbers, *constant_positions)):
             arg = args[k]
-            if type(arg) is not np.ndarray or arg.dtype != _FLOAT64 or not arg.flags.c_contiguous:
-                return None  # (the fused function was compiled for C-ordered float64 arrays)
+            if type(arg) is not np.ndarray or arg.dtype != _FLOAT64:
+                return None  # (the fused function was written for float64 arrays)
+            if position < len(numbers):
+                # The uncompiled call computes on a C-ordered copy of a differentiated argument
+                # (api._as_differentiable); the fused one on the argument itself, or the same copy.
+                values.append(arg if arg.flags.c_contiguous else np.ascontiguousarray(arg))
+                continue
+            flags = arg.flags  # a constant array keeps its layout, which decided the program's
+            if not (flags.c_contiguous if layouts[position] == "C" else flags.f_contiguous):
+                return None
             values.append(arg)
         threshold = condition_threshold(_FLOAT64)
         try:
