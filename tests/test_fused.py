@@ -314,3 +314,67 @@ def test_no_warning_escapes_a_fused_call():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         compiled(np.array([[0.1, 0.2], [-0.3, 0.4]]))
+
+
+def test_every_fused_form_is_a_registered_operation():
+    from kronvec._compiled.fused import FUSED_OPERATIONS
+    from kronvec.ops import REGISTRY
+
+    assert FUSED_OPERATIONS <= set(REGISTRY), FUSED_OPERATIONS - set(REGISTRY)
+
+
+# ------------------------------------------------------------- random programs
+def _random_program(seed):
+    """A straight-line program of fusable operations on an n×n matrix, as users write them:
+    chains with shared subexpressions, constants, scalars, transposes, products, inverses and
+    solves of shifted Gram matrices, closed by one of the scalar reductions."""
+    rng = np.random.default_rng([31, seed])
+    n = int(rng.integers(2, 6))
+    W = rng.uniform(-1.0, 1.0, size=(n, n))
+    shift = n * np.eye(n)
+    steps = [
+        lambda Y, Z: np.tanh(Y),
+        lambda Y, Z: Y * Z,
+        lambda Y, Z: Y @ W,
+        lambda Y, Z: Y.T,
+        lambda Y, Z: Y + 0.5,
+        lambda Y, Z: 2.0 * Y - Z,
+        lambda Y, Z: Y / 3.0,
+        lambda Y, Z: np.linalg.inv(Y @ Y.T + shift),
+        lambda Y, Z: np.linalg.solve(Z @ Z.T + shift, Y),
+        lambda Y, Z: np.exp(0.1 * Y),
+        lambda Y, Z: np.log(Y * Y + 1.0),
+        lambda Y, Z: np.tanh(Y @ Z),
+        lambda Y, Z: -Y + Z.T,
+    ]
+    closers = [
+        lambda Y: np.sum(Y * W),
+        lambda Y: np.trace(Y @ W),
+        lambda Y: np.linalg.slogdet(Y @ Y.T + shift)[1],
+        lambda Y: np.sum(Y) / 2.0 + np.trace(Y),
+    ]
+    chosen = [steps[k] for k in rng.integers(0, len(steps), size=int(rng.integers(3, 8)))]
+    closer = closers[int(rng.integers(0, len(closers)))]
+
+    def f(X):
+        Y, Z = X, X
+        for step in chosen:
+            Y, Z = step(Y, Z), Y
+        return closer(Y)
+
+    return f, n
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_random_programs_of_fusable_operations(seed):
+    f, n = _random_program(seed)
+    rng = np.random.default_rng([32, seed])
+    compiled, fused = _fused(f, rng.uniform(-1.0, 1.0, size=(n, n)))
+    assert fused, _program(compiled).fused.source
+    transcendental = _program(compiled).fused.transcendental
+    uncompiled = kronvec.value_and_grad(f)
+    for _ in range(3):
+        point = rng.uniform(-1.0, 1.0, size=(n, n))
+        (value, gradient), (expected_value, expected_gradient) = compiled(point), uncompiled(point)
+        agree = _close if transcendental else _same
+        assert agree(value, expected_value) and agree(gradient, expected_gradient)

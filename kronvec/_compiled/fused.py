@@ -51,7 +51,7 @@ from .._tracer import ancestors
 from ..ops._support import identity_scale
 from .program import ELIDABLE, _between
 
-__all__ = ["FusedGradient", "NotFusable", "MAX_ORDER"]
+__all__ = ["FusedGradient", "NotFusable", "MAX_ORDER", "FUSED_OPERATIONS", "TRANSCENDENTAL"]
 
 #: The largest matrix a fused program holds: the slogdet rule sums logarithms by
 #: ``math.fsum`` up to this order (kronvec._linalg.factorization), and compiled
@@ -61,6 +61,11 @@ MAX_ORDER = 16
 #: Operations whose values NumPy computes with its own SIMD loops (not the C
 #: library the fused code calls): results may differ in the last bit.
 TRANSCENDENTAL = frozenset({"tanh", "exp", "log"})
+
+#: The registry's operations with a fused form (of their impl and every VJP), by
+#: registry name; tests/test_fused.py checks each name is registered.
+FUSED_OPERATIONS = frozenset({"add", "subtract", "multiply", "true_divide", "negative", "transpose", "matmul",
+                              "sum", "trace", "linalg.slogdet", "linalg.inv", "linalg.solve"}) | TRANSCENDENTAL
 
 
 class NotFusable(Exception):
@@ -240,6 +245,8 @@ def _transpose_kind(kind):
 # --------------------------------------------------------------- forward forms
 def _forward(writer, name, operands, params, result):
     """The fused form of one operation's impl; returns the result's name."""
+    if name not in FUSED_OPERATIONS:
+        raise NotFusable(f"no fused form of {name}")
     kinds = [kind for _, kind in operands]
     symbols = {"add": "+", "subtract": "-", "multiply": "*", "true_divide": "/"}
     if name in symbols:
