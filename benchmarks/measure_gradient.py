@@ -160,6 +160,7 @@ SEED = 3  # issue 3
 TOLERANCE = 1e-8  # relative error above which a row is aborted
 BATCH_SECONDS = 0.02  # each timed batch lasts about this long
 KRONVEC = "kronvec.value_and_grad"
+KRONVEC_COMPILED = "kronvec, compile=True"
 HAND = "hand-written NumPy"
 AUTOGRAD = "autograd.value_and_grad"
 JAX = "jax.jit(value_and_grad)"
@@ -390,6 +391,8 @@ def gradient_targets(results):
         rows = results[4]
         targets.append(compare("n = 4: kronvec <= autograd / 5", rows, AUTOGRAD, 0.2))
         targets.append(compare("n = 4: kronvec <= 2 x JAX (jit)", rows, JAX, 2.0))
+        targets.append(compare("n = 4: compile=True <= autograd / 5", rows, AUTOGRAD, 0.2, ours=KRONVEC_COMPILED))
+        targets.append(compare("n = 4: compile=True <= 2 x JAX (jit)", rows, JAX, 2.0, ours=KRONVEC_COMPILED))
     else:
         targets.append(Target("n = 4 targets", None, "not measured (4 not in --sizes)"))
     for n in (256, 1024):
@@ -447,6 +450,17 @@ def gradient_builders(S, C):
         f = kronvec.value_and_grad(lambda S: np.linalg.slogdet(S)[1] + np.trace(np.linalg.inv(S) @ C))
         return Contender(KRONVEC, lambda: f(S))
 
+    def compiled_row():
+        from kronvec._compiled.gradient import FUSE_AFTER_REPLAYS
+
+        f = kronvec.value_and_grad(lambda S: np.linalg.slogdet(S)[1] + np.trace(np.linalg.inv(S) @ C),
+                                   compile=True)
+        for _ in range(FUSE_AFTER_REPLAYS + 1):  # the steady state: fused (notes/compile.md §7)
+            f(S)
+        for entry in f.cache.values():
+            entry.built.wait(timeout=600)
+        return Contender(KRONVEC_COMPILED, lambda: f(S))
+
     def hand_row():
         return Contender(HAND, lambda: hand_written(S, C))
 
@@ -477,7 +491,7 @@ def gradient_builders(S, C):
         return Contender(TORCH, lambda: f(St),
                          lambda result: (np.atleast_1d(result[1].numpy()), result[0].numpy()))
 
-    return [(KRONVEC, None, kronvec_row), (HAND, None, hand_row), (AUTOGRAD, "autograd", autograd_row),
+    return [(KRONVEC, None, kronvec_row), (KRONVEC_COMPILED, None, compiled_row), (HAND, None, hand_row), (AUTOGRAD, "autograd", autograd_row),
             (JAX, "jax", jax_row), (TORCH, "torch", torch_row)]
 
 
