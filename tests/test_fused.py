@@ -378,3 +378,33 @@ def test_random_programs_of_fusable_operations(seed):
         (value, gradient), (expected_value, expected_gradient) = compiled(point), uncompiled(point)
         agree = _close if transcendental else _same
         assert agree(value, expected_value) and agree(gradient, expected_gradient)
+
+
+def test_one_array_passed_as_two_arguments_is_two_operands_as_uncompiled():
+    # Uncompiled, each argument is copied: X @ Yᵀ is a gemm even when Y is X (NumPy would take
+    # syrk for one buffer times its own transpose, with other last bits).
+    f = lambda X, Y: np.sum((X @ Y.T) * _C4) + np.trace(np.linalg.inv(X + 4.0 * np.eye(4)))  # noqa: E731
+    rng = np.random.default_rng(13)
+    X = rng.uniform(-1.0, 1.0, size=(4, 4))
+    compiled, fused = _fused(f, X, rng.uniform(-1.0, 1.0, size=(4, 4)), argnums=(0, 1))
+    assert fused
+    uncompiled = kronvec.value_and_grad(f, argnums=(0, 1))
+    for Y in (X, X[:], X.copy()):
+        got, expected = compiled(X, Y), uncompiled(X, Y)
+        assert _same(got[0], expected[0]) and all(map(_same, got[1], expected[1]))
+
+
+def test_an_overflow_takes_the_python_program_and_its_warnings():
+    f = lambda X: np.sum(X * X * 1e300)  # noqa: E731
+    compiled, fused = _fused(f, np.eye(2))
+    assert fused
+    uncompiled = kronvec.value_and_grad(f)
+    big = np.full((2, 2), 1e10)
+    with warnings.catch_warnings(record=True) as caught_compiled:
+        warnings.simplefilter("always")
+        got = compiled(big)
+    with warnings.catch_warnings(record=True) as caught_uncompiled:
+        warnings.simplefilter("always")
+        expected = uncompiled(big)
+    assert _same(got[0], expected[0]) and _same(got[1], expected[1])
+    assert [w.category for w in caught_compiled] == [w.category for w in caught_uncompiled]

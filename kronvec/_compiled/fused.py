@@ -487,11 +487,15 @@ class FusedGradient:
                 else:
                     cotangents[j], cotangent_kinds[j] = contribution, contribution_kind
         returned = []
+        # A non-finite value or gradient (an overflow NumPy would have warned about on the way)
+        # takes the Python program, whose warnings and errors are the uncompiled call's.
+        writer.checked_finite(names[output._index], _Kind("S"), "a non-finite value")
         for node in inputs[:differentiated]:
             name = cotangents.get(node._index)
             if name is None:
                 raise NotFusable("an input the output does not depend on")
             name, kind = writer.array(name, cotangent_kinds[node._index])
+            writer.checked_finite(name, kind, "a non-finite gradient")
             returned.append(f"{name}.copy()" if kind.kind == "A" else name)  # (gradients own their memory)
         parameters = ", ".join(f"v{node._index}" for node in inputs)
         header = f"def fused(threshold, seed, {parameters}):"

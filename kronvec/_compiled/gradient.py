@@ -78,6 +78,13 @@ def compiled_gradient(f, argnums, fname, with_value, uncompiled):
             if not (flags.c_contiguous if layouts[position] == "C" else flags.f_contiguous):
                 return None
             values.append(arg)
+        if len(values) > 1:
+            # The uncompiled call copies each argument, so no two of its operands share memory
+            # (NumPy multiplies one buffer by its own transpose by syrk, others by gemm).
+            for i in range(1, len(values)):
+                for j in range(i):
+                    if np.may_share_memory(values[i], values[j]):
+                        values[i] = values[i].copy(order="K")
         threshold = condition_threshold(_FLOAT64)
         try:
             output, cotangents = fused(math.inf if threshold is None else threshold, 1.0, *values)
@@ -134,30 +141,37 @@ class TieredProgram:
         with self._lock:
             self._replays += 1
             if self._state == "python" and self._replays >= FUSE_AFTER_REPLAYS:
-                self._state = start = "compiling"
+                self._state, start = "compiling", True
         if start:
-            threading.Thread(target=self.fuse, name="kronvec fused compile").start()
+            threading.Thread(target=self._compile, name="kronvec fused compile").start()
         return None
 
     def fuse(self):
-        """Compile and check the fused form now, in this thread; returns whether calls now use it."""
+        """Compile and check the fused form now (or wait for the compile under way);
+        returns whether calls now use it."""
         with self._lock:
-            if self._state in ("fused", "declined") or (self._state == "compiling" and self._done.is_set()):
-                return self._run is not None
-            self._state = "compiling"
+            claimed = self._state == "python"
+            if claimed:
+                self._state = "compiling"
+        if claimed:
+            self._compile()
+        self._done.wait()
+        return self._run is not None
+
+    def _compile(self):
+        """Compile and check, once per program (the caller has set the state to "compiling")."""
         run = None
         try:
             run = self._checked()
         except Exception:  # noqa: BLE001 - any failure to fuse leaves the Python program, which is right
             run = None
         finally:
+            if run is not None:
+                self._run = run
             with self._lock:
                 self._state = "fused" if run is not None else "declined"
                 self._check_values = None
-            if run is not None:
-                self._run = run
             self._done.set()
-        return run is not None
 
     def wait(self, timeout=None):
         """Wait for a background compile to finish; returns whether calls use the fused form."""
