@@ -79,10 +79,13 @@ class _Kind:
     "F"); ``"I"`` a c·I made by ``scaled_identity`` (the fused code holds c).
     """
 
-    __slots__ = ("kind", "shape", "layout")
+    __slots__ = ("kind", "shape", "layout", "python_float")
 
-    def __init__(self, kind, shape=(), layout=None):
+    def __init__(self, kind, shape=(), layout=None, python_float=False):
         self.kind, self.shape, self.layout = kind, shape, layout
+        # (a scalar that is a Python float, not a NumPy one: ops.linalg._scaled returns
+        # its matrix itself only for a Python float 1.0 — the same values, another buffer)
+        self.python_float = python_float
 
     def __eq__(self, other):
         return (self.kind, self.shape, self.layout) == (other.kind, other.shape, other.layout)
@@ -96,7 +99,7 @@ def _kind_of(value):
     if identity_scale(value) is not None:
         return _Kind("I", value.shape)
     if type(value) is float or type(value) is np.float64:
-        return _Kind("S")
+        return _Kind("S", python_float=type(value) is float)
     if type(value) is int and abs(value) < 2 ** 53:  # (exactly a float64, as NumPy converts it)
         return _Kind("S")
     if type(value) is np.ndarray and value.dtype == np.float64:
@@ -211,13 +214,15 @@ class _Writer:
             self.inverses[X] = inverse
         return self.inverses[X]
 
-    def scaled(self, c, A, A_kind, result):
-        """``_scaled(c, A)`` of kronvec.ops: A itself (a view) when c is 1, else c·A —
-        the same values either way, in the same layout."""
+    def scaled(self, c, A, A_kind, result, unit=True):
+        """``_scaled(c, A)`` of kronvec.ops: A itself (a view) when c is 1 and `unit`, else
+        c·A — the same values either way, in the same layout."""
         if result.kind != "A" or result.layout != A_kind.layout:
             raise NotFusable("a scaled view in another layout")
-        out = self.source.name("sc")
         scaled = self.elementwise("{0} * {1}", [(c, _Kind("S")), (A, A_kind)], result)
+        if not unit:
+            return scaled
+        out = self.source.name("sc")
         self.source.emit(f"{out} = {A} if {c} == 1.0 else {scaled}")
         return out
 
@@ -236,6 +241,13 @@ class _Writer:
         self.source.emit(f"{columns} = sum_axis0({g})")
         self.source.emit(f"{total} = sum_all({columns})")
         return total, _Kind("S")
+
+
+def _elementwise_kind(shape, operand_kinds):
+    """The kind NumPy gives an elementwise result of array operands: Fortran-ordered when
+    every array operand is (and none is C-ordered), else C-ordered ("K" order)."""
+    layouts = {kind.layout for kind in operand_kinds if kind.kind == "A"}
+    return _Kind("A", shape, "F" if layouts == {"F"} else "C")
 
 
 def _transpose_kind(kind):
@@ -320,7 +332,8 @@ def _vjp(writer, name, position, g, g_kind, ans, ans_kind, operands, params, res
     if name == "multiply":
         g, g_kind = writer.array(g, g_kind)
         other = operands[1 - position]
-        product_kind = result if mine.shape == g_kind.shape or g_kind.kind == "S" else _Kind("A", g_kind.shape, "C")
+        product_kind = (result if mine.shape == g_kind.shape or g_kind.kind == "S"
+                        else _elementwise_kind(g_kind.shape, [g_kind, other[1]]))
         product = writer.elementwise("{0} * {1}", [(g, g_kind), other], product_kind)
         out, _ = writer.unbroadcast(product, product_kind, mine.shape)
         return out
@@ -328,10 +341,11 @@ def _vjp(writer, name, position, g, g_kind, ans, ans_kind, operands, params, res
         g, g_kind = writer.array(g, g_kind)
         b = operands[1]
         if position == 0:
-            quotient_kind = result if mine.shape == g_kind.shape else _Kind("A", g_kind.shape, "C")
+            quotient_kind = result if mine.shape == g_kind.shape else _elementwise_kind(g_kind.shape, [g_kind, b[1]])
             quotient = writer.elementwise("{0} / {1}", [(g, g_kind), b], quotient_kind)
         else:
-            quotient_kind = result if mine.shape == g_kind.shape else _Kind("A", g_kind.shape, "C")
+            quotient_kind = (result if mine.shape == g_kind.shape
+                             else _elementwise_kind(g_kind.shape, [g_kind, ans_kind, b[1]]))
             quotient = writer.elementwise("(-{0} * {1}) / {2}", [(g, g_kind), (ans, ans_kind), b], quotient_kind)
         writer.checked_finite(quotient, quotient_kind, "a derivative of a quotient overflowed")
         out, _ = writer.unbroadcast(quotient, quotient_kind, mine.shape)
@@ -375,7 +389,7 @@ def _vjp(writer, name, position, g, g_kind, ans, ans_kind, operands, params, res
         return g  # c·I, held as c
     if name == "linalg.slogdet":
         inverse = writer.inverse(operands[0][0])
-        return writer.scaled(g, inverse + ".T", _Kind("A", mine.shape, "C"), result)
+        return writer.scaled(g, inverse + ".T", _Kind("A", mine.shape, "C"), result, unit=g_kind.python_float)
     if name == "linalg.inv":
         g, g_kind = writer.array(g, g_kind)
         inner_kind = _Kind("A", g_kind.shape, "C")
@@ -467,7 +481,7 @@ class FusedGradient:
 
         relevant = _between(nodes, output, [node._index for node in inputs[:differentiated]])
         cotangents = {output._index: "seed"}
-        cotangent_kinds = {output._index: _Kind("S")}
+        cotangent_kinds = {output._index: _Kind("S", python_float=True)}  # (GradientProgram's seed, 1.0)
         for node in reversed(nodes[: output._index + 1]):
             i = node._index
             if node._op is None or i not in relevant:
