@@ -307,3 +307,27 @@ class FuzzConstants:
 
     def same(self, shape):
         return self._draw(shape, 3)
+
+
+def run_in_threads(work, count=4):
+    """Call ``work(k)`` for k = 0 … count−1, each in its own thread, all released at once
+    by a barrier; re-raise the first exception a thread raised."""
+    import threading
+
+    barrier = threading.Barrier(count)
+    errors = []
+
+    def run(k):
+        barrier.wait()
+        try:
+            work(k)
+        except BaseException as error:  # noqa: BLE001 - handed to the test below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]

@@ -19,7 +19,6 @@ The contract checked here:
 
 from __future__ import annotations
 
-import threading
 import warnings
 
 import numpy as np
@@ -30,7 +29,7 @@ import kronvec.scipy.linalg as ksl
 from kronvec._compiled.transform import PROGRAMS_PER_FUNCTION
 from kronvec.ops import REGISTRY, Sample
 
-from _helpers import FuzzConstants
+from _helpers import FuzzConstants, run_in_threads
 
 
 def _same(a, b):
@@ -286,21 +285,15 @@ def test_four_threads_share_programs_and_nothing_else():
         points.append((A @ A.T + n * np.eye(n), rng.standard_normal((n, n))))
     expected = [uncompiled(S, C) for S, C in points]
     failures = []
-    barrier = threading.Barrier(4)
 
     def work(offset):
-        barrier.wait()
         for _ in range(5):
             for k in range(offset, len(points), 4):
                 value, gradient = compiled(*points[k])
                 if not (_same(value, expected[k][0]) and _same(gradient, expected[k][1])):
                     failures.append(k)
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_in_threads(work)
     assert failures == []
     assert len(compiled.cache) == 2
 

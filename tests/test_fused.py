@@ -21,7 +21,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 import warnings
 from pathlib import Path
 
@@ -31,6 +30,8 @@ import scipy.linalg
 
 import kronvec
 from kronvec._compiled import gradient as compiled_gradient
+
+from _helpers import run_in_threads
 
 fused_kernels = pytest.importorskip("kronvec._compiled.fused_kernels")
 
@@ -251,21 +252,15 @@ def test_four_threads_share_a_fused_program():
     uncompiled = kronvec.value_and_grad(_gaussian)
     expected = [uncompiled(S) for S in points]
     failures = []
-    barrier = threading.Barrier(4)
 
     def work(offset):
-        barrier.wait()
         for _ in range(20):
             for k in range(offset, len(points), 4):
                 value, gradient = compiled(points[k])
                 if not (_same(value, expected[k][0]) and _same(gradient, expected[k][1])):
                     failures.append(k)
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_in_threads(work)
     assert failures == []
 
 
