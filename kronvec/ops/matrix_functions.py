@@ -681,6 +681,12 @@ def _edges(kind, t=None):
     }
     if kind in ("expm", "logm", "sqrtm"):
         edges["complex eigenvalues"] = sample(lambda rng: np.array([[1.5, -0.5], [0.5, 1.5]]))
+    shift = 0.0 if kind == "expm" else 2.0
+    edges["a (2, 3, 3) stack"] = sample(lambda rng: np.stack([_general_sample(rng, 3, shift) for _ in range(2)]))
+    edges["a (2, 1, 3, 3) stack: a symmetric and a general member"] = sample(lambda rng: np.stack(
+        [_rotated(rng, [0.5, 1.25, 2.0]), _general_sample(rng, 3, shift)]).reshape(2, 1, 3, 3))
+    edges["a (3, 2, 2) stack: a double eigenvalue in one member"] = sample(lambda rng: np.stack(
+        [_rotated(rng, [1.0, 1.0]), _general_sample(rng, 2, shift), _rotated(rng, [0.75, 1.5])]))
     if kind == "expm":
         edges["negative and zero eigenvalues"] = sample(lambda rng: _rotated(rng, [-1.0, 0.0, 0.0]))
         edges["nilpotent"] = sample(lambda rng: np.array([[0.0, 1.0], [0.0, 0.0]]))
@@ -720,7 +726,14 @@ fractional_power.edge_cases.update({
 
 
 # ============================================== spectral functions of symmetric A
+def _refuse_stack(A, function):
+    if np.ndim(A) > 2:
+        raise TypeError(f"kronvec cannot differentiate {function} of a stack of matrices (shape {np.shape(A)}) "
+                        "yet: call it on each 2-D matrix")
+
+
 def _funm_impl(A, f, df):
+    _refuse_stack(A, "funm_symmetric")
     A = _symmetric_part(check_square_matrix(A, "funm_symmetric"))
     return _spectral_value("spectral", A, f=f)
 

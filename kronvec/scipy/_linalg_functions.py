@@ -330,4 +330,6 @@ def funm_symmetric(A, f, df):
     """
     if not callable(f) or not callable(df):
         raise TypeError("funm_symmetric: f and df must be callables (f and its derivative, elementwise)")
-    return _ops.funm_symmetric(_matrix(A, "funm_symmetric"), f=f, df=df)
+    A = _matrix(A, "funm_symmetric")
+    _ops._refuse_stack(static_value(A), "funm_symmetric")
+    return _ops.funm_symmetric(A, f=f, df=df)
