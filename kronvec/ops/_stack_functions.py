@@ -20,7 +20,7 @@ does both for all members of a path at once:
 
 The Jacobian of a stack is :class:`StackFrechetOperator`, a batched block
 operator (block k = L_f(A_k, ·)) in the stack layout; errors name the members.
-Derivations: ``notes/derivatives.md`` §26.6.
+Derivations: ``notes/derivatives.md`` §26.1.
 """
 
 from __future__ import annotations

@@ -369,7 +369,7 @@ def _quasi_triangular_eigenvalues(T):
 
 # ================================================================ stacks (…, n, n)
 # Each member takes its 2-D rule's path (exactly symmetric: spectral; otherwise general),
-# all members of a path at once (kronvec/ops/_stack_functions.py; derivatives.md §26.6).
+# all members of a path at once (kronvec/ops/_stack_functions.py; derivatives.md §26.1).
 def _stack_split(A):
     """(members (K, n, n) in vec order, indices of the exactly symmetric members, of the others)."""
     members = stackfn.as_members(A)

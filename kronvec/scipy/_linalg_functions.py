@@ -53,7 +53,7 @@ def expm(A):
     Daleckii–Krein formula V(Γ ∘ VᵀEV)Vᵀ, exact at repeated eigenvalues.  A stack
     (…, N, N) is exponentiated member by member (each member by its 2-D path); its
     Jacobian is block diagonal, block k = L_exp(A_k, ·), applied for all members at
-    once (``notes/derivatives.md`` §26.6).
+    once (``notes/derivatives.md`` §26.1).
 
     Parameters
     ----------
