@@ -14,9 +14,12 @@ does both for all members of a path at once:
 * the general members' Fréchet derivatives by the block identity
   f([[A, E], [0, A]]) = [[f(A), L_f(A, E)], [0, f(A)]] (Higham 2008, Thm 3.6) on
   a stack of 2n×2n block matrices, one per member and direction: for expm by a
-  batched scaling-and-squaring Padé approximant (:func:`expm_stack`, every step a
-  batched product or solve over all members — no loop over members), for sqrtm
-  by SciPy's batched square root, for logm and powers by SciPy's (looped) ones.
+  batched scaling-and-squaring Padé approximant (:func:`expm_stack`), for logm by
+  batched inverse scaling and squaring (:func:`logm_stack`), for sqrtm by SciPy's
+  batched square root — every step a batched product, solve or square root over all
+  members, no loop over members — and for fractional powers (general members reach
+  them only through the primitive itself or the block identity of its second
+  derivative) by SciPy's ``fractional_matrix_power``, which loops over them.
 
 The Jacobian of a stack is :class:`StackFrechetOperator`, a batched block
 operator (block k = L_f(A_k, ·)) in the stack layout; errors name the members.
@@ -85,6 +88,52 @@ def expm_stack(A):
     return R
 
 
+# ------------------------------------------------------------------ batched logm
+def _gauss_legendre(count):
+    nodes, weights = np.polynomial.legendre.leggauss(count)
+    nodes, weights = (nodes + 1) / 2, weights / 2  # on [0, 1]
+    nodes.flags.writeable = weights.flags.writeable = False
+    return nodes, weights
+
+
+#: log(I + Y) = ∫₀¹ Y (I + tY)⁻¹ dt (Higham 2008, (11.1)) by 8-point Gauss–Legendre: the
+#: [8/8] Padé approximant in partial fractions (Higham 2008, Thm 11.6), whose error at
+#: ‖Y‖₁ ≤ ¼ is far below unit roundoff.
+_LOG_NODES, _LOG_WEIGHTS = _gauss_legendre(8)
+_LOG_RADIUS = 0.25
+_MAX_ROOTS = 64
+
+
+def logm_stack(A):
+    """log A_k of every member of a stack (M, m, m) (no eigenvalue on the closed negative
+    real axis), all members at once: inverse scaling and squaring (Higham 2008, Alg. 11.10
+    in its simplest form).  Square roots (SciPy's batched ``sqrtm``, one C call per round)
+    until ‖X_k − I‖₁ ≤ ¼, member k after s_k of them; then log X_k by the partial-fraction
+    Padé approximant (batched solves), times 2^{s_k}.  Used for Fréchet derivatives (the
+    block identity); the values are SciPy's.
+    """
+    X = np.array(A, dtype=np.result_type(A, np.float64))
+    M, m = X.shape[0], X.shape[-1]
+    if M == 0 or m == 0:
+        return np.zeros(X.shape, dtype=X.dtype)
+    eye = np.eye(m, dtype=X.dtype)
+    roots = np.zeros(M, dtype=np.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        for _ in range(_MAX_ROOTS):
+            need = np.flatnonzero(np.abs(X - eye).sum(axis=-2).max(axis=-1) > _LOG_RADIUS)
+            if not len(need):
+                break
+            R = scipy.linalg.sqrtm(X[need])
+            X[need] = R.real if np.iscomplexobj(R) else R
+            roots[need] += 1
+    Y = X - eye
+    L = np.zeros(X.shape, dtype=X.dtype)
+    for node, weight in zip(_LOG_NODES, _LOG_WEIGHTS):
+        L += weight * np.linalg.solve(eye + node * Y, Y)  # Y (I + tY)⁻¹ = (I + tY)⁻¹ Y: they commute
+    return L * np.ldexp(1.0, roots)[:, None, None]
+
+
 # ------------------------------------------------------------- the block identity
 def _block_stack(A, E):
     """[[A_k, E_k], [0, A_k]] for stacks A and E of equal shape (M, m, m)."""
@@ -113,6 +162,8 @@ def frechet_stack(kind, A, E, t=None, general_value=None):
     block = _block_stack(A, E * scale[:, None, None])
     if kind == "expm":
         F = expm_stack(block)
+    elif kind == "logm":
+        F = logm_stack(block)
     elif kind == "sqrtm":
         with warnings.catch_warnings():  # (the block matrix's eigenvalues are double: SciPy warns)
             warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
