@@ -17,7 +17,8 @@ import kronvec
 import kronvec.scipy.linalg as kl
 from kronvec.operators import StructuredOperator
 from kronvec.ops import matrix_functions
-from kronvec.ops._stack_functions import StackFrechetOperator, expm_stack
+from kronvec.ops._stack_functions import (StackFrechetOperator, expm_frechet_stack, expm_stack, frechet_stack,
+                                          logm_stack)
 
 RNG = np.random.default_rng(14)
 N = 3
@@ -157,6 +158,24 @@ def test_expm_stack_agrees_with_scipy_member_by_member():
     for a, e in zip(A, E):
         reference = sl.expm(a)
         np.testing.assert_allclose(e, reference, rtol=1e-12, atol=1e-13 * np.abs(reference).max())
+
+
+def test_batched_frechet_derivatives_agree_with_scipy():
+    # expm: the differentiated Padé against expm_frechet, and the block identity against both
+    A = np.stack([s * RNG.standard_normal((4, 4)) for s in (1e-3, 0.5, 3.0, 40.0)] + [np.triu(np.ones((4, 4)), 1)])
+    E = RNG.standard_normal((5, 3, 4, 4))
+    L = expm_frechet_stack(A, E)
+    block = frechet_stack("expm", np.repeat(A, 3, axis=0), E.reshape(-1, 4, 4)).reshape(L.shape)
+    for k, c in np.ndindex(5, 3):
+        reference = sl.expm_frechet(A[k], E[k, c], compute_expm=False)
+        np.testing.assert_allclose(L[k, c], reference, rtol=0, atol=1e-14 * np.abs(reference).max())
+        np.testing.assert_allclose(block[k, c], reference, rtol=0, atol=1e-13 * np.abs(reference).max())
+    # logm: the batched inverse scaling and squaring against SciPy, from near I to far from it
+    A = np.stack([shift * np.eye(4) + scale * RNG.standard_normal((4, 4)) / 2
+                  for shift, scale in ((1.0, 0.01), (2.0, 0.5), (10.0, 5.0), (1e-3, 2e-4), (3.0, 1.5))])
+    for a, log in zip(A, logm_stack(A)):
+        reference = sl.logm(a)
+        np.testing.assert_allclose(log, reference, rtol=0, atol=1e-13 * np.abs(reference).max())
 
 
 def test_frechet_of_expm_on_stacks_agrees_with_expm_frechet():

@@ -11,10 +11,11 @@ does both for all members of a path at once:
 * the general members' values by SciPy on the sub-stack (SciPy's batched
   result: its ``sqrtm`` runs the whole stack in C, its ``expm``, ``logm`` and
   ``fractional_matrix_power`` loop over the members inside SciPy);
-* the general members' Fréchet derivatives by the block identity
+* the general members' Fréchet derivatives: for expm by Al-Mohy & Higham's
+  differentiated scaling and squaring (:func:`expm_frechet_stack`), what depends on
+  A_k alone computed once per member; for the others by the block identity
   f([[A, E], [0, A]]) = [[f(A), L_f(A, E)], [0, f(A)]] (Higham 2008, Thm 3.6) on
-  a stack of 2n×2n block matrices, one per member and direction: for expm by a
-  batched scaling-and-squaring Padé approximant (:func:`expm_stack`), for logm by
+  a stack of 2n×2n block matrices, one per member and direction: for logm by
   batched inverse scaling and squaring (:func:`logm_stack`), for sqrtm by SciPy's
   batched square root — every step a batched product, solve or square root over all
   members, no loop over members — and for fractional powers (general members reach
@@ -38,7 +39,8 @@ from .._vec import stack_members, unvec_stack_columns, vec_stack_columns
 from ..operators.batched import _BatchedBlocks
 from . import _stack_factors as stacked
 
-__all__ = ["expm_stack", "frechet_stack", "StackFrechetOperator", "batch_flags"]
+__all__ = ["expm_stack", "expm_frechet_stack", "logm_stack", "frechet_stack", "StackFrechetOperator",
+           "batch_flags"]
 
 
 # ------------------------------------------------------------------ batched expm
@@ -86,6 +88,63 @@ def expm_stack(A):
         else:
             R[squared] = np.matmul(R[squared], R[squared])
     return R
+
+
+def expm_frechet_stack(A, E):
+    """L_exp(A_k, E_{k,c}) for a stack A (M, m, m) and directions E (M, c, m, m).
+
+    Al-Mohy & Higham (2009), Algorithm 6.4 with the [13/13] approximant throughout:
+    the Fréchet derivative of r₁₃ and of the squarings, L(X², E) = X L + L X.  What
+    depends on A_k alone (its powers, U, V, (V − U)⁻¹, the squarings of r₁₃) is
+    computed once per member and shared by all of its directions — so ``blocks()``
+    costs one exponential per member plus about a dozen n×n products per direction,
+    where the block identity costs a 2n×2n exponential per direction.  Every step is
+    batched over members and directions.
+    """
+    A, E = np.asarray(A), np.asarray(E)
+    M, m = A.shape[0], A.shape[-1]
+    dtype = np.result_type(A, E, np.float64)
+    if M == 0 or m == 0 or E.shape[1] == 0:
+        return np.zeros(E.shape, dtype=dtype)
+    norms = np.abs(A).sum(axis=-2).max(axis=-1)
+    with np.errstate(divide="ignore"):
+        s = np.maximum(0, np.ceil(np.log2(norms / _THETA13))).astype(np.int64)
+    s[~np.isfinite(norms)] = 0
+    scale = np.ldexp(1.0, -s)
+    A = A * scale[:, None, None]
+    E = E * scale[:, None, None, None]
+    b = _PADE13
+    eye = np.eye(m, dtype=dtype)
+    A2 = np.matmul(A, A)
+    A4 = np.matmul(A2, A2)
+    A6 = np.matmul(A4, A2)
+    W1 = b[13] * A6 + b[11] * A4 + b[9] * A2
+    W2 = b[7] * A6 + b[5] * A4 + b[3] * A2 + b[1] * eye
+    Z1 = b[12] * A6 + b[10] * A4 + b[8] * A2
+    Z2 = b[6] * A6 + b[4] * A4 + b[2] * A2 + b[0] * eye
+    W = np.matmul(A6, W1) + W2
+    U = np.matmul(A, W)
+    V = np.matmul(A6, Z1) + Z2
+    # (one inverse per member, shared by its directions; q₁₃(A) = V − U is well conditioned
+    # for ‖A‖₁ ≤ θ₁₃, Higham 2005 §2)
+    P = np.linalg.inv(V - U)
+    R = np.matmul(P, V + U)
+    a, a2, a4, a6 = A[:, None], A2[:, None], A4[:, None], A6[:, None]
+    M2 = np.matmul(a, E) + np.matmul(E, a)
+    M4 = np.matmul(a2, M2) + np.matmul(M2, a2)
+    M6 = np.matmul(a4, M2) + np.matmul(M4, a2)
+    Lw = np.matmul(a6, b[13] * M6 + b[11] * M4 + b[9] * M2) + np.matmul(M6, W1[:, None]) \
+        + (b[7] * M6 + b[5] * M4 + b[3] * M2)
+    Lu = np.matmul(a, Lw) + np.matmul(E, W[:, None])
+    Lv = np.matmul(a6, b[12] * M6 + b[10] * M4 + b[8] * M2) + np.matmul(M6, Z1[:, None]) \
+        + (b[6] * M6 + b[4] * M4 + b[2] * M2)
+    L = np.matmul(P[:, None], Lu + Lv + np.matmul(Lu - Lv, R[:, None]))
+    for step in range(int(s.max(initial=0))):  # L(X², ·) = X L + L X, then X ← X²
+        squared = np.flatnonzero(s > step)
+        Rs = R[squared][:, None]
+        L[squared] = np.matmul(Rs, L[squared]) + np.matmul(L[squared], Rs)
+        R[squared] = np.matmul(R[squared], R[squared])
+    return L
 
 
 # ------------------------------------------------------------------ batched logm
@@ -191,6 +250,10 @@ def from_members(F, batch):
 
 
 # ------------------------------------------------------------------- the operator
+#: The working set of one batched Fréchet step over the general members (bytes).
+_CHUNK_BYTES = 64 * 2**20
+
+
 class StackFrechetOperator(_BatchedBlocks):
     """The Jacobian of a matrix function of a stack: block k is L_f(A_k, ·).
 
@@ -222,11 +285,20 @@ class StackFrechetOperator(_BatchedBlocks):
             out[self.spectral] = np.matmul(np.matmul(V, inner), Vt)
         if len(self.general):
             A = np.swapaxes(self.A, -1, -2) if self.transposed else self.A
-            c = E.shape[1]
-            Ag = np.broadcast_to(A[:, None], (len(A), c) + A.shape[1:]).reshape((-1,) + A.shape[1:])
-            Eg = E[self.general].reshape((-1,) + E.shape[2:])
-            out[self.general] = frechet_stack(self.kind, Ag, Eg, self.t, self._general_value).reshape(
-                (len(A), c) + E.shape[2:])
+            c, n = E.shape[1], self.n
+            # members in chunks whose 2n×2n block matrices and their temporaries (about 16 of
+            # them in the Padé evaluation) stay within _CHUNK_BYTES: a stack of 100,000 members
+            # and all n² directions (blocks()) would otherwise need gigabytes at once
+            step = max(1, _CHUNK_BYTES // (16 * c * 4 * n * n * E.itemsize))
+            for start in range(0, len(A), step):
+                members, chunk = self.general[start:start + step], A[start:start + step]
+                if self.kind == "expm":  # A_k's part once per member (no block matrices)
+                    out[members] = expm_frechet_stack(chunk, E[members])
+                    continue
+                Ag = np.broadcast_to(chunk[:, None], (len(chunk), c) + chunk.shape[1:]).reshape((-1, n, n))
+                Eg = E[members].reshape((-1, n, n))
+                out[members] = frechet_stack(self.kind, Ag, Eg, self.t, self._general_value).reshape(
+                    (len(chunk), c, n, n))
         return out
 
     def _matmat(self, X):
@@ -242,7 +314,9 @@ class StackFrechetOperator(_BatchedBlocks):
         return np.ascontiguousarray(np.swapaxes(np.swapaxes(Y, -1, -2).reshape(K, n * n, n * n), 1, 2))
 
     def _column_workspace(self):
-        return 2 * self.shape[0] + 16 * self.count * self.n * self.n
+        # one column: E and its image, and (general members) the 2n×2n block matrices with their
+        # Padé temporaries, 16·4n² per member (chunked at _CHUNK_BYTES)
+        return 2 * self.shape[0] + min(16 * 4 * len(self.general) * self.n * self.n, _CHUNK_BYTES // 8)
 
     @property
     def apply_cost(self):
