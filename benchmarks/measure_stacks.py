@@ -1,6 +1,6 @@
 """Stacks of matrices (issue 14): kronvec against batched NumPy, side by side in one process.
 
-    python benchmarks/measure_stacks.py [--rounds 15] [--default-threads] [--only cholesky] [--jax]
+    python benchmarks/measure_stacks.py [--rounds 15] [--default-threads] [--only cholesky] [--jax] [--torch]
 
 Contenders are timed round-robin (one ~50 ms batch of each per round, the
 starting one rotating) so that load on the shared machine falls on all
@@ -12,7 +12,12 @@ kernel: closed-form inverse and the 81 entries of each block, written once)
 and, with ``--jax``, with ``jax.jit(jax.vmap(jax.jacfwd(inv)))`` timed in a
 subprocess under a timeout (jaxlib can deadlock on two cores); peak memory
 (tracemalloc: the peak of what is allocated during the call, the caller's
-inputs excluded) is reported against the size of the result.  kronvec's own
+inputs excluded) is reported against the size of the result.  With ``--torch``,
+PyTorch (CPU, float64, eager ``torch.func``) is timed the same way, in a
+subprocess under a timeout, beside the JAX row: ``vmap(jacfwd(torch.linalg.inv))``
+for the Jacobian of X⁻¹, and ``vmap(grad_and_value)`` of one member's
+ln|S| + tr(S⁻¹C) for the Gaussian objective (its threads pinned to one unless
+``--default-threads``).  kronvec's own
 kernels run on one thread below ``kronvec._kernels.PARALLEL_MIN_BYTES``
 (64 MiB) whatever the setting: the (K, 9, 9) blocks (62 MiB) are below it, so
 ``--default-threads`` pits them against the floor on every core.
@@ -77,6 +82,8 @@ def main(argv=None):
     parser.add_argument("--only", choices=("gaussian", "inverse", "cholesky"), action="append",
                         help="run only these sections (repeatable; default: all)")
     parser.add_argument("--jax", action="store_true", help="also time jax.jit(vmap(jacfwd(inv))) (subprocess)")
+    parser.add_argument("--torch", action="store_true",
+                        help="also time torch.func.vmap(jacfwd(inv)) and vmap(grad_and_value) (subprocess)")
     options = parser.parse_args(argv)
     sections = set(options.only or ("gaussian", "inverse", "cholesky"))
     sys.path.insert(0, str(ROOT))
@@ -112,6 +119,11 @@ def main(argv=None):
               f"{peak_ours / size:.2f}× the gradient ({size / 2**20:.1f} MiB); product form "
               f"{peak_product / 2**20:.1f} MiB = {peak_product / size:.2f}×; closed form "
               f"{peak_closed / 2**20:.1f} MiB = {peak_closed / size:.2f}×")
+        if options.torch:
+            median = _torch_median("gaussian", options.rounds, count=count, n=n,
+                                   pinned=not options.default_threads)
+            _print_subprocess_row("torch vmap(grad_and_value), subprocess", median,
+                                  [("kronvec", ours), ("the closed form", closed)])
 
     if "inverse" not in sections:
         return
@@ -141,6 +153,10 @@ def main(argv=None):
         size = result.nbytes if name == "blocks" else result.data.nbytes + result.indices.nbytes + result.indptr.nbytes
         print(f"peak memory, jacobian + {name:<6}{peak / 2**20:>10.1f} MiB = {peak / size:.2f}× the result "
               f"({size / 2**20:.1f} MiB)")
+    if options.torch:
+        median = _torch_median("inverse", options.rounds, pinned=not options.default_threads)
+        _print_subprocess_row("torch vmap(jacfwd(inv)), subprocess", median,
+                              [("kronvec's CSR", contenders[5]), ("its blocks", contenders[4])])
     if options.jax:
         median = _jax_median(options.rounds)
         base = statistics.median(contenders[5].samples)
@@ -246,6 +262,78 @@ def _jax_median(rounds, timeout=300):
     if completed.returncode != 0:
         return None
     return float(completed.stdout.strip().splitlines()[-1])
+
+# PyTorch, eager torch.func on the CPU (float64): the stacks regenerated from the same seeds
+# as above (benchmarks/benchmarks/stacks.py), checked against NumPy before timing.
+_TORCH = """
+import statistics, sys, time
+import numpy as np, torch
+sys.path.insert(0, {benchmarks!r})
+from benchmarks import stacks
+if {pinned}:
+    torch.set_num_threads(1)
+torch.set_default_dtype(torch.float64)
+if {section!r} == "inverse":
+    X = np.random.default_rng(3).standard_normal((100_000, 3, 3)) + 3.0 * np.eye(3)
+    Xt = torch.from_numpy(X)
+    f = torch.func.vmap(torch.func.jacfwd(torch.linalg.inv))
+    call = lambda: f(Xt)
+    expected = stacks.inverse_jacobian_blocks_closed_form(X)
+    # J[k, i, j, a, b] = ∂(X_k⁻¹)ᵢⱼ/∂(X_k)ₐᵦ; kronvec's block rows and columns are vec (column-major) positions
+    assert np.allclose(call().permute(0, 2, 1, 4, 3).reshape(len(X), 9, 9).numpy(), expected)
+else:
+    generator = np.random.default_rng([{count}, {n}])
+    S, C = stacks.spd_stack(generator, {count}, {n}), stacks.spd_stack(generator, {count}, {n})
+    St, Ct = torch.from_numpy(S), torch.from_numpy(C)
+
+    def member(s, c):
+        return torch.linalg.slogdet(s)[1] + torch.sum(torch.linalg.inv(s) * c.T)
+
+    f = torch.func.vmap(torch.func.grad_and_value(member))
+
+    def call():
+        gradient, values = f(St, Ct)
+        return values.sum(), gradient
+
+    value, gradient = call()
+    v2, g2 = stacks.gaussian_closed_form(S, C, np.ascontiguousarray(np.swapaxes(C, -1, -2)))
+    assert np.allclose(float(value), v2) and np.allclose(gradient.numpy(), g2)
+samples, cpu = [], []
+for _ in range({rounds}):
+    start, start_cpu = time.perf_counter(), time.process_time()
+    call()
+    samples.append(time.perf_counter() - start)
+    cpu.append(time.process_time() - start_cpu)
+print(statistics.median(samples), statistics.median(cpu))
+"""
+
+
+def _torch_median(section, rounds, count=0, n=0, pinned=True, timeout=300):
+    """Median seconds (wall, CPU) of PyTorch's call in a fresh subprocess, or None (no torch, failed, timed out)."""
+    script = textwrap.dedent(_TORCH.format(section=section, rounds=rounds, count=count, n=n, pinned=pinned,
+                                           benchmarks=str(ROOT / "benchmarks")))
+    try:
+        completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    if completed.returncode != 0:
+        print(completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "torch failed")
+        return None
+    wall, cpu = completed.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
+
+
+def _print_subprocess_row(name, medians, references):
+    """One row for a subprocess's (wall, CPU) medians, with ratios to contenders (by wall and by CPU:
+    on a loaded machine the CPU times compare the work)."""
+    if medians is None:
+        print(f"{name}: timed out or failed")
+        return
+    wall, cpu = medians
+    ratios = ", ".join(f"{wall / statistics.median(c.samples):.2f}× {label} by wall, "
+                       f"{cpu / statistics.median(c.cpu):.2f}× by CPU" for label, c in references)
+    print(f"{name:<44}{wall * 1e3:>10.2f} ms{'':>8}{cpu * 1e3:>10.2f} ms   ({ratios})")
+
 
 if __name__ == "__main__":
     main()

@@ -437,9 +437,13 @@ def test_bad_shapes_are_value_errors_naming_them(call, match):
         call()
 
 
-def test_stacks_are_refused_by_name():
-    with pytest.raises(TypeError, match=r"kronvec\.scipy\.linalg\.cholesky does not support stacks"):
-        kl.cholesky(np.stack([S, S]))
+def test_stacks_are_refused_by_name_where_no_rule_takes_them():
+    with pytest.raises(TypeError, match=r"kronvec\.scipy\.linalg\.cho_factor does not support stacks"):
+        kl.cho_factor(np.stack([S, S]))
+    with pytest.raises(TypeError, match=r"kronvec\.scipy\.linalg\.inv does not support stacks"):
+        kl.inv(np.stack([S, S]), assume_a="pos")
+    with pytest.raises(TypeError, match="subset_by_value on a stack"):
+        kl.eigh(np.stack([S, S]), subset_by_value=(0.0, 1.0))
 
 
 @pytest.mark.parametrize("call, error, match", [

@@ -48,13 +48,17 @@ from .._tracer import Node
 from .._vec import vec
 from ..operators import Dense, Diag, Kron, StructuredOperator, algebra
 from . import _samples
+from . import _stack_factors as stacked
+from . import _stack_functions as stackfn
 from ._registry import Primitive, register
 from ._support import bind, derived_label, identity_scale, plain_value, static_value
 from .factorizations import (
+    _as_one_member,
     _eigen_gap_factors,
     _eigh_factors,
     _exactly_symmetric,
     _gram,
+    _remembered,
     _symmetric_part,
     _tolerance,
     _warn_if_ill_conditioned,
@@ -72,21 +76,21 @@ _NAMES = {"expm": "expm", "logm": "logm", "sqrtm": "sqrtm", "power": "fractional
 
 # ============================================================ input checks
 def check_square_matrix(A, function):
-    """`A` as a float 2-D square finite array; ValueError naming the shape otherwise
-    (TypeError for a stack of matrices, not supported yet)."""
+    """`A` as a float square finite matrix, or a stack of them (…, n, n); ValueError naming
+    the shape otherwise (and, for a stack, naming the members holding NaN or inf)."""
     A = np.asarray(A)
     if A.dtype.kind == "c":
         raise TypeError(f"{function}: kronvec works with real matrices; got complex dtype {A.dtype}")
     if A.dtype.kind not in "biuf":
         raise TypeError(f"{function}: needs a real matrix, got dtype {A.dtype}")
-    if A.ndim > 2:
-        raise TypeError(f"kronvec cannot differentiate {function} of a stack of matrices (shape {A.shape}) "
-                        "yet: call it on each 2-D matrix")
-    if A.ndim != 2 or A.shape[0] != A.shape[1]:
-        raise ValueError(f"{function}: needs a square 2-D matrix, got shape {A.shape}")
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise ValueError(f"{function}: needs a square matrix or a stack of square matrices (…, n, n), got shape "
+                         f"{A.shape}")
     if A.dtype.char not in "fd":
         A = A.astype(np.float64)
-    if not np.isfinite(A).all():
+    if A.ndim > 2:
+        stacked.require_finite_members(A, function)
+    elif not np.isfinite(A).all():
         raise ValueError(f"{function}: the matrix has non-finite entries (inf or NaN)")
     return A
 
@@ -113,8 +117,9 @@ def _scalar(kind, w, t=None, f=None):
 def _divided_differences(kind, w, t=None, f=None, df=None):
     """Γᵢⱼ = (f(λᵢ) − f(λⱼ))/(λᵢ − λⱼ), f′(λᵢ) where λᵢ = λⱼ (Daleckii–Krein), exactly
     symmetric: written with lo = min(λᵢ, λⱼ) and gap = |λᵢ − λⱼ| ≥ 0 so that close
-    eigenvalues lose no digits to cancellation (Higham 2008, §11.1 and Problem 10.1)."""
-    a, b = w[:, None], w[None, :]
+    eigenvalues lose no digits to cancellation (Higham 2008, §11.1 and Problem 10.1).
+    For a stack of eigenvalue vectors (…, n), one Γ per member (…, n, n)."""
+    a, b = w[..., :, None], w[..., None, :]
     lo, gap = np.minimum(a, b), np.abs(a - b)
     tied = gap == 0
     safe = np.where(tied, 1.0, gap)
@@ -125,7 +130,7 @@ def _divided_differences(kind, w, t=None, f=None, df=None):
             return np.where(tied, 1.0 / lo, np.log1p(gap / lo) / safe)
         if kind == "sqrtm":  # (√hi − √lo)/(hi − lo) = 1/(√hi + √lo): no cancellation at all
             root = np.sqrt(w)
-            return 1.0 / (root[:, None] + root[None, :])
+            return 1.0 / (root[..., :, None] + root[..., None, :])
         if kind == "power":  # (hi^t − lo^t)/gap = lo^t · expm1(t·log1p(gap/lo))/gap
             return np.where(tied, t * _power(lo, t - 1.0), _power(lo, t) * np.expm1(t * np.log1p(gap / lo)) / safe)
     # a user's f: the plain divided difference, or f′ at the midpoint where the gap is so small
@@ -134,11 +139,11 @@ def _divided_differences(kind, w, t=None, f=None, df=None):
     scale = np.maximum(np.abs(a), np.abs(b))
     close = gap <= np.cbrt(np.finfo(w.dtype).eps) * scale
     with np.errstate(divide="ignore", invalid="ignore"):
-        difference = (fw[:, None] - fw[None, :]) / np.where(close, 1.0, a - b)
+        difference = (fw[..., :, None] - fw[..., None, :]) / np.where(close, 1.0, a - b)
     if close.any():
         middle = np.asarray(df(((a + b) / 2)[close]), dtype=w.dtype)
         difference[close] = middle
-    return (difference + difference.T) / 2
+    return (difference + np.swapaxes(difference, -1, -2)) / 2
 
 
 # =============================================================== spectral path
@@ -257,7 +262,11 @@ def _general_value(kind, A, t=None):
         # (SciPy's own _logm: its public logm adds an error estimate costing one more expm)
         return _real_result(kind, A, _scipy_logm()(A))
     if kind == "sqrtm":
-        return _real_result(kind, A, scipy.linalg.sqrtm(A))
+        F = scipy.linalg.sqrtm(A)
+        if not np.isfinite(F).all():  # a singular A without a square root (e.g. nilpotent): SciPy gives NaN/inf
+            raise np.linalg.LinAlgError(
+                f"sqrtm: the {n}×{n} matrix is singular and has no square root (SciPy's Schur method breaks down)")
+        return _real_result(kind, A, F)
     return _real_result(kind, A, scipy.linalg.fractional_matrix_power(A, t))
 
 
@@ -358,6 +367,211 @@ def _quasi_triangular_eigenvalues(T):
     return mu if n else np.zeros(0, dtype=complex)
 
 
+# ================================================================ stacks (…, n, n)
+# Each member takes its 2-D rule's path (exactly symmetric: spectral; otherwise general),
+# all members of a path at once (kronvec/ops/_stack_functions.py; derivatives.md §26.1).
+def _stack_split(A):
+    """(members (K, n, n) in vec order, indices of the exactly symmetric members, of the others)."""
+    members = stackfn.as_members(A)
+    symmetric = (members == np.swapaxes(members, -1, -2)).all(axis=(-2, -1))
+    return members, np.flatnonzero(symmetric), np.flatnonzero(~symmetric)
+
+
+def _named_members(A, K, where, flags):
+    """'a member of the stack of shape … at batch index …' for flags over the members `where`."""
+    every = np.zeros(K, dtype=bool)
+    every[where[np.asarray(flags, dtype=bool)]] = True
+    bad = stackfn.batch_flags(every, A.shape[:-2])
+    count = int(np.count_nonzero(bad))
+    return (f"{stacked.member_count(bad)} of the stack of shape {A.shape}", "has" if count == 1 else "have",
+            stacked.member_list(bad))
+
+
+def _check_spectrum_stack(kind, w, A, K, where):
+    """:func:`_check_spectrum` for the eigenvalues (k, n) of the symmetric members `where`."""
+    if kind not in ("logm", "sqrtm", "power") or w.size == 0:
+        return w
+    name, n = _NAMES[kind], A.shape[-1]
+    low, top = w[:, 0], w[:, -1]
+    tolerance = stacked.member_tolerance(w, n)[:, 0]
+    if kind == "power":
+        bad = low <= tolerance
+        if bad.any():
+            which, verb, listed = _named_members(A, K, where, bad)
+            raise np.linalg.LinAlgError(
+                f"{name}: {which} {'is' if verb == 'has' else 'are'} not positive definite, at batch index "
+                f"{listed}: kronvec's fractional_matrix_power needs symmetric positive definite input")
+        return w
+    negative = low < -tolerance
+    if negative.any():
+        which, verb, listed = _named_members(A, K, where, negative)
+        raise np.linalg.LinAlgError(
+            f"{name}: {which} {verb} a negative eigenvalue, at batch index {listed} (the first: "
+            f"{float(low[negative][0]):.6g}): its {_WHAT[kind]} is not real (kronvec gives real results only)")
+    if kind == "logm":
+        singular = low <= tolerance
+        if singular.any():
+            which, verb, listed = _named_members(A, K, where, singular)
+            raise np.linalg.LinAlgError(
+                f"logm: {which} {'is' if verb == 'has' else 'are'} singular, at batch index {listed}: "
+                "the logarithm does not exist")
+        _warn_members_ill_conditioned(A, K, where, top / low, w.dtype, "nearly singular (eigenvalue ratio)")
+    if kind == "sqrtm" and (low < 0).any():  # (−tolerance ≤ λ < 0: zero to working precision)
+        w = np.maximum(w, 0.0)
+    return w
+
+
+def _warn_members_ill_conditioned(A, K, where, condition, dtype, what):
+    from .._config import condition_threshold
+
+    threshold = condition_threshold(np.dtype(dtype))
+    if threshold is None or condition.size == 0:
+        return
+    ill = condition > threshold
+    if ill.any():
+        which, verb, listed = _named_members(A, K, where, ill)
+        _warn_if_ill_conditioned(float(condition.max()), dtype, f"{which} {'is' if verb == 'has' else 'are'} "
+                                 f"{what}, at batch index {listed}")
+
+
+def _gram_members(V, p):
+    """V_k diag(p_k) V_kᵀ for every member, exactly symmetric: :func:`_gram` (V_kᵀ, p_k), each
+    member by the branch the 2-D ``_gram`` takes for it, the members of a branch at once (so a
+    member's value is its 2-D value)."""
+    out = np.empty(V.shape, dtype=V.dtype)
+    if p.shape[-1] == 0:
+        return out
+    low, high = p.min(axis=-1), p.max(axis=-1)
+    same = high - low <= 8 * np.finfo(V.dtype).eps * np.maximum(np.abs(low), np.abs(high))
+    mixed = ~same & (low < 0) & (0 < high)
+    for branch in (same, mixed, ~same & ~mixed):
+        index = np.flatnonzero(branch)
+        if not len(index):
+            continue
+        Vb, pb = V[index], p[index]
+        if branch is same:  # c·V Vᵀ
+            G = np.matmul(Vb, np.swapaxes(Vb, -1, -2))
+            G *= ((low[index] + high[index]) / 2)[:, None, None]
+        elif branch is mixed:
+            G = np.matmul(Vb * pb[:, None, :], np.swapaxes(Vb, -1, -2))
+            G = (G + np.swapaxes(G, -1, -2)) / 2
+        else:  # ±YᵀY, Y = √|p|·Vᵀ
+            negative = (high[index] <= 0) & (low[index] < 0)
+            Y = np.swapaxes(Vb, -1, -2) * np.sqrt(np.abs(pb))[:, :, None]
+            G = np.matmul(np.swapaxes(Y, -1, -2), Y)
+            G[negative] *= -1.0
+        out[index] = G
+    return out
+
+
+def _general_members_value(kind, members, t=None, A=None, K=None, where=None):
+    """f of the general members (M, n, n) as SciPy computes it on a stack (for logm: SciPy's
+    `_logm` of each member, as its public `logm` loops); errors name the members of A."""
+    M, n = members.shape[0], members.shape[-1]
+    if M == 0 or n == 0:
+        return np.zeros(members.shape, dtype=members.dtype)
+    if kind == "expm":
+        return scipy.linalg.expm(members)
+    name = _NAMES[kind]
+    if kind == "logm":
+        w = np.linalg.eigvals(members)  # (M, n): batched
+        tolerance = stacked.member_tolerance(w, n)
+        real = np.abs(w.imag) <= tolerance
+        bad = real & (w.real <= tolerance)
+        if bad.any() and A is not None:
+            members_bad = bad.any(axis=-1)
+            lowest = np.where(bad, w.real, np.inf).min(axis=-1)
+            singular = members_bad & (lowest >= -tolerance[:, 0])
+            if singular.any():
+                which, verb, listed = _named_members(A, K, where, singular)
+                raise np.linalg.LinAlgError(f"logm: {which} {'is' if verb == 'has' else 'are'} singular, at batch "
+                                            f"index {listed}: the logarithm does not exist")
+            which, verb, listed = _named_members(A, K, where, members_bad)
+            raise np.linalg.LinAlgError(
+                f"logm: {which} {verb} a negative real eigenvalue, at batch index {listed} (the first: "
+                f"{float(lowest[members_bad][0]):.6g}): its logarithm is not real (kronvec gives real results only)")
+        if A is not None:
+            magnitude = np.abs(w)
+            _warn_members_ill_conditioned(A, K, where, magnitude.max(axis=-1) / magnitude.min(axis=-1), members.dtype,
+                                          "nearly singular (smallest |eigenvalue| against the largest)")
+        logm = _scipy_logm()
+        F = np.stack([logm(member) for member in members])  # (SciPy's logm loops over a stack likewise)
+    elif kind == "sqrtm":
+        F = scipy.linalg.sqrtm(members)
+        broken = ~np.isfinite(F).all(axis=(-2, -1))
+        if broken.any() and A is not None:
+            which, verb, listed = _named_members(A, K, where, broken)
+            raise np.linalg.LinAlgError(
+                f"sqrtm: {which} {'is' if verb == 'has' else 'are'} singular without a square root, at batch index "
+                f"{listed} (SciPy's Schur method breaks down)")
+    else:
+        F = scipy.linalg.fractional_matrix_power(members, t)
+    if np.iscomplexobj(F):
+        scale = np.maximum(1.0, np.abs(F.real).max(axis=(-2, -1), initial=0.0))
+        complex_members = np.abs(F.imag).max(axis=(-2, -1), initial=0.0) > 1e3 * np.finfo(members.dtype).eps * scale
+        if complex_members.any():
+            if A is None:  # pragma: no cover (a block matrix has the eigenvalues of a checked member)
+                raise np.linalg.LinAlgError(f"{name}: a member has no real {_WHAT[kind]}")
+            which, verb, listed = _named_members(A, K, where, complex_members)
+            raise np.linalg.LinAlgError(
+                f"{name}: {which} {verb} an eigenvalue on the closed negative real axis, at batch index {listed}: "
+                f"its {_WHAT[kind]} is not real (kronvec gives real results only)")
+        F = F.real
+    return np.ascontiguousarray(F, dtype=members.dtype)
+
+
+def _block_frechet_members(kind, block, t):
+    return _general_members_value(kind, block, t)
+
+
+def _stack_eigh(A, spectral_members):
+    """(λ, V) of the symmetric members by one batched eigh, once per call."""
+    return _remembered("matrix function stack eigh", (A,), lambda: np.linalg.eigh(spectral_members, UPLO="L"))
+
+
+def _stack_value(kind, A, t=None):
+    members, spectral, general = _stack_split(A)
+    K = members.shape[0]
+    F = np.empty(members.shape, dtype=members.dtype)
+    if len(spectral):
+        w, V = _stack_eigh(A, members[spectral])
+        w = _check_spectrum_stack(kind, w, A, K, spectral)
+        F[spectral] = _gram_members(V, _scalar(kind, w, t))
+    if len(general):
+        F[general] = _general_members_value(kind, members[general], t, A, K, general)
+    return stackfn.from_members(F, A.shape[:-2])
+
+
+def _stack_operator(kind, A, ans, t=None):
+    """The Jacobian of f at the stack A (plain arrays): a :class:`StackFrechetOperator`."""
+    members, spectral, general = _stack_split(A)
+    K, n = members.shape[0], members.shape[-1]
+    V = gamma = np.zeros((0, n, n), dtype=members.dtype)
+    if len(spectral):
+        w, V = _stack_eigh(A, members[spectral])
+        w = _check_spectrum_stack(kind, w, A, K, spectral)
+        if kind == "sqrtm" and n:
+            singular = w[:, 0] <= stacked.member_tolerance(w, n)[:, 0]
+            if singular.any():
+                which, verb, listed = _named_members(A, K, spectral, singular)
+                raise np.linalg.LinAlgError(
+                    f"sqrtm: {which} {'is' if verb == 'has' else 'are'} singular, at batch index {listed}: the "
+                    "derivative of the square root is infinite there")
+        gamma = _divided_differences(kind, w, t)
+    if kind == "sqrtm" and len(general) and n:
+        # D sqrtm = (I ⊗ S + Sᵀ ⊗ I)⁻¹ exists when no two eigenvalues of S sum to zero
+        mu = np.linalg.eigvals(stackfn.as_members(np.asarray(ans))[general])
+        pairs = np.abs(mu[:, :, None] + mu[:, None, :]).min(axis=(-2, -1))
+        singular = pairs <= stacked.member_tolerance(mu, n)[:, 0]
+        if singular.any():
+            which, verb, listed = _named_members(A, K, general, singular)
+            raise np.linalg.LinAlgError(
+                f"sqrtm: {which} {'is' if verb == 'has' else 'are'} singular, at batch index {listed} (the square "
+                "root has the eigenvalue 0): I ⊗ S + Sᵀ ⊗ I is singular and the derivative is infinite there")
+    return stackfn.StackFrechetOperator(kind, t, K, n, spectral, V, gamma, general, members[general],
+                                        members.dtype, _block_frechet_members, _NAMES[kind])
+
+
 # ====================================================== the registered operations
 def _as_float(A):
     A = np.asarray(A)
@@ -367,6 +581,8 @@ def _as_float(A):
 def _impl(kind):
     def impl(A, t=None):
         A = check_square_matrix(A, _NAMES[kind])
+        if A.ndim > 2:
+            return _stack_value(kind, A, t)
         if _exactly_symmetric(A):
             return _spectral_value(kind, A, t)
         return _general_value(kind, A, t)
@@ -377,12 +593,14 @@ def _impl(kind):
 def _block_vjp(op, g, A, t):
     """Ā = L_f(Aᵀ, Ḡ), the (0, 1) block of f([[Aᵀ, Ḡ], [0, Aᵀ]]), with traced operations
     (np.concatenate, the operation itself and a slice): its own derivatives follow."""
-    n = A.shape[0]
-    At = np.transpose(A)
-    zeros = np.zeros((n, n), dtype=np.result_type(np.asarray(static_value(A)).dtype, np.float32))
-    block = np.concatenate([np.concatenate([At, g], axis=1), np.concatenate([zeros, At], axis=1)], axis=0)
+    shape = tuple(np.shape(static_value(A)))
+    n = shape[-1]
+    At = np.swapaxes(A, -1, -2)
+    zeros = np.zeros(shape, dtype=np.result_type(np.asarray(static_value(A)).dtype, np.float32))
+    # (a stack: one block matrix per member, [[A_kᵀ, Ḡ_k], [0, A_kᵀ]])
+    block = np.concatenate([np.concatenate([At, g], axis=-1), np.concatenate([zeros, At], axis=-1)], axis=-2)
     params = {} if t is None else {"t": t}
-    return bind(op, block, **params)[:n, n:]
+    return bind(op, block, **params)[..., :n, n:]
 
 
 def _vjp(kind):
@@ -390,6 +608,12 @@ def _vjp(kind):
         if isinstance(A, Node):  # second and higher order: the block identity, traced
             return _block_vjp(_OPERATIONS[kind], g, A, t)
         A = _as_float(A)
+        if A.ndim > 2:
+            if isinstance(g, Node):
+                return _block_vjp(_OPERATIONS[kind], g, A, t)
+            J = _stack_operator(kind, A, np.asarray(ans), t)
+            G = stackfn.as_members(np.asarray(g, dtype=A.dtype))
+            return stackfn.from_members(J._transpose()._apply(G[:, None])[:, 0], A.shape[:-2])
         if _exactly_symmetric(A):  # Daleckii–Krein, exact at repeated eigenvalues; linear in g
             return _spectral_cotangent(g, *_spectral_gamma(kind, A, t))
         if isinstance(g, Node):
@@ -403,6 +627,8 @@ def _vjp(kind):
 def _jacobian(kind):
     def jacobian(ans, A, names, t=None):
         A = _as_float(A)
+        if A.ndim > 2:
+            return _stack_operator(kind, A, np.asarray(ans), t)
         if _exactly_symmetric(A):
             return _spectral_jacobian(*_spectral_gamma(kind, A, t))
         return FrechetOperator(kind, A, ans, t)
@@ -455,6 +681,12 @@ def _edges(kind, t=None):
     }
     if kind in ("expm", "logm", "sqrtm"):
         edges["complex eigenvalues"] = sample(lambda rng: np.array([[1.5, -0.5], [0.5, 1.5]]))
+    shift = 0.0 if kind == "expm" else 2.0
+    edges["a (2, 3, 3) stack"] = sample(lambda rng: np.stack([_general_sample(rng, 3, shift) for _ in range(2)]))
+    edges["a (2, 1, 3, 3) stack: a symmetric and a general member"] = sample(lambda rng: np.stack(
+        [_rotated(rng, [0.5, 1.25, 2.0]), _general_sample(rng, 3, shift)]).reshape(2, 1, 3, 3))
+    edges["a (3, 2, 2) stack: a double eigenvalue in one member"] = sample(lambda rng: np.stack(
+        [_rotated(rng, [1.0, 1.0]), _general_sample(rng, 2, shift), _rotated(rng, [0.75, 1.5])]))
     if kind == "expm":
         edges["negative and zero eigenvalues"] = sample(lambda rng: _rotated(rng, [-1.0, 0.0, 0.0]))
         edges["nilpotent"] = sample(lambda rng: np.array([[0.0, 1.0], [0.0, 0.0]]))
@@ -484,6 +716,9 @@ logm = _register("logm")
 sqrtm = _register("sqrtm")
 fractional_power = _register("power", t=0.3)
 _OPERATIONS = {"expm": expm, "logm": logm, "sqrtm": sqrtm, "power": fractional_power}
+for _op in _OPERATIONS.values():  # a stack of one member: the 2-D rules, bit for bit
+    _as_one_member(_op)
+del _op
 fractional_power.edge_cases.update({
     "t = −0.5": lambda rng: _samples.Sample((_rotated(rng, [0.5, 1.0, 2.0]),), {"t": -0.5}),
     "t = 2.5, a double eigenvalue": lambda rng: _samples.Sample((_rotated(rng, [1.0, 1.0, 2.0]),), {"t": 2.5}),
@@ -491,7 +726,14 @@ fractional_power.edge_cases.update({
 
 
 # ============================================== spectral functions of symmetric A
+def _refuse_stack(A, function):
+    if np.ndim(A) > 2:
+        raise TypeError(f"kronvec cannot differentiate {function} of a stack of matrices (shape {np.shape(A)}) "
+                        "yet: call it on each 2-D matrix")
+
+
 def _funm_impl(A, f, df):
+    _refuse_stack(A, "funm_symmetric")
     A = _symmetric_part(check_square_matrix(A, "funm_symmetric"))
     return _spectral_value("spectral", A, f=f)
 

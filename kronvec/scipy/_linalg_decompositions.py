@@ -23,8 +23,11 @@ Which derivative (``notes/derivatives.md`` §25, ``notes/conventions.md`` §10):
   so the function is A⁻¹b for every A: the general derivative.
 
 Differences from SciPy: ``cho_factor``'s ``c`` has zeros in the triangle it
-does not use (SciPy leaves arbitrary data there); stacks of matrices are
-refused; options whose factors kronvec cannot differentiate (rectangular
+does not use (SciPy leaves arbitrary data there); stacks of matrices
+(…, m, n), which SciPy 1.17 batches, are taken by ``cholesky``, ``det``, ``inv``
+(general and symmetric), ``eigh``/``eigvalsh`` (not ``subset_by_value``), ``svd``,
+``svdvals`` and ``qr`` (the NumPy rules on stacks, ``derivatives.md`` §24.5) and
+refused by the others; options whose factors kronvec cannot differentiate (rectangular
 ``lu``, ``qr(mode='full')`` and ``svd(full_matrices=True)`` of rectangular
 matrices, ``pivoting=True``, ``mode='raw'``, ``lapack_driver='gesvd'``,
 generalized ``eigh``) give SciPy's values on plain arrays and raise a
@@ -38,6 +41,7 @@ import contextlib
 import numpy as np
 import scipy.linalg
 
+from ..ops import _stack_factors as _stacked
 from ..ops import factorizations as _factorizations
 from ..ops import triangular as _triangular
 from ..ops._support import bind
@@ -69,14 +73,23 @@ def _array(x, function, check_finite, name="a"):
     if plain.dtype.kind not in "fiub":
         raise TypeError(f"scipy.linalg.{function}: {name} of dtype {plain.dtype} is not numeric")
     if check_finite and not np.isfinite(plain).all():
+        if plain.ndim > 2:  # a stack: name the members
+            bad = ~np.isfinite(plain).all(axis=(-2, -1))
+            raise ValueError(f"scipy.linalg.{function}: array must not contain infs or NaNs ({name}: "
+                             f"{_stacked.member_count(bad)} of the stack of shape {plain.shape}, at batch index "
+                             f"{_stacked.member_list(bad)})")
         raise ValueError(f"scipy.linalg.{function}: array must not contain infs or NaNs ({name})")
     if plain.dtype.kind in "iub" and not is_traced(x):
         x = x.astype(np.float64)
     return x
 
 
-def _matrix(a, function, square=True, name="a"):
+def _matrix(a, function, square=True, name="a", stacks=False):
+    """The (m, n) of the matrix `a` (of each member, for a stack (…, m, n) where `stacks`:
+    SciPy 1.17 batches the function and kronvec's rule takes stacks)."""
     shape = np.shape(static_value(a))
+    if stacks and len(shape) > 2:
+        shape = shape[-2:]
     if len(shape) > 2:
         raise TypeError(f"kronvec.scipy.linalg.{function} does not support stacks (batches) of matrices: {name} "
                         f"has shape {shape}; call it on each 2-D matrix")
@@ -145,7 +158,7 @@ def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
     True
     """
     a = _array(a, "cholesky", check_finite)
-    _matrix(a, "cholesky")
+    _matrix(a, "cholesky", stacks=True)
     with _named("cholesky"):
         return _factorizations._cholesky(a, upper=not lower)
 
@@ -340,7 +353,7 @@ def _symmetric_read(a, lower):
     """What SciPy reads of a symmetric matrix (the `lower` or upper triangle,
     mirrored), differentiated along symmetric directions like np.linalg.cholesky."""
     read = _factorizations._what_numpy_reads(a, lower=lower)
-    return (read + np.transpose(read)) / 2
+    return (read + np.swapaxes(read, -1, -2)) / 2
 
 
 def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=True, assume_a=None,
@@ -419,8 +432,9 @@ def inv(a, overwrite_a=False, check_finite=True, *, assume_a=None, lower=False):
         raise ValueError(f"scipy.linalg.inv: {assume_a!r} is not a recognized matrix structure (SciPy raises "
                          "KeyError)")
     a = _array(a, "inv", check_finite)
-    n = _matrix(a, "inv")[0]
     kind = _STRUCTURES[assume_a]
+    # (stacks: the general and symmetric inverses; the other structures' solves are 2-D)
+    n = _matrix(a, "inv", stacks=kind in ("detect", "gen", "sym"))[0]
     dtype = np.result_type(np.asarray(static_value(a)).dtype, np.float32)
     with _named("inv"):
         if kind in ("detect", "gen"):
@@ -445,7 +459,7 @@ def det(a, overwrite_a=False, check_finite=True):
     np.float64(-2.0...)
     """
     a = _array(a, "det", check_finite)
-    _matrix(a, "det")
+    _matrix(a, "det", stacks=True)
     return np.linalg.det(a)
 
 
@@ -489,7 +503,11 @@ def _eigh(a, b, lower, eigvals_only, type, check_finite, subset_by_index, subset
     if subset_by_index is not None and subset_by_value is not None:
         raise ValueError(f"scipy.linalg.{function}: either index or value subset can be requested, not both")
     a = _array(a, function, check_finite)
-    n = _matrix(a, function)[0]
+    stack = np.ndim(static_value(a)) > 2
+    if stack and subset_by_value is not None:
+        raise TypeError(f"kronvec.scipy.linalg.{function} does not support subset_by_value on a stack of matrices "
+                        "(each member would keep a different number of eigenvalues)")
+    n = _matrix(a, function, stacks=True)[0]
     select = slice(None)
     if subset_by_index is not None:
         lo, hi = (int(i) for i in subset_by_index)
@@ -510,8 +528,8 @@ def _eigh(a, b, lower, eigvals_only, type, check_finite, subset_by_index, subset
             raise ValueError(f"scipy.linalg.{function}: requested subset_by_value {(lo, hi)} needs lo < hi")
         values = np.asarray(plain_value(w))
         select = np.flatnonzero((values > lo) & (values <= hi))  # SciPy's half-open (lo, hi]
-    w = w[select]
-    return w if eigvals_only else (w, v[:, select])
+    w = w[..., select]
+    return w if eigvals_only else (w, v[..., select])
 
 
 def eigvalsh(a, b=None, *, lower=True, overwrite_a=False, overwrite_b=False, type=1, check_finite=True,
@@ -546,7 +564,7 @@ def svd(a, full_matrices=True, compute_uv=True, overwrite_a=False, check_finite=
     if lapack_driver not in ("gesdd", "gesvd"):
         raise ValueError(f"scipy.linalg.svd: lapack_driver must be 'gesdd' or 'gesvd', got {lapack_driver!r}")
     a = _array(a, "svd", check_finite)
-    m, n = _matrix(a, "svd", square=False)
+    m, n = _matrix(a, "svd", square=False, stacks=True)
     if not compute_uv:
         return np.linalg.svd(a, compute_uv=False)
     unsupported = None
@@ -573,12 +591,13 @@ def svdvals(a, overwrite_a=False, check_finite=True):
     array([3., 2.])
     """
     a = _array(a, "svdvals", check_finite)
-    _matrix(a, "svdvals", square=False)
+    _matrix(a, "svdvals", square=False, stacks=True)
     return np.linalg.svd(a, compute_uv=False)
 
 
 def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_finite=True):
-    """The QR decomposition ``a = Q R``, SciPy's way: ``(Q, R)``, or ``(R,)`` for mode 'r'.
+    """The QR decomposition ``a = Q R``, SciPy's way: ``(Q, R)``, or ``(R,)`` for mode 'r'
+    (for a stack (…, m, n), the stacked R itself, as SciPy 1.17 returns it).
 
     Differentiable for a ≥ as tall as wide (m ≥ n) with mode 'economic', 'r',
     or 'full' when m = n; signs as LAPACK's (R's diagonal may be negative).
@@ -594,7 +613,7 @@ def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_fini
         raise ValueError(f"scipy.linalg.qr: mode argument should be one of ['full', 'r', 'economic', 'raw'], got "
                          f"{mode!r}")
     a = _array(a, "qr", check_finite)
-    m, n = _matrix(a, "qr", square=False)
+    m, n = _matrix(a, "qr", square=False, stacks=True)
     unsupported = None
     if pivoting:
         unsupported = "with pivoting=True (the pivots change where columns tie)"
@@ -612,9 +631,12 @@ def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_fini
         if mode == "r":
             R = np.linalg.qr(a, mode="r")
             if m > n:  # SciPy's mode 'r' gives the full m×n R: zero rows below
+                R_shape = np.shape(static_value(R))
                 dtype = np.asarray(static_value(R)).dtype
-                R = np.concatenate([R, np.zeros((m - n, n), dtype=dtype)], axis=0)
-            return (R,)
+                R = np.concatenate([R, np.zeros(R_shape[:-2] + (m - n, n), dtype=dtype)], axis=-2)
+            # (SciPy 1.17 on a stack returns the stacked R itself, not a 1-tuple: its batching
+            # wrapper unpacks one-element results)
+            return R if len(np.shape(static_value(a))) > 2 else (R,)
         return tuple(np.linalg.qr(a))
 
 

@@ -7,7 +7,9 @@ operations (``kronvec/ops/matrix_functions.py``): on a general matrix its
 Jacobian is the Fréchet derivative L_f(A, ·) as a matrix-free operator; on an
 exactly symmetric one the value comes from one ``eigh`` and the Jacobian is the
 Daleckii–Krein product (V ⊗ V)·Diag(vec Γ)·(Vᵀ ⊗ Vᵀ), exact at repeated
-eigenvalues.  Real results only.  Derivations: ``notes/derivatives.md`` §26.
+eigenvalues.  Real results only.  ``expm``, ``logm``, ``sqrtm`` and
+``fractional_matrix_power`` take stacks (…, N, N) as SciPy 1.17 does, member by
+member.  Derivations: ``notes/derivatives.md`` §26.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import warnings
 
 import numpy as np
 
+from .._vec import stack_members as _stack_members
+from ..ops import _stack_factors as _stacked
 from ..ops import matrix_functions as _ops
 from ._support import as_array, is_traced, plain_parameter, plain_value, static_value
 
@@ -46,17 +50,19 @@ def expm(A):
     A general A is exponentiated by SciPy (scaling and squaring); an exactly
     symmetric one by one ``eigh``, A = VΛVᵀ, e^A = V e^Λ Vᵀ.  The derivative is the
     Fréchet derivative L_exp(A, E) (Al-Mohy & Higham 2009), and at a symmetric A the
-    Daleckii–Krein formula V(Γ ∘ VᵀEV)Vᵀ, exact at repeated eigenvalues. Stacks of
-    matrices are not supported yet.
+    Daleckii–Krein formula V(Γ ∘ VᵀEV)Vᵀ, exact at repeated eigenvalues.  A stack
+    (…, N, N) is exponentiated member by member (each member by its 2-D path); its
+    Jacobian is block diagonal, block k = L_exp(A_k, ·), applied for all members at
+    once (``notes/derivatives.md`` §26.1).
 
     Parameters
     ----------
-    A : (N, N) array_like
-        A real square matrix (traced or plain).
+    A : (..., N, N) array_like
+        A real square matrix or a stack of them (traced or plain).
 
     Returns
     -------
-    expm : (N, N) ndarray
+    expm : (..., N, N) ndarray
         e^A.
 
     Examples
@@ -80,14 +86,16 @@ def logm(A, disp=_NO_VALUE):
     A matrix with an eigenvalue on the closed negative real axis has no real
     logarithm: ``LinAlgError``; a nearly singular one warns
     (``IllConditionedWarning``).  An exactly symmetric A is handled by one ``eigh``.
+    A stack (…, N, N) is handled member by member; errors name the members.
 
     Parameters
     ----------
-    A : (N, N) array_like
-        A real square matrix.
+    A : (..., N, N) array_like
+        A real square matrix or a stack of them.
     disp : bool, optional
         As SciPy 1.17 (deprecated there): ``disp=False`` returns
-        ``(logm, errest)`` with errest = ‖expm(logm A) − A‖₁/‖A‖₁, a plain float.
+        ``(logm, errest)`` with errest = ‖expm(logm A) − A‖₁/‖A‖₁, a plain float
+        (for a stack, one per member, as SciPy gives them).
 
     Returns
     -------
@@ -113,6 +121,9 @@ def logm(A, disp=_NO_VALUE):
     import scipy.linalg
 
     plain, a = np.asarray(plain_value(F)), np.asarray(plain_value(A))
+    if a.ndim > 2:  # one estimate per member, as SciPy's batched logm returns them
+        return F, (np.linalg.matrix_norm(scipy.linalg.expm(plain) - a, ord=1)
+                   / np.linalg.matrix_norm(a, ord=1))
     return F, float(np.linalg.norm(scipy.linalg.expm(plain) - a, 1) / np.linalg.norm(a, 1))
 
 
@@ -122,15 +133,19 @@ def sqrtm(A, disp=_NO_VALUE, blocksize=_NO_VALUE):
     Its derivative solves dS·S + S·dS = dA: D sqrtm = (I ⊗ S + Sᵀ ⊗ I)⁻¹, applied by
     one triangular Sylvester solve on the Schur form of S.  A matrix with a
     negative real eigenvalue has no real square root: ``LinAlgError``; at a singular
-    matrix the value exists but the derivative is infinite: ``LinAlgError``.
+    matrix the value exists but the derivative is infinite: ``LinAlgError``.  A stack
+    (…, N, N) is handled member by member (its values are SciPy's batched square roots;
+    the Fréchet derivatives of its general members come from the block identity on
+    SciPy's batched square root); errors name the members.
 
     Parameters
     ----------
-    A : (N, N) array_like
-        A real square matrix.
+    A : (..., N, N) array_like
+        A real square matrix or a stack of them.
     disp : bool, optional
         As SciPy 1.17 (deprecated there): ``disp=False`` returns ``(sqrtm, errest)``,
-        errest = ‖S·S − A‖_F² / ‖A‖_F, a plain float.
+        errest = ‖S·S − A‖_F² / ‖A‖_F, a plain float (for a stack, one per member:
+        SciPy 1.17 returns inf there, its 2-D norm failing on the stack).
     blocksize : int, optional
         Unused, as in SciPy 1.17 (deprecated there).
 
@@ -162,6 +177,8 @@ def sqrtm(A, disp=_NO_VALUE, blocksize=_NO_VALUE):
     if disp is _NO_VALUE or disp:
         return S
     plain, a = np.asarray(plain_value(S)), np.asarray(plain_value(A))
+    if a.ndim > 2:  # one estimate per member (SciPy 1.17 gives inf for a stack: its 2-D norm fails there)
+        return S, (np.linalg.matrix_norm(plain @ plain - a, ord="fro") ** 2 / np.linalg.matrix_norm(a, ord="fro"))
     return S, float(np.linalg.norm(plain @ plain - a, "fro") ** 2 / np.linalg.norm(a, "fro"))
 
 
@@ -171,7 +188,8 @@ def fractional_matrix_power(A, t):
     kronvec supports **symmetric positive definite** input only (A^t = V Λ^t Vᵀ by one
     ``eigh``; exact derivatives at repeated eigenvalues): a matrix that is not exactly
     symmetric, or not positive definite, is a ``LinAlgError``.  The exponent `t` is a
-    plain real number (not differentiated).
+    plain real number (not differentiated).  A stack (…, N, N) needs every member
+    symmetric positive definite (errors name the members).
 
     Examples
     --------
@@ -191,7 +209,16 @@ def fractional_matrix_power(A, t):
     if t.ndim != 0 or t.dtype.kind not in "biuf":
         raise TypeError(f"fractional_matrix_power: t must be a real number, got {t!r}")
     a = np.asarray(plain_value(A))
-    if not _ops._exactly_symmetric(a):
+    if a.ndim > 2:
+        members = _stack_members(a)
+        asymmetric = ~(members == np.swapaxes(members, -1, -2)).all(axis=(-2, -1))
+        if asymmetric.any():
+            bad = asymmetric.reshape(a.shape[:-2], order="F")
+            raise np.linalg.LinAlgError(
+                f"fractional_matrix_power: kronvec supports symmetric positive definite input only; "
+                f"{_stacked.member_count(bad)} of the stack of shape {a.shape} {'is' if bad.sum() == 1 else 'are'} "
+                f"not symmetric, at batch index {_stacked.member_list(bad)}")
+    elif not _ops._exactly_symmetric(a):
         raise np.linalg.LinAlgError(
             "fractional_matrix_power: kronvec supports symmetric positive definite input only; the "
             f"{a.shape[0]}×{a.shape[0]} matrix is not symmetric")
@@ -303,4 +330,6 @@ def funm_symmetric(A, f, df):
     """
     if not callable(f) or not callable(df):
         raise TypeError("funm_symmetric: f and df must be callables (f and its derivative, elementwise)")
-    return _ops.funm_symmetric(_matrix(A, "funm_symmetric"), f=f, df=df)
+    A = _matrix(A, "funm_symmetric")
+    _ops._refuse_stack(static_value(A), "funm_symmetric")
+    return _ops.funm_symmetric(A, f=f, df=df)
