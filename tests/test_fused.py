@@ -314,11 +314,12 @@ def test_no_warning_escapes_a_fused_call():
         compiled(np.array([[0.1, 0.2], [-0.3, 0.4]]))
 
 
-def test_every_fused_form_is_a_registered_operation():
-    from kronvec._compiled.fused import FUSED_OPERATIONS
+def test_every_fused_form_is_a_registered_operation_and_every_expression_has_its_kernel():
+    from kronvec._compiled.fused import FUSED_OPERATIONS, SCALAR_EXPRESSIONS
     from kronvec.ops import REGISTRY
 
     assert FUSED_OPERATIONS <= set(REGISTRY), FUSED_OPERATIONS - set(REGISTRY)
+    assert set(SCALAR_EXPRESSIONS) == set(fused_kernels.ELEMENTWISE)
 
 
 # ------------------------------------------------------------- random programs

@@ -62,6 +62,16 @@ MAX_ORDER = 16
 #: library the fused code calls): results may differ in the last bit.
 TRANSCENDENTAL = frozenset({"tanh", "exp", "log"})
 
+#: The entrywise expressions of fused programs, for scalar operands (for matrices each is a
+#: kernel of the same name in ``fused_kernels.ELEMENTWISE``): the IEEE operations NumPy
+#: performs, in its order — tanh's VJP ḡ·(1 − y·y), a quotient's VJP in its divisor (−ḡ·y)/b,
+#: log's ḡ·(1/x) (kronvec.ops.elementwise).
+SCALAR_EXPRESSIONS = {
+    "add": "{0} + {1}", "subtract": "{0} - {1}", "multiply": "{0} * {1}", "divide": "{0} / {1}",
+    "negative": "-{0}", "tanh": "math.tanh({0})", "exp": "math.exp({0})", "log": "math.log({0})",
+    "tanh_vjp": "{0} * (1.0 - {1} * {1})", "quotient_vjp": "(-{0} * {1}) / {2}", "log_vjp": "{0} * (1.0 / {1})",
+}
+
 #: The registry's operations with a fused form (of their impl and every VJP), by
 #: registry name; tests/test_fused.py checks each name is registered.
 FUSED_OPERATIONS = frozenset({"add", "subtract", "multiply", "true_divide", "negative", "transpose", "matmul",
@@ -151,32 +161,28 @@ class _Writer:
             return array, _Kind("A", kind.shape, "C")
         return name, kind
 
-    def elementwise(self, expression, operands, result):
-        """`expression` (a format string over the operands' entries) into a new value of kind `result`."""
+    def elementwise(self, operation, operands, result):
+        """The entrywise `operation` (a key of ``fused_kernels.ELEMENTWISE``) of the operands,
+        a new value of kind `result`: its kernel writing an array allocated in the layout
+        NumPy gives, or for scalars the same expression inline."""
         if result.kind == "S":
             if any(kind.kind != "S" for _, kind in operands):
                 raise NotFusable("a scalar result of array operands")
             out = self.source.name("s")
-            self.source.emit(f"{out} = {expression.format(*[name for name, _ in operands])}")
+            self.source.emit(f"{out} = {SCALAR_EXPRESSIONS[operation].format(*[name for name, _ in operands])}")
             return out
         if result.kind != "A":
             raise NotFusable("an elementwise result that is not an array")
-        entries = []
-        for name, kind in operands:
-            if kind.kind == "A":
-                if kind.shape != result.shape:
-                    raise NotFusable("broadcasting between arrays")
-                entries.append(f"{name}[i, j]")
-            elif kind.kind == "S":
-                entries.append(name)
-            else:
+        for _, kind in operands:
+            if kind.kind == "A" and kind.shape != result.shape:
+                raise NotFusable("broadcasting between arrays")
+            if kind.kind == "I":
                 raise NotFusable("an elementwise operand c·I")  # (materialized by the caller)
         out = self.source.name("a")
         m, n = result.shape
-        self.source.emit(f"{out} = np.empty(({m}, {n}))" if result.layout == "C" else f"{out} = np.empty(({n}, {m})).T")
-        self.source.emit(f"for i in range({m}):")
-        self.source.emit(f"    for j in range({n}):")
-        self.source.emit(f"        {out}[i, j] = {expression.format(*entries)}")
+        allocation = f"np.empty(({m}, {n}))" if result.layout == "C" else f"np.empty(({n}, {m})).T"
+        arguments = ", ".join(name for name, _ in operands)
+        self.source.emit(f"{out} = ew_{operation}({arguments}, {allocation})")
         return out
 
     def checked_finite(self, name, kind, why):
@@ -219,7 +225,7 @@ class _Writer:
         c·A — the same values either way, in the same layout."""
         if result.kind != "A" or result.layout != A_kind.layout:
             raise NotFusable("a scaled view in another layout")
-        scaled = self.elementwise("{0} * {1}", [(c, _Kind("S")), (A, A_kind)], result)
+        scaled = self.elementwise("multiply", [(c, _Kind("S")), (A, A_kind)], result)
         if not unit:
             return scaled
         out = self.source.name("sc")
@@ -260,14 +266,14 @@ def _forward(writer, name, operands, params, result):
     if name not in FUSED_OPERATIONS:
         raise NotFusable(f"no fused form of {name}")
     kinds = [kind for _, kind in operands]
-    symbols = {"add": "+", "subtract": "-", "multiply": "*", "true_divide": "/"}
-    if name in symbols:
-        out = writer.elementwise("{0} %s {1}" % symbols[name], operands, result)
+    binary = {"add": "add", "subtract": "subtract", "multiply": "multiply", "true_divide": "divide"}
+    if name in binary:
+        out = writer.elementwise(binary[name], operands, result)
         return writer.checked_finite(out, result, "a quotient overflowed") if name == "true_divide" else out
     if name == "negative":
-        return writer.elementwise("-{0}", operands, result)
+        return writer.elementwise("negative", operands, result)
     if name in TRANSCENDENTAL:
-        out = writer.elementwise("math.%s({0})" % name, operands, result)
+        out = writer.elementwise(name, operands, result)
         return out if name == "tanh" else writer.checked_finite(out, result, f"{name} left its domain")
     if name == "transpose":
         X, kind = operands[0]
@@ -325,7 +331,7 @@ def _vjp(writer, name, position, g, g_kind, ans, ans_kind, operands, params, res
     if name in ("add", "subtract"):
         if name == "subtract" and position == 1:
             g, g_kind = writer.array(g, g_kind)
-            g = writer.elementwise("-{0}", [(g, g_kind)], _negated_kind(g_kind, result))
+            g = writer.elementwise("negative", [(g, g_kind)], _negated_kind(g_kind, result))
             g_kind = _negated_kind(g_kind, result)
         out, _ = writer.unbroadcast(g, g_kind, mine.shape)
         return out
@@ -334,7 +340,7 @@ def _vjp(writer, name, position, g, g_kind, ans, ans_kind, operands, params, res
         other = operands[1 - position]
         product_kind = (result if mine.shape == g_kind.shape or g_kind.kind == "S"
                         else _elementwise_kind(g_kind.shape, [g_kind, other[1]]))
-        product = writer.elementwise("{0} * {1}", [(g, g_kind), other], product_kind)
+        product = writer.elementwise("multiply", [(g, g_kind), other], product_kind)
         out, _ = writer.unbroadcast(product, product_kind, mine.shape)
         return out
     if name == "true_divide":
@@ -342,17 +348,17 @@ def _vjp(writer, name, position, g, g_kind, ans, ans_kind, operands, params, res
         b = operands[1]
         if position == 0:
             quotient_kind = result if mine.shape == g_kind.shape else _elementwise_kind(g_kind.shape, [g_kind, b[1]])
-            quotient = writer.elementwise("{0} / {1}", [(g, g_kind), b], quotient_kind)
+            quotient = writer.elementwise("divide", [(g, g_kind), b], quotient_kind)
         else:
             quotient_kind = (result if mine.shape == g_kind.shape
                              else _elementwise_kind(g_kind.shape, [g_kind, ans_kind, b[1]]))
-            quotient = writer.elementwise("(-{0} * {1}) / {2}", [(g, g_kind), (ans, ans_kind), b], quotient_kind)
+            quotient = writer.elementwise("quotient_vjp", [(g, g_kind), (ans, ans_kind), b], quotient_kind)
         writer.checked_finite(quotient, quotient_kind, "a derivative of a quotient overflowed")
         out, _ = writer.unbroadcast(quotient, quotient_kind, mine.shape)
         return out
     if name == "negative":
         g, g_kind = writer.array(g, g_kind)
-        return writer.elementwise("-{0}", [(g, g_kind)], result)
+        return writer.elementwise("negative", [(g, g_kind)], result)
     if name == "transpose":
         g, g_kind = writer.array(g, g_kind)
         if result != _transpose_kind(g_kind):
@@ -363,10 +369,10 @@ def _vjp(writer, name, position, g, g_kind, ans, ans_kind, operands, params, res
     if name in TRANSCENDENTAL:
         g, g_kind = writer.array(g, g_kind)
         if name == "tanh":
-            return writer.elementwise("{0} * (1.0 - {1} * {1})", [(g, g_kind), (ans, ans_kind)], result)
+            return writer.elementwise("tanh_vjp", [(g, g_kind), (ans, ans_kind)], result)
         if name == "exp":
-            return writer.elementwise("{0} * {1}", [(g, g_kind), (ans, ans_kind)], result)
-        out = writer.elementwise("{0} * (1.0 / {1})", [(g, g_kind), operands[0]], result)
+            return writer.elementwise("multiply", [(g, g_kind), (ans, ans_kind)], result)
+        out = writer.elementwise("log_vjp", [(g, g_kind), operands[0]], result)
         return writer.checked_finite(out, result, "the derivative of log overflowed")
     if name == "matmul":
         a, b = operands
@@ -395,7 +401,7 @@ def _vjp(writer, name, position, g, g_kind, ans, ans_kind, operands, params, res
         inner_kind = _Kind("A", g_kind.shape, "C")
         inner = writer.product(ans + ".T", g, inner_kind)
         outer = writer.product(inner, ans + ".T", inner_kind)
-        return writer.elementwise("-{0}", [(outer, inner_kind)], result)
+        return writer.elementwise("negative", [(outer, inner_kind)], result)
     if name == "linalg.solve":
         A = operands[0][0]
         inverse = writer.inverse(A)
@@ -414,7 +420,7 @@ def _vjp(writer, name, position, g, g_kind, ans, ans_kind, operands, params, res
             return B_bar
         product_kind = _Kind("A", mine.shape, "C")
         product = writer.product(B_bar, ans + ".T", product_kind)
-        return writer.elementwise("-{0}", [(product, product_kind)], result)
+        return writer.elementwise("negative", [(product, product_kind)], result)
     raise NotFusable(f"no fused form of the derivative of {name}")
 
 
@@ -426,7 +432,7 @@ def _add(writer, left, left_kind, right, right_kind, result):
     """``operator.add`` of two cotangents (the sweep's accumulation)."""
     left, left_kind = writer.array(left, left_kind)
     right, right_kind = writer.array(right, right_kind)
-    return writer.elementwise("{0} + {1}", [(left, left_kind), (right, right_kind)], result)
+    return writer.elementwise("add", [(left, left_kind), (right, right_kind)], result)
 
 
 # ---------------------------------------------------------------- the program
@@ -532,6 +538,7 @@ class FusedGradient:
 
             namespace = dict(self._namespace)
             namespace.update({name: getattr(fused_kernels, name) for name in fused_kernels.__all__})
+            namespace.update({f"ew_{name}": kernel for name, kernel in fused_kernels.ELEMENTWISE.items()})
             namespace.update(np=np, math=math)
             exec(compile(self.source, "<kronvec fused program>", "exec"), namespace)  # noqa: S102
             # error_model="numpy": IEEE results (inf, nan) for scalar division, as NumPy gives

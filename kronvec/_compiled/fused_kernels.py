@@ -36,10 +36,10 @@ import llvmlite.binding
 import numba
 import numpy as np
 from numba import types
-from numba.extending import get_cython_function_address
+from numba.extending import get_cython_function_address, overload
 
 __all__ = ["FallBack", "lu_factor", "lu_inverse", "gemm", "one_norm", "fsum", "pairwise_sum",
-           "sum_all", "sum_axis0", "log_abs_determinant", "all_finite", "scaled_eye"]
+           "sum_all", "sum_axis0", "log_abs_determinant", "all_finite", "scaled_eye", "ELEMENTWISE"]
 
 
 class FallBack(Exception):
@@ -331,3 +331,118 @@ def scaled_eye(n, scale):
     if scale != 1.0:
         eye *= scale
     return eye
+
+
+# ------------------------------------------------------------------ elementwise
+# One kernel per entrywise expression, its operands matrices or scalars, written into
+# an `out` the caller allocated in the layout NumPy would give: a fused program calls
+# these (compiled once, cached on disk) rather than spelling out a loop per value,
+# which made numba's compile of a program three times longer.
+def _at(x, i, j):  # pragma: no cover - replaced by the overload below inside numba
+    raise NotImplementedError
+
+
+@overload(_at, inline="always")
+def _at_overload(x, i, j):
+    if isinstance(x, types.Array):
+        return lambda x, i, j: x[i, j]
+    return lambda x, i, j: x
+
+
+# (Each kernel is written out: numba's disk cache keys a function by its name and source
+# line, so kernels made by one factory would share — and overwrite — one cache entry.)
+@njit
+def _add(a, b, out):
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = _at(a, i, j) + _at(b, i, j)
+    return out
+
+
+@njit
+def _subtract(a, b, out):
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = _at(a, i, j) - _at(b, i, j)
+    return out
+
+
+@njit
+def _multiply(a, b, out):
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = _at(a, i, j) * _at(b, i, j)
+    return out
+
+
+@njit
+def _divide(a, b, out):
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = _at(a, i, j) / _at(b, i, j)
+    return out
+
+
+@njit
+def _negative(a, out):
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = -_at(a, i, j)
+    return out
+
+
+@njit
+def _tanh(a, out):
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = math.tanh(_at(a, i, j))
+    return out
+
+
+@njit
+def _exp(a, out):
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = math.exp(_at(a, i, j))
+    return out
+
+
+@njit
+def _log(a, out):
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = math.log(_at(a, i, j))
+    return out
+
+
+@njit
+def _tanh_vjp(g, y, out):  # ḡ·(1 − y·y)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            y_ij = _at(y, i, j)
+            out[i, j] = _at(g, i, j) * (1.0 - y_ij * y_ij)
+    return out
+
+
+@njit
+def _quotient_vjp(g, y, b, out):  # (−ḡ·y)/b
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = (-_at(g, i, j) * _at(y, i, j)) / _at(b, i, j)
+    return out
+
+
+@njit
+def _log_vjp(g, x, out):  # ḡ·(1/x)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = _at(g, i, j) * (1.0 / _at(x, i, j))
+    return out
+
+
+#: name → its kernel (the same expressions for scalars: ``fused.SCALAR_EXPRESSIONS``).
+ELEMENTWISE = {
+    "add": _add, "subtract": _subtract, "multiply": _multiply, "divide": _divide, "negative": _negative,
+    "tanh": _tanh, "exp": _exp, "log": _log,
+    "tanh_vjp": _tanh_vjp, "quotient_vjp": _quotient_vjp, "log_vjp": _log_vjp,
+}
