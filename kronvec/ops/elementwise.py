@@ -685,13 +685,15 @@ _EXACT_INT = 2 ** 53
 
 
 def _clip_vjp_x(g, ans, x, low, high):
-    if (type(g) is np.ndarray and type(x) is np.ndarray and _exact_bound(low) and _exact_bound(high)
+    if (type(g) is np.ndarray and type(x) is np.ndarray
+            and (type(low) is float or _exact_bound(low)) and (type(high) is float or _exact_bound(high))
             and low < high and g.shape == x.shape and g.dtype.char == "d" and x.dtype.char == "d"):
         # The reverse sweep's common case (a plain cotangent, float bounds): the same
         # weights as the general path (1 strictly inside, 0 outside, ½ on a bound; a
         # NaN sorts last: 0, as there), read off two binary searches instead of seven
         # comparisons — bit for bit the same g·W (W is float64 as g is).
-        bounds = np.array((low, high), dtype=np.float64)
+        bounds = (np.array((low, high)) if type(low) is float and type(high) is float  # (float64)
+                  else np.array((low, high), dtype=np.float64))
         return g * _CLIP_WEIGHT_BY_RANK.take(bounds.searchsorted(x, "left") + bounds.searchsorted(x, "right"))
     return unbroadcast(g * _clip_weights[0](ans, x, low, high), shape_of(x))
 
