@@ -15,6 +15,7 @@ Derivations: ``notes/derivatives.md`` §11 and §19.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -517,6 +518,14 @@ def _cyclic(n, shift):
     return source
 
 
+@functools.lru_cache(maxsize=256)
+def _cyclic_flat(shape, shift):
+    """Where each entry of a roll of the flattened array (row-major, as np.roll's
+    axis=None) comes from, laid out in the array's `shape`: read-only, shared."""
+    source = _cyclic(math.prod(shape), shift).reshape(shape)  # (a view of a read-only array: read-only)
+    return source
+
+
 def _roll_impl(x, shift, axis):
     # `axis` an int (one axis) or None (the flattened array): a gather, without
     # np.roll's normalizations; a tuple of axes: np.roll itself
@@ -524,8 +533,8 @@ def _roll_impl(x, shift, axis):
         x = np.asarray(x)
     if type(axis) is int:
         return x.take(_cyclic(x.shape[axis], shift), axis)
-    if axis is None:
-        return x.reshape(-1).take(_cyclic(x.size, shift)).reshape(x.shape)
+    if axis is None:  # (take of an index array shaped like x: the result has x's shape, in one call)
+        return x.take(_cyclic_flat(x.shape, shift))
     return np.roll(x, shift, axis)
 
 
