@@ -451,13 +451,14 @@ def _plain_sweep(nodes, seeds, inputs, add):
             continue
         cotangents[index] = None  # freed once pulled back
         vjps, value, args, params = node._op.vjps, node._value, node._args, node._params
+        spelled = 0 if params else len(args)  # (decided once per node, not per parent)
         for position, parent in node._parents:
-            if params or len(args) > 2:
-                contribution = vjps[position](ct, value, *args, **params)
-            elif len(args) == 2:  # (spelled out: a call with *args re-enters the interpreter from C)
+            if spelled == 1:  # (spelled out: a call with *args re-enters the interpreter from C)
+                contribution = vjps[position](ct, value, args[0])
+            elif spelled == 2:
                 contribution = vjps[position](ct, value, args[0], args[1])
             else:
-                contribution = vjps[position](ct, value, args[0])
+                contribution = vjps[position](ct, value, *args, **params)
             parent_index = parent._index
             previous = cotangents[parent_index]
             cotangents[parent_index] = contribution if previous is None else add(previous, contribution)

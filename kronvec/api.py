@@ -94,13 +94,15 @@ def _as_differentiable(x, position, f, fname):
         if type(x) is not np.ndarray:
             refuse_matrix_subclass(x, f"argument {_argument_name(f, position)}")
             x = np.asarray(x)
-        kind = x.dtype.kind
-        if kind != "f" or x.dtype.itemsize > 8:
-            check_real_dtype(x.dtype, f"argument {_argument_name(f, position)}")
+        dtype = x.dtype
+        kind = dtype.kind
+        if kind != "f" or dtype.itemsize > 8:
+            check_real_dtype(dtype, f"argument {_argument_name(f, position)}")
     except TypeError as error:  # name the transformation the user called
         raise TypeError(str(error).replace("kronvec: ", f"kronvec.{fname}: ", 1)) from None
     # A copy: the caller may change x after the call, and nothing computed may follow.
-    x = x.astype(np.float64) if kind != "f" else (x.astype(np.float32) if x.dtype == np.float16 else x.copy())
+    # (float16 read off its type code: comparing dtypes with np.float16 converts it each call)
+    x = x.astype(np.float64) if kind != "f" else (x.astype(np.float32) if dtype.char == "e" else x.copy())
     if settings().check_finite and not all_finite(x):
         what = f"argument {_argument_name(f, position)}"
         if x.ndim > 2:  # a stack of matrices (…, m, n): name the members (notes/conventions.md §11)
@@ -190,7 +192,7 @@ class _Recording:
             trace = Trace(_named_constants(f, args, self.names, argnums), compiling=guard)
         else:
             self.names = None
-            trace = Trace(compiling=guard)
+            trace = Trace(None, guard)  # (positional: keywords cost a call from C its dict)
         if len(args) > len(argnums):
             for k, arg in enumerate(args):
                 if k not in argnums:
@@ -204,7 +206,6 @@ class _Recording:
                 call_args[k] = new_input(trace, _as_differentiable(args[k], k, f, fname), Traced)
             for k in constant_inputs:
                 call_args[k] = new_input(trace, np.array(args[k], copy=True), Traced)
-        self.inputs = trace.nodes[:]  # the inputs are the first nodes
         try:
             out = f(*call_args)
             if type(out) is np.ndarray and out.dtype.hasobject:  # np.array([x, y]) returned
@@ -220,15 +221,15 @@ class _Recording:
         self.inputs = self.nodes[:count]
         self.constant_inputs = self.nodes[count:count + len(constant_inputs)] if constant_inputs else []
         self.nested = trace.nested
-        if out is None:
-            raise TypeError(f"kronvec.{fname}: the function returned None; it must return an array or a number")
-        if isinstance(out, (tuple, list)):
-            raise TypeError(
-                f"kronvec.{fname}: the function must return one array, got a {type(out).__name__}"
-            )
-        if isinstance(out, Node) and out._trace is trace:
+        if isinstance(out, Node) and out._trace is trace:  # (the common case, checked first)
             self.output_node, self.output = out, out._value
         else:
+            if out is None:
+                raise TypeError(f"kronvec.{fname}: the function returned None; it must return an array or a number")
+            if isinstance(out, (tuple, list)):
+                raise TypeError(
+                    f"kronvec.{fname}: the function must return one array, got a {type(out).__name__}"
+                )
             self.output_node = None
             if isinstance(out, Node):
                 self.output = out
@@ -255,6 +256,8 @@ class _Recording:
             # (the output node references the whole graph through its parents)
             self.output_node = None
         cotangents = reverse_sweep(self.nodes, {seed_index: cotangent}, self.inputs, _add, consume)
+        if len(cotangents) == 1:  # (one input, the common case: nothing to compare it with)
+            return (self._shaped_like_input(cotangents[0], self.inputs[0], ()),)
         returned = []
         for ct, node in zip(cotangents, self.inputs):
             returned.append(self._shaped_like_input(ct, node, returned))

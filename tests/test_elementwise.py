@@ -12,6 +12,7 @@ NaN, an inf or a RuntimeWarning); scipy.special is imported only on demand.
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import tracemalloc
@@ -279,6 +280,19 @@ def test_clip_at_and_between_its_bounds():
             fast = E.clip.vjps[0](g, ans, x6, *bounds)
             general = g * E._clip_weights[0](ans, x6, *bounds)
         assert fast.tobytes() == general.tobytes()
+    # ... also at the floats next to each bound, at ±0 and ±inf entries, and for bounds at the
+    # ends of the float range or a subnormal apart (the one binary search reads b ≤ x as b⁻ < x)
+    rng = np.random.default_rng(7)
+    for lo, hi in ((-0.5, 0.5), (0.0, 5e-324), (-1.0, -0.0), (-1.7976931348623157e308, 1.7976931348623157e308),
+                   (-(2 ** 53), 2 ** 53)):
+        near = [math.nextafter(float(b), d) for b in (lo, hi) for d in (-math.inf, math.inf)]
+        x = rng.choice(np.array([lo, hi, -0.0, 0.0, np.nan, np.inf, -np.inf, 0.3, -2.5, *near]), size=64)
+        g = rng.standard_normal(64) * rng.choice([1.0, -1.0, 0.0, -0.0], size=64)
+        with np.errstate(invalid="ignore"):
+            ans = np.clip(x, lo, hi)
+            fast = E.clip.vjps[0](g, ans, x, lo, hi)
+            general = g * E._clip_weights[0](ans, x, lo, hi)
+        assert fast.tobytes() == general.tobytes(), (lo, hi)
 
 
 def test_absolute_copysign_and_hypot_take_the_subgradient_zero_at_zero():

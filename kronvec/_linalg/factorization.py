@@ -353,6 +353,9 @@ def new_factorization(X, operation):
 
 #: Above this many entries all_finite uses NumPy rather than LAPACK's lange.
 _LANGE_MAX_ENTRIES = 256
+#: Up to this many entries all_finite sums the entries as Python floats: fewer C calls
+#: than lange's (whose f2py wrapper and the flags it needs cost more than four floats).
+_PYTHON_SUM_MAX_ENTRIES = 16
 
 
 def _as_lapack_float(X):
@@ -370,9 +373,17 @@ def all_finite(x):
     For a small contiguous float32/float64 matrix, LAPACK's max-abs norm
     (``lange``, which propagates NaN and inf) has the least call overhead; its
     per-entry cost is several times NumPy's, so larger arrays use
-    ``np.isfinite(x).all()``.
+    ``np.isfinite(x).all()``.  The smallest arrays (the inputs and constants of
+    small problems, checked once per call) are summed as Python floats.
     """
-    if x.ndim == 2 and 0 < x.size <= _LANGE_MAX_ENTRIES:
+    size = x.size
+    if size <= _PYTHON_SUM_MAX_ENTRIES:
+        precision = x.dtype.char
+        if precision == "d" or precision == "f":
+            # A sum of floats is finite when every term is (NaN and ±inf propagate); when it
+            # is not (a term is not, or the sum overflows) the entries are looked at.
+            return math.isfinite(sum(x.ravel().tolist())) or bool(np.isfinite(x).all())
+    if x.ndim == 2 and 0 < size <= _LANGE_MAX_ENTRIES:
         precision = x.dtype.char
         if precision == "d" or precision == "f":
             flags = x.flags  # (each .flags builds a new object)

@@ -267,7 +267,16 @@ def elementwise_op(numpy_ufunc, *derivatives, name=None, spelling="np", formula,
         if arity == 1:
             return lambda g, ans, x: g * derivative(ans, x)
         if arity == 2:
-            return lambda g, ans, x, y: unbroadcast(g * derivative(ans, x, y), shape_of(y if position else x))
+            def vjp2(g, ans, x, y):
+                contribution = g * derivative(ans, x, y)
+                operand = y if position else x
+                # (an operand that was not broadcast, the common case, read without shape_of/unbroadcast)
+                shape = operand.shape if type(operand) is np.ndarray else shape_of(operand)
+                if type(contribution) is np.ndarray and contribution.shape == shape:
+                    return contribution
+                return unbroadcast(contribution, shape)
+
+            return vjp2
         return lambda g, ans, *args: unbroadcast(g * derivative(ans, *args), shape_of(args[position]))
 
     def jacobian(position):
@@ -542,7 +551,10 @@ def _tie_weight(ans, a, b):
     holds for the derivatives too. A constant of the point (plain)."""
     if type(ans) is not np.ndarray:  # (traced, when the VJP is traced: the weights are constants)
         ans = np.asarray(plain_value(ans))
-    a, b = plain_value(a), plain_value(b)
+    if isinstance(a, Node):  # (plain operands, the common case, as they are)
+        a = plain_value(a)
+    if isinstance(b, Node):
+        b = plain_value(b)
     taken = ans == a  # (where ans is a: so fmax(x, NaN) = x gives x the weight 1)
     weight = taken.astype(ans.dtype if ans.dtype.kind == "f" else np.float64)
     tie = ans == b
@@ -682,17 +694,23 @@ def _exact_bound(bound):
 
 
 _EXACT_INT = 2 ** 53
+_nextafter, _MINUS_INF, _INF = math.nextafter, -math.inf, math.inf
 
 
 def _clip_vjp_x(g, ans, x, low, high):
-    if (type(g) is np.ndarray and type(x) is np.ndarray and _exact_bound(low) and _exact_bound(high)
-            and low < high and g.shape == x.shape and g.dtype.char == "d" and x.dtype.char == "d"):
+    if (type(g) is np.ndarray and type(x) is np.ndarray
+            and (type(low) is float or _exact_bound(low)) and (type(high) is float or _exact_bound(high))
+            and _MINUS_INF < low < high < _INF and g.shape == x.shape and g.dtype.char == "d"
+            and x.dtype.char == "d"):
         # The reverse sweep's common case (a plain cotangent, float bounds): the same
         # weights as the general path (1 strictly inside, 0 outside, ½ on a bound; a
         # NaN sorts last: 0, as there), read off two binary searches instead of seven
-        # comparisons — bit for bit the same g·W (W is float64 as g is).
-        bounds = np.array((low, high), dtype=np.float64)
-        return g * _CLIP_WEIGHT_BY_RANK.take(bounds.searchsorted(x, "left") + bounds.searchsorted(x, "right"))
+        # comparisons — bit for bit the same g·W (W is float64 as g is). The rank is
+        # #{b < x} + #{b ≤ x} over b ∈ {low, high}, in one search: b ≤ x ⟺ b⁻ < x for b⁻
+        # the float below b (finite b), and low⁻ < low ≤ high⁻ < high is sorted as low < high.
+        low, high = float(low), float(high)  # (exact: _exact_bound)
+        bounds = np.array((_nextafter(low, _MINUS_INF), low, _nextafter(high, _MINUS_INF), high))
+        return g * _CLIP_WEIGHT_BY_RANK.take(bounds.searchsorted(x))
     return unbroadcast(g * _clip_weights[0](ans, x, low, high), shape_of(x))
 
 

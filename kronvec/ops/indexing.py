@@ -15,6 +15,7 @@ Derivations: ``notes/derivatives.md`` §11 and §19.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from ._support import (
     refuse_arguments,
     shape_of,
     unbroadcast,
+    undispatched,
 )
 
 __all__ = ["getitem", "untake", "where", "diagonal", "roll", "index", "gather", "is_basic_key",
@@ -333,11 +335,19 @@ def _where_jacobian(position):
     return jacobian
 
 
+_np_where, _np_copyto = undispatched(np.where), undispatched(np.copyto)  # (on plain arrays only)
+
+
 def _where_vjp(position):
     def vjp(g, ans, x, y, condition):
         if type(g) is np.ndarray:  # the reverse sweep's common case: no recording needed
-            kept = np.where(condition, g, 0.0) if position == 0 else np.where(condition, 0.0, g)
-            shape = shape_of(x if position == 0 else y)
+            if position == 0:  # G where C, 0 elsewhere (C broadcasts to G's shape, the result's)
+                kept = np.zeros(g.shape, g.dtype)
+                _np_copyto(kept, g, where=condition)  # (np.where(C, G, 0.0)'s numbers, one call less)
+            else:
+                kept = _np_where(condition, 0.0, g)
+            operand = x if position == 0 else y
+            shape = operand.shape if type(operand) is np.ndarray else shape_of(operand)
             return kept if kept.shape == shape else unbroadcast(kept, shape)
         shape = shape_of((x, y)[position])
         kept = bind(where, g, 0.0, condition=condition) if position == 0 else bind(where, 0.0, g, condition=condition)
@@ -347,7 +357,7 @@ def _where_vjp(position):
 
 
 where = register(Primitive(
-    lambda x, y, condition: np.where(condition, x, y), name="where",
+    lambda x, y, condition: _np_where(condition, x, y), name="where",
     vjps={0: _where_vjp(0), 1: _where_vjp(1)},
     jacobians={0: _where_jacobian(0), 1: _where_jacobian(1)},
     label=lambda x, y, condition: None,
@@ -385,11 +395,11 @@ where_replayed = register(Primitive(
 
 @numpy_function(np.where)
 def _where(condition, x=None, y=None):
-    if compile_guard(condition) is not None and x is not None and y is not None:
-        # A condition computed from traced values, in a recording made for replay: an
-        # operand, so that every replay takes the branch its own values take.
-        return bind(where_replayed, x, y, condition)
-    if type(condition) is not np.ndarray:
+    if type(condition) is not np.ndarray:  # (a plain array, the common case, is no recording's)
+        if compile_guard(condition) is not None and x is not None and y is not None:
+            # A condition computed from traced values, in a recording made for replay: an
+            # operand, so that every replay takes the branch its own values take.
+            return bind(where_replayed, x, y, condition)
         condition = np.asarray(plain_value(condition))  # which branch is taken: a constant of the point
     if x is None and y is None:
         return np.where(condition)
@@ -508,6 +518,14 @@ def _cyclic(n, shift):
     return source
 
 
+@functools.lru_cache(maxsize=256)
+def _cyclic_flat(shape, shift):
+    """Where each entry of a roll of the flattened array (row-major, as np.roll's
+    axis=None) comes from, laid out in the array's `shape`: read-only, shared."""
+    source = _cyclic(math.prod(shape), shift).reshape(shape)  # (a view of a read-only array: read-only)
+    return source
+
+
 def _roll_impl(x, shift, axis):
     # `axis` an int (one axis) or None (the flattened array): a gather, without
     # np.roll's normalizations; a tuple of axes: np.roll itself
@@ -515,8 +533,8 @@ def _roll_impl(x, shift, axis):
         x = np.asarray(x)
     if type(axis) is int:
         return x.take(_cyclic(x.shape[axis], shift), axis)
-    if axis is None:
-        return x.reshape(-1).take(_cyclic(x.size, shift)).reshape(x.shape)
+    if axis is None:  # (take of an index array shaped like x: the result has x's shape, in one call)
+        return x.take(_cyclic_flat(x.shape, shift))
     return np.roll(x, shift, axis)
 
 
@@ -632,6 +650,14 @@ def _sort(a, axis=-1, kind=None, order=None, *, stable=None):
         refuse_arguments("np.sort", order=(order, None))
     if kind not in _SORT_KINDS:
         raise ValueError(f"np.sort: sort kind must be one of {_SORT_KINDS[1:]}, got {kind!r}")
+    if type(axis) is int and isinstance(a, Node) and a._trace.compiling is None:
+        value = a._value
+        if type(value) is np.ndarray and -value.ndim <= axis < value.ndim:
+            # The common case, read directly: an array traced once (no compile guard, so
+            # reading its values is no decision to record), an int axis in range.
+            axis %= value.ndim
+            perm = value.argsort(axis=axis, kind="stable")
+            return bind(getitem, a, key=_permutation_key(perm, perm.shape, axis))
     a, axis = _sort_axis(a, axis, "np.sort")
     # Ties in input order (a stable sort): the derivative follows that permutation.
     # (the method, not np.argsort: the same sort without the function's dispatch)

@@ -33,6 +33,7 @@ from ._support import (
     positions,
     refuse_arguments,
     shape_of,
+    undispatched,
 )
 from .indexing import gather, getitem
 from .shape import _expand_dims, _ravel, atleast_1d, atleast_2d, atleast_3d, copy
@@ -70,8 +71,10 @@ def _concatenate_jacobian(position):
     return jacobian
 
 
+_np_concatenate = undispatched(np.concatenate)  # (on plain arrays only)
+
 concatenate = register(Primitive(
-    lambda *arrays, axis: np.concatenate(arrays, axis=axis), name="concatenate",
+    lambda *arrays, axis: _np_concatenate(arrays, axis=axis), name="concatenate",
     vjps=_concatenate_vjp, jacobians=_concatenate_jacobian,
     label=lambda *labels, axis: None,
     formula="D_k = S_kᵀ, S_k the 0/1 map picking piece k out of the result",
@@ -103,10 +106,13 @@ def _join(function, arrays):
 def _concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     if out is not None or dtype is not None or casting != "same_kind":  # (the defaults: nothing to refuse)
         refuse_arguments("np.concatenate", out=(out, None), dtype=(dtype, None), casting=(casting, "same_kind"))
-    arrays = _join("np.concatenate", arrays)
+    if type(arrays) is not list or not arrays:  # (a non-empty list, the common spelling: taken as it is)
+        arrays = _join("np.concatenate", arrays)
     if axis is None:  # NumPy flattens each piece (row-major) first
         return _concatenate([_ravel(a) for a in arrays], 0)
-    ndim = len(shape_of(arrays[0]))
+    first = arrays[0]
+    value = first._value if isinstance(first, Node) else first
+    ndim = value.ndim if type(value) is np.ndarray else len(shape_of(first))
     if ndim == 0:
         raise ValueError("np.concatenate: zero-dimensional arrays cannot be concatenated")
     if type(axis) is not int or not -ndim <= axis < ndim:  # (an int in range, the common case, as it is)

@@ -458,6 +458,10 @@ def _logabsdet_impl(X):
 
 def _logabsdet_vjp(g, ans, X):
     # d ln|X| = tr(X⁻¹ dX)  ⇒  X̄ = ḡ X⁻ᵀ   (Matrix Cookbook eq. (57)), member by member
+    if type(X) is np.ndarray and X.ndim == 2:
+        # a plain matrix, the common case: the one the forward pass factored (square: its
+        # impl checked), whose factorization the call's scope holds
+        return _scaled(g, factorize(X, _SLOGDET).inverse().T)
     if not _is_stack(X):
         return _scaled(g, _inverse_for_derivative(X, _SLOGDET).T)
     if isinstance(X, Node):
@@ -545,6 +549,13 @@ def _slogdet(a):
     # constant of the point, and ln|det X|, the recorded value (its impl finds
     # the same factorization in the call's scope).
     logabsdet_of_a = bind(logabsdet, a)  # (its impl factors the plain matrix, once per call)
+    if isinstance(a, Node) and a._trace.compiling is None:
+        value = a._value
+        if type(value) is np.ndarray and value.ndim == 2:
+            # The common case, read directly: a matrix traced once (no compile guard, so
+            # reading it is no decision to record), square (logabsdet's impl checked it)
+            # and factored by that impl in this call's scope.
+            return SlogdetResult((factorize(value, _SLOGDET).logabsdet()[0], logabsdet_of_a))
     if compile_guard(a) is not None:
         # A recording made for replay records the sign too (a replay recomputes it;
         # kronvec._compiled.guard): its derivative is 0.
@@ -763,8 +774,10 @@ trace = register(Primitive(
 
 @numpy_function(np.trace)
 def _trace(a, *args, **kwargs):
-    if not args and not kwargs and len(shape_of(a)) == 2:
-        return bind(trace, a)  # the common spelling, checked first
+    if not args and not kwargs:  # the common spelling, checked first
+        value = a._value if isinstance(a, Node) else a  # (a traced matrix: its ndim read directly)
+        if (value.ndim if type(value) is np.ndarray else len(shape_of(a))) == 2:
+            return bind(trace, a)
     return _trace_general(a, *args, **kwargs)
 
 

@@ -97,7 +97,7 @@ def _scaled(c, A):
 
 def _matmul_impl(a, b):
     if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2:
-        return _matmul_2d(a, b)  # the common case, without the checks below
+        return a.dot(b)  # the common case, without the checks below (matmul_2d's product)
     if np.ndim(a) == 0 or np.ndim(b) == 0:
         raise ValueError("matmul: scalar operands are not allowed, use * instead")
     a_shape, b_shape = np.shape(a), np.shape(b)
@@ -112,6 +112,12 @@ def _matmul_impl(a, b):
 
 
 def _matmul_vjp_left(g, ans, a, b):
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2:
+        # plain matrices, the common case (checked without shape_of): Ā = Ḡ Bᵀ
+        scale = identity_scale(g)
+        if scale is None:
+            return _matmul_2d(g, b.T)
+        return b.T if scale == 1.0 else scale * b.T  # (c·I) Bᵀ (_scaled, inline)
     a_shape, b_shape = shape_of(a), shape_of(b)
     if len(a_shape) == 2 and len(b_shape) == 2:  # Ā = Ḡ Bᵀ
         scale = identity_scale(g)
@@ -125,6 +131,12 @@ def _matmul_vjp_left(g, ans, a, b):
 
 
 def _matmul_vjp_right(g, ans, a, b):
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2:
+        # plain matrices, the common case (checked without shape_of): B̄ = Aᵀ Ḡ
+        scale = identity_scale(g)
+        if scale is None:
+            return _matmul_2d(a.T, g)
+        return a.T if scale == 1.0 else scale * a.T  # Aᵀ (c·I) (_scaled, inline)
     a_shape, b_shape = shape_of(a), shape_of(b)
     if len(a_shape) == 2 and len(b_shape) == 2:  # B̄ = Aᵀ Ḡ
         scale = identity_scale(g)
