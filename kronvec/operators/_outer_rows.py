@@ -17,7 +17,8 @@ writes each of the n⁴ entries once from P (n⁴ flops in q small matrix produc
 in a numba kernel (``kronvec._kernels.outer_product_rows_fill``) from
 ``config.numba_min_entries`` entries on, in NumPy below.
 
-Two variants of the head are recognized: ``(I_q ⊗ A)``, and
+The diagonal is a ``Diag`` or the Cholesky factor's ``HalvedLowerMask`` Φₙ (= Diag(vec φ),
+held as its size).  Two variants of the head are recognized: ``(I_q ⊗ A)``, and
 ``(A ⊗ I_q)·K_{p,q} = K_{m,q}·(I_q ⊗ A)`` — what the laws make of the
 commutation matrix in front of the upper-triangular Cholesky factor's Jacobian
 — which only permutes the rows (i, j) ↦ (j, i).  Any other Product is left to
@@ -33,6 +34,7 @@ from .basic import Dense, Diag, Identity
 from .composite import Sum
 from .kron import Kron
 from .selection import Commutation
+from .triangle import HalvedLowerMask
 
 __all__ = ["OuterRows", "match"]
 
@@ -192,7 +194,7 @@ def match(product):
     A, q, head_scale, rows_transposed, used = head
     p = A.shape[1]
     rest = factors[used:]
-    if len(rest) not in (2, 3) or type(rest[0]) is not Diag or rest[0].d.size != p * q:
+    if len(rest) not in (2, 3) or type(rest[0]) not in (Diag, HalvedLowerMask) or rest[0].shape[0] != p * q:
         return None
     tail = rest[1]
     if type(tail) is not Kron:
@@ -203,4 +205,6 @@ def match(product):
     symmetrized = len(rest) == 3
     if symmetrized and not (C.shape[1] == B.shape[1] and _is_symmetrizer_sum(rest[2], C.shape[1])):
         return None
-    return OuterRows(A, rest[0].d, B, C, head_scale * tail.scale, rows_transposed, symmetrized, product.dtype)
+    # (Φₙ, the Cholesky factor's mask, is held as its size: its n² diagonal is made here, beside an n⁴ result)
+    d = rest[0].d if type(rest[0]) is Diag else rest[0].diagonal()
+    return OuterRows(A, d, B, C, head_scale * tail.scale, rows_transposed, symmetrized, product.dtype)

@@ -56,8 +56,8 @@ from .._linalg.scope import _current as _current_scope
 from .._tracer import Node, compile_guard
 from .._vec import stack_members, vec
 from ..differential import linear_map
-from ..operators import (BatchedDense, BatchedKron, Commutation, Dense, Diag, Identity, Kron, Selection,
-                         TriangleFold, algebra)
+from ..operators import (BatchedDense, BatchedKron, Commutation, Dense, Diag, HalvedLowerMask, Identity, Kron,
+                         Selection, TriangleFold, algebra)
 from . import _samples
 from . import _stack_factors as stacked
 from ._registry import Primitive, Sample, numpy_function, register
@@ -278,21 +278,31 @@ def _trtri(precision):
 def _invert_lower(L):
     """L⁻¹ for a nonsingular lower-triangular L (zeros above the diagonal):
     [[L₁₁, 0], [L₂₁, L₂₂]]⁻¹ = [[L₁₁⁻¹, 0], [−L₂₂⁻¹ L₂₁ L₁₁⁻¹, L₂₂⁻¹]] (Higham, *Accuracy and
-    Stability of Numerical Algorithms*, §14.2), recursively."""
+    Stability of Numerical Algorithms*, §14.2), recursively, every block written in place
+    into the one result: beside it only L₂₁ L₁₁⁻¹ is made, an n²/4 array (the half-size
+    inverses and both products as new arrays made the inverse peak at twice its size)."""
+    W = np.zeros_like(L, shape=L.shape, order="C")
+    _invert_lower_into(L, W)
+    return W
+
+
+def _invert_lower_into(L, W):
+    """W ← L⁻¹ for a view W of a C-ordered array, zero above the diagonal on entry."""
     n = L.shape[0]
     if n <= _TRIANGULAR_LEAF:
         if n == 0:
-            return np.zeros((0, 0), dtype=L.dtype)
-        W, info = _trtri(L.dtype.char)(L, lower=1)
+            return
+        inverse, info = _trtri(L.dtype.char)(L, lower=1)
         if info > 0:
             raise np.linalg.LinAlgError(f"the triangular factor is singular (zero pivot {info})")
-        return W
+        W[...] = np.tril(inverse)
+        return
     k = n // 2
-    W11, W22 = _invert_lower(L[:k, :k]), _invert_lower(L[k:, k:])
-    W = np.zeros_like(W11, shape=(n, n))
-    W[:k, :k], W[k:, k:] = W11, W22
-    np.negative(W22.dot(L[k:, :k].dot(W11)), out=W[k:, :k])
-    return W
+    _invert_lower_into(L[:k, :k], W[:k, :k])
+    _invert_lower_into(L[k:, k:], W[k:, k:])
+    # W₂₁ = −W₂₂ (L₂₁ W₁₁): BLAS reads and writes the strided blocks of W directly
+    np.matmul(W[k:, k:], np.matmul(L[k:, :k], W[:k, :k]), out=W[k:, :k])
+    np.negative(W[k:, :k], out=W[k:, :k])
 
 
 def _lower_inverse(L, transposed=False):
@@ -426,14 +436,6 @@ def _phi_mask(n, dtype):
     return mask
 
 
-def _vec_phi(n, dtype):
-    """vec φ, built as the rows of φᵀ (C order): no reordering copy."""
-    transposed = (~np.tri(n, k=-1, dtype=bool)).astype(dtype)
-    transposed.flat[:: n + 1] = 0.5
-    transposed.flags.writeable = False  # (so Diag keeps it without a copy)
-    return transposed.reshape(-1)
-
-
 def _not_positive_definite(A, upper):
     """NumPy's LinAlgError, naming the order of the first leading minor that is not
     positive (LAPACK potrf's info: the factorization breaks down at that pivot)."""
@@ -529,9 +531,12 @@ def _cholesky_jacobian(L, A, names, upper=False, checked=False):
     L = factor.T if upper else factor
     n = L.shape[0]
     W = Dense(_lower_inverse(factor, upper))
+    # What it holds: L (the value) and W = L⁻¹, two n×n arrays; Φₙ = Diag(vec φ) and the
+    # symmetrizer's K are held as their size (at n = 2000 the n² vec φ and K's n² indices
+    # were 64 MB more, and building K's indices peaked at three n² arrays)
     J = algebra.multiply(
         Kron(Identity(n), Dense(L)),
-        algebra.multiply(Diag(_vec_phi(n, L.dtype)), algebra.multiply(Kron(W, W), _symmetrizer(n))))
+        algebra.multiply(HalvedLowerMask(n, L.dtype), algebra.multiply(Kron(W, W), _symmetrizer(n))))
     return algebra.multiply(Commutation(n, n), J) if upper else J
 
 
