@@ -604,10 +604,110 @@ def _eigh_factors(A, UPLO):
     return _remembered("eigh", (A,), lambda: np.linalg.eigh(A, UPLO=UPLO), UPLO)
 
 
+class _Tridiagonal:
+    """One reduction A = Q T Qᵀ (LAPACK sytrd) giving both what eigvalsh returns and the
+    eigenvectors its derivatives need, for a differentiation call (``derivatives.md`` §31).
+
+    ``np.linalg.eigvalsh`` is LAPACK's syevd without vectors: sytrd, then sterf on T's
+    (d, e); ``eigh`` is syevd with vectors: sytrd, then stedc on T (Z, T = Z Λ Zᵀ) and
+    ormtr (V = Q Z).  Calling both, as a call that differentiates eigvalsh did, reduced
+    A twice — the reduction is most of eigvalsh's time.  Here it is done once: the
+    values are sterf's on that T — the operations syevd performs, so NumPy's bits
+    wherever NumPy's and SciPy's LAPACK run the same kernels (both OpenBLAS here: equal
+    to the last bit, ``tests/test_factorizations.py``) — and the vectors, asked for
+    later, stevd's Z (stedc) with Q applied (ormqr on the reflectors, what ormtr calls for
+    UPLO='L'; UPLO='U' keeps NumPy's two calls: SciPy has no ormql).
+    The reflectors are dropped once the vectors are made."""
+
+    __slots__ = ("values", "_reflectors", "_d", "_e", "_tau", "_vectors")
+
+    def __init__(self, A):
+        sytrd, sytrd_lwork, sterf = lapack.get_lapack_funcs(("sytrd", "sytrd_lwork", "sterf"), (A,))
+        lwork, info = sytrd_lwork(A.shape[0], lower=1)
+        # (the optimal workspace: syevd's, so the same blocked reduction)
+        c, d, e, tau, info = sytrd(A, lower=1, lwork=int(lwork))
+        values, info = sterf(d, e)
+        if info != 0:  # (sterf failed to converge: NumPy's call raises its own error)
+            raise _FallBack
+        self.values = values
+        self._reflectors, self._d, self._e, self._tau = c, d, e, tau
+        self._vectors = None
+
+    def vectors(self):
+        """V with A = V diag(λ) Vᵀ (orthonormal columns in the order of the values), once."""
+        if self._vectors is None:
+            self._vectors = _read_only(self._compute_vectors())
+        return self._vectors
+
+    def _compute_vectors(self):
+        n = self._d.size
+        c, self._reflectors = self._reflectors, None
+        # Q = diag(1, Q̃), Q̃ the n − 1 reflectors below the subdiagonal in ormqr's layout
+        # (what ormtr passes it for UPLO='L')
+        reflectors = np.asfortranarray(c[1:, :-1])
+        del c
+        stevd, ormqr = lapack.get_lapack_funcs(("stevd", "ormqr"), (reflectors,))
+        _, Z, info = stevd(self._d, self._e, compute_v=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"{_EIGVALSH}: the eigenvectors did not converge (LAPACK stevd info {info})")
+        tau = self._tau[:n - 1]
+        # ormqr's largest blocked workspace, n·nb + (nb + 1)·nb with its block size nb ≤ 64
+        # (a workspace query would copy an (n − 1)×n c for nothing)
+        QZ, _, info = ormqr("L", "N", reflectors, tau, Z[1:], lwork=n * 64 + 65 * 64)
+        if info != 0:  # pragma: no cover (argument errors only)
+            raise np.linalg.LinAlgError(f"{_EIGVALSH}: applying the reflectors failed (LAPACK info {info})")
+        Z[1:] = QZ
+        return Z
+
+
+class _FallBack(Exception):
+    """The shared reduction does not apply (an argument LAPACK's syevd would scale first)."""
+
+
+def _tridiagonal(A, UPLO):
+    """The shared reduction of a 2-D symmetric A inside a differentiation call, or None:
+    outside one (nothing will ask for the vectors), for a stack or an order below 2, and
+    for UPLO='U', and for an A whose largest entry syevd would first scale (below √(tiny/eps) or above its
+    inverse: the bits would not be NumPy's)."""
+    if _current_scope.get() is None or A.ndim != 2 or A.shape[0] < 2 or UPLO != "L":
+        return None  # (UPLO='U': SciPy has no ormql to apply the upper reflectors)
+    info = np.finfo(A.dtype)
+    low = math.sqrt(float(info.tiny) / float(info.eps))
+    top = float(np.max(np.abs(A)))
+    if not (low < top < 1.0 / low):  # (NaN, 0 and the scaled range go to NumPy)
+        return None
+
+    def compute():
+        try:
+            return _Tridiagonal(A)
+        except _FallBack:
+            return None
+
+    return _remembered("tridiagonal", (A,), compute, UPLO)
+
+
+def _eigvalsh_vectors(A, UPLO):
+    """The eigenvectors eigvalsh's derivatives need: from the call's shared reduction when
+    its value came from one, else from ``np.linalg.eigh``."""
+    shared = _remembered_tridiagonal(A, UPLO)
+    return _eigh_factors(A, UPLO)[1] if shared is None else shared.vectors()
+
+
+def _remembered_tridiagonal(A, UPLO):
+    scope = _current_scope.get()
+    if scope is None:
+        return None
+    entry = scope.factorizations.get(("tridiagonal", id(A), UPLO))
+    return entry[1] if entry is not None and entry[0][0] is A else None
+
+
 def _eigvalsh_impl(A, UPLO="L", with_vectors=False, checked=False):
     A = _symmetric_input(A, _EIGH if with_vectors else _EIGVALSH, checked)
     if with_vectors:  # (eigh's eigenvalues: they differ from eigvalsh's in the last bits)
         return _eigh_factors(A, UPLO)[0]
+    shared = _tridiagonal(A, UPLO)
+    if shared is not None:
+        return shared.values.copy()
     return np.linalg.eigvalsh(A, UPLO=UPLO)
 
 
@@ -671,16 +771,16 @@ def _eigvalsh_vjp(g, w, A, UPLO="L", with_vectors=False, checked=False):
         g = _averaged(g, M)
     if isinstance(A, Node) or isinstance(g, Node):
         V = bind(eigh_vectors, A, UPLO=UPLO, checked=checked) if isinstance(A, Node) else \
-            _eigh_factors(_symmetric_input(A, _EIGH, checked), UPLO)[1]
+            _eigvalsh_vectors(_symmetric_input(A, _EIGH, checked), UPLO)
         return (V * np.expand_dims(g, -2)) @ _mT(V)
-    V = _eigh_factors(_symmetric_input(A, _EIGH, checked), UPLO)[1]
+    V = _eigvalsh_vectors(_symmetric_input(A, _EIGH, checked), UPLO)
     if V.ndim > 2:  # V_k diag(λ̄_k) V_kᵀ for every member
         return _gram_stack(_mT(V), np.asarray(g))
     return _gram(V.T, np.asarray(g))
 
 
 def _eigvalsh_jacobian(w, A, names, UPLO="L", with_vectors=False, checked=False):
-    V = _eigh_factors(_symmetric_input(A, _EIGH, checked), UPLO)[1]
+    V = _eigvalsh_vectors(_symmetric_input(A, _EIGH, checked), UPLO)
     n = V.shape[-1]
     M = _tie_averaging(w)
     if V.ndim > 2:  # block k: S_diag·(V_kᵀ ⊗ V_kᵀ) (§24.5)
