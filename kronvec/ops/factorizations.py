@@ -666,11 +666,13 @@ class _FallBack(Exception):
 
 def _tridiagonal(A, UPLO):
     """The shared reduction of a 2-D symmetric A inside a differentiation call, or None:
-    outside one (nothing will ask for the vectors), for a stack or an order below 2, and
-    for UPLO='U', and for an A whose largest entry syevd would first scale (below √(tiny/eps) or above its
+    outside one (nothing will ask for the vectors), for a stack or an order below 2, for
+    UPLO='U' and float32, and for an A whose largest entry syevd would first scale (below √(tiny/eps) or above its
     inverse: the bits would not be NumPy's)."""
-    if _current_scope.get() is None or A.ndim != 2 or A.shape[0] < 2 or UPLO != "L":
-        return None  # (UPLO='U': SciPy has no ormql to apply the upper reflectors)
+    if _current_scope.get() is None or A.ndim != 2 or A.shape[0] < 2 or UPLO != "L" or A.dtype != np.float64:
+        # (UPLO='U': SciPy has no ormql to apply the upper reflectors; float32: NumPy's
+        # linalg computes in float64 and rounds the result)
+        return None
     info = np.finfo(A.dtype)
     low = math.sqrt(float(info.tiny) / float(info.eps))
     top = float(np.max(np.abs(A)))
