@@ -30,7 +30,9 @@ Signs of eigenvectors, singular vectors and of the diagonal of R are LAPACK's,
 as NumPy returns them, and the derivatives are of those.
 
 One decomposition per matrix and call: the value, the VJPs and the Jacobians
-of a call share it through the call's scope (``kronvec/_linalg/scope.py``).
+of a call share it through the call's scope (``kronvec/_linalg/scope.py``);
+eigvalsh's value and the eigenvectors its derivatives need come from one
+tridiagonal reduction (``notes/derivatives.md`` §31).
 **Stacks** (…, m, n) go through every factorization here but lstsq (2-D in NumPy
 too), as NumPy broadcasts them: the values are NumPy's batched results, the
 VJPs the same formulas with batched products, the Jacobians products of batched
