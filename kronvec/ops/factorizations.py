@@ -629,7 +629,7 @@ class _Tridiagonal:
     A twice — the reduction is most of eigvalsh's time.  Here it is done once: the
     values are sterf's on that T — the operations syevd performs, so NumPy's bits
     wherever NumPy's and SciPy's LAPACK run the same kernels (both OpenBLAS here: equal
-    to the last bit, ``tests/test_factorizations.py``) — and the vectors, asked for
+    to the last bit, ``tests/test_factorization_memory.py``) — and the vectors, asked for
     later, stevd's Z (stedc) with Q applied (ormqr on the reflectors, what ormtr calls for
     UPLO='L'; UPLO='U' keeps NumPy's two calls: SciPy has no ormql).
     The reflectors are dropped once the vectors are made."""
@@ -676,14 +676,14 @@ class _Tridiagonal:
 
 
 class _FallBack(Exception):
-    """The shared reduction does not apply (an argument LAPACK's syevd would scale first)."""
+    """The shared reduction gave no values (sterf did not converge): NumPy's own call decides."""
 
 
 def _tridiagonal(A, UPLO):
     """The shared reduction of a 2-D symmetric A inside a differentiation call, or None:
     outside one (nothing will ask for the vectors), for a stack or an order below 2, for
-    UPLO='U' and float32, and for an A whose largest entry syevd would first scale (below √(tiny/eps) or above its
-    inverse: the bits would not be NumPy's)."""
+    UPLO='U' and float32, and for an A whose largest entry syevd would first scale
+    (below √(tiny/eps) or above its inverse: the bits would not be NumPy's)."""
     if _current_scope.get() is None or A.ndim != 2 or A.shape[0] < 2 or UPLO != "L" or A.dtype != np.float64:
         # (UPLO='U': SciPy has no ormql to apply the upper reflectors; float32: NumPy's
         # linalg computes in float64 and rounds the result)
