@@ -964,7 +964,13 @@ def _eigh_vectors_jacobian(V, A, names, UPLO="L", checked=False):
         return algebra.multiply(BatchedKron(n, Vm, name="blockdiag(I ⊗ Vₖ)"), algebra.multiply(
             stacked.member_mask(_members(F), K), algebra.multiply(
                 BatchedKron(Vt, Vt, name="blockdiag(Vₖᵀ ⊗ Vₖᵀ)"), stacked.member_symmetrizer(K, n, V.dtype))))
-    return _symmetrized_product(n, Kron(Identity(n), Dense(V)), Diag(vec(F)), Kron(Dense(V.T), Dense(V.T)))
+    # vec F without a copy: F is antisymmetric, so −F is Fᵀ and its rows (C order) are vec F;
+    # negated in place (exact; F is this call's own array) and frozen, Diag keeps it as it is
+    # (vec(F) and Diag's copy of it were two more n² arrays at the build's peak)
+    np.negative(F, out=F)
+    np.fill_diagonal(F, 0.0)  # (+0, as F had)
+    F.flags.writeable = False
+    return _symmetrized_product(n, Kron(Identity(n), Dense(V)), Diag(F.reshape(-1)), Kron(Dense(V.T), Dense(V.T)))
 
 
 eigh_vectors = register(Primitive(
