@@ -201,3 +201,21 @@ def test_eigvalsh_cases_that_keep_numpys_two_calls(case):
 def test_eigvalsh_outside_a_differentiation_is_numpys_call():
     A = _spd(7, 2)
     np.testing.assert_array_equal(kronvec.ops.factorizations.eigvalsh.impl(A, checked=True), np.linalg.eigvalsh(A))
+
+
+# ------------------------------------------------------------------ the product, built directly
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_the_symmetrized_product_is_what_the_laws_build(n):
+    # _symmetrized_product skips algebra.multiply's law lookups for n ≥ 2: the same tree
+    from kronvec.operators import Identity, Kron
+    from kronvec.ops.factorizations import _symmetrized_product, _symmetrizer
+
+    rng = np.random.default_rng(n)
+    L, W = Dense(rng.standard_normal((n, n))), Dense(rng.standard_normal((n, n)))
+    factors = (Kron(Identity(n), L), HalvedLowerMask(n), Kron(W, W))
+    direct = _symmetrized_product(n, *factors)
+    by_laws = algebra.multiply(factors[0], algebra.multiply(factors[1], algebra.multiply(factors[2], _symmetrizer(n))))
+    assert direct.formula() == by_laws.formula()
+    assert type(direct) is type(by_laws)
+    np.testing.assert_array_equal(direct.toarray(), by_laws.toarray())
+    np.testing.assert_allclose(dense_of(direct), by_laws.toarray(), rtol=0, atol=1e-13)
