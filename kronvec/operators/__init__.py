@@ -18,7 +18,7 @@ from .composite import Product, Scaled, Sum
 from .contraction import Contraction
 from .kron import Kron
 from .sylvester import KroneckerSum, SylvesterInverse
-from .triangle import TriangleFold
+from .triangle import HalvedLowerMask, TriangleFold
 from .selection import (
     Commutation,
     Duplication,
@@ -54,4 +54,5 @@ __all__ = [
     "Scaled",
     "Contraction",
     "TriangleFold",
+    "HalvedLowerMask",
 ]

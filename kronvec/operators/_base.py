@@ -54,6 +54,8 @@ def result_float_dtype(*dtypes):
     matrices (the adjoint is the transpose), and the kernels are compiled for
     float32 and float64 only.
     """
+    if len(dtypes) == 1 and (dtypes[0] is _FLOAT64 or dtypes[0] is _FLOAT32):
+        return dtypes[0]  # (the common case, an operator's own dtype passed on: no lookup)
     result = _FLOAT32
     for dtype in dtypes:
         if _float_dtype_of(dtype) is _FLOAT64:

@@ -276,9 +276,15 @@ class Product(_Composite):
     # n⁴ entries from n³ numbers (kronvec/operators/_outer_rows.py); any other Product
     # is materialized by the DAG walk on blocks of unit columns.
     def _outer_rows(self):
-        from ._outer_rows import match
+        # (asked two or three times per toarray — its workspace, then the writing — and the
+        # factors never change: recognized once per Product)
+        try:
+            return self._outer_rows_form
+        except AttributeError:
+            from ._outer_rows import match
 
-        return match(self)
+            self._outer_rows_form = match(self)
+            return self._outer_rows_form
 
     def _direct_dense_workspace(self):
         form = self._outer_rows()

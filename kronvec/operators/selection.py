@@ -225,7 +225,11 @@ class SelectionTranspose(StructuredOperator):
 class Commutation(Selection):
     """The commutation matrix K_{m,n}: ``K_{m,n} vec(X) = vec(Xᵀ)`` for X of shape (m, n).
 
-    A permutation, so ``K_{m,n}ᵀ = K_{m,n}⁻¹ = K_{n,m}``.
+    A permutation, so ``K_{m,n}ᵀ = K_{m,n}⁻¹ = K_{n,m}``.  Stored as (m, n) alone:
+    it is applied as the transpose it stands for, and its index map (``index``, what
+    a general :class:`Selection` stores) is computed when something asks for it —
+    an n² integer array would otherwise be held by every Jacobian that symmetrizes
+    (½(I + K)), as much as a factor of the factorization itself.
 
     >>> import numpy as np
     >>> X = np.arange(6.).reshape(2, 3)
@@ -235,12 +239,45 @@ class Commutation(Selection):
 
     def __init__(self, m, n, dtype=np.float64):
         self.m, self.n = int(m), int(n)
-        super().__init__(commutation_index(self.m, self.n), self.m * self.n,
-                         name="K" + subscript(self.m, self.n), dtype=dtype)
+        if self.m < 0 or self.n < 0:
+            raise ValueError(f"Commutation needs sizes m, n >= 0, got ({m}, {n})")
+        self._label = Label("K" + subscript(self.m, self.n), "selection", None)
+        StructuredOperator.__init__(self, (self.m * self.n, self.m * self.n), dtype)
+
+    @property
+    def index(self):
+        """The permutation p with vec(Xᵀ) = vec(X)[p] (a new read-only array on each call)."""
+        index = commutation_index(self.m, self.n)
+        index.flags.writeable = False
+        return index
 
     @functools.cached_property
     def _true_name(self):
         return self.name
+
+    @functools.cached_property
+    def is_identity(self):
+        return self.m <= 1 or self.n <= 1  # (K_{1,n} = K_{m,1} = I: a vector is its own transpose's vec)
+
+    def _matmat(self, X):
+        # column c of X is vec X_c (X_c m×n), i.e. X read C-ordered as [j, i, c] = X_c[i, j]; its
+        # transpose's vec is [i, j, c]: one blocked transpose (the gather x[p] costs a random read per entry)
+        m, n, k = self.m, self.n, X.shape[1]
+        return np.ascontiguousarray(X.reshape(n, m, k).transpose(1, 0, 2)).reshape(m * n, k)
+
+    @property
+    def apply_cost(self):
+        return self.m * self.n
+
+    @property
+    def nnz_bound(self):
+        return self.m * self.n
+
+    def _direct_dense_workspace(self):
+        return 3 * 8 * self.m * self.n
+
+    def _column_workspace(self):
+        return self.m * self.n
 
     def _transpose(self):
         return Commutation(self.n, self.m, self.dtype)

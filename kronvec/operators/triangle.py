@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from ._base import StructuredOperator, subscript
 
-__all__ = ["TriangleFold"]
+__all__ = ["TriangleFold", "HalvedLowerMask"]
 
 
 class TriangleFold(StructuredOperator):
@@ -107,3 +107,95 @@ class TriangleFold(StructuredOperator):
 
     def _render(self, parts, placeholders):
         return "T" + subscript(self.n) + ("ᵀ" if self.transposed else "")
+
+
+class HalvedLowerMask(StructuredOperator):
+    """Φₙ = Diag(vec φ), φ = 1 below the diagonal, ½ on it, 0 above: vec C ↦
+    vec(tril(C, −1) + ½ diag(C)), stored as its size only.
+
+    The middle factor of the Cholesky factor's Jacobian, (I ⊗ L)·Φₙ·(L⁻¹ ⊗ L⁻¹)·N
+    (``notes/derivatives.md`` §23).  As a :class:`~kronvec.operators.Diag` it held
+    vec φ, an n² array of constants, for the whole life of the Jacobian (at n = 2000,
+    32 MB beside the 32 MB of L); this computes the same products from n alone.  The
+    entries are 1, ½ and 0, exact in every float dtype, so its products are those of
+    ``Diag(vec φ)`` bit for bit, and it carries no data that could widen float32.
+
+    Parameters
+    ----------
+    n : int
+        The order of C.
+    dtype : dtype, default float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> C = np.arange(9.0).reshape(3, 3)
+    >>> out = HalvedLowerMask(3).matvec(C.reshape(-1, order="F")).reshape(3, 3, order="F")
+    >>> bool(np.array_equal(out, np.tril(C, -1) + np.diag(np.diag(C)) / 2))
+    True
+    >>> HalvedLowerMask(3).formula()
+    'Φ₃'
+    """
+
+    carries_data = False
+
+    def __init__(self, n, dtype=np.float64):
+        if int(n) < 0:
+            raise ValueError(f"HalvedLowerMask needs a size n >= 0, got {n}")
+        self.n = int(n)
+        super().__init__((self.n * self.n, self.n * self.n), dtype)
+
+    def diagonal(self):
+        """vec φ (a new array of the operator's dtype), built as the rows of φᵀ (C order)."""
+        n = self.n
+        transposed = (~np.tri(n, k=-1, dtype=bool)).astype(self.dtype)  # φᵀ: 1 on and above the diagonal
+        transposed.flat[:: n + 1] = 0.5
+        return transposed.reshape(-1)
+
+    def _matmat(self, X):
+        # row i + j·n of X is entry (i, j) of C; read C-ordered as [j, i, c] the kept entries
+        # (i ≥ j) are the upper triangle of each [·, ·, c] slice: the products Diag(vec φ) takes
+        n, k = self.n, X.shape[1]
+        return (X.reshape(n, n, k) * self.diagonal().reshape(n, n, 1)).reshape(n * n, k)
+
+    def _column_workspace(self):
+        return 2 * self.n * self.n  # the mask and the output
+
+    def _transpose(self):
+        return self
+
+    def inv(self):
+        if self.n:
+            raise np.linalg.LinAlgError(f"{self.formula()}: the diagonal vec φ has zero entries (above the diagonal)")
+        return self
+
+    @property
+    def apply_cost(self):
+        return self.n * self.n
+
+    @property
+    def nnz_bound(self):
+        return self.n * (self.n + 1) // 2
+
+    def _kept(self):
+        """vec positions i + j·n of the entries i ≥ j, and their values (1, or ½ on the diagonal)."""
+        i, j = np.tril_indices(self.n)
+        return i + j * self.n, np.where(i == j, 0.5, 1.0).astype(self.dtype)
+
+    def _accumulate_dense(self, out, scale):
+        positions, values = self._kept()
+        out[positions, positions] += scale * values
+
+    def _direct_dense_workspace(self):
+        return 8 * 5 * self.n * self.n  # the triangle's indices, positions and values
+
+    def _sparse_workspace(self):
+        return 3 * 16 * self.n * self.n  # vec φ, diags_array and its CSR conversion, zeros dropped
+
+    def _tosparse(self):
+        matrix = sp.csr_array(sp.diags_array(self.diagonal(), format="csr"))
+        matrix.eliminate_zeros()
+        return matrix
+
+    def _render(self, parts, placeholders):
+        return "Φ" + subscript(self.n)

@@ -30,7 +30,9 @@ Signs of eigenvectors, singular vectors and of the diagonal of R are LAPACK's,
 as NumPy returns them, and the derivatives are of those.
 
 One decomposition per matrix and call: the value, the VJPs and the Jacobians
-of a call share it through the call's scope (``kronvec/_linalg/scope.py``).
+of a call share it through the call's scope (``kronvec/_linalg/scope.py``);
+eigvalsh's value and the eigenvectors its derivatives need come from one
+tridiagonal reduction (``notes/derivatives.md`` §31).
 **Stacks** (…, m, n) go through every factorization here but lstsq (2-D in NumPy
 too), as NumPy broadcasts them: the values are NumPy's batched results, the
 VJPs the same formulas with batched products, the Jacobians products of batched
@@ -56,8 +58,8 @@ from .._linalg.scope import _current as _current_scope
 from .._tracer import Node, compile_guard
 from .._vec import stack_members, vec
 from ..differential import linear_map
-from ..operators import (BatchedDense, BatchedKron, Commutation, Dense, Diag, Identity, Kron, Selection,
-                         TriangleFold, algebra)
+from ..operators import (BatchedDense, BatchedKron, Commutation, Dense, Diag, HalvedLowerMask, Identity, Kron,
+                         Product, Scaled, Selection, Sum, TriangleFold, algebra)
 from . import _samples
 from . import _stack_factors as stacked
 from ._registry import Primitive, Sample, numpy_function, register
@@ -225,6 +227,21 @@ def _symmetrizer(n):
     return algebra.scale(algebra.add(Identity(n * n), Commutation(n, n)), 0.5)
 
 
+def _symmetrized_product(n, *factors):
+    """F₁ ⋯ F_k · ½(I + K_{n,n}) for the Jacobians of the Cholesky factor and of eigh's
+    eigenvectors, (I ⊗ A)·Diag·(B ⊗ C)·N.  No law combines these neighbours (none is
+    written for Kron·Diag, Diag·Kron or Kron·(I + K)), so for n ≥ 2 the product is
+    built as ``algebra.multiply`` builds it — ½ outside, one flat Product — without its
+    law lookups (they were a third of the build at n = 32, where the whole dense
+    Jacobian takes about 2 ms); for n ≤ 1, where K = I, the laws simplify it."""
+    if n < 2:
+        result = _symmetrizer(n)
+        for factor in reversed(factors):
+            result = algebra.multiply(factor, result)
+        return result
+    return Scaled(0.5, Product([*factors, Sum([Identity(n * n), Commutation(n, n)])]))
+
+
 def _warn_if_ill_conditioned(condition, dtype, what):
     threshold = condition_threshold(np.dtype(dtype))
     if threshold is not None and condition > threshold:
@@ -278,21 +295,31 @@ def _trtri(precision):
 def _invert_lower(L):
     """L⁻¹ for a nonsingular lower-triangular L (zeros above the diagonal):
     [[L₁₁, 0], [L₂₁, L₂₂]]⁻¹ = [[L₁₁⁻¹, 0], [−L₂₂⁻¹ L₂₁ L₁₁⁻¹, L₂₂⁻¹]] (Higham, *Accuracy and
-    Stability of Numerical Algorithms*, §14.2), recursively."""
+    Stability of Numerical Algorithms*, §14.2), recursively, every block written in place
+    into the one result: beside it only L₂₁ L₁₁⁻¹ is made, an n²/4 array (the half-size
+    inverses and both products as new arrays made the inverse peak at twice its size)."""
+    W = np.zeros_like(L, shape=L.shape, order="C")
+    _invert_lower_into(L, W)
+    return W
+
+
+def _invert_lower_into(L, W):
+    """W ← L⁻¹ for a view W of a C-ordered array, zero above the diagonal on entry."""
     n = L.shape[0]
     if n <= _TRIANGULAR_LEAF:
         if n == 0:
-            return np.zeros((0, 0), dtype=L.dtype)
-        W, info = _trtri(L.dtype.char)(L, lower=1)
+            return
+        inverse, info = _trtri(L.dtype.char)(L, lower=1)
         if info > 0:
             raise np.linalg.LinAlgError(f"the triangular factor is singular (zero pivot {info})")
-        return W
+        W[...] = np.tril(inverse)
+        return
     k = n // 2
-    W11, W22 = _invert_lower(L[:k, :k]), _invert_lower(L[k:, k:])
-    W = np.zeros_like(W11, shape=(n, n))
-    W[:k, :k], W[k:, k:] = W11, W22
-    np.negative(W22.dot(L[k:, :k].dot(W11)), out=W[k:, :k])
-    return W
+    _invert_lower_into(L[:k, :k], W[:k, :k])
+    _invert_lower_into(L[k:, k:], W[k:, k:])
+    # W₂₁ = −W₂₂ (L₂₁ W₁₁): BLAS reads and writes the strided blocks of W directly
+    np.matmul(W[k:, k:], np.matmul(L[k:, :k], W[:k, :k]), out=W[k:, :k])
+    np.negative(W[k:, :k], out=W[k:, :k])
 
 
 def _lower_inverse(L, transposed=False):
@@ -426,14 +453,6 @@ def _phi_mask(n, dtype):
     return mask
 
 
-def _vec_phi(n, dtype):
-    """vec φ, built as the rows of φᵀ (C order): no reordering copy."""
-    transposed = (~np.tri(n, k=-1, dtype=bool)).astype(dtype)
-    transposed.flat[:: n + 1] = 0.5
-    transposed.flags.writeable = False  # (so Diag keeps it without a copy)
-    return transposed.reshape(-1)
-
-
 def _not_positive_definite(A, upper):
     """NumPy's LinAlgError, naming the order of the first leading minor that is not
     positive (LAPACK potrf's info: the factorization breaks down at that pivot)."""
@@ -529,9 +548,10 @@ def _cholesky_jacobian(L, A, names, upper=False, checked=False):
     L = factor.T if upper else factor
     n = L.shape[0]
     W = Dense(_lower_inverse(factor, upper))
-    J = algebra.multiply(
-        Kron(Identity(n), Dense(L)),
-        algebra.multiply(Diag(_vec_phi(n, L.dtype)), algebra.multiply(Kron(W, W), _symmetrizer(n))))
+    # What it holds: L (the value) and W = L⁻¹, two n×n arrays; Φₙ = Diag(vec φ) and the
+    # symmetrizer's K are held as their size (at n = 2000 the n² vec φ and K's n² indices
+    # were 64 MB more, and building K's indices peaked at three n² arrays)
+    J = _symmetrized_product(n, Kron(Identity(n), Dense(L)), HalvedLowerMask(n, L.dtype), Kron(W, W))
     return algebra.multiply(Commutation(n, n), J) if upper else J
 
 
@@ -599,10 +619,112 @@ def _eigh_factors(A, UPLO):
     return _remembered("eigh", (A,), lambda: np.linalg.eigh(A, UPLO=UPLO), UPLO)
 
 
+class _Tridiagonal:
+    """One reduction A = Q T Qᵀ (LAPACK sytrd) giving both what eigvalsh returns and the
+    eigenvectors its derivatives need, for a differentiation call (``derivatives.md`` §31).
+
+    ``np.linalg.eigvalsh`` is LAPACK's syevd without vectors: sytrd, then sterf on T's
+    (d, e); ``eigh`` is syevd with vectors: sytrd, then stedc on T (Z, T = Z Λ Zᵀ) and
+    ormtr (V = Q Z).  Calling both, as a call that differentiates eigvalsh did, reduced
+    A twice — the reduction is most of eigvalsh's time.  Here it is done once: the
+    values are sterf's on that T — the operations syevd performs, so NumPy's bits
+    wherever NumPy's and SciPy's LAPACK run the same kernels (both OpenBLAS here: equal
+    to the last bit, ``tests/test_factorization_memory.py``) — and the vectors, asked for
+    later, stevd's Z (stedc) with Q applied (ormqr on the reflectors, what ormtr calls for
+    UPLO='L'; UPLO='U' keeps NumPy's two calls: SciPy has no ormql).
+    The reflectors are dropped once the vectors are made."""
+
+    __slots__ = ("values", "_reflectors", "_d", "_e", "_tau", "_vectors")
+
+    def __init__(self, A):
+        sytrd, sytrd_lwork, sterf = lapack.get_lapack_funcs(("sytrd", "sytrd_lwork", "sterf"), (A,))
+        lwork, info = sytrd_lwork(A.shape[0], lower=1)
+        # (the optimal workspace: syevd's, so the same blocked reduction)
+        c, d, e, tau, info = sytrd(A, lower=1, lwork=int(lwork))
+        values, info = sterf(d, e)
+        if info != 0:  # (sterf failed to converge: NumPy's call raises its own error)
+            raise _FallBack
+        self.values = values
+        self._reflectors, self._d, self._e, self._tau = c, d, e, tau
+        self._vectors = None
+
+    def vectors(self):
+        """V with A = V diag(λ) Vᵀ (orthonormal columns in the order of the values), once."""
+        if self._vectors is None:
+            self._vectors = _read_only(self._compute_vectors())
+        return self._vectors
+
+    def _compute_vectors(self):
+        n = self._d.size
+        c, self._reflectors = self._reflectors, None
+        # Q = diag(1, Q̃), Q̃ the n − 1 reflectors below the subdiagonal in ormqr's layout
+        # (what ormtr passes it for UPLO='L')
+        reflectors = np.asfortranarray(c[1:, :-1])
+        del c
+        stevd, ormqr = lapack.get_lapack_funcs(("stevd", "ormqr"), (reflectors,))
+        _, Z, info = stevd(self._d, self._e, compute_v=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"{_EIGVALSH}: the eigenvectors did not converge (LAPACK stevd info {info})")
+        tau = self._tau[:n - 1]
+        # ormqr's largest blocked workspace, n·nb + (nb + 1)·nb with its block size nb ≤ 64
+        # (a workspace query would copy an (n − 1)×n c for nothing)
+        QZ, _, info = ormqr("L", "N", reflectors, tau, Z[1:], lwork=n * 64 + 65 * 64)
+        if info != 0:  # pragma: no cover (argument errors only)
+            raise np.linalg.LinAlgError(f"{_EIGVALSH}: applying the reflectors failed (LAPACK info {info})")
+        Z[1:] = QZ
+        return Z
+
+
+class _FallBack(Exception):
+    """The shared reduction gave no values (sterf did not converge): NumPy's own call decides."""
+
+
+def _tridiagonal(A, UPLO):
+    """The shared reduction of a 2-D symmetric A inside a differentiation call, or None:
+    outside one (nothing will ask for the vectors), for a stack or an order below 2, for
+    UPLO='U' and float32, and for an A whose largest entry syevd would first scale
+    (below √(tiny/eps) or above its inverse: the bits would not be NumPy's)."""
+    if _current_scope.get() is None or A.ndim != 2 or A.shape[0] < 2 or UPLO != "L" or A.dtype != np.float64:
+        # (UPLO='U': SciPy has no ormql to apply the upper reflectors; float32: NumPy's
+        # linalg computes in float64 and rounds the result)
+        return None
+    info = np.finfo(A.dtype)
+    low = math.sqrt(float(info.tiny) / float(info.eps))
+    top = float(np.max(np.abs(A)))
+    if not (low < top < 1.0 / low):  # (NaN, 0 and the scaled range go to NumPy)
+        return None
+
+    def compute():
+        try:
+            return _Tridiagonal(A)
+        except _FallBack:
+            return None
+
+    return _remembered("tridiagonal", (A,), compute, UPLO)
+
+
+def _eigvalsh_vectors(A, UPLO):
+    """The eigenvectors eigvalsh's derivatives need: from the call's shared reduction when
+    its value came from one, else from ``np.linalg.eigh``."""
+    shared = _remembered_tridiagonal(A, UPLO)
+    return _eigh_factors(A, UPLO)[1] if shared is None else shared.vectors()
+
+
+def _remembered_tridiagonal(A, UPLO):
+    scope = _current_scope.get()
+    if scope is None:
+        return None
+    entry = scope.factorizations.get(("tridiagonal", id(A), UPLO))
+    return entry[1] if entry is not None and entry[0][0] is A else None
+
+
 def _eigvalsh_impl(A, UPLO="L", with_vectors=False, checked=False):
     A = _symmetric_input(A, _EIGH if with_vectors else _EIGVALSH, checked)
     if with_vectors:  # (eigh's eigenvalues: they differ from eigvalsh's in the last bits)
         return _eigh_factors(A, UPLO)[0]
+    shared = _tridiagonal(A, UPLO)
+    if shared is not None:
+        return shared.values.copy()
     return np.linalg.eigvalsh(A, UPLO=UPLO)
 
 
@@ -666,16 +788,16 @@ def _eigvalsh_vjp(g, w, A, UPLO="L", with_vectors=False, checked=False):
         g = _averaged(g, M)
     if isinstance(A, Node) or isinstance(g, Node):
         V = bind(eigh_vectors, A, UPLO=UPLO, checked=checked) if isinstance(A, Node) else \
-            _eigh_factors(_symmetric_input(A, _EIGH, checked), UPLO)[1]
+            _eigvalsh_vectors(_symmetric_input(A, _EIGH, checked), UPLO)
         return (V * np.expand_dims(g, -2)) @ _mT(V)
-    V = _eigh_factors(_symmetric_input(A, _EIGH, checked), UPLO)[1]
+    V = _eigvalsh_vectors(_symmetric_input(A, _EIGH, checked), UPLO)
     if V.ndim > 2:  # V_k diag(λ̄_k) V_kᵀ for every member
         return _gram_stack(_mT(V), np.asarray(g))
     return _gram(V.T, np.asarray(g))
 
 
 def _eigvalsh_jacobian(w, A, names, UPLO="L", with_vectors=False, checked=False):
-    V = _eigh_factors(_symmetric_input(A, _EIGH, checked), UPLO)[1]
+    V = _eigvalsh_vectors(_symmetric_input(A, _EIGH, checked), UPLO)
     n = V.shape[-1]
     M = _tie_averaging(w)
     if V.ndim > 2:  # block k: S_diag·(V_kᵀ ⊗ V_kᵀ) (§24.5)
@@ -740,29 +862,42 @@ def _eigen_gap_factors(w, operation, squares=False):
         return _eigen_gap_factors_stack(w, plain, operation, squares)
     k = plain.size
     if k > 1:
-        order = np.argsort(plain, kind="stable")
-        gaps = np.diff(plain[order])
+        gaps = np.diff(plain)
+        if gaps.min() >= 0:  # ascending, as eigh returns them: no sort (the positions are the indices)
+            order = np.arange(k)
+        else:
+            order = np.argsort(plain, kind="stable")
+            gaps = np.diff(plain[order])
         i = int(np.argmin(gaps))
-        gap, tolerance = float(gaps[i]), _tolerance(plain, k)
-        low, high = plain[order[i]], plain[order[i + 1]]
-        what = "singular values σ" if squares else "eigenvalues λ"
-        vectors, values = ("singular vectors", "singular values") if squares else ("eigenvectors", "eigenvalues")
-        positions = (int(order[i]) + 1, int(order[i + 1]) + 1)
-        if gap <= tolerance:
-            raise np.linalg.LinAlgError(
-                f"{operation}: repeated {what}{positions[0]} = {low:.6g} and {what[-1]}{positions[1]} = "
-                f"{high:.6g} (gap {gap:.3g} ≤ {tolerance:.3g}): the {vectors} are not unique there and have "
-                f"no derivative (functions of the {values} alone do)")
+        gap = float(gaps[i])
         scale = float(np.max(np.abs(plain)))
-        _warn_if_ill_conditioned(scale / gap, plain.dtype, f"{operation}: nearly repeated {what}{positions[0]} = "
-                                 f"{low:.6g} and {what[-1]}{positions[1]} = {high:.6g} (gap {gap:.3g}); the vectors' "
-                                 "derivatives scale like 1/gap")
+        tolerance = k * float(np.finfo(plain.dtype if plain.dtype.kind == "f" else np.float64).eps) * scale
+        threshold = condition_threshold(plain.dtype)
+        if gap <= tolerance or (threshold is not None and scale / gap > threshold):
+            # (the messages are written only when one is given: formatting them took a
+            # tenth of eigh's Jacobian build at n = 32)
+            low, high = plain[order[i]], plain[order[i + 1]]
+            what = "singular values σ" if squares else "eigenvalues λ"
+            vectors, values = ("singular vectors", "singular values") if squares else ("eigenvectors", "eigenvalues")
+            positions = (int(order[i]) + 1, int(order[i + 1]) + 1)
+            if gap <= tolerance:
+                raise np.linalg.LinAlgError(
+                    f"{operation}: repeated {what}{positions[0]} = {low:.6g} and {what[-1]}{positions[1]} = "
+                    f"{high:.6g} (gap {gap:.3g} ≤ {tolerance:.3g}): the {vectors} are not unique there and have "
+                    f"no derivative (functions of the {values} alone do)")
+            _warn_if_ill_conditioned(scale / gap, plain.dtype, f"{operation}: nearly repeated {what}{positions[0]} = "
+                                     f"{low:.6g} and {what[-1]}{positions[1]} = {high:.6g} (gap {gap:.3g}); the "
+                                     "vectors' derivatives scale like 1/gap")
     values = w * w if squares else w
-    off = ~np.eye(k, dtype=bool)
-    difference = values[None, :] - values[:, None]
     if isinstance(w, Node):
+        off = ~np.eye(k, dtype=bool)
+        difference = values[None, :] - values[:, None]
         return off / bind(choose, difference, 1.0, condition=frozen_copy(off))
-    return np.where(off, 1.0 / np.where(off, difference, 1.0), 0.0)
+    difference = values[None, :] - values[:, None]  # (a new array: its diagonal is ours to set)
+    np.fill_diagonal(difference, 1.0)
+    F = np.divide(1.0, difference, out=difference)
+    np.fill_diagonal(F, 0.0)
+    return F
 
 
 def _eigen_gap_factors_stack(w, plain, operation, squares):
@@ -829,8 +964,13 @@ def _eigh_vectors_jacobian(V, A, names, UPLO="L", checked=False):
         return algebra.multiply(BatchedKron(n, Vm, name="blockdiag(I ⊗ Vₖ)"), algebra.multiply(
             stacked.member_mask(_members(F), K), algebra.multiply(
                 BatchedKron(Vt, Vt, name="blockdiag(Vₖᵀ ⊗ Vₖᵀ)"), stacked.member_symmetrizer(K, n, V.dtype))))
-    return algebra.multiply(Kron(Identity(n), Dense(V)), algebra.multiply(
-        Diag(vec(F)), algebra.multiply(Kron(Dense(V.T), Dense(V.T)), _symmetrizer(n))))
+    # vec F without a copy: F is antisymmetric, so −F is Fᵀ and its rows (C order) are vec F;
+    # negated in place (exact; F is this call's own array) and frozen, Diag keeps it as it is
+    # (vec(F) and Diag's copy of it were two more n² arrays at the build's peak)
+    np.negative(F, out=F)
+    np.fill_diagonal(F, 0.0)  # (+0, as F had)
+    F.flags.writeable = False
+    return _symmetrized_product(n, Kron(Identity(n), Dense(V)), Diag(F.reshape(-1)), Kron(Dense(V.T), Dense(V.T)))
 
 
 eigh_vectors = register(Primitive(
