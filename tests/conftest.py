@@ -8,7 +8,8 @@ Two profiles, chosen by the ``HYPOTHESIS_PROFILE`` environment variable:
 
 Without ``HYPOTHESIS_PROFILE`` the profile is ``ci``: the README's test
 command, ``.ci/run`` and a CI service all run the same reproducible suite
-(2 cores, well under 10 minutes), with no environment variable to remember.
+(2 cores, two pytest-xdist workers, well under 10 minutes), with no environment
+variable to remember.
 ``HYPOTHESIS_PROFILE=dev python -m pytest`` explores with fresh random examples.
 ``deadline=None`` in both: the first call of a materializer may pay a
 one-off import or compile cost that is not a property of the code under test.
