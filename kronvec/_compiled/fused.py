@@ -179,11 +179,15 @@ class _Writer:
             if kind.kind == "I":
                 raise NotFusable("an elementwise operand c·I")  # (materialized by the caller)
         out = self.source.name("a")
-        m, n = result.shape
-        allocation = f"np.empty(({m}, {n}))" if result.layout == "C" else f"np.empty(({n}, {m})).T"
         arguments = ", ".join(name for name, _ in operands)
-        self.source.emit(f"{out} = ew_{operation}({arguments}, {allocation})")
+        self.source.emit(f"{out} = ew_{operation}({arguments}, {self._allocation(result)})")
         return out
+
+    @staticmethod
+    def _allocation(kind):
+        """A new array of `kind`'s shape in its layout (Fortran order as the transpose of a C one)."""
+        m, n = kind.shape
+        return f"np.empty(({m}, {n}))" if kind.layout == "C" else f"np.empty(({n}, {m})).T"
 
     def checked_finite(self, name, kind, why):
         test = f"not math.isfinite({name})" if kind.kind == "S" else f"not all_finite({name})"
@@ -225,11 +229,14 @@ class _Writer:
         c·A — the same values either way, in the same layout."""
         if result.kind != "A" or result.layout != A_kind.layout:
             raise NotFusable("a scaled view in another layout")
-        scaled = self.elementwise("multiply", [(c, _Kind("S")), (A, A_kind)], result)
         if not unit:
-            return scaled
+            return self.elementwise("multiply", [(c, _Kind("S")), (A, A_kind)], result)
+        # c·A only when it is used: the unit cotangent (the common case) takes A itself
         out = self.source.name("sc")
-        self.source.emit(f"{out} = {A} if {c} == 1.0 else {scaled}")
+        self.source.emit(f"if {c} == 1.0:")
+        self.source.emit(f"    {out} = {A}")
+        self.source.emit("else:")
+        self.source.emit(f"    {out} = ew_multiply({c}, {A}, {self._allocation(result)})")
         return out
 
     def unbroadcast(self, g, g_kind, shape):

@@ -44,12 +44,6 @@ def compiled_gradient(f, argnums, fname, with_value, uncompiled):
         return TieredProgram(GradientProgram(recording, inputs, len(recording.inputs)),
                              _fused_form(recording, inputs), [node._value for node in inputs])
 
-    def finish(output, cotangents, arguments):
-        gradients = cotangents[0] if arguments.single else tuple(cotangents)
-        if not with_value:
-            return gradients
-        return (output if isinstance(output, np.floating) else _api._scalar_value(output)), gradients
-
     def run(program, arguments, extra):
         shape = arguments.output_shape
         seed = 1.0 if shape == () else np.ones(shape)
@@ -57,7 +51,10 @@ def compiled_gradient(f, argnums, fname, with_value, uncompiled):
         returned = []
         for ct, value in zip(cotangents, arguments.values):
             returned.append(_api._Recording._shaped_like_input(ct, _InputValue(value), returned))
-        return finish(output, returned, arguments)
+        gradients = returned[0] if arguments.single else tuple(returned)
+        if not with_value:
+            return gradients
+        return (output if isinstance(output, np.floating) else _api._scalar_value(output)), gradients
 
     def fast(program, args, numbers, constant_positions, single):
         fused = program.fused_run()
