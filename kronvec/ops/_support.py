@@ -79,6 +79,61 @@ def scalar_constant(x):
     return float(x.reshape(())) if x.size == 1 and x.dtype.kind in "biuf" else None
 
 
+#: How tightly each infix operator of a formula label binds (higher: tighter); a postfix ᵀ
+#: and a function call bind tightest.  Used to parenthesize operands, so that the label
+#: of (A + B)·C is "(A + B)·C" and that of (XᵀX)ᵀ is "(Xᵀ·X)ᵀ", never "A + B·C" or "Xᵀ·Xᵀ".
+_BINDING = {" + ": 1, " - ": 1, " ∘ ": 2, " / ": 2, " ⊗ ": 2, "·": 3, "^": 4}
+_ATOM = 5
+
+
+def label_binding(label):
+    """How tightly the loosest operator at the top level of `label` binds (``_ATOM``
+    for a name, a call, a bracketed or transposed group); a leading minus binds like ∘."""
+    depth, loosest, i = 0, _ATOM, 0
+    while i < len(label):
+        character = label[i]
+        if character in "([{⟨":
+            depth += 1
+        elif character in ")]}⟩":
+            depth -= 1
+        elif depth == 0:
+            for symbol, binding in _BINDING.items():
+                if label.startswith(symbol, i):
+                    loosest = min(loosest, binding)
+                    i += len(symbol) - 1
+                    break
+        i += 1
+    if label.startswith("-"):
+        loosest = min(loosest, 2)
+    return loosest
+
+
+def operand_label(label, binding, right=False):
+    """`label` as an operand of an operator binding this tightly: parenthesized when its
+    own top-level operator binds more loosely (or equally, on the right of a
+    non-associative operator: A - (B - C), A / (B / C))."""
+    own = label_binding(label)
+    return f"({label})" if own < binding or (right and own == binding and own < _ATOM) else label
+
+
+def infix_label(symbol):
+    """The label function of the infix operator `symbol` (a key of ``_BINDING``)."""
+    binding = _BINDING[symbol]
+    associative = symbol in (" + ", " ∘ ", "·", " ⊗ ")
+
+    def label(a, b, *_, **__):
+        if a is None or b is None:
+            return None
+        return f"{operand_label(str(a), binding)}{symbol}{operand_label(str(b), binding, right=not associative)}"
+
+    return label
+
+
+def transposed_label(a):
+    """The label of aᵀ: a name or call gets ᵀ, anything else its parentheses first."""
+    return None if a is None else f"{operand_label(str(a), _ATOM)}ᵀ"
+
+
 def derived_label(template, *labels):
     """A formula label built from the operands' labels; None (unnamed) when any
     operand is unnamed, so a printed name is never a guess."""

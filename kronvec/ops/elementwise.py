@@ -47,6 +47,8 @@ from ._support import (
     refuse_arguments,
     shape_of,
     unbroadcast,
+    infix_label,
+    operand_label,
 )
 from .shape import copy
 
@@ -78,7 +80,7 @@ def _broadcast_of(position):
 
 
 def _binary_label(symbol):
-    return lambda a, b: f"{a} {symbol} {b}"
+    return infix_label(f" {symbol} ")
 
 
 # The impls of +, -, * are Python's operators: on the plain arrays and NumPy
@@ -223,7 +225,7 @@ negative = register(Primitive(
     np.negative, name="negative",
     vjps={0: lambda g, ans, x: -g},
     jacobians={0: lambda ans, x, names: algebra.scale(Identity(np.size(x)), -1.0)},
-    label=lambda a: f"-{a}",
+    label=lambda a: None if a is None else f"-{operand_label(str(a), 3)}",
     formula="D(−X) = −I", reference="linearity",
     samples=_samples.one_general, param_names=("X",),
     fuzz=lambda Y, c: -Y,

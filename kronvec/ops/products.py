@@ -31,6 +31,7 @@ from ._support import (
     refuse_arguments,
     shape_of,
     unbroadcast,
+    infix_label,
 )
 
 __all__ = ["matmul", "kron", "apply_operator"]
@@ -165,8 +166,7 @@ def _matmul_jacobian_right(ans, a, b, names):
     return linear_map(Dense(np.reshape(a, a2), name=names[0]), None, b2)
 
 
-def _product_label(a, b):
-    return derived_label("{}·{}", a, b)
+_product_label = infix_label("·")
 
 
 matmul = register(Primitive(
@@ -300,7 +300,7 @@ kron = register(Primitive(
     _kron_impl, name="kron",
     vjps={0: _kron_vjp_a, 1: _kron_vjp_b},
     jacobians={0: _kron_jacobian_a, 1: _kron_jacobian_b},
-    label=lambda a, b: derived_label("{} ⊗ {}", a, b),
+    label=infix_label(" ⊗ "),
     formula="D_A(A ⊗ B) = (I_n ⊗ K_{q,m} ⊗ I_p)(I_{mn} ⊗ vec B), D_B = (I_n ⊗ K_{q,m} ⊗ I_p)(vec A ⊗ I_{pq}); "
             "N-D: the outer-product einsum with the result's axes split in (B's, A's) pairs",
     reference="Magnus–Neudecker ch. 3, Thm 10",

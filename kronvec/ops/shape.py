@@ -36,6 +36,7 @@ from ._support import (
     shape_of,
     size_of,
     unbroadcast,
+    transposed_label,
 )
 from .indexing import _diagonal, getitem  # noqa: F401 (np.trace's N-D path uses _diagonal)
 
@@ -76,9 +77,7 @@ def _transpose_jacobian(ans, x, names, axes=None):
 
 
 def _transpose_label(a, axes=None):
-    if a is None:
-        return None
-    return f"{a}ᵀ" if len(a) <= 12 and " " not in a else f"({a})ᵀ"
+    return transposed_label(a)
 
 
 transpose = register(Primitive(

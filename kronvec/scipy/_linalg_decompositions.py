@@ -24,10 +24,12 @@ Which derivative (``notes/derivatives.md`` §25, ``notes/conventions.md`` §10):
 
 Differences from SciPy: ``cho_factor``'s ``c`` has zeros in the triangle it
 does not use (SciPy leaves arbitrary data there); stacks of matrices
-(…, m, n), which SciPy 1.17 batches, are taken by ``cholesky``, ``det``, ``inv``
-(general and symmetric), ``eigh``/``eigvalsh`` (not ``subset_by_value``), ``svd``,
-``svdvals`` and ``qr`` (the NumPy rules on stacks, ``derivatives.md`` §24.5) and
-refused by the others; options whose factors kronvec cannot differentiate (rectangular
+(…, m, n), which SciPy 1.17 batches, are taken by ``cholesky``, ``cho_factor``, ``det``,
+``inv``, ``eigh``/``eigvalsh`` (not ``subset_by_value``), ``svd``, ``svdvals`` and ``qr``
+(the NumPy rules on stacks, ``derivatives.md`` §24.5), and by ``solve``,
+``solve_triangular`` and ``cho_solve`` (stacked triangular solves written with
+``np.linalg.solve`` of the triangle read, so values agree with SciPy's to rounding)
+and refused by the LU functions; options whose factors kronvec cannot differentiate (rectangular
 ``lu``, ``qr(mode='full')`` and ``svd(full_matrices=True)`` of rectangular
 matrices, ``pivoting=True``, ``mode='raw'``, ``lapack_driver='gesvd'``,
 generalized ``eigh``) give SciPy's values on plain arrays and raise a
@@ -41,6 +43,7 @@ import contextlib
 import numpy as np
 import scipy.linalg
 
+from .._linalg.stacks import singular_members_error as _singular_members_error
 from ..ops import _stack_factors as _stacked
 from ..ops import factorizations as _factorizations
 from ..ops import triangular as _triangular
@@ -105,6 +108,59 @@ def _right_hand_side(b, n, function, a_shape):
     if len(shape) not in (1, 2) or shape[0] != n:
         raise ValueError(f"scipy.linalg.{function}: shapes of a {a_shape} and b {shape} are incompatible "
                          f"(b needs {n} rows, 1-D or 2-D)")
+
+
+def _is_stack(x):
+    return np.ndim(static_value(x)) > 2
+
+
+def _stack_right_hand_side(b, a_shape, function):
+    """b against a stack a (…, n, n), or a matrix a against a stack b, as SciPy 1.17 batches
+    them: a 1-D b (n,) is one vector for every member, otherwise b is (…, n, k) and the
+    batch axes broadcast by NumPy's rules.  Returns the broadcast batch shape."""
+    b_shape, n = tuple(np.shape(static_value(b))), a_shape[-1]
+    if len(b_shape) == 1 and b_shape[0] == n:
+        return tuple(a_shape[:-2])
+    if len(b_shape) >= 2 and b_shape[-2] == n:
+        try:
+            return np.broadcast_shapes(tuple(a_shape[:-2]), b_shape[:-2])
+        except ValueError:
+            pass
+    raise ValueError(f"scipy.linalg.{function}: shapes of a {tuple(a_shape)} and b {b_shape} are incompatible: "
+                     f"b must be ({n},) or (…, {n}, k) with batch axes that broadcast against a's "
+                     "(NumPy's broadcasting rule: trailing axes equal or 1)")
+
+
+def _triangular_stack_solve(a, b, trans, lower, unit_diagonal):
+    """op(T)⁻¹ b for a stack (or a stacked b) of triangular solves, T the triangle of `a`
+    that SciPy reads (the `lower` or upper one, with ones on the diagonal when
+    `unit_diagonal`): written with np.linalg.solve on stacks, so every member's
+    derivative in `a` is that of the triangle read (zero elsewhere) and stays a
+    block operator.  An LU of a triangular matrix has the triangle as its U (or a
+    row-permuted one for a lower triangle), so values agree with SciPy's ``trtrs`` to
+    rounding."""
+    n = np.shape(static_value(a))[-1]
+    dtype = np.result_type(np.asarray(static_value(a)).dtype, np.float32)
+    T = a * _triangular.triangle_mask(n, lower, unit_diagonal, dtype)
+    if unit_diagonal:
+        T = T + np.eye(n, dtype=dtype)
+    return _stack_solve(np.swapaxes(T, -1, -2) if trans else T, b)
+
+
+def _stack_solve(A, b):
+    """np.linalg.solve of a stack with SciPy's reading of b: a 1-D b is one vector for
+    every member (NumPy 2 reads it so too, but the result (…, n) would be read as
+    matrices by a second solve: keep it a column until the end)."""
+    try:
+        if np.ndim(static_value(b)) == 1:
+            return np.linalg.solve(A, np.reshape(b, (-1, 1)))[..., 0]
+        return np.linalg.solve(A, b)
+    except np.linalg.LinAlgError as error:
+        plain = np.asarray(plain_value(A))
+        if plain.ndim < 3 or "batch index" in str(error):  # (kronvec's rule on traced values names them)
+            raise
+        # (NumPy's own solve, on plain arrays, does not say which member)
+        raise _singular_members_error(plain, "np.linalg.solve") from None
 
 
 def _not_differentiable(function, why):
@@ -177,14 +233,18 @@ def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
     True
     """
     a = _array(a, "cho_factor", check_finite)
-    _matrix(a, "cho_factor")
+    _matrix(a, "cho_factor", stacks=True)
     with _named("cho_factor"):
-        return _factorizations._cholesky(a, upper=not lower), bool(lower)
+        c = _factorizations._cholesky(a, upper=not lower)
+    shape = np.shape(static_value(a))
+    # (SciPy 1.17 on a stack returns `lower` for every member: a boolean array)
+    return c, (np.full(shape[:-2], bool(lower)) if len(shape) > 2 else bool(lower))
 
 
-def _factor_and_right_hand_side(function, pair, names, factorization, b, check_finite):
+def _factor_and_right_hand_side(function, pair, names, factorization, b, check_finite, stacks=False):
     """``(factor, second, b, factor's shape)`` from the pair a factorization returned and a
-    right-hand side, both checked as SciPy's ``cho_solve``/``lu_solve`` check them."""
+    right-hand side, both checked as SciPy's ``cho_solve``/``lu_solve`` check them (with
+    `stacks`, a stack of factors or of right-hand sides as SciPy 1.17 batches them)."""
     if not isinstance(pair, (tuple, list)) or len(pair) != 2:  # (an array's rows would unpack too)
         raise TypeError(f"scipy.linalg.{function}: {names[0]}_and_{names[1]} must be the pair "
                         f"({names[0]}, {names[1]}) from {factorization}, got {type(pair).__name__}"
@@ -192,6 +252,10 @@ def _factor_and_right_hand_side(function, pair, names, factorization, b, check_f
     factor, second = pair
     factor = _array(factor, function, check_finite, names[0])
     b = _array(b, function, check_finite, "b")
+    if stacks and (_is_stack(factor) or _is_stack(b)):
+        shape = _matrix(factor, function, name=names[0], stacks=True)
+        _stack_right_hand_side(b, np.shape(static_value(factor)), function)
+        return factor, second, b, shape
     shape = _matrix(factor, function, name=names[0])
     _right_hand_side(b, shape[0], function, shape)
     return factor, second, b, shape
@@ -211,7 +275,16 @@ def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
     True
     """
     c, lower, b, shape = _factor_and_right_hand_side("cho_solve", c_and_lower, ("c", "lower"), "cho_factor",
-                                                     b, check_finite)
+                                                     b, check_finite, stacks=True)
+    lower = _one_flag(lower, "cho_solve", "lower")
+    if _is_stack(c) or _is_stack(b):
+        vector = np.ndim(static_value(b)) == 1
+        with _named("cho_solve"):
+            # A = L Lᵀ: x = L⁻ᵀ (L⁻¹ b);  A = Uᵀ U: x = U⁻¹ (U⁻ᵀ b)
+            y = _triangular_stack_solve(c, np.reshape(b, (-1, 1)) if vector else b, trans=0 if lower else 1,
+                                        lower=lower, unit_diagonal=False)
+            x = _triangular_stack_solve(c, y, trans=1 if lower else 0, lower=lower, unit_diagonal=False)
+        return x[..., 0] if vector else x
     with _named("cho_solve"):
         if lower:  # A = L Lᵀ: x = L⁻ᵀ (L⁻¹ b)
             y = bind(_triangular.solve_triangular, c, b, trans=0, lower=True, unit_diagonal=False)
@@ -219,6 +292,15 @@ def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
         # A = Uᵀ U: x = U⁻¹ (U⁻ᵀ b)
         y = bind(_triangular.solve_triangular, c, b, trans=1, lower=False, unit_diagonal=False)
         return bind(_triangular.solve_triangular, c, y, trans=0, lower=False, unit_diagonal=False)
+
+
+def _one_flag(flag, function, name):
+    """cho_factor's `lower` for cho_solve: a bool, or SciPy's per-member array of one value."""
+    values = np.unique(np.asarray(flag, dtype=bool))
+    if values.size > 1:
+        raise ValueError(f"scipy.linalg.{function}: kronvec needs one `{name}` for every member of the stack, "
+                         f"got both (shape {np.shape(flag)})")
+    return bool(values[0]) if values.size else False
 
 
 def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_b=False, check_finite=True):
@@ -246,6 +328,11 @@ def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_
     """
     a = _array(a, "solve_triangular", check_finite)
     b = _array(b, "solve_triangular", check_finite, "b")
+    if _is_stack(a) or _is_stack(b):  # SciPy 1.17 batches: member by member, as a stack
+        _matrix(a, "solve_triangular", stacks=True)
+        _stack_right_hand_side(b, np.shape(static_value(a)), "solve_triangular")
+        with _named("solve_triangular"):
+            return _triangular_stack_solve(a, b, _trans(trans, "solve_triangular"), bool(lower), bool(unit_diagonal))
     shape = _matrix(a, "solve_triangular")
     _right_hand_side(b, shape[0], "solve_triangular", shape)
     with _named("solve_triangular"):
@@ -384,12 +471,14 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=
         raise ValueError(f"scipy.linalg.solve: {assume_a} is not a recognized matrix structure")
     a = _array(a, "solve", check_finite)
     b = _array(b, "solve", check_finite, "b")
+    kind = _STRUCTURES[assume_a]
+    if _is_stack(a) or _is_stack(b):  # SciPy 1.17 batches: member by member, as a stack
+        _matrix(a, "solve", stacks=True)
+        _stack_right_hand_side(b, np.shape(static_value(a)), "solve")
+        with _named("solve"):
+            return _solve_stack(a, b, kind, lower, transposed)
     shape = _matrix(a, "solve")
     n = shape[0]
-    kind = _STRUCTURES[assume_a]
-    if np.ndim(static_value(b)) > 2:
-        raise TypeError(f"kronvec.scipy.linalg.solve does not support stacks (batches) of right-hand sides: "
-                        f"b has shape {np.shape(static_value(b))}")
     if n == 1 and np.ndim(static_value(b)) == 1:  # SciPy: a 1×1 a divides every entry of a 1-D b
         if plain_value(a)[0, 0] == 0:
             raise np.linalg.LinAlgError("scipy.linalg.solve: A singular matrix detected (a is 1×1 and 0)")
@@ -416,6 +505,30 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=
         return np.linalg.solve(_symmetric_read(a, lower), b)  # 'sym', 'her' (aᵀ = a: transposed is moot)
 
 
+def _solve_stack(a, b, kind, lower, transposed):
+    """:func:`solve` of a stack (a, b already checked): each structure as in 2-D, with
+    batched operations (the triangular solves by :func:`_triangular_stack_solve`)."""
+    n = np.shape(static_value(a))[-1]
+    if kind in ("upper", "lower"):
+        return _triangular_stack_solve(a, b, int(bool(transposed)), kind == "lower", False)
+    if kind == "pos":  # Cholesky and two triangular solves, as SciPy (potrf/potrs)
+        return cho_solve(cho_factor(a, lower=lower, check_finite=False), b, check_finite=False)
+    if kind == "diagonal":
+        d = np.diagonal(a, axis1=-2, axis2=-1)
+        zero = np.asarray(plain_value(d)) == 0
+        if zero.any():
+            members = zero.any(axis=-1)
+            raise np.linalg.LinAlgError(f"scipy.linalg.solve: {_stacked.member_count(members)} of the stack "
+                                        f"{'is' if np.count_nonzero(members) == 1 else 'are'} singular (a zero "
+                                        f"diagonal entry), at batch index {_stacked.member_list(members)}")
+        return b / d if np.ndim(static_value(b)) == 1 else b / np.expand_dims(d, -1)
+    if kind == "tridiagonal":
+        a = a * (np.tri(n, k=1) * np.tri(n, k=1).T)  # 1 on the three diagonals
+    elif kind == "sym":  # 'sym', 'her' (aᵀ = a: transposed is moot)
+        return _stack_solve(_symmetric_read(a, lower), b)
+    return _stack_solve(np.swapaxes(a, -1, -2) if transposed else a, b)
+
+
 def inv(a, overwrite_a=False, check_finite=True, *, assume_a=None, lower=False):
     """The inverse of a square matrix; `assume_a` as SciPy 1.17's ``inv``
     (None, 'general'/'gen', 'diagonal', 'upper triangular', 'lower triangular',
@@ -433,8 +546,7 @@ def inv(a, overwrite_a=False, check_finite=True, *, assume_a=None, lower=False):
                          "KeyError)")
     a = _array(a, "inv", check_finite)
     kind = _STRUCTURES[assume_a]
-    # (stacks: the general and symmetric inverses; the other structures' solves are 2-D)
-    n = _matrix(a, "inv", stacks=kind in ("detect", "gen", "sym"))[0]
+    n = _matrix(a, "inv", stacks=True)[0]
     dtype = np.result_type(np.asarray(static_value(a)).dtype, np.float32)
     with _named("inv"):
         if kind in ("detect", "gen"):
@@ -446,6 +558,8 @@ def inv(a, overwrite_a=False, check_finite=True, *, assume_a=None, lower=False):
         if kind == "pos":
             return cho_solve(cho_factor(a, lower=lower, check_finite=False), np.eye(n, dtype=dtype),
                              check_finite=False)
+        if _is_stack(a):
+            return _triangular_stack_solve(a, np.eye(n, dtype=dtype), 0, kind == "lower", False)
         return bind(_triangular.solve_triangular, a, np.eye(n, dtype=dtype), trans=0, lower=kind == "lower",
                     unit_diagonal=False)
 

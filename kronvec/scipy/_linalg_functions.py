@@ -237,7 +237,8 @@ def polar(a, side="right"):
 
     Parameters
     ----------
-    a : (m, n) array_like
+    a : (m, n) or (…, m, n) array_like
+        A matrix, or a stack of them (each member decomposed, as SciPy 1.17 batches).
     side : {'right', 'left'}
 
     Returns
@@ -260,31 +261,39 @@ def polar(a, side="right"):
         raise ValueError("`side` must be either 'right' or 'left'")
     a = as_array(a)
     shape = tuple(np.shape(static_value(a)))
-    if len(shape) != 2:
-        raise ValueError(f"scipy.linalg.polar: `a` must be a 2-D array, got shape {shape}")
+    if len(shape) < 2:
+        raise ValueError(f"scipy.linalg.polar: `a` must be a 2-D array or a stack (…, m, n), got shape {shape}")
     plain = np.asarray(plain_value(a))
     if plain.dtype.kind not in "biuf":
         raise TypeError(f"polar: needs a real matrix, got dtype {plain.dtype}")
-    if not np.isfinite(plain).all():
+    if len(shape) > 2:
+        _stacked.require_finite_members(plain, "polar")
+    elif not np.isfinite(plain).all():
         raise ValueError("polar: the matrix has non-finite entries (inf or NaN)")
-    m, n = shape
+    m, n = shape[-2:]
     right = side == "right"
     if (right and m < n) or (not right and m > n):
         raise ValueError(f"polar: kronvec supports side='right' for m ≥ n and side='left' for m ≤ n (the "
                          f"factor u is not unique otherwise); got shape {shape} with side={side!r}")
     if not is_traced(a) and plain.dtype.char not in "fd":
         a = plain.astype(np.float64)
-    gram = np.transpose(a) @ a if right else a @ np.transpose(a)
-    gram = (gram + np.transpose(gram)) / 2  # exactly symmetric: the spectral path
-    k = gram.shape[0]
+    # (np.swapaxes(·, -1, -2): each member's transpose, for a matrix and a stack alike)
+    gram = np.swapaxes(a, -1, -2) @ a if right else a @ np.swapaxes(a, -1, -2)
+    gram = (gram + np.swapaxes(gram, -1, -2)) / 2  # exactly symmetric: the spectral path
+    k = gram.shape[-1]
     w = np.linalg.eigvalsh(np.asarray(plain_value(gram)))
-    if k and float(w[0]) <= k * np.finfo(w.dtype).eps * float(w[-1]) * max(m, n):
-        raise np.linalg.LinAlgError(
-            f"polar: the {m}×{n} matrix is rank-deficient (its smallest singular value is "
-            f"{np.sqrt(max(float(w[0]), 0.0)):.3g}): its polar factor u is not unique there")
+    if k:
+        deficient = w[..., 0] <= k * np.finfo(w.dtype).eps * w[..., -1] * max(m, n)
+        if np.any(deficient):
+            smallest = np.sqrt(max(float(np.min(w[..., 0])), 0.0))
+            where = "" if w.ndim == 1 else (f" ({_stacked.member_count(deficient)} of the stack of shape {shape}, "
+                                            f"at batch index {_stacked.member_list(deficient)})")
+            raise np.linalg.LinAlgError(
+                f"polar: the {m}×{n} matrix is rank-deficient{where} (its smallest singular value is "
+                f"{smallest:.3g}): its polar factor u is not unique there")
     p = _ops.sqrtm(gram)
     if right:  # u = a p⁻¹ = (p⁻¹ aᵀ)ᵀ (p symmetric)
-        u = np.transpose(np.linalg.solve(p, np.transpose(a)))
+        u = np.swapaxes(np.linalg.solve(p, np.swapaxes(a, -1, -2)), -1, -2)
     else:  # u = p⁻¹ a
         u = np.linalg.solve(p, a)
     return u, p
