@@ -187,3 +187,27 @@ def test_spy_without_matplotlib_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)  # makes the import fail
     with pytest.raises(ImportError, match="pip install matplotlib"):
         Identity(3).spy()
+
+
+def test_formula_labels_parenthesize_by_precedence():
+    # Each label must read as the matrix it names: (XᵀX)ᵀ was printed "Xᵀ·Xᵀ" and (A + B)/2
+    # as "A + B / 2" (regressions of issue 11's "labels are true").
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((3, 3)) + 3 * np.eye(3)
+    A, B = np.eye(3), np.diag([1.0, 2.0, 3.0])
+    cases = [
+        (lambda X: np.linalg.inv(X.T @ X + (X.T @ X).T), "inv(Xᵀ·X + (Xᵀ·X)ᵀ)"),
+        (lambda X: np.linalg.inv((X + A) @ B), "inv((X + A)·B)"),
+        (lambda X: np.linalg.inv(X @ (X + A)), "inv(X·(X + A))"),
+        (lambda X: np.linalg.inv(X - (X - A) @ B), "inv(X - (X - A)·B)"),
+        (lambda X: np.linalg.inv((X @ A).T), "inv((X·A)ᵀ)"),
+    ]
+    for f, wanted in cases:
+        text = str(kronvec.jacobian(f)(X))
+        assert wanted in text, (wanted, text)
+    from kronvec.ops._support import infix_label, transposed_label
+
+    assert infix_label(" - ")("A", "B - C") == "A - (B - C)"
+    assert infix_label(" / ")("A ∘ B", "C / D") == "A ∘ B / (C / D)"
+    assert infix_label("·")("A + B", "-C") == "(A + B)·(-C)"
+    assert transposed_label("inv(X)") == "inv(X)ᵀ" and transposed_label("-X") == "(-X)ᵀ"
