@@ -182,3 +182,35 @@ def test_stack_errors_name_the_members():
     nan[2, 0, 0] = np.nan
     with pytest.raises(ValueError, match="batch index"):
         kl.cho_factor(nan)
+
+
+def test_lu_factor_and_lu_on_stacks_are_scipys():
+    a = RNG.standard_normal((2, K, N, N))
+    a[0, 0] = [[0.1, 2.0, 0.3, 1.0], [3.0, 0.2, 1.0, 0.0], [1.0, 1.0, 4.0, 2.0], [0.0, 1.0, 0.0, 1.0]]  # pivots
+    packed, piv = kl.lu_factor(a)
+    packed_scipy, piv_scipy = sl.lu_factor(a)
+    np.testing.assert_array_equal(packed, packed_scipy)  # SciPy's batched getrf itself
+    np.testing.assert_array_equal(piv, piv_scipy)
+    for options in ({}, {"permute_l": True}, {"p_indices": True}):
+        for got, want in zip(kl.lu(a, **options), sl.lu(a, **options), strict=True):
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-15)
+    W = RNG.standard_normal(a.shape)
+    assert _directional_error(lambda X: np.sum(W * kl.lu_factor(X)[0]), a) < 1e-6
+    assert _directional_error(lambda X: np.sum(W * kl.lu(X)[1]) + np.sum(W * kl.lu(X)[2]), a) < 1e-6
+
+
+@pytest.mark.parametrize("b_shape", RIGHT_HAND_SIDES.values(), ids=RIGHT_HAND_SIDES.keys())
+@pytest.mark.parametrize("trans", [0, 1])
+def test_lu_solve_on_stacks(b_shape, trans):
+    b = RNG.standard_normal(b_shape)
+    want = sl.lu_solve(sl.lu_factor(A), b, trans=trans)
+    got = kl.lu_solve(kl.lu_factor(A), b, trans=trans)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    W = RNG.standard_normal(want.shape)
+    assert _directional_error(lambda X: np.sum(W * kl.lu_solve(kl.lu_factor(X), b, trans=trans)), A) < 1e-6
+    factors = kl.lu_factor(A)
+    assert _directional_error(lambda B: np.sum(W * kl.lu_solve(factors, B, trans=trans)), b) < 1e-7
+    with pytest.raises(ValueError, match="piv must be"):
+        kl.lu_solve((factors[0], factors[1][:2]), b)

@@ -26,16 +26,18 @@ import scipy.linalg
 from scipy.linalg import lapack
 
 from .._vec import vec
-from ..operators import Commutation, Dense, Diag, Identity, Kron, Selection, algebra
+from .._vec import stack_members
+from ..operators import BatchedKron, Commutation, Dense, Diag, Identity, Kron, Selection, algebra
 from ..operators._formula import Label
 from ..operators.basic import _LabelledLeaf, owned_readonly
 from ..operators._base import result_float_dtype
 from . import _samples
 from ._registry import Primitive, register
 from ._support import bind, derived_label, plain_value, shape_of, static_value
+from ._stack_factors import member_mask
 from .factorizations import _remembered
 
-__all__ = ["solve_triangular", "lu_packed", "lu_pivots", "TriangularSolve", "triangle_mask"]
+__all__ = ["solve_triangular", "lu_packed", "lu_pivots", "row_order", "TriangularSolve", "triangle_mask"]
 
 _SOLVE_TRIANGULAR = "scipy.linalg.solve_triangular"
 _LU = "scipy.linalg.lu_factor"
@@ -214,23 +216,37 @@ solve_triangular = register(Primitive(
 
 
 # ==================================================================== LU
+def row_order(piv):
+    """The row order perm with A[perm] = L U from LAPACK's 0-based interchanges `piv`
+    (…, n), applied in order — for every member of a stack at once (a loop over the n
+    interchanges, not over members)."""
+    piv = np.asarray(piv)
+    n = piv.shape[-1]
+    perm = np.broadcast_to(np.arange(n), piv.shape).copy()
+    rows = np.indices(piv.shape[:-1])
+    for i in range(n):
+        j = piv[..., i]
+        at_i, at_j = perm[..., i].copy(), perm[(*rows, j)]
+        perm[..., i] = at_j
+        perm[(*rows, j)] = at_i
+    return perm
+
+
 def _getrf(A):
-    """(packed LU, 0-based row permutation perm with A[perm] = L U) of a plain square A, once per call."""
+    """(packed LU, LAPACK's interchanges piv, the row order perm with A[perm] = L U) of a
+    plain square A — or of every member of a stack (…, n, n), by SciPy's batched
+    ``lu_factor`` — once per call."""
     def compute():
-        n = A.shape[0]
         lu, piv = scipy.linalg.lu_factor(A, check_finite=False)
-        perm = np.arange(n)
-        for i, j in enumerate(piv):  # LAPACK's interchanges, applied in order
-            perm[[i, j]] = perm[[j, i]]
-        return lu, piv, perm
+        return lu, piv, row_order(piv)
 
     return _remembered("getrf", (A,), compute)
 
 
 def _square(A, what=_LU):
     A = _as_float(A)
-    if A.ndim != 2 or A.shape[0] != A.shape[1]:
-        raise ValueError(f"{what}: kronvec's LU needs a square 2-D matrix, got shape {A.shape}")
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise ValueError(f"{what}: kronvec's LU needs a square matrix or a stack (…, n, n), got shape {A.shape}")
     return A
 
 
@@ -245,8 +261,28 @@ def lu_pivots(A):
     return piv, perm
 
 
+def _lu_stack_vjp(g, LU, A):
+    # The 2-D rule below, member by member, with batched operations (traced again: second
+    # order follows): L⁻ᵀ and U⁻ᵀ by np.linalg.solve of the unit lower and the upper
+    # triangles, P by each member's row order.
+    n = shape_of(A)[-1]
+    dtype = np.result_type(static_value(A).dtype, np.float32)
+    strict = np.tri(n, k=-1, dtype=dtype)
+    upper = 1.0 - strict
+    L = LU * strict + np.eye(n, dtype=dtype)
+    U = LU * upper
+    M = (np.swapaxes(L, -1, -2) @ (g * strict)) * strict + ((g * upper) @ np.swapaxes(U, -1, -2)) * upper
+    MU = np.swapaxes(np.linalg.solve(U, np.swapaxes(M, -1, -2)), -1, -2)             # M U⁻ᵀ
+    Z = np.linalg.solve(np.swapaxes(L, -1, -2), MU)                                   # L⁻ᵀ M U⁻ᵀ
+    _, perm = lu_pivots(A)
+    rows = np.broadcast_to(np.argsort(perm, axis=-1)[..., None], shape_of(Z))
+    return np.take_along_axis(Z, rows, axis=-2)                                       # P Z
+
+
 def _lu_vjp(g, LU, A):
     # Ā = P L⁻ᵀ [tril(Lᵀ L̄, −1) + triu(Ū Uᵀ)] U⁻ᵀ, L̄ = tril(Ḡ, −1), Ū = triu(Ḡ)  (§25)
+    if len(shape_of(A)) > 2:
+        return _lu_stack_vjp(g, LU, A)
     n = shape_of(A)[0]
     dtype = np.result_type(static_value(A).dtype, np.float32)
     strict = np.tri(n, k=-1, dtype=dtype)
@@ -260,8 +296,31 @@ def _lu_vjp(g, LU, A):
     return Z[np.argsort(perm)]                                                         # P Z
 
 
+def _lu_stack_jacobian(LU, A):
+    # block k: [(I ⊗ L_k)·Diag(vec s) + (U_kᵀ ⊗ I)·Diag(vec(1 − s))]·(U_k⁻ᵀ ⊗ L_k⁻¹P_kᵀ), with
+    # the members' triangular inverses formed by one batched inverse each (§25)
+    n = A.shape[-1]
+    _, perm = lu_pivots(A)
+    LU, perm = stack_members(np.asarray(LU)), stack_members(perm, 1)
+    count = LU.shape[0]
+    strict = np.tri(n, k=-1, dtype=LU.dtype)
+    L = LU * strict + np.eye(n, dtype=LU.dtype)
+    U = LU * (1.0 - strict)
+    inverse_of_L, inverse_of_U = np.linalg.inv(L), np.linalg.inv(U)
+    # L⁻¹Pᵀ: column j of it is column i of L⁻¹ with perm[i] = j
+    columns = np.broadcast_to(np.argsort(perm, axis=-1)[:, None, :], inverse_of_L.shape)
+    F = BatchedKron(np.swapaxes(inverse_of_U, -1, -2), np.take_along_axis(inverse_of_L, columns, axis=-1),
+                    name="blockdiag(Uₖ⁻ᵀ ⊗ Lₖ⁻¹Pₖᵀ)")
+    outer = algebra.add(algebra.multiply(BatchedKron(n, L, name="blockdiag(I ⊗ Lₖ)"), member_mask(strict, count)),
+                        algebra.multiply(BatchedKron(np.swapaxes(U, -1, -2), n, name="blockdiag(Uₖᵀ ⊗ I)"),
+                                         member_mask(1.0 - strict, count)))
+    return algebra.multiply(outer, F)
+
+
 def _lu_jacobian(LU, A, names):
     A = _square(A)
+    if A.ndim > 2:
+        return _lu_stack_jacobian(LU, A)
     n = A.shape[0]
     LU = np.asarray(LU)
     _, perm = lu_pivots(A)
@@ -294,6 +353,9 @@ lu_packed = register(Primitive(
     edge_cases={
         "1×1": lambda rng: (np.array([[-1.5]]),),
         "rows swapped by pivoting": lambda rng: (np.array([[0.1, 2.0, 0.3], [3.0, 0.2, 1.0], [1.0, 1.0, 4.0]]),),
+        "a (2, 3, 3) stack, rows swapped": lambda rng: (np.stack([
+            np.array([[0.1, 2.0, 0.3], [3.0, 0.2, 1.0], [1.0, 1.0, 4.0]]), _lu_samples(rng, 3)[0]]),),
+        "a (2, 1, 2, 2) stack": lambda rng: (np.stack([_lu_samples(rng, 2)[0] for _ in range(2)]).reshape(2, 1, 2, 2),),
     },
     signature="(m,m)->(m,m)",
 ))

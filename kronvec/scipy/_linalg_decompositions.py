@@ -26,10 +26,11 @@ Differences from SciPy: ``cho_factor``'s ``c`` has zeros in the triangle it
 does not use (SciPy leaves arbitrary data there); stacks of matrices
 (…, m, n), which SciPy 1.17 batches, are taken by ``cholesky``, ``cho_factor``, ``det``,
 ``inv``, ``eigh``/``eigvalsh`` (not ``subset_by_value``), ``svd``, ``svdvals`` and ``qr``
-(the NumPy rules on stacks, ``derivatives.md`` §24.5), and by ``solve``,
-``solve_triangular`` and ``cho_solve`` (stacked triangular solves written with
-``np.linalg.solve`` of the triangle read, so values agree with SciPy's to rounding)
-and refused by the LU functions; options whose factors kronvec cannot differentiate (rectangular
+(the NumPy rules on stacks, ``derivatives.md`` §24.5), by ``lu_factor`` and ``lu``
+(SciPy's batched LU, its rule member by member), and by ``solve``,
+``solve_triangular``, ``cho_solve`` and ``lu_solve`` (stacked triangular solves
+written with ``np.linalg.solve`` of the triangle read, so values agree with SciPy's
+to rounding); options whose factors kronvec cannot differentiate (rectangular
 ``lu``, ``qr(mode='full')`` and ``svd(full_matrices=True)`` of rectangular
 matrices, ``pivoting=True``, ``mode='raw'``, ``lapack_driver='gesvd'``,
 generalized ``eigh``) give SciPy's values on plain arrays and raise a
@@ -361,7 +362,7 @@ def lu_factor(a, overwrite_a=False, check_finite=True):
     True
     """
     a = _array(a, "lu_factor", check_finite)
-    m, n = _matrix(a, "lu_factor", square=False)
+    m, n = _matrix(a, "lu_factor", square=False, stacks=True)
     if m != n:
         if is_traced(a):
             raise _not_differentiable("lu_factor", f"of a rectangular {m}×{n} matrix")
@@ -383,7 +384,9 @@ def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
     (array([-1.,  1.]), array([-0.5,  0.5]))
     """
     lu_, piv, b, shape = _factor_and_right_hand_side("lu_solve", lu_and_piv, ("lu", "piv"), "lu_factor",
-                                                     b, check_finite)
+                                                     b, check_finite, stacks=True)
+    if _is_stack(lu_) or _is_stack(b):
+        return _lu_solve_stack(lu_, piv, b, _trans(trans, "lu_solve"))
     perm = _row_order(piv, shape[0], "lu_solve")
     st = _triangular.solve_triangular
     with _named("lu_solve"):
@@ -394,6 +397,34 @@ def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
         y = bind(st, lu_, b, trans=1, lower=False, unit_diagonal=False)
         y = bind(st, lu_, y, trans=1, lower=True, unit_diagonal=True)
         return y[np.argsort(perm)]
+
+
+def _lu_solve_stack(lu_, piv, b, trans):
+    """:func:`lu_solve` member by member: each member's rows of b in its pivot order, then
+    the two stacked triangular solves."""
+    lu_shape = np.shape(static_value(lu_))
+    n = lu_shape[-1]
+    piv = plain_parameter(piv, "lu_solve", "piv")
+    if piv.shape != lu_shape[:-1] or piv.dtype.kind not in "iu" or (piv.size and (piv.min() < 0 or piv.max() >= n)):
+        raise ValueError(f"scipy.linalg.lu_solve: piv must be the {lu_shape[:-1]} integer pivot indices of "
+                         f"lu_factor, got shape {piv.shape} and dtype {piv.dtype}")
+    perm = _triangular.row_order(piv)  # (…, n): member k's A[perm] = L U
+    vector = np.ndim(static_value(b)) == 1
+    columns = np.reshape(b, (-1, 1)) if vector else b
+    batch = np.broadcast_shapes(lu_shape[:-2], np.shape(static_value(columns))[:-2])
+    columns = np.broadcast_to(columns, batch + np.shape(static_value(columns))[-2:])
+    perm = np.broadcast_to(perm, batch + (n,))
+    with _named("lu_solve"):
+        if trans == 0:  # P L U x = b: x = U⁻¹ L⁻¹ Pᵀ b, (Pᵀ b) = b[perm] member by member
+            rows = np.broadcast_to(perm[..., None], np.shape(static_value(columns)))
+            y = _triangular_stack_solve(lu_, np.take_along_axis(columns, rows, axis=-2), 0, True, True)
+            x = _triangular_stack_solve(lu_, y, 0, False, False)
+        else:  # Uᵀ Lᵀ Pᵀ x = b: x = P L⁻ᵀ U⁻ᵀ b, P y = y[argsort(perm)]
+            y = _triangular_stack_solve(lu_, columns, 1, False, False)
+            y = _triangular_stack_solve(lu_, y, 1, True, True)
+            rows = np.broadcast_to(np.argsort(perm, axis=-1)[..., None], np.shape(static_value(y)))
+            x = np.take_along_axis(y, rows, axis=-2)
+    return x[..., 0] if vector else x
 
 
 def lu(a, permute_l=False, overwrite_a=False, check_finite=True, p_indices=False):
@@ -410,7 +441,7 @@ def lu(a, permute_l=False, overwrite_a=False, check_finite=True, p_indices=False
     (True, array([1, 0], dtype=int32))
     """
     a = _array(a, "lu", check_finite)
-    m, n = _matrix(a, "lu", square=False)
+    m, n = _matrix(a, "lu", square=False, stacks=True)
     if m != n:
         if is_traced(a):
             raise _not_differentiable("lu", f"of a rectangular {m}×{n} matrix")
@@ -420,14 +451,16 @@ def lu(a, permute_l=False, overwrite_a=False, check_finite=True, p_indices=False
     dtype = np.result_type(np.asarray(static_value(packed)).dtype, np.float32)
     l_ = np.tril(packed, -1) + np.eye(n, dtype=dtype)
     u_ = np.triu(packed)
-    rows = np.argsort(perm)  # a = l[rows] @ u
+    rows = np.argsort(perm, axis=-1)  # a = l[rows] @ u (member by member on a stack)
     if permute_l:
+        if perm.ndim > 1:
+            return np.take_along_axis(l_, np.broadcast_to(rows[..., None], perm.shape + (n,)), axis=-2), u_
         return l_[rows], u_
     if p_indices:
         return rows.astype(np.int32), l_, u_
-    p = np.zeros((n, n), dtype=dtype)
-    p[perm, np.arange(n)] = 1.0
-    return p, l_, u_
+    p = np.zeros(perm.shape + (n,), dtype=dtype)
+    np.put_along_axis(p, perm[..., None], 1.0, axis=-1)  # p[perm[j], j] = 1: transposed below
+    return np.swapaxes(p, -1, -2), l_, u_
 
 
 # -------------------------------------------------------------- solve, inv
