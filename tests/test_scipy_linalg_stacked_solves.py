@@ -214,3 +214,27 @@ def test_lu_solve_on_stacks(b_shape, trans):
     assert _directional_error(lambda B: np.sum(W * kl.lu_solve(factors, B, trans=trans)), b) < 1e-7
     with pytest.raises(ValueError, match="piv must be"):
         kl.lu_solve((factors[0], factors[1][:2]), b)
+
+
+def test_funm_symmetric_on_stacks():
+    softplus, sigmoid = (lambda x: np.logaddexp(0.0, x)), (lambda x: 1.0 / (1.0 + np.exp(-x)))
+    S = SPD.copy()
+    S[1] = np.diag([1.0, 1.0, 2.0, 3.0])  # a repeated eigenvalue: the first derivative is exact there
+    F = kl.funm_symmetric(S, softplus, sigmoid)
+    for k in range(K):
+        np.testing.assert_allclose(F[k], kl.funm_symmetric(S[k], softplus, sigmoid), rtol=1e-13, atol=1e-14)
+    np.testing.assert_array_equal(kl.funm_symmetric(S[:1], softplus, sigmoid)[0],
+                                  kl.funm_symmetric(S[0], softplus, sigmoid))  # a stack of one: the 2-D value
+    W = RNG.standard_normal(S.shape)
+    f = lambda X: np.sum(W * kl.funm_symmetric(X, softplus, sigmoid))  # noqa: E731
+    assert _directional_error(f, S, symmetric=True) < 1e-6
+    gradient = kronvec.grad(f)(S)
+    np.testing.assert_allclose(gradient, np.swapaxes(gradient, -1, -2), rtol=1e-14, atol=1e-15)
+    J = kronvec.jacobian(lambda X: kl.funm_symmetric(X, softplus, sigmoid))(S)
+    assert isinstance(J, StructuredOperator)
+    E = RNG.standard_normal(S.shape)
+    E = (E + np.swapaxes(E, -1, -2)) / 2
+    np.testing.assert_allclose(J.matvec(kronvec.vec(E)), kronvec.vec((
+        kl.funm_symmetric(S + 1e-6 * E, softplus, sigmoid) - kl.funm_symmetric(S - 1e-6 * E, softplus, sigmoid))
+        / 2e-6), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(J.toarray() @ kronvec.vec(E), J.matvec(kronvec.vec(E)), rtol=1e-12, atol=1e-13)

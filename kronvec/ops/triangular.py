@@ -35,7 +35,7 @@ from . import _samples
 from ._registry import Primitive, register
 from ._support import bind, derived_label, plain_value, shape_of, static_value
 from ._stack_factors import member_mask
-from .factorizations import _remembered
+from .factorizations import _as_one_member, _remembered
 
 __all__ = ["solve_triangular", "lu_packed", "lu_pivots", "row_order", "TriangularSolve", "triangle_mask"]
 
@@ -359,3 +359,4 @@ lu_packed = register(Primitive(
     },
     signature="(m,m)->(m,m)",
 ))
+_as_one_member(lu_packed)  # a stack of one member: the 2-D rule, bit for bit

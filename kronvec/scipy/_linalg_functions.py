@@ -316,8 +316,9 @@ def funm_symmetric(A, f, df):
 
     Parameters
     ----------
-    A : (N, N) array_like
-        A real symmetric matrix.
+    A : (N, N) or (…, N, N) array_like
+        A real symmetric matrix, or a stack of them (one batched ``eigh``; block-diagonal
+        Jacobian).
     f, df : callable
         f and its derivative f′, applied elementwise to a 1-D array of eigenvalues.
 
@@ -340,5 +341,4 @@ def funm_symmetric(A, f, df):
     if not callable(f) or not callable(df):
         raise TypeError("funm_symmetric: f and df must be callables (f and its derivative, elementwise)")
     A = _matrix(A, "funm_symmetric")
-    _ops._refuse_stack(static_value(A), "funm_symmetric")
     return _ops.funm_symmetric(A, f=f, df=df)
