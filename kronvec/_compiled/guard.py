@@ -61,15 +61,39 @@ class CompileGuard:
     def value_read(self, node):
         """Told by plain_value: a recorded value was read outside an operation."""
         if self.function is None:
+            rule = _rule_being_pulled_back()
+            if rule is not None:  # kronvec's own second-order rule read it, not the user's code
+                raise self.refusal(f"the second-order rule of {rule} decides on the values of a traced array "
+                                   "(an index computed from them)", rewrite=False)
             raise self.refusal("Python code read the value of a traced array (bool(), int(), an `if` "
                                "or a comparison used as a decision)")
         self.reads += 1
 
-    def refusal(self, what):
+    def refusal(self, what, rewrite=True):
+        way_out = (", or write the step with operations whose result is recorded (np.where with a recorded "
+                   "condition is not; np.maximum, np.minimum, np.abs and np.clip are)") if rewrite else ""
         return TypeError(
             f"kronvec.{self.transformation}(compile=True) cannot compile this function: {what}, and a "
             "compiled program replays the first call's operations on new values, so it would reuse that "
             f"first decision. Call kronvec.{self.transformation} without compile=True (it records every "
-            "call), or write the step with operations whose result is recorded (np.where with a recorded "
-            "condition is not; np.maximum, np.minimum, np.abs and np.clip are)."
+            f"call){way_out}."
         )
+
+
+def _rule_being_pulled_back():
+    """The operation whose VJP is running in a reverse sweep on this thread's stack (a
+    gradient recorded inside a compiled hvp), or None — read from the sweep's frame, on
+    the refusal's path only."""
+    import sys
+
+    from .. import _tracer
+
+    sweeps = (_tracer.reverse_sweep.__code__, _tracer._plain_sweep.__code__)
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code in sweeps:
+            node = frame.f_locals.get("node")
+            op = getattr(node, "_op", None)
+            return getattr(op, "name", None)
+        frame = frame.f_back
+    return None

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .._tracer import Node, bind, plain_value, static_value
+from .._tracer import Node, bind, compile_guard, plain_value, static_value
 from .._vec import unvec, vec
 from .._linalg.scope import _current as _current_scope
 from ..operators import Dense, Diag, Identity, algebra, selection_from_index
@@ -132,6 +132,30 @@ def infix_label(symbol):
 def transposed_label(a):
     """The label of aᵀ: a name or call gets ᵀ, anything else its parentheses first."""
     return None if a is None else f"{operand_label(str(a), _ATOM)}ᵀ"
+
+
+def decided(rule, *args):
+    """``rule(*plain values of args)``: a decision a rule takes on values, e.g. the weights
+    of tied maxima or the sign of x (a piecewise-constant function: derivative 0).
+
+    Evaluated on the plain values, as every rule reads them — except in a recording made
+    for replay (``compile=True``) of a rule that is itself traced (the second-order rules
+    behind ``hvp``), where it is recorded as an operation: a replay then takes the
+    decision again on its own values instead of reusing the first call's
+    (``kronvec/_compiled/guard.py``).  Its result is then a traced value, so `rule` must
+    return an array used only in NumPy arithmetic (no ``if`` on it, no index).
+    """
+    for arg in args:
+        if isinstance(arg, Node) and compile_guard(arg) is not None:
+            from ._registry import DECISION  # (the registry builds on this module)
+
+            return bind(DECISION, *args, rule=rule)
+    return rule(*[plain_value(arg) if isinstance(arg, Node) else arg for arg in args])
+
+
+def is_zero(x):
+    """x == 0 entrywise (a rule for :func:`decided`)."""
+    return np.asarray(x) == 0
 
 
 def derived_label(template, *labels):

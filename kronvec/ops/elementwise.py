@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-from .._tracer import Node
+from .._tracer import Node, compile_guard
 from ..operators import Identity, algebra
 from . import _samples
 from ._registry import (
@@ -38,6 +38,7 @@ from ._registry import (
 )
 from ._support import (
     bind,
+    decided,
     broadcast_jacobian,
     derived_label,
     elementwise_jacobian,
@@ -523,15 +524,29 @@ rad2deg = elementwise_op(np.rad2deg, lambda ans, x: 1.0 / _RADIANS_PER_DEGREE, f
                          loud_derivatives=False, ufuncs=(np.rad2deg, np.degrees))
 
 # ----------------------------------------------------------------- hypot
+def _hypot_origin_error():
+    return ValueError("np.hypot has no second derivative at x = y = 0 (its first derivative jumps there)")
+
+
+def _refuse_hypot_origin(ans):
+    if _count_nonzero(np.asarray(ans) == 0):
+        raise _hypot_origin_error()
+    return np.zeros(())
+
+
 def _hypot_share(ans, a):
     """a / hypot(a, b), and 0 where a = b = 0: the minimal-norm subgradient, as for
     ‖X‖ at 0 (hypot(x, 0) = |x| keeps |x|'s subgradient 0 there). The second
     derivative does not exist there: refused when the point is traced."""
+    if isinstance(ans, Node) and compile_guard(ans) is not None:
+        # a traced VJP in a recording made for replay (hvp): each replay checks the origin again
+        decided(_refuse_hypot_origin, ans)
+        return a / ans
     at_origin = np.asarray(plain_value(ans) == 0)
     if not _count_nonzero(at_origin):
         return a / ans
     if isinstance(a, Node) or isinstance(ans, Node):
-        raise ValueError("np.hypot has no second derivative at x = y = 0 (its first derivative jumps there)")
+        raise _hypot_origin_error()
     return a / np.where(at_origin, 1.0, ans)
 
 
@@ -550,13 +565,14 @@ hypot = elementwise_op(
 def _tie_weight(ans, a, b):
     """∂ans/∂a for ans one of a, b (maximum, minimum, fmax, fmin): 1 where ans is a
     alone, 0 where it is b alone, ½ at a tie — so that max(x, y) + min(x, y) = x + y
-    holds for the derivatives too. A constant of the point (plain)."""
-    if type(ans) is not np.ndarray:  # (traced, when the VJP is traced: the weights are constants)
-        ans = np.asarray(plain_value(ans))
-    if isinstance(a, Node):  # (plain operands, the common case, as they are)
-        a = plain_value(a)
-    if isinstance(b, Node):
-        b = plain_value(b)
+    holds for the derivatives too. A constant of the point (a decision on the values)."""
+    if type(ans) is np.ndarray and not isinstance(a, Node) and not isinstance(b, Node):
+        return _plain_tie_weight(ans, a, b)  # (plain operands, the common case, as they are)
+    return decided(_plain_tie_weight, ans, a, b)
+
+
+def _plain_tie_weight(ans, a, b):
+    ans = np.asarray(ans)
     taken = ans == a  # (where ans is a: so fmax(x, NaN) = x gives x the weight 1)
     weight = taken.astype(ans.dtype if ans.dtype.kind == "f" else np.float64)
     tie = ans == b
@@ -589,14 +605,18 @@ fmin = _extremum(np.fmin, "smaller")
 
 
 # |x| at 0 takes the subgradient 0 (sign(0) = 0): the convention of notes/conventions.md.
-absolute = elementwise_op(np.absolute, lambda ans, x: np.sign(plain_value(x)), formula="diag(vec sign X)",
+absolute = elementwise_op(np.absolute, lambda ans, x: decided(np.sign, x), formula="diag(vec sign X)",
                           reference="d|x| = sign(x) dx (subgradient 0 at 0)", loud_value=False,
                           loud_derivatives=False, ufuncs=(np.absolute, np.fabs))
 
 
+def _copysign_weight(x, y):
+    return np.copysign(1.0, np.asarray(y)) * np.sign(np.asarray(x))
+
+
 def _copysign_derivative(ans, x, y):
     # copysign(x, y) = s(y)·|x| with s(y) = ±1 from y's sign bit: s(y)·sign(x), 0 at x = 0 (as |x|)
-    return np.copysign(1.0, np.asarray(plain_value(y))) * np.sign(np.asarray(plain_value(x)))
+    return decided(_copysign_weight, x, y)
 
 
 copysign = elementwise_op(
@@ -649,7 +669,11 @@ def _clip_weight(position):
     the tie weights of the maximum and then of the minimum (½ at a bound)."""
 
     def weight(ans, x, low, high):
-        x, low, high = plain_value(x), plain_value(low), plain_value(high)
+        if isinstance(ans, Node) or isinstance(x, Node) or isinstance(low, Node) or isinstance(high, Node):
+            return decided(plain_weight, ans, x, low, high)  # (a decision on the values)
+        return plain_weight(ans, x, low, high)
+
+    def plain_weight(ans, x, low, high):
         if position == 0:
             # the common case, no entry on a bound: 1 strictly inside, 0 outside
             # (what the tie weights below give there, in two comparisons)

@@ -63,8 +63,9 @@ from ..operators import (BatchedDense, BatchedKron, Commutation, Dense, Diag, Ha
 from . import _samples
 from . import _stack_factors as stacked
 from ._registry import Primitive, Sample, numpy_function, register
-from ._support import bind, derived_label, plain_value, refuse_arguments, shape_of, static_value
+from ._support import bind, decided, derived_label, plain_value, refuse_arguments, shape_of, static_value
 from .indexing import where as choose
+from .indexing import where_replayed
 
 __all__ = ["cholesky", "eigvalsh", "eigh_vectors", "singular_values", "left_singular_vectors",
            "right_singular_vectors", "qr_q", "qr_r", "pinv", "lstsq", "lstsq_residuals",
@@ -199,11 +200,20 @@ def _symmetric_reading_impl(A, lower):
 
 def _symmetric_reading_vjp(g, ans, A, lower):
     # The pullbacks of the operations _what_numpy_reads records (tril, swapaxes, add).
+    if isinstance(A, Node) and compile_guard(A) is not None:
+        # a traced VJP in a recording made for replay (hvp): the symmetry test is recorded,
+        # each replay takes it on its own values and picks one of the two pullbacks
+        folded = np.tril(g) + np.tril(_mT(g), -1) if lower else np.triu(g) + np.triu(_mT(g), 1)
+        return bind(where_replayed, g, folded, decided(_symmetry_flag, A))
     if _exactly_symmetric(_as_float(plain_value(A))):
         return g
     if lower:
         return np.tril(g) + np.tril(_mT(g), -1)
     return np.triu(g) + np.triu(_mT(g), 1)
+
+
+def _symmetry_flag(A):
+    return np.asarray(_exactly_symmetric(_as_float(np.asarray(A))))
 
 
 symmetric_reading = register(Primitive(
@@ -774,6 +784,16 @@ def _tie_averaging(w):
     return same / np.count_nonzero(same, axis=-1)[..., None]
 
 
+def _tie_averaging_or_identity(w):
+    w = np.asarray(w)
+    M = _tie_averaging(w)
+    if M is not None:
+        return M
+    n = w.shape[-1] if w.ndim else 1
+    identity = np.eye(n, dtype=w.dtype if w.dtype.kind == "f" else np.float64)
+    return np.broadcast_to(identity, w.shape[:-1] + (n, n)).copy() if w.ndim > 1 else identity
+
+
 def _averaged(g, M):
     """The cotangent averaged over each cluster of ties: g M (M symmetric), member by member."""
     if len(shape_of(M)) == 2:
@@ -783,9 +803,14 @@ def _averaged(g, M):
 
 def _eigvalsh_vjp(g, w, A, UPLO="L", with_vectors=False, checked=False):
     # dλᵢ = vᵢᵀ dA vᵢ ⇒ Ā = V diag(λ̄) Vᵀ (symmetric: dλ only sees sym(dA))
-    M = _tie_averaging(w)
-    if M is not None:
-        g = _averaged(g, M)
+    if isinstance(w, Node) and compile_guard(w) is not None:
+        # a traced VJP in a recording made for replay (hvp): the tie test is recorded and
+        # every replay averages (by the identity where nothing ties: the same numbers)
+        g = _averaged(g, decided(_tie_averaging_or_identity, w))
+    else:
+        M = _tie_averaging(w)
+        if M is not None:
+            g = _averaged(g, M)
     if isinstance(A, Node) or isinstance(g, Node):
         V = bind(eigh_vectors, A, UPLO=UPLO, checked=checked) if isinstance(A, Node) else \
             _eigvalsh_vectors(_symmetric_input(A, _EIGH, checked), UPLO)
@@ -857,6 +882,16 @@ def _eigen_gap_factors(w, operation, squares=False):
     """F with Fᵢⱼ = 1/(λⱼ − λᵢ) off the diagonal (or 1/(σⱼ² − σᵢ²) for singular values,
     `squares`), 0 on it.  At a repeated eigen/singular value the vectors are not unique:
     LinAlgError naming the gap; a nearly repeated one warns."""
+    if isinstance(w, Node) and compile_guard(w) is not None:
+        # a traced VJP in a recording made for replay (hvp): the gap check is recorded (each
+        # replay makes it on its own values), F is traced arithmetic the values do not shape
+        decided(functools.partial(_gap_check, operation=operation, squares=squares), w)
+        shape = shape_of(w)
+        k = shape[-1]
+        values = w * w if squares else w
+        off = np.broadcast_to(~np.eye(k, dtype=bool), tuple(shape[:-1]) + (k, k))
+        difference = np.expand_dims(values, -2) - np.expand_dims(values, -1)
+        return off / bind(choose, difference, 1.0, condition=frozen_copy(off))
     plain = np.asarray(plain_value(w))
     if plain.ndim > 1:
         return _eigen_gap_factors_stack(w, plain, operation, squares)
@@ -898,6 +933,12 @@ def _eigen_gap_factors(w, operation, squares=False):
     F = np.divide(1.0, difference, out=difference)
     np.fill_diagonal(F, 0.0)
     return F
+
+
+def _gap_check(w, operation, squares):
+    """The checks of :func:`_eigen_gap_factors` alone (raise or warn), on plain values."""
+    _eigen_gap_factors(np.asarray(w), operation, squares)
+    return np.zeros(())
 
 
 def _eigen_gap_factors_stack(w, plain, operation, squares):
@@ -1052,7 +1093,14 @@ def _singular_tolerance(s, shape):
 
 
 def _nonzero_singular(s, shape):
-    s = np.asarray(plain_value(s))
+    """The singular values above rounding (a decision on the values: 1/True there)."""
+    if isinstance(s, Node) and compile_guard(s) is not None:
+        return decided(functools.partial(_plain_nonzero_singular, shape=tuple(shape)), s)
+    return _plain_nonzero_singular(plain_value(s), shape)
+
+
+def _plain_nonzero_singular(s, shape):
+    s = np.asarray(s)
     if s.ndim > 1:  # each member against its own largest singular value
         return s > stacked.member_tolerance(s, max(shape[-2:]))
     return s > _singular_tolerance(s, shape)
@@ -1517,7 +1565,10 @@ def _require_full_rank(A, rcond, rtol):
 
 def _pinv_vjp(g, P, A, rcond=None, rtol=_NO_VALUE):
     # Ā = −PᵀḠPᵀ + (I − AP)ḠᵀPPᵀ + PᵀPḠᵀ(I − PA); the projector vanishes on the full-rank side
-    _require_full_rank(plain_value(A), rcond, rtol)
+    if isinstance(A, Node) and compile_guard(A) is not None:  # (hvp compiled: each replay checks again)
+        decided(functools.partial(_full_rank_check, rcond=rcond, rtol=rtol), A)
+    else:
+        _require_full_rank(plain_value(A), rcond, rtol)
     m, n = shape_of(A)[-2:]
     Pt = _mT(P)
     result = -(Pt @ g @ Pt)
@@ -1528,6 +1579,11 @@ def _pinv_vjp(g, P, A, rcond=None, rtol=_NO_VALUE):
         left = (Pt @ P) @ _mT(g)
         result = result + left - (left @ P) @ A
     return result
+
+
+def _full_rank_check(A, rcond, rtol):
+    _require_full_rank(np.asarray(A), rcond, rtol)
+    return np.zeros(())
 
 
 def _pinv_jacobian(P, A, names, rcond=None, rtol=_NO_VALUE):

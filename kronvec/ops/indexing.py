@@ -375,7 +375,18 @@ def _replayed_where_vjp(position):
     if position == 2:
         return lambda g, ans, x, y, condition: np.zeros(shape_of(condition))  # a decision: derivative 0
     vjp = _where_vjp(position)
-    return lambda g, ans, x, y, condition: vjp(g, ans, x, y, np.asarray(plain_value(condition), dtype=bool))
+
+    def replayed_vjp(g, ans, x, y, condition):
+        if compile_guard(condition) is not None:
+            # a traced VJP in a recording made for replay (hvp): the condition stays an operand,
+            # so each replay takes its own values' decision
+            shape = shape_of((x, y)[position])
+            kept = bind(where_replayed, g, 0.0, condition) if position == 0 else \
+                bind(where_replayed, 0.0, g, condition)
+            return unbroadcast(kept, shape)
+        return vjp(g, ans, x, y, np.asarray(plain_value(condition), dtype=bool))
+
+    return replayed_vjp
 
 
 # np.where whose condition is an operand (recorded, not a constant): for recordings

@@ -33,6 +33,7 @@ subgradient 0 at a zero spread (zero slice), like ‖X‖ at 0; a singular value
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 
@@ -40,7 +41,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._constants import frozen_copy
-from .._tracer import Node
+from .._tracer import Node, compile_guard
 from .._vec import unvec, vec
 from ..operators import (
     Dense,
@@ -58,6 +59,8 @@ from ._registry import Primitive, numpy_function, numpy_method, register
 from ._support import (
     along_axis,
     bind,
+    decided,
+    is_zero,
     broadcast_jacobian,
     derived_label,
     loud,
@@ -66,6 +69,7 @@ from ._support import (
     refuse_arguments,
     shape_of,
     size_of,
+    static_value,
 )
 from .factorizations import (  # noqa: F401 (the singular values and vectors moved there, issue 13)
     extreme_singular_value,
@@ -75,6 +79,7 @@ from .factorizations import (  # noqa: F401 (the singular values and vectors mov
 )
 from .shape import broadcast_to
 from .indexing import where as choose
+from .indexing import where_replayed
 
 __all__ = ["sum_", "mean", "prod", "max_", "min_", "median", "var", "std", "norm", "cumsum", "cumprod",
            "linear_recurrence", "singular_values", "left_singular_vectors", "right_singular_vectors"]
@@ -226,7 +231,7 @@ def _shifted(y, axis, fill, up=False):
         out[_along(axis, target if up else source, ndim)] = y[_along(axis, source if up else target, ndim)]
         out[_along(axis, length - 1 if up else 0, ndim)] = fill
         return out
-    edge = np.full(shape[:axis] + (1,) + shape[axis + 1:], fill, dtype=_float_dtype(plain_value(y)))
+    edge = np.full(shape[:axis] + (1,) + shape[axis + 1:], fill, dtype=_float_dtype(static_value(y)))
     if length == 1:
         return edge
     body = y[_along(axis, source if up else target, ndim)]
@@ -236,6 +241,11 @@ def _shifted(y, axis, fill, up=False):
 def _safe_inverse(s):
     """1/s where s ≠ 0 and 0 where s = 0 (the subgradient 0 of a norm-like
     reduction at a zero slice), without evaluating 1/0."""
+    if isinstance(s, Node) and compile_guard(s) is not None:
+        # a traced VJP in a recording made for replay (hvp): the zero test is recorded,
+        # and the one formula below serves every replay (1/s exactly where s ≠ 0)
+        zero = decided(is_zero, s)
+        return bind(where_replayed, 0.0, 1.0 / bind(where_replayed, 1.0, s, zero), zero)
     zero = np.asarray(plain_value(s)) == 0
     if not zero.any():
         return 1.0 / s
@@ -421,7 +431,7 @@ def _product_of_others(x, axis):
     prefix times exclusive suffix products: exact with zeros, no division."""
     shape = tuple(shape_of(x))
     if axis == () or math.prod(shape) == 0 or len(shape) == 0:
-        return np.ones(shape, dtype=_float_dtype(plain_value(x)))
+        return np.ones(shape, dtype=_float_dtype(static_value(x)))
     if axis is None:
         axis = tuple(range(len(shape)))
     if len(axis) > 1:  # the reduced axes merged into one, last
@@ -486,8 +496,14 @@ def _extreme_impl(reduce):
 
 def _extreme_weights(ans, x, axis, keepdims, initial, where):
     """1/(number of ties) at the entries equal to their slice's extreme (ties split
-    evenly; an `initial` equal to the extreme counts as one of them), 0 elsewhere."""
-    x, ans = plain_value(x), plain_value(ans)
+    evenly; an `initial` equal to the extreme counts as one of them), 0 elsewhere:
+    a decision on the values."""
+    if isinstance(x, Node) or isinstance(ans, Node):
+        return decided(functools.partial(_plain_extreme_weights, axis=axis, initial=initial, where=where), ans, x)
+    return _plain_extreme_weights(ans, x, axis, initial, where)
+
+
+def _plain_extreme_weights(ans, x, axis, initial, where):
     if type(x) is not np.ndarray:
         x, ans = np.asarray(x), np.asarray(ans)
     hit = x == ans.reshape(_kept_shape(x.shape, axis))
@@ -591,8 +607,13 @@ numpy_method("argmin")(numpy_function(np.argmin)(_index_handler(np.argmin)))
 # ================================================================== median
 def _median_weights(x, axis):
     """½ at each of the two middle order statistics of a slice (1 at the middle
-    one for an odd count), each shared evenly among the entries equal to it."""
-    x = np.asarray(plain_value(x))
+    one for an odd count), each shared evenly among the entries equal to it: a
+    decision on the values."""
+    return decided(functools.partial(_plain_median_weights, axis=axis), x)
+
+
+def _plain_median_weights(x, axis):
+    x = np.asarray(x)
     rows, back = _to_rows(x, axis)
     count = rows.shape[-1]
     ordered = np.sort(rows, axis=-1)
@@ -1006,7 +1027,7 @@ def _vector_norm(x, ord, axes, keepdims):
         return bind(max_ if ord > 0 else min_, np.abs(x), axis=axes, keepdims=keepdims, initial=None, where=None)
     if ord == 0:  # a count of nonzero entries: piecewise constant, so a plain value
         return np.sum(np.asarray(plain_value(x)) != 0, axis=axes, keepdims=keepdims).astype(
-            _float_dtype(plain_value(x)))
+            _float_dtype(static_value(x)))
     if ord == 1:
         return bind(sum_, np.abs(x), axis=axes, keepdims=keepdims)
     return bind(norm, x, ord=float(ord), axis=axes, keepdims=keepdims)

@@ -24,10 +24,11 @@ import numpy as np
 import scipy.special as special
 
 from . import _samples
-from .._tracer import Node
+from .._tracer import Node, compile_guard
 from ._registry import Primitive, register, value_only_ufunc
-from ._support import elementwise_jacobian, loud, plain_value
+from ._support import bind, decided, elementwise_jacobian, is_zero, loud, plain_value
 from .elementwise import _uniform, elementwise_op
+from .indexing import where_replayed
 
 __all__ = ["expit", "logit", "log_expit", "xlogy", "xlog1py", "gammaln", "gamma", "digamma", "polygamma",
            "betaln", "beta", "rgamma", "gammainc", "gammaincc", "betainc", "betaincc", "stdtr",
@@ -60,10 +61,14 @@ log_expit = _special(special.log_expit, lambda ans, x: special.expit(-x), formul
 def _ratio_where_defined(x, y):
     """x / y, and 0 where x = y = 0: there x·log y is 0 for every y (SciPy's
     convention), so its derivative in y is 0; elsewhere y = 0 made the value infinite."""
+    if isinstance(y, Node) and compile_guard(y) is not None:
+        # a traced VJP in a recording made for replay (hvp): the zero test is recorded
+        return x / bind(where_replayed, 1.0, y, decided(is_zero, y))
     zero = np.asarray(plain_value(y)) == 0
     if not zero.any():
         return x / y
     return x / np.where(zero, 1.0, y)
+
 
 
 xlogy = _special(
@@ -146,10 +151,16 @@ def _gamma_density(a, x):
     x = 0 is the edge of the domain (P(a, x) is not defined for x < 0): the first
     derivative there is the one-sided one (0 for a > 1, 1 at a = 1, ∞ — loud — for
     a < 1); the second is refused, as (a − 1)/x is not finite there."""
-    if isinstance(x, Node) and np.any(np.asarray(plain_value(x)) == 0):
+    if isinstance(x, Node):  # (a decision on x: recorded where a compiled hvp replays it)
+        decided(_refuse_gamma_edge, x)
+    return np.exp(special.xlogy(a - 1.0, x) - x - special.gammaln(a))
+
+
+def _refuse_gamma_edge(x):
+    if np.any(np.asarray(x) == 0):
         raise ValueError("scipy.special.gammainc/gammaincc: no second derivative in x at x = 0, "
                          "the edge of their domain")
-    return np.exp(special.xlogy(a - 1.0, x) - x - special.gammaln(a))
+    return np.zeros(())
 
 
 def _incomplete_gamma_samples(rng, n):
@@ -178,12 +189,17 @@ def _beta_density(a, b, x):
     """x^(a−1)(1 − x)^(b−1)/B(a, b), the derivative of the regularized incomplete beta
     function I_x(a, b) in x, in logs. x = 0 and x = 1 are the edges of the domain: as for
     gammainc, one-sided first derivatives there and no second derivative."""
-    if isinstance(x, Node):
-        edge = np.asarray(plain_value(x))
-        if np.any((edge == 0) | (edge == 1)):
-            raise ValueError("scipy.special.betainc/betaincc: no second derivative in x at x = 0 or 1, "
-                             "the edges of their domain")
+    if isinstance(x, Node):  # (a decision on x: recorded where a compiled hvp replays it)
+        decided(_refuse_beta_edges, x)
     return np.exp(special.xlogy(a - 1.0, x) + special.xlog1py(b - 1.0, -x) - special.betaln(a, b))
+
+
+def _refuse_beta_edges(x):
+    edge = np.asarray(x)
+    if np.any((edge == 0) | (edge == 1)):
+        raise ValueError("scipy.special.betainc/betaincc: no second derivative in x at x = 0 or 1, "
+                         "the edges of their domain")
+    return np.zeros(())
 
 
 def _incomplete_beta_samples(rng, n):
