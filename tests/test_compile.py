@@ -162,9 +162,8 @@ def test_numpy_code_replays_bit_for_bit_where_its_decisions_change(name):
 
 #: hvp(compile=True) records ∇f as NumPy code.  The second-order rules record the decisions
 #: they take on values (ties, signs, zero and gap checks, the symmetric reading: kronvec.ops.
-#: _support.decided), so every template compiles — except sort's, whose pullback scatters by a
-#: permutation computed from the values (an index, not a weight): refused, loudly.
-_HVP_REFUSED = ("sort",)
+#: _support.decided; sort's permutation: sort.gather/sort.scatter), so every template compiles.
+_HVP_REFUSED = ()
 
 
 @pytest.mark.parametrize("mode", ["jacobian", "hvp"])
@@ -326,6 +325,8 @@ def test_compiled_hvp_takes_each_replays_decisions_again():
                                           [np.diag([1.0, 2.0, 3.0]), np.diag([1.0, 1.0, 3.0])]),
         "std at a constant column": (lambda X: np.sum(np.std(X, axis=0)),
                                      [np.arange(9.0).reshape(3, 3) ** 2, np.ones((3, 3))]),
+        "sort, two orders": (lambda X: np.sum(np.sort(X, axis=0) ** 3 * _W),
+                             [np.arange(9.0).reshape(3, 3), -np.arange(9.0).reshape(3, 3)]),
     }
     for name, (f, points) in cases.items():
         compiled, uncompiled = kronvec.hvp(f, compile=True), kronvec.hvp(f)
@@ -350,7 +351,14 @@ def test_compiled_hvp_repeats_the_second_order_checks():
         hypot(np.array([[0.0, 1.5], [-0.5, 0.7]]), np.ones((2, 2)))
 
 
-def test_a_refused_second_order_rule_is_named_not_blamed_on_the_users_code():
+def test_a_refused_second_order_rule_is_named_not_blamed_on_the_users_code(monkeypatch):
+    # (every rule records its decisions now: one is made to read a value, as a new rule might)
+    from kronvec.ops import indexing
+
+    def reading_vjp(g, ans, a, axis):
+        return indexing._getitem_vjp(g, ans, a, key=indexing._sort_key(indexing.plain_value(a), axis))
+
+    monkeypatch.setitem(indexing.sorted_values.vjps, 0, reading_vjp)
     with pytest.raises(TypeError, match=r"the second-order rule of sort\.replayed decides") as raised:
         kronvec.hvp(lambda X: np.sum(np.sort(X, axis=0) * _W), compile=True)(np.eye(3) + 0.1 * _W, np.eye(3))
     assert "Python code read" not in str(raised.value)

@@ -686,17 +686,65 @@ def _sort_key(a, axis):
     return _permutation_key(perm, perm.shape, axis)
 
 
+def _sorted_values_vjp(g, ans, a, axis):
+    if isinstance(a, Node) and compile_guard(a) is not None:
+        # a traced VJP in a recording made for replay (hvp): the scatter takes its permutation
+        # from the values of each replay (an operation of a, not a constant key)
+        return bind(sort_pullback, g, a, axis=axis)
+    return _getitem_vjp(g, ans, a, key=_sort_key(plain_value(a), axis))
+
+
 # np.sort as one operation, for recordings that are replayed: the value and the
 # pullback are getitem's, with the permutation taken from the values given — the
 # same numbers, operation for operation, as the gather np.sort records otherwise.
 sorted_values = register(Primitive(
     lambda a, axis: _getitem_impl(a, key=_sort_key(a, axis)), name="sort.replayed",
-    vjps={0: lambda g, ans, a, axis: _getitem_vjp(g, ans, a, key=_sort_key(plain_value(a), axis))},
+    vjps={0: _sorted_values_vjp},
     label=lambda a, axis: derived_label("sort({})", a),
     formula="P (the permutation matrix of the stable sort, 0/1 selection)",
     reference="notes/conventions.md (ties in input order); a sort is a gather",
     samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, n + 1)),), {"axis": int(rng.integers(2))}),
     param_names=("a",),
+))
+
+
+def _sort_samples(rng, n):
+    return _samples.Sample((rng.standard_normal((n, n + 1)), rng.standard_normal((n, n + 1))),
+                           {"axis": int(rng.integers(2))})
+
+
+# The two linear maps of a sort's permutation P(a) — the gather h ↦ P(a)h and its adjoint,
+# the scatter g ↦ P(a)ᵀg — as operations of (h or g, a): a compiled hvp records them, so a
+# replay takes each permutation from its own a.  Linear in the first argument, each is the
+# other's pullback there; in a they are piecewise constant (derivative 0).
+def _sort_gather_vjp(position):
+    if position == 1:
+        return lambda g, ans, h, a, axis: np.zeros(shape_of(a))  # the permutation: a decision
+    return lambda g, ans, h, a, axis: bind(sort_pullback, g, a, axis=axis)
+
+
+def _sort_scatter_vjp(position):
+    if position == 1:
+        return lambda g, ans, h, a, axis: np.zeros(shape_of(a))
+    return lambda g, ans, h, a, axis: bind(sort_gather, g, a, axis=axis)
+
+
+sort_gather = register(Primitive(
+    lambda h, a, axis: _getitem_impl(h, key=_sort_key(a, axis)), name="sort.gather",
+    vjps=_sort_gather_vjp,
+    label=lambda h, a, axis: None,
+    formula="D_H = P(A) (the stable sort's permutation of A, a 0/1 selection); D_A = 0",
+    reference="a sort is a gather (notes/conventions.md: ties in input order); the permutation is piecewise "
+              "constant in A",
+    samples=_sort_samples, param_names=("H", "A"),
+))
+sort_pullback = register(Primitive(
+    lambda g, a, axis: _untake_value(g, key=_sort_key(a, axis), shape=np.shape(a)), name="sort.scatter",
+    vjps=_sort_scatter_vjp,
+    label=lambda g, a, axis: None,
+    formula="D_G = P(A)ᵀ (the scatter back through the stable sort's permutation of A); D_A = 0",
+    reference="the adjoint of a gather is a scatter (notes/derivatives.md, indexing)",
+    samples=_sort_samples, param_names=("G", "A"),
 ))
 
 
