@@ -332,16 +332,6 @@ def value_only_ufunc(*numpy_ufuncs, evaluate=None):
             evaluate or numpy_ufunc, name=f"np.{numpy_ufunc.__name__}", vjps=_zero_vjp)
 
 
-def _decide(*values, rule):
-    return rule(*values)
-
-
-#: A decision a rule takes on values (a tie, a sign, a zero check, a symmetry test): the
-#: result of a plain function of them, piecewise constant, so its derivative is 0.  Recorded
-#: only where a replay must take it again (see :func:`kronvec.ops._support.decided`).
-DECISION = Primitive(_decide, name="decision", vjps=lambda position: _zero_vjp(position))
-
-
 def _zero_vjp(position):
     """The pullback of an operation whose value is piecewise constant: 0, shaped like
     argument `position` (notes/conventions.md §7)."""
@@ -352,3 +342,13 @@ def _zero_vjp(position):
         return np.zeros(shape if shape is not None else np.shape(arg))
 
     return vjp
+
+
+def _decide(*values, rule):
+    return rule(*values)
+
+
+#: A decision a rule takes on values (a tie, a sign, a zero check, a symmetry test): the
+#: result of a plain function of them, piecewise constant, so its derivative is 0.  Recorded
+#: only where a replay must take it again (see :func:`kronvec.ops._support.decided`).
+DECISION = Primitive(_decide, name="decision", vjps=_zero_vjp)

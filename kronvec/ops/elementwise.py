@@ -38,18 +38,18 @@ from ._registry import (
 )
 from ._support import (
     bind,
-    decided,
     broadcast_jacobian,
+    decided,
     derived_label,
     elementwise_jacobian,
+    infix_label,
     loud,
+    operand_label,
     plain_value,
     static_value,
     refuse_arguments,
     shape_of,
     unbroadcast,
-    infix_label,
-    operand_label,
 )
 from .shape import copy
 

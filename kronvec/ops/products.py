@@ -27,11 +27,11 @@ from ._support import (
     bind,
     derived_label,
     identity_scale,
+    infix_label,
     matmul_2d as _matmul_2d,
     refuse_arguments,
     shape_of,
     unbroadcast,
-    infix_label,
 )
 
 __all__ = ["matmul", "kron", "apply_operator"]

@@ -35,8 +35,8 @@ from ._support import (
     refuse_arguments,
     shape_of,
     size_of,
-    unbroadcast,
     transposed_label,
+    unbroadcast,
 )
 from .indexing import _diagonal, getitem  # noqa: F401 (np.trace's N-D path uses _diagonal)
 
