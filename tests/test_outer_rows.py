@@ -11,7 +11,9 @@ kernel; the dense matrix satisfies J·K = J (it sees only sym(dA)); ``.T.toarray
 ``tosparse()`` and a sum with another term (the accumulating path) agree; random
 rectangular products of the recognized shapes, in float64 and float32, in NumPy
 and in the kernel, equal their generic materialization; other shapes are left
-to the generic path.
+to the generic path.  P_j = A·diag(F[:, j])·C, made by one batched product, equals
+its definition; at a repeated eigenvalue the Jacobian of eigh's eigenvectors at a
+kernel size raises LinAlgError naming the gap (never NaN).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import kronvec
 from kronvec import config
 from kronvec._vec import vec
 from kronvec.operators import Commutation, Dense, Diag, Identity, Kron, Product, Sparse, algebra
-from kronvec.operators._outer_rows import match
+from kronvec.operators._outer_rows import OuterRows, match
 from kronvec.scipy import linalg as kl
 
 from _helpers import central_difference_jacobian, commutation_dense, dense_of
@@ -160,6 +162,37 @@ def test_rectangular_products_of_the_recognized_shape(shape, head, symmetrized, 
         assert dense.dtype == P.dtype and dense.shape == P.shape
         np.testing.assert_allclose(dense, generic, rtol=0, atol=tolerance * max(1.0, np.abs(generic).max()))
         np.testing.assert_allclose(P.T.toarray(), generic.T, rtol=0, atol=tolerance * max(1.0, np.abs(generic).max()))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5, 1), (4, 3, 2, 3, 3), (3, 2, 1, 4, 4), (2, 0, 3, 2, 2)])
+def test_p_is_a_diag_f_c_for_every_column_of_f(shape, dtype):
+    # P[j] = A·diag(F[:, j])·C (derivatives.md §30), written (q, m, r) by one batched matmul,
+    # in the form's dtype (built directly: _random_product's Python-float scales make float64)
+    m, p, q, r, s = shape
+    rng = np.random.default_rng(sum(shape) + 1)
+    A, B, C = (rng.standard_normal(shape).astype(dtype) for shape in ((m, p), (q, s), (p, r)))
+    d = rng.standard_normal(p * q).astype(dtype)
+    form = OuterRows(A, Diag(d), B, C, 1.0, False, False, dtype)
+    F = d.astype(np.float64).reshape(q, p).T  # d = vec F (column-major)
+    expected = np.stack([A.astype(np.float64) @ np.diag(F[:, j]) @ C.astype(np.float64)
+                         for j in range(q)]).reshape(q, m, r)
+    P = form._p()
+    assert P.shape == (q, m, r) and P.dtype == dtype
+    tolerance = 1e-5 if dtype == np.float32 else EXACT_RTOL
+    np.testing.assert_allclose(P, expected, rtol=0, atol=tolerance * max(1.0, np.abs(expected).max()))
+
+
+def test_eigenvectors_at_a_repeated_eigenvalue_are_loud_at_a_kernel_size():
+    # the same policy as the operator's (tests/test_factorizations.py), at an order whose
+    # dense matrix the kernel would write: LinAlgError naming the gap before any writing
+    n = 23
+    Q, _ = np.linalg.qr(np.random.default_rng(4).standard_normal((n, n)))
+    values = np.linspace(1.0, 2.0, n)
+    values[7] = values[8]
+    A = sym((Q * values) @ Q.T)
+    with pytest.raises(np.linalg.LinAlgError, match=r"np\.linalg\.eigh: repeated eigenvalues .*gap"):
+        kronvec.jacobian(lambda X: np.linalg.eigh(X)[1])(A).toarray()
 
 
 def test_other_shapes_are_left_to_the_generic_path():

@@ -62,28 +62,30 @@ class OuterRows:
         return self.entries >= config.numba_min_entries
 
     def workspace_nbytes(self):
-        """Bytes beside the result: P and the scaled C's it is made from, P and B laid
+        """Bytes beside the result: P and the scaled A's it is made from, P and B laid
         out for a transposed target, the cast factors, and below the numba cut-over
         the two broadcast products."""
         itemsize = self.dtype.itemsize
         factors = self.A.size + self.B.size + self.C.size + self.p * self.q
-        small = self.q * (2 * self.m + self.p) * self.r + (self.r + self.s) * self.q * self.m + factors
+        small = self.q * self.m * (self.p + self.r) + (self.r + self.s) * self.q * self.m + factors
         if not self._uses_numba():
             small += 2 * self.entries
         return itemsize * small
 
     def _p(self):
-        """P[j] = A·diag(F[:, j])·C, shape (q, m, r), in one matrix product:
-        P[j, i, k] = Σₐ A[i, a]·X[a, (j, k)] with X[a, j, k] = F[a, j]·C[a, k] — A times
-        a p × qr matrix, one BLAS call where q small products cost q calls (at n = 32,
-        a third of the time)."""
+        """P[j] = A·diag(F[:, j])·C, shape (q, m, r): X[j] = A·diag(F[:, j]) (A's columns
+        scaled, a (q, m, p) array) times C in one batched ``np.matmul``, which writes
+        P in its (q, m, r) layout directly.  NumPy runs a stack as q BLAS products of
+        m×p by p×r; at these orders (n = 32: 32³ flops each) each stays on the
+        calling thread, where one A·(p × qr) product crossed OpenBLAS's threading
+        cut-over: with the BLAS's default two threads on a busy machine its second
+        thread waited for a core, 0.6–30 ms instead of 0.1 (derivatives.md §30)."""
         dtype = self.dtype
         A, C = (np.asarray(x, dtype=dtype) for x in (self.A, self.C))
         d = self.diagonal.d if type(self.diagonal) is Diag else self.diagonal.diagonal()
         F_t = np.asarray(d, dtype=dtype).reshape(self.q, self.p)  # F_t[j, a] = F[a, j] (vec order)
-        X = F_t.T[:, :, None] * C[:, None, :]  # (p, q, r)
-        product = A.dot(X.reshape(self.p, self.q * self.r)).reshape(self.m, self.q, self.r)
-        return np.ascontiguousarray(product.transpose(1, 0, 2))
+        X = A[None, :, :] * F_t[:, None, :]  # X[j, i, a] = A[i, a]·F[a, j]
+        return np.matmul(X, C)
 
     def write(self, out, scale, accumulate):
         """``out = scale·M`` (or ``out += scale·M`` with `accumulate`) for an `out` of

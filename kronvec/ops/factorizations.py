@@ -897,20 +897,25 @@ def _eigen_gap_factors(w, operation, squares=False):
         return _eigen_gap_factors_stack(w, plain, operation, squares)
     k = plain.size
     if k > 1:
-        gaps = np.diff(plain)
-        if gaps.min() >= 0:  # ascending, as eigh returns them: no sort (the positions are the indices)
-            order = np.arange(k)
+        gaps = plain[1:] - plain[:-1]
+        gap = gaps.min()
+        if gap >= 0:  # ascending, as eigh returns them: no sort (the positions are the indices),
+            order = None  # and the largest |λ| is at one end
+            scale = max(abs(float(plain[0])), abs(float(plain[-1])))
         else:
             order = np.argsort(plain, kind="stable")
             gaps = np.diff(plain[order])
-        i = int(np.argmin(gaps))
-        gap = float(gaps[i])
-        scale = float(np.max(np.abs(plain)))
+            gap = gaps.min()
+            scale = float(np.max(np.abs(plain)))
+        gap = float(gap)
         tolerance = k * float(np.finfo(plain.dtype if plain.dtype.kind == "f" else np.float64).eps) * scale
         threshold = condition_threshold(plain.dtype)
         if gap <= tolerance or (threshold is not None and scale / gap > threshold):
             # (the messages are written only when one is given: formatting them took a
-            # tenth of eigh's Jacobian build at n = 32)
+            # tenth of eigh's Jacobian build at n = 32; so is the position of the gap)
+            i = int(np.argmin(gaps))
+            if order is None:
+                order = np.arange(k)
             low, high = plain[order[i]], plain[order[i + 1]]
             what = "singular values σ" if squares else "eigenvalues λ"
             vectors, values = ("singular vectors", "singular values") if squares else ("eigenvectors", "eigenvalues")
