@@ -1,0 +1,291 @@
+"""The fused tier of ``jacobian(f, compile=True)``: forward values by numba, operators from a template.
+
+A compiled Jacobian's Python replay (:class:`~.replay.ReplayedRecording`)
+recomputes each node's value and then assembles the structured operator from
+the operations' Jacobian builders and the operator algebra; for small matrices
+both cost more than the numbers they move.  This tier removes both, for the
+programs where it can be done soundly:
+
+* **the values** come from one numba function (:class:`~.fused.FusedForward`,
+  the forward part of the fused gradient tier: the same LAPACK/BLAS routines,
+  layouts and checks, so the same bits);
+* **the operator** is rebuilt from an :class:`OperatorTemplate`: the operator
+  the Python replay assembled once, with each array it holds traced back to the
+  node value it *is* (or the transpose view of one) — every other part of it
+  (structure, shapes, labels, scales) is copied as it was.
+
+That is sound when the operator's structure cannot depend on the values, which
+:func:`eligible` makes sure of: every operation is one of
+:data:`JACOBIAN_OPERATIONS` (whose Jacobian builders and the algebra they call
+branch on shapes and operator types only), every value is a matrix (a scalar
+node could become a value-dependent ``scale``), and every array the operator
+holds is a node value or a transpose of one (an array computed from values —
+``vec(Y)``, ``1 − Y²`` — makes the program :class:`~.fused.NotFusable`).  A
+template is kept only if, at the recording's point, the rebuilt operator prints
+the same formula and has the same dense form, bit for bit, as the one the Python
+replay assembles there.
+
+As for gradients, the tier is compiled in a background thread once a program
+has been replayed :data:`~.gradient.FUSE_AFTER_REPLAYS` times, and a call whose
+values meet a check (singular or ill-conditioned matrix, non-finite value) runs
+the Python replay instead, which raises or warns exactly as uncompiled.
+
+The Krons of a rebuilt operator carry :func:`small_kron_fill`: their dense form
+(below ``config.numba_min_entries``, where ``kron_dense`` broadcasts in NumPy) is
+written by a serial numba kernel, compiled on this path only.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import weakref
+
+import numpy as np
+
+from .._config import condition_threshold, config
+from .._linalg.scope import CallScope
+from .._linalg.scope import _current as _current_scope
+from .._tracer import ancestors
+from ..operators import Dense, StructuredOperator
+from ..operators._formula import Label
+from ..operators.kron import Kron
+from .gradient import TieredProgram
+
+__all__ = ["TieredJacobian", "OperatorTemplate", "JACOBIAN_OPERATIONS", "eligible", "small_kron_fill"]
+
+#: Operations whose Jacobian builders give an operator whose structure depends on the
+#: shapes and the constants only (kronvec.ops: elementwise, products, shape, linalg), and
+#: which have a fused form.  Those that hold arrays computed from values (an entrywise
+#: product's Diag(vec b), solve's A⁻¹) are refused by the template instead.
+JACOBIAN_OPERATIONS = frozenset({"add", "subtract", "negative", "multiply", "true_divide", "transpose", "matmul",
+                                 "linalg.inv", "linalg.solve"})
+
+_FLOAT64 = np.dtype(np.float64)
+_new_object = object.__new__
+
+
+def eligible(recording, inputs):
+    """Whether the recording may have a fused Jacobian (see the module docstring): matrices
+    of float64 throughout, an output that is not a scalar, only JACOBIAN_OPERATIONS."""
+    if math.prod(recording.output_shape) <= 1:
+        return False  # (a scalar's Jacobian is a row from the reverse sweep: another program)
+    for node in inputs:
+        if type(node._value) is not np.ndarray or node._value.ndim != 2 or node._value.dtype != _FLOAT64:
+            return False
+    needed = ancestors(recording.output_node)
+    for node in recording.nodes:
+        if node._op is None or node._index not in needed:
+            continue
+        value = node._value
+        if node._op.name not in JACOBIAN_OPERATIONS:
+            return False
+        if type(value) is not np.ndarray or value.ndim != 2 or value.dtype != _FLOAT64:
+            return False
+    return True
+
+
+class _Unknown(Exception):
+    """Something in an operator the template cannot trace back or copy."""
+
+
+#: Attribute values copied by reference: immutable, and the same for every call.
+_IMMUTABLE = (bool, int, float, str, type(None), np.dtype, type, np.floating, np.integer, np.bool_)
+
+
+class OperatorTemplate:
+    """An operator assembled by the Python replay, as a function of the replay's values.
+
+    Parameters
+    ----------
+    operator : StructuredOperator
+        The Jacobian assembled at one point.
+    positions : dict
+        Node index → position in the value tuple :meth:`rebuild` takes.
+    values : dict
+        Node index → that node's value at the point (the arrays `operator` holds).
+    constants : list of ndarray
+        Arrays the recording captured by value (read-only, shared by every replay).
+    fill : callable
+        What the rebuilt Krons of two dense factors use for their dense form
+        (:func:`small_kron_fill` with its kernel).
+
+    Raises
+    ------
+    NotFusable
+        When `operator` holds an array that is none of these, or an object that is not
+        an operator, a label, or an immutable value.
+    """
+
+    def __init__(self, operator, positions, values, constants, fill):
+        from .fused import NotFusable
+
+        self._lines_new, self._lines_fill = [], []
+        self._namespace = {"_new": _new_object, "_ref": weakref.ref, "_fill": fill}
+        self._names = {}  # id → name, for this walk only (`_held` keeps every object alive meanwhile)
+        self._held = []
+        self._positions, self._values = positions, values
+        self._constants = {id(array): array for array in constants}
+        try:
+            root = self._object(operator)
+        except _Unknown as reason:
+            raise NotFusable(f"a Jacobian operator holding {reason}") from None
+        source = "\n".join(["def rebuild(w):", *self._lines_new, *self._lines_fill, f"    return {root}"]) + "\n"
+        exec(compile(source, "<kronvec compiled Jacobian template>", "exec"), self._namespace)  # noqa: S102
+        self.source = source
+        #: ``rebuild(values)`` → a new operator holding `values` (indexed as `positions` says).
+        self.rebuild = self._namespace["rebuild"]
+        del self._names, self._held, self._values, self._constants, self._namespace
+
+    def _bind(self, value):
+        name = f"c{len(self._namespace)}"
+        self._namespace[name] = value
+        return name
+
+    def _expression(self, value):
+        """Source for `value`, rebuilt from the values."""
+        if isinstance(value, _IMMUTABLE):
+            return self._bind(value)
+        if type(value) is np.ndarray:
+            return self._array(value)
+        if type(value) is tuple:
+            return "(" + "".join(f"{self._expression(item)}, " for item in value) + ")"
+        if type(value) is weakref.ref:
+            target = value()
+            if target is None:
+                raise _Unknown("a dead weak reference")
+            return f"_ref({self._object(target)})"
+        if isinstance(value, (StructuredOperator, Label)):
+            return self._object(value)
+        raise _Unknown(f"a {type(value).__name__}")
+
+    def _array(self, array):
+        for index, value in self._values.items():
+            if array is value:
+                return f"w[{self._positions[index]}]"
+        for index, value in self._values.items():
+            if (array.ndim == 2 and array.dtype == value.dtype and array.shape == value.shape[::-1]
+                    and array.strides == value.strides[::-1] and array.ctypes.data == value.ctypes.data):
+                return f"w[{self._positions[index]}].T"  # (a transpose view, as a builder's Yᵀ)
+        if id(array) in self._constants:
+            return self._bind(array)
+        raise _Unknown(f"an array of shape {array.shape} computed from the values")
+
+    def _object(self, obj):
+        name = self._names.get(id(obj))
+        if name is not None:
+            return name
+        name = self._names[id(obj)] = f"o{len(self._names)}"
+        self._held.append(obj)
+        self._lines_new.append(f"    {name} = _new({self._bind(type(obj))})")
+        slots = [slot for cls in type(obj).__mro__ for slot in cls.__dict__.get("__slots__", ())]
+        for slot in slots:
+            if slot != "__weakref__" and slot != "__dict__" and hasattr(obj, slot):
+                self._lines_fill.append(f"    {name}.{slot} = {self._expression(getattr(obj, slot))}")
+        if hasattr(obj, "__dict__"):
+            items = [f"{key!r}: {self._expression(value)}" for key, value in vars(obj).items()]
+            if type(obj) is Kron and type(obj.A) is Dense and type(obj.B) is Dense:
+                items.append("'_small_fill': _fill")
+            self._lines_fill.append(f"    {name}.__dict__.update({{{', '.join(items)}}})")
+        return name
+
+
+def small_kron_fill(kernel, kron, out, scale):
+    """``scale·kron`` as a new dense array (`out` None) or added into `out` — what
+    ``Kron._toarray`` / ``_accumulate_dense`` compute through ``kron_dense`` — by the serial
+    kernel ``fused_kernels.kron_fill`` (`kernel`, bound by the caller: this module imports no
+    numba); None where kron_dense's own path is the one to take
+    (other factors or dtypes, a non-C-ordered `out`, numba's parallel range)."""
+    A, B = kron.A, kron.B
+    if type(A) is not Dense or type(B) is not Dense or A.M.dtype != _FLOAT64 or B.M.dtype != _FLOAT64:
+        return None
+    if kron.shape[0] * kron.shape[1] >= config.numba_min_entries:
+        return None
+    factor = kron.scale * scale if out is not None else kron.scale  # (the product Kron._accumulate_dense forms)
+    a, b = np.ascontiguousarray(A.M), np.ascontiguousarray(B.M)
+    if out is None:
+        return kernel(a, b, factor, np.empty(kron.shape), False)
+    if type(out) is not np.ndarray or out.dtype != _FLOAT64 or not out.flags.c_contiguous or not out.flags.writeable:
+        return None
+    return kernel(a, b, factor, out, True)
+
+
+class TieredJacobian(TieredProgram):
+    """A compiled Jacobian: the template recording replayed in Python, and its fused tier
+    once compiled and checked (:class:`~.gradient.TieredProgram`'s states and threads).
+
+    ``fused_run()`` gives, once fused, ``run(threshold, *input_values)`` → one operator
+    per differentiated input; it raises ``fall_back`` where the Python replay must run.
+    """
+
+    __slots__ = ("template", "count", "input_layouts")
+
+    def __init__(self, template, count):
+        inputs = template.inputs + template.constant_inputs
+        candidate = template if eligible(template, inputs) else None
+        super().__init__(template, candidate, [node._value.copy() for node in inputs])
+        self.template, self.count = template, count
+        self.input_layouts = tuple("C" if node._value.flags.c_contiguous else "F" for node in inputs)
+
+    def _checked(self):
+        """The fused run, if at the recording's point it computes the Python replay's values bit
+        for bit and its templates rebuild the Python replay's operators (formula and dense form)."""
+        from .fused import FusedForward, NotFusable
+        from .fused_kernels import FallBack, kron_fill
+        from .replay import ReplayedRecording
+
+        template = self.template
+        inputs = template.inputs + template.constant_inputs
+        needed = ancestors(template.output_node)
+        wanted = [node._index for node in template.nodes if node._index in needed]
+        try:
+            fused = FusedForward(template, inputs, wanted)
+        except NotFusable:
+            return None
+        if fused.transcendental or fused.input_layouts != self.input_layouts:
+            return None
+        forward = fused.compile()
+        values = self._check_values
+        threshold = condition_threshold(_FLOAT64)
+        threshold = math.inf if threshold is None else threshold
+        try:
+            computed = forward(threshold, *[value.copy() for value in values])
+        except FallBack:
+            return None  # (the recording's point is one the Python replay must handle)
+        token = _current_scope.set(CallScope())
+        try:
+            with np.errstate(all="ignore"):  # (a check in the background prints nothing)
+                replay = ReplayedRecording(template, [value.copy() for value in values])
+                expected = [replay.forward_jacobian(k) for k in range(self.count)]
+        finally:
+            _current_scope.reset(token)
+        positions = {index: k for k, index in enumerate(wanted)}
+        by_index = {index: replay.nodes[index]._value for index in wanted}
+        for index, value in zip(wanted, computed):
+            python = by_index[index]
+            if value.strides != python.strides or not np.array_equal(value, python):
+                return None
+        constants = [arg for node in replay.nodes if node._op is not None
+                     for position, arg in enumerate(node._args)
+                     if type(arg) is np.ndarray and position not in dict(node._parents)]
+        try:
+            fill = functools.partial(small_kron_fill, kron_fill)
+            templates = tuple(OperatorTemplate(J, positions, by_index, constants, fill) for J in expected)
+        except NotFusable:
+            return None
+        for value in computed:
+            value.flags.writeable = False
+        for J, operator_template in zip(expected, templates):
+            rebuilt = operator_template.rebuild(computed)
+            if rebuilt.formula() != J.formula() or not np.array_equal(rebuilt.toarray(), J.toarray()):
+                return None
+        self.fall_back = FallBack
+        rebuilders = tuple(operator_template.rebuild for operator_template in templates)
+
+        def run(threshold, *values):
+            computed = forward(threshold, *values)
+            for value in computed:
+                value.flags.writeable = False  # (as the recording's: the operators keep them uncopied)
+            return tuple(rebuild(computed) for rebuild in rebuilders)
+
+        return run
