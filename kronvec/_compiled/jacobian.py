@@ -124,8 +124,9 @@ class OperatorTemplate:
         self._namespace = {"_new": _new_object, "_ref": weakref.ref, "_fill": fill}
         self._names = {}  # id → name, for this walk only (`_held` keeps every object alive meanwhile)
         self._held = []
-        self._positions, self._values = positions, values
-        self._constants = {id(array): array for array in constants}
+        # where an array can come from: a value of this call (by position), or a constant
+        self._origins = [(f"w[{positions[index]}]", value) for index, value in values.items()]
+        self._origins += [(self._bind(array), array) for array in constants]
         try:
             root = self._object(operator)
         except _Unknown as reason:
@@ -135,7 +136,7 @@ class OperatorTemplate:
         self.source = source
         #: ``rebuild(values)`` → a new operator holding `values` (indexed as `positions` says).
         self.rebuild = self._namespace["rebuild"]
-        del self._names, self._held, self._values, self._constants, self._namespace
+        del self._names, self._held, self._origins, self._namespace
 
     def _bind(self, value):
         name = f"c{len(self._namespace)}"
@@ -153,23 +154,43 @@ class OperatorTemplate:
         if type(value) is weakref.ref:
             target = value()
             if target is None:
-                raise _Unknown("a dead weak reference")
+                raise _Unknown("a dead weak reference")  # (one left out of an operator's attributes above)
             return f"_ref({self._object(target)})"
         if isinstance(value, (StructuredOperator, Label)):
             return self._object(value)
         raise _Unknown(f"a {type(value).__name__}")
 
     def _array(self, array):
-        for index, value in self._values.items():
+        """Source for an array the operator holds: a node value or a constant, or a view of
+        one with the same data (the same layout, or the transpose, as a builder's ``Yᵀ``).
+        Each array object becomes one object of the rebuilt operator, so which parts share
+        an array (a label's key and its matrix) is as it was."""
+        name = self._names.get(id(array))
+        if name is not None:
+            return name
+        source = None
+        for origin, value in self._origins:
             if array is value:
-                return f"w[{self._positions[index]}]"
-        for index, value in self._values.items():
-            if (array.ndim == 2 and array.dtype == value.dtype and array.shape == value.shape[::-1]
-                    and array.strides == value.strides[::-1] and array.ctypes.data == value.ctypes.data):
-                return f"w[{self._positions[index]}].T"  # (a transpose view, as a builder's Yᵀ)
-        if id(array) in self._constants:
-            return self._bind(array)
-        raise _Unknown(f"an array of shape {array.shape} computed from the values")
+                source = origin
+                break
+        if source is None:
+            for origin, value in self._origins:
+                if array.dtype != value.dtype or array.ndim != 2 or value.ndim != 2:
+                    continue
+                if array.ctypes.data != value.ctypes.data:
+                    continue
+                if array.shape == value.shape and array.strides == value.strides:
+                    source = f"{origin}.view()"
+                    break
+                if array.shape == value.shape[::-1] and array.strides == value.strides[::-1]:
+                    source = f"{origin}.T"
+                    break
+        if source is None:
+            raise _Unknown(f"an array of shape {array.shape} computed from the values")
+        name = self._names[id(array)] = f"a{len(self._names)}"
+        self._held.append(array)
+        self._lines_new.append(f"    {name} = {source}")
+        return name
 
     def _object(self, obj):
         name = self._names.get(id(obj))
@@ -183,7 +204,10 @@ class OperatorTemplate:
             if slot != "__weakref__" and slot != "__dict__" and hasattr(obj, slot):
                 self._lines_fill.append(f"    {name}.{slot} = {self._expression(getattr(obj, slot))}")
         if hasattr(obj, "__dict__"):
-            items = [f"{key!r}: {self._expression(value)}" for key, value in vars(obj).items()]
+            # (a dead weak reference, a transpose no longer held anywhere, is a cache entry
+            # of nothing: the attribute is left out, as ``StructuredOperator.T`` reads it)
+            items = [f"{key!r}: {self._expression(value)}" for key, value in vars(obj).items()
+                     if not (type(value) is weakref.ref and value() is None)]
             if type(obj) is Kron and type(obj.A) is Dense and type(obj.B) is Dense:
                 items.append("'_small_fill': _fill")
             self._lines_fill.append(f"    {name}.__dict__.update({{{', '.join(items)}}})")
@@ -210,6 +234,18 @@ def small_kron_fill(kernel, kron, out, scale):
     return kernel(a, b, factor, out, True)
 
 
+def _fused_forward(recording, inputs, wanted):
+    """The recording's :class:`~.fused.FusedForward`, or None where there is none."""
+    if not eligible(recording, inputs):
+        return None
+    from .fused import FusedForward, NotFusable  # (only for programs of matrices; imports no numba)
+
+    try:
+        return FusedForward(recording, inputs, wanted)
+    except NotFusable:
+        return None
+
+
 class TieredJacobian(TieredProgram):
     """A compiled Jacobian: the template recording replayed in Python, and its fused tier
     once compiled and checked (:class:`~.gradient.TieredProgram`'s states and threads).
@@ -218,33 +254,28 @@ class TieredJacobian(TieredProgram):
     per differentiated input; it raises ``fall_back`` where the Python replay must run.
     """
 
-    __slots__ = ("template", "count", "input_layouts")
+    __slots__ = ("template", "count", "wanted", "input_layouts")
 
     def __init__(self, template, count):
         inputs = template.inputs + template.constant_inputs
-        candidate = template if eligible(template, inputs) else None
-        super().__init__(template, candidate, [node._value.copy() for node in inputs])
+        needed = ancestors(template.output_node)
+        #: the values the fused function returns: every one the output depends on (the
+        #: template, made at compile time, picks those its operators hold)
+        self.wanted = [node._index for node in template.nodes if node._index in needed]
+        fused = _fused_forward(template, inputs, self.wanted)
+        super().__init__(template, fused, None if fused is None else [node._value.copy() for node in inputs])
         self.template, self.count = template, count
-        self.input_layouts = tuple("C" if node._value.flags.c_contiguous else "F" for node in inputs)
+        self.input_layouts = () if fused is None else fused.input_layouts
 
     def _checked(self):
         """The fused run, if at the recording's point it computes the Python replay's values bit
         for bit and its templates rebuild the Python replay's operators (formula and dense form)."""
-        from .fused import FusedForward, NotFusable
+        from .fused import NotFusable
         from .fused_kernels import FallBack, kron_fill
         from .replay import ReplayedRecording
 
-        template = self.template
-        inputs = template.inputs + template.constant_inputs
-        needed = ancestors(template.output_node)
-        wanted = [node._index for node in template.nodes if node._index in needed]
-        try:
-            fused = FusedForward(template, inputs, wanted)
-        except NotFusable:
-            return None
-        if fused.transcendental or fused.input_layouts != self.input_layouts:
-            return None
-        forward = fused.compile()
+        template, wanted = self.template, self.wanted
+        forward = self.fused.compile()
         values = self._check_values
         threshold = condition_threshold(_FLOAT64)
         threshold = math.inf if threshold is None else threshold
