@@ -562,8 +562,8 @@ class _ForwardValues:
         return "\n".join([header] + body) + "\n"
 
 
-def _compiled(source, constants, name):
-    """The function `name` of `source`, compiled by numba with the fused kernels in scope."""
+def _compiled(source, constants, function):
+    """The function named `function` in `source`, compiled by numba with the fused kernels in scope."""
     from numba import njit
 
     from . import fused_kernels
@@ -574,7 +574,7 @@ def _compiled(source, constants, name):
     namespace.update(np=np, math=math)
     exec(compile(source, "<kronvec fused program>", "exec"), namespace)  # noqa: S102
     # error_model="numpy": IEEE results (inf, nan) for scalar division, as NumPy gives
-    return njit(error_model="numpy", cache=False)(namespace[name])
+    return njit(error_model="numpy", cache=False)(namespace[function])
 
 
 class FusedForward:

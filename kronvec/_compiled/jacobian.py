@@ -155,6 +155,8 @@ class OperatorTemplate:
             target = value()
             if target is None:
                 raise _Unknown("a dead weak reference")  # (one left out of an operator's attributes above)
+            if not isinstance(target, (StructuredOperator, Label)):
+                raise _Unknown(f"a weak reference to a {type(target).__name__}")
             return f"_ref({self._object(target)})"
         if isinstance(value, (StructuredOperator, Label)):
             return self._object(value)
