@@ -10,7 +10,8 @@ Checked here:
 * the small Krons it returns write their dense form with the serial kernel,
   which equals ``kron_dense`` bit for bit, filling and accumulating;
 * programs whose operators hold arrays computed from the values, or with an
-  operation outside the tier, stay Python and right;
+  operation outside the tier, stay Python and right (the former with the
+  dense fill on their Krons);
 * a fused call keeps the edge policy (singular → LinAlgError, non-finite →
   ValueError, ill-conditioned → a warning), never aliases its inputs, returns
   read-only operator data and dense arrays that own their memory, and is
@@ -126,6 +127,21 @@ def test_the_tier_rebuilds_the_operator_from_the_template_and_fills_with_the_ker
     assert J.A.M.base is not None and np.shares_memory(J.A.M, J.B.M)  # (X⁻ᵀ is a view of X⁻¹, as uncompiled)
     # an uncompiled Jacobian never carries the fill (its toarray never compiles numba code)
     assert kronvec.jacobian(np.linalg.inv)(X)._small_fill is None
+
+
+def test_a_refused_template_leaves_the_python_replay_with_the_dense_fill():
+    f = PROGRAMS["inv(X) C"][0]
+    rng = np.random.default_rng(8)
+    X, C = _point(rng, (16, 16)), rng.standard_normal((16, 16))
+    compiled, fused = _fused(f, [X, C])
+    assert not fused and _program(compiled).fill is not None
+    X, C = _point(rng, (16, 16)), rng.standard_normal((16, 16))
+    J = compiled(X, C)
+    assert type(J) is Kron and J._small_fill is not None
+    _identical(J, kronvec.jacobian(f)(X, C), rng, kronvec.jacobian(f, compile=True)(X, C).formula())
+    # outside the tier (tanh has no Jacobian template): no fill either
+    compiled, fused = _fused(PROGRAMS["tanh"][0], [_point(rng, (3, 3))])
+    assert not fused and _program(compiled).fill is None
 
 
 @pytest.mark.parametrize("shapes", [((3, 4), (5, 2)), ((16, 16), (16, 16)), ((1, 7), (6, 1))])

@@ -32,7 +32,8 @@ the Python replay instead, which raises or warns exactly as uncompiled.
 
 The Krons of a rebuilt operator carry :func:`small_kron_fill`: their dense form
 (below ``config.numba_min_entries``, where ``kron_dense`` broadcasts in NumPy) is
-written by a serial numba kernel, compiled on this path only.
+written by a serial numba kernel, compiled on this path only.  Where the template
+is refused, the operators the Python replay assembles get it too (:func:`marked`).
 """
 
 from __future__ import annotations
@@ -48,11 +49,12 @@ from .._linalg.scope import CallScope
 from .._linalg.scope import _current as _current_scope
 from .._tracer import ancestors
 from ..operators import Dense, StructuredOperator
+from ..operators.composite import Scaled, Sum
 from ..operators._formula import Label
 from ..operators.kron import Kron
 from .gradient import TieredProgram
 
-__all__ = ["TieredJacobian", "OperatorTemplate", "JACOBIAN_OPERATIONS", "eligible", "small_kron_fill"]
+__all__ = ["TieredJacobian", "OperatorTemplate", "JACOBIAN_OPERATIONS", "eligible", "marked", "small_kron_fill"]
 
 #: Operations whose Jacobian builders give an operator whose structure depends on the
 #: shapes and the constants only (kronvec.ops: elementwise, products, shape, linalg), and
@@ -209,11 +211,30 @@ class OperatorTemplate:
             # (a dead weak reference, a transpose no longer held anywhere, is a cache entry
             # of nothing: the attribute is left out, as ``StructuredOperator.T`` reads it)
             items = [f"{key!r}: {self._expression(value)}" for key, value in vars(obj).items()
-                     if not (type(value) is weakref.ref and value() is None)]
+                     if not (type(value) is weakref.ref and value() is None) and key != "_small_fill"]
             if type(obj) is Kron and type(obj.A) is Dense and type(obj.B) is Dense:
                 items.append("'_small_fill': _fill")
             self._lines_fill.append(f"    {name}.__dict__.update({{{', '.join(items)}}})")
         return name
+
+
+def marked(operator, fill):
+    """`operator`, its Krons of two dense factors — it, its terms, the operator it scales —
+    given `fill` as their dense fill (``Kron._small_fill``).  For operators the Python replay
+    of a compiled Jacobian has just assembled: new objects of this call, which nothing else
+    holds; the fill writes the same entries."""
+    pending = [operator]
+    while pending:
+        op = pending.pop()
+        kind = type(op)
+        if kind is Kron:
+            if type(op.A) is Dense and type(op.B) is Dense:
+                op._small_fill = fill
+        elif kind is Sum:
+            pending.extend(op.terms)
+        elif kind is Scaled:
+            pending.append(op.operator)
+    return operator
 
 
 def small_kron_fill(kernel, kron, out, scale):
@@ -256,7 +277,7 @@ class TieredJacobian(TieredProgram):
     per differentiated input; it raises ``fall_back`` where the Python replay must run.
     """
 
-    __slots__ = ("template", "count", "wanted", "input_layouts")
+    __slots__ = ("template", "count", "wanted", "input_layouts", "fill")
 
     def __init__(self, template, count):
         inputs = template.inputs + template.constant_inputs
@@ -268,6 +289,9 @@ class TieredJacobian(TieredProgram):
         super().__init__(template, fused, None if fused is None else [node._value.copy() for node in inputs])
         self.template, self.count = template, count
         self.input_layouts = () if fused is None else fused.input_layouts
+        #: The dense fill the Python replay's Krons take (:func:`marked`) once the background
+        #: thread has compiled and checked it, else None.  Set by one assignment.
+        self.fill = None
 
     def _checked(self):
         """The fused run, if at the recording's point it computes the Python replay's values bit
@@ -301,16 +325,21 @@ class TieredJacobian(TieredProgram):
         constants = [arg for node in replay.nodes if node._op is not None
                      for position, arg in enumerate(node._args)
                      if type(arg) is np.ndarray and position not in dict(node._parents)]
+        fill = functools.partial(small_kron_fill, kron_fill)
+        # The dense fill, for the Python replay's operators too (a template may be refused):
+        # used only if it writes their dense forms bit for bit here.
+        dense = [J.toarray() for J in expected]
+        if all(np.array_equal(marked(J, fill).toarray(), D) for J, D in zip(expected, dense)):
+            self.fill = fill
         try:
-            fill = functools.partial(small_kron_fill, kron_fill)
             templates = tuple(OperatorTemplate(J, positions, by_index, constants, fill) for J in expected)
         except NotFusable:
             return None
         for value in computed:
             value.flags.writeable = False
-        for J, operator_template in zip(expected, templates):
+        for J, D, operator_template in zip(expected, dense, templates):
             rebuilt = operator_template.rebuild(computed)
-            if rebuilt.formula() != J.formula() or not np.array_equal(rebuilt.toarray(), J.toarray()):
+            if rebuilt.formula() != J.formula() or not np.array_equal(rebuilt.toarray(), D):
                 return None
         self.fall_back = FallBack
         rebuilders = tuple(operator_template.rebuild for operator_template in templates)

@@ -76,7 +76,7 @@ class ReplayedRecording(_api._Recording):
 def compiled_jacobian(f, argnums, uncompiled):
     """The compiled form of ``jacobian(f, argnums)``: the recording replayed in Python, and
     for small programs of matrices its fused tier (:mod:`.jacobian`) once worth it."""
-    from .jacobian import TieredJacobian
+    from .jacobian import TieredJacobian, marked
 
     def build(template):
         return TieredJacobian(template, len(template.inputs))
@@ -84,6 +84,9 @@ def compiled_jacobian(f, argnums, uncompiled):
     def run(program, arguments, extra):
         recording = ReplayedRecording(program.template, arguments.values)
         results = tuple(recording.forward_jacobian(k) for k in range(arguments.count))
+        fill = program.fill  # (a numba dense fill, once the fused tier's thread has checked one)
+        if fill is not None:
+            results = tuple(marked(J, fill) for J in results)
         return results[0] if arguments.single else results
 
     def fast(program, args, numbers, constant_positions, single):
