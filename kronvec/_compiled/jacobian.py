@@ -124,8 +124,7 @@ class OperatorTemplate:
 
         self._lines_new, self._lines_fill = [], []
         self._namespace = {"_new": _new_object, "_ref": weakref.ref, "_fill": fill}
-        self._names = {}  # id → name, for this walk only (`_held` keeps every object alive meanwhile)
-        self._held = []
+        self._seen = []  # (object, its name) for every object met so far: a walk of tens of objects
         # where an array can come from: a value of this call (by position), or a constant
         self._origins = [(f"w[{positions[index]}]", value) for index, value in values.items()]
         self._origins += [(self._bind(array), array) for array in constants]
@@ -138,7 +137,14 @@ class OperatorTemplate:
         self.source = source
         #: ``rebuild(values)`` → a new operator holding `values` (indexed as `positions` says).
         self.rebuild = self._namespace["rebuild"]
-        del self._names, self._held, self._origins, self._namespace
+        del self._seen, self._origins, self._namespace
+
+    def _name_of(self, obj):
+        """The name given to `obj` itself earlier in this walk, or None."""
+        for seen, name in self._seen:
+            if seen is obj:
+                return name
+        return None
 
     def _bind(self, value):
         name = f"c{len(self._namespace)}"
@@ -169,7 +175,7 @@ class OperatorTemplate:
         one with the same data (the same layout, or the transpose, as a builder's ``Yᵀ``).
         Each array object becomes one object of the rebuilt operator, so which parts share
         an array (a label's key and its matrix) is as it was."""
-        name = self._names.get(id(array))
+        name = self._name_of(array)
         if name is not None:
             return name
         source = None
@@ -191,17 +197,17 @@ class OperatorTemplate:
                     break
         if source is None:
             raise _Unknown(f"an array of shape {array.shape} computed from the values")
-        name = self._names[id(array)] = f"a{len(self._names)}"
-        self._held.append(array)
+        name = f"a{len(self._seen)}"
+        self._seen.append((array, name))
         self._lines_new.append(f"    {name} = {source}")
         return name
 
     def _object(self, obj):
-        name = self._names.get(id(obj))
+        name = self._name_of(obj)
         if name is not None:
             return name
-        name = self._names[id(obj)] = f"o{len(self._names)}"
-        self._held.append(obj)
+        name = f"o{len(self._seen)}"
+        self._seen.append((obj, name))
         self._lines_new.append(f"    {name} = _new({self._bind(type(obj))})")
         slots = [slot for cls in type(obj).__mro__ for slot in cls.__dict__.get("__slots__", ())]
         for slot in slots:
