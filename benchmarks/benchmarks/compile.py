@@ -70,6 +70,7 @@ class CompiledSmall:
         self.X16 = np.random.default_rng(1).standard_normal((16, 16)) + 8.0 * np.eye(16)
         self.inverse_jacobian = kronvec.jacobian(np.linalg.inv, compile=True)
         steady(self.chain, self.X2)
+        steady(self.inverse_jacobian, self.X16)  # (the Jacobian has a fused tier too)
         warm(lambda X: self.inverse_jacobian(X).toarray(), self.X16)
 
     def time_21_operations_value_and_grad(self):

@@ -51,7 +51,7 @@ from .._tracer import ancestors
 from ..ops._support import identity_scale
 from .program import ELIDABLE, _between
 
-__all__ = ["FusedGradient", "NotFusable", "MAX_ORDER", "FUSED_OPERATIONS", "TRANSCENDENTAL"]
+__all__ = ["FusedGradient", "FusedForward", "NotFusable", "MAX_ORDER", "FUSED_OPERATIONS", "TRANSCENDENTAL"]
 
 #: The largest matrix a fused program holds: the slogdet rule sums logarithms by
 #: ``math.fsum`` up to this order (kronvec._linalg.factorization), and compiled
@@ -470,27 +470,9 @@ class FusedGradient:
         output = recording.output_node
         self._differentiated = differentiated
         probe = _probe(recording, inputs, differentiated)
-        source = _Source()
-        writer = _Writer(source)
-        names = {node._index: f"v{node._index}" for node in inputs}
-        kinds = {node._index: _input_kind(node._value) for node in inputs}
-        # The layouts the probe saw decide every later layout (and so BLAS's flags): the
-        # program serves arguments in these layouts, and hands others to the Python program.
-        self.input_layouts = tuple(kinds[node._index].layout for node in inputs)
-        constants = {}
-        needed = ancestors(output)
-        self.transcendental = False
-        for node in nodes:
-            if node._op is None:
-                continue
-            if node._index not in needed and node._op.name in ELIDABLE:
-                continue
-            operands = _operands(node, names, kinds, constants)
-            result = _kind_of(node._value)
-            name = node._op.name
-            self.transcendental |= name in TRANSCENDENTAL
-            names[node._index] = _forward(writer, name, operands, node._params, result)
-            kinds[node._index] = result
+        forward = _ForwardValues(recording, inputs)
+        writer, names, kinds, constants = forward.writer, forward.names, forward.kinds, forward.constants
+        self.input_layouts, self.transcendental = forward.input_layouts, forward.transcendental
 
         relevant = _between(nodes, output, [node._index for node in inputs[:differentiated]])
         cotangents = {output._index: "seed"}
@@ -524,36 +506,114 @@ class FusedGradient:
             name, kind = writer.array(name, cotangent_kinds[node._index])
             writer.checked_finite(name, kind, "a non-finite gradient")
             returned.append(f"{name}.copy()" if kind.kind == "A" else name)  # (gradients own their memory)
-        parameters = ", ".join(f"v{node._index}" for node in inputs)
-        header = f"def fused(threshold, seed, {parameters}):"
-        # The uncompiled transformation refuses non-finite arguments: the Python program's path says so.
-        checks = [f"    if not all_finite(v{node._index}):\n        raise FallBack('a non-finite argument')"
-                  for node in inputs if kinds[node._index].kind == "A"]
-        checks += [f"    if not math.isfinite(v{node._index}):\n        raise FallBack('a non-finite argument')"
-                   for node in inputs if kinds[node._index].kind == "S"]
-        body = checks + source.lines + [f"    return {names[output._index]}, ({', '.join(returned)},)"]
-        self.source = "\n".join([header] + body) + "\n"
+        self.source = forward.function("fused(threshold, seed", f"{names[output._index]}, ({', '.join(returned)},)")
         self._namespace = constants
         self._run = None
 
     def compile(self):
         """Compile the fused function (a second or so of numba); returns it."""
         if self._run is None:
-            from numba import njit
-
-            from . import fused_kernels
-
-            namespace = dict(self._namespace)
-            namespace.update({name: getattr(fused_kernels, name) for name in fused_kernels.__all__})
-            namespace.update({f"ew_{name}": kernel for name, kernel in fused_kernels.ELEMENTWISE.items()})
-            namespace.update(np=np, math=math)
-            exec(compile(self.source, "<kronvec fused program>", "exec"), namespace)  # noqa: S102
-            # error_model="numpy": IEEE results (inf, nan) for scalar division, as NumPy gives
-            self._run = njit(error_model="numpy", cache=False)(namespace["fused"])
+            self._run = _compiled(self.source, self._namespace, "fused")
         return self._run
 
     def run(self, threshold, seed, *values):
         return self.compile()(threshold, seed, *values)
+
+
+class _ForwardValues:
+    """The forward values of a recording written out: the fused forms of its operations in
+    order (:func:`_forward`), each value's name and kind, and the constants bound by value."""
+
+    def __init__(self, recording, inputs):
+        self.source = _Source()
+        self.writer = _Writer(self.source)
+        self.inputs = inputs
+        self.names = {node._index: f"v{node._index}" for node in inputs}
+        self.kinds = {node._index: _input_kind(node._value) for node in inputs}
+        # The layouts the probe saw decide every later layout (and so BLAS's flags): the
+        # program serves arguments in these layouts, and hands others to the Python program.
+        self.input_layouts = tuple(self.kinds[node._index].layout for node in inputs)
+        self.constants = {}
+        self.transcendental = False
+        self.operations = set()
+        needed = ancestors(recording.output_node)
+        for node in recording.nodes:
+            if node._op is None:
+                continue
+            if node._index not in needed and node._op.name in ELIDABLE:
+                continue
+            operands = _operands(node, self.names, self.kinds, self.constants)
+            result = _kind_of(node._value)
+            name = node._op.name
+            self.operations.add(name)
+            self.transcendental |= name in TRANSCENDENTAL
+            self.names[node._index] = _forward(self.writer, name, operands, node._params, result)
+            self.kinds[node._index] = result
+
+    def function(self, head, returned):
+        """The source of the function ``def {head}, v…):`` that checks its arguments, computes
+        the values and returns `returned`."""
+        parameters = ", ".join(f"v{node._index}" for node in self.inputs)
+        header = f"def {head}, {parameters}):"
+        # The uncompiled transformation refuses non-finite arguments: the Python program's path says so.
+        checks = [f"    if not all_finite(v{node._index}):\n        raise FallBack('a non-finite argument')"
+                  for node in self.inputs]
+        body = checks + self.source.lines + [f"    return {returned}"]
+        return "\n".join([header] + body) + "\n"
+
+
+def _compiled(source, constants, function):
+    """The function named `function` in `source`, compiled by numba with the fused kernels in scope."""
+    from numba import njit
+
+    from . import fused_kernels
+
+    namespace = dict(constants)
+    namespace.update({name: getattr(fused_kernels, name) for name in fused_kernels.__all__})
+    namespace.update({f"ew_{name}": kernel for name, kernel in fused_kernels.ELEMENTWISE.items()})
+    namespace.update(np=np, math=math)
+    exec(compile(source, "<kronvec fused program>", "exec"), namespace)  # noqa: S102
+    # error_model="numpy": IEEE results (inf, nan) for scalar division, as NumPy gives
+    return njit(error_model="numpy", cache=False)(namespace[function])
+
+
+class FusedForward:
+    """Some forward values of one recording, computed by one numba function.
+
+    The forward part of :class:`FusedGradient` (the same operations, layouts and
+    checks), returning the values of the nodes `wanted` instead of a gradient:
+    what a compiled Jacobian's operators hold (:mod:`.jacobian`).  Each returned
+    value is checked finite (else :class:`~.fused_kernels.FallBack`: the Python
+    replay decides what a non-finite value means).
+
+    Attributes
+    ----------
+    operations : set of str
+        The registry names of the operations the program evaluates.
+    run : callable
+        ``run(threshold, *input_values)`` → the tuple of the wanted values.
+    """
+
+    def __init__(self, recording, inputs, wanted):
+        forward = _ForwardValues(recording, inputs)
+        self.operations, self.input_layouts, self.transcendental = (forward.operations, forward.input_layouts,
+                                                                    forward.transcendental)
+        returned = []
+        for index in wanted:
+            kind = forward.kinds.get(index)
+            if kind is None or kind.kind != "A":
+                raise NotFusable("a wanted value that is not a matrix")
+            forward.writer.checked_finite(forward.names[index], kind, "a non-finite value")
+            returned.append(forward.names[index])
+        self.source = forward.function("forward(threshold", f"({', '.join(returned)},)")
+        self._namespace = forward.constants
+        self._run = None
+
+    def compile(self):
+        """Compile the function (a second or so of numba); returns it."""
+        if self._run is None:
+            self._run = _compiled(self.source, self._namespace, "forward")
+        return self._run
 
 
 def _input_kind(value):

@@ -39,7 +39,7 @@ from numba import types
 from numba.extending import get_cython_function_address, overload
 
 __all__ = ["FallBack", "lu_factor", "lu_inverse", "gemm", "one_norm", "fsum", "pairwise_sum",
-           "sum_all", "sum_axis0", "log_abs_determinant", "all_finite", "scaled_eye", "ELEMENTWISE"]
+           "sum_all", "sum_axis0", "log_abs_determinant", "all_finite", "scaled_eye", "kron_fill", "ELEMENTWISE"]
 
 
 class FallBack(Exception):
@@ -331,6 +331,33 @@ def scaled_eye(n, scale):
     if scale != 1.0:
         eye *= scale
     return eye
+
+
+@njit
+def kron_fill(a, b, scale, out, accumulate):
+    """``out = scale·(a ⊗ b)``, or with `accumulate` ``out += …``, for a C-ordered `out`:
+    each entry ``(scale·a[i, j])·b[k, l]``, the product ``kronvec.sparse.kron_dense`` forms
+    (its NumPy path and its parallel kernel alike), written row by row on this thread.
+
+    The dense form of the small Krons a compiled Jacobian returns
+    (:mod:`kronvec._compiled.jacobian`): below ``config.numba_min_entries`` kron_dense
+    broadcasts in NumPy, whose inner loop is one row of b long.
+    """
+    pa, qa = a.shape
+    pb, qb = b.shape
+    for i in range(pa):
+        for k in range(pb):
+            row = out[i * pb + k]
+            for j in range(qa):
+                factor = scale * a[i, j]
+                base = j * qb
+                if accumulate:
+                    for l in range(qb):
+                        row[base + l] += factor * b[k, l]
+                else:
+                    for l in range(qb):
+                        row[base + l] = factor * b[k, l]
+    return out
 
 
 # ------------------------------------------------------------------ elementwise

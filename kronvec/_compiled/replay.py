@@ -12,13 +12,18 @@ operations, same order, same call scope: the uncompiled results, bit for bit.
 
 from __future__ import annotations
 
-from .. import api as _api
+import math
 
+import numpy as np
+
+from .. import api as _api
+from .._config import condition_threshold
 from .transform import compiled_transform
 
 __all__ = ["ReplayedRecording", "compiled_jacobian", "compiled_hvp"]
 
 _new_object = object.__new__
+_FLOAT64 = np.dtype(np.float64)
 
 
 class ReplayedRecording(_api._Recording):
@@ -69,14 +74,47 @@ class ReplayedRecording(_api._Recording):
 
 
 def compiled_jacobian(f, argnums, uncompiled):
-    """The compiled form of ``jacobian(f, argnums)``."""
+    """The compiled form of ``jacobian(f, argnums)``: the recording replayed in Python, and
+    for small programs of matrices its fused tier (:mod:`.jacobian`) once worth it."""
+    from .jacobian import TieredJacobian, marked
 
-    def run(template, arguments, extra):
-        recording = ReplayedRecording(template, arguments.values)
+    def build(template):
+        return TieredJacobian(template, len(template.inputs))
+
+    def run(program, arguments, extra):
+        recording = ReplayedRecording(program.template, arguments.values)
         results = tuple(recording.forward_jacobian(k) for k in range(arguments.count))
+        fill = program.fill  # (a numba dense fill, once the fused tier's thread has checked one)
+        if fill is not None:
+            results = tuple(marked(J, fill) for J in results)
         return results[0] if arguments.single else results
 
-    return compiled_transform(f, argnums, "jacobian", _template, run, uncompiled)
+    def fast(program, args, numbers, constant_positions, single):
+        fused = program.fused_run()
+        if fused is None:
+            return None
+        values = []
+        for position, k in enumerate((*numbers, *constant_positions)):
+            arg = args[k]
+            if type(arg) is not np.ndarray or arg.dtype != _FLOAT64:
+                return None  # (the fused function was written for float64 arrays)
+            if position < len(numbers):
+                # the C-ordered copy the uncompiled call computes on (api._as_differentiable):
+                # the operators returned keep it, so never the caller's array
+                values.append(np.array(arg, order="C"))
+                continue
+            flags = arg.flags  # a constant array keeps its layout, which decided the program's
+            if not (flags.c_contiguous if program.input_layouts[position] == "C" else flags.f_contiguous):
+                return None
+            values.append(arg.copy(order="K"))
+        threshold = condition_threshold(_FLOAT64)
+        try:
+            results = fused(math.inf if threshold is None else threshold, *values)
+        except program.fall_back:
+            return None
+        return results[0] if single else results
+
+    return compiled_transform(f, argnums, "jacobian", build, run, uncompiled, fast=fast)
 
 
 def compiled_hvp(f, argnums, uncompiled):

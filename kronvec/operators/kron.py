@@ -93,6 +93,12 @@ class Kron(StructuredOperator):
 
     precedence = Precedence.KRON
 
+    #: ``fill(kron, out, scale)`` → the dense form (``out`` None) or `out` with
+    #: ``scale·kron`` added, or None to take kron_dense.  Set only on the Krons a
+    #: compiled Jacobian rebuilds (kronvec._compiled.jacobian): a numba kernel that is
+    #: compiled on that path alone, so no other call pays its compile.  Same entries.
+    _small_fill = None
+
     def __init__(self, A, B, scale=1.0):
         A, B = as_operator(A), as_operator(B)
         if not np.isscalar(scale) or np.iscomplexobj(scale):
@@ -211,6 +217,10 @@ class Kron(StructuredOperator):
     def _toarray(self):
         from ..sparse import kron_dense
 
+        if self._small_fill is not None:
+            dense = self._small_fill(self, None, 1.0)
+            if dense is not None:
+                return dense
         return kron_dense(_factor_array(self.A), _factor_array(self.B), scale=self.scale)
 
     def _direct_dense_workspace(self):
@@ -233,6 +243,8 @@ class Kron(StructuredOperator):
     def _accumulate_dense(self, out, scale):
         from ..sparse import kron_dense
 
+        if self._small_fill is not None and self._small_fill(self, out, scale) is not None:
+            return
         kron_dense(_factor_array(self.A), _factor_array(self.B), scale=self.scale * scale, out=out)
 
     def _tosparse(self):
