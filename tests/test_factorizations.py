@@ -348,3 +348,21 @@ def test_the_measurement_script_runs():
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ln|A| via cholesky")]
     assert len(rows) == 4, done.stdout  # two sizes × two thread settings
+
+
+def test_small_eigh_is_numpys_bit_for_bit():
+    # kronvec computes eigh of a small float64 matrix with SciPy's LAPACK syevd (NumPy's
+    # OpenBLAS threads it, which costs milliseconds on a busy machine): the same routine,
+    # so the same bits and the same memory layout as np.linalg.eigh
+    from kronvec.ops.factorizations import SMALL_EIGH_MAX_ORDER, _small_or_numpy_eigh
+
+    rng = np.random.default_rng(30)
+    for n in (1, 2, 3, 5, 8, 17, 32, 64, SMALL_EIGH_MAX_ORDER, SMALL_EIGH_MAX_ORDER + 1):
+        for dtype in (np.float64, np.float32):
+            A = rng.standard_normal((n, n)).astype(dtype)
+            A = A + A.T
+            for UPLO in "LU":
+                (w, V), (w_numpy, V_numpy) = _small_or_numpy_eigh(A, UPLO), np.linalg.eigh(A, UPLO=UPLO)
+                np.testing.assert_array_equal(w, w_numpy)
+                np.testing.assert_array_equal(V, V_numpy)
+                assert V.dtype == V_numpy.dtype and V.flags.c_contiguous == V_numpy.flags.c_contiguous

@@ -624,9 +624,30 @@ def _symmetric_input(A, function, checked):
     return A if checked else _symmetric_part(A)
 
 
+#: Up to this order a single matrix's eigh is SciPy's LAPACK syevd, called directly: the
+#: routine np.linalg.eigh calls, with the same bits (tests/test_factorizations.py), but NumPy's
+#: OpenBLAS splits its inner products across threads already at such orders, and with its
+#: default threads on a busy machine a 32×32 eigh took 3.5–29 ms against 0.2–0.3 ms
+#: (benchmarks/measure_threads.py).  Above it the threads pay, and NumPy's result itself
+#: depends on them (its last bits differ between one and two threads from n = 128 on).
+SMALL_EIGH_MAX_ORDER = 96
+
+
 def _eigh_factors(A, UPLO):
     """``np.linalg.eigh(A, UPLO)`` of a symmetric A: (λ ascending, V), once per call."""
-    return _remembered("eigh", (A,), lambda: np.linalg.eigh(A, UPLO=UPLO), UPLO)
+    return _remembered("eigh", (A,), lambda: _small_or_numpy_eigh(A, UPLO), UPLO)
+
+
+def _small_or_numpy_eigh(A, UPLO):
+    # (float64 only: NumPy's float32 eigh differs from SciPy's ssyevd in the last bits)
+    if A.ndim != 2 or not 0 < A.shape[0] <= SMALL_EIGH_MAX_ORDER or A.dtype.char != "d":
+        return np.linalg.eigh(A, UPLO=UPLO)
+    values, vectors, info = lapack.dsyevd(A, compute_v=1, lower=int(UPLO == "L"))
+    if info != 0:  # (did not converge, or a bad argument: NumPy's own call says which)
+        return np.linalg.eigh(A, UPLO=UPLO)
+    # (NumPy's vectors are C-ordered: the same layout, so that later products take the
+    # same BLAS paths)
+    return EighResult(values, np.ascontiguousarray(vectors))
 
 
 class _Tridiagonal:
