@@ -625,11 +625,12 @@ def _symmetric_input(A, function, checked):
 
 
 #: Up to this order a single matrix's eigh is SciPy's LAPACK syevd, called directly: the
-#: routine np.linalg.eigh calls, with the same bits (tests/test_factorizations.py), but NumPy's
-#: OpenBLAS splits its inner products across threads already at such orders, and with its
-#: default threads on a busy machine a 32×32 eigh took 3.5–29 ms against 0.2–0.3 ms
-#: (benchmarks/measure_threads.py).  Above it the threads pay, and NumPy's result itself
-#: depends on them (its last bits differ between one and two threads from n = 128 on).
+#: routine np.linalg.eigh calls, with the same bits (tests/test_factorizations.py), but
+#: NumPy's OpenBLAS splits its inner products across threads already at such orders, where
+#: waking them costs far more than the work once the machine is busy (the module docstring
+#: of kronvec._linalg.factorization; notes/derivatives.md §30).  Above it the threads pay,
+#: and NumPy's result itself depends on them (its last bits differ between one and two
+#: threads from n = 128 on), so NumPy computes it.
 SMALL_EIGH_MAX_ORDER = 96
 
 
