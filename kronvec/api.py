@@ -181,14 +181,14 @@ def _named_constants(f, args, names, argnums):
 class _Recording:
     """f run once on traced arguments: the graph, its inputs and its output."""
 
-    def __init__(self, f, args, argnums, fname, labels=False, guard=None, constant_inputs=()):
+    def __init__(self, f, args, argnums, fname, labels=False, guard=None, constant_inputs=(), names=None):
         # guard, constant_inputs: a recording made to be replayed (kronvec._compiled): the
         # guard refuses reads of traced values outside operations, and the constant array
         # arguments at positions `constant_inputs` are recorded as inputs (not differentiated),
         # so that a replay takes their new values.
         self.f, self.args, self.argnums, self.fname = f, args, argnums, fname
-        if labels:
-            self.names = _parameter_names(f, len(args))
+        if labels:  # (names: f's parameter names, when the caller has read them already)
+            self.names = names if names is not None else _parameter_names(f, len(args))
             trace = Trace(_named_constants(f, args, self.names, argnums), compiling=guard)
         else:
             self.names = None
@@ -677,11 +677,16 @@ def jacobian(f, argnums=0, *, compile=False):
 
         return compiled_jacobian(f, argnums, jacobian(f, argnums))
 
+    names_by_count = {}  # len(args) → f's parameter names, read once (inspect.signature is slow; idempotent)
+
     @functools.wraps(f)
     def transformed(*args):
         single, numbers_ = _normalize_argnums(argnums, len(args), "jacobian")
+        names = names_by_count.get(len(args))
+        if names is None:
+            names = names_by_count[len(args)] = tuple(_parameter_names(f, len(args)))
         with call_scope():
-            recording = _Recording(f, args, numbers_, "jacobian", labels=True)
+            recording = _Recording(f, args, numbers_, "jacobian", labels=True, names=names)
             if recording.nested:
                 results = tuple(_NestedJacobian(recording, k) for k in range(len(numbers_)))
             else:
