@@ -25,7 +25,8 @@ and warms every operation up; the worker then switches it on
 (``callgrind_control -i on``) and runs each operation in two ``exec`` loops, a
 short and a long one, each dumped by callgrind on leaving ``exec``; (long −
 short) / (difference in calls) is the per-call count, the cost of the loop
-and of ``exec`` itself cancelling out.  The row "ln|S|+tr(S⁻¹C) n=4" is issue
+and of ``exec`` itself cancelling out (string hashing seeded, so
+that dictionaries collide alike from run to run).  The row "ln|S|+tr(S⁻¹C) n=4" is issue
 11's objective (``measure_gradient.py``) at n = 4.  Needs valgrind
 (``--valgrind PATH``) and a real interpreter binary (``--python PATH``; a pyenv
 shim would be what valgrind measures).
@@ -149,7 +150,7 @@ def _count(module_name, folder, options):
                    f"--callgrind-out-file={out}/cg.out", options.python, str(pathlib.Path(__file__).resolve()),
                    "--callgrind-worker", module_name, folder]
         finished = subprocess.run(command, capture_output=True, text=True,
-                                  env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+                                  env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0"})
         if finished.returncode != 0:
             sys.exit(f"callgrind worker failed:\n{finished.stderr[-3000:]}")
         names = finished.stdout.strip().splitlines()[-1].split("\t")

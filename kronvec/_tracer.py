@@ -30,8 +30,8 @@ from ._linalg.factorization import all_finite
 
 # Hot paths test ``type(x) is _ndarray``, not ``np.ndarray``: NumPy's module defines a
 # ``__getattr__``, which keeps CPython 3.11 from specializing ``np.<name>`` loads, so each
-# one is a full module attribute lookup (~0.3k instructions; ~25 per gradient of a small
-# objective), where a global of our own is one specialized load.
+# is a full module attribute lookup, where a global of our own is one specialized load
+# (a gradient of a small objective made some twenty-five such lookups).
 _ndarray = np.ndarray
 
 __all__ = ["Trace", "Node", "bind", "reverse_sweep", "plain_value", "static_value", "new_input", "compile_guard",
