@@ -173,8 +173,11 @@ def _callgrind_tables(before_folder, options):
         old = before.get(name)
         ratio = f"{count / old:>11.2f}×" if old else f"{'':>12}"
         over = name in EXISTING and old and count / old > 1.2 or name in NEW and count > now["add (X + C)"]
-        print(f"{name:<22}{(old or 0) / 1e3:>10.1f}{count / 1e3:>10.1f}{ratio}"
+        print(f"{name:<22}{f'{old / 1e3:.1f}' if old else '—':>10}{count / 1e3:>10.1f}{ratio}"
               f"{count / now['add (X + C)']:>9.2f}×{'  ✗' if over else ''}")
+    failed = [name for name in {**EXISTING, **NEW} if name not in now]
+    if failed:  # (the worker drops an operation that raises: this version must not)
+        print(f"!!! raised in this version, not counted: {', '.join(failed)}")
 
 
 def main(argv=None):
