@@ -15,6 +15,21 @@ are timed round-robin — one ~20 ms batch of each per round, the starting
 one rotating — so that load on the machine falls on both alike.  At n = 2
 no BLAS thread starts, so thread settings do not change these figures.
 Reported: the median per-call time of each and the ratios.
+
+``--callgrind``: instead of (``--callgrind only``) or as well as (``--callgrind
+also``) the timings, the same comparisons in instructions per call, counted by
+valgrind's callgrind, which no load on the machine changes (the timings' noise
+is ±15 % on a shared 2-core machine).  Each version runs in one worker process
+under ``valgrind --tool=callgrind`` with instrumentation off while it imports
+and warms every operation up; the worker then switches it on
+(``callgrind_control -i on``) and runs each operation in two ``exec`` loops, a
+short and a long one, each dumped by callgrind on leaving ``exec``; (long −
+short) / (difference in calls) is the per-call count, the cost of the loop
+and of ``exec`` itself cancelling out (string hashing seeded, so
+that dictionaries collide alike from run to run).  The row "ln|S|+tr(S⁻¹C) n=4" is issue
+11's objective (``measure_gradient.py``) at n = 4.  Needs valgrind
+(``--valgrind PATH``) and a real interpreter binary (``--python PATH``; a pyenv
+shim would be what valgrind measures).
 """
 
 from __future__ import annotations
@@ -24,6 +39,7 @@ import importlib
 import os
 import pathlib
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -90,10 +106,89 @@ def _export(revision, into):
     shutil.move(str(pathlib.Path(into) / "kronvec"), str(pathlib.Path(into) / "kronvec_before"))
 
 
+def _issue11_objective():
+    """S ↦ ln|S| + tr(S⁻¹C) and its S at n = 4, as measure_gradient.py builds them."""
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((4, 4)), rng.standard_normal((4, 4))
+    S, C = A @ A.T + 4 * np.eye(4), B @ B.T + np.eye(4)
+    return (lambda S: np.linalg.slogdet(S)[1] + np.trace(np.linalg.inv(S) @ C)), S
+
+
+#: The calls of the two exec loops per operation (the short one cancels the fixed costs).
+_SHORT, _LONG = 10, 110
+
+
+def _worker(module_name, folder):
+    """Inside valgrind: import the version, warm up, count each operation (see --callgrind)."""
+    sys.path.insert(0, folder)
+    kronvec_version = importlib.import_module(module_name)
+    X = np.array([[1.3, 0.4], [-0.2, 0.9]])
+    objective, S = _issue11_objective()
+    calls = {name: (kronvec_version.value_and_grad(f), X) for name, f in {**EXISTING, **NEW}.items()}
+    calls["add (X + C)"] = (kronvec_version.value_and_grad(lambda X: np.sum(X + _OTHER)), X)
+    calls["ln|S|+tr(S⁻¹C) n=4"] = (kronvec_version.value_and_grad(objective), S)
+    for name, (call, argument) in list(calls.items()):
+        try:
+            for _ in range(3):  # first-call costs (imports, caches) stay out of the counts
+                call(argument)
+        except Exception:  # (an operation this version does not have)
+            del calls[name]
+    print("\t".join(calls), flush=True)
+    # instrumentation on from here (valgrind ran with --instr-atstart=no)
+    subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())], check=True, capture_output=True)
+    for call, argument in calls.values():
+        loop = {"call": call, "argument": argument}
+        exec(f"for _ in range({_SHORT}): call(argument)", loop)  # callgrind dumps after each exec
+        exec(f"for _ in range({_LONG}): call(argument)", loop)
+
+
+def _count(module_name, folder, options):
+    """{operation: instructions per call} of the version `module_name` in `folder`."""
+    with tempfile.TemporaryDirectory() as out:
+        command = [options.valgrind, "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=no",
+                   "--toggle-collect=builtin_exec", "--dump-after=builtin_exec",
+                   f"--callgrind-out-file={out}/cg.out", options.python, str(pathlib.Path(__file__).resolve()),
+                   "--callgrind-worker", module_name, folder]
+        finished = subprocess.run(command, capture_output=True, text=True,
+                                  env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0"})
+        if finished.returncode != 0:
+            sys.exit(f"callgrind worker failed:\n{finished.stderr[-3000:]}")
+        names = finished.stdout.strip().splitlines()[-1].split("\t")
+        totals = []
+        for k in range(1, 2 * len(names) + 1):
+            text = pathlib.Path(out, f"cg.out.{k}").read_text(errors="replace")
+            totals.append(int(re.search(r"^(?:summary|totals): (\d+)", text, re.M).group(1)))
+        if pathlib.Path(out, f"cg.out.{2 * len(names) + 1}").exists():
+            sys.exit("callgrind: more dumps than exec loops (an exec inside kronvec?): counts unreliable")
+    return {name: (totals[2 * k + 1] - totals[2 * k]) / (_LONG - _SHORT) for k, name in enumerate(names)}
+
+
+def _callgrind_tables(before_folder, options):
+    before = _count("kronvec_before", before_folder, options)
+    now = _count("kronvec", str(ROOT), options)
+    print(f"\n## callgrind: thousands of instructions per call of value_and_grad, now vs {options.before} "
+          f"(existing target ≤ 1.2×; new target ≤ add (X + C))")
+    print(f"{'operation':<22}{'before':>10}{'now':>10}{'now/before':>12}{'now/add':>10}")
+    for name, count in now.items():
+        old = before.get(name)
+        ratio = f"{count / old:>11.2f}×" if old else f"{'':>12}"
+        over = name in EXISTING and old and count / old > 1.2 or name in NEW and count > now["add (X + C)"]
+        print(f"{name:<22}{f'{old / 1e3:.1f}' if old else '—':>10}{count / 1e3:>10.1f}{ratio}"
+              f"{count / now['add (X + C)']:>9.2f}×{'  ✗' if over else ''}")
+    failed = [name for name in {**EXISTING, **NEW} if name not in now]
+    if failed:  # (the worker drops an operation that raises: this version must not)
+        print(f"!!! raised in this version, not counted: {', '.join(failed)}")
+
+
 def main(argv=None):
+    if argv is None and len(sys.argv) == 4 and sys.argv[1] == "--callgrind-worker":
+        return _worker(sys.argv[2], sys.argv[3])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--before", default="b0fa435")
     parser.add_argument("--rounds", type=int, default=31)
+    parser.add_argument("--callgrind", choices=("only", "also"), default=None)
+    parser.add_argument("--valgrind", default=shutil.which("valgrind") or "/usr/bin/valgrind")
+    parser.add_argument("--python", default=os.path.realpath(sys.executable))
     options = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     import kronvec
@@ -104,6 +199,10 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as temporary:
         _export(options.before, temporary)
         sys.path.insert(0, temporary)
+        if options.callgrind:
+            _callgrind_tables(temporary, options)
+            if options.callgrind == "only":
+                return
         before = importlib.import_module("kronvec_before")
         print(f"\n## existing operations: now vs {options.before} (target ≤ 1.2×)")
         print(f"{'operation':<16}{'before':>10}{'now':>10}{'now/before':>12}")

@@ -36,6 +36,8 @@ from .ops import joining as _joining
 from .ops import products as _products
 from .ops import shape as _shape
 
+_ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
+
 __all__ = ["Traced", "function_name"]
 
 _LEAVING_MESSAGE = (
@@ -161,12 +163,12 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
     @property
     def shape(self):
         value = self._value
-        return value.shape if type(value) is np.ndarray else np.shape(value)
+        return value.shape if type(value) is _ndarray else np.shape(value)
 
     @property
     def ndim(self):
         value = self._value
-        return value.ndim if type(value) is np.ndarray else np.ndim(value)
+        return value.ndim if type(value) is _ndarray else np.ndim(value)
 
     @property
     def size(self):
@@ -205,8 +207,9 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         handler = NUMPY_FUNCTIONS.get(func)
         if handler is None:
             raise _unsupported(function_name(func))
-        guard = (compile_guard(self) if self._trace.compiling is not None or isinstance(self._value, Node)
-                 else None)  # (the uncompiled case without the walk: this runs once per operation)
+        if self._trace.compiling is None and not isinstance(self._value, Node):
+            return handler(*args, **kwargs)  # (the uncompiled case without the walk: this runs once per operation)
+        guard = compile_guard(self)
         if guard is not None:  # a recording made for replay: see kronvec._compiled.guard
             return guard.run(function_name(func), handler, args, kwargs)
         return handler(*args, **kwargs)
@@ -354,7 +357,7 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
 
     def _scalar(self):
         value = self._value
-        if type(value) is np.ndarray and value.ndim:  # (the common case: an array)
+        if type(value) is _ndarray and value.ndim:  # (the common case: an array)
             return False
         return self.ndim == 0 and self._op is not None and _assignment.view_kind(self) is None
 

@@ -28,6 +28,12 @@ from ._config import settings
 from ._constants import capture
 from ._linalg.factorization import all_finite
 
+# Hot paths test ``type(x) is _ndarray``, not ``np.ndarray``: NumPy's module defines a
+# ``__getattr__``, which keeps CPython 3.11 from specializing ``np.<name>`` loads, so each
+# is a full module attribute lookup, where a global of our own is one specialized load
+# (a gradient of a small objective made some twenty-five such lookups).
+_ndarray = np.ndarray
+
 __all__ = ["Trace", "Node", "bind", "reverse_sweep", "plain_value", "static_value", "new_input", "compile_guard",
            "holds_nodes", "set_object_lift"]
 
@@ -51,7 +57,7 @@ class _ObjectOperand(Exception):
 
 
 def _is_object_array(value):
-    return isinstance(value, np.ndarray) and value.dtype.hasobject
+    return isinstance(value, _ndarray) and value.dtype.hasobject
 
 
 def holds_nodes(value):
@@ -65,7 +71,7 @@ def holds_nodes(value):
             if isinstance(item, Node) or holds_nodes(item):
                 return True
         return False
-    if isinstance(value, np.ndarray) and value.dtype.hasobject:
+    if isinstance(value, _ndarray) and value.dtype.hasobject:
         for item in value.flat:
             if isinstance(item, Node) or holds_nodes(item):
                 return True
@@ -153,10 +159,10 @@ def _constant(op, value, trace):
     kind = type(value)
     if kind is float and value - value == 0.0:
         return value
-    if kind is np.ndarray and value.dtype.char in "fd" and (not settings().check_finite or all_finite(value)):
+    if kind is _ndarray and value.dtype.char in "fd" and (not settings().check_finite or all_finite(value)):
         return value.copy()
-    if (kind is list or kind is tuple or (kind is np.ndarray and value.dtype.hasobject)) and (
-            kind is np.ndarray or holds_nodes(value)) and _object_lift is not None:
+    if (kind is list or kind is tuple or (kind is _ndarray and value.dtype.hasobject)) and (
+            kind is _ndarray or holds_nodes(value)) and _object_lift is not None:
         # np.array([x, y]) of traced values is an object array: it is not a constant
         # (bind lifts it into a recorded node — or, holding numbers only, a plain
         # array — and records the operation on that)
@@ -361,7 +367,7 @@ def reverse_sweep(nodes, seeds, inputs, add, consume=False):
         return [None] * len(inputs)
     for node in inputs:
         value = node._value
-        if type(value) is np.ndarray and value.size >= IN_PLACE_MIN_ENTRIES:
+        if type(value) is _ndarray and value.size >= IN_PLACE_MIN_ENTRIES:
             break
     else:  # small inputs (small cotangents): nothing to reuse, the plain sweep
         return _plain_sweep(nodes, seeds, inputs, add)
@@ -403,7 +409,7 @@ def reverse_sweep(nodes, seeds, inputs, add, consume=False):
                 else:
                     contribution = vjp(ct, value, args[0])
                 fresh = None  # (asked of the VJP below, for a large enough ndarray only)
-            if type(contribution) is np.ndarray and contribution.size >= IN_PLACE_MIN_ENTRIES:
+            if type(contribution) is _ndarray and contribution.size >= IN_PLACE_MIN_ENTRIES:
                 if fresh is None:
                     fresh = getattr(vjp, "returns_fresh", False)
                 if fresh is not False:
@@ -422,8 +428,8 @@ def reverse_sweep(nodes, seeds, inputs, add, consume=False):
                 total = add(previous, contribution)
                 cotangents[parent_index] = total
                 # (ndarray + ndarray is a new array: ours alone)
-                owned[parent_index] = (type(total) is np.ndarray and type(previous) is np.ndarray
-                                       and type(contribution) is np.ndarray
+                owned[parent_index] = (type(total) is _ndarray and type(previous) is _ndarray
+                                       and type(contribution) is _ndarray
                                        and total.size >= IN_PLACE_MIN_ENTRIES)
         # (let go of this node's arrays before the next VJP allocates: a replaced
         # cotangent held by `previous` would otherwise live through it)
@@ -474,7 +480,7 @@ IN_PLACE_MIN_ENTRIES = 4096
 def _add_in_place(target, addend):
     """``target += addend`` when that is what ``target + addend`` would be (same
     shape and dtype, both plain ndarrays, no overlap); False when it is not."""
-    if type(addend) is not np.ndarray or type(target) is not np.ndarray or not target.flags.writeable:
+    if type(addend) is not _ndarray or type(target) is not _ndarray or not target.flags.writeable:
         return False
     if 0 in target.strides and target.size > 1:  # (a broadcast view: its entries are shared)
         return False
@@ -497,7 +503,7 @@ def _protected(ct, value, args, parents, consume):
     traced = parents[0][0]
     protected = [ct, value, args[traced]]
     for position, arg in enumerate(args):
-        if position != traced and not (type(arg) is np.ndarray and arg.flags.writeable and arg.flags.owndata
-                                       and not (type(value) is np.ndarray and np.may_share_memory(arg, value))):
+        if position != traced and not (type(arg) is _ndarray and arg.flags.writeable and arg.flags.owndata
+                                       and not (type(value) is _ndarray and np.may_share_memory(arg, value))):
             protected.append(arg)
     return protected

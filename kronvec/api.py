@@ -46,6 +46,9 @@ from ._tracer import Node, Trace, _record, ancestors, new_input, plain_value, re
 from ._vec import unvec, vec
 from .operators import Identity, RowVector, StructuredOperator, Zero, algebra
 
+_ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
+_SCALAR_RESULTS = (Node, np.floating)  # (the same: a value_and_grad value returned as it is)
+
 __all__ = ["jacobian", "grad", "value_and_grad", "jvp", "vjp", "hessian", "hvp"]
 
 _add = operator.add
@@ -91,7 +94,7 @@ def _as_differentiable(x, position, f, fname):
     if isinstance(x, Node):
         return x
     try:
-        if type(x) is not np.ndarray:
+        if type(x) is not _ndarray:
             refuse_matrix_subclass(x, f"argument {_argument_name(f, position)}")
             x = np.asarray(x)
         dtype = x.dtype
@@ -118,7 +121,7 @@ def _as_differentiable(x, position, f, fname):
 def _check_constant_argument(x, position, f, fname):
     """A constant argument is not differentiated, but NaN or complex data in it
     would still poison the derivative: refuse it like a differentiated one."""
-    if type(x) is np.ndarray and x.dtype.kind == "f" and x.dtype.itemsize <= 8:  # the common case
+    if type(x) is _ndarray and x.dtype.kind == "f" and x.dtype.itemsize <= 8:  # the common case
         if config.check_finite and not all_finite(x):
             raise _non_finite(fname, f"argument {_argument_name(f, position)}")
         return
@@ -130,7 +133,7 @@ def _check_constant_argument(x, position, f, fname):
 
     if isinstance(x, (np.matrix, np.ma.MaskedArray)):
         refuse_matrix_subclass(x, what())
-    if isinstance(x, (np.ndarray, np.generic, numbers.Number, list, tuple)):
+    if isinstance(x, (_ndarray, np.generic, numbers.Number, list, tuple)):
         try:
             array = np.asarray(x)
         except (TypeError, ValueError):
@@ -163,17 +166,17 @@ def _named_constants(f, args, names, argnums):
     if code is not None:
         for name in code.co_names:
             value = getattr(f, "__globals__", {}).get(name)
-            if isinstance(value, np.ndarray):
+            if isinstance(value, _ndarray):
                 named.append((value, name))
         for name, cell in zip(code.co_freevars, getattr(f, "__closure__", None) or ()):
             try:
                 value = cell.cell_contents
             except ValueError:
                 continue
-            if isinstance(value, np.ndarray):
+            if isinstance(value, _ndarray):
                 named.append((value, name))
     for i, arg in enumerate(args):
-        if i not in argnums and isinstance(arg, np.ndarray):
+        if i not in argnums and isinstance(arg, _ndarray):
             named.append((arg, names[i]))
     return named
 
@@ -208,7 +211,7 @@ class _Recording:
                 call_args[k] = new_input(trace, np.array(args[k], copy=True), Traced)
         try:
             out = f(*call_args)
-            if type(out) is np.ndarray and out.dtype.hasobject:  # np.array([x, y]) returned
+            if type(out) is _ndarray and out.dtype.hasobject:  # np.array([x, y]) returned
                 out = _lift(out, "the function's result (an object array)")
         finally:
             trace.active = False
@@ -268,7 +271,7 @@ class _Recording:
         # dtype policy: a cotangent has its input's dtype (float32 in, float32 out;
         # ints were promoted to float64 on the way in).
         value = node._value
-        if type(value) is np.ndarray and type(ct) is np.ndarray:  # the common case, checked cheaply
+        if type(value) is _ndarray and type(ct) is _ndarray:  # the common case, checked cheaply
             if ct.shape != value.shape or ct.dtype != value.dtype:
                 ct = ct.astype(value.dtype, copy=False).reshape(value.shape)
         else:
@@ -334,7 +337,7 @@ class _Recording:
             return
         for node in self.nodes:
             for value in (node._value, *node._args):
-                if type(value) is np.ndarray:
+                if type(value) is _ndarray:
                     value.flags.writeable = False
         self._frozen = True
 
@@ -521,14 +524,14 @@ def _unit_cotangent(recording):
 
 
 def _scalar_value(output):
-    if isinstance(output, (Node, np.floating)):
+    if isinstance(output, _SCALAR_RESULTS):
         return output
     return np.asarray(output, dtype=float).reshape(())[()]
 
 
 def _owned(value):
     """A result for the user: arrays are copied (the recording keeps its own)."""
-    if type(value) is np.ndarray:
+    if type(value) is _ndarray:
         return np.array(value, copy=True)
     return value
 
@@ -625,7 +628,7 @@ def _gradient_transform(f, argnums, fname, with_value):
                 _check_scalar_output(recording, fname)
             if with_value:  # (taken before the sweep, which may reuse recorded memory: consume=True)
                 output = recording.output
-                value = output if isinstance(output, (Node, np.floating)) else _scalar_value(output)
+                value = output if isinstance(output, _SCALAR_RESULTS) else _scalar_value(output)
             # (the common case: a 0-d output and a Python 1.0 cotangent)
             gradients = recording.backward(1.0 if shape == () else np.ones(shape), consume=True)
         finally:

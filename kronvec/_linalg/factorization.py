@@ -45,6 +45,8 @@ from .._warnings import warn_at_user_line
 from .scope import _current as _current_scope
 from .scope import call_scope, close_scope, open_scope  # noqa: F401 (re-exported)
 
+_ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
+
 __all__ = ["Factorization", "NumPyFactorization", "new_factorization", "factorize", "THREADED_MIN_ORDER", "call_scope", "open_scope", "close_scope", "all_finite"]
 
 # Below this order none of SciPy's getrf, getri, gecon and lange starts an
@@ -95,16 +97,16 @@ class _Errors:
                 condition=condition,
             )
 
-    def _checked_inverse(self, inverse):
+    def _checked_inverse(self, inverse, routines):
         """Store X⁻¹ with the exact κ₁ = ‖X‖₁‖X⁻¹‖₁; NaN or inf entries (a subnormal
-        pivot) make the matrix numerically singular."""
-        n = self.matrix.shape[0]
-        routines = _lapack(self.matrix.dtype.char)
-        condition = _one_norm(routines, self.matrix) * _one_norm(routines, inverse) if n else 1.0
+        pivot) make the matrix numerically singular.  `routines`: the LAPACK routines
+        of X's precision (:func:`_lapack`)."""
+        X = self.matrix
+        condition = _one_norm(routines, X) * _one_norm(routines, inverse) if X.shape[0] else 1.0
         if not math.isfinite(condition):
             raise self._singular_error("numerically singular (its inverse overflows)")
         self._inverse, self._condition = inverse, condition
-        threshold = condition_threshold(self.matrix.dtype)
+        threshold = condition_threshold(X.dtype)
         if threshold is not None and condition > threshold:
             self._warn_if_ill_conditioned()
         return inverse
@@ -176,7 +178,7 @@ class Factorization(_Errors):
                 # getri's default workspace keeps it unblocked: the blocked variant calls
                 # gemm, which wakes SciPy's thread pool already below THREADED_MIN_ORDER.
                 inverse, _ = routines.getri(self.factor, self.pivots)
-            self._checked_inverse(inverse)
+            self._checked_inverse(inverse, routines)
         return self._inverse
 
     def solve(self, B, transposed=False):
@@ -257,7 +259,7 @@ class NumPyFactorization(_Errors):
                 inverse = np.linalg.inv(self.matrix)
             except np.linalg.LinAlgError:
                 raise self._singular_error("singular (exact zero pivot)") from None
-            self._checked_inverse(inverse)
+            self._checked_inverse(inverse, _lapack(self.matrix.dtype.char))
         return self._inverse
 
     def solve(self, B, transposed=False):
@@ -314,7 +316,7 @@ def _one_norm(routines, X):
 def _frozen(X):
     """True when nothing can change X's entries any more: X and every array it
     is a view of are read-only (kronvec freezes what it records)."""
-    while isinstance(X, np.ndarray):
+    while isinstance(X, _ndarray):
         if X.flags.writeable:
             return False
         X = X.base

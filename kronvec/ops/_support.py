@@ -13,6 +13,8 @@ from .._vec import unvec, vec
 from .._linalg.scope import _current as _current_scope
 from ..operators import Dense, Diag, Identity, algebra, selection_from_index
 
+_ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
+
 __all__ = [
     "shape_of",
     "size_of",
@@ -224,7 +226,7 @@ def loud(name, compute):
             result = compute(*args)
         finally:
             _fp_state.reset(token)
-        if type(result) is np.ndarray and result.dtype.kind == "f":
+        if type(result) is _ndarray and result.dtype.kind == "f":
             size = result.size
             if size <= _PYTHON_SUM_MAX_ENTRIES:
                 # The smallest results: their sum as Python floats is finite when every
@@ -343,7 +345,7 @@ def _frozen_scaled_identity(scale, n, dtype):
 
 def identity_scale(g):
     """c when the cotangent `g` is a c·I made by :func:`scaled_identity` in this call, else None."""
-    if type(g) is not np.ndarray:
+    if type(g) is not _ndarray:
         return None
     scope = _current_scope.get()
     if scope is not None:
@@ -360,7 +362,7 @@ def matmul_2d(a, b):
     """a @ b: for two plain 2-D arrays by ``ndarray.dot`` (NumPy's BLAS, the pool
     of the factorizations of large matrices: see ``kronvec/_linalg/factorization.py``),
     for traced ones recorded."""
-    if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2:
+    if type(a) is _ndarray and type(b) is _ndarray and a.ndim == 2 and b.ndim == 2:
         return a.dot(b)  # (the matmul ufunc's overhead is felt by small matrices)
     return a @ b
 

@@ -53,6 +53,8 @@ from ._support import (
 )
 from .shape import copy
 
+_ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
+
 __all__ = ["add", "subtract", "multiply", "divide", "power", "float_power", "ldexp", "negative",
            "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "logaddexp", "logaddexp2",
            "sqrt", "cbrt", "square", "reciprocal",
@@ -129,8 +131,8 @@ def _multiply_vjp(position):
         # Ḡ ∘ other written over Ḡ, a cotangent only the reverse sweep holds
         # (kronvec/_tracer.py, reverse_sweep), when that is the whole result.
         other = (b, a)[position]
-        if (type(g) is np.ndarray and g.flags.writeable and g.shape == shape_of((a, b)[position])
-                and (type(other) is float or type(other) is np.ndarray and not np.may_share_memory(g, other)
+        if (type(g) is _ndarray and g.flags.writeable and g.shape == shape_of((a, b)[position])
+                and (type(other) is float or type(other) is _ndarray and not np.may_share_memory(g, other)
                      and np.broadcast_shapes(g.shape, other.shape) == g.shape)
                 and np.result_type(g, other) == g.dtype and not (0 in g.strides and g.size > 1)):
             return np.multiply(g, other, out=g)
@@ -274,8 +276,8 @@ def elementwise_op(numpy_ufunc, *derivatives, name=None, spelling="np", formula,
                 contribution = g * derivative(ans, x, y)
                 operand = y if position else x
                 # (an operand that was not broadcast, the common case, read without shape_of/unbroadcast)
-                shape = operand.shape if type(operand) is np.ndarray else shape_of(operand)
-                if type(contribution) is np.ndarray and contribution.shape == shape:
+                shape = operand.shape if type(operand) is _ndarray else shape_of(operand)
+                if type(contribution) is _ndarray and contribution.shape == shape:
                     return contribution
                 return unbroadcast(contribution, shape)
 
@@ -566,7 +568,7 @@ def _tie_weight(ans, a, b):
     """∂ans/∂a for ans one of a, b (maximum, minimum, fmax, fmin): 1 where ans is a
     alone, 0 where it is b alone, ½ at a tie — so that max(x, y) + min(x, y) = x + y
     holds for the derivatives too. A constant of the point (a decision on the values)."""
-    if type(ans) is np.ndarray and not isinstance(a, Node) and not isinstance(b, Node):
+    if type(ans) is _ndarray and not isinstance(a, Node) and not isinstance(b, Node):
         return _plain_tie_weight(ans, a, b)  # (plain operands, the common case, as they are)
     return decided(_plain_tie_weight, ans, a, b)
 
@@ -724,7 +726,7 @@ _nextafter, _MINUS_INF, _INF = math.nextafter, -math.inf, math.inf
 
 
 def _clip_vjp_x(g, ans, x, low, high):
-    if (type(g) is np.ndarray and type(x) is np.ndarray
+    if (type(g) is _ndarray and type(x) is _ndarray
             and (type(low) is float or _exact_bound(low)) and (type(high) is float or _exact_bound(high))
             and _MINUS_INF < low < high < _INF and g.shape == x.shape and g.dtype.char == "d"
             and x.dtype.char == "d"):

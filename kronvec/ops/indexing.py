@@ -37,6 +37,8 @@ from ._support import (
     undispatched,
 )
 
+_ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
+
 __all__ = ["getitem", "untake", "where", "diagonal", "roll", "index", "gather", "is_basic_key",
            "indexed_shape", "vec_key"]
 
@@ -68,7 +70,7 @@ def _repeats_possible(key):
     if type(key) is Distinct:
         return False
     for k in (key if type(key) is tuple else (key,)):
-        if type(k) is np.ndarray and k.dtype.kind in "iu" and k.size > 1:
+        if type(k) is _ndarray and k.dtype.kind in "iu" and k.size > 1:
             return True
     return False
 
@@ -106,10 +108,10 @@ def _untake_value(g, key, shape):
 
 # ------------------------------------------------------------------- getitem
 def _getitem_impl(x, key):
-    if type(x) is not np.ndarray:
+    if type(x) is not _ndarray:
         x = np.asarray(x)
     result = x[key]  # a view for basic keys: the recording never writes into its values
-    return result if type(result) is np.ndarray else np.array(result)
+    return result if type(result) is _ndarray else np.array(result)
 
 
 _REVERSED, _ALL = slice(None, None, -1), slice(None)
@@ -128,14 +130,14 @@ def _reverses_only(key):
 
 
 def _getitem_vjp(g, ans, x, key):
-    if type(g) is np.ndarray:  # a plain cotangent: scatter it directly
+    if type(g) is _ndarray:  # a plain cotangent: scatter it directly
         if type(key) is Distinct and g.dtype.char in "fd":  # (a permutation: an assignment, as _untake_value does)
-            out = np.zeros(x.shape if type(x) is np.ndarray else shape_of(x), dtype=g.dtype)
+            out = np.zeros(x.shape if type(x) is _ndarray else shape_of(x), dtype=g.dtype)
             out[key] = g
             return out
         if _reverses_only(key):  # (flips: their own inverse, no scatter needed)
             return g[key]
-        return _untake_value(g, key, x.shape if type(x) is np.ndarray else shape_of(x))
+        return _untake_value(g, key, x.shape if type(x) is _ndarray else shape_of(x))
     if _reverses_only(key):
         return bind(getitem, g, key=key)
     return bind(untake, g, key=key, shape=tuple(shape_of(x)))
@@ -166,7 +168,7 @@ getitem = register(Primitive(
 
 
 def _untake_vjp(g, ans, x, key, shape):
-    if type(g) is np.ndarray:
+    if type(g) is _ndarray:
         return _getitem_impl(g, key)
     return bind(getitem, g, key=key)
 
@@ -194,7 +196,7 @@ def captured_key(key):
         return tuple([captured_key(k) for k in key])
     if isinstance(key, Node):
         raise TypeError("kronvec: indices must be plain integers, slices or arrays, not traced values")
-    if isinstance(key, (np.ndarray, list)):
+    if isinstance(key, (_ndarray, list)):
         index = np.asarray(key)
         if index.size == 0 and type(key) is list:
             index = index.astype(np.intp)  # x[[]]: NumPy reads an empty list as integers
@@ -276,7 +278,7 @@ def _diagonal_key(shape, offset, axis1, axis2):
 def _diagonal_vjp(g, ans, x, offset=0, axis1=0, axis2=1):
     shape = tuple(shape_of(x))
     key = _diagonal_key(shape, offset, axis1, axis2)
-    if type(g) is np.ndarray:
+    if type(g) is _ndarray:
         return _untake_value(g, key, shape)
     return bind(untake, g, key=key, shape=shape)
 
@@ -340,14 +342,14 @@ _np_where, _np_copyto = undispatched(np.where), undispatched(np.copyto)  # (on p
 
 def _where_vjp(position):
     def vjp(g, ans, x, y, condition):
-        if type(g) is np.ndarray:  # the reverse sweep's common case: no recording needed
+        if type(g) is _ndarray:  # the reverse sweep's common case: no recording needed
             if position == 0:  # G where C, 0 elsewhere (C broadcasts to G's shape, the result's)
                 kept = np.zeros(g.shape, g.dtype)
                 _np_copyto(kept, g, where=condition)  # (np.where(C, G, 0.0)'s numbers, one call less)
             else:
                 kept = _np_where(condition, 0.0, g)
             operand = x if position == 0 else y
-            shape = operand.shape if type(operand) is np.ndarray else shape_of(operand)
+            shape = operand.shape if type(operand) is _ndarray else shape_of(operand)
             return kept if kept.shape == shape else unbroadcast(kept, shape)
         shape = shape_of((x, y)[position])
         kept = bind(where, g, 0.0, condition=condition) if position == 0 else bind(where, 0.0, g, condition=condition)
@@ -406,7 +408,7 @@ where_replayed = register(Primitive(
 
 @numpy_function(np.where)
 def _where(condition, x=None, y=None):
-    if type(condition) is not np.ndarray:  # (a plain array, the common case, is no recording's)
+    if type(condition) is not _ndarray:  # (a plain array, the common case, is no recording's)
         if compile_guard(condition) is not None and x is not None and y is not None:
             # A condition computed from traced values, in a recording made for replay: an
             # operand, so that every replay takes the branch its own values take.
@@ -540,7 +542,7 @@ def _cyclic_flat(shape, shift):
 def _roll_impl(x, shift, axis):
     # `axis` an int (one axis) or None (the flattened array): a gather, without
     # np.roll's normalizations; a tuple of axes: np.roll itself
-    if type(x) is not np.ndarray:
+    if type(x) is not _ndarray:
         x = np.asarray(x)
     if type(axis) is int:
         return x.take(_cyclic(x.shape[axis], shift), axis)
@@ -551,7 +553,7 @@ def _roll_impl(x, shift, axis):
 
 def _roll_vjp(g, ans, x, shift, axis):
     back = -shift if type(shift) is int else tuple([-s for s in shift])  # P⁻¹ = Pᵀ rolls back
-    if type(g) is np.ndarray:
+    if type(g) is _ndarray:
         return _roll_impl(g, back, axis)
     return bind(roll, g, shift=back, axis=axis)
 
@@ -663,7 +665,7 @@ def _sort(a, axis=-1, kind=None, order=None, *, stable=None):
         raise ValueError(f"np.sort: sort kind must be one of {_SORT_KINDS[1:]}, got {kind!r}")
     if type(axis) is int and isinstance(a, Node) and a._trace.compiling is None:
         value = a._value
-        if type(value) is np.ndarray and -value.ndim <= axis < value.ndim:
+        if type(value) is _ndarray and -value.ndim <= axis < value.ndim:
             # The common case, read directly: an array traced once (no compile guard, so
             # reading its values is no decision to record), an int axis in range.
             axis %= value.ndim

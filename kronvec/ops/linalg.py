@@ -59,12 +59,14 @@ from ._support import (
 )
 from .shape import _diagonal
 
+_ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
+
 __all__ = ["inv", "det", "adjugate", "logabsdet", "solve", "trace", "det_hessian_operator", "adjugate_values"]
 
 
 def _square_matrix(X, operation):
     """X as a square 2-D array, or the error naming `operation` and the shape."""
-    if type(X) is not np.ndarray:
+    if type(X) is not _ndarray:
         X = np.asarray(X)
     shape = X.shape
     if len(shape) != 2:
@@ -79,7 +81,7 @@ _INV = "np.linalg.inv"
 
 
 def _inv_impl(X):
-    if type(X) is not np.ndarray or X.ndim != 2:
+    if type(X) is not _ndarray or X.ndim != 2:
         if np.ndim(X) > 2:  # a stack (…, n, n): NumPy's batched inverse
             return stacks.stack_results(stacks.square_stack(X, _INV), _INV).inverse()
     return factorize(_square_matrix(X, _INV), _INV).inverse()
@@ -115,7 +117,7 @@ def _inverse_for_derivative(X, operation=_INV):
         memo = X._trace.memo if X._trace.active else None
         recorded = memo.get(("inverse", X._index)) if memo else None
         return recorded if recorded is not None else _inv(X)
-    if type(X) is not np.ndarray or X.ndim != 2:
+    if type(X) is not _ndarray or X.ndim != 2:
         if np.ndim(X) > 2:
             return stacks.stack_results(stacks.square_stack(X, operation), operation).inverse()
     return factorize(_square_matrix(X, operation), operation).inverse()
@@ -123,19 +125,22 @@ def _inverse_for_derivative(X, operation=_INV):
 
 def _inv_vjp(g, ans, X):
     # d(X⁻¹) = -X⁻¹ dX X⁻¹  ⇒  X̄ = -X⁻ᵀ Ḡ X⁻ᵀ   (Matrix Cookbook eq. (59)), member by member
+    if type(ans) is _ndarray and type(g) is _ndarray and ans.ndim == 2 and g.ndim == 2:
+        inverse_t = ans.T  # (plain matrices, the common case: matmul_2d's products, without its calls)
+        return -inverse_t.dot(g).dot(inverse_t)
     if len(shape_of(ans)) == 2:
         return -matmul_2d(matmul_2d(ans.T, g), ans.T)
     ans_t = _swap(ans)
-    if (type(ans) is np.ndarray and type(g) is np.ndarray and ans.shape[-1] <= stacks.SMALL_MAX_ORDER
+    if (type(ans) is _ndarray and type(g) is _ndarray and ans.shape[-1] <= stacks.SMALL_MAX_ORDER
             and g.shape == ans.shape and g.dtype == ans.dtype and stacks.uses_kernels(ans)):
         return stacks.stack_sandwich(ans, g, -1.0)  # one numba pass (notes/derivatives.md §24.6)
-    if type(ans) is np.ndarray and type(g) is np.ndarray and ans.shape[-1] <= _SMALL_ORDER:
+    if type(ans) is _ndarray and type(g) is _ndarray and ans.shape[-1] <= _SMALL_ORDER:
         # Small members: NumPy's matmul loop runs faster on contiguous operands (3.3 ms
         # of 15.7 at 100,000 3×3, one thread), and the negation can reuse the product.
         ans_t = np.ascontiguousarray(ans_t)
         product = np.matmul(np.matmul(ans_t, g), ans_t)
         return np.negative(product, out=product)
-    if type(ans) is np.ndarray and type(g) is np.ndarray and ans.dtype.char in "fd":
+    if type(ans) is _ndarray and type(g) is _ndarray and ans.dtype.char in "fd":
         # −X⁻ᵀ Ḡ X⁻ᵀ = −(X⁻¹ Ḡᵀ X⁻¹)ᵀ: the products on X⁻¹ itself (contiguous, and Ḡᵀ
         # is when Ḡ is a transposed view, as the cotangent of tr(X⁻¹C) is), negated in place.
         product = np.matmul(np.matmul(ans, _swap(g)), ans)
@@ -148,7 +153,7 @@ def _inv_vjp_in_place(g, ans, X):
     holds: X̄ = −X⁻ᵀ Ḡ X⁻ᵀ is written over Ḡ (one cotangent-sized array less
     at the peak of a gradient), or computed as usual where the layout does
     not allow it."""
-    if (type(ans) is np.ndarray and type(g) is np.ndarray and ans.ndim > 2 and g.shape == ans.shape
+    if (type(ans) is _ndarray and type(g) is _ndarray and ans.ndim > 2 and g.shape == ans.shape
             and g.dtype == ans.dtype and ans.dtype.char in "fd" and g.flags.writeable):
         # The result goes to a C-ordered array owning its memory when there is one: Ḡ
         # itself, or the array Ḡ is the member-wise transpose of (the cotangent of
@@ -180,7 +185,7 @@ def _transposed_base(g):
     """The C-ordered array owning its memory of which g is the member-wise
     transpose (``np.swapaxes(base, -1, -2)``), or None."""
     base = g.base
-    if (type(base) is np.ndarray and base.flags.owndata and base.flags.c_contiguous and base.flags.writeable
+    if (type(base) is _ndarray and base.flags.owndata and base.flags.c_contiguous and base.flags.writeable
             and base.shape == g.shape and base.dtype == g.dtype):
         g_t = _swap(g)
         if g_t.strides == base.strides and g_t.ctypes.data == base.ctypes.data:
@@ -397,7 +402,7 @@ _DET = "np.linalg.det"
 
 
 def _det_vjp(g, ans, X):
-    if type(X) is np.ndarray and not isinstance(g, Node):  # the reverse sweep on plain values
+    if type(X) is _ndarray and not isinstance(g, Node):  # the reverse sweep on plain values
         if X.ndim > 2:  # X̄_k = ḡ_k adj(X_k)ᵀ, exact at singular members
             return _per_member(g) * _swap(stacks.stack_adjugate(X, _DET))
         return g * adjugate_values(X).T
@@ -409,7 +414,7 @@ def _det_vjp(g, ans, X):
 
 
 def _det_impl(X):
-    if type(X) is not np.ndarray or X.ndim != 2:
+    if type(X) is not _ndarray or X.ndim != 2:
         if np.ndim(X) > 2:
             return np.linalg.det(stacks.square_stack(X, _DET))
     return np.linalg.det(_square_matrix(X, _DET))
@@ -450,7 +455,7 @@ def _det(a):
 _SLOGDET = "np.linalg.slogdet"
 
 def _logabsdet_impl(X):
-    if type(X) is not np.ndarray or X.ndim != 2:
+    if type(X) is not _ndarray or X.ndim != 2:
         if np.ndim(X) > 2:
             return stacks.stack_results(stacks.square_stack(X, _SLOGDET), _SLOGDET).slogdet()[1]
     return factorize(_square_matrix(X, _SLOGDET), _SLOGDET).logabsdet()[1]
@@ -458,7 +463,7 @@ def _logabsdet_impl(X):
 
 def _logabsdet_vjp(g, ans, X):
     # d ln|X| = tr(X⁻¹ dX)  ⇒  X̄ = ḡ X⁻ᵀ   (Matrix Cookbook eq. (57)), member by member
-    if type(X) is np.ndarray and X.ndim == 2:
+    if type(X) is _ndarray and X.ndim == 2:
         # a plain matrix, the common case: the one the forward pass factored (square: its
         # impl checked), whose factorization the call's scope holds
         return _scaled(g, factorize(X, _SLOGDET).inverse().T)
@@ -467,7 +472,7 @@ def _logabsdet_vjp(g, ans, X):
     if isinstance(X, Node):
         return _per_member(g) * _swap(_inverse_for_derivative(X, _SLOGDET))
     inverse = stacks.stack_results(stacks.square_stack(X, _SLOGDET), _SLOGDET).inverse_for_derivative()
-    if type(g) is np.ndarray and g.dtype == inverse.dtype and bool(np.all(g == 1.0)):
+    if type(g) is _ndarray and g.dtype == inverse.dtype and bool(np.all(g == 1.0)):
         # ḡ = 1 for every member (the cotangent of Σₖ ln|X_k|): X⁻ᵀ itself, a view of the
         # shared inverse (gradients are copied before they are returned, never aliased).
         return _swap(inverse)
@@ -499,7 +504,7 @@ logabsdet = register(Primitive(
 
 def _scaled(c, A):
     """c·A; for c = 1.0 (a unit cotangent) A itself (a view such as X⁻ᵀ)."""
-    if type(c) is float and c == 1.0 and type(A) is np.ndarray:
+    if type(c) is float and c == 1.0 and type(A) is _ndarray:
         return A
     return c * A
 
@@ -522,7 +527,7 @@ class SlogdetResult(tuple):
 
 
 def _determinant_sign_impl(X):
-    if type(X) is not np.ndarray or X.ndim != 2:
+    if type(X) is not _ndarray or X.ndim != 2:
         if np.ndim(X) > 2:
             return stacks.stack_results(stacks.square_stack(X, _SLOGDET), _SLOGDET).slogdet()[0]
     return factorize(_square_matrix(X, _SLOGDET), _SLOGDET).logabsdet()[0]
@@ -551,7 +556,7 @@ def _slogdet(a):
     logabsdet_of_a = bind(logabsdet, a)  # (its impl factors the plain matrix, once per call)
     if isinstance(a, Node) and a._trace.compiling is None:
         value = a._value
-        if type(value) is np.ndarray and value.ndim == 2:
+        if type(value) is _ndarray and value.ndim == 2:
             # The common case, read directly: a matrix traced once (no compile guard, so
             # reading it is no decision to record), square (logabsdet's impl checked it)
             # and factored by that impl in this call's scope.
@@ -561,7 +566,7 @@ def _slogdet(a):
         # kronvec._compiled.guard): its derivative is 0.
         return SlogdetResult((bind(determinant_sign, a), logabsdet_of_a))
     plain = plain_value(a)
-    if type(plain) is not np.ndarray or plain.ndim != 2:
+    if type(plain) is not _ndarray or plain.ndim != 2:
         if np.ndim(plain) > 2:  # the stack's slogdet, computed once per call (stacks.stack_results)
             sign = stacks.stack_results(stacks.square_stack(plain, _SLOGDET), _SLOGDET).slogdet()[0]
             return SlogdetResult((sign, logabsdet_of_a))
@@ -733,7 +738,7 @@ def _solve(a, b):
 
 # --------------------------------------------------------------------- trace
 def _trace_impl(X):
-    if type(X) is np.ndarray and X.ndim == 2:
+    if type(X) is _ndarray and X.ndim == 2:
         if X.shape[0] <= 64 and X.dtype.char in "fd":
             # Correctly rounded, and cheaper than ndarray.trace on small matrices.
             return X.dtype.type(math.fsum(X.diagonal().tolist()))
@@ -745,7 +750,7 @@ def _trace_impl(X):
 
 
 def _trace_vjp(g, ans, X):
-    if type(X) is np.ndarray and type(g) is float:  # the common case: a plain matrix, a unit cotangent
+    if type(X) is _ndarray and type(g) is float:  # the common case: a plain matrix, a unit cotangent
         m, n = X.shape
         if m == n and X.dtype.char in "fd":
             return scaled_identity(g, n, X.dtype)
@@ -776,7 +781,7 @@ trace = register(Primitive(
 def _trace(a, *args, **kwargs):
     if not args and not kwargs:  # the common spelling, checked first
         value = a._value if isinstance(a, Node) else a  # (a traced matrix: its ndim read directly)
-        if (value.ndim if type(value) is np.ndarray else len(shape_of(a))) == 2:
+        if (value.ndim if type(value) is _ndarray else len(shape_of(a))) == 2:
             return bind(trace, a)
     return _trace_general(a, *args, **kwargs)
 

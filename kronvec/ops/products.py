@@ -34,6 +34,8 @@ from ._support import (
     unbroadcast,
 )
 
+_ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
+
 __all__ = ["matmul", "kron", "apply_operator"]
 
 
@@ -91,13 +93,13 @@ def _scaled(c, A):
     Cotangents may be views: the reverse sweep never writes into one, and the
     transformations copy whatever could alias before it reaches the user.
     """
-    if c == 1.0 and type(A) is np.ndarray:
+    if c == 1.0 and type(A) is _ndarray:
         return A
     return c * A
 
 
 def _matmul_impl(a, b):
-    if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2:
+    if type(a) is _ndarray and type(b) is _ndarray and a.ndim == 2 and b.ndim == 2:
         return a.dot(b)  # the common case, without the checks below (matmul_2d's product)
     if np.ndim(a) == 0 or np.ndim(b) == 0:
         raise ValueError("matmul: scalar operands are not allowed, use * instead")
@@ -113,7 +115,7 @@ def _matmul_impl(a, b):
 
 
 def _matmul_vjp_left(g, ans, a, b):
-    if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2:
+    if type(a) is _ndarray and type(b) is _ndarray and a.ndim == 2 and b.ndim == 2:
         # plain matrices, the common case (checked without shape_of): Ā = Ḡ Bᵀ
         scale = identity_scale(g)
         if scale is None:
@@ -132,7 +134,7 @@ def _matmul_vjp_left(g, ans, a, b):
 
 
 def _matmul_vjp_right(g, ans, a, b):
-    if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2:
+    if type(a) is _ndarray and type(b) is _ndarray and a.ndim == 2 and b.ndim == 2:
         # plain matrices, the common case (checked without shape_of): B̄ = Aᵀ Ḡ
         scale = identity_scale(g)
         if scale is None:

@@ -81,6 +81,9 @@ from .shape import broadcast_to
 from .indexing import where as choose
 from .indexing import where_replayed
 
+# (hot paths read these as globals, not np.<name>: see kronvec/_tracer.py)
+_ndarray, _empty, _add_reduce = np.ndarray, np.empty, np.add.reduce
+
 __all__ = ["sum_", "mean", "prod", "max_", "min_", "median", "var", "std", "norm", "cumsum", "cumprod",
            "linear_recurrence", "singular_values", "left_singular_vectors", "right_singular_vectors"]
 
@@ -105,7 +108,7 @@ def _kept_cotangent(g, shape, axis, keepdims):
     if keepdims:
         return g
     kept = _kept_shape(shape, axis)
-    if type(g) is np.ndarray:
+    if type(g) is _ndarray:
         return g.reshape(kept)
     if isinstance(g, Node):
         return g if tuple(g.shape) == kept else np.reshape(g, kept)
@@ -114,6 +117,12 @@ def _kept_cotangent(g, shape, axis, keepdims):
 
 def _spread(g, shape, axis, keepdims):
     """The cotangent of a reduction over `axis`, broadcast back over the input's `shape`."""
+    if type(g) is float:
+        # a 0-d result's cotangent as a Python float (the seed of a gradient): every
+        # entry of the input gets it (float64, as the 0-d array np.reshape makes of it)
+        out = _empty(shape)
+        out.fill(g)
+        return out
     g = _kept_cotangent(g, shape, axis, keepdims)
     if isinstance(g, Node):
         return g if tuple(g.shape) == tuple(shape) else bind(broadcast_to, g, shape=tuple(shape))
@@ -278,7 +287,7 @@ def _axis_label(name):
 
 # ===================================================================== sum
 def _sum_impl(x, axis=None, keepdims=False):
-    return np.add.reduce(x, axis=axis, keepdims=keepdims)  # (np.sum's own body, for floats)
+    return _add_reduce(x, axis=axis, keepdims=keepdims)  # (np.sum's own body, for floats)
 
 
 def _sum_vjp(g, ans, x, axis=None, keepdims=False):
@@ -325,6 +334,11 @@ def _folding(op, function, fill, with_initial):
     `fill` (the identity of the reduction), ``initial=`` joins by `with_initial`."""
 
     def handler(a, axis=None, dtype=None, out=None, keepdims=False, initial=_NO_VALUE, where=_NO_VALUE):
+        if (axis is None and keepdims is False and where is _NO_VALUE and initial is _NO_VALUE and dtype is None
+                and out is None and isinstance(a, Node)):
+            # the common spelling, np.sum(x) of a traced x: what the general path below
+            # records for it (no mask, axis None), without its calls (once per objective)
+            return bind(op, a, axis=None, keepdims=False)
         if dtype is not None or out is not None:
             refuse_arguments(function, dtype=(dtype, None), out=(out, None))
         shape = shape_of(a)
@@ -438,7 +452,7 @@ def _product_of_others(x, axis):
         rows, back = _to_rows(x, axis)
         return back(_product_of_others(rows, (len(shape_of(rows)) - 1,)))
     (k,) = axis
-    cumulative = (lambda v: v.cumprod(axis=k)) if type(x) is np.ndarray else (lambda v: np.cumprod(v, axis=k))
+    cumulative = (lambda v: v.cumprod(axis=k)) if type(x) is _ndarray else (lambda v: np.cumprod(v, axis=k))
     before = _shifted(cumulative(x), k, 1.0)
     after = _shifted(_reversed_along(cumulative(_reversed_along(x, k)), k), k, 1.0, up=True)
     return before * after
@@ -504,7 +518,7 @@ def _extreme_weights(ans, x, axis, keepdims, initial, where):
 
 
 def _plain_extreme_weights(ans, x, axis, initial, where):
-    if type(x) is not np.ndarray:
+    if type(x) is not _ndarray:
         x, ans = np.asarray(x), np.asarray(ans)
     hit = x == ans.reshape(_kept_shape(x.shape, axis))
     if where is not None:
@@ -519,8 +533,8 @@ def _plain_extreme_weights(ans, x, axis, initial, where):
 
 
 def _extreme_vjp(g, ans, x, axis=None, keepdims=False, initial=None, where=None):
-    if (axis is None and initial is None and where is None and type(x) is np.ndarray and x.dtype.char == "d"
-            and (type(g) is float or (type(g) is np.ndarray and g.dtype.char == "d"))):
+    if (axis is None and initial is None and where is None and type(x) is _ndarray and x.dtype.char == "d"
+            and (type(g) is float or (type(g) is _ndarray and g.dtype.char == "d"))):
         # The reverse sweep's common case, a plain cotangent of the whole array's max or
         # min attained once: weight 1 there, 0 elsewhere — g times the hit mask, bit for
         # bit the general path's g·(hit / 1) (a bool multiplies as 1.0/0.0), in fewer calls.
@@ -661,7 +675,7 @@ def _centered(x, axis, where):
     """X − mean(X) over the reduced axes (0 outside the where= mask), in NumPy calls."""
     count = _count(shape_of(x), axis, where)
     masked = x if where is None else x * where
-    total = masked.sum(axis=axis, keepdims=True) if type(masked) is np.ndarray else \
+    total = masked.sum(axis=axis, keepdims=True) if type(masked) is _ndarray else \
         np.sum(masked, axis=axis, keepdims=True)
     centered = x - total / count
     return (centered if where is None else centered * where), count
@@ -753,7 +767,7 @@ numpy_method("std")(numpy_function(np.std)(_moment_handler(std, "np.std")))
 # ============================================================== cumulative
 def _cumsum_vjp(g, ans, x, axis):
     # Y = L X along `axis` (L lower-triangular ones) ⇒ X̄ = Lᵀ Ȳ: a cumulative sum from the end
-    if type(g) is np.ndarray:
+    if type(g) is _ndarray:
         return _reversed_along(_reversed_along(g, axis).cumsum(axis=axis), axis)
     return _reversed_along(bind(cumsum, _reversed_along(g, axis), axis=axis), axis)
 
