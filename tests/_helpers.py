@@ -331,3 +331,38 @@ def run_in_threads(work, count=4):
         thread.join()
     if errors:
         raise errors[0]
+
+
+def assert_compiled_edge_policy(compiled, regular_point, singular_match=None):
+    """A compiled (fused) 4×4 call keeps the uncompiled edge policy: a singular matrix is a
+    LinAlgError, NaN a ValueError, ill-conditioning warns — with the threshold read at
+    each call (``config.override``)."""
+    import pytest
+
+    import kronvec
+
+    with pytest.raises(np.linalg.LinAlgError, match=singular_match):
+        compiled(np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        compiled(np.full((4, 4), np.nan))
+    with pytest.warns(kronvec.IllConditionedWarning):
+        compiled(np.diag([1.0, 1.0, 1.0, 1e-15]))
+    with kronvec.config.override(condition_warning=1e-3):
+        with pytest.warns(kronvec.IllConditionedWarning):
+            compiled(regular_point)
+
+
+def python_output(code, timeout=120, **environment):
+    """The words `code` prints, run by a fresh interpreter on this checkout's kronvec (with
+    these extra environment variables); fails on a nonzero exit."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo), **environment}
+    completed = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True,
+                               timeout=timeout)
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout.split()

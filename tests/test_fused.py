@@ -17,12 +17,8 @@ Checked here:
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 import textwrap
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,11 +27,9 @@ import scipy.linalg
 import kronvec
 from kronvec._compiled import gradient as compiled_gradient
 
-from _helpers import run_in_threads
+from _helpers import assert_compiled_edge_policy, python_output, run_in_threads
 
 fused_kernels = pytest.importorskip("kronvec._compiled.fused_kernels")
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _program(transformed):
@@ -215,15 +209,7 @@ def test_fused_calls_keep_the_edge_policy_and_never_touch_their_inputs():
     before = S.copy()
     value, gradient = compiled(S)
     assert _same(S, before) and not np.shares_memory(gradient, S)
-    with pytest.raises(np.linalg.LinAlgError, match="np.linalg.slogdet"):
-        compiled(np.zeros((4, 4)))
-    with pytest.raises(ValueError, match="NaN or inf"):
-        compiled(np.full((4, 4), np.nan))
-    with pytest.warns(kronvec.IllConditionedWarning):
-        compiled(np.diag([1.0, 1.0, 1.0, 1e-15]))
-    with kronvec.config.override(condition_warning=1e-3):  # the threshold is read at each call
-        with pytest.warns(kronvec.IllConditionedWarning):
-            compiled(S)
+    assert_compiled_edge_policy(compiled, S, singular_match="np.linalg.slogdet")
     # a Fortran-ordered argument is copied C-ordered as the uncompiled call copies it; a float32
     # one takes the Python program (the fused function is float64)
     uncompiled = kronvec.value_and_grad(_gaussian)
@@ -290,12 +276,8 @@ def test_fused_programs_work_without_a_writable_numba_cache():
         got, expected = compiled(S), kronvec.value_and_grad(f)(S)
         print(fused, got[0] == expected[0] and np.array_equal(got[1], expected[1]))
     """)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "NUMBA_CACHE_DIR": "/dev/null/nope",
-           "NUMBA_CACHE_LOCATOR_CLASSES": "UserProvidedCacheLocator"}
-    completed = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
-                               text=True, timeout=300)
-    assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.split() == ["True", "True"]
+    assert python_output(code, timeout=300, NUMBA_CACHE_DIR="/dev/null/nope",
+                         NUMBA_CACHE_LOCATOR_CLASSES="UserProvidedCacheLocator") == ["True", "True"]
 
 
 def test_importing_kronvec_and_a_first_compiled_call_import_no_numba():
@@ -304,10 +286,7 @@ def test_importing_kronvec_and_a_first_compiled_call_import_no_numba():
     code = ("import sys, numpy as np, kronvec; "
             "f = kronvec.value_and_grad(lambda S: np.linalg.slogdet(S)[1], compile=True); f(2.0 * np.eye(3)); "
             "print('kronvec._compiled.fused_kernels' in sys.modules, 'numba' in sys.modules)")
-    completed = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                               capture_output=True, text=True, timeout=120)
-    assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.split() == ["False", "False"]
+    assert python_output(code) == ["False", "False"]
 
 
 def test_no_warning_escapes_a_fused_call():
