@@ -684,3 +684,24 @@ def test_np_asarray_of_an_operator_refuses_and_points_to_toarray():
         np.array(J)
     x = np.arange(9.0)  # (ndarray @ operator still applies it: NumPy defers to __rmatmul__)
     np.testing.assert_allclose(x @ J, J.toarray().T @ x)
+
+
+def test_structured_jacobians_pickle_with_their_cached_transposes():
+    # (a Jacobian sent to another process: the weak link a transpose keeps to its original
+    # is a cache, dropped by pickling and rebuilt by .T)
+    import pickle
+
+    import kronvec
+
+    rng = np.random.default_rng(23)
+    X = rng.standard_normal((3, 3)) + 3.0 * np.eye(3)
+    C = rng.standard_normal((3, 3))
+    for f in (np.linalg.inv, lambda X: X @ X.T, lambda X: np.linalg.solve(X, C), lambda X: np.tanh(X) @ X):
+        J = kronvec.jacobian(f)(X)
+        J.T.T  # (both directions cached, one of them weakly)
+        copy = pickle.loads(pickle.dumps(J))
+        assert copy.formula() == J.formula()
+        np.testing.assert_array_equal(copy.toarray(), J.toarray())
+        np.testing.assert_array_equal(copy.T.toarray(), J.T.toarray())
+    stack = kronvec.jacobian(np.linalg.inv)(np.stack([X, 2.0 * X]))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(stack)).toarray(), stack.toarray())

@@ -258,6 +258,16 @@ class StructuredOperator(LinearOperator):
             self.__dict__["_cached_transpose"] = weakref.ref(cached) if wraps_self else cached
         return cached
 
+    def __getstate__(self):
+        # (pickling, e.g. to send a Jacobian to another process: a weak link to the cached
+        # transpose cannot be pickled, and it is only a cache — T rebuilds it)
+        state = super().__getstate__()
+        attributes = state[0] if isinstance(state, tuple) else state
+        if attributes and type(attributes.get("_cached_transpose")) is weakref.ref:
+            attributes = {key: value for key, value in attributes.items() if key != "_cached_transpose"}
+            state = (attributes, state[1]) if isinstance(state, tuple) else attributes
+        return state
+
     def _remember_as_transpose_of(self, original):
         """Make ``self.T`` return `original` without recomputing it.  The link is
         weak: a strong one would make the pair a reference cycle, and the two
