@@ -787,3 +787,13 @@ def test_aslinearoperator(rng):
     V = rng.standard_normal((2, 3))
     np.testing.assert_allclose(K.matvec(vec(V)), vec(B @ V @ A.T), **TOL)
     np.testing.assert_allclose(unvec(K.matvec(vec(V)), (3, 2)), B @ V @ A.T, **TOL)
+
+
+def test_a_combination_of_float32_structural_operators_is_float32():
+    # (it was float64 whatever their dtype: a float32 product through I + K became float64)
+    from kronvec.operators import Commutation, Identity, algebra
+
+    for dtype in (np.float32, np.float64):
+        combined = algebra.add(Identity(16, dtype), Commutation(4, 4, dtype))
+        assert combined.dtype == dtype
+        np.testing.assert_array_equal(combined.toarray(), np.eye(16) + Commutation(4, 4).toarray())

@@ -135,12 +135,15 @@ def test_transpose_sparse_and_accumulating_paths(name, numba_min_entries):
 def _random_product(rng, m, p, q, r, s, head, symmetrized, dtype):
     A, B, C = (rng.standard_normal(shape).astype(dtype) for shape in ((m, p), (q, s), (p, r)))
     d = rng.standard_normal(p * q).astype(dtype)
-    factors = [Kron(Identity(q), Dense(A), scale=1.5)] if head == "I ⊗ A" else \
-        [Kron(Dense(A), Identity(q), scale=1.5), Commutation(p, q)]
+    # (0/1 factors in the same dtype: a float64 K or I would make the product float64)
+    factors = [Kron(Identity(q, dtype), Dense(A), scale=1.5)] if head == "I ⊗ A" else \
+        [Kron(Dense(A), Identity(q, dtype), scale=1.5), Commutation(p, q, dtype)]
     factors += [Diag(d), Kron(Dense(B), Dense(C), scale=-0.5)]
     if symmetrized:
-        factors.append(algebra.add(Identity(r * s), Commutation(r, s)))
-    return Product(factors)
+        factors.append(algebra.add(Identity(r * s, dtype), Commutation(r, s, dtype)))
+    product = Product(factors)
+    assert product.dtype == dtype  # (so that the float32 cases test the float32 write)
+    return product
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -65,9 +65,12 @@ def result_float_dtype(*dtypes):
 
 def combined_dtype(operators):
     """The dtype of a combination: structural 0/1 operators (identities,
-    selections, zeros) carry no data and so never widen float32 to float64."""
+    selections, zeros) carry no data and so never widen float32 to float64; a
+    combination of structural operators alone has theirs (float32 I + K is float32)."""
     data = [op.dtype for op in operators if op.carries_data]
-    return result_float_dtype(*data) if data else np.dtype(np.float64)
+    if data:
+        return result_float_dtype(*data)
+    return result_float_dtype(*[op.dtype for op in operators]) if operators else np.dtype(np.float64)
 
 
 _SUBSCRIPTS = str.maketrans("0123456789,", "₀₁₂₃₄₅₆₇₈₉,")
