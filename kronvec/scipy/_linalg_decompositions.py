@@ -367,6 +367,8 @@ def lu_factor(a, overwrite_a=False, check_finite=True):
         if is_traced(a):
             raise _not_differentiable("lu_factor", f"of a rectangular {m}×{n} matrix")
         return scipy.linalg.lu_factor(a, check_finite=False)
+    if not is_traced(a):  # (SciPy's own values, bit for bit: nothing to record)
+        return scipy.linalg.lu_factor(a, check_finite=False)
     piv, _ = _triangular.lu_pivots(a)
     return bind(_triangular.lu_packed, a), piv.copy()
 
@@ -446,7 +448,10 @@ def lu(a, permute_l=False, overwrite_a=False, check_finite=True, p_indices=False
         if is_traced(a):
             raise _not_differentiable("lu", f"of a rectangular {m}×{n} matrix")
         return scipy.linalg.lu(a, permute_l=permute_l, check_finite=False, p_indices=p_indices)
-    _, perm = _triangular.lu_pivots(a)
+    # (the pivots of a traced a come from its recorded value, which nothing changes; a plain a is
+    # the caller's, which f may change in place between two calls: factored afresh, not remembered)
+    perm = _triangular.lu_pivots(a)[1] if is_traced(a) else _triangular.row_order(
+        scipy.linalg.lu_factor(a, check_finite=False)[1])
     packed = bind(_triangular.lu_packed, a)
     dtype = np.result_type(np.asarray(static_value(packed)).dtype, np.float32)
     l_ = np.tril(packed, -1) + np.eye(n, dtype=dtype)
