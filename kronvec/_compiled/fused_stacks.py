@@ -496,7 +496,7 @@ class FusedStackGradient:
             if name == "true_divide":
                 if position == 0:
                     return lambda _: f"{g} / {other.expr}"
-                return lambda _: SCALAR_EXPRESSIONS["quotient_vjp"].format(g, result.expr, other.expr)
+                return lambda _: SCALAR_EXPRESSIONS["quotient_vjp"].format(g, result.expr, mine.expr)  # −ḡy/b
             if name in ("tanh", "exp", "log"):
                 vjp = {"tanh": "tanh_vjp", "exp": "multiply", "log": "log_vjp"}[name]
                 argument = result.expr if name != "log" else mine.expr
@@ -548,8 +548,8 @@ class FusedStackGradient:
         if name == "true_divide":
             if position == 0:  # ḡ/b
                 return lambda out: (emit(f"ew_divide({g}, {other.expr}, {out})"), code.check(f"all_finite2({out})"))
-            # −ḡ·y/b
-            return lambda out: (emit(f"ew_quotient_vjp({g}, {result.expr}, {other.expr}, {out})"),
+            # −ḡ·y/b (b: this operand, the divisor)
+            return lambda out: (emit(f"ew_quotient_vjp({g}, {result.expr}, {mine.expr}, {out})"),
                                 code.check(f"all_finite2({out})"))
         if name == "tanh":  # ḡ(1 − y²)
             return lambda out: emit(f"ew_tanh_vjp({g}, {result.expr}, {out})")
