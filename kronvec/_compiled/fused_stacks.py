@@ -107,6 +107,7 @@ class _Code:
     def __init__(self):
         self.allocations, self.body = [], []
         self._count = 0
+        self.scratch_bytes = 0
 
     def name(self, stem):
         self._count += 1
@@ -116,6 +117,13 @@ class _Code:
         """A matrix allocated once per task (reused by every member of the task)."""
         name = self.name(stem)
         self.allocations.append(f"{name} = np.empty(({shape[0]}, {shape[1]}))")
+        self.scratch_bytes += 8 * shape[0] * shape[1]
+        return name
+
+    def pivots(self, n):
+        name = self.name("piv")
+        self.allocations.append(f"{name} = np.empty({n}, dtype=np.int32)")
+        self.scratch_bytes += 4 * n
         return name
 
     def emit(self, line):
@@ -379,8 +387,7 @@ class FusedStackGradient:
             code = self._code
             n = X.shape[0]
             inverse, lu = code.scratch((n, n), "inv"), code.scratch((n, n), "lu")
-            pivots, status, logabsdet = code.name("piv"), code.name("st"), code.name("ld")
-            code.allocations.append(f"{pivots} = np.empty({n}, dtype=np.int32)")
+            pivots, status, logabsdet = code.pivots(n), code.name("st"), code.name("ld")
             code.emit(f"{status}, {logabsdet} = member_inverse({X.expr}, {inverse}, {lu}, {pivots}, threshold)")
             code.emit(f"if {status} != OK:")
             code.emit(f"    bad = {status}")
@@ -576,6 +583,11 @@ class FusedStackGradient:
         lines += [f"        partial[task, {j}] = acc{j}" for j in range(self._totals)]
         lines.append("        status[task] = bad")
         return "\n".join(lines) + "\n"
+
+    @property
+    def scratch_bytes(self):
+        """Bytes of scratch one task in flight holds (numba allocates it; one task per thread)."""
+        return self._code.scratch_bytes
 
     def compile(self):
         """Compile the kernel (a few seconds of numba); returns ``run(threshold, seed, *values)``."""
