@@ -130,7 +130,7 @@ def main(argv=None):
             # (numba's own allocations are not traced: the fused loop's scratch, a few members per task
             # in flight, is reported beside the traced peak)
             scratch = _program(compiled).fused.scratch_bytes
-            print(f"  compile=True, fused: + untraced numba scratch {scratch / 2**10:.0f} KiB per thread "
+            print(f"  compile=True, fused: + untraced numba scratch {scratch:,} bytes per thread "
                   f"({scratch / size:.4f}× the gradient per thread)")
         if options.torch:
             median = _torch_median("gaussian", options.rounds, count=count, n=n,
