@@ -154,6 +154,20 @@ def test_two_stacks_a_constant_stack_argument_and_two_batch_axes():
     assert _close(got[0], expected[0]) and _close(got[1], expected[1]) and got[1].shape == (2, 3, 3, 3)
 
 
+def test_the_readmes_mixture_objective_with_its_scatter_matrices_as_an_argument():
+    def mixture_nll(S, C):  # Σ_k ln|S_k| + tr(S_k⁻¹ C_k), Cᵀ taken inside f (a value of the constant C)
+        return np.sum(np.linalg.slogdet(S)[1]) + np.sum(np.linalg.inv(S) * np.swapaxes(C, -1, -2))
+
+    rng = np.random.default_rng(4)
+    compiled, fused = _fused(mixture_nll, _spd(rng, 3, 2), _spd(rng, 3, 2))
+    assert fused
+    calls = _counting(compiled)
+    S, C = _spd(rng, 3, 2), _spd(rng, 3, 2)
+    (value, gradient), (ev, eg) = compiled(S, C), kronvec.value_and_grad(mixture_nll)(S, C)
+    assert calls == [1] and _close(value, ev) and _close(gradient, eg)
+    assert np.allclose(gradient, _finite_differences(lambda S: mixture_nll(S, C), S), rtol=1e-6, atol=1e-7)
+
+
 NOT_MEMBER_WISE = {
     "a member indexed out": lambda S: np.sum(S @ S[0]),
     "a sum over the batch axis inside": lambda S: np.sum(np.linalg.inv(np.sum(S, axis=0))) + np.sum(S),

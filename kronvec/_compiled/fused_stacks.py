@@ -297,8 +297,8 @@ class FusedStackGradient:
             if params:
                 raise NotFusable(f"{name} with parameters {params}")
             if all(operand.scalar for operand in operands):
-                if not any(operand.role == "P" for operand in operands):
-                    raise NotFusable("an operation of constants")
+                if not any(operand.role == "P" or operand.kind == "vector" for operand in operands):
+                    raise NotFusable("an operation of numbers")
                 expression = SCALAR_EXPRESSIONS[_BINARY.get(name, name)].format(*[o.expr for o in operands])
                 out = code.name("p")
                 code.emit(f"{out} = {expression}")
@@ -321,12 +321,12 @@ class FusedStackGradient:
             (X,) = operands
             axes = params.get("axes")
             swap = tuple(range(len(batch))) + (len(batch) + 1, len(batch))
-            if X.role != "M" or axes is None or tuple(axes) != swap:
+            if not (X.role == "M" or X.kind == "stack") or axes is None or tuple(axes) != swap:
                 raise NotFusable("a transpose other than of the members")
             return _Value("M", X.shape[::-1], f"{X.expr}.T")
         if name == "matmul":
             A, B = operands
-            if not (A.matrix and B.matrix) or "M" not in roles or A.shape[1] != B.shape[0]:
+            if not (A.matrix and B.matrix) or A.shape[1] != B.shape[0]:
                 raise NotFusable("matmul of other than member matrices")
             if type(value) is not np.ndarray or value.shape[:-2] != batch:
                 raise NotFusable("a product that is not a stack of the batch")
@@ -335,7 +335,7 @@ class FusedStackGradient:
             return _Value("M", (A.shape[0], B.shape[1]), out)
         if name in ("linalg.inv", "linalg.slogdet", "linalg.solve"):
             X = operands[0]
-            if X.role != "M" or X.shape[0] != X.shape[1]:
+            if not (X.role == "M" or X.kind == "stack") or X.shape[0] != X.shape[1]:
                 raise NotFusable(f"{name} of other than a stack of square members")
             inverse, logabsdet = self._inverse(X, inverses)
             if name == "linalg.slogdet":
