@@ -242,8 +242,8 @@ class FusedStackGradient:
     def _constant(self, value, name, argument=False):
         """A constant operand (an input not differentiated, or one the recording captured)."""
         batch = self._batch
-        if isinstance(value, (float, int)) and not isinstance(value, bool) or (
-                type(value) is np.float64) or (type(value) is np.ndarray and value.ndim == 0 and value.dtype == np.float64):
+        if type(value) in (float, int, np.float64) or (
+                type(value) is np.ndarray and value.ndim == 0 and value.dtype == np.float64):
             if argument:
                 raise NotFusable("a 0-d array argument")
             number = float(value)
@@ -287,7 +287,6 @@ class FusedStackGradient:
     # ------------------------------------------------------------ forward
     def _forward(self, node, name, operands, inverses):
         code, params = self._code, node._params
-        i = node._index
         value = node._value
         batch = self._batch
         roles = [operand.role for operand in operands]
