@@ -108,17 +108,30 @@ def main(argv=None):
         assert np.allclose(product_form(S)[1], g2)
         ours = _contender("kronvec.value_and_grad, tr as einsum", lambda: value_and_grad(S))
         ours_product = _contender("kronvec.value_and_grad, tr as sum(inv(S)*Cᵀ)", lambda: product_form(S))
-        round_robin([closed, ours, ours_product], options.rounds)
-        _report(f"value+grad of Σ ln|S_k| + tr(S_k⁻¹C_k), {count:,} members {n}×{n}", [closed, ours, ours_product],
-                closed)
+        compiled, fused = _fused_stack_program(kronvec, stacks.gaussian_objective(C), S)
+        v3, g3 = compiled(S)
+        assert np.allclose(v3, v2) and np.allclose(g3, g2)
+        ours_compiled = _contender(f"value_and_grad(compile=True), {'fused' if fused else 'NOT fused'}",
+                                   lambda: compiled(S))
+        contenders = [closed, ours, ours_product, ours_compiled]
+        round_robin(contenders, options.rounds)
+        _report(f"value+grad of Σ ln|S_k| + tr(S_k⁻¹C_k), {count:,} members {n}×{n}", contenders, closed)
         peak_ours, _ = _peak(lambda: value_and_grad(S))
         peak_product, _ = _peak(lambda: product_form(S))
+        peak_compiled, _ = _peak(lambda: compiled(S))
         peak_closed, _ = _peak(lambda: stacks.gaussian_closed_form(S, C, C_t))
         size = g2.nbytes
         print(f"peak memory (tracemalloc, S and C allocated before): kronvec {peak_ours / 2**20:.1f} MiB = "
               f"{peak_ours / size:.2f}× the gradient ({size / 2**20:.1f} MiB); product form "
-              f"{peak_product / 2**20:.1f} MiB = {peak_product / size:.2f}×; closed form "
+              f"{peak_product / 2**20:.1f} MiB = {peak_product / size:.2f}×; compile=True "
+              f"{peak_compiled / 2**20:.1f} MiB = {peak_compiled / size:.2f}×; closed form "
               f"{peak_closed / 2**20:.1f} MiB = {peak_closed / size:.2f}×")
+        if fused:
+            # (numba's own allocations are not traced: the fused loop's scratch, a few members per task
+            # in flight, is reported beside the traced peak)
+            scratch = _program(compiled).fused.scratch_bytes
+            print(f"  compile=True, fused: + untraced numba scratch {scratch:,} bytes per thread "
+                  f"({scratch / size:.4f}× the gradient per thread)")
         if options.torch:
             median = _torch_median("gaussian", options.rounds, count=count, n=n,
                                    pinned=not options.default_threads)
@@ -180,6 +193,23 @@ def _cholesky_logdet(kronvec, stacks, rounds):
         ours = _contender("kronvec.value_and_grad (through cholesky)", lambda: value_and_grad(S))
         round_robin([closed, factor, ours], rounds)
         _report(f"value+grad of Σ ln|S_k| via cholesky, {count:,} members {n}×{n}", [closed, factor, ours], closed)
+
+
+def _program(compiled):
+    (entry,) = compiled.cache.values()
+    return entry.built
+
+
+def _fused_stack_program(kronvec, f, S):
+    """value_and_grad(f, compile=True) after enough calls to start the fused tier's background
+    compile (kronvec._compiled.gradient.FUSE_AFTER_REPLAYS), and once that compile is done:
+    (the compiled function, whether calls take the fused stack program)."""
+    from kronvec._compiled.gradient import FUSE_AFTER_REPLAYS
+
+    compiled = kronvec.value_and_grad(f, compile=True)
+    for _ in range(FUSE_AFTER_REPLAYS + 1):
+        compiled(S)
+    return compiled, _program(compiled).wait(timeout=600)
 
 
 def _floor_kernel():

@@ -94,15 +94,26 @@ def compiled_gradient(f, argnums, fname, with_value, uncompiled):
 
 
 def _fused_form(recording, inputs):
-    """The recording's :class:`~.fused.FusedGradient`, or None where there is none."""
-    if any(type(node._value) is not np.ndarray or node._value.ndim != 2 for node in inputs):
+    """The recording's :class:`~.fused.FusedGradient` (a program of matrices) or
+    :class:`~.fused_stacks.FusedStackGradient` (a member-wise program of stacks), or None."""
+    if any(type(node._value) is not np.ndarray for node in inputs):
         return None
-    from .fused import FusedGradient, NotFusable  # (only for programs of matrices)
+    if all(node._value.ndim == 2 for node in inputs):
+        from .fused import FusedGradient, NotFusable  # (only for programs of matrices)
 
-    try:
-        return FusedGradient(recording, inputs, len(recording.inputs))
-    except NotFusable:
-        return None
+        try:
+            return FusedGradient(recording, inputs, len(recording.inputs))
+        except NotFusable:
+            return None
+    if any(node._value.ndim >= 3 for node in inputs[:len(recording.inputs)]):
+        from .fused import NotFusable
+        from .fused_stacks import FusedStackGradient  # (only for programs of stacks)
+
+        try:
+            return FusedStackGradient(recording, inputs, len(recording.inputs))
+        except NotFusable:
+            return None
+    return None
 
 
 class TieredProgram:
@@ -184,9 +195,9 @@ class TieredProgram:
 
         run = self.fused.compile()
         values = self._check_values
-        threshold = condition_threshold(_FLOAT64)
+        threshold = math.inf if condition_threshold(_FLOAT64) is None else condition_threshold(_FLOAT64)
         try:
-            output, cotangents = run(math.inf if threshold is None else threshold, 1.0, *values)
+            output, cotangents = run(threshold, 1.0, *values)
         except FallBack:
             return None  # (the recording's point is one the Python program must handle)
         token = _current_scope.set(CallScope())
@@ -195,9 +206,14 @@ class TieredProgram:
                 expected_output, expected = self.python.run(1.0, *values)
         finally:
             _current_scope.reset(token)
-        agree = _agree if self.fused.transcendental else _identical
-        if not agree(output, expected_output) or not all(map(agree, cotangents, expected)):
-            return None
+        own_check = getattr(self.fused, "agree", None)  # (a stack program: its own tolerance, fused_stacks)
+        if own_check is not None:
+            if not own_check(run, values, threshold, expected_output, expected):
+                return None
+        else:
+            agree = _agree if self.fused.transcendental else _identical
+            if not agree(output, expected_output) or not all(map(agree, cotangents, expected)):
+                return None
         self.fall_back = FallBack
         return run
 
