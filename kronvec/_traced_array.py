@@ -480,8 +480,16 @@ def _ufunc_call(ufunc, method, inputs, kwargs):
             and _elementwise.ufunc_on_demand(ufunc)):
         return _ufunc_call(ufunc, method, inputs, kwargs)  # (its family is registered now)
     name = function_name(ufunc)
+    pair = _TWO_OUTPUTS.get(ufunc)
+    if pair is not None and method == "__call__":
+        if kwargs:
+            raise TypeError(f"kronvec cannot differentiate {name} with keyword arguments {sorted(kwargs)}")
+        return pair(*inputs)
     if method != "__call__":
-        raise _unsupported(f"{name}.{method}")
+        equivalent = _UFUNC_METHODS.get((ufunc, method))
+        if equivalent is None:
+            raise _unsupported(f"{name}.{method}")
+        return _as_reduction(equivalent, f"{name}.{method}", inputs, kwargs)
     if kwargs.get("out") is not None:  # x += y and friends: computed, then written into out
         return _assignment.ufunc_into(ufunc, inputs, kwargs)
     evaluate = VALUE_ONLY_UFUNCS.get(ufunc)
@@ -502,6 +510,37 @@ def _ufunc_call(ufunc, method, inputs, kwargs):
         if np.isscalar(exponent) and exponent == 2:
             return bind(_elementwise.square, inputs[0])
     return bind(op, *inputs)
+
+
+#: ufunc methods that are NumPy reductions under another name: np.add.reduce(x, axis=0) is
+#: np.sum(x, axis=0) — the same numbers, so the same derivative (only the default axis, 0, differs)
+_UFUNC_METHODS = {
+    (np.add, "reduce"): np.sum, (np.multiply, "reduce"): np.prod,
+    (np.maximum, "reduce"): np.max, (np.minimum, "reduce"): np.min,
+    (np.fmax, "reduce"): np.nanmax, (np.fmin, "reduce"): np.nanmin,
+    (np.add, "accumulate"): np.cumsum, (np.multiply, "accumulate"): np.cumprod,
+}
+
+
+#: ufuncs with two outputs, as the pair of ufuncs that compute them (the same numbers):
+#: np.modf's fractional part is fmod(x, 1) (x − trunc x, with x's sign also at 0), np.divmod
+#: is (x // y, x % y) — each differentiated as those are (conventions.md §7)
+_TWO_OUTPUTS = {
+    np.modf: lambda x: (np.fmod(x, 1.0), np.trunc(x)),
+    np.divmod: lambda x, y: (np.floor_divide(x, y), np.remainder(x, y)),
+}
+
+
+def _as_reduction(equivalent, name, inputs, kwargs):
+    if len(inputs) != 1:
+        raise TypeError(f"{name} takes one array")
+    kwargs = dict(kwargs)
+    kwargs.setdefault("axis", 0)  # (a ufunc's reduce and accumulate default to the first axis)
+    if kwargs.get("where", True) is True:
+        kwargs.pop("where", None)
+    if equivalent in (np.max, np.min, np.nanmax, np.nanmin) and kwargs.get("dtype") is None:
+        kwargs.pop("dtype", None)  # (no dtype parameter: the extremes keep the input's)
+    return equivalent(inputs[0], **kwargs)
 
 
 def _bind_with_parameters(ufunc, op, parameters, inputs):

@@ -881,6 +881,24 @@ def _isreal(x):
     return np.isreal(static_value(x))
 
 
+# Positions and memberships of values: integers and booleans of the point (piecewise
+# constant), NumPy's own answers on the plain values — usable as indices.
+@numpy_function(np.searchsorted)
+def _searchsorted(a, v, side="left", sorter=None):
+    return np.searchsorted(plain_value(a), plain_value(v), side=side, sorter=plain_value(sorter))
+
+
+@numpy_function(np.digitize)
+def _digitize(x, bins, right=False):
+    return np.digitize(plain_value(x), plain_value(bins), right=right)
+
+
+@numpy_function(np.isin)
+def _isin(element, test_elements, assume_unique=False, invert=False, *, kind=None):
+    return np.isin(plain_value(element), plain_value(test_elements), assume_unique=assume_unique,
+                   invert=invert, kind=kind)
+
+
 # ----------------------------------------------------- families loaded on demand
 #: Ufuncs of other libraries kronvec differentiates, registered when first met:
 #: ``kronvec.ops.special`` imports scipy.special (+25 ms), so ``import kronvec``

@@ -299,6 +299,11 @@ diagonal = register(Primitive(
 ))
 
 
+@numpy_function(np.linalg.diagonal)
+def _linalg_diagonal(x, /, *, offset=0):  # the Array API spelling: the last two axes
+    return _diagonal(x, offset, -2, -1)
+
+
 @numpy_function(np.diagonal)
 def _diagonal(a, offset=0, axis1=0, axis2=1):
     ndim = len(shape_of(a))

@@ -958,6 +958,35 @@ def _cumprod(a, axis=None, dtype=None, out=None):
     return _cumulative(cumprod, "np.cumprod", a, axis)
 
 
+def _cumulative_array_api(name, function, identity):
+    """np.cumulative_sum / np.cumulative_prod (the Array API's): np.cumsum / np.cumprod along
+    `axis` (required above 1-D), with the empty sum / product first when include_initial."""
+
+    def handler(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
+        refuse_arguments(name, dtype=(dtype, None), out=(out, None))
+        ndim = len(shape_of(x))
+        if axis is None:
+            if ndim > 1:
+                raise ValueError(f"{name}: axis must be specified for a multi-dimensional input")
+            axis = 0
+        if ndim == 0:
+            x, axis = np.reshape(x, (1,)), 0
+        axis = normalize_axes(axis, max(ndim, 1), name)[0]
+        result = function(x, axis=axis)
+        if include_initial:
+            shape = list(shape_of(result))
+            shape[axis] = 1
+            result = np.concatenate([np.full(shape, identity, dtype=static_value(result).dtype), result], axis=axis)
+        return result
+
+    handler.__name__ = name.split(".")[-1]
+    return handler
+
+
+numpy_function(np.cumulative_sum)(_cumulative_array_api("np.cumulative_sum", np.cumsum, 0.0))
+numpy_function(np.cumulative_prod)(_cumulative_array_api("np.cumulative_prod", np.cumprod, 1.0))
+
+
 # =================================================================== norms
 def _norm_impl(x, ord=2.0, axis=None, keepdims=False):
     """The entrywise p-norm over `axis`, scaled so that tiny and huge entries

@@ -1,0 +1,97 @@
+"""NumPy functions differentiated through the registered operations they are made of:
+np.interp, np.convolve/np.correlate, the Array API spellings (np.linalg.matrix_transpose,
+diagonal, trace, np.cumulative_sum/prod), np.meshgrid, np.broadcast_arrays, np.modf,
+np.divmod, the ufunc methods reduce/accumulate, and the value-only np.searchsorted,
+np.digitize, np.isin.  Each: NumPy's value, and every mode against central differences."""
+
+import numpy as np
+import pytest
+
+import kronvec
+from tests._helpers import central_difference_jacobian
+
+RNG = np.random.default_rng(1)
+X = RNG.uniform(0.5, 1.5, (3, 4))
+
+CASES = {
+    "np.interp in x": lambda X: np.interp(X, [0.4, 0.9, 1.2, 1.6], [0.0, 1.0, 4.0, 2.0]),
+    "np.interp in fp (outside the range too)": lambda X: np.interp([0.5, 1.2, -1.0, 9.0, 3.0], [0, 1, 2, 3], X[0]),
+    "np.interp in xp": lambda X: np.interp([0.7, 1.2], np.cumsum(X[0]), [0, 1, 4, 9.0]),
+    "np.interp left/right": lambda X: np.interp(X * 2 - 1, [0.0, 1.0, 2.0], [1.0, 3.0, 2.0], left=-1.0, right=5.0),
+    "np.interp scalar x": lambda X: np.interp(X[0, 0], [0.0, 1.0, 2.0], X[1, :3]),
+    "np.convolve": lambda X: np.convolve(X[0], X[1, :3]),
+    "np.convolve same (longer v)": lambda X: np.convolve(X[0, :2], X[1], "same"),
+    "np.convolve valid": lambda X: np.convolve(X[0], X[1, :3], "valid"),
+    "np.correlate": lambda X: np.correlate(X[0], X[1, :3]),
+    "np.correlate full": lambda X: np.correlate(X[0], X[1, :3], "full"),
+    "np.correlate same (longer v)": lambda X: np.correlate(X[0, :2], X[1], "same"),
+    "np.correlate valid (longer v)": lambda X: np.correlate(X[0, :2], X[1], "valid"),
+    "np.correlate full (longer v)": lambda X: np.correlate(X[0, :3], X[1], "full"),
+    "np.linalg.matrix_transpose": lambda X: np.linalg.matrix_transpose(X),
+    "np.linalg.diagonal": lambda X: np.linalg.diagonal(X, offset=1),
+    "np.linalg.trace (stack)": lambda X: np.linalg.trace(np.stack([X, 2 * X]), offset=-1),
+    "np.cumulative_sum": lambda X: np.cumulative_sum(X, axis=1, include_initial=True),
+    "np.cumulative_sum 1-D": lambda X: np.cumulative_sum(X[0]),
+    "np.cumulative_prod": lambda X: np.cumulative_prod(X, axis=0, include_initial=True),
+    "np.meshgrid xy": lambda X: np.stack(np.meshgrid(X[0], X[1, :3])),
+    "np.meshgrid ij 3-D": lambda X: np.stack(np.meshgrid(X[0], X[1, :3], X[2, :2], indexing="ij")),
+    "np.meshgrid sparse": lambda X: np.prod(np.meshgrid(X[0], X[1, :3], sparse=True)[0] * X[2, :1], axis=0),
+    "np.broadcast_arrays": lambda X: np.stack(np.broadcast_arrays(X, X[0], 2.0)),
+    "np.modf": lambda X: np.stack(np.modf(3 * X - 2)),
+    "np.divmod": lambda X: np.stack(np.divmod(3 * X, 0.7)),
+    "np.divmod traced divisor": lambda X: np.stack(np.divmod(2.0, X)),
+    "np.add.reduce": lambda X: np.add.reduce(X),
+    "np.multiply.reduce": lambda X: np.multiply.reduce(X, axis=1, keepdims=True),
+    "np.maximum.reduce": lambda X: np.maximum.reduce(X, axis=None),
+    "np.minimum.reduce": lambda X: np.minimum.reduce(X, 1),
+    "np.add.accumulate": lambda X: np.add.accumulate(X, axis=1),
+    "np.multiply.accumulate": lambda X: np.multiply.accumulate(X),
+    "np.searchsorted (value only)": lambda X: X[0] * np.searchsorted([0.7, 1.0, 1.3], X[0]),
+    "np.digitize (value only)": lambda X: X * np.digitize(X, [0.7, 1.0, 1.3]),
+    "np.isin (value only)": lambda X: X * np.isin(X, X[0]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_value_and_every_mode_against_central_differences(case):
+    f = CASES[case]
+    seen = {}
+
+    def recorded(a):
+        seen["value"] = f(a)
+        return seen["value"]
+
+    J = kronvec.jacobian(recorded)(X).toarray()
+    traced_value = kronvec.vjp(f, X)[0]
+    np.testing.assert_allclose(traced_value, f(X), rtol=1e-14, atol=1e-15)  # NumPy's value
+    expected = central_difference_jacobian(lambda a: np.asarray(f(a), dtype=np.float64), (X,))
+    np.testing.assert_allclose(J, expected, rtol=1e-6, atol=1e-8)
+    V = RNG.standard_normal(X.shape)
+    _, t = kronvec.jvp(f, (X,), (V,))
+    np.testing.assert_allclose(np.reshape(t, -1, order="F"), J @ np.reshape(V, -1, order="F"), rtol=1e-12, atol=1e-12)
+    W = RNG.standard_normal(np.shape(traced_value))
+    (g,) = kronvec.vjp(f, X)[1](W)
+    np.testing.assert_allclose(np.reshape(g, -1, order="F"), J.T @ np.reshape(W, -1, order="F"), rtol=1e-12, atol=1e-12)
+    s = lambda a: np.sum(np.sin(f(a)))  # noqa: E731  (second order through the composition)
+    H = kronvec.hessian(s)(X).toarray()
+    np.testing.assert_allclose(H, central_difference_jacobian(kronvec.grad(s), (X,)), rtol=1e-5, atol=1e-7)
+
+
+def test_interp_takes_the_segment_to_the_right_of_a_knot():
+    # conventions.md §7: at an inner knot the slope to its right (where NumPy's value comes from), at the ends inside
+    xp, fp = np.array([0.0, 1.0, 2.0]), np.array([0.0, 1.0, 5.0])
+    assert kronvec.grad(lambda x: np.interp(x, xp, fp))(1.0) == 4.0
+    assert kronvec.grad(lambda x: np.interp(x, xp, fp))(0.0) == 1.0
+    assert kronvec.grad(lambda x: np.interp(x, xp, fp))(2.0) == 4.0  # the last knot: the segment inside
+    assert kronvec.grad(lambda x: np.interp(x, xp, fp))(2.5) == 0.0  # fp[-1] beyond the range
+
+
+def test_refusals_name_the_function():
+    with pytest.raises(TypeError, match="np.interp.*period"):
+        kronvec.grad(lambda x: np.interp(x, [0.0, 1.0], [0.0, 1.0], period=2.0))(0.5)
+    with pytest.raises(ValueError, match="np.convolve"):
+        kronvec.grad(lambda x: np.sum(np.convolve(np.outer(x, x), x)))(np.ones(2))
+    with pytest.raises(ValueError, match="np.cumulative_sum: axis"):
+        kronvec.grad(lambda x: np.sum(np.cumulative_sum(x)))(np.ones((2, 2)))
+    with pytest.raises(TypeError, match=r"np\.add\.reduceat"):
+        kronvec.grad(lambda x: np.sum(np.add.reduceat(x, [0, 1])))(np.ones(3))
