@@ -95,3 +95,38 @@ def test_refusals_name_the_function():
         kronvec.grad(lambda x: np.sum(np.cumulative_sum(x)))(np.ones((2, 2)))
     with pytest.raises(TypeError, match=r"np\.add\.reduceat"):
         kronvec.grad(lambda x: np.sum(np.add.reduceat(x, [0, 1])))(np.ones(3))
+
+
+MORE = {
+    "np.compress (axis)": lambda X: np.compress([True, False, True], X, axis=0),
+    "np.compress (short condition)": lambda X: np.compress([False, True], X, axis=1),
+    "np.compress (flat)": lambda X: np.compress(np.ravel(X > 1.0), X),
+    "np.extract": lambda X: np.extract(X > 1.0, X),
+    "np.nan_to_num (finite)": lambda X: np.nan_to_num(X),
+    "np.vander": lambda X: np.vander(X[0]),
+    "np.vander N, increasing": lambda X: np.vander(X[0], 3, increasing=True),
+}
+
+
+@pytest.mark.parametrize("case", list(MORE), ids=list(MORE))
+def test_more_front_doors_against_central_differences(case):
+    CASES[case] = MORE[case]
+    try:
+        with np.errstate(all="ignore"):
+            test_value_and_every_mode_against_central_differences(case)
+    finally:
+        del CASES[case]
+
+
+def test_nan_to_num_replaces_non_finite_entries_by_constants():
+    # autograd's test_nan_to_num: a NaN/inf constant is refused unless check_finite is off;
+    # then the replaced entries have derivative 0 and the others the function's
+    x = np.array([0.3, -0.2, 0.9, 0.4])
+    y = np.array([0.0, np.nan, np.inf, -np.inf])
+    f = lambda x: np.sin(np.nan_to_num(x + y, posinf=7.0))  # noqa: E731
+    with pytest.raises(ValueError, match="NaN or inf"):
+        kronvec.grad(lambda x: np.sum(f(x)))(x)
+    with kronvec.config.override(check_finite=False):
+        np.testing.assert_array_equal(kronvec.vjp(f, x)[0], f(x))
+        g = kronvec.grad(lambda x: np.sum(f(x)))(x)
+    np.testing.assert_allclose(g, [np.cos(0.3), 0.0, 0.0, 0.0], rtol=1e-15)
