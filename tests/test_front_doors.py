@@ -105,6 +105,12 @@ MORE = {
     "np.nan_to_num (finite)": lambda X: np.nan_to_num(X),
     "np.vander": lambda X: np.vander(X[0]),
     "np.vander N, increasing": lambda X: np.vander(X[0], 3, increasing=True),
+    "np.quantile": lambda X: np.quantile(X, 0.3),
+    "np.quantile vector q, axis, keepdims": lambda X: np.quantile(X, [0.1, 0.5, 0.9], axis=1, keepdims=True),
+    "np.percentile 2-D q, two axes": lambda X: np.percentile(X, [[10, 20], [30, 100]], axis=(0, 1)),
+    "np.nanmedian": lambda X: np.nanmedian(X, axis=0),
+    "np.nanquantile": lambda X: np.nanquantile(X, 0.25, axis=1),
+    "np.nanpercentile": lambda X: np.nanpercentile(X, 75),
 }
 
 
@@ -130,3 +136,21 @@ def test_nan_to_num_replaces_non_finite_entries_by_constants():
         np.testing.assert_array_equal(kronvec.vjp(f, x)[0], f(x))
         g = kronvec.grad(lambda x: np.sum(f(x)))(x)
     np.testing.assert_allclose(g, [np.cos(0.3), 0.0, 0.0, 0.0], rtol=1e-15)
+
+
+def test_quantile_ties_share_the_weight_and_refusals():
+    # conventions.md §7, as the median: tied order statistics share their weight evenly
+    x = np.array([1.0, 2.0, 2.0, 5.0])
+    np.testing.assert_allclose(kronvec.grad(lambda x: np.quantile(x, 0.5))(x), [0.0, 0.5, 0.5, 0.0])
+    np.testing.assert_allclose(kronvec.grad(lambda x: np.quantile(x, 0.4))(x), [0.0, 0.5, 0.5, 0.0])  # p = 1.2
+    # p = 2.7: 0.3 on the 3rd order statistic (2.0, tied: 0.15 each), 0.7 on the 4th
+    np.testing.assert_allclose(kronvec.grad(lambda x: np.percentile(x, 90))(x), [0.0, 0.15, 0.15, 0.7])
+    with pytest.raises(TypeError, match="np.quantile.*method"):
+        kronvec.grad(lambda x: np.quantile(x, 0.5, method="nearest"))(x)
+    with pytest.raises(TypeError, match="not in q"):
+        kronvec.grad(lambda q: np.quantile(x, q))(0.5)
+    with pytest.raises(ValueError, match="range"):
+        kronvec.grad(lambda x: np.percentile(x, 120))(x)
+    with kronvec.config.override(check_finite=False):
+        with pytest.raises(ValueError, match="np.nanmedian"):
+            kronvec.grad(lambda x: np.nanmedian(x * np.array([1.0, np.nan, 1.0, 1.0])))(x)

@@ -220,3 +220,23 @@ def _vander(x, N=None, increasing=False):
     else:
         result = ones
     return result if increasing else np.flip(result, axis=1)
+
+
+def _nan_free(function, name):
+    """np.nanmedian / nanquantile / nanpercentile: without a NaN the plain statistic (the
+    usual case: with check_finite on no NaN reaches a traced value); a NaN — only with
+    check_finite off — changes each slice's count, and is refused by name."""
+
+    def handler(a, *args, **kwargs):
+        if _nan_entries(a).any():
+            raise ValueError(f"{name}: kronvec differentiates it on values without NaN (use "
+                             f"np.{function.__name__} on the numbers of each slice)")
+        return function(a, *args, **kwargs)
+
+    handler.__name__ = name.split(".")[-1]
+    return handler
+
+
+numpy_function(np.nanmedian)(_nan_free(np.median, "np.nanmedian"))
+numpy_function(np.nanquantile)(_nan_free(np.quantile, "np.nanquantile"))
+numpy_function(np.nanpercentile)(_nan_free(np.percentile, "np.nanpercentile"))
