@@ -5,7 +5,7 @@ checked by ``tests/test_readme.py``)."""
 from __future__ import annotations
 
 
-from ._traced_array import function_name
+from ._traced_array import _TWO_OUTPUTS, _UFUNC_METHODS, function_name
 from .ops import NUMPY_FUNCTIONS, UFUNCS, UFUNCS_WITH_PARAMETERS, VALUE_ONLY_UFUNCS
 from .ops import elementwise as _elementwise
 from .ops import joining as _joining
@@ -61,6 +61,10 @@ def supported_by_family():
         add(_family_of_function(handler), function_name(function))
     for ufunc in list(UFUNCS) + list(UFUNCS_WITH_PARAMETERS) + list(VALUE_ONLY_UFUNCS):
         add(_family_of_ufunc(ufunc), function_name(ufunc))
+    for ufunc, method in _UFUNC_METHODS:  # np.add.reduce is np.sum (…): dispatched by __array_ufunc__
+        add("reductions", f"{function_name(ufunc)}.{method}")
+    for ufunc in _TWO_OUTPUTS:  # np.modf, np.divmod: the pair of ufuncs computing their outputs
+        add("elementwise", function_name(ufunc))
     for name in _elementwise.ON_DEMAND_NAMES:  # scipy.special, registered when SciPy is first used
         add("special", name)
     add("elementwise", "np.positive")

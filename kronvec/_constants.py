@@ -77,6 +77,16 @@ def _non_finite_error(what):
     )
 
 
+class ForeignOperand(TypeError):
+    """A constant operand of another array library that defines its own ``__array_ufunc__``
+    (an xarray ``DataArray``…).  A ufunc meeting one returns NotImplemented (NEP 13), so
+    NumPy hands the call to that library, which calls the ufunc again on its plain data."""
+
+    def __init__(self, message, operand):
+        super().__init__(message)
+        self.operand = operand
+
+
 def capture(x, what):
     """The value of a constant operand as the recording keeps it.
 
@@ -119,7 +129,10 @@ def capture(x, what):
                 "objects; build arrays of traced values with np.stack or np.concatenate"
             )
         return _capture_array(array, what)
-    raise TypeError(f"kronvec: {what} is a {type(x).__name__}; expected a number or an array")
+    message = f"kronvec: {what} is a {type(x).__name__}; expected a number or an array"
+    if getattr(type(x), "__array_ufunc__", None) is not None:
+        raise ForeignOperand(message, x)
+    raise TypeError(message)
 
 
 def _capture_array(x, what):

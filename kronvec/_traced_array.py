@@ -27,6 +27,7 @@ import sys
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
+from ._constants import ForeignOperand
 from ._tracer import Node, bind, compile_guard, plain_value, static_value
 from .ops import NUMPY_FUNCTIONS, NUMPY_METHODS, UFUNCS, UFUNCS_WITH_PARAMETERS, VALUE_ONLY_OPERATIONS, VALUE_ONLY_UFUNCS
 from .ops import assignment as _assignment
@@ -147,6 +148,15 @@ def _counterpart(name):
 _PIECEWISE_CONSTANT_KINDS = "iub"  # integer and boolean casts: derivative 0 almost everywhere
 
 
+def _handed_back(error, other):
+    """x ∘ other where `other` is another library's array (ForeignOperand): NotImplemented,
+    so Python calls other's reflected operator, which applies the ufunc to its plain data
+    and x — recorded then.  An error about any other operand is re-raised."""
+    if error.operand is other:
+        return NotImplemented
+    raise error
+
+
 class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
     """An array whose NumPy operations are recorded for differentiation.
 
@@ -194,14 +204,22 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
 
     # --- the NumPy protocols ---
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        op = UFUNCS.get(ufunc)
-        if op is not None and method == "__call__" and not kwargs and op is not _elementwise.power:
-            return bind(op, *inputs)  # (the common case first: this runs once per operation)
-        guard = (compile_guard(self) if self._trace.compiling is not None or isinstance(self._value, Node)
-                 else None)  # (the uncompiled case without the walk: this runs once per operation)
-        if guard is not None:
-            return guard.run(function_name(ufunc), _ufunc_call, (ufunc, method, inputs, kwargs), {})
-        return _ufunc_call(ufunc, method, inputs, kwargs)
+        try:
+            op = UFUNCS.get(ufunc)
+            if op is not None and method == "__call__" and not kwargs and op is not _elementwise.power:
+                return bind(op, *inputs)  # (the common case first: this runs once per operation)
+            guard = (compile_guard(self) if self._trace.compiling is not None or isinstance(self._value, Node)
+                     else None)  # (the uncompiled case without the walk: this runs once per operation)
+            if guard is not None:
+                return guard.run(function_name(ufunc), _ufunc_call, (ufunc, method, inputs, kwargs), {})
+            return _ufunc_call(ufunc, method, inputs, kwargs)
+        except ForeignOperand as error:
+            # x * DataArray: hand the ufunc to the operand's own __array_ufunc__ (NEP 13); it calls
+            # the ufunc again on its plain data, and this call records it.  (Only an operand of
+            # this very call: one met deeper, inside a rule, is an error there.)
+            if any(error.operand is x for x in inputs):
+                return NotImplemented
+            raise
 
     def __array_function__(self, func, types, args, kwargs):
         handler = NUMPY_FUNCTIONS.get(func)
@@ -296,30 +314,55 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         return _products.apply(operator, self, method)
 
     # --- arithmetic: straight to the primitives (the mixin's ufunc round trip
-    # costs microseconds per operation, which small problems feel) ---
+    # costs microseconds per operation, which small problems feel); an operand of a
+    # library with its own __array_ufunc__ (x * DataArray) gets the operation back ---
     def __add__(self, other):
-        return bind(_elementwise.add, self, other)
+        try:
+            return bind(_elementwise.add, self, other)
+        except ForeignOperand as error:
+            return _handed_back(error, other)
 
     def __radd__(self, other):
-        return bind(_elementwise.add, other, self)
+        try:
+            return bind(_elementwise.add, other, self)
+        except ForeignOperand as error:
+            return _handed_back(error, other)
 
     def __sub__(self, other):
-        return bind(_elementwise.subtract, self, other)
+        try:
+            return bind(_elementwise.subtract, self, other)
+        except ForeignOperand as error:
+            return _handed_back(error, other)
 
     def __rsub__(self, other):
-        return bind(_elementwise.subtract, other, self)
+        try:
+            return bind(_elementwise.subtract, other, self)
+        except ForeignOperand as error:
+            return _handed_back(error, other)
 
     def __mul__(self, other):
-        return bind(_elementwise.multiply, self, other)
+        try:
+            return bind(_elementwise.multiply, self, other)
+        except ForeignOperand as error:
+            return _handed_back(error, other)
 
     def __rmul__(self, other):
-        return bind(_elementwise.multiply, other, self)
+        try:
+            return bind(_elementwise.multiply, other, self)
+        except ForeignOperand as error:
+            return _handed_back(error, other)
 
     def __truediv__(self, other):
-        return bind(_elementwise.divide, self, other)
+        try:
+            return bind(_elementwise.divide, self, other)
+        except ForeignOperand as error:
+            return _handed_back(error, other)
 
     def __rtruediv__(self, other):
-        return bind(_elementwise.divide, other, self)
+        try:
+            return bind(_elementwise.divide, other, self)
+        except ForeignOperand as error:
+            return _handed_back(error, other)
 
     def __matmul__(self, other):
         if isinstance(other, LinearOperator):  # x @ J = (Jᵀ xᵀ)ᵀ
@@ -437,8 +480,16 @@ def _ufunc_call(ufunc, method, inputs, kwargs):
             and _elementwise.ufunc_on_demand(ufunc)):
         return _ufunc_call(ufunc, method, inputs, kwargs)  # (its family is registered now)
     name = function_name(ufunc)
+    pair = _TWO_OUTPUTS.get(ufunc)
+    if pair is not None and method == "__call__":
+        if kwargs:
+            raise TypeError(f"kronvec cannot differentiate {name} with keyword arguments {sorted(kwargs)}")
+        return pair(*inputs)
     if method != "__call__":
-        raise _unsupported(f"{name}.{method}")
+        equivalent = _UFUNC_METHODS.get((ufunc, method))
+        if equivalent is None:
+            raise _unsupported(f"{name}.{method}")
+        return _as_reduction(equivalent, f"{name}.{method}", inputs, kwargs)
     if kwargs.get("out") is not None:  # x += y and friends: computed, then written into out
         return _assignment.ufunc_into(ufunc, inputs, kwargs)
     evaluate = VALUE_ONLY_UFUNCS.get(ufunc)
@@ -459,6 +510,37 @@ def _ufunc_call(ufunc, method, inputs, kwargs):
         if np.isscalar(exponent) and exponent == 2:
             return bind(_elementwise.square, inputs[0])
     return bind(op, *inputs)
+
+
+#: ufunc methods that are NumPy reductions under another name: np.add.reduce(x, axis=0) is
+#: np.sum(x, axis=0) — the same numbers, so the same derivative (only the default axis, 0, differs)
+_UFUNC_METHODS = {
+    (np.add, "reduce"): np.sum, (np.multiply, "reduce"): np.prod,
+    (np.maximum, "reduce"): np.max, (np.minimum, "reduce"): np.min,
+    (np.fmax, "reduce"): np.nanmax, (np.fmin, "reduce"): np.nanmin,
+    (np.add, "accumulate"): np.cumsum, (np.multiply, "accumulate"): np.cumprod,
+}
+
+
+#: ufuncs with two outputs, as the pair of ufuncs that compute them (the same numbers):
+#: np.modf's fractional part is fmod(x, 1) (x − trunc x, with x's sign also at 0), np.divmod
+#: is (x // y, x % y) — each differentiated as those are (conventions.md §7)
+_TWO_OUTPUTS = {
+    np.modf: lambda x: (np.fmod(x, 1.0), np.trunc(x)),
+    np.divmod: lambda x, y: (np.floor_divide(x, y), np.remainder(x, y)),
+}
+
+
+def _as_reduction(equivalent, name, inputs, kwargs):
+    if len(inputs) != 1:
+        raise TypeError(f"{name} takes one array")
+    kwargs = dict(kwargs)
+    kwargs.setdefault("axis", 0)  # (a ufunc's reduce and accumulate default to the first axis)
+    if kwargs.get("where", True) is True:
+        kwargs.pop("where", None)
+    if equivalent in (np.max, np.min, np.nanmax, np.nanmin) and kwargs.get("dtype") is None:
+        kwargs.pop("dtype", None)  # (no dtype parameter: the extremes keep the input's)
+    return equivalent(inputs[0], **kwargs)
 
 
 def _bind_with_parameters(ufunc, op, parameters, inputs):

@@ -255,4 +255,9 @@ def test_custom_rule_without_a_vjp_is_a_clear_error():
     opaque = kronvec.primitive(lambda x: x * 2.0, name="opaque")
     with pytest.raises(TypeError, match="cannot differentiate opaque .*no VJP"):
         kronvec.grad(lambda x: np.sum(opaque(x)))(np.ones(2))
+    # also a NotImplementedError, as autograd (its test_logic) and JAX raise, in both modes
+    with pytest.raises(NotImplementedError, match="cannot differentiate opaque .*no VJP"):
+        kronvec.grad(lambda x: np.sum(opaque(x)))(np.ones(2))
+    with pytest.raises(NotImplementedError, match="cannot differentiate opaque .*no VJP"):
+        kronvec.jvp(opaque, (np.ones(2),), (np.ones(2),))
     assert np.array_equal(opaque(np.ones(2)), [2.0, 2.0])  # plain call: the function itself

@@ -109,6 +109,8 @@ PLAIN = [
     ("// (traced divisor)", lambda x: 2.0 // x, P), ("np.heaviside", lambda x: np.heaviside(x, 0.5), X),
     ("np.signbit", np.signbit, X), ("x > 0", lambda x: x > 0, X), ("np.logical_xor", lambda x: np.logical_xor(x > 0, x < 0.5), X),
     ("scipy.special.gammasgn", sp.gammasgn, 3 * X),
+    ("np.isclose", lambda x: np.isclose(x, np.round(X, 1), atol=0.03), X),
+    ("np.iscomplex", np.iscomplex, X), ("np.isreal", np.isreal, X),
 ]
 
 
@@ -133,6 +135,39 @@ def test_piecewise_constant_functions_give_plain_values_and_zero_derivatives(spe
     np.testing.assert_array_equal(seen["result"], f(x))
     np.testing.assert_array_equal(gradient, np.asarray(f(x), dtype=np.float64))  # d(c·x) = c: c has no derivative
     assert not kronvec.jacobian(lambda a: np.asarray(f(a), dtype=np.float64))(x).toarray().any()
+
+
+def test_tests_of_values_serve_in_asserts_and_branches():
+    # autograd's test_logic: `assert np.allclose(x, (x * 3.0) / 3.0)` and a branch on np.iscomplex
+    # inside f; the tests give NumPy's plain answer, and the branch taken is differentiated.
+    x = np.array([1.0, 2.0, 3.0])
+
+    def f(x):
+        assert np.allclose(x, (x * 3.0) / 3.0)
+        assert np.array_equal(x, x + 0.0) and np.array_equiv(x, x[None, :])
+        assert not np.array_equal(x, x + 1.0) and not np.allclose(x, 2 * x)
+        assert np.iscomplex(x).shape == x.shape and not np.iscomplex(x).any() and np.isreal(x).all()
+        return np.sum(x ** 3) if not np.iscomplex(x[0]) else np.sum(x)
+
+    np.testing.assert_allclose(kronvec.grad(f)(x), 3 * x ** 2, rtol=1e-14)
+    np.testing.assert_allclose(kronvec.hessian(f)(x).toarray(), np.diag(6 * x), rtol=1e-14)
+    for a in (2.0, np.array(2.0)):  # a 0-d traced value: NumPy's scalar booleans
+        seen = {}
+
+        def g(t):
+            seen["iscomplex"], seen["isreal"] = np.iscomplex(t), np.isreal(t)
+            return np.real(t ** 2 if np.iscomplex(t) else np.sum(t))
+
+        assert kronvec.grad(g)(a) == 1.0
+        # (kronvec differentiates at np.asarray(a): NumPy's answer for a 0-d array is np.bool_)
+        assert type(seen["iscomplex"]) is type(np.iscomplex(np.asarray(a))) and not seen["iscomplex"]
+        assert type(seen["isreal"]) is type(np.isreal(np.asarray(a))) and seen["isreal"]
+
+
+def test_a_test_of_values_refuses_compilation_by_name():
+    # np.allclose decides on values: a compiled replay would reuse the first call's answer
+    with pytest.raises(TypeError, match="np.allclose"):
+        kronvec.grad(lambda x: np.sum(x) * np.allclose(x, 1.0), compile=True)(np.ones(3))
 
 
 def test_rounding_results_serve_as_integers_and_indices():
@@ -208,11 +243,13 @@ def test_clip_mirrors_numpys_argument_errors():
         kronvec.grad(lambda x: np.sum(np.clip(x, 0.0, 1.0, min=0.0)))(X)
 
 
-def test_two_output_ufuncs_are_refused_by_name():
-    for call, name in ((lambda x: np.divmod(x, 2.0)[1], "np.divmod"), (lambda x: np.modf(x)[0], "np.modf"),
-                       (lambda x: np.frexp(x)[0], "np.frexp")):
+def test_two_output_ufuncs_without_a_pair_of_ufuncs_are_refused_by_name():
+    # (np.divmod and np.modf are differentiated: tests/test_front_doors.py)
+    for call, name in ((lambda x: np.frexp(x)[0], "np.frexp"),):
         with pytest.raises(TypeError, match=name):
             kronvec.grad(lambda x: np.sum(call(x)))(X)
+    with pytest.raises(TypeError, match="np.divmod with keyword arguments"):
+        kronvec.grad(lambda x: np.sum(np.divmod(x, 2.0, out=(np.empty(x.shape), np.empty(x.shape)))[1]))(X)
 
 
 # ---------------------------------------------------------------- structure at scale

@@ -162,9 +162,40 @@ def test_multivariate_normal_gradient_in_cov_is_the_closed_form():
     np.testing.assert_allclose(kronvec.grad(lambda m: ks.multivariate_normal.logpdf(x, m, COV))(MEAN), delta, rtol=1e-12)
 
 
+def test_multivariate_normal_allow_singular():
+    # a nonsingular cov: allow_singular changes nothing
+    g = kronvec.grad(lambda x: ks.multivariate_normal.logpdf(x, MEAN, COV, allow_singular=True))(POINTS[0])
+    np.testing.assert_allclose(g, kronvec.grad(lambda x: ks.multivariate_normal.logpdf(x, MEAN, COV))(POINTS[0]),
+                               rtol=1e-15)
+    # a constant singular cov (rank 2 of 4): the density on the support μ + range(C), in x and mean
+    # moved along the support (x = μ + Cz, μ = m + Cw), against SciPy's values and differences
+    A = RNG.standard_normal((4, 2))
+    for C in (np.diag([1.0, 1.0, 0.0, 0.0]), A @ A.T):
+        m, z, w = RNG.standard_normal(4), RNG.standard_normal(4), RNG.standard_normal(4)
+        for function in ("logpdf", "pdf"):
+            ours, theirs = getattr(ks.multivariate_normal, function), getattr(st.multivariate_normal, function)
+
+            def f(z, w):
+                mean = m + C @ w
+                return ours(mean + C @ (z + w), mean, C, allow_singular=True)
+
+            _agree(f(z, w), theirs(m + C @ (z + 2 * w), m + C @ w, C, allow_singular=True))
+            check_derivatives(f, (z, w), 0, what=f"singular multivariate_normal.{function} in x")
+            check_derivatives(f, (z, w), 1, what=f"singular multivariate_normal.{function} in mean")
+    # off the support: pdf is 0 (derivative 0), logpdf is −inf (refused)
+    C = np.diag([1.0, 1.0, 0.0, 0.0])
+    off = np.ones(4)
+    assert ks.multivariate_normal.pdf(off, np.zeros(4), C, allow_singular=True) == 0.0
+    g = kronvec.grad(lambda x: ks.multivariate_normal.pdf(x, np.zeros(4), C, allow_singular=True))(off)
+    assert not g.any()
+    with pytest.raises(ValueError, match="off the support"):
+        kronvec.grad(lambda x: ks.multivariate_normal.logpdf(x, np.zeros(4), C, allow_singular=True))(off)
+    # a traced singular cov: its pseudo-determinant has no derivative where the rank can change
+    with pytest.raises(TypeError, match="allow_singular=True at a traced singular cov"):
+        kronvec.grad(lambda c: ks.multivariate_normal.logpdf(np.zeros(4), np.zeros(4), c, allow_singular=True))(C)
+
+
 def test_multivariate_normal_refusals_and_argument_errors():
-    with pytest.raises(TypeError, match="allow_singular=True"):
-        kronvec.grad(lambda x: ks.multivariate_normal.logpdf(x, MEAN, COV, allow_singular=True))(POINTS[0])
     singular = np.array([[1.0, 1.0], [1.0, 1.0]])
     _agree(ks.multivariate_normal.logpdf(np.zeros(2), None, singular, allow_singular=True),
            st.multivariate_normal.logpdf(np.zeros(2), None, singular, allow_singular=True))

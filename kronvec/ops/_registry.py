@@ -57,12 +57,18 @@ class Sample:
     max_order: int = 3
 
 
+class MissingVJPError(TypeError, NotImplementedError):
+    """An operation differentiated where it has no VJP: kronvec's refusal (a TypeError),
+    and a NotImplementedError too, which is what autograd and JAX raise for a primitive
+    without a rule — so code written for either catches it unchanged."""
+
+
 class _Derivatives(dict):
     """position → derivative function.
 
     Given as a dict, or — for operations taking any number of arrays
     (``np.concatenate``) — as a factory ``position → function``.  A missing
-    VJP is a clear ``TypeError``, not a ``KeyError``.
+    VJP is a clear ``TypeError`` (:class:`MissingVJPError`), not a ``KeyError``.
     """
 
     __slots__ = ("owner", "kind", "factory")
@@ -85,7 +91,7 @@ class _Derivatives(dict):
             return found
         if self.kind != "VJP":
             raise KeyError(position)
-        raise TypeError(
+        raise MissingVJPError(
             f"kronvec cannot differentiate {self.owner} with respect to its argument "
             f"{position}: it has no {self.kind} for that argument"
             + (" (define one with .defvjp)" if self.kind == "VJP" else "")

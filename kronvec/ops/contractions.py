@@ -786,3 +786,36 @@ if hasattr(_linalg, "vecdot"):  # NumPy ≥ 2.0: thin wrappers of the functions 
             raise ValueError(f"np.linalg.cross: both input arrays must be (arrays of) 3-dimensional vectors, "
                              f"got shapes {shape_of(x1)} and {shape_of(x2)} along axis {axis}")
         return _cross(x1, x2, axis=axis)
+
+
+# ----------------------------------------- np.convolve / np.correlate (1-D)
+# The 1-D cases of kronvec.scipy.signal's convolve/correlate (derivatives.md §22): the same
+# sums of products, differentiable in both arguments. NumPy's 'same' is sized by the longer
+# argument (it swaps them first), and np.correlate's default mode is 'valid'.
+def _one_dimensional(name, a, v):
+    for argument, label in ((a, "a"), (v, "v")):
+        if len(shape_of(argument)) != 1:
+            raise ValueError(f"{name}: {label} must be 1-D, got shape {tuple(shape_of(argument))}")
+        if shape_of(argument)[0] == 0:
+            raise ValueError(f"{name}: {label} cannot be empty")
+
+
+@numpy_function(np.convolve)
+def _convolve(a, v, mode="full"):
+    from ..scipy import signal  # (kronvec.scipy builds on these modules: imported on first use)
+
+    _one_dimensional("np.convolve", a, v)
+    if shape_of(v)[0] > shape_of(a)[0]:
+        a, v = v, a  # NumPy swaps so that 'same' has the longer length (convolution commutes)
+    return signal.convolve(a, v, mode=mode)
+
+
+@numpy_function(np.correlate)
+def _correlate(a, v, mode="valid"):
+    from ..scipy import signal
+
+    _one_dimensional("np.correlate", a, v)
+    if shape_of(v)[0] > shape_of(a)[0]:
+        # NumPy: c[k] = Σₙ a[n+k]·v[n]; for a longer v it correlates v with a and reverses
+        return np.flip(signal.correlate(v, a, mode=mode))
+    return signal.correlate(a, v, mode=mode)

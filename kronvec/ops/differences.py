@@ -218,3 +218,43 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     if axis != 0:
         samples = np.moveaxis(samples, 0, axis)
     return (samples, step) if retstep else samples
+
+
+@numpy_function(np.interp)
+def _interp(x, xp, fp, left=None, right=None, period=None):
+    """Piecewise-linear interpolation, written with the operations it is made of:
+    on the segment [xp[j], xp[j+1]] holding x, f = fp[j] + s·(x − xp[j]) with the slope
+    s = (fp[j+1] − fp[j]) / (xp[j+1] − xp[j]) (NumPy's formula), so ∂f/∂x = s and f is
+    linear in fp (weights 1 − t, t) — derivatives.md §20.  The segment is a decision
+    on the values (np.searchsorted): at an inner knot x = xp[j] the segment to its right
+    is taken, as NumPy's value is (its slope), and at the ends xp[0], xp[-1] the segment
+    inside the range (conventions.md §7); beyond [xp[0], xp[-1]] the constant
+    `left`/`right` (default fp[0]/fp[-1]) has derivative 0 in x."""
+    refuse_arguments("np.interp", period=(period, None))
+    xp_shape, fp_shape = tuple(shape_of(xp)), tuple(shape_of(fp))
+    if len(xp_shape) != 1 or len(fp_shape) != 1:
+        raise ValueError("np.interp: xp and fp must be 1-D sequences")
+    if xp_shape != fp_shape:
+        raise ValueError("np.interp: fp and xp are not of the same length.")
+    if xp_shape[0] == 0:
+        raise ValueError("np.interp: array of sample points is empty")
+    xv = np.asarray(plain_value(x), dtype=np.float64)
+    xpv = np.asarray(plain_value(xp), dtype=np.float64)
+    n = xp_shape[0]
+    if n == 1:
+        inside = np.broadcast_to(fp[0] if isinstance(fp, Node) else np.asarray(fp, dtype=np.float64)[0], xv.shape)
+    else:
+        j = np.clip(np.searchsorted(xpv, xv, side="right") - 1, 0, n - 2)
+        x0, x1 = np.take(xp, j), np.take(xp, j + 1)
+        y0, y1 = np.take(fp, j), np.take(fp, j + 1)
+        inside = (y1 - y0) / (x1 - x0) * (x - x0) + y0
+        # NumPy gives fp[-1] exactly at x = xp[-1]; the last segment's formula differs from it by
+        # rounding only: add that difference as a constant, so the derivative stays the segment's
+        last = xv == xpv[-1]
+        if last.any():
+            fp_last = np.asarray(plain_value(fp), dtype=np.float64)[-1]
+            inside = inside + np.where(last, fp_last - np.asarray(plain_value(inside), dtype=np.float64), 0.0)
+    low = np.take(fp, np.zeros(xv.shape, dtype=np.intp)) if left is None else left
+    high = np.take(fp, np.full(xv.shape, n - 1)) if right is None else right
+    result = np.where(xv < xpv[0], low, np.where(xv > xpv[-1], high, inside))
+    return result if xv.ndim else result[()]

@@ -845,6 +845,60 @@ def _fix(x, out=None):
     return np.fix(plain_value(x))
 
 
+# Tests of values, like the comparisons above: piecewise constant (a boolean), so evaluated on
+# the plain values — `assert np.allclose(x, y)` or `if np.array_equal(a, b):` inside f works,
+# and the result carries no derivative (notes/conventions.md §7).
+@numpy_function(np.isclose)
+def _isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return np.isclose(plain_value(a), plain_value(b), rtol=rtol, atol=atol, equal_nan=equal_nan)
+
+
+@numpy_function(np.allclose)
+def _allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return np.allclose(plain_value(a), plain_value(b), rtol=rtol, atol=atol, equal_nan=equal_nan)
+
+
+@numpy_function(np.array_equal)
+def _array_equal(a1, a2, equal_nan=False):
+    return np.array_equal(plain_value(a1), plain_value(a2), equal_nan=equal_nan)
+
+
+@numpy_function(np.array_equiv)
+def _array_equiv(a1, a2):
+    return np.array_equiv(plain_value(a1), plain_value(a2))
+
+
+# A traced value is real (kronvec refuses complex input): np.iscomplex is False and np.isreal
+# True at every entry, read off its dtype — no value is read (static_value: nothing for a
+# compiled replay to take again).
+@numpy_function(np.iscomplex)
+def _iscomplex(x):
+    return np.iscomplex(static_value(x))
+
+
+@numpy_function(np.isreal)
+def _isreal(x):
+    return np.isreal(static_value(x))
+
+
+# Positions and memberships of values: integers and booleans of the point (piecewise
+# constant), NumPy's own answers on the plain values — usable as indices.
+@numpy_function(np.searchsorted)
+def _searchsorted(a, v, side="left", sorter=None):
+    return np.searchsorted(plain_value(a), plain_value(v), side=side, sorter=plain_value(sorter))
+
+
+@numpy_function(np.digitize)
+def _digitize(x, bins, right=False):
+    return np.digitize(plain_value(x), plain_value(bins), right=right)
+
+
+@numpy_function(np.isin)
+def _isin(element, test_elements, assume_unique=False, invert=False, *, kind=None):
+    return np.isin(plain_value(element), plain_value(test_elements), assume_unique=assume_unique,
+                   invert=invert, kind=kind)
+
+
 # ----------------------------------------------------- families loaded on demand
 #: Ufuncs of other libraries kronvec differentiates, registered when first met:
 #: ``kronvec.ops.special`` imports scipy.special (+25 ms), so ``import kronvec``

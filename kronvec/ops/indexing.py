@@ -225,6 +225,29 @@ def gather(a, moved):
 
 
 # ---------------------------------------------------------------- np.take
+@numpy_function(np.compress)
+def _compress(condition, a, axis=None, out=None):
+    # the entries where the (plain) condition holds: np.take of their positions, as NumPy does
+    refuse_arguments("np.compress", out=(out, None))
+    if isinstance(condition, Node):
+        raise TypeError("kronvec: np.compress needs a plain boolean condition, not a traced value")
+    positions = np.flatnonzero(np.asarray(condition))
+    if axis is None:
+        return _take(np.ravel(a), positions)
+    length = shape_of(a)[normalize_axes(axis, len(shape_of(a)), "np.compress")[0]]
+    if positions.size and positions[-1] >= length:
+        raise IndexError(f"np.compress: index {positions[-1]} is out of bounds for axis {axis} with size {length}")
+    return _take(a, positions, axis=axis)
+
+
+@numpy_function(np.extract)
+def _extract(condition, arr):
+    # NumPy: np.take(np.ravel(arr), np.nonzero(np.ravel(condition))[0])
+    if isinstance(condition, Node):
+        raise TypeError("kronvec: np.extract needs a plain boolean condition, not a traced value")
+    return _take(np.ravel(arr), np.flatnonzero(np.asarray(condition)))
+
+
 @numpy_function(np.take)
 def _take(a, indices, axis=None, out=None, mode="raise"):
     refuse_arguments("np.take", out=(out, None), mode=(mode, "raise"))
@@ -297,6 +320,11 @@ diagonal = register(Primitive(
         (rng.standard_normal((3, 2, 4)),), {"offset": -1, "axis1": 2, "axis2": 0})},
     fuzz=lambda Y, c: np.diagonal(Y)[:, None] * Y[: min(Y.shape), :],
 ))
+
+
+@numpy_function(np.linalg.diagonal)
+def _linalg_diagonal(x, /, *, offset=0):  # the Array API spelling: the last two axes
+    return _diagonal(x, offset, -2, -1)
 
 
 @numpy_function(np.diagonal)

@@ -786,6 +786,11 @@ def _trace(a, *args, **kwargs):
     return _trace_general(a, *args, **kwargs)
 
 
+@numpy_function(np.linalg.trace)
+def _linalg_trace(x, /, *, offset=0, dtype=None):  # the Array API spelling: the last two axes
+    return _trace_general(x, offset, -2, -1, dtype)
+
+
 def _trace_general(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     refuse_arguments("np.trace", dtype=(dtype, None), out=(out, None))
     if offset == 0 and len(shape_of(a)) == 2 and {axis1 % 2, axis2 % 2} == {0, 1}:

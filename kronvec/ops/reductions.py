@@ -670,6 +670,87 @@ def _median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     return bind(median, a, axis=axes, keepdims=bool(keepdims))
 
 
+# ================================================================ quantile
+def _quantile_weights(x, q, axis):
+    """NumPy's linear method: the order statistics ⌊p⌋ and ⌊p⌋ + 1 of each slice
+    (p = q·(n − 1)) with weights 1 − (p − ⌊p⌋) and p − ⌊p⌋, each shared evenly
+    among the entries equal to it, as the median's: a decision on the values."""
+    return decided(functools.partial(_plain_quantile_weights, q=q, axis=axis), x)
+
+
+def _plain_quantile_weights(x, q, axis):
+    x = np.asarray(x)
+    rows, back = _to_rows(x, axis)
+    count = rows.shape[-1]
+    position = q * (count - 1)
+    low = min(int(np.floor(position)), count - 1)
+    fraction = position - low
+    ordered = np.sort(rows, axis=-1)
+    weights = np.zeros(rows.shape, dtype=_float_dtype(x))
+    for order, weight in ((low, 1.0 - fraction), (min(low + 1, count - 1), fraction)):
+        if weight:
+            hit = rows == ordered[..., order:order + 1]
+            weights += weight * hit / np.sum(hit, axis=-1, keepdims=True)
+    return back(weights)
+
+
+def _quantile_samples(rng, n):
+    X = rng.permutation(n * (n + 1)).reshape(n, n + 1) / n + 0.1 * rng.standard_normal((n, n + 1)) / n
+    return _samples.Sample((X,), {"q": 0.3, "axis": (1,), "keepdims": False})
+
+
+quantile = register(Primitive(
+    lambda x, q, axis=None, keepdims=False: np.quantile(x, q, axis=axis, keepdims=keepdims), name="quantile",
+    vjps={0: lambda g, ans, x, q, axis=None, keepdims=False:
+          _kept_cotangent(g, shape_of(x), axis, keepdims) * _quantile_weights(x, q, axis)},
+    jacobians={0: lambda ans, x, names, q, axis=None, keepdims=False:
+               _pick_jacobian(_quantile_weights(x, q, axis), np.shape(x), axis)},
+    label=lambda a, q, axis=None, keepdims=False: None if a is None else f"quantile({a}, {q})",
+    formula="D quantile_axes X = Sᵀ_out·Diag(w)·S_in: the order statistics ⌊p⌋, ⌊p⌋+1 of each slice, "
+            "p = q(n−1), with weights 1 − (p − ⌊p⌋) and p − ⌊p⌋; tied entries share their weight evenly",
+    reference="NumPy's default (linear, Hyndman & Fan type 7) quantile interpolates linearly between "
+              "two order statistics, each locally one entry of the slice",
+    samples=_quantile_samples,
+    param_names=("X",),
+    edge_cases={
+        "q = 0 and 1 (the extremes), full": lambda rng: _samples.Sample(
+            (np.array([[0.3, -1.2, 2.5], [1.1, 0.4, -2.6]]),), {"q": 1.0, "axis": None, "keepdims": False}),
+        "an order statistic exactly (q(n−1) an integer), keepdims": lambda rng: _samples.Sample(
+            (np.array([[0.3, -1.2, 2.5], [1.1, 0.4, -2.6], [0.9, 1.7, -0.5]]),),
+            {"q": 0.5, "axis": (0,), "keepdims": True}),
+    },
+))
+
+
+def _quantile_front_door(name, scale):
+    def handler(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *,
+                weights=None, interpolation=None):
+        # (overwrite_input only allows NumPy to scratch the input; kronvec never does)
+        refuse_arguments(name, out=(out, None), weights=(weights, None), interpolation=(interpolation, None),
+                         method=(method, "linear"))
+        if isinstance(q, Node):
+            raise TypeError(f"kronvec differentiates {name} in a, not in q: pass q as a plain number or array")
+        qs = np.asarray(q, dtype=np.float64) / scale
+        if np.any((qs < 0) | (qs > 1)) or not np.all(np.isfinite(qs)):
+            raise ValueError(f"{name}: " + ("Percentiles must be in the range [0, 100]" if scale == 100
+                                            else "Quantiles must be in the range [0, 1]"))
+        shape = shape_of(a)
+        axes = normalize_axes(axis, len(shape), name)
+        if _count(shape, axes, None) == 0:
+            raise ValueError(f"{name} of an empty slice is NaN: kronvec refuses it")
+        values = [bind(quantile, a, q=float(v), axis=axes, keepdims=bool(keepdims)) for v in qs.ravel()]
+        if qs.ndim == 0:
+            return values[0]
+        return np.reshape(np.stack(values), qs.shape + tuple(shape_of(values[0])))
+
+    handler.__name__ = name.split(".")[-1]
+    return handler
+
+
+numpy_function(np.quantile)(_quantile_front_door("np.quantile", 1.0))
+numpy_function(np.percentile)(_quantile_front_door("np.percentile", 100.0))
+
+
 # ================================================================ var, std
 def _centered(x, axis, where):
     """X − mean(X) over the reduced axes (0 outside the where= mask), in NumPy calls."""
@@ -956,6 +1037,35 @@ cumprod = register(Primitive(
 def _cumprod(a, axis=None, dtype=None, out=None):
     refuse_arguments("np.cumprod", dtype=(dtype, None), out=(out, None))
     return _cumulative(cumprod, "np.cumprod", a, axis)
+
+
+def _cumulative_array_api(name, function, identity):
+    """np.cumulative_sum / np.cumulative_prod (the Array API's): np.cumsum / np.cumprod along
+    `axis` (required above 1-D), with the empty sum / product first when include_initial."""
+
+    def handler(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
+        refuse_arguments(name, dtype=(dtype, None), out=(out, None))
+        ndim = len(shape_of(x))
+        if axis is None:
+            if ndim > 1:
+                raise ValueError(f"{name}: axis must be specified for a multi-dimensional input")
+            axis = 0
+        if ndim == 0:
+            x, axis = np.reshape(x, (1,)), 0
+        axis = normalize_axes(axis, max(ndim, 1), name)[0]
+        result = function(x, axis=axis)
+        if include_initial:
+            shape = list(shape_of(result))
+            shape[axis] = 1
+            result = np.concatenate([np.full(shape, identity, dtype=static_value(result).dtype), result], axis=axis)
+        return result
+
+    handler.__name__ = name.split(".")[-1]
+    return handler
+
+
+numpy_function(np.cumulative_sum)(_cumulative_array_api("np.cumulative_sum", np.cumsum, 0.0))
+numpy_function(np.cumulative_prod)(_cumulative_array_api("np.cumulative_prod", np.cumprod, 1.0))
 
 
 # =================================================================== norms

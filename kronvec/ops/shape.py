@@ -167,6 +167,34 @@ def _matrix_transpose(x):
     return _swapaxes(x, -1, -2)
 
 
+@numpy_function(np.linalg.matrix_transpose)
+def _linalg_matrix_transpose(x):  # the Array API spelling of np.matrix_transpose
+    return _matrix_transpose(x)
+
+
+@numpy_function(np.broadcast_arrays)
+def _broadcast_arrays(*args, subok=False):
+    # each argument broadcast to the common shape: np.broadcast_to's index map, argument by argument
+    shape = np.broadcast_shapes(*(tuple(shape_of(a)) for a in args))
+    return tuple(np.broadcast_to(a, shape) for a in args)
+
+
+@numpy_function(np.meshgrid)
+def _meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
+    # NumPy's own construction: each 1-D xi reshaped onto its axis, then broadcast (copy=True
+    # copies the broadcast views; a recorded value owns its memory either way)
+    if indexing not in ("xy", "ij"):
+        raise ValueError("np.meshgrid: Valid values for `indexing` are 'xy' and 'ij'.")
+    ndim = len(xi)
+    grids = [np.reshape(x, (1,) * i + (-1,) + (1,) * (ndim - i - 1)) for i, x in enumerate(xi)]
+    if indexing == "xy" and ndim > 1:
+        grids[0] = np.reshape(grids[0], (1, -1) + (1,) * (ndim - 2))
+        grids[1] = np.reshape(grids[1], (-1, 1) + (1,) * (ndim - 2))
+    if not sparse:
+        grids = list(_broadcast_arrays(*grids))
+    return tuple(grids)  # (NumPy 2 returns a tuple)
+
+
 @numpy_function(np.moveaxis)
 def _moveaxis(a, source, destination):
     ndim = len(shape_of(a))

@@ -181,3 +181,62 @@ def _polyval(p, x):
     for k in range(shape_of(p)[0]):
         y = y * x + p[k]
     return y
+
+
+@numpy_function(np.nan_to_num)
+def _nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """NaN and ±inf replaced by constants (NumPy's defaults: 0 and the largest finite
+    numbers): np.where with plain masks, so a replaced entry has derivative 0 and every
+    other entry derivative 1 (derivatives.md §20).  A traced value is finite unless
+    kronvec.config.check_finite is off and a NaN/inf constant entered it (x + y)."""
+    from .shape import copy as _copy
+
+    value = np.asarray(plain_value(x))
+    if value.dtype.kind not in "fc":
+        return _copy(x) if isinstance(x, Node) else np.array(value, copy=True)
+    info = np.finfo(value.dtype)
+    masks = (np.isnan(value), np.isposinf(value), np.isneginf(value))
+    if not any(mask.any() for mask in masks):
+        return _copy(x) if isinstance(x, Node) else np.array(value, copy=True)
+    result = x
+    for mask, fill in zip(masks, (nan, info.max if posinf is None else posinf, info.min if neginf is None else neginf)):
+        if mask.any():
+            result = np.where(mask, fill, result)
+    return result
+
+
+@numpy_function(np.vander)
+def _vander(x, N=None, increasing=False):
+    """The powers x^0 … x^(N−1) in columns, as NumPy computes them: a running product
+    (np.multiply.accumulate, so the same rounding), reversed unless `increasing`."""
+    shape = tuple(shape_of(x))
+    if len(shape) != 1:
+        raise ValueError("np.vander: x must be a one-dimensional array or sequence.")
+    columns = shape[0] if N is None else operator.index(N)
+    ones = np.ones((shape[0], min(columns, 1)))
+    if columns > 1:
+        powers = np.cumprod(np.broadcast_to(np.reshape(x, (-1, 1)), (shape[0], columns - 1)), axis=1)
+        result = np.concatenate([ones, powers], axis=1)
+    else:
+        result = ones
+    return result if increasing else np.flip(result, axis=1)
+
+
+def _nan_free(function, name):
+    """np.nanmedian / nanquantile / nanpercentile: without a NaN the plain statistic (the
+    usual case: with check_finite on no NaN reaches a traced value); a NaN — only with
+    check_finite off — changes each slice's count, and is refused by name."""
+
+    def handler(a, *args, **kwargs):
+        if _nan_entries(a).any():
+            raise ValueError(f"{name}: kronvec differentiates it on values without NaN (use "
+                             f"np.{function.__name__} on the numbers of each slice)")
+        return function(a, *args, **kwargs)
+
+    handler.__name__ = name.split(".")[-1]
+    return handler
+
+
+numpy_function(np.nanmedian)(_nan_free(np.median, "np.nanmedian"))
+numpy_function(np.nanquantile)(_nan_free(np.quantile, "np.nanquantile"))
+numpy_function(np.nanpercentile)(_nan_free(np.percentile, "np.nanpercentile"))

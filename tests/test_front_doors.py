@@ -1,0 +1,156 @@
+"""NumPy functions differentiated through the registered operations they are made of:
+np.interp, np.convolve/np.correlate, the Array API spellings (np.linalg.matrix_transpose,
+diagonal, trace, np.cumulative_sum/prod), np.meshgrid, np.broadcast_arrays, np.modf,
+np.divmod, the ufunc methods reduce/accumulate, and the value-only np.searchsorted,
+np.digitize, np.isin.  Each: NumPy's value, and every mode against central differences."""
+
+import numpy as np
+import pytest
+
+import kronvec
+from tests._helpers import central_difference_jacobian
+
+RNG = np.random.default_rng(1)
+X = RNG.uniform(0.5, 1.5, (3, 4))
+
+CASES = {
+    "np.interp in x": lambda X: np.interp(X, [0.4, 0.9, 1.2, 1.6], [0.0, 1.0, 4.0, 2.0]),
+    "np.interp in fp (outside the range too)": lambda X: np.interp([0.5, 1.2, -1.0, 9.0, 3.0], [0, 1, 2, 3], X[0]),
+    "np.interp in xp": lambda X: np.interp([0.7, 1.2], np.cumsum(X[0]), [0, 1, 4, 9.0]),
+    "np.interp left/right": lambda X: np.interp(X * 2 - 1, [0.0, 1.0, 2.0], [1.0, 3.0, 2.0], left=-1.0, right=5.0),
+    "np.interp scalar x": lambda X: np.interp(X[0, 0], [0.0, 1.0, 2.0], X[1, :3]),
+    "np.convolve": lambda X: np.convolve(X[0], X[1, :3]),
+    "np.convolve same (longer v)": lambda X: np.convolve(X[0, :2], X[1], "same"),
+    "np.convolve valid": lambda X: np.convolve(X[0], X[1, :3], "valid"),
+    "np.correlate": lambda X: np.correlate(X[0], X[1, :3]),
+    "np.correlate full": lambda X: np.correlate(X[0], X[1, :3], "full"),
+    "np.correlate same (longer v)": lambda X: np.correlate(X[0, :2], X[1], "same"),
+    "np.correlate valid (longer v)": lambda X: np.correlate(X[0, :2], X[1], "valid"),
+    "np.correlate full (longer v)": lambda X: np.correlate(X[0, :3], X[1], "full"),
+    "np.linalg.matrix_transpose": lambda X: np.linalg.matrix_transpose(X),
+    "np.linalg.diagonal": lambda X: np.linalg.diagonal(X, offset=1),
+    "np.linalg.trace (stack)": lambda X: np.linalg.trace(np.stack([X, 2 * X]), offset=-1),
+    "np.cumulative_sum": lambda X: np.cumulative_sum(X, axis=1, include_initial=True),
+    "np.cumulative_sum 1-D": lambda X: np.cumulative_sum(X[0]),
+    "np.cumulative_prod": lambda X: np.cumulative_prod(X, axis=0, include_initial=True),
+    "np.meshgrid xy": lambda X: np.stack(np.meshgrid(X[0], X[1, :3])),
+    "np.meshgrid ij 3-D": lambda X: np.stack(np.meshgrid(X[0], X[1, :3], X[2, :2], indexing="ij")),
+    "np.meshgrid sparse": lambda X: np.prod(np.meshgrid(X[0], X[1, :3], sparse=True)[0] * X[2, :1], axis=0),
+    "np.broadcast_arrays": lambda X: np.stack(np.broadcast_arrays(X, X[0], 2.0)),
+    "np.modf": lambda X: np.stack(np.modf(3 * X - 2)),
+    "np.divmod": lambda X: np.stack(np.divmod(3 * X, 0.7)),
+    "np.divmod traced divisor": lambda X: np.stack(np.divmod(2.0, X)),
+    "np.add.reduce": lambda X: np.add.reduce(X),
+    "np.multiply.reduce": lambda X: np.multiply.reduce(X, axis=1, keepdims=True),
+    "np.maximum.reduce": lambda X: np.maximum.reduce(X, axis=None),
+    "np.minimum.reduce": lambda X: np.minimum.reduce(X, 1),
+    "np.add.accumulate": lambda X: np.add.accumulate(X, axis=1),
+    "np.multiply.accumulate": lambda X: np.multiply.accumulate(X),
+    "np.searchsorted (value only)": lambda X: X[0] * np.searchsorted([0.7, 1.0, 1.3], X[0]),
+    "np.digitize (value only)": lambda X: X * np.digitize(X, [0.7, 1.0, 1.3]),
+    "np.isin (value only)": lambda X: X * np.isin(X, X[0]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_value_and_every_mode_against_central_differences(case):
+    f = CASES[case]
+    seen = {}
+
+    def recorded(a):
+        seen["value"] = f(a)
+        return seen["value"]
+
+    J = kronvec.jacobian(recorded)(X).toarray()
+    traced_value = kronvec.vjp(f, X)[0]
+    np.testing.assert_allclose(traced_value, f(X), rtol=1e-14, atol=1e-15)  # NumPy's value
+    expected = central_difference_jacobian(lambda a: np.asarray(f(a), dtype=np.float64), (X,))
+    np.testing.assert_allclose(J, expected, rtol=1e-6, atol=1e-8)
+    V = RNG.standard_normal(X.shape)
+    _, t = kronvec.jvp(f, (X,), (V,))
+    np.testing.assert_allclose(np.reshape(t, -1, order="F"), J @ np.reshape(V, -1, order="F"), rtol=1e-12, atol=1e-12)
+    W = RNG.standard_normal(np.shape(traced_value))
+    (g,) = kronvec.vjp(f, X)[1](W)
+    np.testing.assert_allclose(np.reshape(g, -1, order="F"), J.T @ np.reshape(W, -1, order="F"), rtol=1e-12, atol=1e-12)
+    s = lambda a: np.sum(np.sin(f(a)))  # noqa: E731  (second order through the composition)
+    H = kronvec.hessian(s)(X).toarray()
+    np.testing.assert_allclose(H, central_difference_jacobian(kronvec.grad(s), (X,)), rtol=1e-5, atol=1e-7)
+
+
+def test_interp_takes_the_segment_to_the_right_of_a_knot():
+    # conventions.md §7: at an inner knot the slope to its right (where NumPy's value comes from), at the ends inside
+    xp, fp = np.array([0.0, 1.0, 2.0]), np.array([0.0, 1.0, 5.0])
+    assert kronvec.grad(lambda x: np.interp(x, xp, fp))(1.0) == 4.0
+    assert kronvec.grad(lambda x: np.interp(x, xp, fp))(0.0) == 1.0
+    assert kronvec.grad(lambda x: np.interp(x, xp, fp))(2.0) == 4.0  # the last knot: the segment inside
+    assert kronvec.grad(lambda x: np.interp(x, xp, fp))(2.5) == 0.0  # fp[-1] beyond the range
+
+
+def test_refusals_name_the_function():
+    with pytest.raises(TypeError, match="np.interp.*period"):
+        kronvec.grad(lambda x: np.interp(x, [0.0, 1.0], [0.0, 1.0], period=2.0))(0.5)
+    with pytest.raises(ValueError, match="np.convolve"):
+        kronvec.grad(lambda x: np.sum(np.convolve(np.outer(x, x), x)))(np.ones(2))
+    with pytest.raises(ValueError, match="np.cumulative_sum: axis"):
+        kronvec.grad(lambda x: np.sum(np.cumulative_sum(x)))(np.ones((2, 2)))
+    with pytest.raises(TypeError, match=r"np\.add\.reduceat"):
+        kronvec.grad(lambda x: np.sum(np.add.reduceat(x, [0, 1])))(np.ones(3))
+
+
+MORE = {
+    "np.compress (axis)": lambda X: np.compress([True, False, True], X, axis=0),
+    "np.compress (short condition)": lambda X: np.compress([False, True], X, axis=1),
+    "np.compress (flat)": lambda X: np.compress(np.ravel(X > 1.0), X),
+    "np.extract": lambda X: np.extract(X > 1.0, X),
+    "np.nan_to_num (finite)": lambda X: np.nan_to_num(X),
+    "np.vander": lambda X: np.vander(X[0]),
+    "np.vander N, increasing": lambda X: np.vander(X[0], 3, increasing=True),
+    "np.quantile": lambda X: np.quantile(X, 0.3),
+    "np.quantile vector q, axis, keepdims": lambda X: np.quantile(X, [0.1, 0.5, 0.9], axis=1, keepdims=True),
+    "np.percentile 2-D q, two axes": lambda X: np.percentile(X, [[10, 20], [30, 100]], axis=(0, 1)),
+    "np.nanmedian": lambda X: np.nanmedian(X, axis=0),
+    "np.nanquantile": lambda X: np.nanquantile(X, 0.25, axis=1),
+    "np.nanpercentile": lambda X: np.nanpercentile(X, 75),
+}
+
+
+@pytest.mark.parametrize("case", list(MORE), ids=list(MORE))
+def test_more_front_doors_against_central_differences(case):
+    CASES[case] = MORE[case]
+    try:
+        with np.errstate(all="ignore"):
+            test_value_and_every_mode_against_central_differences(case)
+    finally:
+        del CASES[case]
+
+
+def test_nan_to_num_replaces_non_finite_entries_by_constants():
+    # autograd's test_nan_to_num: a NaN/inf constant is refused unless check_finite is off;
+    # then the replaced entries have derivative 0 and the others the function's
+    x = np.array([0.3, -0.2, 0.9, 0.4])
+    y = np.array([0.0, np.nan, np.inf, -np.inf])
+    f = lambda x: np.sin(np.nan_to_num(x + y, posinf=7.0))  # noqa: E731
+    with pytest.raises(ValueError, match="NaN or inf"):
+        kronvec.grad(lambda x: np.sum(f(x)))(x)
+    with kronvec.config.override(check_finite=False):
+        np.testing.assert_array_equal(kronvec.vjp(f, x)[0], f(x))
+        g = kronvec.grad(lambda x: np.sum(f(x)))(x)
+    np.testing.assert_allclose(g, [np.cos(0.3), 0.0, 0.0, 0.0], rtol=1e-15)
+
+
+def test_quantile_ties_share_the_weight_and_refusals():
+    # conventions.md §7, as the median: tied order statistics share their weight evenly
+    x = np.array([1.0, 2.0, 2.0, 5.0])
+    np.testing.assert_allclose(kronvec.grad(lambda x: np.quantile(x, 0.5))(x), [0.0, 0.5, 0.5, 0.0])
+    np.testing.assert_allclose(kronvec.grad(lambda x: np.quantile(x, 0.4))(x), [0.0, 0.5, 0.5, 0.0])  # p = 1.2
+    # p = 2.7: 0.3 on the 3rd order statistic (2.0, tied: 0.15 each), 0.7 on the 4th
+    np.testing.assert_allclose(kronvec.grad(lambda x: np.percentile(x, 90))(x), [0.0, 0.15, 0.15, 0.7])
+    with pytest.raises(TypeError, match="np.quantile.*method"):
+        kronvec.grad(lambda x: np.quantile(x, 0.5, method="nearest"))(x)
+    with pytest.raises(TypeError, match="not in q"):
+        kronvec.grad(lambda q: np.quantile(x, q))(0.5)
+    with pytest.raises(ValueError, match="range"):
+        kronvec.grad(lambda x: np.percentile(x, 120))(x)
+    with kronvec.config.override(check_finite=False):
+        with pytest.raises(ValueError, match="np.nanmedian"):
+            kronvec.grad(lambda x: np.nanmedian(x * np.array([1.0, np.nan, 1.0, 1.0])))(x)
