@@ -240,6 +240,9 @@ class _Recording:
                 refuse_matrix_subclass(out, "the function's result")
                 self.output = np.asarray(out)
                 check_real_dtype(self.output.dtype, "the function's result")
+                if self.output.dtype.kind == "b":  # (np.allclose(x, y), x > 0: a truth value, no derivative)
+                    raise TypeError(f"kronvec.{fname}: the function returned a boolean ({out!r}); a truth "
+                                    "value has no derivative (return a float to differentiate a constant)")
                 self.output = self.output.astype(np.result_type(self.output.dtype, np.float32), copy=False)
         shape = getattr(self.output, "shape", None)  # ndarray, NumPy scalar and Traced have one
         self.output_shape = tuple(shape) if shape is not None else np.shape(static_value(self.output))

@@ -350,6 +350,17 @@ def test_a_function_returning_none_is_an_error():
         kronvec.jacobian(lambda X: None)(X3)
 
 
+@pytest.mark.parametrize("f", [lambda X: X[0, 0] > 0, lambda X: np.allclose(X, 1.0), lambda X: np.all(X > 0)],
+                         ids=["comparison", "np.allclose", "np.all"])
+@pytest.mark.parametrize("transformation", [kronvec.grad, kronvec.jacobian, kronvec.hessian])
+def test_a_function_returning_a_truth_value_is_an_error(f, transformation):
+    # Cause removed: a boolean result was promoted to float and differentiated to 0,
+    # though a truth value has no derivative (JAX and autograd refuse it too).
+    with pytest.raises(TypeError, match="returned a boolean"):
+        transformation(f)(X3)
+    assert np.all(kronvec.grad(lambda X: np.sum(X > 0))(X3) == 0.0)  # a count of them is a number: 0
+
+
 def test_transpose_with_negative_axes():
     # Cause removed: the reverse pass inverted the permutation without normalizing it.
     W = np.arange(6.0).reshape(3, 2)
