@@ -29,6 +29,7 @@ from .._linalg.stacks import HADAMARD_MIN, SMALL_MAX_ORDER
 import numba
 
 from .fused_kernels import gemm
+from .fused_kernels import one_norm as _one_norm  # (a NaN column sum stays: κ₁ is NaN, the member falls back)
 
 #: The per-member routines are inlined into the generated loop (numba IR inlining): at 3×3 a call
 #: per routine and member — its array arguments, transposed views among them, passed as structs —
@@ -47,19 +48,6 @@ _TINY = float(np.finfo(np.float64).tiny)
 
 #: From this many multiply-adds on a product is BLAS's (below, a loop is faster than the call).
 _GEMM_MIN_WORK = 16 * 16 * 16
-
-
-@numba.njit
-def _one_norm(x):
-    n, m = x.shape
-    value = 0.0
-    for j in range(m):
-        column = 0.0
-        for i in range(n):
-            column += abs(x[i, j])
-        if value < column or math.isnan(column):  # (a NaN column sum stays: κ₁ is NaN, the member falls back)
-            value = column
-    return value
 
 
 @numba.njit  # (not inlined: one LU per member is work enough to repay a call, and inlining it doubles numba's compile)
