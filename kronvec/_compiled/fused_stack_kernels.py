@@ -171,16 +171,6 @@ def total(a):
 
 
 @njit
-def trace_product(a, b):
-    """tr(a b) = Σᵢⱼ aᵢⱼ bⱼᵢ (einsum 'ij,ji->')."""
-    value = 0.0
-    for i in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            value += a[i, j] * b[j, i]
-    return value
-
-
-@njit
 def inner(a, b):
     """Σᵢⱼ aᵢⱼ bᵢⱼ (einsum 'ij,ij->')."""
     value = 0.0
@@ -188,6 +178,12 @@ def inner(a, b):
         for j in range(a.shape[1]):
             value += a[i, j] * b[i, j]
     return value
+
+
+@njit
+def trace_product(a, b):
+    """tr(a b) = Σᵢⱼ aᵢⱼ bⱼᵢ (einsum 'ij,ji->'): ⟨a, bᵀ⟩, the same terms in the same order."""
+    return inner(a, b.T)
 
 
 @njit

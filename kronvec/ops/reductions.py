@@ -627,14 +627,21 @@ def _median_weights(x, axis):
 
 
 def _plain_median_weights(x, axis):
+    return _order_statistic_weights(x, axis, lambda count: (((count - 1) // 2, 0.5), (count // 2, 0.5)))
+
+
+def _order_statistic_weights(x, axis, picks):
+    """Σ weight · (the entries of each slice equal to its order statistic `order`, sharing
+    the weight evenly) over ``picks(count) = ((order, weight), …)``: the selection weights
+    of the median and of the quantiles, which are each locally one or two order statistics."""
     x = np.asarray(x)
     rows, back = _to_rows(x, axis)
-    count = rows.shape[-1]
     ordered = np.sort(rows, axis=-1)
     weights = np.zeros(rows.shape, dtype=_float_dtype(x))
-    for middle in ((count - 1) // 2, count // 2):
-        hit = rows == ordered[..., middle:middle + 1]
-        weights += 0.5 * hit / np.sum(hit, axis=-1, keepdims=True)
+    for order, weight in picks(rows.shape[-1]):
+        if weight:
+            hit = rows == ordered[..., order:order + 1]
+            weights += weight * hit / np.sum(hit, axis=-1, keepdims=True)
     return back(weights)
 
 
@@ -679,19 +686,13 @@ def _quantile_weights(x, q, axis):
 
 
 def _plain_quantile_weights(x, q, axis):
-    x = np.asarray(x)
-    rows, back = _to_rows(x, axis)
-    count = rows.shape[-1]
-    position = q * (count - 1)
-    low = min(int(np.floor(position)), count - 1)
-    fraction = position - low
-    ordered = np.sort(rows, axis=-1)
-    weights = np.zeros(rows.shape, dtype=_float_dtype(x))
-    for order, weight in ((low, 1.0 - fraction), (min(low + 1, count - 1), fraction)):
-        if weight:
-            hit = rows == ordered[..., order:order + 1]
-            weights += weight * hit / np.sum(hit, axis=-1, keepdims=True)
-    return back(weights)
+    def picks(count):
+        position = q * (count - 1)
+        low = min(int(np.floor(position)), count - 1)
+        fraction = position - low
+        return (low, 1.0 - fraction), (min(low + 1, count - 1), fraction)
+
+    return _order_statistic_weights(x, axis, picks)
 
 
 def _quantile_samples(rng, n):
