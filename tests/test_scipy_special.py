@@ -14,7 +14,10 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.fft
+import scipy.interpolate
 import scipy.special as sp
+from scipy.spatial.transform import Rotation
 
 import kronvec
 import kronvec.scipy.special as ks
@@ -132,6 +135,8 @@ def test_the_ufuncs_are_scipys_own_and_differentiable():
         assert f"scipy.special.{name}" in kronvec.SUPPORTED_FUNCTIONS, name
     np.testing.assert_allclose(kronvec.grad(lambda x: np.sum(ks.gammaln(x)))(B), sp.digamma(B), rtol=1e-14)
 
+_INTERPOLANT = scipy.interpolate.interp1d(np.arange(3.0), np.arange(3.0) ** 2)
+
 
 # ------------------------------------------------------- imports and messages
 def _run(code):
@@ -164,3 +169,16 @@ def test_a_scipy_function_without_counterpart_is_named_alone():
     with pytest.raises(TypeError, match=r"cannot differentiate scipy\.special\.spherical_jn: ") as error:
         kronvec.grad(lambda x: np.sum(sp.spherical_jn(1, x)))(np.array([0.5, 1.5]))
     assert "Use kronvec.scipy" not in str(error.value)
+
+
+@pytest.mark.parametrize("call, scipy_name", [
+    (lambda x: np.abs(scipy.fft.fft(x)), "scipy.fft.fft"),  # (uarray dispatch: not "__ua_function__")
+    (lambda x: scipy.interpolate.interp1d(np.arange(2.0), x)(0.5), "scipy.interpolate.interp1d"),
+    (lambda x: _INTERPOLANT(x), "scipy.interpolate.interp1d(…)"),
+    (lambda x: Rotation.from_rotvec(np.concatenate([x, x[:1]])).as_matrix(),
+     "scipy.spatial.transform.Rotation.from_rotvec"),
+], ids=["uarray", "constructor", "instance call", "static method"])
+def test_a_scipy_function_is_named_as_the_user_called_it(call, scipy_name):
+    with pytest.raises(TypeError) as error:
+        kronvec.grad(lambda x: np.sum(call(x)))(np.array([0.5, 1.5]))
+    assert f"cannot differentiate {scipy_name}: it converts its input" in str(error.value), str(error.value)
