@@ -103,7 +103,8 @@ def _public_name(module, frame):
     dispatched; for a decorator's wrapper, the function it wraps (None when that cannot be read)."""
     public = [part for part in module.split(".") if not part.startswith("_")]
     code = frame.f_code
-    if public[:2] == ["scipy", "stats"] and code.co_argcount and code.co_varnames[0] == "self":
+    first = code.co_varnames[0] if code.co_argcount else None  # ("self" for a method, "cls" for a class method)
+    if public[:2] == ["scipy", "stats"] and first == "self":
         distribution = _distribution_name(frame.f_locals.get("self"))
         if distribution:
             public.append(distribution)
@@ -111,7 +112,7 @@ def _public_name(module, frame):
     if name == "__ua_function__":  # SciPy's uarray dispatch (scipy.fft): the function called is `method`
         method = frame.f_locals.get("method")
         return ".".join(public + [method.__name__]) if isinstance(getattr(method, "__name__", None), str) else None
-    owner = frame.f_locals.get("self") if code.co_argcount and code.co_varnames[0] == "self" else None
+    owner = frame.f_locals.get("self") if first == "self" else None
     if owner is not None and public[:2] != ["scipy", "stats"]:
         # a method: named by the user's class (interp1d, not _Interpolator1D), a
         # constructor by the class itself and __call__ as a call of an instance
@@ -119,11 +120,11 @@ def _public_name(module, frame):
         if name in ("__init__", "__new__"):
             return ".".join(public + [kind])
         return ".".join(public + [f"{kind}(…)" if name == "__call__" else f"{kind}(…).{name}"])
-    owner = frame.f_locals.get("cls") if code.co_argcount and code.co_varnames[0] == "cls" else None
+    owner = frame.f_locals.get("cls") if first == "cls" else None
     if isinstance(owner, type):  # a class method, named by the class it was called on
         return ".".join(public + [f"{owner.__name__}.{name}"])
     qualified = getattr(code, "co_qualname", name)  # (Python ≥ 3.11) a static method: Rotation.from_rotvec
-    if "." in qualified and "<" not in qualified and not qualified.startswith("_"):
+    if first != "self" and "." in qualified and "<" not in qualified and not qualified.startswith("_"):
         return ".".join(public + [qualified])
     if name in _DECORATOR_WRAPPERS:  # the function a decorator wraps, from the wrapper's closure
         for variable in ("fun", "func", "function", "f", "fn", "wrapped"):
