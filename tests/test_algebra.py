@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
+import kronvec
 from kronvec import (
     Commutation,
     Dense,
@@ -210,12 +211,50 @@ def test_singular_diag_inverse_raises_linalg_error():
         Diag([1.0, 0.0]).inv()
 
 
-def test_kron_inv_and_solve_need_square_factors(rng):
-    K = Kron(rng.standard_normal((2, 3)), rng.standard_normal((3, 2)))  # square 6×6 overall
-    with pytest.raises(ValueError, match=r"A⁻¹ ⊗ B⁻¹.*\(2, 3\).*\(3, 2\)"):
+def test_kron_of_rectangular_factors_is_singular_or_not_square(rng):
+    # square 6×6 overall, but rank(A ⊗ B) = rank A · rank B ≤ 2·2 = 4
+    K = Kron(rng.standard_normal((2, 3)), rng.standard_normal((3, 2)))
+    assert np.linalg.matrix_rank(K.toarray()) == 4
+    with pytest.raises(np.linalg.LinAlgError, match=r"Kron.inv.*\(2, 3\).*\(3, 2\).*singular.*4 < 6"):
         K.inv()
-    with pytest.raises(ValueError, match="square"):
+    with pytest.raises(np.linalg.LinAlgError, match=r"Kron.solve.*singular"):
         K.solve(np.ones(6))
+    with pytest.raises(ValueError, match=r"Kron.solve.*square operator.*\(6, 4\)"):
+        Kron(rng.standard_normal((2, 2)), rng.standard_normal((3, 2))).solve(np.ones(6))
+
+
+@pytest.mark.parametrize("make", [
+    lambda rng: Product([Dense(rng.standard_normal((3, 5))), Dense(rng.standard_normal((5, 3))) + Zero((5, 3))]),
+    lambda rng: Dense(rng.standard_normal((4, 4))) + Kron(well_conditioned(rng, 2), well_conditioned(rng, 2)),
+    lambda rng: (Dense(rng.standard_normal((4, 4))) + Diag(rng.uniform(1, 2, 4))).T,
+], ids=["square product of rectangular factors", "sum", "transposed sum"])
+def test_solve_without_a_structured_inverse_is_the_dense_solve(rng, make):
+    J = make(rng)
+    with pytest.raises(TypeError, match="no structured inverse"):
+        J.inv()
+    b = rng.standard_normal((J.shape[0], 2))
+    np.testing.assert_allclose(J.solve(b), np.linalg.solve(J.toarray(), b), **SOLVE_TOL)
+    np.testing.assert_allclose(J.solve(b[:, 0]), np.linalg.solve(J.toarray(), b[:, 0]), **SOLVE_TOL)
+
+
+def test_dense_solve_refuses_singular_wrong_shapes_and_too_much_memory(rng):
+    u = rng.standard_normal((3, 1))
+    rank_one = Product([Dense(u), Dense(u.T) + Zero((1, 3))])
+    with pytest.raises(np.linalg.LinAlgError, match="Product.solve"):
+        rank_one.solve(np.ones(3))
+    rectangular = rng.standard_normal((3, 2))
+    with pytest.raises(ValueError, match=r"Sum.solve.*square.*\(3, 2\)"):
+        Sum([Dense(rectangular), Dense(rectangular)]).solve(np.ones(3))
+    with pytest.raises(ValueError, match=r"Dense.solve.*square.*\(3, 2\)"):
+        Dense(rectangular).solve(np.ones(3))
+    with pytest.raises(ValueError, match=r"Dense.inv.*square.*\(3, 2\)"):
+        Dense(rectangular).inv()
+    J = Dense(rng.standard_normal((4, 4))) + Diag(np.ones(4))
+    with pytest.raises(ValueError, match=r"Sum.solve.*4 rows.*\(3,\)"):
+        J.solve(np.ones(3))
+    with kronvec.config.override(dense_limit_bytes=4 * 4 * 8):  # the matrix fits, its LU copy does not
+        with pytest.raises(MemoryError, match="gmres"):
+            J.solve(np.ones(4))
 
 
 def test_kron_solve_rejects_a_wrong_right_hand_side(rng):

@@ -530,8 +530,48 @@ class StructuredOperator(LinearOperator):
         raise TypeError(f"{type(self).__name__} has no structured inverse; use solve or scipy.sparse.linalg")
 
     def solve(self, b):
-        """Solve ``A x = b`` without forming A, where the structure allows."""
-        return self.inv().dot(b)
+        """Solve ``A x = b``: without forming A where the structure allows (a structured
+        inverse: Kronecker factors, a Kronecker sum's Sylvester solve, …), else by A's
+        dense LU factors (:meth:`dense_solve`)."""
+        try:
+            inverse = self.inv()
+        except TypeError:  # (no structured inverse)
+            return self.dense_solve(b)
+        return inverse.dot(b)
+
+    def dense_solve(self, b):
+        """Solve ``A x = b`` with the LU factors of A's dense matrix.
+
+        Refused before allocating when the dense matrix, its factors and the
+        workspace to build it exceed ``config.dense_limit_bytes``; an iterative
+        solver applying the operator (``scipy.sparse.linalg.gmres(A, b)``, ``cg``
+        for a symmetric positive definite A) needs none of that memory.
+
+        Raises
+        ------
+        ValueError
+            A is not square, or b has not A's number of rows.
+        numpy.linalg.LinAlgError
+            A is singular.
+        MemoryError
+            The dense matrix and its factors exceed ``config.dense_limit_bytes``.
+        """
+        from .._linalg.checks import checked_solve
+
+        m, n = self.shape
+        name = f"{type(self).__name__}.solve"
+        if m != n:
+            raise ValueError(f"{name}: A x = b needs a square A; got A of shape {self.shape}")
+        b = np.asarray(b)
+        if b.ndim not in (1, 2) or b.shape[0] != m:
+            raise ValueError(f"{name}: A x = b needs b with {m} rows for A of shape {self.shape}; "
+                             f"got b of shape {b.shape}")
+        # peak: the dense matrix as toarray() builds it, and the copy LAPACK factors
+        check_materialization("dense", self.dense_nbytes, lambda: f"the {m}×{n} operator {self.formula()}",
+                              "solve iteratively with scipy.sparse.linalg.gmres(A, b), or cg for a "
+                              "symmetric positive definite A",
+                              workspace=self.dense_peak_nbytes)
+        return checked_solve(self.toarray(), b, name)
 
     # ------------------------------------------------------------ print
     def formula(self):

@@ -64,6 +64,8 @@ def _dense_to_csr_workspace(shape):
 
 
 def _check_solve_shape(op, b, what):
+    if op.shape[0] != op.shape[1]:
+        raise ValueError(f"{type(op).__name__}.{what}: A x = b needs a square A; got A of shape {op.shape}")
     b = np.asarray(b)
     if b.ndim not in (1, 2) or b.shape[0] != op.shape[0]:
         raise ValueError(
@@ -243,6 +245,8 @@ class Dense(_LabelledLeaf):
     def inv(self):
         from .._linalg.checks import checked_inverse
 
+        if self.shape[0] != self.shape[1]:
+            raise ValueError(f"Dense.inv: only a square matrix has an inverse; got shape {self.shape}")
         return Dense(checked_inverse(self.M, "Dense.inv"), _label=self._label.derived("inv({})"))
 
     def solve(self, b):

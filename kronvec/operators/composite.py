@@ -257,15 +257,25 @@ class Product(_Composite):
     def _transpose(self):
         return self._transpose_of_parts(self.factors, lambda parts: Product(parts[::-1]))
 
+    def _square_factors(self):
+        # (F₁ F₂ … F_k)⁻¹ = F_k⁻¹ … F₁⁻¹ needs every factor invertible: a square product
+        # of rectangular factors (e.g. 2×4 times 4×2) has no inverse made of theirs
+        return all(factor.shape[0] == factor.shape[1] for factor in self.factors)
+
     def inv(self):
         from . import algebra
 
+        if not self._square_factors():
+            raise TypeError("Product has no structured inverse: its factors are not all square "
+                            "(use solve, or scipy.sparse.linalg)")
         result = self.factors[-1].inv()
         for factor in reversed(self.factors[:-1]):
             result = algebra.multiply(result, factor.inv())
         return result
 
     def solve(self, b):
+        if not self._square_factors():
+            return self.dense_solve(b)
         # (F₁ F₂ … F_k)⁻¹ b = F_k⁻¹ … F₁⁻¹ b
         for factor in self.factors:
             b = factor.solve(b)

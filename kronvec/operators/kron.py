@@ -197,11 +197,19 @@ class Kron(StructuredOperator):
         return x.reshape(self.shape[1]) if b.ndim == 1 else x
 
     def _require_square_factors(self, what):
-        if self.A.shape[0] != self.A.shape[1] or self.B.shape[0] != self.B.shape[1]:
-            raise ValueError(
-                f"Kron.{what}: (A ⊗ B)⁻¹ = A⁻¹ ⊗ B⁻¹ needs square A and B; got A of shape "
-                f"{self.A.shape} and B of shape {self.B.shape}"
-            )
+        (p, q), (r, s) = self.A.shape, self.B.shape
+        if p == q and r == s:
+            return
+        if p * r != q * s:
+            law = "A x = b needs a square operator" if what == "solve" else "only a square operator has an inverse"
+            raise ValueError(f"Kron.{what}: {law}; got shape {self.shape} "
+                             f"(A of shape {self.A.shape}, B of shape {self.B.shape})")
+        # square overall with rectangular factors: rank(A ⊗ B) = rank A · rank B
+        # ≤ min(p, q)·min(r, s) < pr (p < q forces r > s, and conversely)
+        raise np.linalg.LinAlgError(
+            f"Kron.{what}: A ⊗ B with A of shape {self.A.shape} and B of shape {self.B.shape} is "
+            f"singular: its rank is at most rank A · rank B ≤ {min(p, q) * min(r, s)} < {p * r}"
+        )
 
     def _require_nonzero_scale(self, what):
         if self.scale == 0.0:
