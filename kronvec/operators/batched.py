@@ -118,6 +118,14 @@ class _BatchedBlocks(StructuredOperator):
         return matrix
 
 
+def _stack_inverse(stack, operation):
+    """Each member's inverse, checked as the batched ``inv`` rule checks it (singular and
+    non-finite members named, one warning for the ill-conditioned ones)."""
+    from .._linalg.stacks import StackResults
+
+    return StackResults(stack, operation).inverse()
+
+
 def _factor(stack, name, dtype_sources):
     """An identity size (int) stays an int; an array becomes a read-only (K, ·, ·) stack."""
     if isinstance(stack, (int, np.integer)):
@@ -220,6 +228,27 @@ class BatchedKron(_BatchedBlocks):
 
         name = f"({self._name})ᵀ"
         return BatchedKron(transposed(self.A), transposed(self.B), self.scale, count=self.count, name=name)
+
+    def inv(self):
+        """``blockdiag((A_k ⊗ B_k)⁻¹) = blockdiag(A_k⁻¹ ⊗ B_k⁻¹)/scale``: the inverse of each
+        member's factors (``LinAlgError`` naming the singular members)."""
+        (p, q), (r, s) = self._factor_shape(self.A), self._factor_shape(self.B)
+        if p != q or r != s:
+            if p * r != q * s:
+                raise ValueError(f"BatchedKron.inv: only square blocks have an inverse; got blocks of "
+                                 f"shape {self.block_shape}")
+            # rank(A_k ⊗ B_k) = rank A_k · rank B_k ≤ min(p, q)·min(r, s) < pr (as for Kron)
+            raise np.linalg.LinAlgError(
+                f"BatchedKron.inv: blocks A_k ⊗ B_k with A_k {p}×{q} and B_k {r}×{s} are singular: their "
+                f"rank is at most {min(p, q) * min(r, s)} < {p * r}")
+        if self.scale == 0.0:
+            raise np.linalg.LinAlgError("BatchedKron.inv: the scale is 0, so every block is zero and singular")
+
+        def inverse(factor):
+            return factor if isinstance(factor, int) else _stack_inverse(factor, "BatchedKron.inv")
+
+        return BatchedKron(inverse(self.A), inverse(self.B), 1.0 / self.scale, count=self.count,
+                           name=f"({self._name})⁻¹")
 
     def _pattern(self):
         def pattern(factor):
@@ -325,6 +354,13 @@ class BatchedDense(_BatchedBlocks):
 
     def _transpose(self):
         return BatchedDense(np.swapaxes(self.M, -1, -2), name=f"({self._name})ᵀ")
+
+    def inv(self):
+        """``blockdiag(M_k⁻¹)`` (``LinAlgError`` naming the singular members)."""
+        m, n = self.block_shape
+        if m != n:
+            raise ValueError(f"BatchedDense.inv: only square blocks have an inverse; got blocks of shape {(m, n)}")
+        return BatchedDense(_stack_inverse(self.M, "BatchedDense.inv"), name=f"({self._name})⁻¹")
 
     def blocks(self):
         return np.array(self.M)
