@@ -424,7 +424,9 @@ class _Recording:
     def traced_tangent(self, tangents):
         """The directional derivative as a traced computation (inside another
         transformation): the transpose of the recorded pullback, applied to the tangents."""
-        pullback = _LinearMap(lambda u: self.backward(u), self.output_shape, plain_value(self.output))
+        # (`like` gives the map's dtype only: the output itself, never its numbers — reading
+        # them through plain_value would refuse a compile=True recording this jvp runs inside)
+        pullback = _LinearMap(lambda u: self.backward(u), self.output_shape, self.output)
         return pullback.transposed(tangents)
 
 

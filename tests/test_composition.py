@@ -90,6 +90,30 @@ def test_a_structured_operator_applied_to_traced_values():
     _close(kronvec.grad(r)(x), central_difference_jacobian(r, (x,))[0])
 
 
+def test_forward_mode_inside_compiled_transformations():
+    # A jvp (and an hvp, which is a jvp of a gradient) inside a compile=True recording
+    # read nothing of the values: it once read the output's numbers for its dtype and so
+    # refused the compilation. Replays at new points equal the recording transformation.
+    rng = np.random.default_rng(11)
+    cases = [
+        (lambda c: kronvec.grad(lambda X: np.sum(U * kronvec.jvp(g, (X,), (V,))[1]), compile=c),
+         lambda t, X: t(X)),
+        (lambda c: kronvec.jacobian(lambda X: kronvec.jvp(g, (X,), (V,))[1], compile=c),
+         lambda t, X: t(X).toarray()),
+        (lambda c: kronvec.hvp(lambda X: np.sum(kronvec.jvp(g, (X,), (V,))[1] ** 2), compile=c),
+         lambda t, X: t(X, U)),
+        (lambda c: kronvec.grad(lambda X: np.sum(W * kronvec.hvp(f)(X, V)), compile=c),
+         lambda t, X: t(X)),
+    ]
+    for make, call in cases:
+        compiled, plain = make(True), make(False)
+        for _ in range(3):
+            Y = X + 0.3 * rng.standard_normal((3, 3))
+            np.testing.assert_array_equal(call(compiled, Y), call(plain, Y))
+    s = lambda X: np.sum(U * kronvec.jvp(g, (X,), (V,))[1])  # noqa: E731
+    _close(kronvec.grad(s, compile=True)(X), _fd_grad(s, X))
+
+
 # ------------------------------------------------------------- third order
 def test_third_order_jacobian_of_an_hvp():
     inner = lambda X: kronvec.hvp(f)(X, V)  # noqa: E731
