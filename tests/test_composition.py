@@ -285,3 +285,39 @@ def test_custom_rule_without_a_vjp_is_a_clear_error():
     with pytest.raises(NotImplementedError, match="cannot differentiate opaque .*no VJP"):
         kronvec.jvp(opaque, (np.ones(2),), (np.ones(2),))
     assert np.array_equal(opaque(np.ones(2)), [2.0, 2.0])  # plain call: the function itself
+
+
+def test_a_custom_rule_returning_a_wrong_cotangent_is_a_clear_error():
+    # A VJP's result was reshaped to its argument's shape, so a (3, 1) or transposed
+    # cotangent gave a silently wrong gradient, a VJP ignoring g gave a Jacobian and a jvp
+    # of 0 (its transpose), a wrong size crashed in an internal reshape, and a complex
+    # cotangent was cast to real (0 here) with only a ComplexWarning.
+    x = np.array([0.2, -1.0, 0.5])
+    bad = {
+        "size": (lambda g, ans, x: np.ones(5), ValueError, r"shape \(5,\).*shaped like its argument, \(3,\)"),
+        "shape": (lambda g, ans, x: g.reshape(3, 1), ValueError, r"shape \(3, 1\)"),
+        "complex": (lambda g, ans, x: g * 1j, TypeError, "complex"),
+    }
+    for what, (vjp, error, message) in bad.items():
+        op = kronvec.primitive(np.sin, name=f"sin_{what}").defvjp(vjp)
+        for transformation in (
+            lambda: kronvec.grad(lambda x: np.sum(op(x)))(x),
+            lambda: kronvec.jacobian(op)(x).toarray(),
+            lambda: kronvec.jvp(op, (x,), (x,)),
+            lambda: kronvec.hessian(lambda x: np.sum(op(x) ** 2))(x).toarray(),
+            lambda: kronvec.grad(lambda x: np.sum(op(x)), compile=True)(x),
+        ):
+            # (traced again for a Hessian, g * 1j is already refused as a complex constant)
+            pattern = "complex" if what == "complex" else f"VJP of sin_{what} for its argument 0.*{message}"
+            with pytest.raises(error, match=pattern):
+                transformation()
+    with pytest.raises(TypeError, match="VJP of sin_complex for its argument 0 is complex"):
+        kronvec.grad(lambda x: np.sum(kronvec.primitive(np.sin, name="sin_complex").defvjp(
+            lambda g, ans, x: g * 1j)(x)))(x)
+    wrong = kronvec.primitive(np.sin, name="sin_jacobian").defvjp(lambda g, ans, x: g * np.cos(x))
+    wrong.defjacobian(lambda ans, x: kronvec.Diag(np.ones(5)))
+    with pytest.raises(ValueError, match=r"Jacobian of sin_jacobian .*shape \(3, 3\).*Diag of shape \(5, 5\)"):
+        kronvec.jacobian(wrong)(x)
+    pair = kronvec.primitive(lambda x: (np.sin(x), np.cos(x)), name="pair").defvjp(lambda g, ans, x: g)
+    with pytest.raises(TypeError, match="pair returned a tuple; a primitive returns one array"):
+        kronvec.grad(lambda x: np.sum(pair(x)[0]))(x)
