@@ -335,6 +335,21 @@ def test_matrix_and_masked_arrays_are_refused_as_inputs_and_constants():
             call()
 
 
+def test_masked_arrays_are_refused_by_structured_operators():
+    # A Jacobian applied to a masked vector (matvec, rmatvec, @) and an operator built
+    # from masked data silently used the hidden entries as well.
+    J = kronvec.jacobian(lambda X: np.sin(X) @ X)(X3)
+    masked = np.ma.masked_array(np.ones(9), mask=np.arange(9) > 4)
+    for call in (lambda: J.matvec(masked), lambda: J.rmatvec(masked), lambda: J @ masked,
+                 lambda: masked @ J, lambda: J.matmat(masked[:, None]),
+                 lambda: kronvec.Dense(np.ma.masked_array(C3, mask=C3 > 0)),
+                 lambda: kronvec.Kron(np.ma.masked_array(C3, mask=C3 > 0), C3),
+                 lambda: kronvec.Diag(masked), lambda: kronvec.RowVector(masked)):
+        with pytest.raises(TypeError, match="masked array; kronvec would ignore its mask"):
+            call()
+    np.testing.assert_allclose(J.matvec(masked.filled(0.0)), J.toarray() @ masked.filled(0.0), rtol=1e-14, atol=1e-14)
+
+
 def test_deepcopy_and_copy_of_a_traced_value_keep_the_derivative():
     # Cause removed: deepcopy made a fresh object outside the recording: gradient 0.
     G = kronvec.grad(lambda X: np.sum(copy.deepcopy(X) * X))(X3)
