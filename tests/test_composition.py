@@ -321,3 +321,16 @@ def test_a_custom_rule_returning_a_wrong_cotangent_is_a_clear_error():
     pair = kronvec.primitive(lambda x: (np.sin(x), np.cos(x)), name="pair").defvjp(lambda g, ans, x: g)
     with pytest.raises(TypeError, match="pair returned a tuple; a primitive returns one array"):
         kronvec.grad(lambda x: np.sum(pair(x)[0]))(x)
+
+
+def test_an_operator_built_from_traced_values_is_a_clear_error():
+    # Kron(X, C), Dense(X), Diag(x) of a traced X inside f failed deep inside with
+    # "got dtype object"; the product written with NumPy is differentiated.
+    v = kronvec.vec(V).copy()
+    for build in (lambda X: kronvec.Kron(X, C), lambda X: kronvec.Kron(C, X), lambda X: kronvec.Dense(X),
+                  lambda X: kronvec.Diag(kronvec.vec(X)), lambda X: kronvec.as_operator(X)):
+        for transformation in (kronvec.grad, lambda s: kronvec.grad(s, compile=True)):
+            with pytest.raises(TypeError, match="is a traced value .*structured operators hold plain arrays"):
+                transformation(lambda X: np.sum(build(X).rmatvec(v[:9] if build(X).shape[0] == 9 else v[:3])))(X)
+    s = lambda X: np.sum((np.kron(X, C) @ v) ** 2)  # noqa: E731
+    _close(kronvec.grad(s)(X), _fd_grad(s, X))

@@ -32,7 +32,17 @@ _FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
 
 def plain_array(x, what):
     """``np.asarray(x)``, refusing a masked array: its mask would be silently dropped
-    (the operator would apply to, or hold, the hidden entries as well)."""
+    (the operator would apply to, or hold, the hidden entries as well); and refusing
+    a traced value as an operator's data (an object array of it failed deep inside
+    with "got dtype object"): an operator's factors are constants of every derivative."""
+    if _is_traced(x) or (type(x) is np.ndarray and x.dtype.hasobject
+                         and any(_is_traced(entry) for entry in x.flat)):
+        raise TypeError(
+            f"kronvec: {what} is a traced value (it depends on the variables being "
+            "differentiated); structured operators hold plain arrays. Write the product with "
+            "NumPy inside the function (X @ v, np.kron(A, B) @ v, or B @ unvec(v) @ A.T for "
+            "(A ⊗ B) v) so that it is differentiated, or use the Jacobian kronvec.jacobian "
+            "returns there.")
     if isinstance(x, np.ma.MaskedArray):
         raise TypeError(
             f"kronvec: {what} is a masked array; kronvec would ignore its mask. "
