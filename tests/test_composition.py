@@ -334,3 +334,21 @@ def test_an_operator_built_from_traced_values_is_a_clear_error():
                 transformation(lambda X: np.sum(build(X).rmatvec(v[:9] if build(X).shape[0] == 9 else v[:3])))(X)
     s = lambda X: np.sum((np.kron(X, C) @ v) ** 2)  # noqa: E731
     _close(kronvec.grad(s)(X), _fd_grad(s, X))
+
+
+def test_a_compiled_transformation_closing_over_an_outer_traced_value():
+    # The Siskind–Pearlmutter example with the inner derivative compiled: the inner f
+    # closes over the outer x. Building a program from that recording failed with an
+    # internal AssertionError (grad, value_and_grad) or "cannot differentiate
+    # np.result_type" (hvp, jacobian); such a call is now recorded, not compiled.
+    x0 = 3.0
+    cases = [
+        (lambda x: x * kronvec.grad(lambda y: x * y, compile=True)(2.0), 2 * x0),
+        (lambda x: kronvec.value_and_grad(lambda y: x * y ** 2, compile=True)(2.0)[1], 4.0),
+        (lambda x: np.sum(kronvec.hvp(lambda y: x * np.sum(y ** 3), compile=True)(np.ones(2), np.ones(2))), 12.0),
+        (lambda x: np.sum(kronvec.jacobian(lambda y: x * y, compile=True)(np.ones(2)).toarray()), 2.0),
+    ]
+    for s, expected in cases:
+        np.testing.assert_allclose(kronvec.grad(s)(x0), expected, rtol=1e-14)
+        np.testing.assert_allclose(kronvec.grad(s, compile=True)(x0), expected, rtol=1e-14)
+        np.testing.assert_allclose(kronvec.grad(s)(x0), central_difference_jacobian(s, (x0,))[0][0], rtol=FD_RTOL)
