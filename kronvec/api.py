@@ -58,7 +58,10 @@ _set_scope, _reset_scope = _current_scope.set, _current_scope.reset
 # ------------------------------------------------------------ preparation
 def _normalize_argnums(argnums, nargs, fname):
     single = isinstance(argnums, numbers.Integral)
-    given = (argnums,) if single else tuple(argnums)
+    try:
+        given = (argnums,) if single else tuple(argnums)
+    except TypeError:  # (argnums=1.5, None: not a sequence either)
+        raise TypeError(f"kronvec.{fname}: argnums must be an int or a tuple of ints, got {argnums!r}") from None
     for k in given:
         if not isinstance(k, numbers.Integral) or isinstance(k, bool):
             raise TypeError(f"kronvec.{fname}: argnums must be ints, got {argnums!r}")

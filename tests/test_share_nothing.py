@@ -312,6 +312,14 @@ def test_duplicate_argnums_are_refused(argnums):
         kronvec.grad(lambda X, Y: np.sum(X * Y), argnums=argnums)(X3, C3)
 
 
+@pytest.mark.parametrize("argnums", [1.5, None, "ab", (0, 1.0), True])
+def test_malformed_argnums_are_a_type_error_naming_argnums(argnums):
+    # argnums=1.5 raised "'float' object is not iterable"
+    for transformation in (kronvec.grad, kronvec.jacobian, lambda f, argnums: kronvec.grad(f, argnums, compile=True)):
+        with pytest.raises(TypeError, match="kronvec.grad: argnums must be|kronvec.jacobian: argnums must be"):
+            transformation(lambda X, Y: np.sum(X * Y), argnums=argnums)(X3, C3)
+
+
 # ---------------------------------------------------------------------- types
 def test_complex_constants_made_inside_f_are_refused():
     # Cause removed: the complex intermediate X·1j was recorded and its imaginary
