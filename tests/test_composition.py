@@ -352,3 +352,18 @@ def test_a_compiled_transformation_closing_over_an_outer_traced_value():
         np.testing.assert_allclose(kronvec.grad(s)(x0), expected, rtol=1e-14)
         np.testing.assert_allclose(kronvec.grad(s, compile=True)(x0), expected, rtol=1e-14)
         np.testing.assert_allclose(kronvec.grad(s)(x0), central_difference_jacobian(s, (x0,))[0][0], rtol=FD_RTOL)
+
+
+def test_a_custom_vjp_converting_its_cotangent_with_asarray_is_differentiated_again():
+    # np.asarray(g) (or np.vectorize) of a traced g, in a VJP traced again for a Hessian,
+    # is an object array of traced entries: taken for a constant, it gave a Hessian off
+    # by O(1) (np.vectorize: an internal "setting an array element with a sequence").
+    x = np.array([0.2, -1.0, 0.5])
+    square = kronvec.primitive(lambda x: x ** 2, name="square_asarray")
+    square.defvjp(lambda g, ans, x: np.asarray(g) * 2.0 * x)
+    s = lambda x: np.sum(square(x) * x)  # noqa: E731  (= Σ x³)
+    expected = np.diag(6.0 * x)
+    _close(kronvec.hessian(s)(x).toarray(), expected, 1e-12)
+    _close(kronvec.hvp(s)(x, x), expected @ x, 1e-12)
+    _close(kronvec.hvp(s, compile=True)(x, x), expected @ x, 1e-12)
+    _close(kronvec.hessian(s)(x).toarray(), central_difference_jacobian(kronvec.grad(s), (x,)))

@@ -230,6 +230,13 @@ def _checked_vjp(owner, position, vjp):
         cotangent = vjp(g, ans, *args, **params)
         if cotangent is None:
             return None
+        if type(cotangent) is np.ndarray and cotangent.dtype.hasobject:
+            # np.asarray(g), np.vectorize(...)(x) of a traced g or x, traced again for a second
+            # derivative: an object array of traced entries, one recorded value once lifted
+            # (left as it was, the sweep took it for a constant: a wrong Hessian)
+            from .joining import lift
+
+            cotangent = lift(cotangent, f"the VJP of {owner} for its argument {position}")
         expected, got = _shape(args[position]), _shape(cotangent)
         if got != expected:
             raise ValueError(
