@@ -367,3 +367,18 @@ def test_a_custom_vjp_converting_its_cotangent_with_asarray_is_differentiated_ag
     _close(kronvec.hvp(s)(x, x), expected @ x, 1e-12)
     _close(kronvec.hvp(s, compile=True)(x, x), expected @ x, 1e-12)
     _close(kronvec.hessian(s)(x).toarray(), central_difference_jacobian(kronvec.grad(s), (x,)))
+
+
+def test_a_custom_jacobian_given_as_an_array_or_scipy_operator_is_wrapped():
+    # An ndarray, sparse matrix or LinearOperator from defjacobian crashed inside the
+    # operator algebra ("'numpy.ndarray' object has no attribute 'is_identity'").
+    import scipy.sparse
+    import scipy.sparse.linalg
+
+    x = np.array([0.2, -1.0, 0.5])
+    for given in (lambda ans, x: np.diag(np.cos(x)), lambda ans, x: scipy.sparse.diags(np.cos(x)),
+                  lambda ans, x: scipy.sparse.linalg.aslinearoperator(np.diag(np.cos(x)))):
+        op = kronvec.primitive(np.sin, name="sin_given").defvjp(lambda g, ans, x: g * np.cos(x))
+        op.defjacobian(given)
+        _close(kronvec.jacobian(lambda x: 2.0 * op(x))(x).toarray(), 2.0 * np.diag(np.cos(x)), 1e-15)
+        _close(kronvec.jvp(op, (x,), (x,))[1], np.cos(x) * x, 1e-15)

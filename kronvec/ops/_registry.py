@@ -257,6 +257,12 @@ def _accepting_names(owner, position, jacobian):
 
     def with_names(ans, *args, names=None, **params):
         operator = jacobian(ans, *args, **params)
+        if not hasattr(operator, "is_identity") and hasattr(operator, "shape"):
+            # an ndarray, a SciPy sparse matrix or LinearOperator: wrapped (they crashed
+            # inside the operator algebra with an AttributeError)
+            from ..operators import as_operator
+
+            operator = as_operator(operator)
         expected = (math.prod(_shape(ans)), math.prod(_shape(args[position])))
         shape = getattr(operator, "shape", None)
         if not hasattr(operator, "matvec") or shape is None or tuple(shape) != expected:
