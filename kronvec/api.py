@@ -58,7 +58,10 @@ _set_scope, _reset_scope = _current_scope.set, _current_scope.reset
 # ------------------------------------------------------------ preparation
 def _normalize_argnums(argnums, nargs, fname):
     single = isinstance(argnums, numbers.Integral)
-    given = (argnums,) if single else tuple(argnums)
+    try:
+        given = (argnums,) if single else tuple(argnums)
+    except TypeError:  # (argnums=1.5, None: not a sequence either)
+        raise TypeError(f"kronvec.{fname}: argnums must be an int or a tuple of ints, got {argnums!r}") from None
     for k in given:
         if not isinstance(k, numbers.Integral) or isinstance(k, bool):
             raise TypeError(f"kronvec.{fname}: argnums must be ints, got {argnums!r}")
@@ -424,7 +427,9 @@ class _Recording:
     def traced_tangent(self, tangents):
         """The directional derivative as a traced computation (inside another
         transformation): the transpose of the recorded pullback, applied to the tangents."""
-        pullback = _LinearMap(lambda u: self.backward(u), self.output_shape, plain_value(self.output))
+        # (`like` gives the map's dtype only: the output itself, never its numbers — reading
+        # them through plain_value would refuse a compile=True recording this jvp runs inside)
+        pullback = _LinearMap(lambda u: self.backward(u), self.output_shape, self.output)
         return pullback.transposed(tangents)
 
 

@@ -317,14 +317,25 @@ def _kron_csr_fill_rows(a_arrays, b_arrays, b_shape, indptr, indices, data, star
     a_indptr, a_indices, a_data = a_arrays
     b_indptr, b_indices, b_data = b_arrays
     lo, hi = int(indptr[start]), int(indptr[stop])
+    # Each temporary is dropped as soon as it is used: the block's budget (Kron's sparse
+    # workspace) counts eight int64 arrays of the block's length alive at once.
     out_row = np.repeat(np.arange(start, stop), np.diff(indptr[start:stop + 1]))
     offset_in_row = np.arange(lo, hi) - indptr[out_row]
     i, k = np.divmod(out_row, b_shape[0])
+    del out_row
     # Within a row, entry t pairs A's entry t // count_B with B's t % count_B.
     a_offset, b_offset = np.divmod(offset_in_row, np.diff(b_indptr)[k])
-    pa = a_indptr[i] + a_offset
-    pb = b_indptr[k] + b_offset
-    np.add(a_indices[pa] * b_shape[1], b_indices[pb], out=indices[lo:hi], casting="unsafe")
+    del offset_in_row
+    pa = a_indptr[i]
+    pa += a_offset
+    del i, a_offset
+    pb = b_indptr[k]
+    pb += b_offset
+    del k, b_offset
+    column = a_indices[pa]
+    column *= b_shape[1]
+    np.add(column, b_indices[pb], out=indices[lo:hi], casting="unsafe")
+    del column
     np.multiply(a_data[pa], b_data[pb], out=data[lo:hi])
 
 

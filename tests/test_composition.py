@@ -90,6 +90,30 @@ def test_a_structured_operator_applied_to_traced_values():
     _close(kronvec.grad(r)(x), central_difference_jacobian(r, (x,))[0])
 
 
+def test_forward_mode_inside_compiled_transformations():
+    # A jvp (and an hvp, which is a jvp of a gradient) inside a compile=True recording
+    # read nothing of the values: it once read the output's numbers for its dtype and so
+    # refused the compilation. Replays at new points equal the recording transformation.
+    rng = np.random.default_rng(11)
+    cases = [
+        (lambda c: kronvec.grad(lambda X: np.sum(U * kronvec.jvp(g, (X,), (V,))[1]), compile=c),
+         lambda t, X: t(X)),
+        (lambda c: kronvec.jacobian(lambda X: kronvec.jvp(g, (X,), (V,))[1], compile=c),
+         lambda t, X: t(X).toarray()),
+        (lambda c: kronvec.hvp(lambda X: np.sum(kronvec.jvp(g, (X,), (V,))[1] ** 2), compile=c),
+         lambda t, X: t(X, U)),
+        (lambda c: kronvec.grad(lambda X: np.sum(W * kronvec.hvp(f)(X, V)), compile=c),
+         lambda t, X: t(X)),
+    ]
+    for make, call in cases:
+        compiled, plain = make(True), make(False)
+        for _ in range(3):
+            Y = X + 0.3 * rng.standard_normal((3, 3))
+            np.testing.assert_array_equal(call(compiled, Y), call(plain, Y))
+    s = lambda X: np.sum(U * kronvec.jvp(g, (X,), (V,))[1])  # noqa: E731
+    _close(kronvec.grad(s, compile=True)(X), _fd_grad(s, X))
+
+
 # ------------------------------------------------------------- third order
 def test_third_order_jacobian_of_an_hvp():
     inner = lambda X: kronvec.hvp(f)(X, V)  # noqa: E731
@@ -261,3 +285,100 @@ def test_custom_rule_without_a_vjp_is_a_clear_error():
     with pytest.raises(NotImplementedError, match="cannot differentiate opaque .*no VJP"):
         kronvec.jvp(opaque, (np.ones(2),), (np.ones(2),))
     assert np.array_equal(opaque(np.ones(2)), [2.0, 2.0])  # plain call: the function itself
+
+
+def test_a_custom_rule_returning_a_wrong_cotangent_is_a_clear_error():
+    # A VJP's result was reshaped to its argument's shape, so a (3, 1) or transposed
+    # cotangent gave a silently wrong gradient, a VJP ignoring g gave a Jacobian and a jvp
+    # of 0 (its transpose), a wrong size crashed in an internal reshape, and a complex
+    # cotangent was cast to real (0 here) with only a ComplexWarning.
+    x = np.array([0.2, -1.0, 0.5])
+    bad = {
+        "size": (lambda g, ans, x: np.ones(5), ValueError, r"shape \(5,\).*shaped like its argument, \(3,\)"),
+        "shape": (lambda g, ans, x: g.reshape(3, 1), ValueError, r"shape \(3, 1\)"),
+        "complex": (lambda g, ans, x: g * 1j, TypeError, "complex"),
+    }
+    for what, (vjp, error, message) in bad.items():
+        op = kronvec.primitive(np.sin, name=f"sin_{what}").defvjp(vjp)
+        for transformation in (
+            lambda: kronvec.grad(lambda x: np.sum(op(x)))(x),
+            lambda: kronvec.jacobian(op)(x).toarray(),
+            lambda: kronvec.jvp(op, (x,), (x,)),
+            lambda: kronvec.hessian(lambda x: np.sum(op(x) ** 2))(x).toarray(),
+            lambda: kronvec.grad(lambda x: np.sum(op(x)), compile=True)(x),
+        ):
+            # (traced again for a Hessian, g * 1j is already refused as a complex constant)
+            pattern = "complex" if what == "complex" else f"VJP of sin_{what} for its argument 0.*{message}"
+            with pytest.raises(error, match=pattern):
+                transformation()
+    with pytest.raises(TypeError, match="VJP of sin_complex for its argument 0 is complex"):
+        kronvec.grad(lambda x: np.sum(kronvec.primitive(np.sin, name="sin_complex").defvjp(
+            lambda g, ans, x: g * 1j)(x)))(x)
+    wrong = kronvec.primitive(np.sin, name="sin_jacobian").defvjp(lambda g, ans, x: g * np.cos(x))
+    wrong.defjacobian(lambda ans, x: kronvec.Diag(np.ones(5)))
+    with pytest.raises(ValueError, match=r"Jacobian of sin_jacobian .*shape \(3, 3\).*Diag of shape \(5, 5\)"):
+        kronvec.jacobian(wrong)(x)
+    pair = kronvec.primitive(lambda x: (np.sin(x), np.cos(x)), name="pair").defvjp(lambda g, ans, x: g)
+    with pytest.raises(TypeError, match="pair returned a tuple; a primitive returns one array"):
+        kronvec.grad(lambda x: np.sum(pair(x)[0]))(x)
+
+
+def test_an_operator_built_from_traced_values_is_a_clear_error():
+    # Kron(X, C), Dense(X), Diag(x) of a traced X inside f failed deep inside with
+    # "got dtype object"; the product written with NumPy is differentiated.
+    v = kronvec.vec(V).copy()
+    for build in (lambda X: kronvec.Kron(X, C), lambda X: kronvec.Kron(C, X), lambda X: kronvec.Dense(X),
+                  lambda X: kronvec.Diag(kronvec.vec(X)), lambda X: kronvec.as_operator(X)):
+        for transformation in (kronvec.grad, lambda s: kronvec.grad(s, compile=True)):
+            with pytest.raises(TypeError, match="is a traced value .*structured operators hold plain arrays"):
+                transformation(lambda X: np.sum(build(X).rmatvec(v[:9] if build(X).shape[0] == 9 else v[:3])))(X)
+    s = lambda X: np.sum((np.kron(X, C) @ v) ** 2)  # noqa: E731
+    _close(kronvec.grad(s)(X), _fd_grad(s, X))
+
+
+def test_a_compiled_transformation_closing_over_an_outer_traced_value():
+    # The Siskind–Pearlmutter example with the inner derivative compiled: the inner f
+    # closes over the outer x. Building a program from that recording failed with an
+    # internal AssertionError (grad, value_and_grad) or "cannot differentiate
+    # np.result_type" (hvp, jacobian); such a call is now recorded, not compiled.
+    x0 = 3.0
+    cases = [
+        (lambda x: x * kronvec.grad(lambda y: x * y, compile=True)(2.0), 2 * x0),
+        (lambda x: kronvec.value_and_grad(lambda y: x * y ** 2, compile=True)(2.0)[1], 4.0),
+        (lambda x: np.sum(kronvec.hvp(lambda y: x * np.sum(y ** 3), compile=True)(np.ones(2), np.ones(2))), 12.0),
+        (lambda x: np.sum(kronvec.jacobian(lambda y: x * y, compile=True)(np.ones(2)).toarray()), 2.0),
+    ]
+    for s, expected in cases:
+        np.testing.assert_allclose(kronvec.grad(s)(x0), expected, rtol=1e-14)
+        np.testing.assert_allclose(kronvec.grad(s, compile=True)(x0), expected, rtol=1e-14)
+        np.testing.assert_allclose(kronvec.grad(s)(x0), central_difference_jacobian(s, (x0,))[0][0], rtol=FD_RTOL)
+
+
+def test_a_custom_vjp_converting_its_cotangent_with_asarray_is_differentiated_again():
+    # np.asarray(g) (or np.vectorize) of a traced g, in a VJP traced again for a Hessian,
+    # is an object array of traced entries: taken for a constant, it gave a Hessian off
+    # by O(1) (np.vectorize: an internal "setting an array element with a sequence").
+    x = np.array([0.2, -1.0, 0.5])
+    square = kronvec.primitive(lambda x: x ** 2, name="square_asarray")
+    square.defvjp(lambda g, ans, x: np.asarray(g) * 2.0 * x)
+    s = lambda x: np.sum(square(x) * x)  # noqa: E731  (= Σ x³)
+    expected = np.diag(6.0 * x)
+    _close(kronvec.hessian(s)(x).toarray(), expected, 1e-12)
+    _close(kronvec.hvp(s)(x, x), expected @ x, 1e-12)
+    _close(kronvec.hvp(s, compile=True)(x, x), expected @ x, 1e-12)
+    _close(kronvec.hessian(s)(x).toarray(), central_difference_jacobian(kronvec.grad(s), (x,)))
+
+
+def test_a_custom_jacobian_given_as_an_array_or_scipy_operator_is_wrapped():
+    # An ndarray, sparse matrix or LinearOperator from defjacobian crashed inside the
+    # operator algebra ("'numpy.ndarray' object has no attribute 'is_identity'").
+    import scipy.sparse
+    import scipy.sparse.linalg
+
+    x = np.array([0.2, -1.0, 0.5])
+    for given in (lambda ans, x: np.diag(np.cos(x)), lambda ans, x: scipy.sparse.diags(np.cos(x)),
+                  lambda ans, x: scipy.sparse.linalg.aslinearoperator(np.diag(np.cos(x)))):
+        op = kronvec.primitive(np.sin, name="sin_given").defvjp(lambda g, ans, x: g * np.cos(x))
+        op.defjacobian(given)
+        _close(kronvec.jacobian(lambda x: 2.0 * op(x))(x).toarray(), 2.0 * np.diag(np.cos(x)), 1e-15)
+        _close(kronvec.jvp(op, (x,), (x,))[1], np.cos(x) * x, 1e-15)

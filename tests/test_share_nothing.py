@@ -312,6 +312,14 @@ def test_duplicate_argnums_are_refused(argnums):
         kronvec.grad(lambda X, Y: np.sum(X * Y), argnums=argnums)(X3, C3)
 
 
+@pytest.mark.parametrize("argnums", [1.5, None, "ab", (0, 1.0), True])
+def test_malformed_argnums_are_a_type_error_naming_argnums(argnums):
+    # argnums=1.5 raised "'float' object is not iterable"
+    for transformation in (kronvec.grad, kronvec.jacobian, lambda f, argnums: kronvec.grad(f, argnums, compile=True)):
+        with pytest.raises(TypeError, match="kronvec.grad: argnums must be|kronvec.jacobian: argnums must be"):
+            transformation(lambda X, Y: np.sum(X * Y), argnums=argnums)(X3, C3)
+
+
 # ---------------------------------------------------------------------- types
 def test_complex_constants_made_inside_f_are_refused():
     # Cause removed: the complex intermediate X·1j was recorded and its imaginary
@@ -333,6 +341,21 @@ def test_matrix_and_masked_arrays_are_refused_as_inputs_and_constants():
                  lambda: kronvec.jacobian(lambda X: X @ M)(X3)):
         with pytest.raises(TypeError, match="np.matrix|masked"):
             call()
+
+
+def test_masked_arrays_are_refused_by_structured_operators():
+    # A Jacobian applied to a masked vector (matvec, rmatvec, @) and an operator built
+    # from masked data silently used the hidden entries as well.
+    J = kronvec.jacobian(lambda X: np.sin(X) @ X)(X3)
+    masked = np.ma.masked_array(np.ones(9), mask=np.arange(9) > 4)
+    for call in (lambda: J.matvec(masked), lambda: J.rmatvec(masked), lambda: J @ masked,
+                 lambda: masked @ J, lambda: J.matmat(masked[:, None]),
+                 lambda: kronvec.Dense(np.ma.masked_array(C3, mask=C3 > 0)),
+                 lambda: kronvec.Kron(np.ma.masked_array(C3, mask=C3 > 0), C3),
+                 lambda: kronvec.Diag(masked), lambda: kronvec.RowVector(masked)):
+        with pytest.raises(TypeError, match="masked array; kronvec would ignore its mask"):
+            call()
+    np.testing.assert_allclose(J.matvec(masked.filled(0.0)), J.toarray() @ masked.filled(0.0), rtol=1e-14, atol=1e-14)
 
 
 def test_deepcopy_and_copy_of_a_traced_value_keep_the_derivative():

@@ -89,6 +89,12 @@ def compiled_transform(f, argnums, fname, build, run, uncompiled, scalar_output=
             _reset_scope(token)
         if scalar_output and recording.output_shape != ():
             _api._check_scalar_output(recording, fname)
+        if recording.nested:
+            # f closes over a value traced by an outer transformation (grad of
+            # x ↦ x·grad(y ↦ x·y, compile=True)(2)): a program would bake that value in as
+            # a constant, and the outer derivative through it would be lost. Such a call is
+            # recorded, not compiled, and nothing is cached for its signature.
+            return _Entry(None, constant_positions, recording.output_shape)
         # A value that does not depend on the differentiated arguments has nothing to
         # replay: such calls take the uncompiled path (which gives the zero derivative).
         built = None if recording.output_node is None else build(recording)

@@ -19,7 +19,7 @@ from .._config import check_materialization
 from . import _display
 from ._formula import Precedence, render
 
-__all__ = ["StructuredOperator", "as_operator", "result_float_dtype", "combined_dtype", "Precedence"]
+__all__ = ["StructuredOperator", "as_operator", "plain_array", "result_float_dtype", "combined_dtype", "Precedence"]
 
 _SUPPORTED = (
     "kronvec supports float32 and float64 data (integers and booleans become "
@@ -28,6 +28,27 @@ _SUPPORTED = (
 
 
 _FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def plain_array(x, what):
+    """``np.asarray(x)``, refusing a masked array: its mask would be silently dropped
+    (the operator would apply to, or hold, the hidden entries as well); and refusing
+    a traced value as an operator's data (an object array of it failed deep inside
+    with "got dtype object"): an operator's factors are constants of every derivative."""
+    if _is_traced(x) or (type(x) is np.ndarray and x.dtype.hasobject
+                         and any(_is_traced(entry) for entry in x.flat)):
+        raise TypeError(
+            f"kronvec: {what} is a traced value (it depends on the variables being "
+            "differentiated); structured operators hold plain arrays. Write the product with "
+            "NumPy inside the function (X @ v, np.kron(A, B) @ v, or B @ unvec(v) @ A.T for "
+            "(A ⊗ B) v) so that it is differentiated, or use the Jacobian kronvec.jacobian "
+            "returns there.")
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"kronvec: {what} is a masked array; kronvec would ignore its mask. "
+            "Pass the data with the masked entries filled (x.filled(...)) or removed."
+        )
+    return np.asarray(x)
 
 
 def _float_dtype_of(dtype):
@@ -123,7 +144,7 @@ class StructuredOperator(LinearOperator):
 
     # ---------------------------------------------------------------- apply
     def _checked_input(self, x):
-        x = np.asarray(x)
+        x = plain_array(x, f"the operand of {type(self).__name__}")
         return x.astype(result_float_dtype(self.dtype, x.dtype), copy=False)
 
     def _shape_error(self, method, x, needed):
@@ -300,7 +321,7 @@ class StructuredOperator(LinearOperator):
 
             return algebra.scale(self, x)
         if not _is_traced(x):
-            x = np.asarray(x)
+            x = plain_array(x, f"the operand of {type(self).__name__} @")
         if x.ndim == 1 or (x.ndim == 2 and x.shape[1] == 1):
             return self.matvec(x)
         if x.ndim == 2:
@@ -325,7 +346,7 @@ class StructuredOperator(LinearOperator):
             return algebra.multiply(operand, self)
         if _is_traced(other):
             return NotImplemented  # the traced value's own __matmul__ records x @ A
-        other = np.asarray(other)
+        other = plain_array(other, f"the operand of @ {type(self).__name__}")
         # x @ A == (Aᵀ xᵀ)ᵀ
         if other.ndim == 1:
             return self.rmatvec(other)

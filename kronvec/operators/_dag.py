@@ -39,16 +39,20 @@ def post_order(root, children):
     off a cascade of garbage collections (which tripled its time).
     """
     order, seen = [], {id(root)}
-    nodes, positions = [root], [0]
+    # (a third stack keeps each node's children: asked again on every return to a node,
+    # `children` would rebuild them, k times for a node of k children — quadratic for the
+    # wide sums of a deep Hessian)
+    nodes, positions, kids = [root], [0], [children(root)]
     while nodes:
         node = nodes[-1]
-        siblings = children(node)
+        siblings = kids[-1]
         position = positions[-1]
         while position < len(siblings) and id(siblings[position]) in seen:
             position += 1
         if position == len(siblings):
             nodes.pop()
             positions.pop()
+            kids.pop()
             order.append(node)
             continue
         positions[-1] = position + 1
@@ -56,6 +60,7 @@ def post_order(root, children):
         seen.add(id(child))
         nodes.append(child)
         positions.append(0)
+        kids.append(children(child))
     return order
 
 
@@ -105,7 +110,13 @@ def fold(root, children, leaf, combine, released=None):
         inputs = [values[id(operand)] for operand in operands]
         last_use = [users[id(operand)] == 1 for operand in operands]
         if len(operands) > 1:  # an operand listed twice (Sum([A, A])) is used twice here
-            last_use = [last and operands.count(operand) == 1 for last, operand in zip(last_use, operands)]
+            # (by id, counted once per node: operands.count(operand) per operand was
+            # quadratic in the node's width — a sum of 10⁴ terms in a deep Hessian)
+            times = {}
+            for operand in operands:
+                times[id(operand)] = times.get(id(operand), 0) + 1
+            if len(times) < len(operands):
+                last_use = [last and times[id(operand)] == 1 for last, operand in zip(last_use, operands)]
         values[id(node)] = combine(node, inputs, last_use)
         for operand in operands:
             users[id(operand)] -= 1

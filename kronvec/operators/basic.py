@@ -14,7 +14,7 @@ from scipy import sparse as sp
 
 from .._linalg.factorization import _frozen
 from .._vec import unvec
-from ._base import StructuredOperator, result_float_dtype, subscript
+from ._base import StructuredOperator, plain_array, result_float_dtype, subscript
 from ._formula import Label
 
 __all__ = ["Identity", "Zero", "Dense", "Sparse", "Diag", "RowVector", "Wrapped", "owned_readonly", "freeze"]
@@ -220,7 +220,7 @@ class Dense(_LabelledLeaf):
     """
 
     def __init__(self, M, name=None, *, _label=None):
-        M = np.asarray(M)
+        M = plain_array(M, "the matrix of Dense")
         if M.ndim != 2:
             raise ValueError(f"Dense needs a 2-D matrix, got an array of shape {M.shape}")
         dtype = result_float_dtype(M.dtype)
@@ -371,7 +371,7 @@ class Diag(_LabelledLeaf):
     """
 
     def __init__(self, d, name=None, *, _label=None):
-        d = np.asarray(d)
+        d = plain_array(d, "the diagonal of Diag")
         if d.ndim != 1:
             raise ValueError(f"Diag needs a 1-D diagonal, got shape {d.shape}")
         dtype = result_float_dtype(d.dtype)
@@ -430,7 +430,7 @@ class RowVector(_LabelledLeaf):
     """
 
     def __init__(self, v, name=None, *, _label=None):
-        v = np.asarray(v)
+        v = plain_array(v, "the vector of RowVector")
         if v.ndim == 2 and v.shape[0] == 1:
             v = v[0]
         if v.ndim != 1:

@@ -17,12 +17,13 @@ as with autograd's ``primitive`` + ``defvjp`` or ``jax.custom_vjp``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Callable
 
 import numpy as np
 
 from .._constants import check_real_dtype
-from .._tracer import Node, bind, holds_nodes
+from .._tracer import Node, bind, holds_nodes, static_value
 
 __all__ = [
     "Primitive",
@@ -176,6 +177,10 @@ class Primitive:
                 result = bind(self, *args, **params)
                 # kronvec's own operations are real on real data; a user's might not be
                 value = getattr(result, "_value", result)
+                if isinstance(value, (tuple, list)):  # (a recorded value is one array: its VJP takes one g)
+                    raise TypeError(
+                        f"kronvec: {self.name} returned a {type(value).__name__}; a primitive returns "
+                        "one array (define one primitive per output)")
                 if getattr(value, "dtype", None) is not None and value.dtype.kind == "c":
                     check_real_dtype(value.dtype, f"the result of {self.name}")
                 return result
@@ -188,9 +193,10 @@ class Primitive:
         for an argument that is not differentiable, or name the positions with
         ``argnums``.  Returns the primitive, so calls chain.
         """
+        users = REGISTRY.get(self.name) is not self  # (kronvec's own are checked by the sweep)
         for position, vjp in zip(argnums if argnums is not None else range(len(vjps)), vjps):
             if vjp is not None:
-                self.vjps[int(position)] = vjp
+                self.vjps[int(position)] = _checked_vjp(self.name, int(position), vjp) if users else vjp
         return self
 
     def defjacobian(self, *jacobians, argnums=None):
@@ -201,18 +207,70 @@ class Primitive:
         """
         for position, jacobian in zip(argnums if argnums is not None else range(len(jacobians)), jacobians):
             if jacobian is not None:
-                self.jacobians[int(position)] = _accepting_names(jacobian)
+                self.jacobians[int(position)] = _accepting_names(self.name, int(position), jacobian)
         return self
 
     def __repr__(self):
         return f"<kronvec primitive {self.name}>"
 
 
-def _accepting_names(jacobian):
-    """A user's ``jacobian(ans, *args, **params)`` in the registry's calling convention."""
+def _shape(x):
+    shape = getattr(x, "shape", None)  # ndarray and traced values both have one
+    return tuple(shape) if shape is not None else np.shape(x)
+
+
+def _checked_vjp(owner, position, vjp):
+    """A user's VJP, refused loudly when what it returns cannot be argument `position`'s
+    cotangent: a wrong shape (reshaped or broadcast, it would be a wrong gradient; a VJP
+    ignoring g is not linear in it, and its transpose — the jvp, the Jacobian — would be
+    silently 0) or complex data (cast to real, a wrong gradient). None stays "no
+    contribution", as a zero cotangent in ``jax.custom_vjp``."""
+
+    def checked(g, ans, *args, **params):
+        cotangent = vjp(g, ans, *args, **params)
+        if cotangent is None:
+            return None
+        if type(cotangent) is np.ndarray and cotangent.dtype.hasobject:
+            # np.asarray(g), np.vectorize(...)(x) of a traced g or x, traced again for a second
+            # derivative: an object array of traced entries, one recorded value once lifted
+            # (left as it was, the sweep took it for a constant: a wrong Hessian)
+            from .joining import lift
+
+            cotangent = lift(cotangent, f"the VJP of {owner} for its argument {position}")
+        expected, got = _shape(args[position]), _shape(cotangent)
+        if got != expected:
+            raise ValueError(
+                f"kronvec: the VJP of {owner} for its argument {position} returned an array of "
+                f"shape {got}; a cotangent is shaped like its argument, {expected}")
+        dtype = getattr(static_value(cotangent), "dtype", None)
+        if dtype is not None:
+            check_real_dtype(dtype, f"the VJP of {owner} for its argument {position}")
+        return cotangent
+
+    checked.__wrapped__ = vjp
+    return checked
+
+
+def _accepting_names(owner, position, jacobian):
+    """A user's ``jacobian(ans, *args, **params)`` in the registry's calling convention,
+    refused loudly when the operator it returns is not (size of ans) × (size of the argument)."""
 
     def with_names(ans, *args, names=None, **params):
-        return jacobian(ans, *args, **params)
+        operator = jacobian(ans, *args, **params)
+        if not hasattr(operator, "is_identity") and hasattr(operator, "shape"):
+            # an ndarray, a SciPy sparse matrix or LinearOperator: wrapped (they crashed
+            # inside the operator algebra with an AttributeError)
+            from ..operators import as_operator
+
+            operator = as_operator(operator)
+        expected = (math.prod(_shape(ans)), math.prod(_shape(args[position])))
+        shape = getattr(operator, "shape", None)
+        if not hasattr(operator, "matvec") or shape is None or tuple(shape) != expected:
+            raise ValueError(
+                f"kronvec: the Jacobian of {owner} for its argument {position} must be a "
+                f"StructuredOperator of shape {expected} (output size × argument size); got "
+                f"{type(operator).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else ""))
+        return operator
 
     with_names.__wrapped__ = jacobian
     return with_names
