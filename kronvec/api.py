@@ -571,6 +571,9 @@ def grad(f, argnums=0, *, compile=False):
     callable
         ``grad(f)(*args)`` → an ndarray shaped like ``args[argnums]`` (a tuple
         of them for a tuple `argnums`).  Each is a new array owned by the caller.
+        Keyword arguments (``grad(f)(X, c=2.0)``) are passed to f and not
+        differentiated, as in every transformation here (``compile=True`` takes
+        positional arguments only).
 
     Examples
     --------
@@ -623,7 +626,9 @@ def _gradient_transform(f, argnums, fname, with_value):
     argnums_by_count = {}  # len(args) → normalized argnums (idempotent: safe under threads)
 
     @functools.wraps(f)
-    def transformed(*args):
+    def transformed(*args, **keywords):
+        if keywords:  # (passed to f as they are, not differentiated: as JAX and autograd do)
+            return _gradient_transform(functools.partial(f, **keywords), argnums, fname, with_value)(*args)
         normalized = argnums_by_count.get(len(args))
         if normalized is None:
             normalized = argnums_by_count[len(args)] = _normalize_argnums(argnums, len(args), fname)
@@ -691,7 +696,9 @@ def jacobian(f, argnums=0, *, compile=False):
     names_by_count = {}  # len(args) → f's parameter names, read once (inspect.signature is slow; idempotent)
 
     @functools.wraps(f)
-    def transformed(*args):
+    def transformed(*args, **keywords):
+        if keywords:  # (passed to f as they are, not differentiated: as JAX and autograd do)
+            return jacobian(functools.partial(f, **keywords), argnums)(*args)
         single, numbers_ = _normalize_argnums(argnums, len(args), "jacobian")
         names = names_by_count.get(len(args))
         if names is None:
@@ -847,7 +854,7 @@ def hvp(f, argnums=0, *, compile=False):
         return compiled_hvp(f, argnums, hvp(f, argnums))
     gradient = _gradient_transform(f, argnums, "hvp", with_value=False)
 
-    def transformed(*args):
+    def transformed(*args, **keywords):
         if len(args) < 2:
             raise TypeError("kronvec.hvp(f)(*args, V): pass the point's arguments, then the direction V last")
         *point, direction = args
@@ -857,7 +864,7 @@ def hvp(f, argnums=0, *, compile=False):
         def along(x):
             call = list(point)
             call[k] = x
-            return gradient(*call)
+            return gradient(*call, **keywords)
 
         return jvp(along, (point[k],), (direction,))[1]
 

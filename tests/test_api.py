@@ -1341,3 +1341,18 @@ def test_every_scipy_linalg_error_names_the_function_the_user_called(name, bad):
             head = str(error).split(":")[0]
             assert name in head or "kronvec.grad" in head or (
                 name == "solve_lyapunov" and "solve_continuous_lyapunov" in head), str(error)
+
+
+def test_keyword_arguments_are_passed_to_f_and_not_differentiated():
+    # as jax.grad(f)(x, c=2.0) and autograd: keywords are constants of the call
+    f = lambda X, c=1.0: c * np.sum(X ** 3)  # noqa: E731
+    X = np.array([1.0, 2.0])
+    np.testing.assert_array_equal(kronvec.grad(f)(X, c=2.0), 6.0 * X ** 2)
+    value, gradient = kronvec.value_and_grad(f)(X, c=2.0)
+    assert value == 18.0 and np.array_equal(gradient, 6.0 * X ** 2)
+    np.testing.assert_array_equal(kronvec.jacobian(lambda X, c: c * X * X)(X, c=3.0).toarray(), np.diag(6.0 * X))
+    np.testing.assert_array_equal(kronvec.hessian(f)(X, c=2.0).toarray(), np.diag(12.0 * X))
+    np.testing.assert_array_equal(kronvec.hvp(f)(X, np.ones(2), c=2.0), 12.0 * X)
+    np.testing.assert_array_equal(kronvec.grad(f)(X), 3.0 * X ** 2)  # (the default again: nothing kept)
+    with pytest.raises(TypeError, match=r"compile=True.*positional arguments only.*\['c'\]"):
+        kronvec.grad(f, compile=True)(X, c=2.0)

@@ -118,7 +118,12 @@ def compiled_transform(f, argnums, fname, build, run, uncompiled, scalar_output=
         return fast(cut[2].built, given, cut[3], cut[2].constant_positions, cut[4])
 
     @functools.wraps(f)
-    def transformed(*given):
+    def transformed(*given, **keywords):
+        if keywords:
+            raise TypeError(
+                f"kronvec.{fname}(compile=True): the compiled function takes positional arguments only "
+                f"(got the keyword arguments {sorted(keywords)}); pass them by position, bind them with "
+                "functools.partial before compiling, or leave compile=False, which accepts them")
         if fast is not None and split is None:
             result = fast_by_shortcut(given)
             if result is not None:
