@@ -300,6 +300,18 @@ def test_fractional_matrix_power_needs_spd_input():
         kronvec.grad(lambda t: np.sum(kl.fractional_matrix_power(SYMMETRIC, t)))(0.5)
 
 
+@pytest.mark.parametrize("t", [0, 1, 2, -1, -2, 3.0])
+def test_fractional_matrix_power_of_an_integer_is_matrix_power_of_any_matrix(t):
+    # (regression: a general or indefinite matrix raised "symmetric positive definite input
+    # only" although SciPy's integer powers are np.linalg.matrix_power of any square matrix)
+    for A in (GENERAL, np.diag([2.0, -1.0, 3.0]), np.stack([GENERAL, GENERAL.T])):
+        assert_scaled_close(kl.fractional_matrix_power(A, t), np.linalg.matrix_power(A, int(t)), 1e-12, "value")
+    assert_scaled_close(kl.fractional_matrix_power(GENERAL, t), sl.fractional_matrix_power(GENERAL, t), 1e-12,
+                        "SciPy's value")
+    check_derivatives(lambda A: kl.fractional_matrix_power(A, t), (GENERAL,), 0, what=f"A^{t}")
+    assert kl.fractional_matrix_power(np.array([[1, 2], [3, 4]]), 2).dtype == np.array(1).dtype  # (as SciPy)
+
+
 def test_polar_of_a_rank_deficient_matrix_is_refused():
     with pytest.raises(np.linalg.LinAlgError, match="rank-deficient"):
         kl.polar(np.ones((3, 2)))

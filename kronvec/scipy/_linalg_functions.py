@@ -185,9 +185,10 @@ def sqrtm(A, disp=_NO_VALUE, blocksize=_NO_VALUE):
 def fractional_matrix_power(A, t):
     """A^t for a symmetric positive definite A, as ``scipy.linalg.fractional_matrix_power``.
 
-    kronvec supports **symmetric positive definite** input only (A^t = V Λ^t Vᵀ by one
-    ``eigh``; exact derivatives at repeated eigenvalues): a matrix that is not exactly
-    symmetric, or not positive definite, is a ``LinAlgError``.  The exponent `t` is a
+    An integer `t` is ``np.linalg.matrix_power(A, t)`` of any square A, as in SciPy.
+    Otherwise kronvec supports **symmetric positive definite** input only (A^t = V Λ^t Vᵀ
+    by one ``eigh``; exact derivatives at repeated eigenvalues): a matrix that is not
+    exactly symmetric, or not positive definite, is a ``LinAlgError``.  The exponent `t` is a
     plain real number (not differentiated).  A stack (…, N, N) needs every member
     symmetric positive definite (errors name the members).
 
@@ -204,10 +205,15 @@ def fractional_matrix_power(A, t):
     >>> np.allclose(G, np.diag([0.25, 0.25, 1 / 6]))
     True
     """
+    given = as_array(A)
     A = _matrix(A, "fractional_matrix_power")
     t = plain_parameter(t, "fractional_matrix_power", "t")
     if t.ndim != 0 or t.dtype.kind not in "biuf":
         raise TypeError(f"fractional_matrix_power: t must be a real number, got {t!r}")
+    if np.isfinite(t) and float(t) == int(t):
+        # SciPy's own first step: an integer power of any square matrix is
+        # np.linalg.matrix_power (its dtype kept), no eigendecomposition, no symmetry needed
+        return np.linalg.matrix_power(given, int(t))
     a = np.asarray(plain_value(A))
     if a.ndim > 2:
         members = _stack_members(a)
