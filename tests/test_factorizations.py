@@ -270,6 +270,25 @@ def test_rank_deficient_matrices_are_loud(f, message):
         kronvec.grad(lambda A: np.sum(f(A)))(A)
 
 
+def test_lstsq_with_an_rcond_that_discards_a_singular_value():
+    # (regression: the rules ignored rcond — with σ = (3, 1, 0.01) and rcond = 0.1 NumPy's x
+    # drops σ₃, while the derivatives were those of the full-rank solution: off by 1e4 in a,
+    # by 30 in b)
+    U, _ = np.linalg.qr(RNG.standard_normal((4, 3)))
+    V, _ = np.linalg.qr(RNG.standard_normal((3, 3)))
+    A = (U * np.array([3.0, 1.0, 0.01])) @ V.T
+    # in b, x = A⁺ b with NumPy's truncated A⁺: linear, so exact whatever the rank
+    check_value_and_derivatives(lambda b: np.linalg.lstsq(A, b, rcond=0.1)[0], b4)
+    check_value_and_derivatives(lambda B: np.linalg.lstsq(A, B, rcond=0.1)[0], B42)
+    check_value_and_derivatives(lambda b: np.linalg.lstsq(A.T, b, rcond=0.1)[0], b4[:3])
+    # in a, the truncation is a rank change away: loud, naming rcond
+    for M, rhs in ((A, b4), (A.T, b4[:3])):
+        with pytest.raises(np.linalg.LinAlgError, match="rcond discards singular values"):
+            kronvec.grad(lambda M: np.sum(np.linalg.lstsq(M, rhs, rcond=0.1)[0]))(M)
+    # an rcond that discards nothing changes nothing
+    check_value_and_derivatives(lambda M: np.linalg.lstsq(M, b4, rcond=0.1)[0], (U * np.array([3.0, 1.0, 0.5])) @ V.T)
+
+
 def test_inputs_are_not_modified():
     A, B = sym(X33), B42.copy()
     before = A.copy(), B.copy()

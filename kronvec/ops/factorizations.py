@@ -1718,7 +1718,18 @@ def _lstsq_impl(A, B, rcond=None):
     return _lstsq_result(_as_float(A), _as_float(B), rcond)[0]
 
 
-def _require_full_rank_lstsq(A):
+def _lstsq_cutoff_ratio(A, rcond):
+    """The rcond NumPy's lstsq passes LAPACK gelsd, which treats singular values
+    σᵢ ≤ rcond·σ₁ as zero: eps·max(m, n) for None, eps for a negative one."""
+    eps = float(np.finfo(A.dtype if A.dtype.kind == "f" else np.float64).eps)
+    if rcond is None:
+        return eps * max(A.shape[-2:])
+    return eps if rcond < 0 else float(rcond)
+
+
+def _require_full_rank_lstsq(A, rcond=None):
+    # (rcond: a singular value that NumPy's lstsq discards changes its solution, which the
+    # full-rank rule below does not see — the derivative there was that of another x)
     A = _as_float(plain_value(A))
     s = _remembered("singular values", (A,), lambda: np.linalg.svd(A, compute_uv=False))
     tolerance = _tolerance(s, max(A.shape))
@@ -1726,6 +1737,12 @@ def _require_full_rank_lstsq(A):
         raise np.linalg.LinAlgError(
             f"{_LSTSQ}: the {A.shape[0]}×{A.shape[1]} matrix is rank-deficient (σ_min = {s[-1]:.3g} ≤ "
             f"{tolerance:.3g}): the least-squares solution is not differentiable in a there")
+    cutoff = _lstsq_cutoff_ratio(A, rcond) * float(s[0]) if s.size else 0.0
+    if s.size and s[-1] <= cutoff:
+        raise np.linalg.LinAlgError(
+            f"{_LSTSQ}: rcond discards singular values of the {A.shape[0]}×{A.shape[1]} matrix (σ_min = "
+            f"{s[-1]:.3g} ≤ rcond·σ_max = {cutoff:.3g}; rank {int(np.count_nonzero(s > cutoff))} < "
+            f"{min(A.shape)}): the truncated least-squares solution is not differentiable in a there")
 
 
 def _columns(x):
@@ -1733,16 +1750,17 @@ def _columns(x):
     return np.reshape(x, (-1, 1)) if len(shape_of(x)) == 1 else x
 
 
-def _pinv_of(A):
-    return bind(pinv, A, rcond=None, rtol=_NO_VALUE)
+def _pinv_of(A, rcond=None):
+    """A⁺ as lstsq(A, ·, rcond) applies it: the singular values it discards, discarded."""
+    return bind(pinv, A, rcond=_lstsq_cutoff_ratio(static_value(A), rcond), rtol=_NO_VALUE)
 
 
 def _lstsq_vjp_a(g, x, A, B, rcond=None):
     # x = A⁺b: dx = −A⁺ dA x + A⁺A⁺ᵀ dAᵀ r + (I − A⁺A) dAᵀ A⁺ᵀ x, r = b − Ax ⇒
     # Ā = −A⁺ᵀ x̄ xᵀ + r x̄ᵀ A⁺A⁺ᵀ + A⁺ᵀx x̄ᵀ(I − A⁺A)
-    _require_full_rank_lstsq(A)
+    _require_full_rank_lstsq(A, rcond)
     m, n = shape_of(A)
-    P = _pinv_of(A)
+    P = _pinv_of(A, rcond)
     X, G = _columns(x), _columns(g)
     Pt = np.transpose(P)
     z = Pt @ G
@@ -1757,15 +1775,15 @@ def _lstsq_vjp_a(g, x, A, B, rcond=None):
 
 
 def _lstsq_vjp_b(g, x, A, B, rcond=None):
-    # dx = A⁺ db ⇒ b̄ = A⁺ᵀ x̄
-    return np.transpose(_pinv_of(A)) @ g
+    # dx = A⁺ db ⇒ b̄ = A⁺ᵀ x̄ (A⁺ truncated as lstsq truncates it: x is linear in b, whatever the rank)
+    return np.transpose(_pinv_of(A, rcond)) @ g
 
 
 def _lstsq_jacobian_a(x, A, B, names, rcond=None):
-    _require_full_rank_lstsq(A)
+    _require_full_rank_lstsq(A, rcond)
     A = _as_float(A)
     m, n = A.shape
-    P = np.linalg.pinv(A)
+    P = np.linalg.pinv(A, rcond=_lstsq_cutoff_ratio(A, rcond))
     X = np.asarray(x).reshape(n, -1)
     J = linear_map(Dense(P), Dense(X), A.shape, scale=-1.0)
     if m > n:
@@ -1777,7 +1795,9 @@ def _lstsq_jacobian_a(x, A, B, names, rcond=None):
 
 
 def _lstsq_jacobian_b(x, A, B, names, rcond=None):
-    return linear_map(Dense(np.linalg.pinv(_as_float(A))), None, _columns(np.asarray(B)).shape)
+    A = _as_float(A)
+    return linear_map(Dense(np.linalg.pinv(A, rcond=_lstsq_cutoff_ratio(A, rcond))), None,
+                      _columns(np.asarray(B)).shape)
 
 
 def _lstsq_samples(rng, n):
