@@ -289,6 +289,21 @@ def test_lstsq_with_an_rcond_that_discards_a_singular_value():
     check_value_and_derivatives(lambda M: np.linalg.lstsq(M, b4, rcond=0.1)[0], (U * np.array([3.0, 1.0, 0.5])) @ V.T)
 
 
+@pytest.mark.parametrize("f", [
+    np.linalg.cholesky, lambda A: np.linalg.eigh(A)[1], np.linalg.eigvalsh,
+    lambda A: np.linalg.cholesky(A[:1, :1]),
+], ids=["cholesky", "eigh vectors", "eigvalsh", "cholesky 1x1"])
+def test_a_float32_input_has_a_float32_jacobian(f):
+    # (regression: the symmetrizer ½(I + K) and the I of I ⊗ L were float64 and promoted the
+    # Jacobian of a float32 matrix to float64 — conventions.md §4: float32 in, float32 out)
+    A = sym(X33).astype(np.float32) + 3 * np.eye(3, dtype=np.float32)
+    J = kronvec.jacobian(f)(A)
+    assert J.dtype == np.float32
+    assert J.toarray().dtype == np.float32 and J.matvec(np.ones(9, np.float32)).dtype == np.float32
+    J64 = kronvec.jacobian(f)(A.astype(np.float64)).toarray()
+    assert_scaled_close(J.toarray(), J64, 1e-4, "float32 against float64")
+
+
 def test_inputs_are_not_modified():
     A, B = sym(X33), B42.copy()
     before = A.copy(), B.copy()

@@ -232,9 +232,9 @@ symmetric_reading = register(Primitive(
 ))
 
 
-def _symmetrizer(n):
-    """N = ½(I + K_{n,n}): vec dA ↦ vec sym(dA)."""
-    return algebra.scale(algebra.add(Identity(n * n), Commutation(n, n)), 0.5)
+def _symmetrizer(n, dtype=np.float64):
+    """N = ½(I + K_{n,n}): vec dA ↦ vec sym(dA) (in `dtype`: a float32 Jacobian stays float32)."""
+    return algebra.scale(algebra.add(Identity(n * n, dtype), Commutation(n, n, dtype)), 0.5)
 
 
 def _symmetrized_product(n, *factors):
@@ -244,12 +244,15 @@ def _symmetrized_product(n, *factors):
     built as ``algebra.multiply`` builds it — ½ outside, one flat Product — without its
     law lookups (they were a third of the build at n = 32, where the whole dense
     Jacobian takes about 2 ms); for n ≤ 1, where K = I, the laws simplify it."""
+    # (N in the factors' precision: float64 identity and commutation made a float32 input's
+    # Jacobian float64, against conventions.md §4)
+    dtype = np.result_type(*(factor.dtype for factor in factors))
     if n < 2:
-        result = _symmetrizer(n)
+        result = _symmetrizer(n, dtype)
         for factor in reversed(factors):
             result = algebra.multiply(factor, result)
         return result
-    return Scaled(0.5, Product([*factors, Sum([Identity(n * n), Commutation(n, n)])]))
+    return Scaled(0.5, Product([*factors, Sum([Identity(n * n, dtype), Commutation(n, n, dtype)])]))
 
 
 def _warn_if_ill_conditioned(condition, dtype, what):
@@ -561,7 +564,7 @@ def _cholesky_jacobian(L, A, names, upper=False, checked=False):
     # What it holds: L (the value) and W = L⁻¹, two n×n arrays; Φₙ = Diag(vec φ) and the
     # symmetrizer's K are held as their size (at n = 2000 the n² vec φ and K's n² indices
     # were 64 MB more, and building K's indices peaked at three n² arrays)
-    J = _symmetrized_product(n, Kron(Identity(n), Dense(L)), HalvedLowerMask(n, L.dtype), Kron(W, W))
+    J = _symmetrized_product(n, Kron(Identity(n, L.dtype), Dense(L)), HalvedLowerMask(n, L.dtype), Kron(W, W))
     return algebra.multiply(Commutation(n, n), J) if upper else J
 
 
@@ -1038,7 +1041,8 @@ def _eigh_vectors_jacobian(V, A, names, UPLO="L", checked=False):
     np.negative(F, out=F)
     np.fill_diagonal(F, 0.0)  # (+0, as F had)
     F.flags.writeable = False
-    return _symmetrized_product(n, Kron(Identity(n), Dense(V)), Diag(F.reshape(-1)), Kron(Dense(V.T), Dense(V.T)))
+    return _symmetrized_product(n, Kron(Identity(n, V.dtype), Dense(V)), Diag(F.reshape(-1)),
+                                Kron(Dense(V.T), Dense(V.T)))
 
 
 eigh_vectors = register(Primitive(

@@ -809,7 +809,7 @@ def _funm_jacobian(ans, A, names, f, df):
                                          getattr(f, "__name__", "f"))
         return algebra.multiply(J, stacked.member_symmetrizer(count, n, V.dtype))
     J = _spectral_jacobian(*_spectral_gamma("spectral", A, f=f, df=df))
-    return algebra.multiply(J, _symmetrizer(A.shape[0]))
+    return algebra.multiply(J, _symmetrizer(A.shape[0], J.dtype))
 
 
 def _tanh_derivative(x):
