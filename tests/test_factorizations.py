@@ -304,6 +304,26 @@ def test_a_float32_input_has_a_float32_jacobian(f):
     assert_scaled_close(J.toarray(), J64, 1e-4, "float32 against float64")
 
 
+@pytest.mark.parametrize("scale", [1e160, 1e-150])
+def test_singular_vector_derivatives_at_extreme_scales(scale):
+    # (regression: Fᵢⱼ = 1/(σⱼ² − σᵢ²) formed σ², which overflows beyond σ ≈ 1e154 (inf − inf)
+    # and underflows below 1e-154: every singular-vector derivative was NaN there, although
+    # U(sX) = U(X), so D U(sX) = D U(X)/s exactly)
+    f = lambda X: np.linalg.svd(X, full_matrices=False)[0]
+    J = kronvec.jacobian(f)(X43).toarray()
+    assert_scaled_close(kronvec.jacobian(f)(scale * X43).toarray() * scale, J, 1e-12, "U's Jacobian")
+    stack = np.stack([X43, 2.0 * X43])
+    Js = kronvec.jacobian(f)(scale * stack).toarray() * scale
+    assert_scaled_close(Js, kronvec.jacobian(f)(stack).toarray(), 1e-12, "a stack's")
+    W = RNG.standard_normal((4, 3))
+    g = kronvec.grad(lambda X: np.sum(W[:3] * np.linalg.svd(X, full_matrices=False)[2]))
+    assert_scaled_close(g(scale * X43) * scale, g(X43), 1e-12, "V's gradient")
+    # the spectral norm's Hessian goes through the singular vectors: H(sX) = H(X)/s
+    D = RNG.standard_normal((4, 3))
+    H = kronvec.hvp(lambda X: np.linalg.norm(X, 2))
+    assert_scaled_close(H(scale * X43, D) * scale, H(X43, D), 1e-12, "‖X‖₂'s Hessian")
+
+
 def test_inputs_are_not_modified():
     A, B = sym(X33), B42.copy()
     before = A.copy(), B.copy()

@@ -903,7 +903,7 @@ eigvalsh = register(Primitive(
 ))
 
 
-def _eigen_gap_factors(w, operation, squares=False):
+def _eigen_gap_factors(w, operation, squares=False, scale=None):
     """F with Fᵢⱼ = 1/(λⱼ − λᵢ) off the diagonal (or 1/(σⱼ² − σᵢ²) for singular values,
     `squares`), 0 on it.  At a repeated eigen/singular value the vectors are not unique:
     LinAlgError naming the gap; a nearly repeated one warns."""
@@ -913,13 +913,13 @@ def _eigen_gap_factors(w, operation, squares=False):
         decided(functools.partial(_gap_check, operation=operation, squares=squares), w)
         shape = shape_of(w)
         k = shape[-1]
-        values = w * w if squares else w
+        values = _squared(w, scale) if squares else w
         off = np.broadcast_to(~np.eye(k, dtype=bool), tuple(shape[:-1]) + (k, k))
         difference = np.expand_dims(values, -2) - np.expand_dims(values, -1)
         return off / bind(choose, difference, 1.0, condition=frozen_copy(off))
     plain = np.asarray(plain_value(w))
     if plain.ndim > 1:
-        return _eigen_gap_factors_stack(w, plain, operation, squares)
+        return _eigen_gap_factors_stack(w, plain, operation, squares, scale)
     k = plain.size
     if k > 1:
         gaps = plain[1:] - plain[:-1]
@@ -953,7 +953,7 @@ def _eigen_gap_factors(w, operation, squares=False):
             _warn_if_ill_conditioned(scale / gap, plain.dtype, f"{operation}: nearly repeated {what}{positions[0]} = "
                                      f"{low:.6g} and {what[-1]}{positions[1]} = {high:.6g} (gap {gap:.3g}); the "
                                      "vectors' derivatives scale like 1/gap")
-    values = w * w if squares else w
+    values = _squared(w, scale) if squares else w
     if isinstance(w, Node):
         off = ~np.eye(k, dtype=bool)
         difference = values[None, :] - values[:, None]
@@ -965,13 +965,23 @@ def _eigen_gap_factors(w, operation, squares=False):
     return F
 
 
+def _squared(w, scale):
+    """(w/scale)²: the squares of singular values divided by a constant scale² (the largest
+    σ), which keeps σ² from overflowing (σ ≳ 1e154) or underflowing (σ ≲ 1e-154) — NaN in
+    every singular-vector derivative there, although the SVD is smooth."""
+    if scale is None:
+        return w * w
+    w = w / scale
+    return w * w
+
+
 def _gap_check(w, operation, squares):
     """The checks of :func:`_eigen_gap_factors` alone (raise or warn), on plain values."""
     _eigen_gap_factors(np.asarray(w), operation, squares)
     return np.zeros(())
 
 
-def _eigen_gap_factors_stack(w, plain, operation, squares):
+def _eigen_gap_factors_stack(w, plain, operation, squares, scale=None):
     """F of every member of a stack of eigen/singular values (…, k): (…, k, k).  Members
     with a repeated value raise one LinAlgError naming them (the first few, and the first
     one's values); nearly repeated ones give one warning naming how many."""
@@ -1001,7 +1011,7 @@ def _eigen_gap_factors_stack(w, plain, operation, squares):
                     np.inf, plain.dtype, f"{operation}: {stacked.member_count(near)} of the stack "
                     f"(batch index {stacked.member_list(near)}) {'has' if np.count_nonzero(near) == 1 else 'have'} "
                     f"nearly repeated {what}; the vectors' derivatives scale like 1/gap")
-    values = w * w if squares else w
+    values = _squared(w, scale) if squares else w
     off = np.broadcast_to(~np.eye(k, dtype=bool), plain.shape + (k,))
     difference = np.expand_dims(values, -2) - np.expand_dims(values, -1)
     if isinstance(w, Node):
@@ -1172,9 +1182,19 @@ _SINGULAR_VECTORS = "the singular vectors (np.linalg.svd, or a norm built on the
 
 
 def _gap_factors(s, shape):
-    """F with Fᵢⱼ = 1/(σⱼ² − σᵢ²) off the diagonal, 0 on it: the derivative of the
-    singular vectors, defined only for distinct singular values."""
-    return _eigen_gap_factors(s, _SINGULAR_VECTORS, squares=True)
+    """(F̃, s̃, c): c the largest singular value (of each member; 1 where all are 0), s̃ = s/c
+    and F̃ᵢⱼ = 1/(s̃ⱼ² − s̃ᵢ²) off the diagonal, 0 on it, so F = F̃/c² is the derivative of the
+    singular vectors (defined only for distinct singular values).  Its products F·σ = F̃·s̃/c
+    are formed from the scaled factors: σ² itself overflows beyond σ ≈ 1e154 (and underflows
+    below 1e-154), which made every singular-vector derivative NaN there.  c is a constant
+    of the point: F·σ is homogeneous of degree −1 in (σ, c) jointly, so its derivative does
+    not see c."""
+    plain = np.asarray(plain_value(s))
+    c = np.max(plain, axis=-1, keepdims=True, initial=0.0) if plain.size else np.ones(plain.shape[:-1] + (1,))
+    c = np.where(c > 0, c, 1.0).astype(plain.dtype if plain.dtype.kind == "f" else np.float64)
+    if c.ndim == 1:
+        c = c[0]
+    return _eigen_gap_factors(s, _SINGULAR_VECTORS, squares=True, scale=c), s / c, c
 
 
 def _inverse_singular(s, shape):
@@ -1196,7 +1216,8 @@ def _left_vectors_vjp(g, U, X, full_matrices=False):
     shape = tuple(shape_of(X))
     _, s, V = _factors(X, full_matrices)
     inner = _mT(U) @ g
-    core = (_gap_factors(s, shape) * (inner - _mT(inner))) * np.expand_dims(s, -2)
+    F, scaled, c = _gap_factors(s, shape)
+    core = (F * (inner - _mT(inner))) * (np.expand_dims(scaled, -2) / np.expand_dims(c, -1))
     result = U @ core @ _mT(V)
     if shape[-2] > shape_of(s)[-1]:
         result = result + ((g - U @ inner) * np.expand_dims(_inverse_singular(s, shape), -2)) @ _mT(V)
@@ -1209,7 +1230,8 @@ def _right_vectors_vjp(g, V, X, full_matrices=False):
     shape = tuple(shape_of(X))
     U, s, _ = _factors(X, full_matrices)
     inner = _mT(V) @ g
-    core = np.expand_dims(s, -1) * (_gap_factors(s, shape) * (inner - _mT(inner)))
+    F, scaled, c = _gap_factors(s, shape)
+    core = (np.expand_dims(scaled, -1) / np.expand_dims(c, -1)) * (F * (inner - _mT(inner)))
     result = U @ core @ _mT(V)
     if shape[-1] > shape_of(s)[-1]:
         result = result + U @ _mT((g - V @ inner) * np.expand_dims(_inverse_singular(s, shape), -2))
@@ -1225,12 +1247,14 @@ def _vectors_jacobian(X, left, full_matrices=False):
     if s.ndim > 1:
         return _vectors_jacobian_stack(U, s, V, shape, left)
     k = s.size
-    S, I = Diag(s), Identity(k)
-    scaled_then_transposed = algebra.multiply(Kron(S, I) if not left else Kron(I, S), Commutation(k, k))
+    F, scaled, c = _gap_factors(s, shape)
+    # Diag(vec F)·(S ⊗ I …) = Diag(vec F̃/c)·(S̃ ⊗ I …): no σ² formed (see _gap_factors)
+    S, I = Diag(scaled), Identity(k, s.dtype)
+    scaled_then_transposed = algebra.multiply(Kron(S, I) if not left else Kron(I, S), Commutation(k, k, s.dtype))
     inner = algebra.add(Kron(S, I) if left else Kron(I, S), scaled_then_transposed)
     dP = Kron(Dense(V.T), Dense(U.T))
     J = algebra.multiply(Kron(I, Dense(U if left else V)),
-                         algebra.multiply(Diag(vec(_gap_factors(s, shape))), algebra.multiply(inner, dP)))
+                         algebra.multiply(Diag(vec(F / c)), algebra.multiply(inner, dP)))
     own, other, size = (U, V, shape[0]) if left else (V, U, shape[1])
     if size > k:
         projector = Dense(np.eye(size) - own @ own.T)
@@ -1243,15 +1267,16 @@ def _vectors_jacobian_stack(U, s, V, shape, left):
     """:func:`_vectors_jacobian` for every member of a stack: the same products of
     batched block operators (Diag(s_k) as a stack of diagonal matrices, K as the
     batched commutation), §24.5."""
-    Um, Vm, sm = _members(U), _members(V), _members(s, 1)
+    F, scaled, c = _gap_factors(s, shape)  # (each member scaled by its largest σ: see _gap_factors)
+    Um, Vm, sm = _members(U), _members(V), _members(np.asarray(scaled), 1)
     K, k = sm.shape
     m, n = shape[-2:]
-    S = sm[:, :, None] * np.eye(k, dtype=sm.dtype)  # (K, k, k): diag(s_k)
+    S = sm[:, :, None] * np.eye(k, dtype=sm.dtype)  # (K, k, k): diag(s̃_k)
     S_I, I_S = BatchedKron(S, k), BatchedKron(k, S)
     scaled_then_transposed = algebra.multiply(S_I if not left else I_S, stacked.member_transpose(K, k, k, sm.dtype))
     inner = algebra.add(S_I if left else I_S, scaled_then_transposed)
     dP = BatchedKron(np.swapaxes(Vm, -1, -2), np.swapaxes(Um, -1, -2), name="blockdiag(Vₖᵀ ⊗ Uₖᵀ)")
-    F = _members(_gap_factors(s, shape))
+    F = _members(F / np.expand_dims(c, -1))
     J = algebra.multiply(BatchedKron(k, Um if left else Vm),
                          algebra.multiply(stacked.member_mask(F, K), algebra.multiply(inner, dP)))
     own, other, size = (Um, Vm, m) if left else (Vm, Um, n)
