@@ -270,6 +270,60 @@ def test_rank_deficient_matrices_are_loud(f, message):
         kronvec.grad(lambda A: np.sum(f(A)))(A)
 
 
+def test_lstsq_with_an_rcond_that_discards_a_singular_value():
+    # (regression: the rules ignored rcond — with σ = (3, 1, 0.01) and rcond = 0.1 NumPy's x
+    # drops σ₃, while the derivatives were those of the full-rank solution: off by 1e4 in a,
+    # by 30 in b)
+    U, _ = np.linalg.qr(RNG.standard_normal((4, 3)))
+    V, _ = np.linalg.qr(RNG.standard_normal((3, 3)))
+    A = (U * np.array([3.0, 1.0, 0.01])) @ V.T
+    # in b, x = A⁺ b with NumPy's truncated A⁺: linear, so exact whatever the rank
+    check_value_and_derivatives(lambda b: np.linalg.lstsq(A, b, rcond=0.1)[0], b4)
+    check_value_and_derivatives(lambda B: np.linalg.lstsq(A, B, rcond=0.1)[0], B42)
+    check_value_and_derivatives(lambda b: np.linalg.lstsq(A.T, b, rcond=0.1)[0], b4[:3])
+    # in a, the truncation is a rank change away: loud, naming rcond
+    for M, rhs in ((A, b4), (A.T, b4[:3])):
+        with pytest.raises(np.linalg.LinAlgError, match="rcond discards singular values"):
+            kronvec.grad(lambda M: np.sum(np.linalg.lstsq(M, rhs, rcond=0.1)[0]))(M)
+    # an rcond that discards nothing changes nothing
+    check_value_and_derivatives(lambda M: np.linalg.lstsq(M, b4, rcond=0.1)[0], (U * np.array([3.0, 1.0, 0.5])) @ V.T)
+
+
+@pytest.mark.parametrize("f", [
+    np.linalg.cholesky, lambda A: np.linalg.eigh(A)[1], np.linalg.eigvalsh,
+    lambda A: np.linalg.cholesky(A[:1, :1]),
+], ids=["cholesky", "eigh vectors", "eigvalsh", "cholesky 1x1"])
+def test_a_float32_input_has_a_float32_jacobian(f):
+    # (regression: the symmetrizer ½(I + K) and the I of I ⊗ L were float64 and promoted the
+    # Jacobian of a float32 matrix to float64 — conventions.md §4: float32 in, float32 out)
+    A = sym(X33).astype(np.float32) + 3 * np.eye(3, dtype=np.float32)
+    J = kronvec.jacobian(f)(A)
+    assert J.dtype == np.float32
+    assert J.toarray().dtype == np.float32 and J.matvec(np.ones(9, np.float32)).dtype == np.float32
+    J64 = kronvec.jacobian(f)(A.astype(np.float64)).toarray()
+    assert_scaled_close(J.toarray(), J64, 1e-4, "float32 against float64")
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-150])
+def test_singular_vector_derivatives_at_extreme_scales(scale):
+    # (regression: Fᵢⱼ = 1/(σⱼ² − σᵢ²) formed σ², which overflows beyond σ ≈ 1e154 (inf − inf)
+    # and underflows below 1e-154: every singular-vector derivative was NaN there, although
+    # U(sX) = U(X), so D U(sX) = D U(X)/s exactly)
+    f = lambda X: np.linalg.svd(X, full_matrices=False)[0]
+    J = kronvec.jacobian(f)(X43).toarray()
+    assert_scaled_close(kronvec.jacobian(f)(scale * X43).toarray() * scale, J, 1e-12, "U's Jacobian")
+    stack = np.stack([X43, 2.0 * X43])
+    Js = kronvec.jacobian(f)(scale * stack).toarray() * scale
+    assert_scaled_close(Js, kronvec.jacobian(f)(stack).toarray(), 1e-12, "a stack's")
+    W = RNG.standard_normal((4, 3))
+    g = kronvec.grad(lambda X: np.sum(W[:3] * np.linalg.svd(X, full_matrices=False)[2]))
+    assert_scaled_close(g(scale * X43) * scale, g(X43), 1e-12, "V's gradient")
+    # the spectral norm's Hessian goes through the singular vectors: H(sX) = H(X)/s
+    D = RNG.standard_normal((4, 3))
+    H = kronvec.hvp(lambda X: np.linalg.norm(X, 2))
+    assert_scaled_close(H(scale * X43, D) * scale, H(X43, D), 1e-12, "‖X‖₂'s Hessian")
+
+
 def test_inputs_are_not_modified():
     A, B = sym(X33), B42.copy()
     before = A.copy(), B.copy()

@@ -336,6 +336,25 @@ def test_nuclear_norm_at_a_rank_deficient_matrix_takes_the_minimal_subgradient()
     np.testing.assert_allclose(G, U[:, :2] @ V[:, :2].T, atol=1e-12)
 
 
+@pytest.mark.parametrize("shape", [(0, 0), (2, 0, 0), (0, 3), (3, 0), (2, 3, 0)])
+@pytest.mark.parametrize("ord", [2, -2, 1, -1, np.inf, -np.inf, "nuc", "fro"])
+def test_matrix_norms_of_empty_matrices_are_numpys(shape, ord):
+    # (regression: ord=2 took s[0] of no singular values — an IndexError — and ord=1/inf
+    # raised about a reduction the user never wrote; NumPy's maxima start from 0, its minima
+    # of nothing raise ValueError)
+    X = np.zeros(shape)
+    try:
+        expected = np.linalg.norm(X, ord, axis=(-2, -1))
+    except ValueError:
+        with pytest.raises(ValueError, match="np.linalg.norm"):
+            kronvec.grad(lambda X: np.sum(np.linalg.norm(X, ord, axis=(-2, -1))))(X)
+        return
+    value, pullback = kronvec.vjp(lambda X: np.linalg.norm(X, ord, axis=(-2, -1)), X)
+    np.testing.assert_array_equal(value, expected)
+    assert pullback(np.ones(np.shape(expected)))[0].shape == shape
+    assert kronvec.jacobian(lambda X: np.linalg.norm(X, ord, axis=(-2, -1)))(X).shape == (np.size(expected), 0)
+
+
 def test_spectral_norms_are_loud_at_a_repeated_extreme_singular_value():
     Q, _ = np.linalg.qr(RNG.standard_normal((3, 3)))
     repeated_top = (Q * [2.0, 2.0, 1.0]) @ Q.T

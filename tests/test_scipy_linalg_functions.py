@@ -163,6 +163,41 @@ def test_funm_symmetric_nearly_tied_eigenvalues_use_the_derivative():
     assert_scaled_close(J, E, 1e-12, "near tie")
 
 
+@pytest.mark.parametrize("name", ["expm", "logm", "sqrtm"])
+@pytest.mark.parametrize("point", ["general", "symmetric"])
+def test_second_derivative_with_a_large_cotangent(name, point):
+    # (regression: the block identity f([[Aᵀ, Ḡ], [0, Aᵀ]]) with Ḡ far larger than A — an
+    # objective scaled by 1e12 — lost accuracy (expm's hvp off by 3e-5 at 1e12); the map is
+    # linear in Ḡ, which is now brought to A's size first)
+    f = {"expm": kl.expm, "logm": kl.logm, "sqrtm": kl.sqrtm}[name]
+    A = GENERAL if point == "general" else SYMMETRIC
+    W = np.random.default_rng(3).standard_normal(A.shape)
+    D = np.random.default_rng(4).standard_normal(A.shape)
+    unit = kronvec.hvp(lambda X: np.sum(W * f(X)))(A, D)
+    for k in (1e-12, 1e12):
+        assert_scaled_close(kronvec.hvp(lambda X: k * np.sum(W * f(X)))(A, D) / k, unit, 1e-12, f"scaled by {k:g}")
+
+
+@pytest.mark.parametrize("gap", [1e-6, 1e-7, 1e-9])
+def test_funm_symmetric_second_derivative_near_a_tie(gap):
+    # (regression: the traced divided difference (f(λᵢ) − f(λⱼ))/(λᵢ − λⱼ), differentiated
+    # as it stood, lost eps/gap² — the Hessian was off by 1e-5 at a gap of 1e-6, 2e-3 at 1e-7
+    # and 10× at 1e-9, silently.  Reference: expm of sym(X), whose second derivative is the
+    # block identity, no eigenvectors)
+    A = _rotated([1.0, 1.0 + gap, 2.0], seed=5)
+    W = np.random.default_rng(7).standard_normal((3, 3))
+    D = _rotated([0.3, -1.0, 2.0], seed=8)
+    H = kronvec.hvp(lambda X: np.sum(W * np.sin(kl.funm_symmetric(X, np.exp, np.exp))))(A, D)
+    E = kronvec.hvp(lambda X: np.sum(W * np.sin(kl.expm((X + X.T) / 2))))(A, D)
+    assert_scaled_close(H, E, 1e-7, f"hvp at gap {gap:g}")
+    # compiled: the same numbers, and the decisions (which pairs are close, the gap check) replayed
+    compiled = kronvec.hvp(lambda X: np.sum(W * np.sin(kl.funm_symmetric(X, np.exp, np.exp))), compile=True)
+    np.testing.assert_array_equal(compiled(A, D), H)
+    B = _rotated([1.0, 1.5, 2.0], seed=5)
+    assert_scaled_close(compiled(B, D), kronvec.hvp(
+        lambda X: np.sum(W * np.sin(kl.funm_symmetric(X, np.exp, np.exp))))(B, D), 1e-14, "replay")
+
+
 @pytest.mark.parametrize("side", ["right", "left"])
 @pytest.mark.parametrize("point", ["general", "repeated singular values"])
 def test_polar_derivatives(side, point):
@@ -298,6 +333,47 @@ def test_fractional_matrix_power_needs_spd_input():
         kl.fractional_matrix_power(np.diag([1.0, -1.0]), 0.5)
     with pytest.raises(TypeError, match="argument t"):
         kronvec.grad(lambda t: np.sum(kl.fractional_matrix_power(SYMMETRIC, t)))(0.5)
+
+
+@pytest.mark.parametrize("t", [0, 1, 2, -1, -2, 3.0])
+def test_fractional_matrix_power_of_an_integer_is_matrix_power_of_any_matrix(t):
+    # (regression: a general or indefinite matrix raised "symmetric positive definite input
+    # only" although SciPy's integer powers are np.linalg.matrix_power of any square matrix)
+    for A in (GENERAL, np.diag([2.0, -1.0, 3.0]), np.stack([GENERAL, GENERAL.T])):
+        assert_scaled_close(kl.fractional_matrix_power(A, t), np.linalg.matrix_power(A, int(t)), 1e-12, "value")
+    assert_scaled_close(kl.fractional_matrix_power(GENERAL, t), sl.fractional_matrix_power(GENERAL, t), 1e-12,
+                        "SciPy's value")
+    check_derivatives(lambda A: kl.fractional_matrix_power(A, t), (GENERAL,), 0, what=f"A^{t}")
+    assert kl.fractional_matrix_power(np.array([[1, 2], [3, 4]]), 2).dtype == np.array(1).dtype  # (as SciPy)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_polar_of_an_ill_conditioned_or_extreme_matrix_is_scipys(side):
+    # (regression: u = a·sqrtm(aᵀa)⁻¹ lost eps·κ² — u off by 4e-5 and not orthogonal at κ = 1e6,
+    # by 3e-3 at 1e7; κ ≥ 2e7 was refused as rank-deficient; aᵀa overflowed beyond |a| ≈ 1e154)
+    Q1, _ = np.linalg.qr(np.random.default_rng(5).standard_normal((3, 3)))
+    Q2, _ = np.linalg.qr(np.random.default_rng(6).standard_normal((3, 3)))
+    for kappa in (1e6, 1e7, 1e9):
+        a = (Q1 * [1.0, 0.5, 1.0 / kappa]) @ Q2.T
+        expected = sl.polar(a, side=side)
+        if kappa < 1e8:
+            traced = tuple(kronvec.vjp(lambda x: kl.polar(x, side=side)[i], a)[0] for i in (0, 1))
+        else:  # (the derivative goes through aᵀa: beyond κ ≈ 5e7 it is refused by name)
+            with pytest.raises(np.linalg.LinAlgError, match="polar: .* too ill-conditioned"):
+                kronvec.vjp(lambda x: kl.polar(x, side=side)[0], a)
+            traced = expected
+        for ours in (kl.polar(a, side=side), traced):
+            for x, y in zip(ours, expected):
+                assert_scaled_close(np.asarray(x), y, 1e-13, f"κ = {kappa:g}")
+    a = (Q1 * [1.0, 0.5, 0.25]) @ Q2.T
+    W = np.random.default_rng(7).standard_normal((3, 3))
+    grad = kronvec.grad(lambda x: np.sum(W * kl.polar(x, side=side)[0]))
+    hvp = kronvec.hvp(lambda x: np.sum(W * kl.polar(x, side=side)[1]))
+    for scale in (1e160, 1e-160):  # u(sa) = u(a), p(sa) = s·p(a)
+        assert_scaled_close(grad(scale * a) * scale, grad(a), 1e-12, f"u's gradient at scale {scale:g}")
+        assert_scaled_close(hvp(scale * a, W) * scale, hvp(a, W), 1e-12, f"p's Hessian at scale {scale:g}")
+    check_derivatives(lambda x: kl.polar(x, side=side)[0], ((Q1 * [1.0, 0.5, 1e-3]) @ Q2.T,), 0, second=False,
+                      what="u at κ = 1e3")
 
 
 def test_polar_of_a_rank_deficient_matrix_is_refused():

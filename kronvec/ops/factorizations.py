@@ -232,9 +232,9 @@ symmetric_reading = register(Primitive(
 ))
 
 
-def _symmetrizer(n):
-    """N = ½(I + K_{n,n}): vec dA ↦ vec sym(dA)."""
-    return algebra.scale(algebra.add(Identity(n * n), Commutation(n, n)), 0.5)
+def _symmetrizer(n, dtype=np.float64):
+    """N = ½(I + K_{n,n}): vec dA ↦ vec sym(dA) (in `dtype`: a float32 Jacobian stays float32)."""
+    return algebra.scale(algebra.add(Identity(n * n, dtype), Commutation(n, n, dtype)), 0.5)
 
 
 def _symmetrized_product(n, *factors):
@@ -244,12 +244,15 @@ def _symmetrized_product(n, *factors):
     built as ``algebra.multiply`` builds it — ½ outside, one flat Product — without its
     law lookups (they were a third of the build at n = 32, where the whole dense
     Jacobian takes about 2 ms); for n ≤ 1, where K = I, the laws simplify it."""
+    # (N in the factors' precision: float64 identity and commutation made a float32 input's
+    # Jacobian float64, against conventions.md §4)
+    dtype = np.result_type(*(factor.dtype for factor in factors))
     if n < 2:
-        result = _symmetrizer(n)
+        result = _symmetrizer(n, dtype)
         for factor in reversed(factors):
             result = algebra.multiply(factor, result)
         return result
-    return Scaled(0.5, Product([*factors, Sum([Identity(n * n), Commutation(n, n)])]))
+    return Scaled(0.5, Product([*factors, Sum([Identity(n * n, dtype), Commutation(n, n, dtype)])]))
 
 
 def _warn_if_ill_conditioned(condition, dtype, what):
@@ -561,7 +564,7 @@ def _cholesky_jacobian(L, A, names, upper=False, checked=False):
     # What it holds: L (the value) and W = L⁻¹, two n×n arrays; Φₙ = Diag(vec φ) and the
     # symmetrizer's K are held as their size (at n = 2000 the n² vec φ and K's n² indices
     # were 64 MB more, and building K's indices peaked at three n² arrays)
-    J = _symmetrized_product(n, Kron(Identity(n), Dense(L)), HalvedLowerMask(n, L.dtype), Kron(W, W))
+    J = _symmetrized_product(n, Kron(Identity(n, L.dtype), Dense(L)), HalvedLowerMask(n, L.dtype), Kron(W, W))
     return algebra.multiply(Commutation(n, n), J) if upper else J
 
 
@@ -900,7 +903,7 @@ eigvalsh = register(Primitive(
 ))
 
 
-def _eigen_gap_factors(w, operation, squares=False):
+def _eigen_gap_factors(w, operation, squares=False, scale=None):
     """F with Fᵢⱼ = 1/(λⱼ − λᵢ) off the diagonal (or 1/(σⱼ² − σᵢ²) for singular values,
     `squares`), 0 on it.  At a repeated eigen/singular value the vectors are not unique:
     LinAlgError naming the gap; a nearly repeated one warns."""
@@ -910,13 +913,13 @@ def _eigen_gap_factors(w, operation, squares=False):
         decided(functools.partial(_gap_check, operation=operation, squares=squares), w)
         shape = shape_of(w)
         k = shape[-1]
-        values = w * w if squares else w
+        values = _squared(w, scale) if squares else w
         off = np.broadcast_to(~np.eye(k, dtype=bool), tuple(shape[:-1]) + (k, k))
         difference = np.expand_dims(values, -2) - np.expand_dims(values, -1)
         return off / bind(choose, difference, 1.0, condition=frozen_copy(off))
     plain = np.asarray(plain_value(w))
     if plain.ndim > 1:
-        return _eigen_gap_factors_stack(w, plain, operation, squares)
+        return _eigen_gap_factors_stack(w, plain, operation, squares, scale)
     k = plain.size
     if k > 1:
         gaps = plain[1:] - plain[:-1]
@@ -950,7 +953,7 @@ def _eigen_gap_factors(w, operation, squares=False):
             _warn_if_ill_conditioned(scale / gap, plain.dtype, f"{operation}: nearly repeated {what}{positions[0]} = "
                                      f"{low:.6g} and {what[-1]}{positions[1]} = {high:.6g} (gap {gap:.3g}); the "
                                      "vectors' derivatives scale like 1/gap")
-    values = w * w if squares else w
+    values = _squared(w, scale) if squares else w
     if isinstance(w, Node):
         off = ~np.eye(k, dtype=bool)
         difference = values[None, :] - values[:, None]
@@ -962,13 +965,23 @@ def _eigen_gap_factors(w, operation, squares=False):
     return F
 
 
+def _squared(w, scale):
+    """(w/scale)²: the squares of singular values divided by a constant scale² (the largest
+    σ), which keeps σ² from overflowing (σ ≳ 1e154) or underflowing (σ ≲ 1e-154) — NaN in
+    every singular-vector derivative there, although the SVD is smooth."""
+    if scale is None:
+        return w * w
+    w = w / scale
+    return w * w
+
+
 def _gap_check(w, operation, squares):
     """The checks of :func:`_eigen_gap_factors` alone (raise or warn), on plain values."""
     _eigen_gap_factors(np.asarray(w), operation, squares)
     return np.zeros(())
 
 
-def _eigen_gap_factors_stack(w, plain, operation, squares):
+def _eigen_gap_factors_stack(w, plain, operation, squares, scale=None):
     """F of every member of a stack of eigen/singular values (…, k): (…, k, k).  Members
     with a repeated value raise one LinAlgError naming them (the first few, and the first
     one's values); nearly repeated ones give one warning naming how many."""
@@ -998,7 +1011,7 @@ def _eigen_gap_factors_stack(w, plain, operation, squares):
                     np.inf, plain.dtype, f"{operation}: {stacked.member_count(near)} of the stack "
                     f"(batch index {stacked.member_list(near)}) {'has' if np.count_nonzero(near) == 1 else 'have'} "
                     f"nearly repeated {what}; the vectors' derivatives scale like 1/gap")
-    values = w * w if squares else w
+    values = _squared(w, scale) if squares else w
     off = np.broadcast_to(~np.eye(k, dtype=bool), plain.shape + (k,))
     difference = np.expand_dims(values, -2) - np.expand_dims(values, -1)
     if isinstance(w, Node):
@@ -1038,7 +1051,8 @@ def _eigh_vectors_jacobian(V, A, names, UPLO="L", checked=False):
     np.negative(F, out=F)
     np.fill_diagonal(F, 0.0)  # (+0, as F had)
     F.flags.writeable = False
-    return _symmetrized_product(n, Kron(Identity(n), Dense(V)), Diag(F.reshape(-1)), Kron(Dense(V.T), Dense(V.T)))
+    return _symmetrized_product(n, Kron(Identity(n, V.dtype), Dense(V)), Diag(F.reshape(-1)),
+                                Kron(Dense(V.T), Dense(V.T)))
 
 
 eigh_vectors = register(Primitive(
@@ -1168,9 +1182,19 @@ _SINGULAR_VECTORS = "the singular vectors (np.linalg.svd, or a norm built on the
 
 
 def _gap_factors(s, shape):
-    """F with Fᵢⱼ = 1/(σⱼ² − σᵢ²) off the diagonal, 0 on it: the derivative of the
-    singular vectors, defined only for distinct singular values."""
-    return _eigen_gap_factors(s, _SINGULAR_VECTORS, squares=True)
+    """(F̃, s̃, c): c the largest singular value (of each member; 1 where all are 0), s̃ = s/c
+    and F̃ᵢⱼ = 1/(s̃ⱼ² − s̃ᵢ²) off the diagonal, 0 on it, so F = F̃/c² is the derivative of the
+    singular vectors (defined only for distinct singular values).  Its products F·σ = F̃·s̃/c
+    are formed from the scaled factors: σ² itself overflows beyond σ ≈ 1e154 (and underflows
+    below 1e-154), which made every singular-vector derivative NaN there.  c is a constant
+    of the point: F·σ is homogeneous of degree −1 in (σ, c) jointly, so its derivative does
+    not see c."""
+    plain = np.asarray(plain_value(s))
+    c = np.max(plain, axis=-1, keepdims=True, initial=0.0) if plain.size else np.ones(plain.shape[:-1] + (1,))
+    c = np.where(c > 0, c, 1.0).astype(plain.dtype if plain.dtype.kind == "f" else np.float64)
+    if c.ndim == 1:
+        c = c[0]
+    return _eigen_gap_factors(s, _SINGULAR_VECTORS, squares=True, scale=c), s / c, c
 
 
 def _inverse_singular(s, shape):
@@ -1192,7 +1216,8 @@ def _left_vectors_vjp(g, U, X, full_matrices=False):
     shape = tuple(shape_of(X))
     _, s, V = _factors(X, full_matrices)
     inner = _mT(U) @ g
-    core = (_gap_factors(s, shape) * (inner - _mT(inner))) * np.expand_dims(s, -2)
+    F, scaled, c = _gap_factors(s, shape)
+    core = (F * (inner - _mT(inner))) * (np.expand_dims(scaled, -2) / np.expand_dims(c, -1))
     result = U @ core @ _mT(V)
     if shape[-2] > shape_of(s)[-1]:
         result = result + ((g - U @ inner) * np.expand_dims(_inverse_singular(s, shape), -2)) @ _mT(V)
@@ -1205,7 +1230,8 @@ def _right_vectors_vjp(g, V, X, full_matrices=False):
     shape = tuple(shape_of(X))
     U, s, _ = _factors(X, full_matrices)
     inner = _mT(V) @ g
-    core = np.expand_dims(s, -1) * (_gap_factors(s, shape) * (inner - _mT(inner)))
+    F, scaled, c = _gap_factors(s, shape)
+    core = (np.expand_dims(scaled, -1) / np.expand_dims(c, -1)) * (F * (inner - _mT(inner)))
     result = U @ core @ _mT(V)
     if shape[-1] > shape_of(s)[-1]:
         result = result + U @ _mT((g - V @ inner) * np.expand_dims(_inverse_singular(s, shape), -2))
@@ -1221,12 +1247,14 @@ def _vectors_jacobian(X, left, full_matrices=False):
     if s.ndim > 1:
         return _vectors_jacobian_stack(U, s, V, shape, left)
     k = s.size
-    S, I = Diag(s), Identity(k)
-    scaled_then_transposed = algebra.multiply(Kron(S, I) if not left else Kron(I, S), Commutation(k, k))
+    F, scaled, c = _gap_factors(s, shape)
+    # Diag(vec F)·(S ⊗ I …) = Diag(vec F̃/c)·(S̃ ⊗ I …): no σ² formed (see _gap_factors)
+    S, I = Diag(scaled), Identity(k, s.dtype)
+    scaled_then_transposed = algebra.multiply(Kron(S, I) if not left else Kron(I, S), Commutation(k, k, s.dtype))
     inner = algebra.add(Kron(S, I) if left else Kron(I, S), scaled_then_transposed)
     dP = Kron(Dense(V.T), Dense(U.T))
     J = algebra.multiply(Kron(I, Dense(U if left else V)),
-                         algebra.multiply(Diag(vec(_gap_factors(s, shape))), algebra.multiply(inner, dP)))
+                         algebra.multiply(Diag(vec(F / c)), algebra.multiply(inner, dP)))
     own, other, size = (U, V, shape[0]) if left else (V, U, shape[1])
     if size > k:
         projector = Dense(np.eye(size) - own @ own.T)
@@ -1239,15 +1267,16 @@ def _vectors_jacobian_stack(U, s, V, shape, left):
     """:func:`_vectors_jacobian` for every member of a stack: the same products of
     batched block operators (Diag(s_k) as a stack of diagonal matrices, K as the
     batched commutation), §24.5."""
-    Um, Vm, sm = _members(U), _members(V), _members(s, 1)
+    F, scaled, c = _gap_factors(s, shape)  # (each member scaled by its largest σ: see _gap_factors)
+    Um, Vm, sm = _members(U), _members(V), _members(np.asarray(scaled), 1)
     K, k = sm.shape
     m, n = shape[-2:]
-    S = sm[:, :, None] * np.eye(k, dtype=sm.dtype)  # (K, k, k): diag(s_k)
+    S = sm[:, :, None] * np.eye(k, dtype=sm.dtype)  # (K, k, k): diag(s̃_k)
     S_I, I_S = BatchedKron(S, k), BatchedKron(k, S)
     scaled_then_transposed = algebra.multiply(S_I if not left else I_S, stacked.member_transpose(K, k, k, sm.dtype))
     inner = algebra.add(S_I if left else I_S, scaled_then_transposed)
     dP = BatchedKron(np.swapaxes(Vm, -1, -2), np.swapaxes(Um, -1, -2), name="blockdiag(Vₖᵀ ⊗ Uₖᵀ)")
-    F = _members(_gap_factors(s, shape))
+    F = _members(F / np.expand_dims(c, -1))
     J = algebra.multiply(BatchedKron(k, Um if left else Vm),
                          algebra.multiply(stacked.member_mask(F, K), algebra.multiply(inner, dP)))
     own, other, size = (Um, Vm, m) if left else (Vm, Um, n)
@@ -1718,7 +1747,18 @@ def _lstsq_impl(A, B, rcond=None):
     return _lstsq_result(_as_float(A), _as_float(B), rcond)[0]
 
 
-def _require_full_rank_lstsq(A):
+def _lstsq_cutoff_ratio(A, rcond):
+    """The rcond NumPy's lstsq passes LAPACK gelsd, which treats singular values
+    σᵢ ≤ rcond·σ₁ as zero: eps·max(m, n) for None, eps for a negative one."""
+    eps = float(np.finfo(A.dtype if A.dtype.kind == "f" else np.float64).eps)
+    if rcond is None:
+        return eps * max(A.shape[-2:])
+    return eps if rcond < 0 else float(rcond)
+
+
+def _require_full_rank_lstsq(A, rcond=None):
+    # (rcond: a singular value that NumPy's lstsq discards changes its solution, which the
+    # full-rank rule below does not see — the derivative there was that of another x)
     A = _as_float(plain_value(A))
     s = _remembered("singular values", (A,), lambda: np.linalg.svd(A, compute_uv=False))
     tolerance = _tolerance(s, max(A.shape))
@@ -1726,6 +1766,12 @@ def _require_full_rank_lstsq(A):
         raise np.linalg.LinAlgError(
             f"{_LSTSQ}: the {A.shape[0]}×{A.shape[1]} matrix is rank-deficient (σ_min = {s[-1]:.3g} ≤ "
             f"{tolerance:.3g}): the least-squares solution is not differentiable in a there")
+    cutoff = _lstsq_cutoff_ratio(A, rcond) * float(s[0]) if s.size else 0.0
+    if s.size and s[-1] <= cutoff:
+        raise np.linalg.LinAlgError(
+            f"{_LSTSQ}: rcond discards singular values of the {A.shape[0]}×{A.shape[1]} matrix (σ_min = "
+            f"{s[-1]:.3g} ≤ rcond·σ_max = {cutoff:.3g}; rank {int(np.count_nonzero(s > cutoff))} < "
+            f"{min(A.shape)}): the truncated least-squares solution is not differentiable in a there")
 
 
 def _columns(x):
@@ -1733,16 +1779,17 @@ def _columns(x):
     return np.reshape(x, (-1, 1)) if len(shape_of(x)) == 1 else x
 
 
-def _pinv_of(A):
-    return bind(pinv, A, rcond=None, rtol=_NO_VALUE)
+def _pinv_of(A, rcond=None):
+    """A⁺ as lstsq(A, ·, rcond) applies it: the singular values it discards, discarded."""
+    return bind(pinv, A, rcond=_lstsq_cutoff_ratio(static_value(A), rcond), rtol=_NO_VALUE)
 
 
 def _lstsq_vjp_a(g, x, A, B, rcond=None):
     # x = A⁺b: dx = −A⁺ dA x + A⁺A⁺ᵀ dAᵀ r + (I − A⁺A) dAᵀ A⁺ᵀ x, r = b − Ax ⇒
     # Ā = −A⁺ᵀ x̄ xᵀ + r x̄ᵀ A⁺A⁺ᵀ + A⁺ᵀx x̄ᵀ(I − A⁺A)
-    _require_full_rank_lstsq(A)
+    _require_full_rank_lstsq(A, rcond)
     m, n = shape_of(A)
-    P = _pinv_of(A)
+    P = _pinv_of(A, rcond)
     X, G = _columns(x), _columns(g)
     Pt = np.transpose(P)
     z = Pt @ G
@@ -1757,15 +1804,15 @@ def _lstsq_vjp_a(g, x, A, B, rcond=None):
 
 
 def _lstsq_vjp_b(g, x, A, B, rcond=None):
-    # dx = A⁺ db ⇒ b̄ = A⁺ᵀ x̄
-    return np.transpose(_pinv_of(A)) @ g
+    # dx = A⁺ db ⇒ b̄ = A⁺ᵀ x̄ (A⁺ truncated as lstsq truncates it: x is linear in b, whatever the rank)
+    return np.transpose(_pinv_of(A, rcond)) @ g
 
 
 def _lstsq_jacobian_a(x, A, B, names, rcond=None):
-    _require_full_rank_lstsq(A)
+    _require_full_rank_lstsq(A, rcond)
     A = _as_float(A)
     m, n = A.shape
-    P = np.linalg.pinv(A)
+    P = np.linalg.pinv(A, rcond=_lstsq_cutoff_ratio(A, rcond))
     X = np.asarray(x).reshape(n, -1)
     J = linear_map(Dense(P), Dense(X), A.shape, scale=-1.0)
     if m > n:
@@ -1777,7 +1824,9 @@ def _lstsq_jacobian_a(x, A, B, names, rcond=None):
 
 
 def _lstsq_jacobian_b(x, A, B, names, rcond=None):
-    return linear_map(Dense(np.linalg.pinv(_as_float(A))), None, _columns(np.asarray(B)).shape)
+    A = _as_float(A)
+    return linear_map(Dense(np.linalg.pinv(A, rcond=_lstsq_cutoff_ratio(A, rcond))), None,
+                      _columns(np.asarray(B)).shape)
 
 
 def _lstsq_samples(rng, n):

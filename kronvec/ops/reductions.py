@@ -1161,6 +1161,16 @@ def _vector_norm(x, ord, axes, keepdims):
 def _matrix_norm(x, ord, axes, keepdims):
     shape = tuple(shape_of(x))
     row, col = axes
+    # The maximum or minimum over nothing: NumPy's maxima start from 0 (initial=0), its minima
+    # have no identity (s[0] / s[-1] of no singular values was an IndexError here; the max_
+    # of no column sums a message about a reduction the user never wrote)
+    kept = {2: min(shape[row], shape[col]), 1: shape[col], np.inf: shape[row]}.get(abs(ord)) \
+        if ord in (2, -2, 1, -1, np.inf, -np.inf) else None
+    if kept == 0:
+        if ord < 0:
+            raise ValueError(f"np.linalg.norm(X, {ord:g}) of an empty {shape[row]}×{shape[col]} matrix: zero-size "
+                             "array to reduction operation minimum which has no identity")
+        return bind(sum_, np.abs(x), axis=axes, keepdims=keepdims)  # (0, recorded: a zero derivative)
     if ord in (2, -2, "nuc"):
         if len(shape) != 2:
             return _matrix_norm_of_stack(x, ord, axes, keepdims)

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg import lapack
 
+from .._tracer import Node
 from .._vec import vec
 from .._vec import stack_members
 from ..operators import BatchedKron, Commutation, Dense, Diag, Identity, Kron, Selection, algebra
@@ -261,6 +262,23 @@ def lu_pivots(A):
     return piv, perm
 
 
+def _require_invertible_u(LU):
+    """The packed LU's derivative applies U⁻¹: a zero pivot (A singular) is a LinAlgError
+    naming lu_factor — not the triangular solve inside its rule, which the user never called."""
+    if isinstance(LU, Node):  # (a traced factor, second order: the solves inside check it)
+        return
+    pivots = np.diagonal(np.asarray(LU), axis1=-2, axis2=-1)
+    zero = pivots == 0
+    if zero.any():
+        where, first = "", zero
+        if zero.ndim > 1:  # (the first singular member, by its batch index)
+            member = tuple(int(i) for i in np.argwhere(zero.any(axis=-1))[0])
+            where, first = f" at batch index {member} of the stack", zero[member]
+        raise np.linalg.LinAlgError(
+            f"{_LU}: the matrix{where} is singular (U's diagonal entry {int(np.argmax(first)) + 1} is exactly 0): "
+            "its LU factors have no derivative there (dL, dU need U⁻¹)")
+
+
 def _lu_stack_vjp(g, LU, A):
     # The 2-D rule below, member by member, with batched operations (traced again: second
     # order follows): L⁻ᵀ and U⁻ᵀ by np.linalg.solve of the unit lower and the upper
@@ -281,6 +299,7 @@ def _lu_stack_vjp(g, LU, A):
 
 def _lu_vjp(g, LU, A):
     # Ā = P L⁻ᵀ [tril(Lᵀ L̄, −1) + triu(Ū Uᵀ)] U⁻ᵀ, L̄ = tril(Ḡ, −1), Ū = triu(Ḡ)  (§25)
+    _require_invertible_u(LU)
     if len(shape_of(A)) > 2:
         return _lu_stack_vjp(g, LU, A)
     n = shape_of(A)[0]
@@ -319,6 +338,7 @@ def _lu_stack_jacobian(LU, A):
 
 def _lu_jacobian(LU, A, names):
     A = _square(A)
+    _require_invertible_u(LU)
     if A.ndim > 2:
         return _lu_stack_jacobian(LU, A)
     n = A.shape[0]

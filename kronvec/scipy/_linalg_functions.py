@@ -185,9 +185,10 @@ def sqrtm(A, disp=_NO_VALUE, blocksize=_NO_VALUE):
 def fractional_matrix_power(A, t):
     """A^t for a symmetric positive definite A, as ``scipy.linalg.fractional_matrix_power``.
 
-    kronvec supports **symmetric positive definite** input only (A^t = V Λ^t Vᵀ by one
-    ``eigh``; exact derivatives at repeated eigenvalues): a matrix that is not exactly
-    symmetric, or not positive definite, is a ``LinAlgError``.  The exponent `t` is a
+    An integer `t` is ``np.linalg.matrix_power(A, t)`` of any square A, as in SciPy.
+    Otherwise kronvec supports **symmetric positive definite** input only (A^t = V Λ^t Vᵀ
+    by one ``eigh``; exact derivatives at repeated eigenvalues): a matrix that is not
+    exactly symmetric, or not positive definite, is a ``LinAlgError``.  The exponent `t` is a
     plain real number (not differentiated).  A stack (…, N, N) needs every member
     symmetric positive definite (errors name the members).
 
@@ -204,10 +205,15 @@ def fractional_matrix_power(A, t):
     >>> np.allclose(G, np.diag([0.25, 0.25, 1 / 6]))
     True
     """
+    given = as_array(A)
     A = _matrix(A, "fractional_matrix_power")
     t = plain_parameter(t, "fractional_matrix_power", "t")
     if t.ndim != 0 or t.dtype.kind not in "biuf":
         raise TypeError(f"fractional_matrix_power: t must be a real number, got {t!r}")
+    if np.isfinite(t) and float(t) == int(t):
+        # SciPy's own first step: an integer power of any square matrix is
+        # np.linalg.matrix_power (its dtype kept), no eigendecomposition, no symmetry needed
+        return np.linalg.matrix_power(given, int(t))
     a = np.asarray(plain_value(A))
     if a.ndim > 2:
         members = _stack_members(a)
@@ -277,25 +283,62 @@ def polar(a, side="right"):
                          f"factor u is not unique otherwise); got shape {shape} with side={side!r}")
     if not is_traced(a) and plain.dtype.char not in "fd":
         a = plain.astype(np.float64)
-    # (np.swapaxes(·, -1, -2): each member's transpose, for a matrix and a stack alike)
-    gram = np.swapaxes(a, -1, -2) @ a if right else a @ np.swapaxes(a, -1, -2)
-    gram = (gram + np.swapaxes(gram, -1, -2)) / 2  # exactly symmetric: the spectral path
-    k = gram.shape[-1]
-    w = np.linalg.eigvalsh(np.asarray(plain_value(gram)))
+    k = min(m, n)
+    # The rank test on the singular values themselves (on aᵀa's eigenvalues it called every
+    # matrix with σ_min/σ_max below √(k·eps·max(m, n)) ≈ 5e-8 rank-deficient)
+    s = np.linalg.svd(plain.astype(np.float64) if plain.dtype.char not in "fd" else plain, compute_uv=False)
     if k:
-        deficient = w[..., 0] <= k * np.finfo(w.dtype).eps * w[..., -1] * max(m, n)
+        deficient = s[..., -1] <= max(m, n) * np.finfo(s.dtype).eps * s[..., 0]
         if np.any(deficient):
-            smallest = np.sqrt(max(float(np.min(w[..., 0])), 0.0))
-            where = "" if w.ndim == 1 else (f" ({_stacked.member_count(deficient)} of the stack of shape {shape}, "
+            smallest = float(np.min(s[..., -1]))
+            where = "" if s.ndim == 1 else (f" ({_stacked.member_count(deficient)} of the stack of shape {shape}, "
                                             f"at batch index {_stacked.member_list(deficient)})")
             raise np.linalg.LinAlgError(
                 f"polar: the {m}×{n} matrix is rank-deficient{where} (its smallest singular value is "
                 f"{smallest:.3g}): its polar factor u is not unique there")
+    if not is_traced(a):
+        return _polar_by_svd(plain, right)
+    if k:  # (the derivative goes through aᵀa, whose condition is κ(a)²)
+        limit = np.sqrt(k * np.finfo(s.dtype).eps * max(m, n))
+        too_wide = s[..., -1] <= limit * s[..., 0]
+        if np.any(too_wide):
+            raise np.linalg.LinAlgError(
+                f"polar: the {m}×{n} matrix is too ill-conditioned for kronvec's derivative (σ_min/σ_max = "
+                f"{float(np.min(s[..., -1] / s[..., 0])):.3g} ≤ {limit:.3g}: it goes through aᵀa, whose "
+                "condition is the square); its value is SciPy's on a plain array")
+    # Traced: p = c·sqrtm(ãᵀã), ã = a/c with c = max|a| a constant of the point (p is
+    # homogeneous of degree 1, u of degree 0: exact), so that aᵀa does not overflow
+    # (|a| ≳ 1e154) or underflow; (np.swapaxes(·, -1, -2): each member's transpose)
+    c = float(np.max(np.abs(plain))) if plain.size else 1.0
+    scaled = a / c
+    gram = np.swapaxes(scaled, -1, -2) @ scaled if right else scaled @ np.swapaxes(scaled, -1, -2)
+    gram = (gram + np.swapaxes(gram, -1, -2)) / 2  # exactly symmetric: the spectral path
     p = _ops.sqrtm(gram)
     if right:  # u = a p⁻¹ = (p⁻¹ aᵀ)ᵀ (p symmetric)
-        u = np.swapaxes(np.linalg.solve(p, np.swapaxes(a, -1, -2)), -1, -2)
+        u = np.swapaxes(np.linalg.solve(p, np.swapaxes(scaled, -1, -2)), -1, -2)
     else:  # u = p⁻¹ a
-        u = np.linalg.solve(p, a)
+        u = np.linalg.solve(p, scaled)
+    p = p * c
+    # The values through aᵀa lose eps·κ(a)² (u off by 4e-5 and not orthogonal at κ = 1e6,
+    # by 3e-3 at 1e7): they are replaced by SciPy's, from the SVD, as constants added to the
+    # traced u and p — the derivatives stay those of the map (Daleckii–Krein through sqrtm,
+    # exact at repeated singular values), the numbers are SciPy's.
+    u_exact, p_exact = _polar_by_svd(plain, right)
+    u = u + (u_exact - np.asarray(plain_value(u)))
+    p = p + (p_exact - np.asarray(plain_value(p)))
+    return u, p
+
+
+def _polar_by_svd(a, right):
+    """SciPy's polar factors of a plain `a` (a matrix or a stack): a = W Σ Vᵀ, u = W Vᵀ,
+    p = V Σ Vᵀ (right) or W Σ Wᵀ (left)."""
+    a = a if a.dtype.char in "fd" else a.astype(np.float64)
+    w, s, vh = np.linalg.svd(a, full_matrices=False)
+    u = w @ vh
+    if right:
+        p = (np.swapaxes(vh, -1, -2) * np.expand_dims(s, -2)) @ vh
+    else:
+        p = (w * np.expand_dims(s, -2)) @ np.swapaxes(w, -1, -2)
     return u, p
 
 
