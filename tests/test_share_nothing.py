@@ -525,3 +525,26 @@ def test_formula_labels_are_names_the_user_gave_and_never_reused():
     assert kronvec.Kron(B, A).formula() == "M₁ ⊗ M₂"
     assert kronvec.jacobian(lambda X: X.ravel())(X).formula() == "K₃,₃"
     assert kronvec.jacobian(np.linalg.inv)(X).formula() == "-(inv(X)ᵀ ⊗ inv(X))"
+
+
+def test_stacked_matrix_function_derivatives_leave_the_warning_filters_alone():
+    # warnings.catch_warnings edits the process-wide filter list: while one thread sat in
+    # it, another thread's warnings (an IllConditionedWarning) were lost.  No Python call
+    # made while differentiating a stack of sqrtm/logm may see the filters change.
+    import kronvec.scipy.linalg as klinalg
+
+    A = np.random.default_rng(0).standard_normal((2, 3, 3)) * 0.3 + 2.0 * np.eye(3)
+
+    def differentiate(function):
+        kronvec.grad(lambda A: np.sum(function(A) ** 2))(A)
+        kronvec.jacobian(function)(A).matvec(np.ones(18))
+
+    for function in (klinalg.sqrtm, klinalg.logm):
+        differentiate(function)  # (first calls import SciPy modules, which add filters once)
+        seen = set()
+        sys.setprofile(lambda frame, event, arg: seen.add(tuple(map(id, warnings.filters))))
+        try:
+            differentiate(function)
+        finally:
+            sys.setprofile(None)
+        assert len(seen) == 1, f"{function.__name__}: the warning filters changed during the call"

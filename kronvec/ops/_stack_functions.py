@@ -29,7 +29,7 @@ Derivations: ``notes/derivatives.md`` §26.1.
 
 from __future__ import annotations
 
-import warnings
+import functools
 
 import numpy as np
 import scipy.linalg
@@ -177,20 +177,47 @@ def logm_stack(A):
         return np.zeros(X.shape, dtype=X.dtype)
     eye = np.eye(m, dtype=X.dtype)
     roots = np.zeros(M, dtype=np.int64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
-        for _ in range(_MAX_ROOTS):
-            need = np.flatnonzero(np.abs(X - eye).sum(axis=-2).max(axis=-1) > _LOG_RADIUS)
-            if not len(need):
-                break
-            R = scipy.linalg.sqrtm(X[need])
-            X[need] = R.real if np.iscomplexobj(R) else R
-            roots[need] += 1
+    for _ in range(_MAX_ROOTS):
+        need = np.flatnonzero(np.abs(X - eye).sum(axis=-2).max(axis=-1) > _LOG_RADIUS)
+        if not len(need):
+            break
+        R = _quiet_sqrtm(X[need])
+        X[need] = R.real if np.iscomplexobj(R) else R
+        roots[need] += 1
     Y = X - eye
     L = np.zeros(X.shape, dtype=X.dtype)
     for node, weight in zip(_LOG_NODES, _LOG_WEIGHTS):
         L += weight * np.linalg.solve(eye + node * Y, Y)  # Y (I + tY)⁻¹ = (I + tY)⁻¹ Y: they commute
     return L * np.ldexp(1.0, roots)[:, None, None]
+
+
+def _quiet_sqrtm(X):
+    """``scipy.linalg.sqrtm(X)`` for a float stack (…, m, m), m ≥ 2, without its
+    LinAlgWarning: the block matrices of the Fréchet identity have double eigenvalues by
+    construction, and the members' own conditions are checked and reported by kronvec.
+
+    SciPy's Schur kernel is called directly (it returns the flags sqrtm turns into the
+    warning).  ``warnings.catch_warnings`` would do it too, but it edits the process-wide
+    filter list: while one thread sat inside it, every thread's LinAlgWarnings (kronvec's
+    IllConditionedWarning among them) would be lost — a call must share nothing (DESIGN §8).
+    Where this SciPy has no such kernel, its public function (and its warning) is used.
+    """
+    kernel = _schur_sqrtm()
+    if kernel is None or X.shape[-1] < 2 or X.dtype.char not in "fdFD":
+        return scipy.linalg.sqrtm(X)
+    root, _ill_conditioned, _singular, info = kernel(X)
+    if info < 0:  # (SciPy raises the same for an internal error)
+        raise np.linalg.LinAlgError(f"sqrtm: internal error {info} in SciPy's Schur square root")
+    return root
+
+
+@functools.lru_cache(maxsize=None)
+def _schur_sqrtm():
+    try:
+        from scipy.linalg._matfuncs_schur_sqrtm import recursive_schur_sqrtm
+    except ImportError:  # pragma: no cover - another SciPy layout: the public function
+        return None
+    return recursive_schur_sqrtm
 
 
 # ------------------------------------------------------------- the block identity
@@ -224,9 +251,7 @@ def frechet_stack(kind, A, E, t=None, general_value=None):
     elif kind == "logm":
         F = logm_stack(block)
     elif kind == "sqrtm":
-        with warnings.catch_warnings():  # (the block matrix's eigenvalues are double: SciPy warns)
-            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
-            F = scipy.linalg.sqrtm(block)
+        F = _quiet_sqrtm(block)  # (the block matrix's eigenvalues are double: SciPy would warn)
         F = F.real if np.iscomplexobj(F) else F
     else:
         F = general_value(kind, block, t)
