@@ -280,6 +280,13 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
     def __trunc__(self):
         return int(plain_value(self))
 
+    def __round__(self, ndigits=None):
+        # round(x) is an int, round(x, k) np.round's value: piecewise constant, derivative 0
+        # wherever it exists (notes/conventions.md §7), as np.round returns it
+        if ndigits is None:
+            return round(float(np.asarray(plain_value(self))))
+        return np.round(self, ndigits)
+
     def __index__(self):
         # A float is never an index in NumPy either (x[np.float64(1.0)] raises).
         raise TypeError(
@@ -485,11 +492,24 @@ def _ufunc_call(ufunc, method, inputs, kwargs):
         if kwargs:
             raise TypeError(f"kronvec cannot differentiate {name} with keyword arguments {sorted(kwargs)}")
         return pair(*inputs)
+    if (method == "outer" and set(kwargs) <= {"dtype"} and len(inputs) == 2
+            and (ufunc in UFUNCS or ufunc in VALUE_ONLY_UFUNCS)):
+        # f.outer(a, b)[i…, j…] = f(a[i…], b[j…]): the ufunc of a and b broadcast against each other
+        a, b = inputs
+        return ufunc(np.reshape(a, tuple(np.shape(a)) + (1,) * np.ndim(b)), b, **kwargs)
     if method != "__call__":
         equivalent = _UFUNC_METHODS.get((ufunc, method))
         if equivalent is None:
             raise _unsupported(f"{name}.{method}")
         return _as_reduction(equivalent, f"{name}.{method}", inputs, kwargs)
+    if "dtype" in kwargs and kwargs.get("out") is None:
+        # np.exp(x, dtype=np.float32): NumPy casts the operands to dtype and computes in it;
+        # for float32/float64 the cast is recorded (the identity map in that precision)
+        kwargs = dict(kwargs)
+        dtype = kwargs.pop("dtype")
+        if dtype is not None:
+            inputs = tuple(_shape.in_dtype(x, dtype, name) for x in inputs)
+        return ufunc(*inputs, **kwargs)
     if kwargs.get("out") is not None:  # x += y and friends: computed, then written into out
         return _assignment.ufunc_into(ufunc, inputs, kwargs)
     evaluate = VALUE_ONLY_UFUNCS.get(ufunc)

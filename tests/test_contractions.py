@@ -406,7 +406,7 @@ def test_complex_data_is_refused_naming_the_function(call, name):
 
 @pytest.mark.parametrize("call, name", [
     (lambda X: np.einsum("ij->i", X, out=np.empty(2)), "np.einsum"),
-    (lambda X: np.einsum("ij->i", X, dtype=np.float32), "np.einsum"),
+    (lambda X: np.einsum("ij->i", X, dtype=np.float32), "np.einsum"),  # (float64 → float32: not a safe cast)
     (lambda X: np.einsum("ij->i", X, casting="unsafe"), "np.einsum"),
     (lambda X: np.dot(X, np.ones(3), out=np.empty(2)), "np.dot"),
     (lambda X: np.matmul(X, np.ones(3), out=np.empty(2)), "np.matmul"),
@@ -491,3 +491,16 @@ def test_a_plain_arrays_dot_method_on_a_traced_argument():
         with pytest.raises(TypeError, match=r"write A @ x or np\.dot\(A, x\)"):
             kronvec.grad(lambda x: np.sum(A.dot(x)))(np.ones(3))
     np.testing.assert_array_equal(kronvec.grad(lambda x: np.sum(np.dot(A, x)))(np.ones(3)), A.sum(axis=0))
+
+
+def test_einsum_dtype_casts_its_operands_under_the_casting_rule():
+    A32 = np.random.default_rng(5).standard_normal((3, 4)).astype(np.float32)
+    f = lambda X: np.einsum("ij,kj->ik", X, X, dtype=np.float64)  # noqa: E731
+    np.testing.assert_array_equal(kronvec.vjp(f, A32)[0], f(A32))
+    check_value_and_derivatives(lambda X: np.einsum("ij,kj", X, X[::-1], dtype=np.float64), A32.astype(np.float64))
+    g = kronvec.grad(lambda X: np.sum(f(X)))(A32)
+    np.testing.assert_allclose(g, 2 * np.ones((3, 3)) @ A32, rtol=1e-6)
+    with pytest.raises(TypeError, match="'safe'"):  # float64 → float32 is not a safe cast: NumPy refuses it too
+        kronvec.grad(lambda X: np.einsum("ij->", X, dtype=np.float32))(A32.astype(np.float64))
+    v = kronvec.vjp(lambda X: np.einsum("ij->", X, dtype=np.float32, casting="same_kind"), A32.astype(np.float64))[0]
+    assert v.dtype == np.float32

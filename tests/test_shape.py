@@ -51,6 +51,12 @@ SPELLINGS = {
     "concatenate axis=-1": (lambda X: np.concatenate([X, X[:, :1]], axis=-1), X34),
     "concat (NumPy 2 alias)": (lambda X: np.concat([X[1:], X], axis=0), X34),
     "concatenate with a list constant": (lambda X: np.concatenate([X[0], [1.0, 2.0]]), X34),
+    "concatenate dtype=": (lambda X: np.concatenate([X, [[1, 2, 3, 4]]], dtype=np.float64), X34),
+    "stack dtype=": (lambda X: np.stack([X, X[::-1]], axis=1, dtype="f8"), X34),
+    "hstack dtype=": (lambda X: np.hstack([X, np.ones((3, 1))], dtype=float), X34),
+    "take mode=wrap": (lambda X: np.take(X, [[0, 13], [-14, 5]], mode="wrap"), X34),
+    "take mode=clip along an axis": (lambda X: np.take(X, [7, -9, 1], axis=1, mode="clip"), X34),
+    "ndarray.take mode=clip": (lambda X: X.take([0, 99, -3], mode="clip"), X34),
     "stack axis=-1": (lambda X: np.stack([X, np.ones((3, 4)), X.T.T], axis=-1), X34),
     "vstack": (lambda X: np.vstack([X[0], X, X[1:2]]), X34),
     "hstack of vectors": (lambda X: np.hstack([X[0], X[1], np.ones(2)]), X34),
@@ -208,14 +214,15 @@ def test_atleast_keeps_plain_arguments_plain_and_returns_tuples_for_several():
 
 # -------------------------------------------------------------------- refusals
 @pytest.mark.parametrize("call, named", [
-    (lambda X: np.concatenate([X, X], dtype=np.float32), "dtype"),
+    (lambda X: np.concatenate([X, X], dtype=np.int64), "same_kind"),  # (a float dtype=: SPELLINGS)
+    (lambda X: np.concatenate([X, X], dtype=np.int64, casting="unsafe"), "dtype"),
     (lambda X: np.concatenate([X, X], casting="unsafe"), "casting"),
     (lambda X: np.stack([X, X], out=np.empty((2, 3, 4))), "out"),
-    (lambda X: np.vstack([X, X], dtype=np.float32), "dtype"),
+    (lambda X: np.vstack([X, X], dtype=np.float32, casting="safe"), "safe"),
     (lambda X: np.hstack([X, X], casting="no"), "casting"),
     (lambda X: np.sort(X, order="a"), "order"),
     (lambda X: np.partition(X, 1, order="a"), "order"),
-    (lambda X: np.take(X, [0], mode="clip"), "mode"),
+    (lambda X: np.take(X, [0], out=np.empty(1)), "out"),
     (lambda X: np.pad(X, 1, mode="mean"), "mode"),
     (lambda X: np.pad(X, 1, mode="reflect", reflect_type="odd"), "reflect_type"),
     (lambda X: np.pad(X, 1, mode="constant", end_values=2), "end_values"),
@@ -854,3 +861,8 @@ def test_fft_shifts_are_rolls_with_their_derivatives(function, shape, axes):
     J = kronvec.jacobian(lambda X: function(X, axes=axes))(X)
     np.testing.assert_array_equal(J.matvec(X.ravel(order="F")), function(X, axes=axes).ravel(order="F"))
     np.testing.assert_array_equal(J.toarray().T @ J.toarray(), np.eye(X.size))  # a permutation
+
+
+def test_take_with_an_unknown_mode_is_numpys_value_error():
+    with pytest.raises(ValueError, match="mode"):
+        kronvec.grad(lambda X: np.sum(np.take(X, [0], mode="nearest")))(X34)

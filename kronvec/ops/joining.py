@@ -23,7 +23,7 @@ import numpy as np
 
 from .._config import settings
 from .._constants import frozen_copy
-from .._tracer import Node, holds_nodes, set_object_lift
+from .._tracer import Node, holds_nodes, set_object_lift, static_value
 from . import _samples
 from ._registry import Primitive, numpy_function, numpy_method, register
 from ._support import (
@@ -102,10 +102,26 @@ def _join(function, arrays):
     return arrays
 
 
+def _joined_in(function, arrays, dtype, casting):
+    """The pieces of a join cast to its ``dtype=`` under ``casting`` (NumPy's rule; a float
+    dtype only: :func:`kronvec.ops.shape.in_dtype`)."""
+    from .shape import in_dtype  # (shape builds on this module)
+
+    arrays = _join(function, arrays)
+    for a in arrays:
+        source = np.result_type(static_value(a) if isinstance(a, Node) else np.asarray(a))
+        if not np.can_cast(source, dtype, casting=casting):
+            raise TypeError(f"{function}: cannot cast a piece from {source} to {np.dtype(dtype)} "
+                            f"according to the rule {casting!r}")
+    return [in_dtype(a, dtype, function) for a in arrays]
+
+
 @numpy_function(np.concatenate)
 def _concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     if out is not None or dtype is not None or casting != "same_kind":  # (the defaults: nothing to refuse)
-        refuse_arguments("np.concatenate", out=(out, None), dtype=(dtype, None), casting=(casting, "same_kind"))
+        refuse_arguments("np.concatenate", out=(out, None), **({"casting": (casting, "same_kind")} if dtype is None else {}))
+        if dtype is not None:
+            arrays = _joined_in("np.concatenate", arrays, dtype, casting)
     if type(arrays) is not list or not arrays:  # (a non-empty list, the common spelling: taken as it is)
         arrays = _join("np.concatenate", arrays)
     if axis is None:  # NumPy flattens each piece (row-major) first
@@ -122,8 +138,8 @@ def _concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
 
 @numpy_function(np.stack)
 def _stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
-    refuse_arguments("np.stack", out=(out, None), dtype=(dtype, None), casting=(casting, "same_kind"))
-    arrays = _join("np.stack", arrays)
+    refuse_arguments("np.stack", out=(out, None), **({"casting": (casting, "same_kind")} if dtype is None else {}))
+    arrays = _join("np.stack", arrays) if dtype is None else _joined_in("np.stack", arrays, dtype, casting)
     shapes = {tuple(shape_of(a)) for a in arrays}
     if len(shapes) != 1:
         raise ValueError(f"np.stack: all input arrays must have the same shape, got {sorted(shapes)}")
@@ -133,15 +149,16 @@ def _stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
 
 @numpy_function(np.vstack)
 def _vstack(tup, *, dtype=None, casting="same_kind"):
-    refuse_arguments("np.vstack", dtype=(dtype, None), casting=(casting, "same_kind"))
-    arrays = _join("np.vstack", tup)
+    refuse_arguments("np.vstack", **({"casting": (casting, "same_kind")} if dtype is None else {}))
+    arrays = _join("np.vstack", tup) if dtype is None else _joined_in("np.vstack", tup, dtype, casting)
     return _concatenate([atleast_2d(a) for a in arrays], 0)
 
 
 @numpy_function(np.hstack)
 def _hstack(tup, *, dtype=None, casting="same_kind"):
-    refuse_arguments("np.hstack", dtype=(dtype, None), casting=(casting, "same_kind"))
-    arrays = [atleast_1d(a) for a in _join("np.hstack", tup)]
+    refuse_arguments("np.hstack", **({"casting": (casting, "same_kind")} if dtype is None else {}))
+    arrays = [atleast_1d(a) for a in (_join("np.hstack", tup) if dtype is None
+                                      else _joined_in("np.hstack", tup, dtype, casting))]
     return _concatenate(arrays, 0 if len(shape_of(arrays[0])) == 1 else 1)
 
 

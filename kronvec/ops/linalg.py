@@ -57,7 +57,7 @@ from ._support import (
     shape_of,
     unbroadcast,
 )
-from .shape import _diagonal
+from .shape import _diagonal, in_dtype
 
 _ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
 
@@ -792,7 +792,8 @@ def _linalg_trace(x, /, *, offset=0, dtype=None):  # the Array API spelling: the
 
 
 def _trace_general(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
-    refuse_arguments("np.trace", dtype=(dtype, None), out=(out, None))
+    refuse_arguments("np.trace", out=(out, None))
+    a = in_dtype(a, dtype, "np.trace")
     if offset == 0 and len(shape_of(a)) == 2 and {axis1 % 2, axis2 % 2} == {0, 1}:
         return bind(trace, a)
     return np.sum(_diagonal(a, offset, axis1, axis2), axis=-1)

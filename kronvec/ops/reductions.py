@@ -77,7 +77,7 @@ from .factorizations import (  # noqa: F401 (the singular values and vectors mov
     right_singular_vectors,
     singular_values,
 )
-from .shape import broadcast_to
+from .shape import broadcast_to, in_dtype
 from .indexing import where as choose
 from .indexing import where_replayed
 
@@ -339,8 +339,8 @@ def _folding(op, function, fill, with_initial):
             # the common spelling, np.sum(x) of a traced x: what the general path below
             # records for it (no mask, axis None), without its calls (once per objective)
             return bind(op, a, axis=None, keepdims=False)
-        if dtype is not None or out is not None:
-            refuse_arguments(function, dtype=(dtype, None), out=(out, None))
+        refuse_arguments(function, out=(out, None))
+        a = in_dtype(a, dtype, function)
         shape = shape_of(a)
         result = bind(op, _masked(a, _where_mask(where, shape, function), fill),
                       axis=_axes(axis, len(shape), function), keepdims=bool(keepdims))
@@ -357,7 +357,8 @@ _sum = numpy_function(np.sum)(_folding(sum_, "np.sum", 0.0, operator.add))
 def _nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=_NO_VALUE, where=_NO_VALUE):
     # With kronvec.config.check_finite on (the default) a NaN never reaches a traced
     # value, and nansum is sum.  With it off, NaN entries count as 0 and get derivative 0.
-    refuse_arguments("np.nansum", dtype=(dtype, None), out=(out, None))
+    refuse_arguments("np.nansum", out=(out, None))
+    a = in_dtype(a, dtype, "np.nansum")
     nan = np.isnan(np.asarray(plain_value(a)))
     if nan.any():
         a = bind(choose, 0.0, a, condition=frozen_copy(nan))
@@ -396,8 +397,8 @@ mean = register(Primitive(
 
 @numpy_function(np.mean)
 def _mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=_NO_VALUE):
-    if dtype is not None or out is not None:
-        refuse_arguments("np.mean", dtype=(dtype, None), out=(out, None))
+    refuse_arguments("np.mean", out=(out, None))
+    a = in_dtype(a, dtype, "np.mean")
     shape = shape_of(a)
     axes = _axes(axis, len(shape), "np.mean")
     mask = _where_mask(where, shape, "np.mean")
@@ -823,8 +824,8 @@ std = _moment(np.std, _std_derivative, "std",
 def _moment_handler(op, function):
     def handler(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=_NO_VALUE,
                 mean=_NO_VALUE, correction=_NO_VALUE):
-        if dtype is not None or out is not None or mean is not _NO_VALUE:
-            refuse_arguments(function, dtype=(dtype, None), out=(out, None), mean=(mean, _NO_VALUE))
+        refuse_arguments(function, out=(out, None), mean=(mean, _NO_VALUE))
+        a = in_dtype(a, dtype, function)
         if correction is not _NO_VALUE:
             if ddof != 0:
                 raise ValueError(f"{function}: ddof and correction can't be provided simultaneously.")
@@ -885,7 +886,8 @@ def _cumulative(op, function, a, axis):
 @numpy_method("cumsum")
 @numpy_function(np.cumsum)
 def _cumsum(a, axis=None, dtype=None, out=None):
-    refuse_arguments("np.cumsum", dtype=(dtype, None), out=(out, None))
+    refuse_arguments("np.cumsum", out=(out, None))
+    a = in_dtype(a, dtype, "np.cumsum")
     return _cumulative(cumsum, "np.cumsum", a, axis)
 
 
@@ -1036,7 +1038,8 @@ cumprod = register(Primitive(
 @numpy_method("cumprod")
 @numpy_function(np.cumprod)
 def _cumprod(a, axis=None, dtype=None, out=None):
-    refuse_arguments("np.cumprod", dtype=(dtype, None), out=(out, None))
+    refuse_arguments("np.cumprod", out=(out, None))
+    a = in_dtype(a, dtype, "np.cumprod")
     return _cumulative(cumprod, "np.cumprod", a, axis)
 
 
@@ -1045,7 +1048,8 @@ def _cumulative_array_api(name, function, identity):
     `axis` (required above 1-D), with the empty sum / product first when include_initial."""
 
     def handler(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
-        refuse_arguments(name, dtype=(dtype, None), out=(out, None))
+        refuse_arguments(name, out=(out, None))
+        x = in_dtype(x, dtype, name)
         ndim = len(shape_of(x))
         if axis is None:
             if ndim > 1:
