@@ -563,11 +563,17 @@ def test_writes_through_reshapes_and_read_only_views_are_refused():
     np.testing.assert_array_equal(kronvec.grad(lambda X: np.sum(flat(X)))(X34).ravel(), [0] + [1] * 11)
 
 
+def _write_entry(Y, x):
+    Y[0, 1] = x
+
+
 @pytest.mark.parametrize("write, what", [
     (lambda X, Y: np.add(Y, X, out=Y), "out="),
     (lambda X, Y: np.fill_diagonal(Y, X[0, 0]), "fill_diagonal"),
     (lambda X, Y: np.copyto(Y, X), "np.copyto"),
     (lambda X, Y: np.put(Y, [0], X[0, 0]), "np.put"),
+    (lambda X, Y: _write_entry(Y, X[0, 0]), r"Y\[i\] = x"),  # (a traced scalar: NumPy's own error is
+    (lambda X, Y: _write_entry(Y, X[0] @ X[1]), r"Y\[i\] = x"),  # a ValueError about a sequence)
 ])
 def test_a_traced_value_written_into_a_plain_array_names_the_problem_and_the_remedy(write, what):
     def f(X):
