@@ -528,7 +528,11 @@ def _ufunc_call(ufunc, method, inputs, kwargs):
     if op is _elementwise.power and not isinstance(inputs[1], Node):
         exponent = inputs[1]
         if np.isscalar(exponent) and exponent == 2:
-            return bind(_elementwise.square, inputs[0])
+            base = inputs[0]
+            # x ** 2 is square(x) when it keeps x's precision: a Python 2 or 2.0 does (NEP 50), an
+            # np.float64(2) promotes a float32 x, as NumPy's power does
+            if type(exponent) in (int, float) or np.result_type(base.dtype, exponent) == base.dtype:
+                return bind(_elementwise.square, base)
     return bind(op, *inputs)
 
 

@@ -667,3 +667,15 @@ def test_ufunc_outer_is_the_ufunc_of_broadcast_operands(name):
     np.testing.assert_array_equal(kronvec.vjp(f, P)[0], f(P))
     with pytest.raises(TypeError, match=r"np\.add\.outer"):  # (other keywords: refused by name)
         kronvec.grad(lambda Z: np.sum(np.add.outer(Z[0], Z[1], where=Z[0] > 1)))(P)
+
+
+def test_a_numpy_float64_exponent_promotes_a_float32_base_as_numpy_does():
+    # x ** 2 is recorded as square(x), but np.float64(2) is not a weak Python scalar (NEP 50):
+    # NumPy's result is float64, and so is kronvec's
+    P32 = P.astype(np.float32)
+    for f, dtype in ((lambda Z: Z ** np.float64(2), np.float64), (lambda Z: Z ** 2.0, np.float32),
+                     (lambda Z: Z ** np.float32(2), np.float32), (lambda Z: np.power(Z, np.float64(2)), np.float64)):
+        value = kronvec.vjp(f, P32)[0]
+        assert value.dtype == f(P32).dtype == dtype
+        np.testing.assert_array_equal(value, f(P32))
+        np.testing.assert_allclose(kronvec.grad(lambda Z: np.sum(f(Z)))(P32), 2 * P32, rtol=1e-6)

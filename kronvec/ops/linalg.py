@@ -583,6 +583,8 @@ def _solve_impl(A, B):
         return _solve_stacks(A, B)
     A = _square_matrix(A, _SOLVE)
     B = np.asarray(B)
+    if A.dtype.char == "f" and B.dtype.kind in "fiub" and np.result_type(A.dtype, B.dtype) == np.float64:
+        A = A.astype(np.float64)  # NumPy solves in the common type: a float64 (or int) B makes it float64
     if B.ndim not in (1, 2) or B.shape[0] != A.shape[0]:
         raise ValueError(
             f"np.linalg.solve: A of shape {A.shape} needs B with {A.shape[0]} rows "
