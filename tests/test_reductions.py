@@ -23,7 +23,7 @@ from kronvec._vec import vec
 from kronvec.operators import Dense, Diag, RowVector, Selection
 from kronvec.ops.reductions import LinearRecurrence
 
-from _helpers import central_difference_jacobian
+from _helpers import central_difference_jacobian, check_value_and_derivatives
 
 RNG = np.random.default_rng(20240612)
 X34 = RNG.standard_normal((3, 4))
@@ -171,7 +171,7 @@ REFUSED = [
     (lambda X: np.max(X, out=np.empty(())), "np.max", "out"),
     (lambda X: X.min(out=np.empty(())), "np.min", "out"),
     (lambda X: np.ptp(X, out=np.empty(())), "np.ptp", "out"),
-    (lambda X: np.std(X, mean=np.zeros((3, 1))), "np.std", "mean"),
+    (lambda X: np.nanstd(X, mean=np.zeros((1, 1))), "np.nanstd", "mean"),  # (np.std's mean=: below)
     (lambda X: X.var(dtype=np.float16), "np.var", "dtype"),
     (lambda X: np.cumprod(X, dtype=bool), "np.cumprod", "dtype"),
     (lambda X: np.cumsum(X, dtype=np.int32), "np.cumsum", "dtype"),
@@ -497,3 +497,18 @@ def test_an_integer_or_complex_dtype_is_refused_by_name():
                     (lambda X: np.cumsum(X, dtype=np.int32), "np.cumsum"), (lambda X: np.var(X, dtype=np.float16), "np.var")):
         with pytest.raises(TypeError, match=name + " with dtype="):
             kronvec.grad(lambda X: np.sum(f(X)))(X34)
+
+
+@pytest.mark.parametrize("f", [
+    lambda X: np.var(X, axis=1, mean=np.mean(X, axis=1, keepdims=True)),
+    lambda X: np.std(X, axis=1, mean=np.mean(X, axis=1, keepdims=True), keepdims=True),
+    lambda X: np.var(X, mean=np.full((1, 1), 0.3)),
+    lambda X: np.std(X, axis=0, ddof=1, mean=X[:1] / 2),
+    lambda X: np.var(X, axis=(0, 1), mean=X[:1, :1], where=X > -1),
+    lambda X: np.var(X, axis=-1, mean=np.ones((3, 1)), correction=1),
+], ids=["var own mean", "std keepdims", "var constant mean", "std ddof traced mean", "var where", "correction"])
+def test_moments_about_a_given_mean(f):
+    # NumPy 2's mean=: Σ(x − m)²/(N − ddof) about m, m differentiated when it is traced
+    check_value_and_derivatives(f, X34 + 2.0)
+    with pytest.raises(ValueError, match="keepdims=True"):
+        kronvec.grad(lambda X: np.var(X, axis=1, mean=np.zeros(3)))(X34)

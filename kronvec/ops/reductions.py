@@ -61,6 +61,7 @@ from ._support import (
     bind,
     decided,
     is_zero,
+    keepdims_shape,
     broadcast_jacobian,
     derived_label,
     loud,
@@ -821,10 +822,28 @@ std = _moment(np.std, _std_derivative, "std",
               lambda Y, c: np.std(np.concatenate([Y, Y + 1.0], axis=0), axis=0, keepdims=True) * Y)
 
 
+def _moment_about(op, a, mean, axes, ddof, keepdims, mask, count, function):
+    """NumPy 2's ``np.var(a, mean=m)``: Σ (a − m)² / (N − ddof) about the given m (shaped like
+    the keepdims result), not a's own mean; std its square root.  Built from recorded
+    operations, so m is differentiated too when it is traced (derivatives.md §32)."""
+    kept = keepdims_shape(shape_of(a), axes)
+    if tuple(shape_of(mean)) != kept:
+        raise ValueError(f"{function}: mean= must have the shape of the result with keepdims=True, {kept}; "
+                         f"got {tuple(shape_of(mean))}")
+    deviation = a - mean
+    squares = deviation * deviation
+    where = {} if mask is None else {"where": mask}
+    total = np.sum(squares, axis=axes, keepdims=True, **where)
+    variance = total / (count - ddof)
+    if not keepdims:
+        variance = np.reshape(variance, tuple(s for k, s in enumerate(kept) if axes is not None and k not in axes))
+    return variance if op is var else np.sqrt(variance)
+
+
 def _moment_handler(op, function):
     def handler(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=_NO_VALUE,
                 mean=_NO_VALUE, correction=_NO_VALUE):
-        refuse_arguments(function, out=(out, None), mean=(mean, _NO_VALUE))
+        refuse_arguments(function, out=(out, None))
         a = in_dtype(a, dtype, function)
         if correction is not _NO_VALUE:
             if ddof != 0:
@@ -837,6 +856,8 @@ def _moment_handler(op, function):
         if (count <= ddof) if mask is None else np.any(count <= ddof):
             raise ValueError(f"{function}: degrees of freedom <= 0 for a slice (N − ddof ≤ 0): the result would "
                              "be inf or NaN")
+        if mean is not _NO_VALUE:
+            return _moment_about(op, a, mean, axes, ddof, keepdims, mask, count, function)
         return bind(op, a, axis=axes, ddof=float(ddof), keepdims=bool(keepdims), where=mask)
 
     handler.__name__ = op.name
