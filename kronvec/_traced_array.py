@@ -500,6 +500,8 @@ def _ufunc_call(ufunc, method, inputs, kwargs):
     if method != "__call__":
         equivalent = _UFUNC_METHODS.get((ufunc, method))
         if equivalent is None:
+            if method in ("reduce", "accumulate") and ufunc.nin == 2 and ufunc in UFUNCS and len(inputs) == 1:
+                return _folded(ufunc, method, inputs[0], **kwargs)
             raise _unsupported(f"{name}.{method}")
         return _as_reduction(equivalent, f"{name}.{method}", inputs, kwargs)
     if "dtype" in kwargs and kwargs.get("out") is None:
@@ -553,6 +555,49 @@ _TWO_OUTPUTS = {
     np.modf: lambda x: (np.fmod(x, 1.0), np.trunc(x)),
     np.divmod: lambda x, y: (np.floor_divide(x, y), np.remainder(x, y)),
 }
+
+
+_PREFIX_EXTREMES = {np.maximum: np.max, np.minimum: np.min, np.fmax: np.nanmax, np.fmin: np.nanmin}
+
+
+def _folded(ufunc, method, x, axis=0, dtype=None, out=None, keepdims=False):
+    """f.reduce / f.accumulate of a binary ufunc without a NumPy reduction of its own
+    (np.maximum.accumulate, np.logaddexp.reduce …): NumPy folds left along the axis,
+    r₀ = x₀, rₖ = f(rₖ₋₁, xₖ), and so does this, one recorded f per step — the same
+    numbers, and f's derivative (its tie convention too) at each step."""
+    name = f"{function_name(ufunc)}.{method}"
+    if out is not None:
+        raise TypeError(f"kronvec cannot differentiate {name} with out= (see kronvec.SUPPORTED_FUNCTIONS)")
+    if keepdims and method == "accumulate":
+        raise TypeError(f"{name}() got an unexpected keyword argument 'keepdims'")
+    x = _shape.in_dtype(x, dtype, name)
+    ndim = len(np.shape(static_value(x)))
+    if axis is None:
+        if method == "accumulate" and ndim > 1:
+            raise ValueError(f"{name}: axis=None is not allowed for accumulate of a multi-dimensional array")
+        x, axis, ndim = np.reshape(x, (-1,)), 0, 1
+    if type(axis) is tuple:
+        if len(axis) != 1:
+            raise TypeError(f"kronvec cannot differentiate {name} over several axes (axis={axis!r})")
+        axis = axis[0]
+    if ndim == 0 or not -ndim <= axis < ndim:
+        raise ValueError(f"{name}: axis {axis} is out of bounds for an array of dimension {ndim}")
+    axis %= ndim
+    moved = np.moveaxis(x, axis, 0)
+    if np.shape(static_value(moved))[0] == 0:
+        raise ValueError(f"{name}: a fold over an empty axis needs the ufunc's identity: kronvec refuses it")
+    extreme = _PREFIX_EXTREMES.get(ufunc)
+    if extreme is not None and method == "accumulate":
+        # a running maximum is the maximum of each prefix: its ties split evenly among the
+        # tied entries of the prefix (conventions §7), where folding max(a, b) would halve again
+        return np.moveaxis(np.stack([extreme(moved[:k + 1], axis=0) for k in range(len(moved))]), 0, axis)
+    steps = [moved[0]]
+    for k in range(1, np.shape(static_value(moved))[0]):
+        steps.append(ufunc(steps[-1], moved[k]))
+    if method == "reduce":
+        result = steps[-1]
+        return np.expand_dims(result, axis) if keepdims else result
+    return np.moveaxis(np.stack(steps), 0, axis)
 
 
 def _as_reduction(equivalent, name, inputs, kwargs):

@@ -512,3 +512,22 @@ def test_moments_about_a_given_mean(f):
     check_value_and_derivatives(f, X34 + 2.0)
     with pytest.raises(ValueError, match="keepdims=True"):
         kronvec.grad(lambda X: np.var(X, axis=1, mean=np.zeros(3)))(X34)
+
+
+@pytest.mark.parametrize("f", [
+    lambda X: np.logaddexp.reduce(X, axis=1), lambda X: np.logaddexp.reduce(X, axis=None),
+    lambda X: np.hypot.reduce(X, axis=0, keepdims=True), lambda X: np.subtract.accumulate(X, axis=1),
+    lambda X: np.maximum.accumulate(X, axis=1), lambda X: np.minimum.accumulate(X), lambda X: np.fmax.accumulate(X[0]),
+    lambda X: np.logaddexp.accumulate(X, axis=-1, dtype=np.float64),
+], ids=["logaddexp.reduce", "axis=None", "hypot keepdims", "subtract.accumulate", "maximum.accumulate",
+        "minimum.accumulate", "fmax 1-D", "logaddexp.accumulate dtype"])
+def test_reduce_and_accumulate_of_a_binary_ufunc_are_numpys_left_fold(f):
+    check_value_and_derivatives(f, X34)
+
+
+def test_a_running_maximum_splits_ties_as_the_maximum_of_the_prefix():
+    M = np.array([[2.0, 2.0, 0.5, 2.0]])
+    J = kronvec.jacobian(lambda X: np.maximum.accumulate(X, axis=1))(M).toarray()
+    np.testing.assert_allclose(J, [[1, 0, 0, 0], [0.5, 0.5, 0, 0], [0.5, 0.5, 0, 0], [1 / 3, 1 / 3, 0, 1 / 3]])
+    with pytest.raises(TypeError, match=r"np\.logaddexp\.reduce with out="):
+        kronvec.grad(lambda X: np.sum(np.logaddexp.reduce(X, out=np.empty(4))))(X34)
