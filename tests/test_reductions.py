@@ -531,3 +531,12 @@ def test_a_running_maximum_splits_ties_as_the_maximum_of_the_prefix():
     np.testing.assert_allclose(J, [[1, 0, 0, 0], [0.5, 0.5, 0, 0], [0.5, 0.5, 0, 0], [1 / 3, 1 / 3, 0, 1 / 3]])
     with pytest.raises(TypeError, match=r"np\.logaddexp\.reduce with out="):
         kronvec.grad(lambda X: np.sum(np.logaddexp.reduce(X, out=np.empty(4))))(X34)
+
+
+@pytest.mark.parametrize("method", ["lower", "higher", "nearest", "midpoint", "weibull", "hazen", "median_unbiased",
+                                    "normal_unbiased", "interpolated_inverted_cdf"])
+def test_quantile_methods_pick_the_order_statistics_numpy_interpolates(method):
+    # each method is locally one or two order statistics of each slice (or a clipped
+    # virtual index of them): NumPy's value, and its selection weights as the derivative
+    check_value_and_derivatives(lambda X: np.quantile(X, [0.0, 0.3, 0.5, 0.97], axis=1, method=method), X34)
+    check_value_and_derivatives(lambda X: np.percentile(X, 62.5, method=method), X34)

@@ -680,19 +680,42 @@ def _median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
 
 
 # ================================================================ quantile
-def _quantile_weights(x, q, axis):
+def _quantile_weights(x, q, axis, method="linear"):
     """NumPy's linear method: the order statistics ⌊p⌋ and ⌊p⌋ + 1 of each slice
     (p = q·(n − 1)) with weights 1 − (p − ⌊p⌋) and p − ⌊p⌋, each shared evenly
-    among the entries equal to it, as the median's: a decision on the values."""
-    return decided(functools.partial(_plain_quantile_weights, q=q, axis=axis), x)
+    among the entries equal to it, as the median's: a decision on the values.
+    The other methods move p (Hyndman & Fan's α, β) or pick one order statistic."""
+    return decided(functools.partial(_plain_quantile_weights, q=q, axis=axis, method=method), x)
 
 
-def _plain_quantile_weights(x, q, axis):
+#: NumPy's continuous quantile methods as Hyndman & Fan's (α, β): the virtual index of the
+#: order statistics is p = n·q + α + q·(1 − α − β) − 1, clipped to [0, n − 1]
+_QUANTILE_ALPHA_BETA = {"linear": (1.0, 1.0), "weibull": (0.0, 0.0), "hazen": (0.5, 0.5),
+                        "median_unbiased": (1 / 3, 1 / 3), "normal_unbiased": (3 / 8, 3 / 8),
+                        "interpolated_inverted_cdf": (0.0, 1.0)}
+#: the methods that take one order statistic (midpoint: the mean of the two around p)
+_QUANTILE_DISCRETE = ("lower", "higher", "nearest", "midpoint")
+QUANTILE_METHODS = tuple(_QUANTILE_ALPHA_BETA) + _QUANTILE_DISCRETE
+
+
+def _plain_quantile_weights(x, q, axis, method="linear"):
     def picks(count):
-        position = q * (count - 1)
+        alpha, beta = _QUANTILE_ALPHA_BETA.get(method, (1.0, 1.0))
+        position = q * (count - 1) if method in _QUANTILE_DISCRETE or method == "linear" else \
+            count * q + alpha + q * (1 - alpha - beta) - 1
+        position = min(max(position, 0.0), count - 1.0)
         low = min(int(np.floor(position)), count - 1)
+        high = min(low + 1, count - 1)
         fraction = position - low
-        return (low, 1.0 - fraction), (min(low + 1, count - 1), fraction)
+        if method == "lower":
+            return ((low, 1.0),)
+        if method == "higher":
+            return ((high if fraction > 0 else low, 1.0),)
+        if method == "nearest":  # NumPy rounds half to even
+            return ((min(int(np.around(position)), count - 1), 1.0),)
+        if method == "midpoint":
+            return ((low, 1.0),) if fraction == 0 else ((low, 0.5), (high, 0.5))
+        return (low, 1.0 - fraction), (high, fraction)
 
     return _order_statistic_weights(x, axis, picks)
 
@@ -703,12 +726,13 @@ def _quantile_samples(rng, n):
 
 
 quantile = register(Primitive(
-    lambda x, q, axis=None, keepdims=False: np.quantile(x, q, axis=axis, keepdims=keepdims), name="quantile",
-    vjps={0: lambda g, ans, x, q, axis=None, keepdims=False:
-          _kept_cotangent(g, shape_of(x), axis, keepdims) * _quantile_weights(x, q, axis)},
-    jacobians={0: lambda ans, x, names, q, axis=None, keepdims=False:
-               _pick_jacobian(_quantile_weights(x, q, axis), np.shape(x), axis)},
-    label=lambda a, q, axis=None, keepdims=False: None if a is None else f"quantile({a}, {q})",
+    lambda x, q, axis=None, keepdims=False, method="linear":
+        np.quantile(x, q, axis=axis, keepdims=keepdims, method=method), name="quantile",
+    vjps={0: lambda g, ans, x, q, axis=None, keepdims=False, method="linear":
+          _kept_cotangent(g, shape_of(x), axis, keepdims) * _quantile_weights(x, q, axis, method)},
+    jacobians={0: lambda ans, x, names, q, axis=None, keepdims=False, method="linear":
+               _pick_jacobian(_quantile_weights(x, q, axis, method), np.shape(x), axis)},
+    label=lambda a, q, axis=None, keepdims=False, method="linear": None if a is None else f"quantile({a}, {q})",
     formula="D quantile_axes X = Sᵀ_out·Diag(w)·S_in: the order statistics ⌊p⌋, ⌊p⌋+1 of each slice, "
             "p = q(n−1), with weights 1 − (p − ⌊p⌋) and p − ⌊p⌋; tied entries share their weight evenly",
     reference="NumPy's default (linear, Hyndman & Fan type 7) quantile interpolates linearly between "
@@ -730,7 +754,7 @@ def _quantile_front_door(name, scale):
                 weights=None, interpolation=None):
         # (overwrite_input only allows NumPy to scratch the input; kronvec never does)
         refuse_arguments(name, out=(out, None), weights=(weights, None), interpolation=(interpolation, None),
-                         method=(method, "linear"))
+                         **({} if method in QUANTILE_METHODS else {"method": (method, "linear")}))
         if isinstance(q, Node):
             raise TypeError(f"kronvec differentiates {name} in a, not in q: pass q as a plain number or array")
         qs = np.asarray(q, dtype=np.float64) / scale
@@ -741,7 +765,8 @@ def _quantile_front_door(name, scale):
         axes = normalize_axes(axis, len(shape), name)
         if _count(shape, axes, None) == 0:
             raise ValueError(f"{name} of an empty slice is NaN: kronvec refuses it")
-        values = [bind(quantile, a, q=float(v), axis=axes, keepdims=bool(keepdims)) for v in qs.ravel()]
+        extra = {} if method == "linear" else {"method": method}
+        values = [bind(quantile, a, q=float(v), axis=axes, keepdims=bool(keepdims), **extra) for v in qs.ravel()]
         if qs.ndim == 0:
             return values[0]
         return np.reshape(np.stack(values), qs.shape + tuple(shape_of(values[0])))
