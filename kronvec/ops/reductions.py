@@ -340,8 +340,10 @@ def _folding(op, function, fill, with_initial):
             # the common spelling, np.sum(x) of a traced x: what the general path below
             # records for it (no mask, axis None), without its calls (once per objective)
             return bind(op, a, axis=None, keepdims=False)
-        refuse_arguments(function, out=(out, None))
-        a = in_dtype(a, dtype, function)
+        if out is not None:
+            refuse_arguments(function, out=(out, None))
+        if dtype is not None:
+            a = in_dtype(a, dtype, function)
         shape = shape_of(a)
         result = bind(op, _masked(a, _where_mask(where, shape, function), fill),
                       axis=_axes(axis, len(shape), function), keepdims=bool(keepdims))
@@ -398,8 +400,10 @@ mean = register(Primitive(
 
 @numpy_function(np.mean)
 def _mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=_NO_VALUE):
-    refuse_arguments("np.mean", out=(out, None))
-    a = in_dtype(a, dtype, "np.mean")
+    if out is not None:
+        refuse_arguments("np.mean", out=(out, None))
+    if dtype is not None:
+        a = in_dtype(a, dtype, "np.mean")
     shape = shape_of(a)
     axes = _axes(axis, len(shape), "np.mean")
     mask = _where_mask(where, shape, "np.mean")
@@ -868,8 +872,10 @@ def _moment_about(op, a, mean, axes, ddof, keepdims, mask, count, function):
 def _moment_handler(op, function):
     def handler(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=_NO_VALUE,
                 mean=_NO_VALUE, correction=_NO_VALUE):
-        refuse_arguments(function, out=(out, None))
-        a = in_dtype(a, dtype, function)
+        if out is not None:
+            refuse_arguments(function, out=(out, None))
+        if dtype is not None:
+            a = in_dtype(a, dtype, function)
         if correction is not _NO_VALUE:
             if ddof != 0:
                 raise ValueError(f"{function}: ddof and correction can't be provided simultaneously.")
