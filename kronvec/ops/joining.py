@@ -23,7 +23,7 @@ import numpy as np
 
 from .._config import settings
 from .._constants import frozen_copy
-from .._tracer import Node, holds_nodes, set_object_lift, static_value
+from .._tracer import Node, holds_nodes, plain_value, set_object_lift, static_value
 from . import _samples
 from ._registry import Primitive, numpy_function, numpy_method, register
 from ._support import (
@@ -402,7 +402,69 @@ def _pad(array, pad_width, mode="constant", **kwargs):
         refuse_arguments(f"np.pad(mode={mode!r})", reflect_type=(kwargs.pop("reflect_type", "even"), "even"),
                          **{k: (v, None) for k, v in kwargs.items()})
         return gather(array, np.pad(positions(tuple(shape_of(array))), widths, mode=mode))
+    if mode in _STATISTIC_MODES or mode == "linear_ramp":
+        return _pad_by_axis(array, widths, mode, kwargs)
     refuse_arguments("np.pad", mode=(mode, "constant"))
+
+
+_STATISTIC_MODES = {"maximum": np.max, "minimum": np.min, "mean": np.mean, "median": np.median}
+
+
+def _ramp(edge, end, width, axis, ndim):
+    """np.linspace(end, edge, width, endpoint=False) along `axis`, in linspace's arithmetic:
+    k·((edge − end)/width) + end, or (k/width)·(edge − end) + end when some step is 0 (NumPy's
+    guard for denormal steps, taken for the whole slab: a decision on the values)."""
+    k = np.arange(width, dtype=np.float64).reshape((-1,) + (1,) * (ndim - axis - 1))
+    delta = edge - end
+    if np.any(np.asarray(plain_value(delta)) == 0):  # (the step is delta / width: zero where delta is)
+        return (k / width) * delta + end
+    return k * (delta / width) + end
+
+
+def _pad_by_axis(array, widths, mode, kwargs):
+    """np.pad's statistic modes and linear_ramp, as NumPy computes them: axis by axis, each
+    pad made from the array padded along the earlier axes (so corners see earlier pads),
+    written with recorded operations (a max, mean or median of a slice; a ramp
+    end + k·(edge − end)/width, linspace's arithmetic), so they differentiate as those do
+    (derivatives.md §32)."""
+    name = f"np.pad(mode={mode!r})"
+    ndim = len(widths)
+    if mode == "linear_ramp":
+        ends = _as_pairs(kwargs.pop("end_values", 0), ndim, as_index=False)
+        lengths = ((None, None),) * ndim
+    else:
+        stat_length = kwargs.pop("stat_length", None)
+        lengths = ((None, None),) * ndim if stat_length is None else _as_pairs(stat_length, ndim, as_index=True)
+    refuse_arguments(name, **{k: (v, None) for k, v in kwargs.items()})
+    result = array
+    for axis, ((before, after), (length_before, length_after)) in enumerate(zip(widths, lengths)):
+        if not before and not after:
+            continue
+        n = shape_of(result)[axis]
+
+        def part(start, stop):
+            return result[(slice(None),) * axis + (slice(start, stop),)]
+
+        if mode == "linear_ramp":
+            end_before, end_after = (float(v) for v in ends[axis])
+            left = _ramp(part(0, 1), end_before, before, axis, ndim) if before else None
+            right = (_ramp(part(n - 1, n), end_after, after, axis, ndim)[(slice(None),) * axis + (slice(None, None, -1),)]
+                     if after else None)
+        else:
+            if n == 0:
+                raise ValueError(f"{name}: can't extend an empty axis {axis} with a statistic")
+            statistic = _STATISTIC_MODES[mode]
+            length_before = n if length_before is None or length_before > n else length_before
+            length_after = n if length_after is None or length_after > n else length_after
+            if length_before == 0 or length_after == 0:
+                raise ValueError(f"{name}: stat_length of 0 yields no value for padding")
+            left = statistic(part(0, length_before), axis=axis, keepdims=True)
+            right = left if length_before == length_after == n else statistic(part(n - length_after, n), axis=axis,
+                                                                                keepdims=True)
+            left = np.repeat(left, before, axis=axis) if before else None
+            right = np.repeat(right, after, axis=axis) if after else None
+        result = _concatenate([p for p in (left, result, right) if p is not None], axis)
+    return result
 
 
 # ------------------------------------- arrays built from traced values: np.array([x, y])
