@@ -504,6 +504,8 @@ def _ufunc_call(ufunc, method, inputs, kwargs):
                 return _folded(ufunc, method, inputs[0], **kwargs)
             raise _unsupported(f"{name}.{method}")
         return _as_reduction(equivalent, f"{name}.{method}", inputs, kwargs)
+    if ufunc.signature is not None and ("axis" in kwargs or "axes" in kwargs) and kwargs.get("out") is None:
+        return _gufunc_on_axes(ufunc, name, inputs, kwargs)
     if "dtype" in kwargs and kwargs.get("out") is None:
         # np.exp(x, dtype=np.float32): NumPy casts the operands to dtype and computes in it;
         # for float32/float64 the cast is recorded (the identity map in that precision)
@@ -598,6 +600,41 @@ def _folded(ufunc, method, x, axis=0, dtype=None, out=None, keepdims=False):
         result = steps[-1]
         return np.expand_dims(result, axis) if keepdims else result
     return np.moveaxis(np.stack(steps), 0, axis)
+
+
+def _gufunc_on_axes(ufunc, name, inputs, kwargs):
+    """np.vecdot(a, b, axis=k), np.matmul(A, B, axes=[…]): a gufunc whose core dimensions
+    are other axes is the gufunc of its operands with those axes moved last (in order),
+    its result's core axes moved back: the same numbers, and moveaxis is a permutation."""
+    import re
+
+    kwargs = dict(kwargs)
+    axis, axes = kwargs.pop("axis", None), kwargs.pop("axes", None)
+    cores = [len([d for d in group.split(",") if d.strip()]) for group in re.findall(r"\(([^)]*)\)", ufunc.signature)]
+    if axis is not None and axes is not None:
+        raise TypeError(f"{name}: cannot specify both 'axis' and 'axes'")
+    if axis is not None:
+        if any(c > 1 for c in cores):
+            raise TypeError(f"{name}: axis= is for gufuncs whose operands have one core dimension; use axes=")
+        axes = [(axis,) if c == 1 else () for c in cores]
+    axes = [tuple(a) if isinstance(a, (tuple, list)) else (a,) for a in axes]
+    if len(axes) == ufunc.nin and cores[-1] == 0:
+        axes.append(())
+    if len(axes) != len(cores) or any(len(a) != c for a, c in zip(axes, cores)):
+        raise ValueError(f"{name}: axes={axes!r} does not give each operand its {cores} core dimensions")
+    moved = []
+    for x, core_axes, count in zip(inputs, axes, cores):
+        ndim = np.ndim(static_value(x)) if isinstance(x, Node) else np.ndim(x)
+        if ndim < count:
+            raise TypeError(f"kronvec cannot differentiate {name} with axes= of an operand with fewer dimensions "
+                            "than the gufunc's core (see kronvec.SUPPORTED_FUNCTIONS)")
+        moved.append(np.moveaxis(x, list(core_axes), list(range(ndim - count, ndim))) if count else x)
+    result = ufunc(*moved, **kwargs)
+    count = cores[-1]
+    if not count:
+        return result
+    ndim = len(np.shape(static_value(result)))
+    return np.moveaxis(result, list(range(ndim - count, ndim)), list(axes[-1]))
 
 
 def _as_reduction(equivalent, name, inputs, kwargs):
