@@ -15,6 +15,8 @@ __all__ = ["SUPPORTED_FUNCTIONS", "supported_by_family", "supported_markdown"]
 _SYNTAX = (
     "operators + - * / // % ** @ (unary -, abs) .T .mT, indexing and slicing, comparisons",
     "assignment x[...] = v and in-place operators (x += y), recorded functionally",
+    "ufunc.outer (np.add.outer, np.multiply.outer …) of every ufunc above",
+    "ufunc.reduce and ufunc.accumulate of every binary ufunc above (np.logaddexp.reduce, np.maximum.accumulate …)",
 )
 
 # family → heading, in the order of notes/extending.md's table of ops modules

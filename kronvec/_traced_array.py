@@ -301,6 +301,13 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
     def __trunc__(self):
         return int(plain_value(self))
 
+    def __round__(self, ndigits=None):
+        # round(x) is an int, round(x, k) np.round's value: piecewise constant, derivative 0
+        # wherever it exists (notes/conventions.md §7), as np.round returns it
+        if ndigits is None:
+            return round(float(np.asarray(plain_value(self))))
+        return np.round(self, ndigits)
+
     def __index__(self):
         # A float is never an index in NumPy either (x[np.float64(1.0)] raises).
         raise TypeError(
@@ -506,11 +513,28 @@ def _ufunc_call(ufunc, method, inputs, kwargs):
         if kwargs:
             raise TypeError(f"kronvec cannot differentiate {name} with keyword arguments {sorted(kwargs)}")
         return pair(*inputs)
+    if (method == "outer" and set(kwargs) <= {"dtype"} and len(inputs) == 2
+            and (ufunc in UFUNCS or ufunc in VALUE_ONLY_UFUNCS)):
+        # f.outer(a, b)[i…, j…] = f(a[i…], b[j…]): the ufunc of a and b broadcast against each other
+        a, b = inputs
+        return ufunc(np.reshape(a, tuple(np.shape(a)) + (1,) * np.ndim(b)), b, **kwargs)
     if method != "__call__":
         equivalent = _UFUNC_METHODS.get((ufunc, method))
         if equivalent is None:
+            if method in ("reduce", "accumulate") and ufunc.nin == 2 and ufunc in UFUNCS and len(inputs) == 1:
+                return _folded(ufunc, method, inputs[0], **kwargs)
             raise _unsupported(f"{name}.{method}")
         return _as_reduction(equivalent, f"{name}.{method}", inputs, kwargs)
+    if ufunc.signature is not None and ("axis" in kwargs or "axes" in kwargs) and kwargs.get("out") is None:
+        return _gufunc_on_axes(ufunc, name, inputs, kwargs)
+    if "dtype" in kwargs and kwargs.get("out") is None:
+        # np.exp(x, dtype=np.float32): NumPy casts the operands to dtype and computes in it;
+        # for float32/float64 the cast is recorded (the identity map in that precision)
+        kwargs = dict(kwargs)
+        dtype = kwargs.pop("dtype")
+        if dtype is not None:
+            inputs = tuple(_shape.in_dtype(x, dtype, name) for x in inputs)
+        return ufunc(*inputs, **kwargs)
     if kwargs.get("out") is not None:  # x += y and friends: computed, then written into out
         return _assignment.ufunc_into(ufunc, inputs, kwargs)
     evaluate = VALUE_ONLY_UFUNCS.get(ufunc)
@@ -529,7 +553,11 @@ def _ufunc_call(ufunc, method, inputs, kwargs):
     if op is _elementwise.power and not isinstance(inputs[1], Node):
         exponent = inputs[1]
         if np.isscalar(exponent) and exponent == 2:
-            return bind(_elementwise.square, inputs[0])
+            base = inputs[0]
+            # x ** 2 is square(x) when it keeps x's precision: a Python 2 or 2.0 does (NEP 50), an
+            # np.float64(2) promotes a float32 x, as NumPy's power does
+            if type(exponent) in (int, float) or np.result_type(base.dtype, exponent) == base.dtype:
+                return bind(_elementwise.square, base)
     return bind(op, *inputs)
 
 
@@ -550,6 +578,84 @@ _TWO_OUTPUTS = {
     np.modf: lambda x: (np.fmod(x, 1.0), np.trunc(x)),
     np.divmod: lambda x, y: (np.floor_divide(x, y), np.remainder(x, y)),
 }
+
+
+_PREFIX_EXTREMES = {np.maximum: np.max, np.minimum: np.min, np.fmax: np.nanmax, np.fmin: np.nanmin}
+
+
+def _folded(ufunc, method, x, axis=0, dtype=None, out=None, keepdims=False):
+    """f.reduce / f.accumulate of a binary ufunc without a NumPy reduction of its own
+    (np.maximum.accumulate, np.logaddexp.reduce …): NumPy folds left along the axis,
+    r₀ = x₀, rₖ = f(rₖ₋₁, xₖ), and so does this, one recorded f per step — the same
+    numbers, and f's derivative (its tie convention too) at each step."""
+    name = f"{function_name(ufunc)}.{method}"
+    if out is not None:
+        raise TypeError(f"kronvec cannot differentiate {name} with out= (see kronvec.SUPPORTED_FUNCTIONS)")
+    if keepdims and method == "accumulate":
+        raise TypeError(f"{name}() got an unexpected keyword argument 'keepdims'")
+    x = _shape.in_dtype(x, dtype, name)
+    ndim = len(np.shape(static_value(x)))
+    if axis is None:
+        if method == "accumulate" and ndim > 1:
+            raise ValueError(f"{name}: axis=None is not allowed for accumulate of a multi-dimensional array")
+        x, axis, ndim = np.reshape(x, (-1,)), 0, 1
+    if type(axis) is tuple:
+        if len(axis) != 1:
+            raise TypeError(f"kronvec cannot differentiate {name} over several axes (axis={axis!r})")
+        axis = axis[0]
+    if ndim == 0 or not -ndim <= axis < ndim:
+        raise ValueError(f"{name}: axis {axis} is out of bounds for an array of dimension {ndim}")
+    axis %= ndim
+    moved = np.moveaxis(x, axis, 0)
+    if np.shape(static_value(moved))[0] == 0:
+        raise ValueError(f"{name}: a fold over an empty axis needs the ufunc's identity: kronvec refuses it")
+    extreme = _PREFIX_EXTREMES.get(ufunc)
+    if extreme is not None and method == "accumulate":
+        # a running maximum is the maximum of each prefix: its ties split evenly among the
+        # tied entries of the prefix (conventions §7), where folding max(a, b) would halve again
+        return np.moveaxis(np.stack([extreme(moved[:k + 1], axis=0) for k in range(len(moved))]), 0, axis)
+    steps = [moved[0]]
+    for k in range(1, np.shape(static_value(moved))[0]):
+        steps.append(ufunc(steps[-1], moved[k]))
+    if method == "reduce":
+        result = steps[-1]
+        return np.expand_dims(result, axis) if keepdims else result
+    return np.moveaxis(np.stack(steps), 0, axis)
+
+
+def _gufunc_on_axes(ufunc, name, inputs, kwargs):
+    """np.vecdot(a, b, axis=k), np.matmul(A, B, axes=[…]): a gufunc whose core dimensions
+    are other axes is the gufunc of its operands with those axes moved last (in order),
+    its result's core axes moved back: the same numbers, and moveaxis is a permutation."""
+    import re
+
+    kwargs = dict(kwargs)
+    axis, axes = kwargs.pop("axis", None), kwargs.pop("axes", None)
+    cores = [len([d for d in group.split(",") if d.strip()]) for group in re.findall(r"\(([^)]*)\)", ufunc.signature)]
+    if axis is not None and axes is not None:
+        raise TypeError(f"{name}: cannot specify both 'axis' and 'axes'")
+    if axis is not None:
+        if any(c > 1 for c in cores):
+            raise TypeError(f"{name}: axis= is for gufuncs whose operands have one core dimension; use axes=")
+        axes = [(axis,) if c == 1 else () for c in cores]
+    axes = [tuple(a) if isinstance(a, (tuple, list)) else (a,) for a in axes]
+    if len(axes) == ufunc.nin and cores[-1] == 0:
+        axes.append(())
+    if len(axes) != len(cores) or any(len(a) != c for a, c in zip(axes, cores)):
+        raise ValueError(f"{name}: axes={axes!r} does not give each operand its {cores} core dimensions")
+    moved = []
+    for x, core_axes, count in zip(inputs, axes, cores):
+        ndim = np.ndim(static_value(x)) if isinstance(x, Node) else np.ndim(x)
+        if ndim < count:
+            raise TypeError(f"kronvec cannot differentiate {name} with axes= of an operand with fewer dimensions "
+                            "than the gufunc's core (see kronvec.SUPPORTED_FUNCTIONS)")
+        moved.append(np.moveaxis(x, list(core_axes), list(range(ndim - count, ndim))) if count else x)
+    result = ufunc(*moved, **kwargs)
+    count = cores[-1]
+    if not count:
+        return result
+    ndim = len(np.shape(static_value(result)))
+    return np.moveaxis(result, list(range(ndim - count, ndim)), list(axes[-1]))
 
 
 def _as_reduction(equivalent, name, inputs, kwargs):

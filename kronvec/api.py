@@ -216,6 +216,14 @@ class _Recording:
             out = f(*call_args)
             if type(out) is _ndarray and out.dtype.hasobject:  # np.array([x, y]) returned
                 out = _lift(out, "the function's result (an object array)")
+        except ValueError as error:
+            # Y[i] = x with Y a plain array and x a traced scalar: NumPy reports the failed
+            # float(x) of a sequence-like value as "setting an array element with a sequence",
+            # kronvec's explanation chained as its cause. Raise the explanation (at f's line).
+            cause = error.__cause__
+            if isinstance(cause, TypeError) and str(cause).startswith("kronvec"):
+                raise cause.with_traceback(error.__traceback__) from None
+            raise
         finally:
             trace.active = False
             # The recording keeps the nodes; the finished trace lets go of them (each

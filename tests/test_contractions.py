@@ -406,7 +406,7 @@ def test_complex_data_is_refused_naming_the_function(call, name):
 
 @pytest.mark.parametrize("call, name", [
     (lambda X: np.einsum("ij->i", X, out=np.empty(2)), "np.einsum"),
-    (lambda X: np.einsum("ij->i", X, dtype=np.float32), "np.einsum"),
+    (lambda X: np.einsum("ij->i", X, dtype=np.float32), "np.einsum"),  # (float64 → float32: not a safe cast)
     (lambda X: np.einsum("ij->i", X, casting="unsafe"), "np.einsum"),
     (lambda X: np.dot(X, np.ones(3), out=np.empty(2)), "np.dot"),
     (lambda X: np.matmul(X, np.ones(3), out=np.empty(2)), "np.matmul"),
@@ -419,8 +419,9 @@ def test_unsupported_arguments_are_refused_naming_the_function(call, name):
 
 @pytest.mark.skipif(not isinstance(getattr(np, "vecdot", None), np.ufunc), reason="np.vecdot is NumPy ≥ 2.0")
 def test_gufunc_keywords_are_refused_naming_the_function():
+    # (axis=/axes=: test_gufunc_core_dimensions_on_other_axes)
     with pytest.raises(TypeError, match=r"np\.vecdot"):
-        kronvec.grad(lambda X: np.sum(np.vecdot(X, X, axis=0)))(A23)
+        kronvec.grad(lambda X: np.sum(np.vecdot(X, X, keepdims=True)))(A23)
 
 
 @pytest.mark.parametrize("subscripts, shapes", [
@@ -491,3 +492,35 @@ def test_a_plain_arrays_dot_method_on_a_traced_argument():
         with pytest.raises(TypeError, match=r"write A @ x or np\.dot\(A, x\)"):
             kronvec.grad(lambda x: np.sum(A.dot(x)))(np.ones(3))
     np.testing.assert_array_equal(kronvec.grad(lambda x: np.sum(np.dot(A, x)))(np.ones(3)), A.sum(axis=0))
+
+
+def test_einsum_dtype_casts_its_operands_under_the_casting_rule():
+    A32 = np.random.default_rng(5).standard_normal((3, 4)).astype(np.float32)
+    f = lambda X: np.einsum("ij,kj->ik", X, X, dtype=np.float64)  # noqa: E731
+    np.testing.assert_array_equal(kronvec.vjp(f, A32)[0], f(A32))
+    check_value_and_derivatives(lambda X: np.einsum("ij,kj", X, X[::-1], dtype=np.float64), A32.astype(np.float64))
+    g = kronvec.grad(lambda X: np.sum(f(X)))(A32)
+    np.testing.assert_allclose(g, 2 * np.ones((3, 3)) @ A32, rtol=1e-6)
+    with pytest.raises(TypeError, match="'safe'"):  # float64 → float32 is not a safe cast: NumPy refuses it too
+        kronvec.grad(lambda X: np.einsum("ij->", X, dtype=np.float32))(A32.astype(np.float64))
+    v = kronvec.vjp(lambda X: np.einsum("ij->", X, dtype=np.float32, casting="same_kind"), A32.astype(np.float64))[0]
+    assert v.dtype == np.float32
+
+
+@pytest.mark.parametrize("f", [
+    lambda X: np.vecdot(X, X[::-1], axis=0),
+    lambda X: np.vecdot(X, np.cos(X), axes=[(-2,), (-2,)]),
+    lambda X: np.matmul(np.swapaxes(X, -1, -2), X, axes=[(-1, -2), (-2, -1), (-1, -2)]),
+    lambda X: np.matvec(X, X[..., 0, :], axes=[(-2, -1), (-1,), (-1,)]),
+    lambda X: np.vecmat(X[..., 0], X, axes=[(-1,), (-2, -1), (0,)]),
+], ids=["vecdot axis", "vecdot axes", "matmul axes", "matvec axes", "vecmat axes"])
+def test_gufunc_core_dimensions_on_other_axes(f):
+    # the gufunc of the operands with the core axes moved last, its result's moved back
+    for X in (A23.T.copy(), np.random.default_rng(3).standard_normal((2, 3, 3))):
+        try:
+            f(X)
+        except ValueError:  # (shapes NumPy itself refuses for this case)
+            continue
+        check_value_and_derivatives(f, X)
+    with pytest.raises(TypeError, match="both 'axis' and 'axes'"):
+        kronvec.grad(lambda X: np.sum(np.vecdot(X, X, axis=0, axes=[(0,), (0,)])))(A23)

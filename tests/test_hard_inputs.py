@@ -1053,3 +1053,20 @@ def test_small_result_of_a_huge_product_materializes(huge_point, method):
     # row for output entry (i, j): ∂(X⁻¹)ᵢⱼ/∂X_kl = -(X⁻¹)ᵢₖ(X⁻¹)ₗⱼ, vec order (0,0), (1,0), (0,1), (1,1)
     for row, (i, j) in enumerate([(0, 0), (1, 0), (0, 1), (1, 1)]):
         assert_close_to(M[row], vec(-np.outer(Xi[i, :], Xi[:, j])), 1e-12, f"row {row}")
+
+
+def test_solve_of_a_float32_matrix_and_a_float64_right_hand_side_is_float64_as_in_numpy():
+    # NumPy solves in the common type; solving in float32 would return float32-accurate numbers
+    A32 = np.array([[2.0, 1.0, 0.5], [1.0, 3.0, 0.25], [0.5, 0.25, 4.0]], dtype=np.float32)
+    for b in (np.array([1.0, 2.0, 3.0]), np.array([1, 2, 3]), np.array([1.0, 2.0, 3.0], dtype=np.float32)):
+        f = lambda A: np.linalg.solve(A, b)  # noqa: E731
+        value = kronvec.vjp(f, A32)[0]
+        assert value.dtype == f(A32).dtype
+        # (float64: to its precision, which a float32 solve would miss by ~1e-7; kronvec's
+        # factorization is not LAPACK's gesv, so the last bits may differ)
+        eps = np.finfo(value.dtype).eps
+        np.testing.assert_allclose(value, f(A32), rtol=0, atol=16 * eps * np.max(np.abs(value)))
+        g = kronvec.grad(lambda A: np.sum(f(A)))(A32)
+        x = np.linalg.solve(A32.astype(np.float64), np.ones(3))
+        assert g.dtype == np.float32  # (shaped and typed like the argument)
+        np.testing.assert_allclose(g, -np.outer(x, f(A32)), rtol=1e-5)  # ∇ Σ A⁻¹b = −A⁻ᵀ1 (A⁻¹b)ᵀ

@@ -23,7 +23,7 @@ from kronvec._vec import vec
 from kronvec.operators import Dense, Diag, RowVector, Selection
 from kronvec.ops.reductions import LinearRecurrence
 
-from _helpers import central_difference_jacobian
+from _helpers import central_difference_jacobian, check_value_and_derivatives
 
 RNG = np.random.default_rng(20240612)
 X34 = RNG.standard_normal((3, 4))
@@ -164,19 +164,19 @@ def test_average_differentiates_in_the_weights_too():
 
 # ========================================================== refused arguments
 REFUSED = [
-    (lambda X: np.sum(X, dtype=np.float32), "np.sum", "dtype"),
+    (lambda X: np.sum(X, dtype=np.int64), "np.sum", "dtype"),  # (float dtypes: below)
     (lambda X: np.mean(X, out=np.empty(())), "np.mean", "out"),
-    (lambda X: np.prod(X, dtype=np.float64), "np.prod", "dtype"),
+    (lambda X: np.prod(X, dtype=np.complex128), "np.prod", "dtype"),
     (lambda X: X.prod(out=np.empty(())), "np.prod", "out"),
     (lambda X: np.max(X, out=np.empty(())), "np.max", "out"),
     (lambda X: X.min(out=np.empty(())), "np.min", "out"),
     (lambda X: np.ptp(X, out=np.empty(())), "np.ptp", "out"),
-    (lambda X: np.std(X, mean=np.zeros((3, 1))), "np.std", "mean"),
-    (lambda X: X.var(dtype=np.float32), "np.var", "dtype"),
-    (lambda X: np.cumprod(X, dtype=np.float64), "np.cumprod", "dtype"),
-    (lambda X: np.cumsum(X, dtype=np.float64), "np.cumsum", "dtype"),
+    (lambda X: np.nanstd(X, mean=np.zeros((1, 1))), "np.nanstd", "mean"),  # (np.std's mean=: below)
+    (lambda X: X.var(dtype=np.float16), "np.var", "dtype"),
+    (lambda X: np.cumprod(X, dtype=bool), "np.cumprod", "dtype"),
+    (lambda X: np.cumsum(X, dtype=np.int32), "np.cumsum", "dtype"),
     (lambda X: np.median(X, out=np.empty(())), "np.median", "out"),
-    (lambda X: np.nansum(X, dtype=np.float64), "np.nansum", "dtype"),
+    (lambda X: np.nansum(X, dtype=np.uint8), "np.nansum", "dtype"),
     (lambda X: np.argmax(X, out=np.empty((), dtype=np.intp)), "np.argmax", "out"),
 ]
 
@@ -476,3 +476,86 @@ def test_the_jacobian_of_an_extreme_is_a_weighted_selection():
     assert isinstance(J, Selection)
     np.testing.assert_array_equal(J.toarray(), [[0, 0, 1, 0], [0, 1, 0, 0]])
     assert isinstance(kronvec.jacobian(lambda X: np.std(X, axis=0))(X34).factors[-1], Diag)
+
+
+# ------------------------------------------------- dtype= (the accumulator's precision)
+_DTYPE_SPELLINGS = [
+    lambda X, d: np.sum(X, axis=0, dtype=d), lambda X, d: X.sum(dtype=d), lambda X, d: np.add.reduce(X, 1, dtype=d),
+    lambda X, d: np.mean(X, dtype=d), lambda X, d: X.mean(1, d), lambda X, d: np.prod(X, axis=1, dtype=d),
+    lambda X, d: np.var(X, axis=0, dtype=d), lambda X, d: np.std(X, dtype=d, ddof=1),
+    lambda X, d: np.cumsum(X, axis=1, dtype=d), lambda X, d: np.cumprod(X, dtype=d), lambda X, d: np.nansum(X, dtype=d),
+    lambda X, d: np.nanmean(X, axis=0, dtype=d), lambda X, d: np.nanvar(X, dtype=d), lambda X, d: np.nanprod(X, 0, d),
+    lambda X, d: np.cumulative_sum(X, axis=0, dtype=d), lambda X, d: np.trace(X, dtype=d),
+]
+
+
+@pytest.mark.parametrize("spelling", range(len(_DTYPE_SPELLINGS)))
+def test_a_float_dtype_is_the_precision_numpy_computes_in(spelling):
+    # NumPy casts the operand to dtype= and accumulates and returns in it: the same value and
+    # dtype through kronvec, and the derivative of the cast (the identity) — float32 data
+    # accumulated in float64 is the common use; float64 data in float32 rounds the value.
+    f = _DTYPE_SPELLINGS[spelling]
+    X32 = (X34 / 2 + 1.5).astype(np.float32)
+    for X, d in ((X32, np.float64), (X34 / 2 + 1.5, float), (X34 / 2 + 1.5, "f4")):
+        value = kronvec.vjp(lambda Z: f(Z, d), X)[0]
+        assert np.asarray(value).dtype == np.asarray(f(X, d)).dtype
+        # (np.var forms X − mean in float64 before accumulating in float32, np.nanvar rounds
+        # X − mean to the input's float32 first: NumPy's own moments are a float32 rounding apart)
+        np.testing.assert_allclose(value, f(X, d), rtol=4 * np.finfo(np.float32).eps)
+        if spelling < 6:  # sums and means: the same numbers, bit for bit
+            np.testing.assert_array_equal(value, f(X, d))
+    g = kronvec.grad(lambda Z: np.sum(f(Z, np.float64) ** 2))(X32)
+    assert g.dtype == np.float32  # (shaped and typed like the argument)
+    X = X32.astype(np.float64)
+    expected = central_difference_jacobian(lambda Z: np.sum(f(Z, np.float64) ** 2), (X,))[0]
+    np.testing.assert_allclose(vec(g), expected, rtol=2e-5, atol=1e-5)  # (g is float32)
+
+
+def test_an_integer_or_complex_dtype_is_refused_by_name():
+    for f, name in ((lambda X: np.sum(X, dtype=int), "np.sum"), (lambda X: np.mean(X, dtype=np.complex128), "np.mean"),
+                    (lambda X: np.cumsum(X, dtype=np.int32), "np.cumsum"), (lambda X: np.var(X, dtype=np.float16), "np.var")):
+        with pytest.raises(TypeError, match=name + " with dtype="):
+            kronvec.grad(lambda X: np.sum(f(X)))(X34)
+
+
+@pytest.mark.parametrize("f", [
+    lambda X: np.var(X, axis=1, mean=np.mean(X, axis=1, keepdims=True)),
+    lambda X: np.std(X, axis=1, mean=np.mean(X, axis=1, keepdims=True), keepdims=True),
+    lambda X: np.var(X, mean=np.full((1, 1), 0.3)),
+    lambda X: np.std(X, axis=0, ddof=1, mean=X[:1] / 2),
+    lambda X: np.var(X, axis=(0, 1), mean=X[:1, :1], where=X > -1),
+    lambda X: np.var(X, axis=-1, mean=np.ones((3, 1)), correction=1),
+], ids=["var own mean", "std keepdims", "var constant mean", "std ddof traced mean", "var where", "correction"])
+def test_moments_about_a_given_mean(f):
+    # NumPy 2's mean=: Σ(x − m)²/(N − ddof) about m, m differentiated when it is traced
+    check_value_and_derivatives(f, X34 + 2.0)
+    with pytest.raises(ValueError, match="keepdims=True"):
+        kronvec.grad(lambda X: np.var(X, axis=1, mean=np.zeros(3)))(X34)
+
+
+@pytest.mark.parametrize("f", [
+    lambda X: np.logaddexp.reduce(X, axis=1), lambda X: np.logaddexp.reduce(X, axis=None),
+    lambda X: np.hypot.reduce(X, axis=0, keepdims=True), lambda X: np.subtract.accumulate(X, axis=1),
+    lambda X: np.maximum.accumulate(X, axis=1), lambda X: np.minimum.accumulate(X), lambda X: np.fmax.accumulate(X[0]),
+    lambda X: np.logaddexp.accumulate(X, axis=-1, dtype=np.float64),
+], ids=["logaddexp.reduce", "axis=None", "hypot keepdims", "subtract.accumulate", "maximum.accumulate",
+        "minimum.accumulate", "fmax 1-D", "logaddexp.accumulate dtype"])
+def test_reduce_and_accumulate_of_a_binary_ufunc_are_numpys_left_fold(f):
+    check_value_and_derivatives(f, X34)
+
+
+def test_a_running_maximum_splits_ties_as_the_maximum_of_the_prefix():
+    M = np.array([[2.0, 2.0, 0.5, 2.0]])
+    J = kronvec.jacobian(lambda X: np.maximum.accumulate(X, axis=1))(M).toarray()
+    np.testing.assert_allclose(J, [[1, 0, 0, 0], [0.5, 0.5, 0, 0], [0.5, 0.5, 0, 0], [1 / 3, 1 / 3, 0, 1 / 3]])
+    with pytest.raises(TypeError, match=r"np\.logaddexp\.reduce with out="):
+        kronvec.grad(lambda X: np.sum(np.logaddexp.reduce(X, out=np.empty(4))))(X34)
+
+
+@pytest.mark.parametrize("method", ["lower", "higher", "nearest", "midpoint", "weibull", "hazen", "median_unbiased",
+                                    "normal_unbiased", "interpolated_inverted_cdf"])
+def test_quantile_methods_pick_the_order_statistics_numpy_interpolates(method):
+    # each method is locally one or two order statistics of each slice (or a clipped
+    # virtual index of them): NumPy's value, and its selection weights as the derivative
+    check_value_and_derivatives(lambda X: np.quantile(X, [0.0, 0.3, 0.5, 0.97], axis=1, method=method), X34)
+    check_value_and_derivatives(lambda X: np.percentile(X, 62.5, method=method), X34)

@@ -34,7 +34,7 @@ import types
 
 import numpy as np
 
-from .._tracer import Node
+from .._tracer import Node, static_value
 from ..differential import linear_map
 from ..operators import Contraction, Dense
 from ..operators.contraction import contract, einsum_optimize, plain_einsum
@@ -50,6 +50,7 @@ from ._support import (
     shape_of,
 )
 from .indexing import Distinct, untake
+from .shape import in_dtype
 
 __all__ = ["einsum", "einsum_plan", "einsum_cotangent", "einsum_jacobian", "tensordot", "inner",
            "vdot", "dot", "cross"]
@@ -424,9 +425,15 @@ def _captured_optimize(optimize):
 
 @numpy_function(np.einsum)
 def _einsum(*operands, out=None, optimize=False, dtype=None, order="K", casting="safe"):
-    refuse_arguments("np.einsum", out=(out, None), dtype=(dtype, None), casting=(casting, "safe"))
+    refuse_arguments("np.einsum", out=(out, None), **({"casting": (casting, "safe")} if dtype is None else {}))
     subscripts, arrays = _as_subscripts(operands)
     _refuse_complex("np.einsum", arrays)
+    if dtype is not None:  # NumPy casts each operand to dtype under `casting`, then contracts in dtype
+        for x in arrays:
+            if not np.can_cast(np.result_type(static_value(x)), dtype, casting=casting):
+                raise TypeError(f"np.einsum: cannot cast an operand from {np.result_type(static_value(x))} "
+                                f"to {np.dtype(dtype)} according to the rule {casting!r}")
+        arrays = [in_dtype(x, dtype, "np.einsum") for x in arrays]
     einsum_plan(subscripts, _shapes(arrays))  # NumPy's error for subscripts it refuses, now
     return bind(einsum, *arrays, subscripts=subscripts, optimize=_captured_optimize(optimize), order=order)
 

@@ -33,6 +33,7 @@ from ._support import (
     positions,
     refuse_arguments,
     shape_of,
+    size_of,
     unbroadcast,
     undispatched,
 )
@@ -250,15 +251,24 @@ def _extract(condition, arr):
 
 @numpy_function(np.take)
 def _take(a, indices, axis=None, out=None, mode="raise"):
-    refuse_arguments("np.take", out=(out, None), mode=(mode, "raise"))
+    refuse_arguments("np.take", out=(out, None))
+    if mode not in ("raise", "wrap", "clip"):
+        raise ValueError(f"np.take: mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
     if isinstance(indices, Node):
         raise TypeError("kronvec: np.take needs plain integer indices, not traced values")
-    indices = frozen_copy(np.asarray(indices))  # an array, even for one index: np.take copies
+    indices = np.asarray(indices)  # an array, even for one index: np.take copies
     if indices.dtype.kind not in "iu":
         raise TypeError(f"kronvec: np.take needs integer indices, got dtype {indices.dtype}")
+    if axis is not None:
+        axis = normalize_axes(axis, len(shape_of(a)), "np.take")[0]
+    n = size_of(a) if axis is None else shape_of(a)[axis]
+    if mode == "wrap" and n:  # NumPy's modes name entries in range: the selection is then the same getitem
+        indices = np.mod(indices, n)
+    elif mode == "clip" and n:  # (clip maps a negative index to 0, not from the end)
+        indices = np.clip(indices, 0, n - 1)
+    indices = frozen_copy(indices)
     if axis is None:
         return bind(getitem, np.ravel(a), key=indices)
-    axis = normalize_axes(axis, len(shape_of(a)), "np.take")[0]
     return bind(getitem, a, key=(slice(None),) * axis + (indices,))
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from .._config import settings
 from .._constants import frozen_copy
-from .._tracer import Node, holds_nodes, set_object_lift
+from .._tracer import Node, holds_nodes, plain_value, set_object_lift, static_value
 from . import _samples
 from ._registry import Primitive, numpy_function, numpy_method, register
 from ._support import (
@@ -102,10 +102,26 @@ def _join(function, arrays):
     return arrays
 
 
+def _joined_in(function, arrays, dtype, casting):
+    """The pieces of a join cast to its ``dtype=`` under ``casting`` (NumPy's rule; a float
+    dtype only: :func:`kronvec.ops.shape.in_dtype`)."""
+    from .shape import in_dtype  # (shape builds on this module)
+
+    arrays = _join(function, arrays)
+    for a in arrays:
+        source = np.result_type(static_value(a) if isinstance(a, Node) else np.asarray(a))
+        if not np.can_cast(source, dtype, casting=casting):
+            raise TypeError(f"{function}: cannot cast a piece from {source} to {np.dtype(dtype)} "
+                            f"according to the rule {casting!r}")
+    return [in_dtype(a, dtype, function) for a in arrays]
+
+
 @numpy_function(np.concatenate)
 def _concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     if out is not None or dtype is not None or casting != "same_kind":  # (the defaults: nothing to refuse)
-        refuse_arguments("np.concatenate", out=(out, None), dtype=(dtype, None), casting=(casting, "same_kind"))
+        refuse_arguments("np.concatenate", out=(out, None), **({"casting": (casting, "same_kind")} if dtype is None else {}))
+        if dtype is not None:
+            arrays = _joined_in("np.concatenate", arrays, dtype, casting)
     if type(arrays) is not list or not arrays:  # (a non-empty list, the common spelling: taken as it is)
         arrays = _join("np.concatenate", arrays)
     if axis is None:  # NumPy flattens each piece (row-major) first
@@ -122,8 +138,8 @@ def _concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
 
 @numpy_function(np.stack)
 def _stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
-    refuse_arguments("np.stack", out=(out, None), dtype=(dtype, None), casting=(casting, "same_kind"))
-    arrays = _join("np.stack", arrays)
+    refuse_arguments("np.stack", out=(out, None), **({"casting": (casting, "same_kind")} if dtype is None else {}))
+    arrays = _join("np.stack", arrays) if dtype is None else _joined_in("np.stack", arrays, dtype, casting)
     shapes = {tuple(shape_of(a)) for a in arrays}
     if len(shapes) != 1:
         raise ValueError(f"np.stack: all input arrays must have the same shape, got {sorted(shapes)}")
@@ -133,15 +149,16 @@ def _stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
 
 @numpy_function(np.vstack)
 def _vstack(tup, *, dtype=None, casting="same_kind"):
-    refuse_arguments("np.vstack", dtype=(dtype, None), casting=(casting, "same_kind"))
-    arrays = _join("np.vstack", tup)
+    refuse_arguments("np.vstack", **({"casting": (casting, "same_kind")} if dtype is None else {}))
+    arrays = _join("np.vstack", tup) if dtype is None else _joined_in("np.vstack", tup, dtype, casting)
     return _concatenate([atleast_2d(a) for a in arrays], 0)
 
 
 @numpy_function(np.hstack)
 def _hstack(tup, *, dtype=None, casting="same_kind"):
-    refuse_arguments("np.hstack", dtype=(dtype, None), casting=(casting, "same_kind"))
-    arrays = [atleast_1d(a) for a in _join("np.hstack", tup)]
+    refuse_arguments("np.hstack", **({"casting": (casting, "same_kind")} if dtype is None else {}))
+    arrays = [atleast_1d(a) for a in (_join("np.hstack", tup) if dtype is None
+                                      else _joined_in("np.hstack", tup, dtype, casting))]
     return _concatenate(arrays, 0 if len(shape_of(arrays[0])) == 1 else 1)
 
 
@@ -385,7 +402,69 @@ def _pad(array, pad_width, mode="constant", **kwargs):
         refuse_arguments(f"np.pad(mode={mode!r})", reflect_type=(kwargs.pop("reflect_type", "even"), "even"),
                          **{k: (v, None) for k, v in kwargs.items()})
         return gather(array, np.pad(positions(tuple(shape_of(array))), widths, mode=mode))
+    if mode in _STATISTIC_MODES or mode == "linear_ramp":
+        return _pad_by_axis(array, widths, mode, kwargs)
     refuse_arguments("np.pad", mode=(mode, "constant"))
+
+
+_STATISTIC_MODES = {"maximum": np.max, "minimum": np.min, "mean": np.mean, "median": np.median}
+
+
+def _ramp(edge, end, width, axis, ndim):
+    """np.linspace(end, edge, width, endpoint=False) along `axis`, in linspace's arithmetic:
+    k·((edge − end)/width) + end, or (k/width)·(edge − end) + end when some step is 0 (NumPy's
+    guard for denormal steps, taken for the whole slab: a decision on the values)."""
+    k = np.arange(width, dtype=np.float64).reshape((-1,) + (1,) * (ndim - axis - 1))
+    delta = edge - end
+    if np.any(np.asarray(plain_value(delta)) == 0):  # (the step is delta / width: zero where delta is)
+        return (k / width) * delta + end
+    return k * (delta / width) + end
+
+
+def _pad_by_axis(array, widths, mode, kwargs):
+    """np.pad's statistic modes and linear_ramp, as NumPy computes them: axis by axis, each
+    pad made from the array padded along the earlier axes (so corners see earlier pads),
+    written with recorded operations (a max, mean or median of a slice; a ramp
+    end + k·(edge − end)/width, linspace's arithmetic), so they differentiate as those do
+    (derivatives.md §32)."""
+    name = f"np.pad(mode={mode!r})"
+    ndim = len(widths)
+    if mode == "linear_ramp":
+        ends = _as_pairs(kwargs.pop("end_values", 0), ndim, as_index=False)
+        lengths = ((None, None),) * ndim
+    else:
+        stat_length = kwargs.pop("stat_length", None)
+        lengths = ((None, None),) * ndim if stat_length is None else _as_pairs(stat_length, ndim, as_index=True)
+    refuse_arguments(name, **{k: (v, None) for k, v in kwargs.items()})
+    result = array
+    for axis, ((before, after), (length_before, length_after)) in enumerate(zip(widths, lengths)):
+        if not before and not after:
+            continue
+        n = shape_of(result)[axis]
+
+        def part(start, stop):
+            return result[(slice(None),) * axis + (slice(start, stop),)]
+
+        if mode == "linear_ramp":
+            end_before, end_after = (float(v) for v in ends[axis])
+            left = _ramp(part(0, 1), end_before, before, axis, ndim) if before else None
+            right = (_ramp(part(n - 1, n), end_after, after, axis, ndim)[(slice(None),) * axis + (slice(None, None, -1),)]
+                     if after else None)
+        else:
+            if n == 0:
+                raise ValueError(f"{name}: can't extend an empty axis {axis} with a statistic")
+            statistic = _STATISTIC_MODES[mode]
+            length_before = n if length_before is None or length_before > n else length_before
+            length_after = n if length_after is None or length_after > n else length_after
+            if length_before == 0 or length_after == 0:
+                raise ValueError(f"{name}: stat_length of 0 yields no value for padding")
+            left = statistic(part(0, length_before), axis=axis, keepdims=True)
+            right = left if length_before == length_after == n else statistic(part(n - length_after, n), axis=axis,
+                                                                                keepdims=True)
+            left = np.repeat(left, before, axis=axis) if before else None
+            right = np.repeat(right, after, axis=axis) if after else None
+        result = _concatenate([p for p in (left, result, right) if p is not None], axis)
+    return result
 
 
 # ------------------------------------- arrays built from traced values: np.array([x, y])

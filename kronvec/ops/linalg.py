@@ -57,7 +57,7 @@ from ._support import (
     shape_of,
     unbroadcast,
 )
-from .shape import _diagonal
+from .shape import _diagonal, in_dtype
 
 _ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
 
@@ -583,6 +583,8 @@ def _solve_impl(A, B):
         return _solve_stacks(A, B)
     A = _square_matrix(A, _SOLVE)
     B = np.asarray(B)
+    if A.dtype.char == "f" and B.dtype.kind in "fiub" and np.result_type(A.dtype, B.dtype) == np.float64:
+        A = A.astype(np.float64)  # NumPy solves in the common type: a float64 (or int) B makes it float64
     if B.ndim not in (1, 2) or B.shape[0] != A.shape[0]:
         raise ValueError(
             f"np.linalg.solve: A of shape {A.shape} needs B with {A.shape[0]} rows "
@@ -792,7 +794,8 @@ def _linalg_trace(x, /, *, offset=0, dtype=None):  # the Array API spelling: the
 
 
 def _trace_general(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
-    refuse_arguments("np.trace", dtype=(dtype, None), out=(out, None))
+    refuse_arguments("np.trace", out=(out, None))
+    a = in_dtype(a, dtype, "np.trace")
     if offset == 0 and len(shape_of(a)) == 2 and {axis1 % 2, axis2 % 2} == {0, 1}:
         return bind(trace, a)
     return np.sum(_diagonal(a, offset, axis1, axis2), axis=-1)

@@ -61,6 +61,7 @@ from ._support import (
     bind,
     decided,
     is_zero,
+    keepdims_shape,
     broadcast_jacobian,
     derived_label,
     loud,
@@ -77,7 +78,7 @@ from .factorizations import (  # noqa: F401 (the singular values and vectors mov
     right_singular_vectors,
     singular_values,
 )
-from .shape import broadcast_to
+from .shape import broadcast_to, in_dtype
 from .indexing import where as choose
 from .indexing import where_replayed
 
@@ -339,8 +340,10 @@ def _folding(op, function, fill, with_initial):
             # the common spelling, np.sum(x) of a traced x: what the general path below
             # records for it (no mask, axis None), without its calls (once per objective)
             return bind(op, a, axis=None, keepdims=False)
-        if dtype is not None or out is not None:
-            refuse_arguments(function, dtype=(dtype, None), out=(out, None))
+        if out is not None:
+            refuse_arguments(function, out=(out, None))
+        if dtype is not None:
+            a = in_dtype(a, dtype, function)
         shape = shape_of(a)
         result = bind(op, _masked(a, _where_mask(where, shape, function), fill),
                       axis=_axes(axis, len(shape), function), keepdims=bool(keepdims))
@@ -357,7 +360,8 @@ _sum = numpy_function(np.sum)(_folding(sum_, "np.sum", 0.0, operator.add))
 def _nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=_NO_VALUE, where=_NO_VALUE):
     # With kronvec.config.check_finite on (the default) a NaN never reaches a traced
     # value, and nansum is sum.  With it off, NaN entries count as 0 and get derivative 0.
-    refuse_arguments("np.nansum", dtype=(dtype, None), out=(out, None))
+    refuse_arguments("np.nansum", out=(out, None))
+    a = in_dtype(a, dtype, "np.nansum")
     nan = np.isnan(np.asarray(plain_value(a)))
     if nan.any():
         a = bind(choose, 0.0, a, condition=frozen_copy(nan))
@@ -396,8 +400,10 @@ mean = register(Primitive(
 
 @numpy_function(np.mean)
 def _mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=_NO_VALUE):
-    if dtype is not None or out is not None:
-        refuse_arguments("np.mean", dtype=(dtype, None), out=(out, None))
+    if out is not None:
+        refuse_arguments("np.mean", out=(out, None))
+    if dtype is not None:
+        a = in_dtype(a, dtype, "np.mean")
     shape = shape_of(a)
     axes = _axes(axis, len(shape), "np.mean")
     mask = _where_mask(where, shape, "np.mean")
@@ -678,19 +684,42 @@ def _median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
 
 
 # ================================================================ quantile
-def _quantile_weights(x, q, axis):
+def _quantile_weights(x, q, axis, method="linear"):
     """NumPy's linear method: the order statistics ⌊p⌋ and ⌊p⌋ + 1 of each slice
     (p = q·(n − 1)) with weights 1 − (p − ⌊p⌋) and p − ⌊p⌋, each shared evenly
-    among the entries equal to it, as the median's: a decision on the values."""
-    return decided(functools.partial(_plain_quantile_weights, q=q, axis=axis), x)
+    among the entries equal to it, as the median's: a decision on the values.
+    The other methods move p (Hyndman & Fan's α, β) or pick one order statistic."""
+    return decided(functools.partial(_plain_quantile_weights, q=q, axis=axis, method=method), x)
 
 
-def _plain_quantile_weights(x, q, axis):
+#: NumPy's continuous quantile methods as Hyndman & Fan's (α, β): the virtual index of the
+#: order statistics is p = n·q + α + q·(1 − α − β) − 1, clipped to [0, n − 1]
+_QUANTILE_ALPHA_BETA = {"linear": (1.0, 1.0), "weibull": (0.0, 0.0), "hazen": (0.5, 0.5),
+                        "median_unbiased": (1 / 3, 1 / 3), "normal_unbiased": (3 / 8, 3 / 8),
+                        "interpolated_inverted_cdf": (0.0, 1.0)}
+#: the methods that take one order statistic (midpoint: the mean of the two around p)
+_QUANTILE_DISCRETE = ("lower", "higher", "nearest", "midpoint")
+QUANTILE_METHODS = tuple(_QUANTILE_ALPHA_BETA) + _QUANTILE_DISCRETE
+
+
+def _plain_quantile_weights(x, q, axis, method="linear"):
     def picks(count):
-        position = q * (count - 1)
+        alpha, beta = _QUANTILE_ALPHA_BETA.get(method, (1.0, 1.0))
+        position = q * (count - 1) if method in _QUANTILE_DISCRETE or method == "linear" else \
+            count * q + alpha + q * (1 - alpha - beta) - 1
+        position = min(max(position, 0.0), count - 1.0)
         low = min(int(np.floor(position)), count - 1)
+        high = min(low + 1, count - 1)
         fraction = position - low
-        return (low, 1.0 - fraction), (min(low + 1, count - 1), fraction)
+        if method == "lower":
+            return ((low, 1.0),)
+        if method == "higher":
+            return ((high if fraction > 0 else low, 1.0),)
+        if method == "nearest":  # NumPy rounds half to even
+            return ((min(int(np.around(position)), count - 1), 1.0),)
+        if method == "midpoint":
+            return ((low, 1.0),) if fraction == 0 else ((low, 0.5), (high, 0.5))
+        return (low, 1.0 - fraction), (high, fraction)
 
     return _order_statistic_weights(x, axis, picks)
 
@@ -701,12 +730,13 @@ def _quantile_samples(rng, n):
 
 
 quantile = register(Primitive(
-    lambda x, q, axis=None, keepdims=False: np.quantile(x, q, axis=axis, keepdims=keepdims), name="quantile",
-    vjps={0: lambda g, ans, x, q, axis=None, keepdims=False:
-          _kept_cotangent(g, shape_of(x), axis, keepdims) * _quantile_weights(x, q, axis)},
-    jacobians={0: lambda ans, x, names, q, axis=None, keepdims=False:
-               _pick_jacobian(_quantile_weights(x, q, axis), np.shape(x), axis)},
-    label=lambda a, q, axis=None, keepdims=False: None if a is None else f"quantile({a}, {q})",
+    lambda x, q, axis=None, keepdims=False, method="linear":
+        np.quantile(x, q, axis=axis, keepdims=keepdims, method=method), name="quantile",
+    vjps={0: lambda g, ans, x, q, axis=None, keepdims=False, method="linear":
+          _kept_cotangent(g, shape_of(x), axis, keepdims) * _quantile_weights(x, q, axis, method)},
+    jacobians={0: lambda ans, x, names, q, axis=None, keepdims=False, method="linear":
+               _pick_jacobian(_quantile_weights(x, q, axis, method), np.shape(x), axis)},
+    label=lambda a, q, axis=None, keepdims=False, method="linear": None if a is None else f"quantile({a}, {q})",
     formula="D quantile_axes X = Sᵀ_out·Diag(w)·S_in: the order statistics ⌊p⌋, ⌊p⌋+1 of each slice, "
             "p = q(n−1), with weights 1 − (p − ⌊p⌋) and p − ⌊p⌋; tied entries share their weight evenly",
     reference="NumPy's default (linear, Hyndman & Fan type 7) quantile interpolates linearly between "
@@ -728,7 +758,7 @@ def _quantile_front_door(name, scale):
                 weights=None, interpolation=None):
         # (overwrite_input only allows NumPy to scratch the input; kronvec never does)
         refuse_arguments(name, out=(out, None), weights=(weights, None), interpolation=(interpolation, None),
-                         method=(method, "linear"))
+                         **({} if method in QUANTILE_METHODS else {"method": (method, "linear")}))
         if isinstance(q, Node):
             raise TypeError(f"kronvec differentiates {name} in a, not in q: pass q as a plain number or array")
         qs = np.asarray(q, dtype=np.float64) / scale
@@ -739,7 +769,8 @@ def _quantile_front_door(name, scale):
         axes = normalize_axes(axis, len(shape), name)
         if _count(shape, axes, None) == 0:
             raise ValueError(f"{name} of an empty slice is NaN: kronvec refuses it")
-        values = [bind(quantile, a, q=float(v), axis=axes, keepdims=bool(keepdims)) for v in qs.ravel()]
+        extra = {} if method == "linear" else {"method": method}
+        values = [bind(quantile, a, q=float(v), axis=axes, keepdims=bool(keepdims), **extra) for v in qs.ravel()]
         if qs.ndim == 0:
             return values[0]
         return np.reshape(np.stack(values), qs.shape + tuple(shape_of(values[0])))
@@ -820,11 +851,31 @@ std = _moment(np.std, _std_derivative, "std",
               lambda Y, c: np.std(np.concatenate([Y, Y + 1.0], axis=0), axis=0, keepdims=True) * Y)
 
 
+def _moment_about(op, a, mean, axes, ddof, keepdims, mask, count, function):
+    """NumPy 2's ``np.var(a, mean=m)``: Σ (a − m)² / (N − ddof) about the given m (shaped like
+    the keepdims result), not a's own mean; std its square root.  Built from recorded
+    operations, so m is differentiated too when it is traced (derivatives.md §32)."""
+    kept = keepdims_shape(shape_of(a), axes)
+    if tuple(shape_of(mean)) != kept:
+        raise ValueError(f"{function}: mean= must have the shape of the result with keepdims=True, {kept}; "
+                         f"got {tuple(shape_of(mean))}")
+    deviation = a - mean
+    squares = deviation * deviation
+    where = {} if mask is None else {"where": mask}
+    total = np.sum(squares, axis=axes, keepdims=True, **where)
+    variance = total / (count - ddof)
+    if not keepdims:
+        variance = np.reshape(variance, tuple(s for k, s in enumerate(kept) if axes is not None and k not in axes))
+    return variance if op is var else np.sqrt(variance)
+
+
 def _moment_handler(op, function):
     def handler(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=_NO_VALUE,
                 mean=_NO_VALUE, correction=_NO_VALUE):
-        if dtype is not None or out is not None or mean is not _NO_VALUE:
-            refuse_arguments(function, dtype=(dtype, None), out=(out, None), mean=(mean, _NO_VALUE))
+        if out is not None:
+            refuse_arguments(function, out=(out, None))
+        if dtype is not None:
+            a = in_dtype(a, dtype, function)
         if correction is not _NO_VALUE:
             if ddof != 0:
                 raise ValueError(f"{function}: ddof and correction can't be provided simultaneously.")
@@ -836,6 +887,8 @@ def _moment_handler(op, function):
         if (count <= ddof) if mask is None else np.any(count <= ddof):
             raise ValueError(f"{function}: degrees of freedom <= 0 for a slice (N − ddof ≤ 0): the result would "
                              "be inf or NaN")
+        if mean is not _NO_VALUE:
+            return _moment_about(op, a, mean, axes, ddof, keepdims, mask, count, function)
         return bind(op, a, axis=axes, ddof=float(ddof), keepdims=bool(keepdims), where=mask)
 
     handler.__name__ = op.name
@@ -885,7 +938,8 @@ def _cumulative(op, function, a, axis):
 @numpy_method("cumsum")
 @numpy_function(np.cumsum)
 def _cumsum(a, axis=None, dtype=None, out=None):
-    refuse_arguments("np.cumsum", dtype=(dtype, None), out=(out, None))
+    refuse_arguments("np.cumsum", out=(out, None))
+    a = in_dtype(a, dtype, "np.cumsum")
     return _cumulative(cumsum, "np.cumsum", a, axis)
 
 
@@ -1036,7 +1090,8 @@ cumprod = register(Primitive(
 @numpy_method("cumprod")
 @numpy_function(np.cumprod)
 def _cumprod(a, axis=None, dtype=None, out=None):
-    refuse_arguments("np.cumprod", dtype=(dtype, None), out=(out, None))
+    refuse_arguments("np.cumprod", out=(out, None))
+    a = in_dtype(a, dtype, "np.cumprod")
     return _cumulative(cumprod, "np.cumprod", a, axis)
 
 
@@ -1045,7 +1100,8 @@ def _cumulative_array_api(name, function, identity):
     `axis` (required above 1-D), with the empty sum / product first when include_initial."""
 
     def handler(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
-        refuse_arguments(name, dtype=(dtype, None), out=(out, None))
+        refuse_arguments(name, out=(out, None))
+        x = in_dtype(x, dtype, name)
         ndim = len(shape_of(x))
         if axis is None:
             if ndim > 1:

@@ -340,6 +340,30 @@ def cast(x, dtype, copy=True):
     return bind(astype, x, dtype=dtype)
 
 
+def in_dtype(a, dtype, function):
+    """``a`` in the precision a ``dtype=`` argument asks of `function` (None: ``a`` as it is).
+
+    NumPy's ``dtype=`` of a sum, mean, product, cumulative sum, trace or ufunc is the
+    type the operands are cast to and the result is computed and returned in; for the
+    real float32/float64 kronvec differentiates, casting the operands first computes
+    the same numbers (the cast is the identity map, notes/derivatives.md §32).  Other
+    dtypes (an integer accumulator truncates, a complex one invents derivatives) are
+    refused by name.
+    """
+    if dtype is None:
+        return a
+    d = np.dtype(dtype)
+    if d.kind != "f" or d.itemsize not in (4, 8):
+        refuse_arguments(function, dtype=(dtype, None))
+    if not isinstance(a, Node):
+        from .joining import lift  # (joining builds on this module)
+
+        a = lift(a) if isinstance(a, (list, tuple)) or getattr(a, "dtype", None) == object else a
+        if not isinstance(a, Node):
+            return np.asarray(a).astype(d)
+    return cast(a, d, copy=False)
+
+
 def integer_value(x, dtype, copy=None):
     """An integer or boolean cast of a traced x, as a plain array.
 

@@ -20,6 +20,7 @@ import numpy as np
 from .._tracer import Node, plain_value
 from ._registry import numpy_function
 from ._support import refuse_arguments, shape_of
+from .shape import in_dtype
 
 __all__ = []
 
@@ -57,7 +58,8 @@ def _kwargs(keepdims, where):
 
 @numpy_function(np.nanmean)
 def _nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=_NO_VALUE):
-    refuse_arguments("np.nanmean", dtype=(dtype, None), out=(out, None))
+    refuse_arguments("np.nanmean", out=(out, None))
+    a = in_dtype(a, dtype, "np.nanmean")
     keep = _numbers_mask(a, where, "np.nanmean", axis, keepdims)
     return np.mean(_without_nan(a, 0.0), axis=axis, **_kwargs(keepdims, keep))
 
@@ -65,7 +67,8 @@ def _nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=_NO_VA
 def _nan_moment(function, name):
     def handler(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=_NO_VALUE,
                 mean=_NO_VALUE, correction=_NO_VALUE):
-        refuse_arguments(name, dtype=(dtype, None), out=(out, None), mean=(mean, _NO_VALUE))
+        refuse_arguments(name, out=(out, None), mean=(mean, _NO_VALUE))
+        a = in_dtype(a, dtype, name)
         keep = _numbers_mask(a, where, name, axis, keepdims)
         extra = {} if correction is _NO_VALUE else {"correction": correction}
         return function(_without_nan(a, 0.0), axis=axis, ddof=ddof, **_kwargs(keepdims, keep), **extra)
@@ -97,7 +100,8 @@ numpy_function(np.nanmin)(_nan_extreme(np.min, "np.nanmin", np.inf))
 
 def _nan_filled(function, name, fill, *parameters):
     def handler(a, axis=None, dtype=None, out=None, *args, **kwargs):
-        refuse_arguments(name, dtype=(dtype, None), out=(out, None))
+        refuse_arguments(name, out=(out, None))
+        a = in_dtype(a, dtype, name)
         return function(_without_nan(a, fill), axis, None, None, *args, **kwargs)
 
     handler.__name__ = name.split(".")[-1]
