@@ -292,7 +292,9 @@ class _Recording:
             plain = np.asarray(static_value(value))  # (its shape and dtype)
             if ct is None:
                 return np.zeros(plain.shape, dtype=plain.dtype)
-            if isinstance(ct, Node):
+            if isinstance(ct, Node):  # (a gradient traced by an outer transformation: hessian, hvp)
+                if ct.dtype != plain.dtype:  # (the same dtype policy, recorded: float32 in, float32 out)
+                    ct = ct.astype(plain.dtype)
                 return ct if tuple(ct.shape) == plain.shape else np.reshape(ct, plain.shape)
             ct = np.asarray(ct, dtype=plain.dtype).reshape(plain.shape)
         # A gradient never aliases anything: shared read-only cotangents (the c·I of a
@@ -650,8 +652,13 @@ def _gradient_transform(f, argnums, fname, with_value):
             if with_value:  # (taken before the sweep, which may reuse recorded memory: consume=True)
                 output = recording.output
                 value = output if isinstance(output, _SCALAR_RESULTS) else _scalar_value(output)
-            # (the common case: a 0-d output and a Python 1.0 cotangent)
-            gradients = recording.backward(1.0 if shape == () else np.ones(shape), consume=True)
+            # (the common case: a 0-d output and a Python 1.0 cotangent; a float32 output is
+            # seeded in float32, so that a gradient traced again — hessian, hvp — stays float32)
+            if getattr(getattr(recording.output, "dtype", None), "char", None) == "f":
+                seed = np.ones(shape, dtype=np.float32) if shape else np.float32(1.0)
+            else:
+                seed = 1.0 if shape == () else np.ones(shape)
+            gradients = recording.backward(seed, consume=True)
         finally:
             _reset_scope(token)
         gradients = gradients[0] if single else gradients

@@ -687,6 +687,28 @@ def test_float32_dtype_is_consistent_across_entry_points():
     assert len(set(dtypes.values())) == 1, dtypes
 
 
+@pytest.mark.parametrize("f", [
+    lambda x: np.sum(np.sin(x)),
+    lambda x: np.sum(x ** 3) * 2.0,
+    lambda x: np.sum(np.power(x, 2.5)),
+    lambda x: np.mean(np.exp(x)),
+    lambda x: np.linalg.slogdet(np.outer(x, x) + np.eye(2, dtype=np.float32))[1],
+], ids=["sin", "cube", "power 2.5", "mean exp", "slogdet"])
+def test_second_derivatives_of_float32_input_are_float32(f):
+    # the precision policy (conventions §4) at second order too: the gradient traced again
+    # by hessian/hvp is seeded and returned in float32, and x**p's derivative p·x**(p−1)
+    # keeps a Python p weak (np.int64(p − 1) would have promoted it to float64)
+    x = np.array([0.5, 1.0], dtype=np.float32)
+    v = np.ones(2, np.float32)
+    H = kronvec.hessian(f)(x)
+    assert H.dtype == np.float32 and H.toarray().dtype == np.float32
+    for result in (kronvec.grad(f)(x), kronvec.hvp(f)(x, v), kronvec.hvp(f, compile=True)(x, v)):
+        assert result.dtype == np.float32
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(H.toarray(), kronvec.hessian(f)(x64).toarray(), rtol=F32_TOL, atol=F32_TOL)
+    np.testing.assert_allclose(kronvec.hvp(f)(x, v), kronvec.hvp(f)(x64, v.astype(np.float64)), rtol=F32_TOL)
+
+
 @pytest.mark.parametrize("p", [1, 3, 1.0, np.float64(3.0), np.array(3.0)], ids=["1", "3", "1.0", "np.float64(3)", "0-d array 3"])
 def test_constant_powers_at_zero_entries(p):
     """d(x^p)/dx = p·x^(p−1) is finite at x = 0 for p ≥ 1."""

@@ -182,6 +182,8 @@ def _power_minus_one(p):
     """p − 1, except 0 where p = 0: d(x⁰) = 0 even at x = 0 (0·0⁻¹ would be NaN)."""
     if isinstance(p, Node):
         return p - 1
+    if type(p) is int or type(p) is float:  # (a Python number stays one: weak in NumPy's promotion, NEP 50,
+        return p - 1 if p != 0 else 0 * p   # so float32 x keeps x**(p−1) float32; np.int64(p − 1) would not)
     p = np.asarray(p)
     return np.where(p == 0, 0, p - 1) if p.ndim else (p - 1 if p != 0 else 0 * p)
 
