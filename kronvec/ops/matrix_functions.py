@@ -51,7 +51,7 @@ from . import _samples
 from . import _stack_factors as stacked
 from . import _stack_functions as stackfn
 from ._registry import Primitive, register
-from ._support import bind, decided, derived_label, identity_scale, plain_value, static_value
+from ._support import bind, decided, derived_label, identity_scale, static_value
 from .factorizations import (
     _as_one_member,
     _eigen_gap_factors,
@@ -65,7 +65,6 @@ from .factorizations import (
     eigh_vectors,
     eigvalsh,
 )
-from .indexing import where as choose
 
 __all__ = ["expm", "logm", "sqrtm", "fractional_power", "funm_symmetric", "FrechetOperator",
            "check_square_matrix"]
