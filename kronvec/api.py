@@ -45,6 +45,7 @@ from .ops.joining import lift as _lift
 from ._tracer import Node, Trace, _record, ancestors, new_input, plain_value, reverse_sweep, static_value
 from ._vec import unvec, vec
 from .operators import Identity, RowVector, StructuredOperator, Zero, algebra
+from .operators._precision import in_float32
 
 _ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
 _SCALAR_RESULTS = (Node, np.floating)  # (the same: a value_and_grad value returned as it is)
@@ -367,7 +368,10 @@ class _Recording:
         builder = node._op.jacobians.of(position)
         if builder is None:
             return _PullbackOperator(node, position)
-        return builder(node._value, *node._args, names=names, **node._params)
+        local = builder(node._value, *node._args, names=names, **node._params)
+        if local.dtype.char == "d" and getattr(node._value, "dtype", None) == np.float32:
+            local = in_float32(local)  # (a float32 value's derivative is float32: conventions §4)
+        return local
 
     def _ancestors_of_output(self):
         """Indices of the nodes the output depends on (others need no Jacobian)."""
@@ -388,7 +392,8 @@ class _Recording:
             name = self.names[self.argnums[position]] if self.names else None
             return RowVector(vec(gradient), name=None if name is None else f"∇f({name})")
         self.freeze_values()
-        jacobians = {input_node._index: Identity(n_in)}
+        input_dtype = getattr(input_node._value, "dtype", None)
+        jacobians = {input_node._index: Identity(n_in, np.float32 if input_dtype == np.float32 else np.float64)}
         needed = self._ancestors_of_output()
         for node in self.nodes[input_node._index + 1: self.output_node._index + 1]:
             if node._index not in needed:

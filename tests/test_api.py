@@ -709,6 +709,26 @@ def test_second_derivatives_of_float32_input_are_float32(f):
     np.testing.assert_allclose(kronvec.hvp(f)(x, v), kronvec.hvp(f)(x64, v.astype(np.float64)), rtol=F32_TOL)
 
 
+@pytest.mark.parametrize("f", [
+    lambda X: X.T, lambda X: (X + X.T) / 2, lambda X: X.ravel(), lambda X: X[0], lambda X: np.triu(X),
+    lambda X: np.concatenate([X, X]), lambda X: np.einsum("ij->ji", X), lambda X: np.flip(X),
+    lambda X: np.diag(X), lambda X: -X.copy(), lambda X: np.kron(X, X), lambda X: np.sin(X) * X.T,
+    lambda X: X @ X,
+], ids=["T", "symmetric part", "ravel", "row", "triu", "concatenate", "einsum transpose", "flip", "diag",
+        "negated copy", "kron", "product rule", "square"])
+def test_jacobians_of_float32_input_are_float32(f):
+    # The 0/1 operators (I, K, selections) default to float64; in a Jacobian of float32
+    # values they are declared float32 (kronvec/operators/_precision.py), so the
+    # Jacobian and every materialization of it keep the argument's precision (§4).
+    X = np.array([[1.0, 2.0], [3.0, 4.5]], dtype=np.float32)
+    J = kronvec.jacobian(f)(X)
+    assert J.dtype == np.float32, J
+    dense = J.toarray()
+    assert dense.dtype == J.tosparse().dtype == J.T.toarray().dtype == np.float32
+    np.testing.assert_allclose(dense, kronvec.jacobian(f)(X.astype(np.float64)).toarray(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(J.T.toarray(), dense.T)
+
+
 @pytest.mark.parametrize("p", [1, 3, 1.0, np.float64(3.0), np.array(3.0)], ids=["1", "3", "1.0", "np.float64(3)", "0-d array 3"])
 def test_constant_powers_at_zero_entries(p):
     """d(x^p)/dx = p·x^(p−1) is finite at x = 0 for p ≥ 1."""

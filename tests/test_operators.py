@@ -797,3 +797,16 @@ def test_a_combination_of_float32_structural_operators_is_float32():
         combined = algebra.add(Identity(16, dtype), Commutation(4, 4, dtype))
         assert combined.dtype == dtype
         np.testing.assert_array_equal(combined.toarray(), np.eye(16) + Commutation(4, 4).toarray())
+
+
+def test_in_float32_keeps_exact_structure_and_never_rounds_data():
+    from kronvec.operators._precision import in_float32
+
+    exact = Scaled(0.5, Sum([Identity(4), Commutation(2, 2)]))
+    narrowed = in_float32(exact)
+    assert narrowed.dtype == np.float32 and narrowed.toarray().dtype == np.float32
+    np.testing.assert_array_equal(narrowed.toarray(), exact.toarray())
+    np.testing.assert_array_equal(in_float32(Diag([1.0, 0.5])).toarray(), np.diag([1.0, 0.5]))
+    rounding = Diag([0.1, 1.0])  # 0.1 is not a float32 number: the operator stays float64
+    assert in_float32(rounding) is rounding
+    assert in_float32(Kron(Identity(2), rounding)).dtype == np.float64

@@ -8,7 +8,8 @@ maps), ``sylvester`` (the Kronecker sum I ⊗ A + Bᵀ ⊗ I and its inverse),
 ``triangle`` (QR's fold vec C ↦ vec(triu C + (tril C₋₁)ᵀ)), ``composite`` (Sum, Product, Scaled), ``contraction`` (einsum Jacobians),
 ``algebra`` (the laws), ``_evaluate`` (applying DAGs of composites
 iteratively), ``_materialize`` (toarray/tosparse within the memory limits), ``_formula`` (labels and
-formulas), ``_dag`` (the non-recursive walk they share).
+formulas), ``_dag`` (the non-recursive walk they share), ``_precision`` (an exact
+operator declared float32 inside a Jacobian of float32 values).
 """
 
 from ._base import StructuredOperator, as_operator
