@@ -352,6 +352,22 @@ def assert_compiled_edge_policy(compiled, regular_point, singular_match=None):
             compiled(regular_point)
 
 
+def compiled_program(transformed):
+    """The one program a compiled function (``compile=True``) holds."""
+    (entry,) = transformed.cache.values()
+    return entry.built
+
+
+def fused_gradient(f, *args, argnums=0):
+    """value_and_grad(f, compile=True), compiled at `args`, and whether its program was
+    fused now (in this thread, not in the background)."""
+    import kronvec
+
+    compiled = kronvec.value_and_grad(f, argnums=argnums, compile=True)
+    compiled(*args)
+    return compiled, compiled_program(compiled).fuse()
+
+
 def python_output(code, timeout=120, **environment):
     """The words `code` prints, run by a fresh interpreter on this checkout's kronvec (with
     these extra environment variables); fails on a nonzero exit."""

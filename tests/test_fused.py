@@ -28,22 +28,10 @@ import kronvec
 from kronvec._compiled import gradient as compiled_gradient
 
 from _helpers import assert_compiled_edge_policy, python_output, run_in_threads
+from _helpers import compiled_program as _program
+from _helpers import fused_gradient as _fused
 
 fused_kernels = pytest.importorskip("kronvec._compiled.fused_kernels")
-
-
-def _program(transformed):
-    """The one program a compiled function holds."""
-    (entry,) = transformed.cache.values()
-    return entry.built
-
-
-def _fused(f, *args, argnums=0):
-    """value_and_grad(f, compile=True), compiled at `args` and fused now (not in the background)."""
-    compiled = kronvec.value_and_grad(f, argnums=argnums, compile=True)
-    compiled(*args)
-    program = _program(compiled)
-    return compiled, program.fuse()
 
 
 def _same(a, b):

@@ -26,6 +26,8 @@ import pytest
 import kronvec
 from kronvec._compiled.fused_stacks import FusedStackGradient
 
+from _helpers import compiled_program as _program
+from _helpers import fused_gradient as _fused
 from _helpers import run_in_threads
 
 pytest.importorskip("numba")
@@ -34,18 +36,6 @@ pytest.importorskip("numba")
 def _spd(rng, count, n, batch=None):
     A = rng.standard_normal((*(batch or (count,)), n, n))
     return A @ np.swapaxes(A, -1, -2) / n + np.eye(n)
-
-
-def _program(compiled):
-    (entry,) = compiled.cache.values()
-    return entry.built
-
-
-def _fused(f, *args, argnums=0):
-    """value_and_grad(f, compile=True) compiled at `args`, and whether it was fused now."""
-    compiled = kronvec.value_and_grad(f, argnums=argnums, compile=True)
-    compiled(*args)
-    return compiled, _program(compiled).fuse()
 
 
 def _counting(compiled):
