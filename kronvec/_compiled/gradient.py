@@ -195,7 +195,8 @@ class TieredProgram:
 
         run = self.fused.compile()
         values = self._check_values
-        threshold = math.inf if condition_threshold(_FLOAT64) is None else condition_threshold(_FLOAT64)
+        threshold = condition_threshold(_FLOAT64)
+        threshold = math.inf if threshold is None else threshold
         try:
             output, cotangents = run(threshold, 1.0, *values)
         except FallBack:

@@ -51,6 +51,20 @@ def plain_array(x, what):
     return np.asarray(x)
 
 
+def check_solve_shape(op, b, what):
+    """`b` as an array, refused with a ValueError naming the shapes when ``op x = b``
+    is not a square system with b's rows matching."""
+    if op.shape[0] != op.shape[1]:
+        raise ValueError(f"{type(op).__name__}.{what}: A x = b needs a square A; got A of shape {op.shape}")
+    b = np.asarray(b)
+    if b.ndim not in (1, 2) or b.shape[0] != op.shape[0]:
+        raise ValueError(
+            f"{type(op).__name__}.{what}: A x = b needs b with {op.shape[0]} rows for A of "
+            f"shape {op.shape}; got b of shape {b.shape}"
+        )
+    return b
+
+
 def _float_dtype_of(dtype):
     """The float dtype kronvec computes `dtype` in, or TypeError naming it."""
     dtype = np.dtype(dtype)
@@ -579,20 +593,14 @@ class StructuredOperator(LinearOperator):
         """
         from .._linalg.checks import checked_solve
 
+        b = check_solve_shape(self, b, "solve")
         m, n = self.shape
-        name = f"{type(self).__name__}.solve"
-        if m != n:
-            raise ValueError(f"{name}: A x = b needs a square A; got A of shape {self.shape}")
-        b = np.asarray(b)
-        if b.ndim not in (1, 2) or b.shape[0] != m:
-            raise ValueError(f"{name}: A x = b needs b with {m} rows for A of shape {self.shape}; "
-                             f"got b of shape {b.shape}")
         # peak: the dense matrix as toarray() builds it, and the copy LAPACK factors
         check_materialization("dense", self.dense_nbytes, lambda: f"the {m}×{n} operator {self.formula()}",
                               "solve iteratively with scipy.sparse.linalg.gmres(A, b), or cg for a "
                               "symmetric positive definite A",
                               workspace=self.dense_peak_nbytes)
-        return checked_solve(self.toarray(), b, name)
+        return checked_solve(self.toarray(), b, f"{type(self).__name__}.solve")
 
     # ------------------------------------------------------------ print
     def formula(self):

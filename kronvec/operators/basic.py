@@ -14,7 +14,7 @@ from scipy import sparse as sp
 
 from .._linalg.factorization import _frozen
 from .._vec import unvec
-from ._base import StructuredOperator, plain_array, result_float_dtype, subscript
+from ._base import StructuredOperator, check_solve_shape, plain_array, result_float_dtype, subscript
 from ._formula import Label
 
 __all__ = ["Identity", "Zero", "Dense", "Sparse", "Diag", "RowVector", "Wrapped", "owned_readonly", "freeze"]
@@ -63,18 +63,6 @@ def _dense_to_csr_workspace(shape):
     return dense_to_csr_workspace(shape)
 
 
-def _check_solve_shape(op, b, what):
-    if op.shape[0] != op.shape[1]:
-        raise ValueError(f"{type(op).__name__}.{what}: A x = b needs a square A; got A of shape {op.shape}")
-    b = np.asarray(b)
-    if b.ndim not in (1, 2) or b.shape[0] != op.shape[0]:
-        raise ValueError(
-            f"{type(op).__name__}.{what}: A x = b needs b with {op.shape[0]} rows for A of "
-            f"shape {op.shape}; got b of shape {b.shape}"
-        )
-    return b
-
-
 class Identity(StructuredOperator):
     """The n×n identity matrix, stored as nothing but its size.
 
@@ -117,7 +105,7 @@ class Identity(StructuredOperator):
         return self
 
     def solve(self, b):
-        b = _check_solve_shape(self, b, "solve")
+        b = check_solve_shape(self, b, "solve")
         return np.array(b, dtype=result_float_dtype(self.dtype, b.dtype))
 
     @property
@@ -252,7 +240,7 @@ class Dense(_LabelledLeaf):
     def solve(self, b):
         from .._linalg.checks import checked_solve
 
-        b = _check_solve_shape(self, b, "solve")
+        b = check_solve_shape(self, b, "solve")
         return checked_solve(self.M, b, "Dense.solve")
 
     @property
@@ -342,7 +330,7 @@ class Sparse(_LabelledLeaf):
         """Solve ``S x = b`` by sparse LU; ``LinAlgError`` when S is singular."""
         from scipy.sparse.linalg import splu
 
-        b = _check_solve_shape(self, b, "solve")
+        b = check_solve_shape(self, b, "solve")
         if self.shape[0] != self.shape[1]:
             raise ValueError(f"Sparse.solve: A x = b needs a square A; got A of shape {self.shape}")
         if self.shape[0] == 0:
