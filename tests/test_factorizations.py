@@ -324,6 +324,16 @@ def test_singular_vector_derivatives_at_extreme_scales(scale):
     assert_scaled_close(H(scale * X43, D) * scale, H(X43, D), 1e-12, "‖X‖₂'s Hessian")
 
 
+def test_compiled_second_derivatives_of_singular_vectors_take_their_scale_again():
+    # (regression: the scale c = σ₁ of the gap factors was read off the plain values, which a
+    # compile=True recording refuses — hvp(compile=True) of a function of U or V raised)
+    W = RNG.standard_normal((4, 3))
+    f = lambda X: np.sum(W * np.linalg.svd(X, full_matrices=False)[0])  # noqa: E731
+    compiled, plain = kronvec.hvp(f, compile=True), kronvec.hvp(f)
+    for X in (X43, 3.0 * X43, 1e160 * X43):  # (the first call records, the others replay)
+        np.testing.assert_allclose(compiled(X, W), plain(X, W), rtol=1e-12, atol=0)
+
+
 def test_inputs_are_not_modified():
     A, B = sym(X33), B42.copy()
     before = A.copy(), B.copy()

@@ -1188,17 +1188,33 @@ def _gap_factors(s, shape):
     are formed from the scaled factors: σ² itself overflows beyond σ ≈ 1e154 (and underflows
     below 1e-154), which made every singular-vector derivative NaN there.  c is a constant
     of the point: F·σ is homogeneous of degree −1 in (σ, c) jointly, so its derivative does
-    not see c."""
-    plain = np.asarray(plain_value(s))
-    c = np.max(plain, axis=-1, keepdims=True, initial=0.0) if plain.size else np.ones(plain.shape[:-1] + (1,))
-    c = np.where(c > 0, c, 1.0).astype(plain.dtype if plain.dtype.kind == "f" else np.float64)
-    if c.ndim == 1:
-        c = c[0]
+    not see c.  (A decision on the values: recorded where a compiled replay must take it again.)"""
+    c = decided(_largest_singular_value, s)
     return _eigen_gap_factors(s, _SINGULAR_VECTORS, squares=True, scale=c), s / c, c
 
 
+def _largest_singular_value(s):
+    """The scale c of :func:`_gap_factors` (a rule for ``decided``): the largest of the
+    (plain) singular values s of each member, 1 where all are 0; a scalar for one matrix."""
+    s = np.asarray(s)
+    c = np.max(s, axis=-1, keepdims=True, initial=0.0) if s.size else np.ones(s.shape[:-1] + (1,))
+    c = np.where(c > 0, c, 1.0).astype(s.dtype if s.dtype.kind == "f" else np.float64)
+    return c[0] if c.ndim == 1 else c
+
+
 def _inverse_singular(s, shape):
-    zero = ~_nonzero_singular(s, shape)
+    if isinstance(s, Node) and compile_guard(s) is not None:
+        # a traced VJP in a recording made for replay (hvp): the rank check is recorded, each
+        # replay making it on its own values (as the gap check of _eigen_gap_factors)
+        decided(functools.partial(_rank_check, shape=tuple(shape)), s)
+        return 1.0 / s
+    _rank_check(plain_value(s), shape)
+    return 1.0 / s
+
+
+def _rank_check(s, shape):
+    """LinAlgError when a singular value is 0 to working precision (on plain values)."""
+    zero = ~_plain_nonzero_singular(s, shape)
     if np.any(zero):
         where = ""
         if zero.ndim > 1:
@@ -1207,7 +1223,7 @@ def _inverse_singular(s, shape):
         raise np.linalg.LinAlgError(
             f"{_SINGULAR_VECTORS}: the singular vectors of a rank-deficient rectangular matrix "
             f"(shape {tuple(shape)}{where}) have no derivative (1/σ at σ = 0)")
-    return 1.0 / s
+    return np.zeros(())
 
 
 def _left_vectors_vjp(g, U, X, full_matrices=False):
