@@ -404,6 +404,22 @@ def test_nan_in_scalar_list_or_tuple_constants_is_refused(bad):
         kronvec.grad(lambda x: np.sum(x * bad))(np.ones(3))
 
 
+@pytest.mark.parametrize("bad", [np.nan, -np.inf, (0.0, np.nan), [[1.0, 2.0], [np.inf, 0.0]]],
+                         ids=["nan", "-inf", "pair", "per-axis"])
+def test_non_finite_pad_values_are_refused(bad):
+    # np.pad's constant_values reached the recording as plain floats, unchecked: a NaN frame
+    # gave a NaN value with a finite gradient. They are a constant operand like any other.
+    X = RNG.standard_normal((2, 3))
+    with pytest.raises(ValueError, match="np.pad's constant_values contains NaN or inf"):
+        kronvec.grad(lambda X: np.sum(np.pad(X, 1, constant_values=bad)))(X)
+    with pytest.raises(TypeError, match="np.pad's constant_values is complex"):
+        kronvec.grad(lambda X: np.sum(np.pad(X, 1, constant_values=1j)))(X)
+    with kronvec.config.override(check_finite=False):  # (the documented way out: nansum of a NaN frame)
+        value, G = kronvec.value_and_grad(lambda X: np.nansum(np.pad(X, 1, constant_values=np.nan)))(X)
+    assert value == pytest.approx(X.sum())
+    np.testing.assert_array_equal(G, np.ones_like(X))
+
+
 def test_derivative_of_a_power_in_its_exponent_at_a_zero_base():
     # d/dp 0**p = 0 for p > 0 (0·log 0 was NaN)
     a = np.array([0.0, 2.0])

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from .._config import settings
-from .._constants import frozen_copy
+from .._constants import capture, frozen_copy
 from .._tracer import Node, holds_nodes, plain_value, set_object_lift, static_value
 from . import _samples
 from ._registry import Primitive, numpy_function, numpy_method, register
@@ -395,7 +395,11 @@ def _pad(array, pad_width, mode="constant", **kwargs):
     widths = _as_pairs(pad_width, ndim, as_index=True)
     if mode == "constant":
         refuse_arguments("np.pad", **{k: (v, None) for k, v in kwargs.items() if k != "constant_values"})
-        values = _as_pairs(kwargs.get("constant_values", 0), ndim, as_index=False)
+        # (captured like any constant operand: NaN/inf and complex values are refused by name)
+        constant_values = kwargs.get("constant_values", 0)
+        if not isinstance(constant_values, Node):
+            constant_values = capture(constant_values, "np.pad's constant_values")
+        values = _as_pairs(constant_values, ndim, as_index=False)
         values = tuple(tuple(float(v) for v in pair) for pair in values)
         return bind(pad, array, pad_width=widths, constant_values=values)
     if mode in _GATHERED_MODES:
