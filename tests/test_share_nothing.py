@@ -420,6 +420,40 @@ def test_non_finite_pad_values_are_refused(bad):
     np.testing.assert_array_equal(G, np.ones_like(X))
 
 
+def test_non_finite_full_like_fill_and_max_initial_are_refused():
+    # Both reached the recording unchecked (a NaN value with a finite gradient).
+    X = RNG.standard_normal((2, 3))
+    with pytest.raises(ValueError, match="np.full_like's fill_value contains NaN or inf"):
+        kronvec.grad(lambda X: np.sum(X + np.full_like(X, np.nan)))(X)
+    for bad in (np.nan, np.inf):  # (+inf is not max's identity: every result would be +inf)
+        with pytest.raises(ValueError, match="the initial value of np.max contains NaN or inf"):
+            kronvec.grad(lambda X: np.max(X, initial=bad))(X)
+    with pytest.raises(ValueError, match="the initial value of np.min contains NaN or inf"):
+        kronvec.grad(lambda X: np.min(X, initial=-np.inf))(X)
+
+
+@pytest.mark.parametrize("f", [
+    lambda X: np.clip(X, 0.0, np.inf), lambda X: np.clip(X, -np.inf, 0.5), lambda X: X.clip(max=np.inf),
+    lambda X: np.clip(X, -np.inf, np.inf), lambda X: np.max(X, axis=0, initial=-np.inf),
+    lambda X: np.min(X, axis=1, initial=np.inf),
+    lambda X: np.max(X, axis=1, initial=-np.inf, where=np.array([[True, False, True], [False, False, False]])),
+], ids=["clip(0, inf)", "clip(-inf, h)", "clip(max=inf)", "clip(-inf, inf)", "max initial -inf",
+        "min initial inf", "max initial -inf, an empty slice"])
+def test_an_infinity_that_bounds_nothing_is_accepted(f):
+    # np.clip(X, 0, np.inf) and np.max(X, initial=-np.inf) are common spellings of "no bound";
+    # the infinity on its own side changes no value, so it is not refused as a non-finite
+    # constant (notes/conventions.md §8). Values are NumPy's, bit for bit (also the −inf of
+    # an empty slice); derivatives match central differences.
+    X = np.array([[1.3, -0.4, 0.7], [-0.2, 0.9, 2.0]])
+    bounded = lambda X: np.maximum(f(X), -5.0)  # noqa: E731 (the −inf of an empty slice clipped)
+    np.testing.assert_allclose(kronvec.jacobian(bounded)(X).toarray(), central_difference_jacobian(bounded, (X,)),
+                               atol=1e-8)
+    value, G = kronvec.value_and_grad(lambda X: np.sum(bounded(X) ** 2))(X)
+    assert value == np.sum(bounded(X) ** 2)
+    with pytest.raises(ValueError, match="constant operand of clip contains NaN or inf"):
+        kronvec.grad(lambda X: np.sum(np.clip(X, np.inf, 2.0)))(X)  # (an infinity on the wrong side)
+
+
 def test_derivative_of_a_power_in_its_exponent_at_a_zero_base():
     # d/dp 0**p = 0 for p > 0 (0·log 0 was NaN)
     a = np.array([0.0, 2.0])

@@ -762,6 +762,14 @@ def _clip(a, a_min=_NO_VALUE, a_max=_NO_VALUE, out=None, *, min=_NO_VALUE, max=_
         raise _missing("a_min" if a_min is _NO_VALUE else "a_max")
     elif min is not _NO_VALUE or max is not _NO_VALUE:
         raise ValueError("Passing `min` or `max` keyword argument when `a_min` and `a_max` are provided is forbidden.")
+    # An infinite bound on its own side (−inf below, +inf above) bounds nothing: it is no
+    # bound, bit for bit, and no non-finite constant reaches the recording. (A Python
+    # float only: a NumPy float64 scalar would also set the result's dtype. NaN, or an
+    # infinity on the wrong side, is refused below as any non-finite constant.)
+    if type(a_min) is float and a_min == _MINUS_INF:
+        a_min = None
+    if type(a_max) is float and a_max == _INF:
+        a_max = None
     if a_min is None and a_max is None:  # as NumPy: a missing bound is no bound
         return np.positive(a)
     if a_min is None:

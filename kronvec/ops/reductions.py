@@ -40,7 +40,7 @@ import operator
 import numpy as np
 import scipy.sparse as sp
 
-from .._constants import frozen_copy
+from .._constants import capture, frozen_copy
 from .._tracer import Node, compile_guard
 from .._vec import unvec, vec
 from ..operators import (
@@ -581,7 +581,17 @@ max_ = _extreme(np.maximum.reduce, "max", "largest")
 min_ = _extreme(np.minimum.reduce, "min", "smallest")
 
 
-def _extreme_handler(op, function):
+def _plain_initial(initial, function, identity):
+    """``initial=`` of max/min as a float.  The reduction's identity (−inf for max, +inf
+    for min) is accepted: it bounds nothing and is NumPy's value of an empty slice.  NaN
+    and the other infinity are refused like any non-finite constant operand (with them
+    every result would be NaN or that infinity)."""
+    if isinstance(initial, (float, np.floating)) and float(initial) == identity:
+        return identity
+    return float(capture(initial, f"the initial value of {function}"))
+
+
+def _extreme_handler(op, function, identity):
     def handler(a, axis=None, out=None, keepdims=False, initial=_NO_VALUE, where=_NO_VALUE):
         if out is not None:
             refuse_arguments(function, out=(out, None))
@@ -589,15 +599,15 @@ def _extreme_handler(op, function):
         if isinstance(initial, Node):
             raise TypeError(f"kronvec: {function}: initial= must be a plain number, not a traced value")
         return bind(op, a, axis=_axes(axis, len(shape), function), keepdims=bool(keepdims),
-                    initial=None if initial is _NO_VALUE else float(initial),
+                    initial=None if initial is _NO_VALUE else _plain_initial(initial, function, identity),
                     where=_where_mask(where, shape, function))
 
     handler.__name__ = op.name
     return handler
 
 
-numpy_method("max")(numpy_function(np.max, np.amax)(_extreme_handler(max_, "np.max")))
-numpy_method("min")(numpy_function(np.min, np.amin)(_extreme_handler(min_, "np.min")))
+numpy_method("max")(numpy_function(np.max, np.amax)(_extreme_handler(max_, "np.max", -math.inf)))
+numpy_method("min")(numpy_function(np.min, np.amin)(_extreme_handler(min_, "np.min", math.inf)))
 
 
 @numpy_function(np.ptp)

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .._constants import freeze
+from .._constants import capture, freeze
 from .._tracer import Node, static_value
 from ..operators import Commutation, Identity, Zero
 from . import _samples
@@ -419,6 +419,8 @@ def _constant_like(factory, fill):
         fill_value = None
         if fill is None:  # np.full_like(a, fill_value): the fill may itself be traced
             fill_value = args[0] if args else kwargs.pop("fill_value")
+            if not isinstance(fill_value, Node):  # (a constant like any other: NaN/inf, complex refused)
+                fill_value = capture(fill_value, "np.full_like's fill_value")
             args = (plain_value(fill_value),) + tuple(args[1:])
         plain = factory(static_value(a), *args, **kwargs)  # (its shape and dtype: not a decision on values)
         if not isinstance(a, Node) or plain.dtype != np.float64 or plain.shape != shape_of(a):
