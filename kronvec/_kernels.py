@@ -27,12 +27,14 @@ Conventions shared by every kernel:
   parallel, which pays for large outputs only.  Waking the second thread
   costs a scheduler tick whenever the other core is busy, so :func:`call`
   runs outputs below :data:`PARALLEL_MIN_BYTES` on one thread, where the
-  gain could not repay that risk (figures: ``benchmarks/measure_kernels.py``).
+  gain could not repay that risk (figures: ``benchmarks/measure_kernels.py``):
+  as the kernel's serial twin, compiled without ``parallel=True``.
 """
 
 from __future__ import annotations
 
 import functools
+import types
 
 import numba
 import numba.extending
@@ -75,6 +77,7 @@ class _Kernel:
     def __init__(self, py_func, options):
         self.py_func = py_func
         self._options = options
+        self._serial = None
         try:
             self._dispatcher = numba.njit(cache=True, **options)(py_func)
             self.cached = True
@@ -82,6 +85,29 @@ class _Kernel:
             self._dispatcher = numba.njit(cache=False, **options)(py_func)
             self.cached = False
         functools.update_wrapper(self, py_func)
+
+    @property
+    def parallel(self):
+        return bool(self._options.get("parallel"))
+
+    def serial(self):
+        """The same kernel compiled without ``parallel=True`` (``prange`` runs as ``range``),
+        made on first use: what :func:`call` runs below PARALLEL_MIN_BYTES.
+
+        Its Python function is a copy under another qualified name: numba's disk cache
+        names its files by qualified name and keys them by signature and source, not by
+        the ``parallel`` option, so the same function would load the other's machine code.
+        """
+        if self._serial is None:
+            twin = types.FunctionType(self.py_func.__code__, self.py_func.__globals__,
+                                      self.py_func.__name__ + "_serial", self.py_func.__defaults__,
+                                      self.py_func.__closure__)
+            twin.__qualname__ = self.py_func.__qualname__ + "_serial"
+            twin.__module__ = self.py_func.__module__
+            twin.__doc__ = self.py_func.__doc__
+            options = {key: value for key, value in self._options.items() if key != "parallel"}
+            self._serial = _Kernel(twin, options)
+        return self._serial
 
     def __call__(self, *args):
         try:
@@ -118,20 +144,18 @@ PARALLEL_MIN_BYTES = 64 * 2**20
 def call(kernel, output_nbytes, *args):
     """Run `kernel`, on one thread when it writes fewer than PARALLEL_MIN_BYTES.
 
-    ``numba.set_num_threads`` is thread-local and restored afterwards, so a
-    caller's own setting (or ``NUMBA_NUM_THREADS``) is respected above the
-    threshold.
+    Below the threshold a parallel kernel runs as its serial twin
+    (:meth:`_Kernel.serial`): the same loops compiled without ``parallel=True``,
+    so no thread count is switched and no parallel region is entered (setting
+    numba's thread count to one and back cost ~9 µs a call here, ~1 % of writing
+    an 8 MB Jacobian, ``notes/derivatives.md`` §30; and a process that writes only
+    small outputs never compiles the parallel version).  Above it the
+    parallel kernel runs with the caller's own thread setting (or
+    ``NUMBA_NUM_THREADS``).
     """
-    if output_nbytes >= PARALLEL_MIN_BYTES:
+    if output_nbytes >= PARALLEL_MIN_BYTES or not getattr(kernel, "parallel", False):
         return kernel(*args)
-    previous = numba.get_num_threads()
-    if previous == 1:
-        return kernel(*args)
-    numba.set_num_threads(1)
-    try:
-        return kernel(*args)
-    finally:
-        numba.set_num_threads(previous)
+    return kernel.serial()(*args)
 
 
 # --------------------------------------------------------------------------

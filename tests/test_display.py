@@ -211,3 +211,33 @@ def test_formula_labels_parenthesize_by_precedence():
     assert infix_label(" / ")("A ∘ B", "C / D") == "A ∘ B / (C / D)"
     assert infix_label("·")("A + B", "-C") == "(A + B)·(-C)"
     assert transposed_label("inv(X)") == "inv(X)ᵀ" and transposed_label("-X") == "(-X)ᵀ"
+
+
+def test_jacobian_reads_the_same_parameter_names_as_inspect_signature():
+    # (jacobian reads a plain function's names off its code object: the same names
+    # _parameter_names gives through inspect.signature, for every kind of callable)
+    import functools
+
+    from kronvec.api import _jacobian_parameter_names, _parameter_names
+
+    def positional(a, b, /, c, *rest, d=1):
+        return a
+
+    def named(Sigma, W=2):
+        return Sigma
+
+    @functools.wraps(named)
+    def wrapper(*args):
+        return named(*args)
+
+    class Method:
+        def __call__(self, M, N):
+            return M
+
+    callables = [lambda X: X, lambda *args: args, positional, named, wrapper, functools.partial(named, W=1),
+                 Method(), Method().__call__, np.linalg.inv, np.sin]
+    for f in callables:
+        for count in (1, 2, 4):
+            assert _jacobian_parameter_names(f, count) == tuple(_parameter_names(f, count)), (f, count)
+    X = np.array([[2.0, 1.0], [1.0, 3.0]])
+    assert "inv(Sigma)" in str(kronvec.jacobian(lambda Sigma: np.linalg.inv(Sigma))(X))

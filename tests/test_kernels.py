@@ -596,3 +596,29 @@ def test_numba_path_when_cache_dir_breaks_after_import(tmp_path):
         code, NUMBA_CACHE_DIR=str(cache_dir), NUMBA_CACHE_LOCATOR_CLASSES="UserProvidedCacheLocator"
     )
     assert completed.stdout.strip() == "False"
+
+
+# --------------------------------------------------------------------------
+# below PARALLEL_MIN_BYTES a parallel kernel runs as its serial twin
+# --------------------------------------------------------------------------
+
+
+def test_small_outputs_run_the_serial_twin_with_the_parallel_kernels_result():
+    from kronvec import _kernels
+
+    rng = np.random.default_rng(5)
+    p, b = rng.standard_normal((3, 4, 5)), rng.standard_normal((3, 5))
+    kernel = _kernels.outer_product_rows_fill
+    twin = kernel.serial()
+    assert kernel.parallel and not twin.parallel and kernel.serial() is twin
+    # numba's disk cache names files by qualified name and ignores the parallel flag:
+    # the twin must not share the parallel kernel's name
+    assert twin.py_func.__qualname__ != kernel.py_func.__qualname__
+    fresh = _kernels._Kernel(kernel.py_func, {"parallel": True})  # (no call made through it yet)
+    serial, parallel = (np.full((3, 4, 5, 5), np.nan) for _ in range(2))
+    _kernels.call(fresh, serial.nbytes, p, b, 0.5, True, serial, False)
+    assert not fresh._dispatcher.signatures and fresh.serial()._dispatcher.signatures
+    kernel(p, b, 0.5, True, parallel, False)  # (the parallel dispatcher itself)
+    expected = 0.5 * (p[:, :, None, :] * b[:, None, :, None] + p[:, :, :, None] * b[:, None, None, :])
+    np.testing.assert_array_equal(serial, parallel)
+    np.testing.assert_allclose(serial, expected, rtol=1e-15, atol=0)

@@ -1051,8 +1051,8 @@ def _eigh_vectors_jacobian(V, A, names, UPLO="L", checked=False):
     np.negative(F, out=F)
     np.fill_diagonal(F, 0.0)  # (+0, as F had)
     F.flags.writeable = False
-    return _symmetrized_product(n, Kron(Identity(n, V.dtype), Dense(V)), Diag(F.reshape(-1)),
-                                Kron(Dense(V.T), Dense(V.T)))
+    Vt = Dense(V.T)  # (one operator for both factors, as Cholesky's Kron(W, W))
+    return _symmetrized_product(n, Kron(Identity(n, V.dtype), Dense(V)), Diag(F.reshape(-1)), Kron(Vt, Vt))
 
 
 eigh_vectors = register(Primitive(
