@@ -46,6 +46,7 @@ from ._support import (
     loud,
     operand_label,
     plain_value,
+    quiet,
     static_value,
     refuse_arguments,
     shape_of,
@@ -240,7 +241,8 @@ ufunc(np.negative, negative)
 
 def elementwise_op(numpy_ufunc, *derivatives, name=None, spelling="np", formula, reference,
                    samples=_samples.one_general, edge_cases=None, fuzz=None, rule_name=None, entire=False,
-                   loud_value=True, loud_derivatives=True, param_names=None, ufuncs=None, parameters=None):
+                   loud_value=True, loud_derivatives=True, param_names=None, ufuncs=None, parameters=None,
+                   vjps=None):
     """Define an elementwise map f(X₁, …, X_k) computed by `numpy_ufunc`, and route
     ``ufuncs`` (default: `numpy_ufunc` itself) to it.
 
@@ -260,6 +262,12 @@ def elementwise_op(numpy_ufunc, *derivatives, name=None, spelling="np", formula,
     variables (a Bessel function's order ν), to their names; their derivative is
     given as None. The operation has no VJP there, and a traced value passed there
     is refused with a TypeError naming the function and the argument.
+
+    ``vjps`` maps a position to a VJP ``vjp(g, ans, *args)`` written out instead of
+    ``g * derivative``: the same derivative in fewer NumPy calls (``g / (1 + x)``
+    rather than ``g * (1 / (1 + x))``, one rounding instead of two), for the
+    maps whose recording cost is measured (``benchmarks/measure_recording.py``).
+    Like the derivatives it is traced again for higher orders.
     """
     name = name or numpy_ufunc.__name__
     public = f"{spelling}.{name}"
@@ -270,6 +278,8 @@ def elementwise_op(numpy_ufunc, *derivatives, name=None, spelling="np", formula,
     variables = [p for p in range(arity) if derivatives[p] is not None]
 
     def vjp(position):
+        if vjps and position in vjps:
+            return vjps[position]
         derivative = derivatives[position]
         if arity == 1:
             return lambda g, ans, x: g * derivative(ans, x)
@@ -346,7 +356,8 @@ log10 = elementwise_op(np.log10, lambda ans, x: 1.0 / (_LN10 * x), formula="diag
 # (log1p is finite only at x > −1, where 1 + x ≥ 2⁻⁵³: its derivative cannot overflow)
 log1p = elementwise_op(np.log1p, lambda ans, x: 1.0 / (1.0 + x), formula="diag(vec 1/(1 + X))",
                        reference="d log(1 + x) = dx / (1 + x)", samples=_samples.one_positive,
-                       fuzz=lambda Y, c: np.log1p(Y * Y), loud_derivatives=False)
+                       fuzz=lambda Y, c: np.log1p(Y * Y), loud_derivatives=False,
+                       vjps={0: lambda g, ans, x: g / (1.0 + x)})
 logaddexp = elementwise_op(
     np.logaddexp, lambda ans, x, y: np.exp(x - ans), lambda ans, x, y: np.exp(y - ans),
     formula="D_X = diag(vec exp(X − L)), D_Y = diag(vec exp(Y − L)) for L = log(eˣ + eʸ) (a softmax pair)",
@@ -395,9 +406,11 @@ arcsin = elementwise_op(np.arcsin, lambda ans, x: 1.0 / np.sqrt((1.0 - x) * (1.0
 arccos = elementwise_op(np.arccos, lambda ans, x: -1.0 / np.sqrt((1.0 - x) * (1.0 + x)),
                         formula="−diag(vec 1/√(1 − X²))", reference="d arccos(x) = −dx / √(1 − x²)",
                         samples=_samples.one_bounded, fuzz=lambda Y, c: np.arccos(0.9 * np.tanh(Y)))
+# (1/(1 + x²) is in (0, 1] at every finite x — 0 where x² overflows, its limit — so the
+# VJP needs no finiteness check, only quiet arithmetic; the Jacobian keeps the loud form)
 arctan = elementwise_op(np.arctan, lambda ans, x: 1.0 / (1.0 + x * x), formula="diag(vec 1/(1 + X²))",
                         reference="d arctan(x) = dx / (1 + x²)", fuzz=lambda Y, c: np.arctan(Y), entire=True,
-                        loud_value=False)
+                        loud_value=False, vjps={0: quiet(lambda g, ans, x: g / (1.0 + x * x))})
 
 
 def _arctan2_denominator(y, x):
@@ -501,10 +514,10 @@ def _sinc(x):
 # (hyperbolic: cosh(x) is finite exactly where sinh(x) is, and |sinh| ≤ cosh)
 sinh = elementwise_op(np.sinh, lambda ans, x: np.cosh(x), formula="diag(vec cosh X)",
                       reference="d sinh(x) = cosh(x) dx", fuzz=lambda Y, c: np.sinh(Y), entire=True,
-                      loud_derivatives=False)
+                      loud_derivatives=False, vjps={0: lambda g, ans, x: g * np.cosh(x)})
 cosh = elementwise_op(np.cosh, lambda ans, x: np.sinh(x), formula="diag(vec sinh X)",
                       reference="d cosh(x) = sinh(x) dx", fuzz=lambda Y, c: np.cosh(Y), entire=True,
-                      loud_derivatives=False)
+                      loud_derivatives=False, vjps={0: lambda g, ans, x: g * np.sinh(x)})
 tanh = elementwise_op(np.tanh, lambda ans, x: 1.0 - ans * ans, formula="diag(1 − vec tanh²X)",
                       reference="d tanh(x) = (1 − tanh²x) dx", fuzz=lambda Y, c: np.tanh(Y), rule_name="tanh",
                       entire=True, loud_value=False, loud_derivatives=False)
