@@ -613,12 +613,53 @@ def _extremum(numpy_ufunc, which):
         fuzz=lambda Y, c: numpy_ufunc(Y, c.same(Y.shape)))
 
 
-maximum = _extremum(np.maximum, "larger")
-minimum = _extremum(np.minimum, "smaller")
+# The weight of x in maximum(x, c) (and fmax) or minimum(x, c) (and fmin) for a finite
+# number c, by the rank searchsorted gives x among (c⁻, c, +inf), c⁻ the float below c:
+# #{b < x} is 0 below c, 1 at c (a tie: ½), 2 above it (+inf included) and 3 for a NaN,
+# which sorts last and which the result is not (fmax/fmin take c: weight 0; maximum and
+# minimum a NaN, which is not x == ans either). The weights _tie_weight gives, entry for entry.
+_LARGER_WEIGHT_BY_RANK = np.array([0.0, 0.5, 1.0, 0.0])
+_SMALLER_WEIGHT_BY_RANK = np.array([1.0, 0.5, 0.0, 0.0])
+_LARGER_WEIGHT_BY_RANK.flags.writeable = _SMALLER_WEIGHT_BY_RANK.flags.writeable = False
+
+
+def _fast_extremum_vjp(position, weights, general):
+    """The VJP of maximum & co. for the traced operand at `position`, with the common case
+    — the other operand a finite Python number (np.maximum(x, 0.0)), a float64 cotangent
+    shaped like x — read off one binary search (bit for bit g·W, W float64 as g is)
+    instead of _tie_weight's comparisons; anything else by `general`."""
+
+    def vjp(g, ans, x, y):
+        operand, other = (y, x) if position else (x, y)
+        if (type(g) is _ndarray and type(operand) is _ndarray and (type(other) is float or _exact_bound(other))
+                and _MINUS_INF < other < _INF and g.shape == operand.shape and g.dtype.char == "d"
+                and operand.dtype.char == "d"):
+            return g * weights.take(_extremum_bounds(float(other)).searchsorted(operand))  # (float: exact)
+        return general(g, ans, x, y)
+
+    return vjp
+
+
+@functools.lru_cache(maxsize=64)
+def _extremum_bounds(c):
+    """(c⁻, c, +inf) for a finite float c: read-only, shared (a function of c only)."""
+    bounds = np.array((_nextafter(c, _MINUS_INF), c, _INF))
+    bounds.flags.writeable = False
+    return bounds
+
+
+def _extremum_with_fast_vjps(numpy_ufunc, which):
+    op = _extremum(numpy_ufunc, which)
+    weights = _LARGER_WEIGHT_BY_RANK if which == "larger" else _SMALLER_WEIGHT_BY_RANK
+    return op.defvjp(*(_fast_extremum_vjp(p, weights, op.vjps[p]) for p in (0, 1)))
+
+
+maximum = _extremum_with_fast_vjps(np.maximum, "larger")
+minimum = _extremum_with_fast_vjps(np.minimum, "smaller")
 # fmax/fmin differ from maximum/minimum at NaN only (which kronvec refuses in inputs); _tie_weight
 # reads which operand the result is, so a NaN operand, if allowed, gets weight 0 and the other 1.
-fmax = _extremum(np.fmax, "larger")
-fmin = _extremum(np.fmin, "smaller")
+fmax = _extremum_with_fast_vjps(np.fmax, "larger")
+fmin = _extremum_with_fast_vjps(np.fmin, "smaller")
 
 
 # |x| at 0 takes the subgradient 0 (sign(0) = 0): the convention of notes/conventions.md.
@@ -677,8 +718,17 @@ remainder = _remainder_like(np.remainder, "floor")  # also np.mod and the % oper
 fmod = _remainder_like(np.fmod, "trunc")
 
 
+try:  # the ufunc np.clip ends in (np.clip → ndarray.clip → numpy._core._methods._clip → it)
+    from numpy._core.umath import clip as _clip_ufunc
+except ImportError:  # pragma: no cover - another NumPy: its definition, in two ufuncs
+    def _clip_ufunc(x, low, high):
+        return np.minimum(np.maximum(x, low), high)
+
+
 def _clip_impl(x, low, high):
-    return np.minimum(np.maximum(x, low), high)  # NumPy's definition, without np.clip's Python layers
+    # min(max(x, low), high), NumPy's definition, computed as np.clip computes it, in one ufunc
+    # call, without np.clip's Python layers (the same numbers as np.clip's, signed zeros included)
+    return _clip_ufunc(x, low, high)
 
 
 def _clip_weight(position):
@@ -751,10 +801,18 @@ def _clip_vjp_x(g, ans, x, low, high):
         # comparisons — bit for bit the same g·W (W is float64 as g is). The rank is
         # #{b < x} + #{b ≤ x} over b ∈ {low, high}, in one search: b ≤ x ⟺ b⁻ < x for b⁻
         # the float below b (finite b), and low⁻ < low ≤ high⁻ < high is sorted as low < high.
-        low, high = float(low), float(high)  # (exact: _exact_bound)
-        bounds = np.array((_nextafter(low, _MINUS_INF), low, _nextafter(high, _MINUS_INF), high))
+        bounds = _clip_bounds(float(low), float(high))  # (float: exact, _exact_bound)
         return g * _CLIP_WEIGHT_BY_RANK.take(bounds.searchsorted(x))
     return unbroadcast(g * _clip_weights[0](ans, x, low, high), shape_of(x))
+
+
+@functools.lru_cache(maxsize=64)
+def _clip_bounds(low, high):
+    """(low⁻, low, high⁻, high) for finite floats low < high: read-only, shared (a function
+    of its arguments only; building it costs a third of the pullback)."""
+    bounds = np.array((_nextafter(low, _MINUS_INF), low, _nextafter(high, _MINUS_INF), high))
+    bounds.flags.writeable = False
+    return bounds
 
 
 def _missing(name):
