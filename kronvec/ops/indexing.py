@@ -500,7 +500,7 @@ def _triangle_mask(rows, columns, k, keep_lower):
 
 def _triangle(name, keep_lower):
     def triangle(m, k=0):
-        shape = tuple(shape_of(m))
+        shape = m.shape if isinstance(m, Node) else tuple(shape_of(m))  # (a traced m's shape is a tuple)
         if not shape:
             raise ValueError(f"{name}: the input must be at least 1-D, got a 0-d array")
         # NumPy's mask: the last two axes (a 1-D input is broadcast to a square)
@@ -522,7 +522,7 @@ def _reversing_key(ndim, axes):
 
 @numpy_function(np.flip)
 def _flip(m, axis=None):
-    ndim = len(shape_of(m))
+    ndim = m.ndim if isinstance(m, Node) else len(shape_of(m))  # (a traced m's own ndim: one property read)
     if axis is None:
         return bind(getitem, m, key=(_REVERSED,) * ndim)  # a view, as NumPy's
     if type(axis) is int and -ndim <= axis < ndim:  # (the common spelling, checked first)
@@ -642,6 +642,11 @@ def _roll_impl(x, shift, axis):
 
 
 def _roll_vjp(g, ans, x, shift, axis):
+    if type(g) is _ndarray and type(shift) is int:  # (the common case, _roll_impl's gather inline)
+        if axis is None:
+            return g.take(_cyclic_flat(g.shape, -shift))  # P⁻¹ = Pᵀ rolls back
+        if type(axis) is int:
+            return g.take(_cyclic(g.shape[axis], -shift), axis)
     back = -shift if type(shift) is int else tuple([-s for s in shift])  # P⁻¹ = Pᵀ rolls back
     if type(g) is _ndarray:
         return _roll_impl(g, back, axis)

@@ -53,9 +53,11 @@ def _concatenate_vjp(position):
     def vjp(g, ans, *arrays, axis):
         if type(g) is np.ndarray:  # the reverse sweep's common case: the block of g, a view
             start = 0
-            for a in arrays[:position]:
-                start += shape_of(a)[axis]
-            stop = start + shape_of(arrays[position])[axis]
+            if position:
+                for a in arrays[:position]:
+                    start += shape_of(a)[axis]
+            piece = arrays[position]
+            stop = start + (piece.shape if type(piece) is np.ndarray else shape_of(piece))[axis]
             return g[start:stop] if axis == 0 else g[(slice(None),) * axis + (slice(start, stop),)]
         return bind(getitem, g, key=_piece_key([shape_of(a)[axis] for a in arrays], axis, position))
 
