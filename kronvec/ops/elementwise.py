@@ -514,10 +514,11 @@ def _sinc(x):
 # (hyperbolic: cosh(x) is finite exactly where sinh(x) is, and |sinh| ≤ cosh)
 sinh = elementwise_op(np.sinh, lambda ans, x: np.cosh(x), formula="diag(vec cosh X)",
                       reference="d sinh(x) = cosh(x) dx", fuzz=lambda Y, c: np.sinh(Y), entire=True,
-                      loud_derivatives=False, vjps={0: lambda g, ans, x: g * np.cosh(x)})
+                      loud_derivatives=False, vjps={0: lambda g, ans, x: g * _cosh(x)})
 cosh = elementwise_op(np.cosh, lambda ans, x: np.sinh(x), formula="diag(vec sinh X)",
                       reference="d cosh(x) = sinh(x) dx", fuzz=lambda Y, c: np.cosh(Y), entire=True,
-                      loud_derivatives=False, vjps={0: lambda g, ans, x: g * np.sinh(x)})
+                      loud_derivatives=False, vjps={0: lambda g, ans, x: g * _sinh(x)})
+_cosh, _sinh = np.cosh, np.sinh  # (read by the VJPs above as globals, not np.<name> loads)
 tanh = elementwise_op(np.tanh, lambda ans, x: 1.0 - ans * ans, formula="diag(1 − vec tanh²X)",
                       reference="d tanh(x) = (1 − tanh²x) dx", fuzz=lambda Y, c: np.tanh(Y), rule_name="tanh",
                       entire=True, loud_value=False, loud_derivatives=False)

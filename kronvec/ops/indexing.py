@@ -39,6 +39,7 @@ from ._support import (
 )
 
 _ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
+_zeros, _empty = np.zeros, np.empty  # (and the pullbacks' allocations: globals, not np.<name> loads)
 
 __all__ = ["getitem", "untake", "where", "diagonal", "roll", "permute", "index", "gather", "is_basic_key",
            "indexed_shape", "vec_key"]
@@ -134,7 +135,7 @@ def _getitem_vjp(g, ans, x, key):
     if type(g) is _ndarray:  # a plain cotangent: scatter it directly
         kind = type(key)
         if kind is int and g.dtype.char in "fd":  # (x[i]: an assignment into zeros, as _untake_value does)
-            out = np.zeros(x.shape if type(x) is _ndarray else shape_of(x), dtype=g.dtype)
+            out = _zeros(x.shape if type(x) is _ndarray else shape_of(x), dtype=g.dtype)
             out[key] = g
             return out
         if kind is Distinct and g.dtype.char in "fd":  # (a permutation: an assignment, as _untake_value does)
@@ -387,7 +388,7 @@ def _where_vjp(position):
     def vjp(g, ans, x, y, condition):
         if type(g) is _ndarray:  # the reverse sweep's common case: no recording needed
             if position == 0:  # G where C, 0 elsewhere (C broadcasts to G's shape, the result's)
-                kept = np.zeros(g.shape, g.dtype)
+                kept = _zeros(g.shape, g.dtype)
                 _np_copyto(kept, g, where=condition)  # (np.where(C, G, 0.0)'s numbers, one call less)
             else:
                 kept = _np_where(condition, 0.0, g)
@@ -577,7 +578,7 @@ def _permute_vjp(g, ans, x, index):
         # Pᵀg: each entry of g put back where it came from. `index` names every entry of x
         # once, so the puts fill an empty array exactly: the numbers of a scatter into zeros.
         dtype = g.dtype
-        out = np.empty(x.shape if type(x) is _ndarray else shape_of(x),
+        out = _empty(x.shape if type(x) is _ndarray else shape_of(x),
                        dtype=dtype if dtype.char in "fd" else np.result_type(dtype, np.float32))
         out.put(index, g)
         return out
