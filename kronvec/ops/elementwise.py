@@ -55,6 +55,7 @@ from ._support import (
 from .shape import copy
 
 _ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
+_FLOAT64 = np.dtype(np.float64)  # (NumPy's one native float64 descriptor: `x.dtype is _FLOAT64`)
 
 __all__ = ["add", "subtract", "multiply", "divide", "power", "float_power", "ldexp", "negative",
            "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "logaddexp", "logaddexp2",
@@ -633,9 +634,10 @@ def _fast_extremum_vjp(position, weights, general):
     def vjp(g, ans, x, y):
         operand, other = (y, x) if position else (x, y)
         if (type(g) is _ndarray and type(operand) is _ndarray and (type(other) is float or _exact_bound(other))
-                and _MINUS_INF < other < _INF and g.shape == operand.shape and g.dtype.char == "d"
-                and operand.dtype.char == "d"):
-            return g * weights.take(_extremum_bounds(float(other)).searchsorted(operand))  # (float: exact)
+                and _MINUS_INF < other < _INF and g.dtype is _FLOAT64 and operand.dtype is _FLOAT64):
+            # (other a number: the result, so g, is shaped like operand; an int is its float,
+            # exactly — _exact_bound — and equal to it as a cache key)
+            return g * weights.take(_extremum_bounds(other).searchsorted(operand))
         return general(g, ans, x, y)
 
     return vjp
@@ -643,8 +645,9 @@ def _fast_extremum_vjp(position, weights, general):
 
 @functools.lru_cache(maxsize=64)
 def _extremum_bounds(c):
-    """(c⁻, c, +inf) for a finite float c: read-only, shared (a function of c only)."""
-    bounds = np.array((_nextafter(c, _MINUS_INF), c, _INF))
+    """(c⁻, c, +inf) as float64 for a finite number c (an exact float): read-only, shared
+    (a function of c only)."""
+    bounds = np.array((_nextafter(c, _MINUS_INF), c, _INF), dtype=np.float64)
     bounds.flags.writeable = False
     return bounds
 
@@ -794,24 +797,24 @@ _nextafter, _MINUS_INF, _INF = math.nextafter, -math.inf, math.inf
 def _clip_vjp_x(g, ans, x, low, high):
     if (type(g) is _ndarray and type(x) is _ndarray
             and (type(low) is float or _exact_bound(low)) and (type(high) is float or _exact_bound(high))
-            and _MINUS_INF < low < high < _INF and g.shape == x.shape and g.dtype.char == "d"
-            and x.dtype.char == "d"):
+            and _MINUS_INF < low < high < _INF and g.dtype is _FLOAT64 and x.dtype is _FLOAT64):
         # The reverse sweep's common case (a plain cotangent, float bounds): the same
         # weights as the general path (1 strictly inside, 0 outside, ½ on a bound; a
         # NaN sorts last: 0, as there), read off two binary searches instead of seven
         # comparisons — bit for bit the same g·W (W is float64 as g is). The rank is
         # #{b < x} + #{b ≤ x} over b ∈ {low, high}, in one search: b ≤ x ⟺ b⁻ < x for b⁻
         # the float below b (finite b), and low⁻ < low ≤ high⁻ < high is sorted as low < high.
-        bounds = _clip_bounds(float(low), float(high))  # (float: exact, _exact_bound)
-        return g * _CLIP_WEIGHT_BY_RANK.take(bounds.searchsorted(x))
+        # (With number bounds the result, so g, is shaped like x; an int bound is its float,
+        # exactly — _exact_bound — and equal to it as a cache key.)
+        return g * _CLIP_WEIGHT_BY_RANK.take(_clip_bounds(low, high).searchsorted(x))
     return unbroadcast(g * _clip_weights[0](ans, x, low, high), shape_of(x))
 
 
 @functools.lru_cache(maxsize=64)
 def _clip_bounds(low, high):
-    """(low⁻, low, high⁻, high) for finite floats low < high: read-only, shared (a function
-    of its arguments only; building it costs a third of the pullback)."""
-    bounds = np.array((_nextafter(low, _MINUS_INF), low, _nextafter(high, _MINUS_INF), high))
+    """(low⁻, low, high⁻, high) as float64 for finite numbers low < high (exact floats):
+    read-only, shared (a function of its arguments only; building it costs a third of the pullback)."""
+    bounds = np.array((_nextafter(low, _MINUS_INF), low, _nextafter(high, _MINUS_INF), high), dtype=np.float64)
     bounds.flags.writeable = False
     return bounds
 
