@@ -579,7 +579,7 @@ def _permute_vjp(g, ans, x, index):
         # once, so the puts fill an empty array exactly: the numbers of a scatter into zeros.
         dtype = g.dtype
         out = _empty(x.shape if type(x) is _ndarray else shape_of(x),
-                       dtype=dtype if dtype.char in "fd" else np.result_type(dtype, np.float32))
+                     dtype=dtype if dtype.char in "fd" else np.result_type(dtype, np.float32))
         out.put(index, g)
         return out
     return bind(permute, g, index=_inverse_permutation(index))  # (traced again: P⁻¹ = Pᵀ, a permutation too)
