@@ -332,6 +332,38 @@ def test_clip_at_and_between_its_bounds():
         assert fast.tobytes() == general.tobytes(), (lo, hi)
 
 
+def test_clip_value_is_numpys_bit_for_bit():
+    """np.clip on a traced value computes NumPy's clip (one ufunc): its numbers, signs of
+    zero included (min(max(x, l), h) by np.maximum/np.minimum differs at x = ∓0, l = ±0)."""
+    x = np.array([[-0.0, 0.0, 0.3, -2.0], [5e-324, -5e-324, 1.0, -0.5]])
+    for low, high in ((0.0, 1.0), (-0.0, 0.5), (-0.5, -0.0), (0.5, -0.5), (-1, 1)):
+        for point in (x, x.astype(np.float32)):
+            value = _traced_value(lambda a: np.clip(a, low, high), point)
+            expected = np.clip(point, low, high)
+            assert value.dtype == expected.dtype and value.tobytes() == expected.tobytes(), (low, high)
+
+
+def test_extremum_fast_pullback_is_the_general_one_bit_for_bit():
+    """maximum & co. against a number (np.maximum(x, 0.0)): the reverse sweep's fast path
+    (one binary search) gives _tie_weight's numbers bit for bit — at ties, signed zeros,
+    ±inf, NaN, the floats next to the number, subnormal and extreme numbers, either order."""
+    rng = np.random.default_rng(3)
+    for op in (E.maximum, E.minimum, E.fmax, E.fmin):
+        general = (lambda g, ans, x, y: g * E._tie_weight(ans, x, y),  # (the weights of elementwise_op's VJPs)
+                   lambda g, ans, x, y: g * E._tie_weight(ans, y, x))
+        for c in (0.0, -0.0, 0.5, -1, 3, 5e-324, -1.7976931348623157e308, 1.7976931348623157e308):
+            near = [math.nextafter(float(c), d) for d in (-math.inf, math.inf)]
+            x = rng.choice(np.array([c, -0.0, 0.0, np.nan, np.inf, -np.inf, 0.3, -2.5, *near]), size=(8, 8))
+            g = rng.standard_normal((8, 8)) * rng.choice([1.0, -1.0, 0.0, -0.0], size=(8, 8))
+            for position in (0, 1):
+                args = (x, c) if position == 0 else (c, x)
+                with np.errstate(invalid="ignore"):
+                    ans = op.impl(*args)
+                    fast = op.vjps[position](g, ans, *args)
+                    slow = general[position](g, ans, *args)
+                assert fast.dtype == slow.dtype and fast.tobytes() == slow.tobytes(), (op.name, c, position)
+
+
 def test_absolute_copysign_and_hypot_take_the_subgradient_zero_at_zero():
     x = np.array([-1.5, 0.0, 2.0])
     for f in (np.abs, np.fabs, lambda a: np.copysign(a, -1.0)):

@@ -24,6 +24,7 @@ __all__ = [
     "unbroadcast",
     "elementwise_jacobian",
     "loud",
+    "quiet",
     "derived_label",
     "scalar_constant",
 ]
@@ -251,6 +252,21 @@ def loud(name, compute):
                 "refuses rather than return inf/NaN"
             )
         return result
+
+    return evaluate
+
+
+def quiet(compute):
+    """Evaluate `compute` without NumPy's floating-point warnings, and without
+    :func:`loud`'s check: for formulas finite at every finite input whose
+    intermediate steps may overflow harmlessly (1/(1 + x²) is 0 where x² is inf)."""
+
+    def evaluate(*args):
+        token = _fp_state.set(_QUIET)
+        try:
+            return compute(*args)
+        finally:
+            _fp_state.reset(token)
 
     return evaluate
 

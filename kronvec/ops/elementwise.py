@@ -46,6 +46,7 @@ from ._support import (
     loud,
     operand_label,
     plain_value,
+    quiet,
     static_value,
     refuse_arguments,
     shape_of,
@@ -54,6 +55,7 @@ from ._support import (
 from .shape import copy
 
 _ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
+_FLOAT64 = np.dtype(np.float64)  # (NumPy's one native float64 descriptor: `x.dtype is _FLOAT64`)
 
 __all__ = ["add", "subtract", "multiply", "divide", "power", "float_power", "ldexp", "negative",
            "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "logaddexp", "logaddexp2",
@@ -240,7 +242,8 @@ ufunc(np.negative, negative)
 
 def elementwise_op(numpy_ufunc, *derivatives, name=None, spelling="np", formula, reference,
                    samples=_samples.one_general, edge_cases=None, fuzz=None, rule_name=None, entire=False,
-                   loud_value=True, loud_derivatives=True, param_names=None, ufuncs=None, parameters=None):
+                   loud_value=True, loud_derivatives=True, param_names=None, ufuncs=None, parameters=None,
+                   vjps=None):
     """Define an elementwise map f(X₁, …, X_k) computed by `numpy_ufunc`, and route
     ``ufuncs`` (default: `numpy_ufunc` itself) to it.
 
@@ -260,6 +263,12 @@ def elementwise_op(numpy_ufunc, *derivatives, name=None, spelling="np", formula,
     variables (a Bessel function's order ν), to their names; their derivative is
     given as None. The operation has no VJP there, and a traced value passed there
     is refused with a TypeError naming the function and the argument.
+
+    ``vjps`` maps a position to a VJP ``vjp(g, ans, *args)`` written out instead of
+    ``g * derivative``: the same derivative in fewer NumPy calls (``g / (1 + x)``
+    rather than ``g * (1 / (1 + x))``, one rounding instead of two), for the
+    maps whose recording cost is measured (``benchmarks/measure_recording.py``).
+    Like the derivatives it is traced again for higher orders.
     """
     name = name or numpy_ufunc.__name__
     public = f"{spelling}.{name}"
@@ -270,6 +279,8 @@ def elementwise_op(numpy_ufunc, *derivatives, name=None, spelling="np", formula,
     variables = [p for p in range(arity) if derivatives[p] is not None]
 
     def vjp(position):
+        if vjps and position in vjps:
+            return vjps[position]
         derivative = derivatives[position]
         if arity == 1:
             return lambda g, ans, x: g * derivative(ans, x)
@@ -346,7 +357,8 @@ log10 = elementwise_op(np.log10, lambda ans, x: 1.0 / (_LN10 * x), formula="diag
 # (log1p is finite only at x > −1, where 1 + x ≥ 2⁻⁵³: its derivative cannot overflow)
 log1p = elementwise_op(np.log1p, lambda ans, x: 1.0 / (1.0 + x), formula="diag(vec 1/(1 + X))",
                        reference="d log(1 + x) = dx / (1 + x)", samples=_samples.one_positive,
-                       fuzz=lambda Y, c: np.log1p(Y * Y), loud_derivatives=False)
+                       fuzz=lambda Y, c: np.log1p(Y * Y), loud_derivatives=False,
+                       vjps={0: lambda g, ans, x: g / (1.0 + x)})
 logaddexp = elementwise_op(
     np.logaddexp, lambda ans, x, y: np.exp(x - ans), lambda ans, x, y: np.exp(y - ans),
     formula="D_X = diag(vec exp(X − L)), D_Y = diag(vec exp(Y − L)) for L = log(eˣ + eʸ) (a softmax pair)",
@@ -395,9 +407,11 @@ arcsin = elementwise_op(np.arcsin, lambda ans, x: 1.0 / np.sqrt((1.0 - x) * (1.0
 arccos = elementwise_op(np.arccos, lambda ans, x: -1.0 / np.sqrt((1.0 - x) * (1.0 + x)),
                         formula="−diag(vec 1/√(1 − X²))", reference="d arccos(x) = −dx / √(1 − x²)",
                         samples=_samples.one_bounded, fuzz=lambda Y, c: np.arccos(0.9 * np.tanh(Y)))
+# (1/(1 + x²) is in (0, 1] at every finite x — 0 where x² overflows, its limit — so the
+# VJP needs no finiteness check, only quiet arithmetic; the Jacobian keeps the loud form)
 arctan = elementwise_op(np.arctan, lambda ans, x: 1.0 / (1.0 + x * x), formula="diag(vec 1/(1 + X²))",
                         reference="d arctan(x) = dx / (1 + x²)", fuzz=lambda Y, c: np.arctan(Y), entire=True,
-                        loud_value=False)
+                        loud_value=False, vjps={0: quiet(lambda g, ans, x: g / (1.0 + x * x))})
 
 
 def _arctan2_denominator(y, x):
@@ -501,10 +515,11 @@ def _sinc(x):
 # (hyperbolic: cosh(x) is finite exactly where sinh(x) is, and |sinh| ≤ cosh)
 sinh = elementwise_op(np.sinh, lambda ans, x: np.cosh(x), formula="diag(vec cosh X)",
                       reference="d sinh(x) = cosh(x) dx", fuzz=lambda Y, c: np.sinh(Y), entire=True,
-                      loud_derivatives=False)
+                      loud_derivatives=False, vjps={0: lambda g, ans, x: g * _cosh(x)})
 cosh = elementwise_op(np.cosh, lambda ans, x: np.sinh(x), formula="diag(vec sinh X)",
                       reference="d cosh(x) = sinh(x) dx", fuzz=lambda Y, c: np.cosh(Y), entire=True,
-                      loud_derivatives=False)
+                      loud_derivatives=False, vjps={0: lambda g, ans, x: g * _sinh(x)})
+_cosh, _sinh = np.cosh, np.sinh  # (read by the VJPs above as globals, not np.<name> loads)
 tanh = elementwise_op(np.tanh, lambda ans, x: 1.0 - ans * ans, formula="diag(1 − vec tanh²X)",
                       reference="d tanh(x) = (1 − tanh²x) dx", fuzz=lambda Y, c: np.tanh(Y), rule_name="tanh",
                       entire=True, loud_value=False, loud_derivatives=False)
@@ -600,12 +615,55 @@ def _extremum(numpy_ufunc, which):
         fuzz=lambda Y, c: numpy_ufunc(Y, c.same(Y.shape)))
 
 
-maximum = _extremum(np.maximum, "larger")
-minimum = _extremum(np.minimum, "smaller")
+# The weight of x in maximum(x, c) (and fmax) or minimum(x, c) (and fmin) for a finite
+# number c, by the rank searchsorted gives x among (c⁻, c, +inf), c⁻ the float below c:
+# #{b < x} is 0 below c, 1 at c (a tie: ½), 2 above it (+inf included) and 3 for a NaN,
+# which sorts last and which the result is not (fmax/fmin take c: weight 0; maximum and
+# minimum a NaN, which is not x == ans either). The weights _tie_weight gives, entry for entry.
+_LARGER_WEIGHT_BY_RANK = np.array([0.0, 0.5, 1.0, 0.0])
+_SMALLER_WEIGHT_BY_RANK = np.array([1.0, 0.5, 0.0, 0.0])
+_LARGER_WEIGHT_BY_RANK.flags.writeable = _SMALLER_WEIGHT_BY_RANK.flags.writeable = False
+
+
+def _fast_extremum_vjp(position, weights, general):
+    """The VJP of maximum & co. for the traced operand at `position`, with the common case
+    — the other operand a finite Python number (np.maximum(x, 0.0)), a float64 cotangent
+    shaped like x — read off one binary search (bit for bit g·W, W float64 as g is)
+    instead of _tie_weight's comparisons; anything else by `general`."""
+
+    def vjp(g, ans, x, y):
+        operand, other = (y, x) if position else (x, y)
+        if (type(g) is _ndarray and type(operand) is _ndarray and (type(other) is float or _exact_bound(other))
+                and _MINUS_INF < other < _INF and g.dtype is _FLOAT64 and operand.dtype is _FLOAT64):
+            # (other a number: the result, so g, is shaped like operand; an int is its float,
+            # exactly — _exact_bound — and equal to it as a cache key)
+            return g * weights.take(_extremum_bounds(other).searchsorted(operand))
+        return general(g, ans, x, y)
+
+    return vjp
+
+
+@functools.lru_cache(maxsize=64)
+def _extremum_bounds(c):
+    """(c⁻, c, +inf) as float64 for a finite number c (an exact float): read-only, shared
+    (a function of c only)."""
+    bounds = np.array((_nextafter(c, _MINUS_INF), c, _INF), dtype=np.float64)
+    bounds.flags.writeable = False
+    return bounds
+
+
+def _extremum_with_fast_vjps(numpy_ufunc, which):
+    op = _extremum(numpy_ufunc, which)
+    weights = _LARGER_WEIGHT_BY_RANK if which == "larger" else _SMALLER_WEIGHT_BY_RANK
+    return op.defvjp(*(_fast_extremum_vjp(p, weights, op.vjps[p]) for p in (0, 1)))
+
+
+maximum = _extremum_with_fast_vjps(np.maximum, "larger")
+minimum = _extremum_with_fast_vjps(np.minimum, "smaller")
 # fmax/fmin differ from maximum/minimum at NaN only (which kronvec refuses in inputs); _tie_weight
 # reads which operand the result is, so a NaN operand, if allowed, gets weight 0 and the other 1.
-fmax = _extremum(np.fmax, "larger")
-fmin = _extremum(np.fmin, "smaller")
+fmax = _extremum_with_fast_vjps(np.fmax, "larger")
+fmin = _extremum_with_fast_vjps(np.fmin, "smaller")
 
 
 # |x| at 0 takes the subgradient 0 (sign(0) = 0): the convention of notes/conventions.md.
@@ -664,8 +722,17 @@ remainder = _remainder_like(np.remainder, "floor")  # also np.mod and the % oper
 fmod = _remainder_like(np.fmod, "trunc")
 
 
+try:  # the ufunc np.clip ends in (np.clip → ndarray.clip → numpy._core._methods._clip → it)
+    from numpy._core.umath import clip as _clip_ufunc
+except ImportError:  # pragma: no cover - another NumPy: its definition, in two ufuncs
+    def _clip_ufunc(x, low, high):
+        return np.minimum(np.maximum(x, low), high)
+
+
 def _clip_impl(x, low, high):
-    return np.minimum(np.maximum(x, low), high)  # NumPy's definition, without np.clip's Python layers
+    # min(max(x, low), high), NumPy's definition, computed as np.clip computes it, in one ufunc
+    # call, without np.clip's Python layers (the same numbers as np.clip's, signed zeros included)
+    return _clip_ufunc(x, low, high)
 
 
 def _clip_weight(position):
@@ -730,18 +797,26 @@ _nextafter, _MINUS_INF, _INF = math.nextafter, -math.inf, math.inf
 def _clip_vjp_x(g, ans, x, low, high):
     if (type(g) is _ndarray and type(x) is _ndarray
             and (type(low) is float or _exact_bound(low)) and (type(high) is float or _exact_bound(high))
-            and _MINUS_INF < low < high < _INF and g.shape == x.shape and g.dtype.char == "d"
-            and x.dtype.char == "d"):
+            and _MINUS_INF < low < high < _INF and g.dtype is _FLOAT64 and x.dtype is _FLOAT64):
         # The reverse sweep's common case (a plain cotangent, float bounds): the same
         # weights as the general path (1 strictly inside, 0 outside, ½ on a bound; a
         # NaN sorts last: 0, as there), read off two binary searches instead of seven
         # comparisons — bit for bit the same g·W (W is float64 as g is). The rank is
         # #{b < x} + #{b ≤ x} over b ∈ {low, high}, in one search: b ≤ x ⟺ b⁻ < x for b⁻
         # the float below b (finite b), and low⁻ < low ≤ high⁻ < high is sorted as low < high.
-        low, high = float(low), float(high)  # (exact: _exact_bound)
-        bounds = np.array((_nextafter(low, _MINUS_INF), low, _nextafter(high, _MINUS_INF), high))
-        return g * _CLIP_WEIGHT_BY_RANK.take(bounds.searchsorted(x))
+        # (With number bounds the result, so g, is shaped like x; an int bound is its float,
+        # exactly — _exact_bound — and equal to it as a cache key.)
+        return g * _CLIP_WEIGHT_BY_RANK.take(_clip_bounds(low, high).searchsorted(x))
     return unbroadcast(g * _clip_weights[0](ans, x, low, high), shape_of(x))
+
+
+@functools.lru_cache(maxsize=64)
+def _clip_bounds(low, high):
+    """(low⁻, low, high⁻, high) as float64 for finite numbers low < high (exact floats):
+    read-only, shared (a function of its arguments only; building it costs a third of the pullback)."""
+    bounds = np.array((_nextafter(low, _MINUS_INF), low, _nextafter(high, _MINUS_INF), high), dtype=np.float64)
+    bounds.flags.writeable = False
+    return bounds
 
 
 def _missing(name):

@@ -39,8 +39,9 @@ from ._support import (
 )
 
 _ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
+_zeros, _empty = np.zeros, np.empty  # (and the pullbacks' allocations: globals, not np.<name> loads)
 
-__all__ = ["getitem", "untake", "where", "diagonal", "roll", "index", "gather", "is_basic_key",
+__all__ = ["getitem", "untake", "where", "diagonal", "roll", "permute", "index", "gather", "is_basic_key",
            "indexed_shape", "vec_key"]
 
 
@@ -132,7 +133,12 @@ def _reverses_only(key):
 
 def _getitem_vjp(g, ans, x, key):
     if type(g) is _ndarray:  # a plain cotangent: scatter it directly
-        if type(key) is Distinct and g.dtype.char in "fd":  # (a permutation: an assignment, as _untake_value does)
+        kind = type(key)
+        if kind is int and g.dtype.char in "fd":  # (x[i]: an assignment into zeros, as _untake_value does)
+            out = _zeros(x.shape if type(x) is _ndarray else shape_of(x), dtype=g.dtype)
+            out[key] = g
+            return out
+        if kind is Distinct and g.dtype.char in "fd":  # (a permutation: an assignment, as _untake_value does)
             out = np.zeros(x.shape if type(x) is _ndarray else shape_of(x), dtype=g.dtype)
             out[key] = g
             return out
@@ -382,7 +388,7 @@ def _where_vjp(position):
     def vjp(g, ans, x, y, condition):
         if type(g) is _ndarray:  # the reverse sweep's common case: no recording needed
             if position == 0:  # G where C, 0 elsewhere (C broadcasts to G's shape, the result's)
-                kept = np.zeros(g.shape, g.dtype)
+                kept = _zeros(g.shape, g.dtype)
                 _np_copyto(kept, g, where=condition)  # (np.where(C, G, 0.0)'s numbers, one call less)
             else:
                 kept = _np_where(condition, 0.0, g)
@@ -495,7 +501,7 @@ def _triangle_mask(rows, columns, k, keep_lower):
 
 def _triangle(name, keep_lower):
     def triangle(m, k=0):
-        shape = tuple(shape_of(m))
+        shape = m.shape if isinstance(m, Node) else tuple(shape_of(m))  # (a traced m's shape is a tuple)
         if not shape:
             raise ValueError(f"{name}: the input must be at least 1-D, got a 0-d array")
         # NumPy's mask: the last two axes (a 1-D input is broadcast to a square)
@@ -517,7 +523,7 @@ def _reversing_key(ndim, axes):
 
 @numpy_function(np.flip)
 def _flip(m, axis=None):
-    ndim = len(shape_of(m))
+    ndim = m.ndim if isinstance(m, Node) else len(shape_of(m))  # (a traced m's own ndim: one property read)
     if axis is None:
         return bind(getitem, m, key=(_REVERSED,) * ndim)  # a view, as NumPy's
     if type(axis) is int and -ndim <= axis < ndim:  # (the common spelling, checked first)
@@ -560,6 +566,53 @@ def _rot90(m, k=1, axes=(0, 1)):
     return _flip(np.transpose(m, order), second)
 
 
+# ---------------------------------------------------------------- permutations
+def _permute_impl(x, index):
+    if type(x) is not _ndarray:
+        x = np.asarray(x)
+    return x.take(index)  # (a flat, C-order gather: one call, where x[key] is an advanced index)
+
+
+def _permute_vjp(g, ans, x, index):
+    if type(g) is _ndarray:
+        # Pᵀg: each entry of g put back where it came from. `index` names every entry of x
+        # once, so the puts fill an empty array exactly: the numbers of a scatter into zeros.
+        dtype = g.dtype
+        out = _empty(x.shape if type(x) is _ndarray else shape_of(x),
+                     dtype=dtype if dtype.char in "fd" else np.result_type(dtype, np.float32))
+        out.put(index, g)
+        return out
+    return bind(permute, g, index=_inverse_permutation(index))  # (traced again: P⁻¹ = Pᵀ, a permutation too)
+
+
+def _inverse_permutation(index):
+    inverse = np.empty(index.shape, dtype=np.intp)
+    inverse.put(index, np.arange(index.size, dtype=np.intp))
+    return freeze(inverse)
+
+
+def _permutation_sample(rng, n):
+    x = rng.standard_normal((n, n + 1))
+    return _samples.Sample((x,), {"index": freeze(rng.permutation(x.size).reshape(x.shape))})
+
+
+# A permutation of the entries, given by where each entry of the result comes from: C-order
+# flat positions in x, each named once (np.sort's gather). Its own kind of index map: one
+# np.take each way, where getitem's advanced key costs several NumPy calls.
+permute = register(Primitive(
+    _permute_impl, name="permute",
+    vjps={0: _permute_vjp},
+    jacobians={0: lambda ans, x, names, index: index_map_jacobian(
+        np.shape(x), positions(np.shape(x)).reshape(-1)[index])},
+    label=lambda a, index: None if a is None else f"P({a})",
+    formula="P: the permutation matrix picking, for each output entry, the input entry it comes from "
+            "(P⁻¹ = Pᵀ, the scatter back)",
+    reference="linear; a permutation matrix is orthogonal",
+    samples=_permutation_sample, param_names=("X",),
+    fuzz=lambda Y, c: np.sort(Y, axis=0),
+))
+
+
 # ----------------------------------------------------------------------- roll
 @functools.lru_cache(maxsize=256)
 def _cyclic(n, shift):
@@ -590,6 +643,11 @@ def _roll_impl(x, shift, axis):
 
 
 def _roll_vjp(g, ans, x, shift, axis):
+    if type(g) is _ndarray and type(shift) is int:  # (the common case, _roll_impl's gather inline)
+        if axis is None:
+            return g.take(_cyclic_flat(g.shape, -shift))  # P⁻¹ = Pᵀ rolls back
+        if type(axis) is int:
+            return g.take(_cyclic(g.shape[axis], -shift), axis)
     back = -shift if type(shift) is int else tuple([-s for s in shift])  # P⁻¹ = Pᵀ rolls back
     if type(g) is _ndarray:
         return _roll_impl(g, back, axis)
@@ -706,18 +764,39 @@ def _sort(a, axis=-1, kind=None, order=None, *, stable=None):
         if type(value) is _ndarray and -value.ndim <= axis < value.ndim:
             # The common case, read directly: an array traced once (no compile guard, so
             # reading its values is no decision to record), an int axis in range.
-            axis %= value.ndim
-            perm = value.argsort(axis=axis, kind="stable")
-            return bind(getitem, a, key=_permutation_key(perm, perm.shape, axis))
+            return bind(permute, a, index=_sorting_permutation(value, axis % value.ndim))
     a, axis = _sort_axis(a, axis, "np.sort")
     # Ties in input order (a stable sort): the derivative follows that permutation.
-    # (the method, not np.argsort: the same sort without the function's dispatch)
     if compile_guard(a) is not None:
         # A recording made for replay records the sort as one operation, whose
         # permutation every replay computes again (kronvec._compiled.guard).
         return bind(sorted_values, a, axis=axis)
-    perm = np.asarray(plain_value(a)).argsort(axis=axis, kind="stable")
-    return bind(getitem, a, key=_permutation_key(perm, perm.shape, axis))  # (argsort's shape is a's)
+    return bind(permute, a, index=_sorting_permutation(np.asarray(plain_value(a)), axis))
+
+
+def _sorting_permutation(x, axis):
+    """Where each entry of np.sort(x, axis) comes from, as C-order flat positions in x
+    (read-only, shaped like x): the stable sort's permutation (ties in input order) along
+    `axis`, placed among the other axes' positions."""
+    # (the method, not np.argsort: the same sort without the function's dispatch)
+    index = x.argsort(axis=axis, kind="stable")  # (fresh: ours to change in place and freeze)
+    base, stride = _flat_base(x.shape, axis)
+    if stride != 1:
+        index *= stride
+    index += base
+    index.setflags(write=False)
+    return index
+
+
+@functools.lru_cache(maxsize=64)
+def _flat_base(shape, axis):
+    """The C-order flat positions of an array of `shape` with the index along `axis` set
+    to 0 (read-only, shared: a function of its arguments only), and the flat stride of `axis`."""
+    stride = math.prod(shape[axis + 1:])
+    flat = np.arange(math.prod(shape), dtype=np.intp).reshape(shape)
+    if flat.size:
+        flat -= (flat // stride % shape[axis]) * stride
+    return freeze(flat), stride
 
 
 def _sort_key(a, axis):

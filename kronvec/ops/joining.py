@@ -40,6 +40,8 @@ from .shape import _expand_dims, _ravel, atleast_1d, atleast_2d, atleast_3d, cop
 
 __all__ = ["concatenate", "pad", "assemble", "elements", "lift", "COERCIONS"]
 
+_ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
+
 
 # -------------------------------------------------------------- concatenate
 def _piece_key(sizes, axis, position):
@@ -51,11 +53,13 @@ def _piece_key(sizes, axis, position):
 
 def _concatenate_vjp(position):
     def vjp(g, ans, *arrays, axis):
-        if type(g) is np.ndarray:  # the reverse sweep's common case: the block of g, a view
+        if type(g) is _ndarray:  # the reverse sweep's common case: the block of g, a view
             start = 0
-            for a in arrays[:position]:
-                start += shape_of(a)[axis]
-            stop = start + shape_of(arrays[position])[axis]
+            if position:
+                for a in arrays[:position]:
+                    start += shape_of(a)[axis]
+            piece = arrays[position]
+            stop = start + (piece.shape if type(piece) is _ndarray else shape_of(piece))[axis]
             return g[start:stop] if axis == 0 else g[(slice(None),) * axis + (slice(start, stop),)]
         return bind(getitem, g, key=_piece_key([shape_of(a)[axis] for a in arrays], axis, position))
 
@@ -128,7 +132,7 @@ def _concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
         return _concatenate([_ravel(a) for a in arrays], 0)
     first = arrays[0]
     value = first._value if isinstance(first, Node) else first
-    ndim = value.ndim if type(value) is np.ndarray else len(shape_of(first))
+    ndim = value.ndim if type(value) is _ndarray else len(shape_of(first))
     if ndim == 0:
         raise ValueError("np.concatenate: zero-dimensional arrays cannot be concatenated")
     if type(axis) is not int or not -ndim <= axis < ndim:  # (an int in range, the common case, as it is)
