@@ -21,6 +21,14 @@ columns, which the derivative's sign follows).  Timing is round-robin (one
 ~20 ms batch of each contender per round, the starting one rotating), reported
 as medians over rounds.  Target: kronvec ≥ 10× faster than each at n = 32.
 
+``--settle S`` (default 0.25 s) sleeps before every batch.  With default threads
+PyTorch's intra-op worker threads spin on after its batch (measured: ~80 ms of
+another thread's CPU per 300 ms of the next contender's batch, none with
+``torch.set_num_threads(1)``), and the rotation always puts the same contender
+— kronvec's first row — right after PyTorch's: without the pause that row
+measures PyTorch's threads (2.4–3.0 ms against 1.2–1.4 ms alone).  The pause
+applies to every contender alike; ``--settle 0`` shows the figures without it.
+
 Each thread setting runs in a Python process of its own (this script with
 ``--worker``): ``default`` leaves the thread variables unset, ``pinned`` sets
 OPENBLAS/OMP/MKL/NUMBA_NUM_THREADS to 1, XLA's CPU client to one thread and
@@ -47,6 +55,8 @@ def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[32])
     parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--settle", type=float, default=0.25,
+                        help="seconds of sleep before each batch (see the module docstring)")
     parser.add_argument("--quick", action="store_true", help="n = 8 and 3 rounds: a smoke run")
     parser.add_argument("--worker", choices=("default", "pinned"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -123,7 +133,7 @@ def worker(args):
                 _agree(as_numerator(tjac(At).numpy()) @ E.reshape(-1, order="F"), reference, n, which,
                        f"torch {label}")
                 calls.append(("torch", lambda: tjac(At)))
-            times = median_seconds(calls, args.rounds)
+            times = median_seconds(calls, args.rounds, args.settle)
             print(MARKER + json.dumps(dict(what=label, n=n, load=os.getloadavg()[0], **times)), flush=True)
 
 

@@ -131,6 +131,36 @@ def test_four_threads_share_none_of_the_per_call_results_of_this_stops_operation
             np.testing.assert_array_equal(got, expected)
 
 
+def test_the_value_keyed_memos_of_the_pullbacks_are_read_only_and_thread_safe():
+    # clip's and maximum's pullbacks read the bounds of a binary search from a memo keyed
+    # by the bound values (an lru_cache: a function of its hashable arguments only, like
+    # the index maps above). Its arrays are read-only, and four threads, each with bounds
+    # of its own and one shared, get exactly the serial gradients.
+    from kronvec.ops import elementwise, indexing
+
+    for memo, arguments in ((elementwise._clip_bounds, (-0.5, 0.5)), (elementwise._extremum_bounds, (0.0,)),
+                            (indexing._cyclic, (4, 1)), (indexing._triangle_mask, (3, 3, 0, True))):
+        assert not memo(*arguments).flags.writeable
+    calls = 40
+
+    def work(k):
+        rng = np.random.default_rng(500 + k)
+        out = []
+        for j in range(calls):
+            X = rng.standard_normal((3, 4))
+            low, c = -0.5 + 0.01 * (k + j % 3), 0.1 * (j % 5) - 0.2
+            out.append(kronvec.grad(lambda X: np.sum(np.clip(X, low, 0.5) ** 2 + np.maximum(X, c) ** 3
+                                                     + np.minimum(X, 0.25) * X))(X))
+            out.append(kronvec.grad(lambda X: np.sum(np.sort(np.roll(X, j % 3), axis=k % 2) * X))(X))
+        return out
+
+    serial = [work(k) for k in range(4)]
+    concurrent = _run_in_threads(work)
+    for k in range(4):
+        for expected, got in zip(serial[k], concurrent[k]):
+            np.testing.assert_array_equal(got, expected)
+
+
 def test_four_threads_iterating_in_place_match_serial_iterates():
     # In-place iterates X -= lr·∇f(X): a gradient must never depend on another
     # thread's factorization (the shared scope stack kept one call's LU of X, by
