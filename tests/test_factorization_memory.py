@@ -129,6 +129,38 @@ def test_cholesky_jacobian_holds_the_factor_and_its_inverse_only(upper):
     np.testing.assert_allclose(dense_of(J), numeric, rtol=0, atol=1e-7 * np.abs(numeric).max())
 
 
+@pytest.mark.parametrize("which", [0, 2], ids=["U", "Vh"])
+def test_singular_vector_jacobian_holds_the_factors_and_one_gap_matrix(which):
+    # U and Vᵀ (the SVD's own) and one k×k array of gap factors, written in vec order
+    # and frozen: the Diag takes it as it is (it used to hold a defensive copy of a vec
+    # copy of F/c, two more k×k arrays at the build's peak)
+    n = 5
+    X = np.random.default_rng(8).standard_normal((n, n))
+    f = lambda X: np.linalg.svd(X)[which]  # noqa: E731
+    J = kronvec.jacobian(f)(X)
+    bases = {id(a if a.base is None else a.base): (a if a.base is None else a.base).size for a in _arrays(J)}
+    assert sum(bases.values()) <= 3 * n * n + 2 * n, f"{J.formula()} holds {sum(bases.values())} numbers"
+    # the build's peak (tracemalloc sees NumPy's buffers): the copy of X, the SVD's U and Vᵀ,
+    # the gap factors and one temporary k×k array — 5 n², where it was 6
+    import tracemalloc
+
+    m = 300
+    Y = np.random.default_rng(9).standard_normal((m, m))
+    kronvec.jacobian(f)(Y)  # (first-call costs out of the count)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        K = kronvec.jacobian(f)(Y)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    del K
+    assert peak < 5.5 * 8 * m * m, f"peak {peak / (8 * m * m):.2f} n²"
+    numeric = central_difference_jacobian(f, (X,))
+    np.testing.assert_allclose(J.toarray(), numeric, rtol=0, atol=1e-7 * np.abs(numeric).max())
+    np.testing.assert_allclose(dense_of(J), numeric, rtol=0, atol=1e-7 * np.abs(numeric).max())
+
+
 def test_the_in_place_triangular_inverse_across_its_recursion():
     from kronvec.ops.factorizations import _invert_lower
 

@@ -1264,13 +1264,18 @@ def _vectors_jacobian(X, left, full_matrices=False):
         return _vectors_jacobian_stack(U, s, V, shape, left)
     k = s.size
     F, scaled, c = _gap_factors(s, shape)
-    # Diag(vec F)·(S ⊗ I …) = Diag(vec F̃/c)·(S̃ ⊗ I …): no σ² formed (see _gap_factors)
+    # Diag(vec F)·(S ⊗ I …) = Diag(vec F̃/c)·(S̃ ⊗ I …): no σ² formed (see _gap_factors).
+    # vec(F̃/c) is the C-order ravel of (F̃/c)ᵀ: written in that order and frozen, it is the
+    # Diag's own array (no vec copy, no defensive copy: one k×k array at the peak, not three)
+    gaps = np.divide(F.T, c, order="C")
+    gaps.flags.writeable = False
+    del F
     S, I = Diag(scaled), Identity(k, s.dtype)
     scaled_then_transposed = algebra.multiply(Kron(S, I) if not left else Kron(I, S), Commutation(k, k, s.dtype))
     inner = algebra.add(Kron(S, I) if left else Kron(I, S), scaled_then_transposed)
     dP = Kron(Dense(V.T), Dense(U.T))
     J = algebra.multiply(Kron(I, Dense(U if left else V)),
-                         algebra.multiply(Diag(vec(F / c)), algebra.multiply(inner, dP)))
+                         algebra.multiply(Diag(gaps.ravel()), algebra.multiply(inner, dP)))
     own, other, size = (U, V, shape[0]) if left else (V, U, shape[1])
     if size > k:
         projector = Dense(np.eye(size) - own @ own.T)
