@@ -20,7 +20,10 @@ contender rotating), reported as medians over rounds:
   one build (tracemalloc, which NumPy reports its buffers to, but not LAPACK's own
   workspaces inside NumPy's calls): what the Jacobian holds and the build's peak,
   in units of n² doubles, both counting the copy of A that ``kronvec.jacobian``
-  takes.  Target: < 4 n² · 8 bytes extra.
+  takes, and the factorization's own peak (NumPy's call alone).  Target: < 4 n² · 8
+  bytes extra, read as the build's peak beyond the factorization's own (the
+  "factorization itself" of the time target); the table also shows whether the
+  whole peak, the copy of A included, stays under 4 n².
 
 Each thread setting runs in a Python process of its own (this script with
 ``--worker``), so ``OPENBLAS_NUM_THREADS`` and friends take effect before NumPy
@@ -113,7 +116,8 @@ def worker(args):
             warnings.simplefilter("ignore", kronvec.IllConditionedWarning)
             times = median_seconds([("kronvec", lambda: build(A)), ("closed form", lambda: f(A))], args.rounds)
         held, peak = _build_memory(build, A)
-        emit(what=f"jacobian of {name}", n=n, held=held, peak=peak, **times)
+        _, own_peak = _build_memory(f, A)  # (the factorization's own buffers, for "extra")
+        emit(what=f"jacobian of {name}", n=n, held=held, peak=peak, own_peak=own_peak, **times)
         if name == "eigvalsh":
             # its Jacobian S·(Vᵀ ⊗ Vᵀ) needs the eigenvectors: eigvalsh's value (NumPy's, to the
             # last bit) and eigh's vectors are two factorizations, so against eigh as well
@@ -172,11 +176,14 @@ def main(argv=None):
               f"{row['closed form'] * 1e3:.3f} ms | {ratio:.2f} | {mark} |")
     memory = [row for row in rows if "held" in row]
     if memory:
-        print("\n| Jacobian (tracemalloc, one build) | n | BLAS threads | held | peak | target < 4 n² |")
-        print("|---|---:|---|---:|---:|---|")
+        print("\n| Jacobian (tracemalloc, one build) | n | BLAS threads | held | peak | factorization's peak "
+              "| extra (peak − factorization's) < 4 n² | whole peak < 4 n² |")
+        print("|---|---:|---|---:|---:|---:|---|---|")
         for row in memory:
-            mark = "✓" if row["held"] < 4 and row["peak"] < 4 else "✗"
-            print(f"| {row['what']} | {row['n']} | {row['threads']} | {row['held']:.2f} n² | {row['peak']:.2f} n² | {mark} |")
+            extra = row["peak"] - row.get("own_peak", 0.0)
+            print(f"| {row['what']} | {row['n']} | {row['threads']} | {row['held']:.2f} n² | {row['peak']:.2f} n² | "
+                  f"{row.get('own_peak', float('nan')):.2f} n² | {extra:.2f} n² {'✓' if extra < 4 else '✗'} | "
+                  f"{'✓' if row['peak'] < 4 else '✗'} |")
     return status
 
 

@@ -680,7 +680,7 @@ class _Tridiagonal:
         if info != 0:  # (sterf failed to converge: NumPy's call raises its own error)
             raise _FallBack
         self.values = values
-        self._reflectors, self._d, self._e, self._tau = c, d, e, tau
+        self._reflectors, self._d, self._e, self._tau = _packed_reflectors(c), d, e, tau
         self._vectors = None
 
     def vectors(self):
@@ -690,24 +690,54 @@ class _Tridiagonal:
         return self._vectors
 
     def _compute_vectors(self):
+        # V = Q Z, T = Z Λ Zᵀ (stevd: divide and conquer, as syevd), Q = diag(1, Q̃) with Q̃
+        # the n − 1 reflectors sytrd left below the subdiagonal. Memory, in n² arrays beside
+        # the call's copy of A: stevd needs an n² workspace beside Z, so the reflectors wait
+        # packed (½) until it is done; then Q is applied to all of Z in place (the last n − 1
+        # rows ormtr would pass are not contiguous: f2py would copy them) — 3.5 at the peak,
+        # where the unpacked reflectors and that copy made 4.
         n = self._d.size
-        c, self._reflectors = self._reflectors, None
-        # Q = diag(1, Q̃), Q̃ the n − 1 reflectors below the subdiagonal in ormqr's layout
-        # (what ormtr passes it for UPLO='L')
-        reflectors = np.asfortranarray(c[1:, :-1])
-        del c
-        stevd, ormqr = lapack.get_lapack_funcs(("stevd", "ormqr"), (reflectors,))
+        stevd, ormqr = lapack.get_lapack_funcs(("stevd", "ormqr"), (self._d,))
         _, Z, info = stevd(self._d, self._e, compute_v=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"{_EIGVALSH}: the eigenvectors did not converge (LAPACK stevd info {info})")
-        tau = self._tau[:n - 1]
+        packed, self._reflectors = self._reflectors, None
+        reflectors = _unpacked_reflectors(packed, n)
+        del packed
+        tau = np.concatenate((np.zeros(1, dtype=self._tau.dtype), self._tau[:n - 1]))
         # ormqr's largest blocked workspace, n·nb + (nb + 1)·nb with its block size nb ≤ 64
-        # (a workspace query would copy an (n − 1)×n c for nothing)
-        QZ, _, info = ormqr("L", "N", reflectors, tau, Z[1:], lwork=n * 64 + 65 * 64)
+        # (a workspace query would copy the n×n Z for nothing)
+        V, _, info = ormqr("L", "N", reflectors, tau, Z, lwork=n * 64 + 65 * 64, overwrite_c=1)
         if info != 0:  # pragma: no cover (argument errors only)
             raise np.linalg.LinAlgError(f"{_EIGVALSH}: applying the reflectors failed (LAPACK info {info})")
-        Z[1:] = QZ
-        return Z
+        return V
+
+
+def _packed_reflectors(c):
+    """The reflectors sytrd (lower) leaves in c, packed: reflector i's entries below its
+    implicit unit, c[i + 2:, i], one after another (half of c's numbers)."""
+    n = c.shape[0]
+    packed = np.empty(max((n - 1) * (n - 2) // 2, 0), dtype=c.dtype)
+    start = 0
+    for i in range(n - 2):
+        stop = start + n - 2 - i
+        packed[start:stop] = c[i + 2:, i]
+        start = stop
+    return packed
+
+
+def _unpacked_reflectors(packed, n):
+    """diag(1, Q̃) as n reflectors in ormqr's layout (F-ordered n×n, reflector j's unit at
+    row j, its entries below): reflector 0 is the identity (τ₀ = 0, a zero column), and
+    reflector i + 1 is Q̃'s reflector i, whose unit sits at row i + 1 — sytrd's column i,
+    one column to the right. The triangle above the units stays zero (never read)."""
+    reflectors = np.zeros((n, n), dtype=packed.dtype, order="F")
+    start = 0
+    for i in range(n - 2):
+        stop = start + n - 2 - i
+        reflectors[i + 2:, i + 1] = packed[start:stop]
+        start = stop
+    return reflectors
 
 
 class _FallBack(Exception):
