@@ -64,6 +64,16 @@ def _run_in_threads(work, count=4):
 
 
 # ------------------------------------------------------------------- threads
+def _assert_four_threads_match_serial(work):
+    """work(k) for k = 0 … 3, run one after another and then in four threads at once:
+    the same numbers, bit for bit."""
+    serial = [work(k) for k in range(4)]
+    concurrent = _run_in_threads(work)
+    for k in range(4):
+        for expected, got in zip(serial[k], concurrent[k]):
+            np.testing.assert_array_equal(got, expected)
+
+
 def _points(k, count):
     rng = np.random.default_rng(100 + k)
     return [rng.standard_normal((3, 3)) + 3.0 * np.eye(3) for _ in range(count)]
@@ -93,11 +103,7 @@ def test_four_threads_get_exactly_the_serial_results():
             out.append(kronvec.jvp(lambda Y: kronvec.grad(slogdet)(Y), (X,), (X,))[1])
         return out
 
-    serial = [work(k) for k in range(4)]
-    concurrent = _run_in_threads(work)
-    for k in range(4):
-        for expected, got in zip(serial[k], concurrent[k]):
-            np.testing.assert_array_equal(got, expected)
+    _assert_four_threads_match_serial(work)
 
 
 def test_four_threads_share_none_of_the_per_call_results_of_this_stops_operations():
@@ -124,11 +130,7 @@ def test_four_threads_share_none_of_the_per_call_results_of_this_stops_operation
             out.append(kronvec.grad(lambda A: np.sum(np.linalg.lstsq(A, B[:, 0], rcond=None)[0] ** 2))(A))
         return out
 
-    serial = [work(k) for k in range(4)]
-    concurrent = _run_in_threads(work)
-    for k in range(4):
-        for expected, got in zip(serial[k], concurrent[k]):
-            np.testing.assert_array_equal(got, expected)
+    _assert_four_threads_match_serial(work)
 
 
 def test_the_value_keyed_memos_of_the_pullbacks_are_read_only_and_thread_safe():
@@ -154,11 +156,7 @@ def test_the_value_keyed_memos_of_the_pullbacks_are_read_only_and_thread_safe():
             out.append(kronvec.grad(lambda X: np.sum(np.sort(np.roll(X, j % 3), axis=k % 2) * X))(X))
         return out
 
-    serial = [work(k) for k in range(4)]
-    concurrent = _run_in_threads(work)
-    for k in range(4):
-        for expected, got in zip(serial[k], concurrent[k]):
-            np.testing.assert_array_equal(got, expected)
+    _assert_four_threads_match_serial(work)
 
 
 def test_four_threads_iterating_in_place_match_serial_iterates():
