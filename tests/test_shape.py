@@ -597,7 +597,10 @@ def test_a_traced_value_written_into_a_plain_array_names_the_problem_and_the_rem
 @pytest.mark.parametrize("make", [
     lambda X: np.zeros_like(X), lambda X: np.ones_like(X), lambda X: _filled(np.empty_like(X)),
     lambda X: np.full_like(X, 2.5), lambda X: np.full_like(X, X[0, 0]),
-], ids=["zeros_like", "ones_like", "empty_like", "full_like", "full_like traced fill"])
+    # (an array fill broadcast along X: each entry its own — the first entry was taken for all)
+    lambda X: np.full_like(X, np.arange(1.0, 5.0)), lambda X: np.full_like(X, [[-0.0], [1.0], [2.0]]),
+], ids=["zeros_like", "ones_like", "empty_like", "full_like", "full_like traced fill", "full_like row fill",
+        "full_like column fill"])
 def test_an_array_made_like_a_traced_one_can_be_written_into(make):
     def f(X):
         Y = make(X)

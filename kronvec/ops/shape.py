@@ -425,10 +425,16 @@ def _constant_like(factory, fill):
         plain = factory(static_value(a), *args, **kwargs)  # (its shape and dtype: not a decision on values)
         if not isinstance(a, Node) or plain.dtype != np.float64 or plain.shape != shape_of(a):
             return plain
+        # (a fill that is not one number — traced, or an array broadcast along a's shape — is a
+        # traced zero plus it: −0.0 + v is v for every v, signed zeros included)
         if isinstance(fill_value, Node):
-            return bind(filled_like, a, fill=0.0) + np.broadcast_to(fill_value, plain.shape)
+            return bind(filled_like, a, fill=-0.0) + np.broadcast_to(fill_value, plain.shape)
         if fill is None:
-            return bind(filled_like, a, fill=float(plain.flat[0])) if plain.size else plain
+            if not plain.size:
+                return plain
+            if np.ndim(args[0]):  # (np.full_like(X, [1, 2, 3]): the row, not its first entry)
+                return bind(filled_like, a, fill=-0.0) + plain
+            return bind(filled_like, a, fill=float(plain.flat[0]))
         return bind(filled_like, a, fill=fill)
 
     make.__name__ = factory.__name__
