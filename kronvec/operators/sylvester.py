@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._linalg.sylvester import lyapunov_solver, sylvester_solver
-from ._base import StructuredOperator, combined_dtype, result_float_dtype
+from ._base import StructuredOperator, check_solve_shape, combined_dtype, result_float_dtype
 from ._formula import Precedence, parenthesize
 from .basic import Dense, freeze
 from .composite import Scaled, Sum
@@ -103,7 +103,7 @@ class KroneckerSum(StructuredOperator):
 
     def solve(self, b):
         """x with ``(I ⊗ A + Bᵀ ⊗ I) x = b``: X with A X + X B = unvec(b), per column of b."""
-        return self.inv().dot(_checked_rhs(self, b, "solve"))
+        return self.inv().dot(check_solve_shape(self, b, "solve"))
 
     @property
     def nnz_bound(self):
@@ -124,16 +124,6 @@ def _sub(k):
     from ._base import subscript
 
     return subscript(k)
-
-
-def _checked_rhs(op, b, what):
-    b = np.asarray(b)
-    if b.ndim not in (1, 2) or b.shape[0] != op.shape[0]:
-        raise ValueError(
-            f"{type(op).__name__}.{what}: A x = b needs b with {op.shape[0]} rows for A of shape {op.shape}; "
-            f"got b of shape {b.shape}"
-        )
-    return b
 
 
 class SylvesterInverse(StructuredOperator):
@@ -195,7 +185,7 @@ class SylvesterInverse(StructuredOperator):
         return self.kronecker_sum
 
     def solve(self, b):
-        return self.kronecker_sum.dot(_checked_rhs(self, b, "solve"))
+        return self.kronecker_sum.dot(check_solve_shape(self, b, "solve"))
 
     def _formula_children(self):
         return (self.kronecker_sum,)
