@@ -152,15 +152,33 @@ def _check_constant_argument(x, position, f, fname):
 
 
 def _parameter_names(f, nargs):
+    """f's names for its first `nargs` positional arguments (``x{i}`` past them), for formulas.
+
+    A plain Python function's are read off its code object: its positional parameters
+    are the first ``co_argcount`` local names (positional-only ones included).
+    ``jacobian(f)(A)`` written inline makes a new transformed function per call, and
+    ``inspect.signature`` took ~10 µs of it (~1 % of eigh's dense Jacobian at n = 32,
+    ``notes/derivatives.md`` §30).  Anything else (wrapped, with ``__signature__``, a
+    partial, a method) goes through ``inspect.signature``."""
     if (getattr(f, "__module__", None) or "").startswith("numpy"):
         # NumPy's own parameter names (a, b) read badly in formulas.
         return ["X", "Y", "Z"][:nargs] + [f"x{i}" for i in range(3, nargs)]
-    try:
-        params = [p.name for p in inspect.signature(f).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        params = []
+    code = getattr(f, "__code__", None)
+    if (type(f) is types.FunctionType and code is not None and "__wrapped__" not in f.__dict__
+            and "__signature__" not in f.__dict__):
+        params = code.co_varnames[:code.co_argcount]
+    else:
+        params = _signature_parameters(f)
     return [params[i] if i < len(params) else f"x{i}" for i in range(nargs)]
+
+
+def _signature_parameters(f):
+    """The names of f's positional parameters, by ``inspect.signature`` ([] when it has none to read)."""
+    try:
+        return [p.name for p in inspect.signature(f).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return []
 
 
 def _named_constants(f, args, names, argnums):
@@ -673,22 +691,6 @@ def _gradient_transform(f, argnums, fname, with_value):
     return transformed
 
 
-def _jacobian_parameter_names(f, nargs):
-    """``_parameter_names(f, nargs)`` as a tuple, read off the code object of a plain
-    Python function: ``jacobian(f)(A)`` written inline makes a new transformed
-    function per call, and ``inspect.signature`` took ~10 µs of it (1 µs this way;
-    ~1 % of eigh's dense Jacobian at n = 32, ``notes/derivatives.md`` §30).  The positional parameters of such a
-    function are the first ``co_argcount`` local names (positional-only ones
-    included); anything else (wrapped, with ``__signature__``, a partial, a method,
-    a NumPy function) goes through ``_parameter_names``."""
-    code = getattr(f, "__code__", None)
-    if (type(f) is not types.FunctionType or code is None or "__wrapped__" in f.__dict__
-            or "__signature__" in f.__dict__ or (f.__module__ or "").startswith("numpy")):
-        return tuple(_parameter_names(f, nargs))
-    params = code.co_varnames[:code.co_argcount]
-    return tuple(params[i] if i < len(params) else f"x{i}" for i in range(nargs))
-
-
 def jacobian(f, argnums=0, *, compile=False):
     """Structured Jacobian of f, numerator layout: ∂vec f/∂(vec X)ᵀ.
 
@@ -739,7 +741,7 @@ def jacobian(f, argnums=0, *, compile=False):
         single, numbers_ = _normalize_argnums(argnums, len(args), "jacobian")
         names = names_by_count.get(len(args))
         if names is None:
-            names = names_by_count[len(args)] = _jacobian_parameter_names(f, len(args))
+            names = names_by_count[len(args)] = tuple(_parameter_names(f, len(args)))
         with call_scope():
             recording = _Recording(f, args, numbers_, "jacobian", labels=True, names=names)
             if recording.nested:

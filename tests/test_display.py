@@ -214,11 +214,11 @@ def test_formula_labels_parenthesize_by_precedence():
 
 
 def test_jacobian_reads_the_same_parameter_names_as_inspect_signature():
-    # (jacobian reads a plain function's names off its code object: the same names
-    # _parameter_names gives through inspect.signature, for every kind of callable)
+    # (_parameter_names reads a plain function's names off its code object: the same names
+    # inspect.signature gives, for every kind of callable)
     import functools
 
-    from kronvec.api import _jacobian_parameter_names, _parameter_names
+    from kronvec.api import _parameter_names, _signature_parameters
 
     def positional(a, b, /, c, *rest, d=1):
         return a
@@ -238,6 +238,10 @@ def test_jacobian_reads_the_same_parameter_names_as_inspect_signature():
                  Method(), Method().__call__, np.linalg.inv, np.sin]
     for f in callables:
         for count in (1, 2, 4):
-            assert _jacobian_parameter_names(f, count) == tuple(_parameter_names(f, count)), (f, count)
+            by_signature = _signature_parameters(f)
+            if (getattr(f, "__module__", None) or "").startswith("numpy"):
+                by_signature = ["X", "Y", "Z"]  # (NumPy's own names are replaced in formulas)
+            expected = [by_signature[i] if i < len(by_signature) else f"x{i}" for i in range(count)]
+            assert _parameter_names(f, count) == expected, (f, count)
     X = np.array([[2.0, 1.0], [1.0, 3.0]])
     assert "inv(Sigma)" in str(kronvec.jacobian(lambda Sigma: np.linalg.inv(Sigma))(X))
