@@ -331,8 +331,6 @@ class Sparse(_LabelledLeaf):
         from scipy.sparse.linalg import splu
 
         b = check_solve_shape(self, b, "solve")
-        if self.shape[0] != self.shape[1]:
-            raise ValueError(f"Sparse.solve: A x = b needs a square A; got A of shape {self.shape}")
         if self.shape[0] == 0:
             return np.zeros(b.shape, dtype=result_float_dtype(self.dtype, b.dtype))
         try:
