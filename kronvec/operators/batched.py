@@ -232,15 +232,12 @@ class BatchedKron(_BatchedBlocks):
     def inv(self):
         """``blockdiag((A_k ⊗ B_k)⁻¹) = blockdiag(A_k⁻¹ ⊗ B_k⁻¹)/scale``: the inverse of each
         member's factors (``LinAlgError`` naming the singular members)."""
-        (p, q), (r, s) = self._factor_shape(self.A), self._factor_shape(self.B)
-        if p != q or r != s:
-            if p * r != q * s:
-                raise ValueError(f"BatchedKron.inv: only square blocks have an inverse; got blocks of "
-                                 f"shape {self.block_shape}")
-            # rank(A_k ⊗ B_k) = rank A_k · rank B_k ≤ min(p, q)·min(r, s) < pr (as for Kron)
-            raise np.linalg.LinAlgError(
-                f"BatchedKron.inv: blocks A_k ⊗ B_k with A_k {p}×{q} and B_k {r}×{s} are singular: their "
-                f"rank is at most {min(p, q) * min(r, s)} < {p * r}")
+        from .kron import require_square_factors
+
+        require_square_factors(self._factor_shape(self.A), self._factor_shape(self.B), "BatchedKron.inv",
+                               "blocks A_k ⊗ B_k with A_k", "B_k", "are",
+                               lambda: f"BatchedKron.inv: only square blocks have an inverse; got blocks of "
+                                       f"shape {self.block_shape}")
         if self.scale == 0.0:
             raise np.linalg.LinAlgError("BatchedKron.inv: the scale is 0, so every block is zero and singular")
 

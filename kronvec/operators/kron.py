@@ -59,6 +59,25 @@ def _factor_sparse(factor):
     return factor.tosparse()
 
 
+def require_square_factors(a_shape, b_shape, what, product, second, verb, not_square):
+    """Nothing when the Kronecker factors are square; a ValueError (`not_square()`) when
+    their product is not square; a LinAlgError when it is square but they are not.
+
+    rank(A ⊗ B) = rank A · rank B ≤ min(p, q)·min(r, s) < pr for A p×q, B r×s with
+    pr = qs and p ≠ q (p < q forces r > s, and conversely): a square product of
+    rectangular factors is singular (``Kron`` and ``BatchedKron``'s blocks alike).
+    """
+    (p, q), (r, s) = a_shape, b_shape
+    if p == q and r == s:
+        return
+    if p * r != q * s:
+        raise ValueError(not_square())
+    raise np.linalg.LinAlgError(
+        f"{what}: {product} of shape {a_shape} and {second} of shape {b_shape} {verb} singular: "
+        f"{'its' if verb == 'is' else 'their'} rank is at most {min(p, q) * min(r, s)} < {p * r} "
+        f"(rank A · rank B ≤ min(p, q)·min(r, s))")
+
+
 class Kron(StructuredOperator):
     """``scale · (A ⊗ B)`` with ``Kron(A, B).toarray() == np.kron(A, B)``.
 
@@ -197,19 +216,10 @@ class Kron(StructuredOperator):
         return x.reshape(self.shape[1]) if b.ndim == 1 else x
 
     def _require_square_factors(self, what):
-        (p, q), (r, s) = self.A.shape, self.B.shape
-        if p == q and r == s:
-            return
-        if p * r != q * s:
-            law = "A x = b needs a square operator" if what == "solve" else "only a square operator has an inverse"
-            raise ValueError(f"Kron.{what}: {law}; got shape {self.shape} "
-                             f"(A of shape {self.A.shape}, B of shape {self.B.shape})")
-        # square overall with rectangular factors: rank(A ⊗ B) = rank A · rank B
-        # ≤ min(p, q)·min(r, s) < pr (p < q forces r > s, and conversely)
-        raise np.linalg.LinAlgError(
-            f"Kron.{what}: A ⊗ B with A of shape {self.A.shape} and B of shape {self.B.shape} is "
-            f"singular: its rank is at most rank A · rank B ≤ {min(p, q) * min(r, s)} < {p * r}"
-        )
+        law = "A x = b needs a square operator" if what == "solve" else "only a square operator has an inverse"
+        require_square_factors(self.A.shape, self.B.shape, f"Kron.{what}", "A ⊗ B with A", "B", "is",
+                               lambda: f"Kron.{what}: {law}; got shape {self.shape} "
+                                       f"(A of shape {self.A.shape}, B of shape {self.B.shape})")
 
     def _require_nonzero_scale(self, what):
         if self.scale == 0.0:
