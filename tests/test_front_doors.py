@@ -154,3 +154,115 @@ def test_quantile_ties_share_the_weight_and_refusals():
     with kronvec.config.override(check_finite=False):
         with pytest.raises(ValueError, match="np.nanmedian"):
             kronvec.grad(lambda x: np.nanmedian(x * np.array([1.0, np.nan, 1.0, 1.0])))(x)
+
+
+# Entries moved, chosen or summed by NumPy functions written as one gather, np.select,
+# a functional assignment or a scatter-add (derivatives.md §11, §19, §28).  X is in (0.5, 1.5):
+# X − 1 has entries of both signs, so the conditions below pick every piece.
+PLACED = {
+    "np.insert scalar obj along an axis": lambda X: np.insert(X, 1, 5.0, axis=1),
+    "np.insert repeated, negative indices": lambda X: np.insert(X, [0, 2, 2, -1], [1.0, 2.0, 3.0, 4.0], axis=1),
+    "np.insert traced values (a row)": lambda X: np.insert(X, 1, X[1] ** 2, axis=0),
+    "np.insert flat (axis None)": lambda X: np.insert(X, [1, -1], X[0, :2] * 2.0),
+    "np.insert boolean obj": lambda X: np.insert(X, np.array([True, False, True]), -X[2], axis=0),
+    "np.insert traced values into a constant": lambda X: np.insert(np.ones(3), 1, X[0, :2]),
+    "np.resize larger (repeats)": lambda X: np.resize(X, (5, 5)),
+    "np.resize smaller, flat": lambda X: np.resize(X, 7),
+    "np.trim_zeros 1-D": lambda X: np.trim_zeros(np.concatenate([np.zeros(2), X[0], np.zeros(1)])),
+    "np.trim_zeros front only": lambda X: np.trim_zeros(np.concatenate([np.zeros(2), X[0], np.zeros(1)]), "f"),
+    "np.trim_zeros back only": lambda X: np.trim_zeros(np.concatenate([np.zeros(2), X[0], np.zeros(1)]), "b"),
+    "np.trim_zeros 2-D box": lambda X: np.trim_zeros(np.pad(X, ((1, 2), (0, 1)))),
+    "np.trim_zeros 2-D, one axis": lambda X: np.trim_zeros(np.pad(X, 1), axis=1),
+    "np.choose": lambda X: np.choose([[0, 1, 2, 0], [1, 1, 0, 2], [2, 2, 2, 0]], [X, 2.0 * X, X ** 2]),
+    "np.choose broadcast with a number": lambda X: np.choose([0, 1, 0, 1], [X, 0.5]),
+    "np.choose from a traced array's rows": lambda X: np.choose([2, 0, 1, 1], X),
+    "np.choose wrap": lambda X: np.choose([0, 3, -1, 1], [X[0], X[1]], mode="wrap"),
+    "np.choose clip": lambda X: np.choose([0, 3, -1, 1], [X[0], X[1]], mode="clip"),
+    "np.piecewise with otherwise": lambda X: np.piecewise(X - 1, [X < 0.8, X > 1.2], [lambda x: x ** 2, np.sin, 0.25]),
+    "np.piecewise, functions only": lambda X: np.piecewise(X - 1, [X < 1.0, X >= 1.0], [np.sin, lambda x: 3.0 * x]),
+    "np.piecewise, a piece nothing takes": lambda X: np.piecewise(X, [X > 9.0], [np.exp, lambda x: x * x]),
+    "np.bincount weights": lambda X: np.bincount([0, 2, 2, 5], weights=X[0], minlength=7),
+    "np.bincount weights, no minlength": lambda X: np.bincount([3, 0, 3, 1], weights=X[1] * X[2]),
+    "np.astype float64": lambda X: np.astype(X, np.float64) * X,
+}
+
+
+@pytest.mark.parametrize("case", list(PLACED), ids=list(PLACED))
+def test_placed_entries_against_central_differences(case):
+    CASES[case] = PLACED[case]
+    try:
+        test_value_and_every_mode_against_central_differences(case)
+    finally:
+        del CASES[case]
+
+
+def test_jacobians_of_placed_entries_stay_selections_at_scale():
+    # structure at n = 1000: a gather, np.select on X and Xᵀ and a scatter-add are 0/1 maps
+    # and diagonals — their Jacobians are built and turned sparse without an n² × n² matrix
+    # (nonzeros: one per output entry of X's, and one per weight of np.bincount)
+    n = 1000
+    Y = np.random.default_rng(3).standard_normal((n, n))
+    cases = ((lambda X: np.insert(X, [1, 5], 0.0, axis=1), n * n),
+             (lambda X: np.choose((np.arange(n) % 2)[None, :], [X, X.T]), n * n),
+             (lambda X: np.bincount(np.arange(n) % 7, weights=X[0]), n))
+    for f, nonzeros in cases:
+        J = kronvec.jacobian(f)(Y)
+        assert J.shape == (np.size(f(Y)), n * n)
+        S = J.tosparse()
+        assert S.nnz == nonzeros
+        w = np.random.default_rng(4).standard_normal(J.shape[0])
+        np.testing.assert_allclose(S.T @ w, J.rmatvec(w), rtol=1e-14, atol=1e-14)
+
+
+def test_values_read_off_the_point_are_numpys_and_carry_no_derivative():
+    # np.all, np.any, np.count_nonzero, np.nonzero & co. read x itself (not a comparison
+    # of it): NumPy's answer on the plain values, a constant of the point
+    x = np.array([[0.0, 1.5, -2.0], [0.0, 0.0, np.inf]])[:, :2] + np.array([0.0, 0.5])
+    seen = {}
+
+    def f(x):
+        seen.update(all=np.all(x), any=np.any(x, axis=0), all_method=x.all(), any_method=x.any(),
+                    count=np.count_nonzero(x, axis=1), nonzero=np.nonzero(x), nonzero_method=x.nonzero(),
+                    flat=np.flatnonzero(x), argwhere=np.argwhere(x), posinf=np.isposinf(x),
+                    neginf=np.isneginf(x), tril=np.tril_indices_from(x), triu=np.triu_indices_from(x, 1),
+                    diag=np.diag_indices_from(x))
+        return np.sum(x * np.count_nonzero(x))
+
+    g = kronvec.grad(f)(x)
+    np.testing.assert_array_equal(g, np.full_like(x, np.count_nonzero(x)))
+    expected = dict(all=np.all(x), any=np.any(x, axis=0), all_method=x.all(), any_method=x.any(),
+                    count=np.count_nonzero(x, axis=1), nonzero=np.nonzero(x), nonzero_method=x.nonzero(),
+                    flat=np.flatnonzero(x), argwhere=np.argwhere(x), posinf=np.isposinf(x),
+                    neginf=np.isneginf(x), tril=np.tril_indices_from(x), triu=np.triu_indices_from(x, 1),
+                    diag=np.diag_indices_from(x))
+    for name, value in expected.items():
+        np.testing.assert_array_equal(seen[name], value, err_msg=name)
+        assert type(seen[name]) is type(value), name
+
+
+def test_placing_refusals_name_the_function_and_the_reason():
+    x = np.ones((2, 3))
+    with pytest.raises(TypeError, match="np.insert needs plain indices"):
+        kronvec.grad(lambda x: np.sum(np.insert(x, x[0, 0], 1.0)))(x)
+    with pytest.raises(TypeError, match="np.insert into an array of dtype int64"):
+        kronvec.grad(lambda x: np.sum(np.insert(np.arange(3), 1, x[0, 0])))(x)
+    with pytest.raises(IndexError):  # NumPy's own bound check
+        kronvec.grad(lambda x: np.sum(np.insert(x, 9, 1.0, axis=1)))(x)
+    with pytest.raises(TypeError, match="np.choose needs plain integer indices"):
+        kronvec.grad(lambda x: np.sum(np.choose(x[0], [x[0], x[1]])))(x)
+    with pytest.raises(ValueError, match="invalid entry in choice array"):
+        kronvec.grad(lambda x: np.sum(np.choose([0, 2, 1], [x[0], x[1]])))(x)
+    with pytest.raises(ValueError, match="clipmode"):
+        kronvec.grad(lambda x: np.sum(np.choose([0, 1, 1], [x[0], x[1]], mode="nearest")))(x)
+    with pytest.raises(TypeError, match="np.choose.*out"):
+        kronvec.grad(lambda x: np.sum(np.choose([0, 1, 1], [x[0], x[1]], out=np.empty(3))))(x)
+    with pytest.raises(ValueError, match="np.piecewise: with 1 condition"):
+        kronvec.grad(lambda x: np.sum(np.piecewise(x, [x > 0], [np.sin, np.cos, np.tan])))(x)
+    with pytest.raises(TypeError, match="np.bincount counts plain non-negative integers"):
+        kronvec.grad(lambda x: np.sum(np.bincount(x[0])))(x)
+    with pytest.raises(ValueError, match="np.bincount: the weights and list"):
+        kronvec.grad(lambda x: np.sum(np.bincount([0, 1], weights=x[0])))(x)
+    with pytest.raises(ValueError):  # NumPy's own check of negative counts
+        kronvec.grad(lambda x: np.sum(np.bincount([0, -1, 1], weights=x[0])))(x)
+    with pytest.raises(ValueError, match="unexpected character"):
+        kronvec.grad(lambda x: np.sum(np.trim_zeros(x[0], "x")))(x)

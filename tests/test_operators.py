@@ -810,3 +810,64 @@ def test_in_float32_keeps_exact_structure_and_never_rounds_data():
     rounding = Diag([0.1, 1.0])  # 0.1 is not a float32 number: the operator stays float64
     assert in_float32(rounding) is rounding
     assert in_float32(Kron(Identity(2), rounding)).dtype == np.float64
+
+
+# ----------------------------------------------- products of 0/1 maps stay sparse
+def _random_one_per_row_or_column(rng, rows, columns):
+    """A random Diag, Selection, SelectionTranspose, Commutation or Dense of this shape
+    (or None when the kind cannot have it), to chain into Products."""
+    from kronvec.operators.selection import SelectionTranspose
+
+    kind = rng.integers(5)
+    if kind == 0 and rows == columns:
+        return Diag(rng.standard_normal(rows))
+    if kind == 1:
+        return Selection(rng.integers(0, columns, rows), columns)
+    if kind == 2:
+        return SelectionTranspose(Selection(rng.integers(0, rows, columns), rows))
+    if kind == 3 and rows == columns and rows == 6:
+        return Commutation(2, 3)
+    return Dense(rng.standard_normal((rows, columns)) * (rng.random((rows, columns)) < 0.3))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_nonzero_bound_of_a_product_bounds_its_nonzeros(seed):
+    # composite._product_nnz_bound: folded from the right, nnz(F R) ≤ nnz(R) when F has at most
+    # one nonzero per column, ≤ nnz(F) when R has at most one per row — checked against the
+    # nonzeros of the dense product of random chains of such maps (and of Dense ones, which
+    # void the bound)
+    from kronvec.operators import Product
+
+    rng = np.random.default_rng(seed)
+    sizes = rng.choice([4, 6, 9], size=rng.integers(3, 6))
+    factors = [_random_one_per_row_or_column(rng, int(sizes[k]), int(sizes[k + 1])) for k in range(len(sizes) - 1)]
+    product = Product(factors)
+    dense = np.linalg.multi_dot([f.toarray() for f in factors]) if len(factors) > 1 else factors[0].toarray()
+    assert np.count_nonzero(product.toarray()) <= product.nnz_bound
+    if all(f.rows_hold_one for f in factors):  # selections and diagonals: one entry a row at most
+        assert product.nnz_bound <= product.shape[0]
+    # (the Product associates its factors in its own order: Dense factors round differently)
+    np.testing.assert_allclose(product.toarray(), dense, rtol=1e-12, atol=1e-12)
+
+
+def test_a_selection_of_an_embedding_is_a_selection():
+    # algebra._selection_of_an_embedding: S_a S_bᵀ with S_b injective is one 0/1 map (rows
+    # of zeros where S_a picks an entry S_b does not place), equal to the dense product;
+    # a repeating S_b is left to the lazy Product
+    from kronvec.operators import algebra
+    from kronvec.operators.selection import SelectionTranspose
+
+    rng = np.random.default_rng(7)
+    embedding = Selection(rng.permutation(10)[:6], 10)  # 6 distinct positions of 10
+    picks = Selection(rng.integers(0, 10, 8), 10)
+    law = algebra.multiply(picks, SelectionTranspose(embedding))
+    assert not law.is_composite
+    np.testing.assert_array_equal(law.toarray(), picks.toarray() @ embedding.toarray().T)
+    inside = Selection(embedding.index[[3, 0, 0, 5]], 10)  # every pick is placed: a Selection
+    law = algebra.multiply(inside, SelectionTranspose(embedding))
+    assert isinstance(law, Selection)
+    np.testing.assert_array_equal(law.toarray(), inside.toarray() @ embedding.toarray().T)
+    repeating = Selection([1, 1, 4], 10)
+    lazy = algebra.multiply(picks, SelectionTranspose(repeating))
+    assert lazy.is_composite
+    np.testing.assert_array_equal(lazy.toarray(), picks.toarray() @ repeating.toarray().T)

@@ -146,6 +146,11 @@ class StructuredOperator(LinearOperator):
     # True for Sum, Product and Scaled: combinations applied by the DAG walker
     # of kronvec.operators._evaluate, which shares their operands.
     is_composite = False
+    # At most one nonzero in each row / each column (I, 0, diagonals, selections and their
+    # transposes): what lets a Product's nonzeros be bounded by a factor's
+    # (kronvec/operators/composite.py, _product_nnz_bound).
+    rows_hold_one = False
+    columns_hold_one = False
 
     def __init__(self, shape, dtype):
         rows, columns = (int(s) for s in shape)

@@ -13,14 +13,15 @@ ch. 2 (Kronecker product) and ch. 3 (commutation matrix).
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._base import StructuredOperator, combined_dtype, result_float_dtype
 from ._formula import Precedence, name_precedence, parenthesize
-from .basic import Dense, Diag, Identity, RowVector, Zero, freeze
+from .basic import Dense, Diag, Identity, RowVector, Sparse, Zero, freeze
 from .composite import Product, Scaled, Sum
 from .batched import BatchedDense, BatchedKron
 from .kron import Kron
-from .selection import Commutation, Selection, selection_from_index
+from .selection import Commutation, Selection, SelectionTranspose, selection_from_index
 
 __all__ = ["multiply", "add", "scale", "kron", "product_law", "sum_law"]
 
@@ -352,6 +353,26 @@ def _kron_absorbs_commutation(a, b):
 def _selections_compose(a, b):
     # (S_a S_b x) = x[b.index][a.index] = x[b.index[a.index]]
     return selection_from_index(b.index[a.index], b.shape[1], name=_derived_name("{}·{}", a, b))
+
+
+@product_law(Selection, SelectionTranspose)
+def _selection_of_an_embedding(a, b):
+    # S_a S_bᵀ with S_b picking no entry twice (an embedding, as concatenation's pieces):
+    # (S_a S_bᵀ x)[r] = x[s] for the one s with b.index[s] = a.index[r], or 0 when none —
+    # row r holds at most one 1, so the product is a selection (some rows zero) in
+    # O(rows + columns), where the Product would be applied, and counted, as two maps.
+    # (gather from a concatenation: np.insert, np.r_ of pieces, derivatives.md §11)
+    embedded = b.selection.index
+    if np.unique(embedded).size != embedded.size:
+        return None
+    source = np.full(b.shape[0], -1, dtype=np.intp)
+    source[embedded] = np.arange(embedded.size)
+    columns = source[a.index]
+    if (columns >= 0).all():
+        return selection_from_index(columns, b.shape[1])
+    rows = np.flatnonzero(columns >= 0)
+    return Sparse(sp.csr_array((np.ones(rows.size, dtype=a.dtype), (rows, columns[rows])),
+                               shape=(a.shape[0], b.shape[1])))
 
 
 def _derived_name(template, *operands):

@@ -71,6 +71,7 @@ class Identity(StructuredOperator):
     """
 
     carries_data = False
+    rows_hold_one = columns_hold_one = True
 
     def __init__(self, n, dtype=np.float64):
         if int(n) < 0:
@@ -139,6 +140,7 @@ class Zero(StructuredOperator):
     """
 
     carries_data = False
+    rows_hold_one = columns_hold_one = True
 
     def __init__(self, shape, dtype=np.float64):
         super().__init__(shape, dtype)
@@ -355,6 +357,8 @@ class Diag(_LabelledLeaf):
     >>> Diag([1.0, 2.0]).matvec([3.0, 4.0])
     array([3., 8.])
     """
+
+    rows_hold_one = columns_hold_one = True
 
     def __init__(self, d, name=None, *, _label=None):
         d = plain_array(d, "the diagonal of Diag")

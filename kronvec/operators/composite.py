@@ -36,10 +36,52 @@ def _nnz_bound(root):
         elif isinstance(op, Scaled):
             bounds[id(op)] = bounds[id(op.operator)]
         elif isinstance(op, Product):
-            bounds[id(op)] = op.shape[0] * op.shape[1]
+            bounds[id(op)] = _product_nnz_bound(op)
         else:
             bounds[id(op)] = op.nnz_bound
     return bounds[id(root)]
+
+
+def _unscaled(op):
+    while isinstance(op, Scaled):
+        op = op.operator
+    return op
+
+
+def _leaf_nnz_bound(op, full):
+    """A factor's own bound when it is a (scaled) leaf; a composite factor counts as full
+    (its bound would recurse, and nested Products are rare: multiply flattens them)."""
+    op = _unscaled(op)
+    return full if op.is_composite else op.nnz_bound
+
+
+def _holds_one(op, along):
+    """True when `op` has at most one nonzero in each row (`along` = "rows_hold_one") or
+    each column ("columns_hold_one"): a leaf says so, a Scaled inherits it."""
+    return getattr(_unscaled(op), along)
+
+
+def _product_nnz_bound(product):
+    """A bound on the nonzeros of F₁·…·Fₖ folded from the right: with R the product of
+    the factors to the right, nnz(F R) ≤ nnz(R) when F holds at most one nonzero in each
+    column (each entry of R lands in one place), and nnz(F R) ≤ nnz(F) when R holds at most
+    one in each row (each entry of F meets one entry of R).  Selections, diagonals,
+    commutations and their products (np.where of X and Xᵀ, a gather from a concatenation)
+    are bounded by their rows, not by rows × columns."""
+    full = product.shape[0] * product.shape[1]
+    factors = product.factors
+    last = factors[-1]
+    bound = _leaf_nnz_bound(last, full)
+    rows_hold_one = _holds_one(last, "rows_hold_one")
+    for factor in reversed(factors[:-1]):
+        if _holds_one(factor, "columns_hold_one"):
+            rows_hold_one = rows_hold_one and _holds_one(factor, "rows_hold_one")
+        elif rows_hold_one:
+            bound, rows_hold_one = _leaf_nnz_bound(factor, full), _holds_one(factor, "rows_hold_one")
+        else:
+            return full
+        bound = min(bound, full)
+    return min(bound, full)
 
 
 class _Composite(StructuredOperator):

@@ -93,6 +93,7 @@ class Selection(_LabelledLeaf):
     """
 
     carries_data = False
+    rows_hold_one = True
 
     def __init__(self, index, ncols, name=None, dtype=np.float64):
         index = np.array(index, dtype=np.intp)  # a copy: we lock it read-only
@@ -164,6 +165,7 @@ class SelectionTranspose(StructuredOperator):
     """Sᵀ for a :class:`Selection` S: scatter-add ``y[index[r]] += x[r]``."""
 
     carries_data = False
+    columns_hold_one = True
 
     def __init__(self, selection):
         self.selection = selection
@@ -236,6 +238,8 @@ class Commutation(Selection):
     >>> np.array_equal(Commutation(2, 3).matvec(X.ravel(order="F")), X.T.ravel(order="F"))
     True
     """
+
+    columns_hold_one = True  # (a permutation: rows too, as a Selection)
 
     def __init__(self, m, n, dtype=np.float64):
         self.m, self.n = int(m), int(n)

@@ -405,3 +405,20 @@ def undispatched(function):
 
 
 __all__ += ["undispatched"]
+
+
+def on_plain_values(function, module):
+    """`function` evaluated on the plain values of its traced arguments (positional or
+    keyword, e.g. ``where=``): for NumPy functions whose result is booleans or integers
+    of the point (argsort, nonzero, any…), piecewise constant, so it carries no
+    derivative.  Under ``compile=True`` each is a value read the replay refuses, by name.
+    `module` is the ops module registering it (its family in ``kronvec/_catalog.py``)."""
+
+    def evaluate(*args, **kwargs):
+        return function(*[plain_value(a) for a in args], **{k: plain_value(v) for k, v in kwargs.items()})
+
+    evaluate.__name__, evaluate.__module__ = function.__name__, module
+    return evaluate
+
+
+__all__ += ["on_plain_values"]

@@ -44,6 +44,7 @@ from ._support import (
     elementwise_jacobian,
     infix_label,
     loud,
+    on_plain_values,
     operand_label,
     plain_value,
     quiet,
@@ -982,6 +983,17 @@ def _digitize(x, bins, right=False):
 def _isin(element, test_elements, assume_unique=False, invert=False, *, kind=None):
     return np.isin(plain_value(element), plain_value(test_elements), assume_unique=assume_unique,
                    invert=invert, kind=kind)
+
+
+# Truth values, counts and positions of nonzero entries (`if np.any(x > 0)` reads a
+# comparison, but `np.any(x)`, `np.count_nonzero(x)` and `np.nonzero(x)` read x itself);
+# np.isposinf/np.isneginf are NumPy functions, not ufuncs, so VALUE_ONLY_UFUNCS does not
+# reach them.
+for _function in (np.all, np.any, np.count_nonzero, np.nonzero, np.flatnonzero, np.argwhere,
+                  np.isposinf, np.isneginf):
+    numpy_function(_function)(on_plain_values(_function, __name__))
+for _method in ("all", "any", "nonzero"):
+    numpy_method(_method)(on_plain_values(getattr(np.ndarray, _method), __name__))
 
 
 # ----------------------------------------------------- families loaded on demand

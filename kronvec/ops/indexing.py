@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from .._constants import freeze, frozen_copy
-from .._tracer import Node, compile_guard
+from .._tracer import Node, compile_guard, static_value
 from . import _samples
 from ._registry import Primitive, numpy_function, numpy_method, register
 from ._support import (
@@ -29,6 +29,7 @@ from ._support import (
     elementwise_jacobian,
     index_map_jacobian,
     normalize_axes,
+    on_plain_values,
     plain_value,
     positions,
     refuse_arguments,
@@ -192,6 +193,30 @@ untake = register(Primitive(
                                             "shape": (n, n + 1)}),
     param_names=("G",),
 ))
+
+
+@numpy_function(np.bincount)
+def _bincount(x, weights=None, minlength=0):
+    """``out[k] = Σ weights[i] over x[i] = k``: the scatter-add ``untake`` of the weights
+    (Sᵀ w, S the selection x picks: derivatives.md §11).  The integers x are a constant of
+    the point; NumPy reads x and minlength first, with its own errors."""
+    if isinstance(x, Node) or isinstance(minlength, Node):
+        raise TypeError("kronvec: np.bincount counts plain non-negative integers x (and a plain "
+                        "minlength); a traced value is not one")
+    counts = np.bincount(x, minlength=minlength)  # (NumPy's checks of x and minlength)
+    if weights is None:
+        return counts
+    x = np.asarray(x)
+    if tuple(shape_of(weights)) != x.shape:
+        raise ValueError(f"np.bincount: the weights and list don't have the same length "
+                         f"(weights of shape {tuple(shape_of(weights))}, x of shape {x.shape})")
+    if not isinstance(weights, Node):
+        return np.bincount(x, weights=plain_value(weights), minlength=minlength)
+    if static_value(weights).dtype != np.float64:  # (NumPy sums the weights in float64)
+        from .shape import cast
+
+        weights = cast(weights, np.float64)
+    return bind(untake, weights, key=captured_key(x), shape=counts.shape)
 
 
 def captured_key(key):
@@ -488,6 +513,72 @@ def _select(condlist, choicelist, default=0):
                             f"got dtype {condition.dtype}")
         result = _where(condition, choice, result)
     return result
+
+
+@numpy_function(np.choose)
+def _choose(a, choices, out=None, mode="raise"):
+    """``choices[a[I]][I]`` (all broadcast together): each output entry is one choice's
+    entry, so np.choose is np.select on the conditions a == k — an index map whose
+    derivative is the chosen operand's; the integers `a` are a constant of the point."""
+    refuse_arguments("np.choose", out=(out, None))
+    if isinstance(a, Node):
+        raise TypeError("kronvec: np.choose needs plain integer indices a, not a traced value")
+    count = len(choices)
+    if count == 0:
+        raise ValueError("np.choose: 0-length sequence of choices")
+    a = np.asarray(a).astype(np.intp, casting="safe")  # (NumPy's cast: floats are refused)
+    if mode == "wrap":
+        a = a % count
+    elif mode == "clip":
+        a = np.clip(a, 0, count - 1)
+    elif mode != "raise":
+        raise ValueError(f"np.choose: clipmode must be one of 'clip', 'raise', or 'wrap' (got {mode!r})")
+    elif a.size and (a.min() < 0 or a.max() >= count):
+        raise ValueError("np.choose: invalid entry in choice array")
+    return _select([a == k for k in range(count)], [choices[k] for k in range(count)])
+
+
+@numpy_function(np.piecewise)
+def _piecewise(x, condlist, funclist, *args, **kw):
+    """NumPy's own algorithm (``numpy/lib/_function_base_impl.py``) on a traced x: the
+    conditions are masks of the point, each piece is f(x[cond]) written into a traced
+    zero array functionally (``y[cond] = …``, derivatives.md §28), so each entry's
+    derivative is its piece's and a constant piece's is 0."""
+    ndim = len(shape_of(x))
+    if np.isscalar(condlist) or (not isinstance(plain_value(condlist[0]), (list, _ndarray)) and ndim != 0):
+        condlist = [condlist]
+    conditions = np.asarray([plain_value(c) for c in condlist], dtype=bool)
+    count, functions = len(conditions), len(funclist)
+    if count == functions - 1:  # the "otherwise" piece
+        conditions = np.concatenate([conditions, ~np.any(conditions, axis=0, keepdims=True)], axis=0)
+        count += 1
+    elif count != functions:
+        raise ValueError(f"np.piecewise: with {count} condition(s), either {count} or {count + 1} "
+                         "functions are expected")
+    y = np.zeros_like(x)
+    for condition, function in zip(conditions, funclist):
+        if not callable(function):
+            y[condition] = function
+        else:
+            pieces = x[condition]
+            if size_of(pieces) > 0:
+                y[condition] = function(pieces, *args, **kw)
+    return y
+
+
+def _shape_only(function):
+    """A NumPy function that reads only its array argument's shape (np.tril_indices_from…):
+    evaluated on the plain array, whose values it never looks at."""
+
+    def evaluate(arr, *args, **kwargs):
+        return function(static_value(arr), *args, **kwargs)
+
+    evaluate.__name__ = function.__name__
+    return evaluate
+
+
+for _function in (np.tril_indices_from, np.triu_indices_from, np.diag_indices_from):
+    numpy_function(_function)(_shape_only(_function))
 
 
 @functools.lru_cache(maxsize=64)
@@ -884,19 +975,8 @@ def _partition(a, kth, axis=-1, kind="introselect", order=None):
     return bind(getitem, a, key=_permutation_key(perm, x.shape, axis))
 
 
-def _value_only(function):
-    """A NumPy function whose integer result carries no derivative (argsort…):
-    evaluated on the plain values, like a comparison."""
-
-    def evaluate(*args, **kwargs):
-        return function(*[plain_value(a) for a in args], **{k: plain_value(v) for k, v in kwargs.items()})
-
-    evaluate.__name__ = function.__name__
-    return evaluate
-
-
 for _function in (np.argsort, np.argpartition):
-    numpy_function(_function)(_value_only(_function))
-    numpy_method(_function.__name__)(_value_only(_function))
+    numpy_function(_function)(on_plain_values(_function, __name__))
+    numpy_method(_function.__name__)(on_plain_values(_function, __name__))
 
 __all__ += ["captured_key", "Distinct"]

@@ -36,7 +36,7 @@ from ._support import (
     undispatched,
 )
 from .indexing import gather, getitem
-from .shape import _expand_dims, _ravel, atleast_1d, atleast_2d, atleast_3d, copy
+from .shape import _expand_dims, _ravel, atleast_1d, atleast_2d, atleast_3d, cast, copy, value_dtype
 
 __all__ = ["concatenate", "pad", "assemble", "elements", "lift", "COERCIONS"]
 
@@ -305,6 +305,69 @@ def _delete(arr, obj, axis=None):
     axis = normalize_axes(axis, len(shape), "np.delete")[0]
     kept = np.delete(np.arange(shape[axis]), obj)  # NumPy's own reading of obj
     return bind(getitem, arr, key=(slice(None),) * axis + (frozen_copy(kept),))
+
+
+@numpy_function(np.insert)
+def _insert(arr, obj, values, axis=None):
+    """Each output entry is an entry of `arr` or of `values`: one gather from the two
+    operands' entries laid end to end (derivatives.md §11).  Which entry lands where is
+    NumPy's own np.insert run on the operands' vec positions (values' offset by arr's
+    size), so its every rule — a scalar obj's axis move, broadcasting of values, negative
+    and repeated indices, a boolean obj — is NumPy's, never re-derived here."""
+    if isinstance(obj, Node):
+        raise TypeError("kronvec: np.insert needs plain indices obj, not a traced value")
+    dtype = value_dtype(arr)
+    if dtype.kind != "f":  # (NumPy casts the inserted values to arr's dtype)
+        raise TypeError(f"kronvec: np.insert into an array of dtype {dtype} casts the inserted traced "
+                        "values to it, which drops their derivative; insert into a float array")
+    if not isinstance(values, Node):
+        values = np.asarray(plain_value(values), dtype=dtype)  # (NumPy's cast of a constant)
+    elif value_dtype(values) != dtype:
+        values = cast(values, dtype)
+    arr_shape, values_shape = tuple(shape_of(arr)), tuple(shape_of(values))
+    arr_size = math.prod(arr_shape)
+    origins = np.insert(positions(arr_shape), obj, positions(values_shape) + arr_size, axis=axis)
+    entries = _concatenate((_vec(arr), _vec(values)), 0)
+    return gather(entries, origins)
+
+
+def _vec(x):
+    """The entries of x in vec order (column-major), as a 1-D array."""
+    return _ravel(x, order="F") if isinstance(x, Node) else np.ravel(x, order="F")
+
+
+_numpy_resize = undispatched(np.resize)
+
+
+@numpy_function(np.resize)
+def _resize(a, new_shape):
+    # NumPy's np.resize is written with np.ravel, np.concatenate, slicing and np.reshape,
+    # which are all recorded on a traced array: its own code, run on the traced value
+    return _numpy_resize(a, new_shape)
+
+
+@numpy_function(np.trim_zeros)
+def _trim_zeros(filt, trim="fb", axis=None):
+    """The smallest box holding every nonzero entry (along `axis`, or every axis), cut
+    from the front ('f') and/or the back ('b'): a slice, decided on the values (NumPy ≥ 2.2's
+    rule; an all-zero input gives an empty slice)."""
+    value = np.asarray(plain_value(filt))
+    # NumPy's own call on the values validates `trim` and `axis` with its errors (and is
+    # what an older NumPy, 1-D only, refuses)
+    expected = np.trim_zeros(value, trim) if axis is None else np.trim_zeros(value, trim, axis=axis)
+    axes = range(value.ndim) if axis is None else normalize_axes(axis, value.ndim, "np.trim_zeros")
+    found = np.argwhere(value)
+    start = found.min(axis=0) if found.size else np.zeros(value.ndim, dtype=np.intp)
+    stop = found.max(axis=0) + 1 if found.size else start
+    front, back = "f" in trim.lower(), "b" in trim.lower()
+    key = tuple(slice(int(start[k]) if front or not found.size else None,
+                      int(stop[k]) if back or not found.size else None) if k in axes else slice(None)
+                for k in range(value.ndim))
+    result = bind(getitem, filt, key=key if len(key) != 1 else key[0])
+    if tuple(shape_of(result)) != expected.shape:  # (a NumPy whose rule differs: say so, never guess)
+        raise TypeError(f"kronvec: np.trim_zeros of this NumPy {np.__version__} keeps a {expected.shape} "
+                        f"box where kronvec's rule keeps {tuple(shape_of(result))}")
+    return result
 
 
 # -------------------------------------------------------- repeat and tile

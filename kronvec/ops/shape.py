@@ -340,6 +340,13 @@ def cast(x, dtype, copy=True):
     return bind(astype, x, dtype=dtype)
 
 
+if hasattr(np, "astype"):  # (NumPy ≥ 2.1's function spelling of ndarray.astype)
+    @numpy_function(np.astype)
+    def _astype_function(x, dtype, /, *, copy=True, device=None):
+        refuse_arguments("np.astype", device=(device, None))
+        return cast(x, dtype, copy=copy)
+
+
 def in_dtype(a, dtype, function):
     """``a`` in the precision a ``dtype=`` argument asks of `function` (None: ``a`` as it is).
 
