@@ -17,6 +17,7 @@ _SYNTAX = (
     "assignment x[...] = v and in-place operators (x += y), recorded functionally",
     "ufunc.outer (np.add.outer, np.multiply.outer …) of every ufunc above",
     "ufunc.reduce and ufunc.accumulate of every binary ufunc above (np.logaddexp.reduce, np.maximum.accumulate …)",
+    "ufunc.at of np.add and np.subtract (np.add.at(Y, idx, v)) into a traced array: an unbuffered scatter-add, recorded functionally",
 )
 
 # family → heading, in the order of notes/extending.md's table of ops modules

@@ -184,7 +184,23 @@ PLACED = {
     "np.bincount weights": lambda X: np.bincount([0, 2, 2, 5], weights=X[0], minlength=7),
     "np.bincount weights, no minlength": lambda X: np.bincount([3, 0, 3, 1], weights=X[1] * X[2]),
     "np.astype float64": lambda X: np.astype(X, np.float64) * X,
+    "np.add.at, repeated indices": lambda X: _scatter_added(X),
+    "np.apply_along_axis, scalar results": lambda X: np.apply_along_axis(lambda v: np.sum(v ** 2), 0, X),
+    "np.apply_along_axis, vector results": lambda X: np.apply_along_axis(np.cumsum, 1, X),
+    "np.apply_along_axis, matrix results (3-D)": lambda X: np.apply_along_axis(
+        lambda v: np.outer(v, v[:2]), 1, np.stack([X, 2.0 * X])),
+    "np.apply_over_axes": lambda X: np.apply_over_axes(np.sum, np.stack([X, X ** 2]), [0, -1]),
 }
+
+
+def _scatter_added(X):
+    # unbuffered: the entry named twice receives both values (X[idx] += v would keep one)
+    Y = np.zeros_like(X)
+    np.add.at(Y, ([0, 0, 2], [1, 1, 3]), X[0, :3] ** 2)
+    np.subtract.at(Y, (slice(None), 0), X[:, 2])
+    Z = X.copy()
+    np.add.at(Z, [1, 1], 2.0)
+    return Y + Z
 
 
 @pytest.mark.parametrize("case", list(PLACED), ids=list(PLACED))
@@ -266,3 +282,10 @@ def test_placing_refusals_name_the_function_and_the_reason():
         kronvec.grad(lambda x: np.sum(np.bincount([0, -1, 1], weights=x[0])))(x)
     with pytest.raises(ValueError, match="unexpected character"):
         kronvec.grad(lambda x: np.sum(np.trim_zeros(x[0], "x")))(x)
+    with pytest.raises(TypeError, match=r"np\.multiply\.at"):
+        kronvec.grad(lambda x: np.sum(np.multiply.at(x.copy(), [0], 2.0) or x))(x)
+    with pytest.raises(TypeError, match=r"np\.add\.at on a plain array"):
+        kronvec.grad(lambda x: np.sum(np.add.at(np.zeros(3), [0], x[0, 0]) or x))(x)
+    with pytest.raises(ValueError, match="np.apply_along_axis: func1d returned results of different shapes"):
+        kronvec.grad(lambda x: np.sum(np.apply_along_axis(lambda v: v[: int(v[0] > 0.5) + 1], 1,
+                                                          x * [[1.0], [0.0]])))(x)

@@ -52,7 +52,14 @@ FRONT_DOORS = {
     "joining: np.array of two rows (object array)": lambda X: np.array([X[0], 2.0 * X[-1]]),
     "joining: np.split": lambda X: np.split(X, 2, axis=1)[1] if X.shape[1] % 2 == 0 else X,
     "joining: np.pad": lambda X: np.pad(X, 1),
+    "joining: np.insert": lambda X: np.insert(X, [0, X.shape[1] // 2], 0.5, axis=1),
+    "joining: np.resize": lambda X: np.resize(X, (X.shape[0] + 1, X.shape[1])),
+    "indexing: np.choose": lambda X: np.choose(np.arange(X.shape[1]) % 2, [X, X.T]),
+    "indexing: np.piecewise": lambda X: np.piecewise(X, [X < 0], [np.sin, lambda x: x * x]),
+    "indexing: np.bincount(weights)": lambda X: np.bincount(np.arange(X.size) % 3, weights=X.ravel()),
     "assignment: Y[0] = X[1]": lambda X: _assign_row(X),
+    "assignment: np.add.at": lambda X: _scatter_add(X),
+    "joining: np.apply_along_axis": lambda X: np.apply_along_axis(np.cumsum, 0, X),
     "differences: np.diff": lambda X: np.diff(X, axis=0),
     "differences: np.gradient": lambda X: np.gradient(X, 0.5, axis=1),
     "differences: np.trapezoid": lambda X: np.trapezoid(X, dx=0.1, axis=0),
@@ -60,6 +67,12 @@ FRONT_DOORS = {
     "contractions: np.einsum ii,ij->j": lambda X: np.einsum("ii,ij->j", X, X),
     "contractions: np.tensordot axes=1": lambda X: np.tensordot(X, X, axes=1),
 }
+
+
+def _scatter_add(X):
+    Y = np.zeros_like(X)
+    np.add.at(Y, np.arange(X.shape[0]) // 2, X)  # rows i and i + 1 into row i // 2
+    return Y
 
 
 def _assign_row(X):

@@ -68,13 +68,15 @@ from .indexing import (
     getitem,
     indexed_shape,
     is_basic_key,
+    untake,
     vec_key,
 )
 from .indexing import where as where_op
 from .joining import _stack
 from .shape import broadcast_to, cast, reshape, transpose
 
-__all__ = ["setitem", "assign", "write", "ufunc_into", "conversion_error", "view_kind", "refuse_plain_target"]
+__all__ = ["setitem", "assign", "write", "ufunc_into", "add_at", "conversion_error", "view_kind",
+           "refuse_plain_target"]
 
 
 # ------------------------------------------------------------ the primitive
@@ -403,6 +405,26 @@ def ufunc_into(ufunc, inputs, kwargs):
         raise conversion_error(f"np.{ufunc.__name__}(…, out=Y) with Y a plain array (as in Y += x)",
                                plain_target=True)
     return write(target, ufunc(*inputs, **kwargs))
+
+
+def add_at(ufunc, a, indices, b=None):
+    """``np.add.at(a, indices, b)`` and ``np.subtract.at``: unbuffered, so an entry named k
+    times receives b k times — a ← a ± Sᵀ b, the scatter-add ``untake`` of b (broadcast to
+    the shape of a[indices]) written into a (derivatives.md §19: D_a = I, D_b = ±Sᵀ B).
+    The other ufuncs' ``at`` (np.multiply.at …) are refused by name."""
+    name = f"np.{ufunc.__name__}.at"
+    target = _writable_target(a, name)
+    if b is None:
+        raise TypeError(f"{name} needs the operand b (np.add.at(a, indices, b))")
+    key = captured_key(indices)
+    shape = tuple(shape_of(target))
+    picked = indexed_shape(shape, key)
+    if not isinstance(b, Node):
+        b = np.asarray(b, dtype=np.result_type(np.asarray(b).dtype, np.float64))
+    if tuple(shape_of(b)) != picked:
+        b = np.broadcast_to(b, picked)  # (NumPy's broadcast of b to the entries picked; its error)
+    placed = bind(untake, b, key=key, shape=shape)
+    write(target, ufunc(target, placed))
 
 
 # ----------------------------------------------- NumPy's in-place functions

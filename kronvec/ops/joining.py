@@ -346,6 +346,45 @@ def _resize(a, new_shape):
     return _numpy_resize(a, new_shape)
 
 
+@numpy_function(np.apply_along_axis)
+def _apply_along_axis(func1d, axis, arr, *args, **kwargs):
+    """func1d on every 1-D slice along `axis`, the results stacked where that axis was
+    (NumPy's layout: the result's own axes replace `axis`).  Each call is recorded as
+    func1d's operations on a traced slice, so the derivative is theirs; one call per
+    slice, as NumPy makes them."""
+    shape = tuple(shape_of(arr))
+    axis = normalize_axes(axis, len(shape), "np.apply_along_axis")[0]
+    outer = shape[:axis] + shape[axis + 1:]
+    if 0 in outer:
+        raise ValueError("np.apply_along_axis: cannot apply_along_axis when any iteration dimensions are 0")
+    moved = np.moveaxis(arr, axis, -1)
+    results = [func1d(moved[index], *args, **kwargs) for index in np.ndindex(*outer)]
+    inner = tuple(shape_of(results[0]))
+    if any(tuple(shape_of(r)) != inner for r in results):
+        raise ValueError("np.apply_along_axis: func1d returned results of different shapes")
+    stacked = np.reshape(_stack(results, 0) if len(results) > 1 else np.expand_dims(results[0], 0), outer + inner)
+    # NumPy's transpose: the outer axes before `axis`, then the result's, then the rest
+    order = tuple(range(axis)) + tuple(range(len(outer), len(outer) + len(inner))) + tuple(range(axis, len(outer)))
+    return np.transpose(stacked, order)
+
+
+@numpy_function(np.apply_over_axes)
+def _apply_over_axes(func, a, axes):
+    """``func(a, axis)`` for each axis in turn, a result one axis short getting it back
+    as a unit axis (NumPy's rule); the calls are recorded as func's operations."""
+    value = a
+    ndim = len(shape_of(a))
+    for axis in np.atleast_1d(np.asarray(axes)):
+        axis = int(axis) + ndim if axis < 0 else int(axis)
+        result = func(value, axis)
+        if len(shape_of(result)) != len(shape_of(value)):
+            result = np.expand_dims(result, axis)
+            if len(shape_of(result)) != len(shape_of(value)):
+                raise ValueError("np.apply_over_axes: function is not returning an array of the correct shape")
+        value = result
+    return value
+
+
 @numpy_function(np.trim_zeros)
 def _trim_zeros(filt, trim="fb", axis=None):
     """The smallest box holding every nonzero entry (along `axis`, or every axis), cut
