@@ -190,7 +190,18 @@ PLACED = {
     "np.apply_along_axis, matrix results (3-D)": lambda X: np.apply_along_axis(
         lambda v: np.outer(v, v[:2]), 1, np.stack([X, 2.0 * X])),
     "np.apply_over_axes": lambda X: np.apply_over_axes(np.sum, np.stack([X, X ** 2]), [0, -1]),
+    # NumPy computes only where the mask holds (the divisions by zero are never made)
+    "np.divide out= where= (safe division)": lambda X: np.divide(
+        X, X[0] * [1.0, 0.0, 1.0, 0.0], out=np.zeros_like(X), where=[True, False, True, False]),
+    "np.exp out= where= into the input's copy": lambda X: _masked_exp(X),
 }
+
+
+def _masked_exp(X):
+    Y = X.copy()
+    np.exp(X, out=Y, where=X > 1.0)
+    np.multiply(Y, X[0], out=Y, where=[[True], [False], [True]])
+    return Y
 
 
 def _scatter_added(X):
@@ -282,6 +293,12 @@ def test_placing_refusals_name_the_function_and_the_reason():
         kronvec.grad(lambda x: np.sum(np.bincount([0, -1, 1], weights=x[0])))(x)
     with pytest.raises(ValueError, match="unexpected character"):
         kronvec.grad(lambda x: np.sum(np.trim_zeros(x[0], "x")))(x)
+    with pytest.raises(TypeError, match=r"np\.add with keyword arguments \['where'\]"):  # (no out=: undefined entries)
+        kronvec.grad(lambda x: np.sum(np.add(x, 1.0, where=x > 0)))(x)
+    with pytest.raises(TypeError, match="where= must be a boolean array"):
+        kronvec.grad(lambda x: np.sum(np.add(x, 1.0, out=x.copy(), where=np.ones((2, 3)))))(x)
+    with pytest.raises(ValueError, match="must broadcast to out's shape"):
+        kronvec.grad(lambda x: np.sum(np.add(x, 1.0, out=x[0].copy(), where=x[0] > 0)))(x)
     with pytest.raises(TypeError, match=r"np\.multiply\.at"):
         kronvec.grad(lambda x: np.sum(np.multiply.at(x.copy(), [0], 2.0) or x))(x)
     with pytest.raises(TypeError, match=r"np\.add\.at on a plain array"):

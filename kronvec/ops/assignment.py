@@ -41,7 +41,7 @@ import sys
 import numpy as np
 
 from .._constants import frozen_copy
-from .._tracer import Node
+from .._tracer import Node, plain_value
 from ..operators import Diag, algebra
 from .._vec import vec
 from . import _samples
@@ -387,11 +387,10 @@ def ufunc_into(ufunc, inputs, kwargs):
     out = kwargs.pop("out")
     if len(out) != 1:
         raise TypeError(f"kronvec cannot differentiate np.{ufunc.__name__} with several outputs")
-    if kwargs.get("where", True) is not True:
-        refuse_arguments(f"np.{ufunc.__name__}", where=(kwargs["where"], True))
-    kwargs.pop("where", None)
+    where = kwargs.pop("where", True)
     (target,) = out
     if isinstance(target, np.ndarray) and target.dtype.hasobject:
+        refuse_arguments(f"np.{ufunc.__name__}", where=(where, True))
         # A += x with A = np.array([...]) an object array of traced entries: it holds objects,
         # so the (recorded) result's entries are written into it (derivatives.md §29)
         result = ufunc(*inputs, **kwargs)
@@ -404,7 +403,30 @@ def ufunc_into(ufunc, inputs, kwargs):
     if not isinstance(target, Node):
         raise conversion_error(f"np.{ufunc.__name__}(…, out=Y) with Y a plain array (as in Y += x)",
                                plain_target=True)
+    if where is not True:
+        return _masked_into(ufunc, inputs, kwargs, target, where)
     return write(target, ufunc(*inputs, **kwargs))
+
+
+def _masked_into(ufunc, inputs, kwargs, target, where):
+    """``ufunc(*inputs, out=Y, where=M)``: NumPy computes only where M holds and leaves Y's
+    other entries as they were — Y[M] = ufunc(x[M] for each input x broadcast to Y's
+    shape), recorded as that assignment.  So the idiom
+    ``np.divide(a, b, out=np.zeros_like(a), where=b != 0)`` never evaluates the entries it
+    masks out (no 0/0 meets the finiteness check), and their derivative is Y's."""
+    name = f"np.{ufunc.__name__}"
+    mask = np.asarray(plain_value(where))  # (a mask is a constant of the point)
+    if mask.dtype != bool:
+        raise TypeError(f"{name}: where= must be a boolean array, got dtype {mask.dtype}")
+    shape = tuple(shape_of(target))
+    try:
+        mask = np.broadcast_to(mask, shape)
+        picked = [np.broadcast_to(x, shape)[mask] for x in inputs]
+    except ValueError:
+        raise ValueError(f"{name}: the inputs (shapes {[tuple(shape_of(x)) for x in inputs]}) and where= "
+                         f"(shape {np.shape(where)}) must broadcast to out's shape {shape}") from None
+    assign(target, frozen_copy(mask), ufunc(*picked, **kwargs))
+    return target
 
 
 def add_at(ufunc, a, indices, b=None):
