@@ -306,3 +306,16 @@ def test_placing_refusals_name_the_function_and_the_reason():
     with pytest.raises(ValueError, match="np.apply_along_axis: func1d returned results of different shapes"):
         kronvec.grad(lambda x: np.sum(np.apply_along_axis(lambda v: v[: int(v[0] > 0.5) + 1], 1,
                                                           x * [[1.0], [0.0]])))(x)
+
+
+def test_a_domain_edge_discarded_later_is_refused_with_the_safe_spelling():
+    # np.where(x > 0, np.log(x), 0) computes log at x ≤ 0 before discarding it: kronvec refuses
+    # (no NaN may reach a derivative) and names the spelling that keeps the argument in the
+    # domain — which gives NumPy's value and the branch's derivative
+    x = np.array([[1.5, -1.0], [0.0, 3.0]])
+    with pytest.raises(ValueError, match=r"np\.log is not finite.*np\.where\(x > 0, np\.log\(np\.where"):
+        kronvec.grad(lambda x: np.sum(np.where(x > 0, np.log(x), 0.0)))(x)
+    safe = lambda x: np.sum(np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), 0.0))  # noqa: E731
+    with np.errstate(all="ignore"):
+        assert safe(x) == np.sum(np.where(x > 0, np.log(x), 0.0))
+    np.testing.assert_array_equal(kronvec.grad(safe)(x), [[1 / 1.5, 0.0], [0.0, 1 / 3.0]])

@@ -249,7 +249,10 @@ def loud(name, compute):
             raise ValueError(
                 f"{name} is not finite at {bad} entr{'y' if bad == 1 else 'ies'} of a finite "
                 "input (a domain edge such as log or 1/x at 0, or overflow); kronvec "
-                "refuses rather than return inf/NaN"
+                "refuses rather than return inf/NaN. If those entries are discarded later, as in "
+                "np.where(x > 0, np.log(x), 0), keep the argument inside the domain instead: "
+                "np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), 0) has NumPy's value and a "
+                "finite derivative"
             )
         return result
 
