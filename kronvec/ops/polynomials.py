@@ -78,7 +78,14 @@ def _trimmed(p):
 @numpy_function(np.polymul)
 def _polymul(a1, a2):
     """The coefficients of the product: the full convolution of the trimmed coefficients."""
-    return np.convolve(_trimmed(a1), _trimmed(a2))
+    a1, a2 = _trimmed(a1), _trimmed(a2)
+    product = np.convolve(a1, a2)
+    # (kronvec's convolution adds the products in another order than NumPy's, so the last bits may
+    # differ: NumPy's value is kept, the difference added as a constant — the derivative is the
+    # convolution's, as np.interp keeps NumPy's value at its last knot)
+    exact = np.convolve(np.asarray(plain_value(a1)), np.asarray(plain_value(a2)))
+    difference = exact - np.asarray(plain_value(product))
+    return product + difference if difference.any() else product
 
 
 def _order(m, function, opposite):
