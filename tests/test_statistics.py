@@ -159,6 +159,17 @@ def test_polymul_trims_leading_zeros_as_numpy_does():
     np.testing.assert_array_equal(kronvec.jacobian(lambda p: np.polyadd(p, [1.0]))(p).toarray(), np.eye(4))
 
 
+@pytest.mark.parametrize("f, name", [
+    (lambda x: np.sum(np.polymul(x, x)), "np.polymul"),
+    (lambda x: np.sum(np.polyfit(np.arange(3.0), x, 1)), "np.polyfit"),
+])
+def test_value_dependent_polynomials_refuse_compilation_by_name(f, name):
+    # leading-zero trimming and the rank check read the values: a compiled replay could not redo them
+    with pytest.raises(TypeError, match=f"cannot compile this function: {name} reads the values"):
+        kronvec.grad(f, compile=True)(np.array([1.0, 2.0, 4.0]))
+    np.testing.assert_array_equal(kronvec.grad(lambda x: np.sum(np.polyder(x)), compile=True)(np.ones(3)), [2, 1, 0])
+
+
 def test_index_reductions_are_plain_values():
     G = kronvec.grad(lambda X: X[0, np.nanargmax(X[0])] + X[1, np.nanargmin(X[1])])(X35)
     assert G[0, np.argmax(X35[0])] == 1.0 and G[1, np.argmin(X35[1])] == 1.0 and G.sum() == 2.0

@@ -229,6 +229,7 @@ def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
     """base ** linspace(start, stop): NumPy's formula, with traced exponents (and base)."""
     if dtype is not None and np.dtype(dtype) != np.float64:
         raise TypeError(f"kronvec differentiates np.logspace in float64; dtype={np.dtype(dtype)} is not supported")
+    _refuse_traced("np.logspace", num=num)
     if len(shape_of(base)):
         # (NumPy: a non-scalar base is broadcast with the endpoints, then given the samples' axis)
         ndmax = len(np.broadcast_shapes(*(tuple(shape_of(a)) for a in (start, stop, base))))
@@ -250,7 +251,7 @@ def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
     num = operator.index(num)
     if num < 0:
         raise ValueError(f"np.geomspace: Number of samples, {num}, must be non-negative.")
-    values = [np.asarray(plain_value(a), dtype=np.float64) for a in (start, stop)]
+    values = [np.asarray(plain_value(a)) for a in (start, stop)]
     if any(np.any(v == 0) for v in values):
         raise ValueError("np.geomspace: Geometric sequence cannot include zero")
     if values[0].dtype.kind == "c" or values[1].dtype.kind == "c":

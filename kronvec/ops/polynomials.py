@@ -15,8 +15,8 @@ coefficient that is exactly zero in the leading position is therefore
 dropped: it enters the product as the constant 0, with derivative 0.  (A
 perturbation of it would raise the degree and the length of NumPy's result,
 which no Jacobian of the trimmed result can express.)  The decision reads the
-values, so a compiled recording (``compile=True``) refuses it as every
-value-dependent front door does.
+values, as does ``np.polyfit``'s check of the rank, so a compiled recording
+(``compile=True``) refuses both by name, as every value-dependent front door does.
 
 Derivations: ``notes/derivatives.md`` §33.
 """
