@@ -27,7 +27,7 @@ import numpy as np
 
 from .._tracer import Node, plain_value
 from ._registry import numpy_function
-from ._support import refuse_arguments, shape_of
+from ._support import shape_of
 
 __all__ = []
 
