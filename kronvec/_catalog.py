@@ -31,6 +31,7 @@ _FAMILIES = {
     "assignment": "Writes, recorded functionally",
     "differences": "Differences and sampled calculus",
     "statistics": "NaN-skipping reductions, covariance, polynomials",
+    "polynomials": "NaN-skipping reductions, covariance, polynomials",
     "factorizations": "Factorizations",
     "contractions": "Products and contractions",
     "products": "Products and contractions",

@@ -53,6 +53,14 @@ SPELLINGS = {
     "linspace vectors": lambda X: np.linspace(X[0], X[1], 5, axis=1),
     "linspace no endpoint": lambda X: np.linspace(X[0], 2.0, 4, endpoint=False),
     "linspace retstep": lambda X: np.linspace(X[0, 0], X[2], 6, retstep=True)[0],
+    "logspace": lambda X: np.logspace(X[0, 0], X[1, 1], 7),
+    "logspace vectors, base 2, no endpoint": lambda X: np.logspace(X[0], X[1], 5, endpoint=False, base=2.0, axis=1),
+    "logspace array base": lambda X: np.logspace(X[0, :3], X[1, :3], 4, base=[2.0, 3.0, 1.5]),
+    "logspace traced base": lambda X: np.logspace(0.0, X[1], 4, base=X[0, 0] ** 2 + 1.0),
+    "geomspace": lambda X: np.geomspace(X[0, 0] ** 2 + 0.5, X[1, 0] ** 2 + 2.0, 9),
+    "geomspace negative vectors, axis": lambda X: np.geomspace(-(X[0] ** 2 + 0.1), -(X[1] ** 2 + 0.5), 5, axis=-1),
+    "geomspace no endpoint": lambda X: np.geomspace(np.exp(X[0]), 3.0, 4, endpoint=False),
+    "geomspace one sample": lambda X: np.geomspace(np.exp(X[0]), X[1] ** 2 + 1.0, 1),
 }
 
 
@@ -90,6 +98,8 @@ def test_retstep_is_the_traced_step():
     (lambda X: np.linspace(X[0, 0], 1.0, num=X[0, 0]), "num must be a constant"),
     (lambda X: np.linspace(X[0, 0], 1.0, dtype=np.float32), "float64"),
     (lambda X: np.linspace(X[0, 0], 1.0, device="cpu"), "device"),
+    (lambda X: np.logspace(X[0, 0], 1.0, dtype=np.float32), "np.logspace in float64"),
+    (lambda X: np.geomspace(X[0, 0] ** 2 + 1.0, 2.0, num=X[0, 0]), "num must be a constant"),
 ])
 def test_arguments_without_a_derivative_are_refused_by_name(call, message):
     with pytest.raises(TypeError, match=message):
@@ -107,6 +117,25 @@ def test_bad_arguments_get_numpys_errors(call, message):
         call(X34)  # NumPy's own error …
     with pytest.raises(ValueError, match=message):
         kronvec.jacobian(call)(X34)  # … and kronvec's, the same
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda X: np.geomspace(X[0, 0] * 0.0, 1.0, 4), "cannot include zero"),
+    (lambda X: np.geomspace(X[0, 0] ** 2 + 1.0, -1.0, 4), "opposite signs"),
+    (lambda X: np.geomspace(X[0, 0] ** 2 + 1.0, 2.0, -1), "must be non-negative"),
+])
+def test_geomspace_refuses_what_has_no_value(call, message):
+    with pytest.raises(ValueError, match=f"np.geomspace: .*{message}"):
+        kronvec.jacobian(call)(X34)
+
+
+def test_geomspace_pins_its_ends_exactly():
+    # NumPy puts start (and stop) back: 10^log10(x) need not be x, and the derivative there is 1
+    start, stop = 3.7, 11.3
+    J = kronvec.jacobian(lambda v: np.geomspace(v[0], v[1], 5))(np.array([start, stop])).toarray()
+    np.testing.assert_array_equal(J[[0, -1]], [[1.0, 0.0], [0.0, 1.0]])
+    samples = kronvec.vjp(lambda v: np.geomspace(v[0], v[1], 5), np.array([start, stop]))[0]
+    assert samples[0] == start and samples[-1] == stop
 
 
 def test_inputs_are_not_modified():

@@ -98,6 +98,7 @@ SPELLINGS = [
     ("scipy.special.y1", sp.y1, P), ("scipy.special.i0", sp.i0, X), ("scipy.special.i1", sp.i1, X),
     ("scipy.special.i0e", sp.i0e, X), ("scipy.special.i1e", sp.i1e, X), ("scipy.special.k0", sp.k0, P),
     ("scipy.special.k1", sp.k1, P), ("np.sinc", np.sinc, 3 * X),
+    ("scipy.special.erfcx", sp.erfcx, 3 * X), ("np.i0", np.i0, 3 * X),
 ]
 # (spelling, f, point): piecewise constant — plain values (never traced), NumPy's
 PLAIN = [
@@ -427,12 +428,13 @@ def test_powers_with_negative_and_fractional_constants():
     (sp.erfcinv, 0.0), (sp.erfcinv, 2.5), (sp.rgamma, -180.5), (lambda a: sp.beta(a, 1.0), 0.0),
     (lambda a: sp.jv(0.5, a), -1.0), (lambda a: sp.iv(1.5, a), -2.0), (sp.y0, 0.0), (sp.k1, -1.0),
     (lambda a: sp.kv(2.0, a), 0.0), (sp.i0, 800.0), (lambda a: sp.gammainc(1.5, a), -1.0), (np.sinc, 1e308),
+    (sp.erfcx, -30.0), (np.i0, -800.0),
 ], ids=["arcsin>1", "arccos<-1", "log2(0)", "log10(-1)", "arccosh<1", "arctanh(1)", "1/0", "sinh overflow",
         "cosh overflow", "exp2 overflow", "rad2deg overflow", "floor_divide by 0", "// 0", "remainder by 0",
         "fmod by 0", "float_power(-1, .5)", "arctan2(0, 0)", "logit(0)", "logit>1", "entr<0", "ndtri(0)",
         "gammaln(0)", "gammaln(-2)", "digamma(0)", "xlogy(1, 0)", "rel_entr(1, 0)", "erfinv(1)", "gamma overflow",
         "erfcinv(0)", "erfcinv>2", "rgamma overflow", "beta(0, 1)", "jv(½, x<0)", "iv(1.5, x<0)", "y0(0)", "k1(x<0)",
-        "kv(2, 0)", "i0 overflow", "gammainc(x<0)", "sinc overflow"])
+        "kv(2, 0)", "i0 overflow", "gammainc(x<0)", "sinc overflow", "erfcx overflow", "np.i0 overflow"])
 def test_domain_edges_are_loud(f, x):
     with warnings.catch_warnings():
         warnings.simplefilter("error")

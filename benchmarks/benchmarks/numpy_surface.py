@@ -63,6 +63,12 @@ FRONT_DOORS = {
     "differences: np.diff": lambda X: np.diff(X, axis=0),
     "differences: np.gradient": lambda X: np.gradient(X, 0.5, axis=1),
     "differences: np.trapezoid": lambda X: np.trapezoid(X, dx=0.1, axis=0),
+    "differences: np.geomspace": lambda X: np.geomspace(1.0 + X[0] ** 2, 2.0 + X[-1] ** 2, X.shape[0]),
+    "elementwise: np.i0": np.i0,
+    "elementwise: scipy.special.erfcx": lambda X: _erfcx(X),
+    "polynomials: np.polymul": lambda X: np.polymul(X[0], X[-1]),
+    "polynomials: np.polyfit (columns)": lambda X: np.polyfit(np.linspace(-1.0, 1.0, X.shape[0]), X, 3)
+    if X.shape[0] > 3 else X,
     "contractions: np.einsum ij,kj->ik": lambda X: np.einsum("ij,kj->ik", X, X),
     "contractions: np.einsum ii,ij->j": lambda X: np.einsum("ii,ij->j", X, X),
     "contractions: np.tensordot axes=1": lambda X: np.tensordot(X, X, axes=1),
@@ -73,6 +79,12 @@ def _scatter_add(X):
     Y = np.zeros_like(X)
     np.add.at(Y, np.arange(X.shape[0]) // 2, X)  # rows i and i + 1 into row i // 2
     return Y
+
+
+def _erfcx(X):
+    import scipy.special  # (on first use, as kronvec registers scipy.special's family)
+
+    return scipy.special.erfcx(X)
 
 
 def _assign_row(X):

@@ -5,8 +5,9 @@ moving entries in :mod:`.shape` (axes and shapes), :mod:`.indexing`
 (selecting entries), :mod:`.joining` (joining, splitting, padding),
 :mod:`.assignment` (writes, recorded functionally), :mod:`.differences`
 (np.diff, np.gradient, np.trapezoid, np.linspace) and :mod:`.statistics`
-(NaN-skipping reductions, np.cov, np.corrcoef, np.polyval) — the last two
-built from the others' operations —
+(NaN-skipping reductions, np.cov, np.corrcoef, np.polyval) and :mod:`.polynomials`
+(np.polyadd, polymul, polyder, polyint, polyfit) — the last three built from
+the others' operations —
 :mod:`.products` (matmul, kron, applying an operator), :mod:`.contractions`
 (einsum, tensordot, cross…), :mod:`.linalg`
 (inverse, solve, determinants, trace), :mod:`.factorizations` (Cholesky,
@@ -24,6 +25,7 @@ from . import assignment, contractions, differences, indexing, joining, statisti
 from . import factorizations, triangular  # noqa: F401 (registers the operations)
 from . import sylvester  # noqa: F401 (registers the operations)
 from . import matrix_functions  # noqa: F401 (registers the operations)
+from . import polynomials  # noqa: F401 (registers the front doors)
 from ._registry import (
     NUMPY_FUNCTIONS,
     NUMPY_METHODS,

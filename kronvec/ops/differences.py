@@ -1,5 +1,6 @@
 """Finite differences and sampled calculus: ``np.diff``, ``np.ediff1d``,
-``np.gradient``, ``np.trapezoid`` and ``np.linspace`` with traced endpoints.
+``np.gradient``, ``np.trapezoid``, and ``np.linspace``, ``np.logspace`` and
+``np.geomspace`` with traced endpoints.
 
 Each is linear in its traced arguments with coefficients fixed by constants
 (the spacing, the count), so each is written here as NumPy does it — slices,
@@ -9,7 +10,10 @@ selections scaled by diagonals: structured at any size, never dense.  The
 values follow NumPy's own formulas step by step (same slices, same order of
 operations), so they agree with NumPy to the last rounding.
 
-Derivations: ``notes/derivatives.md`` §20.
+``np.logspace`` and ``np.geomspace`` are ``base ** linspace(...)`` and so not
+linear: their Jacobians are diagonals (the power's) times linspace's.
+
+Derivations: ``notes/derivatives.md`` §20 (logspace, geomspace: §33).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from .._tracer import Node, plain_value
 from ._registry import numpy_function
 from ._support import normalize_axes, refuse_arguments, shape_of
 
-__all__ = ["diff", "ediff1d", "gradient", "trapezoid", "linspace"]
+__all__ = ["diff", "ediff1d", "gradient", "trapezoid", "linspace", "logspace", "geomspace"]
 
 _NO_VALUE = np._NoValue
 
@@ -218,6 +222,57 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     if axis != 0:
         samples = np.moveaxis(samples, 0, axis)
     return (samples, step) if retstep else samples
+
+
+@numpy_function(np.logspace)
+def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
+    """base ** linspace(start, stop): NumPy's formula, with traced exponents (and base)."""
+    if dtype is not None and np.dtype(dtype) != np.float64:
+        raise TypeError(f"kronvec differentiates np.logspace in float64; dtype={np.dtype(dtype)} is not supported")
+    _refuse_traced("np.logspace", num=num)
+    if len(shape_of(base)):
+        # (NumPy: a non-scalar base is broadcast with the endpoints, then given the samples' axis)
+        ndmax = len(np.broadcast_shapes(*(tuple(shape_of(a)) for a in (start, stop, base))))
+        start, stop, base = (np.reshape(a, (1,) * (ndmax - len(shape_of(a))) + tuple(shape_of(a)))
+                             for a in (start, stop, base))
+        base = np.expand_dims(base, axis=axis)
+    y = linspace(start, stop, num=num, endpoint=endpoint, axis=axis)
+    return np.power(base, y)
+
+
+@numpy_function(np.geomspace)
+def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
+    """A geometric progression between traced endpoints: start·(stop/start)^(k/div),
+    computed as NumPy does — logspace of the base-10 logarithms, with start (and stop,
+    when it is a sample) put back exactly at the ends."""
+    if dtype is not None and np.dtype(dtype) != np.float64:
+        raise TypeError(f"kronvec differentiates np.geomspace in float64; dtype={np.dtype(dtype)} is not supported")
+    _refuse_traced("np.geomspace", num=num)
+    num = operator.index(num)
+    if num < 0:
+        raise ValueError(f"np.geomspace: Number of samples, {num}, must be non-negative.")
+    values = [np.asarray(plain_value(a)) for a in (start, stop)]
+    if any(np.any(v == 0) for v in values):
+        raise ValueError("np.geomspace: Geometric sequence cannot include zero")
+    if values[0].dtype.kind == "c" or values[1].dtype.kind == "c":
+        raise TypeError("kronvec differentiates np.geomspace of real endpoints only")
+    out_sign = np.sign(values[0])  # (NumPy rotates start to the positive axis, and back at the end)
+    if np.any(np.sign(values[1]) != out_sign):
+        raise ValueError("np.geomspace: start and stop of opposite signs: NumPy's samples are NaN there "
+                         "(a real geometric sequence cannot change sign)")
+    start = start / out_sign
+    stop = stop / out_sign
+    result = logspace(np.log10(start), np.log10(stop), num=num, endpoint=endpoint, base=10.0)
+    if num > 0:  # (10^log10(x) need not be x: NumPy puts the endpoints back)
+        rest = tuple(shape_of(result)[1:])
+        ends = [np.reshape(np.broadcast_to(start, rest), (1,) + rest), result[1:]]
+        if num > 1 and endpoint:
+            ends[1:] = [result[1:-1], np.reshape(np.broadcast_to(stop, rest), (1,) + rest)]
+        result = np.concatenate(ends, axis=0)
+    result = result * out_sign
+    if axis != 0:
+        result = np.moveaxis(result, 0, axis)
+    return result
 
 
 @numpy_function(np.interp)

@@ -62,7 +62,7 @@ __all__ = ["add", "subtract", "multiply", "divide", "power", "float_power", "lde
            "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "logaddexp", "logaddexp2",
            "sqrt", "cbrt", "square", "reciprocal",
            "sin", "cos", "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "tanh",
-           "arcsinh", "arccosh", "arctanh", "deg2rad", "rad2deg", "hypot", "sinc", "sinc_derivative",
+           "arcsinh", "arccosh", "arctanh", "deg2rad", "rad2deg", "hypot", "sinc", "sinc_derivative", "numpy_i0",
            "maximum", "minimum", "fmax", "fmin", "absolute", "copysign", "remainder", "fmod", "clip",
            "elementwise_op", "ON_DEMAND_NAMES", "ufunc_on_demand"]
 
@@ -511,6 +511,31 @@ sinc = elementwise_op(
 @numpy_function(np.sinc)
 def _sinc(x):
     return bind(sinc, x)
+
+
+def _bessel_i1(ans, x):
+    # I₀′ = I₁ (DLMF 10.29.3).  scipy.special is imported only when np.i0 is differentiated
+    # (import kronvec does not load it); on a traced x its i1 registers the family on demand.
+    import scipy.special
+
+    return scipy.special.i1(x)
+
+
+# np.i0 is a Python function (Clenshaw's Chebyshev series, not a ufunc): the value is NumPy's own,
+# the derivative SciPy's I₁ — an operation of its own, named apart from scipy.special.i0's
+numpy_i0 = elementwise_op(
+    np.i0, _bessel_i1, name="numpy_i0", ufuncs=(),
+    formula="diag(vec I₁(X))",
+    reference="dI₀(x) = I₁(x) dx; DLMF 10.29.3 (value: NumPy's np.i0, Clenshaw's Chebyshev series)",
+    edge_cases={"at and around 0, across NumPy's switch at |x| = 8": lambda rng: (
+        np.array([[0.0, -7.999], [8.0, -8.5]]),),
+                "large": lambda rng: (np.array([[-30.0, 100.0], [-250.0, 300.0]]),)},
+    fuzz=lambda Y, c: np.i0(Y), entire=True)
+
+
+@numpy_function(np.i0)
+def _i0(x):
+    return bind(numpy_i0, x)
 
 
 # (hyperbolic: cosh(x) is finite exactly where sinh(x) is, and |sinh| ≤ cosh)
@@ -1004,7 +1029,7 @@ for _method in ("all", "any", "nonzero"):
 ON_DEMAND_NAMES = tuple(f"scipy.special.{name}" for name in (
     "expit", "logit", "log_expit", "xlogy", "xlog1py", "gammaln", "gamma", "digamma", "psi", "betaln",
     "beta", "rgamma", "gammasgn", "gammainc", "gammaincc", "betainc", "betaincc", "stdtr",
-    "erf", "erfc", "erfinv", "erfcinv", "ndtr", "ndtri", "log_ndtr", "entr", "rel_entr", "softplus",
+    "erf", "erfc", "erfcx", "erfinv", "erfcinv", "ndtr", "ndtri", "log_ndtr", "entr", "rel_entr", "softplus",
     "jv", "jn", "yv", "yn", "iv", "ive", "kv", "kve", "j0", "j1", "y0", "y1", "i0", "i1", "i0e", "i1e", "k0", "k1"))
 
 
