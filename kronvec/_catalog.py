@@ -36,7 +36,6 @@ _FAMILIES = {
     "contractions": "Products and contractions",
     "products": "Products and contractions",
     "linalg": "Linear algebra",
-    "factorizations": "Factorizations",
     "syntax": "Python syntax on traced arrays",
 }
 
