@@ -29,6 +29,12 @@ is not positive definite raises ``LinAlgError`` naming its leading minor.
 Signs of eigenvectors, singular vectors and of the diagonal of R are LAPACK's,
 as NumPy returns them, and the derivatives are of those.
 
+**hermitian=True.**  ``np.linalg.svd(a, hermitian=True)`` is recorded as NumPy
+computes it — eigh, |λ| sorted descending, the signs moved into V — so its values
+are NumPy's; its singular vectors also have no derivative at λ and −λ or at λ = 0
+(``LinAlgError``).  ``pinv(a, hermitian=True)`` keeps pinv's rule along symmetric
+directions (``notes/derivatives.md`` §33.1).
+
 One decomposition per matrix and call: the value, the VJPs and the Jacobians
 of a call share it through the call's scope (``kronvec/_linalg/scope.py``);
 eigvalsh's value and the eigenvectors its derivatives need come from one
@@ -1429,7 +1435,7 @@ if hasattr(np.linalg, "svdvals"):
 # np.linalg.svd(a, hermitian=True) is NumPy's eigh reordered: σ = |λ| sorted descending, U the
 # eigenvectors in that order, Vᵀ = (U·sign λ)ᵀ.  kronvec writes it out of the same registered
 # operations (eigh, abs, take_along_axis, a product with constant signs), so the values are
-# NumPy's bit for bit and the derivatives are those of what NumPy returns (derivatives.md §33).
+# NumPy's bit for bit and the derivatives are those of what NumPy returns (derivatives.md §33.1).
 _SVD_HERMITIAN = "np.linalg.svd(hermitian=True)"
 
 
@@ -1509,7 +1515,7 @@ signed_spectrum_guard = register(Primitive(
     jacobians={0: _signed_spectrum_guard_jacobian},
     label=lambda V, w: V,
     formula="D_V = I where every |λ| is simple and nonzero (else LinAlgError); D_w = 0",
-    reference="notes/derivatives.md §33 (the SVD of a symmetric matrix from its eigendecomposition)",
+    reference="notes/derivatives.md §33.1 (the SVD of a symmetric matrix from its eigendecomposition)",
     samples=_guard_samples, param_names=("V", "w"),
     edge_cases={"a (2, 3, 3) stack": lambda rng: (
         np.stack([_guard_samples(rng, 3)[0], _guard_samples(rng, 3)[0]]),
@@ -1790,7 +1796,7 @@ def _pinv_vjp(g, P, A, rcond=None, rtol=_NO_VALUE, hermitian=False):
         decided(functools.partial(_full_rank_check, rcond=rcond, rtol=rtol, hermitian=hermitian), A)
     else:
         _require_full_rank(plain_value(A), rcond, rtol, hermitian)
-    if hermitian:  # P = pinv(sym A), square: Ā = sym(−PᵀḠPᵀ) (derivatives.md §33)
+    if hermitian:  # P = pinv(sym A), square: Ā = sym(−PᵀḠPᵀ) (derivatives.md §33.1)
         Pt = _mT(P)
         X = -(Pt @ g @ Pt)
         return (X + _mT(X)) / 2
