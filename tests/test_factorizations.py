@@ -551,11 +551,20 @@ def test_hermitian_matrix_rank_is_numpys_constant():
 
 
 def test_hermitian_svd_under_compile():
-    # the singular values compile (np.sort records its permutation as an operation); the
-    # vectors' order is a decision on values taken outside an operation: refused by name
-    f = lambda A: np.sum(np.linalg.svd(sym(A, 0.0), compute_uv=False, hermitian=True) ** 3)  # noqa: E731
-    g = kronvec.grad(f, compile=True)
-    for A in (signed(X33), -signed(X33.T)):
-        np.testing.assert_allclose(g(A), kronvec.grad(f)(A), rtol=1e-14)
-    with pytest.raises(TypeError, match="cannot compile.*np.linalg.svd"):
-        kronvec.grad(lambda A: np.sum(np.linalg.svd(A, hermitian=True)[0]), compile=True)(signed(X33))
+    # NumPy's order of |λ| and the signs it moves into V are decisions on the values: recorded
+    # as operations (linalg.signed_order.gather, a decision), so each replay takes them again —
+    # here at points where the order and the signs differ from the recorded point's
+    W = np.arange(1.0, 10.0).reshape(3, 3)
+    points = (signed(X33), -signed(X33.T), signed(X33)[::-1, ::-1], np.diag([3.0, -1.0, 2.0]) + 0.1 * sym(X33, 0.0))
+    for vectors, f in ((False, lambda A: np.sum(np.linalg.svd(sym(A, 0.0), compute_uv=False, hermitian=True) ** 3)),
+                       (True, lambda A: np.sum(W * np.linalg.svd(sym(A, 0.0), hermitian=True)[0])),
+                       (True, lambda A: np.sum(W * np.linalg.svd(sym(A, 0.0), hermitian=True).Vh) + np.sum(
+                           np.linalg.svd(sym(A, 0.0), hermitian=True).S ** 3))):
+        g, h = kronvec.grad(f, compile=True), kronvec.hvp(f, compile=True)
+        for A in points:
+            np.testing.assert_array_equal(g(A), kronvec.grad(f)(A))
+            np.testing.assert_allclose(h(A, W), kronvec.hvp(f)(A, W), rtol=1e-13, atol=1e-13)
+        if vectors:  # each replay checks the new point's |λ| again
+            for replayed in (lambda A: g(A), lambda A: h(A, W)):
+                with pytest.raises(np.linalg.LinAlgError, match=r"svd\(hermitian=True\): repeated .*λ and −λ"):
+                    replayed(HERMITIAN_TIES["λ and −λ"])

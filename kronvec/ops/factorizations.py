@@ -69,13 +69,14 @@ from ..operators import (BatchedDense, BatchedKron, Commutation, Dense, Diag, Ha
 from . import _samples
 from . import _stack_factors as stacked
 from ._registry import Primitive, Sample, numpy_function, register
-from ._support import bind, decided, derived_label, plain_value, refuse_arguments, shape_of, static_value
+from ._support import (bind, decided, derived_label, index_map_jacobian, plain_value, positions, refuse_arguments,
+                       shape_of, static_value)
 from .indexing import where as choose
 from .indexing import where_replayed
 
 __all__ = ["cholesky", "eigvalsh", "eigh_vectors", "singular_values", "left_singular_vectors",
            "right_singular_vectors", "qr_q", "qr_r", "pinv", "lstsq", "lstsq_residuals",
-           "extreme_singular_value", "signed_spectrum_guard"]
+           "extreme_singular_value", "signed_spectrum_guard", "signed_order_gather", "signed_order_scatter"]
 
 _NO_VALUE = np._NoValue
 try:  # NumPy's result types (NumPy ≥ 2.0); a plain tuple elsewhere
@@ -1523,19 +1524,90 @@ signed_spectrum_guard = register(Primitive(
 ))
 
 
+def _signed_order_key(shape, w):
+    """NumPy's order of the singular values of a symmetric matrix, argsort(|λ|) reversed
+    (its default sort kind: its order at ties, bit for bit), along the last axis of an
+    array of `shape`: λ's own shape (…, k), or (…, k, k) for the columns of U."""
+    order = np.argsort(np.abs(np.asarray(w)))[..., ::-1]
+    if len(shape) > order.ndim:
+        order = np.expand_dims(order, -2)
+    return np.broadcast_to(order, shape)
+
+
+def _signed_gather_impl(h, w):
+    h = np.asarray(h)
+    return np.take_along_axis(h, _signed_order_key(h.shape, w), axis=-1)
+
+
+def _signed_scatter_impl(g, w):
+    g = np.asarray(g)
+    out = np.zeros(g.shape, dtype=g.dtype if g.dtype.kind == "f" else np.float64)
+    np.put_along_axis(out, _signed_order_key(g.shape, w), g, axis=-1)
+    return out
+
+
+def _signed_gather_jacobian(ans, h, w, names):
+    shape = np.shape(h)
+    return index_map_jacobian(shape, np.take_along_axis(positions(shape), _signed_order_key(shape, w), axis=-1))
+
+
+def _signed_order_vjp(other):
+    def vjps(position):
+        if position == 1:  # the order: piecewise constant in λ (a decision, derivative 0)
+            return lambda g, ans, h, w: np.zeros(shape_of(w), dtype=static_value(w).dtype)
+        return lambda g, ans, h, w: bind(other(), g, w)
+
+    return vjps
+
+
+def _signed_order_samples(rng, n):
+    return rng.standard_normal((n, n)), np.linspace(-1.0, 2.0, n) + 0.1 * np.arange(n) * (np.arange(n) % 2)
+
+
+_SIGNED_ORDER_EDGES = {
+    "the singular values (h shaped like λ)": lambda rng: (rng.standard_normal(3), np.array([0.5, -2.0, 1.0])),
+    "a (2, 3, 3) stack": lambda rng: (rng.standard_normal((2, 3, 3)), np.array([[-1.0, 0.5, 2.0], [3.0, -2.0, 1.0]])),
+}
+
+# The gather by NumPy's order of |λ| (and its adjoint, the scatter back), as operations of
+# (h, λ): the order is taken from the λ each call — and each replay of a compiled
+# recording — is given, as np.sort's permutation is (sort.gather, sort.scatter).
+signed_order_gather = register(Primitive(
+    _signed_gather_impl, name="linalg.signed_order.gather",
+    vjps=_signed_order_vjp(lambda: signed_order_scatter),
+    jacobians={0: _signed_gather_jacobian},
+    label=lambda h, w: None,
+    formula="D_H = P(λ) (the permutation sorting |λ| descending, NumPy's order; a 0/1 selection); D_λ = 0",
+    reference="notes/derivatives.md §33.1 (np.linalg.svd(hermitian=True) reorders eigh's factors)",
+    samples=_signed_order_samples, param_names=("H", "λ"), edge_cases=_SIGNED_ORDER_EDGES,
+))
+signed_order_scatter = register(Primitive(
+    _signed_scatter_impl, name="linalg.signed_order.scatter",
+    vjps=_signed_order_vjp(lambda: signed_order_gather),
+    jacobians={0: lambda ans, g, w, names: _signed_gather_jacobian(None, g, w, names).T},
+    label=lambda g, w: None,
+    formula="D_G = P(λ)ᵀ (the scatter back through NumPy's order of |λ|); D_λ = 0",
+    reference="the adjoint of a gather is a scatter (notes/derivatives.md §19, §33.1)",
+    samples=_signed_order_samples, param_names=("G", "λ"), edge_cases=_SIGNED_ORDER_EDGES,
+))
+
+
+def _ordered_signs(w):
+    """sign λ (NumPy's copysign(1, λ): −0.0 counts as negative) in NumPy's order of |λ|:
+    a decision on the values (recorded when a compiled recording is replayed)."""
+    w = np.asarray(w)
+    return np.take_along_axis(np.copysign(1.0, w), _signed_order_key(w.shape, w), axis=-1)
+
+
 def _hermitian_svd(a, compute_uv):
     """np.linalg.svd(a, hermitian=True), step for step as NumPy takes it (numpy/linalg/_linalg.py)."""
     _square_shape(a, _SVD_HERMITIAN)
     if not compute_uv:
         return np.sort(np.abs(_eigvalsh(a)), axis=-1)[..., ::-1]
     w, V = _eigh(a)
-    plain = np.asarray(plain_value(w))
-    signs = np.copysign(1.0, plain)  # (NumPy's: −0.0 counts as negative; a constant of the point)
-    order = np.argsort(np.abs(plain))[..., ::-1]  # NumPy's sort kind: its order at ties, bit for bit
-    signs = np.take_along_axis(signs, order, axis=-1)
-    s = np.take_along_axis(np.abs(w), order, axis=-1)
-    U = np.take_along_axis(bind(signed_spectrum_guard, V, w), order[..., None, :], axis=-1)
-    return SVDResult(U, s, _mT(U * signs[..., None, :]))
+    s = bind(signed_order_gather, np.abs(w), w)
+    U = bind(signed_order_gather, bind(signed_spectrum_guard, V, w), w)
+    return SVDResult(U, s, _mT(U * np.expand_dims(decided(_ordered_signs, w), -2)))
 
 
 def extreme_singular_value(s, position, shape, what):
