@@ -1470,10 +1470,11 @@ def _signed_spectrum_check(w, operation=_SVD_HERMITIAN):
             p, q = int(order[j]), int(order[j + 1])
             kind = "λ and −λ both present" if values[p] * values[q] < 0 else "a repeated eigenvalue"
             what = (f"repeated singular values |λ{p + 1}| = |{values[p]:.6g}| and |λ{q + 1}| = |{values[q]:.6g}| "
-                    f"({kind}; gap {abs(abs(values[q]) - abs(values[p])):.3g} ≤ {scale:.3g})")
+                    f"({kind}; gap {abs(abs(values[q]) - abs(values[p])):.3g} ≤ {scale:.3g}), whose singular "
+                    "vectors are not unique")
         raise np.linalg.LinAlgError(
-            f"{operation}{where}: {what}: the singular vectors are not unique there and have no derivative "
-            "(functions of the singular values alone do)")
+            f"{operation}{where}: {what}; the singular vectors have no derivative there (functions of the "
+            "singular values alone do)")
     nearest = np.minimum(smallest, closest)
     threshold = condition_threshold(w.dtype)
     if threshold is not None:
