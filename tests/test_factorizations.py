@@ -50,6 +50,15 @@ def spread(A):
     return sym(0.3 * A, 0.0) + np.diag([1.0, 2.5, 4.0])[: A.shape[0], : A.shape[0]]
 
 
+def signed(A):
+    """A symmetric indefinite matrix whose |eigenvalues| are distinct and far from 0 (near
+    2.0, 1.5 and 3.9 at X33): the singular vectors of svd(hermitian=True) are smooth there."""
+    return sym(0.3 * A, 0.0) + np.diag([-2.5, 1.0, 4.0])
+
+
+LOWER = np.diag([-2.5, 1.0, 4.0])  # + a nonsymmetric X33: NumPy's eigh reads the lower triangle
+
+
 SPELLINGS = {
     "cholesky": (lambda A: np.linalg.cholesky(sym(A)), X33),
     "cholesky upper": (lambda A: np.linalg.cholesky(sym(A), upper=True), X33),
@@ -69,6 +78,18 @@ SPELLINGS = {
     "svd square full_matrices": (lambda X: np.linalg.svd(X)[0] @ np.diag(np.linalg.svd(X)[1]), X33),
     "svd compute_uv=False": (lambda X: np.linalg.svd(X, compute_uv=False), X43),
     "svdvals": (lambda X: np.linalg.svdvals(X), X34),
+    "svd hermitian U": (lambda A: np.linalg.svd(signed(A), hermitian=True).U, X33),
+    "svd hermitian S": (lambda A: np.linalg.svd(signed(A), hermitian=True).S, X33),
+    "svd hermitian Vh": (lambda A: np.linalg.svd(signed(A), hermitian=True).Vh, X33),
+    "svd hermitian full_matrices=False": (lambda A: np.linalg.svd(signed(A), False, hermitian=True)[2], X33),
+    "svd hermitian compute_uv=False": (lambda A: np.linalg.svd(signed(A), compute_uv=False, hermitian=True), X33),
+    "svd hermitian of a nonsymmetric matrix (the lower triangle)":
+        (lambda A: np.linalg.svd(A + LOWER, hermitian=True).Vh, X33),
+    "svd hermitian U Σ Vh (= the matrix)": (lambda A: (lambda r: (r.U * r.S) @ r.Vh)(
+        np.linalg.svd(signed(A), hermitian=True)), X33),
+    "pinv hermitian": (lambda A: np.linalg.pinv(signed(A), hermitian=True), X33),
+    "pinv hermitian of a nonsymmetric matrix": (lambda A: np.linalg.pinv(A + LOWER, hermitian=True), X33),
+    "pinv hermitian rtol": (lambda A: np.linalg.pinv(signed(A), hermitian=True, rtol=1e-8), X33),
     "qr Q": (lambda A: np.linalg.qr(A).Q, X43),
     "qr R": (lambda A: np.linalg.qr(A).R, X43),
     "qr mode='r'": (lambda A: np.linalg.qr(A, mode="r"), X43),
@@ -92,6 +113,7 @@ SPELLINGS = {
     "cond 2": (lambda A: np.linalg.cond(A, 2), X33),
     "cond -2": (lambda A: np.linalg.cond(A, -2), X34),
     "matrix_rank (a constant)": (lambda A: np.linalg.matrix_rank(A) * A, X33),
+    "matrix_rank hermitian (a constant)": (lambda A: np.linalg.matrix_rank(signed(A), hermitian=True) * A, X33),
 }
 
 
@@ -239,8 +261,8 @@ def test_lstsq_of_a_stack_is_refused_as_numpy_refuses_it():
 
 
 @pytest.mark.parametrize("call, error, message", [
-    (lambda X: np.linalg.svd(X, hermitian=True)[1], TypeError, "hermitian"),
-    (lambda X: np.linalg.pinv(X, hermitian=True), TypeError, "hermitian"),
+    (lambda X: np.linalg.svd(X[:, :2], hermitian=True)[1], np.linalg.LinAlgError, r"svd\(hermitian=True\).*square"),
+    (lambda X: np.linalg.pinv(X[:2], hermitian=True), np.linalg.LinAlgError, "pinv.*square"),
     (lambda X: np.linalg.svd(X[:, :2])[0], TypeError, "full_matrices=True"),
     (lambda X: np.linalg.qr(X[:, :2], mode="complete")[0], TypeError, "mode='complete'"),
     (lambda X: np.linalg.qr(X, mode="raw")[0], TypeError, "mode='raw'"),
@@ -251,7 +273,7 @@ def test_lstsq_of_a_stack_is_refused_as_numpy_refuses_it():
     (lambda X: np.linalg.matrix_power(X, 1.5), TypeError, "exponent must be an integer"),
     (lambda X: np.linalg.lstsq(X, np.ones(2))[0], np.linalg.LinAlgError, "Incompatible dimensions"),
     (lambda X: np.linalg.pinv(X, rcond=X[0, 0]), TypeError, "rcond"),
-], ids=["svd hermitian", "pinv hermitian", "svd full non-square", "qr complete", "qr raw", "qr wide",
+], ids=["svd hermitian non-square", "pinv hermitian non-square", "svd full non-square", "qr complete", "qr raw", "qr wide",
         "UPLO", "cholesky non-square", "eigvalsh 1-D", "matrix_power float", "lstsq shapes", "pinv traced rcond"])
 def test_unsupported_arguments_and_bad_shapes_are_refused_by_name(call, error, message):
     with pytest.raises(error, match=message):
@@ -430,3 +452,119 @@ def test_small_eigh_is_numpys_bit_for_bit():
                 np.testing.assert_array_equal(w, w_numpy)
                 np.testing.assert_array_equal(V, V_numpy)
                 assert V.dtype == V_numpy.dtype and V.flags.c_contiguous == V_numpy.flags.c_contiguous
+
+
+# ------------------------------------------------ np.linalg.svd(hermitian=True), pinv, matrix_rank
+# NumPy builds them from eigh: σ = |λ| sorted descending, U the eigenvectors in that order,
+# Vᵀ = (U·sign λ)ᵀ (notes/derivatives.md §33.1).  Where |λ| repeats — λ repeated, or λ and −λ
+# both present — or λ = 0 (the sign moved into V flips), the singular vectors have no
+# derivative: LinAlgError naming the operation; the singular values stay exact where smooth.
+HERMITIAN_TIES = {
+    "λ and −λ": np.diag([1.0, -1.0, 2.0]),
+    "λ = 0": np.diag([0.0, 1.0, 2.0]),
+    "a repeated λ": np.diag([1.0, 1.0, 2.0]),
+    "λ and −λ (not diagonal)": (lambda Q: (Q * [1.5, -1.5, 0.5]) @ Q.T)(np.linalg.qr(X33)[0]),
+}
+
+
+@pytest.mark.parametrize("A", HERMITIAN_TIES.values(), ids=HERMITIAN_TIES.keys())
+def test_hermitian_svd_values_at_ties_are_numpys(A):
+    for compute_uv in (True, False):
+        expected = np.linalg.svd(A, hermitian=True, compute_uv=compute_uv)
+        got = kronvec.vjp(lambda A: np.stack(np.linalg.svd(A, hermitian=True)[::2]) if compute_uv
+                          else np.linalg.svd(A, compute_uv=False, hermitian=True), A)[0]
+        np.testing.assert_array_equal(got, np.stack(expected[::2]) if compute_uv else expected)
+
+
+@pytest.mark.parametrize("transform", ["grad", "jacobian", "jvp"])
+@pytest.mark.parametrize("A", HERMITIAN_TIES.values(), ids=HERMITIAN_TIES.keys())
+def test_hermitian_singular_vectors_at_ties_are_loud(A, transform):
+    W = np.arange(1.0, 10.0).reshape(3, 3)
+    f = lambda A: np.sum(W * np.linalg.svd(A, hermitian=True)[2])  # noqa: E731
+    # (a repeated λ is eigh's own tie: in forward builds its check, naming np.linalg.eigh, comes first)
+    with pytest.raises(np.linalg.LinAlgError, match=r"(svd\(hermitian=True\)|eigh).*(repeated|is 0).*no derivative"):
+        if transform == "grad":
+            kronvec.grad(f)(A)
+        elif transform == "jacobian":
+            kronvec.jacobian(lambda A: np.linalg.svd(A, hermitian=True)[0])(A)
+        else:
+            kronvec.jvp(f, (A,), (np.ones((3, 3)),))
+
+
+def test_hermitian_singular_vectors_at_a_signed_tie_name_the_operation():
+    with pytest.raises(np.linalg.LinAlgError, match=r"np\.linalg\.svd\(hermitian=True\): repeated singular "
+                                                    r"values .*λ and −λ both present"):
+        kronvec.grad(lambda A: np.sum(np.linalg.svd(A, hermitian=True)[0]))(HERMITIAN_TIES["λ and −λ"])
+    with pytest.raises(np.linalg.LinAlgError, match=r"np\.linalg\.svd\(hermitian=True\): the eigenvalue λ1 = 0 "
+                                                    r"is 0 to working precision"):
+        kronvec.jacobian(lambda A: np.linalg.svd(A, hermitian=True)[2])(HERMITIAN_TIES["λ = 0"])
+
+
+@pytest.mark.parametrize("compute_uv", [True, False])
+@pytest.mark.parametrize("A", HERMITIAN_TIES.values(), ids=HERMITIAN_TIES.keys())
+def test_smooth_functions_of_hermitian_singular_values_are_exact_at_ties(A, compute_uv):
+    # Σσ² = ‖A‖²_F is smooth everywhere; Σσ = Σ|λ| wherever no λ is 0 (at λ = 0, |x|'s
+    # derivative 0, which is also what central differences give for this even kink)
+    for f in (lambda A: np.sum(np.linalg.svd(sym(A, 0.0), hermitian=True, compute_uv=compute_uv)[
+                  1 if compute_uv else slice(None)] ** 2),
+              lambda A: np.sum(np.linalg.svd(sym(A, 0.0), hermitian=True, compute_uv=compute_uv)[
+                  1 if compute_uv else slice(None)])):
+        G = kronvec.grad(f)(A)
+        assert_scaled_close(vec(G), central_difference_jacobian(f, (A,))[0], FD_RTOL, "grad at a tie")
+
+
+def test_hermitian_svd_of_a_stack():
+    S = np.stack([X33, X33.T + np.eye(3), -X33])
+    for part in (0, 1, 2):
+        check_value_and_derivatives(lambda A: np.linalg.svd(
+            np.swapaxes(A, -1, -2) * 0.15 + A * 0.15 + np.diag([-2.5, 1.0, 4.0]), hermitian=True)[part], S, FD_RTOL)
+    check_value_and_derivatives(lambda A: np.linalg.svd(A + LOWER, hermitian=True, compute_uv=False), S, FD_RTOL)
+    check_value_and_derivatives(lambda A: np.linalg.pinv(A + LOWER, hermitian=True), S, FD_RTOL)
+    tied = np.stack([signed(X33), np.diag([1.0, -1.0, 2.0])])
+    with pytest.raises(np.linalg.LinAlgError, match=r"svd\(hermitian=True\): a member of the stack of shape \(2,\) "
+                                                    r"\(batch\), at batch index 1; in the first: repeated .*λ and −λ"):
+        kronvec.grad(lambda A: np.sum(np.linalg.svd(A, hermitian=True)[0]))(tied)
+
+
+def test_hermitian_pinv_is_smooth_where_the_singular_vectors_are_not():
+    # pinv(A) = A⁻¹ for a nonsingular symmetric A, smooth at λ and −λ: its derivative is
+    # pinv's own rule, not the singular vectors' (and equals the inverse's)
+    A = HERMITIAN_TIES["λ and −λ (not diagonal)"]
+    f = lambda A: np.linalg.pinv(sym(A, 0.0), hermitian=True)  # noqa: E731
+    J = kronvec.jacobian(f)(A).toarray()
+    assert_scaled_close(J, central_difference_jacobian(f, (A,)), FD_RTOL, "jacobian at λ and −λ")
+    np.testing.assert_allclose(J, kronvec.jacobian(lambda A: np.linalg.inv(sym(A, 0.0)))(A).toarray(), atol=1e-13)
+    with pytest.raises(np.linalg.LinAlgError, match="rank 2 < 3"):  # a discarded σ: the rank can change
+        kronvec.grad(lambda A: np.sum(np.linalg.pinv(A, hermitian=True)))(HERMITIAN_TIES["λ = 0"])
+
+
+def test_hermitian_matrix_rank_is_numpys_constant():
+    seen = {}
+
+    def f(A):
+        seen["rank"] = np.linalg.matrix_rank(A, hermitian=True)
+        return seen["rank"] * A
+
+    for A, rank in ((HERMITIAN_TIES["λ = 0"], 2), (signed(X33), 3)):
+        np.testing.assert_array_equal(kronvec.jacobian(f)(A).toarray(), rank * np.eye(9))
+        assert seen["rank"] == rank
+
+
+def test_hermitian_svd_under_compile():
+    # NumPy's order of |λ| and the signs it moves into V are decisions on the values: recorded
+    # as operations (linalg.signed_order.gather, a decision), so each replay takes them again —
+    # here at points where the order and the signs differ from the recorded point's
+    W = np.arange(1.0, 10.0).reshape(3, 3)
+    points = (signed(X33), -signed(X33.T), signed(X33)[::-1, ::-1], np.diag([3.0, -1.0, 2.0]) + 0.1 * sym(X33, 0.0))
+    for vectors, f in ((False, lambda A: np.sum(np.linalg.svd(sym(A, 0.0), compute_uv=False, hermitian=True) ** 3)),
+                       (True, lambda A: np.sum(W * np.linalg.svd(sym(A, 0.0), hermitian=True)[0])),
+                       (True, lambda A: np.sum(W * np.linalg.svd(sym(A, 0.0), hermitian=True).Vh) + np.sum(
+                           np.linalg.svd(sym(A, 0.0), hermitian=True).S ** 3))):
+        g, h = kronvec.grad(f, compile=True), kronvec.hvp(f, compile=True)
+        for A in points:
+            np.testing.assert_array_equal(g(A), kronvec.grad(f)(A))
+            np.testing.assert_allclose(h(A, W), kronvec.hvp(f)(A, W), rtol=1e-13, atol=1e-13)
+        if vectors:  # each replay checks the new point's |λ| again
+            for replayed in (lambda A: g(A), lambda A: h(A, W)):
+                with pytest.raises(np.linalg.LinAlgError, match=r"svd\(hermitian=True\): repeated .*λ and −λ"):
+                    replayed(HERMITIAN_TIES["λ and −λ"])

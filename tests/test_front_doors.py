@@ -111,6 +111,24 @@ MORE = {
     "np.nanmedian": lambda X: np.nanmedian(X, axis=0),
     "np.nanquantile": lambda X: np.nanquantile(X, 0.25, axis=1),
     "np.nanpercentile": lambda X: np.nanpercentile(X, 75),
+    # np.unique and the Array API family: values are entries (derivatives.md §33.2). The
+    # repeated entries below are made inside f, so each finite difference keeps them tied
+    # and checks the even split (each copy ½, summed back by the concatenation: 1)
+    "np.unique": lambda X: np.unique(X),
+    "np.unique repeated entries": lambda X: np.unique(np.concatenate([X[0], X[0, ::-1], X[1], X[1, :2]])),
+    "np.unique index, inverse, counts": lambda X: (lambda u, i, v, c: np.concatenate([u[v].ravel() * c[v].ravel(),
+                                                                                      u[np.argsort(i)]]))(
+        *np.unique(np.concatenate([X, X[:1]]), return_index=True, return_inverse=True, return_counts=True)),
+    "np.unique axis=0 repeated rows": lambda X: np.unique(np.concatenate([X[1:], X, X[:1]]), axis=0),
+    "np.unique axis=1 (3-D)": lambda X: np.unique(np.stack([X, 2 * X]), axis=1),
+    "np.unique sorted=False, equal_nan=False": lambda X: np.unique(X[:, :2], sorted=False, equal_nan=False),
+    "np.unique_values": lambda X: np.unique_values(np.concatenate([X[1], X[1]])),
+    "np.unique_counts": lambda X: (lambda r: r.values * r.counts)(np.unique_counts(np.stack([X, X, X[::-1]]))),
+    "np.unique_inverse": lambda X: (lambda r: r.values[r.inverse_indices])(np.unique_inverse(X)),
+    "np.unique_all": lambda X: (lambda r: r.values[r.inverse_indices] * r.counts[r.inverse_indices] + r.indices[
+        r.inverse_indices])(np.unique_all(np.concatenate([X, X]))),
+    "np.lexsort (value only)": lambda X: X[0] * np.lexsort((X[1], np.round(X[0]))),
+    "np.lexsort 2-D keys (value only)": lambda X: X * np.lexsort(X[:2], axis=0),
 }
 
 
@@ -319,3 +337,70 @@ def test_a_domain_edge_discarded_later_is_refused_with_the_safe_spelling():
     with np.errstate(all="ignore"):
         assert safe(x) == np.sum(np.where(x > 0, np.log(x), 0.0))
     np.testing.assert_array_equal(kronvec.grad(safe)(x), [[1 / 1.5, 0.0], [0.0, 1 / 3.0]])
+
+
+# ------------------------------------------------------------ unique, at its ties
+def test_unique_ties_share_the_derivative_evenly():
+    # conventions.md §7: a value shared by c equal entries gives each 1/c (their mean's derivative)
+    x = np.array([2.0, 1.0, 2.0, 5.0, 2.0])
+    w = np.array([1.0, 10.0, 100.0])
+    expected = np.array([10 / 3, 1.0, 10 / 3, 100.0, 10 / 3])
+    for f in (np.unique, np.unique_values, lambda x: np.unique(x, return_index=True)[0],
+              lambda x: np.unique_all(x).values, lambda x: np.unique(x[:, None], axis=0)[:, 0]):
+        np.testing.assert_allclose(kronvec.grad(lambda x: np.sum(w * f(x)))(x), expected, rtol=1e-15)
+        J = kronvec.jacobian(f)(x).toarray()
+        np.testing.assert_allclose(J.T @ w, expected, rtol=1e-15)
+        # along a direction keeping the ties (v equal on the tied entries), J v is the derivative
+        v = np.array([0.3, -1.0, 0.3, 2.0, 0.3])
+        expected_jvp = (f(x + 1e-3 * v) - f(x - 1e-3 * v)) / 2e-3
+        np.testing.assert_allclose(J @ v, expected_jvp, rtol=1e-9)
+        np.testing.assert_allclose(kronvec.jvp(f, (x,), (v,))[1], expected_jvp, rtol=1e-9)
+
+
+def test_unique_subarrays_tied_share_evenly():
+    X = np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0]])
+    J = kronvec.jacobian(lambda X: np.unique(X, axis=0))(X).toarray()
+    # output rows (1, 2) and (3, 4); vec runs over rows first: X's entries (0,0),(1,0),(2,0),(0,1)…
+    expected = np.zeros((4, 6))
+    expected[0, [0, 2]] = expected[2, [3, 5]] = 0.5
+    expected[1, 1] = expected[3, 4] = 1.0
+    np.testing.assert_array_equal(J, expected)
+
+
+def test_unique_values_are_numpys_bit_for_bit():
+    # −0.0 and 0.0 are one group: NumPy reports the one its sort met, and so does kronvec
+    for x in (np.array([0.0, -0.0, 1.0, 0.0]), np.array([-0.0, 0.0, 1.0]), np.array([1.0]), np.array([])):
+        for f in (np.unique, np.unique_values, lambda x: np.unique(x, return_index=True)[0],
+                  lambda x: np.unique(x, return_inverse=True)[0], lambda x: np.unique_counts(x).values):
+            got, expected = kronvec.vjp(f, x)[0], f(x)
+            np.testing.assert_array_equal(got, expected)
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))
+
+
+def test_unique_integer_outputs_are_numpys():
+    X = np.array([[3.0, 1.0], [3.0, 2.0], [3.0, 1.0]])
+    seen = {}
+
+    def f(X):
+        seen["all"] = np.unique_all(X)
+        seen["rows"] = np.unique(X, return_index=True, return_inverse=True, return_counts=True, axis=0)
+        return seen["all"].values
+
+    kronvec.jacobian(f)(X)
+    for got, expected in zip(seen["all"][1:], np.unique_all(X)[1:]):
+        np.testing.assert_array_equal(got, expected)
+        assert type(got) is np.ndarray
+    for got, expected in zip(seen["rows"][1:], np.unique(X, True, True, True, axis=0)[1:]):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_unique_refusals():
+    with pytest.raises(np.exceptions.AxisError, match="axis 2 is out of bounds"):
+        kronvec.grad(lambda X: np.sum(np.unique(X, axis=2)))(X)
+    with pytest.raises(np.exceptions.AxisError, match="axis 1 is out of bounds"):
+        kronvec.grad(lambda X: np.sum(np.unique(X[0], axis=1)))(X)
+    # the output's length is a decision on the values: a compiled recording cannot replay it
+    with pytest.raises(TypeError, match="cannot compile.*np.unique"):
+        kronvec.grad(lambda X: np.sum(np.unique(X)), compile=True)(X)
+    with pytest.raises(TypeError, match="cannot compile.*np.lexsort"):
+        kronvec.grad(lambda X: np.sum(X[0] * np.lexsort(X)), compile=True)(X)

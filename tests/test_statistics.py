@@ -147,7 +147,7 @@ def test_polyint_with_a_constant_p_and_a_traced_k():
 
 def test_polymul_trims_leading_zeros_as_numpy_does():
     # np.polymul reads its arguments as np.poly1d, which drops leading zeros: a traced zero there is
-    # dropped too (the constant 0, derivative 0: derivatives.md §33), so the value and shape are NumPy's
+    # dropped too (the constant 0, derivative 0: derivatives.md §34), so the value and shape are NumPy's
     p = np.array([0.0, 0.0, 1.0, 2.0])
     f = lambda p: np.polymul(p, [1.0, 3.0])  # noqa: E731
     np.testing.assert_array_equal(kronvec.vjp(f, p)[0], f(p))

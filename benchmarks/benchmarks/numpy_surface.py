@@ -44,6 +44,7 @@ FRONT_DOORS = {
     "indexing: np.triu": np.triu,
     "indexing: np.sort": lambda X: np.sort(X, axis=0),
     "indexing: np.select": lambda X: np.select([X < -0.5, X > 0.5], [X * X, 2.0 * X], default=X),
+    "indexing: np.unique": lambda X: np.unique(X),
     "joining: np.concatenate": lambda X: np.concatenate([X, X.T]),
     "joining: np.stack": lambda X: np.stack([X, 2.0 * X]),
     # np.array of traced rows is an object array of traced entries (notes/derivatives.md §29):
@@ -72,6 +73,8 @@ FRONT_DOORS = {
     "contractions: np.einsum ij,kj->ik": lambda X: np.einsum("ij,kj->ik", X, X),
     "contractions: np.einsum ii,ij->j": lambda X: np.einsum("ii,ij->j", X, X),
     "contractions: np.tensordot axes=1": lambda X: np.tensordot(X, X, axes=1),
+    # NumPy's eigh reordered (σ = |λ| descending); X's lower triangle, mirrored, is what it reads
+    "factorizations: np.linalg.svd(hermitian=True)": lambda X: np.linalg.svd(X, hermitian=True).Vh,
 }
 
 

@@ -13,7 +13,7 @@ operations), so they agree with NumPy to the last rounding.
 ``np.logspace`` and ``np.geomspace`` are ``base ** linspace(...)`` and so not
 linear: their Jacobians are diagonals (the power's) times linspace's.
 
-Derivations: ``notes/derivatives.md`` §20 (logspace, geomspace: §33).
+Derivations: ``notes/derivatives.md`` §20 (logspace, geomspace: §34).
 """
 
 from __future__ import annotations

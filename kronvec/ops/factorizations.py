@@ -29,6 +29,12 @@ is not positive definite raises ``LinAlgError`` naming its leading minor.
 Signs of eigenvectors, singular vectors and of the diagonal of R are LAPACK's,
 as NumPy returns them, and the derivatives are of those.
 
+**hermitian=True.**  ``np.linalg.svd(a, hermitian=True)`` is recorded as NumPy
+computes it — eigh, |λ| sorted descending, the signs moved into V — so its values
+are NumPy's; its singular vectors also have no derivative at λ and −λ or at λ = 0
+(``LinAlgError``).  ``pinv(a, hermitian=True)`` keeps pinv's rule along symmetric
+directions (``notes/derivatives.md`` §33.1).
+
 One decomposition per matrix and call: the value, the VJPs and the Jacobians
 of a call share it through the call's scope (``kronvec/_linalg/scope.py``);
 eigvalsh's value and the eigenvectors its derivatives need come from one
@@ -63,13 +69,14 @@ from ..operators import (BatchedDense, BatchedKron, Commutation, Dense, Diag, Ha
 from . import _samples
 from . import _stack_factors as stacked
 from ._registry import Primitive, Sample, numpy_function, register
-from ._support import bind, decided, derived_label, plain_value, refuse_arguments, shape_of, static_value
+from ._support import (bind, decided, derived_label, index_map_jacobian, plain_value, positions, refuse_arguments,
+                       shape_of, static_value)
 from .indexing import where as choose
 from .indexing import where_replayed
 
 __all__ = ["cholesky", "eigvalsh", "eigh_vectors", "singular_values", "left_singular_vectors",
            "right_singular_vectors", "qr_q", "qr_r", "pinv", "lstsq", "lstsq_residuals",
-           "extreme_singular_value"]
+           "extreme_singular_value", "signed_spectrum_guard", "signed_order_gather", "signed_order_scatter"]
 
 _NO_VALUE = np._NoValue
 try:  # NumPy's result types (NumPy ≥ 2.0); a plain tuple elsewhere
@@ -1402,7 +1409,8 @@ right_singular_vectors = _singular_vectors("right_singular_vectors", False, _rig
 
 @numpy_function(np.linalg.svd)
 def _linalg_svd(a, full_matrices=True, compute_uv=True, hermitian=False):
-    refuse_arguments(_SVD, hermitian=(hermitian, False))
+    if hermitian:  # NumPy ignores full_matrices there: U and Vᵀ are square
+        return _hermitian_svd(a, compute_uv)
     m, n = _matrix_shape(a, _SVD)
     if not compute_uv:
         return bind(singular_values, a, source="values")
@@ -1422,6 +1430,185 @@ if hasattr(np.linalg, "svdvals"):
     def _linalg_svdvals(x, /):
         _matrix_shape(x, "np.linalg.svdvals")
         return bind(singular_values, x, source="values")
+
+
+# ============================================================ the SVD of a symmetric matrix
+# np.linalg.svd(a, hermitian=True) is NumPy's eigh reordered: σ = |λ| sorted descending, U the
+# eigenvectors in that order, Vᵀ = (U·sign λ)ᵀ.  kronvec writes it out of the same registered
+# operations (eigh, abs, take_along_axis, a product with constant signs), so the values are
+# NumPy's bit for bit and the derivatives are those of what NumPy returns (derivatives.md §33.1).
+_SVD_HERMITIAN = "np.linalg.svd(hermitian=True)"
+
+
+def _signed_spectrum_check(w, operation=_SVD_HERMITIAN):
+    """LinAlgError where the singular vectors of a symmetric matrix have no derivative:
+    a repeated |λ| (a repeated λ, or λ and −λ both present: their order among the
+    singular values can swap) or a zero λ (the sign NumPy moves into V flips there);
+    a nearly repeated or nearly zero |λ| warns.  On plain eigenvalues w (…, k), each
+    member of a stack against its own tolerance k·eps·max|λ| (matrix_rank's)."""
+    w = np.asarray(w)
+    k = w.shape[-1]
+    if w.size == 0:
+        return np.zeros(())
+    magnitudes = np.sort(np.abs(w), axis=-1)
+    tolerance = stacked.member_tolerance(w, k)[..., 0]
+    smallest = magnitudes[..., 0]
+    closest = np.diff(magnitudes, axis=-1).min(axis=-1, initial=np.inf)
+    bad = (smallest <= tolerance) | (closest <= tolerance)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
+        where = (f": {stacked.member_count(bad)} of the stack of shape {w.shape[:-1]} (batch), at batch index "
+                 f"{stacked.member_list(bad)}; in the first" if bad.ndim else "")
+        values, scale = w[first], float(tolerance[first])
+        if smallest[first] <= tolerance[first]:
+            i = int(np.argmin(np.abs(values)))
+            what = (f"the eigenvalue λ{i + 1} = {values[i]:.6g} is 0 to working precision (|λ| ≤ {scale:.3g}): the "
+                    "sign NumPy moves from it into V flips there")
+        else:
+            order = np.argsort(np.abs(values), kind="stable")
+            j = int(np.argmin(np.diff(np.abs(values)[order])))
+            p, q = int(order[j]), int(order[j + 1])
+            kind = "λ and −λ both present" if values[p] * values[q] < 0 else "a repeated eigenvalue"
+            what = (f"repeated singular values |λ{p + 1}| = |{values[p]:.6g}| and |λ{q + 1}| = |{values[q]:.6g}| "
+                    f"({kind}; gap {abs(abs(values[q]) - abs(values[p])):.3g} ≤ {scale:.3g}), whose singular "
+                    "vectors are not unique")
+        raise np.linalg.LinAlgError(
+            f"{operation}{where}: {what}; the singular vectors have no derivative there (functions of the "
+            "singular values alone do)")
+    nearest = np.minimum(smallest, closest)
+    threshold = condition_threshold(w.dtype)
+    if threshold is not None:
+        with np.errstate(divide="ignore"):
+            condition = float(np.max(np.max(np.abs(w), axis=-1) / nearest))
+        _warn_if_ill_conditioned(condition, w.dtype, f"{operation}: nearly repeated or nearly zero |eigenvalues|; "
+                                 "the singular vectors' derivatives scale like 1/gap")
+    return np.zeros(())
+
+
+def _signed_spectrum_guard_vjp(position):
+    if position == 1:  # the check reads the eigenvalues; the value does not depend on them
+        return lambda g, ans, V, w: np.zeros(shape_of(w), dtype=static_value(w).dtype)
+
+    def vjp(g, ans, V, w):
+        # the identity, once the check passes (recorded for replay under a compiled hvp)
+        decided(_signed_spectrum_check, w)
+        return g
+
+    return vjp
+
+
+def _signed_spectrum_guard_jacobian(ans, V, w, names):
+    _signed_spectrum_check(w)
+    return Identity(np.size(V), np.result_type(np.asarray(V).dtype, np.float32))
+
+
+def _guard_samples(rng, n):
+    V, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return V, np.linspace(-1.0, 2.0, n) + 0.1 * np.arange(n) * (np.arange(n) % 2)
+
+
+# The eigenvectors of a symmetric matrix, unchanged, with a derivative that exists only
+# where the singular vectors built from them do (see _signed_spectrum_check): the step of
+# np.linalg.svd(hermitian=True) no registered operation takes (eigh's own check sees a
+# repeated λ, not λ and −λ, nor λ = 0).
+signed_spectrum_guard = register(Primitive(
+    lambda V, w: np.array(V, copy=True), name="linalg.signed_spectrum_guard",
+    vjps=_signed_spectrum_guard_vjp,
+    jacobians={0: _signed_spectrum_guard_jacobian},
+    label=lambda V, w: V,
+    formula="D_V = I where every |λ| is simple and nonzero (else LinAlgError); D_w = 0",
+    reference="notes/derivatives.md §33.1 (the SVD of a symmetric matrix from its eigendecomposition)",
+    samples=_guard_samples, param_names=("V", "w"),
+    edge_cases={"a (2, 3, 3) stack": lambda rng: (
+        np.stack([_guard_samples(rng, 3)[0], _guard_samples(rng, 3)[0]]),
+        np.array([[-1.0, 0.5, 2.0], [3.0, -2.0, 1.0]]))},
+))
+
+
+def _signed_order_key(shape, w):
+    """NumPy's order of the singular values of a symmetric matrix, argsort(|λ|) reversed
+    (its default sort kind: its order at ties, bit for bit), along the last axis of an
+    array of `shape`: λ's own shape (…, k), or (…, k, k) for the columns of U."""
+    order = np.argsort(np.abs(np.asarray(w)))[..., ::-1]
+    if len(shape) > order.ndim:
+        order = np.expand_dims(order, -2)
+    return np.broadcast_to(order, shape)
+
+
+def _signed_gather_impl(h, w):
+    h = np.asarray(h)
+    return np.take_along_axis(h, _signed_order_key(h.shape, w), axis=-1)
+
+
+def _signed_scatter_impl(g, w):
+    g = np.asarray(g)
+    out = np.zeros(g.shape, dtype=g.dtype if g.dtype.kind == "f" else np.float64)
+    np.put_along_axis(out, _signed_order_key(g.shape, w), g, axis=-1)
+    return out
+
+
+def _signed_gather_jacobian(ans, h, w, names):
+    shape = np.shape(h)
+    return index_map_jacobian(shape, np.take_along_axis(positions(shape), _signed_order_key(shape, w), axis=-1))
+
+
+def _signed_order_vjp(other):
+    def vjps(position):
+        if position == 1:  # the order: piecewise constant in λ (a decision, derivative 0)
+            return lambda g, ans, h, w: np.zeros(shape_of(w), dtype=static_value(w).dtype)
+        return lambda g, ans, h, w: bind(other(), g, w)
+
+    return vjps
+
+
+def _signed_order_samples(rng, n):
+    return rng.standard_normal((n, n)), np.linspace(-1.0, 2.0, n) + 0.1 * np.arange(n) * (np.arange(n) % 2)
+
+
+_SIGNED_ORDER_EDGES = {
+    "the singular values (h shaped like λ)": lambda rng: (rng.standard_normal(3), np.array([0.5, -2.0, 1.0])),
+    "a (2, 3, 3) stack": lambda rng: (rng.standard_normal((2, 3, 3)), np.array([[-1.0, 0.5, 2.0], [3.0, -2.0, 1.0]])),
+}
+
+# The gather by NumPy's order of |λ| (and its adjoint, the scatter back), as operations of
+# (h, λ): the order is taken from the λ each call — and each replay of a compiled
+# recording — is given, as np.sort's permutation is (sort.gather, sort.scatter).
+signed_order_gather = register(Primitive(
+    _signed_gather_impl, name="linalg.signed_order.gather",
+    vjps=_signed_order_vjp(lambda: signed_order_scatter),
+    jacobians={0: _signed_gather_jacobian},
+    label=lambda h, w: None,
+    formula="D_H = P(λ) (the permutation sorting |λ| descending, NumPy's order; a 0/1 selection); D_λ = 0",
+    reference="notes/derivatives.md §33.1 (np.linalg.svd(hermitian=True) reorders eigh's factors)",
+    samples=_signed_order_samples, param_names=("H", "λ"), edge_cases=_SIGNED_ORDER_EDGES,
+))
+signed_order_scatter = register(Primitive(
+    _signed_scatter_impl, name="linalg.signed_order.scatter",
+    vjps=_signed_order_vjp(lambda: signed_order_gather),
+    jacobians={0: lambda ans, g, w, names: _signed_gather_jacobian(None, g, w, names).T},
+    label=lambda g, w: None,
+    formula="D_G = P(λ)ᵀ (the scatter back through NumPy's order of |λ|); D_λ = 0",
+    reference="the adjoint of a gather is a scatter (notes/derivatives.md §19, §33.1)",
+    samples=_signed_order_samples, param_names=("G", "λ"), edge_cases=_SIGNED_ORDER_EDGES,
+))
+
+
+def _ordered_signs(w):
+    """sign λ (NumPy's copysign(1, λ): −0.0 counts as negative) in NumPy's order of |λ|:
+    a decision on the values (recorded when a compiled recording is replayed)."""
+    w = np.asarray(w)
+    return np.take_along_axis(np.copysign(1.0, w), _signed_order_key(w.shape, w), axis=-1)
+
+
+def _hermitian_svd(a, compute_uv):
+    """np.linalg.svd(a, hermitian=True), step for step as NumPy takes it (numpy/linalg/_linalg.py)."""
+    _square_shape(a, _SVD_HERMITIAN)
+    if not compute_uv:
+        return np.sort(np.abs(_eigvalsh(a)), axis=-1)[..., ::-1]
+    w, V = _eigh(a)
+    s = bind(signed_order_gather, np.abs(w), w)
+    U = bind(signed_order_gather, bind(signed_spectrum_guard, V, w), w)
+    return SVDResult(U, s, _mT(U * np.expand_dims(decided(_ordered_signs, w), -2)))
 
 
 def extreme_singular_value(s, position, shape, what):
@@ -1637,18 +1824,24 @@ def _linalg_qr(a, mode="reduced"):
 _PINV, _LSTSQ = "np.linalg.pinv", "np.linalg.lstsq"
 
 
-def _pinv_impl(A, rcond=None, rtol=_NO_VALUE):
+def _pinv_impl(A, rcond=None, rtol=_NO_VALUE, hermitian=False):
     _matrix_shape(A, _PINV)
+    if hermitian:  # a function of sym(A) (derivative along symmetric directions): A itself when symmetric
+        A = _symmetric_input(A, _PINV, checked=False)
     if rtol is _NO_VALUE:
-        return np.linalg.pinv(A, rcond=rcond)
-    return np.linalg.pinv(A, rcond=rcond, rtol=rtol)
+        return np.linalg.pinv(A, rcond=rcond, hermitian=hermitian)
+    return np.linalg.pinv(A, rcond=rcond, rtol=rtol, hermitian=hermitian)
 
 
-def _require_full_rank(A, rcond, rtol):
+def _require_full_rank(A, rcond, rtol, hermitian=False):
     """pinv is differentiable where its rank is constant: refused where NumPy discards
-    a singular value (rank < min(m, n))."""
+    a singular value (rank < min(m, n)); with `hermitian`, judged on the singular values
+    NumPy's pinv then uses, |λ| of sym(A) sorted descending."""
     A = _as_float(A)
-    s = _remembered("singular values", (A,), lambda: np.linalg.svd(A, compute_uv=False))
+    if hermitian:
+        A = _symmetric_part(A)
+    s = _remembered("singular values", (A,), lambda: np.linalg.svd(A, compute_uv=False, hermitian=hermitian),
+                    bool(hermitian))
     if s.size == 0:
         return
     if rcond is None:
@@ -1670,12 +1863,16 @@ def _require_full_rank(A, rcond, rtol):
             f"≤ rcond·σ_max = {cutoff:.3g} are discarded): its pseudo-inverse is not differentiable there")
 
 
-def _pinv_vjp(g, P, A, rcond=None, rtol=_NO_VALUE):
+def _pinv_vjp(g, P, A, rcond=None, rtol=_NO_VALUE, hermitian=False):
     # Ā = −PᵀḠPᵀ + (I − AP)ḠᵀPPᵀ + PᵀPḠᵀ(I − PA); the projector vanishes on the full-rank side
     if isinstance(A, Node) and compile_guard(A) is not None:  # (hvp compiled: each replay checks again)
-        decided(functools.partial(_full_rank_check, rcond=rcond, rtol=rtol), A)
+        decided(functools.partial(_full_rank_check, rcond=rcond, rtol=rtol, hermitian=hermitian), A)
     else:
-        _require_full_rank(plain_value(A), rcond, rtol)
+        _require_full_rank(plain_value(A), rcond, rtol, hermitian)
+    if hermitian:  # P = pinv(sym A), square: Ā = sym(−PᵀḠPᵀ) (derivatives.md §33.1)
+        Pt = _mT(P)
+        X = -(Pt @ g @ Pt)
+        return (X + _mT(X)) / 2
     m, n = shape_of(A)[-2:]
     Pt = _mT(P)
     result = -(Pt @ g @ Pt)
@@ -1688,14 +1885,21 @@ def _pinv_vjp(g, P, A, rcond=None, rtol=_NO_VALUE):
     return result
 
 
-def _full_rank_check(A, rcond, rtol):
-    _require_full_rank(np.asarray(A), rcond, rtol)
+def _full_rank_check(A, rcond, rtol, hermitian=False):
+    _require_full_rank(np.asarray(A), rcond, rtol, hermitian)
     return np.zeros(())
 
 
-def _pinv_jacobian(P, A, names, rcond=None, rtol=_NO_VALUE):
-    _require_full_rank(A, rcond, rtol)
+def _pinv_jacobian(P, A, names, rcond=None, rtol=_NO_VALUE, hermitian=False):
+    _require_full_rank(A, rcond, rtol, hermitian)
     P, A = np.asarray(P), np.asarray(A)
+    if hermitian:  # −(Pᵀ ⊗ P)·½(I + K): the square rule along symmetric directions
+        n = A.shape[-1]
+        if A.ndim > 2:
+            Pm = _members(P)
+            return algebra.multiply(BatchedKron(np.swapaxes(Pm, -1, -2), Pm, -1.0, name="-blockdiag(Aₖ⁺ᵀ ⊗ Aₖ⁺)"),
+                                    stacked.member_symmetrizer(Pm.shape[0], n, P.dtype))
+        return algebra.multiply(linear_map(Dense(P), Dense(P), A.shape, scale=-1.0), _symmetrizer(n, P.dtype))
     if A.ndim > 2:
         return _pinv_jacobian_stack(P, _as_float(A))
     m, n = A.shape
@@ -1741,22 +1945,31 @@ pinv = register(Primitive(
                 "a (2, 2, 3) stack (wide members)": lambda rng: (_stack_of(
                     lambda r: r.standard_normal((2, 3)) + np.eye(2, 3), rng, (2,)),),
                 "a (2, 2, 2) stack (square members)": lambda rng: (_stack_of(
-                    lambda r: _samples.well_conditioned(r, 2), rng, (2,)),)},
+                    lambda r: _samples.well_conditioned(r, 2), rng, (2,)),),
+                "hermitian=True (indefinite)": lambda rng: _samples.Sample(
+                    (_symmetric_samples(rng, 3)[0] - 4.0 * np.eye(3),), {"hermitian": True}),
+                "hermitian=True, not symmetric (the symmetric part is used)": lambda rng: _samples.Sample(
+                    (_symmetric_samples(rng, 3)[0] + 0.1 * np.tril(rng.standard_normal((3, 3)), -1),),
+                    {"hermitian": True}),
+                "hermitian=True, a (2, 3, 3) stack": lambda rng: _samples.Sample((_stack_of(
+                    lambda r: _symmetric_samples(r, 3)[0], rng, (2,)),), {"hermitian": True})},
     signature="(m,n)->(n,m)",
 ))
 
 
 @numpy_function(np.linalg.pinv)
 def _linalg_pinv(a, rcond=None, hermitian=False, *, rtol=_NO_VALUE):
-    refuse_arguments(_PINV, hermitian=(hermitian, False))
     _matrix_shape(a, _PINV)
+    if hermitian:  # NumPy's eigh reads the lower triangle: that matrix, recorded (its derivative follows)
+        _square_shape(a, _PINV)
+        a = _what_numpy_reads(a, lower=True)
     for name, value in (("rcond", rcond), ("rtol", rtol)):
         if isinstance(value, Node):
             raise TypeError(f"kronvec cannot differentiate {_PINV} with respect to {name}: pass a constant")
     if rcond is not None and rtol is not _NO_VALUE:
         raise ValueError("`rtol` and `rcond` can't be both set.")
     return bind(pinv, a, rcond=None if rcond is None else float(rcond),
-                rtol=rtol if rtol is _NO_VALUE or rtol is None else float(rtol))
+                rtol=rtol if rtol is _NO_VALUE or rtol is None else float(rtol), hermitian=bool(hermitian))
 
 
 def _lstsq_result(A, B, rcond):

@@ -1,15 +1,16 @@
 """Operations that select entries: indexing and slicing, ``np.take``,
 ``take_along_axis``, diagonals and triangles, flips, rotations and rolls,
-``np.where`` and sorting.
+``np.where``, sorting and ``np.unique`` (its family, and ``np.lexsort``).
 
 Each output entry is one input entry (or a constant 0), so the Jacobian is a
 0/1 selection read off by applying the operation to the array of vec
 positions (``positions(shape)[i, j] = i + j·m``), and the VJP scatters the
 cotangent back (``untake``: a scatter-add, or a plain assignment when no
 index repeats).  Sorting selects by a permutation that is a constant of the
-point (equal entries keep their input order: a stable sort).
+point (equal entries keep their input order: a stable sort).  A unique value
+is one of a group of equal entries, whose derivative they share evenly.
 
-Derivations: ``notes/derivatives.md`` §11 and §19.
+Derivations: ``notes/derivatives.md`` §11, §19 and §33.2.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import numpy as np
 
 from .._constants import freeze, frozen_copy
 from .._tracer import Node, compile_guard, static_value
+from ..operators import Diag, Selection, algebra
 from . import _samples
-from ._registry import Primitive, numpy_function, numpy_method, register
+from ._registry import Primitive, Sample, numpy_function, numpy_method, register
 from ._support import (
     bind,
     derived_label,
@@ -975,8 +977,161 @@ def _partition(a, kth, axis=-1, kind="introselect", order=None):
     return bind(getitem, a, key=_permutation_key(perm, x.shape, axis))
 
 
+# ------------------------------------------------------------------ unique
+# np.unique's values are entries (or subarrays along `axis`) of its argument: each one is
+# a group of equal entries, and its value is one of them, bit for bit NumPy's.  Its
+# derivative is shared evenly by the group — the derivative of the group's mean — as tied
+# maxima and tied order statistics share theirs (conventions.md §7): along every direction
+# that keeps the ties (the only ones that keep the output's shape) each entry of the group
+# moves as the value does; the even split is the one such derivative that does not depend on
+# which of the equal entries NumPy happened to report.  Indices, inverse and counts are
+# NumPy's plain integers (piecewise constant).  Derivation: derivatives.md §33.2.
+def _tied_rows_vjp(g, ans, x, rows, groups, counts):
+    # y_k = mean of the rows i with groups[i] = k ⇒ x̄_i = ȳ_{groups[i]} / counts[groups[i]]
+    scale = counts.reshape((-1,) + (1,) * (len(shape_of(x)) - 1))
+    return (g / scale)[groups]
+
+
+def _tied_rows_jacobian(ans, x, names, rows, groups, counts):
+    # D = Diag(1/c) · Sᵀ: S sends each input entry (i, j) to the output entry (groups[i], j),
+    # its transpose adds up each group (vec runs fastest over the rows, conventions §1)
+    shape = np.shape(x)
+    width = math.prod(shape[1:])
+    k = counts.size
+    target = (groups[:, None] + k * np.arange(width)[None, :]).ravel(order="F")
+    dtype = np.result_type(np.asarray(x).dtype, np.float32)
+    return algebra.multiply(Diag(np.tile((1.0 / counts).astype(dtype), width)),
+                            Selection(target, k * width, dtype=dtype).T)
+
+
+def _tied_rows_samples(rng, n):
+    perm = rng.permutation(n + 1)
+    groups = np.empty_like(perm)
+    groups[perm] = np.arange(n + 1)
+    return Sample((rng.standard_normal((n + 1, n)),),
+                  {"rows": frozen_copy(perm), "groups": frozen_copy(groups), "counts": frozen_copy(np.ones(n + 1))})
+
+
+tied_rows = register(Primitive(
+    lambda x, rows, groups, counts: np.asarray(x)[rows], name="unique.tied_rows",
+    vjps={0: _tied_rows_vjp},
+    jacobians={0: _tied_rows_jacobian},
+    label=lambda a, rows, groups, counts: derived_label("unique({})", a),
+    formula="Diag(1/c)·Sᵀ: output row k is a row of its group of c_k equal rows, whose derivative they share "
+            "evenly (S maps each input row to its group)",
+    reference="notes/conventions.md §7 (ties share evenly, as max and the median); derivatives.md §33.2",
+    # (no tied sample: at a tie the value is one of equal rows, and finite differences of
+    # one entry leave the tie; tests/test_front_doors.py checks tie-keeping directions)
+    samples=_tied_rows_samples, param_names=("X",),
+    edge_cases={"a vector": lambda rng: Sample((rng.standard_normal(4),), {
+        "rows": frozen_copy(np.array([2, 0, 3, 1])), "groups": frozen_copy(np.array([1, 3, 0, 2])),
+        "counts": frozen_copy(np.ones(4))})},
+))
+
+
+def _same_bits(a, b):
+    """a and b equal entry for entry, −0.0 told from 0.0 (NumPy's unique treats them as equal)."""
+    return (a == b) & (np.signbit(a) == np.signbit(b))
+
+
+def _unique_order(ordered, values):
+    """For NumPy's unique values (in its order), the position of each among the sorted groups
+    `ordered` (1-D): searchsorted, and NaNs (sorted last) matched in turn."""
+    order = np.searchsorted(ordered, values)
+    nan = np.isnan(values)
+    if nan.any():
+        order[nan] = np.flatnonzero(np.isnan(ordered))[:int(nan.sum())]
+    return order
+
+
+def _unique_selection(ar, plain, axis, equal_nan, values, function):
+    """`values` (NumPy's unique values of `plain`, the value of `ar`) as traced entries of
+    ar, or its subarrays along `axis`: each the first entry of its group with NumPy's bits."""
+    if plain.dtype.kind not in "fc":
+        plain = plain.astype(np.float64)
+    if axis is None or plain.ndim == 1:
+        if axis is not None:
+            normalize_axes(axis, plain.ndim, function)
+        flat, along = np.reshape(ar, (-1,)), None
+        rows = plain.reshape(-1, 1)
+        shape = ()
+    else:
+        along = normalize_axes(axis, plain.ndim, function)[0]
+        moved = np.moveaxis(plain, along, 0)
+        shape = moved.shape[1:]
+        rows = moved.reshape(moved.shape[0], math.prod(shape))
+        flat = np.reshape(np.moveaxis(ar, along, 0), rows.shape)
+    ordered, first, inverse, counts = np.unique(plain, return_index=True,
+                                                return_inverse=True, return_counts=True, axis=along,
+                                                equal_nan=equal_nan)
+    inverse = np.reshape(inverse, -1)
+    values = np.asarray(values)
+    if along is None:
+        ordered_rows, value_rows = ordered.reshape(-1, 1), values.reshape(-1, 1)
+        order = _unique_order(ordered.reshape(-1), values.reshape(-1))
+    else:
+        ordered_rows = np.moveaxis(ordered, along, 0).reshape(ordered.shape[along], -1)
+        value_rows = np.moveaxis(values, along, 0).reshape(values.shape[along], -1)
+        order = np.arange(value_rows.shape[0])  # (subarrays: always sorted)
+    if order.size != counts.size or not np.array_equal(ordered_rows[order], value_rows, equal_nan=True):
+        raise RuntimeError(f"kronvec: {function} could not match NumPy's unique values to the entries they are")
+    position = np.empty_like(order)
+    position[order] = np.arange(order.size)
+    groups = position[inverse]  # the output row each input row belongs to
+    # the representative: the first row of each group with NumPy's bits (−0.0 and 0.0 are one
+    # group, and NumPy reports the one its sort met first); NaN groups: the first occurrence
+    same = np.flatnonzero(np.all(_same_bits(rows, value_rows[groups]), axis=1))
+    chosen = np.full(order.size, rows.shape[0])
+    np.minimum.at(chosen, groups[same], same)
+    chosen = np.where(chosen < rows.shape[0], chosen, first[order])
+    selected = bind(tied_rows, flat, rows=frozen_copy(chosen), groups=frozen_copy(groups),
+                    counts=frozen_copy(counts[order].astype(np.float64)))
+    if along is None:
+        return selected
+    return np.moveaxis(np.reshape(selected, (order.size,) + shape), 0, along)
+
+
+@numpy_function(np.unique)
+def _unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None, *, equal_nan=True,
+            sorted=True):
+    plain = np.asarray(plain_value(ar))
+    options = {} if sorted is True else {"sorted": sorted}  # (NumPy ≥ 2.3)
+    result = np.unique(plain, return_index, return_inverse, return_counts, axis, equal_nan=equal_nan, **options)
+    values = result[0] if type(result) is tuple else result
+    traced = _unique_selection(ar, plain, axis, equal_nan, values, "np.unique")
+    return (traced, *result[1:]) if type(result) is tuple else traced
+
+
+def _array_api_unique(function):
+    """np.unique_values/_counts/_inverse/_all (NumPy ≥ 2.0): np.unique with equal_nan=False,
+    as NumPy's own results (namedtuples), the values traced."""
+
+    def handler(x, /):
+        plain = np.asarray(plain_value(x))
+        result = function(plain)
+        values = result if isinstance(result, np.ndarray) else result.values
+        traced = _unique_selection(x, plain, None, False, values, f"np.{function.__name__}")
+        return traced if isinstance(result, np.ndarray) else result._replace(values=traced)
+
+    handler.__name__ = function.__name__
+    return handler
+
+
+for _name in ("unique_values", "unique_counts", "unique_inverse", "unique_all"):
+    if hasattr(np, _name):
+        numpy_function(getattr(np, _name))(_array_api_unique(getattr(np, _name)))
+
+
+@numpy_function(np.lexsort)
+def _lexsort(keys, axis=-1):
+    # an integer permutation (piecewise constant): evaluated on the plain keys, as argsort
+    if type(keys) is tuple:
+        return np.lexsort(tuple(plain_value(key) for key in keys), axis=axis)
+    return np.lexsort(plain_value(keys), axis=axis)
+
+
 for _function in (np.argsort, np.argpartition):
     numpy_function(_function)(on_plain_values(_function, __name__))
     numpy_method(_function.__name__)(on_plain_values(_function, __name__))
 
-__all__ += ["captured_key", "Distinct"]
+__all__ += ["captured_key", "Distinct", "tied_rows"]

@@ -18,7 +18,7 @@ which no Jacobian of the trimmed result can express.)  The decision reads the
 values, as does ``np.polyfit``'s check of the rank, so a compiled recording
 (``compile=True``) refuses both by name, as every value-dependent front door does.
 
-Derivations: ``notes/derivatives.md`` §33.
+Derivations: ``notes/derivatives.md`` §34.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def _trimmed(p):
     value = np.asarray(plain_value(p))
     nonzero = np.flatnonzero(value != 0)
     if nonzero.size == 0:
-        return np.zeros(1, value.dtype)  # (a constant: the traced zeros are dropped, derivatives.md §33)
+        return np.zeros(1, value.dtype)  # (a constant: the traced zeros are dropped, derivatives.md §34)
     return p[nonzero[0]:] if nonzero[0] else p
 
 
