@@ -42,7 +42,7 @@ import numpy as np
 
 from .._constants import frozen_copy
 from .._tracer import Node, plain_value
-from ..operators import Diag, algebra
+from ..operators import Diag, Identity, algebra
 from .._vec import vec
 from . import _samples
 from ._registry import Primitive, numpy_function, numpy_method, register
@@ -68,14 +68,13 @@ from .indexing import (
     getitem,
     indexed_shape,
     is_basic_key,
-    untake,
     vec_key,
 )
 from .indexing import where as where_op
 from .joining import _stack
 from .shape import broadcast_to, cast, reshape, transpose
 
-__all__ = ["setitem", "assign", "write", "ufunc_into", "add_at", "conversion_error", "view_kind",
+__all__ = ["setitem", "scatter_at", "assign", "write", "ufunc_into", "add_at", "conversion_error", "view_kind",
            "refuse_plain_target"]
 
 
@@ -157,6 +156,48 @@ def _fuzz_setitem(Y):
     Z = Y * 1.0
     Z[0] = 2.0 * Y[-1]
     return Z
+
+
+# ------------------------------------------------- np.add.at, np.subtract.at
+def _scatter_at_impl(x, v, key, negative=False):
+    # NumPy's own unbuffered loop on a copy: an entry named k times receives v k times, in
+    # NumPy's order of additions (x + v₁) + v₂ …, so the value is NumPy's bit for bit
+    out = np.array(x, copy=True)
+    (np.subtract if negative else np.add).at(out, key, v)
+    return out
+
+
+def _scatter_at_vjp_v(g, ans, x, v, key, negative=False):
+    # v (of x[key]'s shape) was added at `key`: its cotangent is g read there, repeats included
+    picked = _getitem_impl(g, key) if type(g) is np.ndarray else bind(getitem, g, key=key)
+    return -picked if negative else picked
+
+
+def _scatter_at_jacobian_v(ans, x, v, names, key, negative=False):
+    shape = np.shape(x)
+    place = index_map_jacobian(shape, np.asarray(positions(shape)[key])).T  # Sᵀ: a scatter-add
+    return algebra.scale(place, -1.0) if negative else place
+
+
+scatter_at = register(Primitive(
+    _scatter_at_impl, name="scatter_at",
+    vjps={0: lambda g, ans, x, v, key, negative=False: g, 1: _scatter_at_vjp_v},
+    jacobians={0: lambda ans, x, v, names, key, negative=False: Identity(np.size(x), ans.dtype),
+               1: _scatter_at_jacobian_v},
+    label=lambda a, b, key, negative=False: None,
+    formula="D_X = I; D_V = ±Sᵀ (V added, or subtracted, at every entry key names, repeats included)",
+    reference="linear: Y = X ± SᵀV; NumPy documentation of ufunc.at (unbuffered)",
+    samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, n + 1)), rng.standard_normal((3, n + 1))),
+                                           {"key": np.array([0, n - 1, 0])}),
+    param_names=("X", "V"),
+    edge_cases={
+        "subtract, entries named twice": lambda rng: _samples.Sample(
+            (rng.standard_normal((3, 4)), rng.standard_normal(4)),
+            {"key": (np.array([0, 2, 0, 0]), np.array([1, 3, 1, 1])), "negative": True}),
+        "a slice": lambda rng: _samples.Sample(
+            (rng.standard_normal((3, 4)), rng.standard_normal((3, 2))), {"key": (slice(None), slice(1, 3))}),
+    },
+))
 
 
 # ----------------------------------------------- rebinding a traced object
@@ -431,8 +472,8 @@ def _masked_into(ufunc, inputs, kwargs, target, where):
 
 def add_at(ufunc, a, indices, b=None):
     """``np.add.at(a, indices, b)`` and ``np.subtract.at``: unbuffered, so an entry named k
-    times receives b k times — a ← a ± Sᵀ b, the scatter-add ``untake`` of b (broadcast to
-    the shape of a[indices]) written into a (derivatives.md §19: D_a = I, D_b = ±Sᵀ B).
+    times receives b k times — a ← a ± Sᵀ b (b broadcast to the shape of a[indices]),
+    recorded as ``scatter_at`` and written into a (derivatives.md §19: D_a = I, D_b = ±Sᵀ B).
     The other ufuncs' ``at`` (np.multiply.at …) are refused by name."""
     name = f"np.{ufunc.__name__}.at"
     target = _writable_target(a, name)
@@ -445,8 +486,7 @@ def add_at(ufunc, a, indices, b=None):
         b = np.asarray(b, dtype=np.result_type(np.asarray(b).dtype, np.float64))
     if tuple(shape_of(b)) != picked:
         b = np.broadcast_to(b, picked)  # (NumPy's broadcast of b to the entries picked; its error)
-    placed = bind(untake, b, key=key, shape=shape)
-    write(target, ufunc(target, placed))
+    write(target, bind(scatter_at, target, b, key=key, negative=ufunc is np.subtract))
 
 
 # ----------------------------------------------- NumPy's in-place functions
