@@ -404,3 +404,21 @@ def test_unique_refusals():
         kronvec.grad(lambda X: np.sum(np.unique(X)), compile=True)(X)
     with pytest.raises(TypeError, match="cannot compile.*np.lexsort"):
         kronvec.grad(lambda X: np.sum(X[0] * np.lexsort(X)), compile=True)(X)
+
+
+def test_add_at_is_numpys_unbuffered_sum_bit_for_bit():
+    # an entry named k times receives v k times in NumPy's order, ((y + v₁) + v₂) + v₃: adding
+    # the scatter-add's sum v₁ + v₂ + v₃ once rounds differently (found by a random sweep)
+    rng = np.random.default_rng(11)
+    y, v = rng.standard_normal(3), rng.standard_normal(40)
+    index = rng.integers(0, 3, 40)
+
+    def f(y):
+        z = y.copy()
+        np.add.at(z, index, v * y[0])
+        np.subtract.at(z, index[::-1], v)
+        return z
+
+    np.testing.assert_array_equal(kronvec.vjp(f, y)[0], f(y))
+    J = kronvec.jacobian(f)(y).toarray()
+    np.testing.assert_allclose(J, central_difference_jacobian(f, (y,)), rtol=1e-7, atol=1e-7)
