@@ -666,8 +666,9 @@ def test_the_assignment_statement_into_a_plain_array_is_recognized():
     (lambda Y, X: Y.__setitem__(0, X[:2]), ValueError, r"from shape \(2, 4\) into shape \(4,\)"),
     (lambda Y, X: Y[0].__iadd__(X), ValueError, "non-broadcastable output operand"),
     (lambda Y, X: Y.__setitem__(X[0, 0], 1.0), TypeError, "indices must be plain"),
-    (lambda Y, X: np.add(Y, X, out=Y, where=X > 0), TypeError, "where"),
-    (lambda Y, X: np.add.at(Y, [0], 1.0), TypeError, "np.add.at"),
+    # (np.add(Y, X, out=Y, where=X > 0) and np.add.at(Y, …) are recorded: tests/test_front_doors.py)
+    (lambda Y, X: np.add(Y, X, out=Y, where=X), TypeError, "where= must be a boolean array"),
+    (lambda Y, X: np.multiply.at(Y, [0], 1.0), TypeError, "np.multiply.at"),
 ])
 def test_wrong_writes_raise_naming_shapes_or_arguments(write, error, match):
     def f(X):
