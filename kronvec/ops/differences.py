@@ -192,16 +192,23 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
 
 
 # ---------------------------------------------------------------- linspace
+def _sample_count(function, num, dtype):
+    """The plain, non-negative number of samples of np.linspace and its kin, whose
+    samples kronvec computes in float64 only."""
+    if dtype is not None and np.dtype(dtype) != np.float64:
+        raise TypeError(f"kronvec differentiates {function} in float64; dtype={np.dtype(dtype)} is not supported")
+    _refuse_traced(function, num=num)
+    num = operator.index(num)
+    if num < 0:
+        raise ValueError(f"{function}: Number of samples, {num}, must be non-negative.")
+    return num
+
+
 @numpy_function(np.linspace)
 def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *, device=None):
     """Evenly spaced samples between traced endpoints (NumPy's formula)."""
     refuse_arguments("np.linspace", device=(device, None))
-    if dtype is not None and np.dtype(dtype) != np.float64:
-        raise TypeError(f"kronvec differentiates np.linspace in float64; dtype={np.dtype(dtype)} is not supported")
-    _refuse_traced("np.linspace", num=num)
-    num = operator.index(num)
-    if num < 0:
-        raise ValueError(f"np.linspace: Number of samples, {num}, must be non-negative.")
+    num = _sample_count("np.linspace", num, dtype)
     div = num - 1 if endpoint else num
     delta = stop - start
     extra = len(shape_of(delta))
@@ -245,12 +252,7 @@ def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
     """A geometric progression between traced endpoints: start·(stop/start)^(k/div),
     computed as NumPy does — logspace of the base-10 logarithms, with start (and stop,
     when it is a sample) put back exactly at the ends."""
-    if dtype is not None and np.dtype(dtype) != np.float64:
-        raise TypeError(f"kronvec differentiates np.geomspace in float64; dtype={np.dtype(dtype)} is not supported")
-    _refuse_traced("np.geomspace", num=num)
-    num = operator.index(num)
-    if num < 0:
-        raise ValueError(f"np.geomspace: Number of samples, {num}, must be non-negative.")
+    num = _sample_count("np.geomspace", num, dtype)
     values = [np.asarray(plain_value(a)) for a in (start, stop)]
     if any(np.any(v == 0) for v in values):
         raise ValueError("np.geomspace: Geometric sequence cannot include zero")

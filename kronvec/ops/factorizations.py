@@ -69,7 +69,7 @@ from ..operators import (BatchedDense, BatchedKron, Commutation, Dense, Diag, Ha
 from . import _samples
 from . import _stack_factors as stacked
 from ._registry import Primitive, Sample, numpy_function, register
-from ._support import (bind, decided, derived_label, index_map_jacobian, plain_value, positions, refuse_arguments,
+from ._support import (bind, decided, derived_label, index_map_jacobian, plain_value, positions,
                        shape_of, static_value)
 from .indexing import where as choose
 from .indexing import where_replayed
