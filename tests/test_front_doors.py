@@ -422,3 +422,12 @@ def test_add_at_is_numpys_unbuffered_sum_bit_for_bit():
     np.testing.assert_array_equal(kronvec.vjp(f, y)[0], f(y))
     J = kronvec.jacobian(f)(y).toarray()
     np.testing.assert_allclose(J, central_difference_jacobian(f, (y,)), rtol=1e-7, atol=1e-7)
+
+
+@pytest.mark.parametrize("f", [lambda x: np.sum(x, axis=2), lambda x: np.apply_along_axis(np.sum, -3, x),
+                               lambda x: np.cumsum(x, axis=5), lambda x: np.flip(x, axis=2)],
+                         ids=["sum", "apply_along_axis", "cumsum", "flip"])
+def test_an_axis_out_of_range_is_numpys_axis_error(f):
+    # np.exceptions.AxisError, as NumPy raises it: code catching it (or ValueError, IndexError) still does
+    with pytest.raises(np.exceptions.AxisError, match="out of bounds"):
+        kronvec.grad(lambda x: np.sum(f(x)))(np.ones((2, 3)))

@@ -295,8 +295,12 @@ def keepdims_shape(shape, axis):
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
 
 
+_AxisError = getattr(getattr(np, "exceptions", np), "AxisError")  # (np.exceptions from NumPy 1.25)
+
+
 def normalize_axes(axis, ndim, function):
-    """``axis`` as a tuple of non-negative ints (None stays None); ValueError when out of range."""
+    """``axis`` as a tuple of non-negative ints (None stays None).  Out of range: NumPy's
+    ``AxisError`` (a ValueError and an IndexError), so code catching either still does."""
     if axis is None:
         return None
     axes = (axis,) if np.isscalar(axis) else tuple(axis)
@@ -305,7 +309,7 @@ def normalize_axes(axis, ndim, function):
         if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
             raise TypeError(f"{function}: axis must be an int or a tuple of ints, got {axis!r}")
         if not -ndim <= a < ndim:
-            raise ValueError(f"{function}: axis {a} is out of bounds for an array of dimension {ndim}")
+            raise _AxisError(f"{function}: axis {a} is out of bounds for an array of dimension {ndim}")
         normalized.append(int(a) % ndim)
     if len(set(normalized)) != len(normalized):
         raise ValueError(f"{function}: repeated axis in {axis!r}")
