@@ -844,7 +844,7 @@ def test_the_nonzero_bound_of_a_product_bounds_its_nonzeros(seed):
     product = Product(factors)
     dense = np.linalg.multi_dot([f.toarray() for f in factors]) if len(factors) > 1 else factors[0].toarray()
     assert np.count_nonzero(product.toarray()) <= product.nnz_bound
-    if all(f.rows_hold_one for f in factors):  # selections and diagonals: one entry a row at most
+    if all(f.row_nnz_max == 1 for f in factors):  # selections and diagonals: one entry a row at most
         assert product.nnz_bound <= product.shape[0]
     # (the Product associates its factors in its own order: Dense factors round differently)
     np.testing.assert_allclose(product.toarray(), dense, rtol=1e-12, atol=1e-12)

@@ -146,11 +146,6 @@ class StructuredOperator(LinearOperator):
     # True for Sum, Product and Scaled: combinations applied by the DAG walker
     # of kronvec.operators._evaluate, which shares their operands.
     is_composite = False
-    # At most one nonzero in each row / each column (I, 0, diagonals, selections and their
-    # transposes): what lets a Product's nonzeros be bounded by a factor's
-    # (kronvec/operators/composite.py, _product_nnz_bound).
-    rows_hold_one = False
-    columns_hold_one = False
 
     def __init__(self, shape, dtype):
         rows, columns = (int(s) for s in shape)
@@ -494,6 +489,18 @@ class StructuredOperator(LinearOperator):
     def nnz_bound(self):
         """An upper bound on the nonzeros of ``tosparse()`` (exact for Kron)."""
         return self.shape[0] * self.shape[1]
+
+    @property
+    def row_nnz_max(self):
+        """An upper bound on the nonzeros in any one row: 1 for I, diagonals, selections
+        and permutations, which is what bounds a Product of them by its rows
+        (``kronvec/operators/composite.py``); the number of columns unless known."""
+        return self.shape[1]
+
+    @property
+    def column_nnz_max(self):
+        """An upper bound on the nonzeros in any one column (see :attr:`row_nnz_max`)."""
+        return self.shape[0]
 
     def toarray(self):
         """The dense matrix, refused before allocating when the result and the

@@ -71,7 +71,7 @@ class Identity(StructuredOperator):
     """
 
     carries_data = False
-    rows_hold_one = columns_hold_one = True
+    row_nnz_max = column_nnz_max = 1  # (class attributes: one nonzero in each row and column)
 
     def __init__(self, n, dtype=np.float64):
         if int(n) < 0:
@@ -140,7 +140,7 @@ class Zero(StructuredOperator):
     """
 
     carries_data = False
-    rows_hold_one = columns_hold_one = True
+    row_nnz_max = column_nnz_max = 0  # (class attributes: no nonzeros)
 
     def __init__(self, shape, dtype=np.float64):
         super().__init__(shape, dtype)
@@ -358,7 +358,7 @@ class Diag(_LabelledLeaf):
     array([3., 8.])
     """
 
-    rows_hold_one = columns_hold_one = True
+    row_nnz_max = column_nnz_max = 1  # (class attributes: one nonzero in each row and column)
 
     def __init__(self, d, name=None, *, _label=None):
         d = plain_array(d, "the diagonal of Diag")

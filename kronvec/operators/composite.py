@@ -22,66 +22,45 @@ from ._materialize import csr_bound_nbytes, csr_nbytes, product_nnz_bound
 __all__ = ["Sum", "Product", "Scaled"]
 
 
-def _nnz_children(op):
-    return op.terms if isinstance(op, Sum) else (op.operator,) if isinstance(op, Scaled) else ()
+def _all_children(op):
+    if isinstance(op, Sum):
+        return op.terms
+    if isinstance(op, Product):
+        return op.factors
+    return (op.operator,) if isinstance(op, Scaled) else ()
 
 
 def _nnz_bound(root):
-    """``nnz_bound`` of a DAG of Sums and Scaled operators, without recursion."""
-    bounds = {}
-    for op in post_order(root, _nnz_children):
+    """``nnz_bound`` of a DAG of Sums, Products and Scaled operators, without recursion.
+
+    Besides each node's bound it carries the most nonzeros any one row (and column) can
+    hold: a Sum adds its terms', a Product multiplies its factors' — a row of F·R meets,
+    for each of its ≤ r_F nonzeros, one row of R of ≤ r_R — and a node holds at most
+    rows × (row maximum) and columns × (column maximum).  So a Product of selections,
+    diagonals, commutations and embeddings (np.where of X and Xᵀ, a gather from a
+    concatenation, a Toeplitz matrix of a vector) is bounded by its rows, not by
+    rows × columns."""
+    lines, bounds = {}, {}
+    for op in post_order(root, _all_children):
+        rows, columns = op.shape
         if isinstance(op, Sum):
-            total = sum(bounds[id(term)] for term in op.terms)
-            bounds[id(op)] = min(total, op.shape[0] * op.shape[1])
-        elif isinstance(op, Scaled):
-            bounds[id(op)] = bounds[id(op.operator)]
+            row = sum(lines[id(term)][0] for term in op.terms)
+            column = sum(lines[id(term)][1] for term in op.terms)
+            bound = sum(bounds[id(term)] for term in op.terms)
         elif isinstance(op, Product):
-            bounds[id(op)] = _product_nnz_bound(op)
+            row = column = 1
+            for factor in op.factors:
+                row *= lines[id(factor)][0]
+                column *= lines[id(factor)][1]
+            bound = rows * columns
+        elif isinstance(op, Scaled):
+            (row, column), bound = lines[id(op.operator)], bounds[id(op.operator)]
         else:
-            bounds[id(op)] = op.nnz_bound
+            row, column, bound = op.row_nnz_max, op.column_nnz_max, op.nnz_bound
+        row, column = min(row, columns), min(column, rows)
+        lines[id(op)] = (row, column)
+        bounds[id(op)] = min(bound, rows * row, columns * column)
     return bounds[id(root)]
-
-
-def _unscaled(op):
-    while isinstance(op, Scaled):
-        op = op.operator
-    return op
-
-
-def _leaf_nnz_bound(op, full):
-    """A factor's own bound when it is a (scaled) leaf; a composite factor counts as full
-    (its bound would recurse, and nested Products are rare: multiply flattens them)."""
-    op = _unscaled(op)
-    return full if op.is_composite else op.nnz_bound
-
-
-def _holds_one(op, along):
-    """True when `op` has at most one nonzero in each row (`along` = "rows_hold_one") or
-    each column ("columns_hold_one"): a leaf says so, a Scaled inherits it."""
-    return getattr(_unscaled(op), along)
-
-
-def _product_nnz_bound(product):
-    """A bound on the nonzeros of F₁·…·Fₖ folded from the right: with R the product of
-    the factors to the right, nnz(F R) ≤ nnz(R) when F holds at most one nonzero in each
-    column (each entry of R lands in one place), and nnz(F R) ≤ nnz(F) when R holds at most
-    one in each row (each entry of F meets one entry of R).  Selections, diagonals,
-    commutations and their products (np.where of X and Xᵀ, a gather from a concatenation)
-    are bounded by their rows, not by rows × columns."""
-    full = product.shape[0] * product.shape[1]
-    factors = product.factors
-    last = factors[-1]
-    bound = _leaf_nnz_bound(last, full)
-    rows_hold_one = _holds_one(last, "rows_hold_one")
-    for factor in reversed(factors[:-1]):
-        if _holds_one(factor, "columns_hold_one"):
-            rows_hold_one = rows_hold_one and _holds_one(factor, "rows_hold_one")
-        elif rows_hold_one:
-            bound, rows_hold_one = _leaf_nnz_bound(factor, full), _holds_one(factor, "rows_hold_one")
-        else:
-            return full
-        bound = min(bound, full)
-    return min(bound, full)
 
 
 class _Composite(StructuredOperator):

@@ -42,6 +42,11 @@ def _commutation_shape(index, ncols):
     return (m, n) if np.array_equal(index, commutation_index(m, n)) else None
 
 
+def _largest_multiplicity(index):
+    """How often the most repeated position of `index` is picked (0 for an empty index)."""
+    return int(np.bincount(index).max()) if index.size else 0
+
+
 def selection_from_index(index, ncols, name=None):
     """The operator ``x ↦ x[index]``, as the most specific class that is exactly it.
 
@@ -93,7 +98,7 @@ class Selection(_LabelledLeaf):
     """
 
     carries_data = False
-    rows_hold_one = True
+    row_nnz_max = 1  # (a class attribute: one entry picked per row)
 
     def __init__(self, index, ncols, name=None, dtype=np.float64):
         index = np.array(index, dtype=np.intp)  # a copy: we lock it read-only
@@ -136,6 +141,10 @@ class Selection(_LabelledLeaf):
     def nnz_bound(self):
         return self.index.size
 
+    @property
+    def column_nnz_max(self):
+        return _largest_multiplicity(self.index)
+
     def _accumulate_dense(self, out, scale):
         out[np.arange(self.index.size), self.index] += scale
 
@@ -165,7 +174,7 @@ class SelectionTranspose(StructuredOperator):
     """Sᵀ for a :class:`Selection` S: scatter-add ``y[index[r]] += x[r]``."""
 
     carries_data = False
-    columns_hold_one = True
+    column_nnz_max = 1  # (a class attribute: each entry placed once)
 
     def __init__(self, selection):
         self.selection = selection
@@ -197,6 +206,10 @@ class SelectionTranspose(StructuredOperator):
     @property
     def nnz_bound(self):
         return self.selection.index.size
+
+    @property
+    def row_nnz_max(self):
+        return _largest_multiplicity(self.selection.index)
 
     def _accumulate_dense(self, out, scale):
         out[self.selection.index, np.arange(self.selection.index.size)] += scale
@@ -239,7 +252,7 @@ class Commutation(Selection):
     True
     """
 
-    columns_hold_one = True  # (a permutation: rows too, as a Selection)
+    column_nnz_max = 1  # (a class attribute: a permutation; rows too, as a Selection)
 
     def __init__(self, m, n, dtype=np.float64):
         self.m, self.n = int(m), int(n)
