@@ -814,11 +814,14 @@ def test_in_float32_keeps_exact_structure_and_never_rounds_data():
 
 # ----------------------------------------------- products of 0/1 maps stay sparse
 def _random_one_per_row_or_column(rng, rows, columns):
-    """A random Diag, Selection, SelectionTranspose, Commutation or Dense of this shape
-    (or None when the kind cannot have it), to chain into Products."""
+    """A random Diag, Selection, SelectionTranspose, Commutation, Sum of two maps or Dense
+    of this shape, to chain into Products."""
     from kronvec.operators.selection import SelectionTranspose
 
-    kind = rng.integers(5)
+    kind = rng.integers(6)
+    if kind == 5:  # a Sum of two maps: its rows hold the nonzeros of both
+        return Sum([Selection(rng.integers(0, columns, rows), columns),
+                    SelectionTranspose(Selection(rng.integers(0, rows, columns), rows))])
     if kind == 0 and rows == columns:
         return Diag(rng.standard_normal(rows))
     if kind == 1:
@@ -832,10 +835,9 @@ def _random_one_per_row_or_column(rng, rows, columns):
 
 @pytest.mark.parametrize("seed", range(40))
 def test_the_nonzero_bound_of_a_product_bounds_its_nonzeros(seed):
-    # composite._product_nnz_bound: folded from the right, nnz(F R) ≤ nnz(R) when F has at most
-    # one nonzero per column, ≤ nnz(F) when R has at most one per row — checked against the
-    # nonzeros of the dense product of random chains of such maps (and of Dense ones, which
-    # void the bound)
+    # composite._nnz_bound: rows of F·R hold ≤ r_F·r_R nonzeros (columns likewise), sums add —
+    # checked against the nonzeros of the dense product of random chains of such maps (and
+    # of Dense ones, whose rows are full)
     from kronvec.operators import Product
 
     rng = np.random.default_rng(seed)
@@ -844,7 +846,7 @@ def test_the_nonzero_bound_of_a_product_bounds_its_nonzeros(seed):
     product = Product(factors)
     dense = np.linalg.multi_dot([f.toarray() for f in factors]) if len(factors) > 1 else factors[0].toarray()
     assert np.count_nonzero(product.toarray()) <= product.nnz_bound
-    if all(f.row_nnz_max == 1 for f in factors):  # selections and diagonals: one entry a row at most
+    if all(not f.is_composite and f.row_nnz_max == 1 for f in factors):  # selections and diagonals: one entry a row at most
         assert product.nnz_bound <= product.shape[0]
     # (the Product associates its factors in its own order: Dense factors round differently)
     np.testing.assert_allclose(product.toarray(), dense, rtol=1e-12, atol=1e-12)
