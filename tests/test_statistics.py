@@ -37,6 +37,12 @@ SPELLINGS = {
     "cov of two rows": lambda X: np.cov(X[0], X[1]),
     "cov ddof=2": lambda X: np.cov(X, ddof=2),
     "cov with a constant y": lambda X: np.cov(X, np.linspace(0.0, 1.0, 5)),
+    "cov aweights": lambda X: np.cov(X, aweights=[0.5, 1.0, 2.0, 0.7, 1.3]),
+    "cov fweights and aweights": lambda X: np.cov(X, fweights=[1, 2, 1, 3, 1], aweights=[0.5, 1.0, 2.0, 0.7, 1.3]),
+    "cov traced aweights": lambda X: np.cov(X[:2], aweights=1.0 + X[2] ** 2),
+    "cov traced aweights, ddof=0": lambda X: np.cov(X[:2], aweights=1.0 + X[2] ** 2, ddof=0),
+    "cov fweights, traced aweights, bias": lambda X: np.cov(X[0], X[1], fweights=[2, 1, 1, 3, 1],
+                                                           aweights=np.exp(X[2]), bias=True),
     "corrcoef": lambda X: np.corrcoef(X),
     "corrcoef of two rows": lambda X: np.corrcoef(X[0], X[2]),
     "polyval traced p and x": lambda X: np.polyval(X[0], X[1]),
@@ -98,7 +104,11 @@ def test_an_all_nan_slice_is_refused():
 
 
 @pytest.mark.parametrize("call, error, message", [
-    (lambda X: np.cov(X, fweights=np.ones(5, dtype=int)), TypeError, "fweights"),
+    (lambda X: np.cov(X, fweights=X[0]), TypeError, "np.cov's fweights are counts"),
+    (lambda X: np.cov(X, fweights=[1, 2, 1, 1.5, 1]), TypeError, "fweights must be integer"),
+    (lambda X: np.cov(X, aweights=[1.0, 2.0]), RuntimeError, "incompatible numbers of samples and aweights"),
+    (lambda X: np.cov(X, aweights=X[0]), ValueError, "aweights cannot be negative"),
+    (lambda X: np.cov(X, fweights=[1, 0, 0, 0, 0]), ValueError, "degrees of freedom <= 0"),
     (lambda X: np.cov(X, ddof=5), ValueError, "degrees of freedom"),
     (lambda X: np.nanmean(X, dtype=np.int64), TypeError, "dtype"),  # (a float dtype= is honoured)
     (lambda X: np.corrcoef(X * 0.0 + 1.0), ValueError, "zero variance"),

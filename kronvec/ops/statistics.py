@@ -143,20 +143,65 @@ def _observations(m, y, rowvar):
 
 @numpy_function(np.cov)
 def _cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *, dtype=None):
-    """np.cov with NumPy's steps: centre each row, X Xᵀ, times 1/(N − ddof)."""
-    refuse_arguments("np.cov", fweights=(fweights, None), aweights=(aweights, None), dtype=(dtype, None))
+    """np.cov with NumPy's steps: centre each row (by the weighted mean when weights are
+    given), X·(X∘w)ᵀ, times 1/fact — N − ddof, or with weights Σw − ddof·Σw·a/Σw
+    (NumPy's normalization).  Differentiable in m, y and the aweights; the fweights are
+    counts, a constant of the point."""
+    refuse_arguments("np.cov", dtype=(dtype, None))
     if ddof is not None and ddof != int(ddof):
         raise ValueError("ddof must be integer")
     X = _observations(m, y, rowvar)
     ddof = (0 if bias else 1) if ddof is None else operator.index(ddof)
     observations = shape_of(X)[1]
-    fact = observations - ddof
-    if fact <= 0:
-        raise ValueError(f"np.cov: degrees of freedom <= 0 ({observations} observations, ddof={ddof}): the "
-                         "result would be inf or NaN")
-    centred = X - np.mean(X, axis=1)[:, None]
-    c = (centred @ centred.T) * np.true_divide(1, fact)
+    w, a = _cov_weights(fweights, aweights, observations)
+    if w is None:
+        fact = observations - ddof
+        mean = np.mean(X, axis=1)
+    else:
+        mean, w_sum = np.average(X, axis=1, weights=w, returned=True)
+        w_sum = w_sum[0]
+        if ddof == 0:
+            fact = w_sum
+        elif a is None:
+            fact = w_sum - ddof
+        else:
+            fact = w_sum - ddof * np.sum(w * a) / w_sum
+    if plain_value(fact) <= 0:
+        raise ValueError(f"np.cov: degrees of freedom <= 0 ({observations} observations, ddof={ddof}"
+                         + ("" if w is None else ", with the weights given") + "): the result would be inf or NaN")
+    centred = X - mean[:, None]
+    c = (centred @ (centred.T if w is None else (centred * w).T)) * np.true_divide(1, fact)
     return np.squeeze(c)
+
+
+def _cov_weights(fweights, aweights, observations):
+    """(w, a): the product of the frequency and analytic weights, and the aweights (either
+    None), checked as NumPy checks them, with NumPy's errors."""
+    w = a = None
+    if fweights is not None:
+        if isinstance(fweights, Node):
+            raise TypeError("kronvec: np.cov's fweights are counts, integers that carry no derivative; "
+                            "pass them as plain numbers (aweights may be traced)")
+        w = np.asarray(fweights, dtype=float)
+        if not np.all(w == np.around(w)):
+            raise TypeError("fweights must be integer")
+        if w.ndim > 1:
+            raise RuntimeError("cannot handle multidimensional fweights")
+        if w.shape[0] != observations:
+            raise RuntimeError("incompatible numbers of samples and fweights")
+        if np.any(w < 0):
+            raise ValueError("fweights cannot be negative")
+    if aweights is not None:
+        plain = np.asarray(plain_value(aweights), dtype=float)  # (the checks read the values)
+        if plain.ndim > 1:
+            raise RuntimeError("cannot handle multidimensional aweights")
+        if plain.shape[0] != observations:
+            raise RuntimeError("incompatible numbers of samples and aweights")
+        if np.any(plain < 0):
+            raise ValueError("aweights cannot be negative")
+        a = aweights if isinstance(aweights, Node) else plain
+        w = a if w is None else w * a
+    return w, a
 
 
 @numpy_function(np.corrcoef)
