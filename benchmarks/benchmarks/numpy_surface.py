@@ -60,6 +60,8 @@ FRONT_DOORS = {
     "indexing: np.bincount(weights)": lambda X: np.bincount(np.arange(X.size) % 3, weights=X.ravel()),
     "assignment: Y[0] = X[1]": lambda X: _assign_row(X),
     "assignment: np.add.at": lambda X: _scatter_add(X),
+    "statistics: np.cov(aweights=) in X and the weights": lambda X: np.cov(X, aweights=1.0 + X[0] ** 2),
+    "scipy.linalg: toeplitz of two rows": lambda X: _toeplitz(X),
     "joining: np.apply_along_axis": lambda X: np.apply_along_axis(np.cumsum, 0, X),
     "differences: np.diff": lambda X: np.diff(X, axis=0),
     "differences: np.gradient": lambda X: np.gradient(X, 0.5, axis=1),
@@ -76,6 +78,12 @@ FRONT_DOORS = {
     # NumPy's eigh reordered (σ = |λ| descending); X's lower triangle, mirrored, is what it reads
     "factorizations: np.linalg.svd(hermitian=True)": lambda X: np.linalg.svd(X, hermitian=True).Vh,
 }
+
+
+def _toeplitz(X):
+    from kronvec.scipy.linalg import toeplitz  # (kronvec.scipy loads SciPy's linalg: on first use)
+
+    return toeplitz(X[0], X[-1])
 
 
 def _scatter_add(X):
