@@ -518,9 +518,9 @@ def _ufunc_call(ufunc, method, inputs, kwargs):
         # f.outer(a, b)[i…, j…] = f(a[i…], b[j…]): the ufunc of a and b broadcast against each other
         a, b = inputs
         return ufunc(np.reshape(a, tuple(np.shape(a)) + (1,) * np.ndim(b)), b, **kwargs)
-    if method == "at" and ufunc in (np.add, np.subtract):  # (scatter-add into a traced array)
-        return _assignment.add_at(ufunc, *inputs, **kwargs)
     if method != "__call__":
+        if method == "at" and ufunc in (np.add, np.subtract):  # (scatter-add into a traced array)
+            return _assignment.add_at(ufunc, *inputs, **kwargs)
         equivalent = _UFUNC_METHODS.get((ufunc, method))
         if equivalent is None:
             if method in ("reduce", "accumulate") and ufunc.nin == 2 and ufunc in UFUNCS and len(inputs) == 1:

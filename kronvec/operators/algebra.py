@@ -363,7 +363,7 @@ def _selection_of_an_embedding(a, b):
     # O(rows + columns), where the Product would be applied, and counted, as two maps.
     # (gather from a concatenation: np.insert, np.r_ of pieces, derivatives.md §11)
     embedded = b.selection.index
-    if np.unique(embedded).size != embedded.size:
+    if b.row_nnz_max > 1:  # (an entry placed twice: not an embedding)
         return None
     source = np.full(b.shape[0], -1, dtype=np.intp)
     source[embedded] = np.arange(embedded.size)

@@ -327,13 +327,8 @@ def _insert(arr, obj, values, axis=None):
     arr_shape, values_shape = tuple(shape_of(arr)), tuple(shape_of(values))
     arr_size = math.prod(arr_shape)
     origins = np.insert(positions(arr_shape), obj, positions(values_shape) + arr_size, axis=axis)
-    entries = _concatenate((_vec(arr), _vec(values)), 0)
+    entries = _concatenate((np.ravel(arr, order="F"), np.ravel(values, order="F")), 0)  # (vec order)
     return gather(entries, origins)
-
-
-def _vec(x):
-    """The entries of x in vec order (column-major), as a 1-D array."""
-    return _ravel(x, order="F") if isinstance(x, Node) else np.ravel(x, order="F")
 
 
 _numpy_resize = undispatched(np.resize)

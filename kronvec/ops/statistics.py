@@ -185,23 +185,23 @@ def _cov_weights(fweights, aweights, observations):
         w = np.asarray(fweights, dtype=float)
         if not np.all(w == np.around(w)):
             raise TypeError("fweights must be integer")
-        if w.ndim > 1:
-            raise RuntimeError("cannot handle multidimensional fweights")
-        if w.shape[0] != observations:
-            raise RuntimeError("incompatible numbers of samples and fweights")
-        if np.any(w < 0):
-            raise ValueError("fweights cannot be negative")
+        _check_weights(w, "fweights", observations)
     if aweights is not None:
         plain = np.asarray(plain_value(aweights), dtype=float)  # (the checks read the values)
-        if plain.ndim > 1:
-            raise RuntimeError("cannot handle multidimensional aweights")
-        if plain.shape[0] != observations:
-            raise RuntimeError("incompatible numbers of samples and aweights")
-        if np.any(plain < 0):
-            raise ValueError("aweights cannot be negative")
+        _check_weights(plain, "aweights", observations)
         a = aweights if isinstance(aweights, Node) else plain
         w = a if w is None else w * a
     return w, a
+
+
+def _check_weights(weights, name, observations):
+    """NumPy's checks of np.cov's fweights and aweights, with its errors."""
+    if weights.ndim > 1:
+        raise RuntimeError(f"cannot handle multidimensional {name}")
+    if weights.shape[0] != observations:
+        raise RuntimeError(f"incompatible numbers of samples and {name}")
+    if np.any(weights < 0):
+        raise ValueError(f"{name} cannot be negative")
 
 
 @numpy_function(np.corrcoef)

@@ -40,7 +40,7 @@ def _placed(function, arguments):
         labels.append(positions(shape) + start if shape else np.array(start))
         start += math.prod(shape)
     origins = np.asarray(function(*labels)).astype(np.intp)  # (block_diag() of nothing is float)
-    entries = np.concatenate([np.zeros(1, dtype)] + [np.reshape(np.transpose(a), -1) for a in arrays])
+    entries = np.concatenate([np.zeros(1, dtype)] + [np.ravel(a, order="F") for a in arrays])  # (vec order)
     return gather(entries, origins)
 
 
