@@ -1,5 +1,5 @@
 """Finite differences and sampled calculus (issue 12): np.diff, np.ediff1d,
-np.gradient, np.trapezoid and np.linspace with traced endpoints.
+np.gradient, np.trapezoid and np.linspace with traced endpoints; np.unwrap.
 
 Each is linear in its traced arguments, built from registered slices,
 differences and constant-coefficient products (notes/derivatives.md §20).
@@ -61,6 +61,12 @@ SPELLINGS = {
     "geomspace negative vectors, axis": lambda X: np.geomspace(-(X[0] ** 2 + 0.1), -(X[1] ** 2 + 0.5), 5, axis=-1),
     "geomspace no endpoint": lambda X: np.geomspace(np.exp(X[0]), 3.0, 4, endpoint=False),
     "geomspace one sample": lambda X: np.geomspace(np.exp(X[0]), X[1] ** 2 + 1.0, 1),
+    # (phases: X34's entries times 6 jump by more than π between neighbours, so the
+    # corrections are nonzero along both axes)
+    "unwrap": lambda X: np.unwrap(6.0 * X),
+    "unwrap axis 0, period 2": lambda X: np.unwrap(6.0 * X, axis=0, period=2.0),
+    "unwrap discont": lambda X: np.unwrap(6.0 * X, discont=4.0) ** 2,
+    "unwrap 3-D, integer period": lambda X: np.unwrap(np.stack([6.0 * X, X]), axis=1, period=3),
 }
 
 
@@ -127,6 +133,26 @@ def test_bad_arguments_get_numpys_errors(call, message):
 def test_geomspace_refuses_what_has_no_value(call, message):
     with pytest.raises(ValueError, match=f"np.geomspace: .*{message}"):
         kronvec.jacobian(call)(X34)
+
+
+def test_unwrap_adds_numpys_corrections_so_its_jacobian_is_the_identity():
+    phases = np.array([[0.0, 3.0, 6.5, -0.2, -0.0], [-0.0, -3.4, 2.9, 9.1, 3.0]])
+    for kwargs in ({}, {"axis": 0}, {"period": 4.0, "discont": 2.5}):
+        unwrapped, tangent = kronvec.jvp(lambda p: np.unwrap(p, **kwargs), (phases,), (np.ones_like(phases),))
+        expected = np.unwrap(phases, **kwargs)
+        assert not np.array_equal(expected, phases)  # (the corrections are not all zero)
+        np.testing.assert_array_equal(unwrapped, expected)
+        np.testing.assert_array_equal(np.signbit(unwrapped), np.signbit(expected))  # (−0.0 kept)
+        np.testing.assert_array_equal(tangent, np.ones_like(phases))
+    J = kronvec.jacobian(lambda p: np.unwrap(p, axis=0))(phases)
+    assert type(J).__name__ == "Identity"
+
+
+def test_unwrap_refuses_a_traced_period_and_a_scalar():
+    with pytest.raises(TypeError, match="np.unwrap in its array only; period must be a constant"):
+        kronvec.jacobian(lambda X: np.unwrap(X, period=X[0, 0] ** 2 + 1.0))(X34)
+    with pytest.raises(ValueError, match="at least one dimensional"):
+        kronvec.jacobian(lambda X: np.unwrap(X[0, 0]))(X34)
 
 
 def test_geomspace_pins_its_ends_exactly():

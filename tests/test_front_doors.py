@@ -431,3 +431,43 @@ def test_an_axis_out_of_range_is_numpys_axis_error(f):
     # np.exceptions.AxisError, as NumPy raises it: code catching it (or ValueError, IndexError) still does
     with pytest.raises(np.exceptions.AxisError, match="out of bounds"):
         kronvec.grad(lambda x: np.sum(f(x)))(np.ones((2, 3)))
+
+
+# np.linalg.tensorsolve and tensorinv: NumPy's reshape to a square matrix, one solve or
+# inverse, and a reshape back (derivatives.md §35).
+_A236 = np.random.default_rng(35).standard_normal((2, 3, 6)) + 3.0 * np.eye(6).reshape(6, 2, 3).transpose(1, 2, 0)
+_B23 = np.random.default_rng(36).standard_normal((2, 3))
+_T2323 = np.random.default_rng(37).standard_normal((2, 3, 6)).reshape(2, 3, 2, 3) + 3.0 * np.eye(6).reshape(2, 3, 2, 3)
+
+
+@pytest.mark.parametrize("name, f, args", [
+    ("tensorsolve in a", lambda a: np.linalg.tensorsolve(a, _B23), (_A236,)),
+    ("tensorsolve in b", lambda b: np.linalg.tensorsolve(_A236, b), (_B23,)),
+    ("tensorsolve axes", lambda a: np.linalg.tensorsolve(np.moveaxis(a, 2, 0), _B23, axes=(0,)), (_A236,)),
+    ("tensorinv ind=2", lambda t: np.linalg.tensorinv(t, ind=2), (_T2323,)),
+    ("tensorinv ind=1", lambda a: np.linalg.tensorinv(a.reshape(6, 2, 3), ind=1), (_A236,)),
+])
+def test_tensorsolve_and_tensorinv_against_numpy_and_central_differences(name, f, args):
+    (X,) = args
+    value, pullback = kronvec.vjp(f, X)
+    # (to rounding, not bit for bit: kronvec inverts with getrf + getri, NumPy with gesv
+    # of the identity; a vector right-hand side is getrs in both, and equal)
+    np.testing.assert_allclose(value, f(X), rtol=1e-13, atol=1e-15)
+    J = kronvec.jacobian(f)(X)
+    expected = central_difference_jacobian(lambda a: np.asarray(f(a), dtype=np.float64), (X,))
+    np.testing.assert_allclose(J.toarray(), expected, rtol=1e-6, atol=1e-8)
+    W = np.random.default_rng(5).uniform(0.5, 1.5, np.shape(value))
+    np.testing.assert_allclose(pullback(W)[0].reshape(-1, order="F"), expected.T @ W.reshape(-1, order="F"),
+                               rtol=1e-6, atol=1e-8)
+    s = lambda a: np.sum(W * np.sin(f(a)))  # noqa: E731
+    np.testing.assert_allclose(kronvec.hessian(s)(X).toarray(), central_difference_jacobian(kronvec.grad(s), (X,)),
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_tensorsolve_and_tensorinv_refusals_are_numpys():
+    with pytest.raises(np.linalg.LinAlgError, match="prod\\(a.shape\\[b.ndim:\\]\\)"):
+        kronvec.jacobian(lambda a: np.linalg.tensorsolve(a, np.ones(4)))(_A236)
+    with pytest.raises(ValueError, match="Invalid ind"):
+        kronvec.jacobian(lambda t: np.linalg.tensorinv(t, ind=0))(_T2323)
+    with pytest.raises(np.linalg.LinAlgError, match="singular"):
+        kronvec.jacobian(lambda t: np.linalg.tensorinv(0.0 * t))(_T2323)

@@ -1,6 +1,6 @@
 """Finite differences and sampled calculus: ``np.diff``, ``np.ediff1d``,
 ``np.gradient``, ``np.trapezoid``, and ``np.linspace``, ``np.logspace`` and
-``np.geomspace`` with traced endpoints.
+``np.geomspace`` with traced endpoints; ``np.unwrap``.
 
 Each is linear in its traced arguments with coefficients fixed by constants
 (the spacing, the count), so each is written here as NumPy does it — slices,
@@ -13,7 +13,10 @@ operations), so they agree with NumPy to the last rounding.
 ``np.logspace`` and ``np.geomspace`` are ``base ** linspace(...)`` and so not
 linear: their Jacobians are diagonals (the power's) times linspace's.
 
-Derivations: ``notes/derivatives.md`` §20 (logspace, geomspace: §34).
+``np.unwrap`` adds to each entry a multiple of the period chosen by the values
+(a piecewise-constant correction): its derivative is the identity.
+
+Derivations: ``notes/derivatives.md`` §20 (logspace, geomspace: §34; unwrap: §35).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from .._tracer import Node, plain_value
 from ._registry import numpy_function
 from ._support import normalize_axes, refuse_arguments, shape_of
 
-__all__ = ["diff", "ediff1d", "gradient", "trapezoid", "linspace", "logspace", "geomspace"]
+__all__ = ["diff", "ediff1d", "gradient", "trapezoid", "linspace", "logspace", "geomspace", "unwrap"]
 
 _NO_VALUE = np._NoValue
 
@@ -315,3 +318,51 @@ def _interp(x, xp, fp, left=None, right=None, period=None):
     high = np.take(fp, np.full(xv.shape, n - 1)) if right is None else right
     result = np.where(xv < xpv[0], low, np.where(xv > xpv[-1], high, inside))
     return result if xv.ndim else result[()]
+
+
+# ------------------------------------------------------------------- unwrap
+@numpy_function(np.unwrap)
+def unwrap(p, discont=None, axis=-1, *, period=2 * np.pi):
+    """Phase unwrapping: ``p`` plus a multiple of `period` per entry, the multiples
+    read off the values, so the derivative is the identity (derivatives.md §35).
+
+    The correction is NumPy's, computed on the values with NumPy's own steps
+    (``numpy/lib/_function_base_impl.py``), and added as NumPy adds it, so the
+    value is NumPy's to the last bit.  Where a jump equals `discont` exactly the
+    correction switches, and the derivative is that of the side NumPy's value takes
+    (conventions.md §7)."""
+    _refuse_traced("np.unwrap", discont=discont, period=period)
+    ndim = len(shape_of(p))
+    if ndim == 0:  # (NumPy: np.diff of a 0-d array)
+        raise ValueError("np.unwrap: diff requires input that is at least one dimensional")
+    axis = normalize_axes(axis, ndim, "np.unwrap")[0]
+    values = np.asarray(plain_value(p))
+    if not isinstance(p, Node):
+        return np.unwrap(values, discont, axis, period=period)
+    corrections = _unwrap_corrections(values, discont, axis, period)
+    # The first entry along `axis` is kept: adding −0.0 keeps every float as it is
+    # (−0.0 included, which + 0.0 would turn into +0.0), so p + correction is NumPy's
+    # value bit for bit and its Jacobian the identity.
+    first = np.full(shape_of(p)[:axis] + (1,) + shape_of(p)[axis + 1:], -0.0, dtype=corrections.dtype)
+    return p + np.concatenate([first, corrections], axis=axis)
+
+
+def _unwrap_corrections(values, discont, axis, period):
+    """The multiples of `period` np.unwrap adds to entries 1, 2, … along `axis`
+    (NumPy's ``ph_correct.cumsum(axis)``, step by step as NumPy computes it)."""
+    dd = np.diff(values, axis=axis)
+    if discont is None:
+        discont = period / 2
+    dtype = np.result_type(dd, period)
+    if np.issubdtype(dtype, np.integer):  # (only an integer period: a traced p is float)
+        interval_high, remainder = divmod(period, 2)
+        boundary_ambiguous = remainder == 0
+    else:
+        interval_high, boundary_ambiguous = period / 2, True
+    interval_low = -interval_high
+    ddmod = np.mod(dd - interval_low, period) + interval_low
+    if boundary_ambiguous:  # a jump of exactly ±period/2 keeps its sign
+        np.copyto(ddmod, interval_high, where=(ddmod == interval_low) & (dd > 0))
+    correction = ddmod - dd
+    np.copyto(correction, 0, where=abs(dd) < discont)
+    return correction.cumsum(axis)

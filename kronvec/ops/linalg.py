@@ -738,6 +738,43 @@ def _solve(a, b):
     return bind(solve, a, b)
 
 
+# ------------------------------------------------------ tensorsolve, tensorinv
+# NumPy writes both as a reshape to a square matrix, one solve or inverse, and a
+# reshape back (numpy/linalg/_linalg.py); so are they here, with the registered
+# reshape, solve and inverse: the derivative is theirs, reindexed (derivatives.md §35).
+
+@numpy_function(np.linalg.tensorsolve)
+def _tensorsolve(a, b, axes=None):
+    a_shape, b_shape = tuple(shape_of(a)), tuple(shape_of(b))
+    if axes is not None:  # (NumPy moves the listed axes of a to the end, in order)
+        order = list(range(len(a_shape)))
+        for k in axes:
+            order.remove(k)
+            order.insert(len(a_shape), k)
+        a = np.transpose(a, order)
+        a_shape = tuple(a_shape[k] for k in order)
+    unknown_shape = a_shape[-(len(a_shape) - len(b_shape)):]
+    size = math.prod(unknown_shape)
+    if math.prod(a_shape) != size ** 2:
+        raise np.linalg.LinAlgError(
+            "np.linalg.tensorsolve: Input arrays must satisfy the requirement "
+            f"prod(a.shape[b.ndim:]) == prod(a.shape[:b.ndim]); got a of shape {a_shape}, b of shape {b_shape}")
+    x = np.linalg.solve(np.reshape(a, (size, size)), np.reshape(b, (size,)))
+    return np.reshape(x, unknown_shape)
+
+
+@numpy_function(np.linalg.tensorinv)
+def _tensorinv(a, ind=2):
+    shape = tuple(shape_of(a))
+    if ind <= 0:
+        raise ValueError("np.linalg.tensorinv: Invalid ind argument (it must be positive).")
+    inverse_shape = shape[ind:] + shape[:ind]
+    rows = math.prod(shape[ind:])
+    if rows == 0 or math.prod(shape) % rows:
+        raise ValueError(f"np.linalg.tensorinv: cannot reshape an array of shape {shape} to ({rows}, -1)")
+    return np.reshape(np.linalg.inv(np.reshape(a, (rows, -1))), inverse_shape)
+
+
 # --------------------------------------------------------------------- trace
 def _trace_impl(X):
     if type(X) is _ndarray and X.ndim == 2:
