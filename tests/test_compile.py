@@ -136,6 +136,9 @@ _TEMPLATES = {
     "matrix_power(X, −2)": lambda X: np.sum(np.linalg.matrix_power(X, -2) * _W),
     "std": lambda X: np.std(X, axis=0).sum(),
     "cumsum": lambda X: np.sum(np.cumsum(X, axis=1) * _W),
+    # (the zeros np.polyadd prepends take the shorter argument's dtype: a static fact, so it compiles)
+    "polyadd": lambda X: np.sum(np.polyadd(X[0, :2], X[1]) ** 2) + np.sum(np.polysub(X[2], X[0, :1]) ** 2),
+    "unwrap": lambda X: np.sum(np.unwrap(6.0 * X, axis=0) * _W),
     "ln|S| + tr(S⁻¹C)": lambda X: np.linalg.slogdet(X @ X.T + np.eye(3))[1]
     + np.trace(np.linalg.solve(X @ X.T + np.eye(3), _W @ _W.T)),
 }

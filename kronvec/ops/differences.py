@@ -14,7 +14,8 @@ operations), so they agree with NumPy to the last rounding.
 linear: their Jacobians are diagonals (the power's) times linspace's.
 
 ``np.unwrap`` adds to each entry a multiple of the period chosen by the values
-(a piecewise-constant correction): its derivative is the identity.
+(a piecewise-constant correction): one registered operation whose value is
+NumPy's and whose derivative is the identity.
 
 Derivations: ``notes/derivatives.md`` §20 (logspace, geomspace: §34; unwrap: §35).
 """
@@ -26,8 +27,11 @@ import operator
 import numpy as np
 
 from .._tracer import Node, plain_value
-from ._registry import numpy_function
-from ._support import normalize_axes, refuse_arguments, shape_of
+from ..operators import Identity
+from . import _samples
+from ._registry import Primitive, numpy_function, register
+from ._support import bind, normalize_axes, refuse_arguments, shape_of
+from .shape import _float_dtype
 
 __all__ = ["diff", "ediff1d", "gradient", "trapezoid", "linspace", "logspace", "geomspace", "unwrap"]
 
@@ -321,48 +325,39 @@ def _interp(x, xp, fp, left=None, right=None, period=None):
 
 
 # ------------------------------------------------------------------- unwrap
-@numpy_function(np.unwrap)
-def unwrap(p, discont=None, axis=-1, *, period=2 * np.pi):
-    """Phase unwrapping: ``p`` plus a multiple of `period` per entry, the multiples
-    read off the values, so the derivative is the identity (derivatives.md §35).
+def _unwrap_impl(p, discont, axis, period):
+    return np.unwrap(p, discont, axis, period=period)
 
-    The correction is NumPy's, computed on the values with NumPy's own steps
-    (``numpy/lib/_function_base_impl.py``), and added as NumPy adds it, so the
-    value is NumPy's to the last bit.  Where a jump equals `discont` exactly the
-    correction switches, and the derivative is that of the side NumPy's value takes
-    (conventions.md §7)."""
+
+def _unwrap_samples(rng, n):
+    # (steps of up to ±6 between neighbours: corrections by 2π along the axis)
+    return _samples.Sample((np.cumsum(rng.uniform(-6.0, 6.0, (n, n + 1)), axis=1),),
+                           {"discont": None, "axis": 1, "period": 2 * np.pi})
+
+
+unwrap = register(Primitive(
+    _unwrap_impl, name="unwrap",
+    # u = p + [0, C]: C a multiple of the period chosen by comparisons of values, constant
+    # away from the switching points, so du = dp
+    vjps={0: lambda g, ans, p, discont, axis, period: g},
+    jacobians={0: lambda ans, p, names, discont, axis, period: Identity(np.size(p), _float_dtype(p))},
+    label=lambda a, discont, axis, period: None,
+    formula="I: the added multiples of the period are piecewise constant",
+    reference="numpy.unwrap; derivative of a piecewise-constant correction (derivatives.md §35)",
+    samples=_unwrap_samples, param_names=("p",),
+    edge_cases={"axis 0, period 2, discont 1.5": lambda rng: _samples.Sample(
+        (np.cumsum(rng.uniform(-2.0, 2.0, (5, 3)), axis=0),), {"discont": 1.5, "axis": 0, "period": 2.0})},
+))
+
+
+@numpy_function(np.unwrap)
+def _unwrap(p, discont=None, axis=-1, *, period=2 * np.pi):
+    """Phase unwrapping: NumPy's value; the derivative is the identity (derivatives.md §35).
+    Where a jump equals `discont` exactly the correction switches, and the derivative
+    is that of the side NumPy's value takes (conventions.md §7)."""
     _refuse_traced("np.unwrap", discont=discont, period=period)
     ndim = len(shape_of(p))
     if ndim == 0:  # (NumPy: np.diff of a 0-d array)
         raise ValueError("np.unwrap: diff requires input that is at least one dimensional")
     axis = normalize_axes(axis, ndim, "np.unwrap")[0]
-    values = np.asarray(plain_value(p))
-    if not isinstance(p, Node):
-        return np.unwrap(values, discont, axis, period=period)
-    corrections = _unwrap_corrections(values, discont, axis, period)
-    # The first entry along `axis` is kept: adding −0.0 keeps every float as it is
-    # (−0.0 included, which + 0.0 would turn into +0.0), so p + correction is NumPy's
-    # value bit for bit and its Jacobian the identity.
-    first = np.full(shape_of(p)[:axis] + (1,) + shape_of(p)[axis + 1:], -0.0, dtype=corrections.dtype)
-    return p + np.concatenate([first, corrections], axis=axis)
-
-
-def _unwrap_corrections(values, discont, axis, period):
-    """The multiples of `period` np.unwrap adds to entries 1, 2, … along `axis`
-    (NumPy's ``ph_correct.cumsum(axis)``, step by step as NumPy computes it)."""
-    dd = np.diff(values, axis=axis)
-    if discont is None:
-        discont = period / 2
-    dtype = np.result_type(dd, period)
-    if np.issubdtype(dtype, np.integer):  # (only an integer period: a traced p is float)
-        interval_high, remainder = divmod(period, 2)
-        boundary_ambiguous = remainder == 0
-    else:
-        interval_high, boundary_ambiguous = period / 2, True
-    interval_low = -interval_high
-    ddmod = np.mod(dd - interval_low, period) + interval_low
-    if boundary_ambiguous:  # a jump of exactly ±period/2 keeps its sign
-        np.copyto(ddmod, interval_high, where=(ddmod == interval_low) & (dd > 0))
-    correction = ddmod - dd
-    np.copyto(correction, 0, where=abs(dd) < discont)
-    return correction.cumsum(axis)
+    return bind(unwrap, p, discont=discont, axis=axis, period=period)
