@@ -129,6 +129,17 @@ MORE = {
         r.inverse_indices])(np.unique_all(np.concatenate([X, X]))),
     "np.lexsort (value only)": lambda X: X[0] * np.lexsort((X[1], np.round(X[0]))),
     "np.lexsort 2-D keys (value only)": lambda X: X * np.lexsort(X[:2], axis=0),
+    # the set routines (derivatives.md §35): shared values are made inside f, so each finite
+    # difference keeps them shared and checks the even split (½ to each copy)
+    "np.union1d": lambda X: np.union1d(X[0], np.concatenate([X[1], X[0, :2]])),
+    "np.intersect1d": lambda X: np.intersect1d(X[0], np.concatenate([X[1, :2], X[0, 1:3], [9.0]])),
+    "np.intersect1d return_indices": lambda X: (lambda v, i, j: v * (1.0 + i + j))(
+        *np.intersect1d(np.concatenate([X[0], X[0, :1]]), X[:, :2], return_indices=True)),
+    "np.intersect1d assume_unique, plain ar1": lambda X: np.intersect1d([9.0, 1.0], np.append(X[0], 1.0), True),
+    "np.setdiff1d": lambda X: np.setdiff1d(np.concatenate([X[0], X[1]]), X[0, 1:3]),
+    "np.setdiff1d assume_unique": lambda X: np.setdiff1d(X.ravel(), X[2], assume_unique=True),
+    "np.setxor1d": lambda X: np.setxor1d(X[0], np.concatenate([X[0, :2], X[1]])),
+    "np.setxor1d assume_unique": lambda X: np.setxor1d(X[0], X[1], assume_unique=True),
 }
 
 
@@ -471,3 +482,13 @@ def test_tensorsolve_and_tensorinv_refusals_are_numpys():
         kronvec.jacobian(lambda t: np.linalg.tensorinv(t, ind=0))(_T2323)
     with pytest.raises(np.linalg.LinAlgError, match="singular"):
         kronvec.jacobian(lambda t: np.linalg.tensorinv(0.0 * t))(_T2323)
+
+
+def test_set_routines_give_numpys_values_and_refuse_nothing_plain():
+    a, b = np.array([3.0, 1.0, 2.0, 3.0, 5.0]), np.array([2.0, 7.0, 3.0, 0.0])
+    for f in (np.union1d, np.intersect1d, np.setdiff1d, np.setxor1d):
+        for first, second in ((a, b), (b, a)):
+            np.testing.assert_array_equal(kronvec.vjp(lambda x: f(x, second), first)[0], f(first, second))
+    # the value 3.0 sits twice in a and once in b: a's copies take ¼ each, b's ½
+    J = kronvec.jacobian(lambda x: np.intersect1d(x[:5], x[5:]))(np.concatenate([a, b])).toarray()
+    np.testing.assert_array_equal(J[1], [0.25, 0, 0, 0.25, 0, 0, 0, 0.5, 0])

@@ -68,6 +68,7 @@ FRONT_DOORS = {
     "differences: np.trapezoid": lambda X: np.trapezoid(X, dx=0.1, axis=0),
     "differences: np.geomspace": lambda X: np.geomspace(1.0 + X[0] ** 2, 2.0 + X[-1] ** 2, X.shape[0]),
     "differences: np.unwrap": lambda X: np.unwrap(8.0 * X, axis=0),
+    "indexing: np.intersect1d": lambda X: np.intersect1d(X[0], np.concatenate([X[-1], X[0, ::2]])),
     "linalg: np.linalg.tensorsolve": lambda X: np.linalg.tensorsolve(
         (X + X.shape[0] * np.eye(X.shape[0])).reshape(X.shape[0], 1, X.shape[0]), X[0].reshape(-1, 1)),
     "elementwise: np.i0": np.i0,

@@ -1132,6 +1132,61 @@ def _lexsort(keys, axis=-1):
 
 for _function in (np.argsort, np.argpartition):
     numpy_function(_function)(on_plain_values(_function, __name__))
+
+
+# ------------------------------------------------------------- set routines
+# NumPy's set routines of 1-D arrays return entries of their arguments, sorted and without
+# repeats: each is np.unique of its arguments followed by a selection the values decide.
+# They are written here as numpy/lib/_arraysetops_impl.py writes them, the decisions taken
+# on the plain values, so the values are NumPy's and the derivatives those of np.unique and
+# of the selections (derivatives.md §35): a value several entries share splits its
+# derivative evenly among them (np.unique's rule), and so does a value np.intersect1d finds
+# in both arguments, half to each.
+
+@numpy_function(np.union1d)
+def _union1d(ar1, ar2):
+    return np.unique(np.concatenate((ar1, ar2), axis=None))
+
+
+@numpy_function(np.setdiff1d)
+def _setdiff1d(ar1, ar2, assume_unique=False):
+    ar1 = np.ravel(ar1) if assume_unique else np.unique(ar1)
+    outside = ~np.isin(np.asarray(plain_value(ar1)), np.asarray(plain_value(ar2)))
+    return ar1[outside]
+
+
+@numpy_function(np.setxor1d)
+def _setxor1d(ar1, ar2, assume_unique=False):
+    if not assume_unique:
+        ar1, ar2 = np.unique(ar1), np.unique(ar2)
+    ordered = np.sort(np.concatenate((ar1, ar2), axis=None))
+    values = np.asarray(plain_value(ordered))
+    if values.size == 0:
+        return ordered
+    single = np.concatenate(([True], values[1:] != values[:-1], [True]))  # (NumPy's flags)
+    return ordered[single[1:] & single[:-1]]
+
+
+@numpy_function(np.intersect1d)
+def _intersect1d(ar1, ar2, assume_unique=False, return_indices=False):
+    if assume_unique:
+        first, second, first_index, second_index = np.ravel(ar1), np.ravel(ar2), None, None
+    else:
+        first, first_index = np.unique(ar1, return_index=True)
+        second, second_index = np.unique(ar2, return_index=True)
+    # where each common value sits in `first` and `second`: NumPy's own answer on the values
+    values, in_first, in_second = np.intersect1d(np.asarray(plain_value(first)), np.asarray(plain_value(second)),
+                                                 assume_unique=True, return_indices=True)
+    from_first, from_second = first[in_first], second[in_second]
+    # v − ½(v − w) with w = v: the value v bit for bit (v − w is +0.0, and x − 0.0 is x, −0.0
+    # included), the derivative ½ dv + ½ dw.  (One exception, of sign only: a zero that is −0.0
+    # in ar1 and +0.0 in ar2 comes out +0.0, where NumPy reports either, by its sort's order.)
+    common = from_first - 0.5 * (from_first - from_second)
+    if not return_indices:
+        return common
+    if not assume_unique:
+        in_first, in_second = first_index[in_first], second_index[in_second]
+    return common, in_first, in_second
     numpy_method(_function.__name__)(on_plain_values(_function, __name__))
 
 __all__ += ["captured_key", "Distinct", "tied_rows"]
