@@ -910,16 +910,14 @@ def test_jacobian_application_is_not_exponential_in_depth(monkeypatch):
     "call, name",
     [
         (lambda X: np.sum(np.fft.fft(X).real), "fft"),
-        (lambda X: np.sum(np.linalg.eig(X)[0]), "np.linalg.eig"),
         (lambda X: np.sum(np.histogram(X)[1]), "np.histogram"),
         (lambda X: np.sum(np.spacing(X)), "np.spacing"),
         (lambda X: np.sum(np.frexp(X)[0]), "np.frexp"),
-        (lambda X: np.sum(np.linalg.eigvals(X).real), "np.linalg.eigvals"),
-        (lambda X: np.sum(np.union1d(X, X)), "np.union1d"),
+        (lambda X: np.sum(np.poly(X[:, 0])), "np.poly"),
         (lambda X: np.sum(np.polydiv(X[:, 0], [1.0, 2.0])[0]), "np.polydiv"),
         (lambda X: np.sum(np.add.reduceat(X, [0, 1])), "np.add.reduceat"),
     ],
-    ids=["fft", "eig", "histogram", "spacing", "frexp", "eigvals", "union1d", "polydiv", "add.reduceat"],
+    ids=["fft", "histogram", "spacing", "frexp", "poly", "polydiv", "add.reduceat"],
 )
 @pytest.mark.parametrize("entry", ["grad", "jacobian", "jvp", "vjp"])
 def test_unsupported_function_raises_type_error_naming_it(call, name, entry):
