@@ -99,6 +99,17 @@ SPELLINGS = [
     ("scipy.special.i0e", sp.i0e, X), ("scipy.special.i1e", sp.i1e, X), ("scipy.special.k0", sp.k0, P),
     ("scipy.special.k1", sp.k1, P), ("np.sinc", np.sinc, 3 * X),
     ("scipy.special.erfcx", sp.erfcx, 3 * X), ("np.i0", np.i0, 3 * X),
+    ("scipy.special.kl_div", lambda x: sp.kl_div(x, Q), P), ("scipy.special.kl_div (second)", lambda x: sp.kl_div(Q, x), P),
+    ("scipy.special.huber", lambda x: sp.huber(0.7, 3 * x), X), ("scipy.special.huber (δ)", lambda x: sp.huber(x, 2.0 * X), P),
+    ("scipy.special.pseudo_huber", lambda x: sp.pseudo_huber(0.7, 3 * x), X),
+    ("scipy.special.pseudo_huber (δ)", lambda x: sp.pseudo_huber(x, 2.0 * X), P),
+    ("scipy.special.boxcox", lambda x: sp.boxcox(x, 0.4), P), ("scipy.special.boxcox (λ = 0)", lambda x: sp.boxcox(x, 0.0), P),
+    ("scipy.special.boxcox1p", lambda x: sp.boxcox1p(x, -0.5), P), ("scipy.special.inv_boxcox", lambda x: sp.inv_boxcox(x, 0.5), X),
+    ("scipy.special.inv_boxcox1p", lambda x: sp.inv_boxcox1p(x, 0.0), X),
+    ("scipy.special.powm1", lambda x: sp.powm1(x, Q), P), ("scipy.special.powm1 (exponent)", lambda x: sp.powm1(Q, x), X),
+    ("scipy.special.cosm1", sp.cosm1, X), ("scipy.special.expm1", sp.expm1, X), ("scipy.special.log1p", sp.log1p, P),
+    ("scipy.special.exp10", sp.exp10, X), ("scipy.special.exp2", sp.exp2, X), ("scipy.special.cbrt", sp.cbrt, P),
+    ("scipy.special.sindg", lambda x: sp.sindg(100 * x), X), ("scipy.special.cosdg", lambda x: sp.cosdg(100 * x), X),
 ]
 # (spelling, f, point): piecewise constant — plain values (never traced), NumPy's
 PLAIN = [
@@ -535,6 +546,25 @@ def test_scipy_special_registers_on_first_use():
         "print('scipy.special.expit' in kronvec.SUPPORTED_FUNCTIONS)"
     )
     assert out.splitlines() == ["False True [0.25, 0.25]", "True"]
+
+
+def test_huber_at_the_edge_of_its_quadratic_zone():
+    # ρ_δ(r) = r²/2 for |r| ≤ δ, δ(|r| − δ/2) beyond: the first derivatives (clip(r, −δ, δ) in r,
+    # (|r| − δ)⁺ in δ) are continuous at |r| = δ; the second one in r jumps from 1 to 0, and is
+    # ½ there, np.clip's tie rule (conventions.md §7)
+    r = np.array([1.0, -2.0, 0.5, 3.0])
+    delta = np.array([1.0, 2.0, 2.0, 1.0])
+    gradient = kronvec.grad(lambda r: np.sum(sp.huber(delta, r)))(r)
+    np.testing.assert_array_equal(gradient, [1.0, -2.0, 0.5, 1.0])
+    np.testing.assert_array_equal(kronvec.grad(lambda d: np.sum(sp.huber(d, r)))(delta), [0.0, 0.0, 0.0, 2.0])
+    np.testing.assert_array_equal(kronvec.hessian(lambda r: np.sum(sp.huber(delta, r)))(r).toarray().diagonal(),
+                                  [0.5, 0.5, 1.0, 0.0])
+
+
+def test_scipy_namesakes_of_numpy_functions_are_named_as_scipys():
+    # scipy.special.expm1 is a ufunc of its own, registered beside np.expm1: errors name SciPy's
+    with pytest.raises(ValueError, match=r"scipy\.special\.log1p"):
+        kronvec.grad(lambda x: np.sum(sp.log1p(x - 2.0)))(np.array([0.5]))
 
 
 def test_an_unsupported_scipy_special_ufunc_is_named_as_such():

@@ -244,7 +244,7 @@ ufunc(np.negative, negative)
 def elementwise_op(numpy_ufunc, *derivatives, name=None, spelling="np", formula, reference,
                    samples=_samples.one_general, edge_cases=None, fuzz=None, rule_name=None, entire=False,
                    loud_value=True, loud_derivatives=True, param_names=None, ufuncs=None, parameters=None,
-                   vjps=None):
+                   vjps=None, public=None):
     """Define an elementwise map f(X₁, …, X_k) computed by `numpy_ufunc`, and route
     ``ufuncs`` (default: `numpy_ufunc` itself) to it.
 
@@ -270,9 +270,12 @@ def elementwise_op(numpy_ufunc, *derivatives, name=None, spelling="np", formula,
     rather than ``g * (1 / (1 + x))``, one rounding instead of two), for the
     maps whose recording cost is measured (``benchmarks/measure_recording.py``).
     Like the derivatives it is traced again for higher orders.
+
+    ``public`` is the spelling errors name (default ``spelling.name``): given where the
+    registry name differs from it (scipy.special.expm1 beside NumPy's expm1).
     """
     name = name or numpy_ufunc.__name__
-    public = f"{spelling}.{name}"
+    public = public or f"{spelling}.{name}"
     impl = loud(public, numpy_ufunc) if loud_value else numpy_ufunc
     if loud_derivatives:
         derivatives = tuple(None if d is None else loud(f"the derivative of {public}", d) for d in derivatives)
@@ -1030,7 +1033,9 @@ ON_DEMAND_NAMES = tuple(f"scipy.special.{name}" for name in (
     "expit", "logit", "log_expit", "xlogy", "xlog1py", "gammaln", "gamma", "digamma", "psi", "betaln",
     "beta", "rgamma", "gammasgn", "gammainc", "gammaincc", "betainc", "betaincc", "stdtr",
     "erf", "erfc", "erfcx", "erfinv", "erfcinv", "ndtr", "ndtri", "log_ndtr", "entr", "rel_entr", "softplus",
-    "jv", "jn", "yv", "yn", "iv", "ive", "kv", "kve", "j0", "j1", "y0", "y1", "i0", "i1", "i0e", "i1e", "k0", "k1"))
+    "jv", "jn", "yv", "yn", "iv", "ive", "kv", "kve", "j0", "j1", "y0", "y1", "i0", "i1", "i0e", "i1e", "k0", "k1",
+    "kl_div", "huber", "pseudo_huber", "boxcox", "boxcox1p", "inv_boxcox", "inv_boxcox1p", "powm1", "cosm1",
+    "expm1", "log1p", "exp10", "exp2", "cbrt", "sindg", "cosdg"))
 
 
 def ufunc_on_demand(numpy_ufunc):

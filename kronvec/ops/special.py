@@ -1,6 +1,8 @@
 """scipy.special's ufuncs a statistician differentiates: logistic, the gamma
-family (incomplete gamma in x), error functions, the normal CDF, entropies,
-Bessel functions (in x).
+family (incomplete gamma in x), error functions, the normal CDF, entropies and
+divergences, the Huber losses, Box–Cox transforms (in x), SciPy's accurate
+elementary functions (powm1, cosm1, expm1, log1p, exp10, exp2, cbrt, sindg,
+cosdg), Bessel functions (in x).
 
 They are ufuncs, so ``__array_ufunc__`` routes them like NumPy's; they are
 defined with :func:`.elementwise.elementwise_op` (a diagonal Jacobian times the
@@ -33,7 +35,9 @@ from .indexing import where_replayed
 __all__ = ["expit", "logit", "log_expit", "xlogy", "xlog1py", "gammaln", "gamma", "digamma", "polygamma",
            "betaln", "beta", "rgamma", "gammainc", "gammaincc", "betainc", "betaincc", "stdtr",
            "erf", "erfc", "erfcx", "erfinv", "erfcinv", "ndtr", "ndtri", "log_ndtr", "entr", "rel_entr",
-           "jv", "yv", "iv", "ive", "kv", "kve", "yn", "j0", "j1", "y0", "y1", "i0", "i1", "i0e", "i1e", "k0", "k1"]
+           "jv", "yv", "iv", "ive", "kv", "kve", "yn", "j0", "j1", "y0", "y1", "i0", "i1", "i0e", "i1e", "k0", "k1",
+           "kl_div", "huber", "pseudo_huber", "boxcox", "boxcox1p", "inv_boxcox", "inv_boxcox1p", "powm1", "cosm1",
+           "expm1", "log1p", "exp10", "exp2", "cbrt", "sindg", "cosdg"]
 
 _TWO_OVER_ROOT_PI = 2.0 / math.sqrt(math.pi)
 _ROOT_TWO_PI = math.sqrt(2.0 * math.pi)
@@ -41,6 +45,13 @@ _ROOT_TWO_PI = math.sqrt(2.0 * math.pi)
 
 def _special(numpy_ufunc, *derivatives, **definition):
     return elementwise_op(numpy_ufunc, *derivatives, spelling="scipy.special", **definition)
+
+
+def _special_namesake(numpy_ufunc, *derivatives, **definition):
+    """A scipy.special ufunc with a NumPy namesake (expm1, log1p, exp2, cbrt): registered as
+    ``special.<name>``, named ``scipy.special.<name>`` in errors."""
+    name = numpy_ufunc.__name__
+    return _special(numpy_ufunc, *derivatives, name=f"special.{name}", public=f"scipy.special.{name}", **definition)
 
 
 # ---------------------------------------------------------------- logistic
@@ -286,6 +297,124 @@ rel_entr = _special(
     formula="D_X = diag(vec log X − log Y + 1)·B_X, D_Y = −diag(vec X/Y)·B_Y (0 where X = 0)",
     reference="d(x log(x/y)) = (log(x/y) + 1) dx − (x/y) dy; SciPy docs for scipy.special.rel_entr",
     samples=_samples.two_positive, fuzz=lambda Y, c: special.rel_entr(1.0 + Y * Y, 2.0))
+
+
+# ------------------------------------------- robust losses, divergences, transforms
+# kl_div(x, y) = x log(x/y) − x + y: ∂x = log(x/y), ∂y = 1 − x/y (0 where x = 0: there the
+# value is y for every y ≥ 0, SciPy's convention).  huber(δ, r) = r²/2 for |r| ≤ δ, else
+# δ(|r| − δ/2): ∂r = clip(r, −δ, δ), ∂δ = |r| − δ outside the quadratic zone and 0 in it —
+# both continuous at |r| = δ, so only the second derivative has a kink there (½ in r, np.clip's
+# rule at a bound, conventions.md §7).  pseudo_huber(δ, r) = δ²(s − 1),
+# s = √(1 + (r/δ)²): ∂r = r/s, ∂δ = 2δ(s − 1) − r²/(δs).
+def _kl_div_in_y(ans, x, y):
+    return 1.0 - _ratio_where_defined(x, y)
+
+
+def _huber_in_delta(ans, delta, r):
+    magnitude = np.abs(r)
+    return np.where(magnitude <= delta, 0.0, magnitude - delta)
+
+
+def _pseudo_huber_root(delta, r):
+    ratio = r / delta
+    return np.sqrt(1.0 + ratio * ratio)
+
+
+def _pseudo_huber_in_delta(ans, delta, r):
+    root = _pseudo_huber_root(delta, r)
+    return 2.0 * delta * (root - 1.0) - (r * r) / (delta * root)
+
+
+def _two_mixed_signs(rng, n):
+    return rng.uniform(0.5, 2.0, (1, n + 1)), 2.0 * rng.standard_normal((n, n + 1))
+
+
+kl_div = _special(
+    special.kl_div, lambda ans, x, y: np.log(x) - np.log(y), _kl_div_in_y,
+    formula="D_X = diag(vec log X − log Y)·B_X, D_Y = diag(vec 1 − X/Y)·B_Y (1 where X = 0)",
+    reference="d(x log(x/y) − x + y) = log(x/y) dx + (1 − x/y) dy; SciPy docs for scipy.special.kl_div",
+    samples=_samples.two_positive, fuzz=lambda Y, c: special.kl_div(1.0 + Y * Y, 2.0))
+huber = _special(
+    special.huber, _huber_in_delta, lambda ans, delta, r: np.clip(r, -delta, delta),
+    formula="D_δ = diag(vec (|R| − δ)·[|R| > δ])·B_δ, D_R = diag(vec clip(R, −δ, δ))·B_R",
+    reference="Huber (1964), the loss ρ_δ; SciPy docs for scipy.special.huber",
+    param_names=("δ", "R"), samples=_two_mixed_signs,
+    # (no edge case at |r| = δ: the second derivative jumps there, which central differences
+    # cannot check; tests/test_elementwise.py checks both orders there)
+    fuzz=lambda Y, c: special.huber(1.0, Y))
+pseudo_huber = _special(
+    special.pseudo_huber, _pseudo_huber_in_delta, lambda ans, delta, r: r / _pseudo_huber_root(delta, r),
+    formula="D_δ = diag(vec 2δ(S − 1) − R²/(δS))·B_δ, D_R = diag(vec R/S)·B_R, S = √(1 + (R/δ)²)",
+    reference="the pseudo-Huber loss δ²(√(1 + (r/δ)²) − 1) (Charbonnier et al. 1997); SciPy docs for "
+              "scipy.special.pseudo_huber",
+    param_names=("δ", "R"), samples=_two_mixed_signs, fuzz=lambda Y, c: special.pseudo_huber(1.5, Y))
+
+# Box–Cox: boxcox(x, λ) = (x^λ − 1)/λ (log x at λ = 0), ∂x = x^(λ−1); the inverse
+# y ↦ (λy + 1)^(1/λ) (eʸ at λ = 0) has ∂y = inv_boxcox(y, λ)/(1 + λy).  λ is a parameter.
+_BOX_COX = dict(param_names=("X", "λ"), parameters={1: "lmbda"})
+boxcox = _special(
+    special.boxcox, lambda ans, x, lmbda: np.exp((lmbda - 1.0) * np.log(x)), None,
+    formula="D_X = diag(vec X^(λ−1))·B_X (not differentiated in λ)",
+    reference="d (x^λ − 1)/λ = x^(λ−1) dx (Box & Cox 1964); SciPy docs for scipy.special.boxcox",
+    samples=lambda rng, n: (rng.uniform(0.5, 3.0, (n, n + 1)), rng.uniform(-1.0, 2.0, (1, n + 1))),
+    edge_cases={"λ = 0 (the logarithm)": lambda rng: (np.array([[0.5, 2.0], [3.0, 0.7]]), np.array([[0.0, 0.0]]))},
+    fuzz=lambda Y, c: special.boxcox(1.0 + Y * Y, 0.5), **_BOX_COX)
+boxcox1p = _special(
+    special.boxcox1p, lambda ans, x, lmbda: np.exp((lmbda - 1.0) * np.log1p(x)), None,
+    formula="D_X = diag(vec (1 + X)^(λ−1))·B_X (not differentiated in λ)",
+    reference="boxcox1p(x, λ) = boxcox(1 + x, λ); SciPy docs for scipy.special.boxcox1p",
+    samples=lambda rng, n: (rng.uniform(-0.5, 2.0, (n, n + 1)), rng.uniform(-1.0, 2.0, (1, n + 1))),
+    edge_cases={"λ = 0 (log1p)": lambda rng: (np.array([[-0.5, 2.0], [3.0, 0.0]]), np.array([[0.0, 0.0]]))},
+    fuzz=lambda Y, c: special.boxcox1p(Y * Y, 0.5), **_BOX_COX)
+inv_boxcox = _special(
+    special.inv_boxcox, lambda ans, y, lmbda: ans / (1.0 + lmbda * y), None,
+    formula="D_Y = diag(vec inv_boxcox(Y, λ)/(1 + λY))·B_Y (not differentiated in λ)",
+    reference="the inverse function rule on boxcox: dx = x^(1−λ) dy = x/(1 + λy) dy; SciPy docs",
+    samples=lambda rng, n: (rng.uniform(-0.5, 2.0, (n, n + 1)), rng.uniform(-0.4, 1.5, (1, n + 1))),
+    edge_cases={"λ = 0 (the exponential)": lambda rng: (np.array([[-0.5, 2.0], [1.0, 0.3]]), np.array([[0.0, 0.0]]))},
+    fuzz=lambda Y, c: special.inv_boxcox(np.tanh(Y), 0.5), **_BOX_COX)
+inv_boxcox1p = _special(
+    special.inv_boxcox1p, lambda ans, y, lmbda: (1.0 + ans) / (1.0 + lmbda * y), None,
+    formula="D_Y = diag(vec (1 + inv_boxcox1p(Y, λ))/(1 + λY))·B_Y (not differentiated in λ)",
+    reference="inv_boxcox1p(y, λ) = inv_boxcox(y, λ) − 1; SciPy docs for scipy.special.inv_boxcox1p",
+    samples=lambda rng, n: (rng.uniform(-0.5, 2.0, (n, n + 1)), rng.uniform(-0.4, 1.5, (1, n + 1))),
+    edge_cases={"λ = 0 (expm1)": lambda rng: (np.array([[-0.5, 2.0], [1.0, 0.3]]), np.array([[0.0, 0.0]]))},
+    fuzz=lambda Y, c: special.inv_boxcox1p(np.tanh(Y), 0.5), **_BOX_COX)
+
+# SciPy's accurate elementary functions (ufuncs of their own, beside NumPy's)
+powm1 = _special(
+    special.powm1, lambda ans, x, y: y * np.exp((y - 1.0) * np.log(x)), lambda ans, x, y: (ans + 1.0) * np.log(x),
+    formula="D_X = diag(vec Y ∘ X^(Y−1))·B_X, D_Y = diag(vec X^Y ∘ log X)·B_Y",
+    reference="d(x^y − 1) = y x^(y−1) dx + x^y log x dy; SciPy docs for scipy.special.powm1",
+    param_names=("X", "Y"), samples=lambda rng, n: (rng.uniform(0.5, 2.0, (n, n + 1)), rng.uniform(-1.0, 2.0, (1, n + 1))),
+    fuzz=lambda Y, c: special.powm1(1.0 + Y * Y, 0.5))
+cosm1 = _special(special.cosm1, lambda ans, x: -np.sin(x), formula="−diag(vec sin X)",
+                 reference="d(cos x − 1) = −sin x dx; SciPy docs for scipy.special.cosm1",
+                 fuzz=lambda Y, c: special.cosm1(Y), entire=True, loud_value=False, loud_derivatives=False)
+expm1 = _special_namesake(special.expm1, lambda ans, x: ans + 1.0, formula="diag(vec e^X)",
+                 reference="d(eˣ − 1) = eˣ dx; SciPy docs for scipy.special.expm1",
+                 fuzz=lambda Y, c: special.expm1(Y), entire=True)
+log1p = _special_namesake(special.log1p, lambda ans, x: 1.0 / (1.0 + x), formula="diag(vec 1/(1 + X))",
+                 reference="d log(1 + x) = dx/(1 + x); SciPy docs for scipy.special.log1p",
+                 samples=_uniform(-0.5, 2.0), fuzz=lambda Y, c: special.log1p(Y * Y))
+exp10 = _special(special.exp10, lambda ans, x: math.log(10.0) * ans, formula="diag(vec ln 10 · 10^X)",
+                 reference="d 10ˣ = ln 10 · 10ˣ dx; SciPy docs for scipy.special.exp10",
+                 fuzz=lambda Y, c: special.exp10(Y), entire=True)
+exp2 = _special_namesake(special.exp2, lambda ans, x: math.log(2.0) * ans, formula="diag(vec ln 2 · 2^X)",
+                reference="d 2ˣ = ln 2 · 2ˣ dx; SciPy docs for scipy.special.exp2",
+                fuzz=lambda Y, c: special.exp2(Y), entire=True)
+cbrt = _special_namesake(special.cbrt, lambda ans, x: 1.0 / (3.0 * ans * ans), formula="diag(vec 1/(3 ∛X²))",
+                reference="d x^(1/3) = dx / (3 x^(2/3)); SciPy docs for scipy.special.cbrt",
+                samples=_uniform(0.5, 2.0), fuzz=lambda Y, c: special.cbrt(1.0 + Y * Y))
+_DEGREE = math.pi / 180.0
+sindg = _special(special.sindg, lambda ans, x: _DEGREE * special.cosdg(x), formula="diag(vec (π/180) cos°(X))",
+                 reference="d sin(πx/180) = (π/180) cos(πx/180) dx; SciPy docs for scipy.special.sindg",
+                 samples=_uniform(-200.0, 200.0), fuzz=lambda Y, c: special.sindg(90.0 * Y), entire=True,
+                 loud_value=False)
+cosdg = _special(special.cosdg, lambda ans, x: -_DEGREE * special.sindg(x), formula="−diag(vec (π/180) sin°(X))",
+                 reference="d cos(πx/180) = −(π/180) sin(πx/180) dx; SciPy docs for scipy.special.cosdg",
+                 samples=_uniform(-200.0, 200.0), fuzz=lambda Y, c: special.cosdg(90.0 * Y), entire=True,
+                 loud_value=False)
 
 
 # ------------------------------------------------------------ Bessel functions
