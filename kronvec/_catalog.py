@@ -33,6 +33,7 @@ _FAMILIES = {
     "statistics": "NaN-skipping reductions, covariance, polynomials",
     "polynomials": "NaN-skipping reductions, covariance, polynomials",
     "factorizations": "Factorizations",
+    "eigen_general": "Factorizations",
     "contractions": "Products and contractions",
     "products": "Products and contractions",
     "linalg": "Linear algebra",
