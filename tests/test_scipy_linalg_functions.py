@@ -416,8 +416,8 @@ TRIG_POINTS = {
 def test_trigonometric_and_hyperbolic_values_agree_with_scipy(name, point):
     # cos/sin from the real 2n×2n exponential against SciPy's complex expm(iA): max relative
     # difference 8e-14 over 200 random matrices (n ≤ 8, norms to 3); coshm/sinhm of a symmetric A
-    # go through eigh, SciPy's through Padé: 3e-13 — as far as SciPy's own expm and the exponential
-    # of its expm_frechet differ on the same matrices (2e-13)
+    # go through eigh, SciPy's through Padé: ≤ 4e-13 — as far as SciPy's own expm and the
+    # exponential of its expm_frechet differ on the same matrices
     A = {"1×1": np.array([[0.7]]), "large": 3.0 * TRIG_POINTS["general"], **TRIG_POINTS}[point]
     assert_scaled_close(getattr(kl, name)(A), getattr(sl, name)(A), 1e-12, f"{name} at {point} vs SciPy")
 
@@ -435,8 +435,10 @@ def test_cosm_and_sinm_are_the_blocks_of_one_real_exponential():
     np.testing.assert_array_equal(C, F[:3, :3])
     np.testing.assert_array_equal(S, F[:3, 3:])
     assert_scaled_close(C @ C + S @ S, np.eye(3), 1e-13, "cos² + sin² = I")
-    assert_scaled_close(kl.coshm(A) @ kl.coshm(A) - kl.sinhm(A) @ kl.sinhm(A), np.eye(3), 1e-13, "cosh² − sinh² = I")
-    assert_scaled_close(kl.tanm(A), np.linalg.solve(C, S), 1e-13, "tan = cos⁻¹ sin")
+    Ch, Sh = kl.coshm(A), kl.sinhm(A)
+    assert_scaled_close(Ch @ Ch - Sh @ Sh, np.eye(3), 1e-13, "cosh² − sinh² = I")
+    np.testing.assert_array_equal(kl.tanm(A), np.linalg.solve(C, S))   # (SciPy's LU solve: gesv)
+    np.testing.assert_array_equal(kl.tanhm(A), np.linalg.solve(Ch, Sh))
 
 
 def test_trigonometric_dtypes_empty_and_integer_input_as_scipy():
@@ -571,7 +573,7 @@ def test_expm_frechet_jacobians_are_the_first_and_second_frechet_derivatives():
     JA = kronvec.jacobian(lambda A: kl.expm_frechet(A, E3, compute_expm=False))(A)
     assert isinstance(JA, SecondFrechetOperator)
     F = np.random.default_rng(15).standard_normal((n, n))
-    # L²(A; E, F): the (0, 3) block of expm of the 4n×4n block matrix (Higham 2008, §3.5)
+    # L²(A; E, F): the (0, 3) block of expm of the 4n×4n block matrix (Higham & Relton 2014)
     Z = np.zeros((n, n))
     big = sl.expm(np.block([[A, E3, F, Z], [Z, A, Z, F], [Z, Z, A, E3], [Z, Z, Z, A]]))
     assert_scaled_close(JA.matvec(kronvec.vec(F)), kronvec.vec(big[:n, 3 * n:]), 1e-12, "matvec = L²(A; E, F)")
@@ -613,3 +615,19 @@ def test_expm_frechet_bad_input_names_the_function():
         kl.expm_frechet(np.eye(2), np.array([[np.nan, 0.0], [0.0, 1.0]]), check_finite=False)
     with pytest.raises(TypeError, match=r"kronvec\.scipy\.linalg\.expm_frechet"):
         kronvec.grad(lambda X: np.sum(sl.expm_frechet(X, E3)[1]))(SYMMETRIC[:3, :3])
+
+
+@pytest.mark.parametrize("name", [*TRIG, "expm_frechet in A", "expm_frechet in E"])
+def test_exponential_family_compiles_and_replays_at_a_new_point(name):
+    f = {"expm_frechet in A": lambda X: kl.expm_frechet(X, E3, compute_expm=False),
+         "expm_frechet in E": lambda X: kl.expm_frechet(TRIG_POINTS["general"], X, compute_expm=False)}.get(
+        name, getattr(kl, name, None))
+
+    def s(X):
+        return np.sum(np.sin(f(X)))
+
+    first, second = TRIG_POINTS["general"], 0.5 * E3
+    for transform, args in ((kronvec.grad, ()), (kronvec.hvp, (E3,))):
+        compiled = transform(s, compile=True)
+        compiled(first, *args)
+        np.testing.assert_array_equal(compiled(second, *args), transform(s)(second, *args), err_msg=name)

@@ -1006,8 +1006,9 @@ expm_frechet = register(Primitive(
     label=lambda a, e, method="SPS": derived_label("L_expm({}, {})", a, e),
     formula="D_E = L_exp(A, ·); D_A = F ↦ L²_exp(A; E, F) = [L_exp(M, [[F, 0],[0, F]])]₀₁, M = [[A, E],[0, A]] "
             "(the block identity); Ā = M̄₀₀ + M̄₁₁, M̄ = L_exp(Mᵀ, [[0, Ḡ],[0, 0]])",
-    reference="Higham, 'Functions of Matrices' (2008), Thm 3.6 and §3.5 (higher Fréchet derivatives); Mathias "
-              "(1996); Al-Mohy & Higham (2009), scipy.linalg.expm_frechet",
+    reference="Higham, 'Functions of Matrices' (2008), Thm 3.6; Higham & Relton, 'Higher order Fréchet "
+              "derivatives of matrix functions' (2014); Mathias (1996); Al-Mohy & Higham (2009), "
+              "scipy.linalg.expm_frechet",
     samples=_frechet_samples, param_names=("A", "E"),
     edge_cases={
         "1×1": _frechet_edge(lambda rng: np.array([[0.7]]), lambda rng: np.array([[1.5]])),

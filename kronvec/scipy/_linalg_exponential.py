@@ -13,8 +13,8 @@ every order kronvec's ``expm`` is (``notes/derivatives.md`` §35):
   expm([[0, A], [−A, 0]]) = [[cos A, sin A], [−sin A, cos A]] (SciPy takes the real and
   imaginary parts of the complex expm(iA): the same matrix function, no complex numbers);
 * ``tanm``/``tanhm`` are ``solve(cosm(A), sinm(A))`` and ``solve(coshm(A), sinhm(A))``, as
-  SciPy solves them (``kronvec.scipy.linalg.solve``); a singular denominator is a
-  ``LinAlgError`` naming the function.
+  SciPy writes them (an LU solve); a singular denominator is a ``LinAlgError`` naming the
+  function.
 
 Their Jacobians are compositions of kronvec's operators — selections of blocks around a
 Fréchet operator, and the solve's — never an n²×n² array.  Stacks (…, N, N) are taken
@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops import _stack_factors as _stacked
 from ..ops import matrix_functions as _ops
-from ._support import as_array, is_traced, static_value
+from ._support import as_array, is_traced, plain_value, static_value
 
 __all__ = ["expm_frechet", "coshm", "sinhm", "tanhm", "cosm", "sinm", "tanm"]
 
@@ -62,15 +63,27 @@ def _cos_sin(A):
 
 
 def _solve(function, numerator, denominator, C, S):
-    """solve(C, S) as SciPy's tanm and tanhm make it; a singular C names `function`."""
-    from ._linalg_decompositions import solve
+    """solve(C, S) as SciPy's tanm and tanhm make it; a singular C names `function`.
 
+    (``np.linalg.solve``: LAPACK's gesv, which is the call ``kronvec.scipy.linalg.solve``
+    makes for a general square ``a`` — the same numbers — without that mirror's checks of
+    its caller's input, which read values and so keep a function from compiling.)"""
     try:
-        return solve(C, S)
+        return np.linalg.solve(C, S)
     except np.linalg.LinAlgError as error:
+        c = np.asarray(plain_value(C))
+        where = ""
+        if c.ndim > 2:  # (the error path only: which members, each by its own LU)
+            bad = np.zeros(c.shape[:-2], dtype=bool)
+            for index in np.ndindex(*c.shape[:-2]):
+                try:
+                    np.linalg.solve(c[index], np.eye(c.shape[-1]))
+                except np.linalg.LinAlgError:
+                    bad[index] = True
+            where = f" for {_stacked.member_count(bad)} of the stack, at batch index {_stacked.member_list(bad)}"
         raise np.linalg.LinAlgError(
-            f"{function}: {denominator}(A) is singular, so {function}(A) = {denominator}(A)⁻¹ {numerator}(A) is not "
-            f"defined ({error})") from None
+            f"{function}: {denominator}(A) is singular{where}, so {function}(A) = {denominator}(A)⁻¹ {numerator}(A) "
+            f"is not defined ({error})") from None
 
 
 def expm_frechet(A, E, method=None, compute_expm=True, check_finite=True):
@@ -217,8 +230,9 @@ def tanhm(A):
     """The hyperbolic matrix tangent ``solve(coshm(A), sinhm(A))``, as ``scipy.linalg.tanhm``,
     differentiable where coshm(A) is nonsingular.
 
-    e^A and e^−A are taken once each.  A singular coshm(A) (exactly, as SciPy's solve
-    reads it) is a ``LinAlgError`` naming tanhm.  Stacks (…, N, N) member by member.
+    e^A and e^−A are taken once each, then one LU solve.  A singular coshm(A) (an exact
+    zero pivot, as SciPy's solve reads it) is a ``LinAlgError`` naming tanhm.  Stacks
+    (…, N, N) member by member.
 
     Parameters
     ----------
@@ -312,10 +326,10 @@ def tanm(A):
     """The matrix tangent ``solve(cosm(A), sinm(A))``, as ``scipy.linalg.tanm``,
     differentiable where cosm(A) is nonsingular.
 
-    cos A and sin A come from one real exponential of order 2N (see :func:`cosm`);
-    the solve is SciPy's (``kronvec.scipy.linalg.solve``).  A singular cosm(A)
-    (exactly, as SciPy's solve reads it) is a ``LinAlgError`` naming tanm; near one the
-    value and its derivative grow as tan does near π/2.  Stacks (…, N, N) member by member.
+    cos A and sin A come from one real exponential of order 2N (see :func:`cosm`), then
+    one LU solve.  A singular cosm(A) (an exact zero pivot, as SciPy's solve reads it) is a
+    ``LinAlgError`` naming tanm; near one the value and its derivative grow as tan does
+    near π/2.  Stacks (…, N, N) member by member.
 
     Parameters
     ----------
