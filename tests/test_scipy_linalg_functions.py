@@ -437,7 +437,7 @@ def test_cosm_and_sinm_are_the_blocks_of_one_real_exponential():
     assert_scaled_close(C @ C + S @ S, np.eye(3), 1e-13, "cos² + sin² = I")
     Ch, Sh = kl.coshm(A), kl.sinhm(A)
     assert_scaled_close(Ch @ Ch - Sh @ Sh, np.eye(3), 1e-13, "cosh² − sinh² = I")
-    np.testing.assert_array_equal(kl.tanm(A), np.linalg.solve(C, S))   # (SciPy's LU solve: gesv)
+    np.testing.assert_array_equal(kl.tanm(A), np.linalg.solve(C, S))   # (an LU solve, as SciPy makes)
     np.testing.assert_array_equal(kl.tanhm(A), np.linalg.solve(Ch, Sh))
 
 
