@@ -1,5 +1,6 @@
 """kronvec.scipy.linalg matrix functions (issue 13): expm, logm, sqrtm,
-fractional_matrix_power, polar and funm_symmetric.
+fractional_matrix_power, polar and funm_symmetric; and (the last section) expm_frechet
+and the trigonometric and hyperbolic functions built on expm.
 
 Values against SciPy's (1e-12 relative; the symmetric path goes through eigh, SciPy
 through Padé/Schur: they agree to rounding), derivatives against central finite
@@ -394,3 +395,239 @@ def test_no_warning_on_well_conditioned_input():
         warnings.simplefilter("error")
         for ours, _ in FUNCTIONS.values():
             kronvec.hessian(lambda X: np.sum(np.sin(ours((X + X.T) / 2))))(SYMMETRIC)
+
+
+# ============================== expm_frechet, cosm, sinm, tanm, coshm, sinhm, tanhm (§39)
+TRIG = ["cosm", "sinm", "tanm", "coshm", "sinhm", "tanhm"]
+SKEW = (GENERAL - GENERAL.T) / 2                                       # [[0, A], [−A, 0]] is symmetric
+E3 = np.random.default_rng(11).standard_normal((3, 3))
+TRIG_POINTS = {
+    "general": GENERAL - 2.0 * np.eye(3),      # eigenvalues near 0, not symmetric
+    "symmetric": SYMMETRIC,
+    "skew-symmetric": SKEW,
+    "diag(1, 1, 2)": REPEATED["diag(1, 1, 2)"],
+    "rotated diag(1, 1, 2)": REPEATED["rotated diag(1, 1, 2)"],
+    "a (2, 3, 3) stack": np.stack([GENERAL - 2.0 * np.eye(3), _rotated([0.5, 1.0, 1.5], seed=4)]),
+}
+
+
+@pytest.mark.parametrize("name", TRIG)
+@pytest.mark.parametrize("point", [*TRIG_POINTS, "1×1", "large"])
+def test_trigonometric_and_hyperbolic_values_agree_with_scipy(name, point):
+    # cos/sin from the real 2n×2n exponential against SciPy's complex expm(iA): max relative
+    # difference 8e-14 over 200 random matrices (n ≤ 8, norms to 3); coshm/sinhm of a symmetric A
+    # go through eigh, SciPy's through Padé: ≤ 4e-13 — as far as SciPy's own expm and the
+    # exponential of its expm_frechet differ on the same matrices
+    A = {"1×1": np.array([[0.7]]), "large": 3.0 * TRIG_POINTS["general"], **TRIG_POINTS}[point]
+    assert_scaled_close(getattr(kl, name)(A), getattr(sl, name)(A), 1e-12, f"{name} at {point} vs SciPy")
+
+
+@pytest.mark.parametrize("name", ["coshm", "sinhm"])
+def test_hyperbolic_values_of_a_general_matrix_are_scipys_bit_for_bit(name):
+    A = TRIG_POINTS["general"]  # (SciPy's formula, on the very same expm calls)
+    np.testing.assert_array_equal(getattr(kl, name)(A), getattr(sl, name)(A))
+
+
+def test_cosm_and_sinm_are_the_blocks_of_one_real_exponential():
+    A = TRIG_POINTS["general"]
+    C, S = kl.cosm(A), kl.sinm(A)
+    F = sl.expm(np.block([[np.zeros((3, 3)), A], [-A, np.zeros((3, 3))]]))
+    np.testing.assert_array_equal(C, F[:3, :3])
+    np.testing.assert_array_equal(S, F[:3, 3:])
+    assert_scaled_close(C @ C + S @ S, np.eye(3), 1e-13, "cos² + sin² = I")
+    Ch, Sh = kl.coshm(A), kl.sinhm(A)
+    assert_scaled_close(Ch @ Ch - Sh @ Sh, np.eye(3), 1e-13, "cosh² − sinh² = I")
+    np.testing.assert_array_equal(kl.tanm(A), np.linalg.solve(C, S))   # (an LU solve, as SciPy makes)
+    np.testing.assert_array_equal(kl.tanhm(A), np.linalg.solve(Ch, Sh))
+
+
+def test_trigonometric_dtypes_empty_and_integer_input_as_scipy():
+    for name in TRIG:
+        f, g = getattr(kl, name), getattr(sl, name)
+        assert f(np.eye(2, dtype=np.float32)).dtype == g(np.eye(2, dtype=np.float32)).dtype == np.float32, name
+        assert f(np.zeros((0, 0))).shape == (0, 0), name
+        assert_scaled_close(f(np.array([[1, 2], [0, 1]])), g(np.array([[1.0, 2.0], [0.0, 1.0]])), 1e-12, name)
+
+
+@pytest.mark.parametrize("name", TRIG)
+@pytest.mark.parametrize("point", TRIG_POINTS)
+def test_trigonometric_and_hyperbolic_derivatives_match_finite_differences(name, point):
+    check_derivatives(getattr(kl, name), (TRIG_POINTS[point],), 0, what=f"{name} at {point}")
+
+
+@pytest.mark.parametrize("name", TRIG)
+def test_trigonometric_jacobians_are_structured(name):
+    # a composition of block selections, Fréchet operators (of order 2n for cos/sin) and, for
+    # tan/tanh, the solve's Kronecker factors: nothing of n⁴ entries is held
+    from kronvec.operators._display import held_nbytes
+
+    n = 16  # (held: 15n² entries for cosm — the 2n×2n matrix, its copy for the transpose, the selections
+    # — 19n² for tanm; a dense Jacobian would be n⁴, 10× beyond the bound at this n)
+    A = 0.5 * np.random.default_rng(12).standard_normal((n, n)) / np.sqrt(n)
+    J = kronvec.jacobian(getattr(kl, name))(A)
+    held, complete = held_nbytes(J)
+    assert complete and held <= 24 * n * n * 8, f"{name}: the Jacobian holds {held} bytes"
+    small = TRIG_POINTS["general"]
+    J = kronvec.jacobian(getattr(kl, name))(small)
+    dense = J.toarray()
+    f = getattr(sl, name)
+    assert_scaled_close(dense, central_difference_jacobian(lambda X: f(X), (small,)), 1e-6, f"{name}: toarray vs FD")
+    assert_scaled_close(dense_of(J), dense, 1e-12, f"{name}: matmat(I) vs toarray")
+    v = np.random.default_rng(13).standard_normal(9)
+    assert_scaled_close(J.matvec(v), dense @ v, 1e-12, f"{name}: matvec")
+    assert_scaled_close(J.rmatvec(v), dense.T @ v, 1e-12, f"{name}: rmatvec")
+    dot_test(J, np.random.default_rng(14))
+
+
+def test_tanm_and_tanhm_refuse_a_singular_denominator_by_name():
+    # cos(π/2) of the real block exponential is exactly 0: cosm(A) is singular to working precision
+    # (SciPy's complex route gives 6e-17 there and a tangent of 1.6e16)
+    for A in (np.array([[np.pi / 2]]), np.diag([np.pi / 2, 1.0])):
+        with pytest.raises(np.linalg.LinAlgError, match=r"^tanm: cosm\(A\) is singular"):
+            kl.tanm(A)
+        with pytest.raises(np.linalg.LinAlgError, match=r"^tanm: cosm\(A\) is singular"):
+            kronvec.grad(lambda X: np.sum(kl.tanm(X)))(A)
+    with pytest.raises(np.linalg.LinAlgError, match=r"^tanm: .*batch index 1"):
+        kl.tanm(np.stack([np.eye(2), np.diag([np.pi / 2, 1.0])]))
+    R = np.array([[0.0, np.pi / 2], [-np.pi / 2, 0.0]])  # eigenvalues ±iπ/2: cosh R = cos(π/2)·I = 0
+    with pytest.raises(np.linalg.LinAlgError):
+        sl.tanhm(R)  # (SciPy refuses it too)
+    with pytest.raises(np.linalg.LinAlgError, match=r"^tanhm: coshm\(A\) is singular"):
+        kl.tanhm(R)
+
+
+@pytest.mark.parametrize("name", TRIG)
+def test_trigonometric_bad_input_names_the_function(name):
+    f = getattr(kl, name)
+    with pytest.raises(ValueError, match=rf"^{name}: .*\(2, 3\)"):
+        f(np.ones((2, 3)))
+    with pytest.raises(TypeError, match=rf"^{name}: .*complex"):
+        f(np.eye(2, dtype=complex))
+    with pytest.raises(ValueError, match=rf"^{name}: .*non-finite"):
+        f(np.array([[1.0, np.inf], [0.0, 1.0]]))
+    with pytest.raises(TypeError, match=rf"kronvec\.scipy\.linalg\.{name}"):
+        kronvec.grad(lambda X: np.sum(getattr(sl, name)(X)))(SYMMETRIC)
+
+
+# ------------------------------------------------------------ expm_frechet
+FRECHET_POINTS = {"general": TRIG_POINTS["general"], "symmetric": SYMMETRIC[:3, :3], "skew-symmetric": SKEW,
+                  "diag(1, 1, 2)": REPEATED["diag(1, 1, 2)"], "nilpotent": np.triu(np.ones((3, 3)), 1)}
+
+
+@pytest.mark.parametrize("method", [None, "SPS", "blockEnlarge"])
+@pytest.mark.parametrize("point", FRECHET_POINTS)
+def test_expm_frechet_values_are_scipys(point, method):
+    A = FRECHET_POINTS[point]
+    eA, L = kl.expm_frechet(A, E3, method=method)
+    expected_eA, expected_L = sl.expm_frechet(A, E3, method=method)
+    np.testing.assert_array_equal(L, expected_L)  # SciPy's own algorithm
+    # (e^A is kronvec's expm — SciPy's expm, or eigh at a symmetric A: 4e-13 from the exponential
+    # SciPy's SPS computes alongside, at most, over 200 random matrices; as SciPy's expm is)
+    assert_scaled_close(eA, expected_eA, 1e-12, "expm_A")
+    np.testing.assert_array_equal(kl.expm_frechet(A, E3, method=method, compute_expm=False), expected_L)
+
+
+def test_expm_frechet_stacks_dtypes_and_empty_input_as_scipy():
+    A = np.stack([TRIG_POINTS["general"], SYMMETRIC[:3, :3]]).reshape(2, 1, 3, 3)
+    E = np.stack([E3, E3.T, 2 * E3])
+    eA, L = kl.expm_frechet(A, E)
+    expected_eA, expected_L = sl.expm_frechet(A, E)
+    assert L.shape == eA.shape == expected_L.shape == (2, 3, 3, 3)
+    np.testing.assert_array_equal(L, expected_L)
+    assert_scaled_close(eA, expected_eA, 1e-12, "expm_A of the broadcast stack")
+    single = np.array([[0.5, 1.0], [0.0, 0.25]], dtype=np.float32)
+    for method in (None, "blockEnlarge"):
+        ours, theirs = kl.expm_frechet(single, single, method=method), sl.expm_frechet(single, single, method=method)
+        assert [x.dtype for x in ours] == [x.dtype for x in theirs], method
+    assert [x.shape for x in kl.expm_frechet(np.zeros((0, 0)), np.zeros((0, 0)))] == [(0, 0), (0, 0)]
+    assert_scaled_close(kl.expm_frechet(np.eye(2, dtype=int), np.ones((2, 2), dtype=int))[1],
+                        sl.expm_frechet(np.eye(2), np.ones((2, 2)))[1], 1e-15, "integer input")
+
+
+@pytest.mark.parametrize("argnum", [0, 1], ids=["in A", "in E"])
+@pytest.mark.parametrize("point", FRECHET_POINTS)
+def test_expm_frechet_derivatives_match_finite_differences(point, argnum):
+    A = FRECHET_POINTS[point]
+    check_derivatives(lambda A, E: kl.expm_frechet(A, E, compute_expm=False), (A, E3), argnum,
+                      what=f"expm_frechet at {point}")
+    if argnum == 0:
+        check_derivatives(lambda A, E: kl.expm_frechet(A, E)[0], (A, E3), 0, second=False,
+                          what=f"expm_frechet's expm_A at {point}")
+
+
+def test_expm_frechet_derivatives_of_a_broadcast_stack():
+    A = np.stack([TRIG_POINTS["general"], SYMMETRIC[:3, :3]])
+    for argnum in (0, 1):
+        check_derivatives(lambda A, E: kl.expm_frechet(A, E, method="blockEnlarge")[1], (A, E3), argnum,
+                          what="expm_frechet of a stack and a matrix")
+
+
+def test_expm_frechet_jacobians_are_the_first_and_second_frechet_derivatives():
+    from kronvec.ops.matrix_functions import SecondFrechetOperator
+
+    A, n = TRIG_POINTS["general"], 3
+    JE = kronvec.jacobian(lambda E: kl.expm_frechet(A, E, compute_expm=False))(E3)
+    assert isinstance(JE, FrechetOperator) and JE.formula() == "L_expm(A, ·)"
+    # L is linear in E: its Jacobian is expm's own, applied by SciPy's expm_frechet
+    assert_scaled_close(JE.toarray(), kronvec.jacobian(kl.expm)(A).toarray(), 1e-13, "D_E L = D expm")
+    JA = kronvec.jacobian(lambda A: kl.expm_frechet(A, E3, compute_expm=False))(A)
+    assert isinstance(JA, SecondFrechetOperator)
+    F = np.random.default_rng(15).standard_normal((n, n))
+    # L²(A; E, F): the (0, 3) block of expm of the 4n×4n block matrix (Higham & Relton 2014)
+    Z = np.zeros((n, n))
+    big = sl.expm(np.block([[A, E3, F, Z], [Z, A, Z, F], [Z, Z, A, E3], [Z, Z, Z, A]]))
+    assert_scaled_close(JA.matvec(kronvec.vec(F)), kronvec.vec(big[:n, 3 * n:]), 1e-12, "matvec = L²(A; E, F)")
+    dense = JA.toarray()
+    assert_scaled_close(dense, central_difference_jacobian(lambda X: sl.expm_frechet(X, E3)[1], (A,)), 1e-6,
+                        "toarray vs FD")
+    assert_scaled_close(dense_of(JA), dense, 1e-12, "matmat(I) vs toarray")
+    assert_scaled_close(JA.T.toarray(), dense.T, 1e-12, "J.T")
+    assert_scaled_close(JA.rmatvec(kronvec.vec(F)), dense.T @ kronvec.vec(F), 1e-12, "rmatvec")
+    dot_test(JA, np.random.default_rng(16))
+    dot_test(JE, np.random.default_rng(17))
+
+
+def test_expm_frechet_hessian_with_a_direction_far_larger_than_a():
+    # (E enters the 2n×2n matrix whose exponential is taken: it is brought to A's size first,
+    # as expm's cotangent is; L is linear in E, so the derivatives scale exactly)
+    A = TRIG_POINTS["general"]
+    W = np.random.default_rng(18).standard_normal((3, 3))
+    D = np.random.default_rng(19).standard_normal((3, 3))
+    unit = kronvec.hvp(lambda X: np.sum(W * kl.expm_frechet(X, E3)[1]))(A, D)
+    for k in (1e-10, 1e10):
+        scaled = kronvec.hvp(lambda X: np.sum(W * kl.expm_frechet(X, k * E3)[1]))(A, D) / k
+        assert_scaled_close(scaled, unit, 1e-12, f"E scaled by {k:g}")
+
+
+def test_expm_frechet_bad_input_names_the_function():
+    with pytest.raises(ValueError, match=r"^expm_frechet: .*same size"):
+        kl.expm_frechet(np.eye(2), np.eye(3))
+    with pytest.raises(ValueError, match=r"^expm_frechet: .*\(2, 3\)"):
+        kl.expm_frechet(np.ones((2, 3)), np.eye(2))
+    with pytest.raises(ValueError, match=r"^expm_frechet: Unknown implementation 'Pade'"):  # (SciPy: ValueError)
+        kl.expm_frechet(np.eye(2), np.eye(2), method="Pade")
+    with pytest.raises(ValueError, match=r"^expm_frechet: .*broadcast"):
+        kl.expm_frechet(np.ones((3, 2, 2)), np.ones((2, 2, 2)))
+    for bad in (np.eye(2, dtype=complex), np.eye(2) * 1j):
+        with pytest.raises(TypeError, match=r"^expm_frechet: .*complex"):
+            kl.expm_frechet(np.eye(2), bad)
+    with pytest.raises(ValueError, match=r"^expm_frechet: .*non-finite"):
+        kl.expm_frechet(np.eye(2), np.array([[np.nan, 0.0], [0.0, 1.0]]), check_finite=False)
+    with pytest.raises(TypeError, match=r"kronvec\.scipy\.linalg\.expm_frechet"):
+        kronvec.grad(lambda X: np.sum(sl.expm_frechet(X, E3)[1]))(SYMMETRIC[:3, :3])
+
+
+@pytest.mark.parametrize("name", [*TRIG, "expm_frechet in A", "expm_frechet in E"])
+def test_exponential_family_compiles_and_replays_at_a_new_point(name):
+    f = {"expm_frechet in A": lambda X: kl.expm_frechet(X, E3, compute_expm=False),
+         "expm_frechet in E": lambda X: kl.expm_frechet(TRIG_POINTS["general"], X, compute_expm=False)}.get(
+        name, getattr(kl, name, None))
+
+    def s(X):
+        return np.sum(np.sin(f(X)))
+
+    first, second = TRIG_POINTS["general"], 0.5 * E3
+    for transform, args in ((kronvec.grad, ()), (kronvec.hvp, (E3,))):
+        compiled = transform(s, compile=True)
+        compiled(first, *args)
+        np.testing.assert_array_equal(compiled(second, *args), transform(s)(second, *args), err_msg=name)

@@ -11,6 +11,12 @@
   symmetric matrix against the function itself.  Target: < 3× (the issue states it at
   n = 2000).
 
+* ``ExponentialFamily``: ``expm_frechet``, ``cosm``, ``tanm``, ``coshm`` (kronvec.scipy.linalg,
+  built on expm; ``notes/derivatives.md`` §39): the value against SciPy's, the gradient of
+  Σ W∘f(A), and one matvec of the Jacobian (a Fréchet derivative of order 2n for cos/tan,
+  the second Fréchet derivative for expm_frechet in A).  No target: the costs to watch
+  (the real 2n×2n exponential against SciPy's complex n×n one).
+
 ``benchmarks/measure_matrix_functions.py`` measures them side by side in one process,
 with default and with one BLAS thread, and makes the "at a repeated eigenvalue" table
 (kronvec against JAX and PyTorch).
@@ -124,3 +130,44 @@ class JacobianBuild:
 
     def peakmem_jacobian(self, name, kind, n):
         self.jacobian(self.A)
+
+
+EXPONENTIAL_FAMILY = {
+    "expm_frechet": (lambda A, E: kl.expm_frechet(A, E, compute_expm=False),
+                     lambda A, E: scipy.linalg.expm_frechet(A, E, compute_expm=False)),
+    "cosm": (lambda A, E: kl.cosm(A), lambda A, E: scipy.linalg.cosm(A)),
+    "tanm": (lambda A, E: kl.tanm(A), lambda A, E: scipy.linalg.tanm(A)),
+    "coshm": (lambda A, E: kl.coshm(A), lambda A, E: scipy.linalg.coshm(A)),
+}
+
+
+class ExponentialFamily:
+    """expm_frechet (in A), cosm, tanm, coshm: value against SciPy's, gradient, one Jacobian matvec."""
+
+    params = [list(EXPONENTIAL_FAMILY), [16, 128]]
+    param_names = ["function", "n"]
+    timeout = 600
+
+    def setup(self, name, n):
+        generator = rng("exponential-family", name, n)
+        self.A = generator.standard_normal((n, n)) / np.sqrt(n)  # norm ≈ 2: cos A far from singular
+        self.E = generator.standard_normal((n, n))
+        self.W = generator.standard_normal((n, n))
+        self.ours, self.theirs = EXPONENTIAL_FAMILY[name]
+        ours, E, W = self.ours, self.E, self.W
+        self.grad = kronvec.grad(lambda A: np.sum(W * ours(A, E)))
+        self.J = kronvec.jacobian(lambda A: ours(A, E))(self.A)
+        self.v = generator.standard_normal(n * n)
+        warm(self.grad, self.A)
+
+    def time_kronvec(self, name, n):
+        self.ours(self.A, self.E)
+
+    def time_scipy(self, name, n):
+        self.theirs(self.A, self.E)
+
+    def time_grad(self, name, n):
+        self.grad(self.A)
+
+    def time_jacobian_matvec(self, name, n):
+        self.J.matvec(self.v)

@@ -67,7 +67,7 @@ from .factorizations import (
 )
 
 __all__ = ["expm", "logm", "sqrtm", "fractional_power", "funm_symmetric", "FrechetOperator",
-           "check_square_matrix"]
+           "check_square_matrix", "expm_frechet", "SecondFrechetOperator"]
 
 _NAMES = {"expm": "expm", "logm": "logm", "sqrtm": "sqrtm", "power": "fractional_matrix_power",
           "spectral": "funm_symmetric"}
@@ -303,7 +303,8 @@ class FrechetOperator(StructuredOperator):
     def __init__(self, kind, A, value, t=None, transposed=False, _solver=None):
         self.kind, self.t, self.transposed = kind, t, bool(transposed)
         self.A = frozen_copy(np.asarray(A))
-        self.value = frozen_copy(np.asarray(value))
+        # (f(A) is read by sqrtm's Schur form only: None for expm, whose operator needs A alone)
+        self.value = None if value is None else frozen_copy(np.asarray(value))
         n = self.A.shape[0]
         self.n = n
         if kind == "sqrtm" and _solver is None and n:
@@ -860,3 +861,168 @@ funm_symmetric = register(Primitive(
     signature="(m,m)->(m,m)",
 ))
 _as_one_member(funm_symmetric)  # a stack of one member: the 2-D rule, bit for bit
+
+
+# ================================================ the Fréchet derivative of expm as a function
+# L(A, E) = L_exp(A, E), scipy.linalg.expm_frechet, differentiable in A and E
+# (notes/derivatives.md §39).  With M = [[A, E], [0, A]], L(A, E) = [e^M]₀₁ (the block
+# identity), so, M being linear in (A, E):
+#
+#   dL = [L_exp(M, [[dA, dE], [0, dA]])]₀₁,
+#   D_E L = L_exp(A, ·)  (L is linear in E: the Jacobian of expm itself),
+#   D_A L = F ↦ L²(A; E, F) = [L_exp(M, [[F, 0], [0, F]])]₀₁  (the second Fréchet derivative),
+#
+# and the VJPs (⟨Ḡ, [X]₀₁⟩ = ⟨[[0, Ḡ], [0, 0]], X⟩, L_exp(M, ·)ᵀ = L_exp(Mᵀ, ·)):
+#
+#   M̄ = L_exp(Mᵀ, [[0, Ḡ], [0, 0]]),   Ā = M̄₀₀ + M̄₁₁,   Ē = M̄₀₁ = L_exp(Aᵀ, Ḡ).
+#
+# Both are written with this operation itself (on Aᵀ, or on the 2n×2n Mᵀ) and traced
+# concatenations and slices, so every order follows.
+_FRECHET_METHODS = ("SPS", "blockEnlarge")
+
+
+def _frechet_pair(A, E, function="expm_frechet"):
+    A = check_square_matrix(A, function)
+    E = check_square_matrix(E, function)
+    if A.ndim != 2 or A.shape != E.shape:
+        raise ValueError(f"{function}: needs A and E square matrices of the same shape, got A {A.shape} and "
+                         f"E {E.shape}")
+    return A, E
+
+
+def _expm_frechet_impl(A, E, method="SPS"):
+    A, E = _frechet_pair(A, E)
+    # (SciPy's values: its SPS algorithm (Al-Mohy & Higham 2009, in float64) or the 2n×2n block)
+    return scipy.linalg.expm_frechet(A, E, method=method, compute_expm=False, check_finite=False)
+
+
+def _swap(X):
+    return np.swapaxes(X, -1, -2)
+
+
+def _expm_frechet_vjp_E(g, ans, A, E, method="SPS"):
+    # Ē = L_exp(Aᵀ, Ḡ): L is linear in E, its adjoint is L at Aᵀ (real Taylor coefficients)
+    if not isinstance(A, Node) and not isinstance(g, Node):
+        A = _as_float(A)
+        return scipy.linalg.expm_frechet(A.T, np.asarray(g, dtype=np.float64), compute_expm=False,
+                                         check_finite=False)
+    return bind(expm_frechet, _swap(A), g, method=method)
+
+
+def _expm_frechet_vjp_A(g, ans, A, E, method="SPS"):
+    # Ā = M̄₀₀ + M̄₁₁, M̄ = L_exp(Mᵀ, [[0, Ḡ], [0, 0]]), Mᵀ = [[Aᵀ, 0], [Eᵀ, Aᵀ]].  L(A, E) is
+    # linear in E: E enters scaled to A's size and Ā is scaled back (an E far larger than A
+    # would otherwise dominate the 2n×2n matrix whose exponential is taken: _block_vjp)
+    n = tuple(np.shape(static_value(A)))[-1]
+    scale = decided(_block_scale, A, E)
+    At = _swap(A)
+    dtype = np.result_type(np.asarray(static_value(A)).dtype, np.asarray(static_value(E)).dtype, np.float32)
+    zeros = np.zeros((n, n), dtype=dtype)
+    Mt = np.concatenate([np.concatenate([At, zeros], axis=-1),
+                         np.concatenate([_swap(E) * scale, At], axis=-1)], axis=-2)
+    C = np.concatenate([np.concatenate([zeros, g], axis=-1), np.concatenate([zeros, zeros], axis=-1)], axis=-2)
+    if not any(isinstance(x, Node) for x in (Mt, C)):  # first order: SciPy's SPS on 2n×2n, plain
+        Mbar = scipy.linalg.expm_frechet(Mt, C, compute_expm=False, check_finite=False)
+    else:
+        Mbar = bind(expm_frechet, Mt, C, method="SPS")
+    return (Mbar[:n, :n] + Mbar[n:, n:]) / scale
+
+
+class SecondFrechetOperator(StructuredOperator):
+    """The Jacobian of L_exp(A, E) in A at fixed E, matrix-free: ``matvec`` applies
+    vec F ↦ vec L²(A; E, F) = vec [L_exp(M, [[F, 0], [0, F]])]₀₁ with M = [[A, E], [0, A]]
+    (the block identity), ``rmatvec`` vec G ↦ vec (M̄₀₀ + M̄₁₁), M̄ = L_exp(Mᵀ, [[0, G], [0, 0]]):
+    one Fréchet derivative of order 2n (``scipy.linalg.expm_frechet``) per column, no n²×n²
+    matrix (``notes/derivatives.md`` §39)."""
+
+    def __init__(self, A, E, transposed=False):
+        self.A, self.E = frozen_copy(np.asarray(A)), frozen_copy(np.asarray(E))
+        self.transposed = bool(transposed)
+        n = self.n = self.A.shape[0]
+        # (L² is linear in E: E enters M scaled to A's size, the result is scaled back — an E far
+        # larger than A otherwise dominates M and costs digits in the scaling and squaring)
+        self.scale = float(_block_scale(self.A, self.E))
+        M = np.zeros((2 * n, 2 * n), dtype=np.result_type(self.A, self.E, np.float64))
+        M[:n, :n] = M[n:, n:] = self.A
+        M[:n, n:] = self.E * self.scale
+        self.M = frozen_copy(M)
+        super().__init__((n * n, n * n), M.dtype)
+
+    def _apply_one(self, F):
+        n = self.n
+        D = np.zeros((2 * n, 2 * n), dtype=self.dtype)
+        if self.transposed:  # [[0, G], [0, 0]] against Mᵀ; the two diagonal blocks summed
+            D[:n, n:] = F
+            X = scipy.linalg.expm_frechet(self.M.T, D, compute_expm=False, check_finite=False)
+            return (X[:n, :n] + X[n:, n:]) / self.scale
+        D[:n, :n] = D[n:, n:] = F
+        return scipy.linalg.expm_frechet(self.M, D, compute_expm=False, check_finite=False)[:n, n:] / self.scale
+
+    def _matmat(self, X):
+        n = self.n
+        out = np.empty((n * n, X.shape[1]), dtype=np.result_type(self.dtype, X.dtype))
+        for k in range(X.shape[1]):
+            F = np.asarray(X[:, k].reshape(n, n, order="F"), dtype=self.dtype)
+            out[:, k] = self._apply_one(F).ravel(order="F")
+        return out
+
+    def _column_workspace(self):
+        # one column at a time: the 2n×2n direction, SciPy's Fréchet temporaries (~8 matrices of 4n²)
+        return 2 * self.shape[0] + 40 * self.n * self.n
+
+    @property
+    def apply_cost(self):
+        return 240 * self.n ** 3
+
+    def _transpose(self):
+        return SecondFrechetOperator(self.A, self.E, not self.transposed)
+
+    def _render(self, parts, placeholders):
+        return "L²_expm(A, E, ·)ᵀ" if self.transposed else "L²_expm(A, E, ·)"
+
+
+def _expm_frechet_jacobian_A(ans, A, E, names, method="SPS"):
+    A, E = _frechet_pair(_as_float(A), _as_float(E))
+    return SecondFrechetOperator(A, E)
+
+
+def _expm_frechet_jacobian_E(ans, A, E, names, method="SPS"):
+    A, _ = _frechet_pair(_as_float(A), _as_float(E))
+    return FrechetOperator("expm", A, None)
+
+
+def _frechet_samples(rng, n):
+    return (_general_sample(rng, n, 0.0), rng.standard_normal((n, n)))
+
+
+def _frechet_edge(A, E, **params):
+    return lambda rng: _samples.Sample((A(rng), E(rng)), params)
+
+
+expm_frechet = register(Primitive(
+    _expm_frechet_impl, name="linalg.expm_frechet",
+    vjps={0: _expm_frechet_vjp_A, 1: _expm_frechet_vjp_E},
+    jacobians={0: _expm_frechet_jacobian_A, 1: _expm_frechet_jacobian_E},
+    label=lambda a, e, method="SPS": derived_label("L_expm({}, {})", a, e),
+    formula="D_E = L_exp(A, ·); D_A = F ↦ L²_exp(A; E, F) = [L_exp(M, [[F, 0],[0, F]])]₀₁, M = [[A, E],[0, A]] "
+            "(the block identity); Ā = M̄₀₀ + M̄₁₁, M̄ = L_exp(Mᵀ, [[0, Ḡ],[0, 0]])",
+    reference="Higham, 'Functions of Matrices' (2008), Thm 3.6; Higham & Relton, 'Higher order Fréchet "
+              "derivatives of matrix functions' (2014); Mathias (1996); Al-Mohy & Higham (2009), "
+              "scipy.linalg.expm_frechet",
+    samples=_frechet_samples, param_names=("A", "E"),
+    edge_cases={
+        "1×1": _frechet_edge(lambda rng: np.array([[0.7]]), lambda rng: np.array([[1.5]])),
+        "symmetric A": _frechet_edge(lambda rng: _rotated(rng, [-0.5, 0.25, 1.0]),
+                                     lambda rng: rng.standard_normal((3, 3))),
+        "nilpotent A": _frechet_edge(lambda rng: np.array([[0.0, 1.0], [0.0, 0.0]]),
+                                     lambda rng: rng.standard_normal((2, 2))),
+        "complex eigenvalues": _frechet_edge(lambda rng: np.array([[0.5, -1.5], [1.5, 0.5]]),
+                                             lambda rng: rng.standard_normal((2, 2))),
+        "E = 0": _frechet_edge(lambda rng: _general_sample(rng, 3, 0.0), lambda rng: np.zeros((3, 3))),
+        "E far larger than A": _frechet_edge(lambda rng: _general_sample(rng, 2, 0.0),
+                                             lambda rng: 1e3 * rng.standard_normal((2, 2))),
+        "method='blockEnlarge'": _frechet_edge(lambda rng: _general_sample(rng, 3, 0.0),
+                                               lambda rng: rng.standard_normal((3, 3)), method="blockEnlarge"),
+    },
+    signature="(m,m),(m,m)->(m,m)",
+))

@@ -21,7 +21,7 @@ works on traced values and on plain arrays alike::
 * :mod:`kronvec.scipy.linalg` — decompositions and solves (``cholesky``,
   ``cho_factor``/``cho_solve``, ``lu_factor``/``lu_solve``,
   ``solve_triangular``, ``solve`` with ``assume_a``, ``eigh``, ``svd``, ``qr``…),
-  matrix functions (``expm``, ``logm``, ``sqrtm``…) and Sylvester/Lyapunov
+  matrix functions (``expm``, ``logm``, ``sqrtm``, ``expm_frechet``, ``cosm``…) and Sylvester/Lyapunov
   solvers, with SciPy's signatures (why a namespace: ``notes/derivatives.md`` §25).
 
 ``import kronvec`` does not import this package (nor SciPy's modules it
