@@ -139,6 +139,9 @@ _TEMPLATES = {
     # (the zeros np.polyadd prepends take the shorter argument's dtype: a static fact, so it compiles)
     "polyadd": lambda X: np.sum(np.polyadd(X[0, :2], X[1]) ** 2) + np.sum(np.polysub(X[2], X[0, :1]) ** 2),
     "unwrap": lambda X: np.sum(np.unwrap(6.0 * X, axis=0) * _W),
+    # (kronvec.scipy.linalg's check_finite is a recorded decision: these compile)
+    "scipy.linalg.solve": lambda X: np.sum(ksl.solve(X + 3.0 * np.eye(3), _W) * _W),
+    "scipy.linalg.cho_solve": lambda X: np.sum(ksl.cho_solve(ksl.cho_factor(X @ X.T + np.eye(3)), _W[0])),
     "ln|S| + tr(S⁻¹C)": lambda X: np.linalg.slogdet(X @ X.T + np.eye(3))[1]
     + np.trace(np.linalg.solve(X @ X.T + np.eye(3), _W @ _W.T)),
 }

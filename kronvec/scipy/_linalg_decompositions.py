@@ -40,6 +40,7 @@ TypeError naming the option on traced ones.
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import numpy as np
 import scipy.linalg
@@ -48,7 +49,7 @@ from .._linalg.stacks import singular_members_error as _singular_members_error
 from ..ops import _stack_factors as _stacked
 from ..ops import factorizations as _factorizations
 from ..ops import triangular as _triangular
-from ..ops._support import bind
+from ..ops._support import bind, decided
 from ._support import as_array, is_traced, plain_parameter, plain_value, static_value
 
 __all__ = ["cholesky", "cho_factor", "cho_solve", "solve_triangular", "lu_factor", "lu_solve", "lu", "solve",
@@ -69,23 +70,34 @@ def _named(function):
 
 
 def _array(x, function, check_finite, name="a"):
-    """x as a real array (traced values kept), checked as SciPy checks it."""
+    """x as a real array (traced values kept), checked as SciPy checks it.  The dtype is a
+    static fact; the finiteness check is a decision on the values, recorded as one
+    (``decided``), so that a compiled replay checks each new point."""
     x = as_array(x)
-    plain = np.asarray(plain_value(x))
-    if plain.dtype.kind == "c":
-        raise TypeError(f"scipy.linalg.{function}: complex {name} ({plain.dtype}); kronvec's rules are real")
-    if plain.dtype.kind not in "fiub":
-        raise TypeError(f"scipy.linalg.{function}: {name} of dtype {plain.dtype} is not numeric")
-    if check_finite and not np.isfinite(plain).all():
+    dtype = np.asarray(static_value(x)).dtype
+    if dtype.kind == "c":
+        raise TypeError(f"scipy.linalg.{function}: complex {name} ({dtype}); kronvec's rules are real")
+    if dtype.kind not in "fiub":
+        raise TypeError(f"scipy.linalg.{function}: {name} of dtype {dtype} is not numeric")
+    if check_finite:
+        decided(functools.partial(_require_finite, function=function, name=name), x)
+    if dtype.kind in "iub" and not is_traced(x):
+        x = x.astype(np.float64)
+    return x
+
+
+def _require_finite(values, function, name):
+    """SciPy's check_finite, on the values: ValueError naming the function (and, for a
+    stack, the members); an empty array when they are finite (a recorded decision's result)."""
+    plain = np.asarray(values)
+    if not np.isfinite(plain).all():
         if plain.ndim > 2:  # a stack: name the members
             bad = ~np.isfinite(plain).all(axis=(-2, -1))
             raise ValueError(f"scipy.linalg.{function}: array must not contain infs or NaNs ({name}: "
                              f"{_stacked.member_count(bad)} of the stack of shape {plain.shape}, at batch index "
                              f"{_stacked.member_list(bad)})")
         raise ValueError(f"scipy.linalg.{function}: array must not contain infs or NaNs ({name})")
-    if plain.dtype.kind in "iub" and not is_traced(x):
-        x = x.astype(np.float64)
-    return x
+    return np.zeros(0)
 
 
 def _matrix(a, function, square=True, name="a", stacks=False):
