@@ -70,7 +70,7 @@ def _named(function):
         raise np.linalg.LinAlgError(message) from None
 
 
-_INNER_NAME = re.compile(r"^(?:(?:np|numpy|scipy)\.linalg\.\w+|polar): ")
+_INNER_NAME = re.compile(r"^(?:(?:(?:np|numpy|scipy)\.linalg\.\w+|polar): )+")
 
 
 @contextlib.contextmanager
@@ -928,7 +928,7 @@ def solveh_banded(ab, b, overwrite_ab=False, overwrite_b=False, lower=False, che
     _, n = _band_shape(ab, "solveh_banded")
     _band_right_hand_side(b, n, "solveh_banded")
     if not (is_traced(ab) or is_traced(b)):  # (SciPy's own values: nothing to record)
-        with _named("solveh_banded"):
+        with _renamed("solveh_banded"):
             return scipy.linalg.solveh_banded(ab, b, lower=lower, check_finite=False)
     with _renamed("solveh_banded"):
         a = _symmetric_from_band(ab, bool(lower))
@@ -956,7 +956,7 @@ def cholesky_banded(ab, overwrite_ab=False, lower=False, check_finite=True):
     ab = _array(ab, "cholesky_banded", check_finite, "ab")
     rows, n = _band_shape(ab, "cholesky_banded")
     if not is_traced(ab):
-        with _named("cholesky_banded"):
+        with _renamed("cholesky_banded"):
             return scipy.linalg.cholesky_banded(ab, lower=lower, check_finite=False)
     lower = bool(lower)
     with _renamed("cholesky_banded"):
@@ -988,7 +988,7 @@ def cho_solve_banded(cb_and_lower, b, overwrite_b=False, check_finite=True):
     _band_right_hand_side(b, n, "cho_solve_banded", "cb")
     lower = plain_parameter(lower, "cho_solve_banded", "lower")
     if not (is_traced(cb) or is_traced(b)):
-        with _named("cho_solve_banded"):
+        with _renamed("cho_solve_banded"):
             return scipy.linalg.cho_solve_banded((cb, bool(lower)), b, check_finite=False)
     with _renamed("cho_solve_banded"):
         return cho_solve((_triangle_from_band(cb, bool(lower)), bool(lower)), b, check_finite=False)

@@ -26,7 +26,7 @@ import numpy as np
 import scipy.linalg
 
 from ..ops import factorizations as _factorizations
-from ._linalg_decompositions import _array, _matrix, _named, _renamed, _symmetric_read
+from ._linalg_decompositions import _array, _matrix, _renamed, _symmetric_read
 from ._linalg_functions import polar as _polar
 from ._support import is_traced, plain_parameter, plain_value, static_value
 
@@ -97,7 +97,7 @@ def norm(a, ord=None, axis=None, keepdims=False, check_finite=True):
     """
     a = _array(a, "norm", check_finite)
     if not is_traced(a):
-        with _named("norm"):
+        with _renamed("norm"):
             return scipy.linalg.norm(a, ord=ord, axis=axis, keepdims=keepdims, check_finite=False)
     with _renamed("norm"):
         return np.linalg.norm(a, ord=ord, axis=axis, keepdims=keepdims)
@@ -145,7 +145,7 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
                          f"number of rows ({m}), b 1-D or 2-D")
     cond = None if cond is None else float(plain_parameter(cond, "lstsq", "cond"))
     if not (is_traced(a) or is_traced(b)) or m == 0 or n == 0:
-        with _named("lstsq"):
+        with _renamed("lstsq"):
             return scipy.linalg.lstsq(plain_value(a), plain_value(b), cond=cond, check_finite=False,
                                       lapack_driver=lapack_driver)
     # SciPy passes cond (eps when None) to gelsd as NumPy passes rcond: the same cutoff
@@ -193,7 +193,7 @@ def pinv(a, *, atol=None, rtol=None, return_rank=False, check_finite=True):
     m, n = _matrix(a, "pinv", square=False, stacks=True)
     atol, rtol = _tolerances(atol, rtol, max(m, n) * _eps(a), "pinv")
     if not is_traced(a):
-        with _named("pinv"):
+        with _renamed("pinv"):
             return scipy.linalg.pinv(a, atol=atol, rtol=rtol, return_rank=return_rank, check_finite=False)
     s = np.linalg.svd(np.asarray(plain_value(a), dtype=np.float64), compute_uv=False)
     cutoff = atol + np.max(s, axis=-1, initial=0.0) * rtol
@@ -231,7 +231,7 @@ def pinvh(a, atol=None, rtol=None, lower=True, return_rank=False, check_finite=T
     n = _matrix(a, "pinvh", stacks=True)[0]
     atol, rtol = _tolerances(atol, rtol, n * _eps(a), "pinvh")
     if not is_traced(a):
-        with _named("pinvh"):
+        with _renamed("pinvh"):
             return scipy.linalg.pinvh(a, atol=atol, rtol=rtol, lower=lower, return_rank=return_rank,
                                       check_finite=False)
     with _renamed("pinvh"):
@@ -291,7 +291,7 @@ def orthogonal_procrustes(A, B, check_finite=True):
     if shape != other:
         raise ValueError(f"scipy.linalg.orthogonal_procrustes: the shapes of A and B differ ({shape} vs {other})")
     if not (is_traced(A) or is_traced(B)):
-        with _named("orthogonal_procrustes"):
+        with _renamed("orthogonal_procrustes"):
             return scipy.linalg.orthogonal_procrustes(A, B, check_finite=False)
     M = np.transpose(np.transpose(B) @ A)  # SciPy's (BᵀA)ᵀ = AᵀB
     n = shape[1]

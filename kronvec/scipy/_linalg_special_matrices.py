@@ -32,7 +32,7 @@ import scipy.linalg
 
 from ..ops._support import positions, shape_of
 from ..ops.indexing import gather
-from ._linalg_decompositions import _array, _named, _renamed
+from ._linalg_decompositions import _array, _renamed
 from ._support import as_array, is_traced, plain_value, static_value
 
 __all__ = ["block_diag", "toeplitz", "circulant", "hankel", "khatri_rao", "solve_toeplitz", "solve_circulant"]
@@ -135,22 +135,27 @@ def khatri_rao(a, b):
 
 def _solve_columns(matrix, b, n, function):
     """np.linalg.solve(matrix, b) with SciPy's reading of b for these solves: (n,) a vector,
-    (n, …) columns (reshaped to (n, k) and back)."""
+    (n, k) columns; and for ``solve_toeplitz`` (…, n, k) a batch of them (SciPy 1.17 batches
+    it), for ``solve_circulant`` (n, …) columns (reshaped to (n, k) and back)."""
     shape = tuple(np.shape(static_value(b)))
-    if not shape or shape[0] != n:
+    batch = function == "solve_toeplitz" and len(shape) > 2
+    if not shape or (shape[-2] if batch else shape[0]) != n:
         raise ValueError(f"scipy.linalg.{function}: Incompatible dimensions: the matrix is {n}×{n}, b has shape "
-                         f"{shape}")
-    columns = b if len(shape) <= 2 else np.reshape(b, (n, -1))
+                         f"{shape} (b needs {n} rows{', (…, n, k) for a batch' if batch else ''})")
+    columns = b if len(shape) <= 2 or batch else np.reshape(b, (n, -1))
     with _renamed(function):
         x = np.linalg.solve(matrix, columns)
-    return x if len(shape) <= 2 else np.reshape(x, shape)
+    return x if len(shape) <= 2 or batch else np.reshape(x, shape)
 
 
 def _vector(x, function, name, check_finite):
     x = _array(x, function, check_finite, name)
-    if np.ndim(static_value(x)) != 1:
-        raise ValueError(f"scipy.linalg.{function}: kronvec takes a 1-D {name}, got shape "
-                         f"{np.shape(static_value(x))}")
+    shape = np.shape(static_value(x))
+    if len(shape) > 1:
+        raise TypeError(f"kronvec.scipy.linalg.{function} does not support batches of {name} on traced values "
+                        f"({name} has shape {shape}); call it on each 1-D {name}")
+    if len(shape) != 1:
+        raise ValueError(f"scipy.linalg.{function}: {name} must be 1-D, got shape {shape}")
     return x
 
 
@@ -164,8 +169,9 @@ def solve_toeplitz(c_or_cr, b, check_finite=True):
     −(xᵀ ⊗ T⁻¹) composed with the selection — no n²×n² matrix.  SciPy's Levinson
     recursion needs every leading principal minor of T nonsingular and raises otherwise;
     kronvec raises there too (a ``LinAlgError`` naming the function), so both are defined
-    on the same inputs, and values agree to rounding.  A b of shape (n, …) is solved column
-    by column, as SciPy.
+    on the same inputs, and values agree to rounding.  b is (n,) or (n, k), or a batch
+    (…, n, k), as SciPy 1.17 reads it; on traced values c and r are 1-D (batches of them
+    are SciPy's on plain arrays only).
 
     Examples
     --------
@@ -188,12 +194,12 @@ def solve_toeplitz(c_or_cr, b, check_finite=True):
         raise ValueError(f"scipy.linalg.solve_toeplitz: Incompatible dimensions: c has {n} entries, r "
                          f"{np.shape(static_value(r))[0]}")
     if not (is_traced(c) or is_traced(r) or is_traced(b)):
-        with _named("solve_toeplitz"):
+        with _renamed("solve_toeplitz"):
             return scipy.linalg.solve_toeplitz((c, r), b, check_finite=False)
-    if np.shape(static_value(b))[:1] == (n,) and n:
+    if n:
         # SciPy's Levinson recursion on the plain values, O(n²): it raises where a leading
         # principal minor is singular, and kronvec raises where SciPy does
-        with _named("solve_toeplitz"):
+        with _renamed("solve_toeplitz"):
             scipy.linalg.solve_toeplitz((plain_value(c), plain_value(r)), np.ones(n), check_finite=False)
     return _solve_columns(toeplitz(c, r), b, n, "solve_toeplitz")
 
@@ -225,7 +231,7 @@ def solve_circulant(c, b, singular="raise", tol=None, caxis=-1, baxis=0, outaxis
     options = {"singular": singular, "tol": tol, "caxis": caxis, "baxis": baxis, "outaxis": outaxis}
     c, b = as_array(c), as_array(b)
     if not (is_traced(c) or is_traced(b)):
-        with _named("solve_circulant"):
+        with _renamed("solve_circulant"):
             return scipy.linalg.solve_circulant(c, b, **options)
     for name, value in options.items():
         default = _CIRCULANT_DEFAULTS[name]
