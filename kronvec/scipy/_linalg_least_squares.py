@@ -175,8 +175,8 @@ def pinv(a, *, atol=None, rtol=None, return_rank=False, check_finite=True):
     Returns
     -------
     B : (…, n, m) ndarray
-    rank : int
-        (with `return_rank`; an integer array for a stack)
+    rank : numpy integer
+        (with `return_rank`; an integer array for a stack, as SciPy)
 
     Examples
     --------
@@ -203,7 +203,7 @@ def pinv(a, *, atol=None, rtol=None, return_rank=False, check_finite=True):
     with _renamed("pinv"):
         # every singular value is kept: NumPy's cutoff rtol·σ_max ≤ SciPy's keeps them all too
         B = np.linalg.pinv(a, rtol=rtol)
-    return (B, rank if np.ndim(rank) else int(rank)) if return_rank else B
+    return (B, rank) if return_rank else B  # (SciPy's rank: np.sum's integer)
 
 
 def pinvh(a, atol=None, rtol=None, lower=True, return_rank=False, check_finite=True):
