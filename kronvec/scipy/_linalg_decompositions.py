@@ -6,7 +6,11 @@ eigh, SVD, QR, inverse, determinant and solve (``kronvec/ops/factorizations.py``
 ``kronvec/ops/linalg.py``), and two operations of its own,
 ``solve_triangular`` and the packed LU (``kronvec/ops/triangular.py``).
 ``cho_solve`` and ``lu_solve`` are triangular solves (and a row permutation),
-so they are differentiable in the factor and in ``b``.
+so they are differentiable in the factor and in ``b``.  ``solveh_banded``,
+``cholesky_banded`` and ``cho_solve_banded`` expand LAPACK's band storage into the
+dense symmetric (or triangular) matrix by one gather and use the Cholesky factor and
+triangular solves above (``notes/derivatives.md`` §35); on plain arrays they are
+SciPy's own, batches included.
 
 Which derivative (``notes/derivatives.md`` §25, ``notes/conventions.md`` §10):
 
@@ -925,11 +929,11 @@ def solveh_banded(ab, b, overwrite_ab=False, overwrite_b=False, lower=False, che
     """
     ab = _array(ab, "solveh_banded", check_finite, "ab")
     b = _array(b, "solveh_banded", check_finite, "b")
-    _, n = _band_shape(ab, "solveh_banded")
-    _band_right_hand_side(b, n, "solveh_banded")
-    if not (is_traced(ab) or is_traced(b)):  # (SciPy's own values: nothing to record)
+    if not (is_traced(ab) or is_traced(b)):  # (SciPy's own values, its batches too: nothing to record)
         with _renamed("solveh_banded"):
             return scipy.linalg.solveh_banded(ab, b, lower=lower, check_finite=False)
+    _, n = _band_shape(ab, "solveh_banded")
+    _band_right_hand_side(b, n, "solveh_banded")
     with _renamed("solveh_banded"):
         a = _symmetric_from_band(ab, bool(lower))
         return cho_solve((_factorizations._cholesky(a, upper=False), True), b, check_finite=False)
@@ -954,10 +958,10 @@ def cholesky_banded(ab, overwrite_ab=False, lower=False, check_finite=True):
            [1.41421356, 1.73205081]])
     """
     ab = _array(ab, "cholesky_banded", check_finite, "ab")
-    rows, n = _band_shape(ab, "cholesky_banded")
     if not is_traced(ab):
         with _renamed("cholesky_banded"):
             return scipy.linalg.cholesky_banded(ab, lower=lower, check_finite=False)
+    rows, n = _band_shape(ab, "cholesky_banded")
     lower = bool(lower)
     with _renamed("cholesky_banded"):
         factor = _factorizations._cholesky(_symmetric_from_band(ab, lower), upper=not lower)
@@ -984,11 +988,11 @@ def cho_solve_banded(cb_and_lower, b, overwrite_b=False, check_finite=True):
     cb, lower = cb_and_lower
     cb = _array(cb, "cho_solve_banded", check_finite, "cb")
     b = _array(b, "cho_solve_banded", check_finite, "b")
-    _, n = _band_shape(cb, "cho_solve_banded", "cb")
-    _band_right_hand_side(b, n, "cho_solve_banded", "cb")
     lower = plain_parameter(lower, "cho_solve_banded", "lower")
     if not (is_traced(cb) or is_traced(b)):
         with _renamed("cho_solve_banded"):
             return scipy.linalg.cho_solve_banded((cb, bool(lower)), b, check_finite=False)
+    _, n = _band_shape(cb, "cho_solve_banded", "cb")
+    _band_right_hand_side(b, n, "cho_solve_banded", "cb")
     with _renamed("cho_solve_banded"):
         return cho_solve((_triangle_from_band(cb, bool(lower)), bool(lower)), b, check_finite=False)

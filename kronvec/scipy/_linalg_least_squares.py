@@ -119,7 +119,8 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     residues ρⱼ = ‖bⱼ − a xⱼ‖² (dρⱼ = 2 rⱼᵀ(dbⱼ − da xⱼ), since aᵀr = 0), s through
     ``svdvals``.  A traced `a` must have full rank (min(m, n)): elsewhere x jumps with the
     rank (``LinAlgError``).  `overwrite_a` and `overwrite_b` are accepted and ignored; the
-    drivers give the same x at full rank.
+    drivers give the same x at full rank.  Traced values are 2-D (SciPy 1.17's batches are
+    SciPy's own on plain arrays).
 
     Examples
     --------
@@ -138,16 +139,18 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
                          "'gelsd', 'gelss', 'gelsy')")
     a = _array(a, "lstsq", check_finite)
     b = _array(b, "lstsq", check_finite, "b")
+    cond = None if cond is None else float(plain_parameter(cond, "lstsq", "cond"))
+    if not (is_traced(a) or is_traced(b)):  # (SciPy's own values, its batches too: nothing to record)
+        with _renamed("lstsq"):
+            return scipy.linalg.lstsq(a, b, cond=cond, check_finite=False, lapack_driver=lapack_driver)
     m, n = _matrix(a, "lstsq", square=False)
     b_shape = tuple(np.shape(static_value(b)))
     if len(b_shape) not in (1, 2) or b_shape[0] != m:
-        raise ValueError(f"scipy.linalg.lstsq: shape mismatch: a {(m, n)} and b {b_shape} should have the same "
+        raise ValueError(f"scipy.linalg.lstsq: Shape mismatch: a {(m, n)} and b {b_shape} should have the same "
                          f"number of rows ({m}), b 1-D or 2-D")
-    cond = None if cond is None else float(plain_parameter(cond, "lstsq", "cond"))
-    if not (is_traced(a) or is_traced(b)) or m == 0 or n == 0:
-        with _renamed("lstsq"):
-            return scipy.linalg.lstsq(plain_value(a), plain_value(b), cond=cond, check_finite=False,
-                                      lapack_driver=lapack_driver)
+    if m == 0 or n == 0:  # (SciPy's zero-size answer: x = 0; with no column, residues ‖b‖², traced)
+        x, residues, rank, s = scipy.linalg.lstsq(plain_value(a), plain_value(b), check_finite=False)
+        return x, (np.sum(b * b, axis=0) if n == 0 else residues), rank, s
     # SciPy passes cond (eps when None) to gelsd as NumPy passes rcond: the same cutoff
     rcond = _eps(a, b) if cond is None else cond
     if is_traced(a):  # (x is linear in b at any rank: only a traced a needs full rank)

@@ -186,16 +186,16 @@ def solve_toeplitz(c_or_cr, b, check_finite=True):
     c, r = c_or_cr if isinstance(c_or_cr, tuple) else (c_or_cr, c_or_cr)  # (real: conj(c) is c)
     if b is None:
         raise ValueError("scipy.linalg.solve_toeplitz: `b` must be an array, not None.")
-    c = _vector(c, "solve_toeplitz", "c", check_finite)
-    r = _vector(r, "solve_toeplitz", "r", check_finite)
-    b = _array(b, "solve_toeplitz", check_finite, "b")
+    c, r, b = (_array(x, "solve_toeplitz", check_finite, name) for x, name in ((c, "c"), (r, "r"), (b, "b")))
+    if not (is_traced(c) or is_traced(r) or is_traced(b)):  # (SciPy's own values, its batches too)
+        with _renamed("solve_toeplitz"):
+            return scipy.linalg.solve_toeplitz((c, r), b, check_finite=False)
+    c = _vector(c, "solve_toeplitz", "c", False)
+    r = _vector(r, "solve_toeplitz", "r", False)
     n = np.shape(static_value(c))[0]
     if np.shape(static_value(r))[0] != n:
         raise ValueError(f"scipy.linalg.solve_toeplitz: Incompatible dimensions: c has {n} entries, r "
                          f"{np.shape(static_value(r))[0]}")
-    if not (is_traced(c) or is_traced(r) or is_traced(b)):
-        with _renamed("solve_toeplitz"):
-            return scipy.linalg.solve_toeplitz((c, r), b, check_finite=False)
     if n:
         # SciPy's Levinson recursion on the plain values, O(n²): it raises where a leading
         # principal minor is singular, and kronvec raises where SciPy does
