@@ -17,10 +17,11 @@ Derivation: ``notes/derivatives.md`` §19 (entries moved by an index map).
 
 ``khatri_rao`` (column-wise Kronecker product) is one broadcast product and a
 reshape, SciPy's own expression, so its values are SciPy's bit for bit.
-``solve_toeplitz`` and ``solve_circulant`` solve with the matrix these gathers build
-(``np.linalg.solve``: O(n²) memory, O(n³) time), differentiable in the defining
-vectors and in b; SciPy's Levinson recursion and FFT give the same values to rounding
-(``notes/derivatives.md`` §35).
+``solve_toeplitz`` records SciPy's Levinson recursion as one operation
+(``kronvec/ops/toeplitz.py``: O(n²), SciPy's values); ``solve_circulant`` solves with
+the matrix ``circulant`` builds (``np.linalg.solve``: O(n²) memory, O(n³) time; SciPy's
+FFT gives the same values to rounding).  Both are differentiable in the defining
+vectors and in b (``notes/derivatives.md`` §35).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ import math
 import numpy as np
 import scipy.linalg
 
-from ..ops._support import positions, shape_of
+from ..ops import toeplitz as _toeplitz
+from ..ops._support import bind, positions, shape_of
 from ..ops.indexing import gather
 from ._linalg_decompositions import _array, _renamed
 from ._support import as_array, is_traced, plain_value, static_value
@@ -164,14 +166,15 @@ def solve_toeplitz(c_or_cr, b, check_finite=True):
     ``scipy.linalg.solve_toeplitz``; differentiable in c, r and b.
 
     `c_or_cr` is c (T symmetric, r = c) or the tuple (c, r) (r[0] ignored, as
-    ``toeplitz``).  On traced values T is built by :func:`toeplitz` (a 0/1 selection of c's
-    and r's entries) and solved by ``np.linalg.solve``: D_b x = T⁻¹, and in c and r
-    −(xᵀ ⊗ T⁻¹) composed with the selection — no n²×n² matrix.  SciPy's Levinson
-    recursion needs every leading principal minor of T nonsingular and raises otherwise;
-    kronvec raises there too (a ``LinAlgError`` naming the function), so both are defined
-    on the same inputs, and values agree to rounding.  b is (n,) or (n, k), or a batch
-    (…, n, k), as SciPy 1.17 reads it; on traced values c and r are 1-D (batches of them
-    are SciPy's on plain arrays only).
+    ``toeplitz``).  On traced values with b of shape (n,) or (n, k) the solve is SciPy's
+    Levinson recursion itself, recorded as one operation (``kronvec/ops/toeplitz.py``):
+    SciPy's values bit for bit, O(n²) time; its reverse sweep is one more Levinson solve
+    with Tᵀ (also Toeplitz) and the sums of −b̄xᵀ along T's diagonals, so every derivative
+    is O(n²) too, second order included.  Levinson needs every leading principal minor of
+    T nonsingular: a ``LinAlgError`` naming the function otherwise, as in SciPy.  A batch
+    b (…, n, k), as SciPy 1.17 reads it, is solved with the matrix :func:`toeplitz` builds
+    (``np.linalg.solve``: values to rounding).  On traced values c and r are 1-D (batches
+    of them are SciPy's on plain arrays only).
 
     Examples
     --------
@@ -196,9 +199,13 @@ def solve_toeplitz(c_or_cr, b, check_finite=True):
     if np.shape(static_value(r))[0] != n:
         raise ValueError(f"scipy.linalg.solve_toeplitz: Incompatible dimensions: c has {n} entries, r "
                          f"{np.shape(static_value(r))[0]}")
-    if n:
-        # SciPy's Levinson recursion on the plain values, O(n²): it raises where a leading
-        # principal minor is singular, and kronvec raises where SciPy does
+    shape = tuple(np.shape(static_value(b)))
+    if len(shape) in (1, 2) and shape[0] == n and n:
+        # SciPy's Levinson recursion, recorded (kronvec/ops/toeplitz.py): its values, O(n²) time
+        with _renamed("solve_toeplitz"):
+            return bind(_toeplitz.solve, c, r, b)
+    if n:  # a batch (…, n, k): the matrix, solved; Levinson on the plain values first, O(n²),
+        # so that kronvec raises where SciPy does (a singular leading principal minor)
         with _renamed("solve_toeplitz"):
             scipy.linalg.solve_toeplitz((plain_value(c), plain_value(r)), np.ones(n), check_finite=False)
     return _solve_columns(toeplitz(c, r), b, n, "solve_toeplitz")
