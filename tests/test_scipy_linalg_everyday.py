@@ -274,6 +274,9 @@ def test_banded_values(rows, lower, b):
              lambda cb: kl.cho_solve_banded((cb, lower), b), cb)):
         np.testing.assert_array_equal(ours, theirs)
         _close(_traced_value(f, at), theirs)
+    # solveh_banded on traced values is LAPACK's pbsv itself, recorded
+    np.testing.assert_array_equal(_traced_value(lambda ab: kl.solveh_banded(ab, b, lower=lower), ab),
+                                  sl.solveh_banded(ab, b, lower=lower))
     # the unused corners of ab are copied into cb, as LAPACK's pbtrf leaves them: derivative 1
     k, j = np.indices(ab.shape)
     i = j + k if lower else j - (rows - 1) + k  # the factor's row stored at cb[k, j]

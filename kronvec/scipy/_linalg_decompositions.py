@@ -7,9 +7,10 @@ eigh, SVD, QR, inverse, determinant and solve (``kronvec/ops/factorizations.py``
 ``solve_triangular`` and the packed LU (``kronvec/ops/triangular.py``).
 ``cho_solve`` and ``lu_solve`` are triangular solves (and a row permutation),
 so they are differentiable in the factor and in ``b``.  ``solveh_banded``,
+``solveh_banded`` records LAPACK's banded solve itself (``kronvec/ops/banded.py``);
 ``cholesky_banded`` and ``cho_solve_banded`` expand LAPACK's band storage into the
 dense symmetric (or triangular) matrix by one gather and use the Cholesky factor and
-triangular solves above (``notes/derivatives.md`` §35); on plain arrays they are
+triangular solves above (``notes/derivatives.md`` §35); on plain arrays all three are
 SciPy's own, batches included.
 
 Which derivative (``notes/derivatives.md`` §25, ``notes/conventions.md`` §10):
@@ -51,6 +52,7 @@ import scipy.linalg
 
 from .._linalg.stacks import singular_members_error as _singular_members_error
 from ..ops import _stack_factors as _stacked
+from ..ops import banded as _banded
 from ..ops import factorizations as _factorizations
 from ..ops import triangular as _triangular
 from ..ops._support import bind
@@ -907,10 +909,10 @@ def solveh_banded(ab, b, overwrite_ab=False, overwrite_b=False, lower=False, che
     with `lower`, the lower one (``ab[i - j, j] = a[i, j]``, i ≥ j).  Each stored entry is one
     parameter of the symmetric `a` (an off-diagonal one appears twice in it), so the
     derivative in `ab` is plainly that of the map ab ↦ a(ab)⁻¹b; the unused corners of `ab`
-    have derivative 0.  The band is expanded into the dense symmetric matrix (one gather),
-    factored by Cholesky and solved by two triangular solves (O(n²) memory, O(n³) time:
-    meant for moderate n); values agree with SciPy's ``pbsv``/``ptsv`` to rounding.
-    `overwrite_ab` and `overwrite_b` are accepted and ignored.
+    have derivative 0.  On traced values the solve is SciPy's own (LAPACK ``pbsv``/``ptsv``,
+    O(n·u²)), recorded as one operation (``kronvec/ops/banded.py``): SciPy's values bit for
+    bit, and a reverse sweep of one more banded solve and O(n·u) products — no n×n matrix,
+    second order included.  `overwrite_ab` and `overwrite_b` are accepted and ignored.
 
     Raises
     ------
@@ -934,9 +936,8 @@ def solveh_banded(ab, b, overwrite_ab=False, overwrite_b=False, lower=False, che
             return scipy.linalg.solveh_banded(ab, b, lower=lower, check_finite=False)
     _, n = _band_shape(ab, "solveh_banded")
     _band_right_hand_side(b, n, "solveh_banded")
-    with _renamed("solveh_banded"):
-        a = _symmetric_from_band(ab, bool(lower))
-        return cho_solve((_factorizations._cholesky(a, upper=False), True), b, check_finite=False)
+    with _renamed("solveh_banded"):  # (LAPACK's pbsv itself, recorded: kronvec/ops/banded.py)
+        return bind(_banded.solveh, ab, b, lower=bool(lower))
 
 
 def cholesky_banded(ab, overwrite_ab=False, lower=False, check_finite=True):
@@ -965,10 +966,8 @@ def cholesky_banded(ab, overwrite_ab=False, lower=False, check_finite=True):
     lower = bool(lower)
     with _renamed("cholesky_banded"):
         factor = _factorizations._cholesky(_symmetric_from_band(ab, lower), upper=not lower)
-    k, j = np.indices((rows, n))
-    i = j + k if lower else j - (rows - 1) + k  # the factor's row stored at cb[k, j]
-    inside = (i >= 0) & (i < n)
-    return np.where(inside, factor[np.clip(i, 0, n - 1), j], ab)
+    i, j, inside = _banded.stored_positions(rows, n, lower)  # the factor's entry stored at cb[k, j]
+    return np.where(inside, factor[i, j], ab)
 
 
 def cho_solve_banded(cb_and_lower, b, overwrite_b=False, check_finite=True):
