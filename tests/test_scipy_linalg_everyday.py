@@ -338,7 +338,10 @@ def test_solve_toeplitz_values_and_derivatives(c_or_cr, b):
 def test_solve_circulant_values_and_derivatives(b):
     expected = sl.solve_circulant(C, b)
     np.testing.assert_array_equal(kl.solve_circulant(C, b), expected)
-    _close(_traced_value(kl.solve_circulant, C, b), expected)  # LU against FFT: to rounding
+    if np.ndim(b) <= 2:  # SciPy's FFT solution, recorded: its values bit for bit
+        np.testing.assert_array_equal(_traced_value(kl.solve_circulant, C, b), expected)
+    else:  # (n, 2, 2): the matrix, solved by LU (to rounding)
+        _close(_traced_value(kl.solve_circulant, C, b), expected)
     check_derivatives(kl.solve_circulant, (C, b), 0, what="solve_circulant")
     check_derivatives(kl.solve_circulant, (C, b), 1, what="solve_circulant")
 

@@ -12,8 +12,8 @@ the others' operations —
 (einsum, tensordot, cross…), :mod:`.linalg`
 (inverse, solve, determinants, trace), :mod:`.factorizations` (Cholesky,
 eigh, SVD, QR, pinv, lstsq), :mod:`.triangular` (triangular solves and LU,
-behind kronvec.scipy.linalg), :mod:`.toeplitz` (Levinson's Toeplitz solve, behind
-kronvec.scipy.linalg.solve_toeplitz), :mod:`.banded` (LAPACK's symmetric banded solve,
+behind kronvec.scipy.linalg), :mod:`.toeplitz` (Toeplitz and circulant solves, behind
+kronvec.scipy.linalg.solve_toeplitz and solve_circulant), :mod:`.banded` (LAPACK's symmetric banded solve,
 behind kronvec.scipy.linalg.solveh_banded), :mod:`.sylvester` (Sylvester and Lyapunov
 equations), :mod:`.matrix_functions` (expm, logm, sqrtm, fractional powers,
 spectral functions of symmetric matrices) — each operation a single

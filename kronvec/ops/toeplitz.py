@@ -1,4 +1,5 @@
-"""Toeplitz solves by SciPy's Levinson recursion (``scipy.linalg.solve_toeplitz``'s kernel).
+"""Toeplitz solves by SciPy's Levinson recursion (``scipy.linalg.solve_toeplitz``'s kernel)
+and circulant solves by SciPy's FFT (``scipy.linalg.solve_circulant``).
 
     T = toeplitz(c, r) (r[0] ignored), X = T⁻¹B          dX = T⁻¹(dB − dT X)
         B̄ = T⁻ᵀ X̄, and Tᵀ = toeplitz((c₀, r₁, …, rₙ₋₁), c) is Toeplitz: the same solve
@@ -9,7 +10,15 @@ SciPy's numbers bit for bit); the reverse sweep is one more Levinson solve with 
 the diagonal sums of −B̄Xᵀ (the adjoint of the selection that places c and r in T), all
 written with registered operations, so it is traced again (Hessians).  Levinson needs
 every leading principal minor of T nonsingular and raises LinAlgError otherwise, as
-SciPy does.  Behind ``kronvec.scipy.linalg.solve_toeplitz``; derivation:
+SciPy does.
+
+    C = circulant(c), X = C⁻¹B                                dX = C⁻¹(dB − dC X)
+        B̄ = C⁻ᵀ X̄, and Cᵀ = circulant((c₀, cₙ₋₁, …, c₁)): the same solve
+        c̄ₖ = −Σ_{(i−j) mod n = k} (B̄Xᵀ)ᵢⱼ
+
+The circulant value is SciPy's FFT solution (O(n log n) per column, bit for bit), with
+SciPy's refusal of a near-singular C (an eigenvalue |fft(c)ₖ| ≤ n·eps·max|fft(c)|).
+Behind ``kronvec.scipy.linalg.solve_toeplitz`` and ``solve_circulant``; derivation:
 ``notes/derivatives.md`` §35.
 """
 
@@ -69,4 +78,41 @@ solve = register(Primitive(
     edge_cases={"1-D b": lambda rng: _toeplitz_samples(rng, 4)[:2] + (rng.standard_normal(4),),
                 "symmetric (r = c)": lambda rng: (lambda c, r, b: (c, c.copy(), b))(*_toeplitz_samples(rng, 3)),
                 "1×1": lambda rng: (np.array([2.0]), np.array([5.0]), rng.standard_normal((1, 3)))},
+))
+
+
+def _circulant_impl(c, b):
+    return scipy.linalg.solve_circulant(np.asarray(c, dtype=np.float64), np.asarray(b, dtype=np.float64))
+
+
+def _circulant_b_vjp(g, x, c, b):
+    # B̄ = C⁻ᵀ X̄: Cᵀ is the circulant of (c₀, cₙ₋₁, …, c₁), solved by the same FFT
+    return bind(solve_circulant, np.roll(c[::-1], 1), g)
+
+
+def _circulant_c_vjp(g, x, c, b):
+    # −B̄Xᵀ summed along C's wrapped diagonals: (i − j) mod n = k
+    n = shape_of(c)[0]
+    b_bar = _circulant_b_vjp(g, x, c, b)
+    outer = np.reshape(b_bar, (n, -1)) @ np.transpose(np.reshape(x, (n, -1)))
+    i, j = np.indices((n, n))
+    return -np.bincount(np.ravel((i - j) % n), weights=np.ravel(outer), minlength=n)
+
+
+def _circulant_samples(rng, n):
+    c = rng.standard_normal(n + 1) / (n + 1)
+    c[0] = 3.0  # diagonally dominant: no eigenvalue near 0
+    return c, rng.standard_normal((n + 1, 2))
+
+
+solve_circulant = register(Primitive(
+    _circulant_impl, name="linalg.solve_circulant",
+    vjps={0: _circulant_c_vjp, 1: _circulant_b_vjp},
+    label=lambda c, b: None,
+    formula="D_b x = I ⊗ C⁻¹, D_c x = −(xᵀ ⊗ C⁻¹)·S_c (S_c: the 0/1 placement of c in C)",
+    reference="C = F⁻¹ diag(fft c) F (Golub & Van Loan, Matrix Computations, §4.8), as "
+              "scipy.linalg.solve_circulant; adjoint by the transposed circulant solve",
+    samples=_circulant_samples, param_names=("c", "b"),
+    edge_cases={"1-D b": lambda rng: (_circulant_samples(rng, 3)[0], rng.standard_normal(4)),
+                "1×1": lambda rng: (np.array([2.0]), rng.standard_normal((1, 3)))},
 ))

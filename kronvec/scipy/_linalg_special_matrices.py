@@ -17,11 +17,11 @@ Derivation: ``notes/derivatives.md`` §19 (entries moved by an index map).
 
 ``khatri_rao`` (column-wise Kronecker product) is one broadcast product and a
 reshape, SciPy's own expression, so its values are SciPy's bit for bit.
-``solve_toeplitz`` records SciPy's Levinson recursion as one operation
-(``kronvec/ops/toeplitz.py``: O(n²), SciPy's values); ``solve_circulant`` solves with
-the matrix ``circulant`` builds (``np.linalg.solve``: O(n²) memory, O(n³) time; SciPy's
-FFT gives the same values to rounding).  Both are differentiable in the defining
-vectors and in b (``notes/derivatives.md`` §35).
+``solve_toeplitz`` and ``solve_circulant`` record SciPy's Levinson recursion and FFT
+solution as one operation each (``kronvec/ops/toeplitz.py``: SciPy's values, O(n²)
+derivatives); a batch of right-hand sides is solved with the matrix ``toeplitz`` or
+``circulant`` builds (``np.linalg.solve``, values to rounding).  Both are
+differentiable in the defining vectors and in b (``notes/derivatives.md`` §35).
 """
 
 from __future__ import annotations
@@ -220,10 +220,13 @@ def solve_circulant(c, b, singular="raise", tol=None, caxis=-1, baxis=0, outaxis
 
     On traced values only SciPy's defaults are taken (a 1-D c, b of shape (n, …)); another
     `singular`, `tol`, `caxis`, `baxis` or `outaxis` is a TypeError naming it (on plain
-    arrays every option is SciPy's own).  C is built by :func:`circulant` (a 0/1 selection
-    of c's entries) and solved by ``np.linalg.solve``: values agree with SciPy's FFT
-    solution to rounding.  SciPy's singularity test is kept: C is near singular when an
-    eigenvalue |fft(c)ₖ| ≤ n·eps·maxₖ|fft(c)ₖ| (``LinAlgError``).
+    arrays every option is SciPy's own).  For b of shape (n,) or (n, k) the solve is SciPy's
+    FFT solution itself, recorded as one operation (``kronvec/ops/toeplitz.py``): SciPy's
+    values bit for bit; its reverse sweep is one more circulant solve with Cᵀ and the sums
+    of −b̄xᵀ along C's wrapped diagonals (O(n²)).  A b of shape (n, k, …) is solved with the
+    matrix :func:`circulant` builds (``np.linalg.solve``: values to rounding).  SciPy's
+    singularity test is kept: C is near singular when an eigenvalue
+    |fft(c)ₖ| ≤ n·eps·maxₖ|fft(c)ₖ| (``LinAlgError``).
 
     Examples
     --------
@@ -255,4 +258,7 @@ def solve_circulant(c, b, singular="raise", tol=None, caxis=-1, baxis=0, outaxis
     if n and np.any(eigenvalues <= eigenvalues.max() * n * np.finfo(np.float64).eps):
         raise np.linalg.LinAlgError("scipy.linalg.solve_circulant: near singular circulant matrix (an eigenvalue "
                                     f"|fft(c)ₖ| = {eigenvalues.min():.3g} ≤ n·eps·max|fft(c)|)")
+    if len(shape) <= 2 and n:  # SciPy's FFT solve, recorded (kronvec/ops/toeplitz.py): its values
+        with _renamed("solve_circulant"):
+            return bind(_toeplitz.solve_circulant, c, b)
     return _solve_columns(circulant(c), b, n, "solve_circulant")
