@@ -383,7 +383,8 @@ def test_plain_batches_are_scipys_own():
     for ours, theirs in ((kl.solveh_banded(ab, b5), sl.solveh_banded(ab, b5)),
                          (kl.cholesky_banded(ab), sl.cholesky_banded(ab)),
                          (kl.lstsq(np.stack([TALL, 2.0 * TALL]), b5)[0], sl.lstsq(np.stack([TALL, 2.0 * TALL]), b5)[0]),
-                         (kl.solve_toeplitz(np.stack([C, 2.0 * C]), b5), sl.solve_toeplitz(np.stack([C, 2.0 * C]), b5))):
+                         (kl.solve_toeplitz(np.stack([C, 2.0 * C]), b5),
+                          sl.solve_toeplitz(np.stack([C, 2.0 * C]), b5))):
         np.testing.assert_array_equal(ours, theirs)
 
 
@@ -460,7 +461,8 @@ def test_unsupported_arguments_are_type_errors_naming_them(call, match):
 
 
 def test_complex_input_is_a_type_error_naming_the_function():
-    for name, call in (("pinv", lambda: kl.pinv(np.eye(2) * 1j)), ("lstsq", lambda: kl.lstsq(np.eye(2), 1j * np.ones(2))),
+    for name, call in (("pinv", lambda: kl.pinv(np.eye(2) * 1j)),
+                       ("lstsq", lambda: kl.lstsq(np.eye(2), 1j * np.ones(2))),
                        ("solve_toeplitz", lambda: kl.solve_toeplitz(1j * np.ones(2), np.ones(2)))):
         with pytest.raises(TypeError, match=rf"^scipy\.linalg\.{name}: complex"):
             call()

@@ -27,7 +27,6 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from . import _samples
 from ._registry import Primitive, register
 from ._support import bind, shape_of
 
