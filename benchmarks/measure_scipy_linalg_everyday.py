@@ -12,7 +12,7 @@ and reported as medians over rounds:
 * ``kronvec value_and_grad``: ``kronvec.value_and_grad`` of ⟨W, f(x)⟩ in its first
   argument (checked against central differences along one direction first);
 * for ``orthogonal_procrustes`` and ``solve_toeplitz``, the gradient written by hand
-  (``closed form``: SciPy's value plus the formulas of ``notes/derivatives.md`` §35).
+  (``closed form``: SciPy's value plus the formulas of ``notes/derivatives.md`` §38).
 
 Each thread setting runs in a process of its own (``--worker``): ``pinned`` sets the
 BLAS variables to 1, ``default`` leaves them unset.  Exit status 1 when a gradient is wrong.

@@ -226,7 +226,7 @@ def test_orthogonal_procrustes_values_and_derivatives(A, B):
     assert ours[1] == scale
     traced = kronvec.vjp(lambda A: np.concatenate([np.ravel(x) for x in kl.orthogonal_procrustes(A, B)]), A)[0]
     _close(traced, np.concatenate([np.ravel(R), [scale]]))
-    for argnum in (0, 1):  # (smooth where AᵀB is nonsingular, repeated singular values included: §35)
+    for argnum in (0, 1):  # (smooth where AᵀB is nonsingular, repeated singular values included: §38)
         check_derivatives(lambda A, B: kl.orthogonal_procrustes(A, B)[0], (A, B), argnum, what="procrustes R")
         check_derivatives(lambda A, B: kl.orthogonal_procrustes(A, B)[1], (A, B), argnum, what="procrustes scale")
 

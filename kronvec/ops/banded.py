@@ -10,7 +10,7 @@ tridiagonal a: O(n·u²) time, SciPy's numbers bit for bit).  The reverse sweep 
 banded solve and products of entries gathered at the stored positions — O(n·u) memory, no
 n×n matrix — written with registered operations, so it is traced again (Hessians).  A
 matrix that is not positive definite is LAPACK's LinAlgError.  Behind
-``kronvec.scipy.linalg.solveh_banded``; derivation: ``notes/derivatives.md`` §35.
+``kronvec.scipy.linalg.solveh_banded``; derivation: ``notes/derivatives.md`` §38.
 """
 
 from __future__ import annotations

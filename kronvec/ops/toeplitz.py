@@ -19,7 +19,7 @@ SciPy does.
 The circulant value is SciPy's FFT solution (O(n log n) per column, bit for bit), with
 SciPy's refusal of a near-singular C (an eigenvalue |fft(c)ₖ| ≤ n·eps·max|fft(c)|).
 Behind ``kronvec.scipy.linalg.solve_toeplitz`` and ``solve_circulant``; derivation:
-``notes/derivatives.md`` §35.
+``notes/derivatives.md`` §38.
 """
 
 from __future__ import annotations

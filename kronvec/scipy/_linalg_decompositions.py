@@ -10,7 +10,7 @@ so they are differentiable in the factor and in ``b``.  ``solveh_banded``,
 ``solveh_banded`` records LAPACK's banded solve itself (``kronvec/ops/banded.py``);
 ``cholesky_banded`` and ``cho_solve_banded`` expand LAPACK's band storage into the
 dense symmetric (or triangular) matrix by one gather and use the Cholesky factor and
-triangular solves above (``notes/derivatives.md`` §35); on plain arrays all three are
+triangular solves above (``notes/derivatives.md`` §38); on plain arrays all three are
 SciPy's own, batches included.
 
 Which derivative (``notes/derivatives.md`` §25, ``notes/conventions.md`` §10):

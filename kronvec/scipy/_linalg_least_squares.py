@@ -15,9 +15,9 @@ rounding, and it is differentiable where the function is:
 * ``pinvh`` reads one triangle (`lower`) of its symmetric input, as ``eigh`` does: along
   symmetric directions at an exactly symmetric input, of the triangle read, mirrored,
   otherwise (``notes/conventions.md`` §10);
-* ``orthogonal_procrustes`` where AᵀB is nonsingular (``notes/derivatives.md`` §35).
+* ``orthogonal_procrustes`` where AᵀB is nonsingular (``notes/derivatives.md`` §38).
 
-Derivations: ``notes/derivatives.md`` §35.
+Derivations: ``notes/derivatives.md`` §38.
 """
 
 from __future__ import annotations
@@ -260,7 +260,7 @@ def orthogonal_procrustes(A, B, check_finite=True):
     ⟨dR, AᵀB⟩ = 0); both are smooth exactly where AᵀB is nonsingular, also at repeated
     singular values (dR = U Ω Vᵀ with Ωᵢⱼ = (Uᵀ dM V − Vᵀ dMᵀ U)ᵢⱼ / (σᵢ + σⱼ)).  Where AᵀB
     is singular R is not unique (the sign of its part on the null space is LAPACK's choice)
-    and jumps: a traced input there is a ``LinAlgError`` (``notes/derivatives.md`` §35).
+    and jumps: a traced input there is a ``LinAlgError`` (``notes/derivatives.md`` §38).
     Values agree with SciPy's to rounding; real input only.
 
     Parameters

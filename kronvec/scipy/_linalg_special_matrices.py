@@ -21,7 +21,7 @@ reshape, SciPy's own expression, so its values are SciPy's bit for bit.
 solution as one operation each (``kronvec/ops/toeplitz.py``: SciPy's values, O(n²)
 derivatives); a batch of right-hand sides is solved with the matrix ``toeplitz`` or
 ``circulant`` builds (``np.linalg.solve``, values to rounding).  Both are
-differentiable in the defining vectors and in b (``notes/derivatives.md`` §35).
+differentiable in the defining vectors and in b (``notes/derivatives.md`` §38).
 """
 
 from __future__ import annotations
