@@ -70,6 +70,21 @@ def _unsupported(name):
     )
 
 
+def _unsupported_in_caller(name):
+    """The TypeError for an unsupported NumPy function `name`; when a SciPy function that
+    kronvec.scipy mirrors called it (``scipy.linalg.solve_circulant`` calls ``np.fft.fft``),
+    the error names that function and its counterpart, as a conversion by np.asarray does."""
+    caller = _foreign_caller()
+    counterpart = _counterpart(caller) if caller is not None else None
+    if counterpart is None:
+        return _unsupported(name)
+    return TypeError(
+        f"kronvec cannot differentiate {caller}: it calls {name}, which kronvec does not differentiate. "
+        f"Use {counterpart} instead (import kronvec.scipy.{caller.split('.')[1]}): the same function, "
+        "written with operations kronvec differentiates."
+    )
+
+
 def _foreign_caller():
     """The SciPy (or other library) function that asked for ``np.asarray`` of a
     traced value, named as users call it; None when the user's code did."""
@@ -245,7 +260,7 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
     def __array_function__(self, func, types, args, kwargs):
         handler = NUMPY_FUNCTIONS.get(func)
         if handler is None:
-            raise _unsupported(function_name(func))
+            raise _unsupported_in_caller(function_name(func))
         if self._trace.compiling is None and not isinstance(self._value, Node):
             return handler(*args, **kwargs)  # (the uncompiled case without the walk: this runs once per operation)
         guard = compile_guard(self)

@@ -62,6 +62,15 @@ FRONT_DOORS = {
     "assignment: np.add.at": lambda X: _scatter_add(X),
     "statistics: np.cov(aweights=) in X and the weights": lambda X: np.cov(X, aweights=1.0 + X[0] ** 2),
     "scipy.linalg: toeplitz of two rows": lambda X: _toeplitz(X),
+    # the everyday kronvec.scipy.linalg functions, one per family (values kept O(1), full rank)
+    "scipy.linalg: norm(X, 2)": lambda X: _scipy_linalg().norm(X, 2),
+    "scipy.linalg: lstsq([X; I], b)[0]": lambda X: _scipy_linalg().lstsq(_tall(X), np.ones(2 * X.shape[0]))[0],
+    "scipy.linalg: pinv([X; I])": lambda X: _scipy_linalg().pinv(_tall(X)),
+    "scipy.linalg: khatri_rao(X[:2], X)": lambda X: _scipy_linalg().khatri_rao(X[:2], X),
+    "scipy.linalg: orthogonal_procrustes(I + X/n, I)": lambda X: _procrustes(X),
+    "scipy.linalg: solveh_banded (tridiagonal)": lambda X: _scipy_linalg().solveh_banded(
+        np.stack([0.5 * X[0], 3.0 + X[1]]), X[-1]),
+    "scipy.linalg: solve_toeplitz((c, r), b)": lambda X: _solve_toeplitz(X),
     "joining: np.apply_along_axis": lambda X: np.apply_along_axis(np.cumsum, 0, X),
     "differences: np.diff": lambda X: np.diff(X, axis=0),
     "differences: np.gradient": lambda X: np.gradient(X, 0.5, axis=1),
@@ -92,6 +101,29 @@ def _toeplitz(X):
     from kronvec.scipy.linalg import toeplitz  # (kronvec.scipy loads SciPy's linalg: on first use)
 
     return toeplitz(X[0], X[-1])
+
+
+def _scipy_linalg():
+    import kronvec.scipy.linalg  # (on first use, as _toeplitz)
+
+    return kronvec.scipy.linalg
+
+
+def _tall(X):
+    """[X; I]: full column rank (σ_min ≥ 1) whatever X."""
+    return np.concatenate([X, np.eye(X.shape[1])])
+
+
+def _procrustes(X):
+    n = X.shape[0]
+    return _scipy_linalg().orthogonal_procrustes(np.eye(n) + X / n, np.eye(n))[0]  # (‖X/n‖₂ < 1: nonsingular)
+
+
+def _solve_toeplitz(X):
+    # diagonally dominant: |c₀| ≥ 2 > Σ|off-diagonal| ≤ 2(n − 1)/n
+    n = X.shape[0]
+    c = np.concatenate([3.0 + X[0, :1], X[0, 1:] / n])
+    return _scipy_linalg().solve_toeplitz((c, X[1] / n), X[-1])
 
 
 def _scatter_add(X):

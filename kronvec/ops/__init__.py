@@ -13,7 +13,9 @@ the others' operations —
 (inverse, solve, determinants, trace), :mod:`.factorizations` (Cholesky,
 eigh, SVD, QR, pinv, lstsq), :mod:`.eigen_general` (np.linalg.eig and eigvals
 of a real spectrum), :mod:`.triangular` (triangular solves and LU,
-behind kronvec.scipy.linalg), :mod:`.sylvester` (Sylvester and Lyapunov
+behind kronvec.scipy.linalg), :mod:`.toeplitz` (Toeplitz and circulant solves, behind
+kronvec.scipy.linalg.solve_toeplitz and solve_circulant), :mod:`.banded` (LAPACK's symmetric banded solve,
+behind kronvec.scipy.linalg.solveh_banded), :mod:`.sylvester` (Sylvester and Lyapunov
 equations), :mod:`.matrix_functions` (expm, logm, sqrtm, fractional powers,
 spectral functions of symmetric matrices) — each operation a single
 :class:`~kronvec.ops._registry.Primitive` holding its value, VJPs,
@@ -23,7 +25,7 @@ package registers them all; ``notes/extending.md`` walks through adding one.
 
 from . import elementwise, linalg, products, reductions, shape  # noqa: F401 (registers the operations)
 from . import assignment, contractions, differences, indexing, joining, statistics  # noqa: F401 (registers the operations)
-from . import eigen_general, factorizations, triangular  # noqa: F401 (registers the operations)
+from . import banded, eigen_general, factorizations, toeplitz, triangular  # noqa: F401 (registers the operations)
 from . import sylvester  # noqa: F401 (registers the operations)
 from . import matrix_functions  # noqa: F401 (registers the operations)
 from . import polynomials  # noqa: F401 (registers the front doors)

@@ -6,7 +6,12 @@ eigh, SVD, QR, inverse, determinant and solve (``kronvec/ops/factorizations.py``
 ``kronvec/ops/linalg.py``), and two operations of its own,
 ``solve_triangular`` and the packed LU (``kronvec/ops/triangular.py``).
 ``cho_solve`` and ``lu_solve`` are triangular solves (and a row permutation),
-so they are differentiable in the factor and in ``b``.
+so they are differentiable in the factor and in ``b``.  ``solveh_banded``,
+``solveh_banded`` records LAPACK's banded solve itself (``kronvec/ops/banded.py``);
+``cholesky_banded`` and ``cho_solve_banded`` expand LAPACK's band storage into the
+dense symmetric (or triangular) matrix by one gather and use the Cholesky factor and
+triangular solves above (``notes/derivatives.md`` §38); on plain arrays all three are
+SciPy's own, batches included.
 
 Which derivative (``notes/derivatives.md`` §25, ``notes/conventions.md`` §10):
 
@@ -41,19 +46,22 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 
 import numpy as np
 import scipy.linalg
 
 from .._linalg.stacks import singular_members_error as _singular_members_error
 from ..ops import _stack_factors as _stacked
+from ..ops import banded as _banded
 from ..ops import factorizations as _factorizations
 from ..ops import triangular as _triangular
 from ..ops._support import bind, decided
 from ._support import as_array, is_traced, plain_parameter, plain_value, static_value
 
 __all__ = ["cholesky", "cho_factor", "cho_solve", "solve_triangular", "lu_factor", "lu_solve", "lu", "solve",
-           "inv", "det", "eigh", "eigvalsh", "svd", "svdvals", "qr", "solve_banded"]
+           "inv", "det", "eigh", "eigvalsh", "svd", "svdvals", "qr", "solve_banded", "solveh_banded",
+           "cholesky_banded", "cho_solve_banded"]
 
 
 # ------------------------------------------------------------------ helpers
@@ -67,6 +75,23 @@ def _named(function):
         if not message.startswith(f"scipy.linalg.{function}"):
             message = f"scipy.linalg.{function}: {message}"
         raise np.linalg.LinAlgError(message) from None
+
+
+_INNER_NAME = re.compile(r"^(?:(?:(?:np|numpy|scipy)\.linalg\.\w+|polar): )+")
+
+
+@contextlib.contextmanager
+def _renamed(function):
+    """A LinAlgError or ValueError raised by the kronvec operations a function is written
+    with, named after the SciPy function the user called: an inner ``np.linalg.x: `` or
+    ``scipy.linalg.x: `` at its head is replaced by ``scipy.linalg.<function>: ``."""
+    try:
+        yield
+    except (np.linalg.LinAlgError, ValueError) as error:
+        message = str(error)
+        if not message.startswith(f"scipy.linalg.{function}:"):
+            message = f"scipy.linalg.{function}: {_INNER_NAME.sub('', message)}"
+        raise type(error)(message) from None
 
 
 def _array(x, function, check_finite, name="a"):
@@ -846,3 +871,139 @@ def solve_banded(l_and_u, ab, b, overwrite_ab=False, overwrite_b=False, check_fi
     dense = ab[np.clip(k, 0, rows - 1), j] * inside
     with _named("solve_banded"):
         return np.linalg.solve(dense, b)
+
+
+def _band_shape(ab, function, name="ab"):
+    """(rows, n) of a band storage `ab` (2-D: SciPy 1.17 batches it, kronvec does not)."""
+    rows, n = _matrix(ab, function, square=False, name=name)
+    if rows < 1:
+        raise ValueError(f"scipy.linalg.{function}: {name} of shape {(rows, n)} holds no diagonal")
+    return rows, n
+
+
+def _band_right_hand_side(b, n, function, name="ab"):
+    shape = tuple(np.shape(static_value(b)))
+    if len(shape) not in (1, 2) or shape[0] != n:
+        raise ValueError(f"scipy.linalg.{function}: shapes of {name} and b are not compatible ({name} has {n} "
+                         f"columns, b has shape {shape}: b needs {n} rows, 1-D or 2-D)")
+
+
+def _symmetric_from_band(ab, lower):
+    """The symmetric n×n matrix whose `lower` (else upper) triangle LAPACK's symmetric band
+    storage ``ab`` holds — ab[i − j, j] = a[i, j] (i ≥ j) or ab[u + i − j, j] = a[i, j]
+    (i ≤ j): one gather, each stored off-diagonal entry placed twice (its adjoint adds the
+    two cotangents), the unused corners of ab read nowhere (derivative 0)."""
+    rows, n = np.shape(static_value(ab))
+    i, j = np.indices((n, n))
+    if lower:  # entry (i, j) is stored at (max − min, min)
+        k, column = np.abs(i - j), np.minimum(i, j)
+    else:  # (u + min − max, max)
+        k, column = rows - 1 - np.abs(i - j), np.maximum(i, j)
+    inside = np.abs(i - j) <= rows - 1
+    return np.where(inside, ab[np.clip(k, 0, rows - 1), column], 0.0)
+
+
+def _triangle_from_band(cb, lower):
+    """The triangular factor that ``cholesky_banded`` stores in `cb`: L[i, j] = cb[i − j, j]
+    (i ≥ j) or U[i, j] = cb[u + i − j, j] (i ≤ j), zeros elsewhere (one gather)."""
+    rows, n = np.shape(static_value(cb))
+    i, j = np.indices((n, n))
+    k = i - j if lower else rows - 1 + i - j
+    inside = (k >= 0) & (k < rows)
+    return np.where(inside, cb[np.clip(k, 0, rows - 1), j], 0.0)
+
+
+def solveh_banded(ab, b, overwrite_ab=False, overwrite_b=False, lower=False, check_finite=True):
+    """Solve ``a x = b`` for a symmetric positive definite banded `a` in LAPACK's symmetric
+    band storage, SciPy's way; differentiable in `ab` and `b`.
+
+    `ab` holds the upper triangle (``ab[u + i - j, j] = a[i, j]``, i ≤ j, the default) or,
+    with `lower`, the lower one (``ab[i - j, j] = a[i, j]``, i ≥ j).  Each stored entry is one
+    parameter of the symmetric `a` (an off-diagonal one appears twice in it), so the
+    derivative in `ab` is plainly that of the map ab ↦ a(ab)⁻¹b; the unused corners of `ab`
+    have derivative 0.  On traced values the solve is SciPy's own (LAPACK ``pbsv``/``ptsv``,
+    O(n·u²)), recorded as one operation (``kronvec/ops/banded.py``): SciPy's values bit for
+    bit, and a reverse sweep of one more banded solve and O(n·u) products — no n×n matrix,
+    second order included.  `overwrite_ab` and `overwrite_b` are accepted and ignored.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        When `a` is not positive definite (naming its leading minor).
+
+    Examples
+    --------
+    >>> import kronvec
+    >>> ab = np.array([[0.0, 1.0, 1.0], [4.0, 4.0, 4.0]])  # tridiagonal, upper storage
+    >>> solveh_banded(ab, np.array([5.0, 6.0, 5.0]))
+    array([1., 1., 1.])
+    >>> g = kronvec.grad(lambda ab: np.sum(solveh_banded(ab, np.ones(3))))(ab)
+    >>> g.shape
+    (2, 3)
+    """
+    ab = _array(ab, "solveh_banded", check_finite, "ab")
+    b = _array(b, "solveh_banded", check_finite, "b")
+    if not (is_traced(ab) or is_traced(b)):  # (SciPy's own values, its batches too: nothing to record)
+        with _renamed("solveh_banded"):
+            return scipy.linalg.solveh_banded(ab, b, lower=lower, check_finite=False)
+    _, n = _band_shape(ab, "solveh_banded")
+    _band_right_hand_side(b, n, "solveh_banded")
+    with _renamed("solveh_banded"):  # (LAPACK's pbsv itself, recorded: kronvec/ops/banded.py)
+        return bind(_banded.solveh, ab, b, lower=bool(lower))
+
+
+def cholesky_banded(ab, overwrite_ab=False, lower=False, check_finite=True):
+    """The Cholesky factor of a symmetric positive definite banded matrix, in the band
+    storage of `ab` (``a = Uᵀ U``, U stored as ``cb[u + i - j, j] = U[i, j]`` by default;
+    ``a = L Lᵀ``, ``cb[i - j, j] = L[i, j]`` with `lower`), as ``scipy.linalg.cholesky_banded``.
+
+    Differentiable in `ab`: the dense symmetric matrix is built from the band (one gather),
+    factored by kronvec's Cholesky (its rule along symmetric directions, which is the
+    derivative in the stored entries) and the factor's band gathered back.  The unused
+    corners of `ab` are copied into `cb`, as LAPACK's ``pbtrf`` leaves them: derivative 1
+    there.  Values agree with SciPy's to rounding; O(n²) memory.
+
+    Examples
+    --------
+    >>> ab = np.array([[0.0, 2.0], [2.0, 5.0]])   # a = [[2, 2], [2, 5]], upper storage
+    >>> cholesky_banded(ab)
+    array([[0.        , 1.41421356],
+           [1.41421356, 1.73205081]])
+    """
+    ab = _array(ab, "cholesky_banded", check_finite, "ab")
+    if not is_traced(ab):
+        with _renamed("cholesky_banded"):
+            return scipy.linalg.cholesky_banded(ab, lower=lower, check_finite=False)
+    rows, n = _band_shape(ab, "cholesky_banded")
+    lower = bool(lower)
+    with _renamed("cholesky_banded"):
+        factor = _factorizations._cholesky(_symmetric_from_band(ab, lower), upper=not lower)
+    i, j, inside = _banded.stored_positions(rows, n, lower)  # the factor's entry stored at cb[k, j]
+    return np.where(inside, factor[i, j], ab)
+
+
+def cho_solve_banded(cb_and_lower, b, overwrite_b=False, check_finite=True):
+    """Solve ``a x = b`` given ``(cb, lower)``, `cb` from :func:`cholesky_banded`: two
+    triangular solves with the banded factor, differentiable in `cb` (its band; the unused
+    corners have derivative 0) and in `b`.  Values agree with SciPy's ``pbtrs`` to rounding.
+
+    Examples
+    --------
+    >>> ab = np.array([[0.0, 2.0], [2.0, 5.0]])
+    >>> cho_solve_banded((cholesky_banded(ab), False), np.array([4.0, 7.0]))
+    array([1., 1.])
+    """
+    if not isinstance(cb_and_lower, (tuple, list)) or len(cb_and_lower) != 2:
+        raise TypeError("scipy.linalg.cho_solve_banded: cb_and_lower must be the pair (cb, lower), cb from "
+                        f"cholesky_banded, got {type(cb_and_lower).__name__}")
+    cb, lower = cb_and_lower
+    cb = _array(cb, "cho_solve_banded", check_finite, "cb")
+    b = _array(b, "cho_solve_banded", check_finite, "b")
+    lower = plain_parameter(lower, "cho_solve_banded", "lower")
+    if not (is_traced(cb) or is_traced(b)):
+        with _renamed("cho_solve_banded"):
+            return scipy.linalg.cho_solve_banded((cb, bool(lower)), b, check_finite=False)
+    _, n = _band_shape(cb, "cho_solve_banded", "cb")
+    _band_right_hand_side(b, n, "cho_solve_banded", "cb")
+    with _renamed("cho_solve_banded"):
+        return cho_solve((_triangle_from_band(cb, bool(lower)), bool(lower)), b, check_finite=False)

@@ -10,9 +10,12 @@ function reached by a traced value raises a TypeError that names its
 counterpart here.  Why a namespace and not SciPy's array-API dispatch:
 ``notes/derivatives.md`` §25.
 
-The functions come in five families, one private module each:
+The functions come in six families, one private module each:
 
-* decompositions and solves (``_linalg_decompositions``);
+* decompositions and solves, banded ones included (``_linalg_decompositions``);
+* norms, least squares, pseudo-inverses and the orthogonal Procrustes problem —
+  ``norm``, ``lstsq``, ``pinv``, ``pinvh``, ``orthogonal_procrustes``
+  (``_linalg_least_squares``);
 * matrix functions — ``expm``, ``logm``, ``sqrtm``, ``fractional_matrix_power``,
   ``polar`` and spectral functions of symmetric matrices (``_linalg_functions``);
 * ``expm_frechet`` and the trigonometric and hyperbolic functions SciPy builds on the
@@ -20,18 +23,20 @@ The functions come in five families, one private module each:
   (``_linalg_exponential``);
 * Sylvester and Lyapunov equations (``_linalg_sylvester``);
 * special matrices placed from entries — ``block_diag``, ``toeplitz``, ``circulant``,
-  ``hankel`` (``_linalg_special_matrices``).
+  ``hankel``, ``khatri_rao`` — and solves with Toeplitz and circulant matrices
+  (``_linalg_special_matrices``).
 """
 
 from __future__ import annotations
 
-from . import (_linalg_decompositions, _linalg_exponential, _linalg_functions, _linalg_special_matrices,
-               _linalg_sylvester)
+from . import (_linalg_decompositions, _linalg_exponential, _linalg_functions, _linalg_least_squares,
+               _linalg_special_matrices, _linalg_sylvester)
 from ._linalg_decompositions import *  # noqa: F401,F403 (the public names, listed in its __all__)
 from ._linalg_exponential import *  # noqa: F401,F403
 from ._linalg_functions import *  # noqa: F401,F403
+from ._linalg_least_squares import *  # noqa: F401,F403
 from ._linalg_special_matrices import *  # noqa: F401,F403
 from ._linalg_sylvester import *  # noqa: F401,F403
 
 __all__ = [*_linalg_decompositions.__all__, *_linalg_functions.__all__, *_linalg_exponential.__all__,
-           *_linalg_special_matrices.__all__, *_linalg_sylvester.__all__]
+           *_linalg_least_squares.__all__, *_linalg_special_matrices.__all__, *_linalg_sylvester.__all__]
