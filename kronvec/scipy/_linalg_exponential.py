@@ -27,21 +27,12 @@ import numpy as np
 
 from ..ops import _stack_factors as _stacked
 from ..ops import matrix_functions as _ops
-from ._support import as_array, is_traced, plain_value, static_value
+from ._linalg_functions import _matrix  # (the same check: square or a stack, finite, real)
+from ._support import plain_value, static_value
 
 __all__ = ["expm_frechet", "coshm", "sinhm", "tanhm", "cosm", "sinm", "tanm"]
 
 _METHODS = {None: "SPS", "SPS": "SPS", "blockEnlarge": "blockEnlarge"}
-
-
-def _matrix(A, function):
-    """`A` as an array (traced or plain), checked: square (or a stack), finite, real."""
-    A = as_array(A)
-    # (static_value: the operations' impls check again every value they are given)
-    _ops.check_square_matrix(static_value(A), function)
-    if not is_traced(A) and A.dtype.char not in "fd":
-        A = A.astype(np.float64)
-    return A
 
 
 def _size(A):

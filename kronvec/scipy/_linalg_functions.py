@@ -29,7 +29,7 @@ _NO_VALUE = np._NoValue
 
 
 def _matrix(A, function):
-    """`A` as an array (traced or plain), checked: square, 2-D, finite, real."""
+    """`A` as an array (traced or plain), checked: square (or a stack), finite, real."""
     A = as_array(A)
     # (static_value: the operation's impl makes this check again on every value it is
     # given, so a compiled replay, kronvec._compiled, repeats it)
