@@ -1132,6 +1132,7 @@ def _lexsort(keys, axis=-1):
 
 for _function in (np.argsort, np.argpartition):
     numpy_function(_function)(on_plain_values(_function, __name__))
+    numpy_method(_function.__name__)(on_plain_values(_function, __name__))
 
 
 # ------------------------------------------------------------- set routines
@@ -1187,6 +1188,5 @@ def _intersect1d(ar1, ar2, assume_unique=False, return_indices=False):
     if not assume_unique:
         in_first, in_second = first_index[in_first], second_index[in_second]
     return common, in_first, in_second
-    numpy_method(_function.__name__)(on_plain_values(_function, __name__))
 
 __all__ += ["captured_key", "Distinct", "tied_rows"]
