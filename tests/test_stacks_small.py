@@ -246,8 +246,14 @@ def test_one_warning_for_the_whole_stack_at_the_callers_line():
 
 
 def test_the_warning_deduplicates_at_one_call_site():
-    X = _well_conditioned(8, 3, 3)
-    X[5, 2] = X[5, 0] + 1e-15 * np.arange(1, 4)
+    # Its own seeded points (the module's RNG depends on which tests share an xdist worker),
+    # and member 5 ill-conditioned by construction: singular values 3, 1, 3e-14 (κ = 1e14,
+    # above the 4.5e13 warning threshold), so its last LU pivot, about 3e-14, stays far from
+    # the rounding (~1e-15) that made a row copied to within 1e-15 exactly singular in one CI run.
+    rng = np.random.default_rng(248)
+    X = rng.standard_normal((8, 3, 3)) + 3.0 * np.eye(3)
+    (Q, _), (P, _) = np.linalg.qr(rng.standard_normal((3, 3))), np.linalg.qr(rng.standard_normal((3, 3)))
+    X[5] = (Q * np.array([3.0, 1.0, 3e-14])) @ P.T
     f = lambda Z: np.sum(np.linalg.inv(Z))  # noqa: E731
     with _kernels_on(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
