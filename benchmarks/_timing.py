@@ -24,32 +24,40 @@ class Contender:
         self.batch = max(calls, 1)
 
 
-def round_robin(contenders, rounds, settle=0.0):
+def round_robin(contenders, rounds, settle=0.0, warm=0.0):
     """One batch of each contender per round, the starting one rotating.
 
     `settle` seconds of sleep before each batch let the previous contender's
     thread pools go idle: PyTorch's intra-op threads keep spinning for tens of
     milliseconds after its last call, on the core the next batch needs — and
     with the order fixed up to rotation, the same contender always comes next.
+    `warm` seconds of untimed calls of the contender itself follow the sleep: on
+    this VM the first ~20 ms after a sleep run slowly, which a batch of short calls
+    feels and a batch of two long ones hardly does (``measure_factorization_jacobians.py``).
     """
     for r in range(rounds):
         for k in range(len(contenders)):
             contender = contenders[(r + k) % len(contenders)]
             if settle:
                 time.sleep(settle)
+            if warm:
+                start = time.perf_counter()
+                contender.call()
+                while time.perf_counter() - start < warm:
+                    contender.call()
             start = time.perf_counter()
             for _ in range(contender.batch):
                 contender.call()
             contender.samples.append((time.perf_counter() - start) / contender.batch)
 
 
-def median_seconds(calls, rounds, settle=0.0):
+def median_seconds(calls, rounds, settle=0.0, warm=0.0):
     """``{name: median seconds per call}`` for the zero-argument `calls`, a list of
     ``(name, call)`` pairs, timed side by side with :func:`round_robin`."""
     import statistics
 
     contenders = [Contender(call, name) for name, call in calls]
-    round_robin(contenders, rounds, settle)
+    round_robin(contenders, rounds, settle, warm)
     return {c.name: statistics.median(c.samples) for c in contenders}
 
 

@@ -28,6 +28,12 @@ another thread's CPU per 300 ms of the next contender's batch, none with
 — kronvec's first row — right after PyTorch's: without the pause that row
 measures PyTorch's threads (2.4–3.0 ms against 1.2–1.4 ms alone).  The pause
 applies to every contender alike; ``--settle 0`` shows the figures without it.
+After the sleep this VM runs slowly for ~20 ms, which a batch of ~1 ms calls feels
+more than a batch of two ~10 ms ones: ``--warm W`` (default 0) makes W seconds of
+untimed calls of the contender itself after its sleep, so that every contender is
+timed in its steady state (measured at stop 28, W = 0.05: kronvec's eigh Jacobian
+1.1 ms instead of 2.3–2.5 ms, and JAX's and PyTorch's faster too, with default threads
+down to ~6.5 ms, their second thread warm).
 
 Each thread setting runs in a Python process of its own (this script with
 ``--worker``): ``default`` leaves the thread variables unset, ``pinned`` sets
@@ -57,6 +63,8 @@ def _parse(argv):
     parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--settle", type=float, default=0.25,
                         help="seconds of sleep before each batch (see the module docstring)")
+    parser.add_argument("--warm", type=float, default=0.0,
+                        help="seconds of untimed calls of each contender after its sleep (see the module docstring)")
     parser.add_argument("--quick", action="store_true", help="n = 8 and 3 rounds: a smoke run")
     parser.add_argument("--worker", choices=("default", "pinned"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -133,7 +141,7 @@ def worker(args):
                 _agree(as_numerator(tjac(At).numpy()) @ E.reshape(-1, order="F"), reference, n, which,
                        f"torch {label}")
                 calls.append(("torch", lambda: tjac(At)))
-            times = median_seconds(calls, args.rounds, args.settle)
+            times = median_seconds(calls, args.rounds, args.settle, args.warm)
             print(MARKER + json.dumps(dict(what=label, n=n, load=os.getloadavg()[0], **times)), flush=True)
 
 
