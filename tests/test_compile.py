@@ -142,6 +142,9 @@ _TEMPLATES = {
     # (kronvec.scipy.linalg's check_finite is a recorded decision: these compile)
     "scipy.linalg.solve": lambda X: np.sum(ksl.solve(X + 3.0 * np.eye(3), _W) * _W),
     "scipy.linalg.cho_solve": lambda X: np.sum(ksl.cho_solve(ksl.cho_factor(X @ X.T + np.eye(3)), _W[0])),
+    # (their rank counts at SciPy's cutoff are recorded decisions too)
+    "scipy.linalg.pinv": lambda X: np.sum(ksl.pinv(X + 3.0 * np.eye(3)) * _W),
+    "scipy.linalg.pinvh": lambda X: np.sum(ksl.pinvh(X @ X.T + np.eye(3)) * _W),
     "ln|S| + tr(S⁻¹C)": lambda X: np.linalg.slogdet(X @ X.T + np.eye(3))[1]
     + np.trace(np.linalg.solve(X @ X.T + np.eye(3), _W @ _W.T)),
 }

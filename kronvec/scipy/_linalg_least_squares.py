@@ -22,10 +22,13 @@ Derivations: ``notes/derivatives.md`` §38.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.linalg
 
 from ..ops import factorizations as _factorizations
+from ..ops._support import decided
 from ._linalg_decompositions import _array, _matrix, _renamed, _symmetric_read
 from ._linalg_functions import polar as _polar
 from ._support import is_traced, plain_parameter, plain_value, static_value
@@ -198,15 +201,14 @@ def pinv(a, *, atol=None, rtol=None, return_rank=False, check_finite=True):
     if not is_traced(a):
         with _renamed("pinv"):
             return scipy.linalg.pinv(a, atol=atol, rtol=rtol, return_rank=return_rank, check_finite=False)
-    s = np.linalg.svd(np.asarray(plain_value(a), dtype=np.float64), compute_uv=False)
-    cutoff = atol + np.max(s, axis=-1, initial=0.0) * rtol
-    rank = np.sum(s > cutoff[..., None], axis=-1)
-    if np.any(rank < min(m, n)):
-        raise _rank_deficient("pinv", "singular values", np.shape(static_value(a)), s, cutoff, rank, min(m, n))
+    shape = np.shape(static_value(a))
+    # (a recorded decision: a compiled replay counts the rank again at each new point)
+    decided(functools.partial(_require_full_rank, function="pinv", what="singular values", shape=shape,
+                              atol=atol, rtol=rtol, spectrum=_singular_values), a)
     with _renamed("pinv"):
         # every singular value is kept: NumPy's cutoff rtol·σ_max ≤ SciPy's keeps them all too
         B = np.linalg.pinv(a, rtol=rtol)
-    return (B, rank) if return_rank else B  # (SciPy's rank: np.sum's integer)
+    return (B, _full_rank(shape, min(m, n))) if return_rank else B
 
 
 def pinvh(a, atol=None, rtol=None, lower=True, return_rank=False, check_finite=True):
@@ -239,14 +241,39 @@ def pinvh(a, atol=None, rtol=None, lower=True, return_rank=False, check_finite=T
                                       check_finite=False)
     with _renamed("pinvh"):
         read = _symmetric_read(a, bool(lower))
-    w = np.abs(np.linalg.eigvalsh(np.asarray(plain_value(read), dtype=np.float64)))
-    cutoff = atol + np.max(w, axis=-1, initial=0.0) * rtol
-    rank = np.sum(w > cutoff[..., None], axis=-1)
-    if np.any(rank < n):
-        raise _rank_deficient("pinvh", "eigenvalues |λ|", np.shape(static_value(a)), w, cutoff, rank, n)
+    shape = np.shape(static_value(a))
+    decided(functools.partial(_require_full_rank, function="pinvh", what="eigenvalues |λ|", shape=shape,
+                              atol=atol, rtol=rtol, spectrum=_absolute_eigenvalues), read)
     with _renamed("pinvh"):
         B = np.linalg.inv(read)
+    rank = _full_rank(shape, n)
     return (B, rank if np.ndim(rank) else int(rank)) if return_rank else B
+
+
+def _singular_values(values):
+    return np.linalg.svd(np.asarray(values, dtype=np.float64), compute_uv=False)
+
+
+def _absolute_eigenvalues(values):
+    return np.abs(np.linalg.eigvalsh(np.asarray(values, dtype=np.float64)))
+
+
+def _require_full_rank(values, function, what, shape, atol, rtol, spectrum):
+    """SciPy's rank count (values above atol + rtol·max) of a traced input, on its values:
+    LinAlgError below full rank, else an empty array (a recorded decision's result)."""
+    s = spectrum(values)
+    cutoff = atol + np.max(s, axis=-1, initial=0.0) * rtol
+    rank = np.sum(s > cutoff[..., None], axis=-1)
+    full = s.shape[-1]
+    if np.any(rank < full):
+        raise _rank_deficient(function, what, shape, s, cutoff, rank, full)
+    return np.zeros(0)
+
+
+def _full_rank(shape, full):
+    """The rank SciPy reports where every value is kept: a NumPy integer (an array of them
+    for a stack), as its ``np.sum`` gives."""
+    return np.full(shape[:-2], full, dtype=np.intp)[()]
 
 
 # ------------------------------------------------------ orthogonal Procrustes
