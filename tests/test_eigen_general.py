@@ -95,3 +95,27 @@ def test_jacobians_stay_structured_at_scale():
         assert peak < 40 * n * n * 8, f"peak {peak / 1e6:.1f} MB"  # (n⁴ entries would be 65 GB)
         v = np.random.default_rng(7).standard_normal(n * n)
         assert np.all(np.isfinite(J.matvec(v)))
+
+
+def test_threads_share_no_factorization():
+    # eig's factors are remembered for the length of one call (the per-call scope): four
+    # threads on different points must each get their own, bit for bit the serial results
+    import threading
+
+    points = [_real_spectrum(5, seed) for seed in range(6)]
+    gradient = kronvec.grad(lambda A: np.sum(np.linalg.eig(A)[1] ** 3) + np.sum(np.linalg.eigvals(A) ** 2))
+    serial = [gradient(A) for A in points]
+    mismatches = []
+
+    def work(seed):
+        order = np.random.default_rng(seed).integers(len(points), size=30)
+        for k in order:
+            if not np.array_equal(gradient(points[k]), serial[k]):
+                mismatches.append(int(k))
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert mismatches == []
