@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
+from _timing import rows_from_workers  # (benchmarks/, the script's folder)
+
 ROOT = Path(__file__).resolve().parents[1]
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 MARKER = "@@everyday "
 
 
@@ -124,30 +123,15 @@ def worker(args):
 
 
 def main(argv=None):
-    args = _parse(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parse(argv)
     if args.worker:
         return worker(args)
-    status = 0
+    rows, status = rows_from_workers(__file__, argv, MARKER, timeout=3600)
     print("| threads | n | function | contender | median (ms) | × scipy value |\n|---|---|---|---|---|---|")
-    for config in ("pinned", "default"):
-        env = dict(os.environ)
-        for variable in THREAD_VARIABLES:
-            env.pop(variable, None)
-            if config == "pinned":
-                env[variable] = "1"
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-        done = subprocess.run([sys.executable, __file__, "--worker", config, "--sizes", *map(str, args.sizes),
-                               "--rounds", str(args.rounds)], env=env, capture_output=True, text=True)
-        status |= done.returncode
-        for line in done.stdout.splitlines():
-            if line.startswith(MARKER):
-                row = json.loads(line[len(MARKER):])
-                print(f"| {row['threads']} | {row['n']} | {row['function']} | {row['contender']} | "
-                      f"{row['median_ms']:.2f} | {row['ratio']:.2f} |")
-            else:
-                print(line)
-        if done.returncode and done.stderr:
-            print(done.stderr[-2000:])
+    for row in rows:
+        print(f"| {row['threads']} | {row['n']} | {row['function']} | {row['contender']} | "
+              f"{row['median_ms']:.2f} | {row['ratio']:.2f} |")
     return status
 
 

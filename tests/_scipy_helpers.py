@@ -8,6 +8,7 @@ err by ~1e-10 relative for these smooth functions at O(1) points; FD_RTOL = 1e-6
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import kronvec
 from kronvec._vec import vec
@@ -58,3 +59,13 @@ def check_derivatives(f, args, argnum, second=True, what=""):
     if second:
         H = kronvec.hessian(s)(X).toarray()
         assert_scaled_close(H, central_difference_jacobian(kronvec.grad(s), (X,)), FD_RTOL, f"{label}: hessian")
+
+
+def check_counterpart_named(name, call):
+    """A real ``scipy.linalg.<name>`` reached by a traced value raises a TypeError naming it
+    and its ``kronvec.scipy.linalg`` counterpart."""
+    with pytest.raises(TypeError) as error:
+        kronvec.grad(lambda x: np.sum(call(x)))(np.array([[2.0, 0.5], [0.5, 3.0]]))
+    message = str(error.value)
+    assert f"cannot differentiate scipy.linalg.{name}:" in message, message
+    assert f"Use kronvec.scipy.linalg.{name} instead (import kronvec.scipy.linalg)" in message, message

@@ -19,7 +19,7 @@ import scipy.linalg as sl
 import kronvec
 import kronvec.scipy.linalg as kl
 
-from _scipy_helpers import check_derivatives
+from _scipy_helpers import check_counterpart_named, check_derivatives
 
 RNG = np.random.default_rng(25)
 N = 4
@@ -513,11 +513,7 @@ def test_inputs_are_not_modified():
     ("det", lambda x: sl.det(x)),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_a_real_scipy_linalg_function_on_a_traced_value_names_its_counterpart(name, call):
-    with pytest.raises(TypeError) as error:
-        kronvec.grad(lambda x: np.sum(call(x)))(np.array([[2.0, 0.5], [0.5, 3.0]]))
-    message = str(error.value)
-    assert f"cannot differentiate scipy.linalg.{name}:" in message, message
-    assert f"Use kronvec.scipy.linalg.{name} instead (import kronvec.scipy.linalg)" in message, message
+    check_counterpart_named(name, call)
 
 
 def test_the_namespace_lists_every_function():

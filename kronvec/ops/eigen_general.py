@@ -52,11 +52,15 @@ _EIG = "np.linalg.eig"
 _EIGVALS = "np.linalg.eigvals"
 
 
+def _refuse_stack(shape, operation):
+    if len(shape) != 2:
+        raise TypeError(f"kronvec differentiates {operation} of one matrix; got shape {tuple(shape)} "
+                        "(a stack: differentiate its members one by one)")
+
+
 def _plain_matrix(A, operation):
     A = np.asarray(A)
-    if A.ndim != 2:
-        raise TypeError(f"kronvec differentiates {operation} of one matrix; got shape {A.shape} "
-                        "(a stack: differentiate its members one by one)")
+    _refuse_stack(A.shape, operation)
     return A if A.dtype.char in "fd" else A.astype(np.float64)
 
 
@@ -230,9 +234,7 @@ eig_vectors = register(Primitive(
 # ------------------------------------------------------------------ front doors
 def _checked_square(a, operation):
     _square_shape(a, operation)
-    if len(shape_of(a)) != 2:
-        raise TypeError(f"kronvec differentiates {operation} of one matrix; got shape {tuple(shape_of(a))} "
-                        "(a stack: differentiate its members one by one)")
+    _refuse_stack(shape_of(a), operation)
 
 
 @numpy_function(np.linalg.eig)
