@@ -333,6 +333,32 @@ def test_commutation_transpose_and_inverse(m, n):
     np.testing.assert_array_equal(K.solve(K.matvec(x)), x)
 
 
+@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("order", ["I + K", "K + I"])
+def test_symmetrizer_absorbs_a_commutation_on_its_right(n, order, rng):
+    # (I + K)·(diag(d) + K·diag(e)) = (I + K)·diag(d + e), since (I + K)·K = I + K: the
+    # Jacobian of eigh/cholesky (ending in I + K) times that of the triangle NumPy reads
+    symmetrizer = Sum([Identity(n * n), Commutation(n, n)][:: 1 if order == "I + K" else -1])
+    d, e, f = (rng.standard_normal(n * n) for _ in range(3))
+    reading = Sum([Diag(d), Product([Commutation(n, n), Diag(e)]), Diag(f)])
+    result = algebra.multiply(symmetrizer, reading)
+    expected = dense_of(symmetrizer) @ dense_of(reading)
+    np.testing.assert_allclose(result.toarray(), expected, **TOL)
+    if n > 1:  # (for n = 1 the laws fold K = I first)
+        assert isinstance(result, Product) and isinstance(result.factors[-1], Diag), repr(result)
+    # not for another right factor, nor a commutation of another order: a correct lazy product
+    other = Sum([Diag(d), Product([Commutation(n, n), Dense(rng.standard_normal((n * n, n * n)))])])
+    lazy = algebra.multiply(symmetrizer, other)
+    np.testing.assert_allclose(lazy.toarray(), dense_of(symmetrizer) @ dense_of(other), **TOL)
+    if n > 1:
+        assert not (isinstance(lazy, Product) and isinstance(lazy.factors[-1], Diag)), repr(lazy)
+        wide = Sum([Identity(6), Commutation(2, 3)])
+        mixed = Sum([Diag(rng.standard_normal(6)), Product([Commutation(2, 3), Diag(rng.standard_normal(6))])])
+        kept = algebra.multiply(wide, mixed)
+        np.testing.assert_allclose(kept.toarray(), dense_of(wide) @ dense_of(mixed), **TOL)
+        assert not isinstance(kept.factors[-1], Diag), repr(kept)
+
+
 # --------------------------------------------------------------------------
 # identity absorption, scalar folding, sums, zeros
 # --------------------------------------------------------------------------

@@ -141,31 +141,35 @@ DENSE_JACOBIANS = {name: FACTORIZATIONS[name] for name in ("cholesky", "eigh eig
 
 class DenseJacobian:
     """The dense n²×n² Jacobian of cholesky and of eigh's eigenvectors: direct assembly
-    (``toarray``) against the generic path (the operator applied to I)."""
+    (``toarray``) against the generic path (the operator applied to I).  At an input
+    that is not exactly symmetric (NumPy reads one triangle) the Jacobian has one
+    factor more, a column scaling, which the direct assembly writes too."""
 
-    params = [list(DENSE_JACOBIANS), [8, 32, 48]]
-    param_names = ["factorization", "n"]
+    params = [list(DENSE_JACOBIANS), [8, 32, 48], ["symmetric", "not symmetric"]]
+    param_names = ["factorization", "n", "input"]
     timeout = 300
 
-    def setup(self, name, n):
+    def setup(self, name, n, symmetry):
         generator = rng("dense-jacobian", name, n)
         self.A = spd(generator, n) + np.diag(np.linspace(0.0, 1.0, n))  # distinct eigenvalues
+        if symmetry == "not symmetric":  # (the upper triangle, which np.linalg does not read, perturbed)
+            self.A = self.A + 0.1 * np.triu(generator.standard_normal((n, n)), 1)
         self.jacobian = kronvec.jacobian(DENSE_JACOBIANS[name])
         self.J = warm(self.jacobian, self.A)
         self.identity = np.eye(n * n)
         warm(self.J.toarray)
 
-    def time_jacobian_toarray(self, name, n):
+    def time_jacobian_toarray(self, name, n, symmetry):
         self.jacobian(self.A).toarray()
 
-    def time_toarray(self, name, n):
+    def time_toarray(self, name, n, symmetry):
         self.J.toarray()
 
-    def time_generic_matmat_identity(self, name, n):
+    def time_generic_matmat_identity(self, name, n, symmetry):
         self.J.matmat(self.identity)
 
-    def time_tosparse(self, name, n):
+    def time_tosparse(self, name, n, symmetry):
         self.J.tosparse()
 
-    def peakmem_jacobian_toarray(self, name, n):
+    def peakmem_jacobian_toarray(self, name, n, symmetry):
         self.jacobian(self.A).toarray()

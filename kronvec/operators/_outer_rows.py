@@ -1,4 +1,5 @@
-"""Dense assembly of ``(I_q ⊗ A)·Diag(vec F)·(B ⊗ C)``, optionally times ``I + K``.
+"""Dense assembly of ``(I_q ⊗ A)·Diag(vec F)·(B ⊗ C)``, optionally times ``I + K``
+(and then optionally times a diagonal ``Diag(w)``, a column scaling).
 
 That product is the Jacobian of Y = A (F ∘ (C X Bᵀ)), the shape of the
 Jacobians of the Cholesky factor (A = L, B = C = L⁻¹, F = φ) and of ``eigh``'s
@@ -11,7 +12,10 @@ symmetrizer ½(I + K) (``kronvec/ops/factorizations.py``).  Entry by entry
 
 so row (i, j) of M, read as an s×r array, is the outer product B[j]ᵀ P[j, i];
 with the symmetrizer (r = s = n), (M K)[·, k + l·n] = M[·, l + k·n] adds its
-transpose.  The generic materialization applies the product to blocks of unit
+transpose.  At an input that is not exactly symmetric NumPy reads one triangle, and
+the chain rule appends that reading's Jacobian, which the laws turn into Diag(w)
+after the symmetrizer (``kronvec/operators/algebra.py``): column k + l·n of the
+result is then scaled by w[k + l·n] as it is written.  The generic materialization applies the product to blocks of unit
 columns (six passes over n⁴ numbers and the Kronecker factors' n⁵ flops); this
 writes each of the n⁴ entries once from P (n⁴ flops in q small matrix products),
 in a numba kernel (``kronvec._kernels.outer_product_rows_fill``) from
@@ -44,15 +48,17 @@ class OuterRows:
 
     Parameters are the plain arrays A m×p, B q×s, C p×r, the diagonal operator (a Diag
     of d = vec F, or Φₙ, whose vec φ is made only when the matrix is written),
-    the product's scale, whether the rows are transposed (the ``K·`` head) and
-    whether the ``(I + K)`` tail is present.
+    the product's scale, whether the rows are transposed (the ``K·`` head),
+    whether the ``(I + K)`` tail is present and the column weights w of a final
+    ``Diag(w)`` (None without one).
     """
 
-    def __init__(self, A, diagonal, B, C, scale, rows_transposed, symmetrized, dtype):
+    def __init__(self, A, diagonal, B, C, scale, rows_transposed, symmetrized, dtype, column_weights=None):
         self.A, self.diagonal, self.B, self.C = A, diagonal, B, C
         self.scale, self.rows_transposed, self.symmetrized = scale, rows_transposed, symmetrized
         self.dtype = np.dtype(dtype)
         (self.m, self.p), (self.q, self.s), self.r = A.shape, B.shape, C.shape[1]
+        self.column_weights = column_weights
 
     @property
     def entries(self):
@@ -67,6 +73,8 @@ class OuterRows:
         the two broadcast products."""
         itemsize = self.dtype.itemsize
         factors = self.A.size + self.B.size + self.C.size + self.p * self.q
+        if self.column_weights is not None:
+            factors += self.r * self.s
         small = self.q * self.m * (self.p + self.r) + (self.r + self.s) * self.q * self.m + factors
         if not self._uses_numba():
             small += 2 * self.entries
@@ -105,35 +113,47 @@ class OuterRows:
         # strided row costs the kernel its vectorized inner loop, 2.5× the time)
         B = np.ascontiguousarray(self.B, dtype=self.dtype)
         total = self.dtype.type(self.scale * scale)
+        # W[l, k] = w[k + l·r], the weight of column k + l·r ((1, 1) and unread without weights)
+        weighted = self.column_weights is not None
+        W = (np.ascontiguousarray(self.column_weights, dtype=self.dtype).reshape(self.s, self.r) if weighted
+             else np.ones((1, 1), dtype=self.dtype))
         if out.flags.c_contiguous:
-            self._write_rows(out, P, B, total, accumulate)
+            self._write_rows(out, P, B, total, W, weighted, accumulate)
         else:
-            self._write_columns(out.T, P, B, total, accumulate)
+            self._write_columns(out.T, P, B, total, W, weighted, accumulate)
         return out
 
-    def _write_rows(self, out, P, B, total, accumulate):
-        """Into C-ordered `out`, seen as [j, i, l, k]: B[j, l]·P[j, i, k] (+ B[j, k]·P[j, i, l])."""
+    def _write_rows(self, out, P, B, total, W, weighted, accumulate):
+        """Into C-ordered `out`, seen as [j, i, l, k]: B[j, l]·P[j, i, k] (+ B[j, k]·P[j, i, l]),
+        times W[l, k] when `weighted`."""
         m, q, r, s = self.m, self.q, self.r, self.s
         view = out.reshape(m, q, s, r).transpose(1, 0, 2, 3) if self.rows_transposed else out.reshape(q, m, s, r)
         if self._uses_numba():
             from .. import _kernels
 
-            _kernels.call(_kernels.outer_product_rows_fill, out.nbytes, P, B, total, self.symmetrized,
-                          view, accumulate)
+            if weighted:
+                _kernels.call(_kernels.outer_product_rows_weighted_fill, out.nbytes, P, B, total, W, view,
+                              accumulate)
+            else:
+                _kernels.call(_kernels.outer_product_rows_fill, out.nbytes, P, B, total, self.symmetrized,
+                              view, accumulate)
             return
         values = P[:, :, None, :] * B[:, None, :, None]
         if self.symmetrized:
             values += P[:, :, :, None] * B[:, None, None, :]
         values *= total
+        if weighted:
+            values *= W
         if accumulate:
             view += values
         else:
             view[...] = values
 
-    def _write_columns(self, out_t, P, B, total, accumulate):
+    def _write_columns(self, out_t, P, B, total, W, weighted, accumulate):
         """Into C-ordered `out_t` = Mᵀ, seen as [l, k, x, y] with (x, y) = (j, i), or (i, j)
         when the rows are transposed: U[k, x, y]·V[l, x, y] (+ U[l, x, y]·V[k, x, y]),
-        U the entries of P and V those of B laid out along the rows of Mᵀ."""
+        times W[l, k] when `weighted`, U the entries of P and V those of B laid out
+        along the rows of Mᵀ."""
         m, q, r, s = self.m, self.q, self.r, self.s
         if self.rows_transposed:  # row j + i·q of M: x = i, y = j
             U = np.ascontiguousarray(P.transpose(2, 1, 0))  # U[k, i, j] = P[j, i, k]
@@ -146,12 +166,14 @@ class OuterRows:
             from .. import _kernels
 
             _kernels.call(_kernels.outer_product_columns_fill, out_t.nbytes, U, V, total, self.symmetrized,
-                          view, accumulate)
+                          W, weighted, view, accumulate)
             return
         values = U[None] * V[:, None]
         if self.symmetrized:
             values += U[:, None] * V[None]
         values *= total
+        if weighted:
+            values *= W[:, :, None, None]
         if accumulate:
             view += values
         else:
@@ -196,7 +218,7 @@ def _is_symmetrizer_sum(op, n):
 
 def match(product):
     """The :class:`OuterRows` form of a Product, or None when its factors are not
-    ``head · Diag(d) · (B ⊗ C) [· (I + K)]`` with dense A, B, C of a real dtype."""
+    ``head · Diag(d) · (B ⊗ C) [· (I + K) [· Diag(w)]]`` with dense A, B, C of a real dtype."""
     factors = product.factors
     if product.dtype.kind != "f" or len(factors) < 3:
         return None
@@ -206,7 +228,7 @@ def match(product):
     A, q, head_scale, rows_transposed, used = head
     p = A.shape[1]
     rest = factors[used:]
-    if len(rest) not in (2, 3) or type(rest[0]) not in (Diag, HalvedLowerMask) or rest[0].shape[0] != p * q:
+    if len(rest) not in (2, 3, 4) or type(rest[0]) not in (Diag, HalvedLowerMask) or rest[0].shape[0] != p * q:
         return None
     tail = rest[1]
     if type(tail) is not Kron:
@@ -214,7 +236,13 @@ def match(product):
     B, C = _dense_array(tail.A), _dense_array(tail.B)
     if B is None or C is None or B.shape[0] != q or C.shape[0] != p:
         return None
-    symmetrized = len(rest) == 3
+    symmetrized = len(rest) >= 3
     if symmetrized and not (C.shape[1] == B.shape[1] and _is_symmetrizer_sum(rest[2], C.shape[1])):
         return None
-    return OuterRows(A, rest[0], B, C, head_scale * tail.scale, rows_transposed, symmetrized, product.dtype)
+    column_weights = None
+    if len(rest) == 4:
+        if type(rest[3]) is not Diag:
+            return None
+        column_weights = rest[3].d
+    return OuterRows(A, rest[0], B, C, head_scale * tail.scale, rows_transposed, symmetrized, product.dtype,
+                     column_weights)

@@ -392,6 +392,46 @@ def _dense_product(a, b):
     return Dense(freeze(a.M @ b.M), name=_derived_name("{}·{}", a, b))
 
 
+def _symmetrizer_order(op):
+    """n when `op` is the Sum I_{n²} + K_{n,n} (terms in either order), else None."""
+    if len(op.terms) != 2:
+        return None
+    identity, commutation = op.terms if type(op.terms[0]) is Identity else op.terms[::-1]
+    if type(identity) is not Identity or type(commutation) is not Commutation:
+        return None
+    n = commutation.m
+    return n if commutation.n == n and identity.n == n * n else None
+
+
+def _commuted_diagonal(term, n):
+    """d for a term diag(d) or K_{n,n}·diag(d), else None."""
+    if type(term) is Diag:
+        return term.d
+    if type(term) is Product and len(term.factors) == 2:
+        commutation, diagonal = term.factors
+        if type(commutation) is Commutation and (commutation.m, commutation.n) == (n, n) \
+                and type(diagonal) is Diag:
+            return diagonal.d
+    return None
+
+
+@product_law(Sum, Sum)
+def _symmetrizer_absorbs_commutation(a, b):
+    # (I + K)·(Σ diag(dᵢ) + Σ K·diag(eⱼ)) = (I + K)·diag(Σ dᵢ + Σ eⱼ), because
+    # (I + K)·K = K + K² = I + K (K_{n,n} is its own inverse, Magnus–Neudecker ch. 3).
+    # The second Sum is the Jacobian of the triangle NumPy's cholesky/eigh read at a
+    # non-symmetric input (kronvec/ops/factorizations.py); after the symmetrizer of
+    # their own Jacobians it becomes one column scaling, which the direct dense
+    # assembly writes in one pass (kronvec/operators/_outer_rows.py).
+    n = _symmetrizer_order(a)
+    if n is None:
+        return None
+    diagonals = [_commuted_diagonal(term, n) for term in b.terms]
+    if any(d is None for d in diagonals):
+        return None
+    return Product([a, Diag(freeze(np.sum(diagonals, axis=0)))])
+
+
 @product_law(Diag, Diag)
 def _diag_product(a, b):
     return Diag(freeze(a.d * b.d), name=_derived_name("{}·{}", a, b))
