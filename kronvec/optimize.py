@@ -802,10 +802,12 @@ def _dense(J):
 
     Kron and leaf operators are written straight into the dense array by
     kronvec's kernels.  Lazy sums and products (a residual on a subset of
-    entries, several unknowns) go through their CSR form: ``toarray()`` of a
-    Product materializes its dense intermediates (for the completion example,
-    10⁴ × 2·10³: 12.6 s and 1.39 GiB through ``toarray()`` against 0.07 s and
-    154 MiB through ``tosparse().toarray()``).
+    entries, several unknowns) go through their CSR form.  (That route was
+    chosen when ``toarray()`` of a Product applied it to blocks of unit
+    columns: 12.6 s and 1.39 GiB for the completion example, 10⁴ × 2·10³,
+    against 0.07 s and 154 MiB through ``tosparse().toarray()``.  ``toarray()``
+    now builds such sparse products through their CSR itself, within the
+    dense limit; the route here stays as measured.)
     """
     through_csr = isinstance(J, (Sum, Product, Scaled))
     # The CSR route's scipy toarray() knows no kronvec limit: check the peak here.

@@ -560,6 +560,33 @@ def test_float32_operators_tosparse_stays_float32(name, rng):
     assert op.tosparse().dtype == np.float32
 
 
+@pytest.mark.parametrize("factors", ["dense ⊗ dense", "I ⊗ dense", "dense ⊗ I", "I ⊗ I", "diag ⊗ sparse"])
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_kron_applied_to_many_columns_equals_np_kron(factors, layout, rng):
+    # many columns go through two products over all of them (kron.py: _apply_to_columns),
+    # on any memory layout of X, never returning (a view of) X, scaled once
+    shapes = {"A": (3, 4), "B": (5, 2)}
+    make = {
+        "dense": lambda shape: Dense(rng.standard_normal(shape)),
+        "I": lambda shape: Identity(shape[1]),
+        "diag": lambda shape: Diag(rng.standard_normal(shape[1])),
+        "sparse": lambda shape: Sparse(sp.random(*shape, density=0.6, random_state=3, format="csr")),
+    }
+    left, right = factors.split(" ⊗ ")
+    for scale in (1.0, -2.5):
+        op = Kron(make[left](shapes["A"]), make[right](shapes["B"]), scale=scale)
+        X = rng.standard_normal((op.shape[1], 7))
+        if layout == "F":
+            X = np.asfortranarray(X)
+        elif layout == "strided":
+            X = rng.standard_normal((op.shape[1], 14))[:, ::2]
+        original = X.copy()
+        result = op._matmat(X)
+        np.testing.assert_allclose(result, op.toarray() @ X, rtol=1e-13, atol=1e-13)
+        assert not np.may_share_memory(result, X)
+        np.testing.assert_array_equal(X, original)
+
+
 def test_kron_with_identity_factor_keeps_float32(rng):
     # identities carry no data: I ⊗ A32 is float32, consistently in dtype and toarray
     A32 = rng.standard_normal((2, 3)).astype(np.float32)

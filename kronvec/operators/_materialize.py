@@ -103,6 +103,10 @@ def _operands(op):
     return op._shared_operands() if op.is_composite else ()
 
 
+def _formula_children(op):
+    return op._formula_children()
+
+
 class DensePlan:
     """How ``toarray()`` of one operator will run, and its peak memory.
 
@@ -113,7 +117,7 @@ class DensePlan:
         Upper bound on the bytes alive on top of the result at any time.
     """
 
-    def __init__(self, op, limit):
+    def __init__(self, op, limit, scatter=True):
         self.op = op
         m, n = op.shape
         self.result_nbytes = m * n * op.dtype.itemsize
@@ -124,22 +128,35 @@ class DensePlan:
             self.workspace_nbytes = own_workspace + _ufunc_buffers()
             return
         target = op if self.transposed is None else self.transposed
-        self.direct, lazy, direct_workspace = [], [], 0
+        self.direct, self.scattered, lazy, direct_workspace = [], [], [], 0
         for c, term in linear_terms(target):
             workspace = term._direct_dense_workspace()
             if workspace is None:
-                lazy.append((c, term))
+                # (never inside a CSR build, which itself may write a node densely)
+                workspace = _scatter_workspace(term, self.result_nbytes) if scatter else None
+                if workspace is None:
+                    lazy.append((c, term))
+                    continue
+                self.scattered.append((c, term))
             else:
                 self.direct.append((c, term))
-                direct_workspace = max(direct_workspace, workspace)
+            direct_workspace = max(direct_workspace, workspace)
         self.lazy = _lazy_root(lazy) if lazy else None
         lazy_workspace = self._plan_blocks(target.shape, limit - _ufunc_buffers()) if lazy else 0
         self.workspace_nbytes = max(direct_workspace, lazy_workspace) + _ufunc_buffers()
 
     def _plan_blocks(self, shape, limit):
         """Choose the orientation and block width; return the lazy part's workspace."""
+        from .basic import Wrapped
+
         m, n = shape
-        self.forward = m >= n  # apply to unit columns, else the transpose to unit rows
+        # apply to unit columns, else the transpose to unit rows: from the narrow side, and
+        # for a square result along the target's memory (blocks of rows of a C-ordered
+        # array are contiguous; adding blocks of its columns took twice as long) -- unless
+        # it holds a user's LinearOperator, whose adjoint may be slow or missing
+        along_rows = self.transposed is None and not any(
+            type(node) is Wrapped for node in post_order(self.lazy, _formula_children))
+        self.forward = m > n or (m == n and not along_rows)
         applied = self.lazy if self.forward else self.lazy.T
         units = n if self.forward else m
         self.per_unit = max(1, applied._column_workspace() + units) * _ENTRY_BYTES  # + identity block
@@ -156,7 +173,7 @@ class DensePlan:
         """The dense matrix (checked against the limit beforehand by :func:`toarray`)."""
         if self.direct_fast:
             return self.op._toarray()
-        if self.lazy is None and self.transposed is None and len(self.direct) == 1:
+        if self.lazy is None and self.transposed is None and len(self.direct) == 1 and not self.scattered:
             c, term = self.direct[0]
             if term.dtype == self.op.dtype:  # c·T: the term writes itself (no zeros to add to)
                 return term._dense_times(c)
@@ -165,24 +182,72 @@ class DensePlan:
         target = out if self.transposed is None else out.T
         for c, term in self.direct:
             term._accumulate_dense(target, c)
+        for c, term in self.scattered:
+            _scatter_add(target, c, term)
         if self.lazy is not None:
-            self._accumulate_lazy(target)
+            self._accumulate_lazy(target, overwrite=not (self.direct or self.scattered))
         return out
 
-    def _accumulate_lazy(self, target):
+    def _accumulate_lazy(self, target, overwrite):
+        """Add the lazy part to `target`, one block of unit columns (or rows) at a time;
+        with `overwrite` (nothing written before it) each block is assigned instead,
+        which costs half as much as adding it into strided memory."""
         m, n = target.shape
         units = n if self.forward else m
         applied = self.lazy if self.forward else self.lazy.T
+        # one block of identity columns, moved along: the ones of the previous block are
+        # cleared and the next ones set (each block is consumed before the next is made,
+        # so nothing returned may still read it)
+        unit = np.zeros((units, self.width), dtype=self.op.dtype)
+        diagonal = np.arange(self.width)
         for start in range(0, units, self.width):
             width = min(self.width, units - start)
-            unit = np.zeros((units, width), dtype=self.op.dtype)
-            unit[start + np.arange(width), np.arange(width)] = 1.0
-            block = applied._matmat(unit)
-            del unit
-            if self.forward:
-                target[:, start:start + width] += block
+            if start:
+                unit[start - self.width + diagonal, diagonal] = 0.0
+            unit[start + diagonal[:width], diagonal[:width]] = 1.0
+            block = applied._matmat(unit[:, :width])
+            section = target[:, start:start + width] if self.forward else target[start:start + width, :]
+            values = block if self.forward else block.T
+            if overwrite:
+                section[...] = values
             else:
-                target[start:start + width, :] += block.T
+                section += values
+            del block, values
+
+
+#: A composite term whose CSR bound is at most this fraction of the dense result's
+#: bytes is built as a CSR and scattered into the result, instead of being applied
+#: to blocks of unit columns (a product of selections — the Jacobian of a
+#: concatenation, of a Kronecker product of slices — has a few nonzeros per column,
+#: and applying it to n² unit columns cost 30–60 ms at n = 32 where its CSR takes 1–2).
+SCATTER_FRACTION = 16
+
+
+def _scatter_workspace(term, result_nbytes):
+    """Bytes to build `term`'s CSR and scatter it, when that is the cheaper way to write
+    it (its CSR bound at most 1/SCATTER_FRACTION of the result); else None.  The bound
+    counts every node's CSR as if all were alive at once, twice (SciPy's product
+    makes its result beside its operands), plus what the scatter adds per nonzero: its
+    row indices, the scaled values and the gathered entries (8 bytes each, and 8 spare)."""
+    from .composite import nnz_bounds
+
+    if not term.is_composite or not term._sparse_children():
+        return None  # (a composite without sparse children would make its CSR from its dense matrix)
+    bounds = nnz_bounds(term)  # (one pass: asking each node for its own bound is quadratic in a chain)
+    nnz = bounds[-1][1]
+    if nnz * (term.dtype.itemsize + 4) * SCATTER_FRACTION > result_nbytes:
+        return None
+    held = sum(csr_bound_nbytes(bound, node.shape[0], node.dtype) for node, bound in bounds)
+    workspace = 2 * held + nnz * 32
+    return workspace if workspace <= config.sparse_limit_bytes else None
+
+
+def _scatter_add(target, c, term):
+    """``target += c·term`` through term's canonical CSR (no repeated coordinates, so
+    one fancy-indexed addition adds each entry once)."""
+    csr = tosparse(term)
+    rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+    target[rows, csr.indices] += c * csr.data
 
 
 def dense_peak_nbytes(op):
@@ -286,7 +351,7 @@ def dense_then_csr(op, budget):
     their factors' CSR, and for operators without a sparse structure."""
     from ..sparse import dense_to_csr, dense_to_csr_workspace
 
-    plan = DensePlan(op, min(config.dense_limit_bytes, config.sparse_limit_bytes - budget.held))
+    plan = DensePlan(op, min(config.dense_limit_bytes, config.sparse_limit_bytes - budget.held), scatter=False)
     check_materialization("dense", plan.result_nbytes, _describe(op), _DENSE_ALTERNATIVE,
                           workspace=plan.workspace_nbytes)
     budget.reserve(plan.result_nbytes + plan.workspace_nbytes, f"the dense {type(op).__name__}")

@@ -31,7 +31,14 @@ def _all_children(op):
 
 
 def _nnz_bound(root):
-    """``nnz_bound`` of a DAG of Sums, Products and Scaled operators, without recursion.
+    """``nnz_bound`` of a DAG of Sums, Products and Scaled operators, without recursion
+    (see :func:`nnz_bounds`)."""
+    return nnz_bounds(root)[-1][1]
+
+
+def nnz_bounds(root):
+    """``[(node, nnz_bound)]`` for every node of a DAG of Sums, Products and Scaled
+    operators, children first (the root last), in one pass without recursion.
 
     Besides each node's bound it carries the most nonzeros any one row (and column) can
     hold: a Sum adds its terms', a Product multiplies its factors' — a row of F·R meets,
@@ -40,7 +47,7 @@ def _nnz_bound(root):
     diagonals, commutations and embeddings (np.where of X and Xᵀ, a gather from a
     concatenation, a Toeplitz matrix of a vector) is bounded by its rows, not by
     rows × columns."""
-    lines, bounds = {}, {}
+    lines, bounds, result = {}, {}, []
     for op in post_order(root, _all_children):
         rows, columns = op.shape
         if isinstance(op, Sum):
@@ -60,7 +67,8 @@ def _nnz_bound(root):
         row, column = min(row, columns), min(column, rows)
         lines[id(op)] = (row, column)
         bounds[id(op)] = min(bound, rows * row, columns * column)
-    return bounds[id(root)]
+        result.append((op, bounds[id(op)]))
+    return result
 
 
 class _Composite(StructuredOperator):

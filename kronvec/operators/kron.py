@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._vec import unvec, unvec_columns, vec, vec_columns
+from .._vec import unvec, vec
 from ._base import Precedence, StructuredOperator, as_operator, combined_dtype
 from ._formula import parenthesize
 from .basic import Dense, Identity
@@ -148,18 +148,42 @@ class Kron(StructuredOperator):
         qa, qb = A.shape[1], B.shape[1]
         if X.shape[1] == 1:
             V = unvec(X[:, 0], (qb, qa))
-        else:  # a stack of k matrices V_t = unvec(X[:, t])
-            V = np.moveaxis(unvec_columns(X, (qb, qa)), 2, 0)
-        if self._b_first:
-            Y = A._right_apply_transposed(B._left_apply(V))
+            if self._b_first:
+                Y = A._right_apply_transposed(B._left_apply(V))
+            else:
+                Y = B._left_apply(A._right_apply_transposed(V))
+            result = vec(Y).reshape(-1, 1)
         else:
-            Y = B._left_apply(A._right_apply_transposed(V))
-        if self.scale != 1.0:
-            Y = self.scale * Y
-        result = vec(Y).reshape(-1, 1) if X.shape[1] == 1 else vec_columns(np.moveaxis(Y, 0, 2))
+            result = self._apply_to_columns(X)
         if np.may_share_memory(result, X):  # identity factors pass X through: never return it
             result = result.copy()
+        if self.scale != 1.0:
+            result *= self.scale
         return result
+
+    def _apply_to_columns(self, X):
+        """(A ⊗ B)·X for k > 1 columns vec V_t, as two products over all of them.
+
+        With X C-ordered, X.reshape(qa, qb, k)[b, a, t] = V_t[a, b]; then
+        Z[b] = B·X[b] (qa products of B by a qb×k block) holds (B V_t)[i, b] at
+        Z[b, i, t], and A·Z, Z read as qa × pb·k, is (B V_t Aᵀ)[i, j] at [j, (i, t)]:
+        row i + j·pb of the result, already in place.  (Or A first, then B.)  Every
+        product runs on contiguous blocks: unvec'ing each column into a stack of
+        k matrices gave NumPy strided stacks, which it multiplies without BLAS
+        (24 ms against 4 for k = 1024 at n = 32).
+        """
+        A, B = self.A, self.B
+        (pa, qa), (pb, qb) = A.shape, B.shape
+        k = X.shape[1]
+        X = np.ascontiguousarray(X)
+        if self._b_first:
+            Z = B._left_apply(X.reshape(qa, qb, k)).reshape(qa, pb * k)
+            Y = Z if A.is_identity else A._matmat(Z)
+        else:
+            T = X.reshape(qa, qb * k)
+            T = T if A.is_identity else A._matmat(T)
+            Y = B._left_apply(T.reshape(pa, qb, k))
+        return Y.reshape(pa * pb, k)
 
     def _column_workspace(self):
         # A copy of the input (F-order reshape, or BLAS packing), the intermediate
