@@ -30,6 +30,7 @@ import numpy as np
 
 from .._config import check_materialization, config
 from ._dag import fold, post_order
+from ._formula import _formula_children
 
 __all__ = ["toarray", "dense_peak_nbytes", "tosparse", "WORKSPACE_FRACTION", "WORKSPACE_FLOOR"]
 
@@ -101,10 +102,6 @@ def _lazy_root(terms):
 
 def _operands(op):
     return op._shared_operands() if op.is_composite else ()
-
-
-def _formula_children(op):
-    return op._formula_children()
 
 
 class DensePlan:
