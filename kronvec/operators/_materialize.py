@@ -126,11 +126,12 @@ class DensePlan:
             return
         target = op if self.transposed is None else self.transposed
         self.direct, self.scattered, lazy, direct_workspace = [], [], [], 0
+        # (never inside a CSR build, which itself may write a node densely)
+        sparse_bounds = _SparseBounds(target) if scatter else None
         for c, term in linear_terms(target):
             workspace = term._direct_dense_workspace()
             if workspace is None:
-                # (never inside a CSR build, which itself may write a node densely)
-                workspace = _scatter_workspace(term, self.result_nbytes) if scatter else None
+                workspace = None if sparse_bounds is None else sparse_bounds.scatter_workspace(term, self.result_nbytes)
                 if workspace is None:
                     lazy.append((c, term))
                     continue
@@ -220,23 +221,32 @@ class DensePlan:
 SCATTER_FRACTION = 16
 
 
-def _scatter_workspace(term, result_nbytes):
-    """Bytes to build `term`'s CSR and scatter it, when that is the cheaper way to write
-    it (its CSR bound at most 1/SCATTER_FRACTION of the result); else None.  The bound
-    counts every node's CSR as if all were alive at once, twice (SciPy's product
-    makes its result beside its operands), plus what the scatter adds per nonzero: its
-    row indices, the scaled values and the gathered entries (8 bytes each, and 8 spare)."""
-    from .composite import nnz_bounds
+class _SparseBounds:
+    """The nonzero bounds of every node of one DAG, from one walk (asked node by node,
+    each bound walks the node's own sub-DAG: quadratic for the 10⁴ terms of a deep
+    chain), and the bytes of all their CSRs together."""
 
-    if not term.is_composite or not term._sparse_children():
-        return None  # (a composite without sparse children would make its CSR from its dense matrix)
-    bounds = nnz_bounds(term)  # (one pass: asking each node for its own bound is quadratic in a chain)
-    nnz = bounds[-1][1]
-    if nnz * (term.dtype.itemsize + 4) * SCATTER_FRACTION > result_nbytes:
-        return None
-    held = sum(csr_bound_nbytes(bound, node.shape[0], node.dtype) for node, bound in bounds)
-    workspace = 2 * held + nnz * 32
-    return workspace if workspace <= config.sparse_limit_bytes else None
+    def __init__(self, root):
+        from .composite import nnz_bounds
+
+        bounds = nnz_bounds(root)
+        self.bound = {id(node): bound for node, bound in bounds}  # (root keeps every node alive)
+        self.all_csr_nbytes = sum(csr_bound_nbytes(bound, node.shape[0], node.dtype) for node, bound in bounds)
+
+    def scatter_workspace(self, term, result_nbytes):
+        """Bytes to build `term`'s CSR and scatter it, when that is the cheaper way to
+        write it (its CSR bound at most 1/SCATTER_FRACTION of the result); else None.
+        Every CSR of the DAG is counted as alive at once, twice (SciPy's product makes
+        its result beside its operands), plus what the scatter adds per nonzero: its
+        row indices, the scaled values and the gathered entries (8 bytes each, and 8
+        spare)."""
+        nnz = self.bound.get(id(term))
+        if not term.is_composite or nnz is None or nnz * (term.dtype.itemsize + 4) * SCATTER_FRACTION > result_nbytes:
+            return None
+        if not term._sparse_children():  # (its CSR would come from its dense matrix: nothing gained)
+            return None
+        workspace = 2 * self.all_csr_nbytes + nnz * 32
+        return workspace if workspace <= config.sparse_limit_bytes else None
 
 
 def _scatter_add(target, c, term):
