@@ -126,11 +126,14 @@ class DensePlan:
             return
         target = op if self.transposed is None else self.transposed
         self.direct, self.scattered, lazy, direct_workspace = [], [], [], 0
-        # (never inside a CSR build, which itself may write a node densely)
-        sparse_bounds = _SparseBounds(target) if scatter else None
+        # (never inside a CSR build, which itself may write a node densely; the bounds are
+        # walked only when a term cannot write itself: most Jacobians never need them)
+        sparse_bounds = None
         for c, term in linear_terms(target):
             workspace = term._direct_dense_workspace()
             if workspace is None:
+                if scatter and sparse_bounds is None:
+                    sparse_bounds = _SparseBounds(target)
                 workspace = None if sparse_bounds is None else sparse_bounds.scatter_workspace(term, self.result_nbytes)
                 if workspace is None:
                     lazy.append((c, term))
