@@ -457,6 +457,36 @@ def test_sparse_products_are_scattered_and_the_others_applied_to_unit_blocks():
     assert not DensePlan(chain, kronvec.config.dense_limit_bytes).scattered
 
 
+def test_kron_row_and_column_bounds_are_the_products_of_its_factors():
+    # Row (i, k) of A ⊗ B is row i of A times row k of B: the bound nnz_bounds multiplies
+    # along a Product. Checked against the dense rows and columns of every factor kind.
+    rng = np.random.default_rng(11)
+    v = rng.standard_normal((5, 1))
+    for op in (Kron(Identity(3), v), Kron(v.T, Identity(4)), Kron(Commutation(2, 3), Identity(2)),
+               Kron(rng.standard_normal((2, 3)), Identity(2)), Kron(Diag(rng.standard_normal(3)), v)):
+        dense = op.toarray()
+        assert op.row_nnz_max >= np.count_nonzero(dense, axis=1).max(), op
+        assert op.column_nnz_max >= np.count_nonzero(dense, axis=0).max(), op
+        assert op.row_nnz_max == op.A.row_nnz_max * op.B.row_nnz_max
+
+
+def test_the_jacobian_of_a_kronecker_product_of_slices_is_scattered():
+    # kron(X[:4, :4], X[:8, :8]) of a 32×32 X: 2032 nonzeros in a 1024×1024 Jacobian whose
+    # terms are Products of I ⊗ vec(X[…]), a commutation Kron and a selection. With Kron's
+    # row bounds its bound is 2048 (it was rows × columns, 1024², and the terms were applied
+    # to 1024 unit columns: 16–19 ms where the scattered CSR takes ~1.5 ms).
+    from kronvec.operators._materialize import DensePlan
+
+    X = np.random.default_rng(5).standard_normal((32, 32))
+    J = kronvec.jacobian(lambda X: np.kron(X[:4, :4], X[:8, :8]))(X)
+    assert J.nnz_bound == 2048, J.nnz_bound
+    plan = DensePlan(J, kronvec.config.dense_limit_bytes)
+    assert len(plan.scattered) == 2 and plan.lazy is None, (plan.scattered, plan.lazy)
+    reference = J.matmat(np.eye(1024))
+    np.testing.assert_allclose(J.toarray(), reference, rtol=0, atol=1e-15)
+    assert J.tosparse().nnz == 2032
+
+
 def test_toarray_keeps_the_direct_fills():
     # Kron, sums of Krons and selections are written straight into the result
     # (no application to unit vectors), so their workspace is the factors only.

@@ -256,6 +256,17 @@ class Kron(StructuredOperator):
     def nnz_bound(self):
         return self.A.nnz_bound * self.B.nnz_bound
 
+    # Row (i, k) of A ⊗ B is row i of A times row k of B: its nonzeros are the products of
+    # theirs, so a Product holding I ⊗ vec(X) or a commutation Kron is bounded by its rows
+    # (kronvec/operators/composite.py, nnz_bounds), not by rows × columns.
+    @property
+    def row_nnz_max(self):
+        return self.A.row_nnz_max * self.B.row_nnz_max
+
+    @property
+    def column_nnz_max(self):
+        return self.A.column_nnz_max * self.B.column_nnz_max
+
     def _toarray(self):
         from ..sparse import kron_dense
 
