@@ -346,6 +346,60 @@ def test_eigh_derivatives(lower):
                       what="eigvalsh subset")
 
 
+# the symmetric-definite generalized problem: types 1 (a v = λ b v), 2 (a b v = λ v), 3 (b a v = λ v)
+GENERALIZED_B = np.diag([1.0, 2.0, 3.0, 4.0]) + 0.3 * np.ones((N, N))   # symmetric positive definite
+GENERALIZED_A = _nonsymmetric(S - 2.0 * np.eye(N))                      # junk below; indefinite
+
+
+@pytest.mark.parametrize("itype", [1, 2, 3])
+@pytest.mark.parametrize("lower", [True, False])
+def test_generalized_eigh_values_and_signs_are_scipys(itype, lower):
+    # SciPy's default driver (sygvd) reduces to syevd of C, as kronvec does: the same
+    # eigenvector signs, and vᵀ b v = I (types 1, 2) or vᵀ b⁻¹ v = I (type 3)
+    rng = np.random.default_rng(itype + 10 * lower)
+    for n in (1, 3, 6):
+        H = rng.standard_normal((n, n))
+        a, b = _nonsymmetric(H + H.T), H @ H.T + 0.5 * np.eye(n)
+        w, v = kl.eigh(a, b, type=itype, lower=lower)
+        w0, v0 = sl.eigh(a, b, type=itype, lower=lower)
+        _close(w, w0, rtol=1e-10)
+        _close(v, v0, rtol=1e-10)
+        _close(kl.eigvalsh(a, b, type=itype, lower=lower), w0, rtol=1e-10)
+        b_read = sl.cholesky(b, lower=lower)
+        b_read = b_read @ b_read.T if lower else b_read.T @ b_read
+        metric = b_read if itype in (1, 2) else np.linalg.inv(b_read)
+        _close(v.T @ metric @ v, np.eye(n), rtol=1e-10)
+
+
+@pytest.mark.parametrize("itype", [1, 2, 3])
+@pytest.mark.parametrize("lower", [True, False])
+def test_generalized_eigh_derivatives_in_a_and_b(itype, lower):
+    A, B = GENERALIZED_A, _nonsymmetric(GENERALIZED_B)
+    for argnum in (0, 1):
+        check_derivatives(lambda a, b: kl.eigh(a, b, type=itype, lower=lower)[0], (A, B), argnum,
+                          what=f"generalized eigh values, type {itype}")
+        check_derivatives(lambda a, b: kl.eigh(a, b, type=itype, lower=lower)[1], (A, B), argnum,
+                          what=f"generalized eigh vectors, type {itype}")
+    check_derivatives(lambda a, b: kl.eigvalsh(a, b, type=itype, subset_by_index=(1, 2)), (A, B), 1,
+                      what=f"generalized eigvalsh subset, type {itype}")
+    # along symmetric directions at an exactly symmetric point (conventions §10)
+    f = lambda b: kl.eigh(S, b, type=itype, lower=lower)[1]  # noqa: E731
+    np.testing.assert_allclose(kronvec.jacobian(f)(GENERALIZED_B).toarray(),
+                               _symmetric_directions_fd(f, GENERALIZED_B), rtol=1e-6, atol=1e-8)
+
+
+def test_generalized_eigh_refuses_what_has_no_derivative():
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        kl.eigh(S, -GENERALIZED_B)
+    # a repeated generalized eigenvalue: the values are differentiable, the vectors are not
+    B = np.diag([1.0, 2.0, 3.0, 4.0])
+    A = B @ np.diag([1.0, 1.0, 2.0, 3.0])
+    g = kronvec.grad(lambda a: np.sum(kl.eigvalsh(a, B)))(A)
+    np.testing.assert_allclose(g, np.linalg.inv(B), rtol=1e-12)  # d tr(B⁻¹A) = tr(B⁻¹ dA)
+    with pytest.raises(np.linalg.LinAlgError, match="repeated|eigenvalue"):
+        kronvec.grad(lambda a: np.sum(kl.eigh(a, B)[1]))(A)
+
+
 @pytest.mark.parametrize("A, full_matrices", [(G, True), (G, False), (TALL, False), (WIDE, False)],
                          ids=["square full", "square thin", "tall thin", "wide thin"])
 def test_svd_derivatives(A, full_matrices):
@@ -462,14 +516,17 @@ def test_stacks_are_refused_by_name_where_no_rule_takes_them():
     (lambda: kl.solve(G, B1, assume_a="triangular"), ValueError, "triangular is not a recognized matrix structure"),
     (lambda: kl.inv(G, assume_a="tridiagonal"), ValueError, "'tridiagonal' is not a recognized"),
     (lambda: kl.solve_triangular(G, B1, trans=3), ValueError, "invalid trans 3"),
-    (lambda: kl.eigh(S, S), TypeError, "generalized problem"),
     (lambda: kl.eigh(S, driver="gvd"), ValueError, "driver 'gvd'"),
+    (lambda: kl.eigh(S, S, driver="evr"), ValueError, "driver 'evr' is not one of .* generalized"),
+    (lambda: kl.eigh(S, np.eye(3)), ValueError, r"wrong b dimensions \(3, 3\), should be \(4, 4\)"),
+    (lambda: kl.eigh(np.stack([S, S]), np.stack([S, S])), TypeError, "generalized problem .* stack"),
     (lambda: kl.eigh(S, type=4), ValueError, "type must be 1, 2 or 3"),
     (lambda: kl.eigh(S, subset_by_index=(0, 1), subset_by_value=(0, 1)), ValueError, "either index or value"),
     (lambda: kl.svd(G, lapack_driver="gesvj"), ValueError, "lapack_driver"),
     (lambda: kl.qr(G, mode="reduced"), ValueError, "mode argument"),
     (lambda: kl.cho_solve(np.eye(3), np.ones(2)), TypeError, "c_and_lower"),
-], ids=["solve assume_a", "inv assume_a", "trans", "eigh b", "eigh driver", "eigh type", "eigh both subsets",
+], ids=["solve assume_a", "inv assume_a", "trans", "eigh driver", "generalized eigh driver", "eigh b shape",
+        "generalized eigh stack", "eigh type", "eigh both subsets",
         "svd driver", "qr mode", "cho_solve pair"])
 def test_unsupported_options_are_clear_errors(call, error, match):
     with pytest.raises(error, match=match):

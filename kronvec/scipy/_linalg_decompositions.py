@@ -665,12 +665,19 @@ def eigh(a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwr
     derivative, eigenvectors at a repeated eigenvalue raise LinAlgError
     (``np.linalg.eigh``'s rules).  `subset_by_index` ``(lo, hi)`` (inclusive)
     and `subset_by_value` ``(lo, hi]`` select eigenpairs of the full
-    decomposition.  The generalized problem (`b`) is not supported; `driver`
-    is checked and otherwise ignored: the eigenvalues agree with SciPy's to
-    rounding, the eigenvectors are syevd's (NumPy's, SciPy's ``driver='evd'``)
-    and may have the opposite signs to those of SciPy's default syevr, whose
-    signs are not even locally constant (perturbing one entry of a 4×4 matrix
-    by 1e-9 can flip one), so that SciPy's default vectors have no derivative.
+    decomposition.  `driver` is checked and otherwise ignored: the eigenvalues
+    agree with SciPy's to rounding, the eigenvectors are syevd's (NumPy's,
+    SciPy's ``driver='evd'``) and may have the opposite signs to those of
+    SciPy's default syevr, whose signs are not even locally constant
+    (perturbing one entry of a 4×4 matrix by 1e-9 can flip one), so that
+    SciPy's default vectors have no derivative.
+
+    The generalized problem (`b` symmetric positive definite; `type` 1:
+    a v = λ b v, 2: a b v = λ v, 3: b a v = λ v) is reduced to a standard one
+    as LAPACK's sygvd reduces it (SciPy's default driver): b = L Lᵀ, C = L⁻¹ a L⁻ᵀ
+    (type 1) or Lᵀ a L, C = W Λ Wᵀ, and v = L⁻ᵀ W (types 1, 2) or L W (type 3),
+    so that vᵀ b v = I (types 1, 2) or vᵀ b⁻¹ v = I (type 3).  Each step is
+    differentiated, in `a` and in `b` (``notes/derivatives.md`` §41).
 
     Examples
     --------
@@ -679,6 +686,8 @@ def eigh(a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwr
     array([1., 3.])
     >>> eigh(np.array([[2.0, 1.0], [1.0, 2.0]]), eigvals_only=True, subset_by_value=(2.0, 5.0))
     array([3.])
+    >>> eigh(np.array([[2.0, 1.0], [1.0, 2.0]]), np.diag([1.0, 4.0]), eigvals_only=True)
+    array([0.34861218, 2.15138782])
     """
     return _eigh(a, b, lower, eigvals_only, type, check_finite, subset_by_index, subset_by_value, driver,
                  function="eigh")
@@ -686,13 +695,12 @@ def eigh(a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwr
 
 def _eigh(a, b, lower, eigvals_only, type, check_finite, subset_by_index, subset_by_value, driver, function):
     # (`function`: eigh or eigvalsh, the name the user called, for every error)
-    if b is not None:
-        raise TypeError(f"kronvec.scipy.linalg.{function} does not support the generalized problem (b is not None)")
     if type not in (1, 2, 3):
         raise ValueError(f"scipy.linalg.{function}: type must be 1, 2 or 3, got {type!r}")
-    if driver not in _EIGH_DRIVERS:
-        raise ValueError(f"scipy.linalg.{function}: driver {driver!r} is not one of {_EIGH_DRIVERS[1:]} for the "
-                         "standard problem")
+    drivers, problem = (_EIGH_DRIVERS, "standard") if b is None else (_GENERALIZED_EIGH_DRIVERS, "generalized")
+    if driver not in drivers:
+        raise ValueError(f"scipy.linalg.{function}: driver {driver!r} is not one of {drivers[1:]} for the "
+                         f"{problem} problem")
     if subset_by_index is not None and subset_by_value is not None:
         raise ValueError(f"scipy.linalg.{function}: either index or value subset can be requested, not both")
     if driver in ("ev", "evd") and (subset_by_index is not None or subset_by_value is not None):
@@ -712,12 +720,21 @@ def _eigh(a, b, lower, eigvals_only, type, check_finite, subset_by_index, subset
                              f"{n}×{n} matrix (0 <= lo <= hi <= {n - 1})")
         select = slice(lo, hi + 1)
     uplo = "L" if lower else "U"
+    if b is not None:
+        if stack:
+            raise TypeError(f"kronvec.scipy.linalg.{function} does not support the generalized problem (b) on a "
+                            "stack of matrices")
+        with _named(function):
+            reduction = _GeneralizedReduction(a, _array(b, function, check_finite, "b"), lower, type, function)
+        a = reduction.C  # (exactly symmetric; eigh reads the triangle sygvd's syevd reads: its signs)
     with _named(function):
         if eigvals_only:
             w = np.linalg.eigvalsh(a, UPLO=uplo)
             v = None
         else:
             w, v = np.linalg.eigh(a, UPLO=uplo)
+            if b is not None:
+                v = reduction.eigenvectors(v)
     if subset_by_value is not None:
         lo, hi = (float(x) for x in subset_by_value)
         if not lo < hi:
@@ -726,6 +743,47 @@ def _eigh(a, b, lower, eigvals_only, type, check_finite, subset_by_index, subset
         select = np.flatnonzero((values > lo) & (values <= hi))  # SciPy's half-open (lo, hi]
     w = w[..., select]
     return w if eigvals_only else (w, v[..., select])
+
+
+_GENERALIZED_EIGH_DRIVERS = (None, "gv", "gvd", "gvx")
+
+
+class _GeneralizedReduction:
+    """A symmetric-definite generalized eigenproblem reduced to a standard one, as
+    LAPACK's sygvd (SciPy's default driver) reduces it (potrf, sygst; Golub & Van Loan,
+    *Matrix Computations*, §8.7.2): b = L Lᵀ and
+
+    * type 1, a v = λ b v:  C = L⁻¹ a L⁻ᵀ, v = L⁻ᵀ w;
+    * type 2, a b v = λ v:  C = Lᵀ a L,   v = L⁻ᵀ w;
+    * type 3, b a v = λ v:  C = Lᵀ a L,   v = L w,
+
+    with C w = λ w. Every step is a kronvec operation (the Cholesky factor of the
+    triangle of b SciPy reads, triangular solves, products), so the derivatives in a and
+    in b follow by the chain rule (``notes/derivatives.md`` §41). C is made exactly
+    symmetric, (C + Cᵀ)/2, as sygst computes one triangle of it."""
+
+    def __init__(self, a, b, lower, itype, function):
+        n = _matrix(a, function)[0]
+        if np.shape(static_value(b)) != (n, n):
+            raise ValueError(f"scipy.linalg.{function}: wrong b dimensions {np.shape(static_value(b))}, should be "
+                             f"{(n, n)}")
+        a = _factorizations._what_numpy_reads(a, lower)  # (the triangle SciPy reads, mirrored, unless symmetric)
+        L = _factorizations._cholesky(b, upper=not lower)
+        if not lower:  # (b = Uᵀ U: L = Uᵀ)
+            L = L.T
+        self.L, self.itype = L, itype
+        if itype == 1:
+            X = solve_triangular(L, a, lower=True)  # L⁻¹ a
+            C = solve_triangular(L, X.T, lower=True)  # L⁻¹ (L⁻¹ a)ᵀ = L⁻¹ a L⁻ᵀ
+        else:
+            C = L.T @ a @ L
+        self.C = (C + C.T) / 2
+
+    def eigenvectors(self, W):
+        """v from the eigenvectors W of C."""
+        if self.itype == 3:
+            return self.L @ W
+        return solve_triangular(self.L, W, trans="T", lower=True)  # L⁻ᵀ W
 
 
 def eigvalsh(a, b=None, *, lower=True, overwrite_a=False, overwrite_b=False, type=1, check_finite=True,
