@@ -18,6 +18,14 @@ subprocess under a timeout, beside the JAX row: ``vmap(jacfwd(torch.linalg.inv))
 for the Jacobian of X⁻¹, and ``vmap(grad_and_value)`` of one member's
 ln|S| + tr(S⁻¹C) for the Gaussian objective (its threads pinned to one unless
 ``--default-threads``).  kronvec's own
+``--one-core`` pins this whole process to one core (``os.sched_setaffinity``)
+before anything is imported, and then times JAX **in this process**, round-robin
+with the others: ``jax.jit(jax.value_and_grad)`` of the sum of ``jax.vmap`` of one
+member's ln|S| + tr(S⁻¹C), and ``jax.jit(jax.vmap(jax.jacfwd(inv)))``.  On two
+cores jaxlib deadlocks at 100,000 members in most fresh processes (the calls after
+the first never return; seen again on 2026-12-04 with jax 0.10.2, where 1,000 and
+10,000 members ran); on one core it runs, and every contender gets the same core.
+kronvec's own
 kernels run on one thread below ``kronvec._kernels.PARALLEL_MIN_BYTES``
 (64 MiB) whatever the setting: the (K, 9, 9) blocks (62 MiB) are below it, so
 ``--default-threads`` pits them against the floor on every core.
@@ -35,6 +43,8 @@ import textwrap
 import time
 import tracemalloc
 
+if "--one-core" in sys.argv:  # (before any thread pool starts: see the docstring)
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 if "--default-threads" not in sys.argv:  # (before NumPy loads its BLAS)
     for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_variable, "1")
@@ -84,6 +94,8 @@ def main(argv=None):
     parser.add_argument("--jax", action="store_true", help="also time jax.jit(vmap(jacfwd(inv))) (subprocess)")
     parser.add_argument("--torch", action="store_true",
                         help="also time torch.func.vmap(jacfwd(inv)) and vmap(grad_and_value) (subprocess)")
+    parser.add_argument("--one-core", action="store_true",
+                        help="pin the process to one core and time JAX in it, round-robin (see the docstring)")
     options = parser.parse_args(argv)
     sections = set(options.only or ("gaussian", "inverse", "cholesky"))
     sys.path.insert(0, str(ROOT))
@@ -114,6 +126,8 @@ def main(argv=None):
         ours_compiled = _contender(f"value_and_grad(compile=True), {'fused' if fused else 'NOT fused'}",
                                    lambda: compiled(S))
         contenders = [closed, ours, ours_product, ours_compiled]
+        if options.one_core:
+            contenders.append(_jax_gaussian_contender(S, C, v2, g2))
         round_robin(contenders, options.rounds)
         _report(f"value+grad of Σ ln|S_k| + tr(S_k⁻¹C_k), {count:,} members {n}×{n}", contenders, closed)
         peak_ours, _ = _peak(lambda: value_and_grad(S))
@@ -154,6 +168,8 @@ def main(argv=None):
         _contender("kronvec.jacobian + .blocks() (K, 9, 9)", lambda: jacobian(X).blocks()),
         _contender("kronvec.jacobian + .tosparse() (CSR)", lambda: jacobian(X).tosparse()),
     ]
+    if options.one_core:
+        contenders.append(_jax_inverse_contender(X, J.blocks()))
     round_robin(contenders, options.rounds)
     _report("Jacobian of X⁻¹, 100,000 members 3×3 (ratios to the one-thread numba floor)", contenders, contenders[0])
     every_core = statistics.median(contenders[1].samples)
@@ -179,6 +195,37 @@ def main(argv=None):
             print(f"{'jax.jit(vmap(jacfwd(inv))), subprocess':<44}{median * 1e3:>10.2f} ms"
                   f"   ({median / base:.1f}× kronvec's CSR, {median / statistics.median(contenders[4].samples):.1f}× "
                   "its blocks)")
+
+
+def _jax_gaussian_contender(S, C, value, gradient):
+    """``jax.jit(jax.value_and_grad)`` of Σₖ of ``jax.vmap`` of one member's
+    ln|S| + tr(S⁻¹C), checked against the closed form's value and gradient."""
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+
+    def member(s, c):
+        return jnp.linalg.slogdet(s)[1] + jnp.trace(jnp.linalg.inv(s) @ c)
+
+    f = jax.jit(jax.value_and_grad(lambda S, C: jnp.sum(jax.vmap(member)(S, C))))
+    Sj, Cj = jnp.asarray(S), jnp.asarray(C)
+    v, g = f(Sj, Cj)
+    assert np.allclose(float(v), value) and np.allclose(np.asarray(g), gradient)
+    return _contender("jax.jit(value_and_grad(Σ vmap(member)))", lambda: f(Sj, Cj)[1].block_until_ready())
+
+
+def _jax_inverse_contender(X, blocks):
+    """``jax.jit(jax.vmap(jax.jacfwd(inv)))``, checked against kronvec's (K, 9, 9) blocks
+    (JAX's J[k, i, j, a, b] = ∂(X_k⁻¹)ᵢⱼ/∂(X_k)ₐᵦ; kronvec's rows and columns are vec positions)."""
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    f = jax.jit(jax.vmap(jax.jacfwd(jnp.linalg.inv)))
+    Xj = jnp.asarray(X)
+    assert np.allclose(np.asarray(f(Xj)).transpose(0, 2, 1, 4, 3).reshape(len(X), 9, 9), blocks)
+    return _contender("jax.jit(vmap(jacfwd(inv))), in process", lambda: f(Xj).block_until_ready())
 
 
 def _cholesky_logdet(kronvec, stacks, rounds):
