@@ -32,6 +32,7 @@ import inspect
 import math
 import numbers
 import operator
+import re
 import types
 
 import numpy as np
@@ -204,6 +205,27 @@ def _named_constants(f, args, names, argnums):
     return named
 
 
+# NumPy's ufunc loop for object arrays calls a method named after the ufunc on each entry
+# (entry.exp()): traced entries have those methods, plain numbers do not.
+_OBJECT_LOOP_FAILURE = re.compile(
+    r"loop of ufunc does not support argument (\d+) of type (\w+) which has no callable (\w+) method")
+
+
+def _object_loop_explanation(error, fname):
+    """kronvec's TypeError for NumPy's failure to apply a ufunc to an object array that
+    mixes traced values and plain numbers (np.exp(np.array([x, 3.0]))); None for any
+    other TypeError."""
+    match = _OBJECT_LOOP_FAILURE.search(str(error))
+    if match is None:
+        return None
+    kind, name = match.group(2), match.group(3)
+    return TypeError(
+        f"kronvec.{fname}: np.{name} was applied to an object array that mixes traced values and plain "
+        f"numbers (an entry of type {kind}), such as np.array([x, 3.0]): NumPy applies a ufunc to such an "
+        f"array entry by entry and cannot apply np.{name} to the plain number. Build the array with "
+        f"np.stack([x, 3.0]) or np.concatenate, which kronvec records as one operation.")
+
+
 class _Recording:
     """f run once on traced arguments: the graph, its inputs and its output."""
 
@@ -243,6 +265,11 @@ class _Recording:
             cause = error.__cause__
             if isinstance(cause, TypeError) and str(cause).startswith("kronvec"):
                 raise cause.with_traceback(error.__traceback__) from None
+            raise
+        except TypeError as error:
+            explained = _object_loop_explanation(error, fname)
+            if explained is not None:
+                raise explained.with_traceback(error.__traceback__) from None
             raise
         finally:
             trace.active = False

@@ -391,3 +391,16 @@ def test_a_statistic_of_a_list_of_traced_values_names_the_function_called(statis
     """np.std computes through NumPy's _var: the refusal names np.std, what the user called."""
     with pytest.raises(TypeError, match=rf"np\.{statistic.__name__} of a list of traced values.*np\.stack"):
         kronvec.grad(lambda x: statistic([x, x + 2.0]))(0.5)
+
+
+@pytest.mark.parametrize("build", [lambda x: np.array([x[0], 3.0]), lambda x: np.r_[x[0], 0.0, x[1:3]]],
+                         ids=["np.array", "np.r_"])
+def test_a_ufunc_of_an_array_mixing_traced_values_and_numbers_names_both(build):
+    # NumPy's object loop calls entry.sin(): traced entries have it, the plain 3.0 does not,
+    # and NumPy's own message ("no callable sin method") named neither the array nor a way out
+    for mode in (kronvec.grad, lambda f: kronvec.jacobian(lambda x: np.sin(build(x)))):
+        with pytest.raises(TypeError, match=r"np\.sin was applied to an object array that mixes traced values "
+                                            r"and plain numbers .* np\.stack"):
+            mode(lambda x: np.sum(np.sin(build(x))))(X6)
+    # np.stack records the same vector as one operation, and its derivatives are right
+    check_all_modes(lambda x: np.sin(np.stack([x[0], 3.0])), X6)
