@@ -106,6 +106,7 @@ API_PAGES = [
     ("kronvec.scipy.stats", "scipy.stats distributions for traced values"),
     ("kronvec.scipy.signal", "scipy.signal for traced values"),
     ("kronvec.scipy.linalg", "scipy.linalg for traced values"),
+    ("kronvec.scipy.integrate", "scipy.integrate.odeint for traced values"),
 ]
 # Which page owns an object documented on several: operator classes belong to the
 # operators page, everything else to the first page that lists it.

@@ -50,7 +50,7 @@ def test_the_notes_are_pages(site):
 
 API_MODULES = ["kronvec", "kronvec.operators", "kronvec.rules", "kronvec.optimize",
                "kronvec.scipy.special", "kronvec.scipy.stats", "kronvec.scipy.signal",
-               "kronvec.scipy.linalg"]
+               "kronvec.scipy.linalg", "kronvec.scipy.integrate"]
 
 
 @pytest.mark.parametrize("module_name", API_MODULES)

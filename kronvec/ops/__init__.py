@@ -17,7 +17,8 @@ behind kronvec.scipy.linalg), :mod:`.toeplitz` (Toeplitz and circulant solves, b
 kronvec.scipy.linalg.solve_toeplitz and solve_circulant), :mod:`.banded` (LAPACK's symmetric banded solve,
 behind kronvec.scipy.linalg.solveh_banded), :mod:`.sylvester` (Sylvester and Lyapunov
 equations), :mod:`.matrix_functions` (expm, logm, sqrtm, fractional powers,
-spectral functions of symmetric matrices) — each operation a single
+spectral functions of symmetric matrices), :mod:`.odes` (``odeint``'s solution, behind
+kronvec.scipy.integrate.odeint) — each operation a single
 :class:`~kronvec.ops._registry.Primitive` holding its value, VJPs,
 structured Jacobians, formula, reference and samples.  Importing this
 package registers them all; ``notes/extending.md`` walks through adding one.
@@ -28,6 +29,7 @@ from . import assignment, contractions, differences, indexing, joining, statisti
 from . import banded, eigen_general, factorizations, toeplitz, triangular  # noqa: F401 (registers the operations)
 from . import sylvester  # noqa: F401 (registers the operations)
 from . import matrix_functions  # noqa: F401 (registers the operations)
+from . import odes  # noqa: F401 (registers the operations; scipy.integrate is imported on first use)
 from . import polynomials  # noqa: F401 (registers the front doors)
 from ._registry import (
     NUMPY_FUNCTIONS,

@@ -22,7 +22,9 @@ works on traced values and on plain arrays alike::
   ``cho_factor``/``cho_solve``, ``lu_factor``/``lu_solve``,
   ``solve_triangular``, ``solve`` with ``assume_a``, ``eigh``, ``svd``, ``qr``…),
   matrix functions (``expm``, ``logm``, ``sqrtm``, ``expm_frechet``, ``cosm``…) and Sylvester/Lyapunov
-  solvers, with SciPy's signatures (why a namespace: ``notes/derivatives.md`` §25).
+  solvers, with SciPy's signatures (why a namespace: ``notes/derivatives.md`` §25);
+* :mod:`kronvec.scipy.integrate` — ``odeint``, differentiable in the initial state, the
+  times and the parameters by the adjoint method (``notes/derivatives.md`` §42).
 
 ``import kronvec`` does not import this package (nor SciPy's modules it
 wraps); ``import kronvec.scipy.stats`` does.  A real SciPy function reached
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["special", "stats", "signal", "linalg"]
+__all__ = ["special", "stats", "signal", "linalg", "integrate"]
 
 
 def __getattr__(name):
