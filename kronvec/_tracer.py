@@ -457,12 +457,24 @@ def _plain_sweep(nodes, seeds, inputs, add):
             continue
         cotangents[index] = None  # freed once pulled back
         vjps, value, args, params = node._op.vjps, node._value, node._args, node._params
-        spelled = 0 if params else len(args)  # (decided once per node, not per parent)
+        spelled = len(args)  # (decided once per node, not per parent)
         for position, parent in node._parents:
-            if spelled == 1:  # (spelled out: a call with *args re-enters the interpreter from C)
-                contribution = vjps[position](ct, value, args[0])
+            # Spelled out: a call with *args builds a list and then a tuple, and one with
+            # **params also copies the dict, where a spelled call passes its arguments as
+            # they are (the keywords, when there are any, still come from the dict).
+            if not params:
+                if spelled == 1:
+                    contribution = vjps[position](ct, value, args[0])
+                elif spelled == 2:
+                    contribution = vjps[position](ct, value, args[0], args[1])
+                elif spelled == 3:
+                    contribution = vjps[position](ct, value, args[0], args[1], args[2])
+                else:
+                    contribution = vjps[position](ct, value, *args)
+            elif spelled == 1:
+                contribution = vjps[position](ct, value, args[0], **params)
             elif spelled == 2:
-                contribution = vjps[position](ct, value, args[0], args[1])
+                contribution = vjps[position](ct, value, args[0], args[1], **params)
             else:
                 contribution = vjps[position](ct, value, *args, **params)
             parent_index = parent._index

@@ -137,6 +137,8 @@ def _concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
         raise ValueError("np.concatenate: zero-dimensional arrays cannot be concatenated")
     if type(axis) is not int or not -ndim <= axis < ndim:  # (an int in range, the common case, as it is)
         axis = normalize_axes(axis, ndim, "np.concatenate")[0]
+    if len(arrays) == 2:  # (two pieces, the common case, spelled: a call with *arrays builds a list, then a tuple)
+        return bind(concatenate, first, arrays[1], axis=axis % ndim)
     return bind(concatenate, *arrays, axis=axis % ndim)
 
 
