@@ -444,10 +444,15 @@ def reverse_sweep(nodes, seeds, inputs, add, consume=False):
 def _plain_sweep(nodes, seeds, inputs, add):
     """reverse_sweep without reuse of cotangents, for small arrays (same numbers: an
     in-place sum is the same sum)."""
-    last = max(seeds)
-    cotangents = [None] * (last + 1)
-    for index, seed in seeds.items():
-        cotangents[index] = seed
+    if len(seeds) == 1:  # (one output, the common case: without max() and the loop)
+        ((last, seed),) = seeds.items()
+        cotangents = [None] * (last + 1)
+        cotangents[last] = seed
+    else:
+        last = max(seeds)
+        cotangents = [None] * (last + 1)
+        for index, seed in seeds.items():
+            cotangents[index] = seed
     for index in range(last, -1, -1):
         ct = cotangents[index]
         if ct is None:
@@ -480,7 +485,11 @@ def _plain_sweep(nodes, seeds, inputs, add):
             parent_index = parent._index
             previous = cotangents[parent_index]
             cotangents[parent_index] = contribution if previous is None else add(previous, contribution)
-    return [cotangents[node._index] if node._index <= last else None for node in inputs]
+    result = []  # (a loop: a comprehension is a function call of its own in CPython 3.11)
+    for node in inputs:
+        index = node._index
+        result.append(cotangents[index] if index <= last else None)
+    return result
 
 
 #: Cotangents smaller than this are never reused in place: below it the checks that
