@@ -50,10 +50,13 @@ and nothing else (no operation is named):
   with ``value_and_grad``'s seed) then runs once with each node's VJPs and the
   cotangent sum replaced by loggers, which note every call's callable and
   arguments (the real cotangents) and make it.  Replaying those calls — the
-  impls in recording order, then the sweep's calls in its order — in a plain
-  loop inside a fresh call scope (the per-call state the operations' own code
+  impls in recording order, then the sweep's calls in its order — as
+  straight-line code, each call spelled out with its arguments (keywords as
+  keywords, as plain code would call it: a generic ``f(*args, **params)``
+  unpacks a dict per call, which is the tracer's cost, not the operation's),
+  inside a fresh call scope (the per-call state the operations' own code
   reads: a factorization shared by inv and slogdet is shared alike), minus
-  the same loop with no calls (the harness), is the arithmetic;
+  the same with no calls (the harness), is the arithmetic;
 * machinery = total − arithmetic, and its ratio to add's (``np.sum(X + C)``:
   the target ≤ 1.00×; the ufunc-called operations also against
   ``np.sum(np.add(X, C))``).
@@ -82,6 +85,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import types
 
 import numpy as np
 
@@ -218,22 +222,30 @@ def _arithmetic_calls(package, f, X):
 
 
 def _replay(package, calls):
-    """A call making `calls` in a plain loop inside a fresh call scope (no calls: the harness)."""
+    """A call making `calls` inside a fresh call scope (no calls: the harness), as straight-line
+    code: each call spelled out with its own arguments, positional and keyword, as plain code
+    would write it — so that the arithmetic holds no cost of calling through a generic
+    ``f(*args, **params)``, which is the tracer's way of calling (a dict unpacked per call)."""
     scope = importlib.import_module(f"{package.__name__}._linalg.scope")
-    open_scope, close_scope = scope.open_scope, scope.close_scope
-
-    def replay(_argument=None):  # (called as the totals are: call(argument))
-        token = open_scope()
-        try:
-            for call, args, params in calls:
-                if params:
-                    call(*args, **params)
-                else:
-                    call(*args)
-        finally:
-            close_scope(token)
-
-    return replay
+    namespace = {"open_scope": scope.open_scope, "close_scope": scope.close_scope}
+    lines = ["def replay(_argument=None):  # (called as the totals are: call(argument))",
+             "    token = open_scope()", "    try:"]
+    for k, (call, args, params) in enumerate(calls):
+        namespace[f"f{k}"] = call
+        spelled = []
+        for j, arg in enumerate(args):
+            namespace[f"a{k}_{j}"] = arg
+            spelled.append(f"a{k}_{j}")
+        for key, value in params.items():
+            namespace[f"p{k}_{key}"] = value
+            spelled.append(f"{key}=p{k}_{key}")
+        lines.append(f"        f{k}({', '.join(spelled)})")
+    lines += ["        pass", "    finally:", "        close_scope(token)"]
+    # (the function made from its code object, not by exec: callgrind dumps its counts on
+    # leaving every exec, and the worker's dumps must be its loops' alone)
+    module = compile("\n".join(lines), "<replay>", "exec")
+    code = next(constant for constant in module.co_consts if isinstance(constant, types.CodeType))
+    return types.FunctionType(code, namespace, "replay", (None,))
 
 
 #: The rows every table keeps whatever --only selects (the references of the ratios).
