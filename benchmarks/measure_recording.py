@@ -30,12 +30,51 @@ that dictionaries collide alike from run to run).  The row "ln|S|+tr(S⁻¹C) n=
 11's objective (``measure_gradient.py``) at n = 4.  Needs valgrind
 (``--valgrind PATH``) and a real interpreter binary (``--python PATH``; a pyenv
 shim would be what valgrind measures).
+
+Arithmetic and machinery (the last table of each mode).  A call's total also
+holds each operation's own arithmetic: its value (``op.impl``: log1p's log1p)
+and its VJPs' NumPy work (log1p's VJP divides by 1 + x, add's passes the
+cotangent through), and the sums of cotangents that meet at a node.  That work
+is fixed by the mathematics, whatever the tracer; the issue's "cost of
+recording and of the reverse sweep" is the rest: NumPy's protocol or the
+operator dunder reaching kronvec, the dispatch to the operation, the capture
+of each constant by value (a copy, a finiteness check), the node, the input's
+copy and check, the call's scope, the sweep's loop and bookkeeping, the seed
+and the returned gradient.  So each objective is split, from its own recording
+and nothing else (no operation is named):
+
+* arithmetic — one recording of the objective (``api._Recording``, as
+  ``value_and_grad`` makes it) gives the impl calls: each node's ``_op.impl``
+  on its recorded ``_args`` and ``_params`` (the values and captured
+  constants the tracer passed).  The reverse sweep (``_tracer.reverse_sweep``,
+  with ``value_and_grad``'s seed) then runs once with each node's VJPs and the
+  cotangent sum replaced by loggers, which note every call's callable and
+  arguments (the real cotangents) and make it.  Replaying those calls — the
+  impls in recording order, then the sweep's calls in its order — as
+  straight-line code, each call spelled out with its arguments (keywords as
+  keywords, as plain code would call it: a generic ``f(*args, **params)``
+  unpacks a dict per call, which is the tracer's cost, not the operation's),
+  inside a fresh call scope (the per-call state the operations' own code
+  reads: a factorization shared by inv and slogdet is shared alike), minus
+  the same with no calls (the harness), is the arithmetic;
+* machinery = total − arithmetic, and its ratio to add's (``np.sum(X + C)``:
+  the target ≤ 1.00×; the ufunc-called operations also against
+  ``np.sum(np.add(X, C))``).
+
+The logged sweep's gradient is checked equal to ``value_and_grad``'s, so the
+loggers changed nothing.  Replayed calls hit the same arrays each time (the
+recorded ones): in the timings their memory is warm where a real call's is
+fresh — a few percent of arithmetic at most at n = 2, which callgrind's
+counts do not see at all.  The split needs the tracer's internals, so it is
+made for the current version only.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
+import operator
 import os
 import pathlib
 import platform
@@ -46,6 +85,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import types
 
 import numpy as np
 
@@ -119,27 +159,143 @@ def _issue11_objective():
     return (lambda S: np.linalg.slogdet(S)[1] + np.trace(np.linalg.inv(S) @ C)), S
 
 
+class _LoggedVJPs:
+    """An operation's VJPs as the sweep reads them (``vjps[position]``), each call logged."""
+
+    __slots__ = ("vjps", "log")
+
+    def __init__(self, vjps, log):
+        self.vjps, self.log = vjps, log
+
+    def __getitem__(self, position):
+        vjp, log = self.vjps[position], self.log
+
+        def logged(*args, **params):
+            log.append((vjp, args, params))
+            return vjp(*args, **params)
+
+        return logged
+
+
+class _LoggedOperation:
+    """What the reverse sweep reads of a node's operation (its VJPs), logging their calls."""
+
+    __slots__ = ("vjps",)
+
+    def __init__(self, op, log):
+        self.vjps = _LoggedVJPs(op.vjps, log)
+
+
+def _arithmetic_calls(package, f, X):
+    """The calls one ``value_and_grad(f)(X)`` of `package` makes into the operations' own
+    arithmetic, as ``(callable, args, params)``: the impls in recording order, then the
+    VJPs and cotangent sums in the reverse sweep's order (see the module docstring)."""
+    api = importlib.import_module(f"{package.__name__}.api")
+    tracer = importlib.import_module(f"{package.__name__}._tracer")
+    scope = importlib.import_module(f"{package.__name__}._linalg.scope")
+    add = getattr(api, "_add", operator.add)
+    sweep_log = []
+
+    def logged_add(a, b):
+        sweep_log.append((add, (a, b), {}))
+        return add(a, b)
+
+    token = scope.open_scope()  # (as value_and_grad: one scope for recording and sweep)
+    try:
+        recording = api._Recording(f, (X,), (0,), "value_and_grad")
+        nodes = recording.nodes
+        impls = [(node._op.impl, node._args, node._params) for node in nodes if node._op is not None]
+        output = recording.output_node
+        if output is None or recording.output_shape != () or np.asarray(recording.output).dtype != np.float64:
+            raise ValueError("the split is made for objectives with a recorded float64 scalar output")
+        for node in nodes:
+            if node._op is not None:
+                node._op = _LoggedOperation(node._op, sweep_log)
+        # value_and_grad's seed for a float64 scalar output, and its consuming sweep
+        (gradient,) = tracer.reverse_sweep(nodes, {output._index: 1.0}, recording.inputs, logged_add, True)
+    finally:
+        scope.close_scope(token)
+    expected = package.value_and_grad(f)(X)[1]
+    if not np.array_equal(gradient, expected):
+        raise AssertionError("the logged sweep's gradient differs from value_and_grad's")
+    return impls + sweep_log
+
+
+def _replay(package, calls):
+    """A call making `calls` inside a fresh call scope (no calls: the harness), as straight-line
+    code: each call spelled out with its own arguments, positional and keyword, as plain code
+    would write it — so that the arithmetic holds no cost of calling through a generic
+    ``f(*args, **params)``, which is the tracer's way of calling (a dict unpacked per call)."""
+    scope = importlib.import_module(f"{package.__name__}._linalg.scope")
+    namespace = {"open_scope": scope.open_scope, "close_scope": scope.close_scope}
+    lines = ["def replay(_argument=None):  # (called as the totals are: call(argument))",
+             "    token = open_scope()", "    try:"]
+    for k, (call, args, params) in enumerate(calls):
+        namespace[f"f{k}"] = call
+        spelled = []
+        for j, arg in enumerate(args):
+            namespace[f"a{k}_{j}"] = arg
+            spelled.append(f"a{k}_{j}")
+        for key, value in params.items():
+            namespace[f"p{k}_{key}"] = value
+            spelled.append(f"{key}=p{k}_{key}")
+        lines.append(f"        f{k}({', '.join(spelled)})")
+    lines += ["        pass", "    finally:", "        close_scope(token)"]
+    # (the function made from its code object, not by exec: callgrind dumps its counts on
+    # leaving every exec, and the worker's dumps must be its loops' alone)
+    module = compile("\n".join(lines), "<replay>", "exec")
+    code = next(constant for constant in module.co_consts if isinstance(constant, types.CodeType))
+    return types.FunctionType(code, namespace, "replay", (None,))
+
+
+#: The rows every table keeps whatever --only selects (the references of the ratios).
+REFERENCES = ("add (X + C)", "np.add(X, C)")
+
+
+def _objectives(package, only=None):
+    """{name: (objective, argument)}: every operation's objective, add's two and issue 11's
+    (with `only`, a regular expression, those whose name it finds, and add's two)."""
+    X = np.array([[1.3, 0.4], [-0.2, 0.9]])
+    objective, S = _issue11_objective()
+    found = {name: (f, X) for name, f in {**EXISTING, **NEW}.items()}
+    found["add (X + C)"] = (lambda X: np.sum(X + _OTHER), X)
+    found["np.add(X, C)"] = (lambda X: np.sum(np.add(X, _OTHER)), X)
+    found["ln|S|+tr(S⁻¹C) n=4"] = (objective, S)
+    if only is not None:
+        found = {name: value for name, value in found.items() if name in REFERENCES or re.search(only, name)}
+    return found
+
+
+HARNESS = "(replay harness)"
+
+
 #: The calls of the two exec loops per operation (the short one cancels the fixed costs).
 _SHORT, _LONG = 10, 110
 
 
-def _worker(module_name, folder):
-    """Inside valgrind: import the version, warm up, count each operation (see --callgrind)."""
+def _worker(module_name, folder, split, only):
+    """Inside valgrind: import the version, warm up, count each operation (see --callgrind);
+    with `split`, also each objective's arithmetic replay and the replay harness."""
     sys.path.insert(0, folder)
     kronvec_version = importlib.import_module(module_name)
-    X = np.array([[1.3, 0.4], [-0.2, 0.9]])
-    objective, S = _issue11_objective()
-    calls = {name: (kronvec_version.value_and_grad(f), X) for name, f in {**EXISTING, **NEW}.items()}
-    calls["add (X + C)"] = (kronvec_version.value_and_grad(lambda X: np.sum(X + _OTHER)), X)
-    calls["np.add(X, C)"] = (kronvec_version.value_and_grad(lambda X: np.sum(np.add(X, _OTHER))), X)
-    calls["ln|S|+tr(S⁻¹C) n=4"] = (kronvec_version.value_and_grad(objective), S)
-    for name, (call, argument) in list(calls.items()):
+    calls = {}  # (name, "total" | "arithmetic") → (call, argument)
+    for name, (f, argument) in _objectives(kronvec_version, only).items():
+        calls[name, "total"] = (kronvec_version.value_and_grad(f), argument)
+        if split:
+            try:
+                calls[name, "arithmetic"] = (_replay(kronvec_version, _arithmetic_calls(kronvec_version, f, argument)),
+                                             argument)
+            except Exception:  # (an operation this version does not have: dropped below)
+                pass
+    if split:
+        calls[HARNESS, "arithmetic"] = (_replay(kronvec_version, []), None)
+    for key, (call, argument) in list(calls.items()):
         try:
             for _ in range(3):  # first-call costs (imports, caches) stay out of the counts
                 call(argument)
         except Exception:  # (an operation this version does not have)
-            del calls[name]
-    print("\t".join(calls), flush=True)
+            del calls[key]
+    print(json.dumps(list(calls)), flush=True)
     # instrumentation on from here (valgrind ran with --instr-atstart=no)
     subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())], check=True, capture_output=True)
     for call, argument in calls.values():
@@ -148,30 +304,33 @@ def _worker(module_name, folder):
         exec(f"for _ in range({_LONG}): call(argument)", loop)
 
 
-def _count(module_name, folder, options):
-    """{operation: instructions per call} of the version `module_name` in `folder`."""
+def _count(module_name, folder, options, split=False):
+    """{(operation, "total" | "arithmetic"): instructions per call} of the version
+    `module_name` in `folder` (the arithmetic replays with `split`, harness not yet subtracted)."""
     with tempfile.TemporaryDirectory() as out:
         command = [options.valgrind, "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=no",
                    "--toggle-collect=builtin_exec", "--dump-after=builtin_exec",
                    f"--callgrind-out-file={out}/cg.out", options.python, str(pathlib.Path(__file__).resolve()),
-                   "--callgrind-worker", module_name, folder]
+                   "--callgrind-worker", module_name, folder, "split" if split else "total", options.only or ""]
         finished = subprocess.run(command, capture_output=True, text=True,
                                   env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0"})
         if finished.returncode != 0:
             sys.exit(f"callgrind worker failed:\n{finished.stderr[-3000:]}")
-        names = finished.stdout.strip().splitlines()[-1].split("\t")
+        keys = [tuple(key) for key in json.loads(finished.stdout.strip().splitlines()[-1])]
         totals = []
-        for k in range(1, 2 * len(names) + 1):
+        for k in range(1, 2 * len(keys) + 1):
             text = pathlib.Path(out, f"cg.out.{k}").read_text(errors="replace")
             totals.append(int(re.search(r"^(?:summary|totals): (\d+)", text, re.M).group(1)))
-        if pathlib.Path(out, f"cg.out.{2 * len(names) + 1}").exists():
+        if pathlib.Path(out, f"cg.out.{2 * len(keys) + 1}").exists():
             sys.exit("callgrind: more dumps than exec loops (an exec inside kronvec?): counts unreliable")
-    return {name: (totals[2 * k + 1] - totals[2 * k]) / (_LONG - _SHORT) for k, name in enumerate(names)}
+    return {key: (totals[2 * k + 1] - totals[2 * k]) / (_LONG - _SHORT) for k, key in enumerate(keys)}
 
 
 def _callgrind_tables(before_folder, options):
-    before = _count("kronvec_before", before_folder, options)
-    now = _count("kronvec", str(ROOT), options)
+    before = {name: count for (name, kind), count in _count("kronvec_before", before_folder, options).items()
+              if kind == "total"}
+    counted = _count("kronvec", str(ROOT), options, split=True)
+    now = {name: count for (name, kind), count in counted.items() if kind == "total"}
     print(f"\n## callgrind: thousands of instructions per call of value_and_grad, now vs {options.before} "
           f"(existing target ≤ 1.2×; new target ≤ add (X + C))")
     print(f"{'operation':<22}{'before':>10}{'now':>10}{'now/before':>12}{'now/add':>10}{'/np.add':>10}")
@@ -184,20 +343,71 @@ def _callgrind_tables(before_folder, options):
         ufunc_ratio = f"{count / now['np.add(X, C)']:>9.2f}×" if name in UFUNC_CALLED else f"{'':>10}"
         print(f"{name:<22}{f'{old / 1e3:.1f}' if old else '—':>10}{count / 1e3:>10.1f}{ratio}"
               f"{count / now['add (X + C)']:>9.2f}×{ufunc_ratio}{'  ✗' if over else ''}")
-    failed = [name for name in {**EXISTING, **NEW} if name not in now]
+    failed = [name for name in {**EXISTING, **NEW} if name not in now
+              and (options.only is None or re.search(options.only, name))]
     if failed:  # (the worker drops an operation that raises: this version must not)
         print(f"!!! raised in this version, not counted: {', '.join(failed)}")
+    harness = counted[HARNESS, "arithmetic"]
+    arithmetic = {name: counted[name, "arithmetic"] - harness for name in now if (name, "arithmetic") in counted}
+    print(f"\n## callgrind, now: each call split into the operations' own arithmetic (impls, VJPs, cotangent "
+          f"sums, replayed) and machinery = total − arithmetic; thousands of instructions per call "
+          f"(replay harness {harness / 1e3:.2f}k, subtracted)")
+    _split_table({name: (now[name], arithmetic[name], None) for name in arithmetic}, 1e3)
+
+
+def _split_table(rows, unit):
+    """Print total, arithmetic, machinery and machinery against add's (and np.add's, for the
+    ufunc-called operations).  `rows` is {name: (total, arithmetic, add's machinery)}, the
+    last None where add's own row is the reference (callgrind: counts do not drift); figures
+    are divided by `unit`."""
+    machinery = {name: total - arithmetic for name, (total, arithmetic, _) in rows.items()}
+    np_add = machinery.get("np.add(X, C)")
+    print(f"{'operation':<22}{'total':>10}{'arith':>10}{'machinery':>11}{'mach/add':>10}{'/np.add':>10}")
+    for name, (total, arithmetic, add) in rows.items():
+        add = add if add is not None else machinery.get("add (X + C)")
+        over = name in NEW and add and machinery[name] > add
+        versus_add = f"{machinery[name] / add:>9.2f}×" if add else f"{'':>10}"
+        versus_np_add = f"{machinery[name] / np_add:>9.2f}×" if np_add and name in UFUNC_CALLED else f"{'':>10}"
+        print(f"{name:<22}{total / unit:>10.1f}{arithmetic / unit:>10.1f}{machinery[name] / unit:>11.1f}"
+              f"{versus_add}{versus_np_add}{'  ✗' if over else ''}")
+
+
+def _timed_split(rounds, only):
+    """The split of each objective's time, measured side by side with add's: per objective, one
+    round-robin of its value_and_grad, its replay, add's two and the replay harness."""
+    import kronvec
+
+    objectives = _objectives(kronvec, only)
+
+    def contenders(name):
+        f, argument = objectives[name]
+        transformed, replay = kronvec.value_and_grad(f), _replay(kronvec, _arithmetic_calls(kronvec, f, argument))
+        return [Contender(lambda: transformed(argument)), Contender(lambda: replay(argument))]
+
+    harness = _replay(kronvec, [])
+    rows = {}
+    for name in objectives:
+        timed = contenders(name) + contenders("add (X + C)") + [Contender(lambda: harness(None))]
+        round_robin(timed, rounds)
+        total, replayed, add_total, add_replayed, empty = (statistics.median(c.samples) * 1e6 for c in timed)
+        # (mach/add against the add timed in the same rounds: the load falls on both alike)
+        rows[name] = (total, replayed - empty, add_total - (add_replayed - empty))
+    print(f"\n## timings, now: each call split into arithmetic (replayed) and machinery = total − arithmetic; "
+          f"µs per call, median of {rounds} rounds (mach/add: against add timed in the same rounds)")
+    _split_table(rows, 1.0)
 
 
 def main(argv=None):
-    if argv is None and len(sys.argv) == 4 and sys.argv[1] == "--callgrind-worker":
-        return _worker(sys.argv[2], sys.argv[3])
+    if argv is None and len(sys.argv) == 6 and sys.argv[1] == "--callgrind-worker":
+        return _worker(sys.argv[2], sys.argv[3], sys.argv[4] == "split", sys.argv[5] or None)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--before", default="b0fa435")
     parser.add_argument("--rounds", type=int, default=31)
     parser.add_argument("--callgrind", choices=("only", "also"), default=None)
     parser.add_argument("--valgrind", default=shutil.which("valgrind") or "/usr/bin/valgrind")
     parser.add_argument("--python", default=os.path.realpath(sys.executable))
+    parser.add_argument("--only", default=None, metavar="REGEX",
+                        help="only the operations whose name matches (add's rows are always kept)")
     options = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     import kronvec
@@ -216,6 +426,8 @@ def main(argv=None):
         print(f"\n## existing operations: now vs {options.before} (target ≤ 1.2×)")
         print(f"{'operation':<16}{'before':>10}{'now':>10}{'now/before':>12}")
         for name, f in EXISTING.items():
+            if options.only is not None and not re.search(options.only, name):
+                continue
             old, new = Contender(lambda: before.value_and_grad(f)(X)), Contender(lambda: kronvec.value_and_grad(f)(X))
             round_robin([old, new], options.rounds)
             a, b = statistics.median(old.samples) * 1e6, statistics.median(new.samples) * 1e6
@@ -223,10 +435,13 @@ def main(argv=None):
     print("\n## new elementwise and indexing operations vs add (np.sum(X + C)), now (target ≤ 1×)")
     print(f"{'operation':<16}{'add':>10}{'op':>10}{'op/add':>12}")
     for name, f in NEW.items():
+        if options.only is not None and not re.search(options.only, name):
+            continue
         add, op = Contender(lambda: kronvec.value_and_grad(lambda X: np.sum(X + _OTHER))(X)), Contender(lambda: kronvec.value_and_grad(f)(X))
         round_robin([add, op], options.rounds)
         a, b = statistics.median(add.samples) * 1e6, statistics.median(op.samples) * 1e6
         print(f"{name:<16}{a:>10.1f}{b:>10.1f}{b / a:>11.2f}×")
+    _timed_split(options.rounds, options.only)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ __all__ = ["capture", "freeze", "frozen_copy", "check_real_dtype", "refuse_matri
 
 def freeze(array):
     """Mark an array kronvec owns as read-only and return it."""
-    array.setflags(write=False)  # (the same as .flags.writeable = False, without building a flags object)
+    # (the same as .flags.writeable = False, without building a flags object; `write` given
+    # by position: NumPy's keyword parsing of setflags(write=False) costs as much again)
+    array.setflags(False)
     return array
 
 

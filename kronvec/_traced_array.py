@@ -262,7 +262,9 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         if handler is None:
             raise _unsupported_in_caller(function_name(func))
         if self._trace.compiling is None and not isinstance(self._value, Node):
-            return handler(*args, **kwargs)  # (the uncompiled case without the walk: this runs once per operation)
+            # (the uncompiled case without the walk: this runs once per operation; NumPy passes
+            # a dict even without keywords, and an empty **kwargs still costs a dict copy)
+            return handler(*args, **kwargs) if kwargs else handler(*args)
         guard = compile_guard(self)
         if guard is not None:  # a recording made for replay: see kronvec._compiled.guard
             return guard.run(function_name(func), handler, args, kwargs)

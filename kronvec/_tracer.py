@@ -444,10 +444,15 @@ def reverse_sweep(nodes, seeds, inputs, add, consume=False):
 def _plain_sweep(nodes, seeds, inputs, add):
     """reverse_sweep without reuse of cotangents, for small arrays (same numbers: an
     in-place sum is the same sum)."""
-    last = max(seeds)
-    cotangents = [None] * (last + 1)
-    for index, seed in seeds.items():
-        cotangents[index] = seed
+    if len(seeds) == 1:  # (one output, the common case: without max() and the loop)
+        ((last, seed),) = seeds.items()
+        cotangents = [None] * (last + 1)
+        cotangents[last] = seed
+    else:
+        last = max(seeds)
+        cotangents = [None] * (last + 1)
+        for index, seed in seeds.items():
+            cotangents[index] = seed
     for index in range(last, -1, -1):
         ct = cotangents[index]
         if ct is None:
@@ -457,18 +462,34 @@ def _plain_sweep(nodes, seeds, inputs, add):
             continue
         cotangents[index] = None  # freed once pulled back
         vjps, value, args, params = node._op.vjps, node._value, node._args, node._params
-        spelled = 0 if params else len(args)  # (decided once per node, not per parent)
+        spelled = len(args)  # (decided once per node, not per parent)
         for position, parent in node._parents:
-            if spelled == 1:  # (spelled out: a call with *args re-enters the interpreter from C)
-                contribution = vjps[position](ct, value, args[0])
+            # Spelled out: a call with *args builds a list and then a tuple, and one with
+            # **params also copies the dict, where a spelled call passes its arguments as
+            # they are (the keywords, when there are any, still come from the dict).
+            if not params:
+                if spelled == 1:
+                    contribution = vjps[position](ct, value, args[0])
+                elif spelled == 2:
+                    contribution = vjps[position](ct, value, args[0], args[1])
+                elif spelled == 3:
+                    contribution = vjps[position](ct, value, args[0], args[1], args[2])
+                else:
+                    contribution = vjps[position](ct, value, *args)
+            elif spelled == 1:
+                contribution = vjps[position](ct, value, args[0], **params)
             elif spelled == 2:
-                contribution = vjps[position](ct, value, args[0], args[1])
+                contribution = vjps[position](ct, value, args[0], args[1], **params)
             else:
                 contribution = vjps[position](ct, value, *args, **params)
             parent_index = parent._index
             previous = cotangents[parent_index]
             cotangents[parent_index] = contribution if previous is None else add(previous, contribution)
-    return [cotangents[node._index] if node._index <= last else None for node in inputs]
+    result = []  # (a loop: a comprehension is a function call of its own in CPython 3.11)
+    for node in inputs:
+        index = node._index
+        result.append(cotangents[index] if index <= last else None)
+    return result
 
 
 #: Cotangents smaller than this are never reused in place: below it the checks that

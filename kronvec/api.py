@@ -50,7 +50,9 @@ from .operators import Identity, RowVector, StructuredOperator, Zero, algebra
 from .operators._precision import in_float32
 
 _ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
+_FLOAT64 = np.dtype(np.float64)  # (the native float64 dtype: an array's is this very object)
 _SCALAR_RESULTS = (Node, np.floating)  # (the same: a value_and_grad value returned as it is)
+_float64 = np.float64  # (the same: the type of a float64 scalar output)
 
 __all__ = ["jacobian", "grad", "value_and_grad", "jvp", "vjp", "hessian", "hvp"]
 
@@ -97,6 +99,13 @@ def _non_finite(fname, what):
 
 def _as_differentiable(x, position, f, fname):
     """Validate one argument we differentiate with respect to; capture it by value."""
+    if type(x) is _ndarray and x.dtype is _FLOAT64:
+        # the common case, a float64 array, at once: a copy (the caller may change x after
+        # the call, and nothing computed may follow), checked finite (the error: below)
+        x = x.copy()
+        if not settings().check_finite or all_finite(x):
+            return x
+        return _checked_finite(x, position, f, fname)
     if isinstance(x, Node):
         return x
     try:
@@ -112,6 +121,12 @@ def _as_differentiable(x, position, f, fname):
     # A copy: the caller may change x after the call, and nothing computed may follow.
     # (float16 read off its type code: comparing dtypes with np.float16 converts it each call)
     x = x.astype(np.float64) if kind != "f" else (x.astype(np.float32) if dtype.char == "e" else x.copy())
+    return _checked_finite(x, position, f, fname)
+
+
+def _checked_finite(x, position, f, fname):
+    """x, the captured copy of an argument, when it is finite (or the check is off); else
+    the ValueError naming the argument (and, for a stack, its members)."""
     if settings().check_finite and not all_finite(x):
         what = f"argument {_argument_name(f, position)}"
         if x.ndim > 2:  # a stack of matrices (…, m, n): name the members (notes/conventions.md §11)
@@ -302,8 +317,12 @@ class _Recording:
                     raise TypeError(f"kronvec.{fname}: the function returned a boolean ({out!r}); a truth "
                                     "value has no derivative (return a float to differentiate a constant)")
                 self.output = self.output.astype(np.result_type(self.output.dtype, np.float32), copy=False)
-        shape = getattr(self.output, "shape", None)  # ndarray, NumPy scalar and Traced have one
-        self.output_shape = tuple(shape) if shape is not None else np.shape(static_value(self.output))
+        output = self.output
+        if type(output) is _float64:  # (a float64 scalar, the common case: its shape at once)
+            self.output_shape = ()
+            return
+        shape = getattr(output, "shape", None)  # ndarray, NumPy scalar and Traced have one
+        self.output_shape = tuple(shape) if shape is not None else np.shape(static_value(output))
 
     # ------------------------------------------------------------ reverse
     def backward(self, cotangent, consume=False):
@@ -333,7 +352,8 @@ class _Recording:
         # ints were promoted to float64 on the way in).
         value = node._value
         if type(value) is _ndarray and type(ct) is _ndarray:  # the common case, checked cheaply
-            if ct.shape != value.shape or ct.dtype != value.dtype:
+            dtype = ct.dtype  # (the same dtype object, the common case, spares the comparison)
+            if ct.shape != value.shape or (dtype is not value.dtype and dtype != value.dtype):
                 ct = ct.astype(value.dtype, copy=False).reshape(value.shape)
         else:
             plain = np.asarray(static_value(value))  # (its shape and dtype)
@@ -676,6 +696,21 @@ def value_and_grad(f, argnums=0, *, compile=False):
     return _gradient_transform(f, argnums, "value_and_grad", with_value=True)
 
 
+def _value_and_seed(recording, fname, with_value):
+    """The gradient's value (when `with_value`) and its seed, for an output that is not a
+    float64 scalar: refused unless it has one entry; seeded with 1.0 for a 0-d output and
+    with ones shaped like it otherwise (float32 for a float32 output, so that a gradient
+    traced again — hessian, hvp — stays float32)."""
+    shape = recording.output_shape
+    if shape != ():
+        _check_scalar_output(recording, fname)
+    output = recording.output
+    value = (output if isinstance(output, _SCALAR_RESULTS) else _scalar_value(output)) if with_value else None
+    if getattr(getattr(output, "dtype", None), "char", None) == "f":
+        return value, (np.ones(shape, dtype=np.float32) if shape else np.float32(1.0))
+    return value, (1.0 if shape == () else np.ones(shape))
+
+
 def _compiled_gradient(f, argnums, fname, with_value):
     from ._compiled.gradient import compiled_gradient  # (a cycle at import: it builds on this module)
 
@@ -697,18 +732,12 @@ def _gradient_transform(f, argnums, fname, with_value):
         token = _set_scope(CallScope())  # (open_scope, without its call: this runs per gradient)
         try:
             recording = _Recording(f, args, numbers_, fname)
-            shape = recording.output_shape
-            if shape != ():
-                _check_scalar_output(recording, fname)
-            if with_value:  # (taken before the sweep, which may reuse recorded memory: consume=True)
-                output = recording.output
-                value = output if isinstance(output, _SCALAR_RESULTS) else _scalar_value(output)
-            # (the common case: a 0-d output and a Python 1.0 cotangent; a float32 output is
-            # seeded in float32, so that a gradient traced again — hessian, hvp — stays float32)
-            if getattr(getattr(recording.output, "dtype", None), "char", None) == "f":
-                seed = np.ones(shape, dtype=np.float32) if shape else np.float32(1.0)
+            # (the value taken before the sweep, which may reuse recorded memory: consume=True)
+            value = recording.output
+            if type(value) is _float64:  # the common case, read at once: a float64 scalar, seeded with 1.0
+                seed = 1.0
             else:
-                seed = 1.0 if shape == () else np.ones(shape)
+                value, seed = _value_and_seed(recording, fname, with_value)
             gradients = recording.backward(seed, consume=True)
         finally:
             _reset_scope(token)

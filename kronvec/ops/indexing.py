@@ -828,7 +828,7 @@ numpy_function(np.fft.ifftshift)(_fft_shift("ifftshift", -1))
 # -------------------------------------------------------------------- sorting
 def _permutation_key(perm, shape, axis):
     # `perm` is always fresh (argsort's result), nothing else holds it: frozen as it is, not copied
-    perm.setflags(write=False)
+    perm.setflags(False)  # (write=False, by position: see kronvec._constants.freeze)
     ndim = len(shape)
     return Distinct([perm if d == axis else _axis_range(shape[d], d, ndim) for d in range(ndim)])
 
@@ -872,12 +872,14 @@ def _sorting_permutation(x, axis):
     (read-only, shaped like x): the stable sort's permutation (ties in input order) along
     `axis`, placed among the other axes' positions."""
     # (the method, not np.argsort: the same sort without the function's dispatch)
-    index = x.argsort(axis=axis, kind="stable")  # (fresh: ours to change in place and freeze)
+    # (fresh: ours to change in place and freeze; axis and kind by position, which spares
+    # NumPy's keyword parsing)
+    index = x.argsort(axis, "stable")
     base, stride = _flat_base(x.shape, axis)
     if stride != 1:
         index *= stride
     index += base
-    index.setflags(write=False)
+    index.setflags(False)  # (write=False, by position: see kronvec._constants.freeze)
     return index
 
 

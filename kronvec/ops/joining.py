@@ -52,7 +52,7 @@ def _piece_key(sizes, axis, position):
 
 
 def _concatenate_vjp(position):
-    def vjp(g, ans, *arrays, axis):
+    def vjp(g, ans, *arrays, axis=0):
         if type(g) is _ndarray:  # the reverse sweep's common case: the block of g, a view
             start = 0
             if position:
@@ -67,7 +67,7 @@ def _concatenate_vjp(position):
 
 
 def _concatenate_jacobian(position):
-    def jacobian(ans, *arrays, names, axis):
+    def jacobian(ans, *arrays, names, axis=0):
         key = _piece_key([np.shape(a)[axis] for a in arrays], axis, position)
         # the piece is picked out of the result by S; the piece's Jacobian is Sᵀ
         return index_map_jacobian(np.shape(ans), positions(np.shape(ans))[key]).T
@@ -78,9 +78,10 @@ def _concatenate_jacobian(position):
 _np_concatenate = undispatched(np.concatenate)  # (on plain arrays only)
 
 concatenate = register(Primitive(
-    lambda *arrays, axis: _np_concatenate(arrays, axis=axis), name="concatenate",
+    # (axis defaults to 0, NumPy's default: np.concatenate([a, b]) is recorded without keywords)
+    lambda *arrays, axis=0: _np_concatenate(arrays, axis=axis), name="concatenate",
     vjps=_concatenate_vjp, jacobians=_concatenate_jacobian,
-    label=lambda *labels, axis: None,
+    label=lambda *labels, axis=0: None,
     formula="D_k = S_kᵀ, S_k the 0/1 map picking piece k out of the result",
     reference="linear; each piece's Jacobian is the adjoint of picking it out",
     samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, 2)), rng.standard_normal((n, 3))), {"axis": 1}),
@@ -137,7 +138,11 @@ def _concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
         raise ValueError("np.concatenate: zero-dimensional arrays cannot be concatenated")
     if type(axis) is not int or not -ndim <= axis < ndim:  # (an int in range, the common case, as it is)
         axis = normalize_axes(axis, ndim, "np.concatenate")[0]
-    return bind(concatenate, *arrays, axis=axis % ndim)
+    axis %= ndim
+    if len(arrays) == 2:  # (two pieces, the common case, spelled: a call with *arrays builds a list, then a tuple)
+        # (along the first axis, NumPy's default, at the impl's and VJPs' default: no keywords to unpack)
+        return bind(concatenate, first, arrays[1]) if axis == 0 else bind(concatenate, first, arrays[1], axis=axis)
+    return bind(concatenate, *arrays, axis=axis)
 
 
 @numpy_function(np.stack)

@@ -338,8 +338,10 @@ def _folding(op, function, fill, with_initial):
         if (axis is None and keepdims is False and where is _NO_VALUE and initial is _NO_VALUE and dtype is None
                 and out is None and isinstance(a, Node)):
             # the common spelling, np.sum(x) of a traced x: what the general path below
-            # records for it (no mask, axis None), without its calls (once per objective)
-            return bind(op, a, axis=None, keepdims=False)
+            # records for it (no mask, axis None), without its calls (once per objective),
+            # and with its parameters left at the impl's and VJPs' defaults (axis=None,
+            # keepdims=False): without keywords, their calls spare unpacking a dict
+            return bind(op, a)
         if out is not None:
             refuse_arguments(function, out=(out, None))
         if dtype is not None:
