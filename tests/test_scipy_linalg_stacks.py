@@ -162,21 +162,29 @@ def test_expm_stack_agrees_with_scipy_member_by_member():
 
 @pytest.mark.filterwarnings("ignore:logm result may be inaccurate")  # (SciPy's error estimate for its reference)
 def test_batched_frechet_derivatives_agree_with_scipy():
+    # Its own generator: drawn from the module's RNG, the members depended on which tests
+    # ran before in the same xdist worker, and some draws failed. Two backward-stable
+    # evaluations differ by about the condition number times u. Over 150 draws of these
+    # stacks (2,250 directions), the largest difference from expm_frechet was 8.8e-14 of
+    # its max|L| for the differentiated Padé (the bound here was 1e-14) and 1.5e-13 for the
+    # block identity (bound 1e-13). Over 1,500 logm members it was 3.3e-13 (bound 1e-13,
+    # exceeded by 7 %). So every bound is 1e-12.
+    rng = np.random.default_rng(1913)
     # expm: the differentiated Padé against expm_frechet, and the block identity against both
-    A = np.stack([s * RNG.standard_normal((4, 4)) for s in (1e-3, 0.5, 3.0, 40.0)] + [np.triu(np.ones((4, 4)), 1)])
-    E = RNG.standard_normal((5, 3, 4, 4))
+    A = np.stack([s * rng.standard_normal((4, 4)) for s in (1e-3, 0.5, 3.0, 40.0)] + [np.triu(np.ones((4, 4)), 1)])
+    E = rng.standard_normal((5, 3, 4, 4))
     L = expm_frechet_stack(A, E)
     block = frechet_stack("expm", np.repeat(A, 3, axis=0), E.reshape(-1, 4, 4)).reshape(L.shape)
     for k, c in np.ndindex(5, 3):
         reference = sl.expm_frechet(A[k], E[k, c], compute_expm=False)
-        np.testing.assert_allclose(L[k, c], reference, rtol=0, atol=1e-14 * np.abs(reference).max())
-        np.testing.assert_allclose(block[k, c], reference, rtol=0, atol=1e-13 * np.abs(reference).max())
+        np.testing.assert_allclose(L[k, c], reference, rtol=0, atol=1e-12 * np.abs(reference).max())
+        np.testing.assert_allclose(block[k, c], reference, rtol=0, atol=1e-12 * np.abs(reference).max())
     # logm: the batched inverse scaling and squaring against SciPy, from near I to far from it
-    A = np.stack([shift * np.eye(4) + scale * RNG.standard_normal((4, 4)) / 2
+    A = np.stack([shift * np.eye(4) + scale * rng.standard_normal((4, 4)) / 2
                   for shift, scale in ((1.0, 0.01), (2.0, 0.5), (10.0, 5.0), (1e-3, 2e-4), (3.0, 1.5))])
     for a, log in zip(A, logm_stack(A)):
         reference = sl.logm(a)
-        np.testing.assert_allclose(log, reference, rtol=0, atol=1e-13 * np.abs(reference).max())
+        np.testing.assert_allclose(log, reference, rtol=0, atol=1e-12 * np.abs(reference).max())
 
 
 def test_frechet_of_expm_on_stacks_agrees_with_expm_frechet():
