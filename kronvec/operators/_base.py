@@ -268,6 +268,13 @@ class StructuredOperator(LinearOperator):
         the output and one contiguous copy of the input."""
         return self.shape[0] + self.shape[1]
 
+    def _setup_nbytes(self):
+        """Bytes an operator may allocate on its first apply and keep (a plan or a
+        factorization built lazily, so that building the operator stays cheap), the
+        same for the operator and for its transpose; ``toarray`` counts them once per
+        operator in its workspace.  0 by default."""
+        return 0
+
     def _left_apply(self, V):
         """``self @ V`` for V of shape (q, c) or a stack (k, q, c)."""
         if V.ndim == 2:

@@ -162,7 +162,10 @@ class DensePlan:
         units = n if self.forward else m
         self.per_unit = max(1, applied._column_workspace() + units) * _ENTRY_BYTES  # + identity block
         nodes = len(post_order(applied, _operands)) + (0 if self.forward else len(post_order(self.lazy, _operands)))
-        overhead = _FIXED_OVERHEAD + _NODE_OVERHEAD * nodes
+        # (+ what operators build on their first apply and keep: a leaf's transpose, applied in
+        # an adjoint sweep, builds its own, of the size its original states)
+        setup = sum(node._setup_nbytes() for node in post_order(self.lazy, _formula_children))
+        overhead = _FIXED_OVERHEAD + _NODE_OVERHEAD * nodes + setup
         budget = max(WORKSPACE_FLOOR, self.result_nbytes // WORKSPACE_FRACTION)
         room = limit - self.result_nbytes - overhead
         if room >= self.per_unit:
