@@ -17,6 +17,14 @@
   the second Fréchet derivative for expm_frechet in A).  No target: the costs to watch
   (the real 2n×2n exponential against SciPy's complex n×n one).
 
+* ``FrechetJacobianDense``: ``kronvec.jacobian(f)(A).toarray()`` at a general A for
+  f = expm, logm (notes/derivatives.md §41: every direction at once, through a plan built
+  on first use), against the per-column path it replaced (:func:`per_column`: the same
+  operator applied one direction at a time, ``scipy.linalg.expm_frechet`` or the 2n×2n
+  block identity) and, for expm, the build of the Jacobian alone against
+  ``scipy.linalg.expm`` (the plan is built lazily: building must stay ≈ 1× expm).
+  ``benchmarks/measure_frechet_batched.py`` adds JAX and both thread settings.
+
 ``benchmarks/measure_matrix_functions.py`` measures them side by side in one process,
 with default and with one BLAS thread, and makes the "at a repeated eigenvalue" table
 (kronvec against JAX and PyTorch).
@@ -28,6 +36,7 @@ import numpy as np
 import scipy.linalg
 
 import kronvec
+from kronvec.ops.matrix_functions import FrechetOperator
 from kronvec.scipy import linalg as kl
 
 from . import rng, warm
@@ -171,3 +180,71 @@ class ExponentialFamily:
 
     def time_jacobian_matvec(self, name, n):
         self.J.matvec(self.v)
+
+
+# ----------------------------------------------------------- dense Fréchet Jacobians
+class _PerColumnFrechet(FrechetOperator):
+    """A FrechetOperator applied one direction at a time (no batched plan): the path
+    ``toarray`` took before notes/derivatives.md §41."""
+
+    def _batched_plan(self, columns):
+        return None
+
+    def _transpose(self):
+        return _PerColumnFrechet(self.kind, self.A, self.value, self.t, not self.transposed, self._solver)
+
+
+def per_column(J):
+    """The FrechetOperator J, applied one direction at a time."""
+    return _PerColumnFrechet(J.kind, J.A, J.value, J.t, J.transposed, J._solver)
+
+
+FRECHET_FUNCTIONS = {"expm": (kl.expm, 0.0), "logm": (kl.logm, 2.0)}
+
+
+class FrechetJacobianDense:
+    """jacobian(f)(A).toarray() at a general A: batched against one direction at a time."""
+
+    params = [list(FRECHET_FUNCTIONS), [8, 32]]
+    param_names = ["function", "n"]
+    timeout = 900
+
+    def setup(self, name, n):
+        generator = rng("frechet-dense", name, n)
+        f, shift = FRECHET_FUNCTIONS[name]
+        self.A = shift * np.eye(n) + 0.5 * generator.standard_normal((n, n)) / np.sqrt(n)
+        self.jacobian = kronvec.jacobian(f)
+        warm(self.jacobian, self.A)
+
+    def time_toarray(self, name, n):
+        self.jacobian(self.A).toarray()  # (a new Jacobian: its plan is built inside)
+
+    def time_toarray_per_column(self, name, n):
+        per_column(self.jacobian(self.A)).toarray()
+
+    def time_matmat_64_columns(self, name, n):
+        J = self.jacobian(self.A)
+        J.matmat(np.eye(n * n, min(64, n * n)))
+
+    def peakmem_toarray(self, name, n):
+        self.jacobian(self.A).toarray()
+
+
+class FrechetJacobianBuild:
+    """Building jacobian(expm)(A) at a general A against scipy.linalg.expm(A): the batched
+    plan is made on the first many-column apply, not here (target ≈ 1×)."""
+
+    params = [[32, 200]]
+    param_names = ["n"]
+    timeout = 300
+
+    def setup(self, n):
+        self.A = 0.5 * rng("frechet-build", n).standard_normal((n, n)) / np.sqrt(n)
+        self.jacobian = kronvec.jacobian(kl.expm)
+        warm(self.jacobian, self.A)
+
+    def time_jacobian(self, n):
+        self.jacobian(self.A)
+
+    def time_scipy_expm(self, n):
+        scipy.linalg.expm(self.A)

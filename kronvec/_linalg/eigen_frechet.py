@@ -17,8 +17,8 @@ whether it may be used (:attr:`EigenFrechetPlan.usable`, with the reason when
 not); callers fall back to the block identity otherwise.
 
 Divided differences of close eigenvalues are computed without cancellation
-(Higham 2008, §11.6.2 (11.28) for the logarithm; Higham & Lin 2011, §5, for
-powers): with z = (λᵢ − λⱼ)/(λᵢ + λⱼ), ½(log λᵢ − log λⱼ) = atanh(z) + πi·U, U the
+(Higham 2008, ch. 11, the logarithm of a 2×2 upper triangular matrix; Higham &
+Lin 2011, its fractional power): with z = (λᵢ − λⱼ)/(λᵢ + λⱼ), ½(log λᵢ − log λⱼ) = atanh(z) + πi·U, U the
 unwinding integer, so
 
     log:  Γᵢⱼ = 2(atanh z + πiU)/(λᵢ − λⱼ)
@@ -51,7 +51,7 @@ def _half_log_difference(w):
     """h = ½(log λᵢ − log λⱼ) (principal logarithms) for all pairs, and whether each
     pair is close (|z| < ½, z = (λᵢ − λⱼ)/(λᵢ + λⱼ)): there h = atanh(z) + πi·U with
     the unwinding integer U read off the plain difference, so no digit is lost to
-    cancellation (Higham 2008, (11.28))."""
+    cancellation (Higham 2008, ch. 11)."""
     log_w = np.log(w)
     plain = (log_w[:, None] - log_w[None, :]) / 2
     a, b = w[:, None], w[None, :]

@@ -37,6 +37,7 @@ import math
 
 import numpy as np
 import scipy.linalg
+from scipy.linalg.blas import dgemm as _dgemm
 
 __all__ = ["ExpmFrechetPlan", "pade_choice"]
 
@@ -66,28 +67,37 @@ def pade_choice(norm):
     return 13, max(0, int(np.ceil(np.log2(norm / ELL[13]))))
 
 
-def _left(B, S, out=None):
-    """B·E_j for every direction of the row-interleaved stack S (n, k, n): one product."""
+def _gemm(a, b, c, beta):
+    """c ← a·b + beta·c in place, for C-contiguous float64 2-D arrays: BLAS dgemm on the
+    transposes (cᵀ = bᵀaᵀ, each an F-contiguous view), so that a sum of products is
+    accumulated by BLAS itself, without a temporary or a separate pass."""
+    result = _dgemm(1.0, b.T, a.T, beta, c.T, overwrite_c=True)
+    if not np.shares_memory(result, c):  # pragma: no cover - f2py copied c after all
+        c[...] = result.T
+
+
+def _left(B, S, out, beta=0.0):
+    """out ← B·E_j (+ beta·out) for every direction of the row-interleaved stack S
+    (n, k, n): one product, S read as the n × kn matrix [E₁ … E_k]."""
     n = S.shape[0]
-    result = np.matmul(B, S.reshape(n, -1), out=None if out is None else out.reshape(n, -1))
-    return result.reshape(S.shape)
+    _gemm(B, S.reshape(n, -1), out.reshape(n, -1), beta)
+    return out
 
 
-def _right(S, B, out=None):
-    """E_j·B for every direction of S (n, k, n): one product of S read as (k·n, n)."""
+def _right(S, B, out, beta=0.0):
+    """out ← E_j·B (+ beta·out) for every direction of S (n, k, n): one product, S read as
+    the kn × n matrix of the E_j stacked."""
     n = S.shape[-1]
-    result = np.matmul(S.reshape(-1, n), B, out=None if out is None else out.reshape(-1, n))
-    return result.reshape(S.shape)
+    _gemm(S.reshape(-1, n), B, out.reshape(-1, n), beta)
+    return out
 
 
-def _combine(terms, out, scratch):
-    """out = Σ c·X over (c, X) in `terms` (first term first, as SciPy sums), through
-    `scratch` so that no other temporary is made."""
-    (c, X), rest = terms[0], terms[1:]
-    np.multiply(X, c, out=out)
-    for c, X in rest:
-        np.multiply(X, c, out=scratch)
-        out += scratch
+def _combinations(coefficients, M, out):
+    """out[i] ← Σ_j coefficients[i][j]·M[j] for stacked arrays M (p, …) and out (q, …):
+    every linear combination in one product (q × p)·(p × size), one pass over the M_j
+    where NumPy's scaled sums would make two per term and combination."""
+    C = np.asarray(coefficients, dtype=np.float64)
+    np.matmul(C, M.reshape(len(M), -1), out=out.reshape(len(out), -1))
     return out
 
 
@@ -197,19 +207,18 @@ class ExpmFrechetPlan:
         Notes
         -----
         Peak workspace: :attr:`WORKSPACE` arrays of S's size beside S itself (one more
-        when S may not be overwritten).
+        when S may not be overwritten and A is scaled, s > 0).
         """
         if S.shape[1] == 0 or self.n == 0:
             return np.zeros(S.shape)
-        if self.s:
-            E = np.multiply(S, self.scale, out=S if overwrite else None)
-        else:
-            E = S if overwrite else S.copy()
+        # (E is only read: scaled in place when S may be overwritten, else a scaled copy)
+        E = np.multiply(S, self.scale, out=S if overwrite else None) if self.s else S
         return self._square(self._pade(E))
 
     #: Arrays of the directions' size alive at once in :meth:`apply_rows` besides its
-    #: input, its result included (degree 9: M₂ … M₈, a scratch array, Σ b_j M_{j−1}
-    #: and L_U; checked against tracemalloc in tests/test_frechet_batched.py).
+    #: input, its result included (degree 13: M₂, M₄, M₆ and the four sums L_{W₁} …
+    #: L_{Z₂}, whose memory then holds L_W, L_U, L_V; degree 9: M₂ … M₈ and two sums;
+    #: checked against tracemalloc in tests/test_frechet_batched.py).
     WORKSPACE = 7
 
     @staticmethod
@@ -221,62 +230,52 @@ class ExpmFrechetPlan:
 
     def _pade(self, E):
         """q⁻¹(L_U + L_V + (L_U − L_V) r): the derivative of r_m = q⁻¹p at 2^{−s}A in
-        the (scaled) directions E, which it consumes."""
-        b, P = PADE[self.m], self.powers
-        scratch = np.empty_like(E)
-        M = {2: _left(self.A, E)}  # M_j: the derivative of A^j, M₂ = AE + EA
-        M[2] += _right(E, self.A, out=scratch)
-        if self.m >= 5:  # M₄ = A²M₂ + M₂A²
-            M[4] = _left(P[2], M[2])
-            M[4] += _right(M[2], P[2], out=scratch)
-        if self.m >= 7:  # M₆ = A⁴M₂ + M₄A²
-            M[6] = _left(P[4], M[2])
-            M[6] += _right(M[4], P[2], out=scratch)
-        if self.m == 9:  # M₈ = A⁴M₄ + M₄A⁴
-            M[8] = _left(P[4], M[4])
-            M[8] += _right(M[4], P[4], out=scratch)
-        if self.m == 13:
-            Lu, Lv = self._pade13(E, M, scratch)
-        else:
-            # L_U = A·Σ_{odd j ≥ 3} b_j M_{j−1} + E·W,  L_V = Σ_{even j ≥ 2} b_j M_j
-            inner = _combine([(b[j], M[j - 1]) for j in range(self.m, 2, -2)], np.empty_like(E), scratch)
-            Lu = _left(self.A, inner)
-            del inner
-            Lu += _right(E, self.W, out=scratch)
-            # (L_V in the memory of its first term, M_{m−1}, which is read first)
-            Lv = _combine([(b[j], M[j]) for j in range(self.m - 1, 1, -2)], M[self.m - 1], scratch)
-        del M
+        the (scaled) directions E, whose memory it may reuse."""
+        P, m = self.powers, self.m
+        # M_j, the derivative of A^j, for j = 2, 4, … (stacked: their combinations are one product)
+        M = np.empty((4 if m == 9 else min(m // 2, 3),) + E.shape)
+        _left(self.A, E, _right(E, self.A, M[0]), 1.0)  # M₂ = AE + EA
+        if m >= 5:  # M₄ = A²M₂ + M₂A²
+            _left(P[2], M[0], _right(M[0], P[2], M[1]), 1.0)
+        if m >= 7:  # M₆ = A⁴M₂ + M₄A²
+            _left(P[4], M[0], _right(M[1], P[2], M[2]), 1.0)
+        if m == 9:  # M₈ = A⁴M₄ + M₄A⁴
+            _left(P[4], M[1], _right(M[1], P[4], M[3]), 1.0)
+        Lu, Lv, free = self._pade13(E, M) if m == 13 else self._pade_low(E, M)
         # q L_r = L_p − L_q r with L_p = L_U + L_V, L_q = L_V − L_U:  L_r = q⁻¹(L_U + L_V + (L_U − L_V) r)
-        difference = np.subtract(Lu, Lv, out=scratch)
+        np.subtract(Lu, Lv, out=free)
         Lu += Lv
-        Lu += _right(difference, self.R, out=Lv)
-        del difference, Lv
-        return _left(self.q_inverse, Lu, out=scratch)
+        _right(free, self.R, Lu, 1.0)
+        return _left(self.q_inverse, Lu, Lv)
 
-    def _pade13(self, E, M, scratch):
-        """(L_U, L_V) of the degree-13 approximant, as SciPy groups it:
-        L_W = A⁶L_{W₁} + M₆W₁ + L_{W₂}, L_U = A L_W + E W, L_V = A⁶L_{Z₁} + M₆Z₁ + L_{Z₂}."""
+    def _pade_low(self, E, M):
+        """(L_U, L_V, a free array) for m ≤ 9: L_U = A·Σ_{odd j ≥ 3} b_j M_{j−1} + E·W,
+        L_V = Σ_{even j ≥ 2} b_j M_j."""
+        b, p = PADE[self.m], len(M)
+        sums = _combinations([[b[2 * i + 3] for i in range(p)], [b[2 * i + 2] for i in range(p)]], M,
+                             np.empty((2,) + E.shape))
+        Lu = _left(self.A, sums[0], _right(E, self.W, M[0]), 1.0)
+        return Lu, sums[1], sums[0]
+
+    def _pade13(self, E, M):
+        """(L_U, L_V, a free array) of the degree-13 approximant, as SciPy groups it:
+        L_W = A⁶L_{W₁} + M₆W₁ + L_{W₂}, L_U = A L_W + E W, L_V = A⁶L_{Z₁} + M₆Z₁ + L_{Z₂}
+        (L_{W₁} = b₁₃M₆ + b₁₁M₄ + b₉M₂ and so on: the sums of W₁ … Z₂ with M_j for A^j)."""
         b, A6 = PADE[13], self.powers[6]
-        M2, M4, M6 = M[2], M[4], M[6]
-        first = _combine([(b[13], M6), (b[11], M4), (b[9], M2)], np.empty_like(E), scratch)  # L_{W₁}
-        Lw = _left(A6, first)
-        Lw += _right(M6, self.W1, out=scratch)
-        Lw += _combine([(b[7], M6), (b[5], M4), (b[3], M2)], first, scratch)  # L_{W₂}
-        Lu = _left(self.A, Lw, out=first)
-        Lu += _right(E, self.W, out=scratch)
-        # (E is consumed: L_V is built in its memory, L_{Z₁}, L_{Z₂} in L_W's)
-        Lv = _left(A6, _combine([(b[12], M6), (b[10], M4), (b[8], M2)], Lw, scratch), out=E)
-        Lv += _right(M6, self.Z1, out=scratch)
-        Lv += _combine([(b[6], M6), (b[4], M4), (b[2], M2)], Lw, scratch)
-        return Lu, Lv
+        first, second, third, fourth = _combinations(
+            [[b[9], b[11], b[13]], [b[3], b[5], b[7]], [b[8], b[10], b[12]], [b[2], b[4], b[6]]], M,
+            np.empty((4,) + E.shape))  # L_{W₁}, L_{W₂}, L_{Z₁}, L_{Z₂}
+        Lw = _left(A6, first, _right(M[2], self.W1, second, 1.0), 1.0)
+        Lu = _left(self.A, Lw, _right(E, self.W, first), 1.0)
+        Lv = _left(A6, third, _right(M[2], self.Z1, fourth, 1.0), 1.0)
+        return Lu, Lv, second
 
     def _square(self, L):
         """The squaring phase: at step i, L ← R_i L + L R_i with R_i = r^(2^i)."""
         if not self.squares:
             return L
-        other, scratch = np.empty_like(L), np.empty_like(L)
+        other = np.empty_like(L)
         for R in self.squares:
-            _left(R, L, out=other)
-            other += _right(L, R, out=scratch)
+            _left(R, L, _right(L, R, other), 1.0)
             L, other = other, L
         return L

@@ -13,9 +13,12 @@ the derivative is the Fréchet derivative L_f(A, E), linear in the direction E:
   concatenations, the operation itself and a slice, so every order follows.
 * **General A**: the Jacobian is a matrix-free operator (:class:`FrechetOperator`)
   applying L_f(A, ·) and its transpose L_f(Aᵀ, ·): for expm by Al-Mohy & Higham's
-  algorithm (``scipy.linalg.expm_frechet``); for sqrtm by one Sylvester solve
-  S X + X S = E (D sqrtm = (I ⊗ S + Sᵀ ⊗ I)⁻¹) on the real Schur form of S computed
-  once; for logm and fractional powers by the block identity.
+  algorithm (``scipy.linalg.expm_frechet``; many directions at once by the same
+  algorithm batched); for sqrtm by one Sylvester solve S X + X S = E
+  (D sqrtm = (I ⊗ S + Sᵀ ⊗ I)⁻¹) on the real Schur form of S computed once; for logm
+  and fractional powers by one eigendecomposition, V(Γ ∘ V⁻¹EV)V⁻¹, where the
+  eigenvectors are well conditioned, else by the block identity (``notes/derivatives.md``
+  §41).
 * **Exactly symmetric A** (Daleckii–Krein): A = VΛVᵀ by one ``eigh``,
   f(A) = V f(Λ) Vᵀ and, for *every* direction E (A is diagonalized by the
   orthogonal V, so no symmetrization is needed),
