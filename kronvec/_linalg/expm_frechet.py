@@ -15,8 +15,8 @@ split in two:
   per direction, each done for all directions by one BLAS call.
 
 With the directions held side by side in the "row-interleaved" layout
-S[:, j, :] = E_j (shape (n, k, n)), B·E_j for every j is one product
-B · S.reshape(n, k·n), and E_j·B for every j is S.reshape(k·n, n) · B: both one
+S[:, j, :] = E_j (shape (n, k, n), :mod:`.interleaved`), B·E_j for every j is one
+product B · S.reshape(n, k·n), and E_j·B for every j is S.reshape(k·n, n) · B: both one
 large ``gemm`` over contiguous memory.  :meth:`ExpmFrechetPlan.apply_rows` works in
 that layout; :meth:`ExpmFrechetPlan.apply` takes an ordinary (k, n, n) stack.
 
@@ -37,7 +37,10 @@ import math
 
 import numpy as np
 import scipy.linalg
-from scipy.linalg.blas import dgemm as _dgemm
+
+from .interleaved import combinations as _combinations
+from .interleaved import left as _left
+from .interleaved import right as _right
 
 __all__ = ["ExpmFrechetPlan", "pade_choice"]
 
@@ -65,40 +68,6 @@ def pade_choice(norm):
         if norm <= ELL[m]:
             return m, 0
     return 13, max(0, int(np.ceil(np.log2(norm / ELL[13]))))
-
-
-def _gemm(a, b, c, beta):
-    """c ← a·b + beta·c in place, for C-contiguous float64 2-D arrays: BLAS dgemm on the
-    transposes (cᵀ = bᵀaᵀ, each an F-contiguous view), so that a sum of products is
-    accumulated by BLAS itself, without a temporary or a separate pass."""
-    result = _dgemm(1.0, b.T, a.T, beta, c.T, overwrite_c=True)
-    if not np.shares_memory(result, c):  # pragma: no cover - f2py copied c after all
-        c[...] = result.T
-
-
-def _left(B, S, out, beta=0.0):
-    """out ← B·E_j (+ beta·out) for every direction of the row-interleaved stack S
-    (n, k, n): one product, S read as the n × kn matrix [E₁ … E_k]."""
-    n = S.shape[0]
-    _gemm(B, S.reshape(n, -1), out.reshape(n, -1), beta)
-    return out
-
-
-def _right(S, B, out, beta=0.0):
-    """out ← E_j·B (+ beta·out) for every direction of S (n, k, n): one product, S read as
-    the kn × n matrix of the E_j stacked."""
-    n = S.shape[-1]
-    _gemm(S.reshape(-1, n), B, out.reshape(-1, n), beta)
-    return out
-
-
-def _combinations(coefficients, M, out):
-    """out[i] ← Σ_j coefficients[i][j]·M[j] for stacked arrays M (p, …) and out (q, …):
-    every linear combination in one product (q × p)·(p × size), one pass over the M_j
-    where NumPy's scaled sums would make two per term and combination."""
-    C = np.asarray(coefficients, dtype=np.float64)
-    np.matmul(C, M.reshape(len(M), -1), out=out.reshape(len(out), -1))
-    return out
 
 
 def _read_only(array):
