@@ -295,9 +295,9 @@ def _block_frechet(kind, A, E, t=None):
 # ------------------------------------------------- many directions at once (derivatives.md §41)
 #: Bytes of one block of directions' arrays in a batched apply: the chunk width is
 #: chosen so that each array of the chunk (n·k·n entries) stays near this size.  At
-#: n = 32 that is 16 directions, whose dozen arrays stay in a core's L2 cache: the
-#: batched expm derivative of 1024 directions took 28 ms in chunks of 16, 34 ms in 32,
-#: 53 ms in 64 and 64 ms in 128 (one thread, AMD EPYC, 1 MiB L2 per core).
+#: n = 32 that is 16 directions, whose arrays stay in a core's L2 cache: the batched
+#: expm derivative of 1024 directions took 26 ms in chunks of 8, 25 ms in 16, 30 ms in
+#: 32 and 64, 61 ms in 128 (one thread, AMD EPYC, 1 MiB L2 per core).
 _CHUNK_BYTES = 1 << 17
 
 
