@@ -383,18 +383,31 @@ def test_plan_workspace_constants_are_measured():
 def test_the_plan_is_built_on_the_first_batched_apply_only():
     A = _with_norm(6, 3.0, 19)
     J = kronvec.jacobian(kl.expm)(A)
-    assert "_plan" not in J.__dict__  # building the Jacobian builds no plan
+    assert "_lazy_plan" not in J.__dict__  # building the Jacobian builds no plan
     J.matvec(RNG.standard_normal(36))  # one column: SciPy's expm_frechet
-    assert "_plan" not in J.__dict__
+    assert "_lazy_plan" not in J.__dict__
     J.matmat(RNG.standard_normal((36, 2)))
-    plan = J.__dict__["_plan"]
+    plan = J.__dict__["_lazy_plan"]
     J.matmat(RNG.standard_normal((36, 3)))
-    assert J.__dict__["_plan"] is plan  # kept
-    assert "_plan" not in J.T.__dict__  # the transpose builds its own, for Aᵀ, when it needs one
+    assert J.__dict__["_lazy_plan"] is plan  # kept
+    assert "_lazy_plan" not in J.T.__dict__  # the transpose builds its own, for Aᵀ, when it needs one
     J.T.matmat(RNG.standard_normal((36, 2)))
-    np.testing.assert_array_equal(J.T.__dict__["_plan"].A, ExpmFrechetPlan(A.T).A)
+    np.testing.assert_array_equal(J.T.__dict__["_lazy_plan"].A, ExpmFrechetPlan(A.T).A)
     assert all(not array.flags.writeable for array in (plan.A, plan.R, plan.W, plan.q_inverse, *plan.squares,
                                                        *plan.powers.values()))
+
+
+def test_a_pickled_operator_leaves_its_plan_behind_and_rebuilds_it():
+    import pickle
+
+    A = _with_norm(5, 3.0, 21)
+    J = kronvec.jacobian(kl.expm)(A)
+    X = RNG.standard_normal((25, 4))
+    Y = J.matmat(X)  # (builds the plan)
+    assert "_lazy_plan" in J.__dict__
+    copy = pickle.loads(pickle.dumps(J))
+    assert "_lazy_plan" not in copy.__dict__
+    np.testing.assert_array_equal(copy.matmat(X), Y)
 
 
 @pytest.mark.parametrize("kind", ["expm", "logm"])

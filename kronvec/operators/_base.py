@@ -305,11 +305,15 @@ class StructuredOperator(LinearOperator):
 
     def __getstate__(self):
         # (pickling, e.g. to send a Jacobian to another process: a weak link to the cached
-        # transpose cannot be pickled, and it is only a cache — T rebuilds it)
+        # transpose cannot be pickled, and it is only a cache — T rebuilds it; a plan built
+        # lazily on the first apply, kept as "_lazy_…", is a cache too, rebuilt on demand)
         state = super().__getstate__()
         attributes = state[0] if isinstance(state, tuple) else state
-        if attributes and type(attributes.get("_cached_transpose")) is weakref.ref:
-            attributes = {key: value for key, value in attributes.items() if key != "_cached_transpose"}
+        if attributes and (type(attributes.get("_cached_transpose")) is weakref.ref
+                           or any(key.startswith("_lazy_") for key in attributes)):
+            attributes = {key: value for key, value in attributes.items()
+                          if not key.startswith("_lazy_")
+                          and not (key == "_cached_transpose" and type(value) is weakref.ref)}
             state = (attributes, state[1]) if isinstance(state, tuple) else attributes
         return state
 

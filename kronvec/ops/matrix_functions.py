@@ -401,10 +401,10 @@ class FrechetOperator(StructuredOperator):
             return None
         # (a benign race, see the class notes: the plan is immutable, and the dict
         # assignment atomic; a thread that built a second one uses it and drops it)
-        plan = self.__dict__.get("_plan")
+        plan = self.__dict__.get("_lazy_plan")
         if plan is None:
             plan = _build_plan(self.kind, self.A.T if self.transposed else self.A, self.t)
-            self.__dict__["_plan"] = plan
+            self.__dict__["_lazy_plan"] = plan
         return plan if getattr(plan, "usable", True) else None
 
     def _batched_matmat(self, plan, X):
@@ -1071,10 +1071,10 @@ class SecondFrechetOperator(StructuredOperator):
         return out
 
     def _plan(self):
-        plan = self.__dict__.get("_batched_plan")  # (built once; a benign race, as FrechetOperator's)
+        plan = self.__dict__.get("_lazy_plan")  # (built once; a benign race, as FrechetOperator's)
         if plan is None:
             plan = ExpmFrechetPlan(self.M.T if self.transposed else self.M)
-            self.__dict__["_batched_plan"] = plan
+            self.__dict__["_lazy_plan"] = plan
         return plan
 
     def _batched_matmat(self, X):
