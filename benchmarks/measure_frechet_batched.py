@@ -1,5 +1,5 @@
 """Dense Jacobians of expm, logm and a fractional power at a general (non-symmetric) A:
-the batched Fréchet derivatives of notes/derivatives.md §41 against the per-column path
+the batched Fréchet derivatives of notes/derivatives.md §43 against the per-column path
 they replaced and against JAX, side by side in one process, with default and with one
 thread:
 

@@ -1,4 +1,4 @@
-"""Batched Fréchet derivatives of the general-matrix Jacobians (notes/derivatives.md §41).
+"""Batched Fréchet derivatives of the general-matrix Jacobians (notes/derivatives.md §43).
 
 ``FrechetOperator`` applies many directions at once — expm by a batched Al-Mohy & Higham
 (2009) algorithm (:class:`kronvec._linalg.expm_frechet.ExpmFrechetPlan`), logm and

@@ -18,7 +18,7 @@
   (the real 2n×2n exponential against SciPy's complex n×n one).
 
 * ``FrechetJacobianDense``: ``kronvec.jacobian(f)(A).toarray()`` at a general A for
-  f = expm, logm (notes/derivatives.md §41: every direction at once, through a plan built
+  f = expm, logm (notes/derivatives.md §43: every direction at once, through a plan built
   on first use), against the per-column path it replaced (:func:`per_column`: the same
   operator applied one direction at a time, ``scipy.linalg.expm_frechet`` or the 2n×2n
   block identity) and, for expm, the build of the Jacobian alone against
@@ -185,7 +185,7 @@ class ExponentialFamily:
 # ----------------------------------------------------------- dense Fréchet Jacobians
 class _PerColumnFrechet(FrechetOperator):
     """A FrechetOperator applied one direction at a time (no batched plan): the path
-    ``toarray`` took before notes/derivatives.md §41."""
+    ``toarray`` took before notes/derivatives.md §43."""
 
     def _batched_plan(self, columns):
         return None

@@ -12,7 +12,7 @@ in conjugate pairs and L_f(A, E) is real; it is computed in complex arithmetic
 
 The formula is only as accurate as the eigenvectors are well conditioned: rounding
 in the two similarity transformations is amplified by up to κ₂(V)² (derivation and
-the limit :data:`CONDITION_LIMIT`: ``notes/derivatives.md`` §41).  A plan says
+the limit :data:`CONDITION_LIMIT`: ``notes/derivatives.md`` §43).  A plan says
 whether it may be used (:attr:`EigenFrechetPlan.usable`, with the reason when
 not); callers fall back to the block identity otherwise.
 
@@ -39,7 +39,7 @@ __all__ = ["EigenFrechetPlan", "divided_differences", "CONDITION_LIMIT"]
 #: The largest κ₂(V) (eigenvectors of unit 2-norm, as LAPACK returns them) at which
 #: the eigendecomposition is used: the similarity transformations then cost at most
 #: about κ₂(V)²·u ≈ 1e6 · 1.1e-16 ≈ 1e-10 of relative accuracy, normwise against the
-#: Jacobian (``notes/derivatives.md`` §41, measured in tests/test_frechet_batched.py).
+#: Jacobian (``notes/derivatives.md`` §43, measured in tests/test_frechet_batched.py).
 CONDITION_LIMIT = 1e3
 
 #: |z| below which ½(log λᵢ − log λⱼ) is computed as atanh(z) + πiU.  Above it

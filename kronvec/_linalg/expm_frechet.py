@@ -25,7 +25,7 @@ m, s, coefficients and order of operations, except that q⁻¹ is applied as a p
 with its inverse (q = q_m(2^{−s}A) is well conditioned for ‖2^{−s}A‖₁ ≤ ℓ_m: Higham
 2005, §2, and Al-Mohy & Higham 2009, §6) where SciPy solves with its LU factors,
 and that BLAS sums a product over all directions in its own blocking.
-Derivation: ``notes/derivatives.md`` §41.
+Derivation: ``notes/derivatives.md`` §43.
 
 A plan holds read-only arrays and no other state; results are new arrays.
 Nothing here knows about tracing, operators or derivatives.

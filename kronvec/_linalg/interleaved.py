@@ -5,7 +5,7 @@ Directions E₁ … E_k are held "row-interleaved": one C-contiguous array S of 
 by side, so B·E_j for every j is one product B·S; read as a kn × n matrix, S is the
 E_j stacked, so E_j·B for every j is one product S·B.  Both run as BLAS ``dgemm``
 on contiguous memory, and a sum of such products is accumulated by ``dgemm`` itself
-(its β = 1), without temporaries (``notes/derivatives.md`` §41).
+(its β = 1), without temporaries (``notes/derivatives.md`` §43).
 
 Nothing here knows about tracing, operators or derivatives.
 """

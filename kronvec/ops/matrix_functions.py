@@ -18,7 +18,7 @@ the derivative is the Fréchet derivative L_f(A, E), linear in the direction E:
   (D sqrtm = (I ⊗ S + Sᵀ ⊗ I)⁻¹) on the real Schur form of S computed once; for logm
   and fractional powers by one eigendecomposition, V(Γ ∘ V⁻¹EV)V⁻¹, where the
   eigenvectors are well conditioned, else by the block identity (``notes/derivatives.md``
-  §41).
+  §43).
 * **Exactly symmetric A** (Daleckii–Krein): A = VΛVᵀ by one ``eigh``,
   f(A) = V f(Λ) Vᵀ and, for *every* direction E (A is diagonalized by the
   orthogonal V, so no symmetrization is needed),
@@ -292,7 +292,7 @@ def _block_frechet(kind, A, E, t=None):
     return _general_value(kind, block, t)[:n, n:]
 
 
-# ------------------------------------------------- many directions at once (derivatives.md §41)
+# ------------------------------------------------- many directions at once (derivatives.md §43)
 #: Bytes of one block of directions' arrays in a batched apply: the chunk width is
 #: chosen so that each array of the chunk (n·k·n entries) stays near this size.  At
 #: n = 32 that is 16 directions, whose arrays stay in a core's L2 cache: the batched
@@ -343,7 +343,7 @@ class FrechetOperator(StructuredOperator):
     a Jacobian that is never applied costs nothing more), and kept; the transposed
     operator builds its own, for Aᵀ (expm's choice of Padé degree and scaling reads
     ‖Aᵀ‖₁, as ``scipy.linalg.expm_frechet(Aᵀ, ·)`` does).  Derivation:
-    ``notes/derivatives.md`` §41.
+    ``notes/derivatives.md`` §43.
 
     Thread safety: a plan is a pure function of A and never changes once built.  Two
     threads applying the operator for the first time at once may both build one; each
@@ -1035,7 +1035,7 @@ class SecondFrechetOperator(StructuredOperator):
     one Fréchet derivative of order 2n (``scipy.linalg.expm_frechet``) for one column; for
     several, all at once through one :class:`~kronvec._linalg.expm_frechet.ExpmFrechetPlan`
     of M (of Mᵀ for the transpose), built on the first such apply and kept (the benign race
-    of :class:`FrechetOperator`).  No n²×n² matrix (``notes/derivatives.md`` §39, §41)."""
+    of :class:`FrechetOperator`).  No n²×n² matrix (``notes/derivatives.md`` §39, §43)."""
 
     def __init__(self, A, E, transposed=False):
         self.A, self.E = frozen_copy(np.asarray(A)), frozen_copy(np.asarray(E))
