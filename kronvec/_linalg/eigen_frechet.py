@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .factorization import read_only as _read_only
 from .interleaved import left, right
 
 __all__ = ["EigenFrechetPlan", "divided_differences", "CONDITION_LIMIT"]
@@ -94,11 +95,6 @@ def divided_differences(kind, w, t=None):
         derivative = t * np.exp((t - 1.0) * log_w)[:, None]
         return np.where(tied, derivative, middle * 2.0 * np.sinh(t * h) / safe)
     raise ValueError(f"divided_differences: no rule for {kind!r}")
-
-
-def _read_only(array):
-    array.flags.writeable = False
-    return array
 
 
 class EigenFrechetPlan:

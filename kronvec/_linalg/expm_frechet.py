@@ -38,6 +38,7 @@ import math
 import numpy as np
 import scipy.linalg
 
+from .factorization import read_only as _read_only
 from .interleaved import combinations as _combinations
 from .interleaved import left as _left
 from .interleaved import right as _right
@@ -68,11 +69,6 @@ def pade_choice(norm):
         if norm <= ELL[m]:
             return m, 0
     return 13, max(0, int(np.ceil(np.log2(norm / ELL[13]))))
-
-
-def _read_only(array):
-    array.flags.writeable = False
-    return array
 
 
 class ExpmFrechetPlan:

@@ -313,6 +313,13 @@ def _one_norm(routines, X):
     return float(routines.lange("1", X))
 
 
+def read_only(array):
+    """Mark an array this floor made (a factor, a plan's piece) read-only and return it:
+    what is shared between calls and threads cannot be changed by any of them."""
+    array.flags.writeable = False
+    return array
+
+
 def _frozen(X):
     """True when nothing can change X's entries any more: X and every array it
     is a view of are read-only (kronvec freezes what it records)."""

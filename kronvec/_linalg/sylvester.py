@@ -30,16 +30,12 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg import lapack
 
+from .factorization import read_only as _read_only
 from .scope import _current as _current_scope
 
 __all__ = ["SylvesterSolver", "sylvester_solver", "lyapunov_solver"]
 
 _FLIP = {"N": "T", "T": "N"}
-
-
-def _read_only(array):
-    array.flags.writeable = False
-    return array
 
 
 def _schur(M, operation, which):

@@ -321,6 +321,18 @@ def _build_plan(kind, A, t):
     return ExpmFrechetPlan(A) if kind == "expm" else EigenFrechetPlan(A, kind, t)
 
 
+def _lazy_plan(operator, build):
+    """`operator`'s batched plan, built by `build()` on the first apply that needs it and
+    kept as ``_lazy_plan`` (left out of a pickle: a cache).  A benign race: the plan is
+    immutable and the dict assignment atomic, so two threads applying the operator for
+    the first time at once may each build one, each use its own, and the last stored is
+    kept — the same numbers, computed by the same code from the same matrix."""
+    plan = operator.__dict__.get("_lazy_plan")
+    if plan is None:
+        plan = operator.__dict__["_lazy_plan"] = build()
+    return plan
+
+
 class FrechetOperator(StructuredOperator):
     """The Jacobian of a primary matrix function at a general A, matrix-free:
     ``matvec`` applies vec E ↦ vec L_f(A, E), ``rmatvec`` vec G ↦ vec L_f(Aᵀ, G)
@@ -399,12 +411,7 @@ class FrechetOperator(StructuredOperator):
         ill conditioned for it to be accurate."""
         if self.kind not in ("expm", "logm", "power") or not self.n or columns < (2 if self.kind == "expm" else 1):
             return None
-        # (a benign race, see the class notes: the plan is immutable, and the dict
-        # assignment atomic; a thread that built a second one uses it and drops it)
-        plan = self.__dict__.get("_lazy_plan")
-        if plan is None:
-            plan = _build_plan(self.kind, self.A.T if self.transposed else self.A, self.t)
-            self.__dict__["_lazy_plan"] = plan
+        plan = _lazy_plan(self, lambda: _build_plan(self.kind, self.A.T if self.transposed else self.A, self.t))
         return plan if getattr(plan, "usable", True) else None
 
     def _batched_matmat(self, plan, X):
@@ -1070,18 +1077,11 @@ class SecondFrechetOperator(StructuredOperator):
             out[:, k] = self._apply_one(F).ravel(order="F")
         return out
 
-    def _plan(self):
-        plan = self.__dict__.get("_lazy_plan")  # (built once; a benign race, as FrechetOperator's)
-        if plan is None:
-            plan = ExpmFrechetPlan(self.M.T if self.transposed else self.M)
-            self.__dict__["_lazy_plan"] = plan
-        return plan
-
     def _batched_matmat(self, X):
         """The columns of X in chunks: each chunk's directions placed in 2n×2n blocks of a
         row-interleaved stack (n' = 2n), one batched Fréchet derivative, the blocks read out."""
         n, k = self.n, X.shape[1]
-        plan = self._plan()
+        plan = _lazy_plan(self, lambda: ExpmFrechetPlan(self.M.T if self.transposed else self.M))
         out = np.empty((n * n, k), dtype=np.result_type(self.dtype, X.dtype))
         target = unvec_columns(out, (n, n))
         for start, stop in _chunks(k, 2 * n):

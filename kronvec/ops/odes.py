@@ -28,8 +28,9 @@ import numpy as np
 
 from . import _samples
 from ._registry import Primitive, register
-from .._tracer import static_value
+from .._tracer import Node, static_value
 from ..operators import Dense
+from .factorizations import _remembered
 
 __all__ = ["odeint"]
 
@@ -88,7 +89,13 @@ def _adjoint(g, ans, y0, t, *args, func, options=()):
 
 def _vjp_factory(position):
     def vjp(g, ans, *args, func, options=()):
-        return _adjoint(g, ans, *args, func=func, options=options)[position]
+        arrays = (g, ans, *args)
+        if any(isinstance(a, Node) for a in arrays):  # (traced again, for a higher order: recorded as it is)
+            return _adjoint(g, ans, *args, func=func, options=options)[position]
+        # One backward solve gives the cotangents of every argument: a gradient in several
+        # of them (y0 and the parameters, as a fit asks) solves it once per call, not once each
+        return _remembered("odeint adjoint", arrays, lambda: _adjoint(g, ans, *args, func=func, options=options),
+                           func, options)[position]
 
     return vjp
 
