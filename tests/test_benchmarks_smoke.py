@@ -413,5 +413,20 @@ def test_measure_threads_cycles_merge_by_median_and_keep_failures(measure_thread
     assert merged["results"]["64"]["NumPy inv"]["median"] == 2.0
     merged = measure_threads.merge_cycles([record(1.0, 1.0), record(1.0, 1.0, failed=True)])
     assert "failed" in merged["results"]["64"]["NumPy inv"]
-    found = {text: met for text, met, _ in measure_threads.targets({"default-busy": merged})}
+    cycles = {"default-busy": [record(1.0, 1.0), record(1.0, 1.0, failed=True)]}
+    found = {text: met for text, met, _ in measure_threads.targets({"default-busy": merged}, cycles)}
     assert found["default threads, busy, n = 64, inv: kronvec <= 1.3 x NumPy"] is None  # not measured
+
+
+def test_measure_threads_paired_ratio_cancels_a_load_shared_by_a_round(measure_threads):
+    """Each round meets its own load (here 1×, 50× and 7× slower), shared by the pair
+    timed in it: the paired ratio is the 1.1 of every round, and cycles pool their rounds."""
+    def cycle(ours, theirs):
+        return {"results": {"128": {"kronvec inv": {"samples": ours}, "NumPy inv": {"samples": theirs}}}}
+
+    first = cycle([1.1, 1.1 * 50, 1.1 * 7], [1.0, 1.0 * 50, 1.0 * 7])
+    second = cycle([2.2], [2.0])
+    ratio = measure_threads.paired_ratio({"default-busy": [first, second]}, "default-busy", 128,
+                                         "kronvec inv", "NumPy inv")
+    assert ratio == pytest.approx(1.1)
+    assert measure_threads.paired_ratio({}, "default-busy", 128, "kronvec inv", "NumPy inv") is None
