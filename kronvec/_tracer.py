@@ -209,7 +209,7 @@ def bind(op, *args, **params):
             if isinstance(first, Node) and not isinstance(second, Node) and not isinstance(third, Node):
                 trace = first._trace
                 constant = (_constant(op, second, trace), _constant(op, third, trace))  # (a second reference: see above)
-                values, parents = (first._value, *constant), ((0, first),)
+                values, parents = (first._value, constant[0], constant[1]), ((0, first),)  # (not *constant: a list, then a tuple)
         if (trace is None or not trace.active or trace.named_constants is not None
                 or isinstance(values[parents[0][0]], Node)):
             return _bind_general(op, args, params)
