@@ -43,6 +43,7 @@ from ._support import (
 
 _ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
 _zeros, _empty = np.zeros, np.empty  # (and the pullbacks' allocations: globals, not np.<name> loads)
+_BOOL = np.dtype(bool)  # (NumPy's one boolean dtype: a mask's, compared by identity)
 
 __all__ = ["getitem", "untake", "where", "diagonal", "roll", "permute", "sort", "index", "gather", "is_basic_key",
            "indexed_shape", "vec_key"]
@@ -492,7 +493,7 @@ def _where(condition, x=None, y=None):
     # Captured by value: a copy (astype's, for a condition that is not boolean), the
     # recording's alone, which nothing writes into (as the copies of constant operands, not
     # frozen: setflags costs a fifth of the copy again, and only the pullbacks read it).
-    kept = condition.copy() if condition.dtype.char == "?" else condition.astype(bool)
+    kept = condition.copy() if condition.dtype is _BOOL else condition.astype(bool)
     return bind(where, x, y, condition=kept)
 
 
@@ -596,7 +597,8 @@ def _triangle_mask(rows, columns, k, keep_lower):
 
 def _triangle(name, keep_lower):
     def triangle(m, k=0):
-        shape = m.shape if isinstance(m, Node) else tuple(shape_of(m))  # (a traced m's shape is a tuple)
+        value = m._value if isinstance(m, Node) else m
+        shape = value.shape if type(value) is _ndarray else tuple(shape_of(m))  # (a traced array's own shape, read at once)
         if not shape:
             raise ValueError(f"{name}: the input must be at least 1-D, got a 0-d array")
         # NumPy's mask: the last two axes (a 1-D input is broadcast to a square)
@@ -618,7 +620,8 @@ def _reversing_key(ndim, axes):
 
 @numpy_function(np.flip)
 def _flip(m, axis=None):
-    ndim = m.ndim if isinstance(m, Node) else len(shape_of(m))  # (a traced m's own ndim: one property read)
+    value = m._value if isinstance(m, Node) else m
+    ndim = value.ndim if type(value) is _ndarray else len(shape_of(m))  # (a traced array's own ndim, read at once)
     if axis is None:
         return bind(getitem, m, key=(_REVERSED,) * ndim)  # a view, as NumPy's
     if type(axis) is int and -ndim <= axis < ndim:  # (the common spelling, checked first)
