@@ -46,7 +46,13 @@ and nothing else (no operation is named):
 * arithmetic — one recording of the objective (``api._Recording``, as
   ``value_and_grad`` makes it) gives the impl calls: each node's ``_op.impl``
   on its recorded ``_args`` and ``_params`` (the values and captured
-  constants the tracer passed).  The reverse sweep (``_tracer.reverse_sweep``,
+  constants the tracer passed), preceded by the decisions its front door
+  took on those values to make a parameter (``Primitive.decisions``: np.sort's
+  permutation, the stable sort along the axis, which the impl then gathers
+  by — the sort itself, which plain NumPy code sorting computes too; each
+  replayed decision is checked equal to the recorded parameter, and the rest
+  of the front door's work, its checks and the node, stays machinery).  The
+  reverse sweep (``_tracer.reverse_sweep``,
   with ``value_and_grad``'s seed) then runs once with each node's VJPs and the
   cotangent sum replaced by loggers, which note every call's callable and
   arguments (the real cotangents) and make it.  Replaying those calls — the
@@ -204,7 +210,16 @@ def _arithmetic_calls(package, f, X):
     try:
         recording = api._Recording(f, (X,), (0,), "value_and_grad")
         nodes = recording.nodes
-        impls = [(node._op.impl, node._args, node._params) for node in nodes if node._op is not None]
+        impls = []
+        for node in nodes:
+            if node._op is None:
+                continue
+            for name, decide in getattr(node._op, "decisions", {}).items():  # (a version without them: none)
+                others = {key: value for key, value in node._params.items() if key != name}
+                if not np.array_equal(decide(*node._args, **others), node._params[name]):
+                    raise AssertionError(f"{node._op.name}'s decision {name!r} differs from the recorded one")
+                impls.append((decide, node._args, others))
+            impls.append((node._op.impl, node._args, node._params))
         output = recording.output_node
         if output is None or recording.output_shape != () or np.asarray(recording.output).dtype != np.float64:
             raise ValueError("the split is made for objectives with a recorded float64 scalar output")
@@ -295,7 +310,7 @@ def _worker(module_name, folder, split, only):
                 call(argument)
         except Exception:  # (an operation this version does not have)
             del calls[key]
-    print(json.dumps(list(calls)), flush=True)
+    print(json.dumps({"keys": list(calls), "file": kronvec_version.__file__}), flush=True)
     # instrumentation on from here (valgrind ran with --instr-atstart=no)
     subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())], check=True, capture_output=True)
     for call, argument in calls.values():
@@ -316,7 +331,12 @@ def _count(module_name, folder, options, split=False):
                                   env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0"})
         if finished.returncode != 0:
             sys.exit(f"callgrind worker failed:\n{finished.stderr[-3000:]}")
-        keys = [tuple(key) for key in json.loads(finished.stdout.strip().splitlines()[-1])]
+        told = json.loads(finished.stdout.strip().splitlines()[-1])
+        if not pathlib.Path(told["file"]).resolve().is_relative_to(pathlib.Path(folder).resolve()):
+            # (an installed kronvec found before `folder` -- an editable install's finder -- would
+            # be what the counts measure)
+            sys.exit(f"callgrind worker imported {module_name} from {told['file']}, not from {folder}")
+        keys = [tuple(key) for key in told["keys"]]
         totals = []
         for k in range(1, 2 * len(keys) + 1):
             text = pathlib.Path(out, f"cg.out.{k}").read_text(errors="replace")

@@ -258,12 +258,15 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
             raise
 
     def __array_function__(self, func, types, args, kwargs):
-        handler = NUMPY_FUNCTIONS.get(func)
-        if handler is None:
-            raise _unsupported_in_caller(function_name(func))
-        if self._trace.compiling is None and not isinstance(self._value, Node):
-            # (the uncompiled case without the walk: this runs once per operation; NumPy passes
-            # a dict even without keywords, and an empty **kwargs still costs a dict copy)
+        try:  # (a subscript, not .get: a method call costs more; free in CPython ≥ 3.11 unless raised)
+            handler = NUMPY_FUNCTIONS[func]
+        except KeyError:
+            raise _unsupported_in_caller(function_name(func)) from None
+        value = self._value
+        if self._trace.compiling is None and (type(value) is _ndarray or not isinstance(value, Node)):
+            # (the uncompiled case without the walk: this runs once per operation; a plain array
+            # under this layer, the common case, read by its type first; NumPy passes a dict even
+            # without keywords, and an empty **kwargs still costs a dict copy)
             return handler(*args, **kwargs) if kwargs else handler(*args)
         guard = compile_guard(self)
         if guard is not None:  # a recording made for replay: see kronvec._compiled.guard

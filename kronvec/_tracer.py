@@ -187,7 +187,8 @@ def bind(op, *args, **params):
     # the C-level operator.mul & co.) — and the recorded C would be the product.
     try:  # (free in CPython ≥ 3.11 unless raised)
         trace = constant = None
-        if len(args) == 2:
+        count = len(args)  # (read once: a one- or three-argument operation tested it twice or thrice)
+        if count == 2:
             first, second = args
             if isinstance(first, Node):
                 if not isinstance(second, Node):
@@ -200,16 +201,16 @@ def bind(op, *args, **params):
                 trace = second._trace
                 constant = _constant(op, first, trace)
                 values, parents = (constant, second._value), ((1, second),)
-        elif len(args) == 1:
+        elif count == 1:
             first = args[0]
             if isinstance(first, Node):
                 trace, values, parents = first._trace, (first._value,), ((0, first),)
-        elif len(args) == 3:  # (np.clip(x, low, high) with constant bounds)
+        elif count == 3:  # (np.clip(x, low, high) with constant bounds)
             first, second, third = args
             if isinstance(first, Node) and not isinstance(second, Node) and not isinstance(third, Node):
                 trace = first._trace
                 constant = (_constant(op, second, trace), _constant(op, third, trace))  # (a second reference: see above)
-                values, parents = (first._value, *constant), ((0, first),)
+                values, parents = (first._value, constant[0], constant[1]), ((0, first),)  # (not *constant: a list, then a tuple)
         if (trace is None or not trace.active or trace.named_constants is not None
                 or isinstance(values[parents[0][0]], Node)):
             return _bind_general(op, args, params)

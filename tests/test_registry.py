@@ -94,6 +94,26 @@ def test_the_registry_is_not_empty_and_every_entry_is_complete():
         assert op.param_names, f"{name}: no argument names for formulas"
 
 
+DECIDING = [pytest.param(op, id=name) for name, op in sorted(REGISTRY.items()) if op.decisions]
+
+
+def test_some_operation_declares_a_decision():
+    assert DECIDING, "np.sort's recording decides its permutation on the values"  # (so the next test runs)
+
+
+@pytest.mark.parametrize("op", DECIDING)
+def test_every_declared_decision_gives_the_parameter_again_from_the_arguments(op):
+    # Primitive.decisions: decide(*args, **other params) gives the decided parameter again
+    # from the values — checked on every sample (each a recording's arguments and parameters)
+    for label, make in [(f"n={n}", lambda rng, n=n: op.samples(rng, n)) for n in (2, 3)] + list(op.edge_cases.items()):
+        sample = _as_sample(make(np.random.default_rng(11)))
+        for name, decide in op.decisions.items():
+            others = {key: value for key, value in sample.params.items() if key != name}
+            decided = decide(*sample.args, **others)
+            assert type(decided) is type(sample.params[name]), (label, name)
+            np.testing.assert_array_equal(decided, sample.params[name], err_msg=f"{op.name} {label}: {name}")
+
+
 @pytest.mark.parametrize("missing", ["formula", "reference", "samples"])
 def test_an_operation_without_formula_reference_or_samples_is_refused(missing):
     fields = dict(formula="I", reference="linearity", samples=lambda rng, n: (np.ones(n),))

@@ -737,6 +737,27 @@ def test_sort_ties_follow_the_stable_order():
     assert [int(np.argmax(P[i])) for i in tied] == [0, 2]
 
 
+@pytest.mark.parametrize("f, x", [
+    (lambda x: np.sort(x), np.array([2.0, 1.0, 2.0, 0.5])),
+    (lambda X: np.sort(X, axis=0), np.array([[1.0, 3.0, 1.0], [1.0, 0.0, -2.0]])),
+    (lambda X: np.sort(X, axis=-1), np.array([[1.0, 3.0, 1.0], [1.0, 0.0, -2.0]])),
+    (lambda X: np.sort(X, axis=1), np.arange(24.0).reshape(2, 3, 4)[:, ::-1] % 5),
+    (lambda X: np.sort(X, axis=None), np.array([[1.0, 3.0], [1.0, 0.0]])),
+], ids=["1-D with ties", "axis 0", "axis -1", "3-D, middle axis", "flattened"])
+def test_the_permutation_np_sort_records_is_its_declared_decision_on_the_values(f, x):
+    # np.sort records the gather by its permutation, decided on the values when recorded;
+    # Primitive.decisions names the function that decides it (the stable sort), and the
+    # recorded permutation is what it gives on the recorded value along the recorded axis.
+    from kronvec.api import _Recording
+
+    recording = _Recording(lambda x: f(x), (x,), (0,), "grad")
+    (node,) = [node for node in recording.nodes if node._op is not None and node._op.decisions]
+    (decide,) = node._op.decisions.values()
+    assert not node._params["index"].flags.writeable  # (frozen when recorded)
+    np.testing.assert_array_equal(decide(*node._args, axis=node._params["axis"]), node._params["index"])
+    np.testing.assert_array_equal(recording.output, f(x))
+
+
 def test_sort_and_partition_match_numpy_on_random_data():
     for seed in range(5):
         A = np.random.default_rng(seed).integers(0, 4, size=(4, 5)).astype(float)  # many ties

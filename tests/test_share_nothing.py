@@ -278,6 +278,29 @@ def test_an_index_array_changed_after_indexing_changes_nothing():
     np.testing.assert_allclose(G, expected)
 
 
+@pytest.mark.parametrize("condition_dtype", [bool, float], ids=["boolean mask", "float condition"])
+def test_a_where_condition_changed_after_the_call_or_inside_f_changes_nothing(condition_dtype):
+    # np.where captures its condition by value (a copy: the recording's own), as every
+    # constant: neither a write into the mask inside f after the where, nor one after the
+    # call (the pullback sweeps later) reaches the recorded choice of entries.
+    mask = np.array([[True, False, True], [False, True, False], [True, True, False]]).astype(condition_dtype)
+    original = mask.astype(bool)
+
+    def f(X):
+        chosen = np.where(mask, X, 0.5 * X)
+        mask[...] = 0  # inside f, after the where
+        return chosen * C3
+
+    mask_saved = mask.copy()
+    out, pullback = kronvec.vjp(f, X3)
+    mask[...] = 1  # after the call, before the sweep
+    (G,) = pullback(np.ones((3, 3)))
+    np.testing.assert_array_equal(out, np.where(original, X3, 0.5 * X3) * C3)
+    np.testing.assert_array_equal(G, np.where(original, C3, 0.5 * C3))
+    mask[...] = mask_saved
+    np.testing.assert_array_equal(kronvec.grad(lambda X: np.sum(f(X)))(X3), np.where(original, C3, 0.5 * C3))
+
+
 def test_a_jacobian_does_not_change_when_the_caller_updates_x_in_place():
     X = X3.copy()
     J = kronvec.jacobian(np.linalg.inv)(X)

@@ -146,15 +146,25 @@ class Primitive:
     entire : bool
         True when the operation is smooth everywhere (a polynomial or an entire
         function): finite differences are then a valid oracle at any point.
+    decisions : dict name → callable, optional
+        Parameters that the operation's front door decides on the values of its
+        operands when it records the operation (np.sort's permutation: the stable
+        sort itself), each with the function that decides it:
+        ``decide(*args, **other_params)`` gives parameter `name` again from the
+        recorded arguments and the node's other parameters.  The tracer never
+        calls them (the front door decides once); they say that the decision is
+        the operation's own arithmetic — what plain code sorting with NumPy
+        computes too, which ``benchmarks/measure_recording.py`` replays with
+        ``impl`` — and tests check every recorded decision against them.
     """
 
     __slots__ = ("name", "impl", "vjps", "jacobians", "label", "formula", "reference",
                  "samples", "edge_cases", "param_names", "rule_names", "fuzz", "signature", "entire",
-                 "__weakref__")
+                 "decisions", "__weakref__")
 
     def __init__(self, impl, *, name=None, vjps=None, jacobians=None, label=None, formula=None,
                  reference=None, samples=None, edge_cases=None, param_names=None, rule_names=None,
-                 fuzz=None, signature=None, entire=False):
+                 fuzz=None, signature=None, entire=False, decisions=None):
         self.name = name or getattr(impl, "__qualname__", None) or repr(impl)
         self.impl = impl
         self.vjps = _Derivatives(self.name, "VJP", vjps)
@@ -169,6 +179,7 @@ class Primitive:
         self.fuzz = fuzz
         self.signature = signature
         self.entire = entire
+        self.decisions = dict(decisions or {})
 
     def __call__(self, *args, **params):
         """Apply the operation: recorded when an argument is traced, else plain."""

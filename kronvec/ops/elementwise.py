@@ -857,6 +857,11 @@ _NO_VALUE = np._NoValue  # (NumPy's marker of an argument not given; a global lo
 
 @numpy_function(np.clip)
 def _clip(a, a_min=_NO_VALUE, a_max=_NO_VALUE, out=None, *, min=_NO_VALUE, max=_NO_VALUE, **kwargs):
+    if type(a_min) is float and type(a_max) is float and _MINUS_INF < a_min and a_max < _INF and out is None \
+            and min is _NO_VALUE and max is _NO_VALUE and not kwargs:
+        # The common spelling, np.clip(x, low, high) with finite float bounds, at once: what the
+        # resolution below comes to for it (a NaN bound fails the comparisons: refused below)
+        return bind(clip, a, a_min, a_max)
     if out is not None or kwargs:
         refuse_arguments("np.clip", out=(out, None), **{key: (value, _ABSENT) for key, value in kwargs.items()})
     if a_min is _NO_VALUE and a_max is _NO_VALUE:  # (NumPy's own resolution of the spellings)

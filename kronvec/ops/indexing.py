@@ -43,8 +43,9 @@ from ._support import (
 
 _ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
 _zeros, _empty = np.zeros, np.empty  # (and the pullbacks' allocations: globals, not np.<name> loads)
+_BOOL = np.dtype(bool)  # (NumPy's one boolean dtype: a mask's, compared by identity)
 
-__all__ = ["getitem", "untake", "where", "diagonal", "roll", "permute", "index", "gather", "is_basic_key",
+__all__ = ["getitem", "untake", "where", "diagonal", "roll", "permute", "sort", "index", "gather", "is_basic_key",
            "indexed_shape", "vec_key"]
 
 
@@ -489,9 +490,11 @@ def _where(condition, x=None, y=None):
         return np.where(condition)
     if x is None or y is None:
         raise ValueError("np.where: either both or neither of x and y should be given")
-    # astype copies (always a new array), so the copy is the recording's own: frozen
-    # as it is, captured by value without a second copy
-    return bind(where, x, y, condition=freeze(condition.astype(bool)))
+    # Captured by value: a copy (astype's, for a condition that is not boolean), the
+    # recording's alone, which nothing writes into (as the copies of constant operands, not
+    # frozen: setflags costs a fifth of the copy again, and only the pullbacks read it).
+    kept = condition.copy() if condition.dtype is _BOOL else condition.astype(bool)
+    return bind(where, x, y, condition=kept)
 
 
 @numpy_function(np.select)
@@ -594,7 +597,8 @@ def _triangle_mask(rows, columns, k, keep_lower):
 
 def _triangle(name, keep_lower):
     def triangle(m, k=0):
-        shape = m.shape if isinstance(m, Node) else tuple(shape_of(m))  # (a traced m's shape is a tuple)
+        value = m._value if isinstance(m, Node) else m
+        shape = value.shape if type(value) is _ndarray else tuple(shape_of(m))  # (a traced array's own shape, read at once)
         if not shape:
             raise ValueError(f"{name}: the input must be at least 1-D, got a 0-d array")
         # NumPy's mask: the last two axes (a 1-D input is broadcast to a square)
@@ -616,7 +620,8 @@ def _reversing_key(ndim, axes):
 
 @numpy_function(np.flip)
 def _flip(m, axis=None):
-    ndim = m.ndim if isinstance(m, Node) else len(shape_of(m))  # (a traced m's own ndim: one property read)
+    value = m._value if isinstance(m, Node) else m
+    ndim = value.ndim if type(value) is _ndarray else len(shape_of(m))  # (a traced array's own ndim, read at once)
     if axis is None:
         return bind(getitem, m, key=(_REVERSED,) * ndim)  # a view, as NumPy's
     if type(axis) is int and -ndim <= axis < ndim:  # (the common spelling, checked first)
@@ -660,13 +665,14 @@ def _rot90(m, k=1, axes=(0, 1)):
 
 
 # ---------------------------------------------------------------- permutations
-def _permute_impl(x, index):
+def _permute_impl(x, index, axis=None):
+    # (axis: np.sort's recording, `sort` below, names the axis its decision sorted along)
     if type(x) is not _ndarray:
         x = np.asarray(x)
     return x.take(index)  # (a flat, C-order gather: one call, where x[key] is an advanced index)
 
 
-def _permute_vjp(g, ans, x, index):
+def _permute_vjp(g, ans, x, index, axis=None):
     if type(g) is _ndarray:
         # Pᵀg: each entry of g put back where it came from. `index` names every entry of x
         # once, so the puts fill an empty array exactly: the numbers of a scatter into zeros.
@@ -702,7 +708,6 @@ permute = register(Primitive(
             "(P⁻¹ = Pᵀ, the scatter back)",
     reference="linear; a permutation matrix is orthogonal",
     samples=_permutation_sample, param_names=("X",),
-    fuzz=lambda Y, c: np.sort(Y, axis=0),
 ))
 
 
@@ -857,29 +862,30 @@ def _sort(a, axis=-1, kind=None, order=None, *, stable=None):
         if type(value) is _ndarray and -value.ndim <= axis < value.ndim:
             # The common case, read directly: an array traced once (no compile guard, so
             # reading its values is no decision to record), an int axis in range.
-            return bind(permute, a, index=_sorting_permutation(value, axis % value.ndim))
+            axis %= value.ndim
+            return bind(sort, a, index=freeze(_sorting_permutation(value, axis)), axis=axis)
     a, axis = _sort_axis(a, axis, "np.sort")
     # Ties in input order (a stable sort): the derivative follows that permutation.
     if compile_guard(a) is not None:
         # A recording made for replay records the sort as one operation, whose
         # permutation every replay computes again (kronvec._compiled.guard).
         return bind(sorted_values, a, axis=axis)
-    return bind(permute, a, index=_sorting_permutation(np.asarray(plain_value(a)), axis))
+    return bind(sort, a, index=freeze(_sorting_permutation(np.asarray(plain_value(a)), axis)), axis=axis)
 
 
 def _sorting_permutation(x, axis):
     """Where each entry of np.sort(x, axis) comes from, as C-order flat positions in x
-    (read-only, shaped like x): the stable sort's permutation (ties in input order) along
-    `axis`, placed among the other axes' positions."""
+    (a new array, shaped like x): the stable sort's permutation (ties in input order) along
+    `axis`, placed among the other axes' positions -- np.sort's decision on the values
+    (``sort.decisions``), which its front door records frozen."""
     # (the method, not np.argsort: the same sort without the function's dispatch)
-    # (fresh: ours to change in place and freeze; axis and kind by position, which spares
-    # NumPy's keyword parsing)
+    # (fresh: ours to change in place; axis and kind by position, which spares NumPy's
+    # keyword parsing)
     index = x.argsort(axis, "stable")
     base, stride = _flat_base(x.shape, axis)
     if stride != 1:
         index *= stride
     index += base
-    index.setflags(False)  # (write=False, by position: see kronvec._constants.freeze)
     return index
 
 
@@ -892,6 +898,32 @@ def _flat_base(shape, axis):
     if flat.size:
         flat -= (flat // stride % shape[axis]) * stride
     return freeze(flat), stride
+
+
+def _sort_samples_with_decision(rng, n):
+    x = rng.standard_normal((n, n + 1))
+    x[0, 1] = x[0, 0]  # (a tie: the stable sort's order)
+    axis = int(rng.integers(2))
+    return _samples.Sample((x,), {"index": freeze(_sorting_permutation(x, axis)), "axis": axis})
+
+
+# np.sort as recorded: the gather by the permutation of the stable sort along `axis`,
+# which the front door decides on the values it records (the sort itself: `decisions`)
+# -- `permute`'s impl and pullback, `axis` naming the decision; traced again, the
+# pullback is `permute` by the inverse permutation.
+sort = register(Primitive(
+    _permute_impl, name="sort",
+    vjps={0: _permute_vjp},
+    jacobians={0: lambda ans, x, names, index, axis: index_map_jacobian(
+        np.shape(x), positions(np.shape(x)).reshape(-1)[index])},
+    label=lambda a, index, axis: derived_label("sort({})", a),
+    formula="P: the permutation matrix of the stable sort along the axis (each output entry picks the "
+            "input entry it comes from; P⁻¹ = Pᵀ, the scatter back)",
+    reference="notes/derivatives.md, Sorting: P is constant near a point without ties; ties in input order",
+    samples=_sort_samples_with_decision, param_names=("X",),
+    fuzz=lambda Y, c: np.sort(Y, axis=0),
+    decisions={"index": _sorting_permutation},
+))
 
 
 def _sort_key(a, axis):

@@ -122,7 +122,16 @@ def _joined_in(function, arrays, dtype, casting):
 
 
 @numpy_function(np.concatenate)
-def _concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
+def _concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
+    # (dtype and casting keyword-only in NumPy, whose dispatcher refuses them by position
+    # before this runs: here they need not be, which spares each call two lookups of
+    # keyword-only defaults)
+    if type(arrays) is list and len(arrays) == 2 and axis == 0 and out is None and dtype is None \
+            and casting == "same_kind":
+        # The common spelling, np.concatenate([a, b]), at once: along the first axis, NumPy's
+        # default and the impl's and VJPs' (no keywords to unpack); pieces NumPy cannot join
+        # (0-d, mismatched shapes) are refused by NumPy's own np.concatenate in the impl.
+        return bind(concatenate, arrays[0], arrays[1])
     if out is not None or dtype is not None or casting != "same_kind":  # (the defaults: nothing to refuse)
         refuse_arguments("np.concatenate", out=(out, None), **({"casting": (casting, "same_kind")} if dtype is None else {}))
         if dtype is not None:
