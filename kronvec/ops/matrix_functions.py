@@ -45,7 +45,7 @@ import functools
 import numpy as np
 import scipy.linalg
 
-from .._constants import frozen_copy
+from .._constants import freeze, frozen_copy
 from .._linalg.eigen_frechet import EigenFrechetPlan
 from .._linalg.expm_frechet import ExpmFrechetPlan, pade_choice
 from .._linalg.sylvester import SylvesterSolver
@@ -122,23 +122,49 @@ def _divided_differences(kind, w, t=None, f=None, df=None):
     """Γᵢⱼ = (f(λᵢ) − f(λⱼ))/(λᵢ − λⱼ), f′(λᵢ) where λᵢ = λⱼ (Daleckii–Krein), exactly
     symmetric: written with lo = min(λᵢ, λⱼ) and gap = |λᵢ − λⱼ| ≥ 0 so that close
     eigenvalues lose no digits to cancellation (Higham 2008, §11.1 and Problem 10.1).
-    For a stack of eigenvalue vectors (…, n), one Γ per member (…, n, n)."""
+    For a stack of eigenvalue vectors (…, n), one Γ per member (…, n, n).
+
+    Each n×n array is made once and then worked on in place: the Jacobian of a symmetric
+    matrix function holds V and Γ (2 n²), and the temporaries of a formula written
+    out-of-place (lo, gap, the tie mask, a safe gap, each intermediate) made its build
+    peak at 8 n² beside them at n = 2000 — more than twice SciPy's sqrtm itself."""
     a, b = w[..., :, None], w[..., None, :]
-    lo, gap = np.minimum(a, b), np.abs(a - b)
-    tied = gap == 0
-    safe = np.where(tied, 1.0, gap)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if kind == "expm":  # (e^hi − e^lo)/gap = e^lo · expm1(gap)/gap
-            return np.exp(lo) * np.where(tied, 1.0, np.expm1(gap) / safe)
-        if kind == "logm":  # (log hi − log lo)/gap = log1p(gap/lo)/gap
-            return np.where(tied, 1.0 / lo, np.log1p(gap / lo) / safe)
-        if kind == "sqrtm":  # (√hi − √lo)/(hi − lo) = 1/(√hi + √lo): no cancellation at all
-            root = np.sqrt(w)
-            return 1.0 / (root[..., :, None] + root[..., None, :])
-        if kind == "power":  # (hi^t − lo^t)/gap = lo^t · expm1(t·log1p(gap/lo))/gap
-            return np.where(tied, t * _power(lo, t - 1.0), _power(lo, t) * np.expm1(t * np.log1p(gap / lo)) / safe)
+    if kind == "sqrtm":  # (√hi − √lo)/(hi − lo) = 1/(√hi + √lo): no cancellation at all
+        root = np.sqrt(w)
+        gamma = np.add(root[..., :, None], root[..., None, :])
+        with np.errstate(divide="ignore"):
+            return np.reciprocal(gamma, out=gamma)
+    if kind in ("expm", "logm", "power"):
+        gap = np.subtract(a, b)
+        np.abs(gap, out=gap)
+        tied = gap == 0
+        gap[tied] = 1.0  # (a safe divisor: the tied entries are set apart below)
+        lo = np.minimum(a, b)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if kind == "expm":  # (e^hi − e^lo)/gap = e^lo · expm1(gap)/gap
+                gamma = np.expm1(gap)
+                gamma /= gap
+                gamma[tied] = 1.0
+                gamma *= np.exp(lo, out=lo)
+                return gamma
+            if kind == "logm":  # (log hi − log lo)/gap = log1p(gap/lo)/gap, 1/lo on ties
+                gamma = np.divide(gap, lo)
+                np.log1p(gamma, out=gamma)
+                gamma /= gap
+                gamma[tied] = 1.0 / lo[tied]
+                return gamma
+            # power: (hi^t − lo^t)/gap = lo^t · expm1(t·log1p(gap/lo))/gap, t·lo^(t−1) on ties
+            gamma = np.divide(gap, lo)
+            np.log1p(gamma, out=gamma)
+            gamma *= t
+            np.expm1(gamma, out=gamma)
+            gamma *= _power(lo, t)
+            gamma /= gap
+            gamma[tied] = t * _power(lo[tied], t - 1.0)
+            return gamma
     # a user's f: the plain divided difference, or f′ at the midpoint where the gap is so small
     # that the difference would have lost more digits (≈ eps/gap) than the midpoint rule (≈ gap²)
+    gap = np.abs(a - b)
     fw = np.asarray(f(w), dtype=w.dtype)
     scale = np.maximum(np.abs(a), np.abs(b))
     close = gap <= np.cbrt(np.finfo(w.dtype).eps) * scale
@@ -373,12 +399,12 @@ class FrechetOperator(StructuredOperator):
         if kind == "sqrtm" and _solver is None and n:
             T, Q = scipy.linalg.schur(self.value, output="real")
             mu = _quasi_triangular_eigenvalues(T)
-            low = float(np.min(np.abs(mu[:, None] + mu[None, :])))
+            low = _smallest_pair_sum(mu)
             if low <= _tolerance(mu, n):
                 raise np.linalg.LinAlgError(
                     f"sqrtm: the {n}×{n} matrix is singular (its square root has the eigenvalue 0): I ⊗ S + Sᵀ ⊗ I "
                     "is singular and the derivative of the square root is infinite there")
-            T, Q = frozen_copy(T), frozen_copy(Q)
+            T, Q = freeze(T), freeze(Q)  # (SciPy's fresh arrays, ours alone: copies were 2 n² more at the peak)
             _solver = SylvesterSolver(T, Q, T, Q, "N", "N", "sqrtm")  # S X + X S = E: one form, both sides
         self._solver = _solver
         super().__init__((n * n, n * n), self.A.dtype)
@@ -459,6 +485,17 @@ class FrechetOperator(StructuredOperator):
     def _render(self, parts, placeholders):
         argument = "Aᵀ" if self.transposed else "A"
         return f"L_{_NAMES[self.kind]}({argument}, ·)"
+
+
+def _smallest_pair_sum(mu, pairs=1 << 15):
+    """min over i, j of |μᵢ + μⱼ| (the smallest eigenvalue modulus of I ⊗ S + Sᵀ ⊗ I),
+    about `pairs` sums (½ MiB) at a time: all n² complex sums at once were 3 n² doubles
+    more at the build's peak than the Jacobian itself holds (sqrtm at n = 2000)."""
+    low = np.inf
+    rows = max(1, pairs // max(mu.size, 1))
+    for start in range(0, mu.size, rows):
+        low = min(low, float(np.min(np.abs(mu[start:start + rows, None] + mu[None, :]))))
+    return low
 
 
 def _quasi_triangular_eigenvalues(T):
