@@ -430,3 +430,19 @@ def test_measure_threads_paired_ratio_cancels_a_load_shared_by_a_round(measure_t
                                          "kronvec inv", "NumPy inv")
     assert ratio == pytest.approx(1.1)
     assert measure_threads.paired_ratio({}, "default-busy", 128, "kronvec inv", "NumPy inv") is None
+
+
+# --------------------------------------------------------------------------
+# benchmarks/measure_matrix_function_memory.py: one worker in a subprocess
+# --------------------------------------------------------------------------
+
+
+def test_measure_matrix_function_memory_worker_prints_a_growth():
+    """One case, sqrtm's Jacobian at a general 40×40 A, in the worker's own process: it
+    prints one finite number (the peak-RSS growth in n² doubles, ≥ 0)."""
+    script = ROOT / "benchmarks" / "measure_matrix_function_memory.py"
+    completed = subprocess.run([sys.executable, str(script), "--worker", "40", "sqrtm", "general", "kronvec"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    growth = float(completed.stdout.strip().splitlines()[-1])
+    assert math.isfinite(growth) and growth >= 0
