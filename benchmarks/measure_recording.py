@@ -131,6 +131,7 @@ NEW = {
     "maximum": lambda X: np.sum(np.maximum(X, 0.0)),
     "clip": lambda X: np.sum(np.clip(X, -0.5, 0.5)),
     "where": lambda X: np.sum(np.where(_MASK, X, _OTHER)),
+    "where(M, X, 0.0)": lambda X: np.sum(np.where(_MASK, X, 0.0)),
     "X[::-1]": lambda X: np.sum(X[::-1]),
     "X[0]": lambda X: np.sum(X[0]),
     "np.flip": lambda X: np.sum(np.flip(X)),
@@ -142,9 +143,12 @@ NEW = {
 }
 
 
-#: The new operations a NumPy ufunc call records (np.log1p(X), np.maximum(X, 0.0)): NumPy's
-#: __array_ufunc__ override reaches them, where X + C reaches Traced.__add__ directly.
-UFUNC_CALLED = ("log1p", "sinh", "arctan", "maximum", "np.add(X, C)")
+#: The new operations a call of a NumPy function records (np.log1p(X), np.where(M, X, C)):
+#: NumPy's __array_ufunc__ or __array_function__ override reaches them, where X + C reaches
+#: Traced.__add__ directly; the column "/np.add" compares them with np.add(X, C), which pays
+#: the same dispatch.
+UFUNC_CALLED = ("log1p", "sinh", "arctan", "maximum", "clip", "where", "where(M, X, 0.0)", "np.flip", "np.roll",
+                "np.triu", "np.sort", "np.concatenate", "np.add(X, C)")
 
 
 def _export(revision, into):
