@@ -433,16 +433,25 @@ def test_measure_threads_paired_ratio_cancels_a_load_shared_by_a_round(measure_t
 
 
 # --------------------------------------------------------------------------
-# benchmarks/measure_matrix_function_memory.py: one worker in a subprocess
+# benchmarks/measure_jacobian_memory.py: one worker in a subprocess
 # --------------------------------------------------------------------------
 
 
-def test_measure_matrix_function_memory_worker_prints_a_growth():
+def test_measure_jacobian_memory_worker_prints_a_growth():
     """One case, sqrtm's Jacobian at a general 40×40 A, in the worker's own process: it
-    prints one finite number (the peak-RSS growth in n² doubles, ≥ 0)."""
-    script = ROOT / "benchmarks" / "measure_matrix_function_memory.py"
+    prints one finite number (the peak-RSS growth in n² doubles, ≥ 0); every case the
+    script lists has its function (built here at n = 8 without running it)."""
+    script = ROOT / "benchmarks" / "measure_jacobian_memory.py"
     completed = subprocess.run([sys.executable, str(script), "--worker", "40", "sqrtm", "general", "kronvec"],
                                cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     growth = float(completed.stdout.strip().splitlines()[-1])
     assert math.isfinite(growth) and growth >= 0
+    module = next(_script_module("_kronvec_measure_jacobian_memory", script))
+    try:
+        for name, kind in module.CASES:
+            for mode in ("scipy", "kronvec"):
+                f, A = module._case(8, name, kind, mode)
+                assert callable(f) and A.shape == (8, 8)
+    finally:
+        sys.modules.pop("_kronvec_measure_jacobian_memory", None)
