@@ -17,7 +17,6 @@ differences.  Timing is measured in benchmarks/measure_frechet_batched.py, not h
 
 from __future__ import annotations
 
-import threading
 import tracemalloc
 
 import numpy as np
@@ -25,14 +24,14 @@ import pytest
 import scipy.linalg as sl
 
 import kronvec
-from kronvec._linalg import eigen_frechet, expm_frechet
+from kronvec._linalg import eigen_frechet
 from kronvec._linalg.eigen_frechet import EigenFrechetPlan, divided_differences
 from kronvec._linalg.expm_frechet import ELL, ExpmFrechetPlan, pade_choice
 from kronvec.ops import matrix_functions as mf
 from kronvec.ops.matrix_functions import FrechetOperator, SecondFrechetOperator, fractional_power
 from kronvec.scipy import linalg as kl
 
-from _helpers import assert_scaled_close, central_difference_jacobian, dot_test
+from _helpers import assert_scaled_close, central_difference_jacobian, dot_test, run_in_threads
 
 RNG = np.random.default_rng(41)
 
@@ -417,21 +416,11 @@ def test_threads_materializing_one_new_operator_get_the_serial_result(kind):
     serial = FrechetOperator(kind, A, None).toarray()
     serial_T = FrechetOperator(kind, A, None).T.toarray()
     shared = FrechetOperator(kind, A, None)  # no plan yet: the threads race to build it
-    barrier = threading.Barrier(4)
-    results, errors = [None] * 4, []
+    results = [None] * 4
 
     def work(i):
-        try:
-            barrier.wait()
-            results[i] = (shared.T if i % 2 else shared).toarray()
-        except Exception as error:  # pragma: no cover - reported below
-            errors.append(error)
+        results[i] = (shared.T if i % 2 else shared).toarray()
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
+    run_in_threads(work, 4)
     for i, result in enumerate(results):
         np.testing.assert_array_equal(result, serial_T if i % 2 else serial)
