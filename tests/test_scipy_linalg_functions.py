@@ -384,18 +384,15 @@ def test_polar_of_an_ill_conditioned_or_extreme_matrix_is_scipys(side):
     # by 3e-3 at 1e7; κ ≥ 2e7 was refused as rank-deficient; aᵀa overflowed beyond |a| ≈ 1e154)
     Q1, _ = np.linalg.qr(np.random.default_rng(5).standard_normal((3, 3)))
     Q2, _ = np.linalg.qr(np.random.default_rng(6).standard_normal((3, 3)))
-    for kappa in (1e6, 1e7, 1e9):
+    for kappa in (1e6, 1e7, 1e9, 1e13):
         a = (Q1 * [1.0, 0.5, 1.0 / kappa]) @ Q2.T
         expected = sl.polar(a, side=side)
-        if kappa < 1e8:
-            traced = tuple(kronvec.vjp(lambda x: kl.polar(x, side=side)[i], a)[0] for i in (0, 1))
-        else:  # (the derivative goes through aᵀa: beyond κ ≈ 5e7 it is refused by name)
-            with pytest.raises(np.linalg.LinAlgError, match="polar: .* too ill-conditioned"):
-                kronvec.vjp(lambda x: kl.polar(x, side=side)[0], a)
-            traced = expected
+        # (no aᵀa any more: the derivative is taken at every full-rank a, to about eps·κ)
+        traced = tuple(kronvec.vjp(lambda x: kl.polar(x, side=side)[i], a)[0] for i in (0, 1))
         for ours in (kl.polar(a, side=side), traced):
             for x, y in zip(ours, expected):
                 assert_scaled_close(np.asarray(x), y, 1e-13, f"κ = {kappa:g}")
+        _check_polar_differential_identity(a, side, kappa)
     a = (Q1 * [1.0, 0.5, 0.25]) @ Q2.T
     W = np.random.default_rng(7).standard_normal((3, 3))
     grad = kronvec.grad(lambda x: np.sum(W * kl.polar(x, side=side)[0]))
@@ -405,6 +402,23 @@ def test_polar_of_an_ill_conditioned_or_extreme_matrix_is_scipys(side):
         assert_scaled_close(hvp(scale * a, W) * scale, hvp(a, W), 1e-12, f"p's Hessian at scale {scale:g}")
     check_derivatives(lambda x: kl.polar(x, side=side)[0], ((Q1 * [1.0, 0.5, 1e-3]) @ Q2.T,), 0, second=False,
                       what="u at κ = 1e3")
+
+
+def _check_polar_differential_identity(a, side, kappa):
+    """An oracle that needs no finite differences (useless at κ = 1e13): differentiating
+    a = u p (right; a = p u left) and uᵀu = I gives, for Ω = uᵀdu (skew) and dp symmetric,
+    uᵀda = Ω p + dp (right).  kronvec's JVPs of u and p must satisfy it to ~eps·κ."""
+    E = np.random.default_rng(8).standard_normal(a.shape)
+    du = kronvec.jvp(lambda x: kl.polar(x, side=side)[0], (a,), (E,))[1]
+    dp = kronvec.jvp(lambda x: kl.polar(x, side=side)[1], (a,), (E,))[1]
+    u, p = sl.polar(a, side=side)
+    if side == "left":  # aᵀ = uᵀ p: the right identity for the transposes
+        u, du, E = u.T, du.T, E.T
+    omega = u.T @ du
+    scale = kappa * np.finfo(float).eps * 10
+    assert np.max(np.abs(omega + omega.T)) <= scale, f"uᵀdu not skew at κ = {kappa:g}"
+    assert np.max(np.abs(dp - dp.T)) <= scale, f"dp not symmetric at κ = {kappa:g}"
+    assert np.max(np.abs(u.T @ E - omega @ p - dp)) <= scale, f"uᵀda ≠ Ω p + dp at κ = {kappa:g}"
 
 
 def test_polar_of_a_rank_deficient_matrix_is_refused():

@@ -28,7 +28,7 @@ from . import elementwise, linalg, products, reductions, shape  # noqa: F401 (re
 from . import assignment, contractions, differences, indexing, joining, statistics  # noqa: F401 (registers the operations)
 from . import banded, eigen_general, factorizations, toeplitz, triangular  # noqa: F401 (registers the operations)
 from . import sylvester  # noqa: F401 (registers the operations)
-from . import matrix_functions  # noqa: F401 (registers the operations)
+from . import matrix_functions, polar  # noqa: F401 (registers the operations)
 from . import odes  # noqa: F401 (registers the operations; scipy.integrate is imported on first use)
 from . import polynomials  # noqa: F401 (registers the front doors)
 from ._registry import (

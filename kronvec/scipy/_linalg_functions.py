@@ -21,6 +21,7 @@ import numpy as np
 from .._vec import stack_members as _stack_members
 from ..ops import _stack_factors as _stacked
 from ..ops import matrix_functions as _ops
+from ..ops import polar as _polar
 from ._support import as_array, is_traced, plain_parameter, plain_value, static_value
 
 __all__ = ["expm", "logm", "sqrtm", "fractional_matrix_power", "polar", "funm_symmetric"]
@@ -236,10 +237,10 @@ def polar(a, side="right"):
     ``scipy.linalg.polar``, differentiable, for a square nonsingular or a tall/wide
     full-rank `a`.
 
-    Built from traced operations: p = sqrtm(aᵀa) (or sqrtm(a aᵀ) for side='left') by
-    the symmetric (Daleckii–Krein) path, exact at repeated singular values, and
-    u = a p⁻¹ (p⁻¹ a) by a solve.  p is positive definite only when `a` has full rank:
-    a rank-deficient `a` is a ``LinAlgError`` (u is not unique there).
+    Values are SciPy's (one SVD a = W Σ Vᵀ: u = W Vᵀ, p = V Σ Vᵀ).  Derivatives by
+    kronvec's own rules (``kronvec.ops.polar``): only sums σᵢ + σⱼ of singular values
+    appear, so they are finite and exact at repeated singular values, and accurate to
+    about eps·κ(a).  A rank-deficient `a` is a ``LinAlgError`` (u is not unique there).
 
     Parameters
     ----------
@@ -281,65 +282,9 @@ def polar(a, side="right"):
     if (right and m < n) or (not right and m > n):
         raise ValueError(f"polar: kronvec supports side='right' for m ≥ n and side='left' for m ≤ n (the "
                          f"factor u is not unique otherwise); got shape {shape} with side={side!r}")
-    if not is_traced(a) and plain.dtype.char not in "fd":
-        a = plain.astype(np.float64)
-    k = min(m, n)
-    # The rank test on the singular values themselves (on aᵀa's eigenvalues it called every
-    # matrix with σ_min/σ_max below √(k·eps·max(m, n)) ≈ 5e-8 rank-deficient)
-    s = np.linalg.svd(plain.astype(np.float64) if plain.dtype.char not in "fd" else plain, compute_uv=False)
-    if k:
-        deficient = s[..., -1] <= max(m, n) * np.finfo(s.dtype).eps * s[..., 0]
-        if np.any(deficient):
-            smallest = float(np.min(s[..., -1]))
-            where = "" if s.ndim == 1 else (f" ({_stacked.member_count(deficient)} of the stack of shape {shape}, "
-                                            f"at batch index {_stacked.member_list(deficient)})")
-            raise np.linalg.LinAlgError(
-                f"polar: the {m}×{n} matrix is rank-deficient{where} (its smallest singular value is "
-                f"{smallest:.3g}): its polar factor u is not unique there")
-    if not is_traced(a):
-        return _polar_by_svd(plain, right)
-    if k:  # (the derivative goes through aᵀa, whose condition is κ(a)²)
-        limit = np.sqrt(k * np.finfo(s.dtype).eps * max(m, n))
-        too_wide = s[..., -1] <= limit * s[..., 0]
-        if np.any(too_wide):
-            raise np.linalg.LinAlgError(
-                f"polar: the {m}×{n} matrix is too ill-conditioned for kronvec's derivative (σ_min/σ_max = "
-                f"{float(np.min(s[..., -1] / s[..., 0])):.3g} ≤ {limit:.3g}: it goes through aᵀa, whose "
-                "condition is the square); its value is SciPy's on a plain array")
-    # Traced: p = c·sqrtm(ãᵀã), ã = a/c with c = max|a| a constant of the point (p is
-    # homogeneous of degree 1, u of degree 0: exact), so that aᵀa does not overflow
-    # (|a| ≳ 1e154) or underflow; (np.swapaxes(·, -1, -2): each member's transpose)
-    c = float(np.max(np.abs(plain))) if plain.size else 1.0
-    scaled = a / c
-    gram = np.swapaxes(scaled, -1, -2) @ scaled if right else scaled @ np.swapaxes(scaled, -1, -2)
-    gram = (gram + np.swapaxes(gram, -1, -2)) / 2  # exactly symmetric: the spectral path
-    p = _ops.sqrtm(gram)
-    if right:  # u = a p⁻¹ = (p⁻¹ aᵀ)ᵀ (p symmetric)
-        u = np.swapaxes(np.linalg.solve(p, np.swapaxes(scaled, -1, -2)), -1, -2)
-    else:  # u = p⁻¹ a
-        u = np.linalg.solve(p, scaled)
-    p = p * c
-    # The values through aᵀa lose eps·κ(a)² (u off by 4e-5 and not orthogonal at κ = 1e6,
-    # by 3e-3 at 1e7): they are replaced by SciPy's, from the SVD, as constants added to the
-    # traced u and p — the derivatives stay those of the map (Daleckii–Krein through sqrtm,
-    # exact at repeated singular values), the numbers are SciPy's.
-    u_exact, p_exact = _polar_by_svd(plain, right)
-    u = u + (u_exact - np.asarray(plain_value(u)))
-    p = p + (p_exact - np.asarray(plain_value(p)))
-    return u, p
-
-
-def _polar_by_svd(a, right):
-    """SciPy's polar factors of a plain `a` (a matrix or a stack): a = W Σ Vᵀ, u = W Vᵀ,
-    p = V Σ Vᵀ (right) or W Σ Wᵀ (left)."""
-    a = a if a.dtype.char in "fd" else a.astype(np.float64)
-    w, s, vh = np.linalg.svd(a, full_matrices=False)
-    u = w @ vh
-    if right:
-        p = (np.swapaxes(vh, -1, -2) * np.expand_dims(s, -2)) @ vh
-    else:
-        p = (w * np.expand_dims(s, -2)) @ np.swapaxes(w, -1, -2)
-    return u, p
+    if not is_traced(a):  # SciPy's values, from one SVD (the rank test on its singular values)
+        return _polar.plain_polar(plain, side)
+    return _polar.polar_unitary_and_positive(a, side)
 
 
 def funm_symmetric(A, f, df):
