@@ -2,6 +2,7 @@
 memory" at n = 2000), beside the operation itself:
 
     python benchmarks/measure_jacobian_memory.py [--size 2000] [--only NAME ...] [--quick]
+                                                 [--time [--rounds 5]]
 
 Cases: expm, logm and sqrtm at a symmetric and at a general A (eigenvalues in the right
 half-plane); and, at a general A unless named, ``solve_sylvester(A, Bᵀ, C)``,
@@ -21,6 +22,10 @@ beside it.  The process's peak sees every allocator alike.  Before the call, eac
 makes the same call at n = 8 (imports, numba caches and LAPACK's first-call state are
 not counted).
 
+With ``--time`` it also times each build against the operation alone (the issue's
+"built in < 3× the time of the factorization itself"): round-robin medians in one worker
+process per case and thread setting (default threads, and every pool pinned to one).
+
 The build includes what ``kronvec.jacobian`` always does: its copy of A (1 n²), the
 value and the factors the operator keeps (symmetric A: V and Γ; general sqrtm: the Schur
 form of f(A); expm and logm: A and f(A), their Fréchet plans made on first use).
@@ -35,6 +40,7 @@ import subprocess
 import sys
 
 TARGET = 4.0  # extra n² doubles
+TIME_TARGET = 3.0  # the build against the operation alone
 MATRIX_FUNCTIONS = ("expm", "logm", "sqrtm")
 OTHERS = ("solve_sylvester", "solve_continuous_lyapunov", "polar", "pinv", "fractional_matrix_power",
           "solve_triangular", "inv")
@@ -99,6 +105,19 @@ def worker(n, name, kind, mode):
     print((after - before) * 1024 / (8 * n * n))  # (KiB)
 
 
+def time_worker(n, name, kind, rounds):
+    """Median seconds of the Jacobian build and of the operation alone, side by side in
+    this process (round-robin batches, ``_timing.py``), printed as two numbers."""
+    import kronvec
+    from _timing import median_seconds  # (benchmarks/, the script's folder)
+
+    f_ours, A = _case(n, name, kind, "kronvec")
+    f_alone, _ = _case(n, name, kind, "scipy")
+    build = kronvec.jacobian(f_ours)
+    times = median_seconds([("build", lambda: build(A)), ("alone", lambda: f_alone(A))], rounds)
+    print(times["build"], times["alone"])
+
+
 def _status_kib(key):
     with open("/proc/self/status") as status:
         for line in status:
@@ -135,13 +154,47 @@ def _run(n, name, kind, mode):
     return float(done.stdout.strip().splitlines()[-1])
 
 
+def _run_time(n, name, kind, threads, rounds):
+    from _timing import thread_environment
+
+    done = subprocess.run([sys.executable, __file__, "--time-worker", str(n), name, kind, str(rounds)],
+                          capture_output=True, text=True, timeout=3600, env=thread_environment(threads))
+    if done.returncode != 0:
+        raise SystemExit(f"{name} {kind} time ({threads}): worker failed\n{done.stderr[-2000:]}")
+    build, alone = map(float, done.stdout.strip().splitlines()[-1].split())
+    return build, alone
+
+
+def _time_table(n, only, rounds):
+    print(f"\nBuild time of the structured Jacobian against the operation alone (n = {n}), medians of "
+          f"{rounds} round-robin rounds in one process; target < {TIME_TARGET:g}×\n")
+    print("| operation | A | threads | Jacobian build | operation alone | ratio | target |\n"
+          "|---|---|---|---:|---:|---:|---|")
+    for name, kind in CASES:
+        if only and name not in only:
+            continue
+        for threads in ("default", "pinned"):
+            build, alone = _run_time(n, name, kind, threads, rounds)
+            ratio = build / alone
+            print(f"| {name} | {kind} | {threads} | {build * 1e3:.0f} ms | {alone * 1e3:.0f} ms | {ratio:.2f} | "
+                  f"< {TIME_TARGET:g} {'✓' if ratio < TIME_TARGET else '✗'} |", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=2000)
     parser.add_argument("--only", nargs="+", choices=MATRIX_FUNCTIONS + OTHERS, help="these operations only")
     parser.add_argument("--quick", action="store_true", help="n = 200: a smoke run")
+    parser.add_argument("--time", action="store_true",
+                        help="also time each build against the operation alone (default and pinned threads)")
+    parser.add_argument("--rounds", type=int, default=5, help="round-robin rounds of --time")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--time-worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.time_worker:
+        n, name, kind, rounds = args.time_worker
+        time_worker(int(n), name, kind, int(rounds))
+        return 0
     if args.worker:
         n, name, kind, mode = args.worker
         worker(int(n), name, kind, mode)
@@ -157,6 +210,8 @@ def main(argv=None):
         extra = build - alone
         print(f"| {name} | {kind} | {alone:.2f} | {build:.2f} | {extra:.2f} | "
               f"< {TARGET:g} {'✓' if extra < TARGET else '✗'} |", flush=True)
+    if args.time:
+        _time_table(n, args.only, 3 if args.quick else args.rounds)
     return 0
 
 

@@ -455,3 +455,13 @@ def test_measure_jacobian_memory_worker_prints_a_growth():
                 assert callable(f) and A.shape == (8, 8)
     finally:
         sys.modules.pop("_kronvec_measure_jacobian_memory", None)
+
+
+def test_measure_jacobian_memory_time_worker_prints_two_medians():
+    """--time's worker: polar's build and the operation alone at 30×30, two positive times."""
+    script = ROOT / "benchmarks" / "measure_jacobian_memory.py"
+    completed = subprocess.run([sys.executable, str(script), "--time-worker", "30", "polar", "general", "2"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    build, alone = map(float, completed.stdout.strip().splitlines()[-1].split())
+    assert build > 0 and alone > 0

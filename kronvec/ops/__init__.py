@@ -17,7 +17,8 @@ behind kronvec.scipy.linalg), :mod:`.toeplitz` (Toeplitz and circulant solves, b
 kronvec.scipy.linalg.solve_toeplitz and solve_circulant), :mod:`.banded` (LAPACK's symmetric banded solve,
 behind kronvec.scipy.linalg.solveh_banded), :mod:`.sylvester` (Sylvester and Lyapunov
 equations), :mod:`.matrix_functions` (expm, logm, sqrtm, fractional powers,
-spectral functions of symmetric matrices), :mod:`.odes` (``odeint``'s solution, behind
+spectral functions of symmetric matrices), :mod:`.polar` (the polar decomposition, behind
+kronvec.scipy.linalg.polar), :mod:`.odes` (``odeint``'s solution, behind
 kronvec.scipy.integrate.odeint) — each operation a single
 :class:`~kronvec.ops._registry.Primitive` holding its value, VJPs,
 structured Jacobians, formula, reference and samples.  Importing this
