@@ -25,6 +25,11 @@
   ``scipy.linalg.expm`` (the plan is built lazily: building must stay ≈ 1× expm).
   ``benchmarks/measure_frechet_batched.py`` adds JAX and both thread settings.
 
+* ``PolarJacobianBuild``: ``kronvec.jacobian`` of u and of p of ``polar(A)`` (kronvec/ops/polar.py,
+  notes/derivatives.md §44: one SVD, W, V and one n×n array kept) against
+  ``scipy.linalg.polar``.  Target: < 3× and < 4 n² extra memory at n = 2000
+  (``benchmarks/measure_jacobian_memory.py --only polar --time`` measures it there).
+
 ``benchmarks/measure_matrix_functions.py`` measures them side by side in one process,
 with default and with one BLAS thread, and makes the "at a repeated eigenvalue" table
 (kronvec against JAX and PyTorch).
@@ -139,6 +144,33 @@ class JacobianBuild:
 
     def peakmem_jacobian(self, name, kind, n):
         self.jacobian(self.A)
+
+
+class PolarJacobianBuild:
+    """kronvec.jacobian of polar's u and p against scipy.linalg.polar, a general A."""
+
+    params = [["right", "left"], [32, 200]]
+    param_names = ["side", "n"]
+    timeout = 600
+
+    def setup(self, side, n):
+        self.A = general(rng("polar-jacobian", side, n), n)
+        self.side = side
+        self.u = kronvec.jacobian(lambda X: kl.polar(X, side)[0])
+        self.p = kronvec.jacobian(lambda X: kl.polar(X, side)[1])
+        warm(self.u, self.A)
+
+    def time_jacobian_u(self, side, n):
+        self.u(self.A)
+
+    def time_jacobian_p(self, side, n):
+        self.p(self.A)
+
+    def time_scipy(self, side, n):
+        scipy.linalg.polar(self.A, self.side)
+
+    def peakmem_jacobian_u(self, side, n):
+        self.u(self.A)
 
 
 EXPONENTIAL_FAMILY = {
