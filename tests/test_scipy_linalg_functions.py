@@ -421,6 +421,18 @@ def _check_polar_differential_identity(a, side, kappa):
     assert np.max(np.abs(u.T @ E - omega @ p - dp)) <= scale, f"uᵀda ≠ Ω p + dp at κ = {kappa:g}"
 
 
+def test_polar_derivative_near_rank_deficiency_warns():
+    # σ_max/σ_min = 1e15 > 1e-2/eps: Γ = 1/(σᵢ + σⱼ) and Σ⁻¹ carry it; the value itself is SciPy's
+    Q1, _ = np.linalg.qr(np.random.default_rng(5).standard_normal((4, 3)))
+    Q2, _ = np.linalg.qr(np.random.default_rng(6).standard_normal((3, 3)))
+    a = (Q1 * [1.0, 0.5, 1e-15]) @ Q2.T
+    with pytest.warns(kronvec.IllConditionedWarning, match="polar: the matrix is nearly rank-deficient"):
+        kronvec.grad(lambda x: np.sum(kl.polar(x)[0]))(a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kl.polar(a)  # (a value: no warning)
+
+
 def test_polar_of_a_rank_deficient_matrix_is_refused():
     with pytest.raises(np.linalg.LinAlgError, match="rank-deficient"):
         kl.polar(np.ones((3, 2)))

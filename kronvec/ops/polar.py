@@ -32,7 +32,8 @@ from . import _samples
 from . import _stack_factors as stacked
 from ._registry import Primitive, register
 from ._support import bind, decided
-from .factorizations import _as_float, _members, _mT, _remembered, _separated_singular_values, _stack_of
+from .factorizations import (_as_float, _members, _mT, _remembered, _separated_singular_values, _stack_of,
+                             _warn_if_ill_conditioned)
 from .sylvester import solve_continuous_lyapunov
 
 __all__ = ["polar_unitary", "polar_positive", "polar_unitary_and_positive", "refuse_rank_deficient", "plain_polar"]
@@ -65,10 +66,15 @@ def refuse_rank_deficient(s, shape):
 
 def _factors(A, side):
     """(L, σ, R) with a_r = L Σ Rᵀ the matrix decomposed on the right: a_r = a and
-    (L, R) = (W, V) for side='right'; a_r = aᵀ and (L, R) = (V, W) for side='left'."""
+    (L, R) = (W, V) for side='right'; a_r = aᵀ and (L, R) = (V, W) for side='left'.
+    For the derivatives: an ``IllConditionedWarning`` when σ_max/σ_min (which Γ and Σ⁻¹
+    carry) is above ``kronvec.config.condition_warning``."""
     A = _as_float(A)
     W, s, Vh = _polar_svd(A)
     refuse_rank_deficient(s, A.shape)
+    if s.size:
+        _warn_if_ill_conditioned(float(np.max(s[..., 0] / s[..., -1])), s.dtype,
+                                 f"{_POLAR}: the matrix is nearly rank-deficient")
     return (W, s, _mT(Vh)) if side == "right" else (_mT(Vh), s, W)
 
 
