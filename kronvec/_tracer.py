@@ -213,7 +213,10 @@ def bind(op, *args, **params):
                 values, parents = (first._value, constant[0], constant[1]), ((0, first),)  # (not *constant: a list, then a tuple)
         if (trace is None or not trace.active or trace.named_constants is not None
                 or isinstance(values[parents[0][0]], Node)):
-            return _bind_general(op, args, params)
+            # (the constants captured above are handed on, not captured again: a second
+            # copy, alive beside the first while the impl runs, would double their memory —
+            # 2 n² more in a jacobian of solve_sylvester(X, B, C))
+            return _bind_general(op, args, params, values if trace is not None and trace.active else None)
         value = op.impl(*values, **params) if params else op.impl(*values)
         # (_record's body, inline: this line runs once per operation)
         nodes = trace.nodes
@@ -228,7 +231,11 @@ def bind(op, *args, **params):
     return bind(op, *[_object_lift(a) if _is_object_array(a) or holds_nodes(a) else a for a in args], **params)
 
 
-def _bind_general(op, args, params):
+def _bind_general(op, args, params, captured=None):
+    """Record `op` on the innermost active trace among `args` (the general case of :func:`bind`).
+
+    `captured`, from bind's fast path: the arguments with every constant already captured
+    by value, and its one active trace that of every traced argument (so the top trace)."""
     top = None
     for arg in args:
         if isinstance(arg, Node):
@@ -261,7 +268,7 @@ def _bind_general(op, args, params):
             if label is not None:
                 labels = labels or [None] * len(args)
                 labels[position] = label
-        values[position] = _constant(op, arg, top)
+        values[position] = _constant(op, arg, top) if captured is None else captured[position]
     recorded = tuple(values)  # (with `values`: two references to each constant, see bind)
     if nested:
         top.nested = True

@@ -27,7 +27,6 @@ Nothing here knows about tracing, operators or derivatives.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 from scipy.linalg import lapack
 
 from .factorization import read_only as _read_only
@@ -38,12 +37,35 @@ __all__ = ["SylvesterSolver", "sylvester_solver", "lyapunov_solver"]
 _FLIP = {"N": "T", "T": "N"}
 
 
+def _no_selection(*eigenvalue):
+    """gees's eigenvalue selection, unused (no reordering: sort_t = 0)."""
+    return 0
+
+
 def _schur(M, operation, which):
-    """The real Schur form M = Z T Zᵀ (T quasi-upper-triangular), as read-only arrays."""
-    try:
-        T, Z = scipy.linalg.schur(M, output="real", check_finite=False)
-    except (np.linalg.LinAlgError, ValueError) as error:  # the QR algorithm did not converge
-        raise np.linalg.LinAlgError(f"{operation}: the real Schur form of {which} failed ({error})") from None
+    """The real Schur form M = Z T Zᵀ (T quasi-upper-triangular), as read-only arrays.
+
+    LAPACK ``gees`` called as ``scipy.linalg.schur`` calls it, less two of its copies:
+    SciPy's workspace query copies M and allocates Z (2 n²) and keeps that result
+    alive through the factorization, 4 n² above T and Z at the peak.  Here the query
+    runs on T's own Fortran-ordered storage, before M is copied in (a query writes
+    nothing, and whatever it wrote would be overwritten), and its Z is released before
+    the factorization, which then works in place in T.
+    """
+    gees, = lapack.get_lapack_funcs(("gees",), (M,))
+    if M.size == 0:
+        return _read_only(np.empty(M.shape, dtype=gees.dtype)), _read_only(np.empty(M.shape, dtype=gees.dtype))
+    T = np.empty(M.shape, dtype=gees.dtype, order="F")
+    query = gees(_no_selection, T, lwork=-1, overwrite_a=1)
+    lwork = max(int(query[-2][0].real), 3 * M.shape[0], 1)
+    del query
+    T[...] = M
+    T, _, _, _, Z, _, info = gees(_no_selection, T, lwork=lwork, overwrite_a=1)
+    if info < 0:  # pragma: no cover (arguments are built here)
+        raise ValueError(f"{operation}: LAPACK gees rejected its argument {-info}")
+    if info > 0:  # the QR algorithm did not converge
+        raise np.linalg.LinAlgError(f"{operation}: the real Schur form of {which} failed (LAPACK gees, "
+                                    f"info = {info}: the QR algorithm did not converge)")
     return _read_only(T), _read_only(Z)
 
 
@@ -108,8 +130,11 @@ class SylvesterSolver:
         op_a, op_b = (_FLIP[self.op_a], _FLIP[self.op_b]) if transposed else (self.op_a, self.op_b)
         # A = U op_a(R) Uᵀ and B = V op_b(S) Vᵀ (or their transposes, with both ops
         # flipped): op_a(R) Y + Y op_b(S) = Uᵀ C V, then X = U Y Vᵀ.
-        F = self.U.T.dot(C.dot(self.V))
+        # F = Uᵀ C V made as the transpose of Fᵀ = (C V)ᵀ U, so Fortran-ordered: trsyl then
+        # solves in place (a C-ordered F would be copied first, 1 n² more at the peak)
+        F = C.dot(self.V).T.dot(self.U).T
         Y, scale, info = self._trsyl(self.R, self.S, F, trana=op_a, tranb=op_b, isgn=1, overwrite_c=1)
+        del F  # (Y is F's storage, or its copy: the one reference kept is Y)
         if info < 0:  # pragma: no cover (arguments are built here)
             raise ValueError(f"{self.operation}: LAPACK trsyl rejected its argument {-info}")
         if info == 1:
@@ -123,7 +148,10 @@ class SylvesterSolver:
         if scale != 1.0:
             with np.errstate(over="ignore"):
                 Y = Y / scale
-        X = self.U.dot(Y).dot(self.V.T)
+        UY = self.U.dot(Y)
+        del Y  # (released before X is made: one m×n temporary beside X, not two)
+        X = UY.dot(self.V.T)
+        del UY
         if not np.all(np.isfinite(X)):
             raise np.linalg.LinAlgError(
                 f"{self.operation}: the solution of the Sylvester equation overflows (the equation is "
