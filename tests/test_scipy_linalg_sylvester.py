@@ -18,7 +18,7 @@ from kronvec._linalg import sylvester as solver_module
 from kronvec._vec import vec
 from kronvec.operators import SylvesterInverse
 
-from _helpers import assert_scaled_close, assert_unchanged, checksum, dot_test
+from _helpers import assert_scaled_close, assert_unchanged, checksum, dot_test, jacobian_and_peak_memory
 from _scipy_helpers import check_derivatives
 
 VALUE_RTOL = 1e-12
@@ -233,8 +233,6 @@ def test_jacobian_build_peak_stays_below_issue_13s_bound(name, bound):
     matrix and Z) alive through the factorization, and 2 n² trsyl's copy of a C-ordered
     right-hand side and X's second temporary.  Now 9.0 and 7.0 n²: what the Jacobian
     keeps (the copy of A, B, the Schur forms, X), C, and the solve's two m×n temporaries."""
-    import tracemalloc
-
     m = 300
     rng = np.random.default_rng(11)
     G = rng.standard_normal((m, m)) / np.sqrt(m)
@@ -246,13 +244,7 @@ def test_jacobian_build_peak_stays_below_issue_13s_bound(name, bound):
     else:
         f = lambda X: kl.solve_continuous_lyapunov(-X, C)  # noqa: E731
     kronvec.jacobian(f)(A)  # (first-call costs out of the count)
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        J = kronvec.jacobian(f)(A)
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    J, peak = jacobian_and_peak_memory(f, A)
     assert peak < bound * 8 * m * m, f"peak {peak / (8 * m * m):.2f} n²"
     # the constants are still captured by value: scribbling on them after the call changes nothing
     dA = rng.standard_normal((m, m))

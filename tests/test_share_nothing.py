@@ -21,7 +21,7 @@ import scipy.sparse
 import kronvec
 from kronvec import config
 
-from _helpers import central_difference_jacobian
+from _helpers import central_difference_jacobian, jacobian_and_peak_memory
 
 RNG = np.random.default_rng(11)
 X3 = RNG.standard_normal((3, 3)) + 3.0 * np.eye(3)
@@ -356,8 +356,6 @@ def test_a_jacobian_captures_each_constant_once(f, derivative):
     # still held: one n² per constant more at the peak (tracemalloc at n = 200 on 033a5b4:
     # 4.0 n², now 3.0 — the copy of X, the one of C, the product).  The constants stay
     # captured by value.
-    import tracemalloc
-
     rng = np.random.default_rng(8)
     n = 200
     X = rng.standard_normal((n, n))
@@ -366,13 +364,7 @@ def test_a_jacobian_captures_each_constant_once(f, derivative):
     constant = C.copy()
     g = lambda X: f(X, constant)  # noqa: E731
     kronvec.jacobian(g)(X)  # (first-call costs out of the count)
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        J = kronvec.jacobian(g)(X)
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    J, peak = jacobian_and_peak_memory(g, X)
     assert peak < 3.5 * 8 * n * n, f"peak {peak / (8 * n * n):.2f} n²"
     expected = derivative(X, C, V).ravel(order="F")
     np.testing.assert_allclose(J.matvec(V.ravel(order="F")), expected, rtol=1e-13, atol=1e-13)
