@@ -69,33 +69,45 @@ def _factors(A, side):
     (L, R) = (W, V) for side='right'; a_r = aᵀ and (L, R) = (V, W) for side='left'.
     For the derivatives: an ``IllConditionedWarning`` when σ_max/σ_min (which Γ and Σ⁻¹
     carry) is above ``kronvec.config.condition_warning``."""
-    A = _as_float(A)
-    W, s, Vh = _polar_svd(A)
-    refuse_rank_deficient(s, A.shape)
+    W, s, Vh = _checked_svd(A)
     if s.size:
         _warn_if_ill_conditioned(float(np.max(s[..., 0] / s[..., -1])), s.dtype,
                                  f"{_POLAR}: the matrix is nearly rank-deficient")
     return (W, s, _mT(Vh)) if side == "right" else (_mT(Vh), s, W)
 
 
-def plain_polar(A, side="right"):
-    """(u, p) of a plain `A` as SciPy computes them: u = W Vᵀ, p = V Σ Vᵀ (right)
-    or W Σ Wᵀ (left), from one SVD."""
+def _checked_svd(A):
+    """The SVD of `A` as a float array, its rank tested."""
     A = _as_float(A)
     W, s, Vh = _polar_svd(A)
     refuse_rank_deficient(s, A.shape)
-    u = W @ Vh
+    return W, s, Vh
+
+
+def _unitary_of(W, s, Vh, side):
+    """u = W Vᵀ, as SciPy computes it (for either side)."""
+    return W @ Vh
+
+
+def _positive_of(W, s, Vh, side):
+    """p = V Σ Vᵀ (right) or W Σ Wᵀ (left), as SciPy computes it."""
     if side == "right":
-        return u, (_mT(Vh) * np.expand_dims(s, -2)) @ Vh
-    return u, (W * np.expand_dims(s, -2)) @ _mT(W)
+        return (_mT(Vh) * np.expand_dims(s, -2)) @ Vh
+    return (W * np.expand_dims(s, -2)) @ _mT(W)
 
 
 def _unitary_impl(A, side="right"):
-    return plain_polar(A, side)[0]
+    return _unitary_of(*_checked_svd(A), side)
 
 
 def _positive_impl(A, side="right"):
-    return plain_polar(A, side)[1]
+    return _positive_of(*_checked_svd(A), side)
+
+
+def plain_polar(A, side="right"):
+    """(u, p) of a plain `A` as SciPy computes them, from one SVD."""
+    factors = _checked_svd(A)
+    return _unitary_of(*factors, side), _positive_of(*factors, side)
 
 
 def _sum_inverses(s):
