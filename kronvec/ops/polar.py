@@ -294,31 +294,32 @@ _EDGES = {
 _REFERENCE = ("Higham, *Functions of Matrices* (2008), §8.1 (the polar decomposition) and problem 8.16; "
               "Giles 2008 (SVD-based derivatives); SciPy's scipy.linalg.polar (its values)")
 
-polar_unitary = register(Primitive(
-    _unitary_impl, name="linalg.polar_unitary",
-    vjps={0: _unitary_vjp},
-    jacobians={0: _unitary_jacobian},
-    label=lambda a, side="right": None,
-    formula="D u = (V ⊗ W)·(I − K)·Diag(vec Γ)·(Vᵀ ⊗ Wᵀ) + (V Σ⁻¹ Vᵀ ⊗ (I − WWᵀ)), a = W Σ Vᵀ, "
-            "Γᵢⱼ = 1/(σᵢ + σⱼ) (side='left': of aᵀ, transposed)",
-    reference=_REFERENCE,
-    samples=_polar_samples, param_names=("A",), edge_cases=_EDGES,
-    fuzz=lambda Y, c: bind(polar_unitary, _samples.shifted(_samples.square_of(Y))),
-    signature="(m,n)->(m,n)",
-))
+def _register(name, impl, vjp, jacobian, formula, signature):
+    """One of the decomposition's two factors as a registered operation (same samples,
+    edge cases and reference; `fuzz` applies it to a shifted square matrix)."""
+    op = register(Primitive(
+        impl, name=f"linalg.{name}",
+        vjps={0: vjp},
+        jacobians={0: jacobian},
+        label=lambda a, side="right": None,
+        formula=formula,
+        reference=_REFERENCE,
+        samples=_polar_samples, param_names=("A",), edge_cases=_EDGES,
+        fuzz=lambda Y, c: bind(op, _samples.shifted(_samples.square_of(Y))),
+        signature=signature,
+    ))
+    return op
 
-polar_positive = register(Primitive(
-    _positive_impl, name="linalg.polar_positive",
-    vjps={0: _positive_vjp},
-    jacobians={0: _positive_jacobian},
-    label=lambda a, side="right": None,
-    formula="D p = (V ⊗ V)·(I + K)·Diag(vec G)·(Vᵀ ⊗ Wᵀ), a = W Σ Vᵀ, Gᵢⱼ = σᵢ/(σᵢ + σⱼ) "
-            "(side='left': of aᵀ)",
-    reference=_REFERENCE,
-    samples=_polar_samples, param_names=("A",), edge_cases=_EDGES,
-    fuzz=lambda Y, c: bind(polar_positive, _samples.shifted(_samples.square_of(Y))),
-    signature="(m,n)->(n,n)",
-))
+
+polar_unitary = _register(
+    "polar_unitary", _unitary_impl, _unitary_vjp, _unitary_jacobian,
+    "D u = (V ⊗ W)·(I − K)·Diag(vec Γ)·(Vᵀ ⊗ Wᵀ) + (V Σ⁻¹ Vᵀ ⊗ (I − WWᵀ)), a = W Σ Vᵀ, "
+    "Γᵢⱼ = 1/(σᵢ + σⱼ) (side='left': of aᵀ, transposed)",
+    "(m,n)->(m,n)")
+polar_positive = _register(
+    "polar_positive", _positive_impl, _positive_vjp, _positive_jacobian,
+    "D p = (V ⊗ V)·(I + K)·Diag(vec G)·(Vᵀ ⊗ Wᵀ), a = W Σ Vᵀ, Gᵢⱼ = σᵢ/(σᵢ + σⱼ) (side='left': of aᵀ)",
+    "(m,n)->(n,n)")
 
 
 def polar_unitary_and_positive(a, side="right"):
