@@ -201,33 +201,33 @@ def _traced_positive_vjp(g, A, side):
 
 
 # ================================================================= Jacobians
-def _unitary_jacobian(U, A, names, side="right"):
+def _jacobian(A, side, unitary):
+    """D u (`unitary`) or D p of one matrix (a stack: :func:`_stack_jacobian`):
+    (R ⊗ L)·(I − K)·Diag(vec Γ)·(Rᵀ ⊗ Lᵀ) [+ the tall part] or (R ⊗ R)·(I + K)·Diag(vec G)·(Rᵀ ⊗ Lᵀ)."""
     L, s, R = _factors(A, side)
     if s.ndim > 1:
-        return _stack_jacobian(L, s, R, np.shape(A), side, unitary=True)
-    k = s.size
-    gamma = _sum_inverses(s)
-    gamma.flags.writeable = False  # (this call's own array: the Diag keeps it, no copy)
-    J = algebra.multiply(Kron(Dense(R), Dense(L)), algebra.multiply(
-        algebra.add(Identity(k * k, s.dtype), algebra.scale(Commutation(k, k, s.dtype), -1.0)),
-        algebra.multiply(Diag(gamma.reshape(-1)), Kron(Dense(_mT(R)), Dense(_mT(L))))))
-    if L.shape[0] > k:
+        return _stack_jacobian(L, s, R, np.shape(A), side, unitary)
+    k, dtype = s.size, s.dtype
+    # (Γ symmetric and Gᵀ: C-order ravels that are vec Γ and vec G; this call's own
+    # arrays, frozen so that the Diag keeps them without a copy)
+    gains = _sum_inverses(s) if unitary else _weights_transposed(s)
+    gains.flags.writeable = False
+    swap = Commutation(k, k, dtype)
+    middle = algebra.add(Identity(k * k, dtype), algebra.scale(swap, -1.0) if unitary else swap)
+    J = algebra.multiply(Kron(Dense(R), Dense(L if unitary else R)), algebra.multiply(
+        middle, algebra.multiply(Diag(gains.reshape(-1)), Kron(Dense(_mT(R)), Dense(_mT(L))))))
+    if unitary and L.shape[0] > k:
         inverse = Dense((R / s) @ _mT(R))  # p⁻¹ = R Σ⁻¹ Rᵀ
         J = algebra.add(J, Kron(inverse, Dense(np.eye(L.shape[0], dtype=L.dtype) - L @ _mT(L))))
-    return _oriented_jacobian(J, np.shape(A), side, unitary=True)
+    return _oriented_jacobian(J, np.shape(A), side, unitary)
+
+
+def _unitary_jacobian(U, A, names, side="right"):
+    return _jacobian(A, side, unitary=True)
 
 
 def _positive_jacobian(P, A, names, side="right"):
-    L, s, R = _factors(A, side)
-    if s.ndim > 1:
-        return _stack_jacobian(L, s, R, np.shape(A), side, unitary=False)
-    k = s.size
-    weights = _weights_transposed(s)
-    weights.flags.writeable = False
-    J = algebra.multiply(Kron(Dense(R), Dense(R)), algebra.multiply(
-        algebra.add(Identity(k * k, s.dtype), Commutation(k, k, s.dtype)),
-        algebra.multiply(Diag(weights.reshape(-1)), Kron(Dense(_mT(R)), Dense(_mT(L))))))
-    return _oriented_jacobian(J, np.shape(A), side, unitary=False)
+    return _jacobian(A, side, unitary=False)
 
 
 def _oriented_jacobian(J, shape, side, unitary):
