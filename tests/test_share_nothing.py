@@ -16,9 +16,11 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.linalg
 import scipy.sparse
 
 import kronvec
+import kronvec.scipy.linalg as kl
 from kronvec import config
 
 from _helpers import central_difference_jacobian, jacobian_and_peak_memory
@@ -675,3 +677,39 @@ def test_stacked_matrix_function_derivatives_leave_the_warning_filters_alone():
         finally:
             sys.setprofile(None)
         assert len(seen) == 1, f"{function.__name__}: the warning filters changed during the call"
+
+
+_PLAIN_FRONT_DOORS = {  # (kronvec.scipy.linalg's, SciPy's, a matrix in its domain)
+    "polar": (lambda M: kl.polar(M)[0], lambda M: scipy.linalg.polar(M)[0], "general"),
+    "sqrtm (symmetric)": (lambda M: kl.sqrtm(M), scipy.linalg.sqrtm, "spd"),
+    "expm (symmetric)": (lambda M: kl.expm(M), scipy.linalg.expm, "spd"),
+    "logm (symmetric)": (lambda M: kl.logm(M), scipy.linalg.logm, "spd"),
+    "fractional_matrix_power": (lambda M: kl.fractional_matrix_power(M, 0.3),
+                                lambda M: scipy.linalg.fractional_matrix_power(M, 0.3), "spd"),
+    "solve_continuous_lyapunov": (lambda M: kl.solve_continuous_lyapunov(M, np.eye(3)),
+                                  lambda M: scipy.linalg.solve_continuous_lyapunov(M, np.eye(3)), "general"),
+}
+
+
+@pytest.mark.parametrize("name", list(_PLAIN_FRONT_DOORS))
+def test_a_plain_buffer_changed_between_two_calls_inside_f_is_factored_again(name):
+    # Within a differentiation call, per-call results are remembered by the identity of the
+    # call's own arrays.  kronvec.scipy.linalg given a plain (caller's) buffer used to
+    # remember it too: changed in place between two calls inside f, the second call got the
+    # first call's factorization (stale values on 033a5b4 for every function listed here).
+    ours, scipys, kind = _PLAIN_FRONT_DOORS[name]
+    rng = np.random.default_rng(21)
+    B = rng.standard_normal((3, 3))
+    C = B @ B.T + 3.0 * np.eye(3) if kind == "spd" else 2.0 * np.eye(3) + 0.3 * B
+    seen = []
+
+    def f(X):
+        first = ours(C)
+        C[0, 0] += 0.5  # (a symmetric change: the symmetric paths stay symmetric)
+        seen.append((np.array(first), np.array(ours(C)), scipys(C)))
+        return np.sum(X * first)
+
+    kronvec.grad(f)(np.ones((3, 3)))
+    first, second, expected = seen[0]
+    assert not np.allclose(first, expected)  # (the change matters)
+    np.testing.assert_allclose(second, expected, rtol=1e-12, atol=1e-12)

@@ -3,11 +3,15 @@ must stay plain, and SciPy's own argument checks."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from .._linalg.scope import _current as _current_scope
 from .._tracer import Node, plain_value, static_value
 
-__all__ = ["as_array", "is_traced", "plain_parameter", "plain_value", "static_value", "shift_for"]
+__all__ = ["as_array", "is_traced", "plain_parameter", "plain_value", "static_value", "shift_for",
+           "plain_calls_outside_scope"]
 
 
 def is_traced(x):
@@ -26,6 +30,11 @@ def as_array(x):
 
 def _holds_traced(items):
     return any(isinstance(item, Node) or (isinstance(item, (list, tuple)) and _holds_traced(item)) for item in items)
+
+
+def _may_hold_traced(items):
+    """_holds_traced, or an object array (whose entries may be traced values)."""
+    return _holds_traced(items) or any(isinstance(item, np.ndarray) and item.dtype.hasobject for item in items)
 
 
 def plain_parameter(value, function, argument):
@@ -59,3 +68,27 @@ def _kept_shape(shape, axis):
         return (1,) * len(shape)
     axes = {a % len(shape) for a in ((axis,) if np.isscalar(axis) else axis)}
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def plain_calls_outside_scope(function):
+    """`function` (a public ``kronvec.scipy`` front door) run, when none of its arguments
+    is traced, outside the differentiation call's scope.
+
+    Within a call, factorizations and other per-call results are remembered by the
+    identity of the array they were computed from (``kronvec/_linalg/scope.py``), which
+    is safe for the call's own arrays — recorded values and constants captured by value —
+    and for nothing else.  A front door given only plain arrays works on the caller's
+    own: a buffer changed inside the differentiated function between two calls
+    (``C[0, 0] += 1`` between two ``polar(C)``) would find the first call's factorization.
+    Outside the scope, each plain call computes afresh, as SciPy does."""
+    @functools.wraps(function)
+    def front_door(*args, **kwargs):
+        if _current_scope.get() is None or _may_hold_traced(args) or _may_hold_traced(kwargs.values()):
+            return function(*args, **kwargs)
+        token = _current_scope.set(None)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _current_scope.reset(token)
+
+    return front_door

@@ -29,6 +29,7 @@ The functions come in six families, one private module each:
 
 from __future__ import annotations
 
+from ._support import plain_calls_outside_scope
 from . import (_linalg_decompositions, _linalg_exponential, _linalg_functions, _linalg_least_squares,
                _linalg_special_matrices, _linalg_sylvester)
 from ._linalg_decompositions import *  # noqa: F401,F403 (the public names, listed in its __all__)
@@ -40,3 +41,10 @@ from ._linalg_sylvester import *  # noqa: F401,F403
 
 __all__ = [*_linalg_decompositions.__all__, *_linalg_functions.__all__, *_linalg_exponential.__all__,
            *_linalg_least_squares.__all__, *_linalg_special_matrices.__all__, *_linalg_sylvester.__all__]
+
+# Plain calls run outside the differentiation call's scope (its per-call results are keyed
+# by the identity of the call's own arrays, and a plain call's are the caller's):
+# kronvec.scipy._support.plain_calls_outside_scope
+for _name in __all__:
+    globals()[_name] = plain_calls_outside_scope(globals()[_name])
+del _name
