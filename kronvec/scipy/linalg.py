@@ -45,6 +45,11 @@ __all__ = [*_linalg_decompositions.__all__, *_linalg_functions.__all__, *_linalg
 # Plain calls run outside the differentiation call's scope (its per-call results are keyed
 # by the identity of the call's own arrays, and a plain call's are the caller's):
 # kronvec.scipy._support.plain_calls_outside_scope
+# (an alias — solve_lyapunov is solve_continuous_lyapunov — stays one function)
+_wrapped = {}
 for _name in __all__:
-    globals()[_name] = plain_calls_outside_scope(globals()[_name])
-del _name
+    _function = globals()[_name]
+    if _function not in _wrapped:
+        _wrapped[_function] = plain_calls_outside_scope(_function)
+    globals()[_name] = _wrapped[_function]
+del _name, _function, _wrapped
