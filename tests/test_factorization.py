@@ -63,12 +63,16 @@ def test_inverse_logabsdet_and_solve_agree_with_numpy(kind, n, dtype):
     assert sign == sign_ref
     assert abs(value - value_ref) <= tol * max(1.0, abs(value_ref))
 
-    for B in (np.arange(n, dtype=dtype), np.ones((n, 3), dtype=dtype), np.ones((n, 0), dtype=dtype)):
-        solution = factors.solve(B)
-        assert solution.shape == B.shape
-        if B.size:
-            reference = np.linalg.solve(X.astype(np.float64), B.astype(np.float64))
-            assert np.abs(solution - reference).max() <= tol * max(1.0, np.abs(reference).max())
+    # (a large matrix solves n/2 or more columns through its inverse, fewer by np.linalg.solve)
+    many_columns = _general(max(n, 1), n + 8, dtype)[:n, : (n + 1) // 2]
+    for B in (np.arange(n, dtype=dtype), np.ones((n, 3), dtype=dtype), np.ones((n, 0), dtype=dtype), many_columns):
+        for transposed in (False, True):
+            solution = factors.solve(B, transposed=transposed)
+            assert solution.shape == B.shape
+            if B.size:
+                A = X.astype(np.float64)
+                reference = np.linalg.solve(A.T if transposed else A, B.astype(np.float64))
+                assert np.abs(solution - reference).max() <= tol * max(1.0, np.abs(reference).max())
     np.testing.assert_array_equal(X, before)  # never modified
 
 
@@ -93,7 +97,8 @@ def test_exactly_singular_raises_naming_the_operation(n):
     X = _general(n, 3)
     X[:, -1] = 0.0  # a zero column stays zero through elimination: an exact zero pivot
     factors = new_factorization(X, "np.linalg.inv")
-    for call in (factors.inverse, factors.logabsdet, lambda: factors.solve(np.ones(n))):
+    for call in (factors.inverse, factors.logabsdet, lambda: factors.solve(np.ones(n)),
+                 lambda: factors.solve(np.ones((n, n)))):
         with pytest.raises(np.linalg.LinAlgError, match=r"np\.linalg\.inv: the .* matrix is singular"):
             call()
 

@@ -234,8 +234,8 @@ class NumPyFactorization(_Errors):
     The same interface as :class:`Factorization`, each result computed once:
     ``logabsdet`` by Cholesky when X is symmetric positive definite (half the
     work of LU), else by ``np.linalg.slogdet``; the inverse by
-    ``np.linalg.inv``; a solve through the inverse once it is known, else by
-    ``np.linalg.solve``.  The condition number, and so the warning, comes with
+    ``np.linalg.inv``; a solve through the inverse once it is known or when the
+    right-hand side has at least n/2 columns, else by ``np.linalg.solve``.  The condition number, and so the warning, comes with
     the inverse, which every derivative with respect to X computes.
     """
 
@@ -265,8 +265,14 @@ class NumPyFactorization(_Errors):
     def solve(self, B, transposed=False):
         """X⁻¹B, or X⁻ᵀB when `transposed`, for B of shape (n,) or (n, k)."""
         B = np.asarray(B).astype(self.matrix.dtype, copy=False)
-        if self._inverse is not None:
-            solution = (self._inverse.T if transposed else self._inverse).dot(B)
+        if self._inverse is not None or (B.ndim == 2 and 2 * B.shape[1] >= self.matrix.shape[0]):
+            # Many right-hand sides: through the inverse.  Every derivative of the solve
+            # needs X⁻¹ or a second factorization (X̄ = −X⁻ᵀḠYᵀ, B̄ = X⁻ᵀḠ), and from
+            # about n/2 columns on, X⁻¹ and two products take less time than two
+            # solves, which factor X twice (NumPy keeps no LU); the inverse also
+            # gives the exact κ₁ (see the class docstring).
+            inverse = self.inverse()
+            solution = (inverse.T if transposed else inverse).dot(B)
         else:
             try:
                 solution = np.linalg.solve(self.matrix.T if transposed else self.matrix, B)
