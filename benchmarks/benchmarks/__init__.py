@@ -157,6 +157,23 @@ def _gaussian_nll(generator, n):
     return f, spd(generator, n), gradient
 
 
+def _gaussian_nll_solve(generator, n):
+    """ln|S| + tr(solve(S, C)), the same objective spelled with solve: gradient S⁻ᵀ(I - Xᵀ), X = S⁻¹C.
+
+    A solve of n right-hand sides is the case where kronvec's gradient needs S⁻¹ and
+    NumPy keeps no LU (notes/conventions.md, "One thread pool per call")."""
+    C = spd(generator, n)
+
+    def f(S):
+        return np.linalg.slogdet(S)[1] + np.trace(np.linalg.solve(S, C))
+
+    def gradient(S):
+        X = np.linalg.solve(S, C)
+        return np.linalg.solve(S.T, np.eye(n) - X.T)
+
+    return f, spd(generator, n), gradient
+
+
 def _trace_quadratic(generator, n):
     """tr(A X B Xᵀ): gradient AᵀXBᵀ + AXB."""
     A, B = generator.standard_normal((n, n)), generator.standard_normal((n, n))
@@ -200,6 +217,7 @@ def _logdet_inverse_trace(generator, n):
 #: name → make(generator, n) → (f, X, closed-form gradient of f at X).
 OBJECTIVES = {
     "gaussian_nll": _gaussian_nll,
+    "gaussian_nll_solve": _gaussian_nll_solve,
     "trace_quadratic": _trace_quadratic,
     "least_squares": _least_squares,
     "logdet_minus_trace_inv": _logdet_inverse_trace,

@@ -4,6 +4,7 @@ Objectives (``benchmarks/benchmarks/__init__.py: OBJECTIVES``), each with a
 hand-written closed-form gradient as the floor:
 
 * ``gaussian_nll``            ln|S| + tr(S⁻¹C)
+* ``gaussian_nll_solve``      ln|S| + tr(solve(S, C))
 * ``trace_quadratic``         tr(A X B Xᵀ)
 * ``least_squares``           ‖A X B − C‖²_F
 * ``logdet_minus_trace_inv``  ln|X| − tr(X⁻¹)
