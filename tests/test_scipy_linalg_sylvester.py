@@ -87,6 +87,17 @@ def test_solve_discrete_lyapunov_equals_scipy_for_every_method(n, method):
     assert_scaled_close(a @ x @ a.T - x + q, np.zeros((n, n)), VALUE_RTOL, "A X Aᵀ − X + Q = 0")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_solve_discrete_lyapunov_by_the_cayley_transform_keeps_scipys_dtype_and_value(dtype):
+    # float64 is solved through the Cayley transform its derivatives share, float32 by
+    # SciPy's own bilinear steps in float64: both give SciPy's value and dtype.
+    rng = np.random.default_rng(31)
+    a, q = _stable_discrete(rng, 40).astype(dtype), rng.standard_normal((40, 40)).astype(dtype)
+    x, reference = kl.solve_discrete_lyapunov(a, q), scipy.linalg.solve_discrete_lyapunov(a, q)
+    assert x.dtype == reference.dtype
+    assert_scaled_close(x, reference, VALUE_RTOL, f"{np.dtype(dtype).name}")
+
+
 def test_stacks_are_solved_member_by_member_with_broadcasting():
     rng = np.random.default_rng(5)
     a, q = rng.standard_normal((2, 3, 3)) + 4 * np.eye(3), rng.standard_normal((3, 3))

@@ -260,7 +260,13 @@ def _discrete_impl(A, Q, method=None):
         return checks.checked_solve(lhs, Q.reshape(-1), _DISCRETE).reshape(Q.shape)
     # SciPy's bilinear transformation (Popov 1964): B = (Aᵀ − I)(Aᵀ + I)⁻¹,
     # C = 2 (A + I)⁻¹ Q (Aᵀ + I)⁻¹, then Bᵀ X + X B = −C.
-    eye = np.eye(n)
+    if A.dtype == np.float64:
+        # The same equation: Bᵀ = (A + I)⁻¹(A − I) is the Cayley transform (A − I)(A + I)⁻¹
+        # (functions of A commute), so X comes from the transform and its Schur form that
+        # the derivatives use, remembered by A's identity within a call: one Schur
+        # decomposition and one inverse per call where there were two of each.
+        return _stein_solve(A, Q)
+    eye = np.eye(n)  # (float32: in float64, as SciPy's value is)
     At_plus_inv = checks.checked_inverse(A.T + eye, _DISCRETE)
     B = (A.T - eye).dot(At_plus_inv)
     C = 2 * checks.checked_inverse(A + eye, _DISCRETE).dot(Q).dot(At_plus_inv)
