@@ -42,7 +42,7 @@ import sys
 TARGET = 4.0  # extra n² doubles
 TIME_TARGET = 3.0  # the build against the operation alone
 MATRIX_FUNCTIONS = ("expm", "logm", "sqrtm")
-OTHERS = ("solve_sylvester", "solve_continuous_lyapunov", "polar", "pinv", "fractional_matrix_power",
+OTHERS = ("solve_sylvester", "solve_continuous_lyapunov", "solve_discrete_lyapunov", "polar", "pinv", "fractional_matrix_power",
           "solve_triangular", "inv")
 CASES = tuple((name, kind) for name in MATRIX_FUNCTIONS for kind in ("symmetric", "general")) + tuple(
     (name, "spd" if name == "fractional_matrix_power" else "lower" if name == "solve_triangular" else "general")
@@ -79,6 +79,8 @@ def _case(n, name, kind, mode):
     functions = {
         "solve_sylvester": lambda X: linalg.solve_sylvester(X, other.T, C),
         "solve_continuous_lyapunov": lambda X: linalg.solve_continuous_lyapunov(-X, C),
+        # (eigenvalues of B/4 near 0.375 ± 0.125: a stable discrete-time system)
+        "solve_discrete_lyapunov": lambda X: linalg.solve_discrete_lyapunov(X / 4, C),
         "polar": lambda X: linalg.polar(X)[0],
         "pinv": np.linalg.pinv,
         "fractional_matrix_power": lambda X: linalg.fractional_matrix_power(X, 0.3),
