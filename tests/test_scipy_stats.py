@@ -1,5 +1,5 @@
-"""kronvec.scipy.stats (issue 12): norm, t, chi2, gamma, beta, poisson,
-multivariate_normal, dirichlet.
+"""kronvec.scipy.stats (issue 12): norm, t, chi2, gamma, beta, expon, laplace,
+logistic, cauchy, uniform, lognorm, poisson, multivariate_normal, dirichlet.
 
 Values against scipy.stats (1e-12, also outside the support and at SciPy's
 shapes), derivatives against finite differences in every mode and in every
@@ -25,6 +25,7 @@ RNG = np.random.default_rng(23)
 U = RNG.uniform(0.15, 0.85, (2, 3))       # inside (0, 1)
 X = RNG.standard_normal((2, 3))
 POSITIVE = RNG.uniform(0.5, 3.0, (2, 3))
+EDGES = np.array([-40.0, -1.5, -0.0, 0.0, 0.25, 0.5, np.log(2.0), 0.9, 1.0, 1.5, 40.0])
 
 
 def _agree(ours, theirs):
@@ -57,6 +58,16 @@ CONTINUOUS = [
 ] + [
     ("beta", f, (U, 2.5, 1.5, -0.05, 1.1), (0, 3, 4)) for f in ("cdf", "logcdf", "sf", "logsf")
 ] + [
+    (d, f, (POSITIVE, 0.3, 1.7) if d == "expon" else (U, 0.1, 1.2) if d == "uniform" else (X, 0.3, 1.7), (0, 1, 2))
+    for d in ("expon", "laplace", "logistic", "cauchy", "uniform")
+    for f in ("pdf", "logpdf", "cdf", "logcdf", "sf", "logsf")
+] + [
+    (d, f, (U, 0.3, 1.7), (0, 1, 2)) for d in ("expon", "laplace", "logistic", "cauchy", "uniform") for f in ("ppf", "isf")
+] + [
+    ("lognorm", f, (POSITIVE, 0.8, -0.2, 1.3), (0, 1, 2, 3)) for f in ("pdf", "logpdf", "cdf", "logcdf", "sf", "logsf")
+] + [
+    ("lognorm", f, (U, 0.8, -0.2, 1.3), (0, 1, 2, 3)) for f in ("ppf", "isf")
+] + [
     ("poisson", f, (np.array([[0, 1, 4], [2, 7, 3]]), 2.3), (1,)) for f in ("pmf", "logpmf", "cdf", "logcdf", "sf", "logsf")
 ]
 
@@ -82,6 +93,15 @@ def test_values_match_scipy_and_derivatives_match_finite_differences(distributio
     ("poisson", "pmf", (np.array([-1.0, 0.0, 2.5, 3.0]), 2.0)), ("poisson", "logpmf", (np.array([-1.0, 0.0, 2.5, 3.0]), 2.0)),
     ("poisson", "cdf", (np.array([-1.0, 0.0, 2.5, 3.0]), 2.0)), ("poisson", "sf", (np.array([-1.0, 2.5, 3.0]), 2.0)),
     ("poisson", "logpmf", (np.array([0.0, 2.0]), 0.0)), ("norm", "logpdf", (np.array([0.5, 1e200]), 0.0, 1e-200)),
+] + [
+    # both sides of the support, its edges, the median where log F and log S switch formulas, and
+    # the tails where they matter (log F of expon at z = 40 is −4e-18, not 0)
+    (d, f, (EDGES, 0.0, 1.0)) for d in ("expon", "laplace", "logistic", "cauchy", "uniform")
+    for f in ("pdf", "logpdf", "cdf", "logcdf", "sf", "logsf")
+] + [
+    ("lognorm", f, (EDGES, 0.7)) for f in ("pdf", "logpdf", "cdf", "logcdf", "sf", "logsf")
+] + [
+    ("cauchy", "logpdf", (np.array([-1e200, -1.0, 1.0, 3e160]), 0.0, 1.0)),
 ], ids=lambda v: v if isinstance(v, str) else "")
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # (z² overflows to inf in SciPy's norm.logpdf and ours alike)
 def test_values_outside_the_support_and_at_its_edges_match_scipy(distribution, function, args):
@@ -99,6 +119,26 @@ def test_outside_the_support_the_derivative_is_zero_and_minus_infinity_is_refuse
         kronvec.grad(lambda mu: np.sum(ks.poisson.logpmf(np.array([-1.0, 2.0]), mu)))(2.0)
     # pmf at a k that is not a count: 0, derivative 0
     assert float(kronvec.grad(lambda mu: ks.poisson.pmf(2.5, mu))(2.0)) == 0.0
+
+
+def test_location_scale_families_outside_their_support():
+    # expon: the density and its CDF are constants below 0 (derivative 0); log f there is refused
+    g = kronvec.grad(lambda y: np.sum(ks.expon.pdf(y)))(np.array([-1.0, 2.0]))
+    assert g[0] == 0.0 and np.isclose(g[1], -np.exp(-2.0), rtol=1e-14)
+    assert kronvec.grad(lambda y: np.sum(ks.expon.cdf(y)))(np.array([-1.0])).tolist() == [0.0]
+    with pytest.raises(ValueError, match=r"expon\.logpdf is −∞"):
+        kronvec.grad(lambda y: np.sum(ks.expon.logpdf(y)))(np.array([-1.0, 2.0]))
+    # uniform: flat in x, −1/scale² in scale inside, 0 outside
+    x = np.array([0.2, 0.7, 1.5])
+    np.testing.assert_array_equal(kronvec.grad(lambda y: np.sum(ks.uniform.pdf(y, 0.0, 1.2)))(x), [0.0, 0.0, 0.0])
+    np.testing.assert_allclose(kronvec.jacobian(lambda c: ks.uniform.pdf(x, 0.0, c))(1.2).toarray()[:, 0],
+                               [-1 / 1.44, -1 / 1.44, 0.0], rtol=1e-14)
+    with pytest.raises(ValueError, match=r"lognorm\.logcdf is −∞"):
+        kronvec.grad(lambda y: np.sum(ks.lognorm.logcdf(y, 0.5)))(np.array([-1.0, 2.0]))
+    # lognorm's shape s is smooth everywhere: d/ds F(x; s) = −φ(log x / s)·log x / s²
+    x, s = 2.0, 0.7
+    np.testing.assert_allclose(float(kronvec.grad(lambda s: ks.lognorm.cdf(x, s))(s)),
+                               -st.norm.pdf(np.log(x) / s) * np.log(x) / s ** 2, rtol=1e-13)
 
 
 def test_poisson_cdf_derivative_in_mu_is_minus_the_pmf():
@@ -263,14 +303,16 @@ def test_scipy_stats_on_a_traced_value_names_the_distribution_and_the_counterpar
 
 
 def test_a_distribution_kronvec_scipy_lacks_is_named_without_a_counterpart():
-    with pytest.raises(TypeError, match=r"scipy\.stats\.laplace\.logpdf: it converts") as error:
-        kronvec.grad(lambda x: np.sum(st.laplace.logpdf(x)))(np.array([0.5, 1.5]))
+    with pytest.raises(TypeError, match=r"scipy\.stats\.gumbel_r\.logpdf: it converts") as error:
+        kronvec.grad(lambda x: np.sum(st.gumbel_r.logpdf(x)))(np.array([0.5, 1.5]))
     assert "kronvec.scipy" not in str(error.value)
 
 
 @pytest.mark.parametrize("name, args", [
     ("norm", (1.0, 2.0)), ("t", (3.0,)), ("chi2", (4.0,)), ("gamma", (2.0,)), ("beta", (2.0, 3.0)),
     ("poisson", (3.0,)), ("multivariate_normal", (np.zeros(2), np.eye(2))), ("dirichlet", (np.ones(3),)),
+    ("expon", (0.5,)), ("laplace", (0.5,)), ("logistic", (0.5,)), ("cauchy", (0.5,)), ("uniform", (0.5,)),
+    ("lognorm", (0.8,)),
 ])
 def test_rvs_are_scipys_draws_and_refuse_traced_parameters(name, args):
     ours = getattr(ks, name).rvs(*args, size=5, random_state=7)

@@ -2,6 +2,7 @@
 with SciPy's functions.
 
 * ``NormalLogLikelihood``      −Σ norm.logpdf(data; μ, σ) in (μ, σ) over n data points;
+* ``LocationScaleLogLikelihood``  the same for expon, laplace, logistic, cauchy and lognorm (s = 0.8);
 * ``GaussianLogLikelihood``    −Σ multivariate_normal.logpdf(Xᵢ; m, C) in C (d × d), 64 points;
 * ``LogSumExp``                logsumexp(W x) in x, W of shape (n, n) (a softmax-regression term);
 * ``Convolution``              ‖convolve(x, k, 'same')‖² in x and k, 1-D, kernel of 5.
@@ -42,6 +43,29 @@ class NormalLogLikelihood:
         -np.sum(scipy.stats.norm.logpdf(self.data, loc=0.3, scale=1.7))
 
     def time_value_and_grad(self, n):
+        self.value_and_grad(0.3, 1.7)
+
+
+class LocationScaleLogLikelihood:
+    params = [["expon", "laplace", "logistic", "cauchy", "lognorm"], [1024, 65536]]
+    param_names = ["distribution", "n"]
+
+    def setup(self, name, n):
+        # positive data above loc = 0.3: inside every family's support
+        self.data = np.abs(rng("scipy_functions", name, n).standard_normal(n)) * 2.0 + 0.5
+        self.shape = (0.8,) if name == "lognorm" else ()
+        ours, self.theirs = getattr(kronvec.scipy.stats, name).logpdf, getattr(scipy.stats, name).logpdf
+
+        def nll(loc, scale):
+            return -np.sum(ours(self.data, *self.shape, loc=loc, scale=scale))
+
+        self.value_and_grad = kronvec.value_and_grad(nll, argnums=(0, 1))
+        warm(self.value_and_grad, 0.3, 1.7)
+
+    def time_value_scipy(self, name, n):
+        -np.sum(self.theirs(self.data, *self.shape, loc=0.3, scale=1.7))
+
+    def time_value_and_grad(self, name, n):
         self.value_and_grad(0.3, 1.7)
 
 

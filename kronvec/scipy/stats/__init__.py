@@ -8,6 +8,10 @@ function and parameter names.
 ``chi2``                   pdf logpdf (x, df, loc, scale); cdf logcdf sf logsf (df plain)
 ``gamma``                  pdf logpdf (x, a, loc, scale); cdf logcdf sf logsf (a plain)
 ``beta``                   pdf logpdf (x, a, b, loc, scale); cdf logcdf sf logsf (a, b plain)
+``expon`` ``laplace``      pdf logpdf cdf logcdf sf logsf ppf isf (x, loc, scale)
+``logistic`` ``cauchy``    pdf logpdf cdf logcdf sf logsf ppf isf (x, loc, scale)
+``uniform``                pdf logpdf cdf logcdf sf logsf ppf isf (x, loc, scale)
+``lognorm``                pdf logpdf cdf logcdf sf logsf ppf isf (x, s, loc, scale)
 ``poisson``                pmf logpmf cdf logcdf sf logsf in mu (k, loc plain)
 ``multivariate_normal``    logpdf pdf (x, mean, cov); entropy (mean, cov)
 ``dirichlet``              logpdf pdf (x, alpha)
@@ -22,6 +26,8 @@ refused). A parameter a function is not differentiated in is refused by name
 when traced. Derivations: ``notes/derivatives.md`` §22.
 """
 
-from . import beta, chi2, dirichlet, gamma, multivariate_normal, norm, poisson, t  # noqa: F401
+from . import (beta, cauchy, chi2, dirichlet, expon, gamma, laplace, logistic, lognorm,  # noqa: F401
+               multivariate_normal, norm, poisson, t, uniform)
 
-__all__ = ["norm", "t", "chi2", "gamma", "beta", "poisson", "multivariate_normal", "dirichlet"]
+__all__ = ["norm", "t", "chi2", "gamma", "beta", "expon", "laplace", "logistic", "cauchy", "uniform", "lognorm",
+           "poisson", "multivariate_normal", "dirichlet"]

@@ -9,7 +9,8 @@ import numpy as np
 
 from .._support import as_array, is_traced, plain_parameter, plain_value, static_value
 
-__all__ = ["standardized", "on_support", "log", "sampler", "as_array", "is_traced", "plain_parameter", "plain_value", "LOG_2PI"]
+__all__ = ["standardized", "on_support", "piecewise", "log", "sampler", "as_array", "is_traced", "plain_parameter",
+           "plain_value", "LOG_2PI"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -34,6 +35,22 @@ def on_support(function, name, z, inside, outside, safe):
                          "no derivative there")
     value = function(np.where(inside, z, safe))
     return np.where(inside, value, outside)
+
+
+def piecewise(z, first_where, first, second, meeting_point):
+    """`first(z)` where the plain mask `first_where` holds, `second(z)` elsewhere.
+
+    SciPy's log-CDFs and log-SFs switch formulas at the median (log F below it,
+    log1p(−S) above it, each accurate on its side).  Each formula is evaluated only
+    at its own entries — the others at `meeting_point`, where both are finite — so
+    neither's derivative meets the other's singularity (0·∞ in a pullback)."""
+    first_where = np.broadcast_to(first_where, np.shape(static_value(z)))
+    if first_where.all():
+        return first(z)
+    if not first_where.any():
+        return second(z)
+    return np.where(first_where, first(np.where(first_where, z, meeting_point)),
+                    second(np.where(first_where, meeting_point, z)))
 
 
 def log(probability):
