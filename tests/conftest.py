@@ -18,6 +18,7 @@ Numerical helpers shared by the test modules live in ``tests/_helpers.py``.
 """
 
 import os
+import zlib
 
 import numpy as np
 import pytest
@@ -35,6 +36,25 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def rng():
     """A freshly seeded generator per test, so every test is reproducible on its own."""
     return np.random.default_rng(20240611)
+
+
+@pytest.fixture(autouse=True)
+def module_generators_reseeded_per_test(request):
+    """Reseed every module-level ``np.random.Generator`` of the test's module from the
+    test's own id before it runs.
+
+    Test modules draw from module-level generators (``RNG = np.random.default_rng(…)``).
+    Left alone, a test's draws would depend on which tests ran before it in the same
+    process — and pytest-xdist hands tests to its workers in an order that changes from
+    run to run — so a test could pass in one run and, with an unlucky draw, fail the
+    next.  Seeded from the test id, every test draws the same numbers in every run,
+    alone or in the suite.  (Arrays the modules drew at import are drawn once, in
+    import order: unaffected.)"""
+    seed = zlib.crc32(request.node.nodeid.encode())
+    for value in vars(request.module).values():
+        if isinstance(value, np.random.Generator):
+            value.bit_generator.state = type(value.bit_generator)(seed).state
+    yield
 
 
 @pytest.fixture(autouse=True)
