@@ -76,14 +76,19 @@ def test_values_on_stacks(name, which):
     A = general() if which == "general" else mixed()
     F = function(A)
     assert F.shape == A.shape and F.flags.owndata
-    # each member is its 2-D kronvec value, bit for bit
+    # Bit for bit, except logm: SciPy's logm itself is not reproducible bit for bit — the
+    # same matrix at another address gave a result 1 ulp apart in 58 of 200 calls (its
+    # vectorized loops round by alignment) — so logm is held to 4 ulps of the largest entry.
+    same = np.testing.assert_array_equal if name != "logm" else \
+        (lambda x, y: np.testing.assert_allclose(x, y, rtol=0, atol=4 * np.finfo(float).eps * np.abs(y).max()))
+    # each member is its 2-D kronvec value
     for a, f in zip(_members(A), _members(F)):
-        np.testing.assert_array_equal(f, function(a))
+        same(f, function(a))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reference = scipy_function(A)
     if which == "general" and name != "fractional_matrix_power":
-        np.testing.assert_array_equal(F, reference)  # general members: SciPy's batched values themselves
+        same(F, reference)  # general members: SciPy's batched values themselves
     else:  # symmetric members come from eigh, as in 2-D: SciPy's to rounding
         np.testing.assert_allclose(F, reference, rtol=1e-12, atol=1e-12)
 
