@@ -9,7 +9,7 @@ import numpy as np
 
 from .._support import as_array, is_traced, plain_parameter, plain_value, static_value
 
-__all__ = ["standardized", "on_support", "piecewise", "log", "sampler", "as_array", "is_traced", "plain_parameter",
+__all__ = ["standardized", "standardized_and_plain", "on_support", "piecewise", "log", "sampler", "as_array", "is_traced", "plain_parameter",
            "plain_value", "LOG_2PI"]
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -18,6 +18,13 @@ LOG_2PI = math.log(2.0 * math.pi)
 def standardized(x, loc, scale):
     """(x − loc)/scale, the standard variable; loc and scale may be traced."""
     return (as_array(x) - as_array(loc)) / as_array(scale)
+
+
+def standardized_and_plain(x, loc, scale):
+    """(z, its plain values as an array): z = (x − loc)/scale, and what its support
+    masks are computed from."""
+    z = standardized(x, loc, scale)
+    return z, np.asarray(plain_value(z))
 
 
 def on_support(function, name, z, inside, outside, safe):

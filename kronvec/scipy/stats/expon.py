@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ._common import as_array, log, on_support, piecewise, plain_value, sampler, standardized
+from ._common import as_array, log, on_support, piecewise, plain_value, sampler, standardized_and_plain
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf", "rvs"]
 
@@ -20,23 +20,18 @@ _NAME = "kronvec.scipy.stats.expon."
 _MEDIAN = math.log(2.0)
 
 
-def _standard(x, loc, scale):
-    z = standardized(x, loc, scale)
-    return z, np.asarray(plain_value(z))
-
-
 def logpdf(x, loc=0, scale=1):
-    z, plain = _standard(x, loc, scale)
+    z, plain = standardized_and_plain(x, loc, scale)
     return on_support(lambda z: -z, _NAME + "logpdf", z, plain >= 0, -np.inf, 1.0) - np.log(scale)
 
 
 def pdf(x, loc=0, scale=1):
-    z, plain = _standard(x, loc, scale)
+    z, plain = standardized_and_plain(x, loc, scale)
     return on_support(lambda z: np.exp(-z), _NAME + "pdf", z, plain >= 0, 0.0, 1.0) / as_array(scale)
 
 
 def cdf(x, loc=0, scale=1):
-    z, plain = _standard(x, loc, scale)
+    z, plain = standardized_and_plain(x, loc, scale)
     return on_support(lambda z: -np.expm1(-z), _NAME + "cdf", z, plain >= 0, 0.0, 1.0)
 
 
@@ -46,17 +41,17 @@ def _logcdf_inside(z):
 
 
 def logcdf(x, loc=0, scale=1):
-    z, plain = _standard(x, loc, scale)
+    z, plain = standardized_and_plain(x, loc, scale)
     return on_support(_logcdf_inside, _NAME + "logcdf", z, plain > 0, -np.inf, 1.0)
 
 
 def sf(x, loc=0, scale=1):
-    z, plain = _standard(x, loc, scale)
+    z, plain = standardized_and_plain(x, loc, scale)
     return on_support(lambda z: np.exp(-z), _NAME + "sf", z, plain >= 0, 1.0, 1.0)
 
 
 def logsf(x, loc=0, scale=1):
-    z, plain = _standard(x, loc, scale)
+    z, plain = standardized_and_plain(x, loc, scale)
     return on_support(lambda z: -z, _NAME + "logsf", z, plain >= 0, 0.0, 1.0)
 
 

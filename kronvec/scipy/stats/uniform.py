@@ -12,27 +12,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import as_array, log, on_support, piecewise, plain_value, sampler, standardized
+from ._common import as_array, log, on_support, piecewise, plain_value, sampler, standardized, standardized_and_plain
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf", "rvs"]
 
 _NAME = "kronvec.scipy.stats.uniform."
 
 
-def _standard(x, loc, scale):
-    z = standardized(x, loc, scale)
-    plain = np.asarray(plain_value(z))
-    return z, plain
-
-
 def pdf(x, loc=0, scale=1):
-    z, plain = _standard(x, loc, scale)
+    z, plain = standardized_and_plain(x, loc, scale)
     return on_support(lambda z: 0.0 * z + 1.0, _NAME + "pdf", z, (plain >= 0) & (plain <= 1), 0.0, 0.5) \
         / as_array(scale)
 
 
 def logpdf(x, loc=0, scale=1):
-    z, plain = _standard(x, loc, scale)
+    z, plain = standardized_and_plain(x, loc, scale)
     return on_support(lambda z: 0.0 * z, _NAME + "logpdf", z, (plain >= 0) & (plain <= 1), -np.inf, 0.5) \
         - np.log(scale)
 
@@ -46,7 +40,7 @@ def sf(x, loc=0, scale=1):
 
 
 def logcdf(x, loc=0, scale=1):
-    z, plain = _standard(x, loc, scale)
+    z, plain = standardized_and_plain(x, loc, scale)
 
     def inside(z):
         F = np.clip(z, 0.0, 1.0)
@@ -56,7 +50,7 @@ def logcdf(x, loc=0, scale=1):
 
 
 def logsf(x, loc=0, scale=1):
-    z, plain = _standard(x, loc, scale)
+    z, plain = standardized_and_plain(x, loc, scale)
 
     def inside(z):
         F = np.clip(z, 0.0, 1.0)
