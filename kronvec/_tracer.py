@@ -33,6 +33,7 @@ from ._linalg.factorization import all_finite
 # is a full module attribute lookup, where a global of our own is one specialized load
 # (a gradient of a small objective made some twenty-five such lookups).
 _ndarray = np.ndarray
+_FLOAT64 = np.dtype(np.float64)
 
 __all__ = ["Trace", "Node", "bind", "reverse_sweep", "plain_value", "static_value", "new_input", "compile_guard",
            "holds_nodes", "set_object_lift"]
@@ -170,6 +171,19 @@ def _constant(op, value, trace):
     return capture(value, f"a constant operand of {op.name}")
 
 
+def _promoted(constant, partner):
+    """`constant` as float64 where NumPy would compute it so: a float32 array or scalar
+    meeting a float64 traced operand in a ufunc (``X / C`` with C float32).  NumPy casts
+    it to float64 before computing (the value is unchanged); kept float32, the derivative
+    rules would compute 1/C, log C, … in float32 and carry float32 rounding into a float64
+    derivative."""
+    kind = type(constant)
+    if ((kind is _ndarray or kind is np.float32 or kind is np.float16) and constant.dtype.char in "fe"
+            and getattr(partner, "dtype", None) == _FLOAT64):
+        return constant.astype(np.float64)
+    return constant
+
+
 def bind(op, *args, **params):
     """Apply `op`, recording it on the innermost active trace among `args`.
 
@@ -194,12 +208,16 @@ def bind(op, *args, **params):
                 if not isinstance(second, Node):
                     trace = first._trace
                     constant = _constant(op, second, trace)
+                    if op.promotes:
+                        constant = _promoted(constant, first._value)
                     values, parents = (first._value, constant), ((0, first),)
                 elif first._trace is second._trace and not isinstance(second._value, Node):
                     trace, values, parents = first._trace, (first._value, second._value), ((0, first), (1, second))
             elif isinstance(second, Node):
                 trace = second._trace
                 constant = _constant(op, first, trace)
+                if op.promotes:
+                    constant = _promoted(constant, second._value)
                 values, parents = (constant, second._value), ((1, second),)
         elif count == 1:
             first = args[0]
@@ -269,6 +287,11 @@ def _bind_general(op, args, params, captured=None):
                 labels = labels or [None] * len(args)
                 labels[position] = label
         values[position] = _constant(op, arg, top) if captured is None else captured[position]
+    if op.promotes and len(parents) < len(values):  # (NumPy's promotion: see _promoted)
+        widest = next((values[k] for k, _ in parents if getattr(values[k], "dtype", None) == _FLOAT64), None)
+        if widest is not None:
+            traced = {k for k, _ in parents}
+            values = [v if k in traced else _promoted(v, widest) for k, v in enumerate(values)]
     recorded = tuple(values)  # (with `values`: two references to each constant, see bind)
     if nested:
         top.nested = True

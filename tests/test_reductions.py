@@ -559,3 +559,17 @@ def test_quantile_methods_pick_the_order_statistics_numpy_interpolates(method):
     # virtual index of them): NumPy's value, and its selection weights as the derivative
     check_value_and_derivatives(lambda X: np.quantile(X, [0.0, 0.3, 0.5, 0.97], axis=1, method=method), X34)
     check_value_and_derivatives(lambda X: np.percentile(X, 62.5, method=method), X34)
+
+
+def test_mean_with_where_keeps_float32():
+    # np.mean(float32 X, where=...) is float32 (NumPy divides by the counts in float64 and
+    # writes the quotient into the float32 sum); kronvec returned float64
+    X = np.random.default_rng(3).standard_normal((3, 4)).astype(np.float32)
+    mask = np.array([[True], [False], [True]])
+    f = lambda x: np.mean(x, axis=0, where=mask)  # noqa: E731
+    value, pullback = kronvec.vjp(f, X)
+    assert value.dtype == np.float32 and np.array_equal(value, f(X))
+    g = pullback(np.ones(4, np.float32))[0]
+    assert g.dtype == np.float32
+    np.testing.assert_array_equal(g, np.where(mask, np.float32(0.5), np.float32(0.0)) * np.ones((3, 4), np.float32))
+    assert kronvec.vjp(lambda x: x.mean(axis=1, keepdims=True, where=x > -10), X)[0].dtype == np.float32

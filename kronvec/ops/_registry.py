@@ -160,7 +160,7 @@ class Primitive:
 
     __slots__ = ("name", "impl", "vjps", "jacobians", "label", "formula", "reference",
                  "samples", "edge_cases", "param_names", "rule_names", "fuzz", "signature", "entire",
-                 "decisions", "__weakref__")
+                 "decisions", "promotes", "__weakref__")
 
     def __init__(self, impl, *, name=None, vjps=None, jacobians=None, label=None, formula=None,
                  reference=None, samples=None, edge_cases=None, param_names=None, rule_names=None,
@@ -180,6 +180,10 @@ class Primitive:
         self.signature = signature
         self.entire = entire
         self.decisions = dict(decisions or {})
+        # True for the primitives NumPy ufuncs route to (set by `ufunc`): NumPy computes a ufunc
+        # in its operands' common type, so a float32 constant meeting a float64 traced operand
+        # is recorded as float64 (kronvec._tracer.bind) and the rules compute in float64 too
+        self.promotes = False
 
     def __call__(self, *args, **params):
         """Apply the operation: recorded when an argument is traced, else plain."""
@@ -391,6 +395,7 @@ def ufunc(numpy_ufunc, op: Primitive, parameters=None):
     """
     if numpy_ufunc in UFUNCS or numpy_ufunc in UFUNCS_WITH_PARAMETERS:
         raise ValueError(f"two primitives for {numpy_ufunc!r}")
+    op.promotes = True
     if parameters:
         UFUNCS_WITH_PARAMETERS[numpy_ufunc] = (op, dict(parameters))
     else:

@@ -41,7 +41,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._constants import capture, frozen_copy
-from .._tracer import Node, compile_guard
+from .._tracer import Node, compile_guard, static_value
 from .._vec import unvec, vec
 from ..operators import (
     Dense,
@@ -416,7 +416,11 @@ def _mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=_NO_VALUE
     count = np.sum(mask, axis=axes, keepdims=bool(keepdims))
     if np.any(count == 0):
         raise ValueError("np.mean: the where= mask selects no entry of some slice (its mean is NaN)")
-    return bind(sum_, _masked(a, mask, 0.0), axis=axes, keepdims=bool(keepdims)) / count
+    total = bind(sum_, _masked(a, mask, 0.0), axis=axes, keepdims=bool(keepdims))
+    # NumPy divides by the (integer) counts in float64 and writes the quotient back in the
+    # sum's type (numpy/_core/_methods.py, _mean: true_divide(ret, rcount, out=ret,
+    # casting="unsafe")): a float32 mean stays float32, rounded once from the float64 quotient
+    return in_dtype(total / count, static_value(total).dtype, "np.mean")
 
 
 @numpy_function(np.average)
