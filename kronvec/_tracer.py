@@ -154,13 +154,15 @@ def _record(trace, op, values, params, parents, value, labels, node_type):
     return node
 
 
-def _constant(op, value, trace):
+def _constant(op, value, partner):
+    """A constant operand of `op` captured by value; `partner`, the plain value of the
+    operation's traced operand (None when there is none to promote against)."""
     # The two common constants, without the general path: a finite Python float
-    # (immutable; x − x is 0 exactly for finite x) and a float array (copied).
+    # (immutable; x − x is 0 exactly for finite x) and a float64 array (copied).
     kind = type(value)
     if kind is float and value - value == 0.0:
         return value
-    if kind is _ndarray and value.dtype.char in "fd" and (not settings().check_finite or all_finite(value)):
+    if kind is _ndarray and value.dtype.char == "d" and (not settings().check_finite or all_finite(value)):
         return value.copy()
     if (kind is list or kind is tuple or (kind is _ndarray and value.dtype.hasobject)) and (
             kind is _ndarray or holds_nodes(value)) and _object_lift is not None:
@@ -168,7 +170,9 @@ def _constant(op, value, trace):
         # (bind lifts it into a recorded node — or, holding numbers only, a plain
         # array — and records the operation on that)
         raise _ObjectOperand
-    return capture(value, f"a constant operand of {op.name}")
+    captured = capture(value, f"a constant operand of {op.name}")
+    # (the promotion here, off the float64 fast path above: it costs the common case nothing)
+    return _promoted(captured, partner) if op.promotes and partner is not None else captured
 
 
 def _promoted(constant, partner):
@@ -207,17 +211,13 @@ def bind(op, *args, **params):
             if isinstance(first, Node):
                 if not isinstance(second, Node):
                     trace = first._trace
-                    constant = _constant(op, second, trace)
-                    if op.promotes:
-                        constant = _promoted(constant, first._value)
+                    constant = _constant(op, second, first._value)
                     values, parents = (first._value, constant), ((0, first),)
                 elif first._trace is second._trace and not isinstance(second._value, Node):
                     trace, values, parents = first._trace, (first._value, second._value), ((0, first), (1, second))
             elif isinstance(second, Node):
                 trace = second._trace
-                constant = _constant(op, first, trace)
-                if op.promotes:
-                    constant = _promoted(constant, second._value)
+                constant = _constant(op, first, second._value)
                 values, parents = (constant, second._value), ((1, second),)
         elif count == 1:
             first = args[0]
@@ -227,7 +227,7 @@ def bind(op, *args, **params):
             first, second, third = args
             if isinstance(first, Node) and not isinstance(second, Node) and not isinstance(third, Node):
                 trace = first._trace
-                constant = (_constant(op, second, trace), _constant(op, third, trace))  # (a second reference: see above)
+                constant = (_constant(op, second, first._value), _constant(op, third, first._value))  # (a second reference: see above)
                 values, parents = (first._value, constant[0], constant[1]), ((0, first),)  # (not *constant: a list, then a tuple)
         if (trace is None or not trace.active or trace.named_constants is not None
                 or isinstance(values[parents[0][0]], Node)):
@@ -286,7 +286,7 @@ def _bind_general(op, args, params, captured=None):
             if label is not None:
                 labels = labels or [None] * len(args)
                 labels[position] = label
-        values[position] = _constant(op, arg, top) if captured is None else captured[position]
+        values[position] = _constant(op, arg, None) if captured is None else captured[position]
     if op.promotes and len(parents) < len(values):  # (NumPy's promotion: see _promoted)
         widest = next((values[k] for k, _ in parents if getattr(values[k], "dtype", None) == _FLOAT64), None)
         if widest is not None:
