@@ -591,6 +591,8 @@ _UFUNC_METHODS = {
     (np.fmax, "reduce"): np.nanmax, (np.fmin, "reduce"): np.nanmin,
     (np.add, "accumulate"): np.cumsum, (np.multiply, "accumulate"): np.cumprod,
 }
+#: The reductions among them (not the accumulations, which NumPy refuses on a 0-d array).
+_SCALAR_REDUCIBLE = (np.sum, np.prod, np.max, np.min, np.nanmax, np.nanmin)
 
 
 #: ufuncs with two outputs, as the pair of ufuncs that compute them (the same numbers):
@@ -685,6 +687,12 @@ def _as_reduction(equivalent, name, inputs, kwargs):
         raise TypeError(f"{name} takes one array")
     kwargs = dict(kwargs)
     kwargs.setdefault("axis", 0)  # (a ufunc's reduce and accumulate default to the first axis)
+    if np.ndim(static_value(inputs[0])) == 0 and kwargs["axis"] in (0, -1):
+        if equivalent not in _SCALAR_REDUCIBLE:
+            raise TypeError(f"{name}: cannot accumulate on a scalar")  # (NumPy's words)
+        # NumPy reduces a 0-d array along "its first axis" to itself (np.add.reduce(3.0) is 3.0),
+        # where np.sum(x, axis=0) refuses a 0-d x: its whole reduction is the same value
+        kwargs["axis"] = None
     if kwargs.get("where", True) is True:
         kwargs.pop("where", None)
     if equivalent in (np.max, np.min, np.nanmax, np.nanmin) and kwargs.get("dtype") is None:

@@ -573,3 +573,28 @@ def test_mean_with_where_keeps_float32():
     assert g.dtype == np.float32
     np.testing.assert_array_equal(g, np.where(mask, np.float32(0.5), np.float32(0.0)) * np.ones((3, 4), np.float32))
     assert kronvec.vjp(lambda x: x.mean(axis=1, keepdims=True, where=x > -10), X)[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("layout", ["F", "negative strides"])
+@pytest.mark.parametrize("reduction", [np.sum, np.mean, np.prod, np.var, np.std, np.nansum, np.average])
+def test_a_reduction_of_an_argument_in_its_own_memory_order_is_numpys_bit_for_bit(reduction, layout):
+    # NumPy adds the entries in memory order (pairwise, blocks of 8): the argument's copy
+    # keeps x's order ("K"), so a Fortran-ordered x is reduced as NumPy reduces it — a C-order
+    # copy differed from NumPy's value by 1–11 ulp
+    X = np.random.default_rng(11).uniform(0.5, 1.5, (6, 5, 7))
+    X = np.asfortranarray(X) if layout == "F" else X[::-1, :, ::-1]
+    for axis in (None, 0, (0, 2), -1):
+        value, grad = kronvec.value_and_grad(lambda x: np.sum(reduction(x, axis=axis)))(X)
+        assert value == np.sum(reduction(X, axis=axis))
+        assert grad.shape == X.shape
+
+
+@pytest.mark.parametrize("ufunc", [np.add, np.multiply, np.maximum, np.minimum, np.fmax, np.fmin])
+def test_reduce_of_a_0d_value_is_the_value_as_in_numpy(ufunc):
+    for x in (np.array(1.5), 1.5):
+        for axis in ({}, {"axis": 0}, {"axis": -1}, {"axis": None}):
+            value, grad = kronvec.value_and_grad(lambda t: ufunc.reduce(t * t, **axis))(x)
+            assert value == ufunc.reduce(np.asarray(x) ** 2, **axis) == 2.25
+            assert grad == 3.0  # d(t²)/dt at 1.5
+    with pytest.raises(TypeError, match=r"np\.add\.accumulate: cannot accumulate on a scalar"):
+        kronvec.grad(lambda t: np.add.accumulate(t))(np.array(1.5))

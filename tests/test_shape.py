@@ -669,6 +669,9 @@ def test_the_assignment_statement_into_a_plain_array_is_recognized():
     # (np.add(Y, X, out=Y, where=X > 0) and np.add.at(Y, …) are recorded: tests/test_front_doors.py)
     (lambda Y, X: np.add(Y, X, out=Y, where=X), TypeError, "where= must be a boolean array"),
     (lambda Y, X: np.multiply.at(Y, [0], 1.0), TypeError, "np.multiply.at"),
+    # (in place the shape stays: NumPy's TypeError for axis=None, not a broadcasting error)
+    (lambda Y, X: Y.sort(axis=None), TypeError, r"ndarray\.sort: axis=None"),
+    (lambda Y, X: Y.partition(1, axis=None), TypeError, r"ndarray\.partition: axis=None"),
 ])
 def test_wrong_writes_raise_naming_shapes_or_arguments(write, error, match):
     def f(X):

@@ -616,11 +616,21 @@ def _fill(a, value):
 
 @numpy_method("sort")
 def _sort_in_place(a, axis=-1, kind=None, order=None, *, stable=None):
+    _refuse_flattening("ndarray.sort", axis)
     write(_writable_target(a, "ndarray.sort"), np.sort(a, axis=axis, kind=kind, order=order, stable=stable))
+
+
+def _refuse_flattening(method, axis):
+    # In place, the result keeps the array's shape: NumPy takes no axis=None here (np.sort and
+    # np.partition do, returning the flattened result), and says so with this TypeError
+    if axis is None:
+        raise TypeError(f"{method}: axis=None is not accepted in place ('NoneType' object cannot be "
+                        "interpreted as an integer); np.sort(a, axis=None) returns the flattened sort")
 
 
 @numpy_method("partition")
 def _partition_in_place(a, kth, axis=-1, kind="introselect", order=None):
+    _refuse_flattening("ndarray.partition", axis)
     write(_writable_target(a, "ndarray.partition"), np.partition(a, kth, axis=axis, kind=kind, order=order))
 
 
