@@ -512,6 +512,21 @@ def test_an_input_assigned_into_keeps_its_gradient_and_the_callers_array():
     np.testing.assert_allclose(H, np.diag(vec(np.where(np.arange(3)[:, None] == 0, 0.0, 2.0) + 0 * X)))
 
 
+def test_conj_of_a_real_array_is_the_array_itself_so_writes_reach_it():
+    # NumPy's ndarray.conj() returns a real array itself (np.conjugate, the ufunc, copies)
+    def f(X):
+        Y = X * 1.0
+        Z = Y.conj()
+        Z[0] = X[1] ** 2
+        W = Y.conjugate()
+        W[:, 1] *= 3.0
+        return Y
+
+    expected = X34[1] ** 2 * np.array([1.0, 3.0, 1.0, 1.0])  # (NumPy's aliasing, which kronvec must follow)
+    np.testing.assert_array_equal(f(X34.copy())[0], expected)
+    _check_value_and_derivatives(f, X34)
+
+
 def test_a_view_taken_before_a_write_is_stale_and_says_so():
     def stale(X):
         Y = X * 1.0
@@ -626,6 +641,52 @@ def test_arrays_made_like_a_traced_one_in_another_dtype_or_shape_are_plain():
         return X * counts
 
     kronvec.grad(lambda X: np.sum(f(X)))(X34)
+
+
+@pytest.mark.parametrize("make", [
+    lambda X: np.full_like(X, X[0, 0], shape=(5,)),
+    lambda X: np.full_like(X, X[:, :1], shape=(2, 3, 4)),
+    lambda X: np.full_like(X, X[1, 2], shape=(2, 2), order="F"),
+], ids=["0-d fill, another shape", "column fill, a wider shape", "another shape and layout"])
+def test_a_traced_fill_keeps_its_derivative_in_another_shape(make):
+    # (np.full_like(X, v, shape=…) was NumPy's plain array: v's derivative silently dropped)
+    _check_value_and_derivatives(lambda X: make(X) * X[2, 3], X34)
+
+
+def test_a_traced_fill_keeps_its_derivative_in_another_floating_dtype():
+    def f(X):
+        return np.full_like(X, X[0, 0] * X[1, 1], dtype=np.float32)
+
+    out, _ = kronvec.vjp(f, X34)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, f(X34.copy()))
+    G = kronvec.grad(lambda X: np.sum(f(X)))(X34)
+    expected = np.zeros((3, 4))
+    expected[0, 0], expected[1, 1] = 12 * X34[1, 1], 12 * X34[0, 0]  # d(12·ab) (float32 values, float64 X)
+    np.testing.assert_allclose(G, expected, rtol=1e-6)
+    # an integer dtype is an integer cast: a plain value (conventions §7), derivative 0
+    assert type(kronvec.jvp(lambda X: np.full_like(X, X[0, 0], dtype=int) * 1.0, (X34,), (X34,))[1]) is np.ndarray
+
+
+def test_arrays_made_like_a_float32_traced_one_are_float32_and_can_be_written_into():
+    # (a float32 X gave a plain zeros_like, and the write the error message recommends was refused)
+    X32 = X34.astype(np.float32)
+
+    def f(X):
+        Y = np.zeros_like(X)
+        Y[0] = X[1] ** 2
+        Z = np.full_like(X, 2.0)
+        Z[:, 0] = X[:, 1]
+        return Y * Z + np.ones_like(X)
+
+    out, _ = kronvec.vjp(f, X32)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, f(X32.copy()))
+    W = _weights((3, 4), 3)
+    G = kronvec.grad(lambda X: np.sum(W * f(X)))(X32)
+    assert G.dtype == np.float32
+    np.testing.assert_allclose(G, kronvec.grad(lambda X: np.sum(W * f(X)))(X32.astype(np.float64)), rtol=1e-5)
+    _check_value_and_derivatives(f, X34)  # (the same function in float64, against central differences)
 
 
 def test_the_assignment_statement_into_a_plain_array_is_recognized():
@@ -903,6 +964,20 @@ def test_fft_shifts_are_rolls_with_their_derivatives(function, shape, axes):
     J = kronvec.jacobian(lambda X: function(X, axes=axes))(X)
     np.testing.assert_array_equal(J.matvec(X.ravel(order="F")), function(X, axes=axes).ravel(order="F"))
     np.testing.assert_array_equal(J.toarray().T @ J.toarray(), np.eye(X.size))  # a permutation
+
+
+def test_an_empty_index_list_in_take_is_numpys_empty_selection():
+    out, pullback = kronvec.vjp(lambda X: np.take(X, [], axis=1), X34)
+    assert out.shape == (3, 0) and out.shape == np.take(X34, [], axis=1).shape
+    np.testing.assert_array_equal(pullback(np.zeros((3, 0)))[0], np.zeros((3, 4)))
+
+
+@pytest.mark.parametrize("key", [[0.0, 1.0], np.array([1.5]), (slice(None), [0.0])], ids=str)
+def test_a_float_index_array_is_numpys_index_error(key):
+    with pytest.raises(IndexError):
+        X34[key]
+    with pytest.raises(IndexError, match="integers or booleans"):
+        kronvec.grad(lambda X: np.sum(X[key]))(X34)
 
 
 def test_take_with_an_unknown_mode_is_numpys_value_error():

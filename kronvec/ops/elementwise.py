@@ -926,7 +926,9 @@ ufunc(np.conjugate, copy)
 
 @numpy_method("conj", "conjugate")
 def _conjugate(a):
-    return bind(copy, a)
+    # ndarray.conj() of a real array returns the array itself (not a copy, unlike the ufunc
+    # np.conjugate): y = x.conj(); y[0] = v writes into x, as in NumPy
+    return a
 
 
 # ------------------------------------------------------------ no derivative

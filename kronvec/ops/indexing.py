@@ -235,8 +235,9 @@ def captured_key(key):
         index = np.asarray(key)
         if index.size == 0 and type(key) is list:
             index = index.astype(np.intp)  # x[[]]: NumPy reads an empty list as integers
-        if index.dtype.kind not in "biu":
-            raise TypeError(f"kronvec: an index array must hold integers or booleans, got dtype {index.dtype}")
+        if index.dtype.kind not in "biu":  # (NumPy's IndexError, as x[[0.0, 1.0]] raises on a plain x)
+            raise IndexError(f"kronvec: an index array must hold integers or booleans, got dtype {index.dtype} "
+                             "(only integers, slices, ellipsis, None and integer or boolean arrays are valid indices)")
         return frozen_copy(index)
     return key
 
@@ -290,7 +291,10 @@ def _take(a, indices, axis=None, out=None, mode="raise"):
         raise ValueError(f"np.take: mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
     if isinstance(indices, Node):
         raise TypeError("kronvec: np.take needs plain integer indices, not traced values")
+    empty_list = type(indices) is list and not indices
     indices = np.asarray(indices)  # an array, even for one index: np.take copies
+    if empty_list:
+        indices = indices.astype(np.intp)  # np.take(x, []): NumPy reads an empty list as integers
     if indices.dtype.kind not in "iu":
         raise TypeError(f"kronvec: np.take needs integer indices, got dtype {indices.dtype}")
     if axis is not None:

@@ -407,11 +407,21 @@ def _size(a, axis=None):
 
 # np.zeros_like(X) of a traced X is a traced constant: its value is NumPy's, its
 # derivative zero — and it can be written into (``Y = np.zeros_like(X); Y[0] = X[1]``
-# is recorded, notes §19), which a plain array cannot hold.  Other dtypes, shapes
-# and layouts give NumPy's plain array.
+# is recorded, notes §19), which a plain array cannot hold.  It has X's dtype, float64
+# or float32 (the two a traced value holds, conventions §4).  Other dtypes, shapes and
+# layouts give NumPy's plain array — except that a traced fill of np.full_like keeps
+# its derivative in any floating dtype and shape (_traced_fill).
+_TRACED_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def _filled_dtype(x):
+    dtype = np.result_type(x)
+    return dtype if dtype in _TRACED_DTYPES else np.dtype(np.float64)
+
+
 filled_like = register(Primitive(
-    lambda x, fill: np.full(np.shape(x), fill, dtype=np.float64), name="filled_like",
-    vjps={0: lambda g, ans, x, fill: np.zeros(shape_of(x))},
+    lambda x, fill: np.full(np.shape(x), fill, dtype=_filled_dtype(x)), name="filled_like",
+    vjps={0: lambda g, ans, x, fill: np.zeros(shape_of(x), dtype=_filled_dtype(static_value(x)))},
     jacobians={0: lambda ans, x, names, fill: Zero((np.size(ans), np.size(x)))},
     label=lambda a, fill: None,
     formula="0: a constant of the shape of x",
@@ -419,6 +429,15 @@ filled_like = register(Primitive(
     samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, n + 1)),), {"fill": 1.0}),
     param_names=("x",),
 ))
+
+
+def _traced_fill(fill_value, plain):
+    """np.full_like(a, v, dtype=…, shape=…) of a traced v: v broadcast to NumPy's result
+    (its shape, its floating dtype) as a fresh traced array, so v's derivative is kept
+    (−0.0 + v is v for every v, signed zeros included); an integer or boolean dtype is
+    an integer cast, a plain value (conventions §7)."""
+    return (np.broadcast_to(fill_value, plain.shape) + np.full(plain.shape, -0.0, dtype=plain.dtype)).astype(
+        plain.dtype)
 
 
 def _constant_like(factory, fill):
@@ -429,13 +448,14 @@ def _constant_like(factory, fill):
             if not isinstance(fill_value, Node):  # (a constant like any other: NaN/inf, complex refused)
                 fill_value = capture(fill_value, "np.full_like's fill_value")
             args = (plain_value(fill_value),) + tuple(args[1:])
-        plain = factory(static_value(a), *args, **kwargs)  # (its shape and dtype: not a decision on values)
-        if not isinstance(a, Node) or plain.dtype != np.float64 or plain.shape != shape_of(a):
-            return plain
-        # (a fill that is not one number — traced, or an array broadcast along a's shape — is a
-        # traced zero plus it: −0.0 + v is v for every v, signed zeros included)
+        value = static_value(a)
+        plain = factory(value, *args, **kwargs)  # (its shape and dtype: not a decision on values)
         if isinstance(fill_value, Node):
-            return bind(filled_like, a, fill=-0.0) + np.broadcast_to(fill_value, plain.shape)
+            return _traced_fill(fill_value, plain) if plain.dtype.kind == "f" else plain
+        if not isinstance(a, Node) or plain.dtype != _filled_dtype(value) or plain.shape != shape_of(a):
+            return plain
+        # (a fill that is an array broadcast along a's shape is a traced zero plus it: −0.0 + v
+        # is v for every v, signed zeros included)
         if fill is None:
             if not plain.size:
                 return plain
