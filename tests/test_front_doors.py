@@ -195,6 +195,9 @@ PLACED = {
     "np.insert flat (axis None)": lambda X: np.insert(X, [1, -1], X[0, :2] * 2.0),
     "np.insert boolean obj": lambda X: np.insert(X, np.array([True, False, True]), -X[2], axis=0),
     "np.insert traced values into a constant": lambda X: np.insert(np.ones(3), 1, X[0, :2]),
+    # (a list mixing traced entries and numbers was refused with a message about np.asarray)
+    "np.insert a list of traced entries and numbers": lambda X: np.insert(X[0], [0, 2], [X[1, 1], 5.0]),
+    "np.insert a nested list with traced entries": lambda X: np.insert(X, 1, [[X[2, 0]], [7.0], [X[0, 2]]], axis=1),
     "np.resize larger (repeats)": lambda X: np.resize(X, (5, 5)),
     "np.resize smaller, flat": lambda X: np.resize(X, 7),
     "np.trim_zeros 1-D": lambda X: np.trim_zeros(np.concatenate([np.zeros(2), X[0], np.zeros(1)])),
@@ -304,6 +307,8 @@ def test_placing_refusals_name_the_function_and_the_reason():
         kronvec.grad(lambda x: np.sum(np.insert(np.arange(3), 1, x[0, 0])))(x)
     with pytest.raises(IndexError):  # NumPy's own bound check
         kronvec.grad(lambda x: np.sum(np.insert(x, 9, 1.0, axis=1)))(x)
+    with pytest.raises(TypeError, match="np.pad needs a plain end_values"):  # (it said constant_values)
+        kronvec.grad(lambda x: np.sum(np.pad(x, 1, mode="linear_ramp", end_values=x[0, 0])))(x)
     with pytest.raises(TypeError, match="np.choose needs plain integer indices"):
         kronvec.grad(lambda x: np.sum(np.choose(x[0], [x[0], x[1]])))(x)
     with pytest.raises(ValueError, match="invalid entry in choice array"):

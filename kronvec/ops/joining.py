@@ -334,6 +334,8 @@ def _insert(arr, obj, values, axis=None):
     if dtype.kind != "f":  # (NumPy casts the inserted values to arr's dtype)
         raise TypeError(f"kronvec: np.insert into an array of dtype {dtype} casts the inserted traced "
                         "values to it, which drops their derivative; insert into a float array")
+    if isinstance(values, (list, tuple)) or (type(values) is np.ndarray and values.dtype.hasobject):
+        values = lift(values, "np.insert's values")  # ([x[1], 5.0]: traced entries in a list, one value)
     if not isinstance(values, Node):
         values = np.asarray(plain_value(values), dtype=dtype)  # (NumPy's cast of a constant)
     elif value_dtype(values) != dtype:
@@ -483,10 +485,11 @@ pad = register(Primitive(
 ))
 
 
-def _as_pairs(x, ndim, as_index):
-    """np.pad's reading of `pad_width` / `constant_values`: one (before, after) pair per axis."""
+def _as_pairs(x, ndim, as_index, what=None):
+    """np.pad's reading of `pad_width` / `constant_values` / `end_values` / `stat_length`:
+    one (before, after) pair per axis."""
     if isinstance(x, Node):
-        what = "pad_width" if as_index else "constant_values"
+        what = what or ("pad_width" if as_index else "constant_values")
         raise TypeError(f"kronvec: np.pad needs a plain {what}, not a traced value")
     x = np.asarray(x)
     if as_index:
@@ -549,11 +552,11 @@ def _pad_by_axis(array, widths, mode, kwargs):
     name = f"np.pad(mode={mode!r})"
     ndim = len(widths)
     if mode == "linear_ramp":
-        ends = _as_pairs(kwargs.pop("end_values", 0), ndim, as_index=False)
+        ends = _as_pairs(kwargs.pop("end_values", 0), ndim, as_index=False, what="end_values")
         lengths = ((None, None),) * ndim
     else:
         stat_length = kwargs.pop("stat_length", None)
-        lengths = ((None, None),) * ndim if stat_length is None else _as_pairs(stat_length, ndim, as_index=True)
+        lengths = ((None, None),) * ndim if stat_length is None else _as_pairs(stat_length, ndim, as_index=True, what="stat_length")
     refuse_arguments(name, **{k: (v, None) for k, v in kwargs.items()})
     result = array
     for axis, ((before, after), (length_before, length_after)) in enumerate(zip(widths, lengths)):
