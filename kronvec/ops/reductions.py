@@ -287,19 +287,33 @@ def _axis_label(name):
 
 
 # ===================================================================== sum
-def _sum_impl(x, axis=None, keepdims=False):
-    return _add_reduce(x, axis=axis, keepdims=keepdims)  # (np.sum's own body, for floats)
+def _sum_impl(x, axis=None, keepdims=False, where=None, initial=None):
+    # (np.sum's own body, for floats; with where= or initial=, NumPy's loop starts from
+    # the initial value and skips the masked entries, an order of additions that a sum
+    # with zeros put outside the mask, plus the initial value, does not repeat: the
+    # value is NumPy's only when it is NumPy's own reduction)
+    if where is None and initial is None:
+        return _add_reduce(x, axis=axis, keepdims=keepdims)
+    return _add_reduce(x, axis=axis, keepdims=keepdims, where=True if where is None else where,
+                       initial=0.0 if initial is None else initial)
 
 
-def _sum_vjp(g, ans, x, axis=None, keepdims=False):
-    return _spread(g, shape_of(x), axis, keepdims)
+def _sum_vjp(g, ans, x, axis=None, keepdims=False, where=None, initial=None):
+    spread = _spread(g, shape_of(x), axis, keepdims)
+    if where is None:
+        return spread
+    if isinstance(spread, Node):
+        return bind(choose, spread, 0.0, condition=where)
+    return np.where(where, spread, 0.0)  # (the entries outside the mask add nothing)
 
 
-_sum_vjp.returns_fresh = True  # (_spread writes plain cotangents into a new array)
+_sum_vjp.returns_fresh = True  # (_spread and np.where write plain cotangents into a new array)
 
 
-def _sum_jacobian(ans, x, names, axis=None, keepdims=False):
+def _sum_jacobian(ans, x, names, axis=None, keepdims=False, where=None, initial=None):
     shape = np.shape(x)
+    if where is not None:
+        return _reduction_jacobian(where.astype(np.float64), shape, axis)  # Bᵀ·Diag(vec M)
     if axis is None and len(shape) > 0:
         return RowVector(np.ones(math.prod(shape)), name="1")
     return broadcast_jacobian(_kept_shape(shape, axis), shape).T
@@ -313,14 +327,22 @@ sum_ = register(Primitive(
     _sum_impl, name="sum",
     vjps={0: _sum_vjp},
     jacobians={0: _sum_jacobian},
-    label=lambda a, axis=None, keepdims=False: f"sum({a})",
+    label=lambda a, axis=None, keepdims=False, where=None, initial=None: f"sum({a})",
     formula="D Σ_axes X = Bᵀ, B the 0/1 map broadcasting back over the summed axes "
-            "(vec(1)ᵀ for a full sum)",
+            "(vec(1)ᵀ for a full sum); with where=M, Bᵀ·Diag(vec M)",
     reference="Magnus–Neudecker ch. 9 (linear maps have constant Jacobians)",
     samples=_sum_samples, param_names=("X",),
     edge_cases={"full sum": lambda rng: (rng.standard_normal((3, 2)),),
                 "negative axis, keepdims": lambda rng: _samples.Sample(
-                    (rng.standard_normal((2, 3)),), {"axis": (1,), "keepdims": True})},
+                    (rng.standard_normal((2, 3)),), {"axis": (1,), "keepdims": True}),
+                "where=": lambda rng: _samples.Sample(
+                    (rng.standard_normal((3, 4)),), {"axis": (1,), "keepdims": False,
+                                                     "where": rng.standard_normal((3, 4)) > -0.5}),
+                "where=, full sum": lambda rng: _samples.Sample(
+                    (rng.standard_normal((2, 9)),), {"axis": None, "where": rng.standard_normal((2, 9)) > 0}),
+                "initial=, where=": lambda rng: _samples.Sample(
+                    (rng.standard_normal((3, 4)),), {"axis": (0,), "where": rng.standard_normal((3, 4)) > 0,
+                                                     "initial": 1.5})},
     fuzz=lambda Y, c: Y + np.sum(Y, axis=1, keepdims=True) / Y.shape[1],
 ))
 
@@ -347,8 +369,14 @@ def _folding(op, function, fill, with_initial):
         if dtype is not None:
             a = in_dtype(a, dtype, function)
         shape = shape_of(a)
-        result = bind(op, _masked(a, _where_mask(where, shape, function), fill),
-                      axis=_axes(axis, len(shape), function), keepdims=bool(keepdims))
+        mask, axes = _where_mask(where, shape, function), _axes(axis, len(shape), function)
+        if op is sum_ and not isinstance(initial, Node):
+            # NumPy's own masked sum from its initial value (its order of additions: see _sum_impl)
+            params = {} if mask is None else {"where": mask}
+            if initial is not _NO_VALUE:
+                params["initial"] = capture(initial, f"the initial value of {function}")
+            return bind(op, a, axis=axes, keepdims=bool(keepdims), **params)
+        result = bind(op, _masked(a, mask, fill), axis=axes, keepdims=bool(keepdims))
         return result if initial is _NO_VALUE else with_initial(result, initial)
 
     handler.__name__ = op.name
@@ -416,7 +444,7 @@ def _mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=_NO_VALUE
     count = np.sum(mask, axis=axes, keepdims=bool(keepdims))
     if np.any(count == 0):
         raise ValueError("np.mean: the where= mask selects no entry of some slice (its mean is NaN)")
-    total = bind(sum_, _masked(a, mask, 0.0), axis=axes, keepdims=bool(keepdims))
+    total = bind(sum_, a, axis=axes, keepdims=bool(keepdims), where=mask)  # (NumPy's masked sum)
     # NumPy divides by the (integer) counts in float64 and writes the quotient back in the
     # sum's type (numpy/_core/_methods.py, _mean: true_divide(ret, rcount, out=ret,
     # casting="unsafe")): a float32 mean stays float32, rounded once from the float64 quotient
