@@ -292,10 +292,11 @@ def _sum_impl(x, axis=None, keepdims=False, where=None, initial=None):
     # the initial value and skips the masked entries, an order of additions that a sum
     # with zeros put outside the mask, plus the initial value, does not repeat: the
     # value is NumPy's only when it is NumPy's own reduction)
-    if where is None and initial is None:
-        return _add_reduce(x, axis=axis, keepdims=keepdims)
-    return _add_reduce(x, axis=axis, keepdims=keepdims, where=True if where is None else where,
-                       initial=0.0 if initial is None else initial)
+    if initial is None:
+        if where is None:
+            return _add_reduce(x, axis=axis, keepdims=keepdims)
+        return _add_reduce(x, axis=axis, keepdims=keepdims, where=where)
+    return _add_reduce(x, axis=axis, keepdims=keepdims, where=True if where is None else where, initial=initial)
 
 
 def _sum_vjp(g, ans, x, axis=None, keepdims=False, where=None, initial=None):
