@@ -41,7 +41,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._constants import capture, frozen_copy
-from .._tracer import Node, compile_guard, static_value
+from .._tracer import Node, compile_guard
 from .._vec import unvec, vec
 from ..operators import (
     Dense,
