@@ -610,11 +610,15 @@ def test_reduce_of_a_0d_value_is_the_value_as_in_numpy(ufunc):
     (lambda x, m: np.sum(x, axis=1, where=m, initial=2.5), (5, 37)),
     (lambda x, m: np.sum(x, axis=0, initial=-1.25), (5, 37)),
     (lambda x, m: np.sum(x, axis=(0, 2), initial=0.5), (5, 37, 3)),
+    (lambda x, m: np.prod(x, axis=1, where=m, initial=1.25), (5, 7)),
+    (lambda x, m: np.multiply.reduce(x, axis=0, initial=-0.75), (5, 7)),
+    (lambda x, m: x.prod(initial=1.5), (3, 4)),
 ])
 def test_sums_with_where_or_initial_are_numpys_own_reduction_bit_for_bit(spelling, shape):
     # NumPy's masked loop skips the entries outside the mask and starts from the initial
     # value: a sum with zeros put there (plus the initial value after) adds in another
-    # order and differed by 1–4 ulp; sum_ now runs NumPy's reduction with its where=/initial=
+    # order and differed by 1–4 ulp (a product times the initial value after, by 1 ulp);
+    # sum_ and prod now run NumPy's reduction with its where=/initial=
     rng = np.random.default_rng(21)
     X = rng.standard_normal(shape)
     mask = rng.random(shape) > 0.3

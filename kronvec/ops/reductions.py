@@ -371,14 +371,16 @@ def _folding(op, function, fill, with_initial):
             a = in_dtype(a, dtype, function)
         shape = shape_of(a)
         mask, axes = _where_mask(where, shape, function), _axes(axis, len(shape), function)
-        if op is sum_ and not isinstance(initial, Node):
-            # NumPy's own masked sum from its initial value (its order of additions: see _sum_impl)
-            params = {} if mask is None else {"where": mask}
-            if initial is not _NO_VALUE:
-                params["initial"] = capture(initial, f"the initial value of {function}")
-            return bind(op, a, axis=axes, keepdims=bool(keepdims), **params)
-        result = bind(op, _masked(a, mask, fill), axis=axes, keepdims=bool(keepdims))
-        return result if initial is _NO_VALUE else with_initial(result, initial)
+        if initial is _NO_VALUE or isinstance(initial, Node):
+            params = {}
+        else:  # NumPy's loop starts from the initial value (its order of operations: see _sum_impl)
+            params = {"initial": capture(initial, f"the initial value of {function}")}
+        if op is sum_ and mask is not None:
+            params["where"] = mask  # (NumPy's own masked sum: see _sum_impl)
+            result = bind(op, a, axis=axes, keepdims=bool(keepdims), **params)
+        else:  # (a product with ones outside the mask: exactly NumPy's masked product)
+            result = bind(op, _masked(a, mask, fill), axis=axes, keepdims=bool(keepdims), **params)
+        return result if not isinstance(initial, Node) else with_initial(result, initial)
 
     handler.__name__ = op.name
     return handler
@@ -499,13 +501,25 @@ def _product_of_others(x, axis):
     return before * after
 
 
+def _prod_impl(x, axis=None, keepdims=False, initial=None):
+    # (with initial=, NumPy's loop starts from it: initial·x₀·x₁…, not (x₀·x₁…)·initial)
+    params = {} if initial is None else {"initial": initial}
+    return loud("np.prod", lambda v: np.prod(v, axis=axis, keepdims=keepdims, **params))(x)
+
+
+def _prod_derivative(x, axis, initial):
+    """∂(initial·Π xⱼ)/∂xᵢ: the product of the others, times the initial value."""
+    others = _product_of_others(x, axis)
+    return others if initial is None else others * initial
+
+
 prod = register(Primitive(
-    lambda x, axis=None, keepdims=False: loud("np.prod", lambda v: np.prod(v, axis=axis, keepdims=keepdims))(x),
+    _prod_impl,
     name="prod",
-    vjps={0: lambda g, ans, x, axis=None, keepdims=False:
-          _kept_cotangent(g, shape_of(x), axis, keepdims) * _product_of_others(x, axis)},
-    jacobians={0: lambda ans, x, names, axis=None, keepdims=False:
-               _reduction_jacobian(_product_of_others(np.asarray(x), axis), np.shape(x), axis)},
+    vjps={0: lambda g, ans, x, axis=None, keepdims=False, initial=None:
+          _kept_cotangent(g, shape_of(x), axis, keepdims) * _prod_derivative(x, axis, initial)},
+    jacobians={0: lambda ans, x, names, axis=None, keepdims=False, initial=None:
+               _reduction_jacobian(_prod_derivative(np.asarray(x), axis, initial), np.shape(x), axis)},
     label=_axis_label("prod"),
     formula="D Π_axes X = Bᵀ·Diag(vec Π_{j≠i} X_j): each entry's derivative is the product of the others "
             "in its slice (prefix × suffix products: exact with zeros)",
@@ -520,6 +534,8 @@ prod = register(Primitive(
         "full product of a 3-D array": lambda rng: _samples.Sample((rng.uniform(0.7, 1.3, (2, 3, 2)),), {}),
         "two axes, keepdims": lambda rng: _samples.Sample(
             (rng.uniform(0.7, 1.3, (2, 3, 2)),), {"axis": (0, 2), "keepdims": True}),
+        "initial=": lambda rng: _samples.Sample(
+            (rng.uniform(0.7, 1.3, (3, 4)),), {"axis": (1,), "keepdims": False, "initial": -1.5}),
     },
     fuzz=lambda Y, c: Y * np.prod(1.0 + 0.1 * np.tanh(Y), axis=0, keepdims=True),
     entire=True,
