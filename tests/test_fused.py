@@ -4,7 +4,7 @@ Checked here:
 
 * the numba pieces compute what NumPy and SciPy compute, bit for bit: the
   matrix product in every memory layout (and NumPy's syrk for A Aᵀ), LU and
-  the inverse, NumPy's pairwise and axis sums, CPython's fsum, LAPACK's 1-norm;
+  the inverse, NumPy's pairwise and axis sums, NumPy's slogdet's sum, LAPACK's 1-norm;
 * a fused program returns what the uncompiled transformation returns at points
   other than the one it was compiled at — bit for bit, except where it
   evaluates tanh/exp/log (see ``_close``);
@@ -82,23 +82,23 @@ def test_lu_inverse_and_norms_are_scipys(n):
         assert fused_kernels.one_norm(inverse) == scipy.linalg.lapack.dlange("1", inverse)
         sign, log_abs = fused_kernels.log_abs_determinant(factors, pivots)
         expected_sign, expected_log = np.linalg.slogdet(X)
+        # NumPy's sum of the pivots' logarithms, in its order (the pivots themselves are
+        # SciPy's OpenBLAS's, which NumPy's own OpenBLAS build may round otherwise)
+        assert log_abs == sum(math.log(abs(pivot)) for pivot in np.diag(expected_factors).tolist())
         assert sign == expected_sign and math.isclose(log_abs, expected_log, rel_tol=1e-13)
     singular = np.ones((n, n))
     assert fused_kernels.lu_factor(singular)[2] > 0
 
 
-def test_sums_are_numpys_and_fsum_is_cpythons():
+def test_sums_are_numpys():
     rng = np.random.default_rng(3)
     for size in [*range(1, 40), 64, 127, 128, 129, 255, 256, 257, 1000]:
         values = rng.standard_normal(size) * 10.0 ** rng.uniform(-8, 8, size)
         assert fused_kernels.pairwise_sum(values, 0, size) == np.add.reduce(values)
-        assert fused_kernels.fsum(values) == math.fsum(values)
     for m, n in [(2, 2), (3, 7), (16, 16)]:
         X = rng.standard_normal((m, n)) * 10.0 ** rng.uniform(-8, 8, (m, n))
         assert fused_kernels.sum_all(X) == np.add.reduce(X, axis=None)
         assert _same(fused_kernels.sum_axis0(X), np.sum(X, axis=0))
-    cancelling = np.array([1e100, 1.0, -1e100, 1e-100])
-    assert fused_kernels.fsum(cancelling) == math.fsum(cancelling) == 1.0
 
 
 # ------------------------------------------------------------------------ programs

@@ -14,7 +14,7 @@ What keeps it the same computation:
 * **The same routines.**  LU, the inverse and every matrix product call the
   LAPACK/BLAS routines the operations' code calls, with the transpose flags
   NumPy derives from the same memory layouts (:mod:`.fused_kernels`); sums are
-  NumPy's pairwise order, ``fsum`` CPython's.  The memory layout of every
+  NumPy's pairwise order, ln|det X| NumPy's slogdet's.  The memory layout of every
   value — C or Fortran order, a view like X⁻ᵀ or a new array — is read from a
   *probe*: the Python program run once at build time, whose values the fused
   code reproduces layout for layout.  Elementwise arithmetic is IEEE, entry by
@@ -53,8 +53,8 @@ from .program import ELIDABLE, _between
 
 __all__ = ["FusedGradient", "FusedForward", "NotFusable", "MAX_ORDER", "FUSED_OPERATIONS", "TRANSCENDENTAL"]
 
-#: The largest matrix a fused program holds: the slogdet rule sums logarithms by
-#: ``math.fsum`` up to this order (kronvec._linalg.factorization), and compiled
+#: The largest matrix a fused program holds: kronvec._linalg.factorization reads
+#: sign and ln|det X| off the pivots in plain Python up to this order, and compiled
 #: mode is for small problems.
 MAX_ORDER = 16
 
@@ -305,7 +305,8 @@ def _forward(writer, name, operands, params, result):
         if kind.kind != "A" or kind.shape[0] != kind.shape[1]:
             raise NotFusable("a trace of other than a square matrix")
         out = writer.source.name("s")
-        writer.source.emit(f"{out} = fsum(np.diag({X}))")  # (ops.linalg._trace_impl: math.fsum of the diagonal)
+        # (ops.linalg._trace_impl: NumPy's add.reduce of the diagonal, its pairwise order)
+        writer.source.emit(f"{out} = pairwise_sum(np.diag({X}), 0, {kind.shape[0]})")
         return out
     if name in ("linalg.slogdet", "linalg.inv", "linalg.solve"):
         X, kind = operands[0]

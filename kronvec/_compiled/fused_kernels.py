@@ -15,8 +15,8 @@ operations' NumPy/SciPy code computes, to the bit where it can.  So:
   (checked in ``tests/test_fused.py``);
 * a full sum is NumPy's pairwise summation (``numpy/_core/src/umath/
   loops_utils.h.src``, ``pairwise_sum``), an axis-0 sum of a C-ordered matrix
-  NumPy's row-by-row accumulation, ``math.fsum`` Shewchuk's exact summation
-  as CPython writes it (``Modules/mathmodule.c``);
+  NumPy's row-by-row accumulation, ln|det X| the logarithms of the pivots added
+  one after another, as NumPy's slogdet adds them (``umath_linalg.cpp``);
 * the 1-norm sums each column from the top, as LAPACK's ``dlange`` does.
 
 The routines are reached as external symbols (``kronvec_scipy_dgetrf`` …)
@@ -38,7 +38,7 @@ import numpy as np
 from numba import types
 from numba.extending import get_cython_function_address, overload
 
-__all__ = ["FallBack", "lu_factor", "lu_inverse", "gemm", "one_norm", "fsum", "pairwise_sum",
+__all__ = ["FallBack", "lu_factor", "lu_inverse", "gemm", "one_norm", "pairwise_sum",
            "sum_all", "sum_axis0", "log_abs_determinant", "all_finite", "scaled_eye", "kron_fill", "ELEMENTWISE"]
 
 
@@ -172,49 +172,6 @@ def one_norm(X):
 
 
 @njit
-def fsum(values):
-    """The correctly rounded sum of `values`: CPython's ``math.fsum`` (Shewchuk's
-    partials, then the half-way correction of its last step)."""
-    partials = np.empty(values.size + 1)
-    count = 0
-    for x in values:
-        i = 0
-        for j in range(count):
-            y = partials[j]
-            if abs(x) < abs(y):
-                x, y = y, x
-            high = x + y
-            low = y - (high - x)
-            if low != 0.0:
-                partials[i] = low
-                i += 1
-            x = high
-        count = i
-        partials[count] = x
-        count += 1
-    # (every value here is finite: the callers sum logarithms of nonzero pivots, or a finite matrix's diagonal)
-    high = 0.0
-    if count > 0:
-        count -= 1
-        high = partials[count]
-        low = 0.0
-        while count > 0:
-            x = high
-            count -= 1
-            y = partials[count]
-            high = x + y
-            low = y - (high - x)
-            if low != 0.0:
-                break
-        if count > 0 and ((low < 0.0 and partials[count - 1] < 0.0) or (low > 0.0 and partials[count - 1] > 0.0)):
-            y = low * 2.0
-            x = high + y
-            if y == x - high:
-                high = x
-    return high
-
-
-@njit
 def _block_sum(values, start, n):
     """NumPy's pairwise_sum for n ≤ 128: sequential below 8, else eight running sums."""
     if n < 8:
@@ -299,21 +256,22 @@ def sum_axis0(X):
 @njit
 def log_abs_determinant(factors, pivots):
     """(sign, ln|det X|) from dgetrf's output, as kronvec's Factorization gives them for n ≤ 16:
-    the sign of the product of the pivots times (−1)^(row swaps), the logarithm by fsum."""
+    the sign of the product of the pivots times (−1)^(row swaps), the logarithm as NumPy's
+    slogdet sums it (one after another, from 0)."""
     n = factors.shape[0]
-    logs = np.empty(n)
+    log_abs = 0.0
     product = 1.0
     swaps = 0
     for i in range(n):
         pivot = factors[i, i]
         product *= pivot
-        logs[i] = math.log(abs(pivot))
+        log_abs += math.log(abs(pivot))
         if pivots[i] != i + 1:
             swaps += 1
     sign = math.copysign(1.0, product)
     if swaps % 2:
         sign = -sign
-    return sign, fsum(logs)
+    return sign, log_abs
 
 
 @njit
