@@ -568,3 +568,51 @@ def test_hermitian_svd_under_compile():
             for replayed in (lambda A: g(A), lambda A: h(A, W)):
                 with pytest.raises(np.linalg.LinAlgError, match=r"svd\(hermitian=True\): repeated .*λ and −λ"):
                     replayed(HERMITIAN_TIES["λ and −λ"])
+
+
+# ----------------------------------------- found by the adversarial linalg sweep (/work/adversarial/linalg)
+def _double_singular_value(seed=5):
+    rng = np.random.default_rng(seed)
+    Q1, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    Q2, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    return Q1 @ np.diag([2.0, 2.0, 1.0]) @ Q2.T
+
+
+def test_tied_singular_values_share_the_mean_derivative():
+    # uᵢvᵢᵀ of one of two tied σ depends on the basis LAPACK picked (a 1e-15 change of X flipped
+    # it); the mean (1/2)·U_c V_cᵀ does not, and is what central differences give for any weights
+    X = _double_singular_value()
+    w = np.array([1.0, 0.3, -0.7])
+    f = lambda Y: np.linalg.svdvals(Y) @ w
+    G = kronvec.grad(f)(X)
+    expected = central_difference_jacobian(f, (X,)).reshape(X.shape, order="F")
+    np.testing.assert_allclose(G, expected, atol=1e-6)  # (a tie: the difference has an O(h) error)
+    nudged = X.copy()
+    nudged[0, 1] += 1e-15
+    np.testing.assert_allclose(kronvec.grad(f)(nudged), G, atol=1e-12)
+    J = kronvec.jacobian(lambda Y: np.linalg.svd(Y, compute_uv=False))(X).toarray()
+    np.testing.assert_allclose(J.T @ w, vec(G), atol=1e-13)
+    V = np.random.default_rng(1).standard_normal((3, 3))
+    np.testing.assert_allclose(kronvec.jvp(np.linalg.svdvals, (X,), (V,))[1], J @ vec(V), atol=1e-13)
+    stack = np.stack([X, np.diag([3.0, 2.0, 1.0])])
+    Gs = kronvec.grad(lambda S: np.sum(np.linalg.svdvals(S) * w))(stack)
+    np.testing.assert_allclose(Gs[0], G, atol=1e-13)
+    Js = kronvec.jacobian(np.linalg.svdvals)(stack).toarray()
+    u = np.random.default_rng(2).standard_normal((2, 3))
+    np.testing.assert_allclose(Js.T @ vec(u), vec(kronvec.vjp(np.linalg.svdvals, stack)[1](u)[0]), atol=1e-13)
+    with pytest.raises(np.linalg.LinAlgError, match="repeated singular values"):
+        kronvec.hessian(f)(X)
+
+
+def test_pinv_takes_an_array_rcond_of_equal_entries_and_refuses_others_by_name():
+    A = np.random.default_rng(0).standard_normal((2, 3, 3)) + 3 * np.eye(3)
+    same = np.array([0.01, 0.01])
+    value = kronvec.vjp(lambda X: np.linalg.pinv(X, rcond=same), A)[0]
+    assert np.array_equal(value, np.linalg.pinv(A, rcond=same))
+    with pytest.raises(TypeError, match=r"np\.linalg\.pinv with one rcond for every member"):
+        kronvec.grad(lambda X: np.sum(np.linalg.pinv(X, rcond=np.array([0.01, 0.02]))))(A)
+
+
+def test_qr_with_an_unknown_mode_is_numpys_value_error():
+    with pytest.raises(ValueError, match="unrecognized mode 'x'"):
+        kronvec.grad(lambda X: np.sum(np.linalg.qr(X, mode="x")[0]))(np.eye(2) + 1.0)

@@ -1193,26 +1193,44 @@ def _factors(X, full_matrices=False):
             bind(right_singular_vectors, X, full_matrices=full_matrices))
 
 
+def _singular_tie_averaging_or_identity(s):
+    """:func:`_tie_averaging_or_identity` for singular values (descending: −σ ascends)."""
+    return _tie_averaging_or_identity(-np.asarray(s))
+
+
 def _singular_values_vjp(g, ans, X, source="values"):
     # dσᵢ = uᵢᵀ dX vᵢ ⇒ X̄ = U diag(σ̄) Vᵀ (any consistent pair of signs); a zero singular value
-    # takes derivative 0 (like |x| at 0); the decomposition the value came from, when it has vectors
+    # takes derivative 0 (like |x| at 0); the decomposition the value came from, when it has vectors.
+    # Tied singular values share the mean of their derivatives, as tied eigenvalues do
+    # (conventions.md §7): uᵢvᵢᵀ alone depends on the basis LAPACK picked in their subspace,
+    # the mean (1/m)·U_c V_cᵀ does not, and it is what central differences give at a double σ.
+    if isinstance(ans, Node) and compile_guard(ans) is not None:
+        g = _averaged(g, decided(_singular_tie_averaging_or_identity, ans))
+    else:
+        M = _tie_averaging(-np.asarray(plain_value(ans)))
+        if M is not None:
+            g = _averaged(g, M)
     U, _, V = _factors(X, source == "full")
     return (U * np.expand_dims(g * _nonzero_singular(ans, shape_of(X)), -2)) @ _mT(V)
 
 
 def _singular_values_jacobian(ans, X, names, source="values"):
-    # vec(Uᵀ dX V) = (Vᵀ ⊗ Uᵀ) vec dX, and dσ is its diagonal
+    # vec(Uᵀ dX V) = (Vᵀ ⊗ Uᵀ) vec dX, and dσ is its diagonal (tied σ: averaged by M, as the VJP)
     U, s, V = _svd(X, source == "full")
+    M = _tie_averaging(-np.asarray(ans))
     if s.ndim > 1:  # block k: S_diag·(V_kᵀ ⊗ U_kᵀ) (§24.5)
         Vt, Ut = _members(_mT(V)), _members(_mT(U))
         J = algebra.multiply(stacked.member_diagonal(Vt.shape[0], s.shape[-1], s.dtype),
                              BatchedKron(Vt, Ut, name="blockdiag(Vₖᵀ ⊗ Uₖᵀ)"))
         mask = _nonzero_singular(s, np.shape(X))
-        return J if mask.all() else algebra.multiply(Diag(vec(mask.astype(s.dtype))), J)
+        J = J if mask.all() else algebra.multiply(Diag(vec(mask.astype(s.dtype))), J)
+        # (M after the mask: the transpose of the VJP's mask ∘ (M σ̄))
+        return J if M is None else algebra.multiply(BatchedDense(_members(M), name="blockdiag(Mₖ)"), J)
     k = s.size
     J = algebra.multiply(Selection(np.arange(k) * (k + 1), k * k), Kron(Dense(V.T), Dense(U.T)))
     mask = _nonzero_singular(s, np.shape(X))
-    return J if mask.all() else algebra.multiply(Diag(mask.astype(s.dtype)), J)
+    J = J if mask.all() else algebra.multiply(Diag(mask.astype(s.dtype)), J)
+    return J if M is None else algebra.multiply(Dense(M), J)
 
 
 _SINGULAR_VECTORS = "the singular vectors (np.linalg.svd, or a norm built on them)"
@@ -1806,6 +1824,9 @@ qr_r = register(Primitive(
 @numpy_function(np.linalg.qr)
 def _linalg_qr(a, mode="reduced"):
     m, n = _matrix_shape(a, _QR)
+    if mode not in ("reduced", "complete", "r", "raw", "full", "f", "economic", "e"):
+        raise ValueError(f"{_QR}: unrecognized mode {mode!r} (NumPy's modes: 'reduced', 'complete', 'r', "
+                         "'raw')")  # (an invalid argument, as NumPy says: not a limit of kronvec's)
     if mode == "complete" and m == n:
         mode = "reduced"  # (the same factors for a square matrix)
     if mode not in ("reduced", "r"):
@@ -1968,8 +1989,22 @@ def _linalg_pinv(a, rcond=None, hermitian=False, *, rtol=_NO_VALUE):
             raise TypeError(f"kronvec cannot differentiate {_PINV} with respect to {name}: pass a constant")
     if rcond is not None and rtol is not _NO_VALUE:
         raise ValueError("`rtol` and `rcond` can't be both set.")
-    return bind(pinv, a, rcond=None if rcond is None else float(rcond),
-                rtol=rtol if rtol is _NO_VALUE or rtol is None else float(rtol), hermitian=bool(hermitian))
+    batch = tuple(shape_of(a))[:-2]
+    return bind(pinv, a, rcond=None if rcond is None else _one_cutoff(rcond, "rcond", batch),
+                rtol=rtol if rtol is _NO_VALUE or rtol is None else _one_cutoff(rtol, "rtol", batch),
+                hermitian=bool(hermitian))
+
+
+def _one_cutoff(value, name, batch):
+    """pinv's rcond/rtol as one number.  NumPy also takes an array of them, one per member of a
+    stack; an array whose entries are all equal is that number (the same cutoffs), other arrays
+    are refused by name (float() of one said only 'only 0-dimensional arrays can be converted')."""
+    cutoffs = np.asarray(value, dtype=float)
+    np.broadcast_shapes(cutoffs.shape, batch)  # (NumPy's error where they do not broadcast)
+    if cutoffs.size and np.all(cutoffs == cutoffs.flat[0]):
+        return float(cutoffs.flat[0])
+    raise TypeError(f"kronvec differentiates {_PINV} with one {name} for every member: got an array of "
+                    f"{name} of shape {cutoffs.shape}; pass one number, or call pinv on each member")
 
 
 def _lstsq_result(A, B, rcond):

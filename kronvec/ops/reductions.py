@@ -1187,16 +1187,40 @@ numpy_function(np.cumulative_prod)(_cumulative_array_api("np.cumulative_prod", n
 
 
 # =================================================================== norms
+def _numpys_norm(x, ord, axis, keepdims):
+    """np.linalg.norm's own formula, so the value is NumPy's bit for bit: sqrt of a BLAS dot
+    of the raveled array with no axis (``np.linalg.norm(x)``), sqrt of a sum of squares
+    along axes, (Σ|x|^p)^(1/p) otherwise (numpy/linalg/_linalg.py, ``norm``); None where a
+    power or the sum can under- or overflow, which the scaled formula handles."""
+    with np.errstate(all="ignore"):
+        if ord == 2 and axis is None:
+            flat = x.ravel(order="K")
+            total = result = np.sqrt(flat.dot(flat))
+            total = total * total
+        elif ord == 2:
+            total = np.add.reduce(x * x, axis=axis, keepdims=keepdims)
+            result = np.sqrt(total)
+        else:
+            powers = np.abs(x)
+            powers **= ord
+            total = result = np.add.reduce(powers, axis=axis, keepdims=keepdims)
+            result **= np.reciprocal(ord, dtype=result.dtype)
+    info = np.finfo(np.asarray(result).dtype)
+    # (every slice's sum well inside the normal range: the powers of its largest entries are
+    # exact to rounding, and what underflowed is below its last bit)
+    if np.all((total > info.tiny / info.eps) & (total < info.max * info.eps)):
+        return result
+    return None
+
+
 def _norm_impl(x, ord=2.0, axis=None, keepdims=False):
-    """The entrywise p-norm over `axis`, scaled so that tiny and huge entries
-    neither underflow to 0 nor overflow to inf (‖X‖ = s·‖X/s‖, s = max|Xᵢⱼ|)."""
+    """The entrywise p-norm over `axis`: NumPy's value where its formula is safe, else
+    scaled so that tiny and huge entries neither underflow to 0 nor overflow to inf
+    (‖X‖ = s·‖X/s‖, s = max|Xᵢⱼ|)."""
     x = np.asarray(x)
-    if ord == 2:  # NumPy's own formula, kept where no square can under- or overflow
-        with np.errstate(all="ignore"):
-            result = np.sqrt(np.add.reduce(x * x, axis=axis, keepdims=keepdims))
-        info = np.finfo(result.dtype)
-        if np.all((result > np.sqrt(info.tiny) / info.eps) & (result < np.sqrt(info.max) * info.eps)):
-            return result
+    result = _numpys_norm(x, ord, axis, keepdims)
+    if result is not None:
+        return result
     magnitude = np.abs(x).astype(_float_dtype(x), copy=False)
     scale = np.max(magnitude, axis=axis, keepdims=True, initial=0.0)
     usable = (scale > 0) & np.isfinite(scale)
@@ -1266,7 +1290,10 @@ def _vector_norm(x, ord, axes, keepdims):
     if isinstance(ord, str):
         raise ValueError(f"Invalid norm order '{ord}' for vectors")
     if ord in (np.inf, -np.inf):
-        return bind(max_ if ord > 0 else min_, np.abs(x), axis=axes, keepdims=keepdims, initial=None, where=None)
+        # (NumPy's maximum starts from 0, so an empty vector's ∞-norm is 0; its minimum has no identity)
+        empty = ord > 0 and 0 in (tuple(shape_of(x))[k] for k in axes)
+        return bind(max_ if ord > 0 else min_, np.abs(x), axis=axes, keepdims=keepdims,
+                    initial=0.0 if empty else None, where=None)
     if ord == 0:  # a count of nonzero entries: piecewise constant, so a plain value
         return np.sum(np.asarray(plain_value(x)) != 0, axis=axes, keepdims=keepdims).astype(
             _float_dtype(static_value(x)))
@@ -1348,7 +1375,16 @@ def _linalg_vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
         result = _vector_norm(np.reshape(x, (-1,)), ord, (0,), False)
         return np.reshape(result, (1,) * len(shape)) if keepdims else result
     axes = normalize_axes(axis, len(shape), "np.linalg.vector_norm")
-    return _vector_norm(x, ord, axes, bool(keepdims))
+    if not isinstance(axis, tuple):
+        return _vector_norm(x, ord, axes, bool(keepdims))
+    # NumPy moves a tuple of axes to the front and merges them into one (numpy/linalg/_linalg.py,
+    # vector_norm), then reduces along it: the same summation order, so NumPy's value bit for bit
+    rest = tuple(k for k in range(len(shape)) if k not in axes)
+    merged = np.reshape(np.transpose(x, axes + rest), (math.prod(shape[k] for k in axes),) + tuple(shape[k] for k in rest))
+    result = _vector_norm(merged, ord, (0,), False)
+    if keepdims:
+        result = np.reshape(result, tuple(1 if k in axes else size for k, size in enumerate(shape)))
+    return result
 
 
 @numpy_function(np.linalg.matrix_norm)
