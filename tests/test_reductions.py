@@ -273,6 +273,50 @@ def test_norms_at_zero_take_the_subgradient_zero():
     np.testing.assert_allclose(kronvec.grad(lambda X: np.sum(np.linalg.norm(X, axis=0) ** 2))(X), 2 * X)
 
 
+def test_second_derivatives_of_norms_at_a_zero_slice_are_loud():
+    # The subgradient 0 at a zero slice, differentiated again, made the Hessian of the smooth
+    # ‖X‖² at X = 0 equal 0 instead of 2I (hessian, hvp, grad of grad alike), silently; its
+    # second derivative does not exist there, and it is refused as hypot's at the origin.
+    X = np.array([[0.0, 1.0], [0.0, 2.0]])  # a zero column
+    V = np.array([[1.0, -0.5], [0.25, 2.0]])
+    whole = (lambda X: np.linalg.norm(X) ** 2, np.linalg.norm, lambda X: np.linalg.vector_norm(X) ** 2)
+    by_column = (lambda X: np.sum(np.linalg.norm(X, axis=0) ** 2), lambda X: np.sum(np.linalg.norm(X, 3, axis=0) ** 3))
+    cases = [(f, np.zeros((2, 2))) for f in whole + by_column] + [(f, X) for f in by_column]
+    for f, point in cases:
+        for second in (lambda: kronvec.hessian(f)(point), lambda: kronvec.hvp(f)(point, V),
+                       lambda: kronvec.hvp(f, compile=True)(point, V),
+                       lambda: kronvec.grad(lambda Y: np.sum(kronvec.grad(f)(Y) * V))(point)):
+            with pytest.raises(ValueError, match=r"no second derivative at a zero slice"):
+                second()
+        assert np.all(np.isfinite(kronvec.grad(f)(point)))  # first order: the subgradient 0 stays
+    # a compiled hvp recorded away from zero checks again at each replay
+    h = kronvec.hvp(lambda X: np.sum(np.linalg.norm(X, axis=0) ** 2), compile=True)
+    np.testing.assert_allclose(h(np.ones((2, 2)), V), 2 * V, rtol=1e-14)
+    with pytest.raises(ValueError, match=r"no second derivative at a zero slice"):
+        h(X, V)
+    # away from zero slices the Hessians stand, against finite differences of the gradient
+    Y = np.array([[0.5, 1.0], [-1.5, 2.0]])
+    for f in (lambda X: np.linalg.norm(X) ** 2, lambda X: np.sum(np.linalg.norm(X, 3, axis=0) ** 2)):
+        gradient = kronvec.grad(f)
+        expected = central_difference_jacobian(lambda Z: vec(gradient(Z)), (Y,))
+        np.testing.assert_allclose(kronvec.hessian(f)(Y).toarray(), expected, rtol=1e-6, atol=1e-8)
+
+
+def test_p_norm_hvp_compiles_and_replays_its_decisions():
+    # The p-norm's second-order rule read sign(x) and the zero test of p < 1 off the plain
+    # values, so hvp(compile=True) refused it (notes/compile.md §3: "none does today");
+    # they are recorded decisions now, taken again at each replay, bit for bit.
+    V = np.array([1.0, 2.0, -1.0])
+    for p in (3.0, 1.5, 0.5, -1.0):
+        f = lambda x: np.linalg.norm(x, p)  # noqa: E731
+        compiled, uncompiled = kronvec.hvp(f, compile=True), kronvec.hvp(f)
+        for x in (np.array([0.4, 1.2, 0.7]), np.array([0.3, -1.2, 0.7]), np.array([-0.3, 1.2, -0.7])):
+            np.testing.assert_array_equal(compiled(x, V), uncompiled(x, V))
+        if p < 1:
+            with pytest.raises(ValueError, match="zero entry"):
+                compiled(np.array([0.0, 1.2, 0.7]), V)
+
+
 def test_vector_inf_norm_splits_ties_and_counts_zero_as_zero():
     np.testing.assert_array_equal(kronvec.grad(lambda x: np.linalg.norm(x, np.inf))(np.array([3.0, -3.0, 1.0])),
                                   [0.5, -0.5, 0])

@@ -71,6 +71,7 @@ from ._support import (
     shape_of,
     size_of,
     static_value,
+    traced_argument_error,
 )
 from .factorizations import (  # noqa: F401 (the singular values and vectors moved there, issue 13)
     extreme_singular_value,
@@ -179,7 +180,8 @@ def _where_mask(where, shape, function):
     if where is _NO_VALUE or where is True:
         return None
     if isinstance(where, Node):
-        raise TypeError(f"kronvec: {function}: where= must be a plain boolean array, not a traced value")
+        raise traced_argument_error(where, f"kronvec: {function}: where= must be a plain boolean array, not a "
+                                    "traced value", f"{function}'s where= mask")
     mask = np.asarray(where)
     if mask.dtype != bool:
         raise TypeError(f"kronvec: {function}: where= must be a boolean array, got dtype {mask.dtype}")
@@ -1238,14 +1240,45 @@ def _norm_direction(ans, x, ord, axis, keepdims):
     """∂‖x‖_p/∂x = x/‖x‖ (p = 2) or sign(x)(|x|/‖x‖)^(p−1); 0 for a zero slice
     (the minimal-norm subgradient), so that ‖x‖² and friends differentiate to 0
     there instead of 0·∞ = NaN.  At a zero entry with p < 1 the derivative is
-    infinite: an error."""
-    inverse = _safe_inverse(_kept(ans, shape_of(x), axis, keepdims))
+    infinite: an error.
+
+    Traced (a second derivative), a zero slice is an error, as hypot's origin: the
+    first derivative jumps there (its second is unbounded, like (I − uuᵀ)/‖x‖), and
+    the 0 above, differentiated, made the Hessian of the smooth ‖X‖² at X = 0 equal 0
+    instead of 2I.  Its decisions (the zero tests, the signs) go through `decided`, so
+    that a compiled hvp takes them again at each replay (notes/compile.md §3)."""
+    if ord < 1:  # (first: no first derivative there either, and a zero entry makes ‖x‖_p = 0 for p < 0)
+        decided(functools.partial(_refuse_zero_entry, ord=ord), x)
+    kept = _kept(ans, shape_of(x), axis, keepdims)
+    if isinstance(kept, Node) or isinstance(x, Node):
+        decided(functools.partial(_refuse_zero_slice, ord=ord), kept)
+    inverse = _safe_inverse(kept)
     if ord == 2:
         return x * inverse
-    if ord < 1 and np.any(np.asarray(plain_value(x)) == 0):
+    return decided(np.sign, x) * (np.abs(x) * inverse) ** (ord - 1.0)
+
+
+def _norm_name(ord):
+    return "np.linalg.norm" if ord == 2 else f"np.linalg.norm with ord={ord:g}"
+
+
+def _refuse_zero_slice(norms, ord):
+    """A rule for `decided`: the second derivative of a norm at a zero slice is an error."""
+    zero = np.asarray(norms) == 0
+    if zero.any():
+        advice = "; for ‖X‖² write np.sum(X * X), whose Hessian is 2I everywhere" if ord == 2 else ""
+        raise ValueError(f"{_norm_name(ord)} has no second derivative at a zero slice ({np.count_nonzero(zero)} "
+                         f"of its norms are 0; its first derivative jumps there), as np.hypot at x = y = 0: "
+                         f"kronvec refuses rather than give one{advice}")
+    return np.zeros(())
+
+
+def _refuse_zero_entry(x, ord):
+    """A rule for `decided`: |x|^p with p < 1 has no derivative at a zero entry."""
+    if np.any(np.asarray(x) == 0):
         raise ValueError(f"np.linalg.norm with ord={ord:g} < 1 has no derivative at a zero entry "
                          "(|x|^p is not differentiable at 0 for p < 1)")
-    return np.sign(np.asarray(plain_value(x))) * (np.abs(x) * inverse) ** (ord - 1.0)
+    return np.zeros(())
 
 
 def _norm_label(a, ord=2.0, axis=None, keepdims=False):
