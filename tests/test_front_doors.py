@@ -215,6 +215,8 @@ PLACED = {
     "np.piecewise, a piece nothing takes": lambda X: np.piecewise(X, [X > 9.0], [np.exp, lambda x: x * x]),
     "np.bincount weights": lambda X: np.bincount([0, 2, 2, 5], weights=X[0], minlength=7),
     "np.bincount weights, no minlength": lambda X: np.bincount([3, 0, 3, 1], weights=X[1] * X[2]),
+    # (NumPy counts booleans as 0 and 1; kronvec took them for a mask: IndexError)
+    "np.bincount of booleans, weights": lambda X: np.bincount(np.array([True, False, True, True]), weights=X[0]),
     "np.astype float64": lambda X: np.astype(X, np.float64) * X,
     "np.add.at, repeated indices": lambda X: _scatter_added(X),
     "np.apply_along_axis, scalar results": lambda X: np.apply_along_axis(lambda v: np.sum(v ** 2), 0, X),

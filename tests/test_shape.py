@@ -439,6 +439,15 @@ def put_and_put_along_axis(X):
 
 
 @_assignment
+def put_with_boolean_indices(X):
+    # NumPy reads boolean indices of np.put as the integers 1 and 0 (a.flat[1], a.flat[0]),
+    # not as a mask; kronvec raised NumPy's IndexError of a mismatched boolean index
+    Y = X.copy()
+    np.put(Y, np.array([True, False, True]), X[0, :3] ** 2)
+    return Y
+
+
+@_assignment
 def place_and_putmask(X):
     Y = X.copy()
     np.place(Y, X > 0, X[0, :3])

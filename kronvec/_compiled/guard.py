@@ -70,8 +70,11 @@ class CompileGuard:
         self.reads += 1
 
     def refusal(self, what, rewrite=True):
-        way_out = (", or write the step with operations whose result is recorded (np.where with a recorded "
-                   "condition is not; np.maximum, np.minimum, np.abs and np.clip are)") if rewrite else ""
+        # (np.where/np.select with a comparison as the condition record the decision: notes/compile.md §3;
+        # this said np.where "is not", steering users away from the usual rewrite of x[x > 0] = v)
+        way_out = (", or write the step with operations that record the decision, so that each replay takes "
+                   "it again: np.where(x > 0, a, b) and np.select with comparisons as conditions, np.maximum, "
+                   "np.minimum, np.abs, np.clip and np.sort") if rewrite else ""
         return TypeError(
             f"kronvec.{self.transformation}(compile=True) cannot compile this function: {what}, and a "
             "compiled program replays the first call's operations on new values, so it would reuse that "

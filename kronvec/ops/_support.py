@@ -161,6 +161,25 @@ def is_zero(x):
     return np.asarray(x) == 0
 
 
+def traced_argument_error(value, message, what):
+    """The TypeError for a traced `value` passed where a plain one is needed (a mask,
+    indices, split points), for the caller to raise.
+
+    Under ``compile=True`` a comparison (``x > 0``) and the other value-only ufuncs give
+    traced booleans and integers, recorded so that each replay takes the decision again
+    (``notes/compile.md`` §3).  Such a mask looks plain to the user and is plain without
+    compile=True, so demanding "a plain mask" names neither the cause nor the way out:
+    there the error is the compile refusal, naming `what` decides and
+    ``without compile=True``.  A traced float (refused with compile=True or without) keeps
+    `message`.
+    """
+    guard = compile_guard(value)
+    if guard is not None and static_value(value).dtype.kind in "biu":
+        return guard.refusal(f"{what} computed from traced values (a comparison such as x > 0 is one) "
+                             "decides which entries are used")
+    return TypeError(message)
+
+
 def derived_label(template, *labels):
     """A formula label built from the operands' labels; None (unnamed) when any
     operand is unnamed, so a printed name is never a guess."""

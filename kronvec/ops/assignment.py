@@ -57,6 +57,7 @@ from ._support import (
     shape_of,
     size_of,
     unbroadcast,
+    traced_argument_error,
 )
 from .indexing import (
     Distinct,
@@ -527,7 +528,7 @@ def _copyto(dst, src, casting="same_kind", where=True):
     if casting not in ("same_kind", "unsafe"):
         refuse_arguments("np.copyto", casting=(casting, "same_kind"))
     if isinstance(where, Node):
-        raise TypeError("kronvec: np.copyto needs a plain where= mask")
+        raise traced_argument_error(where, "kronvec: np.copyto needs a plain where= mask", "np.copyto's where= mask")
     if where is True:
         write(dst, src)
         return
@@ -537,9 +538,12 @@ def _copyto(dst, src, casting="same_kind", where=True):
 
 def _flat_key(indices, shape, mode, function):
     if isinstance(indices, Node):
-        raise TypeError(f"kronvec: {function} needs plain integer indices, not traced values")
+        raise traced_argument_error(indices, f"kronvec: {function} needs plain integer indices, not traced values",
+                                    f"{function}'s indices")
     size = math.prod(shape)
     flat = np.asarray(indices).reshape(-1)
+    if flat.dtype == bool:  # (NumPy reads them as the integers 1 and 0, not as a mask: np.put(a, [True], v) writes a.flat[1])
+        flat = flat.astype(np.intp)
     if mode == "wrap":
         flat = flat % size if size else flat
     elif mode == "clip":
@@ -564,7 +568,8 @@ def _put(a, ind, v, mode="raise"):
 def _put_along_axis(arr, indices, values, axis):
     arr = _writable_target(arr, "np.put_along_axis")
     if isinstance(indices, Node):
-        raise TypeError("kronvec: np.put_along_axis needs plain integer indices, not traced values")
+        raise traced_argument_error(indices, "kronvec: np.put_along_axis needs plain integer indices, not traced "
+                                    "values", "np.put_along_axis's indices")
     indices = np.asarray(indices)
     shape = tuple(shape_of(arr))
     if axis is None:  # on the flattened array (row-major)
@@ -579,7 +584,8 @@ def _put_along_axis(arr, indices, values, axis):
 
 def _mask_of(mask, shape, function):
     if isinstance(mask, Node):
-        raise TypeError(f"kronvec: {function} needs a plain boolean mask, not a traced value")
+        raise traced_argument_error(mask, f"kronvec: {function} needs a plain boolean mask, not a traced value",
+                                    f"{function}'s mask")
     mask = np.asarray(mask, dtype=bool)
     if mask.size != math.prod(shape):
         raise ValueError(f"{function}: mask and data must be the same size")

@@ -39,6 +39,7 @@ from ._support import (
     size_of,
     unbroadcast,
     undispatched,
+    traced_argument_error,
 )
 
 _ndarray = np.ndarray  # (hot type checks read it as a global: see kronvec/_tracer.py)
@@ -204,12 +205,15 @@ def _bincount(x, weights=None, minlength=0):
     (Sᵀ w, S the selection x picks: derivatives.md §11).  The integers x are a constant of
     the point; NumPy reads x and minlength first, with its own errors."""
     if isinstance(x, Node) or isinstance(minlength, Node):
-        raise TypeError("kronvec: np.bincount counts plain non-negative integers x (and a plain "
-                        "minlength); a traced value is not one")
+        raise traced_argument_error(x if isinstance(x, Node) else minlength,
+                                    "kronvec: np.bincount counts plain non-negative integers x (and a plain "
+                                    "minlength); a traced value is not one", "np.bincount's integers")
     counts = np.bincount(x, minlength=minlength)  # (NumPy's checks of x and minlength)
     if weights is None:
         return counts
     x = np.asarray(x)
+    if x.dtype == bool:  # (NumPy counts booleans as the integers 0 and 1; as a key they would be a mask)
+        x = x.astype(np.intp)
     if tuple(shape_of(weights)) != x.shape:
         raise ValueError(f"np.bincount: the weights and list don't have the same length "
                          f"(weights of shape {tuple(shape_of(weights))}, x of shape {x.shape})")
@@ -230,7 +234,8 @@ def captured_key(key):
     if kind is tuple:
         return tuple([captured_key(k) for k in key])
     if isinstance(key, Node):
-        raise TypeError("kronvec: indices must be plain integers, slices or arrays, not traced values")
+        raise traced_argument_error(key, "kronvec: indices must be plain integers, slices or arrays, not traced "
+                                    "values", "an index or mask (x[key] = v, np.add.at)")
     if isinstance(key, (_ndarray, list)):
         index = np.asarray(key)
         if index.size == 0 and type(key) is list:
@@ -266,7 +271,8 @@ def _compress(condition, a, axis=None, out=None):
     # the entries where the (plain) condition holds: np.take of their positions, as NumPy does
     refuse_arguments("np.compress", out=(out, None))
     if isinstance(condition, Node):
-        raise TypeError("kronvec: np.compress needs a plain boolean condition, not a traced value")
+        raise traced_argument_error(condition, "kronvec: np.compress needs a plain boolean condition, not a "
+                                    "traced value", "np.compress's condition")
     positions = np.flatnonzero(np.asarray(condition))
     if axis is None:
         return _take(np.ravel(a), positions)
@@ -280,7 +286,8 @@ def _compress(condition, a, axis=None, out=None):
 def _extract(condition, arr):
     # NumPy: np.take(np.ravel(arr), np.nonzero(np.ravel(condition))[0])
     if isinstance(condition, Node):
-        raise TypeError("kronvec: np.extract needs a plain boolean condition, not a traced value")
+        raise traced_argument_error(condition, "kronvec: np.extract needs a plain boolean condition, not a "
+                                    "traced value", "np.extract's condition")
     return _take(np.ravel(arr), np.flatnonzero(np.asarray(condition)))
 
 
@@ -290,7 +297,8 @@ def _take(a, indices, axis=None, out=None, mode="raise"):
     if mode not in ("raise", "wrap", "clip"):
         raise ValueError(f"np.take: mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
     if isinstance(indices, Node):
-        raise TypeError("kronvec: np.take needs plain integer indices, not traced values")
+        raise traced_argument_error(indices, "kronvec: np.take needs plain integer indices, not traced values",
+                                    "np.take's indices")
     empty_list = type(indices) is list and not indices
     indices = np.asarray(indices)  # an array, even for one index: np.take copies
     if empty_list:
@@ -325,7 +333,8 @@ def _along_axis_key(indices, shape, axis):
 @numpy_function(np.take_along_axis)
 def _take_along_axis(arr, indices, axis=-1):
     if isinstance(indices, Node):
-        raise TypeError("kronvec: np.take_along_axis needs plain integer indices, not traced values")
+        raise traced_argument_error(indices, "kronvec: np.take_along_axis needs plain integer indices, not traced "
+                                    "values", "np.take_along_axis's indices")
     indices = np.asarray(indices)
     if indices.dtype.kind not in "iu":
         raise IndexError("`indices` must be an integer array")
@@ -531,7 +540,8 @@ def _choose(a, choices, out=None, mode="raise"):
     derivative is the chosen operand's; the integers `a` are a constant of the point."""
     refuse_arguments("np.choose", out=(out, None))
     if isinstance(a, Node):
-        raise TypeError("kronvec: np.choose needs plain integer indices a, not a traced value")
+        raise traced_argument_error(a, "kronvec: np.choose needs plain integer indices a, not a traced value",
+                                    "np.choose's indices a")
     count = len(choices)
     if count == 0:
         raise ValueError("np.choose: 0-length sequence of choices")
@@ -777,7 +787,8 @@ roll = register(Primitive(
 
 def _plain_ints(value, function, argument):
     if isinstance(value, Node):
-        raise TypeError(f"kronvec: {function} needs a plain integer {argument}, not a traced value")
+        raise traced_argument_error(value, f"kronvec: {function} needs a plain integer {argument}, not a traced "
+                                    "value", f"{function}'s {argument}")
     array = np.asarray(value)
     if array.dtype.kind not in "iu":
         raise TypeError(f"kronvec: {function}: {argument} must be integers, got {value!r}")

@@ -34,6 +34,7 @@ from ._support import (
     refuse_arguments,
     shape_of,
     undispatched,
+    traced_argument_error,
 )
 from .indexing import gather, getitem
 from .shape import _expand_dims, _ravel, atleast_1d, atleast_2d, atleast_3d, cast, copy, value_dtype
@@ -248,7 +249,8 @@ def _append(arr, values, axis=None):
 # -------------------------------------------------------------- splitting
 def _split_points(indices_or_sections, length, function):
     if isinstance(indices_or_sections, Node):
-        raise TypeError(f"kronvec: {function} needs plain split points, not a traced value")
+        raise traced_argument_error(indices_or_sections, f"kronvec: {function} needs plain split points, not a "
+                                    "traced value", f"{function}'s split points")
     try:
         points = [int(i) for i in indices_or_sections]
     except TypeError:
@@ -312,7 +314,8 @@ def _unstack(x, *, axis=0):
 @numpy_function(np.delete)
 def _delete(arr, obj, axis=None):
     if isinstance(obj, Node):
-        raise TypeError("kronvec: np.delete needs plain indices, not a traced value")
+        raise traced_argument_error(obj, "kronvec: np.delete needs plain indices, not a traced value",
+                                    "np.delete's indices")
     if axis is None:
         arr, axis = _ravel(arr), 0
     shape = shape_of(arr)
@@ -329,7 +332,8 @@ def _insert(arr, obj, values, axis=None):
     size), so its every rule — a scalar obj's axis move, broadcasting of values, negative
     and repeated indices, a boolean obj — is NumPy's, never re-derived here."""
     if isinstance(obj, Node):
-        raise TypeError("kronvec: np.insert needs plain indices obj, not a traced value")
+        raise traced_argument_error(obj, "kronvec: np.insert needs plain indices obj, not a traced value",
+                                    "np.insert's indices obj")
     dtype = value_dtype(arr)
     if dtype.kind != "f":  # (NumPy casts the inserted values to arr's dtype)
         raise TypeError(f"kronvec: np.insert into an array of dtype {dtype} casts the inserted traced "
@@ -423,7 +427,8 @@ def _trim_zeros(filt, trim="fb", axis=None):
 # -------------------------------------------------------- repeat and tile
 def _plain_counts(value, function, argument):
     if isinstance(value, Node):
-        raise TypeError(f"kronvec: {function} needs plain integer {argument}, not a traced value")
+        raise traced_argument_error(value, f"kronvec: {function} needs plain integer {argument}, not a traced value",
+                                    f"{function}'s {argument}")
     return value
 
 
