@@ -354,6 +354,40 @@ def test_a_compiled_transformation_closing_over_an_outer_traced_value():
         np.testing.assert_allclose(kronvec.grad(s)(x0), central_difference_jacobian(s, (x0,))[0][0], rtol=FD_RTOL)
 
 
+def test_a_compiled_transformation_cached_outside_then_closing_over_an_outer_traced_value():
+    # The same, once the compiled function has a program for the signature (its first call
+    # was outside): inside the outer grad the closure holds the outer traced x, and the
+    # replay used the first call's closure as a constant — the outer gradient was 0, silently.
+    box = [np.array([1.0, 2.0])]
+    y0, V = np.array([1.0, -1.5]), np.array([0.5, 2.0])
+    cases = [  # (compiled, its call, ∇ₓ Σ of the result at x with box[0] = x, that result by hand)
+        (kronvec.grad(lambda y: np.sum(box[0] * y ** 2), compile=True), lambda c: c(y0), lambda x: 2 * y0,
+         lambda x: 2 * x * y0),
+        (kronvec.value_and_grad(lambda y: np.sum(box[0] * y ** 3), compile=True), lambda c: c(y0)[1],
+         lambda x: 3 * y0 ** 2, lambda x: 3 * x * y0 ** 2),
+        (kronvec.hvp(lambda y: np.sum(box[0] * y ** 3), compile=True), lambda c: c(y0, V), lambda x: 6 * y0 * V,
+         lambda x: 6 * x * y0 * V),
+        (kronvec.jacobian(lambda y: box[0] * np.sin(y), compile=True), lambda c: c(y0).matvec(V),
+         lambda x: np.cos(y0) * V, lambda x: x * np.cos(y0) * V),
+    ]
+    x0 = np.array([3.0, 5.0])
+    for compiled, call, expected, call_with in cases:
+        call(compiled)  # records and caches the program, box[0] a plain array
+
+        def s(x):
+            box[0] = x
+            try:
+                return np.sum(call(compiled))
+            finally:
+                box[0] = np.array([1.0, 2.0])
+
+        _close(kronvec.grad(s)(x0), expected(x0), rtol=1e-14)
+        # (outside a transformation the replay keeps the first call's closure, as documented:
+        # the differences are taken of the function written with the closure as an argument)
+        _close(expected(x0), _fd_grad(lambda x: np.sum(call_with(x)), x0), what="closed form")
+        assert len(compiled.cache) == 1  # and the program still serves calls outside
+
+
 def test_a_custom_vjp_converting_its_cotangent_with_asarray_is_differentiated_again():
     # np.asarray(g) (or np.vectorize) of a traced g, in a VJP traced again for a Hessian,
     # is an object array of traced entries: taken for a constant, it gave a Hessian off

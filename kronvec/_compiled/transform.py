@@ -124,6 +124,13 @@ def compiled_transform(f, argnums, fname, build, run, uncompiled, scalar_output=
                 f"kronvec.{fname}(compile=True): the compiled function takes positional arguments only "
                 f"(got the keyword arguments {sorted(keywords)}); pass them by position, bind them with "
                 "functools.partial before compiling, or leave compile=False, which accepts them")
+        if _current_scope.get() is not None:
+            # Inside another transformation's call (f, or a pullback, being recorded): what f
+            # closes over may be traced by it, as in x ↦ grad(y ↦ x·y, compile=True)(2.0) once
+            # that signature is cached; a replay would use the first call's closure as a
+            # constant and lose the outer derivative through it, silently. Recorded there, as
+            # a traced argument is (the same numbers: replays equal uncompiled calls bit for bit).
+            return uncompiled(*given)
         if fast is not None and split is None:
             result = fast_by_shortcut(given)
             if result is not None:
