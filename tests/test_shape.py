@@ -992,3 +992,27 @@ def test_a_float_index_array_is_numpys_index_error(key):
 def test_take_with_an_unknown_mode_is_numpys_value_error():
     with pytest.raises(ValueError, match="mode"):
         kronvec.grad(lambda X: np.sum(np.take(X, [0], mode="nearest")))(X34)
+
+
+def test_the_flat_iterator_reads_and_writes_row_major_positions():
+    # x.flat: NumPy's flat iterator, row-major; A.flat[::n + 1] += lam adds to the diagonal
+    # (a common idiom), a write through it is recorded into A; it was refused altogether
+    def f(A):
+        B = A * 1.0
+        B.flat[::4] += 2.0 * A.flat[[1, 5, 7]]
+        B.flat[[0, 0]] = A.flat[3:5]  # (repeated positions: NumPy's last write)
+        return B * B + A.flat[:].reshape(A.shape) ** 3 + A.flat[4] * len(A.flat) + sum(v for v in A.flat)
+
+    check_value_and_derivatives(f, np.random.default_rng(4).standard_normal((3, 4)))
+
+    def g(A):
+        B = A.copy()
+        B.flat = 1.5  # (every entry)
+        return B * A + A.flat.copy().reshape(A.shape)
+
+    check_value_and_derivatives(g, np.random.default_rng(5).standard_normal((2, 3)))
+    X = np.ones((2, 3))
+    with pytest.raises(IndexError, match="out of bounds"):
+        kronvec.grad(lambda A: A.flat[6])(X)
+    with pytest.raises(ValueError, match=r"x\.flat\[key\] = v with 2 values for 3 positions"):
+        kronvec.grad(lambda A: np.sum((lambda B: (B.flat.__setitem__([0, 1, 2], A.flat[:2]), B)[1])(A * 1.0)))(X)

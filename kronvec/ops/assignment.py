@@ -640,6 +640,60 @@ def _partition_in_place(a, kth, axis=-1, kind="introselect", order=None):
     write(_writable_target(a, "ndarray.partition"), np.partition(a, kth, axis=axis, kind=kind, order=order))
 
 
+
+# ------------------------------------------------------------- x.flat
+class FlatIterator:
+    """``x.flat`` of a traced x: NumPy's flat iterator over x's entries in row-major (C)
+    order.  Reading ``x.flat[key]`` is ``np.ravel(x)[key]``; writing ``x.flat[key] = v``
+    writes those entries of x (recorded, x rebound, as ``x[key] = v``), so the idiom
+    ``A.flat[::n + 1] += lam`` (adding to the diagonal) is differentiated.  It reads x when
+    used, so it sees writes into x made after it was taken, as NumPy's does."""
+
+    __slots__ = ("base",)
+
+    def __init__(self, base):
+        self.base = base
+
+    def __len__(self):
+        return size_of(self.base)
+
+    def _positions(self, key):
+        """The row-major positions `key` picks, as NumPy reads a key of a 1-D array."""
+        if isinstance(key, Node) or (type(key) is tuple and any(isinstance(k, Node) for k in key)):
+            raise traced_argument_error(key, "kronvec: x.flat[key] needs a plain key, not a traced value",
+                                        "x.flat's key")
+        return np.arange(len(self))[key]  # (NumPy's IndexError for a position out of range)
+
+    def __getitem__(self, key):
+        return np.ravel(self.base)[self._positions(key)]
+
+    def __setitem__(self, key, value):
+        positions = np.ravel(self._positions(key))
+        count = positions.size
+        given = size_of(value) if isinstance(value, Node) else np.size(value)
+        if given not in (1, count):
+            # (NumPy repeats a shorter value cyclically, and drops the rest of a longer one)
+            raise ValueError(f"kronvec: x.flat[key] = v with {given} values for {count} positions: give one value "
+                             "or one per position (NumPy would repeat or cut v)")
+        if given == count and np.ndim(value) != 1:
+            value = np.reshape(value, (count,))
+        self.base[np.unravel_index(positions, tuple(shape_of(self.base)))] = value
+
+    def __iter__(self):
+        flat = np.ravel(self.base)
+        return (flat[position] for position in range(len(self)))
+
+    def copy(self):
+        """A copy of x's entries in row-major order, as ``ndarray.flat.copy()``."""
+        return np.ravel(self.base).copy()
+
+
+def _set_flat(x, value):
+    FlatIterator(x)[...] = value  # (x.flat = v: every entry)
+
+
+numpy_method("flat")(property(FlatIterator, _set_flat, doc="The flat iterator over the entries (row-major)."))
+
 # -------------------------------------------- converting a traced value: why
 _PLAIN_TARGET = (
     "kronvec: {what} writes a traced value into a plain NumPy array, which holds plain numbers "
