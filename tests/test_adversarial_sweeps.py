@@ -77,15 +77,6 @@ ALLOWED = {
 _BCAST_COPY = ("defect: the argument's copy x.copy('K') of a broadcast (zero-stride) view puts the "
                "broadcast axis innermost, and NumPy reduces that layout in another order than the view: "
                "1-2 ulp from NumPy's value (kronvec/api.py _as_differentiable); reported 2026-12-05")
-_NORM_AT_0 = ("defect: the second derivative of np.linalg.norm at a zero slice is 0 (the subgradient 0 "
-              "traced again), so the Hessian of the smooth ‖X‖² at 0 is 0, not 2I, silently; "
-              "fixed on branch adv-nested (e14877a)")
-_CACHED_CLOSURE = ("defect: a compiled function called inside another transformation replayed the closure "
-                   "of the call that built it, so the outer derivative through the closure was 0, silently; "
-                   "fixed on branch adv-nested (d5403f2)")
-_MASK_MESSAGE = ("defect: compile=True refused a mask computed from the values without naming compile=True "
-                 "and the np.where way out; fixed on branch adv-nested (f31abb8)")
-
 #: case name -> (category, the defect): genuine defects, reported, never accepted
 KNOWN_DEFECTS = {
     "elementwise": {
@@ -98,20 +89,7 @@ KNOWN_DEFECTS = {
     },
     "indexing": {},
     "linalg": {},
-    "nested": {
-        "ties/norm_zero_hessian": ("WRONG", _NORM_AT_0),
-        "ties/norm_zero_hvp_compiled": ("WRONG", _NORM_AT_0),
-        "ties/norm_zero_grad_of_grad": ("WRONG", _NORM_AT_0),
-        "cached-closure/grad": ("WRONG", _CACHED_CLOSURE),
-        "cached-closure/hvp": ("WRONG", _CACHED_CLOSURE),
-        "cached-closure/jacobian": ("WRONG", _CACHED_CLOSURE),
-        **{f"compile-message/{name}": ("UNCLEAR", _MASK_MESSAGE) for name in (
-            "x[mask] = v", "putmask", "copyto where", "compress", "extract", "sum where", "delete",
-            "choose", "bincount")},
-        "compile-message/bincount/uncompiled FD": (
-            "CRASH", "defect: np.bincount of a boolean x with traced weights raised NumPy's IndexError "
-            "from kronvec's indexing; fixed on branch adv-nested (f31abb8)"),
-    },
+    "nested": {},
 }
 
 #: a floor close to the number of cases each sweep ran when it was brought in (2,841, 480, 669, 723)
