@@ -104,7 +104,8 @@ def _as_differentiable(x, position, f, fname):
         # the call, and nothing computed may follow), checked finite (the error: below); in
         # x's own memory order ("K"), so that NumPy adds the entries of a Fortran-ordered x
         # in the order it would for x itself and sum, mean, prod … give NumPy's value bit for bit
-        x = x.copy("K")
+        # — but a broadcast view (a zero stride), which NumPy reduces as its C-order copy
+        x = x.copy("K") if 0 not in x.strides else x.copy()
         if not settings().check_finite or all_finite(x):
             return x
         return _checked_finite(x, position, f, fname)
@@ -122,7 +123,7 @@ def _as_differentiable(x, position, f, fname):
         raise TypeError(str(error).replace("kronvec: ", f"kronvec.{fname}: ", 1)) from None
     # A copy: the caller may change x after the call, and nothing computed may follow.
     # (float16 read off its type code: comparing dtypes with np.float16 converts it each call)
-    x = x.astype(np.float64) if kind != "f" else (x.astype(np.float32) if dtype.char == "e" else x.copy("K"))
+    x = x.astype(np.float64) if kind != "f" else (x.astype(np.float32) if dtype.char == "e" else x.copy("K") if 0 not in x.strides else x.copy())
     return _checked_finite(x, position, f, fname)
 
 
