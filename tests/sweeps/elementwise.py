@@ -28,6 +28,7 @@ Every random draw comes from one generator seeded afresh by each ``run()``; the 
 built anew by each run, so two runs in one process see the same inputs and nothing else is
 kept between them.  Nothing is written to disk.
 """
+import pathlib
 import sys
 import threading
 import time
@@ -39,6 +40,10 @@ import numpy as np
 import scipy.special as sc
 
 import kronvec
+
+if str(pathlib.Path(__file__).resolve().parent) not in sys.path:  # (its sibling, run as a script or loaded by path)
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _sweep_checks import close, fd_dir, fd_grad, ulps, vec, with_const  # noqa: E402
 
 SEED = 12345
 
@@ -53,10 +58,6 @@ class Result(NamedTuple):
 
 
 # ----------------------------------------------------------------- helpers
-def vec(a):
-    return np.reshape(np.asarray(a), (-1,), order="F")
-
-
 def same_bits(a, b):
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape or a.dtype != b.dtype:
@@ -65,38 +66,6 @@ def same_bits(a, b):
         return np.array_equal(a.view(np.uint8 if a.ndim == 0 else a.dtype), b.view(np.uint8 if b.ndim == 0 else b.dtype),
                               equal_nan=True) if a.ndim else (a == b or (np.isnan(a) and np.isnan(b)))
     return np.array_equal(a, b)
-
-
-def ulps(a, b):
-    """distance in units of the last place of b's dtype."""
-    dt = np.asarray(b).dtype if np.asarray(b).dtype.kind == "f" else np.float64
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    d = np.abs(a - b)
-    sp = np.spacing(np.maximum(np.abs(a), np.abs(b)).astype(dt)).astype(np.float64)
-    with np.errstate(all="ignore"):
-        r = np.where(d == 0, 0.0, d / sp)
-    return float(np.max(r)) if r.size else 0.0
-
-
-def close(a, b, rtol, atol):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        return False
-    return bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b)))
-
-
-def fd_dir(F, X, V, eps):
-    """central difference of F along V (float64)."""
-    return (np.asarray(F(X + eps * V), dtype=np.float64) - np.asarray(F(X - eps * V), dtype=np.float64)) / (2 * eps)
-
-
-def fd_grad(Fs, X, eps):
-    G = np.zeros(X.shape)
-    for idx in np.ndindex(*X.shape):
-        E = np.zeros(X.shape)
-        E[idx] = 1.0
-        G[idx] = float(fd_dir(Fs, X, E, eps))
-    return G
 
 
 def clear_refusal(err):
@@ -108,15 +77,6 @@ def clear_refusal(err):
 def short(err):
     m = str(err).splitlines()[0] if str(err) else ""
     return f"{type(err).__name__}: {m[:220]}"
-
-
-def with_const(f, args, argnum):
-    """f as a function of args[argnum] alone."""
-    def g(x):
-        a = list(args)
-        a[argnum] = x
-        return f(*a)
-    return g
 
 
 # ----------------------------------------------------------------- the checker

@@ -30,6 +30,7 @@ Every random draw comes from one generator seeded afresh by each ``run()``; the 
 built anew by each run, so two runs in one process see the same inputs and nothing else is
 kept between them.  Nothing is written to disk.
 """
+import pathlib
 import sys
 import time
 import traceback
@@ -39,6 +40,10 @@ from typing import NamedTuple
 import numpy as np
 
 import kronvec
+
+if str(pathlib.Path(__file__).resolve().parent) not in sys.path:  # (its sibling, run as a script or loaded by path)
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _sweep_checks import close, fd_dir, fd_grad, ulps, vec, with_const  # noqa: E402
 
 SEED = 20261205
 LA = np.linalg
@@ -54,10 +59,6 @@ class Result(NamedTuple):
 
 
 # ----------------------------------------------------------------- helpers
-def vec(a):
-    return np.reshape(np.asarray(a), (-1,), order="F")
-
-
 def sym(X):
     return (X + np.swapaxes(X, -1, -2)) / 2
 
@@ -69,36 +70,6 @@ def same_bits(a, b):
     if a.dtype.kind == "f":
         return bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))) and np.all(np.signbit(a) == np.signbit(b)))
     return np.array_equal(a, b)
-
-
-def ulps(a, b):
-    dt = np.asarray(b).dtype if np.asarray(b).dtype.kind == "f" else np.float64
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    d = np.abs(a - b)
-    sp = np.spacing(np.maximum(np.abs(a), np.abs(b)).astype(dt)).astype(np.float64)
-    with np.errstate(all="ignore"):
-        r = np.where(d == 0, 0.0, d / sp)
-    return float(np.max(r)) if r.size else 0.0
-
-
-def close(a, b, rtol, atol):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        return False
-    return bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b)))
-
-
-def fd_dir(F, X, V, eps):
-    return (np.asarray(F(X + eps * V), dtype=np.float64) - np.asarray(F(X - eps * V), dtype=np.float64)) / (2 * eps)
-
-
-def fd_grad(Fs, X, eps):
-    G = np.zeros(X.shape)
-    for idx in np.ndindex(*X.shape):
-        E = np.zeros(X.shape)
-        E[idx] = 1.0
-        G[idx] = float(fd_dir(Fs, X, E, eps))
-    return G
 
 
 def clear_refusal(err, ref=None):
@@ -116,14 +87,6 @@ def short(err):
 def where(e):
     tb = traceback.extract_tb(e.__traceback__)[-1]
     return f" @ {tb.filename.split('/')[-1]}:{tb.lineno}"
-
-
-def with_const(f, args, argnum):
-    def g(x):
-        a = list(args)
-        a[argnum] = x
-        return f(*a)
-    return g
 
 
 def owns(a):

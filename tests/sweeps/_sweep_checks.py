@@ -1,0 +1,48 @@
+"""Checks the adversarial sweeps share (tests/sweeps/elementwise.py and linalg.py): vec,
+distances in ulps, closeness, central differences, and a function of one argument."""
+import numpy as np
+
+
+def vec(a):
+    return np.reshape(np.asarray(a), (-1,), order="F")
+
+
+def ulps(a, b):
+    """distance in units of the last place of b's dtype."""
+    dt = np.asarray(b).dtype if np.asarray(b).dtype.kind == "f" else np.float64
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    d = np.abs(a - b)
+    sp = np.spacing(np.maximum(np.abs(a), np.abs(b)).astype(dt)).astype(np.float64)
+    with np.errstate(all="ignore"):
+        r = np.where(d == 0, 0.0, d / sp)
+    return float(np.max(r)) if r.size else 0.0
+
+
+def close(a, b, rtol, atol):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return False
+    return bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b)))
+
+
+def fd_dir(F, X, V, eps):
+    """central difference of F along V (float64)."""
+    return (np.asarray(F(X + eps * V), dtype=np.float64) - np.asarray(F(X - eps * V), dtype=np.float64)) / (2 * eps)
+
+
+def fd_grad(Fs, X, eps):
+    G = np.zeros(X.shape)
+    for idx in np.ndindex(*X.shape):
+        E = np.zeros(X.shape)
+        E[idx] = 1.0
+        G[idx] = float(fd_dir(Fs, X, E, eps))
+    return G
+
+
+def with_const(f, args, argnum):
+    """f as a function of args[argnum] alone."""
+    def g(x):
+        a = list(args)
+        a[argnum] = x
+        return f(*a)
+    return g
