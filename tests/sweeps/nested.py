@@ -985,7 +985,6 @@ def _same_outcome(what, got, want):
 
 
 def outcome_checks():
-    ones = np.ones((3, 3))
     rec = np.array([[0.3, 0.7, 1.1], [0.9, 0.2, 0.6], [1.3, 0.4, 0.8]])
     edge_points = {
         "mixed": np.array([[0.3, -0.7, 1.1], [-0.9, 0.2, -0.6], [1.3, 0.4, -0.8]]),
