@@ -319,3 +319,111 @@ def test_rvs_are_scipys_draws_and_refuse_traced_parameters(name, args):
     np.testing.assert_array_equal(ours, getattr(st, name).rvs(*args, size=5, random_state=7))
     with pytest.raises(TypeError, match="no derivative"):
         kronvec.grad(lambda p: np.sum(getattr(ks, name).rvs(p, *args[1:], size=2)))(np.asarray(args[0], float) + 0.0)
+
+
+# ---------------------------------------------------------------- far tails and edges (adv-scipy sweep)
+def _ulps(ours, theirs):
+    ours, theirs = np.asarray(ours, dtype=float), np.asarray(theirs, dtype=float)
+    return np.max(np.abs(ours - theirs) / np.spacing(np.maximum(np.abs(ours), np.abs(theirs))))
+
+
+# log F and log S where F or S is near 1: SciPy's generic log-CDF switches to log1p(−S) at the
+# median (and log-SF to log1p(−F)); log F alone rounded F ≈ 1 to 0 (−3.7e-44 read as 0.0)
+TAILS = [
+    ("t", (3.0,), np.array([-1e4, -50.0, -3.0, 0.4, 40.0, 1e5])),
+    ("chi2", (2.0,), np.array([1e-12, 1e-5, 0.5, 3.0, 60.0, 200.0])),
+    ("chi2", (1e-3,), np.array([0.05, 0.4, 2.5, 7.0])),
+    ("gamma", (3.0,), np.array([1e-12, 1e-4, 1.0, 5.0, 40.0, 300.0])),
+    ("gamma", (1e7,), np.array([0.99e7, 1e7, 1.002e7])),
+    ("beta", (2.0, 3.0), np.array([1e-12, 1e-6, 0.2, 0.7, 1 - 1e-6, 1 - 1e-12])),
+]
+
+
+@pytest.mark.parametrize("name,shape,x", TAILS, ids=[f"{n}{s}" for n, s, _ in TAILS])
+@pytest.mark.parametrize("function", ["logcdf", "logsf"])
+def test_log_cdf_and_sf_in_the_far_tails_are_scipys(name, shape, x, function):
+    ours = getattr(getattr(ks, name), function)(x, *shape)
+    theirs = getattr(getattr(st, name), function)(x, *shape)
+    # (the same formulas on each side of SciPy's median: a few ulp at most, from kronvec's standardizing)
+    assert _ulps(ours, theirs) <= 4, (ours, theirs)
+
+
+@pytest.mark.parametrize("name,shape,x", TAILS[:4], ids=[f"{n}{s}" for n, s, _ in TAILS[:4]])
+@pytest.mark.parametrize("function", ["logcdf", "logsf"])
+def test_log_cdf_and_sf_derivatives_on_both_sides_of_the_median(name, shape, x, function):
+    x = x[(x > 1e-3) & (x < 1 - 1e-3)] if name == "beta" else x[(np.abs(x) > 1e-3) & (np.abs(x) < 100)]
+    f = lambda loc: getattr(getattr(ks, name), function)(x, *shape, loc=loc)
+    g = kronvec.jacobian(f)(0.0).toarray().ravel()
+    h = 1e-6
+    fd = (getattr(getattr(st, name), function)(x, *shape, loc=h) - getattr(getattr(st, name), function)(x, *shape, loc=-h)) / (2 * h)
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-9)
+
+
+def test_chi2_log_sf_with_its_median_on_the_edge_of_the_support_differentiates():
+    # ν = 0.001: SciPy's median is 0, where the derivative of P(ν/2, z) is infinite; the formulas
+    # meet inside the support instead (one entry outside the support: log S = 0 there)
+    x = np.array([0.05, 0.4, 1.1, 2.5])
+    f = lambda loc: ks.chi2.logsf(x, 1e-3, loc=loc, scale=1.7)
+    _agree(f(0.3), st.chi2.logsf(x, 1e-3, loc=0.3, scale=1.7))
+    h = 1e-7
+    fd = (st.chi2.logsf(x, 1e-3, loc=0.3 + h, scale=1.7) - st.chi2.logsf(x, 1e-3, loc=0.3 - h, scale=1.7)) / (2 * h)
+    np.testing.assert_allclose(kronvec.jacobian(f)(0.3).toarray().ravel(), fd, rtol=1e-5, atol=1e-9)
+
+
+def test_beta_log_sf_with_entries_on_both_sides_of_the_support_differentiates():
+    # below the support log S = 0, a constant; the −∞ of log S above it is not among the entries
+    x = np.array([0.03, 0.2, 0.5])
+    f = lambda loc: ks.beta.logsf(x, 2.0, 3.0, loc=loc)
+    loc = np.array([[0.0], [0.1]])
+    _agree(f(loc), st.beta.logsf(x, 2.0, 3.0, loc=loc))
+    J = kronvec.jacobian(f)(loc).toarray()
+    assert J.shape == (6, 2) and J[1, 1] == 0.0  # (x = 0.03 < loc = 0.1: outside, derivative 0)
+
+
+@pytest.mark.parametrize("df", [1e4, 1e9, 1e16, np.inf])
+@pytest.mark.parametrize("function", ["pdf", "logpdf"])
+def test_t_density_at_large_and_infinite_df_is_scipys(df, function):
+    # log Γ((ν + 1)/2) − log Γ(ν/2) cancelled catastrophically (logpdf off by 18 at ν = 1e16,
+    # NaN at ν = ∞): it is SciPy's log poch(ν/2, ½), and ν = ∞ is the normal distribution
+    x = np.array([-1.3, -0.2, 0.4, 2.5])
+    ours, theirs = getattr(ks.t, function)(x, df, loc=0.3, scale=1.7), getattr(st.t, function)(x, df, loc=0.3, scale=1.7)
+    assert _ulps(ours, theirs) <= 4, (ours, theirs)
+    J = kronvec.jacobian(lambda x: getattr(ks.t, function)(x, df))(x).toarray()
+    h = 1e-6
+    fd = (getattr(st.t, function)(x + h, df) - getattr(st.t, function)(x - h, df)) / (2 * h)
+    np.testing.assert_allclose(np.diag(J), fd, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("df", [2.5, 40.0])
+def test_t_logpdf_derivatives_in_df_with_log_poch(df):
+    x = np.array([-1.3, 0.4, 2.5])
+    check_derivatives(lambda x, d: ks.t.logpdf(x, d), (x, np.array(df)), 1)
+
+
+@pytest.mark.parametrize("df", [1e12, 1e16])
+def test_t_cdf_derivative_at_large_df_is_the_density(df):
+    # (the density was written with the cancelling log Γ difference: 2e-4 off at ν = 1e12, and
+    # 1e-9 instead of 0.4 at ν = 1e16; ν = ∞ is an infinite constant of stdtr, refused: conventions §8)
+    x = np.array([-1.0, 0.5, 2.0])
+    J = kronvec.jacobian(lambda x: ks.t.cdf(x, df))(x).toarray()
+    np.testing.assert_allclose(np.diag(J), st.t.pdf(x, df), rtol=1e-12)
+    H = kronvec.hessian(lambda x: np.sum(ks.t.cdf(x, df)))(x).toarray()  # the density's slope
+    h = 1e-5
+    np.testing.assert_allclose(np.diag(H), (st.t.pdf(x + h, df) - st.t.pdf(x - h, df)) / (2 * h), rtol=1e-6, atol=1e-9)
+
+
+def test_cauchy_ppf_and_isf_keep_their_digits_in_the_tails():
+    # tan(π(q − ½)) lost every digit for q near 0 and 1 (q = 1e-20 gave −1.6e16, not −3.2e19)
+    # and gave ∓1.6e16 at q = 0, 1 where SciPy gives ∓∞
+    q = np.array([0.0, 1e-300, 1e-20, 1e-9, 0.3, 0.5, 0.8, 1 - 1e-9, 1 - 2 ** -52, 1.0])
+    for function in ("ppf", "isf"):
+        ours, theirs = getattr(ks.cauchy, function)(q, 0.3, 2.0), getattr(st.cauchy, function)(q, 0.3, 2.0)
+        assert np.array_equal(np.isinf(ours), np.isinf(theirs)) and np.array_equal(ours[np.isinf(ours)], theirs[np.isinf(theirs)])
+        finite = np.isfinite(theirs)
+        np.testing.assert_allclose(ours[finite], theirs[finite], rtol=4e-16, atol=0)
+    inner = q[3:-2]
+    J = kronvec.jacobian(ks.cauchy.ppf)(inner).toarray()
+    near = np.minimum(inner, 1.0 - inner)  # (sin²(πq) = sin²(π(1 − q)), the accurate one above ½)
+    np.testing.assert_allclose(np.diag(J), np.pi / np.sin(np.pi * near) ** 2, rtol=1e-12)
+    with pytest.raises(ValueError, match="not finite"):
+        kronvec.grad(ks.cauchy.ppf)(0.0)

@@ -9,7 +9,8 @@ import numpy as np
 
 from .._support import as_array, is_traced, plain_parameter, plain_value, static_value
 
-__all__ = ["standardized", "standardized_and_plain", "on_support", "piecewise", "log", "sampler", "as_array", "is_traced", "plain_parameter",
+__all__ = ["standardized", "standardized_and_plain", "on_support", "piecewise", "log", "switched_log", "scipy_median", "Interior",
+           "sampler", "as_array", "is_traced", "plain_parameter",
            "plain_value", "LOG_2PI"]
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -58,6 +59,54 @@ def piecewise(z, first_where, first, second, meeting_point):
         return second(z)
     return np.where(first_where, first(np.where(first_where, z, meeting_point)),
                     second(np.where(first_where, meeting_point, z)))
+
+
+def scipy_median(distribution, *shape):
+    """The median SciPy's generic log-CDF and log-SF switch formulas at:
+    ``scipy.stats.<distribution>.ppf(0.5, *shape)`` (loc 0, scale 1), a plain array."""
+    import scipy.stats  # (on first use: importing scipy.stats takes a while)
+
+    return np.asarray(getattr(scipy.stats, distribution).ppf(0.5, *shape))
+
+
+def switched_log(name, z, median, inside, outside, cdf, sf, upper=False, interior=None):
+    """log F(z) (or log S(z), ``upper=True``) as SciPy's generic ``rv_continuous`` computes
+    it (``scipy/stats/_distn_infrastructure.py``, ``_logcdf``/``_logsf``): log F below the
+    median, log1p(−S) from it on (log S above it, log1p(−F) up to it), each accurate on its
+    side — log F alone rounds F ≈ 1 to 0 in the upper tail.  `cdf` and `sf` are functions of
+    z; the plain mask `inside` is the support, where SciPy's constants `outside` (an array of
+    z's shape, or a number) hold elsewhere; a constant −∞ is refused when z is traced.
+    Entries outside the support, and each formula's entries on the other side, are evaluated
+    at the median — or at `interior` (a point inside the support) where the median is on the
+    support's edge (χ² with ν = 0.001 has median 0, where the derivative of P(ν/2, z) is infinite)."""
+    shape = np.broadcast_shapes(np.shape(static_value(z)), np.shape(median))
+    if np.shape(static_value(z)) != shape:
+        z = np.broadcast_to(z, shape)
+    inside = np.broadcast_to(inside, shape)
+    median = np.broadcast_to(median, shape)
+    meeting = median if interior is None else np.where(interior(median), median, interior.point)
+    outside = np.where(inside, 0.0, outside)  # (a −∞ where it is not used is no constant of the result)
+    if not inside.all():
+        if is_traced(z) and np.isneginf(outside[~inside]).any():
+            raise ValueError(f"{name} is −∞ at {int(np.count_nonzero(np.isneginf(outside[~inside])))} entr(y/ies) "
+                             "outside the support: no derivative there")
+        z = np.where(inside, z, meeting)
+    plain = np.asarray(plain_value(z))
+    if upper:
+        value = piecewise(z, plain > median, lambda z: log(sf(z)), lambda z: np.log1p(-cdf(z)), meeting)
+    else:
+        value = piecewise(z, plain < median, lambda z: log(cdf(z)), lambda z: np.log1p(-sf(z)), meeting)
+    return value if inside.all() else np.where(inside, value, outside)
+
+
+class Interior:
+    """The open support as a test of plain values, and a point inside it (``switched_log``)."""
+
+    def __init__(self, low, high, point):
+        self.low, self.high, self.point = low, high, point
+
+    def __call__(self, values):
+        return (values > self.low) & (values < self.high)
 
 
 def log(probability):

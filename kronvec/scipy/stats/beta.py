@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betainc, betaincc, betaln, xlog1py, xlogy
 
-from ._common import log, as_array, on_support, plain_parameter, plain_value, standardized, sampler
+from ._common import Interior, as_array, on_support, plain_parameter, plain_value, scipy_median, standardized, sampler, \
+    switched_log
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -55,12 +56,24 @@ def sf(x, a, b, loc=0, scale=1):
     return _cdf(betaincc, x, a, b, loc, scale, "sf", 1.0, 0.0)
 
 
+def _log_cumulative(x, a, b, loc, scale, name, upper):
+    a = plain_parameter(a, f"kronvec.scipy.stats.beta.{name}", "a")
+    b = plain_parameter(b, f"kronvec.scipy.stats.beta.{name}", "b")
+    z = standardized(x, loc, scale)
+    plain = np.asarray(plain_value(z))
+    below, above = (0.0, -np.inf) if upper else (-np.inf, 0.0)  # log S = 0 below the support, log F = 0 above
+    return switched_log(f"kronvec.scipy.stats.beta.{name}", z, scipy_median("beta", a, b), _inside(z),
+                        np.where(plain < 0, below, above), lambda z: betainc(a, b, z), lambda z: betaincc(a, b, z),
+                        upper=upper,
+                        interior=Interior(0.0, 1.0, 0.5))
+
+
 def logcdf(x, a, b, loc=0, scale=1):
-    return log(_cdf(betainc, x, a, b, loc, scale, "logcdf", 0.0, 1.0))
+    return _log_cumulative(x, a, b, loc, scale, "logcdf", False)
 
 
 def logsf(x, a, b, loc=0, scale=1):
-    return log(_cdf(betaincc, x, a, b, loc, scale, "logsf", 1.0, 0.0))
+    return _log_cumulative(x, a, b, loc, scale, "logsf", True)
 
 
 rvs = sampler("beta")

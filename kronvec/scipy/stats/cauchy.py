@@ -65,12 +65,26 @@ def logsf(x, loc=0, scale=1):
                      lambda z: np.log1p(-_standard_cdf(z)), 0.0)
 
 
+def _standard_ppf(q):
+    """tan(π(q − ½)), written as SciPy's ``_cauchy_ppf`` (Boost's quantile) computes it:
+    −1/tan(πq) below ½ and 1/tan(π(1 − q)) above (1 − q is exact there), so a tail q keeps
+    its digits (tan(π(q − ½)) loses them all: q = 1e-20 gave −1.6e16, not −3.2e19) and q = 0, 1
+    give ∓∞; exactly ½ gives 0. The same function, so the same derivative π/sin²(πq)."""
+    def upper(q):
+        plain = np.asarray(plain_value(q))
+        return piecewise(q, plain > 0.5, lambda q: 1.0 / np.tan(np.pi * (1.0 - q)),
+                         lambda q: np.tan(np.pi * (q - 0.5)), 0.75)
+
+    with np.errstate(divide="ignore"):  # (q = 0 or 1: SciPy's ∓∞, quietly; traced, kronvec refuses 1/0)
+        return piecewise(q, np.asarray(plain_value(q)) < 0.5, lambda q: -1.0 / np.tan(np.pi * q), upper, 0.25)
+
+
 def ppf(q, loc=0, scale=1):
-    return as_array(loc) + as_array(scale) * np.tan(np.pi * (as_array(q) - 0.5))
+    return as_array(loc) + as_array(scale) * _standard_ppf(as_array(q))
 
 
 def isf(q, loc=0, scale=1):
-    return as_array(loc) + as_array(scale) * np.tan(np.pi * (0.5 - as_array(q)))
+    return as_array(loc) - as_array(scale) * _standard_ppf(as_array(q))
 
 
 rvs = sampler("cauchy")

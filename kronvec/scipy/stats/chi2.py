@@ -13,7 +13,8 @@ import math
 import numpy as np
 from scipy.special import gammainc, gammaincc, gammaln, xlogy
 
-from ._common import log, as_array, on_support, plain_parameter, plain_value, standardized, sampler
+from ._common import Interior, as_array, on_support, plain_parameter, plain_value, scipy_median, standardized, sampler, \
+    switched_log
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -51,12 +52,22 @@ def sf(x, df, loc=0, scale=1):
     return _cdf(gammaincc, x, df, loc, scale, "sf", 1.0)
 
 
+def _log_cumulative(x, df, loc, scale, name, upper):
+    df = plain_parameter(df, f"kronvec.scipy.stats.chi2.{name}", "df")
+    half = df / 2.0
+    z = standardized(x, loc, scale)
+    return switched_log(f"kronvec.scipy.stats.chi2.{name}", z, scipy_median("chi2", df), _inside(z),
+                        0.0 if upper else -np.inf, lambda z: gammainc(half, z / 2.0), lambda z: gammaincc(half, z / 2.0),
+                        upper=upper,
+                        interior=Interior(0.0, np.inf, 1.0))
+
+
 def logcdf(x, df, loc=0, scale=1):
-    return log(_cdf(gammainc, x, df, loc, scale, "logcdf", 0.0))
+    return _log_cumulative(x, df, loc, scale, "logcdf", False)
 
 
 def logsf(x, df, loc=0, scale=1):
-    return log(_cdf(gammaincc, x, df, loc, scale, "logsf", 1.0))
+    return _log_cumulative(x, df, loc, scale, "logsf", True)
 
 
 rvs = sampler("chi2")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammainc, gammaincc, gammaln, xlogy
 
-from ._common import log, as_array, on_support, plain_parameter, plain_value, standardized, sampler
+from ._common import Interior, as_array, on_support, plain_parameter, plain_value, scipy_median, standardized, sampler, \
+    switched_log
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -46,12 +47,20 @@ def sf(x, a, loc=0, scale=1):
     return _cdf(gammaincc, x, a, loc, scale, "sf", 1.0)
 
 
+def _log_cumulative(x, a, loc, scale, name, upper):
+    a = plain_parameter(a, f"kronvec.scipy.stats.gamma.{name}", "a")
+    z = standardized(x, loc, scale)
+    return switched_log(f"kronvec.scipy.stats.gamma.{name}", z, scipy_median("gamma", a), _inside(z),
+                        0.0 if upper else -np.inf, lambda z: gammainc(a, z), lambda z: gammaincc(a, z), upper=upper,
+                        interior=Interior(0.0, np.inf, 1.0))
+
+
 def logcdf(x, a, loc=0, scale=1):
-    return log(_cdf(gammainc, x, a, loc, scale, "logcdf", 0.0))
+    return _log_cumulative(x, a, loc, scale, "logcdf", False)
 
 
 def logsf(x, a, loc=0, scale=1):
-    return log(_cdf(gammaincc, x, a, loc, scale, "logsf", 1.0))
+    return _log_cumulative(x, a, loc, scale, "logsf", True)
 
 
 rvs = sampler("gamma")
