@@ -21,14 +21,18 @@ results owning their memory.
 WRONG, CRASH, UNCLEAR, ULP (listed with -u), REFUSED (listed with -v).
 Every random draw comes from one generator seeded afresh by each run().
 """
+import pathlib
 import sys
 import time
 import traceback
 import warnings
 from typing import NamedTuple
 
-import numpy as np
-import scipy.integrate
+if __name__ == "__main__":  # (run as a script, this file's folder leads sys.path and this file would be "scipy")
+    sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").resolve() != pathlib.Path(__file__).resolve().parent]
+
+import numpy as np  # noqa: E402
+import scipy.integrate  # noqa: E402
 import scipy.linalg
 import scipy.signal
 import scipy.special
