@@ -95,9 +95,6 @@ KNOWN_DEFECTS = {
                            "density (the log-density's terms ~1e6 cancel); logpdf is SciPy's own formula")
            for name in ("beta large pdf(x)", "beta large pdf d/scale", "beta large pdf d/shape0",
                         "beta large pdf d/shape1")},
-        **{name: ("WRONG", "a negative scale: SciPy returns NaN, kronvec's cdf a number ((x − loc)/scale "
-                           "computed as if valid); logpdf is NaN through log(scale) as SciPy's")
-           for name in ("norm cdf scale<0", "t cdf scale<0", "gamma cdf scale<0")},
     },
 }
 

@@ -17,7 +17,13 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 
 def standardized(x, loc, scale):
-    """(x − loc)/scale, the standard variable; loc and scale may be traced."""
+    """(x − loc)/scale, the standard variable; loc and scale may be traced.  A scale that
+    is not positive is refused: SciPy's every function is NaN there, and (x − loc)/scale
+    computed as if it were valid would give a plausible number instead."""
+    plain_scale = np.asarray(plain_value(scale))
+    if (plain_scale <= 0).any():
+        raise ValueError(f"kronvec.scipy.stats: scale must be positive, got {plain_scale[plain_scale <= 0].ravel()[:3]} "
+                         "(SciPy's value is NaN there)")
     return (as_array(x) - as_array(loc)) / as_array(scale)
 
 
