@@ -130,7 +130,8 @@ def unvec_stack_columns(X, shape):
 def vec_stack_columns(V):
     """Inverse of :func:`unvec_stack_columns`: ``(*shape, c)`` → ``(prod(shape), c)``."""
     V = np.asarray(V)
-    return V.reshape((-1, V.shape[-1]), order="F")
+    # (the row count spelt out: -1 is ambiguous, and refused, when there are no columns)
+    return V.reshape((int(np.prod(V.shape[:-1], dtype=np.int64)), V.shape[-1]), order="F")
 
 
 def commutation_index(m, n):

@@ -519,6 +519,15 @@ class Objective(_Base):
         """
         x = self._checked_point(x)
         p = self._layout.check_x(p, what="p")
+        if not np.isfinite(p).all():
+            # (SciPy's trust-krylov hands NaN directions once its Lanczos process breaks down,
+            # e.g. with gtol=1e-12 at the optimum of a quadratic: the product is then NaN, and
+            # the error must name the direction, not blame the Hessian)
+            raise ValueError(
+                f"{self._kind}: the solver passed a direction p of shape {p.shape} with "
+                f"{int((~np.isfinite(p)).sum())} non-finite entries (NaN or inf) to hessp at a finite "
+                f"{_fmt_x(x)} ({self._layout.describe()}): the solver broke down, not f's Hessian; "
+                "a looser tolerance (gtol) or another method avoids it")
         self.n_hessp += 1
         if self.hessp_mode == "operator":
             out = self._hessian_at(x).matvec(p)

@@ -108,6 +108,11 @@ class SylvesterSolver:
         self.dtype = np.result_type(R.dtype, S.dtype, np.float32)
         (self._trsyl,) = lapack.get_lapack_funcs(("trsyl",), dtype=self.dtype)
 
+    def __reduce__(self):
+        # (pickling, e.g. a Jacobian holding a SylvesterInverse sent to another process:
+        # the LAPACK routine is no picklable object, so it is looked up again on loading)
+        return (SylvesterSolver, (self.R, self.U, self.S, self.V, self.op_a, self.op_b, self.operation))
+
     @property
     def shape(self):
         """(m, n): the shape of X."""

@@ -8,6 +8,7 @@ then call the private ``_matmat`` of the subclass, which does the math on a
 
 from __future__ import annotations
 
+import operator
 import sys
 import weakref
 
@@ -19,7 +20,7 @@ from .._config import check_materialization
 from . import _display
 from ._formula import Precedence, render
 
-__all__ = ["StructuredOperator", "as_operator", "plain_array", "result_float_dtype", "combined_dtype", "Precedence"]
+__all__ = ["StructuredOperator", "as_operator", "plain_array", "check_size", "result_float_dtype", "combined_dtype", "Precedence"]
 
 _SUPPORTED = (
     "kronvec supports float32 and float64 data (integers and booleans become "
@@ -63,6 +64,30 @@ def check_solve_shape(op, b, what):
             f"shape {op.shape}; got b of shape {b.shape}"
         )
     return b
+
+
+def check_size(value, what):
+    """`value` as an int >= 0, refusing a float (2.5 was truncated to 2) or a negative size,
+    naming `what` (e.g. ``"Identity(n)"``): sizes are integers, as for ``np.eye``."""
+    try:
+        size = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} needs an integer size, got {value!r} of type {type(value).__name__}") from None
+    if size < 0:
+        raise ValueError(f"{what} needs a size >= 0, got {size}")
+    return size
+
+
+def _lock(value):
+    """Make an array, or a SciPy sparse matrix's arrays, read-only."""
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    elif issparse(value):
+        for name in ("data", "indices", "indptr", "coords", "row", "col", "offsets"):
+            array = getattr(value, name, None)
+            for part in (array if isinstance(array, tuple) else (array,)):
+                if isinstance(part, np.ndarray):
+                    part.flags.writeable = False
 
 
 def _float_dtype_of(dtype):
@@ -158,6 +183,11 @@ class StructuredOperator(LinearOperator):
 
     # ---------------------------------------------------------------- apply
     def _checked_input(self, x):
+        if issparse(x):
+            # A SciPy sparse operand of matvec/matmat: its dense columns (what the result
+            # is anyway).  np.asarray would wrap it in a 0-d object array, refused as
+            # "dtype object"; ``A @ S`` keeps it structured instead (a lazy product).
+            x = x.toarray()
         x = plain_array(x, f"the operand of {type(self).__name__}")
         return x.astype(result_float_dtype(self.dtype, x.dtype), copy=False)
 
@@ -317,6 +347,18 @@ class StructuredOperator(LinearOperator):
             state = (attributes, state[1]) if isinstance(state, tuple) else attributes
         return state
 
+    def __setstate__(self, state):
+        # Unpickled (or deep-copied) arrays come back writeable: lock them again, as the
+        # leaves lock what they store (kronvec/operators/basic.py), so that nobody can change
+        # the loaded operator after it was built either.
+        attributes, slots = state if isinstance(state, tuple) else (state, None)
+        for value in (attributes or {}).values():
+            _lock(value)
+        if attributes:
+            self.__dict__.update(attributes)
+        for key, value in (slots or {}).items():
+            setattr(self, key, value)
+
     def _remember_as_transpose_of(self, original):
         """Make ``self.T`` return `original` without recomputing it.  The link is
         weak: a strong one would make the pair a reference cycle, and the two
@@ -399,6 +441,10 @@ class StructuredOperator(LinearOperator):
     def __truediv__(self, other):
         if not np.isscalar(other):
             return NotImplemented
+        if other == 0:
+            raise ZeroDivisionError(
+                f"{type(self).__name__} / 0: kronvec does not divide an operator of shape "
+                f"{self.shape} by zero (1/0 is no real scale)")
         from . import algebra
 
         return algebra.scale(self, 1.0 / other)

@@ -14,7 +14,7 @@ from scipy import sparse as sp
 
 from .._linalg.factorization import _frozen
 from .._vec import unvec
-from ._base import StructuredOperator, check_solve_shape, plain_array, result_float_dtype, subscript
+from ._base import StructuredOperator, check_size, check_solve_shape, plain_array, result_float_dtype, subscript
 from ._formula import Label
 
 __all__ = ["Identity", "Zero", "Dense", "Sparse", "Diag", "RowVector", "Wrapped", "owned_readonly", "freeze"]
@@ -74,9 +74,7 @@ class Identity(StructuredOperator):
     row_nnz_max = column_nnz_max = 1  # (class attributes: one nonzero in each row and column)
 
     def __init__(self, n, dtype=np.float64):
-        if int(n) < 0:
-            raise ValueError(f"Identity needs a size n >= 0, got {n}")
-        self.n = int(n)
+        self.n = check_size(n, "Identity(n)")
         super().__init__((self.n, self.n), dtype)
 
     def _matmat(self, X):
@@ -488,6 +486,8 @@ class Wrapped(_LabelledLeaf):
         super().__init__(A.shape, A.dtype if A.dtype is not None else np.float64)
 
     def _matmat(self, X):
+        if X.shape[1] == 0:  # (SciPy's default matmat stacks columns: none to stack fails)
+            return np.zeros((self.shape[0], 0), dtype=result_float_dtype(self.dtype, X.dtype))
         result = np.asarray(self.A.matmat(X))
         if np.may_share_memory(result, X):  # e.g. SciPy's IdentityOperator returns X
             result = result.copy()

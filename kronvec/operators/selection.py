@@ -12,7 +12,7 @@ import functools
 import numpy as np
 
 from .._vec import commutation_index, duplication_index, tril_size, vech_index
-from ._base import StructuredOperator, subscript
+from ._base import StructuredOperator, check_size, subscript
 from ._formula import Label, Precedence, transposed_name
 from .basic import Identity, _LabelledLeaf
 
@@ -101,11 +101,16 @@ class Selection(_LabelledLeaf):
     row_nnz_max = 1  # (a class attribute: one entry picked per row)
 
     def __init__(self, index, ncols, name=None, dtype=np.float64):
-        index = np.array(index, dtype=np.intp)  # a copy: we lock it read-only
+        ncols = check_size(ncols, "Selection(index, ncols)")
+        given = np.asarray(index)
+        if given.size and given.dtype.kind not in "iu":  # (a float 0.5 was truncated to 0)
+            raise TypeError(f"Selection needs an integer index map, got dtype {given.dtype}")
+        index = np.array(given, dtype=np.intp)  # a copy: we lock it read-only
         if index.ndim != 1:
             raise ValueError(f"Selection needs a 1-D index map, got shape {index.shape}")
         if index.size and (index.min() < 0 or index.max() >= ncols):
-            raise ValueError(f"Selection index out of range for {ncols} columns")
+            raise ValueError(f"Selection index out of range for {ncols} columns: entries from "
+                             f"{index.min()} to {index.max()}, each must be in [0, {ncols})")
         index.flags.writeable = False
         self.index = index
         self._label = Label(name, "selection", index)
@@ -255,9 +260,7 @@ class Commutation(Selection):
     column_nnz_max = 1  # (a class attribute: a permutation; rows too, as a Selection)
 
     def __init__(self, m, n, dtype=np.float64):
-        self.m, self.n = int(m), int(n)
-        if self.m < 0 or self.n < 0:
-            raise ValueError(f"Commutation needs sizes m, n >= 0, got ({m}, {n})")
+        self.m, self.n = check_size(m, "Commutation(m, n)"), check_size(n, "Commutation(m, n)")
         self._label = Label("K" + subscript(self.m, self.n), "selection", None)
         StructuredOperator.__init__(self, (self.m * self.n, self.m * self.n), dtype)
 
@@ -278,9 +281,11 @@ class Commutation(Selection):
 
     def _matmat(self, X):
         # column c of X is vec X_c (X_c m×n), i.e. X read C-ordered as [j, i, c] = X_c[i, j]; its
-        # transpose's vec is [i, j, c]: one blocked transpose (the gather x[p] costs a random read per entry)
+        # transpose's vec is [i, j, c]: one blocked transpose (the gather x[p] costs a random read per entry).
+        # Always a copy: for m = 1 or n = 1 the transposed view is already contiguous, and
+        # ascontiguousarray handed back the caller's X itself (results own their memory).
         m, n, k = self.m, self.n, X.shape[1]
-        return np.ascontiguousarray(X.reshape(n, m, k).transpose(1, 0, 2)).reshape(m * n, k)
+        return X.reshape(n, m, k).transpose(1, 0, 2).copy(order="C").reshape(m * n, k)
 
     @property
     def apply_cost(self):
@@ -319,7 +324,7 @@ class Duplication(Selection):
     """
 
     def __init__(self, n):
-        self.n = int(n)
+        self.n = check_size(n, "Duplication(n)")
         super().__init__(duplication_index(self.n), tril_size(self.n), name="D" + subscript(self.n))
 
     @functools.cached_property
@@ -337,7 +342,7 @@ class Elimination(Selection):
     """
 
     def __init__(self, n):
-        self.n = int(n)
+        self.n = check_size(n, "Elimination(n)")
         super().__init__(vech_index(self.n), self.n * self.n, name="L" + subscript(self.n))
 
     @functools.cached_property
