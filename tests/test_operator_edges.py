@@ -155,3 +155,24 @@ def test_hessp_names_a_non_finite_direction():
     with pytest.raises(ValueError, match=r"direction p of shape \(4,\) with 2 non-finite entries"):
         obj.hessp(np.ones(4), p)
     np.testing.assert_allclose(obj.hessp(np.ones(4), np.arange(4.0)), 2 * np.arange(4.0), rtol=1e-15)
+
+
+def _square_operators():
+    P = RNG.standard_normal((3, 3)) + 3 * np.eye(3)
+    Q = RNG.standard_normal((2, 2)) + 3 * np.eye(2)
+    d = np.arange(1.0, 7.0)
+    return [Kron(P, Q), Dense(np.kron(P, Q)), Kron(P, Q) + Commutation(3, 2), Diag(d), Commutation(3, 2),
+            (Kron(P, Q) @ Diag(d)).T, -2 * (Kron(P, Q) @ Diag(d)), KroneckerSum(P, Q).inv(),
+            Kron(Identity(2), P) + Kron(Q, Identity(3)), BatchedKron(np.stack([P, P.T]), 1)]
+
+
+@pytest.mark.parametrize("op", _square_operators(), ids=lambda op: type(op).__name__ + " " + op.formula())
+@pytest.mark.parametrize("fmt", ["csr_array", "csr_matrix"])
+def test_solve_with_a_sparse_right_hand_side(op, fmt):
+    # was: IndexError (Kron), "got b of shape ()" (np.asarray of a sparse b) or a lazy Product
+    # returned in place of x (inverse.dot(b) of a sparse b is an operator)
+    b = RNG.standard_normal((6, 2))
+    x = op.solve(getattr(sp, fmt)(b))
+    assert type(x) is np.ndarray and x.shape == (6, 2)
+    np.testing.assert_allclose(op.toarray() @ x, b, rtol=1e-10, atol=1e-10)
+    assert op.solve(np.zeros((6, 0))).shape == (6, 0)

@@ -57,7 +57,8 @@ def check_solve_shape(op, b, what):
     is not a square system with b's rows matching."""
     if op.shape[0] != op.shape[1]:
         raise ValueError(f"{type(op).__name__}.{what}: A x = b needs a square A; got A of shape {op.shape}")
-    b = np.asarray(b)
+    # (a SciPy sparse b: its dense columns, as x = A⁻¹b is; np.asarray made it a 0-d object array)
+    b = b.toarray() if issparse(b) else np.asarray(b)
     if b.ndim not in (1, 2) or b.shape[0] != op.shape[0]:
         raise ValueError(
             f"{type(op).__name__}.{what}: A x = b needs b with {op.shape[0]} rows for A of "
@@ -637,6 +638,7 @@ class StructuredOperator(LinearOperator):
         """Solve ``A x = b``: without forming A where the structure allows (a structured
         inverse: Kronecker factors, a Kronecker sum's Sylvester solve, …), else by A's
         dense LU factors (:meth:`dense_solve`)."""
+        b = check_solve_shape(self, b, "solve")  # (an array: inverse.dot of a sparse b is an operator)
         try:
             inverse = self.inv()
         except TypeError:  # (no structured inverse)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import StructuredOperator, combined_dtype
+from ._base import StructuredOperator, check_solve_shape, combined_dtype
 from ._dag import post_order
 from ._evaluate import adjoint_workspace, apply_adjoint_dag, apply_dag, forward_workspace
 from ._formula import Precedence, capped, parenthesize
@@ -303,6 +303,7 @@ class Product(_Composite):
         return result
 
     def solve(self, b):
+        b = check_solve_shape(self, b, "solve")
         if not self._square_factors():
             return self.dense_solve(b)
         # (F₁ F₂ … F_k)⁻¹ b = F_k⁻¹ … F₁⁻¹ b

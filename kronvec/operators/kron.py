@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.sparse import issparse
 
 from .._vec import unvec, vec
 from ._base import Precedence, StructuredOperator, as_operator, combined_dtype
@@ -222,7 +223,7 @@ class Kron(StructuredOperator):
         """
         self._require_square_factors("solve")
         self._require_nonzero_scale("solve")
-        b = np.asarray(b)
+        b = b.toarray() if issparse(b) else np.asarray(b)  # (a SciPy sparse b: its dense columns)
         if b.shape[0] != self.shape[0] or b.ndim not in (1, 2):
             raise ValueError(
                 f"Kron.solve: right-hand side of shape {b.shape} does not match the "

@@ -12,7 +12,7 @@ import functools
 import numpy as np
 
 from .._vec import commutation_index, duplication_index, tril_size, vech_index
-from ._base import StructuredOperator, check_size, subscript
+from ._base import StructuredOperator, check_size, check_solve_shape, subscript
 from ._formula import Label, Precedence, transposed_name
 from .basic import Identity, _LabelledLeaf
 
@@ -308,7 +308,7 @@ class Commutation(Selection):
         return self.T
 
     def solve(self, b):
-        return self.T.dot(b)
+        return self.T.dot(check_solve_shape(self, b, "solve"))
 
 
 class Duplication(Selection):

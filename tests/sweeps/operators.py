@@ -9,7 +9,8 @@ powers, random algebra chains up to 40 terms) — each against a dense matrix bu
 with NumPy from the definitions.  For each: toarray, tosparse (canonical CSR), matvec with (n,)
 and (n, 1), matmat with (n, k) for k = 0, 2, 9, rmatvec/rmatmat, x @ A, the dot test
 <A x, y> = <x, Aᵀ y> (1e-12 relative), operands in Fortran order / negative strides / read-only /
-float32 / int / scipy.sparse, inputs untouched, results not aliasing inputs, pickle and deepcopy,
+float32 / int / scipy.sparse, A.solve(b) for b of every form (sparse, no columns,
+F-order), inputs untouched, results not aliasing inputs, pickle and deepcopy,
 arrays mutated after building (captured by value), two threads applying one operator, lsqr
 through scipy.sparse.linalg; shape mismatches (ValueError naming both shapes), a dense or sparse
 result above the limit refused before allocating (tracemalloc), naming bytes and the alternative.
@@ -751,6 +752,48 @@ def odd_operand_cases(rng):
     ]
 
 
+def solve_cases(rng):
+    """Square invertible operators of every kind, for A.solve(b) with b of every form."""
+    R = rng.standard_normal
+    P, Q = R((3, 3)) + 3 * np.eye(3), R((2, 2)) + 3 * np.eye(2)
+    d = np.arange(1.0, 7.0)
+    ops = [("Kron", lambda: Kron(P, Q)), ("Kron scaled", lambda: Kron(P, Identity(2), -0.5)),
+           ("Dense", lambda: Dense(np.kron(P, Q))), ("Sparse", lambda: Sparse(sp.csr_array(np.kron(P, Q)))),
+           ("Identity", lambda: Identity(6)), ("Diag", lambda: Diag(d)), ("Commutation", lambda: Commutation(3, 2)),
+           ("Sum", lambda: Kron(P, Q) + Commutation(3, 2)), ("Product", lambda: Kron(P, Q) @ Diag(d)),
+           ("Scaled Product", lambda: -2 * (Kron(P, Q) @ Diag(d))), ("KroneckerSum", lambda: KroneckerSum(P, Q)),
+           ("SylvesterInverse", lambda: KroneckerSum(P, Q).inv()), ("Sum of Krons (Sylvester)",
+                                                                    lambda: Kron(Identity(2), P) + Kron(Q, Identity(3))),
+           ("BatchedKron", lambda: BatchedKron(np.stack([P, P.T]), 1)), ("transposed Product", lambda: (Kron(P, Q) @ Diag(d)).T)]
+    cases = []
+    for name, build in ops:
+        for label, make in (("(n,)", lambda n: R(n)), ("(n,1)", lambda n: R((n, 1))), ("(n,3)", lambda n: R((n, 3))),
+                            ("(n,0)", lambda n: np.zeros((n, 0))), ("sparse (n,1)", lambda n: sp.csr_array(R((n, 1)))),
+                            ("sparse (n,2) csr_matrix", lambda n: sp.csr_matrix(R((n, 2)))),
+                            ("f32", lambda n: R(n).astype(np.float32)), ("F-order", lambda n: np.asfortranarray(R((n, 2)))),
+                            ("wrong rows", None)):
+            cases.append((f"solve {name} b {label}", build, make))
+    return cases
+
+
+def check_solve(build, make):
+    op = build()
+    n = op.shape[0]
+    if make is None:
+        return check_mismatch(lambda: op.solve(np.ones(n + 1)), ((n + 1,),))
+    b = make(n)
+    bd = b.toarray() if sp.issparse(b) else np.asarray(b, dtype=np.float64)
+    x = op.solve(b)
+    if sp.issparse(x) or not isinstance(x, np.ndarray):
+        return [("WRONG", f"solve returned {type(x).__name__}, not an array")]
+    if x.shape != bd.shape:
+        return [("WRONG", f"solve returned shape {x.shape} for b of shape {bd.shape}")]
+    D = op.toarray()
+    if not close(D @ x, bd, 1e-9):
+        return [("WRONG", f"A x - b = {np.abs(D @ x - bd).max():.3g}")]
+    return []
+
+
 def check_odd(call, want):
     got = call()
     if isinstance(want, str):
@@ -972,6 +1015,8 @@ def build_cases(rng):
         cases.append((name, "refusal", (call, exc, words)))
     for name, call, want in odd_operand_cases(rng):
         cases.append((name, "odd", (call, want)))
+    for name, build, make in solve_cases(rng):
+        cases.append((name, "solve", (build, make)))
     for name, spec in optimize_cases(rng):
         cases.append((name, "opt", spec))
     return cases
@@ -997,6 +1042,8 @@ def run_one(kind, payload, rng):
         return check_refusal(*payload)
     if kind == "odd":
         return check_odd(*payload)
+    if kind == "solve":
+        return check_solve(*payload)
     return check_optimize(payload, rng)
 
 
