@@ -4,7 +4,8 @@ the scipy.optimize adapters (kronvec.optimize).
 Operators: every leaf (Dense, Sparse, Diag, RowVector, Identity, Zero, Selection and its transpose,
 Commutation, Duplication, Elimination, Wrapped), Kron of every kind of factor (non-square, 1×n, n×1,
 0-size, scaled, float32, mixed), KroneckerSum and its Sylvester inverse, TriangleFold,
-HalvedLowerMask, BatchedKron/BatchedDense, and composites (sums, products, transposes, scalings,
+HalvedLowerMask, BatchedKron/BatchedDense, the Jacobians kronvec.jacobian builds (checked against
+central differences first), and composites (sums, products, transposes, scalings,
 powers, random algebra chains up to 40 terms) — each against a dense matrix built independently
 with NumPy from the definitions.  For each: toarray, tosparse (canonical CSR), matvec with (n,)
 and (n, 1), matmat with (n, k) for k = 0, 2, 9, rmatvec/rmatmat, x @ A, the dot test
@@ -794,6 +795,55 @@ def check_solve(build, make):
     return []
 
 
+def jacobian_cases(rng):
+    """Structured Jacobians kronvec builds (lazy sums and products of Krons, commutations, the
+    direct-dense products of cholesky/eigh, a Sylvester inverse): (name, f, X)."""
+    import kronvec.scipy.linalg as ksl
+
+    R = rng.standard_normal
+    X = R((3, 3))
+    S = X @ X.T + 3 * np.eye(3)
+    W = R((3, 2))
+    return [
+        # (cholesky and eigh: differences of f(sym X), the symmetric reading of notes/conventions.md §10)
+        ("jacobian cholesky", lambda s: np.linalg.cholesky((s + s.T) / 2), S),
+        ("jacobian inv", np.linalg.inv, S),
+        ("jacobian eigh vectors", lambda s: np.linalg.eigh((s + s.T) / 2)[1], S),
+        ("jacobian cholesky (convention)", np.linalg.cholesky, S, "sym"),
+        ("jacobian solve_sylvester", lambda a: ksl.solve_sylvester(a, 5 * np.eye(3) + a.T, np.ones((3, 3))), S),
+        ("jacobian kron(X, X[:2])", lambda a: np.kron(a, a[:2]), X),
+        ("jacobian X Xᵀ", lambda a: a @ a.T, X),
+        ("jacobian qr R", lambda a: np.linalg.qr(a)[1], X),
+        ("jacobian einsum", lambda a: np.einsum("ij,jk->ik", a, a), X),
+        ("jacobian rectangular Wᵀ X W", lambda w: w.T @ X @ w + np.tanh(w[:2]).sum(), W),
+        ("jacobian stack inv", np.linalg.inv, np.stack([S, S + np.eye(3)])),
+        ("jacobian f32 inv", np.linalg.inv, S.astype(np.float32)),
+        ("jacobian slogdet row", lambda s: np.linalg.slogdet(s)[1], S),
+    ]
+
+
+def check_jacobian(f, X, sym=False):
+    J = kronvec.jacobian(f)(X)
+    fd_f = (lambda a: f((a + a.T) / 2)) if sym else f
+    f32 = X.dtype == np.float32
+    x64 = np.asarray(X, dtype=np.float64)
+    eps = 1e-3 if f32 else 1e-6
+    columns = []
+    for i in range(x64.size):
+        E = np.zeros(x64.size)
+        E[i] = eps
+        E = E.reshape(x64.shape, order="F")
+        plus = np.asarray(fd_f((x64 + E).astype(X.dtype)), dtype=np.float64)
+        minus = np.asarray(fd_f((x64 - E).astype(X.dtype)), dtype=np.float64)
+        columns.append(vec(plus - minus) / (2 * eps))
+    fd = np.stack(columns, axis=1)
+    dense = J.toarray()
+    if not close(dense, fd, 5e-3 if f32 else 1e-6):
+        return [("WRONG", f"{J.formula()[:60]}: toarray vs differences {np.abs(dense - fd).max():.3g}")]
+    return [(c, f"{J.formula()[:60]}: {m}") for c, m in check_op(J, dense.astype(np.float64), np.random.default_rng(0),
+                                                               [], f32=f32)]
+
+
 def check_odd(call, want):
     got = call()
     if isinstance(want, str):
@@ -1017,6 +1067,8 @@ def build_cases(rng):
         cases.append((name, "odd", (call, want)))
     for name, build, make in solve_cases(rng):
         cases.append((name, "solve", (build, make)))
+    for name, f, X, *sym in jacobian_cases(rng):
+        cases.append((name, "jacobian", (f, X, bool(sym))))
     for name, spec in optimize_cases(rng):
         cases.append((name, "opt", spec))
     return cases
@@ -1044,6 +1096,8 @@ def run_one(kind, payload, rng):
         return check_odd(*payload)
     if kind == "solve":
         return check_solve(*payload)
+    if kind == "jacobian":
+        return check_jacobian(*payload)
     return check_optimize(payload, rng)
 
 
