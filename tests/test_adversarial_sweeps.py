@@ -81,8 +81,9 @@ ALLOWED = {
         "laplace logsf scale=1e-300": ("WRONG", "kronvec's log S = −z − log 2 is finite where SciPy's "
                                        "log(½e^(−z)) underflows to −∞ (notes/derivatives.md §22)"),
     },
-    # (its one REFUSED finding, SciPy's trust-krylov breaking down at gtol 1e-12 on a quadratic
-    # — NaN directions with SciPy's own dense hessp too — fails nothing: kronvec names it)
+    # (its REFUSED findings, SciPy's trust-krylov breaking down at gtol 1e-12 on a quadratic — NaN
+    # directions with SciPy's own dense hessp too; which case breaks down follows the BLAS's
+    # rounding — fail nothing: kronvec names the breakdown)
     "operators": {},
 }
 

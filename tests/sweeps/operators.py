@@ -35,6 +35,7 @@ From Python, ``run(filter=None, echo=None)`` returns the findings as (category, 
 Every random draw comes from one generator seeded afresh by each ``run()``.
 """
 import copy
+import pathlib
 import pickle
 import sys
 import threading
@@ -44,15 +45,19 @@ import traceback
 import warnings
 from typing import NamedTuple
 
-import numpy as np
-import scipy.optimize
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
+if __name__ == "__main__":  # (run as a script, this file's folder leads sys.path, and its sibling scipy.py is "scipy")
+    sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").resolve() != pathlib.Path(__file__).resolve().parent]
 
-import kronvec
-import kronvec.optimize as kvo
-from kronvec import algebra
-from kronvec.operators import (BatchedDense, BatchedKron, Commutation, Dense, Diag, Duplication, Elimination,
+import numpy as np  # noqa: E402
+import scipy.optimize  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+import scipy.sparse.linalg as spla  # noqa: E402
+
+import kronvec  # noqa: E402
+import kronvec.optimize as kvo  # noqa: E402
+from kronvec import algebra  # noqa: E402
+from kronvec.operators import (  # noqa: E402
+    BatchedDense, BatchedKron, Commutation, Dense, Diag, Duplication, Elimination,
                                HalvedLowerMask, Identity, Kron, KroneckerSum, RowVector, Selection, Sparse,
                                TriangleFold, Wrapped, Zero, selection_from_index)
 
