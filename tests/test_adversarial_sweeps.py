@@ -74,7 +74,7 @@ ALLOWED = {
         "tensorinv",
     )},
     "nested": {},
-    "scipy": {
+    "scipy_functions": {
         "laplace logpdf scale=1e-300": ("WRONG", "kronvec's −|z| − log 2 − log scale is finite (−1e300) where "
                                         "SciPy's generic log(pdf) underflows to −∞: the closed form is the "
                                         "more accurate (kronvec/scipy/stats/laplace.py; notes/derivatives.md §22)"),
@@ -94,7 +94,7 @@ KNOWN_DEFECTS = {
     "indexing": {},
     "linalg": {},
     "nested": {},
-    "scipy": {
+    "scipy_functions": {
         **{name: ("WRONG", "beta.pdf at a = b = 1e6 is exp(logpdf), ~1e-9 relative from SciPy's Boost "
                            "density (the log-density's terms ~1e6 cancel); logpdf is SciPy's own formula")
            for name in ("beta large pdf(x)", "beta large pdf d/scale", "beta large pdf d/shape0",
@@ -104,7 +104,7 @@ KNOWN_DEFECTS = {
 }
 
 #: a floor close to the number of cases each sweep ran when it was brought in (2,841, 480, 669, 723, 1,186, 569)
-MIN_CASES = {"elementwise": 2800, "indexing": 470, "linalg": 660, "nested": 710, "scipy": 1170, "operators": 560}
+MIN_CASES = {"elementwise": 2800, "indexing": 470, "linalg": 660, "nested": 710, "scipy_functions": 1170, "operators": 560}
 
 
 def _load(name):

@@ -437,6 +437,6 @@ def test_cauchy_ppf_and_isf_keep_their_digits_in_the_tails():
 ])
 def test_a_scale_that_is_not_positive_is_refused(call):
     # SciPy's value is NaN for scale ≤ 0; (x − loc)/scale computed as if valid gave cdfs a
-    # plausible number, silently (found by tests/sweeps/scipy.py)
+    # plausible number, silently (found by tests/sweeps/scipy_functions.py)
     with pytest.raises(ValueError, match="scale must be positive"):
         call()

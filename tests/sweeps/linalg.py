@@ -42,7 +42,7 @@ import numpy as np
 import kronvec
 
 if str(pathlib.Path(__file__).resolve().parent) not in sys.path:  # (its sibling, run as a script or loaded by path)
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    sys.path.append(str(pathlib.Path(__file__).resolve().parent))
 from _sweep_checks import close, fd_dir, fd_grad, ulps, vec, with_const  # noqa: E402
 
 SEED = 20261205

@@ -35,7 +35,6 @@ From Python, ``run(filter=None, echo=None)`` returns the findings as (category, 
 Every random draw comes from one generator seeded afresh by each ``run()``.
 """
 import copy
-import pathlib
 import pickle
 import sys
 import threading
@@ -45,8 +44,6 @@ import traceback
 import warnings
 from typing import NamedTuple
 
-if __name__ == "__main__":  # (run as a script, this file's folder leads sys.path, and its sibling scipy.py is "scipy")
-    sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").resolve() != pathlib.Path(__file__).resolve().parent]
 
 import numpy as np  # noqa: E402
 import scipy.optimize  # noqa: E402

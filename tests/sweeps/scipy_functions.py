@@ -14,22 +14,19 @@ ULP, more is WRONG), vjp vs central differences, jvp vs differences and the dot 
 value_and_grad, hessian of a scalarization vs differences of the gradient, inputs untouched,
 results owning their memory.
 
-    python tests/sweeps/scipy.py [-k substr] [-v] [-u]
+    python tests/sweeps/scipy_functions.py [-k substr] [-v] [-u]
 
 ``run(filter=None, echo=None)`` returns (findings, cases, seconds); findings are
 (category, case name, message) with the categories of tests/sweeps/linalg.py:
 WRONG, CRASH, UNCLEAR, ULP (listed with -u), REFUSED (listed with -v).
 Every random draw comes from one generator seeded afresh by each run().
 """
-import pathlib
 import sys
 import time
 import traceback
 import warnings
 from typing import NamedTuple
 
-if __name__ == "__main__":  # (run as a script, this file's folder leads sys.path and this file would be "scipy")
-    sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").resolve() != pathlib.Path(__file__).resolve().parent]
 
 import numpy as np  # noqa: E402
 import scipy.integrate  # noqa: E402
