@@ -9,7 +9,7 @@ import numpy as np
 
 from .._support import as_array, is_traced, plain_parameter, plain_value, static_value
 
-__all__ = ["standardized", "standardized_and_plain", "on_support", "piecewise", "log", "switched_log", "scipy_median", "Interior",
+__all__ = ["standardized", "standardized_and_plain", "symmetric_family", "on_support", "piecewise", "log", "switched_log", "scipy_median", "Interior",
            "sampler", "as_array", "is_traced", "plain_parameter",
            "plain_value", "LOG_2PI"]
 
@@ -26,6 +26,36 @@ def standardized(x, loc, scale):
                          "(SciPy's value is NaN there)")
     return (as_array(x) - as_array(loc)) / as_array(scale)
 
+
+
+def symmetric_family(module, standard_cdf, standard_ppf, standard_logcdf=None):
+    """cdf, sf, ppf, isf (and logcdf, logsf given `standard_logcdf`) of a location-scale
+    family whose standard density is even: S(z) = F(−z), log S(z) = log F(−z), and
+    isf(q) = loc − scale·Q(q) for the standard quantile Q = ppf of loc 0, scale 1.
+    Returned in that order, named for `module` (the distribution's module)."""
+
+    def cdf(x, loc=0, scale=1):
+        return standard_cdf(standardized(x, loc, scale))
+
+    def sf(x, loc=0, scale=1):
+        return standard_cdf(-standardized(x, loc, scale))
+
+    def logcdf(x, loc=0, scale=1):
+        return standard_logcdf(standardized(x, loc, scale))
+
+    def logsf(x, loc=0, scale=1):
+        return standard_logcdf(-standardized(x, loc, scale))
+
+    def ppf(q, loc=0, scale=1):
+        return as_array(loc) + as_array(scale) * standard_ppf(as_array(q))
+
+    def isf(q, loc=0, scale=1):
+        return as_array(loc) - as_array(scale) * standard_ppf(as_array(q))
+
+    functions = (cdf, sf, ppf, isf) + ((logcdf, logsf) if standard_logcdf is not None else ())
+    for function in functions:
+        function.__module__, function.__qualname__ = module, function.__name__
+    return functions
 
 def standardized_and_plain(x, loc, scale):
     """(z, its plain values as an array): z = (x − loc)/scale, and what its support

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ._common import as_array, log, piecewise, plain_value, sampler, standardized
+from ._common import as_array, log, piecewise, plain_value, sampler, standardized, symmetric_family
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf", "rvs"]
 
@@ -37,14 +37,6 @@ def logpdf(x, loc=0, scale=1):
 def pdf(x, loc=0, scale=1):
     z = standardized(x, loc, scale)
     return 1.0 / np.pi / (1.0 + z * z) / as_array(scale)
-
-
-def cdf(x, loc=0, scale=1):
-    return _standard_cdf(standardized(x, loc, scale))
-
-
-def sf(x, loc=0, scale=1):
-    return _standard_cdf(-standardized(x, loc, scale))
 
 
 def _standard_logcdf(z):
@@ -79,12 +71,5 @@ def _standard_ppf(q):
         return piecewise(q, np.asarray(plain_value(q)) < 0.5, lambda q: -1.0 / np.tan(np.pi * q), upper, 0.25)
 
 
-def ppf(q, loc=0, scale=1):
-    return as_array(loc) + as_array(scale) * _standard_ppf(as_array(q))
-
-
-def isf(q, loc=0, scale=1):
-    return as_array(loc) - as_array(scale) * _standard_ppf(as_array(q))
-
-
+cdf, sf, ppf, isf = symmetric_family(__name__, _standard_cdf, _standard_ppf)  # (its log F and log S: above)
 rvs = sampler("cauchy")

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ._common import as_array, piecewise, plain_value, sampler, standardized
+from ._common import as_array, piecewise, plain_value, sampler, standardized, symmetric_family
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf", "rvs"]
 
@@ -44,28 +44,5 @@ def pdf(x, loc=0, scale=1):
     return 0.5 * np.exp(-np.abs(standardized(x, loc, scale))) / as_array(scale)
 
 
-def cdf(x, loc=0, scale=1):
-    return _standard_cdf(standardized(x, loc, scale))
-
-
-def sf(x, loc=0, scale=1):
-    return _standard_cdf(-standardized(x, loc, scale))
-
-
-def logcdf(x, loc=0, scale=1):
-    return _standard_logcdf(standardized(x, loc, scale))
-
-
-def logsf(x, loc=0, scale=1):
-    return _standard_logcdf(-standardized(x, loc, scale))
-
-
-def ppf(q, loc=0, scale=1):
-    return as_array(loc) + as_array(scale) * _standard_ppf(as_array(q))
-
-
-def isf(q, loc=0, scale=1):
-    return as_array(loc) - as_array(scale) * _standard_ppf(as_array(q))
-
-
+cdf, sf, ppf, isf, logcdf, logsf = symmetric_family(__name__, _standard_cdf, _standard_ppf, _standard_logcdf)
 rvs = sampler("laplace")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, log_expit, logit
 
-from ._common import as_array, sampler, standardized
+from ._common import as_array, sampler, standardized, symmetric_family
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf", "rvs"]
 
@@ -28,28 +28,5 @@ def pdf(x, loc=0, scale=1):
     return np.exp(_standard_logpdf(standardized(x, loc, scale))) / as_array(scale)
 
 
-def cdf(x, loc=0, scale=1):
-    return expit(standardized(x, loc, scale))
-
-
-def logcdf(x, loc=0, scale=1):
-    return log_expit(standardized(x, loc, scale))
-
-
-def sf(x, loc=0, scale=1):
-    return expit(-standardized(x, loc, scale))
-
-
-def logsf(x, loc=0, scale=1):
-    return log_expit(-standardized(x, loc, scale))
-
-
-def ppf(q, loc=0, scale=1):
-    return as_array(loc) + as_array(scale) * logit(as_array(q))
-
-
-def isf(q, loc=0, scale=1):
-    return as_array(loc) - as_array(scale) * logit(as_array(q))
-
-
+cdf, sf, ppf, isf, logcdf, logsf = symmetric_family(__name__, expit, logit, log_expit)  # (σ(−z) = 1 − σ(z))
 rvs = sampler("logistic")

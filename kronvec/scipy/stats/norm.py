@@ -12,7 +12,7 @@ import math
 import numpy as np
 from scipy.special import log_ndtr, ndtr, ndtri
 
-from ._common import LOG_2PI, as_array, standardized, sampler
+from ._common import LOG_2PI, as_array, sampler, standardized, symmetric_family
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf", "rvs"]
 
@@ -29,28 +29,5 @@ def pdf(x, loc=0, scale=1):
     return np.exp(-z ** 2 / 2.0) / _ROOT_2PI / as_array(scale)
 
 
-def cdf(x, loc=0, scale=1):
-    return ndtr(standardized(x, loc, scale))
-
-
-def logcdf(x, loc=0, scale=1):
-    return log_ndtr(standardized(x, loc, scale))
-
-
-def sf(x, loc=0, scale=1):
-    return ndtr(-standardized(x, loc, scale))
-
-
-def logsf(x, loc=0, scale=1):
-    return log_ndtr(-standardized(x, loc, scale))
-
-
-def ppf(q, loc=0, scale=1):
-    return as_array(loc) + as_array(scale) * ndtri(as_array(q))
-
-
-def isf(q, loc=0, scale=1):
-    return as_array(loc) + as_array(scale) * -ndtri(as_array(q))
-
-
+cdf, sf, ppf, isf, logcdf, logsf = symmetric_family(__name__, ndtr, ndtri, log_ndtr)  # (Φ(−z) = 1 − Φ(z))
 rvs = sampler("norm")
