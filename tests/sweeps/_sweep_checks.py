@@ -1,6 +1,19 @@
-"""Checks the adversarial sweeps share (tests/sweeps/elementwise.py and linalg.py): vec,
-distances in ulps, closeness, central differences, and a function of one argument."""
+"""What the adversarial sweeps of tests/sweeps share: a run's Result, vec, distances in
+ulps, closeness, bitwise equality, central differences, a function of one argument, where
+an exception was raised, whether an array owns its memory, the symmetric part."""
+import traceback
+from typing import NamedTuple
+
 import numpy as np
+
+
+class Result(NamedTuple):
+    """What one run found: ``findings`` as (category, case name, message), the number of
+    ``cases`` run and the wall-clock ``seconds`` it took."""
+
+    findings: list
+    cases: int
+    seconds: float
 
 
 def vec(a):
@@ -46,3 +59,27 @@ def with_const(f, args, argnum):
         a[argnum] = x
         return f(*a)
     return g
+
+
+def where(e):
+    tb = traceback.extract_tb(e.__traceback__)[-1]
+    return f" @ {tb.filename.split('/')[-1]}:{tb.lineno}"
+
+
+def owns(a):
+    a = np.asarray(a)
+    return a.base is None or not a.flags.writeable or a.size == 0
+
+
+def sym(X):
+    return (X + np.swapaxes(X, -1, -2)) / 2
+
+
+def same_bits(a, b):
+    """a and b equal bit for bit: shape, dtype, values, NaNs and the signs of zeros."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.dtype.kind == "f":
+        return bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))) and np.all(np.signbit(a) == np.signbit(b)))
+    return np.array_equal(a, b)

@@ -32,9 +32,7 @@ import pathlib
 import sys
 import threading
 import time
-import traceback
 import warnings
-from typing import NamedTuple
 
 import numpy as np
 import scipy.special as sc
@@ -43,18 +41,9 @@ import kronvec
 
 if str(pathlib.Path(__file__).resolve().parent) not in sys.path:  # (its sibling, run as a script or loaded by path)
     sys.path.append(str(pathlib.Path(__file__).resolve().parent))
-from _sweep_checks import close, fd_dir, fd_grad, ulps, vec, with_const  # noqa: E402
+from _sweep_checks import Result, close, fd_dir, fd_grad, ulps, vec, where, with_const  # noqa: E402
 
 SEED = 12345
-
-
-class Result(NamedTuple):
-    """What one run found: ``findings`` as (category, case name, message), the number of
-    ``cases`` run and the wall-clock ``seconds`` it took."""
-
-    findings: list
-    cases: int
-    seconds: float
 
 
 # ----------------------------------------------------------------- helpers
@@ -118,8 +107,7 @@ def check(name, f, args, opts, rng):
         elif isinstance(e, (TypeError, ValueError)):
             out.append(("UNCLEAR", short(e)))
         else:
-            out.append(("CRASH", "vjp: " + short(e) + " @ " + traceback.extract_tb(e.__traceback__)[-1].filename.split("/")[-1]
-                        + ":" + str(traceback.extract_tb(e.__traceback__)[-1].lineno)))
+            out.append(("CRASH", "vjp: " + short(e) + where(e)))
         return out
     if opts.get("expect_refusal"):
         out.append(("WRONG", "expected a refusal, got a value"))

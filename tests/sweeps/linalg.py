@@ -33,9 +33,7 @@ kept between them.  Nothing is written to disk.
 import pathlib
 import sys
 import time
-import traceback
 import warnings
-from typing import NamedTuple
 
 import numpy as np
 
@@ -43,35 +41,13 @@ import kronvec
 
 if str(pathlib.Path(__file__).resolve().parent) not in sys.path:  # (its sibling, run as a script or loaded by path)
     sys.path.append(str(pathlib.Path(__file__).resolve().parent))
-from _sweep_checks import close, fd_dir, fd_grad, ulps, vec, with_const  # noqa: E402
+from _sweep_checks import Result, close, fd_dir, fd_grad, owns, same_bits, sym, ulps, vec, where, with_const  # noqa: E402
 
 SEED = 20261205
 LA = np.linalg
 
 
-class Result(NamedTuple):
-    """What one run found: ``findings`` as (category, case name, message), the number of
-    ``cases`` run and the wall-clock ``seconds`` it took."""
-
-    findings: list
-    cases: int
-    seconds: float
-
-
 # ----------------------------------------------------------------- helpers
-def sym(X):
-    return (X + np.swapaxes(X, -1, -2)) / 2
-
-
-def same_bits(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    if a.dtype.kind == "f":
-        return bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))) and np.all(np.signbit(a) == np.signbit(b)))
-    return np.array_equal(a, b)
-
-
 def clear_refusal(err, ref=None):
     msg = str(err)
     if isinstance(ref, Exception) and type(ref) is type(err) and str(ref) == msg:
@@ -82,16 +58,6 @@ def clear_refusal(err, ref=None):
 def short(err):
     m = str(err).splitlines()[0] if str(err) else ""
     return f"{type(err).__name__}: {m[:230]}"
-
-
-def where(e):
-    tb = traceback.extract_tb(e.__traceback__)[-1]
-    return f" @ {tb.filename.split('/')[-1]}:{tb.lineno}"
-
-
-def owns(a):
-    a = np.asarray(a)
-    return a.base is None or not a.flags.writeable or a.size == 0
 
 
 # ----------------------------------------------------------------- the checker

@@ -27,28 +27,23 @@ had after drawing the module's constant weights W3 and W6 (read-only arrays), so
 one process draw the same points; the findings of a run are kept in that run only.  Threads
 are joined before a case ends.  Nothing is written to disk.
 """
+import pathlib
 import sys
 import threading
 import time
 import traceback
 import warnings
-from typing import NamedTuple
 
 import numpy as np
 
 import kronvec
 
+if str(pathlib.Path(__file__).resolve().parent) not in sys.path:  # (its sibling, run as a script or loaded by path)
+    sys.path.append(str(pathlib.Path(__file__).resolve().parent))
+from _sweep_checks import Result  # noqa: E402
+
 SEED = 2024
 rng = np.random.default_rng(SEED)  # put back to _RNG_START by every run()
-
-
-class Result(NamedTuple):
-    """What one run found: ``findings`` as (category, case name, message), the number of
-    ``cases`` run and the wall-clock ``seconds`` it took."""
-
-    findings: list
-    cases: int
-    seconds: float
 
 
 class _Run:

@@ -36,13 +36,12 @@ Every random draw comes from one generator seeded afresh by each ``run()``.
 """
 import copy
 import pickle
+import pathlib
 import sys
 import threading
 import time
 import tracemalloc
-import traceback
 import warnings
-from typing import NamedTuple
 
 
 import numpy as np  # noqa: E402
@@ -58,13 +57,11 @@ from kronvec.operators import (  # noqa: E402
                                HalvedLowerMask, Identity, Kron, KroneckerSum, RowVector, Selection, Sparse,
                                TriangleFold, Wrapped, Zero, selection_from_index)
 
+if str(pathlib.Path(__file__).resolve().parent) not in sys.path:  # (its sibling, run as a script or loaded by path)
+    sys.path.append(str(pathlib.Path(__file__).resolve().parent))
+from _sweep_checks import Result, where  # noqa: E402
+
 SEED = 20261205
-
-
-class Result(NamedTuple):
-    findings: list
-    cases: int
-    seconds: float
 
 
 # ------------------------------------------------------------------ references from definitions
@@ -114,11 +111,6 @@ def batched_dense(blocks):
 def short(err):
     m = str(err).splitlines()[0] if str(err) else ""
     return f"{type(err).__name__}: {m[:200]}"
-
-
-def where(e):
-    tb = traceback.extract_tb(e.__traceback__)[-1]
-    return f" @ {tb.filename.split('/')[-1]}:{tb.lineno}"
 
 
 def close(a, b, rtol=1e-12):

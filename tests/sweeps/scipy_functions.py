@@ -21,11 +21,10 @@ results owning their memory.
 WRONG, CRASH, UNCLEAR, ULP (listed with -u), REFUSED (listed with -v).
 Every random draw comes from one generator seeded afresh by each run().
 """
+import pathlib
 import sys
 import time
-import traceback
 import warnings
-from typing import NamedTuple
 
 
 import numpy as np  # noqa: E402
@@ -42,14 +41,12 @@ import kronvec.scipy.signal as ksig
 import kronvec.scipy.special as ksp
 import kronvec.scipy.stats as kst
 
+if str(pathlib.Path(__file__).resolve().parent) not in sys.path:  # (its sibling, run as a script or loaded by path)
+    sys.path.append(str(pathlib.Path(__file__).resolve().parent))
+from _sweep_checks import Result, owns, same_bits, sym, where  # noqa: E402
+
 SEED = 20261206
 WRONG_ULP = 64  # beyond this many ulp from SciPy a value is WRONG, not ULP
-
-
-class Result(NamedTuple):
-    findings: list
-    cases: int
-    seconds: float
 
 
 # ----------------------------------------------------------------- helpers
@@ -72,15 +69,6 @@ def ulps(a, b):
     return float(np.max(np.abs(a - b) / sp))
 
 
-def same_bits(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    if a.dtype.kind == "f":
-        return bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))) and np.all(np.signbit(a) == np.signbit(b)))
-    return np.array_equal(a, b)
-
-
 def close(a, b, rtol, atol):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return a.shape == b.shape and bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b)))
@@ -91,21 +79,11 @@ def short(err):
     return f"{type(err).__name__}: {m[:200]}"
 
 
-def where(e):
-    tb = traceback.extract_tb(e.__traceback__)[-1]
-    return f" @ {tb.filename.split('/')[-1]}:{tb.lineno}"
-
-
 def clear_refusal(err, ref=None):
     msg = str(err)
     if isinstance(ref, Exception) and type(ref) is type(err):
         return True  # SciPy refuses too, with the same exception type
     return "kronvec" in msg or "scipy." in msg or msg.startswith(("np.", "ndarray."))
-
-
-def owns(a):
-    a = np.asarray(a)
-    return a.base is None or not a.flags.writeable or a.size == 0
 
 
 def fd_dir(F, X, V, eps):
@@ -119,10 +97,6 @@ def fd_grad(Fs, X, eps):
         E[idx] = 1.0
         G[idx] = float(fd_dir(Fs, X, E, eps))
     return G
-
-
-def sym(X):
-    return (X + np.swapaxes(X, -1, -2)) / 2
 
 
 # ----------------------------------------------------------------- the checker
