@@ -13,6 +13,8 @@ to write elsewhere.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = [
@@ -71,7 +73,7 @@ def unvec(v, shape):
            [3, 4]])
     """
     v = np.asarray(v)
-    size = int(np.prod(shape, dtype=np.int64))
+    size = math.prod(shape)  # (np.prod: a NumPy reduction, µs per call on every operator apply)
     if v.size != size:
         raise ValueError(
             f"unvec: a vector of {v.size} entries cannot fill shape {tuple(shape)} "

@@ -337,10 +337,16 @@ def test_contraction_operator_against_its_definition(name):
     ("jl", "ijk", "ilk", {"i": 20, "j": 12, "k": 15, "l": 10}),  # a fixed matrix broadcast over a stack
     ("bij", "bjk", "bik", {"b": 4, "i": 12, "j": 30, "k": 25}),   # stacks of matrices
     ("ijk", "kj", "i", {"i": 40, "j": 30, "k": 30}),                # two labels summed
+    ("bij", "bik", "bjk", {"b": 4, "i": 30, "j": 12, "k": 25}),   # the transpose of the stacks
+    ("ij", "ij", "ij", {"i": 200, "j": 190}),                      # entrywise: np.multiply
+    ("ij", "i", "ij", {"i": 200, "j": 190}),                       # broadcast along j
+    ("i", "j", "ji", {"i": 200, "j": 190}),                        # an outer product, transposed
 ])
 def test_a_contraction_large_enough_for_blas_against_einsum(fixed_labels, in_labels, out_labels, sizes):
     # Above NAIVE_LOOP_LIMIT the operator multiplies by one matmul written into the
-    # result (matmul_into); each application must still be the einsum of its definition.
+    # result (matmul_into) — for stacks of matrices unreversed, on a row-major copy of
+    # the fixed operand — or, when no label is summed, by one np.multiply
+    # (broadcast_product_into); each application must still be the einsum of its definition.
     rng = np.random.default_rng(5)
     fixed = rng.standard_normal([sizes[label] for label in fixed_labels])
     for op in (Contraction([fixed], [fixed_labels], in_labels, out_labels, sizes),
@@ -356,6 +362,16 @@ def test_a_contraction_large_enough_for_blas_against_einsum(fixed_labels, in_lab
         dot_test(op, rng)
 
 
+def test_only_stacks_of_matrix_products_keep_a_row_major_copy():
+    # reversed, a stack label comes last and matmul cannot loop over it: those (and only
+    # those) are applied unreversed, on a read-only row-major copy of the fixed operand
+    stacked = Contraction([np.ones((4, 3, 5))], ["bij"], "bjk", "bik", {"b": 4, "i": 3, "j": 5, "k": 2})
+    assert stacked._row_major is not None and not stacked._row_major[0].flags.writeable
+    assert stacked.T._row_major is not None
+    plain = Contraction([np.ones((3, 5))], ["ij"], "jk", "ik", {"i": 3, "j": 5, "k": 2})
+    assert plain._row_major is None and plain.T._row_major is None
+
+
 def test_matmul_into_computes_the_einsum_or_refuses_writing_nothing():
     sizes = {"i": 3, "j": 4, "k": 5}
     rng = np.random.default_rng(6)
@@ -369,8 +385,16 @@ def test_matmul_into_computes_the_einsum_or_refuses_writing_nothing():
         assert done == ((labels, out_labels) in computed)
         expected = np.einsum(",".join(labels) + "->" + out_labels, *operands) if done else np.full(out.shape, 7.0)
         np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-13)
-    # a result that is not C-ordered: refused (one matmul could not write it in place)
-    assert not matmul_into([np.ones((3, 4)), np.ones((4, 5))], ("ij", "jk"), "ik", sizes, np.zeros((5, 3)).T)
+    # a result in another layout: written through its strides when no axes are grouped …
+    A, B = rng.standard_normal((3, 4)), rng.standard_normal((4, 5))
+    out = np.zeros((5, 3)).T
+    assert matmul_into([A, B], ("ij", "jk"), "ik", sizes, out)
+    np.testing.assert_allclose(out, A @ B, rtol=1e-13, atol=1e-13)
+    # … and refused, untouched, when grouping its axes into matrices would copy it
+    sizes = {"i": 3, "j": 4, "k": 5, "l": 2}
+    out = np.full((2, 4, 3), 7.0).T  # ijl, column-major: i and j cannot merge into one row axis
+    assert not matmul_into([np.ones((3, 4, 5)), np.ones((5, 2))], ("ijk", "kl"), "ijl", sizes, out)
+    np.testing.assert_array_equal(out, 7.0)
 
 
 def test_contraction_stores_read_only_copies():

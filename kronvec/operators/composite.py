@@ -231,6 +231,27 @@ class Sum(_Composite):
         return capped(" ".join(pieces), "sum", len(parts))
 
 
+def _application_units(factors):
+    """The factors of a Product as it applies them: each a unit, except a Kron beside a
+    commutation matrix, (A ⊗ B)·K or K·(A ⊗ B), which is one
+    :class:`~kronvec.operators.kron.CommutedKron` (its two products, no transposing copy
+    of the vector between them).  Paired from the right, the side applied first."""
+    from .kron import CommutedKron
+
+    units, position = [], len(factors)
+    while position > 0:
+        if position >= 2:
+            commuted = CommutedKron.fits(factors[position - 2], factors[position - 1])
+            if commuted is not None:
+                kron = factors[position - 2] if commuted == "input" else factors[position - 1]
+                units.append(CommutedKron(kron, commuted))
+                position -= 2
+                continue
+        units.append(factors[position - 1])
+        position -= 1
+    return tuple(units[::-1])
+
+
 class Product(_Composite):
     """``F₁ F₂ … F_k`` applied right to left, e.g. a chain rule that did not simplify."""
 
@@ -247,40 +268,41 @@ class Product(_Composite):
                     f"{left.shape} @ {right.shape}"
                 )
         self.factors = tuple(factors)
-        self._last_factor = self.factors[-1:]
+        units = _application_units(self.factors)
+        self._last_unit, self._leading_units = units[-1:], units[:-1]
         super().__init__(
             (factors[0].shape[0], factors[-1].shape[1]),
             combined_dtype(factors),
         )
 
     def _shared_operands(self):
-        # Only the last factor sees the Product's input; F₁…F_{k-1} are applied
-        # to intermediate results, as a unit each.
-        return self._last_factor
+        # Only the last factor (or fused pair, see _application_units) sees the Product's
+        # input; the others are applied to intermediate results, as a unit each.
+        return self._last_unit
 
     def _combine(self, values):
         (value,) = values
-        for factor in reversed(self.factors[:-1]):
-            value = factor._matmat(value)
+        for unit in reversed(self._leading_units):
+            value = unit._matmat(value)
         return value
 
     def _combine_workspace(self):
-        peak, carried = 0, 0  # `carried`: the intermediate the next factor reads
-        for factor in reversed(self.factors[:-1]):
-            peak = max(peak, carried + factor._column_workspace())
-            carried = factor.shape[0]
+        peak, carried = 0, 0  # `carried`: the intermediate the next unit reads
+        for unit in reversed(self._leading_units):
+            peak = max(peak, carried + unit._column_workspace())
+            carried = unit.shape[0]
         return peak
 
     def _distribute(self, cotangent):
-        for factor in self.factors[:-1]:  # (F₁…F_{k-1})ᵀ c = F_{k-1}ᵀ…F₁ᵀ c
-            cotangent = factor.T._matmat(cotangent)
+        for unit in self._leading_units:  # (F₁…F_{k-1})ᵀ c = F_{k-1}ᵀ…F₁ᵀ c
+            cotangent = unit.T._matmat(cotangent)
         return [cotangent]
 
     def _distribute_workspace(self):
         peak, carried = 0, 0
-        for factor in self.factors[:-1]:
-            peak = max(peak, carried + factor.T._column_workspace())
-            carried = factor.shape[1]
+        for unit in self._leading_units:
+            peak = max(peak, carried + unit.T._column_workspace())
+            carried = unit.shape[1]
         return peak
 
     def _transpose(self):

@@ -185,7 +185,7 @@ def matmul_into(operands, labels, out_labels, sizes, out):
     result where it belongs instead of computing it in its own axis order and
     copying it over.  Returns False (and writes nothing) when the labels or
     `out`'s layout do not allow it."""
-    if len(operands) != 2 or not out.flags.c_contiguous:
+    if len(operands) != 2:
         return False
     for (left, left_labels), (right, right_labels) in (tuple(zip(operands, labels)),
                                                         tuple(zip(operands, labels))[::-1]):
@@ -193,12 +193,45 @@ def matmul_into(operands, labels, out_labels, sizes, out):
         if groups is None:
             continue
         prefix, rows, summed, columns = groups
-        result = out.reshape([sizes[label] for label in prefix]
-                             + [math.prod(sizes[label] for label in rows), math.prod(sizes[label] for label in columns)])
+        shape = ([sizes[label] for label in prefix]
+                 + [math.prod(sizes[label] for label in rows), math.prod(sizes[label] for label in columns)])
+        if list(out.shape) == shape:
+            result = out  # any layout: matmul writes through its strides
+        elif out.flags.c_contiguous:
+            result = out.reshape(shape)  # a view
+        else:  # grouping the axes of this layout would copy: the result would be lost
+            return False
         np.matmul(_as_matmul_operand(left, left_labels, prefix, rows, summed, sizes),
                   _as_matmul_operand(right, right_labels, prefix, summed, columns, sizes), out=result)
         return True
     return False
+
+
+def matmul_groups_of(labels, out_labels):
+    """True when two operands labelled `labels` multiply into `out_labels` as one
+    broadcast ``np.matmul`` (see :func:`matmul_into`), in either order."""
+    return len(labels) == 2 and (_matmul_groups(labels[0], labels[1], out_labels) is not None
+                                 or _matmul_groups(labels[1], labels[0], out_labels) is not None)
+
+
+def broadcast_product_into(operands, labels, out_labels, out):
+    """``einsum`` of two plain operands that sums no label and repeats none — an
+    entrywise product broadcast over the labels one operand lacks — written into
+    `out` by ``np.multiply`` (NumPy's einsum runs such a product through its
+    generic loop, up to 1.5× slower).  Returns False when the labels are not
+    such a product."""
+    if len(operands) != 2 or len(set(out_labels)) != len(out_labels):
+        return False
+    for operand_labels in labels:
+        if len(set(operand_labels)) != len(operand_labels) or not set(operand_labels) <= set(out_labels):
+            return False
+    aligned = []
+    for operand, operand_labels in zip(operands, labels):
+        order = [operand_labels.index(label) for label in out_labels if label in operand_labels]
+        shape = [operand.shape[operand_labels.index(label)] if label in operand_labels else 1 for label in out_labels]
+        aligned.append(operand.transpose(order).reshape(shape))
+    np.multiply(aligned[0], aligned[1], out=out)
+    return True
 
 
 def _column_major_readonly(array, dtype):
@@ -276,6 +309,15 @@ class Contraction(StructuredOperator):
         self._reversed = tuple(array.T for array in self.fixed)
         self._reversed_labels = tuple(labels[::-1] for labels in fixed_labels)
         self.in_labels, self.out_labels = str(in_labels), str(out_labels)
+        # A stack of matrix products (bij,bjk->bik) reversed puts the stack label last,
+        # where matmul cannot loop over it: such a contraction is applied unreversed, to
+        # a row-major copy of the fixed operand (each of its matrices contiguous, for BLAS).
+        self._row_major = None
+        if (len(self.fixed) == 1
+                and not matmul_groups_of((*self._reversed_labels, self.in_labels[::-1]), self.out_labels[::-1])
+                and matmul_groups_of((*self.fixed_labels, self.in_labels), self.out_labels)):
+            self._row_major = (np.ascontiguousarray(self.fixed[0]),)
+            self._row_major[0].flags.writeable = False
         self.in_shape = tuple(self.sizes[label] for label in self.in_labels)
         self.out_shape = tuple(self.sizes[label] for label in self.out_labels)
         # the label of the right-hand sides' column axis in matmat: a letter of no operand
@@ -312,8 +354,14 @@ class Contraction(StructuredOperator):
         # one matmul writing into Y's memory: the same products without einsum's
         # copy of its result from the axis order it computes in (issue 12: the matvec
         # within 1.5× of the einsum computing the value).
-        if (einsum_optimize(labels, out_labels, sizes) is True
-                and matmul_into(operands, labels, out_labels, sizes, Y.T)):
+        if einsum_optimize(labels, out_labels, sizes) is True:
+            if matmul_into(operands, labels, out_labels, sizes, Y.T):
+                return
+            if self._row_major is not None and matmul_into(
+                    (*self._row_major, V), (*self.fixed_labels, self.in_labels + column),
+                    self.out_labels + column, sizes, Y):
+                return
+        if broadcast_product_into(operands, labels, out_labels, Y.T):
             return
         contract(operands, labels, out_labels, sizes, out=Y.T)
 

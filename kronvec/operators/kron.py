@@ -9,8 +9,9 @@ from .._vec import unvec, vec
 from ._base import Precedence, StructuredOperator, as_operator, combined_dtype
 from ._formula import parenthesize
 from .basic import Dense, Identity
+from .selection import Commutation
 
-__all__ = ["Kron"]
+__all__ = ["Kron", "CommutedKron"]
 
 
 def _format_scale(scale):
@@ -148,12 +149,10 @@ class Kron(StructuredOperator):
         A, B = self.A, self.B
         qa, qb = A.shape[1], B.shape[1]
         if X.shape[1] == 1:
-            V = unvec(X[:, 0], (qb, qa))
-            if self._b_first:
-                Y = A._right_apply_transposed(B._left_apply(V))
-            else:
-                Y = B._left_apply(A._right_apply_transposed(V))
-            result = vec(Y).reshape(-1, 1)
+            # vec(B V Aᵀ) computed as its transpose A Vᵀ Bᵀ: Vᵀ is a row-major view of
+            # the column, and the row-major product's memory is already vec(B V Aᵀ) —
+            # no copy into column-major order after the products (issue 12).
+            result = self._transposed_products(unvec(X[:, 0], (qb, qa)).T).reshape(-1, 1)
         else:
             result = self._apply_to_columns(X)
         if np.may_share_memory(result, X):  # identity factors pass X through: never return it
@@ -161,6 +160,19 @@ class Kron(StructuredOperator):
         if self.scale != 1.0:
             result *= self.scale
         return result
+
+    def _products(self, V):
+        """``B V Aᵀ`` for V of shape (qb, qa), any layout, unscaled (usually row-major)."""
+        if self._b_first:
+            return self.A._right_apply_transposed(self.B._left_apply(V))
+        return self.B._left_apply(self.A._right_apply_transposed(V))
+
+    def _transposed_products(self, V_transposed):
+        """``(B V Aᵀ)ᵀ = A Vᵀ Bᵀ`` from Vᵀ of shape (qa, qb), any layout, unscaled: the
+        same products in the same order, each transposed."""
+        if self._b_first:
+            return self.A._left_apply(self.B._right_apply_transposed(V_transposed))
+        return self.B._right_apply_transposed(self.A._left_apply(V_transposed))
 
     def _apply_to_columns(self, X):
         """(A ⊗ B)·X for k > 1 columns vec V_t, as two products over all of them.
@@ -310,3 +322,78 @@ class Kron(StructuredOperator):
         if self.scale != 1.0:
             matrix.data *= self.scale
         return matrix
+
+
+class CommutedKron(StructuredOperator):
+    """``(A ⊗ B)·K`` or ``K·(A ⊗ B)``, a Kron and the commutation matrix beside it in a
+    :class:`~kronvec.operators.Product`, applied in one pass (an evaluation unit of
+    the Product, never a factor a user sees).
+
+    ``(A ⊗ B) K_{qa,qb} vec V = vec(B Vᵀ Aᵀ)``, and ``K_{pb,pa} (A ⊗ B) vec V = vec((B V Aᵀ)ᵀ)``
+    (Magnus–Neudecker ch. 3, §7: ``K_{m,n} vec X = vec Xᵀ``).  A column's unvec is a
+    column-major view, its transpose a row-major one, and a row-major result's memory is
+    the vec of its transpose: so each is the Kron's two products alone, where applying
+    K on its own copies the vector into transposed order (the Jacobian of
+    ``einsum("ij,kj->ik", A, X)`` or of ``A @ X.T`` is (I ⊗ A)·K, issue 12).
+
+    Parameters
+    ----------
+    kron : Kron
+    commuted : {"input", "output"}
+        Which side the commutation is on: ``(A ⊗ B)·K`` or ``K·(A ⊗ B)``.
+    """
+
+    precedence = Precedence.PRODUCT
+
+    def __init__(self, kron, commuted):
+        self.kron, self.commuted = kron, commuted
+        (pa, qa), (pb, qb) = kron.A.shape, kron.B.shape
+        if commuted == "input":
+            self.commutation = Commutation(qa, qb)
+        else:
+            self.commutation = Commutation(pb, pa)
+        self.carries_data = kron.carries_data
+        super().__init__(kron.shape, combined_dtype((kron, self.commutation)))
+
+    @staticmethod
+    def fits(left, right):
+        """``"input"`` when the factors ``left·right`` are (A ⊗ B)·K_{qa,qb},
+        ``"output"`` when they are K_{pb,pa}·(A ⊗ B), else None."""
+        if isinstance(left, Kron) and isinstance(right, Commutation):
+            (pa, qa), (pb, qb) = left.A.shape, left.B.shape
+            return "input" if (right.m, right.n) == (qa, qb) else None
+        if isinstance(left, Commutation) and isinstance(right, Kron):
+            (pa, qa), (pb, qb) = right.A.shape, right.B.shape
+            return "output" if (left.m, left.n) == (pb, pa) else None
+        return None
+
+    def _matmat(self, X):
+        kron = self.kron
+        if X.shape[1] != 1:  # a block of columns: the Kron's own block products, K apart
+            if self.commuted == "input":
+                return kron._matmat(self.commutation._matmat(X))
+            return self.commutation._matmat(kron._matmat(X))
+        (pa, qa), (pb, qb) = kron.A.shape, kron.B.shape
+        if self.commuted == "input":  # vec(B Vᵀ Aᵀ) = the row-major A V Bᵀ, V = unvec(x) (qa × qb)
+            result = kron._transposed_products(unvec(X[:, 0], (qa, qb))).reshape(-1, 1)
+        else:  # vec((B V Aᵀ)ᵀ) = B V Aᵀ read row-major
+            result = kron._products(unvec(X[:, 0], (qb, qa))).reshape(-1, 1)
+        if np.may_share_memory(result, X):  # identity factors pass X through: never return it
+            result = result.copy()
+        if kron.scale != 1.0:
+            result *= kron.scale
+        return result
+
+    def _column_workspace(self):
+        return self.kron._column_workspace() + self.commutation._column_workspace()
+
+    def _transpose(self):
+        # ((A ⊗ B) K)ᵀ = Kᵀ (Aᵀ ⊗ Bᵀ), and Kᵀ is a commutation: the other side
+        return CommutedKron(self.kron.T, "output" if self.commuted == "input" else "input")
+
+    def _formula_children(self):
+        factors = (self.kron, self.commutation)
+        return factors if self.commuted == "input" else factors[::-1]
+
+    def _render(self, parts, placeholders):
+        return "·".join(parenthesize(text, precedence, Precedence.PRODUCT) for text, precedence in parts)
