@@ -373,7 +373,7 @@ class CommutedKron(StructuredOperator):
             if self.commuted == "input":
                 return kron._matmat(self.commutation._matmat(X))
             return self.commutation._matmat(kron._matmat(X))
-        (pa, qa), (pb, qb) = kron.A.shape, kron.B.shape
+        qa, qb = kron.A.shape[1], kron.B.shape[1]
         if self.commuted == "input":  # vec(B Vᵀ Aᵀ) = the row-major A V Bᵀ, V = unvec(x) (qa × qb)
             result = kron._transposed_products(unvec(X[:, 0], (qa, qb))).reshape(-1, 1)
         else:  # vec((B V Aᵀ)ᵀ) = B V Aᵀ read row-major
