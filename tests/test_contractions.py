@@ -362,6 +362,58 @@ def test_a_contraction_large_enough_for_blas_against_einsum(fixed_labels, in_lab
         dot_test(op, rng)
 
 
+def _random_large_contraction(seed, summed):
+    """(fixed labels, in labels, out labels, sizes) of a random two-operand contraction
+    above NAIVE_LOOP_LIMIT, where the operator takes its fast paths (one matmul, reversed
+    or on stacks; one np.multiply when nothing is `summed`): stack labels in both operands
+    and the output, labels summed in both, kept labels of one operand, in random orders
+    (transposed operands and outputs)."""
+    rng = np.random.default_rng([12, seed, summed])
+    kinds = {"stack": "bc", "summed": "jk" if summed else "", "fixed_only": "im", "in_only": "ln"}
+    chosen = {kind: "".join(rng.choice(list(pool), size=int(rng.integers(int(kind == "summed"), 3)), replace=False))
+              if pool else "" for kind, pool in kinds.items()}
+    fixed = list(chosen["stack"] + chosen["summed"] + chosen["fixed_only"])
+    inputs = list(chosen["stack"] + chosen["summed"] + chosen["in_only"])
+    out = list(chosen["stack"] + chosen["fixed_only"] + chosen["in_only"])
+    for labels in (fixed, inputs, out):
+        rng.shuffle(labels)
+    largest = 9 if summed else 30  # (fewer labels: larger sizes to pass the limit)
+    sizes = {label: int(rng.integers(2, largest)) for label in "bcjkimln"}
+    return "".join(fixed), "".join(inputs), "".join(out), sizes
+
+
+def _large_contractions(count, summed):
+    cases, seed = [], 0
+    while len(cases) < count:
+        fixed, inputs, out, sizes = _random_large_contraction(seed, summed)
+        seed += 1
+        loop = np.prod([sizes[label] for label in set(fixed + inputs + out)])
+        if not fixed or not inputs or not out or loop <= NAIVE_LOOP_LIMIT or loop > 1_000_000:
+            continue
+        cases.append(pytest.param(fixed, inputs, out, sizes, id=f"{fixed},{inputs}->{out}"))
+    return cases
+
+
+@pytest.mark.parametrize("fixed_labels, in_labels, out_labels, sizes",
+                         _large_contractions(30, summed=True) + _large_contractions(15, summed=False))
+def test_random_contractions_above_the_naive_limit_against_einsum(fixed_labels, in_labels, out_labels, sizes):
+    # The class of the fast paths (issue 12's "matvec within 1.5× of the einsum"): each
+    # application is the einsum of its definition, and its transpose its adjoint.
+    rng = np.random.default_rng(7)
+    fixed = rng.standard_normal([sizes[label] for label in fixed_labels])
+    op = Contraction([fixed], [fixed_labels], in_labels, out_labels, sizes)
+    spec = f"{fixed_labels},{in_labels}->{out_labels}"
+    X = rng.standard_normal((op.shape[1], 2))
+    columns = [vec(np.einsum(spec, fixed, X[:, t].reshape(op.in_shape, order="F"))) for t in range(2)]
+    tol = 1e-12 * max(1.0, max(np.abs(c).max() for c in columns))
+    np.testing.assert_allclose(op.matvec(X[:, 0]), columns[0], rtol=1e-12, atol=tol)
+    np.testing.assert_allclose(op.matmat(X), np.stack(columns, axis=1), rtol=1e-12, atol=tol)
+    W = rng.standard_normal(op.shape[0])
+    adjoint = vec(np.einsum(f"{fixed_labels},{out_labels}->{in_labels}", fixed, W.reshape(op.out_shape, order="F")))
+    np.testing.assert_allclose(op.rmatvec(W), adjoint, rtol=1e-12, atol=1e-12 * max(1.0, np.abs(adjoint).max()))
+    dot_test(op, rng)
+
+
 def test_only_stacks_of_matrix_products_keep_a_row_major_copy():
     # reversed, a stack label comes last and matmul cannot loop over it: those (and only
     # those) are applied unreversed, on a read-only row-major copy of the fixed operand
