@@ -14,7 +14,7 @@ import scipy.sparse.linalg as spla
 
 import kronvec.optimize as kvo
 from kronvec._vec import vec_stack_columns
-from kronvec.operators import (BatchedDense, BatchedKron, Commutation, Dense, Diag, Duplication, Elimination,
+from kronvec.operators import (BatchedDense, BatchedKron, Commutation, Contraction, Dense, Diag, Duplication, Elimination,
                                Identity, Kron, KroneckerSum, Selection, Sparse, Wrapped)
 
 RNG = np.random.default_rng(20261205)
@@ -130,7 +130,9 @@ def test_division_by_zero_names_the_operator():
 
 
 @pytest.mark.parametrize("op", [Dense(A23), Diag(np.arange(3.0)), Sparse(sp.csr_array(A23)), Selection([1, 0], 2),
-                                Kron(A23, B32), BatchedKron(RNG.standard_normal((2, 2, 2)), 2)],
+                                Kron(A23, B32), BatchedKron(RNG.standard_normal((2, 2, 2)), 2),
+                                Contraction([RNG.standard_normal((2, 3, 2))], ["bij"], "bjk", "bik",
+                                            {"b": 2, "i": 3, "j": 2, "k": 2})],
                          ids=lambda op: type(op).__name__)
 @pytest.mark.parametrize("clone", [lambda op: pickle.loads(pickle.dumps(op)), copy.deepcopy], ids=["pickle", "deepcopy"])
 def test_loaded_operators_stay_read_only(op, clone):
@@ -138,6 +140,8 @@ def test_loaded_operators_stay_read_only(op, clone):
     copied = clone(op)
     np.testing.assert_array_equal(copied.toarray(), op.toarray())
     arrays = [value for value in vars(copied).values() if isinstance(value, np.ndarray)]
+    arrays += [item for value in vars(copied).values() if type(value) is tuple  # (a Contraction's operands)
+               for item in value if isinstance(item, np.ndarray)]
     arrays += [copied.S.data, copied.S.indices, copied.S.indptr] if isinstance(copied, Sparse) else []
     arrays += [copied.A.M, copied.B.M] if isinstance(copied, Kron) else []
     assert arrays

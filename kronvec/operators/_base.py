@@ -80,9 +80,13 @@ def check_size(value, what):
 
 
 def _lock(value):
-    """Make an array, or a SciPy sparse matrix's arrays, read-only."""
+    """Make an array, or a SciPy sparse matrix's arrays, or the arrays of a tuple of
+    them (a Contraction's fixed operands), read-only."""
     if isinstance(value, np.ndarray):
         value.flags.writeable = False
+    elif type(value) is tuple:
+        for item in value:
+            _lock(item)
     elif issparse(value):
         for name in ("data", "indices", "indptr", "coords", "row", "col", "offsets"):
             array = getattr(value, name, None)
