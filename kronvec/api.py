@@ -585,11 +585,40 @@ class _PullbackOperator(StructuredOperator):
     def _render(self, parts, placeholders):
         return f"D {self.node._op.name}"
 
+    def __reduce__(self):
+        # (it applies the recorded operation's VJP: the recording, its callables included,
+        # is not data to save; pickle's own error named a lambda deep inside it)
+        raise TypeError(
+            f"kronvec: the Jacobian of {self.node._op.name} has no structured form — it is applied "
+            f"through the recorded operation's VJP, which cannot be pickled; pickle its toarray() "
+            f"or tosparse() instead")
+
+    def __copy__(self):
+        # (copy and deepcopy go through __reduce_ex__ too: a twin sharing the recording,
+        # which nothing writes into, and building its own forward map)
+        twin = object.__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        twin.__dict__.pop("_cached_transpose", None)
+        twin._forward = None
+        return twin
+
+    def __deepcopy__(self, memo):
+        return self.__copy__()
+
 
 class _TransposedPullback(StructuredOperator):
     def __init__(self, pullback):
         self.pullback = pullback
         super().__init__(pullback.shape[::-1], pullback.dtype)
+
+    def __reduce__(self):
+        return self.pullback.__reduce__()  # (refused, naming the operation)
+
+    def __copy__(self):
+        return _TransposedPullback(self.pullback)
+
+    def __deepcopy__(self, memo):
+        return _TransposedPullback(self.pullback.__copy__())
 
     def _matmat(self, X):
         return np.stack([self.pullback._column(x, True) for x in X.T], axis=1)

@@ -768,3 +768,25 @@ def test_structured_jacobians_pickle_with_their_cached_transposes():
         np.testing.assert_array_equal(copy.T.toarray(), J.T.toarray())
     stack = kronvec.jacobian(np.linalg.inv)(np.stack([X, 2.0 * X]))
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(stack)).toarray(), stack.toarray())
+
+
+def test_a_jacobian_without_structure_refuses_pickling_by_name_and_copies():
+    # A user's primitive with a VJP alone: its Jacobian applies the recorded VJP, which holds
+    # the user's callables — not data to save.  pickle named a lambda deep inside it; now the
+    # refusal names the operation and the way out, and copy/deepcopy still work.
+    import copy
+    import pickle
+
+    import kronvec
+
+    cube = kronvec.primitive(lambda x: x ** 3, name="cube")
+    cube.defvjp(lambda g, ans, x: 3.0 * x ** 2 * g)
+    x = np.array([[1.0, -2.0], [0.5, 3.0]])
+    J = kronvec.jacobian(cube)(x)
+    expected = np.diag(3.0 * x.ravel(order="F") ** 2)
+    for operator in (J, J.T):
+        with pytest.raises(TypeError, match=r"Jacobian of cube has no structured form.*toarray\(\)"):
+            pickle.dumps(operator)
+    for twin in (copy.copy(J), copy.deepcopy(J), copy.deepcopy(J.T).T):
+        np.testing.assert_allclose(twin.toarray(), expected, rtol=1e-15)
+    np.testing.assert_allclose(pickle.loads(pickle.dumps(J.toarray())), expected, rtol=1e-15)
