@@ -101,7 +101,7 @@ def test_pairs_inside_longer_products_and_both_sides_of_one_kron():
         ([Dense(np.ones((2, 6))), K_out, kron, other], np.ones((2, 6)) @ _commutation_dense(2, 3) @ dense @ other_dense),
     ):
         op = Product(factors)
-        assert any(isinstance(unit, CommutedKron) for unit in op._last_unit + op._leading_units)
+        assert any(isinstance(unit, CommutedKron) for unit in op._units)
         _check(op, oracle, rng)
 
 

@@ -18,6 +18,8 @@ from ._dag import post_order
 from ._evaluate import adjoint_workspace, apply_adjoint_dag, apply_dag, forward_workspace
 from ._formula import Precedence, capped, parenthesize
 from ._materialize import csr_bound_nbytes, csr_nbytes, product_nnz_bound
+from .kron import CommutedKron
+from .selection import Commutation
 
 __all__ = ["Sum", "Product", "Scaled"]
 
@@ -236,8 +238,6 @@ def _application_units(factors):
     commutation matrix, (A ⊗ B)·K or K·(A ⊗ B), which is one
     :class:`~kronvec.operators.kron.CommutedKron` (its two products, no transposing copy
     of the vector between them).  Paired from the right, the side applied first."""
-    from .kron import CommutedKron
-
     units, position = [], len(factors)
     while position > 0:
         if position >= 2:
@@ -268,8 +268,14 @@ class Product(_Composite):
                     f"{left.shape} @ {right.shape}"
                 )
         self.factors = tuple(factors)
-        units = _application_units(self.factors)
-        self._last_unit, self._leading_units = units[-1:], units[:-1]
+        # (most Products hold no commutation: their factors are their units, told cheaply)
+        factors = self.factors
+        if len(factors) == 2:
+            pairs = type(factors[0]) is Commutation or type(factors[1]) is Commutation
+        else:
+            pairs = Commutation in map(type, factors)
+        self._units = _application_units(factors) if pairs else factors
+        self._last_unit = self._units[-1:]
         super().__init__(
             (factors[0].shape[0], factors[-1].shape[1]),
             combined_dtype(factors),
@@ -282,25 +288,25 @@ class Product(_Composite):
 
     def _combine(self, values):
         (value,) = values
-        for unit in reversed(self._leading_units):
+        for unit in self._units[-2::-1]:
             value = unit._matmat(value)
         return value
 
     def _combine_workspace(self):
         peak, carried = 0, 0  # `carried`: the intermediate the next unit reads
-        for unit in reversed(self._leading_units):
+        for unit in self._units[-2::-1]:
             peak = max(peak, carried + unit._column_workspace())
             carried = unit.shape[0]
         return peak
 
     def _distribute(self, cotangent):
-        for unit in self._leading_units:  # (F₁…F_{k-1})ᵀ c = F_{k-1}ᵀ…F₁ᵀ c
+        for unit in self._units[:-1]:  # (F₁…F_{k-1})ᵀ c = F_{k-1}ᵀ…F₁ᵀ c
             cotangent = unit.T._matmat(cotangent)
         return [cotangent]
 
     def _distribute_workspace(self):
         peak, carried = 0, 0
-        for unit in self._leading_units:
+        for unit in self._units[:-1]:
             peak = max(peak, carried + unit.T._column_workspace())
             carried = unit.shape[1]
         return peak
