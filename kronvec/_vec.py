@@ -108,7 +108,7 @@ def stack_members(X, core_ndim=2):
     """
     X = np.asarray(X)
     split = X.ndim - core_ndim
-    count = int(np.prod(X.shape[:split], dtype=np.int64))
+    count = math.prod(X.shape[:split])
     return X.reshape((count,) + X.shape[split:], order="F")
 
 
@@ -133,7 +133,7 @@ def vec_stack_columns(V):
     """Inverse of :func:`unvec_stack_columns`: ``(*shape, c)`` → ``(prod(shape), c)``."""
     V = np.asarray(V)
     # (the row count spelt out: -1 is ambiguous, and refused, when there are no columns)
-    return V.reshape((int(np.prod(V.shape[:-1], dtype=np.int64)), V.shape[-1]), order="F")
+    return V.reshape((math.prod(V.shape[:-1]), V.shape[-1]), order="F")
 
 
 def commutation_index(m, n):
@@ -182,7 +182,7 @@ def stack_vech_index(shape):
     of K.  For a 2-D shape this is :func:`vech_index`.
     """
     n = int(shape[-1])
-    count = int(np.prod(shape[:-2], dtype=np.int64))
+    count = int(math.prod(shape[:-2]))
     members = np.arange(count, dtype=np.intp)[:, None]
     return vec(members + count * vech_index(n)[None, :]).copy()
 
@@ -191,6 +191,6 @@ def stack_duplication_index(shape):
     """Indices ``d`` with ``vec(X) == vech(X)[d]`` for a stack of symmetric members
     (…, n, n), vech as :func:`stack_vech_index` lays it out (D_n on every member)."""
     n = int(shape[-1])
-    count = int(np.prod(shape[:-2], dtype=np.int64))
+    count = int(math.prod(shape[:-2]))
     members = np.arange(count, dtype=np.intp)[:, None]
     return vec(members + count * duplication_index(n)[None, :]).copy()

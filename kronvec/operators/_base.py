@@ -12,6 +12,8 @@ import operator
 import sys
 import weakref
 
+import math
+
 import numpy as np
 from scipy.sparse import issparse
 from scipy.sparse.linalg import LinearOperator
@@ -254,7 +256,7 @@ class StructuredOperator(LinearOperator):
 
     def _gradient_shape(self, shape):
         shape = tuple(int(s) for s in np.atleast_1d(shape))
-        if self.shape[0] != 1 or int(np.prod(shape)) != self.shape[1]:
+        if self.shape[0] != 1 or math.prod(shape) != self.shape[1]:
             raise ValueError(
                 f"{type(self).__name__}.gradient: ∇f = unvec(Dfᵀ, shape) needs a 1×N row and a "
                 f"shape of N entries; got an operator of shape {self.shape} and shape {shape}"

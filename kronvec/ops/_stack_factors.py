@@ -17,6 +17,8 @@ Derivations: ``notes/derivatives.md`` §24.5.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._config import config
@@ -41,7 +43,7 @@ def member_count(flags):
 
 def batch_count(shape, core_ndim=2):
     """K, the number of members of a stack of this shape."""
-    return int(np.prod(shape[:len(shape) - core_ndim], dtype=np.int64))
+    return math.prod(shape[:len(shape) - core_ndim])
 
 
 def require_finite_members(X, operation):
