@@ -8,11 +8,10 @@ then call the private ``_matmat`` of the subclass, which does the math on a
 
 from __future__ import annotations
 
+import math
 import operator
 import sys
 import weakref
-
-import math
 
 import numpy as np
 from scipy.sparse import issparse

@@ -43,7 +43,7 @@ def member_count(flags):
 
 def batch_count(shape, core_ndim=2):
     """K, the number of members of a stack of this shape."""
-    return math.prod(shape[:len(shape) - core_ndim])
+    return int(math.prod(shape[:len(shape) - core_ndim]))
 
 
 def require_finite_members(X, operation):
