@@ -37,7 +37,7 @@ import numpy as np
 from .._vec import unvec, vec
 from ._base import StructuredOperator, result_float_dtype
 from ._formula import Label
-from .basic import owned_readonly
+from .basic import freeze, owned_readonly
 
 __all__ = ["Contraction", "contract", "einsum_optimize", "plain_einsum"]
 
@@ -234,6 +234,16 @@ def broadcast_product_into(operands, labels, out_labels, out):
     return True
 
 
+def _row_major_readonly(array, dtype):
+    """`array` as a read-only, row-major array of `dtype` nobody else can write (kept
+    when it already is one, else copied once — from the caller's array, which for a
+    row-major operand is a plain copy rather than a transposing one)."""
+    array = np.asarray(array)
+    if array.flags.c_contiguous:
+        return owned_readonly(array, dtype)
+    return freeze(np.array(array, dtype=dtype, order="C", copy=True))
+
+
 def _column_major_readonly(array, dtype):
     """`array` as a read-only, column-major array of `dtype` nobody else can write
     (kept as it is when it already is one, else copied once)."""
@@ -280,7 +290,8 @@ class Contraction(StructuredOperator):
     'einsum(ij,·jk→ik; M₁)'
     """
 
-    def __init__(self, fixed, fixed_labels, in_labels, out_labels, sizes, names=None, dtype=None):
+    def __init__(self, fixed, fixed_labels, in_labels, out_labels, sizes, names=None, dtype=None, *,
+                 _row_major=None):
         fixed_labels = tuple(str(labels) for labels in fixed_labels)
         if len(fixed_labels) != len(fixed):
             raise ValueError(f"Contraction: {len(fixed)} fixed operands but {len(fixed_labels)} label strings")
@@ -312,12 +323,12 @@ class Contraction(StructuredOperator):
         # A stack of matrix products (bij,bjk->bik) reversed puts the stack label last,
         # where matmul cannot loop over it: such a contraction is applied unreversed, to
         # a row-major copy of the fixed operand (each of its matrices contiguous, for BLAS).
+        # (`_row_major`: the transpose's, handed over by _transpose — the same operand)
         self._row_major = None
         if (len(self.fixed) == 1
                 and not matmul_groups_of((*self._reversed_labels, self.in_labels[::-1]), self.out_labels[::-1])
                 and matmul_groups_of((*self.fixed_labels, self.in_labels), self.out_labels)):
-            self._row_major = (np.ascontiguousarray(self.fixed[0]),)
-            self._row_major[0].flags.writeable = False
+            self._row_major = _row_major if _row_major is not None else (_row_major_readonly(fixed[0], dtype),)
         self.in_shape = tuple(self.sizes[label] for label in self.in_labels)
         self.out_shape = tuple(self.sizes[label] for label in self.out_labels)
         # the label of the right-hand sides' column axis in matmat: a letter of no operand
@@ -379,7 +390,7 @@ class Contraction(StructuredOperator):
 
     def _transpose(self):
         transposed = Contraction(self.fixed, self.fixed_labels, self.out_labels, self.in_labels,
-                                 self.sizes, names=self.names, dtype=self.dtype)
+                                 self.sizes, names=self.names, dtype=self.dtype, _row_major=self._row_major)
         transposed._remember_as_transpose_of(self)
         return transposed
 
