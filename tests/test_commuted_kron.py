@@ -21,18 +21,9 @@ import kronvec
 from kronvec import Commutation, Dense, Diag, Identity, Kron, Product, Sparse
 from kronvec.operators.kron import CommutedKron
 
-from _helpers import dot_test
+from _helpers import commutation_dense, dot_test
 
 EXACT = 1e-12  # a few products of O(1) numbers per entry: far below any wrong index's O(1)
-
-
-def _commutation_dense(m, n):
-    """K_{m,n} from its definition: vec(Xᵀ)[j + i·n] = vec(X)[i + j·m] for X of shape (m, n)."""
-    K = np.zeros((m * n, m * n))
-    for i in range(m):
-        for j in range(n):
-            K[j + i * n, i + j * m] = 1.0
-    return K
 
 
 def _factor(kind, shape, rng):
@@ -82,11 +73,11 @@ def test_a_kron_times_a_commutation_is_applied_fused(kind_a, kind_b, scale):
     left = Product([Commutation(pb, pa), kron])  # K_{pb,pa}·(A ⊗ B)
     assert isinstance(right._last_unit[0], CommutedKron) and right._last_unit[0].commuted == "input"
     assert isinstance(left._last_unit[0], CommutedKron) and left._last_unit[0].commuted == "output"
-    _check(right, dense @ _commutation_dense(qa, qb), rng)
-    _check(left, _commutation_dense(pb, pa) @ dense, rng)
+    _check(right, dense @ commutation_dense(qa, qb), rng)
+    _check(left, commutation_dense(pb, pa) @ dense, rng)
     # the transposes pair the other way round
-    _check(right.T, (dense @ _commutation_dense(qa, qb)).T, rng)
-    _check(left.T, (_commutation_dense(pb, pa) @ dense).T, rng)
+    _check(right.T, (dense @ commutation_dense(qa, qb)).T, rng)
+    _check(left.T, (commutation_dense(pb, pa) @ dense).T, rng)
 
 
 def test_pairs_inside_longer_products_and_both_sides_of_one_kron():
@@ -96,9 +87,9 @@ def test_pairs_inside_longer_products_and_both_sides_of_one_kron():
     other_dense = other.M
     K_in, K_out = Commutation(4, 5), Commutation(2, 3)
     for factors, oracle in (
-        ([K_out, kron, K_in], _commutation_dense(2, 3) @ dense @ _commutation_dense(4, 5)),
-        ([K_out, kron, K_in, other], _commutation_dense(2, 3) @ dense @ _commutation_dense(4, 5) @ other_dense),
-        ([Dense(np.ones((2, 6))), K_out, kron, other], np.ones((2, 6)) @ _commutation_dense(2, 3) @ dense @ other_dense),
+        ([K_out, kron, K_in], commutation_dense(2, 3) @ dense @ commutation_dense(4, 5)),
+        ([K_out, kron, K_in, other], commutation_dense(2, 3) @ dense @ commutation_dense(4, 5) @ other_dense),
+        ([Dense(np.ones((2, 6))), K_out, kron, other], np.ones((2, 6)) @ commutation_dense(2, 3) @ dense @ other_dense),
     ):
         op = Product(factors)
         assert any(isinstance(unit, CommutedKron) for unit in op._units)
@@ -112,7 +103,7 @@ def test_a_commutation_of_the_wrong_shape_is_applied_on_its_own():
     kron, dense = _kron("dense", "dense", (3, 4), (2, 5), 1.0, rng)
     op = Product([kron, Commutation(5, 4)])
     assert not isinstance(op._last_unit[0], CommutedKron)
-    _check(op, dense @ _commutation_dense(5, 4), rng)
+    _check(op, dense @ commutation_dense(5, 4), rng)
 
 
 def test_identity_factors_never_hand_back_the_input():
@@ -132,5 +123,5 @@ def test_the_jacobian_of_a_times_x_transposed_is_fused_and_right():
     for f in (lambda x: np.einsum("ij,kj->ik", A, x), lambda x: A @ x.T):
         J = kronvec.jacobian(f)(X)
         assert isinstance(J, Product) and isinstance(J._last_unit[0], CommutedKron)
-        oracle = np.kron(np.eye(5), A) @ _commutation_dense(5, 3)
+        oracle = np.kron(np.eye(5), A) @ commutation_dense(5, 3)
         _check(J, oracle, rng)
