@@ -11,7 +11,7 @@ from ._formula import parenthesize
 from .basic import Dense, Identity
 from .selection import Commutation
 
-__all__ = ["Kron", "CommutedKron"]
+__all__ = ["Kron"]  # (CommutedKron: an evaluation unit of Product, not a public operator)
 
 
 def _format_scale(scale):
