@@ -41,7 +41,9 @@ import kronvec
 
 if str(pathlib.Path(__file__).resolve().parent) not in sys.path:  # (its sibling, run as a script or loaded by path)
     sys.path.append(str(pathlib.Path(__file__).resolve().parent))
-from _sweep_checks import Result, close, fd_dir, fd_grad, ulps, vec, where, with_const  # noqa: E402
+from _sweep_checks import (  # noqa: E402
+    Result, close, command_line, fd_dir, fd_grad, short, ulps, vec, where, with_const,
+)
 
 SEED = 12345
 
@@ -62,10 +64,6 @@ def clear_refusal(err):
     msg = str(err)
     return "kronvec" in msg or msg.startswith(("np.", "scipy.", "ndarray."))
 
-
-def short(err):
-    m = str(err).splitlines()[0] if str(err) else ""
-    return f"{type(err).__name__}: {m[:220]}"
 
 
 # ----------------------------------------------------------------- the checker
@@ -841,22 +839,5 @@ def run(filter=None, echo=None):
     return Result(findings, n, time.time() - t0)
 
 
-def main(argv):
-    verbose = "-v" in argv
-    select = argv[argv.index("-k") + 1] if "-k" in argv else None
-
-    def echo(cat, name, msg):
-        if cat != "REFUSED" or verbose:
-            print(f"{cat:8s} {name}: {msg}", flush=True)
-
-    result = run(select, echo)
-    cats, failed, refused = {}, set(), set()
-    for cat, name, _ in result.findings:
-        cats[cat] = cats.get(cat, 0) + 1
-        (refused if cat == "REFUSED" else failed).add(name)
-    print(f"\nSUMMARY: {result.cases} cases, {result.cases - len(failed)} passed (clear refusals counted as passed: "
-          f"{len(refused - failed)}), findings by category {cats}, {result.seconds:.1f} s")
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    command_line(run, sys.argv[1:])

@@ -32,8 +32,6 @@ kept between them.  Nothing is written to disk.
 """
 import pathlib
 import sys
-import time
-import warnings
 
 import numpy as np
 
@@ -41,7 +39,10 @@ import kronvec
 
 if str(pathlib.Path(__file__).resolve().parent) not in sys.path:  # (its sibling, run as a script or loaded by path)
     sys.path.append(str(pathlib.Path(__file__).resolve().parent))
-from _sweep_checks import Result, close, fd_dir, fd_grad, owns, same_bits, sym, ulps, vec, where, with_const  # noqa: E402
+from _sweep_checks import (  # noqa: E402
+    close, command_line, fd_dir, fd_grad, owns, run_cases, same_bits, short, sym, ulps, vec, where,
+    with_const,
+)
 
 SEED = 20261205
 LA = np.linalg
@@ -54,10 +55,6 @@ def clear_refusal(err, ref=None):
         return True  # NumPy's own refusal, in NumPy's words
     return "kronvec" in msg or msg.startswith(("np.", "scipy.", "ndarray.")) or "np.linalg" in msg
 
-
-def short(err):
-    m = str(err).splitlines()[0] if str(err) else ""
-    return f"{type(err).__name__}: {m[:230]}"
 
 
 # ----------------------------------------------------------------- the checker
@@ -796,42 +793,13 @@ def run(filter=None, echo=None):
 
     Returns a :class:`Result`; ``echo(category, name, message)``, when given, is called
     for each finding as it is found (the script prints with it)."""
-    t0 = time.time()
     rng = np.random.default_rng(SEED)
-    findings, n = [], 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for name, f, args, opts in build_cases(rng):
-            if filter and filter not in name:
-                continue
-            n += 1
-            try:
-                res = check_inside(name, f, args, opts) if opts.get("inside") else check(name, f, args, opts, rng)
-            except Exception as e:
-                res = [("CRASH", "checker: " + short(e) + where(e))]
-            for cat, msg in res:
-                findings.append((cat, name, msg))
-                if echo is not None:
-                    echo(cat, name, msg)
-    return Result(findings, n, time.time() - t0)
 
+    def checked(name, f, args, opts):
+        return check_inside(name, f, args, opts) if opts.get("inside") else check(name, f, args, opts, rng)
 
-def main(argv):
-    verbose, ulp = "-v" in argv, "-u" in argv
-    select = argv[argv.index("-k") + 1] if "-k" in argv else None
-
-    def echo(cat, name, msg):
-        if cat not in ("REFUSED", "ULP") or verbose or (ulp and cat == "ULP"):
-            print(f"{cat:8s} {name}: {msg}", flush=True)
-
-    result = run(select, echo)
-    cats, failed, refused = {}, set(), set()
-    for cat, name, _ in result.findings:
-        cats[cat] = cats.get(cat, 0) + 1
-        (refused if cat == "REFUSED" else failed if cat != "ULP" else set()).add(name)
-    print(f"\nSUMMARY: {result.cases} cases, {result.cases - len(failed)} passed (clear refusals counted as passed: "
-          f"{len(refused - failed)}), findings by category {cats}, {result.seconds:.1f} s")
+    return run_cases(lambda: build_cases(rng), checked, filter, echo)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    command_line(run, sys.argv[1:], quiet=("REFUSED", "ULP"), harmless=("REFUSED", "ULP"))

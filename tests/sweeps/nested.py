@@ -40,7 +40,7 @@ import kronvec
 
 if str(pathlib.Path(__file__).resolve().parent) not in sys.path:  # (its sibling, run as a script or loaded by path)
     sys.path.append(str(pathlib.Path(__file__).resolve().parent))
-from _sweep_checks import Result  # noqa: E402
+from _sweep_checks import Result, command_line, short  # noqa: E402
 
 SEED = 2024
 rng = np.random.default_rng(SEED)  # put back to _RNG_START by every run()
@@ -115,10 +115,6 @@ def clear_refusal(err):
     msg = str(err)
     return "kronvec" in msg or msg.startswith(("np.", "scipy.", "ndarray."))
 
-
-def short(err):
-    m = str(err).splitlines()[0] if str(err) else ""
-    return f"{type(err).__name__}: {m[:260]}"
 
 
 def run_case(name, fn):
@@ -1314,22 +1310,5 @@ def run(filter=None, echo=None):
     return Result(run.findings, run.cases, time.time() - t0)
 
 
-def main(argv):
-    verbose = "-v" in argv
-    select = argv[argv.index("-k") + 1] if "-k" in argv else None
-
-    def echo(cat, name, msg):
-        if cat != "REFUSED" or verbose:
-            print(f"{cat:7} {name}: {msg}", flush=True)
-
-    result = run(select, echo)
-    cats, failed = {}, set()
-    for c, name, _ in result.findings:
-        cats[c] = cats.get(c, 0) + 1
-        failed.add(name)
-    print(f"\nSUMMARY: {result.cases} cases, {result.cases - len(failed)} passed, "
-          + ", ".join(f"{k} {v}" for k, v in sorted(cats.items())) + f"; {result.seconds:.0f} s")
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    command_line(run, sys.argv[1:], harmless=())

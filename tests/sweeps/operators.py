@@ -39,9 +39,7 @@ import pickle
 import pathlib
 import sys
 import threading
-import time
 import tracemalloc
-import warnings
 
 
 import numpy as np  # noqa: E402
@@ -59,7 +57,7 @@ from kronvec.operators import (  # noqa: E402
 
 if str(pathlib.Path(__file__).resolve().parent) not in sys.path:  # (its sibling, run as a script or loaded by path)
     sys.path.append(str(pathlib.Path(__file__).resolve().parent))
-from _sweep_checks import Result, where  # noqa: E402
+from _sweep_checks import command_line, run_cases, short, where  # noqa: E402
 
 SEED = 20261205
 
@@ -107,10 +105,6 @@ def batched_dense(blocks):
         out[np.ix_(k + K * np.arange(m), k + K * np.arange(n))] = blocks[k]
     return out
 
-
-def short(err):
-    m = str(err).splitlines()[0] if str(err) else ""
-    return f"{type(err).__name__}: {m[:200]}"
 
 
 def close(a, b, rtol=1e-12):
@@ -1097,43 +1091,9 @@ def run_one(kind, payload, rng):
 
 def run(filter=None, echo=None):
     """Run every case whose name contains ``filter``; returns a :class:`Result`."""
-    t0 = time.time()
     rng = np.random.default_rng(SEED)
-    findings, n = [], 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for name, kind, payload in build_cases(rng):
-            if filter and filter not in name:
-                continue
-            n += 1
-            try:
-                res = run_one(kind, payload, rng)
-            except Exception as e:
-                res = [("CRASH", f"{short(e)}{where(e)}")]
-            for cat, msg in res:
-                findings.append((cat, name, msg))
-                if echo is not None:
-                    echo(cat, name, msg)
-    return Result(findings, n, time.time() - t0)
-
-
-def main(argv):
-    verbose = "-v" in argv
-    select = argv[argv.index("-k") + 1] if "-k" in argv else None
-
-    def echo(cat, name, msg):
-        if cat != "REFUSED" or verbose:
-            print(f"{cat:8s} {name}: {msg}", flush=True)
-
-    result = run(select, echo)
-    cats, failed = {}, set()
-    for cat, name, _ in result.findings:
-        cats[cat] = cats.get(cat, 0) + 1
-        if cat != "REFUSED":
-            failed.add(name)
-    print(f"\nSUMMARY: {result.cases} cases, {result.cases - len(failed)} passed, findings by category {cats}, "
-          f"{result.seconds:.1f} s")
+    return run_cases(lambda: build_cases(rng), lambda name, kind, payload: run_one(kind, payload, rng), filter, echo)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    command_line(run, sys.argv[1:])

@@ -23,8 +23,6 @@ Every random draw comes from one generator seeded afresh by each run().
 """
 import pathlib
 import sys
-import time
-import warnings
 
 
 import numpy as np  # noqa: E402
@@ -43,7 +41,7 @@ import kronvec.scipy.stats as kst
 
 if str(pathlib.Path(__file__).resolve().parent) not in sys.path:  # (its sibling, run as a script or loaded by path)
     sys.path.append(str(pathlib.Path(__file__).resolve().parent))
-from _sweep_checks import Result, owns, same_bits, sym, where  # noqa: E402
+from _sweep_checks import command_line, owns, run_cases, same_bits, short, sym, where  # noqa: E402
 
 SEED = 20261206
 WRONG_ULP = 64  # beyond this many ulp from SciPy a value is WRONG, not ULP
@@ -73,10 +71,6 @@ def close(a, b, rtol, atol):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return a.shape == b.shape and bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b)))
 
-
-def short(err):
-    m = str(err).splitlines()[0] if str(err) else ""
-    return f"{type(err).__name__}: {m[:200]}"
 
 
 def clear_refusal(err, ref=None):
@@ -656,43 +650,10 @@ def build_cases(rng):
 
 def run(filter=None, echo=None):
     """Run every case whose name contains ``filter``; returns a :class:`Result`."""
-    t0 = time.time()
     rng = np.random.default_rng(SEED)
-    findings, n = [], 0
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        for name, f, args, opts in build_cases(rng):
-            if filter and filter not in name:
-                continue
-            n += 1
-            try:
-                res = check(name, f, args, opts, rng)
-            except Exception as e:
-                res = [("CRASH", "checker: " + short(e) + where(e))]
-            for cat, msg in res:
-                findings.append((cat, name, msg))
-                if echo is not None:
-                    echo(cat, name, msg)
-    return Result(findings, n, time.time() - t0)
-
-
-def main(argv):
-    verbose, ulp = "-v" in argv, "-u" in argv
-    select = argv[argv.index("-k") + 1] if "-k" in argv else None
-
-    def echo(cat, name, msg):
-        if cat not in ("REFUSED", "ULP") or verbose or (ulp and cat == "ULP"):
-            print(f"{cat:8s} {name}: {msg}", flush=True)
-
-    result = run(select, echo)
-    cats, failed = {}, set()
-    for cat, name, _ in result.findings:
-        cats[cat] = cats.get(cat, 0) + 1
-        if cat not in ("ULP", "REFUSED"):
-            failed.add(name)
-    print(f"\nSUMMARY: {result.cases} cases, {result.cases - len(failed)} without a defect finding, "
-          f"findings by category {cats}, {result.seconds:.1f} s")
+    return run_cases(lambda: build_cases(rng), lambda name, f, args, opts: check(name, f, args, opts, rng),
+                     filter, echo, floating="ignore")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    command_line(run, sys.argv[1:], quiet=("REFUSED", "ULP"), harmless=("REFUSED", "ULP"))
