@@ -43,7 +43,8 @@ _FAMILIES = {
 
 def _family_of_function(handler):
     module = getattr(handler, "__module__", "") or ""
-    return module.rsplit(".", 1)[-1] if module.startswith("kronvec.ops.") else "elementwise"
+    # the family is the module under kronvec.ops (kronvec.ops.factorizations.svd: factorizations)
+    return module.split(".")[2] if module.startswith("kronvec.ops.") else "elementwise"
 
 
 def _family_of_ufunc(ufunc):

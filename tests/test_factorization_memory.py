@@ -162,7 +162,7 @@ def test_singular_vector_jacobian_holds_the_factors_and_one_gap_matrix(which):
 
 
 def test_the_in_place_triangular_inverse_across_its_recursion():
-    from kronvec.ops.factorizations import _invert_lower
+    from kronvec.ops.factorizations.cholesky_factor import _invert_lower
 
     for n in (1, 63, 64, 65, 129, 200):
         L = np.linalg.cholesky(_spd(n, n))
@@ -268,7 +268,7 @@ def test_eigvalsh_outside_a_differentiation_is_numpys_call():
 def test_the_symmetrized_product_is_what_the_laws_build(n):
     # _symmetrized_product skips algebra.multiply's law lookups for n ≥ 2: the same tree
     from kronvec.operators import Identity, Kron
-    from kronvec.ops.factorizations import _symmetrized_product, _symmetrizer
+    from kronvec.ops._symmetric_directions import _symmetrized_product, _symmetrizer
 
     rng = np.random.default_rng(n)
     L, W = Dense(rng.standard_normal((n, n))), Dense(rng.standard_normal((n, n)))

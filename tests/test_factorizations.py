@@ -440,7 +440,7 @@ def test_small_eigh_is_numpys_bit_for_bit():
     # kronvec computes eigh of a small float64 matrix with SciPy's LAPACK syevd (NumPy's
     # OpenBLAS threads it, which costs milliseconds on a busy machine): the same routine,
     # so the same bits and the same memory layout as np.linalg.eigh
-    from kronvec.ops.factorizations import SMALL_EIGH_MAX_ORDER, _small_or_numpy_eigh
+    from kronvec.ops.factorizations.eigh import SMALL_EIGH_MAX_ORDER, _small_or_numpy_eigh
 
     rng = np.random.default_rng(30)
     for n in (1, 2, 3, 5, 8, 17, 32, 64, SMALL_EIGH_MAX_ORDER, SMALL_EIGH_MAX_ORDER + 1):

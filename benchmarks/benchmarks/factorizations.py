@@ -1,4 +1,4 @@
-"""Issue 13, factorizations (kronvec/ops/factorizations.py): what differentiating
+"""Issue 13, factorizations (kronvec/ops/factorizations/): what differentiating
 through them costs, against the hand-written closed forms.
 
 * ``LogdetCholesky``: value and gradient of ln|A| = 2 Σ ln diag chol(A) through

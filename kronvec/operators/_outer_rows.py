@@ -4,7 +4,7 @@
 That product is the Jacobian of Y = A (F ∘ (C X Bᵀ)), the shape of the
 Jacobians of the Cholesky factor (A = L, B = C = L⁻¹, F = φ) and of ``eigh``'s
 eigenvectors (A = V, B = C = Vᵀ, F the inverse gaps), both followed by the
-symmetrizer ½(I + K) (``kronvec/ops/factorizations.py``).  Entry by entry
+symmetrizer ½(I + K) (``kronvec/ops/_symmetric_directions.py``).  Entry by entry
 (0-based, vec column-major, A m×p, F p×q, B q×s, C p×r):
 
     M[i + j·m, k + l·r] = Σₐ A[i, a] F[a, j] C[a, k] · B[j, l] = P[j, i, k] · B[j, l],

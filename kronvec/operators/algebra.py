@@ -420,7 +420,7 @@ def _symmetrizer_absorbs_commutation(a, b):
     # (I + K)·(Σ diag(dᵢ) + Σ K·diag(eⱼ)) = (I + K)·diag(Σ dᵢ + Σ eⱼ), because
     # (I + K)·K = K + K² = I + K (K_{n,n} is its own inverse, Magnus–Neudecker ch. 3).
     # The second Sum is the Jacobian of the triangle NumPy's cholesky/eigh read at a
-    # non-symmetric input (kronvec/ops/factorizations.py); after the symmetrizer of
+    # non-symmetric input (kronvec/ops/_symmetric_directions.py); after the symmetrizer of
     # their own Jacobians it becomes one column scaling, which the direct dense
     # assembly writes in one pass (kronvec/operators/_outer_rows.py).
     n = _symmetrizer_order(a)

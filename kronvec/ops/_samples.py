@@ -97,3 +97,9 @@ def shifted(S):
     """2I + tanh(S)/(2n): strictly diagonally dominant (off-diagonal row sums ≤ ½), κ ≤ 3."""
     n = S.shape[0]
     return 2.0 * np.eye(n) + np.tanh(S) / (2.0 * n)
+
+
+def stack_of(make, rng, batch):
+    """A stack (*batch, …) of independent samples ``make(rng)`` (registry edge cases)."""
+    count = int(np.prod(batch))
+    return np.stack([make(rng) for _ in range(count)]).reshape(tuple(batch) + make(rng).shape)

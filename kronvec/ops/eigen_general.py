@@ -39,7 +39,7 @@ from .._tracer import Node
 from ..operators import Dense, Diag, Identity, Kron, Selection, algebra
 from ._registry import Primitive, numpy_function, register
 from ._support import bind, shape_of
-from .factorizations import _mT, _remembered, _square_shape, _warn_if_ill_conditioned
+from ._matrix_support import _mT, _remembered, _square_shape, _warn_if_ill_conditioned
 
 try:  # NumPy's result type (NumPy ≥ 2.0); a plain tuple elsewhere
     from numpy.linalg._linalg import EigResult

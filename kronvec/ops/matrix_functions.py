@@ -57,19 +57,9 @@ from . import _stack_factors as stacked
 from . import _stack_functions as stackfn
 from ._registry import Primitive, register
 from ._support import bind, decided, derived_label, identity_scale, static_value
-from .factorizations import (
-    _as_one_member,
-    _eigen_gap_factors,
-    _eigh_factors,
-    _exactly_symmetric,
-    _gram,
-    _remembered,
-    _symmetric_part,
-    _tolerance,
-    _warn_if_ill_conditioned,
-    eigh_vectors,
-    eigvalsh,
-)
+from ._matrix_support import _as_one_member, _gram, _remembered, _tolerance, _warn_if_ill_conditioned
+from ._symmetric_directions import _exactly_symmetric, _symmetric_part, _symmetrizer
+from .factorizations.eigh import _eigen_gap_factors, _eigh_factors, eigh_vectors, eigvalsh
 
 __all__ = ["expm", "logm", "sqrtm", "fractional_power", "funm_symmetric", "FrechetOperator",
            "check_square_matrix", "expm_frechet", "SecondFrechetOperator"]
@@ -954,8 +944,6 @@ def _traced_divided_differences(w, f, df):
 
 
 def _funm_jacobian(ans, A, names, f, df):
-    from .factorizations import _symmetrizer
-
     A = _symmetric_part(_as_float(A))
     if A.ndim > 2:  # block k: (V_k ⊗ V_k)·Diag(vec Γ_k)·(V_kᵀ ⊗ V_kᵀ)·½(I + K)
         _, V, gamma = _funm_stack_factors(A, f, df)

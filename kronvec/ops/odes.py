@@ -30,7 +30,7 @@ from . import _samples
 from ._registry import Primitive, register
 from .._tracer import Node, static_value
 from ..operators import Dense
-from .factorizations import _remembered
+from ._matrix_support import _remembered
 
 __all__ = ["odeint"]
 

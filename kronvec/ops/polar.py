@@ -32,8 +32,8 @@ from . import _samples
 from . import _stack_factors as stacked
 from ._registry import Primitive, register
 from ._support import bind, decided
-from .factorizations import (_as_float, _members, _mT, _remembered, _separated_singular_values, _stack_of,
-                             _warn_if_ill_conditioned)
+from ._matrix_support import _as_float, _members, _mT, _remembered, _warn_if_ill_conditioned
+from .factorizations.svd import _separated_singular_values
 from .sylvester import solve_continuous_lyapunov
 
 __all__ = ["polar_unitary", "polar_positive", "polar_unitary_and_positive", "refuse_rank_deficient", "plain_polar"]
@@ -283,8 +283,8 @@ _EDGES = {
         lambda rng: _separated_singular_values(rng, (3, 3), [1.5, 1.5, 0.5])),
     "1×1": lambda rng: (np.array([[-1.5]]),),
     "a (2, 3, 2) stack (tall members)": lambda rng: (
-        _stack_of(lambda r: _separated_singular_values(r, (3, 2), [2.0, 1.0]), rng, (2,)),),
-    "a (2, 1, 2, 3) stack, side='left'": _side("left")(lambda rng: _stack_of(
+        _samples.stack_of(lambda r: _separated_singular_values(r, (3, 2), [2.0, 1.0]), rng, (2,)),),
+    "a (2, 1, 2, 3) stack, side='left'": _side("left")(lambda rng: _samples.stack_of(
         lambda r: _separated_singular_values(r, (2, 3), [2.0, 1.0]), rng, (2, 1))),
     "a (2, 3, 3) stack: a member with repeated singular values": lambda rng: (np.stack(
         [2.0 * np.linalg.qr(rng.standard_normal((3, 3)))[0],

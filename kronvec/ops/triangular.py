@@ -36,7 +36,7 @@ from . import _samples
 from ._registry import Primitive, register
 from ._support import bind, derived_label, plain_value, shape_of, static_value
 from ._stack_factors import member_mask
-from .factorizations import _as_one_member, _remembered
+from ._matrix_support import _as_one_member, _remembered
 
 __all__ = ["solve_triangular", "lu_packed", "lu_pivots", "row_order", "TriangularSolve", "triangle_mask"]
 

@@ -2,7 +2,7 @@
 
 Each function has SciPy 1.17's signature, defaults and values (to rounding)
 and is written with operations kronvec differentiates: NumPy's Cholesky,
-eigh, SVD, QR, inverse, determinant and solve (``kronvec/ops/factorizations.py``,
+eigh, SVD, QR, inverse, determinant and solve (``kronvec/ops/factorizations/``,
 ``kronvec/ops/linalg.py``), and two operations of its own,
 ``solve_triangular`` and the packed LU (``kronvec/ops/triangular.py``).
 ``cho_solve`` and ``lu_solve`` are triangular solves (and a row permutation),
@@ -54,7 +54,8 @@ import scipy.linalg
 from .._linalg.stacks import singular_members_error as _singular_members_error
 from ..ops import _stack_factors as _stacked
 from ..ops import banded as _banded
-from ..ops import factorizations as _factorizations
+from ..ops._symmetric_directions import _what_numpy_reads
+from ..ops.factorizations.cholesky_factor import _cholesky as _numpy_cholesky
 from ..ops import triangular as _triangular
 from ..ops._support import bind, decided
 from ._support import as_array, is_traced, plain_parameter, plain_value, static_value
@@ -254,7 +255,7 @@ def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
     a = _array(a, "cholesky", check_finite)
     _matrix(a, "cholesky", stacks=True)
     with _named("cholesky"):
-        return _factorizations._cholesky(a, upper=not lower)
+        return _numpy_cholesky(a, upper=not lower)
 
 
 def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
@@ -273,7 +274,7 @@ def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
     a = _array(a, "cho_factor", check_finite)
     _matrix(a, "cho_factor", stacks=True)
     with _named("cho_factor"):
-        c = _factorizations._cholesky(a, upper=not lower)
+        c = _numpy_cholesky(a, upper=not lower)
     shape = np.shape(static_value(a))
     # (SciPy 1.17 on a stack returns `lower` for every member: a boolean array)
     return c, (np.full(shape[:-2], bool(lower)) if len(shape) > 2 else bool(lower))
@@ -514,7 +515,7 @@ _STRUCTURES = {None: "detect", "general": "gen", "gen": "gen", "diagonal": "diag
 def _symmetric_read(a, lower):
     """What SciPy reads of a symmetric matrix (the `lower` or upper triangle,
     mirrored), differentiated along symmetric directions like np.linalg.cholesky."""
-    read = _factorizations._what_numpy_reads(a, lower=lower)
+    read = _what_numpy_reads(a, lower=lower)
     return (read + np.swapaxes(read, -1, -2)) / 2
 
 
@@ -767,8 +768,8 @@ class _GeneralizedReduction:
         if np.shape(static_value(b)) != (n, n):
             raise ValueError(f"scipy.linalg.{function}: wrong b dimensions {np.shape(static_value(b))}, should be "
                              f"{(n, n)}")
-        a = _factorizations._what_numpy_reads(a, lower)  # (the triangle SciPy reads, mirrored, unless symmetric)
-        L = _factorizations._cholesky(b, upper=not lower)
+        a = _what_numpy_reads(a, lower)  # (the triangle SciPy reads, mirrored, unless symmetric)
+        L = _numpy_cholesky(b, upper=not lower)
         if not lower:  # (b = Uᵀ U: L = Uᵀ)
             L = L.T
         self.L, self.itype = L, itype
@@ -1035,7 +1036,7 @@ def cholesky_banded(ab, overwrite_ab=False, lower=False, check_finite=True):
     rows, n = _band_shape(ab, "cholesky_banded")
     lower = bool(lower)
     with _renamed("cholesky_banded"):
-        factor = _factorizations._cholesky(_symmetric_from_band(ab, lower), upper=not lower)
+        factor = _numpy_cholesky(_symmetric_from_band(ab, lower), upper=not lower)
     i, j, inside = _banded.stored_positions(rows, n, lower)  # the factor's entry stored at cb[k, j]
     return np.where(inside, factor[i, j], ab)
 

@@ -27,7 +27,7 @@ import functools
 import numpy as np
 import scipy.linalg
 
-from ..ops import factorizations as _factorizations
+from ..ops.factorizations.least_squares import _require_full_rank_lstsq
 from ..ops._support import decided
 from ._linalg_decompositions import _array, _matrix, _renamed, _symmetric_read
 from ._linalg_functions import polar as _polar
@@ -158,7 +158,7 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
     rcond = _eps(a, b) if cond is None else cond
     if is_traced(a):  # (x is linear in b at any rank: only a traced a needs full rank)
         with _renamed("lstsq"):
-            _factorizations._require_full_rank_lstsq(plain_value(a), rcond)
+            _require_full_rank_lstsq(plain_value(a), rcond)
     with _renamed("lstsq"):
         x, residues, rank, s = np.linalg.lstsq(a, b, rcond=rcond)
     if lapack_driver == "gelsy":  # (SciPy's gelsy reports neither)
