@@ -22,6 +22,7 @@ turned into one recorded value where they meet kronvec
 from __future__ import annotations
 
 import importlib
+import operator
 import sys
 
 import numpy as np
@@ -538,6 +539,11 @@ def _ufunc_call(ufunc, method, inputs, kwargs):
         # f.outer(a, b)[i…, j…] = f(a[i…], b[j…]): the ufunc of a and b broadcast against each other
         a, b = inputs
         return ufunc(np.reshape(a, tuple(np.shape(a)) + (1,) * np.ndim(b)), b, **kwargs)
+    if method == "outer" and len(inputs) == 2 and (ufunc in UFUNCS or ufunc in VALUE_ONLY_UFUNCS):
+        # (f.outer itself is supported: name the keywords that are not, as for other functions)
+        raise TypeError(f"kronvec cannot differentiate {name}.outer with "
+                        + ", ".join(f"{key}={value!r}" for key, value in kwargs.items() if key != "dtype")
+                        + " (see kronvec.SUPPORTED_FUNCTIONS)")
     if method != "__call__":
         if method == "at" and ufunc in (np.add, np.subtract):  # (scatter-add into a traced array)
             return _assignment.add_at(ufunc, *inputs, **kwargs)
@@ -607,43 +613,51 @@ _TWO_OUTPUTS = {
 _PREFIX_EXTREMES = {np.maximum: np.max, np.minimum: np.min, np.fmax: np.nanmax, np.fmin: np.nanmin}
 
 
-def _folded(ufunc, method, x, axis=0, dtype=None, out=None, keepdims=False):
+def _folded(ufunc, method, x, axis=0, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=True):
     """f.reduce / f.accumulate of a binary ufunc without a NumPy reduction of its own
     (np.maximum.accumulate, np.logaddexp.reduce …): NumPy folds left along the axis,
-    r₀ = x₀, rₖ = f(rₖ₋₁, xₖ), and so does this, one recorded f per step — the same
-    numbers, and f's derivative (its tie convention too) at each step."""
+    r₀ = x₀ (or f(initial, x₀)), rₖ = f(rₖ₋₁, xₖ), and so does this, one recorded f per
+    step — the same numbers, and f's derivative (its tie convention too) at each step."""
     name = f"{function_name(ufunc)}.{method}"
     if out is not None:
         raise TypeError(f"kronvec cannot differentiate {name} with out= (see kronvec.SUPPORTED_FUNCTIONS)")
-    if keepdims and method == "accumulate":
-        raise TypeError(f"{name}() got an unexpected keyword argument 'keepdims'")
+    if not np.all(where):  # (where=True, NumPy's default, or a mask that keeps every entry: the plain fold)
+        raise TypeError(f"kronvec cannot differentiate {name} with a where= mask that skips entries "
+                        "(see kronvec.SUPPORTED_FUNCTIONS)")
     x = _shape.in_dtype(x, dtype, name)
-    ndim = len(np.shape(static_value(x)))
-    if axis is None:
-        if method == "accumulate" and ndim > 1:
-            raise ValueError(f"{name}: axis=None is not allowed for accumulate of a multi-dimensional array")
-        x, axis, ndim = np.reshape(x, (-1,)), 0, 1
+    value = static_value(x)
+    shape = np.shape(value)
+    # NumPy's own checks of axis, keepdims and initial, on a plain array of x's shape (its
+    # errors for what it refuses: accumulate's keepdims, axis=None over several axes of a
+    # ufunc that is not reorderable, an empty axis without an identity), and the shape
+    # of its result
+    arguments = {"axis": axis}
+    if keepdims:
+        arguments["keepdims"] = keepdims
+    if initial is not np._NoValue:
+        arguments["initial"] = initial
+    with np.errstate(all="ignore"):
+        expected = getattr(ufunc, method)(np.ones(shape, dtype=np.result_type(value)), **arguments)
     if type(axis) is tuple:
         if len(axis) != 1:
             raise TypeError(f"kronvec cannot differentiate {name} over several axes (axis={axis!r})")
         axis = axis[0]
-    if ndim == 0 or not -ndim <= axis < ndim:
-        raise ValueError(f"{name}: axis {axis} is out of bounds for an array of dimension {ndim}")
-    axis %= ndim
-    moved = np.moveaxis(x, axis, 0)
-    if np.shape(static_value(moved))[0] == 0:
-        raise ValueError(f"{name}: a fold over an empty axis needs the ufunc's identity: kronvec refuses it")
+    if axis is None or not shape:  # a 0-d array folds as its one entry
+        x, axis = np.reshape(x, (-1,)), 0
+    moved = np.moveaxis(x, operator.index(axis), 0)
+    length = np.shape(static_value(moved))[0]
+    if length == 0:  # (NumPy accepted it: the initial value or the ufunc's identity, whatever x holds)
+        return expected
     extreme = _PREFIX_EXTREMES.get(ufunc)
     if extreme is not None and method == "accumulate":
         # a running maximum is the maximum of each prefix: its ties split evenly among the
         # tied entries of the prefix (conventions §7), where folding max(a, b) would halve again
-        return np.moveaxis(np.stack([extreme(moved[:k + 1], axis=0) for k in range(len(moved))]), 0, axis)
-    steps = [moved[0]]
-    for k in range(1, np.shape(static_value(moved))[0]):
+        return np.moveaxis(np.stack([extreme(moved[:k + 1], axis=0) for k in range(length)]), 0, axis)
+    steps = [moved[0] if initial is np._NoValue else ufunc(initial, moved[0])]
+    for k in range(1, length):
         steps.append(ufunc(steps[-1], moved[k]))
     if method == "reduce":
-        result = steps[-1]
-        return np.expand_dims(result, axis) if keepdims else result
+        return np.reshape(steps[-1], np.shape(expected))  # (keepdims: the result's axes of length 1)
     return np.moveaxis(np.stack(steps), 0, axis)
 
 
@@ -693,6 +707,12 @@ def _as_reduction(equivalent, name, inputs, kwargs):
         # NumPy reduces a 0-d array along "its first axis" to itself (np.add.reduce(3.0) is 3.0),
         # where np.sum(x, axis=0) refuses a 0-d x: its whole reduction is the same value
         kwargs["axis"] = None
+    elif name.endswith(".accumulate"):
+        axis = kwargs["axis"]
+        if isinstance(axis, tuple) and len(axis) == 1:
+            kwargs["axis"] = axis = axis[0]
+        if (axis is None and np.ndim(static_value(inputs[0])) > 1) or isinstance(axis, tuple):
+            raise ValueError(f"{name}: accumulate does not allow multiple axes")  # (NumPy's words; cumsum flattens)
     if kwargs.get("where", True) is True:
         kwargs.pop("where", None)
     if equivalent in (np.max, np.min, np.nanmax, np.nanmin) and kwargs.get("dtype") is None:

@@ -729,7 +729,7 @@ def test_ufunc_outer_is_the_ufunc_of_broadcast_operands(name):
     f = lambda Z: u.outer(Z[0], Z[1], dtype=np.float32)  # noqa: E731
     assert kronvec.vjp(f, P)[0].dtype == np.float32
     np.testing.assert_array_equal(kronvec.vjp(f, P)[0], f(P))
-    with pytest.raises(TypeError, match=r"np\.add\.outer"):  # (other keywords: refused by name)
+    with pytest.raises(TypeError, match=r"np\.add\.outer with where="):  # (other keywords: refused by name)
         kronvec.grad(lambda Z: np.sum(np.add.outer(Z[0], Z[1], where=Z[0] > 1)))(P)
 
 

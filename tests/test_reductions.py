@@ -582,9 +582,44 @@ def test_moments_about_a_given_mean(f):
     lambda X: np.hypot.reduce(X, axis=0, keepdims=True), lambda X: np.subtract.accumulate(X, axis=1),
     lambda X: np.maximum.accumulate(X, axis=1), lambda X: np.minimum.accumulate(X), lambda X: np.fmax.accumulate(X[0]),
     lambda X: np.logaddexp.accumulate(X, axis=-1, dtype=np.float64),
+    lambda X: np.logaddexp.reduce(X, axis=None, keepdims=True), lambda X: np.hypot.reduce(X, axis=1, initial=0.5),
+    lambda X: np.subtract.reduce(X, axis=0, initial=1.5, keepdims=True), lambda X: np.logaddexp.reduce(X, where=True),
+    lambda X: np.logaddexp2.reduce(X, axis=np.array(1)), lambda X: np.logaddexp.reduce(X[1, 2]),
+    lambda X: np.subtract.reduce(X[0], axis=None), lambda X: np.multiply.accumulate(X, axis=(1,)),
 ], ids=["logaddexp.reduce", "axis=None", "hypot keepdims", "subtract.accumulate", "maximum.accumulate",
-        "minimum.accumulate", "fmax 1-D", "logaddexp.accumulate dtype"])
+        "minimum.accumulate", "fmax 1-D", "logaddexp.accumulate dtype", "axis=None keepdims", "initial",
+        "initial keepdims", "where=True", "0-d array axis", "0-d input", "1-D axis=None", "accumulate axis 1-tuple"])
 def test_reduce_and_accumulate_of_a_binary_ufunc_are_numpys_left_fold(f):
+    # (found by an adversarial sweep: axis=None with keepdims came back 1-D, initial= and
+    # where= raised an internal TypeError, a 0-d axis or input was refused)
+    check_value_and_derivatives(f, X34)
+
+
+@pytest.mark.parametrize("f", [
+    lambda X: np.subtract.reduce(X, axis=None), lambda X: np.add.accumulate(X, axis=None),
+    lambda X: np.multiply.accumulate(X, axis=(0, 1)), lambda X: np.logaddexp.accumulate(X, keepdims=True),
+    lambda X: np.logaddexp.reduce(X, axis=1, initial=0.0, where=np.array([True, False, True, True])),
+], ids=["not reorderable", "accumulate axis=None", "accumulate axes", "accumulate keepdims", "where mask"])
+def test_reduce_and_accumulate_refuse_what_numpy_refuses(f):
+    # NumPy's own errors (a fold over several axes of a ufunc that is not reorderable, an
+    # accumulate over several axes or with keepdims), and a where= mask skipping entries by name
+    try:
+        f(X34)
+        numpy_error = None
+    except (TypeError, ValueError) as error:
+        numpy_error = type(error)
+    with pytest.raises(numpy_error or TypeError, match=None if numpy_error else "where="):
+        kronvec.grad(lambda X: np.sum(f(X)))(X34)
+
+
+@pytest.mark.parametrize("f", [
+    lambda X: np.sum(X, axis=np.array(1)), lambda X: np.cumsum(X, axis=np.array(0)),
+    lambda X: np.linalg.norm(X, axis=np.array(1)), lambda X: np.max(X, axis=(np.array(0),)),
+    lambda X: np.std(X, axis=np.int64(1)), lambda X: np.quantile(X, 0.3, axis=np.array(1)),
+], ids=["sum", "cumsum", "norm", "max tuple", "std np.int64", "quantile"])
+def test_an_axis_given_as_a_0d_integer_array_is_that_integer(f):
+    # NumPy reads axis=np.array(1) through operator.index (found by an adversarial sweep:
+    # kronvec iterated over the 0-d array)
     check_value_and_derivatives(f, X34)
 
 

@@ -1016,3 +1016,64 @@ def test_the_flat_iterator_reads_and_writes_row_major_positions():
         kronvec.grad(lambda A: A.flat[6])(X)
     with pytest.raises(ValueError, match=r"x\.flat\[key\] = v with 2 values for 3 positions"):
         kronvec.grad(lambda A: np.sum((lambda B: (B.flat.__setitem__([0, 1, 2], A.flat[:2]), B)[1])(A * 1.0)))(X)
+
+
+# ------------------------------------------------ found by an adversarial sweep (stop 36)
+@pytest.mark.parametrize("f", [
+    lambda X: np.pad(X[0, 0], 2), lambda X: np.pad(X[0, 0], 1, mode="edge"),
+    lambda X: np.pad(X, {1: (1, 2)}), lambda X: np.pad(X, {-1: 1, 0: (0, 2)}, mode="reflect"),
+], ids=["0-d constant", "0-d edge", "dict pad_width", "dict pad_width, negative axis"])
+def test_pad_takes_a_0d_array_and_a_dict_of_widths_as_numpy_does(f):
+    # a 0-d array has nothing to pad (NumPy returns its value); NumPy ≥ 2.3 reads a dict
+    # {axis: width} as (0, 0) for the axes it does not name
+    check_value_and_derivatives(f, X34)
+
+
+def test_pad_with_a_mode_numpy_does_not_know_is_numpys_value_error():
+    with pytest.raises(ValueError, match="mode 'nope' is not supported"):
+        kronvec.grad(lambda X: np.sum(np.pad(X, 1, mode="nope")))(X34)
+    with pytest.raises(TypeError, match="mode='empty'"):  # (a mode NumPy has but kronvec refuses, by name)
+        kronvec.grad(lambda X: np.sum(np.pad(X, 1, mode="empty")))(X34)
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: np.choose([0, 1, 0], [x, 0.5]),
+    lambda x: np.pad(x, 2, mode="linear_ramp", end_values=0.3),
+    lambda x: np.polyval([1.0, 2.0], x),
+], ids=["choose with a Python float", "linear_ramp", "polyval with a list"])
+def test_results_keep_numpys_precision(f):
+    # np.choose converts its choices together (a Python float takes float32), linear_ramp's
+    # linspace computes in the array's precision, np.polyval reads a list of floats as float64
+    x = np.array([0.3, -1.2, 0.7], np.float32)
+    expected = f(x)
+    value, tangent = kronvec.jvp(f, (x,), (np.ones(3, np.float32),))
+    assert value.dtype == tangent.dtype == expected.dtype
+    np.testing.assert_array_equal(value, expected)
+
+
+@pytest.mark.parametrize("factory", [
+    lambda x: np.zeros_like(x, dtype=np.float64), lambda x: np.ones_like(x, dtype=np.float64),
+    lambda x: np.full_like(x, 2.5, dtype=np.float64),
+], ids=["zeros_like", "ones_like", "full_like"])
+def test_a_constant_like_x_in_the_other_float_dtype_can_be_written_into(factory):
+    # np.zeros_like(x32, dtype=np.float64) is a traced array too, so Y[0] = x[1] is recorded
+    def f(x):
+        y = factory(x)
+        y[0] = x[1] * 2.0
+        return y
+
+    x = np.array([0.3, -1.2, 0.7], np.float32)
+    out, pullback = kronvec.vjp(f, x)
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, f(x))
+    (gradient,) = pullback(np.ones(3))
+    np.testing.assert_array_equal(gradient, [0.0, 2.0, 0.0])
+
+
+def test_errors_of_invalid_indices_and_orders_are_numpys_types():
+    x = np.array([0.3, -1.2, 0.7])
+    with pytest.raises(IndexError, match="not traced values .this one holds float64: NumPy refuses float indices"):
+        kronvec.grad(lambda x: np.sum(x[x]))(x)
+    with pytest.raises(ValueError, match="order must be one of"):
+        kronvec.grad(lambda x: np.sum(x.reshape(3, 1, order="Z")))(x)
+    np.testing.assert_array_equal(kronvec.vjp(lambda x: x.reshape(1, 3, order=None), x)[0], x.reshape(1, 3))

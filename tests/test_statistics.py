@@ -48,6 +48,10 @@ SPELLINGS = {
     "polyval traced p and x": lambda X: np.polyval(X[0], X[1]),
     "polyval traced p": lambda X: np.polyval(X[0], 0.7),
     "polyval traced x": lambda X: np.polyval([1.0, -2.0, 0.5], X),
+    # (np.poly1d coefficients: NumPy reads them leading first, as np.asarray gives them; p[k]
+    # is the other order — a wrong number found by an adversarial sweep)
+    "polyval poly1d": lambda X: np.polyval(np.poly1d([1.0, -2.0, 0.5]), X),
+    "polyval 2-D p, a polynomial per column": lambda X: np.polyval(X[:, :2], 0.7),
     "polyadd": lambda X: np.polyadd(X[0], X[1, :3]),
     "polyadd a longer constant": lambda X: np.polyadd(X[0, :2], [1.0, 2.0, 3.0, 4.0]),
     "polyadd a scalar": lambda X: np.polyadd(X[2, 0], X[1]),
@@ -112,7 +116,7 @@ def test_an_all_nan_slice_is_refused():
     (lambda X: np.cov(X, ddof=5), ValueError, "degrees of freedom"),
     (lambda X: np.nanmean(X, dtype=np.int64), TypeError, "dtype"),  # (a float dtype= is honoured)
     (lambda X: np.corrcoef(X * 0.0 + 1.0), ValueError, "zero variance"),
-    (lambda X: np.polyval(X, 0.5), ValueError, "1-D"),
+    (lambda X: np.polyval(X[0, 0], 0.5), TypeError, "np.polyval: iteration over a 0-d array"),
     (lambda X: np.polymul(X, X[0]), ValueError, "np.polymul: .*1-D"),
     (lambda X: np.polyadd(X, X[0]), ValueError, "np.polyadd: .*1-D"),
     (lambda X: np.polyder(X[0], -1), ValueError, "np.polyder: Order of derivative must be positive"),

@@ -322,10 +322,17 @@ def normalize_axes(axis, ndim, function):
     ``AxisError`` (a ValueError and an IndexError), so code catching either still does."""
     if axis is None:
         return None
-    axes = (axis,) if np.isscalar(axis) else tuple(axis)
+    if isinstance(axis, (tuple, list)):
+        axes = tuple(axis)
+    elif isinstance(axis, np.ndarray) and axis.ndim == 0:  # np.sum(x, axis=np.array(1)): NumPy takes its integer
+        axes = (axis[()],)
+    else:
+        axes = (axis,) if np.isscalar(axis) else tuple(axis)
     normalized = []
     for a in axes:
-        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+        if isinstance(a, np.ndarray) and a.ndim == 0:
+            a = a[()]
+        if not isinstance(a, (int, np.integer)) or isinstance(a, (bool, np.bool_)):
             raise TypeError(f"{function}: axis must be an int or a tuple of ints, got {axis!r}")
         if not -ndim <= a < ndim:
             raise _AxisError(f"{function}: axis {a} is out of bounds for an array of dimension {ndim}")

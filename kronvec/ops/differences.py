@@ -31,7 +31,7 @@ from ..operators import Identity
 from . import _samples
 from ._registry import Primitive, numpy_function, register
 from ._support import bind, normalize_axes, refuse_arguments, shape_of
-from .shape import _float_dtype
+from .shape import _float_dtype, in_dtype
 
 __all__ = ["diff", "ediff1d", "gradient", "trapezoid", "linspace", "logspace", "geomspace", "unwrap"]
 
@@ -302,6 +302,9 @@ def _interp(x, xp, fp, left=None, right=None, period=None):
         raise ValueError("np.interp: fp and xp are not of the same length.")
     if xp_shape[0] == 0:
         raise ValueError("np.interp: array of sample points is empty")
+    # NumPy interpolates in float64 whatever the inputs' precision: a float32 input is cast first
+    x, xp, fp = (in_dtype(a, np.float64, "np.interp") if isinstance(a, Node) else np.asarray(a, dtype=np.float64)
+                 for a in (x, xp, fp))
     xv = np.asarray(plain_value(x), dtype=np.float64)
     xpv = np.asarray(plain_value(xp), dtype=np.float64)
     n = xp_shape[0]

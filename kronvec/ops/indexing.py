@@ -226,6 +226,12 @@ def _bincount(x, weights=None, minlength=0):
     return bind(untake, weights, key=captured_key(x), shape=counts.shape)
 
 
+class _TracedIndexError(TypeError, IndexError):
+    """A traced value used as an index: kronvec's TypeError for a traced value where a plain
+    one is needed, and NumPy's IndexError for a float index (a traced value is a float),
+    so code catching either still does."""
+
+
 def captured_key(key):
     """The index as the recording keeps it: arrays and lists frozen by value."""
     kind = type(key)
@@ -234,6 +240,11 @@ def captured_key(key):
     if kind is tuple:
         return tuple([captured_key(k) for k in key])
     if isinstance(key, Node):
+        if static_value(key).dtype.kind == "f":
+            raise _TracedIndexError(
+                f"kronvec: indices must be plain integers, slices or arrays, not traced values (this one holds "
+                f"{static_value(key).dtype}: NumPy refuses float indices too; x.astype(int) of a traced x is a plain "
+                "integer array)")
         raise traced_argument_error(key, "kronvec: indices must be plain integers, slices or arrays, not traced "
                                     "values", "an index or mask (x[key] = v, np.add.at)")
     if isinstance(key, (_ndarray, list)):
@@ -554,7 +565,12 @@ def _choose(a, choices, out=None, mode="raise"):
         raise ValueError(f"np.choose: clipmode must be one of 'clip', 'raise', or 'wrap' (got {mode!r})")
     elif a.size and (a.min() < 0 or a.max() >= count):
         raise ValueError("np.choose: invalid entry in choice array")
-    return _select([a == k for k in range(count)], [choices[k] for k in range(count)])
+    choices = [choices[k] for k in range(count)]
+    # NumPy converts the choices together, a Python number taking the arrays' precision
+    # (np.choose(a, [x32, 0.5]) is float32), where np.select converts each on its own
+    dtype = np.result_type(*(static_value(c) if isinstance(c, Node) else c for c in choices))
+    return _select([a == k for k in range(count)],
+                   [c if isinstance(c, Node) else np.asarray(c, dtype=dtype) for c in choices])
 
 
 @numpy_function(np.piecewise)

@@ -510,12 +510,36 @@ def _as_pairs(x, ndim, as_index, what=None):
 
 
 _GATHERED_MODES = ("edge", "wrap", "reflect", "symmetric")  # each output entry is one input entry
+_NUMPY_PAD_MODES = ("constant", "edge", "linear_ramp", "maximum", "mean", "median", "minimum", "reflect",
+                    "symmetric", "wrap", "empty")
+
+
+def _widths_of_axes(pad_width, ndim):
+    """np.pad's pad_width given as {axis: width or (before, after)} (NumPy ≥ 2.3): a pair
+    per axis, (0, 0) for the axes it does not name."""
+    pairs = [(0, 0)] * ndim
+    for axis, width in pad_width.items():
+        axis = normalize_axes(axis, ndim, "np.pad")[0]
+        if isinstance(width, (int, np.integer)) and not isinstance(width, bool):
+            pairs[axis] = (width, width)
+        elif isinstance(width, tuple) and len(width) == 2:
+            pairs[axis] = width
+        else:
+            raise TypeError(f"np.pad: the width of axis {axis} in a dict pad_width must be an int or a "
+                            f"(before, after) pair, got {width!r}")
+    return pairs
 
 
 @numpy_function(np.pad)
 def _pad(array, pad_width, mode="constant", **kwargs):
     ndim = len(shape_of(array))
+    if isinstance(mode, str) and mode not in _NUMPY_PAD_MODES:
+        raise ValueError(f"np.pad: mode {mode!r} is not supported")  # (NumPy's words)
+    if isinstance(pad_width, dict):
+        pad_width = _widths_of_axes(pad_width, ndim)
     widths = _as_pairs(pad_width, ndim, as_index=True)
+    if ndim == 0:  # nothing to pad: NumPy returns the value itself (a new array)
+        return copy(array)
     if mode == "constant":
         refuse_arguments("np.pad", **{k: (v, None) for k, v in kwargs.items() if k != "constant_values"})
         # (captured like any constant operand: NaN/inf and complex values are refused by name)
@@ -541,7 +565,8 @@ def _ramp(edge, end, width, axis, ndim):
     """np.linspace(end, edge, width, endpoint=False) along `axis`, in linspace's arithmetic:
     k·((edge − end)/width) + end, or (k/width)·(edge − end) + end when some step is 0 (NumPy's
     guard for denormal steps, taken for the whole slab: a decision on the values)."""
-    k = np.arange(width, dtype=np.float64).reshape((-1,) + (1,) * (ndim - axis - 1))
+    # (linspace's dtype: the edge's, float32 for a float32 array, as the end is a Python float)
+    k = np.arange(width, dtype=np.result_type(value_dtype(edge), np.float32)).reshape((-1,) + (1,) * (ndim - axis - 1))
     delta = edge - end
     if np.any(np.asarray(plain_value(delta)) == 0):  # (the step is delta / width: zero where delta is)
         return (k / width) * delta + end

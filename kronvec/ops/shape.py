@@ -135,7 +135,11 @@ def _static_shape(shape):
 @numpy_function(np.reshape)
 def _reshape(a, shape=None, order="C", *, newshape=None, copy=None):
     shape = newshape if shape is None else shape
+    if order is None:  # (NumPy reads None as 'C')
+        order = "C"
     if order not in ("C", "F"):
+        if order not in ("A", "K"):  # (NumPy's ValueError for an order it does not know)
+            raise ValueError(f"np.reshape: order must be one of 'C', 'F', 'A', or 'K' (got {order!r})")
         refuse_arguments("np.reshape", order=(order, "C"))
     result = bind(reshape, a, shape=_static_shape(shape), order=order)
     return bind(_COPY, result) if copy else result  # copy=True: never a view
@@ -452,7 +456,7 @@ def _constant_like(factory, fill):
         plain = factory(value, *args, **kwargs)  # (its shape and dtype: not a decision on values)
         if isinstance(fill_value, Node):
             return _traced_fill(fill_value, plain) if plain.dtype.kind == "f" else plain
-        if not isinstance(a, Node) or plain.dtype != _filled_dtype(value) or plain.shape != shape_of(a):
+        if not isinstance(a, Node) or plain.dtype not in _TRACED_DTYPES or plain.shape != shape_of(a):
             return plain
         # (a fill that is an array broadcast along a's shape is a traced zero plus it: −0.0 + v
         # is v for every v, signed zeros included)
@@ -460,9 +464,14 @@ def _constant_like(factory, fill):
             if not plain.size:
                 return plain
             if np.ndim(args[0]):  # (np.full_like(X, [1, 2, 3]): the row, not its first entry)
-                return bind(filled_like, a, fill=-0.0) + plain
-            return bind(filled_like, a, fill=float(plain.flat[0]))
-        return bind(filled_like, a, fill=fill)
+                traced = bind(filled_like, a, fill=-0.0) + plain
+            else:
+                traced = bind(filled_like, a, fill=float(plain.flat[0]))
+        else:
+            traced = bind(filled_like, a, fill=fill)
+        # np.zeros_like(x32, dtype=np.float64): the other floating dtype, still a traced array
+        # that can be written into
+        return traced if plain.dtype == value_dtype(traced) else traced.astype(plain.dtype)
 
     make.__name__ = factory.__name__
     return make

@@ -17,7 +17,7 @@ import operator
 
 import numpy as np
 
-from .._tracer import Node, plain_value
+from .._tracer import Node, holds_nodes, plain_value
 from ._registry import numpy_function
 from ._support import refuse_arguments, shape_of
 from .shape import in_dtype
@@ -223,10 +223,20 @@ def _corrcoef(x, y=None, rowvar=True, bias=_NO_VALUE, ddof=_NO_VALUE, *, dtype=N
 # ------------------------------------------------------- polynomials
 @numpy_function(np.polyval)
 def _polyval(p, x):
-    """Horner's scheme, as np.polyval evaluates it: y = y·x + pₖ from the leading coefficient."""
-    if len(shape_of(p)) != 1:
-        raise ValueError(f"np.polyval: the coefficients must be 1-D, got shape {shape_of(p)}")
-    y = np.zeros_like(x) if isinstance(x, Node) else np.zeros_like(np.asarray(x, dtype=np.float64))
+    """Horner's scheme, as np.polyval evaluates it: y = y·x + pₖ over p's first axis, from
+    the leading coefficient (a 2-D p evaluates one polynomial per column, broadcast)."""
+    if isinstance(p, np.poly1d):
+        # NumPy reads a poly1d through np.asarray: its coefficients, the leading one first
+        # (p[k] would be the coefficient of x**k, the reverse order)
+        p = p.coeffs
+    elif not isinstance(p, Node) and not holds_nodes(p):
+        p = np.asarray(p)  # (as NumPy reads it: a list of Python floats is float64)
+    if not shape_of(p):
+        raise TypeError("np.polyval: iteration over a 0-d array (the coefficients must be at least 1-D)")
+    if isinstance(x, np.poly1d):  # NumPy composes the polynomials
+        y = 0
+    else:
+        y = np.zeros_like(x) if isinstance(x, Node) else np.zeros_like(np.asanyarray(x))
     for k in range(shape_of(p)[0]):
         y = y * x + p[k]
     return y
