@@ -567,6 +567,8 @@ def _ufunc_call(ufunc, method, inputs, kwargs):
         return _assignment.ufunc_into(ufunc, inputs, kwargs)
     evaluate = VALUE_ONLY_UFUNCS.get(ufunc)
     if evaluate is not None:
+        if ufunc is np.heaviside and len(inputs) == 2 and isinstance(inputs[1], Node) and not kwargs:
+            return _elementwise.heaviside_in_its_value_at_zero(*inputs)  # (a step in x, a value in h)
         if any(compile_guard(x) is not None for x in inputs):
             # (a recording made for replay records the decision: kronvec._compiled.guard)
             return bind(VALUE_ONLY_OPERATIONS[ufunc], *inputs, **kwargs)

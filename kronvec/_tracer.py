@@ -172,19 +172,27 @@ def _constant(op, value, partner):
         raise _ObjectOperand
     captured = capture(value, f"a constant operand of {op.name}")
     # (the promotion here, off the float64 fast path above: it costs the common case nothing)
-    return _promoted(captured, partner) if op.promotes and partner is not None else captured
+    return _promoted(captured, partner, op.promotes_integers) if op.promotes and partner is not None else captured
 
 
-def _promoted(constant, partner):
-    """`constant` as float64 where NumPy would compute it so: a float32 array or scalar
-    meeting a float64 traced operand in a ufunc (``X / C`` with C float32).  NumPy casts
-    it to float64 before computing (the value is unchanged); kept float32, the derivative
-    rules would compute 1/C, log C, … in float32 and carry float32 rounding into a float64
-    derivative."""
+def _promoted(constant, partner, integers):
+    """`constant` in the precision NumPy computes the ufunc in: the result type of the
+    constant and the traced operand, to which NumPy casts it before computing (so the
+    value is unchanged).  Kept as it was, the derivative rules would compute 1/C, log C,
+    −C … in the constant's own type: float32 rounding in a float64 derivative (``X / C``
+    with C float32), float16 for log of a bool or 8-bit integer, and a negated unsigned
+    integer wrapping around (``np.arctan2(C, X)`` with C uint8).  `integers`: whether the
+    ufunc computes integer operands as floats (not ldexp's exponent)."""
     kind = type(constant)
-    if ((kind is _ndarray or kind is np.float32 or kind is np.float16) and constant.dtype.char in "fe"
-            and getattr(partner, "dtype", None) == _FLOAT64):
-        return constant.astype(np.float64)
+    if kind is bool and integers:  # (NumPy's log(True) is float16; True is 1.0 in any float type)
+        return float(constant)
+    if kind is _ndarray or isinstance(constant, np.generic):
+        partner_dtype = getattr(partner, "dtype", None)
+        char = constant.dtype.char
+        if partner_dtype is not None and partner_dtype.kind == "f" and (
+                (integers and constant.dtype.kind in "biu") or char == "e"
+                or (char == "f" and partner_dtype == _FLOAT64)):
+            return constant.astype(np.result_type(constant.dtype, partner_dtype))
     return constant
 
 
@@ -288,10 +296,11 @@ def _bind_general(op, args, params, captured=None):
                 labels[position] = label
         values[position] = _constant(op, arg, None) if captured is None else captured[position]
     if op.promotes and len(parents) < len(values):  # (NumPy's promotion: see _promoted)
-        widest = next((values[k] for k, _ in parents if getattr(values[k], "dtype", None) == _FLOAT64), None)
+        floats = [values[k] for k, _ in parents if getattr(getattr(values[k], "dtype", None), "kind", None) == "f"]
+        widest = next((v for v in floats if v.dtype == _FLOAT64), floats[0] if floats else None)
         if widest is not None:
             traced = {k for k, _ in parents}
-            values = [v if k in traced else _promoted(v, widest) for k, v in enumerate(values)]
+            values = [v if k in traced else _promoted(v, widest, op.promotes_integers) for k, v in enumerate(values)]
     recorded = tuple(values)  # (with `values`: two references to each constant, see bind)
     if nested:
         top.nested = True

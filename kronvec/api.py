@@ -485,8 +485,9 @@ class _Recording:
 
     def forward_tangent(self, tangents):
         """The directional derivative of the output along `tangents` (plain forward mode)."""
-        if self.output_node is None:
-            return np.zeros(self.output_shape)
+        dtype = np.result_type(np.asarray(static_value(self.output)).dtype, *(np.asarray(t).dtype for t in tangents))
+        if self.output_node is None:  # (a constant of the point, np.floor(x) of a float32 x: a float32 0)
+            return np.zeros(self.output_shape, dtype=dtype if dtype.kind == "f" else np.float64)
         self.freeze_values()
         flowing = {node._index: vec(t) for node, t in zip(self.inputs, tangents)}
         needed = self._ancestors_of_output()
@@ -502,7 +503,6 @@ class _Recording:
                 total = term if total is None else total + term
             if total is not None:
                 flowing[node._index] = total
-        dtype = np.result_type(np.asarray(static_value(self.output)).dtype, *(np.asarray(t).dtype for t in tangents))
         result = flowing.get(self.output_node._index)
         if result is None:
             return np.zeros(self.output_shape, dtype=dtype)

@@ -779,3 +779,59 @@ def test_float32_constant_alone_stays_float32():
     value, pullback = kronvec.vjp(lambda x: x / C, X)
     assert value.dtype == np.float32 and pullback(np.ones(2, np.float32))[0].dtype == np.float32
     assert kronvec.jacobian(lambda x: x / C)(X).dtype == np.float32
+
+
+# ------------------------------------------------ found by an adversarial sweep (stop 36)
+@pytest.mark.parametrize("f, x", [
+    (lambda x: np.arctan2(np.array([3, 2], np.uint8), x), np.array([0.5, 1.5])),  # −y of a uint8 wrapped
+    (lambda x: np.arctan2(np.array([True, False]), x), np.array([0.5, 1.5])),  # −y of a bool raised
+    (lambda r: sp.huber(np.array([1, 1], np.uint8), r), np.array([-2.0, 0.5])),
+    (lambda x: sp.xlog1py(x, True), np.array([0.5, 1.5])),  # log1p(True) is float16 in NumPy
+    (lambda x: np.array([3, 3], np.int8) ** x, np.array([0.5, 1.5])),  # log(int8) is float16
+    (lambda x: sp.rel_entr(x, np.array([2, 3], np.uint8)), np.array([0.5, 1.5])),
+    (lambda x: sp.yn(np.array([0, 1], np.uint8), x), np.array([1.3, 2.1])),  # n − 1 of a uint8 wrapped
+], ids=["arctan2 uint8", "arctan2 bool", "huber uint8", "xlog1py True", "int8 ** x", "rel_entr uint8", "yn uint8"])
+def test_integer_and_boolean_constants_enter_the_rules_in_the_result_precision(f, x):
+    # NumPy casts a constant to the result type before computing; the derivative rules must
+    # too: a negated unsigned integer wraps around, log of a bool or 8-bit integer is float16
+    J_fd = central_difference_jacobian(lambda a: np.asarray(f(a), dtype=np.float64), (x,))
+    assert_scaled_close(kronvec.jacobian(f)(x).toarray(), J_fd, 1e-6, "jacobian")
+    np.testing.assert_array_equal(kronvec.vjp(f, x)[0], f(x))
+
+
+def test_a_float16_constant_gives_the_jacobian_of_numpys_float32_arithmetic():
+    # x / c computes 1/c in float32 for a float32 x and a float16 c: the Jacobian did it in float16
+    x = np.array([0.5, 1.5], np.float32)
+    c = np.array([1.3, 2.7], np.float16)
+    J = kronvec.jacobian(lambda x: x / c)(x).toarray()
+    (pulled,) = kronvec.vjp(lambda x: x / c, x)[1](np.ones(2, np.float32))
+    np.testing.assert_array_equal(J.diagonal(), pulled)
+    np.testing.assert_allclose(pulled, 1.0 / c.astype(np.float32), rtol=1e-7)
+
+
+def test_heaviside_is_differentiable_in_its_value_at_zero():
+    # heaviside(x, h) is h where x = 0: derivative 1 there in h, 0 elsewhere (and 0 in x)
+    x = np.array([0.0, 1.0, -2.0, 0.0])
+    h = np.array([0.3, 0.3, 0.3, 0.7])
+    np.testing.assert_array_equal(kronvec.grad(lambda h: np.sum(np.heaviside(x, h)))(h), [1.0, 0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(kronvec.vjp(lambda h: np.heaviside(x, h), h)[0], np.heaviside(x, h))
+    np.testing.assert_array_equal(kronvec.grad(lambda x: np.sum(np.heaviside(x, 0.5) * x))(x), np.heaviside(x, 0.5))
+
+
+@pytest.mark.parametrize("f, x, exact", [
+    (np.expm1, -40.0, math.exp(-40.0)),  # (1 + expm1(x) lost eˣ below −36)
+    (sp.expit, 40.0, math.exp(-40.0) / (1.0 + math.exp(-40.0)) ** 2),  # (σ(1 − σ) lost it above 36)
+    (np.arccosh, 1e200, 1e-200),  # (x² overflowed above 1e154)
+    (sp.log_ndtr, -1e7, 10000000.0000001),  # (exp(−x²/2 − log Φ) cancelled: 1 % off)
+    (sp.log_ndtr, -1e8, 100000000.00000001),
+], ids=["expm1 -40", "expit 40", "arccosh 1e200", "log_ndtr -1e7", "log_ndtr -1e8"])
+def test_derivatives_keep_their_digits_in_the_tails(f, x, exact):
+    # exact values: closed forms, and for log_ndtr φ/Φ at 50 digits (mpmath)
+    np.testing.assert_allclose(kronvec.grad(f)(x), exact, rtol=4 * np.finfo(float).eps)
+
+
+def test_a_piecewise_constant_result_has_a_zero_tangent_in_its_precision():
+    x = np.array([0.5, 1.5], np.float32)
+    value, tangent = kronvec.jvp(np.floor, (x,), (np.ones(2, np.float32),))
+    assert value.dtype == tangent.dtype == np.float32
+    np.testing.assert_array_equal(tangent, 0.0)

@@ -258,3 +258,58 @@ def test_a_constant_changed_in_place_inside_f_is_factored_again():
     np.testing.assert_array_equal(first[0], sl.lu_factor(M)[1])
     np.testing.assert_array_equal(second[0], sl.lu_factor(M[::-1])[1])
     np.testing.assert_array_equal(second[1], sl.lu(M[::-1], p_indices=True)[0])
+
+
+# ------------------------------------------------ found by an adversarial sweep (stop 36)
+@pytest.mark.parametrize("f, x", [
+    (lambda b: np.linalg.solve(np.eye(3)[None] * 3.0 + 0.1, b), np.ones(3)),  # blockdiag(I₁ ⊗ A⁻¹)
+    (lambda b: kl.solve(np.eye(3)[None] * 3.0 + 0.1, b, assume_a="pos"), np.ones(3)),
+    (lambda x: np.linalg.qr(x)[0], np.random.default_rng(1).random((2, 3, 1))),
+], ids=["np.linalg.solve 1-D b", "scipy solve pos", "qr of n×1 members"])
+def test_sparse_jacobians_with_a_1x1_identity_factor(f, x):
+    # BatchedKron keeps an identity factor as its order; of order 1 its pattern is full and
+    # the full CSR path transposed the int (found by an adversarial sweep)
+    J = kronvec.jacobian(f)(x)
+    # (a product of operators: its sparse and dense forms sum the same products in other orders)
+    np.testing.assert_allclose(J.tosparse().toarray(), J.toarray(), rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(J.T.tosparse().toarray(), J.toarray().T, rtol=1e-14, atol=1e-15)
+
+
+def test_a_stack_pullback_where_the_transposed_lu_meets_a_zero_pivot_agrees_with_the_matrix_rule():
+    # LAPACK's LU of Aᵀ meets an exact zero pivot where that of A does not: the stack's VJP
+    # raised NumPy's bare "Singular matrix"; it now applies the inverse as the 2-D rule does
+    A = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0 + 1e-15], [1.0, 0.0, 1.0]])
+    with pytest.warns(kronvec.IllConditionedWarning):
+        stacked = kronvec.grad(lambda x: np.sum(np.linalg.solve(x, np.ones((1, 3, 1)))))(A[None])
+    with pytest.warns(kronvec.IllConditionedWarning):
+        matrix = kronvec.grad(lambda x: np.sum(np.linalg.solve(x, np.ones((3, 1)))))(A)
+    np.testing.assert_allclose(stacked[0], matrix, rtol=1e-12)
+
+
+@pytest.mark.parametrize("stack", [False, True])
+def test_a_positive_definite_solve_factors_in_the_common_precision_as_scipy(stack):
+    # a float32 a with a float64 b: SciPy factors in float64 (kronvec factored in float32, 3e-8 off)
+    P = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]], dtype=np.float32)
+    b = np.array([[1.0], [2.0], [3.0]])
+    if stack:
+        P, b = np.stack([P, P + np.eye(3, dtype=np.float32)]), np.stack([b, -b])
+    expected = sl.solve(P, b, assume_a="pos")
+    np.testing.assert_allclose(kronvec.vjp(lambda P: kl.solve(P, b, assume_a="pos"), P)[0], expected,
+                               rtol=1e-14, atol=1e-15)
+    assert kronvec.grad(lambda P: np.sum(kl.solve(P, b, assume_a="pos")))(P).dtype == np.float32
+
+
+@pytest.mark.parametrize("f, g", [
+    (kl.det, sl.det), (kl.logm, sl.logm),
+    (lambda A: kl.fractional_matrix_power(A, 0.3), lambda A: sl.fractional_matrix_power(A, 0.3)),
+], ids=["det", "logm", "fractional_matrix_power"])
+def test_functions_scipy_returns_in_float64_for_float32_input(f, g):
+    # SciPy computes these in float32 and returns float64; kronvec's value is float64 too, its
+    # digits float32's (another algorithm: a few float32 ulps from SciPy's), its gradient float32
+    P = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]], dtype=np.float32)
+    with np.errstate(all="ignore"):
+        expected = g(P)
+    value = kronvec.vjp(f, P)[0]
+    assert value.dtype == expected.dtype == np.float64
+    np.testing.assert_allclose(value, expected, rtol=8 * np.finfo(np.float32).eps, atol=8 * np.finfo(np.float32).eps)
+    assert kronvec.grad(lambda A: np.sum(f(A)))(P).dtype == np.float32

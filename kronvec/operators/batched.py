@@ -283,6 +283,10 @@ class BatchedKron(_BatchedBlocks):
     def _tosparse_full(self):
         K = self.count
         (p, q), (r, s) = self._factor_shape(self.A), self._factor_shape(self.B)
+        # (an identity factor is held as its order; full only when that order is 1: each
+        # member's 1×1 block is then [1], broadcast, not copied)
+        factor_a, factor_b = (np.broadcast_to(np.ones((1, 1, 1), dtype=self.dtype), (K, 1, 1))
+                              if isinstance(factor, int) else factor for factor in (self.A, self.B))
         m, n = p * r, q * s
         nnz = K * m * n
         index = np.int32 if max(nnz, self.shape[0], self.shape[1]) <= _INDEX32_MAX else np.int64
@@ -293,16 +297,16 @@ class BatchedKron(_BatchedBlocks):
             data, indices = np.empty(nnz, dtype=self.dtype), np.empty(nnz, dtype=index)
             kernel = _kernels.SQUARE_KRON_CSR_FILLS.get(p) if p == q == r == s else None
             _kernels.call(kernel or _kernels.batched_kron_csr_fill, data.nbytes + indices.nbytes,
-                          self.A, self.B, self.scale, indices, data)  # (any strides: no copies)
+                          factor_a, factor_b, self.scale, indices, data)  # (any strides: no copies)
             matrix = sp.csr_array((data, indices, indptr), shape=self.shape, copy=False)
             matrix.has_canonical_format = True
             return matrix
-        A = self.A if self.scale == 1.0 else self.scale * self.A
+        A = factor_a if self.scale == 1.0 else self.scale * factor_a
         # Row k + K·(i·r + u), column k + K·(j·s + v) holds A_k[i, j]·B_k[u, v]: in CSR
         # order the rows run over (i, u, k) and each row's columns over (j, v).
         data = np.empty((p, r, K, q, s), dtype=self.dtype)
         np.multiply(np.transpose(A, (1, 0, 2))[:, None, :, :, None],
-                    np.transpose(self.B, (1, 0, 2))[None, :, :, None, :], out=data)
+                    np.transpose(factor_b, (1, 0, 2))[None, :, :, None, :], out=data)
         indices = np.empty((m, K, n), dtype=index)
         np.add(np.arange(K, dtype=index)[None, :, None], (K * np.arange(n, dtype=index))[None, None, :],
                out=indices)

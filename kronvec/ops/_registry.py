@@ -160,7 +160,7 @@ class Primitive:
 
     __slots__ = ("name", "impl", "vjps", "jacobians", "label", "formula", "reference",
                  "samples", "edge_cases", "param_names", "rule_names", "fuzz", "signature", "entire",
-                 "decisions", "promotes", "__weakref__")
+                 "decisions", "promotes", "promotes_integers", "__weakref__")
 
     def __init__(self, impl, *, name=None, vjps=None, jacobians=None, label=None, formula=None,
                  reference=None, samples=None, edge_cases=None, param_names=None, rule_names=None,
@@ -182,8 +182,11 @@ class Primitive:
         self.decisions = dict(decisions or {})
         # True for the primitives NumPy ufuncs route to (set by `ufunc`): NumPy computes a ufunc
         # in its operands' common type, so a float32 constant meeting a float64 traced operand
-        # is recorded as float64 (kronvec._tracer.bind) and the rules compute in float64 too
+        # is recorded as float64 (kronvec._tracer.bind) and the rules compute in float64 too;
+        # an integer or boolean constant likewise, unless the ufunc has loops taking integers
+        # beside floats (ldexp's exponent, yn's order), whose NumPy keeps them integers
         self.promotes = False
+        self.promotes_integers = False
 
     def __call__(self, *args, **params):
         """Apply the operation: recorded when an argument is traced, else plain."""
@@ -386,6 +389,9 @@ def numpy_method(*names):
     return _front_door(NUMPY_METHODS, names)
 
 
+_INTEGER_CODES, _FLOAT_CODES = set("?bBhHiIlLqQ"), set("efdg")  # (NumPy's type characters)
+
+
 def ufunc(numpy_ufunc, op: Primitive, parameters=None):
     """Route a NumPy ufunc called on traced values to a primitive.
 
@@ -396,6 +402,8 @@ def ufunc(numpy_ufunc, op: Primitive, parameters=None):
     if numpy_ufunc in UFUNCS or numpy_ufunc in UFUNCS_WITH_PARAMETERS:
         raise ValueError(f"two primitives for {numpy_ufunc!r}")
     op.promotes = True
+    op.promotes_integers = not any(set(types.split("->")[0]) & _INTEGER_CODES and set(types.split("->")[0]) & _FLOAT_CODES
+                                   for types in numpy_ufunc.types)
     if parameters:
         UFUNCS_WITH_PARAMETERS[numpy_ufunc] = (op, dict(parameters))
     else:

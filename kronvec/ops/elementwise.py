@@ -347,7 +347,7 @@ exp = elementwise_op(np.exp, lambda ans, x: ans, formula="diag(vec exp X)", refe
 exp2 = elementwise_op(np.exp2, lambda ans, x: _LN2 * ans, formula="diag(ln 2 · vec 2^X)",
                       reference="d 2ˣ = ln 2 · 2ˣ dx", fuzz=lambda Y, c: np.exp2(np.tanh(Y)), entire=True,
                       loud_derivatives=False)
-expm1 = elementwise_op(np.expm1, lambda ans, x: ans + 1.0, formula="diag(vec exp X)",
+expm1 = elementwise_op(np.expm1, lambda ans, x: np.exp(x), formula="diag(vec exp X)",
                        reference="d(eˣ − 1) = eˣ dx", fuzz=lambda Y, c: np.expm1(np.tanh(Y)), entire=True,
                        loud_derivatives=False)
 log = elementwise_op(np.log, lambda ans, x: 1.0 / x, formula="diag(vec X)⁻¹", reference="d log(x) = dx / x",
@@ -557,7 +557,7 @@ arcsinh = elementwise_op(np.arcsinh, lambda ans, x: 1.0 / np.hypot(1.0, x), form
                          reference="d arcsinh(x) = dx / √(1 + x²)", fuzz=lambda Y, c: np.arcsinh(Y), entire=True,
                          loud_value=False, loud_derivatives=False,
                          edge_cases={"huge entries": lambda rng: (_away_from_zero(rng, (2, 2), 1e100, 1e101),)})
-arccosh = elementwise_op(np.arccosh, lambda ans, x: 1.0 / np.sqrt((x - 1.0) * (x + 1.0)),
+arccosh = elementwise_op(np.arccosh, lambda ans, x: 1.0 / (np.sqrt(x - 1.0) * np.sqrt(x + 1.0)),
                          formula="diag(vec 1/√(X² − 1))", reference="d arccosh(x) = dx / √(x² − 1)",
                          samples=_uniform(1.5, 3.0), fuzz=lambda Y, c: np.arccosh(2.0 + Y * Y))
 arctanh = elementwise_op(np.arctanh, lambda ans, x: 1.0 / ((1.0 - x) * (1.0 + x)),
@@ -942,6 +942,13 @@ value_only_ufunc(
     np.isfinite, np.isnan, np.isinf, np.signbit, np.logical_and, np.logical_or, np.logical_not, np.logical_xor,
     np.sign, np.floor, np.ceil, np.trunc, np.rint, np.heaviside,
 )
+
+
+def heaviside_in_its_value_at_zero(x, h):
+    """np.heaviside(x, h) with h traced: the step is piecewise constant in x (a plain mask),
+    and h is the value taken where x is 0 — so h's derivative is 1 there and 0 elsewhere."""
+    plain_x = np.asarray(plain_value(x))
+    return np.where(plain_x == 0, h, np.heaviside(plain_x, 0.0))
 
 
 def _floor_divide(x, y, **kwargs):

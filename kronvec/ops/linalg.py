@@ -624,20 +624,34 @@ def _solve_stacks(A, B):
         raise stacks.singular_members_error(A, _SOLVE) from None
 
 
+def _transposed_solve(A, g):
+    """A⁻ᵀ G member by member.  LAPACK's LU of Aᵀ pivots otherwise than that of A, and can
+    meet an exact zero pivot where the forward solve did not (a member singular to working
+    precision): there the members' inverses are applied, as the 2-D rule applies A⁻¹, with
+    their ill-conditioning warning, or their error naming the singular members."""
+    try:
+        return np.linalg.solve(_swap(A), g)
+    except np.linalg.LinAlgError:
+        if type(A) is not np.ndarray:  # (traced: kronvec's own solve raised, naming it)
+            raise
+        inverse = stacks.stack_results(stacks.square_stack(A, _SOLVE), _SOLVE).inverse()
+        return np.matmul(_swap(inverse), g)
+
+
 def _solve_stack_vjp_b(g, ans, A, B):
     # B̄ = A⁻ᵀ Ḡ member by member, summed over the batch axes B was broadcast along
     b_shape = shape_of(B)
     if len(b_shape) == 1:  # one vector for every member: Ḡ (…, n) as columns (…, n, 1)
-        B_bar = np.linalg.solve(_swap(A), np.expand_dims(g, -1))
+        B_bar = _transposed_solve(A, np.expand_dims(g, -1))
         return np.reshape(unbroadcast(B_bar, b_shape + (1,)), b_shape)
-    return unbroadcast(np.linalg.solve(_swap(A), g), b_shape)
+    return unbroadcast(_transposed_solve(A, g), b_shape)
 
 
 def _solve_stack_vjp_a(g, ans, A, B):
     # Ā = -A⁻ᵀ Ḡ Xᵀ member by member (X = A⁻¹B), summed over A's broadcast batch axes
     if len(shape_of(B)) == 1:
         g, ans = np.expand_dims(g, -1), np.expand_dims(ans, -1)
-    B_bar = np.linalg.solve(_swap(A), g)
+    B_bar = _transposed_solve(A, g)
     return unbroadcast(-np.matmul(B_bar, _swap(ans)), shape_of(A))
 
 

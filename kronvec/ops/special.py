@@ -41,6 +41,7 @@ __all__ = ["expit", "logit", "log_expit", "xlogy", "xlog1py", "gammaln", "gamma"
 
 _TWO_OVER_ROOT_PI = 2.0 / math.sqrt(math.pi)
 _ROOT_TWO_PI = math.sqrt(2.0 * math.pi)
+_ROOT_TWO_OVER_PI, _ROOT_HALF = math.sqrt(2.0 / math.pi), math.sqrt(0.5)
 
 
 def _special(numpy_ufunc, *derivatives, **definition):
@@ -55,7 +56,7 @@ def _special_namesake(numpy_ufunc, *derivatives, **definition):
 
 
 # ---------------------------------------------------------------- logistic
-expit = _special(special.expit, lambda ans, x: ans * (1.0 - ans), formula="diag(vec σ(X) ∘ (1 − σ(X)))",
+expit = _special(special.expit, lambda ans, x: ans * special.expit(-x), formula="diag(vec σ(X) ∘ σ(−X))",
                  reference="dσ(x) = σ(x)(1 − σ(x)) dx; SciPy docs for scipy.special.expit",
                  fuzz=lambda Y, c: special.expit(Y), entire=True, loud_value=False, loud_derivatives=False)
 logit = _special(special.logit, lambda ans, x: 1.0 / (x * (1.0 - x)), formula="diag(vec 1/(X ∘ (1 − X)))",
@@ -288,8 +289,9 @@ ndtr = _special(special.ndtr, lambda ans, x: _gaussian(x / math.sqrt(2.0), 1.0 /
 ndtri = _special(special.ndtri, lambda ans, x: _ROOT_TWO_PI * np.exp(0.5 * (ans * ans)),
                  formula="diag(vec 1/φ(Φ⁻¹(X)))", reference="inverse function rule: dΦ⁻¹(p) = dp / φ(Φ⁻¹(p))",
                  samples=_uniform(0.1, 0.9), fuzz=lambda Y, c: special.ndtri(0.5 + 0.4 * np.tanh(Y)))
-# φ(x)/Φ(x) as exp(−x²/2 − log Φ(x))/√(2π): no underflow in the far left tail
-log_ndtr = _special(special.log_ndtr, lambda ans, x: np.exp(-0.5 * (x * x) - ans) / _ROOT_TWO_PI,
+# φ(x)/Φ(x) = √(2/π)/erfcx(−x/√2) (erfcx(z) = e^{z²} erfc z, 2Φ(x) = erfc(−x/√2)): no underflow in
+# the far left tail, where exp(−x²/2 − log Φ(x)) cancels two numbers of size x²/2 (1 % off at x = −1e7)
+log_ndtr = _special(special.log_ndtr, lambda ans, x: _ROOT_TWO_OVER_PI / special.erfcx(x * -_ROOT_HALF),
                     formula="diag(vec φ(X)/Φ(X))", reference="d log Φ(x) = φ(x)/Φ(x) dx; SciPy docs for scipy.special.log_ndtr",
                     fuzz=lambda Y, c: special.log_ndtr(Y), entire=True,
                     edge_cases={"far tails": lambda rng: (np.array([[-30.0, -8.0], [8.0, 30.0]]),)})
@@ -459,7 +461,13 @@ jv = _bessel(special.jv, lambda ans, v, x: 0.5 * (special.jv(v - 1.0, x) - speci
 yv = _bessel(special.yv, lambda ans, v, x: 0.5 * (special.yv(v - 1.0, x) - special.yv(v + 1.0, x)),
              formula="D_X = diag(vec (Y_(ν−1)(X) − Y_(ν+1)(X))/2)·B_X", reference="DLMF 10.6.1",
              fuzz=lambda Y, c: special.yv(1.5, 1.0 + Y * Y))
-yn = _bessel(special.yn, lambda ans, n, x: 0.5 * (special.yn(n - 1, x) - special.yn(n + 1, x)),
+def _signed(n):
+    """An integer order as a signed integer: n − 1 of an unsigned n = 0 would wrap around to 255."""
+    n = np.asarray(n)
+    return n.astype(np.int64) if n.dtype.kind in "ub" else n
+
+
+yn = _bessel(special.yn, lambda ans, n, x: 0.5 * (special.yn(_signed(n) - 1, x) - special.yn(_signed(n) + 1, x)),
              formula="D_X = diag(vec (Y_(n−1)(X) − Y_(n+1)(X))/2)·B_X", reference="DLMF 10.6.1",
              samples=_integer_orders, parameter="n", fuzz=lambda Y, c: special.yn(2, 1.0 + Y * Y))
 iv = _bessel(special.iv, lambda ans, v, x: 0.5 * (special.iv(v - 1.0, x) + special.iv(v + 1.0, x)),

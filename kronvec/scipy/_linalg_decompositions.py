@@ -58,7 +58,7 @@ from ..ops._symmetric_directions import _what_numpy_reads
 from ..ops.factorizations.cholesky_factor import _cholesky as _numpy_cholesky
 from ..ops import triangular as _triangular
 from ..ops._support import bind, decided
-from ._support import as_array, is_traced, plain_parameter, plain_value, static_value
+from ._support import as_array, float64_as_scipy, is_traced, plain_parameter, plain_value, static_value
 
 __all__ = ["cholesky", "cho_factor", "cho_solve", "solve_triangular", "lu_factor", "lu_solve", "lu", "solve",
            "inv", "det", "eigh", "eigvalsh", "svd", "svdvals", "qr", "solve_banded", "solveh_banded",
@@ -577,8 +577,18 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=
             return bind(_triangular.solve_triangular, a, b, trans=int(bool(transposed)), lower=kind == "lower",
                         unit_diagonal=False)
         if kind == "pos":  # Cholesky and two triangular solves, as SciPy (potrf/potrs)
-            return cho_solve(cho_factor(a, lower=lower, check_finite=False), b, check_finite=False)
+            return cho_solve(cho_factor(_in_common_precision(a, b), lower=lower, check_finite=False), b,
+                             check_finite=False)
         return np.linalg.solve(_symmetric_read(a, lower), b)  # 'sym', 'her' (aᵀ = a: transposed is moot)
+
+
+def _in_common_precision(a, b):
+    """`a` in the precision SciPy factors it in: float64 when a or b is (SciPy calls LAPACK in
+    their common type; a float32 Cholesky would carry float32 rounding into a float64 x)."""
+    dtype = np.result_type(static_value(a).dtype, static_value(b).dtype, np.float32)
+    if static_value(a).dtype == dtype:
+        return a
+    return a.astype(dtype) if is_traced(a) else np.asarray(a, dtype=dtype)
 
 
 def _solve_stack(a, b, kind, lower, transposed):
@@ -588,7 +598,8 @@ def _solve_stack(a, b, kind, lower, transposed):
     if kind in ("upper", "lower"):
         return _triangular_stack_solve(a, b, int(bool(transposed)), kind == "lower", False)
     if kind == "pos":  # Cholesky and two triangular solves, as SciPy (potrf/potrs)
-        return cho_solve(cho_factor(a, lower=lower, check_finite=False), b, check_finite=False)
+        return cho_solve(cho_factor(_in_common_precision(a, b), lower=lower, check_finite=False), b,
+                         check_finite=False)
     if kind == "diagonal":
         d = np.diagonal(a, axis1=-2, axis2=-1)
         zero = np.asarray(plain_value(d)) == 0
@@ -650,7 +661,7 @@ def det(a, overwrite_a=False, check_finite=True):
     """
     a = _array(a, "det", check_finite)
     _matrix(a, "det", stacks=True)
-    return np.linalg.det(a)
+    return float64_as_scipy(np.linalg.det(a))  # (SciPy's det of float32 is float64)
 
 
 # ------------------------------------------------------------- eigh, svd, qr

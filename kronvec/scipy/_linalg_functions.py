@@ -22,7 +22,7 @@ from .._vec import stack_members as _stack_members
 from ..ops import _stack_factors as _stacked
 from ..ops import matrix_functions as _ops
 from ..ops import polar as _polar
-from ._support import as_array, is_traced, plain_parameter, plain_value, static_value
+from ._support import as_array, float64_as_scipy, is_traced, plain_parameter, plain_value, static_value
 
 __all__ = ["expm", "logm", "sqrtm", "fractional_matrix_power", "polar", "funm_symmetric"]
 
@@ -116,7 +116,7 @@ def logm(A, disp=_NO_VALUE):
     if disp is not _NO_VALUE:
         _deprecated("disp", "logm")
     A = _matrix(A, "logm")
-    F = _ops.logm(A)
+    F = float64_as_scipy(_ops.logm(A))  # (SciPy's logm of float32 is float64)
     if disp is _NO_VALUE or disp:
         return F
     import scipy.linalg
@@ -229,7 +229,7 @@ def fractional_matrix_power(A, t):
         raise np.linalg.LinAlgError(
             "fractional_matrix_power: kronvec supports symmetric positive definite input only; the "
             f"{a.shape[0]}×{a.shape[0]} matrix is not symmetric")
-    return _ops.fractional_power(A, t=float(t))
+    return float64_as_scipy(_ops.fractional_power(A, t=float(t)))  # (SciPy: float64 for float32)
 
 
 def polar(a, side="right"):

@@ -18,6 +18,16 @@ def is_traced(x):
     return isinstance(x, Node)
 
 
+def float64_as_scipy(result):
+    """A float32 `result` as float64, for the functions SciPy computes in the input's
+    precision but returns in float64 (``det``, ``logm``, ``fractional_matrix_power``):
+    their dtype is SciPy's, their digits float32's, as SciPy's are."""
+    dtype = static_value(result).dtype if isinstance(result, Node) else np.asarray(result).dtype
+    if dtype != np.float32:
+        return result
+    return result.astype(np.float64) if isinstance(result, Node) else np.asarray(result, dtype=np.float64)
+
+
 def as_array(x):
     """A traced value as it is; a list or tuple holding traced values stacked
     (``np.asarray`` would drop their derivatives); anything else ``np.asarray``."""
