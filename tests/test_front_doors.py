@@ -512,3 +512,11 @@ def test_interp_computes_in_float64_as_numpy_does(traced):
     out, _ = kronvec.vjp(f, argument)
     assert out.dtype == np.float64
     np.testing.assert_array_equal(out, f(argument))
+
+
+def test_a_traced_argument_numpy_does_not_dispatch_on_is_refused_naming_the_function():
+    # np.interp dispatches on x, xp, fp only: with those plain, NumPy's own C code meets a
+    # traced left= and calls float() on it — the error names np.interp, not float()
+    x = np.array([0.5, 1.5])
+    with pytest.raises(TypeError, match=r"cannot differentiate np\.interp in this argument"):
+        kronvec.grad(lambda x: np.sum(np.interp([-1.0, 0.5], [0.0, 1.0], [1.0, 3.0], left=x[0])))(x)

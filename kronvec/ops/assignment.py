@@ -719,6 +719,14 @@ _LEAVING = (
 )
 
 
+_NOT_DISPATCHED = (
+    "kronvec cannot differentiate {function} in this argument: {function} converts it with {what}, "
+    "which would drop its derivative (NumPy hands a call to kronvec only when an argument it "
+    "dispatches on is traced, e.g. np.interp's x, xp, fp but not left or right). Pass a plain "
+    "number there, or write the computation with NumPy operations on the traced arrays."
+)
+
+
 def _current_instruction(frame):
     for instruction in dis.get_instructions(frame.f_code):
         if instruction.offset == frame.f_lasti:
@@ -768,6 +776,8 @@ def conversion_error(what, plain_target=False):
             return TypeError(_PLAIN_TARGET.format(what=f"np.{name}"))
         if statistic is not None:
             return TypeError(_OBJECT_MEAN.format(what=f"np.{statistic[1:]}"))
+        if not name.startswith("_"):  # a public NumPy function converting an argument it does not dispatch on
+            return TypeError(_NOT_DISPATCHED.format(what=what, function=f"np.{name}"))
     elif frame is not None and _current_instruction(frame) in ("STORE_SUBSCR", "STORE_SLICE"):
         return TypeError(_PLAIN_TARGET.format(what="Y[i] = x with Y a plain array"))
     return TypeError(_LEAVING.format(what=what))
