@@ -1077,3 +1077,21 @@ def test_errors_of_invalid_indices_and_orders_are_numpys_types():
     with pytest.raises(ValueError, match="order must be one of"):
         kronvec.grad(lambda x: np.sum(x.reshape(3, 1, order="Z")))(x)
     np.testing.assert_array_equal(kronvec.vjp(lambda x: x.reshape(1, 3, order=None), x)[0], x.reshape(1, 3))
+
+
+@pytest.mark.parametrize("write", [np.place, np.putmask], ids=["place", "putmask"])
+def test_place_and_putmask_refuse_an_unsafe_cast_as_numpy_does(write):
+    # values given as a float64 array into a float32 target: NumPy's TypeError ('safe' casting);
+    # a list is converted to the target's dtype, as NumPy converts it
+    x = np.array([0.3, -1.2, 0.7], np.float32)
+
+    def f(values):
+        def g(x):
+            y = x.copy()
+            write(y, x > 0, values)
+            return y
+        return g
+
+    with pytest.raises(TypeError, match="Cannot cast array data from dtype.'float64'. to dtype.'float32'."):
+        kronvec.vjp(f(np.array([0.1, 0.2])), x)
+    np.testing.assert_array_equal(kronvec.vjp(f([0.1, 0.2]), x)[0], f([0.1, 0.2])(x))

@@ -41,7 +41,7 @@ import sys
 import numpy as np
 
 from .._constants import frozen_copy
-from .._tracer import Node, plain_value
+from .._tracer import Node, plain_value, static_value
 from ..operators import Diag, Identity, algebra
 from .._vec import vec
 from . import _samples
@@ -592,9 +592,20 @@ def _mask_of(mask, shape, function):
     return mask.reshape(shape)
 
 
+def _refuse_unsafe_cast(values, target, function):
+    """NumPy's TypeError of np.place and np.putmask for values given as an array whose dtype
+    does not cast safely to the target's (a list or a number is converted to it)."""
+    if isinstance(values, (Node, np.ndarray)):
+        source, dtype = np.result_type(static_value(values)), np.result_type(static_value(target))
+        if not np.can_cast(source, dtype, casting="safe"):
+            raise TypeError(f"{function}: Cannot cast array data from {source!r} to {dtype!r} according to the "
+                            "rule 'safe'")
+
+
 @numpy_function(np.place)
 def _place(arr, mask, vals):
     arr = _writable_target(arr, "np.place")
+    _refuse_unsafe_cast(vals, arr, "np.place")
     mask = _mask_of(mask, tuple(shape_of(arr)), "np.place")
     count = int(mask.sum())
     if count:  # the first `count` values, repeated when there are fewer
@@ -604,6 +615,7 @@ def _place(arr, mask, vals):
 @numpy_function(np.putmask)
 def _putmask(a, mask, values):
     a = _writable_target(a, "np.putmask")
+    _refuse_unsafe_cast(values, a, "np.putmask")
     shape = tuple(shape_of(a))
     mask = _mask_of(mask, shape, "np.putmask")
     flat_positions = np.flatnonzero(mask)  # values repeat by position in a, not by count
