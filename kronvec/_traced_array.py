@@ -706,8 +706,8 @@ def _as_reduction(equivalent, name, inputs, kwargs):
     if np.ndim(static_value(inputs[0])) == 0 and kwargs["axis"] in (0, -1):
         if equivalent not in _SCALAR_REDUCIBLE:
             raise TypeError(f"{name}: cannot accumulate on a scalar")  # (NumPy's words)
-        # NumPy reduces a 0-d array along "its first axis" to itself (np.add.reduce(3.0) is 3.0),
-        # where np.sum(x, axis=0) refuses a 0-d x: its whole reduction is the same value
+        # NumPy reduces a 0-d array along "its first axis" to itself (np.add.reduce(3.0) is 3.0):
+        # its whole reduction is the same value
         kwargs["axis"] = None
     elif name.endswith(".accumulate"):
         axis = kwargs["axis"]

@@ -736,3 +736,16 @@ def test_the_inf_norm_of_an_empty_vector_is_numpys_zero():
                  (lambda x: np.sum(np.linalg.norm(x, np.inf, axis=1)), np.zeros((3, 0)))):
         value, G = kronvec.value_and_grad(f)(X)
         assert value == f(X) == 0.0 and G.shape == X.shape
+
+
+@pytest.mark.parametrize("reduction", [np.sum, np.prod, np.max, np.min, np.ptp, np.nansum],
+                         ids=["sum", "prod", "max", "min", "ptp", "nansum"])
+@pytest.mark.parametrize("axis", [0, -1])
+def test_a_ufunc_reduction_of_a_0d_array_takes_axis_0_as_numpy(reduction, axis):
+    # NumPy's ufunc reductions read axis 0 or −1 of a 0-d array as its one entry (np.mean
+    # refuses it, and so does kronvec): found by an adversarial sweep
+    a = np.array(0.3)
+    value, pullback = kronvec.vjp(lambda x: reduction(x, axis=axis) * 3.0, a)
+    np.testing.assert_array_equal(value, reduction(a, axis=axis) * 3.0)
+    (gradient,) = pullback(np.array(1.0))
+    np.testing.assert_array_equal(gradient, 0.0 if reduction is np.ptp else 3.0)

@@ -66,10 +66,14 @@ def _spread(g, shape, axis, keepdims):
     return out
 
 
-def _axes(axis, ndim, function):
-    """`axis` as a normalized tuple (None stays None), quickly for a valid int."""
+def _axes(axis, ndim, function, of_a_ufunc=False):
+    """`axis` as a normalized tuple (None stays None), quickly for a valid int.  A ufunc's
+    reduction (`of_a_ufunc`: np.sum, np.prod, np.max, np.min) takes axis 0 or −1 of a 0-d
+    array as NumPy does: the whole of its one entry (np.mean and the moments refuse it)."""
     if type(axis) is int and -ndim <= axis < ndim:
         return (axis + ndim if axis < 0 else axis,)
+    if of_a_ufunc and ndim == 0 and isinstance(axis, (int, np.integer)) and axis in (0, -1):
+        return None
     return normalize_axes(axis, ndim, function)
 
 

@@ -17,7 +17,7 @@ from ..._constants import capture, frozen_copy
 from ..._tracer import Node
 from .. import _samples
 from .._registry import Primitive, numpy_function, numpy_method, register
-from .._support import bind, decided, normalize_axes, plain_value, refuse_arguments, shape_of
+from .._support import bind, decided, plain_value, refuse_arguments, shape_of
 from ._common import _axes, _axis_label, _kept_cotangent, _kept_shape, _pick_jacobian, _where_mask
 
 __all__ = ["max_", "min_"]
@@ -131,7 +131,7 @@ def _extreme_handler(op, function, identity):
         shape = shape_of(a)
         if isinstance(initial, Node):
             raise TypeError(f"kronvec: {function}: initial= must be a plain number, not a traced value")
-        return bind(op, a, axis=_axes(axis, len(shape), function), keepdims=bool(keepdims),
+        return bind(op, a, axis=_axes(axis, len(shape), function, of_a_ufunc=True), keepdims=bool(keepdims),
                     initial=None if initial is _NO_VALUE else _plain_initial(initial, function, identity),
                     where=_where_mask(where, shape, function))
 
@@ -147,7 +147,7 @@ numpy_method("min")(numpy_function(np.min, np.amin)(_extreme_handler(min_, "np.m
 def _ptp(a, axis=None, out=None, keepdims=False):
     # (ndarray.ptp is gone in NumPy 2: only the function)
     refuse_arguments("np.ptp", out=(out, None))
-    axes = normalize_axes(axis, len(shape_of(a)), "np.ptp")
+    axes = _axes(axis, len(shape_of(a)), "np.ptp", of_a_ufunc=True)
     params = dict(axis=axes, keepdims=bool(keepdims), initial=None, where=None)
     return bind(max_, a, **params) - bind(min_, a, **params)
 

@@ -115,7 +115,7 @@ def _folding(op, function, fill, with_initial):
         if dtype is not None:
             a = in_dtype(a, dtype, function)
         shape = shape_of(a)
-        mask, axes = _where_mask(where, shape, function), _axes(axis, len(shape), function)
+        mask, axes = _where_mask(where, shape, function), _axes(axis, len(shape), function, of_a_ufunc=True)
         if initial is _NO_VALUE or isinstance(initial, Node):
             params = {}
         else:  # NumPy's loop starts from the initial value (its order of operations: see _sum_impl)
