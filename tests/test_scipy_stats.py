@@ -440,3 +440,30 @@ def test_a_scale_that_is_not_positive_is_refused(call):
     # plausible number, silently (found by tests/sweeps/scipy_functions.py)
     with pytest.raises(ValueError, match="scale must be positive"):
         call()
+
+
+# ------------------------------------------------ found by an adversarial sweep (stop 36)
+@pytest.mark.parametrize("call, scipy_call, match", [
+    (lambda: ks.norm.ppf(0.3, 0.0, -1.0), lambda: st.norm.ppf(0.3, 0.0, -1.0), "scale must be positive"),
+    (lambda: ks.expon.isf(0.3, 0.0, 0.0), lambda: st.expon.isf(0.3, 0.0, 0.0), "scale must be positive"),
+    (lambda: ks.expon.ppf(-0.1), lambda: st.expon.ppf(-0.1), r"q must lie in \[0, 1\]"),
+    (lambda: ks.cauchy.ppf(1.1), lambda: st.cauchy.ppf(1.1), r"q must lie in \[0, 1\]"),
+    (lambda: ks.uniform.isf(1.1), lambda: st.uniform.isf(1.1), r"q must lie in \[0, 1\]"),
+    (lambda: ks.gamma.logpdf(0.3, -0.5), lambda: st.gamma.logpdf(0.3, -0.5), "shape parameter a"),
+    (lambda: ks.gamma.cdf(0.3, 0.0), lambda: st.gamma.cdf(0.3, 0.0), "shape parameter a"),
+    (lambda: ks.chi2.logsf(0.3, 0.0), lambda: st.chi2.logsf(0.3, 0.0), "shape parameter df"),
+    (lambda: ks.beta.pdf(0.3, -1.0, 2.0), lambda: st.beta.pdf(0.3, -1.0, 2.0), "shape parameter a"),
+    (lambda: ks.beta.cdf(0.3, 2.0, 0.0), lambda: st.beta.cdf(0.3, 2.0, 0.0), "shape parameter b"),
+    (lambda: ks.lognorm.cdf(0.3, -1.0), lambda: st.lognorm.cdf(0.3, -1.0), "shape parameter s"),
+    (lambda: ks.lognorm.ppf(0.3, 0.0), lambda: st.lognorm.ppf(0.3, 0.0), "shape parameter s"),
+    (lambda: ks.t.logpdf(0.3, -1.0), lambda: st.t.logpdf(0.3, -1.0), "shape parameter df"),
+], ids=["norm.ppf scale", "expon.isf scale 0", "expon.ppf q<0", "cauchy.ppf q>1", "uniform.isf q>1", "gamma a<0",
+        "gamma a=0", "chi2 df=0", "beta a<0", "beta b=0", "lognorm s<0", "lognorm.ppf s=0", "t df<0"])
+def test_parameters_where_scipy_is_nan_are_refused(call, scipy_call, match):
+    # every function checks its scale, shapes and quantile level as the densities check the
+    # scale: SciPy's value is NaN there, and the formulas would give a plausible number
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.isnan(scipy_call())
+    with pytest.raises(ValueError, match=match):
+        call()

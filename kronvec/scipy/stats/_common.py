@@ -9,22 +9,48 @@ import numpy as np
 
 from .._support import as_array, is_traced, plain_parameter, plain_value, static_value
 
-__all__ = ["standardized", "standardized_and_plain", "symmetric_family", "on_support", "piecewise", "log", "switched_log", "scipy_median", "Interior",
+__all__ = ["standardized", "require_positive", "quantile_arguments", "standardized_and_plain", "symmetric_family", "on_support", "piecewise", "log", "switched_log", "scipy_median", "Interior",
            "sampler", "as_array", "is_traced", "plain_parameter",
            "plain_value", "LOG_2PI"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-def standardized(x, loc, scale):
-    """(x − loc)/scale, the standard variable; loc and scale may be traced.  A scale that
-    is not positive is refused: SciPy's every function is NaN there, and (x − loc)/scale
-    computed as if it were valid would give a plausible number instead."""
-    plain_scale = np.asarray(plain_value(scale))
-    if (plain_scale <= 0).any():
-        raise ValueError(f"kronvec.scipy.stats: scale must be positive, got {plain_scale[plain_scale <= 0].ravel()[:3]} "
+def require_positive(value, what):
+    """A scale or shape parameter that is not positive is refused: SciPy's every function
+    is NaN there, and the formulas computed as if it were valid would give a plausible
+    number instead."""
+    plain = np.asarray(plain_value(value))
+    bad = ~(plain > 0)  # (NaN too)
+    if bad.any():
+        raise ValueError(f"kronvec.scipy.stats: {what} must be positive, got {plain[bad].ravel()[:3]} "
                          "(SciPy's value is NaN there)")
+
+
+def require_probability(q, what):
+    """A quantile function's level outside [0, 1] is refused, as a scale that is not
+    positive (SciPy's value is NaN there)."""
+    plain = np.asarray(plain_value(q))
+    bad = ~((plain >= 0) & (plain <= 1))
+    if bad.any():
+        raise ValueError(f"{what}: q must lie in [0, 1], got {plain[bad].ravel()[:3]} (SciPy's value is NaN there)")
+
+
+def standardized(x, loc, scale, **shapes):
+    """(x − loc)/scale, the standard variable; loc and scale may be traced.  A scale, or a
+    shape parameter named in `shapes`, that is not positive is refused (require_positive)."""
+    require_positive(scale, "scale")
+    for name, value in shapes.items():
+        require_positive(value, f"the shape parameter {name}")
     return (as_array(x) - as_array(loc)) / as_array(scale)
+
+
+def quantile_arguments(q, scale, what, **shapes):
+    """The checks of a quantile function (ppf, isf): q in [0, 1], a positive scale and shapes."""
+    require_probability(q, what)
+    require_positive(scale, "scale")
+    for name, value in shapes.items():
+        require_positive(value, f"the shape parameter {name}")
 
 
 
@@ -47,9 +73,11 @@ def symmetric_family(module, standard_cdf, standard_ppf, standard_logcdf=None):
         return standard_logcdf(-standardized(x, loc, scale))
 
     def ppf(q, loc=0, scale=1):
+        quantile_arguments(q, scale, f"{module}.ppf")
         return as_array(loc) + as_array(scale) * standard_ppf(as_array(q))
 
     def isf(q, loc=0, scale=1):
+        quantile_arguments(q, scale, f"{module}.isf")
         return as_array(loc) - as_array(scale) * standard_ppf(as_array(q))
 
     functions = (cdf, sf, ppf, isf) + ((logcdf, logsf) if standard_logcdf is not None else ())

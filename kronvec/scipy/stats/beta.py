@@ -27,13 +27,13 @@ def _standard_logpdf(z, a, b):
 
 
 def logpdf(x, a, b, loc=0, scale=1):
-    z, a, b = standardized(x, loc, scale), as_array(a), as_array(b)
+    z, a, b = standardized(x, loc, scale, a=a, b=b), as_array(a), as_array(b)
     return on_support(lambda z: _standard_logpdf(z, a, b), "kronvec.scipy.stats.beta.logpdf",
                       z, _inside(z), -np.inf, 0.5) - np.log(scale)
 
 
 def pdf(x, a, b, loc=0, scale=1):
-    z, a, b = standardized(x, loc, scale), as_array(a), as_array(b)
+    z, a, b = standardized(x, loc, scale, a=a, b=b), as_array(a), as_array(b)
     density = on_support(lambda z: np.exp(_standard_logpdf(z, a, b)), "kronvec.scipy.stats.beta.pdf",
                          z, _inside(z), 0.0, 0.5)
     return density / as_array(scale)
@@ -42,7 +42,7 @@ def pdf(x, a, b, loc=0, scale=1):
 def _cdf(function, x, a, b, loc, scale, name, below, above):
     a = plain_parameter(a, f"kronvec.scipy.stats.beta.{name}", "a")
     b = plain_parameter(b, f"kronvec.scipy.stats.beta.{name}", "b")
-    z = standardized(x, loc, scale)
+    z = standardized(x, loc, scale, a=a, b=b)
     plain = np.asarray(plain_value(z))
     value = on_support(lambda z: function(a, b, z), f"kronvec.scipy.stats.beta.{name}", z, _inside(z), below, 0.5)
     return value if not np.any(plain > 1) else np.where(plain > 1, above, value)
@@ -59,7 +59,7 @@ def sf(x, a, b, loc=0, scale=1):
 def _log_cumulative(x, a, b, loc, scale, name, upper):
     a = plain_parameter(a, f"kronvec.scipy.stats.beta.{name}", "a")
     b = plain_parameter(b, f"kronvec.scipy.stats.beta.{name}", "b")
-    z = standardized(x, loc, scale)
+    z = standardized(x, loc, scale, a=a, b=b)
     plain = np.asarray(plain_value(z))
     below, above = (0.0, -np.inf) if upper else (-np.inf, 0.0)  # log S = 0 below the support, log F = 0 above
     return switched_log(f"kronvec.scipy.stats.beta.{name}", z, scipy_median("beta", a, b), _inside(z),

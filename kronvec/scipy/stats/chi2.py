@@ -26,13 +26,13 @@ def _inside(z):
 
 
 def logpdf(x, df, loc=0, scale=1):
-    z, df = standardized(x, loc, scale), as_array(df)
+    z, df = standardized(x, loc, scale, df=df), as_array(df)
     return on_support(lambda z: xlogy(df / 2.0 - 1, z) - z / 2.0 - gammaln(df / 2.0) - (_LOG_2 * df) / 2.0,
                       "kronvec.scipy.stats.chi2.logpdf", z, _inside(z), -np.inf, 1.0) - np.log(scale)
 
 
 def pdf(x, df, loc=0, scale=1):
-    z, df = standardized(x, loc, scale), as_array(df)
+    z, df = standardized(x, loc, scale, df=df), as_array(df)
     density = on_support(lambda z: np.exp(xlogy(df / 2.0 - 1, z) - z / 2.0 - gammaln(df / 2.0) - (_LOG_2 * df) / 2.0),
                          "kronvec.scipy.stats.chi2.pdf", z, _inside(z), 0.0, 1.0)
     return density / as_array(scale)
@@ -40,7 +40,7 @@ def pdf(x, df, loc=0, scale=1):
 
 def _cdf(function, x, df, loc, scale, name, outside):
     half = plain_parameter(df, f"kronvec.scipy.stats.chi2.{name}", "df") / 2.0
-    z = standardized(x, loc, scale)
+    z = standardized(x, loc, scale, df=df)
     return on_support(lambda z: function(half, z / 2.0), f"kronvec.scipy.stats.chi2.{name}", z, _inside(z), outside, 1.0)
 
 
@@ -55,7 +55,7 @@ def sf(x, df, loc=0, scale=1):
 def _log_cumulative(x, df, loc, scale, name, upper):
     df = plain_parameter(df, f"kronvec.scipy.stats.chi2.{name}", "df")
     half = df / 2.0
-    z = standardized(x, loc, scale)
+    z = standardized(x, loc, scale, df=df)
     return switched_log(f"kronvec.scipy.stats.chi2.{name}", z, scipy_median("chi2", df), _inside(z),
                         0.0 if upper else -np.inf, lambda z: gammainc(half, z / 2.0), lambda z: gammaincc(half, z / 2.0),
                         upper=upper,

@@ -21,13 +21,13 @@ def _inside(z):
 
 
 def logpdf(x, a, loc=0, scale=1):
-    z, a = standardized(x, loc, scale), as_array(a)
+    z, a = standardized(x, loc, scale, a=a), as_array(a)
     return on_support(lambda z: xlogy(a - 1.0, z) - z - gammaln(a), "kronvec.scipy.stats.gamma.logpdf",
                       z, _inside(z), -np.inf, 1.0) - np.log(scale)
 
 
 def pdf(x, a, loc=0, scale=1):
-    z, a = standardized(x, loc, scale), as_array(a)
+    z, a = standardized(x, loc, scale, a=a), as_array(a)
     density = on_support(lambda z: np.exp(xlogy(a - 1.0, z) - z - gammaln(a)), "kronvec.scipy.stats.gamma.pdf",
                          z, _inside(z), 0.0, 1.0)
     return density / as_array(scale)
@@ -35,7 +35,7 @@ def pdf(x, a, loc=0, scale=1):
 
 def _cdf(function, x, a, loc, scale, name, outside):
     a = plain_parameter(a, f"kronvec.scipy.stats.gamma.{name}", "a")
-    z = standardized(x, loc, scale)
+    z = standardized(x, loc, scale, a=a)
     return on_support(lambda z: function(a, z), f"kronvec.scipy.stats.gamma.{name}", z, _inside(z), outside, 1.0)
 
 
@@ -49,7 +49,7 @@ def sf(x, a, loc=0, scale=1):
 
 def _log_cumulative(x, a, loc, scale, name, upper):
     a = plain_parameter(a, f"kronvec.scipy.stats.gamma.{name}", "a")
-    z = standardized(x, loc, scale)
+    z = standardized(x, loc, scale, a=a)
     return switched_log(f"kronvec.scipy.stats.gamma.{name}", z, scipy_median("gamma", a), _inside(z),
                         0.0 if upper else -np.inf, lambda z: gammainc(a, z), lambda z: gammaincc(a, z), upper=upper,
                         interior=Interior(0.0, np.inf, 1.0))

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from scipy.special import log_ndtr, ndtr, ndtri
 
-from ._common import as_array, on_support, plain_value, sampler, standardized
+from ._common import as_array, on_support, plain_value, quantile_arguments, sampler, standardized
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf", "rvs"]
 
@@ -25,7 +25,7 @@ _ROOT_2PI = math.sqrt(2.0 * math.pi)
 
 def _on_positive(function, name, x, s, loc, scale, outside):
     """`function(log y, s)` on y > 0, SciPy's constant `outside` elsewhere."""
-    y, s = standardized(x, loc, scale), as_array(s)
+    y, s = standardized(x, loc, scale, s=s), as_array(s)
     inside = np.asarray(plain_value(y)) > 0
     return on_support(lambda y: function(np.log(y), s, y), _NAME + name, y, inside, outside, 1.0)
 
@@ -58,10 +58,12 @@ def logsf(x, s, loc=0, scale=1):
 
 
 def ppf(q, s, loc=0, scale=1):
+    quantile_arguments(q, scale, "kronvec.scipy.stats.lognorm.ppf", s=s)
     return as_array(loc) + as_array(scale) * np.exp(as_array(s) * ndtri(as_array(q)))
 
 
 def isf(q, s, loc=0, scale=1):
+    quantile_arguments(q, scale, "kronvec.scipy.stats.lognorm.isf", s=s)
     return as_array(loc) + as_array(scale) * np.exp(as_array(s) * -ndtri(as_array(q)))
 
 

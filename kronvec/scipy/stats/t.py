@@ -49,27 +49,27 @@ def _standard(z, df, finite, normal):
 
 
 def logpdf(x, df, loc=0, scale=1):
-    return _standard(standardized(x, loc, scale), as_array(df), _finite_logpdf,
+    return _standard(standardized(x, loc, scale, df=df), as_array(df), _finite_logpdf,
                      lambda z: -z ** 2 / 2.0 - 0.5 * LOG_2PI) - np.log(scale)
 
 
 def pdf(x, df, loc=0, scale=1):
-    density = _standard(standardized(x, loc, scale), as_array(df), lambda z, df: np.exp(_finite_logpdf(z, df)),
+    density = _standard(standardized(x, loc, scale, df=df), as_array(df), lambda z, df: np.exp(_finite_logpdf(z, df)),
                         lambda z: np.exp(-z ** 2 / 2.0) / _ROOT_2PI)
     return density / as_array(scale)
 
 
 def cdf(x, df, loc=0, scale=1):
-    return stdtr(plain_parameter(df, "kronvec.scipy.stats.t.cdf", "df"), standardized(x, loc, scale))
+    return stdtr(plain_parameter(df, "kronvec.scipy.stats.t.cdf", "df"), standardized(x, loc, scale, df=df))
 
 
 def sf(x, df, loc=0, scale=1):
-    return stdtr(plain_parameter(df, "kronvec.scipy.stats.t.sf", "df"), -standardized(x, loc, scale))
+    return stdtr(plain_parameter(df, "kronvec.scipy.stats.t.sf", "df"), -standardized(x, loc, scale, df=df))
 
 
 def _log_cumulative(x, df, loc, scale, name, upper):
     df = plain_parameter(df, f"kronvec.scipy.stats.t.{name}", "df")
-    return switched_log(f"kronvec.scipy.stats.t.{name}", standardized(x, loc, scale), scipy_median("t", df), True,
+    return switched_log(f"kronvec.scipy.stats.t.{name}", standardized(x, loc, scale, df=df), scipy_median("t", df), True,
                         -np.inf, lambda z: stdtr(df, z), lambda z: stdtr(df, -z), upper=upper)
 
 
