@@ -356,10 +356,11 @@ class Objective(_Base):
         self._argnums = _argnums(self._layout)
         self._value_and_grad = _value_and_grad(self._f_checked, self._argnums, compile=compile)
         self._single_hvp = _hvp(self._f_checked, compile=compile) if self._layout.single else None
-        self._last_x = None
-        self._last = None  # (value, gradient)
-        self._hess_x = None
-        self._hess = None
+        # One-entry caches, each (x, result) in one tuple: read once and replaced whole (one
+        # assignment), so a thread never pairs one call's x with another's result (§8 of
+        # ../shared/DESIGN.md; tests/test_optimize_threads.py)
+        self._last = None  # (x, (value, gradient))
+        self._last_hessian = None  # (x, H)
         self.n_evaluations = self.n_values = self.n_hessians = self.n_hessp = 0
 
     def __repr__(self):
@@ -387,8 +388,9 @@ class Objective(_Base):
 
     def _evaluate(self, x):
         x = self._checked_point(x)
-        if self._last_x is not None and np.array_equal(x, self._last_x):
-            return self._last
+        cached = self._last
+        if cached is not None and np.array_equal(x, cached[0]):
+            return cached[1]
         Xs = self._layout.to_matrices(x, copy=False)  # (value_and_grad copies its arguments)
         self.n_evaluations += 1
         try:
@@ -412,8 +414,8 @@ class Objective(_Base):
                 f"{self._kind}: the gradient has {bad} non-finite entries at {_fmt_x(x)} "
                 f"({self._layout.describe()}), evaluation #{self.n_evaluations}, where "
                 f"f = {value:g}")
-        self._last_x, self._last = x.copy(), (value, g)
-        return self._last
+        self._last = (x.copy(), (value, g))
+        return value, g
 
     def fun(self, x):
         """f at x, as a Python float (and the gradient is kept for :meth:`jac`)."""
@@ -427,8 +429,9 @@ class Objective(_Base):
         :meth:`fun`.
         """
         x = self._checked_point(x)
-        if self._last_x is not None and np.array_equal(x, self._last_x):
-            return self._last[0]
+        cached = self._last
+        if cached is not None and np.array_equal(x, cached[0]):
+            return cached[1][0]
         self.n_values += 1
         try:
             out = self.f(*self._layout.to_matrices(x), *self.args)
@@ -461,8 +464,9 @@ class Objective(_Base):
 
     # --------------------------------------------------------- second order
     def _hessian_at(self, x):
-        if self._hess_x is not None and np.array_equal(x, self._hess_x):
-            return self._hess
+        cached = self._last_hessian
+        if cached is not None and np.array_equal(x, cached[0]):
+            return cached[1]
         Xs = self._layout.to_matrices(x)
         self.n_hessians += 1
         try:
@@ -485,7 +489,7 @@ class Objective(_Base):
                 term = Hij if isinstance(P[j], Identity) else Hij @ P[j]
                 term = term if isinstance(P[i], Identity) else P[i].T @ term
                 H = term if H is None else H + term
-        self._hess_x, self._hess = x.copy(), H
+        self._last_hessian = (x.copy(), H)
         return H
 
     def hess(self, x, dense=False):
@@ -740,8 +744,7 @@ class Residuals(_Base):
         self.r, self.args, self.jac_format = r, tuple(args), jac_format
         self._layout = _Layout(shape, symmetric, self._kind)
         self._jacobian = _jacobian(r, _argnums(self._layout))
-        self._fun_x = self._fun = None
-        self._jac_x = self._jac = None
+        self._values = self._jacobian_at = None  # one-entry caches (x, result): see Objective
         self.n_evaluations = self.n_jacobians = 0
 
     def __repr__(self):
@@ -752,7 +755,8 @@ class Residuals(_Base):
     def fun(self, x):
         """The residuals ``vec(r(X, *args))`` as a float64 C-contiguous 1-D array."""
         x = self._checked_point(x)
-        if self._fun_x is None or not np.array_equal(x, self._fun_x):
+        cached = self._values
+        if cached is None or not np.array_equal(x, cached[0]):
             self.n_evaluations += 1
             try:
                 out = self.r(*self._layout.to_matrices(x), *self.args)
@@ -768,14 +772,15 @@ class Residuals(_Base):
                     f"{self._kind}: r returned {int((~np.isfinite(values)).sum())} non-finite "
                     f"residuals (of {values.size}) at {_fmt_x(x)} ({self._layout.describe()}), "
                     f"evaluation #{self.n_evaluations}")
-            self._fun_x, self._fun = x.copy(), values
-        return self._fun.copy()
+            cached = self._values = (x.copy(), values)
+        return cached[1].copy()
 
     def jac_operator(self, x):
         """The structured Jacobian ∂vec r/∂xᵀ, whatever :attr:`jac_format` says."""
         x = self._checked_point(x)
-        if self._jac_x is not None and np.array_equal(x, self._jac_x):
-            return self._jac
+        cached = self._jacobian_at
+        if cached is not None and np.array_equal(x, cached[0]):
+            return cached[1]
         Xs = self._layout.to_matrices(x)
         self.n_jacobians += 1
         try:
@@ -788,7 +793,7 @@ class Residuals(_Base):
         for Ji, Pi in zip(blocks, self._layout.selections()):
             term = Ji if isinstance(Pi, Identity) else Ji @ Pi
             J = term if J is None else J + term
-        self._jac_x, self._jac = x.copy(), J
+        self._jacobian_at = (x.copy(), J)
         return J
 
     def jac(self, x):

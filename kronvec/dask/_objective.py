@@ -419,7 +419,7 @@ class Objective(_kvo._Base):
         self.data = tuple(chunk[0] for chunk in self._chunks) if persist else tuple(arrays)
         self._shared = {}  # method → (client, handle): f and the constants, shipped once
         self._holders = None  # (client, workers, per-chunk holders) for placement
-        self._last_x = self._last = None
+        self._last = None  # (x, (value, gradient))
         self.n_evaluations = self.n_values = self.n_hessians = self.n_hessp = 0
 
     def __repr__(self):
@@ -465,8 +465,9 @@ class Objective(_kvo._Base):
 
     def _evaluate(self, x):
         x = self._checked_point(x)
-        if self._last_x is not None and np.array_equal(x, self._last_x):
-            return self._last
+        cached = self._last  # (x, (value, gradient)), replaced whole: see kronvec.optimize.Objective
+        if cached is not None and np.array_equal(x, cached[0]):
+            return cached[1]
         self.n_evaluations += 1
         value, g = self._run("value_and_grad", x)
         value = float(value)
@@ -479,8 +480,8 @@ class Objective(_kvo._Base):
             raise ValueError(
                 f"{self._kind}: the summed gradient has {int((~np.isfinite(g)).sum())} non-finite entries at "
                 f"{_kvo._fmt_x(x)} ({self._layout.describe()}), evaluation #{self.n_evaluations}")
-        self._last_x, self._last = x.copy(), (value, g)
-        return self._last
+        self._last = (x.copy(), (value, g))
+        return value, g
 
     def fun(self, x):
         """Σ f at x, a Python float (the gradient is kept for :meth:`jac`)."""
@@ -498,8 +499,9 @@ class Objective(_kvo._Base):
     def value(self, x):
         """Σ f at x without differentiating (each chunk runs plain f)."""
         x = self._checked_point(x)
-        if self._last_x is not None and np.array_equal(x, self._last_x):
-            return self._last[0]
+        cached = self._last
+        if cached is not None and np.array_equal(x, cached[0]):
+            return cached[1][0]
         self.n_values += 1
         return float(self._run("value", x))
 
