@@ -280,12 +280,19 @@ def jacobian_and_peak_memory(f, X):
 
     import kronvec
 
-    tracemalloc.start()
+    # (relative to what is allocated when it starts, with the peak reset: a tracemalloc that
+    # some other code left running would otherwise count everything since its own start)
+    already = tracemalloc.is_tracing()
+    if not already:
+        tracemalloc.start()
     try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
         J = kronvec.jacobian(f)(X)
-        peak = tracemalloc.get_traced_memory()[1]
+        peak = tracemalloc.get_traced_memory()[1] - base
     finally:
-        tracemalloc.stop()
+        if not already:
+            tracemalloc.stop()
     return J, peak
 
 

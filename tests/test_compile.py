@@ -438,3 +438,19 @@ def test_a_refused_second_order_rule_is_named_not_blamed_on_the_users_code(monke
     with pytest.raises(TypeError, match=r"the second-order rule of sort\.replayed decides") as raised:
         kronvec.hvp(lambda X: np.sum(np.sort(X, axis=0) * _W), compile=True)(np.eye(3) + 0.1 * _W, np.eye(3))
     assert "Python code read" not in str(raised.value)
+
+
+# ------------------------------------------------ found by an adversarial sweep (stop 36)
+@pytest.mark.parametrize("f, first, second", [
+    (lambda X, key: np.sum(X[np.array(key)] ** 2), (1, 0), (True, False)),  # a gather, then a mask
+    (lambda X, s: np.sum(X * np.copysign(1.0, s)), np.float64(0.0), np.float64(-0.0)),
+    (lambda X, t: np.sum(X * np.copysign(1.0, t[0])), (0.0,), (-0.0,)),
+    (lambda X, t: np.sum(X * t[1]), (1, 2), (1, 2.5)),
+], ids=["bools vs ints in a tuple", "-0.0 vs 0.0 NumPy scalar", "-0.0 vs 0.0 in a tuple", "int vs float in a tuple"])
+def test_static_arguments_equal_under_python_but_distinct_to_the_function_compile_anew(f, first, second):
+    # (True, False) == (1, 0) and -0.0 == 0.0 in Python: a program keyed by == replayed the
+    # first recording for the second value — the key holds types and float bits now
+    X = np.arange(1.0, 7.0).reshape(2, 3)
+    compiled = kronvec.grad(f, compile=True)
+    np.testing.assert_array_equal(compiled(X, first), kronvec.grad(f)(X, first))
+    np.testing.assert_array_equal(compiled(X, second), kronvec.grad(f)(X, second))

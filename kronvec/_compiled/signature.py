@@ -48,11 +48,25 @@ def _array_facts(arg):
     return (type(arg), array.shape, array.dtype.str)
 
 
+def _value_key(arg):
+    """`arg` as a key equal only for values a function cannot tell apart: with its type
+    (True == 1 and (True, False) == (1, 0), yet x[np.array(key)] is a mask for one and
+    a gather for the other) and its floats by their bits (−0.0 == 0.0, yet copysign and
+    1/x tell them apart), inside tuples too."""
+    kind = type(arg)
+    if kind is float or kind is complex or isinstance(arg, (np.floating, np.complexfloating)):
+        return (kind, np.asarray(arg).tobytes())
+    if kind is tuple:
+        return (kind, tuple(_value_key(item) for item in arg))
+    if kind is frozenset:
+        return (kind, frozenset(_value_key(item) for item in arg))
+    hash(arg)  # (a TypeError for what cannot key a program)
+    return (kind, arg)
+
+
 def _static_value(arg, position, transformation):
-    if type(arg) is float:  # -0.0 and 0.0 are different static values (1/x tells them apart)
-        return ("float", arg.hex())
     try:
-        hash(arg)
+        return ("static", _value_key(arg))
     except TypeError:
         raise TypeError(
             f"kronvec.{transformation}(compile=True): argument {position} is a {type(arg).__name__}, "
@@ -60,4 +74,3 @@ def _static_value(arg, position, transformation):
             "(the program is compiled for their value): pass a tuple, a number, a string or a NumPy "
             "array instead"
         ) from None
-    return ("static", type(arg), arg)
