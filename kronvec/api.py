@@ -738,9 +738,17 @@ def _value_and_seed(recording, fname, with_value):
         _check_scalar_output(recording, fname)
     output = recording.output
     value = (output if isinstance(output, _SCALAR_RESULTS) else _scalar_value(output)) if with_value else None
-    if getattr(getattr(output, "dtype", None), "char", None) == "f":
-        return value, (np.ones(shape, dtype=np.float32) if shape else np.float32(1.0))
-    return value, (1.0 if shape == () else np.ones(shape))
+    return value, gradient_seed(shape, getattr(getattr(output, "dtype", None), "char", None) == "f")
+
+
+def gradient_seed(shape, float32):
+    """The cotangent a gradient's reverse sweep starts from: 1.0 for a 0-d output, ones shaped
+    like it otherwise — float32 for a float32 output, so that its gradient is computed in
+    float32 (and one traced again, by hessian or hvp, stays float32); the compiled replay
+    seeds alike (kronvec/_compiled/gradient.py), so both give the same numbers."""
+    if float32:
+        return np.ones(shape, dtype=np.float32) if shape else np.float32(1.0)
+    return 1.0 if shape == () else np.ones(shape)
 
 
 def _compiled_gradient(f, argnums, fname, with_value):

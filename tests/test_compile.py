@@ -454,3 +454,19 @@ def test_static_arguments_equal_under_python_but_distinct_to_the_function_compil
     compiled = kronvec.grad(f, compile=True)
     np.testing.assert_array_equal(compiled(X, first), kronvec.grad(f)(X, first))
     np.testing.assert_array_equal(compiled(X, second), kronvec.grad(f)(X, second))
+
+
+@pytest.mark.parametrize("f", [
+    lambda X: np.sum(X @ X), lambda X: np.sum(np.linalg.inv(X)), lambda X: np.sum(np.tanh(X) * X),
+], ids=["sum(X @ X)", "sum(inv X)", "sum(tanh(X) X)"])
+def test_a_compiled_float32_gradient_is_the_uncompiled_one_bit_for_bit(f):
+    # the compiled replay seeded a float32 output with a float64 1.0: its gradient was computed
+    # in float64 and rounded once, the uncompiled one in float32 (found by an adversarial sweep)
+    rng = np.random.default_rng(36)
+    for _ in range(5):
+        X = (rng.standard_normal((3, 3)) + 3.0 * np.eye(3)).astype(np.float32)
+        compiled = kronvec.value_and_grad(f, compile=True)(X)
+        plain = kronvec.value_and_grad(f)(X)
+        assert compiled[1].dtype == plain[1].dtype == np.float32
+        np.testing.assert_array_equal(compiled[1], plain[1])
+        assert compiled[0] == plain[0]

@@ -45,8 +45,7 @@ def compiled_gradient(f, argnums, fname, with_value, uncompiled):
                              _fused_form(recording, inputs), [node._value for node in inputs])
 
     def run(program, arguments, extra):
-        shape = arguments.output_shape
-        seed = 1.0 if shape == () else np.ones(shape)
+        seed = _api.gradient_seed(arguments.output_shape, program.python.float32_output)
         output, cotangents = program.python.run(seed, *arguments.values)
         returned = []
         for ct, value in zip(cotangents, arguments.values):

@@ -68,6 +68,8 @@ class GradientProgram:
     def __init__(self, recording, inputs, differentiated):
         nodes = recording.nodes
         output = recording.output_node
+        # (a float32 output is seeded with a float32 cotangent, as the uncompiled sweep seeds it)
+        self.float32_output = getattr(getattr(recording.output, "dtype", None), "char", None) == "f"
         position_of_input = {node._index: k for k, node in enumerate(inputs)}
         namespace = {"_add": operator.add}  # (the uncompiled sweep's accumulation: kronvec.api._add)
         relevant = _between(nodes, output, [node._index for node in inputs[:differentiated]])
