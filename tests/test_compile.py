@@ -470,3 +470,28 @@ def test_a_compiled_float32_gradient_is_the_uncompiled_one_bit_for_bit(f):
         assert compiled[1].dtype == plain[1].dtype == np.float32
         np.testing.assert_array_equal(compiled[1], plain[1])
         assert compiled[0] == plain[0]
+
+
+def test_an_argument_compared_by_identity_is_refused_and_a_frozen_dataclass_is_a_key():
+    # a plain instance whose attribute changes would replay the first recording (found by an
+    # adversarial sweep); functions and frozen dataclasses key by what they are
+    import dataclasses
+
+    X = np.arange(1.0, 7.0).reshape(2, 3)
+
+    class Settings:
+        scale = 1.0
+
+    f = lambda X, s: np.sum(X * s.scale)  # noqa: E731
+    with pytest.raises(TypeError, match="compares by identity, not by value"):
+        kronvec.grad(f, compile=True)(X, Settings())
+
+    @dataclasses.dataclass(frozen=True)
+    class Frozen:
+        scale: float
+
+    compiled = kronvec.grad(f, compile=True)
+    np.testing.assert_array_equal(compiled(X, Frozen(2.0)), np.full((2, 3), 2.0))
+    np.testing.assert_array_equal(compiled(X, Frozen(3.0)), np.full((2, 3), 3.0))
+    h = kronvec.grad(lambda X, g: np.sum(g(X)), compile=True)
+    np.testing.assert_array_equal(h(X, np.sin), np.cos(X))

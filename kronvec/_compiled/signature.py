@@ -11,6 +11,9 @@ do in ``jax.jit``.  Static values are keyed by value, never by identity.
 
 from __future__ import annotations
 
+import functools
+import types
+
 import numpy as np
 
 __all__ = ["call_signature", "traced_constant_positions"]
@@ -61,16 +64,25 @@ def _value_key(arg):
     if kind is frozenset:
         return (kind, frozenset(_value_key(item) for item in arg))
     hash(arg)  # (a TypeError for what cannot key a program)
+    if kind.__hash__ is object.__hash__ and kind.__eq__ is object.__eq__ and not isinstance(arg, _BY_IDENTITY):
+        # an instance compared by identity: the same object with other attribute values
+        # would replay the first recording
+        raise TypeError(f"a {kind.__name__} instance compares by identity, not by value")
     return (kind, arg)
+
+
+# Objects compared by identity that are what they are (a function, a class, a module): keys.
+_BY_IDENTITY = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, type, types.ModuleType,
+                functools.partial, type(None), type(Ellipsis), np.ufunc)
 
 
 def _static_value(arg, position, transformation):
     try:
         return ("static", _value_key(arg))
-    except TypeError:
+    except TypeError as error:
         raise TypeError(
             f"kronvec.{transformation}(compile=True): argument {position} is a {type(arg).__name__}, "
-            "which cannot key a compiled program. Arguments that are not differentiated are static "
-            "(the program is compiled for their value): pass a tuple, a number, a string or a NumPy "
-            "array instead"
+            f"which cannot key a compiled program ({error}). Arguments that are not differentiated are "
+            "static (the program is compiled for their value): pass a tuple, a number, a string, a "
+            "frozen dataclass or a NumPy array instead"
         ) from None
