@@ -30,7 +30,8 @@ from scipy.sparse.linalg import LinearOperator
 
 from ._constants import ForeignOperand
 from ._tracer import Node, bind, compile_guard, plain_value, static_value
-from .ops import NUMPY_FUNCTIONS, NUMPY_METHODS, UFUNCS, UFUNCS_WITH_PARAMETERS, VALUE_ONLY_OPERATIONS, VALUE_ONLY_UFUNCS
+from .ops import (NUMPY_FUNCTIONS, NUMPY_METHODS, UFUNCS, UFUNCS_WITH_PARAMETERS, VALUE_ONLY_OPERATIONS,
+                  VALUE_ONLY_UFUNCS, VALUE_ONLY_UNLESS_TRACED)
 from .ops import assignment as _assignment
 from .ops import elementwise as _elementwise
 from .ops import indexing as _indexing
@@ -567,8 +568,9 @@ def _ufunc_call(ufunc, method, inputs, kwargs):
         return _assignment.ufunc_into(ufunc, inputs, kwargs)
     evaluate = VALUE_ONLY_UFUNCS.get(ufunc)
     if evaluate is not None:
-        if ufunc is np.heaviside and len(inputs) == 2 and isinstance(inputs[1], Node) and not kwargs:
-            return _elementwise.heaviside_in_its_value_at_zero(*inputs)  # (a step in x, a value in h)
+        differentiable = VALUE_ONLY_UNLESS_TRACED.get(ufunc)
+        if differentiable is not None and not kwargs and isinstance(inputs[differentiable[0]], Node):
+            return differentiable[1](*inputs)  # (np.heaviside's h: see value_only_ufunc)
         if any(compile_guard(x) is not None for x in inputs):
             # (a recording made for replay records the decision: kronvec._compiled.guard)
             return bind(VALUE_ONLY_OPERATIONS[ufunc], *inputs, **kwargs)

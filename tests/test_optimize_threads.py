@@ -5,12 +5,13 @@ set one after the other, so a thread could pair its x with another thread's grad
 from __future__ import annotations
 
 import sys
-import threading
 
 import numpy as np
 import pytest
 
 import kronvec.optimize as kvo
+
+from _helpers import run_in_threads
 
 THREADS, ROUNDS = 4, 150
 
@@ -35,11 +36,7 @@ def _hammer(call, points, expected):
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-5)  # (switch threads often: the race needs a switch between two lines)
     try:
-        workers = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
+        run_in_threads(work, THREADS)
     finally:
         sys.setswitchinterval(interval)
     return wrong

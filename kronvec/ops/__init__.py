@@ -40,11 +40,12 @@ from ._registry import (
     UFUNCS_WITH_PARAMETERS,
     VALUE_ONLY_OPERATIONS,
     VALUE_ONLY_UFUNCS,
+    VALUE_ONLY_UNLESS_TRACED,
     Primitive,
     Sample,
     primitive,
 )
 
 __all__ = ["REGISTRY", "NUMPY_FUNCTIONS", "NUMPY_METHODS", "UFUNCS", "UFUNCS_WITH_PARAMETERS", "VALUE_ONLY_UFUNCS",
-           "VALUE_ONLY_OPERATIONS",
+           "VALUE_ONLY_OPERATIONS", "VALUE_ONLY_UNLESS_TRACED",
            "Primitive", "Sample", "primitive"]

@@ -38,6 +38,7 @@ __all__ = [
     "UFUNCS_WITH_PARAMETERS",
     "VALUE_ONLY_UFUNCS",
     "VALUE_ONLY_OPERATIONS",
+    "VALUE_ONLY_UNLESS_TRACED",
     "numpy_function",
     "ufunc",
     "value_only_ufunc",
@@ -345,6 +346,10 @@ VALUE_ONLY_UFUNCS: dict = {}
 #: every replay takes the decision again (a mask for np.where, a sign).  Filled at
 #: import, read only afterwards.
 VALUE_ONLY_OPERATIONS: dict = {}
+#: Value-only ufuncs that are differentiable in one argument after all: ufunc →
+#: (position, the function computing it when that argument is traced) — np.heaviside(x, h)
+#: is a step in x but h itself where x = 0.  Filled at import, read only afterwards.
+VALUE_ONLY_UNLESS_TRACED: dict = {}
 
 _REQUIRED = ("formula", "reference", "samples")
 
@@ -389,7 +394,7 @@ def numpy_method(*names):
     return _front_door(NUMPY_METHODS, names)
 
 
-_INTEGER_CODES, _FLOAT_CODES = set("?bBhHiIlLqQ"), set("efdg")  # (NumPy's type characters)
+_INTEGER_CODES, _FLOAT_CODES = frozenset("?bBhHiIlLqQ"), frozenset("efdg")  # (NumPy's type characters)
 
 
 def ufunc(numpy_ufunc, op: Primitive, parameters=None):
@@ -411,11 +416,15 @@ def ufunc(numpy_ufunc, op: Primitive, parameters=None):
     return op
 
 
-def value_only_ufunc(*numpy_ufuncs, evaluate=None):
+def value_only_ufunc(*numpy_ufuncs, evaluate=None, unless_traced=None):
     """Evaluate these ufuncs on the plain values of traced arguments (by `evaluate`,
-    e.g. a ``loud`` one, or the ufunc itself): their results carry no derivative."""
+    e.g. a ``loud`` one, or the ufunc itself): their results carry no derivative —
+    unless `unless_traced`, (position, function), names an argument they are
+    differentiable in: traced there, the ufunc is computed by that function instead."""
     for numpy_ufunc in numpy_ufuncs:
         VALUE_ONLY_UFUNCS[numpy_ufunc] = evaluate or numpy_ufunc
+        if unless_traced is not None:
+            VALUE_ONLY_UNLESS_TRACED[numpy_ufunc] = unless_traced
         VALUE_ONLY_OPERATIONS[numpy_ufunc] = Primitive(
             evaluate or numpy_ufunc, name=f"np.{numpy_ufunc.__name__}", vjps=_zero_vjp)
 

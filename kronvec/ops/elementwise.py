@@ -940,15 +940,18 @@ def _conjugate(a):
 value_only_ufunc(
     np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
     np.isfinite, np.isnan, np.isinf, np.signbit, np.logical_and, np.logical_or, np.logical_not, np.logical_xor,
-    np.sign, np.floor, np.ceil, np.trunc, np.rint, np.heaviside,
+    np.sign, np.floor, np.ceil, np.trunc, np.rint,
 )
 
 
-def heaviside_in_its_value_at_zero(x, h):
+def _heaviside_in_its_value_at_zero(x, h):
     """np.heaviside(x, h) with h traced: the step is piecewise constant in x (a plain mask),
     and h is the value taken where x is 0 — so h's derivative is 1 there and 0 elsewhere."""
     plain_x = np.asarray(plain_value(x))
     return np.where(plain_x == 0, h, np.heaviside(plain_x, 0.0))
+
+
+value_only_ufunc(np.heaviside, unless_traced=(1, _heaviside_in_its_value_at_zero))
 
 
 def _floor_divide(x, y, **kwargs):

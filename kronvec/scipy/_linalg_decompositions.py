@@ -58,7 +58,7 @@ from ..ops._symmetric_directions import _what_numpy_reads
 from ..ops.factorizations.cholesky_factor import _cholesky as _numpy_cholesky
 from ..ops import triangular as _triangular
 from ..ops._support import bind, decided
-from ._support import as_array, float64_as_scipy, is_traced, plain_parameter, plain_value, static_value
+from ._support import as_array, as_dtype, float64_as_scipy, is_traced, plain_parameter, plain_value, static_value
 
 __all__ = ["cholesky", "cho_factor", "cho_solve", "solve_triangular", "lu_factor", "lu_solve", "lu", "solve",
            "inv", "det", "eigh", "eigvalsh", "svd", "svdvals", "qr", "solve_banded", "solveh_banded",
@@ -585,10 +585,7 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=
 def _in_common_precision(a, b):
     """`a` in the precision SciPy factors it in: float64 when a or b is (SciPy calls LAPACK in
     their common type; a float32 Cholesky would carry float32 rounding into a float64 x)."""
-    dtype = np.result_type(static_value(a).dtype, static_value(b).dtype, np.float32)
-    if static_value(a).dtype == dtype:
-        return a
-    return a.astype(dtype) if is_traced(a) else np.asarray(a, dtype=dtype)
+    return as_dtype(a, np.result_type(static_value(a).dtype, static_value(b).dtype, np.float32))
 
 
 def _solve_stack(a, b, kind, lower, transposed):

@@ -18,14 +18,20 @@ def is_traced(x):
     return isinstance(x, Node)
 
 
+def as_dtype(a, dtype):
+    """`a` as `dtype`: a traced value cast by a recorded astype, a plain one converted
+    (itself when it has that dtype already)."""
+    if (static_value(a) if isinstance(a, Node) else np.asarray(a)).dtype == dtype:
+        return a
+    return a.astype(dtype) if isinstance(a, Node) else np.asarray(a, dtype=dtype)
+
+
 def float64_as_scipy(result):
     """A float32 `result` as float64, for the functions SciPy computes in the input's
     precision but returns in float64 (``det``, ``logm``, ``fractional_matrix_power``):
     their dtype is SciPy's, their digits float32's, as SciPy's are."""
-    dtype = static_value(result).dtype if isinstance(result, Node) else np.asarray(result).dtype
-    if dtype != np.float32:
-        return result
-    return result.astype(np.float64) if isinstance(result, Node) else np.asarray(result, dtype=np.float64)
+    dtype = (static_value(result) if isinstance(result, Node) else np.asarray(result)).dtype
+    return as_dtype(result, np.float64) if dtype == np.float32 else result
 
 
 def as_array(x):

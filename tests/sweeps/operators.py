@@ -57,16 +57,12 @@ from kronvec.operators import (  # noqa: E402
 
 if str(pathlib.Path(__file__).resolve().parent) not in sys.path:  # (its sibling, run as a script or loaded by path)
     sys.path.append(str(pathlib.Path(__file__).resolve().parent))
-from _sweep_checks import command_line, run_cases, short, where  # noqa: E402
+from _sweep_checks import command_line, run_cases, short, vec, where  # noqa: E402
 
 SEED = 20261205
 
 
 # ------------------------------------------------------------------ references from definitions
-def vec(a):
-    return np.reshape(np.asarray(a), (-1,), order="F")
-
-
 def commutation_dense(m, n):
     """K with K vec(X) = vec(Xᵀ), X m×n, from the definition."""
     K = np.zeros((m * n, m * n))
