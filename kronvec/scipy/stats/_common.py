@@ -9,9 +9,9 @@ import numpy as np
 
 from .._support import as_array, is_traced, plain_parameter, plain_value, static_value
 
-__all__ = ["standardized", "require_positive", "quantile_arguments", "standardized_and_plain", "symmetric_family", "on_support", "piecewise", "log", "switched_log", "scipy_median", "Interior",
-           "sampler", "as_array", "is_traced", "plain_parameter",
-           "plain_value", "LOG_2PI"]
+__all__ = ["standardized", "require_positive", "quantile_arguments", "standardized_and_plain", "symmetric_family",
+           "on_support", "piecewise", "log", "switched_log", "scipy_median", "Interior", "sampler", "as_array",
+           "is_traced", "plain_parameter", "plain_value", "LOG_2PI"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -36,22 +36,23 @@ def require_probability(q, what):
         raise ValueError(f"{what}: q must lie in [0, 1], got {plain[bad].ravel()[:3]} (SciPy's value is NaN there)")
 
 
-def standardized(x, loc, scale, **shapes):
-    """(x − loc)/scale, the standard variable; loc and scale may be traced.  A scale, or a
-    shape parameter named in `shapes`, that is not positive is refused (require_positive)."""
+def _require_positive_parameters(scale, shapes):
     require_positive(scale, "scale")
     for name, value in shapes.items():
         require_positive(value, f"the shape parameter {name}")
+
+
+def standardized(x, loc, scale, **shapes):
+    """(x − loc)/scale, the standard variable; loc and scale may be traced.  A scale, or a
+    shape parameter named in `shapes`, that is not positive is refused (require_positive)."""
+    _require_positive_parameters(scale, shapes)
     return (as_array(x) - as_array(loc)) / as_array(scale)
 
 
 def quantile_arguments(q, scale, what, **shapes):
     """The checks of a quantile function (ppf, isf): q in [0, 1], a positive scale and shapes."""
     require_probability(q, what)
-    require_positive(scale, "scale")
-    for name, value in shapes.items():
-        require_positive(value, f"the shape parameter {name}")
-
+    _require_positive_parameters(scale, shapes)
 
 
 def symmetric_family(module, standard_cdf, standard_ppf, standard_logcdf=None):
