@@ -638,8 +638,8 @@ def _folded(ufunc, method, x, axis=0, dtype=None, out=None, keepdims=False, init
     arguments = {"axis": axis}
     if keepdims:
         arguments["keepdims"] = keepdims
-    if initial is not np._NoValue:
-        arguments["initial"] = initial
+    if initial is not np._NoValue:  # (a traced initial value: its value for the check, traced in the fold)
+        arguments["initial"] = static_value(initial) if isinstance(initial, Node) else initial
     with np.errstate(all="ignore"):
         expected = getattr(ufunc, method)(np.ones(shape, dtype=np.result_type(value)), **arguments)
     if type(axis) is tuple:

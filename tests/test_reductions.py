@@ -586,9 +586,11 @@ def test_moments_about_a_given_mean(f):
     lambda X: np.subtract.reduce(X, axis=0, initial=1.5, keepdims=True), lambda X: np.logaddexp.reduce(X, where=True),
     lambda X: np.logaddexp2.reduce(X, axis=np.array(1)), lambda X: np.logaddexp.reduce(X[1, 2]),
     lambda X: np.subtract.reduce(X[0], axis=None), lambda X: np.multiply.accumulate(X, axis=(1,)),
+    lambda X: np.logaddexp.reduce(X, axis=1, initial=X[0, 0]),
 ], ids=["logaddexp.reduce", "axis=None", "hypot keepdims", "subtract.accumulate", "maximum.accumulate",
         "minimum.accumulate", "fmax 1-D", "logaddexp.accumulate dtype", "axis=None keepdims", "initial",
-        "initial keepdims", "where=True", "0-d array axis", "0-d input", "1-D axis=None", "accumulate axis 1-tuple"])
+        "initial keepdims", "where=True", "0-d array axis", "0-d input", "1-D axis=None", "accumulate axis 1-tuple",
+        "traced initial"])
 def test_reduce_and_accumulate_of_a_binary_ufunc_are_numpys_left_fold(f):
     # (found by an adversarial sweep: axis=None with keepdims came back 1-D, initial= and
     # where= raised an internal TypeError, a 0-d axis or input was refused)
