@@ -273,27 +273,45 @@ def check_value_and_derivatives(f, X, rtol=1e-6, third=False):
     return J
 
 
-def jacobian_and_peak_memory(f, X):
-    """kronvec.jacobian(f)(X) and the peak bytes Python allocated while building it
-    (tracemalloc: NumPy reports its buffers to it)."""
+def peak_memory(call):
+    """``(call(), peak bytes allocated during the call)``, as tracemalloc counts them
+    (NumPy reports its buffers to it), relative to what was allocated when it started.
+
+    The collector runs before and is off during the call: otherwise a collection that
+    happens to fall inside the call runs the finalizers of earlier tests' garbage, whose
+    allocations were counted as the call's (a flaky 3.5 n² bound in
+    ``test_share_nothing.py`` hit this).  With it off, garbage the call itself leaves in
+    reference cycles stays counted, which only makes a bound stricter.
+    """
+    import gc
     import tracemalloc
 
-    import kronvec
-
-    # (relative to what is allocated when it starts, with the peak reset: a tracemalloc that
-    # some other code left running would otherwise count everything since its own start)
+    # (a tracemalloc that some other code left running would otherwise count everything
+    # since its own start: measured from here, with its peak reset)
     already = tracemalloc.is_tracing()
+    collecting = gc.isenabled()
+    gc.collect()
+    gc.disable()
     if not already:
         tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
-        J = kronvec.jacobian(f)(X)
+        result = call()
         peak = tracemalloc.get_traced_memory()[1] - base
     finally:
         if not already:
             tracemalloc.stop()
-    return J, peak
+        if collecting:
+            gc.enable()
+    return result, peak
+
+
+def jacobian_and_peak_memory(f, X):
+    """kronvec.jacobian(f)(X) and the peak bytes allocated while building it (:func:`peak_memory`)."""
+    import kronvec
+
+    return peak_memory(lambda: kronvec.jacobian(f)(X))
 
 
 class FuzzConstants:

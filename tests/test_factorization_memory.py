@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse
 
 import kronvec
 from kronvec._vec import commutation_index, vec
 from kronvec.operators import Commutation, Dense, Diag, HalvedLowerMask, Selection, algebra
 from kronvec.ops._support import plain_value
 
-from _helpers import assert_canonical_csr, central_difference_jacobian, dense_of, dot_test
+from _helpers import assert_canonical_csr, central_difference_jacobian, dense_of, dot_test, jacobian_and_peak_memory
 
 
 # ------------------------------------------------------------------ Commutation
@@ -142,19 +141,10 @@ def test_singular_vector_jacobian_holds_the_factors_and_one_gap_matrix(which):
     assert sum(bases.values()) <= 3 * n * n + 2 * n, f"{J.formula()} holds {sum(bases.values())} numbers"
     # the build's peak (tracemalloc sees NumPy's buffers): the copy of X, the SVD's U and Vᵀ,
     # the gap factors and one temporary k×k array — 5 n², where it was 6
-    import tracemalloc
-
     m = 300
     Y = np.random.default_rng(9).standard_normal((m, m))
     kronvec.jacobian(f)(Y)  # (first-call costs out of the count)
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        K = kronvec.jacobian(f)(Y)
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
-    del K
+    _, peak = jacobian_and_peak_memory(f, Y)
     assert peak < 5.5 * 8 * m * m, f"peak {peak / (8 * m * m):.2f} n²"
     numeric = central_difference_jacobian(f, (X,))
     np.testing.assert_allclose(J.toarray(), numeric, rtol=0, atol=1e-7 * np.abs(numeric).max())
@@ -211,18 +201,10 @@ def test_eigvalsh_jacobian_build_peaks_below_four_n_squared():
     # reflectors are unpacked (they wait packed, half of c), and Q is applied to all of Z in
     # place (ormtr's last n − 1 rows of Z are not contiguous: f2py copied them). The peak,
     # the call's copy of A included, was 4.07 n²; the Jacobian is exact as before.
-    import tracemalloc
-
     m = 300
     A = _spd(m, 5)
     kronvec.jacobian(np.linalg.eigvalsh)(A)  # (first-call costs out of the count)
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        J = kronvec.jacobian(np.linalg.eigvalsh)(A)
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    J, peak = jacobian_and_peak_memory(np.linalg.eigvalsh, A)
     assert peak < 3.75 * 8 * m * m, f"peak {peak / (8 * m * m):.2f} n²"
     _, V = np.linalg.eigh(A)
     rows = np.stack([np.kron(V[:, i], V[:, i]) for i in range(m)])  # dλᵢ = vᵢᵀ dA vᵢ

@@ -17,7 +17,6 @@ differences.  Timing is measured in benchmarks/measure_frechet_batched.py, not h
 
 from __future__ import annotations
 
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -31,7 +30,7 @@ from kronvec.ops import matrix_functions as mf
 from kronvec.ops.matrix_functions import FrechetOperator, SecondFrechetOperator, fractional_power
 from kronvec.scipy import linalg as kl
 
-from _helpers import assert_scaled_close, central_difference_jacobian, dot_test, run_in_threads
+from _helpers import assert_scaled_close, central_difference_jacobian, dot_test, peak_memory, run_in_threads
 
 RNG = np.random.default_rng(41)
 
@@ -298,16 +297,6 @@ def test_several_chunks_give_the_one_chunk_result(monkeypatch):
                         "vs SciPy")
 
 
-def _traced_peak(call):
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        result = call()
-        return result, tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
-
-
 def _smallest_accepted_limit(call, low, high):
     while high - low > max(64, high // 1000):
         middle = (low + high) // 2
@@ -335,7 +324,7 @@ def test_toarray_peak_stays_within_its_estimate_plan_included(name):
     reference = make().toarray()
     limit = make().dense_peak_nbytes
     with kronvec.config.override(dense_limit_bytes=limit):
-        dense, peak = _traced_peak(make().toarray)
+        dense, peak = peak_memory(make().toarray)
     assert peak <= limit, f"peak {peak:,} bytes above the estimate {limit:,}"
     np.testing.assert_array_equal(dense, reference)
     # and at the tightest limit accepted: narrow blocks, several of them, still within it
@@ -343,7 +332,7 @@ def test_toarray_peak_stays_within_its_estimate_plan_included(name):
     tight = _smallest_accepted_limit(lambda: make().toarray(), op.dense_nbytes, limit)
     assert tight < limit
     with kronvec.config.override(dense_limit_bytes=tight):
-        dense, peak = _traced_peak(make().toarray)
+        dense, peak = peak_memory(make().toarray)
     assert peak <= tight, f"peak {peak:,} bytes above the tight limit {tight:,}"
     assert_scaled_close(dense, reference, 1e-13, f"{name}: narrow blocks")
 
@@ -366,15 +355,15 @@ def test_plan_workspace_constants_are_measured():
     S = RNG.standard_normal((n, k, n))
     for norm in (0.005, 0.15, 0.6, 1.5, 3.0, 60.0):  # every degree, and squarings
         plan = ExpmFrechetPlan(_with_norm(n, norm, 17))
-        _, peak = _traced_peak(lambda: plan.apply_rows(S.copy(), overwrite=True))
+        _, peak = peak_memory(lambda: plan.apply_rows(S.copy(), overwrite=True))
         assert peak <= (ExpmFrechetPlan.WORKSPACE + 1) * unit + (64 << 10), f"m = {plan.m}: {peak / unit:.2f} arrays"
-        _, peak = _traced_peak(lambda: ExpmFrechetPlan(_with_norm(n, norm, 17)))
+        _, peak = peak_memory(lambda: ExpmFrechetPlan(_with_norm(n, norm, 17)))
         assert peak <= ExpmFrechetPlan.setup_entries(n, plan.s) * 8 + (16 << 10)
     plan = EigenFrechetPlan(2 * np.eye(n) + _with_norm(n, 2.0, 18), "logm")
     assert plan.usable and np.iscomplexobj(plan.V)
-    _, peak = _traced_peak(lambda: plan.apply_rows(S))
+    _, peak = peak_memory(lambda: plan.apply_rows(S))
     assert peak <= EigenFrechetPlan.WORKSPACE * unit + (64 << 10), f"eig: {peak / unit:.2f} arrays"
-    _, peak = _traced_peak(lambda: EigenFrechetPlan(2 * np.eye(n) + _with_norm(n, 2.0, 18), "logm"))
+    _, peak = peak_memory(lambda: EigenFrechetPlan(2 * np.eye(n) + _with_norm(n, 2.0, 18), "logm"))
     assert peak <= EigenFrechetPlan.setup_entries(n) * 8 + (16 << 10)
 
 

@@ -51,7 +51,7 @@ from kronvec import (
 from kronvec._vec import vec
 from kronvec.operators import Wrapped, selection_from_index
 
-from _helpers import commutation_dense, dense_of
+from _helpers import commutation_dense, dense_of, peak_memory
 
 TOL = dict(rtol=1e-12, atol=1e-12)
 
@@ -347,13 +347,7 @@ def _numpy_path_by_default():
 
 def _traced_peak(call):
     call()  # warm up: first-use imports and caches are not the operation's memory
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        result = call()
-        return result, tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    return peak_memory(call)
 
 
 @pytest.mark.parametrize("name", MEMORY_CASES)

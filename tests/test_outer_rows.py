@@ -30,7 +30,7 @@ from kronvec.operators import Commutation, Dense, Diag, Identity, Kron, Product,
 from kronvec.operators._outer_rows import OuterRows, match
 from kronvec.scipy import linalg as kl
 
-from _helpers import central_difference_jacobian, commutation_dense, dense_of
+from _helpers import central_difference_jacobian, commutation_dense, dense_of, peak_memory
 
 FD_RTOL = 1e-6  # h = 1e-6 on O(1), well-conditioned factorizations (as tests/test_factorizations.py)
 EXACT_RTOL = 1e-13  # the same sums in another order: rounding only
@@ -259,18 +259,11 @@ def test_other_shapes_are_left_to_the_generic_path():
 
 
 def test_peak_memory_of_the_dense_jacobian_is_the_result_and_a_few_n_cubed():
-    import tracemalloc
-
     n = 24
     A = spd(n, 11)
     J = kronvec.jacobian(lambda X: np.linalg.eigh(X)[1])(A)
     J.toarray()  # compiled and warm
-    tracemalloc.start()
-    try:
-        dense = J.toarray()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    dense, peak = peak_memory(J.toarray)
     assert peak <= dense.nbytes + 8 * 8 * n ** 3, f"peak {peak} for a {dense.nbytes}-byte result"
     assert peak <= J.dense_peak_nbytes, (peak, J.dense_peak_nbytes)
 

@@ -24,7 +24,7 @@ from kronvec import IllConditionedWarning
 from kronvec.ops.matrix_functions import FrechetOperator
 from kronvec.scipy import linalg as kl
 
-from _helpers import assert_scaled_close, central_difference_jacobian, dense_of, dot_test
+from _helpers import assert_scaled_close, central_difference_jacobian, dense_of, dot_test, jacobian_and_peak_memory
 from _scipy_helpers import check_derivatives
 
 RNG = np.random.default_rng(26)
@@ -260,20 +260,12 @@ def test_sqrtm_jacobian_build_peak_stays_below_six_and_a_half_n_squared(symmetri
     routine): the build, the call's copy of A and SciPy's Schur form included, peaked at
     8.1 n² (symmetric: Γ's out-of-place temporaries) and 7.0 n² (general: the n² complex
     eigenvalue sums checked for a singular Kronecker sum) on 4bffa5a."""
-    import tracemalloc
-
     m = 500
     rng = np.random.default_rng(3)
     G = rng.standard_normal((m, m)) / np.sqrt(m)
     A = G @ G.T / 2 + np.eye(m) if symmetric else 0.5 * G + 1.5 * np.eye(m)
     kronvec.jacobian(kl.sqrtm)(A)  # (first-call costs out of the count)
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        J = kronvec.jacobian(kl.sqrtm)(A)
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    J, peak = jacobian_and_peak_memory(kl.sqrtm, A)
     assert peak < 6.5 * 8 * m * m, f"peak {peak / (8 * m * m):.2f} n²"
     E = rng.standard_normal((m, m))
     E = E + E.T if symmetric else E

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -25,7 +24,7 @@ from kronvec._linalg import stacks
 from kronvec._vec import vec
 from kronvec.operators import BatchedKron
 
-from _helpers import assert_canonical_csr, assert_scaled_close, assert_unchanged, central_difference_jacobian
+from _helpers import assert_canonical_csr, assert_scaled_close, assert_unchanged, central_difference_jacobian, peak_memory
 
 RNG = np.random.default_rng(20261202)
 
@@ -218,13 +217,9 @@ def test_a_seed_or_constant_handed_to_the_sweep_is_never_written():
 
 # ------------------------------------------------------------------ peak memory
 def _peak(call):
-    call()
-    tracemalloc.start()
-    try:
-        result = call()
-        return tracemalloc.get_traced_memory()[1], result
-    finally:
-        tracemalloc.stop()
+    call()  # warm up: first-use compiles and caches are not the call's memory
+    result, peak = peak_memory(call)
+    return peak, result
 
 
 @pytest.mark.parametrize("count, n, kernels", [(20_000, 3, True), (30, 32, True)], ids=["3x3 closed forms", "32x32 one LU each"])
