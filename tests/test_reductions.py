@@ -751,3 +751,28 @@ def test_a_ufunc_reduction_of_a_0d_array_takes_axis_0_as_numpy(reduction, axis):
     np.testing.assert_array_equal(value, reduction(a, axis=axis) * 3.0)
     (gradient,) = pullback(np.array(1.0))
     np.testing.assert_array_equal(gradient, 0.0 if reduction is np.ptp else 3.0)
+
+
+@pytest.mark.parametrize("reduction, derivative", [
+    (np.nanmean, 1.0), (np.nanvar, 0.0), (np.nanstd, 0.0),  # (NumPy's nan-moments sum: np.sum takes the axis)
+    (np.cumsum, 1.0), (np.cumprod, 1.0), (np.nancumsum, 1.0), (np.nancumprod, 1.0),  # (1-D, of one entry)
+], ids=["nanmean", "nanvar", "nanstd", "cumsum", "cumprod", "nancumsum", "nancumprod"])
+@pytest.mark.parametrize("axis", [0, -1])
+def test_reductions_numpy_computes_by_a_ufunc_take_axis_0_of_a_0d_array(reduction, derivative, axis):
+    # found by a sweep: kronvec raised AxisError, computing them with np.mean, np.var or on the 0-d array
+    a = np.array(0.3)
+    expected = reduction(a, axis=axis)
+    value, pullback = kronvec.vjp(lambda x: reduction(x, axis=axis) * 3.0, a)
+    assert value.shape == expected.shape
+    np.testing.assert_array_equal(value, expected * 3.0)
+    (gradient,) = pullback(np.ones(expected.shape))
+    np.testing.assert_array_equal(gradient, 3.0 * derivative)
+    assert gradient.shape == ()
+
+
+@pytest.mark.parametrize("axis", [(), (0,)])
+def test_a_cumulative_reduction_along_a_tuple_is_numpys_type_error(axis):
+    # np.cumsum(x, axis=()) raised an internal IndexError
+    for function in (np.cumsum, np.cumprod):
+        with pytest.raises(TypeError, match="axis must be an integer"):
+            kronvec.grad(lambda x: np.sum(function(x, axis=axis)))(np.ones(3))

@@ -126,6 +126,8 @@ SPELLINGS = {
     "roll flattened": (lambda X: np.roll(X, -5), X34),
     "roll two axes": (lambda X: np.roll(X, (1, -2), axis=(2, 0)), X234),
     "roll a repeated axis": (lambda X: np.roll(X, (1, 2), axis=(1, 1)), X34),
+    "roll by no shift": (lambda X: np.roll(X, ()), X34),  # (np.asarray(()) is float: was refused)
+    "roll along no axis": (lambda X: np.roll(X, 1, axis=()), X234),
     # selecting
     "take": (lambda X: np.take(X, [2, 0, 2], axis=1), X34),
     "take flattened": (lambda X: np.take(X, [[5, 0], [11, 5]]), X34),

@@ -821,6 +821,8 @@ def _roll(a, shift, axis=None):
             if not -ndim <= axis < ndim:
                 raise ValueError(f"np.roll: axis {axis} is out of bounds for an array of dimension {ndim}")
             return bind(roll, a, shift=shift, axis=axis % ndim)
+    if isinstance(shift, (tuple, list)) and not shift:
+        shift = np.zeros(0, dtype=np.intp)  # (np.asarray(()) is float64: no shift at all, as np.roll's)
     shift = _plain_ints(shift, "np.roll", "shift")
     if axis is None:
         return bind(roll, a, shift=int(shift.sum()), axis=None)

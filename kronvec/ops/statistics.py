@@ -56,10 +56,21 @@ def _kwargs(keepdims, where):
     return found
 
 
+def _summed_axis(a, axis):
+    """`axis`, or None where NumPy's nan-moments (written with np.sum, a ufunc's
+    reduction) take axis 0 or −1 of a 0-d array as the whole of its one entry and
+    np.mean and np.var, which compute ours, would refuse it."""
+    if (isinstance(axis, (int, np.integer)) and not isinstance(axis, bool) and axis in (0, -1)
+            and len(shape_of(a)) == 0):
+        return None
+    return axis
+
+
 @numpy_function(np.nanmean)
 def _nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=_NO_VALUE):
     refuse_arguments("np.nanmean", out=(out, None))
     a = in_dtype(a, dtype, "np.nanmean")
+    axis = _summed_axis(a, axis)
     keep = _numbers_mask(a, where, "np.nanmean", axis, keepdims)
     return np.mean(_without_nan(a, 0.0), axis=axis, **_kwargs(keepdims, keep))
 
@@ -69,6 +80,7 @@ def _nan_moment(function, name):
                 mean=_NO_VALUE, correction=_NO_VALUE):
         refuse_arguments(name, out=(out, None), mean=(mean, _NO_VALUE))
         a = in_dtype(a, dtype, name)
+        axis = _summed_axis(a, axis)
         keep = _numbers_mask(a, where, name, axis, keepdims)
         extra = {} if correction is _NO_VALUE else {"correction": correction}
         return function(_without_nan(a, 0.0), axis=axis, ddof=ddof, **_kwargs(keepdims, keep), **extra)

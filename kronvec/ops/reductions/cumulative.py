@@ -62,7 +62,12 @@ cumsum = register(Primitive(
 def _cumulative(op, function, a, axis):
     if axis is None:  # NumPy flattens in row-major order first
         return bind(op, np.reshape(a, (-1,)), axis=0)
-    return bind(op, a, axis=normalize_axes(axis, len(shape_of(a)), function)[0])
+    if isinstance(axis, (tuple, list)):  # (NumPy's own error: one axis only)
+        raise TypeError(f"{function}: axis must be an integer, got {axis!r}")
+    ndim = len(shape_of(a))
+    if ndim == 0:  # a 0-d array is taken as its one entry in 1-D, as NumPy's (axis 0 or −1)
+        a, ndim = np.reshape(a, (1,)), 1
+    return bind(op, a, axis=normalize_axes(axis, ndim, function)[0])
 
 
 @numpy_method("cumsum")
