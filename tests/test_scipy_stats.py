@@ -400,10 +400,24 @@ def test_t_logpdf_derivatives_in_df_with_log_poch(df):
     check_derivatives(lambda x, d: ks.t.logpdf(x, d), (x, np.array(df)), 1)
 
 
+@pytest.mark.parametrize("df", [np.inf, np.array([np.inf, 3.0, np.inf])], ids=["inf", "some inf"])
+@pytest.mark.parametrize("function", ["cdf", "sf", "logcdf", "logsf"])
+def test_t_cumulative_at_infinite_df_is_the_normal_one(df, function):
+    # refused before (an infinite constant operand of stdtr); SciPy's stdtr(∞, z) is Φ(z)
+    x = np.array([-2.1, 0.4, 1.5])
+    ours = getattr(ks.t, function)(x, df, loc=0.3, scale=1.7)
+    assert _ulps(ours, getattr(st.t, function)(x, df, loc=0.3, scale=1.7)) <= 4
+    J = kronvec.jacobian(lambda x: getattr(ks.t, function)(x, df, loc=0.3, scale=1.7))(x).toarray()
+    h = 1e-6
+    fd = (getattr(st.t, function)(x + h, df, loc=0.3, scale=1.7)
+          - getattr(st.t, function)(x - h, df, loc=0.3, scale=1.7)) / (2 * h)
+    np.testing.assert_allclose(np.diag(J), fd, rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.parametrize("df", [1e12, 1e16])
 def test_t_cdf_derivative_at_large_df_is_the_density(df):
     # (the density was written with the cancelling log Γ difference: 2e-4 off at ν = 1e12, and
-    # 1e-9 instead of 0.4 at ν = 1e16; ν = ∞ is an infinite constant of stdtr, refused: conventions §8)
+    # 1e-9 instead of 0.4 at ν = 1e16; ν = ∞: the next test)
     x = np.array([-1.0, 0.5, 2.0])
     J = kronvec.jacobian(lambda x: ks.t.cdf(x, df))(x).toarray()
     np.testing.assert_allclose(np.diag(J), st.t.pdf(x, df), rtol=1e-12)

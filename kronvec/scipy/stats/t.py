@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import poch, stdtr
+from scipy.special import ndtr, poch, stdtr
 
 from ...ops import primitive
 from ..special import digamma
@@ -59,18 +59,27 @@ def pdf(x, df, loc=0, scale=1):
     return density / as_array(scale)
 
 
+def _stdtr(df, z):
+    """``stdtr(ν, z)`` for a plain ν: Φ(z) where ν = ∞, as SciPy's (an infinite constant
+    operand is otherwise refused by kronvec's finiteness check)."""
+    infinite = np.isposinf(np.asarray(df))
+    if not infinite.any():
+        return stdtr(df, z)
+    return np.where(infinite, ndtr(z), stdtr(np.where(infinite, 1.0, df), z))
+
+
 def cdf(x, df, loc=0, scale=1):
-    return stdtr(plain_parameter(df, "kronvec.scipy.stats.t.cdf", "df"), standardized(x, loc, scale, df=df))
+    return _stdtr(plain_parameter(df, "kronvec.scipy.stats.t.cdf", "df"), standardized(x, loc, scale, df=df))
 
 
 def sf(x, df, loc=0, scale=1):
-    return stdtr(plain_parameter(df, "kronvec.scipy.stats.t.sf", "df"), -standardized(x, loc, scale, df=df))
+    return _stdtr(plain_parameter(df, "kronvec.scipy.stats.t.sf", "df"), -standardized(x, loc, scale, df=df))
 
 
 def _log_cumulative(x, df, loc, scale, name, upper):
     df = plain_parameter(df, f"kronvec.scipy.stats.t.{name}", "df")
     return switched_log(f"kronvec.scipy.stats.t.{name}", standardized(x, loc, scale, df=df), scipy_median("t", df), True,
-                        -np.inf, lambda z: stdtr(df, z), lambda z: stdtr(df, -z), upper=upper)
+                        -np.inf, lambda z: _stdtr(df, z), lambda z: _stdtr(df, -z), upper=upper)
 
 
 def logcdf(x, df, loc=0, scale=1):
