@@ -108,6 +108,25 @@ def test_values_outside_the_support_and_at_its_edges_match_scipy(distribution, f
     _agree(getattr(getattr(ks, distribution), function)(*args), getattr(getattr(st, distribution), function)(*args))
 
 
+@pytest.mark.parametrize("a", [2.5, 3.0, 7.0, np.array([3.0, 2.5, 4.0])], ids=["2.5", "3", "7", "array"])
+def test_gamma_density_at_zero_with_a_above_two_is_zero_with_derivative_zero(a):
+    # refused before (xlogy(a − 1, 0) = −∞ in the log-density): z^(a−1)e^(−z)/Γ(a) and its
+    # derivative in z and in a all vanish at z = 0 when a > 2 (for 1 < a ≤ 2 the derivative
+    # from the right is 1 or ∞: still refused)
+    x = np.array([0.0, 0.5, 2.0])
+    value = ks.gamma.pdf(x, a, scale=1.5)
+    _agree(value, st.gamma.pdf(x, a, scale=1.5))
+    J = kronvec.jacobian(lambda x: ks.gamma.pdf(x, a, scale=1.5))(x).toarray()
+    h = 1e-6
+    fd = (st.gamma.pdf(x + h, a, scale=1.5) - st.gamma.pdf(x - h, a, scale=1.5)) / (2 * h)
+    assert J[0, 0] == 0.0
+    np.testing.assert_allclose(np.diag(J)[1:], fd[1:], rtol=1e-7)
+    da = kronvec.jacobian(lambda a: ks.gamma.pdf(x, a, scale=1.5))(np.asarray(a, dtype=float)).toarray()
+    assert np.all(da[0] == 0.0)
+    with pytest.raises(ValueError, match="xlogy"):
+        kronvec.grad(lambda y: np.sum(ks.gamma.pdf(y, 1.5)))(x)
+
+
 def test_outside_the_support_the_derivative_is_zero_and_minus_infinity_is_refused():
     x = np.array([-1.0, 2.0])
     g = kronvec.grad(lambda y: np.sum(ks.gamma.pdf(y, 2.0)))(x)

@@ -26,10 +26,18 @@ def logpdf(x, a, loc=0, scale=1):
                       z, _inside(z), -np.inf, 1.0) - np.log(scale)
 
 
+def _density_inside(z, a):
+    """z ≥ 0, but z > 0 where a > 2: at z = 0 the density z^(a−1)e^(−z)/Γ(a) is 0 there with
+    derivative (a − 1)z^(a−2)·… = 0, both of which the formula's log z (−∞ at 0) cannot give.
+    (For 1 < a ≤ 2 the derivative from the right is 1 or ∞ and from the left 0: refused.)"""
+    plain_z, plain_a = np.asarray(plain_value(z)), np.asarray(plain_value(a))
+    return (plain_z > 0) | ((plain_z == 0) & (plain_a <= 2.0))
+
+
 def pdf(x, a, loc=0, scale=1):
     z, a = standardized(x, loc, scale, a=a), as_array(a)
     density = on_support(lambda z: np.exp(xlogy(a - 1.0, z) - z - gammaln(a)), "kronvec.scipy.stats.gamma.pdf",
-                         z, _inside(z), 0.0, 1.0)
+                         z, _density_inside(z, a), 0.0, 1.0)
     return density / as_array(scale)
 
 
