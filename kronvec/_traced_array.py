@@ -719,9 +719,14 @@ def _as_reduction(equivalent, name, inputs, kwargs):
             raise ValueError(f"{name}: accumulate does not allow multiple axes")  # (NumPy's words; cumsum flattens)
     if kwargs.get("where", True) is True:
         kwargs.pop("where", None)
-    if equivalent in (np.max, np.min, np.nanmax, np.nanmin) and kwargs.get("dtype") is None:
-        kwargs.pop("dtype", None)  # (no dtype parameter: the extremes keep the input's)
-    return equivalent(inputs[0], **kwargs)
+    operand = inputs[0]
+    if equivalent in (np.max, np.min, np.nanmax, np.nanmin):
+        # (no dtype parameter: the extremes keep the input's, or compare in the given dtype,
+        # as np.maximum.reduce(x, dtype=…) casts first)
+        dtype = kwargs.pop("dtype", None)
+        if dtype is not None:
+            operand = operand.astype(dtype)
+    return equivalent(operand, **kwargs)
 
 
 def _bind_with_parameters(ufunc, op, parameters, inputs):

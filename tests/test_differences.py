@@ -184,3 +184,26 @@ def test_jacobians_stay_structured_at_scale(f):
     assert not isinstance(J, Dense)
     assert peak < 40 * 8 * n * n, f"peak {peak / 1e6:.0f} MB for an input of {8 * n * n / 1e6:.0f} MB"
     np.testing.assert_allclose(J.matvec(vec(X)), vec(f(X)), rtol=1e-12, atol=1e-12)  # linear: J X = f(X)
+
+
+@pytest.mark.parametrize("f", [
+    lambda z: np.ediff1d(z, to_begin=0.5), lambda z: np.ediff1d(z, to_end=[0.5]),
+    lambda z: np.ediff1d(z, to_begin=np.float64(0.5)), lambda z: np.ediff1d(z, to_begin=z[:2] * np.float64(2.0)),
+    lambda z: np.gradient(z, np.array([0.0, 1.0, 3.0, 3.5])), lambda z: np.gradient(z, np.float64(2.0)),
+    lambda z: np.gradient(z, np.array([0.0, 1.0, 3.0, 3.5]), edge_order=2),
+], ids=["ediff1d to_begin", "ediff1d to_end", "ediff1d float64 to_begin", "ediff1d traced float64 to_begin",
+        "gradient coordinates", "gradient float64 spacing", "gradient coordinates, edge order 2"])
+def test_float32_differences_stay_float32_as_numpys(f):
+    # found by a sweep: float64 ends and spacings made kronvec's result float64 (NumPy writes into
+    # an array of the input's type)
+    x = np.array([0.3, 1.7, 2.2, 3.1], dtype=np.float32)
+    value, tangent = kronvec.jvp(f, (x,), (x,))
+    assert value.dtype == f(x).dtype == np.float32
+    np.testing.assert_array_equal(value, f(x))
+
+
+@pytest.mark.parametrize("axis", [(0, 0), (0, 2), (0, 1), [0]])
+def test_diff_along_a_tuple_is_numpys_type_error(axis):
+    # kronvec took the first axis of (0, 1), or raised ValueError/AxisError
+    with pytest.raises(TypeError, match="axis must be an integer"):
+        kronvec.jacobian(lambda z: np.diff(z, axis=axis))(np.ones((2, 3)))

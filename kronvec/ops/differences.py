@@ -26,7 +26,7 @@ import operator
 
 import numpy as np
 
-from .._tracer import Node, plain_value
+from .._tracer import Node, plain_value, static_value
 from ..operators import Identity
 from . import _samples
 from ._registry import Primitive, numpy_function, register
@@ -69,6 +69,8 @@ def diff(a, n=1, axis=-1, prepend=_NO_VALUE, append=_NO_VALUE):
     ndim = len(shape_of(a))
     if ndim == 0:
         raise ValueError("np.diff: diff requires input that is at least one dimensional")
+    if isinstance(axis, (tuple, list)):  # (one axis only: NumPy's TypeError)
+        raise TypeError(f"np.diff: axis must be an integer, got {axis!r}")
     axis = normalize_axes(axis, ndim, "np.diff")[0]
     if n == 0:
         return a
@@ -87,10 +89,21 @@ def ediff1d(ary, to_end=None, to_begin=None):
     """Differences of the flattened array, with optional constants or traced ends."""
     flat = np.ravel(ary)
     pieces = [flat[1:] - flat[:-1]]
+    dtype = _float_dtype(static_value(flat))  # (NumPy casts the ends to the input's type)
+
+    def end(value, name):
+        if isinstance(value, Node):
+            return np.ravel(in_dtype(value, dtype, "np.ediff1d"))
+        value = np.asarray(value)
+        if not np.can_cast(value, dtype, casting="same_kind"):
+            raise TypeError(f"np.ediff1d: dtype of `{name}` must be compatible with input `ary` under the "
+                            "`same_kind` rule.")
+        return np.ravel(value.astype(dtype))
+
     if to_begin is not None:
-        pieces.insert(0, np.ravel(to_begin) if isinstance(to_begin, Node) else np.ravel(np.asarray(to_begin, float)))
+        pieces.insert(0, end(to_begin, "to_begin"))
     if to_end is not None:
-        pieces.append(np.ravel(to_end) if isinstance(to_end, Node) else np.ravel(np.asarray(to_end, float)))
+        pieces.append(end(to_end, "to_end"))
     return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 
@@ -170,6 +183,7 @@ def gradient(f, *varargs, axis=None, edge_order=1):
     shape = shape_of(f)
     ndim = len(shape)
     axes = tuple(range(ndim)) if axis is None else normalize_axes(axis, ndim, "np.gradient")
+    otype = _float_dtype(static_value(f))
     results = []
     for ax, h in zip(axes, _spacings(varargs, shape, axes)):
         if shape[ax] < edge_order + 1:
@@ -177,7 +191,9 @@ def gradient(f, *varargs, axis=None, edge_order=1):
                 "np.gradient: Shape of array too small to calculate a numerical gradient, "
                 "at least (edge_order + 1) elements are required."
             )
-        results.append(_gradient_along(f, ndim, ax, h, edge_order))
+        # (NumPy writes each derivative into an array of f's float type: float64 spacings
+        # do not make a float32 result float64)
+        results.append(in_dtype(_gradient_along(f, ndim, ax, h, edge_order), otype, "np.gradient"))
     return results[0] if len(results) == 1 else tuple(results)
 
 

@@ -137,14 +137,17 @@ def _nanargmin(a, axis=None, out=None, *, keepdims=_NO_VALUE):
 
 # ------------------------------------------------------- covariance
 def _observations(m, y, rowvar):
-    """NumPy's arrangement: variables in rows, observations in columns."""
-    X = np.atleast_2d(m) if isinstance(m, Node) else np.atleast_2d(np.asarray(m, dtype=np.float64))
+    """NumPy's arrangement: variables in rows, observations in columns, in float64 (NumPy's
+    np.cov computes in result_type(m, float64): float32 data is cast first)."""
+    X = np.atleast_2d(in_dtype(m, np.float64, "np.cov")) if isinstance(m, Node) else \
+        np.atleast_2d(np.asarray(m, dtype=np.float64))
     if len(shape_of(m)) > 2:
         raise ValueError("m has more than 2 dimensions")
     if not rowvar and shape_of(X)[0] != 1:
         X = X.T
     if y is not None:
-        Y = np.atleast_2d(y) if isinstance(y, Node) else np.atleast_2d(np.asarray(y, dtype=np.float64))
+        Y = np.atleast_2d(in_dtype(y, np.float64, "np.cov")) if isinstance(y, Node) else \
+            np.atleast_2d(np.asarray(y, dtype=np.float64))
         if len(shape_of(y)) > 2:
             raise ValueError("y has more than 2 dimensions")
         if not rowvar and shape_of(Y)[0] != 1:

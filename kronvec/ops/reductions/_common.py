@@ -74,6 +74,8 @@ def _axes(axis, ndim, function, of_a_ufunc=False):
         return (axis + ndim if axis < 0 else axis,)
     if of_a_ufunc and ndim == 0 and isinstance(axis, (int, np.integer)) and axis in (0, -1):
         return None
+    if isinstance(axis, list):  # (NumPy's reductions take a tuple of axes, not a list: its TypeError)
+        raise TypeError(f"{function}: axis must be an int or a tuple of ints, not a list ({axis!r})")
     return normalize_axes(axis, ndim, function)
 
 

@@ -231,6 +231,8 @@ def _linalg_norm(x, ord=None, axis=None, keepdims=False):
             result = bind(norm, x, ord=2.0, axis=None, keepdims=False)
             return np.reshape(result, (1,) * ndim) if keepdims else result
         axis = tuple(range(ndim))
+    elif isinstance(axis, list):  # (NumPy's words)
+        raise TypeError("np.linalg.norm: 'axis' must be None, an integer or a tuple of integers")
     axes = normalize_axes(axis, ndim, "np.linalg.norm")
     if len(axes) == 1:
         return _vector_norm(x, ord, axes, keepdims)
@@ -245,6 +247,8 @@ def _linalg_vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
     if axis is None:
         result = _vector_norm(np.reshape(x, (-1,)), ord, (0,), False)
         return np.reshape(result, (1,) * len(shape)) if keepdims else result
+    if isinstance(axis, list):  # (NumPy's TypeError)
+        raise TypeError(f"np.linalg.vector_norm: axis must be an int or a tuple of ints, not a list ({axis!r})")
     axes = normalize_axes(axis, len(shape), "np.linalg.vector_norm")
     if not isinstance(axis, tuple):
         return _vector_norm(x, ord, axes, bool(keepdims))

@@ -153,24 +153,45 @@ quantile = register(Primitive(
 ))
 
 
+#: every method NumPy's quantile takes (kronvec differentiates QUANTILE_METHODS; the
+#: discontinuous inverted-CDF ones are refused by name, anything else is NumPy's ValueError)
+_NUMPY_QUANTILE_METHODS = QUANTILE_METHODS + ("inverted_cdf", "averaged_inverted_cdf", "closest_observation")
+
+
+class _EmptySliceError(IndexError, ValueError):
+    """A quantile of an empty slice: NumPy's np.quantile raises IndexError there, and
+    np.nanquantile returns NaN, a value kronvec refuses (ValueError): catchable as either."""
+
+
 def _quantile_front_door(name, scale):
     def handler(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *,
                 weights=None, interpolation=None):
         # (overwrite_input only allows NumPy to scratch the input; kronvec never does)
+        if not isinstance(method, str) or method not in _NUMPY_QUANTILE_METHODS:
+            raise ValueError(f"{name}: {method!r} is not a valid method. Use one of: {_NUMPY_QUANTILE_METHODS}")
         refuse_arguments(name, out=(out, None), weights=(weights, None), interpolation=(interpolation, None),
                          **({} if method in QUANTILE_METHODS else {"method": (method, "linear")}))
         if isinstance(q, Node):
             raise TypeError(f"kronvec differentiates {name} in a, not in q: pass q as a plain number or array")
-        qs = np.asarray(q, dtype=np.float64) / scale
+        # q as NumPy's quantile reads it: percentiles divided by 100 in q's own type
+        q_read = np.asarray(q) if scale == 1.0 else np.true_divide(q, scale)
+        qs = q_read.astype(np.float64)
         if np.any((qs < 0) | (qs > 1)) or not np.all(np.isfinite(qs)):
             raise ValueError(f"{name}: " + ("Percentiles must be in the range [0, 100]" if scale == 100
                                             else "Quantiles must be in the range [0, 1]"))
         shape = shape_of(a)
         axes = normalize_axes(axis, len(shape), name)
         if _count(shape, axes, None) == 0:
-            raise ValueError(f"{name} of an empty slice is NaN: kronvec refuses it")
+            raise _EmptySliceError(f"{name} of an empty slice: NumPy raises IndexError (index -1 is out of "
+                                   "bounds for axis 0 with size 0); its nan-version returns NaN, which kronvec "
+                                   "refuses")
         extra = {} if method == "linear" else {"method": method}
-        values = [bind(quantile, a, q=float(v), axis=axes, keepdims=bool(keepdims), **extra) for v in qs.ravel()]
+        # q a Python number is weak (NEP 50): float32 data keeps float32; q an array or list makes
+        # NumPy's result type depend on q's (float64 for a list of floats), which each value as a
+        # scalar of q's own type gives alike
+        kind = float if type(q) in (float, int) else q_read.dtype.type
+        values = [bind(quantile, a, q=kind(v), axis=axes, keepdims=bool(keepdims), **extra)
+                  for v in q_read.ravel()]
         if qs.ndim == 0:
             return values[0]
         return np.reshape(np.stack(values), qs.shape + tuple(shape_of(values[0])))

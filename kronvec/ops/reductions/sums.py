@@ -206,6 +206,8 @@ def _average(a, axis=None, weights=None, returned=False, *, keepdims=_NO_VALUE):
     axes = normalize_axes(axis, len(shape), "np.average")
     if weights is None:
         average = _mean(a, axis=axes, keepdims=keepdims)
+        if size_of(average) == 0:  # (NumPy divides a.size by the average's size, even unreturned)
+            raise ZeroDivisionError("np.average: division by zero (the average is empty)")
         if not returned:
             return average
         count = float(size_of(a) / max(1, size_of(average)))
