@@ -94,12 +94,7 @@ KNOWN_DEFECTS = {
     "indexing": {},
     "linalg": {},
     "nested": {},
-    "scipy_functions": {
-        **{name: ("WRONG", "beta.pdf at a = b = 1e6 is exp(logpdf), ~1e-9 relative from SciPy's Boost "
-                           "density (the log-density's terms ~1e6 cancel); logpdf is SciPy's own formula")
-           for name in ("beta large pdf(x)", "beta large pdf d/scale", "beta large pdf d/shape0",
-                        "beta large pdf d/shape1")},
-    },
+    "scipy_functions": {},
     "operators": {},
 }
 

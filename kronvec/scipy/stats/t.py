@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import ndtr, poch, stdtr
+from scipy.special import poch, stdtr
 
 from ...ops import primitive
 from ..special import digamma
@@ -59,13 +59,21 @@ def pdf(x, df, loc=0, scale=1):
     return density / as_array(scale)
 
 
+# stdtr(∞, z), SciPy's own numbers (its normal CDF, a few ulps from ndtr's), with the normal
+# density as derivative: a primitive, since kronvec refuses the infinite constant operand ν = ∞
+# of a recorded stdtr
+_normal_stdtr = primitive(lambda z: stdtr(np.inf, z), name="scipy.special.stdtr(inf, ·)")
+_normal_stdtr.defvjp(lambda g, ans, z: g * (np.exp(-0.5 * (z * z)) / _ROOT_2PI))
+
+
 def _stdtr(df, z):
-    """``stdtr(ν, z)`` for a plain ν: Φ(z) where ν = ∞, as SciPy's (an infinite constant
-    operand is otherwise refused by kronvec's finiteness check)."""
+    """``stdtr(ν, z)`` for a plain ν, SciPy's at ν = ∞ too."""
     infinite = np.isposinf(np.asarray(df))
     if not infinite.any():
         return stdtr(df, z)
-    return np.where(infinite, ndtr(z), stdtr(np.where(infinite, 1.0, df), z))
+    if infinite.all():
+        return _normal_stdtr(z)
+    return np.where(infinite, _normal_stdtr(z), stdtr(np.where(infinite, 1.0, df), z))
 
 
 def cdf(x, df, loc=0, scale=1):
