@@ -344,3 +344,41 @@ def test_batched_operators_invert_blockwise():
         BatchedKron(RNG.standard_normal((K, 2, 3)), RNG.standard_normal((K, 3, 2))).inv()
     with pytest.raises(ValueError, match=r"BatchedDense.inv: only square blocks"):
         BatchedDense(RNG.standard_normal((K, 2, 3))).inv()
+
+
+# ----------------------------------------------------- found by the stacks sweep (stop 37)
+@pytest.mark.parametrize("f, X", [
+    (np.linalg.inv, np.ones((3, 2, 3))), (np.linalg.inv, np.ones((2, 3))), (np.linalg.det, np.ones((2, 3))),
+    (lambda a: np.linalg.slogdet(a)[1], np.ones((4, 2, 3))), (lambda a: np.linalg.solve(a, np.ones(2)), np.ones((2, 2, 3))),
+], ids=["inv stack", "inv", "det", "slogdet stack", "solve stack"])
+def test_a_non_square_matrix_is_numpys_linalg_error(f, X):
+    # kronvec raised a plain ValueError, which `except LinAlgError` (NumPy's type) missed
+    with pytest.raises(np.linalg.LinAlgError):
+        f(X)
+    for transformation in (lambda: kronvec.grad(lambda x: np.sum(f(x)))(X), lambda: kronvec.jacobian(f)(X),
+                           lambda: kronvec.jvp(f, (X,), (X,))):
+        with pytest.raises(np.linalg.LinAlgError, match="square"):
+            transformation()
+
+
+@pytest.mark.parametrize("factor", [0, 1], ids=["U", "P"])
+def test_hessian_through_polar_of_a_stack_of_no_member(factor):
+    # np.stack of no Lyapunov solve raised inside kronvec/ops/polar.py
+    import kronvec.scipy.linalg as kl
+
+    H = kronvec.hessian(lambda a: np.sum(kl.polar(a)[factor]))(np.zeros((0, 2, 2)))
+    assert H.shape == (0, 0)
+
+
+@pytest.mark.parametrize("options", [{}, {"p_indices": True}, {"permute_l": True}], ids=["p", "p_indices", "permute_l"])
+def test_lu_of_a_stack_of_no_member_is_scipys(options):
+    # SciPy's lu returns empty factors; kronvec's raised lu_factor's "zero-size batches" error
+    import scipy.linalg
+
+    import kronvec.scipy.linalg as kl
+
+    a = np.zeros((0, 2, 2))
+    ours, theirs = kl.lu(a, **options), scipy.linalg.lu(a, **options)
+    assert [x.shape for x in ours] == [x.shape for x in theirs]
+    assert [x.dtype for x in ours] == [x.dtype for x in theirs]
+    assert kronvec.jacobian(lambda a: kl.lu(a, **options)[-1])(a).shape == (0, 0)

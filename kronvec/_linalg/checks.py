@@ -38,8 +38,8 @@ def as_matrix(X, name, operation, allow_vector=False):
 
 
 def require_square(X, name, operation):
-    if X.shape[0] != X.shape[1]:
-        raise ValueError(f"{operation}: {name} must be square, got shape {X.shape}")
+    if X.shape[0] != X.shape[1]:  # (NumPy's error type: LinAlgError, a ValueError)
+        raise np.linalg.LinAlgError(f"{operation}: {name} must be square, got shape {X.shape}")
 
 
 def checked_inverse(X, operation):

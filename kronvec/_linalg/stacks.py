@@ -37,8 +37,8 @@ def square_stack(X, operation, name="X"):
     X = np.asarray(X)
     if X.dtype.kind == "c":
         raise TypeError(f"{operation}: {name} is complex ({X.dtype}); kronvec rules are real")
-    if X.ndim < 3 or X.shape[-1] != X.shape[-2]:
-        raise ValueError(
+    if X.ndim < 3 or X.shape[-1] != X.shape[-2]:  # (NumPy's error type: LinAlgError, a ValueError)
+        raise np.linalg.LinAlgError(
             f"{operation}: {name} must be a square matrix or a stack of square matrices (…, n, n); "
             f"got shape {X.shape}"
         )

@@ -600,7 +600,8 @@ def _solve_layout(a_shape, b_shape):
     the broadcast batch shape), or the ValueError naming the shapes."""
     a_shape, b_shape = tuple(a_shape), tuple(b_shape)
     if len(a_shape) < 2 or a_shape[-1] != a_shape[-2]:
-        raise ValueError(f"{_SOLVE}: A must be a square matrix or a stack (…, n, n); got shape {a_shape}")
+        # (NumPy's error type: LinAlgError, a ValueError)
+        raise np.linalg.LinAlgError(f"{_SOLVE}: A must be a square matrix or a stack (…, n, n); got shape {a_shape}")
     n = a_shape[-1]
     b_matrix = b_shape + (1,) if len(b_shape) == 1 else b_shape
     if len(b_shape) == 0 or b_matrix[-2] != n:

@@ -24,6 +24,8 @@ at repeated singular values too.  The Jacobian keeps W, V and one n×n array (Γ
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._tracer import Node
@@ -157,6 +159,8 @@ def _kronecker_sum_solve(P, C):
     if len(np.shape(C)) == 2:
         return bind(solve_continuous_lyapunov, P, C)
     batch, (n, _) = np.shape(C)[:-2], np.shape(C)[-2:]
+    if math.prod(batch) == 0:  # (no member: nothing to solve, and np.stack of none refuses)
+        return np.reshape(C * 0.0, batch + (n, n))
     Pm, Cm = np.reshape(P, (-1, n, n)), np.reshape(C, (-1, n, n))
     return np.reshape(np.stack([bind(solve_continuous_lyapunov, Pm[k], Cm[k]) for k in range(Pm.shape[0])]),
                       batch + (n, n))

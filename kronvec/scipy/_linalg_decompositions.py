@@ -486,6 +486,9 @@ def lu(a, permute_l=False, overwrite_a=False, check_finite=True, p_indices=False
         if is_traced(a):
             raise _not_differentiable("lu", f"of a rectangular {m}×{n} matrix")
         return scipy.linalg.lu(a, permute_l=permute_l, check_finite=False, p_indices=p_indices)
+    if np.size(static_value(a)) == 0:  # (no entry: SciPy's empty factors, constants; lu_factor refuses)
+        return scipy.linalg.lu(np.asarray(plain_value(a)), permute_l=permute_l, check_finite=False,
+                               p_indices=p_indices)
     # (the pivots of a traced a come from its recorded value, which nothing changes; a plain a is
     # the caller's, which f may change in place between two calls: factored afresh, not remembered)
     perm = _triangular.lu_pivots(a)[1] if is_traced(a) else _triangular.row_order(
