@@ -247,6 +247,10 @@ def _object_loop_explanation(error, fname):
 class _Recording:
     """f run once on traced arguments: the graph, its inputs and its output."""
 
+    #: f's own return value where it is a constant of the point (np.linalg.matrix_rank's
+    #: integer), which `output` holds as floats for the derivatives; None otherwise
+    returned = None
+
     def __init__(self, f, args, argnums, fname, labels=False, guard=None, constant_inputs=(), names=None):
         # guard, constant_inputs: a recording made to be replayed (kronvec._compiled): the
         # guard refuses reads of traced values outside operations, and the constant array
@@ -314,6 +318,7 @@ class _Recording:
                 self.output = out
             else:
                 refuse_matrix_subclass(out, "the function's result")
+                self.returned = out
                 self.output = np.asarray(out)
                 check_real_dtype(self.output.dtype, "the function's result")
                 if self.output.dtype.kind == "b":  # (np.allclose(x, y), x > 0: a truth value, no derivative)
@@ -657,6 +662,11 @@ def _owned(value):
     return value
 
 
+def _returned_value(recording):
+    """f's value for jvp and vjp to return: the output's, or f's own constant (its type kept)."""
+    return _owned(recording.output if recording.returned is None else recording.returned)
+
+
 # ---------------------------------------------------------- public API
 def grad(f, argnums=0, *, compile=False):
     """Gradient of a scalar function, shaped like its argument.
@@ -884,7 +894,7 @@ def jvp(f, primals, tangents):
             tangent_out = recording.traced_tangent(tangents)
         else:
             tangent_out = recording.forward_tangent(tangents)
-    return _owned(recording.output), tangent_out
+    return _returned_value(recording), tangent_out
 
 
 def vjp(f, *primals):
@@ -914,7 +924,7 @@ def vjp(f, *primals):
         with call_scope():
             return recording.backward(cotangent)
 
-    return _owned(recording.output), pullback
+    return _returned_value(recording), pullback
 
 
 def hessian(f, argnums=0):

@@ -1410,3 +1410,14 @@ def test_the_value_of_a_trace_is_numpys_bit_for_bit():
                 value, _ = kronvec.value_and_grad(f)(X)
                 expected = f(X)
                 assert value == expected and np.asarray(value).dtype == expected.dtype
+
+
+def test_jvp_and_vjp_return_a_constant_output_as_f_returned_it():
+    # (found by the stacks sweep) np.linalg.matrix_rank's integer came back as array(3.)
+    A = np.eye(3)
+    value, tangent = kronvec.jvp(np.linalg.matrix_rank, (A,), (A,))
+    assert type(value) is type(np.linalg.matrix_rank(A)) and value == 3
+    assert tangent.dtype == np.float64 and tangent == 0.0
+    value, pullback = kronvec.vjp(lambda a: np.linalg.lstsq(a, np.ones(3))[2], A)
+    assert value.dtype == np.linalg.lstsq(A, np.ones(3))[2].dtype and value == 3
+    np.testing.assert_array_equal(pullback(np.array(1.0))[0], np.zeros((3, 3)))
