@@ -114,10 +114,14 @@ def _untake_value(g, key, shape):
 
 
 # ------------------------------------------------------------------- getitem
-def _getitem_impl(x, key):
+def _getitem_impl(x, key, order=None):
     if type(x) is not _ndarray:
         x = np.asarray(x)
     result = x[key]  # a view for basic keys: the recording never writes into its values
+    if order is not None:
+        # (the memory order of the NumPy function this getitem stands for, np.take's C for one,
+        # where x[:, idx] is F: a later sum adds in memory order, so its last bits follow it)
+        return np.asarray(result, order=order)
     return result if type(result) is _ndarray else np.array(result)
 
 
@@ -136,7 +140,7 @@ def _reverses_only(key):
     return True
 
 
-def _getitem_vjp(g, ans, x, key):
+def _getitem_vjp(g, ans, x, key, order=None):
     if type(g) is _ndarray:  # a plain cotangent: scatter it directly
         kind = type(key)
         if kind is int and g.dtype.char in "fd":  # (x[i]: an assignment into zeros, as _untake_value does)
@@ -155,7 +159,7 @@ def _getitem_vjp(g, ans, x, key):
     return bind(untake, g, key=key, shape=tuple(shape_of(x)))
 
 
-def _getitem_jacobian(ans, x, names, key):
+def _getitem_jacobian(ans, x, names, key, order=None):
     return index_map_jacobian(np.shape(x), np.asarray(positions(np.shape(x))[key]))
 
 
@@ -163,7 +167,7 @@ getitem = register(Primitive(
     _getitem_impl, name="getitem",
     vjps={0: _getitem_vjp},
     jacobians={0: _getitem_jacobian},
-    label=lambda a, key: None if a is None else f"{a}[…]",
+    label=lambda a, key, order=None: None if a is None else f"{a}[…]",
     formula="S: the 0/1 rows of I picking the indexed entries (repeated indices repeat rows)",
     reference="linear; its Jacobian is the selection itself",
     samples=lambda rng, n: _samples.Sample((rng.standard_normal((n, n + 1)),),
@@ -266,14 +270,23 @@ def index(x, key):
     return bind(getitem, x, key=captured_key(key))
 
 
-def gather(a, moved):
+def new_array_order(a):
+    """The memory order NumPy gives the new array np.pad, np.insert or np.delete make
+    of `a`: 'F' for an F-contiguous `a` that is not C-contiguous, else 'C' (their
+    ``order = 'F' if arr.flags.fnc else 'C'``)."""
+    value = static_value(a)
+    return "F" if type(value) is _ndarray and value.flags.fnc else "C"
+
+
+def gather(a, moved, order="C"):
     """The entries of `a` at the vec positions `moved` (an int array shaped like
-    the result): any index-moving map as one getitem — always a copy."""
+    the result): any index-moving map as one getitem — always a copy, laid out in
+    `order` (the NumPy function's: a later sum adds in memory order)."""
     moved = np.asarray(moved)
     shape = tuple(shape_of(a))
     if not shape:  # a 0-d array: index it as a one-entry vector
         a, shape = bind(getitem, a, key=(None,)), (1,)
-    return bind(getitem, a, key=vec_key(moved, shape))
+    return bind(getitem, a, key=vec_key(moved, shape), order=order)
 
 
 # ---------------------------------------------------------------- np.take
@@ -326,7 +339,7 @@ def _take(a, indices, axis=None, out=None, mode="raise"):
     indices = frozen_copy(indices)
     if axis is None:
         return bind(getitem, np.ravel(a), key=indices)
-    return bind(getitem, a, key=(slice(None),) * axis + (indices,))
+    return bind(getitem, a, key=(slice(None),) * axis + (indices,), order="C")  # (np.take's new C array)
 
 
 @functools.lru_cache(maxsize=128)
@@ -699,7 +712,10 @@ def _permute_impl(x, index, axis=None):
     # (axis: np.sort's recording, `sort` below, names the axis its decision sorted along)
     if type(x) is not _ndarray:
         x = np.asarray(x)
-    return x.take(index)  # (a flat, C-order gather: one call, where x[key] is an advanced index)
+    result = x.take(index)  # (a flat, C-order gather: one call, where x[key] is an advanced index)
+    # (np.sort sorts a copy of order 'K': an F-ordered x gives an F-ordered result, whose sum adds
+    # in that order)
+    return np.asfortranarray(result) if x.flags.fnc else result
 
 
 def _permute_vjp(g, ans, x, index, axis=None):

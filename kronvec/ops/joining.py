@@ -36,7 +36,7 @@ from ._support import (
     undispatched,
     traced_argument_error,
 )
-from .indexing import gather, getitem
+from .indexing import gather, getitem, new_array_order
 from .shape import _expand_dims, _ravel, atleast_1d, atleast_2d, atleast_3d, cast, copy, value_dtype
 
 __all__ = ["concatenate", "pad", "assemble", "elements", "lift", "COERCIONS"]
@@ -321,7 +321,11 @@ def _delete(arr, obj, axis=None):
     shape = shape_of(arr)
     axis = normalize_axes(axis, len(shape), "np.delete")[0]
     kept = np.delete(np.arange(shape[axis]), obj)  # NumPy's own reading of obj
-    return bind(getitem, arr, key=(slice(None),) * axis + (frozen_copy(kept),))
+    # NumPy's memory order: a slice or one index fills a new array (np.pad's rule); several
+    # indices or a mask index arr with a mask, whose result is laid out as advanced indexing's
+    one = isinstance(obj, slice) or (np.size(obj) == 1 and np.asarray(obj).dtype != bool)
+    return bind(getitem, arr, key=(slice(None),) * axis + (frozen_copy(kept),),
+                order=new_array_order(arr) if one else None)
 
 
 @numpy_function(np.insert)
@@ -348,7 +352,7 @@ def _insert(arr, obj, values, axis=None):
     arr_size = math.prod(arr_shape)
     origins = np.insert(positions(arr_shape), obj, positions(values_shape) + arr_size, axis=axis)
     entries = _concatenate((np.ravel(arr, order="F"), np.ravel(values, order="F")), 0)  # (vec order)
-    return gather(entries, origins)
+    return gather(entries, origins, order=new_array_order(arr))
 
 
 _numpy_resize = undispatched(np.resize)
@@ -441,7 +445,7 @@ def _repeat(a, repeats, axis=None):
     shape = shape_of(a)
     axis = normalize_axes(axis, len(shape), "np.repeat")[0]
     picked = np.repeat(np.arange(shape[axis]), repeats)  # NumPy's own checks of `repeats`
-    return bind(getitem, a, key=(slice(None),) * axis + (frozen_copy(picked),))
+    return bind(getitem, a, key=(slice(None),) * axis + (frozen_copy(picked),), order="C")  # (np.repeat's C)
 
 
 @numpy_function(np.tile)
@@ -552,7 +556,8 @@ def _pad(array, pad_width, mode="constant", **kwargs):
     if mode in _GATHERED_MODES:
         refuse_arguments(f"np.pad(mode={mode!r})", reflect_type=(kwargs.pop("reflect_type", "even"), "even"),
                          **{k: (v, None) for k, v in kwargs.items()})
-        return gather(array, np.pad(positions(tuple(shape_of(array))), widths, mode=mode))
+        return gather(array, np.pad(positions(tuple(shape_of(array))), widths, mode=mode),
+                      order=new_array_order(array))
     if mode in _STATISTIC_MODES or mode == "linear_ramp":
         return _pad_by_axis(array, widths, mode, kwargs)
     refuse_arguments("np.pad", mode=(mode, "constant"))

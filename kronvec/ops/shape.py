@@ -276,7 +276,10 @@ atleast_3d = numpy_function(np.atleast_3d)(_at_least(
 
 # ------------------------------------------------------------------ broadcast
 broadcast_to = register(Primitive(
-    lambda x, shape: np.array(np.broadcast_to(x, shape)), name="broadcast_to",
+    # NumPy's read-only view with zero strides (a sum over it adds in its own order: a copy would
+    # change the last bits); the recording never writes into its values, and a user's result is
+    # copied (api._owned)
+    lambda x, shape: np.broadcast_to(x, shape), name="broadcast_to",
     vjps={0: lambda g, ans, x, shape: unbroadcast(g, shape_of(x))},
     jacobians={0: lambda ans, x, names, shape: broadcast_jacobian(np.shape(x), shape)},
     label=lambda a, shape: a,
@@ -294,10 +297,12 @@ def _broadcast_to(array, shape, subok=False):
 
 # -------------------------------------------------------------- copy, astype
 copy = register(Primitive(
-    lambda x: np.array(x, copy=True), name="copy",
-    vjps={0: lambda g, ans, x: g},
-    jacobians={0: lambda ans, x, names: Identity(np.size(x))},
-    label=lambda a: a,
+    # (order: the memory order of the copy, NumPy's — np.copy's 'K', ndarray.copy's 'C'; a
+    # later sum adds in memory order, so the last bits of the value follow it)
+    lambda x, order="K": np.array(x, copy=True, order=order), name="copy",
+    vjps={0: lambda g, ans, x, order="K": g},
+    jacobians={0: lambda ans, x, names, order="K": Identity(np.size(x))},
+    label=lambda a, order="K": a,
     formula="I", reference="the identity map",
     samples=_samples.one_general, param_names=("X",),
 ))
@@ -308,7 +313,9 @@ _COPY = copy  # (for functions whose `copy` argument hides the primitive's name)
 
 @numpy_function(np.copy)
 def _copy(a, order="K", subok=False):
-    return bind(copy, a)
+    if order not in ("K", "A", "C", "F"):  # (NumPy's error)
+        raise ValueError(f"np.copy: order must be one of 'C', 'F', 'A', or 'K' (got {order!r})")
+    return bind(copy, a) if order == "K" else bind(copy, a, order=order)
 
 
 def _astype_impl(x, dtype):
@@ -424,7 +431,8 @@ def _filled_dtype(x):
 
 
 filled_like = register(Primitive(
-    lambda x, fill: np.full(np.shape(x), fill, dtype=_filled_dtype(x)), name="filled_like",
+    # (np.full_like: laid out as x is, order 'K', as NumPy's zeros_like of an F-ordered x is F)
+    lambda x, fill: np.full_like(x, fill, dtype=_filled_dtype(x), subok=False), name="filled_like",
     vjps={0: lambda g, ans, x, fill: np.zeros(shape_of(x), dtype=_filled_dtype(static_value(x)))},
     jacobians={0: lambda ans, x, names, fill: Zero((np.size(ans), np.size(x)))},
     label=lambda a, fill: None,
