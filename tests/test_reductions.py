@@ -851,3 +851,16 @@ def test_cov_of_float32_data_computes_in_float64_as_numpy(function):
     J = kronvec.jacobian(function)(x).toarray()
     numeric = central_difference_jacobian(lambda z: function(z.astype(np.float64)), (x.astype(np.float64),))
     np.testing.assert_allclose(J, numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("a", [-1.371, 0.3, 0.7, 1e-300, 3e10])
+def test_std_of_equal_entries_has_the_subgradient_zero(a):
+    # std(x[[0, 0, 0]]) is 0 for every x; its computed value is rounding (the mean of three equal
+    # entries need not be one of them), and (X − μ)/std, noise over noise, gave ±1 (random-program sweep)
+    x = np.array([a, 2.0])
+    f = lambda x: np.std(x[[0, 0, 0]]) + np.std(np.stack([x[0], x[0], x[1]]), axis=0, ddof=1)  # noqa: E731
+    np.testing.assert_array_equal(kronvec.grad(f)(x), kronvec.grad(lambda x: np.std(x[[0, 0, 1]], ddof=1))(x))
+    np.testing.assert_array_equal(kronvec.grad(lambda x: np.std(x[[0, 0, 0]]))(x), [0.0, 0.0])
+    np.testing.assert_array_equal(kronvec.grad(lambda x: np.std(x[[0, 0, 0]]), compile=True)(x), [0.0, 0.0])
+    where = np.array([True, True, False])
+    np.testing.assert_array_equal(kronvec.grad(lambda x: np.std(x[[0, 0, 1]], where=where))(x), [0.0, 0.0])

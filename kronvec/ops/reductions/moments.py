@@ -7,13 +7,14 @@ subgradient 0 at a zero spread (``notes/conventions.md`` §7).  Derivation:
 
 from __future__ import annotations
 
+import functools
 
 import numpy as np
 
 from ..._constants import frozen_copy
 from .. import _samples
 from .._registry import Primitive, numpy_function, numpy_method, register
-from .._support import bind, keepdims_shape, loud, refuse_arguments, shape_of
+from .._support import bind, decided, keepdims_shape, loud, refuse_arguments, shape_of
 from ..shape import in_dtype
 from ._common import (_axes, _axis_label, _count, _kept, _kept_cotangent, _reduction_jacobian, _safe_inverse,
                       _where_mask)
@@ -49,11 +50,28 @@ def _var_derivative(ans, x, axis, ddof, keepdims, where):
     return centered * (2.0 / (count - ddof))
 
 
+def _spread_indicator(x, axis, where):
+    """1.0 for a slice whose entries are not all equal, 0.0 for one whose are (a rule for
+    ``decided``): its std is 0 exactly, where the computed one is rounding (the mean of
+    equal entries need not be one of them), ~1e-17, not 0."""
+    x = np.asarray(x)
+    if where is None:
+        spread = np.ptp(x, axis=axis, keepdims=True)
+    else:
+        spread = (np.max(x, axis=axis, keepdims=True, where=where, initial=-np.inf)
+                  - np.min(x, axis=axis, keepdims=True, where=where, initial=np.inf))
+    return (spread != 0).astype(x.dtype)
+
+
 def _std_derivative(ans, x, axis, ddof, keepdims, where):
     # (X − μ)/((N − ddof)·std), and 0 for a slice of zero spread: std = ‖X − μ‖/√(N − ddof)
-    # takes the subgradient 0 of the norm at 0 (notes/conventions.md §7)
+    # takes the subgradient 0 of the norm at 0 (notes/conventions.md §7).  Zero spread is
+    # read from the entries (all equal), not from the computed std, which rounding leaves
+    # ~1e-17 there: its (X − μ)/std, noise over noise, was ±1 (found by a random-program sweep)
     centered, count = _centered(x, axis, where)
-    return centered * (1.0 / (count - ddof)) * _safe_inverse(_kept(ans, shape_of(x), axis, keepdims))
+    spread = _kept(ans, shape_of(x), axis, keepdims) * decided(
+        functools.partial(_spread_indicator, axis=axis, where=where), x)
+    return centered * (1.0 / (count - ddof)) * _safe_inverse(spread)
 
 
 def _moment(function, derivative, name, formula, reference, fuzz):
