@@ -233,9 +233,7 @@ def test_atleast_keeps_plain_arguments_plain_and_returns_tuples_for_several():
     (lambda X: np.partition(X, 1, order="a"), "order"),
     (lambda X: np.take(X, [0], out=np.empty(1)), "out"),
     (lambda X: np.pad(X, 1, mode="empty"), "mode"),
-    (lambda X: np.pad(X, 1, mode="mean", end_values=2), "end_values"),
     (lambda X: np.pad(X, 1, mode="reflect", reflect_type="odd"), "reflect_type"),
-    (lambda X: np.pad(X, 1, mode="constant", end_values=2), "end_values"),
     (lambda X: np.reshape(X, -1, order="A"), "order"),
 ])
 def test_unimplemented_arguments_are_refused_by_name(call, named):
@@ -1097,3 +1095,65 @@ def test_place_and_putmask_refuse_an_unsafe_cast_as_numpy_does(write):
     with pytest.raises(TypeError, match="Cannot cast array data from dtype.'float64'. to dtype.'float32'."):
         kronvec.vjp(f(np.array([0.1, 0.2])), x)
     np.testing.assert_array_equal(kronvec.vjp(f([0.1, 0.2]), x)[0], f([0.1, 0.2])(x))
+
+
+# ------------------------------------------------ found by the joining sweep (stop 37)
+@pytest.mark.parametrize("end_values", [0.3, np.float32(0.3), np.array([0.3, 0.7], dtype=np.float32), 2, (1.5, -0.25)],
+                         ids=["float", "float32", "float32 pair", "int", "pair"])
+def test_pad_linear_ramp_of_float32_is_numpys_bit_for_bit(end_values):
+    # the ramp was built in float32; NumPy's linspace builds it in float64 (np.pad makes the end an
+    # array) and casts: 1 ulp apart
+    x = np.array([[1.0, 2.0, -0.7], [0.3, 5.0, 1.1]], dtype=np.float32)
+    f = lambda z: np.pad(z, ((1, 2), (2, 3)), mode="linear_ramp", end_values=end_values)  # noqa: E731
+    value, _ = kronvec.jvp(f, (x,), (x,))
+    assert value.dtype == f(x).dtype
+    np.testing.assert_array_equal(value, f(x))
+
+
+@pytest.mark.parametrize("f, x, error", [
+    (lambda z: np.pad(z, ((1, 0), (0, 0)), mode="linear_ramp"), np.zeros((0, 3)), ValueError),  # (was shape (0, 3))
+    (lambda z: np.pad(z, 1, mode="edge", constant_values=2), np.ones((2, 2)), ValueError),  # (was a TypeError)
+    (lambda z: np.pad(z, 1, stat_length=2), np.ones((2, 2)), ValueError),
+    (lambda z: np.pad(z, 1, mode="mean", end_values=2), np.ones((2, 2)), ValueError),  # (were refused by name,
+    (lambda z: np.pad(z, 1, mode="constant", end_values=2), np.ones((2, 2)), ValueError),  # a TypeError)
+    (lambda z: np.pad(z, np.uint8(1)), np.ones((2, 2)), TypeError),  # (was accepted: NumPy takes signed widths only)
+    (lambda z: np.split(z, [1.5]), np.ones(4), TypeError),  # (the split points were truncated)
+    (lambda z: np.array_split(z, [1.0, 3.0]), np.ones(4), TypeError),
+    (lambda z: np.split(z, 0), np.ones(4), ZeroDivisionError),
+    (lambda z: np.concatenate([z, z], axis=0.0), np.ones(4), TypeError),  # (the two-piece shortcut took it)
+], ids=["linear_ramp of an empty axis", "edge with constant_values", "stat_length with constant",
+        "mean with end_values", "constant with end_values", "unsigned width", "float split point", "float split points", "zero sections", "float axis"])
+def test_joining_errors_are_numpys(f, x, error):
+    with pytest.raises(error):
+        f(x)
+    with pytest.raises(error):  # (a split's pieces: the first, for jvp's one output)
+        kronvec.jvp(lambda z: _first_piece(f(z)), (x,), (x,))
+
+
+def _first_piece(result):
+    return result[0] if isinstance(result, list) else result
+
+
+@pytest.mark.parametrize("stat_length", [2.0, 1.6, (1.4, 2.6)])
+def test_pad_stat_length_is_rounded_as_numpy(stat_length):
+    x = np.array([[1.0, 2.0, -0.7, 4.0], [0.3, 5.0, 1.1, -2.0]])
+    for mode in ("mean", "maximum", "minimum", "median"):
+        f = lambda z: np.pad(z, 2, mode=mode, stat_length=stat_length)  # noqa: E731
+        check_value_and_derivatives(f, x)
+
+
+@pytest.mark.parametrize("write", [
+    lambda y: np.put(y, [], 1.0), lambda y: np.put(y, [], 1.0, mode="wrap"), lambda y: np.put(y, [], 1.0, mode="clip"),
+    lambda y: np.put(y, [0], []), lambda y: np.putmask(y, y > 0, []),
+], ids=["put no index", "put no index, wrap", "put no index, clip", "put no value", "putmask no value"])
+def test_writes_of_nothing_change_nothing(write):
+    # (raised an internal IndexError or TypeError)
+    def f(x):
+        y = x.copy()
+        write(y)
+        return y
+
+    x = np.array([1.0, -2.0, 3.0])
+    value, tangent = kronvec.jvp(f, (x,), (np.ones(3),))
+    np.testing.assert_array_equal(value, f(x))
+    np.testing.assert_array_equal(tangent, np.ones(3))

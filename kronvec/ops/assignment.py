@@ -542,6 +542,8 @@ def _flat_key(indices, shape, mode, function):
                                     f"{function}'s indices")
     size = math.prod(shape)
     flat = np.asarray(indices).reshape(-1)
+    if flat.size == 0:  # (np.asarray([]) is float64: no index at all)
+        flat = flat.astype(np.intp)
     if flat.dtype == bool:  # (NumPy reads them as the integers 1 and 0, not as a mask: np.put(a, [True], v) writes a.flat[1])
         flat = flat.astype(np.intp)
     if mode == "wrap":
@@ -560,7 +562,7 @@ def _flat_key(indices, shape, mode, function):
 def _put(a, ind, v, mode="raise"):
     a = _writable_target(a, "np.put")
     key = _flat_key(ind, tuple(shape_of(a)), mode, "np.put")
-    if key and key[0].size:
+    if key and key[0].size and size_of(v):  # (no index or no value: NumPy writes nothing)
         assign(a, key, _recycled(v, key[0].size))
 
 
@@ -619,8 +621,8 @@ def _putmask(a, mask, values):
     shape = tuple(shape_of(a))
     mask = _mask_of(mask, shape, "np.putmask")
     flat_positions = np.flatnonzero(mask)  # values repeat by position in a, not by count
-    if flat_positions.size:
-        size = size_of(values)
+    size = size_of(values)
+    if flat_positions.size and size:  # (no value: NumPy writes nothing)
         index = frozen_copy(flat_positions % size)
         flat = np.ravel(values)
         picked = bind(getitem, flat, key=index) if isinstance(flat, Node) else flat[index]

@@ -18,6 +18,7 @@ Derivations: ``notes/derivatives.md`` §11, §19 and §29.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -127,8 +128,8 @@ def _concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
     # (dtype and casting keyword-only in NumPy, whose dispatcher refuses them by position
     # before this runs: here they need not be, which spares each call two lookups of
     # keyword-only defaults)
-    if type(arrays) is list and len(arrays) == 2 and axis == 0 and out is None and dtype is None \
-            and casting == "same_kind":
+    if type(arrays) is list and len(arrays) == 2 and type(axis) is int and axis == 0 and out is None \
+            and dtype is None and casting == "same_kind":
         # The common spelling, np.concatenate([a, b]), at once: along the first axis, NumPy's
         # default and the impl's and VJPs' (no keywords to unpack); pieces NumPy cannot join
         # (0-d, mismatched shapes) are refused by NumPy's own np.concatenate in the impl.
@@ -252,8 +253,12 @@ def _split_points(indices_or_sections, length, function):
         raise traced_argument_error(indices_or_sections, f"kronvec: {function} needs plain split points, not a "
                                     "traced value", f"{function}'s split points")
     try:
-        points = [int(i) for i in indices_or_sections]
+        # (operator.index: a float split point is NumPy's TypeError, a slice index must be an integer)
+        points = [operator.index(i) for i in indices_or_sections]
     except TypeError:
+        if np.ndim(indices_or_sections) != 0:
+            raise TypeError(f"{function}: slice indices must be integers or None or have an __index__ method "
+                            f"(split points {indices_or_sections!r})") from None
         sections = int(indices_or_sections)
         if sections <= 0:
             raise ValueError(f"{function}: number sections must be larger than 0.") from None
@@ -280,6 +285,8 @@ def _split(ary, indices_or_sections, axis=0):
     if np.ndim(indices_or_sections) == 0 and not isinstance(indices_or_sections, Node):
         shape = shape_of(ary)
         length = shape[normalize_axes(axis, len(shape), "np.split")[0]]
+        if int(indices_or_sections) == 0:  # (NumPy's error: it takes length % 0)
+            raise ZeroDivisionError("np.split: integer modulo by zero (0 sections)")
         if int(indices_or_sections) > 0 and length % int(indices_or_sections):
             raise ValueError("np.split: array split does not result in an equal division")
     return _array_split(ary, indices_or_sections, axis, "np.split")
@@ -502,7 +509,9 @@ def _as_pairs(x, ndim, as_index, what=None):
         raise TypeError(f"kronvec: np.pad needs a plain {what}, not a traced value")
     x = np.asarray(x)
     if as_index:
-        if x.dtype.kind not in "iu":
+        if what == "stat_length":  # (NumPy rounds a stat_length to integers)
+            x = np.round(x).astype(np.intp, copy=False)
+        elif x.dtype.kind != "i":  # (NumPy's check: signed integers only)
             raise TypeError("np.pad: `pad_width` must be of integral type.")
         if x.size and x.min() < 0:
             raise ValueError("np.pad: index can't contain negative values")
@@ -534,16 +543,32 @@ def _widths_of_axes(pad_width, ndim):
     return pairs
 
 
+#: the keyword arguments np.pad allows with each mode (NumPy's ValueError for others)
+_PAD_KEYWORDS = {"constant": ("constant_values",), "linear_ramp": ("end_values",), "maximum": ("stat_length",),
+                 "mean": ("stat_length",), "median": ("stat_length",), "minimum": ("stat_length",),
+                 "reflect": ("reflect_type",), "symmetric": ("reflect_type",), "edge": (), "wrap": (), "empty": ()}
+
+
 @numpy_function(np.pad)
 def _pad(array, pad_width, mode="constant", **kwargs):
-    ndim = len(shape_of(array))
+    shape = tuple(shape_of(array))
+    ndim = len(shape)
     if isinstance(mode, str) and mode not in _NUMPY_PAD_MODES:
         raise ValueError(f"np.pad: mode {mode!r} is not supported")  # (NumPy's words)
+    if isinstance(mode, str):
+        unsupported = sorted(set(kwargs) - set(_PAD_KEYWORDS[mode]))
+        if unsupported:
+            raise ValueError(f"np.pad: unsupported keyword arguments for mode '{mode}': {set(unsupported)}")
     if isinstance(pad_width, dict):
         pad_width = _widths_of_axes(pad_width, ndim)
     widths = _as_pairs(pad_width, ndim, as_index=True)
     if ndim == 0:  # nothing to pad: NumPy returns the value itself (a new array)
         return copy(array)
+    if mode not in ("constant", "empty"):
+        for axis, (size, pair) in enumerate(zip(shape, widths)):
+            if size == 0 and any(pair):  # (NumPy's error: no entry to extend from)
+                raise ValueError(f"np.pad: can't extend empty axis {axis} using modes other than 'constant' "
+                                 "or 'empty'")
     if mode == "constant":
         refuse_arguments("np.pad", **{k: (v, None) for k, v in kwargs.items() if k != "constant_values"})
         # (captured like any constant operand: NaN/inf and complex values are refused by name)
@@ -566,16 +591,24 @@ def _pad(array, pad_width, mode="constant", **kwargs):
 _STATISTIC_MODES = {"maximum": np.max, "minimum": np.min, "mean": np.mean, "median": np.median}
 
 
-def _ramp(edge, end, width, axis, ndim):
+def _ramp(edge, end, width, axis, ndim, end_dtype):
     """np.linspace(end, edge, width, endpoint=False) along `axis`, in linspace's arithmetic:
     k·((edge − end)/width) + end, or (k/width)·(edge − end) + end when some step is 0 (NumPy's
     guard for denormal steps, taken for the whole slab: a decision on the values)."""
-    # (linspace's dtype: the edge's, float32 for a float32 array, as the end is a Python float)
-    k = np.arange(width, dtype=np.result_type(value_dtype(edge), np.float32)).reshape((-1,) + (1,) * (ndim - axis - 1))
+    # linspace computes in the result type of the end (np.pad makes it an array: float64 for
+    # Python numbers) and the edge, then casts to the array's type (float32 stays float32)
+    dtype = value_dtype(edge)
+    computed = np.result_type(end_dtype, dtype, np.float32)
+    if computed != dtype:
+        edge = cast(edge, computed)
+    end = computed.type(end)
+    k = np.arange(width, dtype=computed).reshape((-1,) + (1,) * (ndim - axis - 1))
     delta = edge - end
     if np.any(np.asarray(plain_value(delta)) == 0):  # (the step is delta / width: zero where delta is)
-        return (k / width) * delta + end
-    return k * (delta / width) + end
+        ramp = (k / width) * delta + end
+    else:
+        ramp = k * (delta / width) + end
+    return ramp if computed == dtype else cast(ramp, dtype)
 
 
 def _pad_by_axis(array, widths, mode, kwargs):
@@ -587,7 +620,9 @@ def _pad_by_axis(array, widths, mode, kwargs):
     name = f"np.pad(mode={mode!r})"
     ndim = len(widths)
     if mode == "linear_ramp":
-        ends = _as_pairs(kwargs.pop("end_values", 0), ndim, as_index=False, what="end_values")
+        end_values = kwargs.pop("end_values", 0)
+        ends = _as_pairs(end_values, ndim, as_index=False, what="end_values")
+        end_dtype = np.asarray(end_values).dtype
         lengths = ((None, None),) * ndim
     else:
         stat_length = kwargs.pop("stat_length", None)
@@ -604,8 +639,9 @@ def _pad_by_axis(array, widths, mode, kwargs):
 
         if mode == "linear_ramp":
             end_before, end_after = (float(v) for v in ends[axis])
-            left = _ramp(part(0, 1), end_before, before, axis, ndim) if before else None
-            right = (_ramp(part(n - 1, n), end_after, after, axis, ndim)[(slice(None),) * axis + (slice(None, None, -1),)]
+            left = _ramp(part(0, 1), end_before, before, axis, ndim, end_dtype) if before else None
+            right = (_ramp(part(n - 1, n), end_after, after, axis, ndim, end_dtype)[
+                (slice(None),) * axis + (slice(None, None, -1),)]
                      if after else None)
         else:
             if n == 0:
