@@ -592,3 +592,35 @@ def test_duplication_pseudo_inverse(n, rng):
     np.testing.assert_allclose(DL.matvec(vec(S)), vec(S), **TOL)
     if n > 1:
         assert not np.allclose(DL.matvec(vec(X)), vec(X))
+
+
+# ------------------------------------------------ found by the operators sweep (stop 37)
+def _float32_operators():
+    A32 = np.array([[3.0, 1.0], [1.0, 2.0]], dtype=np.float32)
+    S32 = Sparse(sp.csr_array(A32))
+    return {"Dense": Dense(A32), "Sparse": S32, "Kron(I, Sparse)": Kron(np.eye(2), S32),
+            "Kron(Dense, I)": Kron(Dense(A32), np.eye(2)), "Scaled Sparse": Scaled(2.0, S32),
+            "Product": Product([Dense(A32), S32]), "Sum": Sum([Dense(A32), Identity(2, dtype=np.float32)])}
+
+
+@pytest.mark.parametrize("name", list(_float32_operators()))
+def test_solve_of_float32_data_with_a_float64_right_hand_side_is_float64(name):
+    # a float32 Sparse factor raised "Cannot cast float64 to float32"; Dense and the dense
+    # fallback solved in float32 (4e-8 off): np.linalg.solve's common precision
+    op = _float32_operators()[name]
+    b = np.linspace(1e-9, 2.0 / 3.0, op.shape[0])
+    x = op.solve(b)
+    assert x.dtype == np.float64
+    np.testing.assert_allclose(x, np.linalg.solve(op.toarray().astype(np.float64), b), rtol=1e-13, atol=1e-15)
+    assert op.solve(b.astype(np.float32)).dtype == np.result_type(op.dtype, np.float32)
+
+
+@pytest.mark.parametrize("make", [lambda: Sum([Identity(2), np.eye(2)]), lambda: Product([np.eye(2), Identity(2)]),
+                                  lambda: Scaled(2.0, np.eye(2)), lambda: Sum([sp.eye_array(2), Identity(2)])],
+                         ids=["Sum", "Product", "Scaled", "Sum with sparse"])
+def test_composites_wrap_arrays_as_kron_does(make):
+    # an array raised an AttributeError ('numpy.ndarray' object has no attribute 'carries_data'),
+    # or for Scaled only when printed or applied
+    op = make()
+    np.testing.assert_array_equal(op.matvec(np.array([1.0, -2.0])), op.toarray() @ np.array([1.0, -2.0]))
+    assert op.formula()

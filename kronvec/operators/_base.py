@@ -676,7 +676,9 @@ class StructuredOperator(LinearOperator):
                               "solve iteratively with scipy.sparse.linalg.gmres(A, b), or cg for a "
                               "symmetric positive definite A",
                               workspace=self.dense_peak_nbytes)
-        return checked_solve(self.toarray(), b, f"{type(self).__name__}.solve")
+        dense = self.toarray()
+        dtype = result_float_dtype(dense.dtype, b.dtype)  # (the common precision, as np.linalg.solve)
+        return checked_solve(dense if dense.dtype == dtype else dense.astype(dtype), b, f"{type(self).__name__}.solve")
 
     # ------------------------------------------------------------ print
     def formula(self):

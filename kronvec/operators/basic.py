@@ -241,7 +241,9 @@ class Dense(_LabelledLeaf):
         from .._linalg.checks import checked_solve
 
         b = check_solve_shape(self, b, "solve")
-        return checked_solve(self.M, b, "Dense.solve")
+        # (in the common precision, as np.linalg.solve: a float32 M and a float64 b solve in float64)
+        dtype = result_float_dtype(self.dtype, b.dtype)
+        return checked_solve(self.M if self.M.dtype == dtype else self.M.astype(dtype), b, "Dense.solve")
 
     @property
     def apply_cost(self):
@@ -333,13 +335,14 @@ class Sparse(_LabelledLeaf):
         b = check_solve_shape(self, b, "solve")
         if self.shape[0] == 0:
             return np.zeros(b.shape, dtype=result_float_dtype(self.dtype, b.dtype))
+        dtype = result_float_dtype(self.dtype, b.dtype)  # (the common precision, as Dense.solve)
         try:
-            factors = splu(self.S.tocsc())
+            factors = splu(self.S.astype(dtype, copy=False).tocsc())
         except RuntimeError as error:  # SuperLU: "Factor is exactly singular"
             raise np.linalg.LinAlgError(
                 f"Sparse.solve: the {self.shape[0]}×{self.shape[1]} matrix is singular ({error})"
             ) from None
-        x = factors.solve(np.asarray(b, dtype=result_float_dtype(self.dtype, b.dtype)))
+        x = factors.solve(np.asarray(b, dtype=dtype))
         if not np.all(np.isfinite(x)) and np.all(np.isfinite(b)):
             raise np.linalg.LinAlgError(
                 f"Sparse.solve: the {self.shape[0]}×{self.shape[1]} matrix is numerically singular"

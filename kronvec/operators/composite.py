@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import StructuredOperator, check_solve_shape, combined_dtype
+from ._base import StructuredOperator, as_operator, check_solve_shape, combined_dtype
 from ._dag import post_order
 from ._evaluate import adjoint_workspace, apply_adjoint_dag, apply_dag, forward_workspace
 from ._formula import Precedence, capped, parenthesize
@@ -163,7 +163,7 @@ class Sum(_Composite):
     precedence = Precedence.SUM
 
     def __init__(self, terms):
-        terms = list(terms)
+        terms = [as_operator(term) for term in terms]  # (an array or sparse matrix wrapped, as Kron's)
         if not terms:
             raise ValueError("Sum needs at least one term")
         shape = terms[0].shape
@@ -258,7 +258,7 @@ class Product(_Composite):
     precedence = Precedence.PRODUCT
 
     def __init__(self, factors):
-        factors = list(factors)
+        factors = [as_operator(factor) for factor in factors]  # (an array or sparse matrix wrapped, as Kron's)
         if not factors:
             raise ValueError("Product needs at least one factor")
         for left, right in zip(factors, factors[1:]):
@@ -412,7 +412,7 @@ class Scaled(_Composite):
         if not np.isscalar(alpha) or np.iscomplexobj(alpha):
             raise TypeError(f"scale must be a real scalar, got {alpha!r}")
         self.alpha = float(alpha)
-        self.operator = operator
+        self.operator = operator = as_operator(operator)  # (an array or sparse matrix wrapped, as Kron's)
         self._operand = (operator,)
         super().__init__(operator.shape, operator.dtype)
 
