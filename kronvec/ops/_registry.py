@@ -426,7 +426,7 @@ def value_only_ufunc(*numpy_ufuncs, evaluate=None, unless_traced=None):
         if unless_traced is not None:
             VALUE_ONLY_UNLESS_TRACED[numpy_ufunc] = unless_traced
         VALUE_ONLY_OPERATIONS[numpy_ufunc] = Primitive(
-            evaluate or numpy_ufunc, name=f"np.{numpy_ufunc.__name__}", vjps=_zero_vjp)
+            evaluate or numpy_ufunc, name=f"np.{numpy_ufunc.__name__}", vjps=_zero_vjp, jacobians=_zero_jacobian)
 
 
 def _zero_vjp(position):
@@ -441,6 +441,17 @@ def _zero_vjp(position):
     return vjp
 
 
+def _zero_jacobian(position):
+    """The Jacobian of a piecewise-constant operation: the zero operator (not a dense zero
+    matrix built from the VJP, n² × n² for an n × n comparison in a compiled jacobian)."""
+    from ..operators import Zero  # (the operators do not import the registry: no cycle, but late)
+
+    def jacobian(ans, *args_then_names, **params):
+        return Zero((int(np.size(ans)), int(np.size(args_then_names[position]))))
+
+    return jacobian
+
+
 def _decide(*values, rule):
     return rule(*values)
 
@@ -448,4 +459,4 @@ def _decide(*values, rule):
 #: A decision a rule takes on values (a tie, a sign, a zero check, a symmetry test): the
 #: result of a plain function of them, piecewise constant, so its derivative is 0.  Recorded
 #: only where a replay must take it again (see :func:`kronvec.ops._support.decided`).
-DECISION = Primitive(_decide, name="decision", vjps=_zero_vjp)
+DECISION = Primitive(_decide, name="decision", vjps=_zero_vjp, jacobians=_zero_jacobian)

@@ -74,6 +74,7 @@ from .indexing import (
 from .indexing import where as where_op
 from .joining import _stack
 from .shape import broadcast_to, cast, reshape, transpose
+from .shape import copy as _shape_copy
 
 __all__ = ["setitem", "scatter_at", "assign", "write", "ufunc_into", "add_at", "conversion_error", "view_kind",
            "refuse_plain_target"]
@@ -410,7 +411,14 @@ def write(target, result):
         # x += y: the sum was just recorded and nothing else holds it: it becomes x
         have, want = result._value, target._value
         if type(have) is np.ndarray and type(want) is np.ndarray and have.shape == want.shape:
-            _rebind(target, result if have.dtype == want.dtype else cast(result, want.dtype))
+            if have.dtype != want.dtype:
+                result = cast(result, want.dtype)
+            # (in the target's memory order, as NumPy writes in place: a later sum adds in it)
+            if want.flags.fnc and not have.flags.f_contiguous:
+                result = bind(_shape_copy, result, order="F")
+            elif want.flags.c_contiguous and not have.flags.c_contiguous:
+                result = bind(_shape_copy, result, order="C")
+            _rebind(target, result)
             return target
     shape, have = tuple(shape_of(target)), tuple(shape_of(result))
     try:

@@ -22,7 +22,7 @@ import numpy as np
 
 from .._constants import freeze, frozen_copy
 from .._tracer import Node, compile_guard, static_value
-from ..operators import Diag, Selection, algebra
+from ..operators import Diag, Selection, Zero, algebra
 from . import _samples
 from ._registry import Primitive, Sample, numpy_function, numpy_method, register
 from ._support import (
@@ -503,9 +503,18 @@ def _replayed_where_vjp(position):
 # np.where whose condition is an operand (recorded, not a constant): for recordings
 # that are replayed.  Value and pullbacks are where's, with the condition taken from
 # the values given.
+def _replayed_where_jacobian(position):
+    if position == 2:  # the condition: a decision, derivative 0
+        return lambda ans, x, y, condition, names: Zero((np.size(ans), np.size(condition)))
+    jacobian = _where_jacobian(position)
+    # (where's structured diagonal, so a compiled jacobian is the uncompiled one: not a dense
+    # matrix built from the VJP)
+    return lambda ans, x, y, condition, names: jacobian(ans, x, y, names, np.asarray(condition, dtype=bool))
+
+
 where_replayed = register(Primitive(
     lambda x, y, condition: np.where(np.asarray(condition, dtype=bool), x, y), name="where.replayed",
-    vjps=_replayed_where_vjp,
+    vjps=_replayed_where_vjp, jacobians=_replayed_where_jacobian,
     label=lambda x, y, condition: None,
     formula="D_X = diag(vec C)·B_X, D_Y = diag(vec ¬C)·B_Y; D_C = 0 (C is a decision)",
     reference="piecewise: each entry is X's or Y's",
@@ -530,7 +539,8 @@ def _where(condition, x=None, y=None):
     # Captured by value: a copy (astype's, for a condition that is not boolean), the
     # recording's alone, which nothing writes into (as the copies of constant operands, not
     # frozen: setflags costs a fifth of the copy again, and only the pullbacks read it).
-    kept = condition.copy() if condition.dtype is _BOOL else condition.astype(bool)
+    # (order 'K': the mask's own memory order, which np.where's result follows with x's and y's)
+    kept = condition.copy("K") if condition.dtype is _BOOL else condition.astype(bool)
     return bind(where, x, y, condition=kept)
 
 
@@ -995,6 +1005,9 @@ def _sorted_values_vjp(g, ans, a, axis):
 sorted_values = register(Primitive(
     lambda a, axis: _getitem_impl(a, key=_sort_key(a, axis)), name="sort.replayed",
     vjps={0: _sorted_values_vjp},
+    # (the selection of getitem by the same key: the operator np.sort's recording builds, so a
+    # compiled jacobian assembles, and sums, the same numbers as an uncompiled one)
+    jacobians={0: lambda ans, a, names, axis: _getitem_jacobian(ans, a, names, key=_sort_key(a, axis))},
     label=lambda a, axis: derived_label("sort({})", a),
     formula="P (the permutation matrix of the stable sort, 0/1 selection)",
     reference="notes/conventions.md (ties in input order); a sort is a gather",
