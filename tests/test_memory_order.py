@@ -34,7 +34,15 @@ CASES = {
     "np.delete of an F-ordered array": lambda z: np.delete(z.T, [0, 3], axis=0),
     "np.zeros_like of an F-ordered array, written": lambda z: _written(np.zeros_like(z.T), z.T),
     "np.sort of an F-ordered array": lambda z: np.sort(z.T, axis=1),
+    "np.roll of a non-contiguous array": lambda z: np.roll(np.swapaxes(np.sin(z), 1, 0), 3, axis=1),
+    "np.where of a rotated array": lambda z: np.where(np.rot90(z) > 0, np.rot90(z), 0.5 * np.rot90(z)),
+    "an in-place write into a rotated array's product": lambda z: _subtracted(np.rot90(z) * 1.0, z.T),
 }
+
+
+def _subtracted(target, other):
+    target -= other  # (in place: NumPy keeps the target's memory order)
+    return target
 
 
 def _written(target, source):

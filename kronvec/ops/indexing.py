@@ -790,6 +790,8 @@ def _roll_impl(x, shift, axis):
     if type(x) is not _ndarray:
         x = np.asarray(x)
     if type(axis) is int:
+        if not x.flags.c_contiguous:  # (np.roll's own: its result is laid out as x, order 'K')
+            return np.roll(x, shift, axis)
         return x.take(_cyclic(x.shape[axis], shift), axis)
     if axis is None:  # (take of an index array shaped like x: the result has x's shape, in one call)
         return x.take(_cyclic_flat(x.shape, shift))
