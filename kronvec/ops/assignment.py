@@ -720,7 +720,9 @@ numpy_method("flat")(property(FlatIterator, _set_flat, doc="The flat iterator ov
 _PLAIN_TARGET = (
     "kronvec: {what} writes a traced value into a plain NumPy array, which holds plain numbers "
     "only: the derivative would be lost. (np.zeros(shape), np.empty(shape) … make plain "
-    "constants.) Start from a traced array instead — e.g. Y = np.zeros_like(X) or Y = X.copy(); then "
+    "constants, and so do np.zeros_like(C) and C.copy() of an argument C that is not "
+    "differentiated: see argnums.) Start from a traced array instead — e.g. Y = np.zeros_like(X) "
+    "or Y = X.copy() with X a differentiated argument or a value computed from one; then "
     "Y[i] = … is recorded — or build the result with np.stack, np.concatenate or np.where."
 )
 _INDEX_TRICKS = (
