@@ -410,14 +410,14 @@ def test_spectral_norms_are_loud_at_a_repeated_extreme_singular_value():
     # the simple ones are fine: gradient u₁v₁ᵀ
     G = kronvec.grad(lambda X: np.linalg.norm(X, -2))(repeated_top)
     np.testing.assert_allclose(G, np.outer(Q[:, 2], Q[:, 2]), atol=1e-12)
-    # the nuclear norm's gradient U Vᵀ exists at repeated singular values; its Hessian,
-    # through the singular vectors, is refused there rather than wrong
+    # the nuclear norm's gradient U Vᵀ exists at repeated singular values, and so does its Hessian
+    # (the polar factor's derivative: test_the_hessian_of_the_nuclear_norm_at_repeated_singular_values;
+    # it was refused here through the singular vectors before stop 37)
     np.testing.assert_allclose(kronvec.grad(lambda X: np.linalg.norm(X, "nuc"))(repeated_top), np.eye(3),
                                atol=1e-12)
-    with pytest.raises(ValueError, match="repeated singular values"):
-        kronvec.hessian(lambda X: np.linalg.norm(X, "nuc"))(repeated_top)
-    with pytest.raises(ValueError, match="repeated singular values"):
-        kronvec.hvp(lambda X: np.linalg.norm(X, "nuc"))(repeated_top, repeated_top)
+    H = kronvec.hessian(lambda X: np.linalg.norm(X, "nuc"))(repeated_top)
+    np.testing.assert_allclose(kronvec.hvp(lambda X: np.linalg.norm(X, "nuc"))(repeated_top, repeated_top),
+                               np.reshape(H.matvec(np.ravel(repeated_top, order="F")), (3, 3), order="F"), atol=1e-12)
 
 
 def test_degenerate_slices_are_refused_not_nan():
@@ -864,3 +864,28 @@ def test_std_of_equal_entries_has_the_subgradient_zero(a):
     np.testing.assert_array_equal(kronvec.grad(lambda x: np.std(x[[0, 0, 0]]), compile=True)(x), [0.0, 0.0])
     where = np.array([True, True, False])
     np.testing.assert_array_equal(kronvec.grad(lambda x: np.std(x[[0, 0, 1]], where=where))(x), [0.0, 0.0])
+
+
+@pytest.mark.parametrize("X", [np.diag([2.0, 2.0, 3.0]), np.eye(3), np.diag([1.0, 2.0, 2.0, 2.0])[:, :3] + 0.0,
+                               np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])],
+                         ids=["a repeated pair", "all equal", "tall, repeated", "wide, equal"])
+def test_the_hessian_of_the_nuclear_norm_at_repeated_singular_values(X):
+    # (random-program sweep) ‖X‖_* is smooth at any full-rank X, but its Hessian was taken through
+    # U and V (1/(σᵢ² − σⱼ²)) and refused where singular values repeat; it is now the derivative
+    # of the polar factor U Vᵀ (1/(σᵢ + σⱼ))
+    f = lambda X: np.linalg.norm(X, "nuc")  # noqa: E731
+    gradient = kronvec.grad(f)
+    H = kronvec.hessian(f)(X).toarray()
+    np.testing.assert_allclose(H, H.T, atol=1e-14)
+    numeric = central_difference_jacobian(lambda Y: gradient(Y), (X,))
+    np.testing.assert_allclose(H, numeric, rtol=1e-6, atol=1e-8)
+    assert kronvec.value_and_grad(f)(X)[0] == f(X)
+
+
+def test_the_nuclear_norm_at_a_rank_deficient_matrix():
+    # the gradient is the minimal-norm subgradient U_r V_rᵀ (notes/derivatives.md §18); no Hessian
+    X = np.array([[1.0, 2.0, 0.0], [2.0, 4.0, 0.0], [0.0, 0.0, 3.0]])
+    f = lambda X: np.linalg.norm(X, "nuc")  # noqa: E731
+    np.testing.assert_allclose(kronvec.grad(f)(X), [[0.2, 0.4, 0.0], [0.4, 0.8, 0.0], [0.0, 0.0, 1.0]], atol=1e-15)
+    with pytest.raises(np.linalg.LinAlgError, match="rank-deficient"):
+        kronvec.hessian(f)(X)

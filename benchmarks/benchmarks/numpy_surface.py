@@ -37,6 +37,7 @@ FRONT_DOORS = {
     "reductions: np.std(axis=1)": lambda X: np.std(X, axis=1),
     "reductions: np.cumsum": lambda X: np.cumsum(X, axis=0),
     "reductions: np.linalg.norm(axis=0)": lambda X: np.linalg.norm(X, axis=0),
+    "reductions: np.linalg.norm(X, 'nuc')": lambda X: np.linalg.norm(X, "nuc"),
     "reductions: logsumexp in NumPy": lambda X: np.log(np.sum(np.exp(X - X.max(axis=0)), axis=0)) + X.max(axis=0),
     "shape: X.T.reshape(-1)": lambda X: X.T.reshape(-1),
     "indexing: X[::-1, 1:]": lambda X: X[::-1, 1:],

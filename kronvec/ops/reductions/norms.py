@@ -16,10 +16,13 @@ import math
 import numpy as np
 
 from ..._tracer import Node
+from ..._vec import vec
+from ...operators import RowVector
 from .. import _samples
 from .._registry import Primitive, numpy_function, register
 from .._support import bind, decided, derived_label, normalize_axes, plain_value, shape_of, static_value
 from ..factorizations import extreme_singular_value, singular_values
+from ..factorizations.svd import _plain_nonzero_singular
 from ._common import _float_dtype, _kept, _kept_cotangent, _reduced_shape, _reduction_jacobian, _safe_inverse
 from .extremes import max_, min_
 from .sums import sum_
@@ -173,6 +176,47 @@ def _vector_norm(x, ord, axes, keepdims):
     return bind(norm, x, ord=float(ord), axis=axes, keepdims=keepdims)
 
 
+# ------------------------------------------------------------- the nuclear norm
+def _nuclear_direction(x):
+    """U Vᵀ of a plain x = U Σ Vᵀ (thin SVD): the gradient of ‖x‖_*; at a rank-deficient x the
+    minimal-norm subgradient U_r V_rᵀ, a zero singular value contributing 0 (the singular
+    values' own convention, notes/derivatives.md §18)."""
+    x = np.asarray(x)
+    u, s, vh = np.linalg.svd(x, full_matrices=False)
+    kept = _plain_nonzero_singular(s, x.shape)
+    return (u * kept) @ vh
+
+
+def _nuclear_vjp(g, ans, x):
+    if isinstance(x, Node):
+        # traced again (a Hessian): U Vᵀ is the polar factor u of x, whose derivative holds
+        # Γᵢⱼ = 1/(σᵢ + σⱼ) — finite where singular values repeat, where one through U and V,
+        # 1/(σᵢ² − σⱼ²), is not (notes/derivatives.md §18); refused at a rank-deficient x,
+        # where ‖x‖_* has no second derivative (u is not unique there)
+        from ..polar import polar_unitary  # (the polar decomposition builds on the factorizations)
+
+        m, n = shape_of(x)
+        return g * bind(polar_unitary, x, side="right" if m >= n else "left")
+    return g * _nuclear_direction(x)
+
+
+nuclear_norm = register(Primitive(
+    lambda x: np.linalg.norm(x, "nuc"), name="linalg.nuclear_norm",  # (NumPy's value: Σ of its σᵢ)
+    vjps={0: _nuclear_vjp},
+    jacobians={0: lambda ans, x, names: RowVector(vec(_nuclear_direction(x)))},
+    label=lambda a: None if a is None else f"‖{a}‖_*",
+    formula="D ‖X‖_* = vec(U Vᵀ)ᵀ for X = U Σ Vᵀ (thin): the polar factor of X; its own derivative, "
+            "the Hessian, is the polar factor's (Γᵢⱼ = 1/(σᵢ + σⱼ): smooth where singular values repeat)",
+    reference="d Σσᵢ = Σ uᵢᵀ dX vᵢ = tr(V Uᵀ dX) (Magnus–Neudecker, singular values); Higham, "
+              "Functions of Matrices §8.1 (the polar factor and its derivative)",
+    samples=lambda rng, n: (rng.standard_normal((n, n + 1)),),
+    param_names=("X",),
+    edge_cases={"repeated singular values": lambda rng: (np.diag([2.0, 2.0, 3.0]),),
+                "wide": lambda rng: (rng.standard_normal((2, 4)),),
+                "tall": lambda rng: (rng.standard_normal((4, 2)),)},
+))
+
+
 def _matrix_norm(x, ord, axes, keepdims):
     shape = tuple(shape_of(x))
     row, col = axes
@@ -189,11 +233,12 @@ def _matrix_norm(x, ord, axes, keepdims):
     if ord in (2, -2, "nuc"):
         if len(shape) != 2:
             return _matrix_norm_of_stack(x, ord, axes, keepdims)
-        s = bind(singular_values, x if axes == (0, 1) else np.transpose(x))
+        x2 = x if axes == (0, 1) else np.transpose(x)
         if ord == "nuc":
-            result = bind(sum_, s, axis=None, keepdims=False)
+            result = bind(nuclear_norm, x2)
         else:
-            result = extreme_singular_value(s, 0 if ord == 2 else -1, shape, f"np.linalg.norm(X, {ord})")
+            result = extreme_singular_value(bind(singular_values, x2), 0 if ord == 2 else -1, shape,
+                                            f"np.linalg.norm(X, {ord})")
         return np.reshape(result, (1, 1)) if keepdims else result
     if ord in (None, "fro", "f"):
         return bind(norm, x, ord=2.0, axis=tuple(sorted(axes)), keepdims=keepdims)
