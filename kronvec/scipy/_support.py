@@ -9,6 +9,7 @@ import numpy as np
 
 from .._linalg.scope import _current as _current_scope
 from .._tracer import Node, plain_value, static_value
+from ..ops._support import decided
 
 __all__ = ["as_array", "is_traced", "plain_parameter", "plain_value", "static_value", "shift_for",
            "plain_calls_outside_scope"]
@@ -69,8 +70,14 @@ def shift_for(a, axis, where=None):
     """The plain maximum of `a` along `axis` (kept as 1s), 0 where it is not finite:
     the constant c of log Σ eᵃ = c + log Σ e^(a − c), which keeps the exponentials
     from overflowing. A constant of the point, so it carries no derivative — the
-    identity holds for every c, at every order."""
-    values = np.asarray(plain_value(a))
+    identity holds for every c, at every order.  A decision on the values
+    (``kronvec.ops._support.decided``): a compiled recording takes it again at each
+    replay, so logsumexp, softmax and log_softmax compile."""
+    return decided(functools.partial(_shift, axis=axis, where=where), a)
+
+
+def _shift(values, axis, where):
+    values = np.asarray(values)
     if where is not None:
         values = np.where(where, values, -np.inf)
     if values.size == 0:
