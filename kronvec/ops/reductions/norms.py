@@ -22,7 +22,8 @@ from .. import _samples
 from .._registry import Primitive, numpy_function, register
 from .._support import bind, decided, derived_label, normalize_axes, plain_value, shape_of, static_value
 from ..factorizations import extreme_singular_value, singular_values
-from ..factorizations.svd import _plain_nonzero_singular
+from .._matrix_support import _mT
+from ..factorizations.svd import _plain_nonzero_singular, _svd
 from ._common import _float_dtype, _kept, _kept_cotangent, _reduced_shape, _reduction_jacobian, _safe_inverse
 from .extremes import max_, min_
 from .sums import sum_
@@ -177,14 +178,16 @@ def _vector_norm(x, ord, axes, keepdims):
 
 
 # ------------------------------------------------------------- the nuclear norm
-def _nuclear_direction(x):
-    """U Vᵀ of a plain x = U Σ Vᵀ (thin SVD): the gradient of ‖x‖_*; at a rank-deficient x the
+def _nuclear_direction(x, g=1.0):
+    """g·U Vᵀ of a plain x = U Σ Vᵀ (thin SVD): the gradient of ‖x‖_*; at a rank-deficient x the
     minimal-norm subgradient U_r V_rᵀ, a zero singular value contributing 0 (the singular
     values' own convention, notes/derivatives.md §18)."""
     x = np.asarray(x)
-    u, s, vh = np.linalg.svd(x, full_matrices=False)
-    kept = _plain_nonzero_singular(s, x.shape)
-    return (u * kept) @ vh
+    # (the singular values' VJP of g spread over them by the sum, operation for operation: a
+    # stack's nuclear norms, which go through the singular values, give the same numbers)
+    U, s, V = _svd(x, False)
+    spread = np.broadcast_to(g, s.shape) if np.ndim(g) else np.full(s.shape, g, dtype=s.dtype)
+    return (U * np.expand_dims(spread * _plain_nonzero_singular(s, x.shape), -2)) @ _mT(V)
 
 
 def _nuclear_vjp(g, ans, x):
@@ -197,7 +200,7 @@ def _nuclear_vjp(g, ans, x):
 
         m, n = shape_of(x)
         return g * bind(polar_unitary, x, side="right" if m >= n else "left")
-    return g * _nuclear_direction(x)
+    return _nuclear_direction(x, g)
 
 
 nuclear_norm = register(Primitive(
