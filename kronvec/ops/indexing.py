@@ -500,9 +500,6 @@ def _replayed_where_vjp(position):
     return replayed_vjp
 
 
-# np.where whose condition is an operand (recorded, not a constant): for recordings
-# that are replayed.  Value and pullbacks are where's, with the condition taken from
-# the values given.
 def _replayed_where_jacobian(position):
     if position == 2:  # the condition: a decision, derivative 0
         return lambda ans, x, y, condition, names: Zero((np.size(ans), np.size(condition)))
@@ -512,6 +509,9 @@ def _replayed_where_jacobian(position):
     return lambda ans, x, y, condition, names: jacobian(ans, x, y, names, np.asarray(condition, dtype=bool))
 
 
+# np.where whose condition is an operand (recorded, not a constant): for recordings
+# that are replayed.  Value and pullbacks are where's, with the condition taken from
+# the values given.
 where_replayed = register(Primitive(
     lambda x, y, condition: np.where(np.asarray(condition, dtype=bool), x, y), name="where.replayed",
     vjps=_replayed_where_vjp, jacobians=_replayed_where_jacobian,
