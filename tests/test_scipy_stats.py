@@ -535,3 +535,16 @@ def test_parameters_where_scipy_is_nan_are_refused(call, scipy_call, match):
         assert np.isnan(scipy_call())
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("function", ["logpdf", "pdf", "cdf", "logsf"])
+def test_a_traced_scale_compiles_and_each_replay_checks_it(function):
+    # (program sweep) compile=True refused a traced scale with the generic "Python code read the
+    # value" error: the positivity check read it; it is a recorded decision now
+    x = np.array([0.1, 0.5])
+    f = lambda s: np.sum(getattr(ks.norm, function)(x, 0.3, s))  # noqa: E731
+    compiled = kronvec.grad(f, compile=True)
+    for s in (np.array([1.5, 2.0]), np.array([0.7, 3.0])):
+        np.testing.assert_array_equal(compiled(s), kronvec.grad(f)(s))
+    with pytest.raises(ValueError, match="scale must be positive"):
+        compiled(np.array([1.5, -2.0]))

@@ -3,10 +3,13 @@ support (values outside it are SciPy's constants, with no derivative)."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
+from ..._tracer import Node, compile_guard
+from ...ops._support import decided
 from .._support import as_array, is_traced, plain_parameter, plain_value, static_value
 
 __all__ = ["standardized", "require_positive", "quantile_arguments", "standardized_and_plain", "symmetric_family",
@@ -25,6 +28,17 @@ def require_positive(value, what):
     if bad.any():
         raise ValueError(f"kronvec.scipy.stats: {what} must be positive, got {plain[bad].ravel()[:3]} "
                          "(SciPy's value is NaN there)")
+    return np.zeros_like(plain)
+
+
+def _checked_scale(scale):
+    """`scale`, refused where it is not positive (:func:`require_positive`).  In a recording
+    made for replay (``compile=True``) the check is a recorded decision whose value, zeros, is
+    added to the scale (exact): each replay checks its own scale, as an uncompiled call does."""
+    if isinstance(scale, Node) and compile_guard(scale) is not None:
+        return scale + decided(functools.partial(require_positive, what="scale"), scale)
+    require_positive(scale, "scale")
+    return scale
 
 
 def require_probability(q, what):
@@ -36,8 +50,7 @@ def require_probability(q, what):
         raise ValueError(f"{what}: q must lie in [0, 1], got {plain[bad].ravel()[:3]} (SciPy's value is NaN there)")
 
 
-def _require_positive_parameters(scale, shapes):
-    require_positive(scale, "scale")
+def _require_positive_shapes(shapes):
     for name, value in shapes.items():
         require_positive(value, f"the shape parameter {name}")
 
@@ -45,14 +58,16 @@ def _require_positive_parameters(scale, shapes):
 def standardized(x, loc, scale, **shapes):
     """(x − loc)/scale, the standard variable; loc and scale may be traced.  A scale, or a
     shape parameter named in `shapes`, that is not positive is refused (require_positive)."""
-    _require_positive_parameters(scale, shapes)
+    scale = _checked_scale(scale)  # (the scale the result is computed from: checked at each replay)
+    _require_positive_shapes(shapes)
     return (as_array(x) - as_array(loc)) / as_array(scale)
 
 
 def quantile_arguments(q, scale, what, **shapes):
     """The checks of a quantile function (ppf, isf): q in [0, 1], a positive scale and shapes."""
     require_probability(q, what)
-    _require_positive_parameters(scale, shapes)
+    require_positive(scale, "scale")  # (read here: a traced scale of a compiled quantile is refused)
+    _require_positive_shapes(shapes)
 
 
 def symmetric_family(module, standard_cdf, standard_ppf, standard_logcdf=None):
