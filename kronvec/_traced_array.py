@@ -502,7 +502,7 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         return np.diagonal(self, offset, axis1, axis2)
 
     def copy(self, order="C"):
-        return np.copy(self, order=order)  # (ndarray.copy's default order is 'C', np.copy's 'K')
+        return _shape.copy_in_order(self, order)  # (ndarray.copy's default order is 'C', np.copy's 'K')
 
     def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
         return _shape.cast(self, dtype, copy)

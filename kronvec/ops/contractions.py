@@ -815,7 +815,7 @@ def _convolve(a, v, mode="full"):
     _one_dimensional("np.convolve", a, v)
     if shape_of(v)[0] > shape_of(a)[0]:
         a, v = v, a  # NumPy swaps so that 'same' has the longer length (convolution commutes)
-    return _with_numpys_value(signal.convolve(a, v, mode=mode), a, v, mode, np.convolve, signal.convolution_composite)
+    return _with_numpys_value(signal.convolve(a, v, mode=mode), a, v, mode, np.convolve)
 
 
 @numpy_function(np.correlate)
@@ -825,22 +825,20 @@ def _correlate(a, v, mode="valid"):
     _one_dimensional("np.correlate", a, v)
     if shape_of(v)[0] > shape_of(a)[0]:
         # NumPy: c[k] = Σₙ a[n+k]·v[n]; for a longer v it correlates v with a and reverses
-        return _with_numpys_value(np.flip(signal.correlate(v, a, mode=mode)), a, v, mode, np.correlate,
-                                  lambda a, v, mode: np.flip(signal.correlation_composite(v, a, mode)))
-    return _with_numpys_value(signal.correlate(a, v, mode=mode), a, v, mode, np.correlate,
-                              signal.correlation_composite)
+        return _with_numpys_value(np.flip(signal.correlate(v, a, mode=mode)), a, v, mode, np.correlate)
+    return _with_numpys_value(signal.correlate(a, v, mode=mode), a, v, mode, np.correlate)
 
 
-def _numpys_value_correction(a, v, mode, numpy_function, composite):
-    """NumPy's value minus the recorded composite's, on plain values (a rule for ``decided``)."""
-    return numpy_function(a, v, mode=mode) - composite(a, v, mode)
+def _numpys_value_correction(a, v, composite, mode, numpy_function):
+    """NumPy's value minus the recorded composite's (a rule for ``decided``, on plain values)."""
+    return numpy_function(a, v, mode=mode) - composite
 
 
-def _with_numpys_value(result, a, v, mode, numpy_function, composite):
+def _with_numpys_value(result, a, v, mode, numpy_function):
     """`result` (the recorded composite: gathered windows times the kernel, with its structured
     Jacobian) plus NumPy's value minus its own: the sum is NumPy's value bit for bit (the two
     differ in the order of the dot products, by a few ulps, so their difference is exact and
     adding it back gives NumPy's), and the correction, a decision on the values (taken again
-    at each compiled replay), carries no derivative."""
-    return result + decided(functools.partial(_numpys_value_correction, mode=mode, numpy_function=numpy_function,
-                                              composite=composite), a, v)
+    at each compiled replay, on that replay's composite), carries no derivative."""
+    return result + decided(functools.partial(_numpys_value_correction, mode=mode, numpy_function=numpy_function),
+                            a, v, result)

@@ -313,6 +313,11 @@ _COPY = copy  # (for functions whose `copy` argument hides the primitive's name)
 
 @numpy_function(np.copy)
 def _copy(a, order="K", subok=False):
+    return copy_in_order(a, order)
+
+
+def copy_in_order(a, order):
+    """np.copy(a, order=…) and a.copy(order=…): a recorded copy laid out in `order`."""
     if order not in ("K", "A", "C", "F"):  # (NumPy's error)
         raise ValueError(f"np.copy: order must be one of 'C', 'F', 'A', or 'K' (got {order!r})")
     return bind(copy, a) if order == "K" else bind(copy, a, order=order)

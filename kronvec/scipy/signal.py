@@ -73,9 +73,7 @@ def _convolve_window(in1, in2, window):
         for axis, (start, length) in enumerate(window))
     windows = padded[index]
     lengths = [length for _, length in window]
-    # (a contiguous copy, plain or traced alike: a constant kernel is captured as one, so the
-    # plain composite np.convolve's value is corrected by computes the same dot products)
-    kernel = np.reshape(np.flip(in2), (-1,)).copy()
+    kernel = np.reshape(np.flip(in2), (-1,))
     return np.reshape(np.reshape(windows, (math.prod(lengths), -1)) @ kernel, lengths)
 
 
@@ -91,12 +89,6 @@ def convolve(in1, in2, mode="full", method="auto"):
         return scipy.signal.convolve(in1, in2, mode=mode, method=method)
     in1, in2 = as_array(in1), as_array(in2)
     _check(in1, in2, mode, method, "kronvec.scipy.signal.convolve")
-    return convolution_composite(in1, in2, mode)
-
-
-def convolution_composite(in1, in2, mode):
-    """The convolution as kronvec records it (a gather of windows times the reversed kernel),
-    for traced or plain input alike: the same NumPy calls, the same numbers."""
     if np.ndim(in1) == 0:
         return in1 * in2
     return _convolve_window(in1, in2, _output_window(np.shape(in1), np.shape(in2), mode))
@@ -112,12 +104,6 @@ def correlate(in1, in2, mode="full", method="auto"):
         return scipy.signal.correlate(in1, in2, mode=mode, method=method)
     in1, in2 = as_array(in1), as_array(in2)
     _check(in1, in2, mode, method, "kronvec.scipy.signal.correlate")
-    return correlation_composite(in1, in2, mode)
-
-
-def correlation_composite(in1, in2, mode):
-    """The cross-correlation as kronvec records it (:func:`convolution_composite` of in2
-    reversed), for traced or plain input alike."""
     if np.ndim(in1) == 0:
         return in1 * in2
     if mode == "valid" and np.size(in2) > np.size(in1) and all(m >= n for n, m in zip(np.shape(in1), np.shape(in2))):

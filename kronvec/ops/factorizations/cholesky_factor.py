@@ -184,16 +184,6 @@ def _not_positive_definite_members(A, upper):
         f"at batch index {stacked.member_list(failed)}{where}")
 
 
-def _cholesky_stack(A, upper, checked):
-    stacked.require_finite_members(A, _CHOLESKY)
-    if not checked:
-        A = _symmetric_part(A)
-    try:
-        return np.linalg.cholesky(A, upper=True) if upper else np.linalg.cholesky(A)
-    except np.linalg.LinAlgError:
-        raise _not_positive_definite_members(A, upper) from None
-
-
 def _phi_mask(n, dtype):
     """φ: 1 on the strict lower triangle, ½ on the diagonal, 0 above."""
     mask = np.tri(n, dtype=dtype)
@@ -216,13 +206,13 @@ def _cholesky_impl(A, upper=False, checked=False):
     _square_shape(A, _CHOLESKY)
     A = _as_float(A)
     if A.ndim > 2:
-        return _cholesky_stack(A, upper, checked)
+        stacked.require_finite_members(A, _CHOLESKY)
     if not checked:
         A = _symmetric_part(A)
     try:
         return np.linalg.cholesky(A, upper=True) if upper else np.linalg.cholesky(A)
     except np.linalg.LinAlgError:
-        raise _not_positive_definite(A, upper) from None
+        raise (_not_positive_definite_members if A.ndim > 2 else _not_positive_definite)(A, upper) from None
 
 
 def _cholesky_cotangent(g, L, W):
