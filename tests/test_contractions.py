@@ -27,7 +27,8 @@ import pytest
 import kronvec
 from kronvec import Kron
 from kronvec.operators import Contraction
-from kronvec.operators.contraction import NAIVE_LOOP_LIMIT, matmul_into
+from kronvec import _kernels
+from kronvec.operators.contraction import NAIVE_LOOP_LIMIT, REVERSED_COPY_MIN_MEMBER_BYTES, matmul_into
 from kronvec._vec import vec
 
 from _helpers import assert_canonical_csr, check_value_and_derivatives, dense_of, dot_test, jacobian_and_peak_memory
@@ -447,6 +448,39 @@ def test_matmul_into_computes_the_einsum_or_refuses_writing_nothing():
     out = np.full((2, 4, 3), 7.0).T  # ijl, column-major: i and j cannot merge into one row axis
     assert not matmul_into([np.ones((3, 4, 5)), np.ones((5, 2))], ("ijk", "kl"), "ijl", sizes, out)
     np.testing.assert_array_equal(out, 7.0)
+
+
+@pytest.mark.parametrize("shape", [(8, 5, 70), (3, 64, 64), (1, 1, 1), (16, 33, 31), (5, 0, 4)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_reverse_axes_fill_writes_the_reversed_array(shape, dtype):
+    # the kernel behind matmul_into's copy of a stack into column-major memory: every
+    # entry once, for tiles cut short at either end and sizes of any factors
+    source = np.random.default_rng(9).standard_normal(shape).astype(dtype)
+    out = np.full(shape[::-1], np.nan, dtype=dtype)
+    _kernels.reverse_axes_fill(source, out)
+    np.testing.assert_array_equal(out, source.transpose(2, 1, 0))
+
+
+@pytest.mark.parametrize("count, n, dtype", [(3, 450, np.float64), (2, 512, np.float64), (2, 640, np.float32)])
+def test_stacks_of_large_products_written_through_the_kernel_against_einsum(count, n, dtype, monkeypatch):
+    # Products of ≥ REVERSED_COPY_MIN_MEMBER_BYTES each are computed row-major and copied
+    # into the column-major result by reverse_axes_fill (matmul_into): the matvec and
+    # the rmatvec (its transpose's, the other operand transposed) must be the einsums
+    # of their definitions, and must have taken that path.
+    assert n * n * np.dtype(dtype).itemsize >= REVERSED_COPY_MIN_MEMBER_BYTES
+    copies = []
+    kernel = _kernels.reverse_axes_fill
+    monkeypatch.setattr(_kernels, "reverse_axes_fill", lambda src, out: (copies.append(src.shape), kernel(src, out)))
+    rng = np.random.default_rng(10)
+    A = rng.standard_normal((count, n, n)).astype(dtype)
+    op = Contraction([A], ["bij"], "bjk", "bik", {"b": count, "i": n, "j": n, "k": n})
+    v, w = rng.standard_normal(op.shape[1]).astype(dtype), rng.standard_normal(op.shape[0]).astype(dtype)
+    V, W = v.reshape((count, n, n), order="F"), w.reshape((count, n, n), order="F")
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(op.matvec(v), vec(np.einsum("bij,bjk->bik", A, V)), rtol=tol, atol=tol * n)
+    np.testing.assert_allclose(op.rmatvec(w), vec(np.einsum("bij,bik->bjk", A, W)), rtol=tol, atol=tol * n)
+    assert copies == [(count, n, n)] * 2
+    assert op.matvec(v).dtype == dtype
 
 
 def test_contraction_stores_read_only_copies():
