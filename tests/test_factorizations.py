@@ -18,6 +18,7 @@ Jacobians stay structured at n = 300–1000.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -28,7 +29,8 @@ import kronvec.optimize as kvo
 from kronvec import Dense
 from kronvec._vec import vec
 
-from _helpers import assert_scaled_close, central_difference_jacobian, check_value_and_derivatives, jacobian_and_peak_memory
+from _helpers import (assert_scaled_close, central_difference_jacobian, check_value_and_derivatives, dense_of,
+                      jacobian_and_peak_memory)
 
 FD_RTOL = 1e-6
 RNG = np.random.default_rng(13)
@@ -76,6 +78,12 @@ SPELLINGS = {
     "svd S (wide)": (lambda X: np.linalg.svd(X, full_matrices=False)[1], X34),
     "svd Vh (wide)": (lambda X: np.linalg.svd(X, full_matrices=False).Vh, X34),
     "svd square full_matrices": (lambda X: np.linalg.svd(X)[0] @ np.diag(np.linalg.svd(X)[1]), X33),
+    # NumPy's default full_matrices=True of a rectangular matrix: one extra vector (unique up to sign)
+    "svd U full (tall, one extra vector)": (lambda X: np.linalg.svd(X).U, X43),
+    "svd Vh full (wide, one extra vector)": (lambda X: np.linalg.svd(X).Vh, X34),
+    "svd full (tall): S and the other factor": (lambda X: np.linalg.svd(X).S * np.linalg.svd(X).Vh, X43),
+    "null-space projector from the full U (tall)": (lambda X: np.linalg.svd(X)[0][:, 3:] @ np.linalg.svd(X)[0][:, 3:].T,
+                                                    X43),
     "svd compute_uv=False": (lambda X: np.linalg.svd(X, compute_uv=False), X43),
     "svdvals": (lambda X: np.linalg.svdvals(X), X34),
     "svd hermitian U": (lambda A: np.linalg.svd(signed(A), hermitian=True).U, X33),
@@ -252,6 +260,51 @@ def test_not_positive_definite_names_the_leading_minor():
         kronvec.jacobian(np.linalg.cholesky)(-np.eye(2))
 
 
+TALL_BY_TWO = RNG.standard_normal((5, 3))
+
+
+@pytest.mark.parametrize("mode", ["grad", "grad compile", "vjp"])
+def test_full_svd_with_two_extra_vectors_differentiates_what_does_not_use_them(mode):
+    # np.linalg.svd's default full_matrices=True of a 5×3 matrix: U's 2 extra columns are an
+    # arbitrary basis of a plane (no derivative), but σ and U's 3 leading columns are the thin
+    # decomposition's, and so are their derivatives (derivatives.md §23, the extra vectors)
+    def f(X, full_matrices):
+        U, s, Vh = np.linalg.svd(X, full_matrices=full_matrices)
+        return np.sum(U[:, :3] ** 3 * s) + np.sum(Vh ** 2 * s[:, None] ** 2)
+
+    full, thin = functools.partial(f, full_matrices=True), functools.partial(f, full_matrices=False)
+    if mode == "vjp":
+        _, pullback = kronvec.vjp(full, TALL_BY_TWO)
+        gradient = pullback(np.float64(1.0))[0]
+    else:
+        gradient = kronvec.grad(full, compile=mode == "grad compile")(TALL_BY_TWO)
+    np.testing.assert_allclose(gradient, kronvec.grad(thin)(TALL_BY_TWO), rtol=1e-12, atol=1e-12)
+    differences = central_difference_jacobian(full, (TALL_BY_TWO,)).reshape(TALL_BY_TWO.shape, order="F")
+    assert_scaled_close(gradient, differences, 1e-6, "against differences")
+
+
+@pytest.mark.parametrize("f, message", [
+    (lambda X: np.sum(np.linalg.svd(X)[0] ** 3), "2 extra singular vectors .*function of them"),
+    (lambda X: np.sum(np.linalg.svd(X.T)[2][3:] ** 3), "2 extra singular vectors .*rows of Vᵀ"),
+])
+def test_full_svd_refuses_a_function_of_two_extra_vectors_by_name(f, message):
+    for differentiate in (kronvec.grad, functools.partial(kronvec.grad, compile=True)):
+        with pytest.raises(np.linalg.LinAlgError, match=message):
+            differentiate(f)(TALL_BY_TWO)
+
+
+def test_full_svd_with_two_extra_vectors_in_forward_mode():
+    # forward mode carries the whole factor: any use of U is refused, σ and Vh are not
+    with pytest.raises(np.linalg.LinAlgError, match="Jacobian, JVP or Hessian through U"):
+        kronvec.jacobian(lambda X: np.linalg.svd(X)[0][:, :3])(TALL_BY_TWO)
+    with pytest.raises(np.linalg.LinAlgError, match="Jacobian, JVP or Hessian through U"):
+        kronvec.hessian(lambda X: np.sum(np.linalg.svd(X)[0][:, :3] ** 3))(TALL_BY_TWO)
+    for part in (1, 2):
+        J = kronvec.jacobian(lambda X: np.linalg.svd(X)[part])(TALL_BY_TWO)
+        expected = kronvec.jacobian(lambda X: np.linalg.svd(X, full_matrices=False)[part])(TALL_BY_TWO)
+        np.testing.assert_allclose(dense_of(J), dense_of(expected), rtol=1e-12, atol=1e-12)
+
+
 def test_lstsq_of_a_stack_is_refused_as_numpy_refuses_it():
     """np.linalg.lstsq is 2-D only in NumPy too; the other factorizations take stacks
     (tests/test_stack_factorizations.py)."""
@@ -263,7 +316,7 @@ def test_lstsq_of_a_stack_is_refused_as_numpy_refuses_it():
 @pytest.mark.parametrize("call, error, message", [
     (lambda X: np.linalg.svd(X[:, :2], hermitian=True)[1], np.linalg.LinAlgError, r"svd\(hermitian=True\).*square"),
     (lambda X: np.linalg.pinv(X[:2], hermitian=True), np.linalg.LinAlgError, "pinv.*square"),
-    (lambda X: np.linalg.svd(X[:, :2])[0], TypeError, "full_matrices=True"),
+    (lambda X: np.linalg.svd(np.vstack([X, X[:1]])[:, :2])[0], np.linalg.LinAlgError, "2 extra singular vectors"),
     (lambda X: np.linalg.qr(X[:, :2], mode="complete")[0], TypeError, "mode='complete'"),
     (lambda X: np.linalg.qr(X, mode="raw")[0], TypeError, "mode='raw'"),
     (lambda X: np.linalg.qr(X[:2])[1], TypeError, "wide"),

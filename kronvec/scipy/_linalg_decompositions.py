@@ -817,9 +817,10 @@ def svd(a, full_matrices=True, compute_uv=True, overwrite_a=False, check_finite=
     """The singular value decomposition ``a = U diag(s) Vh``: ``(U, s, Vh)``, or ``s``.
 
     Singular vectors as LAPACK gesdd returns them (NumPy's and SciPy's default
-    driver).  Differentiable for square matrices, for rectangular ones with
-    ``full_matrices=False``, and ``compute_uv=False`` always; singular-vector
-    derivatives at repeated singular values raise LinAlgError.
+    driver).  Differentiable, ``compute_uv=False`` always; singular-vector
+    derivatives at repeated singular values raise LinAlgError, and so do those of
+    the extra vectors ``full_matrices=True`` adds to a rectangular matrix's U or Vh
+    when there are two or more (an arbitrary basis; one is unique up to its sign).
 
     Examples
     --------
@@ -836,16 +837,13 @@ def svd(a, full_matrices=True, compute_uv=True, overwrite_a=False, check_finite=
     unsupported = None
     if lapack_driver == "gesvd":
         unsupported = "with lapack_driver='gesvd' (kronvec's factors are gesdd's, whose signs may differ)"
-    elif full_matrices and m != n:
-        unsupported = (f"with full_matrices=True of a {m}×{n} matrix: its {abs(m - n)} extra singular vectors are "
-                       "not unique (pass full_matrices=False)")
     if unsupported:
         if is_traced(a):
             raise _not_differentiable("svd", unsupported)
         return scipy.linalg.svd(a, full_matrices=full_matrices, compute_uv=True, check_finite=False,
                                 lapack_driver=lapack_driver)
-    with _named("svd"):
-        return tuple(np.linalg.svd(a, full_matrices=False))
+    with _named("svd"):  # (a square matrix's full and thin decompositions have the same shapes)
+        return tuple(np.linalg.svd(a, full_matrices=bool(full_matrices) and m != n))
 
 
 def svdvals(a, overwrite_a=False, check_finite=True):

@@ -638,7 +638,7 @@ def build_cases(rng):
     case("qr neg-stride", lambda x: LA.qr(x)[0], distinct_sv(3, 3)[::-1, ::-1])
 
     # ---------------- svd
-    for m, n in ((3, 3), (4, 2), (2, 4)):
+    for m, n in ((3, 3), (4, 2), (2, 4), (3, 2), (2, 3)):  # (full_matrices=True: 2, 2, 1, 1 extra vectors)
         A_ = distinct_sv(m, n)
         for fm in (True, False):
             for k in range(3):
@@ -647,6 +647,9 @@ def build_cases(rng):
         case(f"svdvals {m}x{n}", LA.svdvals, A_)
     case("svd .Vh", lambda x: LA.svd(x).Vh, distinct_sv(3, 3))
     case("svd stack U", lambda x: LA.svd(x)[0], distinct_sv(3, 3, 2))
+    case("svd stack U full (tall, one extra)", lambda x: LA.svd(x)[0], distinct_sv(3, 2, 2))
+    case("svd stack Vh full (wide, one extra)", lambda x: LA.svd(x)[2], distinct_sv(2, 3, 2))
+    case("svd 4x2 full: σ and U's leading columns", lambda x: LA.svd(x)[0][:, :2] * LA.svd(x)[1], distinct_sv(4, 2))
     case("svdvals stack", LA.svdvals, distinct_sv(3, 2, 2))
     Hs = sym_distinct(3)
     for k in range(3):

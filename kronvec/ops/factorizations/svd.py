@@ -5,7 +5,10 @@ the singular values behind the norms, ``cond`` and ``lstsq``.
 
 Singular vectors at a repeated singular value have no derivative and raise
 ``LinAlgError`` naming the gap; tied singular values share their derivative
-evenly.  ``np.linalg.svd(a, hermitian=True)`` is recorded as NumPy computes it —
+evenly.  ``full_matrices=True`` (NumPy's default) of a rectangular X completes U
+(tall) or V (wide) with a basis of a null space: one extra vector is unique up to
+its sign and differentiated, two or more are not unique and a function of them
+raises ``LinAlgError`` (``notes/derivatives.md`` §23, the extra vectors).  ``np.linalg.svd(a, hermitian=True)`` is recorded as NumPy computes it —
 eigh, |λ| sorted descending, the signs moved into V — so its values are NumPy's;
 its singular vectors also have no derivative at λ and −λ or at λ = 0
 (``notes/derivatives.md`` §33.1).  Derivations: ``notes/derivatives.md`` §23 and §24.5 (stacks).
@@ -14,6 +17,7 @@ its singular vectors also have no derivative at λ and −λ or at λ = 0
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -48,9 +52,31 @@ def _svd_factors(X, full_matrices=False):
 
 
 def _svd(X, full_matrices=False):
-    """(U, s, V) with V = Vhᵀ: NumPy's own singular vectors and signs (LAPACK gesdd's)."""
+    """(U, s, V) with V = Vhᵀ: NumPy's own singular vectors and signs (LAPACK gesdd's), the
+    k = min(m, n) pairs of the singular values — of the full decomposition too, whose
+    extra vectors (a rectangular X's) are :func:`_extra_vectors`'."""
     U, s, Vh = _svd_factors(_matrix_2d(X, "the singular value decomposition"), full_matrices)
+    k = s.shape[-1]
+    if U.shape[-1] > k:
+        U = U[..., :k]
+    if Vh.shape[-2] > k:
+        Vh = Vh[..., :k, :]
     return U, s, _mT(Vh)
+
+
+def _extra_vectors(X, left):
+    """The extra singular vectors of the full decomposition of a rectangular X (tall:
+    the last m − n columns of U, `left`; wide: the last n − m columns of V): an
+    orthonormal basis of the null space of Xᵀ (of X), which LAPACK picks."""
+    U, s, Vh = _svd_factors(_matrix_2d(X, "the singular value decomposition"), True)
+    k = s.shape[-1]
+    return U[..., k:] if left else _mT(Vh[..., k:, :])
+
+
+def _full_vectors(X, left):
+    """NumPy's U (`left`) or V = Vhᵀ of the full decomposition, as np.linalg.svd returns it."""
+    U, _, Vh = _svd_factors(_matrix_2d(X, "the singular value decomposition"), True)
+    return U if left else _mT(Vh)
 
 
 def _matrix_2d(X, what):
@@ -95,12 +121,17 @@ def _plain_nonzero_singular(s, shape):
 
 
 def _factors(X, full_matrices=False):
-    """(U, s, V) of X: plain for a plain X, recorded for a traced one (the same decomposition)."""
+    """(U, s, V) of X, the k = min(m, n) pairs (see :func:`_svd`): plain for a plain X,
+    recorded for a traced one (the same decomposition)."""
     if not isinstance(X, Node):
         return _svd(X, full_matrices)
-    return (bind(left_singular_vectors, X, full_matrices=full_matrices),
+    # (the leading vectors of a rectangular X's full decomposition: recorded as such, not as the
+    # full U or V sliced, whose extra vectors may have no derivative, which a Hessian would need)
+    leading = bool(full_matrices) and len(set(shape_of(X)[-2:])) == 2
+    params = {"full_matrices": full_matrices, "leading": True} if leading else {"full_matrices": full_matrices}
+    return (bind(left_singular_vectors, X, **params),
             bind(singular_values, X, source="full" if full_matrices else "thin"),
-            bind(right_singular_vectors, X, full_matrices=full_matrices))
+            bind(right_singular_vectors, X, **params))
 
 
 def _singular_tie_averaging_or_identity(s):
@@ -191,7 +222,68 @@ def _rank_check(s, shape):
     return np.zeros(())
 
 
-def _left_vectors_vjp(g, U, X, full_matrices=False):
+def _left_vectors_vjp(g, U, X, full_matrices=False, leading=False):
+    # (`leading`: U holds the k leading columns only, which its shape says too)
+    k = min(shape_of(X)[-2:])
+    if shape_of(U)[-1] == k:
+        return _leading_left_vectors_vjp(g, U, X, full_matrices)
+    # the full U of a tall X: its k leading columns (as _factors records them), then the m − k extra ones
+    through_leading = _leading_left_vectors_vjp(g[..., :k], _factors(X, True)[0], X, full_matrices)
+    extra = _extra_vectors_vjp(g[..., k:], U, X, left=True)
+    return through_leading if extra is None else through_leading + extra
+
+
+def _right_vectors_vjp(g, V, X, full_matrices=False, leading=False):
+    k = min(shape_of(X)[-2:])
+    if shape_of(V)[-1] == k:
+        return _leading_right_vectors_vjp(g, V, X, full_matrices)
+    # the full V of a wide X: its k leading columns (as _factors records them), then the n − k extra ones
+    through_leading = _leading_right_vectors_vjp(g[..., :k], _factors(X, True)[2], X, full_matrices)
+    extra = _extra_vectors_vjp(g[..., k:], V, X, left=False)
+    return through_leading if extra is None else through_leading + extra
+
+
+def _extra_vectors_vjp(g, full, X, left):
+    """The pullback of the extra singular vectors W, the last columns of `full` (the full U
+    or V), with cotangent g (None: no contribution).
+
+    One extra vector is unique up to its sign, and orthogonality fixes its
+    derivative: dW = −U dUᵀ W, i.e. dW = −U S⁻¹ Vᵀ dXᵀ W (tall X, W = U⊥) and
+    dW = −V S⁻¹ Uᵀ dX W (wide X, W = V⊥) (notes/derivatives.md §23, the extra vectors) ⇒
+    X̄ = −W Ḡᵀ U S⁻¹ Vᵀ, resp. −U S⁻¹ Vᵀ Ḡ Wᵀ.  Two or more are an arbitrary basis of
+    their space, with no derivative: their cotangent must be 0 (a function of U's or V's
+    leading columns only), else LinAlgError."""
+    shape = tuple(shape_of(X))
+    count = shape_of(g)[-1]
+    if count > 1:
+        decided(functools.partial(_extra_vectors_unused, shape=shape, left=left), g)
+        return None
+    U, s, V = _factors(X, True)
+    W = full[..., shape_of(s)[-1]:]
+    inverse = np.expand_dims(_inverse_singular(s, shape), -2)
+    if left:
+        return -((W @ _mT(g) @ U) * inverse) @ _mT(V)
+    return -((U * inverse) @ (_mT(V) @ g)) @ _mT(W)
+
+
+def _extra_vectors_unused(g, shape, left):
+    """LinAlgError unless the cotangent g of two or more extra singular vectors is 0
+    (a rule for ``decided``)."""
+    if np.any(np.asarray(g)):
+        raise np.linalg.LinAlgError(_extra_vectors_message(shape, left, "a function of them"))
+    return np.zeros(())
+
+
+def _extra_vectors_message(shape, left, what):
+    m, n = shape[-2:]
+    count, factor = abs(m - n), "U" if left else "Vᵀ"
+    return (f"{_SVD} with full_matrices=True of a {m}×{n} matrix: its {count} extra singular vectors "
+            f"(the last {count} {'columns of U' if left else 'rows of Vᵀ'}) are an arbitrary basis of the "
+            f"null space of {'Xᵀ' if left else 'X'}, not unique, so {what} has no derivative; pass "
+            f"full_matrices=False to differentiate {factor}'s {min(m, n)} leading vectors")
+
+
+def _leading_left_vectors_vjp(g, U, X, full_matrices=False):
     # dU = U(F ∘ (dP S + S dPᵀ)) + (I − UUᵀ) dX V S⁻¹, dP = Uᵀ dX V ⇒
     # X̄ = U [F ∘ (UᵀŪ − ŪᵀU)] S Vᵀ + (I − UUᵀ) Ū S⁻¹ Vᵀ
     shape = tuple(shape_of(X))
@@ -205,7 +297,7 @@ def _left_vectors_vjp(g, U, X, full_matrices=False):
     return result
 
 
-def _right_vectors_vjp(g, V, X, full_matrices=False):
+def _leading_right_vectors_vjp(g, V, X, full_matrices=False):
     # dV = V(F ∘ (S dP + dPᵀ S)) + (I − VVᵀ) dXᵀ U S⁻¹ ⇒
     # X̄ = U S [F ∘ (VᵀV̄ − V̄ᵀV)] Vᵀ + U S⁻¹ V̄ᵀ (I − VVᵀ)
     shape = tuple(shape_of(X))
@@ -219,8 +311,41 @@ def _right_vectors_vjp(g, V, X, full_matrices=False):
     return result
 
 
-def _vectors_jacobian(X, left, full_matrices=False):
-    """The Jacobian of U (`left`) or V: with vec dP = (Vᵀ ⊗ Uᵀ) vec dX,
+def _vectors_jacobian(X, left, full_matrices=False, leading_only=False):
+    """The Jacobian of U (`left`) or V, and of the full decomposition's extra vectors
+    after them unless `leading_only` (one: see :func:`_extra_vectors_vjp`; more: LinAlgError)."""
+    leading = _leading_vectors_jacobian(X, left, full_matrices)
+    shape = np.shape(X)
+    k, size = min(shape[-2:]), shape[-2] if left else shape[-1]
+    if not full_matrices or leading_only or size == k:
+        return leading
+    if size - k > 1:
+        # (forward mode carries the whole matrix: a Jacobian, JVP or Hessian through any of it)
+        raise np.linalg.LinAlgError(_extra_vectors_message(
+            shape, left, f"a Jacobian, JVP or Hessian through {'U' if left else 'Vᵀ'}, which carries them,"))
+    U, s, V = _svd(X, True)
+    W = _extra_vectors(X, left)
+    inverse = _inverse_singular(s, shape)
+    # vec dW = −(Wᵀ ⊗ U S⁻¹ Vᵀ) K_{m,n} vec dX (tall), −(Wᵀ ⊗ V S⁻¹ Uᵀ) vec dX (wide)
+    own, other = (U, V) if left else (V, U)
+    scaled = np.matmul(own * np.expand_dims(inverse, -2), _mT(other))
+    if s.ndim > 1:
+        K = math.prod(shape[:-2])
+        extra = BatchedKron(_members(_mT(W)), _members(scaled), name="blockdiag(Wₖᵀ ⊗ Mₖ)")
+        if left:
+            extra = algebra.multiply(extra, stacked.member_transpose(K, *shape[-2:], s.dtype))
+    else:
+        extra = Kron(Dense(W.T), Dense(scaled))
+        if left:
+            extra = algebra.multiply(extra, Commutation(*shape))
+    full_shape = shape[:-2] + (size, size)
+    grid = positions(full_shape)
+    return algebra.add(algebra.multiply(index_map_jacobian(full_shape, grid[..., :k]).T, leading),
+                       algebra.multiply(index_map_jacobian(full_shape, grid[..., k:]).T, algebra.scale(extra, -1.0)))
+
+
+def _leading_vectors_jacobian(X, left, full_matrices=False):
+    """The Jacobian of U's (`left`) or V's k leading vectors: with vec dP = (Vᵀ ⊗ Uᵀ) vec dX,
     vec dU = (I ⊗ U) Diag(vec F) [(S ⊗ I) + (I ⊗ S) K] vec dP + (S⁻¹Vᵀ ⊗ (I − UUᵀ)) vec dX,
     vec dV = (I ⊗ V) Diag(vec F) [(I ⊗ S) + (S ⊗ I) K] vec dP + (S⁻¹Uᵀ ⊗ (I − VVᵀ)) K_{m,n} vec dX."""
     U, s, V = _svd(X, full_matrices)
@@ -296,6 +421,30 @@ _SVD_EDGES = {
 }
 
 
+def _full_svd_sample(shape, **params):
+    def sample(rng):
+        if len(shape) == 2:
+            X = _separated_singular_values(rng, shape, np.linspace(2.0, 1.0, min(shape)))
+        else:
+            X = _samples.stack_of(lambda r: _separated_singular_values(r, shape[1:], [2.0, 1.0]), rng, shape[:1])
+        return _samples.Sample((X,), {"full_matrices": True, **params})
+
+    return sample
+
+
+#: full_matrices=True: square, then rectangular with one extra vector (U's for a tall X, V's for
+#: a wide one; the other factor square), and the leading vectors alone (as the rules record them)
+_FULL_SVD_EDGES = {
+    "full_matrices=True (square)": _full_svd_sample((3, 3)),
+    "full_matrices=True (tall, one extra vector)": _full_svd_sample((3, 2)),
+    "full_matrices=True (wide, one extra vector)": _full_svd_sample((2, 3)),
+    "full_matrices=True (a (2, 3, 2) stack)": _full_svd_sample((2, 3, 2)),
+    "full_matrices=True (a (2, 2, 3) stack)": _full_svd_sample((2, 2, 3)),
+    "the leading vectors of a full decomposition (tall, two extra)": _full_svd_sample((4, 2), leading=True),
+    "the leading vectors of a full decomposition (wide, two extra)": _full_svd_sample((2, 4), leading=True),
+}
+
+
 singular_values = register(Primitive(
     _singular_values_impl, name="singular_values",
     vjps={0: _singular_values_vjp},
@@ -317,16 +466,17 @@ singular_values = register(Primitive(
 
 def _singular_vectors(name, left, vjp, formula):
     return register(Primitive(
-        lambda X, full_matrices=False: _svd(X, full_matrices)[0 if left else 2], name=name,
+        lambda X, full_matrices=False, leading=False: (
+            _full_vectors(X, left) if full_matrices and not leading else _svd(X, full_matrices)[0 if left else 2]),
+        name=name,
         vjps={0: vjp},
-        jacobians={0: lambda ans, X, names, full_matrices=False: _vectors_jacobian(
-            np.asarray(X), left=left, full_matrices=full_matrices)},
-        label=lambda a, full_matrices=False: None,
+        jacobians={0: lambda ans, X, names, full_matrices=False, leading=False: _vectors_jacobian(
+            np.asarray(X), left=left, full_matrices=full_matrices, leading_only=leading)},
+        label=lambda a, full_matrices=False, leading=False: None,
         formula=formula + ", dP = Uᵀ dX V, Fᵢⱼ = 1/(σⱼ² − σᵢ²)",
         reference="Townsend, 'Differentiating the singular value decomposition' (2016); JAX svd_jvp_rule",
         samples=_svd_samples, param_names=("X",),
-        edge_cases={**_SVD_EDGES, "full_matrices=True (square)": lambda rng: _samples.Sample(
-            (_separated_singular_values(rng, (3, 3), [3.0, 2.0, 1.0]),), {"full_matrices": True})},
+        edge_cases={**_SVD_EDGES, **_FULL_SVD_EDGES},
     ))
 
 
@@ -343,12 +493,7 @@ def _linalg_svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     m, n = _matrix_shape(a, _SVD)
     if not compute_uv:
         return bind(singular_values, a, source="values")
-    full = bool(full_matrices) and m == n
-    if full_matrices and m != n:
-        raise TypeError(
-            f"kronvec cannot differentiate {_SVD} with full_matrices=True of a {m}×{n} matrix: its "
-            f"{abs(m - n)} extra singular vectors are not unique (no derivative); pass full_matrices=False "
-            "(see kronvec.SUPPORTED_FUNCTIONS)")
+    full = bool(full_matrices)
     return SVDResult(bind(left_singular_vectors, a, full_matrices=full),
                      bind(singular_values, a, source="full" if full else "thin"),
                      _mT(bind(right_singular_vectors, a, full_matrices=full)))
