@@ -92,6 +92,8 @@ FRONT_DOORS = {
     "contractions: np.tensordot axes=1": lambda X: np.tensordot(X, X, axes=1),
     # NumPy's eigh reordered (σ = |λ| descending); X's lower triangle, mirrored, is what it reads
     "factorizations: np.linalg.svd(hermitian=True)": lambda X: np.linalg.svd(X, hermitian=True).Vh,
+    # NumPy's default full_matrices=True of a tall matrix: U completed by one extra vector
+    "factorizations: np.linalg.svd full U (tall by one)": lambda X: np.linalg.svd(X[:, :-1]).U,
     # a real spectrum: X's triangle plus a spread diagonal (eigenvalues 0, 1, …, n − 1 moved a little)
     "factorizations: np.linalg.eig": lambda X: np.linalg.eig(
         np.triu(X, 1) + np.diag(np.arange(float(X.shape[0]))) + 0.01 * np.tril(X, -1)).eigenvectors,
