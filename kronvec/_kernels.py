@@ -431,10 +431,15 @@ def reverse_axes_fill(src, out):
     the source, one entry of each per source row, is faster when the rows' stride
     is not a multiple of 4 KiB (1.9 ms at 500) but thrashes one cache set when it
     is (8.2 ms at 512): the scratch makes the time independent of the size's
-    factors (``benchmarks/measure_contractions.py``).  The scratch, a few KiB, is
-    the kernel's own.
+    factors.  (Copies timed alone on the 2-core development VM; the effect on a
+    Jacobian's matvec: ``benchmarks/measure_contractions.py``.)  The scratch, a few
+    KiB, is the kernel's own.
     """
     p, q, r = src.shape
+    if out.shape[0] != r or out.shape[1] != q or out.shape[2] != p:
+        # (the one check a kernel makes: the loops index without bounds checks, and a wrong
+        # shape would write past `out`)
+        raise ValueError("reverse_axes_fill: out must have src's shape reversed")
     scratch = np.empty((_REVERSE_TILE, p), src.dtype)
     for y in range(q):
         for start in range(0, r, _REVERSE_TILE):

@@ -229,10 +229,34 @@ _OBJECT_LOOP_FAILURE = re.compile(
     r"loop of ufunc does not support argument (\d+) of type (\w+) which has no callable (\w+) method")
 
 
+#: NumPy's gufuncs behind np.linalg (svd_f, inv, det …) given an object array
+_OBJECT_GUFUNC_FAILURE = re.compile(r"Cannot cast ufunc '(\w+)' input (?:\d+ )?from dtype\('O'\)")
+
+
+def _numpy_function_of(traceback):
+    """The public name of the outermost NumPy function in `traceback` (np.linalg.svd), or None."""
+    while traceback is not None:
+        module = traceback.tb_frame.f_globals.get("__name__", "")
+        if module.split(".")[0] == "numpy":
+            name = traceback.tb_frame.f_code.co_name
+            return f"np.linalg.{name}" if ".linalg" in module else f"np.{name}"
+        traceback = traceback.tb_next
+    return None
+
+
 def _object_loop_explanation(error, fname):
     """kronvec's TypeError for NumPy's failure to apply a ufunc to an object array that
-    mixes traced values and plain numbers (np.exp(np.array([x, 3.0]))); None for any
+    mixes traced values and plain numbers (np.exp(np.array([x, 3.0]))), or a gufunc of
+    np.linalg to the object array np.asarray(x) makes of a traced x; None for any
     other TypeError."""
+    gufunc = _OBJECT_GUFUNC_FAILURE.search(str(error))
+    if gufunc is not None:
+        function = _numpy_function_of(error.__traceback__) or f"NumPy's {gufunc.group(1)}"
+        return TypeError(
+            f"kronvec.{fname}: {function} was given an object array — what np.asarray(x), np.array(x) or "
+            f"np.asfortranarray(x) make of a traced value x (its entries, each traced; derivatives.md §29) — "
+            f"and NumPy's linear algebra cannot take one. Pass x itself (drop the conversion; x.copy() or "
+            f"x.copy(order='F') copies it traced), or build arrays of traced values with np.stack.")
     match = _OBJECT_LOOP_FAILURE.search(str(error))
     if match is None:
         return None

@@ -459,6 +459,8 @@ def test_reverse_axes_fill_writes_the_reversed_array(shape, dtype):
     out = np.full(shape[::-1], np.nan, dtype=dtype)
     _kernels.reverse_axes_fill(source, out)
     np.testing.assert_array_equal(out, source.transpose(2, 1, 0))
+    with pytest.raises(ValueError, match="shape reversed"):  # (unchecked, it would write past out)
+        _kernels.reverse_axes_fill(source, np.empty(shape[::-1][:2] + (shape[0] + 1,), dtype=dtype))
 
 
 @pytest.mark.parametrize("count, n, dtype", [(3, 450, np.float64), (2, 512, np.float64), (2, 640, np.float32)])

@@ -293,6 +293,23 @@ def test_full_svd_refuses_a_function_of_two_extra_vectors_by_name(f, message):
             differentiate(f)(TALL_BY_TWO)
 
 
+@pytest.mark.parametrize("wide", [False, True])
+def test_the_one_extra_vector_is_differentiated_at_tied_singular_values(wide):
+    # dW = −U S⁻¹ Vᵀ dXᵀ W and U S⁻¹ Vᵀ = X⁺ᵀ do not depend on the basis of a tied σ's vectors:
+    # a function of W alone has a derivative there (the leading vectors' pullback, which
+    # would refuse the tie, is skipped when their cotangent is 0)
+    rng = np.random.default_rng(31)
+    Q1, Q2 = np.linalg.qr(rng.standard_normal((3, 3)))[0], np.linalg.qr(rng.standard_normal((2, 2)))[0]
+    X = (Q1[:, :2] * [2.0, 2.0]) @ Q2.T
+    if wide:
+        X = X.T.copy()
+    f = (lambda a: np.sum(np.linalg.svd(a)[2][-1] ** 3)) if wide else (lambda a: np.sum(np.linalg.svd(a)[0][:, -1] ** 3))
+    differences = central_difference_jacobian(f, (X,)).reshape(X.shape, order="F")
+    assert_scaled_close(kronvec.grad(f)(X), differences, 1e-6, "against differences")
+    with pytest.raises(np.linalg.LinAlgError, match="repeated singular values"):  # the leading vectors: no derivative
+        kronvec.grad(lambda a: np.sum(np.linalg.svd(a)[0] ** 3))(X if not wide else X.T.copy())
+
+
 def test_full_svd_with_two_extra_vectors_in_forward_mode():
     # forward mode carries the whole factor: any use of U is refused, σ and Vh are not
     with pytest.raises(np.linalg.LinAlgError, match="Jacobian, JVP or Hessian through U"):

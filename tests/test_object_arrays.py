@@ -393,6 +393,20 @@ def test_a_statistic_of_a_list_of_traced_values_names_the_function_called(statis
         kronvec.grad(lambda x: statistic([x, x + 2.0]))(0.5)
 
 
+@pytest.mark.parametrize("function, name", [(lambda a: np.linalg.svd(a)[1], "svd"), (np.linalg.inv, "inv"),
+                                            (np.linalg.det, "det"), (lambda a: np.linalg.solve(a, a[0]), "solve")])
+@pytest.mark.parametrize("convert", [np.asarray, np.array, np.asfortranarray])
+def test_linear_algebra_of_the_object_array_asarray_makes_names_the_function_and_the_way_out(function, name, convert):
+    # NumPy's gufuncs refuse an object array with "Cannot cast ufunc 'svd_f' input from
+    # dtype('O')", which named neither the function called nor np.asarray(x)
+    A = np.eye(3) + 0.1 * np.arange(9.0).reshape(3, 3)
+    with pytest.raises(TypeError, match=rf"np\.linalg\.{name} was given an object array .*np\.asarray\(x\).*"
+                                        r"Pass x itself"):
+        kronvec.grad(lambda a: np.sum(function(convert(a))))(A)
+    np.testing.assert_allclose(kronvec.grad(lambda a: np.sum(function(a.copy(order="F"))))(A),
+                               kronvec.grad(lambda a: np.sum(function(a)))(A), rtol=1e-13)
+
+
 @pytest.mark.parametrize("build", [lambda x: np.array([x[0], 3.0]), lambda x: np.r_[x[0], 0.0, x[1:3]]],
                          ids=["np.array", "np.r_"])
 def test_a_ufunc_of_an_array_mixing_traced_values_and_numbers_names_both(build):

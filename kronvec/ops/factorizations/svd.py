@@ -228,8 +228,10 @@ def _left_vectors_vjp(g, U, X, full_matrices=False, leading=False):
     if shape_of(U)[-1] == k:
         return _leading_left_vectors_vjp(g, U, X, full_matrices)
     # the full U of a tall X: its k leading columns (as _factors records them), then the m − k extra ones
-    through_leading = _leading_left_vectors_vjp(g[..., :k], _factors(X, True)[0], X, full_matrices)
     extra = _extra_vectors_vjp(g[..., k:], U, X, left=True)
+    if extra is not None and _unused(g[..., :k]):
+        return extra  # (the leading vectors' pullback would check their gaps: W's derivative needs none)
+    through_leading = _leading_left_vectors_vjp(g[..., :k], _factors(X, True)[0], X, full_matrices)
     return through_leading if extra is None else through_leading + extra
 
 
@@ -238,8 +240,10 @@ def _right_vectors_vjp(g, V, X, full_matrices=False, leading=False):
     if shape_of(V)[-1] == k:
         return _leading_right_vectors_vjp(g, V, X, full_matrices)
     # the full V of a wide X: its k leading columns (as _factors records them), then the n − k extra ones
-    through_leading = _leading_right_vectors_vjp(g[..., :k], _factors(X, True)[2], X, full_matrices)
     extra = _extra_vectors_vjp(g[..., k:], V, X, left=False)
+    if extra is not None and _unused(g[..., :k]):
+        return extra  # (the leading vectors' pullback would check their gaps: W's derivative needs none)
+    through_leading = _leading_right_vectors_vjp(g[..., :k], _factors(X, True)[2], X, full_matrices)
     return through_leading if extra is None else through_leading + extra
 
 
@@ -264,6 +268,11 @@ def _extra_vectors_vjp(g, full, X, left):
     if left:
         return -((W @ _mT(g) @ U) * inverse) @ _mT(V)
     return -((U * inverse) @ (_mT(V) @ g)) @ _mT(W)
+
+
+def _unused(g):
+    """True when the cotangent g is a plain array of zeros (a traced one is never skipped)."""
+    return type(g) is np.ndarray and not g.any()
 
 
 def _extra_vectors_unused(g, shape, left):
