@@ -222,29 +222,25 @@ def _rank_check(s, shape):
     return np.zeros(())
 
 
-def _left_vectors_vjp(g, U, X, full_matrices=False, leading=False):
-    # (`leading`: U holds the k leading columns only, which its shape says too)
-    k = min(shape_of(X)[-2:])
-    if shape_of(U)[-1] == k:
-        return _leading_left_vectors_vjp(g, U, X, full_matrices)
-    # the full U of a tall X: its k leading columns (as _factors records them), then the m − k extra ones
-    extra = _extra_vectors_vjp(g[..., k:], U, X, left=True)
-    if extra is not None and _unused(g[..., :k]):
-        return extra  # (the leading vectors' pullback would check their gaps: W's derivative needs none)
-    through_leading = _leading_left_vectors_vjp(g[..., :k], _factors(X, True)[0], X, full_matrices)
-    return through_leading if extra is None else through_leading + extra
+def _vectors_vjp(left):
+    """The pullback of U (`left`) or V: of the k leading vectors, and of a full
+    decomposition's extra ones after them (a tall X's U, a wide X's V)."""
+    leading_vjp = _leading_left_vectors_vjp if left else _leading_right_vectors_vjp
 
+    def vjp(g, vectors, X, full_matrices=False, leading=False):
+        # (`leading`: only the k leading vectors were recorded, which their shape says too)
+        k = min(shape_of(X)[-2:])
+        if shape_of(vectors)[-1] == k:
+            return leading_vjp(g, vectors, X, full_matrices)
+        extra = _extra_vectors_vjp(g[..., k:], vectors, X, left=left)
+        if extra is not None and _unused(g[..., :k]):
+            return extra  # (the leading vectors' pullback would check their gaps: W's derivative needs none)
+        # the leading vectors as _factors records them (not sliced from these, whose extra ones
+        # may have no derivative, which a Hessian would need)
+        through_leading = leading_vjp(g[..., :k], _factors(X, True)[0 if left else 2], X, full_matrices)
+        return through_leading if extra is None else through_leading + extra
 
-def _right_vectors_vjp(g, V, X, full_matrices=False, leading=False):
-    k = min(shape_of(X)[-2:])
-    if shape_of(V)[-1] == k:
-        return _leading_right_vectors_vjp(g, V, X, full_matrices)
-    # the full V of a wide X: its k leading columns (as _factors records them), then the n − k extra ones
-    extra = _extra_vectors_vjp(g[..., k:], V, X, left=False)
-    if extra is not None and _unused(g[..., :k]):
-        return extra  # (the leading vectors' pullback would check their gaps: W's derivative needs none)
-    through_leading = _leading_right_vectors_vjp(g[..., :k], _factors(X, True)[2], X, full_matrices)
-    return through_leading if extra is None else through_leading + extra
+    return vjp
 
 
 def _extra_vectors_vjp(g, full, X, left):
@@ -489,9 +485,9 @@ def _singular_vectors(name, left, vjp, formula):
     ))
 
 
-left_singular_vectors = _singular_vectors("left_singular_vectors", True, _left_vectors_vjp,
+left_singular_vectors = _singular_vectors("left_singular_vectors", True, _vectors_vjp(left=True),
                                           "dU = U(F ∘ (dP S + S dPᵀ)) + (I − UUᵀ) dX V S⁻¹")
-right_singular_vectors = _singular_vectors("right_singular_vectors", False, _right_vectors_vjp,
+right_singular_vectors = _singular_vectors("right_singular_vectors", False, _vectors_vjp(left=False),
                                            "dV = V(F ∘ (S dP + dPᵀ S)) + (I − VVᵀ) dXᵀ U S⁻¹")
 
 
