@@ -817,10 +817,10 @@ def svd(a, full_matrices=True, compute_uv=True, overwrite_a=False, check_finite=
     """The singular value decomposition ``a = U diag(s) Vh``: ``(U, s, Vh)``, or ``s``.
 
     Singular vectors as LAPACK gesdd returns them (NumPy's and SciPy's default
-    driver).  Differentiable, ``compute_uv=False`` always; singular-vector
-    derivatives at repeated singular values raise LinAlgError, and so do those of
-    the extra vectors ``full_matrices=True`` adds to a rectangular matrix's U or Vh
-    when there are two or more (an arbitrary basis; one is unique up to its sign).
+    driver), differentiated as ``np.linalg.svd``'s: singular-vector derivatives at
+    repeated singular values raise LinAlgError, and so do those of the extra
+    vectors ``full_matrices=True`` adds to a rectangular matrix's U or Vh when
+    there are two or more (an arbitrary basis; one is unique up to its sign).
 
     Examples
     --------

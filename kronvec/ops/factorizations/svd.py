@@ -8,8 +8,10 @@ Singular vectors at a repeated singular value have no derivative and raise
 evenly.  ``full_matrices=True`` (NumPy's default) of a rectangular X completes U
 (tall) or V (wide) with a basis of a null space: one extra vector is unique up to
 its sign and differentiated, two or more are not unique and a function of them
-raises ``LinAlgError`` (``notes/derivatives.md`` §23, the extra vectors).  ``np.linalg.svd(a, hermitian=True)`` is recorded as NumPy computes it —
-eigh, |λ| sorted descending, the signs moved into V — so its values are NumPy's;
+raises ``LinAlgError`` (``notes/derivatives.md`` §23, the extra vectors).
+
+``np.linalg.svd(a, hermitian=True)`` is recorded as NumPy computes it — eigh,
+|λ| sorted descending, the signs moved into V — so its values are NumPy's;
 its singular vectors also have no derivative at λ and −λ or at λ = 0
 (``notes/derivatives.md`` §33.1).  Derivations: ``notes/derivatives.md`` §23 and §24.5 (stacks).
 """
