@@ -102,6 +102,11 @@ SPELLINGS = {
     "qr R": (lambda A: np.linalg.qr(A).R, X43),
     "qr mode='r'": (lambda A: np.linalg.qr(A, mode="r"), X43),
     "qr square complete": (lambda A: np.linalg.qr(A + 3.0 * np.eye(3), mode="complete")[0], X33),
+    # mode='complete' of a tall matrix: Q's one extra column (unique up to sign), R's zero rows
+    "qr complete Q (tall by one)": (lambda A: np.linalg.qr(A, mode="complete").Q, X43),
+    "qr complete R (tall by two)": (lambda A: np.linalg.qr(A[:, :2], mode="complete").R, X43),
+    "qr complete: null-space projector (tall by one)": (
+        lambda A: np.linalg.qr(A, mode="complete")[0][:, 3:] @ np.linalg.qr(A, mode="complete")[0][:, 3:].T, X43),
     "pinv tall": (lambda A: np.linalg.pinv(A), X43),
     "pinv wide": (lambda A: np.linalg.pinv(A), X34),
     "lstsq x wrt A": (lambda A: np.linalg.lstsq(A, B42)[0], X43),
@@ -310,6 +315,25 @@ def test_the_one_extra_vector_is_differentiated_at_tied_singular_values(wide):
         kronvec.grad(lambda a: np.sum(np.linalg.svd(a)[0] ** 3))(X if not wide else X.T.copy())
 
 
+@pytest.mark.parametrize("mode", ["grad", "grad compile"])
+def test_complete_qr_with_two_extra_columns_differentiates_what_does_not_use_them(mode):
+    # np.linalg.qr(mode='complete') of a 5×3 matrix: Q's 2 extra columns are an arbitrary basis
+    # of a plane (no derivative); Q's 3 leading columns and R are the reduced decomposition's
+    def f(A, mode):
+        Q, R = np.linalg.qr(A, mode=mode)
+        return np.sum(Q[:, :3] ** 3) + np.sum(R[:3] ** 2 * R[0, 0])
+
+    complete, reduced = functools.partial(f, mode="complete"), functools.partial(f, mode="reduced")
+    gradient = kronvec.grad(complete, compile=mode == "grad compile")(TALL_BY_TWO)
+    np.testing.assert_allclose(gradient, kronvec.grad(reduced)(TALL_BY_TWO), rtol=1e-12, atol=1e-12)
+    differences = central_difference_jacobian(complete, (TALL_BY_TWO,)).reshape(TALL_BY_TWO.shape, order="F")
+    assert_scaled_close(gradient, differences, 1e-6, "against differences")
+    with pytest.raises(np.linalg.LinAlgError, match="2 extra columns of Q .*function of them"):
+        kronvec.grad(lambda a: np.sum(np.linalg.qr(a, mode="complete")[0] ** 3))(TALL_BY_TWO)
+    with pytest.raises(np.linalg.LinAlgError, match="Jacobian, JVP or Hessian through Q"):
+        kronvec.jacobian(lambda a: np.linalg.qr(a, mode="complete")[0][:, :3])(TALL_BY_TWO)
+
+
 def test_full_svd_with_two_extra_vectors_in_forward_mode():
     # forward mode carries the whole factor: any use of U is refused, σ and Vh are not
     with pytest.raises(np.linalg.LinAlgError, match="Jacobian, JVP or Hessian through U"):
@@ -334,7 +358,8 @@ def test_lstsq_of_a_stack_is_refused_as_numpy_refuses_it():
     (lambda X: np.linalg.svd(X[:, :2], hermitian=True)[1], np.linalg.LinAlgError, r"svd\(hermitian=True\).*square"),
     (lambda X: np.linalg.pinv(X[:2], hermitian=True), np.linalg.LinAlgError, "pinv.*square"),
     (lambda X: np.linalg.svd(np.vstack([X, X[:1]])[:, :2])[0], np.linalg.LinAlgError, "2 extra singular vectors"),
-    (lambda X: np.linalg.qr(X[:, :2], mode="complete")[0], TypeError, "mode='complete'"),
+    (lambda X: np.linalg.qr(np.vstack([X, X[:1]])[:, :2], mode="complete")[0], np.linalg.LinAlgError,
+     "2 extra columns of Q"),
     (lambda X: np.linalg.qr(X, mode="raw")[0], TypeError, "mode='raw'"),
     (lambda X: np.linalg.qr(X[:2])[1], TypeError, "wide"),
     (lambda X: np.linalg.eigh(X, UPLO="X")[0], ValueError, "UPLO"),

@@ -94,6 +94,9 @@ FRONT_DOORS = {
     "factorizations: np.linalg.svd(hermitian=True)": lambda X: np.linalg.svd(X, hermitian=True).Vh,
     # NumPy's default full_matrices=True of a tall matrix: U completed by one extra vector
     "factorizations: np.linalg.svd full U (tall by one)": lambda X: np.linalg.svd(X[:, :-1]).U,
+    # (plus the identity's leading columns: of full column rank)
+    "factorizations: np.linalg.qr complete Q (tall by one)": lambda X: np.linalg.qr(
+        X[:, :-1] + X.shape[0] * np.eye(X.shape[0], X.shape[0] - 1), mode="complete").Q,
     # a real spectrum: X's triangle plus a spread diagonal (eigenvalues 0, 1, …, n − 1 moved a little)
     "factorizations: np.linalg.eig": lambda X: np.linalg.eig(
         np.triu(X, 1) + np.diag(np.arange(float(X.shape[0]))) + 0.01 * np.tril(X, -1)).eigenvectors,

@@ -863,8 +863,10 @@ def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_fini
     """The QR decomposition ``a = Q R``, SciPy's way: ``(Q, R)``, or ``(R,)`` for mode 'r'
     (for a stack (…, m, n), the stacked R itself, as SciPy 1.17 returns it).
 
-    Differentiable for a ≥ as tall as wide (m ≥ n) with mode 'economic', 'r',
-    or 'full' when m = n; signs as LAPACK's (R's diagonal may be negative).
+    Differentiable for a ≥ as tall as wide (m ≥ n) with mode 'economic', 'r' or
+    'full', as ``np.linalg.qr``'s (mode 'full' of a tall a: Q's extra columns, one
+    differentiated, two or more a LinAlgError when used); signs as LAPACK's (R's
+    diagonal may be negative).
     `lwork` is accepted and ignored.
 
     Examples
@@ -885,8 +887,6 @@ def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_fini
         unsupported = "with mode='raw' (Householder reflectors)"
     elif m < n:
         unsupported = f"of a wide {m}×{n} matrix (m < n): its R is not square"
-    elif mode == "full" and m != n:
-        unsupported = f"with mode='full' of a {m}×{n} matrix: its {m - n} extra columns of Q are not unique"
     if unsupported:
         if is_traced(a):
             raise _not_differentiable("qr", unsupported)
@@ -901,7 +901,8 @@ def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_fini
             # (SciPy 1.17 on a stack returns the stacked R itself, not a 1-tuple: its batching
             # wrapper unpacks one-element results)
             return R if len(np.shape(static_value(a))) > 2 else (R,)
-        return tuple(np.linalg.qr(a))
+        # (mode 'full' of a tall matrix: NumPy's 'complete', differentiated as np.linalg.qr's)
+        return tuple(np.linalg.qr(a, mode="complete" if mode == "full" and m > n else "reduced"))
 
 
 # ------------------------------------------------------------------ banded

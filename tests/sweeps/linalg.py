@@ -621,7 +621,7 @@ def build_cases(rng):
     case("cholesky neg-stride sym", LA.cholesky, S3[::-1, ::-1].copy()[::-1, ::-1], sym=True)
 
     # ---------------- qr
-    for m, n in ((3, 3), (4, 2), (2, 4)):
+    for m, n in ((3, 3), (4, 2), (2, 4), (3, 2)):  # (mode='complete': 2 and 1 extra columns of Q)
         A_ = distinct_sv(m, n)
         for mode in ("reduced", "complete", "r"):
             if mode == "r":
