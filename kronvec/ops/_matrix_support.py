@@ -40,6 +40,12 @@ def _remembered(kind, arrays, compute, *key):
     return entry[1]
 
 
+def _unused_cotangent(g):
+    """True when the cotangent g is a plain array of zeros: a pullback may skip the work
+    (and the checks) its part of a factor would need.  A traced one is never skipped."""
+    return type(g) is np.ndarray and not g.any()
+
+
 def _read_only(result):
     """A remembered result is shared by the value, the VJPs and the Jacobians of a call:
     read-only, so nothing can change it (and operators keep it without copying)."""

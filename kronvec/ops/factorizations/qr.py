@@ -24,7 +24,8 @@ from .. import _samples
 from .. import _stack_factors as stacked
 from .._registry import Primitive, numpy_function, register
 from .._support import bind, decided, index_map_jacobian, positions, shape_of
-from .._matrix_support import _as_float, _as_one_member, _mT, _matrix_shape, _members, _remembered, _tolerance
+from .._matrix_support import (_as_float, _as_one_member, _mT, _matrix_shape, _members, _remembered, _tolerance,
+                               _unused_cotangent)
 from .cholesky_factor import _lower_inverse, _lower_inverse_stack
 
 __all__ = ["qr_q", "qr_r"]
@@ -136,7 +137,7 @@ def _qr_q_vjp(g, Q, A, complete=False, leading=False):
         return _qr_pullback(A, Q, R, g, None)
     # the complete Q of a tall A: its n leading columns, then the m − n extra ones
     extra = _extra_columns_vjp(g[..., n:], Q, A)
-    if extra is not None and _unused(g[..., :n]):
+    if extra is not None and _unused_cotangent(g[..., :n]):
         return extra
     Q_leading, R = _qr_both(A, True)
     through_leading = _qr_pullback(A, Q_leading, R, g[..., :n], None)
@@ -168,11 +169,6 @@ def _extra_columns_vjp(g, Q, A):
     if isinstance(R, Node) or isinstance(M, Node):
         return -_mT(np.linalg.solve(R, _mT(M)))  # −M R⁻ᵀ
     return -np.matmul(np.asarray(M), _mT(_inverse_of_r(np.asarray(R))))
-
-
-def _unused(g):
-    """True when the cotangent g is a plain array of zeros (a traced one is never skipped)."""
-    return type(g) is np.ndarray and not g.any()
 
 
 def _extra_columns_unused(g, shape):

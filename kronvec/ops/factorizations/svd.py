@@ -32,7 +32,7 @@ from .. import _stack_factors as stacked
 from .._registry import Primitive, numpy_function, register
 from .._support import bind, decided, index_map_jacobian, plain_value, positions, shape_of, static_value
 from .._matrix_support import (_as_float, _as_one_member, _mT, _matrix_shape, _members, _remembered, _square_shape,
-                               _tolerance, _warn_if_ill_conditioned)
+                               _tolerance, _unused_cotangent, _warn_if_ill_conditioned)
 from .eigh import _averaged, _eigen_gap_factors, _eigh, _eigvalsh, _tie_averaging, _tie_averaging_or_identity
 
 __all__ = ["singular_values", "left_singular_vectors", "right_singular_vectors", "extreme_singular_value",
@@ -235,7 +235,7 @@ def _vectors_vjp(left):
         if shape_of(vectors)[-1] == k:
             return leading_vjp(g, vectors, X, full_matrices)
         extra = _extra_vectors_vjp(g[..., k:], vectors, X, left=left)
-        if extra is not None and _unused(g[..., :k]):
+        if extra is not None and _unused_cotangent(g[..., :k]):
             return extra  # (the leading vectors' pullback would check their gaps: W's derivative needs none)
         # the leading vectors as _factors records them (not sliced from these, whose extra ones
         # may have no derivative, which a Hessian would need)
@@ -266,11 +266,6 @@ def _extra_vectors_vjp(g, full, X, left):
     if left:
         return -((W @ _mT(g) @ U) * inverse) @ _mT(V)
     return -((U * inverse) @ (_mT(V) @ g)) @ _mT(W)
-
-
-def _unused(g):
-    """True when the cotangent g is a plain array of zeros (a traced one is never skipped)."""
-    return type(g) is np.ndarray and not g.any()
 
 
 def _extra_vectors_unused(g, shape, left):
