@@ -136,18 +136,21 @@ def _nanargmin(a, axis=None, out=None, *, keepdims=_NO_VALUE):
 
 
 # ------------------------------------------------------- covariance
+def _float64_2d(v):
+    """`v` as a float64 array of at least 2 dimensions (traced: by a recorded cast)."""
+    return np.atleast_2d(in_dtype(v, np.float64, "np.cov") if isinstance(v, Node) else np.asarray(v, dtype=np.float64))
+
+
 def _observations(m, y, rowvar):
     """NumPy's arrangement: variables in rows, observations in columns, in float64 (NumPy's
     np.cov computes in result_type(m, float64): float32 data is cast first)."""
-    X = np.atleast_2d(in_dtype(m, np.float64, "np.cov")) if isinstance(m, Node) else \
-        np.atleast_2d(np.asarray(m, dtype=np.float64))
+    X = _float64_2d(m)
     if len(shape_of(m)) > 2:
         raise ValueError("m has more than 2 dimensions")
     if not rowvar and shape_of(X)[0] != 1:
         X = X.T
     if y is not None:
-        Y = np.atleast_2d(in_dtype(y, np.float64, "np.cov")) if isinstance(y, Node) else \
-            np.atleast_2d(np.asarray(y, dtype=np.float64))
+        Y = _float64_2d(y)
         if len(shape_of(y)) > 2:
             raise ValueError("y has more than 2 dimensions")
         if not rowvar and shape_of(Y)[0] != 1:

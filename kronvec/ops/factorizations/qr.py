@@ -61,6 +61,12 @@ def _leading(Q, R):
     return (Q[..., :n] if Q.shape[-1] > n else Q), (R[..., :n, :] if R.shape[-2] > n else R)
 
 
+def _leading_factors(A, complete=False):
+    """:func:`_leading` of A's factors, once per call: the same R each time, whose
+    inverse :func:`_inverse_of_r` then remembers (a fresh slice would be factored again)."""
+    return _remembered("qr leading", (A,), lambda: _leading(*_qr_factors(A, complete)), bool(complete))
+
+
 def _inverse_of_r(R):
     """R⁻¹ for the derivatives, refused (LinAlgError) when A is rank-deficient."""
     def compute():
@@ -94,8 +100,8 @@ def _inverse_of_r_stack(R):
 
 def _qr_impl(A, factor, complete=False, leading=False):
     _matrix_shape(A, _QR)
-    factors = _qr_factors(_as_float(A), complete)
-    return (_leading(*factors) if leading else factors)[factor]
+    A = _as_float(A)
+    return (_leading_factors(A, complete) if leading else _qr_factors(A, complete))[factor]
 
 
 def _copy_upper(N):
@@ -126,7 +132,7 @@ def _qr_both(A, complete=False):
     if isinstance(A, Node):
         params = {"complete": True, "leading": True} if complete else {}
         return bind(qr_q, A, **params), bind(qr_r, A, **params)
-    return _leading(*_qr_factors(_as_float(A), complete))
+    return _leading_factors(_as_float(A), complete)
 
 
 def _qr_q_vjp(g, Q, A, complete=False, leading=False):
@@ -136,10 +142,10 @@ def _qr_q_vjp(g, Q, A, complete=False, leading=False):
         _, R = _qr_both(A, complete)
         return _qr_pullback(A, Q, R, g, None)
     # the complete Q of a tall A: its n leading columns, then the m − n extra ones
-    extra = _extra_columns_vjp(g[..., n:], Q, A)
+    Q_leading, R = _qr_both(A, True)
+    extra = _extra_columns_vjp(g[..., n:], Q, Q_leading, R, A)
     if extra is not None and _unused_cotangent(g[..., :n]):
         return extra
-    Q_leading, R = _qr_both(A, True)
     through_leading = _qr_pullback(A, Q_leading, R, g[..., :n], None)
     return through_leading if extra is None else through_leading + extra
 
@@ -152,9 +158,9 @@ def _qr_r_vjp(g, R, A, complete=False, leading=False):
     return _qr_pullback(A, Q, R_leading, None, g)
 
 
-def _extra_columns_vjp(g, Q, A):
+def _extra_columns_vjp(g, Q, Q_leading, R, A):
     """The pullback of the extra columns W = Q[..., n:] of a complete decomposition, with
-    cotangent g (None: no contribution).
+    cotangent g (None: no contribution); Q_leading and R, the leading factors.
 
     One extra column is unique up to its sign, and orthogonality fixes its derivative:
     dW = −Q dQᵀ W with Wᵀ dQ = Wᵀ dA R⁻¹ (dQ's projector term), i.e. dW = −Q R⁻ᵀ dAᵀ W
@@ -164,7 +170,6 @@ def _extra_columns_vjp(g, Q, A):
     if shape_of(g)[-1] > 1:
         decided(functools.partial(_extra_columns_unused, shape=shape), g)
         return None
-    Q_leading, R = _qr_both(A, True)
     M = Q[..., shape[-1]:] @ _mT(g) @ Q_leading
     if isinstance(R, Node) or isinstance(M, Node):
         return -_mT(np.linalg.solve(R, _mT(M)))  # −M R⁻ᵀ
@@ -197,7 +202,7 @@ def _qr_jacobian(A, want_q, complete=False, leading=False):
     `leading` (R's zero rows; Q's one extra column, see :func:`_extra_columns_vjp`; more:
     LinAlgError)."""
     A = _as_float(A)
-    Q, R = _leading(*_qr_factors(A, complete))
+    Q, R = _leading_factors(A, complete)
     J = _qr_jacobian_stack(Q, R, want_q) if A.ndim > 2 else _leading_qr_jacobian(Q, R, want_q)
     m, n = A.shape[-2:]
     if not complete or leading or m == n:

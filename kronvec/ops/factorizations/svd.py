@@ -234,20 +234,21 @@ def _vectors_vjp(left):
         k = min(shape_of(X)[-2:])
         if shape_of(vectors)[-1] == k:
             return leading_vjp(g, vectors, X, full_matrices)
-        extra = _extra_vectors_vjp(g[..., k:], vectors, X, left=left)
-        if extra is not None and _unused_cotangent(g[..., :k]):
-            return extra  # (the leading vectors' pullback would check their gaps: W's derivative needs none)
         # the leading vectors as _factors records them (not sliced from these, whose extra ones
         # may have no derivative, which a Hessian would need)
-        through_leading = leading_vjp(g[..., :k], _factors(X, True)[0 if left else 2], X, full_matrices)
+        factors = _factors(X, True)
+        extra = _extra_vectors_vjp(g[..., k:], vectors, factors, X, left=left)
+        if extra is not None and _unused_cotangent(g[..., :k]):
+            return extra  # (the leading vectors' pullback would check their gaps: W's derivative needs none)
+        through_leading = leading_vjp(g[..., :k], factors[0 if left else 2], X, full_matrices)
         return through_leading if extra is None else through_leading + extra
 
     return vjp
 
 
-def _extra_vectors_vjp(g, full, X, left):
+def _extra_vectors_vjp(g, full, factors, X, left):
     """The pullback of the extra singular vectors W, the last columns of `full` (the full U
-    or V), with cotangent g (None: no contribution).
+    or V), with cotangent g (None: no contribution); `factors`, the leading (U, s, V).
 
     One extra vector is unique up to its sign, and orthogonality fixes its
     derivative: dW = −U dUᵀ W, i.e. dW = −U S⁻¹ Vᵀ dXᵀ W (tall X, W = U⊥) and
@@ -260,7 +261,7 @@ def _extra_vectors_vjp(g, full, X, left):
     if count > 1:
         decided(functools.partial(_extra_vectors_unused, shape=shape, left=left), g)
         return None
-    U, s, V = _factors(X, True)
+    U, s, V = factors
     W = full[..., shape_of(s)[-1]:]
     inverse = np.expand_dims(_inverse_singular(s, shape), -2)
     if left:
