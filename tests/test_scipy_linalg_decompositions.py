@@ -410,6 +410,51 @@ def test_svd_derivatives(A, full_matrices):
     check_derivatives(kl.svdvals, (A,), 0, what="svdvals")
 
 
+def _float32_matrices(count=200):
+    rng = np.random.default_rng(41)
+    return [rng.standard_normal((6, 6) if k % 2 else (5, 3)).astype(np.float32) for k in range(count)]
+
+
+def test_svd_is_scipys_own_decomposition():
+    # NumPy and SciPy both call gesdd, from two builds of LAPACK that pick opposite signs for
+    # some float32 singular vectors (about one in ten of these 6×6 and 5×3 matrices on the
+    # development machine):
+    # kronvec.scipy.linalg.svd's values are SciPy's, plain or traced, and np.linalg.svd's NumPy's
+    differ = 0
+    for A in _float32_matrices():
+        scipys, numpys = sl.svd(A, full_matrices=False), np.linalg.svd(A, full_matrices=False)
+        differ += bool(np.abs(scipys[0] - numpys[0]).max() > 1e-3)
+        for part in range(3):
+            np.testing.assert_array_equal(kl.svd(A, full_matrices=False)[part], scipys[part])
+            traced, _ = kronvec.jvp(lambda a: kl.svd(a, full_matrices=False)[part], (A,), (np.ones_like(A),))
+            np.testing.assert_array_equal(traced, scipys[part])
+            traced, _ = kronvec.jvp(lambda a: np.linalg.svd(a, full_matrices=False)[part], (A,), (np.ones_like(A),))
+            np.testing.assert_array_equal(traced, numpys[part])
+    print(f"{differ} of 200 float32 matrices: NumPy's and SciPy's signs differ")
+
+
+def test_svd_derivatives_follow_the_signs_returned():
+    # The derivative of SciPy's vector uⱼ is that of ±(float64 uⱼ), with the sign SciPy's float32
+    # decomposition picked: the rules must use SciPy's factors, not NumPy's (tolerance: float32)
+    weights = np.arange(1.0, 7.0)
+    for A in _float32_matrices(60):
+        for j in range(3):
+            def f(a, j=j):
+                return kl.svd(a, full_matrices=False)[0][:, j] @ weights[:a.shape[0]].astype(a.dtype)
+
+            sign = np.sign(sl.svd(A, full_matrices=False)[0][:, j] @ sl.svd(A.astype(np.float64))[0][:, j])
+            expected = sign * kronvec.grad(f)(A.astype(np.float64))
+            np.testing.assert_allclose(kronvec.grad(f)(A), expected, atol=1e-3 * np.abs(expected).max())
+
+
+def test_svd_of_float16_is_scipys_float32():
+    A = TALL.astype(np.float16)
+    for ours, theirs in zip(kl.svd(A), sl.svd(A)):
+        assert ours.dtype == theirs.dtype == np.float32
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(kl.svdvals(A), sl.svdvals(A))
+
+
 @pytest.mark.parametrize("A, mode", [(G, "full"), (G, "economic"), (G, "r"), (TALL, "economic"), (TALL, "r"),
                                      (TALL[:4], "full")],
                          ids=["square full", "square economic", "square r", "tall economic", "tall r",

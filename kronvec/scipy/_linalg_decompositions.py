@@ -36,10 +36,12 @@ does not use (SciPy leaves arbitrary data there); stacks of matrices
 ``solve_triangular``, ``cho_solve`` and ``lu_solve`` (stacked triangular solves
 written with ``np.linalg.solve`` of the triangle read, so values agree with SciPy's
 to rounding); options whose factors kronvec cannot differentiate (rectangular
-``lu``, ``qr(mode='full')`` and ``svd(full_matrices=True)`` of rectangular
-matrices, ``pivoting=True``, ``mode='raw'``, ``lapack_driver='gesvd'``,
-generalized ``eigh``) give SciPy's values on plain arrays and raise a
-TypeError naming the option on traced ones.
+``lu``, ``pivoting=True``, ``mode='raw'``, ``lapack_driver='gesvd'``) give
+SciPy's values on plain arrays and raise a TypeError naming the option on
+traced ones; ``qr(mode='full')`` and ``svd(full_matrices=True)`` of a
+rectangular matrix differentiate one extra vector and raise LinAlgError when a
+function uses two or more (``derivatives.md`` §23).  ``svd`` and ``svdvals``
+are SciPy's LAPACK's, plain or traced (NumPy's gesdd may pick other signs).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from ..ops import banded as _banded
 from ..ops._symmetric_directions import _what_numpy_reads
 from ..ops.factorizations.cholesky_factor import _cholesky as _numpy_cholesky
 from ..ops import triangular as _triangular
+from ..ops.factorizations.svd import scipy_svd as _scipy_svd, singular_values as _singular_values
 from ..ops._support import bind, decided
 from ._support import as_array, as_dtype, float64_as_scipy, is_traced, plain_parameter, plain_value, static_value
 
@@ -816,8 +819,9 @@ def eigvalsh(a, b=None, *, lower=True, overwrite_a=False, overwrite_b=False, typ
 def svd(a, full_matrices=True, compute_uv=True, overwrite_a=False, check_finite=True, lapack_driver="gesdd"):
     """The singular value decomposition ``a = U diag(s) Vh``: ``(U, s, Vh)``, or ``s``.
 
-    Singular vectors as LAPACK gesdd returns them (NumPy's and SciPy's default
-    driver), differentiated as ``np.linalg.svd``'s: singular-vector derivatives at
+    Singular vectors as SciPy's LAPACK gesdd returns them (its default driver;
+    NumPy's build of gesdd may pick opposite signs for some vectors, in float32
+    especially), differentiated as ``np.linalg.svd``'s: singular-vector derivatives at
     repeated singular values raise LinAlgError, and so do those of the extra
     vectors ``full_matrices=True`` adds to a rectangular matrix's U or Vh when
     there are two or more (an arbitrary basis; one is unique up to its sign).
@@ -832,18 +836,17 @@ def svd(a, full_matrices=True, compute_uv=True, overwrite_a=False, check_finite=
         raise ValueError(f"scipy.linalg.svd: lapack_driver must be 'gesdd' or 'gesvd', got {lapack_driver!r}")
     a = _array(a, "svd", check_finite)
     m, n = _matrix(a, "svd", square=False, stacks=True)
-    if not compute_uv:
-        return np.linalg.svd(a, compute_uv=False)
-    unsupported = None
-    if lapack_driver == "gesvd":
-        unsupported = "with lapack_driver='gesvd' (kronvec's factors are gesdd's, whose signs may differ)"
-    if unsupported:
-        if is_traced(a):
-            raise _not_differentiable("svd", unsupported)
-        return scipy.linalg.svd(a, full_matrices=full_matrices, compute_uv=True, check_finite=False,
+    if not is_traced(a):  # SciPy's own result: its LAPACK's vectors and signs (float16 as float32)
+        return scipy.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv, check_finite=False,
                                 lapack_driver=lapack_driver)
+    if not compute_uv:
+        return bind(_singular_values, a, source="values", library="scipy")
+    if lapack_driver == "gesvd":
+        raise _not_differentiable("svd", "with lapack_driver='gesvd' (kronvec's factors are gesdd's, whose "
+                                         "signs may differ)")
     with _named("svd"):  # (a square matrix's full and thin decompositions have the same shapes)
-        return tuple(np.linalg.svd(a, full_matrices=bool(full_matrices) and m != n))
+        # SciPy's gesdd, not NumPy's: two builds of it may pick opposite signs for a vector
+        return _scipy_svd(a, full_matrices=bool(full_matrices) and m != n)
 
 
 def svdvals(a, overwrite_a=False, check_finite=True):
@@ -856,7 +859,9 @@ def svdvals(a, overwrite_a=False, check_finite=True):
     """
     a = _array(a, "svdvals", check_finite)
     _matrix(a, "svdvals", square=False, stacks=True)
-    return np.linalg.svd(a, compute_uv=False)
+    if not is_traced(a):
+        return scipy.linalg.svdvals(a, check_finite=False)
+    return bind(_singular_values, a, source="values", library="scipy")
 
 
 def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_finite=True):

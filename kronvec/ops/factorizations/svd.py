@@ -14,6 +14,12 @@ raises ``LinAlgError`` (``notes/derivatives.md`` §23, the extra vectors).
 |λ| sorted descending, the signs moved into V — so its values are NumPy's;
 its singular vectors also have no derivative at λ and −λ or at λ = 0
 (``notes/derivatives.md`` §33.1).  Derivations: ``notes/derivatives.md`` §23 and §24.5 (stacks).
+
+The parameter ``library`` of the three primitives names whose LAPACK computes the
+decomposition: ``"numpy"`` (``np.linalg.svd``) or ``"scipy"`` (``scipy.linalg.svd``,
+for ``kronvec.scipy.linalg.svd``).  Both call gesdd, but two builds of it may
+return opposite signs for some singular vectors (float32 on this machine: about
+one matrix in forty), and the derivatives must be those of the vectors returned.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import functools
 import math
 
 import numpy as np
+import scipy.linalg
 
 from ..._config import condition_threshold
 from ..._tracer import Node, compile_guard
@@ -48,16 +55,25 @@ _SVD = "np.linalg.svd"
 _SOURCES = ("values", "thin", "full", "lstsq")
 
 
-def _svd_factors(X, full_matrices=False):
-    """``np.linalg.svd(X, full_matrices)`` as NumPy returns it, (U, s, Vh), once per call."""
-    return _remembered("svd", (X,), lambda: np.linalg.svd(X, full_matrices=full_matrices), bool(full_matrices))
+_LIBRARIES = ("numpy", "scipy")
 
 
-def _svd(X, full_matrices=False):
+def _svd_factors(X, full_matrices=False, library="numpy"):
+    """``np.linalg.svd(X, full_matrices)`` as NumPy returns it, (U, s, Vh), once per call
+    (``scipy.linalg.svd``'s, as SciPy returns it, for `library` "scipy")."""
+    if library == "numpy":
+        return _remembered("svd", (X,), lambda: np.linalg.svd(X, full_matrices=full_matrices), bool(full_matrices))
+    if library != "scipy":
+        raise ValueError(f"singular value decomposition: library must be one of {_LIBRARIES}, got {library!r}")
+    return _remembered("scipy.linalg.svd", (X,), lambda: tuple(scipy.linalg.svd(
+        X, full_matrices=full_matrices, check_finite=False)), bool(full_matrices))
+
+
+def _svd(X, full_matrices=False, library="numpy"):
     """(U, s, V) with V = Vhᵀ: NumPy's own singular vectors and signs (LAPACK gesdd's), the
     k = min(m, n) pairs of the singular values — of the full decomposition too, whose
     extra vectors (a rectangular X's) are :func:`_extra_vectors`'."""
-    U, s, Vh = _svd_factors(_matrix_2d(X, "the singular value decomposition"), full_matrices)
+    U, s, Vh = _svd_factors(_matrix_2d(X, "the singular value decomposition"), full_matrices, library)
     k = s.shape[-1]
     if U.shape[-1] > k:
         U = U[..., :k]
@@ -66,18 +82,18 @@ def _svd(X, full_matrices=False):
     return U, s, _mT(Vh)
 
 
-def _extra_vectors(X, left):
+def _extra_vectors(X, left, library="numpy"):
     """The extra singular vectors of the full decomposition of a rectangular X (tall:
     the last m − n columns of U, `left`; wide: the last n − m columns of V): an
     orthonormal basis of the null space of Xᵀ (of X), which LAPACK picks."""
-    U, s, Vh = _svd_factors(_matrix_2d(X, "the singular value decomposition"), True)
+    U, s, Vh = _svd_factors(_matrix_2d(X, "the singular value decomposition"), True, library)
     k = s.shape[-1]
     return U[..., k:] if left else _mT(Vh[..., k:, :])
 
 
-def _full_vectors(X, left):
+def _full_vectors(X, left, library="numpy"):
     """NumPy's U (`left`) or V = Vhᵀ of the full decomposition, as np.linalg.svd returns it."""
-    U, _, Vh = _svd_factors(_matrix_2d(X, "the singular value decomposition"), True)
+    U, _, Vh = _svd_factors(_matrix_2d(X, "the singular value decomposition"), True, library)
     return U if left else _mT(Vh)
 
 
@@ -91,15 +107,17 @@ def _matrix_2d(X, what):
     return X
 
 
-def _singular_values_impl(X, source="values"):
+def _singular_values_impl(X, source="values", library="numpy"):
     X = _matrix_2d(X, "the singular values")
-    if source == "values":  # np.linalg.svd(X, compute_uv=False) and np.linalg.svdvals(X)
+    if source == "values":  # np.linalg.svd(X, compute_uv=False) and np.linalg.svdvals(X); SciPy's
+        if library == "scipy":
+            return scipy.linalg.svd(X, compute_uv=False, check_finite=False)
         return np.linalg.svd(X, compute_uv=False)
     if source == "lstsq":  # as np.linalg.lstsq reports them (LAPACK gelsd: other bits)
         return _lstsq_singular_values(X)
     if source not in _SOURCES:
         raise ValueError(f"singular_values: source must be one of {_SOURCES}, got {source!r}")
-    return _svd_factors(X, source == "full")[1]
+    return _svd_factors(X, source == "full", library)[1]
 
 
 def _singular_tolerance(s, shape):
@@ -122,17 +140,27 @@ def _plain_nonzero_singular(s, shape):
     return s > _singular_tolerance(s, shape)
 
 
-def _factors(X, full_matrices=False):
+def _factors(X, full_matrices=False, library="numpy"):
     """(U, s, V) of X, the k = min(m, n) pairs (see :func:`_svd`): plain for a plain X,
     recorded for a traced one (the same decomposition)."""
     if not isinstance(X, Node):
-        return _svd(X, full_matrices)
+        return _svd(X, full_matrices, library)
     # (the leading vectors of a rectangular X's full decomposition: recorded as such, not as the
     # full U or V sliced, whose extra vectors may have no derivative, which a Hessian would need)
     leading = bool(full_matrices) and len(set(shape_of(X)[-2:])) == 2
-    params = {"full_matrices": full_matrices, "leading": True} if leading else {"full_matrices": full_matrices}
-    return (bind(left_singular_vectors, X, **params),
-            bind(singular_values, X, source="full" if full_matrices else "thin"),
+    return _recorded_factors(X, bool(full_matrices), library, leading)
+
+
+def _recorded_factors(X, full_matrices, library="numpy", leading=False):
+    """The three primitives recorded on a traced X: (U, s, V), the full U and V unless `leading`.
+    (`library` is a parameter only when it is not NumPy's, the common case's recording unchanged.)"""
+    params = {"full_matrices": full_matrices}
+    if leading:
+        params["leading"] = True
+    values = {"source": "full" if full_matrices else "thin"}
+    if library != "numpy":
+        params["library"] = values["library"] = library
+    return (bind(left_singular_vectors, X, **params), bind(singular_values, X, **values),
             bind(right_singular_vectors, X, **params))
 
 
@@ -141,7 +169,7 @@ def _singular_tie_averaging_or_identity(s):
     return _tie_averaging_or_identity(-np.asarray(s))
 
 
-def _singular_values_vjp(g, ans, X, source="values"):
+def _singular_values_vjp(g, ans, X, source="values", library="numpy"):
     # dσᵢ = uᵢᵀ dX vᵢ ⇒ X̄ = U diag(σ̄) Vᵀ (any consistent pair of signs); a zero singular value
     # takes derivative 0 (like |x| at 0); the decomposition the value came from, when it has vectors.
     # Tied singular values share the mean of their derivatives, as tied eigenvalues do
@@ -153,13 +181,13 @@ def _singular_values_vjp(g, ans, X, source="values"):
         M = _tie_averaging(-np.asarray(plain_value(ans)))
         if M is not None:
             g = _averaged(g, M)
-    U, _, V = _factors(X, source == "full")
+    U, _, V = _factors(X, source == "full", library)
     return (U * np.expand_dims(g * _nonzero_singular(ans, shape_of(X)), -2)) @ _mT(V)
 
 
-def _singular_values_jacobian(ans, X, names, source="values"):
+def _singular_values_jacobian(ans, X, names, source="values", library="numpy"):
     # vec(Uᵀ dX V) = (Vᵀ ⊗ Uᵀ) vec dX, and dσ is its diagonal (tied σ: averaged by M, as the VJP)
-    U, s, V = _svd(X, source == "full")
+    U, s, V = _svd(X, source == "full", library)
     M = _tie_averaging(-np.asarray(ans))
     if s.ndim > 1:  # block k: S_diag·(V_kᵀ ⊗ U_kᵀ) (§24.5)
         Vt, Ut = _members(_mT(V)), _members(_mT(U))
@@ -229,18 +257,18 @@ def _vectors_vjp(left):
     decomposition's extra ones after them (a tall X's U, a wide X's V)."""
     leading_vjp = _leading_left_vectors_vjp if left else _leading_right_vectors_vjp
 
-    def vjp(g, vectors, X, full_matrices=False, leading=False):
+    def vjp(g, vectors, X, full_matrices=False, leading=False, library="numpy"):
         # (`leading`: only the k leading vectors were recorded, which their shape says too)
         k = min(shape_of(X)[-2:])
         if shape_of(vectors)[-1] == k:
-            return leading_vjp(g, vectors, X, full_matrices)
+            return leading_vjp(g, vectors, X, full_matrices, library)
         # the leading vectors as _factors records them (not sliced from these, whose extra ones
         # may have no derivative, which a Hessian would need)
-        factors = _factors(X, True)
+        factors = _factors(X, True, library)
         extra = _extra_vectors_vjp(g[..., k:], vectors, factors, X, left=left)
         if extra is not None and _unused_cotangent(g[..., :k]):
             return extra  # (the leading vectors' pullback would check their gaps: W's derivative needs none)
-        through_leading = leading_vjp(g[..., :k], factors[0 if left else 2], X, full_matrices)
+        through_leading = leading_vjp(g[..., :k], factors[0 if left else 2], X, full_matrices, library)
         return through_leading if extra is None else through_leading + extra
 
     return vjp
@@ -286,11 +314,11 @@ def _extra_vectors_message(shape, left, what):
             f"full_matrices=False to differentiate {factor}'s {min(m, n)} leading vectors")
 
 
-def _leading_left_vectors_vjp(g, U, X, full_matrices=False):
+def _leading_left_vectors_vjp(g, U, X, full_matrices=False, library="numpy"):
     # dU = U(F ∘ (dP S + S dPᵀ)) + (I − UUᵀ) dX V S⁻¹, dP = Uᵀ dX V ⇒
     # X̄ = U [F ∘ (UᵀŪ − ŪᵀU)] S Vᵀ + (I − UUᵀ) Ū S⁻¹ Vᵀ
     shape = tuple(shape_of(X))
-    _, s, V = _factors(X, full_matrices)
+    _, s, V = _factors(X, full_matrices, library)
     inner = _mT(U) @ g
     F, scaled, c = _gap_factors(s, shape)
     core = (F * (inner - _mT(inner))) * (np.expand_dims(scaled, -2) / np.expand_dims(c, -1))
@@ -300,11 +328,11 @@ def _leading_left_vectors_vjp(g, U, X, full_matrices=False):
     return result
 
 
-def _leading_right_vectors_vjp(g, V, X, full_matrices=False):
+def _leading_right_vectors_vjp(g, V, X, full_matrices=False, library="numpy"):
     # dV = V(F ∘ (S dP + dPᵀ S)) + (I − VVᵀ) dXᵀ U S⁻¹ ⇒
     # X̄ = U S [F ∘ (VᵀV̄ − V̄ᵀV)] Vᵀ + U S⁻¹ V̄ᵀ (I − VVᵀ)
     shape = tuple(shape_of(X))
-    U, s, _ = _factors(X, full_matrices)
+    U, s, _ = _factors(X, full_matrices, library)
     inner = _mT(V) @ g
     F, scaled, c = _gap_factors(s, shape)
     core = (np.expand_dims(scaled, -1) / np.expand_dims(c, -1)) * (F * (inner - _mT(inner)))
@@ -314,10 +342,10 @@ def _leading_right_vectors_vjp(g, V, X, full_matrices=False):
     return result
 
 
-def _vectors_jacobian(X, left, full_matrices=False, leading_only=False):
+def _vectors_jacobian(X, left, full_matrices=False, leading_only=False, library="numpy"):
     """The Jacobian of U (`left`) or V, and of the full decomposition's extra vectors
     after them unless `leading_only` (one: see :func:`_extra_vectors_vjp`; more: LinAlgError)."""
-    leading = _leading_vectors_jacobian(X, left, full_matrices)
+    leading = _leading_vectors_jacobian(X, left, full_matrices, library)
     shape = np.shape(X)
     k, size = min(shape[-2:]), shape[-2] if left else shape[-1]
     if not full_matrices or leading_only or size == k:
@@ -326,8 +354,8 @@ def _vectors_jacobian(X, left, full_matrices=False, leading_only=False):
         # (forward mode carries the whole matrix: a Jacobian, JVP or Hessian through any of it)
         raise np.linalg.LinAlgError(_extra_vectors_message(
             shape, left, f"a Jacobian, JVP or Hessian through {'U' if left else 'Vᵀ'}, which carries them,"))
-    U, s, V = _svd(X, True)
-    W = _extra_vectors(X, left)
+    U, s, V = _svd(X, True, library)
+    W = _extra_vectors(X, left, library)
     inverse = _inverse_singular(s, shape)
     # vec dW = −(Wᵀ ⊗ U S⁻¹ Vᵀ) K_{m,n} vec dX (tall), −(Wᵀ ⊗ V S⁻¹ Uᵀ) vec dX (wide)
     own, other = (U, V) if left else (V, U)
@@ -347,11 +375,11 @@ def _vectors_jacobian(X, left, full_matrices=False, leading_only=False):
                        algebra.multiply(index_map_jacobian(full_shape, grid[..., k:]).T, algebra.scale(extra, -1.0)))
 
 
-def _leading_vectors_jacobian(X, left, full_matrices=False):
+def _leading_vectors_jacobian(X, left, full_matrices=False, library="numpy"):
     """The Jacobian of U's (`left`) or V's k leading vectors: with vec dP = (Vᵀ ⊗ Uᵀ) vec dX,
     vec dU = (I ⊗ U) Diag(vec F) [(S ⊗ I) + (I ⊗ S) K] vec dP + (S⁻¹Vᵀ ⊗ (I − UUᵀ)) vec dX,
     vec dV = (I ⊗ V) Diag(vec F) [(I ⊗ S) + (S ⊗ I) K] vec dP + (S⁻¹Uᵀ ⊗ (I − VVᵀ)) K_{m,n} vec dX."""
-    U, s, V = _svd(X, full_matrices)
+    U, s, V = _svd(X, full_matrices, library)
     shape = np.shape(X)
     if s.ndim > 1:
         return _vectors_jacobian_stack(U, s, V, shape, left)
@@ -445,6 +473,8 @@ _FULL_SVD_EDGES = {
     "full_matrices=True (a (2, 2, 3) stack)": _full_svd_sample((2, 2, 3)),
     "the leading vectors of a full decomposition (tall, two extra)": _full_svd_sample((4, 2), leading=True),
     "the leading vectors of a full decomposition (wide, two extra)": _full_svd_sample((2, 4), leading=True),
+    "SciPy's full decomposition (tall, one extra vector)": _full_svd_sample((3, 2), library="scipy"),
+    "SciPy's full decomposition (a (2, 2, 3) stack)": _full_svd_sample((2, 2, 3), library="scipy"),
 }
 
 
@@ -452,7 +482,7 @@ singular_values = register(Primitive(
     _singular_values_impl, name="singular_values",
     vjps={0: _singular_values_vjp},
     jacobians={0: _singular_values_jacobian},
-    label=lambda a, source="values": None if a is None else f"σ({a})",
+    label=lambda a, source="values", library="numpy": None if a is None else f"σ({a})",
     formula="D σ(X) = S_diag·(Vᵀ ⊗ Uᵀ): dσᵢ = uᵢᵀ dX vᵢ (a zero singular value: derivative 0)",
     reference="Magnus–Neudecker ch. 8 (differentials of eigenvalues); Townsend, 'Differentiating the "
               "singular value decomposition' (2016)",
@@ -463,19 +493,24 @@ singular_values = register(Primitive(
                 "from the full decomposition (square)": lambda rng: _samples.Sample(
                     (_separated_singular_values(rng, (3, 3), [3.0, 2.0, 1.0]),), {"source": "full"}),
                 "as np.linalg.lstsq reports them": lambda rng: _samples.Sample(
-                    (_separated_singular_values(rng, (4, 3), [3.0, 2.0, 1.0]),), {"source": "lstsq"})},
+                    (_separated_singular_values(rng, (4, 3), [3.0, 2.0, 1.0]),), {"source": "lstsq"}),
+                "SciPy's (kronvec.scipy.linalg.svdvals)": lambda rng: _samples.Sample(
+                    _svd_samples(rng, 2), {"source": "values", "library": "scipy"}),
+                "from SciPy's decomposition with vectors": lambda rng: _samples.Sample(
+                    _svd_samples(rng, 3), {"source": "thin", "library": "scipy"})},
 ))
 
 
 def _singular_vectors(name, left, vjp, formula):
     return register(Primitive(
-        lambda X, full_matrices=False, leading=False: (
-            _full_vectors(X, left) if full_matrices and not leading else _svd(X, full_matrices)[0 if left else 2]),
+        lambda X, full_matrices=False, leading=False, library="numpy": (
+            _full_vectors(X, left, library) if full_matrices and not leading
+            else _svd(X, full_matrices, library)[0 if left else 2]),
         name=name,
         vjps={0: vjp},
-        jacobians={0: lambda ans, X, names, full_matrices=False, leading=False: _vectors_jacobian(
-            np.asarray(X), left=left, full_matrices=full_matrices, leading_only=leading)},
-        label=lambda a, full_matrices=False, leading=False: None,
+        jacobians={0: lambda ans, X, names, full_matrices=False, leading=False, library="numpy": _vectors_jacobian(
+            np.asarray(X), left=left, full_matrices=full_matrices, leading_only=leading, library=library)},
+        label=lambda a, full_matrices=False, leading=False, library="numpy": None,
         formula=formula + ", dP = Uᵀ dX V, Fᵢⱼ = 1/(σⱼ² − σᵢ²)",
         reference="Townsend, 'Differentiating the singular value decomposition' (2016); JAX svd_jvp_rule",
         samples=_svd_samples, param_names=("X",),
@@ -496,10 +531,15 @@ def _linalg_svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     m, n = _matrix_shape(a, _SVD)
     if not compute_uv:
         return bind(singular_values, a, source="values")
-    full = bool(full_matrices)
-    return SVDResult(bind(left_singular_vectors, a, full_matrices=full),
-                     bind(singular_values, a, source="full" if full else "thin"),
-                     _mT(bind(right_singular_vectors, a, full_matrices=full)))
+    U, s, V = _recorded_factors(a, bool(full_matrices))
+    return SVDResult(U, s, _mT(V))
+
+
+def scipy_svd(a, full_matrices):
+    """``scipy.linalg.svd(a, full_matrices)``'s (U, s, Vh) as SciPy's LAPACK returns them
+    (kronvec.scipy.linalg.svd), recorded on a traced `a`."""
+    U, s, V = _recorded_factors(a, bool(full_matrices), "scipy")
+    return U, s, _mT(V)
 
 
 if hasattr(np.linalg, "svdvals"):
