@@ -195,7 +195,8 @@ class Dense(_LabelledLeaf):
     ----------
     M : array_like, 2-D
         Copied unless already frozen (read-only, and so is every array it
-        views); the operator stores a read-only array nobody else can write.
+        views); the operator stores a read-only array (notes/conventions.md
+        §8: a frozen array made writeable again is the caller's to copy first).
     name : str, optional
         How the matrix appears in formulas.  Without one the matrix is
         anonymous and prints as a placeholder ``M₁``, ``M₂``…, numbered
