@@ -75,6 +75,22 @@ def test_norm_values_and_derivatives(a, order, axis, keepdims):
     check_derivatives(f, (a,), 0, what=f"norm {order}")
 
 
+@pytest.mark.parametrize("order", [None, "fro", 2, 1, -1, np.inf, -np.inf, 3])
+@pytest.mark.parametrize("shape", ["vector", "matrix", "F-ordered matrix", "columns of a matrix"])
+def test_norm_of_float32_has_scipys_dtype(order, shape):
+    # SciPy's nrm2 (a vector's 2-norm) and lange (a contiguous matrix's 1- and ∞-norms) return
+    # a Python float for float32 input; its other cases NumPy's float32
+    a = G.astype(np.float32)
+    pick = {"vector": lambda x: x[0], "matrix": lambda x: x, "F-ordered matrix": lambda x: x.T,
+            "columns of a matrix": lambda x: x[:, :2]}[shape]
+    if (pick(a).ndim == 1 and order == "fro") or (pick(a).ndim == 2 and order == 3):
+        pytest.skip("not an order of this shape")
+    expected = sl.norm(pick(a), order)
+    traced = _traced_value(lambda x: kl.norm(pick(x), order), a)
+    assert np.asarray(traced).dtype == np.asarray(expected).dtype
+    np.testing.assert_allclose(traced, expected, rtol=2e-7)  # (float32 sums in another order)
+
+
 def test_norm_checks_finiteness_as_scipy():
     with pytest.raises(ValueError, match=r"scipy\.linalg\.norm: array must not contain infs or NaNs"):
         kl.norm(np.array([1.0, np.inf]))

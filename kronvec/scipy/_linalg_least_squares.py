@@ -71,7 +71,8 @@ def norm(a, ord=None, axis=None, keepdims=False, check_finite=True):
     supports (``None``, ``'fro'``, ``'nuc'``, ±1, ±2, ±inf, and any real vector order p),
     and that operation's derivative and errors (at a zero vector, at tied extreme singular
     values).  SciPy computes some 1-D and 2-D cases by BLAS ``nrm2`` and LAPACK ``lange``:
-    on traced values those agree to rounding, on plain arrays they are SciPy's own.
+    on traced values those agree to rounding, on plain arrays they are SciPy's own; either
+    way in float64, as SciPy returns those cases (a Python float, for float32 input too).
 
     Parameters
     ----------
@@ -103,7 +104,23 @@ def norm(a, ord=None, axis=None, keepdims=False, check_finite=True):
         with _renamed("norm"):
             return scipy.linalg.norm(a, ord=ord, axis=axis, keepdims=keepdims, check_finite=False)
     with _renamed("norm"):
-        return np.linalg.norm(a, ord=ord, axis=axis, keepdims=keepdims)
+        result = np.linalg.norm(a, ord=ord, axis=axis, keepdims=keepdims)
+    if _computed_by_blas_or_lapack(np.asarray(static_value(a)), ord, axis, keepdims):
+        return result.astype(np.float64)  # (SciPy's Python float: float32 input's norm widened)
+    return result
+
+
+def _computed_by_blas_or_lapack(a, ord, axis, keepdims):
+    """The cases scipy.linalg.norm computes by BLAS nrm2 (a vector's 2-norm) or LAPACK lange
+    (a contiguous matrix's 1- and ∞-norms), which return a Python float whatever the input's
+    precision (SciPy 1.17's conditions, read from its source)."""
+    if not a.size or a.dtype.char not in "fd" or axis is not None or keepdims:
+        return False
+    if a.ndim == 1:
+        return ord is None or (not isinstance(ord, str) and ord == 2)
+    if a.ndim == 2 and not isinstance(ord, str) and ord is not None and ord in (1, np.inf):
+        return bool(np.isfortran(a) or np.isfortran(a.T))
+    return False
 
 
 # ------------------------------------------------------------------- lstsq
