@@ -38,7 +38,7 @@ from ._matrix_support import _as_float, _members, _mT, _remembered, _warn_if_ill
 from .factorizations.svd import _separated_singular_values
 from .sylvester import solve_continuous_lyapunov
 
-__all__ = ["polar_unitary", "polar_positive", "polar_unitary_and_positive", "refuse_rank_deficient", "plain_polar"]
+__all__ = ["polar_unitary", "polar_positive", "polar_unitary_and_positive", "refuse_rank_deficient"]
 
 _POLAR = "polar"
 
@@ -104,12 +104,6 @@ def _unitary_impl(A, side="right"):
 
 def _positive_impl(A, side="right"):
     return _positive_of(*_checked_svd(A), side)
-
-
-def plain_polar(A, side="right"):
-    """(u, p) of a plain `A` as SciPy computes them, from one SVD."""
-    factors = _checked_svd(A)
-    return _unitary_of(*factors, side), _positive_of(*factors, side)
 
 
 def _sum_inverses(s):

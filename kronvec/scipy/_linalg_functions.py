@@ -17,6 +17,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import scipy.linalg
 
 from .._vec import stack_members as _stack_members
 from ..ops import _stack_factors as _stacked
@@ -240,7 +241,9 @@ def polar(a, side="right"):
     Values are SciPy's (one SVD a = W Σ Vᵀ: u = W Vᵀ, p = V Σ Vᵀ).  Derivatives by
     kronvec's own rules (``kronvec.ops.polar``): only sums σᵢ + σⱼ of singular values
     appear, so they are finite and exact at repeated singular values, and accurate to
-    about eps·κ(a).  A rank-deficient `a` is a ``LinAlgError`` (u is not unique there).
+    about eps·κ(a).  Where u is not unique — a rank-deficient `a`, or side='right' of a
+    wide one (side='left' of a tall one) — a plain `a` gets SciPy's values and a traced
+    one a ``LinAlgError`` (rank) or ``ValueError`` (shape): u has no derivative there.
 
     Parameters
     ----------
@@ -277,13 +280,13 @@ def polar(a, side="right"):
         _stacked.require_finite_members(plain, "polar")
     elif not np.isfinite(plain).all():
         raise ValueError("polar: the matrix has non-finite entries (inf or NaN)")
+    if not is_traced(a):  # SciPy's own values, where u is not unique too (no derivative asked)
+        return scipy.linalg.polar(plain, side=side)
     m, n = shape[-2:]
     right = side == "right"
     if (right and m < n) or (not right and m > n):
-        raise ValueError(f"polar: kronvec supports side='right' for m ≥ n and side='left' for m ≤ n (the "
+        raise ValueError(f"polar: kronvec differentiates side='right' for m ≥ n and side='left' for m ≤ n (the "
                          f"factor u is not unique otherwise); got shape {shape} with side={side!r}")
-    if not is_traced(a):  # SciPy's values, from one SVD (the rank test on its singular values)
-        return _polar.plain_polar(plain, side)
     return _polar.polar_unitary_and_positive(a, side)
 
 
