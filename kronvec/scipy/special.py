@@ -14,7 +14,6 @@ Derivations: ``notes/derivatives.md`` §22.
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
@@ -169,7 +168,8 @@ def multigammaln(a, d):
     a = as_array(a)
     if np.any(np.asarray(plain_value(a)) <= 0.5 * (d - 1)):
         raise ValueError(f"condition a ({plain_value(a)}) > 0.5 * (d-1) ({0.5 * (d - 1)}) not met")
-    constant = (d * (d - 1) * 0.25) * math.log(math.pi)
+    # (SciPy's constant is a NumPy float64, so a float32 a gives a float64 result, as here)
+    constant = (d * (d - 1) * 0.25) * np.log(np.pi)
     return constant + np.sum(np.stack([gammaln(a - (j - 1.0) / 2) for j in range(1, d + 1)]), axis=0)
 
 
