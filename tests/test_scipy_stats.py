@@ -81,6 +81,42 @@ def test_values_match_scipy_and_derivatives_match_finite_differences(distributio
         check_derivatives(ours, args, position, what=f"{distribution}.{function}")
 
 
+def _in_float32(args):
+    return tuple(np.float32(a) if isinstance(a, float) else a.astype(np.float32)
+                 if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in args)
+
+
+@pytest.mark.parametrize("distribution, function, args, positions", CONTINUOUS,
+                         ids=[f"{d}.{f}" for d, f, _, _ in CONTINUOUS])
+def test_float32_arguments_give_scipys_float64(distribution, function, args, positions):
+    # SciPy returns float64 for float32 x, loc and scale (np.promote_types(x.dtype, np.float64));
+    # kronvec's were float32 when loc and scale were float32 too.  The values agree to float32
+    # rounding, not 1e-12: SciPy forms z = (x − loc)/scale in float32 before widening it (and a
+    # quantile wholly in float32), kronvec computes in float64 from the start
+    ours, theirs = getattr(getattr(ks, distribution), function), getattr(getattr(st, distribution), function)
+    args = _in_float32(args)
+    expected = np.asarray(theirs(*args))
+    plain = np.asarray(ours(*args))
+    assert plain.dtype == expected.dtype
+    np.testing.assert_allclose(plain, expected, rtol=2e-6)
+    for position in positions:
+        traced = np.asarray(kronvec.vjp(lambda a: ours(*args[:position], a, *args[position + 1:]), args[position])[0])
+        assert traced.dtype == expected.dtype, f"traced in argument {position}"
+        np.testing.assert_allclose(traced, plain, rtol=1e-12)  # (the same computation, recorded)
+
+
+def test_multivariate_normal_of_float32_gives_scipys_float64():
+    x, mean, cov = X.astype(np.float32), np.float32([0.1, -0.2, 0.3]), (np.eye(3) + 0.25).astype(np.float32)
+    for function in ("logpdf", "pdf"):
+        expected = getattr(st.multivariate_normal, function)(x, mean, cov)
+        for position, arg in enumerate((x, mean, cov)):
+            args = [x, mean, cov]
+            traced = kronvec.vjp(lambda a: getattr(ks.multivariate_normal, function)(
+                *args[:position], a, *args[position + 1:]), arg)[0]
+            assert np.asarray(traced).dtype == expected.dtype == np.float64
+            np.testing.assert_allclose(traced, expected, rtol=1e-12)  # (SciPy widens the inputs first)
+
+
 @pytest.mark.parametrize("distribution, function, args", [
     ("chi2", "pdf", (np.array([-1.0, 0.0, 2.0]), 2.0)), ("chi2", "logpdf", (np.array([-1.0, 0.0, 2.0]), 2.0)),
     ("chi2", "cdf", (np.array([-1.0, 0.0, 2.0]), 3.0)), ("chi2", "sf", (np.array([-1.0, 0.0, 2.0]), 3.0)),

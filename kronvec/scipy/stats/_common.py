@@ -12,7 +12,8 @@ from ..._tracer import Node, compile_guard
 from ...ops._support import decided
 from .._support import as_array, is_traced, plain_parameter, plain_value, static_value
 
-__all__ = ["standardized", "require_positive", "quantile_arguments", "standardized_and_plain", "symmetric_family",
+__all__ = ["as_float64", "standardized", "require_positive",
+           "quantile_arguments", "standardized_and_plain", "symmetric_family",
            "on_support", "piecewise", "log", "switched_log", "scipy_median", "Interior", "sampler", "as_array",
            "is_traced", "plain_parameter", "plain_value", "LOG_2PI"]
 
@@ -55,12 +56,22 @@ def _require_positive_shapes(shapes):
         require_positive(value, f"the shape parameter {name}")
 
 
+def as_float64(x):
+    """`x` in the precision SciPy's distributions compute in: float64 at least
+    (``np.promote_types(x.dtype, np.float64)``, rv_continuous's; the quantiles of
+    multivariate_normal ``np.asarray(x, dtype=float)``), so that a float32 x, or float32
+    loc and scale with it, give float64 values, as SciPy's do."""
+    x = as_array(x)
+    dtype = np.asarray(static_value(x)).dtype if is_traced(x) else x.dtype
+    return x if dtype == np.float64 else x.astype(np.float64)
+
+
 def standardized(x, loc, scale, **shapes):
     """(x − loc)/scale, the standard variable; loc and scale may be traced.  A scale, or a
     shape parameter named in `shapes`, that is not positive is refused (require_positive)."""
     scale = _checked_scale(scale)  # (the scale the result is computed from: checked at each replay)
     _require_positive_shapes(shapes)
-    return (as_array(x) - as_array(loc)) / as_array(scale)
+    return (as_float64(x) - as_array(loc)) / as_array(scale)
 
 
 def quantile_arguments(q, scale, what, **shapes):
@@ -90,11 +101,11 @@ def symmetric_family(module, standard_cdf, standard_ppf, standard_logcdf=None):
 
     def ppf(q, loc=0, scale=1):
         quantile_arguments(q, scale, f"{module}.ppf")
-        return as_array(loc) + as_array(scale) * standard_ppf(as_array(q))
+        return as_array(loc) + as_array(scale) * standard_ppf(as_float64(q))
 
     def isf(q, loc=0, scale=1):
         quantile_arguments(q, scale, f"{module}.isf")
-        return as_array(loc) - as_array(scale) * standard_ppf(as_array(q))
+        return as_array(loc) - as_array(scale) * standard_ppf(as_float64(q))
 
     functions = (cdf, sf, ppf, isf) + ((logcdf, logsf) if standard_logcdf is not None else ())
     for function in functions:

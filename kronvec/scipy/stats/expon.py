@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from ._common import as_array, log, on_support, piecewise, plain_value, quantile_arguments, sampler, standardized_and_plain
+from ._common import (as_array, as_float64, log, on_support,
+                      piecewise, plain_value, quantile_arguments, sampler, standardized_and_plain)
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf", "rvs"]
 
@@ -57,12 +58,12 @@ def logsf(x, loc=0, scale=1):
 
 def ppf(q, loc=0, scale=1):
     quantile_arguments(q, scale, "kronvec.scipy.stats.expon.ppf")
-    return as_array(loc) - as_array(scale) * np.log1p(-as_array(q))
+    return as_array(loc) - as_array(scale) * np.log1p(-as_float64(q))
 
 
 def isf(q, loc=0, scale=1):
     quantile_arguments(q, scale, "kronvec.scipy.stats.expon.isf")
-    return as_array(loc) - as_array(scale) * np.log(as_array(q))
+    return as_array(loc) - as_array(scale) * np.log(as_float64(q))
 
 
 rvs = sampler("expon")

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from scipy.special import log_ndtr, ndtr, ndtri
 
-from ._common import as_array, on_support, plain_value, quantile_arguments, sampler, standardized
+from ._common import as_array, as_float64, on_support, plain_value, quantile_arguments, sampler, standardized
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf", "rvs"]
 
@@ -59,12 +59,12 @@ def logsf(x, s, loc=0, scale=1):
 
 def ppf(q, s, loc=0, scale=1):
     quantile_arguments(q, scale, "kronvec.scipy.stats.lognorm.ppf", s=s)
-    return as_array(loc) + as_array(scale) * np.exp(as_array(s) * ndtri(as_array(q)))
+    return as_array(loc) + as_array(scale) * np.exp(as_array(s) * ndtri(as_float64(q)))
 
 
 def isf(q, s, loc=0, scale=1):
     quantile_arguments(q, scale, "kronvec.scipy.stats.lognorm.isf", s=s)
-    return as_array(loc) + as_array(scale) * np.exp(as_array(s) * -ndtri(as_array(q)))
+    return as_array(loc) + as_array(scale) * np.exp(as_array(s) * -ndtri(as_float64(q)))
 
 
 rvs = sampler("lognorm")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import LOG_2PI, as_array, is_traced, plain_value, sampler, static_value
+from ._common import LOG_2PI, as_float64, is_traced, plain_value, sampler, static_value
 
 __all__ = ["logpdf", "pdf", "entropy", "rvs"]
 
@@ -30,12 +30,12 @@ __all__ = ["logpdf", "pdf", "entropy", "rvs"]
 def _parameters(mean, cov, function, allow_singular=False):
     """SciPy's reading of mean and cov (``_process_parameters_psd``): dimension, mean
     vector, covariance matrix (a scalar is c·I, a vector the diagonal)."""
-    cov = as_array(1.0 if cov is None else cov)
+    cov = as_float64(1.0 if cov is None else cov)  # (SciPy's: float64 arrays, whatever the input's precision)
     if mean is None:
         dim = 1 if np.ndim(cov) < 2 else np.shape(cov)[0]
         mean = np.zeros(dim)
     else:
-        mean = as_array(mean)
+        mean = as_float64(mean)
         dim = int(np.size(static_value(mean)))
     if dim == 1:
         mean, cov = np.reshape(mean, (1,)), np.reshape(cov, (1, 1))
@@ -74,7 +74,7 @@ def _check_positive_definite(cov, function, allow_singular=False):
 
 
 def _quantiles(x, dim):
-    x = as_array(x)
+    x = as_float64(x)  # (SciPy's _process_quantiles: np.asarray(x, dtype=float))
     if np.ndim(x) == 0:
         return np.reshape(x, (1,))
     if np.ndim(x) == 1:

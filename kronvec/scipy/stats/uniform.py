@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import as_array, log, on_support, piecewise, plain_value, quantile_arguments, sampler, standardized, standardized_and_plain
+from ._common import (as_array, as_float64, log, on_support, piecewise,
+                      plain_value, quantile_arguments, sampler, standardized, standardized_and_plain)
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf", "rvs"]
 
@@ -61,12 +62,12 @@ def logsf(x, loc=0, scale=1):
 
 def ppf(q, loc=0, scale=1):
     quantile_arguments(q, scale, "kronvec.scipy.stats.uniform.ppf")
-    return as_array(loc) + as_array(scale) * as_array(q)
+    return as_array(loc) + as_array(scale) * as_float64(q)
 
 
 def isf(q, loc=0, scale=1):
     quantile_arguments(q, scale, "kronvec.scipy.stats.uniform.isf")
-    return as_array(loc) + as_array(scale) * (1.0 - as_array(q))
+    return as_array(loc) + as_array(scale) * (1.0 - as_float64(q))
 
 
 rvs = sampler("uniform")
