@@ -440,6 +440,26 @@ def test_polar_of_a_rank_deficient_matrix_is_refused():
         kl.polar(GENERAL, side="up")
 
 
+@pytest.mark.parametrize("name", ["expm", "sqrtm", "logm", "coshm", "sinhm", "tanhm", "cosm", "sinm", "tanm",
+                                  "fractional_matrix_power", "expm_frechet", "pinvh", "solve_sylvester",
+                                  "solve_continuous_lyapunov", "solve_discrete_lyapunov"])
+def test_a_matrix_that_is_not_square_raises_what_scipy_raises(name):
+    # SciPy's expm and sqrtm raise LinAlgError, the rest ValueError: kronvec's LinAlgError is
+    # both (np.linalg.LinAlgError subclasses ValueError), plain or traced
+    A = np.ones((3, 2))
+    extra = {"fractional_matrix_power": (0.5,), "expm_frechet": (A,), "solve_sylvester": (A, A),
+             "solve_continuous_lyapunov": (A,), "solve_discrete_lyapunov": (A,)}.get(name, ())
+    with pytest.raises(Exception) as theirs:
+        getattr(sl, name)(A, *extra)
+    def first(result):  # (expm_frechet returns a pair)
+        return result[0] if isinstance(result, tuple) else result
+
+    for call in (lambda: getattr(kl, name)(A, *extra),
+                 lambda: kronvec.grad(lambda x: np.sum(first(getattr(kl, name)(x, *extra))))(A)):
+        with pytest.raises(theirs.type, match="square|shape"):
+            call()
+
+
 def test_real_scipy_functions_name_their_counterparts():
     for name in ("expm", "logm", "sqrtm"):
         with pytest.raises(TypeError, match=rf"kronvec\.scipy\.linalg\.{name}"):

@@ -70,16 +70,17 @@ _NAMES = {"expm": "expm", "logm": "logm", "sqrtm": "sqrtm", "power": "fractional
 
 # ============================================================ input checks
 def check_square_matrix(A, function):
-    """`A` as a float square finite matrix, or a stack of them (…, n, n); ValueError naming
-    the shape otherwise (and, for a stack, naming the members holding NaN or inf)."""
+    """`A` as a float square finite matrix, or a stack of them (…, n, n); LinAlgError (a
+    ValueError) naming the shape otherwise, ValueError naming the members holding NaN or inf."""
     A = np.asarray(A)
     if A.dtype.kind == "c":
         raise TypeError(f"{function}: kronvec works with real matrices; got complex dtype {A.dtype}")
     if A.dtype.kind not in "biuf":
         raise TypeError(f"{function}: needs a real matrix, got dtype {A.dtype}")
     if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
-        raise ValueError(f"{function}: needs a square matrix or a stack of square matrices (…, n, n), got shape "
-                         f"{A.shape}")
+        # (LinAlgError, a ValueError: SciPy's expm and sqrtm raise the one, logm & co. the other)
+        raise np.linalg.LinAlgError(f"{function}: needs a square matrix or a stack of square matrices (…, n, n), "
+                                    f"got shape {A.shape}")
     if A.dtype.char not in "fd":
         A = A.astype(np.float64)
     if A.ndim > 2:
