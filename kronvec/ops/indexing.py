@@ -847,7 +847,7 @@ def _roll(a, shift, axis=None):
         if type(axis) is int:
             ndim = len(shape_of(a))
             if not -ndim <= axis < ndim:
-                raise ValueError(f"np.roll: axis {axis} is out of bounds for an array of dimension {ndim}")
+                normalize_axes(axis, ndim, "np.roll")  # (NumPy's AxisError, naming the axis)
             return bind(roll, a, shift=shift, axis=axis % ndim)
     if isinstance(shift, (tuple, list)) and not shift:
         shift = np.zeros(0, dtype=np.intp)  # (np.asarray(()) is float64: no shift at all, as np.roll's)

@@ -849,7 +849,8 @@ def _linalg_trace(x, /, *, offset=0, dtype=None):  # the Array API spelling: the
 def _trace_general(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     refuse_arguments("np.trace", out=(out, None))
     a = in_dtype(a, dtype, "np.trace")
-    if offset == 0 and len(shape_of(a)) == 2 and {axis1 % 2, axis2 % 2} == {0, 1}:
-        return bind(trace, a)
+    ndim = len(shape_of(a))
+    if offset == 0 and ndim == 2 and {axis1, axis2} <= {-2, -1, 0, 1} and {axis1 % 2, axis2 % 2} == {0, 1}:
+        return bind(trace, a)  # (other axes: np.diagonal checks them, NumPy's AxisError)
     return np.sum(_diagonal(a, offset, axis1, axis2), axis=-1)
 
