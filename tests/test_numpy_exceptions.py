@@ -58,6 +58,8 @@ BAD_CALLS = {
     "norm, unknown order": (X, lambda x: np.linalg.norm(x, "abc")),
     "norm, order 3 of a matrix": (X, lambda x: np.linalg.norm(x, 3)),
     "inv of a rectangular matrix": (X, lambda x: np.linalg.inv(x)),
+    "det of a vector": (X, lambda x: np.linalg.det(x[0])),
+    "triu of a 0-d array": (X, lambda x: np.triu(x[0, 0])),
     "index out of range": (X, lambda x: x[5]),
     "column index out of range": (X, lambda x: x[:, 3]),
     "too many indices": (X, lambda x: x[0, 0, 0]),

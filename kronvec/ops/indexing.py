@@ -652,8 +652,8 @@ def _triangle(name, keep_lower):
     def triangle(m, k=0):
         value = m._value if isinstance(m, Node) else m
         shape = value.shape if type(value) is _ndarray else tuple(shape_of(m))  # (a traced array's own shape, read at once)
-        if not shape:
-            raise ValueError(f"{name}: the input must be at least 1-D, got a 0-d array")
+        if not shape:  # (TypeError: what NumPy's np.tri raises there)
+            raise TypeError(f"{name}: the input must be at least 1-D, got a 0-d array")
         # NumPy's mask: the last two axes (a 1-D input is broadcast to a square)
         rows, columns = shape[-2:] if len(shape) > 1 else shape * 2
         return bind(where, m, 0.0, condition=_triangle_mask(rows, columns, int(k), keep_lower))

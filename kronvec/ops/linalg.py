@@ -70,8 +70,8 @@ def _square_matrix(X, operation):
     if type(X) is not _ndarray:
         X = np.asarray(X)
     shape = X.shape
-    if len(shape) != 2:
-        raise ValueError(f"{operation}: X must be a 2-D matrix, got shape {shape}")
+    if len(shape) != 2:  # (LinAlgError, a ValueError: NumPy's for an array of another dimension)
+        raise np.linalg.LinAlgError(f"{operation}: X must be a 2-D matrix, got shape {shape}")
     if shape[0] != shape[1]:
         checks.require_square(X, "X", operation)
     return X
