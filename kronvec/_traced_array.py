@@ -235,6 +235,11 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         for i in range(len(self)):
             yield self[i]
 
+    def __contains__(self, value):
+        # ndarray's `value in x`, (x == value).any(): a decision on the values, as a comparison
+        # is (without it Python iterated over the rows, and a row's truth value is ambiguous)
+        return bool((plain_value(self) == (plain_value(value) if isinstance(value, Node) else value)).any())
+
     def __repr__(self):
         return f"Traced({static_value(self)!r})"
 

@@ -149,6 +149,20 @@ def test_piecewise_constant_functions_give_plain_values_and_zero_derivatives(spe
     assert not kronvec.jacobian(lambda a: np.asarray(f(a), dtype=np.float64))(x).toarray().any()
 
 
+def test_membership_is_numpys_any_of_equal():
+    # `value in x` is ndarray's (x == value).any(): a test of values, as a comparison (Python's
+    # fallback iterated over the rows, whose truth value is ambiguous: a ValueError)
+    X = np.array([[1.0, 2.0], [3.0, 4.0]])
+    found = []
+
+    def f(x):
+        found.append(tuple(bool(v in x) for v in (2.0, [1.0, 2.0], 9, np.array([1.0, 9.0]), x[1, 1], x[0] * 2)))
+        return np.sum(x ** 2) if 4.0 in x else np.sum(x)
+
+    np.testing.assert_allclose(kronvec.grad(f)(X), 2 * X)
+    assert found == [tuple(v in X for v in (2.0, [1.0, 2.0], 9, np.array([1.0, 9.0]), X[1, 1], X[0] * 2))]
+
+
 def test_tests_of_values_serve_in_asserts_and_branches():
     # autograd's test_logic: `assert np.allclose(x, (x * 3.0) / 3.0)` and a branch on np.iscomplex
     # inside f; the tests give NumPy's plain answer, and the branch taken is differentiated.
