@@ -226,6 +226,18 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
     def dtype(self):
         return np.asarray(static_value(self)).dtype
 
+    @property
+    def itemsize(self):
+        return self.dtype.itemsize
+
+    @property
+    def nbytes(self):  # (of the value: as ndarray's, size × itemsize)
+        return self.size * self.dtype.itemsize
+
+    @property
+    def device(self):  # (the Array API attribute: NumPy's arrays live on the CPU)
+        return "cpu"
+
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d traced array")
@@ -480,6 +492,8 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         return np.transpose(self, axes[0] if len(axes) == 1 else axes)
 
     def reshape(self, *shape, order="C"):
+        if not shape:  # (ndarray's message: a() is no shape)
+            raise TypeError("reshape() takes exactly 1 argument (0 given)")
         return np.reshape(self, shape[0] if len(shape) == 1 else shape, order=order)
 
     def ravel(self, order="C"):

@@ -149,6 +149,27 @@ def test_piecewise_constant_functions_give_plain_values_and_zero_derivatives(spe
     assert not kronvec.jacobian(lambda a: np.asarray(f(a), dtype=np.float64))(x).toarray().any()
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_metadata_attributes_are_numpys_and_data_attributes_refused(dtype):
+    # the shape and the type say nothing of the values: NumPy's answers (Array API code reads
+    # .device, memory estimates .nbytes); what would hand out the value's memory is refused
+    X = np.ones((2, 3), dtype=dtype)
+    seen = {}
+
+    def f(x):
+        for name in ("shape", "ndim", "size", "dtype", "itemsize", "nbytes", "device"):
+            seen[name] = getattr(x, name)
+        for name in ("flags", "strides", "data", "ctypes", "base"):
+            with pytest.raises(TypeError, match=rf"attribute \.{name} of a traced value"):
+                getattr(x, name)
+        with pytest.raises(TypeError, match=r"reshape\(\) takes exactly 1 argument"):  # (ndarray's)
+            x.reshape()
+        return np.sum(x)
+
+    kronvec.grad(f)(X)
+    assert seen == {name: getattr(X, name) for name in seen}
+
+
 def test_membership_is_numpys_any_of_equal():
     # `value in x` is ndarray's (x == value).any(): a test of values, as a comparison (Python's
     # fallback iterated over the rows, whose truth value is ambiguous: a ValueError)
