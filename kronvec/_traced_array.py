@@ -255,6 +255,13 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
     def __repr__(self):
         return f"Traced({static_value(self)!r})"
 
+    def __format__(self, spec):
+        # f"{loss:.4f}" in a function being differentiated: the value printed, as NumPy formats
+        # it (a 0-d value as its scalar, an array with a spec: ndarray's TypeError); a text
+        # leaves the recording without a derivative to lose
+        value = np.asarray(plain_value(self))
+        return format(value[()] if value.ndim == 0 else value, spec)
+
     __hash__ = object.__hash__
 
     # --- the NumPy protocols ---

@@ -170,6 +170,24 @@ def test_metadata_attributes_are_numpys_and_data_attributes_refused(dtype):
     assert seen == {name: getattr(X, name) for name in seen}
 
 
+def test_format_specs_print_the_value_as_numpy_formats_it():
+    # progress printing inside an objective, f"{loss:.4f}": NumPy's text for the value (a 0-d
+    # value formats as its scalar; an array with a spec is ndarray's TypeError)
+    X = np.array([[1.5, -2.0], [3.0, 0.5]])
+    printed = []
+
+    def f(x):
+        loss = np.sum(x ** 2)
+        printed.append(f"{loss:.4f} {x[0, 0]:+.2e} {loss} {x[1]}")
+        with pytest.raises(TypeError, match="unsupported format string"):
+            format(x, ".2f")
+        return loss
+
+    kronvec.grad(f)(X)
+    loss = np.sum(X ** 2)
+    assert printed == [f"{loss:.4f} {X[0, 0]:+.2e} {loss} {X[1]}"]
+
+
 def test_membership_is_numpys_any_of_equal():
     # `value in x` is ndarray's (x == value).any(): a test of values, as a comparison (Python's
     # fallback iterated over the rows, whose truth value is ambiguous: a ValueError)
