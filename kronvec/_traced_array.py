@@ -259,6 +259,8 @@ class Traced(Node, np.lib.mixins.NDArrayOperatorsMixin):
         # f"{loss:.4f}" in a function being differentiated: the value printed, as NumPy formats
         # it (a 0-d value as its scalar, an array with a spec: ndarray's TypeError); a text
         # leaves the recording without a derivative to lose
+        if not spec:  # (f"{x}" is str(x), as for every object)
+            return str(self)
         value = np.asarray(plain_value(self))
         return format(value[()] if value.ndim == 0 else value, spec)
 
