@@ -622,8 +622,10 @@ def build_cases(rng):
         ("x * x.ndim", lambda x: x * x.ndim),
         ("x * len(x)", lambda x: x * len(x)),
         ("x * x.shape[0]", lambda x: x * x.shape[0]),
-        ("x * x.itemsize", lambda x: x * x.itemsize),
-        ("x * x.nbytes", lambda x: x * x.nbytes),
+        # (nbytes / itemsize is the size whatever the precision: x * x.itemsize itself is 4x at
+        # float32 and 8x at float64, and the sweep's differences are taken in float64)
+        ("x * (x.nbytes // x.itemsize)", lambda x: x * (x.nbytes // x.itemsize)),
+        ("x.device", lambda x: x * (x.device == "cpu")),
         ("x.dtype used", lambda x: x * np.ones(3, dtype=x.dtype)[0]),
         ("np.zeros(x.shape, x.dtype) + x", lambda x: np.zeros(x.shape, x.dtype) + x),
         ("x.argmax() index", lambda x: x.ravel()[x.argmax()]),
