@@ -903,6 +903,10 @@ def jvp(f, primals, tangents):
     array([[-0.25, -0.  ],
            [-0.  , -0.25]])
     """
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        # (an array would be taken as its rows, one argument each)
+        raise TypeError(f"kronvec.jvp: primals and tangents must be tuples (or lists) of the arguments, got "
+                        f"{type(primals).__name__} and {type(tangents).__name__}: jvp(f, (X,), (V,))")
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"kronvec.jvp: {len(primals)} primals but {len(tangents)} tangents")

@@ -614,6 +614,16 @@ def test_tuple_argnums():
     assert single.shape == (3, 3)
 
 
+def test_jvp_needs_tuples_of_primals_and_tangents():
+    # an array in place of the tuple would be taken as its rows, one argument each
+    f = lambda X: X * 2.0  # noqa: E731
+    with pytest.raises(TypeError, match=r"primals and tangents must be tuples .* jvp\(f, \(X,\), \(V,\)\)"):
+        kronvec.jvp(f, X3, X3)
+    with pytest.raises(ValueError, match="1 primals but 2 tangents"):
+        kronvec.jvp(f, (X3,), (X3, X3))
+    np.testing.assert_array_equal(kronvec.jvp(f, [X3], [X3])[1], 2.0 * X3)  # (lists, as JAX takes them)
+
+
 def test_jvp_and_vjp_with_several_primals():
     def f(X, b):
         return np.linalg.solve(X, b) * 2.0
