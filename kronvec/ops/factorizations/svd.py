@@ -18,8 +18,9 @@ its singular vectors also have no derivative at λ and −λ or at λ = 0
 The parameter ``library`` of the three primitives names whose LAPACK computes the
 decomposition: ``"numpy"`` (``np.linalg.svd``) or ``"scipy"`` (``scipy.linalg.svd``,
 for ``kronvec.scipy.linalg.svd``).  Both call gesdd, but two builds of it may
-return opposite signs for some singular vectors (float32 on this machine: about
-one matrix in forty), and the derivatives must be those of the vectors returned.
+return opposite signs for some singular vectors (float32 on this machine: from one
+matrix in forty to one in ten, by shape), and the derivatives must be those of the
+vectors returned.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from .._matrix_support import (_as_float, _as_one_member, _mT, _matrix_shape, _m
                                _tolerance, _unused_cotangent, _warn_if_ill_conditioned)
 from .eigh import _averaged, _eigen_gap_factors, _eigh, _eigvalsh, _tie_averaging, _tie_averaging_or_identity
 
-__all__ = ["singular_values", "left_singular_vectors", "right_singular_vectors", "extreme_singular_value",
+__all__ = ["singular_values", "left_singular_vectors", "right_singular_vectors", "scipy_svd", "extreme_singular_value",
            "signed_spectrum_guard", "signed_order_gather", "signed_order_scatter"]
 
 try:  # NumPy's result types (NumPy ≥ 2.0); a plain tuple elsewhere
@@ -70,7 +71,8 @@ def _svd_factors(X, full_matrices=False, library="numpy"):
 
 
 def _svd(X, full_matrices=False, library="numpy"):
-    """(U, s, V) with V = Vhᵀ: NumPy's own singular vectors and signs (LAPACK gesdd's), the
+    """(U, s, V) with V = Vhᵀ: NumPy's own singular vectors and signs (SciPy's for `library`
+    "scipy"; LAPACK gesdd's either way), the
     k = min(m, n) pairs of the singular values — of the full decomposition too, whose
     extra vectors (a rectangular X's) are :func:`_extra_vectors`'."""
     U, s, Vh = _svd_factors(_matrix_2d(X, "the singular value decomposition"), full_matrices, library)
