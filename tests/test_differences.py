@@ -164,6 +164,21 @@ def test_geomspace_pins_its_ends_exactly():
     assert samples[0] == start and samples[-1] == stop
 
 
+@pytest.mark.parametrize("function", ["linspace", "logspace", "geomspace"])
+@pytest.mark.parametrize("stop", [0.9, np.float32(0.9), np.array([0.5, 0.9], dtype=np.float32),
+                                  np.array([0.5, 0.9])], ids=["python float", "float32", "float32 array",
+                                                             "float64 array"])
+def test_sample_ranges_have_numpys_type(function, stop):
+    # linspace and logspace sample in the endpoints' type (a Python float weak: float32 with a
+    # float32 start), geomspace in float64 at least; they were float64 always, geomspace too
+    start = np.float32(0.2)
+    expected = getattr(np, function)(start, stop, 5)
+    value, pullback = kronvec.vjp(lambda a: getattr(np, function)(a, stop, 5), start)
+    assert pullback(np.ones(value.shape, value.dtype))[0].dtype == np.float32  # (the gradient: start's type)
+    assert value.dtype == expected.dtype
+    np.testing.assert_allclose(value, expected, rtol=1e-6 if expected.dtype == np.float32 else 1e-13)
+
+
 def test_inputs_are_not_modified():
     X, x = X34.copy(), np.array([0.0, 0.5, 1.7, 2.0])
     kronvec.grad(lambda X: np.sum(np.trapezoid(np.diff(X, append=X[:, :1]), x=np.linspace(0, 1, 4))))(X)

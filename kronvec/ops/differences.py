@@ -217,7 +217,8 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
 # ---------------------------------------------------------------- linspace
 def _sample_count(function, num, dtype):
     """The plain, non-negative number of samples of np.linspace and its kin, whose
-    samples kronvec computes in float64 only."""
+    samples kronvec computes in the endpoints' type (:func:`_endpoints_type`), or in
+    float64 when asked to."""
     if dtype is not None and np.dtype(dtype) != np.float64:
         raise TypeError(f"kronvec differentiates {function} in float64; dtype={np.dtype(dtype)} is not supported")
     _refuse_traced(function, num=num)
@@ -225,6 +226,15 @@ def _sample_count(function, num, dtype):
     if num < 0:
         raise ValueError(f"{function}: Number of samples, {num}, must be non-negative.")
     return num
+
+
+def _endpoints_type(start, stop):
+    """NumPy's type for the samples of np.linspace: the endpoints' result type (a Python
+    number weak, NEP 50), made inexact — float32 endpoints give float32 samples."""
+    values = [static_value(a) if isinstance(a, Node) else a if isinstance(a, (int, float)) else np.asarray(a)
+              for a in (start, stop)]
+    dtype = np.result_type(*values)
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 
 @numpy_function(np.linspace)
@@ -235,7 +245,8 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     div = num - 1 if endpoint else num
     delta = stop - start
     extra = len(shape_of(delta))
-    t = np.arange(0, num, dtype=np.float64).reshape((-1,) + (1,) * extra)
+    samples_type = np.float64 if dtype is not None else _endpoints_type(start, stop)
+    t = np.arange(0, num, dtype=samples_type).reshape((-1,) + (1,) * extra)
     if div > 0:
         step = delta / div
         if np.any(plain_value(step) == 0):  # NumPy divides first where the step underflows
@@ -246,7 +257,8 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
         step = np.nan
         samples = t * delta
     samples = samples + start
-    if endpoint and num > 1:
+    if endpoint and num > 1:  # (NumPy writes stop into the last row: cast to the samples' type)
+        stop = stop if isinstance(stop, Node) else np.asarray(stop, dtype=samples_type)
         stop_row = np.broadcast_to(stop, shape_of(samples)[1:])
         samples = np.concatenate([samples[:-1], np.reshape(stop_row, (1,) + tuple(shape_of(samples)[1:]))], axis=0)
     if axis != 0:
@@ -285,6 +297,10 @@ def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
     if np.any(np.sign(values[1]) != out_sign):
         raise ValueError("np.geomspace: start and stop of opposite signs: NumPy's samples are NaN there "
                          "(a real geometric sequence cannot change sign)")
+    # NumPy's type: result_type(start, stop, float(num), np.zeros((), dtype)), float64 at least
+    # (float32 endpoints too), both endpoints cast to it first
+    start, stop = (a.astype(np.float64) if isinstance(a, Node) else np.asarray(a, dtype=np.float64)
+                   for a in (start, stop))
     start = start / out_sign
     stop = stop / out_sign
     result = logspace(np.log10(start), np.log10(stop), num=num, endpoint=endpoint, base=10.0)
