@@ -265,6 +265,25 @@ def test_orthogonal_procrustes_at_a_singular_product_raises_not_nan(A, B):
             transform(A)
 
 
+def test_orthogonal_procrustes_of_stacks_is_each_members():
+    # SciPy 1.17 batches a stack (…, m, n) member by member; kronvec refused it
+    A = np.stack([TALL, ROTATED])
+    B = np.stack([ROTATED, TALL + 0.5])
+    R, scale = sl.orthogonal_procrustes(A, B)
+    ours = kl.orthogonal_procrustes(A, B)
+    np.testing.assert_array_equal(ours[0], R)
+    np.testing.assert_array_equal(ours[1], scale)
+    _close(kronvec.vjp(lambda A: kl.orthogonal_procrustes(A, B)[0], A)[0], R)
+    _close(kronvec.vjp(lambda A: kl.orthogonal_procrustes(A, B)[1], A)[0], scale)
+    for argnum in (0, 1):
+        check_derivatives(lambda A, B: kl.orthogonal_procrustes(A, B)[0], (A, B), argnum, what="procrustes R (stack)")
+        check_derivatives(lambda A, B: kl.orthogonal_procrustes(A, B)[1], (A, B), argnum, what="procrustes scale (stack)")
+    singular = A.copy()
+    singular[1, :, 2] = singular[1, :, 1]
+    with pytest.raises(np.linalg.LinAlgError, match=r"singular at batch index \[1\]"):
+        kronvec.grad(lambda A: np.sum(kl.orthogonal_procrustes(A, B)[0]))(singular)
+
+
 # ==================================================================== banded
 def _band(rows, lower, n=5):
     ab = RNG.standard_normal((rows, n))

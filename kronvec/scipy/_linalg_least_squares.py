@@ -309,13 +309,13 @@ def orthogonal_procrustes(A, B, check_finite=True):
 
     Parameters
     ----------
-    A, B : (m, n) array_like
-        Matrices of the same shape.
+    A, B : (m, n) or (…, m, n) array_like
+        Matrices (or stacks of them, each member solved, as SciPy 1.17 batches) of the same shape.
 
     Returns
     -------
-    R : (n, n) ndarray
-    scale : float
+    R : (n, n) or (…, n, n) ndarray
+    scale : float or (…,) ndarray
 
     Examples
     --------
@@ -333,21 +333,24 @@ def orthogonal_procrustes(A, B, check_finite=True):
     A = _array(A, "orthogonal_procrustes", check_finite, "A")
     B = _array(B, "orthogonal_procrustes", check_finite, "B")
     shape, other = tuple(np.shape(static_value(A))), tuple(np.shape(static_value(B)))
-    if len(shape) != 2:
+    if len(shape) < 2:  # (a stack (…, m, n): each member, as SciPy 1.17 batches it)
         raise ValueError(f"scipy.linalg.orthogonal_procrustes: expected ndim to be 2, but observed {len(shape)}")
     if shape != other:
         raise ValueError(f"scipy.linalg.orthogonal_procrustes: the shapes of A and B differ ({shape} vs {other})")
     if not (is_traced(A) or is_traced(B)):
         with _renamed("orthogonal_procrustes"):
             return scipy.linalg.orthogonal_procrustes(A, B, check_finite=False)
-    M = np.transpose(np.transpose(B) @ A)  # SciPy's (BᵀA)ᵀ = AᵀB
-    n = shape[1]
+    M = np.swapaxes(np.swapaxes(B, -1, -2) @ A, -1, -2)  # SciPy's (BᵀA)ᵀ = AᵀB, of each member
+    n = shape[-1]
     s = np.linalg.svd(np.asarray(plain_value(M), dtype=np.float64), compute_uv=False)
-    if n and s[-1] <= n * np.finfo(np.float64).eps * s[0]:
+    singular = s[..., -1] <= n * np.finfo(np.float64).eps * s[..., 0] if n else np.zeros(shape[:-2], bool)
+    if np.any(singular):
+        where = "" if singular.ndim == 0 else f" at batch index {', '.join(map(str, np.argwhere(singular).tolist()))}"
+        first = s[tuple(np.argwhere(singular)[0])] if singular.ndim else s
         raise np.linalg.LinAlgError(
-            f"scipy.linalg.orthogonal_procrustes: AᵀB ({n}×{n}) is singular (σ_min = {s[-1]:.3g}, σ_max = "
-            f"{s[0]:.3g}): R = UVᵀ is not unique there (its sign on the null space is arbitrary) and jumps, so it "
-            "has no derivative")
+            f"scipy.linalg.orthogonal_procrustes: AᵀB ({n}×{n}) is singular{where} (σ_min = {first[-1]:.3g}, "
+            f"σ_max = {first[0]:.3g}): R = UVᵀ is not unique there (its sign on the null space is arbitrary) and "
+            "jumps, so it has no derivative")
     with _renamed("orthogonal_procrustes"):
         R, _ = _polar(M)
-    return R, np.sum(R * M)
+    return R, np.sum(R * M, axis=(-2, -1))
