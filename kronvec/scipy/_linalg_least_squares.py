@@ -105,9 +105,10 @@ def norm(a, ord=None, axis=None, keepdims=False, check_finite=True):
             return scipy.linalg.norm(a, ord=ord, axis=axis, keepdims=keepdims, check_finite=False)
     with _renamed("norm"):
         result = np.linalg.norm(a, ord=ord, axis=axis, keepdims=keepdims)
-    if _computed_by_blas_or_lapack(np.asarray(static_value(a)), ord, axis, keepdims):
+    value = np.asarray(static_value(a))
+    if value.dtype.char == "f" and _computed_by_blas_or_lapack(value, ord, axis, keepdims):
         return result.astype(np.float64)  # (SciPy's Python float: float32 input's norm widened)
-    return result
+    return result  # (float64 already, or not one of those cases: no cast recorded)
 
 
 def _computed_by_blas_or_lapack(a, ord, axis, keepdims):
@@ -345,8 +346,9 @@ def orthogonal_procrustes(A, B, check_finite=True):
     s = np.linalg.svd(np.asarray(plain_value(M), dtype=np.float64), compute_uv=False)
     singular = s[..., -1] <= n * np.finfo(np.float64).eps * s[..., 0] if n else np.zeros(shape[:-2], bool)
     if np.any(singular):
-        where = "" if singular.ndim == 0 else f" at batch index {', '.join(map(str, np.argwhere(singular).tolist()))}"
-        first = s[tuple(np.argwhere(singular)[0])] if singular.ndim else s
+        members = np.argwhere(singular)
+        where = f" at batch index {', '.join(map(str, members.tolist()))}" if singular.ndim else ""
+        first = s[tuple(members[0])]  # (the first singular member's σ: s itself for a matrix)
         raise np.linalg.LinAlgError(
             f"scipy.linalg.orthogonal_procrustes: AᵀB ({n}×{n}) is singular{where} (σ_min = {first[-1]:.3g}, "
             f"σ_max = {first[0]:.3g}): R = UVᵀ is not unique there (its sign on the null space is arbitrary) and "

@@ -62,8 +62,7 @@ def as_float64(x):
     multivariate_normal ``np.asarray(x, dtype=float)``), so that a float32 x, or float32
     loc and scale with it, give float64 values, as SciPy's do."""
     x = as_array(x)
-    dtype = np.asarray(static_value(x)).dtype if is_traced(x) else x.dtype
-    return x if dtype == np.float64 else x.astype(np.float64)
+    return x if x.dtype == np.float64 else x.astype(np.float64)  # (a traced x's dtype: its value's)
 
 
 def standardized(x, loc, scale, **shapes):
