@@ -447,6 +447,19 @@ def test_svd_derivatives_follow_the_signs_returned():
             np.testing.assert_allclose(kronvec.grad(f)(A), expected, atol=1e-3 * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("transform", [
+    lambda f: kronvec.grad(lambda a: np.sum(f(a)[0][:, 3:] ** 3)),  # (reverse: the extra vectors used)
+    lambda f: kronvec.jacobian(lambda a: f(a)[0]),  # (forward: U carries them)
+], ids=["grad", "jacobian"])
+def test_svd_two_extra_vectors_are_refused_naming_the_function_called(transform):
+    # the same rule serves np.linalg.svd and scipy.linalg.svd: its error names the one called
+    A = np.vstack([TALL, TALL[:1] + 1.0])[:5]  # 5×3: two extra vectors
+    with pytest.raises(np.linalg.LinAlgError, match=r"^scipy\.linalg\.svd with full_matrices=True .* 2 extra"):
+        transform(kl.svd)(A)
+    with pytest.raises(np.linalg.LinAlgError, match=r"^np\.linalg\.svd with full_matrices=True .* 2 extra"):
+        transform(np.linalg.svd)(A)
+
+
 def test_svd_of_float16_is_scipys_float32():
     A = TALL.astype(np.float16)
     for ours, theirs in zip(kl.svd(A), sl.svd(A)):

@@ -267,7 +267,7 @@ def _vectors_vjp(left):
         # the leading vectors as _factors records them (not sliced from these, whose extra ones
         # may have no derivative, which a Hessian would need)
         factors = _factors(X, True, library)
-        extra = _extra_vectors_vjp(g[..., k:], vectors, factors, X, left=left)
+        extra = _extra_vectors_vjp(g[..., k:], vectors, factors, X, left=left, library=library)
         if extra is not None and _unused_cotangent(g[..., :k]):
             return extra  # (the leading vectors' pullback would check their gaps: W's derivative needs none)
         through_leading = leading_vjp(g[..., :k], factors[0 if left else 2], X, full_matrices, library)
@@ -276,7 +276,7 @@ def _vectors_vjp(left):
     return vjp
 
 
-def _extra_vectors_vjp(g, full, factors, X, left):
+def _extra_vectors_vjp(g, full, factors, X, left, library="numpy"):
     """The pullback of the extra singular vectors W, the last columns of `full` (the full U
     or V), with cotangent g (None: no contribution); `factors`, the leading (U, s, V).
 
@@ -289,7 +289,7 @@ def _extra_vectors_vjp(g, full, factors, X, left):
     shape = tuple(shape_of(X))
     count = shape_of(g)[-1]
     if count > 1:
-        decided(functools.partial(_extra_vectors_unused, shape=shape, left=left), g)
+        decided(functools.partial(_extra_vectors_unused, shape=shape, left=left, library=library), g)
         return None
     U, s, V = factors
     W = full[..., shape_of(s)[-1]:]
@@ -299,18 +299,19 @@ def _extra_vectors_vjp(g, full, factors, X, left):
     return -((U * inverse) @ (_mT(V) @ g)) @ _mT(W)
 
 
-def _extra_vectors_unused(g, shape, left):
+def _extra_vectors_unused(g, shape, left, library="numpy"):
     """LinAlgError unless the cotangent g of two or more extra singular vectors is 0
     (a rule for ``decided``)."""
     if np.any(np.asarray(g)):
-        raise np.linalg.LinAlgError(_extra_vectors_message(shape, left, "a function of them"))
+        raise np.linalg.LinAlgError(_extra_vectors_message(shape, left, "a function of them", library))
     return np.zeros(())
 
 
-def _extra_vectors_message(shape, left, what):
+def _extra_vectors_message(shape, left, what, library="numpy"):
     m, n = shape[-2:]
     count, factor = abs(m - n), "U" if left else "Vᵀ"
-    return (f"{_SVD} with full_matrices=True of a {m}×{n} matrix: its {count} extra singular vectors "
+    function = "scipy.linalg.svd" if library == "scipy" else _SVD  # (the function the user called)
+    return (f"{function} with full_matrices=True of a {m}×{n} matrix: its {count} extra singular vectors "
             f"(the last {count} {'columns of U' if left else 'rows of Vᵀ'}) are an arbitrary basis of the "
             f"null space of {'Xᵀ' if left else 'X'}, not unique, so {what} has no derivative; pass "
             f"full_matrices=False to differentiate {factor}'s {min(m, n)} leading vectors")
@@ -355,7 +356,7 @@ def _vectors_jacobian(X, left, full_matrices=False, leading_only=False, library=
     if size - k > 1:
         # (forward mode carries the whole matrix: a Jacobian, JVP or Hessian through any of it)
         raise np.linalg.LinAlgError(_extra_vectors_message(
-            shape, left, f"a Jacobian, JVP or Hessian through {'U' if left else 'Vᵀ'}, which carries them,"))
+            shape, left, f"a Jacobian, JVP or Hessian through {'U' if left else 'Vᵀ'}, which carries them,", library))
     U, s, V = _svd(X, True, library)
     W = _extra_vectors(X, left, library)
     inverse = _inverse_singular(s, shape)
